@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+# Copied unchanged from /work/shared/eval/make_talks.py (the eval set's talk generator) so the repo is self-contained.
+"""Turn a talk corpus (JSON: talks with sentences) into spoken audio with known sentence timings.
+
+Each sentence is synthesised on its own (flite or espeak-ng), resampled to 16 kHz mono and joined with
+short pauses, so the start and end of every sentence in the final audio is known exactly.
+
+usage: make_talks.py CORPUS.json OUTDIR [--voices flite:slt,espeak-ng:en-us] [--noise 0.0] [--seed 1]
+        [--base-url http://127.0.0.1:8765]
+Writes OUTDIR/<talk>.wav, OUTDIR/<talk>.mp4 (video with the audio), OUTDIR/truth.json and OUTDIR/feed.xml
+(an RSS feed whose enclosures point at BASE-URL/<talk>.mp4).
+Needs: flite and/or espeak-ng, sox, ffmpeg (Debian packages of those names).
+"""
+import argparse, json, os, random, subprocess, tempfile, wave, html
+from email.utils import format_datetime
+from datetime import datetime, timezone
+
+RATE = 16000
+
+
+def synth(engine_voice: str, text: str, out: str, speed: int) -> None:
+    engine, voice = engine_voice.split(":", 1)
+    raw = out + ".raw.wav"
+    if engine == "flite":
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", raw], check=True)
+    elif engine == "espeak-ng":
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", raw, text], check=True)
+    else:
+        raise SystemExit(f"unknown engine {engine}")
+    subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
+    os.remove(raw)
+
+
+def frames(path: str) -> bytes:
+    with wave.open(path) as w:
+        return w.readframes(w.getnframes())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("corpus"); ap.add_argument("outdir")
+    ap.add_argument("--voices", default="flite:slt")
+    ap.add_argument("--noise", type=float, default=0.0, help="brown-noise amplitude mixed in, 0 for none")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--base-url", default="http://127.0.0.1:8765")
+    ap.add_argument("--no-video", action="store_true")
+    a = ap.parse_args()
+    rnd = random.Random(a.seed)
+    corpus = json.load(open(a.corpus))
+    os.makedirs(a.outdir, exist_ok=True)
+    voices = a.voices.split(",")
+    truth, items = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, talk in enumerate(corpus["talks"]):
+            voice = voices[n % len(voices)]
+            pcm, spans, t = bytearray(), [], 0.0
+            lead = int(RATE * rnd.uniform(0.5, 1.5)) * 2
+            pcm += b"\0" * lead; t += lead / 2 / RATE
+            for i, sentence in enumerate(talk["sentences"]):
+                f = os.path.join(tmp, f"{talk['id']}_{i}.wav")
+                synth(voice, sentence, f, rnd.randint(150, 175))
+                data = frames(f)
+                dur = len(data) / 2 / RATE
+                spans.append({"start": round(t, 3), "end": round(t + dur, 3), "text": sentence})
+                pcm += data; t += dur
+                gap = int(RATE * rnd.uniform(0.25, 0.9)) * 2
+                pcm += b"\0" * gap; t += gap / 2 / RATE
+            wav = os.path.join(a.outdir, talk["id"] + ".wav")
+            clean = os.path.join(tmp, "clean.wav")
+            with wave.open(clean, "wb") as w:
+                w.setnchannels(1); w.setsampwidth(2); w.setframerate(RATE); w.writeframes(bytes(pcm))
+            if a.noise > 0:
+                subprocess.run(["sox", clean, "-p", "synth", "brownnoise", "vol", str(a.noise)], check=True,
+                               stdout=open(os.path.join(tmp, "noise.sox"), "wb"))
+                subprocess.run(["sox", "-m", clean, os.path.join(tmp, "noise.sox"), wav], check=True)
+            else:
+                os.replace(clean, wav)
+            if not a.no_video:
+                subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                                f"color=c=0x203040:s=320x180:d={t:.2f}", "-i", wav, "-shortest",
+                                "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
+                                "-c:a", "aac", "-b:a", "64k", os.path.join(a.outdir, talk["id"] + ".mp4")],
+                               check=True)
+            truth[talk["id"]] = {"title": talk["title"], "duration": round(t, 3), "voice": voice,
+                                 "sentences": spans}
+            date = datetime.fromisoformat(talk.get("date", "2024-11-18")).replace(tzinfo=timezone.utc)
+            ext = "wav" if a.no_video else "mp4"
+            items.append(
+                f"<item><title>{html.escape(talk['title'])}</title>"
+                f"<author>{html.escape(talk.get('speaker', ''))}</author>"
+                f"<category>{html.escape(talk.get('event', ''))}</category>"
+                f"<guid isPermaLink=\"false\">{talk['id']}</guid><pubDate>{format_datetime(date)}</pubDate>"
+                f"<enclosure url=\"{a.base_url}/{talk['id']}.{ext}\" type=\"{'audio/wav' if a.no_video else 'video/mp4'}\" length=\"{os.path.getsize(wav)}\"/></item>")
+            print(f"{talk['id']}: {t:6.1f} s  {voice}", flush=True)
+    json.dump(truth, open(os.path.join(a.outdir, "truth.json"), "w"), indent=1)
+    with open(os.path.join(a.outdir, "feed.xml"), "w") as f:
+        f.write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+                f"<title>{html.escape(corpus.get('title', 'Talks'))}</title><link>{a.base_url}/</link>"
+                "<description>Recorded talks</description>" + "".join(items) + "</channel></rss>\n")
+
+
+if __name__ == "__main__":
+    main()

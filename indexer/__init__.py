@@ -1,0 +1,1 @@
+"""The write side of talksearch: sources → audio → transcript → passages → embeddings → library."""

@@ -1,0 +1,60 @@
+"""Cut a transcript into sentences and retrieval passages whose times come from word timings.
+
+Whisper's segments (up to 30 s in the batched pipeline) are first re-cut into sentences, ending at
+. ? !, at a long pause, or at a length cap; those sentences, each with its words, are the stored
+transcript. A passage is a window of consecutive sentences; a new window starts at every sentence,
+so whichever sentence a query matches, some passage starts exactly where that sentence starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from talksearch.library import Passage, Segment
+
+SENTENCE_END = (".", "?", "!", "…")
+
+
+@dataclass
+class PassageOptions:
+    window_sentences: int = 2  # sentences per window passage
+    max_window_words: int = 80  # a window stops growing past this
+    max_sentence_words: int = 50  # run-on speech is cut here
+    pause_seconds: float = 1.5  # a pause this long ends a sentence even without punctuation
+    sentence_passages: bool = False  # also index each sentence on its own
+
+
+def split_sentences(segments: list[Segment], options: PassageOptions | None = None) -> list[Segment]:
+    """Sentences, each with its words, start (first word) and end (last word)."""
+    options = options or PassageOptions()
+    words = [w for s in segments for w in s.words]
+    if not words:  # a model run without word timings: segments are the best we have
+        return segments
+    found, current = [], []
+    for i, word in enumerate(words):
+        current.append(word)
+        following = words[i + 1] if i + 1 < len(words) else None
+        if (
+            following is None
+            or word.word.strip().endswith(SENTENCE_END)
+            or following.start - word.end >= options.pause_seconds
+            or len(current) >= options.max_sentence_words
+        ):
+            found.append(Segment(current[0].start, current[-1].end, "".join(w.word for w in current).strip(), current))
+            current = []
+    return found
+
+
+def make_passages(sentences: list[Segment], options: PassageOptions | None = None) -> list[Passage]:
+    options = options or PassageOptions()
+    passages = []
+    for first in range(len(sentences)):
+        window = [sentences[first]]
+        for sentence in sentences[first + 1 : first + options.window_sentences]:
+            if sum(len(s.text.split()) for s in window) >= options.max_window_words:
+                break
+            window.append(sentence)
+        passages.append(Passage(window[0].start, window[-1].end, " ".join(s.text for s in window), "window"))
+    if options.sentence_passages:
+        passages.extend(Passage(s.start, s.end, s.text, "sentence") for s in sentences)
+    return passages

