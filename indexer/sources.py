@@ -9,6 +9,7 @@ library catalog) skips talks that are already indexed, keyed by extractor and id
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -230,34 +231,46 @@ class Sources:
         page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
         direct = bool(info.get("direct")) or page_url == media_url
         feed = (context.get("feed") or {}).get(media_url, {})
-        speakers = feed.get("speakers") or [s for s in [info.get("creator") or info.get("artist")] if s]
-        return Talk(
-            extractor=info["extractor_key"],
-            source_id=str(info["id"]),
-            url=media_url if direct else page_url,
-            media_url=media_url if direct else None,
-            title=info.get("title") or str(info["id"]),
-            channel=info.get("channel") or info.get("uploader") or context.get("playlist_title"),
-            speakers=speakers,
-            event=feed.get("event") or info.get("series") or info.get("album"),
-            description=info.get("description") or feed.get("description"),
-            published=feed.get("published") or _published(info),
-            duration=info.get("duration"),
-            thumbnail=info.get("thumbnail"),
-            chapters=[
-                {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}
-                for c in info.get("chapters") or []
-            ],
-        )
+        return _talk(info, feed, context.get("playlist_title"), url=media_url if direct else page_url,
+                     media_url=media_url if direct else None)
 
     def _fetch_local(self, path: Path) -> Fetched | None:
         digest = _file_digest(path)
         if self.is_indexed(archive_id("local", digest)):
             return None
         resolved = path.resolve()
-        talk = Talk(extractor="local", source_id=digest, url=resolved.as_uri(), media_url=resolved.as_uri(),
-                    title=path.stem.replace("_", " "))
+        # yt-dlp's --write-info-json convention: metadata beside the recording, as <name>.info.json
+        sidecar = path.with_suffix(".info.json")
+        try:
+            info = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+        except (OSError, ValueError):
+            info = {}
+        info.update(extractor_key="local", id=digest, title=info.get("title") or path.stem.replace("_", " "))
+        talk = _talk(info, {}, None, url=info.get("webpage_url") or resolved.as_uri(), media_url=resolved.as_uri())
         return Fetched(talk, resolved, False)
+
+
+def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:
+    """Catalog metadata from a yt-dlp info dict, completed by what the enclosing feed said."""
+    speakers = feed.get("speakers") or info.get("creators") or [s for s in [info.get("creator") or info.get("artist")] if s]
+    return Talk(
+        extractor=info["extractor_key"],
+        source_id=str(info["id"]),
+        url=url,
+        media_url=media_url,
+        title=info.get("title") or str(info["id"]),
+        channel=info.get("channel") or info.get("uploader") or playlist_title,
+        speakers=list(speakers),
+        event=feed.get("event") or info.get("series") or info.get("album"),
+        description=info.get("description") or feed.get("description"),
+        published=feed.get("published") or _published(info),
+        duration=info.get("duration"),
+        thumbnail=info.get("thumbnail"),
+        chapters=[
+            {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}
+            for c in info.get("chapters") or []
+        ],
+    )
 
 
 def _file_digest(path: Path) -> str:

