@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from indexer.audio import media_duration, stream_audio
 from talksearch.library import Segment, Word
 from talksearch.models import load_whisper
+
+
+PROMPT_MODES = ("none", "hotwords", "initial")
 
 
 class NoSpeech(Exception):
@@ -24,6 +28,12 @@ class TranscriptionOptions:
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
+    # How the talk's own metadata (title, speakers, event, chapters) reaches the decoder, so names and
+    # jargon in it survive: "hotwords" (faster-whisper's hint phrases), "initial" (the first window's
+    # prompt) or "none".
+    prompt: str = "none"
+    # Audio is decoded and transcribed this many seconds at a time: bounded memory for long recordings.
+    chunk_seconds: float = 1200.0
 
 
 @dataclass
@@ -31,6 +41,18 @@ class Transcript:
     language: str
     duration: float
     segments: list[Segment]
+
+
+def talk_prompt(talk, max_chars: int = 400) -> str | None:
+    """The talk's own words for the decoder: title, speakers, event and chapter titles (a feed or page has them).
+
+    ``talk`` is a ``Talk`` (or a catalog row). Descriptions are left out: they are long and mostly not spoken.
+    """
+    get = talk.get if isinstance(talk, dict) else lambda name: getattr(talk, name, None)
+    parts = [get("title"), ", ".join(get("speakers") or []), get("event")]
+    parts += [c.get("title") for c in get("chapters") or []]
+    text = ". ".join(p.strip() for p in parts if p and p.strip())
+    return text[:max_chars] or None
 
 
 def keep_segment(segment, options: TranscriptionOptions) -> bool:
@@ -51,25 +73,31 @@ class Transcriber:
 
     def transcribe(self, audio: str, on_progress: Callable[[float, float], None] | None = None,
                    hotwords: str | None = None) -> Transcript:
-        """Transcribe a media file; ``on_progress(seconds_done, duration)`` follows the audio time."""
+        """Transcribe a media file; ``on_progress(seconds_done, duration)`` follows the audio time.
+
+        Long recordings are decoded and transcribed in chunks (indexer.audio), so memory stays bounded.
+        """
         o = self.options
         language = o.language if self.model.model.is_multilingual else (o.language or "en")
-        raw_segments, info = self.pipeline.transcribe(
-            audio, language=language, batch_size=o.batch_size, vad_filter=o.vad_filter,
-            word_timestamps=o.word_timestamps, hotwords=hotwords,
-            no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
-            compression_ratio_threshold=o.compression_ratio_threshold,
-        )
-        segments = []
-        for raw in raw_segments:
-            if on_progress:
-                on_progress(raw.end, info.duration)
-            if not keep_segment(raw, o):
-                continue
-            words = [Word(w.start, w.end, w.word, w.probability) for w in (raw.words or [])]
-            segments.append(Segment(raw.start, raw.end, raw.text.strip(), words))
+        expected = media_duration(audio) or 0.0
+        segments, duration, detected = [], 0.0, language
+        for offset, samples in stream_audio(audio, o.chunk_seconds):
+            raw_segments, info = self.pipeline.transcribe(
+                samples, language=language, batch_size=o.batch_size, vad_filter=o.vad_filter,
+                word_timestamps=o.word_timestamps, hotwords=hotwords,
+                no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
+                compression_ratio_threshold=o.compression_ratio_threshold,
+            )
+            detected = detected or info.language
+            for raw in raw_segments:
+                if on_progress:
+                    on_progress(offset + raw.end, max(expected, offset + raw.end))
+                if keep_segment(raw, o):
+                    words = [Word(offset + w.start, offset + w.end, w.word, w.probability) for w in raw.words or []]
+                    segments.append(Segment(offset + raw.start, offset + raw.end, raw.text.strip(), words))
+            duration = offset + info.duration
         if on_progress:
-            on_progress(info.duration, info.duration)
+            on_progress(duration, duration)
         if not segments:
             raise NoSpeech("no speech found")
-        return Transcript(info.language, info.duration, segments)
+        return Transcript(detected or "en", duration, segments)
