@@ -15,7 +15,8 @@ def _vector(seed: int) -> np.ndarray:
 
 def _add(library: Library, source_id: str, n: int = 3) -> str:
     words = [Word(i, i + 0.5, f" w{i}") for i in range(n)]
-    talk = Talk(extractor="Generic", source_id=source_id, url=f"http://example.org/{source_id}.mp3", title=source_id)
+    talk = Talk(extractor="Generic", source_id=source_id, url=f"http://example.org/{source_id}.mp3", title=source_id,
+                whisper_model="tiny.en", embed_model="test-model")
     passages = [Passage(i, i + 1, f"passage {source_id} {i}") for i in range(n)]
     vectors = np.stack([_vector(hash((source_id, i)) % 1000) for i in range(n)])
     return library.add_talk(talk, [Segment(0, n, "text", words)], passages, vectors)
@@ -70,3 +71,16 @@ def test_second_writer_is_refused(library, tmp_path):
 def test_embedding_model_is_recorded(library):
     with pytest.raises(LibraryError, match="built with embedding model 'test-model'"):
         library.bind_embedding_model("another-model", 8)
+
+
+def test_check_finds_and_repairs_a_damaged_vector_index(library, tmp_path):
+    from talksearch.check import check_library
+
+    _add(library, "e")
+    library.close()
+    assert check_library(tmp_path / "lib").problems == []
+    (tmp_path / "lib" / "vectors.faiss").write_bytes(b"damaged")
+    report = check_library(tmp_path / "lib")
+    assert report.problems == ["vectors.faiss cannot be read"]
+    repaired = check_library(tmp_path / "lib", repair=True)
+    assert repaired.clean and repaired.repaired == ["rebuilt vectors.faiss from the catalog (3 passages)"]
