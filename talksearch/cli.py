@@ -88,7 +88,7 @@ def search(query, limit, as_json, library) -> None:
     from service.search import QueryError
 
     settings = settings_from(library=library)
-    _, searcher = open_searcher(settings)
+    _, searcher = open_searcher(settings, create=False)
     try:
         response = searcher.search(query, limit or settings.search_limit)
     except QueryError as exc:
@@ -135,6 +135,24 @@ def export(talk_id, library, fmt) -> None:
         if talk is None:
             raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
         click.echo(render(talk, lib.segments(talk_id), fmt), nl=False)
+
+
+@main.command()
+@library_option
+@click.option("--repair", is_flag=True, help="Rebuild what can be rebuilt (the vector and keyword indexes).")
+def check(library, repair) -> None:
+    """Verify the library: catalog, indexes, models, files. Exit 0 only when clean."""
+    from talksearch.check import check_library
+
+    report = check_library(settings_from(library=library).library, repair=repair)
+    for line in report.facts:
+        click.echo(line)
+    for line in report.repaired:
+        click.echo(f"repaired: {line}")
+    for line in report.problems:
+        click.echo(f"problem:  {line}")
+    click.echo("clean" if report.clean else f"{len(report.problems)} problems" + ("" if repair else "; try --repair"))
+    sys.exit(0 if report.clean else 1)
 
 
 @main.command()
