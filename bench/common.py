@@ -31,7 +31,7 @@ class LoopbackServer:
             if file.name != "feed.xml" and not (workdir / file.name).exists():
                 (workdir / file.name).symlink_to(file.resolve())
         handler = functools.partial(_QuietHandler, directory=str(workdir))
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         feed = re.sub(r"http://127\.0\.0\.1:\d+", self.base, (talks / "feed.xml").read_text())
         (workdir / "feed.xml").write_text(feed)
@@ -40,6 +40,11 @@ class LoopbackServer:
 
     def close(self) -> None:
         self.httpd.shutdown()
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # clients hanging up early are not news
+        pass
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

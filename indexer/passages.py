@@ -22,6 +22,9 @@ class PassageOptions:
     max_sentence_words: int = 50  # run-on speech is cut here
     pause_seconds: float = 1.5  # a pause this long ends a sentence even without punctuation
     sentence_passages: bool = False  # also index each sentence on its own
+    # What is put before a passage's text when it is embedded (never in the stored or shown text):
+    # "" nothing, "title" the talk's title, "chapter" the title and the chapter the passage starts in.
+    context: str = ""
 
 
 def split_sentences(segments: list[Segment], options: PassageOptions | None = None) -> list[Segment]:
@@ -58,3 +61,29 @@ def make_passages(sentences: list[Segment], options: PassageOptions | None = Non
     if options.sentence_passages:
         passages.extend(Passage(s.start, s.end, s.text, "sentence") for s in sentences)
     return passages
+
+
+def _chapter_at(chapters: list[dict], seconds: float) -> str | None:
+    for chapter in chapters or []:
+        if chapter.get("start_time", 0) <= seconds < chapter.get("end_time", float("inf")):
+            return chapter.get("title")
+    return None
+
+
+def embedding_texts(passages: list[Passage], talk: dict, options: PassageOptions | None = None) -> list[str]:
+    """The text each passage is embedded as: its own, after the talk context ``options.context`` names.
+
+    ``talk`` is a catalog row (or anything with ``title`` and ``chapters``). A query that names the talk
+    ("the genomics cloud talk where ...") then finds its passages, at the cost of diluting the passage's own words.
+    """
+    options = options or PassageOptions()
+    if not options.context:
+        return [p.text for p in passages]
+    texts = []
+    for p in passages:
+        parts = [talk.get("title")]
+        if options.context == "chapter":
+            parts.append(_chapter_at(talk.get("chapters"), p.start))
+        prefix = ". ".join(x.strip().rstrip(".") for x in parts if x and x.strip())
+        texts.append(f"{prefix}. {p.text}" if prefix else p.text)
+    return texts

@@ -1,8 +1,9 @@
-"""A batch indexing run: list sources, fetch audio ahead, transcribe, cut passages, embed, commit.
+"""A batch indexing run: list sources, fetch audio, transcribe, cut passages, embed, commit.
 
-Fetching runs in a thread one or two talks ahead of transcription, so downloads overlap with the
-models' work. Each talk ends in exactly one outcome line (added, skipped or failed) and one bad talk
-never stops the batch.
+Sources are listed here, talks are processed by an engine, and every result is committed here by the
+one writer. The local engine fetches in a thread one or two talks ahead of transcription, so downloads
+overlap with the models' work; the Ray engine (indexer/ray_engine.py) fans talks out to actors. Each
+talk ends in exactly one outcome line (added, skipped or failed) and one bad talk never stops the batch.
 """
 
 from __future__ import annotations
@@ -11,16 +12,13 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm import tqdm
 
-from indexer.passages import PassageOptions, make_passages, split_sentences
+from indexer.processor import Processed, TalkFailed, TalkProcessor
 from indexer.sources import Candidate, Fetched, SourceError, Sources
-from indexer.transcribe import NoSpeech, Transcriber, TranscriptionOptions
-from talksearch.embedding import Embedder
 from talksearch.library import DOWNLOADS, Library
 from talksearch.models import resolve
 from talksearch.settings import Settings
@@ -41,6 +39,7 @@ class Outcome:
 class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
     wall_seconds: float = 0.0
+    workers: int = 1
 
     def count(self, status: str) -> int:
         return sum(o.status == status for o in self.outcomes)
@@ -57,7 +56,7 @@ class Summary:
         return (
             f"{self.count('added')} added, {self.count('skipped')} skipped, {self.count('failed')} failed; "
             f"{self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s "
-            f"({self.realtime_factor:.1f}× real time)"
+            f"({self.realtime_factor:.1f}× real time)" + (f" on {self.workers} workers" if self.workers > 1 else "")
         )
 
 
@@ -67,23 +66,26 @@ def _clock(seconds: float) -> str:
 
 
 class IndexRun:
-    def __init__(self, settings: Settings, report: Callable[[str], None] = print):
+    def __init__(self, settings: Settings, report: Callable[[str], None] = print, engine: str = "local",
+                 ray_address: str | None = None):
         self.settings = settings
         self.report = report
+        self.engine = engine
+        self.ray_address = ray_address
         # Refuse a model mismatch before any download or model load.
         self.library = Library.open(settings.library, create=True)
         self.library.acquire_writer()
         self.library.check_embedding_model(resolve("embedding", settings.embed_model).name)
         self.library.sync_vector_index(save=True)  # finish what an interrupted run left
-        self.whisper_name = resolve("whisper", settings.whisper_model).name
-        self.transcriber = Transcriber(
-            settings.whisper_model, settings.device, settings.compute_type, settings.threads,
-            TranscriptionOptions(language=settings.language, batch_size=settings.batch_size),
-        )
-        self.embedder = Embedder(settings.embed_model, settings.device, settings.threads)
-        self.library.bind_embedding_model(self.embedder.name, self.embedder.dimension)
-        self.passage_options = PassageOptions()
+        if engine == "ray":
+            from indexer.ray_engine import require_ray
+
+            require_ray()
+            self.processor = None  # models load in the Ray actors
+        else:
+            self.processor = TalkProcessor(settings)
         self._bars = sys.stderr.isatty()
+        self.workers = 1
 
     def close(self) -> None:
         self.library.close()
@@ -91,18 +93,32 @@ class IndexRun:
     def run(self, sources: list[str]) -> Summary:
         started = time.perf_counter()
         summary = Summary()
-        fetched: queue.Queue = queue.Queue(maxsize=2)
         overall = tqdm(desc="talks", unit="talk", total=0, position=0, disable=not self._bars, leave=True)
-        producer = threading.Thread(target=self._produce, args=(sources, fetched, overall), daemon=True)
-        producer.start()
-        while (item := fetched.get()) is not _DONE:
-            outcome = self._index(item) if isinstance(item, tuple) else item
+        if self.engine == "ray":
+            from indexer.ray_engine import process_on_ray
+
+            results = process_on_ray(self, sources, overall)
+        else:
+            results = self._process_locally(sources, overall)
+        for label, result in results:
+            outcome = self.commit(result, label) if isinstance(result, Processed) else result
             summary.outcomes.append(outcome)
             overall.update(1)
             self._report(outcome)
         overall.close()
         summary.wall_seconds = time.perf_counter() - started
+        summary.workers = self.workers
         return summary
+
+    def commit(self, processed: Processed, label: str) -> Outcome:
+        """The single writer: record a processed talk, unless it was committed meanwhile."""
+        if self.library.has_archive_id(processed.talk.archive_id):
+            return Outcome("skipped", label, "already in the library")
+        self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1])
+        talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings)
+        detail = (f"{talk_id}, {_clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
+                  f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages")
+        return Outcome("added", label, detail, processed.audio_seconds, talk_id)
 
     def _report(self, outcome: Outcome) -> None:
         line = f"{outcome.status:<8}{outcome.label}"
@@ -110,9 +126,33 @@ class IndexRun:
             line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
         tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
 
-    # --- fetching (producer thread) ---------------------------------------------------------------
+    # --- listing (shared by the engines) ----------------------------------------------------------
+
+    def candidates(self, fetcher: Sources, sources: list[str], overall: tqdm) -> Iterator[Candidate | Outcome]:
+        """Every talk the sources name, or a failed outcome for a source that cannot be listed."""
+        for source in sources:
+            try:
+                for candidate in fetcher.expand(source):
+                    overall.total += 1
+                    overall.refresh()
+                    yield candidate
+            except SourceError as exc:
+                overall.total += 1
+                yield Outcome("failed", source, str(exc))
+
+    # --- the local engine -------------------------------------------------------------------------
+
+    def _process_locally(self, sources: list[str], overall: tqdm) -> Iterator[tuple[str, Processed | Outcome]]:
+        fetched: queue.Queue = queue.Queue(maxsize=2)
+        threading.Thread(target=self._produce, args=(sources, fetched, overall), daemon=True).start()
+        while (item := fetched.get()) is not _DONE:
+            if isinstance(item, Outcome):
+                yield item.label, item
+            else:
+                yield item[1].talk.title or item[0].label, self._process(*item)
 
     def _produce(self, sources: list[str], out: queue.Queue, overall: tqdm) -> None:
+        """Producer thread: list and download, one or two talks ahead of the models."""
         download_bar = tqdm(desc="download", unit="B", unit_scale=True, position=1, disable=not self._bars, leave=False)
 
         def on_download(_name: str, done: int, total: int | None) -> None:
@@ -125,49 +165,18 @@ class IndexRun:
         fetcher = Sources(self.settings.library / DOWNLOADS, reader.has_archive_id,
                           self.settings.socket_timeout, on_download)
         try:
-            for source in sources:
-                try:
-                    for candidate in fetcher.expand(source):
-                        overall.total += 1
-                        overall.refresh()
-                        out.put(self._fetch(fetcher, candidate, seen))
-                except SourceError as exc:
-                    overall.total += 1
-                    out.put(Outcome("failed", source, str(exc)))
+            for candidate in self.candidates(fetcher, sources, overall):
+                if isinstance(candidate, Outcome):
+                    out.put(candidate)
+                    continue
+                fetched = fetch_once(fetcher, candidate, seen)
+                out.put(fetched if isinstance(fetched, Outcome) else (candidate, fetched))
         finally:
             download_bar.close()
             reader.close()
             out.put(_DONE)
 
-    def _fetch(self, fetcher: Sources, candidate: Candidate, seen: set[str]) -> tuple | Outcome:
-        key = fetcher.archive_key(candidate)
-        if key in seen:
-            return Outcome("skipped", candidate.label, "listed twice in this run")
-        try:
-            fetched = fetcher.fetch(candidate)
-        except SourceError as exc:
-            return Outcome("failed", candidate.label, str(exc))
-        except OSError as exc:
-            return Outcome("failed", candidate.label, exc.strerror or str(exc))
-        if fetched is None:
-            return Outcome("skipped", candidate.label, "already in the library")
-        if fetched.talk.archive_id in seen:
-            self._discard(fetched)
-            return Outcome("skipped", candidate.label, "listed twice in this run")
-        seen.add(fetched.talk.archive_id)
-        return (candidate, fetched)
-
-    def _discard(self, fetched: Fetched) -> None:
-        if fetched.downloaded and not self.settings.keep_media:
-            fetched.audio.unlink(missing_ok=True)
-
-    # --- indexing (main thread) -------------------------------------------------------------------
-
-    def _index(self, item: tuple[Candidate, Fetched]) -> Outcome:
-        candidate, fetched = item
-        talk = fetched.talk
-        label = talk.title if talk.title else candidate.label
-        started = time.perf_counter()
+    def _process(self, candidate: Candidate, fetched: Fetched) -> Processed | Outcome:
         bar = tqdm(desc="transcribe", unit="s audio", total=0, position=1, disable=not self._bars, leave=False,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
 
@@ -177,23 +186,35 @@ class IndexRun:
             bar.refresh()
 
         try:
-            transcript = self.transcriber.transcribe(str(fetched.audio), on_progress, hotwords=None)
-        except NoSpeech as exc:
-            return Outcome("failed", label, str(exc))
-        except Exception as exc:  # PyAV decode errors and the like: the file is not usable media
-            return Outcome("failed", label, f"not readable as audio ({type(exc).__name__}: {str(exc)[:120]})")
+            return self.processor.process(fetched, on_progress)
+        except TalkFailed as exc:
+            return Outcome("failed", fetched.talk.title or candidate.label, str(exc))
         finally:
             bar.close()
-        sentences = split_sentences(transcript.segments, self.passage_options)
-        passages = make_passages(sentences, self.passage_options)
-        embeddings = self.embedder.passages([p.text for p in passages])
-        talk.duration = talk.duration or transcript.duration
-        talk.language = transcript.language
-        talk.whisper_model = self.whisper_name
-        talk.embed_model = self.embedder.name
-        talk_id = self.library.add_talk(talk, sentences, passages, embeddings)
-        self._discard(fetched)
-        took = time.perf_counter() - started
-        detail = (f"{talk_id}, {_clock(transcript.duration)} of audio in {took:.1f} s, "
-                  f"{transcript.duration / took:.1f}× real time, {len(passages)} passages")
-        return Outcome("added", label, detail, transcript.duration, talk_id)
+            discard(fetched, self.settings.keep_media)
+
+
+def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetched | Outcome:
+    """Download a candidate unless the library has it or this run already took it."""
+    key = fetcher.archive_key(candidate)
+    if key in seen:
+        return Outcome("skipped", candidate.label, "listed twice in this run")
+    try:
+        fetched = fetcher.fetch(candidate)
+    except SourceError as exc:
+        return Outcome("failed", candidate.label, str(exc))
+    except OSError as exc:
+        return Outcome("failed", candidate.label, exc.strerror or str(exc))
+    if fetched is None:
+        return Outcome("skipped", candidate.label, "already in the library")
+    if fetched.talk.archive_id in seen:
+        discard(fetched, keep_media=False)
+        return Outcome("skipped", candidate.label, "listed twice in this run")
+    seen.add(fetched.talk.archive_id)
+    return fetched
+
+
+def discard(fetched: Fetched, keep_media: bool) -> None:
+    """Remove downloaded audio once its talk is done (local files are the user's: never touched)."""
+    if fetched.downloaded and not keep_media:
+        fetched.audio.unlink(missing_ok=True)

@@ -76,15 +76,17 @@ class Transcriber:
         """Transcribe a media file; ``on_progress(seconds_done, duration)`` follows the audio time.
 
         Long recordings are decoded and transcribed in chunks (indexer.audio), so memory stays bounded.
+        ``hotwords`` is the talk's own vocabulary (``talk_prompt``); ``options.prompt`` says how it is used.
         """
         o = self.options
         language = o.language if self.model.model.is_multilingual else (o.language or "en")
         expected = media_duration(audio) or 0.0
         segments, duration, detected = [], 0.0, language
+        prompt = {"hotwords": {"hotwords": hotwords}, "initial": {"initial_prompt": hotwords}}.get(o.prompt, {})
         for offset, samples in stream_audio(audio, o.chunk_seconds):
             raw_segments, info = self.pipeline.transcribe(
                 samples, language=language, batch_size=o.batch_size, vad_filter=o.vad_filter,
-                word_timestamps=o.word_timestamps, hotwords=hotwords,
+                word_timestamps=o.word_timestamps, **prompt,
                 no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
                 compression_ratio_threshold=o.compression_ratio_threshold,
             )

@@ -5,39 +5,76 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 
 from service import errors
-from service.routes import health, search
-from service.search import Searcher
+from service.jobs import JobQueue
+from service.metrics import Metrics, MetricsMiddleware
+from service.routes import admin, health, media, pages, search, talks, widget
+from service.search import Searcher, ranking_options
 from service.state import AppState
 from talksearch import __version__
 from talksearch.embedding import Embedder
 from talksearch.library import Library
 from talksearch.settings import Settings
 
+DESCRIPTION = """Search what was said in recorded talks, down to the second.
 
-def open_searcher(settings: Settings) -> tuple[Library, Searcher]:
-    """The library and a searcher over it, with the embedding model the library was built with."""
-    library = Library.open(settings.library, create=True)
+Read endpoints answer any origin (CORS) unless the operator restricts them. The admin endpoints
+(`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`) need
+`Authorization: Bearer <TALKSEARCH_ADMIN_TOKEN>` and are disabled when no token is configured.
+Every error has one shape: `{"error": {"code": "...", "message": "..."}}`.
+"""
+
+
+def open_searcher(settings: Settings, create: bool = True) -> tuple[Library, Searcher]:
+    """The library and a searcher over it, with the embedding model the library was built with.
+    ``create=False`` (the CLI's search) refuses a directory that holds no library instead of making one."""
+    library = Library.open(settings.library, create=create)
     embedder = Embedder(library.embed_model or settings.embed_model, settings.device, settings.threads)
     library.check_embedding_model(embedder.name)
     library.sync_vector_index()
-    return library, Searcher(library, embedder, max_query_chars=settings.max_query_chars)
+    return library, Searcher(library, embedder, ranking_options(settings), max_query_chars=settings.max_query_chars)
+
+
+class ReadOnlyCORS(CORSMiddleware):
+    """Starlette's CORS, with refused preflights in the service's one error shape."""
+
+    def preflight_response(self, request_headers: Headers):
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        message = f"{bytes(response.body).decode(errors='replace')} (the read API allows GET from other origins)"
+        return JSONResponse({"error": {"code": "cors_refused", "message": message}},
+                            status_code=response.status_code, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         library, searcher = open_searcher(settings)
-        app.state.talksearch = AppState(settings, library, searcher)
-        yield
-        library.close()
+        jobs = JobQueue(settings)
+        jobs.start()
+        app.state.talksearch = AppState(settings, library, searcher, jobs, metrics)
+        try:
+            yield
+        finally:
+            jobs.stop()
+            library.close()
 
-    app = FastAPI(title="talksearch", version=__version__, lifespan=lifespan,
-                  description="Search what was said in recorded talks, down to the second.")
+    app = FastAPI(title="talksearch", version=__version__, lifespan=lifespan, description=DESCRIPTION)
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(search.router)
+    if settings.cors_origins:
+        # Reads only: the admin API's methods and its Authorization header are not allowed cross-origin.
+        app.add_middleware(ReadOnlyCORS, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
+                           allow_credentials=False, max_age=3600)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for module in (health, search, talks, admin, media, pages, widget):
+        app.include_router(module.router)
     return app

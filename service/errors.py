@@ -1,4 +1,8 @@
-"""One error shape for every failure: ``{"error": {"code": "...", "message": "..."}}``."""
+"""One error shape for every failure: ``{"error": {"code": "...", "message": "..."}}``.
+
+Browsers asking for a page (``Accept: text/html``, outside ``/api``) get the same error as a small HTML
+page with the same status; every other client gets the JSON.
+"""
 
 from __future__ import annotations
 
@@ -6,42 +10,56 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("talksearch")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 422: "invalid_request", 429: "rate_limited", 503: "unavailable"}
+          409: "conflict", 413: "too_large", 416: "range_not_satisfiable", 422: "invalid_request",
+          429: "rate_limited", 503: "unavailable"}
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, headers: dict | None = None):
         self.status, self.message, self.code = status, message, code or _CODES.get(status, "error")
+        self.headers = headers
 
 
-def error_response(status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, headers: dict | None = None,
+                   request: Request | None = None) -> Response:
+    if request is not None and _wants_page(request):
+        from service.pages import error_page  # pages import this module
+
+        return HTMLResponse(error_page(status, message), status_code=status, headers=headers)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _wants_page(request: Request) -> bool:
+    path = request.url.path
+    return (request.method == "GET" and not path.startswith(("/api/", "/media/"))
+            and path not in ("/healthz", "/metrics", "/openapi.json")
+            and "text/html" in request.headers.get("accept", ""))
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return error_response(exc.status, exc.code, exc.message, exc.headers, request)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
-        return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), message, exc.headers)
+        return error_response(exc.status_code, _CODES.get(exc.status_code, "error"), message, exc.headers, request)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path"))
         message = f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid request")
-        return error_response(422, "invalid_request", message)
+        return error_response(422, "invalid_request", message, request=request)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
-        return error_response(500, "internal_error", "internal server error")
+        return error_response(500, "internal_error", "internal server error", request=request)

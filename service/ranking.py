@@ -1,12 +1,19 @@
-"""Ranking: which passages answer a query, best first.
+"""Ranking: which moments answer a query, best first.
 
-Dense (FAISS) and keyword (SQLite FTS5, BM25) candidates fused by reciprocal rank, then overlapping
-windows of one moment collapsed into one result. ``service.search`` wraps this with validation,
-filters and the response shape; this module is where retrieval quality is tuned (bench/quality.py).
+Three retrievers each rank passages (sentence windows, and single sentences where the library has them):
+- dense: FAISS over the passage embeddings (meaning, paraphrase);
+- keyword: SQLite FTS5 BM25 over the transcript words (exact terms);
+- sound-alike: for query words no transcript contains, approximate matching of their sound-alike keys
+  (``talksearch.soundalike``), because speech recognition writes jargon it does not know as words it does.
+Their ranks are fused (weighted reciprocal-rank fusion). Each result then *snaps* to the sentence inside it
+that best matches, so the link starts on the moment rather than a sentence early, and overlapping passages
+of one moment collapse into one result. ``service.search`` wraps this with validation, filters and the
+response shape; bench/quality.py measures it (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -14,9 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from talksearch.library import Library, PassageHit
+from talksearch.soundalike import letters, sound_key, substring_distance
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]+)"')
+_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
 
 
 @dataclass
@@ -25,6 +34,13 @@ class RankingOptions:
     rrf_k: int = 60
     dense_weight: float = 1.0
     keyword_weight: float = 0.5
+    # Sound-alike matches of query words that no transcript contains, weighted by the share of the query's
+    # words they are: all of "Multus", a twelfth of a long question with one odd word in it.
+    sound_weight: float = 2.0
+    sound_candidates: int = 200  # passages per unknown word pre-selected by shared key trigrams, then aligned
+    sound_max_distance: float = 0.35  # edits per key letter (plus half the edits per spelled letter) accepted
+    snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
+    snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
 
 
 def fts_query(text: str) -> str | None:
@@ -44,8 +60,11 @@ def fts_query(text: str) -> str | None:
     return " OR ".join(terms)
 
 
-def _overlaps(a: PassageHit, b: PassageHit) -> bool:
-    return a.talk_id == b.talk_id and a.start < b.end and b.start < a.end
+# --- retrievers: each returns passage ids, best first -----------------------------------------------
+
+
+def _dense(library: Library, vector: np.ndarray, k: int) -> list[int]:
+    return [pid for pid, _ in library.search_vectors(vector, k)]
 
 
 def _keyword(library: Library, text: str, k: int) -> list[int]:
@@ -58,22 +77,111 @@ def _keyword(library: Library, text: str, k: int) -> list[int]:
     return [r[0] for r in rows]
 
 
+def _words(text: str) -> list[str]:
+    """The query's words that carry meaning for matching: 3+ letters (a crude stop-word filter)."""
+    return [w for w in _TOKEN.findall(text) if len(w) > 2]
+
+
+def unknown_words(library: Library, text: str) -> list[str]:
+    """Query words of 4+ letters that no passage contains (after FTS5's stemming): likely misheard jargon."""
+    unknown = []
+    for word in dict.fromkeys(w.lower() for w in _WORD.findall(text)):
+        found = library.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (f'"{word}"',))
+        if found.fetchone() is None:
+            unknown.append(word)
+    return unknown
+
+
+def sound_distance(word: str, passage_key: str, passage_letters: str) -> float:
+    """How far ``word`` is from sounding like something said in a passage: mostly the sound-alike key's edits
+    per key letter; spelled-letter edits break ties between passages whose keys match equally well."""
+    key, spelled = sound_key(word), letters(word)
+    return (substring_distance(key, passage_key) / len(key)
+            + 0.5 * substring_distance(spelled, passage_letters) / len(spelled))
+
+
+def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> list[int]:
+    if not words or not library.has_sound_keys():
+        return []
+    best: dict[int, float] = {}
+    for word in words:
+        key = sound_key(word)
+        if len(key) < 3:  # too short a key matches nearly everything
+            continue
+        grams = " OR ".join(f'"{key[i:i + 3]}"' for i in range(len(key) - 2))
+        rows = library.db.execute(
+            "SELECT rowid, key FROM passages_sound WHERE passages_sound MATCH ? ORDER BY bm25(passages_sound) LIMIT ?",
+            (grams, o.sound_candidates),
+        ).fetchall()
+        close = [(pid, pkey) for pid, pkey in rows if substring_distance(key, pkey) / len(key) <= o.sound_max_distance]
+        texts = library.passages(pid for pid, _ in close)
+        for pid, pkey in close:
+            distance = sound_distance(word, pkey, letters(texts[pid].text))
+            if distance <= o.sound_max_distance:
+                best[pid] = min(best.get(pid, math.inf), distance)
+    return sorted(best, key=best.get)[:k]
+
+
+def _fuse(rankings: list[tuple[float, list[int]]], rrf_k: int) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for weight, ids in rankings:
+        for position, pid in enumerate(ids):
+            fused[pid] = fused.get(pid, 0.0) + weight / (rrf_k + position + 1)
+    return fused
+
+
+# --- snapping a result to its moment ----------------------------------------------------------------
+
+
+def _shared_words(text: str, passage: str) -> float:
+    """The share of the query's words (3+ letters) that the passage contains."""
+    wanted = {w.lower() for w in _words(text)}
+    have = {w.lower() for w in _TOKEN.findall(passage)}
+    return len(wanted & have) / len(wanted) if wanted else 0.0
+
+
+def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: RankingOptions) -> PassageHit:
+    """The passage that starts at the sentence of ``hit`` matching the query best (``hit`` when that is its first).
+
+    A window of sentences is found by what any of its sentences says, but a link should land on that sentence:
+    each sentence is scored by its own embedding's cosine with the query plus the words it shares with it.
+    """
+    sentences = library.passages_within(hit.talk_id, hit.start, hit.end, kind="sentence")
+    if len(sentences) < 2:
+        return hit
+    cosine = library.passage_vectors([s.passage_id for s in sentences]) @ vector
+    scores = [c + o.snap_keyword_weight * _shared_words(text, s.text) for c, s in zip(cosine, sentences)]
+    best = sentences[int(np.argmax(scores))]
+    if best.start <= hit.start:
+        return hit
+    starting = [p for p in library.passages_within(hit.talk_id, best.start, hit.end + 600, kind=hit.kind)
+                if p.start == best.start]
+    return starting[0] if starting else best
+
+
+def _overlaps(a: PassageHit, b: PassageHit) -> bool:
+    return a.talk_id == b.talk_id and a.start < b.end and b.start < a.end
+
+
 def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: RankingOptions,
          talks: Collection[str] | None = None) -> list[tuple[PassageHit, float]]:
     """The best ``limit`` moments for a query, optionally only from the talks in ``talks``."""
     o = options
-    fused: dict[int, float] = {}
-    for rank_, (pid, _) in enumerate(library.search_vectors(vector, o.candidates)):
-        fused[pid] = fused.get(pid, 0.0) + o.dense_weight / (o.rrf_k + rank_ + 1)
-    for rank_, pid in enumerate(_keyword(library, text, o.candidates)):
-        fused[pid] = fused.get(pid, 0.0) + o.keyword_weight / (o.rrf_k + rank_ + 1)
+    unknown = unknown_words(library, text) if o.sound_weight > 0 else []
+    fused = _fuse([
+        (o.dense_weight, _dense(library, vector, o.candidates)),
+        (o.keyword_weight, _keyword(library, text, o.candidates)),
+        (o.sound_weight * len(unknown) / max(1, len(_words(text))), _sound(library, unknown, o.candidates, o)),
+    ], o.rrf_k)
     passages = library.passages(fused)
     chosen: list[tuple[PassageHit, float]] = []
     for pid in sorted(fused, key=fused.get, reverse=True):
         hit = passages.get(pid)
         if hit is None or (talks is not None and hit.talk_id not in talks):
             continue
-        # Overlapping windows of one moment are one result: the best-ranked one stands for it.
+        if o.snap:
+            hit = snap(library, hit, text, vector, o)
+        # Overlapping passages of one moment are one result: the best-ranked one stands for it.
         if any(_overlaps(hit, c) for c, _ in chosen):
             continue
         chosen.append((hit, fused[pid]))

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_TALK_EXAMPLE = {
+    "id": "3f2a9c1d0b7e", "title": "Checkpointing Long-Running Simulations to Object Storage",
+    "url": "https://example.org/talks/checkpointing.ogg", "channel": "Research Computing Talks",
+    "published": "2024-05-14", "speakers": ["Ines Moreau"], "event": "Test Fixtures Summit 2024",
+    "duration": 20.6, "thumbnail": None, "media_url": "https://example.org/talks/checkpointing.ogg",
+}
+_RESULT_EXAMPLE = {
+    "talk": _TALK_EXAMPLE, "start": 7.18, "end": 16.34,
+    "text": "The checkpoints now go straight to an object storage bucket. Each rank uploads its own part.",
+    "snippet": "The <mark>checkpoints</mark> now go straight to an <mark>object</mark> <mark>storage</mark> bucket. "
+               "Each rank uploads its own part.",
+    "score": 0.02439, "link": "https://example.org/talks/checkpointing.ogg#t=7",
+    "page": "/talks/3f2a9c1d0b7e?t=7", "timeline": None,
+}
 
 
 class TalkSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_TALK_EXAMPLE]})
+
     id: str
     title: str
     url: str = Field(description="The talk's source: its page, or the media URL when it has no page.")
@@ -18,24 +37,129 @@ class TalkSummary(BaseModel):
     media_url: str | None = Field(None, description="Direct media, playable in <video>/<audio>, when known.")
 
 
+class Moment(BaseModel):
+    start: float
+    end: float
+    score: float
+
+
 class SearchResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_RESULT_EXAMPLE]})
+
     talk: TalkSummary
     start: float = Field(description="seconds from the talk's start where the passage begins")
     end: float
     text: str
+    snippet: str = Field(
+        "", description="The passage as safe HTML: text escaped, the query's words wrapped in <mark></mark>."
+    )
     score: float
     link: str = Field(description="Plays the source at the moment: YouTube `&t=123s`, media `#t=123`.")
+    page: str = Field("", description="This service's talk page, playing at the moment (a path).")
+    timeline: list[Moment] | None = Field(
+        None, description="With group=talk: every matching moment in this talk, in time order (a hit timeline)."
+    )
 
 
 class SearchResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "query": "object storage checkpoints", "took_ms": 12.5, "results": [_RESULT_EXAMPLE],
+        "offset": 0, "limit": 10, "next_offset": None, "group": "none",
+    }]})
+
     query: str
     took_ms: float
     results: list[SearchResult]
+    offset: int = 0
+    limit: int = 10
+    next_offset: int | None = Field(None, description="Pass as offset for the next page; null on the last page.")
+    group: Literal["none", "talk"] = "none"
+
+
+class RelatedResponse(BaseModel):
+    talk: TalkSummary
+    at: float
+    start: float = Field(description="The moment the results relate to: the passage spoken at `at`.")
+    end: float
+    text: str
+    took_ms: float
+    results: list[SearchResult] = Field(description="The best moment in each other talk, best first.")
 
 
 class TalkList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"talks": [_TALK_EXAMPLE], "total": 1}]})
+
     talks: list[TalkSummary]
     total: int
+
+
+class Chapter(BaseModel):
+    start: float | None
+    end: float | None
+    title: str | None
+
+
+class Player(BaseModel):
+    kind: Literal["youtube", "video", "audio", "none"]
+    src: str | None = Field(None, description="Media URL for <video>/<audio>; local talks are served by /media/{id}.")
+    youtube_id: str | None = None
+
+
+class TalkDetail(TalkSummary):
+    description: str | None = None
+    language: str | None = None
+    chapters: list[Chapter] = Field([], description="The source's chapters, when it has them.")
+    indexed_at: str | None = None
+    whisper_model: str | None = None
+    embed_model: str | None = None
+    page: str = Field("", description="This service's page for the talk (a path).")
+    player: Player
+    transcript: dict[str, str] = Field(description="Transcript URLs by format: json, vtt, srt, txt.")
+
+
+class Facets(BaseModel):
+    channels: list[str]
+    events: list[str]
+    speakers: list[str]
+    languages: list[str]
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"source": "https://example.org/talks/feed.xml"}]})
+
+    source: str = Field(max_length=2000, description="An http(s) URL: a video, playlist, channel, feed or media file.")
+
+
+class JobOutcome(BaseModel):
+    status: str
+    label: str
+    detail: str = ""
+    talk_id: str | None = None
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "9b1c0e7a5d3f4c2a", "source": "https://example.org/talks/feed.xml", "status": "done",
+        "created": "2024-05-14T10:00:00+00:00", "started": "2024-05-14T10:00:01+00:00",
+        "finished": "2024-05-14T10:00:40+00:00", "log": ["added   Checkpointing ... (3f2a9c1d0b7e, ...)"],
+        "outcomes": [{"status": "added", "label": "Checkpointing ...", "detail": "", "talk_id": "3f2a9c1d0b7e"}],
+        "summary": "1 added, 0 skipped, 0 failed; ...", "error": None,
+    }]})
+
+    id: str
+    source: str
+    status: Literal["queued", "running", "done", "failed"]
+    created: str
+    started: str | None = None
+    finished: str | None = None
+    log: list[str] = Field([], description="The indexer's outcome lines so far.")
+    outcomes: list[JobOutcome] = []
+    summary: str | None = None
+    error: str | None = None
+
+
+class Deleted(BaseModel):
+    deleted: str
 
 
 class ErrorBody(BaseModel):
@@ -44,4 +168,8 @@ class ErrorBody(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"error": {"code": "invalid_query", "message": "the query is empty"}}
+    ]})
+
     error: ErrorBody

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
 
 from service.ranking import RankingOptions, rank
-from service.schemas import SearchResponse, SearchResult, TalkSummary
+from service.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
+from service.snippets import snippets
 from talksearch.embedding import Embedder
-from talksearch.library import Library
+from talksearch.library import Library, PassageHit, TalkFilter
+
+Group = Literal["none", "talk"]
 
 
 class QueryError(ValueError):
     """The query cannot be searched; the message is meant for the user."""
+
+
+class NotFound(LookupError):
+    """The talk named does not exist; the message is meant for the user."""
 
 
 def link_at(talk: dict, seconds: float) -> str:
@@ -24,8 +35,22 @@ def link_at(talk: dict, seconds: float) -> str:
     return f"{base}#t={t}"
 
 
+def page_at(talk_id: str, seconds: float) -> str:
+    """This service's talk page, starting at the moment: to the hundredth, so it lands on the sentence's first word."""
+    return f"/talks/{talk_id}?t={round(seconds, 2):g}"
+
+
 def talk_summary(talk: dict) -> TalkSummary:
     return TalkSummary(**{k: talk.get(k) for k in TalkSummary.model_fields})
+
+
+def ranking_options(settings) -> RankingOptions:
+    """The fusion weights from Settings (``rank_*``), for the fields this RankingOptions has."""
+    fields = {f.name for f in dataclasses.fields(RankingOptions)}
+    values = {"candidates": settings.rank_candidates, "rrf_k": settings.rank_rrf_k,
+              "dense_weight": settings.rank_dense_weight, "keyword_weight": settings.rank_keyword_weight,
+              "sound_weight": settings.rank_sound_weight}
+    return RankingOptions(**{k: v for k, v in values.items() if k in fields})
 
 
 class Searcher:
@@ -37,21 +62,97 @@ class Searcher:
         self.max_query_chars = max_query_chars
         self._lock = threading.Lock()  # one SQLite connection and FAISS index, shared by request threads
 
-    def search(self, query: str, limit: int = 10) -> SearchResponse:
-        started = time.perf_counter()
+    @contextmanager
+    def reading(self) -> Iterator[Library]:
+        """The library, alone and up to date: talks committed since the last read become visible, whole,
+        and every read inside sees the same committed state."""
+        with self._lock, self.library.snapshot():
+            self.library.refresh()
+            yield self.library
+
+    def validate(self, query: str) -> str:
         text = query.strip()
         if not text:
             raise QueryError("the query is empty")
         if len(text) > self.max_query_chars:
             raise QueryError(f"the query is longer than {self.max_query_chars} characters")
+        if "\x00" in text:
+            raise QueryError("the query contains a NUL character")
+        return text
+
+    def search(self, query: str, limit: int = 10, *, offset: int = 0, filters: TalkFilter | None = None,
+               group: Group = "none") -> SearchResponse:
+        started = time.perf_counter()
+        text = self.validate(query)
         vector = self.embedder.query(text)
-        with self._lock:
-            self.library.refresh()  # talks committed since the last search become visible, whole
-            hits = rank(self.library, text, vector, limit, self.options)
-            talks = self.library.talks_by_id(h.talk_id for h, _ in hits)
-        results = [
-            SearchResult(talk=talk_summary(talks[h.talk_id]), start=round(h.start, 2), end=round(h.end, 2),
-                         text=h.text, score=round(score, 5), link=link_at(talks[h.talk_id], h.start))
+        wanted = offset + limit + 1  # one more than the page: tells whether there is a next page
+        with self.reading() as library:
+            allowed = library.talk_ids(filters) if filters else None
+            if allowed is not None and not allowed:
+                hits = []
+            elif group == "talk":
+                hits = self._rank(text, vector, None, allowed, candidates=2 * wanted)
+            else:
+                hits = self._rank(text, vector, wanted, allowed, candidates=wanted)
+            results = self._results(library, text, hits, group)
+        page = results[offset : offset + limit]
+        return SearchResponse(
+            query=query, took_ms=round((time.perf_counter() - started) * 1000, 2), results=page,
+            offset=offset, limit=limit, next_offset=offset + limit if len(results) > offset + limit else None,
+            group=group,
+        )
+
+    def related(self, talk_id: str, at: float, limit: int = 5) -> RelatedResponse:
+        """Moments in other talks about what is said in ``talk_id`` at ``at`` seconds: the best one per talk."""
+        started = time.perf_counter()
+        with self.reading() as library:
+            talk = library.talk(talk_id)
+            if talk is None:
+                raise NotFound(f"no talk {talk_id!r}")
+            anchor = library.passage_near(talk_id, at)
+            hits: list[tuple[PassageHit, float]] = []
+            others = {t for t in library.talk_ids(TalkFilter()) if t != talk_id}
+            if anchor is not None and others:
+                vector = library.embedding(anchor.passage_id)
+                hits = self._rank(anchor.text, vector, None, others, candidates=max(2 * limit, 10))
+            results = self._results(library, "", hits, "talk")[:limit]  # no marks: every word would be one
+        return RelatedResponse(
+            talk=talk_summary(talk), at=at, start=round(anchor.start, 2) if anchor else at,
+            end=round(anchor.end, 2) if anchor else at, text=anchor.text if anchor else "",
+            took_ms=round((time.perf_counter() - started) * 1000, 2), results=results,
+        )
+
+    def _rank(self, text, vector, limit: int | None, allowed, candidates: int) -> list[tuple[PassageHit, float]]:
+        # Deeper pages and hit timelines need more than the default candidates from each retriever.
+        options = self.options
+        if candidates > options.candidates:
+            options = dataclasses.replace(options, candidates=candidates)
+        return rank(self.library, text, vector, limit or 2 * options.candidates, options, talks=allowed)
+
+    def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:
+        if group == "talk":
+            hits, timelines = _group_by_talk(hits)
+        talks = library.talks_by_id(h.talk_id for h, _ in hits)
+        marked = snippets(library, text, {h.passage_id: h.text for h, _ in hits})
+        return [
+            SearchResult(
+                talk=talk_summary(talks[h.talk_id]), start=round(h.start, 2), end=round(h.end, 2), text=h.text,
+                snippet=marked.get(h.passage_id, ""), score=round(score, 5), link=link_at(talks[h.talk_id], h.start),
+                page=page_at(h.talk_id, h.start), timeline=timelines[h.talk_id] if group == "talk" else None,
+            )
             for h, score in hits
+            if h.talk_id in talks
         ]
-        return SearchResponse(query=query, took_ms=round((time.perf_counter() - started) * 1000, 2), results=results)
+
+
+def _group_by_talk(hits: list[tuple[PassageHit, float]]):
+    """The best hit of each talk, best first, and each talk's hits in time order."""
+    best: dict[str, tuple[PassageHit, float]] = {}
+    timelines: dict[str, list[Moment]] = {}
+    for hit, score in hits:
+        best.setdefault(hit.talk_id, (hit, score))
+        timelines.setdefault(hit.talk_id, []).append(
+            Moment(start=round(hit.start, 2), end=round(hit.end, 2), score=round(score, 5)))
+    for moments in timelines.values():
+        moments.sort(key=lambda m: m.start)
+    return list(best.values()), timelines

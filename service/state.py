@@ -7,6 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.jobs import JobQueue
+from service.metrics import Metrics
 from service.search import Searcher
 from talksearch.library import Library
 from talksearch.settings import Settings
@@ -15,8 +17,10 @@ from talksearch.settings import Settings
 @dataclass
 class AppState:
     settings: Settings
-    library: Library
+    library: Library  # the service's one read connection: use it inside ``searcher.reading()``
     searcher: Searcher
+    jobs: JobQueue
+    metrics: Metrics
 
 
 def get_state(request: Request) -> AppState:

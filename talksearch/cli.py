@@ -58,7 +58,11 @@ def main() -> None:
 @click.option("--batch-size", type=int, default=None, help="Whisper batch size.")
 @click.option("--threads", type=int, default=None, help="CPU threads (0: all cores).")
 @click.option("--keep-media/--no-keep-media", default=None, help="Keep downloaded audio after indexing.")
-def index(sources, from_file, **options) -> None:
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where talks are processed: this process, or Ray actors (pip install 'talksearch[ray]').")
+@click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one).")
+@click.option("--ray-workers", type=int, default=None, help="Ray actors (default: one per GPU, else per 2 CPUs).")
+def index(sources, from_file, engine, ray_address, **options) -> None:
     """Index talks from URLs (videos, playlists, channels, feeds, pages, media) and local files or folders."""
     from indexer.pipeline import IndexRun
     from indexer.sources import read_source_list
@@ -68,7 +72,7 @@ def index(sources, from_file, **options) -> None:
         sources += read_source_list(from_file)
     if not sources:
         raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
-    run = IndexRun(settings_from(**options))
+    run = IndexRun(settings_from(**options), engine=engine, ray_address=ray_address)
     try:
         summary = run.run(sources)
     finally:
@@ -168,6 +172,18 @@ def serve(library, host, port) -> None:
     settings = settings_from(library=library, host=host, port=port)
     click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@main.command("eval", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def eval_(args) -> None:
+    """Measure retrieval quality on a talk set (bench/quality.py; needs a source checkout). Try: eval --help"""
+    import runpy
+
+    harness = Path(__file__).resolve().parent.parent / "bench" / "quality.py"
+    if not harness.exists():
+        raise click.UsageError("eval runs bench/quality.py from a source checkout of talksearch")
+    sys.exit(runpy.run_path(str(harness))["main"](list(args)))
 
 
 if __name__ == "__main__":

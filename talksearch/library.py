@@ -20,13 +20,16 @@ import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+from talksearch.soundalike import sound_key
 
 FORMAT_VERSION = 1
 CATALOG = "catalog.sqlite"
@@ -83,6 +86,12 @@ CREATE TRIGGER IF NOT EXISTS passages_fts_insert AFTER INSERT ON passages BEGIN
 END;
 CREATE TRIGGER IF NOT EXISTS passages_fts_delete AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+-- Sound-alike keys of passages (talksearch.soundalike), trigram-indexed: rowid = passage id. Added after
+-- format 1 was released: derived data, filled in for older libraries when a writer opens them.
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_sound USING fts5(key, tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS passages_sound_delete AFTER DELETE ON passages BEGIN
+    DELETE FROM passages_sound WHERE rowid = old.id;
 END;
 """
 
@@ -170,6 +179,52 @@ class PassageHit:
     text: str
 
 
+@dataclass
+class TalkFilter:
+    """Which talks a listing or search may draw from. Every given field must match (values within one
+    field are alternatives); text fields match case-insensitively, dates are inclusive ISO dates."""
+
+    talks: Sequence[str] = ()
+    channels: Sequence[str] = ()
+    events: Sequence[str] = ()
+    speakers: Sequence[str] = ()
+    languages: Sequence[str] = ()
+    published_after: str | None = None
+    published_before: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f) for f in self.__dataclass_fields__)
+
+    def sql(self) -> tuple[str, list]:
+        """A WHERE clause over ``talks`` (``1`` when nothing is filtered) and its parameters."""
+        clauses: list[str] = []
+        params: list = []
+
+        def any_of(expression: str, values: Sequence[str]) -> None:
+            clauses.append("(" + " OR ".join([expression] * len(values)) + ")")
+            params.extend(values)
+
+        if self.talks:
+            any_of("talks.id = ?", self.talks)
+        if self.channels:
+            any_of("talks.channel = ? COLLATE NOCASE", self.channels)
+        if self.events:
+            any_of("talks.event = ? COLLATE NOCASE", self.events)
+        if self.languages:
+            any_of("talks.language = ? COLLATE NOCASE", self.languages)
+        if self.speakers:
+            any_of("EXISTS (SELECT 1 FROM json_each(talks.speakers) WHERE json_each.value = ? COLLATE NOCASE)",
+                   self.speakers)
+        if self.published_after:
+            clauses.append("talks.published >= ?")
+            params.append(self.published_after)
+        if self.published_before:
+            # published may carry a time after the date; anything on the last day is still in range
+            clauses.append("substr(talks.published, 1, 10) <= ?")
+            params.append(self.published_before)
+        return (" AND ".join(clauses) or "1"), params
+
+
 _TALK_COLUMNS = [f for f in Talk.__dataclass_fields__]
 _JSON_COLUMNS = {"speakers", "chapters"}
 
@@ -195,6 +250,7 @@ class Library:
         try:
             self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
+            self.db.create_function("sound_key", 1, sound_key, deterministic=True)
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 self.db.execute("PRAGMA journal_mode = WAL")
@@ -273,6 +329,17 @@ class Library:
         handle.write(f"talksearch index (pid {os.getpid()})")
         handle.flush()
         self._lock_handle = handle
+        self._fill_sound_keys()
+
+    def _fill_sound_keys(self) -> None:
+        """Key the passages that have no sound-alike key yet (a library written before the table existed)."""
+        rows = self.db.execute(
+            "SELECT id, text FROM passages WHERE id NOT IN (SELECT rowid FROM passages_sound)").fetchall()
+        if rows:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT INTO passages_sound(rowid, key) VALUES (?, ?)",
+                                    [(r[0], sound_key(r[1])) for r in rows])
 
     def has_archive_id(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM talks WHERE archive_id = ?", (key,)).fetchone() is not None
@@ -309,6 +376,10 @@ class Library:
             self.db.executemany(
                 "INSERT INTO passages(talk_id, kind, start_time, end_time, text, embedding) VALUES (?, ?, ?, ?, ?, ?)",
                 [(talk.id, p.kind, p.start, p.end, p.text, e.tobytes()) for p, e in zip(passages, embeddings)],
+            )
+            self.db.execute(
+                "INSERT INTO passages_sound(rowid, key) SELECT id, sound_key(text) FROM passages WHERE talk_id = ?",
+                (talk.id,),
             )
         self.sync_vector_index(save=True)
         return talk.id
@@ -398,15 +469,42 @@ class Library:
         )
         return {r[0]: PassageHit(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
 
+    def passages_within(self, talk_id_: str, start: float, end: float, kind: str | None = None) -> list[PassageHit]:
+        """A talk's passages lying inside [start, end], in time order (optionally of one kind)."""
+        rows = self.db.execute(
+            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            "AND start_time >= ? AND end_time <= ? AND (? IS NULL OR kind = ?) ORDER BY start_time, end_time",
+            (talk_id_, start, end, kind, kind),
+        )
+        return [PassageHit(*r) for r in rows]
+
+    def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored embeddings of ``ids``, one row each, in the order given."""
+        if not ids:
+            return np.empty((0, int(self.meta("embed_dim") or 0)), dtype=np.float32)
+        rows = dict(self.db.execute(
+            f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall())
+        return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
+
+    def has_sound_keys(self) -> bool:
+        return self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'passages_sound'").fetchone() is not None
+
     def talk(self, talk_id_: str) -> dict | None:
         row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()
         return _talk_from_row(row) if row else None
 
-    def talks(self, limit: int | None = None, offset: int = 0) -> list[dict]:
+    def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[dict]:
+        where, params = (filters or TalkFilter()).sql()
         rows = self.db.execute(
-            "SELECT * FROM talks ORDER BY published DESC, title LIMIT ? OFFSET ?", (limit if limit else -1, offset)
+            f"SELECT * FROM talks WHERE {where} ORDER BY published DESC, title LIMIT ? OFFSET ?",
+            [*params, limit if limit else -1, offset],
         )
         return [_talk_from_row(r) for r in rows]
+
+    def talk_ids(self, filters: TalkFilter) -> set[str]:
+        where, params = filters.sql()
+        return {r[0] for r in self.db.execute(f"SELECT id FROM talks WHERE {where}", params)}
 
     def talks_by_id(self, ids: Iterable[str]) -> dict[str, dict]:
         ids = list(set(ids))
@@ -415,8 +513,65 @@ class Library:
         rows = self.db.execute(f"SELECT * FROM talks WHERE id IN ({','.join('?' * len(ids))})", ids)
         return {r["id"]: _talk_from_row(r) for r in rows}
 
-    def count_talks(self) -> int:
-        return self.db.execute("SELECT count(*) FROM talks").fetchone()[0]
+    def count_talks(self, filters: TalkFilter | None = None) -> int:
+        where, params = (filters or TalkFilter()).sql()
+        return self.db.execute(f"SELECT count(*) FROM talks WHERE {where}", params).fetchone()[0]
+
+    def facets(self) -> dict[str, list[str]]:
+        """The distinct channels, events, speakers and languages, for filter menus."""
+        def distinct(sql: str) -> list[str]:
+            return [r[0] for r in self.db.execute(sql) if r[0]]
+
+        return {
+            "channels": distinct("SELECT DISTINCT channel FROM talks ORDER BY channel COLLATE NOCASE"),
+            "events": distinct("SELECT DISTINCT event FROM talks ORDER BY event COLLATE NOCASE"),
+            "speakers": distinct("SELECT DISTINCT value FROM talks, json_each(talks.speakers) ORDER BY value COLLATE NOCASE"),
+            "languages": distinct("SELECT DISTINCT language FROM talks ORDER BY language"),
+        }
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state of the catalog (a WAL read transaction), so a search
+        and the talks it names agree even while a writer commits."""
+        if self.db.in_transaction:  # nested: the outer snapshot already holds
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    def passage_near(self, talk_id_: str, seconds: float) -> PassageHit | None:
+        """The talk's passage that covers ``seconds`` (the one starting latest), else the nearest one."""
+        row = self.db.execute(
+            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            "ORDER BY (start_time <= ? AND ? < end_time) DESC, "
+            "CASE WHEN start_time <= ? AND ? < end_time THEN -start_time "
+            "ELSE min(abs(start_time - ?), abs(end_time - ?)) END, kind = 'sentence' LIMIT 1",
+            (talk_id_, seconds, seconds, seconds, seconds, seconds, seconds),
+        ).fetchone()
+        return PassageHit(*row) if row else None
+
+    def embedding(self, passage_id: int) -> np.ndarray | None:
+        row = self.db.execute("SELECT embedding FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32) if row else None
+
+    def snippets(self, ids: Iterable[int], match: str, mark: tuple[str, str], tokens: int = 64) -> dict[int, str]:
+        """FTS5 ``snippet()`` of each passage that ``match`` hits, matched terms between ``mark``'s two strings.
+        Passages the expression does not hit are left out (the caller shows their plain text)."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        try:
+            rows = self.db.execute(
+                "SELECT rowid, snippet(passages_fts, 0, ?, ?, '…', ?) FROM passages_fts "
+                f"WHERE passages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
+                [mark[0], mark[1], tokens, match, *ids],
+            )
+            return {r[0]: r[1] for r in rows}
+        except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
+            return {}
 
     def count_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]

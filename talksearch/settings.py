@@ -7,10 +7,11 @@ against it by a test.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,3 +40,59 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422.")
     socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
     keep_media: bool = Field(False, description="Keep downloaded audio in the library after indexing.")
+    ray_workers: int = Field(0, ge=0, description="`--engine ray`: actors to start; 0 is one per GPU, else one per `ray_cpus_per_worker` CPUs.")
+    ray_cpus_per_worker: int = Field(2, ge=1, description="`--engine ray`: CPUs each CPU actor asks for (its model threads).")
+
+    # --- the search service ----------------------------------------------------------------------
+    rank_candidates: int = Field(
+        50, ge=1, le=1000, description="Passages each retriever (dense, keyword) hands to fusion per search."
+    )
+    rank_rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant: larger flattens rank differences.")
+    rank_dense_weight: float = Field(1.0, ge=0, description="Weight of dense (FAISS, meaning) ranks in fusion.")
+    rank_keyword_weight: float = Field(0.5, ge=0, description="Weight of keyword (FTS5 BM25, exact words) ranks in fusion.")
+    rank_sound_weight: float = Field(
+        0.5, ge=0, description="Weight of sound-alike matches (query words no transcript spells the same) in fusion."
+    )
+    talks_limit: int = Field(50, ge=1, le=1000, description="Talks `GET /api/talks` returns when the request names no limit.")
+    related_limit: int = Field(5, ge=1, le=100, description="Moments `GET /api/related` returns when the request names no limit.")
+    cors_origins: list[str] = Field(
+        ["*"],
+        description='Origins allowed to call the read API from a browser (JSON list, e.g. `["https://example.org"]`); '
+        '`["*"]` lets any site embed search; `[]` turns CORS off.',
+    )
+    admin_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for the admin API (`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`); "
+        "unset disables it.",
+    )
+    allow_private_sources: bool = Field(
+        False,
+        description="Let `POST /api/index` fetch from loopback, private and link-local addresses (off: such sources "
+        "and redirects to them are refused).",
+    )
+    job_history: int = Field(200, ge=1, description="Finished indexing jobs the service remembers for `GET /api/jobs/{id}`.")
+
+
+def settings_table() -> str:
+    """docs/settings.md: every setting with its variable, default and description (a test keeps it current)."""
+    lines = [
+        "# Settings",
+        "",
+        "Every setting is read from the environment as `TALKSEARCH_<NAME>` (lists as JSON) and, where the CLI",
+        "has a flag, from that flag. Generated from `talksearch/settings.py` by `python -m talksearch.settings`.",
+        "",
+        "| Variable | Default | Description |",
+        "| --- | --- | --- |",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "unset" if default is None else f"`{default.as_posix() if isinstance(default, Path) else default}`"
+        if isinstance(default, (list, bool)):
+            shown = f"`{json.dumps(default)}`"
+        description = (field.description or "").replace("|", "\\|")
+        lines.append(f"| `TALKSEARCH_{name.upper()}` | {shown} | {description} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(settings_table(), end="")

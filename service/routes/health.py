@@ -1,10 +1,23 @@
 from fastapi import APIRouter
+from fastapi.responses import Response
 
+from service.metrics import CONTENT_TYPE
 from service.state import State
 
-router = APIRouter()
+router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", summary="200 once the library and models are loaded")
 def healthz(state: State) -> dict:
-    return {"status": "ok", "talks": state.library.count_talks(), "embed_model": state.searcher.embedder.name}
+    with state.searcher.reading() as library:
+        talks = library.count_talks()
+    return {"status": "ok", "talks": talks, "embed_model": state.searcher.embedder.name}
+
+
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics",
+            responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}})
+def metrics(state: State) -> Response:
+    with state.searcher.reading() as library:
+        talks, passages = library.count_talks(), library.count_passages()
+    body = state.metrics.exposition(talks, passages, state.jobs.counts())
+    return Response(body, media_type=CONTENT_TYPE)

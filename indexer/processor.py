@@ -1,0 +1,72 @@
+"""One talk's work, whoever runs it: audio on disk + metadata → what the library stores for it.
+
+The local engine calls a ``TalkProcessor`` in its main thread; the Ray engine holds one per actor.
+Either way the model loads once per process and the library is written by a single committer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
+from indexer.sources import Fetched
+from indexer.transcribe import NoSpeech, Transcriber, TranscriptionOptions, talk_prompt
+from talksearch.embedding import Embedder
+from talksearch.library import Passage, Segment, Talk
+from talksearch.models import resolve
+from talksearch.settings import Settings
+
+
+class TalkFailed(Exception):
+    """This talk cannot be indexed; the message says why in one line."""
+
+
+@dataclass
+class Processed:
+    talk: Talk
+    sentences: list[Segment]
+    passages: list[Passage]
+    embeddings: np.ndarray
+    audio_seconds: float
+    seconds: float  # processing time for this talk
+
+
+class TalkProcessor:
+    def __init__(self, settings: Settings):
+        # The embedding model (torch, a few seconds to import) loads in the background while whisper
+        # loads and the first talk downloads and transcribes.
+        self._embedder: Future[Embedder] = ThreadPoolExecutor(1, thread_name_prefix="embedder-load").submit(
+            Embedder, settings.embed_model, settings.device, settings.threads)
+        self.whisper_name = resolve("whisper", settings.whisper_model).name
+        self.transcriber = Transcriber(
+            settings.whisper_model, settings.device, settings.compute_type, settings.threads,
+            TranscriptionOptions(language=settings.language, batch_size=settings.batch_size),
+        )
+        self.passage_options = PassageOptions()
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder.result()  # re-raises a model loading error here
+
+    def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None) -> Processed:
+        started = time.perf_counter()
+        talk = fetched.talk
+        try:
+            transcript = self.transcriber.transcribe(str(fetched.audio), on_progress, hotwords=talk_prompt(talk))
+        except NoSpeech as exc:
+            raise TalkFailed(str(exc)) from None
+        except Exception as exc:  # PyAV decode errors and the like: the file is not usable media
+            raise TalkFailed(f"not readable as audio ({type(exc).__name__}: {str(exc)[:120]})") from None
+        sentences = split_sentences(transcript.segments, self.passage_options)
+        passages = make_passages(sentences, self.passage_options)
+        embeddings = self.embedder.passages(embedding_texts(passages, asdict(talk), self.passage_options))
+        talk.duration = talk.duration or transcript.duration
+        talk.language = transcript.language
+        talk.whisper_model = self.whisper_name
+        talk.embed_model = self.embedder.name
+        return Processed(talk, sentences, passages, embeddings, transcript.duration, time.perf_counter() - started)

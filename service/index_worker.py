@@ -1,0 +1,55 @@
+"""The child process that runs one API indexing job (see ``service.jobs``).
+
+Reads ``{"settings": {...}, "sources": [...], "guard": bool}`` as JSON on stdin and writes JSON lines
+on stdout: ``log`` (one per talk, as the CLI prints it), then ``summary`` or ``error``/``locked``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import asdict
+
+from service.jobs import EXIT_LOCKED
+
+
+def main() -> int:
+    request = json.load(sys.stdin)
+    # Our protocol gets the real stdout; anything a library prints goes to stderr instead.
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+
+    def emit(event: str, **fields) -> None:
+        out.write(json.dumps({"event": event, **fields}) + "\n")
+
+    if request.get("guard", True):
+        from service import netguard
+
+        netguard.install()  # before anything opens a connection
+
+    from indexer.pipeline import IndexRun
+    from talksearch.library import LibraryError, LibraryLocked
+    from talksearch.models import ModelError
+    from talksearch.settings import Settings
+
+    settings = Settings(**request["settings"])
+    try:
+        run = IndexRun(settings, report=lambda line: emit("log", line=line))
+    except LibraryLocked as exc:
+        emit("locked", message=str(exc))
+        return EXIT_LOCKED
+    except (LibraryError, ModelError, OSError) as exc:
+        emit("error", message=str(exc))
+        return 1
+    try:
+        summary = run.run(request["sources"])
+    finally:
+        run.close()
+    outcomes = [{k: v for k, v in asdict(o).items() if k != "audio_seconds"} for o in summary.outcomes]
+    emit("summary", line=summary.line(), outcomes=outcomes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

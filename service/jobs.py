@@ -1,0 +1,162 @@
+"""Indexing jobs submitted over the API, run one at a time by one background worker.
+
+Each job runs ``indexer.pipeline.IndexRun`` in a child process (``service.index_worker``): the models
+and downloads stay out of the service's memory, a crash there cannot take the service down, and the
+child can guard its own network access (``service.netguard``) without touching the service's. The
+child holds the library's writer lock only while its job runs, so ``talksearch index`` can run
+whenever the queue is idle; a job that finds the lock taken waits for it. The service's read
+connection picks up what a job commits on its next read (``Library.refresh``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import OrderedDict
+from datetime import datetime, timezone
+
+from service.schemas import Job, JobOutcome
+from talksearch.settings import Settings
+
+LOCK_RETRY_SECONDS = 5.0  # how often a job waiting for another writer (a CLI run) tries again
+EXIT_LOCKED = 75  # the child's exit status when another process holds the writer lock
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class JobQueue:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._pending: queue.Queue[str | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._child: subprocess.Popen | None = None
+        self._thread = threading.Thread(target=self._work, name="talksearch-index-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop taking jobs and end the running one (an interrupted run resumes when submitted again)."""
+        self._stopping.set()
+        self._pending.put(None)
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def submit(self, source: str) -> Job:
+        job = Job(id=secrets.token_hex(8), source=source, status="queued", created=_now())
+        with self._lock:
+            self._jobs[job.id] = job
+            self._forget_old()
+            snapshot = job.model_copy(deep=True)
+        self._pending.put(job.id)
+        return snapshot
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.model_copy(deep=True) if job else None
+
+    def counts(self) -> dict[str, int]:
+        counts = {"queued": 0, "running": 0, "done": 0, "failed": 0}
+        with self._lock:
+            for job in self._jobs.values():
+                counts[job.status] += 1
+        return counts
+
+    def _forget_old(self) -> None:
+        finished = [j.id for j in self._jobs.values() if j.status in ("done", "failed")]
+        for job_id in finished[: max(0, len(finished) - self.settings.job_history)]:
+            del self._jobs[job_id]
+
+    def _update(self, job: Job, **changes) -> None:
+        with self._lock:
+            for key, value in changes.items():
+                setattr(job, key, value)
+
+    # --- the worker thread ------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while (job_id := self._pending.get()) is not None:
+            with self._lock:
+                job = self._jobs.get(job_id)
+            if job is None or self._stopping.is_set():
+                continue
+            self._update(job, status="running", started=_now())
+            try:
+                self._run(job)
+            except Exception as exc:  # the worker must outlive any one job
+                self._update(job, status="failed", error=f"{type(exc).__name__}: {exc}")
+            if job.finished is None:
+                self._update(job, finished=_now())
+
+    def _run(self, job: Job) -> None:
+        while not self._stopping.is_set():
+            rc, events = self._run_child(job)
+            if rc == EXIT_LOCKED:
+                with self._lock:
+                    job.log.append(f"waiting: {events.get('locked', 'the library is being written')}")
+                self._stopping.wait(LOCK_RETRY_SECONDS)
+                continue
+            summary = events.get("summary")
+            if rc == 0 and summary is not None:
+                outcomes = [JobOutcome(**o) for o in summary["outcomes"]]
+                failed = [o for o in outcomes if o.status == "failed"]
+                self._update(job, outcomes=outcomes, summary=summary["line"],
+                             status="failed" if failed or not outcomes else "done",
+                             error=(f"{failed[0].label}: {failed[0].detail}" if failed
+                                    else None if outcomes else "the source lists no talks"))
+            else:
+                self._update(job, status="failed", error=events.get("error") or f"the indexer exited with status {rc}")
+            return
+        self._update(job, status="failed", error="the service stopped before the job finished")
+
+    def _run_child(self, job: Job) -> tuple[int, dict]:
+        request = {
+            "settings": self.settings.model_dump(mode="json", exclude={"admin_token"}),
+            "sources": [job.source],
+            "guard": not self.settings.allow_private_sources,
+        }
+        events: dict = {}
+        with tempfile.TemporaryFile("w+") as errors:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "service.index_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=errors, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            self._child = child
+            try:
+                child.stdin.write(json.dumps(request))
+                child.stdin.close()
+                for line in child.stdout:
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    if event.get("event") == "log":
+                        with self._lock:
+                            job.log.append(event["line"])
+                    else:
+                        events[event.get("event")] = event.get("message", event)
+                rc = child.wait()
+            finally:
+                self._child = None
+                if child.poll() is None:
+                    child.kill()
+                    child.wait()
+            if rc not in (0, EXIT_LOCKED) and "error" not in events:
+                errors.seek(0)
+                tail = [line for line in errors.read().splitlines() if line.strip()][-1:]
+                events["error"] = tail[0][:500] if tail else None
+        return rc, events

@@ -1,0 +1,66 @@
+"""Prometheus metrics: requests and latency per route, and the library's size (``GET /metrics``)."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Searches take milliseconds to a second or two on CPU; media streams can take much longer.
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        # A registry per app, not the process-global one, so several apps can live in one process (tests).
+        self.registry = CollectorRegistry()
+        self.requests = Counter("talksearch_requests", "HTTP requests answered.", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("talksearch_request_duration_seconds", "Time to answer an HTTP request.",
+                                 ["route"], buckets=_BUCKETS, registry=self.registry)
+        self.talks = Gauge("talksearch_talks", "Talks in the library.", registry=self.registry)
+        self.passages = Gauge("talksearch_passages", "Searchable passages in the library.", registry=self.registry)
+        self.jobs = Gauge("talksearch_index_jobs", "Indexing jobs by status.", ["status"], registry=self.registry)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def exposition(self, talks: int, passages: int, jobs: dict[str, int]) -> bytes:
+        self.talks.set(talks)
+        self.passages.set(passages)
+        for status, count in jobs.items():
+            self.jobs.labels(status).set(count)
+        return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request by its route template (``/api/talks/{talk_id}``, not each id), so the
+    number of series stays bounded whatever clients ask for."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            name = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(scope["method"], name, status, time.perf_counter() - started)

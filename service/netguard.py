@@ -1,0 +1,70 @@
+"""Keep sources submitted over the API from reaching the service's own network (SSRF).
+
+Two layers. ``check_source`` refuses, when the job is submitted, a URL that is not http(s) or whose
+host resolves to a loopback, private, link-local or otherwise non-global address. ``install`` then
+guards the indexing process itself: every name it resolves (``socket.getaddrinfo``, which yt-dlp's
+and urllib's connections go through) is checked the same way, so a redirect, a feed enclosure or a
+page's media URL pointing inside, or a DNS answer that changes after the first check, is refused too.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+
+class SourceRefused(ValueError):
+    """The source may not be fetched; the message is meant for the user."""
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    # is_global is False for loopback, private, link-local, shared (CGNAT), reserved and unspecified ranges.
+    return ip.is_global and not ip.is_multicast
+
+
+def check_source(url: str, allow_private: bool) -> str:
+    """The URL, stripped, if the API may index it; raises SourceRefused otherwise."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise SourceRefused(f"not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise SourceRefused("only http and https sources can be indexed over the API")
+    if not parts.hostname:
+        raise SourceRefused("the URL names no host")
+    if allow_private:
+        return url
+    try:
+        answers = socket.getaddrinfo(parts.hostname, port or (443 if parts.scheme == "https" else 80),
+                                     type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise SourceRefused(f"cannot resolve {parts.hostname}: {exc}") from None
+    for answer in answers:
+        if not is_public(answer[4][0]):
+            raise SourceRefused(f"{parts.hostname} resolves to a non-public address ({answer[4][0]}); "
+                                "the operator can allow that with TALKSEARCH_ALLOW_PRIVATE_SOURCES")
+    return url
+
+
+def install() -> None:
+    """From now on, this process refuses to resolve any name to a non-public address."""
+    original = socket.getaddrinfo
+    if getattr(original, "talksearch_guard", False):
+        return
+
+    def guarded(host, port, *args, **kwargs):
+        answers = original(host, port, *args, **kwargs)
+        for answer in answers:
+            if answer[0] in (socket.AF_INET, socket.AF_INET6) and not is_public(answer[4][0]):
+                raise socket.gaierror(socket.EAI_FAIL, f"refused: {host} resolves to a non-public address "
+                                                      f"({answer[4][0]})")
+        return answers
+
+    guarded.talksearch_guard = True  # type: ignore[attr-defined]
+    socket.getaddrinfo = guarded

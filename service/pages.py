@@ -1,0 +1,44 @@
+"""Server-rendered pages (Jinja2 templates in ``service/templates``; CSS and JS inlined, nothing external)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from talksearch import __version__
+
+
+def clock(seconds: float | None) -> str:
+    """``1:02:03`` or ``2:03``."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("service", "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["clock"] = clock
+    env.globals["version"] = __version__
+    return env
+
+
+def render(template: str, **context) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def error_page(status: int, message: str) -> str:
+    return render("error.html", status=status, message=message)
+
+
+def paragraphs(segments, max_sentences: int = 5, pause: float = 2.0) -> list[list]:
+    """Transcript sentences grouped into readable paragraphs: a new one after a pause or every few sentences."""
+    groups: list[list] = []
+    for segment in segments:
+        if not groups or len(groups[-1]) >= max_sentences or segment.start - groups[-1][-1].end >= pause:
+            groups.append([])
+        groups[-1].append(segment)
+    return groups

@@ -1,0 +1,43 @@
+from fastapi import APIRouter
+
+from service.auth import Admin
+from service.errors import ApiError
+from service.netguard import SourceRefused, check_source
+from service.schemas import Deleted, ErrorResponse, IndexRequest, Job
+from service.state import State
+from talksearch.library import Library, LibraryLocked
+
+router = APIRouter(prefix="/api", tags=["admin"])
+_ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
+
+
+@router.post("/index", status_code=202, response_model=Job, responses={**_ERRORS, 422: {"model": ErrorResponse}},
+             summary="Queue a source (video, playlist, channel, feed, media URL) for indexing")
+def index(state: State, _: Admin, body: IndexRequest) -> Job:
+    try:
+        source = check_source(body.source, state.settings.allow_private_sources)
+    except SourceRefused as exc:
+        raise ApiError(422, str(exc), "source_refused") from None
+    return state.jobs.submit(source)
+
+
+@router.get("/jobs/{job_id}", response_model=Job, responses=_ERRORS, summary="An indexing job's progress")
+def job(state: State, _: Admin, job_id: str) -> Job:
+    found = state.jobs.get(job_id)
+    if found is None:
+        raise ApiError(404, f"no job {job_id!r}")
+    return found
+
+
+@router.delete("/talks/{talk_id}", response_model=Deleted, responses={**_ERRORS, 409: {"model": ErrorResponse}},
+               summary="Remove a talk and everything derived from it")
+def delete_talk(state: State, _: Admin, talk_id: str) -> Deleted:
+    # A writer connection of its own: the service's read connection never writes.
+    with Library.open(state.settings.library) as library:
+        try:
+            library.acquire_writer()
+        except LibraryLocked as exc:
+            raise ApiError(409, f"{exc}; try again", "library_busy") from None
+        if not library.delete_talk(talk_id):
+            raise ApiError(404, f"no talk {talk_id!r}")
+    return Deleted(deleted=talk_id)

@@ -1,0 +1,102 @@
+"""The HTML pages: ``/`` (search) and ``/talks/{id}`` (player and transcript), plus ``/results``, the
+search page's results as an HTML fragment for search-as-you-type."""
+
+from datetime import date
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from service.errors import ApiError
+from service.pages import paragraphs, render
+from service.search import QueryError
+from service.state import State
+from service.talks import player, talk_detail
+from talksearch.library import TalkFilter
+
+router = APIRouter(include_in_schema=False)
+
+_MENUS = (("channel", "Channel", "channels"), ("event", "Event", "events"), ("speaker", "Speaker", "speakers"),
+          ("language", "Language", "languages"))
+
+
+def _date(value: str | None) -> str | None:
+    """Pages are lenient: an empty or malformed date from a form means no date filter."""
+    try:
+        return date.fromisoformat(value).isoformat() if value else None
+    except ValueError:
+        return None
+
+
+def _form(request: Request) -> dict:
+    params = request.query_params
+    selected = {name: params.get(name, "").strip()[:200] for name, _, _ in _MENUS}
+    selected["published_after"] = _date(params.get("published_after")) or ""
+    selected["published_before"] = _date(params.get("published_before")) or ""
+    try:
+        offset = min(max(int(params.get("offset", 0)), 0), 10_000)
+    except ValueError:
+        offset = 0
+    return {"q": params.get("q", ""), "group": "talk" if params.get("group") == "talk" else "none",
+            "offset": offset, "selected": selected}
+
+
+def _results_context(state, form: dict) -> dict:
+    s = form["selected"]
+    filters = TalkFilter(
+        channels=[s["channel"]] if s["channel"] else [], events=[s["event"]] if s["event"] else [],
+        speakers=[s["speaker"]] if s["speaker"] else [], languages=[s["language"]] if s["language"] else [],
+        published_after=s["published_after"] or None, published_before=s["published_before"] or None,
+    )
+    context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": sum(bool(v) for v in s.values()),
+               "response": None, "talks": None, "notice": None, "players": {}}
+    if form["q"].strip():
+        try:
+            response = state.searcher.search(form["q"], state.settings.search_limit, offset=form["offset"],
+                                              filters=filters or None, group=form["group"])
+        except QueryError as exc:
+            context["notice"] = f"Cannot search: {exc}."
+            return context
+        with state.searcher.reading() as library:
+            talks = library.talks_by_id(r.talk.id for r in response.results)
+        context["players"] = {talk_id: player(talk) for talk_id, talk in talks.items()}
+        context["response"] = response
+        query = {k: v for k, v in {"q": form["q"], **s, "group": form["group"] if form["group"] == "talk" else ""}.items() if v}
+        context["next_query"] = urlencode({**query, "offset": response.next_offset or 0})
+    else:
+        with state.searcher.reading() as library:
+            context["talks"] = library.talks(state.settings.talks_limit, 0, filters)
+            context["total"] = library.count_talks(filters)
+    return context
+
+
+@router.get("/", response_class=HTMLResponse)
+def search_page(state: State, request: Request) -> HTMLResponse:
+    form = _form(request)
+    with state.searcher.reading() as library:
+        facets = library.facets()
+    menus = [(name, label, facets[key]) for name, label, key in _MENUS if facets[key]]
+    return HTMLResponse(render("search.html", menus=menus, max_chars=state.settings.max_query_chars,
+                               **_results_context(state, form)))
+
+
+@router.get("/results", response_class=HTMLResponse)
+def results_fragment(state: State, request: Request) -> HTMLResponse:
+    return HTMLResponse(render("results.html", **_results_context(state, _form(request))))
+
+
+@router.get("/talks/{talk_id}", response_class=HTMLResponse)
+def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
+    with state.searcher.reading() as library:
+        talk = library.talk(talk_id)
+        segments = library.segments(talk_id) if talk else []
+    if talk is None:
+        raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
+    try:
+        start = max(float(request.query_params.get("t", 0)), 0.0)
+    except ValueError:
+        start = 0.0
+    start = start if start < 1e7 else 0.0  # also drops inf and nan
+    current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
+    return HTMLResponse(render("talk.html", talk=talk_detail(talk), start=start, current=current,
+                               paragraphs=paragraphs(segments), max_chars=state.settings.max_query_chars))

@@ -1,0 +1,65 @@
+import json
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from service.errors import ApiError
+from service.params import Filters, Offset
+from service.schemas import ErrorResponse, TalkDetail, TalkList
+from service.search import talk_summary
+from service.state import State
+from service.talks import talk_detail
+from talksearch.transcripts import render
+
+router = APIRouter(prefix="/api/talks", tags=["talks"])
+_NOT_FOUND = {404: {"model": ErrorResponse}}
+_MEDIA_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "txt": "text/plain"}
+
+
+@router.get("", response_model=TalkList, responses={422: {"model": ErrorResponse}},
+            summary="Talks in the library, newest first")
+def list_talks(
+    state: State,
+    filters: Filters,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="Talks to return")] = None,
+    offset: Offset = 0,
+) -> TalkList:
+    with state.searcher.reading() as library:
+        talks = library.talks(limit or state.settings.talks_limit, offset, filters)
+        return TalkList(talks=[talk_summary(t) for t in talks], total=library.count_talks(filters))
+
+
+def _talk(state, talk_id: str) -> tuple[dict, list]:
+    with state.searcher.reading() as library:
+        talk = library.talk(talk_id)
+        if talk is None:
+            raise ApiError(404, f"no talk {talk_id!r}")
+        return talk, library.segments(talk_id)
+
+
+@router.get("/{talk_id}", response_model=TalkDetail, responses=_NOT_FOUND,
+            summary="A talk's metadata, chapters, player and transcript links")
+def get_talk(state: State, talk_id: str) -> TalkDetail:
+    with state.searcher.reading() as library:
+        talk = library.talk(talk_id)
+    if talk is None:
+        raise ApiError(404, f"no talk {talk_id!r}")
+    return talk_detail(talk)
+
+
+@router.get("/{talk_id}/transcript", responses=_NOT_FOUND,
+            summary="The transcript as JSON: sentences with start, end, text and timed words")
+def transcript_json(state: State, talk_id: str) -> JSONResponse:
+    talk, segments = _talk(state, talk_id)
+    return JSONResponse(json.loads(render(talk, segments, "json")))
+
+
+@router.get("/{talk_id}/transcript.{fmt}", responses=_NOT_FOUND,
+            summary="The transcript as WebVTT or SubRip subtitles, plain text, or JSON")
+def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt", "txt"]):
+    if fmt == "json":
+        return transcript_json(state, talk_id)
+    talk, segments = _talk(state, talk_id)
+    return PlainTextResponse(render(talk, segments, fmt), media_type=_MEDIA_TYPES[fmt],
+                             headers={"Content-Disposition": f'inline; filename="{talk_id}.{fmt}"'})

@@ -1,0 +1,556 @@
+/*
+ * talksearch widget: search what was said in talks from any site, and play the talk at that moment.
+ *
+ *   <script src="https://talks.example.org/widget.js" defer></script>
+ *   <talk-search api="https://talks.example.org"></talk-search>
+ *
+ * Attributes: api (defaults to where this script was loaded from), placeholder, limit, channel, event,
+ * speaker (scope the search to one collection), theme ("light"/"dark"; otherwise follows the OS).
+ * Theming: the --ts-* CSS custom properties listed in STYLE, set on the element or any ancestor.
+ * Events (bubbling, for analytics): talksearch-results {query, count}, talksearch-play {talk, start},
+ * talksearch-error {query, message}.
+ *
+ * Rules this file keeps:
+ * - Everything the API returns is rendered as text: DOM text nodes and textContent, never innerHTML.
+ *   Snippets carry <mark> tags; they are split on the literal tags and rebuilt from text nodes.
+ * - No framework and no other file: it must stay small (the tests hold it to 15 KB gzipped) and a host
+ *   page should not be able to break it, hence the shadow root.
+ * - Nothing is fetched but the API, the talk's media, and YouTube's player script (only for YouTube talks).
+ */
+(() => {
+  "use strict";
+  if (customElements.get("talk-search")) return; // the script tag was pasted twice
+
+  // Captured now: document.currentScript is only set while this file first runs.
+  const SCRIPT_SRC = document.currentScript && document.currentScript.src;
+  const DEBOUNCE_MS = 200;
+  const MIN_CHARS = 2;
+  const AUDIO_EXT = /\.(mp3|ogg|oga|opus|m4a|aac|wav|flac)$/i;
+  const YT_HOSTS = /(^|\.)(youtube\.com|youtube-nocookie\.com|youtu\.be)$/i;
+  // Words too common to be worth marking when we have to mark the text ourselves.
+  const STOP = new Set(("the and for are was were what when where which who why how does did that this with from "
+    + "into about have has had you your our their they them its not but can").split(" "));
+  const ENTITIES = { "&lt;": "<", "&gt;": ">", "&amp;": "&", "&quot;": '"', "&#x27;": "'", "&#39;": "'" };
+
+  // Dark colours, used both for prefers-color-scheme and for theme="dark".
+  const DARK = `--_bg:var(--ts-bg,#17191e);--_fg:var(--ts-fg,#e8eaed);--_muted:var(--ts-muted,#a0a6b0);
+    --_border:var(--ts-border,#3a3f48);--_accent:var(--ts-accent,#8ab4f8);--_sel:var(--ts-selected-bg,#263044);
+    --_mark-bg:var(--ts-mark-bg,#5c4a00);--_mark-fg:var(--ts-mark-fg,#fff3c4);color-scheme:dark;`;
+  const STYLE = `
+:host{display:block;position:relative;max-width:100%;font:var(--ts-font,inherit);
+  --_bg:var(--ts-bg,#fff);--_fg:var(--ts-fg,#1f2328);--_muted:var(--ts-muted,#5f6670);
+  --_border:var(--ts-border,#d0d4da);--_accent:var(--ts-accent,#1a5fd0);--_sel:var(--ts-selected-bg,#e8f0fe);
+  --_mark-bg:var(--ts-mark-bg,#fff0a8);--_mark-fg:var(--ts-mark-fg,inherit);--_radius:var(--ts-radius,8px);
+  color:var(--_fg);color-scheme:light}
+@media (prefers-color-scheme:dark){:host(:not([theme=light])){${DARK}}}
+:host([theme=dark]){${DARK}}
+:host([hidden]){display:none}
+*{box-sizing:border-box}
+[hidden]{display:none!important}
+.box{background:var(--_bg);border:1px solid var(--_border);border-radius:var(--_radius);overflow:hidden}
+input{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:transparent;border:0;
+  padding:.7em .9em;outline:none;min-width:0}
+.box:focus-within{border-color:var(--_accent);
+  box-shadow:0 0 0 2px color-mix(in srgb,var(--_accent) 30%,transparent)}
+.status{padding:.5em .9em;color:var(--_muted);font-size:.9em;border-top:1px solid var(--_border)}
+.status.error{color:var(--ts-error,#c5221f)}
+.sr{position:absolute;width:1px;height:1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
+ul[aria-busy]{opacity:.6}
+ul{list-style:none;margin:0;padding:0;max-height:min(28em,60vh);overflow-y:auto;border-top:1px solid var(--_border)}
+li{padding:.6em .9em;cursor:pointer;border-top:1px solid var(--_border);overflow-wrap:anywhere}
+li:first-child{border-top:0}
+li[aria-selected=true],li:hover{background:var(--_sel)}
+li[aria-selected=true]{box-shadow:inset 3px 0 var(--_accent)}
+.head{display:flex;gap:.6em;align-items:baseline}
+.title{font-weight:600;flex:1;min-width:0}
+.time{color:var(--_accent);font-variant-numeric:tabular-nums;white-space:nowrap}
+.meta{color:var(--_muted);font-size:.85em;margin-top:.1em}
+.snip{margin-top:.25em;font-size:.92em;line-height:1.4}
+mark{background:var(--_mark-bg);color:var(--_mark-fg);border-radius:2px;padding:0 .1em}
+.player{margin-top:.6em}
+.bar{display:grid;grid-template-columns:1fr auto;align-items:start;gap:.1em .6em;padding:.5em .9em;font-size:.9em}
+.now{font-weight:600;overflow-wrap:anywhere}
+.bar a{grid-row:2;justify-self:start}
+a{color:var(--_accent);white-space:nowrap}
+button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;padding:0 .2em;font-size:1.2em;line-height:1}
+.stage video,.stage .yt{display:block;width:100%;aspect-ratio:16/9;background:#000;border:0}
+.stage audio{display:block;width:100%;padding:0 .6em .6em}
+.stage .yt iframe{width:100%;height:100%;border:0}
+.msg{padding:0 .9em .7em;color:var(--_muted)}
+`;
+
+  // --- helpers: pure functions, no DOM state --------------------------------------------------------
+
+  /** 83.4 -> "1:23"; 3725 -> "1:02:05" (how players show positions). */
+  function clock(seconds) {
+    const s = Math.max(0, Math.floor(Number(seconds) || 0));
+    const mmss = `${Math.floor((s % 3600) / 60)}:${String(s % 60).padStart(2, "0")}`;
+    return s >= 3600 ? `${Math.floor(s / 3600)}:${mmss.padStart(5, "0")}` : mmss;
+  }
+
+  /** An absolute http(s) URL, or null: a javascript: or file: URL from the API must never become a link. */
+  function httpUrl(value, base) {
+    if (!value || typeof value !== "string") return null;
+    try {
+      const url = new URL(value, base);
+      return url.protocol === "http:" || url.protocol === "https:" ? url : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** The video id when the link is YouTube's, else null. */
+  function youtubeId(link) {
+    const url = httpUrl(link);
+    if (!url || !YT_HOSTS.test(url.hostname)) return null;
+    const path = url.pathname.split("/").filter(Boolean);
+    const id = url.hostname.endsWith("youtu.be") ? path[0]
+      : url.searchParams.get("v") || (["embed", "shorts", "live", "v"].includes(path[0]) ? path[1] : null);
+    return id && /^[\w-]{6,20}$/.test(id) ? id : null;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = String(text);
+    return node;
+  }
+
+  /**
+   * The server's snippet -> text nodes and <mark> elements. The snippet is text with the matched terms
+   * in literal <mark>...</mark> and everything else HTML-escaped; it is split on those two tags only and
+   * every other character becomes text, so even a raw <img onerror> in it stays inert.
+   */
+  function snippetNodes(snippet) {
+    const frag = document.createDocumentFragment();
+    let marked = false;
+    for (const part of String(snippet).split(/(<\/?mark>)/)) {
+      if (part === "<mark>") marked = true;
+      else if (part === "</mark>") marked = false;
+      else if (part) {
+        // One pass, so "&amp;lt;" becomes the text "&lt;" and not "<".
+        const text = part.replace(/&(?:lt|gt|amp|quot|#x27|#39);/g, (e) => ENTITIES[e]);
+        frag.append(marked ? el("mark", "", text) : text); // append(string) makes a text node
+      }
+    }
+    return frag;
+  }
+
+  /**
+   * Fallback when the API sends no snippet: mark words of the passage that start like a query word
+   * ("checkpoints" marks "checkpoint" and "checkpointing"), built from text nodes.
+   */
+  function markedText(text, query) {
+    const frag = document.createDocumentFragment();
+    const stems = [...new Set((query.toLowerCase().match(/[\p{L}\p{N}]+/gu) || [])
+      .filter((w) => w.length > 2 && !STOP.has(w))
+      .map((w) => (w.length > 4 ? w.replace(/(ing|ed|es|s)$/, "") : w)))];
+    if (!stems.length) {
+      frag.append(text);
+      return frag;
+    }
+    const escaped = stems.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).sort((a, b) => b.length - a.length);
+    // A word start is the text's start or a non-word character (captured, since older Safari has no
+    // lookbehind); the word itself is group 2.
+    const re = new RegExp(`(^|[^\\p{L}\\p{N}])((?:${escaped.join("|")})[\\p{L}\\p{N}]*)`, "giu");
+    let at = 0;
+    for (const m of text.matchAll(re)) {
+      const begin = m.index + m[1].length;
+      if (begin > at) frag.append(text.slice(at, begin));
+      frag.append(el("mark", "", m[2]));
+      at = begin + m[2].length;
+    }
+    if (at < text.length) frag.append(text.slice(at));
+    return frag;
+  }
+
+  // YouTube's IFrame API is loaded once per page, and only when a YouTube talk is played.
+  let youtubeApi = null;
+  function loadYouTube() {
+    if (window.YT && window.YT.Player) return Promise.resolve(window.YT);
+    if (!youtubeApi) {
+      youtubeApi = new Promise((resolve, reject) => {
+        const previous = window.onYouTubeIframeAPIReady; // the host page may use the API too
+        window.onYouTubeIframeAPIReady = () => {
+          if (typeof previous === "function") previous();
+          resolve(window.YT);
+        };
+        const script = document.createElement("script");
+        script.src = "https://www.youtube.com/iframe_api";
+        script.onerror = () => {
+          youtubeApi = null; // let a later click try again
+          reject(new Error("YouTube's player could not be loaded"));
+        };
+        document.head.append(script);
+      });
+    }
+    return youtubeApi;
+  }
+
+  // --- the element ----------------------------------------------------------------------------------
+
+  let instances = 0;
+  let sheet = null;
+
+  class TalkSearch extends HTMLElement {
+    static get observedAttributes() {
+      return ["api", "placeholder", "limit", "channel", "event", "speaker"];
+    }
+
+    constructor() {
+      super();
+      const uid = `ts${++instances}`; // ids only need to be unique inside this shadow root, but keep them readable
+      const root = this.attachShadow({ mode: "open" });
+      const box = el("div", "box");
+      this.input = el("input");
+      Object.assign(this.input, { type: "search", autocomplete: "off", spellcheck: false });
+      this.input.setAttribute("role", "combobox");
+      this.input.setAttribute("aria-autocomplete", "list");
+      this.input.setAttribute("aria-expanded", "false");
+      this.input.setAttribute("aria-controls", `${uid}-list`);
+      this.input.setAttribute("enterkeyhint", "search");
+      this.status = el("div", "status");
+      this.status.setAttribute("role", "status"); // read out: "Searching…", "3 results", errors
+      this.status.hidden = true;
+      this.list = el("ul");
+      this.list.id = `${uid}-list`;
+      this.list.setAttribute("role", "listbox");
+      this.list.setAttribute("aria-label", "Search results");
+      this.list.hidden = true;
+      box.append(this.input, this.status, this.list);
+
+      this.player = el("div", "player box");
+      this.player.hidden = true;
+      const bar = el("div", "bar");
+      this.nowPlaying = el("span", "now");
+      this.sourceLink = el("a", "", "Open at source ↗");
+      Object.assign(this.sourceLink, { target: "_blank", rel: "noopener noreferrer" });
+      const close = el("button", "", "×");
+      close.setAttribute("aria-label", "Close player");
+      close.addEventListener("click", () => this.closePlayer());
+      bar.append(this.nowPlaying, this.sourceLink, close);
+      this.stage = el("div", "stage");
+      this.player.append(bar, this.stage);
+      // A constructed stylesheet is shared by every instance and passes a host page's CSP without
+      // 'unsafe-inline'; a <style> element is the fallback for browsers without it.
+      if ("adoptedStyleSheets" in root && "replaceSync" in CSSStyleSheet.prototype) {
+        if (!sheet) (sheet = new CSSStyleSheet()).replaceSync(STYLE);
+        root.adoptedStyleSheets = [sheet];
+      } else root.append(el("style", "", STYLE));
+      root.append(box, this.player);
+
+      this.uid = uid;
+      this.results = [];
+      this.selected = -1;
+      this.timer = 0;
+      this.controller = null; // the in-flight search; aborted when a newer one starts
+      this.media = null; // <video>/<audio> currently in the stage
+      this.yt = null; // { player, id } when YouTube is in the stage
+      this.quietFocus = false;
+      this.wanted = 0; // where the chosen moment starts, in seconds
+
+      this.input.addEventListener("input", () => this.schedule());
+      this.input.addEventListener("keydown", (e) => this.onKey(e));
+      // Back in the box (focused again, or tapped while still focused): show its results again, unless
+      // we moved focus there ourselves.
+      const reopen = () => !this.quietFocus && this.results.length && this.open(true);
+      this.input.addEventListener("focus", reopen);
+      this.input.addEventListener("click", reopen);
+      // Keep focus in the input while clicking a result, so the keyboard keeps working afterwards.
+      this.list.addEventListener("mousedown", (e) => e.preventDefault());
+      this.list.addEventListener("click", (e) => {
+        const option = e.target.closest("[role=option]");
+        if (option) this.play(Number(option.dataset.index));
+      });
+      this.onOutside = (e) => e.composedPath().includes(this) || this.open(false);
+      this.applyPlaceholder();
+    }
+
+    connectedCallback() {
+      document.addEventListener("pointerdown", this.onOutside);
+    }
+
+    disconnectedCallback() {
+      document.removeEventListener("pointerdown", this.onOutside);
+      clearTimeout(this.timer);
+      if (this.controller) this.controller.abort();
+    }
+
+    attributeChangedCallback(name) {
+      if (name === "placeholder") this.applyPlaceholder();
+      else if (this.input.value.trim()) this.schedule(); // new api/filters/limit: search again
+    }
+
+    applyPlaceholder() {
+      const text = this.getAttribute("placeholder") || "Search the talks…";
+      this.input.placeholder = text;
+      this.input.setAttribute("aria-label", text);
+    }
+
+    /** The API's base URL, without a trailing slash. */
+    get api() {
+      const api = this.getAttribute("api") || (SCRIPT_SRC ? new URL(".", SCRIPT_SRC).href : location.origin);
+      return api.replace(/\/+$/, "");
+    }
+
+    // --- searching ---
+
+    schedule() {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.search(), DEBOUNCE_MS);
+    }
+
+    async search() {
+      clearTimeout(this.timer);
+      this.timer = 0;
+      const query = this.input.value.trim();
+      if (this.controller) this.controller.abort(); // its answer would be for an older query
+      this.controller = null;
+      if (query.length < MIN_CHARS) {
+        this.render([], query);
+        this.setStatus("");
+        return;
+      }
+      const controller = (this.controller = new AbortController());
+      const url = new URL(`${this.api}/api/search`);
+      url.searchParams.set("q", query);
+      for (const name of ["limit", "channel", "event", "speaker"]) {
+        const value = this.getAttribute(name);
+        if (value) url.searchParams.set(name, value);
+      }
+      this.setStatus("Searching…", false, this.results.length > 0); // the old results stay, dimmed
+      this.list.setAttribute("aria-busy", "true");
+      try {
+        const response = await fetch(url, { signal: controller.signal, headers: { Accept: "application/json" } });
+        const body = await response.json().catch(() => null);
+        if (controller.signal.aborted) return; // a newer search started while this one's body arrived
+        if (!response.ok) {
+          // The API's one error shape: {"error": {"code", "message"}}.
+          const message = body && body.error && body.error.message;
+          throw new Error(message ? `Search failed: ${message}` : `Search failed (HTTP ${response.status}).`);
+        }
+        if (!body || !Array.isArray(body.results)) {
+          throw new Error("Search failed: the server's answer was not understood.");
+        }
+        this.render(body.results, query);
+        const n = body.results.length;
+        this.emit("results", { query, count: n });
+        const count = `${n} result${n === 1 ? "" : "s"}`;
+        this.setStatus(n ? count : `Nothing in these talks matches “${query}”.`, false, n > 0);
+      } catch (error) {
+        if (controller.signal.aborted) return; // superseded by a newer search: not an error
+        this.render([], query);
+        // fetch() rejects with a TypeError when the server can't be reached (or refuses CORS).
+        const unreachable = "Can't reach the talk search service. Try again in a moment.";
+        this.setStatus(error instanceof TypeError ? unreachable : error.message, true);
+        this.emit("error", { query, message: this.status.textContent });
+      } finally {
+        if (this.controller === controller) {
+          this.controller = null;
+          this.list.removeAttribute("aria-busy");
+        }
+      }
+    }
+
+    /** Tells the host page (analytics, tests): talksearch-results, talksearch-play, talksearch-error. */
+    emit(name, detail) {
+      this.dispatchEvent(new CustomEvent(`talksearch-${name}`, { detail, bubbles: true }));
+    }
+
+    /** A line under the input; `quiet` keeps it for screen readers only (a count or "Searching…" over results). */
+    setStatus(text, isError = false, quiet = false) {
+      this.status.textContent = text;
+      this.status.classList.toggle("error", isError);
+      this.status.classList.toggle("sr", quiet);
+      this.status.hidden = !text;
+    }
+
+    render(results, query) {
+      this.results = results;
+      this.selected = -1;
+      this.input.removeAttribute("aria-activedescendant");
+      const items = results.map((result, index) => {
+        const talk = result.talk || {};
+        const li = el("li");
+        li.id = `${this.uid}-opt-${index}`;
+        li.dataset.index = index;
+        li.setAttribute("role", "option");
+        li.setAttribute("aria-selected", "false");
+        const head = el("div", "head");
+        head.append(el("span", "title", talk.title || "Untitled talk"), el("span", "time", clock(result.start)));
+        const who = [Array.isArray(talk.speakers) ? talk.speakers.join(", ") : "", talk.event || talk.channel || ""]
+          .filter(Boolean).join(" · ");
+        const snip = el("div", "snip");
+        snip.append(typeof result.snippet === "string" && result.snippet
+          ? snippetNodes(result.snippet) : markedText(String(result.text || ""), query));
+        li.append(head);
+        if (who) li.append(el("div", "meta", who));
+        li.append(snip);
+        return li;
+      });
+      this.list.replaceChildren(...items);
+      this.open(items.length > 0);
+    }
+
+    open(show) {
+      this.list.hidden = !show;
+      this.input.setAttribute("aria-expanded", String(show));
+    }
+
+    select(index) {
+      const options = this.list.children;
+      if (!options.length) return;
+      this.open(true);
+      this.selected = (index + options.length) % options.length; // wrap around at both ends
+      for (const option of options) option.setAttribute("aria-selected", String(option === options[this.selected]));
+      const option = options[this.selected];
+      this.input.setAttribute("aria-activedescendant", option.id);
+      option.scrollIntoView({ block: "nearest" });
+    }
+
+    onKey(e) {
+      if (e.isComposing) return; // Enter/arrows belong to the input method while composing (CJK)
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault(); // don't move the caret
+        const step = e.key === "ArrowDown" ? 1 : -1;
+        if (this.list.hidden && this.results.length) this.open(true);
+        else this.select(this.selected < 0 && step < 0 ? -1 : this.selected + step); // Up from nothing: last
+      } else if (e.key === "Enter") {
+        e.preventDefault();
+        if (this.timer) this.search(); // typed and pressed Enter before the debounce fired
+        else if (this.results.length) this.play(Math.max(this.selected, 0));
+      } else if (e.key === "Escape") {
+        // First Esc closes the results, the next the player; the input keeps what was typed.
+        if (!this.list.hidden) this.open(false);
+        else if (!this.player.hidden) this.closePlayer();
+        else return;
+        e.preventDefault();
+        e.stopPropagation(); // a host page's modal shouldn't close too
+      }
+    }
+
+    // --- playing ---
+
+    play(index) {
+      const result = this.results[index];
+      if (!result) return;
+      this.select(index);
+      this.open(false);
+      const talk = result.talk || {};
+      const start = Math.max(0, Number(result.start) || 0);
+      // The source at that moment; for a local file (no web source) the service's own talk page.
+      const source = httpUrl(result.link) || httpUrl(talk.url);
+      const link = source || httpUrl(result.page, `${this.api}/`);
+      this.nowPlaying.textContent = `${talk.title || "Untitled talk"} · ${clock(start)}`;
+      this.sourceLink.hidden = !link;
+      if (link) {
+        this.sourceLink.href = link.href;
+        this.sourceLink.textContent = source ? "Open at source ↗" : "Open talk page ↗";
+      }
+      this.player.hidden = false;
+      this.emit("play", { talk: talk.id, start });
+
+      const youtube = youtubeId(result.link) || youtubeId(talk.url);
+      // A talk indexed from a local file has a file: media_url; the API serves those at /media/{id}.
+      const local = /^file:/i.test(talk.media_url || "") && talk.id;
+      const media = httpUrl(local ? `media/${encodeURIComponent(talk.id)}` : talk.media_url, `${this.api}/`);
+      if (youtube) this.playYouTube(youtube, start);
+      else if (media) this.playMedia(media, start);
+      else this.showMessage("This talk can't be played here; open it at the source.");
+    }
+
+    playMedia(url, start) {
+      const kind = AUDIO_EXT.test(url.pathname) ? "audio" : "video";
+      this.wanted = start;
+      let media = this.media;
+      if (!media || media.localName !== kind || media.dataset.src !== url.href) {
+        this.clearStage();
+        media = this.media = el(kind);
+        Object.assign(media, { controls: true, preload: "metadata", playsInline: true });
+        media.dataset.src = url.href;
+        const failed = media; // an element already replaced by another talk's must not clear the stage
+        media.addEventListener("error", () => this.media === failed
+          && this.showMessage("This recording couldn't be played here; open it at the source."));
+        // The #t= fragment below makes the browser start there as it loads: seeking only on loadedmetadata
+        // is too late when a small file arrives at once and playback has already begun at 0:00. This
+        // covers a browser that ignores the fragment, and a newer moment chosen while it was loading.
+        media.addEventListener("loadedmetadata", () => {
+          if (Math.abs(media.currentTime - this.wanted) > 0.5) media.currentTime = this.wanted;
+        });
+        const src = new URL(url);
+        src.hash = `t=${start}`;
+        media.src = src.href;
+        this.stage.append(media);
+      } else if (media.readyState >= 1) {
+        media.currentTime = start; // the same talk at another moment: just seek
+      }
+      // Called now, while the click/Enter still counts as a user gesture for autoplay rules. If the
+      // browser refuses anyway the controls are there; a rejected promise must not reach the console.
+      media.play().catch(() => {});
+    }
+
+    playYouTube(id, start) {
+      if (this.yt && this.yt.id === id && this.yt.player.seekTo) {
+        this.yt.player.seekTo(start, true);
+        this.yt.player.playVideo();
+        return;
+      }
+      this.clearStage();
+      const holder = el("div", "yt");
+      const target = el("div"); // YT.Player replaces this with its iframe
+      holder.append(target);
+      this.stage.append(holder);
+      const yt = (this.yt = { id, player: {} });
+      loadYouTube().then((YT) => {
+        if (this.yt !== yt) return; // another talk was chosen while the API loaded
+        yt.player = new YT.Player(target, {
+          videoId: id,
+          width: "100%",
+          height: "100%",
+          playerVars: { start: Math.floor(start), autoplay: 1, playsinline: 1, rel: 0 },
+          events: { onReady: (e) => { e.target.seekTo(start, true); e.target.playVideo(); } },
+        });
+      }, () => this.yt === yt && this.showMessage("YouTube's player couldn't be loaded; open the talk at the source."));
+    }
+
+    showMessage(text) {
+      this.clearStage();
+      this.stage.append(el("p", "msg", text));
+    }
+
+    clearStage() {
+      if (this.media) this.media.pause();
+      if (this.yt && this.yt.player.destroy) this.yt.player.destroy();
+      this.media = this.yt = null;
+      this.stage.replaceChildren();
+    }
+
+    closePlayer() {
+      this.clearStage();
+      this.player.hidden = true;
+      this.quietFocus = true; // focus events fire synchronously, so the flag covers exactly this call
+      this.input.focus();
+      this.quietFocus = false;
+    }
+  }
+
+  // Exposed for tests and for sites that want to reuse the safe snippet rendering.
+  TalkSearch.snippetNodes = snippetNodes;
+  TalkSearch.markedText = markedText;
+  customElements.define("talk-search", TalkSearch);
+
+  // "/" and Ctrl/Cmd+K focus the first widget on the page. "/" only when not typing in a field; Ctrl+K
+  // not in text areas and rich editors, where it usually means "insert link".
+  document.addEventListener("keydown", (e) => {
+    const target = e.composedPath()[0] || {};
+    const editor = target.isContentEditable || /^textarea$/i.test(target.localName || "");
+    const typing = editor || /^(input|select)$/i.test(target.localName || "");
+    const shortcut = (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)
+      || ((e.ctrlKey || e.metaKey) && !e.altKey && !editor && (e.key || "").toLowerCase() === "k"); // autofill: no key
+    const widget = shortcut && document.querySelector("talk-search");
+    if (!widget) return;
+    e.preventDefault();
+    widget.input.focus();
+    widget.input.select();
+  });
+})();

@@ -1,0 +1,52 @@
+"""A talk as the API and the pages present it: details, how to play it, where its local media is."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
+
+from service.schemas import Chapter, Player, TalkDetail
+from service.search import talk_summary
+
+TRANSCRIPT_FORMATS = ("json", "vtt", "srt", "txt")
+
+
+def local_media(talk: dict) -> Path | None:
+    """The talk's own stored file, for talks indexed from a local file (their media URL is file://)."""
+    url = talk.get("media_url") or ""
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    path = Path(url2pathname(unquote(parts.path)))
+    return path if path.is_file() else None
+
+
+def _media_kind(url: str) -> str:
+    kind, _ = mimetypes.guess_type(urlsplit(url).path)
+    return "audio" if kind and kind.startswith("audio/") else "video"
+
+
+def player(talk: dict) -> Player:
+    if talk["extractor"].lower() == "youtube":
+        return Player(kind="youtube", youtube_id=talk["source_id"])
+    media = talk.get("media_url")
+    if not media:
+        return Player(kind="none")
+    if urlsplit(media).scheme == "file":
+        return Player(kind=_media_kind(media), src=f"/media/{talk['id']}")
+    return Player(kind=_media_kind(media), src=media)
+
+
+def talk_detail(talk: dict) -> TalkDetail:
+    chapters = [Chapter(start=c.get("start_time"), end=c.get("end_time"), title=c.get("title"))
+                for c in talk.get("chapters") or []]
+    base = f"/api/talks/{talk['id']}/transcript"
+    return TalkDetail(
+        **talk_summary(talk).model_dump(),
+        description=talk.get("description"), language=talk.get("language"), chapters=chapters,
+        indexed_at=talk.get("indexed_at"), whisper_model=talk.get("whisper_model"),
+        embed_model=talk.get("embed_model"), page=f"/talks/{talk['id']}", player=player(talk),
+        transcript={fmt: base if fmt == "json" else f"{base}.{fmt}" for fmt in TRANSCRIPT_FORMATS},
+    )

@@ -1,0 +1,62 @@
+// Search as you type: the server renders the results (GET /results, the same template as the page),
+// so there is one rendering path; this script only fetches and swaps them, and opens inline players.
+(() => {
+  const form = document.getElementById("search");
+  const q = document.getElementById("q");
+  const results = document.getElementById("results");
+  let timer = null;
+  let inflight = null;
+
+  function params() {
+    const p = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (String(value).trim()) p.append(key, value);
+    return p;
+  }
+
+  async function update() {
+    const p = params();
+    history.replaceState(null, "", p.toString() ? "/?" + p : "/");
+    if (inflight) inflight.abort();
+    inflight = new AbortController();
+    try {
+      const response = await fetch("/results?" + p, { signal: inflight.signal });
+      results.innerHTML = await response.text();
+    } catch (error) {
+      if (error.name !== "AbortError") results.innerHTML = '<p class="notice">Search is not reachable right now.</p>';
+    }
+  }
+
+  q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(update, 200); });
+  form.addEventListener("change", (event) => { if (event.target !== q) update(); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); update(); });
+
+  function player(item) {
+    const start = parseFloat(item.dataset.start) || 0;
+    let el;
+    if (item.dataset.kind === "youtube") {
+      el = document.createElement("iframe");
+      el.src = "https://www.youtube-nocookie.com/embed/" + encodeURIComponent(item.dataset.youtube) +
+               "?autoplay=1&playsinline=1&start=" + Math.floor(start);
+      el.allow = "autoplay; encrypted-media; picture-in-picture; fullscreen";
+      el.title = "Player";
+    } else {
+      el = document.createElement(item.dataset.kind === "audio" ? "audio" : "video");
+      el.controls = true;
+      el.preload = "auto";
+      el.src = item.dataset.src;
+      el.addEventListener("loadedmetadata", () => { el.currentTime = start; el.play().catch(() => {}); }, { once: true });
+    }
+    el.className = "inline-player";
+    return el;
+  }
+
+  results.addEventListener("click", (event) => {
+    const play = event.target.closest(".play");
+    if (!play) return;
+    const item = play.closest(".result");
+    if (!item || !["youtube", "video", "audio"].includes(item.dataset.kind)) return;  // the link opens the talk page
+    event.preventDefault();
+    for (const slot of results.querySelectorAll(".player-slot")) if (!item.contains(slot)) slot.replaceChildren();
+    item.querySelector(".player-slot").replaceChildren(player(item));
+  });
+})();

@@ -1,0 +1,133 @@
+// The talk page: the player drives the transcript (the sentence being spoken is highlighted and kept
+// in view) and the transcript drives the player (clicking a sentence seeks there).
+(() => {
+  const root = document.getElementById("talk");
+  const transcript = document.getElementById("transcript");
+  const sentences = Array.from(transcript.querySelectorAll(".s"));
+  const starts = sentences.map((s) => parseFloat(s.dataset.start));
+  const follow = document.getElementById("follow");
+  const startAt = parseFloat(root.dataset.start) || 0;
+  let player = null;  // { seek(seconds), time() }
+  let current = transcript.querySelector(".s.now");
+  let userScrolled = 0;
+
+  for (const name of ["wheel", "touchmove", "keydown"]) {
+    transcript.addEventListener(name, () => { userScrolled = Date.now(); }, { passive: true });
+  }
+
+  function sentenceAt(t) {  // the last sentence starting at or before t (binary search)
+    let lo = 0, hi = starts.length - 1, found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (starts[mid] <= t + 0.05) { found = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    return found >= 0 ? sentences[found] : null;
+  }
+
+  function mark(t) {
+    const s = sentenceAt(t);
+    if (s === current) return;
+    if (current) { current.classList.remove("now"); current.removeAttribute("aria-current"); }
+    current = s;
+    if (!s) return;
+    s.classList.add("now");
+    s.setAttribute("aria-current", "true");
+    // Keep the spoken sentence in view, unless the reader scrolled away in the last few seconds.
+    if (follow.checked && Date.now() - userScrolled > 4000) s.scrollIntoView({ block: "center", behavior: "smooth" });
+  }
+
+  const media = document.getElementById("media");
+  if (media) {
+    player = {
+      seek(t) { media.currentTime = t; media.play().catch(() => {}); },
+      time: () => media.currentTime,
+    };
+    const begin = () => { if (startAt > 0) media.currentTime = startAt; };
+    if (media.readyState >= 1) begin(); else media.addEventListener("loadedmetadata", begin, { once: true });
+    media.addEventListener("timeupdate", () => mark(media.currentTime));
+    media.addEventListener("seeked", () => mark(media.currentTime));
+  } else if (root.dataset.kind === "youtube") {
+    // YouTube's IFrame Player API calls this once its script (loaded after this one) is ready.
+    window.onYouTubeIframeAPIReady = () => {
+      const yt = new YT.Player("yt", {
+        videoId: root.dataset.youtube,
+        playerVars: { start: Math.floor(startAt), playsinline: 1, rel: 0 },
+        events: { onReady: () => setInterval(() => mark(yt.getCurrentTime()), 250) },
+      });
+      player = { seek(t) { yt.seekTo(t, true); yt.playVideo(); }, time: () => yt.getCurrentTime() };
+    };
+  }
+
+  function seek(t) {
+    if (player) player.seek(t);
+    mark(t);
+    history.replaceState(null, "", "?t=" + Math.floor(t));
+  }
+
+  document.addEventListener("click", (event) => {
+    const target = event.target.closest(".s, [data-seek]");
+    if (!target) return;
+    event.preventDefault();
+    seek(parseFloat(target.dataset.start ?? target.dataset.seek));
+  });
+  transcript.addEventListener("keydown", (event) => {
+    if ((event.key === "Enter" || event.key === " ") && event.target.classList.contains("s")) {
+      event.preventDefault();
+      seek(parseFloat(event.target.dataset.start));
+    }
+  });
+
+  function clock(seconds) {
+    const s = Math.floor(seconds), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = String(s % 60).padStart(2, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
+  }
+
+  function item(href, seconds, label, text, seekable) {
+    const li = document.createElement("li");
+    const a = document.createElement("a");
+    a.href = href;
+    a.className = "ts";
+    a.textContent = clock(seconds);
+    if (seekable) a.dataset.seek = seconds;
+    li.append(a);
+    if (label) { const b = document.createElement("a"); b.href = href; b.textContent = label; li.append(b, " "); }
+    li.append(document.createTextNode(text));
+    return li;
+  }
+
+  // Find in this talk: a search restricted to this talk, best first; its moments are marked in the transcript.
+  const find = document.getElementById("find");
+  const hits = document.getElementById("find-hits");
+  find.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const q = document.getElementById("find-q").value.trim();
+    for (const s of transcript.querySelectorAll(".s.hit")) s.classList.remove("hit");
+    hits.replaceChildren();
+    if (!q) return;
+    const response = await fetch("/api/search?" + new URLSearchParams({ q, talk: root.dataset.id, limit: "10" }));
+    const body = await response.json();
+    if (!response.ok) { hits.append(body.error.message); return; }
+    if (!body.results.length) hits.append("Not found in this talk.");
+    for (const r of body.results) {
+      sentences.forEach((s, i) => { if (starts[i] >= r.start - 0.05 && starts[i] < r.end) s.classList.add("hit"); });
+      const li = item("?t=" + r.start, r.start, "", "", true);
+      const snippet = document.createElement("span");
+      snippet.innerHTML = r.snippet;  // safe: the server escapes the text and adds only <mark>
+      li.append(snippet);
+      hits.append(li);
+    }
+  });
+
+  // Related: moments in other talks about what is being said now.
+  const related = document.getElementById("related");
+  document.getElementById("related-btn").addEventListener("click", async () => {
+    const at = player ? player.time() : (current ? parseFloat(current.dataset.start) : startAt);
+    const p = new URLSearchParams({ talk: root.dataset.id, at: String(Math.floor(at || 0)) });
+    const response = await fetch("/api/related?" + p);
+    const body = await response.json();
+    related.replaceChildren();
+    if (!response.ok) { related.append(body.error.message); return; }
+    if (!body.results.length) related.append("No related moments in other talks.");
+    for (const r of body.results) related.append(item(r.page, r.start, r.talk.title, " — " + r.text, false));
+  });
+})();

@@ -1,0 +1,58 @@
+"""--engine ray on a local Ray cluster: the same library as the local engine, and a worker killed
+mid-talk neither loses nor duplicates a talk."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+
+def _kill_first_busy_worker(stop: threading.Event, killed: list[int]) -> None:
+    """Ray titles an actor's process 'ray::IndexWorker.index' while it runs that method."""
+    while not stop.is_set() and not killed:
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"ray::IndexWorker.index" in cmdline:
+                time.sleep(0.5)  # well inside the talk's work
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed.append(int(proc.name))
+                return
+        time.sleep(0.05)
+
+
+def _library_content(library: Path) -> tuple[set, list]:
+    db = sqlite3.connect(library / "catalog.sqlite")
+    talks = set(db.execute("SELECT id, archive_id, title, url, channel, published, event, speakers FROM talks"))
+    passages = db.execute(
+        "SELECT talk_id, round(start_time, 2), round(end_time, 2), text FROM passages ORDER BY talk_id, start_time, id"
+    ).fetchall()
+    return talks, passages
+
+
+def test_ray_engine_equals_local_engine_despite_a_killed_worker(feed_library, media_server, tmp_path):
+    local_library, _ = feed_library
+    library = tmp_path / "ray-library"
+    stop, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_first_busy_worker, args=(stop, killed), daemon=True)
+    killer.start()
+    result = subprocess.run(
+        [sys.executable, "-m", "talksearch.cli", "index", media_server.url("feed.xml"), "--library", str(library),
+         "--engine", "ray", "--ray-workers", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    stop.set()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert killed, "no Ray worker was seen working"
+    assert "2 added, 0 skipped, 0 failed" in result.stdout
+    assert _library_content(library) == _library_content(local_library)

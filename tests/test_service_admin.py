@@ -1,0 +1,169 @@
+"""The admin API (auth, SSRF refusal, background indexing, delete) and the live library, over real servers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from tests.service_fixtures import (ADMIN_TOKEN, admin_server, assert_error, locked_down_server, media_server,
+                              read_server, settings_for, wait_until)
+
+from talksearch.library import Library
+
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def test_admin_api_is_disabled_without_a_token():
+    server = locked_down_server()
+    assert_error(server.client.post("/api/index", json={"source": "https://example.org/x.mp3"}, headers=AUTH),
+                 403, "admin_disabled")
+    assert_error(server.get("/api/jobs/whatever", headers=AUTH), 403, "admin_disabled")
+    assert_error(server.client.delete("/api/talks/whatever", headers=AUTH), 403, "admin_disabled")
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"Authorization": "Bearer wrong"}, {"Authorization": ADMIN_TOKEN}, {"Authorization": f"Basic {ADMIN_TOKEN}"},
+    {"Authorization": "Bearer"}, {"Authorization": f"Bearer {ADMIN_TOKEN}x"}, {"Authorization": f"bearer {ADMIN_TOKEN[:-1]}"},
+])
+def test_admin_api_needs_the_token(headers):
+    server = read_server()
+    response = server.client.post("/api/index", json={"source": "https://example.org/x.mp3"}, headers=headers)
+    assert_error(response, 401, "unauthorized")
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert_error(server.get("/api/jobs/whatever", headers=headers), 401)
+    assert_error(server.client.delete("/api/talks/whatever", headers=headers), 401)
+
+
+@pytest.mark.parametrize("source", [
+    "http://127.0.0.1:9/talk.mp3", "http://localhost/feed.xml", "http://[::1]/x", "http://10.1.2.3/x",
+    "http://192.168.0.10/x", "http://172.16.5.4/x", "http://169.254.169.254/latest/meta-data/",
+    "http://0.0.0.0/x", "http://100.64.0.1/x", "http://[fe80::1]/x", "http://[::ffff:127.0.0.1]/x",
+    "http://2130706433/x",  # 127.0.0.1 as one decimal number
+])
+def test_ssrf_private_sources_refused(source):
+    response = read_server().client.post("/api/index", json={"source": source}, headers=AUTH)
+    error = assert_error(response, 422, "source_refused")
+    assert "non-public" in error["message"] or "resolve" in error["message"]
+
+
+@pytest.mark.parametrize("source", [
+    "file:///etc/passwd", "ftp://example.org/x.mp3", "/etc/passwd", "talk.mp3", "javascript:alert(1)", "http://",
+    "http://[not-an-ip/x", "",
+])
+def test_only_http_sources(source):
+    assert_error(read_server().client.post("/api/index", json={"source": source}, headers=AUTH), 422, "source_refused")
+
+
+def test_guard_refuses_connections_to_private_addresses_in_the_indexing_process():
+    """Redirects, feed enclosures and page media that point inside are refused where the worker connects:
+    the guard checks every name resolution in the indexing process, not just the submitted URL."""
+    target = media_server().url("t01.ogg")
+    script = textwrap.dedent(f"""
+        import urllib.request, yt_dlp
+        from service import netguard
+        netguard.install()
+        try:
+            urllib.request.urlopen({target!r}, timeout=30)
+            print("CONNECTED")
+        except OSError as exc:
+            print("REFUSED", exc)
+        with yt_dlp.YoutubeDL({{"quiet": True, "no_warnings": True}}) as ydl:
+            try:
+                ydl.extract_info({target!r}, download=False)
+                print("CONNECTED")
+            except Exception as exc:
+                print("REFUSED", exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300).stdout
+    assert out.count("REFUSED") == 2 and "CONNECTED" not in out and "non-public" in out, out
+
+
+def _job(server, job_id: str) -> dict:
+    response = server.get(f"/api/jobs/{job_id}", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _finished(server, job_id: str):
+    return lambda: (job := _job(server, job_id))["status"] in ("done", "failed") and job
+
+
+def _search_talk(server, q: str, talk_id: str) -> list[dict]:
+    response = server.get("/api/search", params={"q": q, "talk": talk_id})
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def test_index_over_the_api_while_serving_then_delete():
+    """A talk indexed by the background worker becomes searchable without a restart; a CLI-style writer
+    holding the library makes the job wait, not fail; DELETE removes the talk everywhere."""
+    server = admin_server()
+    before = server.get("/api/talks").json()["total"]
+
+    # Another writer (as `talksearch index` would) holds the library: the job waits for it.
+    writer = Library.open(server.settings.library)
+    writer.acquire_writer()
+    try:
+        response = server.client.post("/api/index", json={"source": media_server().url("live/t02-live.ogg")},
+                                      headers=AUTH)
+        assert response.status_code == 202, response.text
+        job = response.json()
+        assert job["status"] == "queued" and job["source"].endswith("t02-live.ogg")
+        wait_until(lambda: any(line.startswith("waiting:") for line in _job(server, job["id"])["log"]),
+                   "the job to notice the writer lock")
+        assert _job(server, job["id"])["status"] == "running"
+    finally:
+        writer.close()
+
+    job = wait_until(_finished(server, job["id"]), "the indexing job")
+    assert job["status"] == "done", job
+    assert job["summary"].startswith("1 added") and job["finished"]
+    [outcome] = job["outcomes"]
+    assert outcome["status"] == "added" and outcome["talk_id"]
+    talk_id = outcome["talk_id"]
+
+    results = _search_talk(server, "partition keys for every tenant", talk_id)
+    assert results and results[0]["talk"]["id"] == talk_id  # searchable, no restart
+    assert server.get("/api/talks").json()["total"] == before + 1
+    assert server.get(f"/api/talks/{talk_id}").status_code == 200
+    assert len(server.get(f"/api/talks/{talk_id}/transcript").json()["segments"]) == 3
+
+    deleted = server.client.delete(f"/api/talks/{talk_id}", headers=AUTH)
+    assert deleted.status_code == 200 and deleted.json() == {"deleted": talk_id}
+    assert_error(server.get(f"/api/talks/{talk_id}"), 404)
+    assert _search_talk(server, "partition keys for every tenant", talk_id) == []
+    assert all(r["talk"]["id"] != talk_id
+               for r in server.get("/api/search", params={"q": "partition keys", "limit": 100}).json()["results"])
+    assert server.get("/api/talks").json()["total"] == before
+    assert_error(server.client.delete(f"/api/talks/{talk_id}", headers=AUTH), 404)
+
+
+def test_failed_job_reports_why():
+    server = admin_server()
+    response = server.client.post("/api/index", json={"source": media_server().url("live/missing.ogg")}, headers=AUTH)
+    job = wait_until(_finished(server, response.json()["id"]), "the failing job")
+    assert job["status"] == "failed" and job["error"] and "404" in job["error"]
+    assert job["outcomes"][0]["status"] == "failed"
+    assert_error(server.get("/api/jobs/no-such-job", headers=AUTH), 404)
+
+
+def test_talk_indexed_by_another_process_becomes_searchable():
+    """The CLI's indexer (IndexRun, its own connection and writer lock) committing while the service runs
+    and its queue is idle: the talk is searchable and listed without a restart."""
+    from indexer.pipeline import IndexRun
+
+    server = admin_server()
+    run = IndexRun(settings_for(server.settings.library), report=lambda line: None)
+    try:
+        summary = run.run([media_server().url("live/t01-cli.ogg")])
+    finally:
+        run.close()
+    [outcome] = summary.outcomes
+    assert outcome.status == "added", outcome
+    results = _search_talk(server, "restarting after a node failure", outcome.talk_id)
+    assert results and results[0]["talk"]["id"] == outcome.talk_id
+    listed = server.get("/api/talks", params={"talk": outcome.talk_id}).json()
+    assert listed["total"] == 1
+    assert server.client.delete(f"/api/talks/{outcome.talk_id}", headers=AUTH).status_code == 200

@@ -1,0 +1,320 @@
+"""The read API over a real uvicorn server on loopback, a real library and the real embedding model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tests.service_fixtures import LOCAL_TITLE, assert_error, locked_down_server, read_server, shared_library, talk_ids
+
+
+@pytest.fixture(scope="module")
+def api():
+    return read_server()
+
+
+@pytest.fixture(scope="module")
+def ids(api):
+    return talk_ids()
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def test_search_result_shape(api, ids):
+    body = api.get("/api/search", params={"q": "checkpoints in an object storage bucket", "limit": 3}).json()
+    assert set(body) >= {"query", "took_ms", "results", "offset", "limit", "next_offset", "group"}
+    assert body["query"] == "checkpoints in an object storage bucket" and body["limit"] == 3
+    top = body["results"][0]
+    assert top["talk"]["id"] in (ids["t01"], ids["local"])
+    assert set(top["talk"]) >= {"id", "title", "url", "channel", "event", "speakers", "published", "duration",
+                                "thumbnail", "media_url"}
+    assert top["start"] <= 7.5 < top["end"]  # the sentence is spoken at 7.2-11.0 s
+    assert "bucket" in top["text"]
+    assert "<mark>bucket</mark>" in top["snippet"] and "<mark>object</mark>" in top["snippet"]
+    assert top["link"].endswith(f"#t={int(top['start'])}")
+    assert top["page"] == f"/talks/{top['talk']['id']}?t={top['start']:g}"
+    assert top["timeline"] is None
+    assert isinstance(top["score"], float)
+
+
+def test_search_feed_metadata(api, ids):
+    results = api.get("/api/search", params={"q": "partition keys", "talk": ids["t02"]}).json()["results"]
+    talk = results[0]["talk"]
+    assert talk["speakers"] == ["Kenji Watanabe"]
+    assert talk["event"] == "Test Fixtures Summit 2024"
+    assert talk["published"] == "2024-05-15"
+    assert talk["channel"] == "talksearch test talks"
+    assert talk["duration"] == pytest.approx(18.8, abs=0.5)
+
+
+def test_quoted_phrase(api, ids):
+    results = api.get("/api/search", params={"q": '"partition key"'}).json()["results"]
+    assert results and "partition key" in results[0]["text"].lower()
+    assert results[0]["talk"]["id"] == ids["t02"]
+
+
+def test_snippet_marks_only_query_words_and_escapes(api):
+    from service.snippets import safe_markup
+
+    assert safe_markup("a <b> & \ue000c\ue001") == "a &lt;b&gt; &amp; <mark>c</mark>"
+    results = api.get("/api/search", params={"q": "<script>tenant</script>"}).json()["results"]
+    assert results
+    for r in results:
+        assert "<script" not in r["snippet"]
+        assert r["snippet"].replace("<mark>", "").replace("</mark>", "").replace("&amp;", "&") == r["text"] or \
+            "…" in r["snippet"]
+
+
+@pytest.mark.parametrize("params, expect", [
+    ({"speaker": "Ines Moreau"}, {"t01"}),
+    ({"speaker": "ines moreau"}, {"t01"}),
+    ({"speaker": ["Ines Moreau", "Kenji Watanabe"]}, {"t01", "t02"}),
+    ({"event": "Test Fixtures Summit 2024"}, {"t01", "t02"}),
+    ({"channel": "talksearch test talks"}, {"t01", "t02"}),
+    ({"language": "en"}, {"t01", "t02", "local"}),
+    ({"language": "de"}, set()),
+    ({"published_after": "2024-05-15"}, {"t02"}),
+    ({"published_before": "2024-05-14"}, {"t01"}),
+    ({"published_after": "2024-05-14", "published_before": "2024-05-15"}, {"t01", "t02"}),
+    ({"speaker": "Nobody"}, set()),
+])
+def test_search_filters(api, ids, params, expect):
+    results = api.get("/api/search", params={"q": "storage and network isolation", "limit": 100, **params})
+    assert results.status_code == 200, results.text
+    found = {name for name, i in ids.items() for r in results.json()["results"] if r["talk"]["id"] == i}
+    assert found == expect
+
+
+def test_search_talk_filter(api, ids):
+    results = api.get("/api/search", params={"q": "checkpoint", "talk": ids["local"]}).json()["results"]
+    assert results and {r["talk"]["id"] for r in results} == {ids["local"]}
+    assert results[0]["talk"]["title"] == LOCAL_TITLE
+
+
+def test_paging(api):
+    everything = api.get("/api/search", params={"q": "tenant traffic", "limit": 4}).json()
+    assert len(everything["results"]) == 4 and everything["next_offset"] == 4
+    first = api.get("/api/search", params={"q": "tenant traffic", "limit": 2}).json()
+    second = api.get("/api/search", params={"q": "tenant traffic", "limit": 2, "offset": 2}).json()
+    assert first["next_offset"] == 2 and second["offset"] == 2
+    key = lambda r: (r["talk"]["id"], r["start"])  # noqa: E731
+    assert [key(r) for r in first["results"] + second["results"]] == [key(r) for r in everything["results"]]
+    last = api.get("/api/search", params={"q": "tenant traffic", "limit": 100}).json()
+    assert last["next_offset"] is None
+    beyond = api.get("/api/search", params={"q": "tenant traffic", "offset": 500}).json()
+    assert beyond["results"] == [] and beyond["next_offset"] is None
+
+
+def test_group_by_talk(api, ids):
+    body = api.get("/api/search", params={"q": "checkpoint storage", "group": "talk", "limit": 10}).json()
+    assert body["group"] == "talk"
+    talks = [r["talk"]["id"] for r in body["results"]]
+    assert len(talks) == len(set(talks)) and {ids["t01"], ids["local"]} <= set(talks)
+    for r in body["results"]:
+        starts = [m["start"] for m in r["timeline"]]
+        assert starts == sorted(starts) and r["start"] in starts
+        assert max(m["score"] for m in r["timeline"]) == r["score"]
+    t01 = next(r for r in body["results"] if r["talk"]["id"] == ids["t01"])
+    assert len(t01["timeline"]) >= 2  # several moments of the checkpointing talk match
+
+
+def test_related(api, ids):
+    body = api.get("/api/related", params={"talk": ids["t01"], "at": 8}).json()
+    assert body["talk"]["id"] == ids["t01"] and body["at"] == 8
+    assert body["start"] <= 8 < body["end"] and "object storage" in body["text"]
+    assert ids["t01"] not in {r["talk"]["id"] for r in body["results"]}
+    best = body["results"][0]
+    assert best["talk"]["id"] == ids["local"]  # the local copy says exactly the same thing at the same time
+    assert abs(best["start"] - body["start"]) < 1.0
+    limited = api.get("/api/related", params={"talk": ids["t01"], "at": 8, "limit": 1}).json()
+    assert len(limited["results"]) == 1
+
+
+def test_related_past_the_end_uses_the_last_moment(api, ids):
+    body = api.get("/api/related", params={"talk": ids["t02"], "at": 9999}).json()
+    assert body["results"] and "tenant" in body["text"]
+
+
+def test_facets(api):
+    body = api.get("/api/facets").json()
+    assert body["speakers"] == ["Ines Moreau", "Kenji Watanabe"]
+    assert body["events"] == ["Test Fixtures Summit 2024"] and body["languages"] == ["en"]
+
+
+def test_odd_queries_are_searched_not_errors(api):
+    for q in ['"', '"unclosed phrase', "AND OR NOT", "NEAR(a b)", "*", "col:umn", "ünïcödé 🚀", "'; DROP TABLE talks;--",
+              "a" * 500, "-", "^x", "{}[]()"]:
+        response = api.get("/api/search", params={"q": q})
+        assert response.status_code == 200, (q, response.text)
+
+
+# --- talks and transcripts ----------------------------------------------------------------------
+
+
+def test_talk_list(api, ids):
+    body = api.get("/api/talks").json()
+    assert body["total"] == 3 and len(body["talks"]) == 3
+    assert [t["id"] for t in body["talks"][:2]] == [ids["t02"], ids["t01"]]  # newest first, undated last
+    page = api.get("/api/talks", params={"limit": 1, "offset": 1}).json()
+    assert page["total"] == 3 and [t["id"] for t in page["talks"]] == [ids["t01"]]
+    filtered = api.get("/api/talks", params={"speaker": "Kenji Watanabe"}).json()
+    assert filtered["total"] == 1 and filtered["talks"][0]["id"] == ids["t02"]
+    dated = api.get("/api/talks", params={"published_after": "2024-01-01"}).json()
+    assert dated["total"] == 2
+
+
+def test_talk_detail(api, ids):
+    body = api.get(f"/api/talks/{ids['t01']}").json()
+    assert body["id"] == ids["t01"] and body["title"].startswith("Checkpointing")
+    assert body["chapters"] == [] and body["language"] == "en"
+    assert body["player"] == {"kind": "audio", "src": body["media_url"], "youtube_id": None}
+    assert body["transcript"]["vtt"] == f"/api/talks/{ids['t01']}/transcript.vtt"
+    assert body["page"] == f"/talks/{ids['t01']}"
+    local = api.get(f"/api/talks/{ids['local']}").json()
+    assert local["player"]["src"] == f"/media/{ids['local']}"  # file:// media is served by the service
+
+
+def test_transcripts(api, ids):
+    base = f"/api/talks/{ids['t02']}/transcript"
+    body = api.get(base).json()
+    assert body["talk"]["id"] == ids["t02"]
+    segments = body["segments"]
+    assert len(segments) == 3 and "partition keys" in segments[0]["text"].lower()
+    word = segments[0]["words"][0]
+    assert set(word) == {"start", "end", "word", "probability"}
+    assert segments[0]["start"] <= word["start"] < word["end"] <= segments[0]["end"] + 0.01
+    assert api.get(base + ".json").json() == body
+
+    vtt = api.get(base + ".vtt")
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT\n\n00:00:0")
+    srt = api.get(base + ".srt")
+    assert srt.headers["content-type"].startswith("application/x-subrip") and srt.text.startswith("1\n00:00:0")
+    txt = api.get(base + ".txt")
+    assert txt.headers["content-type"].startswith("text/plain")
+    assert txt.text.splitlines() == [s["text"] for s in segments]
+
+
+def test_media_streams_local_talks_with_ranges(api, ids):
+    from tests.service_fixtures import DATA
+
+    size = (DATA / "t01.ogg").stat().st_size
+    whole = api.get(f"/media/{ids['local']}")
+    assert whole.status_code == 200 and whole.headers["content-type"] == "audio/ogg"
+    assert whole.content == (DATA / "t01.ogg").read_bytes()
+    part = api.get(f"/media/{ids['local']}", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{size}"
+    assert part.content == (DATA / "t01.ogg").read_bytes()[100:200]
+    assert_error(api.get(f"/media/{ids['t01']}"), 404)  # remote talks have no local media
+    for path in ("/media/..%2F..%2Fetc%2Fpasswd", "/media/%2Fetc%2Fpasswd", "/media/nope"):
+        assert api.get(path).status_code == 404
+
+
+# --- errors, CORS, operations -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path, params, status, code", [
+    ("/api/search", {}, 422, "invalid_request"),
+    ("/api/search", {"q": ""}, 422, "invalid_query"),
+    ("/api/search", {"q": "   "}, 422, "invalid_query"),
+    ("/api/search", {"q": "a" * 501}, 422, "invalid_query"),
+    ("/api/search", {"q": "nul\x00byte"}, 422, "invalid_query"),
+    ("/api/search", {"q": "x", "limit": 0}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "limit": 101}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "limit": "ten"}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "offset": -1}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "group": "speaker"}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "published_after": "last week"}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "speaker": "s" * 201}, 422, "invalid_request"),
+    ("/api/talks", {"limit": 0}, 422, "invalid_request"),
+    ("/api/talks", {"published_before": "2024-13-45"}, 422, "invalid_request"),
+    ("/api/talks/0123456789ab", {}, 404, "not_found"),
+    ("/api/talks/0123456789ab/transcript", {}, 404, "not_found"),
+    ("/api/talks/0123456789ab/transcript.vtt", {}, 404, "not_found"),
+    ("/api/talks/0123456789ab/transcript.pdf", {}, 422, "invalid_request"),
+    ("/api/related", {}, 422, "invalid_request"),
+    ("/api/related", {"talk": "0123456789ab"}, 404, "not_found"),
+    ("/api/related", {"talk": "x", "at": -1}, 422, "invalid_request"),
+    ("/api/related", {"talk": "x", "at": "soon"}, 422, "invalid_request"),
+    ("/api/related", {"talk": "x", "at": "inf"}, 422, "invalid_request"),
+    ("/api/nothing-here", {}, 404, "not_found"),
+    ("/media/0123456789ab", {}, 404, "not_found"),
+    ("/api/jobs/abc", {}, 401, "unauthorized"),
+])
+def test_bad_requests_get_4xx_in_one_shape(api, path, params, status, code):
+    assert_error(api.get(path, params=params), status, code)
+
+
+def test_wrong_method_and_malformed_body(api):
+    assert_error(api.client.delete("/api/search"), 405, "method_not_allowed")
+    headers = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
+    assert_error(api.client.post("/api/index", content=b"{not json", headers=headers), 422, "invalid_request")
+    assert_error(api.client.post("/api/index", json={"url": "x"}, headers=headers), 422, "invalid_request")
+
+
+def test_cors_any_origin_by_default(api):
+    response = api.get("/api/search", params={"q": "storage"}, headers={"Origin": "https://elsewhere.example"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    preflight = api.client.options("/api/search", headers={
+        "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"})
+    assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "*"
+    # the admin API is not callable from other sites' pages
+    refused = api.client.options("/api/talks/x", headers={
+        "Origin": "https://elsewhere.example", "Access-Control-Request-Method": "DELETE",
+        "Access-Control-Request-Headers": "authorization"})
+    assert_error(refused, 400, "cors_refused")
+
+
+def test_cors_configurable():
+    server = locked_down_server()
+    allowed = server.get("/api/talks", headers={"Origin": "https://allowed.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://allowed.example"
+    other = server.get("/api/talks", headers={"Origin": "https://elsewhere.example"})
+    assert other.status_code == 200 and "access-control-allow-origin" not in other.headers
+
+
+def test_healthz(api):
+    assert api.get("/healthz").json() == {"status": "ok", "talks": 3, "embed_model": "all-MiniLM-L6-v2"}
+
+
+def test_metrics(api):
+    api.get("/api/search", params={"q": "metrics please"})
+    api.get("/api/talks/0123456789ab")
+    text = api.get("/metrics")
+    assert text.headers["content-type"].startswith("text/plain")
+    body = text.text
+    assert 'talksearch_requests_total{method="GET",route="/api/search",status="200"}' in body
+    assert 'talksearch_requests_total{method="GET",route="/api/talks/{talk_id}",status="404"}' in body
+    assert 'talksearch_request_duration_seconds_bucket{le="0.1",route="/api/search"}' in body
+    assert "talksearch_talks 3.0" in body
+    passages = next(line for line in body.splitlines() if line.startswith("talksearch_passages "))
+    assert float(passages.split()[1]) > 5
+
+
+def test_openapi_documents_the_contract_with_examples(api):
+    spec = api.get("/openapi.json").json()
+    for path in ("/api/search", "/api/related", "/api/talks", "/api/talks/{talk_id}",
+                 "/api/talks/{talk_id}/transcript", "/api/talks/{talk_id}/transcript.{fmt}", "/api/index",
+                 "/api/jobs/{job_id}", "/media/{talk_id}", "/healthz", "/metrics"):
+        assert path in spec["paths"], path
+    assert "delete" in spec["paths"]["/api/talks/{talk_id}"]
+    q = next(p for p in spec["paths"]["/api/search"]["get"]["parameters"] if p["name"] == "q")
+    assert q.get("examples") or q["schema"].get("examples")
+    assert spec["components"]["schemas"]["SearchResponse"]["examples"]
+    assert spec["components"]["schemas"]["ErrorResponse"]["examples"]
+
+
+def test_cli_search_json_is_the_api_response(api):
+    """`talksearch search --json` prints the same response object the API returns (issue 2's contract)."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "talksearch.cli", "search", "tenant isolation", "--json", "--limit", "3",
+         "--library", str(shared_library())], capture_output=True, text=True, timeout=600, check=True)
+    printed = json.loads(cli.stdout)
+    served = api.get("/api/search", params={"q": "tenant isolation", "limit": 3}).json()
+    assert set(printed) == set(served)
+    strip = lambda body: [{k: v for k, v in r.items() if k != "score"} for r in body["results"]]  # noqa: E731
+    assert strip(printed) == strip(served)

@@ -1,0 +1,185 @@
+"""The HTML pages: server-rendered over a real server, then driven in headless Chromium (which also takes
+the screenshots in docs/)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.service_fixtures import assert_error, chromium_path, read_server, talk_ids, wait_until
+
+DOCS = Path(__file__).parent.parent / "docs"
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(scope="module")
+def site():
+    return read_server()
+
+
+@pytest.fixture(scope="module")
+def ids(site):
+    return talk_ids()
+
+
+def test_search_page_without_query_lists_talks(site):
+    page = site.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    assert '<form id="search"' in html and 'name="q"' in html
+    assert "3 talks in the library" in html
+    assert "<option>Ines Moreau</option>" in html and "<option>Test Fixtures Summit 2024</option>" in html
+    assert "http://" not in html.split("<main>")[0].replace("http://www.w3.org", "")  # nothing external in <head>
+
+
+def test_search_page_renders_results_without_javascript(site, ids):
+    html = site.get("/", params={"q": "object storage", "speaker": "Ines Moreau"}).text
+    assert 'value="object storage"' in html
+    assert "<mark>object</mark>" in html and f'href="/talks/{ids["t01"]}?t=' in html
+    assert ids["local"] not in html  # filtered out by speaker
+    assert "<option selected>Ines Moreau</option>" in html
+
+
+def test_page_forms_are_lenient(site):
+    for params in ({"q": "storage", "published_after": "", "channel": ""}, {"q": "x", "published_before": "garbage"},
+                   {"q": "storage", "offset": "-5"}, {"q": "a" * 600}, {"q": "   "}):
+        assert site.get("/", params=params).status_code == 200, params
+    assert "longer than" in site.get("/", params={"q": "a" * 600}).text
+
+
+def test_page_escapes_the_query(site):
+    html = site.get("/", params={"q": '<script>alert("x")</script>'}).text
+    assert '<script>alert("x")' not in html and "&lt;script&gt;alert" in html
+
+
+def test_results_fragment_and_grouped_timeline(site, ids):
+    fragment = site.get("/results", params={"q": "checkpoint", "group": "talk"}).text
+    assert "<html" not in fragment and 'class="result"' in fragment
+    assert 'class="timeline"' in fragment and f'href="/talks/{ids["t01"]}?t=' in fragment
+
+
+def test_talk_page(site, ids):
+    second = site.get(f"/api/talks/{ids['t02']}/transcript").json()["segments"][1]["start"]
+    html = site.get(f"/talks/{ids['t02']}", params={"t": second + 0.5}).text
+    assert "InfiniBand Partition Keys for Tenant Isolation" in html and "Kenji Watanabe" in html
+    assert len(re.findall(r'<span class="s( now)?" data-start="', html)) == 3
+    assert '<audio id="media"' in html
+    assert f'<span class="s now" data-start="{second}"' in html  # the sentence spoken at t starts highlighted
+    assert f"/api/talks/{ids['t02']}/transcript.vtt" in html
+    local = site.get(f"/talks/{ids['local']}").text
+    assert f'src="/media/{ids["local"]}"' in local
+
+
+def test_unknown_talk_page_is_a_404_page_for_browsers_and_json_for_clients(site):
+    page = site.get("/talks/0123456789ab", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status_code == 404 and "Not found" in page.text and page.headers["content-type"].startswith("text/html")
+    assert_error(site.get("/talks/0123456789ab"), 404, "not_found")
+    for t in ("abc", "-1", "inf", "nan", "1e99"):
+        assert site.get("/talks/" + talk_ids()["t01"], params={"t": t}).status_code == 200
+
+
+# --- in the browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no chromium")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+        yield browser
+        browser.close()
+
+
+def _page(browser, viewport: str):
+    page = browser.new_page(viewport=VIEWPORTS[viewport])
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    return page, errors
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_search_as_you_type_and_inline_player(browser, site, ids, viewport):
+    page, errors = _page(browser, viewport)
+    page.goto(site.base + "/")
+    page.locator("#q").press_sequentially("object storage bucket", delay=20)  # typed; never submitted
+    # each pause in typing may fetch results for what is typed so far; wait for the whole query's
+    wait_until(lambda: "“object storage bucket”" in (page.text_content("#results .status") or ""),
+               "results for the whole query", 60)
+    assert page.url.endswith("/?q=object+storage+bucket")
+    assert page.locator(".result mark").count() >= 1
+    first = page.locator(".result").first
+    assert first.locator(".title").inner_text().startswith("Checkpointing")
+    page.screenshot(path=str(DOCS / f"screenshot-search{'' if viewport == 'desktop' else '-phone'}.png"),
+                    full_page=False)
+    # the inline player starts at the moment
+    local = page.locator(f'.result:has(a.title[href^="/talks/{ids["local"]}"]) .play').first
+    local.click()
+    player = page.locator(".player-slot audio")
+    player.wait_for()
+    assert player.get_attribute("src") == f"/media/{ids['local']}"
+    start = float(page.locator(".result:has(.player-slot audio)").get_attribute("data-start"))
+    wait_until(lambda: page.evaluate("document.querySelector('.player-slot audio').currentTime") >= start - 0.01,
+               "the inline player to seek to the moment", seconds=60)
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_talk_page_follows_the_player_and_seeks_on_click(browser, site, ids, viewport):
+    page, errors = _page(browser, viewport)
+    segments = site.get(f"/api/talks/{ids['t01']}/transcript").json()["segments"]
+    page.goto(f"{site.base}/talks/{ids['t01']}?t={segments[1]['start']}")
+    sentences = page.locator(".transcript .s")
+    assert sentences.count() == len(segments)
+    wait_until(lambda: page.evaluate("document.getElementById('media').readyState") >= 1, "media metadata", 60)
+    assert page.locator(".s.now").get_attribute("data-start") == str(segments[1]["start"])
+
+    # clicking a sentence seeks the player there (and plays), and that sentence becomes the highlighted one
+    page.evaluate("window.seekedAt = []; const m = document.getElementById('media');"
+                  "m.addEventListener('seeked', () => window.seekedAt.push(m.currentTime))")
+    sentences.nth(2).click()
+    wait_until(lambda: any(abs(t - segments[2]["start"]) < 0.05 for t in page.evaluate("window.seekedAt")),
+               "the player to seek to the clicked sentence", 60)
+    page.evaluate("document.getElementById('media').pause()")
+    now = page.evaluate("document.getElementById('media').currentTime")
+    spoken = [s for s in segments if s["start"] <= now + 0.05][-1]  # the clicked one, unless playback moved on
+    assert spoken["start"] >= segments[2]["start"]
+    wait_until(lambda: page.locator(".s.now").get_attribute("data-start") == str(spoken["start"]),
+               "the clicked sentence to be highlighted", 60)
+
+    # as the player moves on (here: set by the player's own controls API), the highlight follows
+    page.evaluate(f"document.getElementById('media').currentTime = {segments[3]['start'] + 0.5}")
+    wait_until(lambda: page.locator(".s.now").get_attribute("data-start") == str(segments[3]["start"]),
+               "the highlight to follow the player", 60)
+    assert page.locator(".s.now").get_attribute("aria-current") == "true"
+    page.evaluate(f"document.getElementById('media').currentTime = {segments[1]['start']}")
+    wait_until(lambda: page.locator(".s.now").get_attribute("data-start") == str(segments[1]["start"]),
+               "the highlight to follow a seek back", 60)
+    page.mouse.move(0, 0)  # no hover highlight in the picture
+    page.screenshot(path=str(DOCS / f"screenshot-talk{'' if viewport == 'desktop' else '-phone'}.png"))
+    assert not errors, errors
+    page.close()
+
+
+def test_find_in_talk_and_related(browser, site, ids):
+    page, errors = _page(browser, "desktop")
+    page.goto(f"{site.base}/talks/{ids['t01']}?t=8")
+    page.fill("#find-q", "manifest")
+    page.press("#find-q", "Enter")
+    page.wait_for_selector("#find-hits li")
+    assert "manifest" in page.locator("#find-hits li").first.inner_text()
+    assert page.locator("#find-hits li mark").first.inner_text().lower() == "manifest"
+    assert any("manifest" in text for text in page.locator(".s.hit").all_inner_texts())
+    page.click("#related-btn")
+    page.wait_for_selector("#related li")
+    assert "Checkpointing local copy" in page.locator("#related li").first.inner_text()
+    assert not errors, errors
+    page.close()

@@ -1,0 +1,530 @@
+"""The embeddable widget in real headless Chromium, against the real API over a real library.
+
+Three origins, as on the web: the media server (the feed's host, from conftest), the API (uvicorn on
+its own port) and the host page that embeds the widget with the two documented lines (a third port).
+The library is a copy of the session's indexed test talks in which talk t02 is made hostile (HTML in
+its title and passages, to show nothing from the API is ever parsed as HTML) and a YouTube talk.
+
+The one stand-in: this machine is offline, so requests to www.youtube.com are answered by a small
+stand-in for the IFrame Player API (the documented YT.Player / onYouTubeIframeAPIReady surface) that
+records how the widget drives it. Everything else is real.
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from talksearch.settings import Settings
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parent.parent
+WIDGET = ROOT / "service" / "static" / "widget.js"
+DOCS = ROOT / "docs"
+HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">'
+HOSTILE_TEXT = '<b>bold</b> <img src=x onerror="window.__pwned=2"> &amp; '
+YOUTUBE_ID = "aBcDeFgHiJk"
+# The IFrame Player API's surface the widget uses: YT.Player(element, {videoId, playerVars, events}),
+# onReady, seekTo, playVideo, destroy, and the global onYouTubeIframeAPIReady callback.
+YOUTUBE_STAND_IN = """
+window.YT = { Player: function (element, options) {
+  const frame = document.createElement('iframe');
+  frame.title = 'YouTube video player';
+  element.replaceWith(frame);
+  window.__yt = { videoId: options.videoId, start: options.playerVars.start, seeks: [], playing: false };
+  this.seekTo = (seconds) => window.__yt.seeks.push(seconds);
+  this.playVideo = () => { window.__yt.playing = true; };
+  this.destroy = () => frame.remove();
+  setTimeout(() => options.events.onReady({ target: this }));
+} };
+window.onYouTubeIframeAPIReady();
+"""
+TIMEOUT_MS = 60_000  # generous: the machine is shared; nothing here asserts on durations
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+# --- servers ----------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class HostSite:
+    """The third-party site: serves pages (path -> HTML) set by the tests from its own origin."""
+
+    def __init__(self):
+        pages = self.pages = {}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = pages.get(self.path.split("?")[0])
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write((body or "not found").encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def page(self, path: str, embed: str, title: str = "Example Conference") -> str:
+        # What a conference site might look like, with the two lines pasted into it.
+        self.pages[path] = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,">
+<title>{title}</title>
+<style>body{{font:16px/1.5 Georgia,serif;margin:0;padding:24px;background:#fbfaf7;color:#222}}
+@media (prefers-color-scheme:dark){{body{{background:#101114;color:#ddd}}}}
+/* a host stylesheet that would wreck the widget if styles leaked into it */
+input{{border:5px dashed red!important;background:yellow}} li{{font-size:40px}} mark{{background:red}}</style></head>
+<body><h1>{title}: talks archive</h1><p>Search everything our speakers said.</p>
+{embed}
+</body></html>"""
+        return self.base + path
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Api:
+    """The real service under uvicorn, in a thread, on a loopback port of its own."""
+
+    def __init__(self, library: Path):
+        import uvicorn
+
+        from service.app import create_app
+
+        self.base = f"http://127.0.0.1:{_free_port()}"
+        port = int(self.base.rsplit(":", 1)[1])
+        config = uvicorn.Config(create_app(Settings(library=library, threads=1)), host="127.0.0.1", port=port,
+                                log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 120  # model loading; a wait, not an assertion on speed
+        while not self.server.started:
+            assert self.thread.is_alive(), "uvicorn exited during start-up"
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.1)
+
+    def search(self, q: str, **filters) -> dict:
+        response = httpx.get(f"{self.base}/api/search", params={"q": q, **filters}, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def close(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def hostile_library(feed_library, tmp_path_factory) -> tuple[Path, str]:
+    """A copy of the indexed test talks in which t02 is a YouTube talk whose title and passages carry
+    HTML that must stay text; t01 stays a direct-media talk on the feed's host."""
+    source, _ = feed_library
+    library = tmp_path_factory.mktemp("widgetlib") / "library"
+    shutil.copytree(source, library)
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        (talk_id,) = db.execute("SELECT id FROM talks WHERE title LIKE 'InfiniBand%'").fetchone()
+        page = f"https://www.youtube.com/watch?v={YOUTUBE_ID}"
+        db.execute("UPDATE talks SET title = ?, extractor = 'Youtube', source_id = ?, url = ?, media_url = NULL "
+                   "WHERE id = ?", (HOSTILE_TITLE, YOUTUBE_ID, page, talk_id))
+        db.execute("UPDATE passages SET text = ? || text WHERE talk_id = ?", (HOSTILE_TEXT, talk_id))
+        db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")  # keep full-text in step
+    db.close()
+    return library, talk_id
+
+
+@pytest.fixture(scope="module")
+def api(hostile_library):
+    server = Api(hostile_library[0])
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def site():
+    server = HostSite()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+        yield chromium
+        chromium.close()
+
+
+class Visit:
+    """One page in a fresh context, recording console errors and every URL the page fetched."""
+
+    def __init__(self, browser, url: str, **context):
+        self.context = browser.new_context(**context)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.context.route("https://www.youtube.com/**", self._youtube)
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(url)
+        self.page.wait_for_function("customElements.get('talk-search') !== undefined")
+        # The widget announces finished searches; keep them so a test can wait for *its* query's answer.
+        self.page.evaluate("""() => { window.__events = [];
+            for (const t of ['results', 'play', 'error'])
+              document.addEventListener('talksearch-' + t, e => window.__events.push({type: t, ...e.detail})); }""")
+
+    @staticmethod
+    def _youtube(route):
+        if route.request.url == "https://www.youtube.com/iframe_api":
+            route.fulfill(body=YOUTUBE_STAND_IN, content_type="text/javascript")
+        else:
+            route.abort()
+
+    def wait_event(self, kind: str, **match) -> dict:
+        found = self.page.wait_for_function(
+            """([kind, match]) => window.__events.find(e => e.type === kind &&
+                Object.entries(match).every(([k, v]) => e[k] === v))""", arg=[kind, match])
+        return found.json_value()
+
+    def search(self, query: str) -> None:
+        """Type like a person (one input event per key, so debounce and cancelling are exercised)."""
+        self.page.keyboard.press("/")
+        self.page.keyboard.type(query)
+        self.wait_event("results", query=query)
+
+    def shadow(self, script: str):
+        """Run `script` (a function body) with `root` bound to the first widget's shadow root."""
+        return self.page.evaluate(f"() => {{ const root = document.querySelector('talk-search').shadowRoot; {script} }}")
+
+    def origins(self) -> set[str]:
+        return {"{0.scheme}://{0.netloc}".format(urlsplit(u)) for u in self.requests if not u.startswith("data:")}
+
+    def close(self):
+        self.context.close()
+
+
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _wait_playing_at(visit: Visit, start: float, tag: str = "audio") -> dict:
+    """Wait until the widget's media element has played a little, then check where playback began.
+
+    `played` holds the ranges actually heard, so its first start is where playback began: a player
+    that started at 0:00 and merely reached `start` later would not pass.
+    """
+    state = visit.page.wait_for_function(
+        """(tag) => { const m = document.querySelector('talk-search').shadowRoot.querySelector(tag);
+            return m && !m.paused && m.played.length && m.currentTime > m.played.start(0) &&
+                {src: m.currentSrc, began: m.played.start(0), ranges: m.played.length}; }""", arg=tag).json_value()
+    assert state["ranges"] == 1 and abs(state["began"] - start) <= 2, state
+    return state
+
+
+# --- the script and the page that documents it ------------------------------------------------------
+
+
+def test_widget_js_is_small_cacheable_and_cors(api):
+    size = len(gzip.compress(WIDGET.read_bytes(), 9))
+    print(f"widget.js: {WIDGET.stat().st_size} bytes, {size} gzipped")
+    assert size <= 15 * 1024
+
+    plain = httpx.get(f"{api.base}/widget.js", headers={"Accept-Encoding": "identity"})
+    assert plain.status_code == 200
+    assert plain.headers["content-type"].startswith("text/javascript")
+    assert plain.headers["access-control-allow-origin"] == "*"
+    assert "max-age=" in plain.headers["cache-control"] and "public" in plain.headers["cache-control"]
+    assert plain.content == WIDGET.read_bytes()
+
+    zipped = httpx.get(f"{api.base}/widget.js")  # httpx asks for gzip and decodes it
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.content == WIDGET.read_bytes()
+
+    again = httpx.get(f"{api.base}/widget.js", headers={"If-None-Match": zipped.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+
+
+def test_widget_page_shows_embed_code_and_a_working_instance(api, browser):
+    page = httpx.get(f"{api.base}/widget")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f"&lt;script src=&quot;{api.base}/widget.js&quot; defer&gt;&lt;/script&gt;" in page.text
+    assert f"&lt;talk-search api=&quot;{api.base}&quot;&gt;&lt;/talk-search&gt;" in page.text
+
+    visit = Visit(browser, f"{api.base}/widget")  # under the page's own strict Content-Security-Policy
+    visit.search("object storage")
+    assert visit.page.locator("talk-search [role=option]").count() > 0
+    assert visit.errors == []  # a CSP violation would be logged here
+    visit.close()
+
+
+# --- embedded on another site ------------------------------------------------------------------------
+
+
+def test_type_select_and_play_at_the_moment_cross_origin(api, site, media_server, browser):
+    query = "checkpoints go to an object storage bucket"
+    expected = api.search(query)["results"]
+    hit = expected[0]
+    assert hit["talk"]["media_url"] and hit["start"] >= 3, "the checks below need a media hit away from 0:00"
+    url = site.page("/", f'<script src="{api.base}/widget.js" defer></script>\n'
+                         f'<talk-search api="{api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    assert urlsplit(url).port != urlsplit(api.base).port  # the page and the API are different origins
+
+    visit.search(query)
+    options = visit.page.locator("talk-search [role=option]")
+    assert options.count() == len(expected)
+    first = options.nth(0)
+    assert first.locator(".title").text_content() == hit["talk"]["title"]
+    assert first.locator(".time").text_content() == _clock(hit["start"])
+    assert hit["talk"]["speakers"][0] in first.locator(".meta").text_content()
+    assert first.locator("mark").count() > 0  # matched words are marked in the snippet
+    assert first.get_attribute("aria-selected") == "false"
+
+    visit.page.keyboard.press("ArrowDown")
+    assert first.get_attribute("aria-selected") == "true"
+    assert visit.page.locator("talk-search input").get_attribute("aria-activedescendant") == first.get_attribute("id")
+
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=hit["talk"]["id"])
+    state = _wait_playing_at(visit, hit["start"])
+    assert state["src"].split("#")[0] == hit["talk"]["media_url"]  # played from the feed's host, cross-origin
+    assert visit.page.locator("talk-search .player a").get_attribute("href") == hit["link"]
+    assert visit.page.locator("talk-search [role=listbox]").is_hidden()  # choosing closes the results
+
+    assert visit.errors == []
+    # Nothing fetched but the page itself, the API and the media.
+    assert visit.origins() <= {site.base, api.base, media_server.base}
+    visit.close()
+
+
+def test_click_plays_another_result(api, site, browser):
+    query = "each rank uploads its own part and a manifest"
+    expected = api.search(query, speaker="Ines Moreau", limit=5)["results"]
+    url = site.page("/click", f'<script src="{api.base}/widget.js" defer></script>\n'
+                              f'<talk-search api="{api.base}" limit="5" speaker="Ines Moreau"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search(query)
+    options = visit.page.locator("talk-search [role=option]")
+    assert options.count() == len(expected) >= 2
+    # The second result, so the click is not just "the default one".
+    hit = expected[1]
+    options.nth(1).click()
+    visit.wait_event("play", talk=hit["talk"]["id"])
+    state = _wait_playing_at(visit, hit["start"])
+    assert state["src"].split("#")[0] == hit["talk"]["media_url"]
+    assert visit.errors == []
+    visit.close()
+
+
+def test_hostile_title_and_text_stay_inert(api, site, browser, hostile_library):
+    _, talk_id = hostile_library
+    query = "tenant partition keys"
+    hits = [r for r in api.search(query)["results"] if r["talk"]["id"] == talk_id]
+    assert hits and hits[0]["talk"]["title"] == HOSTILE_TITLE  # the API really returns the hostile title
+    url = site.page("/hostile", f'<script src="{api.base}/widget.js" defer></script>\n'
+                                f'<talk-search api="{api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search(query)
+    titles = visit.page.locator("talk-search [role=option] .title").all_text_contents()
+    assert HOSTILE_TITLE in titles  # shown literally, as text
+    snippets = visit.page.locator("talk-search [role=option] .snip").all_text_contents()
+    assert any("<b>bold</b>" in s and 'onerror="window.__pwned=2"' in s for s in snippets)
+
+    index = titles.index(HOSTILE_TITLE)
+    visit.page.locator("talk-search [role=option]").nth(index).click()
+    visit.wait_event("play", talk=talk_id)
+    assert HOSTILE_TITLE in visit.page.locator("talk-search .now").text_content()
+
+    # The server's snippet format (<mark> around terms, everything else escaped), and a broken one
+    # with raw HTML in it: only <mark> elements ever come out, the rest is text.
+    parsed = visit.page.evaluate("""() => {
+        const div = document.createElement('div');
+        div.append(customElements.get('talk-search').snippetNodes(
+            'a &lt;i&gt; <mark>key</mark> <img src=x onerror="window.__pwned=3"> &amp;lt; &quot;q&quot; &#x27;s'));
+        return {text: div.textContent, tags: [...div.querySelectorAll('*')].map(e => e.localName),
+                marked: [...div.querySelectorAll('mark')].map(e => e.textContent)};
+    }""")
+    assert parsed == {"text": 'a <i> key <img src=x onerror="window.__pwned=3"> &lt; "q" \'s',
+                      "tags": ["mark"], "marked": ["key"]}
+    # Without a server snippet the widget marks the query's words in the plain text itself.
+    plain = 'Checkpointing <img src=x onerror="window.__pwned=4">: the checkpoints of 2 (rechecked) Ünïcode'
+    fallback = visit.page.evaluate("""(plain) => {
+        const div = document.createElement('div');
+        div.append(customElements.get('talk-search').markedText(plain, 'where do CHECKPOINTS go? ünïcode'));
+        return {text: div.textContent, tags: [...div.querySelectorAll('*')].map(e => e.localName),
+                marked: [...div.querySelectorAll('mark')].map(e => e.textContent)};
+    }""", plain)
+    assert fallback == {"text": plain, "tags": ["mark"] * 3, "marked": ["Checkpointing", "checkpoints", "Ünïcode"]}
+
+    assert visit.shadow("return root.querySelectorAll('img, b, i').length") == 0
+    assert visit.page.evaluate("() => document.querySelectorAll('img').length") == 0
+    visit.page.wait_for_timeout(300)  # an onerror would have fired by now; this is a wait, not an assertion
+    assert visit.page.evaluate("() => window.__pwned") is None
+    assert visit.errors == []
+    visit.close()
+
+
+def test_youtube_talk_plays_in_the_iframe_player_at_the_moment(api, site, browser, hostile_library):
+    _, talk_id = hostile_library
+    query = "tenant partition keys"
+    expected = api.search(query, speaker="Kenji Watanabe")["results"]
+    assert expected and all(r["talk"]["id"] == talk_id for r in expected)
+    hit = max(expected, key=lambda r: r["start"])  # the one furthest into the talk
+    assert hit["link"].startswith(f"https://www.youtube.com/watch?v={YOUTUBE_ID}&t=")
+    url = site.page("/youtube", f'<script src="{api.base}/widget.js" defer></script>\n'
+                                f'<talk-search api="{api.base}" speaker="Kenji Watanabe"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search(query)
+    assert not any("youtube.com" in u for u in visit.requests)  # the player script loads only when needed
+    for _ in range(expected.index(hit) + 1):
+        visit.page.keyboard.press("ArrowDown")
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=talk_id)
+    yt = visit.page.wait_for_function("() => window.__yt && window.__yt.playing && window.__yt").json_value()
+    assert yt["videoId"] == YOUTUBE_ID
+    assert yt["start"] == int(hit["start"]) and yt["seeks"] == [hit["start"]]
+    assert visit.shadow("return !!root.querySelector('.stage iframe')")  # the player sits inside the widget
+    assert visit.page.locator("talk-search .player a").get_attribute("href") == hit["link"]
+    assert "https://www.youtube.com/iframe_api" in visit.requests
+    assert visit.errors == []
+    visit.close()
+
+
+def test_keyboard_shortcuts_and_escape(api, site, browser):
+    url = site.page("/keys", f'<input id="other" placeholder="the site\'s own field">'
+                             f'<script src="{api.base}/widget.js" defer></script>\n'
+                             f'<talk-search api="{api.base}" placeholder="Search our talks"></talk-search>')
+    visit = Visit(browser, url)
+    page = visit.page
+    box = page.locator("talk-search input")
+    assert box.get_attribute("placeholder") == "Search our talks"
+
+    page.locator("#other").focus()
+    page.keyboard.press("/")  # typing "/" in the site's own field must stay there
+    assert page.locator("#other").input_value() == "/"
+    page.keyboard.press("Control+k")
+    assert box.evaluate("e => e.getRootNode().activeElement === e")
+
+    page.keyboard.type("manifest")
+    visit.wait_event("results", query="manifest")
+    listbox = page.locator("talk-search [role=listbox]")
+    assert listbox.is_visible() and box.get_attribute("aria-expanded") == "true"
+    page.keyboard.press("ArrowUp")  # from nothing selected, up goes to the last result
+    options = page.locator("talk-search [role=option]")
+    assert options.nth(options.count() - 1).get_attribute("aria-selected") == "true"
+
+    page.keyboard.press("Escape")
+    assert listbox.is_hidden() and box.get_attribute("aria-expanded") == "false"
+    page.keyboard.press("ArrowDown")  # reopens
+    assert listbox.is_visible()
+    page.keyboard.press("Enter")
+    visit.wait_event("play")
+    assert page.locator("talk-search .player").is_visible()
+    page.keyboard.press("Escape")  # results are closed already: Esc closes the player
+    assert page.locator("talk-search .player").is_hidden()
+    assert visit.errors == []
+    visit.close()
+
+
+def test_error_states_are_understandable(api, site, browser):
+    dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens here
+    url = site.page("/down", f'<script src="{api.base}/widget.js" defer></script>\n'
+                             f'<talk-search api="{dead}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.page.keyboard.press("/")
+    visit.page.keyboard.type("storage")
+    visit.wait_event("error", query="storage")
+    status = visit.page.locator("talk-search [role=status]")
+    assert "Can't reach the talk search service" in status.text_content() and status.is_visible()
+    visit.close()
+
+    url = site.page("/long", f'<script src="{api.base}/widget.js" defer></script>\n'
+                             f'<talk-search api="{api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.page.locator("talk-search input").fill("x" * 600)  # the API refuses it with its error shape
+    visit.wait_event("error")
+    assert "longer than 500 characters" in visit.page.locator("talk-search [role=status]").text_content()
+    # The browser logs the 422 response itself; the widget adds nothing else.
+    assert all("Failed to load resource" in e for e in visit.errors)
+    visit.close()
+
+
+def test_filters_scope_the_search_and_say_when_nothing_matches(api, site, browser):
+    url = site.page("/scoped", f'<script src="{api.base}/widget.js" defer></script>\n'
+                               f'<talk-search api="{api.base}" speaker="Kenji Watanabe"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search("object storage")  # said in the other speaker's talk only
+    metas = visit.page.locator("talk-search [role=option] .meta").all_text_contents()
+    assert metas and all("Kenji Watanabe" in m for m in metas)
+    visit.page.locator("talk-search").evaluate("e => e.setAttribute('channel', 'No such channel')")
+    visit.wait_event("results", query="object storage", count=0)  # changing a filter searches again
+    status = visit.page.locator("talk-search [role=status]")
+    assert status.is_visible() and "Nothing in these talks matches" in status.text_content()
+    assert visit.page.locator("talk-search [role=listbox]").is_hidden()
+    assert visit.errors == []
+    visit.close()
+
+
+def test_phone_width_dark_mode_and_screenshots(api, site, browser):
+    # Scoped to one speaker so the documentation shows ordinary talks, not this module's hostile one.
+    embed = (f'<script src="{api.base}/widget.js" defer></script>\n'
+             f'<talk-search api="{api.base}" speaker="Ines Moreau"></talk-search>')
+    url = site.page("/shot", embed)
+    DOCS.mkdir(exist_ok=True)
+
+    light = Visit(browser, url, viewport={"width": 760, "height": 720}, color_scheme="light")
+    light.search("object storage checkpoints")
+    light.page.keyboard.press("ArrowDown")
+    light.page.keyboard.press("Enter")
+    light.wait_event("play")
+    light.page.keyboard.press("ArrowDown")  # reopens the results over the playing talk
+    # The host's `input{border:5px dashed red}` and `mark{background:red}` must not reach inside.
+    assert light.shadow("return getComputedStyle(root.querySelector('input')).borderTopWidth") == "0px"
+    assert light.shadow("return getComputedStyle(root.querySelector('mark')).backgroundColor") != "rgb(255, 0, 0)"
+    light.page.screenshot(path=str(DOCS / "widget.png"))
+    assert light.errors == []
+    light.close()
+
+    phone = Visit(browser, url, viewport={"width": 360, "height": 740}, color_scheme="dark",
+                  is_mobile=True, has_touch=True, device_scale_factor=2)
+    phone.search("object storage checkpoints")
+    phone.page.locator("talk-search [role=option]").nth(0).tap()
+    phone.wait_event("play")
+    background = phone.shadow("return getComputedStyle(root.querySelector('.box')).backgroundColor")
+    assert background == "rgb(23, 25, 30)"  # the dark palette, from prefers-color-scheme
+    phone.page.locator("talk-search input").tap()  # back in the box: the results show again
+    assert phone.page.locator("talk-search [role=listbox]").is_visible()
+    widths = phone.page.evaluate("""() => ({page: document.documentElement.scrollWidth,
+        widget: document.querySelector('talk-search').getBoundingClientRect().right})""")
+    assert widths["page"] <= 360 and widths["widget"] <= 360  # nothing sticks out sideways
+    phone.page.screenshot(path=str(DOCS / "widget-dark.png"))
+    phone.page.locator("talk-search").evaluate("e => e.setAttribute('theme', 'light')")  # the site fixes the mode
+    assert phone.shadow("return getComputedStyle(root.querySelector('.box')).backgroundColor") == "rgb(255, 255, 255)"
+    assert phone.errors == []
+    phone.close()
