@@ -491,6 +491,13 @@ def test_filters_scope_the_search_and_say_when_nothing_matches(api, site, browse
     visit.close()
 
 
+def _still(visit: Visit) -> None:
+    """Hold the player still at the chosen moment, so the screenshots in docs/ only change when the widget's
+    look does (a test run should not leave the tree modified)."""
+    visit.shadow("""const m = root.querySelector('audio'); m.pause();
+        return new Promise(done => { m.addEventListener('seeked', done, {once: true}); m.currentTime = 7; });""")
+
+
 def test_phone_width_dark_mode_and_screenshots(api, site, browser):
     # Scoped to one speaker so the documentation shows ordinary talks, not this module's hostile one.
     embed = (f'<script src="{api.base}/widget.js" defer></script>\n'
@@ -507,7 +514,8 @@ def test_phone_width_dark_mode_and_screenshots(api, site, browser):
     # The host's `input{border:5px dashed red}` and `mark{background:red}` must not reach inside.
     assert light.shadow("return getComputedStyle(root.querySelector('input')).borderTopWidth") == "0px"
     assert light.shadow("return getComputedStyle(root.querySelector('mark')).backgroundColor") != "rgb(255, 0, 0)"
-    light.page.screenshot(path=str(DOCS / "widget.png"))
+    _still(light)
+    light.page.screenshot(path=str(DOCS / "widget.png"), animations="disabled")
     assert light.errors == []
     light.close()
 
@@ -523,7 +531,8 @@ def test_phone_width_dark_mode_and_screenshots(api, site, browser):
     widths = phone.page.evaluate("""() => ({page: document.documentElement.scrollWidth,
         widget: document.querySelector('talk-search').getBoundingClientRect().right})""")
     assert widths["page"] <= 360 and widths["widget"] <= 360  # nothing sticks out sideways
-    phone.page.screenshot(path=str(DOCS / "widget-dark.png"))
+    _still(phone)
+    phone.page.screenshot(path=str(DOCS / "widget-dark.png"), animations="disabled")
     phone.page.locator("talk-search").evaluate("e => e.setAttribute('theme', 'light')")  # the site fixes the mode
     assert phone.shadow("return getComputedStyle(root.querySelector('.box')).backgroundColor") == "rgb(255, 255, 255)"
     assert phone.errors == []
