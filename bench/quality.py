@@ -48,6 +48,7 @@ from indexer.passages import PassageOptions, embedding_texts, make_passages, spl
 from indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
 from service.ranking import RankingOptions, fts_query  # noqa: E402
 from service.search import Searcher  # noqa: E402
+from service.search import ranking_options as service_ranking_options  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk, Word  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
@@ -378,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.prompt:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
     passage_options = _override(PassageOptions(), args.passage)
-    ranking_options = _override(RankingOptions(), args.ranking)
+    ranking_options = _override(service_ranking_options(settings), args.ranking)  # what the service runs
     print(f"set {talk_set.path}: {len(talk_set.truth)} talks, {len(talk_set.queries)} queries; "
           f"whisper {settings.whisper_model} (prompt: {transcription.prompt}), embeddings {settings.embed_model}")
     print(f"passages: {passage_options}\nranking:  {ranking_options}")

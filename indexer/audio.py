@@ -17,9 +17,17 @@ import numpy as np
 SAMPLING_RATE = 16_000
 
 
+def _open(path: str):
+    """PyAV's container, or a ValueError in plain words (its own names the errno and repeats the path)."""
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise ValueError(f"ffmpeg cannot decode it: {exc.strerror or type(exc).__name__}") from None
+
+
 def media_duration(path: str) -> float | None:
     """The container's stated duration, when it states one (for progress only)."""
-    with av.open(path, metadata_errors="ignore") as container:
+    with _open(path) as container:
         return container.duration / av.time_base if container.duration else None
 
 
@@ -40,7 +48,7 @@ def stream_audio(path: str, chunk_seconds: float = 1200.0, search_seconds: float
     pending: list[np.ndarray] = []
     pending_samples = 0
     offset = 0
-    with av.open(path, metadata_errors="ignore") as container:
+    with _open(path) as container:
         if not container.streams.audio:
             raise ValueError("the file has no audio stream")
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLING_RATE)

@@ -3,7 +3,8 @@
 Whisper's segments (up to 30 s in the batched pipeline) are first re-cut into sentences, ending at
 . ? !, at a long pause, or at a length cap; those sentences, each with its words, are the stored
 transcript. A passage is a window of consecutive sentences; a new window starts at every sentence,
-so whichever sentence a query matches, some passage starts exactly where that sentence starts.
+so whichever sentence a query matches, some passage starts exactly where that sentence starts. Each
+sentence is a passage too (two granularities), and passages are embedded with the talk's title before them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,14 @@ class PassageOptions:
     max_window_words: int = 80  # a window stops growing past this
     max_sentence_words: int = 50  # run-on speech is cut here
     pause_seconds: float = 1.5  # a pause this long ends a sentence even without punctuation
-    sentence_passages: bool = False  # also index each sentence on its own
+    # Also index each sentence on its own: a short query matches one sentence better than a window, and
+    # ranking snaps a window to its best sentence with their embeddings (docs/benchmarks.md, "quality").
+    sentence_passages: bool = True
     # What is put before a passage's text when it is embedded (never in the stored or shown text):
     # "" nothing, "title" the talk's title, "chapter" the title and the chapter the passage starts in.
-    context: str = ""
+    # Queries often name the talk ("the genomics cloud talk where ..."); the title says what it is about.
+    context: str = "title"
+    sentence_context: bool = True  # sentence passages get the context too (else only windows do)
 
 
 def split_sentences(segments: list[Segment], options: PassageOptions | None = None) -> list[Segment]:
@@ -81,6 +86,9 @@ def embedding_texts(passages: list[Passage], talk: dict, options: PassageOptions
         return [p.text for p in passages]
     texts = []
     for p in passages:
+        if p.kind == "sentence" and not options.sentence_context:
+            texts.append(p.text)
+            continue
         parts = [talk.get("title")]
         if options.context == "chapter":
             parts.append(_chapter_at(talk.get("chapters"), p.start))

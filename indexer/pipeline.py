@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from indexer.processor import Processed, TalkFailed, TalkProcessor
-from indexer.sources import Candidate, Fetched, SourceError, Sources
+from indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
 from talksearch.library import DOWNLOADS, Library
 from talksearch.models import resolve
 from talksearch.settings import Settings
@@ -200,7 +200,9 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
     if key in seen:
         return Outcome("skipped", candidate.label, "listed twice in this run")
     try:
-        fetched = fetcher.fetch(candidate)
+        fetched = fetcher.fetch(candidate, taken=seen)
+    except ListedTwice:
+        return Outcome("skipped", candidate.label, "listed twice in this run")
     except SourceError as exc:
         return Outcome("failed", candidate.label, str(exc))
     except OSError as exc:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -32,6 +32,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 class SourceError(Exception):
     """A source or one of its items cannot be used; the message says why in one line."""
+
+
+class ListedTwice(Exception):
+    """The talk was already taken earlier in this run (a feed or list naming it twice)."""
 
 
 @dataclass
@@ -58,7 +62,11 @@ def clean_error(exc: BaseException) -> str:
     text = _ANSI.sub("", str(exc)).strip()
     text = re.sub(r"^ERROR:\s*", "", text)
     text = re.sub(r"^\[[\w:]+\]\s*(\S+:\s*)?", "", text)
-    return text.splitlines()[0] if text else type(exc).__name__
+    text = text.splitlines()[0] if text else type(exc).__name__
+    # yt-dlp repeats the cause ("... (caused by <HTTPError 404: ...>)") and urllib3 names its pool: one line is enough
+    text = re.sub(r"\s*\(caused by .*\)$", "", text)
+    text = re.sub(r"HTTPS?ConnectionPool\(host='([^']*)', port=(\d+)\): ", r"\1:\2: ", text)
+    return re.sub(r"\.\.(\s|$)", r".\1", text)  # "Read timed out.. Giving up"
 
 
 def is_url(source: str) -> bool:
@@ -206,14 +214,18 @@ class Sources:
         key = self.ydl._make_archive_id(entry) if entry.get("id") else None
         return key
 
-    def fetch(self, candidate: Candidate) -> Fetched | None:
-        """Download a talk's audio. None when the library already has it. Raises SourceError."""
+    def fetch(self, candidate: Candidate, taken: Container[str] = ()) -> Fetched | None:
+        """Download a talk's audio. None when the library already has it; ListedTwice when its archive key is
+        in ``taken`` (this run has it already: found before downloading, so the file being indexed under the
+        same name is left alone). Raises SourceError."""
         if candidate.path is not None:
             return self._fetch_local(candidate.path)
         try:
             info = self.ydl.process_ie_result(dict(candidate.entry), download=False)
             if info is None or self.ydl.in_download_archive(info):
                 return None
+            if info.get("id") and self.ydl._make_archive_id(info) in taken:
+                raise ListedTwice(self.ydl._make_archive_id(info))
             if info.get("_type") in ("playlist", "multi_video"):
                 raise SourceError("a playlist inside a playlist: index it as its own source")
             info = self.ydl.process_ie_result(info, download=True)

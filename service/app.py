@@ -12,6 +12,7 @@ from starlette.datastructures import Headers
 from service import errors
 from service.jobs import JobQueue
 from service.metrics import Metrics, MetricsMiddleware
+from service.ratelimit import RateLimitMiddleware
 from service.routes import admin, health, media, pages, search, talks, widget
 from service.search import Searcher, ranking_options
 from service.state import AppState
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="talksearch", version=__version__, lifespan=lifespan, description=DESCRIPTION)
     errors.install(app)
+    # Innermost of the middleware: a 429 still gets CORS headers (the widget can read it) and is counted.
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     if settings.cors_origins:
         # Reads only: the admin API's methods and its Authorization header are not allowed cross-origin.
         app.add_middleware(ReadOnlyCORS, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,7 @@ _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 
 @dataclass
 class RankingOptions:
     candidates: int = 50  # taken from each retriever before fusion
-    rrf_k: int = 60
+    rrf_k: int = 20  # smaller than the usual 60: each retriever's first few ranks count for more (R@1, MRR)
     dense_weight: float = 1.0
     keyword_weight: float = 0.5
     # Sound-alike matches of query words that no transcript contains, weighted by the share of the query's
@@ -43,14 +43,18 @@ class RankingOptions:
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
 
 
-def fts_query(text: str) -> str | None:
+def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
     """An FTS5 MATCH expression that searches the user's words literally.
 
     Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
     "quoted phrases" must match exactly. FTS5 operators typed by the user are never interpreted.
+    ``keep`` picks the bare words worth searching (``Library.selective_terms``: the commonest ones are
+    left out in a large library, where scoring them would cost more than they add).
     """
     phrases = [" ".join(_TOKEN.findall(p)) for p in _PHRASE.findall(text)]
     words = _TOKEN.findall(_PHRASE.sub(" ", text))
+    if keep is not None:
+        words = keep(words)
     terms = [f'"{w}"' for w in words]
     required = [f'"{p}"' for p in phrases if p]
     if not terms and not required:
@@ -68,7 +72,7 @@ def _dense(library: Library, vector: np.ndarray, k: int) -> list[int]:
 
 
 def _keyword(library: Library, text: str, k: int) -> list[int]:
-    match = fts_query(text)
+    match = fts_query(text, library.selective_terms)
     if match is None:
         return []
     rows = library.db.execute(
@@ -108,7 +112,11 @@ def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> lis
         key = sound_key(word)
         if len(key) < 3:  # too short a key matches nearly everything
             continue
-        grams = " OR ".join(f'"{key[i:i + 3]}"' for i in range(len(key) - 2))
+        # the key's trigrams selective enough to pre-select by (all of them in a small library)
+        grams = " OR ".join(f'"{g}"' for g in library.selective_terms(
+            [key[i:i + 3] for i in range(len(key) - 2)], "passages_sound"))
+        if not grams:
+            continue
         rows = library.db.execute(
             "SELECT rowid, key FROM passages_sound WHERE passages_sound MATCH ? ORDER BY bm25(passages_sound) LIMIT ?",
             (grams, o.sound_candidates),

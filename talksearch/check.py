@@ -12,10 +12,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from talksearch.library import DOWNLOADS, VECTORS, Library
+from talksearch.vector_index import describe, index_ids, read_index
 
 
 @dataclass
@@ -29,23 +29,29 @@ class CheckReport:
         return not self.problems
 
 
-def _vector_problem(library: Library) -> str | None:
+def _vector_problem(library: Library, report: CheckReport) -> str | None:
     file = library.path / VECTORS
     catalog_ids = np.fromiter((r[0] for r in library.db.execute("SELECT id FROM passages")), dtype=np.int64)
     if not file.exists():
         return "vectors.faiss is missing" if len(catalog_ids) else None
-    try:
-        index = faiss.read_index(str(file))
-    except RuntimeError:
+    index = read_index(file, mmap=True)
+    if index is None:
         return "vectors.faiss cannot be read"
     dimension = int(library.meta("embed_dim") or 0)
     if index.d != dimension:
         return f"vectors.faiss has dimension {index.d}, the library's model {dimension}"
-    ids = faiss.vector_to_array(faiss.downcast_index(index).id_map) if index.ntotal else np.empty(0, np.int64)
+    ids = index_ids(index)
     missing = np.setdiff1d(catalog_ids, ids)
     stale = np.setdiff1d(ids, catalog_ids)
+    params = library.meta("index_params")
+    report.facts.append(f"vector index {describe(index)} over {index.ntotal} passages"
+                        + (f", trained at {library.meta('index_trained_size')} ({params})" if params else ""))
     if len(missing) or len(stale):
-        return f"vectors.faiss disagrees with the catalog: {len(missing)} passages missing, {len(stale)} stale"
+        # Normal after an interrupted run (or while one runs): searches take these from the catalog, and the
+        # next writer folds them in. --repair folds them in now.
+        report.facts.append(f"vectors.faiss lags the catalog: {len(missing)} passages to add, {len(stale)} to remove "
+                            "(searched from the catalog meanwhile)")
+        return "lag"
     return None
 
 
@@ -60,7 +66,10 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         if integrity != "ok":
             report.problems.append(f"catalog integrity: {integrity}")
         try:
-            db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('integrity-check')")
+            if library.read_only_media:  # FTS5 checks itself with a write statement
+                report.facts.append("read-only file system: the keyword index is not verified")
+            else:
+                db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('integrity-check')")
         except sqlite3.DatabaseError:
             report.problems.append("keyword index (FTS5) disagrees with the passages")
             if repair:
@@ -82,8 +91,12 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         if empty:
             report.problems.append(f"{empty} talks have no passages")
 
-        problem = _vector_problem(library)
-        if problem:
+        problem = _vector_problem(library, report)
+        if problem == "lag":
+            if repair:
+                index = library.sync_vector_index(save=True)
+                report.repaired.append(f"brought vectors.faiss in line with the catalog ({index.ntotal} passages)")
+        elif problem:
             report.problems.append(problem)
             if repair:
                 (library.path / VECTORS).unlink(missing_ok=True)

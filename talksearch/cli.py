@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -11,19 +12,36 @@ import click
 from talksearch.library import LibraryError
 from talksearch.models import ModelError
 from talksearch.settings import Settings
+from talksearch.storage import explain
 from talksearch.transcripts import FORMATS, render
 
-# Expected failures: one line on stderr and exit 1, never a traceback.
-USER_ERRORS = (LibraryError, ModelError, OSError)
+# Expected failures: one line on stderr and exit 1, never a traceback. Storage failures (a full disk, a
+# read-only file system: OSError, SQLite's OperationalError, FAISS's RuntimeError) say so (talksearch.storage).
+USER_ERRORS = (LibraryError, ModelError, OSError, sqlite3.Error)
+
+
+def _one_line(exc: BaseException, library: Path | None) -> str | None:
+    explained = explain(exc, library)
+    if explained:
+        return explained
+    if isinstance(exc, OSError):
+        return (f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror) if exc.strerror else str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"library catalog{f' {library}' if library else ''}: {exc}"
+    if isinstance(exc, USER_ERRORS):
+        return str(exc) or type(exc).__name__
+    return None
 
 
 class Cli(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except USER_ERRORS as exc:
-            message = exc.strerror and f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
-            click.echo(f"error: {message or exc}", err=True)
+        except (*USER_ERRORS, RuntimeError) as exc:
+            message = _one_line(exc, ctx.meta.get("talksearch.library"))
+            if message is None:  # not a storage failure: a bug, with its traceback
+                raise
+            click.echo(f"error: {' '.join(message.split())}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; run the same command again to resume", err=True)
@@ -32,7 +50,11 @@ class Cli(click.Group):
 
 def settings_from(**options) -> Settings:
     """Flags given on the command line win over TALKSEARCH_* variables, which win over defaults."""
-    return Settings(**{k: v for k, v in options.items() if v is not None})
+    settings = Settings(**{k: v for k, v in options.items() if v is not None})
+    context = click.get_current_context(silent=True)
+    if context is not None:  # for error messages that name the library
+        context.meta["talksearch.library"] = settings.library
+    return settings
 
 
 library_option = click.option("--library", type=click.Path(path_type=Path), default=None,

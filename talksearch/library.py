@@ -3,14 +3,16 @@
 A library is a directory:
 
     catalog.sqlite   talks, transcript segments (with words), passages (with their embeddings), FTS5 index
-    vectors.faiss    FAISS index over passage embeddings; its ids are passage ids
+    vectors.faiss    FAISS index over passage embeddings; its ids are passage ids (type: talksearch.vector_index)
     indexer.lock     held (flock) by the one process writing
     downloads/       audio being fetched (resumable); removed after a talk is committed
 
 The catalog is the source of truth: a talk, its segments, passages and embeddings are committed in one
-SQLite transaction, so a talk is there whole or not at all. ``vectors.faiss`` is derived from it and
-is brought back in line (missing ids added, stale ids removed) whenever a library is opened or a
-reader notices a commit, so a crash between the two writes loses nothing.
+SQLite transaction, so a talk is there whole or not at all. ``vectors.faiss`` is derived from it: exact
+for small libraries, a trained IVF index for large ones (``talksearch.vector_index`` says which, when it
+is retrained, and how readers search a file that lags the catalog). Whoever opens a library brings its
+view of the index in line with the catalog (missing ids added, stale ids removed), so a crash between the
+two writes loses nothing. Passage ids are never reused, even after a talk is deleted.
 """
 
 from __future__ import annotations
@@ -26,16 +28,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import faiss
 import numpy as np
 
+from talksearch import storage
 from talksearch.soundalike import sound_key
+from talksearch.vector_index import VectorIndex, VectorPolicy, batched, build, describe
 
 FORMAT_VERSION = 1
 CATALOG = "catalog.sqlite"
 VECTORS = "vectors.faiss"
 LOCK = "indexer.lock"
 DOWNLOADS = "downloads"
+FTS_TOKENIZE = "porter unicode61"  # passages_fts's tokenizer
+KEYWORD_ROW_BUDGET = 5_000  # passages an OR-ed keyword search may score (Library.selective_terms)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,8 +84,11 @@ CREATE TABLE IF NOT EXISTS passages (
     embedding BLOB NOT NULL               -- float32, normalised
 );
 CREATE INDEX IF NOT EXISTS passages_talk ON passages(talk_id);
+-- A talk's passages by time, covering what passages_within filters on, so that finding the few passages of a
+-- moment reads a few index entries rather than every passage row (embedding and all) of the talk.
+CREATE INDEX IF NOT EXISTS passages_talk_time ON passages(talk_id, start_time, end_time, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
-    USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61');
+    USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61');  -- FTS_TOKENIZE
 CREATE TRIGGER IF NOT EXISTS passages_fts_insert AFTER INSERT ON passages BEGIN
     INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
 END;
@@ -239,16 +247,25 @@ def _talk_from_row(row: sqlite3.Row) -> dict:
 class Library:
     """A library directory. Open it with :meth:`open`; writers call :meth:`acquire_writer` first."""
 
-    def __init__(self, path: Path, *, create: bool = False, readonly: bool = False):
+    def __init__(self, path: Path, *, create: bool = False, readonly: bool = False,
+                 vector_policy: VectorPolicy | None = None):
         self.path = Path(path)
         self.readonly = readonly
+        self.vector_policy = vector_policy or VectorPolicy()
         catalog = self.path / CATALOG
         if not catalog.exists():
             if not create:
                 raise LibraryError(f"no library at {self.path} (index something first: talksearch index SOURCE)")
             self.path.mkdir(parents=True, exist_ok=True)
+        # A library on read-only media (a read-only mount or volume) is opened for reading only (talksearch.storage).
+        self.read_only_media = catalog.exists() and storage.read_only_media(self.path)
+        self.readonly = readonly = readonly or self.read_only_media
         try:
-            self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
+            if self.read_only_media:
+                self.db = sqlite3.connect(storage.catalog_uri(catalog), uri=True, check_same_thread=False,
+                                          timeout=30, isolation_level=None)
+            else:
+                self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.create_function("sound_key", 1, sound_key, deterministic=True)
             self.db.execute("PRAGMA foreign_keys = ON")
@@ -258,22 +275,30 @@ class Library:
                 self._set_meta_default("format_version", str(FORMAT_VERSION))
             version = int(self.meta("format_version") or 0)
         except sqlite3.DatabaseError as exc:
-            raise LibraryError(f"library catalog {catalog} cannot be read: {exc}") from exc
+            raise LibraryError(storage.explain(exc, self.path) or f"library catalog {catalog} cannot be read: {exc}") from exc
         if version != FORMAT_VERSION:
             raise LibraryError(f"library {self.path} has format {version}; this talksearch reads {FORMAT_VERSION}")
         self._lock_handle = None
-        self._index: faiss.Index | None = None
+        self._vectors: VectorIndex | None = None
         self._seen_data_version: int | None = None
+        self._term_counts: dict[tuple[str, str], int] = {}  # (table, term) -> passages holding it (capped)
+        self._term_counts_basis = 0  # the passage count they were taken at
 
     @classmethod
-    def open(cls, path: Path | str, *, create: bool = False, readonly: bool = False) -> Library:
-        return cls(Path(path), create=create, readonly=readonly)
+    def open(cls, path: Path | str, *, create: bool = False, readonly: bool = False,
+             vector_policy: VectorPolicy | None = None) -> Library:
+        return cls(Path(path), create=create, readonly=readonly, vector_policy=vector_policy)
 
     def close(self) -> None:
-        self.db.close()
-        if self._lock_handle is not None:
-            self._lock_handle.close()
-            self._lock_handle = None
+        """Close; a writer first writes out the vector index changes it has not saved yet."""
+        try:
+            if self._writer and self._vectors is not None and self._vectors.writable and self._vectors.dirty:
+                self._save_vectors()
+        finally:
+            self.db.close()
+            if self._lock_handle is not None:
+                self._lock_handle.close()
+                self._lock_handle = None
 
     def __enter__(self) -> Library:
         return self
@@ -317,6 +342,9 @@ class Library:
 
     def acquire_writer(self) -> None:
         """Take the library's single-writer lock, or explain who holds it."""
+        if self.read_only_media:
+            raise LibraryError(f"the library {self.path} is on a read-only file system; it can be searched, "
+                               "but writing it needs write access")
         handle = open(self.path / LOCK, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -365,6 +393,7 @@ class Library:
                 f"INSERT INTO talks({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [row[c] for c in columns],
             )
+            first = self._next_passage_id()
             self.db.executemany(
                 "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words) VALUES (?, ?, ?, ?, ?, ?)",
                 [
@@ -374,70 +403,167 @@ class Library:
                 ],
             )
             self.db.executemany(
-                "INSERT INTO passages(talk_id, kind, start_time, end_time, text, embedding) VALUES (?, ?, ?, ?, ?, ?)",
-                [(talk.id, p.kind, p.start, p.end, p.text, e.tobytes()) for p, e in zip(passages, embeddings)],
+                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes())
+                 for i, (p, e) in enumerate(zip(passages, embeddings))],
             )
+            self._set_meta("next_passage_id", str(first + len(passages)))
             self.db.execute(
                 "INSERT INTO passages_sound(rowid, key) SELECT id, sound_key(text) FROM passages WHERE talk_id = ?",
                 (talk.id,),
             )
-        self.sync_vector_index(save=True)
+        if self._vectors is None or not self._vectors.writable:
+            self.sync_vector_index()
+        else:  # the writer's index follows its own commits without looking at the whole catalog again
+            self._vectors.add(np.arange(first, first + len(passages), dtype=np.int64), embeddings)
+            self._maintain_vectors()
         return talk.id
 
     def delete_talk(self, talk_id_: str) -> bool:
         if self._lock_handle is None:
             raise LibraryError("delete_talk needs the writer lock (acquire_writer)")
         with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            ids = np.array([r[0] for r in self.db.execute("SELECT id FROM passages WHERE talk_id = ?", (talk_id_,))],
+                           dtype=np.int64)
+            self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
             deleted = self.db.execute("DELETE FROM talks WHERE id = ?", (talk_id_,)).rowcount
-        self.sync_vector_index(save=True)
+        if self._vectors is None or not self._vectors.writable:
+            self.sync_vector_index()
+        else:
+            self._vectors.remove(ids)
+            self._maintain_vectors()
         return bool(deleted)
 
-    # --- the vector index -----------------------------------------------------------------------
+    def _next_passage_id(self) -> int:
+        """The first id a new passage may take: above every passage there is or ever was, so that an id
+        always names the same passage (a reader's index that still holds a deleted id is never mistaken)."""
+        top = self.db.execute("SELECT coalesce(max(id), 0) FROM passages").fetchone()[0]
+        return max(int(self.meta("next_passage_id") or 0), top + 1)
 
-    def _new_index(self) -> faiss.Index:
-        dimension = int(self.meta("embed_dim") or 0)
-        factory = self.meta("index_factory") or "IDMap2,Flat"
-        return faiss.index_factory(dimension, factory, faiss.METRIC_INNER_PRODUCT)
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (key, value))
 
-    def _load_index(self) -> faiss.Index:
-        file = self.path / VECTORS
-        if file.exists():
-            try:
-                return faiss.read_index(str(file))
-            except RuntimeError:
-                pass  # unreadable: rebuilt from the catalog below, which holds every embedding
-        return self._new_index()
+    # --- the vector index (its type, training and searching: talksearch.vector_index) ---------------
 
-    def sync_vector_index(self, save: bool = False) -> faiss.Index:
-        """Make the FAISS index hold exactly the catalog's passages; write it atomically if asked."""
+    @property
+    def _writer(self) -> bool:
+        return self._lock_handle is not None
+
+    def _dimension(self) -> int:
+        return int(self.meta("embed_dim") or 0)
+
+    def _catalog_ids(self) -> np.ndarray:
+        """Every passage id, sorted (read from the passages_talk index: a few MB even at a million)."""
+        rows = self.db.execute("SELECT id FROM passages").fetchall()
+        return np.sort(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
+
+    def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The catalog's embeddings of ``ids``, in the order given; ids without one (or with one of another
+        dimension, which ``talksearch check`` reports) are left out."""
+        dimension = self._dimension()
+        found, blobs = [], []
+        for chunk in batched(np.asarray(ids, dtype=np.int64), 10_000):
+            keys = chunk.tolist()
+            rows = dict(self.db.execute(
+                f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(keys))})", keys).fetchall())
+            for key in keys:
+                blob = rows.get(key)
+                if blob is not None and len(blob) == 4 * dimension:
+                    found.append(key)
+                    blobs.append(blob)
+        return np.array(found, dtype=np.int64), np.frombuffer(b"".join(blobs), np.float32).reshape(-1, dimension)
+
+    def _catalog_chunks(self, size: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every passage's embedding, in id order, ``size`` at a time (a rowid range scan)."""
+        dimension, last = self._dimension(), 0
+        while True:
+            rows = self.db.execute("SELECT id, embedding FROM passages WHERE id > ? ORDER BY id LIMIT ?",
+                                   (last, size)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            rows = [r for r in rows if len(r[1]) == 4 * dimension]
+            if rows:
+                yield (np.array([r[0] for r in rows], dtype=np.int64),
+                       np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, dimension))
+
+    def _sample(self, count: int) -> np.ndarray:
+        ids = self._catalog_ids()
+        rng = np.random.default_rng(self.vector_policy.seed)
+        chosen = np.sort(rng.choice(ids, min(count, len(ids)), replace=False))
+        return np.ascontiguousarray(self._lookup(chosen)[1])
+
+    def sync_vector_index(self, save: bool = False) -> VectorIndex | None:
+        """Make this connection's vector index hold exactly the catalog's passages. A writer also retrains it
+        when the library's size calls for it, and with ``save`` writes the file now (atomically)."""
         if self.embed_model is None:
-            self._index = None
+            self._vectors = None
             return None
-        if self._index is None:
-            self._index = self._load_index()
-        index = self._index
+        file = self.path / VECTORS
         self._seen_data_version = self._data_version()
-        catalog_ids = np.fromiter((r[0] for r in self.db.execute("SELECT id FROM passages")), dtype=np.int64)
-        index_ids = faiss.vector_to_array(faiss.downcast_index(index).id_map) if index.ntotal else np.empty(0, np.int64)
-        stale = np.setdiff1d(index_ids, catalog_ids, assume_unique=True)
-        missing = np.setdiff1d(catalog_ids, index_ids, assume_unique=True)
-        if len(stale):
-            index.remove_ids(stale)
-        for start in range(0, len(missing), 50_000):
-            chunk = missing[start : start + 50_000].tolist()
-            rows = self.db.execute(
-                f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            ).fetchall()
-            ids = np.array([r[0] for r in rows], dtype=np.int64)
-            vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-            index.add_with_ids(vectors, ids)
-        if save and (len(stale) or len(missing) or not (self.path / VECTORS).exists()):
-            tmp = self.path / (VECTORS + ".tmp")
-            faiss.write_index(index, str(tmp))
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path / VECTORS)
-        return index
+        vectors = self._vectors
+        fresh = (vectors is None or vectors.writable != self._writer
+                 or (not self._writer and vectors.file_changed(file)))
+        if fresh:
+            vectors = self._vectors = VectorIndex.load(file, self._dimension(), self.vector_policy, self._writer)
+        if self._writer:
+            if vectors.base is None and self.count_passages():  # no usable file: build it from the catalog
+                self._retrain()
+            else:
+                vectors.reconcile(self._catalog_ids(), self._lookup)
+                self._maintain_vectors(save)
+        elif fresh or len(vectors.stale) or not self._caught_up(vectors):
+            vectors.reconcile(self._catalog_ids(), self._lookup)
+        size = self._vectors.ntotal
+        if abs(size - self._term_counts_basis) > 0.1 * self._term_counts_basis or len(self._term_counts) > 100_000:
+            self._term_counts, self._term_counts_basis = {}, size  # term counts drift with the library's size
+        return self._vectors
+
+    def _caught_up(self, vectors: VectorIndex) -> bool:
+        """A reader's cheap catch-up: ids are never reused, so passages committed since it last looked are
+        the ones above the highest it knows; if the count then agrees, nothing was deleted either."""
+        rows = self.db.execute("SELECT id, embedding FROM passages WHERE id > ?", (vectors.max_id,)).fetchall()
+        dimension = self._dimension()
+        rows = [r for r in rows if len(r[1]) == 4 * dimension]
+        if rows:
+            vectors.add(np.array([r[0] for r in rows], dtype=np.int64),
+                        np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(-1, dimension))
+        return self.count_passages() == vectors.ntotal
+
+    def _maintain_vectors(self, save: bool = False) -> None:
+        """The writer's upkeep after a change: retrain when the size calls for it, else write the file once
+        enough has changed (or now, with ``save``)."""
+        vectors, policy = self._vectors, self.vector_policy
+        factory = vectors.factory
+        trained = int(self.meta("index_trained_size") or 0) if self.meta("index_factory") == factory else 0
+        if factory != "IDMap2,Flat" and not trained:  # the meta lags the file (a crash between the two writes)
+            trained = vectors.ntotal
+        if policy.needs_training(factory, trained, vectors.ntotal):
+            self._retrain()
+        elif vectors.dirty and (save or vectors.dirty >= policy.save_after(vectors.ntotal)):
+            self._save_vectors()
+        elif save and not (self.path / VECTORS).exists():
+            self._save_vectors()
+
+    def _retrain(self) -> None:
+        """A new index of the type the library's size calls for, trained and filled from the catalog."""
+        index, info = build(self._dimension(), self.count_passages(), self.vector_policy, self._catalog_chunks,
+                            self._sample, self._lookup)
+        self._vectors = VectorIndex(self._dimension(), self.vector_policy, index, None, writable=True)
+        self._save_vectors(info.params(), info.trained_size)
+
+    def _save_vectors(self, params: str | None = None, trained_size: int | None = None) -> None:
+        self._vectors.save(self.path / VECTORS)
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._set_meta("index_factory", describe(self._vectors.base))
+            if params is not None:
+                self._set_meta("index_params", params)
+                self._set_meta("index_trained_size", str(trained_size))
+            # a commit, so readers notice (PRAGMA data_version) and map the new file
+            self._set_meta("vectors_saved", datetime.now(timezone.utc).isoformat(timespec="microseconds"))
 
     def _data_version(self) -> int:
         return self.db.execute("PRAGMA data_version").fetchone()[0]
@@ -449,12 +575,21 @@ class Library:
         self.sync_vector_index()
         return True
 
+    def vector_index_info(self) -> dict:
+        """What the vector index is, as recorded (meta) and as searched (this connection's view)."""
+        vectors = self._vectors if self._vectors is not None else self.sync_vector_index()
+        params = json.loads(self.meta("index_params") or "{}")
+        return {"factory": vectors.factory if vectors else self.meta("index_factory"),
+                "trained_size": int(self.meta("index_trained_size") or 0), **params,
+                "passages": vectors.ntotal if vectors else 0,
+                "unsaved": (vectors.delta.ntotal + len(vectors.stale) + vectors.dirty) if vectors else 0}
+
     def search_vectors(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        index = self._index if self._index is not None else self.sync_vector_index()
-        if index is None or index.ntotal == 0:
+        """The ``k`` passages nearest to ``query`` (inner product), best first, as (id, score)."""
+        vectors = self._vectors if self._vectors is not None else self.sync_vector_index()
+        if vectors is None or vectors.ntotal == 0:
             return []
-        scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return vectors.search(query, k, exact=self._lookup)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -473,8 +608,9 @@ class Library:
         """A talk's passages lying inside [start, end], in time order (optionally of one kind)."""
         rows = self.db.execute(
             "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
-            "AND start_time >= ? AND end_time <= ? AND (? IS NULL OR kind = ?) ORDER BY start_time, end_time",
-            (talk_id_, start, end, kind, kind),
+            "AND start_time >= ? AND start_time <= ? AND end_time <= ? AND (? IS NULL OR kind = ?) "
+            "ORDER BY start_time, end_time",
+            (talk_id_, start, end, end, kind, kind),
         )
         return [PassageHit(*r) for r in rows]
 
@@ -559,19 +695,50 @@ class Library:
 
     def snippets(self, ids: Iterable[int], match: str, mark: tuple[str, str], tokens: int = 64) -> dict[int, str]:
         """FTS5 ``snippet()`` of each passage that ``match`` hits, matched terms between ``mark``'s two strings.
-        Passages the expression does not hit are left out (the caller shows their plain text)."""
+        Passages the expression does not hit are left out (the caller shows their plain text).
+
+        The passages are marked in a scratch FTS5 table (``temp``, this connection's own) holding only them,
+        tokenised as ``passages_fts`` is: the same snippets, at a cost that does not grow with the library
+        (asked of ``passages_fts``, FTS5 walks every query word's postings across the whole library)."""
         ids = list(ids)
         if not ids:
             return {}
+        texts = self.db.execute(
+            f"SELECT id, text FROM passages WHERE id IN ({','.join('?' * len(ids))})", ids).fetchall()
+        self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.snippet_scratch USING fts5(text, tokenize='{FTS_TOKENIZE}')")
         try:
+            self.db.executemany("INSERT INTO temp.snippet_scratch(rowid, text) VALUES (?, ?)", texts)
             rows = self.db.execute(
-                "SELECT rowid, snippet(passages_fts, 0, ?, ?, '…', ?) FROM passages_fts "
-                f"WHERE passages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
-                [mark[0], mark[1], tokens, match, *ids],
-            )
+                "SELECT rowid, snippet(snippet_scratch, 0, ?, ?, '…', ?) FROM temp.snippet_scratch "
+                "WHERE snippet_scratch MATCH ?", [mark[0], mark[1], tokens, match])
             return {r[0]: r[1] for r in rows}
         except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
             return {}
+        finally:
+            self.db.execute("DELETE FROM temp.snippet_scratch")
+
+    def selective_terms(self, terms: Sequence[str], table: str = "passages_fts",
+                        budget: int = KEYWORD_ROW_BUDGET) -> list[str]:
+        """The ``terms`` worth an OR-ed BM25 search of ``table`` (``passages_fts`` words, ``passages_sound``
+        trigrams), in their order: all that occur while the passages they occur in add up to at most ``budget``;
+        past that, the commonest are left out until they do. FTS5 scores every passage an OR matches, so
+        a word like "the" in a million passages costs a second, while BM25 gives it almost no weight; a
+        small library keeps every term. Counts stop at the budget, so a count never costs more than it."""
+        counts = {}
+        for term in dict.fromkeys(terms):
+            key = (table, term)
+            if key not in self._term_counts:
+                self._term_counts[key] = self.db.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)",
+                    ('"' + term.replace('"', '""') + '"', budget + 1)).fetchone()[0]
+            counts[term] = self._term_counts[key]
+        kept, total = set(), 0
+        for term in sorted((t for t in counts if counts[t]), key=counts.get):
+            if total + counts[term] > budget:
+                break
+            kept.add(term)
+            total += counts[term]
+        return [t for t in dict.fromkeys(terms) if t in kept]
 
     def count_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     )
     talks_limit: int = Field(50, ge=1, le=1000, description="Talks `GET /api/talks` returns when the request names no limit.")
     related_limit: int = Field(5, ge=1, le=100, description="Moments `GET /api/related` returns when the request names no limit.")
+    rate_limit_per_minute: int = Field(
+        600, ge=0,
+        description="Searches (`/api/search`, `/api/related`, the search pages with a query) one client address may "
+        "make per minute, in a burst or spread out; over it: 429 with `Retry-After`. 0 turns the limit off.",
+    )
     cors_origins: list[str] = Field(
         ["*"],
         description='Origins allowed to call the read API from a browser (JSON list, e.g. `["https://example.org"]`); '

@@ -17,7 +17,7 @@ def test_sentences_and_windows_start_at_sentence_starts():
     sentences = split_sentences([Segment(0.5, 5.9, "…", words)])
     assert [(s.start, s.end, s.text) for s in sentences] == [
         (0.5, 1.4, "Hello world."), (2.0, 2.8, "Second one?"), (5.0, 5.9, "After pause")]
-    passages = make_passages(sentences, PassageOptions(window_sentences=2))
+    passages = make_passages(sentences, PassageOptions(window_sentences=2, sentence_passages=False))
     assert [(p.start, p.end) for p in passages] == [(0.5, 2.8), (2.0, 5.9), (5.0, 5.9)]
     assert passages[0].text == "Hello world. Second one?"
 

@@ -1,0 +1,120 @@
+"""Storage failures (a full disk, a read-only file system, no permission, I/O errors) in one line each.
+
+SQLite, FAISS and the OS each report them their own way: ``sqlite3.OperationalError('database or disk is
+full')`` or ``('attempt to write a readonly database')``, a FAISS ``RuntimeError`` carrying the C library's
+``strerror`` text, or an ``OSError`` with ``ENOSPC``/``EROFS``/``EACCES``. :func:`explain` turns any of them
+into one sentence that names the library and says what to do; anything else is not a storage failure and
+gets ``None``, so the caller lets it through. Nothing is half-written by such a failure: a talk is one SQLite
+transaction (rolled back), and the vector index is replaced atomically and rebuilt from the catalog anyway.
+
+:func:`read_only_media` and :func:`catalog_uri` let a library on read-only media (a read-only mount or
+volume) still be opened for reading: SQLite cannot create the write-ahead log's shared-memory file there,
+so such a catalog is opened ``immutable`` (nothing can change it while it is read-only).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sqlite3
+from pathlib import Path
+
+FULL, READ_ONLY, DENIED, IO = "full", "read-only", "denied", "io"
+_OPEN = "open"  # SQLite cannot open the catalog: a storage failure only if the disk says so
+
+_ERRNOS = {errno.ENOSPC: FULL, errno.EDQUOT: FULL, errno.EFBIG: FULL, errno.EROFS: READ_ONLY,
+           errno.EACCES: DENIED, errno.EPERM: DENIED, errno.EIO: IO}
+_SQLITE = (("disk is full", FULL), ("readonly database", READ_ONLY), ("read-only", READ_ONLY),
+           ("disk i/o error", IO), ("unable to open database file", _OPEN))
+_LOW_SPACE = 1 << 20  # bytes: below this an unexplained write failure is taken for a full disk
+
+
+def read_only_media(path: Path) -> bool:
+    """True when ``path`` lies on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def catalog_uri(catalog: Path) -> str:
+    """An SQLite URI that reads ``catalog`` on read-only media. A write-ahead log left with commits in it
+    (a writer killed before the media became read-only) needs its shared-memory file to be read: then the
+    catalog is opened ``mode=ro``, which works when that file exists; otherwise ``immutable=1``."""
+    uri = catalog.resolve().as_uri()
+    wal = catalog.with_name(catalog.name + "-wal")
+    if wal.exists() and wal.stat().st_size:
+        return uri + "?mode=ro"
+    return uri + "?immutable=1"
+
+
+def _kind(exc: BaseException) -> str | None:
+    if isinstance(exc, OSError):
+        return _ERRNOS.get(exc.errno)
+    if isinstance(exc, sqlite3.Error):
+        text = str(exc).lower()
+        return next((kind for needle, kind in _SQLITE if needle in text), None)
+    if isinstance(exc, RuntimeError) and "faiss" in str(exc):  # FAISS: "... (No space left on device)"
+        text = str(exc)
+        return next((kind for code, kind in _ERRNOS.items() if os.strerror(code) in text), None)
+    return None
+
+
+def _refine(kind: str, library: Path | None) -> str | None:
+    """An I/O error or a database that cannot be opened is often a full or read-only disk: look."""
+    if kind not in (IO, _OPEN) or library is None:
+        return None if kind == _OPEN else kind
+    where = library if library.exists() else library.parent
+    if read_only_media(where):
+        return READ_ONLY
+    try:
+        stats = os.statvfs(where)
+    except OSError:
+        return None if kind == _OPEN else kind
+    if stats.f_bavail * stats.f_frsize < _LOW_SPACE:
+        return FULL
+    if not os.access(where, os.W_OK):
+        return DENIED
+    return None if kind == _OPEN else kind
+
+
+def _detail(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        text = exc.strerror or str(exc)
+        return f"{text}: {exc.filename}" if exc.filename else text
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, RuntimeError) and ": " in text:  # FAISS: keep the file and the system's words
+        text = text.rsplit("failed: ", 1)[-1]
+    return text
+
+
+def _elsewhere(exc: BaseException, library: Path | None) -> bool:
+    """An OSError about a file outside the library (a source the user named) is not the library's."""
+    if not isinstance(exc, OSError) or not exc.filename or library is None:
+        return False
+    try:
+        return not Path(os.path.abspath(exc.filename)).is_relative_to(Path(os.path.abspath(library)))
+    except (TypeError, ValueError):
+        return False
+
+
+def storage_kind(exc: BaseException, library: Path | None = None) -> str | None:
+    kind = None if _elsewhere(exc, library) else _kind(exc)
+    return _refine(kind, library) if kind else None
+
+
+def explain(exc: BaseException, library: Path | None = None) -> str | None:
+    """One line for a storage failure under ``library`` (None when ``exc`` is not one)."""
+    kind = storage_kind(exc, library)
+    if kind is None:
+        return None
+    where = f"the library {library}" if library is not None else "the library"
+    detail = _detail(exc)
+    if kind == FULL:
+        return (f"no space left on the disk holding {where} ({detail}); free some space and run the command "
+                "again: what was committed is intact")
+    if kind == READ_ONLY:
+        return f"{where} is on a read-only file system ({detail}); it can be searched, but writing it needs write access"
+    if kind == DENIED:
+        return f"no permission to write {where} ({detail})"
+    return f"I/O error on {where} ({detail}); check the disk, then run: talksearch check"

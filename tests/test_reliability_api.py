@@ -1,0 +1,215 @@
+"""The HTTP API against hostile input, over the real service on loopback: odd queries are searched literally
+or refused with a 4xx in the one error shape, paths cannot reach outside the library, and searches are
+rate limited per client (429 + Retry-After)."""
+
+from __future__ import annotations
+
+import http.client
+import math
+from urllib.parse import quote, urlsplit
+
+import pytest
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from service.ratelimit import RateLimitMiddleware, TokenBuckets
+from tests.service_fixtures import assert_error, read_server, settings_for, shared_library, start_server, talk_ids
+
+
+@pytest.fixture(scope="module")
+def api():
+    return read_server()
+
+
+@pytest.fixture(scope="module")
+def ids(api):
+    return talk_ids()
+
+
+# --- queries -------------------------------------------------------------------------------------------
+
+LITERAL = [
+    # FTS5 syntax: searched as words, never as an expression
+    '"', '""', '"""', '"unbalanced quote', "unbalanced quote\"", "'single", "a*", "*", "*storage", "storage*",
+    "NEAR(object storage)", "NEAR(object storage, 2)", "object NEAR storage", "-", "-storage", "object -storage",
+    "col:umn", "text:storage", ":", "^storage", "+storage", "object AND", "OR", "NOT storage", "AND OR NOT",
+    "(", ")", "((storage", "{storage}", "[x]", "storage\\", "%", "%25", "_", "a%_b", "'; DROP TABLE talks;--",
+    "<script>alert(1)</script>", "<b>storage</b>", "&amp; &lt;",
+    # control characters (NUL alone is refused)
+    "tab\there", "new\nline", "carriage\rreturn", "bell\x07", "\x1b[31mred\x1b[0m", "del\x7f", "\x01\x02\x03",
+    "\u0085next line", "zero\u200bwidth", "\u202eoverride", "\ufeffbom", "\u2028line separator",
+    # other scripts and emoji
+    "对象存储的检查点", "オブジェクトストレージ", "객체 스토리지", "Объектное хранилище", "تخزين الكائنات", "אחסון אובייקטים",
+    "वस्तु भंडारण", "αντικειμενική αποθήκευση", "Ünïcödé façade", "e\u0301\u0301\u0301", "🚀", "🚀🔥💾",
+    "👩‍👩‍👧‍👦 family", "🇯🇵🇺🇸", "storage 🪣 bucket", "\U0001f9ea" * 100, "ꙮ",
+    # lengths near the limit
+    "a" * 500, "checkpoint " * 45,
+]
+
+
+@pytest.mark.parametrize("q", LITERAL, ids=[repr(q)[:40] for q in LITERAL])
+def test_odd_queries_are_searched_literally(api, q):
+    response = api.get("/api/search", params={"q": q, "limit": 3})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["query"] == q  # echoed exactly as sent
+    for result in body["results"]:
+        assert result["talk"]["id"] and result["text"]
+    grouped = api.get("/api/search", params={"q": q, "group": "talk"})
+    assert grouped.status_code == 200, grouped.text
+    page = api.get("/", params={"q": q}, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "<script>alert" not in page.text
+
+
+REFUSED = [
+    ("", "invalid_query"), ("   ", "invalid_query"), ("\t\n\r", "invalid_query"), ("nul\x00byte", "invalid_query"),
+    ("a" * 501, "invalid_query"), ("a" * 10_000, "invalid_query"), ("🚀" * 501, "invalid_query"),
+    ("🚀" * 2_500, "invalid_query"),
+]
+
+
+@pytest.mark.parametrize("q, code", REFUSED, ids=[f"{c}-{len(q)}" for q, c in REFUSED])
+def test_empty_long_and_nul_queries_are_refused_in_one_shape(api, q, code):
+    error = assert_error(api.get("/api/search", params={"q": q}), 422, code)
+    assert len(error["message"]) < 200  # the message does not echo a 10,000-character query
+
+
+def test_raw_bytes_in_the_query_string_are_never_a_server_error(api):
+    """Bytes that are not UTF-8, stray percent signs, repeated parameters: a 200 or a 4xx, never a 5xx."""
+    host = urlsplit(api.base).netloc
+    for target in ("/api/search?q=%ff%fe", "/api/search?q=%ED%A0%80", "/api/search?q=%", "/api/search?q=%zz",
+                   "/api/search?q=a&q=b", "/api/search?q=%00", "/api/search?q=" + "%F0%9F%9A%80" * 3000,
+                   "/api/search?q=x&limit=1e3", "/api/search?q=x&offset=99999999999999999999999",
+                   "/?q=%ff", "/results?q=%ED%A0%80"):
+        status, body = _raw_get(host, target)
+        assert 200 <= status < 500, (target, status, body[:200])
+        if status >= 400 and target.startswith("/api/"):
+            assert b'"error"' in body and b'"code"' in body, (target, body[:200])
+
+
+def _raw_get(host: str, target: str) -> tuple[int, bytes]:
+    """A GET of exactly ``target`` (http.client sends the path as given: no normalising, no re-encoding)."""
+    connection = http.client.HTTPConnection(host, timeout=60)
+    try:
+        connection.putrequest("GET", target, skip_accept_encoding=True)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+# --- paths: nothing outside the library ---------------------------------------------------------------
+
+
+def test_transcripts_and_media_cannot_read_outside_the_library(api, ids):
+    host = urlsplit(api.base).netloc
+    local, remote = ids["local"], ids["t01"]
+    targets = [
+        "/media/../../../../etc/passwd", "/media/..%2F..%2F..%2F..%2Fetc%2Fpasswd", "/media/%2e%2e/%2e%2e/etc/passwd",
+        "/media/%252e%252e%252fetc%252fpasswd", "/media/%2Fetc%2Fpasswd", "/media/file:%2F%2F%2Fetc%2Fpasswd",
+        f"/media/{local}/../../../../etc/passwd", f"/media/{local}%00", f"/media/{local}%2F..%2F..%2Fetc%2Fpasswd",
+        f"/media/{remote}", "/media/", "/media/.", "/media/..",
+        "/api/talks/..%2F..%2F..%2Fetc%2Fpasswd/transcript.txt", "/api/talks/../../etc/passwd/transcript",
+        "/api/talks/%2e%2e%2f%2e%2e%2fetc%2fpasswd/transcript.vtt", "/api/talks/%00/transcript.srt",
+        f"/api/talks/{local}/transcript.txt%00.vtt", f"/api/talks/{local}/transcript..%2F..%2F..%2Fetc%2Fpasswd",
+        f"/api/talks/{local}/transcript.%2F..%2F..%2Fetc%2Fpasswd", f"/api/talks/{local}%2F..%2F..%2Fcatalog.sqlite",
+        f"/api/talks/{local}/transcript.sqlite", "/api/talks/catalog.sqlite", "/catalog.sqlite", "/vectors.faiss",
+        "/static/../../../../etc/passwd", "/static/..%2F..%2F..%2F..%2Fetc%2Fpasswd", "//etc/passwd",
+        "/talks/..%2F..%2Fetc%2Fpasswd", "/widget.js/../../etc/passwd",
+    ]
+    for target in targets:
+        status, body = _raw_get(host, target)
+        assert status in (400, 404, 405, 422), (target, status, body[:200])
+        assert b"root:" not in body and b"SQLite format" not in body, target
+
+
+def test_cli_export_takes_only_talk_ids():
+    from tests.helpers import talksearch
+
+    library = shared_library()
+    for talk_id in ("../../../etc/passwd", "/etc/passwd", "%2e%2e", "' OR 1=1 --"):
+        result = talksearch("export", talk_id, "--library", str(library))
+        assert result.returncode == 1 and result.stderr.startswith("error: no talk"), result.stderr
+        assert "root:" not in result.stdout
+
+
+# --- rate limiting --------------------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_buckets_allow_a_burst_then_the_rate():
+    clock = _Clock()
+    buckets = TokenBuckets(per_minute=6, clock=clock)  # one search every 10 s, six in a burst
+    assert [buckets.take("a") for _ in range(6)] == [0.0] * 6
+    assert buckets.take("a") == pytest.approx(10.0)
+    assert buckets.take("b") == 0.0  # per client
+    clock.now += 5
+    assert buckets.take("a") == pytest.approx(5.0)  # refused requests spend nothing
+    clock.now += 5
+    assert buckets.take("a") == 0.0 and buckets.take("a") > 0
+    clock.now += 3600
+    assert [buckets.take("a") for _ in range(6)] == [0.0] * 6  # refilled to the burst, not beyond
+    assert buckets.take("a") > 0
+
+
+def test_token_buckets_forget_the_least_recent_clients():
+    buckets = TokenBuckets(per_minute=1, max_clients=100, clock=_Clock())
+    for i in range(1000):
+        buckets.take(f"10.0.{i // 256}.{i % 256}")
+    assert len(buckets) == 100
+
+
+def _stub_app(per_minute: int, clock=None) -> TestClient:
+    async def ok(request):
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route(path, ok) for path in ("/api/search", "/api/related", "/api/talks", "/", "/results")])
+    app.add_middleware(RateLimitMiddleware, per_minute=per_minute, **({"clock": clock} if clock else {}))
+    return TestClient(app, client=("203.0.113.7", 1234))
+
+
+def test_rate_limit_counts_only_searches_per_client():
+    client = _stub_app(per_minute=2, clock=_Clock())
+    assert [client.get("/api/search", params={"q": "x"}).status_code for _ in range(2)] == [200, 200]
+    refused = client.get("/api/related", params={"talk": "x"})
+    assert_error(refused, 429, "rate_limited")
+    assert refused.headers["retry-after"] == "30"
+    assert client.get("/api/talks").status_code == 200  # not a search
+    assert client.get("/").status_code == 200 and client.get("/results?q=").status_code == 200  # no query
+    page = client.get("/", params={"q": "storage"}, headers={"Accept": "text/html"})
+    assert page.status_code == 429 and page.headers["content-type"].startswith("text/html")  # browsers get a page
+    assert client.options("/api/search").status_code != 429  # CORS preflights are free
+    disabled = _stub_app(per_minute=0)
+    assert {disabled.get("/api/search", params={"q": "x"}).status_code for _ in range(50)} == {200}
+
+
+def test_rate_limit_on_the_real_service():
+    per_minute = 3
+    server = start_server(settings_for(shared_library(), rate_limit_per_minute=per_minute))
+    statuses = [server.get("/api/search", params={"q": "storage"}).status_code for _ in range(per_minute)]
+    assert statuses == [200] * per_minute
+    refused = server.get("/api/search", params={"q": "storage"}, headers={"Origin": "https://elsewhere.example"})
+    error = assert_error(refused, 429, "rate_limited")
+    retry_after = int(refused.headers["retry-after"])
+    assert 1 <= retry_after <= math.ceil(60 / per_minute)
+    assert f"try again in {retry_after} s" in error["message"]
+    assert refused.headers["access-control-allow-origin"] == "*"  # the widget on another site can read it
+    assert server.get("/api/talks").status_code == 200 and server.get("/healthz").status_code == 200
+    metrics = server.get("/metrics").text
+    assert 'status="429"' in metrics
+
+
+def test_quoted_query_in_urls_round_trips(api):
+    q = 'gang "scheduling" & <b>bold</b> #hash ?x=1'
+    response = api.get("/api/search?q=" + quote(q, safe=""))
+    assert response.status_code == 200 and response.json()["query"] == q

@@ -1,0 +1,242 @@
+"""Bad sources through the real CLI: each fails in one line (or indexes only what was spoken), the batch goes on.
+
+One `talksearch index` run over a loopback server that misbehaves in every way a source can (HTTP errors, a
+server that stalls before answering and one that stalls mid-download, HTML where media was expected, a text
+file served as audio, a transfer cut short, a truncated file, a feed that lists a talk twice, an unsupported
+scheme) plus local recordings with no speech in them (a melody, white noise, a buzz that rises and falls like
+speech), generated with sox. The socket timeout is set to one second for the run (TALKSEARCH_SOCKET_TIMEOUT).
+Memory on multi-hour recordings is shown on indexer.audio.stream_audio directly: no hours are transcribed.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from indexer.audio import SAMPLING_RATE, stream_audio
+from talksearch.check import check_library
+from tests.helpers import DATA, TRUTH, talksearch
+
+T01 = (DATA / "t01.ogg").read_bytes()
+TRUNCATED_BYTES = 20_000  # of t01's 53 KB: its first 8 s, the first sentence whole
+
+
+class _Misbehaving(http.server.SimpleHTTPRequestHandler):
+    release: threading.Event  # set at the end: stalled handlers give up their connections
+    requests: dict
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _stall(self) -> None:
+        self.release.wait(120)
+        self.close_connection = True
+
+    def _head(self, length: int, kind: str = "audio/ogg") -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        count = self.requests[self.path] = self.requests.get(self.path, 0) + 1
+        if self.path == "/error500.ogg":
+            self.send_error(500)
+        elif self.path == "/stall.ogg":  # accepts the connection, never answers
+            self._stall()
+        elif self.path == "/stall-midway.ogg":  # answers the first request (listing), stalls in the download
+            self._head(len(T01))
+            if count == 1:
+                self.wfile.write(T01)
+                return
+            self.wfile.write(T01[:10_000])
+            self.wfile.flush()
+            self._stall()
+        elif self.path == "/cut-short.ogg":  # promises the whole file, sends part of it, hangs up
+            self._head(len(T01))
+            self.wfile.write(T01[:TRUNCATED_BYTES])
+            self.close_connection = True
+        elif self.path in ("/page.html", "/page.mp3"):  # a web page where media was expected
+            body = b"<!doctype html><html><head><title>Talks</title></head><body><p>Coming soon</p></body></html>"
+            self._head(len(body), "text/html; charset=utf-8")
+            self.wfile.write(body)
+        elif self.path == "/notes.mp3":  # not media at all, served as if it were
+            body = b"Speaker notes: not a recording.\n" * 40
+            self._head(len(body), "audio/mpeg")
+            self.wfile.write(body)
+        else:
+            super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def bad_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad-sources")
+    shutil.copy(DATA / "t01.ogg", root / "t01.ogg")
+    (root / "truncated.ogg").write_bytes(T01[:TRUNCATED_BYTES])
+    release = threading.Event()
+    handler = type("Handler", (_Misbehaving,), {"release": release, "requests": {}})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(root)))
+    server.daemon_threads = True
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    feed = (DATA / "feed.xml").read_text().replace("http://127.0.0.1:8765", base)
+    t01_item, t02_item = re.findall(r"<item>.*?</item>", feed)
+    (root / "twice.xml").write_text(feed.replace(t02_item, t01_item))  # the same enclosure listed twice
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield base
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _sox(path, *effects: str) -> None:
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(path), *effects], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def no_speech(tmp_path_factory):
+    """A few seconds each of a plucked melody, white noise, and a buzz whose loudness rises and falls at a
+    syllable rate (it gets past the voice detector, and whisper hears "Thank you." in it)."""
+    if shutil.which("sox") is None:
+        pytest.skip("sox is not installed (scripts/test.sh installs it)")
+    folder = tmp_path_factory.mktemp("no-speech")
+    notes = [f"pluck {n}" for n in ("C4", "E4", "G4", "C5", "G4", "E4", "D4", "C4")]
+    melody = []
+    for note in notes:
+        melody += ["synth", "0.5", *note.split(), ":"]
+    _sox(folder / "melody.ogg", *melody[:-1])
+    _sox(folder / "noise.ogg", "synth", "8", "whitenoise", "vol", "0.6")
+    _sox(folder / "buzz.ogg", "synth", "10", "sawtooth", "200", "tremolo", "5", "90", "vol", "0.5")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bad_run(bad_server, no_speech, tmp_path_factory):
+    work = tmp_path_factory.mktemp("bad-run")
+    sources = {
+        "500": f"{bad_server}/error500.ogg",
+        "stall": f"{bad_server}/stall.ogg",
+        "stall-midway": f"{bad_server}/stall-midway.ogg",
+        "html": f"{bad_server}/page.html",
+        "html-as-mp3": f"{bad_server}/page.mp3",
+        "not-media": f"{bad_server}/notes.mp3",
+        "cut-short": f"{bad_server}/cut-short.ogg",
+        "truncated": f"{bad_server}/truncated.ogg",
+        "twice": f"{bad_server}/twice.xml",
+        "unsupported": "ftp://127.0.0.1:9/talk.mp3",
+        "melody": str(no_speech / "melody.ogg"),
+        "noise": str(no_speech / "noise.ogg"),
+        "buzz": str(no_speech / "buzz.ogg"),
+    }
+    listing = work / "sources.txt"
+    listing.write_text("\n".join(sources.values()) + "\n")
+    library = work / "library"
+    result = talksearch("index", "--from-file", str(listing), "--library", str(library),
+                        env={"TALKSEARCH_SOCKET_TIMEOUT": "1"})
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("added", "skipped", "failed"))]
+    return result, lines, library
+
+
+def _line(lines: list[str], needle: str) -> str:
+    found = [line for line in lines if needle in line]
+    assert len(found) == 1, (needle, lines)
+    return found[0]
+
+
+def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
+    result, lines, _ = bad_run
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    assert len(lines) == 14, result.stdout  # 13 sources, the feed naming its talk twice
+    assert "2 added, 1 skipped, 11 failed" in result.stdout, result.stdout
+
+    assert _line(lines, "error500.ogg").startswith("failed") and "HTTP Error 500" in _line(lines, "error500.ogg")
+    assert "timed out" in _line(lines, "/stall.ogg").lower()
+    midway = _line(lines, "stall-midway")
+    assert midway.startswith("failed") and "timed out" in midway.lower() and "retries" in midway
+    for page in ("page.html", "page.mp3"):
+        assert _line(lines, page).startswith("failed") and "Unsupported URL" in _line(lines, page)
+    assert _line(lines, "notes").startswith("failed") and "not readable as audio" in _line(lines, "notes")
+    assert "ffmpeg cannot decode it" in _line(lines, "notes") and "Errno" not in _line(lines, "notes")
+    cut = _line(lines, "cut-short")
+    assert cut.startswith("failed") and re.search(r"\d+ bytes read, \d+ more expected", cut), cut
+    assert _line(lines, "ftp://").startswith("failed")
+    for line in lines:  # one line each, without yt-dlp's repeated causes or ANSI colours
+        assert "caused by" not in line and "\x1b" not in line and "HTTPConnectionPool" not in line
+
+
+def test_a_talk_listed_twice_in_a_feed_is_indexed_once(bad_run):
+    _, lines, library = bad_run
+    title = TRUTH["t01"]["title"]
+    assert [line.split(title)[0].strip() for line in lines if title in line] == ["added", "skipped"]
+    assert _line(lines, "listed twice in this run").startswith(f"skipped {title}")
+    db = sqlite3.connect(library / "catalog.sqlite")
+    assert db.execute("SELECT count(*) FROM talks WHERE title = ?", (title,)).fetchone()[0] == 1
+
+
+def test_no_speech_indexes_nothing(bad_run):
+    """Music, noise and a speech-like buzz: 'no speech found', nothing hallucinated reaches the catalog."""
+    _, lines, library = bad_run
+    for name in ("melody", "noise", "buzz"):  # local files are labelled with their names
+        line = _line(lines, f" {name}: ")
+        assert line.startswith("failed") and line.endswith("no speech found"), line
+    db = sqlite3.connect(library / "catalog.sqlite")
+    titles = {row[0] for row in db.execute("SELECT title FROM talks")}
+    assert titles == {TRUTH["t01"]["title"], "truncated"}
+    assert "thank you" not in " ".join(r[0].lower() for r in db.execute("SELECT text FROM passages"))
+
+
+def test_a_truncated_file_indexes_what_it_holds_and_no_more(bad_run):
+    _, lines, library = bad_run
+    assert _line(lines, "truncated").startswith("added")
+    talks = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"]
+    talk = next(t for t in talks if t["title"] == "truncated")
+    assert talk["duration"] < TRUTH["t01"]["duration"] / 2
+    transcript = json.loads(talksearch("export", talk["id"], "--library", str(library), "--format", "json").stdout)
+    text = " ".join(s["text"] for s in transcript["segments"]).lower()
+    assert "ocean simulations" in text  # the first sentence, which the truncated file holds whole
+    assert "manifest" not in text and "restarting" not in text  # later sentences it does not hold
+    assert all(w["end"] <= talk["duration"] + 0.5 for s in transcript["segments"] for w in s["words"])
+    assert check_library(library).clean
+
+
+# --- multi-hour recordings: bounded memory ----------------------------------------------------------
+
+
+def test_long_recordings_stream_in_bounded_chunks_cut_in_pauses(tmp_path):
+    """A 20-minute file (4 s tone, 1 s pause, repeated) decoded in 60 s chunks: the pieces tile the
+    recording exactly, each cut lands in a pause, and memory stays a small fraction of the decoded whole."""
+    if shutil.which("sox") is None:
+        pytest.skip("sox is not installed (scripts/test.sh installs it)")
+    minutes, chunk, search = 20, 60.0, 5.0
+    path = tmp_path / "long.wav"
+    _sox(path, "synth", "4", "sine", "440", "vol", "0.5", "pad", "0", "1", "repeat", str(minutes * 12 - 1))
+    whole_bytes = minutes * 60 * SAMPLING_RATE * 4  # float32, as decode_audio would hold it
+
+    tracemalloc.start()
+    try:
+        pieces, expected_offset = [], 0
+        for offset, samples in stream_audio(str(path), chunk_seconds=chunk, search_seconds=search):
+            assert offset * SAMPLING_RATE == pytest.approx(expected_offset)  # no gap, no overlap
+            assert len(samples) <= (chunk + search) * SAMPLING_RATE
+            pieces.append((offset, len(samples), float(np.abs(samples[-400:]).max()), float(np.abs(samples[:400]).max())))
+            expected_offset += len(samples)
+            del samples
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert expected_offset == minutes * 60 * SAMPLING_RATE  # every sample, once
+    assert len(pieces) >= minutes * 60 / (chunk + search)
+    for before, after in zip(pieces, pieces[1:]):  # cut in a pause: silence on both sides of every cut
+        assert before[2] < 1e-3 and after[3] < 1e-3, (before, after)
+    assert peak < whole_bytes / 5, f"peak {peak / 1e6:.1f} MB for a {whole_bytes / 1e6:.0f} MB recording"

@@ -1,0 +1,258 @@
+"""Storage going wrong under a library: a full disk, a read-only file system, a missing or corrupt index or
+catalog, a second writer. Each gives one clear line and a non-zero exit through the real CLI, and damages
+nothing: SQLite rolls back, the vector index is rebuilt from the catalog.
+
+The disk-full and read-only cases run in a private mount namespace (``unshare --mount``): a 4 MB tmpfs
+filled to the brim, and a read-only bind mount of a library. The tests run as root, for whom ``chmod``
+stops no write, so a real read-only mount is the honest test; where mounting is not allowed (not root, no
+unshare) those tests are skipped, and the error mapping is still checked on the real errors' texts.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from talksearch.library import Library
+from talksearch.storage import explain
+from tests.helpers import DATA, ROOT, talksearch
+
+
+def _copy(library: Path, target: Path) -> Path:
+    shutil.copytree(library, target, ignore=shutil.ignore_patterns("indexer.lock", "downloads"))
+    return target
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def library(feed_library, tmp_path) -> Path:
+    """A copy of the session's two-talk library (indexed from the loopback feed by the CLI)."""
+    return _copy(feed_library[0], tmp_path / "library")
+
+
+# --- the vector index and the catalog, missing or corrupt -----------------------------------------
+
+
+def test_a_corrupt_vector_index_is_rebuilt_from_the_catalog(library):
+    (library / "vectors.faiss").write_bytes(os.urandom(4096))
+    searched = talksearch("search", "object storage bucket", "--library", str(library), "--json")
+    assert searched.returncode == 0, searched.stderr
+    assert "bucket" in json.loads(searched.stdout)["results"][0]["text"]
+    _check_then_repair(library)
+
+
+@pytest.mark.parametrize("damage", ["missing", "empty"])
+def test_a_missing_or_empty_vector_index_is_repaired(library, damage):
+    file = library / "vectors.faiss"
+    file.unlink() if damage == "missing" else file.write_bytes(b"")
+    _check_then_repair(library)
+
+
+def _check_then_repair(library: Path) -> None:
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1 and "vectors.faiss" in checked.stdout and "try --repair" in checked.stdout
+    repaired = talksearch("check", "--repair", "--library", str(library))
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "repaired: rebuilt vectors.faiss" in repaired.stdout and repaired.stdout.rstrip().endswith("clean")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage):
+    catalog = library / "catalog.sqlite"
+    if damage == "garbage":
+        catalog.write_bytes(os.urandom(64 * 1024))
+    else:  # half a catalog: the header says more pages than there are
+        catalog.write_bytes(catalog.read_bytes()[: catalog.stat().st_size // 2])
+    before = _digests(library)
+    talk_id = "3dd032a9319f"
+    commands = [["talks"], ["check"]]
+    if damage == "garbage":
+        commands += [["search", "object storage"], ["export", talk_id], ["index", str(DATA / "t01.ogg")],
+                     ["check", "--repair"]]
+    for args in commands:
+        result = talksearch(*args, "--library", str(library))
+        assert result.returncode != 0, (args, result.stdout)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        if result.stderr.strip():
+            assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, (args, result.stderr)
+        else:  # check says what it found on stdout
+            assert "problem:" in result.stdout, (args, result.stdout)
+    after = _digests(library)
+    assert after["catalog.sqlite"] == before["catalog.sqlite"]  # nobody "fixed" it by writing over it
+
+
+def test_a_second_writer_is_refused_in_one_line(library):
+    with Library.open(library) as holder:
+        holder.acquire_writer()
+        for args in (["index", str(DATA / "t01.ogg")], ["check", "--repair"]):
+            _one_line_error(talksearch(*args, "--library", str(library)),
+                            "is being written by talksearch index (pid", "wait for it to finish")
+    assert talksearch("check", "--library", str(library)).returncode == 0
+
+
+# --- the error mapping, on the real errors' texts ------------------------------------------------------
+
+
+def test_storage_failures_are_explained_in_one_line(tmp_path):
+    import faiss
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    cases = {
+        sqlite3.OperationalError("database or disk is full"): "no space left",
+        sqlite3.OperationalError("attempt to write a readonly database"): "read-only file system",
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lib / "downloads" / "x.part")): "no space left",
+        OSError(errno.EROFS, os.strerror(errno.EROFS), str(lib / "indexer.lock")): "read-only file system",
+        OSError(errno.EACCES, os.strerror(errno.EACCES), str(lib / "catalog.sqlite")): "no permission",
+        RuntimeError("Error in faiss::FileIOWriter::FileIOWriter(const char*) at io.cpp:103: Error: 'f' failed: "
+                     f"could not open {lib}/vectors.faiss.tmp for writing: Read-only file system"): "read-only",
+    }
+    big = faiss.IndexFlatIP(256)  # a real FAISS write error: 2 MB written to a full device
+    big.add(np.zeros((2000, 256), "float32"))
+    with pytest.raises(RuntimeError) as written:
+        faiss.write_index(big, "/dev/full")
+    cases[written.value] = "no space left"
+    for exc, expected in cases.items():
+        message = explain(exc, lib)
+        assert message and expected in message and "\n" not in message, (exc, message)
+        assert str(lib) in message
+    # not storage failures: left to their own handling
+    assert explain(sqlite3.OperationalError("no such table: talks"), lib) is None
+    assert explain(OSError(errno.ENOSPC, "No space left on device", "/elsewhere/recording.mp4"), lib) is None
+    assert explain(RuntimeError("something else"), lib) is None
+    assert explain(ValueError("disk is full"), lib) is None
+
+
+# --- a full disk and a read-only file system (private mount namespaces) ------------------------------
+
+
+def _can_mount() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            'd=$(mktemp -d) && mount -t tmpfs -o size=64k tmpfs "$d" && umount "$d" && rmdir "$d"'],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+needs_mounts = pytest.mark.skipif(not _can_mount(), reason="needs root and unshare --mount (a private mount namespace)")
+
+_DRIVER_HEAD = """
+import json, os, shutil, subprocess, sys
+ROOT = os.environ["TS_ROOT"]
+results = {}
+def cli(name, *args):
+    r = subprocess.run([sys.executable, "-m", "talksearch.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                       timeout=600)
+    results[name] = {"rc": r.returncode, "out": r.stdout, "err": r.stderr}
+def fill(folder, leave):
+    # a file taking all the free space of the file system but ``leave`` bytes
+    st = os.statvfs(folder)
+    fd = os.open(os.path.join(folder, "filler"), os.O_CREAT | os.O_WRONLY)
+    os.posix_fallocate(fd, 0, max(4096, st.f_bavail * st.f_frsize - leave))
+    os.close(fd)
+"""
+
+
+def _in_mount_namespace(setup: str, driver: str, **env: str) -> dict:
+    """Run ``setup`` (shell: the mounts) then the Python ``driver`` in a private mount namespace; the
+    mounts vanish with it. Returns the driver's ``results``."""
+    script = _DRIVER_HEAD + textwrap.dedent(driver) + "\nprint('RESULTS ' + json.dumps(results))\n"
+    command = f"set -e\n{setup}\nexec {sys.executable} -c \"$TS_DRIVER\"\n"
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", command],
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, **env, "TS_DRIVER": script, "TS_ROOT": str(ROOT)})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
+    assert done.returncode == 0 and lines, done.stdout + done.stderr
+    return {name: subprocess.CompletedProcess([], r["rc"], r["out"], r["err"])
+            for name, r in json.loads(lines[-1][len("RESULTS "):]).items()}
+
+
+@needs_mounts
+def test_disk_full_is_one_line_and_damages_nothing(library, tmp_path):
+    """A 4 MB tmpfs holding the library, filled up: when even opening the catalog fails, and when the
+    commit of a transcribed talk fails. The catalog rolls back: once space is freed it checks clean."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    recording = tmp_path / "recording.ogg"
+    shutil.copy(DATA / "t01.ogg", recording)
+    recording.write_bytes(recording.read_bytes() + b"\0")  # another file (another digest) than the feed's t01
+    results = _in_mount_namespace(
+        'mount -t tmpfs -o size=4m tmpfs "$TS_MOUNT"',
+        """
+        mount, lib, recording = os.environ["TS_MOUNT"], os.environ["TS_MOUNT"] + "/library", os.environ["TS_RECORDING"]
+        shutil.copytree(os.environ["TS_LIBRARY"], lib)
+        fill(mount, 4096)                      # full: the catalog's shared-memory file cannot even be made
+        cli("full_at_open", "index", recording, "--library", lib)
+        os.remove(os.path.join(mount, "filler"))
+        fill(mount, 48 * 1024)                 # room to open and transcribe, not to commit the talk
+        cli("full_at_commit", "index", recording, "--library", lib)
+        os.remove(os.path.join(mount, "filler"))
+        cli("check", "check", "--library", lib)
+        cli("talks", "talks", "--library", lib, "--json")
+        """,
+        TS_MOUNT=str(mount), TS_LIBRARY=str(library), TS_RECORDING=str(recording))
+
+    _one_line_error(results["full_at_open"], "no space left on the disk holding the library", str(mount))
+    _one_line_error(results["full_at_commit"], "no space left", "database or disk is full",
+                    "what was committed is intact")
+    assert results["check"].returncode == 0 and results["check"].stdout.rstrip().endswith("clean"), results["check"]
+    assert json.loads(results["talks"].stdout)["total"] == 2  # the two talks it had, nothing half-written
+
+
+@needs_mounts
+def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(library, tmp_path):
+    """A read-only bind mount of a library: searching, listing, exporting and checking work (SQLite opens
+    the catalog immutable); indexing and repairing are refused in one line; not one byte changes."""
+    before = _digests(library)
+    results = _in_mount_namespace(
+        'mount --bind "$TS_LIBRARY" "$TS_LIBRARY" && mount -o remount,bind,ro "$TS_LIBRARY"',
+        """
+        lib = os.environ["TS_LIBRARY"]
+        try:
+            open(os.path.join(lib, "probe"), "w")
+            results["writable"] = {"rc": 0, "out": "", "err": ""}
+        except OSError as exc:
+            results["writable"] = {"rc": exc.errno, "out": "", "err": str(exc)}
+        cli("talks", "talks", "--library", lib, "--json")
+        cli("search", "search", "object storage bucket", "--library", lib, "--json")
+        cli("export", "export", "3dd032a9319f", "--library", lib, "--format", "txt")
+        cli("check", "check", "--library", lib)
+        cli("repair", "check", "--repair", "--library", lib)
+        cli("index", "index", os.environ["TS_RECORDING"], "--library", lib)
+        """,
+        TS_LIBRARY=str(library), TS_RECORDING=str(DATA / "t02.ogg"))
+
+    assert results["writable"].returncode == errno.EROFS  # root cannot write there: a real read-only mount
+    assert json.loads(results["talks"].stdout)["total"] == 2
+    assert "bucket" in json.loads(results["search"].stdout)["results"][0]["text"]
+    assert results["export"].returncode == 0 and "object storage" in results["export"].stdout.lower()
+    assert results["check"].returncode == 0 and "keyword index is not verified" in results["check"].stdout
+    for name in ("repair", "index"):
+        _one_line_error(results[name], "read-only file system", str(library))
+    assert _digests(library) == before  # not a byte written, not a -wal or -shm file left

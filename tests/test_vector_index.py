@@ -1,0 +1,169 @@
+"""The vector index follows the library's size: exact while small, trained IVF past a threshold (set low
+here), retrained only on large growth, and always consistent with the catalog for readers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import talksearch.library as library_module
+from talksearch.check import check_library
+from talksearch.library import Library, Passage, Segment, Talk
+from talksearch.vector_index import EXACT, VectorPolicy, recall_at
+
+DIM = 32
+PER_TALK = 50
+POLICY = VectorPolicy(exact_max=300, lists_per_sqrt=1.0, min_lists=4, save_min=120, tune_queries=60,
+                      target_recall=0.95)
+_CENTRES = np.random.default_rng(7).standard_normal((24, DIM)).astype(np.float32)
+
+
+def _vectors(seed: int, n: int = PER_TALK) -> np.ndarray:
+    """Clustered like real embeddings: topics, and passages near them."""
+    rng = np.random.default_rng(seed)
+    x = _CENTRES[rng.integers(0, len(_CENTRES), n)] + 0.6 * rng.standard_normal((n, DIM)).astype(np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _add(library: Library, number: int) -> str:
+    talk = Talk(extractor="Generic", source_id=f"t{number}", url=f"http://example.org/{number}.mp3",
+                title=f"talk {number}", whisper_model="tiny.en", embed_model="test-model")
+    passages = [Passage(i, i + 1, f"talk {number} passage {i}") for i in range(PER_TALK)]
+    return library.add_talk(talk, [Segment(0, PER_TALK, "text")], passages, _vectors(number))
+
+
+def _all_vectors(library: Library) -> tuple[np.ndarray, np.ndarray]:
+    rows = library.db.execute("SELECT id, embedding FROM passages ORDER BY id").fetchall()
+    return np.array([r[0] for r in rows]), np.vstack([np.frombuffer(r[1], np.float32) for r in rows])
+
+
+def _recall(library: Library, queries: np.ndarray) -> float:
+    ids, vectors = _all_vectors(library)
+    truth = ids[np.argsort(-(queries @ vectors.T), axis=1)[:, :10]]
+    found = np.array([[pid for pid, _ in library.search_vectors(q, 10)] for q in queries])
+    return recall_at(found, truth)
+
+
+def _queries(seed: int = 99, n: int = 40) -> np.ndarray:
+    return _vectors(seed, n)
+
+
+@pytest.fixture
+def writer(tmp_path):
+    library = Library.open(tmp_path / "lib", create=True, vector_policy=POLICY)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", DIM)
+    yield library
+    library.close()
+
+
+def test_crossing_the_threshold_switches_to_a_trained_index(writer, tmp_path, monkeypatch):
+    for number in range(6):  # 300 passages: still exact
+        _add(writer, number)
+    assert writer.vector_index_info()["factory"] == EXACT
+    assert _recall(writer, _queries()) == 1.0
+
+    _add(writer, 6)  # 350 > 300: trained from the catalog
+    meta = {k: writer.meta(k) for k in ("index_factory", "index_trained_size", "index_params")}
+    assert meta["index_factory"] == "IVF16,SQ8" and meta["index_trained_size"] == "350"
+    params = json.loads(meta["index_params"])
+    assert params["nprobe"] >= 1 and params["refine"] == 2 and params["tuned_recall_at_10"] >= 0.9
+    assert _recall(writer, _queries()) >= 0.9
+
+    # An add below 4x the trained size goes into the trained lists: no retraining.
+    builds = []
+    real_build = library_module.build
+    monkeypatch.setattr(library_module, "build", lambda *a, **k: builds.append(1) or real_build(*a, **k))
+    _add(writer, 7)
+    assert builds == [] and writer.meta("index_trained_size") == "350"
+    newest = _vectors(7)
+    hits = writer.search_vectors(newest[3], 1)
+    assert writer.passages([hits[0][0]])[hits[0][0]].text == "talk 7 passage 3"
+    writer.close()
+
+    # Survives reopening, by a reader (memory-mapped) and by check.
+    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    info = reader.vector_index_info()
+    assert info["factory"] == "IVF16,SQ8" and info["passages"] == 400 and info["unsaved"] == 0
+    assert _recall(reader, _queries()) >= 0.9
+    reader.close()
+    report = check_library(tmp_path / "lib")
+    assert report.clean, report.problems
+    assert any(f.startswith("vector index IVF16,SQ8 over 400 passages") for f in report.facts)
+
+
+def test_retrains_only_after_fourfold_growth(tmp_path):
+    policy = VectorPolicy(exact_max=100, lists_per_sqrt=1.0, min_lists=4, save_min=1000, tune_queries=40)
+    with Library.open(tmp_path / "lib", create=True, vector_policy=policy) as writer:
+        writer.acquire_writer()
+        writer.bind_embedding_model("test-model", DIM)
+        sizes = []
+        for number in range(10):
+            _add(writer, number)
+            sizes.append((writer.vector_index_info()["factory"], writer.meta("index_trained_size")))
+        # exact (built with the first talk) to 100; trained at 150; kept to 550 (< 4 x 150)
+        assert sizes[:3] == [(EXACT, "50"), (EXACT, "50"), ("IVF16,SQ8", "150")]
+        assert sizes[3:] == [("IVF16,SQ8", "150")] * 7
+        for number in range(10, 12):
+            _add(writer, number)
+        assert writer.meta("index_trained_size") == "600"  # retrained at 600 (>= 4 x 150): more lists
+        assert writer.vector_index_info()["factory"] == "IVF32,SQ8"
+        assert _recall(writer, _queries()) >= 0.9
+
+
+def test_readers_stay_consistent_with_the_catalog(writer, tmp_path):
+    for number in range(8):
+        _add(writer, number)
+    writer.sync_vector_index(save=True)
+    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    assert reader.vector_index_info()["passages"] == 400
+
+    # The writer commits a talk but has not rewritten the file yet: the reader searches it from the catalog.
+    added = _add(writer, 8)
+    assert writer.vector_index_info()["unsaved"] == PER_TALK
+    assert reader.refresh() is True
+    hits = reader.search_vectors(_vectors(8)[5], 1)
+    assert reader.passages([hits[0][0]])[hits[0][0]].talk_id == added
+
+    # A deleted talk's passages vanish from the reader's results though the file still holds them.
+    gone_ids = {r[0] for r in writer.db.execute("SELECT id FROM passages WHERE talk_id = ?", (added,))}
+    first = writer.db.execute("SELECT talk_id FROM passages ORDER BY id LIMIT 1").fetchone()[0]
+    first_ids = {r[0] for r in writer.db.execute("SELECT id FROM passages WHERE talk_id = ?", (first,))}
+    writer.delete_talk(added)
+    writer.delete_talk(first)
+    assert reader.refresh() is True
+    assert reader.vector_index_info()["passages"] == 350
+    seen = {pid for q in np.vstack([_vectors(0), _vectors(8)]) for pid, _ in reader.search_vectors(q, 20)}
+    assert not seen & (gone_ids | first_ids)
+    assert _recall(reader, _queries()) >= 0.9
+
+    # Ids are never given out again, even after the newest talk was deleted.
+    _add(writer, 9)
+    new_ids = {r[0] for r in writer.db.execute("SELECT id FROM passages WHERE talk_id = ?", (Talk(
+        extractor="Generic", source_id="t9", url="", title="").id,))}
+    assert not new_ids & gone_ids
+    writer.close()
+    assert reader.refresh() is True  # the writer's final save: the reader maps the new file
+    assert reader.vector_index_info()["unsaved"] == 0 and reader.vector_index_info()["passages"] == 400
+    reader.close()
+
+
+def test_an_old_exact_library_keeps_opening_and_is_retrained_by_a_writer(tmp_path):
+    # Written with the old defaults: every passage in one exact IDMap2,Flat index, whatever the size.
+    old = VectorPolicy(exact_max=10**9)
+    with Library.open(tmp_path / "lib", create=True, vector_policy=old) as writer:
+        writer.acquire_writer()
+        writer.bind_embedding_model("test-model", DIM)
+        for number in range(8):
+            _add(writer, number)
+    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    assert reader.vector_index_info()["factory"] == EXACT
+    assert _recall(reader, _queries()) == 1.0
+    reader.close()
+    with Library.open(tmp_path / "lib", vector_policy=POLICY) as writer:
+        writer.acquire_writer()
+        writer.sync_vector_index(save=True)  # what `talksearch index` does on opening
+        assert writer.meta("index_factory") == "IVF16,SQ8"
+    assert check_library(tmp_path / "lib").clean
