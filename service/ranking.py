@@ -34,9 +34,11 @@ class RankingOptions:
     rrf_k: int = 20  # smaller than the usual 60: each retriever's first few ranks count for more (R@1, MRR)
     dense_weight: float = 1.0
     keyword_weight: float = 0.5
-    # Sound-alike matches of query words that no transcript contains, weighted by the share of the query's
-    # words they are: all of "Multus", a twelfth of a long question with one odd word in it.
+    # Sound-alike matches of query words that no transcript contains, weighted by the square of the share of
+    # the query's words they are: fully for "Multus", a 49th for a long question with one odd word in it,
+    # where the unknown word is more likely a paraphrase than misheard jargon.
     sound_weight: float = 2.0
+    sound_share_power: float = 2.0
     sound_candidates: int = 200  # passages per unknown word pre-selected by shared key trigrams, then aligned
     sound_max_distance: float = 0.35  # edits per key letter (plus half the edits per spelled letter) accepted
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
@@ -179,7 +181,8 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
     fused = _fuse([
         (o.dense_weight, _dense(library, vector, o.candidates)),
         (o.keyword_weight, _keyword(library, text, o.candidates)),
-        (o.sound_weight * len(unknown) / max(1, len(_words(text))), _sound(library, unknown, o.candidates, o)),
+        (o.sound_weight * (len(unknown) / max(1, len(_words(text)))) ** o.sound_share_power,
+         _sound(library, unknown, o.candidates, o)),
     ], o.rrf_k)
     passages = library.passages(fused)
     chosen: list[tuple[PassageHit, float]] = []

@@ -190,8 +190,10 @@ def serve(library, host, port) -> None:
     import uvicorn
 
     from service.app import create_app
+    from talksearch.library import Library
 
     settings = settings_from(library=library, host=host, port=port)
+    Library.open(settings.library, create=True).close()  # a broken or unusable library: one line, not a traceback
     click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 

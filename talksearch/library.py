@@ -40,7 +40,7 @@ VECTORS = "vectors.faiss"
 LOCK = "indexer.lock"
 DOWNLOADS = "downloads"
 FTS_TOKENIZE = "porter unicode61"  # passages_fts's tokenizer
-KEYWORD_ROW_BUDGET = 5_000  # passages an OR-ed keyword search may score (Library.selective_terms)
+KEYWORD_ROW_BUDGET = 3_000  # passages an OR-ed keyword search may score (Library.selective_terms)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -290,9 +290,12 @@ class Library:
         return cls(Path(path), create=create, readonly=readonly, vector_policy=vector_policy)
 
     def close(self) -> None:
-        """Close; a writer first writes out the vector index changes it has not saved yet."""
+        """Close; a writer first writes out the vector index changes it has not saved yet, unless they are a
+        few passages in a large library (readers take those from the catalog; the next writer saves them)."""
         try:
-            if self._writer and self._vectors is not None and self._vectors.writable and self._vectors.dirty:
+            vectors = self._vectors
+            if self._writer and vectors is not None and vectors.writable and vectors.dirty and (
+                    vectors.dirty >= self.vector_policy.save_min or vectors.ntotal <= self.vector_policy.exact_max):
                 self._save_vectors()
         finally:
             self.db.close()
@@ -724,6 +727,8 @@ class Library:
         past that, the commonest are left out until they do. FTS5 scores every passage an OR matches, so
         a word like "the" in a million passages costs a second, while BM25 gives it almost no weight; a
         small library keeps every term. Counts stop at the budget, so a count never costs more than it."""
+        if self._term_counts_basis <= budget:  # no more passages than the budget: nothing to save (or to change)
+            return list(terms)
         counts = {}
         for term in dict.fromkeys(terms):
             key = (table, term)
@@ -738,7 +743,7 @@ class Library:
                 break
             kept.add(term)
             total += counts[term]
-        return [t for t in dict.fromkeys(terms) if t in kept]
+        return [t for t in terms if t in kept]  # repeats kept: BM25 weighs a word said twice in the query twice
 
     def count_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]

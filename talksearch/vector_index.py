@@ -207,6 +207,7 @@ class VectorIndex:
         self.stale = np.empty(0, np.int64)
         self.dirty = 0  # passages added to or removed from a writer's base since the file was written
         self._selector = None
+        self._quantised = is_quantised(base)
 
     @classmethod
     def load(cls, path: Path, dimension: int, policy: VectorPolicy, writable: bool) -> VectorIndex:
@@ -301,7 +302,7 @@ class VectorIndex:
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dimension)
         found: dict[int, float] = {}
         if self.base is not None and self.base.ntotal > len(self.stale):
-            refine = self.policy.refine if exact is not None and is_quantised(self.base) else 1
+            refine = self.policy.refine if exact is not None and self._quantised else 1
             scores, ids = self.base.search(query, k * max(1, refine), params=self._params())
             hits = ids[0][ids[0] >= 0]
             if refine > 1 and len(hits):

@@ -213,3 +213,54 @@ def test_quoted_query_in_urls_round_trips(api):
     q = 'gang "scheduling" & <b>bold</b> #hash ?x=1'
     response = api.get("/api/search?q=" + quote(q, safe=""))
     assert response.status_code == 200 and response.json()["query"] == q
+
+
+# --- SSRF: redirects -------------------------------------------------------------------------------------
+
+_REDIRECT_SCRIPT = r"""
+import functools, http.server, threading, yt_dlp
+from service import netguard
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass
+    def do_GET(self):
+        if self.path == "/moved.ogg":  # the "public" host sends the fetcher inside
+            self.send_response(302)
+            self.send_header("Location", INSIDE + "/t01.ogg")
+            self.end_headers()
+            return
+        super().do_GET()
+
+def serve(address):
+    server = http.server.ThreadingHTTPServer((address, 0), functools.partial(Handler, directory=DATA))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://{address}:{server.server_address[1]}"
+
+INSIDE = serve("127.0.0.2")
+OUTSIDE = serve("127.0.0.1")
+netguard.is_public = lambda address: address == "127.0.0.1"  # stand-in: 127.0.0.1 plays the public internet
+netguard.install()
+with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as ydl:
+    for name, url in (("direct", OUTSIDE + "/t01.ogg"), ("redirected", OUTSIDE + "/moved.ogg"),
+                      ("inside", INSIDE + "/t01.ogg")):
+        try:
+            ydl.extract_info(url, download=False)
+            print(name, "CONNECTED")
+        except Exception as exc:
+            print(name, "REFUSED", "non-public" in str(exc))
+"""
+
+
+def test_ssrf_a_redirect_to_an_inside_address_is_refused():
+    """The indexing process's guard follows redirects: an allowed host that redirects to an inside address
+    is refused at the redirect (127.0.0.1 stands in for the internet, 127.0.0.2 for the inside)."""
+    import subprocess
+    import sys
+
+    from tests.helpers import DATA, ROOT
+
+    script = f"DATA = {str(DATA)!r}\n" + _REDIRECT_SCRIPT
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    assert lines == {"direct": "CONNECTED", "redirected": "REFUSED True", "inside": "REFUSED True"}, \
+        out.stdout + out.stderr

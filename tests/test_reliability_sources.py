@@ -214,11 +214,11 @@ def test_a_truncated_file_indexes_what_it_holds_and_no_more(bad_run):
 
 
 def test_long_recordings_stream_in_bounded_chunks_cut_in_pauses(tmp_path):
-    """A 20-minute file (4 s tone, 1 s pause, repeated) decoded in 60 s chunks: the pieces tile the
+    """A 12-minute file (4 s tone, 1 s pause, repeated) decoded in 30 s chunks: the pieces tile the
     recording exactly, each cut lands in a pause, and memory stays a small fraction of the decoded whole."""
     if shutil.which("sox") is None:
         pytest.skip("sox is not installed (scripts/test.sh installs it)")
-    minutes, chunk, search = 20, 60.0, 5.0
+    minutes, chunk, search = 12, 30.0, 5.0
     path = tmp_path / "long.wav"
     _sox(path, "synth", "4", "sine", "440", "vol", "0.5", "pad", "0", "1", "repeat", str(minutes * 12 - 1))
     whole_bytes = minutes * 60 * SAMPLING_RATE * 4  # float32, as decode_audio would hold it

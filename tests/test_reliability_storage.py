@@ -93,7 +93,7 @@ def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage)
     commands = [["talks"], ["check"]]
     if damage == "garbage":
         commands += [["search", "object storage"], ["export", talk_id], ["index", str(DATA / "t01.ogg")],
-                     ["check", "--repair"]]
+                     ["check", "--repair"], ["serve", "--port", "0"]]
     for args in commands:
         result = talksearch(*args, "--library", str(library))
         assert result.returncode != 0, (args, result.stdout)

@@ -81,17 +81,23 @@ def test_crossing_the_threshold_switches_to_a_trained_index(writer, tmp_path, mo
     newest = _vectors(7)
     hits = writer.search_vectors(newest[3], 1)
     assert writer.passages([hits[0][0]])[hits[0][0]].text == "talk 7 passage 3"
-    writer.close()
+    saved = (tmp_path / "lib" / "vectors.faiss").stat().st_mtime_ns
+    writer.close()  # 50 passages (< save_min) in a trained index: not worth rewriting the file for
+    assert (tmp_path / "lib" / "vectors.faiss").stat().st_mtime_ns == saved
 
-    # Survives reopening, by a reader (memory-mapped) and by check.
+    # Survives reopening, by a reader (memory-mapped: the last talk taken from the catalog) and by check.
     reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
     info = reader.vector_index_info()
-    assert info["factory"] == "IVF16,SQ8" and info["passages"] == 400 and info["unsaved"] == 0
+    assert info["factory"] == "IVF16,SQ8" and info["passages"] == 400 and info["unsaved"] == PER_TALK
+    hits = reader.search_vectors(newest[3], 1)
+    assert reader.passages([hits[0][0]])[hits[0][0]].text == "talk 7 passage 3"
     assert _recall(reader, _queries()) >= 0.9
     reader.close()
     report = check_library(tmp_path / "lib")
     assert report.clean, report.problems
-    assert any(f.startswith("vector index IVF16,SQ8 over 400 passages") for f in report.facts)
+    assert any(f.startswith("vector index IVF16,SQ8 over 350 passages, trained at 350") for f in report.facts)
+    assert "vectors.faiss lags the catalog: 50 passages to add, 0 to remove (searched from the catalog meanwhile)" \
+        in report.facts
 
 
 def test_retrains_only_after_fourfold_growth(tmp_path):
@@ -113,11 +119,15 @@ def test_retrains_only_after_fourfold_growth(tmp_path):
         assert _recall(writer, _queries()) >= 0.9
 
 
-def test_readers_stay_consistent_with_the_catalog(writer, tmp_path):
+@pytest.mark.parametrize("policy", [POLICY, VectorPolicy(exact_max=10**9, save_min=120)], ids=["ivf", "exact"])
+def test_readers_stay_consistent_with_the_catalog(tmp_path, policy):
+    writer = Library.open(tmp_path / "lib", create=True, vector_policy=policy)
+    writer.acquire_writer()
+    writer.bind_embedding_model("test-model", DIM)
     for number in range(8):
         _add(writer, number)
     writer.sync_vector_index(save=True)
-    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    reader = Library.open(tmp_path / "lib", vector_policy=policy)
     assert reader.vector_index_info()["passages"] == 400
 
     # The writer commits a talk but has not rewritten the file yet: the reader searches it from the catalog.
@@ -144,8 +154,9 @@ def test_readers_stay_consistent_with_the_catalog(writer, tmp_path):
     new_ids = {r[0] for r in writer.db.execute("SELECT id FROM passages WHERE talk_id = ?", (Talk(
         extractor="Generic", source_id="t9", url="", title="").id,))}
     assert not new_ids & gone_ids
+    writer.sync_vector_index(save=True)
     writer.close()
-    assert reader.refresh() is True  # the writer's final save: the reader maps the new file
+    assert reader.refresh() is True  # the writer's save: the reader maps the new file
     assert reader.vector_index_info()["unsaved"] == 0 and reader.vector_index_info()["passages"] == 400
     reader.close()
 
@@ -167,3 +178,22 @@ def test_an_old_exact_library_keeps_opening_and_is_retrained_by_a_writer(tmp_pat
         writer.sync_vector_index(save=True)  # what `talksearch index` does on opening
         assert writer.meta("index_factory") == "IVF16,SQ8"
     assert check_library(tmp_path / "lib").clean
+
+
+def test_keyword_search_leaves_out_the_commonest_words_only_in_a_large_library(writer):
+    for number in range(8):  # 400 passages: "talk" and "passage" in all of them, "7" in 57 (talk 7, passages 7)
+        _add(writer, number)
+    writer.sync_vector_index()
+    words = ["talk", "7", "passage", "7"]
+    assert writer.selective_terms(words, budget=400) == words  # no more passages than the budget: all kept
+    assert writer.selective_terms(words, budget=100) == ["7", "7"]  # 50 + 50 rows fit; "talk" (400) does not
+    assert writer.selective_terms(["nowhere"], budget=100) == []
+
+    # Snippets are marked in a scratch table holding just the hits: the same as FTS5 over the whole library.
+    ids = [r[0] for r in writer.db.execute("SELECT id FROM passages ORDER BY id LIMIT 5")]
+    match = '"passage" OR "talk"'
+    ours = writer.snippets(ids, match, ("[", "]"))
+    theirs = dict(writer.db.execute(
+        "SELECT rowid, snippet(passages_fts, 0, '[', ']', '…', 64) FROM passages_fts "
+        f"WHERE passages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})", [match, *ids]))
+    assert ours == theirs and len(ours) == 5 and "[passage]" in ours[ids[0]]
