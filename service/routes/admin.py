@@ -5,7 +5,7 @@ from service.errors import ApiError
 from service.netguard import SourceRefused, check_source
 from service.schemas import Deleted, ErrorResponse, IndexRequest, Job
 from service.state import State
-from talksearch.library import Library, LibraryLocked
+from talksearch.library import Library, LibraryError, LibraryLocked
 
 router = APIRouter(prefix="/api", tags=["admin"])
 _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
@@ -29,7 +29,7 @@ def job(state: State, _: Admin, job_id: str) -> Job:
     return found
 
 
-@router.delete("/talks/{talk_id}", response_model=Deleted, responses={**_ERRORS, 409: {"model": ErrorResponse}},
+@router.delete("/talks/{talk_id}", response_model=Deleted, responses={**_ERRORS, 409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
                summary="Remove a talk and everything derived from it")
 def delete_talk(state: State, _: Admin, talk_id: str) -> Deleted:
     # A writer connection of its own: the service's read connection never writes.
@@ -38,6 +38,8 @@ def delete_talk(state: State, _: Admin, talk_id: str) -> Deleted:
             library.acquire_writer()
         except LibraryLocked as exc:
             raise ApiError(409, f"{exc}; try again", "library_busy") from None
+        except LibraryError as exc:  # e.g. a library on read-only media: nothing can be deleted there
+            raise ApiError(503, str(exc), "library_read_only") from None
         if not library.delete_talk(talk_id):
             raise ApiError(404, f"no talk {talk_id!r}")
     return Deleted(deleted=talk_id)
