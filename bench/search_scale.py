@@ -327,6 +327,12 @@ def memory(pid: int) -> dict:
     return fields
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def search_path(query: str) -> str:
     return "/api/search?" + urllib.parse.urlencode({"q": query})
 
@@ -588,10 +594,13 @@ def main(argv: list[str] | None = None) -> int:
         unique = queries[args.recall_queries:]
         warm = unique[: 20]
         single_client(port, warm)  # first requests pay for lazy imports and page faults
+        cpu = cpu_seconds(service.pid)
         single = single_client(port, unique[20: 20 + args.single])
+        single_cpu = (cpu_seconds(service.pid) - cpu) * 1000 / len(single)
         report["single_client"] = {"requests": len(single), "queries": "unique (each embedded)",
                                    **{f"p{p}_ms": round(percentile(single, p), 1) for p in (50, 95, 99)},
-                                   "mean_ms": round(statistics.mean(single), 1)}
+                                   "mean_ms": round(statistics.mean(single), 1),
+                                   "service_cpu_ms_per_request": round(single_cpu, 1)}
         log(f"single client: {report['single_client']}")
         rest = unique[20 + args.single:]
         popular = queries[:100]
@@ -599,7 +608,10 @@ def main(argv: list[str] | None = None) -> int:
         for clients in [int(c) for c in args.clients.split(",") if c]:
             paths = mixed_paths(popular, rest[: len(rest) // 2], rng)
             rest = rest[len(rest) // 2:]
+            cpu = cpu_seconds(service.pid)
             result = load_test(port, paths, clients, args.duration, work)
+            # CPU the service spent per request: what the throughput on idle cores would be bounded by
+            result["service_cpu_ms_per_request"] = round((cpu_seconds(service.pid) - cpu) * 1000 / result["requests"], 1)
             report["load"].append(result)
             log(f"{clients} clients: {result}")
         report["rss"] = memory(service.pid)

@@ -43,6 +43,7 @@ class RankingOptions:
     sound_max_distance: float = 0.35  # edits per key letter (plus half the edits per spelled letter) accepted
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
+    snap_margin: float = 0.05  # a later sentence must beat the passage's first by this much to move the start
 
 
 def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
@@ -162,7 +163,8 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
     cosine = library.passage_vectors([s.passage_id for s in sentences]) @ vector
     scores = [c + o.snap_keyword_weight * _shared_words(text, s.text) for c, s in zip(cosine, sentences)]
     best = sentences[int(np.argmax(scores))]
-    if best.start <= hit.start:
+    # Move only on clear evidence: a query as long as the passage itself (``related``) matches all of it alike.
+    if best.start <= hit.start or max(scores) - scores[0] < o.snap_margin:
         return hit
     starting = [p for p in library.passages_within(hit.talk_id, best.start, hit.end + 600, kind=hit.kind)
                 if p.start == best.start]

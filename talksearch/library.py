@@ -32,7 +32,7 @@ import numpy as np
 
 from talksearch import storage
 from talksearch.soundalike import sound_key
-from talksearch.vector_index import VectorIndex, VectorPolicy, batched, build, describe
+from talksearch.vector_index import EXACT, VectorIndex, VectorPolicy, batched, build, describe, retune
 
 FORMAT_VERSION = 1
 CATALOG = "catalog.sqlite"
@@ -541,7 +541,7 @@ class Library:
         vectors, policy = self._vectors, self.vector_policy
         factory = vectors.factory
         trained = int(self.meta("index_trained_size") or 0) if self.meta("index_factory") == factory else 0
-        if factory != "IDMap2,Flat" and not trained:  # the meta lags the file (a crash between the two writes)
+        if factory != EXACT and not trained:  # the meta lags the file (a crash between the two writes)
             trained = vectors.ntotal
         if policy.needs_training(factory, trained, vectors.ntotal):
             self._retrain()
@@ -556,6 +556,19 @@ class Library:
                             self._sample, self._lookup)
         self._vectors = VectorIndex(self._dimension(), self.vector_policy, index, None, writable=True)
         self._save_vectors(info.params(), info.trained_size)
+
+    def retune_vector_index(self) -> dict:
+        """Writer: tune a trained index's search parameters (nprobe) again against exact search over the
+        catalog, without retraining, and save. Training tunes them already; this is for a changed policy
+        (``target_recall``) or a library that changed much since."""
+        if not self._writer:
+            raise LibraryError("retune_vector_index needs the writer lock (acquire_writer)")
+        vectors = self.sync_vector_index()
+        if vectors is not None and vectors.factory != EXACT:
+            info = retune(vectors.base, vectors.ntotal, self.vector_policy, self._catalog_chunks, self._sample,
+                          self._lookup, int(self.meta("index_trained_size") or 0))
+            self._save_vectors(info.params(), info.trained_size)
+        return self.vector_index_info()
 
     def _save_vectors(self, params: str | None = None, trained_size: int | None = None) -> None:
         self._vectors.save(self.path / VECTORS)

@@ -197,3 +197,18 @@ def test_keyword_search_leaves_out_the_commonest_words_only_in_a_large_library(w
         "SELECT rowid, snippet(passages_fts, 0, '[', ']', '…', 64) FROM passages_fts "
         f"WHERE passages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})", [match, *ids]))
     assert ours == theirs and len(ours) == 5 and "[passage]" in ours[ids[0]]
+
+
+def test_retuning_keeps_the_lists_and_records_the_new_parameters(writer, tmp_path):
+    for number in range(8):
+        _add(writer, number)
+    before = json.loads(writer.meta("index_params"))
+    strict = VectorPolicy(**{**POLICY.__dict__, "target_recall": 1.01})  # unreachable: the best nprobe tried
+    writer.vector_policy = strict
+    info = writer.retune_vector_index()
+    assert info["factory"] == "IVF16,SQ8" and info["trained_size"] == 350  # not retrained
+    assert info["nprobe"] >= before["nprobe"] and writer.meta("index_trained_size") == "350"
+    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    assert json.loads(reader.meta("index_params"))["nprobe"] == info["nprobe"]
+    assert _recall(reader, _queries()) >= 0.95
+    reader.close()
