@@ -127,6 +127,8 @@ def transcribe_set(talk_set: TalkSet, settings: Settings, options: Transcription
         run = IndexRun(settings.model_copy(update={"library": Path(tmp) / "library"}), report=lambda _: None)
         transcriber = run.processor.transcriber
         transcriber.options = options
+        # The pipeline stores sentences re-cut from word timings; the baselines need whisper's own segments,
+        # so the transcriber's output is recorded on its way through.
         recorded = []
         transcribe = transcriber.transcribe
 

@@ -39,11 +39,11 @@ class RankingOptions:
     # where the unknown word is more likely a paraphrase than misheard jargon.
     sound_weight: float = 2.0
     sound_share_power: float = 2.0
+    sound_min_weight: float = 0.05  # below this the sound-alike retriever is not run at all
     sound_candidates: int = 200  # passages per unknown word pre-selected by shared key trigrams, then aligned
     sound_max_distance: float = 0.35  # edits per key letter (plus half the edits per spelled letter) accepted
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
-    snap_margin: float = 0.05  # a later sentence must beat the passage's first by this much to move the start
 
 
 def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
@@ -156,6 +156,7 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
 
     A window of sentences is found by what any of its sentences says, but a link should land on that sentence:
     each sentence is scored by its own embedding's cosine with the query plus the words it shares with it.
+    A caller whose query is itself a passage (related moments) should not snap: all its sentences match alike.
     """
     sentences = library.passages_within(hit.talk_id, hit.start, hit.end, kind="sentence")
     if len(sentences) < 2:
@@ -163,8 +164,7 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
     cosine = library.passage_vectors([s.passage_id for s in sentences]) @ vector
     scores = [c + o.snap_keyword_weight * _shared_words(text, s.text) for c, s in zip(cosine, sentences)]
     best = sentences[int(np.argmax(scores))]
-    # Move only on clear evidence: a query as long as the passage itself (``related``) matches all of it alike.
-    if best.start <= hit.start or max(scores) - scores[0] < o.snap_margin:
+    if best.start <= hit.start:
         return hit
     starting = [p for p in library.passages_within(hit.talk_id, best.start, hit.end + 600, kind=hit.kind)
                 if p.start == best.start]
@@ -180,11 +180,13 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
     """The best ``limit`` moments for a query, optionally only from the talks in ``talks``."""
     o = options
     unknown = unknown_words(library, text) if o.sound_weight > 0 else []
+    sound_weight = o.sound_weight * (len(unknown) / max(1, len(_words(text)))) ** o.sound_share_power
+    if sound_weight < o.sound_min_weight:  # too light to move a result: spare the alignment work
+        unknown = []
     fused = _fuse([
         (o.dense_weight, _dense(library, vector, o.candidates)),
         (o.keyword_weight, _keyword(library, text, o.candidates)),
-        (o.sound_weight * (len(unknown) / max(1, len(_words(text)))) ** o.sound_share_power,
-         _sound(library, unknown, o.candidates, o)),
+        (sound_weight, _sound(library, unknown, o.candidates, o)),
     ], o.rrf_k)
     passages = library.passages(fused)
     chosen: list[tuple[PassageHit, float]] = []

@@ -114,7 +114,8 @@ class Searcher:
             others = {t for t in library.talk_ids(TalkFilter()) if t != talk_id}
             if anchor is not None and others:
                 vector = library.embedding(anchor.passage_id)
-                hits = self._rank(anchor.text, vector, None, others, candidates=max(2 * limit, 10))
+                # The query is a whole passage: snapping to one of its sentences would pick an arbitrary one.
+                hits = self._rank(anchor.text, vector, None, others, candidates=max(2 * limit, 10), snap=False)
             results = self._results(library, "", hits, "talk")[:limit]  # no marks: every word would be one
         return RelatedResponse(
             talk=talk_summary(talk), at=at, start=round(anchor.start, 2) if anchor else at,
@@ -122,11 +123,11 @@ class Searcher:
             took_ms=round((time.perf_counter() - started) * 1000, 2), results=results,
         )
 
-    def _rank(self, text, vector, limit: int | None, allowed, candidates: int) -> list[tuple[PassageHit, float]]:
+    def _rank(self, text, vector, limit: int | None, allowed, candidates: int,
+              snap: bool = True) -> list[tuple[PassageHit, float]]:
         # Deeper pages and hit timelines need more than the default candidates from each retriever.
-        options = self.options
-        if candidates > options.candidates:
-            options = dataclasses.replace(options, candidates=candidates)
+        options = dataclasses.replace(self.options, candidates=max(candidates, self.options.candidates),
+                                      snap=snap and self.options.snap)
         return rank(self.library, text, vector, limit or 2 * options.candidates, options, talks=allowed)
 
     def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:

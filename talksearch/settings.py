@@ -47,11 +47,11 @@ class Settings(BaseSettings):
     rank_candidates: int = Field(
         50, ge=1, le=1000, description="Passages each retriever (dense, keyword) hands to fusion per search."
     )
-    rank_rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant: larger flattens rank differences.")
+    rank_rrf_k: int = Field(20, ge=1, description="Reciprocal-rank-fusion constant: larger flattens rank differences.")
     rank_dense_weight: float = Field(1.0, ge=0, description="Weight of dense (FAISS, meaning) ranks in fusion.")
     rank_keyword_weight: float = Field(0.5, ge=0, description="Weight of keyword (FTS5 BM25, exact words) ranks in fusion.")
     rank_sound_weight: float = Field(
-        0.5, ge=0, description="Weight of sound-alike matches (query words no transcript spells the same) in fusion."
+        2.0, ge=0, description="Weight of sound-alike matches (query words no transcript spells the same) in fusion."
     )
     talks_limit: int = Field(50, ge=1, le=1000, description="Talks `GET /api/talks` returns when the request names no limit.")
     related_limit: int = Field(5, ge=1, le=100, description="Moments `GET /api/related` returns when the request names no limit.")

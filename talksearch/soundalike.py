@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
+
 _RULES = [(re.compile(pattern), replacement) for pattern, replacement in [
     (r"ph", "f"), (r"gh", "g"), (r"ck", "k"), (r"sch", "sk"), (r"[sc]h", "s"), (r"th", "t"),
     (r"qu", "k"), (r"q", "k"), (r"x", "ks"), (r"c(?=[eiy])", "s"), (r"c", "k"), (r"z", "s"),
@@ -36,13 +38,20 @@ def sound_key(text: str) -> str:
 
 
 def substring_distance(needle: str, haystack: str) -> int:
-    """Fewest edits that turn ``needle`` into some substring of ``haystack`` (semi-global Levenshtein)."""
+    """Fewest edits that turn ``needle`` into some substring of ``haystack`` (semi-global Levenshtein).
+
+    One row of the edit table per needle letter, each computed over the whole haystack at once: the
+    insertion chain within a row, ``cur[j] = min(cur[j-1] + 1, base[j])``, is a running minimum of
+    ``base[k] - k`` shifted back by ``j``.
+    """
     if not needle:
         return 0
-    previous = [0] * (len(haystack) + 1)  # starting anywhere in the haystack is free
+    text = np.frombuffer(haystack.encode("utf-32-le"), dtype=np.uint32)
+    offsets = np.arange(len(text) + 1)
+    previous = np.zeros(len(text) + 1, dtype=np.int64)  # starting anywhere in the haystack is free
     for i, char in enumerate(needle, 1):
-        current = [i]
-        for j, other in enumerate(haystack, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other)))
-        previous = current
-    return min(previous)  # and so is ending anywhere
+        base = previous + 1  # the needle letter left out
+        base[1:] = np.minimum(base[1:], previous[:-1] + (text != ord(char)))  # matched or substituted
+        base[0] = i
+        previous = np.minimum.accumulate(base - offsets) + offsets  # a haystack letter left out
+    return int(previous.min())  # and ending anywhere is free too

@@ -61,3 +61,50 @@ def test_judging_follows_the_eval_rules():
     assert judged.rank == 2 and judged.on_time
     late = quality.judge(talk_set, query, [quality.Result("x", target["end"] + 2.5, target["end"] + 9)], ids)
     assert late.rank is None and not late.on_time
+
+
+# --- ranking levers, on a library built from the harness's cached transcripts of the test talks -----------------
+
+
+@pytest.fixture(scope="module")
+def ranked_library(harness_run, tmp_path_factory):
+    from indexer.passages import PassageOptions
+    from talksearch.embedding import Embedder
+
+    work, _ = harness_run
+    cached = next((work / "transcripts").glob("*.json"))
+    talks = [quality.CachedTalk.from_json(t) for t in json.loads(cached.read_text())]
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path_factory.mktemp("ranked") / "library", talks, embedder,
+                                    quality.talksearch_cut(PassageOptions()))
+    yield library, embedder, {t["id"]: quality.TalkSet.load(DATA).talk_by_title(t["title"]) for t in library.talks()}
+    library.close()
+
+
+def _top(library, embedder, text: str, **options):
+    from service.ranking import RankingOptions, rank
+
+    return rank(library, text, embedder.query(text), 3, RankingOptions(**options))
+
+
+def test_a_misspelled_jargon_word_is_found_by_how_it_sounds(ranked_library):
+    library, embedder, talk_ids = ranked_library
+    # "manyfest" is in no transcript; it sounds like "manifest" (t01, sentence 2, at 11.9 s)
+    from service.ranking import RankingOptions, _sound, unknown_words
+
+    assert unknown_words(library, "a manyfest of every part") == ["manyfest"]  # "every", "part" are spoken
+    sounding = library.passages(_sound(library, ["manyfest"], 5, RankingOptions()))
+    assert sounding and all("manifest" in p.text for p in sounding.values())
+    hits = _top(library, embedder, "manyfest")
+    assert talk_ids[hits[0][0].talk_id] == "t01" and 11 <= hits[0][0].start <= 13
+
+
+def test_a_result_starts_at_the_sentence_that_matches(ranked_library):
+    library, embedder, talk_ids = ranked_library
+    # the 2-sentence window from 7.2 s ends with this sentence; the result must start on it, at 11.9 s
+    text = "each rank uploads its own part and a manifest lists the parts"
+    window = _top(library, embedder, text, snap=False)[0][0]
+    assert talk_ids[window.talk_id] == "t01" and window.start < 11 < window.end  # found by the window before it
+    snapped = _top(library, embedder, text)[0][0]
+    assert talk_ids[snapped.talk_id] == "t01" and 11 <= snapped.start <= 13 and snapped.kind == "window"
+

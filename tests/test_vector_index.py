@@ -16,7 +16,7 @@ from talksearch.vector_index import EXACT, VectorPolicy, recall_at
 DIM = 32
 PER_TALK = 50
 POLICY = VectorPolicy(exact_max=300, lists_per_sqrt=1.0, min_lists=4, save_min=120, tune_queries=60,
-                      target_recall=0.95)
+                      target_recall=0.95, refine=2)  # refine: the exact re-scoring path is tested too
 _CENTRES = np.random.default_rng(7).standard_normal((24, DIM)).astype(np.float32)
 
 
