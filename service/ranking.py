@@ -39,7 +39,7 @@ class RankingOptions:
     # where the unknown word is more likely a paraphrase than misheard jargon.
     sound_weight: float = 2.0
     sound_share_power: float = 2.0
-    sound_min_weight: float = 0.05  # below this the sound-alike retriever is not run at all
+    sound_min_weight: float = 0.1  # below this the sound-alike retriever is not run at all (one odd word in a long query)
     sound_candidates: int = 200  # passages per unknown word pre-selected by shared key trigrams, then aligned
     sound_max_distance: float = 0.35  # edits per key letter (plus half the edits per spelled letter) accepted
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
@@ -89,10 +89,15 @@ def _words(text: str) -> list[str]:
     return [w for w in _TOKEN.findall(text) if len(w) > 2]
 
 
-def unknown_words(library: Library, text: str) -> list[str]:
-    """Query words of 4+ letters that no passage contains (after FTS5's stemming): likely misheard jargon."""
+def unknown_words(library: Library, text: str, common_words: Collection[str] = ()) -> list[str]:
+    """Query words of 4+ letters that no passage contains (after FTS5's stemming): likely misheard jargon.
+
+    Words the embedding model knows whole (``common_words``) are left out: in a small library an ordinary
+    word like "similar" may be missing from every transcript without being misheard."""
     unknown = []
     for word in dict.fromkeys(w.lower() for w in _WORD.findall(text)):
+        if word in common_words:
+            continue
         found = library.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (f'"{word}"',))
         if found.fetchone() is None:
             unknown.append(word)
@@ -176,10 +181,10 @@ def _overlaps(a: PassageHit, b: PassageHit) -> bool:
 
 
 def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: RankingOptions,
-         talks: Collection[str] | None = None) -> list[tuple[PassageHit, float]]:
+         talks: Collection[str] | None = None, common_words: Collection[str] = ()) -> list[tuple[PassageHit, float]]:
     """The best ``limit`` moments for a query, optionally only from the talks in ``talks``."""
     o = options
-    unknown = unknown_words(library, text) if o.sound_weight > 0 else []
+    unknown = unknown_words(library, text, common_words) if o.sound_weight > 0 else []
     sound_weight = o.sound_weight * (len(unknown) / max(1, len(_words(text)))) ** o.sound_share_power
     if sound_weight < o.sound_min_weight:  # too light to move a result: spare the alignment work
         unknown = []

@@ -128,7 +128,8 @@ class Searcher:
         # Deeper pages and hit timelines need more than the default candidates from each retriever.
         options = dataclasses.replace(self.options, candidates=max(candidates, self.options.candidates),
                                       snap=snap and self.options.snap)
-        return rank(self.library, text, vector, limit or 2 * options.candidates, options, talks=allowed)
+        return rank(self.library, text, vector, limit or 2 * options.candidates, options, talks=allowed,
+                    common_words=self.embedder.common_words)
 
     def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:
         if group == "talk":

@@ -16,6 +16,10 @@ class Embedder:
         dimension = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
         self.query = lru_cache(maxsize=4096)(self._query)  # repeated queries skip the model
+        # Whole words of the model's tokenizer: ordinary language, unlike the jargon that ASR mangles.
+        tokenizer = getattr(self.model, "tokenizer", None)
+        vocabulary = tokenizer.get_vocab() if tokenizer is not None and hasattr(tokenizer, "get_vocab") else {}
+        self.common_words = frozenset(w.lower() for w in vocabulary if w.isalpha() and len(w) > 1)
 
     def passages(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         if not texts:

@@ -3,16 +3,15 @@
 The catalog holds every passage's float32 embedding; ``vectors.faiss`` is derived from it. Its type follows
 the library's size (``VectorPolicy``):
 
-- up to ``exact_max`` passages (50,000): ``IDMap2,Flat``, exact inner-product search (~8 ms a query at
-  50,000 MiniLM vectors on one core), nothing to train;
+- up to ``exact_max`` passages (50,000): ``IDMap2,Flat``, exact inner-product search, nothing to train;
 - above: ``IVF{nlist},SQ8``: an inverted file of ``nlist`` k-means lists (nlist ≈ 2·√n, a power of two)
   over 8-bit scalar-quantised vectors (a quarter of float32's memory: 1M × 384 → 390 MB). A query scans the
-  ``nprobe`` nearest lists, then the best ``refine × k`` candidates are re-scored exactly against the
-  catalog's float32 embeddings, so quantisation does not reorder the top. ``nprobe`` is tuned when the index
-  is trained: the smallest value whose recall@10 against exact search reaches ``target_recall`` on queries
-  drawn from the library's own vectors. IVF keeps FAISS's own passage ids, so deleting a talk removes its
-  vectors in place. (HNSW was not chosen: FAISS cannot remove vectors from it, and its graph costs more
-  memory than the SQ8 codes themselves.)
+  ``nprobe`` nearest lists (optionally, ``refine``, the best ``refine × k`` candidates are then re-scored
+  exactly against the catalog's float32 embeddings). ``nprobe`` is tuned when the index is trained: the
+  smallest value whose recall@10 against exact search reaches ``target_recall`` on stand-in queries drawn
+  from the library's own vectors (``tuning_queries``). IVF keeps FAISS's own passage ids, so deleting a talk
+  removes its vectors in place. (HNSW was not chosen: FAISS cannot remove vectors from it, its graph costs
+  more memory than the SQ8 codes themselves, and building it is far slower than training IVF.)
 
 The index is retrained from the catalog, in the writer, only when the library has grown (or shrunk) ``regrow``
 times (4×) past the size it was trained at, or crosses ``exact_max``; in between, new passages are added to
@@ -459,7 +458,7 @@ def retune(index: faiss.Index, n: int, policy: VectorPolicy, chunks: Chunks, sam
 def _tuned(index, info: IndexInfo, queries, truth, policy: VectorPolicy, exact: Lookup | None, say) -> IndexInfo:
     nprobe, recall = tune(index, queries, truth, policy, exact)
     info.nprobe, info.tuned_recall_at_10 = nprobe, round(recall, 4)
-    info.refine = policy.refine if is_quantised(index) and exact is not None else None
+    info.refine = policy.refine if is_quantised(index) and exact is not None and policy.refine > 1 else None
     say(f"tuned nprobe={nprobe}: recall@10 {recall:.3f} on {len(queries)} queries")
     return info
 
