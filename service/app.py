@@ -34,7 +34,9 @@ def open_searcher(settings: Settings, create: bool = True) -> tuple[Library, Sea
     """The library and a searcher over it, with the embedding model the library was built with.
     ``create=False`` (the CLI's search) refuses a directory that holds no library instead of making one."""
     library = Library.open(settings.library, create=create)
-    embedder = Embedder(library.embed_model or settings.embed_model, settings.device, settings.threads)
+    # One model thread per request by default: requests run in parallel, and torch's threads over all
+    # cores per request collapse under concurrent load (bench/search_scale.py measured 646 vs 32 ms p50).
+    embedder = Embedder(library.embed_model or settings.embed_model, settings.device, settings.threads or 1)
     library.check_embedding_model(embedder.name)
     library.sync_vector_index()
     return library, Searcher(library, embedder, ranking_options(settings), max_query_chars=settings.max_query_chars)

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     )
     language: str | None = Field(None, description="Force the spoken language (e.g. `en`); detected when unset.")
     batch_size: int = Field(8, ge=1, description="Whisper batch size (batched inference pipeline).")
-    threads: int = Field(0, ge=0, description="CPU threads for the models; 0 uses every core.")
+    threads: int = Field(0, ge=0, description="CPU threads for the models; 0: every core when indexing, one per request when serving.")
     host: str = Field("127.0.0.1", description="Address `talksearch serve` listens on.")
     port: int = Field(8000, ge=0, le=65535, description="Port `talksearch serve` listens on.")
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
