@@ -31,7 +31,7 @@ INSTALL_HINT = "--engine ray needs Ray: pip install 'talksearch[ray]'"
 
 def require_ray() -> None:
     try:
-        import ray  # noqa: F401
+        import ray  # noqa: F401  (only whether it imports)
     except ImportError:
         from talksearch.library import LibraryError
 

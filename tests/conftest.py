@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import MediaServer, talksearch
+from tests.service_fixtures import read_server, talk_ids
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +20,14 @@ def feed_library(media_server, tmp_path_factory):
     result = talksearch("index", media_server.url("feed.xml"), "--library", str(library))
     assert result.returncode == 0, result.stdout + result.stderr
     return library, result
+
+
+@pytest.fixture(scope="module")
+def api():
+    """The shared read-only service over the shared test library (tests/service_fixtures.py)."""
+    return read_server()
+
+
+@pytest.fixture(scope="module")
+def ids(api):
+    return talk_ids()

@@ -15,17 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from service.ratelimit import RateLimitMiddleware, TokenBuckets
-from tests.service_fixtures import assert_error, read_server, settings_for, shared_library, start_server, talk_ids
-
-
-@pytest.fixture(scope="module")
-def api():
-    return read_server()
-
-
-@pytest.fixture(scope="module")
-def ids(api):
-    return talk_ids()
+from tests.service_fixtures import assert_error, settings_for, shared_library, start_server
 
 
 # --- queries -------------------------------------------------------------------------------------------

@@ -7,17 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from tests.service_fixtures import LOCAL_TITLE, assert_error, locked_down_server, read_server, shared_library, talk_ids
-
-
-@pytest.fixture(scope="module")
-def api():
-    return read_server()
-
-
-@pytest.fixture(scope="module")
-def ids(api):
-    return talk_ids()
+from tests.service_fixtures import LOCAL_TITLE, assert_error, locked_down_server, shared_library
 
 
 # --- search ---------------------------------------------------------------------------------------
