@@ -45,6 +45,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 
 from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E402
 from indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
+from indexer.processor import transcription_options  # noqa: E402
 from indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
 from service.ranking import RankingOptions, fts_query  # noqa: E402
 from service.search import Searcher  # noqa: E402
@@ -377,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     talk_set = TalkSet.load(args.set or default_set())
     settings = Settings(**{k: v for k, v in {"whisper_model": args.whisper_model,
                                             "embed_model": args.embed_model}.items() if v})
-    transcription = TranscriptionOptions(language=settings.language, batch_size=settings.batch_size)
+    transcription = transcription_options(settings)
     if args.prompt:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
     passage_options = _override(PassageOptions(), args.passage)
@@ -387,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"passages: {passage_options}\nranking:  {ranking_options}")
 
     talks = transcribe_set(talk_set, settings, transcription, args.work, print)
-    embedder = Embedder(settings.embed_model, settings.device, settings.threads)
+    embedder = Embedder.from_settings(settings)
     reports, wer = [], {}
     with tempfile.TemporaryDirectory(prefix="talksearch-eval-") as tmp:
         ours = build_library(Path(tmp) / "talksearch", talks, embedder, talksearch_cut(passage_options))

@@ -308,9 +308,12 @@ def start_service(path: Path, port: int, threads: int) -> subprocess.Popen:
         if process.poll() is not None:
             raise SystemExit(f"talksearch serve exited: {process.stderr.read()[-2000:]}")
         try:
+            # Measured once every library reader is open (they open in the background after start).
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
-                if response.status == 200:
+                readers = json.loads(response.read())["readers"]
+                if readers["ready"] == readers["wanted"]:
                     return process
+                time.sleep(0.2)
         except OSError:
             time.sleep(0.5)
     process.kill()

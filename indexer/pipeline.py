@@ -143,13 +143,37 @@ class IndexRun:
     # --- the local engine -------------------------------------------------------------------------
 
     def _process_locally(self, sources: list[str], overall: tqdm) -> Iterator[tuple[str, Processed | Outcome]]:
-        fetched: queue.Queue = queue.Queue(maxsize=2)
+        """Talks are fetched by one producer thread and processed by ``workers`` threads; results come back
+        here, to the one writer, in the order they finish."""
+        workers = self.processor.workers
+        fetched: queue.Queue = queue.Queue(maxsize=workers + 1)
+        results: queue.Queue = queue.Queue()
         threading.Thread(target=self._produce, args=(sources, fetched, overall), daemon=True).start()
-        while (item := fetched.get()) is not _DONE:
-            if isinstance(item, Outcome):
-                yield item.label, item
+        for slot in range(workers):
+            threading.Thread(target=self._work, args=(slot, fetched, results), daemon=True).start()
+        running = workers
+        while running:
+            item = results.get()
+            if item is _DONE:
+                running -= 1
+            elif isinstance(item, Exception):
+                raise item  # a model that cannot load, a full disk: the run stops with one line
             else:
-                yield item[1].talk.title or item[0].label, self._process(*item)
+                yield item
+
+    def _work(self, slot: int, fetched: queue.Queue, results: queue.Queue) -> None:
+        """Worker thread: process fetched talks until the producer is done."""
+        try:
+            while (item := fetched.get()) is not _DONE:
+                if isinstance(item, Outcome):
+                    results.put((item.label, item))
+                else:
+                    results.put((item[1].talk.title or item[0].label, self._process(*item, slot)))
+            fetched.put(_DONE)  # let the other workers see the end too
+        except Exception as exc:
+            results.put(exc)
+        finally:
+            results.put(_DONE)
 
     def _produce(self, sources: list[str], out: queue.Queue, overall: tqdm) -> None:
         """Producer thread: list and download, one or two talks ahead of the models."""
@@ -176,8 +200,8 @@ class IndexRun:
             reader.close()
             out.put(_DONE)
 
-    def _process(self, candidate: Candidate, fetched: Fetched) -> Processed | Outcome:
-        bar = tqdm(desc="transcribe", unit="s audio", total=0, position=1, disable=not self._bars, leave=False,
+    def _process(self, candidate: Candidate, fetched: Fetched, slot: int = 0) -> Processed | Outcome:
+        bar = tqdm(desc="transcribe", unit="s audio", total=0, position=2 + slot, disable=not self._bars, leave=False,
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
 
         def on_progress(done: float, duration: float) -> None:

@@ -1,11 +1,13 @@
 """One talk's work, whoever runs it: audio on disk + metadata → what the library stores for it.
 
-The local engine calls a ``TalkProcessor`` in its main thread; the Ray engine holds one per actor.
+The local engine calls one ``TalkProcessor`` from several worker threads (``workers`` talks at once);
+the Ray engine holds one per actor.
 Either way the model loads once per process and the library is written by a single committer.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,12 +15,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from indexer.allocator import keep_freed_memory
 from indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from indexer.sources import Fetched
 from indexer.transcribe import NoSpeech, Transcriber, TranscriptionOptions, talk_prompt
 from talksearch.embedding import Embedder
 from talksearch.library import Passage, Segment, Talk
-from talksearch.models import resolve
+from talksearch.models import resolve, resolve_device
 from talksearch.settings import Settings
 
 
@@ -36,16 +39,34 @@ class Processed:
     seconds: float  # processing time for this talk
 
 
+def transcription_options(settings: Settings) -> TranscriptionOptions:
+    return TranscriptionOptions(language=settings.language, batch_size=settings.batch_size, beam_size=settings.beam_size)
+
+
+def worker_layout(settings: Settings) -> tuple[int, int]:
+    """Talks transcribed at once, and CPU threads for each.
+
+    On CPU, whisper's batched decoding uses one thread well and a second poorly, so talks side by side
+    on a thread each beat one talk on all threads (1.3× with beam 5 on two cores, docs/benchmarks.md).
+    A GPU takes one talk at a time, in large batches.
+    """
+    cores = os.cpu_count() or 1
+    workers = settings.transcribe_workers or (1 if resolve_device(settings.device) == "cuda" else min(cores, 8))
+    return workers, settings.threads or max(1, cores // workers)
+
+
 class TalkProcessor:
     def __init__(self, settings: Settings):
-        # The embedding model (torch, a few seconds to import) loads in the background while whisper
-        # loads and the first talk downloads and transcribes.
+        keep_freed_memory()  # before the model threads start: see indexer/allocator.py
+        # The embedding model loads in the background while whisper loads and the first talk downloads
+        # and transcribes (a first run converts it for CTranslate2, importing torch: seconds).
+        self.workers, threads = worker_layout(settings)
         self._embedder: Future[Embedder] = ThreadPoolExecutor(1, thread_name_prefix="embedder-load").submit(
-            Embedder, settings.embed_model, settings.device, settings.threads)
+            Embedder.from_settings, settings, threads=threads, replicas=self.workers)
         self.whisper_name = resolve("whisper", settings.whisper_model).name
         self.transcriber = Transcriber(
-            settings.whisper_model, settings.device, settings.compute_type, settings.threads,
-            TranscriptionOptions(language=settings.language, batch_size=settings.batch_size),
+            settings.whisper_model, settings.device, settings.compute_type, threads,
+            transcription_options(settings), self.workers,
         )
         self.passage_options = PassageOptions()
 

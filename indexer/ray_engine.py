@@ -42,7 +42,8 @@ class IndexWorker:
     """A Ray actor (wrapped by ``ray.remote`` at run time): models loaded once, one talk per call."""
 
     def __init__(self, settings_json: str, known: frozenset[str]):
-        self.settings = Settings.model_validate_json(settings_json)
+        # One talk per call: one transcribe worker.
+        self.settings = Settings.model_validate_json(settings_json).model_copy(update={"transcribe_workers": 1})
         self.processor = TalkProcessor(self.settings)
         self.scratch = Path(tempfile.mkdtemp(prefix="talksearch-ray-"))
         # The library may live on another machine: the driver sends what it already holds.

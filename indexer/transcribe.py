@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ class NoSpeech(Exception):
 class TranscriptionOptions:
     language: str | None = None  # None: detected (English-only models answer 'en')
     batch_size: int = 8
+    beam_size: int = 1  # greedy: see Settings.beam_size
     vad_filter: bool = True
     word_timestamps: bool = True
     # Segments that look like hallucination are dropped before indexing (whisper's own thresholds):
@@ -64,12 +66,20 @@ def keep_segment(segment, options: TranscriptionOptions) -> bool:
 
 class Transcriber:
     def __init__(self, model: str, device: str = "auto", compute_type: str = "default", threads: int = 0,
-                 options: TranscriptionOptions | None = None):
+                 options: TranscriptionOptions | None = None, workers: int = 1):
+        """``workers`` threads may call ``transcribe`` at once, each on ``threads`` CPU threads."""
         from faster_whisper import BatchedInferencePipeline
 
-        self.model = load_whisper(model, device, compute_type, threads)
-        self.pipeline = BatchedInferencePipeline(self.model)
+        self.model = load_whisper(model, device, compute_type, threads, workers)
+        # The pipeline object keeps per-call state (the last speech timestamp): one per calling thread.
+        self._pipelines = threading.local()
+        self._new_pipeline = lambda: BatchedInferencePipeline(self.model)
         self.options = options or TranscriptionOptions()
+
+    def pipeline(self):
+        if not hasattr(self._pipelines, "pipeline"):
+            self._pipelines.pipeline = self._new_pipeline()
+        return self._pipelines.pipeline
 
     def transcribe(self, audio: str, on_progress: Callable[[float, float], None] | None = None,
                    hotwords: str | None = None) -> Transcript:
@@ -84,8 +94,8 @@ class Transcriber:
         segments, duration, detected = [], 0.0, language
         prompt = {"hotwords": {"hotwords": hotwords}, "initial": {"initial_prompt": hotwords}}.get(o.prompt, {})
         for offset, samples in stream_audio(audio, o.chunk_seconds):
-            raw_segments, info = self.pipeline.transcribe(
-                samples, language=language, batch_size=o.batch_size, vad_filter=o.vad_filter,
+            raw_segments, info = self.pipeline().transcribe(
+                samples, language=language, batch_size=o.batch_size, beam_size=o.beam_size, vad_filter=o.vad_filter,
                 word_timestamps=o.word_timestamps, **prompt,
                 no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
                 compression_ratio_threshold=o.compression_ratio_threshold,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,7 +18,7 @@ from service.routes import admin, health, media, pages, search, talks, widget
 from service.search import Searcher, ranking_options
 from service.state import AppState
 from talksearch import __version__
-from talksearch.embedding import Embedder
+from talksearch.embedding import Embedder, service_replicas
 from talksearch.library import Library
 from talksearch.settings import Settings
 
@@ -30,16 +31,20 @@ Every error has one shape: `{"error": {"code": "...", "message": "..."}}`.
 """
 
 
-def open_searcher(settings: Settings, create: bool = True) -> tuple[Library, Searcher]:
+def open_searcher(settings: Settings, create: bool = True, readers: int | None = None) -> tuple[Library, Searcher]:
     """The library and a searcher over it, with the embedding model the library was built with.
-    ``create=False`` (the CLI's search) refuses a directory that holds no library instead of making one."""
+    ``create=False`` (the CLI's search) refuses a directory that holds no library instead of making one;
+    ``readers`` defaults to the ``search_readers`` setting."""
     library = Library.open(settings.library, create=create)
-    # One model thread per request by default: requests run in parallel, and torch's threads over all
-    # cores per request collapse under concurrent load (bench/search_scale.py measured 646 vs 32 ms p50).
-    embedder = Embedder(library.embed_model or settings.embed_model, settings.device, settings.threads or 1)
+    # One model thread per request by default, on one model replica per core: requests run in parallel,
+    # and all cores' threads per request collapse under concurrent load (bench/search_scale.py measured
+    # 646 vs 32 ms p50 with torch).
+    embedder = Embedder.from_settings(settings, library.embed_model, settings.threads or 1, service_replicas())
     library.check_embedding_model(embedder.name)
     library.sync_vector_index()
-    return library, Searcher(library, embedder, ranking_options(settings), max_query_chars=settings.max_query_chars)
+    searcher = Searcher(library, embedder, ranking_options(settings), max_query_chars=settings.max_query_chars,
+                        readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache)
+    return library, searcher
 
 
 class ReadOnlyCORS(CORSMiddleware):
@@ -69,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             jobs.stop()
-            library.close()
+            searcher.close()
 
     app = FastAPI(title="talksearch", version=__version__, lifespan=lifespan, description=DESCRIPTION)
     errors.install(app)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -53,22 +55,98 @@ def ranking_options(settings) -> RankingOptions:
     return RankingOptions(**{k: v for k, v in values.items() if k in fields})
 
 
+class ResponseCache:
+    """Recent search responses, dropped whenever a reader sees the library change.
+
+    A response computed from a snapshot older than the latest drop is not stored (its ``epoch`` is
+    behind), so a cached answer is never older than what a fresh search would see.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self.epoch = 0
+        self._entries: OrderedDict[tuple, SearchResponse] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def drop_all(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.epoch += 1
+
+    def get(self, key: tuple) -> SearchResponse | None:
+        with self._lock:
+            response = self._entries.get(key)
+            if response is not None:
+                self._entries.move_to_end(key)
+            return response
+
+    def put(self, key: tuple, response: SearchResponse, epoch: int) -> None:
+        with self._lock:
+            if self.size and epoch == self.epoch:
+                self._entries[key] = response
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
+
+
 class Searcher:
+    """Searches from request threads: each read takes one of ``readers`` library connections (SQLite
+    connection + memory-mapped vector index), so requests run in parallel instead of queueing for one.
+    The first is ``library``; the others open in the background (seconds for a large library), and join in
+    as they are ready, so the service answers from the start."""
+
     def __init__(self, library: Library, embedder: Embedder, options: RankingOptions | None = None,
-                 max_query_chars: int = 500):
+                 max_query_chars: int = 500, readers: int = 1, cache_size: int = 0):
         self.library = library
         self.embedder = embedder
         self.options = options or RankingOptions()
         self.max_query_chars = max_query_chars
-        self._lock = threading.Lock()  # one SQLite connection and FAISS index, shared by request threads
+        self.cache = ResponseCache(cache_size)
+        self._idle: queue.LifoQueue[Library] = queue.LifoQueue()  # most recently used first: warm caches
+        self._idle.put(library)
+        self._readers = [library]
+        self.readers_wanted = max(1, readers)
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        if readers > 1:
+            threading.Thread(target=self._open_readers, args=(readers - 1,), daemon=True,
+                             name="open-readers").start()
+
+    def _open_readers(self, count: int) -> None:
+        for _ in range(count):
+            try:
+                reader = Library.open(self.library.path)
+                reader.sync_vector_index()
+            except Exception:  # the first reader still serves; a library that cannot open shows there
+                return
+            with self._readers_lock:
+                if self._closed:
+                    reader.close()
+                    return
+                self._readers.append(reader)
+            self._idle.put(reader)
+
+    @property
+    def readers_ready(self) -> int:
+        return len(self._readers)
+
+    def close(self) -> None:
+        with self._readers_lock:
+            self._closed = True
+            for reader in self._readers:
+                reader.close()
 
     @contextmanager
     def reading(self) -> Iterator[Library]:
-        """The library, alone and up to date: talks committed since the last read become visible, whole,
-        and every read inside sees the same committed state."""
-        with self._lock, self.library.snapshot():
-            self.library.refresh()
-            yield self.library
+        """A library reader, alone and up to date: talks committed since its last read become visible,
+        whole, and every read inside sees the same committed state."""
+        reader = self._idle.get()
+        try:
+            with reader.snapshot():
+                if reader.refresh():
+                    self.cache.drop_all()
+                yield reader
+        finally:
+            self._idle.put(reader)
 
     def validate(self, query: str) -> str:
         text = query.strip()
@@ -84,23 +162,28 @@ class Searcher:
                group: Group = "none") -> SearchResponse:
         started = time.perf_counter()
         text = self.validate(query)
-        vector = self.embedder.query(text)
+        key = (text, limit, offset, repr(filters) if filters else None, group)
         wanted = offset + limit + 1  # one more than the page: tells whether there is a next page
         with self.reading() as library:
-            allowed = library.talk_ids(filters) if filters else None
-            if allowed is not None and not allowed:
-                hits = []
-            elif group == "talk":
-                hits = self._rank(text, vector, None, allowed, candidates=2 * wanted)
-            else:
-                hits = self._rank(text, vector, wanted, allowed, candidates=wanted)
-            results = self._results(library, text, hits, group)
-        page = results[offset : offset + limit]
-        return SearchResponse(
-            query=query, took_ms=round((time.perf_counter() - started) * 1000, 2), results=page,
-            offset=offset, limit=limit, next_offset=offset + limit if len(results) > offset + limit else None,
-            group=group,
-        )
+            cached = self.cache.get(key)  # looked up after the reader's refresh: dropped if the library changed
+            if cached is None:
+                epoch = self.cache.epoch
+                vector = self.embedder.query(text)
+                allowed = library.talk_ids(filters) if filters else None
+                if allowed is not None and not allowed:
+                    hits = []
+                elif group == "talk":
+                    hits = self._rank(library, text, vector, None, allowed, candidates=2 * wanted)
+                else:
+                    hits = self._rank(library, text, vector, wanted, allowed, candidates=wanted)
+                results = self._results(library, text, hits, group)
+        if cached is None:
+            cached = SearchResponse(
+                query=text, took_ms=0.0, results=results[offset : offset + limit], offset=offset, limit=limit,
+                next_offset=offset + limit if len(results) > offset + limit else None, group=group,
+            )
+            self.cache.put(key, cached, epoch)
+        return cached.model_copy(update={"query": query, "took_ms": round((time.perf_counter() - started) * 1000, 2)})
 
     def related(self, talk_id: str, at: float, limit: int = 5) -> RelatedResponse:
         """Moments in other talks about what is said in ``talk_id`` at ``at`` seconds: the best one per talk."""
@@ -115,7 +198,8 @@ class Searcher:
             if anchor is not None and others:
                 vector = library.embedding(anchor.passage_id)
                 # The query is a whole passage: snapping to one of its sentences would pick an arbitrary one.
-                hits = self._rank(anchor.text, vector, None, others, candidates=max(2 * limit, 10), snap=False)
+                hits = self._rank(library, anchor.text, vector, None, others, candidates=max(2 * limit, 10),
+                                  snap=False)
             results = self._results(library, "", hits, "talk")[:limit]  # no marks: every word would be one
         return RelatedResponse(
             talk=talk_summary(talk), at=at, start=round(anchor.start, 2) if anchor else at,
@@ -123,12 +207,12 @@ class Searcher:
             took_ms=round((time.perf_counter() - started) * 1000, 2), results=results,
         )
 
-    def _rank(self, text, vector, limit: int | None, allowed, candidates: int,
+    def _rank(self, library: Library, text, vector, limit: int | None, allowed, candidates: int,
               snap: bool = True) -> list[tuple[PassageHit, float]]:
         # Deeper pages and hit timelines need more than the default candidates from each retriever.
         options = dataclasses.replace(self.options, candidates=max(candidates, self.options.candidates),
                                       snap=snap and self.options.snap)
-        return rank(self.library, text, vector, limit or 2 * options.candidates, options, talks=allowed,
+        return rank(library, text, vector, limit or 2 * options.candidates, options, talks=allowed,
                     common_words=self.embedder.common_words)
 
     def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:

@@ -113,7 +113,7 @@ def search(query, limit, as_json, library) -> None:
     from service.search import QueryError
 
     settings = settings_from(library=library)
-    _, searcher = open_searcher(settings, create=False)
+    _, searcher = open_searcher(settings, create=False, readers=1)
     try:
         response = searcher.search(query, limit or settings.search_limit)
     except QueryError as exc:

@@ -115,16 +115,26 @@ def cpu_threads(threads: int) -> int:
     return threads or os.cpu_count() or 1
 
 
-def load_whisper(name: str, device: str = "auto", compute_type: str = "default", threads: int = 0):
-    """A faster-whisper ``WhisperModel``; int8 on CPU and float16 on CUDA unless told otherwise."""
+def ctranslate2_compute_type(compute_type: str, device: str) -> str:
+    if compute_type != "default":
+        return compute_type
+    return "float16" if device == "cuda" else "int8"
+
+
+def load_whisper(name: str, device: str = "auto", compute_type: str = "default", threads: int = 0,
+                 workers: int = 1):
+    """A faster-whisper ``WhisperModel``; int8 on CPU and float16 on CUDA unless told otherwise.
+
+    ``workers`` transcriptions may run at once (from as many Python threads), each on ``threads`` threads.
+    """
     from faster_whisper import WhisperModel
 
     model = resolve("whisper", name)
     device = resolve_device(device)
-    if compute_type == "default":
-        compute_type = "float16" if device == "cuda" else "int8"
+    compute_type = ctranslate2_compute_type(compute_type, device)
     try:
-        return WhisperModel(model.location, device=device, compute_type=compute_type, cpu_threads=cpu_threads(threads))
+        return WhisperModel(model.location, device=device, compute_type=compute_type, cpu_threads=cpu_threads(threads),
+                            num_workers=workers)
     except Exception as exc:  # hub download or CTranslate2 load failure
         raise ModelError(f"cannot load whisper model {name!r}: {exc}") from exc
 
@@ -144,3 +154,73 @@ def load_embedder(name: str, device: str = "auto", threads: int = 0):
         return SentenceTransformer(model.location, device=device)
     except Exception as exc:
         raise ModelError(f"cannot load embedding model {name!r}: {exc}") from exc
+
+
+# Sentence-transformers layouts the CTranslate2 path reproduces exactly: a BERT-family encoder, then mean
+# or CLS pooling (embeddings are always L2-normalised afterwards, as search compares them by dot product).
+CT2_MODEL_TYPES = {"bert"}
+CT2_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
+
+
+@dataclass(frozen=True)
+class EncoderLayout:
+    directory: Path  # the sentence-transformers model directory
+    pooling: str  # 'mean' | 'cls'
+    max_tokens: int
+
+
+def ctranslate2_layout(model: ResolvedModel) -> EncoderLayout | str:
+    """How to run ``model`` on CTranslate2, or why it cannot be (a reason for the user)."""
+    import json
+
+    directory = Path(model.location)
+    if not directory.is_dir():
+        return "only local or bundled models run on CTranslate2 (hub ids load through sentence-transformers)"
+    try:
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((directory / "modules.json").read_text())]
+        config = json.loads((directory / "config.json").read_text())
+        pooling_config = json.loads((directory / "1_Pooling" / "config.json").read_text())
+        st_config = json.loads((directory / "sentence_bert_config.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"not a sentence-transformers layout CTranslate2 can run ({exc})"
+    poolings = [name for key, name in CT2_POOLING.items() if pooling_config.get(key)]
+    if modules[:2] != ["Transformer", "Pooling"] or set(modules[2:]) - {"Normalize"} or len(poolings) != 1 \
+            or sum(bool(v) for k, v in pooling_config.items() if k.startswith("pooling_mode")) != 1:
+        return f"modules {modules} with pooling {pooling_config} are not Transformer + mean/CLS pooling"
+    if config.get("model_type") not in CT2_MODEL_TYPES or not (directory / "tokenizer.json").is_file():
+        return f"model type {config.get('model_type')!r} (or a missing tokenizer.json) is not supported on CTranslate2"
+    return EncoderLayout(directory, poolings[0], int(st_config.get("max_seq_length") or 512))
+
+
+def ctranslate2_conversion(model: ResolvedModel, cache: Path) -> Path:
+    """The CTranslate2 copy of an embedding model, converted on first use and kept in ``cache``.
+
+    The copy is keyed by the source's checksum (bundled) or its files' sizes and times (a local
+    directory), so an edited model is converted again. Conversion imports transformers and torch once.
+    """
+    directory = Path(model.location)
+    key = model.sha256 or hashlib.sha256("\n".join(
+        f"{p.relative_to(directory)} {p.stat().st_size} {p.stat().st_mtime_ns}"
+        for p in sorted(directory.rglob("*")) if p.is_file()).encode()).hexdigest()
+    target = cache.expanduser() / "ctranslate2" / f"{directory.name}-{key[:16]}"
+    if (target / "model.bin").is_file():
+        return target
+    import tempfile
+
+    import transformers
+    from ctranslate2.converters import TransformersConverter
+
+    transformers.utils.logging.disable_progress_bar()  # its weight-loading bar is noise in our output
+    transformers.utils.logging.set_verbosity_error()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        try:
+            TransformersConverter(str(directory)).convert(f"{scratch}/model", force=True)
+        except Exception as exc:
+            raise ModelError(f"cannot convert embedding model {model.name!r} for CTranslate2: {exc}") from exc
+        try:
+            os.replace(f"{scratch}/model", target)  # atomic; a concurrent converter may have won the race
+        except OSError:
+            if not (target / "model.bin").is_file():
+                raise
+    return target

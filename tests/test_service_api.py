@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
-from tests.service_fixtures import LOCAL_TITLE, assert_error, locked_down_server, shared_library
+from tests.service_fixtures import (
+    LOCAL_TITLE,
+    assert_error,
+    copy_library,
+    locked_down_server,
+    settings_for,
+    shared_library,
+    wait_until,
+)
 
 
 # --- search ---------------------------------------------------------------------------------------
@@ -268,7 +277,33 @@ def test_cors_configurable():
 
 
 def test_healthz(api):
-    assert api.get("/healthz").json() == {"status": "ok", "talks": 3, "embed_model": "all-MiniLM-L6-v2"}
+    body = api.get("/healthz").json()
+    readers = body.pop("readers")
+    assert body == {"status": "ok", "talks": 3, "embed_model": "all-MiniLM-L6-v2"}
+    assert readers["wanted"] == (os.cpu_count() or 1) and 1 <= readers["ready"] <= readers["wanted"]
+    wait_until(lambda: api.get("/healthz").json()["readers"]["ready"] == readers["wanted"], "every reader to open", 60)
+
+
+def test_repeated_searches_are_cached_until_the_library_changes():
+    from service.app import open_searcher
+    from talksearch.library import Library
+
+    path = copy_library()
+    _, searcher = open_searcher(settings_for(path, search_cache=8), readers=2)
+    try:
+        first = searcher.search("restarting after a node failure", 5)
+        assert first.results and len(searcher.cache._entries) == 1
+        again = searcher.search("  restarting after a node failure ", 5)  # the same search, typed differently
+        assert again.results == first.results and again.query == "  restarting after a node failure "
+        assert len(searcher.cache._entries) == 1
+        top = first.results[0].talk.id
+        with Library.open(path) as writer:  # another process's writer, as `talksearch index` would be
+            writer.acquire_writer()
+            assert writer.delete_talk(top)
+        after = searcher.search("restarting after a node failure", 5)
+        assert after.results and all(r.talk.id != top for r in after.results)
+    finally:
+        searcher.close()
 
 
 def test_metrics(api):

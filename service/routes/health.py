@@ -9,9 +9,13 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", summary="200 once the library and models are loaded")
 def healthz(state: State) -> dict:
-    with state.searcher.reading() as library:
+    """``readers``: library connections open for searching, and how many the service opens in all (the
+    others open in the background after start; until then requests share fewer)."""
+    searcher = state.searcher
+    with searcher.reading() as library:
         talks = library.count_talks()
-    return {"status": "ok", "talks": talks, "embed_model": state.searcher.embedder.name}
+    return {"status": "ok", "talks": talks, "embed_model": searcher.embedder.name,
+            "readers": {"ready": searcher.readers_ready, "wanted": searcher.readers_wanted}}
 
 
 @router.get("/metrics", response_class=Response, summary="Prometheus metrics",
