@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from indexer.audio import media_duration, stream_audio
@@ -71,6 +73,7 @@ class Transcriber:
         from faster_whisper import BatchedInferencePipeline
 
         self.model = load_whisper(model, device, compute_type, threads, workers)
+        self.workers = workers
         # The pipeline object keeps per-call state (the last speech timestamp): one per calling thread.
         self._pipelines = threading.local()
         self._new_pipeline = lambda: BatchedInferencePipeline(self.model)
@@ -91,25 +94,58 @@ class Transcriber:
         o = self.options
         language = o.language if self.model.model.is_multilingual else (o.language or "en")
         expected = media_duration(audio) or 0.0
-        segments, duration, detected = [], 0.0, language
         prompt = {"hotwords": {"hotwords": hotwords}, "initial": {"initial_prompt": hotwords}}.get(o.prompt, {})
-        for offset, samples in stream_audio(audio, o.chunk_seconds):
-            raw_segments, info = self.pipeline().transcribe(
-                samples, language=language, batch_size=o.batch_size, beam_size=o.beam_size, vad_filter=o.vad_filter,
-                word_timestamps=o.word_timestamps, **prompt,
-                no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
-                compression_ratio_threshold=o.compression_ratio_threshold,
-            )
-            detected = detected or info.language
-            for raw in raw_segments:
-                if on_progress:
-                    on_progress(offset + raw.end, max(expected, offset + raw.end))
-                if keep_segment(raw, o):
-                    words = [Word(offset + w.start, offset + w.end, w.word, w.probability) for w in raw.words or []]
-                    segments.append(Segment(offset + raw.start, offset + raw.end, raw.text.strip(), words))
-            duration = offset + info.duration
-        if on_progress:
-            on_progress(duration, duration)
+        progress = _Progress(on_progress, expected)
+        segments, duration, detected = [], 0.0, language
+        # A long recording's chunks are transcribed side by side (two at most, so memory stays bounded):
+        # a lone long talk keeps every transcribe worker busy, not just one.
+        in_flight = max(1, min(self.workers, 2))
+        with ThreadPoolExecutor(in_flight, thread_name_prefix="chunk") as pool:
+            pending: deque[Future] = deque()
+            for offset, samples in stream_audio(audio, o.chunk_seconds):
+                pending.append(pool.submit(self._chunk, offset, samples, language, prompt, progress))
+                while len(pending) >= in_flight or (pending and pending[0].done()):
+                    chunk_segments, duration, chunk_language = pending.popleft().result()
+                    segments += chunk_segments
+                    detected = detected or chunk_language
+            for future in pending:
+                chunk_segments, duration, chunk_language = future.result()
+                segments += chunk_segments
+                detected = detected or chunk_language
+        progress(duration, duration)
         if not segments:
             raise NoSpeech("no speech found")
         return Transcript(detected or "en", duration, segments)
+
+    def _chunk(self, offset: float, samples, language: str | None, prompt: dict,
+               progress: _Progress) -> tuple[list[Segment], float, str | None]:
+        """One chunk's kept segments on the recording's clock, where the chunk ends, and its language."""
+        o = self.options
+        raw_segments, info = self.pipeline().transcribe(
+            samples, language=language, batch_size=o.batch_size, beam_size=o.beam_size, vad_filter=o.vad_filter,
+            word_timestamps=o.word_timestamps, **prompt,
+            no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
+            compression_ratio_threshold=o.compression_ratio_threshold,
+        )
+        segments = []
+        for raw in raw_segments:
+            progress(offset + raw.end)
+            if keep_segment(raw, o):
+                words = [Word(offset + w.start, offset + w.end, w.word, w.probability) for w in raw.words or []]
+                segments.append(Segment(offset + raw.start, offset + raw.end, raw.text.strip(), words))
+        return segments, offset + info.duration, info.language
+
+
+class _Progress:
+    """``on_progress(seconds_done, duration)`` from chunks finishing out of step: never goes backwards."""
+
+    def __init__(self, on_progress: Callable[[float, float], None] | None, expected: float):
+        self.on_progress, self.expected, self.done = on_progress, expected, 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, seconds: float, duration: float | None = None) -> None:
+        if self.on_progress is None:
+            return
+        with self._lock:
+            self.done = max(self.done, seconds)
+            self.on_progress(self.done, duration if duration is not None else max(self.expected, self.done))

@@ -6,6 +6,8 @@ import json
 import shutil
 import sqlite3
 
+import pytest
+
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 
@@ -127,3 +129,27 @@ def test_cli_errors_are_one_line(tmp_path):
         assert result.stderr.startswith("error: no library at") and result.stderr.count("\n") == 1
     result = talksearch("index", "--library", str(tmp_path / "lib"))
     assert result.returncode == 2 and "name at least one SOURCE" in result.stderr
+
+
+def test_a_long_recording_is_transcribed_in_chunks_side_by_side(tmp_path):
+    """Two talks back to back, cut into ~15 s chunks transcribed two at a time: every sentence comes back,
+    in order, on the recording's clock."""
+    import subprocess
+
+    from indexer.transcribe import Transcriber, TranscriptionOptions
+
+    joined = tmp_path / "joined.ogg"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "t01.ogg"), "-i", str(DATA / "t02.ogg"),
+                    "-filter_complex", "concat=n=2:v=0:a=1", str(joined)], check=True)
+    transcriber = Transcriber("tiny.en", "cpu", threads=1, workers=2,
+                              options=TranscriptionOptions(chunk_seconds=15))
+    seen = []
+    transcript = transcriber.transcribe(str(joined), on_progress=lambda done, total: seen.append(done))
+    offset = TRUTH["t01"]["duration"]
+    assert transcript.duration == pytest.approx(offset + TRUTH["t02"]["duration"], abs=0.1)
+    starts = [s.start for s in transcript.segments]
+    assert starts == sorted(starts) and seen == sorted(seen) and seen[-1] == transcript.duration
+    text = " ".join(s.text.lower() for s in transcript.segments)
+    assert "ocean simulations" in text and "manifest" in text and "partition key" in text
+    partition = next(w for s in transcript.segments for w in s.words if "partition" in w.word.lower())
+    assert abs(partition.start - (offset + TRUTH["t02"]["sentences"][0]["start"])) < 3

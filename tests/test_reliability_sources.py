@@ -178,7 +178,8 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
 def test_a_talk_listed_twice_in_a_feed_is_indexed_once(bad_run):
     _, lines, library = bad_run
     title = TRUTH["t01"]["title"]
-    assert [line.split(title)[0].strip() for line in lines if title in line] == ["added", "skipped"]
+    # Talks are processed side by side, so the skip may be reported before the first copy is added.
+    assert sorted(line.split(title)[0].strip() for line in lines if title in line) == ["added", "skipped"]
     assert _line(lines, "listed twice in this run").startswith(f"skipped {title}")
     db = sqlite3.connect(library / "catalog.sqlite")
     assert db.execute("SELECT count(*) FROM talks WHERE title = ?", (title,)).fetchone()[0] == 1

