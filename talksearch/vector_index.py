@@ -171,10 +171,36 @@ def read_index(path: Path, mmap: bool) -> faiss.Index | None:
 
 
 def write_atomically(index: faiss.Index, path: Path) -> None:
+    """Write ``index`` to a temporary file, fsync it, and rename it over ``path``.
+
+    The bytes go through Python's unbuffered file writes (``PyCallbackIOWriter``), not FAISS's own
+    ``fopen``/``fclose``: FAISS ignores a failing ``fclose``, so on a full disk a small index could be left
+    as a file of zero bytes without an error. Here a full disk raises ``OSError`` and ``path`` is untouched.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb") as handle:
-        os.fsync(handle.fileno())
+    failed: list[OSError] = []
+
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[handle.write(view):]  # a raw write may take only part of it
+        except OSError as exc:
+            failed.append(exc)
+            raise
+
+    try:
+        with open(tmp, "wb", buffering=0) as handle:
+            try:
+                faiss.write_index(index, faiss.PyCallbackIOWriter(write))
+            except RuntimeError:
+                if failed:  # FAISS reports the callback's error as its own; the OSError says what happened
+                    raise failed[0] from None
+                raise
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:

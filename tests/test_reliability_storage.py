@@ -256,3 +256,33 @@ def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(librar
     for name in ("repair", "index"):
         _one_line_error(results[name], "read-only file system", str(library))
     assert _digests(library) == before  # not a byte written, not a -wal or -shm file left
+
+
+@needs_mounts
+def test_vector_index_file_on_a_full_disk_raises_and_keeps_the_old_file(tmp_path):
+    """FAISS's own file writer ignores a failing fclose, so a small index written to a full disk became a
+    file of zero bytes without an error; write_atomically must raise ENOSPC and leave the old file whole."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    results = _in_mount_namespace(
+        'mount -t tmpfs -o size=64k tmpfs "$TS_MOUNT"',
+        """
+        import errno
+        import faiss, numpy as np
+        from pathlib import Path
+        from talksearch.vector_index import write_atomically
+        mount = Path(os.environ["TS_MOUNT"])
+        index = faiss.IndexFlatIP(8)
+        index.add(np.ones((4, 8), "float32"))
+        write_atomically(index, mount / "vectors.faiss")
+        fill(str(mount), 0)
+        index.add(np.ones((4, 8), "float32"))
+        try:
+            write_atomically(index, mount / "vectors.faiss")
+            outcome = "written"
+        except OSError as exc:
+            outcome = errno.errorcode[exc.errno]
+        kept = faiss.read_index(str(mount / "vectors.faiss")).ntotal
+        results["write"] = {"rc": 0, "out": f"{outcome} {kept} {sorted(os.listdir(mount))}", "err": ""}
+        """, TS_MOUNT=str(mount))
+    assert results["write"].stdout == "ENOSPC 4 ['filler', 'vectors.faiss']"
