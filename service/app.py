@@ -17,7 +17,7 @@ from service.ratelimit import RateLimitMiddleware
 from service.routes import admin, health, media, pages, search, talks, widget
 from service.search import Searcher, ranking_options
 from service.state import AppState
-from talksearch import __version__
+from talksearch import __version__, pronunciation
 from talksearch.embedding import Embedder, service_replicas
 from talksearch.library import Library
 from talksearch.settings import Settings
@@ -42,6 +42,7 @@ def open_searcher(settings: Settings, create: bool = True, readers: int | None =
     embedder = Embedder.from_settings(settings, library.embed_model, settings.threads or 1, service_replicas())
     library.check_embedding_model(embedder.name)
     library.sync_vector_index()
+    pronunciation.load()  # now: a broken install fails at start, and the first jargon query is not the slow one
     searcher = Searcher(library, embedder, ranking_options(settings), max_query_chars=settings.max_query_chars,
                         readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache)
     return library, searcher

@@ -3,8 +3,9 @@
 Three retrievers each rank passages (sentence windows, and single sentences where the library has them):
 - dense: FAISS over the passage embeddings (meaning, paraphrase);
 - keyword: SQLite FTS5 BM25 over the transcript words (exact terms);
-- sound-alike: for query words no transcript contains, approximate matching of their sound-alike keys
-  (``talksearch.soundalike``), because speech recognition writes jargon it does not know as words it does.
+- sound-alike: for query words no transcript contains, passages pre-selected by spelling-based sound keys
+  (``talksearch.soundalike``) and ranked by how close their pronunciation is to the word's
+  (``talksearch.pronunciation``), because speech recognition writes jargon it does not know as words it does.
 Their ranks are fused (weighted reciprocal-rank fusion). Each result then *snaps* to the sentence inside it
 that best matches, so the link starts on the moment rather than a sentence early, and overlapping passages
 of one moment collapse into one result. ``service.search`` wraps this with validation, filters and the
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from talksearch.library import Library, PassageHit
-from talksearch.soundalike import letters, sound_key, substring_distance
+from talksearch.pronunciation import phonemes, sound_distances, word_phonemes
+from talksearch.soundalike import sound_key
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -41,7 +43,9 @@ class RankingOptions:
     sound_share_power: float = 2.0
     sound_min_weight: float = 0.1  # below this the sound-alike retriever is not run at all (one odd word in a long query)
     sound_candidates: int = 200  # passages per unknown word pre-selected by shared key trigrams, then aligned
-    sound_max_distance: float = 0.35  # edits per key letter (plus half the edits per spelled letter) accepted
+    # Phoneme edits accepted, per unit of the word's sounds (talksearch.pronunciation.sound_distance); 0.4-0.5
+    # found the same moments on both eval sets and both beam sizes (docs/benchmarks.md).
+    sound_max_distance: float = 0.45
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
 
@@ -104,15 +108,12 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
     return unknown
 
 
-def sound_distance(word: str, passage_key: str, passage_letters: str) -> float:
-    """How far ``word`` is from sounding like something said in a passage: mostly the sound-alike key's edits
-    per key letter; spelled-letter edits break ties between passages whose keys match equally well."""
-    key, spelled = sound_key(word), letters(word)
-    return (substring_distance(key, passage_key) / len(key)
-            + 0.5 * substring_distance(spelled, passage_letters) / len(spelled))
-
-
 def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> list[int]:
+    """Passages that sound like they contain one of ``words``, closest first.
+
+    The passages' spelling-based keys pre-select candidates (shared key trigrams, BM25); their pronunciation
+    decides (``talksearch.pronunciation``): a candidate counts when the word's phonemes lie within
+    ``sound_max_distance`` of a stretch of the passage's."""
     if not words or not library.has_sound_keys():
         return []
     best: dict[int, float] = {}
@@ -125,16 +126,15 @@ def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> lis
             [key[i:i + 3] for i in range(len(key) - 2)], "passages_sound"))
         if not grams:
             continue
-        rows = library.db.execute(
-            "SELECT rowid, key FROM passages_sound WHERE passages_sound MATCH ? ORDER BY bm25(passages_sound) LIMIT ?",
+        candidates = [r[0] for r in library.db.execute(
+            "SELECT rowid FROM passages_sound WHERE passages_sound MATCH ? ORDER BY bm25(passages_sound) LIMIT ?",
             (grams, o.sound_candidates),
-        ).fetchall()
-        close = [(pid, pkey) for pid, pkey in rows if substring_distance(key, pkey) / len(key) <= o.sound_max_distance]
-        texts = library.passages(pid for pid, _ in close)
-        for pid, pkey in close:
-            distance = sound_distance(word, pkey, letters(texts[pid].text))
+        )]
+        hits = library.passages(candidates)
+        distances = sound_distances(word_phonemes(word), [phonemes(hit.text) for hit in hits.values()])
+        for pid, distance in zip(hits, distances):
             if distance <= o.sound_max_distance:
-                best[pid] = min(best.get(pid, math.inf), distance)
+                best[pid] = min(best.get(pid, math.inf), float(distance))
     return sorted(best, key=best.get)[:k]
 
 

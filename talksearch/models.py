@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-Role = Literal["whisper", "embedding"]
+Role = Literal["whisper", "embedding", "pronunciation"]
 
 MANIFEST_PATH = Path(__file__).with_name("models.txt")
 

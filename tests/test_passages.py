@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
+import pytest
+
 from indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.library import Segment, Word
-from talksearch.soundalike import sound_key, substring_distance
+from talksearch.pronunciation import phonemes, sound_distance, sound_distances, word_phonemes
+from talksearch.soundalike import sound_key
 
 
 def _segment(*words: tuple[float, str]) -> Segment:
@@ -50,8 +55,43 @@ def test_sound_alike_keys_fold_spelling_variants_and_word_boundaries():
     assert sound_key("Kueue") == sound_key("queue") == sound_key("cue")
     assert sound_key("phone") == sound_key("fone")
     assert sound_key("IB stat") == sound_key("ibstat")
-    # misheard jargon stays within an edit or two of what was said
-    assert substring_distance(sound_key("Multus"), sound_key("an interface with mildest, so")) <= 1
-    assert substring_distance(sound_key("sprio"), sound_key("first his preview, which")) == 0
-    assert substring_distance(sound_key("unallowable"), sound_key("order to run an allowable cost")) == 0
-    assert substring_distance("abc", "xxabcxx") == 0 and substring_distance("abc", "") == 3
+    assert sound_key("Multus") in sound_key("attach an interface with mult us, so")
+
+
+def test_misheard_jargon_sounds_close_to_what_was_said():
+    # what tiny.en wrote for jargon in the eval talks, against what the speaker said
+    said = {"ibstat": "I always start with absurd to ceilings", "subuid": "configure in the subunit and subget files",
+            "ncdump": "If you check out file within the dump.", "AOFlagger": "We run off-lager on every scan",
+            "Multus": "a secondary interface with mildest, so ranks talk"}
+    unrelated = "Topology matters too, and a fat tree gives you full bisection bandwidth."
+    for word, heard in said.items():
+        assert sound_distance(word_phonemes(word), phonemes(heard)) <= 0.4, word
+        assert sound_distance(word_phonemes(word), phonemes(unrelated)) > 0.5, word
+    assert word_phonemes("AOFlagger").startswith("EO") and word_phonemes("aoflagger").startswith("Eə")  # AO spelled out
+
+
+def _reference_distance(needle: str, haystack: str) -> float:
+    """The textbook semi-global edit distance, one cell at a time, with pronunciation's costs."""
+    from talksearch.pronunciation import _COSTS
+
+    a, b = _COSTS.encode(needle), _COSTS.encode(haystack)
+    sub, indel = _COSTS.substitution, _COSTS.indel
+    row = [0.0] * (len(b) + 1)
+    for x in a:
+        new = [row[0] + indel[x]]
+        for j, y in enumerate(b, 1):
+            new.append(min(row[j] + indel[x], new[j - 1] + indel[y], row[j - 1] + sub[x, y]))
+        row = new
+    return min(row) / indel[a].sum()
+
+
+def test_sound_distances_in_one_pass_equal_the_textbook_alignment():
+    rng = random.Random(5)
+    sounds = "pbtdkgszfvmnlrʃæɪəʊiuAE"
+    for _ in range(200):
+        needle = "".join(rng.choice(sounds) for _ in range(rng.randint(1, 6)))
+        haystacks = ["".join(rng.choice(sounds) for _ in range(rng.randint(0, 15))) for _ in range(rng.randint(1, 4))]
+        expected = [_reference_distance(needle, h) for h in haystacks]
+        assert sound_distances(needle, haystacks) == pytest.approx(expected)
+    assert sound_distance("bɪt", "ðəbætsæt") == pytest.approx(0.5 / 2.5)  # one vowel for another: half a vowel
+    assert sound_distance("bɪt", "") == 1.0 and sound_distance("", "anything") == 0.0

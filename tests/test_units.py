@@ -46,6 +46,9 @@ def test_manifest_names_bundled_models_with_checksums():
     assert entries["whisper"].name == "tiny.en" and entries["embedding"].name == "all-MiniLM-L6-v2"
     assert resolve("whisper", "tiny.en").sha256 == entries["whisper"].sha256
     assert resolve("embedding", "some-org/some-model").location == "some-org/some-model"  # a hub name
+    # espeak-ng's pronunciation data, verified like a bundled model
+    assert entries["pronunciation"].name == "espeak-ng"
+    assert resolve("pronunciation", "espeak-ng").location.endswith("espeak-ng-data")
 
 
 def test_a_bundled_model_with_a_wrong_checksum_is_refused():

@@ -1,0 +1,171 @@
+"""How words are pronounced (espeak-ng's phonemes), and how close a word sounds to something said in a passage.
+
+Speech recognition writes jargon it does not know as words it does: "ibstat" → "absurd to", "subuid" →
+"subunit", "ncdump" → "within the dump". Spelling hides how close these are; pronunciation shows it
+(/ɪbstæt/ ~ /ɐbsɜːdtə/). A query word no transcript contains is compared, by its phonemes, with the phonemes
+of the passages the spelling-based keys of ``talksearch.soundalike`` pre-select, with an edit distance in
+which the mistakes ASR makes are cheap: one vowel for another, a voiced consonant for its voiceless pair.
+
+espeak-ng is the grapheme-to-phoneme converter (rule-based, any spelling, ~0.06 ms a word); the library
+comes from the ``espeakng-loader`` wheel, so nothing has to be installed besides pip packages; its data is
+listed in models.txt and verified like the bundled models. espeak-ng is not thread-safe: calls are
+serialised, and each word is converted once per process (a cache).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+from talksearch.models import ModelError, resolve
+
+VOICE = "en-us"  # talks and queries are pronounced as American English (the bundled whisper model is English)
+_ESPEAK_OUTPUT_SYNCHRONOUS = 0x02
+_ESPEAK_CHARS_UTF8 = 1
+_ESPEAK_PHONEMES_IPA = 0x02
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+_MARKS = re.compile(r"[ˈˌːˑ‿\-\s]")  # stress, length and linking marks: ASR gets none of them reliably
+# Multi-letter IPA symbols that are one sound, written as one token so an edit counts a sound once.
+_UNITS = {"aɪ": "A", "aʊ": "W", "eɪ": "E", "oʊ": "O", "ɔɪ": "Y", "tʃ": "C", "dʒ": "J", "ɚ": "R", "ɝ": "R",
+          "ɡ": "g", "ɫ": "l", "ɹ": "r"}
+_VOWELS = set("aeiouyæɐɑɒɔəɘɛɜɞɤɨɪʉʊʌᵻøœAWEOY")
+# Sounds ASR confuses for one another (voicing pairs, nasals, liquids, sibilants, the flap and its stops).
+_CLOSE = ["pb", "tdɾθð", "kgx", "fvθ", "szʃʒð", "CJʃ", "mnŋ", "lrR", "wʊ", "jiɪ"]
+_VOWEL_COST = 0.5  # a vowel inserted, dropped or replaced by another
+_CLOSE_COST = 0.5
+_SEPARATOR = "\x00"  # between haystacks aligned in one pass: replacing or skipping it costs more than any path
+_SEPARATOR_COST = 1e6
+
+
+class _Espeak:
+    """The few calls of libespeak-ng that turn text into IPA phonemes."""
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        data = resolve("pronunciation", "espeak-ng").location  # the bundled rules, checksum verified (models.txt)
+        self.lib = ctypes.cdll.LoadLibrary(espeakng_loader.get_library_path())
+        self.lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        self.lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        if self.lib.espeak_Initialize(_ESPEAK_OUTPUT_SYNCHRONOUS, 0, data.encode(), 0) < 0:
+            raise ModelError(f"espeak-ng could not be initialised with its data at {data}")
+        if self.lib.espeak_SetVoiceByName(VOICE.encode()) != 0:
+            raise ModelError(f"espeak-ng has no voice {VOICE}")
+        self.lock = threading.Lock()
+
+    def ipa(self, text: str) -> str:
+        text_buffer = ctypes.c_char_p(text.encode())
+        pointer = ctypes.pointer(text_buffer)
+        clauses = []
+        with self.lock:
+            while text_buffer.value:  # one clause per call; espeak advances the pointer, NULL at the end
+                clause = self.lib.espeak_TextToPhonemes(pointer, _ESPEAK_CHARS_UTF8, _ESPEAK_PHONEMES_IPA)
+                if clause:
+                    clauses.append(clause.decode())
+        return " ".join(clauses)
+
+
+@lru_cache(maxsize=1)
+def load() -> _Espeak:
+    """espeak-ng, loaded once per process (checksum of its data, then initialisation: ~0.2 s)."""
+    return _Espeak()
+
+
+def _tokens(ipa: str) -> str:
+    """IPA as one character per sound, marks dropped."""
+    sounds = _MARKS.sub("", ipa)
+    for symbol, token in _UNITS.items():
+        sounds = sounds.replace(symbol, token)
+    return sounds
+
+
+@lru_cache(maxsize=200_000)
+def word_phonemes(word: str) -> str:
+    """A word's sounds, one character each (``_tokens``); as written, since capitals spell an acronym out."""
+    return _tokens(load().ipa(word))
+
+
+def phonemes(text: str) -> str:
+    """The sounds of a text, word by word, without spaces (ASR joins and splits words freely)."""
+    return "".join(word_phonemes(w) for w in _WORD.findall(text))
+
+
+# --- distance ------------------------------------------------------------------------------------
+
+
+class _Costs:
+    """Substitution and insertion costs over the sounds seen so far, each sound numbered as it appears."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.substitution = np.zeros((0, 0))
+        self.indel = np.zeros(0)
+        self.lock = threading.Lock()
+
+    def encode(self, sounds: str) -> np.ndarray:
+        if any(s not in self.ids for s in sounds):
+            with self.lock:
+                self._grow(sounds)
+        return np.fromiter((self.ids[s] for s in sounds), dtype=np.intp, count=len(sounds))
+
+    def _grow(self, sounds: str) -> None:
+        symbols = list(self.ids) + [s for s in dict.fromkeys(sounds) if s not in self.ids]
+        n = len(symbols)
+        substitution = np.ones((n, n))
+        for i, a in enumerate(symbols):
+            for j, b in enumerate(symbols):
+                if a == b:
+                    substitution[i, j] = 0.0
+                elif a in _VOWELS and b in _VOWELS:
+                    substitution[i, j] = _VOWEL_COST
+                elif any(a in group and b in group for group in _CLOSE):
+                    substitution[i, j] = _CLOSE_COST
+        indel = np.array([_VOWEL_COST if s in _VOWELS else 1.0 for s in symbols])
+        if _SEPARATOR in self.ids or _SEPARATOR in sounds:
+            separator = symbols.index(_SEPARATOR)
+            substitution[separator, :] = substitution[:, separator] = _SEPARATOR_COST
+            substitution[separator, separator] = 0.0
+            indel[separator] = _SEPARATOR_COST
+        # published in an order that keeps a concurrent reader's lookups valid: arrays first, then ids
+        self.substitution, self.indel = substitution, indel
+        self.ids = {s: i for i, s in enumerate(symbols)}
+
+
+_COSTS = _Costs()
+
+
+def sound_distance(needle: str, haystack: str) -> float:
+    """How far the sounds ``needle`` are from the closest stretch of ``haystack`` (both from ``phonemes``):
+    the cheapest edits (a vowel or a close consonant for another costs half) per unit of the needle's weight.
+    0 is an exact match; 1 is as far as sounding like nothing at all."""
+    return float(sound_distances(needle, [haystack])[0])
+
+
+def sound_distances(needle: str, haystacks: list[str]) -> np.ndarray:
+    """``sound_distance`` of ``needle`` to each of ``haystacks``, aligned in one pass over them all.
+
+    Semi-global alignment, one row of the edit table per needle sound computed over every haystack at once
+    (joined by a separator no alignment can afford to cross): the insertion chain
+    ``cur[j] = min(base[j], cur[j-1] + ins[j])`` is a running minimum of ``base - C`` plus ``C``, where
+    ``C`` is the running sum of the haystack sounds' insertion costs.
+    """
+    if not needle:
+        return np.zeros(len(haystacks))
+    a = _COSTS.encode(needle)
+    joined = _COSTS.encode("".join(_SEPARATOR + h for h in haystacks))
+    substitution, indel = _COSTS.substitution, _COSTS.indel
+    inserted = np.concatenate(([0.0], np.cumsum(indel[joined])))
+    previous = np.zeros(len(joined) + 1)  # starting anywhere is free
+    for sound in a:
+        base = previous + indel[sound]  # the needle sound left out
+        base[1:] = np.minimum(base[1:], previous[:-1] + substitution[sound, joined])
+        previous = np.minimum.accumulate(base - inserted) + inserted  # haystack sounds left out
+    # ending anywhere is free too: each haystack's best is the least over its columns (its separator's
+    # column is its empty beginning)
+    starts = np.cumsum([0] + [len(h) + 1 for h in haystacks[:-1]]) + 1
+    return np.minimum.reduceat(previous, starts) / indel[a].sum()
