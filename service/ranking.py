@@ -3,9 +3,8 @@
 Three retrievers each rank passages (sentence windows, and single sentences where the library has them):
 - dense: FAISS over the passage embeddings (meaning, paraphrase);
 - keyword: SQLite FTS5 BM25 over the transcript words (exact terms);
-- sound-alike: for query words no transcript contains, passages pre-selected by spelling-based sound keys
-  (``talksearch.soundalike``) and ranked by how close their pronunciation is to the word's
-  (``talksearch.pronunciation``), because speech recognition writes jargon it does not know as words it does.
+- sound-alike: for query words no transcript contains, the passages whose pronunciation comes closest to the
+  word's (``talksearch.pronunciation``), because speech recognition writes jargon it does not know as words it does.
 Their ranks are fused (weighted reciprocal-rank fusion). Each result then *snaps* to the sentence inside it
 that best matches, so the link starts on the moment rather than a sentence early, and overlapping passages
 of one moment collapse into one result. ``service.search`` wraps this with validation, filters and the
@@ -23,7 +22,6 @@ import numpy as np
 
 from talksearch.library import Library, PassageHit
 from talksearch.pronunciation import phonemes, sound_distances, word_phonemes
-from talksearch.soundalike import sound_key
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -42,7 +40,9 @@ class RankingOptions:
     sound_weight: float = 2.0
     sound_share_power: float = 2.0
     sound_min_weight: float = 0.1  # below this the sound-alike retriever is not run at all (one odd word in a long query)
-    sound_candidates: int = 200  # passages per unknown word pre-selected by shared key trigrams, then aligned
+    sound_words: int = 40  # the library's words most like an unknown query word, by sound ...
+    sound_word_distance: float = 0.6  # ... within this distance: the passages holding them are aligned
+    sound_candidates: int = 200  # passages per unknown word aligned whole (BM25's best of those holding the words)
     # Phoneme edits accepted, per unit of the word's sounds (talksearch.pronunciation.sound_distance); 0.4-0.5
     # found the same moments on both eval sets and both beam sizes (docs/benchmarks.md).
     sound_max_distance: float = 0.45
@@ -111,28 +111,21 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
 def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> list[int]:
     """Passages that sound like they contain one of ``words``, closest first.
 
-    The passages' spelling-based keys pre-select candidates (shared key trigrams, BM25); their pronunciation
-    decides (``talksearch.pronunciation``): a candidate counts when the word's phonemes lie within
-    ``sound_max_distance`` of a stretch of the passage's."""
-    if not words or not library.has_sound_keys():
+    Two steps, both by pronunciation (``talksearch.pronunciation``): the library's vocabulary gives the
+    ``sound_words`` words that sound most like the query word (whisper's "subunit" for "subuid"); the passages
+    holding them (BM25, the best ``sound_candidates``) are then aligned whole, across word boundaries ("absurd
+    to" for "ibstat"), and count when the word lies within ``sound_max_distance`` of a stretch of them."""
+    vocabulary, vocabulary_sounds = library.sound_vocabulary()
+    if not words or not vocabulary:
         return []
     best: dict[int, float] = {}
     for word in words:
-        key = sound_key(word)
-        if len(key) < 3:  # too short a key matches nearly everything
-            continue
-        # the key's trigrams selective enough to pre-select by (all of them in a small library)
-        grams = " OR ".join(f'"{g}"' for g in library.selective_terms(
-            [key[i:i + 3] for i in range(len(key) - 2)], "passages_sound"))
-        if not grams:
-            continue
-        candidates = [r[0] for r in library.db.execute(
-            "SELECT rowid FROM passages_sound WHERE passages_sound MATCH ? ORDER BY bm25(passages_sound) LIMIT ?",
-            (grams, o.sound_candidates),
-        )]
-        hits = library.passages(candidates)
-        distances = sound_distances(word_phonemes(word), [phonemes(hit.text) for hit in hits.values()])
-        for pid, distance in zip(hits, distances):
+        heard = word_phonemes(word)
+        distances = vocabulary_sounds.distances(heard)
+        nearest = np.argsort(distances, kind="stable")[:o.sound_words]
+        similar = " ".join(vocabulary[i] for i in nearest if distances[i] <= o.sound_word_distance)
+        hits = library.passages(_keyword(library, similar, o.sound_candidates))
+        for pid, distance in zip(hits, sound_distances(heard, [phonemes(hit.text) for hit in hits.values()])):
             if distance <= o.sound_max_distance:
                 best[pid] = min(best.get(pid, math.inf), float(distance))
     return sorted(best, key=best.get)[:k]

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talksearch import storage
-from talksearch.soundalike import sound_key
+from talksearch import pronunciation, storage
 from talksearch.vector_index import EXACT, VectorIndex, VectorPolicy, batched, build, describe, retune
 
 FORMAT_VERSION = 1
@@ -95,12 +94,11 @@ END;
 CREATE TRIGGER IF NOT EXISTS passages_fts_delete AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
 END;
--- Sound-alike keys of passages (talksearch.soundalike), trigram-indexed: rowid = passage id. Added after
--- format 1 was released: derived data, filled in for older libraries when a writer opens them.
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_sound USING fts5(key, tokenize='trigram');
-CREATE TRIGGER IF NOT EXISTS passages_sound_delete AFTER DELETE ON passages BEGIN
-    DELETE FROM passages_sound WHERE rowid = old.id;
-END;
+-- Every word the transcripts contain, as written, with its pronunciation (talksearch.pronunciation): the
+-- sound-alike retriever looks a query word no transcript contains up here, then searches the passages holding
+-- the words that sound like it. Added after format 1 was released: derived data, filled in for an older
+-- library when a writer opens it. A deleted talk's words stay (they then match no passage).
+CREATE TABLE IF NOT EXISTS sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -267,7 +265,6 @@ class Library:
             else:
                 self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
-            self.db.create_function("sound_key", 1, sound_key, deterministic=True)
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 self.db.execute("PRAGMA journal_mode = WAL")
@@ -281,8 +278,9 @@ class Library:
         self._lock_handle = None
         self._vectors: VectorIndex | None = None
         self._seen_data_version: int | None = None
-        self._term_counts: dict[tuple[str, str], int] = {}  # (table, term) -> passages holding it (capped)
+        self._term_counts: dict[str, int] = {}  # term -> passages holding it (capped)
         self._term_counts_basis = 0  # the passage count they were taken at
+        self._vocabulary: tuple[list[str], pronunciation.Sounds] | None = None  # sound_vocabulary(), cached
 
     @classmethod
     def open(cls, path: Path | str, *, create: bool = False, readonly: bool = False,
@@ -360,17 +358,22 @@ class Library:
         handle.write(f"talksearch index (pid {os.getpid()})")
         handle.flush()
         self._lock_handle = handle
-        self._fill_sound_keys()
+        self._fill_sound_vocabulary()
 
-    def _fill_sound_keys(self) -> None:
-        """Key the passages that have no sound-alike key yet (a library written before the table existed)."""
-        rows = self.db.execute(
-            "SELECT id, text FROM passages WHERE id NOT IN (SELECT rowid FROM passages_sound)").fetchall()
-        if rows:
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.executemany("INSERT INTO passages_sound(rowid, key) VALUES (?, ?)",
-                                    [(r[0], sound_key(r[1])) for r in rows])
+    def _fill_sound_vocabulary(self) -> None:
+        """Give a library written before the vocabulary existed its words (and drop the spelling-based sound
+        keys that came before it)."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("DROP TABLE IF EXISTS passages_sound")  # its delete trigger goes with it
+            if self.db.execute("SELECT 1 FROM sound_vocabulary LIMIT 1").fetchone() is None:
+                self._add_to_vocabulary(r[0] for r in self.db.execute("SELECT text FROM segments"))
+
+    def _add_to_vocabulary(self, texts: Iterable[str]) -> None:
+        words = {w for text in texts for w in pronunciation.words(text)}
+        self.db.executemany("INSERT OR IGNORE INTO sound_vocabulary(word, phonemes) VALUES (?, ?)",
+                            [(w, pronunciation.word_phonemes(w)) for w in words])
+        self._vocabulary = None
 
     def has_archive_id(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM talks WHERE archive_id = ?", (key,)).fetchone() is not None
@@ -411,10 +414,7 @@ class Library:
                  for i, (p, e) in enumerate(zip(passages, embeddings))],
             )
             self._set_meta("next_passage_id", str(first + len(passages)))
-            self.db.execute(
-                "INSERT INTO passages_sound(rowid, key) SELECT id, sound_key(text) FROM passages WHERE talk_id = ?",
-                (talk.id,),
-            )
+            self._add_to_vocabulary(s.text for s in segments)
         if self._vectors is None or not self._vectors.writable:
             self.sync_vector_index()
         else:  # the writer's index follows its own commits without looking at the whole catalog again
@@ -589,6 +589,7 @@ class Library:
         if self._seen_data_version is not None and self._data_version() == self._seen_data_version:
             return False
         self.sync_vector_index()
+        self._vocabulary = None
         return True
 
     def vector_index_info(self) -> dict:
@@ -638,9 +639,16 @@ class Library:
             f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall())
         return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
 
-    def has_sound_keys(self) -> bool:
-        return self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'passages_sound'").fetchone() is not None
+    def sound_vocabulary(self) -> tuple[list[str], pronunciation.Sounds]:
+        """The library's words and their sounds, ready to align a query word against; read once per change
+        of the library (this connection's view), so a reader pays for it on its first jargon query only."""
+        if self._vocabulary is None:
+            try:
+                rows = self.db.execute("SELECT word, phonemes FROM sound_vocabulary").fetchall()
+            except sqlite3.OperationalError:  # a library no writer of this version has opened yet
+                rows = []
+            self._vocabulary = ([r[0] for r in rows], pronunciation.Sounds([r[1] for r in rows]))
+        return self._vocabulary
 
     def talk(self, talk_id_: str) -> dict | None:
         row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()
@@ -733,23 +741,21 @@ class Library:
         finally:
             self.db.execute("DELETE FROM temp.snippet_scratch")
 
-    def selective_terms(self, terms: Sequence[str], table: str = "passages_fts",
-                        budget: int = KEYWORD_ROW_BUDGET) -> list[str]:
-        """The ``terms`` worth an OR-ed BM25 search of ``table`` (``passages_fts`` words, ``passages_sound``
-        trigrams), in their order: all that occur while the passages they occur in add up to at most ``budget``;
-        past that, the commonest are left out until they do. FTS5 scores every passage an OR matches, so
-        a word like "the" in a million passages costs a second, while BM25 gives it almost no weight; a
-        small library keeps every term. Counts stop at the budget, so a count never costs more than it."""
+    def selective_terms(self, terms: Sequence[str], budget: int = KEYWORD_ROW_BUDGET) -> list[str]:
+        """The ``terms`` worth an OR-ed BM25 search of the passages' words, in their order: all that occur
+        while the passages they occur in add up to at most ``budget``; past that, the commonest are left out
+        until they do. FTS5 scores every passage an OR matches, so a word like "the" in a million passages
+        costs a second, while BM25 gives it almost no weight; a small library keeps every term. Counts stop
+        at the budget, so a count never costs more than it."""
         if self._term_counts_basis <= budget:  # no more passages than the budget: nothing to save (or to change)
             return list(terms)
         counts = {}
         for term in dict.fromkeys(terms):
-            key = (table, term)
-            if key not in self._term_counts:
-                self._term_counts[key] = self.db.execute(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)",
+            if term not in self._term_counts:
+                self._term_counts[term] = self.db.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)",
                     ('"' + term.replace('"', '""') + '"', budget + 1)).fetchone()[0]
-            counts[term] = self._term_counts[key]
+            counts[term] = self._term_counts[term]
         kept, total = set(), 0
         for term in sorted((t for t in counts if counts[t]), key=counts.get):
             if total + counts[term] > budget:

@@ -2,9 +2,10 @@
 
 Speech recognition writes jargon it does not know as words it does: "ibstat" → "absurd to", "subuid" →
 "subunit", "ncdump" → "within the dump". Spelling hides how close these are; pronunciation shows it
-(/ɪbstæt/ ~ /ɐbsɜːdtə/). A query word no transcript contains is compared, by its phonemes, with the phonemes
-of the passages the spelling-based keys of ``talksearch.soundalike`` pre-select, with an edit distance in
-which the mistakes ASR makes are cheap: one vowel for another, a voiced consonant for its voiceless pair.
+(/ɪbstæt/ ~ /ɐbsɜːdtə/). A query word no transcript contains is compared, by its phonemes, first with the
+library's vocabulary (every transcript word's phonemes, kept in the catalog) and then with whole passages,
+with an edit distance in which the mistakes ASR makes are cheap: one vowel for another, a voiced consonant
+for its voiceless pair, a nasal for a nasal.
 
 espeak-ng is the grapheme-to-phoneme converter (rule-based, any spelling, ~0.06 ms a word); the library
 comes from the ``espeakng-loader`` wheel, so nothing has to be installed besides pip packages; its data is
@@ -90,9 +91,14 @@ def word_phonemes(word: str) -> str:
     return _tokens(load().ipa(word))
 
 
+def words(text: str) -> list[str]:
+    """A text's words, as written (apostrophes kept inside a word, hyphens split it)."""
+    return _WORD.findall(text)
+
+
 def phonemes(text: str) -> str:
     """The sounds of a text, word by word, without spaces (ASR joins and splits words freely)."""
-    return "".join(word_phonemes(w) for w in _WORD.findall(text))
+    return "".join(word_phonemes(w) for w in words(text))
 
 
 # --- distance ------------------------------------------------------------------------------------
@@ -147,25 +153,34 @@ def sound_distance(needle: str, haystack: str) -> float:
 
 
 def sound_distances(needle: str, haystacks: list[str]) -> np.ndarray:
-    """``sound_distance`` of ``needle`` to each of ``haystacks``, aligned in one pass over them all.
+    """``sound_distance`` of ``needle`` to each of ``haystacks``."""
+    return Sounds(haystacks).distances(needle)
 
-    Semi-global alignment, one row of the edit table per needle sound computed over every haystack at once
-    (joined by a separator no alignment can afford to cross): the insertion chain
-    ``cur[j] = min(base[j], cur[j-1] + ins[j])`` is a running minimum of ``base - C`` plus ``C``, where
+
+class Sounds:
+    """Haystacks of sounds (from ``phonemes``), encoded once, to align many needles against (a vocabulary).
+
+    All haystacks are aligned in one pass (joined by a separator no alignment can afford to cross). Semi-global
+    alignment, one row of the edit table per needle sound computed over every haystack at once: the insertion
+    chain ``cur[j] = min(base[j], cur[j-1] + ins[j])`` is a running minimum of ``base - C`` plus ``C``, where
     ``C`` is the running sum of the haystack sounds' insertion costs.
     """
-    if not needle:
-        return np.zeros(len(haystacks))
-    a = _COSTS.encode(needle)
-    joined = _COSTS.encode("".join(_SEPARATOR + h for h in haystacks))
-    substitution, indel = _COSTS.substitution, _COSTS.indel
-    inserted = np.concatenate(([0.0], np.cumsum(indel[joined])))
-    previous = np.zeros(len(joined) + 1)  # starting anywhere is free
-    for sound in a:
-        base = previous + indel[sound]  # the needle sound left out
-        base[1:] = np.minimum(base[1:], previous[:-1] + substitution[sound, joined])
-        previous = np.minimum.accumulate(base - inserted) + inserted  # haystack sounds left out
-    # ending anywhere is free too: each haystack's best is the least over its columns (its separator's
-    # column is its empty beginning)
-    starts = np.cumsum([0] + [len(h) + 1 for h in haystacks[:-1]]) + 1
-    return np.minimum.reduceat(previous, starts) / indel[a].sum()
+
+    def __init__(self, haystacks: list[str]) -> None:
+        self.count = len(haystacks)
+        self.joined = _COSTS.encode("".join(_SEPARATOR + h for h in haystacks))
+        # each haystack's columns start at its separator's (its empty beginning)
+        self.starts = np.cumsum([0] + [len(h) + 1 for h in haystacks[:-1]], dtype=np.intp) + 1
+        self.inserted = np.concatenate(([0.0], np.cumsum(_COSTS.indel[self.joined])))
+
+    def distances(self, needle: str) -> np.ndarray:
+        if not needle or not self.count:
+            return np.zeros(self.count)
+        a = _COSTS.encode(needle)
+        substitution, indel, inserted = _COSTS.substitution, _COSTS.indel, self.inserted
+        previous = np.zeros(len(self.joined) + 1)  # starting anywhere is free
+        for sound in a:
+            base = previous + indel[sound]  # the needle sound left out
+            base[1:] = np.minimum(base[1:], previous[:-1] + substitution[sound, self.joined])
+            previous = np.minimum.accumulate(base - inserted) + inserted  # haystack sounds left out
+        return np.minimum.reduceat(previous, self.starts) / indel[a].sum()  # and ending anywhere is free too

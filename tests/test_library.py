@@ -1,4 +1,4 @@
-"""The library format on its own: atomic talks, the derived vector index, the writer lock."""
+"""The library format on its own: atomic talks, the derived vector index and vocabulary, the writer lock."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from talksearch.library import Library, LibraryError, LibraryLocked, Passage, Segment, Talk, Word
+from talksearch.pronunciation import word_phonemes
 
 
 def _vector(seed: int) -> np.ndarray:
@@ -60,6 +61,28 @@ def test_a_talk_is_committed_whole_or_not_at_all(library):
     with pytest.raises(Exception):  # the same talk twice violates the archive key
         _add(library, "d")
     assert library.count_talks() == 1 and library.count_passages() == 3
+
+
+def test_the_sound_vocabulary_follows_commits_and_is_filled_in_for_an_older_library(library, tmp_path):
+    talk = Talk(extractor="Generic", source_id="v", url="http://example.org/v.mp3", title="v")
+    said = Segment(0, 2, "Rootless Podman needs the subunit files.", [])
+    library.add_talk(talk, [said], [Passage(0, 2, said.text)], _vector(1)[None])
+    reader = Library.open(tmp_path / "lib")
+    words, sounds = reader.sound_vocabulary()
+    assert "subunit" in words and "Podman" in words and len(words) == 6
+    assert words[int(np.argmin(sounds.distances(word_phonemes("subuid"))))] == "subunit"
+    _add(library, "more")  # another process's commit: the reader's vocabulary follows
+    assert reader.refresh() and "passage" not in reader.sound_vocabulary()[0]  # sentences make the vocabulary
+    assert "text" in reader.sound_vocabulary()[0]
+    reader.close()
+    # a library written before the vocabulary existed (with the spelling keys that came before it)
+    library.db.executescript("DELETE FROM sound_vocabulary; CREATE VIRTUAL TABLE passages_sound USING fts5(key);")
+    library.close()
+    older = Library.open(tmp_path / "lib")
+    older.acquire_writer()
+    assert "subunit" in older.sound_vocabulary()[0]
+    assert older.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'passages_sound'").fetchone() is None
+    older.close()
 
 
 def test_second_writer_is_refused(library, tmp_path):

@@ -1,4 +1,4 @@
-"""Sentence splitting, passage windows, the text passages are embedded as, and sound-alike keys."""
+"""Sentence splitting, passage windows, the text passages are embedded as, and how words sound."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.library import Segment, Word
 from talksearch.pronunciation import phonemes, sound_distance, sound_distances, word_phonemes
-from talksearch.soundalike import sound_key
 
 
 def _segment(*words: tuple[float, str]) -> Segment:
@@ -49,13 +48,6 @@ def test_embedded_text_carries_the_talk_context_but_the_stored_text_does_not():
     chaptered = embedding_texts(passages, talk, PassageOptions(context="chapter"))
     assert chaptered[0].startswith("RDMA Basics. Memory. ") and chaptered[2].startswith("RDMA Basics. Cards. ")
     assert passages[0].text == "We pin memory. The card reads it."
-
-
-def test_sound_alike_keys_fold_spelling_variants_and_word_boundaries():
-    assert sound_key("Kueue") == sound_key("queue") == sound_key("cue")
-    assert sound_key("phone") == sound_key("fone")
-    assert sound_key("IB stat") == sound_key("ibstat")
-    assert sound_key("Multus") in sound_key("attach an interface with mult us, so")
 
 
 def test_misheard_jargon_sounds_close_to_what_was_said():
