@@ -361,13 +361,16 @@ class Library:
         self._fill_sound_vocabulary()
 
     def _fill_sound_vocabulary(self) -> None:
-        """Give a library written before the vocabulary existed its words (and drop the spelling-based sound
-        keys that came before it)."""
+        """Give a library written before the vocabulary existed, or with sounds made another way, its words
+        with today's sounds (and drop the spelling-based sound keys that came before the vocabulary)."""
+        if self.meta("sound_vocabulary") == pronunciation.SCHEME:
+            return
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DROP TABLE IF EXISTS passages_sound")  # its delete trigger goes with it
-            if self.db.execute("SELECT 1 FROM sound_vocabulary LIMIT 1").fetchone() is None:
-                self._add_to_vocabulary(r[0] for r in self.db.execute("SELECT text FROM segments"))
+            self.db.execute("DELETE FROM sound_vocabulary")
+            self._add_to_vocabulary(r[0] for r in self.db.execute("SELECT text FROM segments"))
+            self._set_meta("sound_vocabulary", pronunciation.SCHEME)
 
     def _add_to_vocabulary(self, texts: Iterable[str]) -> None:
         words = {w for text in texts for w in pronunciation.words(text)}

@@ -25,6 +25,8 @@ import numpy as np
 from talksearch.models import ModelError, resolve
 
 VOICE = "en-us"  # talks and queries are pronounced as American English (the bundled whisper model is English)
+# How the sounds a library stores were made: a library whose vocabulary says otherwise is re-made by its next writer.
+SCHEME = f"espeak-ng {VOICE} tokens-1"
 _ESPEAK_OUTPUT_SYNCHRONOUS = 0x02
 _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_PHONEMES_IPA = 0x02

@@ -76,7 +76,8 @@ def test_the_sound_vocabulary_follows_commits_and_is_filled_in_for_an_older_libr
     assert "text" in reader.sound_vocabulary()[0]
     reader.close()
     # a library written before the vocabulary existed (with the spelling keys that came before it)
-    library.db.executescript("DELETE FROM sound_vocabulary; CREATE VIRTUAL TABLE passages_sound USING fts5(key);")
+    library.db.executescript("DELETE FROM sound_vocabulary; DELETE FROM meta WHERE key = 'sound_vocabulary';"
+                             "CREATE VIRTUAL TABLE passages_sound USING fts5(key);")
     library.close()
     older = Library.open(tmp_path / "lib")
     older.acquire_writer()
