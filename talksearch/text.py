@@ -1,0 +1,35 @@
+"""Words of a query or a transcript, as search treats them: tokens, and the function words that carry no topic.
+
+Ranking and snippets both need to know which of a query's words say what it is about: "how do I share a GPU
+between pods" is about *share*, *GPU* and *pods*; matching or marking "how", "do", "I" and "a" only adds noise.
+"""
+
+from __future__ import annotations
+
+import re
+
+TOKEN = re.compile(r"\w+", re.UNICODE)
+
+# English function words: articles, pronouns, auxiliaries, prepositions, conjunctions, question words and
+# the fillers of spoken queries. Content words (nouns, verbs, adjectives of the topic) are never listed;
+# the list was written from English grammar, not from any set of queries.
+STOP_WORDS = frozenset("""
+a about above after again against all also am an and any are aren as at be because been before being below
+between both but by can cannot could couldn did didn do does doesn doing don down during each else even ever
+few for from further get gets got had hadn has hasn have haven having he her here hers herself him himself his
+how i if in into is isn it its itself just let me might more most much must mustn my myself no nor not now of
+off on once only or other ought our ours ourselves out over own really same say said she should shouldn so some
+such than that the their theirs them themselves then there these they this those through thus to too under
+until up upon us very was wasn we were weren what when where whether which while who whom whose why will with
+within without won would wouldn yet you your yours yourself yourselves
+one ones thing things something someone somebody way ways like kind sort lot lots bit
+""".split())
+
+
+def tokens(text: str) -> list[str]:
+    return TOKEN.findall(text)
+
+
+def content_words(text: str) -> list[str]:
+    """The tokens of ``text`` that are not function words (or bare numbers of one digit), in order."""
+    return [w for w in TOKEN.findall(text) if w.lower() not in STOP_WORDS and not (w.isdigit() and len(w) == 1)]
