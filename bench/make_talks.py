@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-# Copied unchanged from /work/shared/eval/make_talks.py (the eval set's talk generator) so the repo is self-contained.
+# Extended from /work/shared/eval/make_talks.py (the eval set's talk generator) so the repo is self-contained.
+# The one change: a talk in the corpus may carry its own optional "voice" (ENGINE:VOICE, e.g. "espeak-ng:en-gb+m3"),
+# "rate" (espeak-ng words per minute) and "noise" (brown-noise amplitude); missing keys fall back to --voices
+# (round robin), a random 150-175 wpm and --noise, and the random stream is consumed exactly as before, so a corpus
+# without these keys (e.g. the dev set) gives the same talks as the original.
 """Turn a talk corpus (JSON: talks with sentences) into spoken audio with known sentence timings.
 
 Each sentence is synthesised on its own (flite or espeak-ng), resampled to 16 kHz mono and joined with
@@ -7,6 +11,7 @@ short pauses, so the start and end of every sentence in the final audio is known
 
 usage: make_talks.py CORPUS.json OUTDIR [--voices flite:slt,espeak-ng:en-us] [--noise 0.0] [--seed 1]
         [--base-url http://127.0.0.1:8765]
+A talk may override the voice, the espeak-ng rate and the noise with its own "voice", "rate" and "noise" keys.
 Writes OUTDIR/<talk>.wav, OUTDIR/<talk>.mp4 (video with the audio), OUTDIR/truth.json and OUTDIR/feed.xml
 (an RSS feed whose enclosures point at BASE-URL/<talk>.mp4).
 Needs: flite and/or espeak-ng, sox, ffmpeg (Debian packages of those names).
@@ -52,13 +57,15 @@ def main() -> None:
     truth, items = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for n, talk in enumerate(corpus["talks"]):
-            voice = voices[n % len(voices)]
+            voice = talk.get("voice") or voices[n % len(voices)]
+            noise = float(talk.get("noise", a.noise))
             pcm, spans, t = bytearray(), [], 0.0
             lead = int(RATE * rnd.uniform(0.5, 1.5)) * 2
             pcm += b"\0" * lead; t += lead / 2 / RATE
             for i, sentence in enumerate(talk["sentences"]):
                 f = os.path.join(tmp, f"{talk['id']}_{i}.wav")
-                synth(voice, sentence, f, rnd.randint(150, 175))
+                speed = rnd.randint(150, 175)  # drawn even when the talk sets its rate, to keep the stream
+                synth(voice, sentence, f, int(talk.get("rate", speed)))
                 data = frames(f)
                 dur = len(data) / 2 / RATE
                 spans.append({"start": round(t, 3), "end": round(t + dur, 3), "text": sentence})
@@ -69,8 +76,8 @@ def main() -> None:
             clean = os.path.join(tmp, "clean.wav")
             with wave.open(clean, "wb") as w:
                 w.setnchannels(1); w.setsampwidth(2); w.setframerate(RATE); w.writeframes(bytes(pcm))
-            if a.noise > 0:
-                subprocess.run(["sox", clean, "-p", "synth", "brownnoise", "vol", str(a.noise)], check=True,
+            if noise > 0:
+                subprocess.run(["sox", clean, "-p", "synth", "brownnoise", "vol", str(noise)], check=True,
                                stdout=open(os.path.join(tmp, "noise.sox"), "wb"))
                 subprocess.run(["sox", "-m", clean, os.path.join(tmp, "noise.sox"), wav], check=True)
             else:
@@ -82,7 +89,8 @@ def main() -> None:
                                 "-c:a", "aac", "-b:a", "64k", os.path.join(a.outdir, talk["id"] + ".mp4")],
                                check=True)
             truth[talk["id"]] = {"title": talk["title"], "duration": round(t, 3), "voice": voice,
-                                 "sentences": spans}
+                                 **({"rate": int(talk["rate"])} if "rate" in talk else {}),
+                                 **({"noise": noise} if noise > 0 else {}), "sentences": spans}
             date = datetime.fromisoformat(talk.get("date", "2024-11-18")).replace(tzinfo=timezone.utc)
             ext = "wav" if a.no_video else "mp4"
             items.append(
@@ -91,7 +99,8 @@ def main() -> None:
                 f"<category>{html.escape(talk.get('event', ''))}</category>"
                 f"<guid isPermaLink=\"false\">{talk['id']}</guid><pubDate>{format_datetime(date)}</pubDate>"
                 f"<enclosure url=\"{a.base_url}/{talk['id']}.{ext}\" type=\"{'audio/wav' if a.no_video else 'video/mp4'}\" length=\"{os.path.getsize(wav)}\"/></item>")
-            print(f"{talk['id']}: {t:6.1f} s  {voice}", flush=True)
+            print(f"{talk['id']}: {t:6.1f} s  {voice}" + (f" rate {talk['rate']}" if "rate" in talk else "")
+                  + (f" noise {noise}" if noise > 0 else ""), flush=True)
     json.dump(truth, open(os.path.join(a.outdir, "truth.json"), "w"), indent=1)
     with open(os.path.join(a.outdir, "feed.xml"), "w") as f:
         f.write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'

@@ -44,6 +44,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E402
+from bench.corpus_rules import check_corpus  # noqa: E402
 from indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
 from indexer.processor import transcription_options  # noqa: E402
 from indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
@@ -69,9 +70,17 @@ class TalkSet:
     corpus: dict
     truth: dict
 
+    rejected: list[str] = field(default_factory=list)
+
     @classmethod
     def load(cls, path: Path) -> TalkSet:
-        return cls(path, json.loads((path / "corpus.json").read_text()), json.loads((path / "truth.json").read_text()))
+        """The set, less the queries that break the corpus rules (bench/corpus_rules.py): a paraphrase that
+        shares more than one content word with its target is a keyword query in disguise, so it is not scored."""
+        corpus = json.loads((path / "corpus.json").read_text())
+        problems = check_corpus(corpus)
+        broken = {problem.split(":", 1)[0] for problem in problems}
+        corpus["queries"] = [q for q in corpus["queries"] if q["id"] not in broken]
+        return cls(path, corpus, json.loads((path / "truth.json").read_text()), problems)
 
     @property
     def queries(self) -> list[dict]:
@@ -383,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
     passage_options = _override(PassageOptions(), args.passage)
     ranking_options = _override(service_ranking_options(settings), args.ranking)  # what the service runs
+    for problem in talk_set.rejected:
+        print(f"not scored: {problem}")
     print(f"set {talk_set.path}: {len(talk_set.truth)} talks, {len(talk_set.queries)} queries; "
           f"whisper {settings.whisper_model} (prompt: {transcription.prompt}), embeddings {settings.embed_model}")
     print(f"passages: {passage_options}\nranking:  {ranking_options}")

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Sanity rules for an evaluation corpus (talks with sentences plus graded queries).
+
+usage: python3 bench/corpus_rules.py CORPUS.json [CORPUS.json ...]
+
+Prints, per file, the number of queries of each kind and every problem found; exits 1 if there is any problem.
+Problems checked:
+  - a query whose `talk` does not exist, or whose `sentence` / `also` index is outside that talk;
+  - a duplicate query id, or an unknown `kind`;
+  - a paraphrase sharing more than one content word with its target sentence (the shared words are named).
+
+A content word is a token of three or more letters, lowercased, that is not a stop word, compared after light
+stemming: one trailing "ing", "es", "ed", "ly" or "s" is stripped (when at least three letters remain), then a
+trailing "e" (so "node", "nodes" and "noded" all become "nod").
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+
+KINDS: tuple[str, ...] = ("paraphrase", "question", "keyword", "vague")
+MAX_SHARED_PARAPHRASE = 1
+
+STOP_WORDS: frozenset[str] = frozenset("""
+a about above after again against all also am an and any are aren't as at be because been before being below
+between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each few
+for from further get gets got had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers
+herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's its itself just let's like me
+more most much must mustn't my myself no nor not now of off on once one only or other ought our ours ourselves
+out over own really same shan't she she'd she'll she's should shouldn't so some such than that that's the their
+theirs them themselves then there there's these they they'd they'll they're they've this those through to too
+under until up upon us very was wasn't we we'd we'll we're we've were weren't what what's when when's where
+where's which while who who's whom why why's will with won't would wouldn't yes yet you you'd you'll you're
+you've your yours yourself yourselves
+also actually okay oh well so thing things something anything everything someone anyone everyone
+said say says saying gonna wanna kind sort lot lots way ways
+""".split())
+
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)*")
+_SUFFIXES: tuple[str, ...] = ("ing", "es", "ed", "ly", "s")
+
+
+def stem(word: str) -> str:
+    """Light stemming: strip one of ing/es/ed/ly/s (keeping >= 3 letters), then a trailing e."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    return word
+
+
+def content_words(text: str) -> set[str]:
+    """The stemmed content words of `text` (tokens of 3+ letters that are not stop words)."""
+    words: set[str] = set()
+    for token in _TOKEN.findall(text.lower()):
+        if token in STOP_WORDS:
+            continue
+        if token.endswith("'s"):
+            token = token[:-2]
+        token = token.replace("'", "")
+        if len(token) >= 3 and token not in STOP_WORDS:
+            words.add(stem(token))
+    return words
+
+
+def check_corpus(corpus: dict) -> list[str]:
+    """Human-readable problems in a corpus; an empty list means it passes."""
+    problems: list[str] = []
+    talks = {talk["id"]: talk for talk in corpus.get("talks", [])}
+    seen: set[str] = set()
+    for query in corpus.get("queries", []):
+        qid = query.get("id", "?")
+        if qid in seen:
+            problems.append(f"{qid}: duplicate query id")
+        seen.add(qid)
+        kind = query.get("kind")
+        if kind not in KINDS:
+            problems.append(f"{qid}: unknown kind {kind!r}")
+        talk = talks.get(query.get("talk"))
+        if talk is None:
+            problems.append(f"{qid}: unknown talk {query.get('talk')!r}")
+            continue
+        sentences = talk["sentences"]
+        index = query.get("sentence")
+        if not isinstance(index, int) or not 0 <= index < len(sentences):
+            problems.append(f"{qid}: sentence {index!r} not in talk {talk['id']} (0..{len(sentences) - 1})")
+            continue
+        for other in query.get("also", []):
+            if not isinstance(other, int) or not 0 <= other < len(sentences):
+                problems.append(f"{qid}: also-index {other!r} not in talk {talk['id']}")
+        if kind == "paraphrase":
+            shared = content_words(query.get("text", "")) & content_words(sentences[index])
+            if len(shared) > MAX_SHARED_PARAPHRASE:
+                problems.append(f"{qid}: paraphrase shares {len(shared)} content words with "
+                                f"{talk['id']}[{index}]: {', '.join(sorted(shared))}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    failed = False
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            corpus = json.load(f)
+        counts = Counter(q.get("kind") for q in corpus.get("queries", []))
+        summary = ", ".join(f"{kind} {counts.get(kind, 0)}" for kind in KINDS)
+        print(f"{path}: {len(corpus.get('talks', []))} talks, {sum(counts.values())} queries ({summary})")
+        problems = check_corpus(corpus)
+        for problem in problems:
+            print(f"  {problem}")
+        print("  ok" if not problems else f"  {len(problems)} problem(s)")
+        failed = failed or bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Make the audio of the two halves of the harder evaluation set (bench/sets/tune and bench/sets/holdout).
+#
+# usage: bash bench/make_sets.sh [OUTDIR]        (default: bench/out/sets, which git ignores)
+#
+# Checks both corpora with corpus_rules.py first, then synthesises each half with make_talks.py into OUTDIR/tune
+# and OUTDIR/holdout. Every talk in these corpora carries its own voice / rate / noise, so --voices is only a
+# fallback. Each output folder ends up a complete set like shared/eval/dev: <talk>.mp4, truth.json, feed.xml and
+# corpus.json (the intermediate <talk>.wav files are removed unless KEEP_WAV=1). Needs espeak-ng, flite, sox, ffmpeg.
+set -euo pipefail
+
+bench="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:-$bench/out/sets}"
+
+python3 "$bench/corpus_rules.py" "$bench/sets/tune/corpus.json" "$bench/sets/holdout/corpus.json"
+
+seed=11
+for half in tune holdout; do
+    echo "== $half -> $out/$half"
+    python3 "$bench/make_talks.py" "$bench/sets/$half/corpus.json" "$out/$half" \
+        --voices espeak-ng:en-us,flite:kal16 --seed "$seed"
+    cp "$bench/sets/$half/corpus.json" "$out/$half/corpus.json"
+    if [ "${KEEP_WAV:-0}" != 1 ]; then
+        rm -f "$out/$half"/*.wav
+    fi
+    seed=$((seed + 1))
+done
