@@ -45,14 +45,14 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 
 from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E402
 from bench.corpus_rules import check_corpus  # noqa: E402
-from indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
-from indexer.processor import transcription_options  # noqa: E402
-from indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
-from service.ranking import RankingOptions, fts_query  # noqa: E402
-from service.search import Searcher  # noqa: E402
-from service.search import ranking_options as service_ranking_options  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
+from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
+from talksearch.indexer.processor import transcription_options  # noqa: E402
+from talksearch.indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk, Word  # noqa: E402
+from talksearch.search.ranking import RankingOptions, fts_query  # noqa: E402
+from talksearch.search.searcher import Searcher  # noqa: E402
+from talksearch.search.searcher import ranking_options as service_ranking_options  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
 
 WORK = REPO / "bench" / "out"
@@ -126,7 +126,7 @@ def transcription_key(talk_set: TalkSet, settings: Settings, options: Transcript
 def transcribe_set(talk_set: TalkSet, settings: Settings, options: TranscriptionOptions, work: Path,
                    report: Callable[[str], None]) -> list[CachedTalk]:
     """Index the set with the real pipeline once; keep each talk's raw whisper output and catalog row."""
-    from indexer.pipeline import IndexRun
+    from talksearch.indexer.pipeline import IndexRun
 
     cache = work / "transcripts" / (transcription_key(talk_set, settings, options) + ".json")
     if cache.exists():

@@ -57,8 +57,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from talksearch.indexer.passages import make_passages  # noqa: E402
+
 from bench.common import default_dev_set  # noqa: E402
-from indexer.passages import make_passages  # noqa: E402
 from talksearch.library import Library, Segment, Talk, Word  # noqa: E402
 
 SENTENCES_PER_TALK = 200
@@ -297,7 +298,7 @@ def free_port() -> int:
 
 
 def start_service(path: Path, port: int, threads: int) -> subprocess.Popen:
-    # All the load comes from one loopback address: the per-client rate limit (service.ratelimit) is off, as
+    # All the load comes from one loopback address: the per-client rate limit (talksearch.service.ratelimit) is off, as
     # it would be behind a proxy that passes each real client's address.
     env = {**os.environ, "TALKSEARCH_LIBRARY": str(path), "TALKSEARCH_THREADS": str(threads),
            "TALKSEARCH_RATE_LIMIT_PER_MINUTE": "0"}
@@ -447,7 +448,7 @@ def mixed_paths(popular: list[str], unique: list[str], rng: np.random.Generator)
 def recall_and_timings(path: Path, query_vectors: np.ndarray, texts: list[str]) -> dict:
     import faiss
 
-    from service.ranking import _keyword
+    from talksearch.search.ranking import _keyword
     from talksearch.vector_index import recall_at
 
     library = Library.open(path)

@@ -15,24 +15,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates
+from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
+from talksearch.indexer.ray_engine import process_on_ray, require_ray
+from talksearch.indexer.sources import Candidate, Fetched, Sources
 from tqdm import tqdm
 
-from indexer.processor import Processed, TalkFailed, TalkProcessor
-from indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
 from talksearch.library import DOWNLOADS, Library
 from talksearch.models import resolve
 from talksearch.settings import Settings
 
 _DONE = object()
-
-
-@dataclass
-class Outcome:
-    status: str  # 'added' | 'skipped' | 'failed'
-    label: str
-    detail: str = ""
-    audio_seconds: float = 0.0
-    talk_id: str | None = None
 
 
 @dataclass
@@ -78,8 +71,6 @@ class IndexRun:
         self.library.check_embedding_model(resolve("embedding", settings.embed_model).name)
         self.library.sync_vector_index(save=True)  # finish what an interrupted run left
         if engine == "ray":
-            from indexer.ray_engine import require_ray
-
             require_ray()
             self.processor = None  # models load in the Ray actors
         else:
@@ -95,8 +86,6 @@ class IndexRun:
         summary = Summary()
         overall = tqdm(desc="talks", unit="talk", total=0, position=0, disable=not self._bars, leave=True)
         if self.engine == "ray":
-            from indexer.ray_engine import process_on_ray
-
             results = process_on_ray(self, sources, overall)
         else:
             results = self._process_locally(sources, overall)
@@ -125,20 +114,6 @@ class IndexRun:
         if outcome.detail:
             line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
         tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
-
-    # --- listing (shared by the engines) ----------------------------------------------------------
-
-    def candidates(self, fetcher: Sources, sources: list[str], overall: tqdm) -> Iterator[Candidate | Outcome]:
-        """Every talk the sources name, or a failed outcome for a source that cannot be listed."""
-        for source in sources:
-            try:
-                for candidate in fetcher.expand(source):
-                    overall.total += 1
-                    overall.refresh()
-                    yield candidate
-            except SourceError as exc:
-                overall.total += 1
-                yield Outcome("failed", source, str(exc))
 
     # --- the local engine -------------------------------------------------------------------------
 
@@ -189,7 +164,7 @@ class IndexRun:
         fetcher = Sources(self.settings.library / DOWNLOADS, reader.has_archive_id,
                           self.settings.socket_timeout, on_download)
         try:
-            for candidate in self.candidates(fetcher, sources, overall):
+            for candidate in list_candidates(fetcher, sources, overall):
                 if isinstance(candidate, Outcome):
                     out.put(candidate)
                     continue
@@ -216,31 +191,3 @@ class IndexRun:
         finally:
             bar.close()
             discard(fetched, self.settings.keep_media)
-
-
-def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetched | Outcome:
-    """Download a candidate unless the library has it or this run already took it."""
-    key = fetcher.archive_key(candidate)
-    if key in seen:
-        return Outcome("skipped", candidate.label, "listed twice in this run")
-    try:
-        fetched = fetcher.fetch(candidate, taken=seen)
-    except ListedTwice:
-        return Outcome("skipped", candidate.label, "listed twice in this run")
-    except SourceError as exc:
-        return Outcome("failed", candidate.label, str(exc))
-    except OSError as exc:
-        return Outcome("failed", candidate.label, exc.strerror or str(exc))
-    if fetched is None:
-        return Outcome("skipped", candidate.label, "already in the library")
-    if fetched.talk.archive_id in seen:
-        discard(fetched, keep_media=False)
-        return Outcome("skipped", candidate.label, "listed twice in this run")
-    seen.add(fetched.talk.archive_id)
-    return fetched
-
-
-def discard(fetched: Fetched, keep_media: bool) -> None:
-    """Remove downloaded audio once its talk is done (local files are the user's: never touched)."""
-    if fetched.downloaded and not keep_media:
-        fetched.audio.unlink(missing_ok=True)

@@ -17,14 +17,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from indexer.processor import Processed, TalkFailed, TalkProcessor
-from indexer.sources import Candidate, Sources
+from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates
+from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
+from talksearch.indexer.sources import Candidate, Sources
+
+from talksearch.library import Library, LibraryError
 from talksearch.settings import Settings
-
-if TYPE_CHECKING:
-    from indexer.pipeline import IndexRun, Outcome
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'talksearch[ray]'"
 
@@ -33,12 +33,10 @@ def require_ray() -> None:
     try:
         import ray  # noqa: F401  (only whether it imports)
     except ImportError:
-        from talksearch.library import LibraryError
-
         raise LibraryError(INSTALL_HINT) from None
 
 
-class IndexWorker:
+class RayTalkWorker:
     """A Ray actor (wrapped by ``ray.remote`` at run time): models loaded once, one talk per call."""
 
     def __init__(self, settings_json: str, known: frozenset[str]):
@@ -50,8 +48,6 @@ class IndexWorker:
         self.sources = Sources(self.scratch, known.__contains__, self.settings.socket_timeout)
 
     def index(self, candidate: Candidate) -> Processed | Outcome:
-        from indexer.pipeline import Outcome, discard, fetch_once
-
         fetched = fetch_once(self.sources, candidate, seen=set())
         if isinstance(fetched, Outcome):
             return fetched
@@ -82,9 +78,18 @@ def _worker_shape(settings: Settings) -> tuple[int, dict]:
     return count, options
 
 
-def process_on_ray(run: IndexRun, sources: list[str], overall) -> Iterator[tuple[str, Processed | Outcome]]:
+class RayRun(Protocol):
+    """What the Ray engine needs of the run driving it (``pipeline.IndexRun``), named here so that this module
+    does not import the pipeline that imports it."""
+
+    settings: Settings
+    library: Library
+    ray_address: str | None
+    workers: int
+
+
+def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[str, Processed | Outcome]]:
     import ray
-    from indexer.pipeline import Outcome
 
     settings = run.settings
     ray.init(address=run.ray_address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
@@ -94,7 +99,7 @@ def process_on_ray(run: IndexRun, sources: list[str], overall) -> Iterator[tuple
     known = frozenset(r[0] for r in run.library.db.execute("SELECT archive_id FROM talks"))
     if options.get("num_gpus"):
         settings = settings.model_copy(update={"device": "cuda"})
-    worker_class = ray.remote(max_restarts=-1, max_task_retries=3)(IndexWorker)
+    worker_class = ray.remote(max_restarts=-1, max_task_retries=3)(RayTalkWorker)
     workers = [worker_class.options(**options).remote(settings.model_dump_json(), known) for _ in range(count)]
     # Listing needs no models; the driver's fetcher only reads listings and archive keys.
     lister = Sources(Path(tempfile.mkdtemp(prefix="talksearch-driver-")), run.library.has_archive_id,
@@ -114,7 +119,7 @@ def process_on_ray(run: IndexRun, sources: list[str], overall) -> Iterator[tuple
 
     seen: set[str] = set()
     try:
-        for candidate in run.candidates(lister, sources, overall):
+        for candidate in list_candidates(lister, sources, overall):
             if isinstance(candidate, Outcome):
                 yield candidate.label, candidate
                 continue

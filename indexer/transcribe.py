@@ -8,10 +8,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from indexer.audio import media_duration, stream_audio
+from talksearch.indexer.audio import media_duration, stream_audio
+
 from talksearch.library import Segment, Word
 from talksearch.models import load_whisper
-
 
 PROMPT_MODES = ("none", "hotwords", "initial")
 
@@ -88,7 +88,7 @@ class Transcriber:
                    hotwords: str | None = None) -> Transcript:
         """Transcribe a media file; ``on_progress(seconds_done, duration)`` follows the audio time.
 
-        Long recordings are decoded and transcribed in chunks (indexer.audio), so memory stays bounded.
+        Long recordings are decoded and transcribed in chunks (talksearch.indexer.audio), so memory stays bounded.
         ``hotwords`` is the talk's own vocabulary (``talk_prompt``); ``options.prompt`` says how it is used.
         """
         o = self.options

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+from talksearch.service import errors
+from talksearch.service.jobs import JobQueue
+from talksearch.service.metrics import Metrics, MetricsMiddleware
+from talksearch.service.ratelimit import RateLimitMiddleware
+from talksearch.service.routes import admin, health, media, pages, search, talks, widget
+from talksearch.service.state import AppState
 
-from service import errors
-from service.jobs import JobQueue
-from service.metrics import Metrics, MetricsMiddleware
-from service.ratelimit import RateLimitMiddleware
-from service.routes import admin, health, media, pages, search, talks, widget
-from service.search import Searcher, ranking_options
-from service.state import AppState
-from talksearch import __version__, pronunciation
-from talksearch.embedding import Embedder, service_replicas
-from talksearch.library import Library
+from talksearch import __version__
+from talksearch.search.searcher import open_searcher
 from talksearch.settings import Settings
 
 DESCRIPTION = """Search what was said in recorded talks, down to the second.
@@ -29,23 +26,6 @@ Read endpoints answer any origin (CORS) unless the operator restricts them. The 
 `Authorization: Bearer <TALKSEARCH_ADMIN_TOKEN>` and are disabled when no token is configured.
 Every error has one shape: `{"error": {"code": "...", "message": "..."}}`.
 """
-
-
-def open_searcher(settings: Settings, create: bool = True, readers: int | None = None) -> tuple[Library, Searcher]:
-    """The library and a searcher over it, with the embedding model the library was built with.
-    ``create=False`` (the CLI's search) refuses a directory that holds no library instead of making one;
-    ``readers`` defaults to the ``search_readers`` setting."""
-    library = Library.open(settings.library, create=create)
-    # One model thread per request by default, on one model replica per core: requests run in parallel,
-    # and all cores' threads per request collapse under concurrent load (bench/search_scale.py measured
-    # 646 vs 32 ms p50 with torch).
-    embedder = Embedder.from_settings(settings, library.embed_model, settings.threads or 1, service_replicas())
-    library.check_embedding_model(embedder.name)
-    library.sync_vector_index()
-    pronunciation.load()  # now: a broken install fails at start, and the first jargon query is not the slow one
-    searcher = Searcher(library, embedder, ranking_options(settings), max_query_chars=settings.max_query_chars,
-                        readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache)
-    return library, searcher
 
 
 class ReadOnlyCORS(CORSMiddleware):

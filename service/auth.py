@@ -6,9 +6,8 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
-
-from service.errors import ApiError
-from service.state import State
+from talksearch.service.errors import ApiError
+from talksearch.service.state import State
 
 
 def require_admin(state: State, request: Request) -> None:

@@ -29,7 +29,7 @@ class ApiError(Exception):
 def error_response(status: int, code: str, message: str, headers: dict | None = None,
                    request: Request | None = None) -> Response:
     if request is not None and _wants_page(request):
-        from service.pages import error_page  # pages import this module
+        from talksearch.service.rendering import error_page  # pages import this module
 
         return HTMLResponse(error_page(status, message), status_code=status, headers=headers)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)

@@ -1,8 +1,8 @@
 """Indexing jobs submitted over the API, run one at a time by one background worker.
 
-Each job runs ``indexer.pipeline.IndexRun`` in a child process (``service.index_worker``): the models
+Each job runs ``talksearch.indexer.pipeline.IndexRun`` in a child process (``talksearch.service.index_job``): the models
 and downloads stay out of the service's memory, a crash there cannot take the service down, and the
-child can guard its own network access (``service.netguard``) without touching the service's. The
+child can guard its own network access (``talksearch.service.netguard``) without touching the service's. The
 child holds the library's writer lock only while its job runs, so ``talksearch index`` can run
 whenever the queue is idle; a job that finds the lock taken waits for it. The service's read
 connection picks up what a job commits on its next read (``Library.refresh``).
@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from datetime import datetime, timezone
 
-from service.schemas import Job, JobOutcome
+from talksearch.schemas import Job, JobOutcome
 from talksearch.settings import Settings
 
 LOCK_RETRY_SECONDS = 5.0  # how often a job waiting for another writer (a CLI run) tries again
@@ -132,7 +132,7 @@ class JobQueue:
         events: dict = {}
         with tempfile.TemporaryFile("w+") as errors:
             child = subprocess.Popen(
-                [sys.executable, "-m", "service.index_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-m", "talksearch.service.index_job"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=errors, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
             self._child = child

@@ -6,8 +6,8 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Query
+from talksearch.service.errors import ApiError
 
-from service.errors import ApiError
 from talksearch.library import TalkFilter
 
 MAX_VALUES = 50  # values per filter parameter

@@ -21,8 +21,7 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from service.errors import error_response
+from talksearch.service.errors import error_response
 
 # Paths whose requests run a search (the embedding model and ranking); the pages only when they carry a query.
 LIMITED_PATHS = frozenset({"/api/search", "/api/related"})

@@ -85,8 +85,8 @@ def main() -> None:
 @click.option("--ray-workers", type=int, default=None, help="Ray actors (default: one per GPU, else per 2 CPUs).")
 def index(sources, from_file, engine, ray_address, **options) -> None:
     """Index talks from URLs (videos, playlists, channels, feeds, pages, media) and local files or folders."""
-    from indexer.pipeline import IndexRun
-    from indexer.sources import read_source_list
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.indexer.sources import read_source_list
 
     sources = list(sources)
     if from_file is not None:
@@ -109,8 +109,7 @@ def index(sources, from_file, engine, ray_address, **options) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
 def search(query, limit, as_json, library) -> None:
     """Search the library."""
-    from service.app import open_searcher
-    from service.search import QueryError
+    from talksearch.search import QueryError, open_searcher
 
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
@@ -133,9 +132,9 @@ def search(query, limit, as_json, library) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {\"talks\": [...], \"total\": N}.")
 def talks(library, as_json) -> None:
     """List the talks in the library."""
-    from service.schemas import TalkList
-    from service.search import talk_summary
     from talksearch.library import Library
+    from talksearch.schemas import TalkList
+    from talksearch.search.searcher import talk_summary
 
     with Library.open(settings_from(library=library).library) as lib:
         listing = TalkList(talks=[talk_summary(t) for t in lib.talks()], total=lib.count_talks())
@@ -188,8 +187,8 @@ def serve(library, host, port) -> None:
     """Serve search over HTTP."""
     import uvicorn
 
-    from service.app import create_app
     from talksearch.library import Library
+    from talksearch.service.app import create_app
 
     settings = settings_from(library=library, host=host, port=port)
     Library.open(settings.library, create=True).close()  # a broken or unusable library: one line, not a traceback

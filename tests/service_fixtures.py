@@ -108,7 +108,7 @@ def settings_for(library: Path, **overrides) -> Settings:
 @functools.cache
 def shared_library() -> Path:
     """The session's library, indexed once by the real indexer; servers that write get a copy."""
-    from indexer.pipeline import IndexRun
+    from talksearch.indexer.pipeline import IndexRun
 
     library = _scratch("talksearch-lib-") / "library"
     local = _scratch("talksearch-local-") / f"{LOCAL_TITLE.replace(' ', '_')}.ogg"
@@ -140,7 +140,7 @@ class Server:
 
 def start_server(settings: Settings) -> Server:
     """The real app under uvicorn on a free loopback port, in a thread; stopped when the process exits."""
-    from service.app import create_app
+    from talksearch.service.app import create_app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -25,7 +25,8 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 def _schema():
     """The schema the service publishes at /openapi.json, built from the app itself (no server needed to
     collect the tests; the requests then go to the running one)."""
-    from service.app import create_app
+    from talksearch.service.app import create_app
+
     from talksearch.settings import Settings
 
     return schemathesis.openapi.from_dict(create_app(Settings(library="unused")).openapi())

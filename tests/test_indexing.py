@@ -136,7 +136,7 @@ def test_a_long_recording_is_transcribed_in_chunks_side_by_side(tmp_path):
     in order, on the recording's clock."""
     import subprocess
 
-    from indexer.transcribe import Transcriber, TranscriptionOptions
+    from talksearch.indexer.transcribe import Transcriber, TranscriptionOptions
 
     joined = tmp_path / "joined.ogg"
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "t01.ogg"), "-i", str(DATA / "t02.ogg"),

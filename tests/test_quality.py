@@ -68,7 +68,8 @@ def test_judging_follows_the_eval_rules():
 
 @pytest.fixture(scope="module")
 def ranked_library(harness_run, tmp_path_factory):
-    from indexer.passages import PassageOptions
+    from talksearch.indexer.passages import PassageOptions
+
     from talksearch.embedding import Embedder
 
     work, _ = harness_run
@@ -82,7 +83,7 @@ def ranked_library(harness_run, tmp_path_factory):
 
 
 def _top(library, embedder, text: str, **options):
-    from service.ranking import RankingOptions, rank
+    from talksearch.search.ranking import RankingOptions, rank
 
     return rank(library, text, embedder.query(text), 3, RankingOptions(**options))
 
@@ -90,7 +91,7 @@ def _top(library, embedder, text: str, **options):
 def test_a_misspelled_jargon_word_is_found_by_how_it_sounds(ranked_library):
     library, embedder, talk_ids = ranked_library
     # "manyfest" is in no transcript; it sounds like "manifest" (t01, sentence 2, at 11.9 s)
-    from service.ranking import RankingOptions, _sound, unknown_words
+    from talksearch.search.ranking import RankingOptions, _sound, unknown_words
 
     assert unknown_words(library, "a manyfest of every part") == ["manyfest"]  # "every", "part" are spoken
     sounding = library.passages(_sound(library, ["manyfest"], 5, RankingOptions()))

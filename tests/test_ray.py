@@ -16,14 +16,14 @@ from tests.helpers import ROOT
 
 
 def _kill_first_busy_worker(stop: threading.Event, killed: list[int]) -> None:
-    """Ray titles an actor's process 'ray::IndexWorker.index' while it runs that method."""
+    """Ray titles an actor's process 'ray::RayTalkWorker.index' while it runs that method."""
     while not stop.is_set() and not killed:
         for proc in Path("/proc").glob("[0-9]*"):
             try:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"ray::IndexWorker.index" in cmdline:
+            if b"ray::RayTalkWorker.index" in cmdline:
                 time.sleep(0.5)  # well inside the talk's work
                 os.kill(int(proc.name), signal.SIGKILL)
                 killed.append(int(proc.name))

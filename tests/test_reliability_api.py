@@ -13,10 +13,9 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from talksearch.service.ratelimit import RateLimitMiddleware, TokenBuckets
 
-from service.ratelimit import RateLimitMiddleware, TokenBuckets
 from tests.service_fixtures import assert_error, settings_for, shared_library, start_server
-
 
 # --- queries -------------------------------------------------------------------------------------------
 
@@ -209,7 +208,7 @@ def test_quoted_query_in_urls_round_trips(api):
 
 _REDIRECT_SCRIPT = r"""
 import functools, http.server, threading, yt_dlp
-from service import netguard
+from talksearch.service import netguard
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args): pass

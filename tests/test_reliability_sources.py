@@ -5,7 +5,7 @@ server that stalls before answering and one that stalls mid-download, HTML where
 file served as audio, a transfer cut short, a truncated file, a feed that lists a talk twice, an unsupported
 scheme) plus local recordings with no speech in them (a melody, white noise, a buzz that rises and falls like
 speech), generated with sox. The socket timeout is set to one second for the run (TALKSEARCH_SOCKET_TIMEOUT).
-Memory on multi-hour recordings is shown on indexer.audio.stream_audio directly: no hours are transcribed.
+Memory on multi-hour recordings is shown on talksearch.indexer.audio.stream_audio directly: no hours are transcribed.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
 
-from indexer.audio import SAMPLING_RATE, stream_audio
 from talksearch.check import check_library
 from tests.helpers import DATA, TRUTH, talksearch
 

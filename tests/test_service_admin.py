@@ -7,10 +7,18 @@ import sys
 import textwrap
 
 import pytest
-from tests.service_fixtures import (ADMIN_TOKEN, admin_server, assert_error, locked_down_server, media_server,
-                              read_server, settings_for, wait_until)
 
 from talksearch.library import Library
+from tests.service_fixtures import (
+    ADMIN_TOKEN,
+    admin_server,
+    assert_error,
+    locked_down_server,
+    media_server,
+    read_server,
+    settings_for,
+    wait_until,
+)
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -62,7 +70,7 @@ def test_guard_refuses_connections_to_private_addresses_in_the_indexing_process(
     target = media_server().url("t01.ogg")
     script = textwrap.dedent(f"""
         import urllib.request, yt_dlp
-        from service import netguard
+        from talksearch.service import netguard
         netguard.install()
         try:
             urllib.request.urlopen({target!r}, timeout=30)
@@ -152,7 +160,7 @@ def test_failed_job_reports_why():
 def test_talk_indexed_by_another_process_becomes_searchable():
     """The CLI's indexer (IndexRun, its own connection and writer lock) committing while the service runs
     and its queue is idle: the talk is searchable and listed without a restart."""
-    from indexer.pipeline import IndexRun
+    from talksearch.indexer.pipeline import IndexRun
 
     server = admin_server()
     run = IndexRun(settings_for(server.settings.library), report=lambda line: None)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+
 from tests.service_fixtures import (
     LOCAL_TITLE,
     assert_error,
@@ -18,7 +19,6 @@ from tests.service_fixtures import (
     shared_library,
     wait_until,
 )
-
 
 # --- search ---------------------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def test_quoted_phrase(api, ids):
 
 
 def test_snippet_marks_only_query_words_and_escapes(api):
-    from service.snippets import safe_markup
+    from talksearch.search.snippets import safe_markup
 
     assert safe_markup("a <b> & \ue000c\ue001") == "a &lt;b&gt; &amp; <mark>c</mark>"
     results = api.get("/api/search", params={"q": "<script>tenant</script>"}).json()["results"]
@@ -293,8 +293,8 @@ def test_healthz(api):
 
 
 def test_repeated_searches_are_cached_until_the_library_changes():
-    from service.app import open_searcher
     from talksearch.library import Library
+    from talksearch.search import open_searcher
 
     path = copy_library()
     _, searcher = open_searcher(settings_for(path, search_cache=8), readers=2)

@@ -6,12 +6,12 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from talksearch.indexer.passages import PassageOptions, make_passages, split_sentences
 
-from indexer.passages import PassageOptions, make_passages, split_sentences
-from service.ranking import fts_query
-from service.search import link_at
 from talksearch.library import Segment, Word
 from talksearch.models import ManifestEntry, ModelError, _verified_bundle, read_manifest, resolve
+from talksearch.search.ranking import fts_query
+from talksearch.search.searcher import link_at
 
 
 def test_sentences_and_windows_start_at_sentence_starts():

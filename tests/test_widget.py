@@ -110,8 +110,7 @@ class Api:
 
     def __init__(self, library: Path):
         import uvicorn
-
-        from service.app import create_app
+        from talksearch.service.app import create_app
 
         self.base = f"http://127.0.0.1:{_free_port()}"
         port = int(self.base.rsplit(":", 1)[1])

@@ -1,8 +1,7 @@
 from fastapi import APIRouter
 from fastapi.responses import Response
-
-from service.metrics import CONTENT_TYPE
-from service.state import State
+from talksearch.service.metrics import CONTENT_TYPE
+from talksearch.service.state import State
 
 router = APIRouter(tags=["operations"])
 

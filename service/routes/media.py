@@ -2,11 +2,11 @@ import mimetypes
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from talksearch.service.errors import ApiError
+from talksearch.service.state import State
+from talksearch.service.talk_detail import local_media
 
-from service.errors import ApiError
-from service.schemas import ErrorResponse
-from service.state import State
-from service.talks import local_media
+from talksearch.schemas import ErrorResponse
 
 router = APIRouter(tags=["talks"])
 

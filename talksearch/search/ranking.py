@@ -7,7 +7,7 @@ Three retrievers each rank passages (sentence windows, and single sentences wher
   word's (``talksearch.pronunciation``), because speech recognition writes jargon it does not know as words it does.
 Their ranks are fused (weighted reciprocal-rank fusion). Each result then *snaps* to the sentence inside it
 that best matches, so the link starts on the moment rather than a sentence early, and overlapping passages
-of one moment collapse into one result. ``service.search`` wraps this with validation, filters and the
+of one moment collapse into one result. ``talksearch.search.searcher`` wraps this with validation, filters and the
 response shape; bench/quality.py measures it (docs/benchmarks.md).
 """
 

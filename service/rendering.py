@@ -19,7 +19,7 @@ def clock(seconds: float | None) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("service", "templates"), autoescape=select_autoescape(["html"]),
+    env = Environment(loader=PackageLoader("talksearch.service", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["clock"] = clock
     env.globals["version"] = __version__

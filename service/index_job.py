@@ -1,4 +1,4 @@
-"""The child process that runs one API indexing job (see ``service.jobs``).
+"""The child process that runs one API indexing job (see ``talksearch.service.jobs``).
 
 Reads ``{"settings": {...}, "sources": [...], "guard": bool}`` as JSON on stdin and writes JSON lines
 on stdout: ``log`` (one per talk, as the CLI prints it), then ``summary`` or ``error``/``locked``.
@@ -11,7 +11,7 @@ import os
 import sys
 from dataclasses import asdict
 
-from service.jobs import EXIT_LOCKED
+from talksearch.service.jobs import EXIT_LOCKED
 
 
 def main() -> int:
@@ -24,11 +24,12 @@ def main() -> int:
         out.write(json.dumps({"event": event, **fields}) + "\n")
 
     if request.get("guard", True):
-        from service import netguard
+        from talksearch.service import netguard
 
         netguard.install()  # before anything opens a connection
 
-    from indexer.pipeline import IndexRun
+    from talksearch.indexer.pipeline import IndexRun
+
     from talksearch.library import LibraryError, LibraryLocked
     from talksearch.models import ModelError
     from talksearch.settings import Settings

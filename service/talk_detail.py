@@ -7,8 +7,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
-from service.schemas import Chapter, Player, TalkDetail
-from service.search import talk_summary
+from talksearch.schemas import Chapter, Player, TalkDetail
+from talksearch.search.searcher import talk_summary
 
 TRANSCRIPT_FORMATS = ("json", "vtt", "srt", "txt")
 

@@ -1,0 +1,61 @@
+"""What both indexing engines share: listing the sources' talks, fetching one, and the outcome line each
+talk ends in. Below the engines (``pipeline`` runs the local one and imports ``ray_engine``), so neither
+engine imports the other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
+from tqdm import tqdm
+
+
+@dataclass
+class Outcome:
+    status: str  # 'added' | 'skipped' | 'failed'
+    label: str
+    detail: str = ""
+    audio_seconds: float = 0.0
+    talk_id: str | None = None
+
+
+def list_candidates(fetcher: Sources, sources: list[str], overall: tqdm) -> Iterator[Candidate | Outcome]:
+    """Every talk the sources name, or a failed outcome for a source that cannot be listed."""
+    for source in sources:
+        try:
+            for candidate in fetcher.expand(source):
+                overall.total += 1
+                overall.refresh()
+                yield candidate
+        except SourceError as exc:
+            overall.total += 1
+            yield Outcome("failed", source, str(exc))
+
+
+def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetched | Outcome:
+    """Download a candidate unless the library has it or this run already took it."""
+    key = fetcher.archive_key(candidate)
+    if key in seen:
+        return Outcome("skipped", candidate.label, "listed twice in this run")
+    try:
+        fetched = fetcher.fetch(candidate, taken=seen)
+    except ListedTwice:
+        return Outcome("skipped", candidate.label, "listed twice in this run")
+    except SourceError as exc:
+        return Outcome("failed", candidate.label, str(exc))
+    except OSError as exc:
+        return Outcome("failed", candidate.label, exc.strerror or str(exc))
+    if fetched is None:
+        return Outcome("skipped", candidate.label, "already in the library")
+    if fetched.talk.archive_id in seen:
+        discard(fetched, keep_media=False)
+        return Outcome("skipped", candidate.label, "listed twice in this run")
+    seen.add(fetched.talk.archive_id)
+    return fetched
+
+
+def discard(fetched: Fetched, keep_media: bool) -> None:
+    """Remove downloaded audio once its talk is done (local files are the user's: never touched)."""
+    if fetched.downloaded and not keep_media:
+        fetched.audio.unlink(missing_ok=True)
