@@ -29,7 +29,10 @@ class PassageOptions:
     # "" nothing, "title" the talk's title, "chapter" the title and the chapter the passage starts in.
     # Queries often name the talk ("the genomics cloud talk where ..."); the title says what it is about.
     context: str = "title"
-    sentence_context: bool = True  # sentence passages get the context too (else only windows do)
+    # Sentence passages are embedded as they were said, without the context: on talks the ranking was not
+    # tuned on, the title before every sentence pulled paraphrases towards the talk's topic and away from the
+    # sentence (tune half: paraphrase R@5 0.75 with it, 0.84 without; docs/benchmarks.md). Windows keep it.
+    sentence_context: bool = False
 
 
 def split_sentences(segments: list[Segment], options: PassageOptions | None = None) -> list[Segment]:

@@ -20,8 +20,9 @@ class Settings(BaseSettings):
 
     library: Path = Field(Path("library"), description="Library directory (catalog, vectors, downloads).")
     whisper_model: str = Field(
-        "tiny.en",
-        description="Whisper model: `tiny.en` (bundled), a faster-whisper size or hub id, or a local CTranslate2 directory.",
+        "base",
+        description="Whisper model: `base` (bundled, 99 languages) or `tiny.en` (bundled, English, about 1.5× as fast, "
+        "more misheard jargon: docs/benchmarks.md), a faster-whisper size or hub id, or a local CTranslate2 directory.",
     )
     embed_model: str = Field(
         "all-MiniLM-L6-v2",

@@ -6,8 +6,8 @@ Three retrievers each rank passages (sentence windows, and single sentences wher
 - sound-alike: for query words no transcript contains, the passages whose pronunciation comes closest to the
   word's (``talksearch.pronunciation``), because speech recognition writes jargon it does not know as words it does.
 Their ranks are fused (weighted reciprocal-rank fusion). Each result then *snaps* to the sentence inside it
-that best matches, so the link starts on the moment rather than a sentence early, and overlapping passages
-of one moment collapse into one result. ``talksearch.search.searcher`` wraps this with validation, filters and the
+that best matches, so the link starts on the moment rather than a sentence early, and passages that start at
+the same sentence collapse into one result. ``talksearch.search.searcher`` wraps this with validation, filters and the
 response shape; bench/quality.py measures it (docs/benchmarks.md).
 """
 
@@ -22,8 +22,8 @@ import numpy as np
 
 from talksearch.library import Library, PassageHit
 from talksearch.pronunciation import phonemes, sound_distances, word_phonemes
+from talksearch.text import content_words, tokens
 
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]+)"')
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
 
@@ -54,12 +54,14 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -
     """An FTS5 MATCH expression that searches the user's words literally.
 
     Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
-    "quoted phrases" must match exactly. FTS5 operators typed by the user are never interpreted.
+    "quoted phrases" must match exactly. FTS5 operators typed by the user are never interpreted. Function
+    words stay in: BM25 gives them little weight, and leaving them out lost paraphrases and vague queries on
+    the tune half (docs/benchmarks.md).
     ``keep`` picks the bare words worth searching (``Library.selective_terms``: the commonest ones are
     left out in a large library, where scoring them would cost more than they add).
     """
-    phrases = [" ".join(_TOKEN.findall(p)) for p in _PHRASE.findall(text)]
-    words = _TOKEN.findall(_PHRASE.sub(" ", text))
+    phrases = [" ".join(tokens(p)) for p in _PHRASE.findall(text)]
+    words = tokens(_PHRASE.sub(" ", text))
     if keep is not None:
         words = keep(words)
     terms = [f'"{w}"' for w in words]
@@ -86,11 +88,6 @@ def _keyword(library: Library, text: str, k: int) -> list[int]:
         "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?", (match, k)
     )
     return [r[0] for r in rows]
-
-
-def _words(text: str) -> list[str]:
-    """The query's words that carry meaning for matching: 3+ letters (a crude stop-word filter)."""
-    return [w for w in _TOKEN.findall(text) if len(w) > 2]
 
 
 def unknown_words(library: Library, text: str, common_words: Collection[str] = ()) -> list[str]:
@@ -143,9 +140,9 @@ def _fuse(rankings: list[tuple[float, list[int]]], rrf_k: int) -> dict[int, floa
 
 
 def _shared_words(text: str, passage: str) -> float:
-    """The share of the query's words (3+ letters) that the passage contains."""
-    wanted = {w.lower() for w in _words(text)}
-    have = {w.lower() for w in _TOKEN.findall(passage)}
+    """The share of the query's content words that the passage contains."""
+    wanted = {w.lower() for w in content_words(text)}
+    have = {w.lower() for w in tokens(passage)}
     return len(wanted & have) / len(wanted) if wanted else 0.0
 
 
@@ -169,8 +166,9 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
     return starting[0] if starting else best
 
 
-def _overlaps(a: PassageHit, b: PassageHit) -> bool:
-    return a.talk_id == b.talk_id and a.start < b.end and b.start < a.end
+def _same_moment(a: PassageHit, b: PassageHit) -> bool:
+    """Two hits are one moment when their links would start at the same place (the same first word)."""
+    return a.talk_id == b.talk_id and abs(a.start - b.start) < 0.05
 
 
 def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: RankingOptions,
@@ -178,7 +176,7 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
     """The best ``limit`` moments for a query, optionally only from the talks in ``talks``."""
     o = options
     unknown = unknown_words(library, text, common_words) if o.sound_weight > 0 else []
-    sound_weight = o.sound_weight * (len(unknown) / max(1, len(_words(text)))) ** o.sound_share_power
+    sound_weight = o.sound_weight * (len(unknown) / max(1, len([w for w in tokens(text) if len(w) > 2]))) ** o.sound_share_power
     if sound_weight < o.sound_min_weight:  # too light to move a result: spare the alignment work
         unknown = []
     fused = _fuse([
@@ -194,8 +192,11 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
             continue
         if o.snap:
             hit = snap(library, hit, text, vector, o)
-        # Overlapping passages of one moment are one result: the best-ranked one stands for it.
-        if any(_overlaps(hit, c) for c, _ in chosen):
+        # Passages starting at one sentence are one result: the best-ranked one stands for it. A window that
+        # merely overlaps a better one is another place to start listening, and is kept: when snapping picks
+        # the sentence before the answer (a setup sentence often outscores it), the answer's own start is the
+        # next result rather than lost (on-time landing, docs/benchmarks.md).
+        if any(_same_moment(hit, c) for c, _ in chosen):
             continue
         chosen.append((hit, fused[pid]))
         if len(chosen) == limit:
