@@ -50,7 +50,7 @@ from talksearch.indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # 
 from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk, Word  # noqa: E402
-from talksearch.search.ranking import RankingOptions, fts_query  # noqa: E402
+from talksearch.search.ranking import RankingOptions  # noqa: E402
 from talksearch.search.searcher import Searcher  # noqa: E402
 from talksearch.search.searcher import ranking_options as service_ranking_options  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
@@ -222,11 +222,7 @@ def dense_search(library: Library, embedder: Embedder) -> Search:
 
 def bm25_search(library: Library) -> Search:
     def search(text: str) -> list[Result]:
-        match = fts_query(text)
-        if match is None:
-            return []
-        ids = [r[0] for r in library.db.execute(
-            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT 10", (match,))]
+        ids = library.keyword_search(text, 10, selective=False)
         hits = library.passages(ids)
         return [Result(hits[i].talk_id, hits[i].start, hits[i].end) for i in ids]
 

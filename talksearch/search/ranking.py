@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +24,6 @@ from talksearch.library import Library, PassageHit
 from talksearch.pronunciation import phonemes, sound_distances, word_phonemes
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
-_PHRASE = re.compile(r'"([^"]+)"')
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
 
 
@@ -50,27 +49,6 @@ class RankingOptions:
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
 
 
-def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
-    """An FTS5 MATCH expression that searches the user's words literally.
-
-    Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
-    "quoted phrases" must match exactly. FTS5 operators typed by the user are never interpreted.
-    ``keep`` picks the bare words worth searching (``Library.selective_terms``: the commonest ones are
-    left out in a large library, where scoring them would cost more than they add).
-    """
-    phrases = [" ".join(_TOKEN.findall(p)) for p in _PHRASE.findall(text)]
-    words = _TOKEN.findall(_PHRASE.sub(" ", text))
-    if keep is not None:
-        words = keep(words)
-    terms = [f'"{w}"' for w in words]
-    required = [f'"{p}"' for p in phrases if p]
-    if not terms and not required:
-        return None
-    if required:
-        return " AND ".join(required + ([f"({' OR '.join(terms)})"] if terms else []))
-    return " OR ".join(terms)
-
-
 # --- retrievers: each returns passage ids, best first -----------------------------------------------
 
 
@@ -79,13 +57,7 @@ def _dense(library: Library, vector: np.ndarray, k: int) -> list[int]:
 
 
 def _keyword(library: Library, text: str, k: int) -> list[int]:
-    match = fts_query(text, library.selective_terms)
-    if match is None:
-        return []
-    rows = library.db.execute(
-        "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?", (match, k)
-    )
-    return [r[0] for r in rows]
+    return library.keyword_search(text, k)
 
 
 def _words(text: str) -> list[str]:
@@ -102,8 +74,7 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
     for word in dict.fromkeys(w.lower() for w in _WORD.findall(text)):
         if word in common_words:
             continue
-        found = library.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (f'"{word}"',))
-        if found.fetchone() is None:
+        if not library.contains_word(word):
             unknown.append(word)
     return unknown
 
