@@ -44,7 +44,6 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
-from talksearch.indexer.processor import transcription_options  # noqa: E402
 from talksearch.indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
 
 from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E402
@@ -52,7 +51,6 @@ from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk, Word  # noqa: E402
 from talksearch.search.ranking import RankingOptions  # noqa: E402
 from talksearch.search.searcher import Searcher  # noqa: E402
-from talksearch.search.searcher import ranking_options as service_ranking_options  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
 
 WORK = REPO / "bench" / "out"
@@ -375,11 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     talk_set = TalkSet.load(args.set or default_set())
     settings = Settings(**{k: v for k, v in {"whisper_model": args.whisper_model,
                                             "embed_model": args.embed_model}.items() if v})
-    transcription = transcription_options(settings)
+    transcription = TranscriptionOptions.from_settings(settings)
     if args.prompt:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
     passage_options = _override(PassageOptions(), args.passage)
-    ranking_options = _override(service_ranking_options(settings), args.ranking)  # what the service runs
+    ranking_options = _override(RankingOptions.from_settings(settings), args.ranking)  # what the service runs
     print(f"set {talk_set.path}: {len(talk_set.truth)} talks, {len(talk_set.queries)} queries; "
           f"whisper {settings.whisper_model} (prompt: {transcription.prompt}), embeddings {settings.embed_model}")
     print(f"passages: {passage_options}\nranking:  {ranking_options}")

@@ -22,6 +22,7 @@ import numpy as np
 
 from talksearch.library import Library, PassageHit
 from talksearch.pronunciation import phonemes, sound_distances, word_phonemes
+from talksearch.settings import Settings, default
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
@@ -29,14 +30,15 @@ _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 
 
 @dataclass
 class RankingOptions:
-    candidates: int = 50  # taken from each retriever before fusion
-    rrf_k: int = 20  # smaller than the usual 60: each retriever's first few ranks count for more (R@1, MRR)
-    dense_weight: float = 1.0
-    keyword_weight: float = 0.5
+    # The fusion's knobs that are settings (Settings.rank_*) take their defaults from there.
+    candidates: int = default("rank_candidates")  # taken from each retriever before fusion
+    rrf_k: int = default("rank_rrf_k")  # smaller than the usual 60: each retriever's first few ranks count for more
+    dense_weight: float = default("rank_dense_weight")
+    keyword_weight: float = default("rank_keyword_weight")
     # Sound-alike matches of query words that no transcript contains, weighted by the square of the share of
     # the query's words they are: fully for "Multus", a 49th for a long question with one odd word in it,
     # where the unknown word is more likely a paraphrase than misheard jargon.
-    sound_weight: float = 2.0
+    sound_weight: float = default("rank_sound_weight")
     sound_share_power: float = 2.0
     sound_min_weight: float = 0.1  # below this the sound-alike retriever is not run at all (one odd word in a long query)
     sound_words: int = 40  # the library's words most like an unknown query word, by sound ...
@@ -47,6 +49,13 @@ class RankingOptions:
     sound_max_distance: float = 0.45
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> RankingOptions:
+        """The options a service with these settings ranks by (``overrides``: experiments, bench/quality.py)."""
+        return cls(**{"candidates": settings.rank_candidates, "rrf_k": settings.rank_rrf_k,
+                      "dense_weight": settings.rank_dense_weight, "keyword_weight": settings.rank_keyword_weight,
+                      "sound_weight": settings.rank_sound_weight, **overrides})
 
 
 # --- retrievers: each returns passage ids, best first -----------------------------------------------
