@@ -25,7 +25,6 @@ import os
 import platform
 import shutil
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+
+from talksearch.library import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
@@ -154,11 +155,8 @@ class Indexer:
 
 def committed_within(library: Path, start: datetime, end: datetime) -> int:
     """Talks whose commit (``indexed_at``, whole seconds) falls inside the load's window."""
-    db = sqlite3.connect(f"file:{library / 'catalog.sqlite'}?mode=ro", uri=True)
-    try:
-        stamps = [datetime.fromisoformat(r[0]) for r in db.execute("SELECT indexed_at FROM talks")]
-    finally:
-        db.close()
+    with Library.open(library, readonly=True) as catalog:
+        stamps = [datetime.fromisoformat(t["indexed_at"]) for t in catalog.talks()]
     return sum(start.replace(microsecond=0) <= t <= end for t in stamps)
 
 

@@ -16,9 +16,16 @@ Writes OUTDIR/<talk>.wav, OUTDIR/<talk>.mp4 (video with the audio), OUTDIR/truth
 (an RSS feed whose enclosures point at BASE-URL/<talk>.mp4).
 Needs: flite and/or espeak-ng, sox, ffmpeg (Debian packages of those names).
 """
-import argparse, json, os, random, subprocess, tempfile, wave, html
-from email.utils import format_datetime
+import argparse
+import html
+import json
+import os
+import random
+import subprocess
+import tempfile
+import wave
 from datetime import datetime, timezone
+from email.utils import format_datetime
 
 RATE = 16000
 

@@ -47,12 +47,10 @@ from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E4
 from bench.corpus_rules import check_corpus  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
-from talksearch.indexer.processor import transcription_options  # noqa: E402
 from talksearch.indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk, Word  # noqa: E402
-from talksearch.search.ranking import RankingOptions, fts_query  # noqa: E402
+from talksearch.search.ranking import RankingOptions  # noqa: E402
 from talksearch.search.searcher import Searcher  # noqa: E402
-from talksearch.search.searcher import ranking_options as service_ranking_options  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
 
 WORK = REPO / "bench" / "out"
@@ -230,11 +228,7 @@ def dense_search(library: Library, embedder: Embedder) -> Search:
 
 def bm25_search(library: Library) -> Search:
     def search(text: str) -> list[Result]:
-        match = fts_query(text)
-        if match is None:
-            return []
-        ids = [r[0] for r in library.db.execute(
-            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT 10", (match,))]
+        ids = library.keyword_search(text, 10, selective=False)
         hits = library.passages(ids)
         return [Result(hits[i].talk_id, hits[i].start, hits[i].end) for i in ids]
 
@@ -387,11 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     talk_set = TalkSet.load(args.set or default_set())
     settings = Settings(**{k: v for k, v in {"whisper_model": args.whisper_model,
                                             "embed_model": args.embed_model}.items() if v})
-    transcription = transcription_options(settings)
+    transcription = TranscriptionOptions.from_settings(settings)
     if args.prompt:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
     passage_options = _override(PassageOptions(), args.passage)
-    ranking_options = _override(service_ranking_options(settings), args.ranking)  # what the service runs
+    ranking_options = _override(RankingOptions.from_settings(settings), args.ranking)  # what the service runs
     for problem in talk_set.rejected:
         print(f"not scored: {problem}")
     print(f"set {talk_set.path}: {len(talk_set.truth)} talks, {len(talk_set.queries)} queries; "

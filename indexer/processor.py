@@ -39,10 +39,6 @@ class Processed:
     seconds: float  # processing time for this talk
 
 
-def transcription_options(settings: Settings) -> TranscriptionOptions:
-    return TranscriptionOptions(language=settings.language, batch_size=settings.batch_size, beam_size=settings.beam_size)
-
-
 def worker_layout(settings: Settings) -> tuple[int, int]:
     """Talks transcribed at once, and CPU threads for each.
 
@@ -63,10 +59,11 @@ class TalkProcessor:
         self.workers, threads = worker_layout(settings)
         self._embedder: Future[Embedder] = ThreadPoolExecutor(1, thread_name_prefix="embedder-load").submit(
             Embedder.from_settings, settings, threads=threads, replicas=self.workers)
-        self.whisper_name = resolve("whisper", settings.whisper_model).name
+        whisper = resolve("whisper", settings.whisper_model)  # once: a bundled model's checksum is read whole
+        self.whisper_name = whisper.name
         self.transcriber = Transcriber(
-            settings.whisper_model, settings.device, settings.compute_type, threads,
-            transcription_options(settings), self.workers,
+            whisper, settings.device, settings.compute_type, threads,
+            TranscriptionOptions.from_settings(settings), self.workers,
         )
         self.passage_options = PassageOptions()
 

@@ -96,7 +96,7 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
              configure_logging=False)
     count, options = _worker_shape(settings)
     run.workers = count
-    known = frozenset(r[0] for r in run.library.db.execute("SELECT archive_id FROM talks"))
+    known = run.library.archive_ids()
     if options.get("num_gpus"):
         settings = settings.model_copy(update={"device": "cuda"})
     worker_class = ray.remote(max_restarts=-1, max_task_retries=3)(RayTalkWorker)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from talksearch.indexer.audio import media_duration, stream_audio
 
 from talksearch.library import Segment, Word
-from talksearch.models import load_whisper
+from talksearch.models import ResolvedModel, load_whisper
+from talksearch.settings import Settings, default
 
 PROMPT_MODES = ("none", "hotwords", "initial")
 
@@ -22,9 +23,10 @@ class NoSpeech(Exception):
 
 @dataclass
 class TranscriptionOptions:
-    language: str | None = None  # None: detected (English-only models answer 'en')
-    batch_size: int = 8
-    beam_size: int = 1  # greedy: see Settings.beam_size
+    # What is a setting (Settings.language, batch_size, beam_size) takes its default from there.
+    language: str | None = default("language")  # None: detected (English-only models answer 'en')
+    batch_size: int = default("batch_size")
+    beam_size: int = default("beam_size")
     vad_filter: bool = True
     word_timestamps: bool = True
     # Segments that look like hallucination are dropped before indexing (whisper's own thresholds):
@@ -38,6 +40,11 @@ class TranscriptionOptions:
     prompt: str = "hotwords"
     # Audio is decoded and transcribed this many seconds at a time: bounded memory for long recordings.
     chunk_seconds: float = 1200.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> TranscriptionOptions:
+        return cls(**{"language": settings.language, "batch_size": settings.batch_size,
+                      "beam_size": settings.beam_size, **overrides})
 
 
 @dataclass
@@ -67,7 +74,7 @@ def keep_segment(segment, options: TranscriptionOptions) -> bool:
 
 
 class Transcriber:
-    def __init__(self, model: str, device: str = "auto", compute_type: str = "default", threads: int = 0,
+    def __init__(self, model: str | ResolvedModel, device: str = "auto", compute_type: str = "default", threads: int = 0,
                  options: TranscriptionOptions | None = None, workers: int = 1):
         """``workers`` threads may call ``transcribe`` at once, each on ``threads`` CPU threads."""
         from faster_whisper import BatchedInferencePipeline

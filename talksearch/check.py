@@ -8,7 +8,6 @@ every embedding, so the vector index and the keyword index can always be rebuilt
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,7 @@ class CheckReport:
 
 def _vector_problem(library: Library, report: CheckReport) -> str | None:
     file = library.path / VECTORS
-    catalog_ids = np.fromiter((r[0] for r in library.db.execute("SELECT id FROM passages")), dtype=np.int64)
+    catalog_ids = library.passage_ids()
     if not file.exists():
         return "vectors.faiss is missing" if len(catalog_ids) else None
     index = read_index(file, mmap=True)
@@ -61,33 +60,29 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
     try:
         if repair:
             library.acquire_writer()
-        db = library.db
-        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+        integrity = library.integrity()
         if integrity != "ok":
             report.problems.append(f"catalog integrity: {integrity}")
-        try:
-            if library.read_only_media:  # FTS5 checks itself with a write statement
-                report.facts.append("read-only file system: the keyword index is not verified")
-            else:
-                db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('integrity-check')")
-        except sqlite3.DatabaseError:
+        if library.read_only_media:  # FTS5 checks itself with a write statement
+            report.facts.append("read-only file system: the keyword index is not verified")
+        elif not library.keyword_index_agrees():
             report.problems.append("keyword index (FTS5) disagrees with the passages")
             if repair:
-                db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+                library.rebuild_keyword_index()
                 report.repaired.append("rebuilt the keyword index from the passages")
 
-        model, dimension = library.embed_model, int(library.meta("embed_dim") or 0)
+        model = library.embed_model
         talks, passages = library.count_talks(), library.count_passages()
         report.facts.append(f"{talks} talks, {passages} passages; embedding model {model or '(none yet)'}")
-        for whisper, count in db.execute("SELECT whisper_model, count(*) FROM talks GROUP BY whisper_model"):
+        for whisper, count in library.talks_per_whisper_model().items():
             report.facts.append(f"whisper model {whisper}: {count} talks")
-        others = [r[0] for r in db.execute("SELECT DISTINCT embed_model FROM talks WHERE embed_model != ?", (model or "",))]
+        others = library.other_embedding_models()
         if others:
             report.problems.append(f"talks embedded with another model than the library's: {', '.join(others)}")
-        wrong = db.execute("SELECT count(*) FROM passages WHERE length(embedding) != ?", (dimension * 4,)).fetchone()[0]
+        wrong = library.count_misfit_embeddings()
         if wrong:
             report.problems.append(f"{wrong} passages have embeddings of the wrong size (re-index those talks)")
-        empty = db.execute("SELECT count(*) FROM talks WHERE id NOT IN (SELECT talk_id FROM passages)").fetchone()[0]
+        empty = library.count_talks_without_passages()
         if empty:
             report.problems.append(f"{empty} talks have no passages")
 

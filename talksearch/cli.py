@@ -7,10 +7,12 @@ import sys
 from pathlib import Path
 
 import click
+from pydantic import ValidationError
 
 from talksearch.library import LibraryError
 from talksearch.models import ModelError
 from talksearch.settings import Settings
+from talksearch.settings_flags import setting_options
 from talksearch.storage import explain
 from talksearch.transcripts import FORMATS, render
 
@@ -49,15 +51,18 @@ class Cli(click.Group):
 
 def settings_from(**options) -> Settings:
     """Flags given on the command line win over TALKSEARCH_* variables, which win over defaults."""
-    settings = Settings(**{k: v for k, v in options.items() if v is not None})
+    try:
+        settings = Settings(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise click.UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
     context = click.get_current_context(silent=True)
     if context is not None:  # for error messages that name the library
         context.meta["talksearch.library"] = settings.library
     return settings
 
 
-library_option = click.option("--library", type=click.Path(path_type=Path), default=None,
-                              help="Library directory [env TALKSEARCH_LIBRARY; default ./library]")
+library_option = setting_options("library")
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,18 +76,11 @@ def main() -> None:
 @library_option
 @click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read more sources from a file, one per line (# comments allowed).")
-@click.option("--whisper-model", default=None, help="tiny.en (bundled), a size/hub id, or a local directory.")
-@click.option("--embed-model", default=None, help="all-MiniLM-L6-v2 (bundled), a hub id, or a local directory.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
-@click.option("--compute-type", default=None, help="CTranslate2 compute type (default: int8 on CPU, float16 on GPU).")
-@click.option("--language", default=None, help="Force the spoken language; detected when not given.")
-@click.option("--batch-size", type=int, default=None, help="Whisper batch size.")
-@click.option("--threads", type=int, default=None, help="CPU threads (0: all cores).")
-@click.option("--keep-media/--no-keep-media", default=None, help="Keep downloaded audio after indexing.")
+@setting_options("whisper_model", "embed_model", "device", "compute_type", "language", "batch_size", "beam_size",
+                 "threads", "transcribe_workers", "keep_media", "ray_workers")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where talks are processed: this process, or Ray actors (pip install 'talksearch[ray]').")
 @click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one).")
-@click.option("--ray-workers", type=int, default=None, help="Ray actors (default: one per GPU, else per 2 CPUs).")
 def index(sources, from_file, engine, ray_address, **options) -> None:
     """Index talks from URLs (videos, playlists, channels, feeds, pages, media) and local files or folders."""
     from talksearch.indexer.pipeline import IndexRun
@@ -181,8 +179,7 @@ def check(library, repair) -> None:
 
 @main.command()
 @library_option
-@click.option("--host", default=None, help="Address to listen on [default 127.0.0.1]")
-@click.option("--port", type=int, default=None, help="Port [default 8000]")
+@setting_options("host", "port")
 def serve(library, host, port) -> None:
     """Serve search over HTTP."""
     import uvicorn

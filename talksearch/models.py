@@ -191,7 +191,7 @@ def ctranslate2_compute_type(compute_type: str, device: str) -> str:
     return "float16" if device == "cuda" else "int8"
 
 
-def load_whisper(name: str, device: str = "auto", compute_type: str = "default", threads: int = 0,
+def load_whisper(name: str | ResolvedModel, device: str = "auto", compute_type: str = "default", threads: int = 0,
                  workers: int = 1):
     """A faster-whisper ``WhisperModel``; int8 on CPU and float16 on CUDA unless told otherwise.
 
@@ -199,7 +199,7 @@ def load_whisper(name: str, device: str = "auto", compute_type: str = "default",
     """
     from faster_whisper import WhisperModel
 
-    model = resolve("whisper", name)
+    model = name if isinstance(name, ResolvedModel) else resolve("whisper", name)
     device = resolve_device(device)
     compute_type = ctranslate2_compute_type(compute_type, device)
     try:

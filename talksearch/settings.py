@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     job_history: int = Field(200, ge=1, description="Finished indexing jobs the service remembers for `GET /api/jobs/{id}`.")
 
 
+def default(name: str):
+    """A setting's default, for the option classes that carry it (``RankingOptions``, ``TranscriptionOptions``):
+    declared here once, not repeated there."""
+    return Settings.model_fields[name].default
+
+
 def settings_table() -> str:
     """docs/settings.md: every setting with its variable, default and description (a test keeps it current)."""
     lines = [

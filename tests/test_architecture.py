@@ -7,6 +7,7 @@ blocks included: an import that is only deferred is still a dependency.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,8 +65,10 @@ def imports(module: str, file: Path, known: set[str]) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
+            submodules = {f"{base}.{alias.name}" for alias in node.names}
+            names.update(submodules)
+            if not submodules <= known:  # ``from package import module`` alone does not depend on the package's names
+                names.add(base)
     targets = set()
     for name in names:
         if name.split(".")[0] in GLOBAL_NAMES:
@@ -123,3 +126,21 @@ def test_search_runs_without_fastapi():
             "web = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'starlette')); "
             "assert not web, web")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+SQL = re.compile(r"\b(SELECT|INSERT INTO|DELETE FROM|UPDATE \w+ SET|CREATE (TABLE|INDEX|VIRTUAL|TRIGGER)|DROP TABLE|PRAGMA)\b"
+                 r"|\bMATCH \?")
+
+
+def test_sql_is_written_only_in_the_library_package():
+    """The library owns its format: every SQL statement and FTS5 expression is in talksearch.library."""
+    files = {m: f for m, f in modules().items() if not m.startswith("talksearch.library")}
+    files.update({f"bench.{f.stem}": f for f in (ROOT / "bench").glob("*.py")})
+    found = []
+    for module, file in files.items():
+        for node in ast.walk(ast.parse(file.read_text(), str(file))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value):
+                found.append(f"{module}:{node.lineno}: {node.value[:60]!r}")
+            elif isinstance(node, ast.Attribute) and node.attr in ("execute", "executemany", "executescript"):
+                found.append(f"{module}:{node.lineno}: .{node.attr}(...)")
+    assert not found, "\n".join(found)

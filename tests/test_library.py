@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
 
-from talksearch.library import Library, LibraryError, LibraryLocked, Passage, Segment, Talk, Word
+from talksearch.library import FORMAT_VERSION, Library, LibraryError, LibraryLocked, Passage, Segment, Talk, Word
 from talksearch.pronunciation import word_phonemes
 
 
@@ -75,9 +77,10 @@ def test_the_sound_vocabulary_follows_commits_and_is_filled_in_for_an_older_libr
     assert reader.refresh() and "passage" not in reader.sound_vocabulary()[0]  # sentences make the vocabulary
     assert "text" in reader.sound_vocabulary()[0]
     reader.close()
-    # a library written before the vocabulary existed (with the spelling keys that came before it)
+    # a library written before the vocabulary existed (format 1, with the spelling keys that came before it)
     library.db.executescript("DELETE FROM sound_vocabulary; DELETE FROM meta WHERE key = 'sound_vocabulary';"
-                             "CREATE VIRTUAL TABLE passages_sound USING fts5(key);")
+                             "CREATE VIRTUAL TABLE passages_sound USING fts5(key);"
+                             "UPDATE meta SET value = '1' WHERE key = 'format_version';")
     library.close()
     older = Library.open(tmp_path / "lib")
     older.acquire_writer()
@@ -108,3 +111,78 @@ def test_check_finds_and_repairs_a_damaged_vector_index(library, tmp_path):
     assert report.problems == ["vectors.faiss cannot be read"]
     repaired = check_library(tmp_path / "lib", repair=True)
     assert repaired.clean and repaired.repaired == ["rebuilt vectors.faiss from the catalog (3 passages)"]
+
+
+# Format 1 as released (before the numbered migrations): no vocabulary, the spelling-based sound keys instead.
+FORMAT_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE talks (id TEXT PRIMARY KEY, archive_id TEXT NOT NULL UNIQUE, extractor TEXT NOT NULL,
+    source_id TEXT NOT NULL, url TEXT NOT NULL, media_url TEXT, title TEXT NOT NULL, channel TEXT,
+    speakers TEXT NOT NULL DEFAULT '[]', event TEXT, description TEXT, published TEXT, duration REAL, language TEXT,
+    thumbnail TEXT, chapters TEXT NOT NULL DEFAULT '[]', whisper_model TEXT NOT NULL, embed_model TEXT NOT NULL,
+    indexed_at TEXT NOT NULL);
+CREATE TABLE segments (talk_id TEXT NOT NULL REFERENCES talks(id) ON DELETE CASCADE, idx INTEGER NOT NULL,
+    start_time REAL NOT NULL, end_time REAL NOT NULL, text TEXT NOT NULL, words TEXT NOT NULL,
+    PRIMARY KEY (talk_id, idx));
+CREATE TABLE passages (id INTEGER PRIMARY KEY, talk_id TEXT NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL, start_time REAL NOT NULL, end_time REAL NOT NULL, text TEXT NOT NULL, embedding BLOB NOT NULL);
+CREATE INDEX passages_talk ON passages(talk_id);
+CREATE INDEX passages_talk_time ON passages(talk_id, start_time, end_time, kind);
+CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61');
+CREATE TRIGGER passages_fts_insert AFTER INSERT ON passages BEGIN
+    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER passages_fts_delete AFTER DELETE ON passages BEGIN
+    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE VIRTUAL TABLE passages_sound USING fts5(key, tokenize='trigram');
+CREATE TRIGGER passages_sound_delete AFTER DELETE ON passages BEGIN
+    DELETE FROM passages_sound WHERE rowid = old.id;
+END;
+"""
+
+
+def _format_1_library(path) -> str:
+    """A library as format 1 wrote it, made with sqlite3 alone: one talk, one sentence, two passages."""
+    path.mkdir()
+    db = sqlite3.connect(path / "catalog.sqlite")
+    db.executescript(FORMAT_1)
+    db.executemany("INSERT INTO meta VALUES (?, ?)", [("format_version", "1"), ("embed_model", "test-model"),
+                                                      ("embed_dim", "8"), ("index_factory", "IDMap2,Flat")])
+    talk = Talk(extractor="Generic", source_id="old", url="http://example.org/old.mp3", title="old")
+    db.execute("INSERT INTO talks(id, archive_id, extractor, source_id, url, title, whisper_model, embed_model, "
+               "indexed_at) VALUES (?, ?, 'Generic', 'old', ?, 'old', 'tiny.en', 'test-model', '2025-01-01')",
+               (talk.id, talk.archive_id, talk.url))
+    db.execute("INSERT INTO segments VALUES (?, 0, 0, 2, 'Rootless Podman needs subunit files.', '[]')", (talk.id,))
+    for pid in (1, 2):
+        db.execute("INSERT INTO passages VALUES (?, ?, 'window', 0, 2, 'Rootless Podman needs subunit files.', ?)",
+                   (pid, talk.id, _vector(pid).tobytes()))
+        db.execute("INSERT INTO passages_sound(rowid, key) VALUES (?, 'rtls pdmn')", (pid,))
+    db.commit()
+    db.close()
+    return talk.id
+
+
+def test_a_format_1_library_is_read_as_it_is_and_upgraded_when_opened_for_writing(tmp_path):
+    talk_id = _format_1_library(tmp_path / "old")
+    with Library.open(tmp_path / "old", readonly=True) as reader:  # a reader cannot upgrade, and need not
+        assert reader.format == 1 and reader.talk(talk_id)["title"] == "old"
+        assert reader.sound_vocabulary()[0] == [] and reader.keyword_search("podman", 5) == [1, 2]
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION and upgraded.meta("format_version") == str(FORMAT_VERSION)
+        tables = {r[0] for r in upgraded.db.execute("SELECT name FROM sqlite_master")}
+        assert "sound_vocabulary" in tables and not {"passages_sound", "passages_sound_delete"} & tables
+        upgraded.acquire_writer()
+        assert "subunit" in upgraded.sound_vocabulary()[0]  # the writer fills the new table in
+        assert [pid for pid, _ in upgraded.search_vectors(_vector(2), 1)] == [2]
+        assert upgraded.delete_talk(talk_id) and upgraded.count_passages() == 0  # no trigger left behind
+
+
+def test_a_library_of_a_newer_format_is_refused_in_one_line(library, tmp_path):
+    library.db.execute("UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION + 1),))
+    library.close()
+    for readonly in (False, True):
+        with pytest.raises(LibraryError) as refused:
+            Library.open(tmp_path / "lib", readonly=readonly)
+        assert str(refused.value) == (f"library {tmp_path / 'lib'} has format {FORMAT_VERSION + 1}, newer than this "
+                                      f"talksearch reads ({FORMAT_VERSION}); upgrade talksearch to use it")

@@ -30,6 +30,6 @@ def test_service_settings_from_the_environment(monkeypatch):
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert settings.admin_token.get_secret_value() == "s3cret" and "s3cret" not in repr(settings)
     assert settings.rank_keyword_weight == 0.8
-    from talksearch.search.searcher import ranking_options
+    from talksearch.search.ranking import RankingOptions
 
-    assert ranking_options(settings).keyword_weight == 0.8
+    assert RankingOptions.from_settings(settings).keyword_weight == 0.8

@@ -9,8 +9,8 @@ import pytest
 from talksearch.indexer.passages import PassageOptions, make_passages, split_sentences
 
 from talksearch.library import Segment, Word
+from talksearch.library.keyword_index import fts_query
 from talksearch.models import ManifestEntry, ModelError, _verified_bundle, read_manifest, resolve
-from talksearch.search.ranking import fts_query
 from talksearch.search.searcher import link_at
 
 

@@ -15,29 +15,30 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
 
 from talksearch.library import Library, PassageHit
 from talksearch.pronunciation import phonemes, sound_distances, word_phonemes
+from talksearch.settings import Settings, default
 from talksearch.text import content_words, tokens
 
-_PHRASE = re.compile(r'"([^"]+)"')
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
 
 
 @dataclass
 class RankingOptions:
-    candidates: int = 50  # taken from each retriever before fusion
-    rrf_k: int = 20  # smaller than the usual 60: each retriever's first few ranks count for more (R@1, MRR)
-    dense_weight: float = 1.0
-    keyword_weight: float = 0.5
+    # The fusion's knobs that are settings (Settings.rank_*) take their defaults from there.
+    candidates: int = default("rank_candidates")  # taken from each retriever before fusion
+    rrf_k: int = default("rank_rrf_k")  # smaller than the usual 60: each retriever's first few ranks count for more
+    dense_weight: float = default("rank_dense_weight")
+    keyword_weight: float = default("rank_keyword_weight")
     # Sound-alike matches of query words that no transcript contains, weighted by the square of the share of
     # the query's words they are: fully for "Multus", a 49th for a long question with one odd word in it,
     # where the unknown word is more likely a paraphrase than misheard jargon.
-    sound_weight: float = 2.0
+    sound_weight: float = default("rank_sound_weight")
     sound_share_power: float = 2.0
     sound_min_weight: float = 0.1  # below this the sound-alike retriever is not run at all (one odd word in a long query)
     sound_words: int = 40  # the library's words most like an unknown query word, by sound ...
@@ -49,28 +50,12 @@ class RankingOptions:
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
 
-
-def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
-    """An FTS5 MATCH expression that searches the user's words literally.
-
-    Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
-    "quoted phrases" must match exactly. FTS5 operators typed by the user are never interpreted. Function
-    words stay in: BM25 gives them little weight, and leaving them out lost paraphrases and vague queries on
-    the tune half (docs/benchmarks.md).
-    ``keep`` picks the bare words worth searching (``Library.selective_terms``: the commonest ones are
-    left out in a large library, where scoring them would cost more than they add).
-    """
-    phrases = [" ".join(tokens(p)) for p in _PHRASE.findall(text)]
-    words = tokens(_PHRASE.sub(" ", text))
-    if keep is not None:
-        words = keep(words)
-    terms = [f'"{w}"' for w in words]
-    required = [f'"{p}"' for p in phrases if p]
-    if not terms and not required:
-        return None
-    if required:
-        return " AND ".join(required + ([f"({' OR '.join(terms)})"] if terms else []))
-    return " OR ".join(terms)
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides) -> RankingOptions:
+        """The options a service with these settings ranks by (``overrides``: experiments, bench/quality.py)."""
+        return cls(**{"candidates": settings.rank_candidates, "rrf_k": settings.rank_rrf_k,
+                      "dense_weight": settings.rank_dense_weight, "keyword_weight": settings.rank_keyword_weight,
+                      "sound_weight": settings.rank_sound_weight, **overrides})
 
 
 # --- retrievers: each returns passage ids, best first -----------------------------------------------
@@ -81,13 +66,7 @@ def _dense(library: Library, vector: np.ndarray, k: int) -> list[int]:
 
 
 def _keyword(library: Library, text: str, k: int) -> list[int]:
-    match = fts_query(text, library.selective_terms)
-    if match is None:
-        return []
-    rows = library.db.execute(
-        "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?", (match, k)
-    )
-    return [r[0] for r in rows]
+    return library.keyword_search(text, k)
 
 
 def unknown_words(library: Library, text: str, common_words: Collection[str] = ()) -> list[str]:
@@ -99,8 +78,7 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
     for word in dict.fromkeys(w.lower() for w in _WORD.findall(text)):
         if word in common_words:
             continue
-        found = library.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (f'"{word}"',))
-        if found.fetchone() is None:
+        if not library.contains_word(word):
             unknown.append(word)
     return unknown
 
@@ -176,7 +154,8 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
     """The best ``limit`` moments for a query, optionally only from the talks in ``talks``."""
     o = options
     unknown = unknown_words(library, text, common_words) if o.sound_weight > 0 else []
-    sound_weight = o.sound_weight * (len(unknown) / max(1, len([w for w in tokens(text) if len(w) > 2]))) ** o.sound_share_power
+    words = [w for w in tokens(text) if len(w) > 2]  # the share is of all words: a content-word share lost paraphrases
+    sound_weight = o.sound_weight * (len(unknown) / max(1, len(words))) ** o.sound_share_power
     if sound_weight < o.sound_min_weight:  # too light to move a result: spare the alignment work
         unknown = []
     fused = _fuse([

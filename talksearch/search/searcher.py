@@ -49,15 +49,6 @@ def talk_summary(talk: dict) -> TalkSummary:
     return TalkSummary(**{k: talk.get(k) for k in TalkSummary.model_fields})
 
 
-def ranking_options(settings) -> RankingOptions:
-    """The fusion weights from Settings (``rank_*``), for the fields this RankingOptions has."""
-    fields = {f.name for f in dataclasses.fields(RankingOptions)}
-    values = {"candidates": settings.rank_candidates, "rrf_k": settings.rank_rrf_k,
-              "dense_weight": settings.rank_dense_weight, "keyword_weight": settings.rank_keyword_weight,
-              "sound_weight": settings.rank_sound_weight}
-    return RankingOptions(**{k: v for k, v in values.items() if k in fields})
-
-
 class ResponseCache:
     """Recent search responses, dropped whenever a reader sees the library change.
 
@@ -261,6 +252,6 @@ def open_searcher(settings: Settings, create: bool = True, readers: int | None =
     library.check_embedding_model(embedder.name)
     library.sync_vector_index()
     pronunciation.load()  # now: a broken install fails at start, and the first jargon query is not the slow one
-    searcher = Searcher(library, embedder, ranking_options(settings), max_query_chars=settings.max_query_chars,
+    searcher = Searcher(library, embedder, RankingOptions.from_settings(settings), max_query_chars=settings.max_query_chars,
                         readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache)
     return library, searcher

@@ -1,0 +1,411 @@
+"""The catalog side of ``Library``: opening a library directory, its metadata, the single writer, committing
+and deleting talks, and every read of talks, sentences and passages. The vector index is kept in line by
+``vector_sync``, the keyword index and the vocabulary are their own modules; this class joins them."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from talksearch import pronunciation, storage
+from talksearch.library import vocabulary
+from talksearch.library.keyword_index import KeywordIndex
+from talksearch.library.layout import CATALOG, LOCK
+from talksearch.library.migrations import open_format
+from talksearch.library.records import LibraryError, LibraryLocked, Passage, PassageHit, Segment, Talk, TalkFilter, Word
+from talksearch.library.vector_sync import VectorSync
+from talksearch.vector_index import VectorIndex, VectorPolicy
+
+_TALK_COLUMNS = [f for f in Talk.__dataclass_fields__]
+_JSON_COLUMNS = {"speakers", "chapters"}
+
+
+def _talk_from_row(row: sqlite3.Row) -> dict:
+    talk = {key: row[key] for key in row.keys()}
+    for key in _JSON_COLUMNS:
+        talk[key] = json.loads(talk[key])
+    return talk
+
+
+class Library(VectorSync):
+    """A library directory. Open it with :meth:`open`; writers call :meth:`acquire_writer` first."""
+
+    def __init__(self, path: Path, *, create: bool = False, readonly: bool = False,
+                 vector_policy: VectorPolicy | None = None):
+        self.path = Path(path)
+        self.readonly = readonly
+        self.vector_policy = vector_policy or VectorPolicy()
+        catalog = self.path / CATALOG
+        if not catalog.exists():
+            if not create:
+                raise LibraryError(f"no library at {self.path} (index something first: talksearch index SOURCE)")
+            self.path.mkdir(parents=True, exist_ok=True)
+        # A library on read-only media (a read-only mount or volume) is opened for reading only (talksearch.storage).
+        self.read_only_media = catalog.exists() and storage.read_only_media(self.path)
+        self.readonly = readonly = readonly or self.read_only_media
+        try:
+            if self.read_only_media:
+                self.db = sqlite3.connect(storage.catalog_uri(catalog), uri=True, check_same_thread=False,
+                                          timeout=30, isolation_level=None)
+            else:
+                self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.format = open_format(self.db, self.path, writable=not readonly)  # upgrades an older catalog
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise LibraryError(storage.explain(exc, self.path) or f"library catalog {catalog} cannot be read: {exc}") from exc
+        except LibraryError:
+            self.db.close()
+            raise
+        self._lock_handle = None
+        self._vectors: VectorIndex | None = None
+        self._seen_data_version: int | None = None
+        self.keywords = KeywordIndex(self.db)
+        self._vocabulary: tuple[list[str], pronunciation.Sounds] | None = None  # sound_vocabulary(), cached
+
+    @classmethod
+    def open(cls, path: Path | str, *, create: bool = False, readonly: bool = False,
+             vector_policy: VectorPolicy | None = None) -> Library:
+        return cls(Path(path), create=create, readonly=readonly, vector_policy=vector_policy)
+
+    def close(self) -> None:
+        """Close; a writer first writes out the vector index changes it has not saved yet, unless they are a
+        few passages in a large library (readers take those from the catalog; the next writer saves them)."""
+        try:
+            vectors = self._vectors
+            if self._writer and vectors is not None and vectors.writable and vectors.dirty and (
+                    vectors.dirty >= self.vector_policy.save_min or vectors.ntotal <= self.vector_policy.exact_max):
+                self._save_vectors()
+        finally:
+            self.db.close()
+            if self._lock_handle is not None:
+                self._lock_handle.close()
+                self._lock_handle = None
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- metadata -------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta_default(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def embed_model(self) -> str | None:
+        return self.meta("embed_model")
+
+    def check_embedding_model(self, name: str) -> None:
+        """Refuse a model other than the one the library was built with."""
+        recorded = self.embed_model
+        if recorded is not None and recorded != name:
+            raise LibraryError(
+                f"library {self.path} was built with embedding model {recorded!r}, not {name!r}; "
+                f"use --embed-model {recorded} or a new --library"
+            )
+
+    def bind_embedding_model(self, name: str, dimension: int) -> None:
+        """Record the embedding model on first use; refuse any other model afterwards."""
+        self.check_embedding_model(name)
+        if self.embed_model is None:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self._set_meta_default("embed_model", name)
+                self._set_meta_default("embed_dim", str(dimension))
+                self._set_meta_default("index_factory", "IDMap2,Flat")
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def acquire_writer(self) -> None:
+        """Take the library's single-writer lock, or explain who holds it."""
+        if self.read_only_media:
+            raise LibraryError(f"the library {self.path} is on a read-only file system; it can be searched, "
+                               "but writing it needs write access")
+        handle = open(self.path / LOCK, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise LibraryLocked(f"library {self.path} is being written by {holder}; wait for it to finish") from None
+        handle.truncate(0)
+        handle.write(f"talksearch index (pid {os.getpid()})")
+        handle.flush()
+        self._lock_handle = handle
+        self._fill_sound_vocabulary()
+
+    def _fill_sound_vocabulary(self) -> None:
+        """Give a library written before the vocabulary existed, or with sounds made another way, its words
+        with today's sounds."""
+        if self.meta("sound_vocabulary") == pronunciation.SCHEME:
+            return
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            vocabulary.remake(self.db)
+            self._set_meta("sound_vocabulary", pronunciation.SCHEME)
+        self._forget_vocabulary()
+
+    def _forget_vocabulary(self) -> None:
+        self._vocabulary = None
+
+    def has_archive_id(self, key: str) -> bool:
+        return self.db.execute("SELECT 1 FROM talks WHERE archive_id = ?", (key,)).fetchone() is not None
+
+    def add_talk(
+        self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray
+    ) -> str:
+        """Commit a talk with everything derived from it in one transaction; return its id."""
+        if self._lock_handle is None:
+            raise LibraryError("add_talk needs the writer lock (acquire_writer)")
+        if len(passages) != len(embeddings):
+            raise ValueError("one embedding per passage")
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        talk.indexed_at = talk.indexed_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        row = asdict(talk)
+        row.update(id=talk.id, archive_id=talk.archive_id)
+        for key in _JSON_COLUMNS:
+            row[key] = json.dumps(row[key])
+        columns = ["id", "archive_id", *_TALK_COLUMNS]
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute(
+                f"INSERT INTO talks({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                [row[c] for c in columns],
+            )
+            first = self._next_passage_id()
+            self.db.executemany(
+                "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (talk.id, i, s.start, s.end, s.text,
+                     json.dumps([[round(w.start, 3), round(w.end, 3), w.word, round(w.probability, 3)] for w in s.words]))
+                    for i, s in enumerate(segments)
+                ],
+            )
+            self.db.executemany(
+                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes())
+                 for i, (p, e) in enumerate(zip(passages, embeddings))],
+            )
+            self._set_meta("next_passage_id", str(first + len(passages)))
+            vocabulary.add(self.db, (s.text for s in segments))
+        self._forget_vocabulary()
+        if self._vectors is None or not self._vectors.writable:
+            self.sync_vector_index()
+        else:  # the writer's index follows its own commits without looking at the whole catalog again
+            self._vectors.add(np.arange(first, first + len(passages), dtype=np.int64), embeddings)
+            self._maintain_vectors()
+        return talk.id
+
+    def delete_talk(self, talk_id_: str) -> bool:
+        if self._lock_handle is None:
+            raise LibraryError("delete_talk needs the writer lock (acquire_writer)")
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            ids = np.array([r[0] for r in self.db.execute("SELECT id FROM passages WHERE talk_id = ?", (talk_id_,))],
+                           dtype=np.int64)
+            self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
+            deleted = self.db.execute("DELETE FROM talks WHERE id = ?", (talk_id_,)).rowcount
+        if self._vectors is None or not self._vectors.writable:
+            self.sync_vector_index()
+        else:
+            self._vectors.remove(ids)
+            self._maintain_vectors()
+        return bool(deleted)
+
+    def _next_passage_id(self) -> int:
+        """The first id a new passage may take: above every passage there is or ever was, so that an id
+        always names the same passage (a reader's index that still holds a deleted id is never mistaken)."""
+        top = self.db.execute("SELECT coalesce(max(id), 0) FROM passages").fetchone()[0]
+        return max(int(self.meta("next_passage_id") or 0), top + 1)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (key, value))
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def passages(self, ids: Iterable[int]) -> dict[int, PassageHit]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages "
+            f"WHERE id IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+        return {r[0]: PassageHit(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+
+    def passages_within(self, talk_id_: str, start: float, end: float, kind: str | None = None) -> list[PassageHit]:
+        """A talk's passages lying inside [start, end], in time order (optionally of one kind)."""
+        rows = self.db.execute(
+            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            "AND start_time >= ? AND start_time <= ? AND end_time <= ? AND (? IS NULL OR kind = ?) "
+            "ORDER BY start_time, end_time",
+            (talk_id_, start, end, end, kind, kind),
+        )
+        return [PassageHit(*r) for r in rows]
+
+    def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored embeddings of ``ids``, one row each, in the order given."""
+        if not ids:
+            return np.empty((0, int(self.meta("embed_dim") or 0)), dtype=np.float32)
+        rows = dict(self.db.execute(
+            f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall())
+        return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
+
+    def sound_vocabulary(self) -> tuple[list[str], pronunciation.Sounds]:
+        """The library's words and their sounds, ready to align a query word against; read once per change
+        of the library (this connection's view), so a reader pays for it on its first jargon query only."""
+        if self._vocabulary is None:
+            self._vocabulary = vocabulary.read(self.db)
+        return self._vocabulary
+
+    def talk(self, talk_id_: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()
+        return _talk_from_row(row) if row else None
+
+    def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[dict]:
+        where, params = (filters or TalkFilter()).sql()
+        rows = self.db.execute(
+            f"SELECT * FROM talks WHERE {where} ORDER BY published DESC, title LIMIT ? OFFSET ?",
+            [*params, limit if limit else -1, offset],
+        )
+        return [_talk_from_row(r) for r in rows]
+
+    def talk_ids(self, filters: TalkFilter) -> set[str]:
+        where, params = filters.sql()
+        return {r[0] for r in self.db.execute(f"SELECT id FROM talks WHERE {where}", params)}
+
+    def talks_by_id(self, ids: Iterable[str]) -> dict[str, dict]:
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        rows = self.db.execute(f"SELECT * FROM talks WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return {r["id"]: _talk_from_row(r) for r in rows}
+
+    def count_talks(self, filters: TalkFilter | None = None) -> int:
+        where, params = (filters or TalkFilter()).sql()
+        return self.db.execute(f"SELECT count(*) FROM talks WHERE {where}", params).fetchone()[0]
+
+    def facets(self) -> dict[str, list[str]]:
+        """The distinct channels, events, speakers and languages, for filter menus."""
+        def distinct(sql: str) -> list[str]:
+            return [r[0] for r in self.db.execute(sql) if r[0]]
+
+        return {
+            "channels": distinct("SELECT DISTINCT channel FROM talks ORDER BY channel COLLATE NOCASE"),
+            "events": distinct("SELECT DISTINCT event FROM talks ORDER BY event COLLATE NOCASE"),
+            "speakers": distinct("SELECT DISTINCT value FROM talks, json_each(talks.speakers) ORDER BY value COLLATE NOCASE"),
+            "languages": distinct("SELECT DISTINCT language FROM talks ORDER BY language"),
+        }
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state of the catalog (a WAL read transaction), so a search
+        and the talks it names agree even while a writer commits."""
+        if self.db.in_transaction:  # nested: the outer snapshot already holds
+            yield
+            return
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("COMMIT")
+
+    def passage_near(self, talk_id_: str, seconds: float) -> PassageHit | None:
+        """The talk's passage that covers ``seconds`` (the one starting latest), else the nearest one."""
+        row = self.db.execute(
+            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            "ORDER BY (start_time <= ? AND ? < end_time) DESC, "
+            "CASE WHEN start_time <= ? AND ? < end_time THEN -start_time "
+            "ELSE min(abs(start_time - ?), abs(end_time - ?)) END, kind = 'sentence' LIMIT 1",
+            (talk_id_, seconds, seconds, seconds, seconds, seconds, seconds),
+        ).fetchone()
+        return PassageHit(*row) if row else None
+
+    def embedding(self, passage_id: int) -> np.ndarray | None:
+        row = self.db.execute("SELECT embedding FROM passages WHERE id = ?", (passage_id,)).fetchone()
+        return np.frombuffer(row[0], dtype=np.float32) if row else None
+
+    def count_passages(self) -> int:
+        return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
+
+    def segments(self, talk_id_: str) -> list[Segment]:
+        rows = self.db.execute(
+            "SELECT start_time, end_time, text, words FROM segments WHERE talk_id = ? ORDER BY idx", (talk_id_,)
+        )
+        return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])]) for r in rows]
+
+    def archive_ids(self) -> frozenset[str]:
+        """Every talk's archive key (what a remote fetcher needs to skip known talks)."""
+        return frozenset(r[0] for r in self.db.execute("SELECT archive_id FROM talks"))
+
+    # --- the keyword index (talksearch.library.keyword_index) ------------------------------------
+
+    def keyword_search(self, text: str, k: int, selective: bool = True) -> list[int]:
+        """The ``k`` passages best matching the query's words (BM25), as ids, best first."""
+        return self.keywords.search(text, k, selective)
+
+    def contains_word(self, word: str) -> bool:
+        return self.keywords.contains(word)
+
+    def selective_terms(self, terms: Sequence[str], budget: int | None = None) -> list[str]:
+        return self.keywords.selective_terms(terms, *([budget] if budget is not None else []))
+
+    def snippets(self, ids: Iterable[int], query: str, mark: tuple[str, str], tokens: int = 64) -> dict[int, str]:
+        """Per passage that holds any of the query's words, its FTS5 snippet with them between ``mark``'s strings."""
+        ids = list(ids)
+        if not ids:
+            return {}
+        texts = self.db.execute(f"SELECT id, text FROM passages WHERE id IN ({','.join('?' * len(ids))})", ids)
+        return self.keywords.snippets(texts.fetchall(), query, mark, tokens)
+
+    # --- what `talksearch check` asks (talksearch.check) -----------------------------------------
+
+    def integrity(self) -> str:
+        """SQLite's integrity check of the catalog: ``ok``, or the first problem."""
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def keyword_index_agrees(self) -> bool:
+        return self.keywords.verify()
+
+    def rebuild_keyword_index(self) -> None:
+        self.keywords.rebuild()
+
+    def passage_ids(self) -> np.ndarray:
+        return self._catalog_ids()
+
+    def talks_per_whisper_model(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT whisper_model, count(*) FROM talks GROUP BY whisper_model").fetchall())
+
+    def other_embedding_models(self) -> list[str]:
+        """Embedding models talks were indexed with, other than the library's."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT embed_model FROM talks WHERE embed_model != ?",
+                                              (self.embed_model or "",))]
+
+    def count_misfit_embeddings(self) -> int:
+        """Passages whose embedding is not of the library's dimension."""
+        return self.db.execute("SELECT count(*) FROM passages WHERE length(embedding) != ?",
+                               (self._dimension() * 4,)).fetchone()[0]
+
+    def count_talks_without_passages(self) -> int:
+        return self.db.execute("SELECT count(*) FROM talks WHERE id NOT IN (SELECT talk_id FROM passages)").fetchone()[0]

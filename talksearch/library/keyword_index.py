@@ -1,0 +1,142 @@
+"""The keyword index: SQLite FTS5 over the passages' text (``passages_fts``, kept by triggers), searched by BM25.
+
+Every FTS5 MATCH expression talksearch runs is written here, from the user's words: they are always quoted,
+so FTS5 operators typed in a query are never interpreted.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+
+from talksearch.text import content_words, tokens
+
+FTS_TOKENIZE = "porter unicode61"  # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA)
+KEYWORD_ROW_BUDGET = 3_000  # passages an OR-ed keyword search may score (KeywordIndex.selective_terms)
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_PHRASE = re.compile(r'"([^"]+)"')
+
+
+def quoted(term: str) -> str:
+    """One FTS5 string: the term searched literally."""
+    return '"' + term.replace('"', '""') + '"'
+
+
+def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
+    """An FTS5 MATCH expression that searches the user's words literally.
+
+    Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
+    "quoted phrases" must match exactly. FTS5 operators typed by the user are never interpreted. Function
+    words stay in: BM25 gives them little weight, and leaving them out lost paraphrases and vague queries on
+    the tune half (docs/benchmarks.md).
+    ``keep`` picks the bare words worth searching (``KeywordIndex.selective_terms``: the commonest ones are
+    left out in a large library, where scoring them would cost more than they add).
+    """
+    phrases = [" ".join(_TOKEN.findall(p)) for p in _PHRASE.findall(text)]
+    words = _TOKEN.findall(_PHRASE.sub(" ", text))
+    if keep is not None:
+        words = keep(words)
+    terms = [f'"{w}"' for w in words]
+    required = [f'"{p}"' for p in phrases if p]
+    if not terms and not required:
+        return None
+    if required:
+        return " AND ".join(required + ([f"({' OR '.join(terms)})"] if terms else []))
+    return " OR ".join(terms)
+
+
+def any_word_query(text: str) -> str | None:
+    """The text's content words, quoted, OR-ed: a passage found by meaning still gets whichever of the query's
+    words it contains marked in its snippet. Function words ("how", "a", "I") are not marked, unless the query
+    has nothing else."""
+    words = content_words(text) or tokens(text)
+    return " OR ".join(f'"{w}"' for w in words) if words else None
+
+
+class KeywordIndex:
+    """BM25 searches, word lookups and snippets over one connection's view of ``passages_fts``."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+        self._term_counts: dict[str, int] = {}  # term -> passages holding it (capped at the budget)
+        self._term_counts_basis = 0  # the passage count they were taken at
+
+    def rebase(self, passages: int) -> None:
+        """Term counts drift with the library's size: drop them when it has changed by a tenth."""
+        if abs(passages - self._term_counts_basis) > 0.1 * self._term_counts_basis or len(self._term_counts) > 100_000:
+            self._term_counts, self._term_counts_basis = {}, passages
+
+    def search(self, text: str, k: int, selective: bool = True) -> list[int]:
+        """The ``k`` passages whose words match the query's best (BM25), as ids, best first. ``selective``
+        leaves out the commonest words in a large library (``selective_terms``)."""
+        match = fts_query(text, self.selective_terms if selective else None)
+        if match is None:
+            return []
+        rows = self.db.execute(
+            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?", (match, k))
+        return [r[0] for r in rows]
+
+    def contains(self, word: str) -> bool:
+        """Whether any passage holds the word (after the tokenizer's stemming)."""
+        found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (quoted(word),))
+        return found.fetchone() is not None
+
+    def selective_terms(self, terms: Sequence[str], budget: int = KEYWORD_ROW_BUDGET) -> list[str]:
+        """The ``terms`` worth an OR-ed BM25 search of the passages' words, in their order: all that occur
+        while the passages they occur in add up to at most ``budget``; past that, the commonest are left out
+        until they do. FTS5 scores every passage an OR matches, so a word like "the" in a million passages
+        costs a second, while BM25 gives it almost no weight; a small library keeps every term. Counts stop
+        at the budget, so a count never costs more than it."""
+        if self._term_counts_basis <= budget:  # no more passages than the budget: nothing to save (or to change)
+            return list(terms)
+        counts = {}
+        for term in dict.fromkeys(terms):
+            if term not in self._term_counts:
+                self._term_counts[term] = self.db.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)",
+                    (quoted(term), budget + 1)).fetchone()[0]
+            counts[term] = self._term_counts[term]
+        kept, total = set(), 0
+        for term in sorted((t for t in counts if counts[t]), key=counts.get):
+            if total + counts[term] > budget:
+                break
+            kept.add(term)
+            total += counts[term]
+        return [t for t in terms if t in kept]  # repeats kept: BM25 weighs a word said twice in the query twice
+
+    def snippets(self, texts: Iterable[tuple[int, str]], query: str, mark: tuple[str, str],
+                 tokens: int = 64) -> dict[int, str]:
+        """FTS5 ``snippet()`` of each passage (id, text) holding any of the query's words, matched terms between
+        ``mark``'s two strings. Passages without them are left out (the caller shows their plain text).
+
+        The passages are marked in a scratch FTS5 table (``temp``, this connection's own) holding only them,
+        tokenised as ``passages_fts`` is: the same snippets, at a cost that does not grow with the library
+        (asked of ``passages_fts``, FTS5 walks every query word's postings across the whole library)."""
+        match = any_word_query(query)
+        texts = list(texts)
+        if match is None or not texts:
+            return {}
+        self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.snippet_scratch USING fts5(text, tokenize='{FTS_TOKENIZE}')")
+        try:
+            self.db.executemany("INSERT INTO temp.snippet_scratch(rowid, text) VALUES (?, ?)", texts)
+            rows = self.db.execute(
+                "SELECT rowid, snippet(snippet_scratch, 0, ?, ?, '…', ?) FROM temp.snippet_scratch "
+                "WHERE snippet_scratch MATCH ?", [mark[0], mark[1], tokens, match])
+            return {r[0]: r[1] for r in rows}
+        except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
+            return {}
+        finally:
+            self.db.execute("DELETE FROM temp.snippet_scratch")
+
+    def verify(self) -> bool:
+        """FTS5's own integrity check: whether the index agrees with the passages (a write statement)."""
+        try:
+            self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError:
+            return False
+        return True
+
+    def rebuild(self) -> None:
+        self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")

@@ -1,0 +1,124 @@
+"""The catalog's format: the current schema, and the numbered migrations that bring an older catalog to it.
+
+A catalog records its format in ``meta.format_version``. Opening a library for writing (the indexer, the
+service, ``talksearch check``) upgrades an older catalog in one transaction, running every migration above
+its version in order; a newer catalog than this code knows is refused in one line, before anything is
+written. A read-only connection cannot upgrade: it reads any format from ``OLDEST_READABLE`` on, since each
+migration so far adds or drops derived data that readers do without.
+
+A format change is a new entry in ``MIGRATIONS`` (statements that work on any catalog of the previous
+format, however it was reached), the same change in ``SCHEMA`` (what a new catalog is made with), and
+``FORMAT_VERSION`` raised to the new entry's number. Nothing else in talksearch changes the schema.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from talksearch.library.records import LibraryError
+
+FORMAT_VERSION = 3
+OLDEST_READABLE = 1
+
+# The current format, as a new catalog is made (every statement may also run on a current catalog: it
+# restores an index or trigger that went missing).
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS talks (
+    id TEXT PRIMARY KEY,
+    archive_id TEXT NOT NULL UNIQUE,      -- yt-dlp's archive key: '<extractor> <id>'
+    extractor TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    url TEXT NOT NULL,                    -- the talk's page (or the media URL when there is no page)
+    media_url TEXT,                       -- direct media, when known: playable in <video>/<audio>
+    title TEXT NOT NULL,
+    channel TEXT,
+    speakers TEXT NOT NULL DEFAULT '[]',  -- JSON list
+    event TEXT,
+    description TEXT,
+    published TEXT,                       -- ISO date
+    duration REAL,
+    language TEXT,
+    thumbnail TEXT,
+    chapters TEXT NOT NULL DEFAULT '[]',  -- JSON list of {start_time, end_time, title}
+    whisper_model TEXT NOT NULL,
+    embed_model TEXT NOT NULL,
+    indexed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS segments (
+    talk_id TEXT NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start_time REAL NOT NULL,
+    end_time REAL NOT NULL,
+    text TEXT NOT NULL,
+    words TEXT NOT NULL,                  -- JSON list of [start, end, word, probability]
+    PRIMARY KEY (talk_id, idx)
+);
+CREATE TABLE IF NOT EXISTS passages (
+    id INTEGER PRIMARY KEY,               -- also the FAISS id
+    talk_id TEXT NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,                   -- 'window' (a few sentences) or 'sentence'
+    start_time REAL NOT NULL,
+    end_time REAL NOT NULL,
+    text TEXT NOT NULL,
+    embedding BLOB NOT NULL               -- float32, normalised
+);
+CREATE INDEX IF NOT EXISTS passages_talk ON passages(talk_id);
+-- A talk's passages by time, covering what passages_within filters on, so that finding the few passages of a
+-- moment reads a few index entries rather than every passage row (embedding and all) of the talk.
+CREATE INDEX IF NOT EXISTS passages_talk_time ON passages(talk_id, start_time, end_time, kind);
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
+    USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61');  -- keyword_index.FTS_TOKENIZE
+CREATE TRIGGER IF NOT EXISTS passages_fts_insert AFTER INSERT ON passages BEGIN
+    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS passages_fts_delete AFTER DELETE ON passages BEGIN
+    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+-- Every word the transcripts contain, as written, with its pronunciation (talksearch.pronunciation): the
+-- sound-alike retriever looks a query word no transcript contains up here, then searches the passages holding
+-- the words that sound like it. Derived data, filled in by a writer (talksearch.library.vocabulary). A deleted
+-- talk's words stay (they then match no passage).
+CREATE TABLE IF NOT EXISTS sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+MIGRATIONS: dict[int, list[str]] = {
+    # 2: the transcripts' vocabulary with its pronunciation, for sound-alike retrieval (filled by the next writer).
+    2: ["CREATE TABLE IF NOT EXISTS sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID"],
+    # 3: the spelling-based sound keys that came before the vocabulary go (an FTS5 table; its trigger goes with it).
+    3: ["DROP TRIGGER IF EXISTS passages_sound_delete", "DROP TABLE IF EXISTS passages_sound"],
+}
+assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
+
+
+def recorded_format(db: sqlite3.Connection) -> int | None:
+    """The catalog's format, or None for a catalog not made yet (no meta table, or no version in it)."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return int(row[0]) if row else None
+
+
+def open_format(db: sqlite3.Connection, path: Path, writable: bool) -> int:
+    """Make, upgrade (``writable``) or check the catalog's format; return the format it now has."""
+    found = recorded_format(db)
+    if found is not None and found > FORMAT_VERSION:
+        raise LibraryError(f"library {path} has format {found}, newer than this talksearch reads "
+                           f"({FORMAT_VERSION}); upgrade talksearch to use it")
+    if not writable:
+        if found is None or found < OLDEST_READABLE:
+            raise LibraryError(f"library {path} has format {found or 0}; this talksearch reads "
+                               f"{OLDEST_READABLE} to {FORMAT_VERSION}")
+        return found
+    db.executescript(SCHEMA)
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        found = recorded_format(db)  # again, inside the transaction: another process may have upgraded it
+        for version in range((found or FORMAT_VERSION) + 1, FORMAT_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                db.execute(statement)
+        db.execute("INSERT INTO meta(key, value) VALUES ('format_version', ?) "
+                   "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(FORMAT_VERSION),))
+    return FORMAT_VERSION

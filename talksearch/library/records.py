@@ -1,0 +1,137 @@
+"""The library's records: what is stored (talks, sentences with their words, passages) and what a read
+gives back (passage hits), the filter a listing or search takes, and the library's errors."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+class LibraryError(Exception):
+    """The library cannot be used as asked; the message is meant for the user."""
+
+
+class LibraryLocked(LibraryError):
+    pass
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float = 1.0
+
+
+@dataclass
+class Segment:
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class Passage:
+    start: float
+    end: float
+    text: str
+    kind: str = "window"
+
+
+@dataclass
+class Talk:
+    """A talk's metadata as stored in the catalog (``id`` is derived from the archive key)."""
+
+    extractor: str
+    source_id: str
+    url: str
+    title: str
+    media_url: str | None = None
+    channel: str | None = None
+    speakers: list[str] = field(default_factory=list)
+    event: str | None = None
+    description: str | None = None
+    published: str | None = None
+    duration: float | None = None
+    language: str | None = None
+    thumbnail: str | None = None
+    chapters: list[dict] = field(default_factory=list)
+    whisper_model: str = ""
+    embed_model: str = ""
+    indexed_at: str = ""
+
+    @property
+    def archive_id(self) -> str:
+        return archive_id(self.extractor, self.source_id)
+
+    @property
+    def id(self) -> str:
+        return talk_id(self.archive_id)
+
+
+def archive_id(extractor: str, source_id: str) -> str:
+    """yt-dlp's own archive key (``make_archive_id``): lower-case extractor key, a space, the id."""
+    return f"{extractor.lower()} {source_id}"
+
+
+def talk_id(archive_key: str) -> str:
+    """A short, stable, URL-safe id: the same source gets the same id in every library."""
+    return hashlib.sha1(archive_key.encode()).hexdigest()[:12]
+
+
+@dataclass
+class PassageHit:
+    passage_id: int
+    talk_id: str
+    kind: str
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class TalkFilter:
+    """Which talks a listing or search may draw from. Every given field must match (values within one
+    field are alternatives); text fields match case-insensitively, dates are inclusive ISO dates."""
+
+    talks: Sequence[str] = ()
+    channels: Sequence[str] = ()
+    events: Sequence[str] = ()
+    speakers: Sequence[str] = ()
+    languages: Sequence[str] = ()
+    published_after: str | None = None
+    published_before: str | None = None
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f) for f in self.__dataclass_fields__)
+
+    def sql(self) -> tuple[str, list]:
+        """A WHERE clause over ``talks`` (``1`` when nothing is filtered) and its parameters."""
+        clauses: list[str] = []
+        params: list = []
+
+        def any_of(expression: str, values: Sequence[str]) -> None:
+            clauses.append("(" + " OR ".join([expression] * len(values)) + ")")
+            params.extend(values)
+
+        if self.talks:
+            any_of("talks.id = ?", self.talks)
+        if self.channels:
+            any_of("talks.channel = ? COLLATE NOCASE", self.channels)
+        if self.events:
+            any_of("talks.event = ? COLLATE NOCASE", self.events)
+        if self.languages:
+            any_of("talks.language = ? COLLATE NOCASE", self.languages)
+        if self.speakers:
+            any_of("EXISTS (SELECT 1 FROM json_each(talks.speakers) WHERE json_each.value = ? COLLATE NOCASE)",
+                   self.speakers)
+        if self.published_after:
+            clauses.append("talks.published >= ?")
+            params.append(self.published_after)
+        if self.published_before:
+            # published may carry a time after the date; anything on the last day is still in range
+            clauses.append("substr(talks.published, 1, 10) <= ?")
+            params.append(self.published_before)
+        return (" AND ".join(clauses) or "1"), params
