@@ -102,10 +102,13 @@ def test_a_misspelled_jargon_word_is_found_by_how_it_sounds(ranked_library):
 
 def test_a_result_starts_at_the_sentence_that_matches(ranked_library):
     library, embedder, talk_ids = ranked_library
-    # the 2-sentence window from 7.2 s ends with this sentence; the result must start on it, at 11.9 s
-    text = "each rank uploads its own part and a manifest lists the parts"
-    window = _top(library, embedder, text, snap=False)[0][0]
-    assert talk_ids[window.talk_id] == "t01" and window.start < 11 < window.end  # found by the window before it
-    snapped = _top(library, embedder, text)[0][0]
-    assert talk_ids[snapped.talk_id] == "t01" and 11 <= snapped.start <= 13 and snapped.kind == "window"
+    # the 2-sentence window from 7.2 s ends with this sentence; a result must start on it, at 11.9 s
+    from talksearch.search.ranking import RankingOptions, snap
 
+    text = "each rank uploads its own part and a manifest lists the parts"
+    top = _top(library, embedder, text)[0][0]
+    assert talk_ids[top.talk_id] == "t01" and 11 <= top.start <= 13
+    # found by the window before it, a result snaps forward to the sentence inside it that matches
+    window = next(p for p in library.passages_within(top.talk_id, 0, 20, kind="window") if p.start < 11 < p.end)
+    snapped = snap(library, window, text, embedder.query(text), RankingOptions())
+    assert 11 <= snapped.start <= 13 and snapped.kind == "window"
