@@ -94,7 +94,7 @@ def parse(text: str, fmt: str | None = None) -> list[Cue]:
     fmt = fmt if fmt in FORMATS else sniff_format(text, fmt)
     if fmt == "json":
         return _podcast_json_cues(text)
-    blocks = _blocks(text)
+    blocks = _blocks(text, fmt)
     if fmt == "vtt":
         if not blocks or not blocks[0][0].lstrip("\ufeff").startswith("WEBVTT"):
             raise CaptionError("malformed WebVTT (no WEBVTT header)")
@@ -120,9 +120,12 @@ def parse(text: str, fmt: str | None = None) -> list[Cue]:
 _NAMES = {"vtt": "WebVTT", "srt": "SubRip", "json": "transcript JSON"}
 
 
-def _blocks(text: str) -> list[list[str]]:
+def _blocks(text: str, fmt: str) -> list[list[str]]:
+    """Blocks of lines. WebVTT's are separated by empty lines only (YouTube's cues hold lines of one space);
+    SubRip files are looser, and a line of spaces separates there too."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return [block.split("\n") for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
+    separator = r"\n\n+" if fmt == "vtt" else r"\n[ \t]*\n\s*"
+    return [block.split("\n") for block in re.split(separator, text.strip("\n")) if block.strip()]
 
 
 def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:

@@ -41,6 +41,9 @@ def split_sentences(segments: list[Segment], options: PassageOptions | None = No
     words = [w for s in segments for w in s.words]
     if not words:  # a model run without word timings: segments are the best we have
         return segments
+    # Captions may name who speaks (whisper never does): a sentence takes its first word's speaker, and a
+    # change of speaker ends a sentence.
+    speakers = [s.speaker for s in segments for _ in s.words]
     found, current = [], []
     for i, word in enumerate(words):
         current.append(word)
@@ -50,8 +53,10 @@ def split_sentences(segments: list[Segment], options: PassageOptions | None = No
             or word.word.strip().endswith(SENTENCE_END)
             or following.start - word.end >= options.pause_seconds
             or len(current) >= options.max_sentence_words
+            or speakers[i + 1] != speakers[i]
         ):
-            found.append(Segment(current[0].start, current[-1].end, "".join(w.word for w in current).strip(), current))
+            text = "".join(w.word for w in current).strip()
+            found.append(Segment(current[0].start, current[-1].end, text, current, speakers[i + 1 - len(current)]))
             current = []
     return found
 
