@@ -216,8 +216,8 @@ def _line_words(line: str, start: float, end: float) -> list[Word]:
 
 
 def _spaced(words: list[Word]) -> list[Word]:
-    """Words as whisper gives them: each but the first with its leading space, so joined they read as text."""
-    return [Word(w.start, w.end, w.word if i == 0 else " " + w.word, w.probability) for i, w in enumerate(words)]
+    """Words as whisper gives them, each with its leading space: joined across cues they still read as text."""
+    return [Word(w.start, w.end, " " + w.word, w.probability) for w in words]
 
 
 def _podcast_json_cues(text: str) -> list[Cue]:
