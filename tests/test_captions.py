@@ -139,3 +139,12 @@ def test_captions_past_the_media_end_are_refused():
     assert read(SRT, duration=7.5)
     with pytest.raises(CaptionError, match=r"cues run to 0:07, past the media's end at 0:01"):
         read(SRT, duration=1.5)
+
+
+def test_captions_without_punctuation_are_cut_into_sentence_sized_runs():
+    lines = [" ".join(f"word{i * 6 + j}" for j in range(6)) for i in range(20)]  # 120 words, no full stop
+    cues = "\n\n".join(f"00:00:{i * 2:02d}.000 --> 00:00:{i * 2 + 2:02d}.000\n{line}" for i, line in enumerate(lines))
+    sentences = split_sentences(read("WEBVTT\n\n" + cues))
+    assert [len(s.words) for s in sentences] == [20] * 6
+    punctuated = split_sentences(read("WEBVTT\n\n" + cues.replace("word119", "word119.").replace("word59", "word59.")))
+    assert [len(s.words) for s in punctuated] == [50, 10, 50, 10]  # whisper-like text keeps the 50-word cap
