@@ -105,14 +105,14 @@ def sidecar_tracks(media: Path, choice: str) -> list[CaptionTrack]:
         plain = media.with_suffix(f".{fmt}")
         if plain.is_file():
             tracks.append(CaptionTrack("uploaded", None, fmt, path=plain))
-        for tagged in sorted(media.parent.glob(f"{glob_escape(media.stem)}.*.{fmt}")):
+        for tagged in sorted(media.parent.glob(f"{_glob_escape(media.stem)}.*.{fmt}")):
             tag = tagged.name[len(media.stem) + 1 : -len(fmt) - 1]
             if _LANGUAGE_TAG.match(tag):
                 tracks.append(CaptionTrack("uploaded", tag, fmt, path=tagged))
     return tracks
 
 
-def glob_escape(name: str) -> str:
+def _glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 

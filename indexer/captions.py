@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from talksearch.library import Segment, Word
 
 FORMATS = ("vtt", "srt", "json")
+_NAMES = {"vtt": "WebVTT", "srt": "SubRip", "json": "transcript JSON"}  # for messages
 # A cue may start this much before the previous one ends (rounding, a fade) without counting as an overlap.
 OVERLAP_TOLERANCE = 1.0
 # Captions may run this far past the media's stated duration (a last cue held on screen).
@@ -116,8 +117,6 @@ def parse(text: str, fmt: str | None = None) -> list[Cue]:
         raise CaptionError(f"malformed {_NAMES[fmt]} (no cues)")
     return _roll_up(raw)
 
-
-_NAMES = {"vtt": "WebVTT", "srt": "SubRip", "json": "transcript JSON"}
 
 
 def _blocks(text: str, fmt: str) -> list[list[str]]:
