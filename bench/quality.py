@@ -166,7 +166,8 @@ def transcribe_set(talk_set: TalkSet, settings: Settings, options: Transcription
 
 
 def _talk_row(row: dict) -> Talk:
-    return Talk(**{name: row[name] for name in Talk.__dataclass_fields__})
+    # A transcript cached before a field existed (transcript_source) lacks it: the field's default then.
+    return Talk(**{name: row[name] for name in Talk.__dataclass_fields__ if name in row})
 
 
 def build_library(path: Path, talks: list[CachedTalk], embedder: Embedder,

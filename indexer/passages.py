@@ -22,6 +22,11 @@ class PassageOptions:
     max_window_words: int = 80  # a window stops growing past this
     max_sentence_words: int = 50  # run-on speech is cut here
     pause_seconds: float = 1.5  # a pause this long ends a sentence even without punctuation
+    # A transcript without sentence punctuation (machine captions: lower case, no full stops) is cut at this many
+    # words instead, about a spoken sentence (the dev set's median is 18): 50-word runs landed searches far from
+    # the moment. Machine-style captions, onTime@5 / R@1 with 50 → 20 words: dev 0.50 → 0.87 / 0.63 → 0.53,
+    # held-out 0.33 → 0.77 / 0.50 → 0.61, tune 0.55 → 0.81 / 0.62 → 0.67 (docs/benchmarks.md, "Captions").
+    unpunctuated_sentence_words: int = 20
     # Also index each sentence on its own: a short query matches one sentence better than a window, and
     # ranking snaps a window to its best sentence with their embeddings (docs/benchmarks.md, "quality").
     sentence_passages: bool = True
@@ -41,6 +46,10 @@ def split_sentences(segments: list[Segment], options: PassageOptions | None = No
     words = [w for s in segments for w in s.words]
     if not words:  # a model run without word timings: segments are the best we have
         return segments
+    # Captions may name who speaks (whisper never does): a sentence takes its first word's speaker, and a
+    # change of speaker ends a sentence.
+    speakers = [s.speaker for s in segments for _ in s.words]
+    longest = options.max_sentence_words if _punctuated(words) else options.unpunctuated_sentence_words
     found, current = [], []
     for i, word in enumerate(words):
         current.append(word)
@@ -49,11 +58,20 @@ def split_sentences(segments: list[Segment], options: PassageOptions | None = No
             following is None
             or word.word.strip().endswith(SENTENCE_END)
             or following.start - word.end >= options.pause_seconds
-            or len(current) >= options.max_sentence_words
+            or len(current) >= longest
+            or speakers[i + 1] != speakers[i]
         ):
-            found.append(Segment(current[0].start, current[-1].end, "".join(w.word for w in current).strip(), current))
+            text = "".join(w.word for w in current).strip()
+            found.append(Segment(current[0].start, current[-1].end, text, current, speakers[i + 1 - len(current)]))
             current = []
     return found
+
+
+def _punctuated(words: list) -> bool:
+    """Whether the words carry sentence punctuation: at least one sentence end per 60 words (whisper's do). A
+    transcript shorter than that is taken as it comes."""
+    ends = sum(w.word.strip().endswith(SENTENCE_END) for w in words)
+    return len(words) < 60 or ends * 60 >= len(words)
 
 
 def make_passages(sentences: list[Segment], options: PassageOptions | None = None) -> list[Passage]:

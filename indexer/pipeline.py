@@ -60,8 +60,10 @@ def _clock(seconds: float) -> str:
 
 class IndexRun:
     def __init__(self, settings: Settings, report: Callable[[str], None] = print, engine: str = "local",
-                 ray_address: str | None = None):
+                 ray_address: str | None = None, reindex: bool = False):
+        """``reindex``: talks the library has are indexed again and replace what it had (one transaction each)."""
         self.settings = settings
+        self.reindex = reindex
         self.report = report
         self.engine = engine
         self.ray_address = ray_address
@@ -101,12 +103,19 @@ class IndexRun:
 
     def commit(self, processed: Processed, label: str) -> Outcome:
         """The single writer: record a processed talk, unless it was committed meanwhile."""
-        if self.library.has_archive_id(processed.talk.archive_id):
+        known = self.library.has_archive_id(processed.talk.archive_id)
+        if known and not self.reindex:
             return Outcome("skipped", label, "already in the library")
         self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1])
-        talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings)
+        talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
+                                        replace=known)
         detail = (f"{talk_id}, {_clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
-                  f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages")
+                  f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
+                  f"{processed.talk.transcript_source}")
+        if processed.captions_refused:  # the one line says why the talk's captions were not used
+            detail += f"; {processed.captions_refused}"
+        if known:
+            detail += ", replacing the earlier transcript"
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
 
     def _report(self, outcome: Outcome) -> None:
@@ -161,8 +170,10 @@ class IndexRun:
 
         reader = Library.open(self.settings.library)  # its own connection: this thread only reads
         seen: set[str] = set()
-        fetcher = Sources(self.settings.library / DOWNLOADS, reader.has_archive_id,
-                          self.settings.socket_timeout, on_download)
+        known = (lambda _key: False) if self.reindex else reader.has_archive_id
+        fetcher = Sources(self.settings.library / DOWNLOADS, known, self.settings.socket_timeout, on_download,
+                          captions=self.settings.captions, language=self.settings.language,
+                          keep_media=self.settings.keep_media)
         try:
             for candidate in list_candidates(fetcher, sources, overall):
                 if isinstance(candidate, Outcome):

@@ -8,6 +8,7 @@ Either way the model loads once per process and the library is written by a sing
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +18,7 @@ import numpy as np
 from talksearch.indexer.allocator import keep_freed_memory
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
-from talksearch.indexer.transcribe import NoSpeech, Transcriber, TranscriptionOptions, talk_prompt
+from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
 
 from talksearch.embedding import Embedder
 from talksearch.library import Passage, Segment, Talk
@@ -37,6 +38,7 @@ class Processed:
     embeddings: np.ndarray
     audio_seconds: float
     seconds: float  # processing time for this talk
+    captions_refused: str | None = None  # why the talk's captions were not used, when it had some
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -59,32 +61,61 @@ class TalkProcessor:
         self.workers, threads = worker_layout(settings)
         self._embedder: Future[Embedder] = ThreadPoolExecutor(1, thread_name_prefix="embedder-load").submit(
             Embedder.from_settings, settings, threads=threads, replicas=self.workers)
-        whisper = resolve("whisper", settings.whisper_model)  # once: a bundled model's checksum is read whole
-        self.whisper_name = whisper.name
-        self.transcriber = Transcriber(
-            whisper, settings.device, settings.compute_type, threads,
-            TranscriptionOptions.from_settings(settings), self.workers,
-        )
+        self.settings, self.threads = settings, threads
+        self.whisper_name = settings.whisper_model  # the resolved model's name once it has loaded
+        self._transcriber: Transcriber | None = None
+        self._transcriber_lock = threading.Lock()
+        if settings.captions == "never":  # every talk needs whisper: load it now, beside the embedder
+            _ = self.transcriber
         self.passage_options = PassageOptions()
 
     @property
     def embedder(self) -> Embedder:
         return self._embedder.result()  # re-raises a model loading error here
 
+    @property
+    def transcriber(self) -> Transcriber:
+        """Whisper, loaded when the first talk needs it: a run whose talks all have captions never loads it."""
+        with self._transcriber_lock:
+            if self._transcriber is None:
+                whisper = resolve("whisper", self.settings.whisper_model)  # once: a bundled model's checksum is read whole
+                self._transcriber = Transcriber(
+                    whisper, self.settings.device, self.settings.compute_type, self.threads,
+                    TranscriptionOptions.from_settings(self.settings), self.workers,
+                )
+                self.whisper_name = whisper.name
+            return self._transcriber
+
     def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None) -> Processed:
         started = time.perf_counter()
         talk = fetched.talk
+        if fetched.captions is not None:  # the talk's own captions: no transcription
+            segments = fetched.captions.segments
+            audio_seconds = talk.duration or max(s.end for s in segments)
+            talk.language = fetched.captions.language or talk.language
+            talk.whisper_model = ""
+            talk.transcript_source = fetched.captions.source
+        else:
+            transcript = self._transcribe(fetched, on_progress)
+            segments, audio_seconds = transcript.segments, transcript.duration
+            talk.duration = talk.duration or transcript.duration
+            talk.language = transcript.language
+            talk.whisper_model = self.whisper_name
+            talk.transcript_source = f"whisper {self.whisper_name}"
+        sentences = split_sentences(segments, self.passage_options)
+        passages = make_passages(sentences, self.passage_options)
+        embeddings = self.embedder.passages(embedding_texts(passages, asdict(talk), self.passage_options))
+        talk.embed_model = self.embedder.name
+        return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
+                         fetched.captions_refused)
+
+    def _transcribe(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None) -> Transcript:
+        if fetched.audio is None:
+            raise TalkFailed("no audio to transcribe")
+        transcriber = self.transcriber  # a model that cannot load stops the run (ModelError), not just this talk
         try:
-            transcript = self.transcriber.transcribe(str(fetched.audio), on_progress, hotwords=talk_prompt(talk))
+            return transcriber.transcribe(str(fetched.audio), on_progress, hotwords=talk_prompt(fetched.talk))
         except NoSpeech as exc:
             raise TalkFailed(str(exc)) from None
         except Exception as exc:  # PyAV decode errors and the like: the file is not usable media
             raise TalkFailed(f"not readable as audio ({type(exc).__name__}: {str(exc)[:120]})") from None
-        sentences = split_sentences(transcript.segments, self.passage_options)
-        passages = make_passages(sentences, self.passage_options)
-        embeddings = self.embedder.passages(embedding_texts(passages, asdict(talk), self.passage_options))
-        talk.duration = talk.duration or transcript.duration
-        talk.language = transcript.language
-        talk.whisper_model = self.whisper_name
-        talk.embed_model = self.embedder.name
-        return Processed(talk, sentences, passages, embeddings, transcript.duration, time.perf_counter() - started)

@@ -45,7 +45,8 @@ class RayTalkWorker:
         self.processor = TalkProcessor(self.settings)
         self.scratch = Path(tempfile.mkdtemp(prefix="talksearch-ray-"))
         # The library may live on another machine: the driver sends what it already holds.
-        self.sources = Sources(self.scratch, known.__contains__, self.settings.socket_timeout)
+        self.sources = Sources(self.scratch, known.__contains__, self.settings.socket_timeout,
+                               captions=self.settings.captions, language=self.settings.language)
 
     def index(self, candidate: Candidate) -> Processed | Outcome:
         fetched = fetch_once(self.sources, candidate, seen=set())
@@ -86,6 +87,7 @@ class RayRun(Protocol):
     library: Library
     ray_address: str | None
     workers: int
+    reindex: bool
 
 
 def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[str, Processed | Outcome]]:
@@ -96,7 +98,7 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
              configure_logging=False)
     count, options = _worker_shape(settings)
     run.workers = count
-    known = run.library.archive_ids()
+    known = frozenset() if run.reindex else run.library.archive_ids()
     if options.get("num_gpus"):
         settings = settings.model_copy(update={"device": "cuda"})
     worker_class = ray.remote(max_restarts=-1, max_task_retries=3)(RayTalkWorker)
@@ -124,7 +126,7 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
                 yield candidate.label, candidate
                 continue
             key = lister.archive_key(candidate)
-            if key is not None and (key in seen or run.library.has_archive_id(key)):
+            if key is not None and (key in seen or (not run.reindex and run.library.has_archive_id(key))):
                 reason = "listed twice in this run" if key in seen else "already in the library"
                 yield candidate.label, Outcome("skipped", candidate.label, reason)
                 continue

@@ -21,6 +21,11 @@ from pathlib import Path
 import yt_dlp
 from yt_dlp.utils import DownloadError, unsmuggle_url
 
+from talksearch.indexer import caption_sources
+from talksearch.indexer.audio import media_duration
+from talksearch.indexer.caption_sources import CaptionTrack, CaptionTranscript
+from talksearch.indexer.captions import CaptionError
+
 from talksearch.library import Talk, archive_id
 
 MEDIA_SUFFIXES = {
@@ -51,11 +56,13 @@ class Candidate:
 
 @dataclass
 class Fetched:
-    """A talk whose audio is on disk and whose metadata is known."""
+    """A talk whose metadata is known, with its captions read or its audio on disk (or both, with --keep-media)."""
 
     talk: Talk
-    audio: Path
+    audio: Path | None  # None when captions stand in for the audio and nothing was downloaded
     downloaded: bool  # True when the file is ours to delete after indexing
+    captions: CaptionTranscript | None = None  # the words, when captions are used instead of Whisper
+    captions_refused: str | None = None  # why the talk's captions were not used (one line), when it has some
 
 
 def clean_error(exc: BaseException) -> str:
@@ -112,6 +119,8 @@ def _feed_items(xml: bytes) -> dict[str, dict]:
     except ET.ParseError:
         return {}
     itunes = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+    podcast = "{https://podcastindex.org/namespace/1.0}"
+    channel_language = (root.findtext("channel/language") or "").strip() or None
     items = {}
     for item in root.iter("item"):
         enclosure = item.find("enclosure")
@@ -128,6 +137,13 @@ def _feed_items(xml: bytes) -> dict[str, dict]:
                 pass
         if item.findtext("description"):
             extra["description"] = item.findtext("description").strip()
+        # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the item's language wins)
+        extra["transcripts"] = [
+            {"url": t.get("url"), "type": (t.get("type") or "").strip().lower(),
+             "language": t.get("language") or channel_language}
+            for t in item.findall(f"{podcast}transcript") if t.get("url")
+        ]
+        extra["language"] = channel_language
         items[enclosure.get("url")] = extra
     return items
 
@@ -136,10 +152,16 @@ class Sources:
     """Lists and fetches talks. ``is_indexed(archive_key)`` tells which ones the library already has."""
 
     def __init__(self, download_dir: Path, is_indexed: Callable[[str], bool], socket_timeout: float = 30.0,
-                 on_download: Callable[[str, int, int | None], None] | None = None):
+                 on_download: Callable[[str, int, int | None], None] | None = None, captions: str = "never",
+                 language: str | None = None, keep_media: bool = False):
+        """``captions`` (``caption_sources.CHOICES``) says which captions may stand in for the audio; a talk
+        they cover is not downloaded unless ``keep_media``. ``language`` is the spoken language, when forced."""
         self.download_dir = download_dir
         self.is_indexed = is_indexed
         self.on_download = on_download
+        self.captions = captions
+        self.language = language
+        self.keep_media = keep_media
         params = {
             "format": "bestaudio/best",  # audio only where the site offers it; never re-encoded
             "outtmpl": str(download_dir / "%(extractor_key)s-%(id)s.%(ext)s"),
@@ -177,6 +199,10 @@ class Sources:
 
     def _expand_info(self, source: str, info: dict, context: dict) -> Iterator[Candidate]:
         if info.get("_type") not in ("playlist", "multi_video"):
+            if info.get("extractor_key") == "HTML5MediaEmbed":
+                # The page's one <video>/<audio>: the generic extractor numbers media entries ("<title> (1)"),
+                # which says nothing when there is one. The page URL stays the talk's link (webpage_url).
+                info = {**info, "title": re.sub(r"\s*\(1\)$", "", info.get("title") or "") or info.get("title")}
             yield Candidate(source, info.get("title") or info.get("url") or source, entry=info, context=context)
             return
         context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
@@ -228,6 +254,9 @@ class Sources:
                 raise ListedTwice(self.ydl._make_archive_id(info))
             if info.get("_type") in ("playlist", "multi_video"):
                 raise SourceError("a playlist inside a playlist: index it as its own source")
+            transcript, refused = self._remote_captions(info, candidate.context or {})
+            if transcript is not None and not self.keep_media:  # the words are here: no audio needed
+                return Fetched(self._talk_from_info(info, candidate.context or {}), None, False, transcript)
             info = self.ydl.process_ie_result(info, download=True)
         except DownloadError as exc:
             raise SourceError(clean_error(exc)) from None
@@ -236,7 +265,37 @@ class Sources:
         downloads = info.get("requested_downloads") or []
         if not downloads or not Path(downloads[0]["filepath"]).exists():
             raise SourceError("download produced no file")
-        return Fetched(self._talk_from_info(info, candidate.context or {}), Path(downloads[0]["filepath"]), True)
+        return Fetched(self._talk_from_info(info, candidate.context or {}), Path(downloads[0]["filepath"]), True,
+                       transcript, refused)
+
+    # --- captions -------------------------------------------------------------------------------
+
+    def _remote_captions(self, info: dict, context: dict) -> tuple[CaptionTranscript | None, str | None]:
+        """The site's or the feed's captions for a talk, read; or why they cannot be used (None, None: none)."""
+        feed = (context.get("feed") or {}).get(unsmuggle_url(info.get("url") or "")[0], {})
+        tracks = caption_sources.site_tracks(info, self.captions)
+        tracks += caption_sources.feed_tracks(feed.get("transcripts") or [], self.captions)
+        language = self.language or caption_sources.spoken_language(info) or feed.get("language")
+        return self._read_captions(tracks, language, info.get("duration"))
+
+    def _read_captions(self, tracks: list[CaptionTrack], language: str | None,
+                       duration: float | None) -> tuple[CaptionTranscript | None, str | None]:
+        track = None
+        try:
+            track = caption_sources.choose(tracks, language)
+            if track is None:
+                return None, None
+            return caption_sources.load(track, self._read_url, duration, language), None
+        except CaptionError as exc:
+            return None, f"{track.source if track else 'captions'} not used: {exc}"
+
+    def _read_url(self, url: str) -> bytes:
+        """Through yt-dlp's own opener, so its proxy, cookies and headers apply to captions too."""
+        try:
+            with self.ydl.urlopen(url) as response:
+                return response.read()
+        except Exception as exc:
+            raise CaptionError(clean_error(exc)) from None
 
     def _talk_from_info(self, info: dict, context: dict) -> Talk:
         media_url, _ = unsmuggle_url(info.get("url") or "")
@@ -259,7 +318,14 @@ class Sources:
             info = {}
         info.update(extractor_key="local", id=digest, title=info.get("title") or path.stem.replace("_", " "))
         talk = _talk(info, {}, None, url=info.get("webpage_url") or resolved.as_uri(), media_url=resolved.as_uri())
-        return Fetched(talk, resolved, False)
+        tracks = caption_sources.sidecar_tracks(path, self.captions)
+        transcript, refused = (None, None)
+        if tracks:
+            duration = _stated_duration(resolved) or info.get("duration")
+            language = self.language or info.get("language")
+            transcript, refused = self._read_captions(tracks, language, duration)
+            talk.duration = talk.duration or duration
+        return Fetched(talk, resolved, False, transcript, refused)
 
 
 def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:
@@ -283,6 +349,14 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
             for c in info.get("chapters") or []
         ],
     )
+
+
+def _stated_duration(path: Path) -> float | None:
+    """The recording's duration as its container states it (captions past it are refused); None when unreadable."""
+    try:
+        return media_duration(str(path))
+    except Exception:  # not media we can open: whisper's reading of it will say so
+        return None
 
 
 def _file_digest(path: Path) -> str:

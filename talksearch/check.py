@@ -74,8 +74,8 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         model = library.embed_model
         talks, passages = library.count_talks(), library.count_passages()
         report.facts.append(f"{talks} talks, {passages} passages; embedding model {model or '(none yet)'}")
-        for whisper, count in library.talks_per_whisper_model().items():
-            report.facts.append(f"whisper model {whisper}: {count} talks")
+        for source, count in library.talks_per_transcript_source().items():
+            report.facts.append(f"transcripts from {source}: {count} talks")
         others = library.other_embedding_models()
         if others:
             report.problems.append(f"talks embedded with another model than the library's: {', '.join(others)}")

@@ -77,11 +77,14 @@ def main() -> None:
 @click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read more sources from a file, one per line (# comments allowed).")
 @setting_options("whisper_model", "embed_model", "device", "compute_type", "language", "batch_size", "beam_size",
-                 "threads", "transcribe_workers", "keep_media", "ray_workers")
+                 "threads", "transcribe_workers", "keep_media", "captions", "ray_workers")
+@click.option("--reindex", is_flag=True,
+              help="Index talks the library already has again (say with other --captions), replacing each one's "
+                   "transcript in one transaction.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where talks are processed: this process, or Ray actors (pip install 'talksearch[ray]').")
 @click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one).")
-def index(sources, from_file, engine, ray_address, **options) -> None:
+def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
     """Index talks from URLs (videos, playlists, channels, feeds, pages, media) and local files or folders."""
     from talksearch.indexer.pipeline import IndexRun
     from talksearch.indexer.sources import read_source_list
@@ -91,7 +94,7 @@ def index(sources, from_file, engine, ray_address, **options) -> None:
         sources += read_source_list(from_file)
     if not sources:
         raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
-    run = IndexRun(settings_from(**options), engine=engine, ray_address=ray_address)
+    run = IndexRun(settings_from(**options), engine=engine, ray_address=ray_address, reindex=reindex)
     try:
         summary = run.run(sources)
     finally:

@@ -11,6 +11,7 @@ _TALK_EXAMPLE = {
     "url": "https://example.org/talks/checkpointing.ogg", "channel": "Research Computing Talks",
     "published": "2024-05-14", "speakers": ["Ines Moreau"], "event": "Test Fixtures Summit 2024",
     "duration": 20.6, "thumbnail": None, "media_url": "https://example.org/talks/checkpointing.ogg",
+    "transcript_source": "whisper base",
 }
 _RESULT_EXAMPLE = {
     "talk": _TALK_EXAMPLE, "start": 7.18, "end": 16.34,
@@ -35,6 +36,9 @@ class TalkSummary(BaseModel):
     duration: float | None = Field(None, description="seconds")
     thumbnail: str | None = None
     media_url: str | None = Field(None, description="Direct media, playable in <video>/<audio>, when known.")
+    transcript_source: str | None = Field(
+        None, description="Where the transcript came from: `uploaded captions`, `automatic captions` or "
+        "`whisper <model>` (null for talks indexed before talksearch recorded it).")
 
 
 class Moment(BaseModel):

@@ -66,7 +66,16 @@ class Settings(BaseSettings):
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422.")
     socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
-    keep_media: bool = Field(False, description="Keep downloaded audio in the library after indexing.")
+    keep_media: bool = Field(
+        False, description="Keep downloaded audio in the library after indexing (a talk indexed from its captions is "
+        "then downloaded too).")
+    captions: Literal["uploaded", "any", "never"] = Field(
+        "uploaded",
+        description="Which captions stand in for Whisper: `uploaded` the publisher's (YouTube subtitles, a page's "
+        "`<track>`, a feed's `<podcast:transcript>`, `talk.vtt`/`talk.srt` beside a file), `any` also a site's "
+        "automatic captions (machine-made, like Whisper's), `never` transcribes every talk. A talk indexed from "
+        "captions takes seconds and is not downloaded; captions that cannot be used fall back to Whisper.",
+    )
     ray_workers: int = Field(0, ge=0, description="`--engine ray`: actors to start; 0 is one per GPU, else one per `ray_cpus_per_worker` CPUs.")
     ray_cpus_per_worker: int = Field(2, ge=1, description="`--engine ray`: CPUs each CPU actor asks for (its model threads).")
 

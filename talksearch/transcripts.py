@@ -26,7 +26,9 @@ def render(talk: dict, segments: list[Segment], fmt: str) -> str:
                 "segments": [asdict(s) for s in segments]}
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     if fmt == "vtt":
-        cues = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{s.text}" for s in segments]
+        # A speaker the captions named goes back as a WebVTT voice tag.
+        cues = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{f'<v {s.speaker}>' if s.speaker else ''}{s.text}"
+                for s in segments]
         return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
         cues = [f"{i}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n{s.text}" for i, s in enumerate(segments, 1)]

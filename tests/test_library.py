@@ -186,3 +186,40 @@ def test_a_library_of_a_newer_format_is_refused_in_one_line(library, tmp_path):
             Library.open(tmp_path / "lib", readonly=readonly)
         assert str(refused.value) == (f"library {tmp_path / 'lib'} has format {FORMAT_VERSION + 1}, newer than this "
                                       f"talksearch reads ({FORMAT_VERSION}); upgrade talksearch to use it")
+
+
+def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_path):
+    """Format 4 adds talks.transcript_source (earlier talks were all whisper's) and segments.speaker."""
+    talk_id = _format_1_library(tmp_path / "old")
+    db = sqlite3.connect(tmp_path / "old" / "catalog.sqlite")  # format 3: format 1 with migrations 2 and 3 run
+    db.executescript("CREATE TABLE sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID;"
+                     "DROP TRIGGER passages_sound_delete; DROP TABLE passages_sound;"
+                     "UPDATE meta SET value = '3' WHERE key = 'format_version';")
+    db.close()
+    with Library.open(tmp_path / "old", readonly=True) as reader:  # read as it is: no source, no speakers
+        assert reader.format == 3 and reader.talk(talk_id).get("transcript_source") is None
+        assert reader.segments(talk_id)[0].speaker is None
+        assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION == 4
+        assert upgraded.talk(talk_id)["transcript_source"] == "whisper tiny.en"
+        assert upgraded.segments(talk_id)[0].speaker is None
+
+
+def test_replacing_a_talk_swaps_its_transcript_in_one_transaction(library, tmp_path):
+    talk_id = _add(library, "r")
+    reader = Library.open(tmp_path / "lib")
+    reader.sync_vector_index()
+    talk = Talk(extractor="Generic", source_id="r", url="http://example.org/r.mp3", title="r",
+                embed_model="test-model", transcript_source="uploaded captions")
+    words = [Word(0, 0.5, "Hello"), Word(0.5, 1, " there.")]
+    with pytest.raises(sqlite3.IntegrityError):  # without replace, a known talk is refused: nothing changes
+        library.add_talk(talk, [Segment(0, 1, "Hello there.", words)], [Passage(0, 1, "Hello there.")],
+                         _vector(7)[None, :])
+    assert library.add_talk(talk, [Segment(0, 1, "Hello there.", words, speaker="Ada")],
+                            [Passage(0, 1, "Hello there.")], _vector(7)[None, :], replace=True) == talk_id
+    assert library.count_passages() == 1 and library.search_vectors(_vector(7), 1)[0][0] == 4  # ids not reused
+    assert library.talk(talk_id)["transcript_source"] == "uploaded captions"
+    assert [(s.text, s.speaker) for s in library.segments(talk_id)] == [("Hello there.", "Ada")]
+    assert reader.refresh() is True and reader.sync_vector_index().ntotal == 1
+    reader.close()

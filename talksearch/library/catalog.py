@@ -171,9 +171,12 @@ class Library(VectorSync):
         return self.db.execute("SELECT 1 FROM talks WHERE archive_id = ?", (key,)).fetchone() is not None
 
     def add_talk(
-        self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray
+        self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray,
+        replace: bool = False,
     ) -> str:
-        """Commit a talk with everything derived from it in one transaction; return its id."""
+        """Commit a talk with everything derived from it in one transaction; return its id. With ``replace``, the
+        talk's earlier record (transcript, passages and all) goes in the same transaction: a reader sees the old
+        talk or the new one, never neither."""
         if self._lock_handle is None:
             raise LibraryError("add_talk needs the writer lock (acquire_writer)")
         if len(passages) != len(embeddings):
@@ -185,18 +188,24 @@ class Library(VectorSync):
         for key in _JSON_COLUMNS:
             row[key] = json.dumps(row[key])
         columns = ["id", "archive_id", *_TALK_COLUMNS]
+        replaced = np.zeros(0, dtype=np.int64)
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            if replace:
+                replaced = self._passage_ids_of(talk.id)
+                self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
+                self.db.execute("DELETE FROM talks WHERE id = ?", (talk.id,))
             self.db.execute(
                 f"INSERT INTO talks({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [row[c] for c in columns],
             )
             first = self._next_passage_id()
             self.db.executemany(
-                "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     (talk.id, i, s.start, s.end, s.text,
-                     json.dumps([[round(w.start, 3), round(w.end, 3), w.word, round(w.probability, 3)] for w in s.words]))
+                     json.dumps([[round(w.start, 3), round(w.end, 3), w.word, round(w.probability, 3)] for w in s.words]),
+                     s.speaker)
                     for i, s in enumerate(segments)
                 ],
             )
@@ -211,6 +220,8 @@ class Library(VectorSync):
         if self._vectors is None or not self._vectors.writable:
             self.sync_vector_index()
         else:  # the writer's index follows its own commits without looking at the whole catalog again
+            if len(replaced):
+                self._vectors.remove(replaced)
             self._vectors.add(np.arange(first, first + len(passages), dtype=np.int64), embeddings)
             self._maintain_vectors()
         return talk.id
@@ -220,8 +231,7 @@ class Library(VectorSync):
             raise LibraryError("delete_talk needs the writer lock (acquire_writer)")
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            ids = np.array([r[0] for r in self.db.execute("SELECT id FROM passages WHERE talk_id = ?", (talk_id_,))],
-                           dtype=np.int64)
+            ids = self._passage_ids_of(talk_id_)
             self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
             deleted = self.db.execute("DELETE FROM talks WHERE id = ?", (talk_id_,)).rowcount
         if self._vectors is None or not self._vectors.writable:
@@ -230,6 +240,10 @@ class Library(VectorSync):
             self._vectors.remove(ids)
             self._maintain_vectors()
         return bool(deleted)
+
+    def _passage_ids_of(self, talk_id_: str) -> np.ndarray:
+        return np.array([r[0] for r in self.db.execute("SELECT id FROM passages WHERE talk_id = ?", (talk_id_,))],
+                        dtype=np.int64)
 
     def _next_passage_id(self) -> int:
         """The first id a new passage may take: above every passage there is or ever was, so that an id
@@ -350,10 +364,11 @@ class Library(VectorSync):
         return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
 
     def segments(self, talk_id_: str) -> list[Segment]:
+        speaker = "speaker" if self.format >= 4 else "NULL"  # a reader of an older catalog: no speakers recorded
         rows = self.db.execute(
-            "SELECT start_time, end_time, text, words FROM segments WHERE talk_id = ? ORDER BY idx", (talk_id_,)
+            f"SELECT start_time, end_time, text, words, {speaker} FROM segments WHERE talk_id = ? ORDER BY idx", (talk_id_,)
         )
-        return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])]) for r in rows]
+        return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])], r[4]) for r in rows]
 
     def archive_ids(self) -> frozenset[str]:
         """Every talk's archive key (what a remote fetcher needs to skip known talks)."""
@@ -394,8 +409,9 @@ class Library(VectorSync):
     def passage_ids(self) -> np.ndarray:
         return self._catalog_ids()
 
-    def talks_per_whisper_model(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT whisper_model, count(*) FROM talks GROUP BY whisper_model").fetchall())
+    def talks_per_transcript_source(self) -> dict[str, int]:
+        column = "transcript_source" if self.format >= 4 else "'whisper ' || whisper_model"
+        return dict(self.db.execute(f"SELECT {column}, count(*) FROM talks GROUP BY 1").fetchall())
 
     def other_embedding_models(self) -> list[str]:
         """Embedding models talks were indexed with, other than the library's."""

@@ -4,7 +4,7 @@ A catalog records its format in ``meta.format_version``. Opening a library for w
 service, ``talksearch check``) upgrades an older catalog in one transaction, running every migration above
 its version in order; a newer catalog than this code knows is refused in one line, before anything is
 written. A read-only connection cannot upgrade: it reads any format from ``OLDEST_READABLE`` on, since each
-migration so far adds or drops derived data that readers do without.
+migration so far adds or drops data that readers do without (derived data, or a column they read as absent).
 
 A format change is a new entry in ``MIGRATIONS`` (statements that work on any catalog of the previous
 format, however it was reached), the same change in ``SCHEMA`` (what a new catalog is made with), and
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from talksearch.library.records import LibraryError
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS talks (
     chapters TEXT NOT NULL DEFAULT '[]',  -- JSON list of {start_time, end_time, title}
     whisper_model TEXT NOT NULL,
     embed_model TEXT NOT NULL,
-    indexed_at TEXT NOT NULL
+    indexed_at TEXT NOT NULL,
+    transcript_source TEXT NOT NULL DEFAULT ''  -- 'uploaded captions', 'automatic captions' or 'whisper <model>'
 );
 CREATE TABLE IF NOT EXISTS segments (
     talk_id TEXT NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS segments (
     end_time REAL NOT NULL,
     text TEXT NOT NULL,
     words TEXT NOT NULL,                  -- JSON list of [start, end, word, probability]
+    speaker TEXT,                         -- the sentence's speaker, when captions name one
     PRIMARY KEY (talk_id, idx)
 );
 CREATE TABLE IF NOT EXISTS passages (
@@ -88,6 +90,11 @@ MIGRATIONS: dict[int, list[str]] = {
     2: ["CREATE TABLE IF NOT EXISTS sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID"],
     # 3: the spelling-based sound keys that came before the vocabulary go (an FTS5 table; its trigger goes with it).
     3: ["DROP TRIGGER IF EXISTS passages_sound_delete", "DROP TABLE IF EXISTS passages_sound"],
+    # 4: where each transcript came from (captions or whisper; every earlier talk was whisper's), and the speaker
+    # captions name for a sentence. Readers of an older catalog do without both (Library.segments).
+    4: ["ALTER TABLE talks ADD COLUMN transcript_source TEXT NOT NULL DEFAULT ''",
+        "UPDATE talks SET transcript_source = 'whisper ' || whisper_model WHERE transcript_source = ''",
+        "ALTER TABLE segments ADD COLUMN speaker TEXT"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
@@ -99,6 +106,16 @@ def recorded_format(db: sqlite3.Connection) -> int | None:
     except sqlite3.OperationalError:
         return None
     return int(row[0]) if row else None
+
+
+def _migrate(db: sqlite3.Connection, statement: str) -> None:
+    try:
+        db.execute(statement)
+    except sqlite3.OperationalError as exc:
+        # ADD COLUMN has no IF NOT EXISTS: a column already there (a catalog whose recorded format is behind its
+        # schema) is what the statement was for.
+        if not (statement.startswith("ALTER TABLE") and "duplicate column name" in str(exc)):
+            raise
 
 
 def open_format(db: sqlite3.Connection, path: Path, writable: bool) -> int:
@@ -118,7 +135,7 @@ def open_format(db: sqlite3.Connection, path: Path, writable: bool) -> int:
         found = recorded_format(db)  # again, inside the transaction: another process may have upgraded it
         for version in range((found or FORMAT_VERSION) + 1, FORMAT_VERSION + 1):
             for statement in MIGRATIONS[version]:
-                db.execute(statement)
+                _migrate(db, statement)
         db.execute("INSERT INTO meta(key, value) VALUES ('format_version', ?) "
                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(FORMAT_VERSION),))
     return FORMAT_VERSION

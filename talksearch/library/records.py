@@ -30,6 +30,7 @@ class Segment:
     end: float
     text: str
     words: list[Word] = field(default_factory=list)
+    speaker: str | None = None  # named by the captions (a WebVTT voice, a transcript's speaker); whisper names none
 
 
 @dataclass
@@ -58,8 +59,10 @@ class Talk:
     language: str | None = None
     thumbnail: str | None = None
     chapters: list[dict] = field(default_factory=list)
-    whisper_model: str = ""
+    whisper_model: str = ""  # the model that transcribed it; "" when captions did
     embed_model: str = ""
+    # Where the transcript came from: "uploaded captions", "automatic captions" or "whisper <model>".
+    transcript_source: str = ""
     indexed_at: str = ""
 
     @property

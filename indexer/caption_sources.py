@@ -1,0 +1,174 @@
+"""Where a talk's captions are, which track to use, and reading it into a transcript.
+
+Three places hold captions: yt-dlp's info dict (``subtitles``: the publisher's, which also holds a page's
+``<track>`` elements; ``automatic_captions``: the site's speech recognition), a feed item's
+``<podcast:transcript>`` (Podcasting 2.0; yt-dlp does not read it), and files beside a local recording
+(``talk.vtt``, ``talk.srt``, ``talk.en.vtt``). The ``captions`` setting says which may stand in for
+Whisper: ``uploaded`` (the publisher's only), ``any`` (automatic ones too) or ``never``.
+
+A track must be in the talk's language when that is known (``--language``, the site's or the feed's); when
+it is not, the one language offered is taken (or the one YouTube marks as the original). Anything that
+cannot be used raises ``CaptionError``, whose message is the one-line reason the talk falls back to Whisper.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from talksearch.indexer import captions
+from talksearch.indexer.captions import CaptionError
+
+from talksearch.library import Segment
+
+CHOICES = ("uploaded", "any", "never")
+# Formats read from a site's list of caption formats, best first (YouTube also offers json3, srv1-3, ttml).
+_SITE_FORMATS = ("vtt", "srt")
+# <podcast:transcript type=...> this reader understands; text/html and text/plain carry no timings.
+_FEED_TYPES = {"text/vtt": "vtt", "application/x-subrip": "srt", "application/srt": "srt", "text/srt": "srt",
+               "application/json": "json"}
+_LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})*$")
+
+
+@dataclass
+class CaptionTrack:
+    origin: str  # "uploaded" (the publisher's) or "automatic" (the site's speech recognition)
+    language: str | None  # as the source tags it; None when it does not say
+    fmt: str | None  # "vtt", "srt", "json", or a hint (a file extension) the content settles
+    url: str | None = None
+    path: Path | None = None
+
+    @property
+    def source(self) -> str:
+        return f"{self.origin} captions"
+
+
+@dataclass
+class CaptionTranscript:
+    source: str  # "uploaded captions" or "automatic captions"
+    language: str | None
+    segments: list[Segment]
+
+
+def base_language(tag: str | None) -> str | None:
+    """``en-US``, ``en_GB`` and YouTube's ``en-orig`` are all ``en``."""
+    return tag.replace("_", "-").split("-")[0].lower() if tag else None
+
+
+def _site_tracks(by_language: dict | None, origin: str) -> list[CaptionTrack]:
+    tracks = []
+    for language, formats in (by_language or {}).items():
+        if language == "live_chat":  # YouTube lists a live stream's chat among its subtitles
+            continue
+        usable = [f for f in formats or [] if f.get("url") and (f.get("ext") in _SITE_FORMATS or not f.get("ext"))]
+        usable.sort(key=lambda f: _SITE_FORMATS.index(f["ext"]) if f.get("ext") in _SITE_FORMATS else len(_SITE_FORMATS))
+        if usable:
+            tracks.append(CaptionTrack(origin, language if language not in ("und", "unknown") else None,
+                                       usable[0].get("ext"), url=usable[0]["url"]))
+    return tracks
+
+
+def site_tracks(info: dict, choice: str) -> list[CaptionTrack]:
+    """The caption tracks yt-dlp found for a talk that ``choice`` allows: the publisher's first."""
+    if choice == "never":
+        return []
+    tracks = _site_tracks(info.get("subtitles"), "uploaded")
+    if choice == "any":
+        tracks += _site_tracks(info.get("automatic_captions"), "automatic")
+    return tracks
+
+
+def spoken_language(info: dict) -> str | None:
+    """The talk's language as the site states it, or as YouTube marks its original automatic captions."""
+    if info.get("language"):
+        return info["language"]
+    original = [key for key in info.get("automatic_captions") or {} if key.endswith("-orig")]
+    return original[0].removesuffix("-orig") if len(original) == 1 else None
+
+
+def feed_tracks(transcripts: list[dict], choice: str) -> list[CaptionTrack]:
+    """A feed item's ``<podcast:transcript>`` elements (``url``, ``type``, ``language``): the publisher's own."""
+    if choice == "never":
+        return []
+    tracks = [CaptionTrack("uploaded", t.get("language"), t.get("type"), url=t["url"]) for t in transcripts if t.get("url")]
+    return sorted(tracks, key=lambda t: t.fmt not in _FEED_TYPES)  # timed formats before HTML and plain text
+
+
+def sidecar_tracks(media: Path, choice: str) -> list[CaptionTrack]:
+    """``talk.vtt``, ``talk.srt`` and ``talk.<language>.vtt`` beside ``talk.mp4``: taken as the publisher's."""
+    if choice == "never":
+        return []
+    tracks = []
+    for fmt in ("vtt", "srt"):
+        plain = media.with_suffix(f".{fmt}")
+        if plain.is_file():
+            tracks.append(CaptionTrack("uploaded", None, fmt, path=plain))
+        for tagged in sorted(media.parent.glob(f"{_glob_escape(media.stem)}.*.{fmt}")):
+            tag = tagged.name[len(media.stem) + 1 : -len(fmt) - 1]
+            if _LANGUAGE_TAG.match(tag):
+                tracks.append(CaptionTrack("uploaded", tag, fmt, path=tagged))
+    return tracks
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+def choose(tracks: list[CaptionTrack], language: str | None) -> CaptionTrack | None:
+    """The track to use: uploaded before automatic, the talk's language (tracks that name none come after
+    those that name it, and YouTube's original automatic captions before its translations). None when there
+    are no tracks; CaptionError when there are, but none fits."""
+    if not tracks:
+        return None
+    wanted = base_language(language)
+    if wanted is None:
+        offered = {base_language(t.language) for t in tracks if t.language}
+        if len(offered) > 1:
+            raise CaptionError(f"captions in {len(offered)} languages ({', '.join(sorted(offered))}) and the talk's "
+                               "language is not known (name it with --language)")
+        return tracks[0]
+    for origin in ("uploaded", "automatic"):
+        ranked = sorted(
+            (t for t in tracks if t.origin == origin and base_language(t.language) in (wanted, None)),
+            key=lambda t: (t.language is None, not (t.language or "").endswith("-orig")),
+        )
+        if ranked:
+            return ranked[0]
+    offered = sorted({base_language(t.language) for t in tracks if t.language})
+    raise CaptionError(f"no captions in {wanted} (only {', '.join(offered)})")
+
+
+def feed_format(track: CaptionTrack) -> str | None:
+    """The format a feed's MIME type names; CaptionError for transcripts without timings (HTML, plain text)."""
+    if track.fmt in _FEED_TYPES:
+        return _FEED_TYPES[track.fmt]
+    if track.fmt and track.fmt.split(";")[0].strip() in ("text/html", "text/plain"):
+        raise CaptionError(f"the feed's transcript is {track.fmt.split(';')[0].strip()}, without timings")
+    return track.fmt
+
+
+def load(track: CaptionTrack, read_url: Callable[[str], bytes], duration: float | None,
+         language: str | None) -> CaptionTranscript:
+    """Fetch and read a track. ``read_url`` raises with yt-dlp's one-line message (HTTP errors and the like)."""
+    fmt = feed_format(track) if "/" in (track.fmt or "") else track.fmt  # a feed names MIME types
+    try:
+        data = track.path.read_bytes() if track.path is not None else read_url(track.url or "")
+    except CaptionError:
+        raise
+    except Exception as exc:  # a 404, a timeout, an unreadable file: the message is the reason
+        raise CaptionError(_one_line(exc)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise CaptionError("not UTF-8 text") from None
+    segments = captions.read(text, fmt, duration)
+    return CaptionTranscript(track.source, base_language(track.language) or base_language(language), segments)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip().splitlines()
+    return re.sub(r"^ERROR:\s*", "", text[0]) if text else type(exc).__name__

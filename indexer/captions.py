@@ -1,0 +1,260 @@
+"""Caption files (WebVTT, SubRip, Podcasting 2.0 JSON) → the timed words a transcript is made of.
+
+The output is what the whisper path produces (``Segment``s with ``Word``s), so sentences, passages and
+snapping are built the same way whichever made the words. Real captions need cleaning first:
+
+- YouTube's automatic VTT rolls: every line is shown again in the next cue (and in a 10 ms cue between),
+  with the new words carrying inline times (``<00:00:01.520><c> word</c>``). Lines already shown are
+  dropped, inline times become word times, and a rolling cue's new text starts when the previous one ends.
+- Sound cues (``[Music]``, ``(applause)``, ``♪``), markup (``<i>``, ``<c.color>``, ``{\\an8}``) and cue
+  settings (``align:start position:0%``) are dropped; ``<v Speaker>`` names the cue's speaker.
+- Where a cue gives no word times, its words share the cue's time in proportion to their length.
+
+Captions that cannot be trusted raise ``CaptionError`` with a one-line reason, and the talk is transcribed
+with Whisper instead: nothing in them, not a caption file, cues that end before they start, run backwards
+or overlap (beyond rolling), or cues past the end of the media.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass, field
+
+from talksearch.library import Segment, Word
+
+FORMATS = ("vtt", "srt", "json")
+_NAMES = {"vtt": "WebVTT", "srt": "SubRip", "json": "transcript JSON"}  # for messages
+# A cue may start this much before the previous one ends (rounding, a fade) without counting as an overlap.
+OVERLAP_TOLERANCE = 1.0
+# Captions may run this far past the media's stated duration (a last cue held on screen).
+PAST_END_TOLERANCE = 5.0
+
+_TIMING = re.compile(
+    r"^\s*(?P<start>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*(?P<end>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})(?P<settings>.*)$"
+)
+_INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})>")
+_VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>|</?[a-zA-Z]>|\{\\[^}]*\}")
+# Whole bracketed sound descriptions, and music notes: [Music], [Applause], (laughter), ♪ ... ♪
+_SOUND = re.compile(r"\[[^\]]*\]|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫]+", re.I)
+_SPEAKER_PREFIX = re.compile(r"^(?:>>|-)\s*")  # ">> " and "- " mark a change of speaker in broadcast captions
+
+
+class CaptionError(Exception):
+    """These captions cannot stand in for a transcript; the message says why in one line."""
+
+
+@dataclass
+class Cue:
+    """One caption cue after cleaning: its text's words with their times, and its speaker when named."""
+
+    start: float
+    end: float
+    words: list[Word] = field(default_factory=list)
+    speaker: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(w.word for w in self.words).strip()
+
+
+def seconds(stamp: str) -> float:
+    """``01:02:03.456``, ``02:03.456`` or SubRip's ``01:02:03,456`` in seconds."""
+    parts = stamp.replace(",", ".").split(":")
+    value = 0.0
+    for part in parts:
+        value = value * 60 + float(part)
+    return value
+
+
+def clock(value: float) -> str:
+    value = int(value)
+    return f"{value // 3600}:{value % 3600 // 60:02d}:{value % 60:02d}" if value >= 3600 else f"{value // 60}:{value % 60:02d}"
+
+
+def sniff_format(text: str, hint: str | None = None) -> str:
+    """Which format a caption file is in: its content decides, the name or MIME type only breaks a tie."""
+    head = text.lstrip("\ufeff \t\r\n")[:200]
+    if head.startswith("WEBVTT"):
+        return "vtt"
+    if head.startswith(("{", "[")):
+        return "json"
+    if re.match(r"\d+\s*\r?\n\s*\d{1,2}:\d{2}:\d{2},\d{1,3}\s*-->", head):
+        return "srt"
+    hint = (hint or "").lower()
+    for name, marks in (("vtt", ("vtt",)), ("srt", ("srt", "subrip")), ("json", ("json",))):
+        if any(mark in hint for mark in marks):
+            return name
+    raise CaptionError("not a caption file (neither WebVTT, SubRip nor Podcasting 2.0 JSON)")
+
+
+def parse(text: str, fmt: str | None = None) -> list[Cue]:
+    """A caption file's cues, cleaned and de-duplicated, in time order. Raises CaptionError."""
+    fmt = fmt if fmt in FORMATS else sniff_format(text, fmt)
+    if fmt == "json":
+        return _podcast_json_cues(text)
+    blocks = _blocks(text, fmt)
+    if fmt == "vtt":
+        if not blocks or not blocks[0][0].lstrip("\ufeff").startswith("WEBVTT"):
+            raise CaptionError("malformed WebVTT (no WEBVTT header)")
+        blocks = blocks[1:]
+    raw = []
+    for lines in blocks:
+        timing = next((i for i, line in enumerate(lines) if "-->" in line), None)
+        if timing is None:
+            if fmt == "vtt" and lines[0].startswith(("NOTE", "STYLE", "REGION")):
+                continue  # WebVTT comments and style blocks
+            if fmt == "srt" and len(lines) == 1 and lines[0].strip().isdigit():
+                continue  # a cue number whose cue is missing
+            raise CaptionError(f"malformed {_NAMES[fmt]} (a block without timing: {lines[0][:40]!r})")
+        match = _TIMING.match(lines[timing])
+        if match is None:
+            raise CaptionError(f"malformed {_NAMES[fmt]} (bad timing line {lines[timing][:60]!r})")
+        raw.append((seconds(match["start"]), seconds(match["end"]), lines[timing + 1:]))
+    if not raw:
+        raise CaptionError(f"malformed {_NAMES[fmt]} (no cues)")
+    return _roll_up(raw)
+
+
+
+def _blocks(text: str, fmt: str) -> list[list[str]]:
+    """Blocks of lines. WebVTT's are separated by empty lines only (YouTube's cues hold lines of one space);
+    SubRip files are looser, and a line of spaces separates there too."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    separator = r"\n\n+" if fmt == "vtt" else r"\n[ \t]*\n\s*"
+    return [block.split("\n") for block in re.split(separator, text.strip("\n")) if block.strip()]
+
+
+def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
+    """Cues from (start, end, text lines): lines shown before are dropped (rolling captions), and a cue whose
+    text rolled on from the previous one starts its new words when the previous cue ends."""
+    cues: list[Cue] = []
+    shown: list[str] = []  # the last lines put out, as plain text, for rolling captions
+    speaker = None
+    for start, end, lines in raw:
+        if end < start:
+            raise CaptionError(f"a cue ends before it starts (at {clock(start)})")
+        rolled = False
+        new_lines = []
+        for line in lines:
+            plain = _plain(line)
+            if not plain:
+                continue
+            if plain in shown[-3:]:
+                rolled = True
+                continue
+            if shown and plain.startswith(shown[-1] + " "):  # captions that grow word by word
+                rolled = True
+                line = plain[len(shown[-1]):]
+            new_lines.append(line)
+            shown.append(plain)
+        if not new_lines:
+            continue
+        begin = max(start, cues[-1].end) if rolled and cues else start
+        words: list[Word] = []
+        for line in new_lines:
+            voice = _VOICE.search(line)
+            if voice:
+                speaker = voice.group(1).strip()
+            words += _line_words(line, begin, end)
+        if words:
+            if cues and not rolled:
+                _check_order(cues[-1], start, end)
+            cues.append(Cue(begin, max(end, begin), _spaced(words), speaker))
+    return cues
+
+
+def _check_order(previous: Cue, start: float, end: float) -> None:
+    if start < previous.start - OVERLAP_TOLERANCE:
+        raise CaptionError(f"cues out of order (one at {clock(start)} follows one at {clock(previous.start)})")
+    if start < previous.end - OVERLAP_TOLERANCE:
+        raise CaptionError(f"overlapping cues at {clock(start)} ({previous.end - start:.1f} s)")
+
+
+def _plain(line: str) -> str:
+    """A line's text without markup, sound cues or speaker marks: what it says, for comparing lines."""
+    text = html.unescape(_TAG.sub("", _INLINE_TIME.sub("", line)))
+    text = _SPEAKER_PREFIX.sub("", _SOUND.sub(" ", text))
+    return " ".join(text.split())
+
+
+def _line_words(line: str, start: float, end: float) -> list[Word]:
+    """A line's words with times: inline timestamps where the line has them (each one starts the words
+    after it), the rest of the cue's time shared by character length."""
+    pieces = _INLINE_TIME.split(line)  # text, time, text, time, text ...
+    spans: list[tuple[float | None, str]] = [(None, pieces[0])]
+    for index in range(1, len(pieces), 2):
+        spans.append((seconds(pieces[index]), pieces[index + 1]))
+    timed: list[tuple[float | None, str]] = []
+    for at, text in spans:
+        for position, token in enumerate(_plain(text).split()):
+            timed.append((at if position == 0 else None, token))
+    if not timed:
+        return []
+    # Anchors: the cue's start, every inline time, the cue's end; words between two anchors share that time.
+    starts: list[float | None] = [at for at, _ in timed]
+    starts[0] = start if starts[0] is None else max(start, starts[0])
+    words: list[Word] = []
+    index = 0
+    while index < len(timed):
+        following = next((j for j in range(index + 1, len(timed)) if starts[j] is not None), len(timed))
+        span_start = starts[index]
+        span_end = starts[following] if following < len(timed) else end
+        span_end = max(span_end, span_start)
+        group = [token for _, token in timed[index:following]]
+        total = sum(len(token) for token in group) or 1
+        at = span_start
+        for token in group:
+            length = (span_end - span_start) * len(token) / total
+            words.append(Word(round(at, 3), round(at + length, 3), token))
+            at += length
+        index = following
+    return words
+
+
+def _spaced(words: list[Word]) -> list[Word]:
+    """Words as whisper gives them, each with its leading space: joined across cues they still read as text."""
+    return [Word(w.start, w.end, " " + w.word, w.probability) for w in words]
+
+
+def _podcast_json_cues(text: str) -> list[Cue]:
+    """Podcasting 2.0 JSON transcripts: ``{"segments": [{"startTime", "endTime", "body", "speaker"}]}``."""
+    try:
+        segments = json.loads(text)["segments"]
+        raw = [(float(s["startTime"]), float(s["endTime"]), str(s.get("body") or ""), s.get("speaker")) for s in segments]
+    except (ValueError, KeyError, TypeError):
+        raise CaptionError("malformed transcript JSON (no segments with startTime, endTime and body)") from None
+    cues: list[Cue] = []
+    for start, end, body, speaker in raw:
+        if end < start:
+            raise CaptionError(f"a cue ends before it starts (at {clock(start)})")
+        words = _line_words(body, start, end)
+        if not words:
+            continue
+        # The spec allows a segment per word: words continue the previous cue while the speaker stays.
+        if cues and cues[-1].speaker == speaker and 0 <= start - cues[-1].end < 1.0 and len(cues[-1].words) < 40:
+            cues[-1].words += [Word(w.start, w.end, " " + w.word) for w in words]
+            cues[-1].end = max(cues[-1].end, end)
+            continue
+        if cues:
+            _check_order(cues[-1], start, end)
+        cues.append(Cue(start, end, _spaced(words), speaker))
+    return cues
+
+
+def to_segments(cues: list[Cue], duration: float | None = None) -> list[Segment]:
+    """The transcript's segments, one per cue (``split_sentences`` re-cuts them by their words).
+    Raises CaptionError when there are no words or they run past the media's end."""
+    if not cues or not any(c.words for c in cues):
+        raise CaptionError("empty (no words)")
+    last = max(c.end for c in cues)
+    if duration and last > duration + PAST_END_TOLERANCE:
+        raise CaptionError(f"cues run to {clock(last)}, past the media's end at {clock(duration)}")
+    return [Segment(c.start, c.end, c.text, c.words, speaker=c.speaker) for c in cues]
+
+
+def read(text: str, fmt: str | None = None, duration: float | None = None) -> list[Segment]:
+    """A caption file's text → transcript segments, or CaptionError."""
+    return to_segments(parse(text, fmt), duration)

@@ -1,0 +1,150 @@
+"""Caption files to timed words (talksearch.indexer.captions), on files written here as publishers and YouTube write them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from talksearch.indexer.captions import CaptionError, parse, read
+from talksearch.indexer.passages import make_passages, split_sentences
+
+pytestmark = pytest.mark.unit
+
+# YouTube's automatic captions as its VTT has them: each line rolls up into the next cue (and a 10 ms cue in
+# between repeats it), new words carry inline times, cues carry positioning, and sound cues are bracketed.
+ROLLING = """WEBVTT
+Kind: captions
+Language: en
+
+00:00:00.000 --> 00:00:02.990 align:start position:0%
+ 
+[Music]
+
+00:00:03.000 --> 00:00:05.270 align:start position:0%
+ 
+our<00:00:03.360><c> ocean</c><00:00:03.840><c> simulations</c><00:00:04.560><c> run</c><00:00:04.800><c> for</c>
+
+00:00:05.270 --> 00:00:05.280 align:start position:0%
+our ocean simulations run for
+ 
+
+00:00:05.280 --> 00:00:07.500 align:start position:0%
+our ocean simulations run for
+eleven<00:00:05.760><c> days</c><00:00:06.300><c> so</c><00:00:06.480><c> we</c><00:00:06.720><c> checkpoint</c>
+
+00:00:07.500 --> 00:00:07.510 align:start position:0%
+eleven days so we checkpoint
+ 
+
+00:00:07.510 --> 00:00:09.000 align:start position:0%
+eleven days so we checkpoint
+every<00:00:07.900><c> two</c><00:00:08.200><c> hours</c>
+
+00:00:09.000 --> 00:00:11.000 align:start position:0%
+every two hours
+[Applause]
+"""
+
+PUBLISHER_VTT = """WEBVTT
+
+NOTE written by the publisher
+
+intro
+00:00:01.000 --> 00:00:04.000 line:90% align:center
+<v Ines Moreau>Our ocean simulations run for <i>eleven</i> days.</v>
+
+00:00:04.500 --> 00:00:07.000
+<v Ines Moreau>We checkpoint every two hours.
+
+00:00:08.000 --> 00:00:10.000
+<v.loud Kenji Watanabe>Partition keys &amp; VLANs.
+"""
+
+SRT = """1
+00:00:01,000 --> 00:00:04,000
+Our ocean simulations run for eleven days.
+
+2
+00:00:04,500 --> 00:00:07,000
+<font color="#ffff00">We checkpoint</font> every two hours.
+{\\an8}(applause)
+"""
+
+
+def test_rolling_automatic_captions_are_deduplicated_with_their_inline_word_times():
+    cues = parse(ROLLING)
+    words = [w for c in cues for w in c.words]
+    assert " ".join(w.word.strip() for w in words) == (
+        "our ocean simulations run for eleven days so we checkpoint every two hours")
+    timed = {w.word.strip(): (w.start, w.end) for w in words}
+    assert timed["our"] == (3.0, 3.36) and timed["ocean"] == (3.36, 3.84)
+    assert timed["eleven"][0] == 5.28 and timed["days"] == (5.76, 6.3)
+    assert timed["hours"][0] == 8.2 and timed["hours"][1] <= 9.0
+    assert all(a.end <= b.start + 1e-6 for a, b in zip(words, words[1:]))  # in time order, no overlaps
+
+
+def test_publisher_captions_keep_their_speaker_and_lose_markup_and_settings():
+    segments = read(PUBLISHER_VTT)
+    assert [(s.text, s.speaker) for s in segments] == [
+        ("Our ocean simulations run for eleven days.", "Ines Moreau"),
+        ("We checkpoint every two hours.", "Ines Moreau"),
+        ("Partition keys & VLANs.", "Kenji Watanabe"),
+    ]
+    words = segments[0].words  # no inline times: the cue's time is shared by character length
+    assert words[0].start == 1.0 and words[-1].end == pytest.approx(4.0, abs=0.01)
+    assert words[1].end - words[1].start > words[0].end - words[0].start  # "ocean" is longer than "Our"
+
+
+def test_subrip_and_podcast_json_give_the_same_words():
+    srt = read(SRT)
+    assert [s.text for s in srt] == ["Our ocean simulations run for eleven days.", "We checkpoint every two hours."]
+    podcast = json.dumps({"version": "1.0.0", "segments": [
+        {"speaker": "Ines", "startTime": 1.0 + i * 0.4, "endTime": 1.4 + i * 0.4, "body": word}
+        for i, word in enumerate("Our ocean simulations run for eleven days.".split())
+    ] + [{"speaker": "Ines", "startTime": 4.5, "endTime": 7.0, "body": "We checkpoint every two hours."}]})
+    segments = read(podcast, "json")
+    assert " ".join(s.text for s in segments) == " ".join(s.text for s in srt)
+    assert segments[0].speaker == "Ines" and segments[0].words[1].start == pytest.approx(1.4)
+
+
+def test_captions_become_sentences_and_passages_like_whisper_words():
+    sentences = split_sentences(read(PUBLISHER_VTT))
+    assert [s.text for s in sentences][:2] == ["Our ocean simulations run for eleven days.",
+                                               "We checkpoint every two hours."]
+    assert sentences[1].start == 4.5 and sentences[2].speaker == "Kenji Watanabe"
+    passages = make_passages(sentences)
+    assert passages[0].text.startswith("Our ocean") and passages[0].end == pytest.approx(7.0, abs=0.01)
+
+
+@pytest.mark.parametrize("text, fmt, reason", [
+    ("", "vtt", "malformed WebVTT (no WEBVTT header)"),
+    ("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n[Music]\n", "vtt", "empty (no words)"),
+    ("<html><body>transcript</body></html>", None, "not a caption file"),
+    ("WEBVTT\n\n00:00:01.000 -> 00:00:02.000\nhello\n", "vtt", "malformed WebVTT (a block without timing"),
+    ("WEBVTT\n\n00:00:05.000 --> 00:00:02.000\nhello\n", "vtt", "a cue ends before it starts (at 0:05)"),
+    ("WEBVTT\n\n00:00:05.000 --> 00:00:06.000\nhello\n\n00:00:01.000 --> 00:00:02.000\nthere\n", "vtt",
+     "cues out of order"),
+    ("1\n00:00:01,000 --> 00:00:09,000\nhello\n\n2\n00:00:02,000 --> 00:00:04,000\nthere\n", "srt",
+     "overlapping cues at 0:02 (7.0 s)"),
+    ('{"segments": [{"start": 1}]}', "json", "malformed transcript JSON"),
+])
+def test_captions_that_cannot_be_trusted_say_why(text, fmt, reason):
+    with pytest.raises(CaptionError) as refused:
+        read(text, fmt)
+    assert str(refused.value).startswith(reason)
+
+
+def test_captions_past_the_media_end_are_refused():
+    assert read(SRT, duration=7.5)
+    with pytest.raises(CaptionError, match=r"cues run to 0:07, past the media's end at 0:01"):
+        read(SRT, duration=1.5)
+
+
+def test_captions_without_punctuation_are_cut_into_sentence_sized_runs():
+    lines = [" ".join(f"word{i * 6 + j}" for j in range(6)) for i in range(20)]  # 120 words, no full stop
+    cues = "\n\n".join(f"00:00:{i * 2:02d}.000 --> 00:00:{i * 2 + 2:02d}.000\n{line}" for i, line in enumerate(lines))
+    sentences = split_sentences(read("WEBVTT\n\n" + cues))
+    assert [len(s.words) for s in sentences] == [20] * 6
+    punctuated = split_sentences(read("WEBVTT\n\n" + cues.replace("word119", "word119.").replace("word59", "word59.")))
+    assert [len(s.words) for s in punctuated] == [50, 10, 50, 10]  # whisper-like text keeps the 50-word cap

@@ -1,0 +1,233 @@
+"""Captions first, end to end through the CLI: a loopback page with <video> + <track> (yt-dlp's generic extractor),
+a feed with <podcast:transcript>, sidecar files beside local recordings, and bad captions of every kind falling
+back to Whisper with the reason on the talk's line. Everything is written here; nothing is downloaded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from talksearch.library import Library
+from tests.helpers import DATA, TRUTH, talksearch
+
+FAST = ["--whisper-model", "tiny.en"]  # where the model is not the point
+
+
+def vtt(talk: str, voice: str | None = None) -> str:
+    """The publisher's captions for a test talk: its true sentences, one cue each."""
+    cues = [f"{_stamp(s['start'])} --> {_stamp(s['end'])}\n{f'<v {voice}>' if voice else ''}{s['text']}"
+            for s in TRUTH[talk]["sentences"]]
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+
+
+def srt(talk: str) -> str:
+    cues = [f"{i}\n{_stamp(s['start']).replace('.', ',')} --> {_stamp(s['end']).replace('.', ',')}\n{s['text']}"
+            for i, s in enumerate(TRUTH[talk]["sentences"], 1)]
+    return "\n\n".join(cues) + "\n"
+
+
+def podcast_json(talk: str) -> str:
+    return json.dumps({"version": "1.0.0", "segments": [
+        {"speaker": "Kenji Watanabe", "startTime": s["start"], "endTime": s["end"], "body": s["text"]}
+        for s in TRUTH[talk]["sentences"]]})
+
+
+def _stamp(seconds: float) -> str:
+    return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
+
+
+def talks_of(library) -> dict[str, dict]:
+    listing = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)
+    return {t["title"]: t for t in listing["talks"]}
+
+
+def outcome_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith(("added", "failed", "skipped"))]
+
+
+def search_top(library, query: str) -> dict:
+    result = talksearch("search", query, "--library", str(library), "--limit", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["results"][0]
+
+
+def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_downloading(media_server, tmp_path):
+    (media_server.directory / "checkpointing.vtt").write_text(vtt("t01"))
+    (media_server.directory / "checkpointing.html").write_text(
+        "<!doctype html><html><head><title>Checkpointing to Object Storage</title></head><body>"
+        '<video controls src="t01.ogg"><track kind="subtitles" src="checkpointing.vtt" srclang="en" label="English">'
+        "</video></body></html>")
+    library = tmp_path / "library"
+    result = talksearch("index", media_server.url("checkpointing.html"), "--library", str(library))
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = outcome_lines(result)
+    assert line.startswith("added   Checkpointing to Object Storage (") and line.endswith("uploaded captions)")
+    talk = talks_of(library)["Checkpointing to Object Storage"]  # the page's title, without " (1)"
+    assert talk["url"] == media_server.url("checkpointing.html")  # the page stays the talk's link
+    assert talk["transcript_source"] == "uploaded captions"
+    assert not any((library / "downloads").glob("*"))  # the captions sufficed: no audio fetched
+    top = search_top(library, "checkpoints are written to an object storage bucket")
+    assert top["text"] == TRUTH["t01"]["sentences"][1]["text"]  # the publisher's words, at their time
+    assert abs(top["start"] - TRUTH["t01"]["sentences"][1]["start"]) < 0.05
+
+    # --keep-media still keeps the audio; the captions are still what is indexed.
+    kept = tmp_path / "kept"
+    result = talksearch("index", media_server.url("checkpointing.html"), "--library", str(kept), "--keep-media")
+    assert result.returncode == 0 and outcome_lines(result)[0].endswith("uploaded captions)"), result.stdout
+    assert [p.suffix for p in (kept / "downloads").glob("*")] == [".ogg"]
+
+
+def test_a_feed_transcript_is_used_and_reindexing_with_another_choice_replaces_it(media_server, tmp_path):
+    (media_server.directory / "t01.en.srt").write_text(srt("t01"))
+    (media_server.directory / "t02.json").write_text(podcast_json("t02"))
+    feed = (media_server.directory / "feed.xml").read_text()
+    feed = feed.replace('<rss version="2.0">', '<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">')
+    feed = feed.replace("<description>Recorded talks</description>", "<description>Recorded talks</description>"
+                        "<language>en</language>")
+    feed = feed.replace('length="53041"/>', f'length="53041"/><podcast:transcript url="{media_server.url("t01.html")}" '
+                        f'type="text/html"/><podcast:transcript url="{media_server.url("t01.en.srt")}" '
+                        'type="application/x-subrip" rel="captions"/>')
+    feed = feed.replace('length="45714"/>', f'length="45714"/><podcast:transcript url="{media_server.url("t02.json")}" '
+                        'type="application/json" language="en"/>')
+    (media_server.directory / "transcribed.xml").write_text(feed)
+    library = tmp_path / "library"
+    result = talksearch("index", media_server.url("transcribed.xml"), "--library", str(library))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line.endswith("uploaded captions)") for line in outcome_lines(result)] == [True, True], result.stdout
+    talks = talks_of(library)
+    assert {t["transcript_source"] for t in talks.values()} == {"uploaded captions"}
+    assert talks[TRUTH["t01"]["title"]]["speakers"] == ["Ines Moreau"]  # the feed's metadata as before
+    with Library.open(library, readonly=True) as reader:
+        t02 = talks[TRUTH["t02"]["title"]]["id"]
+        sentences = reader.segments(t02)
+        assert [s.text for s in sentences] == [s["text"] for s in TRUTH["t02"]["sentences"]]
+        assert {s.speaker for s in sentences} == {"Kenji Watanabe"}
+        before = reader.count_passages()
+    exported = talksearch("export", t02, "--format", "vtt", "--library", str(library)).stdout
+    assert f"<v Kenji Watanabe>{TRUTH['t02']['sentences'][0]['text']}" in exported  # the voice goes back out
+
+    again = talksearch("index", media_server.url("transcribed.xml"), "--library", str(library))
+    assert "0 added, 2 skipped" in again.stdout  # a known talk is skipped, as before
+    replaced = talksearch("index", media_server.url("transcribed.xml"), "--library", str(library), "--captions",
+                          "never", "--reindex", *FAST)
+    assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+    assert all(line.endswith("whisper tiny.en, replacing the earlier transcript)") for line in outcome_lines(replaced))
+    after = talks_of(library)
+    assert {t["id"] for t in after.values()} == {t["id"] for t in talks.values()}  # the same talks, replaced
+    assert {t["transcript_source"] for t in after.values()} == {"whisper tiny.en"}
+    with Library.open(library, readonly=True) as reader:
+        assert reader.count_passages() != before or [s.text for s in reader.segments(t02)] != [
+            s["text"] for s in TRUTH["t02"]["sentences"]]
+        assert {s.speaker for s in reader.segments(t02)} == {None}
+    assert talksearch("check", "--library", str(library)).returncode == 0
+
+
+def _distinct_copy(source, target, pad: float) -> None:
+    """A copy of a test talk with a little more silence at its end: another recording (another digest)."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(source), "-af", f"apad=pad_dur={pad}",
+                    "-c:a", "libvorbis", str(target)], check=True)
+
+
+def test_sidecar_files_beside_local_recordings(tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "checkpointing.ogg")
+    (folder / "checkpointing.en.vtt").write_text(vtt("t01", voice="Ines Moreau"))
+    (folder / "checkpointing.fr.vtt").write_text(vtt("t01").replace("checkpoint", "point de reprise"))
+    shutil.copy(DATA / "t02.ogg", folder / "partition_keys.ogg")
+    (folder / "partition_keys.srt").write_text(srt("t02"))
+    library = tmp_path / "library"
+    result = talksearch("index", str(folder), "--library", str(library), "--language", "en")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sum(line.endswith("uploaded captions)") for line in outcome_lines(result)) == 2, result.stdout
+    talks = talks_of(library)
+    assert {t["transcript_source"] for t in talks.values()} == {"uploaded captions"}
+    assert abs(talks["checkpointing"]["duration"] - TRUTH["t01"]["duration"]) < 0.5  # the file's, not the captions'
+    top = search_top(library, "restarting after a node failure")
+    assert top["text"] == TRUTH["t01"]["sentences"][3]["text"]
+
+
+def test_bad_captions_fall_back_to_whisper_with_the_reason_on_the_talks_line(media_server, tmp_path):
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    bad = {
+        "empty": ("vtt", "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n[Music]\n"),
+        "malformed": ("vtt", "WEBVTT\n\n1.0 to 3.0\nhello\n"),
+        "german": ("de.vtt", vtt("t01")),
+        "overrun": ("srt", srt("t01").replace("00:00:17,017 --> 00:00:20,287", "00:00:17,017 --> 01:00:20,287")),
+        "overlapping": ("srt", "1\n00:00:01,000 --> 00:00:12,000\nOne.\n\n2\n00:00:04,000 --> 00:00:08,000\nTwo.\n"),
+    }
+    for number, (name, (suffix, text)) in enumerate(bad.items(), 1):
+        _distinct_copy(DATA / "t01.ogg", folder / f"{name}.ogg", pad=0.2 * number)
+        (folder / f"{name}.{suffix}").write_text(text)
+    feed = (media_server.directory / "feed.xml").read_text().replace(
+        '<rss version="2.0">', '<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">')
+    feed = feed.replace('length="45714"/>', f'length="45714"/><podcast:transcript url="{media_server.url("gone.vtt")}" '
+                        'type="text/vtt"/>')
+    feed = feed.replace("<item><title>Checkpointing", "<item><title>Skipped Checkpointing", 1)
+    (media_server.directory / "broken.xml").write_text(feed)
+    library = tmp_path / "library"
+    result = talksearch("index", str(folder), media_server.url("broken.xml"), "--library", str(library),
+                        "--language", "en", *FAST)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    lines = {line.split()[1]: line for line in outcome_lines(result)}
+    reasons = {
+        "empty": "uploaded captions not used: empty (no words)",
+        "malformed": "uploaded captions not used: malformed WebVTT (a block without timing: '1.0 to 3.0')",
+        "german": "captions not used: no captions in en (only de)",
+        "overrun": "uploaded captions not used: cues run to 1:00:20, past the media's end at 0:21",  # 20.6 s + padding
+        "overlapping": "uploaded captions not used: overlapping cues at 0:04 (8.0 s)",
+        "InfiniBand": "uploaded captions not used: HTTP Error 404: File not found",
+    }
+    for name, reason in reasons.items():
+        assert lines[name].startswith("added") and lines[name].endswith(f"whisper tiny.en; {reason})"), lines[name]
+    assert lines["Skipped"].endswith("whisper tiny.en)")  # no captions at all: whisper, nothing to explain
+    assert {t["transcript_source"] for t in talks_of(library).values()} == {"whisper tiny.en"}
+
+
+def test_the_talk_page_and_api_say_where_the_transcript_came_from(media_server, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from talksearch.service.app import create_app
+    from talksearch.settings import Settings
+
+    (media_server.directory / "ib.vtt").write_text(vtt("t02"))
+    (media_server.directory / "ib.html").write_text(
+        "<html><head><title>Partition Keys</title></head><body><video src='t02.ogg'>"
+        "<track src='ib.vtt' srclang='en'></video></body></html>")
+    library = tmp_path / "library"
+    assert talksearch("index", media_server.url("ib.html"), "--library", str(library)).returncode == 0
+    talk_id = talks_of(library)["Partition Keys"]["id"]
+    with TestClient(create_app(Settings(library=library))) as client:
+        detail = client.get(f"/api/talks/{talk_id}").json()
+        assert detail["transcript_source"] == "uploaded captions" and detail["whisper_model"] == ""
+        page = client.get(f"/talks/{talk_id}").text
+        assert "Transcript: uploaded captions" in page
+
+
+@pytest.mark.unit
+def test_which_site_captions_are_chosen():
+    from talksearch.indexer.caption_sources import choose, site_tracks, spoken_language
+    from talksearch.indexer.captions import CaptionError
+
+    youtube = {  # as yt-dlp gives a YouTube video: uploaded English and German, automatic with translations
+        "subtitles": {"de": [{"ext": "json3", "url": "u:de.json3"}, {"ext": "vtt", "url": "u:de.vtt"}],
+                      "en-GB": [{"ext": "srv3", "url": "u:en.srv3"}, {"ext": "vtt", "url": "u:en.vtt"}]},
+        "automatic_captions": {"en-orig": [{"ext": "vtt", "url": "a:en-orig"}], "en": [{"ext": "vtt", "url": "a:en"}],
+                               "fr": [{"ext": "vtt", "url": "a:fr"}]},
+    }
+    assert spoken_language(youtube) == "en"
+    assert choose(site_tracks(youtube, "uploaded"), "en").url == "u:en.vtt"
+    assert choose(site_tracks(youtube, "never"), "en") is None
+    automatic_only = {"automatic_captions": youtube["automatic_captions"]}
+    assert choose(site_tracks(automatic_only, "uploaded"), "en") is None  # machine captions only when asked
+    chosen = choose(site_tracks(automatic_only, "any"), "en")
+    assert (chosen.url, chosen.source) == ("a:en-orig", "automatic captions")
+    with pytest.raises(CaptionError, match=r"captions in 2 languages \(de, en\) and the talk's language is not known"):
+        choose(site_tracks(youtube, "uploaded"), None)
+    with pytest.raises(CaptionError, match=r"no captions in es \(only de, en, fr\)"):
+        choose(site_tracks(youtube, "any"), "es")
