@@ -23,6 +23,8 @@ from collections import Counter
 KINDS: tuple[str, ...] = ("paraphrase", "question", "keyword", "vague")
 MAX_SHARED_PARAPHRASE = 1
 
+# The judge's own list, deliberately not talksearch.text.STOP_WORDS: the rules a corpus is held to must not
+# move when the product's notion of a function word does.
 STOP_WORDS: frozenset[str] = frozenset("""
 a about above after again against all also am an and any are aren't as at be because been before being below
 between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each few
