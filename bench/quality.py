@@ -43,11 +43,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
-from talksearch.indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
-
 from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
+from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
+from talksearch.indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk, Word  # noqa: E402
 from talksearch.search.ranking import RankingOptions  # noqa: E402
 from talksearch.search.searcher import Searcher  # noqa: E402

@@ -14,6 +14,7 @@ from talksearch.models import ModelError
 from talksearch.settings import Settings
 from talksearch.settings_flags import setting_options
 from talksearch.storage import explain
+from talksearch.timecode import clock
 from talksearch.transcripts import FORMATS, render
 
 # Expected failures: one line on stderr and exit 1, never a traceback. Storage failures (a full disk, a
@@ -121,8 +122,7 @@ def search(query, limit, as_json, library) -> None:
     if not response.results:
         click.echo("no results")
     for r in response.results:
-        minutes, seconds = divmod(int(r.start), 60)
-        click.echo(f"{minutes:3d}:{seconds:02d}  {r.talk.title}\n       {r.text}\n       {r.link}")
+        click.echo(f"{clock(r.start):>6}  {r.talk.title}\n       {r.text}\n       {r.link}")
 
 
 @main.command()

@@ -2,15 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import MediaServer, talksearch
+from tests.helpers import MediaServer, loopback_media, talksearch
 from tests.service_fixtures import read_server, talk_ids
 
 
 @pytest.fixture(scope="session")
-def media_server(tmp_path_factory):
-    server = MediaServer(tmp_path_factory.mktemp("media"))
-    yield server
-    server.close()
+def media_server() -> MediaServer:
+    return loopback_media()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,6 @@ def _schema():
     """The schema the service publishes at /openapi.json, built from the app itself (no server needed to
     collect the tests; the requests then go to the running one)."""
     from talksearch.service.app import create_app
-
     from talksearch.settings import Settings
 
     return schemathesis.openapi.from_dict(create_app(Settings(library="unused")).openapi())

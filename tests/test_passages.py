@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 
+from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.library import Segment, Word
 from talksearch.pronunciation import phonemes, sound_distance, sound_distances, word_phonemes
 

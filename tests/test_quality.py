@@ -68,9 +68,8 @@ def test_judging_follows_the_eval_rules():
 
 @pytest.fixture(scope="module")
 def ranked_library(harness_run, tmp_path_factory):
-    from talksearch.indexer.passages import PassageOptions
-
     from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
 
     work, _ = harness_run
     cached = next((work / "transcripts").glob("*.json"))

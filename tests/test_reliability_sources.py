@@ -22,9 +22,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
 
 from talksearch.check import check_library
+from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
 from tests.helpers import DATA, TRUTH, talksearch
 
 T01 = (DATA / "t01.ogg").read_bytes()

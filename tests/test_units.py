@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-from talksearch.indexer.passages import PassageOptions, make_passages, split_sentences
+import re
 
+import pytest
+
+from talksearch.indexer.passages import PassageOptions, make_passages, split_sentences
 from talksearch.library import Segment, Word
 from talksearch.library.keyword_index import fts_query
 from talksearch.models import ManifestEntry, ModelError, _verified_bundle, read_manifest, resolve
@@ -78,3 +80,11 @@ def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):
     assert again.backend == "ctranslate2" and [converted] == list((tmp_path / "ctranslate2").iterdir())
     with pytest.raises(ModelError, match="cannot run on CTranslate2"):
         Embedder(str(tmp_path), "cpu", backend="ctranslate2", cache=tmp_path)
+
+
+def test_the_widget_page_lists_every_css_property_widget_js_has_with_its_default():
+    from talksearch.service.routes.widget import _PROPERTIES, SCRIPT, light_defaults
+
+    in_script = set(re.findall(r"--ts-[a-z-]+", SCRIPT.read_text()))
+    assert {name for name, _ in _PROPERTIES} == in_script == set(light_defaults())
+    assert light_defaults()["--ts-accent"] == "#1a5fd0" and light_defaults()["--ts-font"] == "inherit"

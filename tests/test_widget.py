@@ -13,7 +13,9 @@ records how the widget drives it. Everything else is real.
 from __future__ import annotations
 
 import gzip
+import html
 import http.server
+import re
 import shutil
 import socket
 import sqlite3
@@ -26,6 +28,7 @@ import httpx
 import pytest
 
 from talksearch.settings import Settings
+from talksearch.timecode import clock
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -110,6 +113,7 @@ class Api:
 
     def __init__(self, library: Path):
         import uvicorn
+
         from talksearch.service.app import create_app
 
         self.base = f"http://127.0.0.1:{_free_port()}"
@@ -227,11 +231,6 @@ class Visit:
         self.context.close()
 
 
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 60}:{s % 60:02d}"
-
-
 def _wait_playing_at(visit: Visit, start: float, tag: str = "audio") -> dict:
     """Wait until the widget's media element has played a little, then check where playback began.
 
@@ -272,8 +271,9 @@ def test_widget_js_is_small_cacheable_and_cors(api):
 def test_widget_page_shows_embed_code_and_a_working_instance(api, browser):
     page = httpx.get(f"{api.base}/widget")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert f"&lt;script src=&quot;{api.base}/widget.js&quot; defer&gt;&lt;/script&gt;" in page.text
-    assert f"&lt;talk-search api=&quot;{api.base}&quot;&gt;&lt;/talk-search&gt;" in page.text
+    shown = "".join(re.findall(r"<pre><code>(.*?)</code></pre>", page.text, re.S))  # the embed code, escaped
+    assert "<script" not in shown and f'<script src="{api.base}/widget.js" defer></script>' in html.unescape(shown)
+    assert f'<talk-search api="{api.base}"></talk-search>' in html.unescape(shown)
 
     visit = Visit(browser, f"{api.base}/widget")  # under the page's own strict Content-Security-Policy
     visit.search("object storage")
@@ -300,7 +300,7 @@ def test_type_select_and_play_at_the_moment_cross_origin(api, site, media_server
     assert options.count() == len(expected)
     first = options.nth(0)
     assert first.locator(".title").text_content() == hit["talk"]["title"]
-    assert first.locator(".time").text_content() == _clock(hit["start"])
+    assert first.locator(".time").text_content() == clock(hit["start"])
     assert hit["talk"]["speakers"][0] in first.locator(".meta").text_content()
     assert first.locator("mark").count() > 0  # matched words are marked in the snippet
     assert first.get_attribute("aria-selected") == "false"

@@ -1,12 +1,12 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters, Offset
-from talksearch.service.state import State
 
 from talksearch.schemas import ErrorResponse, Facets, RelatedResponse, SearchResponse
 from talksearch.search.searcher import NotFound, QueryError
+from talksearch.service.errors import ApiError
+from talksearch.service.params import Filters, Offset
+from talksearch.service.state import State
 
 router = APIRouter(prefix="/api", tags=["search"])
 _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
