@@ -101,12 +101,12 @@ def index(sources, from_file, engine, ray_address, **options) -> None:
     sys.exit(1 if summary.count("failed") else 0)
 
 
-@main.command()
+@main.command("search")
 @click.argument("query")
 @library_option
 @click.option("--limit", type=click.IntRange(1, 100), default=None, help="Results to show (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
-def search(query, limit, as_json, library) -> None:
+def search_command(query, limit, as_json, library) -> None:
     """Search the library."""
     from talksearch.search import QueryError, open_searcher
 

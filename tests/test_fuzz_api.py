@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 from tests.service_fixtures import locked_down_server, talk_ids  # noqa: E402
 
+pytestmark = pytest.mark.models
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 
 

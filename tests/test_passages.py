@@ -10,6 +10,8 @@ from talksearch.indexer.passages import PassageOptions, embedding_texts, make_pa
 from talksearch.library import Segment, Word
 from talksearch.pronunciation import phonemes, sound_distance, sound_distances, word_phonemes
 
+pytestmark = pytest.mark.unit
+
 
 def _segment(*words: tuple[float, str]) -> Segment:
     timed = [Word(start, start + 0.3, text) for start, text in words]

@@ -12,6 +12,8 @@ from tests.helpers import DATA, ROOT
 sys.path.insert(0, str(ROOT))
 from bench import quality  # noqa: E402
 
+pytestmark = pytest.mark.models
+
 
 @pytest.fixture(scope="module")
 def harness_run(tmp_path_factory):

@@ -17,6 +17,8 @@ from starlette.testclient import TestClient
 from talksearch.service.ratelimit import RateLimitMiddleware, TokenBuckets
 from tests.service_fixtures import assert_error, settings_for, shared_library, start_server
 
+pytestmark = pytest.mark.models
+
 # --- queries -------------------------------------------------------------------------------------------
 
 LITERAL = [
