@@ -57,9 +57,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from talksearch.indexer.passages import make_passages  # noqa: E402
-
 from bench.common import default_dev_set  # noqa: E402
+from talksearch.indexer.passages import make_passages  # noqa: E402
 from talksearch.library import Library, Segment, Talk, Word  # noqa: E402
 
 SENTENCES_PER_TALK = 200

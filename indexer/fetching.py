@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
 from tqdm import tqdm
+
+from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
 
 
 @dataclass

@@ -15,15 +15,16 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from tqdm import tqdm
+
 from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
-from tqdm import tqdm
-
 from talksearch.library import DOWNLOADS, Library
 from talksearch.models import resolve
 from talksearch.settings import Settings
+from talksearch.timecode import clock
 
 _DONE = object()
 
@@ -51,11 +52,6 @@ class Summary:
             f"{self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s "
             f"({self.realtime_factor:.1f}× real time)" + (f" on {self.workers} workers" if self.workers > 1 else "")
         )
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60}:{seconds % 60:02d}"
 
 
 class IndexRun:
@@ -109,7 +105,7 @@ class IndexRun:
         self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1])
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
                                         replace=known)
-        detail = (f"{talk_id}, {_clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
+        detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
                   f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
                   f"{processed.talk.transcript_source}")
         if processed.captions_refused:  # the one line says why the talk's captions were not used

@@ -15,12 +15,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from talksearch.embedding import Embedder
 from talksearch.indexer.allocator import keep_freed_memory
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
 from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
-
-from talksearch.embedding import Embedder
 from talksearch.library import Passage, Segment, Talk
 from talksearch.models import resolve, resolve_device
 from talksearch.settings import Settings

@@ -22,7 +22,6 @@ from typing import Protocol
 from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.sources import Candidate, Sources
-
 from talksearch.library import Library, LibraryError
 from talksearch.settings import Settings
 

@@ -9,7 +9,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from talksearch.indexer.audio import media_duration, stream_audio
-
 from talksearch.library import Segment, Word
 from talksearch.models import ResolvedModel, load_whisper
 from talksearch.settings import Settings, default

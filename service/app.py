@@ -6,17 +6,16 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
+
+from talksearch import __version__
+from talksearch.search.searcher import open_searcher
 from talksearch.service import errors
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
 from talksearch.service.routes import admin, health, media, pages, search, talks, widget
 from talksearch.service.state import AppState
-
-from talksearch import __version__
-from talksearch.search.searcher import open_searcher
 from talksearch.settings import Settings
 
 DESCRIPTION = """Search what was said in recorded talks, down to the second.
@@ -37,8 +36,7 @@ class ReadOnlyCORS(CORSMiddleware):
             return response
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         message = f"{bytes(response.body).decode(errors='replace')} (the read API allows GET from other origins)"
-        return JSONResponse({"error": {"code": "cors_refused", "message": message}},
-                            status_code=response.status_code, headers=headers)
+        return errors.error_response(response.status_code, "cors_refused", message, headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

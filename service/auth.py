@@ -6,6 +6,7 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+
 from talksearch.service.errors import ApiError
 from talksearch.service.state import State
 

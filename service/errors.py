@@ -13,6 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from talksearch.service.rendering import error_page
+
 log = logging.getLogger("talksearch")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -29,8 +31,6 @@ class ApiError(Exception):
 def error_response(status: int, code: str, message: str, headers: dict | None = None,
                    request: Request | None = None) -> Response:
     if request is not None and _wants_page(request):
-        from talksearch.service.rendering import error_page  # pages import this module
-
         return HTMLResponse(error_page(status, message), status_code=status, headers=headers)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 

@@ -29,7 +29,6 @@ def main() -> int:
         netguard.install()  # before anything opens a connection
 
     from talksearch.indexer.pipeline import IndexRun
-
     from talksearch.library import LibraryError, LibraryLocked
     from talksearch.models import ModelError
     from talksearch.settings import Settings

@@ -6,9 +6,9 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, Query
-from talksearch.service.errors import ApiError
 
 from talksearch.library import TalkFilter
+from talksearch.service.errors import ApiError
 
 MAX_VALUES = 50  # values per filter parameter
 MAX_VALUE_CHARS = 200

@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
 from talksearch.service.errors import error_response
 
 # Paths whose requests run a search (the embedding model and ranking); the pages only when they carry a query.

@@ -7,14 +7,7 @@ from functools import lru_cache
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from talksearch import __version__
-
-
-def clock(seconds: float | None) -> str:
-    """``1:02:03`` or ``2:03``."""
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+from talksearch.timecode import clock
 
 
 @lru_cache(maxsize=1)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from talksearch.service.jobs import JobQueue
-from talksearch.service.metrics import Metrics
 
 from talksearch.library import Library
 from talksearch.search.searcher import Searcher
+from talksearch.service.jobs import JobQueue
+from talksearch.service.metrics import Metrics
 from talksearch.settings import Settings
 
 

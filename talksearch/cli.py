@@ -14,6 +14,7 @@ from talksearch.models import ModelError
 from talksearch.settings import Settings
 from talksearch.settings_flags import setting_options
 from talksearch.storage import explain
+from talksearch.timecode import clock
 from talksearch.transcripts import FORMATS, render
 
 # Expected failures: one line on stderr and exit 1, never a traceback. Storage failures (a full disk, a
@@ -103,12 +104,12 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
     sys.exit(1 if summary.count("failed") else 0)
 
 
-@main.command()
+@main.command("search")
 @click.argument("query")
 @library_option
 @click.option("--limit", type=click.IntRange(1, 100), default=None, help="Results to show (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
-def search(query, limit, as_json, library) -> None:
+def search_command(query, limit, as_json, library) -> None:
     """Search the library."""
     from talksearch.search import QueryError, open_searcher
 
@@ -124,8 +125,7 @@ def search(query, limit, as_json, library) -> None:
     if not response.results:
         click.echo("no results")
     for r in response.results:
-        minutes, seconds = divmod(int(r.start), 60)
-        click.echo(f"{minutes:3d}:{seconds:02d}  {r.talk.title}\n       {r.text}\n       {r.link}")
+        click.echo(f"{clock(r.start):>6}  {r.talk.title}\n       {r.text}\n       {r.link}")
 
 
 @main.command()

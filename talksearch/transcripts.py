@@ -6,16 +6,9 @@ import json
 from dataclasses import asdict
 
 from talksearch.library import Segment
+from talksearch.timecode import subtitle_stamp
 
 FORMATS = ("txt", "json", "vtt", "srt")
-
-
-def _stamp(seconds: float, separator: str) -> str:
-    millis = int(round(seconds * 1000))
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
 
 
 def render(talk: dict, segments: list[Segment], fmt: str) -> str:
@@ -27,10 +20,10 @@ def render(talk: dict, segments: list[Segment], fmt: str) -> str:
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     if fmt == "vtt":
         # A speaker the captions named goes back as a WebVTT voice tag.
-        cues = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{f'<v {s.speaker}>' if s.speaker else ''}{s.text}"
+        cues = [f"{subtitle_stamp(s.start, '.')} --> {subtitle_stamp(s.end, '.')}\n{f'<v {s.speaker}>' if s.speaker else ''}{s.text}"
                 for s in segments]
         return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
-        cues = [f"{i}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n{s.text}" for i, s in enumerate(segments, 1)]
+        cues = [f"{i}\n{subtitle_stamp(s.start, ',')} --> {subtitle_stamp(s.end, ',')}\n{s.text}" for i, s in enumerate(segments, 1)]
         return "\n\n".join(cues) + "\n"
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

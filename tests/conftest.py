@@ -1,16 +1,25 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
-from tests.helpers import MediaServer, talksearch
-from tests.service_fixtures import read_server, talk_ids
+from tests.helpers import MediaServer, loopback_media, talksearch
+from tests.service_fixtures import chromium_path, read_server, talk_ids
 
 
 @pytest.fixture(scope="session")
-def media_server(tmp_path_factory):
-    server = MediaServer(tmp_path_factory.mktemp("media"))
-    yield server
-    server.close()
+def screenshots(tmp_path_factory) -> Path:
+    """Where the browser tests save their screenshots: a temporary directory, so that a test run leaves the
+    tree as it was; docs/ only when asked (scripts/screenshots.sh sets TALKSEARCH_SCREENSHOTS)."""
+    chosen = os.environ.get("TALKSEARCH_SCREENSHOTS")
+    return Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture(scope="session")
+def media_server() -> MediaServer:
+    return loopback_media()
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +40,33 @@ def api():
 @pytest.fixture(scope="module")
 def ids(api):
     return talk_ids()
+
+
+HEAVY = ("models", "browser", "ray")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test says what it needs (pyproject's markers): ``unit``, or any of models, browser, ray; never both,
+    so that ``pytest -m unit`` runs exactly the fast tests."""
+    wrong = []
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        if ("unit" in marks) == bool(marks & set(HEAVY)):
+            wrong.append(f"{item.nodeid}: {sorted(marks & {'unit', *HEAVY}) or 'no marker'}")
+    if wrong:
+        raise pytest.UsageError("tests must be marked unit, or models/browser/ray (not both):\n" + "\n".join(wrong))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium through playwright (skipped where there is none)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no chromium")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+        yield chromium
+        chromium.close()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -17,25 +20,60 @@ TRUTH = json.loads((DATA / "truth.json").read_text())
 ROOT = Path(__file__).parent.parent
 
 
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    def end_headers(self) -> None:
-        self.send_header("Access-Control-Allow-Origin", "*")  # media played cross-origin by pages/widget
-        super().end_headers()
+class MediaHandler(http.server.SimpleHTTPRequestHandler):
+    """http.server plus single byte ranges (browsers seek in the served media) and CORS (pages and the widget
+    play the media cross-origin)."""
 
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
+    def end_headers(self) -> None:
+        self.send_header("Access-Control-Allow-Origin", "*")
+        super().end_headers()
+
+    def send_head(self):
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
+        path = Path(self.translate_path(self.path))
+        if not match or not path.is_file():
+            return super().send_head()
+        size = path.stat().st_size
+        start, end = int(match[1]), int(match[2]) if match[2] else size - 1
+        if start >= size:
+            self.send_error(416)
+            return None
+        end = min(end, size - 1)
+        handle = path.open("rb")
+        handle.seek(start)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(str(path)))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        self._remaining = end - start + 1
+        return handle
+
+    def copyfile(self, source, outputfile) -> None:
+        remaining = getattr(self, "_remaining", None)
+        if remaining is None:
+            return super().copyfile(source, outputfile)
+        outputfile.write(source.read(remaining))
+
 
 class MediaServer:
-    """A loopback HTTP server over a directory that holds a copy of tests/data, feed rewritten to it."""
+    """A loopback HTTP server over a copy of tests/data (the feed's enclosures rewritten to it), plus /live/
+    copies of the talks that only live-indexing tests fetch."""
 
     def __init__(self, directory: Path):
         shutil.copytree(DATA, directory, dirs_exist_ok=True)
-        handler = functools.partial(_Handler, directory=str(directory))
+        handler = functools.partial(MediaHandler, directory=str(directory))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         feed = (directory / "feed.xml").read_text().replace("http://127.0.0.1:8765", self.base)
         (directory / "feed.xml").write_text(feed)
+        (directory / "live").mkdir(exist_ok=True)
+        shutil.copy(DATA / "t02.ogg", directory / "live" / "t02-live.ogg")
+        shutil.copy(DATA / "t01.ogg", directory / "live" / "t01-cli.ogg")
         self.directory = directory
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -46,6 +84,21 @@ class MediaServer:
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def scratch(prefix: str) -> Path:
+    """A temporary directory removed when the test process ends."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@functools.cache
+def loopback_media() -> MediaServer:
+    """The test process's one media server (the ``media_server`` fixture, and the service fixtures' indexer)."""
+    server = MediaServer(scratch("talksearch-media-"))
+    atexit.register(server.close)
+    return server
 
 
 def talksearch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

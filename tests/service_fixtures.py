@@ -3,7 +3,7 @@
 Everything is built once per test process, whichever test module asks first (``functools.cache``: a
 session fixture imported into several modules would otherwise be built once per module):
 
-* a loopback HTTP server with HTTP Range support serving the short test talks and their feed;
+* the loopback media server (tests/helpers.py) serving the short test talks and their feed;
 * one small library indexed from it by the real indexer (IndexRun: whisper tiny.en, MiniLM): the two
   feed talks, plus a local-file copy of t01 (for /media and for "related" to have a twin to find);
 * real uvicorn servers on free loopback ports, in threads, over that library.
@@ -14,91 +14,21 @@ from __future__ import annotations
 import atexit
 import functools
 import os
-import re
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import uvicorn
 
 from talksearch.settings import Settings
+from tests.helpers import DATA, loopback_media, scratch
 
-DATA = Path(__file__).parent / "data"
 ADMIN_TOKEN = "test-admin-token"
 LOCAL_TITLE = "Checkpointing local copy"
-
-
-def _scratch(prefix: str) -> Path:
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-
-class RangeHandler(SimpleHTTPRequestHandler):
-    """http.server plus single byte ranges, so browsers can seek in the served media."""
-
-    def log_message(self, *args) -> None:  # quiet test output
-        pass
-
-    def send_head(self):
-        match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-        path = Path(self.translate_path(self.path))
-        if not match or not path.is_file():
-            return super().send_head()
-        size = path.stat().st_size
-        start, end = int(match[1]), int(match[2]) if match[2] else size - 1
-        if start >= size:
-            self.send_error(416)
-            return None
-        end = min(end, size - 1)
-        handle = path.open("rb")
-        handle.seek(start)
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(str(path)))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        self._remaining = end - start + 1
-        return handle
-
-    def copyfile(self, source, outputfile) -> None:
-        remaining = getattr(self, "_remaining", None)
-        if remaining is None:
-            return super().copyfile(source, outputfile)
-        outputfile.write(source.read(remaining))
-
-
-@dataclass
-class MediaServer:
-    base: str  # http://127.0.0.1:PORT
-    root: Path
-
-    def url(self, name: str) -> str:
-        return f"{self.base}/{name}"
-
-
-@functools.cache
-def media_server() -> MediaServer:
-    """tests/data's talks and feed (enclosures rewritten to this server), plus /live/ copies for live indexing."""
-    root = _scratch("talksearch-media-")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(root)))
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    for name in ("t01.ogg", "t02.ogg"):
-        shutil.copy(DATA / name, root / name)
-    (root / "feed.xml").write_text((DATA / "feed.xml").read_text().replace("http://127.0.0.1:8765", base))
-    (root / "live").mkdir()
-    shutil.copy(DATA / "t02.ogg", root / "live" / "t02-live.ogg")
-    shutil.copy(DATA / "t01.ogg", root / "live" / "t01-cli.ogg")
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    atexit.register(server.shutdown)
-    return MediaServer(base, root)
 
 
 def settings_for(library: Path, **overrides) -> Settings:
@@ -110,12 +40,12 @@ def shared_library() -> Path:
     """The session's library, indexed once by the real indexer; servers that write get a copy."""
     from talksearch.indexer.pipeline import IndexRun
 
-    library = _scratch("talksearch-lib-") / "library"
-    local = _scratch("talksearch-local-") / f"{LOCAL_TITLE.replace(' ', '_')}.ogg"
+    library = scratch("talksearch-lib-") / "library"
+    local = scratch("talksearch-local-") / f"{LOCAL_TITLE.replace(' ', '_')}.ogg"
     shutil.copy(DATA / "t01.ogg", local)
     run = IndexRun(settings_for(library), report=lambda line: None)
     try:
-        summary = run.run([media_server().url("feed.xml"), str(local)])
+        summary = run.run([loopback_media().url("feed.xml"), str(local)])
     finally:
         run.close()
     assert summary.count("added") == 3, [(o.status, o.label, o.detail) for o in summary.outcomes]
@@ -123,7 +53,7 @@ def shared_library() -> Path:
 
 
 def copy_library() -> Path:
-    target = _scratch("talksearch-libcopy-") / "library"
+    target = scratch("talksearch-libcopy-") / "library"
     shutil.copytree(shared_library(), target, ignore=shutil.ignore_patterns("indexer.lock", "downloads"))
     return target
 

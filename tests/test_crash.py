@@ -11,8 +11,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from talksearch.check import check_library
 from tests.helpers import ROOT, talksearch
+
+pytestmark = pytest.mark.models
 
 KILL_POINTS = 5
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 import shlex
 
+import pytest
+
 from talksearch.cli import main
 from tests.helpers import ROOT
+
+pytestmark = pytest.mark.unit
 
 
 def _readme_commands() -> list[list[str]]:

@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 
 from tests.service_fixtures import locked_down_server, talk_ids  # noqa: E402
 
+pytestmark = pytest.mark.models
+
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 
 
@@ -26,7 +28,6 @@ def _schema():
     """The schema the service publishes at /openapi.json, built from the app itself (no server needed to
     collect the tests; the requests then go to the running one)."""
     from talksearch.service.app import create_app
-
     from talksearch.settings import Settings
 
     return schemathesis.openapi.from_dict(create_app(Settings(library="unused")).openapi())

@@ -11,6 +11,8 @@ import pytest
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 
+pytestmark = pytest.mark.models
+
 
 def search_json(library, query: str, limit: int = 5) -> dict:
     result = talksearch("search", query, "--library", str(library), "--limit", str(limit), "--json")

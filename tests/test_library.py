@@ -10,6 +10,8 @@ import pytest
 from talksearch.library import FORMAT_VERSION, Library, LibraryError, LibraryLocked, Passage, Segment, Talk, Word
 from talksearch.pronunciation import word_phonemes
 
+pytestmark = pytest.mark.unit
+
 
 def _vector(seed: int) -> np.ndarray:
     v = np.random.default_rng(seed).standard_normal(8).astype(np.float32)

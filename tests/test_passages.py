@@ -5,10 +5,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 
+from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.library import Segment, Word
 from talksearch.pronunciation import phonemes, sound_distance, sound_distances, word_phonemes
+
+pytestmark = pytest.mark.unit
 
 
 def _segment(*words: tuple[float, str]) -> Segment:

@@ -12,6 +12,8 @@ from tests.helpers import DATA, ROOT
 sys.path.insert(0, str(ROOT))
 from bench import quality  # noqa: E402
 
+pytestmark = pytest.mark.models
+
 
 @pytest.fixture(scope="module")
 def harness_run(tmp_path_factory):
@@ -68,9 +70,8 @@ def test_judging_follows_the_eval_rules():
 
 @pytest.fixture(scope="module")
 def ranked_library(harness_run, tmp_path_factory):
-    from talksearch.indexer.passages import PassageOptions
-
     from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
 
     work, _ = harness_run
     cached = next((work / "transcripts").glob("*.json"))

@@ -12,7 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT
+
+pytestmark = [pytest.mark.ray, pytest.mark.models]
 
 
 def _kill_first_busy_worker(stop: threading.Event, killed: list[int]) -> None:

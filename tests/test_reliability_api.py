@@ -13,9 +13,11 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from talksearch.service.ratelimit import RateLimitMiddleware, TokenBuckets
 
+from talksearch.service.ratelimit import RateLimitMiddleware, TokenBuckets
 from tests.service_fixtures import assert_error, settings_for, shared_library, start_server
+
+pytestmark = pytest.mark.models
 
 # --- queries -------------------------------------------------------------------------------------------
 

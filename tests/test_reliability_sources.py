@@ -22,10 +22,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
 
 from talksearch.check import check_library
+from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
 from tests.helpers import DATA, TRUTH, talksearch
+
+pytestmark = pytest.mark.models
 
 T01 = (DATA / "t01.ogg").read_bytes()
 TRUNCATED_BYTES = 20_000  # of t01's 53 KB: its first 8 s, the first sentence whole

@@ -49,6 +49,9 @@ def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
     return errors[0]
 
 
+models = pytest.mark.models
+
+
 @pytest.fixture
 def library(feed_library, tmp_path) -> Path:
     """A copy of the session's two-talk library (indexed from the loopback feed by the CLI)."""
@@ -58,6 +61,7 @@ def library(feed_library, tmp_path) -> Path:
 # --- the vector index and the catalog, missing or corrupt -----------------------------------------
 
 
+@models
 def test_a_corrupt_vector_index_is_rebuilt_from_the_catalog(library):
     (library / "vectors.faiss").write_bytes(os.urandom(4096))
     searched = talksearch("search", "object storage bucket", "--library", str(library), "--json")
@@ -66,6 +70,7 @@ def test_a_corrupt_vector_index_is_rebuilt_from_the_catalog(library):
     _check_then_repair(library)
 
 
+@models
 @pytest.mark.parametrize("damage", ["missing", "empty"])
 def test_a_missing_or_empty_vector_index_is_repaired(library, damage):
     file = library / "vectors.faiss"
@@ -81,6 +86,7 @@ def _check_then_repair(library: Path) -> None:
     assert "repaired: rebuilt vectors.faiss" in repaired.stdout and repaired.stdout.rstrip().endswith("clean")
 
 
+@models
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage):
     catalog = library / "catalog.sqlite"
@@ -106,6 +112,7 @@ def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage)
     assert after["catalog.sqlite"] == before["catalog.sqlite"]  # nobody "fixed" it by writing over it
 
 
+@models
 def test_a_second_writer_is_refused_in_one_line(library):
     with Library.open(library) as holder:
         holder.acquire_writer()
@@ -118,6 +125,7 @@ def test_a_second_writer_is_refused_in_one_line(library):
 # --- the error mapping, on the real errors' texts ------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_storage_failures_are_explained_in_one_line(tmp_path):
     import faiss
 
@@ -194,6 +202,7 @@ def _in_mount_namespace(setup: str, driver: str, **env: str) -> dict:
 
 
 @needs_mounts
+@models
 def test_disk_full_is_one_line_and_damages_nothing(library, tmp_path):
     """A 4 MB tmpfs holding the library, filled up: when even opening the catalog fails, and when the
     commit of a transcribed talk fails. The catalog rolls back: once space is freed it checks clean."""
@@ -226,6 +235,7 @@ def test_disk_full_is_one_line_and_damages_nothing(library, tmp_path):
 
 
 @needs_mounts
+@models
 def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(library, tmp_path):
     """A read-only bind mount of a library: searching, listing, exporting and checking work (SQLite opens
     the catalog immutable); indexing and repairing are refused in one line; not one byte changes."""
@@ -259,6 +269,7 @@ def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(librar
 
 
 @needs_mounts
+@pytest.mark.unit
 def test_vector_index_file_on_a_full_disk_raises_and_keeps_the_old_file(tmp_path):
     """FAISS's own file writer ignores a failing fclose, so a small index written to a full disk became a
     file of zero bytes without an error; write_atomically must raise ENOSPC and leave the old file whole."""

@@ -9,16 +9,18 @@ import textwrap
 import pytest
 
 from talksearch.library import Library
+from tests.helpers import loopback_media
 from tests.service_fixtures import (
     ADMIN_TOKEN,
     admin_server,
     assert_error,
     locked_down_server,
-    media_server,
     read_server,
     settings_for,
     wait_until,
 )
+
+pytestmark = pytest.mark.models
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -67,7 +69,7 @@ def test_only_http_sources(source):
 def test_guard_refuses_connections_to_private_addresses_in_the_indexing_process():
     """Redirects, feed enclosures and page media that point inside are refused where the worker connects:
     the guard checks every name resolution in the indexing process, not just the submitted URL."""
-    target = media_server().url("t01.ogg")
+    target = loopback_media().url("t01.ogg")
     script = textwrap.dedent(f"""
         import urllib.request, yt_dlp
         from talksearch.service import netguard
@@ -114,7 +116,7 @@ def test_index_over_the_api_while_serving_then_delete():
     writer = Library.open(server.settings.library)
     writer.acquire_writer()
     try:
-        response = server.client.post("/api/index", json={"source": media_server().url("live/t02-live.ogg")},
+        response = server.client.post("/api/index", json={"source": loopback_media().url("live/t02-live.ogg")},
                                       headers=AUTH)
         assert response.status_code == 202, response.text
         job = response.json()
@@ -150,7 +152,7 @@ def test_index_over_the_api_while_serving_then_delete():
 
 def test_failed_job_reports_why():
     server = admin_server()
-    response = server.client.post("/api/index", json={"source": media_server().url("live/missing.ogg")}, headers=AUTH)
+    response = server.client.post("/api/index", json={"source": loopback_media().url("live/missing.ogg")}, headers=AUTH)
     job = wait_until(_finished(server, response.json()["id"]), "the failing job")
     assert job["status"] == "failed" and job["error"] and "404" in job["error"]
     assert job["outcomes"][0]["status"] == "failed"
@@ -165,7 +167,7 @@ def test_talk_indexed_by_another_process_becomes_searchable():
     server = admin_server()
     run = IndexRun(settings_for(server.settings.library), report=lambda line: None)
     try:
-        summary = run.run([media_server().url("live/t01-cli.ogg")])
+        summary = run.run([loopback_media().url("live/t01-cli.ogg")])
     finally:
         run.close()
     [outcome] = summary.outcomes

@@ -20,6 +20,8 @@ from tests.service_fixtures import (
     wait_until,
 )
 
+pytestmark = pytest.mark.models
+
 # --- search ---------------------------------------------------------------------------------------
 
 

@@ -4,28 +4,18 @@ the screenshots in docs/)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from tests.service_fixtures import assert_error, chromium_path, read_server, talk_ids, wait_until
+from tests.service_fixtures import assert_error, talk_ids, wait_until
 
-DOCS = Path(__file__).parent.parent / "docs"
+pytestmark = pytest.mark.models
+
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
-@pytest.fixture(scope="module")
-def site():
-    return read_server()
-
-
-@pytest.fixture(scope="module")
-def ids(site):
-    return talk_ids()
-
-
-def test_search_page_without_query_lists_talks(site):
-    page = site.get("/")
+def test_search_page_without_query_lists_talks(api):
+    page = api.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     html = page.text
     assert '<form id="search"' in html and 'name="q"' in html
@@ -34,67 +24,53 @@ def test_search_page_without_query_lists_talks(site):
     assert "http://" not in html.split("<main>")[0].replace("http://www.w3.org", "")  # nothing external in <head>
 
 
-def test_search_page_renders_results_without_javascript(site, ids):
-    html = site.get("/", params={"q": "object storage", "speaker": "Ines Moreau"}).text
+def test_search_page_renders_results_without_javascript(api, ids):
+    html = api.get("/", params={"q": "object storage", "speaker": "Ines Moreau"}).text
     assert 'value="object storage"' in html
     assert "<mark>object</mark>" in html.lower() and f'href="/talks/{ids["t01"]}?t=' in html
     assert ids["local"] not in html  # filtered out by speaker
     assert "<option selected>Ines Moreau</option>" in html
 
 
-def test_page_forms_are_lenient(site):
+def test_page_forms_are_lenient(api):
     for params in ({"q": "storage", "published_after": "", "channel": ""}, {"q": "x", "published_before": "garbage"},
                    {"q": "storage", "offset": "-5"}, {"q": "a" * 600}, {"q": "   "}):
-        assert site.get("/", params=params).status_code == 200, params
-    assert "longer than" in site.get("/", params={"q": "a" * 600}).text
+        assert api.get("/", params=params).status_code == 200, params
+    assert "longer than" in api.get("/", params={"q": "a" * 600}).text
 
 
-def test_page_escapes_the_query(site):
-    html = site.get("/", params={"q": '<script>alert("x")</script>'}).text
+def test_page_escapes_the_query(api):
+    html = api.get("/", params={"q": '<script>alert("x")</script>'}).text
     assert '<script>alert("x")' not in html and "&lt;script&gt;alert" in html
 
 
-def test_results_fragment_and_grouped_timeline(site, ids):
-    fragment = site.get("/results", params={"q": "checkpoint", "group": "talk"}).text
+def test_results_fragment_and_grouped_timeline(api, ids):
+    fragment = api.get("/results", params={"q": "checkpoint", "group": "talk"}).text
     assert "<html" not in fragment and 'class="result"' in fragment
     assert 'class="timeline"' in fragment and f'href="/talks/{ids["t01"]}?t=' in fragment
 
 
-def test_talk_page(site, ids):
-    second = site.get(f"/api/talks/{ids['t02']}/transcript").json()["segments"][1]["start"]
-    html = site.get(f"/talks/{ids['t02']}", params={"t": second + 0.5}).text
+def test_talk_page(api, ids):
+    second = api.get(f"/api/talks/{ids['t02']}/transcript").json()["segments"][1]["start"]
+    html = api.get(f"/talks/{ids['t02']}", params={"t": second + 0.5}).text
     assert "InfiniBand Partition Keys for Tenant Isolation" in html and "Kenji Watanabe" in html
     assert len(re.findall(r'<span class="s( now)?" data-start="', html)) == 3
     assert '<audio id="media"' in html
     assert f'<span class="s now" data-start="{second}"' in html  # the sentence spoken at t starts highlighted
     assert f"/api/talks/{ids['t02']}/transcript.vtt" in html
-    local = site.get(f"/talks/{ids['local']}").text
+    local = api.get(f"/talks/{ids['local']}").text
     assert f'src="/media/{ids["local"]}"' in local
 
 
-def test_unknown_talk_page_is_a_404_page_for_browsers_and_json_for_clients(site):
-    page = site.get("/talks/0123456789ab", headers={"Accept": "text/html,application/xhtml+xml"})
+def test_unknown_talk_page_is_a_404_page_for_browsers_and_json_for_clients(api):
+    page = api.get("/talks/0123456789ab", headers={"Accept": "text/html,application/xhtml+xml"})
     assert page.status_code == 404 and "Not found" in page.text and page.headers["content-type"].startswith("text/html")
-    assert_error(site.get("/talks/0123456789ab"), 404, "not_found")
+    assert_error(api.get("/talks/0123456789ab"), 404, "not_found")
     for t in ("abc", "-1", "inf", "nan", "1e99"):
-        assert site.get("/talks/" + talk_ids()["t01"], params={"t": t}).status_code == 200
+        assert api.get("/talks/" + talk_ids()["t01"], params={"t": t}).status_code == 200
 
 
 # --- in the browser -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no chromium")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
-        yield browser
-        browser.close()
 
 
 def _page(browser, viewport: str):
@@ -105,10 +81,11 @@ def _page(browser, viewport: str):
     return page, errors
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_search_as_you_type_and_inline_player(browser, site, ids, viewport):
+def test_search_as_you_type_and_inline_player(browser, api, ids, viewport, screenshots):
     page, errors = _page(browser, viewport)
-    page.goto(site.base + "/")
+    page.goto(api.base + "/")
     page.locator("#q").press_sequentially("object storage bucket", delay=20)  # typed; never submitted
     # each pause in typing may fetch results for what is typed so far; wait for the whole query's
     wait_until(lambda: "“object storage bucket”" in (page.text_content("#results .status") or ""),
@@ -117,7 +94,7 @@ def test_search_as_you_type_and_inline_player(browser, site, ids, viewport):
     assert page.locator(".result mark").count() >= 1
     first = page.locator(".result").first
     assert first.locator(".title").inner_text().startswith("Checkpointing")
-    page.screenshot(path=str(DOCS / f"screenshot-search{'' if viewport == 'desktop' else '-phone'}.png"),
+    page.screenshot(path=str(screenshots / f"screenshot-search{'' if viewport == 'desktop' else '-phone'}.png"),
                     full_page=False)
     # the inline player starts at the moment
     local = page.locator(f'.result:has(a.title[href^="/talks/{ids["local"]}"]) .play').first
@@ -132,11 +109,12 @@ def test_search_as_you_type_and_inline_player(browser, site, ids, viewport):
     page.close()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("viewport", VIEWPORTS)
-def test_talk_page_follows_the_player_and_seeks_on_click(browser, site, ids, viewport):
+def test_talk_page_follows_the_player_and_seeks_on_click(browser, api, ids, viewport, screenshots):
     page, errors = _page(browser, viewport)
-    segments = site.get(f"/api/talks/{ids['t01']}/transcript").json()["segments"]
-    page.goto(f"{site.base}/talks/{ids['t01']}?t={segments[1]['start']}")
+    segments = api.get(f"/api/talks/{ids['t01']}/transcript").json()["segments"]
+    page.goto(f"{api.base}/talks/{ids['t01']}?t={segments[1]['start']}")
     sentences = page.locator(".transcript .s")
     assert sentences.count() == len(segments)
     wait_until(lambda: page.evaluate("document.getElementById('media').readyState") >= 1, "media metadata", 60)
@@ -164,14 +142,15 @@ def test_talk_page_follows_the_player_and_seeks_on_click(browser, site, ids, vie
     wait_until(lambda: page.locator(".s.now").get_attribute("data-start") == str(segments[1]["start"]),
                "the highlight to follow a seek back", 60)
     page.mouse.move(0, 0)  # no hover highlight in the picture
-    page.screenshot(path=str(DOCS / f"screenshot-talk{'' if viewport == 'desktop' else '-phone'}.png"))
+    page.screenshot(path=str(screenshots / f"screenshot-talk{'' if viewport == 'desktop' else '-phone'}.png"))
     assert not errors, errors
     page.close()
 
 
-def test_find_in_talk_and_related(browser, site, ids):
+@pytest.mark.browser
+def test_find_in_talk_and_related(browser, api, ids):
     page, errors = _page(browser, "desktop")
-    page.goto(f"{site.base}/talks/{ids['t01']}?t=8")
+    page.goto(f"{api.base}/talks/{ids['t01']}?t=8")
     page.fill("#find-q", "manifest")
     page.press("#find-q", "Enter")
     page.wait_for_selector("#find-hits li")

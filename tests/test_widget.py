@@ -13,7 +13,9 @@ records how the widget drives it. Everything else is real.
 from __future__ import annotations
 
 import gzip
+import html
 import http.server
+import re
 import shutil
 import socket
 import sqlite3
@@ -26,13 +28,13 @@ import httpx
 import pytest
 
 from talksearch.settings import Settings
+from talksearch.timecode import clock
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET = ROOT / "service" / "static" / "widget.js"
-DOCS = ROOT / "docs"
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">'
 HOSTILE_TEXT = '<b>bold</b> <img src=x onerror="window.__pwned=2"> &amp; '
 YOUTUBE_ID = "aBcDeFgHiJk"
@@ -53,7 +55,8 @@ window.onYouTubeIframeAPIReady();
 """
 TIMEOUT_MS = 60_000  # generous: the machine is shared; nothing here asserts on durations
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = [pytest.mark.browser, pytest.mark.models,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
 
 
 # --- servers ----------------------------------------------------------------------------------------
@@ -110,6 +113,7 @@ class Api:
 
     def __init__(self, library: Path):
         import uvicorn
+
         from talksearch.service.app import create_app
 
         self.base = f"http://127.0.0.1:{_free_port()}"
@@ -154,27 +158,17 @@ def hostile_library(feed_library, tmp_path_factory) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="module")
-def api(hostile_library):
+def widget_api(hostile_library):
     server = Api(hostile_library[0])
     yield server
     server.close()
 
 
 @pytest.fixture(scope="module")
-def site():
+def host_site():
     server = HostSite()
     yield server
     server.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
-        yield chromium
-        chromium.close()
 
 
 class Visit:
@@ -227,11 +221,6 @@ class Visit:
         self.context.close()
 
 
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 60}:{s % 60:02d}"
-
-
 def _wait_playing_at(visit: Visit, start: float, tag: str = "audio") -> dict:
     """Wait until the widget's media element has played a little, then check where playback began.
 
@@ -249,33 +238,34 @@ def _wait_playing_at(visit: Visit, start: float, tag: str = "audio") -> dict:
 # --- the script and the page that documents it ------------------------------------------------------
 
 
-def test_widget_js_is_small_cacheable_and_cors(api):
+def test_widget_js_is_small_cacheable_and_cors(widget_api):
     size = len(gzip.compress(WIDGET.read_bytes(), 9))
     print(f"widget.js: {WIDGET.stat().st_size} bytes, {size} gzipped")
     assert size <= 15 * 1024
 
-    plain = httpx.get(f"{api.base}/widget.js", headers={"Accept-Encoding": "identity"})
+    plain = httpx.get(f"{widget_api.base}/widget.js", headers={"Accept-Encoding": "identity"})
     assert plain.status_code == 200
     assert plain.headers["content-type"].startswith("text/javascript")
     assert plain.headers["access-control-allow-origin"] == "*"
     assert "max-age=" in plain.headers["cache-control"] and "public" in plain.headers["cache-control"]
     assert plain.content == WIDGET.read_bytes()
 
-    zipped = httpx.get(f"{api.base}/widget.js")  # httpx asks for gzip and decodes it
+    zipped = httpx.get(f"{widget_api.base}/widget.js")  # httpx asks for gzip and decodes it
     assert zipped.headers["content-encoding"] == "gzip"
     assert zipped.content == WIDGET.read_bytes()
 
-    again = httpx.get(f"{api.base}/widget.js", headers={"If-None-Match": zipped.headers["etag"]})
+    again = httpx.get(f"{widget_api.base}/widget.js", headers={"If-None-Match": zipped.headers["etag"]})
     assert again.status_code == 304 and not again.content
 
 
-def test_widget_page_shows_embed_code_and_a_working_instance(api, browser):
-    page = httpx.get(f"{api.base}/widget")
+def test_widget_page_shows_embed_code_and_a_working_instance(widget_api, browser):
+    page = httpx.get(f"{widget_api.base}/widget")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert f"&lt;script src=&quot;{api.base}/widget.js&quot; defer&gt;&lt;/script&gt;" in page.text
-    assert f"&lt;talk-search api=&quot;{api.base}&quot;&gt;&lt;/talk-search&gt;" in page.text
+    shown = "".join(re.findall(r"<pre><code>(.*?)</code></pre>", page.text, re.S))  # the embed code, escaped
+    assert "<script" not in shown and f'<script src="{widget_api.base}/widget.js" defer></script>' in html.unescape(shown)
+    assert f'<talk-search api="{widget_api.base}"></talk-search>' in html.unescape(shown)
 
-    visit = Visit(browser, f"{api.base}/widget")  # under the page's own strict Content-Security-Policy
+    visit = Visit(browser, f"{widget_api.base}/widget")  # under the page's own strict Content-Security-Policy
     visit.search("object storage")
     assert visit.page.locator("talk-search [role=option]").count() > 0
     assert visit.errors == []  # a CSP violation would be logged here
@@ -285,22 +275,22 @@ def test_widget_page_shows_embed_code_and_a_working_instance(api, browser):
 # --- embedded on another site ------------------------------------------------------------------------
 
 
-def test_type_select_and_play_at_the_moment_cross_origin(api, site, media_server, browser):
+def test_type_select_and_play_at_the_moment_cross_origin(widget_api, host_site, media_server, browser):
     query = "checkpoints go to an object storage bucket"
-    expected = api.search(query)["results"]
+    expected = widget_api.search(query)["results"]
     hit = expected[0]
     assert hit["talk"]["media_url"] and hit["start"] >= 3, "the checks below need a media hit away from 0:00"
-    url = site.page("/", f'<script src="{api.base}/widget.js" defer></script>\n'
-                         f'<talk-search api="{api.base}"></talk-search>')
+    url = host_site.page("/", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                         f'<talk-search api="{widget_api.base}"></talk-search>')
     visit = Visit(browser, url)
-    assert urlsplit(url).port != urlsplit(api.base).port  # the page and the API are different origins
+    assert urlsplit(url).port != urlsplit(widget_api.base).port  # the page and the API are different origins
 
     visit.search(query)
     options = visit.page.locator("talk-search [role=option]")
     assert options.count() == len(expected)
     first = options.nth(0)
     assert first.locator(".title").text_content() == hit["talk"]["title"]
-    assert first.locator(".time").text_content() == _clock(hit["start"])
+    assert first.locator(".time").text_content() == clock(hit["start"])
     assert hit["talk"]["speakers"][0] in first.locator(".meta").text_content()
     assert first.locator("mark").count() > 0  # matched words are marked in the snippet
     assert first.get_attribute("aria-selected") == "false"
@@ -318,15 +308,15 @@ def test_type_select_and_play_at_the_moment_cross_origin(api, site, media_server
 
     assert visit.errors == []
     # Nothing fetched but the page itself, the API and the media.
-    assert visit.origins() <= {site.base, api.base, media_server.base}
+    assert visit.origins() <= {host_site.base, widget_api.base, media_server.base}
     visit.close()
 
 
-def test_click_plays_another_result(api, site, browser):
+def test_click_plays_another_result(widget_api, host_site, browser):
     query = "each rank uploads its own part and a manifest"
-    expected = api.search(query, speaker="Ines Moreau", limit=5)["results"]
-    url = site.page("/click", f'<script src="{api.base}/widget.js" defer></script>\n'
-                              f'<talk-search api="{api.base}" limit="5" speaker="Ines Moreau"></talk-search>')
+    expected = widget_api.search(query, speaker="Ines Moreau", limit=5)["results"]
+    url = host_site.page("/click", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                              f'<talk-search api="{widget_api.base}" limit="5" speaker="Ines Moreau"></talk-search>')
     visit = Visit(browser, url)
     visit.search(query)
     options = visit.page.locator("talk-search [role=option]")
@@ -341,13 +331,13 @@ def test_click_plays_another_result(api, site, browser):
     visit.close()
 
 
-def test_hostile_title_and_text_stay_inert(api, site, browser, hostile_library):
+def test_hostile_title_and_text_stay_inert(widget_api, host_site, browser, hostile_library):
     _, talk_id = hostile_library
     query = "tenant partition keys"
-    hits = [r for r in api.search(query)["results"] if r["talk"]["id"] == talk_id]
+    hits = [r for r in widget_api.search(query)["results"] if r["talk"]["id"] == talk_id]
     assert hits and hits[0]["talk"]["title"] == HOSTILE_TITLE  # the API really returns the hostile title
-    url = site.page("/hostile", f'<script src="{api.base}/widget.js" defer></script>\n'
-                                f'<talk-search api="{api.base}"></talk-search>')
+    url = host_site.page("/hostile", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                f'<talk-search api="{widget_api.base}"></talk-search>')
     visit = Visit(browser, url)
     visit.search(query)
     titles = visit.page.locator("talk-search [role=option] .title").all_text_contents()
@@ -389,15 +379,15 @@ def test_hostile_title_and_text_stay_inert(api, site, browser, hostile_library):
     visit.close()
 
 
-def test_youtube_talk_plays_in_the_iframe_player_at_the_moment(api, site, browser, hostile_library):
+def test_youtube_talk_plays_in_the_iframe_player_at_the_moment(widget_api, host_site, browser, hostile_library):
     _, talk_id = hostile_library
     query = "tenant partition keys"
-    expected = api.search(query, speaker="Kenji Watanabe")["results"]
+    expected = widget_api.search(query, speaker="Kenji Watanabe")["results"]
     assert expected and all(r["talk"]["id"] == talk_id for r in expected)
     hit = max(expected, key=lambda r: r["start"])  # the one furthest into the talk
     assert hit["link"].startswith(f"https://www.youtube.com/watch?v={YOUTUBE_ID}&t=")
-    url = site.page("/youtube", f'<script src="{api.base}/widget.js" defer></script>\n'
-                                f'<talk-search api="{api.base}" speaker="Kenji Watanabe"></talk-search>')
+    url = host_site.page("/youtube", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                f'<talk-search api="{widget_api.base}" speaker="Kenji Watanabe"></talk-search>')
     visit = Visit(browser, url)
     visit.search(query)
     assert not any("youtube.com" in u for u in visit.requests)  # the player script loads only when needed
@@ -415,10 +405,10 @@ def test_youtube_talk_plays_in_the_iframe_player_at_the_moment(api, site, browse
     visit.close()
 
 
-def test_keyboard_shortcuts_and_escape(api, site, browser):
-    url = site.page("/keys", f'<input id="other" placeholder="the site\'s own field">'
-                             f'<script src="{api.base}/widget.js" defer></script>\n'
-                             f'<talk-search api="{api.base}" placeholder="Search our talks"></talk-search>')
+def test_keyboard_shortcuts_and_escape(widget_api, host_site, browser):
+    url = host_site.page("/keys", f'<input id="other" placeholder="the site\'s own field">'
+                             f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                             f'<talk-search api="{widget_api.base}" placeholder="Search our talks"></talk-search>')
     visit = Visit(browser, url)
     page = visit.page
     box = page.locator("talk-search input")
@@ -451,9 +441,9 @@ def test_keyboard_shortcuts_and_escape(api, site, browser):
     visit.close()
 
 
-def test_error_states_are_understandable(api, site, browser):
+def test_error_states_are_understandable(widget_api, host_site, browser):
     dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens here
-    url = site.page("/down", f'<script src="{api.base}/widget.js" defer></script>\n'
+    url = host_site.page("/down", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
                              f'<talk-search api="{dead}"></talk-search>')
     visit = Visit(browser, url)
     visit.page.keyboard.press("/")
@@ -463,8 +453,8 @@ def test_error_states_are_understandable(api, site, browser):
     assert "Can't reach the talk search service" in status.text_content() and status.is_visible()
     visit.close()
 
-    url = site.page("/long", f'<script src="{api.base}/widget.js" defer></script>\n'
-                             f'<talk-search api="{api.base}"></talk-search>')
+    url = host_site.page("/long", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                             f'<talk-search api="{widget_api.base}"></talk-search>')
     visit = Visit(browser, url)
     visit.page.locator("talk-search input").fill("x" * 600)  # the API refuses it with its error shape
     visit.wait_event("error")
@@ -474,9 +464,9 @@ def test_error_states_are_understandable(api, site, browser):
     visit.close()
 
 
-def test_filters_scope_the_search_and_say_when_nothing_matches(api, site, browser):
-    url = site.page("/scoped", f'<script src="{api.base}/widget.js" defer></script>\n'
-                               f'<talk-search api="{api.base}" speaker="Kenji Watanabe"></talk-search>')
+def test_filters_scope_the_search_and_say_when_nothing_matches(widget_api, host_site, browser):
+    url = host_site.page("/scoped", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                               f'<talk-search api="{widget_api.base}" speaker="Kenji Watanabe"></talk-search>')
     visit = Visit(browser, url)
     visit.search("object storage")  # said in the other speaker's talk only
     metas = visit.page.locator("talk-search [role=option] .meta").all_text_contents()
@@ -491,18 +481,17 @@ def test_filters_scope_the_search_and_say_when_nothing_matches(api, site, browse
 
 
 def _still(visit: Visit) -> None:
-    """Hold the player still at the chosen moment, so the screenshots in docs/ only change when the widget's
-    look does (a test run should not leave the tree modified)."""
+    """Hold the player still at the chosen moment, so the screenshots for docs/ (scripts/screenshots.sh) only
+    change when the widget's look does."""
     visit.shadow("""const m = root.querySelector('audio'); m.pause();
         return new Promise(done => { m.addEventListener('seeked', done, {once: true}); m.currentTime = 7; });""")
 
 
-def test_phone_width_dark_mode_and_screenshots(api, site, browser):
+def test_phone_width_dark_mode_and_screenshots(widget_api, host_site, browser, screenshots):
     # Scoped to one speaker so the documentation shows ordinary talks, not this module's hostile one.
-    embed = (f'<script src="{api.base}/widget.js" defer></script>\n'
-             f'<talk-search api="{api.base}" speaker="Ines Moreau"></talk-search>')
-    url = site.page("/shot", embed)
-    DOCS.mkdir(exist_ok=True)
+    embed = (f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+             f'<talk-search api="{widget_api.base}" speaker="Ines Moreau"></talk-search>')
+    url = host_site.page("/shot", embed)
 
     light = Visit(browser, url, viewport={"width": 760, "height": 720}, color_scheme="light")
     light.search("object storage checkpoints")
@@ -514,7 +503,7 @@ def test_phone_width_dark_mode_and_screenshots(api, site, browser):
     assert light.shadow("return getComputedStyle(root.querySelector('input')).borderTopWidth") == "0px"
     assert light.shadow("return getComputedStyle(root.querySelector('mark')).backgroundColor") != "rgb(255, 0, 0)"
     _still(light)
-    light.page.screenshot(path=str(DOCS / "widget.png"), animations="disabled")
+    light.page.screenshot(path=str(screenshots / "widget.png"), animations="disabled")
     assert light.errors == []
     light.close()
 
@@ -531,7 +520,7 @@ def test_phone_width_dark_mode_and_screenshots(api, site, browser):
         widget: document.querySelector('talk-search').getBoundingClientRect().right})""")
     assert widths["page"] <= 360 and widths["widget"] <= 360  # nothing sticks out sideways
     _still(phone)
-    phone.page.screenshot(path=str(DOCS / "widget-dark.png"), animations="disabled")
+    phone.page.screenshot(path=str(screenshots / "widget-dark.png"), animations="disabled")
     phone.page.locator("talk-search").evaluate("e => e.setAttribute('theme', 'light')")  # the site fixes the mode
     assert phone.shadow("return getComputedStyle(root.querySelector('.box')).backgroundColor") == "rgb(255, 255, 255)"
     assert phone.errors == []

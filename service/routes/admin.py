@@ -1,11 +1,11 @@
 from fastapi import APIRouter
+
+from talksearch.library import Library, LibraryError, LibraryLocked
+from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job
 from talksearch.service.auth import Admin
 from talksearch.service.errors import ApiError
 from talksearch.service.netguard import SourceRefused, check_source
 from talksearch.service.state import State
-
-from talksearch.library import Library, LibraryError, LibraryLocked
-from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job
 
 router = APIRouter(prefix="/api", tags=["admin"])
 _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}

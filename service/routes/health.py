@@ -1,5 +1,6 @@
 from fastapi import APIRouter
 from fastapi.responses import Response
+
 from talksearch.service.metrics import CONTENT_TYPE
 from talksearch.service.state import State
 

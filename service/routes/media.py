@@ -2,11 +2,11 @@ import mimetypes
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+
+from talksearch.schemas import ErrorResponse
 from talksearch.service.errors import ApiError
 from talksearch.service.state import State
 from talksearch.service.talk_detail import local_media
-
-from talksearch.schemas import ErrorResponse
 
 router = APIRouter(tags=["talks"])
 

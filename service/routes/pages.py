@@ -6,13 +6,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+
+from talksearch.library import TalkFilter
+from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
 from talksearch.service.rendering import paragraphs, render
 from talksearch.service.state import State
 from talksearch.service.talk_detail import player, talk_detail
-
-from talksearch.library import TalkFilter
-from talksearch.search.searcher import QueryError
 
 router = APIRouter(include_in_schema=False)
 

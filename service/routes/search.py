@@ -1,20 +1,20 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters, Offset
-from talksearch.service.state import State
 
 from talksearch.schemas import ErrorResponse, Facets, RelatedResponse, SearchResponse
 from talksearch.search.searcher import NotFound, QueryError
+from talksearch.service.errors import ApiError
+from talksearch.service.params import Filters, Offset
+from talksearch.service.state import State
 
 router = APIRouter(prefix="/api", tags=["search"])
 _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 
 
-@router.get("/search", response_model=SearchResponse, responses=_ERRORS,
+@router.get("/search", name="search", response_model=SearchResponse, responses=_ERRORS,  # name: the operationId
             summary="Moments in talks that match a query (hybrid: meaning and exact words)")
-def search(
+def search_moments(
     state: State,
     filters: Filters,
     q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly',

@@ -3,13 +3,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
+
+from talksearch.schemas import ErrorResponse, TalkDetail, TalkList
+from talksearch.search.searcher import talk_summary
 from talksearch.service.errors import ApiError
 from talksearch.service.params import Filters, Offset
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-
-from talksearch.schemas import ErrorResponse, TalkDetail, TalkList
-from talksearch.search.searcher import talk_summary
 from talksearch.transcripts import render
 
 router = APIRouter(prefix="/api/talks", tags=["talks"])

@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
-import html
+import re
 from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+
+from talksearch.service import rendering
 
 router = APIRouter()
 
@@ -53,20 +56,6 @@ def widget_js(request: Request) -> Response:
     return Response(gz if use_gzip else body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
-_PAGE_CSS = """
-body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1f2328;background:#f6f7f9}
-main{max-width:46rem;margin:0 auto;padding:1.5rem 1rem 4rem}
-h1{font-size:1.6rem;margin:.2em 0 .4em}
-h2{font-size:1.15rem;margin-top:2em}
-pre{background:#fff;border:1px solid #d0d4da;border-radius:8px;padding:.8em 1em;overflow-x:auto;font-size:.88rem}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
-table{border-collapse:collapse;width:100%;font-size:.92rem}
-td,th{text-align:left;vertical-align:top;padding:.35em .5em;border-top:1px solid #d0d4da}
-.live{margin:1rem 0}
-@media (prefers-color-scheme:dark){body{color:#e8eaed;background:#0f1115}pre{background:#17191e;border-color:#3a3f48}
-td,th{border-color:#3a3f48}a{color:#8ab4f8}}
-"""
-
 _ATTRIBUTES = [
     ("api", "Where the talk search service is. Defaults to the address widget.js was loaded from."),
     ("placeholder", "Text shown in the empty search box."),
@@ -74,20 +63,35 @@ _ATTRIBUTES = [
     ("channel, event, speaker", "Search only the talks of one channel, event or speaker."),
     ("theme", "light or dark: fixes the colours; without it the widget follows the visitor's system setting."),
 ]
-# The widget's CSS custom properties (see STYLE in widget.js) and what each one colours.
+# The widget's CSS custom properties and what each one colours; their light defaults are read from widget.js
+# (STYLE's :host rule), the one place they are set.
 _PROPERTIES = [
-    ("--ts-font", "inherit", "font shorthand; the page's font by default"),
-    ("--ts-fg", "#1f2328", "text"),
-    ("--ts-bg", "#fff", "background of the box and the player"),
-    ("--ts-muted", "#5f6670", "speakers, event, status lines"),
-    ("--ts-border", "#d0d4da", "borders and separators"),
-    ("--ts-accent", "#1a5fd0", "focus ring, times, links, the chosen result"),
-    ("--ts-selected-bg", "#e8f0fe", "the chosen result's background"),
-    ("--ts-mark-bg", "#fff0a8", "matched words"),
-    ("--ts-mark-fg", "inherit", "matched words' text"),
-    ("--ts-error", "#c5221f", "error messages"),
-    ("--ts-radius", "8px", "corner radius"),
+    ("--ts-font", "font shorthand; the page's font by default"),
+    ("--ts-fg", "text"),
+    ("--ts-bg", "background of the box and the player"),
+    ("--ts-muted", "speakers, event, status lines"),
+    ("--ts-border", "borders and separators"),
+    ("--ts-accent", "focus ring, times, links, the chosen result"),
+    ("--ts-selected-bg", "the chosen result's background"),
+    ("--ts-mark-bg", "matched words"),
+    ("--ts-mark-fg", "matched words' text"),
+    ("--ts-error", "error messages"),
+    ("--ts-radius", "corner radius"),
 ]
+_DEFAULT = re.compile(r"var\((--ts-[a-z-]+),([^)]*)\)")
+
+
+def light_defaults() -> dict[str, str]:
+    """Each --ts-* property's light default, as widget.js sets it (the first ``var()`` after ``:host{``)."""
+    text = SCRIPT.read_text()
+    defaults: dict[str, str] = {}
+    for name, value in _DEFAULT.findall(text[text.index(":host{"):]):
+        defaults.setdefault(name, value)
+    return defaults
+
+
+def _page_css() -> str:
+    return rendering.environment().loader.get_source(rendering.environment(), "widget.css")[0]
 
 
 def _csp_hash(text: str) -> str:
@@ -99,41 +103,13 @@ def widget_page(request: Request) -> HTMLResponse:
     script = str(request.url_for("widget_js"))
     api = str(request.base_url).rstrip("/")
     embed = f'<script src="{script}" defer></script>\n<talk-search api="{api}"></talk-search>'
-    esc = html.escape
-    props = "\n".join(f"  {name}: {default};".ljust(34) + f"/* {what} */" for name, default, what in _PROPERTIES)
-    rows = "".join(f"<tr><th><code>{esc(n)}</code></th><td>{esc(d)}</td></tr>" for n, d in _ATTRIBUTES)
-    page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Search widget · talksearch</title><link rel="icon" href="data:,"><style>{_PAGE_CSS}</style></head>
-<body><main>
-<h1>Put talk search on your site</h1>
-<p>Visitors search what was said in the talks and play a talk right at that moment, without leaving your page.
-Paste these two lines where the search box should appear:</p>
-<pre><code>{esc(embed)}</code></pre>
-<h2>Try it</h2>
-<div class="live"><talk-search api="{esc(api, quote=True)}"></talk-search></div>
-<p>Keyboard: <kbd>/</kbd> or <kbd>Ctrl</kbd>/<kbd>⌘</kbd>+<kbd>K</kbd> jumps to the search box, the arrow keys
-choose a result, <kbd>Enter</kbd> plays it and <kbd>Esc</kbd> closes the results, then the player.</p>
-<h2>Options</h2>
-<table>{rows}</table>
-<h2>Colours and fonts</h2>
-<p>The widget keeps its own styles apart from your page's. Set these CSS custom properties on
-<code>talk-search</code> (or any element around it) to match your site:</p>
-<pre><code>talk-search {{
-{esc(props)}
-}}</code></pre>
-<p>The values shown are the light defaults; the widget has dark ones too. A colour you set is used in both
-modes, so either set your dark colours inside <code>@media (prefers-color-scheme: dark)</code> or fix the mode
-with the <code>theme</code> attribute.</p>
-<h2>Content-Security-Policy</h2>
-<p>If your site sends one, allow <code>{esc(api)}</code> in <code>script-src</code> and <code>connect-src</code>,
-the talks' media hosts in <code>media-src</code>, and, for YouTube talks, <code>https://www.youtube.com</code> in
-<code>script-src</code> and <code>frame-src</code>.</p>
-</main>
-<script src="{esc(script, quote=True)}" defer></script>
-</body></html>"""
+    defaults = light_defaults()
+    properties = "\n".join(f"  {name}: {defaults[name]};".ljust(34) + f"/* {what} */" for name, what in _PROPERTIES)
+    css = _page_css()
+    page = rendering.render("widget.html", css=Markup(css), embed=embed, api=api, script=script,
+                            attributes=_ATTRIBUTES, properties=properties)
     # The page follows its own advice: a strict CSP under which the live widget must (and does) work.
     csp = ("default-src 'none'; script-src 'self' https://www.youtube.com; connect-src 'self'; media-src *; "
            "frame-src https://www.youtube.com https://www.youtube-nocookie.com; img-src 'self' data:; "
-           f"style-src {_csp_hash(_PAGE_CSS)}; base-uri 'none'; form-action 'none'")
+           f"style-src {_csp_hash(css)}; base-uri 'none'; form-action 'none'")
     return HTMLResponse(page, headers={"Content-Security-Policy": csp})

@@ -1,0 +1,20 @@
+"""Times within a talk as people and subtitle formats write them: the one place they are formatted."""
+
+from __future__ import annotations
+
+
+def clock(seconds: float | None) -> str:
+    """``1:02:03`` or ``2:03`` (whole seconds; empty when unknown)."""
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def subtitle_stamp(seconds: float, separator: str) -> str:
+    """``00:01:02.345`` (WebVTT, ``separator`` ``.``) or ``00:01:02,345`` (SubRip, ``,``)."""
+    millis = int(round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
