@@ -54,6 +54,7 @@ def search_top(library, query: str) -> dict:
     return json.loads(result.stdout)["results"][0]
 
 
+@pytest.mark.models
 def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_downloading(media_server, tmp_path):
     (media_server.directory / "checkpointing.vtt").write_text(vtt("t01"))
     (media_server.directory / "checkpointing.html").write_text(
@@ -80,6 +81,7 @@ def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_
     assert [p.suffix for p in (kept / "downloads").glob("*")] == [".ogg"]
 
 
+@pytest.mark.models
 def test_a_feed_transcript_is_used_and_reindexing_with_another_choice_replaces_it(media_server, tmp_path):
     (media_server.directory / "t01.en.srt").write_text(srt("t01"))
     (media_server.directory / "t02.json").write_text(podcast_json("t02"))
@@ -131,6 +133,7 @@ def _distinct_copy(source, target, pad: float) -> None:
                     "-c:a", "libvorbis", str(target)], check=True)
 
 
+@pytest.mark.models
 def test_sidecar_files_beside_local_recordings(tmp_path):
     folder = tmp_path / "recordings"
     folder.mkdir()
@@ -150,6 +153,7 @@ def test_sidecar_files_beside_local_recordings(tmp_path):
     assert top["text"] == TRUTH["t01"]["sentences"][3]["text"]
 
 
+@pytest.mark.models
 def test_bad_captions_fall_back_to_whisper_with_the_reason_on_the_talks_line(media_server, tmp_path):
     folder = tmp_path / "recordings"
     folder.mkdir()
@@ -189,6 +193,7 @@ def test_bad_captions_fall_back_to_whisper_with_the_reason_on_the_talks_line(med
     assert {t["transcript_source"] for t in talks_of(library).values()} == {"whisper tiny.en"}
 
 
+@pytest.mark.models
 def test_the_talk_page_and_api_say_where_the_transcript_came_from(media_server, tmp_path):
     from fastapi.testclient import TestClient
 
