@@ -168,7 +168,7 @@ def _format_1_library(path) -> str:
 def test_a_format_1_library_is_read_as_it_is_and_upgraded_when_opened_for_writing(tmp_path):
     talk_id = _format_1_library(tmp_path / "old")
     with Library.open(tmp_path / "old", readonly=True) as reader:  # a reader cannot upgrade, and need not
-        assert reader.format == 1 and reader.talk(talk_id)["title"] == "old"
+        assert reader.format == 1 and reader.talk(talk_id).title == "old"
         assert reader.sound_vocabulary()[0] == [] and reader.keyword_search("podman", 5) == [1, 2]
     with Library.open(tmp_path / "old") as upgraded:
         assert upgraded.format == FORMAT_VERSION and upgraded.meta("format_version") == str(FORMAT_VERSION)
