@@ -188,3 +188,13 @@ def test_a_library_of_a_newer_format_is_refused_in_one_line(library, tmp_path):
             Library.open(tmp_path / "lib", readonly=readonly)
         assert str(refused.value) == (f"library {tmp_path / 'lib'} has format {FORMAT_VERSION + 1}, newer than this "
                                       f"talksearch reads ({FORMAT_VERSION}); upgrade talksearch to use it")
+
+
+def test_a_read_talk_is_typed_and_keeps_the_id_it_was_stored_under(library):
+    talk_id = _add(library, "typed")
+    talk = library.talk(talk_id)
+    assert isinstance(talk, Talk) and (talk.id, talk.title, talk.speakers) == (talk_id, "typed", [])
+    # the id is the row's, not derived again from the source (which a later rule, or an edit, may change)
+    library.db.execute("UPDATE talks SET extractor = 'Youtube', source_id = 'other' WHERE id = ?", (talk_id,))
+    assert library.talk(talk_id).id == talk_id == library.talks()[0].id
+    assert list(library.talks_by_id([talk_id])) == [talk_id]

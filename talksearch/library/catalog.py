@@ -21,7 +21,17 @@ from talksearch.library import vocabulary
 from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, LOCK
 from talksearch.library.migrations import open_format
-from talksearch.library.records import LibraryError, LibraryLocked, Passage, PassageHit, Segment, Talk, TalkFilter, Word
+from talksearch.library.records import (
+    LibraryError,
+    LibraryLocked,
+    Passage,
+    PassageHit,
+    Segment,
+    StoredTalk,
+    Talk,
+    TalkFilter,
+    Word,
+)
 from talksearch.library.vector_sync import VectorSync
 from talksearch.vector_index import VectorIndex, VectorPolicy
 
@@ -29,9 +39,10 @@ _TALK_COLUMNS = [f for f in Talk.__dataclass_fields__]
 _JSON_COLUMNS = {"speakers", "chapters"}
 
 
-def _talk_from_row(row: sqlite3.Row) -> Talk:
-    """A catalog row as the ``Talk`` it was stored from (its id and archive key follow from the source)."""
-    return Talk(**{key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key] for key in _TALK_COLUMNS})
+def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
+    """A catalog row as the talk it was stored from, with the id and archive key it was stored under."""
+    return StoredTalk(**{key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key] for key in _TALK_COLUMNS},
+                      stored_id=row["id"], stored_archive_id=row["archive_id"])
 
 
 class Library(VectorSync):
@@ -277,11 +288,11 @@ class Library(VectorSync):
             self._vocabulary = vocabulary.read(self.db)
         return self._vocabulary
 
-    def talk(self, talk_id_: str) -> Talk | None:
+    def talk(self, talk_id_: str) -> StoredTalk | None:
         row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()
         return _talk_from_row(row) if row else None
 
-    def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[Talk]:
+    def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[StoredTalk]:
         where, params = (filters or TalkFilter()).sql()
         rows = self.db.execute(
             f"SELECT * FROM talks WHERE {where} ORDER BY published DESC, title LIMIT ? OFFSET ?",
@@ -293,7 +304,7 @@ class Library(VectorSync):
         where, params = filters.sql()
         return {r[0] for r in self.db.execute(f"SELECT id FROM talks WHERE {where}", params)}
 
-    def talks_by_id(self, ids: Iterable[str]) -> dict[str, Talk]:
+    def talks_by_id(self, ids: Iterable[str]) -> dict[str, StoredTalk]:
         ids = list(set(ids))
         if not ids:
             return {}
