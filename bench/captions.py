@@ -24,6 +24,7 @@ Then, on the same feed and the same library settings:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import re
 import shutil
@@ -189,13 +190,13 @@ def index_process(library: Path, feed_url: str, captions: str, whisper_model: st
 
 def sources_of(library: Path) -> set[str]:
     with Library.open(library, readonly=True) as reader:
-        return {t["transcript_source"] for t in reader.talks()}
+        return {t.transcript_source for t in reader.talks()}
 
 
 def perfect_talks(truth: dict, library: Path) -> list[CachedTalk]:
     """The truth's sentences as the transcript (words timed by length within them), with the rows whisper's run stored."""
     with Library.open(library, readonly=True) as reader:
-        rows = {t["title"]: t for t in reader.talks()}
+        rows = {t.title: dataclasses.asdict(t) for t in reader.talks()}
     talks = []
     for talk in truth.values():
         segments = [Segment(s["start"], s["end"], s["text"],
@@ -206,7 +207,7 @@ def perfect_talks(truth: dict, library: Path) -> list[CachedTalk]:
 
 
 def quality(talk_set: TalkSet, library: Library, embedder: Embedder, options: RankingOptions) -> tuple[dict, float]:
-    talk_ids = {t["id"]: talk_set.talk_by_title(t["title"]) for t in library.talks()}
+    talk_ids = {t.id: talk_set.talk_by_title(t.title) for t in library.talks()}
     scores = scores_by_kind(evaluate(talk_set, talksearch_search(library, embedder, options), talk_ids))
     return scores, word_error_rate(talk_set, library, talk_ids)
 

@@ -156,7 +156,7 @@ class Indexer:
 def committed_within(library: Path, start: datetime, end: datetime) -> int:
     """Talks whose commit (``indexed_at``, whole seconds) falls inside the load's window."""
     with Library.open(library, readonly=True) as catalog:
-        stamps = [datetime.fromisoformat(t["indexed_at"]) for t in catalog.talks()]
+        stamps = [datetime.fromisoformat(t.indexed_at) for t in catalog.talks()]
     return sum(start.replace(microsecond=0) <= t <= end for t in stamps)
 
 

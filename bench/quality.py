@@ -151,7 +151,7 @@ def transcribe_set(talk_set: TalkSet, settings: Settings, options: Transcription
             added = [o for o in summary.outcomes if o.status == "added"]
             if summary.count("failed") or len(added) != len(recorded):
                 raise SystemExit(f"indexing the set failed: {[(o.label, o.detail) for o in summary.outcomes]}")
-            talks = [CachedTalk(run.library.talk(o.talk_id), t.language, t.duration, t.segments)
+            talks = [CachedTalk(dataclasses.asdict(run.library.talk(o.talk_id)), t.language, t.duration, t.segments)
                      for o, t in zip(added, recorded)]
         finally:
             run.close()
@@ -398,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     reports, wer = [], {}
     with tempfile.TemporaryDirectory(prefix="talksearch-eval-") as tmp:
         ours = build_library(Path(tmp) / "talksearch", talks, embedder, talksearch_cut(passage_options))
-        talk_ids = {t["id"]: talk_set.talk_by_title(t["title"]) for t in ours.talks()}
+        talk_ids = {t.id: talk_set.talk_by_title(t.title) for t in ours.talks()}
         judged = evaluate(talk_set, talksearch_search(ours, embedder, ranking_options), talk_ids)
         reports.append(SystemReport("talksearch", scores_by_kind(judged), judged))
         wer["talksearch sentences"] = word_error_rate(talk_set, ours, talk_ids)

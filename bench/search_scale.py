@@ -515,7 +515,7 @@ def add_more(path: Path, passages: int, synth: Synthesiser, port: int) -> dict:
     after = Library.open(path)
     retrained = after.meta("index_trained_size") != trained
     # A new reader finds an added passage by its vector (among the 10 nearest: the index is approximate)
-    added_talks = {t["id"] for t in after.talks() if t["url"].startswith("https://talks.example.org/added-")}
+    added_talks = {t.id for t in after.talks() if t.url.startswith("https://talks.example.org/added-")}
     vector_found = any(hit.talk_id in added_talks
                        for hit in after.passages([pid for pid, _ in after.search_vectors(probe, 10)]).values())
     after.close()

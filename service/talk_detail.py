@@ -7,15 +7,16 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+from talksearch.library import Talk
 from talksearch.schemas import Chapter, Player, TalkDetail
 from talksearch.search.searcher import talk_summary
 
 TRANSCRIPT_FORMATS = ("json", "vtt", "srt", "txt")
 
 
-def local_media(talk: dict) -> Path | None:
+def local_media(talk: Talk) -> Path | None:
     """The talk's own stored file, for talks indexed from a local file (their media URL is file://)."""
-    url = talk.get("media_url") or ""
+    url = talk.media_url or ""
     parts = urlsplit(url)
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
@@ -28,25 +29,25 @@ def _media_kind(url: str) -> str:
     return "audio" if kind and kind.startswith("audio/") else "video"
 
 
-def player(talk: dict) -> Player:
-    if talk["extractor"].lower() == "youtube":
-        return Player(kind="youtube", youtube_id=talk["source_id"])
-    media = talk.get("media_url")
+def player(talk: Talk) -> Player:
+    if talk.extractor.lower() == "youtube":
+        return Player(kind="youtube", youtube_id=talk.source_id)
+    media = talk.media_url
     if not media:
         return Player(kind="none")
     if urlsplit(media).scheme == "file":
-        return Player(kind=_media_kind(media), src=f"/media/{talk['id']}")
+        return Player(kind=_media_kind(media), src=f"/media/{talk.id}")
     return Player(kind=_media_kind(media), src=media)
 
 
-def talk_detail(talk: dict) -> TalkDetail:
+def talk_detail(talk: Talk) -> TalkDetail:
     chapters = [Chapter(start=c.get("start_time"), end=c.get("end_time"), title=c.get("title"))
-                for c in talk.get("chapters") or []]
-    base = f"/api/talks/{talk['id']}/transcript"
+                for c in talk.chapters or []]
+    base = f"/api/talks/{talk.id}/transcript"
     return TalkDetail(
         **talk_summary(talk).model_dump(),
-        description=talk.get("description"), language=talk.get("language"), chapters=chapters,
-        indexed_at=talk.get("indexed_at"), whisper_model=talk.get("whisper_model"),
-        embed_model=talk.get("embed_model"), page=f"/talks/{talk['id']}", player=player(talk),
+        description=talk.description, language=talk.language, chapters=chapters,
+        indexed_at=talk.indexed_at, whisper_model=talk.whisper_model,
+        embed_model=talk.embed_model, page=f"/talks/{talk.id}", player=player(talk),
         transcript={fmt: base if fmt == "json" else f"{base}.{fmt}" for fmt in TRANSCRIPT_FORMATS},
     )

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from talksearch.library import Segment
+from talksearch.library import Segment, Talk
 from talksearch.timecode import subtitle_stamp
 
 FORMATS = ("txt", "json", "vtt", "srt")
 
 
-def render(talk: dict, segments: list[Segment], fmt: str) -> str:
+def render(talk: Talk, segments: list[Segment], fmt: str) -> str:
     if fmt == "txt":
         return "\n".join(s.text for s in segments) + "\n"
     if fmt == "json":
-        body = {"talk": {k: talk[k] for k in ("id", "title", "url", "language", "duration")},
+        body = {"talk": {k: getattr(talk, k) for k in ("id", "title", "url", "language", "duration")},
                 "segments": [asdict(s) for s in segments]}
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     if fmt == "vtt":

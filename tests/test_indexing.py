@@ -88,8 +88,8 @@ def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     assert "1 added, 0 skipped, 4 failed" in result.stdout
     with Library.open(library) as lib:
         (talk,) = lib.talks()
-        assert talk["title"] == "partition keys"
-        assert talk["url"].startswith("file://")
+        assert talk.title == "partition keys"
+        assert talk.url.startswith("file://")
 
 
 def test_a_different_embedding_model_is_refused(feed_library, tmp_path):

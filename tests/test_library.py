@@ -168,7 +168,7 @@ def _format_1_library(path) -> str:
 def test_a_format_1_library_is_read_as_it_is_and_upgraded_when_opened_for_writing(tmp_path):
     talk_id = _format_1_library(tmp_path / "old")
     with Library.open(tmp_path / "old", readonly=True) as reader:  # a reader cannot upgrade, and need not
-        assert reader.format == 1 and reader.talk(talk_id)["title"] == "old"
+        assert reader.format == 1 and reader.talk(talk_id).title == "old"
         assert reader.sound_vocabulary()[0] == [] and reader.keyword_search("podman", 5) == [1, 2]
     with Library.open(tmp_path / "old") as upgraded:
         assert upgraded.format == FORMAT_VERSION and upgraded.meta("format_version") == str(FORMAT_VERSION)
@@ -199,12 +199,12 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
                      "UPDATE meta SET value = '3' WHERE key = 'format_version';")
     db.close()
     with Library.open(tmp_path / "old", readonly=True) as reader:  # read as it is: no source, no speakers
-        assert reader.format == 3 and reader.talk(talk_id).get("transcript_source") is None
+        assert reader.format == 3 and reader.talk(talk_id).transcript_source == ""
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
         assert upgraded.format == FORMAT_VERSION == 4
-        assert upgraded.talk(talk_id)["transcript_source"] == "whisper tiny.en"
+        assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
 
@@ -221,7 +221,17 @@ def test_replacing_a_talk_swaps_its_transcript_in_one_transaction(library, tmp_p
     assert library.add_talk(talk, [Segment(0, 1, "Hello there.", words, speaker="Ada")],
                             [Passage(0, 1, "Hello there.")], _vector(7)[None, :], replace=True) == talk_id
     assert library.count_passages() == 1 and library.search_vectors(_vector(7), 1)[0][0] == 4  # ids not reused
-    assert library.talk(talk_id)["transcript_source"] == "uploaded captions"
+    assert library.talk(talk_id).transcript_source == "uploaded captions"
     assert [(s.text, s.speaker) for s in library.segments(talk_id)] == [("Hello there.", "Ada")]
     assert reader.refresh() is True and reader.sync_vector_index().ntotal == 1
     reader.close()
+
+
+def test_a_read_talk_is_typed_and_keeps_the_id_it_was_stored_under(library):
+    talk_id = _add(library, "typed")
+    talk = library.talk(talk_id)
+    assert isinstance(talk, Talk) and (talk.id, talk.title, talk.speakers) == (talk_id, "typed", [])
+    # the id is the row's, not derived again from the source (which a later rule, or an edit, may change)
+    library.db.execute("UPDATE talks SET extractor = 'Youtube', source_id = 'other' WHERE id = ?", (talk_id,))
+    assert library.talk(talk_id).id == talk_id == library.talks()[0].id
+    assert list(library.talks_by_id([talk_id])) == [talk_id]

@@ -79,7 +79,7 @@ def ranked_library(harness_run, tmp_path_factory):
     embedder = Embedder("all-MiniLM-L6-v2")
     library = quality.build_library(tmp_path_factory.mktemp("ranked") / "library", talks, embedder,
                                     quality.talksearch_cut(PassageOptions()))
-    yield library, embedder, {t["id"]: quality.TalkSet.load(DATA).talk_by_title(t["title"]) for t in library.talks()}
+    yield library, embedder, {t.id: quality.TalkSet.load(DATA).talk_by_title(t.title) for t in library.talks()}
     library.close()
 
 

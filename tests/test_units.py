@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from talksearch.indexer.passages import PassageOptions, make_passages, split_sentences
-from talksearch.library import Segment, Word
+from talksearch.library import Segment, Talk, Word
 from talksearch.library.keyword_index import fts_query
 from talksearch.models import ManifestEntry, ModelError, _verified_bundle, read_manifest, resolve
 from talksearch.search.searcher import link_at
@@ -29,11 +29,11 @@ def test_sentences_and_windows_start_at_sentence_starts():
 
 @pytest.mark.unit
 def test_links_play_the_source_at_the_moment():
-    youtube = {"extractor": "Youtube", "source_id": "abc123", "url": "https://www.youtube.com/watch?v=abc123"}
+    youtube = Talk(extractor="Youtube", source_id="abc123", url="https://www.youtube.com/watch?v=abc123", title="y")
     assert link_at(youtube, 123.7) == "https://www.youtube.com/watch?v=abc123&t=123s"
-    media = {"extractor": "Generic", "source_id": "x", "url": "http://h/x.mp3", "media_url": "http://h/x.mp3"}
+    media = Talk(extractor="Generic", source_id="x", url="http://h/x.mp3", media_url="http://h/x.mp3", title="m")
     assert link_at(media, 61.2) == "http://h/x.mp3#t=61"
-    page = {"extractor": "Vimeo", "source_id": "9", "url": "https://vimeo.com/9", "media_url": None}
+    page = Talk(extractor="Vimeo", source_id="9", url="https://vimeo.com/9", media_url=None, title="p")
     assert link_at(page, 5) == "https://vimeo.com/9#t=5"
 
 

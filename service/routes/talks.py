@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from talksearch.library import Segment, Talk
 from talksearch.schemas import ErrorResponse, TalkDetail, TalkList
 from talksearch.search.searcher import talk_summary
 from talksearch.service.errors import ApiError
@@ -30,7 +31,7 @@ def list_talks(
         return TalkList(talks=[talk_summary(t) for t in talks], total=library.count_talks(filters))
 
 
-def _talk(state, talk_id: str) -> tuple[dict, list]:
+def _talk(state, talk_id: str) -> tuple[Talk, list[Segment]]:
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
         if talk is None:

@@ -24,18 +24,9 @@ from talksearch.library.catalog import Library
 from talksearch.library.keyword_index import fts_query
 from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, VECTORS
 from talksearch.library.migrations import FORMAT_VERSION
-from talksearch.library.records import (
-                                        LibraryError,
-                                        LibraryLocked,
-                                        Passage,
-                                        PassageHit,
-                                        Segment,
-                                        Talk,
-                                        TalkFilter,
-                                        Word,
-                                        archive_id,
-                                        talk_id,
-)
+from talksearch.library.records import (LibraryError, LibraryLocked, Passage, PassageHit, Segment, StoredTalk, Talk,
+                                        TalkFilter, Word, archive_id, talk_id)
 
 __all__ = ["CATALOG", "DOWNLOADS", "FORMAT_VERSION", "LOCK", "VECTORS", "Library", "LibraryError", "LibraryLocked",
-           "Passage", "PassageHit", "Segment", "Talk", "TalkFilter", "Word", "archive_id", "fts_query", "talk_id"]
+           "Passage", "PassageHit", "Segment", "StoredTalk", "Talk", "TalkFilter", "Word", "archive_id", "fts_query",
+           "talk_id"]

@@ -21,7 +21,17 @@ from talksearch.library import vocabulary
 from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, LOCK
 from talksearch.library.migrations import open_format
-from talksearch.library.records import LibraryError, LibraryLocked, Passage, PassageHit, Segment, Talk, TalkFilter, Word
+from talksearch.library.records import (
+    LibraryError,
+    LibraryLocked,
+    Passage,
+    PassageHit,
+    Segment,
+    StoredTalk,
+    Talk,
+    TalkFilter,
+    Word,
+)
 from talksearch.library.vector_sync import VectorSync
 from talksearch.vector_index import VectorIndex, VectorPolicy
 
@@ -29,11 +39,13 @@ _TALK_COLUMNS = [f for f in Talk.__dataclass_fields__]
 _JSON_COLUMNS = {"speakers", "chapters"}
 
 
-def _talk_from_row(row: sqlite3.Row) -> dict:
-    talk = {key: row[key] for key in row.keys()}
-    for key in _JSON_COLUMNS:
-        talk[key] = json.loads(talk[key])
-    return talk
+def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
+    """A catalog row as the talk it was stored from, with the id and archive key it was stored under. A column
+    an older format lacks (read-only readers do not upgrade) keeps the record's default."""
+    present = set(row.keys())
+    return StoredTalk(**{key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key]
+                         for key in _TALK_COLUMNS if key in present},
+                      stored_id=row["id"], stored_archive_id=row["archive_id"])
 
 
 class Library(VectorSync):
@@ -63,12 +75,12 @@ class Library(VectorSync):
             if not readonly:
                 self.db.execute("PRAGMA journal_mode = WAL")
             self.format = open_format(self.db, self.path, writable=not readonly)  # upgrades an older catalog
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
+        except (sqlite3.DatabaseError, LibraryError) as exc:
+            if hasattr(self, "db"):  # connected, then refused: do not leave the connection open
+                self.db.close()
+            if isinstance(exc, LibraryError):
+                raise
             raise LibraryError(storage.explain(exc, self.path) or f"library catalog {catalog} cannot be read: {exc}") from exc
-        except LibraryError:
-            self.db.close()
-            raise
         self._lock_handle = None
         self._vectors: VectorIndex | None = None
         self._seen_data_version: int | None = None
@@ -293,11 +305,11 @@ class Library(VectorSync):
             self._vocabulary = vocabulary.read(self.db)
         return self._vocabulary
 
-    def talk(self, talk_id_: str) -> dict | None:
+    def talk(self, talk_id_: str) -> StoredTalk | None:
         row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()
         return _talk_from_row(row) if row else None
 
-    def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[dict]:
+    def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[StoredTalk]:
         where, params = (filters or TalkFilter()).sql()
         rows = self.db.execute(
             f"SELECT * FROM talks WHERE {where} ORDER BY published DESC, title LIMIT ? OFFSET ?",
@@ -309,7 +321,7 @@ class Library(VectorSync):
         where, params = filters.sql()
         return {r[0] for r in self.db.execute(f"SELECT id FROM talks WHERE {where}", params)}
 
-    def talks_by_id(self, ids: Iterable[str]) -> dict[str, dict]:
+    def talks_by_id(self, ids: Iterable[str]) -> dict[str, StoredTalk]:
         ids = list(set(ids))
         if not ids:
             return {}

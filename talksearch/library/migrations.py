@@ -130,9 +130,13 @@ def open_format(db: sqlite3.Connection, path: Path, writable: bool) -> int:
                                f"{OLDEST_READABLE} to {FORMAT_VERSION}")
         return found
     db.executescript(SCHEMA)
+    if found == FORMAT_VERSION:
+        return found  # current: nothing to write (a commit would tell every reader the library changed)
     with db:
         db.execute("BEGIN IMMEDIATE")
         found = recorded_format(db)  # again, inside the transaction: another process may have upgraded it
+        if found == FORMAT_VERSION:
+            return found
         for version in range((found or FORMAT_VERSION) + 1, FORMAT_VERSION + 1):
             for statement in MIGRATIONS[version]:
                 _migrate(db, statement)

@@ -85,6 +85,23 @@ def talk_id(archive_key: str) -> str:
 
 
 @dataclass
+class StoredTalk(Talk):
+    """A talk as the catalog holds it. Its id and archive key are the ones stored when it was indexed, which
+    a read must not derive again: the rule that derives them may change, and the row is what passages name."""
+
+    stored_id: str = ""
+    stored_archive_id: str = ""
+
+    @property
+    def archive_id(self) -> str:
+        return self.stored_archive_id
+
+    @property
+    def id(self) -> str:
+        return self.stored_id
+
+
+@dataclass
 class PassageHit:
     passage_id: int
     talk_id: str

@@ -14,7 +14,7 @@ from typing import Literal
 
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
-from talksearch.library import Library, PassageHit, TalkFilter
+from talksearch.library import Library, PassageHit, Talk, TalkFilter
 from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
 from talksearch.search.ranking import RankingOptions, rank
 from talksearch.search.snippets import snippets
@@ -31,12 +31,12 @@ class NotFound(LookupError):
     """The talk named does not exist; the message is meant for the user."""
 
 
-def link_at(talk: dict, seconds: float) -> str:
+def link_at(talk: Talk, seconds: float) -> str:
     """A URL that plays the talk's source at ``seconds``."""
     t = int(seconds)
-    if talk["extractor"].lower() == "youtube":
-        return f"https://www.youtube.com/watch?v={talk['source_id']}&t={t}s"
-    base = (talk.get("media_url") or talk["url"]).split("#", 1)[0]
+    if talk.extractor.lower() == "youtube":
+        return f"https://www.youtube.com/watch?v={talk.source_id}&t={t}s"
+    base = (talk.media_url or talk.url).split("#", 1)[0]
     return f"{base}#t={t}"
 
 
@@ -45,8 +45,8 @@ def page_at(talk_id: str, seconds: float) -> str:
     return f"/talks/{talk_id}?t={round(seconds, 2):g}"
 
 
-def talk_summary(talk: dict) -> TalkSummary:
-    return TalkSummary(**{k: talk.get(k) for k in TalkSummary.model_fields})
+def talk_summary(talk: Talk) -> TalkSummary:
+    return TalkSummary(**{k: getattr(talk, k) for k in TalkSummary.model_fields})
 
 
 class ResponseCache:
