@@ -196,6 +196,21 @@ def serve(library, host, port) -> None:
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 
+@main.command()
+@library_option
+def mcp(library) -> None:
+    """Answer an AI assistant's searches over stdio (Model Context Protocol)."""
+    from talksearch.search import open_searcher
+    from talksearch.service.assistant import build_server
+
+    settings = settings_from(library=library)
+    _, searcher = open_searcher(settings, create=False, readers=1)
+    try:
+        build_server(lambda: searcher, settings.search_limit, settings.talks_limit).run("stdio")
+    finally:
+        searcher.close()
+
+
 @main.command("eval", context_settings={"ignore_unknown_options": True, "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def eval_(args) -> None:
