@@ -49,7 +49,7 @@ def _results_context(state, form: dict) -> dict:
         published_after=s["published_after"] or None, published_before=s["published_before"] or None,
     )
     context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": sum(bool(v) for v in s.values()),
-               "response": None, "talks": None, "notice": None, "players": {}}
+               "response": None, "talks": None, "notice": None, "players": {}, "feed_query": ""}
     if form["q"].strip():
         try:
             response = state.searcher.search(form["q"], state.settings.search_limit, offset=form["offset"],
@@ -63,6 +63,8 @@ def _results_context(state, form: dict) -> dict:
         context["response"] = response
         query = {k: v for k, v in {"q": form["q"], **s, "group": form["group"] if form["group"] == "talk" else ""}.items() if v}
         context["next_query"] = urlencode({**query, "offset": response.next_offset or 0})
+        # The same search as a feed: the filters' names are the API's, and a feed has no pages or grouping.
+        context["feed_query"] = urlencode({k: v for k, v in {"q": form["q"], **s}.items() if v})
     else:
         with state.searcher.reading() as library:
             context["talks"] = library.talks(state.settings.talks_limit, 0, filters)
