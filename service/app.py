@@ -15,7 +15,7 @@ from talksearch.service.assistant import build_server
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
-from talksearch.service.routes import admin, feeds, health, media, pages, search, talks, widget
+from talksearch.service.routes import admin, embeds, feeds, health, media, pages, search, talks, widget
 from talksearch.service.state import AppState
 
 from talksearch import __version__
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(ReadOnlyCORS, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
                            allow_credentials=False, max_age=3600)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (health, search, talks, admin, media, pages, widget, feeds):
+    for module in (health, search, talks, admin, media, pages, widget, feeds, embeds):
         app.include_router(module.router)
     # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.
     app.add_route("/mcp", StreamableHTTPASGIApp(assistant.session_manager), methods=["GET", "POST", "DELETE"],

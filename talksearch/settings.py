@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         '`["*"]` lets any site embed search; `[]` turns CORS off.',
     )
     embed_frame_ancestors: str = Field(
-        "*", max_length=2000,
+        "*", max_length=2000, pattern=r"^[^;,\r\n]+$",  # one directive's value: it cannot end the policy
         description="Who may show the `/embed` pages in an iframe: a CSP `frame-ancestors` source list, e.g. "
         "`https://wiki.example.org 'self'`; `*` (any site) by default, `'none'` for no site.",
     )

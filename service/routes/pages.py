@@ -100,5 +100,7 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
         start = 0.0
     start = start if start < 1e7 else 0.0  # also drops inf and nan
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
-    return HTMLResponse(render("talk.html", talk=talk_detail(talk), start=start, current=current,
+    # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
+    oembed = str(request.base_url).rstrip("/") + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={start:g}" if start else ""))})
+    return HTMLResponse(render("talk.html", talk=talk_detail(talk), start=start, current=current, oembed=oembed,
                                paragraphs=paragraphs(segments), max_chars=state.settings.max_query_chars))

@@ -99,6 +99,9 @@ def widget_page(request: Request) -> HTMLResponse:
     script = str(request.url_for("widget_js"))
     api = str(request.base_url).rstrip("/")
     embed = f'<script src="{script}" defer></script>\n<talk-search api="{api}"></talk-search>'
+    iframe = (f'<iframe src="{api}/embed" width="640" height="480" title="Search the talks" '
+              f'style="border:0" loading="lazy"></iframe>')
+    moment = f'<iframe src="{api}/embed/talks/TALK_ID?t=75" width="640" height="420" title="The talk" style="border:0"></iframe>'
     esc = html.escape
     props = "\n".join(f"  {name}: {default};".ljust(34) + f"/* {what} */" for name, default, what in _PROPERTIES)
     rows = "".join(f"<tr><th><code>{esc(n)}</code></th><td>{esc(d)}</td></tr>" for n, d in _ATTRIBUTES)
@@ -110,6 +113,8 @@ def widget_page(request: Request) -> HTMLResponse:
 <p>Visitors search what was said in the talks and play a talk right at that moment, without leaving your page.
 Paste these two lines where the search box should appear:</p>
 <pre><code>{esc(embed)}</code></pre>
+<p>Two ways to embed: this script, or, where your site allows no scripts (many wikis, CMSs and course
+pages strip them), an <code>&lt;iframe&gt;</code> (below).</p>
 <h2>Try it</h2>
 <div class="live"><talk-search api="{esc(api, quote=True)}"></talk-search></div>
 <p>Keyboard: <kbd>/</kbd> or <kbd>Ctrl</kbd>/<kbd>⌘</kbd>+<kbd>K</kbd> jumps to the search box, the arrow keys
@@ -125,6 +130,14 @@ choose a result, <kbd>Enter</kbd> plays it and <kbd>Esc</kbd> closes the results
 <p>The values shown are the light defaults; the widget has dark ones too. A colour you set is used in both
 modes, so either set your dark colours inside <code>@media (prefers-color-scheme: dark)</code> or fix the mode
 with the <code>theme</code> attribute.</p>
+<h2>Without scripts: an iframe</h2>
+<p>A search box and its results, in a frame that loads nothing from anyone else:</p>
+<pre><code>{esc(iframe)}</code></pre>
+<p>One talk, starting at a moment (<code>t</code> in seconds):</p>
+<pre><code>{esc(moment)}</code></pre>
+<p>Sites that understand oEmbed make the iframe themselves from a pasted talk link: they find
+<code>{esc(api)}/oembed?url=…</code> on every talk page. Searches add <code>channel</code>, <code>event</code> or
+<code>speaker</code> to the <code>/embed</code> address to search only those talks.</p>
 <h2>Content-Security-Policy</h2>
 <p>If your site sends one, allow <code>{esc(api)}</code> in <code>script-src</code> and <code>connect-src</code>,
 the talks' media hosts in <code>media-src</code>, and, for YouTube talks, <code>https://www.youtube.com</code> in
