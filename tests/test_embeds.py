@@ -136,7 +136,7 @@ def test_oembed_turns_a_talk_link_into_its_iframe(api, talks):
     for url in (f"{api.base}/talks/nope", "https://elsewhere.example/about", "not a url"):
         assert_error(httpx.get(f"{api.base}/oembed", params={"url": url}, timeout=60), 404, "not_found")
     assert_error(httpx.get(f"{api.base}/oembed", params={"url": f"{api.base}/talks/{talks['t01']}",
-                                                          "format": "xml"}, timeout=60), 501, "not_implemented")
+                                                          "format": "xml"}, timeout=60), 422, "invalid_request")
 
 
 def test_the_widget_page_shows_both_ways_to_embed(api):
