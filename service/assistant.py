@@ -8,6 +8,7 @@ invent one from.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import date
 from typing import Annotated
@@ -124,8 +125,12 @@ Before = Annotated[date | None, Field(description="Only talks published on or be
 def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks_limit: int = 50) -> MCPServer:
     """The MCP server over the searcher that ``searcher()`` returns when a tool runs (the service opens its
     searcher only at start-up, after the routes are made)."""
+    # MCPServer() calls logging.basicConfig on the root logger; logging is the host's (uvicorn's, the CLI's).
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     server = MCPServer("talksearch", title="talksearch", version=__version__, instructions=INSTRUCTIONS,
                        log_level="WARNING")
+    root.handlers[:], root.level = handlers, level
 
     @server.tool(description=SEARCH_DESCRIPTION, annotations=READ_ONLY)
     def search_talks(
