@@ -28,6 +28,7 @@ Read endpoints answer any origin (CORS) unless the operator restricts them. The 
 (`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`) need
 `Authorization: Bearer <TALKSEARCH_ADMIN_TOKEN>` and are disabled when no token is configured.
 Every error has one shape: `{"error": {"code": "...", "message": "..."}}`.
+AI assistants reach the same search at `/mcp` (Model Context Protocol, streamable HTTP; not in this schema).
 """
 
 

@@ -1,7 +1,8 @@
-"""The ``talksearch`` command: index, search, talks, export, serve."""
+"""The ``talksearch`` command: index, search, talks, export, serve, mcp."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import sys
 from pathlib import Path
@@ -204,7 +205,9 @@ def mcp(library) -> None:
     from talksearch.service.assistant import build_server
 
     settings = settings_from(library=library)
-    _, searcher = open_searcher(settings, create=False, readers=1)
+    # stdout carries the protocol alone: anything printed while the models load goes to stderr instead.
+    with contextlib.redirect_stdout(sys.stderr):
+        _, searcher = open_searcher(settings, create=False, readers=1)
     try:
         build_server(lambda: searcher, settings.search_limit, settings.talks_limit).run("stdio")
     finally:
