@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from talksearch.service.routes.embeds import content_security_policy
+from talksearch.service.routes.embeds import content_security_policy, media_origin
 from talksearch.settings import Settings
 from tests.service_fixtures import assert_error
 from tests.test_widget import (  # noqa: F401 (fixtures)
@@ -110,6 +110,11 @@ def test_embed_pages_carry_their_policy(api, talks):
         assert "x-frame-options" not in response.headers
     assert content_security_policy("https://wiki.example.org 'self'").endswith(
         "frame-ancestors https://wiki.example.org 'self'")
+    # The media origin comes from the catalog: rebuilt from its parts, or left out, never pasted in.
+    assert media_origin("http://media.example:8080/a.ogg#t=3") == "http://media.example:8080"
+    assert media_origin("http://[::1]:9/a.ogg") == "http://[::1]:9"
+    assert media_origin("http://a;script-src *@host.example/a.ogg") == "http://host.example"
+    assert media_origin("http://x y;/a.ogg") is None and media_origin("file:///a.ogg") is None
     with pytest.raises(ValidationError):  # a value that would end the directive and add its own
         Settings(library="unused", embed_frame_ancestors="* ; script-src *")
     assert_error(httpx.get(f"{api.base}/embed/talks/nope", timeout=60), 404, "not_found")

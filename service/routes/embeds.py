@@ -9,6 +9,7 @@ is a link to YouTube at the moment rather than YouTube's player. Who may frame t
 import base64
 import hashlib
 import html
+import re
 from typing import Annotated, Literal
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
@@ -26,6 +27,7 @@ from talksearch.search.searcher import QueryError, link_at
 router = APIRouter(tags=["embeds"])
 _HTML = {200: {"content": {"text/html": {}}, "description": "A page for an iframe"}}
 _FILTER_NAMES = ("talk", "channel", "event", "speaker", "language", "published_after", "published_before")
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name or an IP address, IPv6 included
 SAID_SECONDS = 20.0  # how much of the transcript the talk embed quotes from the moment on
 
 
@@ -33,17 +35,31 @@ def _css() -> str:
     return environment().loader.get_source(environment(), "embed.css")[0]
 
 
-def content_security_policy(frame_ancestors: str, media_origin: str | None = None) -> str:
+def content_security_policy(frame_ancestors: str, media_from: str | None = None) -> str:
     """Nothing but the page itself, its own styles and (for a talk) its media; framed by whom the operator says."""
     style = "'sha256-" + base64.b64encode(hashlib.sha256(_css().encode()).digest()).decode() + "'"
-    media = f"'self' {media_origin}" if media_origin else "'self'"
+    media = f"'self' {media_from}" if media_from else "'self'"
     return (f"default-src 'none'; style-src {style}; img-src data:; media-src {media}; form-action 'self'; "
             f"base-uri 'none'; frame-ancestors {frame_ancestors}")
 
 
-def _page(body: str, state, media_origin: str | None = None) -> HTMLResponse:
+def media_origin(url: str) -> str | None:
+    """The media's origin for ``media-src``, rebuilt from its parts: the URL comes from the catalog (a source's
+    metadata), and nothing in it may add to the policy."""
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _page(body: str, state, media_from: str | None = None) -> HTMLResponse:
     return HTMLResponse(body, headers={
-        "Content-Security-Policy": content_security_policy(state.settings.embed_frame_ancestors, media_origin),
+        "Content-Security-Policy": content_security_policy(state.settings.embed_frame_ancestors, media_from),
         "Cross-Origin-Resource-Policy": "cross-origin", "Referrer-Policy": "strict-origin-when-cross-origin"})
 
 
@@ -87,11 +103,10 @@ def embed_talk(
     src = detail.player.src or ""
     # A media fragment starts the player at the moment; browsers seek there without any script.
     media = f"{src}#t={round(t, 2):g}" if src else ""
-    parts = urlsplit(src)
-    media_origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else None
+    origin = media_origin(src)
     page = f"/talks/{quote(talk_id, safe='')}" + (f"?t={round(t, 2):g}" if t else "")
     return _page(render("embed_talk.html", css=_css(), talk=detail, start=t, media=media, said=said,
-                        source=link_at(talk, t), page=page), state, media_origin)
+                        source=link_at(talk, t), page=page), state, origin)
 
 
 def _iframe(src: str, title: str, width: int, height: int) -> str:
