@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
@@ -65,7 +65,7 @@ class FoundMoment(BaseModel):
     end: float
     text: str = Field(description="What is said, from the transcript")
     link: str = Field(description="Plays the talk at this moment")
-    page: str = Field(description="The talksearch page playing the talk at this moment (a path on the service)")
+    page: str = Field(description="The talksearch page playing the talk at this moment (over stdio: its path)")
 
 
 class SearchAnswer(BaseModel):
@@ -95,6 +95,16 @@ def _ref(talk: dict) -> TalkRef:
     return TalkRef(id=talk["id"], title=talk["title"], speakers=talk.get("speakers") or [], event=talk.get("event"),
                    channel=talk.get("channel"), published=talk.get("published"), duration=talk.get("duration"),
                    url=talk["url"])
+
+
+def _service_base(ctx: Context | None) -> str:
+    """The service's address when the call came over HTTP (``/mcp``); over stdio there is none."""
+    try:
+        request = ctx.request_context.request if ctx is not None else None
+    except ValueError:  # no request context
+        return ""
+    base_url = getattr(request, "base_url", None)
+    return str(base_url).rstrip("/") if base_url is not None else ""
 
 
 def _values(name: str, values: list[str] | None) -> list[str]:
@@ -140,14 +150,16 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         speaker: Speaker = None, event: Event = None, channel: Channel = None, language: Language = None,
         published_after: After = None, published_before: Before = None,
         talk: Annotated[Values, Field(description="Only these talk ids")] = None,
+        ctx: Context | None = None,
     ) -> SearchAnswer:
         filters = _filter(speaker, event, channel, language, published_after, published_before, talk)
         try:
             response = searcher().search(query, limit, offset=offset, filters=filters or None)
         except QueryError as exc:
             raise ToolError(f"cannot search: {exc}") from None
+        base = _service_base(ctx)
         moments = [FoundMoment(talk=TalkRef(**r.talk.model_dump(include=set(TalkRef.model_fields))),
-                               start=r.start, end=r.end, text=r.text, link=r.link, page=r.page)
+                               start=r.start, end=r.end, text=r.text, link=r.link, page=base + r.page)
                    for r in response.results]
         return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None)
 

@@ -55,7 +55,7 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
             "empty": empty, "missing": missing}
 
 
-def _check(answers: dict, ids: dict[str, str], api: httpx.Client) -> None:
+def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
     found = answers["found"]
     assert found["moments"], found
     top = found["moments"][0]
@@ -64,7 +64,7 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client) -> None:
     expected = api.get("/api/search", params={"q": QUERY, "limit": 3}).json()["results"]
     assert [(m["talk"]["id"], m["start"], m["end"], m["text"], m["link"]) for m in found["moments"]] == \
         [(r["talk"]["id"], r["start"], r["end"], r["text"], r["link"]) for r in expected]
-    assert top["page"] == f"/talks/{top['talk']['id']}?t={top['start']:g}"
+    assert top["page"] == f"{base}/talks/{top['talk']['id']}?t={top['start']:g}"  # absolute over HTTP
 
     transcript = answers["transcript"]
     assert transcript["talk"]["id"] == ids["t01"]
@@ -104,9 +104,9 @@ def test_http_endpoint_answers_the_sdk_client_and_ignores_the_admin_token(ids):
                 ClientSession(read, write) as session:
             return await _exercise(session, ids)
 
-    _check(anyio.run(run, {}), ids, server.client)
+    _check(anyio.run(run, {}), ids, server.client, server.base)
     # The admin token opens nothing more: the same three read-only tools, the same answers.
-    _check(anyio.run(run, {"Authorization": f"Bearer {ADMIN_TOKEN}"}), ids, server.client)
+    _check(anyio.run(run, {"Authorization": f"Bearer {ADMIN_TOKEN}"}), ids, server.client, server.base)
 
 
 def test_mcp_transport_is_not_in_openapi():
