@@ -13,7 +13,7 @@ from urllib.parse import quote, urlencode
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
-from lxml import etree
+from feedgen.util import xml_elem
 
 from talksearch import __version__
 from talksearch.schemas import SearchResponse
@@ -64,9 +64,9 @@ class _EntryExtras(BaseEntryExtension):
 
     def extend_atom(self, entry):
         for url in self.related_links:
-            etree.SubElement(entry, "{http://www.w3.org/2005/Atom}link", href=url, rel="related")
+            xml_elem("{http://www.w3.org/2005/Atom}link", entry, href=url, rel="related")
         for url, media_type in self.transcripts:
-            etree.SubElement(entry, f"{{{PODCAST_NS}}}transcript", url=url, type=media_type)
+            xml_elem(f"{{{PODCAST_NS}}}transcript", entry, url=url, type=media_type)
         return entry
 
 
