@@ -6,15 +6,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 
 from talksearch import __version__
 from talksearch.search.searcher import open_searcher
 from talksearch.service import errors
+from talksearch.service.assistant import build_server
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
-from talksearch.service.routes import admin, health, media, pages, search, talks, widget
+from talksearch.service.routes import admin, embeds, feeds, health, media, pages, search, talks, widget
 from talksearch.service.state import AppState
 from talksearch.settings import Settings
 
@@ -24,6 +27,7 @@ Read endpoints answer any origin (CORS) unless the operator restricts them. The 
 (`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`) need
 `Authorization: Bearer <TALKSEARCH_ADMIN_TOKEN>` and are disabled when no token is configured.
 Every error has one shape: `{"error": {"code": "...", "message": "..."}}`.
+AI assistants reach the same search at `/mcp` (Model Context Protocol, streamable HTTP; not in this schema).
 """
 
 
@@ -42,6 +46,12 @@ class ReadOnlyCORS(CORSMiddleware):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
+    assistant = build_server(lambda: app.state.talksearch.searcher, settings.search_limit, settings.talks_limit)
+    # Stateless JSON answers: any worker can answer any call, and nothing is held between them. The host and
+    # origin checks (DNS rebinding) are off: like the rest of the read API, /mcp serves public data under any
+    # host name, and it has no tool that writes.
+    assistant.streamable_http_app(stateless_http=True, json_response=True,
+                                  transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -50,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jobs.start()
         app.state.talksearch = AppState(settings, library, searcher, jobs, metrics)
         try:
-            yield
+            async with assistant.session_manager.run():
+                yield
         finally:
             jobs.stop()
             searcher.close()
@@ -64,6 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(ReadOnlyCORS, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
                            allow_credentials=False, max_age=3600)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for module in (health, search, talks, admin, media, pages, widget):
+    for module in (health, search, talks, admin, media, pages, widget, feeds, embeds):
         app.include_router(module.router)
+    # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.
+    app.add_route("/mcp", StreamableHTTPASGIApp(assistant.session_manager), methods=["GET", "POST", "DELETE"],
+                  include_in_schema=False)
     return app

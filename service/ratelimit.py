@@ -25,15 +25,17 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from talksearch.service.errors import error_response
 
 # Paths whose requests run a search (the embedding model and ranking); the pages only when they carry a query.
-LIMITED_PATHS = frozenset({"/api/search", "/api/related"})
-QUERY_PAGES = frozenset({"/", "/results"})
+LIMITED_PATHS = frozenset({"/api/search", "/api/related", "/api/search.atom"})
+QUERY_PAGES = frozenset({"/", "/results", "/embed"})
+# Every MCP message counts: the transport's JSON-RPC body is not read here, and a session is a few messages.
+MCP_PATH = "/mcp"
 
 
 def _searches(scope: Scope) -> bool:
     if scope["method"] == "OPTIONS":  # CORS preflights cost nothing
         return False
     path = scope["path"]
-    if path in LIMITED_PATHS:
+    if path in LIMITED_PATHS or (path == MCP_PATH and scope["method"] == "POST"):
         return True
     return path in QUERY_PAGES and any(
         value.strip() for value in parse_qs(scope.get("query_string", b"").decode("latin-1")).get("q", []))

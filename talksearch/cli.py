@@ -1,7 +1,8 @@
-"""The ``talksearch`` command: index, search, talks, export, serve."""
+"""The ``talksearch`` command: index, search, talks, export, serve, mcp."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import sys
 from pathlib import Path
@@ -194,6 +195,23 @@ def serve(library, host, port) -> None:
     Library.open(settings.library, create=True).close()  # a broken or unusable library: one line, not a traceback
     click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@main.command()
+@library_option
+def mcp(library) -> None:
+    """Answer an AI assistant's searches over stdio (Model Context Protocol)."""
+    from talksearch.search import open_searcher
+    from talksearch.service.assistant import build_server
+
+    settings = settings_from(library=library)
+    # stdout carries the protocol alone: anything printed while the models load goes to stderr instead.
+    with contextlib.redirect_stdout(sys.stderr):
+        _, searcher = open_searcher(settings, create=False, readers=1)
+    try:
+        build_server(lambda: searcher, settings.search_limit, settings.talks_limit).run("stdio")
+    finally:
+        searcher.close()
 
 
 @main.command("eval", context_settings={"ignore_unknown_options": True, "help_option_names": []})

@@ -177,3 +177,24 @@ class ErrorResponse(BaseModel):
     ]})
 
     error: ErrorBody
+
+
+class OEmbed(BaseModel):
+    """An oEmbed 1.0 ``rich`` answer (https://oembed.com): the HTML to paste is an iframe of an /embed page."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "version": "1.0", "type": "rich", "title": _TALK_EXAMPLE["title"], "provider_name": "talksearch",
+        "provider_url": "https://talks.example.org/", "width": 640, "height": 400,
+        "html": '<iframe src="https://talks.example.org/embed/talks/3f2a9c1d0b7e?t=7" width="640" height="400" '
+                'title="Checkpointing Long-Running Simulations to Object Storage" style="border:0" loading="lazy" '
+                'allow="fullscreen; picture-in-picture"></iframe>',
+    }]})
+
+    version: Literal["1.0"] = "1.0"
+    type: Literal["rich"] = "rich"
+    title: str
+    provider_name: str = "talksearch"
+    provider_url: str
+    html: str = Field(description="An <iframe> of this service's /embed page; attributes escaped.")
+    width: int
+    height: int

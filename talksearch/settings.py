@@ -103,13 +103,19 @@ class Settings(BaseSettings):
     related_limit: int = Field(5, ge=1, le=100, description="Moments `GET /api/related` returns when the request names no limit.")
     rate_limit_per_minute: int = Field(
         600, ge=0,
-        description="Searches (`/api/search`, `/api/related`, the search pages with a query) one client address may "
+        description="Searches (`/api/search`, `/api/related`, `/api/search.atom`, the search and embed pages with a "
+        "query, each message to `/mcp`) one client address may "
         "make per minute, in a burst or spread out; over it: 429 with `Retry-After`. 0 turns the limit off.",
     )
     cors_origins: list[str] = Field(
         ["*"],
         description='Origins allowed to call the read API from a browser (JSON list, e.g. `["https://example.org"]`); '
         '`["*"]` lets any site embed search; `[]` turns CORS off.',
+    )
+    embed_frame_ancestors: str = Field(
+        "*", max_length=2000, pattern=r"^[^;,\r\n]+$",  # one directive's value: it cannot end the policy
+        description="Who may show the `/embed` pages in an iframe: a CSP `frame-ancestors` source list, e.g. "
+        "`https://wiki.example.org 'self'`; `*` (any site) by default, `'none'` for no site.",
     )
     admin_token: SecretStr | None = Field(
         None,

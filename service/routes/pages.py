@@ -49,7 +49,7 @@ def _results_context(state, form: dict) -> dict:
         published_after=s["published_after"] or None, published_before=s["published_before"] or None,
     )
     context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": sum(bool(v) for v in s.values()),
-               "response": None, "talks": None, "notice": None, "players": {}}
+               "response": None, "talks": None, "notice": None, "players": {}, "feed_query": ""}
     if form["q"].strip():
         try:
             response = state.searcher.search(form["q"], state.settings.search_limit, offset=form["offset"],
@@ -63,6 +63,8 @@ def _results_context(state, form: dict) -> dict:
         context["response"] = response
         query = {k: v for k, v in {"q": form["q"], **s, "group": form["group"] if form["group"] == "talk" else ""}.items() if v}
         context["next_query"] = urlencode({**query, "offset": response.next_offset or 0})
+        # The same search as a feed: the filters' names are the API's, and a feed has no pages or grouping.
+        context["feed_query"] = urlencode({k: v for k, v in {"q": form["q"], **s}.items() if v})
     else:
         with state.searcher.reading() as library:
             context["talks"] = library.talks(state.settings.talks_limit, 0, filters)
@@ -98,5 +100,7 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
         start = 0.0
     start = start if start < 1e7 else 0.0  # also drops inf and nan
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
-    return HTMLResponse(render("talk.html", talk=talk_detail(talk), start=start, current=current,
+    # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
+    oembed = str(request.base_url).rstrip("/") + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={start:g}" if start else ""))})
+    return HTMLResponse(render("talk.html", talk=talk_detail(talk), start=start, current=current, oembed=oembed,
                                paragraphs=paragraphs(segments), max_chars=state.settings.max_query_chars))

@@ -103,11 +103,15 @@ def widget_page(request: Request) -> HTMLResponse:
     script = str(request.url_for("widget_js"))
     api = str(request.base_url).rstrip("/")
     embed = f'<script src="{script}" defer></script>\n<talk-search api="{api}"></talk-search>'
+    iframe = (f'<iframe src="{api}/embed" width="640" height="480" title="Search the talks" '
+              f'style="border:0" loading="lazy"></iframe>')
+    moment = f'<iframe src="{api}/embed/talks/TALK_ID?t=75" width="640" height="420" title="The talk" style="border:0"></iframe>'
     defaults = light_defaults()
     properties = "\n".join(f"  {name}: {defaults[name]};".ljust(34) + f"/* {what} */" for name, what in _PROPERTIES)
     css = _page_css()
     page = rendering.render("widget.html", css=Markup(css), embed=embed, api=api, script=script,
-                            attributes=_ATTRIBUTES, properties=properties)
+                            attributes=_ATTRIBUTES, properties=properties,
+                            iframe=iframe, moment=moment)
     # The page follows its own advice: a strict CSP under which the live widget must (and does) work.
     csp = ("default-src 'none'; script-src 'self' https://www.youtube.com; connect-src 'self'; media-src *; "
            "frame-src https://www.youtube.com https://www.youtube-nocookie.com; img-src 'self' data:; "

@@ -1,0 +1,195 @@
+"""talksearch as a Model Context Protocol server (the official ``mcp`` SDK): the tools an AI assistant calls.
+
+One server definition, two transports: ``talksearch mcp`` runs it over stdio, and the service mounts it at
+``/mcp`` (streamable HTTP). The tools only read, and every answer is built from what the library holds
+(ids, times, text and links come from the catalog), so an assistant can cite a moment but has nothing to
+invent one from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field
+
+from talksearch import __version__
+from talksearch.library import Talk, TalkFilter
+from talksearch.search.searcher import QueryError, Searcher, link_at
+
+MAX_VALUES = 50  # values per filter, as the HTTP API allows
+INSTRUCTIONS = """Search what was said in a library of recorded talks (conference talks, lectures), down to the
+second. Use search_talks to find moments, get_transcript to read around a moment before quoting it, and
+list_talks to see what the library holds. Cite moments with the returned link; every time and quote comes
+from the transcript, so do not adjust or invent them."""
+
+SEARCH_DESCRIPTION = """Find moments in the talks where something is said or explained.
+
+A good query is a short description of the idea in the speaker's words, e.g. "gang scheduling for MPI jobs"
+or "why checkpoints go to object storage": the search matches meaning as well as exact words. Put
+"quoted phrases" around words that must appear exactly (names, acronyms). Do not add words like "talk about"
+or "video". Filters narrow to talks by speaker, event, channel, language or publication date (use
+list_talks to see the values). Each result is one moment: the talk, its speakers, start and end in seconds,
+the transcript text, and `link`, which plays the talk at that moment."""
+
+TRANSCRIPT_DESCRIPTION = """The transcript of one talk as timed sentences (start and end in seconds).
+
+Pass the talk id from search_talks or list_talks; pass start and end (seconds) to read only around a moment,
+e.g. a minute before and after a search result, instead of the whole talk."""
+
+LIST_DESCRIPTION = """The talks in the library, newest first, with the total count. Filter by speaker, event,
+channel, language or publication date; use it to learn which values the search filters take."""
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+
+class TalkRef(BaseModel):
+    id: str
+    title: str
+    speakers: list[str] = []
+    event: str | None = None
+    channel: str | None = None
+    published: str | None = Field(None, description="ISO date")
+    duration: float | None = Field(None, description="seconds")
+    url: str = Field(description="The talk's source")
+
+
+class FoundMoment(BaseModel):
+    talk: TalkRef
+    start: float = Field(description="seconds from the talk's start")
+    end: float
+    text: str = Field(description="What is said, from the transcript")
+    link: str = Field(description="Plays the talk at this moment")
+    page: str = Field(description="The talksearch page playing the talk at this moment (over stdio: its path)")
+
+
+class SearchAnswer(BaseModel):
+    query: str
+    moments: list[FoundMoment]
+    more: bool = Field(description="More moments match: search again with offset")
+
+
+class Sentence(BaseModel):
+    start: float
+    end: float
+    text: str
+
+
+class TranscriptAnswer(BaseModel):
+    talk: TalkRef
+    link: str = Field(description="Plays the talk from the first sentence returned")
+    sentences: list[Sentence]
+
+
+class TalksAnswer(BaseModel):
+    talks: list[TalkRef]
+    total: int = Field(description="Talks matching the filters, in all")
+
+
+def _ref(talk: Talk) -> TalkRef:
+    return TalkRef(**{name: getattr(talk, name) for name in TalkRef.model_fields})
+
+
+def _service_base(ctx: Context | None) -> str:
+    """The service's address when the call came over HTTP (``/mcp``); over stdio there is none."""
+    try:
+        request = ctx.request_context.request if ctx is not None else None
+    except ValueError:  # no request context
+        return ""
+    base_url = getattr(request, "base_url", None)
+    return str(base_url).rstrip("/") if base_url is not None else ""
+
+
+def _values(name: str, values: list[str] | None) -> list[str]:
+    values = [v.strip() for v in values or [] if v.strip()]
+    if len(values) > MAX_VALUES or any(len(v) > 200 for v in values):
+        raise ToolError(f"{name}: at most {MAX_VALUES} values of at most 200 characters")
+    return values
+
+
+def _filter(speaker, event, channel, language, published_after, published_before, talk=None) -> TalkFilter:
+    return TalkFilter(
+        talks=_values("talk", talk), channels=_values("channel", channel), events=_values("event", event),
+        speakers=_values("speaker", speaker), languages=_values("language", language),
+        published_after=published_after.isoformat() if published_after else None,
+        published_before=published_before.isoformat() if published_before else None,
+    )
+
+
+Values = list[str] | None
+Speaker = Annotated[Values, Field(description="Only talks by any of these speakers")]
+Event = Annotated[Values, Field(description="Only talks from any of these events")]
+Channel = Annotated[Values, Field(description="Only talks from any of these channels")]
+Language = Annotated[Values, Field(description="Only talks in any of these spoken languages, e.g. en")]
+After = Annotated[date | None, Field(description="Only talks published on or after this date (YYYY-MM-DD)")]
+Before = Annotated[date | None, Field(description="Only talks published on or before this date (YYYY-MM-DD)")]
+
+
+def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks_limit: int = 50) -> MCPServer:
+    """The MCP server over the searcher that ``searcher()`` returns when a tool runs (the service opens its
+    searcher only at start-up, after the routes are made)."""
+    # MCPServer() calls logging.basicConfig on the root logger; logging is the host's (uvicorn's, the CLI's).
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    server = MCPServer("talksearch", title="talksearch", version=__version__, instructions=INSTRUCTIONS,
+                       log_level="WARNING")
+    root.handlers[:], root.level = handlers, level
+
+    @server.tool(description=SEARCH_DESCRIPTION, annotations=READ_ONLY)
+    def search_talks(
+        query: Annotated[str, Field(description="What to look for; \"quoted phrases\" must match exactly")],
+        limit: Annotated[int, Field(ge=1, le=100, description="Moments to return")] = search_limit,
+        offset: Annotated[int, Field(ge=0, le=10_000, description="Skip this many (the next page)")] = 0,
+        speaker: Speaker = None, event: Event = None, channel: Channel = None, language: Language = None,
+        published_after: After = None, published_before: Before = None,
+        talk: Annotated[Values, Field(description="Only these talk ids")] = None,
+        ctx: Context | None = None,
+    ) -> SearchAnswer:
+        filters = _filter(speaker, event, channel, language, published_after, published_before, talk)
+        try:
+            response = searcher().search(query, limit, offset=offset, filters=filters or None)
+        except QueryError as exc:
+            raise ToolError(f"cannot search: {exc}") from None
+        base = _service_base(ctx)
+        moments = [FoundMoment(talk=TalkRef(**r.talk.model_dump(include=set(TalkRef.model_fields))),
+                               start=r.start, end=r.end, text=r.text, link=r.link, page=base + r.page)
+                   for r in response.results]
+        return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None)
+
+    @server.tool(description=TRANSCRIPT_DESCRIPTION, annotations=READ_ONLY)
+    def get_transcript(
+        talk_id: Annotated[str, Field(max_length=64, description="The talk's id")],
+        start: Annotated[float | None, Field(ge=0, le=1e7, description="From this second")] = None,
+        end: Annotated[float | None, Field(ge=0, le=1e7, description="Up to this second")] = None,
+    ) -> TranscriptAnswer:
+        with searcher().reading() as library:
+            talk = library.talk(talk_id)
+            if talk is None:
+                raise ToolError(f"no talk {talk_id!r} in the library (list_talks shows the ids)")
+            segments = library.segments(talk_id)
+        # A sentence overlapping the range counts: a range that starts mid-sentence still reads whole sentences.
+        chosen = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
+        first = chosen[0].start if chosen else (start or 0.0)
+        return TranscriptAnswer(
+            talk=_ref(talk), link=link_at(talk, first),
+            sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text) for s in chosen])
+
+    @server.tool(description=LIST_DESCRIPTION, annotations=READ_ONLY)
+    def list_talks(
+        speaker: Speaker = None, event: Event = None, channel: Channel = None, language: Language = None,
+        published_after: After = None, published_before: Before = None,
+        limit: Annotated[int, Field(ge=1, le=1000, description="Talks to return")] = talks_limit,
+        offset: Annotated[int, Field(ge=0, le=10_000, description="Skip this many (the next page)")] = 0,
+    ) -> TalksAnswer:
+        filters = _filter(speaker, event, channel, language, published_after, published_before)
+        with searcher().reading() as library:
+            talks = library.talks(limit, offset, filters)
+            return TalksAnswer(talks=[_ref(t) for t in talks], total=library.count_talks(filters))
+
+    return server
+

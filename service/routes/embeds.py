@@ -1,0 +1,162 @@
+"""Pages made for an ``<iframe>`` on sites that allow no scripts, and the oEmbed provider that hands them out.
+
+``/embed?q=…`` searches and ``/embed/talks/{id}?t=…`` plays a talk from a moment (a media fragment, so the
+browser seeks without any script). They load nothing from third parties: styles are inline, a YouTube talk
+is a link to YouTube at the moment rather than YouTube's player. Who may frame them is the operator's
+``embed_frame_ancestors`` setting (CSP ``frame-ancestors``).
+"""
+
+import base64
+import hashlib
+import html
+import re
+from typing import Annotated, Literal
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from talksearch.service.errors import ApiError
+from talksearch.service.params import Filters
+from talksearch.service.rendering import environment, render
+from talksearch.service.state import State
+from talksearch.service.talk_detail import talk_detail
+
+from talksearch.schemas import ErrorResponse, OEmbed
+from talksearch.search.searcher import QueryError, link_at
+
+router = APIRouter(tags=["embeds"])
+_HTML = {200: {"content": {"text/html": {}}, "description": "A page for an iframe"}}
+_FILTER_NAMES = ("talk", "channel", "event", "speaker", "language", "published_after", "published_before")
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name or an IP address, IPv6 included
+SAID_SECONDS = 20.0  # how much of the transcript the talk embed quotes from the moment on
+
+
+def _css() -> str:
+    return environment().loader.get_source(environment(), "embed.css")[0]
+
+
+def content_security_policy(frame_ancestors: str, media_from: str | None = None) -> str:
+    """Nothing but the page itself, its own styles and (for a talk) its media; framed by whom the operator says."""
+    style = "'sha256-" + base64.b64encode(hashlib.sha256(_css().encode()).digest()).decode() + "'"
+    media = f"'self' {media_from}" if media_from else "'self'"
+    return (f"default-src 'none'; style-src {style}; img-src data:; media-src {media}; form-action 'self'; "
+            f"base-uri 'none'; frame-ancestors {frame_ancestors}")
+
+
+def media_origin(url: str) -> str | None:
+    """The media's origin for ``media-src``, rebuilt from its parts: the URL comes from the catalog (a source's
+    metadata), and nothing in it may add to the policy."""
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        return None
+    host = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _page(body: str, state, media_from: str | None = None) -> HTMLResponse:
+    return HTMLResponse(body, headers={
+        "Content-Security-Policy": content_security_policy(state.settings.embed_frame_ancestors, media_from),
+        "Cross-Origin-Resource-Policy": "cross-origin", "Referrer-Policy": "strict-origin-when-cross-origin"})
+
+
+@router.get("/embed", response_class=HTMLResponse, responses={**_HTML, 422: {"model": ErrorResponse}},
+            summary="A search box and its results, as a page for an iframe (no scripts)")
+def embed_search(
+    state: State,
+    request: Request,
+    filters: Filters,
+    q: Annotated[str, Query(max_length=2000, description="What to look for; empty shows only the box",
+                            examples=["power capping"])] = "",
+    limit: Annotated[int | None, Query(ge=1, le=100, description="Results to show (1-100)")] = None,
+) -> HTMLResponse:
+    response, notice = None, None
+    if q.strip():
+        try:
+            response = state.searcher.search(q, limit or state.settings.search_limit, filters=filters or None)
+        except QueryError as exc:
+            notice = f"Cannot search: {exc}."
+    # The box searches again with the same filters: they ride along as hidden fields.
+    hidden = [(k, v) for k, v in request.query_params.multi_items() if k in (*_FILTER_NAMES, "limit")]
+    full_page = "/?" + urlencode([("q", q), *[(k, v) for k, v in hidden if k != "limit"]])
+    return _page(render("embed_search.html", css=_css(), q=q, response=response, notice=notice, hidden=hidden,
+                        full_page=full_page, max_chars=state.settings.max_query_chars), state)
+
+
+@router.get("/embed/talks/{talk_id}", response_class=HTMLResponse, responses={**_HTML, 404: {"model": ErrorResponse}},
+            summary="A talk's player starting at a moment, as a page for an iframe (no scripts)")
+def embed_talk(
+    state: State,
+    talk_id: str,
+    t: Annotated[float, Query(ge=0, le=1e7, description="Start here, in seconds from the talk's start")] = 0.0,
+) -> HTMLResponse:
+    with state.searcher.reading() as library:
+        talk = library.talk(talk_id)
+        segments = library.segments(talk_id) if talk else []
+    if talk is None:
+        raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
+    detail = talk_detail(talk)
+    said = [s for s in segments if s.end > t and s.start < t + SAID_SECONDS][:4]
+    src = detail.player.src or ""
+    # A media fragment starts the player at the moment; browsers seek there without any script.
+    media = f"{src}#t={round(t, 2):g}" if src else ""
+    origin = media_origin(src)
+    page = f"/talks/{quote(talk_id, safe='')}" + (f"?t={round(t, 2):g}" if t else "")
+    return _page(render("embed_talk.html", css=_css(), talk=detail, start=t, media=media, said=said,
+                        source=link_at(talk, t), page=page), state, origin)
+
+
+def _iframe(src: str, title: str, width: int, height: int) -> str:
+    attr = lambda value: html.escape(str(value), quote=True)  # noqa: E731
+    return (f'<iframe src="{attr(src)}" width="{width}" height="{height}" title="{attr(title)}" style="border:0" '
+            f'loading="lazy" allow="fullscreen; picture-in-picture"></iframe>')
+
+
+@router.get("/oembed", response_model=OEmbed,
+            responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+            summary="oEmbed for a talk page, a moment (/talks/{id}?t=…) or a search (/?q=…): an iframe to paste")
+def oembed(
+    state: State,
+    request: Request,
+    url: Annotated[str, Query(max_length=2000, description="A talk page, moment or search page of this service",
+                              examples=["https://talks.example.org/talks/3f2a9c1d0b7e?t=75"])],
+    maxwidth: Annotated[int | None, Query(ge=1, le=10_000, description="The widest the embed may be")] = None,
+    maxheight: Annotated[int | None, Query(ge=1, le=10_000, description="The tallest the embed may be")] = None,
+    # oEmbed suggests 501 for other formats; this service keeps 5xx for its own failures, so: 422.
+    format: Annotated[Literal["json"], Query(description="Only `json` is offered")] = "json",
+) -> OEmbed:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    base = str(request.base_url).rstrip("/")
+    path = unquote(parts.path).rstrip("/").removeprefix("/embed" if parts.path.startswith("/embed/") else "")
+    if path.startswith("/talks/") and path.count("/") == 2:
+        talk_id = path.removeprefix("/talks/")
+        with state.searcher.reading() as library:
+            talk = library.talk(talk_id)
+        if talk is None:
+            raise ApiError(404, f"no talk {talk_id!r} at {url!r}")
+        start = _seconds(query.get("t", ["0"])[0])
+        src = f"{base}/embed/talks/{quote(talk_id, safe='')}" + (f"?t={start:g}" if start else "")
+        title, width, height = talk.title, 640, 420
+    elif path in ("", "/embed") and query.get("q", [""])[0].strip():
+        keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]
+        src = f"{base}/embed?{urlencode(keep)}"
+        title, width, height = f"talksearch: {query['q'][0].strip()}", 640, 480
+    else:
+        raise ApiError(404, "the url is not a talk page, moment or search of this service")
+    width, height = min(width, maxwidth or width), min(height, maxheight or height)
+    return OEmbed(title=title, provider_url=f"{base}/", html=_iframe(src, title, width, height), width=width,
+                  height=height)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = round(float(value), 2)
+    except ValueError:
+        return 0.0
+    return seconds if 0 <= seconds < 1e7 else 0.0  # also drops inf and nan
+
+

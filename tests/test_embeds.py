@@ -1,0 +1,152 @@
+"""Embeds without scripts: the /embed pages in an iframe on another origin (real headless Chromium), the
+oEmbed provider, and the frame-ancestors policy. Reuses test_widget's servers and its hostile library (talk
+t02 is a YouTube talk whose title and passages carry HTML) and its Chromium."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from talksearch.service.routes.embeds import content_security_policy, media_origin
+from talksearch.settings import Settings
+from tests.service_fixtures import assert_error
+from tests.test_widget import (  # noqa: F401 (fixtures)
+    CHROMIUM,
+    HOSTILE_TITLE,
+    TIMEOUT_MS,
+    YOUTUBE_ID,
+    hostile_library,
+    host_site,
+    widget_api,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.models,
+              pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(), reason="needs Debian's chromium")]
+T01_TITLE = "Checkpointing Long-Running Simulations to Object Storage"
+
+
+@pytest.fixture(scope="module")
+def talks(widget_api) -> dict[str, str]:
+    listing = httpx.get(f"{widget_api.base}/api/talks", timeout=60).json()["talks"]
+    by_title = {t["title"]: t["id"] for t in listing}
+    return {"t01": by_title[T01_TITLE], "t02": by_title[HOSTILE_TITLE]}
+
+
+class Framed:
+    """A page on the host site's origin with one iframe pasted in; records every request and console error."""
+
+    def __init__(self, browser, site, path: str, iframe: str):
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(TIMEOUT_MS)
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.context.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(site.page(path, iframe))
+        self.frame = self.page.wait_for_selector("iframe").content_frame()
+        self.frame.wait_for_load_state()
+
+    def close(self):
+        self.context.close()
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def test_a_page_on_another_origin_embeds_a_moment_and_the_player_starts_there(browser, host_site, widget_api, talks):
+    iframe = f'<iframe src="{widget_api.base}/embed/talks/{talks["t01"]}?t=7" width="640" height="420" title="talk"></iframe>'
+    framed = Framed(browser, host_site, "/moment.html", iframe)
+    try:
+        assert _origin(framed.page.url) != widget_api.base
+        framed.frame.wait_for_function("() => { const v = document.querySelector('video, audio');"
+                                       " return v && v.readyState >= 1; }")
+        assert framed.frame.evaluate("document.querySelector('video, audio').currentTime") == pytest.approx(7, abs=0.5)
+        assert framed.frame.locator("h1").text_content() == T01_TITLE
+        assert framed.frame.locator("script").count() == 0
+        media = httpx.get(f"{widget_api.base}/api/talks/{talks['t01']}", timeout=60).json()["player"]["src"]
+        # Nothing from third parties: the host page, the embed, and the talk's own media.
+        assert {_origin(u) for u in framed.requests} <= {host_site.base, widget_api.base, _origin(media)}, framed.requests
+        assert not framed.errors, framed.errors  # a CSP violation would be reported here
+    finally:
+        framed.close()
+
+
+def test_an_embedded_search_shows_hostile_titles_as_text_and_plays_in_the_frame(browser, host_site, widget_api, talks):
+    iframe = f'<iframe src="{widget_api.base}/embed?q=partition+keys" width="640" height="480" title="search"></iframe>'
+    framed = Framed(browser, host_site, "/search.html", iframe)
+    try:
+        links = framed.frame.locator("ol a:not(.time)")
+        titles = links.all_text_contents()
+        assert HOSTILE_TITLE in titles  # shown literally, as text
+        assert framed.frame.evaluate("window.__pwned") is None
+        assert framed.frame.locator("img").count() == 0
+        links.nth(titles.index(HOSTILE_TITLE)).click()
+        framed.frame.wait_for_url(f"{widget_api.base}/embed/talks/{talks['t02']}?t=*")
+        assert framed.frame.locator("h1").text_content() == HOSTILE_TITLE
+        # A YouTube talk is a link to YouTube at the moment: nothing is loaded from YouTube.
+        youtube = framed.frame.locator("a[href^='https://www.youtube.com/']").get_attribute("href")
+        assert youtube.startswith(f"https://www.youtube.com/watch?v={YOUTUBE_ID}&t=")
+        assert not [u for u in framed.requests if "youtube" in u]
+        assert framed.frame.evaluate("window.__pwned") is None
+        assert not framed.errors, framed.errors
+    finally:
+        framed.close()
+
+
+def test_embed_pages_carry_their_policy(widget_api, talks):
+    for path in ("/embed", f"/embed/talks/{talks['t01']}?t=3"):
+        response = httpx.get(f"{widget_api.base}{path}", timeout=60)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and csp.endswith("frame-ancestors *")
+        assert "x-frame-options" not in response.headers
+    assert content_security_policy("https://wiki.example.org 'self'").endswith(
+        "frame-ancestors https://wiki.example.org 'self'")
+    # The media origin comes from the catalog: rebuilt from its parts, or left out, never pasted in.
+    assert media_origin("http://media.example:8080/a.ogg#t=3") == "http://media.example:8080"
+    assert media_origin("http://[::1]:9/a.ogg") == "http://[::1]:9"
+    assert media_origin("http://a;script-src *@host.example/a.ogg") == "http://host.example"
+    assert media_origin("http://x y;/a.ogg") is None and media_origin("file:///a.ogg") is None
+    with pytest.raises(ValidationError):  # a value that would end the directive and add its own
+        Settings(library="unused", embed_frame_ancestors="* ; script-src *")
+    assert_error(httpx.get(f"{widget_api.base}/embed/talks/nope", timeout=60), 404, "not_found")
+    assert_error(httpx.get(f"{widget_api.base}/embed/talks/{talks['t01']}?t=-1", timeout=60), 422, "invalid_request")
+
+
+def test_oembed_turns_a_talk_link_into_its_iframe(widget_api, talks):
+    page = httpx.get(f"{widget_api.base}/talks/{talks['t02']}?t=12", timeout=60).text
+    start = page.index('type="application/json+oembed"')
+    href = html.unescape(page[start:page.index(">", start)].split('href="')[1].split('"')[0])
+    assert href.startswith(f"{widget_api.base}/oembed?url=")
+    assert parse_qs(urlsplit(href).query)["url"] == [f"{widget_api.base}/talks/{talks['t02']}?t=12"]
+    answer = httpx.get(href, timeout=60).json()
+    assert answer["type"] == "rich" and answer["version"] == "1.0" and answer["title"] == HOSTILE_TITLE
+    assert answer["provider_url"] == f"{widget_api.base}/"
+    assert f'src="{widget_api.base}/embed/talks/{talks["t02"]}?t=12"' in answer["html"]
+    assert f'title="{html.escape(HOSTILE_TITLE, quote=True)}"' in answer["html"] and "<img" not in answer["html"]
+
+    small = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/talks/{talks['t01']}", "maxwidth": 300},
+                      timeout=60).json()
+    assert small["width"] == 300 and f'width="300"' in small["html"]
+    search = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/?q=power+capping&speaker=A"}, timeout=60)
+    assert f'src="{widget_api.base}/embed?q=power+capping&amp;speaker=A"' in search.json()["html"]
+    for url in (f"{widget_api.base}/talks/nope", "https://elsewhere.example/about", "not a url"):
+        assert_error(httpx.get(f"{widget_api.base}/oembed", params={"url": url}, timeout=60), 404, "not_found")
+    assert_error(httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/talks/{talks['t01']}",
+                                                          "format": "xml"}, timeout=60), 422, "invalid_request")
+
+
+def test_the_widget_page_shows_both_ways_to_embed(widget_api):
+    page = httpx.get(f"{widget_api.base}/widget", timeout=60).text
+    # both shown as code to copy: escaped in the page, whole once unescaped
+    assert "&lt;script src=" in page and "&lt;iframe src=" in page
+    assert f'<iframe src="{widget_api.base}/embed"' in html.unescape(page)
+    assert "/oembed?url=" in page

@@ -1,0 +1,127 @@
+"""talksearch as an MCP server, driven by the official SDK's own client: over stdio (``talksearch mcp``
+spawned as an assistant would) and over streamable HTTP (``/mcp`` on the running service), against the
+session's real indexed library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import anyio
+import httpx
+import httpx2
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.service_fixtures import (
+    ADMIN_TOKEN,
+    assert_error,
+    read_server,
+    settings_for,
+    shared_library,
+    start_server,
+    talk_ids,
+)
+
+pytestmark = pytest.mark.models  # a real library, indexed with the bundled models
+
+TALKSEARCH = str(Path(sys.executable).parent / "talksearch")
+QUERY = "checkpoints to object storage"
+
+
+def _structured(result) -> dict:
+    assert not result.is_error, result.content
+    if result.structured_content is not None:
+        return result.structured_content
+    return json.loads(result.content[0].text)
+
+
+async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
+    await session.initialize()
+    tools = {t.name: t for t in (await session.list_tools()).tools}
+    assert set(tools) == {"search_talks", "get_transcript", "list_talks"}
+    assert "good query" in tools["search_talks"].description
+    assert all(t.annotations and t.annotations.read_only_hint for t in tools.values())
+    found = _structured(await session.call_tool("search_talks", {"query": QUERY, "limit": 3}))
+    transcript = _structured(await session.call_tool(
+        "get_transcript", {"talk_id": ids["t01"], "start": 5, "end": 12}))
+    listing = _structured(await session.call_tool("list_talks", {"limit": 2}))
+    filtered = _structured(await session.call_tool(
+        "search_talks", {"query": QUERY, "talk": [ids["t02"]], "limit": 3}))
+    empty = await session.call_tool("search_talks", {"query": "   "})
+    missing = await session.call_tool("get_transcript", {"talk_id": "nope"})
+    return {"found": found, "transcript": transcript, "listing": listing, "filtered": filtered,
+            "empty": empty, "missing": missing}
+
+
+def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
+    found = answers["found"]
+    assert found["moments"], found
+    top = found["moments"][0]
+    assert top["talk"]["id"] in (ids["t01"], ids["local"])
+    # Every moment is one the HTTP API returns for the same query: same talk, times, text and link.
+    expected = api.get("/api/search", params={"q": QUERY, "limit": 3}).json()["results"]
+    assert [(m["talk"]["id"], m["start"], m["end"], m["text"], m["link"]) for m in found["moments"]] == \
+        [(r["talk"]["id"], r["start"], r["end"], r["text"], r["link"]) for r in expected]
+    assert top["page"] == f"{base}/talks/{top['talk']['id']}?t={top['start']:g}"  # absolute over HTTP
+
+    transcript = answers["transcript"]
+    assert transcript["talk"]["id"] == ids["t01"]
+    sentences = transcript["sentences"]
+    assert sentences and all(s["end"] > 5 and s["start"] < 12 for s in sentences)
+    whole = api.get(f"/api/talks/{ids['t01']}/transcript").json()
+    assert {s["text"] for s in sentences} <= {s["text"] for s in whole["segments"]}
+
+    assert answers["listing"]["total"] == 3 and len(answers["listing"]["talks"]) == 2
+    assert {m["talk"]["id"] for m in answers["filtered"]["moments"]} <= {ids["t02"]}
+    assert answers["empty"].is_error and "empty" in answers["empty"].content[0].text
+    assert answers["missing"].is_error and "no talk" in answers["missing"].content[0].text
+
+
+@pytest.fixture(scope="module")
+def ids():
+    return talk_ids()
+
+
+def test_stdio_server_answers_the_sdk_client(ids):
+    params = StdioServerParameters(command=TALKSEARCH, args=["mcp", "--library", str(shared_library())],
+                                   env={"TALKSEARCH_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+    async def run() -> dict:
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            return await _exercise(session, ids)
+
+    _check(anyio.run(run), ids, read_server().client)
+
+
+def test_http_endpoint_answers_the_sdk_client_and_ignores_the_admin_token(ids):
+    server = read_server()
+
+    async def run(headers: dict) -> dict:
+        async with httpx2.AsyncClient(headers=headers, timeout=120) as client, \
+                streamable_http_client(f"{server.base}/mcp", http_client=client) as (read, write), \
+                ClientSession(read, write) as session:
+            return await _exercise(session, ids)
+
+    _check(anyio.run(run, {}), ids, server.client, server.base)
+    # The admin token opens nothing more: the same three read-only tools, the same answers.
+    _check(anyio.run(run, {"Authorization": f"Bearer {ADMIN_TOKEN}"}), ids, server.client, server.base)
+
+
+def test_mcp_transport_is_not_in_openapi():
+    assert "/mcp" not in read_server().get("/openapi.json").json()["paths"]
+
+
+def test_mcp_follows_the_services_rate_limit():
+    server = start_server(settings_for(shared_library(), rate_limit_per_minute=2))
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 1}}}
+    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+    answers = [server.client.post("/mcp", json=call, headers=headers) for _ in range(3)]
+    assert [a.status_code for a in answers[:2]] == [200, 200], [a.text for a in answers]
+    assert answers[0].json()["result"]["structuredContent"]["moments"]  # a real search was answered
+    assert_error(answers[2], 429, "rate_limited")
+    assert int(answers[2].headers["retry-after"]) >= 1
