@@ -91,15 +91,31 @@ class Transcriber:
             self._pipelines.pipeline = self._new_pipeline()
         return self._pipelines.pipeline
 
+    @property
+    def is_multilingual(self) -> bool:
+        """Whether the model hears other languages than English (``*.en`` models do not, and detect none)."""
+        return bool(self.model.model.is_multilingual)
+
+    def detect_language(self, audio: str, seconds: float = 30.0) -> tuple[str, float]:
+        """The language spoken in the first ``seconds`` of speech, and whisper's probability for it (a
+        multilingual model only: an English-only one answers English whatever it hears)."""
+        for _, samples in stream_audio(audio, chunk_seconds=max(seconds, 60.0)):
+            language, probability, _ = self.model.detect_language(
+                audio=samples, vad_filter=True, language_detection_segments=1)
+            return language, probability
+        raise NoSpeech("no speech found")
+
     def transcribe(self, audio: str, on_progress: Callable[[float, float], None] | None = None,
-                   hotwords: str | None = None) -> Transcript:
+                   hotwords: str | None = None, language: str | None = None) -> Transcript:
         """Transcribe a media file; ``on_progress(seconds_done, duration)`` follows the audio time.
 
         Long recordings are decoded and transcribed in chunks (talksearch.indexer.audio), so memory stays bounded.
         ``hotwords`` is the talk's own vocabulary (``talk_prompt``); ``options.prompt`` says how it is used.
+        ``language`` is the talk's spoken language when its source says (else ``options.language``, else detected).
         """
         o = self.options
-        language = o.language if self.model.model.is_multilingual else (o.language or "en")
+        language = language or o.language
+        language = language if self.is_multilingual else (language or "en")
         expected = media_duration(audio) or 0.0
         prompt = {"hotwords": {"hotwords": hotwords}, "initial": {"initial_prompt": hotwords}}.get(o.prompt, {})
         progress = _Progress(on_progress, expected)

@@ -45,7 +45,7 @@ def talk_detail(talk: dict) -> TalkDetail:
     base = f"/api/talks/{talk['id']}/transcript"
     return TalkDetail(
         **talk_summary(talk).model_dump(),
-        description=talk.get("description"), language=talk.get("language"), chapters=chapters,
+        description=talk.get("description"), chapters=chapters,
         indexed_at=talk.get("indexed_at"), whisper_model=talk.get("whisper_model"),
         embed_model=talk.get("embed_model"), page=f"/talks/{talk['id']}", player=player(talk),
         transcript={fmt: base if fmt == "json" else f"{base}.{fmt}" for fmt in TRANSCRIPT_FORMATS},

@@ -108,14 +108,18 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
 @library_option
 @click.option("--limit", type=click.IntRange(1, 100), default=None, help="Results to show (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
-def search(query, limit, as_json, library) -> None:
+@click.option("--language", "languages", multiple=True, metavar="CODE",
+              help="Only talks in this spoken language, e.g. de (repeat for several).")
+def search(query, limit, as_json, library, languages) -> None:
     """Search the library."""
+    from talksearch.library import TalkFilter
     from talksearch.search import QueryError, open_searcher
 
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
+    filters = TalkFilter(languages=languages) if languages else None
     try:
-        response = searcher.search(query, limit or settings.search_limit)
+        response = searcher.search(query, limit or settings.search_limit, filters=filters)
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:
