@@ -111,3 +111,38 @@ def test_cli_search_filters_by_language():
     assert english.returncode == 0 and german.returncode == 0, english.stderr + german.stderr
     assert {r["talk"]["language"] for r in json.loads(english.stdout)["results"]} == {"en"}
     assert json.loads(german.stdout)["results"] == []
+
+
+def _keyword_index(texts: list[str]):
+    import sqlite3
+
+    from talksearch.library.keyword_index import KeywordIndex
+    from talksearch.library.migrations import SCHEMA
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    db.executemany("INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) "
+                   "VALUES (?, 't', 'window', 0, 1, ?, x'')", list(enumerate(texts, 1)))
+    return db, KeywordIndex(db)
+
+
+@pytest.mark.unit
+def test_keywords_are_found_in_any_script():
+    db, index = _keyword_index([
+        "我们在东京大学研究并行计算。",              # 1 Chinese: "we study parallel computing at Tokyo University"
+        "内存带宽限制了程序的速度。",               # 2 Chinese: "memory bandwidth limits the program's speed"
+        "スーパーコンピュータでGPUを使います。",      # 3 Japanese, with a Latin word inside
+        "La programación paralela en la GPU.",       # 4 Spanish
+        "Trí tuệ nhân tạo và học sâu.",             # 5 Vietnamese: letters with two diacritics
+        "Die Geschwindigkeit über alles.",           # 6 German
+    ])
+    assert index.search("研究", 5) == [1]                    # a two-character word: found by substring
+    assert index.search("内存带宽", 5) == [2]                  # four characters: by trigrams
+    assert index.search("并行计算的研究", 5) == [1]            # a query run that is no substring: the words in it are
+    assert index.search("コンピュータ", 5) == [3] and index.search("gpu", 5)[:2] in ([3, 4], [4, 3])
+    assert index.search("programacion", 5) == [4] and index.search("PROGRAMACIÓN", 5) == [4]
+    assert index.search("tue hoc", 5) == [5] and index.search("uber", 5) == [6]
+    assert index.contains("带宽") and not index.contains("火车")
+    db.execute("DELETE FROM passages WHERE id = 1")
+    assert index.search("研究", 5) == []
+    assert [r[0] for r in db.execute("SELECT rowid FROM passages_unspaced ORDER BY rowid")] == [2, 3]  # CJK only

@@ -18,7 +18,12 @@ from pathlib import Path
 
 from talksearch.library.records import LibraryError
 
-FORMAT_VERSION = 4
+# Characters of scripts written without spaces between words: Hiragana, Katakana, CJK ideographs, Thai, Lao,
+# Myanmar, Khmer (a SQLite GLOB; keyword_index.UNSPACED is the same set as a regular expression).
+UNSPACED_RANGES = "぀-ヿ㐀-䶿一-鿿฀-๿຀-໿က-႟ក-៿"
+UNSPACED_GLOB = f"*[{UNSPACED_RANGES}]*"
+
+FORMAT_VERSION = 5
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -71,12 +76,23 @@ CREATE INDEX IF NOT EXISTS passages_talk ON passages(talk_id);
 -- moment reads a few index entries rather than every passage row (embedding and all) of the talk.
 CREATE INDEX IF NOT EXISTS passages_talk_time ON passages(talk_id, start_time, end_time, kind);
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
-    USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61');  -- keyword_index.FTS_TOKENIZE
+    USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');  -- keyword_index.FTS_TOKENIZE
 CREATE TRIGGER IF NOT EXISTS passages_fts_insert AFTER INSERT ON passages BEGIN
     INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
 END;
 CREATE TRIGGER IF NOT EXISTS passages_fts_delete AFTER DELETE ON passages BEGIN
     INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+-- Passages in scripts written without spaces between words (Chinese, Japanese, Thai...: keyword_index.UNSPACED),
+-- indexed by trigrams, since the word tokenizer takes a whole run of such characters for one word. A copy of
+-- those passages' text only: a library of spaced scripts pays nothing.
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_unspaced USING fts5(text, tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS passages_unspaced_insert AFTER INSERT ON passages
+    WHEN new.text GLOB '""" + UNSPACED_GLOB + """' BEGIN
+    INSERT INTO passages_unspaced(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS passages_unspaced_delete AFTER DELETE ON passages BEGIN
+    DELETE FROM passages_unspaced WHERE rowid = old.id;
 END;
 -- Every word the transcripts contain, as written, with its pronunciation (talksearch.pronunciation): the
 -- sound-alike retriever looks a query word no transcript contains up here, then searches the passages holding
@@ -95,6 +111,16 @@ MIGRATIONS: dict[int, list[str]] = {
     4: ["ALTER TABLE talks ADD COLUMN transcript_source TEXT NOT NULL DEFAULT ''",
         "UPDATE talks SET transcript_source = 'whisper ' || whisper_model WHERE transcript_source = ''",
         "ALTER TABLE segments ADD COLUMN speaker TEXT"],
+    # 5: keywords in any script. The word index folds accents ("uber" finds "über"; porter stemming stays for
+    # English, whose results it was tuned on, and leaves other languages' words mostly whole), so it is made
+    # again; text without spaces between words gets a trigram index (passages_unspaced, made by SCHEMA, filled
+    # here from the passages already stored).
+    5: ["DROP TABLE IF EXISTS passages_fts",
+        "CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passages', content_rowid='id', "
+        "tokenize='porter unicode61 remove_diacritics 2')",
+        "INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')",
+        "DELETE FROM passages_unspaced",
+        f"INSERT INTO passages_unspaced(rowid, text) SELECT id, text FROM passages WHERE text GLOB '{UNSPACED_GLOB}'"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
