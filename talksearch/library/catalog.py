@@ -73,7 +73,8 @@ class Library(VectorSync):
         self._vectors: VectorIndex | None = None
         self._seen_data_version: int | None = None
         self.keywords = KeywordIndex(self.db)
-        self._vocabulary: tuple[list[str], pronunciation.Sounds] | None = None  # sound_vocabulary(), cached
+        # sound_vocabularies(), cached
+        self._vocabulary: dict[str, tuple[list[str], pronunciation.Sounds]] | None = None
 
     @classmethod
     def open(cls, path: Path | str, *, create: bool = False, readonly: bool = False,
@@ -215,7 +216,7 @@ class Library(VectorSync):
                  for i, (p, e) in enumerate(zip(passages, embeddings))],
             )
             self._set_meta("next_passage_id", str(first + len(passages)))
-            vocabulary.add(self.db, (s.text for s in segments))
+            vocabulary.add(self.db, (s.text for s in segments), talk.language)
         self._forget_vocabulary()
         if self._vectors is None or not self._vectors.writable:
             self.sync_vector_index()
@@ -286,12 +287,16 @@ class Library(VectorSync):
             f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall())
         return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
 
-    def sound_vocabulary(self) -> tuple[list[str], pronunciation.Sounds]:
-        """The library's words and their sounds, ready to align a query word against; read once per change
-        of the library (this connection's view), so a reader pays for it on its first jargon query only."""
+    def sound_vocabularies(self) -> dict[str, tuple[list[str], pronunciation.Sounds]]:
+        """Per language, the library's words and their sounds, ready to align a query word against; read once
+        per change of the library (this connection's view), so a reader pays for it on its first jargon query only."""
         if self._vocabulary is None:
             self._vocabulary = vocabulary.read(self.db)
         return self._vocabulary
+
+    def sound_vocabulary(self, language: str | None = None) -> tuple[list[str], pronunciation.Sounds]:
+        """The words of talks in ``language`` (not known: English) and their sounds."""
+        return self.sound_vocabularies().get(vocabulary.language_key(language), ([], pronunciation.Sounds([])))
 
     def talk(self, talk_id_: str) -> dict | None:
         row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()

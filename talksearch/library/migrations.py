@@ -98,7 +98,12 @@ END;
 -- sound-alike retriever looks a query word no transcript contains up here, then searches the passages holding
 -- the words that sound like it. Derived data, filled in by a writer (talksearch.library.vocabulary). A deleted
 -- talk's words stay (they then match no passage).
-CREATE TABLE IF NOT EXISTS sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sound_vocabulary (
+    language TEXT NOT NULL,               -- the talks' language (vocabulary.language_key): its pronunciation rules
+    word TEXT NOT NULL,
+    phonemes TEXT NOT NULL,
+    PRIMARY KEY (language, word)
+) WITHOUT ROWID;
 """
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -111,7 +116,7 @@ MIGRATIONS: dict[int, list[str]] = {
     4: ["ALTER TABLE talks ADD COLUMN transcript_source TEXT NOT NULL DEFAULT ''",
         "UPDATE talks SET transcript_source = 'whisper ' || whisper_model WHERE transcript_source = ''",
         "ALTER TABLE segments ADD COLUMN speaker TEXT"],
-    # 5: keywords in any script. The word index folds accents ("uber" finds "über"; porter stemming stays for
+    # 5: keywords and sounds in any language. The word index folds accents ("uber" finds "über"; porter stemming stays for
     # English, whose results it was tuned on, and leaves other languages' words mostly whole), so it is made
     # again; text without spaces between words gets a trigram index (passages_unspaced, made by SCHEMA, filled
     # here from the passages already stored).
@@ -120,7 +125,12 @@ MIGRATIONS: dict[int, list[str]] = {
         "tokenize='porter unicode61 remove_diacritics 2')",
         "INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')",
         "DELETE FROM passages_unspaced",
-        f"INSERT INTO passages_unspaced(rowid, text) SELECT id, text FROM passages WHERE text GLOB '{UNSPACED_GLOB}'"],
+        f"INSERT INTO passages_unspaced(rowid, text) SELECT id, text FROM passages WHERE text GLOB '{UNSPACED_GLOB}'",
+        # and the vocabulary is kept per language, each pronounced by its own rules (remade by the next writer)
+        "DROP TABLE IF EXISTS sound_vocabulary",
+        "CREATE TABLE sound_vocabulary (language TEXT NOT NULL, word TEXT NOT NULL, phonemes TEXT NOT NULL, "
+        "PRIMARY KEY (language, word)) WITHOUT ROWID",
+        "DELETE FROM meta WHERE key = 'sound_vocabulary'"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
