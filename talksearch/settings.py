@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     )
     embed_model: str = Field(
         "all-MiniLM-L6-v2",
-        description="Sentence-transformers model: `all-MiniLM-L6-v2` (bundled), a hub id, or a local directory.",
+        description="Sentence-transformers model: `all-MiniLM-L6-v2` (bundled; English only: other languages are "
+        "found by their words, not their meaning), a hub id, or a local directory. For talks in other languages, a "
+        "multilingual model by hub name, e.g. `paraphrase-multilingual-MiniLM-L12-v2` or `intfloat/multilingual-e5-small` "
+        "(its query/passage prefixes are added for it); a library keeps the model it was made with.",
     )
     embed_backend: Literal["auto", "ctranslate2", "sentence-transformers"] = Field(
         "auto",

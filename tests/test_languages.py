@@ -146,3 +146,69 @@ def test_keywords_are_found_in_any_script():
     db.execute("DELETE FROM passages WHERE id = 1")
     assert index.search("研究", 5) == []
     assert [r[0] for r in db.execute("SELECT rowid FROM passages_unspaced ORDER BY rowid")] == [2, 3]  # CJK only
+
+
+@pytest.mark.unit
+def test_sounds_follow_each_talks_language(tmp_path):
+    """Each talk's words are pronounced by espeak-ng's rules for its language, and a query word is aligned with
+    every language's words by that language's rules; a language without a voice, or written without spaces,
+    has no sound-alike matching."""
+    import numpy as np
+
+    from talksearch import pronunciation
+    from talksearch.library import Library, Passage, Segment
+    from talksearch.search.ranking import RankingOptions, _sound
+
+    assert pronunciation.voice(None) == pronunciation.voice("en") == "en-us"
+    assert pronunciation.voice("de") == "de" and pronunciation.voice("zh") is None
+    assert pronunciation.voice("ja") is None and pronunciation.voice("xx") is None
+    assert pronunciation.word_phonemes("Geschwindigkeit", "de") != pronunciation.word_phonemes("Geschwindigkeit")
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+    said = {"de": "Die Geschwindigkeit des Speichers.", "ja": "東京大学で研究しています。", "xx": "Blorp quux.",
+            None: "Rootless Podman needs subunit files."}
+    for i, (language, text) in enumerate(said.items()):
+        talk = Talk("Generic", f"t{i}", f"http://example.org/{i}", f"t{i}", language=language, embed_model="test-model")
+        library.add_talk(talk, [Segment(0, 1, text)], [Passage(0, 1, text)], np.eye(2, dtype=np.float32)[:1])
+    assert set(library.sound_vocabularies()) == {"de", "en"}
+    words, sounds = library.sound_vocabulary("de")
+    assert "Geschwindigkeit" in words
+    assert sounds.distances(pronunciation.word_phonemes("Geschwindigkeit", "de"))[words.index("Geschwindigkeit")] == 0
+    options = RankingOptions()
+    german = library.keyword_search("Geschwindigkeit", 1)
+    assert _sound(library, ["geschwindichkeit"], 5, options) == german  # misheard, found by German rules
+    assert _sound(library, ["subuid"], 5, options) == library.keyword_search("subunit", 1)
+    library.close()
+
+
+@pytest.mark.unit
+def test_a_multilingual_embedding_model_gets_its_query_and_passage_prefixes(tmp_path):
+    import json
+
+    from talksearch.embedding import Prompts, configured_prompts, model_prompts
+
+    assert model_prompts("intfloat/multilingual-e5-small") == Prompts("query: ", "passage: ")
+    assert model_prompts("paraphrase-multilingual-MiniLM-L12-v2") == Prompts()  # trained without prefixes
+    assert model_prompts("all-MiniLM-L6-v2") == Prompts()
+    assert model_prompts("BAAI/bge-small-en-v1.5").query.startswith("Represent this sentence")
+    # a model's own sentence-transformers config wins over the table
+    (tmp_path / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "search_query: ", "document": "search_document: "}}))
+    assert model_prompts("multilingual-e5-small", configured_prompts(str(tmp_path))) == \
+        Prompts("search_query: ", "search_document: ")
+    assert configured_prompts("intfloat/multilingual-e5-small") == {}  # a hub name: read once loaded
+
+
+@pytest.mark.models
+def test_the_embedder_adds_the_prefixes_to_what_it_embeds():
+    from talksearch.embedding import Embedder, Prompts
+
+    embedder = Embedder("all-MiniLM-L6-v2", threads=1)
+    assert embedder.prompts == Prompts()
+    plain = embedder.query("memory bandwidth")
+    embedder.prompts = Prompts("query: ", "passage: ")
+    embedder.query.cache_clear()
+    assert float(plain @ embedder.query("memory bandwidth")) < 0.999
+    assert float(embedder.passages(["memory bandwidth"])[0] @ embedder.encoder.encode(["passage: memory bandwidth"], 1)[0]) > 0.999
