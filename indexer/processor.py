@@ -44,6 +44,7 @@ class Processed:
     audio_seconds: float
     seconds: float  # processing time for this talk
     captions_refused: str | None = None  # why the talk's captions were not used, when it had some
+    translate_seconds: float = 0.0  # of ``seconds``, the English pass (--translate)
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -123,11 +124,28 @@ class TalkProcessor:
             talk.whisper_model = whisper_name
             talk.transcript_source = f"whisper {whisper_name}"
         sentences = split_sentences(segments, self.passage_options)
+        translate_seconds = self._translate(fetched, sentences) if self.settings.translate else 0.0
         passages = make_passages(sentences, self.passage_options)
         embeddings = self.embedder.passages(embedding_texts(passages, asdict(talk), self.passage_options))
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
-                         fetched.captions_refused)
+                         fetched.captions_refused, translate_seconds)
+
+    def _translate(self, fetched: Fetched, sentences: list[Segment]) -> float:
+        """Give each sentence of a talk not in English its English (whisper's translate task on the multilingual
+        model, over the sentence's own audio); the seconds it took. A talk in English, of no known language, or
+        without audio (indexed from captions alone) is left as it is."""
+        language = base_language(fetched.talk.language)
+        if language in (None, "en") or fetched.audio is None or not sentences:
+            return 0.0
+        started = time.perf_counter()
+        transcriber = self.transcriber if self.transcriber.is_multilingual else self.multilingual()
+        if transcriber is None:
+            return 0.0
+        english = transcriber.translate(str(fetched.audio), [(s.start, s.end) for s in sentences], language)
+        for sentence, text in zip(sentences, english):
+            sentence.translation = text
+        return time.perf_counter() - started
 
     def _transcribe(self, fetched: Fetched,
                     on_progress: Callable[[float, float], None] | None) -> tuple[Transcript, str]:

@@ -60,6 +60,8 @@ class SearchResult(BaseModel):
     snippet: str = Field(
         "", description="The passage as safe HTML: text escaped, the query's words wrapped in <mark></mark>."
     )
+    translation: str | None = Field(
+        None, description="The passage in English, for a talk indexed with `--translate` (`text` is the original).")
     score: float
     link: str = Field(description="Plays the source at the moment: YouTube `&t=123s`, media `#t=123`.")
     page: str = Field("", description="This service's talk page, playing at the moment (a path).")

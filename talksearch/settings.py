@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         "int8 on CPU and float16 on CUDA.",
     )
     language: str | None = Field(None, description="Force the spoken language (e.g. `en`); detected when unset.")
+    translate: bool = Field(
+        False,
+        description="Also write each talk not in English in English (whisper's translate task, sentence by sentence, "
+        "on the multilingual model): the English is embedded and searched beside the original words, so an English "
+        "query finds the talk; pages and exports (`?translation=1`, `--translation`) show it. About doubles a "
+        "translated talk's transcription time (docs/benchmarks.md).",
+    )
     batch_size: int = Field(8, ge=1, description="Whisper batch size (batched inference pipeline).")
     beam_size: int = Field(
         2, ge=1,

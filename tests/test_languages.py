@@ -14,6 +14,7 @@ from talksearch.indexer.sources import Fetched, _talk
 from talksearch.library import Talk
 from talksearch.settings import Settings
 
+DATA = Path(__file__).parent / "data"
 SPEECH = {
     "de": "Guten Tag. Heute sprechen wir über Hochleistungsrechner und parallele Programmierung. "
           "Die Speicherbandbreite begrenzt oft die Geschwindigkeit eines Programms.",
@@ -212,3 +213,86 @@ def test_the_embedder_adds_the_prefixes_to_what_it_embeds():
     embedder.query.cache_clear()
     assert float(plain @ embedder.query("memory bandwidth")) < 0.999
     assert float(embedder.passages(["memory bandwidth"])[0] @ embedder.encoder.encode(["passage: memory bandwidth"], 1)[0]) > 0.999
+
+
+@pytest.mark.unit
+def test_a_translation_is_stored_searched_embedded_and_exported(tmp_path):
+    import json
+
+    import numpy as np
+
+    from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
+    from talksearch.library import Library, Segment
+    from talksearch.transcripts import render
+
+    sentences = [Segment(0, 2, "Guten Tag.", translation="Good day."),
+                 Segment(2, 5, "Die Speicherbandbreite begrenzt das Programm.", translation="Memory bandwidth limits the program."),
+                 Segment(5, 6, "Danke.")]  # a sentence the translation pass left without English
+    passages = make_passages(sentences, PassageOptions(window_sentences=2))
+    assert passages[0].translation == "Good day. Memory bandwidth limits the program."
+    assert passages[2].translation is None and [p.translation for p in passages if p.kind == "sentence"][2] is None
+    texts = embedding_texts(passages, {"title": "Speicher"}, PassageOptions())
+    assert texts[0] == "Speicher. Good day. Memory bandwidth limits the program."  # what an English model embeds
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+    talk = Talk("Generic", "de", "http://example.org/de", "Speicher", language="de", embed_model="test-model")
+    library.add_talk(talk, sentences, passages, np.tile(np.eye(2, dtype=np.float32)[:1], (len(passages), 1)))
+    bandwidth = library.keyword_search("bandwidth", 10)  # English words find the original's passages
+    assert bandwidth and set(bandwidth) == set(library.keyword_search("Speicherbandbreite", 10))
+    assert library.passages(bandwidth)[bandwidth[0]].translation.startswith(("Good day.", "Memory bandwidth"))
+    stored = library.segments(talk.id)
+    assert [s.translation for s in stored] == ["Good day.", "Memory bandwidth limits the program.", None]
+    row = library.talk(talk.id)
+    assert render(row, stored, "txt") == "Guten Tag.\nDie Speicherbandbreite begrenzt das Programm.\nDanke.\n"
+    assert render(row, stored, "txt", translation=True) == "Good day.\nMemory bandwidth limits the program.\nDanke.\n"
+    assert "00:00:02.000 --> 00:00:05.000\nMemory bandwidth" in render(row, stored, "vtt", translation=True)
+    assert "translation" not in json.loads(render(row, stored, "json"))["segments"][0]
+    assert json.loads(render(row, stored, "json", translation=True))["segments"][0]["translation"] == "Good day."
+    library.close()
+
+
+@needs_espeak
+@pytest.mark.models
+def test_translate_writes_each_sentence_in_english(tmp_path):
+    processor = TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1, translate=True))
+    result = processor.process(fetched(spoken(tmp_path, "de")))
+    assert result.talk.language == "de" and result.translate_seconds > 0
+    assert all(s.translation for s in result.sentences[1:])  # whisper base's English: there, if rough
+    assert result.passages[0].translation
+    english = processor.process(fetched(DATA / "t01.ogg"))  # an English talk: no second pass
+    assert english.translate_seconds == 0 and not any(s.translation for s in english.sentences)
+
+
+@pytest.mark.models
+def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
+    from talksearch.library import Library, Segment
+    from tests.service_fixtures import settings_for, start_server
+
+    sentences = [Segment(0, 3, "Die Speicherbandbreite begrenzt das Programm.",
+                         translation="Memory bandwidth limits the program."),
+                 Segment(3, 6, "Wir messen zuerst.", translation="We measure first.")]
+    passages = make_passages(sentences, PassageOptions())
+    embedder = Embedder("all-MiniLM-L6-v2", threads=1)
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model(embedder.name, embedder.dimension)
+    talk = Talk("Generic", "de", "http://example.org/de.mp3", "Speicher", media_url="http://example.org/de.mp3",
+                language="de", embed_model=embedder.name)
+    library.add_talk(talk, sentences, passages, embedder.passages(embedding_texts(passages, {"title": "Speicher"})))
+    library.close()
+    site = start_server(settings_for(tmp_path / "lib"))
+    hit = site.get("/api/search", params={"q": "memory bandwidth"}).json()["results"][0]
+    assert hit["text"].startswith("Die Speicherbandbreite") and hit["translation"].startswith("Memory bandwidth")
+    results = site.get("/", params={"q": "memory bandwidth"}).text
+    assert '<p class="snippet" lang="de" dir="auto">' in results
+    assert '<p class="translation" lang="en">Memory bandwidth limits the program.' in results
+    page = site.get(f"/talks/{talk.id}").text
+    assert 'lang="de" dir="auto">' in page and '<details class="translation" id="translation" lang="en">' in page
+    assert "We measure first." in page
+    assert site.get(f"/api/talks/{talk.id}/transcript.txt", params={"translation": 1}).text == \
+        "Memory bandwidth limits the program.\nWe measure first.\n"
+    assert site.get(f"/api/talks/{talk.id}/transcript.txt").text.startswith("Die Speicherbandbreite")

@@ -202,17 +202,19 @@ class Library(VectorSync):
             )
             first = self._next_passage_id()
             self.db.executemany(
-                "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words, speaker, translation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (talk.id, i, s.start, s.end, s.text,
                      json.dumps([[round(w.start, 3), round(w.end, 3), w.word, round(w.probability, 3)] for w in s.words]),
-                     s.speaker)
+                     s.speaker, s.translation)
                     for i, s in enumerate(segments)
                 ],
             )
             self.db.executemany(
-                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes())
+                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding, translation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes(), p.translation)
                  for i, (p, e) in enumerate(zip(passages, embeddings))],
             )
             self._set_meta("next_passage_id", str(first + len(passages)))
@@ -263,16 +265,16 @@ class Library(VectorSync):
         if not ids:
             return {}
         rows = self.db.execute(
-            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages "
+            f"SELECT id, talk_id, kind, start_time, end_time, text, {self._translation} FROM passages "
             f"WHERE id IN ({','.join('?' * len(ids))})",
             ids,
         )
-        return {r[0]: PassageHit(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        return {r[0]: PassageHit(*r) for r in rows}
 
     def passages_within(self, talk_id_: str, start: float, end: float, kind: str | None = None) -> list[PassageHit]:
         """A talk's passages lying inside [start, end], in time order (optionally of one kind)."""
         rows = self.db.execute(
-            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            f"SELECT id, talk_id, kind, start_time, end_time, text, {self._translation} FROM passages WHERE talk_id = ? "
             "AND start_time >= ? AND start_time <= ? AND end_time <= ? AND (? IS NULL OR kind = ?) "
             "ORDER BY start_time, end_time",
             (talk_id_, start, end, end, kind, kind),
@@ -353,7 +355,7 @@ class Library(VectorSync):
     def passage_near(self, talk_id_: str, seconds: float) -> PassageHit | None:
         """The talk's passage that covers ``seconds`` (the one starting latest), else the nearest one."""
         row = self.db.execute(
-            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            f"SELECT id, talk_id, kind, start_time, end_time, text, {self._translation} FROM passages WHERE talk_id = ? "
             "ORDER BY (start_time <= ? AND ? < end_time) DESC, "
             "CASE WHEN start_time <= ? AND ? < end_time THEN -start_time "
             "ELSE min(abs(start_time - ?), abs(end_time - ?)) END, kind = 'sentence' LIMIT 1",
@@ -368,12 +370,18 @@ class Library(VectorSync):
     def count_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
 
+    @property
+    def _translation(self) -> str:
+        """The translation column, as a reader of an older catalog (none recorded) selects it."""
+        return "translation" if self.format >= 5 else "NULL"
+
     def segments(self, talk_id_: str) -> list[Segment]:
         speaker = "speaker" if self.format >= 4 else "NULL"  # a reader of an older catalog: no speakers recorded
         rows = self.db.execute(
-            f"SELECT start_time, end_time, text, words, {speaker} FROM segments WHERE talk_id = ? ORDER BY idx", (talk_id_,)
+            f"SELECT start_time, end_time, text, words, {speaker}, {self._translation} FROM segments "
+            "WHERE talk_id = ? ORDER BY idx", (talk_id_,)
         )
-        return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])], r[4]) for r in rows]
+        return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])], r[4], r[5]) for r in rows]
 
     def archive_ids(self) -> frozenset[str]:
         """Every talk's archive key (what a remote fetcher needs to skip known talks)."""

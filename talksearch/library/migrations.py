@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS segments (
     text TEXT NOT NULL,
     words TEXT NOT NULL,                  -- JSON list of [start, end, word, probability]
     speaker TEXT,                         -- the sentence's speaker, when captions name one
+    translation TEXT,                     -- the sentence in English (--translate), for a talk in another language
     PRIMARY KEY (talk_id, idx)
 );
 CREATE TABLE IF NOT EXISTS passages (
@@ -69,19 +70,20 @@ CREATE TABLE IF NOT EXISTS passages (
     start_time REAL NOT NULL,
     end_time REAL NOT NULL,
     text TEXT NOT NULL,
-    embedding BLOB NOT NULL               -- float32, normalised
+    embedding BLOB NOT NULL,              -- float32, normalised
+    translation TEXT                      -- its sentences in English (--translate); embedded in place of text
 );
 CREATE INDEX IF NOT EXISTS passages_talk ON passages(talk_id);
 -- A talk's passages by time, covering what passages_within filters on, so that finding the few passages of a
 -- moment reads a few index entries rather than every passage row (embedding and all) of the talk.
 CREATE INDEX IF NOT EXISTS passages_talk_time ON passages(talk_id, start_time, end_time, kind);
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
-    USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');  -- keyword_index.FTS_TOKENIZE
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(text, translation, content='passages', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2');  -- keyword_index.FTS_TOKENIZE
 CREATE TRIGGER IF NOT EXISTS passages_fts_insert AFTER INSERT ON passages BEGIN
-    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO passages_fts(rowid, text, translation) VALUES (new.id, new.text, new.translation);
 END;
 CREATE TRIGGER IF NOT EXISTS passages_fts_delete AFTER DELETE ON passages BEGIN
-    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO passages_fts(passages_fts, rowid, text, translation) VALUES ('delete', old.id, old.text, old.translation);
 END;
 -- Passages in scripts written without spaces between words (Chinese, Japanese, Thai...: keyword_index.UNSPACED),
 -- indexed by trigrams, since the word tokenizer takes a whole run of such characters for one word. A copy of
@@ -120,9 +122,19 @@ MIGRATIONS: dict[int, list[str]] = {
     # English, whose results it was tuned on, and leaves other languages' words mostly whole), so it is made
     # again; text without spaces between words gets a trigram index (passages_unspaced, made by SCHEMA, filled
     # here from the passages already stored).
-    5: ["DROP TABLE IF EXISTS passages_fts",
-        "CREATE VIRTUAL TABLE passages_fts USING fts5(text, content='passages', content_rowid='id', "
+    # Sentences and passages get their English (--translate), which the word index holds beside the original.
+    5: ["ALTER TABLE segments ADD COLUMN translation TEXT",
+        "ALTER TABLE passages ADD COLUMN translation TEXT",
+        "DROP TRIGGER IF EXISTS passages_fts_insert",
+        "DROP TRIGGER IF EXISTS passages_fts_delete",
+        "DROP TABLE IF EXISTS passages_fts",
+        "CREATE VIRTUAL TABLE passages_fts USING fts5(text, translation, content='passages', content_rowid='id', "
         "tokenize='porter unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER passages_fts_insert AFTER INSERT ON passages BEGIN "
+        "INSERT INTO passages_fts(rowid, text, translation) VALUES (new.id, new.text, new.translation); END",
+        "CREATE TRIGGER passages_fts_delete AFTER DELETE ON passages BEGIN "
+        "INSERT INTO passages_fts(passages_fts, rowid, text, translation) "
+        "VALUES ('delete', old.id, old.text, old.translation); END",
         "INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')",
         "DELETE FROM passages_unspaced",
         f"INSERT INTO passages_unspaced(rowid, text) SELECT id, text FROM passages WHERE text GLOB '{UNSPACED_GLOB}'",
