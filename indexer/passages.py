@@ -96,6 +96,13 @@ def _translation(sentences: list[Segment]) -> str | None:
     return " ".join(english) if english else None
 
 
+def _both(passage: Passage) -> str:
+    """A passage's words, then their English when the talk was translated: an English model reads the English,
+    and the original's names and shared words still count (embedding the English alone lost same-language
+    searches on the languages benchmark, whose machine translations are rough: docs/benchmarks.md)."""
+    return f"{passage.text} {passage.translation}" if passage.translation else passage.text
+
+
 def _chapter_at(chapters: list[dict], seconds: float) -> str | None:
     for chapter in chapters or []:
         if chapter.get("start_time", 0) <= seconds < chapter.get("end_time", float("inf")):
@@ -111,16 +118,16 @@ def embedding_texts(passages: list[Passage], talk: dict, options: PassageOptions
     """
     options = options or PassageOptions()
     if not options.context:
-        return [p.translation or p.text for p in passages]
+        return [_both(p) for p in passages]
     texts = []
     for p in passages:
         if p.kind == "sentence" and not options.sentence_context:
-            texts.append(p.translation or p.text)
+            texts.append(_both(p))
             continue
         parts = [talk.get("title")]
         if options.context == "chapter":
             parts.append(_chapter_at(talk.get("chapters"), p.start))
         prefix = ". ".join(x.strip().rstrip(".") for x in parts if x and x.strip())
-        text = p.translation or p.text  # an English model embeds the English of a translated talk
+        text = _both(p)
         texts.append(f"{prefix}. {text}" if prefix else text)
     return texts

@@ -232,7 +232,8 @@ def test_a_translation_is_stored_searched_embedded_and_exported(tmp_path):
     assert passages[0].translation == "Good day. Memory bandwidth limits the program."
     assert passages[2].translation is None and [p.translation for p in passages if p.kind == "sentence"][2] is None
     texts = embedding_texts(passages, {"title": "Speicher"}, PassageOptions())
-    assert texts[0] == "Speicher. Good day. Memory bandwidth limits the program."  # what an English model embeds
+    assert texts[0] == ("Speicher. Guten Tag. Die Speicherbandbreite begrenzt das Programm. "
+                        "Good day. Memory bandwidth limits the program.")  # the original, then its English
 
     library = Library.open(tmp_path / "lib", create=True)
     library.acquire_writer()

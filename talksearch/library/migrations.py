@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS passages (
     end_time REAL NOT NULL,
     text TEXT NOT NULL,
     embedding BLOB NOT NULL,              -- float32, normalised
-    translation TEXT                      -- its sentences in English (--translate); embedded in place of text
+    translation TEXT                      -- its sentences in English (--translate); embedded after text
 );
 CREATE INDEX IF NOT EXISTS passages_talk ON passages(talk_id);
 -- A talk's passages by time, covering what passages_within filters on, so that finding the few passages of a

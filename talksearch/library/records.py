@@ -40,7 +40,7 @@ class Passage:
     end: float
     text: str
     kind: str = "window"
-    translation: str | None = None  # its sentences' English (--translate): what is embedded, and found by keywords too
+    translation: str | None = None  # its sentences' English (--translate): embedded after text, found by keywords too
 
 
 @dataclass
