@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from talksearch.indexer.audio import media_duration, stream_audio
+from talksearch.indexer.audio import SAMPLING_RATE, media_duration, stream_audio
 
 from talksearch.library import Segment, Word
 from talksearch.models import ResolvedModel, load_whisper
@@ -172,7 +172,7 @@ class Transcriber:
         o = self.options
         english: list[str | None] = [None] * len(spans)
         for offset, samples in stream_audio(audio, o.chunk_seconds):
-            end = offset + len(samples) / 16000
+            end = offset + len(samples) / SAMPLING_RATE
             inside = [i for i, (start, _) in enumerate(spans) if offset <= start < end]
             if not inside:
                 continue
