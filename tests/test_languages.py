@@ -297,3 +297,16 @@ def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
     assert site.get(f"/api/talks/{talk.id}/transcript.txt", params={"translation": 1}).text == \
         "Memory bandwidth limits the program.\nWe measure first.\n"
     assert site.get(f"/api/talks/{talk.id}/transcript.txt").text.startswith("Die Speicherbandbreite")
+
+
+@pytest.mark.unit
+def test_snippets_mark_words_in_scripts_without_spaces():
+    from talksearch.library.keyword_index import mark_unspaced
+
+    mark = ("[", "]")
+    assert mark_unspaced("我们在东京大学研究并行计算。", ["并行计算的研究"], mark) == "我们在东京大学[研究][并行计算]。"
+    assert mark_unspaced("内存带宽限制了程序的速度。", ["火车"], mark) is None
+    db, index = _keyword_index(["我们在东京大学研究GPU并行计算。", "La programación paralela."])
+    marked = index.snippets([(1, "我们在东京大学研究GPU并行计算。"), (2, "La programación paralela.")], "GPU 研究", mark)
+    assert marked == {1: "我们在东京大学[研究]GPU并行计算。"}
+    assert index.snippets([(2, "La programación paralela.")], "programacion", mark) == {2: "La [programación] paralela."}

@@ -63,6 +63,24 @@ def any_word_query(text: str) -> str | None:
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
+def mark_unspaced(text: str, runs: Sequence[str], mark: tuple[str, str]) -> str | None:
+    """``text`` with the longest pieces (two characters or more, or a whole one-character run) of the query's
+    ``runs`` marked where they occur, left to right; None when none occurs."""
+    pieces = {r[i:j] for r in runs for i in range(len(r)) for j in range(i + min(2, len(r)), len(r) + 1)}
+    longest = max(map(len, pieces), default=0)
+    out, i, found = [], 0, False
+    while i < len(text):
+        piece = next((text[i:i + n] for n in range(min(longest, len(text) - i), 0, -1) if text[i:i + n] in pieces), None)
+        if piece:
+            out.append(mark[0] + piece + mark[1])
+            i += len(piece)
+            found = True
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out) if found else None
+
+
 def _interleave(first: list[int], second: list[int]) -> list[int]:
     """Both rankings, alternately (first's first), each passage once."""
     merged: dict[int, None] = {}
@@ -173,8 +191,20 @@ class KeywordIndex:
         The passages are marked in a scratch FTS5 table (``temp``, this connection's own) holding only them,
         tokenised as ``passages_fts`` is: the same snippets, at a cost that does not grow with the library
         (asked of ``passages_fts``, FTS5 walks every query word's postings across the whole library)."""
-        match = any_word_query(query)
         texts = list(texts)
+        marked = self._word_snippets(texts, query, mark, tokens)
+        runs = UNSPACED.findall(query)
+        if runs:  # words in a script without spaces: marked where the query's runs (or pieces of them) occur
+            for rowid, text in texts:
+                if UNSPACED.search(text):
+                    found = mark_unspaced(marked.get(rowid, text), runs, mark)
+                    if found is not None:
+                        marked[rowid] = found
+        return marked
+
+    def _word_snippets(self, texts: list[tuple[int, str]], query: str, mark: tuple[str, str],
+                       tokens: int) -> dict[int, str]:
+        match = any_word_query(query)
         if match is None or not texts:
             return {}
         self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.snippet_scratch USING fts5(text, tokenize='{FTS_TOKENIZE}')")
