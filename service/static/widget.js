@@ -66,6 +66,7 @@ li[aria-selected=true]{box-shadow:inset 3px 0 var(--_accent)}
 .time{color:var(--_accent);font-variant-numeric:tabular-nums;white-space:nowrap}
 .meta{color:var(--_muted);font-size:.85em;margin-top:.1em}
 .snip{margin-top:.25em;font-size:.92em;line-height:1.4}
+.tr{margin-top:.15em;font-size:.88em;font-style:italic;opacity:.8}
 mark{background:var(--_mark-bg);color:var(--_mark-fg);border-radius:2px;padding:0 .1em}
 .player{margin-top:.6em}
 .bar{display:grid;grid-template-columns:1fr auto;align-items:start;gap:.1em .6em;padding:.5em .9em;font-size:.9em}
@@ -390,6 +391,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         li.append(head);
         if (who) li.append(el("div", "meta", who));
         li.append(snip);
+        if (typeof result.translation === "string" && result.translation) {
+          const english = el("div", "tr", result.translation); // a talk indexed with --translate: its English
+          english.lang = "en";
+          li.append(english);
+        }
         return li;
       });
       this.list.replaceChildren(...items);
