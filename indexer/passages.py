@@ -83,10 +83,24 @@ def make_passages(sentences: list[Segment], options: PassageOptions | None = Non
             if sum(len(s.text.split()) for s in window) >= options.max_window_words:
                 break
             window.append(sentence)
-        passages.append(Passage(window[0].start, window[-1].end, " ".join(s.text for s in window), "window"))
+        passages.append(Passage(window[0].start, window[-1].end, " ".join(s.text for s in window), "window",
+                                _translation(window)))
     if options.sentence_passages:
-        passages.extend(Passage(s.start, s.end, s.text, "sentence") for s in sentences)
+        passages.extend(Passage(s.start, s.end, s.text, "sentence", s.translation) for s in sentences)
     return passages
+
+
+def _translation(sentences: list[Segment]) -> str | None:
+    """The sentences' English, when the talk was translated (--translate)."""
+    english = [s.translation for s in sentences if s.translation]
+    return " ".join(english) if english else None
+
+
+def _both(passage: Passage) -> str:
+    """A passage's words, then their English when the talk was translated: an English model reads the English,
+    and the original's names and shared words still count (embedding the English alone lost same-language
+    searches on the languages benchmark, whose machine translations are rough: docs/benchmarks.md)."""
+    return f"{passage.text} {passage.translation}" if passage.translation else passage.text
 
 
 def _chapter_at(chapters: list[dict], seconds: float) -> str | None:
@@ -104,15 +118,16 @@ def embedding_texts(passages: list[Passage], talk: dict, options: PassageOptions
     """
     options = options or PassageOptions()
     if not options.context:
-        return [p.text for p in passages]
+        return [_both(p) for p in passages]
     texts = []
     for p in passages:
         if p.kind == "sentence" and not options.sentence_context:
-            texts.append(p.text)
+            texts.append(_both(p))
             continue
         parts = [talk.get("title")]
         if options.context == "chapter":
             parts.append(_chapter_at(talk.get("chapters"), p.start))
         prefix = ". ".join(x.strip().rstrip(".") for x in parts if x and x.strip())
-        texts.append(f"{prefix}. {p.text}" if prefix else p.text)
+        text = _both(p)
+        texts.append(f"{prefix}. {text}" if prefix else text)
     return texts

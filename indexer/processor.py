@@ -18,12 +18,17 @@ import numpy as np
 
 from talksearch.embedding import Embedder
 from talksearch.indexer.allocator import keep_freed_memory
+from talksearch.indexer.caption_sources import base_language
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
 from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
 from talksearch.library import Passage, Segment, Talk
-from talksearch.models import resolve, resolve_device
+from talksearch.models import ModelError, resolve, resolve_device
 from talksearch.settings import Settings
+
+
+# The bundled model that hears 99 languages: what an English-only model hands a talk in another language to.
+MULTILINGUAL_WHISPER = "base"
 
 
 class TalkFailed(Exception):
@@ -39,6 +44,7 @@ class Processed:
     audio_seconds: float
     seconds: float  # processing time for this talk
     captions_refused: str | None = None  # why the talk's captions were not used, when it had some
+    translate_seconds: float = 0.0  # of ``seconds``, the English pass (--translate)
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -65,6 +71,9 @@ class TalkProcessor:
         self.whisper_name = settings.whisper_model  # the resolved model's name once it has loaded
         self._transcriber: Transcriber | None = None
         self._transcriber_lock = threading.Lock()
+        # The bundled multilingual model, loaded only when an English-only model meets a talk it cannot hear
+        # (or whose language it cannot tell): False once it turned out not to be installed.
+        self._multilingual: Transcriber | None | bool = None
         if settings.captions == "never":  # every talk needs whisper: load it now, beside the embedder
             _ = self.transcriber
         self.passage_options = PassageOptions()
@@ -86,6 +95,18 @@ class TalkProcessor:
                 self.whisper_name = whisper.name
             return self._transcriber
 
+    def multilingual(self) -> Transcriber | None:
+        """Bundled ``MULTILINGUAL_WHISPER``, loaded on first need; None when it is not installed."""
+        with self._transcriber_lock:
+            if self._multilingual is None:
+                try:
+                    self._multilingual = Transcriber(
+                        resolve("whisper", MULTILINGUAL_WHISPER), self.settings.device, self.settings.compute_type,
+                        self.threads, TranscriptionOptions.from_settings(self.settings), self.workers)
+                except ModelError:
+                    self._multilingual = False
+            return self._multilingual or None
+
     def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None) -> Processed:
         started = time.perf_counter()
         talk = fetched.talk
@@ -96,26 +117,66 @@ class TalkProcessor:
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
-            transcript = self._transcribe(fetched, on_progress)
+            transcript, whisper_name = self._transcribe(fetched, on_progress)
             segments, audio_seconds = transcript.segments, transcript.duration
             talk.duration = talk.duration or transcript.duration
             talk.language = transcript.language
-            talk.whisper_model = self.whisper_name
-            talk.transcript_source = f"whisper {self.whisper_name}"
+            talk.whisper_model = whisper_name
+            talk.transcript_source = f"whisper {whisper_name}"
         sentences = split_sentences(segments, self.passage_options)
+        translate_seconds = self._translate(fetched, sentences) if self.settings.translate else 0.0
         passages = make_passages(sentences, self.passage_options)
         embeddings = self.embedder.passages(embedding_texts(passages, asdict(talk), self.passage_options))
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
-                         fetched.captions_refused)
+                         fetched.captions_refused, translate_seconds)
 
-    def _transcribe(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None) -> Transcript:
+    def _translate(self, fetched: Fetched, sentences: list[Segment]) -> float:
+        """Give each sentence of a talk not in English its English (whisper's translate task on the multilingual
+        model, over the sentence's own audio); the seconds it took. A talk in English, of no known language, or
+        without audio (indexed from captions alone) is left as it is."""
+        language = base_language(fetched.talk.language)
+        if language in (None, "en") or fetched.audio is None or not sentences:
+            return 0.0
+        started = time.perf_counter()
+        transcriber = self.transcriber if self.transcriber.is_multilingual else self.multilingual()
+        if transcriber is None:
+            return 0.0
+        english = transcriber.translate(str(fetched.audio), [(s.start, s.end) for s in sentences], language)
+        for sentence, text in zip(sentences, english):
+            sentence.translation = text
+        return time.perf_counter() - started
+
+    def _transcribe(self, fetched: Fetched,
+                    on_progress: Callable[[float, float], None] | None) -> tuple[Transcript, str]:
+        """The talk's transcript, and the name of the whisper model that made it."""
         if fetched.audio is None:
             raise TalkFailed("no audio to transcribe")
         transcriber = self.transcriber  # a model that cannot load stops the run (ModelError), not just this talk
+        name, language = self.whisper_name, base_language(fetched.talk.language)  # forced, or the source's
         try:
-            return transcriber.transcribe(str(fetched.audio), on_progress, hotwords=talk_prompt(fetched.talk))
+            if not transcriber.is_multilingual:
+                transcriber, name, language = self._for_english_only_model(str(fetched.audio), language)
+            transcript = transcriber.transcribe(str(fetched.audio), on_progress, hotwords=talk_prompt(fetched.talk),
+                                                language=language)
+            return transcript, name
         except NoSpeech as exc:
             raise TalkFailed(str(exc)) from None
+        except TalkFailed:
+            raise
         except Exception as exc:  # PyAV decode errors and the like: the file is not usable media
             raise TalkFailed(f"not readable as audio ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+    def _for_english_only_model(self, audio: str, language: str | None) -> tuple[Transcriber, str, str | None]:
+        """An English-only model hears every language as English gibberish, and cannot tell which it hears: the
+        talk's language is taken from its source or detected by the multilingual model, and a talk not in
+        English goes to that model (or is refused when it is not installed)."""
+        multilingual = self.multilingual()
+        if language is None and multilingual is not None:
+            language, _ = multilingual.detect_language(audio)
+        if language in (None, "en"):  # English, or no way to tell: the chosen model's own task
+            return self.transcriber, self.whisper_name, "en"
+        if multilingual is None:
+            raise TalkFailed(f"spoken in {language!r}, which whisper model {self.whisper_name} (English only) "
+                             f"cannot transcribe; index it with --whisper-model {MULTILINGUAL_WHISPER}")
+        return multilingual, MULTILINGUAL_WHISPER, language

@@ -244,6 +244,12 @@ class Sources:
         """Download a talk's audio. None when the library already has it; ListedTwice when its archive key is
         in ``taken`` (this run has it already: found before downloading, so the file being indexed under the
         same name is left alone). Raises SourceError."""
+        fetched = self._fetch(candidate, taken)
+        if fetched is not None and self.language:  # the user's word on the spoken language beats the source's
+            fetched.talk.language = caption_sources.base_language(self.language)
+        return fetched
+
+    def _fetch(self, candidate: Candidate, taken: Container[str]) -> Fetched | None:
         if candidate.path is not None:
             return self._fetch_local(candidate.path)
         try:
@@ -343,6 +349,9 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         description=info.get("description") or feed.get("description"),
         published=feed.get("published") or _published(info),
         duration=info.get("duration"),
+        # as the site or the feed states it (a forced --language replaces it: Sources.fetch); whisper's detection
+        # fills it in otherwise
+        language=caption_sources.base_language(caption_sources.spoken_language(info) or feed.get("language")),
         thumbnail=info.get("thumbnail"),
         chapters=[
             {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}

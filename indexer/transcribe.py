@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from talksearch.indexer.audio import media_duration, stream_audio
+from talksearch.indexer.audio import SAMPLING_RATE, media_duration, stream_audio
 from talksearch.library import Segment, Word
 from talksearch.models import ResolvedModel, load_whisper
 from talksearch.settings import Settings, default
@@ -90,15 +90,37 @@ class Transcriber:
             self._pipelines.pipeline = self._new_pipeline()
         return self._pipelines.pipeline
 
+    @property
+    def is_multilingual(self) -> bool:
+        """Whether the model hears other languages than English (``*.en`` models do not, and detect none)."""
+        return bool(self.model.model.is_multilingual)
+
+    def detect_language(self, audio: str, windows: int = 3) -> tuple[str, float]:
+        """The language spoken in the first ``windows`` 30-second windows of speech (silence left out), and
+        whisper's probability for it (a multilingual model only: an English-only one answers English whatever it
+        hears). One window misread a German talk as Latin in the languages benchmark; three read it right."""
+        for _, samples in stream_audio(audio, chunk_seconds=30.0 * windows + 30.0):
+            try:
+                language, probability, _ = self.model.detect_language(
+                    audio=samples, vad_filter=True, language_detection_segments=windows)
+            except (ValueError, IndexError, RuntimeError):  # no speech left once silence is taken out
+                break
+            return language, probability
+        raise NoSpeech("no speech found")
+
     def transcribe(self, audio: str, on_progress: Callable[[float, float], None] | None = None,
-                   hotwords: str | None = None) -> Transcript:
+                   hotwords: str | None = None, language: str | None = None) -> Transcript:
         """Transcribe a media file; ``on_progress(seconds_done, duration)`` follows the audio time.
 
         Long recordings are decoded and transcribed in chunks (talksearch.indexer.audio), so memory stays bounded.
         ``hotwords`` is the talk's own vocabulary (``talk_prompt``); ``options.prompt`` says how it is used.
+        ``language`` is the talk's spoken language when its source says (else ``options.language``, else detected).
         """
         o = self.options
-        language = o.language if self.model.model.is_multilingual else (o.language or "en")
+        language = language or o.language
+        if language is None and self.is_multilingual:  # once for the talk, not per chunk as the pipeline would
+            language, _ = self.detect_language(audio)  # NoSpeech for silence
+        language = language or "en"  # an English-only model hears English
         expected = media_duration(audio) or 0.0
         prompt = {"hotwords": {"hotwords": hotwords}, "initial": {"initial_prompt": hotwords}}.get(o.prompt, {})
         progress = _Progress(on_progress, expected)
@@ -140,6 +162,30 @@ class Transcriber:
                 words = [Word(offset + w.start, offset + w.end, w.word, w.probability) for w in raw.words or []]
                 segments.append(Segment(offset + raw.start, offset + raw.end, raw.text.strip(), words))
         return segments, offset + info.duration, info.language
+
+
+    def translate(self, audio: str, spans: list[tuple[float, float]], language: str) -> list[str | None]:
+        """Each span of the recording (a sentence's start and end, seconds) in English, by whisper's translate
+        task (a multilingual model), batched; None where the translation looks like hallucination (repeats
+        itself). Spans are decoded chunk by chunk as transcription decodes them, so memory stays bounded."""
+        o = self.options
+        english: list[str | None] = [None] * len(spans)
+        for offset, samples in stream_audio(audio, o.chunk_seconds):
+            end = offset + len(samples) / SAMPLING_RATE
+            inside = [i for i, (start, _) in enumerate(spans) if offset <= start < end]
+            if not inside:
+                continue
+            clips = [{"start": spans[i][0] - offset, "end": min(spans[i][1], end) - offset} for i in inside]
+            segments, _ = self.pipeline().transcribe(
+                samples, task="translate", language=language, clip_timestamps=clips, batch_size=o.batch_size,
+                beam_size=o.beam_size, without_timestamps=True, word_timestamps=False)
+            for segment in segments:  # one per clip; matched by time, since a clip with no text yields none
+                middle = (segment.start + segment.end) / 2
+                index = min(range(len(clips)), key=lambda c: abs((clips[c]["start"] + clips[c]["end"]) / 2 - middle))
+                if keep_segment(segment, o):
+                    text = segment.text.strip()
+                    english[inside[index]] = f"{english[inside[index]]} {text}" if english[inside[index]] else text
+        return english
 
 
 class _Progress:

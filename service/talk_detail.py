@@ -46,7 +46,7 @@ def talk_detail(talk: Talk) -> TalkDetail:
     base = f"/api/talks/{talk.id}/transcript"
     return TalkDetail(
         **talk_summary(talk).model_dump(),
-        description=talk.description, language=talk.language, chapters=chapters,
+        description=talk.description, chapters=chapters,
         indexed_at=talk.indexed_at, whisper_model=talk.whisper_model,
         embed_model=talk.embed_model, page=f"/talks/{talk.id}", player=player(talk),
         transcript={fmt: base if fmt == "json" else f"{base}.{fmt}" for fmt in TRANSCRIPT_FORMATS},

@@ -78,8 +78,8 @@ def main() -> None:
 @library_option
 @click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read more sources from a file, one per line (# comments allowed).")
-@setting_options("whisper_model", "embed_model", "device", "compute_type", "language", "batch_size", "beam_size",
-                 "threads", "transcribe_workers", "keep_media", "captions", "ray_workers")
+@setting_options("whisper_model", "embed_model", "device", "compute_type", "language", "translate", "batch_size",
+                 "beam_size", "threads", "transcribe_workers", "keep_media", "captions", "ray_workers")
 @click.option("--reindex", is_flag=True,
               help="Index talks the library already has again (say with other --captions), replacing each one's "
                    "transcript in one transaction.")
@@ -110,14 +110,18 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
 @library_option
 @click.option("--limit", type=click.IntRange(1, 100), default=None, help="Results to show (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
-def search_command(query, limit, as_json, library) -> None:
+@click.option("--language", "languages", multiple=True, metavar="CODE",
+              help="Only talks in this spoken language, e.g. de (repeat for several).")
+def search_command(query, limit, as_json, library, languages) -> None:
     """Search the library."""
+    from talksearch.library import TalkFilter
     from talksearch.search import QueryError, open_searcher
 
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
+    filters = TalkFilter(languages=languages) if languages else None
     try:
-        response = searcher.search(query, limit or settings.search_limit)
+        response = searcher.search(query, limit or settings.search_limit, filters=filters)
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:
@@ -152,7 +156,9 @@ def talks(library, as_json) -> None:
 @click.argument("talk_id")
 @library_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="txt", show_default=True)
-def export(talk_id, library, fmt) -> None:
+@click.option("--translation", is_flag=True,
+              help="The English of a talk indexed with --translate (beside the original words in JSON).")
+def export(talk_id, library, fmt, translation) -> None:
     """Print a talk's transcript as text, JSON, WebVTT or SubRip."""
     from talksearch.library import Library
 
@@ -160,7 +166,7 @@ def export(talk_id, library, fmt) -> None:
         talk = lib.talk(talk_id)
         if talk is None:
             raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
-        click.echo(render(talk, lib.segments(talk_id), fmt), nl=False)
+        click.echo(render(talk, lib.segments(talk_id), fmt, translation), nl=False)
 
 
 @main.command()

@@ -10,6 +10,7 @@ whenever the model allows it.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +30,51 @@ from talksearch.models import (
 )
 
 BACKENDS = ("auto", "ctranslate2", "sentence-transformers")
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """What a model was trained to see before a query and before a passage (empty for most models)."""
+
+    query: str = ""
+    passage: str = ""
+
+
+# Models trained with prefixes that do not say so in their sentence-transformers config, by the last part of
+# their hub name (their model cards): without the prefixes their retrieval is measurably worse.
+KNOWN_PROMPTS = {
+    **{name: Prompts("query: ", "passage: ") for name in (
+        "multilingual-e5-small", "multilingual-e5-base", "multilingual-e5-large",
+        "e5-small-v2", "e5-base-v2", "e5-large-v2", "e5-small", "e5-base", "e5-large")},
+    **{name: Prompts("Represent this sentence for searching relevant passages: ") for name in (
+        "bge-small-en-v1.5", "bge-base-en-v1.5", "bge-large-en-v1.5")},
+}
+# Keys sentence-transformers configs use for the two roles ("prompts" in config_sentence_transformers.json).
+_QUERY_KEYS = ("query",)
+_PASSAGE_KEYS = ("passage", "document", "corpus")
+
+
+def model_prompts(name: str, configured: dict[str, str] | None = None) -> Prompts:
+    """The model's query and passage prefixes: from its own sentence-transformers config (``configured``,
+    its ``prompts``) when that names them, else from ``KNOWN_PROMPTS`` by the name's last part, else none."""
+    configured = configured or {}
+    query = next((configured[k] for k in _QUERY_KEYS if configured.get(k)), "")
+    passage = next((configured[k] for k in _PASSAGE_KEYS if configured.get(k)), "")
+    if query or passage:
+        return Prompts(query, passage)
+    return KNOWN_PROMPTS.get(name.rstrip("/").rsplit("/", 1)[-1].lower(), Prompts())
+
+
+def configured_prompts(location: str) -> dict[str, str]:
+    """The ``prompts`` a local sentence-transformers model directory declares (none for a hub name)."""
+    import json
+
+    config = Path(location) / "config_sentence_transformers.json"
+    try:
+        prompts = json.loads(config.read_text()).get("prompts") if config.is_file() else None
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in prompts.items() if isinstance(v, str)} if isinstance(prompts, dict) else {}
 
 
 class Encoder(Protocol):
@@ -51,7 +97,8 @@ class SentenceTransformersEncoder:
         self.vocabulary = frozenset(tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else ())
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+        # prompt="": the Embedder adds the model's prefixes itself (Prompts), the same on either backend
+        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, prompt="",
                                  convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
 
 
@@ -118,6 +165,9 @@ class Embedder:
             CTranslate2Encoder(model, device, compute_type, threads, replicas, Path(cache))
             if backend == "ctranslate2" else SentenceTransformersEncoder(model, device, threads))
         self.dimension = self.encoder.dimension
+        loaded = getattr(getattr(self.encoder, "model", None), "prompts", None)  # a hub model's, once loaded
+        self.prompts = model_prompts(model.name, configured_prompts(model.location) or
+                                     (loaded if isinstance(loaded, dict) else None))
         self.query = lru_cache(maxsize=4096)(self._query)  # repeated queries skip the model
         # Whole words of the model's tokenizer: ordinary language, unlike the jargon that ASR mangles.
         self.common_words = frozenset(w.lower() for w in self.encoder.vocabulary if w.isalpha() and len(w) > 1)
@@ -131,10 +181,12 @@ class Embedder:
     def passages(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
+        if self.prompts.passage:
+            texts = [self.prompts.passage + t for t in texts]
         return self.encoder.encode(texts, batch_size or self.encoder.batch_size)
 
     def _query(self, text: str) -> np.ndarray:
-        vector = self.encoder.encode([text], 1)[0]
+        vector = self.encoder.encode([self.prompts.query + text], 1)[0]
         vector.setflags(write=False)  # cached: shared between callers
         return vector
 

@@ -24,9 +24,16 @@ import numpy as np
 
 from talksearch.models import ModelError, resolve
 
-VOICE = "en-us"  # talks and queries are pronounced as American English (the bundled whisper model is English)
+VOICE = "en-us"  # English talks (and talks of no known language) are pronounced as American English
+# Each talk's words are pronounced by espeak-ng's rules for the talk's language (its voice of the same ISO 639-1
+# code as whisper's, but for these); a language it has no voice for gets no sound-alike matching.
+VOICES = {"en": VOICE, "zh": "cmn"}
+# Scripts without spaces between words: espeak-ng would pronounce a whole sentence as one "word", which no query
+# word can be aligned with usefully, so these languages get no sound-alike matching either.
+UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "bo", "yue"})
+DEFAULT_LANGUAGE = "en"
 # How the sounds a library stores were made: a library whose vocabulary says otherwise is re-made by its next writer.
-SCHEME = f"espeak-ng {VOICE} tokens-1"
+SCHEME = "espeak-ng per-language tokens-1"
 _ESPEAK_OUTPUT_SYNCHRONOUS = 0x02
 _ESPEAK_CHARS_UTF8 = 1
 _ESPEAK_PHONEMES_IPA = 0x02
@@ -59,13 +66,22 @@ class _Espeak:
             raise ModelError(f"espeak-ng could not be initialised with its data at {data}")
         if self.lib.espeak_SetVoiceByName(VOICE.encode()) != 0:
             raise ModelError(f"espeak-ng has no voice {VOICE}")
+        self.voice = VOICE
         self.lock = threading.Lock()
 
-    def ipa(self, text: str) -> str:
+    def has_voice(self, voice: str) -> bool:
+        with self.lock:
+            found = self.lib.espeak_SetVoiceByName(voice.encode()) == 0
+            self.lib.espeak_SetVoiceByName(self.voice.encode())
+            return found
+
+    def ipa(self, text: str, voice: str = VOICE) -> str:
         text_buffer = ctypes.c_char_p(text.encode())
         pointer = ctypes.pointer(text_buffer)
         clauses = []
         with self.lock:
+            if voice != self.voice and self.lib.espeak_SetVoiceByName(voice.encode()) == 0:
+                self.voice = voice
             while text_buffer.value:  # one clause per call; espeak advances the pointer, NULL at the end
                 clause = self.lib.espeak_TextToPhonemes(pointer, _ESPEAK_CHARS_UTF8, _ESPEAK_PHONEMES_IPA)
                 if clause:
@@ -87,10 +103,21 @@ def _tokens(ipa: str) -> str:
     return sounds
 
 
+@lru_cache(maxsize=256)
+def voice(language: str | None) -> str | None:
+    """espeak-ng's voice for a talk's language (ISO 639-1; None: not known, taken as English), or None when
+    sound-alike matching is off for it (no such voice, or a script without spaces between words)."""
+    code = (language or DEFAULT_LANGUAGE).lower()
+    if code in UNSPACED_LANGUAGES:
+        return None
+    name = VOICES.get(code, code)
+    return name if load().has_voice(name) else None
+
+
 @lru_cache(maxsize=200_000)
-def word_phonemes(word: str) -> str:
+def word_phonemes(word: str, voice: str = VOICE) -> str:
     """A word's sounds, one character each (``_tokens``); as written, since capitals spell an acronym out."""
-    return _tokens(load().ipa(word))
+    return _tokens(load().ipa(word, voice))
 
 
 def words(text: str) -> list[str]:
@@ -98,9 +125,9 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def phonemes(text: str) -> str:
+def phonemes(text: str, voice: str = VOICE) -> str:
     """The sounds of a text, word by word, without spaces (ASR joins and splits words freely)."""
-    return "".join(word_phonemes(w) for w in words(text))
+    return "".join(word_phonemes(w, voice) for w in words(text))
 
 
 # --- distance ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ _TALK_EXAMPLE = {
     "url": "https://example.org/talks/checkpointing.ogg", "channel": "Research Computing Talks",
     "published": "2024-05-14", "speakers": ["Ines Moreau"], "event": "Test Fixtures Summit 2024",
     "duration": 20.6, "thumbnail": None, "media_url": "https://example.org/talks/checkpointing.ogg",
-    "transcript_source": "whisper base",
+    "transcript_source": "whisper base", "language": "en",
 }
 _RESULT_EXAMPLE = {
     "talk": _TALK_EXAMPLE, "start": 7.18, "end": 16.34,
@@ -39,6 +39,9 @@ class TalkSummary(BaseModel):
     transcript_source: str | None = Field(
         None, description="Where the transcript came from: `uploaded captions`, `automatic captions` or "
         "`whisper <model>` (null for talks indexed before talksearch recorded it).")
+    language: str | None = Field(
+        None, description="The spoken language (ISO 639-1, e.g. `de`): as the source states it, else as whisper "
+        "detected it; null when neither said.")
 
 
 class Moment(BaseModel):
@@ -57,6 +60,8 @@ class SearchResult(BaseModel):
     snippet: str = Field(
         "", description="The passage as safe HTML: text escaped, the query's words wrapped in <mark></mark>."
     )
+    translation: str | None = Field(
+        None, description="The passage in English, for a talk indexed with `--translate` (`text` is the original).")
     score: float
     link: str = Field(description="Plays the source at the moment: YouTube `&t=123s`, media `#t=123`.")
     page: str = Field("", description="This service's talk page, playing at the moment (a path).")
@@ -111,7 +116,6 @@ class Player(BaseModel):
 
 class TalkDetail(TalkSummary):
     description: str | None = None
-    language: str | None = None
     chapters: list[Chapter] = Field([], description="The source's chapters, when it has them.")
     indexed_at: str | None = None
     whisper_model: str | None = None

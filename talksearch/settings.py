@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     )
     embed_model: str = Field(
         "all-MiniLM-L6-v2",
-        description="Sentence-transformers model: `all-MiniLM-L6-v2` (bundled), a hub id, or a local directory.",
+        description="Sentence-transformers model: `all-MiniLM-L6-v2` (bundled; English only: other languages are "
+        "found by their words, not their meaning), a hub id, or a local directory. For talks in other languages, a "
+        "multilingual model by hub name, e.g. `paraphrase-multilingual-MiniLM-L12-v2` or `intfloat/multilingual-e5-small` "
+        "(its query/passage prefixes are added for it); a library keeps the model it was made with.",
     )
     embed_backend: Literal["auto", "ctranslate2", "sentence-transformers"] = Field(
         "auto",
@@ -44,6 +47,14 @@ class Settings(BaseSettings):
         "int8 on CPU and float16 on CUDA.",
     )
     language: str | None = Field(None, description="Force the spoken language (e.g. `en`); detected when unset.")
+    translate: bool = Field(
+        False,
+        description="Also write each talk not in English in English (whisper's translate task, sentence by sentence, "
+        "on the multilingual model): the English is embedded and searched beside the original words, so an English "
+        "query finds the talk; pages and exports (`?translation=1`, `--translation`) show it. Costs about 3× the indexing "
+        "time of such talks on CPU, and with `base` the English is rough: it did not improve English searches of the "
+        "languages benchmark (docs/benchmarks.md).",
+    )
     batch_size: int = Field(8, ge=1, description="Whisper batch size (batched inference pipeline).")
     beam_size: int = Field(
         2, ge=1,

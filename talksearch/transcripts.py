@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from talksearch.library import Segment, Talk
 from talksearch.timecode import subtitle_stamp
@@ -11,12 +11,20 @@ from talksearch.timecode import subtitle_stamp
 FORMATS = ("txt", "json", "vtt", "srt")
 
 
-def render(talk: Talk, segments: list[Segment], fmt: str) -> str:
+def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = False) -> str:
+    """The transcript in ``fmt``: the words as spoken; with ``translation``, the English of a translated talk
+    (--translate) in their place (txt, vtt, srt: English subtitles) or beside them (json: each sentence's
+    ``translation``). A sentence without a translation keeps its own words."""
+    if translation and fmt != "json":
+        segments = [replace(s, text=s.translation or s.text) for s in segments]
     if fmt == "txt":
         return "\n".join(s.text for s in segments) + "\n"
     if fmt == "json":
-        body = {"talk": {k: getattr(talk, k) for k in ("id", "title", "url", "language", "duration")},
-                "segments": [asdict(s) for s in segments]}
+        shown = [asdict(s) for s in segments]
+        for sentence in shown:
+            if not translation:
+                del sentence["translation"]  # the original only, as before translations existed
+        body = {"talk": {k: getattr(talk, k) for k in ("id", "title", "url", "language", "duration")}, "segments": shown}
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     if fmt == "vtt":
         # A speaker the captions named goes back as a WebVTT voice tag.

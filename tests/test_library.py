@@ -203,7 +203,7 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 4
+        assert upgraded.format == FORMAT_VERSION == 5
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
@@ -235,3 +235,30 @@ def test_a_read_talk_is_typed_and_keeps_the_id_it_was_stored_under(library):
     library.db.execute("UPDATE talks SET extractor = 'Youtube', source_id = 'other' WHERE id = ?", (talk_id,))
     assert library.talk(talk_id).id == talk_id == library.talks()[0].id
     assert list(library.talks_by_id([talk_id])) == [talk_id]
+
+
+def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
+    """Format 5 folds every accent in the word index (letters with two, as Vietnamese writes them, too; made
+    again from the passages) and indexes text without spaces between words (Chinese, Japanese) by trigrams, the
+    passages already stored included."""
+    talk_id = _format_1_library(tmp_path / "old")
+    db = sqlite3.connect(tmp_path / "old" / "catalog.sqlite")  # format 4: format 1 with migrations 2 to 4 run
+    db.executescript("CREATE TABLE sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID;"
+                     "DROP TRIGGER passages_sound_delete; DROP TABLE passages_sound;"
+                     "ALTER TABLE talks ADD COLUMN transcript_source TEXT NOT NULL DEFAULT '';"
+                     "ALTER TABLE segments ADD COLUMN speaker TEXT;"
+                     "UPDATE passages SET text = 'Trí tuệ nhân tạo, über Podman: 東京大学で研究しています。' WHERE id = 2;"
+                     "INSERT INTO passages_fts(passages_fts) VALUES ('rebuild');"
+                     "UPDATE meta SET value = '4' WHERE key = 'format_version';")
+    db.close()
+    with Library.open(tmp_path / "old", readonly=True) as reader:  # read as it is: double accents, no trigrams
+        assert reader.format == 4
+        assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION == 5
+        assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
+        assert upgraded.keyword_search("uber", 5) == [2]
+        assert upgraded.keyword_search("研究", 5) == [2] and upgraded.keyword_search("東京大学", 5) == [2]
+        assert upgraded.keywords.verify()
+        upgraded.acquire_writer()
+        assert upgraded.delete_talk(talk_id) and upgraded.keyword_search("研究", 5) == []

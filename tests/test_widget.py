@@ -525,3 +525,17 @@ def test_phone_width_dark_mode_and_screenshots(widget_api, host_site, browser, s
     assert phone.shadow("return getComputedStyle(root.querySelector('.box')).backgroundColor") == "rgb(255, 255, 255)"
     assert phone.errors == []
     phone.close()
+
+
+def test_language_attribute_scopes_the_search_and_marks_the_words(api, site, browser):
+    """Issue 16: `language="…"` keeps the search to talks in one spoken language; snippets carry their `lang`."""
+    url = site.page("/language", f'<script src="{api.base}/widget.js" defer></script>\n'
+                                 f'<talk-search api="{api.base}" language="en"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search("object storage")
+    snippets = visit.page.locator("talk-search [role=option] .snip")
+    assert snippets.count() and all(snippets.nth(i).get_attribute("lang") == "en" for i in range(snippets.count()))
+    visit.page.locator("talk-search").evaluate("e => e.setAttribute('language', 'de')")
+    visit.wait_event("results", query="object storage", count=0)  # no German talk here
+    assert visit.errors == []
+    visit.close()

@@ -49,18 +49,24 @@ def get_talk(state: State, talk_id: str) -> TalkDetail:
     return talk_detail(talk)
 
 
+Translation = Annotated[bool, Query(
+    description="The English of a talk indexed with `--translate`: in place of the original words (txt, vtt, srt), "
+                "beside them (json: each sentence's `translation`)")]
+
+
 @router.get("/{talk_id}/transcript", responses=_NOT_FOUND,
             summary="The transcript as JSON: sentences with start, end, text and timed words")
-def transcript_json(state: State, talk_id: str) -> JSONResponse:
+def transcript_json(state: State, talk_id: str, translation: Translation = False) -> JSONResponse:
     talk, segments = _talk(state, talk_id)
-    return JSONResponse(json.loads(render(talk, segments, "json")))
+    return JSONResponse(json.loads(render(talk, segments, "json", translation)))
 
 
 @router.get("/{talk_id}/transcript.{fmt}", responses=_NOT_FOUND,
             summary="The transcript as WebVTT or SubRip subtitles, plain text, or JSON")
-def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt", "txt"]):
+def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt", "txt"],
+                    translation: Translation = False):
     if fmt == "json":
-        return transcript_json(state, talk_id)
+        return transcript_json(state, talk_id, translation)
     talk, segments = _talk(state, talk_id)
-    return PlainTextResponse(render(talk, segments, fmt), media_type=_MEDIA_TYPES[fmt],
+    return PlainTextResponse(render(talk, segments, fmt, translation), media_type=_MEDIA_TYPES[fmt],
                              headers={"Content-Disposition": f'inline; filename="{talk_id}.{fmt}"'})

@@ -5,7 +5,7 @@
  *   <talk-search api="https://talks.example.org"></talk-search>
  *
  * Attributes: api (defaults to where this script was loaded from), placeholder, limit, channel, event,
- * speaker (scope the search to one collection), theme ("light"/"dark"; otherwise follows the OS).
+ * speaker, language (scope the search to one collection, or to talks in one spoken language, e.g. "de"), theme ("light"/"dark"; otherwise follows the OS).
  * Theming: the --ts-* CSS custom properties listed in STYLE, set on the element or any ancestor.
  * Events (bubbling, for analytics): talksearch-results {query, count}, talksearch-play {talk, start},
  * talksearch-error {query, message}.
@@ -66,6 +66,7 @@ li[aria-selected=true]{box-shadow:inset 3px 0 var(--_accent)}
 .time{color:var(--_accent);font-variant-numeric:tabular-nums;white-space:nowrap}
 .meta{color:var(--_muted);font-size:.85em;margin-top:.1em}
 .snip{margin-top:.25em;font-size:.92em;line-height:1.4}
+.tr{margin-top:.15em;font-size:.88em;font-style:italic;opacity:.8}
 mark{background:var(--_mark-bg);color:var(--_mark-fg);border-radius:2px;padding:0 .1em}
 .player{margin-top:.6em}
 .bar{display:grid;grid-template-columns:1fr auto;align-items:start;gap:.1em .6em;padding:.5em .9em;font-size:.9em}
@@ -194,7 +195,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
   class TalkSearch extends HTMLElement {
     static get observedAttributes() {
-      return ["api", "placeholder", "limit", "channel", "event", "speaker"];
+      return ["api", "placeholder", "limit", "channel", "event", "speaker", "language"];
     }
 
     constructor() {
@@ -314,7 +315,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const controller = (this.controller = new AbortController());
       const url = new URL(`${this.api}/api/search`);
       url.searchParams.set("q", query);
-      for (const name of ["limit", "channel", "event", "speaker"]) {
+      for (const name of ["limit", "channel", "event", "speaker", "language"]) {
         const value = this.getAttribute(name);
         if (value) url.searchParams.set(name, value);
       }
@@ -381,11 +382,20 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const who = [Array.isArray(talk.speakers) ? talk.speakers.join(", ") : "", talk.event || talk.channel || ""]
           .filter(Boolean).join(" · ");
         const snip = el("div", "snip");
+        if (typeof talk.language === "string" && talk.language) {
+          snip.lang = talk.language; // the words as spoken: fonts, hyphenation and screen readers follow it
+          snip.dir = "auto"; // a right-to-left script reads right to left
+        }
         snip.append(typeof result.snippet === "string" && result.snippet
           ? snippetNodes(result.snippet) : markedText(String(result.text || ""), query));
         li.append(head);
         if (who) li.append(el("div", "meta", who));
         li.append(snip);
+        if (typeof result.translation === "string" && result.translation) {
+          const english = el("div", "tr", result.translation); // a talk indexed with --translate: its English
+          english.lang = "en";
+          li.append(english);
+        }
         return li;
       });
       this.list.replaceChildren(...items);

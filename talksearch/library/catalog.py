@@ -85,7 +85,8 @@ class Library(VectorSync):
         self._vectors: VectorIndex | None = None
         self._seen_data_version: int | None = None
         self.keywords = KeywordIndex(self.db)
-        self._vocabulary: tuple[list[str], pronunciation.Sounds] | None = None  # sound_vocabulary(), cached
+        # sound_vocabularies(), cached
+        self._vocabulary: dict[str, tuple[list[str], pronunciation.Sounds]] | None = None
 
     @classmethod
     def open(cls, path: Path | str, *, create: bool = False, readonly: bool = False,
@@ -213,21 +214,23 @@ class Library(VectorSync):
             )
             first = self._next_passage_id()
             self.db.executemany(
-                "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words, speaker) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO segments(talk_id, idx, start_time, end_time, text, words, speaker, translation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (talk.id, i, s.start, s.end, s.text,
                      json.dumps([[round(w.start, 3), round(w.end, 3), w.word, round(w.probability, 3)] for w in s.words]),
-                     s.speaker)
+                     s.speaker, s.translation)
                     for i, s in enumerate(segments)
                 ],
             )
             self.db.executemany(
-                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes())
+                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding, translation) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes(), p.translation)
                  for i, (p, e) in enumerate(zip(passages, embeddings))],
             )
             self._set_meta("next_passage_id", str(first + len(passages)))
-            vocabulary.add(self.db, (s.text for s in segments))
+            vocabulary.add(self.db, (s.text for s in segments), talk.language)
         self._forget_vocabulary()
         if self._vectors is None or not self._vectors.writable:
             self.sync_vector_index()
@@ -274,16 +277,16 @@ class Library(VectorSync):
         if not ids:
             return {}
         rows = self.db.execute(
-            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages "
+            f"SELECT id, talk_id, kind, start_time, end_time, text, {self._translation} FROM passages "
             f"WHERE id IN ({','.join('?' * len(ids))})",
             ids,
         )
-        return {r[0]: PassageHit(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows}
+        return {r[0]: PassageHit(*r) for r in rows}
 
     def passages_within(self, talk_id_: str, start: float, end: float, kind: str | None = None) -> list[PassageHit]:
         """A talk's passages lying inside [start, end], in time order (optionally of one kind)."""
         rows = self.db.execute(
-            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            f"SELECT id, talk_id, kind, start_time, end_time, text, {self._translation} FROM passages WHERE talk_id = ? "
             "AND start_time >= ? AND start_time <= ? AND end_time <= ? AND (? IS NULL OR kind = ?) "
             "ORDER BY start_time, end_time",
             (talk_id_, start, end, end, kind, kind),
@@ -298,12 +301,16 @@ class Library(VectorSync):
             f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall())
         return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
 
-    def sound_vocabulary(self) -> tuple[list[str], pronunciation.Sounds]:
-        """The library's words and their sounds, ready to align a query word against; read once per change
-        of the library (this connection's view), so a reader pays for it on its first jargon query only."""
+    def sound_vocabularies(self) -> dict[str, tuple[list[str], pronunciation.Sounds]]:
+        """Per language, the library's words and their sounds, ready to align a query word against; read once
+        per change of the library (this connection's view), so a reader pays for it on its first jargon query only."""
         if self._vocabulary is None:
             self._vocabulary = vocabulary.read(self.db)
         return self._vocabulary
+
+    def sound_vocabulary(self, language: str | None = None) -> tuple[list[str], pronunciation.Sounds]:
+        """The words of talks in ``language`` (not known: English) and their sounds."""
+        return self.sound_vocabularies().get(vocabulary.language_key(language), ([], pronunciation.Sounds([])))
 
     def talk(self, talk_id_: str) -> StoredTalk | None:
         row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()
@@ -360,7 +367,7 @@ class Library(VectorSync):
     def passage_near(self, talk_id_: str, seconds: float) -> PassageHit | None:
         """The talk's passage that covers ``seconds`` (the one starting latest), else the nearest one."""
         row = self.db.execute(
-            "SELECT id, talk_id, kind, start_time, end_time, text FROM passages WHERE talk_id = ? "
+            f"SELECT id, talk_id, kind, start_time, end_time, text, {self._translation} FROM passages WHERE talk_id = ? "
             "ORDER BY (start_time <= ? AND ? < end_time) DESC, "
             "CASE WHEN start_time <= ? AND ? < end_time THEN -start_time "
             "ELSE min(abs(start_time - ?), abs(end_time - ?)) END, kind = 'sentence' LIMIT 1",
@@ -375,12 +382,18 @@ class Library(VectorSync):
     def count_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
 
+    @property
+    def _translation(self) -> str:
+        """The translation column, as a reader of an older catalog (none recorded) selects it."""
+        return "translation" if self.format >= 5 else "NULL"
+
     def segments(self, talk_id_: str) -> list[Segment]:
         speaker = "speaker" if self.format >= 4 else "NULL"  # a reader of an older catalog: no speakers recorded
         rows = self.db.execute(
-            f"SELECT start_time, end_time, text, words, {speaker} FROM segments WHERE talk_id = ? ORDER BY idx", (talk_id_,)
+            f"SELECT start_time, end_time, text, words, {speaker}, {self._translation} FROM segments "
+            "WHERE talk_id = ? ORDER BY idx", (talk_id_,)
         )
-        return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])], r[4]) for r in rows]
+        return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])], r[4], r[5]) for r in rows]
 
     def archive_ids(self) -> frozenset[str]:
         """Every talk's archive key (what a remote fetcher needs to skip known talks)."""

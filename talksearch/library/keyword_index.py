@@ -10,9 +10,17 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
+from talksearch.library.migrations import UNSPACED_RANGES
 from talksearch.text import content_words, tokens
 
-FTS_TOKENIZE = "porter unicode61"  # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA)
+# passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
+# English ones stemmed
+FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+# A run of characters from scripts written without spaces (migrations.UNSPACED_RANGES): the word tokenizer
+# takes it for one word, so its words are looked up in passages_unspaced's trigrams instead.
+UNSPACED = re.compile(f"[{UNSPACED_RANGES}]+")
+_TRIGRAM = 3  # the shortest text a trigram index finds by itself; shorter runs are looked for by substring
+_MAX_PAIRS = 8  # character pairs of a query scanned for at most (each reads every passage in such scripts)
 KEYWORD_ROW_BUDGET = 3_000  # passages an OR-ed keyword search may score (KeywordIndex.selective_terms)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -55,6 +63,34 @@ def any_word_query(text: str) -> str | None:
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
+def mark_unspaced(text: str, runs: Sequence[str], mark: tuple[str, str]) -> str | None:
+    """``text`` with the longest pieces (two characters or more, or a whole one-character run) of the query's
+    ``runs`` marked where they occur, left to right; None when none occurs."""
+    pieces = {r[i:j] for r in runs for i in range(len(r)) for j in range(i + min(2, len(r)), len(r) + 1)}
+    longest = max(map(len, pieces), default=0)
+    out, i, found = [], 0, False
+    while i < len(text):
+        piece = next((text[i:i + n] for n in range(min(longest, len(text) - i), 0, -1) if text[i:i + n] in pieces), None)
+        if piece:
+            out.append(mark[0] + piece + mark[1])
+            i += len(piece)
+            found = True
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out) if found else None
+
+
+def _interleave(first: list[int], second: list[int]) -> list[int]:
+    """Both rankings, alternately (first's first), each passage once."""
+    merged: dict[int, None] = {}
+    for pair in zip(first, second):
+        merged.update(dict.fromkeys(pair))
+    longer = first if len(first) > len(second) else second
+    merged.update(dict.fromkeys(longer[min(len(first), len(second)):]))
+    return list(merged)
+
+
 class KeywordIndex:
     """BM25 searches, word lookups and snippets over one connection's view of ``passages_fts``."""
 
@@ -70,16 +106,57 @@ class KeywordIndex:
 
     def search(self, text: str, k: int, selective: bool = True) -> list[int]:
         """The ``k`` passages whose words match the query's best (BM25), as ids, best first. ``selective``
-        leaves out the commonest words in a large library (``selective_terms``)."""
-        match = fts_query(text, self.selective_terms if selective else None)
-        if match is None:
+        leaves out the commonest words in a large library (``selective_terms``). Words in a script without
+        spaces are found in ``passages_unspaced`` (``unspaced_search``); both lists are interleaved."""
+        runs = UNSPACED.findall(text)
+        spaced = UNSPACED.sub(" ", text) if runs else text
+        match = fts_query(spaced, self.selective_terms if selective else None)
+        found: list[int] = []
+        if match is not None:
+            found = [r[0] for r in self.db.execute(
+                "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
+                (match, k))]
+        if not runs and not self.has_unspaced():
+            return found
+        # a word in a spaced script written inside unspaced text ("GPUを使います") is one token to passages_fts
+        words = [w for w in _TOKEN.findall(spaced) if len(w) >= _TRIGRAM]
+        return _interleave(self.unspaced_search(runs, k, words), found)[:k]
+
+    def has_unspaced(self) -> bool:
+        """Whether any passage is in a script without spaces (a library of spaced scripts skips their index)."""
+        try:
+            return self.db.execute("SELECT 1 FROM passages_unspaced LIMIT 1").fetchone() is not None
+        except sqlite3.OperationalError:  # a catalog older than format 5 read without upgrading
+            return False
+
+    def unspaced_search(self, runs: Sequence[str], k: int, words: Sequence[str] = ()) -> list[int]:
+        """Passages holding the words of ``runs`` (text in a script without spaces), or ``words`` within such
+        text, those sharing more of it first. A query run is not split into words (that needs a dictionary per
+        language): its trigrams are OR-ed, so BM25 ranks the passages sharing most of them first; a run of two
+        characters (a common Chinese word length), or a longer one none of whose trigrams occurs, is looked for
+        by its character pairs. The pair scan reads only passages in such scripts."""
+        scores: dict[int, float] = {}
+        try:
+            grams = [r[i:i + _TRIGRAM] for r in runs for i in range(len(r) - _TRIGRAM + 1)] + list(words)
+            if grams:
+                rows = self.db.execute(
+                    "SELECT rowid, bm25(passages_unspaced) FROM passages_unspaced WHERE passages_unspaced MATCH ? "
+                    "ORDER BY bm25(passages_unspaced) LIMIT ?", (" OR ".join(quoted(g) for g in dict.fromkeys(grams)), k))
+                scores = {rowid: score for rowid, score in rows}  # bm25 is negative: lower is better
+            if not scores:
+                pairs = [r[i:i + 2] for r in runs for i in range(max(1, len(r) - 1))]
+                for pair in list(dict.fromkeys(pairs))[:_MAX_PAIRS]:
+                    for (rowid,) in self.db.execute(
+                            "SELECT rowid FROM passages_unspaced WHERE instr(text, ?) > 0 LIMIT ?", (pair, k)):
+                        scores[rowid] = scores.get(rowid, 0.0) - 1.0
+        except sqlite3.OperationalError:  # a catalog older than format 5 read without upgrading: no such index
             return []
-        rows = self.db.execute(
-            "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?", (match, k))
-        return [r[0] for r in rows]
+        return sorted(scores, key=scores.get)[:k]
 
     def contains(self, word: str) -> bool:
         """Whether any passage holds the word (after the tokenizer's stemming)."""
+        if UNSPACED.search(word):
+            return bool(self.unspaced_search(UNSPACED.findall(word), 1))
         found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (quoted(word),))
         return found.fetchone() is not None
 
@@ -114,8 +191,20 @@ class KeywordIndex:
         The passages are marked in a scratch FTS5 table (``temp``, this connection's own) holding only them,
         tokenised as ``passages_fts`` is: the same snippets, at a cost that does not grow with the library
         (asked of ``passages_fts``, FTS5 walks every query word's postings across the whole library)."""
-        match = any_word_query(query)
         texts = list(texts)
+        marked = self._word_snippets(texts, query, mark, tokens)
+        runs = UNSPACED.findall(query)
+        if runs:  # words in a script without spaces: marked where the query's runs (or pieces of them) occur
+            for rowid, text in texts:
+                if UNSPACED.search(text):
+                    found = mark_unspaced(marked.get(rowid, text), runs, mark)
+                    if found is not None:
+                        marked[rowid] = found
+        return marked
+
+    def _word_snippets(self, texts: list[tuple[int, str]], query: str, mark: tuple[str, str],
+                       tokens: int) -> dict[int, str]:
+        match = any_word_query(query)
         if match is None or not texts:
             return {}
         self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.snippet_scratch USING fts5(text, tokenize='{FTS_TOKENIZE}')")

@@ -18,7 +18,12 @@ from pathlib import Path
 
 from talksearch.library.records import LibraryError
 
-FORMAT_VERSION = 4
+# Characters of scripts written without spaces between words: Hiragana, Katakana, CJK ideographs, Thai, Lao,
+# Myanmar, Khmer (a SQLite GLOB; keyword_index.UNSPACED is the same set as a regular expression).
+UNSPACED_RANGES = "぀-ヿ㐀-䶿一-鿿฀-๿຀-໿က-႟ក-៿"
+UNSPACED_GLOB = f"*[{UNSPACED_RANGES}]*"
+
+FORMAT_VERSION = 5
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -55,6 +60,7 @@ CREATE TABLE IF NOT EXISTS segments (
     text TEXT NOT NULL,
     words TEXT NOT NULL,                  -- JSON list of [start, end, word, probability]
     speaker TEXT,                         -- the sentence's speaker, when captions name one
+    translation TEXT,                     -- the sentence in English (--translate), for a talk in another language
     PRIMARY KEY (talk_id, idx)
 );
 CREATE TABLE IF NOT EXISTS passages (
@@ -64,25 +70,42 @@ CREATE TABLE IF NOT EXISTS passages (
     start_time REAL NOT NULL,
     end_time REAL NOT NULL,
     text TEXT NOT NULL,
-    embedding BLOB NOT NULL               -- float32, normalised
+    embedding BLOB NOT NULL,              -- float32, normalised
+    translation TEXT                      -- its sentences in English (--translate); embedded after text
 );
 CREATE INDEX IF NOT EXISTS passages_talk ON passages(talk_id);
 -- A talk's passages by time, covering what passages_within filters on, so that finding the few passages of a
 -- moment reads a few index entries rather than every passage row (embedding and all) of the talk.
 CREATE INDEX IF NOT EXISTS passages_talk_time ON passages(talk_id, start_time, end_time, kind);
-CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts
-    USING fts5(text, content='passages', content_rowid='id', tokenize='porter unicode61');  -- keyword_index.FTS_TOKENIZE
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(text, translation, content='passages', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2');  -- keyword_index.FTS_TOKENIZE
 CREATE TRIGGER IF NOT EXISTS passages_fts_insert AFTER INSERT ON passages BEGIN
-    INSERT INTO passages_fts(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO passages_fts(rowid, text, translation) VALUES (new.id, new.text, new.translation);
 END;
 CREATE TRIGGER IF NOT EXISTS passages_fts_delete AFTER DELETE ON passages BEGIN
-    INSERT INTO passages_fts(passages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO passages_fts(passages_fts, rowid, text, translation) VALUES ('delete', old.id, old.text, old.translation);
+END;
+-- Passages in scripts written without spaces between words (Chinese, Japanese, Thai...: keyword_index.UNSPACED),
+-- indexed by trigrams, since the word tokenizer takes a whole run of such characters for one word. A copy of
+-- those passages' text only: a library of spaced scripts pays nothing.
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_unspaced USING fts5(text, tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS passages_unspaced_insert AFTER INSERT ON passages
+    WHEN new.text GLOB '""" + UNSPACED_GLOB + """' BEGIN
+    INSERT INTO passages_unspaced(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS passages_unspaced_delete AFTER DELETE ON passages BEGIN
+    DELETE FROM passages_unspaced WHERE rowid = old.id;
 END;
 -- Every word the transcripts contain, as written, with its pronunciation (talksearch.pronunciation): the
 -- sound-alike retriever looks a query word no transcript contains up here, then searches the passages holding
 -- the words that sound like it. Derived data, filled in by a writer (talksearch.library.vocabulary). A deleted
 -- talk's words stay (they then match no passage).
-CREATE TABLE IF NOT EXISTS sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sound_vocabulary (
+    language TEXT NOT NULL,               -- the talks' language (vocabulary.language_key): its pronunciation rules
+    word TEXT NOT NULL,
+    phonemes TEXT NOT NULL,
+    PRIMARY KEY (language, word)
+) WITHOUT ROWID;
 """
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -95,6 +118,31 @@ MIGRATIONS: dict[int, list[str]] = {
     4: ["ALTER TABLE talks ADD COLUMN transcript_source TEXT NOT NULL DEFAULT ''",
         "UPDATE talks SET transcript_source = 'whisper ' || whisper_model WHERE transcript_source = ''",
         "ALTER TABLE segments ADD COLUMN speaker TEXT"],
+    # 5: keywords and sounds in any language. The word index folds accents ("uber" finds "über"; porter stemming stays for
+    # English, whose results it was tuned on, and leaves other languages' words mostly whole), so it is made
+    # again; text without spaces between words gets a trigram index (passages_unspaced, made by SCHEMA, filled
+    # here from the passages already stored).
+    # Sentences and passages get their English (--translate), which the word index holds beside the original.
+    5: ["ALTER TABLE segments ADD COLUMN translation TEXT",
+        "ALTER TABLE passages ADD COLUMN translation TEXT",
+        "DROP TRIGGER IF EXISTS passages_fts_insert",
+        "DROP TRIGGER IF EXISTS passages_fts_delete",
+        "DROP TABLE IF EXISTS passages_fts",
+        "CREATE VIRTUAL TABLE passages_fts USING fts5(text, translation, content='passages', content_rowid='id', "
+        "tokenize='porter unicode61 remove_diacritics 2')",
+        "CREATE TRIGGER passages_fts_insert AFTER INSERT ON passages BEGIN "
+        "INSERT INTO passages_fts(rowid, text, translation) VALUES (new.id, new.text, new.translation); END",
+        "CREATE TRIGGER passages_fts_delete AFTER DELETE ON passages BEGIN "
+        "INSERT INTO passages_fts(passages_fts, rowid, text, translation) "
+        "VALUES ('delete', old.id, old.text, old.translation); END",
+        "INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')",
+        "DELETE FROM passages_unspaced",
+        f"INSERT INTO passages_unspaced(rowid, text) SELECT id, text FROM passages WHERE text GLOB '{UNSPACED_GLOB}'",
+        # and the vocabulary is kept per language, each pronounced by its own rules (remade by the next writer)
+        "DROP TABLE IF EXISTS sound_vocabulary",
+        "CREATE TABLE sound_vocabulary (language TEXT NOT NULL, word TEXT NOT NULL, phonemes TEXT NOT NULL, "
+        "PRIMARY KEY (language, word)) WITHOUT ROWID",
+        "DELETE FROM meta WHERE key = 'sound_vocabulary'"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 

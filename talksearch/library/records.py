@@ -31,6 +31,7 @@ class Segment:
     text: str
     words: list[Word] = field(default_factory=list)
     speaker: str | None = None  # named by the captions (a WebVTT voice, a transcript's speaker); whisper names none
+    translation: str | None = None  # the sentence in English (--translate), for a talk in another language
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Passage:
     end: float
     text: str
     kind: str = "window"
+    translation: str | None = None  # its sentences' English (--translate): embedded after text, found by keywords too
 
 
 @dataclass
@@ -109,6 +111,7 @@ class PassageHit:
     start: float
     end: float
     text: str
+    translation: str | None = None
 
 
 @dataclass

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from talksearch.library import Library, PassageHit
-from talksearch.pronunciation import phonemes, sound_distances, word_phonemes
+from talksearch.pronunciation import phonemes, sound_distances, voice, word_phonemes
 from talksearch.settings import Settings, default
 from talksearch.text import content_words, tokens
 
@@ -90,19 +90,23 @@ def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> lis
     ``sound_words`` words that sound most like the query word (whisper's "subunit" for "subuid"); the passages
     holding them (BM25, the best ``sound_candidates``) are then aligned whole, across word boundaries ("absurd
     to" for "ibstat"), and count when the word lies within ``sound_max_distance`` of a stretch of them."""
-    vocabulary, vocabulary_sounds = library.sound_vocabulary()
-    if not words or not vocabulary:
-        return []
     best: dict[int, float] = {}
-    for word in words:
-        heard = word_phonemes(word)
-        distances = vocabulary_sounds.distances(heard)
-        nearest = np.argsort(distances, kind="stable")[:o.sound_words]
-        similar = " ".join(vocabulary[i] for i in nearest if distances[i] <= o.sound_word_distance)
-        hits = library.passages(_keyword(library, similar, o.sound_candidates))
-        for pid, distance in zip(hits, sound_distances(heard, [phonemes(hit.text) for hit in hits.values()])):
-            if distance <= o.sound_max_distance:
-                best[pid] = min(best.get(pid, math.inf), float(distance))
+    # The query's language is not known: the word is pronounced by each language's rules in turn and aligned
+    # with that language's words (a library in one language does exactly one pass).
+    for language, (vocabulary, vocabulary_sounds) in library.sound_vocabularies().items():
+        spoken = voice(language)
+        if spoken is None or not vocabulary:
+            continue
+        for word in words:
+            heard = word_phonemes(word, spoken)
+            distances = vocabulary_sounds.distances(heard)
+            nearest = np.argsort(distances, kind="stable")[:o.sound_words]
+            similar = " ".join(vocabulary[i] for i in nearest if distances[i] <= o.sound_word_distance)
+            hits = library.passages(_keyword(library, similar, o.sound_candidates))
+            texts = [phonemes(hit.text, spoken) for hit in hits.values()]
+            for pid, distance in zip(hits, sound_distances(heard, texts)):
+                if distance <= o.sound_max_distance:
+                    best[pid] = min(best.get(pid, math.inf), float(distance))
     return sorted(best, key=best.get)[:k]
 
 

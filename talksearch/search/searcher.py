@@ -219,7 +219,8 @@ class Searcher:
         return [
             SearchResult(
                 talk=talk_summary(talks[h.talk_id]), start=round(h.start, 2), end=round(h.end, 2), text=h.text,
-                snippet=marked.get(h.passage_id, ""), score=round(score, 5), link=link_at(talks[h.talk_id], h.start),
+                snippet=marked.get(h.passage_id, ""), translation=h.translation, score=round(score, 5),
+                link=link_at(talks[h.talk_id], h.start),
                 page=page_at(h.talk_id, h.start), timeline=timelines[h.talk_id] if group == "talk" else None,
             )
             for h, score in hits

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Make the audio of the multilingual set (issue 16): bench/languages/corpus.json spoken by espeak-ng's German,
+# Spanish and French voices (each talk names its own), into OUTDIR (default bench/out/languages, git-ignored).
+#
+# usage: bash bench/make_languages.sh [OUTDIR]
+# Needs espeak-ng and sox. The talks are WAV files (their feed's enclosures); the feed names no language, so
+# whisper detects each talk's.
+set -euo pipefail
+
+bench="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+out="${1:-$bench/out/languages}"
+python3 "$bench/make_talks.py" "$bench/languages/corpus.json" "$out" --seed 16 --no-video
+cp "$bench/languages/corpus.json" "$out/corpus.json"

@@ -1,0 +1,312 @@
+"""Talks in other languages than English: the talk's language from its source or from whisper, an English-only
+model handing a talk it cannot hear to the multilingual one (or refusing it), and the language filter."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from talksearch.indexer.processor import MULTILINGUAL_WHISPER, TalkFailed, TalkProcessor
+from talksearch.indexer.sources import Fetched, _talk
+from talksearch.library import Talk
+from talksearch.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+SPEECH = {
+    "de": "Guten Tag. Heute sprechen wir über Hochleistungsrechner und parallele Programmierung. "
+          "Die Speicherbandbreite begrenzt oft die Geschwindigkeit eines Programms.",
+    "es": "Buenos días. Hoy hablamos de supercomputadoras y programación paralela. "
+          "El ancho de banda de la memoria limita a menudo la velocidad de un programa.",
+}
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng to speak German and Spanish")
+
+
+def spoken(tmp_path: Path, language: str) -> Path:
+    wav = tmp_path / f"{language}.wav"
+    subprocess.run(["espeak-ng", "-v", language, "-s", "150", "-w", str(wav), SPEECH[language]], check=True)
+    return wav
+
+
+def fetched(audio: Path, language: str | None = None) -> Fetched:
+    return Fetched(Talk("local", audio.stem, audio.as_uri(), audio.stem, language=language), audio, False, None)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("info, feed, expected", [
+    ({"language": "de-DE"}, {}, "de"),
+    ({}, {"language": "es"}, "es"),
+    ({"automatic_captions": {"fr-orig": [], "en": []}}, {}, "fr"),
+    ({}, {}, None),
+])
+def test_a_talk_takes_its_language_from_its_source(info, feed, expected):
+    talk = _talk({"extractor_key": "Generic", "id": "x", **info}, feed, None, url="https://example.org/x", media_url=None)
+    assert talk.language == expected
+
+
+@pytest.fixture(scope="module")
+def english_only():
+    return TalkProcessor(Settings(whisper_model="tiny.en", threads=1, transcribe_workers=1))
+
+
+@needs_espeak
+@pytest.mark.models
+@pytest.mark.parametrize("language", ["de", "es"])
+def test_multilingual_model_detects_and_transcribes(tmp_path, language):
+    processor = TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1))
+    result = processor.process(fetched(spoken(tmp_path, language)))
+    assert result.talk.language == language
+    assert result.talk.transcript_source == "whisper base"
+    first = result.sentences[0].text
+    assert first == {"de": "Guten Tag.", "es": "Buenos días."}[language]
+
+
+@needs_espeak
+@pytest.mark.models
+@pytest.mark.parametrize("language", ["de", "es"])
+def test_english_only_model_hands_another_language_to_the_multilingual_one(tmp_path, english_only, language):
+    result = english_only.process(fetched(spoken(tmp_path, language)))
+    assert (result.talk.language, result.talk.whisper_model) == (language, MULTILINGUAL_WHISPER)
+    assert result.talk.transcript_source == f"whisper {MULTILINGUAL_WHISPER}"
+    assert result.sentences[0].text == {"de": "Guten Tag.", "es": "Buenos días."}[language]
+
+
+@needs_espeak
+@pytest.mark.models
+def test_english_only_model_refuses_another_language_without_a_multilingual_one(tmp_path, english_only, monkeypatch):
+    monkeypatch.setattr(english_only, "multilingual", lambda: None)
+    with pytest.raises(TalkFailed) as refused:
+        english_only.process(fetched(spoken(tmp_path, "de"), language="de"))
+    assert str(refused.value) == ("spoken in 'de', which whisper model tiny.en (English only) cannot transcribe; "
+                                  "index it with --whisper-model base")
+
+
+@pytest.mark.models
+def test_pages_mark_the_language_of_the_words(api, ids):
+    """The shared test talks are English (detected by whisper): the transcript and every snippet say so."""
+    from tests.service_fixtures import read_server
+
+    site = read_server()
+    talk = site.get(f"/api/talks/{ids['t02']}").json()
+    assert talk["language"] == "en"
+    assert '<section class="transcript" id="transcript" aria-label="Transcript" lang="en" dir="auto">' in \
+        site.get(f"/talks/{ids['t02']}").text
+    results = site.get("/", params={"q": "checkpoint"}).text
+    assert '<p class="snippet" lang="en" dir="auto">' in results
+    assert site.get("/api/search", params={"q": "checkpoint", "language": "de"}).json()["results"] == []
+    assert site.get("/api/search", params={"q": "checkpoint", "language": "EN"}).json()["results"]
+
+
+@pytest.mark.models
+def test_cli_search_filters_by_language():
+    import json
+
+    from tests.helpers import talksearch
+    from tests.service_fixtures import shared_library
+
+    library = str(shared_library())
+    english = talksearch("search", "checkpoint", "--library", library, "--language", "en", "--json")
+    german = talksearch("search", "checkpoint", "--library", library, "--language", "de", "--json")
+    assert english.returncode == 0 and german.returncode == 0, english.stderr + german.stderr
+    assert {r["talk"]["language"] for r in json.loads(english.stdout)["results"]} == {"en"}
+    assert json.loads(german.stdout)["results"] == []
+
+
+def _keyword_index(texts: list[str]):
+    import sqlite3
+
+    from talksearch.library.keyword_index import KeywordIndex
+    from talksearch.library.migrations import SCHEMA
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    db.executemany("INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) "
+                   "VALUES (?, 't', 'window', 0, 1, ?, x'')", list(enumerate(texts, 1)))
+    return db, KeywordIndex(db)
+
+
+@pytest.mark.unit
+def test_keywords_are_found_in_any_script():
+    db, index = _keyword_index([
+        "我们在东京大学研究并行计算。",              # 1 Chinese: "we study parallel computing at Tokyo University"
+        "内存带宽限制了程序的速度。",               # 2 Chinese: "memory bandwidth limits the program's speed"
+        "スーパーコンピュータでGPUを使います。",      # 3 Japanese, with a Latin word inside
+        "La programación paralela en la GPU.",       # 4 Spanish
+        "Trí tuệ nhân tạo và học sâu.",             # 5 Vietnamese: letters with two diacritics
+        "Die Geschwindigkeit über alles.",           # 6 German
+    ])
+    assert index.search("研究", 5) == [1]                    # a two-character word: found by substring
+    assert index.search("内存带宽", 5) == [2]                  # four characters: by trigrams
+    assert index.search("并行计算的研究", 5) == [1]            # a query run that is no substring: the words in it are
+    assert index.search("コンピュータ", 5) == [3] and index.search("gpu", 5)[:2] in ([3, 4], [4, 3])
+    assert index.search("programacion", 5) == [4] and index.search("PROGRAMACIÓN", 5) == [4]
+    assert index.search("tue hoc", 5) == [5] and index.search("uber", 5) == [6]
+    assert index.contains("带宽") and not index.contains("火车")
+    db.execute("DELETE FROM passages WHERE id = 1")
+    assert index.search("研究", 5) == []
+    assert [r[0] for r in db.execute("SELECT rowid FROM passages_unspaced ORDER BY rowid")] == [2, 3]  # CJK only
+
+
+@pytest.mark.unit
+def test_sounds_follow_each_talks_language(tmp_path):
+    """Each talk's words are pronounced by espeak-ng's rules for its language, and a query word is aligned with
+    every language's words by that language's rules; a language without a voice, or written without spaces,
+    has no sound-alike matching."""
+    import numpy as np
+
+    from talksearch import pronunciation
+    from talksearch.library import Library, Passage, Segment
+    from talksearch.search.ranking import RankingOptions, _sound
+
+    assert pronunciation.voice(None) == pronunciation.voice("en") == "en-us"
+    assert pronunciation.voice("de") == "de" and pronunciation.voice("zh") is None
+    assert pronunciation.voice("ja") is None and pronunciation.voice("xx") is None
+    assert pronunciation.word_phonemes("Geschwindigkeit", "de") != pronunciation.word_phonemes("Geschwindigkeit")
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+    said = {"de": "Die Geschwindigkeit des Speichers.", "ja": "東京大学で研究しています。", "xx": "Blorp quux.",
+            None: "Rootless Podman needs subunit files."}
+    for i, (language, text) in enumerate(said.items()):
+        talk = Talk("Generic", f"t{i}", f"http://example.org/{i}", f"t{i}", language=language, embed_model="test-model")
+        library.add_talk(talk, [Segment(0, 1, text)], [Passage(0, 1, text)], np.eye(2, dtype=np.float32)[:1])
+    assert set(library.sound_vocabularies()) == {"de", "en"}
+    words, sounds = library.sound_vocabulary("de")
+    assert "Geschwindigkeit" in words
+    assert sounds.distances(pronunciation.word_phonemes("Geschwindigkeit", "de"))[words.index("Geschwindigkeit")] == 0
+    options = RankingOptions()
+    german = library.keyword_search("Geschwindigkeit", 1)
+    assert _sound(library, ["geschwindichkeit"], 5, options) == german  # misheard, found by German rules
+    assert _sound(library, ["subuid"], 5, options) == library.keyword_search("subunit", 1)
+    library.close()
+
+
+@pytest.mark.unit
+def test_a_multilingual_embedding_model_gets_its_query_and_passage_prefixes(tmp_path):
+    import json
+
+    from talksearch.embedding import Prompts, configured_prompts, model_prompts
+
+    assert model_prompts("intfloat/multilingual-e5-small") == Prompts("query: ", "passage: ")
+    assert model_prompts("paraphrase-multilingual-MiniLM-L12-v2") == Prompts()  # trained without prefixes
+    assert model_prompts("all-MiniLM-L6-v2") == Prompts()
+    assert model_prompts("BAAI/bge-small-en-v1.5").query.startswith("Represent this sentence")
+    # a model's own sentence-transformers config wins over the table
+    (tmp_path / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "search_query: ", "document": "search_document: "}}))
+    assert model_prompts("multilingual-e5-small", configured_prompts(str(tmp_path))) == \
+        Prompts("search_query: ", "search_document: ")
+    assert configured_prompts("intfloat/multilingual-e5-small") == {}  # a hub name: read once loaded
+
+
+@pytest.mark.models
+def test_the_embedder_adds_the_prefixes_to_what_it_embeds():
+    from talksearch.embedding import Embedder, Prompts
+
+    embedder = Embedder("all-MiniLM-L6-v2", threads=1)
+    assert embedder.prompts == Prompts()
+    plain = embedder.query("memory bandwidth")
+    embedder.prompts = Prompts("query: ", "passage: ")
+    embedder.query.cache_clear()
+    assert float(plain @ embedder.query("memory bandwidth")) < 0.999
+    assert float(embedder.passages(["memory bandwidth"])[0] @ embedder.encoder.encode(["passage: memory bandwidth"], 1)[0]) > 0.999
+
+
+@pytest.mark.unit
+def test_a_translation_is_stored_searched_embedded_and_exported(tmp_path):
+    import json
+
+    import numpy as np
+
+    from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
+    from talksearch.library import Library, Segment
+    from talksearch.transcripts import render
+
+    sentences = [Segment(0, 2, "Guten Tag.", translation="Good day."),
+                 Segment(2, 5, "Die Speicherbandbreite begrenzt das Programm.", translation="Memory bandwidth limits the program."),
+                 Segment(5, 6, "Danke.")]  # a sentence the translation pass left without English
+    passages = make_passages(sentences, PassageOptions(window_sentences=2))
+    assert passages[0].translation == "Good day. Memory bandwidth limits the program."
+    assert passages[2].translation is None and [p.translation for p in passages if p.kind == "sentence"][2] is None
+    texts = embedding_texts(passages, {"title": "Speicher"}, PassageOptions())
+    assert texts[0] == ("Speicher. Guten Tag. Die Speicherbandbreite begrenzt das Programm. "
+                        "Good day. Memory bandwidth limits the program.")  # the original, then its English
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+    talk = Talk("Generic", "de", "http://example.org/de", "Speicher", language="de", embed_model="test-model")
+    library.add_talk(talk, sentences, passages, np.tile(np.eye(2, dtype=np.float32)[:1], (len(passages), 1)))
+    bandwidth = library.keyword_search("bandwidth", 10)  # English words find the original's passages
+    assert bandwidth and set(bandwidth) == set(library.keyword_search("Speicherbandbreite", 10))
+    assert library.passages(bandwidth)[bandwidth[0]].translation.startswith(("Good day.", "Memory bandwidth"))
+    stored = library.segments(talk.id)
+    assert [s.translation for s in stored] == ["Good day.", "Memory bandwidth limits the program.", None]
+    row = library.talk(talk.id)
+    assert render(row, stored, "txt") == "Guten Tag.\nDie Speicherbandbreite begrenzt das Programm.\nDanke.\n"
+    assert render(row, stored, "txt", translation=True) == "Good day.\nMemory bandwidth limits the program.\nDanke.\n"
+    assert "00:00:02.000 --> 00:00:05.000\nMemory bandwidth" in render(row, stored, "vtt", translation=True)
+    assert "translation" not in json.loads(render(row, stored, "json"))["segments"][0]
+    assert json.loads(render(row, stored, "json", translation=True))["segments"][0]["translation"] == "Good day."
+    library.close()
+
+
+@needs_espeak
+@pytest.mark.models
+def test_translate_writes_each_sentence_in_english(tmp_path):
+    processor = TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1, translate=True))
+    result = processor.process(fetched(spoken(tmp_path, "de")))
+    assert result.talk.language == "de" and result.translate_seconds > 0
+    assert all(s.translation for s in result.sentences[1:])  # whisper base's English: there, if rough
+    assert result.passages[0].translation
+    english = processor.process(fetched(DATA / "t01.ogg"))  # an English talk: no second pass
+    assert english.translate_seconds == 0 and not any(s.translation for s in english.sentences)
+
+
+@pytest.mark.models
+def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
+    from talksearch.library import Library, Segment
+    from tests.service_fixtures import settings_for, start_server
+
+    sentences = [Segment(0, 3, "Die Speicherbandbreite begrenzt das Programm.",
+                         translation="Memory bandwidth limits the program."),
+                 Segment(3, 6, "Wir messen zuerst.", translation="We measure first.")]
+    passages = make_passages(sentences, PassageOptions())
+    embedder = Embedder("all-MiniLM-L6-v2", threads=1)
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model(embedder.name, embedder.dimension)
+    talk = Talk("Generic", "de", "http://example.org/de.mp3", "Speicher", media_url="http://example.org/de.mp3",
+                language="de", embed_model=embedder.name)
+    library.add_talk(talk, sentences, passages, embedder.passages(embedding_texts(passages, {"title": "Speicher"})))
+    library.close()
+    site = start_server(settings_for(tmp_path / "lib"))
+    hit = site.get("/api/search", params={"q": "memory bandwidth"}).json()["results"][0]
+    assert hit["text"].startswith("Die Speicherbandbreite") and hit["translation"].startswith("Memory bandwidth")
+    results = site.get("/", params={"q": "memory bandwidth"}).text
+    assert '<p class="snippet" lang="de" dir="auto">' in results
+    assert '<p class="translation" lang="en">Memory bandwidth limits the program.' in results
+    page = site.get(f"/talks/{talk.id}").text
+    assert 'lang="de" dir="auto">' in page and '<details class="translation" id="translation" lang="en">' in page
+    assert "We measure first." in page
+    assert site.get(f"/api/talks/{talk.id}/transcript.txt", params={"translation": 1}).text == \
+        "Memory bandwidth limits the program.\nWe measure first.\n"
+    assert site.get(f"/api/talks/{talk.id}/transcript.txt").text.startswith("Die Speicherbandbreite")
+
+
+@pytest.mark.unit
+def test_snippets_mark_words_in_scripts_without_spaces():
+    from talksearch.library.keyword_index import mark_unspaced
+
+    mark = ("[", "]")
+    assert mark_unspaced("我们在东京大学研究并行计算。", ["并行计算的研究"], mark) == "我们在东京大学[研究][并行计算]。"
+    assert mark_unspaced("内存带宽限制了程序的速度。", ["火车"], mark) is None
+    db, index = _keyword_index(["我们在东京大学研究GPU并行计算。", "La programación paralela."])
+    marked = index.snippets([(1, "我们在东京大学研究GPU并行计算。"), (2, "La programación paralela.")], "GPU 研究", mark)
+    assert marked == {1: "我们在东京大学[研究]GPU并行计算。"}
+    assert index.snippets([(2, "La programación paralela.")], "programacion", mark) == {2: "La [programación] paralela."}
