@@ -527,10 +527,10 @@ def test_phone_width_dark_mode_and_screenshots(widget_api, host_site, browser, s
     phone.close()
 
 
-def test_language_attribute_scopes_the_search_and_marks_the_words(api, site, browser):
+def test_language_attribute_scopes_the_search_and_marks_the_words(widget_api, host_site, browser):
     """Issue 16: `language="…"` keeps the search to talks in one spoken language; snippets carry their `lang`."""
-    url = site.page("/language", f'<script src="{api.base}/widget.js" defer></script>\n'
-                                 f'<talk-search api="{api.base}" language="en"></talk-search>')
+    url = host_site.page("/language", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                 f'<talk-search api="{widget_api.base}" language="en"></talk-search>')
     visit = Visit(browser, url)
     visit.search("object storage")
     snippets = visit.page.locator("talk-search [role=option] .snip")
