@@ -47,7 +47,7 @@ from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E4
 from bench.corpus_rules import check_corpus  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
-from talksearch.indexer.transcribe import PROMPT_MODES, TranscriptionOptions  # noqa: E402
+from talksearch.indexer.transcribe import PROMPT_MODES, Transcript, TranscriptionOptions, talk_prompt  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk, Word  # noqa: E402
 from talksearch.search.ranking import RankingOptions  # noqa: E402
 from talksearch.search.searcher import Searcher  # noqa: E402
@@ -136,13 +136,14 @@ def transcribe_set(talk_set: TalkSet, settings: Settings, options: Transcription
         transcriber = run.processor.transcriber
         transcriber.options = options
         # The pipeline stores sentences re-cut from word timings; the baselines need whisper's own segments,
-        # so the transcriber's output is recorded on its way through.
-        recorded = []
+        # so the transcriber's output is recorded on its way through, keyed by the talk's own prompt (talks are
+        # transcribed side by side, so they finish, and are committed, in no fixed order).
+        recorded: dict[str | None, Transcript] = {}
         transcribe = transcriber.transcribe
 
         def recording(*args, **kwargs):
             transcript = transcribe(*args, **kwargs)
-            recorded.append(transcript)
+            recorded[kwargs.get("hotwords")] = transcript
             return transcript
 
         transcriber.transcribe = recording
@@ -151,8 +152,12 @@ def transcribe_set(talk_set: TalkSet, settings: Settings, options: Transcription
             added = [o for o in summary.outcomes if o.status == "added"]
             if summary.count("failed") or len(added) != len(recorded):
                 raise SystemExit(f"indexing the set failed: {[(o.label, o.detail) for o in summary.outcomes]}")
-            talks = [CachedTalk(dataclasses.asdict(run.library.talk(o.talk_id)), t.language, t.duration, t.segments)
-                     for o, t in zip(added, recorded)]
+            talks = []
+            for outcome in added:
+                talk = run.library.talk(outcome.talk_id)
+                transcript = recorded[talk_prompt(talk)]
+                talks.append(CachedTalk(dataclasses.asdict(talk), transcript.language, transcript.duration,
+                                        transcript.segments))
         finally:
             run.close()
             server.close()
