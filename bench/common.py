@@ -6,6 +6,7 @@ import functools
 import http.server
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 DEV_CANDIDATES = [Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "dev",
@@ -56,9 +57,10 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
 
 
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """(edit distance in words, reference length): sum both over talks, then divide, for a corpus WER."""
-    ref, hyp = _words(reference), _words(hypothesis)
+def word_errors(reference: str, hypothesis: str, words: Callable[[str], list[str]] = _words) -> tuple[int, int]:
+    """(edit distance in words, reference length): sum both over talks, then divide, for a corpus WER.
+    ``words`` splits a text into the words compared (default: English, lower case, no punctuation)."""
+    ref, hyp = words(reference), words(hypothesis)
     previous = list(range(len(hyp) + 1))
     for i, r in enumerate(ref, 1):
         current = [i]

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from bench.common import LoopbackServer  # noqa: E402
+from bench.common import LoopbackServer, word_errors  # noqa: E402
 from bench.quality import Judged, Scores, TalkSet, evaluate, talksearch_search  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.library import Library  # noqa: E402
@@ -46,18 +46,6 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 def words(text: str) -> list[str]:
     """Words for WER in any Latin script: case-folded, punctuation and hyphens dropped, accents kept."""
     return _WORD.findall(text.casefold().replace("-", " ").replace("’", "'"))
-
-
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """(edit distance in words, reference length), as bench/common.py's, over ``words``."""
-    ref, hyp = words(reference), words(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1], len(ref)
 
 
 @dataclass
@@ -101,7 +89,7 @@ def figures_per_language(talk_set: TalkSet, indexed: Indexed, embedder: Embedder
         errors = total = 0
         for talk_id, key in ours.items():
             e, n = word_errors(" ".join(s["text"] for s in talk_set.truth[key]["sentences"]),
-                               " ".join(s.text for s in library.segments(talk_id)))
+                               " ".join(s.text for s in library.segments(talk_id)), words)
             errors, total = errors + e, total + n
         same = Scores.of([j for j in judged if spoken[j.query["talk"]] == language and j.query["lang"] == language])
         cross = Scores.of([j for j in judged if spoken[j.query["talk"]] == language and j.query["lang"] == "en"])
