@@ -184,7 +184,9 @@ def build_library(path: Path, talks: list[CachedTalk], embedder: Embedder,
     library.bind_embedding_model(embedder.name, embedder.dimension)
     for cached in talks:
         sentences, passages, texts = cut(cached)
-        library.add_talk(_talk_row(cached.talk), sentences, passages, embedder.passages(texts))
+        vectors, tokens = embedder.passages_with_tokens(texts)
+        library.add_talk(_talk_row(cached.talk), sentences, passages, vectors,
+                         token_vectors=[t.meaningful() for t in tokens])
     return library
 
 

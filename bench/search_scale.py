@@ -189,9 +189,11 @@ class Synthesiser:
         return mixed / np.linalg.norm(mixed, axis=1, keepdims=True)
 
     def talk(self, number: int, prefix: str = "scale", marker: str | None = None
-             ) -> tuple[Talk, list[Segment], list, np.ndarray]:
+             ) -> tuple[Talk, list[Segment], list, np.ndarray, list]:
         """One synthetic talk; ``marker``, when given, is said at the end of every sentence (a word no other
-        talk has, to find it by)."""
+        talk has, to find it by). Its sentence passages get word vectors (random: they cost search the same
+        as real ones, stored and compared, but their scores mean nothing), one per meaningful word as the
+        indexer keeps them (about three words in four)."""
         rng = self.rng
         anchor = int(rng.integers(len(self.pool)))
         picks = self.topics[anchor][rng.integers(0, TOPIC_SIZE, SENTENCES_PER_TALK)]
@@ -226,7 +228,13 @@ class Synthesiser:
             speakers=[SPEAKERS[int(rng.integers(len(SPEAKERS)))]],
             event=f"{EVENTS[number % len(EVENTS)]} {published.year}", published=published.isoformat(),
             duration=round(clock, 1), language="en", whisper_model="tiny.en", embed_model="all-MiniLM-L6-v2")
-        return talk, segments, passages, vectors.astype(np.float32)
+        dimension = vectors.shape[1]
+        words = [max(1, round(0.75 * len(p.text.split()))) for p in passages]
+        token_vectors = [rng.standard_normal((n, dimension)).astype(np.float32) if p.kind == "sentence" else None
+                         for p, n in zip(passages, words)]
+        token_vectors = [t / np.linalg.norm(t, axis=1, keepdims=True) if t is not None else None
+                         for t in token_vectors]
+        return talk, segments, passages, vectors.astype(np.float32), token_vectors
 
 
 def make_queries(real: list[str], pool: list[str], count: int, rng: np.random.Generator,
@@ -265,11 +273,11 @@ def build(path: Path, passages: int, synth: Synthesiser, prefix: str = "scale", 
     ahead = ThreadPoolExecutor(1)  # the next talk is made while SQLite commits this one (it releases the GIL)
     upcoming = ahead.submit(synth.talk, number, prefix)
     while added < passages:
-        talk, segments, cut, vectors = upcoming.result()
+        talk, segments, cut, vectors, tokens = upcoming.result()
         upcoming = ahead.submit(synth.talk, number + 1, prefix)
         if added + len(cut) > passages:  # the last talk: exactly N passages in all
-            cut, vectors = cut[: passages - added], vectors[: passages - added]
-        library.add_talk(talk, segments, cut, vectors)
+            cut, vectors, tokens = cut[: passages - added], vectors[: passages - added], tokens[: passages - added]
+        library.add_talk(talk, segments, cut, vectors, token_vectors=tokens)
         added += len(cut)
         number += 1
         if time.perf_counter() - last > 30:
@@ -501,9 +509,9 @@ def add_more(path: Path, passages: int, synth: Synthesiser, port: int) -> dict:
     added, number, probe = 0, 0, None
     t = time.perf_counter()
     while added < passages:
-        talk, segments, cut, vectors = synth.talk(number, prefix=f"added-{marker}", marker=marker)
-        cut, vectors = cut[: passages - added], vectors[: passages - added]
-        library.add_talk(talk, segments, cut, vectors)
+        talk, segments, cut, vectors, tokens = synth.talk(number, prefix=f"added-{marker}", marker=marker)
+        cut, vectors, tokens = cut[: passages - added], vectors[: passages - added], tokens[: passages - added]
+        library.add_talk(talk, segments, cut, vectors, token_vectors=tokens)
         probe = probe if probe is not None else vectors[len(cut) // 2]
         added += len(cut)
         number += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from talksearch.library import Passage, Segment
+from talksearch.library import Passage, Segment, with_translation
 
 SENTENCE_END = (".", "?", "!", "…")
 
@@ -97,10 +97,7 @@ def _translation(sentences: list[Segment]) -> str | None:
 
 
 def _both(passage: Passage) -> str:
-    """A passage's words, then their English when the talk was translated: an English model reads the English,
-    and the original's names and shared words still count (embedding the English alone lost same-language
-    searches on the languages benchmark, whose machine translations are rough: docs/benchmarks.md)."""
-    return f"{passage.text} {passage.translation}" if passage.translation else passage.text
+    return with_translation(passage.text, passage.translation)
 
 
 def _chapter_at(chapters: list[dict], seconds: float) -> str | None:

@@ -104,7 +104,7 @@ class IndexRun:
             return Outcome("skipped", label, "already in the library")
         self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1])
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
-                                        replace=known)
+                                        replace=known, token_vectors=processed.token_vectors)
         detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
                   f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
                   f"{processed.talk.transcript_source}")

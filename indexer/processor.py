@@ -45,6 +45,7 @@ class Processed:
     seconds: float  # processing time for this talk
     captions_refused: str | None = None  # why the talk's captions were not used, when it had some
     translate_seconds: float = 0.0  # of ``seconds``, the English pass (--translate)
+    token_vectors: list[np.ndarray] | None = None  # per passage, its meaningful words' vectors (kept for sentences)
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -126,10 +127,12 @@ class TalkProcessor:
         sentences = split_sentences(segments, self.passage_options)
         translate_seconds = self._translate(fetched, sentences) if self.settings.translate else 0.0
         passages = make_passages(sentences, self.passage_options)
-        embeddings = self.embedder.passages(embedding_texts(passages, asdict(talk), self.passage_options))
+        # One forward pass gives each passage's embedding and its words' vectors (for rescoring search results).
+        embeddings, tokens = self.embedder.passages_with_tokens(
+            embedding_texts(passages, asdict(talk), self.passage_options))
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
-                         fetched.captions_refused, translate_seconds)
+                         fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens])
 
     def _translate(self, fetched: Fetched, sentences: list[Segment]) -> float:
         """Give each sentence of a talk not in English its English (whisper's translate task on the multilingual

@@ -4,6 +4,9 @@ What is checked: the SQLite catalog (integrity and its FTS5 index), the FAISS fi
 holding exactly the catalog's passage ids), the models recorded (one embedding model for the whole
 library, embeddings of its dimension), and leftover files from interrupted runs. The catalog holds
 every embedding, so the vector index and the keyword index can always be rebuilt from it.
+Sentences stored before their words' vectors were kept (format 6) are counted; ``repair`` computes them with
+the library's embedding model, from the stored text (search rescores results word by word once every
+candidate has them).
 """
 
 from __future__ import annotations
@@ -54,6 +57,25 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
     return None
 
 
+def _word_vectors(library: Library, report: CheckReport, repair: bool, batch: int = 512) -> None:
+    missing = library.count_sentences_without_token_vectors()
+    if not missing:
+        return
+    if not repair:
+        report.facts.append(f"{missing} sentences have no word vectors (stored before format 6): search ranks "
+                            "without word-by-word rescoring where they are among the best; --repair computes them")
+        return
+    from talksearch.embedding import Embedder
+
+    embedder = Embedder(library.embed_model)
+    done = 0
+    while rows := library.sentences_without_token_vectors(batch):
+        _, tokens = embedder.passages_with_tokens([text for _, text in rows])
+        library.store_token_vectors({pid: t.meaningful() for (pid, _), t in zip(rows, tokens)})
+        done += len(rows)
+    report.repaired.append(f"computed the word vectors of {done} sentences")
+
+
 def check_library(path: Path, repair: bool = False) -> CheckReport:
     report = CheckReport()
     library = Library.open(path)  # LibraryError (no library, unreadable catalog) goes to the caller
@@ -97,6 +119,8 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
                 (library.path / VECTORS).unlink(missing_ok=True)
                 index = library.sync_vector_index(save=True)
                 report.repaired.append(f"rebuilt vectors.faiss from the catalog ({index.ntotal} passages)")
+
+        _word_vectors(library, report, repair)
 
         leftovers = [p for p in (library.path / DOWNLOADS).glob("*")] if (library.path / DOWNLOADS).exists() else []
         leftovers += list(library.path.glob(VECTORS + ".tmp"))

@@ -28,6 +28,7 @@ from talksearch.models import (
     resolve,
     resolve_device,
 )
+from talksearch.text import meaningful_tokens
 
 BACKENDS = ("auto", "ctranslate2", "sentence-transformers")
 
@@ -77,6 +78,30 @@ def configured_prompts(location: str) -> dict[str, str]:
     return {k: v for k, v in prompts.items() if isinstance(v, str)} if isinstance(prompts, dict) else {}
 
 
+@dataclass(frozen=True)
+class TokenVectors:
+    """A text's tokens (the model's word pieces, its special tokens left out) and their contextual vectors (the
+    model's last layer, before pooling), one L2-normalised row per token: what search compares word by word
+    (``talksearch.search.ranking.token_match``)."""
+
+    tokens: tuple[str, ...]
+    vectors: np.ndarray
+
+    def meaningful(self) -> np.ndarray:
+        """The rows of the tokens that say something: no punctuation, no function words."""
+        return self.vectors[meaningful_tokens(self.tokens)]
+
+    def after(self, count: int) -> TokenVectors:
+        return TokenVectors(self.tokens[count:], self.vectors[count:])
+
+
+def _token_vectors(tokens: list[str], hidden: np.ndarray, special: set[str]) -> TokenVectors:
+    keep = [i for i, token in enumerate(tokens) if token not in special]
+    vectors = hidden[keep]
+    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return TokenVectors(tuple(tokens[i] for i in keep), vectors.astype(np.float32))
+
+
 class Encoder(Protocol):
     dimension: int
     vocabulary: frozenset[str]
@@ -84,6 +109,9 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         """L2-normalised float32 embeddings, one row per text."""
+
+    def encode_with_tokens(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[TokenVectors]]:
+        """The embeddings and each text's token vectors, from the same forward pass."""
 
 
 class SentenceTransformersEncoder:
@@ -100,6 +128,20 @@ class SentenceTransformersEncoder:
         # prompt="": the Embedder adds the model's prefixes itself (Prompts), the same on either backend
         return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, prompt="",
                                  convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
+
+    def encode_with_tokens(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[TokenVectors]]:
+        outputs = self.model.encode(texts, batch_size=batch_size, output_value=None, prompt="",
+                                    show_progress_bar=False)  # every output of the forward pass, per text
+        tokenizer, special = self.model.tokenizer, set(self.model.tokenizer.all_special_tokens)
+        pooled = np.vstack([o["sentence_embedding"].float().cpu().numpy() for o in outputs])
+        pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        tokens = []
+        for text, output in zip(texts, outputs):
+            hidden = output["token_embeddings"].float().cpu().numpy()  # the text's tokens, padding left out
+            ids = tokenizer(text, truncation=True, max_length=self.model.max_seq_length)["input_ids"]
+            names = tokenizer.convert_ids_to_tokens(ids)[:len(hidden)]
+            tokens.append(_token_vectors(names, hidden[:len(names)], special))
+        return pooled.astype(np.float32), tokens
 
 
 class CTranslate2Encoder:
@@ -118,6 +160,7 @@ class CTranslate2Encoder:
         self.tokenizer.enable_truncation(layout.max_tokens)
         self.tokenizer.no_padding()  # CTranslate2 takes ragged batches and pads them itself
         self.vocabulary = frozenset(self.tokenizer.get_vocab())
+        self.special_tokens = {t.content for t in self.tokenizer.get_added_tokens_decoder().values() if t.special}
         device = resolve_device(device)
         try:
             self.encoder = ctranslate2.Encoder(
@@ -126,9 +169,10 @@ class CTranslate2Encoder:
                 intra_threads=cpu_threads(threads), inter_threads=replicas)
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"cannot load embedding model {model.name!r} on CTranslate2: {exc}") from exc
-        self.dimension = int(self._forward([[0]]).shape[1])
+        self.dimension = int(self._forward([[0]])[0].shape[1])
 
-    def _forward(self, ids: list[list[int]]) -> np.ndarray:
+    def _forward(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """The pooled, normalised embeddings and the last layer (padded to the longest text) of a batch."""
         hidden = np.asarray(self.encoder.forward_batch(ids).last_hidden_state, dtype=np.float32)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
@@ -136,16 +180,27 @@ class CTranslate2Encoder:
             lengths = np.array([len(row) for row in ids])
             mask = (np.arange(hidden.shape[1])[None, :] < lengths[:, None]).astype(np.float32)
             pooled = (hidden * mask[..., None]).sum(axis=1) / lengths[:, None]
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12), hidden
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        ids = [encoding.ids for encoding in self.tokenizer.encode_batch(texts)]
+        return self._encode(texts, batch_size, None)
+
+    def encode_with_tokens(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[TokenVectors]]:
+        tokens: list[TokenVectors] = [TokenVectors((), np.empty((0, self.dimension)))] * len(texts)
+        return self._encode(texts, batch_size, tokens), tokens
+
+    def _encode(self, texts: list[str], batch_size: int, tokens: list[TokenVectors] | None) -> np.ndarray:
+        encodings = self.tokenizer.encode_batch(texts)
         # Similar lengths batched together, as sentence-transformers does: little padding to compute.
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out = np.empty((len(ids), self.dimension), dtype=np.float32)
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        out = np.empty((len(encodings), self.dimension), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            out[batch] = self._forward([ids[i] for i in batch])
+            out[batch], hidden = self._forward([encodings[i].ids for i in batch])
+            if tokens is not None:  # filled in place, in the texts' order
+                for row, i in enumerate(batch):
+                    tokens[i] = _token_vectors(encodings[i].tokens, hidden[row, :len(encodings[i].ids)],
+                                               self.special_tokens)
         return out
 
 
@@ -168,7 +223,8 @@ class Embedder:
         loaded = getattr(getattr(self.encoder, "model", None), "prompts", None)  # a hub model's, once loaded
         self.prompts = model_prompts(model.name, configured_prompts(model.location) or
                                      (loaded if isinstance(loaded, dict) else None))
-        self.query = lru_cache(maxsize=4096)(self._query)  # repeated queries skip the model
+        self._encoded_queries = lru_cache(maxsize=4096)(self._encode_query)  # repeated queries skip the model
+        self._prompt_lengths: dict[str, int] = {}
         # Whole words of the model's tokenizer: ordinary language, unlike the jargon that ASR mangles.
         self.common_words = frozenset(w.lower() for w in self.encoder.vocabulary if w.isalpha() and len(w) > 1)
 
@@ -185,10 +241,39 @@ class Embedder:
             texts = [self.prompts.passage + t for t in texts]
         return self.encoder.encode(texts, batch_size or self.encoder.batch_size)
 
-    def _query(self, text: str) -> np.ndarray:
-        vector = self.encoder.encode([self.prompts.query + text], 1)[0]
-        vector.setflags(write=False)  # cached: shared between callers
-        return vector
+    def passages_with_tokens(self, texts: list[str], batch_size: int | None = None
+                             ) -> tuple[np.ndarray, list[TokenVectors]]:
+        """``passages``, and each text's token vectors from the same forward pass (no more model work)."""
+        if not texts:
+            return self.passages(texts), []
+        vectors, tokens = self.encoder.encode_with_tokens([self.prompts.passage + t for t in texts],
+                                                         batch_size or self.encoder.batch_size)
+        return vectors, self._without_prompt(self.prompts.passage, tokens)
+
+    def query(self, text: str) -> np.ndarray:
+        """The query's embedding (read-only: cached, shared between callers)."""
+        return self._encoded_queries(text)[0]
+
+    def query_tokens(self, text: str) -> TokenVectors:
+        """The query's token vectors, from the forward pass that embedded it."""
+        return self._encoded_queries(text)[1]
+
+    def forget_queries(self) -> None:
+        self._encoded_queries.cache_clear()
+
+    def _encode_query(self, text: str) -> tuple[np.ndarray, TokenVectors]:
+        vectors, tokens = self.encoder.encode_with_tokens([self.prompts.query + text], 1)
+        vector = vectors[0]
+        vector.setflags(write=False)
+        return vector, self._without_prompt(self.prompts.query, tokens)[0]
+
+    def _without_prompt(self, prompt: str, tokens: list[TokenVectors]) -> list[TokenVectors]:
+        """Token vectors without the prefix's own tokens (they say nothing about the text)."""
+        if not prompt:
+            return tokens
+        if prompt not in self._prompt_lengths:  # in word pieces, counted once
+            self._prompt_lengths[prompt] = len(self.encoder.encode_with_tokens([prompt.strip()], 1)[1][0].tokens)
+        return [t.after(self._prompt_lengths[prompt]) for t in tokens]
 
 
 def service_replicas() -> int:

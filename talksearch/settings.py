@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     rank_sound_weight: float = Field(
         2.0, ge=0, description="Weight of sound-alike matches (query words no transcript spells the same) in fusion."
     )
+    rank_token_candidates: int = Field(
+        20, ge=0, le=200,
+        description="Best fused passages rescored word by word against the query (the embedding model's token "
+        "vectors, BERTScore); 0 turns it off (a few milliseconds less per search).",
+    )
     search_readers: int = Field(
         0, ge=0,
         description="Library connections the service searches through at once (each one SQLite connection and "

@@ -7,6 +7,7 @@ between pods" is about *share*, *GPU* and *pods*; matching or marking "how", "do
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -33,3 +34,15 @@ def tokens(text: str) -> list[str]:
 def content_words(text: str) -> list[str]:
     """The tokens of ``text`` that are not function words (or bare numbers of one digit), in order."""
     return [w for w in TOKEN.findall(text) if w.lower() not in STOP_WORDS and not (w.isdigit() and len(w) == 1)]
+
+
+def meaningful_tokens(pieces: Sequence[str]) -> list[int]:
+    """The positions of a model's word pieces that carry meaning: letters or digits, and not a function word
+    (a piece continuing a word, "##ing", always counts). Word-piece, SentencePiece and byte-level markers are
+    read."""
+    keep = []
+    for i, piece in enumerate(pieces):
+        word = piece.lstrip("#▁Ġ").lower()
+        if word.isalnum() and (piece.startswith("##") or word not in STOP_WORDS):
+            keep.append(i)
+    return keep

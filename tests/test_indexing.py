@@ -53,6 +53,25 @@ def test_search_lands_on_the_spoken_sentence(feed_library, media_server):
     assert abs(other["start"] - TRUTH["t02"]["sentences"][0]["start"]) <= 3.0
 
 
+def test_sentences_are_stored_with_their_words_vectors(feed_library):
+    """The embedding pass keeps each sentence's meaningful words' vectors (for rescoring search results):
+    as many as the sentence has such words, from the model that embedded it; windows keep none."""
+    from talksearch.embedding import Embedder
+    from talksearch.library import token_codes
+
+    library, _ = feed_library
+    with Library.open(library, readonly=True) as reader:
+        talk = reader.talks()[0]
+        passages = reader.passages_within(talk.id, 0, talk.duration + 1)
+        stored = reader.passage_token_vectors(passages)
+    sentences = [p for p in passages if p.kind == "sentence"]
+    assert sentences and all(p.passage_id in stored for p in passages)  # a window reads its sentences'
+    _, tokens = Embedder("all-MiniLM-L6-v2").passages_with_tokens([sentences[0].text])
+    expected = token_codes.signs(tokens[0].meaningful())
+    assert stored[sentences[0].passage_id].shape == expected.shape
+    assert (stored[sentences[0].passage_id] == expected).mean() > 0.99  # the same vectors (up to float noise)
+
+
 def test_rerun_adds_nothing(feed_library, media_server):
     library, _ = feed_library
     before = sqlite3.connect(library / "catalog.sqlite").execute("SELECT count(*) FROM passages").fetchone()[0]

@@ -210,7 +210,7 @@ def test_the_embedder_adds_the_prefixes_to_what_it_embeds():
     assert embedder.prompts == Prompts()
     plain = embedder.query("memory bandwidth")
     embedder.prompts = Prompts("query: ", "passage: ")
-    embedder.query.cache_clear()
+    embedder.forget_queries()
     assert float(plain @ embedder.query("memory bandwidth")) < 0.999
     assert float(embedder.passages(["memory bandwidth"])[0] @ embedder.encoder.encode(["passage: memory bandwidth"], 1)[0]) > 0.999
 

@@ -203,7 +203,7 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 5
+        assert upgraded.format == FORMAT_VERSION == 6
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
@@ -255,10 +255,62 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         assert reader.format == 4
         assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 5
+        assert upgraded.format == FORMAT_VERSION == 6
         assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
         assert upgraded.keyword_search("uber", 5) == [2]
         assert upgraded.keyword_search("研究", 5) == [2] and upgraded.keyword_search("東京大学", 5) == [2]
         assert upgraded.keywords.verify()
         upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.keyword_search("研究", 5) == []
+
+
+def _sentences_and_window(library: Library, source_id: str, tokens: bool) -> str:
+    """A talk of two sentence passages and the window over both; with ``tokens``, the sentences' word vectors."""
+    talk = Talk(extractor="Generic", source_id=source_id, url=f"http://example.org/{source_id}.mp3", title=source_id,
+                whisper_model="tiny.en", embed_model="test-model")
+    sentences = [Segment(0, 1, "First said."), Segment(1, 2, "Then this.")]
+    passages = [Passage(0, 2, "First said. Then this.", kind="window"), Passage(0, 1, "First said.", kind="sentence"),
+                Passage(1, 2, "Then this.", kind="sentence")]
+    words = [np.stack([_vector(1), _vector(2)]), np.stack([_vector(1), _vector(2)]), _vector(3)[None]]
+    return library.add_talk(talk, sentences, passages, np.stack([_vector(i) for i in range(3)]),
+                            token_vectors=words if tokens else None)
+
+
+def test_sentences_keep_their_word_vectors_as_signs_and_a_window_reads_its_sentences(library):
+    from talksearch.library import token_codes
+
+    talk_id = _sentences_and_window(library, "w", tokens=True)
+    hits = library.passages_within(talk_id, 0, 2)
+    window = next(h for h in hits if h.kind == "window")
+    sentence = next(h for h in hits if h.kind == "sentence" and h.start == 1)
+    stored = library.passage_token_vectors([window, sentence])
+    assert stored[sentence.passage_id].tolist() == token_codes.signs(_vector(3)[None]).tolist()
+    assert len(stored[window.passage_id]) == 3  # its two sentences' words, in order
+    assert stored[window.passage_id][2].tolist() == stored[sentence.passage_id][0].tolist()
+    (blob,) = library.db.execute("SELECT token_vectors FROM passages WHERE id = ?", (window.passage_id,)).fetchone()
+    assert blob is None  # a window stores none of its own
+    assert len(token_codes.pack(np.ones((2, 384)))) == 2 * 48  # one bit per dimension
+
+
+def test_passages_without_word_vectors_read_as_none(library):
+    talk_id = _sentences_and_window(library, "n", tokens=False)
+    assert library.passage_token_vectors(library.passages_within(talk_id, 0, 2)) == {}
+
+
+def test_a_format_5_library_upgrades_to_keep_word_vectors(tmp_path):
+    """Format 6 adds passages.token_vectors; the passages stored before have none (their talks rank without
+    rescoring), a talk added after has them."""
+    talk_id = _format_1_library(tmp_path / "old")
+    with Library.open(tmp_path / "old") as current:  # up to date, then the new column taken off again: format 5
+        current.db.executescript("ALTER TABLE passages DROP COLUMN token_vectors;"
+                                 "UPDATE meta SET value = '5' WHERE key = 'format_version';")
+    with Library.open(tmp_path / "old", readonly=True) as reader:
+        assert reader.format == 5 and reader.passage_token_vectors(reader.passages([1, 2]).values()) == {}
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION == 6
+        assert upgraded.passage_token_vectors(upgraded.passages([1, 2]).values()) == {}
+        upgraded.acquire_writer()
+        added = _sentences_and_window(upgraded, "new", tokens=True)
+        assert len(upgraded.passage_token_vectors(upgraded.passages_within(added, 0, 2))) == 3
+        assert upgraded.talk(talk_id).title == "old"
+

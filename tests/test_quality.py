@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pytest
 
 from tests.helpers import DATA, ROOT
@@ -84,9 +85,11 @@ def ranked_library(harness_run, tmp_path_factory):
 
 
 def _top(library, embedder, text: str, **options):
+    from talksearch.library import token_codes
     from talksearch.search.ranking import RankingOptions, rank
 
-    return rank(library, text, embedder.query(text), 3, RankingOptions(**options))
+    words = token_codes.signs(embedder.query_tokens(text).meaningful())  # as the Searcher gives them
+    return rank(library, text, embedder.query(text), 3, RankingOptions(**options), query_words=words)
 
 
 def test_a_misspelled_jargon_word_is_found_by_how_it_sounds(ranked_library):
@@ -113,3 +116,29 @@ def test_a_result_starts_at_the_sentence_that_matches(ranked_library):
     window = next(p for p in library.passages_within(top.talk_id, 0, 20, kind="window") if p.start < 11 < p.end)
     snapped = snap(library, window, text, embedder.query(text), RankingOptions())
     assert 11 <= snapped.start <= 13 and snapped.kind == "window"
+
+
+@pytest.mark.parametrize("text, talk, start", [
+    ("the state is saved regularly because the runs last more than a week", "t01", 1.1),  # sentence 0
+    ("a list records which pieces belong together", "t01", 11.9),  # sentence 2: "a manifest lists every part"
+])
+def test_rescoring_word_by_word_puts_a_paraphrased_moment_first(ranked_library, text, talk, start):
+    """Paraphrases that share no content word with their sentence: one vector per text ranks a sentence on
+    the same topic first (the restart, the upload), the words' own vectors the one that says it."""
+    library, embedder, talk_ids = ranked_library
+    first = _top(library, embedder, text)[0][0]
+    assert talk_ids[first.talk_id] == talk and abs(first.start - start) < 1.0
+    unrescored = _top(library, embedder, text, token_candidates=0)[0][0]
+    assert abs(unrescored.start - start) >= 1.0
+
+
+def test_word_matching_scores_the_best_match_of_each_word_both_ways():
+    from talksearch.library import token_codes
+    from talksearch.search.ranking import token_match
+
+    rng = np.random.default_rng(0)
+    words = token_codes.signs(rng.standard_normal((4, 384)))
+    assert token_match(words, words) == pytest.approx(1.0)
+    assert 0.6 < token_match(words, words[:2]) < 0.8  # half the query's words: recall ~½, precision 1, F1 ~⅔
+    assert token_match(words, token_codes.signs(rng.standard_normal((4, 384)))) < 0.2  # unrelated: ~0
+    assert token_match(words, words[:0]) == 0.0

@@ -109,6 +109,13 @@ def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):
     assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-4)
     assert (ours * theirs).sum(axis=1).min() > 0.99  # int8 weights: cosine ~0.996 to the float32 model
     assert float(fast.query(texts[1]) @ theirs[1]) > 0.99 and fast.common_words == reference.common_words
+    # the words' vectors (search's rescoring) come out of the same forward pass, alike on both backends
+    (ours_again, our_words), (_, their_words) = fast.passages_with_tokens(texts), reference.passages_with_tokens(texts)
+    assert np.array_equal(ours_again, ours)
+    for mine, other in zip(our_words, their_words):
+        assert mine.tokens == other.tokens and "[CLS]" not in mine.tokens
+        assert (mine.vectors * other.vectors).sum(axis=1).min() > 0.98
+    assert fast.query_tokens("how do I share a GPU").tokens == ("how", "do", "i", "share", "a", "gp", "##u")
     again = Embedder("all-MiniLM-L6-v2", "cpu", 1, cache=tmp_path)  # auto: the cached conversion
     assert again.backend == "ctranslate2" and [converted] == list((tmp_path / "ctranslate2").iterdir())
     with pytest.raises(ModelError, match="cannot run on CTranslate2"):
@@ -122,3 +129,34 @@ def test_the_widget_page_lists_every_css_property_widget_js_has_with_its_default
     in_script = set(re.findall(r"--ts-[a-z-]+", SCRIPT.read_text()))
     assert {name for name, _ in _PROPERTIES} == in_script == set(light_defaults())
     assert light_defaults()["--ts-accent"] == "#1a5fd0" and light_defaults()["--ts-font"] == "inherit"
+
+
+@pytest.mark.models
+def test_check_counts_sentences_without_word_vectors_and_repair_computes_them(tmp_path):
+    """A library upgraded from format 5 has sentences without their words' vectors; `check` says how many
+    (still clean: search works without them), `check --repair` computes them with the library's model."""
+    from talksearch.check import check_library
+    from talksearch.embedding import Embedder
+    from talksearch.library import Library, Passage, Segment, Talk, token_codes
+
+    embedder = Embedder("all-MiniLM-L6-v2", threads=1)
+    with Library.open(tmp_path / "lib", create=True) as library:
+        library.acquire_writer()
+        library.bind_embedding_model(embedder.name, embedder.dimension)
+        talk = Talk(extractor="Generic", source_id="old", url="http://example.org/old.mp3", title="old",
+                    whisper_model="tiny.en", embed_model=embedder.name)
+        said = ["Gang scheduling admits every pod of a job together.", "Power capping keeps the racks cool."]
+        passages = [Passage(0, 1, said[0], kind="sentence"), Passage(1, 2, said[1], kind="sentence",
+                                                                     translation="Die Racks bleiben kühl.")]
+        library.add_talk(talk, [Segment(0, 1, said[0]), Segment(1, 2, said[1])], passages,
+                         embedder.passages([p.text for p in passages]))  # as a format-5 writer stored them
+    report = check_library(tmp_path / "lib")
+    assert report.clean and any(line.startswith("2 sentences have no word vectors") for line in report.facts)
+    repaired = check_library(tmp_path / "lib", repair=True)
+    assert repaired.repaired == ["computed the word vectors of 2 sentences"]
+    assert not any("word vectors" in line for line in check_library(tmp_path / "lib").facts)
+    with Library.open(tmp_path / "lib", readonly=True) as reader:
+        stored = reader.passage_token_vectors(reader.passages(reader.passage_ids().tolist()).values())
+    _, tokens = embedder.passages_with_tokens([said[0], f"{said[1]} Die Racks bleiben kühl."])  # as embedded
+    assert [len(v) for v in stored.values()] == [len(t.meaningful()) for t in tokens]
+    assert all((v == token_codes.signs(t.meaningful())).mean() > 0.99 for v, t in zip(stored.values(), tokens))

@@ -25,8 +25,8 @@ from talksearch.library.keyword_index import fts_query
 from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, VECTORS
 from talksearch.library.migrations import FORMAT_VERSION
 from talksearch.library.records import (LibraryError, LibraryLocked, Passage, PassageHit, Segment, StoredTalk, Talk,
-                                        TalkFilter, Word, archive_id, talk_id)
+                                        TalkFilter, Word, archive_id, talk_id, with_translation)
 
 __all__ = ["CATALOG", "DOWNLOADS", "FORMAT_VERSION", "LOCK", "VECTORS", "Library", "LibraryError", "LibraryLocked",
            "Passage", "PassageHit", "Segment", "StoredTalk", "Talk", "TalkFilter", "Word", "archive_id", "fts_query",
-           "talk_id"]
+           "talk_id", "with_translation"]

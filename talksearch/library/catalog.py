@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from talksearch import pronunciation, storage
-from talksearch.library import vocabulary
+from talksearch.library import token_codes, vocabulary
 from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, LOCK
 from talksearch.library.migrations import open_format
@@ -31,6 +31,7 @@ from talksearch.library.records import (
     Talk,
     TalkFilter,
     Word,
+    with_translation,
 )
 from talksearch.library.vector_sync import VectorSync
 from talksearch.vector_index import VectorIndex, VectorPolicy
@@ -185,15 +186,21 @@ class Library(VectorSync):
 
     def add_talk(
         self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray,
-        replace: bool = False,
+        replace: bool = False, token_vectors: Sequence[np.ndarray | None] | None = None,
     ) -> str:
         """Commit a talk with everything derived from it in one transaction; return its id. With ``replace``, the
         talk's earlier record (transcript, passages and all) goes in the same transaction: a reader sees the old
-        talk or the new one, never neither."""
+        talk or the new one, never neither. ``token_vectors``: per passage, its meaningful words' vectors (kept
+        for sentences, ``token_codes``) or None."""
         if self._lock_handle is None:
             raise LibraryError("add_talk needs the writer lock (acquire_writer)")
         if len(passages) != len(embeddings):
             raise ValueError("one embedding per passage")
+        token_vectors = list(token_vectors) if token_vectors is not None else [None] * len(passages)
+        if len(token_vectors) != len(passages):
+            raise ValueError("one token_vectors entry per passage")
+        token_blobs = [token_codes.pack(v) if v is not None and p.kind == "sentence" else None
+                       for p, v in zip(passages, token_vectors)]
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
         talk.indexed_at = talk.indexed_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
         row = asdict(talk)
@@ -224,10 +231,10 @@ class Library(VectorSync):
                 ],
             )
             self.db.executemany(
-                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding, translation) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes(), p.translation)
-                 for i, (p, e) in enumerate(zip(passages, embeddings))],
+                "INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding, translation, "
+                "token_vectors) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(first + i, talk.id, p.kind, p.start, p.end, p.text, e.tobytes(), p.translation, t)
+                 for i, (p, e, t) in enumerate(zip(passages, embeddings, token_blobs))],
             )
             self._set_meta("next_passage_id", str(first + len(passages)))
             vocabulary.add(self.db, (s.text for s in segments), talk.language)
@@ -292,6 +299,23 @@ class Library(VectorSync):
             (talk_id_, start, end, end, kind, kind),
         )
         return [PassageHit(*r) for r in rows]
+
+    def passage_token_vectors(self, hits: Iterable[PassageHit]) -> dict[int, np.ndarray]:
+        """Per passage, the vectors of its meaningful words (``token_codes``): a sentence's own, a window's its
+        sentences' together. Passages without them (stored before format 6, or by a caller that gave none) are
+        left out."""
+        if self.format < 6:
+            return {}
+        dimension = int(self.meta("embed_dim") or 0)
+        found: dict[int, np.ndarray] = {}
+        for hit in hits:
+            rows = self.db.execute(
+                "SELECT token_vectors FROM passages WHERE talk_id = ? AND start_time >= ? AND start_time <= ? "
+                "AND end_time <= ? AND kind = 'sentence' ORDER BY start_time",
+                (hit.talk_id, hit.start, hit.end, hit.end)).fetchall()
+            if rows and all(blob is not None for blob, in rows):
+                found[hit.passage_id] = np.vstack([token_codes.unpack(blob, dimension) for blob, in rows])
+        return found
 
     def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored embeddings of ``ids``, one row each, in the order given."""
@@ -447,6 +471,30 @@ class Library(VectorSync):
         """Passages whose embedding is not of the library's dimension."""
         return self.db.execute("SELECT count(*) FROM passages WHERE length(embedding) != ?",
                                (self._dimension() * 4,)).fetchone()[0]
+
+    def sentences_without_token_vectors(self, limit: int | None = None) -> list[tuple[int, str]]:
+        """Sentence passages stored without their words' vectors (before format 6), as (id, the text the indexer
+        embeds), in id order."""
+        if self.format < 6:
+            return []
+        rows = self.db.execute("SELECT id, text, translation FROM passages WHERE kind = 'sentence' "
+                               "AND token_vectors IS NULL ORDER BY id LIMIT ?", (-1 if limit is None else limit,))
+        return [(pid, with_translation(text, translation)) for pid, text, translation in rows]
+
+    def count_sentences_without_token_vectors(self) -> int:
+        if self.format < 6:
+            return 0
+        return self.db.execute("SELECT count(*) FROM passages WHERE kind = 'sentence' AND token_vectors IS NULL"
+                               ).fetchone()[0]
+
+    def store_token_vectors(self, vectors: dict[int, np.ndarray]) -> None:
+        """Give sentence passages their words' vectors (``token_codes``), in one transaction."""
+        if self._lock_handle is None:
+            raise LibraryError("store_token_vectors needs the writer lock (acquire_writer)")
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("UPDATE passages SET token_vectors = ? WHERE id = ? AND kind = 'sentence'",
+                                [(token_codes.pack(v), pid) for pid, v in vectors.items()])
 
     def count_talks_without_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM talks WHERE id NOT IN (SELECT talk_id FROM passages)").fetchone()[0]

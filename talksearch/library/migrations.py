@@ -23,7 +23,7 @@ from talksearch.library.records import LibraryError
 UNSPACED_RANGES = "぀-ヿ㐀-䶿一-鿿฀-๿຀-໿က-႟ក-៿"
 UNSPACED_GLOB = f"*[{UNSPACED_RANGES}]*"
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS passages (
     end_time REAL NOT NULL,
     text TEXT NOT NULL,
     embedding BLOB NOT NULL,              -- float32, normalised
-    translation TEXT                      -- its sentences in English (--translate); embedded after text
+    translation TEXT,                     -- its sentences in English (--translate); embedded after text
+    token_vectors BLOB                    -- a sentence's word vectors, int8 (token_codes); NULL for windows
 );
 CREATE INDEX IF NOT EXISTS passages_talk ON passages(talk_id);
 -- A talk's passages by time, covering what passages_within filters on, so that finding the few passages of a
@@ -143,6 +144,9 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE TABLE sound_vocabulary (language TEXT NOT NULL, word TEXT NOT NULL, phonemes TEXT NOT NULL, "
         "PRIMARY KEY (language, word)) WITHOUT ROWID",
         "DELETE FROM meta WHERE key = 'sound_vocabulary'"],
+    # 6: each sentence passage's word vectors, for rescoring the best candidates word by word. Passages stored
+    # before have none (NULL): their talks rank as before until they are indexed again (--reindex).
+    6: ["ALTER TABLE passages ADD COLUMN token_vectors BLOB"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 

@@ -43,6 +43,14 @@ class Passage:
     translation: str | None = None  # its sentences' English (--translate): embedded after text, found by keywords too
 
 
+def with_translation(text: str, translation: str | None) -> str:
+    """A passage's words, then their English when the talk was translated: what the indexer embeds (an English
+    model reads the English, and the original's names and shared words still count; embedding the English
+    alone lost same-language searches on the languages benchmark, whose machine translations are rough:
+    docs/benchmarks.md)."""
+    return f"{text} {translation}" if translation else text
+
+
 @dataclass
 class Talk:
     """A talk's metadata as stored in the catalog (``id`` is derived from the archive key)."""

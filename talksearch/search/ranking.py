@@ -5,9 +5,13 @@ Three retrievers each rank passages (sentence windows, and single sentences wher
 - keyword: SQLite FTS5 BM25 over the transcript words (exact terms);
 - sound-alike: for query words no transcript contains, the passages whose pronunciation comes closest to the
   word's (``talksearch.pronunciation``), because speech recognition writes jargon it does not know as words it does.
-Their ranks are fused (weighted reciprocal-rank fusion). Each result then *snaps* to the sentence inside it
-that best matches, so the link starts on the moment rather than a sentence early, and passages that start at
-the same sentence collapse into one result. ``talksearch.search.searcher`` wraps this with validation, filters and the
+Their ranks are fused (weighted reciprocal-rank fusion). The best fused passages are then rescored word by word:
+each query word's contextual vector (the embedding model's last layer, before it pools a text into one vector)
+finds its closest word in the passage and the reverse (BERTScore), which tells a passage that says what the
+query says from one that is merely about the same topic better than one vector per text does; the passages'
+word vectors were stored by the indexer (``talksearch.library.token_codes``). Each result then *snaps* to the
+sentence inside it that best matches, so the link starts on the moment rather than a sentence early, and
+passages that start at the same sentence collapse into one result. ``talksearch.search.searcher`` wraps this with validation, filters and the
 response shape; bench/quality.py measures it (docs/benchmarks.md).
 """
 
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talksearch.library import Library, PassageHit
+from talksearch.library import Library, PassageHit, token_codes
 from talksearch.pronunciation import phonemes, sound_distances, voice, word_phonemes
 from talksearch.settings import Settings, default
 from talksearch.text import content_words, tokens
@@ -47,6 +51,11 @@ class RankingOptions:
     # Phoneme edits accepted, per unit of the word's sounds (talksearch.pronunciation.sound_distance); 0.4-0.5
     # found the same moments on both eval sets and both beam sizes (docs/benchmarks.md).
     sound_max_distance: float = 0.45
+    # Word-by-word rescoring (BERTScore F1 of the query against the passage): of the best fused passages, how
+    # many, and what a perfect match adds to a fused score (whose first rank is worth about 0.07). On the tune
+    # half and the dev set 10-30 candidates and 0.2-0.3 gave the same first results (docs/benchmarks.md).
+    token_candidates: int = default("rank_token_candidates")
+    token_weight: float = 0.2
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
 
@@ -55,7 +64,8 @@ class RankingOptions:
         """The options a service with these settings ranks by (``overrides``: experiments, bench/quality.py)."""
         return cls(**{"candidates": settings.rank_candidates, "rrf_k": settings.rank_rrf_k,
                       "dense_weight": settings.rank_dense_weight, "keyword_weight": settings.rank_keyword_weight,
-                      "sound_weight": settings.rank_sound_weight, **overrides})
+                      "sound_weight": settings.rank_sound_weight,
+                      "token_candidates": settings.rank_token_candidates, **overrides})
 
 
 # --- retrievers: each returns passage ids, best first -----------------------------------------------
@@ -118,6 +128,33 @@ def _fuse(rankings: list[tuple[float, list[int]]], rrf_k: int) -> dict[int, floa
     return fused
 
 
+# --- rescoring word by word -------------------------------------------------------------------------
+
+
+def token_match(query: np.ndarray, passage: np.ndarray) -> float:
+    """BERTScore F1 of two texts' meaningful word vectors (rows of signs, ``token_codes``): each query word's
+    best cosine with a passage word (recall) and each passage word's best with a query word (precision),
+    averaged, and their harmonic mean. 0 when either side has no words."""
+    if not len(query) or not len(passage):
+        return 0.0
+    similarity = token_codes.cosines(query, passage)
+    recall, precision = float(similarity.max(axis=1).mean()), float(similarity.max(axis=0).mean())
+    return 2 * recall * precision / (recall + precision) if recall + precision > 0 else 0.0
+
+
+def rescore(library: Library, fused: dict[int, float], passages: dict[int, PassageHit], query_words: np.ndarray,
+            o: RankingOptions) -> None:
+    """Adds to the best ``token_candidates`` passages' fused scores their word-by-word match with the query.
+    Only when every one of them has word vectors stored: a talk indexed before they were kept is not to lose
+    to one that has them merely for that."""
+    best = sorted(passages, key=fused.get, reverse=True)[:o.token_candidates]
+    stored = library.passage_token_vectors(passages[pid] for pid in best)
+    if not best or len(stored) < len(best):
+        return
+    for pid in best:
+        fused[pid] += o.token_weight * token_match(query_words, stored[pid])
+
+
 # --- snapping a result to its moment ----------------------------------------------------------------
 
 
@@ -154,8 +191,10 @@ def _same_moment(a: PassageHit, b: PassageHit) -> bool:
 
 
 def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: RankingOptions,
-         talks: Collection[str] | None = None, common_words: Collection[str] = ()) -> list[tuple[PassageHit, float]]:
-    """The best ``limit`` moments for a query, optionally only from the talks in ``talks``."""
+         talks: Collection[str] | None = None, common_words: Collection[str] = (),
+         query_words: np.ndarray | None = None) -> list[tuple[PassageHit, float]]:
+    """The best ``limit`` moments for a query, optionally only from the talks in ``talks``; rescored word by
+    word when ``query_words`` gives the signs of the query's meaningful word vectors (``token_codes.signs``)."""
     o = options
     unknown = unknown_words(library, text, common_words) if o.sound_weight > 0 else []
     words = [w for w in tokens(text) if len(w) > 2]  # the share is of all words: a content-word share lost paraphrases
@@ -168,10 +207,14 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
         (sound_weight, _sound(library, unknown, o.candidates, o)),
     ], o.rrf_k)
     passages = library.passages(fused)
+    if talks is not None:
+        passages = {pid: hit for pid, hit in passages.items() if hit.talk_id in talks}
+    if query_words is not None and o.token_candidates:
+        rescore(library, fused, passages, query_words, o)
     chosen: list[tuple[PassageHit, float]] = []
     for pid in sorted(fused, key=fused.get, reverse=True):
         hit = passages.get(pid)
-        if hit is None or (talks is not None and hit.talk_id not in talks):
+        if hit is None:
             continue
         if o.snap:
             hit = snap(library, hit, text, vector, o)

@@ -14,7 +14,7 @@ from typing import Literal
 
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
-from talksearch.library import Library, PassageHit, Talk, TalkFilter
+from talksearch.library import Library, PassageHit, Talk, TalkFilter, token_codes
 from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
 from talksearch.search.ranking import RankingOptions, rank
 from talksearch.search.snippets import snippets
@@ -208,8 +208,11 @@ class Searcher:
         # Deeper pages and hit timelines need more than the default candidates from each retriever.
         options = dataclasses.replace(self.options, candidates=max(candidates, self.options.candidates),
                                       snap=snap and self.options.snap)
+        # Word-by-word rescoring is for a query's words; a related-moments query is a whole passage (no snap).
+        query_words = (token_codes.signs(self.embedder.query_tokens(text).meaningful())
+                       if snap and options.token_candidates else None)
         return rank(library, text, vector, limit or 2 * options.candidates, options, talks=allowed,
-                    common_words=self.embedder.common_words)
+                    common_words=self.embedder.common_words, query_words=query_words)
 
     def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:
         if group == "talk":
