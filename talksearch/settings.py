@@ -62,6 +62,12 @@ class Settings(BaseSettings):
         "(5) at a fraction of its time (base, dev set: WER 0.096 against 0.090 with 5 and 0.107 with 1, greedy); "
         "1 indexes fastest, 5 makes the fewest errors (docs/benchmarks.md).",
     )
+    beam_size_non_english: int = Field(
+        5, ge=1,
+        description="Whisper beam size for talks not in English: `base` hears espeak-ng's German, Spanish and French "
+        "far worse than English, and a wider beam made fewer errors there at about the same indexing time "
+        "(languages benchmark, docs/benchmarks.md). English talks keep `beam_size`.",
+    )
     threads: int = Field(
         0, ge=0,
         description="CPU threads for the models; 0: every core when indexing (shared by the transcribe workers), "
