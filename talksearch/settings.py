@@ -51,9 +51,9 @@ class Settings(BaseSettings):
         False,
         description="Also write each talk not in English in English (whisper's translate task, sentence by sentence, "
         "on the multilingual model): the English is embedded and searched beside the original words, so an English "
-        "query finds the talk; pages and exports (`?translation=1`, `--translation`) show it. Costs about 3× the indexing "
-        "time of such talks on CPU, and with `base` the English is rough: it did not improve English searches of the "
-        "languages benchmark (docs/benchmarks.md).",
+        "query finds the talk; pages and exports (`?translation=1`, `--translation`) show it. Costs about 2.5–3× the indexing "
+        "time of such talks on CPU, and with `base` the English is rough: on the languages benchmark it moved single "
+        "English searches either way, with no clear gain (docs/benchmarks.md).",
     )
     batch_size: int = Field(8, ge=1, description="Whisper batch size (batched inference pipeline).")
     beam_size: int = Field(
