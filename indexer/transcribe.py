@@ -26,6 +26,7 @@ class TranscriptionOptions:
     language: str | None = default("language")  # None: detected (English-only models answer 'en')
     batch_size: int = default("batch_size")
     beam_size: int = default("beam_size")
+    beam_size_non_english: int = default("beam_size_non_english")  # a talk whisper hears as another language
     vad_filter: bool = True
     word_timestamps: bool = True
     # Segments that look like hallucination are dropped before indexing (whisper's own thresholds):
@@ -33,6 +34,10 @@ class TranscriptionOptions:
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
+    # A window the batched pass decodes into something dropped above (a repetition loop, or no confidence) is
+    # decoded again on its own, with whisper's temperature fallback (0.2, 0.4, ... when a decoding fails the
+    # same thresholds), which the batched pass does not do: half a minute of speech is otherwise lost.
+    retry_dropped: bool = True
     # How the talk's own metadata (title, speakers, event, chapters) reaches the decoder, so names and
     # jargon in it survive: "hotwords" (faster-whisper's hint phrases), "initial" (the first window's
     # prompt) or "none". Hotwords lowered the word error rate on both eval sets (docs/benchmarks.md).
@@ -40,10 +45,15 @@ class TranscriptionOptions:
     # Audio is decoded and transcribed this many seconds at a time: bounded memory for long recordings.
     chunk_seconds: float = 1200.0
 
+    def beam_for(self, language: str | None) -> int:
+        """The beam a talk in ``language`` is decoded with (English, or not known: ``beam_size``)."""
+        return self.beam_size if language in (None, "en") else self.beam_size_non_english
+
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> TranscriptionOptions:
         return cls(**{"language": settings.language, "batch_size": settings.batch_size,
-                      "beam_size": settings.beam_size, **overrides})
+                      "beam_size": settings.beam_size, "beam_size_non_english": settings.beam_size_non_english,
+                      **overrides})
 
 
 @dataclass
@@ -150,7 +160,7 @@ class Transcriber:
         """One chunk's kept segments on the recording's clock, where the chunk ends, and its language."""
         o = self.options
         raw_segments, info = self.pipeline().transcribe(
-            samples, language=language, batch_size=o.batch_size, beam_size=o.beam_size, vad_filter=o.vad_filter,
+            samples, language=language, batch_size=o.batch_size, beam_size=o.beam_for(language), vad_filter=o.vad_filter,
             word_timestamps=o.word_timestamps, **prompt,
             no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
             compression_ratio_threshold=o.compression_ratio_threshold,
@@ -159,9 +169,24 @@ class Transcriber:
         for raw in raw_segments:
             progress(offset + raw.end)
             if keep_segment(raw, o):
-                words = [Word(offset + w.start, offset + w.end, w.word, w.probability) for w in raw.words or []]
-                segments.append(Segment(offset + raw.start, offset + raw.end, raw.text.strip(), words))
+                segments.append(_segment(raw, offset))
+            elif o.retry_dropped:
+                segments += self._retry(samples, raw.start, raw.end, offset, language or info.language, prompt)
         return segments, offset + info.duration, info.language
+
+    def _retry(self, samples, start: float, end: float, offset: float, language: str | None,
+               prompt: dict) -> list[Segment]:
+        """The window [start, end] of a chunk decoded again alone, with temperature fallback; what passes the
+        hallucination filter is kept."""
+        o = self.options
+        clip = samples[int(start * SAMPLING_RATE):int(end * SAMPLING_RATE)]
+        if len(clip) < SAMPLING_RATE // 2:
+            return []
+        raw_segments, _ = self.model.transcribe(
+            clip, language=language, beam_size=o.beam_for(language), vad_filter=False, word_timestamps=o.word_timestamps,
+            condition_on_previous_text=False, **prompt, no_speech_threshold=o.no_speech_threshold,
+            log_prob_threshold=o.log_prob_threshold, compression_ratio_threshold=o.compression_ratio_threshold)
+        return [_segment(raw, offset + start) for raw in raw_segments if keep_segment(raw, o)]
 
 
     def translate(self, audio: str, spans: list[tuple[float, float]], language: str) -> list[str | None]:
@@ -186,6 +211,12 @@ class Transcriber:
                     text = segment.text.strip()
                     english[inside[index]] = f"{english[inside[index]]} {text}" if english[inside[index]] else text
         return english
+
+
+def _segment(raw, offset: float) -> Segment:
+    """A whisper segment on the recording's clock (``offset``: where its audio starts in the recording)."""
+    words = [Word(offset + w.start, offset + w.end, w.word, w.probability) for w in raw.words or []]
+    return Segment(offset + raw.start, offset + raw.end, raw.text.strip(), words)
 
 
 class _Progress:

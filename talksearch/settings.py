@@ -51,9 +51,9 @@ class Settings(BaseSettings):
         False,
         description="Also write each talk not in English in English (whisper's translate task, sentence by sentence, "
         "on the multilingual model): the English is embedded and searched beside the original words, so an English "
-        "query finds the talk; pages and exports (`?translation=1`, `--translation`) show it. Costs about 3× the indexing "
-        "time of such talks on CPU, and with `base` the English is rough: it did not improve English searches of the "
-        "languages benchmark (docs/benchmarks.md).",
+        "query finds the talk; pages and exports (`?translation=1`, `--translation`) show it. Costs about 2.5–3× the indexing "
+        "time of such talks on CPU, and with `base` the English is rough: on the languages benchmark it moved single "
+        "English searches either way, with no clear gain (docs/benchmarks.md).",
     )
     batch_size: int = Field(8, ge=1, description="Whisper batch size (batched inference pipeline).")
     beam_size: int = Field(
@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         description="Whisper beam size. 2 keeps the word error rate within a point of faster-whisper's own default "
         "(5) at a fraction of its time (base, dev set: WER 0.096 against 0.090 with 5 and 0.107 with 1, greedy); "
         "1 indexes fastest, 5 makes the fewest errors (docs/benchmarks.md).",
+    )
+    beam_size_non_english: int = Field(
+        5, ge=1,
+        description="Whisper beam size for talks not in English: `base` hears espeak-ng's German, Spanish and French "
+        "far worse than English, and a wider beam made fewer errors there at about the same indexing time "
+        "(languages benchmark, docs/benchmarks.md). English talks keep `beam_size`.",
     )
     threads: int = Field(
         0, ge=0,

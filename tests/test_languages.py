@@ -59,8 +59,10 @@ def test_multilingual_model_detects_and_transcribes(tmp_path, language):
     result = processor.process(fetched(spoken(tmp_path, language)))
     assert result.talk.language == language
     assert result.talk.transcript_source == "whisper base"
+    # the greeting, in the talk's language (whether whisper punctuates it, and so ends the sentence there, varies
+    # with the beam: at 5 it wrote the Spanish clip unpunctuated)
     first = result.sentences[0].text
-    assert first == {"de": "Guten Tag.", "es": "Buenos días."}[language]
+    assert first.startswith({"de": "Guten Tag", "es": "Buenos días"}[language])
 
 
 @needs_espeak
@@ -70,7 +72,7 @@ def test_english_only_model_hands_another_language_to_the_multilingual_one(tmp_p
     result = english_only.process(fetched(spoken(tmp_path, language)))
     assert (result.talk.language, result.talk.whisper_model) == (language, MULTILINGUAL_WHISPER)
     assert result.talk.transcript_source == f"whisper {MULTILINGUAL_WHISPER}"
-    assert result.sentences[0].text == {"de": "Guten Tag.", "es": "Buenos días."}[language]
+    assert result.sentences[0].text.startswith({"de": "Guten Tag", "es": "Buenos días"}[language])
 
 
 @needs_espeak
@@ -310,3 +312,11 @@ def test_snippets_mark_words_in_scripts_without_spaces():
     marked = index.snippets([(1, "我们在东京大学研究GPU并行计算。"), (2, "La programación paralela.")], "GPU 研究", mark)
     assert marked == {1: "我们在东京大学[研究]GPU并行计算。"}
     assert index.snippets([(2, "La programación paralela.")], "programacion", mark) == {2: "La [programación] paralela."}
+
+
+@pytest.mark.unit
+def test_talks_not_in_english_get_their_own_beam():
+    from talksearch.indexer.transcribe import TranscriptionOptions
+
+    options = TranscriptionOptions.from_settings(Settings(beam_size=2, beam_size_non_english=5))
+    assert (options.beam_for("en"), options.beam_for(None), options.beam_for("de")) == (2, 2, 5)
