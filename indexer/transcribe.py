@@ -36,7 +36,9 @@ class TranscriptionOptions:
     compression_ratio_threshold: float = 2.4
     # A window the batched pass decodes into something dropped above (a repetition loop, or no confidence) is
     # decoded again on its own, with whisper's temperature fallback (0.2, 0.4, ... when a decoding fails the
-    # same thresholds), which the batched pass does not do: half a minute of speech is otherwise lost.
+    # same thresholds), which the batched pass does not do: half a minute of speech is otherwise lost. When
+    # that recovers less than half the window, once more without the talk's prompt: a decoder that looped on
+    # hard audio may recite the prompt instead (30 s of French came back as "Séminaire du laboratoire").
     retry_dropped: bool = True
     # How the talk's own metadata (title, speakers, event, chapters) reaches the decoder, so names and
     # jargon in it survive: "hotwords" (faster-whisper's hint phrases), "initial" (the first window's
@@ -176,18 +178,28 @@ class Transcriber:
 
     def _retry(self, samples, start: float, end: float, offset: float, language: str | None,
                prompt: dict) -> list[Segment]:
-        """The window [start, end] of a chunk decoded again alone, with temperature fallback; what passes the
-        hallucination filter is kept."""
+        """The window [start, end] of a chunk decoded again alone, with temperature fallback, and without the
+        prompt too when that recovers less than half of it; what passes the hallucination filter is kept."""
         o = self.options
         clip = samples[int(start * SAMPLING_RATE):int(end * SAMPLING_RATE)]
         if len(clip) < SAMPLING_RATE // 2:
             return []
-        raw_segments, _ = self.model.transcribe(
-            clip, language=language, beam_size=o.beam_for(language), vad_filter=False, word_timestamps=o.word_timestamps,
-            condition_on_previous_text=False, **prompt, no_speech_threshold=o.no_speech_threshold,
-            log_prob_threshold=o.log_prob_threshold, compression_ratio_threshold=o.compression_ratio_threshold)
-        return [_segment(raw, offset + start) for raw in raw_segments if keep_segment(raw, o)]
 
+        def decode(prompt: dict) -> list[Segment]:
+            raw_segments, _ = self.model.transcribe(
+                clip, language=language, beam_size=o.beam_for(language), vad_filter=False,
+                word_timestamps=o.word_timestamps, condition_on_previous_text=False, **prompt,
+                no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
+                compression_ratio_threshold=o.compression_ratio_threshold)
+            return [_segment(raw, offset + start) for raw in raw_segments if keep_segment(raw, o)]
+
+        def heard(segments: list[Segment]) -> float:
+            return sum(s.end - s.start for s in segments)
+
+        segments = decode(prompt)
+        if any(prompt.values()) and heard(segments) < (end - start) / 2:
+            segments = max(segments, decode({}), key=heard)
+        return segments
 
     def translate(self, audio: str, spans: list[tuple[float, float]], language: str) -> list[str | None]:
         """Each span of the recording (a sentence's start and end, seconds) in English, by whisper's translate
