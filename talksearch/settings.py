@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     rank_sound_weight: float = Field(
         2.0, ge=0, description="Weight of sound-alike matches (query words no transcript spells the same) in fusion."
     )
+    rank_trigram_weight: float = Field(
+        1.0, ge=0, description="Weight of character-trigram matches (talks in other languages than English only: "
+        "inflected and misheard words) in fusion."
+    )
     rank_token_candidates: int = Field(
         20, ge=0, le=200,
         description="Best fused passages rescored word by word against the query (the embedding model's token "

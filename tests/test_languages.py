@@ -152,6 +152,38 @@ def test_keywords_are_found_in_any_script():
 
 
 @pytest.mark.unit
+def test_talks_in_other_languages_are_found_through_misspelt_and_inflected_words():
+    """Passages of talks whose language is not English are also indexed by character trigrams: a query word
+    finds a passage through the pieces it shares with a word whisper misspelt or inflected; English talks are
+    not in that index (their words are stemmed, and one shared piece would bring in unrelated passages)."""
+    import sqlite3
+
+    from talksearch.library.keyword_index import KeywordIndex
+    from talksearch.library.migrations import SCHEMA
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    db.execute("PRAGMA foreign_keys = ON")  # as Library opens it
+    db.executemany("INSERT INTO talks(id, archive_id, extractor, source_id, url, title, language, whisper_model, "
+                   "embed_model, indexed_at) VALUES (?, ?, 'Generic', ?, 'u', 't', ?, 'base', 'm', 'now')",
+                   [("de", "a de", "de", "de"), ("en", "a en", "en", "en"), ("old", "a old", "old", None)])
+    db.executemany("INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) "
+                   "VALUES (?, ?, 'sentence', 0, 1, ?, x'')", [
+                       (1, "de", "Die Stadt seit einer Skontaners liegt unter einer Sekunde."),  # "Startzeit eines Containers"
+                       (2, "de", "Wir legen sie auf das parallele Dateisystem."),
+                       (3, "en", "Containers start in under a second."),
+                       (4, "old", "Our containers are small."),  # a talk of no known language: English
+                   ])
+    index = KeywordIndex(db)
+    assert sorted(index.search("Containers", 5)) == [3, 4]  # whole words: the misspelt one is not found
+    assert index.trigram_search("Wie lange dauert der Start eines Containers?", 5) == [1]
+    assert index.trigram_search("parallelen Dateisystemen", 5) == [2]  # inflected
+    assert index.trigram_search("a to", 5) == []  # no word of four letters: nothing to look for
+    db.execute("DELETE FROM talks WHERE id = 'de'")  # its passages go, and their trigrams with them
+    assert index.trigram_search("Dateisystem Containers", 5) == []
+
+
+@pytest.mark.unit
 def test_sounds_follow_each_talks_language(tmp_path):
     """Each talk's words are pronounced by espeak-ng's rules for its language, and a query word is aligned with
     every language's words by that language's rules; a language without a voice, or written without spaces,

@@ -203,7 +203,7 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 6
+        assert upgraded.format == FORMAT_VERSION == 7
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
@@ -255,7 +255,7 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         assert reader.format == 4
         assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 6
+        assert upgraded.format == FORMAT_VERSION == 7
         assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
         assert upgraded.keyword_search("uber", 5) == [2]
         assert upgraded.keyword_search("研究", 5) == [2] and upgraded.keyword_search("東京大学", 5) == [2]
@@ -307,10 +307,27 @@ def test_a_format_5_library_upgrades_to_keep_word_vectors(tmp_path):
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 5 and reader.passage_token_vectors(reader.passages([1, 2]).values()) == {}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 6
+        assert upgraded.format == FORMAT_VERSION == 7
         assert upgraded.passage_token_vectors(upgraded.passages([1, 2]).values()) == {}
         upgraded.acquire_writer()
         added = _sentences_and_window(upgraded, "new", tokens=True)
         assert len(upgraded.passage_token_vectors(upgraded.passages_within(added, 0, 2))) == 3
         assert upgraded.talk(talk_id).title == "old"
 
+
+
+def test_a_format_6_library_upgrades_to_find_other_languages_by_trigrams(tmp_path):
+    """Format 7 indexes the passages of talks in other languages than English by character trigrams, the
+    passages already stored included; a reader of format 6 finds nothing there, and searches as before."""
+    talk_id = _format_1_library(tmp_path / "old")
+    with Library.open(tmp_path / "old") as current:  # up to date, then made German with the new index dropped
+        current.db.executescript("DROP TRIGGER passages_trigrams_insert; DROP TRIGGER passages_trigrams_delete;"
+                                 "DROP TABLE passages_trigrams; UPDATE talks SET language = 'de';"
+                                 "UPDATE meta SET value = '6' WHERE key = 'format_version';")
+    with Library.open(tmp_path / "old", readonly=True) as reader:
+        assert reader.format == 6 and reader.trigram_search("subunits", 5) == []
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION == 7
+        assert sorted(upgraded.trigram_search("subunits", 5)) == [1, 2]
+        upgraded.acquire_writer()
+        assert upgraded.delete_talk(talk_id) and upgraded.trigram_search("subunits", 5) == []

@@ -429,6 +429,10 @@ class Library(VectorSync):
         """The ``k`` passages best matching the query's words (BM25), as ids, best first."""
         return self.keywords.search(text, k, selective)
 
+    def trigram_search(self, text: str, k: int) -> list[int]:
+        """The ``k`` passages of talks not in English sharing most character trigrams with the query's words."""
+        return self.keywords.trigram_search(text, k)
+
     def contains_word(self, word: str) -> bool:
         return self.keywords.contains(word)
 

@@ -20,6 +20,7 @@ FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
 # takes it for one word, so its words are looked up in passages_unspaced's trigrams instead.
 UNSPACED = re.compile(f"[{UNSPACED_RANGES}]+")
 _TRIGRAM = 3  # the shortest text a trigram index finds by itself; shorter runs are looked for by substring
+_TRIGRAM_WORD = 4  # shorter words are mostly function words, whose trigrams every passage shares
 _MAX_PAIRS = 8  # character pairs of a query scanned for at most (each reads every passage in such scripts)
 KEYWORD_ROW_BUDGET = 3_000  # passages an OR-ed keyword search may score (KeywordIndex.selective_terms)
 
@@ -152,6 +153,21 @@ class KeywordIndex:
         except sqlite3.OperationalError:  # a catalog older than format 5 read without upgrading: no such index
             return []
         return sorted(scores, key=scores.get)[:k]
+
+    def trigram_search(self, text: str, k: int) -> list[int]:
+        """Passages of talks in other languages than English (``passages_trigrams``) sharing most character
+        trigrams with the query's content words of four letters or more, best first (BM25 over the trigrams):
+        found through inflections and misspellings that whole words miss. Empty for an English-only library."""
+        words = [w.lower() for w in content_words(text) if len(w) >= _TRIGRAM_WORD]
+        grams = dict.fromkeys(w[i:i + _TRIGRAM] for w in words for i in range(len(w) - _TRIGRAM + 1))
+        if not grams:
+            return []
+        try:
+            return [r[0] for r in self.db.execute(
+                "SELECT rowid FROM passages_trigrams WHERE passages_trigrams MATCH ? ORDER BY bm25(passages_trigrams) "
+                "LIMIT ?", (" OR ".join(quoted(g) for g in grams), k))]
+        except sqlite3.OperationalError:  # a catalog older than format 7 read without upgrading: no such index
+            return []
 
     def contains(self, word: str) -> bool:
         """Whether any passage holds the word (after the tokenizer's stemming)."""

@@ -23,7 +23,7 @@ from talksearch.library.records import LibraryError
 UNSPACED_RANGES = "぀-ヿ㐀-䶿一-鿿฀-๿຀-໿က-႟ក-៿"
 UNSPACED_GLOB = f"*[{UNSPACED_RANGES}]*"
 
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -97,6 +97,17 @@ END;
 CREATE TRIGGER IF NOT EXISTS passages_unspaced_delete AFTER DELETE ON passages BEGIN
     DELETE FROM passages_unspaced WHERE rowid = old.id;
 END;
+-- Passages of talks in other languages than English, by character trigrams (keyword_index.trigram_search): the word
+-- index stems English words only, and whisper misspells a third of the words of many such talks, so their words
+-- are also found by the pieces they share ("Skontaners" for "Containers", "asignadas" for "asigna").
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_trigrams USING fts5(text, tokenize='trigram');
+CREATE TRIGGER IF NOT EXISTS passages_trigrams_insert AFTER INSERT ON passages
+    WHEN (SELECT coalesce(language, 'en') FROM talks WHERE id = new.talk_id) != 'en' BEGIN
+    INSERT INTO passages_trigrams(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS passages_trigrams_delete AFTER DELETE ON passages BEGIN
+    DELETE FROM passages_trigrams WHERE rowid = old.id;
+END;
 -- Every word the transcripts contain, as written, with its pronunciation (talksearch.pronunciation): the
 -- sound-alike retriever looks a query word no transcript contains up here, then searches the passages holding
 -- the words that sound like it. Derived data, filled in by a writer (talksearch.library.vocabulary). A deleted
@@ -147,6 +158,11 @@ MIGRATIONS: dict[int, list[str]] = {
     # 6: each sentence passage's word vectors, for rescoring the best candidates word by word. Passages stored
     # before have none (NULL): their talks rank as before until they are indexed again (--reindex).
     6: ["ALTER TABLE passages ADD COLUMN token_vectors BLOB"],
+    # 7: the trigram index of talks in other languages than English (passages_trigrams, made by SCHEMA), filled
+    # here from the passages already stored.
+    7: ["DELETE FROM passages_trigrams",
+        "INSERT INTO passages_trigrams(rowid, text) SELECT p.id, p.text FROM passages p JOIN talks t ON t.id = p.talk_id "
+        "WHERE coalesce(t.language, 'en') != 'en'"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
