@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # Extended from /work/shared/eval/make_talks.py (the eval set's talk generator) so the repo is self-contained.
-# The one change: a talk in the corpus may carry its own optional "voice" (ENGINE:VOICE, e.g. "espeak-ng:en-gb+m3"),
+# The changes: sox runs in its repeatable mode (-R: the same audio every run), and a talk in the corpus may carry its own optional "voice" (ENGINE:VOICE, e.g. "espeak-ng:en-gb+m3"),
 # "rate" (espeak-ng words per minute) and "noise" (brown-noise amplitude); missing keys fall back to --voices
 # (round robin), a random 150-175 wpm and --noise, and the random stream is consumed exactly as before, so a corpus
 # without these keys (e.g. the dev set) gives the same talks as the original.
@@ -39,7 +39,7 @@ def synth(engine_voice: str, text: str, out: str, speed: int) -> None:
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", raw, text], check=True)
     else:
         raise SystemExit(f"unknown engine {engine}")
-    subprocess.run(["sox", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
+    subprocess.run(["sox", "-R", raw, "-r", str(RATE), "-c", "1", "-b", "16", out], check=True)
     os.remove(raw)
 
 
@@ -84,9 +84,11 @@ def main() -> None:
             with wave.open(clean, "wb") as w:
                 w.setnchannels(1); w.setsampwidth(2); w.setframerate(RATE); w.writeframes(bytes(pcm))
             if noise > 0:
-                subprocess.run(["sox", clean, "-p", "synth", "brownnoise", "vol", str(noise)], check=True,
+                # -R: sox's repeatable mode (fixed seeds for its noise and dither). Without it every run made
+                # other audio, and the figures of a set moved with it (docs/benchmarks.md).
+                subprocess.run(["sox", "-R", clean, "-p", "synth", "brownnoise", "vol", str(noise)], check=True,
                                stdout=open(os.path.join(tmp, "noise.sox"), "wb"))
-                subprocess.run(["sox", "-m", clean, os.path.join(tmp, "noise.sox"), wav], check=True)
+                subprocess.run(["sox", "-R", "-m", clean, os.path.join(tmp, "noise.sox"), wav], check=True)
             else:
                 os.replace(clean, wav)
             if not a.no_video:
