@@ -160,3 +160,42 @@ def test_check_counts_sentences_without_word_vectors_and_repair_computes_them(tm
     _, tokens = embedder.passages_with_tokens([said[0], f"{said[1]} Die Racks bleiben kühl."])  # as embedded
     assert [len(v) for v in stored.values()] == [len(t.meaningful()) for t in tokens]
     assert all((v == token_codes.signs(t.meaningful())).mean() > 0.99 for v, t in zip(stored.values(), tokens))
+
+
+@pytest.mark.unit
+def test_a_dropped_window_is_decoded_again_without_the_prompt_when_the_prompt_takes_over():
+    """Whisper stands in here: the failure this guards against (the batched pass loops on a window, and decoding
+    it again with the talk's words as hotwords recites them instead of the speech: 30 s of the languages set's
+    fr2 came back as "Séminaire du laboratoire") came from one exact stretch of audio, and re-encoding it, even
+    losslessly at another length, changed what the real model did, so no test audio reproduces it reliably."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from talksearch.indexer.transcribe import TranscriptionOptions, Transcriber
+
+    def segment(start, end, text):
+        return SimpleNamespace(start=start, end=end, text=text, words=[], compression_ratio=1.5,
+                               no_speech_prob=0.1, avg_logprob=-0.5)
+
+    class Whisper:
+        def __init__(self, prompt_takes_over: bool):
+            self.prompt_takes_over, self.calls = prompt_takes_over, []
+
+        def transcribe(self, clip, hotwords=None, **options):
+            self.calls.append(hotwords)
+            if hotwords and self.prompt_takes_over:  # the prompt recited at the end of the window
+                return [segment(29.0, 30.0, "Séminaire du laboratoire")], None
+            return [segment(0.0, 12.0, "Une sauvegarde protège."), segment(12.5, 28.0, "Une copie part chaque semaine.")], None
+
+    transcriber = Transcriber.__new__(Transcriber)
+    transcriber.options = TranscriptionOptions()
+    samples = np.zeros(40 * 16000, dtype=np.float32)
+    transcriber.model = Whisper(prompt_takes_over=True)
+    recovered = transcriber._retry(samples, 5.0, 35.0, 100.0, "fr", {"hotwords": "Séminaire du laboratoire"})
+    assert transcriber.model.calls == ["Séminaire du laboratoire", None]
+    assert [(s.start, s.text) for s in recovered] == [(105.0, "Une sauvegarde protège."),
+                                                      (117.5, "Une copie part chaque semaine.")]
+    transcriber.model = Whisper(prompt_takes_over=False)  # a prompted retry that recovers the window is kept
+    assert len(transcriber._retry(samples, 5.0, 35.0, 0.0, "fr", {"hotwords": "x"})) == 2
+    assert transcriber.model.calls == ["x"]  # and nothing is decoded twice
