@@ -179,6 +179,8 @@ def test_talks_in_other_languages_are_found_through_misspelt_and_inflected_words
     assert index.trigram_search("Wie lange dauert der Start eines Containers?", 5) == [1]
     assert index.trigram_search("parallelen Dateisystemen", 5) == [2]  # inflected
     assert index.trigram_search("a to", 5) == []  # no word of four letters: nothing to look for
+    index.rebase(4)  # a library larger than the budget leaves out the commonest trigrams, as it does words
+    assert index.selective_terms(["kon", "ein", "zzz"], budget=1, table="passages_trigrams") == ["kon"]
     db.execute("DELETE FROM talks WHERE id = 'de'")  # its passages go, and their trigrams with them
     assert index.trigram_search("Dateisystem Containers", 5) == []
 

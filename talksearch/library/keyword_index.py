@@ -97,7 +97,7 @@ class KeywordIndex:
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
-        self._term_counts: dict[str, int] = {}  # term -> passages holding it (capped at the budget)
+        self._term_counts: dict[tuple[str, str], int] = {}  # (index, term) -> passages holding it (capped at the budget)
         self._term_counts_basis = 0  # the passage count they were taken at
 
     def rebase(self, passages: int) -> None:
@@ -159,10 +159,13 @@ class KeywordIndex:
         trigrams with the query's content words of four letters or more, best first (BM25 over the trigrams):
         found through inflections and misspellings that whole words miss. Empty for an English-only library."""
         words = [w.lower() for w in content_words(text) if len(w) >= _TRIGRAM_WORD]
-        grams = dict.fromkeys(w[i:i + _TRIGRAM] for w in words for i in range(len(w) - _TRIGRAM + 1))
-        if not grams:
-            return []
+        grams = list(dict.fromkeys(w[i:i + _TRIGRAM] for w in words for i in range(len(w) - _TRIGRAM + 1)))
         try:
+            # in a large library the commonest trigrams ("ein", "ung") are left out: BM25 would score nearly every
+            # passage for them (400-600 ms at 200k passages, docs/benchmarks.md), and they tell little apart
+            grams = self.selective_terms(grams, table="passages_trigrams")
+            if not grams:
+                return []
             return [r[0] for r in self.db.execute(
                 "SELECT rowid FROM passages_trigrams WHERE passages_trigrams MATCH ? ORDER BY bm25(passages_trigrams) "
                 "LIMIT ?", (" OR ".join(quoted(g) for g in grams), k))]
@@ -176,21 +179,23 @@ class KeywordIndex:
         found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (quoted(word),))
         return found.fetchone() is not None
 
-    def selective_terms(self, terms: Sequence[str], budget: int = KEYWORD_ROW_BUDGET) -> list[str]:
+    def selective_terms(self, terms: Sequence[str], budget: int = KEYWORD_ROW_BUDGET,
+                        table: str = "passages_fts") -> list[str]:
         """The ``terms`` worth an OR-ed BM25 search of the passages' words, in their order: all that occur
         while the passages they occur in add up to at most ``budget``; past that, the commonest are left out
         until they do. FTS5 scores every passage an OR matches, so a word like "the" in a million passages
         costs a second, while BM25 gives it almost no weight; a small library keeps every term. Counts stop
-        at the budget, so a count never costs more than it."""
+        at the budget, so a count never costs more than it. ``table``: the FTS5 index the terms are looked up in
+        (``passages_trigrams`` for trigrams)."""
         if self._term_counts_basis <= budget:  # no more passages than the budget: nothing to save (or to change)
             return list(terms)
         counts = {}
         for term in dict.fromkeys(terms):
-            if term not in self._term_counts:
-                self._term_counts[term] = self.db.execute(
-                    "SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)",
+            if (table, term) not in self._term_counts:
+                self._term_counts[table, term] = self.db.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)",
                     (quoted(term), budget + 1)).fetchone()[0]
-            counts[term] = self._term_counts[term]
+            counts[term] = self._term_counts[table, term]
         kept, total = set(), 0
         for term in sorted((t for t in counts if counts[t]), key=counts.get):
             if total + counts[term] > budget:
