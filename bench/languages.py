@@ -3,6 +3,7 @@
 
     bash bench/make_languages.sh                       # the audio, into bench/out/languages (git-ignored)
     .venv/bin/python bench/languages.py [SET_DIR] [--whisper-model base] [--translate] [--json FILE]
+                                        [--ranking NAME=VALUE] [--compare NAME=VALUE]
 
 The set (bench/languages/corpus.json, spoken by espeak-ng's German, Spanish and French voices) is indexed by the
 real pipeline from a loopback RSS feed that names no language, so whisper detects each talk's; then every
@@ -33,7 +34,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from bench.common import LoopbackServer, word_errors  # noqa: E402
-from bench.quality import Judged, Scores, TalkSet, evaluate, talksearch_search  # noqa: E402
+from bench.quality import Judged, Scores, TalkSet, apply_overrides, evaluate, talksearch_search  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.library import Library  # noqa: E402
 from talksearch.search.ranking import RankingOptions  # noqa: E402
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embed-model", default=None)
     parser.add_argument("--translate", action="store_true", help="also index the set with --translate, and compare")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--ranking", action="append", default=[], metavar="NAME=VALUE", help="RankingOptions field")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE",
+                        help="also report the figures with this RankingOptions change, from the same index")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     talk_set = TalkSet.load(args.set)
@@ -115,25 +119,30 @@ def main(argv: list[str] | None = None) -> int:
     print(f"set {talk_set.path}: {len(talk_set.truth)} talks, {len(talk_set.queries)} queries; "
           f"whisper {settings.whisper_model}, embeddings {settings.embed_model}")
     embedder = Embedder.from_settings(settings)
-    ranking = RankingOptions.from_settings(settings)
+    ranking = apply_overrides(RankingOptions.from_settings(settings), args.ranking)
+    rankings = {"": ranking}
+    if args.compare:
+        rankings[f" ({', '.join(args.compare)})"] = apply_overrides(ranking, args.compare)
     results = {}
     with tempfile.TemporaryDirectory(prefix="talksearch-languages-") as tmp:
         for translate in (False, True) if args.translate else (False,):
             name = "--translate" if translate else "plain"
             indexed = index_set(talk_set, settings.model_copy(update={"translate": translate}), Path(tmp) / name)
-            figures, judged = figures_per_language(talk_set, indexed, embedder, ranking)
-            indexed.library.close()
-            results[name] = {"index_seconds": indexed.seconds, "languages": figures}
             print(f"\n{name}: indexed in {indexed.seconds:.1f} s")
-            print(f"{'language':<10}{'talks':>6}{'detected':>9}{'WER':>7}{'n':>4}{'R@5':>6}{'onTime@5':>9}"
-                  f"{'n en':>6}{'R@5 en':>8}{'onTime@5 en':>12}")
-            for language, f in figures.items():
-                print(f"{language:<10}{f['talks']:>6}{f['detected']:>9}{f['wer']:>7.3f}{f['same_n']:>4}"
-                      f"{f['same_r5']:>6.2f}{f['same_on_time5']:>9.2f}{f['cross_n']:>6}{f['cross_r5']:>8.2f}"
-                      f"{f['cross_on_time5']:>12.2f}")
-            for j in judged:
-                if j.rank is None or j.rank > 5:
-                    print(f"missed (rank {j.rank or '>10'}): {j.query['id']} {j.query['text']!r}")
+            for label, options in rankings.items():
+                figures, judged = figures_per_language(talk_set, indexed, embedder, options)
+                results[name + label] = {"index_seconds": indexed.seconds, "languages": figures}
+                print(f"{name + label}:")
+                print(f"{'language':<10}{'talks':>6}{'detected':>9}{'WER':>7}{'n':>4}{'R@5':>6}{'onTime@5':>9}"
+                      f"{'n en':>6}{'R@5 en':>8}{'onTime@5 en':>12}")
+                for language, f in figures.items():
+                    print(f"{language:<10}{f['talks']:>6}{f['detected']:>9}{f['wer']:>7.3f}{f['same_n']:>4}"
+                          f"{f['same_r5']:>6.2f}{f['same_on_time5']:>9.2f}{f['cross_n']:>6}{f['cross_r5']:>8.2f}"
+                          f"{f['cross_on_time5']:>12.2f}")
+                for j in judged:
+                    if j.rank is None or j.rank > 5:
+                        print(f"missed (rank {j.rank or '>10'}): {j.query['id']} {j.query['text']!r}")
+            indexed.library.close()
     audio = sum(t["duration"] for t in talk_set.truth.values())
     print(f"\naudio {audio:.0f} s")
     if args.json:

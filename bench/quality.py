@@ -57,6 +57,7 @@ WORK = REPO / "bench" / "out"
 KINDS = ("paraphrase", "question", "keyword", "vague")
 SLACK = 2.0  # a result overlapping a target sentence within this many seconds counts
 EARLY = 3.0  # an on-time result starts at most this much before the target sentence
+MEDIA_SUFFIXES = (".mp4", ".ogg", ".wav", ".mp3", ".webm")  # a set's talks, as make_talks.py writes them
 
 
 # --- the talk set -----------------------------------------------------------------------------------
@@ -87,6 +88,13 @@ class TalkSet:
     def talk_by_title(self, title: str) -> str | None:
         return next((key for key, talk in self.truth.items() if talk["title"] == title), None)
 
+    def audio_digest(self) -> str:
+        """A digest of the talks' audio files: made again (bench/make_sets.sh), a set is another set to transcribe."""
+        digest = hashlib.sha1()
+        for media in sorted(p for p in self.path.iterdir() if p.stem in self.truth and p.suffix in MEDIA_SUFFIXES):
+            digest.update(media.name.encode() + media.read_bytes())
+        return digest.hexdigest()[:10]
+
 
 def default_set() -> Path:
     for path in DEV_CANDIDATES:
@@ -116,7 +124,7 @@ class CachedTalk:
 
 
 def transcription_key(talk_set: TalkSet, settings: Settings, options: TranscriptionOptions) -> str:
-    digest = hashlib.sha1(json.dumps([str(talk_set.path.resolve()), sorted(talk_set.truth),
+    digest = hashlib.sha1(json.dumps([str(talk_set.path.resolve()), sorted(talk_set.truth), talk_set.audio_digest(),
                                       dataclasses.asdict(options)], sort_keys=True).encode()).hexdigest()[:10]
     return f"{talk_set.path.name}-{Path(settings.whisper_model).name}-{options.prompt}-{digest}"
 
@@ -348,7 +356,7 @@ def print_misses(talk_set: TalkSet, report: SystemReport, talk_ids: dict[str, st
 # --- command line ----------------------------------------------------------------------------------
 
 
-def _override(options, assignments: list[str]):
+def apply_overrides(options, assignments: list[str]):
     """``NAME=VALUE`` pairs applied to an options dataclass, each value parsed as its field's type."""
     types = {f.name: f.type for f in dataclasses.fields(options)}
     changes = {}
@@ -392,8 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     transcription = TranscriptionOptions.from_settings(settings)
     if args.prompt:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
-    passage_options = _override(PassageOptions(), args.passage)
-    ranking_options = _override(RankingOptions.from_settings(settings), args.ranking)  # what the service runs
+    passage_options = apply_overrides(PassageOptions(), args.passage)
+    ranking_options = apply_overrides(RankingOptions.from_settings(settings), args.ranking)  # what the service runs
     for problem in talk_set.rejected:
         print(f"not scored: {problem}")
     print(f"set {talk_set.path}: {len(talk_set.truth)} talks, {len(talk_set.queries)} queries; "
