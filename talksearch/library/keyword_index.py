@@ -162,7 +162,7 @@ class KeywordIndex:
         grams = list(dict.fromkeys(w[i:i + _TRIGRAM] for w in words for i in range(len(w) - _TRIGRAM + 1)))
         try:
             # in a large library the commonest trigrams ("ein", "ung") are left out: BM25 would score nearly every
-            # passage for them (400-600 ms at 200k passages, docs/benchmarks.md), and they tell little apart
+            # passage for them (0.2-0.6 s at 200k passages, docs/benchmarks.md), and they tell little apart
             grams = self.selective_terms(grams, table="passages_trigrams")
             if not grams:
                 return []
