@@ -3,7 +3,7 @@
 
     bash bench/make_languages.sh                       # the audio, into bench/out/languages (git-ignored)
     .venv/bin/python bench/languages.py [SET_DIR] [--whisper-model base] [--translate] [--json FILE]
-                                        [--ranking NAME=VALUE] [--compare NAME=VALUE]
+                                        [--ranking NAME=VALUE] [--compare NAME=VALUE[,NAME=VALUE]]
 
 The set (bench/languages/corpus.json, spoken by espeak-ng's German, Spanish and French voices) is indexed by the
 real pipeline from a loopback RSS feed that names no language, so whisper detects each talk's; then every
@@ -34,7 +34,8 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from bench.common import LoopbackServer, word_errors  # noqa: E402
-from bench.quality import Judged, Scores, TalkSet, apply_overrides, evaluate, talksearch_search  # noqa: E402
+from bench.quality import (Judged, Scores, TalkSet, apply_overrides, evaluate, ranking_variants,  # noqa: E402
+                           talksearch_search)
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.library import Library  # noqa: E402
 from talksearch.search.ranking import RankingOptions  # noqa: E402
@@ -110,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--translate", action="store_true", help="also index the set with --translate, and compare")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--ranking", action="append", default=[], metavar="NAME=VALUE", help="RankingOptions field")
-    parser.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE",
-                        help="also report the figures with this RankingOptions change, from the same index")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="also report the figures with these RankingOptions changes (one variant per --compare), "
+                             "from the same index")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     talk_set = TalkSet.load(args.set)
@@ -120,9 +122,8 @@ def main(argv: list[str] | None = None) -> int:
           f"whisper {settings.whisper_model}, embeddings {settings.embed_model}")
     embedder = Embedder.from_settings(settings)
     ranking = apply_overrides(RankingOptions.from_settings(settings), args.ranking)
-    rankings = {"": ranking}
-    if args.compare:
-        rankings[f" ({', '.join(args.compare)})"] = apply_overrides(ranking, args.compare)
+    rankings = {("" if name == "defaults" else f" ({name})"): options
+                for name, options in ranking_variants(ranking, args.compare).items()}
     results = {}
     with tempfile.TemporaryDirectory(prefix="talksearch-languages-") as tmp:
         for translate in (False, True) if args.translate else (False,):

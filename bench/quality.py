@@ -22,6 +22,15 @@ target sentence (±2 s); it is on time when its start lies in [target start − 
 
 ``--passage NAME=VALUE`` and ``--ranking NAME=VALUE`` override a field of PassageOptions / RankingOptions for an
 experiment; ``--prompt`` picks how the talk's metadata is given to whisper (a new transcription setting).
+
+Several sets, and ranking variants side by side (one rendering of a set moves its figures as much as most
+levers do, docs/benchmarks.md, so a lever is judged over several):
+
+    .venv/bin/python bench/quality.py bench/out/sets/tune bench/out/sets-21/tune --no-baselines \
+        --compare token_weight=0.3 --compare keyword_weight=0.3,sound_weight=1
+
+Each ``--compare`` is one variant (its changes comma-separated), ranked over the same libraries; a last table
+gives every variant's R@1 / R@5 / onTime@5 per set and pooled over all their queries.
 """
 
 from __future__ import annotations
@@ -376,13 +385,16 @@ def apply_overrides(options, assignments: list[str]):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="talksearch eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("set", nargs="?", type=Path, help="talk set directory [default: ../shared/eval/dev, bench/dev]")
+    parser.add_argument("sets", nargs="*", type=Path, metavar="SET",
+                        help="talk set directories [default: ../shared/eval/dev, bench/dev]")
     parser.add_argument("--whisper-model", default=None, help="whisper model [default: the setting's, tiny.en]")
     parser.add_argument("--embed-model", default=None, help="embedding model [default: the setting's]")
     parser.add_argument("--prompt", choices=PROMPT_MODES, default=None,
                         help="how the talk's own metadata is given to whisper [default: TranscriptionOptions']")
     parser.add_argument("--passage", action="append", default=[], metavar="NAME=VALUE", help="PassageOptions field")
     parser.add_argument("--ranking", action="append", default=[], metavar="NAME=VALUE", help="RankingOptions field")
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="also rank with these RankingOptions changes (one variant per --compare), and compare")
     parser.add_argument("--baselines", action=argparse.BooleanOptionalAction, default=True,
                         help="also measure the dense-only and BM25-only baselines [default: on]")
     parser.add_argument("--misses", action="store_true", help="list the queries talksearch misses or lands late on")
@@ -391,30 +403,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    started = time.perf_counter()
-    talk_set = TalkSet.load(args.set or default_set())
-    settings = Settings(**{k: v for k, v in {"whisper_model": args.whisper_model,
-                                            "embed_model": args.embed_model}.items() if v})
-    transcription = TranscriptionOptions.from_settings(settings)
-    if args.prompt:
-        transcription = dataclasses.replace(transcription, prompt=args.prompt)
-    passage_options = apply_overrides(PassageOptions(), args.passage)
-    ranking_options = apply_overrides(RankingOptions.from_settings(settings), args.ranking)  # what the service runs
+def ranking_variants(base: RankingOptions, compares: list[str]) -> dict[str, RankingOptions]:
+    """``base`` as "defaults", and one variant per ``--compare`` value (``NAME=VALUE[,NAME=VALUE]``)."""
+    return {"defaults": base, **{compare: apply_overrides(base, compare.split(",")) for compare in compares}}
+
+
+def print_comparison(names: list[str], judged: dict[str, list[list[Judged]]], out=print) -> None:
+    """Each variant's R@1 / R@5 / onTime@5 per set, then pooled over every set's queries (n: how many)."""
+    width = max(len(name) for name in judged)
+    out(f"{'ranking':<{width}}  " + "  ".join(f"{name:>14}" for name in names)
+        + "    pooled R@1   R@5 MRR@10 onTime@5   n")
+    for variant, per_set in judged.items():
+        cells = [Scores.of(j) for j in per_set]
+        pooled = Scores.of([j for one in per_set for j in one])
+        out(f"{variant:<{width}}  " + "  ".join(f"{c.r1:.2f}/{c.r5:.2f}/{c.on_time:.2f}" for c in cells)
+            + f"    {pooled.r1:>10.3f}{pooled.r5:>6.3f}{pooled.mrr:>7.3f}{pooled.on_time:>9.3f}{pooled.n:>4}")
+
+
+def measure_set(talk_set: TalkSet, args: argparse.Namespace, settings: Settings, transcription: TranscriptionOptions,
+                passage_options: PassageOptions, rankings: dict[str, RankingOptions], embedder: Embedder) -> dict:
+    """One set: talksearch under every ranking variant (the first is the defaults), the baselines, WER; printed."""
     for problem in talk_set.rejected:
         print(f"not scored: {problem}")
     print(f"set {talk_set.path}: {len(talk_set.truth)} talks, {len(talk_set.queries)} queries; "
           f"whisper {settings.whisper_model} (prompt: {transcription.prompt}), embeddings {settings.embed_model}")
-    print(f"passages: {passage_options}\nranking:  {ranking_options}")
-
     talks = transcribe_set(talk_set, settings, transcription, args.work, print)
-    embedder = Embedder.from_settings(settings)
-    reports, wer = [], {}
+    reports, wer, variants = [], {}, {}
     with tempfile.TemporaryDirectory(prefix="talksearch-eval-") as tmp:
         ours = build_library(Path(tmp) / "talksearch", talks, embedder, talksearch_cut(passage_options))
         talk_ids = {t.id: talk_set.talk_by_title(t.title) for t in ours.talks()}
-        judged = evaluate(talk_set, talksearch_search(ours, embedder, ranking_options), talk_ids)
+        for name, options in rankings.items():
+            variants[name] = evaluate(talk_set, talksearch_search(ours, embedder, options), talk_ids)
+        judged = variants["defaults"]
         reports.append(SystemReport("talksearch", scores_by_kind(judged), judged))
         wer["talksearch sentences"] = word_error_rate(talk_set, ours, talk_ids)
         if args.baselines:
@@ -427,9 +447,32 @@ def main(argv: list[str] | None = None) -> int:
     print_reports(reports, wer)
     if args.misses:
         print_misses(talk_set, reports[0], talk_ids)
-    if args.json:
-        args.json.write_text(json.dumps({"set": str(talk_set.path), "wer": wer, "systems": {
-            r.name: {k: dataclasses.asdict(s) for k, s in r.scores.items()} for r in reports}}, indent=1))
+    return {"figures": {"set": str(talk_set.path), "wer": wer, "systems": {
+        r.name: {k: dataclasses.asdict(s) for k, s in r.scores.items()} for r in reports}}, "variants": variants}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    talk_sets = [TalkSet.load(path) for path in args.sets or [default_set()]]
+    settings = Settings(**{k: v for k, v in {"whisper_model": args.whisper_model,
+                                            "embed_model": args.embed_model}.items() if v})
+    transcription = TranscriptionOptions.from_settings(settings)
+    if args.prompt:
+        transcription = dataclasses.replace(transcription, prompt=args.prompt)
+    passage_options = apply_overrides(PassageOptions(), args.passage)
+    ranking_options = apply_overrides(RankingOptions.from_settings(settings), args.ranking)  # what the service runs
+    rankings = ranking_variants(ranking_options, args.compare)
+    print(f"passages: {passage_options}\nranking:  {ranking_options}")
+    embedder = Embedder.from_settings(settings)
+    measured = [measure_set(talk_set, args, settings, transcription, passage_options, rankings, embedder)
+                for talk_set in talk_sets]
+    if len(talk_sets) > 1 or args.compare:
+        print_comparison([t.path.parent.name + "/" + t.path.name for t in talk_sets],
+                         {name: [m["variants"][name] for m in measured] for name in rankings})
+    if args.json:  # one set: its figures; several: a list of them
+        figures = [m["figures"] for m in measured]
+        args.json.write_text(json.dumps(figures[0] if len(figures) == 1 else figures, indent=1))
     print(f"took {time.perf_counter() - started:.0f} s")
     return 0
 

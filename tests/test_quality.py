@@ -51,6 +51,21 @@ def test_transcripts_are_cached_per_setting_and_reused(harness_run, capsys):
     assert "talksearch" in out and "overall" in out and "WER" in out
 
 
+def test_variants_are_compared_over_several_sets(harness_run, capsys, tmp_path):
+    work, _ = harness_run
+    figures = tmp_path / "figures.json"
+    assert quality.main([str(DATA), str(DATA), "--work", str(work), "--no-baselines", "--json", str(figures),
+                         "--compare", "token_weight=0", "--compare", "keyword_weight=0,sound_weight=0"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("pooled R@1"):].splitlines()
+    assert [row.split()[0] for row in table[1:4]] == ["defaults", "token_weight=0", "keyword_weight=0,sound_weight=0"]
+    assert all(row.split()[-1] == "4" for row in table[1:4])  # pooled over both sets' 2 queries
+    assert table[1].split()[1:3] == ["1.00/1.00/1.00"] * 2  # the defaults' R@1 / R@5 / onTime@5 on each set
+    assert [f["set"] for f in json.loads(figures.read_text())] == [str(DATA)] * 2  # several sets: a list
+    with pytest.raises(SystemExit, match="no field 'no_such_knob'"):
+        quality.main([str(DATA), "--work", str(work), "--no-baselines", "--compare", "no_such_knob=1"])
+
+
 def test_judging_follows_the_eval_rules():
     talk_set = quality.TalkSet.load(DATA)
     query = next(q for q in talk_set.queries if not q["also"])  # one target sentence only
