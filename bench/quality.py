@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Retrieval quality on a set of talks with known sentence timings (issue 5's harness).
 
-    .venv/bin/python bench/quality.py [SET_DIR] [--baselines/--no-baselines] [--misses]
-    talksearch eval [SET_DIR] ...                       (the same, from the CLI)
+    .venv/bin/python bench/quality.py [SET_DIR ...] [--baselines/--no-baselines] [--misses] [--compare NAME=VALUE]
+    talksearch eval [SET_DIR ...] ...                   (the same, from the CLI)
 
 A set directory holds the talks (mp4/ogg/wav), ``feed.xml`` (an RSS feed of them), ``truth.json`` (every
 sentence's start, end and text) and ``corpus.json`` (graded queries: kind, target talk, target sentence and
