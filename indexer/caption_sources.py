@@ -21,6 +21,7 @@ from pathlib import Path
 from talksearch.indexer import captions
 from talksearch.indexer.captions import CaptionError
 
+from talksearch.language_codes import LANGUAGE_TAG, base_language
 from talksearch.library import Segment
 
 CHOICES = ("uploaded", "any", "never")
@@ -29,7 +30,6 @@ _SITE_FORMATS = ("vtt", "srt")
 # <podcast:transcript type=...> this reader understands; text/html and text/plain carry no timings.
 _FEED_TYPES = {"text/vtt": "vtt", "application/x-subrip": "srt", "application/srt": "srt", "text/srt": "srt",
                "application/json": "json"}
-_LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})*$")
 
 
 @dataclass
@@ -50,11 +50,6 @@ class CaptionTranscript:
     source: str  # "uploaded captions" or "automatic captions"
     language: str | None
     segments: list[Segment]
-
-
-def base_language(tag: str | None) -> str | None:
-    """``en-US``, ``en_GB`` and YouTube's ``en-orig`` are all ``en``."""
-    return tag.replace("_", "-").split("-")[0].lower() if tag else None
 
 
 def _site_tracks(by_language: dict | None, origin: str) -> list[CaptionTrack]:
@@ -107,7 +102,7 @@ def sidecar_tracks(media: Path, choice: str) -> list[CaptionTrack]:
             tracks.append(CaptionTrack("uploaded", None, fmt, path=plain))
         for tagged in sorted(media.parent.glob(f"{_glob_escape(media.stem)}.*.{fmt}")):
             tag = tagged.name[len(media.stem) + 1 : -len(fmt) - 1]
-            if _LANGUAGE_TAG.match(tag):
+            if LANGUAGE_TAG.match(tag):
                 tracks.append(CaptionTrack("uploaded", tag, fmt, path=tagged))
     return tracks
 

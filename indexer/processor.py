@@ -18,10 +18,10 @@ import numpy as np
 
 from talksearch.embedding import Embedder
 from talksearch.indexer.allocator import keep_freed_memory
-from talksearch.indexer.caption_sources import base_language
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
 from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
+from talksearch.language_codes import base_language
 from talksearch.library import Passage, Segment, Talk
 from talksearch.models import ModelError, resolve, resolve_device
 from talksearch.settings import Settings

@@ -26,6 +26,7 @@ from talksearch.indexer.audio import media_duration
 from talksearch.indexer.caption_sources import CaptionTrack, CaptionTranscript
 from talksearch.indexer.captions import CaptionError
 
+from talksearch.language_codes import base_language
 from talksearch.library import Talk, archive_id
 
 MEDIA_SUFFIXES = {
@@ -246,7 +247,7 @@ class Sources:
         same name is left alone). Raises SourceError."""
         fetched = self._fetch(candidate, taken)
         if fetched is not None and self.language:  # the user's word on the spoken language beats the source's
-            fetched.talk.language = caption_sources.base_language(self.language)
+            fetched.talk.language = base_language(self.language)
         return fetched
 
     def _fetch(self, candidate: Candidate, taken: Container[str]) -> Fetched | None:
@@ -351,7 +352,7 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         duration=info.get("duration"),
         # as the site or the feed states it (a forced --language replaces it: Sources.fetch); whisper's detection
         # fills it in otherwise
-        language=caption_sources.base_language(caption_sources.spoken_language(info) or feed.get("language")),
+        language=base_language(caption_sources.spoken_language(info) or feed.get("language")),
         thumbnail=info.get("thumbnail"),
         chapters=[
             {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}

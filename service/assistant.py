@@ -19,6 +19,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from talksearch import __version__
+from talksearch.language_codes import filter_languages
 from talksearch.library import Talk, TalkFilter
 from talksearch.search.searcher import QueryError, Searcher, link_at
 
@@ -112,10 +113,17 @@ def _values(name: str, values: list[str] | None) -> list[str]:
     return values
 
 
+def _languages(values: list[str]) -> list[str]:
+    try:
+        return filter_languages(values)
+    except ValueError as exc:
+        raise ToolError(f"language: {exc}") from None
+
+
 def _filter(speaker, event, channel, language, published_after, published_before, talk=None) -> TalkFilter:
     return TalkFilter(
         talks=_values("talk", talk), channels=_values("channel", channel), events=_values("event", event),
-        speakers=_values("speaker", speaker), languages=_values("language", language),
+        speakers=_values("speaker", speaker), languages=_languages(_values("language", language)),
         published_after=published_after.isoformat() if published_after else None,
         published_before=published_before.isoformat() if published_before else None,
     )

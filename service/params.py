@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
+from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
 from talksearch.service.errors import ApiError
 
@@ -23,6 +24,13 @@ def _values(name: str, values: list[str] | None) -> list[str]:
     return values
 
 
+def _languages(values: list[str]) -> list[str]:
+    try:
+        return filter_languages(values)  # en-US is en; "english" is an error, not a filter that matches nothing
+    except ValueError as exc:
+        raise ApiError(422, f"language: {exc}", "invalid_request") from None
+
+
 def talk_filter(
     talk: Annotated[list[str] | None, Query(description="Only these talk ids (repeat for several)",
                                             examples=["3f2a9c1d0b7e"])] = None,
@@ -37,7 +45,7 @@ def talk_filter(
 ) -> TalkFilter:
     return TalkFilter(
         talks=_values("talk", talk), channels=_values("channel", channel), events=_values("event", event),
-        speakers=_values("speaker", speaker), languages=_values("language", language),
+        speakers=_values("speaker", speaker), languages=_languages(_values("language", language)),
         published_after=published_after.isoformat() if published_after else None,
         published_before=published_before.isoformat() if published_before else None,
     )

@@ -57,7 +57,8 @@ def settings_from(**options) -> Settings:
         settings = Settings(**{k: v for k, v in options.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise click.UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+        message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]  # our own words
+        raise click.UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {message}") from None
     context = click.get_current_context(silent=True)
     if context is not None:  # for error messages that name the library
         context.meta["talksearch.library"] = settings.library
@@ -114,12 +115,16 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
               help="Only talks in this spoken language, e.g. de (repeat for several).")
 def search_command(query, limit, as_json, library, languages) -> None:
     """Search the library."""
+    from talksearch.language_codes import filter_languages
     from talksearch.library import TalkFilter
     from talksearch.search import QueryError, open_searcher
 
+    try:
+        filters = TalkFilter(languages=filter_languages(languages)) if languages else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--language") from None
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
-    filters = TalkFilter(languages=languages) if languages else None
     try:
         response = searcher.search(query, limit or settings.search_limit, filters=filters)
     except QueryError as exc:

@@ -11,8 +11,10 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from talksearch.language_codes import whisper_language
 
 
 class Settings(BaseSettings):
@@ -46,7 +48,9 @@ class Settings(BaseSettings):
         description="CTranslate2 compute type (whisper, and the embedding model on CTranslate2); `default` is "
         "int8 on CPU and float16 on CUDA.",
     )
-    language: str | None = Field(None, description="Force the spoken language (e.g. `en`); detected when unset.")
+    language: str | None = Field(
+        None, description="Force the spoken language: a code whisper knows (e.g. `en`, `de`; `en-US` is `en`); "
+        "detected when unset.")
     translate: bool = Field(
         False,
         description="Also write each talk not in English in English (whisper's translate task, sentence by sentence, "
@@ -154,6 +158,11 @@ class Settings(BaseSettings):
         "and redirects to them are refused).",
     )
     job_history: int = Field(200, ge=1, description="Finished indexing jobs the service remembers for `GET /api/jobs/{id}`.")
+
+    @field_validator("language")
+    @classmethod
+    def _whisper_language(cls, value: str | None) -> str | None:
+        return whisper_language(value) if value else None  # refused here, before any talk is downloaded
 
 
 def default(name: str):

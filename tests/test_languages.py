@@ -114,6 +114,28 @@ def test_cli_search_filters_by_language():
     assert english.returncode == 0 and german.returncode == 0, english.stderr + german.stderr
     assert {r["talk"]["language"] for r in json.loads(english.stdout)["results"]} == {"en"}
     assert json.loads(german.stdout)["results"] == []
+    region = talksearch("search", "checkpoint", "--library", library, "--language", "en-GB", "--json")
+    assert json.loads(region.stdout)["results"] == json.loads(english.stdout)["results"]  # en-GB is en
+    wrong = talksearch("search", "checkpoint", "--library", library, "--language", "english")
+    assert wrong.returncode == 2 and "'english' is not a language code" in wrong.stderr
+
+
+@pytest.mark.unit
+def test_a_forced_language_is_one_whisper_knows_and_is_refused_before_any_download(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from talksearch.cli import main
+    from talksearch.settings import Settings
+
+    assert Settings(language="de-DE").language == "de" and Settings(language="EN").language == "en"
+    assert Settings(language="yue").language == "yue" and Settings(language="").language is None
+    monkeypatch.chdir(tmp_path)
+    for wrong in ("english", "xx", "de-"):
+        result = CliRunner().invoke(main, ["index", str(tmp_path / "talk.mp4"), "--language", wrong])
+        assert result.exit_code == 2, result.output
+        assert f"--language: {wrong!r} is not a language whisper knows" in result.output
+        assert "Traceback" not in result.output and "Value error" not in result.output
+    assert not (tmp_path / "library").exists()  # refused before a library was made or anything fetched
 
 
 def _keyword_index(texts: list[str]):

@@ -53,8 +53,9 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         "search_talks", {"query": QUERY, "talk": [ids["t02"]], "limit": 3}))
     empty = await session.call_tool("search_talks", {"query": "   "})
     missing = await session.call_tool("get_transcript", {"talk_id": "nope"})
+    no_language = await session.call_tool("search_talks", {"query": QUERY, "language": ["english"]})
     return {"found": found, "transcript": transcript, "listing": listing, "filtered": filtered,
-            "empty": empty, "missing": missing}
+            "empty": empty, "missing": missing, "no_language": no_language}
 
 
 def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
@@ -79,6 +80,7 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     assert {m["talk"]["id"] for m in answers["filtered"]["moments"]} <= {ids["t02"]}
     assert answers["empty"].is_error and "empty" in answers["empty"].content[0].text
     assert answers["missing"].is_error and "no talk" in answers["missing"].content[0].text
+    assert answers["no_language"].is_error and "not a language code" in answers["no_language"].content[0].text
 
 
 @pytest.fixture(scope="module")

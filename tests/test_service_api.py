@@ -85,6 +85,8 @@ def test_snippet_marks_what_the_query_is_about_not_its_function_words(api):
     ({"channel": "talksearch test talks"}, {"t01", "t02"}),
     ({"language": "en"}, {"t01", "t02", "local"}),
     ({"language": "de"}, set()),
+    ({"language": "en-US"}, {"t01", "t02", "local"}),  # a region tag counts as its language
+    ({"language": "EN"}, {"t01", "t02", "local"}),
     ({"published_after": "2024-05-15"}, {"t02"}),
     ({"published_before": "2024-05-14"}, {"t01"}),
     ({"published_after": "2024-05-14", "published_before": "2024-05-15"}, {"t01", "t02"}),
@@ -239,6 +241,7 @@ def test_media_streams_local_talks_with_ranges(api, ids):
     ("/api/search", {"q": "x", "group": "speaker"}, 422, "invalid_request"),
     ("/api/search", {"q": "x", "published_after": "last week"}, 422, "invalid_request"),
     ("/api/search", {"q": "x", "speaker": "s" * 201}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "language": "english"}, 422, "invalid_request"),  # not a code: no silent empty list
     ("/api/talks", {"limit": 0}, 422, "invalid_request"),
     ("/api/talks", {"published_before": "2024-13-45"}, 422, "invalid_request"),
     ("/api/talks/0123456789ab", {}, 404, "not_found"),

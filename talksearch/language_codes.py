@@ -1,0 +1,36 @@
+"""Language codes: how a tag a person, a site or a feed gives (``en-US``, ``de_DE``, ``EN``) becomes the code a
+talk is stored, filtered and transcribed by (``en``, ``de``: ISO 639-1, as whisper names languages)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})*$")  # BCP 47-like: a code, then subtags
+
+
+def base_language(tag: str | None) -> str | None:
+    """``en-US``, ``en_GB`` and YouTube's ``en-orig`` are all ``en``."""
+    return tag.replace("_", "-").split("-")[0].lower() if tag else None
+
+
+def filter_languages(values: Iterable[str]) -> list[str]:
+    """Search filter values as stored codes; ValueError naming the first that is no language tag ("english")
+    rather than a filter that silently matches nothing."""
+    codes = []
+    for value in values:
+        if not LANGUAGE_TAG.match(value):
+            raise ValueError(f"{value!r} is not a language code (e.g. en, de, es)")
+        codes.append(base_language(value))
+    return codes
+
+
+def whisper_language(tag: str) -> str:
+    """The code whisper transcribes ``tag`` as; ValueError when whisper knows no such language, so that a
+    mistyped ``--language`` is refused before anything is downloaded, not once per talk."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES  # the list WhisperModel.supported_languages gives
+
+    code = base_language(tag) if LANGUAGE_TAG.match(tag) else None
+    if code not in _LANGUAGE_CODES:
+        raise ValueError(f"{tag!r} is not a language whisper knows (a code such as en, de, es, fr, zh)")
+    return code
