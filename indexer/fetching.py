@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -50,13 +51,20 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
     if fetched is None:
         return Outcome("skipped", candidate.label, "already in the library")
     if fetched.talk.archive_id in seen:
-        discard(fetched, keep_media=False)
+        discard(fetched)
         return Outcome("skipped", candidate.label, "listed twice in this run")
     seen.add(fetched.talk.archive_id)
     return fetched
 
 
-def discard(fetched: Fetched, keep_media: bool) -> None:
-    """Remove downloaded audio once its talk is done (local files are the user's: never touched)."""
-    if fetched.downloaded and not keep_media:
+def discard(fetched: Fetched, keep_in: Path | None = None) -> None:
+    """Remove downloaded audio once its talk is done, or move it into ``keep_in`` (the library's ``media/``
+    with ``--keep-media``): out of ``downloads/``, which holds only what an interrupted run left and may be
+    cleaned. Local files are the user's: never touched."""
+    if not fetched.downloaded:
+        return
+    if keep_in is None:
         fetched.audio.unlink(missing_ok=True)
+    elif fetched.audio.exists():
+        keep_in.mkdir(parents=True, exist_ok=True)
+        fetched.audio.replace(keep_in / fetched.audio.name)

@@ -21,7 +21,7 @@ from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candi
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
-from talksearch.library import DOWNLOADS, Library
+from talksearch.library import DOWNLOADS, MEDIA, Library
 from talksearch.models import resolve
 from talksearch.settings import Settings
 from talksearch.timecode import clock
@@ -197,4 +197,4 @@ class IndexRun:
             return Outcome("failed", fetched.talk.title or candidate.label, str(exc))
         finally:
             bar.close()
-            discard(fetched, self.settings.keep_media)
+            discard(fetched, self.settings.library / MEDIA if self.settings.keep_media else None)

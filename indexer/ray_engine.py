@@ -56,7 +56,7 @@ class RayTalkWorker:
         except TalkFailed as exc:
             return Outcome("failed", fetched.talk.title or candidate.label, str(exc))
         finally:
-            discard(fetched, keep_media=False)
+            discard(fetched)  # a worker's scratch may be on another machine: media is not kept
 
     def pid(self) -> int:
         return os.getpid()

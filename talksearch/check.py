@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from talksearch.library import DOWNLOADS, VECTORS, Library
+from talksearch.library import DOWNLOADS, MEDIA, VECTORS, Library
 from talksearch.vector_index import describe, index_ids, read_index
 
 
@@ -130,6 +130,9 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
                 for file in leftovers:
                     file.unlink(missing_ok=True)
                 report.repaired.append(f"removed {len(leftovers)} leftover files")
+        kept = list((library.path / MEDIA).glob("*")) if (library.path / MEDIA).exists() else []
+        if kept:  # the user's (--keep-media): reported, never removed
+            report.facts.append(f"{len(kept)} audio files kept in {MEDIA}/ (--keep-media)")
     finally:
         library.close()
     if report.repaired:  # report what is left after the repairs, from a fresh look

@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from pydantic import ValidationError
@@ -36,10 +37,29 @@ def _one_line(exc: BaseException, library: Path | None) -> str | None:
     return None
 
 
+def _usage_error(exc: click.UsageError, command: str) -> NoReturn:
+    """A wrong flag or argument: one line too, rather than click's usage block, and exit 2. A bare
+    ``talksearch`` still shows the help (click raises it as a usage error)."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        exc.show()
+        sys.exit(exc.exit_code)
+    command = exc.ctx.command_path if exc.ctx is not None else command
+    click.echo(f"error: {' '.join(exc.format_message().split())} (see '{command} --help')", err=True)
+    sys.exit(exc.exit_code)
+
+
 class Cli(click.Group):
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:  # the group's own options (talksearch --bogus)
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            _usage_error(exc, info_name or "talksearch")
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a command's flags and arguments, or an unknown command
+            _usage_error(exc, ctx.command_path)
         except (*USER_ERRORS, RuntimeError) as exc:
             message = _one_line(exc, ctx.meta.get("talksearch.library"))
             if message is None:  # not a storage failure: a bug, with its traceback

@@ -168,9 +168,15 @@ def resolve(role: Role, name: str, cache: Path | None = None) -> ResolvedModel:
     path = Path(name).expanduser()
     if path.is_dir():
         return ResolvedModel(role, str(path.resolve()), str(path.resolve()), None)
-    if path.suffix or name.startswith((".", "/", "~")):
+    if _looks_like_path(name):
         raise ModelError(f"{role} model {name!r}: no such directory")
     return ResolvedModel(role, name, name, None)
+
+
+def _looks_like_path(name: str) -> bool:
+    """A name meant as a local directory: it starts like a path, or has more folders than a hub id's
+    ``org/name``. Dots alone say nothing: ``small.en`` and ``BAAI/bge-small-en-v1.5`` are hub names."""
+    return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
 
 def resolve_device(device: str) -> str:
@@ -206,7 +212,7 @@ def load_whisper(name: str | ResolvedModel, device: str = "auto", compute_type: 
         return WhisperModel(model.location, device=device, compute_type=compute_type, cpu_threads=cpu_threads(threads),
                             num_workers=workers)
     except Exception as exc:  # hub download or CTranslate2 load failure
-        raise ModelError(f"cannot load whisper model {name!r}: {exc}") from exc
+        raise ModelError(f"cannot load whisper model {model.name!r}: {exc}") from exc
 
 
 def load_embedder(name: str, device: str = "auto", threads: int = 0):

@@ -88,8 +88,8 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422.")
     socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
     keep_media: bool = Field(
-        False, description="Keep downloaded audio in the library after indexing (a talk indexed from its captions is "
-        "then downloaded too).")
+        False, description="Keep downloaded audio in the library's `media/` folder after indexing (a talk indexed "
+        "from its captions is then downloaded too; `--engine ray` keeps none).")
     captions: Literal["uploaded", "any", "never"] = Field(
         "uploaded",
         description="Which captions stand in for Whisper: `uploaded` the publisher's (YouTube subtitles, a page's "

@@ -78,7 +78,11 @@ def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_
     kept = tmp_path / "kept"
     result = talksearch("index", media_server.url("checkpointing.html"), "--library", str(kept), "--keep-media")
     assert result.returncode == 0 and outcome_lines(result)[0].endswith("uploaded captions)"), result.stdout
-    assert [p.suffix for p in (kept / "downloads").glob("*")] == [".ogg"]
+    assert [p.suffix for p in (kept / "media").glob("*")] == [".ogg"] and not any((kept / "downloads").glob("*"))
+    # Kept media is the user's: not a leftover of an interrupted run, so `check --repair` leaves it alone.
+    checked = talksearch("check", "--library", str(kept), "--repair")
+    assert checked.returncode == 0 and "leftover" not in checked.stdout, checked.stdout
+    assert [p.suffix for p in (kept / "media").glob("*")] == [".ogg"]
 
 
 @pytest.mark.models

@@ -148,8 +148,14 @@ def test_cli_errors_are_one_line(tmp_path):
         result = talksearch(*args)
         assert result.returncode == 1
         assert result.stderr.startswith("error: no library at") and result.stderr.count("\n") == 1
-    result = talksearch("index", "--library", str(tmp_path / "lib"))
-    assert result.returncode == 2 and "name at least one SOURCE" in result.stderr
+    # Usage mistakes too: one line that says what is wrong and where the help is, exit 2.
+    for args, says in ((["index", "--library", str(tmp_path / "lib")], "name at least one SOURCE"),
+                       (["search", "x", "--limit", "0"], "'--limit': 0 is not in the range"),
+                       (["index", "x", "--beam-size", "many"], "'many' is not a valid integer"),
+                       (["serch", "x"], "No such command 'serch'")):
+        result = talksearch(*args)
+        assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("error: ") and "--help')" in result.stderr
 
 
 def test_a_long_recording_is_transcribed_in_chunks_side_by_side(tmp_path):

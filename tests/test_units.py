@@ -55,6 +55,13 @@ def test_manifest_names_bundled_models_with_checksums():
     assert {("whisper", "tiny.en"), ("whisper", "base"), ("embedding", "all-MiniLM-L6-v2")} <= set(entries)
     assert resolve("whisper", "tiny.en").sha256 == entries["whisper", "tiny.en"].sha256
     assert resolve("embedding", "some-org/some-model").location == "some-org/some-model"  # a hub name
+    # Dots belong to hub names too (faster-whisper's sizes, versioned repository ids) ...
+    assert resolve("whisper", "small.en").location == "small.en"
+    assert resolve("embedding", "BAAI/bge-small-en-v1.5").location == "BAAI/bge-small-en-v1.5"
+    # ... while a name that can only be a path, and is not there, is refused before any download is tried.
+    for missing in ("./models/base", "/nonexistent/whisper", "models/whisper/base"):
+        with pytest.raises(ModelError, match="no such directory"):
+            resolve("whisper", missing)
     # espeak-ng's pronunciation data, verified like a bundled model
     assert ("pronunciation", "espeak-ng") in entries
     assert resolve("pronunciation", "espeak-ng").location.endswith("espeak-ng-data")

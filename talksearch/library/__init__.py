@@ -7,6 +7,7 @@ A library is a directory (``layout``):
     vectors.faiss    FAISS index over passage embeddings; its ids are passage ids (type: talksearch.vector_index)
     indexer.lock     held (flock) by the one process writing
     downloads/       audio being fetched (resumable); removed after a talk is committed
+    media/           audio kept after indexing (``keep_media``): the user's, never cleaned up
 
 The catalog is the source of truth: a talk, its segments, passages and embeddings are committed in one
 SQLite transaction, so a talk is there whole or not at all. ``vectors.faiss`` is derived from it: exact
@@ -22,11 +23,11 @@ its numbered upgrades), ``catalog`` (``Library``: talks, sentences, passages, th
 
 from talksearch.library.catalog import Library
 from talksearch.library.keyword_index import fts_query
-from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, VECTORS
+from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, MEDIA, VECTORS
 from talksearch.library.migrations import FORMAT_VERSION
 from talksearch.library.records import (LibraryError, LibraryLocked, Passage, PassageHit, Segment, StoredTalk, Talk,
                                         TalkFilter, Word, archive_id, talk_id, with_translation)
 
-__all__ = ["CATALOG", "DOWNLOADS", "FORMAT_VERSION", "LOCK", "VECTORS", "Library", "LibraryError", "LibraryLocked",
+__all__ = ["CATALOG", "DOWNLOADS", "FORMAT_VERSION", "LOCK", "MEDIA", "VECTORS", "Library", "LibraryError", "LibraryLocked",
            "Passage", "PassageHit", "Segment", "StoredTalk", "Talk", "TalkFilter", "Word", "archive_id", "fts_query",
            "talk_id", "with_translation"]
