@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        library, searcher = open_searcher(settings)
+        library, searcher = open_searcher(settings, served=True)
         jobs = JobQueue(settings)
         jobs.start()
         app.state.talksearch = AppState(settings, library, searcher, jobs, metrics)
@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         # Reads only: the admin API's methods and its Authorization header are not allowed cross-origin.
         app.add_middleware(ReadOnlyCORS, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
-                           allow_credentials=False, max_age=3600)
+                           allow_credentials=False, max_age=3600,
+                           expose_headers=["Retry-After"])  # a refused widget can tell when to try again
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for module in (health, search, talks, admin, media, pages, widget, feeds, embeds):
         app.include_router(module.router)

@@ -106,6 +106,11 @@ def _service_base(ctx: Context | None) -> str:
     return str(base_url).rstrip("/") if base_url is not None else ""
 
 
+def _absolute(base: str, url: str) -> str:
+    """A link the service made relative (a talk page, a local talk's media), made whole for the assistant."""
+    return base + url if url.startswith("/") else url
+
+
 def _values(name: str, values: list[str] | None) -> list[str]:
     values = [v.strip() for v in values or [] if v.strip()]
     if len(values) > MAX_VALUES or any(len(v) > 200 for v in values):
@@ -165,7 +170,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             raise ToolError(f"cannot search: {exc}") from None
         base = _service_base(ctx)
         moments = [FoundMoment(talk=TalkRef(**r.talk.model_dump(include=set(TalkRef.model_fields))),
-                               start=r.start, end=r.end, text=r.text, link=r.link, page=base + r.page)
+                               start=r.start, end=r.end, text=r.text, link=_absolute(base, r.link),
+                               page=_absolute(base, r.page))
                    for r in response.results]
         return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None)
 
@@ -174,6 +180,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         talk_id: Annotated[str, Field(max_length=64, description="The talk's id")],
         start: Annotated[float | None, Field(ge=0, le=1e7, description="From this second")] = None,
         end: Annotated[float | None, Field(ge=0, le=1e7, description="Up to this second")] = None,
+        ctx: Context | None = None,
     ) -> TranscriptAnswer:
         with searcher().reading() as library:
             talk = library.talk(talk_id)
@@ -184,7 +191,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         chosen = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
         first = chosen[0].start if chosen else (start or 0.0)
         return TranscriptAnswer(
-            talk=_ref(talk), link=link_at(talk, first),
+            talk=_ref(talk), link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served)),
             sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text) for s in chosen])
 
     @server.tool(description=LIST_DESCRIPTION, annotations=READ_ONLY)

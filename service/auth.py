@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Awaitable, Callable
 
-from fastapi import Depends, Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 
 from talksearch.service.errors import ApiError
-from talksearch.service.state import State
+from talksearch.service.state import AppState, get_state
 
 
-def require_admin(state: State, request: Request) -> None:
+def require_admin(state: AppState, request: Request) -> None:
     token = state.settings.admin_token
     if token is None or not token.get_secret_value():
         raise ApiError(403, "the admin API is disabled: set TALKSEARCH_ADMIN_TOKEN to enable it", "admin_disabled")
@@ -22,4 +23,15 @@ def require_admin(state: State, request: Request) -> None:
                        headers={"WWW-Authenticate": "Bearer"})
 
 
-Admin = Annotated[None, Depends(require_admin)]
+class AdminRoute(APIRoute):
+    """A route of the admin API: the token is checked before FastAPI reads the request's body (dependencies
+    run only after it), so a caller without it cannot make the service read or parse anything."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            require_admin(get_state(request), request)
+            return await handler(request)
+
+        return guarded

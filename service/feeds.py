@@ -113,16 +113,18 @@ def search_feed(base: str, query: list[tuple[str, str]], response: SearchRespons
         page = f"{base}{result.page}"
         minutes, seconds = divmod(int(result.start), 60)
         entry = _talk_entry(feed, talk, page, page, f"{talk.title} at {minutes}:{seconds:02d}")
-        entry.extras.related(result.link)
+        entry.extras.related(result.link if result.link.startswith("http") else f"{base}{result.link}")
         entry.content(xml_text(result.text), type="text")
     feed.updated(max((newest_first(t)[1] for t in talks.values()), default=_EPOCH))
     return feed.atom_str(pretty=True)
 
 
-def talks_feed(base: str, talks: list[Talk]) -> bytes:
-    """The library's talks, newest first, each with its transcript as WebVTT (``<podcast:transcript>``)."""
-    feed = _feed(f"{base}/talks.atom", "talksearch: talks", f"{base}/talks.atom", f"{base}/",
-                 "The talks in this library, with their transcripts")
+def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk]) -> bytes:
+    """The library's talks, newest first, each with its transcript as WebVTT (``<podcast:transcript>``).
+    ``query``: the request's filters, which the feed's own address keeps (one feed per speaker, say)."""
+    qs = urlencode(query, doseq=True)
+    url = f"{base}/talks.atom" + (f"?{qs}" if qs else "")
+    feed = _feed(url, "talksearch: talks", url, f"{base}/", "The talks in this library, with their transcripts")
     for talk in sorted(talks, key=newest_first, reverse=True):
         page = f"{base}/talks/{quote(talk.id, safe='')}"
         entry = _talk_entry(feed, talk, page, page, talk.title)

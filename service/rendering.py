@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -10,11 +11,23 @@ from talksearch import __version__
 from talksearch.timecode import clock
 
 
+def web_link(url: str | None) -> str | None:
+    """``url`` when a browser may follow it from our pages (http, https, or this service's own path), else None:
+    a talk's metadata comes from the pages and files it was indexed from, and a ``javascript:`` URL there must
+    not become a link (autoescaping does not stop it)."""
+    if not url:
+        return None
+    if url.startswith("/") and not url.startswith("//"):
+        return url
+    return url if urlsplit(url).scheme.lower() in ("http", "https") else None
+
+
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("talksearch.service", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["clock"] = clock
+    env.filters["web_link"] = web_link
     env.globals["version"] = __version__
     return env
 

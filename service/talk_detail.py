@@ -35,8 +35,11 @@ def player(talk: Talk) -> Player:
     media = talk.media_url
     if not media:
         return Player(kind="none")
-    if urlsplit(media).scheme == "file":
+    scheme = urlsplit(media).scheme.lower()
+    if scheme == "file":
         return Player(kind=_media_kind(media), src=f"/media/{talk.id}")
+    if scheme not in ("http", "https"):  # a javascript: or data: URL from a page's metadata is not media
+        return Player(kind="none")
     return Player(kind=_media_kind(media), src=media)
 
 

@@ -14,23 +14,29 @@ def base_language(tag: str | None) -> str | None:
     return tag.replace("_", "-").split("-")[0].lower() if tag else None
 
 
+def _whisper_codes() -> frozenset[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES  # the list WhisperModel.supported_languages gives
+
+    return frozenset(_LANGUAGE_CODES)
+
+
 def filter_languages(values: Iterable[str]) -> list[str]:
     """Search filter values as stored codes; ValueError naming the first that is no language tag ("english")
-    rather than a filter that silently matches nothing."""
+    or a three-letter code talks are not stored by ("eng": stored codes are ISO 639-1's two letters, but for
+    the few languages that have only three, such as yue), rather than a filter that silently matches nothing."""
     codes = []
     for value in values:
-        if not LANGUAGE_TAG.match(value):
+        code = base_language(value) if LANGUAGE_TAG.match(value) else None
+        if code is None or (len(code) == 3 and code not in _whisper_codes()):
             raise ValueError(f"{value!r} is not a language code (e.g. en, de, es)")
-        codes.append(base_language(value))
+        codes.append(code)
     return codes
 
 
 def whisper_language(tag: str) -> str:
     """The code whisper transcribes ``tag`` as; ValueError when whisper knows no such language, so that a
     mistyped ``--language`` is refused before anything is downloaded, not once per talk."""
-    from faster_whisper.tokenizer import _LANGUAGE_CODES  # the list WhisperModel.supported_languages gives
-
     code = base_language(tag) if LANGUAGE_TAG.match(tag) else None
-    if code not in _LANGUAGE_CODES:
+    if code not in _whisper_codes():
         raise ValueError(f"{tag!r} is not a language whisper knows (a code such as en, de, es, fr, zh)")
     return code

@@ -138,7 +138,8 @@ def test_oembed_turns_a_talk_link_into_its_iframe(widget_api, talks):
     assert small["width"] == 300 and f'width="300"' in small["html"]
     search = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/?q=power+capping&speaker=A"}, timeout=60)
     assert f'src="{widget_api.base}/embed?q=power+capping&amp;speaker=A"' in search.json()["html"]
-    for url in (f"{widget_api.base}/talks/nope", "https://elsewhere.example/about", "not a url"):
+    for url in (f"{widget_api.base}/talks/nope", "https://elsewhere.example/about", "not a url",
+                "http://[::1/talks/x"):
         assert_error(httpx.get(f"{widget_api.base}/oembed", params={"url": url}, timeout=60), 404, "not_found")
     assert_error(httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/talks/{talks['t01']}",
                                                           "format": "xml"}, timeout=60), 422, "invalid_request")

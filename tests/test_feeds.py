@@ -67,6 +67,10 @@ def test_talks_feed_links_every_transcript(api, ids):
         vtt = api.get(transcripts["text/vtt"])
         assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT")
     assert len(_parsed(api.get("/talks.atom", params={"limit": 1})).entries) == 1
+    # A filtered feed is a feed of its own: its id and self link keep the filter (readers tell them apart).
+    speakers = _parsed(api.get("/talks.atom", params={"speaker": "Ines Moreau"}))
+    assert speakers.feed.id == f"{api.base}/talks.atom?speaker=Ines+Moreau"
+    assert {link.rel: link.href for link in speakers.feed.links}["self"] == speakers.feed.id
 
 
 def test_search_page_offers_the_feed_of_its_query(api):
@@ -88,7 +92,7 @@ def test_feeds_escape_hostile_catalog_text():
                           text=HOSTILE, score=1, link="https://example.org/x#t=1", page="/talks/abc?t=1.5")
     response = SearchResponse(query=HOSTILE, took_ms=1, results=[result])
     for body in (search_feed("http://h", [("q", HOSTILE)], response, {"abc": talk}),
-                 talks_feed("http://h", [talk])):
+                 talks_feed("http://h", [], [talk])):
         feed = feedparser.parse(body)
         assert not feed.bozo, feed.get("bozo_exception")
         assert b"<script>" not in body

@@ -44,6 +44,10 @@ def test_admin_api_needs_the_token(headers):
     assert response.headers["www-authenticate"] == "Bearer"
     assert_error(server.get("/api/jobs/whatever", headers=headers), 401)
     assert_error(server.client.delete("/api/talks/whatever", headers=headers), 401)
+    # The token is checked before the body is read: without it, a malformed body is still just a 401.
+    for body in (b"{bad", b"[" * 100_000):
+        garbled = server.client.post("/api/index", content=body, headers={**headers, "Content-Type": "application/json"})
+        assert_error(garbled, 401, "unauthorized")
 
 
 @pytest.mark.parametrize("source", [

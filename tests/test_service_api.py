@@ -103,6 +103,11 @@ def test_search_talk_filter(api, ids):
     results = api.get("/api/search", params={"q": "checkpoint", "talk": ids["local"]}).json()["results"]
     assert results and {r["talk"]["id"] for r in results} == {ids["local"]}
     assert results[0]["talk"]["title"] == LOCAL_TITLE
+    # A talk indexed from a file on the server links to the service's copy (like `page`, relative), not to a
+    # file:// path that only the server could open; that link plays.
+    link = results[0]["link"]
+    assert link == f"/media/{ids['local']}#t={int(results[0]['start'])}"
+    assert api.get(link.split("#")[0]).headers["content-type"] == "audio/ogg"
 
 
 def test_paging(api):
@@ -153,6 +158,13 @@ def test_facets(api):
     body = api.get("/api/facets").json()
     assert body["speakers"] == ["Ines Moreau", "Kenji Watanabe"]
     assert body["events"] == ["Test Fixtures Summit 2024"] and body["languages"] == ["en"]
+
+
+def test_quoted_phrases_must_match_exactly(api):
+    phrase = api.get("/api/search", params={"q": '"object storage" checkpoints'}).json()["results"]
+    assert phrase and all("object storage" in r["text"].lower() for r in phrase)  # dense hits without it are out
+    assert api.get("/api/search", params={"q": '"storage object"'}).json()["results"] == []  # in that order
+    assert api.get("/api/search", params={"q": '"zebra unicorn" storage'}).json()["results"] == []
 
 
 def test_odd_queries_are_searched_not_errors(api):
@@ -232,6 +244,7 @@ def test_media_streams_local_talks_with_ranges(api, ids):
     ("/api/search", {}, 422, "invalid_request"),
     ("/api/search", {"q": ""}, 422, "invalid_query"),
     ("/api/search", {"q": "   "}, 422, "invalid_query"),
+    ("/api/search", {"q": "\u200b\u200b"}, 422, "invalid_query"),  # zero-width spaces: nothing to look for
     ("/api/search", {"q": "a" * 501}, 422, "invalid_query"),
     ("/api/search", {"q": "nul\x00byte"}, 422, "invalid_query"),
     ("/api/search", {"q": "x", "limit": 0}, 422, "invalid_request"),
@@ -241,7 +254,8 @@ def test_media_streams_local_talks_with_ranges(api, ids):
     ("/api/search", {"q": "x", "group": "speaker"}, 422, "invalid_request"),
     ("/api/search", {"q": "x", "published_after": "last week"}, 422, "invalid_request"),
     ("/api/search", {"q": "x", "speaker": "s" * 201}, 422, "invalid_request"),
-    ("/api/search", {"q": "x", "language": "english"}, 422, "invalid_request"),  # not a code: no silent empty list
+    ("/api/search", {"q": "x", "language": "english"}, 422, "invalid_request"),
+    ("/api/search", {"q": "x", "language": "eng"}, 422, "invalid_request"),  # ISO 639-2: talks are stored as en  # not a code: no silent empty list
     ("/api/talks", {"limit": 0}, 422, "invalid_request"),
     ("/api/talks", {"published_before": "2024-13-45"}, 422, "invalid_request"),
     ("/api/talks/0123456789ab", {}, 404, "not_found"),

@@ -206,3 +206,31 @@ def test_a_dropped_window_is_decoded_again_without_the_prompt_when_the_prompt_ta
     transcriber.model = Whisper(prompt_takes_over=False)  # a prompted retry that recovers the window is kept
     assert len(transcriber._retry(samples, 5.0, 35.0, 0.0, "fr", {"hotwords": "x"})) == 2
     assert transcriber.model.calls == ["x"]  # and nothing is decoded twice
+
+
+@pytest.mark.unit
+def test_links_never_carry_a_script_and_local_files_play_from_the_service():
+    """A talk's URLs come from the pages and files it was indexed from: only web (or this service's own) URLs
+    become links; a talk indexed from a file on the server links to the service's copy when served."""
+    from talksearch.search.searcher import link_at
+    from talksearch.service.rendering import render
+    from talksearch.service.talk_detail import talk_detail
+
+    def talk_page(talk: Talk) -> str:
+        return render("talk.html", talk=talk_detail(talk), start=0, current=None, oembed="", paragraphs=[],
+                      max_chars=500)
+
+    hostile = Talk(extractor="generic", source_id="x", url="javascript:alert(document.domain)//", title="T",
+                   media_url="javascript:alert(1)")
+    assert "javascript:" not in talk_page(hostile) and talk_detail(hostile).player.kind == "none"
+    assert link_at(hostile, 12.5) == link_at(hostile, 12.5, served=True) == f"/talks/{hostile.id}?t=12.5"
+
+    local = Talk(extractor="local", source_id="y", url="file:///talks/a.ogg", title="L", media_url="file:///talks/a.ogg")
+    assert link_at(local, 12.5) == "file:///talks/a.ogg#t=12"  # the CLI's answer: the file itself
+    assert link_at(local, 12.5, served=True) == f"/media/{local.id}#t=12"
+    assert "file://" not in talk_page(local)
+
+    web = Talk(extractor="generic", source_id="z", url="https://example.org/t.html", title="W",
+               media_url="https://example.org/t.ogg")
+    assert link_at(web, 12.5, served=True) == "https://example.org/t.ogg#t=12"
+    assert 'href="https://example.org/t.html"' in talk_page(web)

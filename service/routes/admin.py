@@ -2,18 +2,18 @@ from fastapi import APIRouter
 
 from talksearch.library import Library, LibraryError, LibraryLocked
 from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job
-from talksearch.service.auth import Admin
+from talksearch.service.auth import AdminRoute
 from talksearch.service.errors import ApiError
 from talksearch.service.netguard import SourceRefused, check_source
 from talksearch.service.state import State
 
-router = APIRouter(prefix="/api", tags=["admin"])
+router = APIRouter(prefix="/api", tags=["admin"], route_class=AdminRoute)  # every route: the token first
 _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 
 @router.post("/index", status_code=202, response_model=Job, responses={**_ERRORS, 422: {"model": ErrorResponse}},
              summary="Queue a source (video, playlist, channel, feed, media URL) for indexing")
-def index(state: State, _: Admin, body: IndexRequest) -> Job:
+def index(state: State, body: IndexRequest) -> Job:
     try:
         source = check_source(body.source, state.settings.allow_private_sources)
     except SourceRefused as exc:
@@ -22,7 +22,7 @@ def index(state: State, _: Admin, body: IndexRequest) -> Job:
 
 
 @router.get("/jobs/{job_id}", response_model=Job, responses=_ERRORS, summary="An indexing job's progress")
-def job(state: State, _: Admin, job_id: str) -> Job:
+def job(state: State, job_id: str) -> Job:
     found = state.jobs.get(job_id)
     if found is None:
         raise ApiError(404, f"no job {job_id!r}")
@@ -31,7 +31,7 @@ def job(state: State, _: Admin, job_id: str) -> Job:
 
 @router.delete("/talks/{talk_id}", response_model=Deleted, responses={**_ERRORS, 409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
                summary="Remove a talk and everything derived from it")
-def delete_talk(state: State, _: Admin, talk_id: str) -> Deleted:
+def delete_talk(state: State, talk_id: str) -> Deleted:
     # A writer connection of its own: the service's read connection never writes.
     with Library.open(state.settings.library) as library:
         try:

@@ -106,7 +106,10 @@ def embed_talk(
     origin = media_origin(src)
     page = f"/talks/{quote(talk_id, safe='')}" + (f"?t={round(t, 2):g}" if t else "")
     return _page(render("embed_talk.html", css=_css(), talk=detail, start=t, media=media, said=said,
-                        source=link_at(talk, t), page=page), state, origin)
+                        source=link_at(talk, t, served=True), page=page), state, origin)
+
+
+_NOT_OURS = "the url is not a talk page, moment or search of this service"
 
 
 def _iframe(src: str, title: str, width: int, height: int) -> str:
@@ -128,7 +131,10 @@ def oembed(
     # oEmbed suggests 501 for other formats; this service keeps 5xx for its own failures, so: 422.
     format: Annotated[Literal["json"], Query(description="Only `json` is offered")] = "json",
 ) -> OEmbed:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. "http://[::1/…": not a URL at all, let alone one of ours
+        raise ApiError(404, _NOT_OURS) from None
     query = parse_qs(parts.query)
     base = str(request.base_url).rstrip("/")
     path = unquote(parts.path).rstrip("/").removeprefix("/embed" if parts.path.startswith("/embed/") else "")
@@ -146,7 +152,7 @@ def oembed(
         src = f"{base}/embed?{urlencode(keep)}"
         title, width, height = f"talksearch: {query['q'][0].strip()}", 640, 480
     else:
-        raise ApiError(404, "the url is not a talk page, moment or search of this service")
+        raise ApiError(404, _NOT_OURS)
     width, height = min(width, maxwidth or width), min(height, maxheight or height)
     return OEmbed(title=title, provider_url=f"{base}/", html=_iframe(src, title, width, height), width=width,
                   height=height)

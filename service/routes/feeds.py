@@ -37,8 +37,7 @@ def search_atom(
     with state.searcher.reading() as library:
         talks = library.talks_by_id(r.talk.id for r in response.results)
     # The feed's own links repeat the request's query (its filters included), so they reproduce it.
-    query = [(k, v) for k, v in request.query_params.multi_items()]
-    return Response(search_feed(_base(request), query, response, talks), media_type=ATOM)
+    return Response(search_feed(_base(request), request.query_params.multi_items(), response, talks), media_type=ATOM)
 
 
 @router.get("/talks.atom", response_class=Response, responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}},
@@ -51,4 +50,4 @@ def talks_atom(
 ) -> Response:
     with state.searcher.reading() as library:
         talks = library.talks(limit or state.settings.talks_limit, 0, filters)
-    return Response(talks_feed(_base(request), talks), media_type=ATOM)
+    return Response(talks_feed(_base(request), request.query_params.multi_items(), talks), media_type=ATOM)

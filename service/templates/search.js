@@ -20,7 +20,16 @@
     inflight = new AbortController();
     try {
       const response = await fetch("/results?" + p, { signal: inflight.signal });
-      results.innerHTML = await response.text();
+      if (response.ok) {
+        results.innerHTML = await response.text();
+      } else {
+        // Refused (too many searches, say): the API's error shape, whose message is shown as text.
+        const body = await response.json().catch(() => null);
+        const notice = document.createElement("p");
+        notice.className = "notice";
+        notice.textContent = body?.error?.message || `Search failed (${response.status}); try again.`;
+        results.replaceChildren(notice);
+      }
     } catch (error) {
       if (error.name !== "AbortError") results.innerHTML = '<p class="notice">Search is not reachable right now.</p>';
     }

@@ -429,6 +429,10 @@ class Library(VectorSync):
         """The ``k`` passages best matching the query's words (BM25), as ids, best first."""
         return self.keywords.search(text, k, selective)
 
+    def holding_phrases(self, ids: Iterable[int], text: str) -> set[int] | None:
+        """Of ``ids``, the passages holding every "quoted phrase" of the query; None when it has none."""
+        return self.keywords.holding_phrases(list(ids), text)
+
     def trigram_search(self, text: str, k: int) -> list[int]:
         """The ``k`` passages of talks not in English sharing most character trigrams with the query's words."""
         return self.keywords.trigram_search(text, k)

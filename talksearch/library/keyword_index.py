@@ -33,6 +33,11 @@ def quoted(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+def quoted_phrases(text: str) -> list[str]:
+    """The query's "quoted phrases", as the words FTS5 matches in order."""
+    return [phrase for phrase in (" ".join(_TOKEN.findall(p)) for p in _PHRASE.findall(text)) if phrase]
+
+
 def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
     """An FTS5 MATCH expression that searches the user's words literally.
 
@@ -43,12 +48,12 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -
     ``keep`` picks the bare words worth searching (``KeywordIndex.selective_terms``: the commonest ones are
     left out in a large library, where scoring them would cost more than they add).
     """
-    phrases = [" ".join(_TOKEN.findall(p)) for p in _PHRASE.findall(text)]
+    phrases = quoted_phrases(text)
     words = _TOKEN.findall(_PHRASE.sub(" ", text))
     if keep is not None:
         words = keep(words)
     terms = [f'"{w}"' for w in words]
-    required = [f'"{p}"' for p in phrases if p]
+    required = [f'"{p}"' for p in phrases]
     if not terms and not required:
         return None
     if required:
@@ -122,6 +127,18 @@ class KeywordIndex:
         # a word in a spaced script written inside unspaced text ("GPUを使います") is one token to passages_fts
         words = [w for w in _TOKEN.findall(spaced) if len(w) >= _TRIGRAM]
         return _interleave(self.unspaced_search(runs, k, words), found)[:k]
+
+    def holding_phrases(self, ids: Sequence[int], text: str) -> set[int] | None:
+        """Of ``ids``, the passages holding every "quoted phrase" of the query; None when it has none."""
+        phrases = quoted_phrases(text)
+        if not phrases:
+            return None
+        if not ids:
+            return set()
+        match = " AND ".join(quoted(p) for p in phrases)
+        return {row[0] for row in self.db.execute(
+            f"SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
+            (match, *ids))}
 
     def has_unspaced(self) -> bool:
         """Whether any passage is in a script without spaces (a library of spaced scripts skips their index)."""

@@ -216,6 +216,9 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
     passages = library.passages(fused)
     if talks is not None:
         passages = {pid: hit for pid, hit in passages.items() if hit.talk_id in talks}
+    holding = library.holding_phrases(passages, text)
+    if holding is not None:  # "quoted phrases" must match exactly, whichever retriever found the passage
+        passages = {pid: hit for pid, hit in passages.items() if pid in holding}
     if query_words is not None and o.token_candidates:
         rescore(library, fused, passages, query_words, o)
     chosen: list[tuple[PassageHit, float]] = []
@@ -224,7 +227,10 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: R
         if hit is None:
             continue
         if o.snap:
-            hit = snap(library, hit, text, vector, o)
+            snapped = snap(library, hit, text, vector, o)
+            # ... to a sentence that still holds the phrases, if the query has any
+            if holding is None or snapped is hit or library.holding_phrases([snapped.passage_id], text):
+                hit = snapped
         # Passages starting at one sentence are one result: the best-ranked one stands for it. A window that
         # merely overlaps a better one is another place to start listening, and is kept: when snapping picks
         # the sentence before the answer (a setup sentence often outscores it), the answer's own start is the

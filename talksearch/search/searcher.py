@@ -7,10 +7,12 @@ import os
 import queue
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
+from urllib.parse import urlsplit
 
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
@@ -31,12 +33,22 @@ class NotFound(LookupError):
     """The talk named does not exist; the message is meant for the user."""
 
 
-def link_at(talk: Talk, seconds: float) -> str:
-    """A URL that plays the talk's source at ``seconds``."""
+def link_at(talk: Talk, seconds: float, served: bool = False) -> str:
+    """A URL that plays the talk's source at ``seconds`` (YouTube's player, or a media fragment).
+
+    A talk indexed from a local file links to that file, which opens only on the machine holding it; ``served``
+    (the HTTP service) links it to the service's own copy, ``/media/{id}``, relative like ``page``. A source
+    that is neither web nor file (a ``javascript:`` URL in a page's metadata) never becomes a link: the talk's
+    page on the service stands in."""
     t = int(seconds)
     if talk.extractor.lower() == "youtube":
         return f"https://www.youtube.com/watch?v={talk.source_id}&t={t}s"
     base = (talk.media_url or talk.url).split("#", 1)[0]
+    scheme = urlsplit(base).scheme.lower()
+    if scheme == "file" and served:
+        return f"/media/{talk.id}#t={t}"
+    if scheme not in ("http", "https", "file"):
+        return page_at(talk.id, seconds)
     return f"{base}#t={t}"
 
 
@@ -89,8 +101,9 @@ class Searcher:
     as they are ready, so the service answers from the start."""
 
     def __init__(self, library: Library, embedder: Embedder, options: RankingOptions | None = None,
-                 max_query_chars: int = 500, readers: int = 1, cache_size: int = 0):
+                 max_query_chars: int = 500, readers: int = 1, cache_size: int = 0, served: bool = False):
         self.library = library
+        self.served = served  # answering over HTTP: local files link to the service's copy (link_at)
         self.embedder = embedder
         self.options = options or RankingOptions()
         self.max_query_chars = max_query_chars
@@ -144,7 +157,7 @@ class Searcher:
 
     def validate(self, query: str) -> str:
         text = query.strip()
-        if not text:
+        if all(c.isspace() or unicodedata.category(c) == "Cf" for c in text):  # zero-width spaces are no query either
             raise QueryError("the query is empty")
         if len(text) > self.max_query_chars:
             raise QueryError(f"the query is longer than {self.max_query_chars} characters")
@@ -223,7 +236,7 @@ class Searcher:
             SearchResult(
                 talk=talk_summary(talks[h.talk_id]), start=round(h.start, 2), end=round(h.end, 2), text=h.text,
                 snippet=marked.get(h.passage_id, ""), translation=h.translation, score=round(score, 5),
-                link=link_at(talks[h.talk_id], h.start),
+                link=link_at(talks[h.talk_id], h.start, self.served),
                 page=page_at(h.talk_id, h.start), timeline=timelines[h.talk_id] if group == "talk" else None,
             )
             for h, score in hits
@@ -244,10 +257,11 @@ def _group_by_talk(hits: list[tuple[PassageHit, float]]):
     return list(best.values()), timelines
 
 
-def open_searcher(settings: Settings, create: bool = True, readers: int | None = None) -> tuple[Library, Searcher]:
+def open_searcher(settings: Settings, create: bool = True, readers: int | None = None,
+                  served: bool = False) -> tuple[Library, Searcher]:
     """The library and a searcher over it, with the embedding model the library was built with.
     ``create=False`` (the CLI's search) refuses a directory that holds no library instead of making one;
-    ``readers`` defaults to the ``search_readers`` setting."""
+    ``readers`` defaults to the ``search_readers`` setting; ``served``: for the HTTP service (``link_at``)."""
     library = Library.open(settings.library, create=create)
     # One model thread per request by default, on one model replica per core: requests run in parallel,
     # and all cores' threads per request collapse under concurrent load (bench/search_scale.py measured
@@ -257,5 +271,6 @@ def open_searcher(settings: Settings, create: bool = True, readers: int | None =
     library.sync_vector_index()
     pronunciation.load()  # now: a broken install fails at start, and the first jargon query is not the slow one
     searcher = Searcher(library, embedder, RankingOptions.from_settings(settings), max_query_chars=settings.max_query_chars,
-                        readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache)
+                        readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache,
+                        served=served)
     return library, searcher
