@@ -387,7 +387,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="talksearch eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("sets", nargs="*", type=Path, metavar="SET",
                         help="talk set directories [default: ../shared/eval/dev, bench/dev]")
-    parser.add_argument("--whisper-model", default=None, help="whisper model [default: the setting's, tiny.en]")
+    parser.add_argument("--whisper-model", default=None, help="whisper model [default: the setting's, base]")
     parser.add_argument("--embed-model", default=None, help="embedding model [default: the setting's]")
     parser.add_argument("--prompt", choices=PROMPT_MODES, default=None,
                         help="how the talk's own metadata is given to whisper [default: TranscriptionOptions']")

@@ -61,6 +61,7 @@ _ATTRIBUTES = [
     ("placeholder", "Text shown in the empty search box."),
     ("limit", "How many results to show (1-100)."),
     ("channel, event, speaker", "Search only the talks of one channel, event or speaker."),
+    ("language", "Search only the talks in one spoken language (a code such as en or de)."),
     ("theme", "light or dark: fixes the colours; without it the widget follows the visitor's system setting."),
 ]
 # The widget's CSS custom properties and what each one colours; their light defaults are read from widget.js
