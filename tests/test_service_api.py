@@ -221,6 +221,20 @@ def test_transcripts(api, ids):
     assert txt.text.splitlines() == [s["text"] for s in segments]
 
 
+def test_read_endpoints_and_pages_answer_head(api, ids):
+    """HEAD (monitors, link checkers): the GET's status and headers over real HTTP, no body; the OpenAPI
+    schema keeps one operation per path."""
+    for path in ("/healthz", "/", f"/talks/{ids['t01']}", "/api/search?q=storage", "/api/talks",
+                 f"/api/talks/{ids['t01']}/transcript.vtt", f"/media/{ids['local']}", "/talks.atom", "/widget"):
+        get, head = api.get(path), api.client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], path
+    assert api.client.head(f"/media/{ids['local']}").headers["content-length"] == api.get(f"/media/{ids['local']}").headers["content-length"]
+    assert api.client.head("/api/talks/nope").status_code == 404
+    assert api.client.head("/api/index").status_code == 405  # the admin API is not read
+    assert set(api.get("/openapi.json").json()["paths"]["/api/search"]) == {"get"}
+
+
 def test_media_streams_local_talks_with_ranges(api, ids):
     from tests.service_fixtures import DATA
 
@@ -232,6 +246,11 @@ def test_media_streams_local_talks_with_ranges(api, ids):
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 100-199/{size}"
     assert part.content == (DATA / "t01.ogg").read_bytes()[100:200]
+    for malformed in ("bytes=5-1", "bytes=abc", "items=0-5"):  # ignored, as RFC 9110 asks: the whole file
+        ignored = api.get(f"/media/{ids['local']}", headers={"Range": malformed})
+        assert ignored.status_code == 200 and ignored.content == whole.content, malformed
+    beyond = assert_error(api.get(f"/media/{ids['local']}", headers={"Range": f"bytes={size + 10}-"}), 416)
+    assert "past the recording" in beyond["message"]
     assert_error(api.get(f"/media/{ids['t01']}"), 404)  # remote talks have no local media
     for path in ("/media/..%2F..%2Fetc%2Fpasswd", "/media/%2Fetc%2Fpasswd", "/media/nope"):
         assert api.get(path).status_code == 404

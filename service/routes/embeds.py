@@ -18,13 +18,14 @@ from fastapi.responses import HTMLResponse
 from talksearch.service.errors import ApiError
 from talksearch.service.params import Filters
 from talksearch.service.rendering import environment, render
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
 
 from talksearch.schemas import ErrorResponse, OEmbed
 from talksearch.search.searcher import QueryError, link_at
 
-router = APIRouter(tags=["embeds"])
+router = APIRouter(tags=["embeds"], route_class=ReadRoute)
 _HTML = {200: {"content": {"text/html": {}}, "description": "A page for an iframe"}}
 _FILTER_NAMES = ("talk", "channel", "event", "speaker", "language", "published_after", "published_before")
 _HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")  # a name or an IP address, IPv6 included

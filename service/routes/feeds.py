@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query, Request, Response
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import ATOM, search_feed, talks_feed
 from talksearch.service.params import Filters
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
 from talksearch.schemas import ErrorResponse
 from talksearch.search.searcher import QueryError
 
-router = APIRouter(tags=["feeds"])
+router = APIRouter(tags=["feeds"], route_class=ReadRoute)
 _ATOM_RESPONSE = {200: {"content": {"application/atom+xml": {}}, "description": "An Atom feed"}}
 
 

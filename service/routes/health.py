@@ -2,9 +2,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from talksearch.service.metrics import CONTENT_TYPE
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=ReadRoute)
 
 
 @router.get("/healthz", summary="200 once the library and models are loaded")

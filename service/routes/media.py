@@ -2,19 +2,37 @@ import mimetypes
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from talksearch.schemas import ErrorResponse
 from talksearch.service.errors import ApiError
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import local_media
 
-router = APIRouter(tags=["talks"])
+router = APIRouter(tags=["talks"], route_class=ReadRoute)
+
+
+class MediaFile(FileResponse):
+    """Starlette's file response, with a Range it cannot serve answered as RFC 9110 and the service's errors
+    say: a malformed Range is ignored (the whole file, 200), one past the file's end is a 416 in the one error
+    shape, with ``Content-Range: bytes */SIZE``. (This hooks Starlette's parser; were it renamed, its own
+    plain-text answers would return, nothing worse.)"""
+
+    def _parse_range_header(self, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        try:
+            return super()._parse_range_header(http_range, file_size)
+        except MalformedRangeHeader:
+            return []  # no ranges: the whole file
+        except RangeNotSatisfiable:
+            raise ApiError(416, f"the range {http_range!r} lies past the recording's {file_size} bytes",
+                           headers={"Content-Range": f"bytes */{file_size}"}) from None
 
 
 @router.get("/media/{talk_id}", response_class=FileResponse,
                   responses={206: {"description": "The requested byte range"}, 404: {"model": ErrorResponse}},
                   summary="A local talk's recording, with HTTP Range support (for the player)")
-def media(state: State, talk_id: str) -> FileResponse:
+def media(state: State, talk_id: str) -> MediaFile:
     # Only the file the catalog records for this talk is ever served: the path comes from the catalog,
     # never from the request.
     with state.searcher.reading() as library:
@@ -23,4 +41,4 @@ def media(state: State, talk_id: str) -> FileResponse:
     if path is None:
         raise ApiError(404, f"no local media for talk {talk_id!r}")
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return FileResponse(path, media_type=media_type, content_disposition_type="inline")
+    return MediaFile(path, media_type=media_type, content_disposition_type="inline")

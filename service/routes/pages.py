@@ -11,10 +11,11 @@ from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
 from talksearch.service.rendering import paragraphs, render
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import player, talk_detail
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ReadRoute)
 
 _MENUS = (("channel", "Channel", "channels"), ("event", "Event", "events"), ("speaker", "Speaker", "speakers"),
           ("language", "Language", "languages"))

@@ -6,9 +6,10 @@ from talksearch.schemas import ErrorResponse, Facets, RelatedResponse, SearchRes
 from talksearch.search.searcher import NotFound, QueryError
 from talksearch.service.errors import ApiError
 from talksearch.service.params import Filters, Offset
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
-router = APIRouter(prefix="/api", tags=["search"])
+router = APIRouter(prefix="/api", tags=["search"], route_class=ReadRoute)
 _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 
 

@@ -9,11 +9,12 @@ from talksearch.schemas import ErrorResponse, TalkDetail, TalkList
 from talksearch.search.searcher import talk_summary
 from talksearch.service.errors import ApiError
 from talksearch.service.params import Filters, Offset
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
 from talksearch.transcripts import render
 
-router = APIRouter(prefix="/api/talks", tags=["talks"])
+router = APIRouter(prefix="/api/talks", tags=["talks"], route_class=ReadRoute)
 _NOT_FOUND = {404: {"model": ErrorResponse}}
 _MEDIA_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "txt": "text/plain"}
 

@@ -19,8 +19,9 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from talksearch.service import rendering
+from talksearch.service.routing import ReadRoute
 
-router = APIRouter()
+router = APIRouter(route_class=ReadRoute)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "static" / "widget.js"
 _cache: dict[str, object] = {}

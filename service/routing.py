@@ -1,0 +1,27 @@
+"""How the read routes match requests: every GET route answers HEAD too.
+
+Uptime monitors, link checkers and feed readers ask ``HEAD`` (RFC 9110: the GET's status and headers, no
+body). FastAPI routes declared ``GET`` answer it 405, and declaring ``HEAD`` beside ``GET`` would put a second
+operation per path in the OpenAPI schema. So the match treats HEAD as GET, and the handler runs with the
+request's own method: the server (uvicorn) sends no body for a HEAD, and a ``FileResponse`` reads none.
+"""
+
+from __future__ import annotations
+
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
+
+
+class ReadRoute(APIRoute):
+    def _head(self, scope: Scope) -> bool:
+        return scope.get("type") == "http" and scope.get("method") == "HEAD" and "GET" in self.methods
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        return super().matches({**scope, "method": "GET"} if self._head(scope) else scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._head(scope):
+            await self.app(scope, receive, send)  # past the method check, which knows only GET
+        else:
+            await super().handle(scope, receive, send)
