@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
@@ -66,7 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs.stop()
             searcher.close()
 
-    app = FastAPI(title="talksearch", version=__version__, lifespan=lifespan, description=DESCRIPTION)
+    # /docs with its scripts served from the fastapi-offline package rather than a CDN: it works offline, and
+    # a visitor's browser asks no third party. ReDoc would still fetch its logo from one: off.
+    app = FastAPIOffline(title="talksearch", version=__version__, lifespan=lifespan, description=DESCRIPTION,
+                         favicon_url="data:,", redoc_url=None)
     errors.install(app)
     # Innermost of the middleware: a 429 still gets CORS headers (the widget can read it) and is counted.
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)

@@ -162,3 +162,19 @@ def test_find_in_talk_and_related(browser, api, ids):
     assert "Checkpointing local copy" in page.locator("#related li").first.inner_text()
     assert not errors, errors
     page.close()
+
+
+@pytest.mark.browser
+def test_api_docs_come_from_the_service_itself(browser, api):
+    """/docs loads its scripts from the service (fastapi-offline), not a CDN: it renders offline and asks no
+    third party."""
+    page, errors = _page(browser, "desktop")
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{api.base}/docs")
+    page.wait_for_selector(".opblock-summary-path")  # the operations, read from /openapi.json
+    assert "/api/search" in page.locator(".opblock-summary-path").all_inner_texts()
+    assert requested and all(url.startswith((api.base, "data:")) for url in requested), requested
+    assert api.get("/redoc").status_code == 404  # ReDoc fetches its logo from a CDN: off
+    assert not errors, errors
+    page.close()
