@@ -145,6 +145,8 @@ class IndexRun:
         """Worker thread: process fetched talks until the producer is done."""
         try:
             while (item := fetched.get()) is not _DONE:
+                if isinstance(item, Exception):  # the producer failed: the run stops, and says why
+                    raise item
                 if isinstance(item, Outcome):
                     results.put((item.label, item))
                 else:
@@ -177,6 +179,8 @@ class IndexRun:
                     continue
                 fetched = fetch_once(fetcher, candidate, seen)
                 out.put(fetched if isinstance(fetched, Outcome) else (candidate, fetched))
+        except Exception as exc:  # not one source's failure (those are outcomes): the run must not end as if done
+            out.put(exc)
         finally:
             download_bar.close()
             reader.close()

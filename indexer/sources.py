@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 import yt_dlp
-from yt_dlp.utils import DownloadError, unsmuggle_url
+from yt_dlp.utils import unsmuggle_url
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
@@ -189,12 +191,14 @@ class Sources:
 
     def expand(self, source: str) -> Iterator[Candidate]:
         """The talks a source names. Raises SourceError when the source itself is unusable."""
+        if urlsplit(source).scheme.lower() == "file":  # yt-dlp refuses file:// URLs: the file itself
+            source = url2pathname(unquote(urlsplit(source).path))
         if not is_url(source):
             yield from self._expand_local(source)
             return
         try:
             info = self.ydl.extract_info(source, download=False, process=False)
-        except DownloadError as exc:
+        except Exception as exc:  # DownloadError, and what yt-dlp's HTTP stack raises for "http://" or a bad port
             raise SourceError(clean_error(exc)) from None
         yield from self._expand_info(source, info, {})
 
@@ -265,7 +269,11 @@ class Sources:
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
                 return Fetched(self._talk_from_info(info, candidate.context or {}), None, False, transcript)
             info = self.ydl.process_ie_result(info, download=True)
-        except DownloadError as exc:
+        except (ListedTwice, SourceError):
+            raise
+        except OSError:  # a full disk: the caller says so as such
+            raise
+        except Exception as exc:  # DownloadError, and what yt-dlp's HTTP stack raises for a URL it cannot use
             raise SourceError(clean_error(exc)) from None
         if info is None:
             return None
@@ -317,13 +325,10 @@ class Sources:
         if self.is_indexed(archive_id("local", digest)):
             return None
         resolved = path.resolve()
-        # yt-dlp's --write-info-json convention: metadata beside the recording, as <name>.info.json
-        sidecar = path.with_suffix(".info.json")
-        try:
-            info = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
-        except (OSError, ValueError):
-            info = {}
-        info.update(extractor_key="local", id=digest, title=info.get("title") or path.stem.replace("_", " "))
+        info = _sidecar_info(path.with_suffix(".info.json"))
+        # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
+        stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        info.update(extractor_key="local", id=digest, title=info.get("title") or stem.replace("_", " "))
         talk = _talk(info, {}, None, url=info.get("webpage_url") or resolved.as_uri(), media_url=resolved.as_uri())
         tracks = caption_sources.sidecar_tracks(path, self.captions)
         transcript, refused = (None, None)
@@ -333,6 +338,47 @@ class Sources:
             transcript, refused = self._read_captions(tracks, language, duration)
             talk.duration = talk.duration or duration
         return Fetched(talk, resolved, False, transcript, refused)
+
+
+# What yt-dlp writes for the fields talksearch reads (sidecar .info.json files are written by hand too).
+_INFO_TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(("title", "description", "channel", "uploader", "creator", "artist", "series", "album",
+                     "webpage_url", "language", "thumbnail", "upload_date", "release_date"), str),
+    **dict.fromkeys(("duration", "timestamp"), (int, float)),
+    **dict.fromkeys(("creators", "chapters", "subtitles", "automatic_captions"), (list, dict)),
+}
+_DATE = re.compile(r"^\d{8}$")
+
+
+def _sidecar_info(path: Path) -> dict:
+    """A recording's hand-placed metadata (yt-dlp's ``--write-info-json`` convention, ``<name>.info.json``),
+    keeping only fields of the type yt-dlp writes: ``"duration": "long"`` or ``"creators": "Ann"`` would be
+    stored as they are and break every read of the catalog, so such a field is left out, as an unreadable
+    file is."""
+    try:
+        info = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(info, dict):
+        return {}
+    kept = {k: v for k, v in info.items()
+            if k not in _INFO_TYPES or (isinstance(v, _INFO_TYPES[k]) and not isinstance(v, bool))}
+    for key in ("duration", "timestamp"):  # a time: finite, not negative, within datetime's years
+        if key in kept and not 0 <= kept[key] < 1e11:
+            del kept[key]
+    for key in ("upload_date", "release_date"):  # YYYYMMDD
+        if key in kept and not _DATE.match(kept[key]):
+            del kept[key]
+    listed = lambda key: kept[key] if isinstance(kept.get(key), list) else []  # noqa: E731
+    kept["creators"] = [c for c in listed("creators") if isinstance(c, str)]
+    kept["chapters"] = [c for c in listed("chapters") if isinstance(c, dict) and _a_chapter(c)]
+    return kept
+
+
+def _a_chapter(chapter: dict) -> bool:
+    number = (int, float)
+    return (isinstance(chapter.get("start_time"), number) and isinstance(chapter.get("end_time"), (*number, type(None)))
+            and isinstance(chapter.get("title"), (str, type(None))))
 
 
 def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:

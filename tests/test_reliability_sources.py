@@ -124,6 +124,9 @@ def no_speech(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bad_run(bad_server, no_speech, tmp_path_factory):
     work = tmp_path_factory.mktemp("bad-run")
+    (work / "sidecar").mkdir()
+    shutil.copy(DATA / "t02.ogg", work / "sidecar" / "talk.ogg")
+    (work / "sidecar" / "talk.info.json").write_text("[1, 2]")  # JSON, but not the object yt-dlp writes
     sources = {
         "500": f"{bad_server}/error500.ogg",
         "stall": f"{bad_server}/stall.ogg",
@@ -135,6 +138,9 @@ def bad_run(bad_server, no_speech, tmp_path_factory):
         "truncated": f"{bad_server}/truncated.ogg",
         "twice": f"{bad_server}/twice.xml",
         "unsupported": "ftp://127.0.0.1:9/talk.mp3",
+        "no-host": "http://",
+        "bad-port": "http://127.0.0.1:99999/talk.mp3",
+        "file-url": (work / "sidecar" / "talk.ogg").as_uri(),  # yt-dlp refuses file:// URLs: read as the file
         "melody": str(no_speech / "melody.ogg"),
         "noise": str(no_speech / "noise.ogg"),
         "buzz": str(no_speech / "buzz.ogg"),
@@ -159,8 +165,8 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Traceback" not in output
-    assert len(lines) == 14, result.stdout  # 13 sources, the feed naming its talk twice
-    assert "2 added, 1 skipped, 11 failed" in result.stdout, result.stdout
+    assert len(lines) == 17, result.stdout  # 16 sources, the feed naming its talk twice
+    assert "3 added, 1 skipped, 13 failed" in result.stdout, result.stdout
 
     assert _line(lines, "error500.ogg").startswith("failed") and "HTTP Error 500" in _line(lines, "error500.ogg")
     assert "timed out" in _line(lines, "/stall.ogg").lower()
@@ -173,6 +179,9 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
     cut = _line(lines, "cut-short")
     assert cut.startswith("failed") and re.search(r"\d+ bytes read, \d+ more expected", cut), cut
     assert _line(lines, "ftp://").startswith("failed")
+    assert _line(lines, "http://: ").startswith("failed") and "No host supplied" in _line(lines, "http://: ")
+    assert _line(lines, ":99999").startswith("failed")
+    assert _line(lines, "talk (").startswith("added")  # the file:// source, its unusable sidecar left aside
     for line in lines:  # one line each, without yt-dlp's repeated causes or ANSI colours
         assert "caused by" not in line and "\x1b" not in line and "HTTPConnectionPool" not in line
 
@@ -195,7 +204,7 @@ def test_no_speech_indexes_nothing(bad_run):
         assert line.startswith("failed") and line.endswith("no speech found"), line
     db = sqlite3.connect(library / "catalog.sqlite")
     titles = {row[0] for row in db.execute("SELECT title FROM talks")}
-    assert titles == {TRUTH["t01"]["title"], "truncated"}
+    assert titles == {TRUTH["t01"]["title"], "truncated", "talk"}  # "talk": the file:// source
     assert "thank you" not in " ".join(r[0].lower() for r in db.execute("SELECT text FROM passages"))
 
 

@@ -234,3 +234,22 @@ def test_links_never_carry_a_script_and_local_files_play_from_the_service():
                media_url="https://example.org/t.ogg")
     assert link_at(web, 12.5, served=True) == "https://example.org/t.ogg#t=12"
     assert 'href="https://example.org/t.html"' in talk_page(web)
+
+
+@pytest.mark.unit
+def test_a_hand_written_sidecar_keeps_only_fields_of_the_type_yt_dlp_writes(tmp_path):
+    import json
+
+    from talksearch.indexer.sources import _sidecar_info
+
+    sidecar = tmp_path / "talk.info.json"
+    sidecar.write_text(json.dumps({
+        "title": "Kept", "duration": "long", "creators": "Ann Smith", "upload_date": "notadate",
+        "timestamp": 1e300, "language": 5, "chapters": [{"start_time": "a"}, {"start_time": 3, "title": "Intro"}],
+        "release_date": "20240501", "webpage_url": "https://example.org/talk"}))
+    info = _sidecar_info(sidecar)
+    assert info == {"title": "Kept", "creators": [], "release_date": "20240501",
+                    "chapters": [{"start_time": 3, "title": "Intro"}], "webpage_url": "https://example.org/talk"}
+    for text in ("[1, 2]", '"a string"', "{not json"):
+        sidecar.write_text(text)
+        assert _sidecar_info(sidecar) == {}  # unreadable as yt-dlp's object: no metadata, the file still indexed
