@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import NoReturn
 
 import click
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from talksearch.library import LibraryError
 from talksearch.models import ModelError
@@ -72,13 +74,21 @@ class Cli(click.Group):
 
 
 def settings_from(**options) -> Settings:
-    """Flags given on the command line win over TALKSEARCH_* variables, which win over defaults."""
+    """Flags given on the command line win over TALKSEARCH_* variables, which win over defaults. A wrong value
+    is named as the user gave it: the flag, or the environment variable."""
+    given = {k: v for k, v in options.items() if v is not None}
     try:
-        settings = Settings(**{k: v for k, v in options.items() if v is not None})
+        settings = Settings(**given)
     except ValidationError as exc:
         first = exc.errors()[0]
+        name = str(first["loc"][0])
         message = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]  # our own words
-        raise click.UsageError(f"--{str(first['loc'][0]).replace('_', '-')}: {message}") from None
+        source = f"--{name.replace('_', '-')}" if name in given else f"TALKSEARCH_{name.upper()}"
+        raise click.UsageError(f"{source}: {message}") from None
+    except SettingsError as exc:  # a list setting whose variable is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        raise click.UsageError(f"TALKSEARCH_{field[1].upper() if field else 'settings'}: not valid JSON "
+                               '(a list is written ["a", "b"])') from None
     context = click.get_current_context(silent=True)
     if context is not None:  # for error messages that name the library
         context.meta["talksearch.library"] = settings.library
@@ -112,6 +122,8 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
     from talksearch.indexer.pipeline import IndexRun
     from talksearch.indexer.sources import read_source_list
 
+    if any(not source.strip() for source in sources):  # "" would be the current directory, indexed whole
+        raise click.UsageError("a SOURCE is empty")
     sources = list(sources)
     if from_file is not None:
         sources += read_source_list(from_file)

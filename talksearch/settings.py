@@ -59,26 +59,28 @@ class Settings(BaseSettings):
         "time of such talks on CPU, and with `base` the English is rough: on the languages benchmark it moved single "
         "English searches either way, with no clear gain (docs/benchmarks.md).",
     )
-    batch_size: int = Field(8, ge=1, description="Whisper batch size (batched inference pipeline).")
+    # Upper bounds: a value past them is a typo, and would take the machine down rather than fail (a beam of
+    # 100,000 filled 23 GB; 100,000 threads crashed the process).
+    batch_size: int = Field(8, ge=1, le=256, description="Whisper batch size (batched inference pipeline).")
     beam_size: int = Field(
-        2, ge=1,
+        2, ge=1, le=32,
         description="Whisper beam size. 2 keeps the word error rate within a point of faster-whisper's own default "
         "(5) at a fraction of its time (base, dev set: WER 0.096 against 0.090 with 5 and 0.107 with 1, greedy); "
         "1 indexes fastest, 5 makes the fewest errors (docs/benchmarks.md).",
     )
     beam_size_non_english: int = Field(
-        5, ge=1,
+        5, ge=1, le=32,
         description="Whisper beam size for talks not in English: `base` hears espeak-ng's German, Spanish and French "
         "far worse than English, and a wider beam made fewer errors there at about the same indexing time "
         "(languages benchmark, docs/benchmarks.md). English talks keep `beam_size`.",
     )
     threads: int = Field(
-        0, ge=0,
+        0, ge=0, le=256,
         description="CPU threads for the models; 0: every core when indexing (shared by the transcribe workers), "
         "one per request when serving.",
     )
     transcribe_workers: int = Field(
-        0, ge=0,
+        0, ge=0, le=64,
         description="Talks the local engine transcribes at once; 0: one per CPU core (up to 8) on CPU, one on CUDA. "
         "On CPU, a thread per talk beats all threads on one talk (docs/benchmarks.md).",
     )
@@ -158,6 +160,14 @@ class Settings(BaseSettings):
         "and redirects to them are refused).",
     )
     job_history: int = Field(200, ge=1, description="Finished indexing jobs the service remembers for `GET /api/jobs/{id}`.")
+
+    @field_validator("library", "host", mode="before")
+    @classmethod
+    def _not_empty(cls, value):
+        # "" would mean the current directory (a library written among the user's files) or every interface
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
 
     @field_validator("language")
     @classmethod

@@ -24,8 +24,8 @@ def _click_type(annotation: Any) -> Any:
     if origin in (Union, types.UnionType):  # an optional setting: the type it holds when set
         (inner,) = [a for a in get_args(annotation) if a is not type(None)]
         return _click_type(inner)
-    if annotation is Path:
-        return click.Path(path_type=Path)
+    if annotation is Path:  # handed on as text: the setting makes the Path, and refuses "" (not ".")
+        return click.Path(path_type=str)
     if annotation in (str, int, float):
         return annotation
     raise TypeError(f"no CLI flag type for a setting of type {annotation!r}")

@@ -152,10 +152,19 @@ def test_cli_errors_are_one_line(tmp_path):
     for args, says in ((["index", "--library", str(tmp_path / "lib")], "name at least one SOURCE"),
                        (["search", "x", "--limit", "0"], "'--limit': 0 is not in the range"),
                        (["index", "x", "--beam-size", "many"], "'many' is not a valid integer"),
-                       (["serch", "x"], "No such command 'serch'")):
+                       (["serch", "x"], "No such command 'serch'"),
+                       (["index", "", "--library", str(tmp_path / "lib")], "a SOURCE is empty"),  # not the cwd
+                       (["talks", "--library", ""], "--library: must not be empty"),
+                       (["index", "x", "--beam-size", "100000"], "--beam-size: Input should be less than or equal")):
         result = talksearch(*args)
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith("error: ") and "--help')" in result.stderr
+    # A wrong TALKSEARCH_* variable is named as such, not as a flag the command may not even have.
+    for env, says in (({"TALKSEARCH_BATCH_SIZE": "abc"}, "TALKSEARCH_BATCH_SIZE: Input should be a valid integer"),
+                      ({"TALKSEARCH_CORS_ORIGINS": "notjson"}, "TALKSEARCH_CORS_ORIGINS: not valid JSON")):
+        result = talksearch("talks", "--library", str(tmp_path / "none"), env=env)
+        assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "lib").exists()
 
 
 def test_a_long_recording_is_transcribed_in_chunks_side_by_side(tmp_path):
