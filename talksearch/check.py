@@ -118,7 +118,8 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
             if repair:
                 (library.path / VECTORS).unlink(missing_ok=True)
                 index = library.sync_vector_index(save=True)
-                report.repaired.append(f"rebuilt vectors.faiss from the catalog ({index.ntotal} passages)")
+                report.repaired.append(f"rebuilt vectors.faiss from the catalog ({index.ntotal} passages)" if index
+                                       else "removed vectors.faiss (the catalog has no embedded passages)")
 
         _word_vectors(library, report, repair)
 

@@ -78,6 +78,16 @@ def test_a_missing_or_empty_vector_index_is_repaired(library, damage):
     _check_then_repair(library)
 
 
+@models
+def test_a_vector_index_beside_a_catalog_without_passages_is_removed_by_repair(library, tmp_path):
+    fresh = tmp_path / "fresh"
+    Library.open(fresh, create=True).close()  # a library nothing was indexed into yet
+    shutil.copy(library / "vectors.faiss", fresh / "vectors.faiss")  # ... and a stray index from another
+    repaired = talksearch("check", "--repair", "--library", str(fresh))
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "removed vectors.faiss" in repaired.stdout and not (fresh / "vectors.faiss").exists()
+
+
 def _check_then_repair(library: Path) -> None:
     checked = talksearch("check", "--library", str(library))
     assert checked.returncode == 1 and "vectors.faiss" in checked.stdout and "try --repair" in checked.stdout
@@ -87,16 +97,20 @@ def _check_then_repair(library: Path) -> None:
 
 
 @models
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "zero bytes"])
 def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage):
     catalog = library / "catalog.sqlite"
     if damage == "garbage":
         catalog.write_bytes(os.urandom(64 * 1024))
+    elif damage == "zero bytes":  # SQLite would take it for a new database, and readers would write one
+        catalog.write_bytes(b"")
     else:  # half a catalog: the header says more pages than there are
         catalog.write_bytes(catalog.read_bytes()[: catalog.stat().st_size // 2])
     before = _digests(library)
     talk_id = "3dd032a9319f"
     commands = [["talks"], ["check"]]
+    if damage == "zero bytes":
+        commands += [["search", "object storage"], ["check", "--repair"]]
     if damage == "garbage":
         commands += [["search", "object storage"], ["export", talk_id], ["index", str(DATA / "t01.ogg")],
                      ["check", "--repair"], ["serve", "--port", "0"]]

@@ -19,7 +19,7 @@ import numpy as np
 from talksearch import pronunciation, storage
 from talksearch.library import token_codes, vocabulary
 from talksearch.library.keyword_index import KeywordIndex
-from talksearch.library.layout import CATALOG, LOCK
+from talksearch.library.layout import CATALOG, LOCK, VECTORS
 from talksearch.library.migrations import open_format
 from talksearch.library.records import (
     LibraryError,
@@ -62,6 +62,9 @@ class Library(VectorSync):
             if not create:
                 raise LibraryError(f"no library at {self.path} (index something first: talksearch index SOURCE)")
             self.path.mkdir(parents=True, exist_ok=True)
+        elif not create and catalog.stat().st_size == 0:  # SQLite would take it for a new database, and write one
+            raise LibraryError(f"library catalog {catalog} is empty (0 bytes): nothing to read there"
+                               + (", though vectors.faiss is: restore the catalog" if (self.path / VECTORS).exists() else ""))
         # A library on read-only media (a read-only mount or volume) is opened for reading only (talksearch.storage).
         self.read_only_media = catalog.exists() and storage.read_only_media(self.path)
         self.readonly = readonly = readonly or self.read_only_media
