@@ -27,6 +27,22 @@ from talksearch.transcripts import FORMATS, render
 USER_ERRORS = (LibraryError, ModelError, OSError, sqlite3.Error)
 
 
+class OutputError(Exception):
+    """The command's own output could not be written (a full disk behind a redirection): not the library's
+    fault, which is what an OSError would otherwise be explained as."""
+
+
+def say(text: str = "", nl: bool = True) -> None:
+    """A line of the command's output (click.echo, which flushes: a failed write shows here, not at exit)."""
+    try:
+        click.echo(text, nl=nl)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except OSError as exc:
+        raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
 def _one_line(exc: BaseException, library: Path | None) -> str | None:
     explained = explain(exc, library)
     if explained:
@@ -35,7 +51,7 @@ def _one_line(exc: BaseException, library: Path | None) -> str | None:
         return (f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror) if exc.strerror else str(exc)
     if isinstance(exc, sqlite3.Error):
         return f"library catalog{f' {library}' if library else ''}: {exc}"
-    if isinstance(exc, USER_ERRORS):
+    if isinstance(exc, (*USER_ERRORS, OutputError)):
         return str(exc) or type(exc).__name__
     return None
 
@@ -63,7 +79,10 @@ class Cli(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:  # a command's flags and arguments, or an unknown command
             _usage_error(exc, ctx.command_path)
-        except (*USER_ERRORS, RuntimeError) as exc:
+        except UnicodeEncodeError:  # bytes that are not UTF-8 in an argument reach Python as lone surrogates
+            click.echo("error: an argument is not valid UTF-8 text", err=True)
+            sys.exit(2)
+        except (*USER_ERRORS, OutputError, RuntimeError) as exc:
             message = _one_line(exc, ctx.meta.get("talksearch.library"))
             if message is None:  # not a storage failure: a bug, with its traceback
                 raise
@@ -132,7 +151,10 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
         raise click.UsageError("a SOURCE is empty")
     sources = list(sources)
     if from_file is not None:
-        sources += read_source_list(from_file)
+        try:
+            sources += read_source_list(from_file)
+        except UnicodeDecodeError:
+            raise click.BadParameter("not a text file (UTF-8): one source per line", param_hint="--from-file") from None
     if not sources:
         raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
     run = IndexRun(settings_from(**options), engine=engine, ray_address=ray_address, reindex=reindex)
@@ -140,7 +162,7 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
         summary = run.run(sources)
     finally:
         run.close()
-    click.echo(summary.line())
+    say(summary.line())
     sys.exit(1 if summary.count("failed") else 0)
 
 
@@ -168,12 +190,12 @@ def search_command(query, limit, as_json, library, languages) -> None:
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:
-        click.echo(response.model_dump_json())
+        say(response.model_dump_json())
         return
     if not response.results:
-        click.echo("no results")
+        say("no results")
     for r in response.results:
-        click.echo(f"{clock(r.start):>6}  {r.talk.title}\n       {r.text}\n       {r.link}")
+        say(f"{clock(r.start):>6}  {r.talk.title}\n       {r.text}\n       {r.link}")
 
 
 @main.command()
@@ -188,11 +210,11 @@ def talks(library, as_json) -> None:
     with Library.open(settings_from(library=library).library) as lib:
         listing = TalkList(talks=[talk_summary(t) for t in lib.talks()], total=lib.count_talks())
     if as_json:
-        click.echo(listing.model_dump_json())
+        say(listing.model_dump_json())
         return
     for t in listing.talks:
-        click.echo(f"{t.id}  {t.published or '          '}  {t.title}")
-    click.echo(f"{listing.total} talks")
+        say(f"{t.id}  {t.published or '          '}  {t.title}")
+    say(f"{listing.total} talks")
 
 
 @main.command()
@@ -209,7 +231,7 @@ def export(talk_id, library, fmt, translation) -> None:
         talk = lib.talk(talk_id)
         if talk is None:
             raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
-        click.echo(render(talk, lib.segments(talk_id), fmt, translation), nl=False)
+        say(render(talk, lib.segments(talk_id), fmt, translation), nl=False)
 
 
 @main.command()
@@ -221,12 +243,12 @@ def check(library, repair) -> None:
 
     report = check_library(settings_from(library=library).library, repair=repair)
     for line in report.facts:
-        click.echo(line)
+        say(line)
     for line in report.repaired:
-        click.echo(f"repaired: {line}")
+        say(f"repaired: {line}")
     for line in report.problems:
-        click.echo(f"problem:  {line}")
-    click.echo("clean" if report.clean else f"{len(report.problems)} problems" + ("" if repair else "; try --repair"))
+        say(f"problem:  {line}")
+    say("clean" if report.clean else f"{len(report.problems)} problems" + ("" if repair else "; try --repair"))
     sys.exit(0 if report.clean else 1)
 
 

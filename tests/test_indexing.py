@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
 from talksearch.library import Library
-from tests.helpers import DATA, TRUTH, talksearch
+from tests.helpers import DATA, ROOT, TRUTH, talksearch
 
 pytestmark = pytest.mark.models
 
@@ -165,6 +167,24 @@ def test_cli_errors_are_one_line(tmp_path):
         result = talksearch("talks", "--library", str(tmp_path / "none"), env=env)
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "lib").exists()
+
+
+def test_text_that_is_not_utf8_and_output_that_cannot_be_written_are_one_line(feed_library, tmp_path):
+    library, _ = feed_library
+    not_utf8 = "ab\udcff"  # the bytes 'ab\xff' on the command line, as Python holds them
+    binary = tmp_path / "sources.bin"
+    binary.write_bytes(b"\xff\xfe\x00bin")
+    for args, says in ((["search", not_utf8, "--library", str(library)], "not valid text (UTF-8)"),
+                       (["export", not_utf8, "--library", str(library)], "not valid UTF-8"),
+                       (["index", "--from-file", str(binary), "--library", str(tmp_path / "lib")], "not a text file")):
+        result = talksearch(*args)
+        assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    # Output to a full device: the output is to blame, not the library.
+    talk_id = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"][0]["id"]
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "talksearch.cli", "export", talk_id, "--library", str(library)],
+                                cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert result.returncode == 1 and result.stderr == "error: cannot write the output: No space left on device\n"
 
 
 def test_a_long_recording_is_transcribed_in_chunks_side_by_side(tmp_path):

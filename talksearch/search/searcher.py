@@ -163,6 +163,8 @@ class Searcher:
             raise QueryError(f"the query is longer than {self.max_query_chars} characters")
         if "\x00" in text:
             raise QueryError("the query contains a NUL character")
+        if not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text):  # bytes that were not UTF-8
+            raise QueryError("the query is not valid text (UTF-8)")
         return text
 
     def search(self, query: str, limit: int = 10, *, offset: int = 0, filters: TalkFilter | None = None,
