@@ -11,6 +11,10 @@ from talksearch.timecode import subtitle_stamp
 FORMATS = ("txt", "json", "vtt", "srt")
 
 
+def _vtt_text(text: str) -> str:
+    return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split())
+
+
 def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = False) -> str:
     """The transcript in ``fmt``: the words as spoken; with ``translation``, the English of a translated talk
     (--translate) in their place (txt, vtt, srt: English subtitles) or beside them (json: each sentence's
@@ -27,9 +31,10 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
         body = {"talk": {k: getattr(talk, k) for k in ("id", "title", "url", "language", "duration")}, "segments": shown}
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     if fmt == "vtt":
-        # A speaker the captions named goes back as a WebVTT voice tag.
-        cues = [f"{subtitle_stamp(s.start, '.')} --> {subtitle_stamp(s.end, '.')}\n{f'<v {s.speaker}>' if s.speaker else ''}{s.text}"
-                for s in segments]
+        # A speaker the captions named goes back as a WebVTT voice tag. Cue text is markup in WebVTT: "x < y"
+        # would open a tag (and "-->" end the timing), so &, < and > are written as entities.
+        cues = [f"{subtitle_stamp(s.start, '.')} --> {subtitle_stamp(s.end, '.')}\n"
+                f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else ''}{_vtt_text(s.text)}" for s in segments]
         return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
         cues = [f"{i}\n{subtitle_stamp(s.start, ',')} --> {subtitle_stamp(s.end, ',')}\n{s.text}" for i, s in enumerate(segments, 1)]

@@ -148,3 +148,18 @@ def test_captions_without_punctuation_are_cut_into_sentence_sized_runs():
     assert [len(s.words) for s in sentences] == [20] * 6
     punctuated = split_sentences(read("WEBVTT\n\n" + cues.replace("word119", "word119.").replace("word59", "word59.")))
     assert [len(s.words) for s in punctuated] == [50, 10, 50, 10]  # whisper-like text keeps the 50-word cap
+
+
+def test_webvtt_export_escapes_markup_and_reads_back_the_same_words():
+    """Cue text is markup in WebVTT: "<" and "&" in what was said are written as entities, so a player (and
+    this reader) gets the words back, not a broken tag."""
+    from dataclasses import replace
+
+    from talksearch.library import Talk
+    from talksearch.transcripts import render
+
+    segments = read(PUBLISHER_VTT)
+    segments[1] = replace(segments[1], text="If x < y & y > z, then --> we restart.")
+    exported = render(Talk(extractor="local", source_id="x", url="", title="T"), segments, "vtt")
+    assert "x &lt; y &amp; y &gt; z, then --&gt; we" in exported
+    assert [(s.text, s.speaker) for s in read(exported)] == [(s.text, s.speaker) for s in segments]
