@@ -38,14 +38,15 @@ def require_ray() -> None:
 class RayTalkWorker:
     """A Ray actor (wrapped by ``ray.remote`` at run time): models loaded once, one talk per call."""
 
-    def __init__(self, settings_json: str, known: frozenset[str]):
+    def __init__(self, settings_json: str, known: frozenset[str], urls: dict[str, str]):
         # One talk per call: one transcribe worker.
         self.settings = Settings.model_validate_json(settings_json).model_copy(update={"transcribe_workers": 1})
         self.processor = TalkProcessor(self.settings)
         self.scratch = Path(tempfile.mkdtemp(prefix="talksearch-ray-"))
         # The library may live on another machine: the driver sends what it already holds.
         self.sources = Sources(self.scratch, known.__contains__, self.settings.socket_timeout,
-                               captions=self.settings.captions, language=self.settings.language)
+                               captions=self.settings.captions, language=self.settings.language,
+                               indexed_url=urls.get)
 
     def index(self, candidate: Candidate) -> Processed | Outcome:
         fetched = fetch_once(self.sources, candidate, seen=set())
@@ -97,14 +98,15 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
              configure_logging=False)
     count, options = _worker_shape(settings)
     run.workers = count
-    known = frozenset() if run.reindex else run.library.archive_ids()
+    urls = run.library.archive_urls()
+    known = frozenset() if run.reindex else frozenset(urls)
     if options.get("num_gpus"):
         settings = settings.model_copy(update={"device": "cuda"})
     worker_class = ray.remote(max_restarts=-1, max_task_retries=3)(RayTalkWorker)
-    workers = [worker_class.options(**options).remote(settings.model_dump_json(), known) for _ in range(count)]
+    workers = [worker_class.options(**options).remote(settings.model_dump_json(), known, urls) for _ in range(count)]
     # Listing needs no models; the driver's fetcher only reads listings and archive keys.
     lister = Sources(Path(tempfile.mkdtemp(prefix="talksearch-driver-")), run.library.has_archive_id,
-                     settings.socket_timeout)
+                     settings.socket_timeout, indexed_url=urls.get)
     idle = list(workers)
     in_flight: dict = {}  # object ref -> (actor, candidate)
 

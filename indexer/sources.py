@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Container, Iterator
@@ -21,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import yt_dlp
-from yt_dlp.utils import unsmuggle_url
+from yt_dlp.utils import unsmuggle_url, url_basename
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
@@ -152,14 +153,17 @@ def _feed_items(xml: bytes) -> dict[str, dict]:
 
 
 class Sources:
-    """Lists and fetches talks. ``is_indexed(archive_key)`` tells which ones the library already has."""
+    """Lists and fetches talks. ``is_indexed(archive_key)`` tells which ones the library already has, and
+    ``indexed_url(archive_key)`` from which URL (``_distinct_id``)."""
 
     def __init__(self, download_dir: Path, is_indexed: Callable[[str], bool], socket_timeout: float = 30.0,
                  on_download: Callable[[str, int, int | None], None] | None = None, captions: str = "never",
-                 language: str | None = None, keep_media: bool = False):
+                 language: str | None = None, keep_media: bool = False,
+                 indexed_url: Callable[[str], str | None] = lambda key: None):
         """``captions`` (``caption_sources.CHOICES``) says which captions may stand in for the audio; a talk
         they cover is not downloaded unless ``keep_media``. ``language`` is the spoken language, when forced."""
         self.download_dir = download_dir
+        self.indexed_url = indexed_url
         self.is_indexed = is_indexed
         self.on_download = on_download
         self.captions = captions
@@ -242,8 +246,20 @@ class Sources:
         if candidate.path is not None:
             return archive_id("local", _file_digest(candidate.path))
         entry = candidate.entry or {}
-        key = self.ydl._make_archive_id(entry) if entry.get("id") else None
-        return key
+        return self.ydl._make_archive_id(self._distinct_id(entry)) if entry.get("id") else None
+
+    def _distinct_id(self, info: dict) -> dict:
+        """``info`` with an id that tells its recording apart. yt-dlp names a media URL's recording after its
+        file, so /2023/keynote.mp4 and /2024/keynote.mp4 would share the archive key "generic keynote" and
+        the second be skipped as known: such an id gets the URL's digest. A talk the library already holds
+        under the file's name alone, fetched from this same URL (indexed before ids were made distinct),
+        keeps that id: it is still known, and --reindex still replaces it."""
+        url = unsmuggle_url(info.get("url") or info.get("webpage_url") or "")[0].split("#", 1)[0]
+        named_after_file = (info.get("extractor_key") == "Generic" and info.get("direct") and url
+                            and str(info.get("id")) == os.path.splitext(url_basename(url))[0])
+        if not named_after_file or self.indexed_url(self.ydl._make_archive_id(info)) == url:
+            return info
+        return {**info, "id": f"{info['id']}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"}
 
     def fetch(self, candidate: Candidate, taken: Container[str] = ()) -> Fetched | None:
         """Download a talk's audio. None when the library already has it; ListedTwice when its archive key is
@@ -259,7 +275,10 @@ class Sources:
             return self._fetch_local(candidate.path)
         try:
             info = self.ydl.process_ie_result(dict(candidate.entry), download=False)
-            if info is None or self.ydl.in_download_archive(info):
+            if info is None:
+                return None
+            info = self._distinct_id(info)
+            if self.ydl.in_download_archive(info):
                 return None
             if info.get("id") and self.ydl._make_archive_id(info) in taken:
                 raise ListedTwice(self.ydl._make_archive_id(info))

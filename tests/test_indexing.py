@@ -85,6 +85,33 @@ def test_rerun_adds_nothing(feed_library, media_server):
     assert after == before
 
 
+def test_recordings_with_the_same_file_name_at_other_urls_are_other_talks(media_server, tmp_path, monkeypatch):
+    """yt-dlp names a media URL's recording after its file: /a/talk.ogg and /b/talk.ogg must still be two
+    talks. A library that holds one under the file's name alone (indexed before) keeps it, known as such."""
+    from talksearch.indexer import sources
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.settings import Settings
+
+    for folder, talk in (("a", "t01"), ("b", "t02")):
+        (media_server.directory / folder).mkdir(exist_ok=True)
+        shutil.copy(DATA / f"{talk}.ogg", media_server.directory / folder / "talk.ogg")
+    first, second = media_server.url("a/talk.ogg"), media_server.url("b/talk.ogg")
+    library = tmp_path / "library"
+    with monkeypatch.context() as old:  # the first talk indexed as before: keyed by its file's name
+        old.setattr(sources.Sources, "_distinct_id", lambda self, info: info)
+        run = IndexRun(Settings(library=library, whisper_model="tiny.en"))
+        try:
+            assert run.run([first]).count("added") == 1
+        finally:
+            run.close()
+    result = talksearch("index", first, second, first, "--library", str(library), "--whisper-model", "tiny.en")
+    assert "1 added, 2 skipped, 0 failed" in result.stdout, result.stdout  # the first: known; then listed twice
+    talks = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"]
+    assert sorted(t["media_url"] for t in talks) == [first, second]
+    again = talksearch("index", second, "--library", str(library), "--whisper-model", "tiny.en")
+    assert "0 added, 1 skipped" in again.stdout, again.stdout
+
+
 def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     folder = tmp_path / "recordings"
     folder.mkdir()

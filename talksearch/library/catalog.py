@@ -422,9 +422,16 @@ class Library(VectorSync):
         )
         return [Segment(r[0], r[1], r[2], [Word(*w) for w in json.loads(r[3])], r[4], r[5]) for r in rows]
 
-    def archive_ids(self) -> frozenset[str]:
-        """Every talk's archive key (what a remote fetcher needs to skip known talks)."""
-        return frozenset(r[0] for r in self.db.execute("SELECT archive_id FROM talks"))
+    def archive_urls(self) -> dict[str, str]:
+        """Every talk's archive key, with the URL it was fetched from (what a remote fetcher needs to skip
+        known talks: ``indexer.sources.Sources``)."""
+        return {r[0]: r[1] or r[2] for r in self.db.execute("SELECT archive_id, media_url, url FROM talks")}
+
+    def indexed_url(self, key: str) -> str | None:
+        """The URL the talk under archive key ``key`` was fetched from (its media's, else its page's); None
+        when the library has no such talk."""
+        row = self.db.execute("SELECT media_url, url FROM talks WHERE archive_id = ?", (key,)).fetchone()
+        return (row[0] or row[1]) if row else None
 
     # --- the keyword index (talksearch.library.keyword_index) ------------------------------------
 
