@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Searches take milliseconds to a second or two on CPU; media streams can take much longer.
@@ -39,11 +41,23 @@ class Metrics:
 
 class MetricsMiddleware:
     """Counts every HTTP request by its route template (``/api/talks/{talk_id}``, not each id), so the
-    number of series stays bounded whatever clients ask for."""
+    number of series stays bounded whatever clients ask for. A request refused before routing (429) is
+    named by its path, which is one of the few the rate limit counts; ``routes`` (the app's) name those that
+    plain routes answer (``/mcp``), which leave no route in the scope as FastAPI's do."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
+
+    def _template(self, scope: Scope, status: int) -> str:
+        route = scope.get("route")
+        if route is None and status == 429:
+            return scope["path"]
+        if route is None:
+            route = next((r for r in self.routes if getattr(r, "path", None) and r.matches(scope)[0] == Match.FULL),
+                         None)
+        return getattr(route, "path", None) or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,6 +75,4 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
-            name = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe(scope["method"], name, status, time.perf_counter() - started)
+            self.metrics.observe(scope["method"], self._template(scope, status), status, time.perf_counter() - started)

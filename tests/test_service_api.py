@@ -360,6 +360,8 @@ def test_metrics(api):
     body = text.text
     assert 'talksearch_requests_total{method="GET",route="/api/search",status="200"}' in body
     assert 'talksearch_requests_total{method="GET",route="/api/talks/{talk_id}",status="404"}' in body
+    api.client.post("/mcp", json={})  # a plain route (not FastAPI's): still named, not "unmatched"
+    assert 'route="/mcp"' in api.get("/metrics").text
     assert 'talksearch_request_duration_seconds_bucket{le="0.1",route="/api/search"}' in body
     assert "talksearch_talks 3.0" in body
     passages = next(line for line in body.splitlines() if line.startswith("talksearch_passages "))
