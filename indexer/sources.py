@@ -232,6 +232,8 @@ class Sources:
         path = Path(source).expanduser()
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            if not files:  # said, rather than "0 added" as if all were well
+                raise SourceError("no audio or video files in this folder")
             for file in files:
                 yield Candidate(source, str(file), path=file)
         elif path.is_file():
@@ -251,11 +253,14 @@ class Sources:
     def _distinct_id(self, info: dict) -> dict:
         """``info`` with an id that tells its recording apart. yt-dlp names a media URL's recording after its
         file, so /2023/keynote.mp4 and /2024/keynote.mp4 would share the archive key "generic keynote" and
-        the second be skipped as known: such an id gets the URL's digest. A talk the library already holds
+        the second be skipped as known: such an id gets the URL's digest. (A feed item's id is its guid, which
+        yt-dlp passes along with the URL: unique already, and left as it is.) A talk the library already holds
         under the file's name alone, fetched from this same URL (indexed before ids were made distinct),
         keeps that id: it is still known, and --reindex still replaces it."""
-        url = unsmuggle_url(info.get("url") or info.get("webpage_url") or "")[0].split("#", 1)[0]
+        page, smuggled = unsmuggle_url(info.get("webpage_url") or "")
+        url = (unsmuggle_url(info.get("url") or "")[0] or page).split("#", 1)[0]
         named_after_file = (info.get("extractor_key") == "Generic" and info.get("direct") and url
+                            and "force_videoid" not in (smuggled or {})
                             and str(info.get("id")) == os.path.splitext(url_basename(url))[0])
         if not named_after_file or self.indexed_url(self.ydl._make_archive_id(info)) == url:
             return info

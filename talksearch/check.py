@@ -46,8 +46,9 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
     missing = np.setdiff1d(catalog_ids, ids)
     stale = np.setdiff1d(ids, catalog_ids)
     params = library.meta("index_params")
+    tuned = f" ({params})" if params and params != "{}" else ""  # an exact index has nothing tuned
     report.facts.append(f"vector index {describe(index)} over {index.ntotal} passages"
-                        + (f", trained at {library.meta('index_trained_size')} ({params})" if params else ""))
+                        + (f", trained at {library.meta('index_trained_size')}{tuned}" if params else ""))
     if len(missing) or len(stale):
         # Normal after an interrupted run (or while one runs): searches take these from the catalog, and the
         # next writer folds them in. --repair folds them in now.

@@ -256,6 +256,10 @@ def test_widget_js_is_small_cacheable_and_cors(widget_api):
 
     again = httpx.get(f"{widget_api.base}/widget.js", headers={"If-None-Match": zipped.headers["etag"]})
     assert again.status_code == 304 and not again.content
+    for tag in (f'W/{zipped.headers["etag"]}', "*"):  # a weak validator, and any representation
+        assert httpx.get(f"{widget_api.base}/widget.js", headers={"If-None-Match": tag}).status_code == 304
+    refused = httpx.get(f"{widget_api.base}/widget.js", headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers and refused.content == WIDGET.read_bytes()
 
 
 def test_widget_page_shows_embed_code_and_a_working_instance(widget_api, browser):

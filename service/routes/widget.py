@@ -37,10 +37,23 @@ def _script() -> tuple[bytes, bytes, str]:
     return _cache["body"], _cache["gz"], _cache["etag"]  # type: ignore[return-value]
 
 
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether gzip is acceptable: named (or "*") without q=0 (RFC 9110 12.5.3)."""
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip() in ("gzip", "*"):
+            quality = params.strip().removeprefix("q=")
+            try:
+                return not params.strip().startswith("q=") or float(quality) > 0
+            except ValueError:
+                return False
+    return False
+
+
 @router.api_route("/widget.js", methods=["GET", "HEAD"], name="widget_js", include_in_schema=False)
 def widget_js(request: Request) -> Response:
     body, gz, tag = _script()
-    use_gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
+    use_gzip = _accepts_gzip(request.headers.get("accept-encoding", ""))
     etag = f'"{tag}{"-gz" if use_gzip else ""}"'  # each encoding is its own representation
     headers = {
         "Cache-Control": "public, max-age=3600",
@@ -50,7 +63,9 @@ def widget_js(request: Request) -> Response:
         "Cross-Origin-Resource-Policy": "cross-origin",
         "X-Content-Type-Options": "nosniff",
     }
-    if etag in (t.strip() for t in request.headers.get("if-none-match", "").split(",")):
+    # If-None-Match compares weakly (RFC 9110 13.1.2: W/"x" matches "x"), and "*" matches any representation.
+    wanted = {t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")}
+    if etag in wanted or "*" in wanted:
         return Response(status_code=304, headers=headers)
     if use_gzip:
         headers["Content-Encoding"] = "gzip"
