@@ -36,7 +36,8 @@ _TIMING = re.compile(
 )
 _INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})>")
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
-_TAG = re.compile(r"</?[a-zA-Z][^>]*>|</?[a-zA-Z]>|\{\\[^}]*\}")
+# Markup: WebVTT's and SubRip's own tags (and SSA's {\an8}), by name: "x<y & y>z" in what was said is text.
+_TAG = re.compile(r"</?(?:b|c|font|i|lang|ruby|rt|s|u|v)(?:[.\s][^>]*)?>|\{\\[^}]*\}", re.I)
 # Whole bracketed sound descriptions, and music notes: [Music], [Applause], (laughter), ♪ ... ♪
 _SOUND = re.compile(r"\[[^\]]*\]|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫]+", re.I)
 _SPEAKER_PREFIX = re.compile(r"^(?:>>|-)\s*")  # ">> " and "- " mark a change of speaker in broadcast captions

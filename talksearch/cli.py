@@ -259,11 +259,15 @@ def serve(library, host, port) -> None:
     """Serve search over HTTP."""
     import uvicorn
 
-    from talksearch.library import Library
+    from talksearch.library import CATALOG, Library
     from talksearch.service.app import create_app
 
     settings = settings_from(library=library, host=host, port=port)
+    new = not (settings.library / CATALOG).exists()  # served all the same: talks may be indexed into it while it runs
     Library.open(settings.library, create=True).close()  # a broken or unusable library: one line, not a traceback
+    if new:  # ... but a mistyped path should not pass for an empty library
+        click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
+                   "--library with this path, or POST /api/index, fills it)", err=True)
     click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 

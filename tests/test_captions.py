@@ -163,3 +163,8 @@ def test_webvtt_export_escapes_markup_and_reads_back_the_same_words():
     exported = render(Talk(extractor="local", source_id="x", url="", title="T"), segments, "vtt")
     assert "x &lt; y &amp; y &gt; z, then --&gt; we" in exported
     assert [(s.text, s.speaker) for s in read(exported)] == [(s.text, s.speaker) for s in segments]
+
+
+def test_a_less_than_sign_in_subrip_text_is_text_not_a_tag():
+    srt = "1\n00:00:01,000 --> 00:00:03,000\n<i>If x<y & y>z</i> then we restart.\n"
+    assert [s.text for s in read(srt, "srt")] == ["If x<y & y>z then we restart."]

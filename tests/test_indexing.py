@@ -236,3 +236,19 @@ def test_a_long_recording_is_transcribed_in_chunks_side_by_side(tmp_path):
     assert "ocean simulations" in text and "manifest" in text and "partition key" in text
     partition = next(w for s in transcript.segments for w in s.words if "partition" in w.word.lower())
     assert abs(partition.start - (offset + TRUTH["t02"]["sentences"][0]["start"])) < 3
+
+
+def test_serve_says_when_it_made_the_library_it_serves(tmp_path):
+    """Serving a path with no library makes an empty one (talks can be indexed into it while it runs), and
+    says so: a mistyped --library does not pass for an empty library."""
+    import signal
+
+    command = [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(tmp_path / "typo"), "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        said = [process.stderr.readline(), process.stderr.readline()]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert said[0].startswith(f"talksearch: no library at {tmp_path / 'typo'} yet: made an empty one"), said
+    assert said[1].startswith("talksearch: serving"), said
