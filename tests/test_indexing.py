@@ -66,9 +66,11 @@ def test_sentences_are_stored_with_their_words_vectors(feed_library):
         talk = reader.talks()[0]
         passages = reader.passages_within(talk.id, 0, talk.duration + 1)
         stored = reader.passage_token_vectors(passages)
+        model = reader.embed_model
     sentences = [p for p in passages if p.kind == "sentence"]
     assert sentences and all(p.passage_id in stored for p in passages)  # a window reads its sentences'
-    _, tokens = Embedder("all-MiniLM-L6-v2").passages_with_tokens([sentences[0].text])
+    assert model == "all-mpnet-base-v2+all-MiniLM-L6-v2"  # the default: the first model's word vectors are kept
+    _, tokens = Embedder("all-mpnet-base-v2").passages_with_tokens([sentences[0].text])
     expected = token_codes.signs(tokens[0].meaningful())
     assert stored[sentences[0].passage_id].shape == expected.shape
     assert (stored[sentences[0].passage_id] == expected).mean() > 0.99  # the same vectors (up to float noise)
@@ -146,8 +148,25 @@ def test_a_different_embedding_model_is_refused(feed_library, tmp_path):
     other_model.mkdir()
     result = talksearch("index", str(DATA / "t01.ogg"), "--library", str(library), "--embed-model", str(other_model))
     assert result.returncode == 1
-    assert result.stderr.startswith("error: library") and "all-MiniLM-L6-v2" in result.stderr
+    assert result.stderr.startswith("error: library") and "all-mpnet-base-v2+all-MiniLM-L6-v2" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_library_keeps_its_own_model_when_no_model_is_asked_for(tmp_path):
+    """The default embedding is for new libraries: indexing into one made with another model uses that model,
+    unless a model is asked for (a flag or TALKSEARCH_EMBED_MODEL), which the library then refuses."""
+    library = tmp_path / "library"
+    made = talksearch("index", str(DATA / "t01.ogg"), "--library", str(library), "--embed-model", "all-MiniLM-L6-v2")
+    assert made.returncode == 0, made.stderr
+    more = talksearch("index", str(DATA / "t02.ogg"), "--library", str(library))
+    assert more.returncode == 0 and "1 added" in more.stdout, more.stdout + more.stderr
+    with Library.open(library, readonly=True) as reader:
+        assert reader.embed_model == "all-MiniLM-L6-v2"
+        assert {t.embed_model for t in reader.talks()} == {"all-MiniLM-L6-v2"}
+        assert reader.meta("token_dim") is None  # one model: its word vectors are as wide as its passages'
+    asked = talksearch("index", str(DATA / "silence.ogg"), "--library", str(library),
+                       env={"TALKSEARCH_EMBED_MODEL": "all-mpnet-base-v2+all-MiniLM-L6-v2"})
+    assert asked.returncode == 1 and "built with embedding model 'all-MiniLM-L6-v2'" in asked.stderr
 
 
 def test_export_formats(feed_library):

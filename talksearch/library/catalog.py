@@ -139,14 +139,17 @@ class Library(VectorSync):
                 f"use --embed-model {recorded} or a new --library"
             )
 
-    def bind_embedding_model(self, name: str, dimension: int) -> None:
-        """Record the embedding model on first use; refuse any other model afterwards."""
+    def bind_embedding_model(self, name: str, dimension: int, token_dimension: int | None = None) -> None:
+        """Record the embedding model on first use; refuse any other model afterwards. ``token_dimension``: of
+        the word vectors, where it is not the passages' (several models side by side: the first model's)."""
         self.check_embedding_model(name)
         if self.embed_model is None:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
                 self._set_meta_default("embed_model", name)
                 self._set_meta_default("embed_dim", str(dimension))
+                if token_dimension is not None and token_dimension != dimension:
+                    self._set_meta_default("token_dim", str(token_dimension))
                 self._set_meta_default("index_factory", "IDMap2,Flat")
 
     # --- writing --------------------------------------------------------------------------------
@@ -309,7 +312,7 @@ class Library(VectorSync):
         left out."""
         if self.format < 6:
             return {}
-        dimension = int(self.meta("embed_dim") or 0)
+        dimension = int(self.meta("token_dim") or self.meta("embed_dim") or 0)
         found: dict[int, np.ndarray] = {}
         for hit in hits:
             rows = self.db.execute(
