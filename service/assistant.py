@@ -200,8 +200,9 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         published_after: After = None, published_before: Before = None,
         limit: Annotated[int, Field(ge=1, le=1000, description="Talks to return")] = talks_limit,
         offset: Annotated[int, Field(ge=0, le=10_000, description="Skip this many (the next page)")] = 0,
+        talk: Annotated[Values, Field(description="Only these talk ids")] = None,
     ) -> TalksAnswer:
-        filters = _filter(speaker, event, channel, language, published_after, published_before)
+        filters = _filter(speaker, event, channel, language, published_after, published_before, talk)
         with searcher().reading() as library:
             talks = library.talks(limit, offset, filters)
             return TalksAnswer(talks=[_ref(t) for t in talks], total=library.count_talks(filters))

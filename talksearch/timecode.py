@@ -18,3 +18,9 @@ def subtitle_stamp(seconds: float, separator: str) -> str:
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def url_seconds(seconds: float) -> str:
+    """A time for a URL (``?t=``, ``#t=``): seconds to the hundredth, no trailing zeros (``12.5``, ``7``) and
+    never an exponent (``:g`` wrote ``1.23457e+06``)."""
+    return f"{round(seconds, 2):.2f}".rstrip("0").rstrip(".")

@@ -49,12 +49,13 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
     transcript = _structured(await session.call_tool(
         "get_transcript", {"talk_id": ids["t01"], "start": 5, "end": 12}))
     listing = _structured(await session.call_tool("list_talks", {"limit": 2}))
+    one_talk = _structured(await session.call_tool("list_talks", {"talk": [ids["t02"]]}))
     filtered = _structured(await session.call_tool(
         "search_talks", {"query": QUERY, "talk": [ids["t02"]], "limit": 3}))
     empty = await session.call_tool("search_talks", {"query": "   "})
     missing = await session.call_tool("get_transcript", {"talk_id": "nope"})
     no_language = await session.call_tool("search_talks", {"query": QUERY, "language": ["english"]})
-    return {"found": found, "transcript": transcript, "listing": listing, "filtered": filtered,
+    return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
             "empty": empty, "missing": missing, "no_language": no_language}
 
 
@@ -86,6 +87,7 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     assert {s["text"] for s in sentences} <= {s["text"] for s in whole["segments"]}
 
     assert answers["listing"]["total"] == 3 and len(answers["listing"]["talks"]) == 2
+    assert [t["id"] for t in answers["one_talk"]["talks"]] == [ids["t02"]] and answers["one_talk"]["total"] == 1
     assert {m["talk"]["id"] for m in answers["filtered"]["moments"]} <= {ids["t02"]}
     assert answers["empty"].is_error and "empty" in answers["empty"].content[0].text
     assert answers["missing"].is_error and "no talk" in answers["missing"].content[0].text

@@ -38,6 +38,14 @@ def test_links_play_the_source_at_the_moment():
 
 
 @pytest.mark.unit
+def test_times_in_urls_keep_hundredths_and_never_turn_into_exponents():
+    from talksearch.timecode import url_seconds
+
+    assert [url_seconds(t) for t in (0, 7, 12.5, 61.204, 12345.67, 1234567.891)] == \
+        ["0", "7", "12.5", "61.2", "12345.67", "1234567.89"]
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("query", ['"unbalanced', "a* NEAR(b c) -d col:e", "((", "emoji 🚀 ünïcode", "\x00\x07"])
 def test_fts_queries_are_literal(query):
     expression = fts_query(query)

@@ -21,6 +21,7 @@ from talksearch.service.rendering import environment, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
+from talksearch.timecode import url_seconds
 
 from talksearch.schemas import ErrorResponse, OEmbed
 from talksearch.search.searcher import QueryError, link_at
@@ -103,9 +104,9 @@ def embed_talk(
     said = [s for s in segments if s.end > t and s.start < t + SAID_SECONDS][:4]
     src = detail.player.src or ""
     # A media fragment starts the player at the moment; browsers seek there without any script.
-    media = f"{src}#t={round(t, 2):g}" if src else ""
+    media = f"{src}#t={url_seconds(t)}" if src else ""
     origin = media_origin(src)
-    page = f"/talks/{quote(talk_id, safe='')}" + (f"?t={round(t, 2):g}" if t else "")
+    page = f"/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(t)}" if t else "")
     return _page(render("embed_talk.html", css=_css(), talk=detail, start=t, media=media, said=said,
                         source=link_at(talk, t, served=True), page=page), state, origin)
 
@@ -146,7 +147,7 @@ def oembed(
         if talk is None:
             raise ApiError(404, f"no talk {talk_id!r} at {url!r}")
         start = _seconds(query.get("t", ["0"])[0])
-        src = f"{base}/embed/talks/{quote(talk_id, safe='')}" + (f"?t={start:g}" if start else "")
+        src = f"{base}/embed/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(start)}" if start else "")
         title, width, height = talk.title, 640, 420
     elif path in ("", "/embed") and query.get("q", [""])[0].strip():
         keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]

@@ -14,6 +14,7 @@ from talksearch.service.rendering import paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import player, talk_detail
+from talksearch.timecode import url_seconds
 
 router = APIRouter(include_in_schema=False, route_class=ReadRoute)
 
@@ -102,6 +103,6 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
     start = start if start < 1e7 else 0.0  # also drops inf and nan
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
     # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
-    oembed = str(request.base_url).rstrip("/") + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={start:g}" if start else ""))})
+    oembed = str(request.base_url).rstrip("/") + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={url_seconds(start)}" if start else ""))})
     return HTMLResponse(render("talk.html", talk=talk_detail(talk), start=start, current=current, oembed=oembed,
                                paragraphs=paragraphs(segments), max_chars=state.settings.max_query_chars))

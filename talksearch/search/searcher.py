@@ -21,6 +21,7 @@ from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchRe
 from talksearch.search.ranking import RankingOptions, rank
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
+from talksearch.timecode import url_seconds
 
 Group = Literal["none", "talk"]
 
@@ -54,7 +55,7 @@ def link_at(talk: Talk, seconds: float, served: bool = False) -> str:
 
 def page_at(talk_id: str, seconds: float) -> str:
     """This service's talk page, starting at the moment: to the hundredth, so it lands on the sentence's first word."""
-    return f"/talks/{talk_id}?t={round(seconds, 2):g}"
+    return f"/talks/{talk_id}?t={url_seconds(seconds)}"
 
 
 def talk_summary(talk: Talk) -> TalkSummary:
