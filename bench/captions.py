@@ -134,8 +134,10 @@ def machine_vtt(talk: dict, rng: random.Random) -> str:
     return "WEBVTT\nKind: captions\nLanguage: en\n\n" + "\n\n".join(cues) + "\n"
 
 
-def stage(talk_set: Path, truth: dict, work: Path, variant: str, seed: int) -> Path:
-    """A folder served as the set with this variant's captions linked from its feed (``whisper``: none)."""
+def stage(talk_set: Path, truth: dict, work: Path, variant: str, seed: int,
+          languages: dict[str, str] | None = None) -> Path:
+    """A folder served as the set with this variant's captions linked from its feed (``whisper``: none), each
+    track tagged with its talk's language (``languages``, by talk key; English when not given)."""
     folder = work / f"set-{variant}"
     folder.mkdir(parents=True)
     for file in talk_set.iterdir():
@@ -149,7 +151,8 @@ def stage(talk_set: Path, truth: dict, work: Path, variant: str, seed: int) -> P
             (folder / f"{key}.{variant}.vtt").write_text(text)
             base = re.search(rf'url="(http://127\.0\.0\.1:\d+)/{key}\.', feed)[1]
             feed = re.sub(rf'(<enclosure url="{re.escape(base)}/{key}\.[^"]+"[^>]*/>)',
-                          rf'\1<podcast:transcript url="{base}/{key}.{variant}.vtt" type="text/vtt" language="en"/>', feed)
+                          rf'\1<podcast:transcript url="{base}/{key}.{variant}.vtt" type="text/vtt" '
+                          rf'language="{(languages or {}).get(key, "en")}"/>', feed)
         feed = feed.replace('<rss version="2.0">', f'<rss version="2.0" xmlns:podcast="{PODCAST_NS}">', 1)
     (folder / "feed.xml").write_text(feed)
     return folder

@@ -2,7 +2,7 @@
 """Talks in German, Spanish and French (issue 16): transcription, language detection and search per language.
 
     bash bench/make_languages.sh                       # the audio, into bench/out/languages (git-ignored)
-    .venv/bin/python bench/languages.py [SET_DIR] [--whisper-model base] [--translate] [--json FILE]
+    .venv/bin/python bench/languages.py [SET_DIR] [--whisper-model base] [--translate] [--captions] [--json FILE]
                                         [--ranking NAME=VALUE] [--compare NAME=VALUE[,NAME=VALUE]]
 
 The set (bench/languages/corpus.json, spoken by espeak-ng's German, Spanish and French voices) is indexed by the
@@ -13,6 +13,8 @@ written in the talk's language and, for the same moments, in English: the Englis
 languages without a translation (the bundled MiniLM is English, so only shared words such as names and
 jargon can carry them). ``--translate`` indexes the set a second time with whisper's English translation
 (the setting of that name) and reports the same figures, and both indexing times: the translate pass's cost.
+``--captions`` indexes each talk from its exact words instead (publisher's captions in the talk's language,
+linked from the feed): what search reaches when the words are right, apart from whisper's errors.
 
 Per language it prints: whether detection was right, WER (words compared case-folded, punctuation dropped,
 accents kept), same-language R@5 and onTime@5, and cross-language (English query) R@5 and onTime@5.
@@ -33,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
+from bench.captions import stage  # noqa: E402
 from bench.common import LoopbackServer, word_errors  # noqa: E402
 from bench.quality import (Judged, Scores, TalkSet, apply_overrides, evaluate, ranking_variants,  # noqa: E402
                            talksearch_search)
@@ -57,14 +60,21 @@ class Indexed:
     talk_ids: dict[str, str]  # library id -> corpus id
 
 
-def index_set(talk_set: TalkSet, settings: Settings, work: Path) -> Indexed:
-    """The set indexed by the real pipeline (IndexRun) from a loopback feed, into ``work``/library."""
+def index_set(talk_set: TalkSet, settings: Settings, work: Path, captions: bool = False) -> Indexed:
+    """The set indexed by the real pipeline (IndexRun) from a loopback feed, into ``work``/library; with
+    ``captions``, from each talk's exact words as the publisher's captions in the talk's language (no whisper)."""
     from talksearch.indexer.pipeline import IndexRun
 
-    server = LoopbackServer(talk_set.path, work / "served")
+    served = talk_set.path
+    if captions:
+        spoken = {t["id"]: t["language"] for t in talk_set.corpus["talks"]}
+        served = stage(talk_set.path, talk_set.truth, work, "publisher", 0, spoken)
+    server = LoopbackServer(served, work / "served")
     run = IndexRun(settings.model_copy(update={"library": work / "library"}), report=lambda _: None)
     try:
-        _ = run.processor.transcriber, run.processor.embedder  # loaded before the clock starts
+        _ = run.processor.embedder  # loaded before the clock starts
+        if not captions:
+            _ = run.processor.transcriber
         if settings.translate and not run.processor.transcriber.is_multilingual:
             run.processor.multilingual()
         started = time.perf_counter()
@@ -109,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whisper-model", default="base")
     parser.add_argument("--embed-model", default=None)
     parser.add_argument("--translate", action="store_true", help="also index the set with --translate, and compare")
+    parser.add_argument("--captions", action="store_true",
+                        help="index each talk from its exact words (the publisher's captions, in its language) "
+                             "instead of whisper: search measured apart from speech recognition")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--ranking", action="append", default=[], metavar="NAME=VALUE", help="RankingOptions field")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
@@ -128,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="talksearch-languages-") as tmp:
         for translate in (False, True) if args.translate else (False,):
             name = "--translate" if translate else "plain"
-            indexed = index_set(talk_set, settings.model_copy(update={"translate": translate}), Path(tmp) / name)
+            indexed = index_set(talk_set, settings.model_copy(update={"translate": translate}), Path(tmp) / name,
+                                args.captions)
             print(f"\n{name}: indexed in {indexed.seconds:.1f} s")
             for label, options in rankings.items():
                 figures, judged = figures_per_language(talk_set, indexed, embedder, options)

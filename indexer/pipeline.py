@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
-from talksearch.indexer.ray_engine import process_on_ray, require_ray
+from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
 from talksearch.library import DOWNLOADS, MEDIA, Library
 from talksearch.embedding import recorded_name
@@ -73,6 +73,7 @@ class IndexRun:
         self.library.sync_vector_index(save=True)  # finish what an interrupted run left
         if engine == "ray":
             require_ray()
+            check_reachable(ray_address)
             self.processor = None  # models load in the Ray actors
         else:
             self.processor = TalkProcessor(settings)

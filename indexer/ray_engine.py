@@ -14,7 +14,9 @@ next run resumes, exactly like a local run.
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -33,6 +35,25 @@ def require_ray() -> None:
         import ray  # noqa: F401  (only whether it imports)
     except ImportError:
         raise LibraryError(INSTALL_HINT) from None
+
+
+def check_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse, in one line, a ``--ray-address`` nobody answers at. Ray itself retries a cluster it cannot reach
+    for minutes before failing, with a page of logs. ``None`` and ``auto`` (a local or already-running
+    cluster) are Ray's to find; ``host:port`` is a cluster's GCS, ``ray://host:port`` its client server."""
+    if address in (None, "", "auto", "local"):
+        return
+    parsed = urllib.parse.urlsplit(address if "://" in address else f"//{address}")
+    try:
+        host, port = parsed.hostname, parsed.port or (10001 if parsed.scheme == "ray" else 6379)
+    except ValueError:  # a port that is not a number
+        host = None
+    if not host:
+        raise LibraryError(f"--ray-address {address!r} is not host:port or ray://host:port")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise LibraryError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
 class RayTalkWorker:

@@ -28,6 +28,7 @@ from talksearch.models import (
     encoder_layout,
     load_embedder,
     onnx_conversion,
+    onnx_int8_conversion,
     resolve,
     resolve_device,
 )
@@ -225,11 +226,13 @@ class CTranslate2Encoder(_LayerEncoder):
 
 
 class OnnxEncoder(_LayerEncoder):
-    """Models CTranslate2 cannot convert (MPNet): exported once to ONNX, run by ONNX Runtime in float32 (int8
-    moved MPNet's embeddings to a cosine of ~0.93 with its own: too far to rank by). Concurrent calls each run
-    on their calling thread, so the service's requests embed side by side."""
+    """Models CTranslate2 cannot convert (MPNet): exported once to ONNX and run by ONNX Runtime, in float32, or
+    in int8 on CPU when ``compute_type`` says ``int8`` (models.onnx_int8_conversion: a query in less than half
+    the time, at a cosine of ~0.99 with the float model's; it put 3 of 222 tune-set moments out of first place
+    when only the queries used it, so it is not the default). Concurrent calls each run on their calling
+    thread, so the service's requests embed side by side."""
 
-    def __init__(self, model: ResolvedModel, device: str, threads: int, cache: Path):
+    def __init__(self, model: ResolvedModel, device: str, compute_type: str, threads: int, cache: Path):
         import onnxruntime
 
         layout = encoder_layout(model, "onnx")
@@ -239,10 +242,17 @@ class OnnxEncoder(_LayerEncoder):
         self.pad_id = layout.pad_id
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = cpu_threads(threads), 1
-        providers = (["CUDAExecutionProvider"] if resolve_device(device) == "cuda" else []) + ["CPUExecutionProvider"]
+        on_cuda = resolve_device(device) == "cuda"
+        providers = (["CUDAExecutionProvider"] if on_cuda else []) + ["CPUExecutionProvider"]
+        exported = None
+        if not on_cuda and compute_type == "int8":
+            try:
+                exported = onnx_int8_conversion(model, cache)
+            except ModelError:  # a graph it cannot quantise safely (no feed-forward layers by name): float32
+                pass
+        exported = exported or onnx_conversion(model, cache)
         try:
-            self.session = onnxruntime.InferenceSession(str(onnx_conversion(model, cache) / "model.onnx"), options,
-                                                        providers=providers)
+            self.session = onnxruntime.InferenceSession(str(exported / "model.onnx"), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"cannot load embedding model {model.name!r} on ONNX Runtime: {exc}") from exc
         self.dimension = int(self._forward([[self.pad_id]])[0].shape[1])
@@ -279,7 +289,7 @@ class _Model:
         self.backend = backend
         self.encoder: Encoder = (
             CTranslate2Encoder(model, device, compute_type, threads, replicas, cache) if backend == "ctranslate2"
-            else OnnxEncoder(model, device, threads, cache) if backend == "onnx"
+            else OnnxEncoder(model, device, compute_type, threads, cache) if backend == "onnx"
             else SentenceTransformersEncoder(model, device, threads))
         loaded = getattr(getattr(self.encoder, "model", None), "prompts", None)  # a hub model's, once loaded
         self.prompts = model_prompts(model.name, configured_prompts(model.location) or

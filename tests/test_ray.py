@@ -60,3 +60,24 @@ def test_ray_engine_equals_local_engine_despite_a_killed_worker(feed_library, me
     assert killed, "no Ray worker was seen working"
     assert "2 added, 0 skipped, 0 failed" in result.stdout
     assert _library_content(library) == _library_content(local_library)
+
+
+def test_a_ray_address_nobody_answers_at_is_refused_in_one_line(tmp_path):
+    """Ray would retry an unreachable cluster for minutes, with a page of logs; the index command says so at
+    once, before anything is downloaded, and leaves no talk behind."""
+    import socket
+
+    with socket.socket() as probe:  # a loopback port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    for address, expected in ((f"127.0.0.1:{closed_port}", f"cannot reach the Ray cluster at 127.0.0.1:{closed_port}"),
+                              (f"ray://127.0.0.1:{closed_port}", "cannot reach the Ray cluster at ray://"),
+                              ("127.0.0.1:port", "is not host:port or ray://host:port")):
+        result = subprocess.run(
+            [sys.executable, "-m", "talksearch.cli", "index", "http://127.0.0.1:9/feed.xml", "--library",
+             str(tmp_path / "library"), "--engine", "ray", "--ray-address", address],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and result.stderr.startswith("error: ") and expected in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    talks = sqlite3.connect(tmp_path / "library" / "catalog.sqlite").execute("SELECT count(*) FROM talks").fetchone()
+    assert talks == (0,)
