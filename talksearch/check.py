@@ -39,7 +39,7 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
     index = read_index(file, mmap=True)
     if index is None:
         return "vectors.faiss cannot be read"
-    dimension = int(library.meta("embed_dim") or 0)
+    dimension = library.meta_number("embed_dim")
     if index.d != dimension:
         return f"vectors.faiss has dimension {index.d}, the library's model {dimension}"
     ids = index_ids(index)
@@ -108,6 +108,14 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         empty = library.count_talks_without_passages()
         if empty:
             report.problems.append(f"{empty} talks have no passages")
+        untranscribed = library.count_talks_without_transcript()
+        if untranscribed:
+            report.problems.append(f"{untranscribed} talks have passages but no transcript (index them again with "
+                                   "--reindex)")
+        orphans = library.count_orphan_passages()
+        if orphans:
+            report.problems.append(f"{orphans} passages belong to no talk in the catalog (the talks table was edited; "
+                                   "restore it from a backup or index into a new library)")
 
         problem = _vector_problem(library, report)
         if problem == "lag":

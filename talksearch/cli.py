@@ -264,7 +264,8 @@ def serve(library, host, port) -> None:
 
     settings = settings_from(library=library, host=host, port=port)
     new = not (settings.library / CATALOG).exists()  # served all the same: talks may be indexed into it while it runs
-    Library.open(settings.library, create=True).close()  # a broken or unusable library: one line, not a traceback
+    with Library.open(settings.library, create=True) as opened:  # a broken or unusable library: one line, not a
+        opened.check_recorded_numbers()  # traceback from the server's start-up
     if new:  # ... but a mistyped path should not pass for an empty library
         click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
                    "--library with this path, or POST /api/index, fills it)", err=True)

@@ -127,6 +127,45 @@ def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage)
 
 
 @models
+@pytest.mark.parametrize("edit, needle", [
+    ("UPDATE meta SET value = 'abc' WHERE key = 'format_version'", "format_version is 'abc', not a number"),
+    ("UPDATE meta SET value = 'wide' WHERE key = 'embed_dim'", "meta 'embed_dim' is 'wide', not a number"),
+    ("DELETE FROM meta WHERE key = 'embed_dim'", "meta 'embed_dim' is missing though it holds passages"),
+])
+def test_a_catalog_edited_by_hand_is_one_line_errors(library, edit, needle):
+    """Values only talksearch writes, edited into something else: said in one line by every command that needs
+    them, the catalog left as it is."""
+    def content() -> list[str]:
+        db = sqlite3.connect(library / "catalog.sqlite")
+        try:
+            return list(db.iterdump())
+        finally:
+            db.close()
+
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute(edit)
+    before = content()
+    for args in (["search", "object storage"], ["check"], ["serve", "--port", "0"]):
+        _one_line_error(talksearch(*args, "--library", str(library)), needle)
+    assert content() == before  # nobody "fixed" it by guessing
+
+
+@models
+@pytest.mark.parametrize("edit, problem", [
+    ("DROP TABLE segments", "2 talks have passages but no transcript"),
+    ("DELETE FROM talks WHERE id = '3dd032a9319f'", "passages belong to no talk in the catalog"),
+])
+def test_check_finds_transcripts_and_talks_removed_by_hand(library, edit, problem):
+    """A table dropped or rows deleted outside talksearch (a dropped table comes back empty when the library is
+    next opened): check names what is missing instead of calling the library clean."""
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute(edit)
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
+    assert "problem:  " in checked.stdout and problem in checked.stdout, checked.stdout
+
+
+@models
 def test_a_second_writer_is_refused_in_one_line(library):
     with Library.open(library) as holder:
         holder.acquire_writer()

@@ -123,6 +123,23 @@ class Library(VectorSync):
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def meta_number(self, key: str) -> int:
+        """A count or size the catalog records, 0 when it records none. Only talksearch writes these, so
+        anything but a number is a catalog edited or damaged by hand: said in one line, not a traceback."""
+        value = self.meta(key)
+        try:
+            return int(value or 0)
+        except ValueError:
+            raise LibraryError(f"library catalog {self.path / CATALOG}: meta {key!r} is {value!r}, not a number "
+                               "(edited or damaged; restore it from a backup or index into a new library)") from None
+
+    def check_recorded_numbers(self) -> None:
+        """Read every number the search side will need (``meta_number``), so that a server refuses a damaged
+        catalog in one line before it starts rather than failing its start-up with a traceback."""
+        for key in ("token_dim", "index_trained_size", "next_passage_id"):
+            self.meta_number(key)
+        self._dimension()
+
     def _set_meta_default(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
@@ -277,7 +294,7 @@ class Library(VectorSync):
         """The first id a new passage may take: above every passage there is or ever was, so that an id
         always names the same passage (a reader's index that still holds a deleted id is never mistaken)."""
         top = self.db.execute("SELECT coalesce(max(id), 0) FROM passages").fetchone()[0]
-        return max(int(self.meta("next_passage_id") or 0), top + 1)
+        return max(self.meta_number("next_passage_id"), top + 1)
 
     def _set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -312,7 +329,7 @@ class Library(VectorSync):
         left out."""
         if self.format < 6:
             return {}
-        dimension = int(self.meta("token_dim") or self.meta("embed_dim") or 0)
+        dimension = self.meta_number("token_dim") or self._dimension()
         found: dict[int, np.ndarray] = {}
         for hit in hits:
             rows = self.db.execute(
@@ -326,7 +343,7 @@ class Library(VectorSync):
     def passage_vectors(self, ids: Sequence[int]) -> np.ndarray:
         """The stored embeddings of ``ids``, one row each, in the order given."""
         if not ids:
-            return np.empty((0, int(self.meta("embed_dim") or 0)), dtype=np.float32)
+            return np.empty((0, self._dimension()), dtype=np.float32)
         rows = dict(self.db.execute(
             f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(ids))})", list(ids)).fetchall())
         return np.vstack([np.frombuffer(rows[i], dtype=np.float32) for i in ids])
@@ -519,3 +536,12 @@ class Library(VectorSync):
 
     def count_talks_without_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM talks WHERE id NOT IN (SELECT talk_id FROM passages)").fetchone()[0]
+
+    def count_talks_without_transcript(self) -> int:
+        """Talks with passages but no sentences: their transcript (pages, exports) is gone."""
+        return self.db.execute("SELECT count(*) FROM talks WHERE id IN (SELECT talk_id FROM passages) "
+                               "AND id NOT IN (SELECT talk_id FROM segments)").fetchone()[0]
+
+    def count_orphan_passages(self) -> int:
+        """Passages whose talk the catalog no longer has (never written so: a catalog edited by hand)."""
+        return self.db.execute("SELECT count(*) FROM passages WHERE talk_id NOT IN (SELECT id FROM talks)").fetchone()[0]

@@ -173,7 +173,13 @@ def recorded_format(db: sqlite3.Connection) -> int | None:
         row = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
     except sqlite3.OperationalError:
         return None
-    return int(row[0]) if row else None
+    if not row:
+        return None
+    try:
+        return int(row[0])
+    except ValueError:  # only talksearch writes it: a hand edit or damage
+        raise LibraryError(f"the library catalog's format_version is {row[0]!r}, not a number (edited or damaged; "
+                           "restore it from a backup or index into a new library)") from None
 
 
 def _migrate(db: sqlite3.Connection, statement: str) -> None:

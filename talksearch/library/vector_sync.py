@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from talksearch.library.keyword_index import KeywordIndex
-from talksearch.library.layout import VECTORS
+from talksearch.library.layout import CATALOG, VECTORS
 from talksearch.library.records import LibraryError
 from talksearch.vector_index import EXACT, VectorIndex, VectorPolicy, batched, build, describe, retune
 
@@ -36,6 +36,7 @@ class VectorSync:
         embed_model: str | None
 
         def meta(self, key: str) -> str | None: ...
+        def meta_number(self, key: str) -> int: ...
         def _set_meta(self, key: str, value: str) -> None: ...
         def count_passages(self) -> int: ...
         def _forget_vocabulary(self) -> None: ...
@@ -45,7 +46,12 @@ class VectorSync:
         return self._lock_handle is not None
 
     def _dimension(self) -> int:
-        return int(self.meta("embed_dim") or 0)
+        """The vectors' width; a catalog with passages but no recorded width was edited or damaged by hand."""
+        dimension = self.meta_number("embed_dim")
+        if not dimension and self.count_passages():
+            raise LibraryError(f"library catalog {self.path / CATALOG}: meta 'embed_dim' is missing though it holds "
+                               "passages (edited or damaged; restore it from a backup or index into a new library)")
+        return dimension
 
     def _catalog_ids(self) -> np.ndarray:
         """Every passage id, sorted (read from the passages_talk index: a few MB even at a million)."""
@@ -128,7 +134,7 @@ class VectorSync:
         enough has changed (or now, with ``save``)."""
         vectors, policy = self._vectors, self.vector_policy
         factory = vectors.factory
-        trained = int(self.meta("index_trained_size") or 0) if self.meta("index_factory") == factory else 0
+        trained = self.meta_number("index_trained_size") if self.meta("index_factory") == factory else 0
         if factory != EXACT and not trained:  # the meta lags the file (a crash between the two writes)
             trained = vectors.ntotal
         if policy.needs_training(factory, trained, vectors.ntotal):
@@ -154,7 +160,7 @@ class VectorSync:
         vectors = self.sync_vector_index()
         if vectors is not None and vectors.factory != EXACT:
             info = retune(vectors.base, vectors.ntotal, self.vector_policy, self._catalog_chunks, self._sample,
-                          self._lookup, int(self.meta("index_trained_size") or 0))
+                          self._lookup, self.meta_number("index_trained_size"))
             self._save_vectors(info.params(), info.trained_size)
         return self.vector_index_info()
 
@@ -185,7 +191,7 @@ class VectorSync:
         vectors = self._vectors if self._vectors is not None else self.sync_vector_index()
         params = json.loads(self.meta("index_params") or "{}")
         return {"factory": vectors.factory if vectors else self.meta("index_factory"),
-                "trained_size": int(self.meta("index_trained_size") or 0), **params,
+                "trained_size": self.meta_number("index_trained_size"), **params,
                 "passages": vectors.ntotal if vectors else 0,
                 "unsaved": (vectors.delta.ntotal + len(vectors.stale) + vectors.dirty) if vectors else 0}
 
