@@ -6,6 +6,7 @@ page with the same status; every other client gets the JSON.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -63,3 +64,29 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal server error", request=request)
+
+
+UNREADABLE_REQUEST = "the request could not be read as HTTP (malformed, or its URL or headers are too long)"
+
+
+def http_protocol() -> type:
+    """uvicorn's HTTP protocol (httptools when installed, as uvicorn's ``auto`` chooses, else h11), answering
+    what its parser rejects before the app sees it (a URL past the parser's limit, about 64 KB; malformed HTTP)
+    in the one error shape instead of uvicorn's plain-text 400."""
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
+    except ImportError:
+        from uvicorn.protocols.http.h11_impl import H11Protocol as Base
+
+    class OneErrorShapeProtocol(Base):
+        def send_400_response(self, msg: str) -> None:
+            body = json.dumps({"error": {"code": "bad_request", "message": UNREADABLE_REQUEST}},
+                              separators=(",", ":")).encode()
+            head = [b"HTTP/1.1 400 Bad Request\r\n",
+                    *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+                    b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
+                    b"connection: close\r\n\r\n"]
+            self.transport.write(b"".join(head) + body)
+            self.transport.close()
+
+    return OneErrorShapeProtocol

@@ -261,6 +261,7 @@ def serve(library, host, port) -> None:
 
     from talksearch.library import CATALOG, Library
     from talksearch.service.app import create_app
+    from talksearch.service.errors import http_protocol
 
     settings = settings_from(library=library, host=host, port=port)
     new = not (settings.library / CATALOG).exists()  # served all the same: talks may be indexed into it while it runs
@@ -270,7 +271,7 @@ def serve(library, host, port) -> None:
         click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
                    "--library with this path, or POST /api/index, fills it)", err=True)
     click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", http=http_protocol())
 
 
 @main.command()

@@ -71,12 +71,14 @@ class Server:
 def start_server(settings: Settings) -> Server:
     """The real app under uvicorn on a free loopback port, in a thread; stopped when the process exits."""
     from talksearch.service.app import create_app
+    from talksearch.service.errors import http_protocol
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
+                                          http=http_protocol()))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:  # the lifespan loads the embedding model: seconds

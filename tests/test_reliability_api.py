@@ -80,6 +80,27 @@ def test_raw_bytes_in_the_query_string_are_never_a_server_error(api):
             assert b'"error"' in body and b'"code"' in body, (target, body[:200])
 
 
+def test_requests_the_http_parser_rejects_get_the_one_error_shape(api):
+    """A URL past the HTTP parser's limit (~64 KB) or a request that is not HTTP never reaches the app: they
+    are answered by the server's protocol, in the same JSON shape as every other error, not as plain text."""
+    import json
+    import socket
+
+    host, port = urlsplit(api.base).hostname, urlsplit(api.base).port
+    for request in (b"GET /api/search?q=" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"NOT HTTP AT ALL\r\n\r\n"):
+        with socket.create_connection((host, port), timeout=60) as connection:
+            connection.sendall(request)
+            reply = b""
+            while chunk := connection.recv(65536):
+                reply += chunk
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), head
+        error = json.loads(body)["error"]
+        assert set(error) == {"code", "message"} and error["code"] == "bad_request", error
+    assert api.get("/healthz").status_code == 200  # and the server goes on serving
+
+
 def _raw_get(host: str, target: str) -> tuple[int, bytes]:
     """A GET of exactly ``target`` (http.client sends the path as given: no normalising, no re-encoding)."""
     connection = http.client.HTTPConnection(host, timeout=60)
