@@ -22,6 +22,14 @@ class Outcome:
     talk_id: str | None = None
 
 
+def talk_failed(candidate: Candidate, fetched: Fetched, detail: str) -> Outcome:
+    """The failed line of a talk that was fetched but could not be indexed: named by its path when it is a
+    local file (the title made from a file's name does not say which of a folder's files it was), else by
+    its title."""
+    label = candidate.label if candidate.path is not None else fetched.talk.title or candidate.label
+    return Outcome("failed", label, detail)
+
+
 def list_candidates(fetcher: Sources, sources: list[str], overall: tqdm) -> Iterator[Candidate | Outcome]:
     """Every talk the sources name, or a failed outcome for a source that cannot be listed."""
     for source in sources:

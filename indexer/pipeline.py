@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates
+from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates, talk_failed
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
@@ -203,7 +203,7 @@ class IndexRun:
         try:
             return self.processor.process(fetched, on_progress)
         except TalkFailed as exc:
-            return Outcome("failed", fetched.talk.title or candidate.label, str(exc))
+            return talk_failed(candidate, fetched, str(exc))
         finally:
             bar.close()
             discard(fetched, self.settings.library / MEDIA if self.settings.keep_media else None)

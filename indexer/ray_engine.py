@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates
+from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates, talk_failed
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.sources import Candidate, Sources
 from talksearch.library import Library, LibraryError
@@ -76,7 +76,7 @@ class RayTalkWorker:
         try:
             return self.processor.process(fetched)
         except TalkFailed as exc:
-            return Outcome("failed", fetched.talk.title or candidate.label, str(exc))
+            return talk_failed(candidate, fetched, str(exc))
         finally:
             discard(fetched)  # a worker's scratch may be on another machine: media is not kept
 

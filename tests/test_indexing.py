@@ -132,7 +132,8 @@ def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     failed = [line for line in lines if line.startswith("failed")]
     assert len(failed) == 4, result.stdout
     assert any("missing.mp4" in line and "404" in line for line in failed), failed
-    assert any("corrupt" in line and "not readable as audio" in line for line in failed), failed
+    # a local file's line names its path, so the user knows which file to look at
+    assert any(f"failed  {DATA / 'corrupt.mp3'}: not readable as audio" in line for line in failed), failed
     assert any("silence" in line and "no speech" in line for line in failed), failed
     assert any("not-a-file-or-url" in line and "no such file" in line for line in failed), failed
     assert "1 added, 0 skipped, 4 failed" in result.stdout

@@ -199,8 +199,8 @@ def test_a_talk_listed_twice_in_a_feed_is_indexed_once(bad_run):
 def test_no_speech_indexes_nothing(bad_run):
     """Music, noise and a speech-like buzz: 'no speech found', nothing hallucinated reaches the catalog."""
     _, lines, library = bad_run
-    for name in ("melody", "noise", "buzz"):  # local files are labelled with their names
-        line = _line(lines, f" {name}: ")
+    for name in ("melody", "noise", "buzz"):  # local files are labelled with their paths
+        line = _line(lines, f"/{name}.ogg: ")
         assert line.startswith("failed") and line.endswith("no speech found"), line
     db = sqlite3.connect(library / "catalog.sqlite")
     titles = {row[0] for row in db.execute("SELECT title FROM talks")}
