@@ -81,6 +81,7 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
     report = CheckReport()
     library = Library.open(path)  # LibraryError (no library, unreadable catalog) goes to the caller
     try:
+        library.check_recorded_numbers()  # one a hand edit broke: LibraryError too, nothing to repair by guessing
         if repair:
             library.acquire_writer()
         integrity = library.integrity()

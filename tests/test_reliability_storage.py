@@ -131,6 +131,7 @@ def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage)
     ("UPDATE meta SET value = 'abc' WHERE key = 'format_version'", "format_version is 'abc', not a number"),
     ("UPDATE meta SET value = 'wide' WHERE key = 'embed_dim'", "meta 'embed_dim' is 'wide', not a number"),
     ("DELETE FROM meta WHERE key = 'embed_dim'", "meta 'embed_dim' is missing though it holds passages"),
+    ("INSERT OR REPLACE INTO meta(key, value) VALUES ('token_dim', '7.5')", "meta 'token_dim' is '7.5', not a number"),
 ])
 def test_a_catalog_edited_by_hand_is_one_line_errors(library, edit, needle):
     """Values only talksearch writes, edited into something else: said in one line by every command that needs
