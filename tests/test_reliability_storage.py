@@ -167,6 +167,20 @@ def test_check_finds_transcripts_and_talks_removed_by_hand(library, edit, proble
 
 
 @models
+def test_a_keyword_index_dropped_by_hand_is_found_and_rebuilt(library):
+    """The word index comes back empty when the library is next opened: consistent in itself, so only a check
+    against the passages sees that it finds nothing; --repair rebuilds it from them."""
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("DROP TABLE passages_fts")
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1 and "keyword index (FTS5) disagrees" in checked.stdout, checked.stdout
+    repaired = talksearch("check", "--repair", "--library", str(library))
+    assert repaired.returncode == 0 and "rebuilt the keyword index" in repaired.stdout, repaired.stdout
+    with Library.open(library) as lib:
+        assert lib.keyword_search("bucket", 5)
+
+
+@models
 def test_a_second_writer_is_refused_in_one_line(library):
     with Library.open(library) as holder:
         holder.acquire_writer()

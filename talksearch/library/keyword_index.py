@@ -258,9 +258,11 @@ class KeywordIndex:
             self.db.execute("DELETE FROM temp.snippet_scratch")
 
     def verify(self) -> bool:
-        """FTS5's own integrity check: whether the index agrees with the passages (a write statement)."""
+        """FTS5's own integrity check: whether the index agrees with the passages (a write statement). ``rank``
+        1 compares it with the passages themselves, not only with itself: an index emptied or dropped by hand
+        (it comes back empty when the library is next opened) is consistent in itself but finds nothing."""
         try:
-            self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('integrity-check')")
+            self.db.execute("INSERT INTO passages_fts(passages_fts, rank) VALUES ('integrity-check', 1)")
         except sqlite3.DatabaseError:
             return False
         return True
