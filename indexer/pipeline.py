@@ -22,7 +22,7 @@ from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
 from talksearch.library import DOWNLOADS, MEDIA, Library
-from talksearch.embedding import recorded_name
+from talksearch.embedding import reads_only_english, recorded_name
 from talksearch.settings import Settings
 from talksearch.timecode import clock
 
@@ -115,6 +115,10 @@ class IndexRun:
                   f"{processed.talk.transcript_source}")
         if processed.captions_refused:  # the one line says why the talk's captions were not used
             detail += f"; {processed.captions_refused}"
+        language = processed.talk.language
+        if language not in (None, "en") and reads_only_english(processed.talk.embed_model):
+            detail += (f"; spoken in {language!r}, which the embedding model does not read: found by its words, not "
+                       f"their meaning (a new library with --embed-model multilingual-e5-small reads it)")
         if known:
             detail += ", replacing the earlier transcript"
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)

