@@ -30,5 +30,5 @@ fi
 # the embedding models for CTranslate2 and ONNX Runtime now (into ~/.cache/talksearch, or
 # $TALKSEARCH_MODEL_CACHE), so the first index or serve does not.
 .venv/bin/python -c "from talksearch.embedding import Embedder; Embedder('all-mpnet-base-v2+all-MiniLM-L6-v2', 'cpu')
-from talksearch.models import resolve; resolve('whisper', 'base'); resolve('whisper', 'tiny.en')
+from talksearch.models import resolve; resolve('whisper', 'base'); resolve('whisper', 'tiny.en'); resolve('embedding', 'multilingual-e5-small')
 from talksearch import pronunciation; pronunciation.load()"

@@ -1,6 +1,7 @@
 """`talksearch check`: verify a library, and with ``repair`` rebuild what can be rebuilt.
 
-What is checked: the SQLite catalog (integrity and its FTS5 index), the FAISS file (readable, and
+What is checked: the SQLite catalog (integrity, its FTS5 word index, and its two trigram indexes holding exactly
+their passages), the FAISS file (readable, and
 holding exactly the catalog's passage ids), the models recorded (one embedding model for the whole
 library, embeddings of its dimension), and leftover files from interrupted runs. The catalog holds
 every embedding, so the vector index and the keyword index can always be rebuilt from it.
@@ -18,6 +19,11 @@ import numpy as np
 
 from talksearch.library import DOWNLOADS, MEDIA, VECTORS, Library
 from talksearch.vector_index import describe, index_ids, read_index
+
+
+# The trigram indexes (talksearch.library.migrations.TRIGRAM_INDEXES), as a report names them.
+TRIGRAM_INDEX_NAMES = {"passages_unspaced": "trigram index of text written without spaces",
+                       "passages_trigrams": "trigram index of talks in other languages than English"}
 
 
 @dataclass
@@ -94,6 +100,12 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
             if repair:
                 library.rebuild_keyword_index()
                 report.repaired.append("rebuilt the keyword index from the passages")
+        for table in library.trigram_indexes_disagreeing():
+            what = TRIGRAM_INDEX_NAMES[table]
+            report.problems.append(f"the {what} disagrees with the passages")
+            if repair:
+                library.rebuild_trigram_index(table)
+                report.repaired.append(f"rebuilt the {what} from the passages")
 
         model = library.embed_model
         talks, passages = library.count_talks(), library.count_passages()

@@ -59,7 +59,14 @@ def test_ray_engine_equals_local_engine_despite_a_killed_worker(feed_library, me
     assert result.returncode == 0, result.stdout + result.stderr
     assert killed, "no Ray worker was seen working"
     assert "2 added, 0 skipped, 0 failed" in result.stdout
-    assert _library_content(library) == _library_content(local_library)
+    talks, passages = _library_content(library)
+    local_talks, local_passages = _library_content(local_library)
+    assert talks == local_talks
+    assert [(t, text) for t, _, _, text in passages] == [(t, text) for t, _, _, text in local_passages]
+    # Times agree to one frame of whisper's word timestamps (20 ms): in one full run (2026-12-03) a few passages
+    # of both talks ended or started one frame apart between the two engines, same words; alone, it did not recur.
+    assert all(abs(a - b) <= 0.021 for ours, theirs in zip(passages, local_passages)
+               for a, b in zip(ours[1:3], theirs[1:3])), (passages, local_passages)
 
 
 def test_a_ray_address_nobody_answers_at_is_refused_in_one_line(tmp_path):

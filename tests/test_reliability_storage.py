@@ -181,6 +181,27 @@ def test_a_keyword_index_dropped_by_hand_is_found_and_rebuilt(library):
 
 
 @models
+def test_a_language_changed_by_hand_is_found_and_its_trigrams_rebuilt(library):
+    """The trigram index of talks in other languages is kept by a trigger when passages are written; a talk's
+    language edited by hand afterwards leaves it out of step (and a dropped table comes back empty)."""
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET language = 'de' WHERE id = '3dd032a9319f'")
+        db.execute("DROP TABLE passages_unspaced")  # held nothing here: it comes back as it was, and agrees
+    with Library.open(library) as lib:
+        assert lib.trigram_search("uploads manifest", 5) == []
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1, checked.stdout
+    assert "the trigram index of talks in other languages than English disagrees" in checked.stdout, checked.stdout
+    assert "written without spaces" not in checked.stdout
+    repaired = talksearch("check", "--repair", "--library", str(library))
+    assert repaired.returncode == 0 and "rebuilt the trigram index of talks in other" in repaired.stdout, repaired.stdout
+    with Library.open(library) as lib:
+        found = lib.passages(lib.trigram_search("uploads manifest", 5))
+        assert found and {p.talk_id for p in found.values()} == {"3dd032a9319f"}
+    assert talksearch("check", "--library", str(library)).returncode == 0
+
+
+@models
 def test_a_second_writer_is_refused_in_one_line(library):
     with Library.open(library) as holder:
         holder.acquire_writer()

@@ -493,6 +493,14 @@ class Library(VectorSync):
     def rebuild_keyword_index(self) -> None:
         self.keywords.rebuild()
 
+    def trigram_indexes_disagreeing(self) -> list[str]:
+        return self.keywords.trigram_indexes_disagreeing()
+
+    def rebuild_trigram_index(self, table: str) -> None:
+        with self.db:  # one transaction: a reader never sees it half filled
+            self.db.execute("BEGIN IMMEDIATE")
+            self.keywords.rebuild_trigrams(table)
+
     def passage_ids(self) -> np.ndarray:
         return self._catalog_ids()
 

@@ -10,7 +10,7 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
-from talksearch.library.migrations import UNSPACED_RANGES
+from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.text import content_words, tokens
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
@@ -269,3 +269,14 @@ class KeywordIndex:
 
     def rebuild(self) -> None:
         self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
+
+    def trigram_indexes_disagreeing(self) -> list[str]:
+        """The trigram indexes (``TRIGRAM_INDEXES``) that do not hold exactly their passages: a talk's language
+        changed by hand, a table dropped by hand (it comes back empty when the library is next opened). Reads only."""
+        return [table for table, selection in TRIGRAM_INDEXES.items() if self.db.execute(
+            f"SELECT EXISTS (SELECT id FROM ({selection}) EXCEPT SELECT rowid FROM {table}) "
+            f"OR EXISTS (SELECT rowid FROM {table} EXCEPT SELECT id FROM ({selection}))").fetchone()[0]]
+
+    def rebuild_trigrams(self, table: str) -> None:
+        for statement in filling(table):
+            self.db.execute(statement)

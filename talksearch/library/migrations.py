@@ -22,6 +22,19 @@ from talksearch.library.records import LibraryError
 # Myanmar, Khmer (a SQLite GLOB; keyword_index.UNSPACED is the same set as a regular expression).
 UNSPACED_RANGES = "぀-ヿ㐀-䶿一-鿿฀-๿຀-໿က-႟ក-៿"
 UNSPACED_GLOB = f"*[{UNSPACED_RANGES}]*"
+# What each trigram index holds (the triggers in SCHEMA keep them so): the passages written without spaces between
+# words, and the passages of talks in other languages than English. Migrations fill them from these; so does
+# ``talksearch check --repair`` (KeywordIndex.rebuild_trigrams).
+TRIGRAM_INDEXES = {
+    "passages_unspaced": f"SELECT id, text FROM passages WHERE text GLOB '{UNSPACED_GLOB}'",
+    "passages_trigrams": "SELECT p.id, p.text FROM passages p JOIN talks t ON t.id = p.talk_id "
+                         "WHERE coalesce(t.language, 'en') != 'en'",
+}
+
+
+def filling(table: str) -> list[str]:
+    """The statements that make a trigram index hold exactly its passages (``TRIGRAM_INDEXES``)."""
+    return [f"DELETE FROM {table}", f"INSERT INTO {table}(rowid, text) {TRIGRAM_INDEXES[table]}"]
 
 FORMAT_VERSION = 7
 OLDEST_READABLE = 1
@@ -148,8 +161,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "INSERT INTO passages_fts(passages_fts, rowid, text, translation) "
         "VALUES ('delete', old.id, old.text, old.translation); END",
         "INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')",
-        "DELETE FROM passages_unspaced",
-        f"INSERT INTO passages_unspaced(rowid, text) SELECT id, text FROM passages WHERE text GLOB '{UNSPACED_GLOB}'",
+        *filling("passages_unspaced"),
         # and the vocabulary is kept per language, each pronounced by its own rules (remade by the next writer)
         "DROP TABLE IF EXISTS sound_vocabulary",
         "CREATE TABLE sound_vocabulary (language TEXT NOT NULL, word TEXT NOT NULL, phonemes TEXT NOT NULL, "
@@ -160,9 +172,7 @@ MIGRATIONS: dict[int, list[str]] = {
     6: ["ALTER TABLE passages ADD COLUMN token_vectors BLOB"],
     # 7: the trigram index of talks in other languages than English (passages_trigrams, made by SCHEMA), filled
     # here from the passages already stored.
-    7: ["DELETE FROM passages_trigrams",
-        "INSERT INTO passages_trigrams(rowid, text) SELECT p.id, p.text FROM passages p JOIN talks t ON t.id = p.talk_id "
-        "WHERE coalesce(t.language, 'en') != 'en'"],
+    7: filling("passages_trigrams"),
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
