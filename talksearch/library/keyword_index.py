@@ -273,9 +273,16 @@ class KeywordIndex:
     def trigram_indexes_disagreeing(self) -> list[str]:
         """The trigram indexes (``TRIGRAM_INDEXES``) that do not hold exactly their passages: a talk's language
         changed by hand, a table dropped by hand (it comes back empty when the library is next opened). Reads only."""
-        return [table for table, selection in TRIGRAM_INDEXES.items() if self.db.execute(
-            f"SELECT EXISTS (SELECT id FROM ({selection}) EXCEPT SELECT rowid FROM {table}) "
-            f"OR EXISTS (SELECT rowid FROM {table} EXCEPT SELECT id FROM ({selection}))").fetchone()[0]]
+        disagreeing = []
+        for table, selection in TRIGRAM_INDEXES.items():
+            if table == "passages_unspaced":  # the same test as the selection's GLOB, which SQLite runs at 30 µs a
+                # passage (its character class is long): by regex, in a tenth of the time
+                expected = {i for i, text in self.db.execute("SELECT id, text FROM passages") if UNSPACED.search(text)}
+            else:
+                expected = {row[0] for row in self.db.execute(selection)}
+            if {row[0] for row in self.db.execute(f"SELECT rowid FROM {table}")} != expected:
+                disagreeing.append(table)
+        return disagreeing
 
     def rebuild_trigrams(self, table: str) -> None:
         for statement in filling(table):
