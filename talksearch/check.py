@@ -1,10 +1,10 @@
 """`talksearch check`: verify a library, and with ``repair`` rebuild what can be rebuilt.
 
 What is checked: the SQLite catalog (integrity, its FTS5 word index, and its two trigram indexes holding exactly
-their passages), the FAISS file (readable, and
-holding exactly the catalog's passage ids), the models recorded (one embedding model for the whole
-library, embeddings of its dimension), and leftover files from interrupted runs. The catalog holds
-every embedding, so the vector index and the keyword index can always be rebuilt from it.
+their passages), the FAISS file (readable, and holding exactly the catalog's passage ids), the models recorded
+(one embedding model for the whole library, embeddings of its dimension), and leftover files from interrupted runs.
+The catalog holds every embedding and every text, so the vector index and the keyword indexes can always be rebuilt
+from it.
 Sentences stored before their words' vectors were kept (format 6) are counted; ``repair`` computes them with
 the library's embedding model, from the stored text (search rescores results word by word once every
 candidate has them).

@@ -36,6 +36,7 @@ def filling(table: str) -> list[str]:
     """The statements that make a trigram index hold exactly its passages (``TRIGRAM_INDEXES``)."""
     return [f"DELETE FROM {table}", f"INSERT INTO {table}(rowid, text) {TRIGRAM_INDEXES[table]}"]
 
+
 FORMAT_VERSION = 7
 OLDEST_READABLE = 1
 
