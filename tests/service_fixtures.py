@@ -12,12 +12,14 @@ session fixture imported into several modules would otherwise be built once per 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +70,8 @@ class Server:
         return self.client.get(path, **kwargs)
 
 
-def start_server(settings: Settings) -> Server:
-    """The real app under uvicorn on a free loopback port, in a thread; stopped when the process exits."""
+def _start(settings: Settings) -> tuple[Server, Callable[[], None]]:
+    """The real app under uvicorn on a free loopback port, in a thread, and what stops it."""
     from talksearch.service.app import create_app
     from talksearch.service.errors import http_protocol
 
@@ -90,9 +92,27 @@ def start_server(settings: Settings) -> Server:
         server.should_exit = True
         thread.join(timeout=30)
 
-    atexit.register(stop)
     base = f"http://127.0.0.1:{port}"
-    return Server(base, settings, httpx.Client(base_url=base, timeout=120))
+    return Server(base, settings, httpx.Client(base_url=base, timeout=120)), stop
+
+
+def start_server(settings: Settings) -> Server:
+    """A server shared by many tests (the cached ones below): stopped when the process exits."""
+    server, stop = _start(settings)
+    atexit.register(stop)
+    return server
+
+
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[Server]:
+    """A server for one test: stopped when the test is done, so that its models do not stay loaded for the rest of
+    the run (each holds the embedding models: about half a gigabyte)."""
+    server, stop = _start(settings)
+    try:
+        yield server
+    finally:
+        server.client.close()
+        stop()
 
 
 @functools.cache

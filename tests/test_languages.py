@@ -389,7 +389,7 @@ def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
     from talksearch.embedding import Embedder
     from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
     from talksearch.library import Library, Segment
-    from tests.service_fixtures import settings_for, start_server
+    from tests.service_fixtures import serving, settings_for
 
     sentences = [Segment(0, 3, "Die Speicherbandbreite begrenzt das Programm.",
                          translation="Memory bandwidth limits the program."),
@@ -403,18 +403,18 @@ def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
                 language="de", embed_model=embedder.name)
     library.add_talk(talk, sentences, passages, embedder.passages(embedding_texts(passages, {"title": "Speicher"})))
     library.close()
-    site = start_server(settings_for(tmp_path / "lib"))
-    hit = site.get("/api/search", params={"q": "memory bandwidth"}).json()["results"][0]
-    assert hit["text"].startswith("Die Speicherbandbreite") and hit["translation"].startswith("Memory bandwidth")
-    results = site.get("/", params={"q": "memory bandwidth"}).text
-    assert '<p class="snippet" lang="de" dir="auto">' in results
-    assert '<p class="translation" lang="en">Memory bandwidth limits the program.' in results
-    page = site.get(f"/talks/{talk.id}").text
-    assert 'lang="de" dir="auto">' in page and '<details class="translation" id="translation" lang="en">' in page
-    assert "We measure first." in page
-    assert site.get(f"/api/talks/{talk.id}/transcript.txt", params={"translation": 1}).text == \
-        "Memory bandwidth limits the program.\nWe measure first.\n"
-    assert site.get(f"/api/talks/{talk.id}/transcript.txt").text.startswith("Die Speicherbandbreite")
+    with serving(settings_for(tmp_path / "lib")) as site:
+        hit = site.get("/api/search", params={"q": "memory bandwidth"}).json()["results"][0]
+        assert hit["text"].startswith("Die Speicherbandbreite") and hit["translation"].startswith("Memory bandwidth")
+        results = site.get("/", params={"q": "memory bandwidth"}).text
+        assert '<p class="snippet" lang="de" dir="auto">' in results
+        assert '<p class="translation" lang="en">Memory bandwidth limits the program.' in results
+        page = site.get(f"/talks/{talk.id}").text
+        assert 'lang="de" dir="auto">' in page and '<details class="translation" id="translation" lang="en">' in page
+        assert "We measure first." in page
+        assert site.get(f"/api/talks/{talk.id}/transcript.txt", params={"translation": 1}).text == \
+            "Memory bandwidth limits the program.\nWe measure first.\n"
+        assert site.get(f"/api/talks/{talk.id}/transcript.txt").text.startswith("Die Speicherbandbreite")
 
 
 @pytest.mark.unit

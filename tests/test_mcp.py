@@ -20,9 +20,9 @@ from tests.service_fixtures import (
     ADMIN_TOKEN,
     assert_error,
     read_server,
+    serving,
     settings_for,
     shared_library,
-    start_server,
     talk_ids,
 )
 
@@ -129,12 +129,12 @@ def test_mcp_transport_is_not_in_openapi():
 
 
 def test_mcp_follows_the_services_rate_limit():
-    server = start_server(settings_for(shared_library(), rate_limit_per_minute=2))
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 1}}}
-    headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
-    answers = [server.client.post("/mcp", json=call, headers=headers) for _ in range(3)]
-    assert [a.status_code for a in answers[:2]] == [200, 200], [a.text for a in answers]
-    assert answers[0].json()["result"]["structuredContent"]["moments"]  # a real search was answered
-    assert_error(answers[2], 429, "rate_limited")
-    assert int(answers[2].headers["retry-after"]) >= 1
+    with serving(settings_for(shared_library(), rate_limit_per_minute=2)) as server:
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 1}}}
+        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+        answers = [server.client.post("/mcp", json=call, headers=headers) for _ in range(3)]
+        assert [a.status_code for a in answers[:2]] == [200, 200], [a.text for a in answers]
+        assert answers[0].json()["result"]["structuredContent"]["moments"]  # a real search was answered
+        assert_error(answers[2], 429, "rate_limited")
+        assert int(answers[2].headers["retry-after"]) >= 1

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from talksearch.service.ratelimit import RateLimitMiddleware, TokenBuckets
-from tests.service_fixtures import assert_error, settings_for, shared_library, start_server
+from tests.service_fixtures import assert_error, serving, settings_for, shared_library
 
 pytestmark = pytest.mark.models
 
@@ -207,19 +207,19 @@ def test_rate_limit_counts_only_searches_per_client():
 
 def test_rate_limit_on_the_real_service():
     per_minute = 3
-    server = start_server(settings_for(shared_library(), rate_limit_per_minute=per_minute))
-    statuses = [server.get("/api/search", params={"q": "storage"}).status_code for _ in range(per_minute)]
-    assert statuses == [200] * per_minute
-    refused = server.get("/api/search", params={"q": "storage"}, headers={"Origin": "https://elsewhere.example"})
-    error = assert_error(refused, 429, "rate_limited")
-    retry_after = int(refused.headers["retry-after"])
-    assert 1 <= retry_after <= math.ceil(60 / per_minute)
-    assert f"try again in {retry_after} s" in error["message"]
-    assert refused.headers["access-control-allow-origin"] == "*"  # the widget on another site can read it ...
-    assert refused.headers["access-control-expose-headers"] == "Retry-After"  # ... and when to try again
-    assert server.get("/api/talks").status_code == 200 and server.get("/healthz").status_code == 200
-    metrics = server.get("/metrics").text
-    assert 'route="/api/search",status="429"' in metrics  # named by its route, though refused before routing
+    with serving(settings_for(shared_library(), rate_limit_per_minute=per_minute)) as server:
+        statuses = [server.get("/api/search", params={"q": "storage"}).status_code for _ in range(per_minute)]
+        assert statuses == [200] * per_minute
+        refused = server.get("/api/search", params={"q": "storage"}, headers={"Origin": "https://elsewhere.example"})
+        error = assert_error(refused, 429, "rate_limited")
+        retry_after = int(refused.headers["retry-after"])
+        assert 1 <= retry_after <= math.ceil(60 / per_minute)
+        assert f"try again in {retry_after} s" in error["message"]
+        assert refused.headers["access-control-allow-origin"] == "*"  # the widget on another site can read it ...
+        assert refused.headers["access-control-expose-headers"] == "Retry-After"  # ... and when to try again
+        assert server.get("/api/talks").status_code == 200 and server.get("/healthz").status_code == 200
+        metrics = server.get("/metrics").text
+        assert 'route="/api/search",status="429"' in metrics  # named by its route, though refused before routing
 
 
 @pytest.mark.browser
@@ -227,15 +227,15 @@ def test_the_search_page_says_why_when_a_search_is_refused(browser):
     """Search as you type, past the rate limit: the page shows the service's reason as text, not its JSON."""
     from tests.service_fixtures import wait_until
 
-    server = start_server(settings_for(shared_library(), rate_limit_per_minute=1))
-    page = browser.new_page()
-    page.goto(server.base + "/")
-    page.locator("#q").fill("storage")
-    wait_until(lambda: "storage" in (page.text_content("#results .status") or ""), "the first results", 60)
-    page.locator("#q").fill("object storage")
-    wait_until(lambda: "try again in" in (page.text_content("#results .notice") or ""), "the refusal", 60)
-    assert "{" not in page.text_content("#results")  # the message, not the error's JSON
-    page.close()
+    with serving(settings_for(shared_library(), rate_limit_per_minute=1)) as server:
+        page = browser.new_page()
+        page.goto(server.base + "/")
+        page.locator("#q").fill("storage")
+        wait_until(lambda: "storage" in (page.text_content("#results .status") or ""), "the first results", 60)
+        page.locator("#q").fill("object storage")
+        wait_until(lambda: "try again in" in (page.text_content("#results .notice") or ""), "the refusal", 60)
+        assert "{" not in page.text_content("#results")  # the message, not the error's JSON
+        page.close()
 
 
 def test_quoted_query_in_urls_round_trips(api):
