@@ -9,9 +9,12 @@ the library's size (``VectorPolicy``):
   ``nprobe`` nearest lists (optionally, ``refine``, the best ``refine × k`` candidates are then re-scored
   exactly against the catalog's float32 embeddings). ``nprobe`` is tuned when the index is trained: the
   smallest value whose recall@10 against exact search reaches ``target_recall`` on stand-in queries drawn
-  from the library's own vectors (``tuning_queries``). IVF keeps FAISS's own passage ids, so deleting a talk
-  removes its vectors in place. (HNSW was not chosen: FAISS cannot remove vectors from it, its graph costs
-  more memory than the SQ8 codes themselves, and building it is far slower than training IVF.)
+  from the library's own vectors (``tuning_queries``). Where 8-bit codes need more than ``codes_max_share``
+  of the lists for that (a model whose vectors sit too close together for them: multilingual-e5-small), the
+  index is built again with ``SQfp16`` codes, and the one that needs fewer lists is kept. IVF keeps FAISS's
+  own passage ids, so deleting a talk removes its vectors in place. (HNSW was not chosen: FAISS cannot remove
+  vectors from it, its graph costs more memory than the SQ8 codes themselves, and building it is far slower
+  than training IVF.)
 
 The index is retrained from the catalog, in the writer, only when the library has grown (or shrunk) ``regrow``
 times (4×) past the size it was trained at, or crosses ``exact_max``; in between, new passages are added to
@@ -63,6 +66,9 @@ class VectorPolicy:
     # ~100 random reads of a 3 GB catalog per query (5-14 ms here); raising nprobe is cheaper.
     refine: int = 1
     target_recall: float = 0.96  # nprobe is the smallest reaching this recall@10 on the tuning queries
+    # SQ8 codes that need more than this share of the lists to reach target_recall are the limit, not the lists:
+    # the index is built again with 16-bit codes (twice the memory), and kept if it needs fewer lists.
+    codes_max_share: float = 0.125
     tune_queries: int = 200
     train_per_list: int = 40  # k-means training sample: this many vectors per list
     train_iterations: int = 10
@@ -453,6 +459,22 @@ def build(dimension: int, n: int, policy: VectorPolicy, chunks: Chunks, sample: 
     """A new index for the ``n`` passages ``chunks`` yields, of the type the policy picks for ``n``: trained on
     ``sample(m)`` (m random catalog vectors), filled, and tuned."""
     factory = policy.factory(n)
+    say = progress or (lambda _message: None)
+    index, info = _build(dimension, n, factory, policy, chunks, sample, exact, say)
+    nlist = _ivf(index).nlist if _ivf(index) else 0
+    if factory.endswith(",SQ8") and info.nprobe and info.nprobe > policy.codes_max_share * nlist:
+        wide_factory = factory.replace(",SQ8", ",SQfp16")
+        say(f"nprobe={info.nprobe} of {nlist} lists with 8-bit codes: trying {wide_factory}")
+        wide, wide_info = _build(dimension, n, wide_factory, policy, chunks, sample, exact, say)
+        reached = wide_info.tuned_recall_at_10 >= policy.target_recall
+        if reached and (info.tuned_recall_at_10 < policy.target_recall or wide_info.nprobe < info.nprobe):
+            index, info = wide, wide_info
+    return index, info
+
+
+def _build(dimension: int, n: int, factory: str, policy: VectorPolicy, chunks: Chunks,
+           sample: Callable[[int], np.ndarray], exact: Lookup | None, say: Callable[[str], None]
+           ) -> tuple[faiss.Index, IndexInfo]:
     index = faiss.index_factory(dimension, factory, faiss.METRIC_INNER_PRODUCT)
     ivf = _ivf(index)
     info = IndexInfo(factory, trained_size=n)
@@ -460,7 +482,6 @@ def build(dimension: int, n: int, policy: VectorPolicy, chunks: Chunks, sample: 
         for ids, vectors in chunks():
             index.add_with_ids(vectors, ids)
         return index, info
-    say = progress or (lambda _message: None)
     training = sample(min(n, policy.train_per_list * ivf.nlist))
     ivf.cp.niter = policy.train_iterations
     ivf.cp.seed = policy.seed

@@ -11,7 +11,7 @@ import pytest
 import talksearch.library.vector_sync as library_module
 from talksearch.check import check_library
 from talksearch.library import Library, Passage, Segment, Talk
-from talksearch.vector_index import EXACT, VectorPolicy, recall_at
+from talksearch.vector_index import EXACT, IndexInfo, VectorPolicy, build, recall_at
 
 pytestmark = pytest.mark.unit
 
@@ -214,3 +214,27 @@ def test_retuning_keeps_the_lists_and_records_the_new_parameters(writer, tmp_pat
     assert json.loads(reader.meta("index_params"))["nprobe"] == info["nprobe"]
     assert _recall(reader, _queries()) >= 0.95
     reader.close()
+
+
+def _cone(n: int, lean: float, spread: float) -> np.ndarray:
+    """Unit vectors that share one direction besides their topic: a narrow cone when ``lean`` is large, as
+    multilingual-e5-small's vectors are (their mean has a norm of 0.94)."""
+    rng = np.random.default_rng(1)
+    x = lean * np.ones(DIM, np.float32) / np.sqrt(DIM) + _CENTRES[rng.integers(0, len(_CENTRES), n)]
+    x += spread * rng.standard_normal((n, DIM)).astype(np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _built(vectors: np.ndarray, **policy) -> IndexInfo:
+    """What ``build`` makes of these vectors (the index type and its tuning)."""
+    ids = np.arange(len(vectors), dtype=np.int64)
+    return build(DIM, len(vectors), VectorPolicy(exact_max=1000, tune_queries=100, **policy),
+                 lambda: iter([(ids, vectors)]),
+                 lambda count: vectors[np.random.default_rng(0).choice(len(vectors), count, replace=False)])[1]
+
+
+def test_codes_too_coarse_for_the_target_recall_are_widened_to_16_bits():
+    info = _built(_cone(8000, lean=16, spread=0.6), target_recall=0.99)  # SQ8: 0.987 at best (96 lists)
+    assert info.factory == "IVF128,SQfp16" and info.tuned_recall_at_10 >= 0.99 and info.nprobe <= 32
+    info = _built(_cone(8000, lean=0, spread=0.6))  # SQ8 reaches 0.96 with a few lists: kept
+    assert info.factory == "IVF128,SQ8" and info.nprobe <= 128 // 8
