@@ -1,7 +1,7 @@
 """Cut a transcript into sentences and retrieval passages whose times come from word timings.
 
 Whisper's segments (up to 30 s in the batched pipeline) are first re-cut into sentences, ending at
-. ? !, at a long pause, or at a length cap; those sentences, each with its words, are the stored
+. ? ! (and their forms in other scripts), at a long pause, or at a length cap; those sentences, each with its words, are the stored
 transcript. A passage is a window of consecutive sentences; a new window starts at every sentence,
 so whichever sentence a query matches, some passage starts exactly where that sentence starts. Each
 sentence is a passage too (two granularities), and passages are embedded with the talk's title before them.
@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 from talksearch.library import Passage, Segment, with_translation
 
-SENTENCE_END = (".", "?", "!", "…")
+# Sentence ends in the scripts whisper writes: Latin and most others, Chinese and Japanese (full-width), Arabic
+# and Urdu, Devanagari. Without the full-width ones a Chinese transcript's sentences ran together up to the length
+# cap, and a search landed at the first sentence's second.
+SENTENCE_END = (".", "?", "!", "…", "。", "？", "！", "．", "؟", "۔", "।")
 
 
 @dataclass

@@ -30,6 +30,17 @@ def test_sentences_end_at_punctuation_and_long_pauses_with_word_times():
     assert [(s.start, round(s.end, 1)) for s in sentences] == [(0.0, 1.1), (1.5, 3.0), (3.4, 4.1), (6.0, 6.7)]
 
 
+def test_sentences_end_at_the_full_stops_of_other_scripts():
+    # Chinese is written without spaces (whisper's words are a character or two), Hindi ends with a danda, Arabic
+    # asks with its own question mark; no pause separates the sentences, only their punctuation.
+    chinese = split_sentences([_segment((0.0, "时钟"), (0.4, "频率"), (0.8, "很高。"), (1.2, "内存"), (1.6, "很慢？"),
+                                        (2.0, "好！"))])
+    assert [(s.text, s.start) for s in chinese] == [("时钟频率很高。", 0.0), ("内存很慢？", 1.2), ("好！", 2.0)]
+    others = split_sentences([_segment((0.0, " यह"), (0.4, " तेज़"), (0.8, " है।"), (1.2, " هل"), (1.6, " يعمل؟"),
+                                       (2.0, " Oui."))])
+    assert [s.text for s in others] == ["यह तेज़ है।", "هل يعمل؟", "Oui."]
+
+
 def test_a_window_starts_at_every_sentence_and_sentences_can_be_passages_too():
     sentences = split_sentences(_talk_segments())
     passages = make_passages(sentences, PassageOptions(window_sentences=2, sentence_passages=True))
