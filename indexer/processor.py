@@ -21,7 +21,7 @@ from talksearch.indexer.allocator import keep_freed_memory
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
 from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
-from talksearch.language_codes import base_language
+from talksearch.language_codes import whisper_code
 from talksearch.library import Passage, Segment, Talk
 from talksearch.models import ModelError, resolve, resolve_device
 from talksearch.settings import Settings
@@ -138,7 +138,7 @@ class TalkProcessor:
         """Give each sentence of a talk not in English its English (whisper's translate task on the multilingual
         model, over the sentence's own audio); the seconds it took. A talk in English, of no known language, or
         without audio (indexed from captions alone) is left as it is."""
-        language = base_language(fetched.talk.language)
+        language = whisper_code(fetched.talk.language)
         if language in (None, "en") or fetched.audio is None or not sentences:
             return 0.0
         started = time.perf_counter()
@@ -156,7 +156,8 @@ class TalkProcessor:
         if fetched.audio is None:
             raise TalkFailed("no audio to transcribe")
         transcriber = self.transcriber  # a model that cannot load stops the run (ModelError), not just this talk
-        name, language = self.whisper_name, base_language(fetched.talk.language)  # forced, or the source's
+        # forced, or the source's when whisper knows it (else detected: a feed may say "English" or a retired code)
+        name, language = self.whisper_name, whisper_code(fetched.talk.language)
         try:
             if not transcriber.is_multilingual:
                 transcriber, name, language = self._for_english_only_model(str(fetched.audio), language)

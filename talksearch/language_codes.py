@@ -9,9 +9,17 @@ from collections.abc import Iterable
 LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(?:[-_][a-zA-Z0-9]{2,8})*$")  # BCP 47-like: a code, then subtags
 
 
+# Codes ISO 639 has retired, or spells otherwise than whisper, that sources still send (Java and Android say
+# ``iw`` for Hebrew): the talk is stored, filtered and transcribed as whisper names its language.
+ALIASES = {"iw": "he", "in": "id", "ji": "yi", "jv": "jw", "mo": "ro", "nb": "no"}
+
+
 def base_language(tag: str | None) -> str | None:
-    """``en-US``, ``en_GB`` and YouTube's ``en-orig`` are all ``en``."""
-    return tag.replace("_", "-").split("-")[0].lower() if tag else None
+    """``en-US``, ``en_GB`` and YouTube's ``en-orig`` are all ``en``; ``iw-IL`` is ``he``."""
+    if not tag:
+        return None
+    code = tag.replace("_", "-").split("-")[0].lower()
+    return ALIASES.get(code, code)
 
 
 def _whisper_codes() -> frozenset[str]:
@@ -33,10 +41,17 @@ def filter_languages(values: Iterable[str]) -> list[str]:
     return codes
 
 
+def whisper_code(tag: str | None) -> str | None:
+    """The code whisper transcribes ``tag`` as, or None when whisper knows no such language (a source that
+    says "English" or "zz": the talk's language is then detected, not passed on for whisper to refuse)."""
+    code = base_language(tag) if tag and LANGUAGE_TAG.match(tag) else None
+    return code if code in _whisper_codes() else None
+
+
 def whisper_language(tag: str) -> str:
-    """The code whisper transcribes ``tag`` as; ValueError when whisper knows no such language, so that a
-    mistyped ``--language`` is refused before anything is downloaded, not once per talk."""
-    code = base_language(tag) if LANGUAGE_TAG.match(tag) else None
-    if code not in _whisper_codes():
+    """``whisper_code`` for a person's ``--language``: ValueError when whisper knows no such language, so that a
+    mistyped one is refused before anything is downloaded, not once per talk."""
+    code = whisper_code(tag)
+    if code is None:
         raise ValueError(f"{tag!r} is not a language whisper knows (a code such as en, de, es, fr, zh)")
     return code
