@@ -102,6 +102,17 @@ def test_pages_mark_the_language_of_the_words(api, ids):
     assert '<p class="snippet" lang="en" dir="auto">' in results
     assert site.get("/api/search", params={"q": "checkpoint", "language": "de"}).json()["results"] == []
     assert site.get("/api/search", params={"q": "checkpoint", "language": "EN"}).json()["results"]
+    # the embeddable pages too
+    assert '<p lang="en" dir="auto">' in site.get("/embed", params={"q": "checkpoint"}).text
+    assert '<blockquote lang="en" dir="auto">' in site.get(f"/embed/talks/{ids['t02']}", params={"t": 1}).text
+    # the search page reads the filter as the API does: a region tag is its language, "english" is no code
+    page = site.get("/", params={"q": "checkpoint", "language": "en-GB"}).text
+    assert '<p class="snippet" lang="en"' in page and "<option selected>en</option>" in page
+    assert '<p class="snippet"' not in site.get("/", params={"q": "checkpoint", "language": "de"}).text
+    refused = site.get("/results", params={"q": "checkpoint", "language": "english"})
+    assert refused.status_code == 200  # pages are lenient: the form stays usable
+    assert "Cannot filter by language: &#39;english&#39; is not a language code" in refused.text
+    assert '<p class="snippet"' not in refused.text
 
 
 @pytest.mark.models

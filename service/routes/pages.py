@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
@@ -35,12 +36,18 @@ def _form(request: Request) -> dict:
     selected = {name: params.get(name, "").strip()[:200] for name, _, _ in _MENUS}
     selected["published_after"] = _date(params.get("published_after")) or ""
     selected["published_before"] = _date(params.get("published_before")) or ""
+    notice = None
+    if selected["language"]:  # read as the API reads it: de-DE is de (the menu's code); "english" gets a notice
+        try:
+            selected["language"] = filter_languages([selected["language"]])[0]
+        except ValueError as exc:
+            notice = f"Cannot filter by language: {exc}."
     try:
         offset = min(max(int(params.get("offset", 0)), 0), 10_000)
     except ValueError:
         offset = 0
     return {"q": params.get("q", ""), "group": "talk" if params.get("group") == "talk" else "none",
-            "offset": offset, "selected": selected}
+            "offset": offset, "selected": selected, "notice": notice}
 
 
 def _results_context(state, form: dict) -> dict:
@@ -51,7 +58,9 @@ def _results_context(state, form: dict) -> dict:
         published_after=s["published_after"] or None, published_before=s["published_before"] or None,
     )
     context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": sum(bool(v) for v in s.values()),
-               "response": None, "talks": None, "notice": None, "players": {}, "feed_query": ""}
+               "response": None, "talks": None, "notice": form["notice"], "players": {}, "feed_query": ""}
+    if form["notice"]:
+        return context
     if form["q"].strip():
         try:
             response = state.searcher.search(form["q"], state.settings.search_limit, offset=form["offset"],
