@@ -15,6 +15,16 @@ def _vtt_text(text: str) -> str:
     return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split())
 
 
+def missing_translation(talk: Talk, segments: list[Segment]) -> str | None:
+    """Why the English of ``talk`` cannot be given: it is in another language and no sentence of it was translated
+    (indexed without --translate). None when it can: translated, or in English already (its words are the English).
+    Exports refuse rather than hand back the original words to someone who asked for the English."""
+    if talk.language in (None, "en") or any(s.translation for s in segments):
+        return None
+    return (f"talk {talk.id!r} is in {talk.language!r} and has no English translation: it was indexed without "
+            "--translate (index it again with --translate --reindex)")
+
+
 def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = False) -> str:
     """The transcript in ``fmt``: the words as spoken; with ``translation``, the English of a translated talk
     (--translate) in their place (txt, vtt, srt: English subtitles) or beside them (json: each sentence's

@@ -354,7 +354,7 @@ def test_a_translation_is_stored_searched_embedded_and_exported(tmp_path):
 
     from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
     from talksearch.library import Library, Segment
-    from talksearch.transcripts import render
+    from talksearch.transcripts import missing_translation, render
 
     sentences = [Segment(0, 2, "Guten Tag.", translation="Good day."),
                  Segment(2, 5, "Die Speicherbandbreite begrenzt das Programm.", translation="Memory bandwidth limits the program."),
@@ -382,6 +382,11 @@ def test_a_translation_is_stored_searched_embedded_and_exported(tmp_path):
     assert "00:00:02.000 --> 00:00:05.000\nMemory bandwidth" in render(row, stored, "vtt", translation=True)
     assert "translation" not in json.loads(render(row, stored, "json"))["segments"][0]
     assert json.loads(render(row, stored, "json", translation=True))["segments"][0]["translation"] == "Good day."
+    assert missing_translation(row, stored) is None
+    # asked for the English of a talk indexed without --translate: refused, not the original words instead
+    untranslated = [Segment(0, 2, "Buenos días.")]
+    assert "has no English translation" in missing_translation(Talk("G", "es", "u", "t", language="es"), untranslated)
+    assert missing_translation(Talk("G", "en", "u", "t", language="en"), untranslated) is None  # English already
     library.close()
 
 
@@ -402,7 +407,8 @@ def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
     from talksearch.embedding import Embedder
     from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
     from talksearch.library import Library, Segment
-    from tests.service_fixtures import serving, settings_for
+    from tests.helpers import talksearch
+    from tests.service_fixtures import assert_error, serving, settings_for
 
     sentences = [Segment(0, 3, "Die Speicherbandbreite begrenzt das Programm.",
                          translation="Memory bandwidth limits the program."),
@@ -428,6 +434,18 @@ def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
         assert site.get(f"/api/talks/{talk.id}/transcript.txt", params={"translation": 1}).text == \
             "Memory bandwidth limits the program.\nWe measure first.\n"
         assert site.get(f"/api/talks/{talk.id}/transcript.txt").text.startswith("Die Speicherbandbreite")
+    with Library.open(tmp_path / "lib") as library:  # a talk indexed without --translate
+        library.acquire_writer()
+        spanish = Talk("Generic", "es", "http://example.org/es.mp3", "Memoria", language="es", embed_model=embedder.name)
+        said = [Segment(0, 3, "La memoria limita el programa.")]
+        cut = make_passages(said)
+        library.add_talk(spanish, said, cut, embedder.passages(embedding_texts(cut, {"title": "Memoria"})))
+    with serving(settings_for(tmp_path / "lib")) as site:
+        refused = site.get(f"/api/talks/{spanish.id}/transcript.vtt", params={"translation": 1})
+        assert "has no English translation" in assert_error(refused, 404)["message"]
+    result = talksearch("export", spanish.id, "--translation", "--library", str(tmp_path / "lib"))
+    assert result.returncode == 1 and "has no English translation" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
 
 
 @pytest.mark.unit

@@ -12,7 +12,7 @@ from talksearch.service.params import Filters, Offset
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-from talksearch.transcripts import render
+from talksearch.transcripts import missing_translation, render
 
 router = APIRouter(prefix="/api/talks", tags=["talks"], route_class=ReadRoute)
 _NOT_FOUND = {404: {"model": ErrorResponse}}
@@ -32,12 +32,15 @@ def list_talks(
         return TalkList(talks=[talk_summary(t) for t in talks], total=library.count_talks(filters))
 
 
-def _talk(state, talk_id: str) -> tuple[Talk, list[Segment]]:
+def _talk(state, talk_id: str, translation: bool = False) -> tuple[Talk, list[Segment]]:
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
         if talk is None:
             raise ApiError(404, f"no talk {talk_id!r}")
-        return talk, library.segments(talk_id)
+        segments = library.segments(talk_id)
+    if translation and (missing := missing_translation(talk, segments)):
+        raise ApiError(404, missing)
+    return talk, segments
 
 
 @router.get("/{talk_id}", response_model=TalkDetail, responses=_NOT_FOUND,
@@ -52,13 +55,14 @@ def get_talk(state: State, talk_id: str) -> TalkDetail:
 
 Translation = Annotated[bool, Query(
     description="The English of a talk indexed with `--translate`: in place of the original words (txt, vtt, srt), "
-                "beside them (json: each sentence's `translation`)")]
+                "beside them (json: each sentence's `translation`). A talk in another language indexed without "
+                "`--translate` has none: 404")]
 
 
 @router.get("/{talk_id}/transcript", responses=_NOT_FOUND,
             summary="The transcript as JSON: sentences with start, end, text and timed words")
 def transcript_json(state: State, talk_id: str, translation: Translation = False) -> JSONResponse:
-    talk, segments = _talk(state, talk_id)
+    talk, segments = _talk(state, talk_id, translation)
     return JSONResponse(json.loads(render(talk, segments, "json", translation)))
 
 
@@ -68,6 +72,6 @@ def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt
                     translation: Translation = False):
     if fmt == "json":
         return transcript_json(state, talk_id, translation)
-    talk, segments = _talk(state, talk_id)
+    talk, segments = _talk(state, talk_id, translation)
     return PlainTextResponse(render(talk, segments, fmt, translation), media_type=_MEDIA_TYPES[fmt],
                              headers={"Content-Disposition": f'inline; filename="{talk_id}.{fmt}"'})
