@@ -178,8 +178,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
     @server.tool(description=TRANSCRIPT_DESCRIPTION, annotations=READ_ONLY)
     def get_transcript(
         talk_id: Annotated[str, Field(max_length=64, description="The talk's id")],
-        start: Annotated[float | None, Field(ge=0, le=1e7, description="From this second")] = None,
-        end: Annotated[float | None, Field(ge=0, le=1e7, description="Up to this second")] = None,
+        start: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False, description="From this second")] = None,
+        end: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False, description="Up to this second")] = None,
         ctx: Context | None = None,
     ) -> TranscriptAnswer:
         with searcher().reading() as library:

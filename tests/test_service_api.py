@@ -154,6 +154,13 @@ def test_related_past_the_end_uses_the_last_moment(api, ids):
     assert body["results"] and "tenant" in body["text"]
 
 
+def test_a_second_that_is_no_number_is_named_so(api, ids):
+    for path, name in (("/api/related", "at"), (f"/embed/talks/{ids['t02']}", "t")):
+        for value in ("nan", "inf"):
+            error = assert_error(api.get(path, params={"talk": ids["t02"], name: value}), 422)
+            assert "finite number" in error["message"], error  # not "less than or equal to 10000000"
+
+
 def test_facets(api):
     body = api.get("/api/facets").json()
     assert body["speakers"] == ["Ines Moreau", "Kenji Watanabe"]

@@ -93,7 +93,7 @@ def embed_search(
 def embed_talk(
     state: State,
     talk_id: str,
-    t: Annotated[float, Query(ge=0, le=1e7, description="Start here, in seconds from the talk's start")] = 0.0,
+    t: Annotated[float, Query(ge=0, le=1e7, allow_inf_nan=False, description="Start here, in seconds from the talk's start")] = 0.0,
 ) -> HTMLResponse:
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)

@@ -37,7 +37,7 @@ def search_moments(
 def related(
     state: State,
     talk: Annotated[str, Query(max_length=64, description="The talk's id", examples=["3f2a9c1d0b7e"])],
-    at: Annotated[float, Query(ge=0, le=1e7, description="Seconds into the talk", examples=[75])] = 0.0,
+    at: Annotated[float, Query(ge=0, le=1e7, allow_inf_nan=False, description="Seconds into the talk", examples=[75])] = 0.0,
     limit: Annotated[int | None, Query(ge=1, le=100, description="Moments to return (1-100)")] = None,
 ) -> RelatedResponse:
     try:
