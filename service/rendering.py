@@ -33,7 +33,9 @@ def environment() -> Environment:
 
 
 def render(template: str, **context) -> str:
-    return environment().get_template(template).render(**context)
+    # A NUL typed into a query is echoed back (the title, the search box): HTML forbids it in a page, and a
+    # browser shows U+FFFD for it, so the page says so itself.
+    return environment().get_template(template).render(**context).replace("\x00", "\ufffd")
 
 
 def error_page(status: int, message: str) -> str:

@@ -37,6 +37,8 @@ def test_page_forms_are_lenient(api):
                    {"q": "storage", "offset": "-5"}, {"q": "a" * 600}, {"q": "   "}):
         assert api.get("/", params=params).status_code == 200, params
     assert "longer than" in api.get("/", params={"q": "a" * 600}).text
+    nul = api.get("/", params={"q": "a\x00b"}).text
+    assert "\x00" not in nul and 'value="a\ufffdb"' in nul and "NUL" in nul  # HTML has no NUL; the notice says why
 
 
 def test_page_escapes_the_query(api):
