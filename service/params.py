@@ -24,7 +24,7 @@ def _values(name: str, values: list[str] | None) -> list[str]:
     return values
 
 
-def _languages(values: list[str]) -> list[str]:
+def language_codes(values: list[str]) -> list[str]:
     try:
         return filter_languages(values)  # en-US is en; "english" is an error, not a filter that matches nothing
     except ValueError as exc:
@@ -45,7 +45,7 @@ def talk_filter(
 ) -> TalkFilter:
     return TalkFilter(
         talks=_values("talk", talk), channels=_values("channel", channel), events=_values("event", event),
-        speakers=_values("speaker", speaker), languages=_languages(_values("language", language)),
+        speakers=_values("speaker", speaker), languages=language_codes(_values("language", language)),
         published_after=published_after.isoformat() if published_after else None,
         published_before=published_before.isoformat() if published_before else None,
     )

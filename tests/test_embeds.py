@@ -143,6 +143,10 @@ def test_oembed_turns_a_talk_link_into_its_iframe(widget_api, talks):
         assert_error(httpx.get(f"{widget_api.base}/oembed", params={"url": url}, timeout=60), 404, "not_found")
     assert_error(httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/talks/{talks['t01']}",
                                                           "format": "xml"}, timeout=60), 422, "invalid_request")
+    # a search the embed would refuse (no language code) is refused here, not handed out as an iframe
+    refused = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/?q=power&language=english"},
+                        timeout=60)
+    assert "'english' is not a language code" in assert_error(refused, 422, "invalid_request")["message"]
 
 
 def test_the_widget_page_shows_both_ways_to_embed(widget_api):

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters
+from talksearch.service.params import Filters, language_codes
 from talksearch.service.rendering import environment, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -151,6 +151,7 @@ def oembed(
         title, width, height = talk.title, 640, 420
     elif path in ("", "/embed") and query.get("q", [""])[0].strip():
         keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]
+        language_codes(query.get("language", []))  # the embed would refuse them: so does this (422, not an iframe)
         src = f"{base}/embed?{urlencode(keep)}"
         title, width, height = f"talksearch: {query['q'][0].strip()}", 640, 480
     else:
