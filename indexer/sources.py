@@ -31,6 +31,7 @@ from talksearch.indexer.captions import CaptionError
 
 from talksearch.language_codes import base_language
 from talksearch.library import Talk, archive_id
+from talksearch.library.layout import CATALOG
 
 MEDIA_SUFFIXES = {
     ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".webm", ".mp4", ".m4v", ".mkv", ".mov",
@@ -195,8 +196,14 @@ class Sources:
 
     def expand(self, source: str) -> Iterator[Candidate]:
         """The talks a source names. Raises SourceError when the source itself is unusable."""
-        if urlsplit(source).scheme.lower() == "file":  # yt-dlp refuses file:// URLs: the file itself
-            source = url2pathname(unquote(urlsplit(source).path))
+        try:
+            parts = urlsplit(source)
+        except ValueError as exc:  # "http://[::1": one source refused, not the run ended by a traceback
+            raise SourceError(f"not a valid URL ({exc})") from None
+        if parts.scheme.lower() == "file":  # yt-dlp refuses file:// URLs: the file itself
+            source = url2pathname(unquote(parts.path))
+            if not source:  # "file://" would otherwise be the current directory
+                raise SourceError("a file:// URL without a path")
         if not is_url(source):
             yield from self._expand_local(source)
             return
@@ -231,7 +238,11 @@ class Sources:
     def _expand_local(self, source: str) -> Iterator[Candidate]:
         path = Path(source).expanduser()
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+            # a talksearch library inside the folder (its kept media, its downloads) is not walked: its copies
+            # of talks would be indexed again as new ones
+            libraries = {catalog.parent for catalog in path.rglob(CATALOG)}
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
+                           and libraries.isdisjoint(p.parents))
             if not files:  # said, rather than "0 added" as if all were well
                 raise SourceError("no audio or video files in this folder")
             for file in files:

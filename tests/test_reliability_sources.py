@@ -139,6 +139,8 @@ def bad_run(bad_server, no_speech, tmp_path_factory):
         "twice": f"{bad_server}/twice.xml",
         "unsupported": "ftp://127.0.0.1:9/talk.mp3",
         "no-host": "http://",
+        "bad-ipv6": "http://[::1",  # urllib cannot even split it
+        "file-without-path": "file://",  # not the current directory
         "bad-port": "http://127.0.0.1:99999/talk.mp3",
         "file-url": (work / "sidecar" / "talk.ogg").as_uri(),  # yt-dlp refuses file:// URLs: read as the file
         "melody": str(no_speech / "melody.ogg"),
@@ -165,8 +167,8 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Traceback" not in output
-    assert len(lines) == 17, result.stdout  # 16 sources, the feed naming its talk twice
-    assert "3 added, 1 skipped, 13 failed" in result.stdout, result.stdout
+    assert len(lines) == 19, result.stdout  # 18 sources, the feed naming its talk twice
+    assert "3 added, 1 skipped, 15 failed" in result.stdout, result.stdout
 
     assert _line(lines, "error500.ogg").startswith("failed") and "HTTP Error 500" in _line(lines, "error500.ogg")
     assert "timed out" in _line(lines, "/stall.ogg").lower()
@@ -181,6 +183,8 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
     assert _line(lines, "ftp://").startswith("failed")
     assert _line(lines, "http://: ").startswith("failed") and "No host supplied" in _line(lines, "http://: ")
     assert _line(lines, ":99999").startswith("failed")
+    assert _line(lines, "http://[::1").startswith("failed") and "not a valid URL" in _line(lines, "http://[::1")
+    assert _line(lines, "file://: ") == "failed  file://: a file:// URL without a path"
     assert _line(lines, "talk (").startswith("added")  # the file:// source, its unusable sidecar left aside
     for line in lines:  # one line each, without yt-dlp's repeated causes or ANSI colours
         assert "caused by" not in line and "\x1b" not in line and "HTTPConnectionPool" not in line
@@ -252,3 +256,4 @@ def test_long_recordings_stream_in_bounded_chunks_cut_in_pauses(tmp_path):
     for before, after in zip(pieces, pieces[1:]):  # cut in a pause: silence on both sides of every cut
         assert before[2] < 1e-3 and after[3] < 1e-3, (before, after)
     assert peak < whole_bytes / 5, f"peak {peak / 1e6:.1f} MB for a {whole_bytes / 1e6:.0f} MB recording"
+

@@ -335,3 +335,18 @@ def test_a_hand_written_sidecar_keeps_only_fields_of_the_type_yt_dlp_writes(tmp_
     for text in ("[1, 2]", '"a string"', "{not json"):
         sidecar.write_text(text)
         assert _sidecar_info(sidecar) == {}  # unreadable as yt-dlp's object: no metadata, the file still indexed
+
+
+@pytest.mark.unit
+def test_a_folder_holding_a_library_is_indexed_without_the_librarys_own_copies(tmp_path):
+    import shutil
+
+    from talksearch.indexer.sources import Sources
+    from tests.helpers import DATA
+
+    (tmp_path / "talks" / "library" / "media").mkdir(parents=True)
+    (tmp_path / "talks" / "library" / "catalog.sqlite").write_bytes(b"")
+    shutil.copy(DATA / "t02.ogg", tmp_path / "talks" / "talk.ogg")
+    shutil.copy(DATA / "t02.ogg", tmp_path / "talks" / "library" / "media" / "kept.ogg")  # --keep-media's copy
+    sources = Sources(tmp_path / "downloads", lambda key: False)
+    assert [c.path.name for c in sources.expand(str(tmp_path / "talks"))] == ["talk.ogg"]
