@@ -7,7 +7,8 @@ snapping are built the same way whichever made the words. Real captions need cle
   with the new words carrying inline times (``<00:00:01.520><c> word</c>``). Lines already shown are
   dropped, inline times become word times, and a rolling cue's new text starts when the previous one ends.
 - Sound cues (``[Music]``, ``(applause)``, ``♪``), markup (``<i>``, ``<c.color>``, ``{\\an8}``) and cue
-  settings (``align:start position:0%``) are dropped; ``<v Speaker>`` names the cue's speaker.
+  settings (``align:start position:0%``) are dropped; ``<v Speaker>`` names the cue's speaker, who holds for
+  the cues after until another is named or ``>>`` / ``-`` marks that someone else speaks.
 - Where a cue gives no word times, its words share the cue's time in proportion to their length.
 
 Captions that cannot be trusted raise ``CaptionError`` with a one-line reason, and the talk is transcribed
@@ -159,6 +160,8 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
             voice = _VOICE.search(line)
             if voice:
                 speaker = voice.group(1).strip()
+            elif _SPEAKER_PREFIX.match(html.unescape(_TAG.sub("", line)).lstrip()):
+                speaker = None  # ">> " or "- ": someone else speaks, unnamed; the last name no longer holds
             words += _line_words(line, begin, end)
         if words:
             if cues and not rolled:

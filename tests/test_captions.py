@@ -96,6 +96,19 @@ def test_publisher_captions_keep_their_speaker_and_lose_markup_and_settings():
     assert words[1].end - words[1].start > words[0].end - words[0].start  # "ocean" is longer than "Our"
 
 
+def test_a_change_of_speaker_ends_the_last_named_one():
+    """A named speaker holds for the cues after (captions often name a speaker once per turn), until ">> " or
+    "- " marks that someone else speaks."""
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Alice>Alice asks about power capping.\n\n"
+           "00:00:03.500 --> 00:00:05.000\nAnd about the schedulers.\n\n"
+           "00:00:06.000 --> 00:00:08.000\n&gt;&gt; Someone else answers about energy.\n\n"
+           "00:00:09.000 --> 00:00:11.000\n- A third person.\n\n"
+           "00:00:12.000 --> 00:00:14.000\n<v Bob>Bob closes.\n")
+    assert [(s.text, s.speaker) for s in read(vtt)] == [
+        ("Alice asks about power capping.", "Alice"), ("And about the schedulers.", "Alice"),
+        ("Someone else answers about energy.", None), ("A third person.", None), ("Bob closes.", "Bob")]
+
+
 def test_subrip_and_podcast_json_give_the_same_words():
     srt = read(SRT)
     assert [s.text for s in srt] == ["Our ocean simulations run for eleven days.", "We checkpoint every two hours."]
