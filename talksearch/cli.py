@@ -267,6 +267,7 @@ def serve(library, host, port) -> None:
     from talksearch.service.errors import http_protocol
 
     settings = settings_from(library=library, host=host, port=port)
+    _check_address(settings.host, settings.port)  # so that "serving ... at" is never followed by "in use"
     new = not (settings.library / CATALOG).exists()  # served all the same: talks may be indexed into it while it runs
     with Library.open(settings.library, create=True) as opened:  # a broken or unusable library: one line, not a
         opened.check_recorded_numbers()  # traceback from the server's start-up
@@ -275,6 +276,18 @@ def serve(library, host, port) -> None:
                    "--library with this path, or POST /api/index, fills it)", err=True)
     click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", http=http_protocol())
+
+
+def _check_address(host: str, port: int) -> None:
+    """OSError, one line, when ``host:port`` cannot be listened on (a port in use, a host that is no address here)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+            probe.bind((host, port))
+    except OSError as exc:
+        raise OSError(f"cannot serve at {host}:{port}: {exc.strerror or exc}") from None
 
 
 @main.command()

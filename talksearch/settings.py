@@ -178,6 +178,14 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("whisper_model", "embed_model", mode="before")
+    @classmethod
+    def _names_a_model(cls, value):
+        # "" (or "a+" for embed_model: each model joined by + is a name) would be read as the current directory
+        if isinstance(value, str) and not all(part.strip() for part in value.split("+")):
+            raise ValueError("names no model" + (" (each model joined by + needs a name)" if "+" in value else ""))
+        return value
+
     @field_validator("language")
     @classmethod
     def _whisper_language(cls, value: str | None) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -204,7 +205,8 @@ def test_cli_errors_are_one_line(tmp_path):
                        (["serch", "x"], "No such command 'serch'"),
                        (["index", "", "--library", str(tmp_path / "lib")], "a SOURCE is empty"),  # not the cwd
                        (["talks", "--library", ""], "--library: must not be empty"),
-                       (["index", "x", "--beam-size", "100000"], "--beam-size: Input should be less than or equal")):
+                       (["index", "x", "--beam-size", "100000"], "--beam-size: Input should be less than or equal"),
+                       (["index", "x", "--embed-model", "+"], "--embed-model: names no model")):  # not the cwd
         result = talksearch(*args)
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith("error: ") and "--help')" in result.stderr
@@ -214,6 +216,15 @@ def test_cli_errors_are_one_line(tmp_path):
         result = talksearch("talks", "--library", str(tmp_path / "none"), env=env)
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "lib").exists()
+    (tmp_path / "talk.mp4").write_bytes(b"")
+    a_file = talksearch("index", "x", "--library", str(tmp_path / "talk.mp4"))  # --library given the talk by mistake
+    assert a_file.returncode == 1 and a_file.stderr == f"error: library {tmp_path / 'talk.mp4'} is a file: a library is a folder (--library FOLDER)\n"
+    with socket.socket() as taken:  # serving where another server listens: said before anything claims to serve
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = talksearch("serve", "--library", str(tmp_path / "lib"), "--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 1 and busy.stderr.count("\n") == 1, busy.stderr
+    assert busy.stderr.startswith("error: cannot serve at 127.0.0.1:") and "Address already in use" in busy.stderr
 
 
 def test_text_that_is_not_utf8_and_output_that_cannot_be_written_are_one_line(feed_library, tmp_path):

@@ -61,6 +61,8 @@ class Library(VectorSync):
         if not catalog.exists():
             if not create:
                 raise LibraryError(f"no library at {self.path} (index something first: talksearch index SOURCE)")
+            if self.path.exists() and not self.path.is_dir():  # else mkdir's bare "File exists"
+                raise LibraryError(f"library {self.path} is a file: a library is a folder (--library FOLDER)")
             self.path.mkdir(parents=True, exist_ok=True)
         elif not create and catalog.stat().st_size == 0:  # SQLite would take it for a new database, and write one
             raise LibraryError(f"library catalog {catalog} is empty (0 bytes): nothing to read there"
