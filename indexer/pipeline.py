@@ -56,11 +56,14 @@ class Summary:
 
 class IndexRun:
     def __init__(self, settings: Settings, report: Callable[[str], None] = print, engine: str = "local",
-                 ray_address: str | None = None, reindex: bool = False):
-        """``reindex``: talks the library has are indexed again and replace what it had (one transaction each)."""
+                 ray_address: str | None = None, reindex: bool = False,
+                 on_outcome: Callable[[Outcome], None] | None = None):
+        """``reindex``: talks the library has are indexed again and replace what it had (one transaction each).
+        ``report`` gets each talk's line, ``on_outcome`` its outcome (before the line), as each talk is done."""
         self.settings = settings
         self.reindex = reindex
         self.report = report
+        self.on_outcome = on_outcome
         self.engine = engine
         self.ray_address = ray_address
         # Refuse a model mismatch before any download or model load.
@@ -124,6 +127,8 @@ class IndexRun:
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
 
     def _report(self, outcome: Outcome) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
         line = f"{outcome.status:<8}{outcome.label}"
         if outcome.detail:
             line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"

@@ -1,7 +1,8 @@
 """The child process that runs one API indexing job (see ``talksearch.service.jobs``).
 
 Reads ``{"settings": {...}, "sources": [...], "guard": bool}`` as JSON on stdin and writes JSON lines
-on stdout: ``log`` (one per talk, as the CLI prints it), then ``summary`` or ``error``/``locked``.
+on stdout: ``outcome`` and ``log`` (one each per talk as it is done: the outcome, and the line the CLI prints),
+then ``summary`` or ``error``/``locked``.
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ def main() -> int:
     from talksearch.models import ModelError
     from talksearch.settings import Settings
 
+    def shown(outcome) -> dict:
+        return {k: v for k, v in asdict(outcome).items() if k != "audio_seconds"}
+
     settings = Settings(**request["settings"])
     try:
-        run = IndexRun(settings, report=lambda line: emit("log", line=line))
+        run = IndexRun(settings, report=lambda line: emit("log", line=line),
+                       on_outcome=lambda outcome: emit("outcome", outcome=shown(outcome)))
     except LibraryLocked as exc:
         emit("locked", message=str(exc))
         return EXIT_LOCKED
@@ -46,8 +51,7 @@ def main() -> int:
         summary = run.run(request["sources"])
     finally:
         run.close()
-    outcomes = [{k: v for k, v in asdict(o).items() if k != "audio_seconds"} for o in summary.outcomes]
-    emit("summary", line=summary.line(), outcomes=outcomes)
+    emit("summary", line=summary.line(), outcomes=[shown(o) for o in summary.outcomes])
     return 0
 
 

@@ -147,6 +147,9 @@ class JobQueue:
                     if event.get("event") == "log":
                         with self._lock:
                             job.log.append(event["line"])
+                    elif event.get("event") == "outcome":  # each talk's, as it is done (the summary has them all)
+                        with self._lock:
+                            job.outcomes = [*job.outcomes, JobOutcome(**event["outcome"])]
                     else:
                         events[event.get("event")] = event.get("message", event)
                 rc = child.wait()

@@ -161,7 +161,7 @@ class Job(BaseModel):
     started: str | None = None
     finished: str | None = None
     log: list[str] = Field([], description="The indexer's outcome lines so far.")
-    outcomes: list[JobOutcome] = []
+    outcomes: list[JobOutcome] = Field([], description="Each talk's outcome so far, as it is done.")
     summary: str | None = None
     error: str | None = None
 

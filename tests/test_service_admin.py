@@ -154,6 +154,29 @@ def test_index_over_the_api_while_serving_then_delete():
     assert_error(server.client.delete(f"/api/talks/{talk_id}", headers=AUTH), 404)
 
 
+def test_a_job_reports_each_talks_outcome_as_it_is_done(tmp_path):
+    """The job's child process says each talk's outcome as soon as the talk is done (GET /api/jobs/{id} shows
+    them while the job runs), before that talk's log line, and all of them again in the summary."""
+    import json
+
+    from tests.helpers import DATA
+    from tests.service_fixtures import settings_for
+
+    request = {"settings": settings_for(tmp_path / "lib").model_dump(mode="json", exclude={"admin_token"}),
+               "sources": [str(DATA / "t02.ogg"), str(tmp_path / "missing.ogg")], "guard": True}
+    child = subprocess.run([sys.executable, "-m", "talksearch.service.index_job"], input=json.dumps(request),
+                           capture_output=True, text=True, timeout=600)
+    assert child.returncode == 0, child.stderr
+    events = [json.loads(line) for line in child.stdout.splitlines()]
+    assert [e["event"] for e in events] == ["outcome", "log", "outcome", "log", "summary"], events
+    outcomes = {e["outcome"]["status"]: e["outcome"] for e in events if e["event"] == "outcome"}
+    assert set(outcomes) == {"added", "failed"}  # in the order they are done (the missing file at once)
+    assert outcomes["added"]["talk_id"] and outcomes["failed"]["label"].endswith("missing.ogg")
+    for outcome, line in zip(events[0::2], events[1::2]):  # each outcome, then its line
+        assert line["line"].startswith(outcome["outcome"]["status"]) and outcome["outcome"]["label"] in line["line"]
+    assert [e["outcome"] for e in events if e["event"] == "outcome"] == events[-1]["outcomes"]
+
+
 def test_failed_job_reports_why():
     server = admin_server()
     response = server.client.post("/api/index", json={"source": loopback_media().url("live/missing.ogg")}, headers=AUTH)
