@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -64,6 +65,10 @@ class ResolvedModel:
     name: str  # how the library records it: the manifest name, an absolute path, or a hub id
     location: str  # a directory, or a hub name for the library's own loader
     sha256: str | None  # verified tree checksum for bundled models
+
+    @property
+    def is_hub_name(self) -> bool:
+        return not Path(self.location).is_dir()
 
 
 def read_manifest(path: Path = MANIFEST_PATH) -> list[ManifestEntry]:
@@ -210,6 +215,40 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
 
 
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the model hub cannot be reached now (one line), or None when it can or we cannot tell.
+
+    The hub client retries a failed connection five times with back-off, printing each retry, for every file
+    it looks for: offline, a hub name took over a minute and two dozen lines to fail. One connection attempt
+    decides instead; when it fails, hub names are loaded from the local hub cache only."""
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # the hub is reached through a proxy: a direct connection says nothing
+    endpoint = urlsplit(constants.ENDPOINT)
+    host, port = endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host} cannot be reached ({exc.strerror or exc})"
+    return None
+
+
+def _load(model: ResolvedModel, shown_name: str, load: Callable[[bool], object]):
+    """``load(local_files_only)``: a hub name from the hub, or from the local hub cache alone when the hub
+    cannot be reached (a local or bundled model never looks at the network); a failure is one ``ModelError``."""
+    offline = hub_unreachable() if model.is_hub_name else None
+    try:
+        return load(offline is not None)
+    except Exception as exc:  # hub download or model load failure
+        reason = f"not in the local hub cache, and {offline}" if offline else str(exc)
+        raise ModelError(f"cannot load {model.role} model {shown_name!r}: {reason}") from exc
+
+
 def resolve_device(device: str) -> str:
     if device != "auto":
         return device
@@ -239,11 +278,9 @@ def load_whisper(name: str | ResolvedModel, device: str = "auto", compute_type: 
     model = name if isinstance(name, ResolvedModel) else resolve("whisper", name)
     device = resolve_device(device)
     compute_type = ctranslate2_compute_type(compute_type, device)
-    try:
-        return WhisperModel(model.location, device=device, compute_type=compute_type, cpu_threads=cpu_threads(threads),
-                            num_workers=workers)
-    except Exception as exc:  # hub download or CTranslate2 load failure
-        raise ModelError(f"cannot load whisper model {model.name!r}: {exc}") from exc
+    return _load(model, model.name, lambda local_only: WhisperModel(
+        model.location, device=device, compute_type=compute_type, cpu_threads=cpu_threads(threads),
+        num_workers=workers, local_files_only=local_only))
 
 
 def load_embedder(name: str, device: str = "auto", threads: int = 0):
@@ -257,10 +294,8 @@ def load_embedder(name: str, device: str = "auto", threads: int = 0):
     model = resolve("embedding", name)
     device = resolve_device(device)
     torch.set_num_threads(cpu_threads(threads))
-    try:
-        return SentenceTransformer(model.location, device=device)
-    except Exception as exc:
-        raise ModelError(f"cannot load embedding model {name!r}: {exc}") from exc
+    return _load(model, name, lambda local_only: SentenceTransformer(
+        model.location, device=device, local_files_only=local_only))
 
 
 # Sentence-transformers layouts the CTranslate2 and ONNX paths reproduce exactly: a transformer encoder, then

@@ -227,6 +227,19 @@ def test_cli_errors_are_one_line(tmp_path):
     assert busy.stderr.startswith("error: cannot serve at 127.0.0.1:") and "Address already in use" in busy.stderr
 
 
+def test_a_hub_model_that_cannot_be_fetched_is_one_line(tmp_path):
+    # The hub on a loopback port nobody listens on: its client would retry each file five times, a line each.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        hub = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    env = {"HF_ENDPOINT": hub, "HF_HOME": str(tmp_path / "hf")}  # an empty hub cache
+    for flag, role in (("--whisper-model", "whisper"), ("--embed-model", "embedding")):
+        result = talksearch("index", str(DATA / "t01.ogg"), "--library", str(tmp_path / "lib"), flag, "nobody/no-model", env=env)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr == (f"error: cannot load {role} model 'nobody/no-model': not in the local hub cache, "
+                                 f"and 127.0.0.1 cannot be reached (Connection refused)\n")
+
+
 def test_text_that_is_not_utf8_and_output_that_cannot_be_written_are_one_line(feed_library, tmp_path):
     library, _ = feed_library
     not_utf8 = "ab\udcff"  # the bytes 'ab\xff' on the command line, as Python holds them
