@@ -70,6 +70,9 @@ class VectorPolicy:
     # the index is built again with 16-bit codes (twice the memory), and kept if it needs fewer lists. The
     # English models need 5-9% of the lists at 100k-1M passages; multilingual-e5-small with SQ8 needed all of them.
     codes_max_share: float = 0.125
+    # A search within a few passages (a filter to a talk or two) scores them exactly from the catalog's vectors:
+    # reading 2,000 of them costs less than scanning the lists they are spread over.
+    exact_within: int = 2_000
     tune_queries: int = 200
     train_per_list: int = 40  # k-means training sample: this many vectors per list
     train_iterations: int = 10
@@ -331,38 +334,58 @@ class VectorIndex:
 
     # --- searching ---
 
-    def search(self, query: np.ndarray, k: int, exact: Lookup | None = None) -> list[tuple[int, float]]:
+    def search(self, query: np.ndarray, k: int, exact: Lookup | None = None,
+               within: np.ndarray | None = None) -> list[tuple[int, float]]:
         """The ``k`` nearest passages by inner product, best first. ``exact`` looks up float32 vectors to
-        re-score a quantised index's candidates."""
+        re-score a quantised index's candidates. ``within`` (sorted ids): only those passages, a filtered search;
+        the best of them, not the best of the library that happen to be among them."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dimension)
+        if within is not None and exact is not None and self._quantised and len(within) <= self.policy.exact_within:
+            ids, vectors = exact(within)
+            scores = vectors @ query[0]
+            return [(int(ids[i]), float(scores[i])) for i in np.argsort(-scores, kind="stable")[:k]]
         found: dict[int, float] = {}
         if self.base is not None and self.base.ntotal > len(self.stale):
             refine = self.policy.refine if exact is not None and self._quantised else 1
-            scores, ids = self.base.search(query, k * max(1, refine), params=self._params())
+            scores, ids = self.base.search(query, k * max(1, refine), params=self._params(within))
             hits = ids[0][ids[0] >= 0]
             if refine > 1 and len(hits):
                 hits, vectors = exact(hits)
                 found.update(zip(hits.tolist(), (vectors @ query[0]).tolist()))
             else:
                 found.update(zip(hits.tolist(), scores[0][: len(hits)].tolist()))
-        if self.delta.ntotal:
-            scores, ids = self.delta.search(query, k)
-            found.update((int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0)
+        if self.delta.ntotal:  # a small exact index: searched whole when filtered
+            scores, ids = self.delta.search(query, k if within is None else self.delta.ntotal)
+            keep = (ids[0] >= 0) & (np.isin(ids[0], within) if within is not None else True)
+            found.update((int(i), float(s)) for i, s in zip(ids[0][keep], scores[0][keep]))
         best = sorted(found.items(), key=lambda item: item[1], reverse=True)[:k]
         return [(int(i), float(s)) for i, s in best]
 
-    def _params(self):
-        if not len(self.stale):
+    def _params(self, within: np.ndarray | None = None):
+        """Search parameters leaving out the stale passages and, when given, those not ``within``. A filtered
+        search of an IVF index probes more lists, in proportion to the share left out (up to all of them):
+        the nearest lists may hold none of the passages it is looking for."""
+        if not len(self.stale) and within is None:
             return None
-        if self._selector is None:
+        if len(self.stale) and self._selector is None:
             batch = faiss.IDSelectorBatch(self.stale)
             self._selector = (batch, faiss.IDSelectorNot(batch))
+        keep: list = [self._selector] if len(self.stale) else []
+        selector = self._selector[1] if len(self.stale) else None
+        if within is not None:
+            allowed = faiss.IDSelectorBatch(np.ascontiguousarray(within, dtype=np.int64))
+            keep.append(allowed)
+            selector = faiss.IDSelectorAnd(allowed, selector) if selector is not None else allowed
+            keep.append(selector)
         ivf = _ivf(self.base)
         if ivf is not None:
-            params = faiss.SearchParametersIVF(sel=self._selector[1], nprobe=ivf.nprobe)
+            nprobe = ivf.nprobe
+            if within is not None:
+                nprobe = min(ivf.nlist, math.ceil(nprobe * self.ntotal / max(1, len(within))))
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
         else:
-            params = faiss.SearchParameters(sel=self._selector[1])
-        params._keep = self._selector  # the selectors must outlive the search
+            params = faiss.SearchParameters(sel=selector)
+        params._keep = keep  # the selectors must outlive the search
         return params
 
     # --- writing ---

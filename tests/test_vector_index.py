@@ -238,3 +238,52 @@ def test_codes_too_coarse_for_the_target_recall_are_widened_to_16_bits():
     assert info.factory == "IVF128,SQfp16" and info.tuned_recall_at_10 >= 0.99 and info.nprobe <= 32
     info = _built(_cone(8000, lean=0, spread=0.6))  # SQ8 reaches 0.96 with a few lists: kept
     assert info.factory == "IVF128,SQ8" and info.nprobe <= 128 // 8
+
+
+# --- searching within a few talks (a filter) -------------------------------------------------------
+
+
+@pytest.mark.parametrize("exact_within", [2_000, 0], ids=["scored-exactly", "through-the-index"])
+def test_a_search_within_a_few_talks_finds_their_nearest_passages(tmp_path, exact_within):
+    policy = VectorPolicy(exact_max=300, lists_per_sqrt=1.0, min_lists=4, save_min=120, tune_queries=60,
+                          target_recall=0.95, exact_within=exact_within)
+    with Library.open(tmp_path / "lib", create=True, vector_policy=policy) as writer:
+        writer.acquire_writer()
+        writer.bind_embedding_model("test-model", DIM)
+        talks = [_add(writer, number) for number in range(16)]  # 800 passages: a trained index
+        writer.sync_vector_index(save=True)
+        _add(writer, 16)  # and one the reader takes from the catalog
+    reader = Library.open(tmp_path / "lib", vector_policy=policy)
+    assert reader.vector_index_info()["factory"].startswith("IVF") and reader.vector_index_info()["unsaved"] == PER_TALK
+    chosen = {talks[3], talks[11], Talk(extractor="Generic", source_id="t16", url="", title="").id}
+    scope = reader.search_scope(chosen)
+    assert scope is not None and len(scope.passage_ids) == 3 * PER_TALK
+    ids, vectors = reader._lookup(scope.passage_ids)
+    found, truth = [], []
+    for query in _vectors(5, 20):  # another talk's topics: the library's nearest are mostly not in the scope
+        hits = reader.search_vectors(query, 10, scope)
+        assert {reader.passages([pid])[pid].talk_id for pid, _ in hits} <= chosen
+        found.append([pid for pid, _ in hits])
+        truth.append(ids[np.argsort(-(vectors @ query))[:10]].tolist())
+    assert recall_at(np.array(found), np.array(truth)) >= 0.95
+    assert reader.search_scope(talks) is None  # most of the library: searched whole, then filtered
+    reader.close()
+
+
+def test_ranking_within_a_talk_and_deeper_than_the_first_candidates(tmp_path):
+    from talksearch.search.ranking import RankingOptions, rank
+
+    with Library.open(tmp_path / "lib", create=True, vector_policy=POLICY) as writer:
+        writer.acquire_writer()
+        writer.bind_embedding_model("test-model", DIM)
+        talks = [_add(writer, number) for number in range(12)]
+    library = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    query = _vectors(0)[7]  # talk 0's passage: the best 10 of the library are talk 0's and its topic's
+    options = RankingOptions(candidates=10, sound_weight=0, snap=False, token_candidates=0)
+    # Filtered to a talk on other topics, a search still gives that talk's best moments ...
+    within = rank(library, "passage", query, 10, options, talks={talks[9]})
+    assert len(within) == 10 and {hit.talk_id for hit, _ in within} == {talks[9]}
+    # ... and a page deeper than what the first candidates hold is filled from more of them.
+    deep = rank(library, "passage", query, 35, options)
+    assert len(deep) == 35 and len({hit.passage_id for hit, _ in deep}) == 35
+    library.close()

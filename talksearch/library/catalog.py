@@ -8,7 +8,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -26,6 +26,7 @@ from talksearch.library.records import (
     LibraryLocked,
     Passage,
     PassageHit,
+    SearchScope,
     Segment,
     StoredTalk,
     Talk,
@@ -47,6 +48,10 @@ def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
     return StoredTalk(**{key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key]
                          for key in _TALK_COLUMNS if key in present},
                       stored_id=row["id"], stored_archive_id=row["archive_id"])
+
+
+# A filter leaving at most this share of the talks is searched within (``Library.search_scope``).
+SCOPE_MAX_SHARE = 0.25
 
 
 class Library(VectorSync):
@@ -377,6 +382,19 @@ class Library(VectorSync):
         where, params = filters.sql()
         return {r[0] for r in self.db.execute(f"SELECT id FROM talks WHERE {where}", params)}
 
+    def search_scope(self, talks: Collection[str]) -> SearchScope | None:
+        """What a search limited to ``talks`` searches within, or None when they are a large part of the
+        library (over ``SCOPE_MAX_SHARE`` of its talks): then the retrievers search the whole library for a few
+        times more candidates, and the others are dropped, which costs less than restricting every retriever to
+        most of the library."""
+        talks = tuple(sorted(talks))
+        if len(talks) > SCOPE_MAX_SHARE * self.count_talks():
+            return None
+        ids = np.fromiter((r[0] for r in self.db.execute(
+            "SELECT id FROM passages WHERE talk_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(talks),))), dtype=np.int64)
+        return SearchScope(talks, ids)
+
     def talks_by_id(self, ids: Iterable[str]) -> dict[str, StoredTalk]:
         ids = list(set(ids))
         if not ids:
@@ -457,17 +475,17 @@ class Library(VectorSync):
 
     # --- the keyword index (talksearch.library.keyword_index) ------------------------------------
 
-    def keyword_search(self, text: str, k: int, selective: bool = True) -> list[int]:
-        """The ``k`` passages best matching the query's words (BM25), as ids, best first."""
-        return self.keywords.search(text, k, selective)
+    def keyword_search(self, text: str, k: int, selective: bool = True, scope: SearchScope | None = None) -> list[int]:
+        """The ``k`` passages best matching the query's words (BM25), as ids, best first (of the ``scope``'s)."""
+        return self.keywords.search(text, k, selective, scope)
 
     def holding_phrases(self, ids: Iterable[int], text: str) -> set[int] | None:
         """Of ``ids``, the passages holding every "quoted phrase" of the query; None when it has none."""
         return self.keywords.holding_phrases(list(ids), text)
 
-    def trigram_search(self, text: str, k: int) -> list[int]:
+    def trigram_search(self, text: str, k: int, scope: SearchScope | None = None) -> list[int]:
         """The ``k`` passages of talks not in English sharing most character trigrams with the query's words."""
-        return self.keywords.trigram_search(text, k)
+        return self.keywords.trigram_search(text, k, scope)
 
     def contains_word(self, word: str) -> bool:
         return self.keywords.contains(word)

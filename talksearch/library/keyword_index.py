@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
+from talksearch.library.records import SearchScope
 from talksearch.text import content_words, tokens
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
@@ -97,6 +98,14 @@ def _interleave(first: list[int], second: list[int]) -> list[int]:
     return list(merged)
 
 
+def _within(scope: SearchScope | None) -> tuple[str, list]:
+    """The ``AND ...`` that keeps a query to the scope's passages (nothing without one), and its parameters."""
+    if scope is None:
+        return "", []
+    condition, params = scope.sql()
+    return f"AND {condition}", params
+
+
 class KeywordIndex:
     """BM25 searches, word lookups and snippets over one connection's view of ``passages_fts``."""
 
@@ -110,23 +119,25 @@ class KeywordIndex:
         if abs(passages - self._term_counts_basis) > 0.1 * self._term_counts_basis or len(self._term_counts) > 100_000:
             self._term_counts, self._term_counts_basis = {}, passages
 
-    def search(self, text: str, k: int, selective: bool = True) -> list[int]:
-        """The ``k`` passages whose words match the query's best (BM25), as ids, best first. ``selective``
-        leaves out the commonest words in a large library (``selective_terms``). Words in a script without
-        spaces are found in ``passages_unspaced`` (``unspaced_search``); both lists are interleaved."""
+    def search(self, text: str, k: int, selective: bool = True, scope: SearchScope | None = None) -> list[int]:
+        """The ``k`` passages whose words match the query's best (BM25), as ids, best first; only the
+        ``scope``'s when one is given. ``selective`` leaves out the commonest words in a large library
+        (``selective_terms``). Words in a script without spaces are found in ``passages_unspaced``
+        (``unspaced_search``); both lists are interleaved."""
         runs = UNSPACED.findall(text)
         spaced = UNSPACED.sub(" ", text) if runs else text
         match = fts_query(spaced, self.selective_terms if selective else None)
         found: list[int] = []
         if match is not None:
+            within, params = _within(scope)
             found = [r[0] for r in self.db.execute(
-                "SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? ORDER BY bm25(passages_fts) LIMIT ?",
-                (match, k))]
+                f"SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? {within} "
+                "ORDER BY bm25(passages_fts) LIMIT ?", (match, *params, k))]
         if not runs and not self.has_unspaced():
             return found
         # a word in a spaced script written inside unspaced text ("GPUを使います") is one token to passages_fts
         words = [w for w in _TOKEN.findall(spaced) if len(w) >= _TRIGRAM]
-        return _interleave(self.unspaced_search(runs, k, words), found)[:k]
+        return _interleave(self.unspaced_search(runs, k, words, scope), found)[:k]
 
     def holding_phrases(self, ids: Sequence[int], text: str) -> set[int] | None:
         """Of ``ids``, the passages holding every "quoted phrase" of the query; None when it has none."""
@@ -147,31 +158,35 @@ class KeywordIndex:
         except sqlite3.OperationalError:  # a catalog older than format 5 read without upgrading
             return False
 
-    def unspaced_search(self, runs: Sequence[str], k: int, words: Sequence[str] = ()) -> list[int]:
+    def unspaced_search(self, runs: Sequence[str], k: int, words: Sequence[str] = (),
+                        scope: SearchScope | None = None) -> list[int]:
         """Passages holding the words of ``runs`` (text in a script without spaces), or ``words`` within such
         text, those sharing more of it first. A query run is not split into words (that needs a dictionary per
         language): its trigrams are OR-ed, so BM25 ranks the passages sharing most of them first; a run of two
         characters (a common Chinese word length), or a longer one none of whose trigrams occurs, is looked for
         by its character pairs. The pair scan reads only passages in such scripts."""
         scores: dict[int, float] = {}
+        within, params = _within(scope)
         try:
             grams = [r[i:i + _TRIGRAM] for r in runs for i in range(len(r) - _TRIGRAM + 1)] + list(words)
             if grams:
                 rows = self.db.execute(
-                    "SELECT rowid, bm25(passages_unspaced) FROM passages_unspaced WHERE passages_unspaced MATCH ? "
-                    "ORDER BY bm25(passages_unspaced) LIMIT ?", (" OR ".join(quoted(g) for g in dict.fromkeys(grams)), k))
+                    f"SELECT rowid, bm25(passages_unspaced) FROM passages_unspaced WHERE passages_unspaced MATCH ? "
+                    f"{within} ORDER BY bm25(passages_unspaced) LIMIT ?",
+                    (" OR ".join(quoted(g) for g in dict.fromkeys(grams)), *params, k))
                 scores = {rowid: score for rowid, score in rows}  # bm25 is negative: lower is better
             if not scores:
                 pairs = [r[i:i + 2] for r in runs for i in range(max(1, len(r) - 1))]
                 for pair in list(dict.fromkeys(pairs))[:_MAX_PAIRS]:
                     for (rowid,) in self.db.execute(
-                            "SELECT rowid FROM passages_unspaced WHERE instr(text, ?) > 0 LIMIT ?", (pair, k)):
+                            f"SELECT rowid FROM passages_unspaced WHERE instr(text, ?) > 0 {within} LIMIT ?",
+                            (pair, *params, k)):
                         scores[rowid] = scores.get(rowid, 0.0) - 1.0
         except sqlite3.OperationalError:  # a catalog older than format 5 read without upgrading: no such index
             return []
         return sorted(scores, key=scores.get)[:k]
 
-    def trigram_search(self, text: str, k: int) -> list[int]:
+    def trigram_search(self, text: str, k: int, scope: SearchScope | None = None) -> list[int]:
         """Passages of talks in other languages than English (``passages_trigrams``) sharing most character
         trigrams with the query's content words of four letters or more, best first (BM25 over the trigrams):
         found through inflections and misspellings that whole words miss. Empty for an English-only library."""
@@ -183,9 +198,10 @@ class KeywordIndex:
             grams = self.selective_terms(grams, table="passages_trigrams")
             if not grams:
                 return []
+            within, params = _within(scope)
             return [r[0] for r in self.db.execute(
-                "SELECT rowid FROM passages_trigrams WHERE passages_trigrams MATCH ? ORDER BY bm25(passages_trigrams) "
-                "LIMIT ?", (" OR ".join(quoted(g) for g in grams), k))]
+                f"SELECT rowid FROM passages_trigrams WHERE passages_trigrams MATCH ? {within} "
+                "ORDER BY bm25(passages_trigrams) LIMIT ?", (" OR ".join(quoted(g) for g in grams), *params, k))]
         except sqlite3.OperationalError:  # a catalog older than format 7 read without upgrading: no such index
             return []
 

@@ -4,8 +4,11 @@ gives back (passage hits), the filter a listing or search takes, and the library
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 
 class LibraryError(Exception):
@@ -166,3 +169,21 @@ class TalkFilter:
             clauses.append("substr(talks.published, 1, 10) <= ?")
             params.append(self.published_before)
         return (" AND ".join(clauses) or "1"), params
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """The passages a filtered search draws from, when the filter leaves a small part of the library
+    (``Library.search_scope``): each retriever then searches within them. Searching the whole library and
+    filtering afterwards found nothing in a large one, since the best few dozen of 100,000 passages rarely
+    include a given talk's."""
+
+    talks: tuple[str, ...]
+    passage_ids: np.ndarray  # sorted
+
+    def sql(self, column: str = "rowid") -> tuple[str, list]:
+        """A condition that ``column`` (a passage id) is in the scope, and its parameter. The unary ``+`` keeps
+        the condition a filter on what an FTS5 MATCH finds: offered to FTS5 as a rowid constraint, it made SQLite
+        run the MATCH once per passage of the scope (0.5 against 125 ms at 100,000 passages)."""
+        return (f"+{column} IN (SELECT id FROM passages WHERE talk_id IN (SELECT value FROM json_each(?)))",
+                [json.dumps(self.talks)])

@@ -17,7 +17,7 @@ import numpy as np
 
 from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, VECTORS
-from talksearch.library.records import LibraryError
+from talksearch.library.records import LibraryError, SearchScope
 from talksearch.vector_index import EXACT, VectorIndex, VectorPolicy, batched, build, describe, retune
 
 
@@ -195,9 +195,10 @@ class VectorSync:
                 "passages": vectors.ntotal if vectors else 0,
                 "unsaved": (vectors.delta.ntotal + len(vectors.stale) + vectors.dirty) if vectors else 0}
 
-    def search_vectors(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The ``k`` passages nearest to ``query`` (inner product), best first, as (id, score)."""
+    def search_vectors(self, query: np.ndarray, k: int, scope: SearchScope | None = None) -> list[tuple[int, float]]:
+        """The ``k`` passages nearest to ``query`` (inner product), best first, as (id, score); only the
+        ``scope``'s passages when one is given."""
         vectors = self._vectors if self._vectors is not None else self.sync_vector_index()
         if vectors is None or vectors.ntotal == 0:
             return []
-        return vectors.search(query, k, exact=self._lookup)
+        return vectors.search(query, k, exact=self._lookup, within=scope.passage_ids if scope else None)

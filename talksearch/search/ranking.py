@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from talksearch.library import Library, PassageHit, token_codes
+from talksearch.library import Library, PassageHit, SearchScope, token_codes
 from talksearch.pronunciation import phonemes, sound_distances, voice, word_phonemes
 from talksearch.settings import Settings, default
 from talksearch.text import content_words, tokens
@@ -77,12 +77,12 @@ class RankingOptions:
 # --- retrievers: each returns passage ids, best first -----------------------------------------------
 
 
-def _dense(library: Library, vector: np.ndarray, k: int) -> list[int]:
-    return [pid for pid, _ in library.search_vectors(vector, k)]
+def _dense(library: Library, vector: np.ndarray, k: int, scope: SearchScope | None = None) -> list[int]:
+    return [pid for pid, _ in library.search_vectors(vector, k, scope)]
 
 
-def _keyword(library: Library, text: str, k: int) -> list[int]:
-    return library.keyword_search(text, k)
+def _keyword(library: Library, text: str, k: int, scope: SearchScope | None = None) -> list[int]:
+    return library.keyword_search(text, k, scope=scope)
 
 
 def unknown_words(library: Library, text: str, common_words: Collection[str] = ()) -> list[str]:
@@ -99,7 +99,7 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
     return unknown
 
 
-def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> list[int]:
+def _sound(library: Library, words: list[str], k: int, o: RankingOptions, scope: SearchScope | None = None) -> list[int]:
     """Passages that sound like they contain one of ``words``, closest first.
 
     Two steps, both by pronunciation (``talksearch.pronunciation``): the library's vocabulary gives the
@@ -118,7 +118,7 @@ def _sound(library: Library, words: list[str], k: int, o: RankingOptions) -> lis
             distances = vocabulary_sounds.distances(heard)
             nearest = np.argsort(distances, kind="stable")[:o.sound_words]
             similar = " ".join(vocabulary[i] for i in nearest if distances[i] <= o.sound_word_distance)
-            hits = library.passages(_keyword(library, similar, o.sound_candidates))
+            hits = library.passages(_keyword(library, similar, o.sound_candidates, scope))
             texts = [phonemes(hit.text, spoken) for hit in hits.values()]
             for pid, distance in zip(hits, sound_distances(heard, texts)):
                 if distance <= o.sound_max_distance:
@@ -196,23 +196,46 @@ def _same_moment(a: PassageHit, b: PassageHit) -> bool:
     return a.talk_id == b.talk_id and abs(a.start - b.start) < 0.05
 
 
-def rank(library: Library, text: str, vector: np.ndarray, limit: int, options: RankingOptions,
+# A page the first candidates do not fill (a deep page, a filter to most of the library, "quoted phrases") takes
+# twice as many from each retriever, at most this many times.
+DEEPENINGS = 3
+
+
+def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, options: RankingOptions,
          talks: Collection[str] | None = None, common_words: Collection[str] = (),
          query_words: np.ndarray | None = None) -> list[tuple[PassageHit, float]]:
-    """The best ``limit`` moments for a query, optionally only from the talks in ``talks``; rescored word by
-    word when ``query_words`` gives the signs of the query's meaningful word vectors (``token_codes.signs``)."""
+    """The best ``limit`` moments for a query (None: all that the first candidates give), optionally only from
+    the talks in ``talks``; rescored word by word when ``query_words`` gives the signs of the query's
+    meaningful word vectors (``token_codes.signs``)."""
     o = options
     unknown = unknown_words(library, text, common_words) if o.sound_weight > 0 else []
     words = [w for w in tokens(text) if len(w) > 2]  # the share is of all words: a content-word share lost paraphrases
     sound_weight = o.sound_weight * (len(unknown) / max(1, len(words))) ** o.sound_share_power
     if sound_weight < o.sound_min_weight:  # too light to move a result: spare the alignment work
         unknown = []
-    fused = _fuse([
-        (o.dense_weight, _dense(library, vector, o.candidates)),
-        (o.keyword_weight, _keyword(library, text, o.candidates)),
-        (sound_weight, _sound(library, unknown, o.candidates, o)),
-        (o.trigram_weight, library.trigram_search(text, o.candidates) if o.trigram_weight > 0 else []),
-    ], o.rrf_k)
+    # A filter to a few talks is searched within them; one to most of the library searches it all, the
+    # others' passages dropped below.
+    scope = library.search_scope(talks) if talks is not None else None
+    candidates = o.candidates
+    for _ in range(DEEPENINGS + 1):
+        rankings = [
+            (o.dense_weight, _dense(library, vector, candidates, scope)),
+            (o.keyword_weight, _keyword(library, text, candidates, scope)),
+            (sound_weight, _sound(library, unknown, candidates, o, scope)),
+            (o.trigram_weight, library.trigram_search(text, candidates, scope) if o.trigram_weight > 0 else []),
+        ]
+        chosen = _moments(library, text, vector, limit, o, rankings, talks, query_words)
+        if limit is None or len(chosen) >= limit or all(len(ids) < candidates for _, ids in rankings):
+            return chosen
+        candidates *= 2
+    return chosen
+
+
+def _moments(library: Library, text: str, vector: np.ndarray, limit: int | None, o: RankingOptions,
+             rankings: list[tuple[float, list[int]]], talks: Collection[str] | None,
+             query_words: np.ndarray | None) -> list[tuple[PassageHit, float]]:
+    """The retrievers' rankings fused, rescored and snapped into at most ``limit`` moments."""
+    fused = _fuse(rankings, o.rrf_k)
     passages = library.passages(fused)
     if talks is not None:
         passages = {pid: hit for pid, hit in passages.items() if hit.talk_id in talks}

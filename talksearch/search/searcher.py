@@ -227,7 +227,7 @@ class Searcher:
         # Word-by-word rescoring is for a query's words; a related-moments query is a whole passage (no snap).
         query_words = (token_codes.signs(self.embedder.query_tokens(text).meaningful())
                        if snap and options.token_candidates else None)
-        return rank(library, text, vector, limit or 2 * options.candidates, options, talks=allowed,
+        return rank(library, text, vector, limit, options, talks=allowed,
                     common_words=self.embedder.common_words, query_words=query_words)
 
     def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:
