@@ -28,14 +28,24 @@ def _whisper_codes() -> frozenset[str]:
     return frozenset(_LANGUAGE_CODES)
 
 
+# ISO 639-1: every two-letter language code (from Debian's iso-codes, iso_639-2.json's alpha_2 values).
+ISO_639_1 = frozenset("""
+aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en
+eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka
+kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl
+nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw
+ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split())
+
+
 def filter_languages(values: Iterable[str]) -> list[str]:
-    """Search filter values as stored codes; ValueError naming the first that is no language tag ("english")
-    or a three-letter code talks are not stored by ("eng": stored codes are ISO 639-1's two letters, but for
-    the few languages that have only three, such as yue), rather than a filter that silently matches nothing."""
+    """Search filter values as stored codes; ValueError naming the first that is no language tag ("english"),
+    no language's code ("qq") or a three-letter code talks are not stored by ("eng": stored codes are ISO
+    639-1's two letters, but for the few languages that have only three, such as yue), rather than a filter
+    that silently matches nothing."""
     codes = []
     for value in values:
         code = base_language(value) if LANGUAGE_TAG.match(value) else None
-        if code is None or (len(code) == 3 and code not in _whisper_codes()):
+        if code is None or code not in ISO_639_1 | _whisper_codes():
             raise ValueError(f"{value!r} is not a language code (e.g. en, de, es)")
         codes.append(code)
     return codes

@@ -18,7 +18,8 @@ from talksearch.language_codes import whisper_language
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TALKSEARCH_", extra="ignore")
+    # allow_inf_nan: an infinite weight or timeout is always a mistake (an infinite weight gave null scores)
+    model_config = SettingsConfigDict(env_prefix="TALKSEARCH_", extra="ignore", allow_inf_nan=False)
 
     library: Path = Field(Path("library"), description="Library directory (catalog, vectors, downloads).")
     whisper_model: str = Field(

@@ -130,8 +130,9 @@ def test_cli_search_filters_by_language():
     assert json.loads(german.stdout)["results"] == []
     region = talksearch("search", "checkpoint", "--library", library, "--language", "en-GB", "--json")
     assert json.loads(region.stdout)["results"] == json.loads(english.stdout)["results"]  # en-GB is en
-    wrong = talksearch("search", "checkpoint", "--library", library, "--language", "english")
-    assert wrong.returncode == 2 and "'english' is not a language code" in wrong.stderr
+    for value in ("english", "qq"):  # a word, and two letters that are no language's code
+        wrong = talksearch("search", "checkpoint", "--library", library, "--language", value)
+        assert wrong.returncode == 2 and f"'{value}' is not a language code" in wrong.stderr
 
 
 @pytest.mark.unit
