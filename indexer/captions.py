@@ -138,6 +138,8 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
     for start, end, lines in raw:
         if end < start:
             raise CaptionError(f"a cue ends before it starts (at {clock(start)})")
+        if end == start:  # never on screen (WebVTT wants end > start; players skip it): its words were not shown
+            continue
         rolled = False
         new_lines = []
         for line in lines:
@@ -171,7 +173,9 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
 
 
 def _check_order(previous: Cue, start: float, end: float) -> None:
-    if start < previous.start - OVERLAP_TOLERANCE:
+    # The tolerance is for ends only: a start before the previous start would store (and export) sentences out of
+    # time order, and which of the two was said first cannot be told.
+    if start < previous.start:
         raise CaptionError(f"cues out of order (one at {clock(start)} follows one at {clock(previous.start)})")
     if start < previous.end - OVERLAP_TOLERANCE:
         raise CaptionError(f"overlapping cues at {clock(start)} ({previous.end - start:.1f} s)")

@@ -114,7 +114,7 @@ class TalkProcessor:
         if fetched.captions is not None:  # the talk's own captions: no transcription
             segments = fetched.captions.segments
             audio_seconds = talk.duration or max(s.end for s in segments)
-            talk.language = fetched.captions.language or talk.language
+            talk.language = fetched.captions.language or talk.language or self._detect_language(fetched.audio)
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
@@ -133,6 +133,18 @@ class TalkProcessor:
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens])
+
+    def _detect_language(self, audio) -> str | None:
+        """The language whisper ``base`` hears in a captioned talk's audio, for a talk whose source and captions
+        do not name one (unknown, the talk would escape every language filter), as the whisper path detects it.
+        None without audio (remote captions: nothing was downloaded), without ``base`` or without speech."""
+        detector = self.multilingual() if audio is not None else None
+        if detector is None:
+            return None
+        try:
+            return detector.detect_language(str(audio))[0]
+        except Exception:  # NoSpeech, undecodable media: the captions still stand; the language stays unknown
+            return None
 
     def _translate(self, fetched: Fetched, sentences: list[Segment]) -> float:
         """Give each sentence of a talk not in English its English (whisper's translate task on the multilingual

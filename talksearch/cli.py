@@ -20,7 +20,7 @@ from talksearch.settings import Settings
 from talksearch.settings_flags import setting_options
 from talksearch.storage import explain
 from talksearch.timecode import clock
-from talksearch.transcripts import FORMATS, missing_translation, render
+from talksearch.transcripts import FORMATS, missing_transcript, missing_translation, render
 
 # Expected failures: one line on stderr and exit 1, never a traceback. Storage failures (a full disk, a
 # read-only file system: OSError, SQLite's OperationalError, FAISS's RuntimeError) say so (talksearch.storage).
@@ -232,6 +232,8 @@ def export(talk_id, library, fmt, translation) -> None:
         if talk is None:
             raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
         segments = lib.segments(talk_id)
+        if missing := missing_transcript(talk, segments):
+            raise LibraryError(missing)
         if translation and (missing := missing_translation(talk, segments)):
             raise LibraryError(missing)
         say(render(talk, segments, fmt, translation), nl=False)

@@ -15,6 +15,27 @@ def _vtt_text(text: str) -> str:
     return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split())
 
 
+def _srt_text(text: str) -> str:
+    """SubRip has no escaping: players read "<tags>" as markup and drop it (ffmpeg: "Unrecognized tag"), and a
+    "-->" can be taken for a timing line. "<" and ">" become their fullwidth forms, which read the same (and
+    turn "-->" into "--＞"); a blank line would end the cue, so the text is one line."""
+    return " ".join(text.replace("<", "\uff1c").replace(">", "\uff1e").split())
+
+
+def _subtitles(segments: list[Segment]) -> list[tuple[float, float, Segment]]:
+    """Cues as WebVTT requires them (and SubRip players assume): in start order, each ending after it starts.
+    Sentences cut from overlapping caption cues, or kept by older versions, may be neither."""
+    return [(s.start, max(s.end, s.start + 0.001), s) for s in sorted(segments, key=lambda s: s.start)]
+
+
+def missing_transcript(talk: Talk, segments: list[Segment]) -> str | None:
+    """Why ``talk`` has no transcript to export: none of its sentences are stored (a damaged library). None when
+    it has some. An export refuses rather than hand back an empty file as if the talk had been silent."""
+    if segments:
+        return None
+    return f"talk {talk.id!r} has no transcript in the library (no sentences of it are stored)"
+
+
 def missing_translation(talk: Talk, segments: list[Segment]) -> str | None:
     """Why the English of ``talk`` cannot be given: it is in another language and no sentence of it was translated
     (indexed without --translate). None when it can: translated, or in English already (its words are the English).
@@ -43,10 +64,12 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
     if fmt == "vtt":
         # A speaker the captions named goes back as a WebVTT voice tag. Cue text is markup in WebVTT: "x < y"
         # would open a tag (and "-->" end the timing), so &, < and > are written as entities.
-        cues = [f"{subtitle_stamp(s.start, '.')} --> {subtitle_stamp(s.end, '.')}\n"
-                f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else ''}{_vtt_text(s.text)}" for s in segments]
+        cues = [f"{subtitle_stamp(start, '.')} --> {subtitle_stamp(end, '.')}\n"
+                f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else ''}{_vtt_text(s.text)}"
+                for start, end, s in _subtitles(segments)]
         return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
-        cues = [f"{i}\n{subtitle_stamp(s.start, ',')} --> {subtitle_stamp(s.end, ',')}\n{s.text}" for i, s in enumerate(segments, 1)]
+        cues = [f"{i}\n{subtitle_stamp(start, ',')} --> {subtitle_stamp(end, ',')}\n{_srt_text(s.text)}"
+                for i, (start, end, s) in enumerate(_subtitles(segments), 1)]
         return "\n\n".join(cues) + "\n"
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

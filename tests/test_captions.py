@@ -181,3 +181,60 @@ def test_webvtt_export_escapes_markup_and_reads_back_the_same_words():
 def test_a_less_than_sign_in_subrip_text_is_text_not_a_tag():
     srt = "1\n00:00:01,000 --> 00:00:03,000\n<i>If x<y & y>z</i> then we restart.\n"
     assert [s.text for s in read(srt, "srt")] == ["If x<y & y>z then we restart."]
+
+
+def _exported(segments, fmt: str) -> str:
+    from talksearch.library import Talk
+    from talksearch.transcripts import render
+
+    return render(Talk(extractor="local", source_id="x", url="", title="T"), segments, fmt)
+
+
+def _starts(exported: str) -> list[str]:
+    return [line.split(" --> ")[0] for line in exported.splitlines() if " --> " in line]
+
+
+def test_a_cue_starting_before_the_one_before_it_is_refused_and_exports_stay_in_start_order():
+    """WebVTT wants cues in start order. The overlap tolerance is for ends: a start 0.4 s before the previous
+    start is a reversed cue (whisper takes over), and sentences stored out of order are exported in order."""
+    reversed_cues = ("1\n00:00:02,000 --> 00:00:02,400\nOne.\n\n2\n00:00:01,600 --> 00:00:06,000\nTwo.\n\n"
+                     "3\n00:00:07,000 --> 00:00:09,000\nThree.\n")
+    with pytest.raises(CaptionError, match=r"cues out of order \(one at 0:01 follows one at 0:02\)"):
+        read(reversed_cues, "srt")
+    from dataclasses import replace
+
+    segments = read(PUBLISHER_VTT)
+    segments[0], segments[1] = segments[1], replace(segments[0], end=segments[0].start)  # as an older library may hold
+    for fmt in ("vtt", "srt"):
+        exported = _exported(segments, fmt)
+        assert _starts(exported) == sorted(_starts(exported)), exported
+        stamps = [line.split(" --> ") for line in exported.splitlines() if " --> " in line]
+        assert all(start < end for start, end in stamps), exported
+    assert [s.text for s in read(_exported(segments, "vtt"))] == [s.text for s in sorted(segments, key=lambda s: s.start)]
+
+
+def test_a_cue_of_no_duration_is_never_shown_and_dropped():
+    text = ("WEBVTT\n\n00:00:00.500 --> 00:00:01.000\nFirst words.\n\n00:00:01.000 --> 00:00:01.000\nNever shown.\n\n"
+            "00:00:01.000 --> 00:00:02.000\nLast words.\n")
+    segments = read(text)
+    assert [s.text for s in segments] == ["First words.", "Last words."]
+    assert all(s.start < s.end for s in segments)
+    exported = _exported(split_sentences(segments), "vtt")
+    assert "Never shown" not in exported and "00:00:01.000 --> 00:00:01.000" not in exported
+
+
+def test_subrip_export_keeps_tag_like_text_and_arrows_as_words_a_player_shows(tmp_path):
+    """SubRip has no entities: "<tags>" would be dropped as markup by players and "-->" read as timing. ffmpeg's
+    SubRip reader, as players use it, must give back every word."""
+    import subprocess
+
+    segments = read("WEBVTT\n\n00:00:00.500 --> 00:00:03.000\nSalt &amp; pepper &lt;tags&gt; here --> there.\n")
+    assert segments[0].text == "Salt & pepper <tags> here --> there."
+    exported = _exported(segments, "srt")
+    assert exported.count("-->") == 1  # the timing line's only
+    (tmp_path / "t.srt").write_text(exported)
+    shown = subprocess.run(["ffmpeg", "-loglevel", "warning", "-y", "-i", str(tmp_path / "t.srt"), str(tmp_path / "t.ass")],
+                           capture_output=True, text=True)
+    assert shown.returncode == 0 and "Unrecognized" not in shown.stderr, shown.stderr
+    dialogue = next(line for line in (tmp_path / "t.ass").read_text().splitlines() if line.startswith("Dialogue:"))
+    assert dialogue.endswith("Salt & pepper \uff1ctags\uff1e here --\uff1e there."), dialogue

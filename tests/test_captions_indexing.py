@@ -240,3 +240,23 @@ def test_which_site_captions_are_chosen():
         choose(site_tracks(youtube, "uploaded"), None)
     with pytest.raises(CaptionError, match=r"no captions in es \(only de, en, fr\)"):
         choose(site_tracks(youtube, "any"), "es")
+
+
+@pytest.mark.models
+def test_captions_that_name_no_language_get_the_language_whisper_hears(tmp_path):
+    """Neither the recording (no .info.json) nor its captions (talk.vtt, untagged) say the language: whisper
+    detects it from the audio, as for a transcribed talk, so that a language filter finds the talk."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    said = "Slurm gang scheduling lets MPI jobs share nodes."
+    subprocess.run(["espeak-ng", "-w", str(folder / "gang.wav"), said], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "gang.wav"), "-c:a", "aac",
+                    str(folder / "gang.m4a")], check=True)
+    (folder / "gang.wav").unlink()
+    (folder / "gang.vtt").write_text(f"WEBVTT\n\n00:00:00.500 --> 00:00:03.000\n{said}\n")
+    library = tmp_path / "library"
+    result = talksearch("index", str(folder), "--library", str(library))
+    assert result.returncode == 0 and outcome_lines(result)[0].endswith("uploaded captions)"), result.stdout + result.stderr
+    assert talks_of(library)["gang"]["language"] == "en"
+    found = talksearch("search", "gang scheduling", "--language", "en", "--library", str(library), "--json")
+    assert [r["text"] for r in json.loads(found.stdout)["results"]] == [said], found.stdout + found.stderr

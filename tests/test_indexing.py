@@ -212,7 +212,8 @@ def test_cli_errors_are_one_line(tmp_path):
         assert result.stderr.startswith("error: ") and "--help')" in result.stderr
     # A wrong TALKSEARCH_* variable is named as such, not as a flag the command may not even have.
     for env, says in (({"TALKSEARCH_BATCH_SIZE": "abc"}, "TALKSEARCH_BATCH_SIZE: Input should be a valid integer"),
-                      ({"TALKSEARCH_CORS_ORIGINS": "notjson"}, "TALKSEARCH_CORS_ORIGINS: not valid JSON")):
+                      ({"TALKSEARCH_CORS_ORIGINS": "notjson"}, "TALKSEARCH_CORS_ORIGINS: not valid JSON"),
+                      ({"TALKSEARCH_RANK_DENSE_WEIGHT": "inf"}, "TALKSEARCH_RANK_DENSE_WEIGHT: Input should be a finite number")):
         result = talksearch("talks", "--library", str(tmp_path / "none"), env=env)
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "lib").exists()
@@ -296,3 +297,27 @@ def test_serve_says_when_it_made_the_library_it_serves(tmp_path):
         process.wait(timeout=60)
     assert said[0].startswith(f"talksearch: no library at {tmp_path / 'typo'} yet: made an empty one"), said
     assert said[1].startswith("talksearch: serving"), said
+
+
+def test_a_talk_whose_sentences_are_gone_is_not_exported_as_an_empty_file(feed_library, tmp_path):
+    """A damaged copy of a library (the talk's rows in ``segments`` deleted): an export says so in one line and
+    the API answers 404, rather than a bare WEBVTT header a player takes for a silent talk."""
+    from fastapi.testclient import TestClient
+
+    from talksearch.service.app import create_app
+    from talksearch.settings import Settings
+
+    library = tmp_path / "library"
+    shutil.copytree(feed_library[0], library, ignore=shutil.ignore_patterns("indexer.lock", "downloads"))
+    talk_id = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"][0]["id"]
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        assert db.execute("DELETE FROM segments WHERE talk_id = ?", (talk_id,)).rowcount > 0
+    for fmt in ("vtt", "srt", "txt", "json"):
+        result = talksearch("export", talk_id, "--library", str(library), "--format", fmt)
+        assert result.returncode == 1 and result.stdout == "", (fmt, result.stdout)
+        assert result.stderr == f"error: talk {talk_id!r} has no transcript in the library (no sentences of it are stored)\n"
+    with TestClient(create_app(Settings(library=library))) as client:
+        for path in ("transcript", "transcript.vtt", "transcript.srt"):
+            answer = client.get(f"/api/talks/{talk_id}/{path}")
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.json()["error"]["code"] == "not_found" and "has no transcript" in answer.json()["error"]["message"]

@@ -12,11 +12,11 @@ from talksearch.service.params import Filters, Offset
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-from talksearch.transcripts import missing_translation, render
+from talksearch.transcripts import missing_transcript, missing_translation, render
 
 router = APIRouter(prefix="/api/talks", tags=["talks"], route_class=ReadRoute)
 _NOT_FOUND = {404: {"model": ErrorResponse}}
-_MEDIA_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip", "txt": "text/plain"}
+_MEDIA_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip; charset=utf-8", "txt": "text/plain"}
 
 
 @router.get("", response_model=TalkList, responses={422: {"model": ErrorResponse}},
@@ -38,6 +38,8 @@ def _talk(state, talk_id: str, translation: bool = False) -> tuple[Talk, list[Se
         if talk is None:
             raise ApiError(404, f"no talk {talk_id!r}")
         segments = library.segments(talk_id)
+    if missing := missing_transcript(talk, segments):  # 404 as for a missing translation: nothing to give
+        raise ApiError(404, missing)
     if translation and (missing := missing_translation(talk, segments)):
         raise ApiError(404, missing)
     return talk, segments
