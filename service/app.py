@@ -83,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, search, talks, admin, media, pages, widget, feeds, embeds):
         app.include_router(module.router)
     # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.
-    app.add_route("/mcp", StreamableHTTPASGIApp(assistant.session_manager), methods=["GET", "POST", "DELETE"],
+    # No GET: stateless JSON answers offer no server-to-client stream (the SDK's would stay open forever), and
+    # the spec lets a server answer 405 then; the router does, in the one error shape, with an Allow header.
+    app.add_route("/mcp", StreamableHTTPASGIApp(assistant.session_manager), methods=["POST", "DELETE"],
                   include_in_schema=False)
     return app

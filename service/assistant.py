@@ -16,12 +16,13 @@ from typing import Annotated
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from talksearch import __version__
 from talksearch.language_codes import filter_languages
 from talksearch.library import Talk, TalkFilter
 from talksearch.search.searcher import QueryError, Searcher, link_at
+from talksearch.service.errors import invalid_message
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
 INSTRUCTIONS = """Search what was said in a library of recorded talks (conference talks, lectures), down to the
@@ -143,13 +144,28 @@ After = Annotated[date | None, Field(description="Only talks published on or aft
 Before = Annotated[date | None, Field(description="Only talks published on or before this date (YYYY-MM-DD)")]
 
 
+class _Server(MCPServer):
+    async def call_tool(self, name, arguments, context=None):
+        """A refusal is one line, as the HTTP API words it: arguments the tool's schema refuses (``limit:
+        Input should be ...``, not pydantic's multi-line report with its links), and a tool's own ToolError
+        without the SDK's "Error executing tool ..." before it."""
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(invalid_message(exc.__cause__.errors(), located=False)) from exc.__cause__
+            if isinstance(exc.__cause__, ToolError):
+                raise exc.__cause__ from None
+            raise
+
+
 def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks_limit: int = 50) -> MCPServer:
     """The MCP server over the searcher that ``searcher()`` returns when a tool runs (the service opens its
     searcher only at start-up, after the routes are made)."""
     # MCPServer() calls logging.basicConfig on the root logger; logging is the host's (uvicorn's, the CLI's).
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    server = MCPServer("talksearch", title="talksearch", version=__version__, instructions=INSTRUCTIONS,
+    server = _Server("talksearch", title="talksearch", version=__version__, instructions=INSTRUCTIONS,
                        log_level="WARNING")
     root.handlers[:], root.level = handlers, level
 
@@ -182,11 +198,16 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         end: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False, description="Up to this second")] = None,
         ctx: Context | None = None,
     ) -> TranscriptAnswer:
+        if start is not None and end is not None and end <= start:
+            raise ToolError(f"end ({end:g} s) must be after start ({start:g} s)")
         with searcher().reading() as library:
             talk = library.talk(talk_id)
             if talk is None:
                 raise ToolError(f"no talk {talk_id!r} in the library (list_talks shows the ids)")
             segments = library.segments(talk_id)
+        if start is not None and segments and start >= segments[-1].end:
+            raise ToolError(f"start ({start:g} s) is past the talk's last sentence, which ends at "
+                            f"{segments[-1].end:.0f} s")
         # A sentence overlapping the range counts: a range that starts mid-sentence still reads whole sentences.
         chosen = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
         first = chosen[0].start if chosen else (start or 0.0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +37,17 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+def invalid_message(errors: Sequence[dict], located: bool = True) -> str:
+    """pydantic's validation errors as one line naming the first field: ``limit: Input should be ...``.
+    ``located``: each error's place starts with where in the request it is (FastAPI's ``query``, ``body``...)."""
+    first = errors[0] if errors else {}
+    loc = first.get("loc", ())
+    if located and loc and loc[0] in ("query", "path", "body", "header", "cookie"):
+        loc = loc[1:]
+    where = ".".join(str(p) for p in loc)
+    return f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid request")
+
+
 def _wants_page(request: Request) -> bool:
     path = request.url.path
     return (request.method == "GET" and not path.startswith(("/api/", "/media/"))
@@ -55,10 +67,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path"))
-        message = f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid request")
-        return error_response(422, "invalid_request", message, request=request)
+        return error_response(422, "invalid_request", invalid_message(exc.errors()), request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from talksearch import __version__
-from talksearch.timecode import clock
+from talksearch.timecode import clock, url_seconds
 
 
 def web_link(url: str | None) -> str | None:
@@ -27,6 +27,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("talksearch.service", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["clock"] = clock
+    env.filters["url_seconds"] = url_seconds  # ?t= as every link writes it: 7, not 7.0
     env.filters["web_link"] = web_link
     env.globals["version"] = __version__
     return env

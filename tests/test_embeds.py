@@ -149,6 +149,20 @@ def test_oembed_turns_a_talk_link_into_its_iframe(widget_api, talks):
     assert "'english' is not a language code" in assert_error(refused, 422, "invalid_request")["message"]
 
 
+def test_oembed_refuses_the_filters_the_embed_refuses(widget_api):
+    def oembed(search: str) -> httpx.Response:
+        return httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/?q=gang&{search}"}, timeout=60)
+
+    for filters, said in (("published_after=garbage", "published_after: "),
+                          ("published_before=2024-13-01", "published_before: "),
+                          ("speaker=" + "x" * 201, "at most 200 characters")):
+        refused = assert_error(httpx.get(f"{widget_api.base}/embed?q=gang&{filters}", timeout=60), 422, "invalid_request")
+        assert said in refused["message"], refused
+        assert assert_error(oembed(filters), 422, "invalid_request") == refused, filters  # the same answer, word for word
+    fine = oembed("published_after=2024-01-01")
+    assert fine.status_code == 200 and "published_after=2024-01-01" in fine.json()["html"]
+
+
 def test_the_widget_page_shows_both_ways_to_embed(widget_api):
     page = httpx.get(f"{widget_api.base}/widget", timeout=60).text
     # both shown as code to copy: escaped in the page, whole once unescaped

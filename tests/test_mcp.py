@@ -55,8 +55,13 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
     empty = await session.call_tool("search_talks", {"query": "   "})
     missing = await session.call_tool("get_transcript", {"talk_id": "nope"})
     no_language = await session.call_tool("search_talks", {"query": QUERY, "language": ["english"]})
+    refused = {name: await session.call_tool(tool, arguments) for name, tool, arguments in (
+        ("limit", "search_talks", {"query": QUERY, "limit": 0}),
+        ("no_query", "search_talks", {}),
+        ("backwards", "get_transcript", {"talk_id": ids["t01"], "start": 10, "end": 5}),
+        ("past_the_end", "get_transcript", {"talk_id": ids["t01"], "start": 100_000}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
-            "empty": empty, "missing": missing, "no_language": no_language}
+            "empty": empty, "missing": missing, "no_language": no_language, "refused": refused}
 
 
 def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
@@ -92,6 +97,14 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     assert answers["empty"].is_error and "empty" in answers["empty"].content[0].text
     assert answers["missing"].is_error and "no talk" in answers["missing"].content[0].text
     assert answers["no_language"].is_error and "not a language code" in answers["no_language"].content[0].text
+    # Arguments the tools refuse are one line each, worded as the HTTP API words them; no empty answer for
+    # a range that holds no sentence of the talk.
+    said = {name: (answer.is_error, answer.content[0].text) for name, answer in answers["refused"].items()}
+    assert said == {"limit": (True, "limit: Input should be greater than or equal to 1"),
+                    "no_query": (True, "query: Field required"),
+                    "backwards": (True, "end (5 s) must be after start (10 s)"),
+                    "past_the_end": (True, said["past_the_end"][1])}, said
+    assert said["past_the_end"][1].startswith("start (100000 s) is past the talk's last sentence, which ends at ")
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +139,17 @@ def test_http_endpoint_answers_the_sdk_client_and_ignores_the_admin_token(ids):
 
 def test_mcp_transport_is_not_in_openapi():
     assert "/mcp" not in read_server().get("/openapi.json").json()["paths"]
+
+
+def test_mcp_get_is_refused_not_an_endless_stream():
+    """Stateless JSON answers offer no server-to-client stream: GET is 405 (as the streamable-HTTP transport
+    allows), in the service's error shape, naming the methods that work."""
+    with read_server().client.stream("GET", "/mcp", headers={"Accept": "text/event-stream"}) as response:
+        # Checked before reading: the endless stream's body would never end.
+        assert response.status_code == 405, response.headers
+        response.read()
+    assert_error(response, 405, "method_not_allowed")
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"POST", "DELETE"}
 
 
 def test_mcp_follows_the_services_rate_limit():

@@ -222,7 +222,7 @@ def test_transcripts(api, ids):
     assert vtt.headers["content-type"].startswith("text/vtt")
     assert vtt.text.startswith("WEBVTT\n\n00:00:0")
     srt = api.get(base + ".srt")
-    assert srt.headers["content-type"].startswith("application/x-subrip") and srt.text.startswith("1\n00:00:0")
+    assert srt.headers["content-type"] == "application/x-subrip; charset=utf-8" and srt.text.startswith("1\n00:00:0")
     txt = api.get(base + ".txt")
     assert txt.headers["content-type"].startswith("text/plain")
     assert txt.text.splitlines() == [s["text"] for s in segments]

@@ -4,10 +4,13 @@ the screenshots in docs/)."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
-from tests.service_fixtures import assert_error, talk_ids, wait_until
+from talksearch.timecode import url_seconds
+from tests.helpers import DATA, TRUTH
+from tests.service_fixtures import assert_error, serving, settings_for, talk_ids, wait_until
 
 pytestmark = pytest.mark.models
 
@@ -50,6 +53,32 @@ def test_results_fragment_and_grouped_timeline(api, ids):
     fragment = api.get("/results", params={"q": "checkpoint", "group": "talk"}).text
     assert "<html" not in fragment and 'class="result"' in fragment
     assert 'class="timeline"' in fragment and f'href="/talks/{ids["t01"]}?t=' in fragment
+
+
+def test_moment_links_write_whole_seconds_as_the_other_pages_do(tmp_path):
+    """Captions give whole-second starts (00:00:07.000): the timeline and the embed's results write ?t=7, as the
+    talk pages and the API's `page` do, not Python's ?t=7.0."""
+    from talksearch.indexer.pipeline import IndexRun
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "checkpointing.ogg")
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
+            for s in TRUTH["t01"]["sentences"]]
+    (folder / "checkpointing.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    settings = settings_for(tmp_path / "library")
+    run = IndexRun(settings, report=lambda line: None)
+    try:
+        assert run.run([str(folder)]).count("added") == 1
+    finally:
+        run.close()
+    with serving(settings) as server:
+        fragment = server.get("/results", params={"q": "checkpoint", "group": "talk"}).text
+        timeline = re.findall(r'href="/talks/[^"?]+\?t=([^"]*)"', fragment.split('class="timeline"', 1)[1])
+        embed_page = server.get("/embed", params={"q": "checkpoint"}).text
+        embed = re.findall(r'href="/embed/talks/[^"?]+\?t=([^"]*)"', embed_page)
+    assert "7" in timeline and "7" in embed, (timeline, embed)
+    assert all(t == url_seconds(float(t)) for t in timeline + embed), (timeline, embed)
 
 
 def test_talk_page(api, ids):

@@ -543,3 +543,55 @@ def test_language_attribute_scopes_the_search_and_marks_the_words(widget_api, ho
     visit.wait_event("results", query="object storage", count=0)  # no German talk here
     assert visit.errors == []
     visit.close()
+
+
+def test_tab_leaves_the_widget_and_closes_the_results(widget_api, host_site, browser):
+    url = host_site.page("/tab", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                            f'<talk-search api="{widget_api.base}"></talk-search><a id="after" href="#after">next</a>')
+    visit = Visit(browser, url)
+    visit.search("object storage")
+    page = visit.page
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Tab")
+    # Not the results list (Chromium makes a scrolling box focusable), but the host page's next link.
+    assert page.evaluate("() => document.activeElement.id") == "after"
+    assert page.locator("talk-search [role=listbox]").is_hidden()
+    assert page.locator("talk-search input").get_attribute("aria-expanded") == "false"
+    assert visit.errors == []
+    visit.close()
+
+
+@pytest.fixture(scope="module")
+def local_talk_api(feed_library, tmp_path_factory):
+    """t01 as a talk indexed from a local file whose .info.json named a web page: its results link to the
+    service's copy, relatively (/media/{id}#t=...), and its url is a page that cannot start at a moment."""
+    source, _ = feed_library
+    folder = tmp_path_factory.mktemp("localtalk")
+    library = folder / "library"
+    shutil.copytree(source, library)
+    recording = folder / "t01.ogg"
+    shutil.copy(ROOT / "tests" / "data" / "t01.ogg", recording)
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET media_url = ?, url = 'https://talks.example.org/checkpointing' "
+                   "WHERE title LIKE 'Checkpointing%'", (recording.as_uri(),))
+    db.close()
+    server = Api(library)
+    yield server
+    server.close()
+
+
+def test_source_link_of_a_local_talk_opens_the_services_copy_at_the_moment(local_talk_api, host_site, browser):
+    query = "checkpoints go to an object storage bucket"
+    hit = local_talk_api.search(query)["results"][0]
+    assert hit["link"].startswith("/media/") and "#t=" in hit["link"], hit["link"]  # relative, as the API documents
+    url = host_site.page("/local", f'<script src="{local_talk_api.base}/widget.js" defer></script>\n'
+                              f'<talk-search api="{local_talk_api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search(query)
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=hit["talk"]["id"])
+    source = visit.page.locator("talk-search .player a")
+    assert source.get_attribute("href") == local_talk_api.base + hit["link"]  # not talk.url, which has no moment
+    assert source.text_content() == "Open at source ↗"
+    visit.close()

@@ -14,9 +14,11 @@ from typing import Annotated, Literal
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError, validate_call
 from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters, language_codes
+from talksearch.service.params import Filters, talk_filter
 from talksearch.service.rendering import environment, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -151,7 +153,7 @@ def oembed(
         title, width, height = talk.title, 640, 420
     elif path in ("", "/embed") and query.get("q", [""])[0].strip():
         keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]
-        language_codes(query.get("language", []))  # the embed would refuse them: so does this (422, not an iframe)
+        _embed_filters(query)  # what the embed would refuse is refused here too (422, not an iframe)
         src = f"{base}/embed?{urlencode(keep)}"
         title, width, height = f"talksearch: {query['q'][0].strip()}", 640, 480
     else:
@@ -159,6 +161,21 @@ def oembed(
     width, height = min(width, maxwidth or width), min(height, maxheight or height)
     return OEmbed(title=title, provider_url=f"{base}/", html=_iframe(src, title, width, height), width=width,
                   height=height)
+
+
+# The embed's own filter checks (its ``Filters`` dependency), callable outside a request.
+_check_filters = validate_call(talk_filter)
+
+
+def _embed_filters(query: dict[str, list[str]]) -> None:
+    """Refuse the filters ``/embed`` would refuse, as it words it: the dates are single values (the last wins, as in
+    a request), the others lists."""
+    args = {name: values[-1] if name.startswith("published_") else values
+            for name, values in query.items() if name in _FILTER_NAMES}
+    try:
+        _check_filters(**args)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
 
 
 def _seconds(value: str) -> float:

@@ -218,6 +218,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.list.setAttribute("role", "listbox");
       this.list.setAttribute("aria-label", "Search results");
       this.list.hidden = true;
+      // Chromium makes a scrolling box focusable: Tab would stop on the list, where keys do nothing useful.
+      this.list.tabIndex = -1;
       box.append(this.input, this.status, this.list);
 
       this.player = el("div", "player box");
@@ -263,6 +265,9 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const option = e.target.closest("[role=option]");
         if (option) this.play(Number(option.dataset.index));
       });
+      // Focus leaving the widget (Tab) closes the results, as a click elsewhere does; inside the shadow root
+      // relatedTarget is retargeted to this element.
+      this.addEventListener("focusout", (e) => this.contains(e.relatedTarget) || this.open(false));
       this.onOutside = (e) => e.composedPath().includes(this) || this.open(false);
       this.applyPlaceholder();
     }
@@ -448,9 +453,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.open(false);
       const talk = result.talk || {};
       const start = Math.max(0, Number(result.start) || 0);
-      // The source at that moment; for a local file (no web source) the service's own talk page.
-      const source = httpUrl(result.link) || httpUrl(talk.url);
-      const link = source || httpUrl(result.page, `${this.api}/`);
+      // The source at that moment. A talk indexed from a local file links to the service's copy, relative
+      // like `page` (/media/{id}#t=...): resolved against the API, or the moment would be lost to talk.url.
+      const base = `${this.api}/`;
+      const source = httpUrl(result.link, base) || httpUrl(talk.url);
+      const link = source || httpUrl(result.page, base);
       this.nowPlaying.textContent = `${talk.title || "Untitled talk"} · ${clock(start)}`;
       this.sourceLink.hidden = !link;
       if (link) {
@@ -463,7 +470,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const youtube = youtubeId(result.link) || youtubeId(talk.url);
       // A talk indexed from a local file has a file: media_url; the API serves those at /media/{id}.
       const local = /^file:/i.test(talk.media_url || "") && talk.id;
-      const media = httpUrl(local ? `media/${encodeURIComponent(talk.id)}` : talk.media_url, `${this.api}/`);
+      const media = httpUrl(local ? `media/${encodeURIComponent(talk.id)}` : talk.media_url, base);
       if (youtube) this.playYouTube(youtube, start);
       else if (media) this.playMedia(media, start);
       else this.showMessage("This talk can't be played here; open it at the source.");
