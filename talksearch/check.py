@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from talksearch.library import DOWNLOADS, MEDIA, VECTORS, Library
-from talksearch.vector_index import describe, index_ids, read_index
+from talksearch.vector_index import EXACT, describe, index_ids, read_index
 
 
 # The trigram indexes (talksearch.library.migrations.TRIGRAM_INDEXES), as a report names them.
@@ -55,6 +55,10 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
     tuned = f" ({params})" if params and params != "{}" else ""  # an exact index has nothing tuned
     report.facts.append(f"vector index {describe(index)} over {index.ntotal} passages"
                         + (f", trained at {library.meta('index_trained_size')}{tuned}" if params else ""))
+    lost, sampled = _unfindable(library, index, np.intersect1d(ids, catalog_ids, assume_unique=True))
+    if lost:
+        return (f"vectors.faiss: {lost} of {sampled} sampled passages are not found by their own vectors (its vector "
+                "data is damaged)")
     if len(missing) or len(stale):
         # Normal after an interrupted run (or while one runs): searches take these from the catalog, and the
         # next writer folds them in. --repair folds them in now.
@@ -62,6 +66,21 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
                             "(searched from the catalog meanwhile)")
         return "lag"
     return None
+
+
+def _unfindable(library: Library, index, ids: np.ndarray, sample: int = 200) -> tuple[int, int]:
+    """Of a sample of ``ids``, how many the index does not return among the 10 nearest to their own catalog
+    vectors, and the sample's size. Ids and dimension can be right while the vectors are not (bytes overwritten
+    in the file): searches then quietly rank with wrong vectors. A passage is its own nearest neighbour in an
+    exact index and, with its own list probed first, in a trained one; a few near-duplicates can outrank it
+    there, so a trained index is allowed one miss in a hundred."""
+    if not len(ids):
+        return 0, 0
+    chosen = np.sort(np.random.default_rng(0).choice(ids, min(sample, len(ids)), replace=False))
+    _, found = index.search(library.passage_vectors(chosen.tolist()), 10)
+    lost = int(sum(pid not in row for pid, row in zip(chosen, found)))
+    allowed = 0 if describe(index) == EXACT else len(chosen) // 100
+    return (lost if lost > allowed else 0), len(chosen)
 
 
 def _word_vectors(library: Library, report: CheckReport, repair: bool, batch: int = 512) -> None:
@@ -92,7 +111,19 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
             library.acquire_writer()
         integrity = library.integrity()
         if integrity != "ok":
-            report.problems.append(f"catalog integrity: {integrity}")
+            if not library.records_intact():
+                report.problems.append(f"catalog integrity: {integrity}, in the talks, sentences or passages "
+                                       "themselves: restore catalog.sqlite from a backup, or index into a new library")
+                return report
+            report.problems.append(f"catalog integrity: {integrity}, in the indexes made from the passages (the "
+                                   "talks, sentences and passages are intact)")
+            if not repair:
+                return report  # the checks below read those indexes
+            kept = library.rebuild_catalog()
+            report.repaired.append(f"rebuilt the catalog from its talks, sentences and passages (a copy of the "
+                                   f"damaged one is kept as {kept.name})")
+            library.close()  # the writer lock, for the fresh look's repairs
+            return _looked_again(path, report, repair=True)  # the new catalog's own checks and repairs
         if library.read_only_media:  # FTS5 checks itself with a write statement
             report.facts.append("read-only file system: the keyword index is not verified")
         elif not library.keyword_index_agrees():
@@ -158,8 +189,11 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
             report.facts.append(f"{len(kept)} audio files kept in {MEDIA}/ (--keep-media)")
     finally:
         library.close()
-    if report.repaired:  # report what is left after the repairs, from a fresh look
-        fresh = check_library(path)
-        fresh.repaired = report.repaired
-        return fresh
-    return report
+    return _looked_again(path, report) if report.repaired else report
+
+
+def _looked_again(path: Path, report: CheckReport, repair: bool = False) -> CheckReport:
+    """What is left after the repairs, from a fresh look."""
+    fresh = check_library(path, repair=repair)
+    fresh.repaired = report.repaired + fresh.repaired
+    return fresh

@@ -241,7 +241,9 @@ def export(talk_id, library, fmt, translation) -> None:
 
 @main.command()
 @library_option
-@click.option("--repair", is_flag=True, help="Rebuild what can be rebuilt (the vector and keyword indexes).")
+@click.option("--repair", is_flag=True, help="Rebuild what can be rebuilt from the catalog's records (the vector, "
+              "keyword and trigram indexes; the catalog itself when only those indexes in it are damaged), compute "
+              "missing word vectors, and remove what interrupted runs left.")
 def check(library, repair) -> None:
     """Verify the library: catalog, indexes, models, files. Exit 0 only when clean."""
     from talksearch.check import check_library

@@ -114,6 +114,18 @@ def test_check_finds_and_repairs_a_damaged_vector_index(library, tmp_path):
     repaired = check_library(tmp_path / "lib", repair=True)
     assert repaired.clean and repaired.repaired == ["rebuilt vectors.faiss from the catalog (3 passages)"]
 
+    # Readable, with the right ids and dimension, but a vector's bytes overwritten: searches would rank with it.
+    file = tmp_path / "lib" / "vectors.faiss"
+    data = bytearray(file.read_bytes())
+    with Library.open(tmp_path / "lib") as reader:
+        codes = data.find(reader.passage_vectors([2])[0].tobytes())  # passage 2's floats
+    assert codes > 0
+    data[codes:codes + 32] = b"\xff" * 32
+    file.write_bytes(bytes(data))
+    assert check_library(tmp_path / "lib").problems == [
+        "vectors.faiss: 1 of 3 sampled passages are not found by their own vectors (its vector data is damaged)"]
+    assert check_library(tmp_path / "lib", repair=True).clean
+
 
 # Format 1 as released (before the numbered migrations): no vocabulary, the spelling-based sound keys instead.
 FORMAT_1 = """

@@ -386,3 +386,46 @@ def test_vector_index_file_on_a_full_disk_raises_and_keeps_the_old_file(tmp_path
         results["write"] = {"rc": 0, "out": f"{outcome} {kept} {sorted(os.listdir(mount))}", "err": ""}
         """, TS_MOUNT=str(mount))
     assert results["write"].stdout == "ENOSPC 4 ['filler', 'vectors.faiss']"
+
+
+def _zero_a_page(catalog: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` with zeros, as a failing disk might."""
+    with sqlite3.connect(catalog) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # else the log's copy of the page would cover the damage
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        page = db.execute("SELECT pageno FROM dbstat WHERE name = ? AND path = '/'", (table,)).fetchone()[0]
+    with open(catalog, "r+b") as file:
+        file.seek(size * (page - 1))
+        file.write(bytes(size))
+
+
+@models
+def test_a_damaged_page_in_the_keyword_index_is_rebuilt_from_the_passages(library):
+    """SQLite cannot repair, rebuild or even drop an FTS5 index with a damaged page ("database disk image is
+    malformed"), though every record it was made from is intact: repair copies the records into a new catalog,
+    whose triggers make the indexes again, and keeps the damaged file."""
+    _zero_a_page(library / "catalog.sqlite", "passages_fts_data")
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
+    assert "catalog integrity: database disk image is malformed, in the indexes made from the passages" \
+        in checked.stdout, checked.stdout
+    repaired = talksearch("check", "--repair", "--library", str(library))
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert "repaired: rebuilt the catalog from its talks, sentences and passages (a copy of the damaged one is kept " \
+           "as catalog.sqlite.damaged)" in repaired.stdout and repaired.stdout.rstrip().endswith("clean")
+    assert (library / "catalog.sqlite.damaged").exists()
+    with Library.open(library) as lib:
+        assert lib.count_talks() == 2 and lib.keyword_search("bucket", 5)
+
+
+@models
+def test_a_damaged_page_in_the_passages_is_not_repaired_by_guessing(library):
+    _zero_a_page(library / "catalog.sqlite", "passages")
+    catalog = library / "catalog.sqlite"
+    before = catalog.read_bytes()
+    for args in (["check"], ["check", "--repair"]):
+        checked = talksearch(*args, "--library", str(library))
+        assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
+        assert "in the talks, sentences or passages themselves: restore catalog.sqlite from a backup" \
+            in checked.stdout + checked.stderr, checked.stdout + checked.stderr
+    assert catalog.read_bytes() == before and not (library / "catalog.sqlite.damaged").exists()

@@ -271,6 +271,7 @@ def test_media_streams_local_talks_with_ranges(api, ids):
     ("/api/search", {"q": ""}, 422, "invalid_query"),
     ("/api/search", {"q": "   "}, 422, "invalid_query"),
     ("/api/search", {"q": "\u200b\u200b"}, 422, "invalid_query"),  # zero-width spaces: nothing to look for
+    ("/api/search", {"q": "x", "language": "qq"}, 422, "invalid_request"),  # two letters, no language's code
     ("/api/search", {"q": "a" * 501}, 422, "invalid_query"),
     ("/api/search", {"q": "nul\x00byte"}, 422, "invalid_query"),
     ("/api/search", {"q": "x", "limit": 0}, 422, "invalid_request"),

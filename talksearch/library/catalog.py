@@ -20,7 +20,7 @@ from talksearch import pronunciation, storage
 from talksearch.library import token_codes, vocabulary
 from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, LOCK, VECTORS
-from talksearch.library.migrations import open_format
+from talksearch.library.migrations import SCHEMA, open_format
 from talksearch.library.records import (
     LibraryError,
     LibraryLocked,
@@ -50,6 +50,9 @@ def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
                       stored_id=row["id"], stored_archive_id=row["archive_id"])
 
 
+# The tables holding the library's records; the rest of the catalog (keyword, trigram and sound indexes) is
+# made from them.
+RECORD_TABLES = ("meta", "talks", "segments", "passages")
 # A filter leaving at most this share of the talks is searched within (``Library.search_scope``).
 SCOPE_MAX_SHARE = 0.25
 
@@ -503,9 +506,56 @@ class Library(VectorSync):
 
     # --- what `talksearch check` asks (talksearch.check) -----------------------------------------
 
-    def integrity(self) -> str:
-        """SQLite's integrity check of the catalog: ``ok``, or the first problem."""
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0]
+    def integrity(self, table: str | None = None) -> str:
+        """SQLite's integrity check of the catalog (or of one ``table``): ``ok``, or the first problem. A page
+        damaged past reading raises in SQLite; that is a problem to report too."""
+        try:
+            return self.db.execute(f"PRAGMA integrity_check({table})" if table else "PRAGMA integrity_check").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+
+    def records_intact(self) -> bool:
+        """Whether the tables that hold the library itself (talks, sentences, passages, meta) pass SQLite's
+        integrity check; everything else in the catalog is made from them."""
+        return all(self.integrity(table) == "ok" for table in RECORD_TABLES)
+
+    def rebuild_catalog(self) -> Path:
+        """Writer: copy the library's records into a new catalog, whose triggers make the keyword and trigram
+        indexes from the passages as they go in (the sound-alike vocabulary is made by the next writer), and write
+        it over this one. For damage in those derived tables, which SQLite can neither repair nor drop. A copy of
+        the damaged catalog is kept beside it (returned). SQLite's backup writes the new pages through this
+        connection, within a transaction: a reader that has the catalog open (a running service) goes on to see
+        the rebuilt one, never a file swapped under it. LibraryError when the records themselves cannot be read;
+        nothing is changed then."""
+        if not self._writer:
+            raise LibraryError("rebuild_catalog needs the writer lock (acquire_writer)")
+        catalog = self.path / CATALOG
+        rebuilt, kept = self.path / f"{CATALOG}.rebuilt", self.path / f"{CATALOG}.damaged"
+        rebuilt.unlink(missing_ok=True)
+        target = sqlite3.connect(rebuilt, isolation_level=None)
+        try:
+            target.executescript(SCHEMA)
+            target.execute("ATTACH DATABASE ? AS damaged", (str(catalog),))
+            with target:
+                target.execute("BEGIN")
+                for table in RECORD_TABLES:  # by column name: a migrated catalog has its columns in another order
+                    names = ", ".join(r[1] for r in target.execute(f"PRAGMA damaged.table_info({table})"))
+                    target.execute(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM damaged.{table}")
+                target.execute("DELETE FROM main.meta WHERE key = 'sound_vocabulary'")
+            target.execute("DETACH DATABASE damaged")
+            if target.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("the copy fails its integrity check")
+            with sqlite3.connect(kept) as copy:  # page by page, damaged pages too: nothing is lost
+                self.db.backup(copy)
+            target.backup(self.db)
+        except sqlite3.DatabaseError as exc:
+            raise LibraryError(f"library catalog {catalog}: its talks, sentences or passages cannot be read ({exc}); "
+                               "restore it from a backup") from exc
+        finally:
+            target.close()
+            rebuilt.unlink(missing_ok=True)
+        self._forget_vocabulary()
+        return kept
 
     def keyword_index_agrees(self) -> bool:
         return self.keywords.verify()
