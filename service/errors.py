@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
@@ -68,6 +69,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         return error_response(422, "invalid_request", invalid_message(exc.errors()), request=request)
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def _catalog(request: Request, exc: sqlite3.DatabaseError) -> Response:
+        # The library, not the request, is at fault (a damaged page, a locked or vanished file): say so, and
+        # where to look, rather than "internal server error".
+        log.error("library catalog: %s", exc)
+        return error_response(503, "unavailable", f"the library's catalog cannot be read ({exc}); `talksearch check` "
+                              "on the library tells what is wrong and --repair what can be rebuilt", request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

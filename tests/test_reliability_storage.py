@@ -409,6 +409,16 @@ def test_a_damaged_page_in_the_keyword_index_is_rebuilt_from_the_passages(librar
     assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
     assert "catalog integrity: database disk image is malformed, in the indexes made from the passages" \
         in checked.stdout, checked.stdout
+    from fastapi.testclient import TestClient
+
+    from talksearch.service.app import create_app
+    from talksearch.settings import Settings
+
+    with TestClient(create_app(Settings(library=library))) as client:  # searching it meanwhile: the library's fault
+        refused = client.get("/api/search", params={"q": "bucket"})
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable", refused.text
+    assert refused.json()["error"]["message"].startswith("the library's catalog cannot be read (database disk image "
+                                                         "is malformed); `talksearch check`")
     repaired = talksearch("check", "--repair", "--library", str(library))
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert "repaired: rebuilt the catalog from its talks, sentences and passages (a copy of the damaged one is kept " \
