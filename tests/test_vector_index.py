@@ -283,7 +283,14 @@ def test_ranking_within_a_talk_and_deeper_than_the_first_candidates(tmp_path):
     # Filtered to a talk on other topics, a search still gives that talk's best moments ...
     within = rank(library, "passage", query, 10, options, talks={talks[9]})
     assert len(within) == 10 and {hit.talk_id for hit, _ in within} == {talks[9]}
-    # ... and a page deeper than what the first candidates hold is filled from more of them.
+    # ... and a page deeper than what the first candidates hold is filled from more of them,
     deep = rank(library, "passage", query, 35, options)
     assert len(deep) == 35 and len({hit.passage_id for hit, _ in deep}) == 35
+    # without reordering what a shallower page showed: walking the pages shows each moment once, in order.
+    walked = [hit.passage_id for offset in range(0, 60, 5)
+              for hit, _ in rank(library, "passage", query, offset + 6, options)[offset:offset + 5]]
+    assert walked == [hit.passage_id for hit, _ in rank(library, "passage", query, 60, options)]
+    # One result per talk: as many talks as asked for, though their moments are more than the first candidates.
+    grouped = rank(library, "passage", query, 11, options, distinct_talks=True)
+    assert len({hit.talk_id for hit, _ in grouped}) >= 11
     library.close()

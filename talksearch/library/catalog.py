@@ -54,7 +54,7 @@ def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
 # made from them.
 RECORD_TABLES = ("meta", "talks", "segments", "passages")
 # A filter leaving at most this share of the talks is searched within (``Library.search_scope``).
-SCOPE_MAX_SHARE = 0.25
+SCOPE_MAX_SHARE = 0.5
 
 
 class Library(VectorSync):

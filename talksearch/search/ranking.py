@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from talksearch.library import Library, PassageHit, SearchScope, token_codes
+from talksearch.library.keyword_index import quoted_phrases
 from talksearch.pronunciation import phonemes, sound_distances, voice, word_phonemes
 from talksearch.settings import Settings, default
 from talksearch.text import content_words, tokens
@@ -191,76 +192,107 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
     return starting[0] if starting else best
 
 
-def _same_moment(a: PassageHit, b: PassageHit) -> bool:
-    """Two hits are one moment when their links would start at the same place (the same first word)."""
-    return a.talk_id == b.talk_id and abs(a.start - b.start) < 0.05
+SAME_MOMENT = 0.05  # seconds: two hits are one moment when their links would start here (the same first word)
 
 
-# A page the first candidates do not fill (a deep page, a filter to most of the library, "quoted phrases") takes
-# twice as many from each retriever, at most this many times.
-DEEPENINGS = 3
+class _Moments:
+    """The moments chosen so far, found by talk and start in constant time (a deep page holds thousands)."""
+
+    def __init__(self):
+        self.chosen: list[tuple[PassageHit, float]] = []
+        self._starts: dict[tuple[str, int], list[float]] = {}
+
+    def add(self, hit: PassageHit, score: float) -> bool:
+        """Add ``hit`` unless it starts where a chosen moment does; whether it was added."""
+        bucket = math.floor(hit.start / SAME_MOMENT)
+        if any(abs(start - hit.start) < SAME_MOMENT
+               for near in (bucket - 1, bucket, bucket + 1) for start in self._starts.get((hit.talk_id, near), ())):
+            return False
+        self._starts.setdefault((hit.talk_id, bucket), []).append(hit.start)
+        self.chosen.append((hit, score))
+        return True
+
+
+# A page the first candidates do not fill takes twice as many from each retriever, and again, up to this many
+# times what the page needs (a deep page; a filter to much of the library, whose talks the first candidates miss).
+DEEPEST = 16
 
 
 def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, options: RankingOptions,
          talks: Collection[str] | None = None, common_words: Collection[str] = (),
-         query_words: np.ndarray | None = None) -> list[tuple[PassageHit, float]]:
-    """The best ``limit`` moments for a query (None: all that the first candidates give), optionally only from
-    the talks in ``talks``; rescored word by word when ``query_words`` gives the signs of the query's
-    meaningful word vectors (``token_codes.signs``)."""
+         query_words: np.ndarray | None = None, distinct_talks: bool = False) -> list[tuple[PassageHit, float]]:
+    """The best ``limit`` moments for a query (``distinct_talks``: every moment, from at least ``limit`` talks;
+    None: every moment the first candidates give), optionally only from the talks in ``talks``; rescored word by
+    word when ``query_words`` gives the signs of the query's meaningful word vectors (``token_codes.signs``).
+
+    The moments come in tiers, so that a deeper page never reorders a shallower one (paging through a query
+    shows each moment once): the first tier is what the first ``candidates`` of each retriever give, ranked as
+    ever; when the page needs more, twice as many candidates are taken, and the passages only they add come
+    after, ranked by their fused score at that depth."""
     o = options
     unknown = unknown_words(library, text, common_words) if o.sound_weight > 0 else []
     words = [w for w in tokens(text) if len(w) > 2]  # the share is of all words: a content-word share lost paraphrases
     sound_weight = o.sound_weight * (len(unknown) / max(1, len(words))) ** o.sound_share_power
     if sound_weight < o.sound_min_weight:  # too light to move a result: spare the alignment work
         unknown = []
-    # A filter to a few talks is searched within them; one to most of the library searches it all, the
+    # A filter to some of the talks is searched within them; one to most of the library searches it all, the
     # others' passages dropped below.
     scope = library.search_scope(talks) if talks is not None else None
-    candidates = o.candidates
-    for _ in range(DEEPENINGS + 1):
+    placed: dict[int, tuple[int, float]] = {}  # passage id -> (tier, fused score in that tier)
+    snapped: dict[int, PassageHit] = {}  # passage id -> the hit it snapped to, kept from tier to tier
+    tier, candidates = 0, o.candidates
+    while True:
         rankings = [
             (o.dense_weight, _dense(library, vector, candidates, scope)),
             (o.keyword_weight, _keyword(library, text, candidates, scope)),
             (sound_weight, _sound(library, unknown, candidates, o, scope)),
             (o.trigram_weight, library.trigram_search(text, candidates, scope) if o.trigram_weight > 0 else []),
         ]
-        chosen = _moments(library, text, vector, limit, o, rankings, talks, query_words)
-        if limit is None or len(chosen) >= limit or all(len(ids) < candidates for _, ids in rankings):
+        fused = _fuse(rankings, o.rrf_k)
+        if tier == 0 and query_words is not None and o.token_candidates:
+            rescore(library, fused, _eligible(library, text, fused, talks), query_words, o)
+        for pid, score in fused.items():
+            placed.setdefault(pid, (tier, score))
+        chosen = _moments(library, text, vector, None if distinct_talks else limit, o, placed, talks, snapped)
+        found = len({hit.talk_id for hit, _ in chosen}) if distinct_talks else len(chosen)
+        if (limit is None or found >= limit or all(len(ids) < candidates for _, ids in rankings)
+                or candidates >= DEEPEST * max(limit, o.candidates)):
             return chosen
-        candidates *= 2
-    return chosen
+        tier, candidates = tier + 1, 2 * candidates
 
 
-def _moments(library: Library, text: str, vector: np.ndarray, limit: int | None, o: RankingOptions,
-             rankings: list[tuple[float, list[int]]], talks: Collection[str] | None,
-             query_words: np.ndarray | None) -> list[tuple[PassageHit, float]]:
-    """The retrievers' rankings fused, rescored and snapped into at most ``limit`` moments."""
-    fused = _fuse(rankings, o.rrf_k)
-    passages = library.passages(fused)
+def _eligible(library: Library, text: str, ids: Collection[int], talks: Collection[str] | None) -> dict[int, PassageHit]:
+    """Of ``ids``, the passages a result may come from: of the ``talks`` (when given) and holding the query's
+    "quoted phrases" (when it has any)."""
+    passages = library.passages(ids)
     if talks is not None:
         passages = {pid: hit for pid, hit in passages.items() if hit.talk_id in talks}
     holding = library.holding_phrases(passages, text)
     if holding is not None:  # "quoted phrases" must match exactly, whichever retriever found the passage
         passages = {pid: hit for pid, hit in passages.items() if pid in holding}
-    if query_words is not None and o.token_candidates:
-        rescore(library, fused, passages, query_words, o)
-    chosen: list[tuple[PassageHit, float]] = []
-    for pid in sorted(fused, key=fused.get, reverse=True):
-        hit = passages.get(pid)
-        if hit is None:
-            continue
-        if o.snap:
-            snapped = snap(library, hit, text, vector, o)
+    return passages
+
+
+def _moments(library: Library, text: str, vector: np.ndarray, limit: int | None, o: RankingOptions,
+             placed: dict[int, tuple[int, float]], talks: Collection[str] | None,
+             snapped: dict[int, PassageHit]) -> list[tuple[PassageHit, float]]:
+    """The passages placed so far as at most ``limit`` moments: by tier, then fused score (then id, so that
+    ties fall the same way every time), each snapped to its sentence (``snapped`` remembers those)."""
+    passages = _eligible(library, text, placed, talks)
+    phrases = bool(quoted_phrases(text))
+    moments = _Moments()
+    for pid in sorted(passages, key=lambda pid: (placed[pid][0], -placed[pid][1], pid)):
+        hit = passages[pid]
+        if o.snap and pid not in snapped:
+            moment = snap(library, hit, text, vector, o)
             # ... to a sentence that still holds the phrases, if the query has any
-            if holding is None or snapped is hit or library.holding_phrases([snapped.passage_id], text):
-                hit = snapped
+            keep = not phrases or moment is hit or library.holding_phrases([moment.passage_id], text)
+            snapped[pid] = moment if keep else hit
+        hit = snapped.get(pid, hit)
         # Passages starting at one sentence are one result: the best-ranked one stands for it. A window that
         # merely overlaps a better one is another place to start listening, and is kept: when snapping picks
         # the sentence before the answer (a setup sentence often outscores it), the answer's own start is the
         # next result rather than lost (on-time landing, docs/benchmarks.md).
-        if any(_same_moment(hit, c) for c, _ in chosen):
-            continue
-        chosen.append((hit, fused[pid]))
-        if len(chosen) == limit:
+        if moments.add(hit, placed[pid][1]) and len(moments.chosen) == limit:
             break
-    return chosen
+    return moments.chosen

@@ -184,10 +184,8 @@ class Searcher:
                 allowed = library.talk_ids(filters) if filters else None
                 if allowed is not None and not allowed:
                     hits = []
-                elif group == "talk":
-                    hits = self._rank(library, text, vector, None, allowed, candidates=2 * wanted)
-                else:
-                    hits = self._rank(library, text, vector, wanted, allowed, candidates=wanted)
+                else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
+                    hits = self._rank(library, text, vector, wanted, allowed, distinct_talks=group == "talk")
                 results = self._results(library, text, hits, group)
         if cached is None:
             cached = SearchResponse(
@@ -210,8 +208,7 @@ class Searcher:
             if anchor is not None and others:
                 vector = library.embedding(anchor.passage_id)
                 # The query is a whole passage: snapping to one of its sentences would pick an arbitrary one.
-                hits = self._rank(library, anchor.text, vector, None, others, candidates=max(2 * limit, 10),
-                                  snap=False)
+                hits = self._rank(library, anchor.text, vector, limit, others, snap=False, distinct_talks=True)
             results = self._results(library, "", hits, "talk")[:limit]  # no marks: every word would be one
         return RelatedResponse(
             talk=talk_summary(talk), at=at, start=round(anchor.start, 2) if anchor else at,
@@ -219,15 +216,13 @@ class Searcher:
             took_ms=round((time.perf_counter() - started) * 1000, 2), results=results,
         )
 
-    def _rank(self, library: Library, text, vector, limit: int | None, allowed, candidates: int,
-              snap: bool = True) -> list[tuple[PassageHit, float]]:
-        # Deeper pages and hit timelines need more than the default candidates from each retriever.
-        options = dataclasses.replace(self.options, candidates=max(candidates, self.options.candidates),
-                                      snap=snap and self.options.snap)
+    def _rank(self, library: Library, text, vector, limit: int, allowed, snap: bool = True,
+              distinct_talks: bool = False) -> list[tuple[PassageHit, float]]:
+        options = dataclasses.replace(self.options, snap=snap and self.options.snap)
         # Word-by-word rescoring is for a query's words; a related-moments query is a whole passage (no snap).
         query_words = (token_codes.signs(self.embedder.query_tokens(text).meaningful())
                        if snap and options.token_candidates else None)
-        return rank(library, text, vector, limit, options, talks=allowed,
+        return rank(library, text, vector, limit, options, talks=allowed, distinct_talks=distinct_talks,
                     common_words=self.embedder.common_words, query_words=query_words)
 
     def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:
