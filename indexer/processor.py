@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -114,7 +115,7 @@ class TalkProcessor:
         if fetched.captions is not None:  # the talk's own captions: no transcription
             segments = fetched.captions.segments
             audio_seconds = talk.duration or max(s.end for s in segments)
-            talk.language = fetched.captions.language or talk.language or self._detect_language(fetched.audio)
+            talk.language = fetched.captions.language or talk.language or self._detect_language(fetched)
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
@@ -134,16 +135,19 @@ class TalkProcessor:
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens])
 
-    def _detect_language(self, audio) -> str | None:
-        """The language whisper ``base`` hears in a captioned talk's audio, for a talk whose source and captions
-        do not name one (unknown, the talk would escape every language filter), as the whisper path detects it.
-        None without audio (remote captions: nothing was downloaded), without ``base`` or without speech."""
-        detector = self.multilingual() if audio is not None else None
+    def _detect_language(self, fetched: Fetched) -> str | None:
+        """The language whisper ``base`` hears in a captioned talk, for a talk whose source and captions do not
+        name one (unknown, the talk would escape every language filter), as the whisper path detects it: from the
+        downloaded audio, or else from the opening minutes of the talk's media, read as a stream from the URL
+        yt-dlp resolved (no file is written). None without ``base``, without speech or without media it can read."""
+        stream = fetched.media_stream if urlsplit(fetched.media_stream or "").scheme in ("http", "https") else None
+        source = fetched.audio or stream
+        detector = self.multilingual() if source is not None else None
         if detector is None:
             return None
         try:
-            return detector.detect_language(str(audio))[0]
-        except Exception:  # NoSpeech, undecodable media: the captions still stand; the language stays unknown
+            return detector.detect_language(str(source))[0]
+        except Exception:  # NoSpeech, undecodable or unreachable media: the captions still stand, the language unknown
             return None
 
     def _translate(self, fetched: Fetched, sentences: list[Segment]) -> float:

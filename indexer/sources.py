@@ -68,6 +68,9 @@ class Fetched:
     downloaded: bool  # True when the file is ours to delete after indexing
     captions: CaptionTranscript | None = None  # the words, when captions are used instead of Whisper
     captions_refused: str | None = None  # why the talk's captions were not used (one line), when it has some
+    # The media's URL as yt-dlp resolved it, when captions stood in for a download: its opening minutes can be
+    # read as a stream (the talk's language, when neither the source nor the captions say it).
+    media_stream: str | None = None
 
 
 def clean_error(exc: BaseException) -> str:
@@ -302,7 +305,8 @@ class Sources:
                 raise SourceError("a playlist inside a playlist: index it as its own source")
             transcript, refused = self._remote_captions(info, candidate.context or {})
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
-                return Fetched(self._talk_from_info(info, candidate.context or {}), None, False, transcript)
+                return Fetched(self._talk_from_info(info, candidate.context or {}), None, False, transcript,
+                               media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
             info = self.ydl.process_ie_result(info, download=True)
         except (ListedTwice, SourceError):
             raise

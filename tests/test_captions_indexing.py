@@ -74,6 +74,14 @@ def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_
     assert top["text"] == TRUTH["t01"]["sentences"][1]["text"]  # the publisher's words, at their time
     assert abs(top["start"] - TRUTH["t01"]["sentences"][1]["start"]) < 0.05
 
+    # A track that names no language: whisper hears it in the opening minutes of the page's media, streamed.
+    (media_server.directory / "untagged.html").write_text(
+        "<!doctype html><html><head><title>Untagged</title></head><body>"
+        '<video controls src="t01.ogg"><track kind="subtitles" src="checkpointing.vtt"></video></body></html>')
+    result = talksearch("index", media_server.url("untagged.html"), "--library", str(library))
+    assert result.returncode == 0 and outcome_lines(result)[0].endswith("uploaded captions)"), result.stdout
+    assert talks_of(library)["Untagged"]["language"] == "en" and not any((library / "downloads").glob("*"))
+
     # --keep-media still keeps the audio; the captions are still what is indexed.
     kept = tmp_path / "kept"
     result = talksearch("index", media_server.url("checkpointing.html"), "--library", str(kept), "--keep-media")
