@@ -267,6 +267,11 @@ def test_a_search_within_a_few_talks_finds_their_nearest_passages(tmp_path, exac
         truth.append(ids[np.argsort(-(vectors @ query))[:10]].tolist())
     assert recall_at(np.array(found), np.array(truth)) >= 0.95
     assert reader.search_scope(talks) is None  # most of the library: searched whole, then filtered
+    with Library.open(tmp_path / "lib", vector_policy=policy) as writer:  # a talk of the scope deleted meanwhile
+        writer.acquire_writer()
+        writer.delete_talk(talks[3])
+    reader.refresh()
+    assert len(reader.search_scope(chosen).passage_ids) == 2 * PER_TALK  # the scope is not kept past a change
     reader.close()
 
 
