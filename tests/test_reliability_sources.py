@@ -101,7 +101,8 @@ def bad_server(tmp_path_factory):
 
 
 def _sox(path, *effects: str) -> None:
-    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(path), *effects], check=True, capture_output=True)
+    """Synthesise ``path`` with sox; -R: the same file every run (sox dithers with a random seed otherwise)."""
+    subprocess.run(["sox", "-R", "-n", "-r", "16000", "-c", "1", str(path), *effects], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -210,6 +211,17 @@ def test_no_speech_indexes_nothing(bad_run):
     titles = {row[0] for row in db.execute("SELECT title FROM talks")}
     assert titles == {TRUTH["t01"]["title"], "truncated", "talk"}  # "talk": the file:// source
     assert "thank you" not in " ".join(r[0].lower() for r in db.execute("SELECT text FROM passages"))
+
+
+def test_a_buzz_with_a_talks_title_is_not_heard_as_the_title(no_speech, tmp_path):
+    """The talk's own words are whisper's prompt, which makes it surer there is speech: before the prompt-free
+    check, this buzz, titled like a talk, was indexed as "On a Campus Cluster"."""
+    buzz = tmp_path / "titled.ogg"
+    _sox(buzz, "synth", "10", "sawtooth", "120", "tremolo", "7", "90", "vol", "0.8")
+    title = "Watts per Job: Power Capping and Energy-Aware Scheduling on a Campus Cluster"
+    (tmp_path / "titled.info.json").write_text(json.dumps({"title": title}))
+    result = talksearch("index", str(buzz), "--library", str(tmp_path / "library"))
+    assert result.returncode == 1 and "no speech found" in result.stdout, result.stdout + result.stderr
 
 
 def test_a_truncated_file_indexes_what_it_holds_and_no_more(bad_run):
