@@ -84,11 +84,24 @@ class TalkSet:
     def load(cls, path: Path) -> TalkSet:
         """The set, less the queries that break the corpus rules (bench/corpus_rules.py): a paraphrase that
         shares more than one content word with its target is a keyword query in disguise, so it is not scored."""
-        corpus = json.loads((path / "corpus.json").read_text())
+        corpus_file, truth_file = path / "corpus.json", path / "truth.json"
+        corpus, truth = _read_json(corpus_file), _read_json(truth_file)
+        # What the corpus rules do not judge but scoring needs: without it the run would stop, with a traceback,
+        # only once the set was transcribed.
+        queries = corpus.get("queries") if isinstance(corpus, dict) else None
+        if not isinstance(queries, list):
+            raise SystemExit(f'error: {corpus_file}: no "queries" list')
+        for number, query in enumerate(queries, 1):
+            if not isinstance(query, dict) or "id" not in query:
+                raise SystemExit(f'error: {corpus_file}: query {number} has no "id"')
+            if not isinstance(query.get("text"), str):
+                raise SystemExit(f'error: {corpus_file}: query {query["id"]!r} has no "text"')
+        if not isinstance(truth, dict):
+            raise SystemExit(f"error: {truth_file}: not an object of talks")
         problems = check_corpus(corpus)
         broken = {problem.split(":", 1)[0] for problem in problems}
-        corpus["queries"] = [q for q in corpus["queries"] if q["id"] not in broken]
-        return cls(path, corpus, json.loads((path / "truth.json").read_text()), problems)
+        corpus["queries"] = [q for q in queries if q["id"] not in broken]
+        return cls(path, corpus, truth, problems)
 
     @property
     def queries(self) -> list[dict]:
@@ -103,6 +116,15 @@ class TalkSet:
         for media in sorted(p for p in self.path.iterdir() if p.stem in self.truth and p.suffix in MEDIA_SUFFIXES):
             digest.update(media.name.encode() + media.read_bytes())
         return digest.hexdigest()[:10]
+
+
+def _read_json(file: Path):
+    try:
+        return json.loads(file.read_text())
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {file}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not JSON, or not UTF-8
+        raise SystemExit(f"error: {file} is not valid JSON: {exc}") from None
 
 
 def default_set() -> Path:
@@ -365,22 +387,36 @@ def print_misses(talk_set: TalkSet, report: SystemReport, talk_ids: dict[str, st
 # --- command line ----------------------------------------------------------------------------------
 
 
-def apply_overrides(options, assignments: list[str]):
-    """``NAME=VALUE`` pairs applied to an options dataclass, each value parsed as its field's type."""
+def apply_overrides(options, assignments: list[str], flag: str | None = None):
+    """``NAME=VALUE`` pairs applied to an options dataclass, each value parsed as its field's type; a pair that does
+    not fit ends the run with one line naming it (and the ``flag`` it came with)."""
     types = {f.name: f.type for f in dataclasses.fields(options)}
     changes = {}
     for assignment in assignments:
-        name, _, value = assignment.partition("=")
+        given = f"{flag} {assignment}" if flag else assignment
+        name, equals, value = assignment.partition("=")
         if name not in types:
-            raise SystemExit(f"{type(options).__name__} has no field {name!r} (fields: {', '.join(types)})")
+            raise SystemExit(f"error: {given}: {type(options).__name__} has no field {name!r} "
+                             f"(fields: {', '.join(types)})")
+        if not equals:
+            raise SystemExit(f"error: {given}: expected NAME=VALUE")
         current = getattr(options, name)
         if isinstance(current, bool):
-            changes[name] = value.lower() in ("1", "true", "yes", "on")
+            if value.lower() not in BOOLEANS:
+                raise SystemExit(f"error: {given}: {name} is true or false")
+            changes[name] = BOOLEANS[value.lower()]
         elif isinstance(current, (int, float)):
-            changes[name] = type(current)(value)
+            try:
+                changes[name] = type(current)(value)
+            except ValueError:
+                kind = "a whole number" if isinstance(current, int) else "a number"
+                raise SystemExit(f"error: {given}: {name} is {kind}") from None
         else:
             changes[name] = value
     return dataclasses.replace(options, **changes)
+
+
+BOOLEANS = {**dict.fromkeys(("1", "true", "yes", "on"), True), **dict.fromkeys(("0", "false", "no", "off"), False)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -403,9 +439,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def writable_folder(given: str, folder: Path, create: bool = False) -> None:
+    """End the run, in one line naming the flag as ``given``, unless a file can be written in ``folder`` (made first
+    with ``create``). Tried, not judged from permissions: root passes every permission check on a read-only mount."""
+    try:
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise SystemExit(f"error: {given}: cannot write in {folder}: {exc.strerror or exc}") from None
+
+
 def ranking_variants(base: RankingOptions, compares: list[str]) -> dict[str, RankingOptions]:
     """``base`` as "defaults", and one variant per ``--compare`` value (``NAME=VALUE[,NAME=VALUE]``)."""
-    return {"defaults": base, **{compare: apply_overrides(base, compare.split(",")) for compare in compares}}
+    return {"defaults": base,
+            **{compare: apply_overrides(base, compare.split(","), "--compare") for compare in compares}}
 
 
 def print_comparison(names: list[str], judged: dict[str, list[list[Judged]]], out=print) -> None:
@@ -454,14 +503,21 @@ def measure_set(talk_set: TalkSet, args: argparse.Namespace, settings: Settings,
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    # Where the results go is checked before any model loads: a set takes minutes to transcribe.
+    writable_folder(f"--work {args.work}", args.work, create=True)
+    if args.json:
+        if args.json.is_dir():
+            raise SystemExit(f"error: --json {args.json}: a folder, not a file")
+        writable_folder(f"--json {args.json}", args.json.parent)
     talk_sets = [TalkSet.load(path) for path in args.sets or [default_set()]]
     settings = Settings(**{k: v for k, v in {"whisper_model": args.whisper_model,
                                             "embed_model": args.embed_model}.items() if v})
     transcription = TranscriptionOptions.from_settings(settings)
     if args.prompt:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
-    passage_options = apply_overrides(PassageOptions(), args.passage)
-    ranking_options = apply_overrides(RankingOptions.from_settings(settings), args.ranking)  # what the service runs
+    passage_options = apply_overrides(PassageOptions(), args.passage, "--passage")
+    # the ranking the service runs, changed by --ranking
+    ranking_options = apply_overrides(RankingOptions.from_settings(settings), args.ranking, "--ranking")
     rankings = ranking_variants(ranking_options, args.compare)
     print(f"passages: {passage_options}\nranking:  {ranking_options}")
     embedder = Embedder.from_settings(settings)

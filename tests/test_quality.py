@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, ROOT
+from tests.helpers import DATA, ROOT, talksearch
 
 sys.path.insert(0, str(ROOT))
 from bench import quality  # noqa: E402
@@ -157,3 +157,51 @@ def test_word_matching_scores_the_best_match_of_each_word_both_ways():
     assert 0.6 < token_match(words, words[:2]) < 0.8  # half the query's words: recall ~½, precision 1, F1 ~⅔
     assert token_match(words, token_codes.signs(rng.standard_normal((4, 384)))) < 0.2  # unrelated: ~0
     assert token_match(words, words[:0]) == 0.0
+
+
+# --- what the harness refuses, in one line, before any model loads (talksearch eval is the user's way in) ---------
+
+
+def _broken_set(folder, corpus: str) -> str:
+    """The test set's truth, with this corpus.json (no talks: the set is refused before any is transcribed)."""
+    folder.mkdir()
+    (folder / "truth.json").write_text((DATA / "truth.json").read_text())
+    (folder / "corpus.json").write_text(corpus)
+    return str(folder)
+
+
+def _without(key: str) -> str:
+    corpus = json.loads((DATA / "corpus.json").read_text())
+    if key == "queries":
+        del corpus["queries"]
+    else:
+        del corpus["queries"][0][key]
+    return json.dumps(corpus)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--passage", "window_sentences=abc"], "--passage window_sentences=abc: window_sentences is a whole number"),
+    (["--passage", "window_sentences"], "--passage window_sentences: expected NAME=VALUE"),
+    (["--ranking", "keyword_weight=x"], "--ranking keyword_weight=x: keyword_weight is a number"),
+    (["--ranking", "snap=maybe"], "--ranking snap=maybe: snap is true or false"),
+    (["--compare", "token_weight=0,sound_weight=y"], "--compare sound_weight=y: sound_weight is a number"),
+    (["--work", "/proc/talksearch-nope"], "--work /proc/talksearch-nope: cannot write in /proc/talksearch-nope"),
+    (["--json", "/nonexistent/figures.json"], "--json /nonexistent/figures.json: cannot write in /nonexistent"),
+])
+def test_eval_refuses_bad_flags_in_one_line_before_any_work(args, expected, tmp_path):
+    result = talksearch("eval", str(DATA), "--work", str(tmp_path / "work"), *args)
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {expected}"), result.stdout + result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""  # refused before the options are printed, let alone a talk transcribed
+
+
+@pytest.mark.parametrize("corpus, expected", [
+    ("{", "corpus.json is not valid JSON: "),
+    (_without("queries"), 'corpus.json: no "queries" list'),
+    (_without("text"), "corpus.json: query 'tq01' has no \"text\""),
+])
+def test_eval_refuses_a_broken_talk_set_in_one_line(corpus, expected, tmp_path):
+    talk_set = _broken_set(tmp_path / "set", corpus)
+    result = talksearch("eval", talk_set, "--work", str(tmp_path / "work"))
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {talk_set}/{expected}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""

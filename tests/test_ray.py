@@ -3,18 +3,24 @@ mid-talk neither loses nor duplicates a talk."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import DATA, ROOT
 
 pytestmark = [pytest.mark.ray, pytest.mark.models]
 
@@ -88,3 +94,148 @@ def test_a_ray_address_nobody_answers_at_is_refused_in_one_line(tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
     talks = sqlite3.connect(tmp_path / "library" / "catalog.sqlite").execute("SELECT count(*) FROM talks").fetchone()
     assert talks == (0,)
+
+
+# --- the engine's own failures: said in one line, and nothing left behind --------------------------------------
+
+
+@pytest.fixture
+def ray_tmp():
+    """A TMPDIR of the test's own, for Ray's session folder and talksearch's scratch folders (so that what a run
+    leaves behind is seen, whatever else runs on the machine); short, as Ray's socket paths must fit in 107 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="tsr-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _index(*args: str, cwd: Path = ROOT, tmp: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "talksearch.cli", "index", *args, "--engine", "ray"]
+    with subprocess.Popen(command, cwd=cwd, env={**os.environ, "TMPDIR": str(tmp), **env}, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:  # a run that hangs: it goes, and so does the local Ray it started
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _error_line(result: subprocess.CompletedProcess) -> str:
+    """stderr's one line of talksearch's own (Ray's logger warns of its token authentication on its own line)."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def _scratch_left(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.glob("talksearch-*"))
+
+
+@pytest.mark.parametrize("flags, env", [
+    ((), {"TALKSEARCH_RAY_CPUS_PER_WORKER": "1000"}),  # not one worker fits
+    (("--ray-workers", "1000"), {}),  # some do, not all
+])
+def test_workers_the_local_ray_cannot_place_are_refused_in_one_line(flags, env, ray_tmp, tmp_path):
+    """Ray never places an actor it has no room for, and a talk handed to one waited forever, silently."""
+    result = _index(str(DATA / "t01.ogg"), "--library", str(tmp_path / "library"), *flags, tmp=ray_tmp, timeout=60,
+                    **env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert re.fullmatch(r"error: the Ray cluster has \d+ CPUs?: room for \d+ of \d+ workers? × \d+ CPUs \(set "
+                        r"--ray-workers or TALKSEARCH_RAY_CPUS_PER_WORKER lower\)", _error_line(result)), result.stderr
+    assert result.stdout == ""
+
+
+def test_ray_address_auto_without_a_cluster_names_talksearchs_flag(ray_tmp, tmp_path):
+    """Ray's own message would send the user to its `--address` flag."""
+    result = _index(str(DATA / "t01.ogg"), "--library", str(tmp_path / "library"), "--ray-address", "auto",
+                    tmp=ray_tmp, timeout=120)
+    assert result.returncode == 1
+    assert _error_line(result).startswith("error: --ray-address auto: no running Ray cluster found here"), result.stderr
+
+
+def test_a_model_that_cannot_load_stops_the_run_as_in_the_local_engine(ray_tmp, tmp_path):
+    """Not one 'worker failed' line per talk with Ray's header (process title, pid, actor id, in colours)."""
+    result = _index(str(DATA / "t01.ogg"), str(DATA / "t02.ogg"), "--library", str(tmp_path / "library"),
+                    "--whisper-model", "nosuchmodel", tmp=ray_tmp)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _error_line(result).startswith("error: cannot load whisper model 'nosuchmodel': ")
+    assert "\x1b[" not in result.stdout + result.stderr and "worker failed" not in result.stdout
+    assert _scratch_left(ray_tmp) == []
+
+
+def test_a_worker_failure_is_its_cause_in_one_line():
+    """What a failed call reports: the exception the actor raised, not the header Ray puts before it (built here
+    with Ray's own class, as the failures it stands for have no reliable trigger)."""
+    from ray.exceptions import ActorDiedError, RayTaskError
+
+    from talksearch.indexer.ray_engine import _failure
+
+    cause = FileNotFoundError(2, "No such file or directory", "mix/s03.mp4")
+    error = RayTaskError("RayTalkWorker.index", "Traceback ...\nFileNotFoundError", cause,
+                         proctitle="ray::RayTalkWorker.index()", pid=1, ip="127.0.0.1").as_instanceof_cause()
+    assert str(error).startswith("\x1b[36mray::RayTalkWorker.index()")  # what the 'worker failed' line showed
+    assert _failure(error) == "[Errno 2] No such file or directory: 'mix/s03.mp4'"
+    assert _failure(ActorDiedError()) == "The actor died unexpectedly before finishing this task."
+
+
+def test_an_actor_works_on_the_cpus_ray_gave_it(ray_tmp):
+    """One thread per CPU the actor asked for, not one per core of the machine (which other actors share)."""
+    script = textwrap.dedent("""
+        import ray
+        from talksearch.indexer.ray_engine import RayTalkWorker
+        from talksearch.settings import Settings
+
+        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        settings = Settings().model_dump_json()
+        for cpus in (1, 3):
+            worker = ray.remote(RayTalkWorker).options(num_cpus=cpus).remote(settings, frozenset(), {})
+            print(ray.get(worker.__ray_call__.remote(lambda self: self.processor.threads)))
+        ray.shutdown()
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TMPDIR": str(ray_tmp)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "3"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_relative_paths_reach_the_actors_of_a_cluster_started_elsewhere(ray_tmp, tmp_path):
+    """A running cluster's actors work in the folder it was started in, not the driver's: the driver sends local
+    files' absolute paths. And a run leaves no scratch folder behind, the driver's or the actors'."""
+    elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"
+    elsewhere.mkdir()
+    (here / "mix").mkdir(parents=True)
+    shutil.copy(DATA / "t01.ogg", here / "mix" / "t01.ogg")
+    port = _free_port()
+    # A cluster of the test's own: its address given, not written where another test's ray.init would find it.
+    env = {**os.environ, "TMPDIR": str(ray_tmp), "RAY_AUTH_MODE": "disabled"}
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
+         "--include-dashboard=false", "--dashboard-agent-listen-port", str(_free_port())],
+        cwd=elsewhere, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(0.5)
+        result = _index("mix/t01.ogg", "--library", "library", "--ray-address", f"127.0.0.1:{port}", cwd=here,
+                        tmp=ray_tmp, RAY_AUTH_MODE="disabled")
+    finally:  # the head and every process it started (its session): `ray stop` would stop every Ray on the machine
+        os.killpg(head.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # `ray start --block` outlives a SIGTERM
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 added, 0 skipped, 0 failed" in result.stdout, result.stdout
+    assert _scratch_left(ray_tmp) == []
