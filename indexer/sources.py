@@ -420,6 +420,13 @@ def _a_chapter(chapter: dict) -> bool:
             and isinstance(chapter.get("title"), (str, type(None))))
 
 
+def _filter_value(text: str | None) -> str | None:
+    """A channel, event or speaker as the filters match it: runs of whitespace one space, none at the ends. The
+    API strips what it is asked for, and a browser collapses the spaces of an <option>: " Ann  Lee" stored as it
+    came would be listed in the menus and never found by them."""
+    return " ".join((text or "").split()) or None
+
+
 def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:
     """Catalog metadata from a yt-dlp info dict, completed by what the enclosing feed said."""
     speakers = feed.get("speakers") or info.get("creators") or [s for s in [info.get("creator") or info.get("artist")] if s]
@@ -429,9 +436,9 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         url=url,
         media_url=media_url,
         title=info.get("title") or str(info["id"]),
-        channel=info.get("channel") or info.get("uploader") or playlist_title,
-        speakers=list(speakers),
-        event=feed.get("event") or info.get("series") or info.get("album"),
+        channel=_filter_value(info.get("channel") or info.get("uploader") or playlist_title),
+        speakers=[name for name in map(_filter_value, speakers) if name],
+        event=_filter_value(feed.get("event") or info.get("series") or info.get("album")),
         description=info.get("description") or feed.get("description"),
         published=feed.get("published") or _published(info),
         duration=info.get("duration"),
@@ -465,6 +472,6 @@ def _file_digest(path: Path) -> str:
 
 def read_source_list(path: Path) -> list[str]:
     """``--from-file``: one source per line; blank lines and # comments ignored."""
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM (Windows editors write one) is not a source's
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 

@@ -10,17 +10,21 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-import click
-from pydantic import ValidationError
-from pydantic_settings import SettingsError
+try:
+    import click
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
-from talksearch.library import LibraryError
-from talksearch.models import ModelError
-from talksearch.settings import Settings
-from talksearch.settings_flags import setting_options
-from talksearch.storage import explain
-from talksearch.timecode import clock
-from talksearch.transcripts import FORMATS, missing_transcript, missing_translation, render
+    from talksearch.library import LibraryError
+    from talksearch.models import ModelError
+    from talksearch.settings import Settings
+    from talksearch.settings_flags import setting_options
+    from talksearch.storage import explain
+    from talksearch.timecode import clock
+    from talksearch.transcripts import FORMATS, missing_transcript, missing_translation, render
+except KeyboardInterrupt:  # Ctrl-C while these load (a quarter of a second, before Cli.invoke can catch it):
+    sys.stderr.write("interrupted\n")  # one line and 130 too, not a traceback through the imports
+    sys.exit(130)
 
 # Expected failures: one line on stderr and exit 1, never a traceback. Storage failures (a full disk, a
 # read-only file system: OSError, SQLite's OperationalError, FAISS's RuntimeError) say so (talksearch.storage).
@@ -149,6 +153,10 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
 
     if any(not source.strip() for source in sources):  # "" would be the current directory, indexed whole
         raise click.UsageError("a SOURCE is empty")
+    ray_flags = [flag for flag, value in (("--ray-address", ray_address), ("--ray-workers", options["ray_workers"]))
+                 if value is not None]
+    if ray_flags and engine != "ray":  # ignored otherwise, and the talks indexed here instead
+        raise click.UsageError(f"{ray_flags[0]} needs --engine ray")
     sources = list(sources)
     if from_file is not None:
         try:
@@ -271,27 +279,37 @@ def serve(library, host, port) -> None:
     from talksearch.service.errors import http_protocol
 
     settings = settings_from(library=library, host=host, port=port)
-    _check_address(settings.host, settings.port)  # so that "serving ... at" is never followed by "in use"
+    # Bound here, and handed to uvicorn: "serving ... at" is never followed by "in use", and names the port the
+    # system chose for --port 0.
+    listening = _bound_socket(settings.host, settings.port)
     new = not (settings.library / CATALOG).exists()  # served all the same: talks may be indexed into it while it runs
     with Library.open(settings.library, create=True) as opened:  # a broken or unusable library: one line, not a
         opened.check_recorded_numbers()  # traceback from the server's start-up
     if new:  # ... but a mistyped path should not pass for an empty library
         click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
                    "--library with this path, or POST /api/index, fills it)", err=True)
-    click.echo(f"talksearch: serving {settings.library} at http://{settings.host}:{settings.port}/", err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning", http=http_protocol())
+    host, port = listening.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/", err=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", http=http_protocol()))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
+        server.run(sockets=[listening])
 
 
-def _check_address(host: str, port: int) -> None:
-    """OSError, one line, when ``host:port`` cannot be listened on (a port in use, a host that is no address here)."""
+def _bound_socket(host: str, port: int):
+    """A socket bound to ``host:port`` (``[::1]`` as well as ``::1``); OSError, one line, when it cannot be (a port
+    in use, a host that is no address here)."""
     import socket
 
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    bound = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
-            probe.bind((host, port))
+        bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        bound.bind((host, port))
     except OSError as exc:
+        bound.close()
         raise OSError(f"cannot serve at {host}:{port}: {exc.strerror or exc}") from None
+    return bound
 
 
 @main.command()

@@ -391,7 +391,20 @@ def onnx_conversion(model: ResolvedModel, cache: Path) -> Path:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        transformer = AutoModel.from_pretrained(source).eval()
+        class ByName(torch.nn.Module):
+            """The transformer, called with its inputs by name. The exporter passes every parameter of the
+            module's ``forward`` positionally, defaults included (its ``kwargs=`` too), and transformers 5 adds
+            ``use_cache`` by name to a BERT's: "got multiple values for argument 'use_cache'". This ``forward``
+            has nothing but the two inputs."""
+
+            def __init__(self, transformer: torch.nn.Module):
+                super().__init__()
+                self.transformer = transformer
+
+            def forward(self, input_ids, attention_mask):
+                return self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+        transformer = ByName(AutoModel.from_pretrained(source)).eval()
         sample = AutoTokenizer.from_pretrained(source)(["a sentence to trace the model with"], return_tensors="pt")
         target.mkdir()
         dynamic = {0: "texts", 1: "tokens"}

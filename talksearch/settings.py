@@ -171,10 +171,11 @@ class Settings(BaseSettings):
     )
     job_history: int = Field(200, ge=1, description="Finished indexing jobs the service remembers for `GET /api/jobs/{id}`.")
 
-    @field_validator("library", "host", mode="before")
+    @field_validator("library", "model_cache", "host", mode="before")
     @classmethod
     def _not_empty(cls, value):
-        # "" would mean the current directory (a library written among the user's files) or every interface
+        # "" would mean the current directory (a library, or a gigabyte of models, written among the user's
+        # files) or every interface
         if isinstance(value, str) and not value.strip():
             raise ValueError("must not be empty")
         return value

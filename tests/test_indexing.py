@@ -121,9 +121,9 @@ def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     shutil.copy(DATA / "t02.ogg", folder / "partition keys.ogg")
     (folder / "notes.txt").write_text("not a recording; folders only take media files")
     sources = tmp_path / "sources.txt"
-    sources.write_text(
+    sources.write_text(  # as Notepad saves UTF-8: a byte order mark, CRLF line ends
         f"# a batch with bad items\n{media_server.url('missing.mp4')}\n{DATA / 'corrupt.mp3'}\n\n"
-        f"{DATA / 'silence.ogg'}\n{folder}\nnot-a-file-or-url\n"
+        f"{DATA / 'silence.ogg'}\n{folder}\nnot-a-file-or-url\n", encoding="utf-8-sig", newline="\r\n"
     )
     library = tmp_path / "library"
     result = talksearch("index", "--from-file", str(sources), "--library", str(library))
@@ -142,6 +142,28 @@ def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
         (talk,) = lib.talks()
         assert talk.title == "partition keys"
         assert talk.url.startswith("file://")
+
+
+def test_speakers_events_and_channels_are_stored_as_the_filters_match_them(tmp_path):
+    """Stray spaces in a recording's metadata: stored as they came, "  Spaced Event " was listed by /api/facets
+    but never matched by ?event=, which the API strips (as a browser collapses an <option>'s spaces)."""
+    from tests.service_fixtures import serving, settings_for
+
+    recording = tmp_path / "talk.ogg"
+    shutil.copy(DATA / "t01.ogg", recording)
+    (tmp_path / "talk.info.json").write_text(json.dumps({
+        "title": "Spaced", "creators": [" Pad Ded  ", "Two  Spaces", "  "], "series": "  Spaced Event ",
+        "channel": "\tSpaced\n Channel "}))
+    library = tmp_path / "library"
+    result = talksearch("index", str(recording), "--library", str(library), "--whisper-model", "tiny.en",
+                        "--embed-model", "all-MiniLM-L6-v2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    with serving(settings_for(library)) as server:
+        facets = server.get("/api/facets").json()
+        assert (facets["speakers"], facets["events"], facets["channels"]) == \
+            (["Pad Ded", "Two Spaces"], ["Spaced Event"], ["Spaced Channel"])
+        for name, value in (("event", "  Spaced Event "), ("speaker", "Two Spaces"), ("channel", "Spaced Channel")):
+            assert server.get("/api/talks", params={name: value}).json()["total"] == 1, name
 
 
 def test_a_different_embedding_model_is_refused(feed_library, tmp_path):
@@ -206,13 +228,18 @@ def test_cli_errors_are_one_line(tmp_path):
                        (["index", "", "--library", str(tmp_path / "lib")], "a SOURCE is empty"),  # not the cwd
                        (["talks", "--library", ""], "--library: must not be empty"),
                        (["index", "x", "--beam-size", "100000"], "--beam-size: Input should be less than or equal"),
-                       (["index", "x", "--embed-model", "+"], "--embed-model: names no model")):  # not the cwd
+                       (["index", "x", "--embed-model", "+"], "--embed-model: names no model"),  # not the cwd
+                       # Ray's flags without Ray: the talks would be indexed here, the flags silently ignored
+                       (["index", "x", "--ray-address", "1.2.3.4:6379"], "--ray-address needs --engine ray"),
+                       (["index", "x", "--ray-workers", "2"], "--ray-workers needs --engine ray")):
         result = talksearch(*args)
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith("error: ") and "--help')" in result.stderr
     # A wrong TALKSEARCH_* variable is named as such, not as a flag the command may not even have.
     for env, says in (({"TALKSEARCH_BATCH_SIZE": "abc"}, "TALKSEARCH_BATCH_SIZE: Input should be a valid integer"),
                       ({"TALKSEARCH_CORS_ORIGINS": "notjson"}, "TALKSEARCH_CORS_ORIGINS: not valid JSON"),
+                      # not the current directory, which a gigabyte of models would be written into
+                      ({"TALKSEARCH_MODEL_CACHE": ""}, "TALKSEARCH_MODEL_CACHE: must not be empty"),
                       ({"TALKSEARCH_RANK_DENSE_WEIGHT": "inf"}, "TALKSEARCH_RANK_DENSE_WEIGHT: Input should be a finite number")):
         result = talksearch("talks", "--library", str(tmp_path / "none"), env=env)
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
