@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
@@ -18,6 +19,7 @@ from talksearch.service.assistant import build_server
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
+from talksearch.service.routing import ReadRoute
 from talksearch.service.routes import admin, embeds, feeds, health, media, pages, search, talks, widget
 from talksearch.service.state import AppState
 from talksearch.settings import Settings
@@ -71,6 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a visitor's browser asks no third party. ReDoc would still fetch its logo from one: off.
     app = FastAPIOffline(title="talksearch", version=__version__, lifespan=lifespan, description=DESCRIPTION,
                          favicon_url="data:,", redoc_url=None)
+    # Its /docs routes are FastAPI's plain ones (GET only): made read routes, they answer HEAD as every page does.
+    for route in app.router.routes:
+        if type(route) is APIRoute:
+            route.__class__ = ReadRoute
     errors.install(app)
     # Innermost of the middleware: a 429 still gets CORS headers (the widget can read it) and is counted.
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)

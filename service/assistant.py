@@ -9,13 +9,28 @@ invent one from.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import sys
+from collections.abc import AsyncIterator, Callable
 from datetime import date
 from typing import Annotated
 
+import anyio
+import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 from mcp.types import ToolAnnotations
+from mcp_types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    ErrorData,
+    JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+    jsonrpc_message_adapter,
+)
 from pydantic import BaseModel, Field, ValidationError
 
 from talksearch import __version__
@@ -157,6 +172,106 @@ class _Server(MCPServer):
             if isinstance(exc.__cause__, ToolError):
                 raise exc.__cause__ from None
             raise
+
+    async def run_stdio_async(self) -> None:
+        """``run("stdio")``: the SDK's stdio transport and serving loop (as ``MCPServer.run_stdio_async``), with the
+        client's lines read through ``_ClientLines`` and the answers counted by ``_Answers``."""
+        lines = _ClientLines()
+        async with stdio_server(stdin=lines) as (read_stream, write_stream):
+            lines.answer_with(write_stream)
+            # The SDK's own run_stdio_async runs this same call: MCPServer has no public way to serve other streams.
+            await self._lowlevel_server.run(read_stream, _Answers(write_stream, lines),
+                                            self._lowlevel_server.create_initialization_options())
+
+
+class _ClientLines:
+    """The client's lines for the SDK's stdio transport, which would otherwise leave two things undone:
+
+    * a line that is no JSON, or no JSON-RPC message, it drops without a word (it hands the server an error that
+      is only logged, at debug), and the client waits forever for an answer to its id. JSON-RPC 2.0 answers it:
+      -32700 (parse error, id null) or -32600 (invalid request, with the request's id where it has one), as
+      ``/mcp`` answers the same bodies with HTTP 400.
+    * at the end of input it cancels the requests still running: the client that sent them and closed its side
+      never hears back. Here the end of input waits until each request read has been answered (or cancelled
+      by the client).
+
+    Read from the process's stdin in place: the SDK's own reader would also point fd 0 at the null device while
+    serving, which only matters to child processes, and the tools start none."""
+
+    def __init__(self):
+        self.unanswered: set[int | str] = set()
+        self._answered = anyio.Event()
+        self._ready = anyio.Event()
+        self._write_stream = None
+
+    def answer_with(self, write_stream) -> None:
+        """Where refusals go: the transport's stream to stdout, open once ``stdio_server`` has started."""
+        self._write_stream = write_stream
+        self._ready.set()
+
+    def answered(self, request_id) -> None:
+        self.unanswered.discard(request_id)
+        self._answered.set()
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        await self._ready.wait()
+        sys.stdin.reconfigure(encoding="utf-8", errors="replace")  # as the SDK reads it: platform encodings vary
+        async for line in anyio.wrap_file(sys.stdin):
+            if not line.strip():
+                continue  # no message, so nothing to answer
+            refusal = self._read(line)
+            if refusal is None:
+                yield line
+            else:
+                await self._write_stream.send(SessionMessage(refusal))
+        while self.unanswered:
+            self._answered = anyio.Event()
+            await self._answered.wait()
+
+    def _read(self, line: str) -> JSONRPCError | None:
+        """The refusal of a line that is not a JSON-RPC message; else None, and the line's request is counted."""
+        try:
+            message = jsonrpc_message_adapter.validate_json(line, by_name=False)  # exactly as the SDK reads it
+        except ValidationError as exc:
+            try:
+                raw = pydantic_core.from_json(line)
+            except ValueError as not_json:
+                return _refusal(None, PARSE_ERROR, f"Parse error: {not_json}")
+            request_id = raw.get("id") if isinstance(raw, dict) else None
+            if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+                request_id = None  # an id JSON-RPC does not allow cannot be echoed
+            reason = invalid_message(exc.errors(), located=False)
+            return _refusal(request_id, INVALID_REQUEST, f"Invalid request: {reason}")
+        if isinstance(message, JSONRPCRequest):
+            self.unanswered.add(message.id)
+        elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
+            self.answered((message.params or {}).get("requestId"))  # a cancelled request gets no answer
+        return None
+
+
+def _refusal(request_id, code: int, message: str) -> JSONRPCError:
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
+
+
+class _Answers:
+    """The server's stream to stdout, telling ``_ClientLines`` which requests have been answered."""
+
+    def __init__(self, stream, lines: _ClientLines):
+        self._stream, self._lines = stream, lines
+
+    async def send(self, item: SessionMessage) -> None:
+        await self._stream.send(item)
+        if isinstance(item.message, (JSONRPCResponse, JSONRPCError)):
+            self._lines.answered(item.message.id)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def __aenter__(self) -> _Answers:
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.aclose()
 
 
 def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks_limit: int = 50) -> MCPServer:

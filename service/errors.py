@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from talksearch.library import LibraryError
 from talksearch.service.rendering import error_page
 
 log = logging.getLogger("talksearch")
@@ -51,7 +52,7 @@ def invalid_message(errors: Sequence[dict], located: bool = True) -> str:
 
 def _wants_page(request: Request) -> bool:
     path = request.url.path
-    return (request.method == "GET" and not path.startswith(("/api/", "/media/"))
+    return (request.method in ("GET", "HEAD") and not path.startswith(("/api/", "/media/"))
             and path not in ("/healthz", "/metrics", "/openapi.json")
             and "text/html" in request.headers.get("accept", ""))
 
@@ -77,6 +78,13 @@ def install(app: FastAPI) -> None:
         log.error("library catalog: %s", exc)
         return error_response(503, "unavailable", f"the library's catalog cannot be read ({exc}); `talksearch check` "
                               "on the library tells what is wrong and --repair what can be rebuilt", request=request)
+
+    @app.exception_handler(LibraryError)
+    async def _unusable(request: Request, exc: LibraryError) -> Response:
+        # The library cannot be searched as it is (say its recorded embedding model does not fit its vectors):
+        # the operator's to fix, not the request's, and the message says what is wrong.
+        log.error("library: %s", exc)
+        return error_response(503, "unavailable", str(exc), request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

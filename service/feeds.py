@@ -100,11 +100,12 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
 
 
 def search_feed(base: str, query: list[tuple[str, str]], response: SearchResponse,
-                talks: dict[str, Talk]) -> bytes:
-    """The moments of ``response``, newest talks first (then best first within a talk)."""
+                talks: dict[str, Talk], page_query: str) -> bytes:
+    """The moments of ``response``, newest talks first (then best first within a talk). ``page_query``: the
+    search page's query for it (its ``rel="alternate"``), which holds less than the feed's own."""
     qs = urlencode(query, doseq=True)
     feed = _feed(f"{base}/api/search.atom?{qs}", f"talksearch: {response.query.strip()}",
-                 f"{base}/api/search.atom?{qs}", f"{base}/?{qs}",
+                 f"{base}/api/search.atom?{qs}", f"{base}/?{page_query}",
                  "Moments in the talks where this is said, newest talks first")
     results = [r for r in response.results if r.talk.id in talks]
     order = sorted(range(len(results)), key=lambda i: newest_first(talks[results[i].talk.id]), reverse=True)

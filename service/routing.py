@@ -9,6 +9,7 @@ request's own method: the server (uvicorn) sends no body for a HEAD, and a ``Fil
 from __future__ import annotations
 
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 
@@ -23,5 +24,9 @@ class ReadRoute(APIRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._head(scope):
             await self.app(scope, receive, send)  # past the method check, which knows only GET
+        elif self.methods and scope["method"] not in self.methods:
+            # That check's 405, its Allow naming HEAD too: RFC 9110 wants every method the route answers listed.
+            allowed = self.methods | {"HEAD"} if "GET" in self.methods else self.methods
+            raise HTTPException(405, headers={"Allow": ", ".join(sorted(allowed))})
         else:
             await super().handle(scope, receive, send)

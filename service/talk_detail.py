@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import urlsplit
 
 from talksearch.library import Talk
 from talksearch.schemas import Chapter, Player, TalkDetail
-from talksearch.search.searcher import talk_summary
+from talksearch.search.searcher import local_file, talk_summary
 
 TRANSCRIPT_FORMATS = ("json", "vtt", "srt", "txt")
 
 
 def local_media(talk: Talk) -> Path | None:
-    """The talk's own stored file, for talks indexed from a local file (their media URL is file://)."""
-    url = talk.media_url or ""
-    parts = urlsplit(url)
-    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-        return None
-    path = Path(url2pathname(unquote(parts.path)))
-    return path if path.is_file() else None
+    """The talk's own stored file, for talks indexed from a local file (their media URL is file://), while it is
+    there: the search's links to ``/media`` test the same."""
+    return local_file(talk.media_url)
 
 
 def _media_kind(url: str) -> str:
@@ -36,8 +31,8 @@ def player(talk: Talk) -> Player:
     if not media:
         return Player(kind="none")
     scheme = urlsplit(media).scheme.lower()
-    if scheme == "file":
-        return Player(kind=_media_kind(media), src=f"/media/{talk.id}")
+    if scheme == "file":  # played from /media, which serves the file only while it is where it was indexed from
+        return Player(kind=_media_kind(media), src=f"/media/{talk.id}") if local_media(talk) else Player(kind="none")
     if scheme not in ("http", "https"):  # a javascript: or data: URL from a page's metadata is not media
         return Player(kind="none")
     return Player(kind=_media_kind(media), src=media)

@@ -56,6 +56,19 @@ def test_search_feed_takes_the_api_filters_and_its_errors(api, ids):
     assert_error(api.get("/api/search.atom", params={"q": QUERY, "limit": 0}), 422, "invalid_request")
 
 
+def test_search_feed_alternate_is_the_search_page_for_what_it_can_show(api, ids):
+    """The page's form holds one value per filter and has no `talk` or `limit`: the feed's rel="alternate" keeps
+    the query and the filters given once, and leaves out the rest (the page shows more than the feed, not less)."""
+    params = [("q", QUERY), ("talk", ids["t01"]), ("limit", "2"), ("speaker", "Ines Moreau"),
+              ("speaker", "Kenji Watanabe"), ("event", "Test Fixtures Summit 2024")]
+    feed = _parsed(api.get("/api/search.atom", params=params))
+    links = {link.rel: link.href for link in feed.feed.links}
+    assert links["alternate"] == f"{api.base}/?q=object+storage+checkpoints&event=Test+Fixtures+Summit+2024"
+    assert "talk=" in links["self"] and links["self"].count("speaker=") == 2  # the feed's own link keeps them all
+    page = api.get(links["alternate"].removeprefix(api.base)).text
+    assert f'href="/talks/{ids["t01"]}?t=' in page
+
+
 def test_talks_feed_links_every_transcript(api, ids):
     response = api.get("/talks.atom")
     feed = _parsed(response)
@@ -91,7 +104,7 @@ def test_feeds_escape_hostile_catalog_text():
     result = SearchResult(talk=talk_summary(talk), start=1.5, end=3,
                           text=HOSTILE, score=1, link="https://example.org/x#t=1", page="/talks/abc?t=1.5")
     response = SearchResponse(query=HOSTILE, took_ms=1, results=[result])
-    for body in (search_feed("http://h", [("q", HOSTILE)], response, {"abc": talk}),
+    for body in (search_feed("http://h", [("q", HOSTILE)], response, {"abc": talk}, "q=x"),
                  talks_feed("http://h", [], [talk])):
         feed = feedparser.parse(body)
         assert not feed.bozo, feed.get("bozo_exception")

@@ -5,6 +5,7 @@ session's real indexed library."""
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -121,6 +122,41 @@ def test_stdio_server_answers_the_sdk_client(ids):
             return await _exercise(session, ids)
 
     _check(anyio.run(run), ids, read_server().client)
+
+
+def _stdio_session(*lines: str) -> dict:
+    """``talksearch mcp`` given an initialize handshake and then ``lines``, its input closed after the last one
+    (as a client that leaves does): every answer it wrote, by id (null: one that names no request)."""
+    handshake = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"}]
+    done = subprocess.run([TALKSEARCH, "mcp", "--library", str(shared_library())], text=True, capture_output=True,
+                          input="\n".join([*map(json.dumps, handshake), *lines]) + "\n", timeout=300,
+                          env={"TALKSEARCH_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answers[0]["id"] == 1 and "result" in answers[0], answers[0]
+    return {answer["id"]: answer for answer in answers[1:]}
+
+
+def test_stdio_answers_lines_that_are_no_request_as_json_rpc_says():
+    """A line that is no JSON, or no JSON-RPC message, gets an error answer (with its id where it has one) rather
+    than silence, which would keep the client waiting for that id forever; the session goes on."""
+    answers = _stdio_session('{"jsonrpc":"1.0","id":3,"method":"tools/list"}', '{"jsonrpc":"2.0","id":"four"}',
+                             "not json", '{"jsonrpc":"2.0","id":5,"method":"tools/list"}')
+    assert {key: answer.get("error", {}).get("code") for key, answer in answers.items()} == \
+        {3: -32600, "four": -32600, None: -32700, 5: None}
+    assert "jsonrpc" in answers[3]["error"]["message"] and "method" in answers["four"]["error"]["message"]
+    assert len(answers[5]["result"]["tools"]) == 3
+
+
+def test_stdio_answers_requests_still_running_when_its_input_ends():
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 1}}}
+    answers = _stdio_session(json.dumps(call), '{"jsonrpc":"2.0","id":3,"method":"tools/list"}')
+    assert set(answers) == {2, 3}
+    assert answers[2]["result"]["structuredContent"]["moments"], answers[2]
 
 
 def test_http_endpoint_answers_the_sdk_client_and_ignores_the_admin_token(ids):

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import shutil
+from html import unescape
+from pathlib import Path
 
 import pytest
 
+from talksearch.settings import Settings
 from talksearch.timecode import url_seconds
 from tests.helpers import DATA, TRUTH
-from tests.service_fixtures import assert_error, serving, settings_for, talk_ids, wait_until
+from tests.service_fixtures import assert_error, serving, settings_for, shared_library, talk_ids, wait_until
 
 pytestmark = pytest.mark.models
 
@@ -55,9 +58,9 @@ def test_results_fragment_and_grouped_timeline(api, ids):
     assert 'class="timeline"' in fragment and f'href="/talks/{ids["t01"]}?t=' in fragment
 
 
-def test_moment_links_write_whole_seconds_as_the_other_pages_do(tmp_path):
-    """Captions give whole-second starts (00:00:07.000): the timeline and the embed's results write ?t=7, as the
-    talk pages and the API's `page` do, not Python's ?t=7.0."""
+def _index_local_talk(tmp_path) -> tuple[Settings, Path]:
+    """A library of one talk indexed from a local file, t01 with whole-second captions (no transcription):
+    its settings, and the file."""
     from talksearch.indexer.pipeline import IndexRun
 
     folder = tmp_path / "recordings"
@@ -72,6 +75,13 @@ def test_moment_links_write_whole_seconds_as_the_other_pages_do(tmp_path):
         assert run.run([str(folder)]).count("added") == 1
     finally:
         run.close()
+    return settings, folder / "checkpointing.ogg"
+
+
+def test_moment_links_write_whole_seconds_as_the_other_pages_do(tmp_path):
+    """Captions give whole-second starts (00:00:07.000): the timeline and the embed's results write ?t=7, as the
+    talk pages and the API's `page` do, not Python's ?t=7.0."""
+    settings, _ = _index_local_talk(tmp_path)
     with serving(settings) as server:
         fragment = server.get("/results", params={"q": "checkpoint", "group": "talk"}).text
         timeline = re.findall(r'href="/talks/[^"?]+\?t=([^"]*)"', fragment.split('class="timeline"', 1)[1])
@@ -91,6 +101,53 @@ def test_talk_page(api, ids):
     assert f"/api/talks/{ids['t02']}/transcript.vtt" in html
     local = api.get(f"/talks/{ids['local']}").text
     assert f'src="/media/{ids["local"]}"' in local
+
+
+def test_local_talk_whose_file_is_gone_offers_no_player_and_no_media_links(tmp_path):
+    """/media answers 404 once a local talk's file is moved or deleted: the talk page, the API's `player`, the
+    results' inline player and the search's `link` (the feed's rel="related" too) do not point there; the talk's
+    page stands in for the link."""
+    settings, recording = _index_local_talk(tmp_path)
+    recording.rename(tmp_path / "moved.ogg")
+    with serving(settings) as server:
+        talk_id = server.get("/api/talks").json()["talks"][0]["id"]
+        assert_error(server.get(f"/media/{talk_id}"), 404, "not_found")
+        page = server.get(f"/talks/{talk_id}").text
+        assert "This talk has no media the page can play." in page and "/media/" not in page
+        assert server.get(f"/api/talks/{talk_id}").json()["player"] == {"kind": "none", "src": None, "youtube_id": None}
+        results = server.get("/api/search", params={"q": "checkpoint"}).json()["results"]
+        assert results and all(r["link"] == r["page"] for r in results), results
+        fragment = server.get("/results", params={"q": "checkpoint"}).text
+        assert 'data-kind="none"' in fragment and "/media/" not in fragment
+        assert "/media/" not in server.get("/api/search.atom", params={"q": "checkpoint"}).text
+
+
+def test_talk_page_links_each_paragraph_to_its_first_sentence(api, ids):
+    """A paragraph's ?t= is its first sentence's start to the hundredth (url_seconds), so the page it opens
+    highlights that sentence, not the one before it (whole seconds fell before the sentence's start)."""
+    html = api.get(f"/talks/{ids['t01']}").text
+    links = re.findall(r'<a class="ts" href="\?t=([^"]*)" data-seek="([^"]*)"', html)
+    assert links and all(t == url_seconds(float(seek)) for t, seek in links), links
+    assert any("." in t for t, _ in links), links  # some sentence starts between two seconds
+    for t, seek in links:
+        linked = api.get(f"/talks/{ids['t01']}", params={"t": t}).text
+        assert f'<span class="s now" data-start="{seek}"' in linked, (t, seek)
+
+
+def test_talk_list_pages_past_the_talks_limit(ids):
+    """Without a query the page lists TALKSEARCH_TALKS_LIMIT talks, and a "More talks" link (the filters kept)
+    opens the next ones."""
+    with serving(settings_for(shared_library(), talks_limit=2)) as server:
+        first = server.get("/results", params={"language": "en"}).text
+        assert "3 talks in the library match the filters · 1–2" in first
+        more = re.search(r'<a class="more" href="([^"]*)">More talks</a>', first)
+        assert more and unescape(more[1]) == "/?language=en&offset=2", first
+        second = server.get(unescape(more[1])).text
+        assert "· 3–3" in second and "More talks" not in second
+        listed = [re.findall(r'<li><a class="title" href="/talks/([^"]+)"', page) for page in (first, second)]
+        assert "More talks" not in server.get("/results", params={"offset": 1}).text  # 2 of 3 from the second on
+    assert len(listed[0]) == 2 and len(listed[1]) == 1
+    assert sorted(listed[0] + listed[1]) == sorted(ids.values())
 
 
 def test_unknown_talk_page_is_a_404_page_for_browsers_and_json_for_clients(api):
@@ -157,6 +214,8 @@ def test_talk_page_follows_the_player_and_seeks_on_click(browser, api, ids, view
     sentences.nth(2).click()
     wait_until(lambda: any(abs(t - segments[2]["start"]) < 0.05 for t in page.evaluate("window.seekedAt")),
                "the player to seek to the clicked sentence", 60)
+    # the address is that sentence's, as the page's own links write it: reloaded, it opens on that sentence
+    assert page.url.endswith(f"?t={url_seconds(segments[2]['start'])}"), page.url
     page.evaluate("document.getElementById('media').pause()")
     now = page.evaluate("document.getElementById('media').currentTime")
     spoken = [s for s in segments if s["start"] <= now + 0.05][-1]  # the clicked one, unless playback moved on

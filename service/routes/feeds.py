@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Request, Response
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import ATOM, search_feed, talks_feed
 from talksearch.service.params import Filters
+from talksearch.service.routes.pages import search_page_query
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
@@ -37,8 +38,11 @@ def search_atom(
         raise ApiError(422, str(exc), "invalid_query") from None
     with state.searcher.reading() as library:
         talks = library.talks_by_id(r.talk.id for r in response.results)
-    # The feed's own links repeat the request's query (its filters included), so they reproduce it.
-    return Response(search_feed(_base(request), request.query_params.multi_items(), response, talks), media_type=ATOM)
+    # The feed's own links repeat the request's query (its filters included), so they reproduce it; its page
+    # (the alternate) holds what the search page's form can.
+    query = request.query_params.multi_items()
+    return Response(search_feed(_base(request), query, response, talks, page_query=search_page_query(query)),
+                    media_type=ATOM)
 
 
 @router.get("/talks.atom", response_class=Response, responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}},

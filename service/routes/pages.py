@@ -21,6 +21,16 @@ router = APIRouter(include_in_schema=False, route_class=ReadRoute)
 
 _MENUS = (("channel", "Channel", "channels"), ("event", "Event", "events"), ("speaker", "Speaker", "speakers"),
           ("language", "Language", "languages"))
+_FILTERS = (*(name for name, _, _ in _MENUS), "published_after", "published_before")  # what the form holds, q aside
+
+
+def search_page_query(query: list[tuple[str, str]]) -> str:
+    """The search page's query for a search the API was asked (a feed's page, its ``rel="alternate"``): what the
+    page's form can hold, ``q`` and each filter given once. A repeated filter or a ``talk`` (the form holds
+    neither) is left out, so the page shows more than the feed, never less; ``limit`` is the service's own."""
+    given = [name for name, _ in query]
+    return urlencode([(name, value) for name, value in query
+                      if name == "q" or (name in _FILTERS and given.count(name) == 1)])
 
 
 def _date(value: str | None) -> str | None:
@@ -78,8 +88,12 @@ def _results_context(state, form: dict) -> dict:
         context["feed_query"] = urlencode({k: v for k, v in {"q": form["q"], **s}.items() if v})
     else:
         with state.searcher.reading() as library:
-            context["talks"] = library.talks(state.settings.talks_limit, 0, filters)
+            context["talks"] = library.talks(state.settings.talks_limit, form["offset"], filters)
             context["total"] = library.count_talks(filters)
+        context["offset"] = form["offset"]
+        shown = form["offset"] + len(context["talks"])
+        if shown < context["total"]:  # the library is longer than a page: the next page of talks, filters kept
+            context["next_query"] = urlencode({**{k: v for k, v in s.items() if v}, "offset": shown})
     return context
 
 

@@ -61,7 +61,8 @@
   function seek(t) {
     if (player) player.seek(t);
     mark(t);
-    history.replaceState(null, "", "?t=" + Math.floor(t));
+    // To the hundredth, as the server writes ?t= (url_seconds): a reload lands on this sentence, not the one before.
+    history.replaceState(null, "", "?t=" + Math.round(t * 100) / 100);
   }
 
   document.addEventListener("click", (event) => {

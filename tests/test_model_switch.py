@@ -1,0 +1,83 @@
+"""Searching with the embedding model a library records: a library served (or opened by `talksearch search`)
+while still empty follows the model its first talk is indexed with, and a catalog naming a model its vectors
+are not from is refused in one line (CLI) or answered 503 in the error shape (service), never a traceback."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import DATA, ROOT, TRUTH
+from tests.service_fixtures import assert_error, copy_library, serving, settings_for
+
+pytestmark = pytest.mark.models
+
+MINI = "all-MiniLM-L6-v2"  # not the default (all-mpnet-base-v2+all-MiniLM-L6-v2): another width of vector
+
+
+def _index_with_minilm(library, tmp_path) -> None:
+    """t01 indexed into ``library`` by another writer, as `talksearch index --embed-model all-MiniLM-L6-v2`
+    would: from its captions, so that no transcription is waited for."""
+    from talksearch.indexer.pipeline import IndexRun
+
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "checkpointing.ogg")
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
+            for s in TRUTH["t01"]["sentences"]]
+    (folder / "checkpointing.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    run = IndexRun(settings_for(library, embed_model=MINI), report=lambda line: None)
+    try:
+        assert run.run([str(folder)]).count("added") == 1
+    finally:
+        run.close()
+
+
+def test_an_empty_library_follows_the_model_its_first_talk_is_indexed_with(tmp_path):
+    from talksearch.search import open_searcher
+
+    library = tmp_path / "library"
+    with serving(settings_for(library)) as server:
+        assert server.get("/healthz").json()["embed_model"] == "all-mpnet-base-v2+all-MiniLM-L6-v2"
+        # The CLI's search, opened before the first talk is committed (the race with `talksearch index`).
+        _, searcher = open_searcher(settings_for(library), create=False, readers=1)
+        try:
+            _index_with_minilm(library, tmp_path)
+            found = searcher.search("checkpoints in an object storage bucket", 3)
+            assert found.results and "bucket" in found.results[0].text
+            assert searcher.embedder.name == MINI
+        finally:
+            searcher.close()
+        # The service: the same answer without a restart, on every path that searches, and /healthz names
+        # the model now in use.
+        response = server.get("/api/search", params={"q": "checkpoints in an object storage bucket", "limit": 3})
+        assert response.status_code == 200, response.text
+        assert [r["text"] for r in response.json()["results"]] == [r.text for r in found.results]
+        assert server.get("/", params={"q": "object storage"}).status_code == 200
+        health = server.get("/healthz").json()
+        assert (health["talks"], health["embed_model"]) == (1, MINI)
+
+
+def _claim_model(library, model: str) -> None:
+    """A hand edit: the catalog names another model than the one its vectors are from."""
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = 'embed_model'", (model,))
+
+
+def test_a_recorded_model_that_does_not_fit_the_vectors_is_refused_in_one_line():
+    library = copy_library()  # vectors of 1152 dimensions (mpnet beside MiniLM); MiniLM alone makes 384
+    _claim_model(library, MINI)
+    cli = subprocess.run([sys.executable, "-m", "talksearch.cli", "search", "storage", "--library", str(library)],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert cli.returncode == 1 and cli.stdout == "", cli.stdout + cli.stderr
+    [line] = cli.stderr.splitlines()
+    assert line.startswith("error: library ") and "384 dimensions, but its vectors have 1152" in line, line
+
+    with serving(settings_for(library)) as server:
+        for path, params in (("/api/search", {"q": "storage"}), ("/healthz", {})):
+            error = assert_error(server.get(path, params=params), 503, "unavailable")
+            assert "384 dimensions, but its vectors have 1152" in error["message"], error
