@@ -44,9 +44,9 @@ class TranscriptionOptions:
     # titled like a talk, its no-speech probability fell from 0.73-0.88 to as low as 0.31 and the decoder recited
     # the title ("On a Campus Cluster") or "The End". So a segment decoded with the prompt that whisper doubts
     # (no-speech probability above this, or log-probability below log_prob_threshold) is kept only when its
-    # window, decoded without the prompt, holds speech too. Speech seldom needs the check, and passes it: of 183
-    # segments of the dev set and both halves of the languages set, 24 were checked (none English) and one was
-    # dropped, "de l'hôpital de l'hôpital" (docs/benchmarks.md, "Speech or not").
+    # window, decoded without the prompt, holds speech too. Speech seldom needs the check, and passes it: of 181
+    # segments of the dev set and both halves of the languages set, 21 were checked and none dropped
+    # (bench/no_speech.py; docs/benchmarks.md, "Speech or not").
     check_prompted: bool = True
     prompt_doubt_no_speech: float = 0.25
     # How the talk's own metadata (title, speakers, event, chapters) reaches the decoder, so names and
