@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
+from urllib.parse import parse_qsl
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 
 from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
@@ -13,6 +14,7 @@ from talksearch.service.errors import ApiError
 
 MAX_VALUES = 50  # values per filter parameter
 MAX_VALUE_CHARS = 200
+NOT_UTF8 = "the query is not valid text (UTF-8)"  # as the CLI says it (Searcher.validate)
 
 
 def _values(name: str, values: list[str] | None) -> list[str]:
@@ -53,3 +55,26 @@ def talk_filter(
 
 Filters = Annotated[TalkFilter, Depends(talk_filter)]
 Offset = Annotated[int, Query(ge=0, le=10_000, description="Skip this many (paging)")]
+
+
+def not_utf8(query_string: bytes, name: str = "q") -> bool:
+    """Whether a ``name`` parameter of a raw query string (percent escapes and all) is not UTF-8 once decoded.
+    Starlette decodes parameters leniently, such bytes becoming U+FFFD, so by the time a route reads ``q`` a
+    client's ``%FF`` is a "�" that would be searched: only the raw query string tells."""
+    # Latin-1 maps each byte to one character and back: the values' bytes, as sent
+    for key, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True, encoding="latin-1"):
+        if key == name:
+            try:
+                value.encode("latin-1").decode("utf-8")
+            except UnicodeDecodeError:
+                return True
+    return False
+
+
+def utf8_query(request: Request) -> None:
+    """Refuses a ``q`` that is not UTF-8 as the search refuses other queries it cannot read (422 ``invalid_query``)."""
+    if not_utf8(request.scope["query_string"]):
+        raise ApiError(422, NOT_UTF8, "invalid_query")
+
+
+Utf8Query = Depends(utf8_query)  # for a route's ``dependencies``: pages show ``not_utf8`` as a notice instead

@@ -7,6 +7,7 @@ between pods" is about *share*, *GPU* and *pods*; matching or marking "how", "do
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -25,6 +26,23 @@ until up upon us very was wasn we were weren what when where whether which while
 within without won would wouldn yet you your yours yourself yourselves
 one ones thing things something someone somebody way ways like kind sort lot lots bit
 """.split())
+
+
+# Double quotation marks that other keyboards type: smart quotes (phones and Macs), „German“, «French», »the
+# other way«. A phrase between any of them is a "quoted phrase" (talksearch.library.keyword_index). Single marks
+# are left alone: ’ is the apostrophe of "I’m". Full-width ＂ needs no entry: NFKC makes it ".
+_DOUBLE_QUOTES = str.maketrans(dict.fromkeys("“”„‟«»", '"'))
+# Capitals with dots, "M.P.I." or "U.S": one word written with dots, searched as the acronym ("MPI"). Each
+# letter would otherwise be a word of its own, and one letter matches the "m" of every "I'm".
+_DOTTED_ACRONYM = re.compile(r"(?<![\w.])[^\W\d_](?:\.[^\W\d_])+(?:\.(?![\w.])|(?![\w.]))")
+
+
+def search_text(query: str) -> str:
+    """The query as search reads it. NFKC: the full-width letters of Chinese and Japanese input methods
+    ("ＧＰＵ") and ligatures ("ﬁle") are the plain letters transcripts are written in. Any double quotation
+    marks are ASCII ones, and dotted acronyms in capitals are one word."""
+    text = unicodedata.normalize("NFKC", query).translate(_DOUBLE_QUOTES)
+    return _DOTTED_ACRONYM.sub(lambda m: m[0].replace(".", "") if m[0].isupper() else m[0], text)
 
 
 def tokens(text: str) -> list[str]:

@@ -343,3 +343,29 @@ def test_a_format_6_library_upgrades_to_find_other_languages_by_trigrams(tmp_pat
         assert sorted(upgraded.trigram_search("subunits", 5)) == [1, 2]
         upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.trigram_search("subunits", 5) == []
+
+
+def test_quoted_phrases_hold_their_exact_words_in_order_not_other_forms(library):
+    texts = ["We started looking at Power Capping.", "Nodes are power-capped at night.", "POWER CAPPED, a node idles.",
+             "Sharing one GPU.", "Sharing GPUs on Kubernetes.", "Meet at the Café Central.", "Capped power is cheap."]
+    talk = Talk(extractor="Generic", source_id="phrases", url="http://example.org/phrases.mp3", title="phrases",
+                whisper_model="tiny.en", embed_model="test-model")
+    passages = [Passage(i, i + 1, text, kind="sentence") for i, text in enumerate(texts)]
+    passages.append(Passage(9, 10, "Die Knoten schlafen.", kind="sentence", translation="The nodes are power capped."))
+    talk_id = library.add_talk(talk, [Segment(0, 10, "text", [Word(0, 1, " w")])], passages,
+                               np.stack([_vector(i) for i in range(len(passages))]))
+    ids = {p.text: p.passage_id for p in library.passages_within(talk_id, 0, 10)}
+
+    def holding(query: str) -> set[str]:
+        return {text for text, pid in ids.items() if pid in library.holding_phrases(ids.values(), query)}
+
+    # the stemmer would take "capping" for "capped": a phrase holds its very words, whatever their case, hyphens
+    # between them, and a translation's words count as the passage's own
+    assert holding('"power capped"') == {"Nodes are power-capped at night.", "POWER CAPPED, a node idles.",
+                                        "Die Knoten schlafen."}
+    assert holding('"GPUs"') == {"Sharing GPUs on Kubernetes."} and holding('"GPU"') == {"Sharing one GPU."}
+    assert holding('"cafe central"') == {"Meet at the Café Central."}  # accents are folded, as in the index
+    assert holding('"capped power" "cheap"') == {"Capped power is cheap."}  # in order, every phrase
+    assert holding('"power capping" GPU') == {"We started looking at Power Capping."}
+    assert library.holding_phrases(ids.values(), "power capped") is None  # no phrase: nothing to hold
+    assert library.holding_phrases([], '"power capped"') == set()

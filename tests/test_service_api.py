@@ -174,6 +174,48 @@ def test_quoted_phrases_must_match_exactly(api):
     assert api.get("/api/search", params={"q": '"zebra unicorn" storage'}).json()["results"] == []
 
 
+@pytest.mark.parametrize("opening, closing", [("“", "”"), ("„", "“"), ("«", "»"), ("＂", "＂")])
+def test_phrases_in_curly_angle_or_full_width_quotes_must_match_exactly(api, opening, closing):
+    phrase = api.get("/api/search", params={"q": f"{opening}object storage{closing} checkpoints"}).json()["results"]
+    assert phrase and all("object storage" in r["text"].lower() for r in phrase)
+    assert api.get("/api/search", params={"q": f"{opening}storage object{closing}"}).json()["results"] == []
+
+
+def test_quoted_phrases_match_their_words_not_other_forms_of_them(api):
+    for phrase in ("checkpoint", "partition keys"):
+        results = api.get("/api/search", params={"q": f'"{phrase}"'}).json()["results"]
+        # "checkpoints" and "partition key" are the stemmer's, not the phrase's
+        assert results and all(re.search(rf"\b{phrase}\b", r["text"], re.I) for r in results), (phrase, results)
+        assert all(re.search(rf"<mark>{phrase.split()[0]}</mark>", r["snippet"], re.I) for r in results)
+
+
+def test_full_width_letters_find_what_plain_ones_do(api):
+    plain = api.get("/api/search", params={"q": "bucket", "limit": 3}).json()
+    wide = api.get("/api/search", params={"q": "ｂｕｃｋｅｔ", "limit": 3}).json()  # a Japanese or Chinese input method's
+    assert wide["query"] == "ｂｕｃｋｅｔ"  # echoed as sent
+    assert [r["text"] for r in wide["results"]] == [r["text"] for r in plain["results"]]
+    assert "<mark>bucket</mark>" in wide["results"][0]["snippet"]
+
+
+@pytest.mark.parametrize("q", ["I'm looking for partition keys", "M.P.I."])
+def test_snippets_mark_no_one_letter_pieces_of_contractions_or_dotted_capitals(api, q):
+    results = api.get("/api/search", params={"q": q}).json()["results"]
+    marked = [m for r in results for m in re.findall(r"<mark>(.*?)</mark>", r["snippet"])]
+    assert results and not [m for m in marked if len(m) == 1], marked  # the "M" of "L&M" is no word of the query
+
+
+@pytest.mark.parametrize("escaped", ["%FF", "%ED%A0%80", "%C0%AF", "ok%FF"])
+def test_a_query_that_is_not_utf8_is_refused_not_searched(api, escaped):
+    for path in (f"/api/search?q={escaped}", f"/api/search.atom?q={escaped}", f"/api/search?q=ok&q={escaped}",
+                 f"/oembed?url=http%3A%2F%2Fx%2F%3Fq%3D{escaped.replace('%', '%25')}", f"/oembed?url=/?q={escaped}"):
+        error = assert_error(api.get(path), 422, "invalid_query")
+        assert error["message"] == "the query is not valid text (UTF-8)", path
+    for path in (f"/?q={escaped}", f"/results?q={escaped}", f"/embed?q={escaped}"):  # pages say so in their notice
+        page = api.get(path, headers={"Accept": "text/html"})
+        assert page.status_code == 200 and "Cannot search: the query is not valid text (UTF-8)." in page.text, path
+    assert api.get("/api/search", params={"q": "“ＧＰＵ”"}).status_code == 200  # escaped UTF-8 is text
+
+
 def test_odd_queries_are_searched_not_errors(api):
     for q in ['"', '"unclosed phrase', "AND OR NOT", "NEAR(a b)", "*", "col:umn", "ünïcödé 🚀", "'; DROP TABLE talks;--",
               "a" * 500, "-", "^x", "{}[]()"]:
@@ -232,10 +274,15 @@ def test_read_endpoints_and_pages_answer_head(api, ids):
     """HEAD (monitors, link checkers): the GET's status and headers over real HTTP, no body; the OpenAPI
     schema keeps one operation per path."""
     for path in ("/healthz", "/", f"/talks/{ids['t01']}", "/api/search?q=storage", "/api/talks",
-                 f"/api/talks/{ids['t01']}/transcript.vtt", f"/media/{ids['local']}", "/talks.atom", "/widget"):
+                 f"/api/talks/{ids['t01']}/transcript.vtt", f"/media/{ids['local']}", "/talks.atom", "/widget",
+                 "/docs"):
         get, head = api.get(path), api.client.head(path)
         assert head.status_code == get.status_code == 200, path
         assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], path
+    page = {"Accept": "text/html"}  # a browser's (or link checker's) 404: the error page, for HEAD as for GET
+    get, head = api.get("/talks/nope", headers=page), api.client.head("/talks/nope", headers=page)
+    assert head.status_code == get.status_code == 404
+    assert head.headers["content-type"] == get.headers["content-type"] == "text/html; charset=utf-8"
     assert api.client.head(f"/media/{ids['local']}").headers["content-length"] == api.get(f"/media/{ids['local']}").headers["content-length"]
     assert api.client.head("/api/talks/nope").status_code == 404
     assert api.client.head("/api/index").status_code == 405  # the admin API is not read
@@ -302,8 +349,12 @@ def test_bad_requests_get_4xx_in_one_shape(api, path, params, status, code):
     assert_error(api.get(path, params=params), status, code)
 
 
-def test_wrong_method_and_malformed_body(api):
+def test_wrong_method_and_malformed_body(api, ids):
     assert_error(api.client.delete("/api/search"), 405, "method_not_allowed")
+    # RFC 9110: Allow lists every method the resource answers, and the read routes answer HEAD
+    for path in ("/api/search", f"/talks/{ids['t01']}", "/"):
+        refused = api.client.post(path)
+        assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD", path
     headers = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
     assert_error(api.client.post("/api/index", content=b"{not json", headers=headers), 422, "invalid_request")
     assert_error(api.client.post("/api/index", json={"url": "x"}, headers=headers), 422, "invalid_request")

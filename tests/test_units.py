@@ -189,6 +189,22 @@ def test_embeddings_on_onnx_runtime_match_sentence_transformers(tmp_path):
 
 
 @pytest.mark.models
+def test_bert_models_export_to_onnx_too(tmp_path):
+    """``embed_backend`` onnx runs a BERT as well as MPNet (the test above): the bundled MiniLM, which ``auto``
+    puts on CTranslate2, exports and gives sentence-transformers' vectors. (Transformers 5's BertModel refused
+    the exporter's call: "got multiple values for argument 'use_cache'".)"""
+    from talksearch.embedding import Embedder
+
+    texts = ["Gang scheduling admits every pod of a job together.", "power capping"]
+    ours = Embedder("all-MiniLM-L6-v2", "cpu", 1, backend="onnx", cache=tmp_path)  # a fresh cache: it converts
+    [exported] = (tmp_path / "onnx").iterdir()
+    assert ours.backend == "onnx" and (exported / "model.onnx").is_file() and ours.dimension == 384
+    theirs = Embedder("all-MiniLM-L6-v2", "cpu", 1, backend="sentence-transformers").passages(texts)
+    assert (ours.passages(texts) * theirs).sum(axis=1).min() > 0.99
+    assert float(ours.query(texts[1]) @ theirs[1]) > 0.99
+
+
+@pytest.mark.models
 def test_models_side_by_side_score_by_the_mean_of_their_cosines(tmp_path):
     """``a+b``: each text's vector is both models' one after another, scaled to length 1, so a dot product is
     the mean of the two models' cosines; the word vectors are the first model's."""
@@ -291,7 +307,7 @@ def test_a_dropped_window_is_decoded_again_without_the_prompt_when_the_prompt_ta
 
 
 @pytest.mark.unit
-def test_links_never_carry_a_script_and_local_files_play_from_the_service():
+def test_links_never_carry_a_script_and_local_files_play_from_the_service(tmp_path):
     """A talk's URLs come from the pages and files it was indexed from: only web (or this service's own) URLs
     become links; a talk indexed from a file on the server links to the service's copy when served."""
     from talksearch.search.searcher import link_at
@@ -307,9 +323,13 @@ def test_links_never_carry_a_script_and_local_files_play_from_the_service():
     assert "javascript:" not in talk_page(hostile) and talk_detail(hostile).player.kind == "none"
     assert link_at(hostile, 12.5) == link_at(hostile, 12.5, served=True) == f"/talks/{hostile.id}?t=12.5"
 
-    local = Talk(extractor="local", source_id="y", url="file:///talks/a.ogg", title="L", media_url="file:///talks/a.ogg")
-    assert link_at(local, 12.5) == "file:///talks/a.ogg#t=12"  # the CLI's answer: the file itself
+    recording = tmp_path / "a.ogg"
+    recording.write_bytes(b"")
+    local = Talk(extractor="local", source_id="y", url=recording.as_uri(), title="L", media_url=recording.as_uri())
+    assert link_at(local, 12.5) == f"{recording.as_uri()}#t=12"  # the CLI's answer: the file itself
     assert link_at(local, 12.5, served=True) == f"/media/{local.id}#t=12"
+    recording.unlink()  # moved away: /media answers 404, so the talk's page stands in
+    assert link_at(local, 12.5, served=True) == f"/talks/{local.id}?t=12.5"
     assert "file://" not in talk_page(local)
 
     web = Talk(extractor="generic", source_id="z", url="https://example.org/t.html", title="W",

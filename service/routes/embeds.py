@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError, validate_call
 from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters, talk_filter
+from talksearch.service.params import NOT_UTF8, Filters, not_utf8, talk_filter
 from talksearch.service.rendering import environment, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -78,7 +78,9 @@ def embed_search(
     limit: Annotated[int | None, Query(ge=1, le=100, description="Results to show (1-100)")] = None,
 ) -> HTMLResponse:
     response, notice = None, None
-    if q.strip():
+    if not_utf8(request.scope["query_string"]):  # read leniently, it would search a "�"
+        notice = f"Cannot search: {NOT_UTF8}."
+    elif q.strip():
         try:
             response = state.searcher.search(q, limit or state.settings.search_limit, filters=filters or None)
         except QueryError as exc:
@@ -152,6 +154,9 @@ def oembed(
         src = f"{base}/embed/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(start)}" if start else "")
         title, width, height = talk.title, 640, 420
     elif path in ("", "/embed") and query.get("q", [""])[0].strip():
+        # the search's bytes, escaped in the url or escaped twice (in the url's own query), must be UTF-8
+        if not_utf8(request.scope["query_string"], "url") or not_utf8(parts.query.encode()):
+            raise ApiError(422, NOT_UTF8, "invalid_query")
         keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]
         _embed_filters(query)  # what the embed would refuse is refused here too (422, not an iframe)
         src = f"{base}/embed?{urlencode(keep)}"

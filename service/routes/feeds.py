@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import ATOM, search_feed, talks_feed
-from talksearch.service.params import Filters
+from talksearch.service.params import Filters, Utf8Query
 from talksearch.service.routes.pages import search_page_query
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -22,7 +22,7 @@ def _base(request: Request) -> str:
 
 
 @router.get("/api/search.atom", response_class=Response,
-            responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}},
+            responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}}, dependencies=[Utf8Query],
             summary="The moments matching a query as an Atom feed, newest talks first (subscribe to a search)")
 def search_atom(
     state: State,

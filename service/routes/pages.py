@@ -11,6 +11,7 @@ from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
+from talksearch.service.params import NOT_UTF8, not_utf8
 from talksearch.service.rendering import paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -52,6 +53,8 @@ def _form(request: Request) -> dict:
             selected["language"] = filter_languages([selected["language"]])[0]
         except ValueError as exc:
             notice = f"Cannot filter by language: {exc}."
+    if not_utf8(request.scope["query_string"]):  # read leniently, it would search a "�"
+        notice = f"Cannot search: {NOT_UTF8}."
     try:
         offset = min(max(int(params.get("offset", 0)), 0), 10_000)
     except ValueError:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from talksearch.schemas import ErrorResponse, Facets, RelatedResponse, SearchResponse
 from talksearch.search.searcher import NotFound, QueryError
 from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters, Offset
+from talksearch.service.params import Filters, Offset, Utf8Query
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
@@ -14,7 +14,7 @@ _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 
 
 @router.get("/search", name="search", response_model=SearchResponse, responses=_ERRORS,  # name: the operationId
-            summary="Moments in talks that match a query (hybrid: meaning and exact words)")
+            summary="Moments in talks that match a query (hybrid: meaning and exact words)", dependencies=[Utf8Query])
 def search_moments(
     state: State,
     filters: Filters,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.library.records import SearchScope
@@ -17,6 +18,9 @@ from talksearch.text import content_words, tokens
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
 # English ones stemmed
 FTS_TOKENIZE = "porter unicode61 remove_diacritics 2"
+# The same words unstemmed: a "quoted phrase" must match exactly ("GPUs" is not "GPU", "power capped" not "Power
+# Capping"), still whole words regardless of case and accents, hyphens and punctuation between them separators
+EXACT_TOKENIZE = "unicode61 remove_diacritics 2"
 # A run of characters from scripts written without spaces (migrations.UNSPACED_RANGES): the word tokenizer
 # takes it for one word, so its words are looked up in passages_unspaced's trigrams instead.
 UNSPACED = re.compile(f"[{UNSPACED_RANGES}]+")
@@ -66,7 +70,9 @@ def any_word_query(text: str) -> str | None:
     """The text's content words, quoted, OR-ed: a passage found by meaning still gets whichever of the query's
     words it contains marked in its snippet. Function words ("how", "a", "I") are not marked, unless the query
     has nothing else."""
-    words = content_words(text) or tokens(text)
+    # One-letter tokens are left out, unless there is nothing else: mostly pieces of "I'm" or "e.g.", which marked
+    # would light up the "m" of every "I'm"
+    words = [w for w in content_words(text) if len(w) > 1] or content_words(text) or tokens(text)
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
@@ -140,16 +146,39 @@ class KeywordIndex:
         return _interleave(self.unspaced_search(runs, k, words, scope), found)[:k]
 
     def holding_phrases(self, ids: Sequence[int], text: str) -> set[int] | None:
-        """Of ``ids``, the passages holding every "quoted phrase" of the query; None when it has none."""
+        """Of ``ids``, the passages holding every "quoted phrase" of the query, word for word (``EXACT_TOKENIZE``);
+        None when it has none.
+
+        ``passages_fts`` finds the candidates from its index, but it stems: the phrases are matched again in
+        those alone, in a scratch table tokenised the same way without the stemmer."""
         phrases = quoted_phrases(text)
         if not phrases:
             return None
         if not ids:
             return set()
         match = " AND ".join(quoted(p) for p in phrases)
-        return {row[0] for row in self.db.execute(
-            f"SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})",
-            (match, *ids))}
+        candidates = self.db.execute(
+            "SELECT rowid, text, translation FROM passages_fts WHERE passages_fts MATCH ? "
+            f"AND rowid IN ({','.join('?' * len(ids))})", (match, *ids)).fetchall()
+        if not candidates:
+            return set()
+        with self._scratch("phrase_scratch", ("text", "translation"), EXACT_TOKENIZE, candidates) as table:
+            exact = self.db.execute(f"SELECT rowid FROM temp.{table} WHERE {table} MATCH ?", (match,))
+            return {row[0] for row in exact}
+
+    @contextmanager
+    def _scratch(self, table: str, columns: Sequence[str], tokenize: str, rows: Sequence[tuple]) -> Iterator[str]:
+        """``temp.{table}``: an FTS5 table of this connection's own, holding only ``rows`` (rowid, then the
+        ``columns``) while the block runs. Asking it rather than the library's index costs what the rows do,
+        however large the library, and it may be tokenised otherwise."""
+        self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table} USING fts5({', '.join(columns)}, "
+                        f"tokenize='{tokenize}')")
+        try:
+            self.db.executemany(f"INSERT INTO temp.{table}(rowid, {', '.join(columns)}) "
+                                f"VALUES (?{', ?' * len(columns)})", rows)
+            yield table
+        finally:
+            self.db.execute(f"DELETE FROM temp.{table}")
 
     def has_unspaced(self) -> bool:
         """Whether any passage is in a script without spaces (a library of spaced scripts skips their index)."""
@@ -261,17 +290,14 @@ class KeywordIndex:
         match = any_word_query(query)
         if match is None or not texts:
             return {}
-        self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.snippet_scratch USING fts5(text, tokenize='{FTS_TOKENIZE}')")
-        try:
-            self.db.executemany("INSERT INTO temp.snippet_scratch(rowid, text) VALUES (?, ?)", texts)
-            rows = self.db.execute(
-                "SELECT rowid, snippet(snippet_scratch, 0, ?, ?, '…', ?) FROM temp.snippet_scratch "
-                "WHERE snippet_scratch MATCH ?", [mark[0], mark[1], tokens, match])
-            return {r[0]: r[1] for r in rows}
-        except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
-            return {}
-        finally:
-            self.db.execute("DELETE FROM temp.snippet_scratch")
+        with self._scratch("snippet_scratch", ("text",), FTS_TOKENIZE, texts) as table:
+            try:
+                rows = self.db.execute(
+                    f"SELECT rowid, snippet({table}, 0, ?, ?, '…', ?) FROM temp.{table} WHERE {table} MATCH ?",
+                    [mark[0], mark[1], tokens, match])
+                return {r[0]: r[1] for r in rows}
+            except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
+                return {}
 
     def verify(self) -> bool:
         """FTS5's own integrity check: whether the index agrees with the passages (a write statement). ``rank``

@@ -9,18 +9,22 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
+from urllib.request import url2pathname
 
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
-from talksearch.library import Library, PassageHit, Talk, TalkFilter, token_codes
+from talksearch.library import Library, LibraryError, PassageHit, Talk, TalkFilter, token_codes
+from talksearch.models import ModelError
 from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
 from talksearch.search.ranking import RankingOptions, rank
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
+from talksearch.text import search_text
 from talksearch.timecode import url_seconds
 
 Group = Literal["none", "talk"]
@@ -38,19 +42,29 @@ def link_at(talk: Talk, seconds: float, served: bool = False) -> str:
     """A URL that plays the talk's source at ``seconds`` (YouTube's player, or a media fragment).
 
     A talk indexed from a local file links to that file, which opens only on the machine holding it; ``served``
-    (the HTTP service) links it to the service's own copy, ``/media/{id}``, relative like ``page``. A source
-    that is neither web nor file (a ``javascript:`` URL in a page's metadata) never becomes a link: the talk's
-    page on the service stands in."""
+    (the HTTP service) links it to the service's own copy, ``/media/{id}``, relative like ``page``, while the file
+    is there. A source that is neither web nor file (a ``javascript:`` URL in a page's metadata), or a served
+    file that is gone, never becomes a link: the talk's page on the service stands in."""
     t = int(seconds)
     if talk.extractor.lower() == "youtube":
         return f"https://www.youtube.com/watch?v={talk.source_id}&t={t}s"
     base = (talk.media_url or talk.url).split("#", 1)[0]
     scheme = urlsplit(base).scheme.lower()
     if scheme == "file" and served:
-        return f"/media/{talk.id}#t={t}"
+        # /media serves the file only while it is where it was indexed from: once moved, the talk's page stands in.
+        return f"/media/{talk.id}#t={t}" if local_file(talk.media_url) else page_at(talk.id, seconds)
     if scheme not in ("http", "https", "file"):
         return page_at(talk.id, seconds)
     return f"{base}#t={t}"
+
+
+def local_file(url: str | None) -> Path | None:
+    """The file a ``file://`` media URL names (a talk indexed from a local file), while it is there."""
+    parts = urlsplit(url or "")
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    path = Path(url2pathname(unquote(parts.path)))
+    return path if path.is_file() else None
 
 
 def page_at(talk_id: str, seconds: float) -> str:
@@ -99,13 +113,23 @@ class Searcher:
     """Searches from request threads: each read takes one of ``readers`` library connections (SQLite
     connection + memory-mapped vector index), so requests run in parallel instead of queueing for one.
     The first is ``library``; the others open in the background (seconds for a large library), and join in
-    as they are ready, so the service answers from the start."""
+    as they are ready, so the service answers from the start.
+
+    Queries are embedded with the model the library records. An empty library records none until its first
+    talk is committed, by another process perhaps and with another model than ``embedder``: ``load_embedder``
+    (a model by its recorded name) then loads that one when a reader sees the change. A model that does not
+    fit the library (``model_error``) fails every read, with a message for the operator."""
 
     def __init__(self, library: Library, embedder: Embedder, options: RankingOptions | None = None,
-                 max_query_chars: int = 500, readers: int = 1, cache_size: int = 0, served: bool = False):
+                 max_query_chars: int = 500, readers: int = 1, cache_size: int = 0, served: bool = False,
+                 load_embedder: Callable[[str], Embedder] | None = None):
         self.library = library
         self.served = served  # answering over HTTP: local files link to the service's copy (link_at)
         self.embedder = embedder
+        self._load_embedder = load_embedder or Embedder
+        self._model_lock = threading.Lock()
+        self.model_error: str | None = None
+        self._follow_model(library)
         self.options = options or RankingOptions()
         self.max_query_chars = max_query_chars
         self.cache = ResponseCache(cache_size)
@@ -152,11 +176,30 @@ class Searcher:
             with reader.snapshot():
                 if reader.refresh():
                     self.cache.drop_all()
+                    self._follow_model(reader)
+                if self.model_error is not None:
+                    raise LibraryError(self.model_error)  # a new one each time: requests run in parallel
                 yield reader
         finally:
             self._idle.put(reader)
 
+    def _follow_model(self, library: Library) -> None:
+        """Load the model ``library`` records if it is not the one in use, and check that it fits the library's
+        vectors; ``model_error`` says what does not. Under a lock: one reader loads, the others wait for it."""
+        recorded = library.embed_model
+        with self._model_lock:
+            try:
+                if recorded is not None and recorded != self.embedder.name:
+                    self.embedder = self._load_embedder(recorded)
+                check_model(library, self.embedder)
+            except (LibraryError, ModelError) as exc:
+                self.model_error = str(exc)
+            else:
+                self.model_error = None
+
     def validate(self, query: str) -> str:
+        """The query as search reads it (``talksearch.text.search_text``), or QueryError saying why it cannot be
+        searched. Its length is the length sent: what the user sees in the box."""
         text = query.strip()
         if all(c.isspace() or unicodedata.category(c) == "Cf" for c in text):  # zero-width spaces are no query either
             raise QueryError("the query is empty")
@@ -166,7 +209,7 @@ class Searcher:
             raise QueryError("the query contains a NUL character")
         if not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text):  # bytes that were not UTF-8
             raise QueryError("the query is not valid text (UTF-8)")
-        return text
+        return search_text(text)  # the response still echoes the query as it was sent (search)
 
     def search(self, query: str, limit: int = 10, *, offset: int = 0, filters: TalkFilter | None = None,
                group: Group = "none") -> SearchResponse:
@@ -176,8 +219,11 @@ class Searcher:
         wanted = offset + limit + 1  # one more than the page: tells whether there is a next page
         # Embedded before a reader is taken: the model runs outside the GIL, beside other requests' ranking
         # (and a repeated query's vector comes from the embedder's own cache).
-        vector = self.embedder.query(text)
+        embedder = self.embedder
+        vector = embedder.query(text)
         with self.reading() as library:
+            if self.embedder is not embedder:  # the reader saw the library's first talk, of another model, just now
+                vector = self.embedder.query(text)
             cached = self.cache.get(key)  # looked up after the reader's refresh: dropped if the library changed
             if cached is None:
                 epoch = self.cache.epoch
@@ -255,20 +301,43 @@ def _group_by_talk(hits: list[tuple[PassageHit, float]]):
     return list(best.values()), timelines
 
 
+def check_model(library: Library, embedder: Embedder) -> None:
+    """LibraryError unless ``embedder`` is the model ``library`` records (if any) and makes vectors as wide as
+    the library's: a catalog whose model was edited by hand names a model its vectors are not from."""
+    recorded = library.embed_model
+    if recorded is not None and recorded != embedder.name:
+        raise LibraryError(f"library {library.path} records embedding model {recorded!r}, which loads as "
+                           f"{embedder.name!r}: not the model it was built with")
+    dimension = library.meta_number("embed_dim")
+    if dimension and dimension != embedder.dimension:
+        raise LibraryError(f"library {library.path} records embedding model {embedder.name!r}, whose vectors have "
+                           f"{embedder.dimension} dimensions, but its vectors have {dimension}: its catalog was "
+                           "edited or damaged (`talksearch check` on the library tells more)")
+
+
 def open_searcher(settings: Settings, create: bool = True, readers: int | None = None,
                   served: bool = False) -> tuple[Library, Searcher]:
-    """The library and a searcher over it, with the embedding model the library was built with.
-    ``create=False`` (the CLI's search) refuses a directory that holds no library instead of making one;
-    ``readers`` defaults to the ``search_readers`` setting; ``served``: for the HTTP service (``link_at``)."""
+    """The library and a searcher over it, with the embedding model the library was built with (the
+    ``embed_model`` setting for a library that records none yet). ``create=False`` (the CLI's search) refuses a
+    directory that holds no library instead of making one; ``readers`` defaults to the ``search_readers``
+    setting; ``served``: for the HTTP service (``link_at``), which starts even with a model that does not fit
+    the library, and answers every request with what is wrong (``Searcher.model_error``): a failed start-up
+    would be a traceback."""
     library = Library.open(settings.library, create=create)
-    # One model thread per request by default, on one model replica per core: requests run in parallel,
-    # and all cores' threads per request collapse under concurrent load (bench/search_scale.py measured
-    # 646 vs 32 ms p50 with torch).
-    embedder = Embedder.from_settings(settings, library.embed_model, settings.threads or 1, service_replicas())
-    library.check_embedding_model(embedder.name)
+
+    def load_embedder(name: str | None) -> Embedder:
+        # One model thread per request by default, on one model replica per core: requests run in parallel,
+        # and all cores' threads per request collapse under concurrent load (bench/search_scale.py measured
+        # 646 vs 32 ms p50 with torch).
+        return Embedder.from_settings(settings, name, settings.threads or 1, service_replicas())
+
+    embedder = load_embedder(library.embed_model)
     library.sync_vector_index()
     pronunciation.load()  # now: a broken install fails at start, and the first jargon query is not the slow one
     searcher = Searcher(library, embedder, RankingOptions.from_settings(settings), max_query_chars=settings.max_query_chars,
                         readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache,
-                        served=served)
+                        served=served, load_embedder=load_embedder)
+    if searcher.model_error is not None and not served:
+        searcher.close()
+        raise LibraryError(searcher.model_error)
     return library, searcher

@@ -1,0 +1,51 @@
+"""A query as search reads it (talksearch.text.search_text, applied by Searcher.validate), and the words its
+snippets mark: what other keyboards type is read as what the transcripts hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from talksearch.library.keyword_index import any_word_query, fts_query, quoted_phrases
+from talksearch.search.searcher import QueryError, Searcher
+from talksearch.text import search_text
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("typed", ['“storage object”', '„storage object“', '«storage object»', '»storage object«',
+                                   '＂storage object＂', '"storage object"'])
+def test_any_double_quotes_make_a_phrase(typed):
+    assert quoted_phrases(search_text(typed)) == ["storage object"]
+    assert fts_query(search_text(f"{typed} bucket")) == '"storage object" AND ("bucket")'
+
+
+def test_apostrophes_and_single_quotes_are_no_phrase():
+    for typed in ["I’m on ‘call’", "it's 'odd'", "‹storage object›"]:
+        assert search_text(typed) == typed and quoted_phrases(typed) == []
+
+
+@pytest.mark.parametrize("typed, read", [
+    ("ＧＰＵ ｓｈａｒｉｎｇ", "GPU sharing"),  # full-width, from Chinese and Japanese input methods
+    ("ﬁle system", "file system"),  # a ligature
+    ("ｶﾀｶﾅ", "カタカナ"),  # half-width katakana, as transcripts write it
+    ("M.P.I. jobs", "MPI jobs"), ("the U.S.A", "the USA"), ("С.С.С.Р.", "СССР"),  # dotted capitals: one word
+    ("e.g. this", "e.g. this"), ("v1.2.3", "v1.2.3"), ("3.14", "3.14"), ("a.b.c.def", "a.b.c.def"),  # not acronyms
+])
+def test_the_query_is_read_as_transcripts_write_it(typed, read):
+    assert search_text(typed) == read
+
+
+def test_validate_reads_the_query_as_search_does_but_measures_it_as_sent():
+    searcher = Searcher.__new__(Searcher)  # validate needs no library or model
+    searcher.max_query_chars = 10
+    assert searcher.validate("  ＧＰＵ “a b”  ") == 'GPU "a b"'
+    assert searcher.validate("ﷺ") == search_text("ﷺ")  # one character sent, eighteen read: within the limit
+    with pytest.raises(QueryError, match="UTF-8"):
+        searcher.validate("\udcff")
+
+
+def test_snippets_mark_no_one_letter_pieces_unless_the_query_has_nothing_else():
+    assert any_word_query("I'm Margaret") == '"Margaret"'  # not the "m" of every "I'm"
+    assert any_word_query("what's new") == '"new"'
+    assert any_word_query("C") == '"C"' and any_word_query("I'm") == '"m"'  # nothing else to mark
+    assert any_word_query(search_text("M.P.I.")) == '"MPI"'
