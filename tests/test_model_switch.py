@@ -4,15 +4,14 @@ are not from is refused in one line (CLI) or answered 503 in the error shape (se
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
-from tests.helpers import DATA, ROOT, TRUTH
-from tests.service_fixtures import assert_error, copy_library, serving, settings_for
+from tests.helpers import ROOT
+from tests.service_fixtures import assert_error, copy_library, index_captioned_copy, serving, settings_for
 
 pytestmark = pytest.mark.models
 
@@ -21,20 +20,8 @@ MINI = "all-MiniLM-L6-v2"  # not the default (all-mpnet-base-v2+all-MiniLM-L6-v2
 
 def _index_with_minilm(library, tmp_path) -> None:
     """t01 indexed into ``library`` by another writer, as `talksearch index --embed-model all-MiniLM-L6-v2`
-    would: from its captions, so that no transcription is waited for."""
-    from talksearch.indexer.pipeline import IndexRun
-
-    folder = tmp_path / "recordings"
-    folder.mkdir()
-    shutil.copy(DATA / "t01.ogg", folder / "checkpointing.ogg")
-    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
-            for s in TRUTH["t01"]["sentences"]]
-    (folder / "checkpointing.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
-    run = IndexRun(settings_for(library, embed_model=MINI), report=lambda line: None)
-    try:
-        assert run.run([str(folder)]).count("added") == 1
-    finally:
-        run.close()
+    would."""
+    index_captioned_copy(settings_for(library, embed_model=MINI), tmp_path / "recordings")
 
 
 def test_an_empty_library_follows_the_model_its_first_talk_is_indexed_with(tmp_path):

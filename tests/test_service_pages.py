@@ -4,7 +4,6 @@ the screenshots in docs/)."""
 from __future__ import annotations
 
 import re
-import shutil
 from html import unescape
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import pytest
 
 from talksearch.settings import Settings
 from talksearch.timecode import url_seconds
-from tests.helpers import DATA, TRUTH
-from tests.service_fixtures import assert_error, serving, settings_for, shared_library, talk_ids, wait_until
+from tests.service_fixtures import (assert_error, index_captioned_copy, serving, settings_for, shared_library, talk_ids,
+                                    wait_until)
 
 pytestmark = pytest.mark.models
 
@@ -61,21 +60,8 @@ def test_results_fragment_and_grouped_timeline(api, ids):
 def _index_local_talk(tmp_path) -> tuple[Settings, Path]:
     """A library of one talk indexed from a local file, t01 with whole-second captions (no transcription):
     its settings, and the file."""
-    from talksearch.indexer.pipeline import IndexRun
-
-    folder = tmp_path / "recordings"
-    folder.mkdir()
-    shutil.copy(DATA / "t01.ogg", folder / "checkpointing.ogg")
-    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
-            for s in TRUTH["t01"]["sentences"]]
-    (folder / "checkpointing.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
     settings = settings_for(tmp_path / "library")
-    run = IndexRun(settings, report=lambda line: None)
-    try:
-        assert run.run([str(folder)]).count("added") == 1
-    finally:
-        run.close()
-    return settings, folder / "checkpointing.ogg"
+    return settings, index_captioned_copy(settings, tmp_path / "recordings")
 
 
 def test_moment_links_write_whole_seconds_as_the_other_pages_do(tmp_path):
