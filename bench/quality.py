@@ -427,6 +427,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--embed-model", default=None, help="embedding model [default: the setting's]")
     parser.add_argument("--prompt", choices=PROMPT_MODES, default=None,
                         help="how the talk's own metadata is given to whisper [default: TranscriptionOptions']")
+    parser.add_argument("--transcription", action="append", default=[], metavar="NAME=VALUE",
+                        help="TranscriptionOptions field (a setting of its own: transcribed again, cached apart)")
     parser.add_argument("--passage", action="append", default=[], metavar="NAME=VALUE", help="PassageOptions field")
     parser.add_argument("--ranking", action="append", default=[], metavar="NAME=VALUE", help="RankingOptions field")
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
@@ -515,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     transcription = TranscriptionOptions.from_settings(settings)
     if args.prompt:
         transcription = dataclasses.replace(transcription, prompt=args.prompt)
+    transcription = apply_overrides(transcription, args.transcription, "--transcription")
     passage_options = apply_overrides(PassageOptions(), args.passage, "--passage")
     # the ranking the service runs, changed by --ranking
     ranking_options = apply_overrides(RankingOptions.from_settings(settings), args.ranking, "--ranking")

@@ -107,6 +107,8 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
     library = Library.open(path)  # LibraryError (no library, unreadable catalog) goes to the caller
     try:
         library.check_recorded_numbers()  # one a hand edit broke: LibraryError too, nothing to repair by guessing
+        # before acquire_writer, which remakes it
+        vocabulary_outdated = library.sound_vocabulary_outdated()
         if repair:
             library.acquire_writer()
         integrity = library.integrity()
@@ -131,12 +133,23 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
             if repair:
                 library.rebuild_keyword_index()
                 report.repaired.append("rebuilt the keyword index from the passages")
+        if library.trigram_indexes_not_made_yet():  # made when the library is upgraded, which needs write access
+            report.facts.append(f"format {library.format} on a read-only file system: trigram indexes not verified")
         for table in library.trigram_indexes_disagreeing():
             what = TRIGRAM_INDEX_NAMES[table]
             report.problems.append(f"the {what} disagrees with the passages")
             if repair:
                 library.rebuild_trigram_index(table)
                 report.repaired.append(f"rebuilt the {what} from the passages")
+        if vocabulary_outdated:
+            what = "the sound-alike vocabulary is missing or out of date (sound-alike matching finds little)"
+            if library.read_only_media:
+                report.facts.append(f"read-only file system: {what}; it is remade once the library is opened "
+                                    "with write access")
+            else:
+                report.problems.append(what)
+                if repair:  # acquire_writer did
+                    report.repaired.append("remade the sound-alike vocabulary from the transcripts")
 
         model = library.embed_model
         talks, passages = library.count_talks(), library.count_passages()

@@ -186,8 +186,8 @@ def test_a_format_1_library_is_read_as_it_is_and_upgraded_when_opened_for_writin
         assert upgraded.format == FORMAT_VERSION and upgraded.meta("format_version") == str(FORMAT_VERSION)
         tables = {r[0] for r in upgraded.db.execute("SELECT name FROM sqlite_master")}
         assert "sound_vocabulary" in tables and not {"passages_sound", "passages_sound_delete"} & tables
+        assert "subunit" in upgraded.sound_vocabulary()[0]  # the upgrade fills the new table in, not only a writer
         upgraded.acquire_writer()
-        assert "subunit" in upgraded.sound_vocabulary()[0]  # the writer fills the new table in
         assert [pid for pid, _ in upgraded.search_vectors(_vector(2), 1)] == [2]
         assert upgraded.delete_talk(talk_id) and upgraded.count_passages() == 0  # no trigger left behind
 
@@ -215,7 +215,7 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 7
+        assert upgraded.format == FORMAT_VERSION == 8
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
@@ -267,11 +267,14 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         assert reader.format == 4
         assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 7
+        assert upgraded.format == FORMAT_VERSION == 8
         assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
         assert upgraded.keyword_search("uber", 5) == [2]
         assert upgraded.keyword_search("研究", 5) == [2] and upgraded.keyword_search("東京大学", 5) == [2]
         assert upgraded.keywords.verify()
+        # the vocabulary, dropped to be kept per language, is made again by the upgrade: a library only served
+        # after it still finds words by their sound
+        assert "subunit" in upgraded.sound_vocabulary()[0] and not upgraded.sound_vocabulary_outdated()
         upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.keyword_search("研究", 5) == []
 
@@ -319,7 +322,7 @@ def test_a_format_5_library_upgrades_to_keep_word_vectors(tmp_path):
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 5 and reader.passage_token_vectors(reader.passages([1, 2]).values()) == {}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 7
+        assert upgraded.format == FORMAT_VERSION == 8
         assert upgraded.passage_token_vectors(upgraded.passages([1, 2]).values()) == {}
         upgraded.acquire_writer()
         added = _sentences_and_window(upgraded, "new", tokens=True)
@@ -339,7 +342,7 @@ def test_a_format_6_library_upgrades_to_find_other_languages_by_trigrams(tmp_pat
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 6 and reader.trigram_search("subunits", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 7
+        assert upgraded.format == FORMAT_VERSION == 8
         assert sorted(upgraded.trigram_search("subunits", 5)) == [1, 2]
         upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.trigram_search("subunits", 5) == []
@@ -369,3 +372,43 @@ def test_quoted_phrases_hold_their_exact_words_in_order_not_other_forms(library)
     assert holding('"power capping" GPU') == {"We started looking at Power Capping."}
     assert library.holding_phrases(ids.values(), "power capped") is None  # no phrase: nothing to hold
     assert library.holding_phrases([], '"power capped"') == set()
+
+
+def test_a_format_7_library_upgrades_to_name_the_source_of_transcripts_an_early_format_4_indexer_left_empty(tmp_path):
+    """Format 8 fills in the transcript source of whisper's talks that the first format-4 indexer did not record
+    (migration 4 filled it only for talks stored before); a captioned talk (no whisper model) keeps its own."""
+    talk_id = _format_1_library(tmp_path / "old")
+    with Library.open(tmp_path / "old") as current:  # up to date, then as that indexer wrote it: format 7
+        current.acquire_writer()
+        talk = Talk(extractor="Generic", source_id="cc", url="http://example.org/cc.mp3", title="cc",
+                    embed_model="test-model", transcript_source="uploaded captions")
+        captioned = current.add_talk(talk, [Segment(0, 1, "Hello there.", [])], [Passage(0, 1, "Hello there.")],
+                                     _vector(9)[None, :])
+        current.db.executescript("UPDATE talks SET transcript_source = '' WHERE whisper_model != '';"
+                                 "UPDATE meta SET value = '7' WHERE key = 'format_version';")
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION == 8
+        assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
+        assert upgraded.talk(captioned).transcript_source == "uploaded captions"
+        assert upgraded.talks_per_transcript_source() == {"whisper tiny.en": 1, "uploaded captions": 1}
+
+
+def test_check_reports_a_missing_sound_vocabulary_and_repair_remakes_it(library, tmp_path):
+    """A vocabulary missing or made by other pronunciation rules (a catalog rebuilt, talksearch's rules
+    changed) is a problem check names, not a silent loss of sound-alike matching; --repair remakes it."""
+    from talksearch.check import check_library
+
+    library.add_talk(Talk(extractor="Generic", source_id="v", url="http://example.org/v.mp3", title="v",
+                          embed_model="test-model"),
+                     [Segment(0, 2, "Rootless Podman needs the subunit files.", [])],
+                     [Passage(0, 2, "Rootless Podman needs the subunit files.")], _vector(1)[None])
+    library.sync_vector_index(save=True)
+    library.db.executescript("DELETE FROM sound_vocabulary; DELETE FROM meta WHERE key = 'sound_vocabulary';")
+    library.close()
+    found = check_library(tmp_path / "lib")
+    assert found.problems == ["the sound-alike vocabulary is missing or out of date (sound-alike matching finds "
+                              "little)"]
+    repaired = check_library(tmp_path / "lib", repair=True)
+    assert repaired.clean and repaired.repaired == ["remade the sound-alike vocabulary from the transcripts"]
+    with Library.open(tmp_path / "lib") as reopened:
+        assert "subunit" in reopened.sound_vocabulary()[0]

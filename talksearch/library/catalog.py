@@ -20,7 +20,7 @@ from talksearch import pronunciation, storage
 from talksearch.library import token_codes, vocabulary
 from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, LOCK, VECTORS
-from talksearch.library.migrations import SCHEMA, open_format
+from talksearch.library.migrations import SCHEMA, TRIGRAM_INDEX_FORMATS, open_format, recorded_format
 from talksearch.library.records import (
     LibraryError,
     LibraryLocked,
@@ -88,7 +88,12 @@ class Library(VectorSync):
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 self.db.execute("PRAGMA journal_mode = WAL")
+            found = None if readonly else recorded_format(self.db)
             self.format = open_format(self.db, self.path, writable=not readonly)  # upgrades an older catalog
+            if found is not None and found < self.format:
+                # Upgraded: migrations 3 and 5 drop the vocabulary that sound-alike matching needs. Remade now,
+                # once, not left to the next index run: a library only served or searched would go without.
+                self._fill_sound_vocabulary()
         except (sqlite3.DatabaseError, LibraryError) as exc:
             if hasattr(self, "db"):  # connected, then refused: do not leave the connection open
                 self.db.close()
@@ -208,9 +213,15 @@ class Library(VectorSync):
             return
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            vocabulary.remake(self.db)
-            self._set_meta("sound_vocabulary", pronunciation.SCHEME)
+            if self.meta("sound_vocabulary") != pronunciation.SCHEME:  # else another process remade it meanwhile
+                vocabulary.remake(self.db)
+                self._set_meta("sound_vocabulary", pronunciation.SCHEME)
         self._forget_vocabulary()
+
+    def sound_vocabulary_outdated(self) -> bool:
+        """Whether the talks' words are missing from the vocabulary, or pronounced another way than today's
+        (``pronunciation.SCHEME``): sound-alike matching then finds little or nothing until a writer remakes it."""
+        return self.meta("sound_vocabulary") != pronunciation.SCHEME and self.count_talks() > 0
 
     def _forget_vocabulary(self) -> None:
         self._vocabulary = None
@@ -570,7 +581,12 @@ class Library(VectorSync):
         self.keywords.rebuild()
 
     def trigram_indexes_disagreeing(self) -> list[str]:
-        return self.keywords.trigram_indexes_disagreeing()
+        return self.keywords.trigram_indexes_disagreeing(t for t in TRIGRAM_INDEX_FORMATS if t not in
+                                                         self.trigram_indexes_not_made_yet())
+
+    def trigram_indexes_not_made_yet(self) -> list[str]:
+        """The trigram indexes an older catalog, read without upgrading (read-only media), does not have yet."""
+        return [table for table, since in TRIGRAM_INDEX_FORMATS.items() if self.format < since]
 
     def rebuild_trigram_index(self, table: str) -> None:
         with self.db:  # one transaction: a reader never sees it half filled

@@ -312,11 +312,13 @@ class KeywordIndex:
     def rebuild(self) -> None:
         self.db.execute("INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')")
 
-    def trigram_indexes_disagreeing(self) -> list[str]:
-        """The trigram indexes (``TRIGRAM_INDEXES``) that do not hold exactly their passages: a talk's language
-        changed by hand, a table dropped by hand (it comes back empty when the library is next opened). Reads only."""
+    def trigram_indexes_disagreeing(self, tables: Iterable[str]) -> list[str]:
+        """Of ``tables`` (trigram indexes the catalog's format has: ``TRIGRAM_INDEX_FORMATS``), those that do not
+        hold exactly their passages: a talk's language changed by hand, a table dropped by hand (it comes back
+        empty when the library is next opened). Reads only."""
         disagreeing = []
-        for table, selection in TRIGRAM_INDEXES.items():
+        for table in tables:
+            selection = TRIGRAM_INDEXES[table]
             if table == "passages_unspaced":  # the same test as the selection's GLOB, which SQLite runs at 30 µs a
                 # passage (its character class is long): by regex, in a tenth of the time
                 expected = {i for i, text in self.db.execute("SELECT id, text FROM passages") if UNSPACED.search(text)}

@@ -30,6 +30,8 @@ TRIGRAM_INDEXES = {
     "passages_trigrams": "SELECT p.id, p.text FROM passages p JOIN talks t ON t.id = p.talk_id "
                          "WHERE coalesce(t.language, 'en') != 'en'",
 }
+# The format each trigram index came with (MIGRATIONS 5 and 7): a catalog read without upgrading has only these.
+TRIGRAM_INDEX_FORMATS = {"passages_unspaced": 5, "passages_trigrams": 7}
 
 
 def filling(table: str) -> list[str]:
@@ -37,7 +39,7 @@ def filling(table: str) -> list[str]:
     return [f"DELETE FROM {table}", f"INSERT INTO {table}(rowid, text) {TRIGRAM_INDEXES[table]}"]
 
 
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -135,7 +137,7 @@ CREATE TABLE IF NOT EXISTS sound_vocabulary (
 """
 
 MIGRATIONS: dict[int, list[str]] = {
-    # 2: the transcripts' vocabulary with its pronunciation, for sound-alike retrieval (filled by the next writer).
+    # 2: the transcripts' vocabulary with its pronunciation, for sound-alike retrieval (filled once upgraded: Library).
     2: ["CREATE TABLE IF NOT EXISTS sound_vocabulary (word TEXT PRIMARY KEY, phonemes TEXT NOT NULL) WITHOUT ROWID"],
     # 3: the spelling-based sound keys that came before the vocabulary go (an FTS5 table; its trigger goes with it).
     3: ["DROP TRIGGER IF EXISTS passages_sound_delete", "DROP TABLE IF EXISTS passages_sound"],
@@ -163,7 +165,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "VALUES ('delete', old.id, old.text, old.translation); END",
         "INSERT INTO passages_fts(passages_fts) VALUES ('rebuild')",
         *filling("passages_unspaced"),
-        # and the vocabulary is kept per language, each pronounced by its own rules (remade by the next writer)
+        # and the vocabulary is kept per language, each pronounced by its own rules (remade once upgraded: Library)
         "DROP TABLE IF EXISTS sound_vocabulary",
         "CREATE TABLE sound_vocabulary (language TEXT NOT NULL, word TEXT NOT NULL, phonemes TEXT NOT NULL, "
         "PRIMARY KEY (language, word)) WITHOUT ROWID",
@@ -174,6 +176,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # 7: the trigram index of talks in other languages than English (passages_trigrams, made by SCHEMA), filled
     # here from the passages already stored.
     7: filling("passages_trigrams"),
+    # 8: the transcript source of talks indexed by a format-4 indexer that did not record it yet (whisper's: a
+    # captioned talk always has its source, and no whisper model).
+    8: ["UPDATE talks SET transcript_source = 'whisper ' || whisper_model "
+        "WHERE transcript_source = '' AND whisper_model != ''"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
