@@ -254,3 +254,77 @@ def test_api_docs_come_from_the_service_itself(browser, api):
     assert api.get("/redoc").status_code == 404  # ReDoc fetches its logo from a CDN: off
     assert not errors, errors
     page.close()
+
+
+def test_talk_list_status_agrees_with_one_talk(api):
+    assert "1 talk in the library matches the filters" in api.get("/", params={"speaker": "Ines Moreau"}).text
+    assert "3 talks in the library</p>" in api.get("/").text
+
+
+@pytest.mark.browser
+def test_deep_link_scrolls_its_sentence_into_view(browser, api, ids):
+    """A link to a moment (?t=, as search results write) opens with that sentence on screen, not only highlighted
+    somewhere below the fold (here a short phone screen, where the transcript starts below the player)."""
+    page = browser.new_page(viewport={"width": 390, "height": 500})
+    segments = api.get(f"/api/talks/{ids['t01']}/transcript").json()["segments"]
+    page.goto(f"{api.base}/talks/{ids['t01']}?t={url_seconds(segments[-1]['start'])}")
+    now = page.locator(".s.now")
+    assert now.get_attribute("data-start") == str(segments[-1]["start"])
+    wait_until(lambda: page.evaluate("""() => { const r = document.querySelector('.s.now').getBoundingClientRect();
+                                                return r.top >= 0 && r.bottom <= innerHeight; }"""),
+               "the linked sentence to be on screen", 10)
+    page.close()
+
+
+@pytest.mark.browser
+def test_modified_clicks_on_moment_links_open_them_elsewhere(browser, api, ids):
+    """Ctrl-click on a timestamp is the browser's "open in a new tab", not a seek in this one."""
+    page, errors = _page(browser, "desktop")
+    page.goto(f"{api.base}/talks/{ids['t01']}")
+    with page.context.expect_page(timeout=10_000) as opened:
+        page.locator(".transcript a.ts").last.click(modifiers=["Control"])
+    opened.value.close()
+    assert "?t=" not in page.url  # this page did not seek
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.browser
+def test_find_in_talk_shows_only_the_last_search(browser, api, ids):
+    """A second search sent before the first answered replaces it: its hits only, not both lists mixed; and a
+    cleared search leaves nothing behind."""
+    page, errors = _page(browser, "desktop")
+    page.goto(f"{api.base}/talks/{ids['t01']}")
+    expected = api.get("/api/search", params={"q": "manifest", "talk": ids["t01"], "limit": 10}).json()["results"]
+    page.evaluate("""() => { const form = document.getElementById('find'), q = document.getElementById('find-q');
+                             q.value = 'object storage'; form.requestSubmit(); q.value = 'manifest'; form.requestSubmit(); }""")
+    page.wait_for_selector("#find-hits li")
+    page.wait_for_timeout(1500)  # time for the first answer, had it been kept
+    assert page.locator("#find-hits li").count() == len(expected)
+    page.evaluate("""() => { const form = document.getElementById('find'), q = document.getElementById('find-q');
+                             q.value = 'manifest'; form.requestSubmit(); q.value = ''; form.requestSubmit(); }""")
+    page.wait_for_timeout(1500)
+    assert page.locator("#find-hits li").count() == 0 and page.locator(".s.hit").count() == 0
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.browser
+def test_filters_count_and_title_follow_the_form(browser, api):
+    """Search as you type swaps the results; the Filters badge and the window title follow the form too."""
+    page, errors = _page(browser, "desktop")
+    page.goto(f"{api.base}/?q=storage&speaker=Ines+Moreau")
+    assert page.locator(".filters summary .count").inner_text() == "1"
+    page.select_option("select[name=speaker]", "")
+    wait_until(lambda: "(filtered)" not in page.text_content("#results .status"), "unfiltered results", 60)
+    assert page.locator(".filters summary .count").count() == 0
+    page.select_option("select[name=language]", "en")
+    page.fill("input[name=published_after]", "2000-01-01")
+    wait_until(lambda: page.locator(".filters summary .count").count() == 1, "the filter count", 60)
+    assert page.locator(".filters summary .count").inner_text() == "2"
+    page.fill("#q", "checkpoint")
+    wait_until(lambda: page.title() == "checkpoint – talksearch", "the title to follow the query", 60)
+    page.fill("#q", "")
+    wait_until(lambda: page.title() == "talksearch", "the title without a query", 60)
+    assert not errors, errors
+    page.close()

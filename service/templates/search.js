@@ -13,9 +13,22 @@
     return p;
   }
 
+  // The page's own parts that the swapped results do not hold: the Filters badge and the window title,
+  // as the server writes them (search.html).
+  const summary = form.querySelector(".filters summary");
+  function showForm(p) {
+    const filters = [...p.keys()].filter((key) => key !== "q" && key !== "group").length;
+    const badge = document.createElement("span");
+    badge.className = "count";
+    badge.textContent = filters;
+    summary.replaceChildren("Filters", ...(filters ? [" ", badge] : []));
+    document.title = p.get("q") ? `${p.get("q")} – talksearch` : "talksearch";
+  }
+
   async function update() {
     const p = params();
     history.replaceState(null, "", p.toString() ? "/?" + p : "/");
+    showForm(p);
     if (inflight) inflight.abort();
     inflight = new AbortController();
     try {

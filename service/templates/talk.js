@@ -36,6 +36,9 @@
     if (follow.checked && Date.now() - userScrolled > 4000) s.scrollIntoView({ block: "center", behavior: "smooth" });
   }
 
+  // A link to a moment (?t=) opens on its sentence: the server highlighted it, put it on screen too.
+  if (current && startAt > 0) current.scrollIntoView({ block: "center" });
+
   const media = document.getElementById("media");
   if (media) {
     player = {
@@ -68,6 +71,8 @@
   document.addEventListener("click", (event) => {
     const target = event.target.closest(".s, [data-seek]");
     if (!target) return;
+    // A modified click on a link is the browser's (a new tab or window), not a seek here.
+    if (target.matches("a") && (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey)) return;
     event.preventDefault();
     seek(parseFloat(target.dataset.start ?? target.dataset.seek));
   });
@@ -99,14 +104,24 @@
   // Find in this talk: a search restricted to this talk, best first; its moments are marked in the transcript.
   const find = document.getElementById("find");
   const hits = document.getElementById("find-hits");
+  let finding = null;  // the search in flight: a newer one (or a cleared box) cancels it, so only the last one shows
   find.addEventListener("submit", async (event) => {
     event.preventDefault();
     const q = document.getElementById("find-q").value.trim();
     for (const s of transcript.querySelectorAll(".s.hit")) s.classList.remove("hit");
     hits.replaceChildren();
+    finding?.abort();
     if (!q) return;
-    const response = await fetch("/api/search?" + new URLSearchParams({ q, talk: root.dataset.id, limit: "10" }));
-    const body = await response.json();
+    finding = new AbortController();
+    let response, body;
+    try {
+      response = await fetch("/api/search?" + new URLSearchParams({ q, talk: root.dataset.id, limit: "10" }),
+                             { signal: finding.signal });
+      body = await response.json();
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      throw error;
+    }
     if (!response.ok) { hits.append(body.error.message); return; }
     if (!body.results.length) hits.append("Not found in this talk.");
     for (const r of body.results) {
