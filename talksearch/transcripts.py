@@ -42,6 +42,12 @@ def missing_translation(talk: Talk, segments: list[Segment]) -> str | None:
     Exports refuse rather than hand back the original words to someone who asked for the English."""
     if talk.language in (None, "en") or any(s.translation for s in segments):
         return None
+    if talk.transcript_source.endswith("captions"):
+        # --translate works on the audio, which a talk whose site or feed has captions is indexed without: told
+        # only "indexed without --translate", someone who passed it would run the same command again, to no end.
+        return (f"talk {talk.id!r} is in {talk.language!r} and has no English translation: it was indexed without "
+                f"--translate, or from its {talk.transcript_source} with no audio to translate (index it again with "
+                "--translate --reindex; for captions from a site or feed, add --captions never to transcribe it)")
     return (f"talk {talk.id!r} is in {talk.language!r} and has no English translation: it was indexed without "
             "--translate (index it again with --translate --reindex)")
 

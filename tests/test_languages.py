@@ -468,3 +468,27 @@ def test_talks_not_in_english_get_their_own_beam():
 
     options = TranscriptionOptions.from_settings(Settings(beam_size=2, beam_size_non_english=5))
     assert (options.beam_for("en"), options.beam_for(None), options.beam_for("de")) == (2, 2, 5)
+
+
+@pytest.mark.unit
+def test_asking_for_the_english_of_a_captioned_talk_says_how_to_get_it(tmp_path):
+    """--translate translates the audio, which a talk with a site's or feed's captions is indexed without: the
+    refusal must not tell someone who passed --translate that they did not, and send them round in a circle."""
+    import numpy as np
+
+    from talksearch.indexer.passages import make_passages
+    from talksearch.library import Library, Segment
+    from tests.helpers import talksearch
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+    talk = Talk("Generic", "de", "http://example.org/de", "Speicher", language="de", embed_model="test-model",
+                transcript_source="uploaded captions")
+    said = [Segment(0, 3, "Die Speicherbandbreite begrenzt das Programm.")]
+    passages = make_passages(said)
+    library.add_talk(talk, said, passages, np.tile(np.eye(2, dtype=np.float32)[:1], (len(passages), 1)))
+    library.close()
+    result = talksearch("export", talk.id, "--translation", "--library", str(tmp_path / "lib"))
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1 and not result.stdout
+    assert "from its uploaded captions" in result.stderr and "--captions never" in result.stderr
