@@ -203,7 +203,9 @@ def search_command(query, limit, as_json, library, languages) -> None:
     if not response.results:
         say("no results")
     for r in response.results:
-        say(f"{clock(r.start):>6}  {r.talk.title}\n       {r.text}\n       {r.link}")
+        # A hit in a talk indexed with --translate may be found by its English alone: shown, as the pages show it
+        english = f"\n       English: {r.translation}" if r.translation else ""
+        say(f"{clock(r.start):>6}  {r.talk.title}\n       {r.text}{english}\n       {r.link}")
 
 
 @main.command()

@@ -447,6 +447,10 @@ def test_pages_and_api_offer_the_original_and_its_translation(tmp_path):
     result = talksearch("export", spanish.id, "--translation", "--library", str(tmp_path / "lib"))
     assert result.returncode == 1 and "has no English translation" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not result.stdout
+    # the command line shows a hit's English too: the query's words may be only there
+    shown = talksearch("search", "memory bandwidth", "--library", str(tmp_path / "lib"), "--limit", "1")
+    assert shown.stdout.splitlines()[1:3] == ["       Die Speicherbandbreite begrenzt das Programm.",
+                                              "       English: Memory bandwidth limits the program."], shown.stdout
 
 
 @pytest.mark.unit
