@@ -62,6 +62,9 @@ class SearchResult(BaseModel):
     )
     translation: str | None = Field(
         None, description="The passage in English, for a talk indexed with `--translate` (`text` is the original).")
+    translation_snippet: str | None = Field(
+        None, description="`translation` as safe HTML, the query's words in <mark></mark> as in `snippet` "
+                          "(null when there is no translation).")
     score: float
     link: str = Field(description="Plays the source at the moment: YouTube `&t=123s`, media `#t=123`.")
     page: str = Field("", description="This service's talk page, playing at the moment (a path).")

@@ -194,7 +194,8 @@ def test_keyword_search_leaves_out_the_commonest_words_only_in_a_large_library(w
     # Snippets are marked in a scratch table holding just the hits: the same as FTS5 over the whole library.
     ids = [r[0] for r in writer.db.execute("SELECT id FROM passages ORDER BY id LIMIT 5")]
     match = '"passage" OR "talk"'
-    ours = writer.snippets(ids, "passage talk", ("[", "]"))
+    texts = writer.db.execute(f"SELECT id, text FROM passages WHERE id IN ({','.join('?' * len(ids))})", ids)
+    ours = writer.snippets(texts.fetchall(), "passage talk", ("[", "]"))
     theirs = dict(writer.db.execute(
         "SELECT rowid, snippet(passages_fts, 0, '[', ']', '…', 64) FROM passages_fts "
         f"WHERE passages_fts MATCH ? AND rowid IN ({','.join('?' * len(ids))})", [match, *ids]))

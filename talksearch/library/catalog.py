@@ -513,13 +513,11 @@ class Library(VectorSync):
     def selective_terms(self, terms: Sequence[str], budget: int | None = None) -> list[str]:
         return self.keywords.selective_terms(terms, *([budget] if budget is not None else []))
 
-    def snippets(self, ids: Iterable[int], query: str, mark: tuple[str, str], tokens: int = 64) -> dict[int, str]:
-        """Per passage that holds any of the query's words, its FTS5 snippet with them between ``mark``'s strings."""
-        ids = list(ids)
-        if not ids:
-            return {}
-        texts = self.db.execute(f"SELECT id, text FROM passages WHERE id IN ({','.join('?' * len(ids))})", ids)
-        return self.keywords.snippets(texts.fetchall(), query, mark, tokens)
+    def snippets(self, texts: Iterable[tuple[int, str]], query: str, mark: tuple[str, str],
+                 tokens: int = 64) -> dict[int, str]:
+        """Per (passage id, text) whose text holds any of the query's words, its FTS5 snippet with them between
+        ``mark``'s strings. The text is the passage's own, or its English translation."""
+        return self.keywords.snippets(texts, query, mark, tokens)
 
     # --- what `talksearch check` asks (talksearch.check) -----------------------------------------
 

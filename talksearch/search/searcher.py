@@ -276,10 +276,13 @@ class Searcher:
             hits, timelines = _group_by_talk(hits)
         talks = library.talks_by_id(h.talk_id for h, _ in hits)
         marked = snippets(library, text, {h.passage_id: h.text for h, _ in hits})
+        # A translated talk's query words may be only in its English: that is marked the same way.
+        marked_english = snippets(library, text, {h.passage_id: h.translation for h, _ in hits if h.translation})
         return [
             SearchResult(
                 talk=talk_summary(talks[h.talk_id]), start=round(h.start, 2), end=round(h.end, 2), text=h.text,
-                snippet=marked.get(h.passage_id, ""), translation=h.translation, score=round(score, 5),
+                snippet=marked.get(h.passage_id, ""), translation=h.translation,
+                translation_snippet=marked_english.get(h.passage_id), score=round(score, 5),
                 link=link_at(talks[h.talk_id], h.start, self.served),
                 page=page_at(h.talk_id, h.start), timeline=timelines[h.talk_id] if group == "talk" else None,
             )

@@ -15,6 +15,7 @@ def safe_markup(marked: str) -> str:
 
 
 def snippets(library: Library, query: str, passages: dict[int, str]) -> dict[int, str]:
-    """Per passage id, its HTML snippet; ``passages`` maps ids to their plain text."""
-    marked = library.snippets(passages, query, (_OPEN, _CLOSE))  # every query word it holds, marked
+    """Per passage id, its HTML snippet; ``passages`` maps ids to their plain text (the passage's own, or its
+    English translation: the text given is the text marked)."""
+    marked = library.snippets(passages.items(), query, (_OPEN, _CLOSE))  # every query word it holds, marked
     return {pid: safe_markup(marked.get(pid, text)) for pid, text in passages.items()}
