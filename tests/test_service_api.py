@@ -355,6 +355,8 @@ def test_wrong_method_and_malformed_body(api, ids):
     for path in ("/api/search", f"/talks/{ids['t01']}", "/"):
         refused = api.client.post(path)
         assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD", path
+    # a path two routers share names both: the read API's GET and the admin API's DELETE
+    assert api.client.post(f"/api/talks/{ids['t01']}").headers["allow"] == "DELETE, GET, HEAD"
     headers = {"Authorization": "Bearer test-admin-token", "Content-Type": "application/json"}
     assert_error(api.client.post("/api/index", content=b"{not json", headers=headers), 422, "invalid_request")
     assert_error(api.client.post("/api/index", json={"url": "x"}, headers=headers), 422, "invalid_request")
