@@ -118,6 +118,8 @@ class IndexRun:
                   f"{processed.talk.transcript_source}")
         if processed.captions_refused:  # the one line says why the talk's captions were not used
             detail += f"; {processed.captions_refused}"
+        if processed.untranslated:
+            detail += f"; {processed.untranslated}"
         language = processed.talk.language
         if language not in (None, "en") and reads_only_english(processed.talk.embed_model):
             detail += (f"; spoken in {language!r}, which the embedding model does not read: found by its words, not "

@@ -47,6 +47,7 @@ class Processed:
     captions_refused: str | None = None  # why the talk's captions were not used, when it had some
     translate_seconds: float = 0.0  # of ``seconds``, the English pass (--translate)
     token_vectors: list[np.ndarray] | None = None  # per passage, its meaningful words' vectors (kept for sentences)
+    untranslated: str | None = None  # why --translate gave a talk not in English no English, when it did not
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -133,7 +134,8 @@ class TalkProcessor:
             embedding_texts(passages, asdict(talk), self.passage_options))
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
-                         fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens])
+                         fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
+                         self._untranslated(fetched))
 
     def _detect_language(self, fetched: Fetched) -> str | None:
         """The language whisper ``base`` hears in a captioned talk, for a talk whose source and captions do not
@@ -149,6 +151,16 @@ class TalkProcessor:
             return detector.detect_language(str(source))[0]
         except Exception:  # NoSpeech, undecodable or unreachable media: the captions still stand, the language unknown
             return None
+
+    def _untranslated(self, fetched: Fetched) -> str | None:
+        """Why --translate leaves this talk without English, where the user would expect it: a talk not in
+        English indexed from its site's or feed's captions, whose audio was never downloaded (reading the whole
+        recording over the network to translate it is not what captions first promises)."""
+        language = whisper_code(fetched.talk.language)
+        if not self.settings.translate or fetched.audio is not None or language in (None, "en"):
+            return None
+        return ("not translated: indexed from its captions, with no audio for --translate "
+                "(--captions never transcribes and translates it)")
 
     def _translate(self, fetched: Fetched, sentences: list[Segment]) -> float:
         """Give each sentence of a talk not in English its English (whisper's translate task on the multilingual

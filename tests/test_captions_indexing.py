@@ -94,6 +94,20 @@ def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_
 
 
 @pytest.mark.models
+def test_translate_says_on_the_talks_line_why_a_captioned_talk_got_no_english(media_server, tmp_path):
+    """Captions first downloads no audio, so --translate has nothing to translate: the line says so, and how."""
+    (media_server.directory / "german.vtt").write_text(vtt("t01"))  # the words do not matter here, the label does
+    (media_server.directory / "german.html").write_text(
+        "<!doctype html><html><head><title>Auf Deutsch</title></head><body>"
+        '<video controls src="t01.ogg"><track kind="subtitles" src="german.vtt" srclang="de"></video></body></html>')
+    result = talksearch("index", media_server.url("german.html"), "--library", str(tmp_path / "lib"), "--translate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = outcome_lines(result)
+    assert line.startswith("added   Auf Deutsch (") and "uploaded captions; not translated:" in line, line
+    assert "--captions never" in line
+
+
+@pytest.mark.models
 def test_a_feed_transcript_is_used_and_reindexing_with_another_choice_replaces_it(media_server, tmp_path):
     (media_server.directory / "t01.en.srt").write_text(srt("t01"))
     (media_server.directory / "t02.json").write_text(podcast_json("t02"))
