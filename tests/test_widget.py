@@ -29,6 +29,7 @@ import pytest
 
 from talksearch.settings import Settings
 from talksearch.timecode import clock
+from tests.test_languages import translated_site  # noqa: F401 (a fixture: a German talk served with its English)
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -445,6 +446,63 @@ def test_keyboard_shortcuts_and_escape(widget_api, host_site, browser):
     visit.close()
 
 
+def test_a_dark_site_and_a_hidden_first_widget(widget_api, host_site, browser):
+    """A dark site's `*{color:#eee}` matches the talk-search element itself, beating :host: the widget's text must
+    still take its colour from the widget, like its background. The page's first widget sits in a closed mobile
+    menu: the shortcuts go to the one that is shown, and Esc works from the player's own controls."""
+    menu = f'<nav style="display:none"><talk-search id="menu" api="{widget_api.base}"></talk-search></nav>'
+    url = host_site.page("/dark", f'<style>body{{background:#111}} *{{color:#eee}}</style>\n{menu}\n'
+                             f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                             f'<talk-search id="main" api="{widget_api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    page = visit.page
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    page.keyboard.type("object storage")
+    visit.wait_event("results", query="object storage")
+    page.keyboard.press("Enter")
+    visit.wait_event("play")
+    page.keyboard.press("ArrowDown")  # the results again, over the player
+    colours = page.locator("#main").evaluate("""e => Object.fromEntries(['.box', 'input', '.title', '.snip', '.now']
+        .map(s => [s, getComputedStyle(e.shadowRoot.querySelector(s)).color]))""")
+    assert colours == dict.fromkeys(colours, "rgb(31, 35, 40)")  # the widget's text colour, not the site's #eee
+    assert page.locator("#main .box").first.evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(255, 255, 255)"
+
+    page.keyboard.press("Escape")  # closes the results
+    close = page.locator("#main .player button[aria-label='Close player']")
+    close.focus()
+    page.keyboard.press("Escape")  # from the player's own button: closes the player, back to the box
+    assert page.locator("#main .player").is_hidden()
+    assert page.locator("#main input").evaluate("e => e.getRootNode().activeElement === e")
+
+    page.locator("h1").click()
+    page.keyboard.press("Control+k")
+    assert page.evaluate("() => document.activeElement.id") == "main"
+    # With no widget shown, "/" is left alone rather than swallowed.
+    page.evaluate("""() => { document.querySelector('#main').hidden = true; document.activeElement.blur();
+        addEventListener('keydown', e => { window.__slashTaken = e.defaultPrevented; }); }""")
+    page.keyboard.press("/")
+    assert page.evaluate("() => window.__slashTaken") is False
+    assert visit.errors == []
+    visit.close()
+
+
+def test_the_english_of_a_hit_has_the_query_words_marked(translated_site, host_site, browser):
+    """A talk indexed with --translate: the API's translation_snippet marks the query's words in the English, which
+    may be the only place they are (the German here holds neither)."""
+    site, _ = translated_site
+    url = host_site.page("/translated", f'<script src="{site.base}/widget.js" defer></script>\n'
+                                   f'<talk-search api="{site.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search("memory bandwidth")
+    english = visit.page.locator("talk-search [role=option] .tr").filter(has_text="limits the program")
+    assert english.text_content() == "Memory bandwidth limits the program."
+    assert english.locator("mark").all_text_contents() == ["Memory", "bandwidth"]
+    assert english.get_attribute("lang") == "en"
+    assert visit.errors == []
+    visit.close()
+
+
 def test_error_states_are_understandable(widget_api, host_site, browser):
     dead = f"http://127.0.0.1:{_free_port()}"  # nothing listens here
     url = host_site.page("/down", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
@@ -458,9 +516,19 @@ def test_error_states_are_understandable(widget_api, host_site, browser):
     visit.close()
 
     url = host_site.page("/long", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
-                             f'<talk-search api="{widget_api.base}"></talk-search>')
+                             f'<talk-search api="{widget_api.base}" channel="No such channel"></talk-search>')
     visit = Visit(browser, url)
-    visit.page.locator("talk-search input").fill("x" * 600)  # the API refuses it with its error shape
+    box = visit.page.locator("talk-search input")
+    nonsense = "zqxj" * 120  # one long word, quoted back by the status line: it must wrap inside the box
+    box.fill(nonsense)
+    visit.wait_event("results", query=nonsense, count=0)
+    status = visit.page.locator("talk-search [role=status]")
+    assert "Nothing in these talks matches" in status.text_content()
+    assert status.evaluate("e => e.scrollWidth <= e.clientWidth"), "the status line runs out of the box"
+    box.fill("x" * 600)  # a paste past the API's limit is cut to it, as in /embed's form, not sent to be refused
+    assert box.input_value() == "x" * 500
+    # A script is not held to maxlength; the API then refuses the query with its error shape.
+    box.evaluate("e => { e.value = 'x'.repeat(600); e.dispatchEvent(new Event('input')); }")
     visit.wait_event("error")
     assert "longer than 500 characters" in visit.page.locator("talk-search [role=status]").text_content()
     # The browser logs the 422 response itself; the widget adds nothing else.

@@ -25,6 +25,9 @@
   const SCRIPT_SRC = document.currentScript && document.currentScript.src;
   const DEBOUNCE_MS = 200;
   const MIN_CHARS = 2;
+  // The API's default max_query_chars (talksearch/settings.py): a longer paste is cut here, as in /embed's form,
+  // rather than sent (a huge one is refused before CORS headers are added, so it would read as "can't reach").
+  const MAX_CHARS = 500;
   const AUDIO_EXT = /\.(mp3|ogg|oga|opus|m4a|aac|wav|flac)$/i;
   const YT_HOSTS = /(^|\.)(youtube\.com|youtube-nocookie\.com|youtu\.be)$/i;
   // Words too common to be worth marking when we have to mark the text ourselves.
@@ -41,18 +44,20 @@
   --_bg:var(--ts-bg,#fff);--_fg:var(--ts-fg,#1f2328);--_muted:var(--ts-muted,#5f6670);
   --_border:var(--ts-border,#d0d4da);--_accent:var(--ts-accent,#1a5fd0);--_sel:var(--ts-selected-bg,#e8f0fe);
   --_mark-bg:var(--ts-mark-bg,#fff0a8);--_mark-fg:var(--ts-mark-fg,inherit);--_radius:var(--ts-radius,8px);
-  color:var(--_fg);color-scheme:light}
+  color-scheme:light}
 @media (prefers-color-scheme:dark){:host(:not([theme=light])){${DARK}}}
 :host([theme=dark]){${DARK}}
 :host([hidden]){display:none}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
-.box{background:var(--_bg);border:1px solid var(--_border);border-radius:var(--_radius);overflow:hidden}
+/* Text colour set with the background: a page rule such as *{color:#eee} matches the element itself, beats
+   :host, and would be inherited onto our white box. */
+.box{color:var(--_fg);background:var(--_bg);border:1px solid var(--_border);border-radius:var(--_radius);overflow:hidden}
 input{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:transparent;border:0;
   padding:.7em .9em;outline:none;min-width:0}
 .box:focus-within{border-color:var(--_accent);
   box-shadow:0 0 0 2px color-mix(in srgb,var(--_accent) 30%,transparent)}
-.status{padding:.5em .9em;color:var(--_muted);font-size:.9em;border-top:1px solid var(--_border)}
+.status{padding:.5em .9em;color:var(--_muted);font-size:.9em;border-top:1px solid var(--_border);overflow-wrap:anywhere}
 .status.error{color:var(--ts-error,#c5221f)}
 .sr{position:absolute;width:1px;height:1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 ul[aria-busy]{opacity:.6}
@@ -204,7 +209,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const root = this.attachShadow({ mode: "open" });
       const box = el("div", "box");
       this.input = el("input");
-      Object.assign(this.input, { type: "search", autocomplete: "off", spellcheck: false });
+      Object.assign(this.input, { type: "search", autocomplete: "off", spellcheck: false, maxLength: MAX_CHARS });
       this.input.setAttribute("role", "combobox");
       this.input.setAttribute("aria-autocomplete", "list");
       this.input.setAttribute("aria-expanded", "false");
@@ -254,6 +259,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
       this.input.addEventListener("input", () => this.schedule());
       this.input.addEventListener("keydown", (e) => this.onKey(e));
+      // Esc from the player's own controls too ("Open at source", "Close player"), not only from the box.
+      this.player.addEventListener("keydown", (e) => e.key === "Escape" && this.onEscape(e));
       // Back in the box (focused again, or tapped while still focused): show its results again, unless
       // we moved focus there ourselves.
       const reopen = () => !this.quietFocus && this.results.length && this.open(true);
@@ -397,8 +404,10 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         if (who) li.append(el("div", "meta", who));
         li.append(snip);
         if (typeof result.translation === "string" && result.translation) {
-          const english = el("div", "tr", result.translation); // a talk indexed with --translate: its English
+          const english = el("div", "tr"); // a talk indexed with --translate: its English, query words marked
           english.lang = "en";
+          english.append(typeof result.translation_snippet === "string" && result.translation_snippet
+            ? snippetNodes(result.translation_snippet) : result.translation);
           li.append(english);
         }
         return li;
@@ -434,14 +443,16 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         e.preventDefault();
         if (this.timer) this.search(); // typed and pressed Enter before the debounce fired
         else if (this.results.length) this.play(Math.max(this.selected, 0));
-      } else if (e.key === "Escape") {
-        // First Esc closes the results, the next the player; the input keeps what was typed.
-        if (!this.list.hidden) this.open(false);
-        else if (!this.player.hidden) this.closePlayer();
-        else return;
-        e.preventDefault();
-        e.stopPropagation(); // a host page's modal shouldn't close too
-      }
+      } else if (e.key === "Escape") this.onEscape(e);
+    }
+
+    /** First Esc closes the results, the next the player (focus goes back to the box); what was typed stays. */
+    onEscape(e) {
+      if (!this.list.hidden) this.open(false);
+      else if (!this.player.hidden) this.closePlayer();
+      else return;
+      e.preventDefault();
+      e.stopPropagation(); // a host page's modal shouldn't close too
     }
 
     // --- playing ---
@@ -556,15 +567,20 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
   TalkSearch.markedText = markedText;
   customElements.define("talk-search", TalkSearch);
 
-  // "/" and Ctrl/Cmd+K focus the first widget on the page. "/" only when not typing in a field; Ctrl+K
-  // not in text areas and rich editors, where it usually means "insert link".
+  /** Whether the widget is rendered: one in a display:none menu can't take focus. */
+  function shown(widget) {
+    return widget.checkVisibility ? widget.checkVisibility() : widget.getClientRects().length > 0;
+  }
+
+  // "/" and Ctrl/Cmd+K focus the first widget shown on the page; with none shown the key is left alone. "/"
+  // only when not typing in a field; Ctrl+K not in text areas and rich editors, where it means "insert link".
   document.addEventListener("keydown", (e) => {
     const target = e.composedPath()[0] || {};
     const editor = target.isContentEditable || /^textarea$/i.test(target.localName || "");
     const typing = editor || /^(input|select)$/i.test(target.localName || "");
     const shortcut = (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)
       || ((e.ctrlKey || e.metaKey) && !e.altKey && !editor && (e.key || "").toLowerCase() === "k"); // autofill: no key
-    const widget = shortcut && document.querySelector("talk-search");
+    const widget = shortcut && [...document.querySelectorAll("talk-search")].find(shown);
     if (!widget) return;
     e.preventDefault();
     widget.input.focus();
