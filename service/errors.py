@@ -39,15 +39,33 @@ def error_response(status: int, code: str, message: str, headers: dict | None = 
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def invalid_message(errors: Sequence[dict], located: bool = True) -> str:
+def invalid_message(errors: Sequence[dict], located: bool = True, body_fields: Sequence[str] = ()) -> str:
     """pydantic's validation errors as one line naming the first field: ``limit: Input should be ...``.
-    ``located``: each error's place starts with where in the request it is (FastAPI's ``query``, ``body``...)."""
+    ``located``: each error's place starts with where in the request it is (FastAPI's ``query``, ``body``...).
+    ``body_fields``: the fields a JSON body must have, named when the body itself is wrong (missing, not JSON)."""
     first = errors[0] if errors else {}
     loc = first.get("loc", ())
+    # The body as a whole is wrong: its place ("body", or "body" and a character position) names no field.
+    if located and first.get("type") == "json_invalid":
+        position = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = (first.get("ctx") or {}).get("error")
+        return f"the body is not valid JSON{position}" + (f": {reason}" if reason else "")
+    if located and tuple(loc) == ("body",):
+        wanted = "a JSON object" + (" with " + ", ".join(f"`{name}`" for name in body_fields) if body_fields else "")
+        return f"the body must be {wanted}" + (" (none was sent)" if first.get("type") == "missing" else "")
     if located and loc and loc[0] in ("query", "path", "body", "header", "cookie"):
         loc = loc[1:]
     where = ".".join(str(p) for p in loc)
     return f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid request")
+
+
+def _body_fields(request: Request) -> list[str]:
+    """The required fields of the matched route's body model (``IndexRequest``'s ``source``), read from the model
+    so that the message follows it."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", None)
+    return [name for name, field in fields.items() if field.is_required()] if isinstance(fields, dict) else []
 
 
 def _wants_page(request: Request) -> bool:
@@ -69,7 +87,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(422, "invalid_request", invalid_message(exc.errors()), request=request)
+        return error_response(422, "invalid_request", invalid_message(exc.errors(), body_fields=_body_fields(request)),
+                              request=request)
 
     @app.exception_handler(sqlite3.DatabaseError)
     async def _catalog(request: Request, exc: sqlite3.DatabaseError) -> Response:

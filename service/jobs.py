@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 from talksearch.schemas import Job, JobOutcome
 from talksearch.settings import Settings
 
-LOCK_RETRY_SECONDS = 5.0  # how often a job waiting for another writer (a CLI run) tries again
+LOCK_RETRY_SECONDS = 5.0  # how soon a job waiting for another writer (a CLI run) first tries again
+# ... doubling up to this: a CLI run can hold the library for hours, and each try starts a Python process
+LOCK_RETRY_MAX_SECONDS = 60.0
 EXIT_LOCKED = 75  # the child's exit status when another process holds the writer lock
 
 
@@ -99,16 +101,22 @@ class JobQueue:
                 self._run(job)
             except Exception as exc:  # the worker must outlive any one job
                 self._update(job, status="failed", error=f"{type(exc).__name__}: {exc}")
-            if job.finished is None:
-                self._update(job, finished=_now())
+            with self._lock:
+                if job.finished is None:
+                    job.finished = _now()
+                self._forget_old()  # TALKSEARCH_JOB_HISTORY holds while no new job is submitted, too
 
     def _run(self, job: Job) -> None:
+        retry_in = LOCK_RETRY_SECONDS
         while not self._stopping.is_set():
             rc, events = self._run_child(job)
             if rc == EXIT_LOCKED:
+                waiting = f"waiting: {events.get('locked', 'the library is being written')}"
                 with self._lock:
-                    job.log.append(f"waiting: {events.get('locked', 'the library is being written')}")
-                self._stopping.wait(LOCK_RETRY_SECONDS)
+                    if not job.log or job.log[-1] != waiting:  # once per wait (per writer), not once per try
+                        job.log.append(waiting)
+                self._stopping.wait(retry_in)
+                retry_in = min(retry_in * 2, LOCK_RETRY_MAX_SECONDS)
                 continue
             summary = events.get("summary")
             if rc == 0 and summary is not None:

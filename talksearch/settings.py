@@ -188,6 +188,16 @@ class Settings(BaseSettings):
             raise ValueError("names no model" + (" (each model joined by + needs a name)" if "+" in value else ""))
         return value
 
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _trimmed_token(cls, value):
+        # A token from a Kubernetes secret or an env file often ends in a newline that no client sends (the
+        # client's token is trimmed too): every request was refused. A blank one is unset, the admin API
+        # disabled, rather than a token nobody can send.
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return (value.strip() or None) if isinstance(value, str) else value
+
     @field_validator("language")
     @classmethod
     def _whisper_language(cls, value: str | None) -> str | None:

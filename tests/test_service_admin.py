@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -14,9 +15,12 @@ from tests.service_fixtures import (
     ADMIN_TOKEN,
     admin_server,
     assert_error,
+    copy_library,
     locked_down_server,
     read_server,
+    serving,
     settings_for,
+    shared_library,
     wait_until,
 )
 
@@ -204,3 +208,75 @@ def test_talk_indexed_by_another_process_becomes_searchable():
     listed = server.get("/api/talks", params={"talk": outcome.talk_id}).json()
     assert listed["total"] == 1
     assert server.client.delete(f"/api/talks/{outcome.talk_id}", headers=AUTH).status_code == 200
+
+
+def test_admin_token_with_surrounding_whitespace_is_trimmed(monkeypatch):
+    """A token read from a Kubernetes secret or an env file often ends in a newline: the service trims it, as it
+    trims the client's, so the admin API works rather than refusing every request."""
+    monkeypatch.setenv("TALKSEARCH_ADMIN_TOKEN", f"  {ADMIN_TOKEN}\n")
+    with serving(settings_for(shared_library())) as server:
+        assert_error(server.get("/api/jobs/no-such-job", headers=AUTH), 404, "not_found")  # past the guard
+        assert_error(server.get("/api/jobs/no-such-job", headers={"Authorization": "Bearer wrong"}), 401)
+
+
+def test_index_body_errors_say_what_is_wanted():
+    """No body, or one that is not JSON: the message says what the body must be, not a bare position or "Field
+    required" with no field."""
+    server = read_server()
+    missing = assert_error(server.client.post("/api/index", headers=AUTH), 422, "invalid_request")
+    assert "JSON object" in missing["message"] and "`source`" in missing["message"], missing
+    garbled = server.client.post("/api/index", content=b'{"source": ',
+                                 headers={**AUTH, "Content-Type": "application/json"})
+    error = assert_error(garbled, 422, "invalid_request")
+    assert error["message"].startswith("the body is not valid JSON at character 11"), error
+    listed = server.client.post("/api/index", json=["https://example.org/x.mp3"], headers=AUTH)
+    assert "JSON object with `source`" in assert_error(listed, 422, "invalid_request")["message"]
+
+
+def test_a_job_waiting_for_the_library_logs_it_once_and_backs_off(monkeypatch):
+    """While another writer holds the library, the job says it waits once (not once per try, ~600 lines an hour)
+    and tries again at doubling intervals up to a cap (each try starts a Python process)."""
+    from talksearch.service import jobs
+
+    monkeypatch.setattr(jobs, "LOCK_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(jobs, "LOCK_RETRY_MAX_SECONDS", 0.5)
+    tries: list[tuple[float, float]] = []  # each child's start and end
+    run_child = jobs.JobQueue._run_child
+
+    def timed(queue, job):
+        start = time.monotonic()
+        try:
+            return run_child(queue, job)
+        finally:
+            tries.append((start, time.monotonic()))
+
+    monkeypatch.setattr(jobs.JobQueue, "_run_child", timed)
+    server = admin_server()
+    writer = Library.open(server.settings.library)
+    writer.acquire_writer()
+    try:
+        response = server.client.post("/api/index", json={"source": loopback_media().url("live/missing.ogg")},
+                                      headers=AUTH)
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        wait_until(lambda: len(tries) >= 5, "five tries while the library is held")
+        waiting = [line for line in _job(server, job_id)["log"] if line.startswith("waiting:")]
+        assert len(waiting) == 1 and "being written" in waiting[0], waiting
+    finally:
+        writer.close()
+    job = wait_until(_finished(server, job_id), "the job, once the library is free")
+    assert job["status"] == "failed" and "404" in job["error"], job  # it ran: the source is missing
+    pauses = [later[0] - earlier[1] for earlier, later in zip(tries, tries[1:5])]
+    assert pauses[0] >= 0.2 and pauses[1] >= 0.4 and pauses[2] >= 0.5, pauses  # doubling ...
+    assert pauses[3] < 0.8 + 0.4, pauses  # ... up to the cap (uncapped, the fourth would be 1.6 s)
+
+
+def test_job_history_is_kept_as_jobs_finish():
+    """TALKSEARCH_JOB_HISTORY bounds the finished jobs remembered as each finishes, not only when another is
+    submitted."""
+    settings = settings_for(copy_library(), admin_token=ADMIN_TOKEN, allow_private_sources=True, job_history=1)
+    with serving(settings) as server:
+        ids = [server.client.post("/api/index", json={"source": loopback_media().url("live/missing.ogg")},
+                                  headers=AUTH).json()["id"] for _ in range(2)]  # the second queued: none finished
+        wait_until(_finished(server, ids[-1]), "the second job")
+        assert [server.get(f"/api/jobs/{job_id}", headers=AUTH).status_code for job_id in ids] == [404, 200]

@@ -37,3 +37,13 @@ def test_service_settings_from_the_environment(monkeypatch):
     from talksearch.search.ranking import RankingOptions
 
     assert RankingOptions.from_settings(settings).keyword_weight == 0.8
+
+
+@pytest.mark.parametrize(("value", "token"),
+                         [("s3cret\n", "s3cret"), (" s3cret ", "s3cret"), ("  \n", None), ("", None)])
+def test_admin_token_is_trimmed_and_a_blank_one_is_unset(monkeypatch, value, token):
+    """A trailing newline (a Kubernetes secret, an env file) is no part of the token; a blank token disables the
+    admin API (403 admin_disabled) rather than enabling it with a token nobody can send."""
+    monkeypatch.setenv("TALKSEARCH_ADMIN_TOKEN", value)
+    admin_token = Settings().admin_token
+    assert (admin_token and admin_token.get_secret_value()) == token
