@@ -13,8 +13,9 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 
 from talksearch import __version__
-from talksearch.search.searcher import open_searcher
-from talksearch.service import errors
+from talksearch.library import Library
+from talksearch.search.searcher import Searcher, open_searcher
+from talksearch.service import errors, openapi
 from talksearch.service.assistant import build_server
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
@@ -46,7 +47,11 @@ class ReadOnlyCORS(CORSMiddleware):
         return errors.error_response(response.status_code, "cors_refused", message, headers)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher] | None = None) -> FastAPI:
+    """``opened``: ``open_searcher``'s library and searcher, already open over ``settings.library``. ``talksearch
+    serve`` opens them before the server starts, so that a model that cannot load is its one line rather than a
+    failed start-up, and hands them over rather than loading the models twice. Without them the app's start-up
+    opens its own. Either way the app closes the searcher when it stops."""
     settings = settings or Settings()
     metrics = Metrics()
     assistant = build_server(lambda: app.state.talksearch.searcher, settings.search_limit, settings.talks_limit)
@@ -58,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        library, searcher = open_searcher(settings, served=True)
+        library, searcher = opened or open_searcher(settings, served=True)  # an app starts once (its MCP manager)
         jobs = JobQueue(settings)
         jobs.start()
         app.state.talksearch = AppState(settings, library, searcher, jobs, metrics)
@@ -78,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if type(route) is APIRoute:
             route.__class__ = ReadRoute
     errors.install(app)
+    openapi.install(app)  # /openapi.json as answered: the one error shape, the rate limit's 429
     # Innermost of the middleware: a 429 still gets CORS headers (the widget can read it) and is counted.
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     if settings.cors_origins:

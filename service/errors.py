@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from talksearch.library import LibraryError
 from talksearch.service.rendering import error_page
+from talksearch.settings import Settings
 
 log = logging.getLogger("talksearch")
 
@@ -114,10 +115,13 @@ def install(app: FastAPI) -> None:
 UNREADABLE_REQUEST = "the request could not be read as HTTP (malformed, or its URL or headers are too long)"
 
 
-def http_protocol() -> type:
+def http_protocol(settings: Settings) -> type:
     """uvicorn's HTTP protocol (httptools when installed, as uvicorn's ``auto`` chooses, else h11), answering
     what its parser rejects before the app sees it (a URL past the parser's limit, about 64 KB; malformed HTTP)
-    in the one error shape instead of uvicorn's plain-text 400."""
+    in the one error shape instead of uvicorn's plain-text 400. Where the read API answers every origin (CORS
+    ``*``, the default) this 400 does too: a script on another site can read why, rather than take it for the
+    service being down. (With a list of origins it cannot: the request's Origin header was never read.)"""
+    any_origin = "*" in settings.cors_origins
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
     except ImportError:
@@ -129,6 +133,7 @@ def http_protocol() -> type:
                               separators=(",", ":")).encode()
             head = [b"HTTP/1.1 400 Bad Request\r\n",
                     *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+                    *([b"access-control-allow-origin: *\r\n"] if any_origin else []),
                     b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
                     b"connection: close\r\n\r\n"]
             self.transport.write(b"".join(head) + body)

@@ -2,7 +2,8 @@
 
 What is checked: the SQLite catalog (integrity, its FTS5 word index, and its two trigram indexes holding exactly
 their passages), the FAISS file (readable, and holding exactly the catalog's passage ids), the models recorded
-(one embedding model for the whole library, embeddings of its dimension), and leftover files from interrupted runs.
+(one embedding model for the whole library, found where its name says, embeddings of its dimension), and leftover
+files from interrupted runs.
 The catalog holds every embedding and every text, so the vector index and the keyword indexes can always be rebuilt
 from it.
 Sentences stored before their words' vectors were kept (format 6) are counted; ``repair`` computes them with
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from talksearch.embedding import model_names
 from talksearch.library import DOWNLOADS, MEDIA, VECTORS, Library
+from talksearch.models import ModelError, resolve
 from talksearch.vector_index import EXACT, describe, index_ids, read_index
 
 
@@ -81,6 +84,22 @@ def _unfindable(library: Library, index, ids: np.ndarray, sample: int = 200) -> 
     lost = int(sum(pid not in row for pid, row in zip(chosen, found)))
     allowed = 0 if describe(index) == EXACT else len(chosen) // 100
     return (lost if lost > allowed else 0), len(chosen)
+
+
+def _model_problems(name: str, report: CheckReport) -> None:
+    """Each model of the library's embedding setting (``a+b``: side by side) where its name says it is: a bundled
+    model's packages installed and its files intact, a local model's folder there. Search and indexing cannot
+    start without them, and nothing here can repair that. Resolved, not loaded: a hub name is only known to be
+    fetchable by loading it."""
+    for part in model_names(name):
+        try:
+            resolved = resolve("embedding", part)
+        except ModelError as exc:
+            report.problems.append(str(exc))
+            continue
+        if resolved.is_hub_name:
+            report.facts.append(f"embedding model {part!r} is a hub name: not verified (loaded from the hub, or its "
+                                "local cache, when used)")
 
 
 def _word_vectors(library: Library, report: CheckReport, repair: bool, batch: int = 512) -> None:
@@ -154,6 +173,8 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         model = library.embed_model
         talks, passages = library.count_talks(), library.count_passages()
         report.facts.append(f"{talks} talks, {passages} passages; embedding model {model or '(none yet)'}")
+        if model is not None:
+            _model_problems(model, report)
         for source, count in library.talks_per_transcript_source().items():
             report.facts.append(f"transcripts from {source}: {count} talks")
         others = library.other_embedding_models()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -34,6 +35,15 @@ USER_ERRORS = (LibraryError, ModelError, OSError, sqlite3.Error)
 class OutputError(Exception):
     """The command's own output could not be written (a full disk behind a redirection): not the library's
     fault, which is what an OSError would otherwise be explained as."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (timeout, systemd, docker stop, Kubernetes) during an index run: it ends as Ctrl-C ends it, and
+    says so."""
+
+
+def _raise_terminated(_signal: int, _frame) -> NoReturn:
+    raise Terminated
 
 
 def say(text: str = "", nl: bool = True) -> None:
@@ -83,6 +93,9 @@ class Cli(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:  # a command's flags and arguments, or an unknown command
             _usage_error(exc, ctx.command_path)
+        except click.ClickException as exc:  # in this CLI's words ("error: ", as every failure), not click's "Error: "
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
         except UnicodeEncodeError:  # bytes that are not UTF-8 in an argument reach Python as lone surrogates
             click.echo("error: an argument is not valid UTF-8 text", err=True)
             sys.exit(2)
@@ -92,14 +105,16 @@ class Cli(click.Group):
                 raise
             click.echo(f"error: {' '.join(message.split())}", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted; run the same command again to resume", err=True)
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            what = "terminated" if terminated else "interrupted"
+            click.echo(f"{what}; run the same command again to resume", err=True)
             # At once, not through the interpreter's shutdown: the models' native threads may still be running,
             # and tearing them down under them aborts the process (a core dump instead of 130). Nothing is lost:
             # each talk is committed in one transaction, and the lock goes with the process.
             sys.stdout.flush()
             sys.stderr.flush()
-            os._exit(130)
+            os._exit(143 if terminated else 130)  # 128 + the signal, as a shell reports it
 
 
 def settings_from(**options) -> Settings:
@@ -165,6 +180,7 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
             raise click.BadParameter("not a text file (UTF-8): one source per line", param_hint="--from-file") from None
     if not sources:
         raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
+    signal.signal(signal.SIGTERM, _raise_terminated)  # only here: serve leaves SIGTERM to uvicorn
     run = IndexRun(settings_from(**options), engine=engine, ray_address=ray_address, reindex=reindex)
     try:
         summary = run.run(sources)
@@ -277,6 +293,7 @@ def serve(library, host, port) -> None:
     import uvicorn
 
     from talksearch.library import CATALOG, Library
+    from talksearch.search import open_searcher
     from talksearch.service.app import create_app
     from talksearch.service.errors import http_protocol
 
@@ -290,10 +307,14 @@ def serve(library, host, port) -> None:
     if new:  # ... but a mistyped path should not pass for an empty library
         click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
                    "--library with this path, or POST /api/index, fills it)", err=True)
+    # The models load here rather than in the server's start-up, where one that cannot load (a name the hub does
+    # not know, a bundled model's package not installed) was a failed start-up's traceback; the app is handed them.
+    opened = open_searcher(settings, served=True)
     host, port = listening.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/", err=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", http=http_protocol()))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_level="warning",
+                                          http=http_protocol(settings)))
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
         server.run(sockets=[listening])
 
@@ -339,7 +360,8 @@ def eval_(args) -> None:
 
     harness = Path(__file__).resolve().parent.parent / "bench" / "quality.py"
     if not harness.exists():
-        raise click.UsageError("eval runs bench/quality.py from a source checkout of talksearch")
+        # Not a usage mistake (its --help would not help: it is the harness's own): what this install lacks, exit 1
+        raise click.ClickException("eval runs bench/quality.py from a source checkout of talksearch")
     sys.exit(runpy.run_path(str(harness))["main"](list(args)))
 
 

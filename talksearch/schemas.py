@@ -128,6 +128,38 @@ class TalkDetail(TalkSummary):
     transcript: dict[str, str] = Field(description="Transcript URLs by format: json, vtt, srt, txt.")
 
 
+class TranscriptWord(BaseModel):
+    start: float
+    end: float
+    word: str
+    probability: float = Field(description="How sure the recogniser was of the word, 0 to 1.")
+
+
+class TranscriptSentence(BaseModel):
+    start: float = Field(description="seconds from the talk's start")
+    end: float
+    text: str
+    words: list[TranscriptWord] = Field(description="The sentence's words, timed.")
+    speaker: str | None = Field(None, description="The speaker, when captions name one.")
+    translation: str | None = Field(
+        None, description="Only with `translation=1`: the sentence in English (a talk indexed with `--translate`).")
+
+
+class TranscriptTalk(BaseModel):
+    id: str
+    title: str
+    url: str
+    language: str | None = None
+    duration: float | None = Field(None, description="seconds")
+
+
+class Transcript(BaseModel):
+    """A transcript as JSON (``talksearch export --format json`` writes the same; talksearch/transcripts.py)."""
+
+    talk: TranscriptTalk
+    segments: list[TranscriptSentence] = Field(description="The sentences, in transcript order.")
+
+
 class Facets(BaseModel):
     channels: list[str]
     events: list[str]

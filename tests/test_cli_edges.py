@@ -1,8 +1,10 @@
-"""The CLI at its edges: Ctrl-C before any command runs, source lists from other editors, the address serve prints."""
+"""The CLI at its edges: Ctrl-C before any command runs, source lists from other editors, the address serve prints,
+a model that serve or check cannot find, eval outside a source checkout."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +14,8 @@ import httpx
 import pytest
 
 from talksearch.indexer.sources import read_source_list
-from tests.helpers import ROOT
+from talksearch.library import Library
+from tests.helpers import ROOT, talksearch
 from tests.service_fixtures import wait_until
 
 # Ctrl-C at the moment the CLI's imports reach the library code (the longest of them): a real SIGINT, sent by
@@ -88,3 +91,57 @@ def test_serve_prints_an_address_it_answers_at(tmp_path, host):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert process.returncode == 0  # Ctrl-C stops the server: not an error
+
+
+def _library_built_with(path, model: str):
+    """An (empty) library that records ``model`` as the one it was built with, as its first index run does."""
+    with Library.open(path, create=True) as library:
+        library.bind_embedding_model(model, 384)
+    return path
+
+
+@pytest.mark.unit
+def test_serve_with_a_model_that_cannot_load_is_one_line(tmp_path):
+    """The models loaded in the server's start-up, where one that cannot load failed uvicorn's start-up: 60 to 150
+    lines of traceback and exit 3, after "serving ... at" had been said. Now as `talksearch search` says it."""
+    moved = _library_built_with(tmp_path / "moved", str(tmp_path / "model"))  # its model's folder is gone
+    result = talksearch("serve", "--library", str(moved), "--port", "0")
+    assert (result.returncode, result.stderr) == (1, f"error: embedding model {str(tmp_path / 'model')!r}: no such "
+                                                     "directory\n")
+
+
+@pytest.mark.models  # not a unit test: the hub's model loader is tried, and importing it takes seconds
+def test_serve_with_a_hub_model_that_cannot_load_is_one_line(tmp_path):
+    """The same for a new library, which takes the embed_model setting: here a name the hub cache does not hold,
+    with the hub offline."""
+    result = talksearch("serve", "--library", str(tmp_path / "new"), "--port", "0",
+                        env={"TALKSEARCH_EMBED_MODEL": "nobody/no-model", "HF_HUB_OFFLINE": "1"})
+    said = result.stderr.splitlines()
+    assert result.returncode == 1 and len(said) == 2 and said[0].startswith("talksearch: no library at"), said
+    assert said[1] == ("error: cannot load embedding model 'nobody/no-model': not in the local hub cache, and "
+                       "HF_HUB_OFFLINE is set")
+
+
+@pytest.mark.unit
+def test_check_finds_a_library_whose_model_is_not_there(tmp_path):
+    """`check` said "clean" of a library that no search could open: its model is verified ("catalog, indexes,
+    models, files") where its name says it is, without loading it (a bundled one against its checksum)."""
+    bundled = talksearch("check", "--library", str(_library_built_with(tmp_path / "bundled", "all-MiniLM-L6-v2")))
+    assert (bundled.returncode, bundled.stdout.splitlines()[-1]) == (0, "clean"), bundled.stdout
+    # Side by side with a local model whose folder has since moved: that one is the problem.
+    moved = _library_built_with(tmp_path / "moved", f"all-MiniLM-L6-v2+{tmp_path / 'model'}")
+    result = talksearch("check", "--library", str(moved))
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    assert result.returncode == 1 and result.stderr == "", result.stderr
+    assert problems == [f"problem:  embedding model {str(tmp_path / 'model')!r}: no such directory"], result.stdout
+
+
+@pytest.mark.unit
+def test_eval_outside_a_source_checkout_is_one_line_without_a_pointer_to_its_help(tmp_path):
+    """An installed talksearch has no bench/quality.py: that was a usage error pointing to `eval --help`, which
+    says the same again (its --help is the harness's own). Now a plain failure: one line, exit 1."""
+    shutil.copytree(ROOT / "talksearch", tmp_path / "talksearch", ignore=shutil.ignore_patterns("__pycache__"))
+    result = subprocess.run([sys.executable, "-m", "talksearch.cli", "eval", "--help"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60)  # the copy, as installed: no bench/ beside it
+    assert (result.returncode, result.stderr, result.stdout) == (
+        1, "error: eval runs bench/quality.py from a source checkout of talksearch\n", "")

@@ -76,3 +76,24 @@ def test_ctrl_c_while_transcribing_exits_130_and_the_next_run_resumes(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     db = sqlite3.connect(library / "catalog.sqlite")
     assert db.execute("SELECT count(*) FROM talks").fetchone()[0] == 3
+
+
+def test_sigterm_while_transcribing_says_so_exits_143_and_the_next_run_resumes(tmp_path):
+    """SIGTERM (timeout, systemd, docker stop, Kubernetes) ends a run as Ctrl-C does: one line saying so, exit
+    143 (128 + SIGTERM), what was committed kept, and the same command completes the library."""
+    from tests.helpers import DATA
+
+    library = tmp_path / "library"
+    command = [sys.executable, "-m", "talksearch.cli", "index", str(DATA / "t01.ogg"), str(DATA / "t02.ogg"),
+               str(ROOT / "samples" / "s01.mp4"), "--library", str(library), "--whisper-model", "tiny.en"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = process.stdout.readline()  # one talk committed; the others are being transcribed
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, (first, stderr)
+    assert "terminated; run the same command again to resume" in stderr and "terminate called" not in stderr
+    _catalog_is_consistent(library)
+    again = talksearch(*command[3:])
+    assert again.returncode == 0, again.stdout + again.stderr
+    db = sqlite3.connect(library / "catalog.sqlite")
+    assert db.execute("SELECT count(*) FROM talks").fetchone()[0] == 3

@@ -99,6 +99,8 @@ def test_requests_the_http_parser_rejects_get_the_one_error_shape(api):
                 reply += chunk
         head, _, body = reply.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), head
+        # CORS, as the read API answers: a widget on another site that sent it can read why it was refused
+        assert b"access-control-allow-origin: *" in head.lower(), head
         error = json.loads(body)["error"]
         assert set(error) == {"code", "message"} and error["code"] == "bad_request", error
     assert api.get("/healthz").status_code == 200  # and the server goes on serving

@@ -442,6 +442,56 @@ def test_openapi_documents_the_contract_with_examples(api):
     assert spec["components"]["schemas"]["ErrorResponse"]["examples"]
 
 
+def test_openapi_errors_are_the_one_shape_the_server_answers(api, ids):
+    """A client generated from /openapi.json gets the error type the server sends: every documented 4xx is
+    ``ErrorResponse``, never FastAPI's default ``HTTPValidationError`` (``{"detail": [...]}``); the rate limit's
+    429 and the media route's 416 are documented where they are answered."""
+    spec = api.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(spec)
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    assert response["content"]["application/json"]["schema"] == error, (method, path, status)
+    # A 422 of an operation FastAPI documented with its own model is served in the one shape.
+    assert_error(api.get(f"/api/talks/{ids['t01']}/transcript", params={"translation": "abc"}), 422,
+                 "invalid_request")
+    limited = {path for path, operations in spec["paths"].items()
+               if any("429" in operation["responses"] for operation in operations.values())}
+    assert limited == {"/api/search", "/api/related", "/api/search.atom", "/embed"}  # ratelimit.py's paths
+    assert "Retry-After" in spec["paths"]["/api/search"]["get"]["responses"]["429"]["headers"]
+    assert "Content-Range" in spec["paths"]["/media/{talk_id}"]["get"]["responses"]["416"]["headers"]
+    # Outside /api/ and /media/, a browser gets an error as an HTML page, any other client as JSON (errors.py).
+    page = api.get("/oembed", headers={"Accept": "text/html"})  # no url: 422
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    for path in ("/oembed", "/embed"):
+        assert set(spec["paths"][path]["get"]["responses"]["422"]["content"]) == {"application/json", "text/html"}
+
+
+def test_openapi_documents_the_transcripts_as_served(api, ids):
+    """The transcript routes' 200: each format's media type, and the JSON's model with every field served."""
+    spec = api.get("/openapi.json").json()
+
+    def fields(schema: dict) -> dict:  # a referenced model's properties
+        return spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]["properties"]
+
+    base = f"/api/talks/{ids['t02']}/transcript"
+    documented = spec["paths"]["/api/talks/{talk_id}/transcript.{fmt}"]["get"]["responses"]["200"]["content"]
+    for fmt in ("json", "vtt", "srt", "txt"):
+        assert api.get(f"{base}.{fmt}").headers["content-type"].split(";")[0] in documented, fmt
+    json_only = spec["paths"]["/api/talks/{talk_id}/transcript"]["get"]["responses"]["200"]["content"]
+    assert set(json_only) == {"application/json"}
+    transcript = json_only["application/json"]["schema"]
+    assert documented["application/json"]["schema"] == transcript
+    body = api.get(base, params={"translation": 1}).json()  # every field, the translation's too
+    assert set(body) == set(fields(transcript))
+    assert set(body["talk"]) == set(fields(fields(transcript)["talk"]))
+    sentence = fields(fields(transcript)["segments"]["items"])
+    assert set(body["segments"][0]) == set(sentence)
+    assert set(body["segments"][0]["words"][0]) == set(fields(sentence["words"]["items"]))
+
+
 def test_cli_search_json_is_the_api_response(api):
     """`talksearch search --json` prints the same response object the API returns (issue 2's contract)."""
     cli = subprocess.run(

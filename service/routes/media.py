@@ -30,7 +30,10 @@ class MediaFile(FileResponse):
 
 
 @router.get("/media/{talk_id}", response_class=FileResponse,
-                  responses={206: {"description": "The requested byte range"}, 404: {"model": ErrorResponse}},
+                  responses={206: {"description": "The requested byte range"}, 404: {"model": ErrorResponse},
+                             416: {"model": ErrorResponse, "description": "The Range lies past the file's end",
+                                   "headers": {"Content-Range": {"description": "`bytes */SIZE`: the file's size",
+                                                                 "schema": {"type": "string"}}}}},
                   summary="A local talk's recording, with HTTP Range support (for the player)")
 def media(state: State, talk_id: str) -> MediaFile:
     # Only the file the catalog records for this talk is ever served: the path comes from the catalog,

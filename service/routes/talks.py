@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from talksearch.library import Segment, Talk
-from talksearch.schemas import ErrorResponse, TalkDetail, TalkList
+from talksearch.schemas import ErrorResponse, TalkDetail, TalkList, Transcript
 from talksearch.search.searcher import talk_summary
 from talksearch.service.errors import ApiError
 from talksearch.service.params import Filters, Offset
@@ -17,6 +17,11 @@ from talksearch.transcripts import missing_transcript, missing_translation, rend
 router = APIRouter(prefix="/api/talks", tags=["talks"], route_class=ReadRoute)
 _NOT_FOUND = {404: {"model": ErrorResponse}}
 _MEDIA_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip; charset=utf-8", "txt": "text/plain"}
+# The routes answer with a response of their own (the JSON as rendered for export, or a file), so FastAPI cannot
+# tell what they serve: the schema says it here.
+_TRANSCRIPT = {200: {"model": Transcript, "description": "The transcript"}}
+_TRANSCRIPT_FILES = {200: {**_TRANSCRIPT[200], "content": {
+    media_type.split(";")[0]: {"schema": {"type": "string"}} for media_type in _MEDIA_TYPES.values()}}}
 
 
 @router.get("", response_model=TalkList, responses={422: {"model": ErrorResponse}},
@@ -61,14 +66,14 @@ Translation = Annotated[bool, Query(
                 "`--translate` has none: 404")]
 
 
-@router.get("/{talk_id}/transcript", responses=_NOT_FOUND,
+@router.get("/{talk_id}/transcript", responses={**_TRANSCRIPT, **_NOT_FOUND},
             summary="The transcript as JSON: sentences with start, end, text and timed words")
 def transcript_json(state: State, talk_id: str, translation: Translation = False) -> JSONResponse:
     talk, segments = _talk(state, talk_id, translation)
     return JSONResponse(json.loads(render(talk, segments, "json", translation)))
 
 
-@router.get("/{talk_id}/transcript.{fmt}", responses=_NOT_FOUND,
+@router.get("/{talk_id}/transcript.{fmt}", responses={**_TRANSCRIPT_FILES, **_NOT_FOUND},
             summary="The transcript as WebVTT or SubRip subtitles, plain text, or JSON")
 def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt", "txt"],
                     translation: Translation = False):
