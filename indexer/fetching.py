@@ -4,6 +4,8 @@ engine imports the other."""
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +45,15 @@ def list_candidates(fetcher: Sources, sources: list[str], overall: tqdm) -> Iter
             yield Outcome("failed", source, str(exc))
 
 
+# A full disk (or quota) is no talk's fault: every download after it would fail the same way, so it stops the run
+# with the one line a full disk gets (talksearch.storage.explain) rather than a failed line per talk.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+# yt-dlp reports a failed write as text: "unable to write data: [Errno 28] No space left on device"
+_DISK_FULL_TEXTS = tuple(text for code in _DISK_FULL for text in (f"[Errno {code}]", os.strerror(code)))
+
+
 def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetched | Outcome:
-    """Download a candidate unless the library has it or this run already took it."""
+    """Download a candidate unless the library has it or this run already took it. A full disk raises OSError."""
     key = fetcher.archive_key(candidate)
     if key in seen:
         return Outcome("skipped", candidate.label, "listed twice in this run")
@@ -53,8 +62,12 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
     except ListedTwice:
         return Outcome("skipped", candidate.label, "listed twice in this run")
     except SourceError as exc:
+        if any(text in str(exc) for text in _DISK_FULL_TEXTS):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from exc
         return Outcome("failed", candidate.label, str(exc))
     except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise
         return Outcome("failed", candidate.label, exc.strerror or str(exc))
     if fetched is None:
         return Outcome("skipped", candidate.label, "already in the library")

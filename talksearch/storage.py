@@ -9,7 +9,9 @@ transaction (rolled back), and the vector index is replaced atomically and rebui
 
 :func:`read_only_media` and :func:`catalog_uri` let a library on read-only media (a read-only mount or
 volume) still be opened for reading: SQLite cannot create the write-ahead log's shared-memory file there,
-so such a catalog is opened ``immutable`` (nothing can change it while it is read-only).
+so such a catalog is opened ``immutable`` (nothing can change it while it is read-only). :func:`unwritable` finds
+a library this process has no permission to write (another user's; a folder or catalog made read-only): it is
+opened the same way, since SQLite could not make those files beside it, or would make them read-only.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from pathlib import Path
 
 FULL, READ_ONLY, DENIED, IO = "full", "read-only", "denied", "io"
 _OPEN = "open"  # SQLite cannot open the catalog: a storage failure only if the disk says so
+# SQLite's "attempt to write a readonly database": a read-only file system, or a file this process may not write
+_READ_ONLY_DATABASE = "read-only database"
 
 _ERRNOS = {errno.ENOSPC: FULL, errno.EDQUOT: FULL, errno.EFBIG: FULL, errno.EROFS: READ_ONLY,
            errno.EACCES: DENIED, errno.EPERM: DENIED, errno.EIO: IO}
-_SQLITE = (("disk is full", FULL), ("readonly database", READ_ONLY), ("read-only", READ_ONLY),
+_SQLITE = (("disk is full", FULL), ("readonly database", _READ_ONLY_DATABASE), ("read-only", _READ_ONLY_DATABASE),
            ("disk i/o error", IO), ("unable to open database file", _OPEN))
 _LOW_SPACE = 1 << 20  # bytes: below this an unexplained write failure is taken for a full disk
 
@@ -35,6 +39,17 @@ def read_only_media(path: Path) -> bool:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except OSError:
         return False
+
+
+def unwritable(catalog: Path) -> Path | None:
+    """The first of what a writer of ``catalog`` writes that this process may not: the library's folder (SQLite
+    makes the write-ahead log's files there, a writer its lock and vector index), the catalog, the log's files
+    (left by another user, or read-only like a read-only catalog they were made beside); None when it may write
+    them all. The kernel answers for this process (os.access): its user, groups, ACLs and capabilities."""
+    for path in (catalog.parent, catalog, *(catalog.with_name(catalog.name + end) for end in ("-wal", "-shm"))):
+        if path.exists() and not os.access(path, os.W_OK):
+            return path
+    return None
 
 
 def catalog_uri(catalog: Path) -> str:
@@ -61,7 +76,12 @@ def _kind(exc: BaseException) -> str | None:
 
 
 def _refine(kind: str, library: Path | None) -> str | None:
-    """An I/O error or a database that cannot be opened is often a full or read-only disk: look."""
+    """An I/O error or a database that cannot be opened is often a full or read-only disk, and SQLite's read-only
+    database a file without write permission as often as a read-only disk: look."""
+    if kind == _READ_ONLY_DATABASE:
+        if library is None:
+            return READ_ONLY
+        return READ_ONLY if read_only_media(library if library.exists() else library.parent) else DENIED
     if kind not in (IO, _OPEN) or library is None:
         return None if kind == _OPEN else kind
     where = library if library.exists() else library.parent

@@ -222,7 +222,8 @@ def test_storage_failures_are_explained_in_one_line(tmp_path):
     lib.mkdir()
     cases = {
         sqlite3.OperationalError("database or disk is full"): "no space left",
-        sqlite3.OperationalError("attempt to write a readonly database"): "read-only file system",
+        # a read-only file system only where the library is on one (the read-only mount tests): here, a permission
+        sqlite3.OperationalError("attempt to write a readonly database"): "no permission to write",
         OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(lib / "downloads" / "x.part")): "no space left",
         OSError(errno.EROFS, os.strerror(errno.EROFS), str(lib / "indexer.lock")): "read-only file system",
         OSError(errno.EACCES, os.strerror(errno.EACCES), str(lib / "catalog.sqlite")): "no permission",
@@ -358,6 +359,33 @@ def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(librar
 
 
 @needs_mounts
+@models
+def test_a_full_disk_while_downloading_stops_the_run_in_one_line(library, media_server, tmp_path):
+    """Downloads into a library whose disk is full: yt-dlp's "[Errno 28] No space left on device" is no talk's
+    fault, so the run stops at the first with the full disk's line, rather than a failed line for every talk."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    urls = []
+    for n in (1, 2):  # larger than the room left; distinct bytes, distinct talks
+        padded = media_server.directory / "live" / f"padded-{n}-{tmp_path.name}.ogg"
+        padded.write_bytes((DATA / "t01.ogg").read_bytes() + bytes([n]) * (1 << 20))
+        urls.append(media_server.url(f"live/{padded.name}"))
+    results = _in_mount_namespace(
+        'mount -t tmpfs -o size=4m tmpfs "$TS_MOUNT"',
+        """
+        mount, lib = os.environ["TS_MOUNT"], os.environ["TS_MOUNT"] + "/library"
+        shutil.copytree(os.environ["TS_LIBRARY"], lib)
+        fill(mount, 256 * 1024)                # room to open the library, not to download a talk
+        cli("index", "index", *os.environ["TS_URLS"].split(), "--library", lib)
+        """,
+        TS_MOUNT=str(mount), TS_LIBRARY=str(library), TS_URLS=" ".join(urls))
+
+    _one_line_error(results["index"], "no space left on the disk holding the library", str(mount),
+                    "what was committed is intact")
+    assert "failed" not in results["index"].stdout, results["index"].stdout
+
+
+@needs_mounts
 @pytest.mark.unit
 def test_vector_index_file_on_a_full_disk_raises_and_keeps_the_old_file(tmp_path):
     """FAISS's own file writer ignores a failing fclose, so a small index written to a full disk became a
@@ -386,6 +414,78 @@ def test_vector_index_file_on_a_full_disk_raises_and_keeps_the_old_file(tmp_path
         results["write"] = {"rc": 0, "out": f"{outcome} {kept} {sorted(os.listdir(mount))}", "err": ""}
         """, TS_MOUNT=str(mount))
     assert results["write"].stdout == "ENOSPC 4 ['filler', 'vectors.faiss']"
+
+
+# --- no permission to write the library (chmod; another user's library) --------------------------------
+
+# Root writes through any chmod: its CLI runs without the capabilities that let it (setpriv), as another user would.
+_WITHOUT_ROOT_POWERS = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner"]
+
+
+def _can_run_without_root_powers() -> bool:
+    if os.geteuid() != 0:
+        return True  # permissions hold for any other user as they are
+    return shutil.which("setpriv") is not None and subprocess.run(
+        [*_WITHOUT_ROOT_POWERS, "true"], capture_output=True).returncode == 0
+
+
+needs_permissions = pytest.mark.skipif(not _can_run_without_root_powers(),
+                                       reason="runs as root without setpriv to give up its power over permissions")
+
+
+def _as_a_user(*args: str) -> subprocess.CompletedProcess:
+    """The real CLI, bound by file permissions (``talksearch`` of tests.helpers, without root's powers)."""
+    powers = _WITHOUT_ROOT_POWERS if os.geteuid() == 0 else []
+    return subprocess.run([*powers, sys.executable, "-m", "talksearch.cli", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+@needs_permissions
+@models
+def test_a_library_this_user_may_not_write_can_be_searched_and_refuses_writes_in_one_line(library):
+    """A library folder without write permission (chmod 555, or another user's): searching, listing, exporting and
+    checking work as on read-only media (SQLite could not make its -wal and -shm files there); indexing and
+    repairing are refused in one line that says why: no permission, not a read-only file system."""
+    before = _digests(library)
+    commands = {"talks": ["talks", "--json"], "search": ["search", "object storage bucket", "--json"],
+                "export": ["export", "3dd032a9319f", "--format", "txt"], "check": ["check"],
+                "repair": ["check", "--repair"], "index": ["index", str(DATA / "t02.ogg")]}
+    library.chmod(0o555)
+    try:
+        results = {name: _as_a_user(*args, "--library", str(library)) for name, args in commands.items()}
+    finally:
+        library.chmod(0o755)
+
+    assert json.loads(results["talks"].stdout)["total"] == 2, results["talks"].stderr
+    assert "bucket" in json.loads(results["search"].stdout)["results"][0]["text"]
+    assert results["export"].returncode == 0 and "object storage" in results["export"].stdout.lower()
+    assert results["check"].returncode == 0 and results["check"].stdout.rstrip().endswith("clean"), results["check"]
+    for name in ("repair", "index"):
+        _one_line_error(results[name], f"no permission to write the library {library} (its folder is not writable",
+                        "it can be searched")
+    assert _digests(library) == before
+
+
+@needs_permissions
+@models
+def test_a_read_only_catalog_is_checked_clean_refused_before_downloading_and_left_as_it_was(library, media_server):
+    """A catalog file made read-only (chmod 444) in a writable folder: check finds no damage (FTS5's integrity
+    check is a write statement: not run, not failed), indexing is refused before anything is downloaded, and
+    nothing is left behind read-only: once the catalog is writable again, indexing works."""
+    catalog = library / "catalog.sqlite"
+    talk = media_server.url("live/t02-live.ogg")
+    catalog.chmod(0o444)
+    try:
+        checked = _as_a_user("check", "--library", str(library))
+        refused = _as_a_user("index", talk, "--library", str(library))
+        left = sorted(p.name for p in library.iterdir())
+    finally:
+        catalog.chmod(0o644)
+    assert checked.returncode == 0 and checked.stdout.rstrip().endswith("clean"), checked.stdout + checked.stderr
+    _one_line_error(refused, f"no permission to write the library {library} (catalog.sqlite is not writable")
+    assert left == ["catalog.sqlite", "vectors.faiss"]  # no -wal or -shm file made read-only, no downloads
+    indexed = _as_a_user("index", talk, "--library", str(library))
+    assert indexed.returncode == 0 and indexed.stdout.startswith("added"), indexed.stdout + indexed.stderr
 
 
 def _zero_a_page(catalog: Path, table: str) -> None:

@@ -75,11 +75,14 @@ class Library(VectorSync):
         elif not create and catalog.stat().st_size == 0:  # SQLite would take it for a new database, and write one
             raise LibraryError(f"library catalog {catalog} is empty (0 bytes): nothing to read there"
                                + (", though vectors.faiss is: restore the catalog" if (self.path / VECTORS).exists() else ""))
-        # A library on read-only media (a read-only mount or volume) is opened for reading only (talksearch.storage).
+        # A library on read-only media (a read-only mount or volume), or one this process has no permission to write
+        # (``write_denied``: the folder or file it may not write), is opened for reading only (talksearch.storage).
         self.read_only_media = catalog.exists() and storage.read_only_media(self.path)
-        self.readonly = readonly = readonly or self.read_only_media
+        self.write_denied = storage.unwritable(catalog) if catalog.exists() and not self.read_only_media else None
+        opened_read_only = self.read_only_media or self.write_denied is not None
+        self.readonly = readonly = readonly or opened_read_only
         try:
-            if self.read_only_media:
+            if opened_read_only:
                 self.db = sqlite3.connect(storage.catalog_uri(catalog), uri=True, check_same_thread=False,
                                           timeout=30, isolation_level=None)
             else:
@@ -192,6 +195,10 @@ class Library(VectorSync):
         if self.read_only_media:
             raise LibraryError(f"the library {self.path} is on a read-only file system; it can be searched, "
                                "but writing it needs write access")
+        if self.write_denied is not None:  # refused here, before a run downloads and transcribes anything
+            what = "its folder" if self.write_denied == self.path else self.write_denied.name
+            raise LibraryError(f"no permission to write the library {self.path} ({what} is not writable by this "
+                               "user); it can be searched, but writing it needs write access")
         handle = open(self.path / LOCK, "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
