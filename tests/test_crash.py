@@ -57,9 +57,14 @@ def test_kill_at_random_points_then_resume(media_server, tmp_path):
     assert report.clean, report.problems
 
 
-def test_ctrl_c_while_transcribing_exits_130_and_the_next_run_resumes(tmp_path):
-    """Ctrl-C while whisper's native threads are at work: the process says so and exits 130 (not a core dump
-    from tearing those threads down), keeps what it committed, and the same command completes the library."""
+@pytest.mark.parametrize("sent, status, said", [
+    (signal.SIGINT, 130, "interrupted"),  # Ctrl-C
+    (signal.SIGTERM, 143, "terminated"),  # timeout, systemd, docker stop, Kubernetes: ends a run as Ctrl-C does
+])
+def test_a_signal_while_transcribing_says_so_and_the_next_run_resumes(tmp_path, sent, status, said):
+    """A signal while whisper's native threads are at work: the process says so in one line and exits 128 + the
+    signal (not a core dump from tearing those threads down), keeps what it committed, and the same command
+    completes the library."""
     from tests.helpers import DATA
 
     library = tmp_path / "library"
@@ -67,31 +72,10 @@ def test_ctrl_c_while_transcribing_exits_130_and_the_next_run_resumes(tmp_path):
                str(ROOT / "samples" / "s01.mp4"), "--library", str(library), "--whisper-model", "tiny.en"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = process.stdout.readline()  # one talk committed; the others are being transcribed
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, (first, stderr)
-    assert "interrupted; run the same command again to resume" in stderr and "terminate called" not in stderr
-    _catalog_is_consistent(library)
-    again = talksearch(*command[3:])
-    assert again.returncode == 0, again.stdout + again.stderr
-    db = sqlite3.connect(library / "catalog.sqlite")
-    assert db.execute("SELECT count(*) FROM talks").fetchone()[0] == 3
-
-
-def test_sigterm_while_transcribing_says_so_exits_143_and_the_next_run_resumes(tmp_path):
-    """SIGTERM (timeout, systemd, docker stop, Kubernetes) ends a run as Ctrl-C does: one line saying so, exit
-    143 (128 + SIGTERM), what was committed kept, and the same command completes the library."""
-    from tests.helpers import DATA
-
-    library = tmp_path / "library"
-    command = [sys.executable, "-m", "talksearch.cli", "index", str(DATA / "t01.ogg"), str(DATA / "t02.ogg"),
-               str(ROOT / "samples" / "s01.mp4"), "--library", str(library), "--whisper-model", "tiny.en"]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = process.stdout.readline()  # one talk committed; the others are being transcribed
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, (first, stderr)
-    assert "terminated; run the same command again to resume" in stderr and "terminate called" not in stderr
+    assert process.returncode == status, (first, stderr)
+    assert f"{said}; run the same command again to resume" in stderr and "terminate called" not in stderr
     _catalog_is_consistent(library)
     again = talksearch(*command[3:])
     assert again.returncode == 0, again.stdout + again.stderr
