@@ -17,7 +17,9 @@ MAX_VALUE_CHARS = 200
 NOT_UTF8 = "the query is not valid text (UTF-8)"  # as the CLI says it (Searcher.validate)
 
 
-def _values(name: str, values: list[str] | None) -> list[str]:
+def filter_values(name: str, values: list[str] | None) -> list[str]:
+    """A filter parameter's values, any of which a talk may match: trimmed, blank ones dropped; too many or too
+    long ones refused (a 422, ``invalid_request``). The search page reads its form's filters with it too."""
     values = [v.strip() for v in values or [] if v.strip()]
     if len(values) > MAX_VALUES:
         raise ApiError(422, f"{name}: at most {MAX_VALUES} values", "invalid_request")
@@ -46,8 +48,9 @@ def talk_filter(
     published_before: Annotated[date | None, Query(description="Only talks published on or before this date")] = None,
 ) -> TalkFilter:
     return TalkFilter(
-        talks=_values("talk", talk), channels=_values("channel", channel), events=_values("event", event),
-        speakers=_values("speaker", speaker), languages=language_codes(_values("language", language)),
+        talks=filter_values("talk", talk), channels=filter_values("channel", channel),
+        events=filter_values("event", event), speakers=filter_values("speaker", speaker),
+        languages=language_codes(filter_values("language", language)),
         published_after=published_after.isoformat() if published_after else None,
         published_before=published_before.isoformat() if published_before else None,
     )

@@ -147,6 +147,48 @@ def test_rescoring_word_by_word_puts_a_paraphrased_moment_first(ranked_library, 
     assert abs(unrescored.start - start) >= 1.0
 
 
+@pytest.mark.parametrize("text, talk, start", [
+    ("so we checkpoint every", "t01", 1.1),  # sentence 0: "..., so we checkpoint every two hours."
+    ("its own partition key, so", "t02", 12.5),  # sentence 2: "We give each tenant its own partition key, so ..."
+])
+def test_words_quoted_from_a_transcript_put_the_sentence_saying_them_first(ranked_library, text, talk, start):
+    """Mostly function words: the dense ranking puts another sentence of the talk first, the keyword ranking this
+    one, which counted for less until a passage holding the query's words as they are came first."""
+    library, embedder, talk_ids = ranked_library
+    first = _top(library, embedder, text)[0][0]
+    assert talk_ids[first.talk_id] == talk and abs(first.start - start) < 1.0
+
+
+@pytest.mark.parametrize("text, talk", [
+    ("Watanabe", "t02"),  # the speakers' surnames (the feed's <author>), spoken in neither talk
+    ("moreau", "t01"),
+    ("Inès Moreau", "t01"),  # the whole name, an accent added
+])
+def test_a_query_naming_a_speaker_puts_their_talk_first(ranked_library, text, talk):
+    library, embedder, talk_ids = ranked_library
+    assert talk_ids[_top(library, embedder, text)[0][0].talk_id] == talk
+    # the event, "Test Fixtures Summit 2024" (the feed's <category>), names both talks: each one's best passage first
+    hits = _top(library, embedder, "Test Fixtures Summit")
+    assert {talk_ids[hit.talk_id] for hit, _ in hits[:2]} == {"t01", "t02"}
+
+
+def test_a_surname_that_is_also_a_spoken_word_names_a_talk_only_with_the_first_name():
+    """"Price" or "Green" alone is more likely the word than the speaker: an ordinary query must not pull up the
+    talk of a speaker so named. A surname no transcript holds names the talk alone."""
+    from talksearch.search.ranking import named_talks
+
+    class Names:  # what named_talks reads of a library: its talks' names, and whether a word is in a transcript
+        def talk_names(self):
+            return [("a", ["Ada Price"], ""), ("b", ["Kenji Watanabe"], "")]
+
+        def contains_word(self, word):
+            return word in {"price", "storage", "cold"}
+
+    assert named_talks(Names(), "cold storage price") == set()
+    assert named_talks(Names(), "ada price") == {"a"}
+    assert named_talks(Names(), "Watanabe") == {"b"}
+
+
 def test_word_matching_scores_the_best_match_of_each_word_both_ways():
     from talksearch.library import token_codes
     from talksearch.search.ranking import token_match

@@ -49,3 +49,24 @@ def test_snippets_mark_no_one_letter_pieces_unless_the_query_has_nothing_else():
     assert any_word_query("what's new") == '"new"'
     assert any_word_query("C") == '"C"' and any_word_query("I'm") == '"m"'  # nothing else to mark
     assert any_word_query(search_text("M.P.I.")) == '"MPI"'
+
+
+def test_snippets_mark_a_quoted_phrase_as_a_phrase_not_its_words_one_by_one():
+    assert any_word_query('"GPUs"') is None  # the phrase is marked whole, unstemmed (KeywordIndex.snippets)
+    assert any_word_query('"went down by" only 3%') is None  # beside a phrase, function words stay unmarked
+    assert any_word_query('"slices" of GPU time') == '"GPU" OR "time"'
+
+
+@pytest.mark.parametrize("query", ["...", "%", '"', '" "', "___", "🚀", "-*-", "¿¡", "\u200b…"])
+def test_validate_refuses_a_query_without_a_letter_or_digit(query):
+    searcher = Searcher.__new__(Searcher)  # validate needs no library or model
+    searcher.max_query_chars = 500
+    with pytest.raises(QueryError, match="no letter or digit"):
+        searcher.validate(query)
+
+
+@pytest.mark.parametrize("query", ["a", "3%", "٣", "日本", "Ω", "ﬁ", "㎏", "🚀 GPU", '"x"'])
+def test_validate_takes_a_letter_or_digit_of_any_script(query):
+    searcher = Searcher.__new__(Searcher)
+    searcher.max_query_chars = 500
+    assert searcher.validate(query) == search_text(query)

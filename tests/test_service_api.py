@@ -182,11 +182,19 @@ def test_phrases_in_curly_angle_or_full_width_quotes_must_match_exactly(api, ope
 
 
 def test_quoted_phrases_match_their_words_not_other_forms_of_them(api):
-    for phrase in ("checkpoint", "partition keys"):
+    """A phrase is matched and marked word for word: whole, its function words too, and none of its words'
+    other forms ("checkpoints" beside "checkpoint", "partitions" beside "partition key" are the stemmer's)."""
+    for phrase in ("checkpoint", "partition keys", "partition key", "one or more partitions"):
         results = api.get("/api/search", params={"q": f'"{phrase}"'}).json()["results"]
-        # "checkpoints" and "partition key" are the stemmer's, not the phrase's
         assert results and all(re.search(rf"\b{phrase}\b", r["text"], re.I) for r in results), (phrase, results)
-        assert all(re.search(rf"<mark>{phrase.split()[0]}</mark>", r["snippet"], re.I) for r in results)
+        marked = [m.lower() for r in results for m in re.findall(r"<mark>(.*?)</mark>", r["snippet"])]
+        assert set(marked) == {phrase}, (phrase, marked)
+
+
+def test_words_beside_a_quoted_phrase_are_still_marked_in_any_form(api):
+    results = api.get("/api/search", params={"q": '"object storage" checkpoint'}).json()["results"]
+    marked = {m.lower() for r in results for m in re.findall(r"<mark>(.*?)</mark>", r["snippet"])}
+    assert results and marked == {"object storage", "checkpoints"}, marked  # the word stemmed, as unquoted
 
 
 def test_full_width_letters_find_what_plain_ones_do(api):
@@ -217,10 +225,21 @@ def test_a_query_that_is_not_utf8_is_refused_not_searched(api, escaped):
 
 
 def test_odd_queries_are_searched_not_errors(api):
-    for q in ['"', '"unclosed phrase', "AND OR NOT", "NEAR(a b)", "*", "col:umn", "ünïcödé 🚀", "'; DROP TABLE talks;--",
-              "a" * 500, "-", "^x", "{}[]()"]:
+    for q in ['"unclosed phrase', "AND OR NOT", "NEAR(a b)", "col:umn", "ünïcödé 🚀", "'; DROP TABLE talks;--",
+              "a" * 500, "^x", "{x}[]()", "٣", "日本"]:
         response = api.get("/api/search", params={"q": q})
         assert response.status_code == 200, (q, response.text)
+
+
+@pytest.mark.parametrize("q", ["...", "%", '"', '""', "___", "🚀", "*", "-", "{}[]()", "—", "\u200b!"])
+def test_a_query_without_a_letter_or_digit_is_refused_as_a_blank_one_is(api, q):
+    """Punctuation, symbols and emoji alone have no word to find: refused, where arbitrary moments were found."""
+    for path in ("/api/search", "/api/search.atom"):
+        error = assert_error(api.get(path, params={"q": q}), 422, "invalid_query")
+        assert error["message"] == "the query has no letter or digit to search for", (path, error)
+    for path in ("/", "/results", "/embed"):  # pages say so in their notice
+        page = api.get(path, params={"q": q})
+        assert page.status_code == 200 and "Cannot search: the query has no letter or digit to search for." in page.text
 
 
 # --- talks and transcripts ----------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -42,6 +43,9 @@ def test_page_forms_are_lenient(api):
                    {"q": "storage", "offset": "-5"}, {"q": "a" * 600}, {"q": "   "}):
         assert api.get("/", params=params).status_code == 200, params
     assert "longer than" in api.get("/", params={"q": "a" * 600}).text
+    # more filter values than the API takes: said, as the API says it, rather than searched
+    too_many = api.get("/", params={"q": "storage", "speaker": ["x"] * 51}).text
+    assert "Cannot filter: speaker: at most 50 values." in too_many
     nul = api.get("/", params={"q": "a\x00b"}).text
     assert "\x00" not in nul and 'value="a\ufffdb"' in nul and "NUL" in nul  # HTML has no NUL; the notice says why
 
@@ -55,6 +59,36 @@ def test_results_fragment_and_grouped_timeline(api, ids):
     fragment = api.get("/results", params={"q": "checkpoint", "group": "talk"}).text
     assert "<html" not in fragment and 'class="result"' in fragment
     assert 'class="timeline"' in fragment and f'href="/talks/{ids["t01"]}?t=' in fragment
+
+
+def test_search_page_reads_every_value_of_a_repeated_filter(api, ids):
+    """Two values of a filter are either of them, as the API and /embed read them (the page searched the last one
+    alone): the page and its fragment show both speakers' talks, the form selects both, and the links the page
+    writes (its feed, the next page of results or of talks) keep both."""
+    both = {"speaker": ["Ines Moreau", "Kenji Watanabe"]}
+    query = {"q": "storage and network isolation", **both}
+    found = {r["talk"]["id"] for r in api.get("/api/search", params={**query, "limit": 100}).json()["results"]}
+    assert found == {ids["t01"], ids["t02"]}
+    for path in ("/", "/results"):
+        html = api.get(path, params=query).text
+        assert all(f'href="/talks/{ids[name]}?t=' in html for name in ("t01", "t02")) and ids["local"] not in html
+    page = api.get("/", params=query).text
+    assert '<select name="speaker" multiple>' in page and '<span class="count">2</span>' in page
+    assert "<option selected>Ines Moreau</option>" in page and "<option selected>Kenji Watanabe</option>" in page
+    feed = "/api/search.atom?q=storage+and+network+isolation&amp;speaker=Ines+Moreau&amp;speaker=Kenji+Watanabe"
+    assert f'type="application/atom+xml" title="talksearch: storage and network isolation" href="{feed}">' in page
+    assert "2 talks in the library match the filters" in api.get("/results", params=both).text
+    with serving(settings_for(shared_library(), search_limit=3, talks_limit=1)) as server:
+        shown, link = [], "/?" + urlencode(query, doseq=True)
+        while link:  # the "More results" links, page after page
+            html = server.get(link).text
+            shown += re.findall(r'href="/talks/([^"?]+)\?t=', html.split('id="results"', 1)[1])
+            more = re.search(r'<a class="more" href="([^"]*)">More results</a>', html)
+            link = unescape(more[1]) if more else None
+            assert not link or parse_qs(urlsplit(link).query)["speaker"] == both["speaker"], link
+        more = re.search(r'<a class="more" href="([^"]*)">More talks</a>', server.get("/results", params=both).text)
+        assert more and unescape(more[1]) == "/?speaker=Ines+Moreau&speaker=Kenji+Watanabe&offset=1"
+    assert set(shown) == {ids["t01"], ids["t02"]}
 
 
 def _index_local_talk(tmp_path) -> tuple[Settings, Path]:

@@ -11,7 +11,7 @@ from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
-from talksearch.service.params import NOT_UTF8, not_utf8
+from talksearch.service.params import NOT_UTF8, filter_values, not_utf8
 from talksearch.service.rendering import paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -27,11 +27,9 @@ _FILTERS = (*(name for name, _, _ in _MENUS), "published_after", "published_befo
 
 def search_page_query(query: list[tuple[str, str]]) -> str:
     """The search page's query for a search the API was asked (a feed's page, its ``rel="alternate"``): what the
-    page's form can hold, ``q`` and each filter given once. A repeated filter or a ``talk`` (the form holds
-    neither) is left out, so the page shows more than the feed, never less; ``limit`` is the service's own."""
-    given = [name for name, _ in query]
-    return urlencode([(name, value) for name, value in query
-                      if name == "q" or (name in _FILTERS and given.count(name) == 1)])
+    page's form can hold, ``q`` and the filters, every value of a repeated one. A ``talk`` (the form holds none)
+    is left out, so the page shows more than the feed, never less; ``limit`` is the service's own."""
+    return urlencode([(name, value) for name, value in query if name == "q" or name in _FILTERS])
 
 
 def _date(value: str | None) -> str | None:
@@ -44,13 +42,18 @@ def _date(value: str | None) -> str | None:
 
 def _form(request: Request) -> dict:
     params = request.query_params
-    selected = {name: params.get(name, "").strip()[:200] for name, _, _ in _MENUS}
+    notice = None
+    selected: dict[str, list[str] | str] = {}
+    for name, _, _ in _MENUS:  # every value of a repeated filter, any of them, as the API reads them
+        try:
+            selected[name] = filter_values(name, params.getlist(name))
+        except ApiError as exc:
+            selected[name], notice = [], f"Cannot filter: {exc.message}."
     selected["published_after"] = _date(params.get("published_after")) or ""
     selected["published_before"] = _date(params.get("published_before")) or ""
-    notice = None
     if selected["language"]:  # read as the API reads it: de-DE is de (the menu's code); "english" gets a notice
         try:
-            selected["language"] = filter_languages([selected["language"]])[0]
+            selected["language"] = filter_languages(selected["language"])
         except ValueError as exc:
             notice = f"Cannot filter by language: {exc}."
     if not_utf8(request.scope["query_string"]):  # read leniently, it would search a "�"
@@ -66,14 +69,16 @@ def _form(request: Request) -> dict:
 def _results_context(state, form: dict) -> dict:
     s = form["selected"]
     filters = TalkFilter(
-        channels=[s["channel"]] if s["channel"] else [], events=[s["event"]] if s["event"] else [],
-        speakers=[s["speaker"]] if s["speaker"] else [], languages=[s["language"]] if s["language"] else [],
+        channels=s["channel"], events=s["event"], speakers=s["speaker"], languages=s["language"],
         published_after=s["published_after"] or None, published_before=s["published_before"] or None,
     )
-    context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": sum(bool(v) for v in s.values()),
+    # each value counts, as the page's script counts the form's (search.js)
+    active_filters = sum(len(v) if isinstance(v, list) else bool(v) for v in s.values())
+    context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": active_filters,
                "response": None, "talks": None, "notice": form["notice"], "players": {}, "feed_query": ""}
     if form["notice"]:
         return context
+    chosen = {k: v for k, v in s.items() if v}  # links repeat a filter's every value (doseq)
     if form["q"].strip():
         try:
             response = state.searcher.search(form["q"], state.settings.search_limit, offset=form["offset"],
@@ -85,10 +90,11 @@ def _results_context(state, form: dict) -> dict:
             talks = library.talks_by_id(r.talk.id for r in response.results)
         context["players"] = {talk_id: player(talk) for talk_id, talk in talks.items()}
         context["response"] = response
-        query = {k: v for k, v in {"q": form["q"], **s, "group": form["group"] if form["group"] == "talk" else ""}.items() if v}
-        context["next_query"] = urlencode({**query, "offset": response.next_offset or 0})
+        group = {"group": "talk"} if form["group"] == "talk" else {}
+        context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset or 0},
+                                          doseq=True)
         # The same search as a feed: the filters' names are the API's, and a feed has no pages or grouping.
-        context["feed_query"] = urlencode({k: v for k, v in {"q": form["q"], **s}.items() if v})
+        context["feed_query"] = urlencode({"q": form["q"], **chosen}, doseq=True)
     else:
         with state.searcher.reading() as library:
             context["talks"] = library.talks(state.settings.talks_limit, form["offset"], filters)
@@ -96,7 +102,7 @@ def _results_context(state, form: dict) -> dict:
         context["offset"] = form["offset"]
         shown = form["offset"] + len(context["talks"])
         if shown < context["total"]:  # the library is longer than a page: the next page of talks, filters kept
-            context["next_query"] = urlencode({**{k: v for k, v in s.items() if v}, "offset": shown})
+            context["next_query"] = urlencode({**chosen, "offset": shown}, doseq=True)
     return context
 
 

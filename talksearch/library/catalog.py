@@ -108,6 +108,7 @@ class Library(VectorSync):
         self._seen_data_version: int | None = None
         self.keywords = KeywordIndex(self.db)
         self._scopes: dict[tuple, SearchScope] = {}  # search_scope's, newest last
+        self._talk_names: tuple[tuple, list[tuple[str, list[str], str]]] | None = None  # talk_names(), cached
         # sound_vocabularies(), cached
         self._vocabulary: dict[str, tuple[list[str], pronunciation.Sounds]] | None = None
 
@@ -432,6 +433,15 @@ class Library(VectorSync):
     def count_talks(self, filters: TalkFilter | None = None) -> int:
         where, params = (filters or TalkFilter()).sql()
         return self.db.execute(f"SELECT count(*) FROM talks WHERE {where}", params).fetchone()[0]
+
+    def talk_names(self) -> list[tuple[str, list[str], str]]:
+        """Every talk's id, speakers and event: what a query may name a talk by (ranking reads them for every
+        query, so they are kept until the catalog changes: another connection's commit or one of this one's)."""
+        key = (self._data_version(), self.db.total_changes)
+        if self._talk_names is None or self._talk_names[0] != key:
+            rows = self.db.execute("SELECT id, speakers, event FROM talks")
+            self._talk_names = (key, [(r[0], json.loads(r[1] or "[]"), r[2] or "") for r in rows])
+        return self._talk_names[1]
 
     def facets(self) -> dict[str, list[str]]:
         """The distinct channels, events, speakers and languages, for filter menus."""

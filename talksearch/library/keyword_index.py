@@ -67,12 +67,16 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -
 
 
 def any_word_query(text: str) -> str | None:
-    """The text's content words, quoted, OR-ed: a passage found by meaning still gets whichever of the query's
-    words it contains marked in its snippet. Function words ("how", "a", "I") are not marked, unless the query
-    has nothing else."""
+    """The text's content words outside "quoted phrases", quoted, OR-ed: a passage found by meaning still gets
+    whichever of the query's words it contains marked in its snippet (a phrase is marked as a phrase:
+    ``KeywordIndex.snippets``). Function words ("how", "a", "I") are not marked, unless the query has nothing
+    else."""
+    bare = _PHRASE.sub(" ", text)
     # One-letter tokens are left out, unless there is nothing else: mostly pieces of "I'm" or "e.g.", which marked
     # would light up the "m" of every "I'm"
-    words = [w for w in content_words(text) if len(w) > 1] or content_words(text) or tokens(text)
+    words = [w for w in content_words(bare) if len(w) > 1] or content_words(bare)
+    if not words and not quoted_phrases(text):
+        words = tokens(bare)
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
@@ -287,17 +291,38 @@ class KeywordIndex:
 
     def _word_snippets(self, texts: list[tuple[int, str]], query: str, mark: tuple[str, str],
                        tokens: int) -> dict[int, str]:
-        match = any_word_query(query)
-        if match is None or not texts:
+        words, phrases = any_word_query(query), quoted_phrases(query)
+        if not texts or not (words or phrases):
             return {}
-        with self._scratch("snippet_scratch", ("text",), FTS_TOKENIZE, texts) as table:
-            try:
-                rows = self.db.execute(
-                    f"SELECT rowid, snippet({table}, 0, ?, ?, '…', ?) FROM temp.{table} WHERE {table} MATCH ?",
-                    [mark[0], mark[1], tokens, match])
-                return {r[0]: r[1] for r in rows}
-            except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
-                return {}
+        try:
+            if not phrases:
+                return self._marked(texts, words, mark, tokens)
+            # A "quoted phrase" is marked as it must match (holding_phrases): whole, function words and numbers
+            # too, and word for word, so in a table without the stemmer ("GPUs" is not "GPU"). The words outside
+            # quotes still mark what the stemmer matches ("slices" marks "slice"): they are marked there by the
+            # forms the stemmed table finds them in, in these passages.
+            found = self._marked(texts, words, mark) if words else {}
+            forms = {form.lower(): form for marked in found.values()
+                     for form in re.findall(f"{re.escape(mark[0])}(.*?){re.escape(mark[1])}", marked, re.S)}
+            match = " OR ".join(quoted(term) for term in [*phrases, *forms.values()])
+            return self._marked(texts, match, mark, tokens, exact=True)
+        except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
+            return {}
+
+    def _marked(self, texts: list[tuple[int, str]], match: str, mark: tuple[str, str], tokens: int | None = None,
+                exact: bool = False) -> dict[int, str]:
+        """Each of ``texts`` that ``match`` finds, with what it finds between ``mark``'s two strings: FTS5's
+        ``snippet()`` of about ``tokens`` words, or without them the whole text (``highlight()``). Tokenised as
+        ``passages_fts`` is, or ``exact``: as a "quoted phrase" is matched (``EXACT_TOKENIZE``)."""
+        # a scratch table per tokenizer: a connection's table keeps the tokenizer it was created with
+        table, tokenize = ("exact_snippet_scratch", EXACT_TOKENIZE) if exact else ("snippet_scratch", FTS_TOKENIZE)
+        with self._scratch(table, ("text",), tokenize, texts) as table:
+            if tokens:
+                shown, params = f"snippet({table}, 0, ?, ?, '…', ?)", [*mark, tokens]
+            else:
+                shown, params = f"highlight({table}, 0, ?, ?)", [*mark]
+            rows = self.db.execute(f"SELECT rowid, {shown} FROM temp.{table} WHERE {table} MATCH ?", [*params, match])
+            return {r[0]: r[1] for r in rows}
 
     def verify(self) -> bool:
         """FTS5's own integrity check: whether the index agrees with the passages (a write statement). ``rank``

@@ -13,14 +13,18 @@ finds its closest word in the passage and the reverse (BERTScore), which tells a
 query says from one that is merely about the same topic better than one vector per text does; the passages'
 word vectors were stored by the indexer (``talksearch.library.token_codes``). Each result then *snaps* to the
 sentence inside it that best matches, so the link starts on the moment rather than a sentence early, and
-passages that start at the same sentence collapse into one result. ``talksearch.search.searcher`` wraps this with validation, filters and the
-response shape; bench/quality.py measures it (docs/benchmarks.md).
+passages that start at the same sentence collapse into one result. Two kinds of query know their answer, and
+put it above the fusion's: words quoted from a transcript (the passages holding them as they are) and the name of
+a talk's speaker or event (that talk's best passage). ``talksearch.search.searcher`` wraps this with validation,
+filters and the response shape; bench/quality.py measures it (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -30,7 +34,7 @@ from talksearch.library import Library, PassageHit, SearchScope, token_codes
 from talksearch.library.keyword_index import quoted_phrases
 from talksearch.pronunciation import phonemes, sound_distances, voice, word_phonemes
 from talksearch.settings import Settings, default
-from talksearch.text import content_words, tokens
+from talksearch.text import STOP_WORDS, content_words, tokens
 
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
 
@@ -65,6 +69,10 @@ class RankingOptions:
     token_weight: float = 0.2
     snap: bool = True  # start a result at its best-matching sentence (needs sentence passages)
     snap_keyword_weight: float = 0.3  # in snapping, what a sentence sharing all the query's words adds to its cosine
+    # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
+    # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
+    quote_min_words: int = 4
+    names: bool = True  # a query naming a talk's speaker or event puts that talk's best passage first
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides) -> RankingOptions:
@@ -162,6 +170,79 @@ def rescore(library: Library, fused: dict[int, float], passages: dict[int, Passa
         fused[pid] += o.token_weight * token_match(query_words, stored[pid])
 
 
+# --- a query that quotes a transcript, or names a talk ------------------------------------------------
+
+
+def put_quotes_first(library: Library, fused: dict[int, float], text: str, o: RankingOptions) -> None:
+    """Lifts the passages holding the query's words as one phrase (exact, unstemmed, in order; punctuation
+    between them aside) above every other, their order kept. A sentence copied from a transcript is mostly
+    function words at times ("Hello, my name is Daniel, and this"): the dense ranking does not see it, and the
+    keyword ranking that puts it first counts for half as much."""
+    words = tokens(text)
+    if not o.quote_min_words or len(words) < o.quote_min_words or not content_words(text) or not fused:
+        return
+    holding = library.holding_phrases(list(fused), '"' + " ".join(words) + '"') or ()
+    top = max(fused.values())
+    for pid in holding:
+        fused[pid] += top
+
+
+def _fold(word: str) -> str:
+    """A word as names are compared: lower case, accents dropped ("Wiśniewski" is "wisniewski")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
+
+
+@functools.lru_cache(maxsize=65536)  # every query reads every talk's names
+def _name_words(name: str) -> tuple[str, ...]:
+    return tuple(_fold(w) for w in tokens(name))
+
+
+def named_talks(library: Library, text: str) -> set[str]:
+    """The talks whose speaker or event the query names, as the talks store them (no fuzzy match, so that an
+    ordinary query names none), in any case, with or without accents: all the words of a speaker's name or of an
+    event's (its year may be left out: "Cloud Native Research Day" names "... Day 2024"), or a speaker's surname
+    as one of the query's words ("Okafor"). A surname that is also a word the transcripts hold ("Green", "Price",
+    a function word such as "Will") names a talk only with the first name: alone, it is more likely the word,
+    and where it is said the keyword ranking finds it."""
+    words = {_fold(w) for w in tokens(text)}
+    named = set()
+    for talk_id, speakers, event in library.talk_names():
+        for speaker in speakers:
+            name = _name_words(speaker)
+            if name and name[-1] in words and (words >= set(name) or _surname_alone_names(library, name[-1])):
+                named.add(talk_id)
+        event_words = {w for w in _name_words(event) if not w.isdigit()}
+        if event_words - STOP_WORDS and words >= event_words:
+            named.add(talk_id)
+    return named
+
+
+def _surname_alone_names(library: Library, surname: str) -> bool:
+    return len(surname) > 1 and surname not in STOP_WORDS and not library.contains_word(surname)
+
+
+def put_named_first(library: Library, fused: dict[int, float], named: set[str], vector: np.ndarray,
+                    candidates: int) -> None:
+    """Lifts the best passage of each of the ``named`` talks above every other passage, the rest of the ranking
+    as it was: the fusion's best of the talk, or where it found none of it, the talk's passage nearest the query
+    by meaning (unless the named talks are most of the library: its candidates then hold most of theirs)."""
+    best: dict[str, int] = {}
+    for pid, hit in library.passages(fused).items():
+        if hit.talk_id in named:  # ties fall as in the ranking: the lower id first
+            best[hit.talk_id] = min(pid, best.get(hit.talk_id, pid), key=lambda p: (-fused[p], p))
+    top = max(fused.values(), default=0.0)
+    if len(best) < len(named):
+        scope = library.search_scope(named)
+        nearest = _dense(library, vector, candidates, scope) if scope else []
+        hits = library.passages(nearest)
+        for pid in nearest:
+            if pid in hits and hits[pid].talk_id not in best:
+                best[hits[pid].talk_id] = pid
+                fused.setdefault(pid, 0.0)
+    for pid in best.values():
+        fused[pid] += top
+
+
 # --- snapping a result to its moment ----------------------------------------------------------------
 
 
@@ -238,6 +319,9 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
     # A filter to some of the talks is searched within them; one to most of the library searches it all, the
     # others' passages dropped below.
     scope = library.search_scope(talks) if talks is not None else None
+    named = named_talks(library, text) if o.names else set()
+    if talks is not None:
+        named &= set(talks)
     placed: dict[int, tuple[int, float]] = {}  # passage id -> (tier, fused score in that tier)
     snapped: dict[int, PassageHit] = {}  # passage id -> the hit it snapped to, kept from tier to tier
     tier, candidates = 0, o.candidates
@@ -251,6 +335,10 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
         fused = _fuse(rankings, o.rrf_k)
         if tier == 0 and query_words is not None and o.token_candidates:
             rescore(library, fused, _eligible(library, text, fused, talks), query_words, o)
+        if tier == 0:  # a deeper tier only adds passages after these
+            if named:
+                put_named_first(library, fused, named, vector, candidates)
+            put_quotes_first(library, fused, text, o)
         for pid, score in fused.items():
             placed.setdefault(pid, (tier, score))
         chosen = _moments(library, text, vector, None if distinct_talks else limit, o, placed, talks, snapped)

@@ -209,7 +209,13 @@ class Searcher:
             raise QueryError("the query contains a NUL character")
         if not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text):  # bytes that were not UTF-8
             raise QueryError("the query is not valid text (UTF-8)")
-        return search_text(text)  # the response still echoes the query as it was sent (search)
+        read = search_text(text)  # the response still echoes the query as it was sent (search)
+        # Punctuation, symbols or emoji alone ("...", "%", "🚀") hold no word to find or mark: any ranking of them
+        # would be arbitrary, so they are refused as a blank query is. Letters and digits of any script count, as
+        # read ("㎏" is "kg").
+        if not any(c.isalnum() for c in read):
+            raise QueryError("the query has no letter or digit to search for")
+        return read
 
     def search(self, query: str, limit: int = 10, *, offset: int = 0, filters: TalkFilter | None = None,
                group: Group = "none") -> SearchResponse:
@@ -264,7 +270,9 @@ class Searcher:
 
     def _rank(self, library: Library, text, vector, limit: int, allowed, snap: bool = True,
               distinct_talks: bool = False) -> list[tuple[PassageHit, float]]:
-        options = dataclasses.replace(self.options, snap=snap and self.options.snap)
+        # A related-moments query is a whole passage (no snap): not a quote to put first, nor names of talks
+        options = (dataclasses.replace(self.options, snap=False, quote_min_words=0, names=False) if not snap
+                   else self.options)
         # Word-by-word rescoring is for a query's words; a related-moments query is a whole passage (no snap).
         query_words = (token_codes.signs(self.embedder.query_tokens(text).meaningful())
                        if snap and options.token_candidates else None)
