@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -114,6 +115,24 @@ def _search_talk(server, q: str, talk_id: str) -> list[dict]:
     return response.json()["results"]
 
 
+@contextmanager
+def _library_held(server):
+    """Another writer (as `talksearch index` would be) holding the served library."""
+    writer = Library.open(server.settings.library)
+    writer.acquire_writer()
+    try:
+        yield
+    finally:
+        writer.close()
+
+
+def _submit(server, media: str) -> dict:
+    """An indexing job for a file of the loopback media server, accepted."""
+    response = server.client.post("/api/index", json={"source": loopback_media().url(media)}, headers=AUTH)
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
 def test_index_over_the_api_while_serving_then_delete():
     """A talk indexed by the background worker becomes searchable without a restart; a CLI-style writer
     holding the library makes the job wait, not fail; DELETE removes the talk everywhere."""
@@ -121,19 +140,12 @@ def test_index_over_the_api_while_serving_then_delete():
     before = server.get("/api/talks").json()["total"]
 
     # Another writer (as `talksearch index` would) holds the library: the job waits for it.
-    writer = Library.open(server.settings.library)
-    writer.acquire_writer()
-    try:
-        response = server.client.post("/api/index", json={"source": loopback_media().url("live/t02-live.ogg")},
-                                      headers=AUTH)
-        assert response.status_code == 202, response.text
-        job = response.json()
+    with _library_held(server):
+        job = _submit(server, "live/t02-live.ogg")
         assert job["status"] == "queued" and job["source"].endswith("t02-live.ogg")
         wait_until(lambda: any(line.startswith("waiting:") for line in _job(server, job["id"])["log"]),
                    "the job to notice the writer lock")
         assert _job(server, job["id"])["status"] == "running"
-    finally:
-        writer.close()
 
     job = wait_until(_finished(server, job["id"]), "the indexing job")
     assert job["status"] == "done", job
@@ -252,18 +264,11 @@ def test_a_job_waiting_for_the_library_logs_it_once_and_backs_off(monkeypatch):
 
     monkeypatch.setattr(jobs.JobQueue, "_run_child", timed)
     server = admin_server()
-    writer = Library.open(server.settings.library)
-    writer.acquire_writer()
-    try:
-        response = server.client.post("/api/index", json={"source": loopback_media().url("live/missing.ogg")},
-                                      headers=AUTH)
-        assert response.status_code == 202, response.text
-        job_id = response.json()["id"]
+    with _library_held(server):
+        job_id = _submit(server, "live/missing.ogg")["id"]
         wait_until(lambda: len(tries) >= 5, "five tries while the library is held")
         waiting = [line for line in _job(server, job_id)["log"] if line.startswith("waiting:")]
         assert len(waiting) == 1 and "being written" in waiting[0], waiting
-    finally:
-        writer.close()
     job = wait_until(_finished(server, job_id), "the job, once the library is free")
     assert job["status"] == "failed" and "404" in job["error"], job  # it ran: the source is missing
     pauses = [later[0] - earlier[1] for earlier, later in zip(tries, tries[1:5])]
