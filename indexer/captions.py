@@ -158,13 +158,23 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
             continue
         begin = max(start, cues[-1].end) if rolled and cues else start
         words: list[Word] = []
-        for line in new_lines:
+        # A cue's lines were said one after the other: each gets its share of the cue's time by character length,
+        # as words do within a line, so times only move forward (a line given the whole cue would start again at
+        # its start). A line's inline times are kept; the next line starts after its last word.
+        lengths = [len("".join(_plain(line).split())) for line in new_lines]
+        total = sum(lengths) or 1
+        line_start, said = begin, 0
+        for line, length in zip(new_lines, lengths):
             voice = _VOICE.search(line)
             if voice:
                 speaker = voice.group(1).strip()
             elif _SPEAKER_PREFIX.match(html.unescape(_TAG.sub("", line)).lstrip()):
                 speaker = None  # ">> " or "- ": someone else speaks, unnamed; the last name no longer holds
-            words += _line_words(line, begin, end)
+            said += length
+            line_end = max(begin + (end - begin) * said / total, line_start)
+            line_words = _line_words(line, line_start, line_end)
+            words += line_words
+            line_start = max([line_end] + [w.end for w in line_words])
         if words:
             if cues and not rolled:
                 _check_order(cues[-1], start, end)

@@ -238,3 +238,38 @@ def test_subrip_export_keeps_tag_like_text_and_arrows_as_words_a_player_shows(tm
     assert shown.returncode == 0 and "Unrecognized" not in shown.stderr, shown.stderr
     dialogue = next(line for line in (tmp_path / "t.ass").read_text().splitlines() if line.startswith("Dialogue:"))
     assert dialogue.endswith("Salt & pepper \uff1ctags\uff1e here --\uff1e there."), dialogue
+
+
+def test_a_cue_of_two_lines_shares_its_time_between_them_and_its_export_reads_back(tmp_path):
+    """Publishers' cues hold two lines, said one after the other: each line gets its share of the cue's time (by
+    length, as words within a line), so the second line's sentence starts part-way in, word times only move
+    forward, and the exported WebVTT has cues one after another that this reader takes back."""
+    (tmp_path / "two.vtt").write_text(
+        "WEBVTT\n\n00:00:00.000 --> 00:00:06.000\nWelcome everyone to this short session today.\n"
+        "Power capping saves energy.\n\n00:00:06.000 --> 00:00:10.000\nThank you.\n")
+    (tmp_path / "two.srt").write_text(
+        "1\n00:00:00,000 --> 00:00:06,000\nWelcome everyone to this short session today.\n"
+        "Power capping saves energy.\n\n2\n00:00:06,000 --> 00:00:10,000\nThank you.\n")
+    share = 6.0 * len("Welcomeeveryonetothisshortsessiontoday.") / len(
+        "Welcomeeveryonetothisshortsessiontoday.Powercappingsavesenergy.")  # ~3.7 s
+    for name in ("two.vtt", "two.srt"):
+        segments = read((tmp_path / name).read_text())
+        words = [w for s in segments for w in s.words]
+        assert all(a.end <= b.start + 1e-6 for a, b in zip(words, words[1:])), (name, words)
+        sentences = split_sentences(segments)
+        assert [s.text for s in sentences] == [
+            "Welcome everyone to this short session today.", "Power capping saves energy.", "Thank you."]
+        assert sentences[1].start == pytest.approx(share, abs=0.01), name
+        assert sentences[0].end <= sentences[1].start and sentences[1].end == pytest.approx(6.0)
+        (tmp_path / "exported.vtt").write_text(_exported(sentences, "vtt"))
+        again = split_sentences(read((tmp_path / "exported.vtt").read_text()))
+        assert [(s.text, s.start) for s in again] == [(s.text, s.start) for s in sentences]
+
+
+def test_a_rolling_cue_with_an_old_line_gives_its_one_new_line_the_rest_of_the_cue():
+    """Sharing among lines counts only the new ones: a line rolled up from the cue before takes no time."""
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nfirst line of words\n\n"
+           "00:00:03.000 --> 00:00:05.000\nfirst line of words\nsecond line here\n")
+    words = [w for s in read(vtt) for w in s.words]
+    assert [w.word.strip() for w in words][4:] == ["second", "line", "here"]
+    assert words[4].start == 3.0 and words[-1].end == pytest.approx(5.0)
