@@ -24,6 +24,7 @@ from talksearch.indexer.sources import Candidate, Fetched, Sources
 from talksearch.library import DOWNLOADS, MEDIA, Library
 from talksearch.embedding import reads_only_english, recorded_name
 from talksearch.settings import Settings
+from talksearch.text import printable
 from talksearch.timecode import clock
 
 _DONE = object()
@@ -134,6 +135,7 @@ class IndexRun:
         line = f"{outcome.status:<8}{outcome.label}"
         if outcome.detail:
             line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
+        line = printable(line)  # a title, path or error message from the source: one line, and inert on a terminal
         tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
 
     # --- the local engine -------------------------------------------------------------------------

@@ -21,6 +21,7 @@ try:
     from talksearch.settings import Settings
     from talksearch.settings_flags import setting_options
     from talksearch.storage import explain
+    from talksearch.text import printable
     from talksearch.timecode import clock
     from talksearch.transcripts import FORMATS, missing_transcript, missing_translation, render
 except KeyboardInterrupt:  # Ctrl-C while these load (a quarter of a second, before Cli.invoke can catch it):
@@ -220,8 +221,9 @@ def search_command(query, limit, as_json, library, languages) -> None:
         say("no results")
     for r in response.results:
         # A hit in a talk indexed with --translate may be found by its English alone: shown, as the pages show it
-        english = f"\n       English: {r.translation}" if r.translation else ""
-        say(f"{clock(r.start):>6}  {r.talk.title}\n       {r.text}{english}\n       {r.link}")
+        english = f"\n       English: {printable(r.translation)}" if r.translation else ""
+        say(f"{clock(r.start):>6}  {printable(r.talk.title)}\n       {printable(r.text)}{english}\n       "
+            f"{printable(r.link)}")
 
 
 @main.command()
@@ -239,7 +241,7 @@ def talks(library, as_json) -> None:
         say(listing.model_dump_json())
         return
     for t in listing.talks:
-        say(f"{t.id}  {t.published or '          '}  {t.title}")
+        say(f"{t.id}  {t.published or '          '}  {printable(t.title)}")
     say(f"{listing.total} talks")
 
 

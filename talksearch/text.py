@@ -64,3 +64,15 @@ def meaningful_tokens(pieces: Sequence[str]) -> list[int]:
         if word.isalnum() and (piece.startswith("##") or word not in STOP_WORDS):
             keep.append(i)
     return keep
+
+
+# Control characters (C0, DEL and C1: Unicode's category Cc) in text that a talk's publisher wrote: a title, a
+# speaker, a caption. Printed raw, ESC and BEL drive the reader's terminal (retitle the window, clear the screen,
+# recolour what follows) and CR or LF break the output's one line per talk. Each shows as U+FFFD, which says that
+# something was there; a tab is only a wide space.
+_CONTROLS = {code: "\N{REPLACEMENT CHARACTER}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\t"): " "}
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal, on the line it belongs to: its control characters replaced."""
+    return text.translate(_CONTROLS)

@@ -5,6 +5,7 @@ cannot find, eval outside a source checkout."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import pytest
 from talksearch.cli import SHUTDOWN_GRACE_SECONDS
 from talksearch.indexer.sources import read_source_list
 from talksearch.library import Library
-from tests.helpers import ROOT, talksearch
+from tests.helpers import DATA, ROOT, talksearch
 from tests.service_fixtures import wait_until
 
 # Ctrl-C at the moment the CLI's imports reach the library code (the longest of them): a real SIGINT, sent by
@@ -211,3 +212,36 @@ def test_eval_outside_a_source_checkout_is_one_line_without_a_pointer_to_its_hel
                             text=True, cwd=tmp_path, timeout=60)  # the copy, as installed: no bench/ beside it
     assert (result.returncode, result.stderr, result.stdout) == (
         1, "error: eval runs bench/quality.py from a source checkout of talksearch\n", "")
+
+
+# What a hostile publisher puts in a title or a caption: retitle the terminal's window (OSC 0 ... BEL), clear the
+# screen, turn what follows red, and a CR LF that starts a line of the publisher's own.
+TERMINAL_TAKEOVER = "\x1b]0;pwned\x07\x1b[2J\x1b[31m"
+FORGED_LINE = "\r\nSet-Cookie: pwn=1"
+
+
+@pytest.mark.models
+def test_a_talks_control_characters_never_reach_the_terminal(tmp_path):
+    """Titles and captions were printed raw: `talks`, `search` and the index run's "added" line
+    retitled the reader's window, cleared the screen and recoloured what followed (click strips only ESC [
+    colours, and only when piped), and a title with CR LF printed a line of its own. Now each control character
+    shows as U+FFFD: one line per talk, and nothing a terminal acts on (--json escapes them already)."""
+    recording = tmp_path / "talk.ogg"
+    shutil.copy(DATA / "t01.ogg", recording)
+    title = f"Scheduling{TERMINAL_TAKEOVER}{FORGED_LINE}"
+    recording.with_suffix(".info.json").write_text(json.dumps({"title": title}))
+    recording.with_suffix(".vtt").write_text(  # captions: the quickest transcript, and cue text to search
+        f"WEBVTT\n\n00:00:00.000 --> 00:00:04.000\nGang scheduling{TERMINAL_TAKEOVER} shares nodes.\n")
+    library = str(tmp_path / "library")
+    indexed = talksearch("index", str(recording), "--library", library, "--embed-model", "all-MiniLM-L6-v2")
+    listed = talksearch("talks", "--library", library)
+    found = talksearch("search", "gang scheduling", "--library", library)
+    for result in (indexed, listed, found):
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not set(result.stdout) & {"\x1b", "\x07"}, repr(result.stdout)  # a CR reads as a line end here
+    (added, _summary) = indexed.stdout.splitlines()
+    assert added.startswith("added   ") and "Set-Cookie" in added, added
+    (talk, _total) = listed.stdout.splitlines()
+    assert "Scheduling" in talk and "Set-Cookie" in talk, talk
+    (heading, text, _link) = found.stdout.splitlines()  # one hit: its talk, its words, its link
+    assert "Set-Cookie" in heading and text.strip().startswith("Gang scheduling"), found.stdout
