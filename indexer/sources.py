@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
+import av
 import yt_dlp
 from yt_dlp.utils import unsmuggle_url, url_basename
 
@@ -364,6 +365,7 @@ class Sources:
         if self.is_indexed(archive_id("local", digest)):
             return None
         resolved = path.resolve()
+        _require_recording(resolved)
         info = _sidecar_info(path.with_suffix(".info.json"))
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
         stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -459,6 +461,19 @@ def _stated_duration(path: Path) -> float | None:
         return media_duration(str(path))
     except Exception:  # not media we can open: whisper's reading of it will say so
         return None
+
+
+def _require_recording(path: Path) -> None:
+    """Raise SourceError unless PyAV (the decoder transcription uses) finds an audio or video stream in the file.
+    When captions supply the words nothing else opens it, and the service's /media serves whatever the catalog
+    names: a text file (or a link to /etc/passwd) named .mp3 beside a .vtt would be indexed and served as media."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if container.streams.audio or container.streams.video:
+                return
+    except av.error.FFmpegError:
+        pass
+    raise SourceError("not audio or video (no stream could be read)")
 
 
 def _file_digest(path: Path) -> str:

@@ -269,3 +269,35 @@ def test_long_recordings_stream_in_bounded_chunks_cut_in_pauses(tmp_path):
         assert before[2] < 1e-3 and after[3] < 1e-3, (before, after)
     assert peak < whole_bytes / 5, f"peak {peak / 1e6:.1f} MB for a {whole_bytes / 1e6:.0f} MB recording"
 
+
+
+# --- local files that are not recordings -----------------------------------------------------------------
+
+
+def test_a_local_file_that_is_not_a_recording_is_refused_even_with_captions(tmp_path):
+    """Captions beside a "recording" supply its words, so nothing else opened it: a link to /etc/passwd or an
+    HTML page named .mp3 was indexed, and the service's /media then served it. Each is refused in one line;
+    a link to a real recording (people link their recordings in) is indexed as before."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    (tmp_path / "payload.html").write_text("<!doctype html><script>alert(document.domain)</script>\n")
+    shutil.copy(DATA / "t01.ogg", tmp_path / "real.ogg")
+    (folder / "passwd.mp3").symlink_to("/etc/passwd")
+    (folder / "page.mp3").symlink_to(tmp_path / "payload.html")
+    (folder / "linked.ogg").symlink_to(tmp_path / "real.ogg")
+    (folder / "notes.mp3").write_text("Speaker notes: not a recording.\n" * 40)
+    cues = "\n\n".join(f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
+                       for s in TRUTH["t01"]["sentences"])
+    for name in ("passwd", "page", "linked", "notes"):
+        (folder / f"{name}.vtt").write_text("WEBVTT\n\n" + cues + "\n")
+    library = tmp_path / "library"
+    result = talksearch("index", str(folder), "--library", str(library))
+    output = result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("added", "skipped", "failed"))]
+    assert result.returncode == 1 and "Traceback" not in output, output
+    for name in ("passwd", "page", "notes"):
+        refused = _line(lines, f"/{name}.mp3: ")
+        assert refused == f"failed  {folder / name}.mp3: not audio or video (no stream could be read)", refused
+    assert _line(lines, "linked").startswith("added")
+    db = sqlite3.connect(library / "catalog.sqlite")
+    assert [row[0] for row in db.execute("SELECT media_url FROM talks")] == [(tmp_path / "real.ogg").as_uri()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 
@@ -15,6 +16,7 @@ from tests.service_fixtures import (
     assert_error,
     copy_library,
     locked_down_server,
+    serving,
     settings_for,
     shared_library,
     wait_until,
@@ -314,11 +316,15 @@ def test_media_streams_local_talks_with_ranges(api, ids):
     size = (DATA / "t01.ogg").stat().st_size
     whole = api.get(f"/media/{ids['local']}")
     assert whole.status_code == 200 and whole.headers["content-type"] == "audio/ogg"
+    # never sniffed, never run as a page on the service's origin (test_media_serves_only_audio_or_video)
+    assert whole.headers["x-content-type-options"] == "nosniff"
+    assert whole.headers["content-security-policy"] == "sandbox"
     assert whole.content == (DATA / "t01.ogg").read_bytes()
     part = api.get(f"/media/{ids['local']}", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206
     assert part.headers["content-range"] == f"bytes 100-199/{size}"
     assert part.content == (DATA / "t01.ogg").read_bytes()[100:200]
+    assert part.headers["x-content-type-options"] == "nosniff"
     for malformed in ("bytes=5-1", "bytes=abc", "items=0-5"):  # ignored, as RFC 9110 asks: the whole file
         ignored = api.get(f"/media/{ids['local']}", headers={"Range": malformed})
         assert ignored.status_code == 200 and ignored.content == whole.content, malformed
@@ -327,6 +333,30 @@ def test_media_streams_local_talks_with_ranges(api, ids):
     assert_error(api.get(f"/media/{ids['t01']}"), 404)  # remote talks have no local media
     for path in ("/media/..%2F..%2Fetc%2Fpasswd", "/media/%2Fetc%2Fpasswd", "/media/nope"):
         assert api.get(path).status_code == 404
+
+
+def test_media_serves_only_audio_or_video(ids, tmp_path):
+    """A catalog whose local talk names a page (an older index took a link to one, with captions beside it) or
+    a file with no media type (a link to /etc/passwd): /media refuses both, in the one error shape, rather than
+    serve a page that runs on the service's origin or the host's files."""
+    page = tmp_path / "payload.html"
+    page.write_text("<!doctype html><script>fetch('/api/talks')</script>\n")
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    library = copy_library()
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET media_url = ? WHERE id = ?", (page.as_uri(), ids["local"]))
+        db.execute("UPDATE talks SET media_url = ? WHERE id = ?", (secret.as_uri(), ids["t01"]))
+    db.close()
+    with serving(settings_for(library)) as server:
+        for talk in (ids["local"], ids["t01"]):
+            assert_error(server.get(f"/media/{talk}"), 404, "not_found")
+            partial = server.get(f"/media/{talk}", headers={"Range": "bytes=0-99"})  # no byte of it either
+            assert partial.status_code == 404 and "<script" not in partial.text and "root:" not in partial.text
+        # and nothing links there: the search's link is the talk page, which shows no player
+        hits = server.get("/api/search", params={"q": "checkpoint", "talk": ids["local"]}).json()["results"]
+        assert hits and all(hit["link"].startswith(f"/talks/{ids['local']}?t=") for hit in hits)
+        assert "<video" not in server.get(f"/talks/{ids['local']}").text
 
 
 # --- errors, CORS, operations -------------------------------------------------------------------

@@ -1,16 +1,19 @@
-import mimetypes
-
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
 
 from talksearch.schemas import ErrorResponse
+from talksearch.search.searcher import recording_type
 from talksearch.service.errors import ApiError
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import local_media
 
 router = APIRouter(tags=["talks"], route_class=ReadRoute)
+
+# A browser must never run or sniff anything served from here as a page on the service's origin, whatever the file
+# turns out to hold: the type is the one given, and a document opened from it gets no script and no origin.
+_MEDIA_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
 class MediaFile(FileResponse):
@@ -40,8 +43,9 @@ def media(state: State, talk_id: str) -> MediaFile:
     # never from the request.
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
+    # Only a recording (audio or video, local_media) is served: anything else the catalog may name (a file replaced
+    # since indexing, an older library's link to a page) is "no local media", as the search's links say.
     path = local_media(talk) if talk else None
     if path is None:
         raise ApiError(404, f"no local media for talk {talk_id!r}")
-    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return MediaFile(path, media_type=media_type, content_disposition_type="inline")
+    return MediaFile(path, media_type=recording_type(path), content_disposition_type="inline", headers=_MEDIA_HEADERS)

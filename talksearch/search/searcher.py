@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import mimetypes
 import os
 import queue
 import threading
@@ -58,13 +59,25 @@ def link_at(talk: Talk, seconds: float, served: bool = False) -> str:
     return f"{base}#t={t}"
 
 
+# MPEG transport streams are among the recordings the indexer takes (.ts); Debian's mime.types calls the suffix Qt
+# Linguist's text, which would not count as a recording.
+mimetypes.add_type("video/mp2t", ".ts")
+
+
+def recording_type(path: Path) -> str | None:
+    """The audio or video media type of a file, by its name; None for anything else, which /media never serves (a
+    file replaced since it was indexed, an older library's link to a page or to /etc/passwd)."""
+    kind = mimetypes.guess_type(path.name)[0] or ""
+    return kind if kind.split("/")[0] in ("audio", "video") else None
+
+
 def local_file(url: str | None) -> Path | None:
-    """The file a ``file://`` media URL names (a talk indexed from a local file), while it is there."""
+    """The recording a ``file://`` media URL names (a talk indexed from a local file), while it is there."""
     parts = urlsplit(url or "")
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
     path = Path(url2pathname(unquote(parts.path)))
-    return path if path.is_file() else None
+    return path if path.is_file() and recording_type(path) else None
 
 
 def page_at(talk_id: str, seconds: float) -> str:
