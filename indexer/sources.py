@@ -473,7 +473,7 @@ def _require_recording(path: Path) -> None:
                 return
     except av.error.FFmpegError:
         pass
-    raise SourceError("not audio or video (no stream could be read)")
+    raise SourceError("not readable as audio or video (no stream could be read)")
 
 
 def _file_digest(path: Path) -> str:

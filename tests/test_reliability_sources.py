@@ -297,7 +297,7 @@ def test_a_local_file_that_is_not_a_recording_is_refused_even_with_captions(tmp_
     assert result.returncode == 1 and "Traceback" not in output, output
     for name in ("passwd", "page", "notes"):
         refused = _line(lines, f"/{name}.mp3: ")
-        assert refused == f"failed  {folder / name}.mp3: not audio or video (no stream could be read)", refused
+        assert refused == f"failed  {folder / name}.mp3: not readable as audio or video (no stream could be read)", refused
     assert _line(lines, "linked").startswith("added")
     db = sqlite3.connect(library / "catalog.sqlite")
     assert [row[0] for row in db.execute("SELECT media_url FROM talks")] == [(tmp_path / "real.ogg").as_uri()]
