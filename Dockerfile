@@ -24,7 +24,13 @@ ENV PATH=/app/.venv/bin:$PATH \
     TALKSEARCH_HOST=0.0.0.0 \
     HF_HUB_OFFLINE=1
 VOLUME /library
+# Behind a reverse proxy in another container, name the proxy (or its network) so that its X-Forwarded-Proto is
+# believed, e.g. docker run -e TALKSEARCH_FORWARDED_ALLOW_IPS=172.16.0.0/12: otherwise the absolute links the
+# service writes (oEmbed, feeds, MCP) say http:// on an https:// site. Not '*', which lets any client that
+# reaches the port say where it comes from. Unset, only a proxy inside this container (127.0.0.1) is believed.
 EXPOSE 8000
-# The port from the settings talksearch serve reads (TALKSEARCH_PORT, default 8000), not a fixed 8000.
+# The port from the settings talksearch serve reads (TALKSEARCH_PORT, default 8000), not a fixed 8000. Set the
+# container's port there (docker run -e TALKSEARCH_PORT=9000), not as `serve --port 9000` in the command: this
+# check cannot see a flag, and would call the container unhealthy.
 HEALTHCHECK CMD python -c "import urllib.request; from talksearch.settings import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings().port}/healthz')"
 CMD ["talksearch", "serve"]

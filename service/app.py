@@ -19,7 +19,7 @@ from talksearch import __version__
 from talksearch.library import Library
 from talksearch.search.searcher import Searcher, open_searcher
 from talksearch.service import errors, openapi
-from talksearch.service.assistant import build_server
+from talksearch.service.assistant import ClientPosts, build_server
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
@@ -108,7 +108,8 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.
     # No GET: stateless JSON answers offer no server-to-client stream (the SDK's would stay open forever), and
     # the spec lets a server answer 405 then; the router does, in the one error shape, with an Allow header.
-    app.add_route("/mcp", StreamableHTTPASGIApp(assistant.session_manager), methods=["POST", "DELETE"],
+    # ClientPosts: every refusal (the rate limit's, a body that is no JSON-RPC message) in JSON-RPC's form.
+    app.add_route("/mcp", ClientPosts(StreamableHTTPASGIApp(assistant.session_manager)), methods=["POST", "DELETE"],
                   include_in_schema=False)
     logging.getLogger(streamable_http.__name__).addFilter(_unless_the_client_went_away)  # once, however many apps
     return app

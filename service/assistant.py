@@ -1,9 +1,9 @@
 """talksearch as a Model Context Protocol server (the official ``mcp`` SDK): the tools an AI assistant calls.
 
 One server definition, two transports: ``talksearch mcp`` runs it over stdio, and the service mounts it at
-``/mcp`` (streamable HTTP). The tools only read, and every answer is built from what the library holds
-(ids, times, text and links come from the catalog), so an assistant can cite a moment but has nothing to
-invent one from.
+``/mcp`` (streamable HTTP, behind ``ClientPosts``); both answer what is no JSON-RPC message alike. The tools
+only read, and every answer is built from what the library holds (ids, times, text and links come from the
+catalog), so an assistant can cite a moment but has nothing to invent one from.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
-from datetime import date
 from typing import Annotated
 
 import anyio
@@ -19,6 +18,7 @@ import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.message import SessionMessage
 from mcp.types import ToolAnnotations
 from mcp_types import (
@@ -26,20 +26,27 @@ from mcp_types import (
     PARSE_ERROR,
     ErrorData,
     JSONRPCError,
+    JSONRPCMessage,
     JSONRPCNotification,
     JSONRPCRequest,
     JSONRPCResponse,
     jsonrpc_message_adapter,
 )
 from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from talksearch import __version__
 from talksearch.language_codes import filter_languages
 from talksearch.library import Talk, TalkFilter
 from talksearch.search.searcher import QueryError, Searcher, link_at
 from talksearch.service.errors import invalid_message
+from talksearch.service.params import PublishedDate
+from talksearch.service.ratelimit import SPEND_KEY
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
+RATE_LIMITED = -32000  # the first of JSON-RPC's codes for a server's own errors (-32000 to -32099)
 INSTRUCTIONS = """Search what was said in a library of recorded talks (conference talks, lectures), down to the
 second. Use search_talks to find moments, get_transcript to read around a moment before quoting it, and
 list_talks to see what the library holds. Cite moments with the returned link; every time and quote comes
@@ -155,8 +162,9 @@ Speaker = Annotated[Values, Field(description="Only talks by any of these speake
 Event = Annotated[Values, Field(description="Only talks from any of these events")]
 Channel = Annotated[Values, Field(description="Only talks from any of these channels")]
 Language = Annotated[Values, Field(description="Only talks in any of these spoken languages, e.g. en")]
-After = Annotated[date | None, Field(description="Only talks published on or after this date (YYYY-MM-DD)")]
-Before = Annotated[date | None, Field(description="Only talks published on or before this date (YYYY-MM-DD)")]
+# Calendar dates only, as the API takes them: pydantic's own ``date`` reads a bare number as a Unix timestamp
+After = Annotated[PublishedDate, Field(description="Only talks published on or after this date (YYYY-MM-DD)")]
+Before = Annotated[PublishedDate, Field(description="Only talks published on or before this date (YYYY-MM-DD)")]
 
 
 class _Server(MCPServer):
@@ -188,9 +196,8 @@ class _ClientLines:
     """The client's lines for the SDK's stdio transport, which would otherwise leave two things undone:
 
     * a line that is no JSON, or no JSON-RPC message, it drops without a word (it hands the server an error that
-      is only logged, at debug), and the client waits forever for an answer to its id. JSON-RPC 2.0 answers it:
-      -32700 (parse error, id null) or -32600 (invalid request, with the request's id where it has one), as
-      ``/mcp`` answers the same bodies with HTTP 400.
+      is only logged, at debug), and the client waits forever for an answer to its id. Here it is answered as
+      JSON-RPC 2.0 says (``read_message``), as ``/mcp`` answers the same body (with HTTP 400).
     * at the end of input it cancels the requests still running: the client that sent them and closed its side
       never hears back. Here the end of input waits until each request read has been answered (or cancelled
       by the client).
@@ -231,17 +238,9 @@ class _ClientLines:
     def _read(self, line: str) -> JSONRPCError | None:
         """The refusal of a line that is not a JSON-RPC message; else None, and the line's request is counted."""
         try:
-            message = jsonrpc_message_adapter.validate_json(line, by_name=False)  # exactly as the SDK reads it
-        except ValidationError as exc:
-            try:
-                raw = pydantic_core.from_json(line)
-            except ValueError as not_json:
-                return _refusal(None, PARSE_ERROR, f"Parse error: {not_json}")
-            request_id = raw.get("id") if isinstance(raw, dict) else None
-            if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
-                request_id = None  # an id JSON-RPC does not allow cannot be echoed
-            reason = invalid_message(exc.errors(), located=False)
-            return _refusal(request_id, INVALID_REQUEST, f"Invalid request: {reason}")
+            message = read_message(line)
+        except Unreadable as exc:
+            return exc.answer
         if isinstance(message, JSONRPCRequest):
             self.unanswered.add(message.id)
         elif isinstance(message, JSONRPCNotification) and message.method == "notifications/cancelled":
@@ -249,8 +248,101 @@ class _ClientLines:
         return None
 
 
+class Unreadable(ValueError):
+    """A client's message that is no JSON-RPC message; ``answer``: the error JSON-RPC 2.0 answers it with."""
+
+    def __init__(self, answer: JSONRPCError):
+        super().__init__(answer.error.message)
+        self.answer = answer
+
+
+def read_message(data: str | bytes) -> JSONRPCMessage:
+    """A client's message (a stdio line, an HTTP body), read exactly as the SDK reads it. Raises ``Unreadable``
+    when it is no JSON (-32700, parse error, id null) or no JSON-RPC message (-32600, invalid request, with the
+    request's id where it has one, and the first thing wrong in one line)."""
+    try:
+        return jsonrpc_message_adapter.validate_json(data, by_name=False)
+    except ValidationError as exc:
+        try:
+            raw = pydantic_core.from_json(data)
+        except ValueError as not_json:
+            raise Unreadable(_refusal(None, PARSE_ERROR, f"Parse error: {not_json}")) from None
+        request_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
+            request_id = None  # an id JSON-RPC does not allow cannot be echoed
+        reason = invalid_message(exc.errors(), located=False)
+        raise Unreadable(_refusal(request_id, INVALID_REQUEST, f"Invalid request: {reason}")) from None
+
+
 def _refusal(request_id, code: int, message: str) -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
+
+
+class ClientPosts:
+    """``/mcp``: what clients POST, read before the SDK's streamable-HTTP app (``app``) sees it, so that every
+    refusal is a JSON-RPC error, the one form an MCP client shows its user (the SDK's client reports any other
+    non-2xx body as "Server returned an error response"):
+
+    * a body that is no JSON-RPC message: the SDK answers it with id null, code -32602 (which JSON-RPC keeps for
+      invalid *params*) and pydantic's multi-line report. Here: 400 with what stdio answers (``read_message``).
+    * a Content-Type other than JSON, or a body over the SDK's limit: the SDK answers in plain text. Here: 415, 413.
+    * the rate limit (ratelimit.py hands over the function that spends a token): a request spends one, and its
+      429 is an error with the request's id. A notification runs no search and spends nothing, so a handshake
+      costs one token (``initialize``), not two, and a refused message that expects no answer is not lost.
+
+    A message the SDK can read reaches it as sent (the body given back whole), and its answers are untouched."""
+
+    def __init__(self, app: ASGIApp, max_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE):
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            await _answer(_refusal(None, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be "
+                                   "application/json"), 415)(scope, receive, send)
+            return
+        body = bytearray()
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > self.max_body_size:
+                    await _answer(_refusal(None, INVALID_REQUEST, f"Request body too large (over "
+                                           f"{self.max_body_size} bytes)"), 413)(scope, receive, send)
+                    return
+        except ClientDisconnect:
+            return  # the client went away before it had sent its body: nobody is left to answer
+        body = bytes(body)
+        try:
+            message = read_message(body)
+        except Unreadable as exc:
+            await _answer(exc.answer, 400)(scope, receive, send)
+            return
+        spend = scope.get(SPEND_KEY)
+        refused = spend() if spend is not None and isinstance(message, JSONRPCRequest) else None
+        if refused is not None:
+            reason, headers = refused
+            await _answer(_refusal(message.id, RATE_LIMITED, reason), 429, headers)(scope, receive, send)
+            return
+        await self.app(scope, _given_back(body, receive), send)
+
+
+def _answer(error: JSONRPCError, status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(error.model_dump_json(by_alias=True, exclude_unset=True), status, headers,
+                    media_type="application/json")
+
+
+def _given_back(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with the body, read already, handed over again first (then the connection's own messages)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay():
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 class _Answers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
@@ -16,13 +17,29 @@ from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
 from talksearch import __version__
-from talksearch.library import Talk
+from talksearch.library import Talk, TalkFilter
 from talksearch.schemas import SearchResponse
 
 ATOM = "application/atom+xml; charset=utf-8"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# A saved search's feed is for what is new, and the search ranks by relevance: so the feed draws the best
+# moment of each of the POOL_PER_ENTRY x limit most relevant talks, and shows the newest `limit` of them. A talk
+# indexed today that ranks below the first `limit` (older talks say it more) still appears; one ranked below the
+# pool does not (a search has no "relevant enough" cut-off to go by). Capped: a deeper search costs more.
+POOL_PER_ENTRY = 5
+MAX_POOL = 200
+
+
+class Feed(NamedTuple):
+    body: bytes
+    updated: datetime  # the feed's <updated>: its HTTP Last-Modified
+
+
+def search_pool(limit: int) -> int:
+    """How many talks a search feed of ``limit`` entries picks its newest from (see POOL_PER_ENTRY)."""
+    return max(limit, min(limit * POOL_PER_ENTRY, MAX_POOL))
 
 
 def xml_text(text: str | None) -> str:
@@ -42,6 +59,29 @@ def _when(value: str | None) -> datetime | None:
 
 def newest_first(talk: Talk) -> tuple[datetime, datetime]:
     return _when(talk.published) or _EPOCH, _when(talk.indexed_at) or _EPOCH
+
+
+def latest(talk: Talk) -> tuple[datetime, datetime]:
+    """A search feed's order: when the talk was published, else when it was indexed. A recording with no date is
+    new when it is indexed; put last, as `newest_first` puts it, it would never make a feed of the newest."""
+    indexed = _when(talk.indexed_at) or _EPOCH
+    return _when(talk.published) or indexed, indexed
+
+
+_FILTER_NAMES = (("talks", "talk"), ("channels", "channel"), ("events", "event"), ("speakers", "speaker"),
+                 ("languages", "language"))
+
+
+def talks_feed_title(filters: TalkFilter | None) -> str:
+    """The talks feed's title, naming its filters: a reader subscribed to a speaker's feed and the library's tells
+    them apart ("talksearch: talks (speaker: Ines Moreau; published: from 2024-01-01)")."""
+    filters = filters or TalkFilter()
+    named = [f"{name}: {', '.join(values)}" for field, name in _FILTER_NAMES if (values := getattr(filters, field))]
+    after, before = filters.published_after, filters.published_before
+    if after or before:
+        named.append("published: " + (f"{after} to {before}" if after and before
+                                      else f"from {after}" if after else f"until {before}"))
+    return "talksearch: talks" + (f" ({'; '.join(named)})" if named else "")
 
 
 class _PodcastNamespace(BaseExtension):
@@ -100,32 +140,45 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
 
 
 def search_feed(base: str, query: list[tuple[str, str]], response: SearchResponse,
-                talks: dict[str, Talk], page_query: str) -> bytes:
-    """The moments of ``response``, newest talks first (then best first within a talk). ``page_query``: the
-    search page's query for it (its ``rel="alternate"``), which holds less than the feed's own."""
+                talks: dict[str, Talk], page_query: str, limit: int | None = None) -> Feed:
+    """The newest ``limit`` talks of ``response`` (a search grouped by talk, ``search_pool`` deep), each at its
+    moment, by ``latest`` (then as the search ranked them). Entry ids are the moments' pages, as ever: a talk's
+    entry keeps its id while that moment stays its best. ``page_query``: the search page's query for it (its
+    ``rel="alternate"``), which holds less than the feed's own."""
     qs = urlencode(query, doseq=True)
     feed = _feed(f"{base}/api/search.atom?{qs}", f"talksearch: {response.query.strip()}",
                  f"{base}/api/search.atom?{qs}", f"{base}/?{page_query}",
-                 "Moments in the talks where this is said, newest talks first")
+                 "The talks where this is said, newest first, each at its best moment")
     results = [r for r in response.results if r.talk.id in talks]
-    order = sorted(range(len(results)), key=lambda i: newest_first(talks[results[i].talk.id]), reverse=True)
-    for i in order:  # sorted() is stable: within a talk, the search's own order
-        result, talk = results[i], talks[results[i].talk.id]
+    # sorted() is stable (reverse too): talks of one date keep the search's order, best first
+    results = sorted(results, key=lambda r: latest(talks[r.talk.id]), reverse=True)[:limit]
+    for result in results:
+        talk = talks[result.talk.id]
         page = f"{base}{result.page}"
         minutes, seconds = divmod(int(result.start), 60)
         entry = _talk_entry(feed, talk, page, page, f"{talk.title} at {minutes}:{seconds:02d}")
         entry.extras.related(result.link if result.link.startswith("http") else f"{base}{result.link}")
         entry.content(xml_text(result.text), type="text")
-    feed.updated(max((newest_first(t)[1] for t in talks.values()), default=_EPOCH))
-    return feed.atom_str(pretty=True)
+    return _finished(feed, [talks[r.talk.id] for r in results])
 
 
-def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk]) -> bytes:
+def _finished(feed: FeedGenerator, talks: list[Talk]) -> Feed:
+    # <updated>: when the newest of its talks was indexed (its entries' own <updated>), not the time of the
+    # request, so that an unchanged feed is the same bytes (its ETag) and says so (its Last-Modified).
+    updated = max((newest_first(t)[1] for t in talks), default=_EPOCH)
+    feed.updated(updated)
+    return Feed(feed.atom_str(pretty=True), updated)
+
+
+def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_query: str = "",
+               filters: TalkFilter | None = None) -> Feed:
     """The library's talks, newest first, each with its transcript as WebVTT (``<podcast:transcript>``).
-    ``query``: the request's filters, which the feed's own address keeps (one feed per speaker, say)."""
+    ``query``: the request's filters, which the feed's own address keeps (one feed per speaker, say); its title
+    names ``filters``, and its ``rel="alternate"`` is the talk list with ``page_query`` (the page's filters)."""
     qs = urlencode(query, doseq=True)
     url = f"{base}/talks.atom" + (f"?{qs}" if qs else "")
-    feed = _feed(url, "talksearch: talks", url, f"{base}/", "The talks in this library, with their transcripts")
+    feed = _feed(url, talks_feed_title(filters), url, f"{base}/" + (f"?{page_query}" if page_query else ""),
+                 "The talks in this library, with their transcripts")
     for talk in sorted(talks, key=newest_first, reverse=True):
         page = f"{base}/talks/{quote(talk.id, safe='')}"
         entry = _talk_entry(feed, talk, page, page, talk.title)
@@ -135,5 +188,4 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk]) -> by
         transcripts = f"{base}/api/talks/{quote(talk.id, safe='')}/transcript"
         entry.extras.transcript(f"{transcripts}.vtt", "text/vtt")
         entry.extras.transcript(f"{transcripts}.srt", "application/x-subrip")
-    feed.updated(max((newest_first(t)[1] for t in talks), default=_EPOCH))
-    return feed.atom_str(pretty=True)
+    return _finished(feed, talks)

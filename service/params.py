@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated
 from urllib.parse import parse_qsl
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
@@ -28,6 +31,37 @@ def filter_values(name: str, values: list[str] | None) -> list[str]:
     return values
 
 
+# ISO 8601 calendar dates, extended (2024-05-15) or basic (20240515): what the date filters take.
+CALENDAR_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})|(\d{4})(\d{2})(\d{2})")
+NOT_A_DATE = "not a date (YYYY-MM-DD)"
+
+
+def calendar_date(value: str) -> date:
+    """A date filter's value (trimmed, as the other filters' are), or ValueError. Only a calendar date: pydantic's
+    own ``date`` reads a bare number as a Unix timestamp (``0`` is 1970-01-01, ``20240101`` an error about times),
+    which no one filtering talks by date means."""
+    match = CALENDAR_DATE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(NOT_A_DATE)
+    year, month, day = (int(part) for part in match.groups() if part is not None)
+    return date(year, month, day)  # ValueError for a day the month does not have
+
+
+def _published(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    if not str(value).strip():  # blank, as a form's empty date field sends it: no filter, like other blank values
+        return None
+    try:
+        return calendar_date(str(value))
+    except ValueError:
+        # the message as it stands: the error handler puts the parameter's name before it (errors.invalid_message)
+        raise PydanticCustomError("date_format", NOT_A_DATE) from None
+
+
+PublishedDate = Annotated[date | None, BeforeValidator(_published)]
+
+
 def language_codes(values: list[str]) -> list[str]:
     try:
         return filter_languages(values)  # en-US is en; "english" is an error, not a filter that matches nothing
@@ -43,9 +77,10 @@ def talk_filter(
                                              examples=["SC23"])] = None,
     speaker: Annotated[list[str] | None, Query(description="Only talks by this speaker (any of several)")] = None,
     language: Annotated[list[str] | None, Query(description="Only talks in this spoken language, e.g. `en`")] = None,
-    published_after: Annotated[date | None, Query(description="Only talks published on or after this date",
-                                                  examples=["2024-01-01"])] = None,
-    published_before: Annotated[date | None, Query(description="Only talks published on or before this date")] = None,
+    published_after: Annotated[PublishedDate, Query(description="Only talks published on or after this date "
+                                                    "(YYYY-MM-DD, or YYYYMMDD)", examples=["2024-01-01"])] = None,
+    published_before: Annotated[PublishedDate, Query(description="Only talks published on or before this date "
+                                                     "(YYYY-MM-DD, or YYYYMMDD)")] = None,
 ) -> TalkFilter:
     return TalkFilter(
         talks=filter_values("talk", talk), channels=filter_values("channel", channel),

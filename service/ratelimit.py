@@ -5,7 +5,9 @@ it from ``X-Forwarded-For``) may make ``rate_limit_per_minute`` searches in a bu
 minute, refilled continuously. Over it, the answer is 429 in the service's one error shape with a
 ``Retry-After`` header (whole seconds until a search is allowed again). Only the routes that run a query
 (embedding and ranking: the expensive ones) are counted; pages, talks, transcripts and media are not.
-``rate_limit_per_minute = 0`` turns the limit off.
+``rate_limit_per_minute = 0`` turns the limit off. ``/mcp`` spends its token itself (assistant.py), once it has
+read the JSON-RPC message: only a request costs one (a notification runs no search), and its refusal is a
+JSON-RPC error, the form an MCP client shows its user.
 
 The buckets live in this process (one uvicorn worker); the least recently seen clients are forgotten
 beyond ``max_clients``, so memory stays bounded whoever calls.
@@ -13,6 +15,7 @@ beyond ``max_clients``, so memory stays bounded whoever calls.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import OrderedDict
@@ -27,8 +30,9 @@ from talksearch.service.errors import error_response
 # Paths whose requests run a search (the embedding model and ranking); the pages only when they carry a query.
 LIMITED_PATHS = frozenset({"/api/search", "/api/related", "/api/search.atom"})
 QUERY_PAGES = frozenset({"/", "/results", "/embed"})
-# Every MCP message counts: the transport's JSON-RPC body is not read here, and a session is a few messages.
+# Every MCP request counts; the endpoint reads the JSON-RPC body and spends the token with SPEND_KEY's function.
 MCP_PATH = "/mcp"
+SPEND_KEY = "talksearch.rate_limit"  # in an /mcp request's ASGI scope while the limit is on
 
 
 def _searches(scope: Scope) -> bool:
@@ -78,19 +82,29 @@ class RateLimitMiddleware:
         self.app = app
         self.buckets = TokenBuckets(per_minute, max_clients, clock) if per_minute > 0 else None
 
+    def refusal(self, scope: Scope) -> tuple[str, dict[str, str]] | None:
+        """Spends a token of the client's: None when it had one, else the refusal's message and headers."""
+        client = scope.get("client")
+        wait = self.buckets.take(client[0] if client else "unknown")
+        if not wait:
+            return None
+        retry_after = max(1, math.ceil(wait))
+        per_minute = int(self.buckets.capacity)
+        return (f"too many searches from this address (at most {per_minute} a minute); try again in {retry_after} s",
+                {"Retry-After": str(retry_after)})
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.buckets is None or scope["type"] != "http" or not _searches(scope):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        wait = self.buckets.take(client[0] if client else "unknown")
-        if not wait:
+        if scope["path"] == MCP_PATH:
+            scope[SPEND_KEY] = functools.partial(self.refusal, scope)  # the endpoint answers its refusal
             await self.app(scope, receive, send)
             return
-        retry_after = max(1, math.ceil(wait))
-        per_minute = int(self.buckets.capacity)
-        response = error_response(
-            429, "rate_limited",
-            f"too many searches from this address (at most {per_minute} a minute); try again in {retry_after} s",
-            headers={"Retry-After": str(retry_after)}, request=Request(scope))
+        refused = self.refusal(scope)
+        if refused is None:
+            await self.app(scope, receive, send)
+            return
+        message, headers = refused
+        response = error_response(429, "rate_limited", message, headers=headers, request=Request(scope))
         await response(scope, receive, send)

@@ -18,7 +18,7 @@ try:
 
     from talksearch.library import LibraryError
     from talksearch.models import ModelError
-    from talksearch.settings import Settings
+    from talksearch.settings import Settings, unknown_variables
     from talksearch.settings_flags import setting_options
     from talksearch.storage import explain
     from talksearch.text import printable
@@ -122,6 +122,8 @@ def settings_from(**options) -> Settings:
     """Flags given on the command line win over TALKSEARCH_* variables, which win over defaults. A wrong value
     is named as the user gave it: the flag, or the environment variable."""
     given = {k: v for k, v in options.items() if v is not None}
+    for warning in unknown_variables():  # a misspelt variable: said (before any refusal it may explain), not ignored
+        click.echo(warning, err=True)
     try:
         settings = Settings(**given)
     except ValidationError as exc:
@@ -203,11 +205,16 @@ def search_command(query, limit, as_json, library, languages) -> None:
     from talksearch.language_codes import filter_languages
     from talksearch.library import TalkFilter
     from talksearch.search import QueryError, open_searcher
+    from talksearch.service.errors import ApiError
+    from talksearch.service.params import filter_values
 
-    try:
-        filters = TalkFilter(languages=filter_languages(languages)) if languages else None
+    try:  # read as the API reads its filter: trimmed, blank values dropped, too many or too long ones refused
+        codes = filter_languages(filter_values("--language", languages))
+    except ApiError as exc:
+        raise click.UsageError(exc.message) from None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--language") from None
+    filters = TalkFilter(languages=codes) if codes else None
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
     try:
@@ -295,9 +302,13 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 @main.command()
 @library_option
-@setting_options("host", "port")
-def serve(library, host, port) -> None:
+@setting_options("host", "port", "forwarded_allow_ips")
+def serve(library, host, port, forwarded_allow_ips) -> None:
     """Serve search over HTTP."""
+    # Before the server's imports (seconds): a wrong setting is said at once
+    settings = settings_from(library=library, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips)
+    _check_open_files(settings.search_readers or os.cpu_count() or 1)
+
     import asyncio
     import logging
 
@@ -308,7 +319,6 @@ def serve(library, host, port) -> None:
     from talksearch.service.app import create_app
     from talksearch.service.errors import http_protocol
 
-    settings = settings_from(library=library, host=host, port=port)
     # Bound here, and handed to uvicorn: "serving ... at" is never followed by "in use", and names the port the
     # system chose for --port 0.
     listening = _bound_socket(settings.host, settings.port)
@@ -326,6 +336,7 @@ def serve(library, host, port) -> None:
     click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/", err=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_level="warning",
                                           http=http_protocol(settings),
+                                          forwarded_allow_ips=settings.forwarded_allow_ips,  # None: uvicorn's default
                                           timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS))
 
     def unless_cut_off_at_shutdown(record: logging.LogRecord) -> bool:
@@ -336,6 +347,24 @@ def serve(library, host, port) -> None:
     logging.getLogger("uvicorn.error").addFilter(unless_cut_off_at_shutdown)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
         server.run(sockets=[listening])
+
+
+# Open files the service needs besides its readers': the models', the listening socket, clients' connections
+OPEN_FILES_BESIDES_READERS = 100
+
+
+def _check_open_files(readers: int) -> None:
+    """Refuse, in one line, readers that would use up the open files this process may have: past the limit the
+    server reset every connection and logged nothing."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to check
+        return
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    needed = 2 * readers + OPEN_FILES_BESIDES_READERS  # each reader: its SQLite connection and vector index
+    if limit != resource.RLIM_INFINITY and needed > limit:
+        raise click.UsageError(f"TALKSEARCH_SEARCH_READERS: {readers} readers need about {needed} open files, "
+                               f"more than this process may open ({limit}, ulimit -n): set fewer, or raise the limit")
 
 
 def _bound_socket(host: str, port: int):

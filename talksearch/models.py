@@ -191,16 +191,20 @@ def _verified_bundle(entry: ManifestEntry, cache: Path | None = None) -> Path:
 
 
 def default_model_cache() -> Path:
-    from talksearch.settings import Settings
+    """The ``model_cache`` setting for a caller handed no ``Settings`` (callers that have them pass theirs)."""
+    from talksearch.settings import model_cache_from_environment
 
-    return Settings().model_cache
+    return model_cache_from_environment()
 
 
 def resolve(role: Role, name: str, cache: Path | None = None) -> ResolvedModel:
     """``cache``: where a bundled model split across packages is joined (default: the ``model_cache`` setting)."""
     for entry in read_manifest():
         if entry.role == role and entry.name == name:
-            return ResolvedModel(role, name, str(_verified_bundle(entry, cache)), entry.sha256)
+            # Named here rather than left None, so that a caller passing the settings' cache and one relying on
+            # the default share _verified_bundle's one checksum per process
+            joined_in = (cache or default_model_cache()) if len(entry.parts) > 1 else None
+            return ResolvedModel(role, name, str(_verified_bundle(entry, joined_in)), entry.sha256)
     path = Path(name).expanduser()
     if path.is_dir():
         return ResolvedModel(role, str(path.resolve()), str(path.resolve()), None)

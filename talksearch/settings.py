@@ -7,9 +7,13 @@ against it by a test.
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -95,7 +99,16 @@ class Settings(BaseSettings):
         "On CPU, a thread per talk beats all threads on one talk (docs/benchmarks.md).",
     )
     host: str = Field("127.0.0.1", description="Address `talksearch serve` listens on.")
-    port: int = Field(8000, ge=0, le=65535, description="Port `talksearch serve` listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `talksearch serve` listens on. The container image's "
+                      "health check reads this setting: give the container its port here, not as `serve --port`.")
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="Proxies whose `X-Forwarded-Proto` and `X-Forwarded-For` are believed (comma-separated "
+        "addresses or networks, e.g. `172.16.0.0/12`; `*` believes any client): behind a proxy on another "
+        "machine or container, name it, or the service's absolute links (oEmbed, feeds, MCP) say `http://` on "
+        "an `https://` site. Unset: uvicorn's own default, its `FORWARDED_ALLOW_IPS` variable or else "
+        "`127.0.0.1,::1`.",
+    )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422.")
     socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
@@ -132,9 +145,9 @@ class Settings(BaseSettings):
         "vectors, BERTScore); 0 turns it off (a few milliseconds less per search).",
     )
     search_readers: int = Field(
-        0, ge=0,
+        0, ge=0, le=256,  # two open files each: 600 used up ulimit -n 1024, and every connection was reset
         description="Library connections the service searches through at once (each one SQLite connection and "
-        "the memory-mapped vector index); 0: one per CPU core.",
+        "the memory-mapped vector index, two open files); 0: one per CPU core.",
     )
     search_cache: int = Field(
         1024, ge=0,
@@ -188,6 +201,20 @@ class Settings(BaseSettings):
             raise ValueError("names no model" + (" (each model joined by + needs a name)" if "+" in value else ""))
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        # The CORS middleware compares an origin as the browser sends it, character for character: one with a
+        # path or trailing slash, without a scheme, or in capitals never matches, and the widget failed on
+        # another site while the service started without a word.
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and not (parts.scheme and parts.hostname and
+                                      origin == f"{parts.scheme}://{parts.netloc}".lower() and "@" not in origin):
+                raise ValueError(f"{origin!r} is not an origin: scheme://host[:port] in lower case, with no path "
+                                 "(not even a trailing /), or \"*\"")
+        return origins
+
     @field_validator("admin_token", mode="before")
     @classmethod
     def _trimmed_token(cls, value):
@@ -202,6 +229,41 @@ class Settings(BaseSettings):
     @classmethod
     def _whisper_language(cls, value: str | None) -> str | None:
         return whisper_language(value) if value else None  # refused here, before any talk is downloaded
+
+
+class _ModelCacheSetting(BaseSettings):
+    """``model_cache`` alone, as ``Settings`` reads it from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="TALKSEARCH_", extra="ignore")
+    model_cache: Path = Settings.model_fields["model_cache"].default
+
+
+def model_cache_from_environment() -> Path:
+    """The ``model_cache`` setting, for code handed no ``Settings`` (``talksearch check``, the indexer's whisper
+    model). Its own variable only: ``Settings()`` read every TALKSEARCH_* variable again, and one a flag had
+    overridden (TALKSEARCH_PORT=abc with serve --port) failed there as a traceback."""
+    return _ModelCacheSetting().model_cache
+
+
+# TALKSEARCH_* variables that are no setting: the test suite's and benchmarks' own
+NOT_SETTINGS = frozenset({"TALKSEARCH_SCREENSHOTS", "TALKSEARCH_KILL_SEED", "TALKSEARCH_QUERIES"})
+
+
+def unknown_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
+    """A warning for each TALKSEARCH_* variable that names no setting, with the setting it is closest to: a
+    misspelt one (TALKSEARCH_CORS_ORIGIN) was ignored without a word. Not refused: it may be a setting of
+    another release."""
+    known = [name.upper() for name in Settings.model_fields]
+    warnings = []
+    for variable in sorted(environ):
+        prefix, _, name = variable.upper().partition("_")  # as Settings reads them: case-insensitively
+        if prefix == "TALKSEARCH" and name not in known and variable.upper() not in NOT_SETTINGS:
+            # a setting's name cut short (RATE_LIMIT) first: difflib alone found RELATED_LIMIT closer
+            closest = sorted((k for k in known if name and k.startswith(name)), key=len) or \
+                difflib.get_close_matches(name, known, n=1)
+            warnings.append(f"warning: {variable} is not a talksearch setting, and is ignored"
+                            + (f" (did you mean TALKSEARCH_{closest[0]}?)" if closest else ""))
+    return warnings
 
 
 def default(name: str):

@@ -25,7 +25,7 @@ from talksearch.cli import SHUTDOWN_GRACE_SECONDS
 from talksearch.indexer.sources import read_source_list
 from talksearch.library import Library
 from tests.helpers import DATA, ROOT, talksearch
-from tests.service_fixtures import wait_until
+from tests.service_fixtures import shared_library, wait_until
 
 # Ctrl-C at the moment the CLI's imports reach the library code (the longest of them): a real SIGINT, sent by
 # the process to itself from an import hook, so that it lands there every time rather than by timing.
@@ -245,3 +245,17 @@ def test_a_talks_control_characters_never_reach_the_terminal(tmp_path):
     assert "Scheduling" in talk and "Set-Cookie" in talk, talk
     (heading, text, _link) = found.stdout.splitlines()  # one hit: its talk, its words, its link
     assert "Set-Cookie" in heading and text.strip().startswith("Gang scheduling"), found.stdout
+
+
+@pytest.mark.models
+def test_search_reads_its_language_filter_as_the_api_does():
+    """`--language ' en '` and `--language ''` were refused as no language code (exit 2), while the API trims its
+    filters' values and drops blank ones (filter_values): the CLI's values go through the same step now."""
+    library = str(shared_library())
+    padded = talksearch("search", "checkpoint", "--library", library, "--json", "--language", " en ", "--language", "")
+    assert padded.returncode == 0, padded.stderr
+    assert {r["talk"]["language"] for r in json.loads(padded.stdout)["results"]} == {"en"}
+    blank = talksearch("search", "checkpoint", "--library", library, "--json", "--language", "")
+    assert blank.returncode == 0 and json.loads(blank.stdout)["results"], blank.stderr  # no filter at all
+    too_many = talksearch("search", "checkpoint", "--library", library, *["--language", "en"] * 51)
+    assert (too_many.returncode, too_many.stderr.split(" (see")[0]) == (2, "error: --language: at most 50 values")

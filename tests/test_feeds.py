@@ -1,9 +1,14 @@
 """The Atom feeds, read back with feedparser (a feed reader's parser): a saved search and the library's talks,
-over the real service and the session's real library; and the feeds made from hostile catalog text."""
+over the real service and the session's real library (and one of talks that say "Kubernetes", for a new talk
+the search ranks last); and the feeds made from hostile catalog text."""
 
 from __future__ import annotations
 
+import calendar
+import json
+import shutil
 import xml.etree.ElementTree as ET
+from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import feedparser
@@ -14,7 +19,8 @@ from talksearch.schemas import SearchResponse, SearchResult
 from talksearch.search.searcher import talk_summary
 from talksearch.service.feeds import PODCAST_NS, search_feed, talks_feed
 from talksearch.service.ratelimit import _searches
-from tests.service_fixtures import assert_error
+from tests.helpers import DATA
+from tests.service_fixtures import assert_error, serving, settings_for
 
 pytestmark = pytest.mark.models  # a real library, indexed with the bundled models
 
@@ -30,22 +36,75 @@ def _parsed(response):
     return feed
 
 
-def test_search_feed_lists_the_moments_newest_talks_first(api, ids):
+def test_search_feed_lists_the_talks_newest_first_each_at_its_best_moment(api, ids):
     feed = _parsed(api.get("/api/search.atom", params={"q": QUERY, "limit": 10}))
-    results = api.get("/api/search", params={"q": QUERY, "limit": 10}).json()["results"]
-    assert len(feed.entries) == len(results) > 0
+    # One entry per talk that says it, at the moment the search ranks first in it (what group=talk gives)
+    results = api.get("/api/search", params={"q": QUERY, "limit": 50, "group": "talk"}).json()["results"]
+    assert len(feed.entries) == len(results) == len(ids)
     assert feed.feed.title == f"talksearch: {QUERY}"
     pages = {f"{api.base}{r['page']}" for r in results}
-    assert {e.link for e in feed.entries} == pages  # each entry links to its moment on this service
+    assert {e.link for e in feed.entries} == {e.id for e in feed.entries} == pages
     for entry in feed.entries:
         assert urlsplit(entry.link).path.startswith("/talks/") and "t" in parse_qs(urlsplit(entry.link).query)
         assert entry.content[0].value in {r["text"] for r in results}
-    talks = {t["id"]: t for t in api.get("/api/talks").json()["talks"]}
-    talk_of = {f"{api.base}{r['page']}": r["talk"]["id"] for r in results}
-    published = [talks[talk_of[e.link]]["published"] or "" for e in feed.entries]
-    assert published == sorted(published, reverse=True)
+    # Newest first: by the date published, else (the local copy has none) the date indexed (the entry's <updated>)
+    dates = [e.get("published_parsed") or e.updated_parsed for e in feed.entries]
+    assert dates == sorted(dates, reverse=True)
+    assert f"/talks/{ids['local']}?" in feed.entries[0].link and "published" not in feed.entries[0]
     self_link = next(link.href for link in feed.feed.links if link.rel == "self")
     assert self_link.startswith(f"{api.base}/api/search.atom?") and "q=object+storage" in self_link
+
+
+NEW_TALK = "Research software on shared clusters"
+
+
+@pytest.fixture(scope="module")
+def kubernetes(tmp_path_factory):
+    """A service over a library where two talks of 2023 say "Kubernetes" again and again and one of 2026 says it
+    once (the search ranks it last): three local recordings with captions, indexed from those (no whisper)."""
+    from talksearch.indexer.pipeline import IndexRun
+
+    folder = tmp_path_factory.mktemp("kubernetes")
+    talks = {  # recording: (title, published, what is said); any three recordings of 5 s or more
+        "t01.ogg": ("Kubernetes deep dive 1", "20230101",
+                    ["Kubernetes schedules containers across a Kubernetes cluster.",
+                     "In Kubernetes, a pod is the smallest unit the Kubernetes scheduler places."]),
+        "t02.ogg": ("Kubernetes deep dive 2", "20230102",
+                    ["Kubernetes runs containers on every node of a Kubernetes cluster.",
+                     "The Kubernetes scheduler places each Kubernetes pod on a node."]),
+        "silence.ogg": (NEW_TALK, "20261101",
+                        ["We package our research software with Spack environments.",
+                         "Next year we will also deploy it on Kubernetes."]),
+    }
+    for recording, (title, published, said) in talks.items():
+        stem = recording.removesuffix(".ogg")
+        shutil.copy(DATA / recording, folder / recording)
+        (folder / f"{stem}.en.vtt").write_text(
+            f"WEBVTT\n\n00:00:00.500 --> 00:00:02.000\n{said[0]}\n\n00:00:02.500 --> 00:00:04.500\n{said[1]}\n")
+        (folder / f"{stem}.info.json").write_text(json.dumps({"title": title, "upload_date": published}))
+    settings = settings_for(tmp_path_factory.mktemp("kubernetes-lib") / "library")
+    run = IndexRun(settings, report=lambda line: None)
+    try:
+        assert run.run([str(folder)]).count("added") == 3
+    finally:
+        run.close()
+    with serving(settings) as server:
+        yield server
+
+
+def test_search_feed_shows_a_new_talk_that_older_talks_outrank(kubernetes):
+    """A subscription is for what is new: the feed's `limit` talks are the newest of the relevant ones, not the
+    most relevant, so a new talk that says it once appears above older talks that say it more."""
+    params = {"q": "Kubernetes", "limit": 2}
+    best = kubernetes.get("/api/search", params=params).json()["results"]
+    assert NEW_TALK not in {r["talk"]["title"] for r in best}  # the search ranks the new talk below the limit
+    feed = _parsed(kubernetes.get("/api/search.atom", params=params))
+    assert [e.title.split(" at ")[0] for e in feed.entries] == [NEW_TALK, "Kubernetes deep dive 2"]
+    assert "deploy it on Kubernetes" in feed.entries[0].content[0].value
+    grouped = kubernetes.get("/api/search", params={"q": "Kubernetes", "group": "talk"}).json()["results"]
+    moment = {r["talk"]["title"]: f"{kubernetes.base}{r['page']}" for r in grouped}
+    assert [e.id for e in feed.entries] == [moment[NEW_TALK], moment["Kubernetes deep dive 2"]]
+    assert len(_parsed(kubernetes.get("/api/search.atom", params={"q": "Kubernetes", "limit": 1})).entries) == 1
 
 
 def test_search_feed_takes_the_api_filters_and_its_errors(api, ids):
@@ -85,6 +144,50 @@ def test_talks_feed_links_every_transcript(api, ids):
     speakers = _parsed(api.get("/talks.atom", params={"speaker": "Ines Moreau"}))
     assert speakers.feed.id == f"{api.base}/talks.atom?speaker=Ines+Moreau"
     assert {link.rel: link.href for link in speakers.feed.links}["self"] == speakers.feed.id
+    whole = _parsed(response)
+    assert whole.feed.title == "talksearch: talks"
+    assert {link.rel: link.href for link in whole.feed.links}["alternate"] == f"{api.base}/"
+
+
+def test_a_filtered_talks_feed_is_named_and_offered_by_its_talk_list(api, ids):
+    """A speaker's feed is not the library's: its title names the filters, its page (the alternate) is the talk
+    list with them, and that page's discovery link is that feed."""
+    params = [("speaker", "Ines Moreau"), ("language", "en-US"), ("published_after", "2024-01-01"), ("limit", "5")]
+    feed = _parsed(api.get("/talks.atom", params=params))
+    title = "talksearch: talks (speaker: Ines Moreau; language: en; published: from 2024-01-01)"
+    assert feed.feed.title == title
+    assert [e.link for e in feed.entries] == [f"{api.base}/talks/{ids['t01']}"]
+    alternate = {link.rel: link.href for link in feed.feed.links}["alternate"]
+    assert alternate == f"{api.base}/?speaker=Ines+Moreau&language=en-US&published_after=2024-01-01"
+    page = api.get(alternate.removeprefix(api.base)).text
+    assert f'href="/talks/{ids["t01"]}"' in page and f'href="/talks/{ids["t02"]}"' not in page
+    href = "/talks.atom?speaker=Ines+Moreau&amp;language=en&amp;published_after=2024-01-01"
+    assert f'<link rel="alternate" type="application/atom+xml" title="{title}" href="{href}">' in page
+    assert _parsed(api.get(href.replace("&amp;", "&"))).feed.title == title
+
+
+@pytest.mark.parametrize("path, params", [("/api/search.atom", {"q": QUERY}),
+                                          ("/talks.atom", {"speaker": "Ines Moreau"})])
+def test_feeds_answer_conditional_requests(api, path, params):
+    """Readers poll: a copy they hold that is current (its ETag, or its Last-Modified, the feed's <updated>) gets a
+    304 with no body; any other gets the feed. HEAD answers the same."""
+    full = api.get(path, params=params)
+    etag, modified = full.headers["etag"], full.headers["last-modified"]
+    updated = _parsed(full).feed.updated_parsed
+    assert parsedate_to_datetime(modified).timestamp() == calendar.timegm(updated)
+    for current in ({"If-None-Match": etag}, {"If-None-Match": f'"other", W/{etag}'}, {"If-None-Match": "*"},
+                    {"If-Modified-Since": modified}):
+        response = api.get(path, params=params, headers=current)
+        assert response.status_code == 304 and response.content == b"", current
+        assert response.headers["etag"] == etag and response.headers["last-modified"] == modified
+    for stale in ({"If-None-Match": '"other"'}, {"If-None-Match": '"other"', "If-Modified-Since": modified},
+                  {"If-Modified-Since": "Wed, 01 Jan 2020 00:00:00 GMT"}, {"If-Modified-Since": "yesterday"}):
+        response = api.get(path, params=params, headers=stale)  # the ETag, when sent, decides
+        assert response.status_code == 200 and response.content == full.content, stale
+        assert response.headers["etag"] == etag
+    head = api.client.head(path, params=params)
+    assert head.status_code == 200 and head.headers["etag"] == etag and head.content == b""
+    assert api.client.head(path, params=params, headers={"If-None-Match": etag}).status_code == 304
 
 
 def test_search_page_offers_the_feed_of_its_query(api):
@@ -105,8 +208,8 @@ def test_feeds_escape_hostile_catalog_text():
     result = SearchResult(talk=talk_summary(talk), start=1.5, end=3,
                           text=HOSTILE, score=1, link="https://example.org/x#t=1", page="/talks/abc?t=1.5")
     response = SearchResponse(query=HOSTILE, took_ms=1, results=[result])
-    for body in (search_feed("http://h", [("q", HOSTILE)], response, {"abc": talk}, "q=x"),
-                 talks_feed("http://h", [], [talk])):
+    for body in (search_feed("http://h", [("q", HOSTILE)], response, {"abc": talk}, "q=x").body,
+                 talks_feed("http://h", [], [talk]).body):
         feed = feedparser.parse(body)
         assert not feed.bozo, feed.get("bozo_exception")
         assert b"<script>" not in body

@@ -5,6 +5,7 @@ session's real indexed library."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from tests.service_fixtures import (
     ADMIN_TOKEN,
@@ -31,6 +33,8 @@ pytestmark = pytest.mark.models  # a real library, indexed with the bundled mode
 
 TALKSEARCH = str(Path(sys.executable).parent / "talksearch")
 QUERY = "checkpoints to object storage"
+# What a streamable-HTTP client sends with each POST (the protocol version: after the handshake).
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
 
 
 def _structured(result) -> dict:
@@ -59,6 +63,7 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
     refused = {name: await session.call_tool(tool, arguments) for name, tool, arguments in (
         ("limit", "search_talks", {"query": QUERY, "limit": 0}),
         ("no_query", "search_talks", {}),
+        ("timestamp", "list_talks", {"published_after": 0}),  # a number is no date (pydantic reads it as 1970)
         ("backwards", "get_transcript", {"talk_id": ids["t01"], "start": 10, "end": 5}),
         ("past_the_end", "get_transcript", {"talk_id": ids["t01"], "start": 100_000}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
@@ -103,6 +108,7 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     said = {name: (answer.is_error, answer.content[0].text) for name, answer in answers["refused"].items()}
     assert said == {"limit": (True, "limit: Input should be greater than or equal to 1"),
                     "no_query": (True, "query: Field required"),
+                    "timestamp": (True, "published_after: not a date (YYYY-MM-DD)"),
                     "backwards": (True, "end (5 s) must be after start (10 s)"),
                     "past_the_end": (True, said["past_the_end"][1])}, said
     assert said["past_the_end"][1].startswith("start (100000 s) is past the talk's last sentence, which ends at ")
@@ -140,15 +146,47 @@ def _stdio_session(*lines: str) -> dict:
     return {answer["id"]: answer for answer in answers[1:]}
 
 
-def test_stdio_answers_lines_that_are_no_request_as_json_rpc_says():
+def test_stdio_and_http_answer_messages_that_are_no_request_as_json_rpc_says():
     """A line that is no JSON, or no JSON-RPC message, gets an error answer (with its id where it has one) rather
-    than silence, which would keep the client waiting for that id forever; the session goes on."""
-    answers = _stdio_session('{"jsonrpc":"1.0","id":3,"method":"tools/list"}', '{"jsonrpc":"2.0","id":"four"}',
-                             "not json", '{"jsonrpc":"2.0","id":5,"method":"tools/list"}')
+    than silence, which would keep the client waiting for that id forever; the session goes on. /mcp answers the
+    same bodies with the same errors (HTTP 400), where the SDK alone answered id null, code -32602 (invalid
+    params) and pydantic's multi-line report."""
+    lines = ['{"jsonrpc":"1.0","id":3,"method":"tools/list"}', '{"jsonrpc":"2.0","id":"four"}', "not json",
+             '{"jsonrpc":"2.0","id":5,"method":"tools/list"}']
+    answers = _stdio_session(*lines)
     assert {key: answer.get("error", {}).get("code") for key, answer in answers.items()} == \
         {3: -32600, "four": -32600, None: -32700, 5: None}
     assert "jsonrpc" in answers[3]["error"]["message"] and "method" in answers["four"]["error"]["message"]
     assert len(answers[5]["result"]["tools"]) == 3
+
+    batch = '[{"jsonrpc":"2.0","id":6,"method":"tools/list"}]'  # JSON-RPC allows batches; MCP no longer does
+    over_http = [read_server().client.post("/mcp", content=body, headers={**MCP_HEADERS, "Content-Type":
+                                                                           "application/json"})
+                 for body in (*lines, batch)]
+    assert [answer.status_code for answer in over_http] == [400, 400, 400, 200, 400]
+    assert [answer.json() for answer in over_http[:3]] == [answers[3], answers["four"], answers[None]]
+    assert len(over_http[3].json()["result"]["tools"]) == 3
+    assert over_http[4].json() == {"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32600, "message": "Invalid request: JSONRPCRequest: Input should be an object"}}
+
+
+def test_mcp_refuses_what_it_cannot_read_in_json_rpc_form():
+    """A POST whose body is not declared JSON, or is over the SDK's 4 MiB limit, was answered in plain text
+    (the SDK's transport checks): now a JSON-RPC error, as an MCP client reads one."""
+    api = read_server().client
+    call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    for content_type in ("text/plain", "application/jsonl"):
+        refused = api.post("/mcp", content=call, headers={**MCP_HEADERS, "Content-Type": content_type})
+        assert refused.status_code == 415 and refused.headers["content-type"] == "application/json", refused.text
+        assert refused.json() == {"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32600, "message": "Unsupported Media Type: Content-Type must be application/json"}}
+    too_large = api.post("/mcp", content=b" " * (4 * 1024 * 1024 + 1) + call.encode(),
+                         headers={**MCP_HEADERS, "Content-Type": "application/json"})
+    assert too_large.status_code == 413 and too_large.json()["error"]["code"] == -32600, too_large.text
+    # A parameter after the type, as clients may send it, is still JSON.
+    answered = api.post("/mcp", content=call,
+                        headers={**MCP_HEADERS, "Content-Type": "application/json; charset=utf-8"})
+    assert answered.status_code == 200 and len(answered.json()["result"]["tools"]) == 3
 
 
 def test_stdio_answers_requests_still_running_when_its_input_ends():
@@ -189,12 +227,36 @@ def test_mcp_get_is_refused_not_an_endless_stream():
 
 
 def test_mcp_follows_the_services_rate_limit():
+    """Each request spends a token; a notification, which runs no search, spends none. A refused request is a
+    429 with a JSON-RPC error naming it, which the SDK's client raises with its message (a body in the API's
+    error shape it reported as "Server returned an error response")."""
     with serving(settings_for(shared_library(), rate_limit_per_minute=2)) as server:
-        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        notification = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert {server.client.post("/mcp", json=notification, headers=MCP_HEADERS).status_code
+                for _ in range(5)} == {202}
+        call = {"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                 "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 1}}}
-        headers = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
-        answers = [server.client.post("/mcp", json=call, headers=headers) for _ in range(3)]
+        answers = [server.client.post("/mcp", json=call, headers=MCP_HEADERS) for _ in range(3)]
         assert [a.status_code for a in answers[:2]] == [200, 200], [a.text for a in answers]
         assert answers[0].json()["result"]["structuredContent"]["moments"]  # a real search was answered
-        assert_error(answers[2], 429, "rate_limited")
-        assert int(answers[2].headers["retry-after"]) >= 1
+        refused = answers[2]
+        assert refused.status_code == 429 and refused.headers["content-type"] == "application/json"
+        retry_after = int(refused.headers["retry-after"])
+        assert 1 <= retry_after <= 30
+        assert refused.json() == {"jsonrpc": "2.0", "id": 7, "error": {"code": -32000, "message": (
+            f"too many searches from this address (at most 2 a minute); try again in {retry_after} s")}}
+
+        async def handshake() -> MCPError | None:
+            async with httpx2.AsyncClient(timeout=60) as client, \
+                    streamable_http_client(f"{server.base}/mcp", http_client=client) as (read, write), \
+                    ClientSession(read, write) as session:
+                try:
+                    await session.initialize()
+                except MCPError as refusal:
+                    return refusal
+            return None
+
+        refusal = anyio.run(handshake)
+        assert refusal is not None and refusal.error.code == -32000, refusal
+        assert re.fullmatch(r"too many searches from this address \(at most 2 a minute\); try again in \d+ s",
+                            refusal.error.message), refusal

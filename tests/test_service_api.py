@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
+from tests.helpers import DATA
 from tests.service_fixtures import (
     LOCAL_TITLE,
     assert_error,
@@ -99,6 +101,27 @@ def test_search_filters(api, ids, params, expect):
     assert results.status_code == 200, results.text
     found = {name for name, i in ids.items() for r in results.json()["results"] if r["talk"]["id"] == i}
     assert found == expect
+
+
+def test_date_filters_take_calendar_dates_not_timestamps(api, ids):
+    """A bare number was read as a Unix timestamp (published_after=0 was 1970-01-01, 1704067200 was 2024-01-01),
+    and 20240101 was refused with pydantic's "Datetimes provided to dates should have zero time". The date filters
+    take a calendar date, 2024-05-15 or 20240515, wherever they are taken, and refuse anything else in one line."""
+    for path in ("/api/talks", "/api/search", "/api/search.atom", "/talks.atom", "/embed"):
+        for value in ("0", "1704067200", "2024-5-15", "2024-02-30", "2024-05-15T00:00:00"):
+            refused = assert_error(api.get(path, params={"q": "storage", "published_after": value}), 422,
+                                   "invalid_request")
+            assert refused["message"] == "published_after: not a date (YYYY-MM-DD)", (path, value)
+
+    def listed(**dates) -> set[str]:
+        return {name for name, i in ids.items() for t in api.get("/api/talks", params=dates).json()["talks"]
+                if t["id"] == i}
+
+    assert listed(published_after="20240515") == listed(published_after=" 2024-05-15 ") == {"t02"}
+    assert listed(published_before="20240514") == {"t01"}
+    assert listed(published_after="") == {"t01", "t02", "local"}  # a blank value is no filter, as for the others
+    page = api.get("/", params={"published_after": "20240515"}).text  # the page reads the date as the API does
+    assert 'name="published_after" value="2024-05-15"' in page and "InfiniBand" in page and "Checkpointing" not in page
 
 
 def test_search_talk_filter(api, ids):
@@ -357,6 +380,38 @@ def test_media_serves_only_audio_or_video(ids, tmp_path):
         hits = server.get("/api/search", params={"q": "checkpoint", "talk": ids["local"]}).json()["results"]
         assert hits and all(hit["link"].startswith(f"/talks/{ids['local']}?t=") for hit in hits)
         assert "<video" not in server.get(f"/talks/{ids['local']}").text
+
+
+def test_a_moved_recording_is_no_longer_linked_by_a_repeated_search(ids, tmp_path):
+    """The search cache kept the /media link it had made while the recording was there: the same query went on
+    linking it after the file was moved (a 404), while any other query linked the talk's page. Whether the file is
+    there is settled on every answer, the cached ones too, and the search feed's links with them."""
+    library = copy_library()
+    recording = tmp_path / "recording.ogg"
+    shutil.copy(DATA / "t01.ogg", recording)  # the local talk is a copy of t01: now one this test may move
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET url = ?, media_url = ? WHERE id = ?",
+                   (recording.as_uri(), recording.as_uri(), ids["local"]))
+    db.close()
+    query = {"q": "checkpoint", "talk": ids["local"]}
+
+    def first_link() -> tuple[str, str]:
+        found = server.get("/api/search", params=query).json()["results"][0]
+        return found["link"], found["page"]
+
+    def feed() -> str:
+        return server.get("/api/search.atom", params=query).text
+
+    with serving(settings_for(library)) as server:
+        link, page = first_link()
+        assert link.startswith(f"/media/{ids['local']}#t=")
+        assert f"/media/{ids['local']}#t=" in feed()
+        recording.rename(tmp_path / "moved.ogg")
+        assert first_link() == (page, page)  # the same query, answered from the cache
+        assert "/media/" not in feed()
+        assert_error(server.get(f"/media/{ids['local']}"), 404, "not_found")
+        (tmp_path / "moved.ogg").rename(recording)  # and back where it was indexed from, it plays again
+        assert first_link() == (link, page)
 
 
 # --- errors, CORS, operations -------------------------------------------------------------------

@@ -164,7 +164,7 @@ def test_talk_list_pages_past_the_talks_limit(ids):
         assert more and unescape(more[1]) == "/?language=en&offset=2", first
         second = server.get(unescape(more[1])).text
         assert "· 3–3" in second and "More talks" not in second
-        listed = [re.findall(r'<li><a class="title" href="/talks/([^"]+)"', page) for page in (first, second)]
+        listed = [re.findall(r'<li><h2[^>]*><a class="title" href="/talks/([^"]+)"', page) for page in (first, second)]
         assert "More talks" not in server.get("/results", params={"offset": 1}).text  # 2 of 3 from the second on
     assert len(listed[0]) == 2 and len(listed[1]) == 1
     assert sorted(listed[0] + listed[1]) == sorted(ids.values())
@@ -360,5 +360,214 @@ def test_filters_count_and_title_follow_the_form(browser, api):
     wait_until(lambda: page.title() == "checkpoint – talksearch", "the title to follow the query", 60)
     page.fill("#q", "")
     wait_until(lambda: page.title() == "talksearch", "the title without a query", 60)
+    assert not errors, errors
+    page.close()
+
+
+# --- accessibility of the talk page ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def german_site(tmp_path_factory):
+    """A library of one German talk indexed by the real indexer from a local video recording (a sample talk's, so
+    that the pages' video players are there too) with its captions and an .info.json that gives its description
+    and chapters (as yt-dlp writes them): the server, and the talk's id."""
+    import json
+    import shutil
+
+    from talksearch.indexer.pipeline import IndexRun
+    from tests.helpers import ROOT
+
+    folder = tmp_path_factory.mktemp("german")
+    shutil.copy(ROOT / "samples" / "s01.mp4", folder / "vortrag.mp4")
+    (folder / "vortrag.de.vtt").write_text(
+        "WEBVTT\n\n00:00.000 --> 00:05.000\nGuten Morgen, ich spreche heute über Hochleistungsrechner.\n\n"
+        "00:05.000 --> 00:10.000\nWir haben die Grafikkarten in kleinere Teile aufgeteilt.\n\n"
+        "00:10.000 --> 00:15.000\nDer Stromverbrauch ist dabei deutlich gesunken.\n")
+    (folder / "vortrag.info.json").write_text(json.dumps({
+        "id": "vortrag-de", "title": "Grafikkarten teilen", "language": "de",
+        "description": "Ein Vortrag über die gemeinsame Nutzung von Grafikkarten.",
+        "chapters": [{"start_time": 0, "end_time": 5, "title": "Begrüßung"},
+                     {"start_time": 5, "end_time": 15, "title": "Aufteilung der Grafikkarten"}]}))
+    settings = settings_for(folder / "library", embed_model="all-MiniLM-L6-v2")  # the smaller model: set up sooner
+    run = IndexRun(settings, report=lambda line: None)
+    try:
+        assert run.run([str(folder / "vortrag.mp4")]).count("added") == 1
+    finally:
+        run.close()
+    with serving(settings) as server:
+        yield server, server.get("/api/talks").json()["talks"][0]["id"]
+
+
+def test_talk_page_marks_its_language_its_live_status_lines_and_its_sentences_as_buttons(german_site, api, ids):
+    """The talk's own words (title, chapters, description) carry its language, as its transcript does, so a screen
+    reader does not read German with English rules; the status lines that say what Find and Related found are
+    there from the start (a live region must exist before it speaks); and each sentence is a button."""
+    server, talk_id = german_site
+    page = server.get(f"/talks/{talk_id}").text
+    assert '<h1 lang="de" dir="auto">Grafikkarten teilen</h1>' in page
+    assert '<span lang="de" dir="auto">Aufteilung der Grafikkarten</span></a></li>' in page
+    assert '<p lang="de" dir="auto">Ein Vortrag über die gemeinsame Nutzung von Grafikkarten.</p>' in page
+    assert '<p class="hits-status" id="find-status" role="status"></p>' in page
+    assert '<p class="hits-status" id="related-status" role="status"></p>' in page
+    sentences = re.findall(r'<span class="s[^"]*" data-start="[^"]*" data-end="[^"]*"([^>]*)>', page)
+    assert len(sentences) == 3 and set(sentences) == {' tabindex="0" role="button"'}, sentences
+    english = api.get(f"/talks/{ids['t01']}").text
+    assert '<h1 lang="en" dir="auto">Checkpointing Long-Running Simulations to Object Storage</h1>' in english
+
+
+@pytest.mark.browser
+def test_talk_page_can_be_used_by_keyboard_screen_reader_and_in_high_contrast(browser, german_site):
+    """One page load, the reader's settings emulated in turn: with reduced motion the transcript follows the player
+    without smooth scrolling; Find says what it found in a status line (its moments in the talk's language, an
+    error never as bare text in the list); a focused sentence, the spoken one included, shows a focus ring and
+    Space seeks there; forced colours keep the spoken sentence marked; the type grows with the reader's own font
+    size setting; and the search results' timeline markers (same stylesheet) are 24px targets."""
+    server, talk_id = german_site
+    page, errors = _page(browser, "desktop")
+    page.emulate_media(reduced_motion="reduce")
+    page.add_init_script("""window.scrolls = []; const scroll = Element.prototype.scrollIntoView;
+        Element.prototype.scrollIntoView = function (options) { window.scrolls.push(options); scroll.call(this, options); };""")
+    page.goto(f"{server.base}/talks/{talk_id}")
+    wait_until(lambda: page.evaluate("document.getElementById('media').readyState") >= 1, "media metadata", 60)
+    page.evaluate("document.getElementById('media').currentTime = 6")
+    wait_until(lambda: page.locator(".s.now").get_attribute("data-start") == "5.0", "the highlight to follow", 60)
+    scrolls = page.evaluate("window.scrolls")
+    assert scrolls and all(options["behavior"] == "auto" for options in scrolls), scrolls
+
+    page.fill("#find-q", "Grafikkarten")
+    page.press("#find-q", "Enter")
+    wait_until(lambda: page.text_content("#find-status"), "the find's status line", 60)
+    found = page.locator("#find-hits li")
+    assert page.text_content("#find-status") == f"{found.count()} moments found in this talk."
+    assert {li.get_attribute("lang") for li in found.all()} == {"de"}
+    page.fill("#find-q", "...")  # refused by the API: said in the status line, the list left empty
+    page.press("#find-q", "Enter")
+    wait_until(lambda: page.text_content("#find-status"), "the find's error", 60)
+    assert "no letter or digit" in page.text_content("#find-status")
+    assert page.evaluate("document.getElementById('find-hits').childNodes.length") == 0
+    page.click("#related-btn")  # a library of one talk: nothing related, said in the status line
+    wait_until(lambda: page.text_content("#related-status"), "the related status line", 60)
+    assert page.text_content("#related-status") == "No related moments in other talks."
+    assert page.evaluate("document.getElementById('related').childNodes.length") == 0
+
+    transcript = page.locator("#transcript")
+
+    def looks(change: str) -> bytes:  # the transcript as it looks once `change` is made (and its fade is over)
+        page.evaluate(change)
+        page.wait_for_timeout(300)
+        return transcript.screenshot()
+
+    page.focus(".transcript a.ts")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # onto the second sentence, the one being spoken
+    assert page.evaluate("document.activeElement.matches('.s.now:focus-visible')")
+    assert looks("0") != looks("document.activeElement.blur()")
+    page.focus(".transcript a.ts")
+    for key in ("Tab", "Tab", "Tab", "Space"):
+        page.keyboard.press(key)
+    wait_until(lambda: page.url.endswith("?t=10"), "Space on a sentence to seek there", 10)
+
+    page.emulate_media(forced_colors="active")
+    spoken = "document.querySelector('.s[data-start=\"10.0\"]').classList"
+    assert looks(f"{spoken}.add('now')") != looks(f"{spoken}.remove('now')")
+
+    root_size = "parseFloat(getComputedStyle(document.documentElement).fontSize)"
+    page.context.new_cdp_session(page).send("Page.setFontSizes", {"fontSizes": {"standard": 32}})
+    assert page.evaluate(root_size) >= 32
+
+    page.evaluate("""async () => { const results = await fetch('/results?q=Grafikkarten&group=talk');
+                                   document.body.insertAdjacentHTML('beforeend', await results.text()); }""")
+    markers = page.evaluate("[...document.querySelectorAll('.timeline a')].map(a => a.getBoundingClientRect())"
+                            ".map(r => [r.width, r.height])")
+    assert markers and all(w >= 24 and h >= 24 for w, h in markers), markers
+    assert errors and all("status of 422" in e for e in errors), errors  # the refused "...", no other
+    page.close()
+
+
+# --- accessibility of the search page and the embeds ----------------------------------------------
+
+
+def test_a_talks_title_carries_its_language_in_the_results_and_the_embeds(german_site):
+    """A German talk's title is German wherever it is listed, as its snippets are: a screen reader reads it with
+    German rules, not with the page's English ones."""
+    server, talk_id = german_site
+    german_title = r'<h2[^>]* lang="de" dir="auto"><a [^>]*>Grafikkarten teilen</a></h2>'
+    for path in ("/?q=Grafikkarten", "/results?q=Grafikkarten&group=talk", "/", "/embed?q=Grafikkarten"):
+        assert re.search(german_title, server.get(path).text), path
+    assert '<h1 lang="de" dir="auto">Grafikkarten teilen</h1>' in server.get(f"/embed/talks/{talk_id}").text
+
+
+def test_embedded_video_and_inline_players_have_the_transcript_as_captions(german_site):
+    """The embed's video, and the search results' inline player (search.js adds the track from data-captions),
+    have the transcript as captions, as the talk page's player does."""
+    server, talk_id = german_site
+    embed = server.get(f"/embed/talks/{talk_id}", params={"t": 6}).text
+    track = re.search(r'<video [^>]*>\s*<track kind="captions" label="Transcript" srclang="de" src="([^"]+)">\s*</video>',
+                      embed)
+    results = server.get("/results", params={"q": "Grafikkarten"}).text
+    item = re.search(r'<li class="result" data-kind="video" [^>]*data-captions="([^"]+)" data-language="de">', results)
+    assert track and item, (embed, results)
+    for src in (track[1], item[1]):
+        captions = server.get(src)
+        assert captions.status_code == 200 and captions.headers["content-type"].startswith("text/vtt"), src
+        assert captions.text.startswith("WEBVTT") and "Grafikkarten" in captions.text
+
+
+def test_search_pages_have_a_heading_and_one_per_result(api):
+    """One <h1> per page (hidden: the search box says what the page is for) and each listed talk's title a heading,
+    so that a screen reader's heading keys step from result to result."""
+    for path in ("/", "/?q=checkpoint", "/?q=checkpoint&group=talk"):
+        html = api.get(path).text
+        titles = html.count('<a class="title"')
+        assert html.count("<h1") == 1 and titles, path
+        assert len(re.findall(r'<h2 [^>]*><a class="title"', html)) == titles, path
+    for path in ("/embed", "/embed?q=checkpoint"):
+        html = api.get(path).text
+        assert html.count('<h1 class="visually-hidden">') == 1 and html.count("<h1") == 1, path
+    results = api.get("/embed", params={"q": "checkpoint"}).text
+    assert len(re.findall(r'<li><a class="time"[^>]*>[^<]*</a>\s*<h2[^>]*><a ', results)) == results.count("<li>") > 0
+
+
+def test_search_page_has_one_live_region_and_it_is_not_the_results(api):
+    """Search as you type replaces the whole list at every pause: a live region around it read out all of it
+    (2,699 characters for "power capping"). The one live region is a status line that search.js fills with
+    the results' count line, which the fragment marks as .found, the feed link left out."""
+    html = api.get("/", params={"q": "checkpoint"}).text
+    live = re.findall(r'<(\w+) ([^>]*aria-live[^>]*)>', html)
+    assert len(live) == 1 and live[0][0] == "p", live
+    assert 'id="results-status" role="status" aria-live="polite"' in live[0][1]
+    assert '<section id="results">' in html
+    fragment = api.get("/results", params={"q": "checkpoint"}).text
+    assert "aria-live" not in fragment
+    assert re.search(r'<span class="found">Moments 1–\d+\s+for “checkpoint”</span>', fragment), fragment
+
+
+def test_the_widget_pages_code_blocks_scroll_by_keyboard(api):
+    """Code wider than the page scrolls sideways: each block takes focus, so that the arrow keys scroll it."""
+    html = api.get("/widget").text
+    assert html.count("<pre") == html.count('<pre tabindex="0">') == 4
+
+
+@pytest.mark.browser
+def test_search_page_says_only_what_it_found_and_captions_its_inline_video(browser, german_site):
+    """In one browser: typing a search fills the status line (the one live region) with the count line alone;
+    the inline video player carries the transcript as captions and loads them; and the embed's video loads them
+    under the embed's Content-Security-Policy (a violation would be a console error)."""
+    server, talk_id = german_site
+    page, errors = _page(browser, "desktop")
+    page.goto(server.base + "/")
+    page.locator("#q").press_sequentially("Grafikkarten", delay=20)
+    wait_until(lambda: re.fullmatch(r"Moments 1–\d+ for “Grafikkarten”", page.text_content("#results-status")),
+               "the status line to say what was found", 60)
+    assert page.locator("[aria-live]").count() == 1
+    page.locator(".result .play").first.click()
+    track = page.locator(".player-slot video track")
+    track.wait_for(state="attached")
+    assert (track.get_attribute("kind"), track.get_attribute("srclang")) == ("captions", "de")
+    loaded = "(() => { const t = document.querySelector('video track'); t.track.mode = 'hidden'; return t.readyState; })()"
+    wait_until(lambda: page.evaluate(loaded) == 2, "the inline player's captions to load", 30)  # 2: LOADED, 3: ERROR
+    page.goto(f"{server.base}/embed/talks/{talk_id}?t=6")
+    wait_until(lambda: page.evaluate(loaded) == 2, "the embed's captions to load", 30)
     assert not errors, errors
     page.close()

@@ -1,16 +1,26 @@
-"""CLI setting flags are made from Settings: the same names, types, choices and defaults."""
+"""CLI setting flags are made from Settings: the same names, types, choices and defaults; the environment's
+variables are read once, checked at start, and named when misspelt."""
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import click
 import pytest
+import uvicorn
 from click.testing import CliRunner
+from pydantic import ValidationError
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from talksearch.cli import main, settings_from
+from talksearch.library import Library
 from talksearch.settings import Settings
 from talksearch.settings_flags import setting_options
+from tests.helpers import ROOT, talksearch
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +62,84 @@ def test_a_choice_setting_refuses_other_values_and_help_is_the_description():
     help_text = CliRunner().invoke(main, ["index", "--help"]).output
     assert "[auto|cpu|cuda]" in help_text and "TALKSEARCH_BEAM_SIZE" in help_text
     assert CliRunner().invoke(main, ["index", "x", "--device", "tpu"]).exit_code == 2
+
+
+def test_a_wrong_variable_that_a_flag_overrides_is_not_read_again(tmp_path):
+    """--library overrides an empty TALKSEARCH_LIBRARY, but the model cache of a bundled model split across
+    packages (mpnet) was looked up through Settings() again, which read the whole environment: a pydantic
+    traceback (so did search, and serve with TALKSEARCH_PORT=abc and --port)."""
+    with Library.open(tmp_path / "lib", create=True) as library:
+        library.bind_embedding_model("all-mpnet-base-v2", 768)
+    result = talksearch("check", "--library", str(tmp_path / "lib"), env={"TALKSEARCH_LIBRARY": ""})
+    assert (result.returncode, result.stdout.splitlines()[-1], result.stderr) == (0, "clean", ""), result.stderr
+
+
+def test_origins_that_can_never_match_are_refused_and_misspelt_variables_named(tmp_path):
+    """A browser sends an origin as scheme://host[:port]: one written with a trailing slash or no scheme never
+    matched, and the widget failed on the other site while the service started without a word. A misspelt
+    variable was ignored in silence: it is named (not refused: it may be another release's setting)."""
+    result = talksearch("serve", "--library", str(tmp_path / "lib"), "--port", "0",
+                        env={"TALKSEARCH_CORS_ORIGINS": '["http://localhost:8825/"]', "TALKSEARCH_CORS_ORIGIN": "*",
+                             "TALKSEARCH_ADMINTOKEN": "s3cret", "TALKSEARCH_RATE_LIMIT": "5"})
+    *warnings, error = result.stderr.splitlines()
+    assert result.returncode == 2 and warnings == [
+        "warning: TALKSEARCH_ADMINTOKEN is not a talksearch setting, and is ignored (did you mean "
+        "TALKSEARCH_ADMIN_TOKEN?)",
+        "warning: TALKSEARCH_CORS_ORIGIN is not a talksearch setting, and is ignored (did you mean "
+        "TALKSEARCH_CORS_ORIGINS?)",
+        "warning: TALKSEARCH_RATE_LIMIT is not a talksearch setting, and is ignored (did you mean "
+        "TALKSEARCH_RATE_LIMIT_PER_MINUTE?)"], result.stderr  # a name cut short: not difflib's RELATED_LIMIT
+    assert error.startswith("error: TALKSEARCH_CORS_ORIGINS: 'http://localhost:8825/' is not an origin: "
+                            "scheme://host[:port] in lower case, with no path (not even a trailing /), or \"*\" (see ")
+    assert not (tmp_path / "lib").exists()
+    for never_sent in ("a.org", "https://wiki.example.org/search", "HTTPS://Wiki.example.org", "null"):
+        with pytest.raises(ValidationError, match="is not an origin"):
+            Settings(cors_origins=["https://ok.example", never_sent])
+    good = ["*", "https://wiki.example.org", "http://localhost:8825", "http://[::1]:8000"]
+    assert Settings(cors_origins=good).cors_origins == good
+
+
+def test_more_readers_than_open_files_allow_is_refused_in_one_line(tmp_path):
+    """600 readers under ulimit -n 1024 left a server that reset every connection and logged nothing."""
+    with pytest.raises(ValidationError, match="less than or equal to 256"):  # a typo, whatever the limit
+        Settings(search_readers=600)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    few_files = subprocess.run(
+        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(tmp_path / "lib"), "--port", "0"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "TALKSEARCH_SEARCH_READERS": "60"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard)))
+    assert few_files.returncode == 2 and few_files.stderr.count("\n") == 1, few_files.stderr
+    assert few_files.stderr.startswith("error: TALKSEARCH_SEARCH_READERS: 60 readers need about 220 open files, more "
+                                       "than this process may open (200, ulimit -n): set fewer, or raise the limit")
+    assert not (tmp_path / "lib").exists()
+
+
+@pytest.mark.parametrize(("flags", "env", "trusted", "untrusted"), [
+    ([], {}, "127.0.0.1", "172.18.0.5"),  # uvicorn's default: a proxy on this machine only
+    ([], {"FORWARDED_ALLOW_IPS": "172.18.0.5"}, "172.18.0.5", "127.0.0.1"),  # uvicorn's own variable, still read
+    ([], {"TALKSEARCH_FORWARDED_ALLOW_IPS": "172.16.0.0/12"}, "172.18.0.5", "127.0.0.1"),
+    (["--forwarded-allow-ips", "10.0.0.7"], {"TALKSEARCH_FORWARDED_ALLOW_IPS": "172.16.0.0/12"}, "10.0.0.7",
+     "172.18.0.5"),
+])
+def test_serve_believes_forwarded_headers_from_the_proxies_the_setting_names(tmp_path, monkeypatch, flags, env,
+                                                                             trusted, untrusted):
+    """A proxy in another container (the Dockerfile's) was not believed: its X-Forwarded-Proto was dropped, and
+    the absolute links (oEmbed, feeds, MCP) said http:// on an https:// site. The server is uvicorn's own as
+    serve configures it, up to where it would start serving (the models are not loaded)."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("talksearch.search.open_searcher", lambda settings, served: None)
+    configured = {}
+
+    def run(server: uvicorn.Server, sockets) -> None:
+        server.config.load()
+        configured["proxy"] = server.config.loaded_app
+        for listening in sockets:
+            listening.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--port", "0", *flags])
+    assert result.exit_code == 0, result.output
+    assert isinstance(configured["proxy"], ProxyHeadersMiddleware)
+    assert trusted in configured["proxy"].trusted_hosts and untrusted not in configured["proxy"].trusted_hosts

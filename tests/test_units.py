@@ -12,6 +12,7 @@ from talksearch.indexer.passages import PassageOptions, make_passages, split_sen
 from talksearch.library import Segment, Talk, Word
 from talksearch.library.keyword_index import fts_query
 from talksearch.models import ManifestEntry, ModelError, _verified_bundle, read_manifest, resolve
+from talksearch.search.ranking import _shared_words
 from talksearch.search.searcher import link_at
 
 
@@ -407,3 +408,13 @@ def test_a_folder_holding_a_library_is_indexed_without_the_librarys_own_copies(t
     shutil.copy(DATA / "t02.ogg", tmp_path / "talks" / "library" / "media" / "kept.ogg")  # --keep-media's copy
     sources = Sources(tmp_path / "downloads", lambda key: False)
     assert [c.path.name for c in sources.expand(str(tmp_path / "talks"))] == ["talk.ogg"]
+
+
+@pytest.mark.unit
+def test_snapping_compares_words_by_their_first_letters_in_any_language():
+    """A link lands on the sentence that shares the query's words; in German or French those come inflected
+    ("Containers", "détecter" for "Container", "détection"), which whole words never match."""
+    assert _shared_words("Startzeit des Containers", "Die Startzeit eines Container", 0) == 1 / 3
+    assert _shared_words("Startzeit des Containers", "Die Startzeit eines Container", 5) == 2 / 3
+    assert _shared_words("détecter les fichiers abîmés", "la détection des fichiers", 0) == 1 / 4
+    assert _shared_words("détecter les fichiers abîmés", "la détection des fichiers", 5) == 2 / 4

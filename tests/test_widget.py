@@ -236,6 +236,16 @@ def _wait_playing_at(visit: Visit, start: float, tag: str = "audio") -> dict:
     return state
 
 
+def _contrast(*colours: str) -> float:
+    """WCAG's contrast ratio of two computed `rgb(r, g, b)` colours."""
+    def luminance(colour: str) -> float:
+        r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+                   for c in (int(n) / 255 for n in re.findall(r"\d+", colour)[:3])]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+    lighter, darker = sorted(map(luminance, colours), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
 # --- the script and the page that documents it ------------------------------------------------------
 
 
@@ -266,7 +276,7 @@ def test_widget_js_is_small_cacheable_and_cors(widget_api):
 def test_widget_page_shows_embed_code_and_a_working_instance(widget_api, browser):
     page = httpx.get(f"{widget_api.base}/widget")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    shown = "".join(re.findall(r"<pre><code>(.*?)</code></pre>", page.text, re.S))  # the embed code, escaped
+    shown = "".join(re.findall(r"<pre[^>]*><code>(.*?)</code></pre>", page.text, re.S))  # the embed code, escaped
     assert "<script" not in shown and f'<script src="{widget_api.base}/widget.js" defer></script>' in html.unescape(shown)
     assert f'<talk-search api="{widget_api.base}"></talk-search>' in html.unescape(shown)
 
@@ -310,6 +320,20 @@ def test_type_select_and_play_at_the_moment_cross_origin(widget_api, host_site, 
     assert state["src"].split("#")[0] == hit["talk"]["media_url"]  # played from the feed's host, cross-origin
     assert visit.page.locator("talk-search .player a").get_attribute("href") == hit["link"]
     assert visit.page.locator("talk-search [role=listbox]").is_hidden()  # choosing closes the results
+
+    # The transcript as the player's captions (WCAG 1.2.2), read from the API's origin: the cues of its WebVTT.
+    vtt = httpx.get(f"{widget_api.base}/api/talks/{hit['talk']['id']}/transcript.vtt").text
+    cues = re.findall(r"^([\d:.]+) --> [\d:.]+\n(.+)", vtt, re.M)
+    captions = visit.page.wait_for_function("""() => {
+        const track = document.querySelector('talk-search').shadowRoot.querySelector('audio').textTracks[0];
+        if (!track) return false;
+        const off = track.mode === 'disabled';  // off until the listener picks them, as on the talk page
+        track.mode = 'showing';  // a disabled track lists no cues
+        return track.cues.length && {off, kind: track.kind, language: track.language, count: track.cues.length,
+                                     start: track.cues[0].startTime, text: track.cues[0].text}; }""").json_value()
+    h, m, s = cues[0][0].split(":")
+    assert captions == {"off": True, "kind": "captions", "language": hit["talk"]["language"], "count": len(cues),
+                        "start": pytest.approx(int(h) * 3600 + int(m) * 60 + float(s)), "text": cues[0][1]}
 
     assert visit.errors == []
     # Nothing fetched but the page itself, the API and the media.
@@ -431,7 +455,13 @@ def test_keyboard_shortcuts_and_escape(widget_api, host_site, browser):
     assert listbox.is_visible() and box.get_attribute("aria-expanded") == "true"
     page.keyboard.press("ArrowUp")  # from nothing selected, up goes to the last result
     options = page.locator("talk-search [role=option]")
-    assert options.nth(options.count() - 1).get_attribute("aria-selected") == "true"
+    chosen = options.nth(options.count() - 1)
+    assert chosen.get_attribute("aria-selected") == "true"
+    # Forced colours (Windows High Contrast) drop the chosen result's background and inset shadow: it keeps an outline.
+    page.emulate_media(forced_colors="active")
+    outlined = "e => getComputedStyle(e).outlineStyle !== 'none' && parseFloat(getComputedStyle(e).outlineWidth) >= 1"
+    assert chosen.evaluate(outlined) and not options.nth(0).evaluate(outlined)
+    page.emulate_media(forced_colors="none")
 
     page.keyboard.press("Escape")
     assert listbox.is_hidden() and box.get_attribute("aria-expanded") == "false"
@@ -478,11 +508,17 @@ def test_a_dark_site_and_a_hidden_first_widget(widget_api, host_site, browser):
     page.locator("h1").click()
     page.keyboard.press("Control+k")
     assert page.evaluate("() => document.activeElement.id") == "main"
+    page.evaluate("""() => { document.activeElement.blur();
+        addEventListener('keydown', e => { window.__keyTaken = e.defaultPrevented; }); }""")
+    # shortcuts="off" (WCAG 2.1.4: single-key shortcuts can be turned off): the keys are left to the page.
+    page.locator("#main").evaluate("e => e.setAttribute('shortcuts', 'off')")
+    for key in ("/", "Control+k"):
+        page.keyboard.press(key)
+        assert page.evaluate("() => [window.__keyTaken, document.activeElement.localName]") == [False, "body"], key
     # With no widget shown, "/" is left alone rather than swallowed.
-    page.evaluate("""() => { document.querySelector('#main').hidden = true; document.activeElement.blur();
-        addEventListener('keydown', e => { window.__slashTaken = e.defaultPrevented; }); }""")
+    page.locator("#main").evaluate("e => { e.removeAttribute('shortcuts'); e.hidden = true; }")
     page.keyboard.press("/")
-    assert page.evaluate("() => window.__slashTaken") is False
+    assert page.evaluate("() => window.__keyTaken") is False
     assert visit.errors == []
     visit.close()
 
@@ -499,6 +535,9 @@ def test_the_english_of_a_hit_has_the_query_words_marked(translated_site, host_s
     assert english.text_content() == "Memory bandwidth limits the program."
     assert english.locator("mark").all_text_contents() == ["Memory", "bandwidth"]
     assert english.get_attribute("lang") == "en"
+    # The talk's title, like its words, is in the talk's language, not the host page's "en".
+    title = visit.page.locator("talk-search [role=option]").filter(has_text="limits the program").locator(".title")
+    assert title.text_content() == "Speicher" and title.get_attribute("lang") == "de"
     assert visit.errors == []
     visit.close()
 
@@ -513,6 +552,13 @@ def test_error_states_are_understandable(widget_api, host_site, browser):
     visit.wait_event("error", query="storage")
     status = visit.page.locator("talk-search [role=status]")
     assert "Can't reach the talk search service" in status.text_content() and status.is_visible()
+    # The error keeps WCAG AA contrast (4.5:1) on the light and on the dark background, and --ts-error still sets it.
+    colours = "e => [getComputedStyle(e).color, getComputedStyle(e.closest('.box')).backgroundColor]"
+    for scheme in ("light", "dark"):
+        visit.page.emulate_media(color_scheme=scheme)
+        assert _contrast(*status.evaluate(colours)) >= 4.5, scheme
+    visit.page.locator("talk-search").evaluate("e => e.style.setProperty('--ts-error', 'rgb(1, 2, 3)')")
+    assert status.evaluate(colours)[0] == "rgb(1, 2, 3)"
     visit.close()
 
     url = host_site.page("/long", f'<script src="{widget_api.base}/widget.js" defer></script>\n'

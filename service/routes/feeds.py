@@ -1,10 +1,17 @@
-"""Atom feeds: ``/api/search.atom`` (a saved search, for feed readers) and ``/talks.atom`` (the library)."""
+"""Atom feeds: ``/api/search.atom`` (a saved search, for feed readers) and ``/talks.atom`` (the library).
 
+Feed readers poll, so both answer conditional requests: an ETag (the body's digest) and a Last-Modified (the
+feed's ``<updated>``), and a 304 with no body when the reader's copy is current.
+"""
+
+import hashlib
+from datetime import datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from talksearch.service.errors import ApiError
-from talksearch.service.feeds import ATOM, search_feed, talks_feed
+from talksearch.service.feeds import ATOM, Feed, search_feed, search_pool, talks_feed
 from talksearch.service.params import Filters, Utf8Query
 from talksearch.service.routes.pages import search_page_query
 from talksearch.service.routing import ReadRoute
@@ -21,19 +28,44 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def _not_modified(request: Request, etag: str, updated: datetime) -> bool:
+    """Whether the reader's copy is current (RFC 9110 13.1): If-None-Match when sent, which compares weakly
+    (W/"x" matches "x") and "*" matches; else If-Modified-Since (whole seconds, as HTTP dates are)."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return etag in tags or "*" in tags
+    try:
+        since = parsedate_to_datetime(request.headers.get("if-modified-since", ""))
+    except (TypeError, ValueError):  # absent or not a date: ignored, as RFC 9110 13.1.3 says
+        return False
+    return since.tzinfo is not None and int(updated.timestamp()) <= since.timestamp()
+
+
+def _atom(request: Request, feed: Feed) -> Response:
+    etag = f'"{hashlib.sha256(feed.body).hexdigest()[:20]}"'
+    headers = {"ETag": etag, "Last-Modified": format_datetime(feed.updated, usegmt=True)}
+    if _not_modified(request, etag, feed.updated):
+        return Response(status_code=304, headers=headers)
+    return Response(feed.body, media_type=ATOM, headers=headers)
+
+
 @router.get("/api/search.atom", response_class=Response,
             responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}}, dependencies=[Utf8Query],
-            summary="The moments matching a query as an Atom feed, newest talks first (subscribe to a search)")
+            summary="The talks where a query is said as an Atom feed, newest first, each at its best moment "
+                    "(subscribe to a search)")
 def search_atom(
     state: State,
     request: Request,
     filters: Filters,
     q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly',
                             examples=["power capping"])],
-    limit: Annotated[int | None, Query(ge=1, le=100, description="Moments in the feed (1-100)")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100,
+                                       description="Talks in the feed (1-100), each at its best moment")] = None,
 ) -> Response:
-    try:
-        response = state.searcher.search(q, limit or state.settings.search_limit, filters=filters or None)
+    limit = limit or state.settings.search_limit
+    try:  # the best moment of each of the most relevant talks: the feed shows the newest of them
+        response = state.searcher.search(q, search_pool(limit), filters=filters or None, group="talk")
     except QueryError as exc:
         raise ApiError(422, str(exc), "invalid_query") from None
     with state.searcher.reading() as library:
@@ -41,8 +73,7 @@ def search_atom(
     # The feed's own links repeat the request's query (its filters included), so they reproduce it; its page
     # (the alternate) holds what the search page's form can.
     query = request.query_params.multi_items()
-    return Response(search_feed(_base(request), query, response, talks, page_query=search_page_query(query)),
-                    media_type=ATOM)
+    return _atom(request, search_feed(_base(request), query, response, talks, search_page_query(query), limit))
 
 
 @router.get("/talks.atom", response_class=Response, responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}},
@@ -55,4 +86,6 @@ def talks_atom(
 ) -> Response:
     with state.searcher.reading() as library:
         talks = library.talks(limit or state.settings.talks_limit, 0, filters)
-    return Response(talks_feed(_base(request), request.query_params.multi_items(), talks), media_type=ATOM)
+    # A filtered feed says so: its title names the filters, its page (the alternate) is the talk list filtered.
+    query = request.query_params.multi_items()
+    return _atom(request, talks_feed(_base(request), query, talks, search_page_query(query), filters))

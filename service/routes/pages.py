@@ -1,7 +1,6 @@
 """The HTML pages: ``/`` (search) and ``/talks/{id}`` (player and transcript), plus ``/results``, the
 search page's results as an HTML fragment for search-as-you-type."""
 
-from datetime import date
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -11,7 +10,8 @@ from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
-from talksearch.service.params import NOT_UTF8, filter_values, not_utf8
+from talksearch.service.feeds import talks_feed_title
+from talksearch.service.params import NOT_UTF8, calendar_date, filter_values, not_utf8
 from talksearch.service.rendering import paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -33,9 +33,10 @@ def search_page_query(query: list[tuple[str, str]]) -> str:
 
 
 def _date(value: str | None) -> str | None:
-    """Pages are lenient: an empty or malformed date from a form means no date filter."""
+    """Pages are lenient: an empty or malformed date from a form means no date filter. A date is read as the API
+    reads it (``calendar_date``)."""
     try:
-        return date.fromisoformat(value).isoformat() if value else None
+        return calendar_date(value).isoformat() if value else None
     except ValueError:
         return None
 
@@ -100,6 +101,8 @@ def _results_context(state, form: dict) -> dict:
             context["talks"] = library.talks(state.settings.talks_limit, form["offset"], filters)
             context["total"] = library.count_talks(filters)
         context["offset"] = form["offset"]
+        # The talk list as a feed (its discovery link): the filters kept, and named in its title.
+        context["talks_feed"] = {"query": urlencode(chosen, doseq=True), "title": talks_feed_title(filters)}
         shown = form["offset"] + len(context["talks"])
         if shown < context["total"]:  # the library is longer than a page: the next page of talks, filters kept
             context["next_query"] = urlencode({**chosen, "offset": shown}, doseq=True)

@@ -79,6 +79,7 @@ _ATTRIBUTES = [
     ("channel, event, speaker", "Search only the talks of one channel, event or speaker."),
     ("language", "Search only the talks in one spoken language (a code such as en or de)."),
     ("theme", "light or dark: fixes the colours; without it the widget follows the visitor's system setting."),
+    ("shortcuts", "off: / and Ctrl/⌘+K no longer jump to this search box (for a site that uses those keys itself)."),
 ]
 # The widget's CSS custom properties and what each one colours; their light defaults are read from widget.js
 # (STYLE's :host rule), the one place they are set.

@@ -5,7 +5,9 @@
  *   <talk-search api="https://talks.example.org"></talk-search>
  *
  * Attributes: api (defaults to where this script was loaded from), placeholder, limit, channel, event,
- * speaker, language (scope the search to one collection, or to talks in one spoken language, e.g. "de"), theme ("light"/"dark"; otherwise follows the OS).
+ * speaker, language (scope the search to one collection, or to talks in one spoken language, e.g. "de"),
+ * theme ("light"/"dark"; otherwise follows the OS), shortcuts ("off": "/" and Ctrl/Cmd+K don't jump to this widget,
+ * for a site that uses "/" itself or for speech input; WCAG 2.1.4 asks that single-key shortcuts can be turned off).
  * Theming: the --ts-* CSS custom properties listed in STYLE, set on the element or any ancestor.
  * Events (bubbling, for analytics): talksearch-results {query, count}, talksearch-play {talk, start},
  * talksearch-error {query, message}.
@@ -38,13 +40,14 @@
   // Dark colours, used both for prefers-color-scheme and for theme="dark".
   const DARK = `--_bg:var(--ts-bg,#17191e);--_fg:var(--ts-fg,#e8eaed);--_muted:var(--ts-muted,#a0a6b0);
     --_border:var(--ts-border,#3a3f48);--_accent:var(--ts-accent,#8ab4f8);--_sel:var(--ts-selected-bg,#263044);
-    --_mark-bg:var(--ts-mark-bg,#5c4a00);--_mark-fg:var(--ts-mark-fg,#fff3c4);color-scheme:dark;`;
+    --_mark-bg:var(--ts-mark-bg,#5c4a00);--_mark-fg:var(--ts-mark-fg,#fff3c4);--_error:var(--ts-error,#ff8a80);
+    color-scheme:dark;`;
   const STYLE = `
 :host{display:block;position:relative;max-width:100%;font:var(--ts-font,inherit);
   --_bg:var(--ts-bg,#fff);--_fg:var(--ts-fg,#1f2328);--_muted:var(--ts-muted,#5f6670);
   --_border:var(--ts-border,#d0d4da);--_accent:var(--ts-accent,#1a5fd0);--_sel:var(--ts-selected-bg,#e8f0fe);
-  --_mark-bg:var(--ts-mark-bg,#fff0a8);--_mark-fg:var(--ts-mark-fg,inherit);--_radius:var(--ts-radius,8px);
-  color-scheme:light}
+  --_mark-bg:var(--ts-mark-bg,#fff0a8);--_mark-fg:var(--ts-mark-fg,inherit);--_error:var(--ts-error,#c5221f);
+  --_radius:var(--ts-radius,8px);color-scheme:light}
 @media (prefers-color-scheme:dark){:host(:not([theme=light])){${DARK}}}
 :host([theme=dark]){${DARK}}
 :host([hidden]){display:none}
@@ -58,7 +61,7 @@ input{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:t
 .box:focus-within{border-color:var(--_accent);
   box-shadow:0 0 0 2px color-mix(in srgb,var(--_accent) 30%,transparent)}
 .status{padding:.5em .9em;color:var(--_muted);font-size:.9em;border-top:1px solid var(--_border);overflow-wrap:anywhere}
-.status.error{color:var(--ts-error,#c5221f)}
+.status.error{color:var(--_error)}
 .sr{position:absolute;width:1px;height:1px;padding:0;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap;border:0}
 ul[aria-busy]{opacity:.6}
 ul{list-style:none;margin:0;padding:0;max-height:min(28em,60vh);overflow-y:auto;border-top:1px solid var(--_border)}
@@ -66,6 +69,8 @@ li{padding:.6em .9em;cursor:pointer;border-top:1px solid var(--_border);overflow
 li:first-child{border-top:0}
 li[aria-selected=true],li:hover{background:var(--_sel)}
 li[aria-selected=true]{box-shadow:inset 3px 0 var(--_accent)}
+/* Forced colours (Windows High Contrast) drop backgrounds and box-shadows: the chosen result needs an outline. */
+@media (forced-colors:active){li[aria-selected=true]{outline:2px solid Highlight;outline-offset:-2px}}
 .head{display:flex;gap:.6em;align-items:baseline}
 .title{font-weight:600;flex:1;min-width:0}
 .time{color:var(--_accent);font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -390,13 +395,17 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         li.setAttribute("role", "option");
         li.setAttribute("aria-selected", "false");
         const head = el("div", "head");
-        head.append(el("span", "title", talk.title || "Untitled talk"), el("span", "time", clock(result.start)));
+        const title = el("span", "title", talk.title || "Untitled talk");
+        head.append(title, el("span", "time", clock(result.start)));
         const who = [Array.isArray(talk.speakers) ? talk.speakers.join(", ") : "", talk.event || talk.channel || ""]
           .filter(Boolean).join(" · ");
         const snip = el("div", "snip");
         if (typeof talk.language === "string" && talk.language) {
-          snip.lang = talk.language; // the words as spoken: fonts, hyphenation and screen readers follow it
-          snip.dir = "auto"; // a right-to-left script reads right to left
+          // The words as spoken, and the title they were given: fonts, hyphenation and screen readers follow it.
+          for (const node of [title, snip]) {
+            node.lang = talk.language;
+            node.dir = "auto"; // a right-to-left script reads right to left
+          }
         }
         snip.append(typeof result.snippet === "string" && result.snippet
           ? snippetNodes(result.snippet) : markedText(String(result.text || ""), query));
@@ -483,11 +492,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const local = /^file:/i.test(talk.media_url || "") && talk.id;
       const media = httpUrl(local ? `media/${encodeURIComponent(talk.id)}` : talk.media_url, base);
       if (youtube) this.playYouTube(youtube, start);
-      else if (media) this.playMedia(media, start);
+      else if (media) this.playMedia(media, start, talk);
       else this.showMessage("This talk can't be played here; open it at the source.");
     }
 
-    playMedia(url, start) {
+    playMedia(url, start, talk) {
       const kind = AUDIO_EXT.test(url.pathname) ? "audio" : "video";
       this.wanted = start;
       let media = this.media;
@@ -509,12 +518,36 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         src.hash = `t=${start}`;
         media.src = src.href;
         this.stage.append(media);
+        if (talk.id) this.addCaptions(media, talk);
       } else if (media.readyState >= 1) {
         media.currentTime = start; // the same talk at another moment: just seek
       }
       // Called now, while the click/Enter still counts as a user gesture for autoplay rules. If the
       // browser refuses anyway the controls are there; a rejected promise must not reach the console.
       media.play().catch(() => {});
+    }
+
+    /**
+     * The talk's transcript as the player's captions (WCAG 1.2.2), off until chosen in the player's menu, as on the
+     * talk page. Added from script rather than as <track src>: a track from another origin loads only when its
+     * media element is crossorigin, and that would make the media itself need CORS, which many hosts of talks
+     * don't send. The API does. Its WebVTT is one "start --> end" line then the cue text per cue; VTTCue takes
+     * that text (voice tags, entities) as it is.
+     */
+    async addCaptions(media, talk) {
+      try {
+        const response = await fetch(`${this.api}/api/talks/${encodeURIComponent(talk.id)}/transcript.vtt`);
+        if (!response.ok) return; // no transcript: no captions, and the player works as before
+        const vtt = await response.text();
+        const seconds = (stamp) => stamp.split(":").reduce((sum, part) => sum * 60 + Number(part), 0);
+        const track = media.addTextTrack("captions", "Transcript", talk.language || "");
+        track.mode = "disabled";
+        for (const [, from, to, text] of vtt.matchAll(/^([\d:.]+) --> ([\d:.]+)\n(.+(?:\n.+)*)/gm)) {
+          track.addCue(new VTTCue(seconds(from), seconds(to), text));
+        }
+      } catch {
+        // Unreachable API: the recording still plays, without captions.
+      }
     }
 
     playYouTube(id, start) {
@@ -572,15 +605,16 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     return widget.checkVisibility ? widget.checkVisibility() : widget.getClientRects().length > 0;
   }
 
-  // "/" and Ctrl/Cmd+K focus the first widget shown on the page; with none shown the key is left alone. "/"
-  // only when not typing in a field; Ctrl+K not in text areas and rich editors, where it means "insert link".
+  // "/" and Ctrl/Cmd+K focus the first widget shown on the page, skipping any with shortcuts="off"; with none the key
+  // is left alone. "/" only when not typing in a field; Ctrl+K not in text areas and rich editors ("insert link").
   document.addEventListener("keydown", (e) => {
     const target = e.composedPath()[0] || {};
     const editor = target.isContentEditable || /^textarea$/i.test(target.localName || "");
     const typing = editor || /^(input|select)$/i.test(target.localName || "");
     const shortcut = (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)
       || ((e.ctrlKey || e.metaKey) && !e.altKey && !editor && (e.key || "").toLowerCase() === "k"); // autofill: no key
-    const widget = shortcut && [...document.querySelectorAll("talk-search")].find(shown);
+    const widget = shortcut && [...document.querySelectorAll("talk-search")]
+      .find((w) => shown(w) && w.getAttribute("shortcuts") !== "off");
     if (!widget) return;
     e.preventDefault();
     widget.input.focus();

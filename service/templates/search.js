@@ -4,6 +4,7 @@
   const form = document.getElementById("search");
   const q = document.getElementById("q");
   const results = document.getElementById("results");
+  const status = document.getElementById("results-status");
   let timer = null;
   let inflight = null;
 
@@ -25,6 +26,13 @@
     document.title = p.get("q") ? `${p.get("q")} – talksearch` : "talksearch";
   }
 
+  // Screen readers announce what the search found (the count line, or why there is nothing), not the whole
+  // list that each keystroke replaces: only #results-status is a live region.
+  function announce() {
+    const line = results.querySelector(".status .found") || results.querySelector(".status, .notice");
+    status.textContent = line ? line.textContent.replace(/\s+/g, " ").trim() : "";
+  }
+
   async function update() {
     const p = params();
     history.replaceState(null, "", p.toString() ? "/?" + p : "/");
@@ -44,8 +52,10 @@
         results.replaceChildren(notice);
       }
     } catch (error) {
-      if (error.name !== "AbortError") results.innerHTML = '<p class="notice">Search is not reachable right now.</p>';
+      if (error.name === "AbortError") return;  // a newer search replaces this one and announces itself
+      results.innerHTML = '<p class="notice">Search is not reachable right now.</p>';
     }
+    announce();
   }
 
   q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(update, 200); });
@@ -67,6 +77,14 @@
       el.preload = "auto";
       el.src = item.dataset.src;
       el.addEventListener("loadedmetadata", () => { el.currentTime = start; el.play().catch(() => {}); }, { once: true });
+      if (el.localName === "video") {  // captions from the transcript, as the talk page's player has them
+        const track = document.createElement("track");
+        track.kind = "captions";
+        track.label = "Transcript";
+        track.srclang = item.dataset.language || "en";
+        track.src = item.dataset.captions;
+        el.append(track);
+      }
     }
     el.className = "inline-player";
     return el;

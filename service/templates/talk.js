@@ -10,6 +10,8 @@
   let player = null;  // { seek(seconds), time() }
   let current = transcript.querySelector(".s.now");
   let userScrolled = 0;
+  // Following the player scrolls smoothly, unless the reader asked their system for less motion.
+  const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
 
   for (const name of ["wheel", "touchmove", "keydown"]) {
     transcript.addEventListener(name, () => { userScrolled = Date.now(); }, { passive: true });
@@ -33,7 +35,9 @@
     s.classList.add("now");
     s.setAttribute("aria-current", "true");
     // Keep the spoken sentence in view, unless the reader scrolled away in the last few seconds.
-    if (follow.checked && Date.now() - userScrolled > 4000) s.scrollIntoView({ block: "center", behavior: "smooth" });
+    if (follow.checked && Date.now() - userScrolled > 4000) {
+      s.scrollIntoView({ block: "center", behavior: reducedMotion.matches ? "auto" : "smooth" });
+    }
   }
 
   // A link to a moment (?t=) opens on its sentence: the server highlighted it, put it on screen too.
@@ -88,8 +92,11 @@
     return h ? `${h}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
   }
 
-  function item(href, seconds, label, text, seekable) {
+  // A moment in the list: its words (and its talk's title) marked with the talk's language, as the server marks
+  // the transcript's, so that a screen reader reads them in that language rather than the page's English.
+  function item(href, seconds, label, text, seekable, language) {
     const li = document.createElement("li");
+    if (language) { li.lang = language; li.dir = "auto"; }
     const a = document.createElement("a");
     a.href = href;
     a.className = "ts";
@@ -104,12 +111,15 @@
   // Find in this talk: a search restricted to this talk, best first; its moments are marked in the transcript.
   const find = document.getElementById("find");
   const hits = document.getElementById("find-hits");
+  const findStatus = document.getElementById("find-status");
+  const moments = (n) => n === 1 ? "1 moment" : `${n} moments`;
   let finding = null;  // the search in flight: a newer one (or a cleared box) cancels it, so only the last one shows
   find.addEventListener("submit", async (event) => {
     event.preventDefault();
     const q = document.getElementById("find-q").value.trim();
     for (const s of transcript.querySelectorAll(".s.hit")) s.classList.remove("hit");
     hits.replaceChildren();
+    findStatus.textContent = "";
     finding?.abort();
     if (!q) return;
     finding = new AbortController();
@@ -122,11 +132,13 @@
       if (error.name === "AbortError") return;
       throw error;
     }
-    if (!response.ok) { hits.append(body.error.message); return; }
-    if (!body.results.length) hits.append("Not found in this talk.");
+    // Said in the status line (role=status, which screen readers announce), not as bare text in the list.
+    if (!response.ok) { findStatus.textContent = body.error.message; return; }
+    findStatus.textContent = body.results.length ? `${moments(body.results.length)} found in this talk.`
+                                                 : "Not found in this talk.";
     for (const r of body.results) {
       sentences.forEach((s, i) => { if (starts[i] >= r.start - 0.05 && starts[i] < r.end) s.classList.add("hit"); });
-      const li = item("?t=" + r.start, r.start, "", "", true);
+      const li = item("?t=" + r.start, r.start, "", "", true, r.talk.language);
       const snippet = document.createElement("span");
       snippet.innerHTML = r.snippet;  // safe: the server escapes the text and adds only <mark>
       li.append(snippet);
@@ -136,14 +148,19 @@
 
   // Related: moments in other talks about what is being said now.
   const related = document.getElementById("related");
+  const relatedStatus = document.getElementById("related-status");
   document.getElementById("related-btn").addEventListener("click", async () => {
+    relatedStatus.textContent = "";  // emptied first, so that the same answer twice is announced twice
     const at = player ? player.time() : (current ? parseFloat(current.dataset.start) : startAt);
     const p = new URLSearchParams({ talk: root.dataset.id, at: String(Math.floor(at || 0)) });
     const response = await fetch("/api/related?" + p);
     const body = await response.json();
     related.replaceChildren();
-    if (!response.ok) { related.append(body.error.message); return; }
-    if (!body.results.length) related.append("No related moments in other talks.");
-    for (const r of body.results) related.append(item(r.page, r.start, r.talk.title, " — " + r.text, false));
+    if (!response.ok) { relatedStatus.textContent = body.error.message; return; }
+    relatedStatus.textContent = body.results.length ? `${moments(body.results.length)} in other talks.`
+                                                    : "No related moments in other talks.";
+    for (const r of body.results) {
+      related.append(item(r.page, r.start, r.talk.title, " — " + r.text, false, r.talk.language));
+    }
   });
 })();

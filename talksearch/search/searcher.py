@@ -49,14 +49,24 @@ def link_at(talk: Talk, seconds: float, served: bool = False) -> str:
     t = int(seconds)
     if talk.extractor.lower() == "youtube":
         return f"https://www.youtube.com/watch?v={talk.source_id}&t={t}s"
-    base = (talk.media_url or talk.url).split("#", 1)[0]
+    base = _source(talk)
     scheme = urlsplit(base).scheme.lower()
     if scheme == "file" and served:
-        # /media serves the file only while it is where it was indexed from: once moved, the talk's page stands in.
-        return f"/media/{talk.id}#t={t}" if local_file(talk.media_url) else page_at(talk.id, seconds)
+        return served_file_link(talk.id, talk.media_url, seconds)
     if scheme not in ("http", "https", "file"):
         return page_at(talk.id, seconds)
     return f"{base}#t={t}"
+
+
+def _source(talk: Talk | TalkSummary) -> str:
+    """What ``link_at`` links to, fragment aside: the talk's media, else its page."""
+    return (talk.media_url or talk.url).split("#", 1)[0]
+
+
+def served_file_link(talk_id: str, media_url: str | None, seconds: float) -> str:
+    """A local recording's link on the service: /media serves the file only while it is where it was indexed from;
+    once moved or deleted, the talk's page stands in."""
+    return f"/media/{talk_id}#t={int(seconds)}" if local_file(media_url) else page_at(talk_id, seconds)
 
 
 # MPEG transport streams are among the recordings the indexer takes (.ts); Debian's mime.types calls the suffix Qt
@@ -258,7 +268,16 @@ class Searcher:
                 next_offset=offset + limit if len(results) > offset + limit else None, group=group,
             )
             self.cache.put(key, cached, epoch)
-        return cached.model_copy(update={"query": query, "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+        return cached.model_copy(update={"query": query, "results": self._settle_file_links(cached.results),
+                                         "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+
+    def _settle_file_links(self, results: list[SearchResult]) -> list[SearchResult]:
+        """``results`` with their local recordings' links as they stand now (``served_file_link``): a cached
+        response outlives the file it was made with, which may be moved or deleted without the library changing."""
+        if not self.served:
+            return results
+        return [r.model_copy(update={"link": served_file_link(r.talk.id, r.talk.media_url, r.start)})
+                if urlsplit(_source(r.talk)).scheme.lower() == "file" else r for r in results]
 
     def related(self, talk_id: str, at: float, limit: int = 5) -> RelatedResponse:
         """Moments in other talks about what is said in ``talk_id`` at ``at`` seconds: the best one per talk."""
