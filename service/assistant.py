@@ -120,13 +120,14 @@ def _ref(talk: Talk) -> TalkRef:
 
 
 def _service_base(ctx: Context | None) -> str:
-    """The service's address when the call came over HTTP (``/mcp``); over stdio there is none."""
+    """The service's origin when the call came over HTTP (``/mcp``); over stdio there is none. The origin, not
+    the base URL: the links it completes already start with the service's path prefix (root_path)."""
     try:
         request = ctx.request_context.request if ctx is not None else None
     except ValueError:  # no request context
         return ""
     base_url = getattr(request, "base_url", None)
-    return str(base_url).rstrip("/") if base_url is not None else ""
+    return f"{base_url.scheme}://{base_url.netloc}" if base_url is not None else ""
 
 
 def _absolute(base: str, url: str) -> str:
@@ -419,7 +420,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         chosen = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
         first = chosen[0].start if chosen else (start or 0.0)
         return TranscriptAnswer(
-            talk=_ref(talk), link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served)),
+            talk=_ref(talk),
+            link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served, searcher().base)),
             sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text) for s in chosen])
 
     @server.tool(description=LIST_DESCRIPTION, annotations=READ_ONLY)

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from talksearch.library import LibraryError
-from talksearch.service.rendering import error_page
+from talksearch.service.rendering import base_path, error_page
 from talksearch.settings import Settings
 
 log = logging.getLogger("talksearch")
@@ -36,7 +37,7 @@ class ApiError(Exception):
 def error_response(status: int, code: str, message: str, headers: dict | None = None,
                    request: Request | None = None) -> Response:
     if request is not None and _wants_page(request):
-        return HTMLResponse(error_page(status, message), status_code=status, headers=headers)
+        return HTMLResponse(error_page(status, message, base_path(request)), status_code=status, headers=headers)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
@@ -70,7 +71,7 @@ def _body_fields(request: Request) -> list[str]:
 
 
 def _wants_page(request: Request) -> bool:
-    path = request.url.path
+    path = get_route_path(request.scope)  # without the root_path (a path prefix)
     return (request.method in ("GET", "HEAD") and not path.startswith(("/api/", "/media/"))
             and path not in ("/healthz", "/metrics", "/openapi.json")
             and "text/html" in request.headers.get("accept", ""))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from typing import NamedTuple
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -152,12 +152,16 @@ def search_feed(base: str, query: list[tuple[str, str]], response: SearchRespons
     results = [r for r in response.results if r.talk.id in talks]
     # sorted() is stable (reverse too): talks of one date keep the search's order, best first
     results = sorted(results, key=lambda r: latest(talks[r.talk.id]), reverse=True)[:limit]
+    # A result's page and local link are paths that already start with the service's path prefix (root_path):
+    # completed with the origin alone, not ``base``.
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}"
     for result in results:
         talk = talks[result.talk.id]
-        page = f"{base}{result.page}"
+        page = f"{origin}{result.page}"
         minutes, seconds = divmod(int(result.start), 60)
         entry = _talk_entry(feed, talk, page, page, f"{talk.title} at {minutes}:{seconds:02d}")
-        entry.extras.related(result.link if result.link.startswith("http") else f"{base}{result.link}")
+        entry.extras.related(result.link if result.link.startswith("http") else f"{origin}{result.link}")
         entry.content(xml_text(result.text), type="text")
     return _finished(feed, [talks[r.talk.id] for r in results])
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,7 +54,7 @@ class MetricsMiddleware:
     def _template(self, scope: Scope, status: int) -> str:
         route = scope.get("route")
         if route is None and status == 429:
-            return scope["path"]
+            return get_route_path(scope)  # without the root_path, as the routes are named
         if route is None:
             route = next((r for r in self.routes if getattr(r, "path", None) and r.matches(scope)[0] == Match.FULL),
                          None)

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,7 +39,7 @@ SPEND_KEY = "talksearch.rate_limit"  # in an /mcp request's ASGI scope while the
 def _searches(scope: Scope) -> bool:
     if scope["method"] == "OPTIONS":  # CORS preflights cost nothing
         return False
-    path = scope["path"]
+    path = get_route_path(scope)  # behind a path prefix (root_path) too
     if path in LIMITED_PATHS or (path == MCP_PATH and scope["method"] == "POST"):
         return True
     return path in QUERY_PAGES and any(
@@ -97,7 +98,7 @@ class RateLimitMiddleware:
         if self.buckets is None or scope["type"] != "http" or not _searches(scope):
             await self.app(scope, receive, send)
             return
-        if scope["path"] == MCP_PATH:
+        if get_route_path(scope) == MCP_PATH:
             scope[SPEND_KEY] = functools.partial(self.refusal, scope)  # the endpoint answers its refusal
             await self.app(scope, receive, send)
             return

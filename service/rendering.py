@@ -33,14 +33,21 @@ def environment() -> Environment:
     return env
 
 
-def render(template: str, **context) -> str:
+def base_path(request) -> str:
+    """The path the service is served at (the ``root_path`` setting, in the request's ASGI scope; "" at /): every
+    URL a page or answer emits starts with it."""
+    return request.scope.get("root_path", "")
+
+
+def render(template: str, base: str = "", **context) -> str:
+    """``base``: ``base_path`` of the request, which the templates put before each of the service's own paths."""
     # A NUL typed into a query is echoed back (the title, the search box): HTML forbids it in a page, and a
     # browser shows U+FFFD for it, so the page says so itself.
-    return environment().get_template(template).render(**context).replace("\x00", "\ufffd")
+    return environment().get_template(template).render(base=base, **context).replace("\x00", "\ufffd")
 
 
-def error_page(status: int, message: str) -> str:
-    return render("error.html", status=status, message=message)
+def error_page(status: int, message: str, base: str = "") -> str:
+    return render("error.html", base, status=status, message=message)
 
 
 def paragraphs(segments, max_sentences: int = 5, pause: float = 2.0) -> list[list]:

@@ -24,7 +24,8 @@ def _media_kind(url: str) -> str:
     return "audio" if kind and kind.startswith("audio/") else "video"
 
 
-def player(talk: Talk) -> Player:
+def player(talk: Talk, base: str = "") -> Player:
+    """``base``: the service's path prefix (``rendering.base_path``), before a local talk's ``/media``."""
     if talk.extractor.lower() == "youtube":
         return Player(kind="youtube", youtube_id=talk.source_id)
     media = talk.media_url
@@ -32,20 +33,22 @@ def player(talk: Talk) -> Player:
         return Player(kind="none")
     scheme = urlsplit(media).scheme.lower()
     if scheme == "file":  # played from /media, which serves the file only while it is where it was indexed from
-        return Player(kind=_media_kind(media), src=f"/media/{talk.id}") if local_media(talk) else Player(kind="none")
+        if not local_media(talk):
+            return Player(kind="none")
+        return Player(kind=_media_kind(media), src=f"{base}/media/{talk.id}")
     if scheme not in ("http", "https"):  # a javascript: or data: URL from a page's metadata is not media
         return Player(kind="none")
     return Player(kind=_media_kind(media), src=media)
 
 
-def talk_detail(talk: Talk) -> TalkDetail:
+def talk_detail(talk: Talk, base: str = "") -> TalkDetail:
     chapters = [Chapter(start=c.get("start_time"), end=c.get("end_time"), title=c.get("title"))
                 for c in talk.chapters or []]
-    base = f"/api/talks/{talk.id}/transcript"
+    transcript = f"{base}/api/talks/{talk.id}/transcript"
     return TalkDetail(
         **talk_summary(talk).model_dump(),
         description=talk.description, chapters=chapters,
         indexed_at=talk.indexed_at, whisper_model=talk.whisper_model,
-        embed_model=talk.embed_model, page=f"/talks/{talk.id}", player=player(talk),
-        transcript={fmt: base if fmt == "json" else f"{base}.{fmt}" for fmt in TRANSCRIPT_FORMATS},
+        embed_model=talk.embed_model, page=f"{base}/talks/{talk.id}", player=player(talk, base),
+        transcript={fmt: transcript if fmt == "json" else f"{transcript}.{fmt}" for fmt in TRANSCRIPT_FORMATS},
     )

@@ -302,11 +302,12 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 @main.command()
 @library_option
-@setting_options("host", "port", "forwarded_allow_ips")
-def serve(library, host, port, forwarded_allow_ips) -> None:
+@setting_options("host", "port", "forwarded_allow_ips", "root_path")
+def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
     """Serve search over HTTP."""
     # Before the server's imports (seconds): a wrong setting is said at once
-    settings = settings_from(library=library, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips)
+    settings = settings_from(library=library, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips,
+                            root_path=root_path)
     _check_open_files(settings.search_readers or os.cpu_count() or 1)
 
     import asyncio
@@ -337,6 +338,8 @@ def serve(library, host, port, forwarded_allow_ips) -> None:
     server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_level="warning",
                                           http=http_protocol(settings),
                                           forwarded_allow_ips=settings.forwarded_allow_ips,  # None: uvicorn's default
+                                          # the scope's root_path: Starlette routes without it, links carry it
+                                          root_path=settings.root_path or "",
                                           timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS))
 
     def unless_cut_off_at_shutdown(record: logging.LogRecord) -> bool:

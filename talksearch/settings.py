@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         "an `https://` site. Unset: uvicorn's own default, its `FORWARDED_ALLOW_IPS` variable or else "
         "`127.0.0.1,::1`.",
     )
+    root_path: str | None = Field(
+        None,
+        description="The path the service is served at behind a reverse proxy that strips it, e.g. `/ts` for "
+        "`https://example.org/ts/`: every link, script and feed the service emits starts with it, while requests "
+        "arrive without it (docs/service.md). Unset: served at `/`.",
+    )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422.")
     socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
@@ -214,6 +220,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin: scheme://host[:port] in lower case, with no path "
                                  "(not even a trailing /), or \"*\"")
         return origins
+
+    @field_validator("root_path")
+    @classmethod
+    def _root_path(cls, value: str | None) -> str | None:
+        # Joined in front of every path the service emits ("/ts" + "/talks/x"): a missing or trailing slash, or
+        # a query, would make every link wrong while the service started without a word.
+        if not value:
+            return None  # "" is unset: served at /
+        if not value.startswith("/") or value.endswith("/") or value != urlsplit(value).path or "//" in value:
+            raise ValueError(f"{value!r} is not a path prefix: it starts with / and has no trailing /, query or "
+                             "fragment (e.g. /ts)")
+        return value
 
     @field_validator("admin_token", mode="before")
     @classmethod

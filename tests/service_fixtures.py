@@ -99,7 +99,7 @@ def _start(settings: Settings) -> tuple[Server, Callable[[], None]]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning", lifespan="on",
-                                          http=http_protocol(settings)))
+                                          http=http_protocol(settings), root_path=settings.root_path or ""))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:  # the lifespan loads the embedding model: seconds

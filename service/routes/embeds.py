@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import ValidationError, validate_call
 from talksearch.service.errors import ApiError
 from talksearch.service.params import NOT_UTF8, Filters, not_utf8, talk_filter
-from talksearch.service.rendering import environment, render
+from talksearch.service.rendering import base_path, environment, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
@@ -87,8 +87,9 @@ def embed_search(
             notice = f"Cannot search: {exc}."
     # The box searches again with the same filters: they ride along as hidden fields.
     hidden = [(k, v) for k, v in request.query_params.multi_items() if k in (*_FILTER_NAMES, "limit")]
-    full_page = "/?" + urlencode([("q", q), *[(k, v) for k, v in hidden if k != "limit"]])
-    return _page(render("embed_search.html", css=_css(), q=q, response=response, notice=notice, hidden=hidden,
+    base = base_path(request)
+    full_page = f"{base}/?" + urlencode([("q", q), *[(k, v) for k, v in hidden if k != "limit"]])
+    return _page(render("embed_search.html", base, css=_css(), q=q, response=response, notice=notice, hidden=hidden,
                         full_page=full_page, max_chars=state.settings.max_query_chars), state)
 
 
@@ -96,6 +97,7 @@ def embed_search(
             summary="A talk's player starting at a moment, as a page for an iframe (no scripts)")
 def embed_talk(
     state: State,
+    request: Request,
     talk_id: str,
     t: Annotated[float, Query(ge=0, le=1e7, allow_inf_nan=False, description="Start here, in seconds from the talk's start")] = 0.0,
 ) -> HTMLResponse:
@@ -104,15 +106,16 @@ def embed_talk(
         segments = library.segments(talk_id) if talk else []
     if talk is None:
         raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
-    detail = talk_detail(talk)
+    base = base_path(request)
+    detail = talk_detail(talk, base)
     said = [s for s in segments if s.end > t and s.start < t + SAID_SECONDS][:4]
     src = detail.player.src or ""
     # A media fragment starts the player at the moment; browsers seek there without any script.
     media = f"{src}#t={url_seconds(t)}" if src else ""
     origin = media_origin(src)
-    page = f"/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(t)}" if t else "")
-    return _page(render("embed_talk.html", css=_css(), talk=detail, start=t, media=media, said=said,
-                        source=link_at(talk, t, served=True), page=page), state, origin)
+    page = f"{base}/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(t)}" if t else "")
+    return _page(render("embed_talk.html", base, css=_css(), talk=detail, start=t, media=media, said=said,
+                        source=link_at(talk, t, served=True, base=base), page=page), state, origin)
 
 
 _NOT_OURS = "the url is not a talk page, moment or search of this service"
@@ -143,7 +146,9 @@ def oembed(
         raise ApiError(404, _NOT_OURS) from None
     query = parse_qs(parts.query)
     base = str(request.base_url).rstrip("/")
-    path = unquote(parts.path).rstrip("/").removeprefix("/embed" if parts.path.startswith("/embed/") else "")
+    root, own = base_path(request), parts.path  # a URL of this service, as its pages give it, starts with root
+    own = own.removeprefix(root) if root and (own == root or own.startswith(root + "/")) else own
+    path = unquote(own).rstrip("/").removeprefix("/embed" if own.startswith("/embed/") else "")
     if path.startswith("/talks/") and path.count("/") == 2:
         talk_id = path.removeprefix("/talks/")
         with state.searcher.reading() as library:

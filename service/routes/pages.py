@@ -12,7 +12,7 @@ from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
 from talksearch.service.params import NOT_UTF8, calendar_date, filter_values, not_utf8
-from talksearch.service.rendering import paragraphs, render
+from talksearch.service.rendering import base_path, paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import player, talk_detail
@@ -67,7 +67,7 @@ def _form(request: Request) -> dict:
             "offset": offset, "selected": selected, "notice": notice}
 
 
-def _results_context(state, form: dict) -> dict:
+def _results_context(state, form: dict, base: str) -> dict:
     s = form["selected"]
     filters = TalkFilter(
         channels=s["channel"], events=s["event"], speakers=s["speaker"], languages=s["language"],
@@ -89,7 +89,7 @@ def _results_context(state, form: dict) -> dict:
             return context
         with state.searcher.reading() as library:
             talks = library.talks_by_id(r.talk.id for r in response.results)
-        context["players"] = {talk_id: player(talk) for talk_id, talk in talks.items()}
+        context["players"] = {talk_id: player(talk, base) for talk_id, talk in talks.items()}
         context["response"] = response
         group = {"group": "talk"} if form["group"] == "talk" else {}
         context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset or 0},
@@ -115,13 +115,15 @@ def search_page(state: State, request: Request) -> HTMLResponse:
     with state.searcher.reading() as library:
         facets = library.facets()
     menus = [(name, label, facets[key]) for name, label, key in _MENUS if facets[key]]
-    return HTMLResponse(render("search.html", menus=menus, max_chars=state.settings.max_query_chars,
-                               **_results_context(state, form)))
+    base = base_path(request)
+    return HTMLResponse(render("search.html", base, menus=menus, max_chars=state.settings.max_query_chars,
+                               **_results_context(state, form, base)))
 
 
 @router.get("/results", response_class=HTMLResponse)
 def results_fragment(state: State, request: Request) -> HTMLResponse:
-    return HTMLResponse(render("results.html", **_results_context(state, _form(request))))
+    base = base_path(request)
+    return HTMLResponse(render("results.html", base, **_results_context(state, _form(request), base)))
 
 
 @router.get("/talks/{talk_id}", response_class=HTMLResponse)
@@ -139,5 +141,7 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
     # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
     oembed = str(request.base_url).rstrip("/") + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={url_seconds(start)}" if start else ""))})
-    return HTMLResponse(render("talk.html", talk=talk_detail(talk), start=start, current=current, oembed=oembed,
-                               paragraphs=paragraphs(segments), max_chars=state.settings.max_query_chars))
+    base = base_path(request)
+    return HTMLResponse(render("talk.html", base, talk=talk_detail(talk, base), start=start, current=current,
+                               oembed=oembed, paragraphs=paragraphs(segments),
+                               max_chars=state.settings.max_query_chars))

@@ -1,7 +1,7 @@
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from talksearch.library import Segment, Talk
@@ -9,6 +9,7 @@ from talksearch.schemas import ErrorResponse, TalkDetail, TalkList, Transcript
 from talksearch.search.searcher import talk_summary
 from talksearch.service.errors import ApiError
 from talksearch.service.params import Filters, Offset
+from talksearch.service.rendering import base_path
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
@@ -52,12 +53,12 @@ def _talk(state, talk_id: str, translation: bool = False) -> tuple[Talk, list[Se
 
 @router.get("/{talk_id}", response_model=TalkDetail, responses=_NOT_FOUND,
             summary="A talk's metadata, chapters, player and transcript links")
-def get_talk(state: State, talk_id: str) -> TalkDetail:
+def get_talk(state: State, talk_id: str, request: Request) -> TalkDetail:
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
     if talk is None:
         raise ApiError(404, f"no talk {talk_id!r}")
-    return talk_detail(talk)
+    return talk_detail(talk, base_path(request))
 
 
 Translation = Annotated[bool, Query(

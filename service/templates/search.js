@@ -7,6 +7,7 @@
   const status = document.getElementById("results-status");
   let timer = null;
   let inflight = null;
+  const base = document.body.dataset.base || "";  // the path the service is served at behind a proxy (root_path)
 
   function params() {
     const p = new URLSearchParams();
@@ -35,12 +36,12 @@
 
   async function update() {
     const p = params();
-    history.replaceState(null, "", p.toString() ? "/?" + p : "/");
+    history.replaceState(null, "", p.toString() ? base + "/?" + p : base + "/");
     showForm(p);
     if (inflight) inflight.abort();
     inflight = new AbortController();
     try {
-      const response = await fetch("/results?" + p, { signal: inflight.signal });
+      const response = await fetch(base + "/results?" + p, { signal: inflight.signal });
       if (response.ok) {
         results.innerHTML = await response.text();
       } else {

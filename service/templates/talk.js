@@ -2,6 +2,7 @@
 // in view) and the transcript drives the player (clicking a sentence seeks there).
 (() => {
   const root = document.getElementById("talk");
+  const base = document.body.dataset.base || "";  // the path the service is served at behind a proxy (root_path)
   const transcript = document.getElementById("transcript");
   const sentences = Array.from(transcript.querySelectorAll(".s"));
   const starts = sentences.map((s) => parseFloat(s.dataset.start));
@@ -125,7 +126,7 @@
     finding = new AbortController();
     let response, body;
     try {
-      response = await fetch("/api/search?" + new URLSearchParams({ q, talk: root.dataset.id, limit: "10" }),
+      response = await fetch(base + "/api/search?" + new URLSearchParams({ q, talk: root.dataset.id, limit: "10" }),
                              { signal: finding.signal });
       body = await response.json();
     } catch (error) {
@@ -153,7 +154,7 @@
     relatedStatus.textContent = "";  // emptied first, so that the same answer twice is announced twice
     const at = player ? player.time() : (current ? parseFloat(current.dataset.start) : startAt);
     const p = new URLSearchParams({ talk: root.dataset.id, at: String(Math.floor(at || 0)) });
-    const response = await fetch("/api/related?" + p);
+    const response = await fetch(base + "/api/related?" + p);
     const body = await response.json();
     related.replaceChildren();
     if (!response.ok) { relatedStatus.textContent = body.error.message; return; }

@@ -39,23 +39,24 @@ class NotFound(LookupError):
     """The talk named does not exist; the message is meant for the user."""
 
 
-def link_at(talk: Talk, seconds: float, served: bool = False) -> str:
+def link_at(talk: Talk, seconds: float, served: bool = False, base: str = "") -> str:
     """A URL that plays the talk's source at ``seconds`` (YouTube's player, or a media fragment).
 
     A talk indexed from a local file links to that file, which opens only on the machine holding it; ``served``
     (the HTTP service) links it to the service's own copy, ``/media/{id}``, relative like ``page``, while the file
     is there. A source that is neither web nor file (a ``javascript:`` URL in a page's metadata), or a served
-    file that is gone, never becomes a link: the talk's page on the service stands in."""
+    file that is gone, never becomes a link: the talk's page on the service stands in. ``base``: the service's
+    path prefix (the ``root_path`` setting), before the service's own paths."""
     t = int(seconds)
     if talk.extractor.lower() == "youtube":
         return f"https://www.youtube.com/watch?v={talk.source_id}&t={t}s"
-    base = _source(talk)
-    scheme = urlsplit(base).scheme.lower()
+    source = _source(talk)
+    scheme = urlsplit(source).scheme.lower()
     if scheme == "file" and served:
-        return served_file_link(talk.id, talk.media_url, seconds)
+        return served_file_link(talk.id, talk.media_url, seconds, base)
     if scheme not in ("http", "https", "file"):
-        return page_at(talk.id, seconds)
-    return f"{base}#t={t}"
+        return page_at(talk.id, seconds, base)
+    return f"{source}#t={t}"
 
 
 def _source(talk: Talk | TalkSummary) -> str:
@@ -63,10 +64,10 @@ def _source(talk: Talk | TalkSummary) -> str:
     return (talk.media_url or talk.url).split("#", 1)[0]
 
 
-def served_file_link(talk_id: str, media_url: str | None, seconds: float) -> str:
+def served_file_link(talk_id: str, media_url: str | None, seconds: float, base: str = "") -> str:
     """A local recording's link on the service: /media serves the file only while it is where it was indexed from;
     once moved or deleted, the talk's page stands in."""
-    return f"/media/{talk_id}#t={int(seconds)}" if local_file(media_url) else page_at(talk_id, seconds)
+    return f"{base}/media/{talk_id}#t={int(seconds)}" if local_file(media_url) else page_at(talk_id, seconds, base)
 
 
 # MPEG transport streams are among the recordings the indexer takes (.ts); Debian's mime.types calls the suffix Qt
@@ -90,9 +91,9 @@ def local_file(url: str | None) -> Path | None:
     return path if path.is_file() and recording_type(path) else None
 
 
-def page_at(talk_id: str, seconds: float) -> str:
+def page_at(talk_id: str, seconds: float, base: str = "") -> str:
     """This service's talk page, starting at the moment: to the hundredth, so it lands on the sentence's first word."""
-    return f"/talks/{talk_id}?t={url_seconds(seconds)}"
+    return f"{base}/talks/{talk_id}?t={url_seconds(seconds)}"
 
 
 def talk_summary(talk: Talk) -> TalkSummary:
@@ -145,9 +146,11 @@ class Searcher:
 
     def __init__(self, library: Library, embedder: Embedder, options: RankingOptions | None = None,
                  max_query_chars: int = 500, readers: int = 1, cache_size: int = 0, served: bool = False,
+                 base: str = "",
                  load_embedder: Callable[[str], Embedder] | None = None):
         self.library = library
         self.served = served  # answering over HTTP: local files link to the service's copy (link_at)
+        self.base = base  # the service's path prefix (root_path setting), before its links' paths
         self.embedder = embedder
         self._load_embedder = load_embedder or Embedder
         self._model_lock = threading.Lock()
@@ -276,7 +279,7 @@ class Searcher:
         response outlives the file it was made with, which may be moved or deleted without the library changing."""
         if not self.served:
             return results
-        return [r.model_copy(update={"link": served_file_link(r.talk.id, r.talk.media_url, r.start)})
+        return [r.model_copy(update={"link": served_file_link(r.talk.id, r.talk.media_url, r.start, self.base)})
                 if urlsplit(_source(r.talk)).scheme.lower() == "file" else r for r in results]
 
     def related(self, talk_id: str, at: float, limit: int = 5) -> RelatedResponse:
@@ -323,8 +326,8 @@ class Searcher:
                 talk=talk_summary(talks[h.talk_id]), start=round(h.start, 2), end=round(h.end, 2), text=h.text,
                 snippet=marked.get(h.passage_id, ""), translation=h.translation,
                 translation_snippet=marked_english.get(h.passage_id), score=round(score, 5),
-                link=link_at(talks[h.talk_id], h.start, self.served),
-                page=page_at(h.talk_id, h.start), timeline=timelines[h.talk_id] if group == "talk" else None,
+                link=link_at(talks[h.talk_id], h.start, self.served, self.base),
+                page=page_at(h.talk_id, h.start, self.base), timeline=timelines[h.talk_id] if group == "talk" else None,
             )
             for h, score in hits
             if h.talk_id in talks
@@ -379,7 +382,8 @@ def open_searcher(settings: Settings, create: bool = True, readers: int | None =
     pronunciation.load()  # now: a broken install fails at start, and the first jargon query is not the slow one
     searcher = Searcher(library, embedder, RankingOptions.from_settings(settings), max_query_chars=settings.max_query_chars,
                         readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache,
-                        served=served, load_embedder=load_embedder)
+                        served=served, base=(settings.root_path or "") if served else "",
+                        load_embedder=load_embedder)
     if searcher.model_error is not None and not served:
         searcher.close()
         raise LibraryError(searcher.model_error)

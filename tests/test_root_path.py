@@ -1,0 +1,185 @@
+"""The service at a path prefix (``root_path``), behind a proxy that strips it: ``location /ts/ { proxy_pass
+http://127.0.0.1:8820/; }`` with the Host and X-Forwarded-Proto headers passed on. Every URL the service emits
+(pages, their scripts, the JSON API, feeds, oEmbed, the widget snippet, /docs, MCP) must carry the prefix, and
+each must answer once the proxy has stripped it again; without the setting every link is rooted at "/"."""
+
+from __future__ import annotations
+
+import json
+import re
+from unittest import mock
+
+import feedparser
+import httpx
+import pytest
+import uvicorn
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from talksearch.cli import main
+from talksearch.settings import Settings
+from tests.service_fixtures import copy_library, serving, settings_for
+
+PREFIX = "/ts"
+SITE = "https://example.org"
+QUERY = "object storage checkpoints"
+# What the proxy sends: the prefix stripped from the path, the visitor's Host, and the scheme it was asked in.
+PROXY_HEADERS = {"Host": "example.org", "X-Forwarded-Proto": "https"}
+# Every URL attribute of a page that names one of the service's own paths (root-relative)
+OWN_URLS = re.compile(r'(?:href|src|action|data-captions|data-src)="(/[^"/][^"]*|/)"')
+
+
+@pytest.fixture(scope="module")
+def proxied():
+    """The real service with TALKSEARCH_ROOT_PATH=/ts over a copy of the session's library, asked as the proxy
+    asks it."""
+    with mock.patch.dict("os.environ", {"TALKSEARCH_ROOT_PATH": PREFIX}):
+        settings = settings_for(copy_library())
+    assert settings.root_path == PREFIX
+    with serving(settings) as server:
+        yield httpx.Client(base_url=server.base, headers=PROXY_HEADERS, timeout=120)
+
+
+def _unprefixed(url: str) -> str:
+    """A URL the service emitted as the proxy hands it on: the site and prefix stripped."""
+    path = url.removeprefix(SITE)
+    assert path == PREFIX or path.startswith(PREFIX + "/"), url
+    return path.removeprefix(PREFIX) or "/"
+
+
+def _all_answer(client: httpx.Client, urls) -> None:
+    for url in set(urls):
+        response = client.get(_unprefixed(url.split("#")[0]), headers={"Accept": "text/html"})
+        assert response.status_code == 200, (url, response.status_code, response.text[:200])
+
+
+def _own_urls(html: str) -> list[str]:
+    return [m.replace("&amp;", "&") for m in OWN_URLS.findall(html)]
+
+
+def _local_talk(client: httpx.Client) -> dict:
+    talks = client.get("/api/talks").json()["talks"]
+    return next(t for t in talks if t["media_url"].startswith("file:"))
+
+
+@pytest.mark.models
+def test_pages_links_and_scripts_carry_the_prefix(proxied):
+    page = proxied.get("/", params={"q": QUERY})
+    assert page.status_code == 200
+    html = page.text
+    assert 'action="/ts/"' in html and 'data-base="/ts"' in html  # search.js's fetch base: base + "/results?"
+    assert 'fetch(base + "/results?"' in html and 'href="/ts/api/search.atom?' in html
+    links = _own_urls(html)
+    assert any(u.startswith("/ts/talks/") for u in links), links
+    assert links and all(u.startswith(PREFIX + "/") for u in links), links
+    _all_answer(proxied, links)
+
+    local = _local_talk(proxied)
+    talk = proxied.get(f"/talks/{local['id']}", params={"t": 10}).text
+    assert f'src="/ts/media/{local["id"]}"' in talk and 'data-base="/ts"' in talk
+    assert 'fetch(base + "/api/search?"' in talk and 'fetch(base + "/api/related?"' in talk
+    links = _own_urls(talk)
+    assert all(u.startswith(PREFIX + "/") or u.startswith("?t=") for u in links), links
+    _all_answer(proxied, [u for u in links if u.startswith(PREFIX)])
+
+    embed = proxied.get("/embed", params={"q": QUERY}).text
+    links = _own_urls(embed)
+    assert any(u.startswith("/ts/embed/talks/") for u in links) and any(u.startswith("/ts/?q=") for u in links)
+    assert all(u.startswith(PREFIX + "/") for u in links), links
+    _all_answer(proxied, links)
+
+    missing = proxied.get("/nothing-here", headers={"Accept": "text/html"})
+    assert missing.status_code == 404 and 'href="/ts/"' in missing.text
+
+
+@pytest.mark.models
+def test_api_feeds_oembed_widget_docs_and_mcp_carry_the_prefix(proxied):
+    local = _local_talk(proxied)
+    results = proxied.get("/api/search", params={"q": QUERY, "limit": 10}).json()["results"]
+    assert results and all(r["page"].startswith("/ts/talks/") for r in results)
+    served = [r["link"] for r in results if r["talk"]["id"] == local["id"]]
+    assert served and all(link.startswith(f"/ts/media/{local['id']}#t=") for link in served)
+    _all_answer(proxied, [r["page"] for r in results] + served)
+    detail = proxied.get(f"/api/talks/{local['id']}").json()
+    assert detail["page"] == f"/ts/talks/{local['id']}" and detail["player"]["src"] == f"/ts/media/{local['id']}"
+    _all_answer(proxied, [detail["page"], detail["player"]["src"], *detail["transcript"].values()])
+
+    for path in ("/talks.atom", f"/api/search.atom?q={QUERY}"):
+        feed = feedparser.parse(proxied.get(path).content)
+        links = [link.href for entry in [feed.feed, *feed.entries] for link in entry.links
+                 if link.href.startswith("https://example.org")]
+        assert feed.entries and len(links) > len(feed.entries), path
+        assert all(link.startswith(SITE + PREFIX + "/") for link in links), links
+        _all_answer(proxied, links)
+
+    talk_page = proxied.get(f"/talks/{local['id']}", params={"t": 10}).text
+    discovery = re.search(r'type="application/json\+oembed" href="([^"]+)"', talk_page)[1].replace("&amp;", "&")
+    assert discovery.startswith(SITE + "/ts/oembed?url=https%3A%2F%2Fexample.org%2Fts%2Ftalks%2F"), discovery
+    oembed = proxied.get(_unprefixed(discovery))
+    assert oembed.status_code == 200, oembed.text
+    embed_src = re.search(r'src="([^"]+)"', oembed.json()["html"])[1].replace("&amp;", "&")
+    assert embed_src == f"{SITE}/ts/embed/talks/{local['id']}?t=10" and oembed.json()["provider_url"] == SITE + "/ts/"
+    _all_answer(proxied, [embed_src])
+
+    widget = proxied.get("/widget").text
+    assert 'src="https://example.org/ts/widget.js"' in widget and 'api="https://example.org/ts"' in widget
+    _all_answer(proxied, [SITE + "/ts/widget.js"])
+    docs = proxied.get("/docs").text
+    assert "'/ts/openapi.json'" in docs and '"/ts/static-offline-docs/swagger-ui-bundle.js"' in docs
+    _all_answer(proxied, [SITE + "/ts/openapi.json", SITE + "/ts/static-offline-docs/swagger-ui-bundle.js"])
+
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 10}}}
+    answer = proxied.post("/mcp", content=json.dumps(call), headers={
+        "Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2025-06-18"})
+    moments = answer.json()["result"]["structuredContent"]["moments"]
+    assert moments and all(m["page"].startswith(SITE + "/ts/talks/") for m in moments)
+    local_links = [m["link"] for m in moments if m["talk"]["id"] == local["id"]]
+    assert local_links and all(link.startswith(f"{SITE}/ts/media/") for link in local_links)
+    _all_answer(proxied, [m["page"] for m in moments] + local_links)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("wrong", ["ts", "/ts/", "/", "/ts?x=1", "/ts#top", "//ts", "/a//b"])
+def test_root_path_must_be_a_path_prefix(wrong):
+    with pytest.raises(ValidationError, match="is not a path prefix"):
+        Settings(root_path=wrong)
+
+
+@pytest.mark.unit
+def test_root_path_unset_or_a_prefix():
+    assert Settings().root_path is None and Settings(root_path="").root_path is None
+    assert Settings(root_path="/ts").root_path == "/ts" and Settings(root_path="/a/b-c").root_path == "/a/b-c"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("flags", "env", "root_path"), [
+    ([], {}, ""), ([], {"TALKSEARCH_ROOT_PATH": "/ts"}, "/ts"),
+    (["--root-path", "/search"], {"TALKSEARCH_ROOT_PATH": "/ts"}, "/search"),
+])
+def test_serve_hands_the_root_path_to_uvicorn(tmp_path, monkeypatch, flags, env, root_path):
+    """uvicorn puts it in each request's scope (Starlette routes without it; the links carry it). The server is
+    uvicorn's own as serve configures it, up to where it would start serving (the models are not loaded)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("talksearch.search.open_searcher", lambda settings, served: None)
+    configured = {}
+
+    def run(server: uvicorn.Server, sockets) -> None:
+        configured["root_path"] = server.config.root_path
+        for listening in sockets:
+            listening.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--port", "0", *flags])
+    assert result.exit_code == 0, result.output
+    assert configured["root_path"] == root_path
+
+
+@pytest.mark.unit
+def test_serve_refuses_a_wrong_root_path_in_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--root-path", "ts/"])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert "--root-path" in result.output and "is not a path prefix" in result.output
+    assert not (tmp_path / "lib").exists()
