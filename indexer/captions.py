@@ -39,8 +39,16 @@ _INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})>")
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
 # Markup: WebVTT's and SubRip's own tags (and SSA's {\an8}), by name: "x<y & y>z" in what was said is text.
 _TAG = re.compile(r"</?(?:b|c|font|i|lang|ruby|rt|s|u|v)(?:[.\s][^>]*)?>|\{\\[^}]*\}", re.I)
-# Whole bracketed sound descriptions, and music notes: [Music], [Applause], (laughter), ♪ ... ♪
-_SOUND = re.compile(r"\[[^\]]*\]|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫]+", re.I)
+# Whole bracketed sound descriptions, and music notes: [Music], [Applause], (laughter), ♪ ... ♪. A bracket is a
+# sound cue only where it starts a word ("he said [laughs] so"): "x[0]" or "y[1][2]" is what was said.
+_SOUND = re.compile(
+    r"(?<![^\s(\[{«“‘\"'])(?:\[[^\]]*\])+"
+    r"|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫]+",
+    re.I,
+)
+# Control characters (Unicode Cc: ESC, BEL, ...) are never speech, and stored they would reach a terminal through
+# `talksearch export` as escape sequences; the whitespace ones (tab, newline) are spaces like any other.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPEAKER_PREFIX = re.compile(r"^(?:>>|-)\s*")  # ">> " and "- " mark a change of speaker in broadcast captions
 
 
@@ -167,7 +175,7 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
         for line, length in zip(new_lines, lengths):
             voice = _VOICE.search(line)
             if voice:
-                speaker = voice.group(1).strip()
+                speaker = _printable(voice.group(1)).strip()
             elif _SPEAKER_PREFIX.match(html.unescape(_TAG.sub("", line)).lstrip()):
                 speaker = None  # ">> " or "- ": someone else speaks, unnamed; the last name no longer holds
             said += length
@@ -193,9 +201,14 @@ def _check_order(previous: Cue, start: float, end: float) -> None:
 
 def _plain(line: str) -> str:
     """A line's text without markup, sound cues or speaker marks: what it says, for comparing lines."""
-    text = html.unescape(_TAG.sub("", _INLINE_TIME.sub("", line)))
+    text = _printable(html.unescape(_TAG.sub("", _INLINE_TIME.sub("", line))))  # after unescape: "&#27;" is ESC
     text = _SPEAKER_PREFIX.sub("", _SOUND.sub(" ", text))
     return " ".join(text.split())
+
+
+def _printable(text: str) -> str:
+    """Text without control characters; the whitespace ones become spaces."""
+    return _CONTROL.sub(lambda match: " " if match[0].isspace() else "", text)
 
 
 def _line_words(line: str, start: float, end: float) -> list[Word]:

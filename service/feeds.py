@@ -18,27 +18,30 @@ from feedgen.util import xml_elem
 
 from talksearch import __version__
 from talksearch.library import Talk, TalkFilter
-from talksearch.schemas import SearchResponse
+from talksearch.schemas import SearchResponse, SearchResult
 
 ATOM = "application/atom+xml; charset=utf-8"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# A saved search's feed is for what is new, and the search ranks by relevance: so the feed draws the best
-# moment of each of the POOL_PER_ENTRY x limit most relevant talks, and shows the newest `limit` of them. A talk
-# indexed today that ranks below the first `limit` (older talks say it more) still appears; one ranked below the
-# pool does not (a search has no "relevant enough" cut-off to go by). Capped: a deeper search costs more.
+# A saved search's feed is for what is new, and the search ranks by relevance: so the feed's candidates are the
+# `limit` most relevant talks, plus those deeper in a pool of the POOL_PER_ENTRY x limit most relevant whose best
+# moment says the query's words (its snippet has a <mark>), and it shows the newest `limit` of them. A talk indexed
+# today that ranks below the first `limit` (older talks say it more) still appears when it says the query. The
+# words are the floor because a search by meaning ranks every talk, however unrelated: without them a small
+# library's feed would be its newest talks whatever the query. Capped: a deeper search costs more.
 POOL_PER_ENTRY = 5
 MAX_POOL = 200
+_MARK = "<mark>"  # what the searcher puts around the query's (stemmed) content words that a passage holds
 
 
 class Feed(NamedTuple):
     body: bytes
-    updated: datetime  # the feed's <updated>: its HTTP Last-Modified
+    updated: datetime  # the feed's <updated>
 
 
 def search_pool(limit: int) -> int:
-    """How many talks a search feed of ``limit`` entries picks its newest from (see POOL_PER_ENTRY)."""
+    """How deep a search feed of ``limit`` entries looks for talks that say the query (see POOL_PER_ENTRY)."""
     return max(limit, min(limit * POOL_PER_ENTRY, MAX_POOL))
 
 
@@ -141,15 +144,18 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
 
 def search_feed(base: str, query: list[tuple[str, str]], response: SearchResponse,
                 talks: dict[str, Talk], page_query: str, limit: int | None = None) -> Feed:
-    """The newest ``limit`` talks of ``response`` (a search grouped by talk, ``search_pool`` deep), each at its
-    moment, by ``latest`` (then as the search ranked them). Entry ids are the moments' pages, as ever: a talk's
-    entry keeps its id while that moment stays its best. ``page_query``: the search page's query for it (its
-    ``rel="alternate"``), which holds less than the feed's own."""
+    """The newest ``limit`` talks, by ``latest`` (then as the search ranked them), each at its moment, of
+    ``response`` (a search grouped by talk, ``search_pool`` deep): its ``limit`` most relevant talks, and those
+    below them whose moment says the query's words (see POOL_PER_ENTRY). Entry ids are the moments' pages, as
+    ever: a talk's entry keeps its id while that moment stays its best. ``page_query``: the search page's query
+    for it (its ``rel="alternate"``), which holds less than the feed's own."""
     qs = urlencode(query, doseq=True)
     feed = _feed(f"{base}/api/search.atom?{qs}", f"talksearch: {response.query.strip()}",
                  f"{base}/api/search.atom?{qs}", f"{base}/?{page_query}",
                  "The talks where this is said, newest first, each at its best moment")
     results = [r for r in response.results if r.talk.id in talks]
+    if limit is not None:  # none: every talk of the response is a candidate
+        results = results[:limit] + [r for r in results[limit:] if _says_the_query(r)]
     # sorted() is stable (reverse too): talks of one date keep the search's order, best first
     results = sorted(results, key=lambda r: latest(talks[r.talk.id]), reverse=True)[:limit]
     # A result's page and local link are paths that already start with the service's path prefix (root_path):
@@ -166,9 +172,14 @@ def search_feed(base: str, query: list[tuple[str, str]], response: SearchRespons
     return _finished(feed, [talks[r.talk.id] for r in results])
 
 
+def _says_the_query(result: SearchResult) -> bool:
+    """Whether the moment holds the query's words, in its own text or its English translation."""
+    return _MARK in result.snippet or _MARK in (result.translation_snippet or "")
+
+
 def _finished(feed: FeedGenerator, talks: list[Talk]) -> Feed:
     # <updated>: when the newest of its talks was indexed (its entries' own <updated>), not the time of the
-    # request, so that an unchanged feed is the same bytes (its ETag) and says so (its Last-Modified).
+    # request, so that an unchanged feed is the same bytes (its ETag).
     updated = max((newest_first(t)[1] for t in talks), default=_EPOCH)
     feed.updated(updated)
     return Feed(feed.atom_str(pretty=True), updated)

@@ -8,6 +8,7 @@ against it by a test.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str | None = Field(
         None,
         description="Proxies whose `X-Forwarded-Proto` and `X-Forwarded-For` are believed (comma-separated "
-        "addresses or networks, e.g. `172.16.0.0/12`; `*` believes any client): behind a proxy on another "
+        "addresses or networks, e.g. `172.16.0.0/12`; `*`, alone, believes any client): behind a proxy on another "
         "machine or container, name it, or the service's absolute links (oEmbed, feeds, MCP) say `http://` on "
         "an `https://` site. Unset: uvicorn's own default, its `FORWARDED_ALLOW_IPS` variable or else "
         "`127.0.0.1,::1`.",
@@ -214,12 +215,49 @@ class Settings(BaseSettings):
         # path or trailing slash, without a scheme, or in capitals never matches, and the widget failed on
         # another site while the service started without a word.
         for origin in origins:
+            if origin == "*":
+                continue
             parts = urlsplit(origin)
-            if origin != "*" and not (parts.scheme and parts.hostname and
-                                      origin == f"{parts.scheme}://{parts.netloc}".lower() and "@" not in origin):
+            try:
+                port = parts.port  # raises for a port that is no number or out of range
+            except ValueError:
+                port = -1
+            if not (parts.scheme and parts.hostname and origin == f"{parts.scheme}://{parts.netloc}".lower()
+                    and "@" not in origin and not any(char.isspace() for char in origin)
+                    and port != -1 and not parts.netloc.endswith(":")):
                 raise ValueError(f"{origin!r} is not an origin: scheme://host[:port] in lower case, with no path "
                                  "(not even a trailing /), or \"*\"")
+            if not parts.hostname.isascii():  # a browser sends the host as IDNA punycode
+                raise ValueError(f"{origin!r} is not an origin a browser sends: write the host in its punycode "
+                                 "form (xn--..., as the browser's address bar copies it)")
+            if port == {"http": 80, "https": 443}.get(parts.scheme):  # a browser leaves the default port out
+                raise ValueError(f"{origin!r} is not an origin a browser sends: drop the default port "
+                                 f"({parts.scheme}://{parts.hostname})")
         return origins
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str | None) -> str | None:
+        # uvicorn takes an entry it cannot read (a typo, a /33 network, 10.0.0.1/8 with host bits set, "*" among
+        # others) for a name no client has: the proxy was then not believed, and the absolute links said http://
+        # on an https:// site while the service started without a word.
+        if value is None:
+            return None
+        items = [item.strip() for item in value.split(",")]
+        if items == ["*"]:
+            return "*"
+        for item in items:
+            try:
+                ipaddress.ip_network(item)  # strict, as uvicorn reads it (an address is a network of one)
+            except ValueError:
+                if item == "*":
+                    raise ValueError('"*" (any client) stands alone, not among addresses') from None
+                try:
+                    hint = f": host bits set, write {ipaddress.ip_network(item, strict=False)}"
+                except ValueError:
+                    hint = " (e.g. 10.0.0.7, 172.16.0.0/12, ::1), or \"*\" for any client"
+                raise ValueError(f"{item!r} is not an address or network{hint}") from None
+        return ",".join(items)
 
     @field_validator("root_path")
     @classmethod

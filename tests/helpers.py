@@ -107,3 +107,28 @@ def talksearch(*args: str, env: dict | None = None) -> subprocess.CompletedProce
         [sys.executable, "-m", "talksearch.cli", *args], capture_output=True, text=True,
         env={**os.environ, **(env or {})}, cwd=ROOT, timeout=600,
     )
+
+
+def serve_config(tmp_path: Path, monkeypatch, flags: list[str], env: dict[str, str]):
+    """The uvicorn config ``talksearch serve`` (with ``flags``, in ``env``) hands its server, loaded, up to where it
+    would start serving: the models are not loaded, nothing listens."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from talksearch.cli import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("talksearch.search.open_searcher", lambda settings, served: None)
+    configured = []
+
+    def run(server: uvicorn.Server, sockets) -> None:
+        server.config.load()
+        configured.append(server.config)
+        for listening in sockets:
+            listening.close()
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--port", "0", *flags])
+    assert result.exit_code == 0, result.output
+    return configured[0]

@@ -273,3 +273,24 @@ def test_a_rolling_cue_with_an_old_line_gives_its_one_new_line_the_rest_of_the_c
     words = [w for s in read(vtt) for w in s.words]
     assert [w.word.strip() for w in words][4:] == ["second", "line", "here"]
     assert words[4].start == 3.0 and words[-1].end == pytest.approx(5.0)
+
+
+def test_control_characters_are_dropped_from_cue_text_and_speakers():
+    """A caption file's control characters are never speech: kept, they would be stored and written raw by the
+    API and by `talksearch export`, where ESC sequences retitle or clear the reader's terminal."""
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ana\x07>We set the title \x1b]0;OWNED\x07 right now.\n\n"
+           "00:00:05.000 --> 00:00:08.000\nCleared\x1b[2J twice,\tthen\x01 &#27;c\x9bagain.\n")
+    srt = "1\n00:00:01,000 --> 00:00:04,000\nSaid\x00 once\x7f.\n"
+    podcast = json.dumps({"segments": [{"startTime": 1.0, "endTime": 2.0, "body": "Fine\x1b[0m words."}]})
+    segments = read(vtt) + read(srt) + read(podcast, "json")
+    assert [(s.text, s.speaker) for s in segments] == [
+        ("We set the title ]0;OWNED right now.", "Ana"), ("Cleared[2J twice, then cagain.", "Ana"),
+        ("Said once.", None), ("Fine[0m words.", None)]
+    assert all(ch.isprintable() for s in segments for w in s.words for ch in w.word)
+
+
+def test_brackets_inside_a_word_are_what_was_said_and_only_a_bracketed_word_is_a_sound_cue():
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nThe array x[0] plus y[1][2] is summed.\n\n"
+           "00:00:05.000 --> 00:00:08.000\n[MUSIC] He said [laughs] so,\n\n"
+           "00:00:09.000 --> 00:00:11.000\n[Applause][Music] Thanks.\n")
+    assert [s.text for s in read(vtt)] == ["The array x[0] plus y[1][2] is summed.", "He said so,", "Thanks."]

@@ -552,3 +552,55 @@ def test_an_english_paragraph_is_stamped_with_its_first_sentence_that_has_englis
         ("10.0", "0:10", "We measure first."),  # not 8.0, Danke.'s time, which has no English
     ]
     assert re.search(r'>0:10</a>\s*We measure first\.</p>', english) and ">0:10</a>\nWe" in english  # no leading space
+
+
+@pytest.mark.models
+def test_a_translations_download_is_named_apart_from_the_original(translated_site):
+    """Saved beside the original, the English must not take its name (and overwrite it): ID.en.vtt, the name a
+    player pairs with the video as English subtitles; the original keeps ID.vtt."""
+    site, talk_id = translated_site
+    for fmt in ("vtt", "srt", "txt"):
+        english = site.get(f"/api/talks/{talk_id}/transcript.{fmt}", params={"translation": 1})
+        assert english.headers["content-disposition"] == f'inline; filename="{talk_id}.en.{fmt}"'
+        original = site.get(f"/api/talks/{talk_id}/transcript.{fmt}")
+        assert original.headers["content-disposition"] == f'inline; filename="{talk_id}.{fmt}"'
+
+
+@pytest.mark.browser
+@pytest.mark.models
+def test_find_in_a_translated_talk_shows_the_english_and_pages_on(translated_site, browser):
+    """Find in this talk shows a moment's English, its query words marked, under its own words (as the search page
+    does: they may be only in the English); and while the API has more moments than the list holds, the status line
+    says these are the best so far, not all, and More appends the next page, marking its moments in the transcript.
+    The page asks 10 moments at a time: 1 here (the real server answering), so that three sentences page on."""
+    from tests.service_fixtures import wait_until
+
+    site, talk_id = translated_site
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/api/search?*", lambda route: route.continue_(url=route.request.url.replace("limit=10", "limit=1")))
+    page.goto(f"{site.base}/talks/{talk_id}")
+    page.fill("#find-q", "memory bandwidth")
+    page.press("#find-q", "Enter")
+    page.wait_for_selector("#find-hits li")
+    english = page.locator("#find-hits li .translation")
+    assert english.text_content() == "Memory bandwidth limits the program." and english.get_attribute("lang") == "en"
+    assert english.locator("mark").all_text_contents() == ["Memory", "bandwidth"]
+    assert page.text_content("#find-status") == "The best moment in this talk; more below."
+
+    expected = site.get("/api/search", params={"q": "memory bandwidth", "talk": talk_id, "limit": 10}).json()["results"]
+    assert len(expected) > 1
+    while page.is_visible("#find-more"):
+        shown = page.locator("#find-hits li").count()
+        page.click("#find-more")
+        wait_until(lambda: page.locator("#find-hits li").count() > shown, "the next page of moments", 30)
+        # focus goes on to the first new moment, as the button may be gone (the last page)
+        assert page.evaluate("document.activeElement === document.querySelector('#find-hits li:last-child a')")
+    assert page.locator("#find-hits li").count() == len(expected)
+    assert page.text_content("#find-status") == f"{len(expected)} moments found in this talk."
+    starts = [s["start"] for s in site.get(f"/api/talks/{talk_id}/transcript").json()["segments"]]
+    said = {start for start in starts for r in expected if r["start"] - 0.05 <= start < r["end"]}
+    assert {float(s) for s in page.locator(".s.hit").evaluate_all("l => l.map(s => s.dataset.start)")} == said
+    assert not errors, errors
+    page.close()

@@ -12,12 +12,12 @@ from unittest import mock
 import feedparser
 import httpx
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from pydantic import ValidationError
 
 from talksearch.cli import main
 from talksearch.settings import Settings
+from tests.helpers import serve_config
 from tests.service_fixtures import copy_library, serving, settings_for
 
 PREFIX = "/ts"
@@ -123,6 +123,7 @@ def test_api_feeds_oembed_widget_docs_and_mcp_carry_the_prefix(proxied):
 
     widget = proxied.get("/widget").text
     assert 'src="https://example.org/ts/widget.js"' in widget and 'api="https://example.org/ts"' in widget
+    assert "allow <code>https://example.org/ts/</code>" in widget  # CSP: a source without "/" matches that path only
     _all_answer(proxied, [SITE + "/ts/widget.js"])
     docs = proxied.get("/docs").text
     assert "'/ts/openapi.json'" in docs and '"/ts/static-offline-docs/swagger-ui-bundle.js"' in docs
@@ -161,20 +162,7 @@ def test_root_path_unset_or_a_prefix():
 def test_serve_hands_the_root_path_to_uvicorn(tmp_path, monkeypatch, flags, env, root_path):
     """uvicorn puts it in each request's scope (Starlette routes without it; the links carry it). The server is
     uvicorn's own as serve configures it, up to where it would start serving (the models are not loaded)."""
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr("talksearch.search.open_searcher", lambda settings, served: None)
-    configured = {}
-
-    def run(server: uvicorn.Server, sockets) -> None:
-        configured["root_path"] = server.config.root_path
-        for listening in sockets:
-            listening.close()
-
-    monkeypatch.setattr(uvicorn.Server, "run", run)
-    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--port", "0", *flags])
-    assert result.exit_code == 0, result.output
-    assert configured["root_path"] == root_path
+    assert serve_config(tmp_path, monkeypatch, flags, env).root_path == root_path
 
 
 @pytest.mark.unit

@@ -4,6 +4,7 @@ variables are read once, checked at start, and named when misspelt."""
 from __future__ import annotations
 
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -11,16 +12,15 @@ from pathlib import Path
 
 import click
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from pydantic import ValidationError
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from talksearch.cli import main, settings_from
+from talksearch.cli import OPEN_FILES_BESIDES_READERS, main, settings_from
 from talksearch.library import Library
 from talksearch.settings import Settings
 from talksearch.settings_flags import setting_options
-from tests.helpers import ROOT, talksearch
+from tests.helpers import ROOT, serve_config, talksearch
 
 pytestmark = pytest.mark.unit
 
@@ -99,18 +99,74 @@ def test_origins_that_can_never_match_are_refused_and_misspelt_variables_named(t
     assert Settings(cors_origins=good).cors_origins == good
 
 
+@pytest.mark.parametrize(("origin", "refusal"), [
+    ("http://example.org:80", "drop the default port (http://example.org)"),  # the browser sends no :80
+    ("https://example.org:443", "drop the default port (https://example.org)"),
+    ("https://bücher.example", "punycode form"),  # the browser sends https://xn--bcher-kva.example
+    ("http://example.org:", "is not an origin: scheme://host[:port]"),
+    ("http://example.org:99999", "is not an origin: scheme://host[:port]"),
+    ("http://ex ample.org", "is not an origin: scheme://host[:port]"),
+])
+def test_origins_a_browser_never_sends_are_refused(origin, refusal):
+    """Each was accepted and then never matched the Origin header the browser sent: the widget failed on the
+    other site while the service started without a word."""
+    with pytest.raises(ValidationError, match=re.escape(refusal)) as refused:
+        Settings(cors_origins=["https://ok.example", origin])
+    assert "\n" not in refused.value.errors()[0]["msg"]
+    sent = ["https://xn--bcher-kva.example", "http://example.org:8080", "https://example.org:80"]
+    assert Settings(cors_origins=sent).cors_origins == sent
+
+
+@pytest.mark.parametrize(("proxies", "refusal"), [
+    ("127.0.0.0/33", "'127.0.0.0/33' is not an address or network (e.g. 10.0.0.7"),
+    ("10.0.0.7, notanip", "'notanip' is not an address or network"),
+    ("10.0.0.1/8", "'10.0.0.1/8' is not an address or network: host bits set, write 10.0.0.0/8"),
+    ("*, 10.0.0.7", '"*" (any client) stands alone'),
+    ("10.0.0.7,,::1", "'' is not an address or network"),
+])
+def test_proxies_uvicorn_cannot_read_are_refused(proxies, refusal):
+    """uvicorn takes an entry it cannot read for a name no client has: the proxy was not believed, and the
+    absolute links said http:// on an https:// site while the service started without a word."""
+    with pytest.raises(ValidationError, match=re.escape(refusal)):
+        Settings(forwarded_allow_ips=proxies)
+    named = Settings(forwarded_allow_ips=" 172.16.0.0/12, ::1,10.0.0.7").forwarded_allow_ips
+    assert named == "172.16.0.0/12,::1,10.0.0.7"
+    assert Settings(forwarded_allow_ips=" * ").forwarded_allow_ips == "*"
+
+
+def _serve_under_open_files_limit(library: Path, limit: int, readers: str | None,
+                                  *args: str) -> subprocess.CompletedProcess:
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    env = {key: value for key, value in os.environ.items() if key != "TALKSEARCH_SEARCH_READERS"}
+    return subprocess.run(
+        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", "0", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env=env if readers is None else {**env, "TALKSEARCH_SEARCH_READERS": readers},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard)))
+
+
 def test_more_readers_than_open_files_allow_is_refused_in_one_line(tmp_path):
-    """600 readers under ulimit -n 1024 left a server that reset every connection and logged nothing."""
+    """600 readers under ulimit -n 1024 left a server that reset every connection and logged nothing. The check
+    counted 100 files besides the readers where a served library keeps about 20 open: one reader under ulimit -n
+    101 (which serves) was refused with "set fewer", and readers one per core blamed a variable nobody set."""
     with pytest.raises(ValidationError, match="less than or equal to 256"):  # a typo, whatever the limit
         Settings(search_readers=600)
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    few_files = subprocess.run(
-        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(tmp_path / "lib"), "--port", "0"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "TALKSEARCH_SEARCH_READERS": "60"},
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (200, hard)))
+    few_files = _serve_under_open_files_limit(tmp_path / "lib", 200, "80")
     assert few_files.returncode == 2 and few_files.stderr.count("\n") == 1, few_files.stderr
-    assert few_files.stderr.startswith("error: TALKSEARCH_SEARCH_READERS: 60 readers need about 220 open files, more "
-                                       "than this process may open (200, ulimit -n): set fewer, or raise the limit")
+    assert few_files.stderr.startswith("error: TALKSEARCH_SEARCH_READERS: 80 readers need about 208 open files, more "
+                                       "than this process may open (200, ulimit -n): set fewer, or raise ulimit -n")
+    one_reader = _serve_under_open_files_limit(tmp_path / "lib", 40, "1")
+    assert one_reader.returncode == 2 and one_reader.stderr.startswith(
+        "error: the service needs about 50 open files, more than this process may open (40): raise ulimit -n"
+    ), one_reader.stderr
+    served = _serve_under_open_files_limit(tmp_path / "lib", 101, "1", "--host", "192.0.2.1")  # no address here
+    assert served.stderr.startswith("error: cannot serve at 192.0.2.1:0"), served.stderr  # past the check
+    cores = os.cpu_count() or 1
+    per_core = _serve_under_open_files_limit(tmp_path / "lib", 2 * cores + OPEN_FILES_BESIDES_READERS - 1, None)
+    assert per_core.returncode == 2 and per_core.stderr.startswith(
+        f"error: one search reader per CPU core ({cores}) would need about " if cores > 1 else "error: the service "
+    ), per_core.stderr
+    assert "TALKSEARCH_SEARCH_READERS lower" in per_core.stderr or cores == 1
     assert not (tmp_path / "lib").exists()
 
 
@@ -127,19 +183,6 @@ def test_serve_believes_forwarded_headers_from_the_proxies_the_setting_names(tmp
     the absolute links (oEmbed, feeds, MCP) said http:// on an https:// site. The server is uvicorn's own as
     serve configures it, up to where it would start serving (the models are not loaded)."""
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr("talksearch.search.open_searcher", lambda settings, served: None)
-    configured = {}
-
-    def run(server: uvicorn.Server, sockets) -> None:
-        server.config.load()
-        configured["proxy"] = server.config.loaded_app
-        for listening in sockets:
-            listening.close()
-
-    monkeypatch.setattr(uvicorn.Server, "run", run)
-    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--port", "0", *flags])
-    assert result.exit_code == 0, result.output
-    assert isinstance(configured["proxy"], ProxyHeadersMiddleware)
-    assert trusted in configured["proxy"].trusted_hosts and untrusted not in configured["proxy"].trusted_hosts
+    proxy = serve_config(tmp_path, monkeypatch, flags, env).loaded_app
+    assert isinstance(proxy, ProxyHeadersMiddleware)
+    assert trusted in proxy.trusted_hosts and untrusted not in proxy.trusted_hosts

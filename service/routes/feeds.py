@@ -1,12 +1,11 @@
 """Atom feeds: ``/api/search.atom`` (a saved search, for feed readers) and ``/talks.atom`` (the library).
 
-Feed readers poll, so both answer conditional requests: an ETag (the body's digest) and a Last-Modified (the
-feed's ``<updated>``), and a 304 with no body when the reader's copy is current.
+Feed readers poll, so both answer conditional requests: an ETag (the body's digest, so it changes whenever the
+feed does, a talk removed included), and a 304 with no body when the reader's If-None-Match names it. No
+Last-Modified: the newest talk's date is not the feed's (removing a talk changes the feed, not that date).
 """
 
 import hashlib
-from datetime import datetime
-from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -28,24 +27,20 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _not_modified(request: Request, etag: str, updated: datetime) -> bool:
-    """Whether the reader's copy is current (RFC 9110 13.1): If-None-Match when sent, which compares weakly
-    (W/"x" matches "x") and "*" matches; else If-Modified-Since (whole seconds, as HTTP dates are)."""
+def _not_modified(request: Request, etag: str) -> bool:
+    """Whether the reader's copy is current (RFC 9110 13.1.2): its If-None-Match, which compares weakly
+    (W/"x" matches "x"), names the ETag, or is "*"."""
     if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return etag in tags or "*" in tags
-    try:
-        since = parsedate_to_datetime(request.headers.get("if-modified-since", ""))
-    except (TypeError, ValueError):  # absent or not a date: ignored, as RFC 9110 13.1.3 says
+    if if_none_match is None:
         return False
-    return since.tzinfo is not None and int(updated.timestamp()) <= since.timestamp()
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
 
 
 def _atom(request: Request, feed: Feed) -> Response:
     etag = f'"{hashlib.sha256(feed.body).hexdigest()[:20]}"'
-    headers = {"ETag": etag, "Last-Modified": format_datetime(feed.updated, usegmt=True)}
-    if _not_modified(request, etag, feed.updated):
+    headers = {"ETag": etag}
+    if _not_modified(request, etag):
         return Response(status_code=304, headers=headers)
     return Response(feed.body, media_type=ATOM, headers=headers)
 
@@ -64,7 +59,7 @@ def search_atom(
                                        description="Talks in the feed (1-100), each at its best moment")] = None,
 ) -> Response:
     limit = limit or state.settings.search_limit
-    try:  # the best moment of each of the most relevant talks: the feed shows the newest of them
+    try:  # the best moment of each of the most relevant talks: the feed shows the newest of those that qualify
         response = state.searcher.search(q, search_pool(limit), filters=filters or None, group="talk")
     except QueryError as exc:
         raise ApiError(422, str(exc), "invalid_query") from None

@@ -81,5 +81,7 @@ def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt
     if fmt == "json":
         return transcript_json(state, talk_id, translation)
     talk, segments = _talk(state, talk_id, translation)
+    # The English saved beside the original must not overwrite it: ID.en.vtt, as a player pairs subtitles to a video.
+    filename = f"{talk_id}.en.{fmt}" if translation else f"{talk_id}.{fmt}"
     return PlainTextResponse(render(talk, segments, fmt, translation), media_type=_MEDIA_TYPES[fmt],
-                             headers={"Content-Disposition": f'inline; filename="{talk_id}.{fmt}"'})
+                             headers={"Content-Disposition": f'inline; filename="{filename}"'})

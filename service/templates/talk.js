@@ -109,25 +109,23 @@
     return li;
   }
 
-  // Find in this talk: a search restricted to this talk, best first; its moments are marked in the transcript.
+  // Find in this talk: a search restricted to this talk, best first, a page at a time; its moments are marked in
+  // the transcript.
   const find = document.getElementById("find");
   const hits = document.getElementById("find-hits");
   const findStatus = document.getElementById("find-status");
+  const more = document.getElementById("find-more");
   const moments = (n) => n === 1 ? "1 moment" : `${n} moments`;
   let finding = null;  // the search in flight: a newer one (or a cleared box) cancels it, so only the last one shows
-  find.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const q = document.getElementById("find-q").value.trim();
-    for (const s of transcript.querySelectorAll(".s.hit")) s.classList.remove("hit");
-    hits.replaceChildren();
-    findStatus.textContent = "";
+  let next = null;  // the query and offset of the next page of moments, while the API says there is one
+
+  async function findPage(q, offset) {
     finding?.abort();
-    if (!q) return;
     finding = new AbortController();
     let response, body;
     try {
-      response = await fetch(base + "/api/search?" + new URLSearchParams({ q, talk: root.dataset.id, limit: "10" }),
-                             { signal: finding.signal });
+      const p = new URLSearchParams({ q, talk: root.dataset.id, limit: "10", offset: String(offset) });
+      response = await fetch(base + "/api/search?" + p, { signal: finding.signal });
       body = await response.json();
     } catch (error) {
       if (error.name === "AbortError") return;
@@ -135,17 +133,45 @@
     }
     // Said in the status line (role=status, which screen readers announce), not as bare text in the list.
     if (!response.ok) { findStatus.textContent = body.error.message; return; }
-    findStatus.textContent = body.results.length ? `${moments(body.results.length)} found in this talk.`
-                                                 : "Not found in this talk.";
+    const before = hits.childElementCount;
     for (const r of body.results) {
       sentences.forEach((s, i) => { if (starts[i] >= r.start - 0.05 && starts[i] < r.end) s.classList.add("hit"); });
       const li = item("?t=" + r.start, r.start, "", "", true, r.talk.language);
       const snippet = document.createElement("span");
       snippet.innerHTML = r.snippet;  // safe: the server escapes the text and adds only <mark>
       li.append(snippet);
+      if (r.translation_snippet) {  // a talk indexed with --translate: its English, where the query's words may be
+        const english = document.createElement("p");
+        english.className = "translation";
+        english.lang = "en";
+        english.innerHTML = r.translation_snippet;  // safe, as the snippet
+        li.append(english);
+      }
       hits.append(li);
     }
+    const shown = hits.childElementCount;
+    next = body.next_offset == null ? null : { q, offset: body.next_offset };
+    more.hidden = !next;
+    // With more to come these are the best moments so far, not all the talk has: said so, not "10 found".
+    findStatus.textContent = !shown ? "Not found in this talk."
+      : next ? `The ${shown === 1 ? "best moment" : `${shown} best moments`} in this talk; more below.`
+      : `${moments(shown)} found in this talk.`;
+    // After "More": on to the first new moment, as the button may have gone (the last page) and taken focus with it.
+    if (offset && shown > before) hits.children[before].querySelector("a").focus();
+  }
+
+  find.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = document.getElementById("find-q").value.trim();
+    for (const s of transcript.querySelectorAll(".s.hit")) s.classList.remove("hit");
+    hits.replaceChildren();
+    findStatus.textContent = "";
+    next = null;
+    more.hidden = true;
+    if (!q) { finding?.abort(); return; }
+    return findPage(q, 0);
   });
+  more.addEventListener("click", () => { if (next) findPage(next.q, next.offset); });
 
   // Related: moments in other talks about what is being said now.
   const related = document.getElementById("related");
