@@ -47,10 +47,11 @@ def _raise_terminated(_signal: int, _frame) -> NoReturn:
     raise Terminated
 
 
-def say(text: str = "", nl: bool = True) -> None:
-    """A line of the command's output (click.echo, which flushes: a failed write shows here, not at exit)."""
+def say(text: str = "", nl: bool = True, color: bool | None = None) -> None:
+    """A line of the command's output (click.echo, which flushes: a failed write shows here, not at exit).
+    ``color=True``: written as it is, even where click would strip ANSI sequences (output that is no terminal)."""
     try:
-        click.echo(text, nl=nl)
+        click.echo(text, nl=nl, color=color)
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
@@ -271,7 +272,11 @@ def export(talk_id, library, fmt, translation) -> None:
             raise LibraryError(missing)
         if translation and (missing := missing_translation(talk, segments)):
             raise LibraryError(missing)
-        say(render(talk, segments, fmt, translation), nl=False)
+        text = render(talk, segments, fmt, translation)
+        if sys.stdout.isatty():  # captions an older release stored may hold control sequences: shown, not obeyed
+            text = "\n".join(printable(line) for line in text.split("\n"))
+        # Into a file or a pipe, byte for byte what the API serves (click would strip ANSI sequences from it)
+        say(text, nl=False, color=True)
 
 
 @main.command()

@@ -9,8 +9,10 @@ import json
 import os
 import re
 import shutil
+import shlex
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -245,6 +247,19 @@ def test_a_talks_control_characters_never_reach_the_terminal(tmp_path):
     assert "Scheduling" in talk and "Set-Cookie" in talk, talk
     (heading, text, _link) = found.stdout.splitlines()  # one hit: its talk, its words, its link
     assert "Set-Cookie" in heading and text.strip().startswith("Gang scheduling"), found.stdout
+
+    # Captions are now imported without control characters; a library of an older release still holds them. An
+    # export into a pipe or file is what the API serves, byte for byte; on a terminal they show as U+FFFD.
+    with sqlite3.connect(tmp_path / "library" / "catalog.sqlite") as catalog:
+        catalog.execute("UPDATE segments SET text = ?", (f"Gang scheduling{TERMINAL_TAKEOVER} shares nodes.",))
+    (talk_id, *_rest) = listed.stdout.split()
+    piped = talksearch("export", talk_id, "--library", library)
+    assert piped.returncode == 0 and f"scheduling{TERMINAL_TAKEOVER} shares" in piped.stdout, repr(piped.stdout)
+    command = shlex.join([sys.executable, "-m", "talksearch.cli", "export", talk_id, "--library", library])
+    on_terminal = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True,
+                                 cwd=ROOT, timeout=120)  # script(1): the export's output is a terminal
+    assert on_terminal.returncode == 0 and "Gang scheduling\ufffd" in on_terminal.stdout, repr(on_terminal.stdout)
+    assert not set(on_terminal.stdout) & {"\x1b", "\x07"}, repr(on_terminal.stdout)
 
 
 @pytest.mark.models
