@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from talksearch.library import LibraryError
-from talksearch.service.rendering import base_path, error_page
+from talksearch.service.rendering import base_path, error_page, route_path
 from talksearch.settings import Settings
 
 log = logging.getLogger("talksearch")
@@ -71,7 +70,7 @@ def _body_fields(request: Request) -> list[str]:
 
 
 def _wants_page(request: Request) -> bool:
-    path = get_route_path(request.scope)  # without the root_path (a path prefix)
+    path = route_path(request.scope)  # without the root_path (a path prefix)
     return (request.method in ("GET", "HEAD") and not path.startswith(("/api/", "/media/"))
             and path not in ("/healthz", "/metrics", "/openapi.json")
             and "text/html" in request.headers.get("accept", ""))

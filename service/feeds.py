@@ -19,6 +19,7 @@ from feedgen.util import xml_elem
 from talksearch import __version__
 from talksearch.library import Talk, TalkFilter
 from talksearch.schemas import SearchResponse, SearchResult
+from talksearch.text import content_words, search_text
 
 ATOM = "application/atom+xml; charset=utf-8"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
@@ -26,10 +27,11 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # A saved search's feed is for what is new, and the search ranks by relevance: so the feed's candidates are the
 # `limit` most relevant talks, plus those deeper in a pool of the POOL_PER_ENTRY x limit most relevant whose best
-# moment says the query's words (its snippet has a <mark>), and it shows the newest `limit` of them. A talk indexed
-# today that ranks below the first `limit` (older talks say it more) still appears when it says the query. The
-# words are the floor because a search by meaning ranks every talk, however unrelated: without them a small
-# library's feed would be its newest talks whatever the query. Capped: a deeper search costs more.
+# moment says the query's content words (its snippet has a <mark>; a query of function words alone adds none),
+# and it shows the newest `limit` of them. A talk indexed today that ranks below the first `limit` (older talks
+# say it more) still appears when it says the query. The words are the floor because a search by meaning ranks
+# every talk, however unrelated: without them a small library's feed would be its newest talks whatever the
+# query. Capped: a deeper search costs more.
 POOL_PER_ENTRY = 5
 MAX_POOL = 200
 _MARK = "<mark>"  # what the searcher puts around the query's (stemmed) content words that a passage holds
@@ -155,7 +157,10 @@ def search_feed(base: str, query: list[tuple[str, str]], response: SearchRespons
                  "The talks where this is said, newest first, each at its best moment")
     results = [r for r in response.results if r.talk.id in talks]
     if limit is not None:  # none: every talk of the response is a candidate
-        results = results[:limit] + [r for r in results[limit:] if _says_the_query(r)]
+        # A query of function words alone ("what is the") has them marked wherever they are said (the snippets
+        # mark function words when the query has nothing else), which says nothing of what a talk is about.
+        deeper = results[limit:] if content_words(search_text(response.query)) else []
+        results = results[:limit] + [r for r in deeper if _says_the_query(r)]
     # sorted() is stable (reverse too): talks of one date keep the search's order, best first
     results = sorted(results, key=lambda r: latest(talks[r.talk.id]), reverse=True)[:limit]
     # A result's page and local link are paths that already start with the service's path prefix (root_path):

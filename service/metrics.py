@@ -6,9 +6,10 @@ import time
 from collections.abc import Sequence
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from talksearch.service.rendering import route_path
 
 # Searches take milliseconds to a second or two on CPU; media streams can take much longer.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -54,7 +55,7 @@ class MetricsMiddleware:
     def _template(self, scope: Scope, status: int) -> str:
         route = scope.get("route")
         if route is None and status == 429:
-            return get_route_path(scope)  # without the root_path, as the routes are named
+            return route_path(scope)  # without the root_path, as the routes are named
         if route is None:
             route = next((r for r in self.routes if getattr(r, "path", None) and r.matches(scope)[0] == Match.FULL),
                          None)

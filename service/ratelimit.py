@@ -22,11 +22,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import parse_qs
 
-from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from talksearch.service.errors import error_response
+from talksearch.service.rendering import route_path
 
 # Paths whose requests run a search (the embedding model and ranking); the pages only when they carry a query.
 LIMITED_PATHS = frozenset({"/api/search", "/api/related", "/api/search.atom"})
@@ -39,7 +39,7 @@ SPEND_KEY = "talksearch.rate_limit"  # in an /mcp request's ASGI scope while the
 def _searches(scope: Scope) -> bool:
     if scope["method"] == "OPTIONS":  # CORS preflights cost nothing
         return False
-    path = get_route_path(scope)  # behind a path prefix (root_path) too
+    path = route_path(scope)  # behind a path prefix (root_path) too
     if path in LIMITED_PATHS or (path == MCP_PATH and scope["method"] == "POST"):
         return True
     return path in QUERY_PAGES and any(
@@ -98,7 +98,7 @@ class RateLimitMiddleware:
         if self.buckets is None or scope["type"] != "http" or not _searches(scope):
             await self.app(scope, receive, send)
             return
-        if get_route_path(scope) == MCP_PATH:
+        if route_path(scope) == MCP_PATH:
             scope[SPEND_KEY] = functools.partial(self.refusal, scope)  # the endpoint answers its refusal
             await self.app(scope, receive, send)
             return

@@ -39,6 +39,20 @@ def base_path(request) -> str:
     return request.scope.get("root_path", "")
 
 
+def route_path(scope) -> str:
+    """The request's path below ``base_path``, as the app's routes are named (``/api/search`` behind ``/talks``).
+    Starlette matches routes this way with ``starlette._utils.get_route_path``, a private helper an upgrade may
+    move or change, so the service keeps its own copy of the rule: ``path`` starts with ``root_path`` (uvicorn
+    and the ASGI spec put the prefix in both), and only a whole path segment counts (``/talksx`` is not below
+    ``/talks``)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root):] if path[len(root)] == "/" else path
+
+
 def render(template: str, base: str = "", **context) -> str:
     """``base``: ``base_path`` of the request, which the templates put before each of the service's own paths."""
     # A NUL typed into a query is echoed back (the title, the search box): HTML forbids it in a page, and a

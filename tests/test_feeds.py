@@ -116,6 +116,18 @@ def test_search_feed_of_a_query_no_deeper_talk_says_is_the_searchs_best(api, que
     assert [e.id for e in feed.entries] == [f"{api.base}{ranked[0]['page']}"]
 
 
+@pytest.mark.parametrize("query", ["the on", "on the"])
+def test_search_feed_of_function_words_alone_adds_no_deeper_talk(kubernetes, query):
+    """With no content word in the query, the search marks its function words wherever they are said: that is no
+    sign a deeper talk is about the query, so the feed is the search's best `limit` talks, not the newest talk
+    that says "on" or "we"."""
+    ranked = kubernetes.get("/api/search", params={"q": query, "limit": 50, "group": "talk"}).json()["results"]
+    assert len(ranked) == 3 and all("<mark>" in r["snippet"] for r in ranked[1:])  # the deeper talks "say" it
+    assert ranked[0]["talk"]["title"] != NEW_TALK  # which the newest-first feed would show
+    feed = _parsed(kubernetes.get("/api/search.atom", params={"q": query, "limit": 1}))
+    assert [e.id for e in feed.entries] == [f"{kubernetes.base}{ranked[0]['page']}"]
+
+
 def test_search_feed_takes_the_api_filters_and_its_errors(api, ids):
     feed = _parsed(api.get("/api/search.atom", params={"q": QUERY, "talk": ids["t02"]}))
     assert all(ids["t02"] in e.link for e in feed.entries)

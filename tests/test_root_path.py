@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from talksearch.cli import main
+from talksearch.service.rendering import route_path
 from talksearch.settings import Settings
 from tests.helpers import serve_config
 from tests.service_fixtures import copy_library, serving, settings_for
@@ -163,6 +164,20 @@ def test_serve_hands_the_root_path_to_uvicorn(tmp_path, monkeypatch, flags, env,
     """uvicorn puts it in each request's scope (Starlette routes without it; the links carry it). The server is
     uvicorn's own as serve configures it, up to where it would start serving (the models are not loaded)."""
     assert serve_config(tmp_path, monkeypatch, flags, env).root_path == root_path
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("root_path", "path", "below"), [
+    ("", "/api/search", "/api/search"), ("/ts", "/ts/api/search", "/api/search"), ("/ts", "/ts/", "/"),
+    ("/ts", "/ts", ""), ("/a/b", "/a/b/mcp", "/mcp"),
+    ("/ts", "/tsx/api/search", "/tsx/api/search"),  # only a whole segment is the prefix
+    ("/ts", "/api/search", "/api/search"),  # a path that does not carry it is taken as it is
+])
+def test_route_path_is_the_path_below_the_root_path(root_path, path, below):
+    """The service's own rule (not Starlette's private helper), which the rate limit, the metrics and the error
+    pages use to name a request's route behind a path prefix."""
+    assert route_path({"type": "http", "path": path, "root_path": root_path}) == below
+    assert route_path({"type": "http", "path": path}) == path  # no root_path in the scope at all
 
 
 @pytest.mark.unit
