@@ -254,7 +254,8 @@ def _podcast_json_cues(text: str) -> list[Cue]:
     """Podcasting 2.0 JSON transcripts: ``{"segments": [{"startTime", "endTime", "body", "speaker"}]}``."""
     try:
         segments = json.loads(text)["segments"]
-        raw = [(float(s["startTime"]), float(s["endTime"]), str(s.get("body") or ""), s.get("speaker")) for s in segments]
+        raw = [(float(s["startTime"]), float(s["endTime"]), str(s.get("body") or ""), _speaker(s.get("speaker")))
+               for s in segments]
     except (ValueError, KeyError, TypeError):
         raise CaptionError("malformed transcript JSON (no segments with startTime, endTime and body)") from None
     cues: list[Cue] = []
@@ -273,6 +274,11 @@ def _podcast_json_cues(text: str) -> list[Cue]:
             _check_order(cues[-1], start, end)
         cues.append(Cue(start, end, _spaced(words), speaker))
     return cues
+
+
+def _speaker(name: object) -> str | None:
+    """A JSON segment's speaker as stored: printable like a ``<v Name>`` (it is printed and exported), None if blank."""
+    return (_printable(str(name)).strip() or None) if name is not None else None
 
 
 def to_segments(cues: list[Cue], duration: float | None = None) -> list[Segment]:

@@ -69,10 +69,16 @@ def meaningful_tokens(pieces: Sequence[str]) -> list[int]:
 # Control characters (C0, DEL and C1: Unicode's category Cc) in text that a talk's publisher wrote: a title, a
 # speaker, a caption. Printed raw, ESC and BEL drive the reader's terminal (retitle the window, clear the screen,
 # recolour what follows) and CR or LF break the output's one line per talk. Each shows as U+FFFD, which says that
-# something was there; a tab is only a wide space.
-_CONTROLS = {code: "\N{REPLACEMENT CHARACTER}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {ord("\t"): " "}
+# something was there; a tab is only a wide space. The bidirectional embeddings, overrides and isolates (U+202A-E,
+# U+2066-9) are no control characters to Unicode but reorder the rest of the line on a terminal: a title holding
+# U+202E prints its following time or link backwards. They show as U+FFFD too; the marks (U+200E, U+200F) only
+# nudge neutral characters and stay.
+_CONTROLS = {code: "\N{REPLACEMENT CHARACTER}"
+             for code in (*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+_CONTROLS[ord("\t")] = " "
 
 
 def printable(text: str) -> str:
-    """``text`` safe to print on a terminal, on the line it belongs to: its control characters replaced."""
+    """``text`` safe to print on a terminal, on the line it belongs to: its control and bidi override characters
+    replaced."""
     return text.translate(_CONTROLS)

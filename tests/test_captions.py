@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from talksearch.indexer.caption_sources import CaptionTrack, load
 from talksearch.indexer.captions import CaptionError, parse, read
 from talksearch.indexer.passages import make_passages, split_sentences
 
@@ -287,6 +288,20 @@ def test_control_characters_are_dropped_from_cue_text_and_speakers():
         ("We set the title ]0;OWNED right now.", "Ana"), ("Cleared[2J twice, then cagain.", "Ana"),
         ("Said once.", None), ("Fine[0m words.", None)]
     assert all(ch.isprintable() for s in segments for w in s.words for ch in w.word)
+
+
+def test_a_feed_json_transcripts_speakers_lose_their_control_characters(tmp_path):
+    """A <podcast:transcript type="application/json"> file's speaker names are stored and printed like cue text,
+    so they are cleaned the same way: an ESC sequence in a name would retitle the terminal of whoever lists it."""
+    transcript = tmp_path / "episode.json"
+    transcript.write_text(json.dumps({"version": "1.0.0", "segments": [
+        {"speaker": "Ana\x1b]0;OWNED\x07 Ruiz", "startTime": 1.0, "endTime": 3.0, "body": "Welcome back."},
+        {"speaker": "\x1b[2J\x07", "startTime": 4.0, "endTime": 6.0, "body": "Thanks for having me."},
+        {"speaker": "Bo\tLi\n", "startTime": 7.0, "endTime": 9.0, "body": "Let us begin."}]}))
+    track = CaptionTrack("uploaded", "en", "application/json", path=transcript)  # as a feed names it
+    segments = load(track, read_url=lambda url: b"", duration=None, language=None).segments
+    assert [(s.text, s.speaker) for s in segments] == [
+        ("Welcome back.", "Ana]0;OWNED Ruiz"), ("Thanks for having me.", "[2J"), ("Let us begin.", "Bo Li")]
 
 
 def test_brackets_inside_a_word_are_what_was_said_and_only_a_bracketed_word_is_a_sound_cue():

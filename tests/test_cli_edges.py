@@ -27,7 +27,7 @@ from talksearch.cli import SHUTDOWN_GRACE_SECONDS
 from talksearch.indexer.sources import read_source_list
 from talksearch.library import Library
 from tests.helpers import DATA, ROOT, talksearch
-from tests.service_fixtures import shared_library, wait_until
+from tests.service_fixtures import copy_library, shared_library, wait_until
 
 # Ctrl-C at the moment the CLI's imports reach the library code (the longest of them): a real SIGINT, sent by
 # the process to itself from an import hook, so that it lands there every time rather than by timing.
@@ -260,6 +260,44 @@ def test_a_talks_control_characters_never_reach_the_terminal(tmp_path):
                                  cwd=ROOT, timeout=120)  # script(1): the export's output is a terminal
     assert on_terminal.returncode == 0 and "Gang scheduling\ufffd" in on_terminal.stdout, repr(on_terminal.stdout)
     assert not set(on_terminal.stdout) & {"\x1b", "\x07"}, repr(on_terminal.stdout)
+
+
+# A title that, printed raw, reads as a different link: U+202E shows what follows it backwards, so the terminal
+# shows "https://evil.example/4pm" where the bytes hold the reverse, and U+2066..U+2069 isolate and reorder a run.
+BIDI_SPOOF = "Keynote \u202emp4/elpmaxe.live//:sptth\u202c at \u2067noon\u2069"
+
+
+@pytest.mark.models
+def test_bidi_overrides_in_a_talk_never_reorder_the_terminal_line():
+    """Bidirectional overrides and isolates (U+202A-E, U+2066-9) are no control characters, so they passed the
+    terminal cleaning and a hostile title or caption could make `talks`, `search` and `export` print a line that
+    lies about what follows it. They show as U+FFFD there too; --json and an export into a pipe stay byte-exact."""
+    library = copy_library()
+    with sqlite3.connect(library / "catalog.sqlite") as catalog:
+        catalog.execute("UPDATE talks SET title = ?", (BIDI_SPOOF,))  # whichever talk a search finds
+        (talk_id,) = catalog.execute("SELECT id FROM talks ORDER BY id LIMIT 1").fetchone()
+        catalog.execute("UPDATE segments SET text = ? || text WHERE talk_id = ?", (BIDI_SPOOF, talk_id))
+    bidi = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+    listed = talksearch("talks", "--library", str(library))
+    assert listed.returncode == 0, listed.stderr
+    (*lines, _total) = listed.stdout.splitlines()
+    shown = "Keynote \ufffdmp4/elpmaxe.live//:sptth\ufffd at \ufffdnoon\ufffd"
+    assert all(line.endswith(shown) for line in lines), lines
+    listing = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)
+    assert {t["title"] for t in listing["talks"]} == {BIDI_SPOOF}
+
+    found = talksearch("search", "checkpoint every two hours", "--library", str(library), "--limit", "1")
+    assert found.returncode == 0 and "Keynote \ufffd" in found.stdout, found.stdout + found.stderr
+    assert not set(found.stdout) & bidi, repr(found.stdout)
+
+    piped = talksearch("export", talk_id, "--library", str(library))
+    assert piped.returncode == 0 and BIDI_SPOOF in piped.stdout, repr(piped.stdout)
+    command = shlex.join([sys.executable, "-m", "talksearch.cli", "export", talk_id, "--library", str(library)])
+    on_terminal = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True,
+                                 cwd=ROOT, timeout=120)  # script(1): the export's output is a terminal
+    assert on_terminal.returncode == 0 and "Keynote \ufffd" in on_terminal.stdout, repr(on_terminal.stdout)
+    assert not set(on_terminal.stdout) & bidi, repr(on_terminal.stdout)
 
 
 @pytest.mark.models

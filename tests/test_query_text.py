@@ -3,10 +3,15 @@ snippets mark: what other keyboards type is read as what the transcripts hold.""
 
 from __future__ import annotations
 
+import inspect
+import re
+from pathlib import Path
+
 import pytest
 
 from talksearch.library.keyword_index import any_word_query, fts_query, quoted_phrases
 from talksearch.search.searcher import QueryError, Searcher
+from talksearch.settings import Settings
 from talksearch.text import search_text
 
 pytestmark = pytest.mark.unit
@@ -70,3 +75,12 @@ def test_validate_takes_a_letter_or_digit_of_any_script(query):
     searcher = Searcher.__new__(Searcher)
     searcher.max_query_chars = 500
     assert searcher.validate(query) == search_text(query)
+
+
+def test_the_widget_cuts_a_query_where_the_api_refuses_it():
+    """widget.js is a static file that fetches no settings, so its MAX_CHARS is a literal: it must stay the API's
+    default max_query_chars (and the Searcher's), or a paste the widget sends whole gets a 422 it cannot explain."""
+    widget = (Path(__file__).resolve().parent.parent / "service" / "static" / "widget.js").read_text()
+    (cut,) = re.findall(r"\bconst MAX_CHARS = (\d+);", widget)
+    searcher_default = inspect.signature(Searcher.__init__).parameters["max_query_chars"].default
+    assert int(cut) == Settings.model_fields["max_query_chars"].default == searcher_default
