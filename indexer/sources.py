@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import av
 import yt_dlp
-from yt_dlp.utils import unsmuggle_url, url_basename
+from yt_dlp.extractor.generic import GenericIE
+from yt_dlp.utils import make_archive_id, unsmuggle_url, url_basename
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
@@ -39,6 +40,7 @@ MEDIA_SUFFIXES = {
     ".avi", ".mpg", ".mpeg", ".ts", ".wma", ".wmv",
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
 
 
 class SourceError(Exception):
@@ -217,7 +219,26 @@ class Sources:
             raise SourceError(clean_error(exc)) from None
         yield from self._expand_info(source, info, {})
 
+    def _followed(self, info: dict) -> dict:
+        """What a URL result leads to, unprocessed. yt-dlp's generic extractor answers a redirect (a feed or
+        page that moved: 301) with the new URL: whether that is one talk or a list is known only there."""
+        for _ in range(_REDIRECTS):
+            if info.get("_type") not in ("url", "url_transparent"):
+                return info
+            try:
+                info = self.ydl.extract_info(info["url"], download=False, process=False, ie_key=info.get("ie_key"))
+            except Exception as exc:
+                raise SourceError(clean_error(exc)) from None
+        return info
+
     def _expand_info(self, source: str, info: dict, context: dict) -> Iterator[Candidate]:
+        if info.get("_type") in ("url", "url_transparent"):
+            followed = self._followed(info)
+            # What a plain URL result leads to is what yt-dlp would process; a url_transparent's own fields (a
+            # page's title over its embed's) are merged only by its processing: it stays the candidate unless
+            # it leads to a list.
+            if info["_type"] == "url" or followed.get("_type") in ("playlist", "multi_video"):
+                info = followed
         if info.get("_type") not in ("playlist", "multi_video"):
             if info.get("extractor_key") == "HTML5MediaEmbed":
                 # The page's one <video>/<audio>: the generic extractor numbers media entries ("<title> (1)"),
@@ -263,23 +284,44 @@ class Sources:
         if candidate.path is not None:
             return archive_id("local", _file_digest(candidate.path))
         entry = candidate.entry or {}
-        return self.ydl._make_archive_id(self._distinct_id(entry)) if entry.get("id") else None
+        if entry.get("id"):
+            return self.ydl._make_archive_id(self._distinct_id(entry))
+        # A feed item's flat entry has no id: its guid travels with its URL, which yt-dlp's generic extractor
+        # (the one that reads a media URL) takes as the id; without a guid, the id is the file's name and the
+        # listed URL's digest (_distinct_id).
+        url, smuggled = unsmuggle_url(entry.get("url") or "")
+        if not url or self.ydl._make_archive_id({"id": "-", "url": url}) != make_archive_id("Generic", "-"):
+            return None
+        guid = (smuggled or {}).get("force_videoid")
+        return make_archive_id("Generic", guid or f"{GenericIE._generic_id(url)}-{_url_digest(url)}")
 
-    def _distinct_id(self, info: dict) -> dict:
+    def _distinct_id(self, info: dict, listed: str | None = None) -> dict:
         """``info`` with an id that tells its recording apart. yt-dlp names a media URL's recording after its
         file, so /2023/keynote.mp4 and /2024/keynote.mp4 would share the archive key "generic keynote" and
         the second be skipped as known: such an id gets the URL's digest. (A feed item's id is its guid, which
         yt-dlp passes along with the URL: unique already, and left as it is.) A talk the library already holds
         under the file's name alone, fetched from this same URL (indexed before ids were made distinct),
-        keeps that id: it is still known, and --reindex still replaces it."""
+        keeps that id: it is still known, and --reindex still replaces it.
+
+        The digest is of the URL ``listed`` (as the feed lists it, before redirects), its scheme, host and path:
+        a signed CDN link's token (?token=...) or where it redirects to may change from one reading of the feed
+        to the next, and the talk must stay known. A talk indexed when the digest was of the whole URL yt-dlp
+        resolved keeps that id (the same one for a plain URL that does not redirect)."""
         page, smuggled = unsmuggle_url(info.get("webpage_url") or "")
         url = (unsmuggle_url(info.get("url") or "")[0] or page).split("#", 1)[0]
         named_after_file = (info.get("extractor_key") == "Generic" and info.get("direct") and url
                             and "force_videoid" not in (smuggled or {})
-                            and str(info.get("id")) == os.path.splitext(url_basename(url))[0])
-        if not named_after_file or self.indexed_url(self.ydl._make_archive_id(info)) == url:
+                            and str(info.get("id")) == unquote(os.path.splitext(url_basename(url))[0]))
+        # (unquoted, as yt-dlp names it: "a talk.mp3" is fetched as "a%20talk.mp3", and a talk yt-dlp finds in
+        # the archive under its plain id comes back without its resolved URL: the page's, unescaped, stands in)
+        if not named_after_file or unquote(self.indexed_url(self.ydl._make_archive_id(info)) or "") == unquote(url):
             return info
-        return {**info, "id": f"{info['id']}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"}
+        distinct = {**info, "id": f"{info['id']}-{_url_digest(listed or url)}"}
+        before = {**info, "id": f"{info['id']}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"}
+        known = lambda id_info: self.is_indexed(self.ydl._make_archive_id(id_info))  # noqa: E731
+        if not known(distinct) and known(before):
+            return before
+        return distinct
 
     def fetch(self, candidate: Candidate, taken: Container[str] = ()) -> Fetched | None:
         """Download a talk's audio. None when the library already has it; ListedTwice when its archive key is
@@ -293,20 +335,27 @@ class Sources:
     def _fetch(self, candidate: Candidate, taken: Container[str]) -> Fetched | None:
         if candidate.path is not None:
             return self._fetch_local(candidate.path)
+        key = self.archive_key(candidate)
+        if key is not None and self.is_indexed(key):  # before any request: its media may be gone or stalled by now
+            return None
+        # The URL the talk was listed under (a feed's <enclosure url>), before yt-dlp follows redirects or
+        # escapes it: what the feed's own metadata is keyed by, and what tells apart recordings without a guid.
+        listed = unsmuggle_url(candidate.entry.get("url") or "")[0] or None
+        feed = ((candidate.context or {}).get("feed") or {}).get(listed, {})
         try:
             info = self.ydl.process_ie_result(dict(candidate.entry), download=False)
             if info is None:
                 return None
-            info = self._distinct_id(info)
+            info = self._distinct_id(info, listed)
             if self.ydl.in_download_archive(info):
                 return None
             if info.get("id") and self.ydl._make_archive_id(info) in taken:
                 raise ListedTwice(self.ydl._make_archive_id(info))
             if info.get("_type") in ("playlist", "multi_video"):
                 raise SourceError("a playlist inside a playlist: index it as its own source")
-            transcript, refused = self._remote_captions(info, candidate.context or {})
+            transcript, refused = self._remote_captions(info, feed)
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
-                return Fetched(self._talk_from_info(info, candidate.context or {}), None, False, transcript,
+                return Fetched(self._talk_from_info(info, candidate.context or {}, feed), None, False, transcript,
                                media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
             info = self.ydl.process_ie_result(info, download=True)
         except (ListedTwice, SourceError):
@@ -320,14 +369,13 @@ class Sources:
         downloads = info.get("requested_downloads") or []
         if not downloads or not Path(downloads[0]["filepath"]).exists():
             raise SourceError("download produced no file")
-        return Fetched(self._talk_from_info(info, candidate.context or {}), Path(downloads[0]["filepath"]), True,
+        return Fetched(self._talk_from_info(info, candidate.context or {}, feed), Path(downloads[0]["filepath"]), True,
                        transcript, refused)
 
     # --- captions -------------------------------------------------------------------------------
 
-    def _remote_captions(self, info: dict, context: dict) -> tuple[CaptionTranscript | None, str | None]:
-        """The site's or the feed's captions for a talk, read; or why they cannot be used (None, None: none)."""
-        feed = (context.get("feed") or {}).get(unsmuggle_url(info.get("url") or "")[0], {})
+    def _remote_captions(self, info: dict, feed: dict) -> tuple[CaptionTranscript | None, str | None]:
+        """The site's or the ``feed`` item's captions for a talk, read; or why not (None, None: it has none)."""
         tracks = caption_sources.site_tracks(info, self.captions)
         tracks += caption_sources.feed_tracks(feed.get("transcripts") or [], self.captions)
         language = self.language or caption_sources.spoken_language(info) or feed.get("language")
@@ -352,11 +400,10 @@ class Sources:
         except Exception as exc:
             raise CaptionError(clean_error(exc)) from None
 
-    def _talk_from_info(self, info: dict, context: dict) -> Talk:
+    def _talk_from_info(self, info: dict, context: dict, feed: dict) -> Talk:
         media_url, _ = unsmuggle_url(info.get("url") or "")
         page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
         direct = bool(info.get("direct")) or page_url == media_url
-        feed = (context.get("feed") or {}).get(media_url, {})
         return _talk(info, feed, context.get("playlist_title"), url=media_url if direct else page_url,
                      media_url=media_url if direct else None)
 
@@ -474,6 +521,13 @@ def _require_recording(path: Path) -> None:
     except av.error.FFmpegError:
         pass
     raise SourceError("not readable as audio or video (no stream could be read)")
+
+
+def _url_digest(url: str) -> str:
+    """A media URL's digest, of its scheme, host and path (see Sources._distinct_id); for a URL without a query
+    or fragment, that of the URL as it is (as it always was)."""
+    parts = urlsplit(url)
+    return hashlib.sha256(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).encode()).hexdigest()[:8]
 
 
 def _file_digest(path: Path) -> str:

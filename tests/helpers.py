@@ -32,6 +32,13 @@ class MediaHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def send_head(self):
+        moved = self.server.redirects.get(self.path.split("?", 1)[0])  # MediaServer.redirects
+        if moved is not None:
+            self.send_response(301)
+            self.send_header("Location", moved)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         path = Path(self.translate_path(self.path))
         if not match or not path.is_file():
@@ -62,12 +69,14 @@ class MediaHandler(http.server.SimpleHTTPRequestHandler):
 
 class MediaServer:
     """A loopback HTTP server over a copy of tests/data (the feed's enclosures rewritten to it), plus /live/
-    copies of the talks that only live-indexing tests fetch."""
+    copies of the talks that only live-indexing tests fetch. ``redirects`` maps a path to where it has moved: a 301."""
 
     def __init__(self, directory: Path):
         shutil.copytree(DATA, directory, dirs_exist_ok=True)
         handler = functools.partial(MediaHandler, directory=str(directory))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.redirects: dict[str, str] = {}
+        self.httpd.redirects = self.redirects  # read by MediaHandler
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         feed = (directory / "feed.xml").read_text().replace("http://127.0.0.1:8765", self.base)
         (directory / "feed.xml").write_text(feed)

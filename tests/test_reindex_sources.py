@@ -1,0 +1,88 @@
+"""Re-indexing a feed night after night, through the real CLI over the loopback media server: a feed that moved
+(301), an item whose media moved, one whose media is gone by the next run, one whose CDN token changes. Every
+item has a <podcast:transcript>, so no talk waits for whisper (and one that loses its transcript shows it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.helpers import DATA, TRUTH, talksearch
+
+pytestmark = pytest.mark.models
+
+PODCAST = "https://podcastindex.org/namespace/1.0"
+
+
+def _feed(base: str, items: list[dict]) -> str:
+    listed = "".join(
+        f"<item><title>{item['title']}</title><author>{item['speaker']}</author><category>Night Summit</category>"
+        + (f'<guid isPermaLink="false">{item["guid"]}</guid>' if item.get("guid") else "")
+        + f'<enclosure url="{base}/{item["url"]}" type="audio/ogg" length="1"/>'
+        f'<podcast:transcript url="{base}/{item["talk"]}.vtt" type="text/vtt"/></item>'
+        for item in items)
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:podcast="{PODCAST}"><channel>'
+            f"<title>Night feed</title><link>{base}/</link><language>en</language>{listed}</channel></rss>")
+
+
+def _vtt(talk: str) -> str:
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
+            for s in TRUTH[talk]["sentences"]]
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+
+
+def _items(token: str) -> list[dict]:
+    return [
+        {"title": "Gone by tomorrow", "guid": "night-gone", "url": "gone.ogg", "talk": "t01", "speaker": "Ann Lee"},
+        {"title": "Moved media", "guid": "night-moved", "url": "old/moved.ogg", "talk": "t02", "speaker": "Bo Chen"},
+        {"title": "Signed link", "url": f"signed.ogg?token={token}", "talk": "t01", "speaker": "Cy Diaz"},
+        {"title": "Escaped name", "url": "night talk é.ogg", "talk": "t02", "speaker": "Di Eze"},  # fetched escaped
+    ]
+
+
+@pytest.fixture(scope="module")
+def nightly(media_server, tmp_path_factory):
+    """The feed indexed once through its old address (a 301 to where it is now); then the next night's state:
+    one item's media 404s and the signed link has a new token."""
+    folder = media_server.directory / "nightly"
+    (folder / "old").mkdir(parents=True)
+    for name, talk in (("gone", "t01"), ("moved", "t02"), ("signed", "t01"), ("night talk é", "t02")):
+        shutil.copy(DATA / f"{talk}.ogg", folder / f"{name}.ogg")
+    for talk in ("t01", "t02"):
+        (folder / f"{talk}.vtt").write_text(_vtt(talk))
+    base = media_server.url("nightly")
+    (folder / "feed.xml").write_text(_feed(base, _items("AAA")))
+    media_server.redirects.update({"/nightly/old/feed.xml": "/nightly/feed.xml",
+                                   "/nightly/old/moved.ogg": "/nightly/moved.ogg"})
+    library = tmp_path_factory.mktemp("nightly") / "library"
+    first = talksearch("index", f"{base}/old/feed.xml", "--library", str(library))
+    (folder / "gone.ogg").unlink()
+    (folder / "feed.xml").write_text(_feed(base, _items("BBB")))
+    return library, first, base
+
+
+def test_a_feed_behind_a_redirect_is_indexed_with_each_items_feed_metadata(nightly):
+    library, first, _ = nightly
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "4 added, 0 skipped, 0 failed" in first.stdout, first.stdout
+    listing = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)
+    talks = {t["title"]: t for t in listing["talks"]}
+    assert set(talks) == {"Gone by tomorrow", "Moved media", "Signed link", "Escaped name"}
+    # Items whose media redirects or is fetched escaped keep their transcript and speaker (the feed's, looked up
+    # by the URL as the feed lists it)
+    for title, speaker in (("Moved media", "Bo Chen"), ("Escaped name", "Di Eze")):
+        assert talks[title]["transcript_source"] == "uploaded captions", title
+        assert talks[title]["speakers"] == [speaker] and talks[title]["event"] == "Night Summit"
+
+
+def test_the_next_night_known_talks_are_skipped_before_their_media_is_requested(nightly):
+    """One item's media is gone (404) and the signed link's token changed: all four are known, skipped."""
+    library, _, base = nightly
+    again = talksearch("index", f"{base}/old/feed.xml", "--library", str(library),
+                       env={"TALKSEARCH_SOCKET_TIMEOUT": "2"})
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "0 added, 4 skipped, 0 failed" in again.stdout, again.stdout
+    assert again.stdout.count("already in the library") == 4
+    assert json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["total"] == 4
