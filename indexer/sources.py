@@ -444,7 +444,8 @@ def _sidecar_info(path: Path) -> dict:
     stored as they are and break every read of the catalog, so such a field is left out, as an unreadable
     file is."""
     try:
-        info = json.loads(path.read_text()) if path.is_file() else {}
+        # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
+        info = json.loads(path.read_bytes()) if path.is_file() else {}
     except (OSError, ValueError):
         return {}
     if not isinstance(info, dict):

@@ -13,10 +13,12 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 import threading
 import tracemalloc
 
@@ -25,7 +27,7 @@ import pytest
 
 from talksearch.check import check_library
 from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
-from tests.helpers import DATA, TRUTH, talksearch
+from tests.helpers import DATA, ROOT, TRUTH, talksearch
 
 pytestmark = pytest.mark.models
 
@@ -301,3 +303,16 @@ def test_a_local_file_that_is_not_a_recording_is_refused_even_with_captions(tmp_
     assert _line(lines, "linked").startswith("added")
     db = sqlite3.connect(library / "catalog.sqlite")
     assert [row[0] for row in db.execute("SELECT media_url FROM talks")] == [(tmp_path / "real.ogg").as_uri()]
+
+
+def test_a_recordings_info_json_is_read_as_utf8_whatever_the_locale(tmp_path):
+    """A hand-placed <name>.info.json is JSON, so UTF-8: read in the locale's encoding, a latin-1 locale stored
+    "GrÃ¼Ãe" for "Grüße" in the catalog for good, and an ASCII one dropped the file as unreadable."""
+    sidecar = tmp_path / "talk.info.json"
+    sidecar.write_text(json.dumps({"title": "Grüße aus Köln – Vortrag"}, ensure_ascii=False), encoding="utf-8")
+    read = "from pathlib import Path; import sys; from talksearch.indexer.sources import _sidecar_info; " \
+           "print(ascii(_sidecar_info(Path(sys.argv[1])).get('title')))"
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": "ascii"}  # Python's text default: ASCII
+    result = subprocess.run([sys.executable, "-c", read, str(sidecar)], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=60)
+    assert result.stdout.strip() == ascii("Grüße aus Köln – Vortrag"), result.stdout + result.stderr
