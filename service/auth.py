@@ -5,11 +5,17 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from fastapi import Request, Response, Security
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 
 from talksearch.service.errors import ApiError
 from talksearch.service.state import AppState, get_state
+
+# The admin API's token in /openapi.json, so /docs has an Authorize button and sends it. Documentation only:
+# auto_error=False refuses nothing, AdminRoute has checked the token (in the API's own error shape) before.
+ADMIN_TOKEN_SCHEME = Security(HTTPBearer(auto_error=False, scheme_name="adminToken",
+                                         description="TALKSEARCH_ADMIN_TOKEN, as `Authorization: Bearer <token>`"))
 
 
 def require_admin(state: AppState, request: Request) -> None:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -114,7 +114,8 @@ class Settings(BaseSettings):
         None,
         description="The path the service is served at behind a reverse proxy that strips it, e.g. `/ts` for "
         "`https://example.org/ts/`: every link, script and feed the service emits starts with it, while requests "
-        "arrive without it (docs/service.md). Unset: served at `/`.",
+        "arrive without it (docs/service.md). ASCII, percent-encoded as in a URL (`/vortr%C3%A4ge`), with no `.` "
+        "or `..` segment. Unset: served at `/`.",
     )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422.")
@@ -269,6 +270,13 @@ class Settings(BaseSettings):
         if not value.startswith("/") or value.endswith("/") or value != urlsplit(value).path or "//" in value:
             raise ValueError(f"{value!r} is not a path prefix: it starts with / and has no trailing /, query or "
                              "fragment (e.g. /ts)")
+        # A browser resolves "." and ".." (also as %2e) away, so /ts/../x links would lead to /x.
+        if any(unquote(segment) in (".", "..") for segment in value.split("/")):
+            raise ValueError(f"{value!r} is not a path prefix: it has a . or .. segment")
+        # uvicorn encodes the prefix as ASCII on every request: with "/vorträge" every request was a 400.
+        if not value.isascii():
+            raise ValueError(f"{value!r} is not a path prefix: it is not ASCII, write it percent-encoded: "
+                             f"{quote(value, safe='/')}")
         return value
 
     @field_validator("admin_token", mode="before")

@@ -32,7 +32,7 @@ class MediaHandler(http.server.SimpleHTTPRequestHandler):
         super().end_headers()
 
     def send_head(self):
-        moved = self.server.redirects.get(self.path.split("?", 1)[0])  # MediaServer.redirects
+        moved = getattr(self.server, "redirects", {}).get(self.path.split("?", 1)[0])  # MediaServer.redirects, if any
         if moved is not None:
             self.send_response(301)
             self.send_header("Location", moved)

@@ -143,7 +143,10 @@ def test_api_feeds_oembed_widget_docs_and_mcp_carry_the_prefix(proxied):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("wrong", ["ts", "/ts/", "/", "/ts?x=1", "/ts#top", "//ts", "/a//b"])
+@pytest.mark.parametrize("wrong", ["ts", "/ts/", "/", "/ts?x=1", "/ts#top", "//ts", "/a//b",
+                                   # a browser resolves the links /ts/../x/talks/1 emits to /x/talks/1
+                                   "/ts/../x", "/ts/.", "/..", "/ts/%2e%2E",
+                                   "/vorträge"])  # uvicorn answered every request 400: it needs ASCII
 def test_root_path_must_be_a_path_prefix(wrong):
     with pytest.raises(ValidationError, match="is not a path prefix"):
         Settings(root_path=wrong)
@@ -153,6 +156,8 @@ def test_root_path_must_be_a_path_prefix(wrong):
 def test_root_path_unset_or_a_prefix():
     assert Settings().root_path is None and Settings(root_path="").root_path is None
     assert Settings(root_path="/ts").root_path == "/ts" and Settings(root_path="/a/b-c").root_path == "/a/b-c"
+    assert Settings(root_path="/vortr%C3%A4ge").root_path == "/vortr%C3%A4ge"  # percent-encoded, as uvicorn needs
+    assert Settings(root_path="/ts/..x").root_path == "/ts/..x"  # only a whole "." or ".." segment moves a link
 
 
 @pytest.mark.unit
@@ -181,8 +186,11 @@ def test_route_path_is_the_path_below_the_root_path(root_path, path, below):
 
 
 @pytest.mark.unit
-def test_serve_refuses_a_wrong_root_path_in_one_line(tmp_path):
-    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--root-path", "ts/"])
+@pytest.mark.parametrize(("wrong", "hint"), [("ts/", "is not a path prefix"),
+                                             ("/vorträge", "is not ASCII, write it percent-encoded: /vortr%C3%A4ge"),
+                                             ("/ts/../x", "has a . or .. segment")])
+def test_serve_refuses_a_wrong_root_path_in_one_line(tmp_path, wrong, hint):
+    result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--root-path", wrong])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
-    assert "--root-path" in result.output and "is not a path prefix" in result.output
+    assert "--root-path" in result.output and "is not a path prefix" in result.output and hint in result.output
     assert not (tmp_path / "lib").exists()

@@ -55,6 +55,19 @@ def test_admin_api_needs_the_token(headers):
         assert_error(garbled, 401, "unauthorized")
 
 
+def test_openapi_names_the_admin_token_where_it_is_needed():
+    """/docs reads the security scheme for its Authorize button and sends the token with "Try it out" only
+    where an operation lists it: without it, trying the admin API there was always a 401."""
+    spec = read_server().get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert [scheme for scheme in schemes.values() if scheme["type"] == "http" and scheme["scheme"] == "bearer"]
+    secured = {(method, path): operation.get("security") for path, operations in spec["paths"].items()
+               for method, operation in operations.items()}
+    admin = {("post", "/api/index"), ("get", "/api/jobs/{job_id}"), ("delete", "/api/talks/{talk_id}")}
+    assert all(secured[operation] == [{name: []} for name in schemes] for operation in admin), secured
+    assert not any(security for operation, security in secured.items() if operation not in admin), secured
+
+
 @pytest.mark.parametrize("source", [
     "http://127.0.0.1:9/talk.mp3", "http://localhost/feed.xml", "http://[::1]/x", "http://10.1.2.3/x",
     "http://192.168.0.10/x", "http://172.16.5.4/x", "http://169.254.169.254/latest/meta-data/",

@@ -283,6 +283,14 @@ def test_widget_page_shows_embed_code_and_a_working_instance(widget_api, browser
     visit = Visit(browser, f"{widget_api.base}/widget")  # under the page's own strict Content-Security-Policy
     visit.search("object storage")
     assert visit.page.locator("talk-search [role=option]").count() > 0
+    # A same-origin site may write the api relative ("/ts"): it is the page's, resolved against its URL. A new
+    # api searches again; "/" and "." (/widget's directory) are this service, which is served at the root.
+    for relative in ("/", "."):
+        before = len(visit.requests)
+        visit.page.evaluate("""(api) => { window.__events = [];
+            document.querySelector('talk-search').setAttribute('api', api); }""", relative)
+        assert visit.wait_event("results", query="object storage")["count"] > 0, relative
+        assert f"{widget_api.base}/api/search?q=object+storage" in visit.requests[before:], relative
     assert visit.errors == []  # a CSP violation would be logged here
     visit.close()
 

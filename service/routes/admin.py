@@ -2,12 +2,13 @@ from fastapi import APIRouter
 
 from talksearch.library import Library, LibraryError, LibraryLocked
 from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job
-from talksearch.service.auth import AdminRoute
+from talksearch.service.auth import ADMIN_TOKEN_SCHEME, AdminRoute
 from talksearch.service.errors import ApiError
 from talksearch.service.netguard import SourceRefused, check_source
 from talksearch.service.state import State
 
-router = APIRouter(prefix="/api", tags=["admin"], route_class=AdminRoute)  # every route: the token first
+# Every route: the token first; documented as a bearer scheme in /openapi.json
+router = APIRouter(prefix="/api", tags=["admin"], route_class=AdminRoute, dependencies=[ADMIN_TOKEN_SCHEME])
 _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 

@@ -4,8 +4,8 @@
  *   <script src="https://talks.example.org/widget.js" defer></script>
  *   <talk-search api="https://talks.example.org"></talk-search>
  *
- * Attributes: api (defaults to where this script was loaded from), placeholder, limit, channel, event,
- * speaker, language (scope the search to one collection, or to talks in one spoken language, e.g. "de"),
+ * Attributes: api (default: where this script came from; relative: to the page), placeholder, limit, channel,
+ * event, speaker, language (scope the search to one collection, or to talks in one spoken language, e.g. "de"),
  * theme ("light"/"dark"; otherwise follows the OS), shortcuts ("off": "/" and Ctrl/Cmd+K don't jump to this widget,
  * for a site that uses "/" itself or for speech input; WCAG 2.1.4 asks that single-key shortcuts can be turned off).
  * Theming: the --ts-* CSS custom properties listed in STYLE, set on the element or any ancestor.
@@ -305,10 +305,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.input.setAttribute("aria-label", text);
     }
 
-    /** The API's base URL, without a trailing slash. */
+    /** The API's base URL, absolute (a relative api="/ts" is the host page's: new URL needs a base), without
+     * a trailing slash. */
     get api() {
       const api = this.getAttribute("api") || (SCRIPT_SRC ? new URL(".", SCRIPT_SRC).href : location.origin);
-      return api.replace(/\/+$/, "");
+      return new URL(api, document.baseURI).href.replace(/\/+$/, "");
     }
 
     // --- searching ---
