@@ -5,7 +5,8 @@
     .venv/bin/python bench/languages.py [SET_DIR] [--whisper-model base] [--translate] [--captions] [--json FILE]
                                         [--ranking NAME=VALUE] [--compare NAME=VALUE[,NAME=VALUE]]
 
-The set (bench/languages/corpus.json, spoken by espeak-ng's German, Spanish and French voices) is indexed by the
+The set (bench/languages/corpus.json, spoken by espeak-ng's German, Spanish and French voices, or by its MBROLA
+voices: bench/make_languages.sh's third argument) is indexed by the
 real pipeline from a loopback RSS feed that names no language, so whisper detects each talk's; then every
 query is run and judged as bench/quality.py judges (a result counts when it is from the target talk and
 overlaps a target sentence ±2 s; on time when it starts within 3 s before the target to its end). Queries are

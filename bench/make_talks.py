@@ -10,8 +10,11 @@ Each sentence is synthesised on its own (flite or espeak-ng), resampled to 16 kH
 short pauses, so the start and end of every sentence in the final audio is known exactly.
 
 usage: make_talks.py CORPUS.json OUTDIR [--voices flite:slt,espeak-ng:en-us] [--noise 0.0] [--seed 1]
-        [--base-url http://127.0.0.1:8765]
+        [--base-url http://127.0.0.1:8765] [--language-voices VOICES.json]
 A talk may override the voice, the espeak-ng rate and the noise with its own "voice", "rate" and "noise" keys.
+--language-voices (a JSON object: language -> list of ENGINE:VOICE) replaces the voice of every talk with a
+"language" key by the next voice of its language, in turn; the rest of the talk (rate, noise, timing draws) is
+unchanged, so one corpus can be spoken by another family of voices (e.g. espeak-ng's MBROLA voices).
 Writes OUTDIR/<talk>.wav, OUTDIR/<talk>.mp4 (video with the audio), OUTDIR/truth.json and OUTDIR/feed.xml
 (an RSS feed whose enclosures point at BASE-URL/<talk>.mp4).
 Needs: flite and/or espeak-ng, sox, ffmpeg (Debian packages of those names).
@@ -56,15 +59,22 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--base-url", default="http://127.0.0.1:8765")
     ap.add_argument("--no-video", action="store_true")
+    ap.add_argument("--language-voices", help="JSON file: language -> voices that replace its talks' voices")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     corpus = json.load(open(a.corpus))
     os.makedirs(a.outdir, exist_ok=True)
     voices = a.voices.split(",")
+    language_voices = json.load(open(a.language_voices)) if a.language_voices else {}
+    spoken_in = {}  # language -> talks given one of its --language-voices so far
     truth, items = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         for n, talk in enumerate(corpus["talks"]):
             voice = talk.get("voice") or voices[n % len(voices)]
+            if talk.get("language") in language_voices:
+                turn = spoken_in[talk["language"]] = spoken_in.get(talk["language"], -1) + 1
+                choices = language_voices[talk["language"]]
+                voice = choices[turn % len(choices)]
             noise = float(talk.get("noise", a.noise))
             pcm, spans, t = bytearray(), [], 0.0
             lead = int(RATE * rnd.uniform(0.5, 1.5)) * 2
