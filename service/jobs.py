@@ -138,7 +138,9 @@ class JobQueue:
             "guard": not self.settings.allow_private_sources,
         }
         events: dict = {}
-        with tempfile.TemporaryFile("w+") as errors:
+        # The child writes its stderr in the locale's encoding, as this process reads it; a native library's stray
+        # byte that it cannot decode must not turn the job's last error line into a UnicodeDecodeError here.
+        with tempfile.TemporaryFile("w+", errors="replace") as errors:
             child = subprocess.Popen(
                 [sys.executable, "-m", "talksearch.service.index_job"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=errors, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -47,7 +47,7 @@ def _raise_terminated(_signal: int, _frame) -> NoReturn:
     raise Terminated
 
 
-def say(text: str = "", nl: bool = True, color: bool | None = None) -> None:
+def say(text: str | bytes = "", nl: bool = True, color: bool | None = None) -> None:
     """A line of the command's output (click.echo, which flushes: a failed write shows here, not at exit).
     ``color=True``: written as it is, even where click would strip ANSI sequences (output that is no terminal)."""
     try:
@@ -57,6 +57,32 @@ def say(text: str = "", nl: bool = True, color: bool | None = None) -> None:
         sys.exit(0)
     except OSError as exc:
         raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
+def say_utf8(text: str, nl: bool = True) -> None:
+    """Output for programs (--json, an export into a file or a pipe): UTF-8 bytes, byte for byte what the API serves,
+    whatever the locale's encoding (click.echo writes bytes to the binary stream beneath stdout, as they are)."""
+    say(text.encode("utf-8"), nl=nl)
+
+
+# How a byte that is not valid in an argument or a file name reaches Python: a lone surrogate (PEP 383, os.fsdecode)
+UNDECODABLE_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def shown(text: str) -> str:
+    """``text`` with each undecodable byte of a path or argument in it written as ``\\xff``, as os.fsencode(path)
+    would hold it, rather than as the surrogate (``\\udcff``) Python holds it as."""
+    return UNDECODABLE_BYTE.sub(lambda byte: f"\\x{ord(byte[0]) - 0xdc00:02x}", text)
+
+
+def _text_output_never_fails() -> None:
+    """Human-readable output that the terminal's encoding cannot represent (a talk's title in Japanese under a latin-1
+    locale) is written as Python escapes (\\u6771) instead of failing the command: the error handler Python itself
+    gives stderr, and unlike "replace"'s ?, it says which character it stands for."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)  # None: no stream (pythonw), or not a TextIOWrapper
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 def _one_line(exc: BaseException, library: Path | None) -> str | None:
@@ -84,6 +110,10 @@ def _usage_error(exc: click.UsageError, command: str) -> NoReturn:
 
 
 class Cli(click.Group):
+    def main(self, *args, **kwargs):
+        _text_output_never_fails()
+        return super().main(*args, **kwargs)
+
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         try:  # the group's own options (talksearch --bogus)
             return super().make_context(info_name, args, parent, **extra)
@@ -98,14 +128,17 @@ class Cli(click.Group):
         except click.ClickException as exc:  # in this CLI's words ("error: ", as every failure), not click's "Error: "
             click.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
-        except UnicodeEncodeError:  # bytes that are not UTF-8 in an argument reach Python as lone surrogates
+        except UnicodeEncodeError as exc:  # bytes that are not UTF-8 in an argument reach Python as lone surrogates
+            failed = exc.object[exc.start:exc.end] if isinstance(exc.object, str) else ""
+            if not (UNDECODABLE_BYTE.search(failed) and any(UNDECODABLE_BYTE.search(a) for a in sys.argv[1:])):
+                raise  # not the arguments' fault: a bug, with its traceback
             click.echo("error: an argument is not valid UTF-8 text", err=True)
             sys.exit(2)
         except (*USER_ERRORS, OutputError, RuntimeError) as exc:
             message = _one_line(exc, ctx.meta.get("talksearch.library"))
             if message is None:  # not a storage failure: a bug, with its traceback
                 raise
-            click.echo(f"error: {' '.join(message.split())}", err=True)
+            click.echo(f"error: {shown(' '.join(message.split()))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt as exc:
             terminated = isinstance(exc, Terminated)
@@ -223,7 +256,7 @@ def search_command(query, limit, as_json, library, languages) -> None:
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:
-        say(response.model_dump_json())
+        say_utf8(response.model_dump_json())
         return
     if not response.results:
         say("no results")
@@ -246,7 +279,7 @@ def talks(library, as_json) -> None:
     with Library.open(settings_from(library=library).library) as lib:
         listing = TalkList(talks=[talk_summary(t) for t in lib.talks()], total=lib.count_talks())
     if as_json:
-        say(listing.model_dump_json())
+        say_utf8(listing.model_dump_json())
         return
     for t in listing.talks:
         say(f"{t.id}  {t.published or '          '}  {printable(t.title)}")
@@ -274,9 +307,9 @@ def export(talk_id, library, fmt, translation) -> None:
             raise LibraryError(missing)
         text = render(talk, segments, fmt, translation)
         if sys.stdout.isatty():  # captions an older release stored may hold control sequences: shown, not obeyed
-            text = "\n".join(printable(line) for line in text.split("\n"))
-        # Into a file or a pipe, byte for byte what the API serves (click would strip ANSI sequences from it)
-        say(text, nl=False, color=True)
+            say("\n".join(printable(line) for line in text.split("\n")), nl=False)
+        else:  # into a file or a pipe, byte for byte what the API serves (bytes: no ANSI sequence stripped either)
+            say_utf8(text, nl=False)
 
 
 @main.command()

@@ -80,7 +80,7 @@ def configured_prompts(location: str) -> dict[str, str]:
 
     config = Path(location) / "config_sentence_transformers.json"
     try:
-        prompts = json.loads(config.read_text()).get("prompts") if config.is_file() else None
+        prompts = json.loads(config.read_text(encoding="utf-8")).get("prompts") if config.is_file() else None
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in prompts.items() if isinstance(v, str)} if isinstance(prompts, dict) else {}

@@ -73,7 +73,7 @@ class ResolvedModel:
 
 def read_manifest(path: Path = MANIFEST_PATH) -> list[ManifestEntry]:
     entries = []
-    for raw in path.read_text().splitlines():
+    for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -327,10 +327,13 @@ def encoder_layout(model: ResolvedModel, backend: str) -> EncoderLayout | str:
     if not directory.is_dir():
         return "only local or bundled models run there (hub ids load through sentence-transformers)"
     try:
-        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((directory / "modules.json").read_text())]
-        config = json.loads((directory / "config.json").read_text())
-        pooling_config = json.loads((directory / "1_Pooling" / "config.json").read_text())
-        st_config = json.loads((directory / "sentence_bert_config.json").read_text())
+        def read(name: str):  # JSON files are UTF-8 (RFC 8259), whatever the locale's encoding
+            return json.loads((directory / name).read_text(encoding="utf-8"))
+
+        modules = [m["type"].rsplit(".", 1)[-1] for m in read("modules.json")]
+        config = read("config.json")
+        pooling_config = read("1_Pooling/config.json")
+        st_config = read("sentence_bert_config.json")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return f"not a sentence-transformers layout it can run ({exc})"
     poolings = [name for key, name in CT2_POOLING.items() if pooling_config.get(key)]

@@ -101,7 +101,7 @@ _DEFAULT = re.compile(r"var\((--ts-[a-z-]+),([^)]*)\)")
 
 def light_defaults() -> dict[str, str]:
     """Each --ts-* property's light default, as widget.js sets it (the first ``var()`` after ``:host{``)."""
-    text = SCRIPT.read_text()
+    text = SCRIPT.read_text(encoding="utf-8")
     defaults: dict[str, str] = {}
     for name, value in _DEFAULT.findall(text[text.index(":host{"):]):
         defaults.setdefault(name, value)

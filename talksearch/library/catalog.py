@@ -200,7 +200,7 @@ class Library(VectorSync):
             what = "its folder" if self.write_denied == self.path else self.write_denied.name
             raise LibraryError(f"no permission to write the library {self.path} ({what} is not writable by this "
                                "user); it can be searched, but writing it needs write access")
-        handle = open(self.path / LOCK, "a+")
+        handle = open(self.path / LOCK, "a+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
