@@ -42,7 +42,7 @@ from talksearch.language_codes import filter_languages
 from talksearch.library import Talk, TalkFilter
 from talksearch.search.searcher import QueryError, Searcher, link_at
 from talksearch.service.errors import invalid_message
-from talksearch.service.params import PublishedDate
+from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate
 from talksearch.service.ratelimit import SPEND_KEY
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
@@ -381,7 +381,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
     def search_talks(
         query: Annotated[str, Field(description="What to look for; \"quoted phrases\" must match exactly")],
         limit: Annotated[int, Field(ge=1, le=100, description="Moments to return")] = search_limit,
-        offset: Annotated[int, Field(ge=0, le=10_000, description="Skip this many (the next page)")] = 0,
+        offset: Annotated[int, Field(ge=0, le=SEARCH_OFFSET_MAX, description="Skip this many (the next page)")] = 0,
         speaker: Speaker = None, event: Event = None, channel: Channel = None, language: Language = None,
         published_after: After = None, published_before: Before = None,
         talk: Annotated[Values, Field(description="Only these talk ids")] = None,
@@ -429,7 +429,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         speaker: Speaker = None, event: Event = None, channel: Channel = None, language: Language = None,
         published_after: After = None, published_before: Before = None,
         limit: Annotated[int, Field(ge=1, le=1000, description="Talks to return")] = talks_limit,
-        offset: Annotated[int, Field(ge=0, le=10_000, description="Skip this many (the next page)")] = 0,
+        offset: Annotated[int, Field(ge=0, le=TALKS_OFFSET_MAX, description="Skip this many (the next page)")] = 0,
         talk: Annotated[Values, Field(description="Only these talk ids")] = None,
     ) -> TalksAnswer:
         filters = _filter(speaker, event, channel, language, published_after, published_before, talk)

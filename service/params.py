@@ -92,7 +92,12 @@ def talk_filter(
 
 
 Filters = Annotated[TalkFilter, Depends(talk_filter)]
-Offset = Annotated[int, Query(ge=0, le=10_000, description="Skip this many (paging)")]
+# A search ranks every hit before its page, so its pages stop at SEARCH_OFFSET_MAX; the talk list is read straight
+# from the catalog and pages through any library. Its bound only keeps the number within SQLite's integers.
+SEARCH_OFFSET_MAX = 10_000
+TALKS_OFFSET_MAX = 1_000_000_000
+Offset = Annotated[int, Query(ge=0, le=SEARCH_OFFSET_MAX, description="Skip this many (paging)")]
+TalksOffset = Annotated[int, Query(ge=0, le=TALKS_OFFSET_MAX, description="Skip this many (paging)")]
 
 
 def not_utf8(query_string: bytes, name: str = "q") -> bool:

@@ -55,6 +55,8 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         "get_transcript", {"talk_id": ids["t01"], "start": 5, "end": 12}))
     listing = _structured(await session.call_tool("list_talks", {"limit": 2}))
     one_talk = _structured(await session.call_tool("list_talks", {"talk": [ids["t02"]]}))
+    # the talk list pages through any library, past the search's deepest offset (10,000)
+    deep_listing = _structured(await session.call_tool("list_talks", {"offset": 10_050}))
     filtered = _structured(await session.call_tool(
         "search_talks", {"query": QUERY, "talk": [ids["t02"]], "limit": 3}))
     empty = await session.call_tool("search_talks", {"query": "   "})
@@ -67,7 +69,8 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         ("backwards", "get_transcript", {"talk_id": ids["t01"], "start": 10, "end": 5}),
         ("past_the_end", "get_transcript", {"talk_id": ids["t01"], "start": 100_000}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
-            "empty": empty, "missing": missing, "no_language": no_language, "refused": refused}
+            "deep_listing": deep_listing, "empty": empty, "missing": missing, "no_language": no_language,
+            "refused": refused}
 
 
 def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
@@ -99,6 +102,7 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
 
     assert answers["listing"]["total"] == 3 and len(answers["listing"]["talks"]) == 2
     assert [t["id"] for t in answers["one_talk"]["talks"]] == [ids["t02"]] and answers["one_talk"]["total"] == 1
+    assert answers["deep_listing"] == {"talks": [], "total": 3}
     assert {m["talk"]["id"] for m in answers["filtered"]["moments"]} <= {ids["t02"]}
     assert answers["empty"].is_error and "empty" in answers["empty"].content[0].text
     assert answers["missing"].is_error and "no talk" in answers["missing"].content[0].text

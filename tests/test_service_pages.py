@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
+from talksearch.service.routes import pages
 from talksearch.settings import Settings
 from talksearch.timecode import url_seconds
 from tests.service_fixtures import (assert_error, index_captioned_copy, serving, settings_for, shared_library, talk_ids,
@@ -154,10 +155,10 @@ def test_talk_page_links_each_paragraph_to_its_first_sentence(api, ids):
         assert f'<span class="s now" data-start="{seek}"' in linked, (t, seek)
 
 
-def test_talk_list_pages_past_the_talks_limit(ids):
+def test_talk_list_pages_past_the_talks_limit(ids, monkeypatch):
     """Without a query the page lists TALKSEARCH_TALKS_LIMIT talks, and a "More talks" link (the filters kept)
-    opens the next ones."""
-    with serving(settings_for(shared_library(), talks_limit=2)) as server:
+    opens the next ones. A page never links to one it would not serve (the same page, again and again)."""
+    with serving(settings_for(shared_library(), talks_limit=2, search_limit=2)) as server:
         first = server.get("/results", params={"language": "en"}).text
         assert "3 talks in the library match the filters · 1–2" in first
         more = re.search(r'<a class="more" href="([^"]*)">More talks</a>', first)
@@ -166,6 +167,19 @@ def test_talk_list_pages_past_the_talks_limit(ids):
         assert "· 3–3" in second and "More talks" not in second
         listed = [re.findall(r'<li><h2[^>]*><a class="title" href="/talks/([^"]+)"', page) for page in (first, second)]
         assert "More talks" not in server.get("/results", params={"offset": 1}).text  # 2 of 3 from the second on
+        # past the end (the list's offsets are not bounded by the search's 10,000): no talks, and no link
+        beyond = server.get("/", params={"offset": 10_050}).text
+        assert "3 talks in the library</p>" in beyond and 'class="title"' not in beyond and "More talks" not in beyond
+        # A search's pages stop at the API's deepest offset (SEARCH_OFFSET_MAX: 10,000, lowered here to 5, as the
+        # test library holds a few dozen moments): the page there, or the one shown for a deeper offset, has no
+        # "More results" link.
+        monkeypatch.setattr(pages, "SEARCH_OFFSET_MAX", 5)
+        next_link = lambda html: re.search(r'<a class="more" href="([^"]*)">More results</a>', html)  # noqa: E731
+        for offset, shown, link in ((0, "1–2", "/?q=storage&offset=2"), (2, "3–4", "/?q=storage&offset=4"),
+                                    (4, "5–6", None), (5_000, "6–7", None)):  # 5,000 is read as 5
+            html = server.get("/", params={"q": "storage", "offset": offset}).text
+            assert f"Moments {shown} " in html, offset
+            assert (unescape(next_link(html)[1]) if next_link(html) else None) == link, offset
     assert len(listed[0]) == 2 and len(listed[1]) == 1
     assert sorted(listed[0] + listed[1]) == sorted(ids.values())
 

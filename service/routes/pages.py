@@ -11,7 +11,8 @@ from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
-from talksearch.service.params import NOT_UTF8, calendar_date, filter_values, not_utf8
+from talksearch.service.params import (NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date, filter_values,
+                                      not_utf8)
 from talksearch.service.rendering import base_path, paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -60,10 +61,13 @@ def _form(request: Request) -> dict:
     if not_utf8(request.scope["query_string"]):  # read leniently, it would search a "�"
         notice = f"Cannot search: {NOT_UTF8}."
     try:
-        offset = min(max(int(params.get("offset", 0)), 0), 10_000)
+        offset = max(int(params.get("offset", 0)), 0)
     except ValueError:
         offset = 0
-    return {"q": params.get("q", ""), "group": "talk" if params.get("group") == "talk" else "none",
+    q = params.get("q", "")
+    # the API's bounds: a search's pages stop at its own (deep pages are costly); the talk list's reach any library
+    offset = min(offset, SEARCH_OFFSET_MAX if q.strip() else TALKS_OFFSET_MAX)
+    return {"q": q, "group": "talk" if params.get("group") == "talk" else "none",
             "offset": offset, "selected": selected, "notice": notice}
 
 
@@ -92,8 +96,9 @@ def _results_context(state, form: dict, base: str) -> dict:
         context["players"] = {talk_id: player(talk, base) for talk_id, talk in talks.items()}
         context["response"] = response
         group = {"group": "talk"} if form["group"] == "talk" else {}
-        context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset or 0},
-                                          doseq=True)
+        if response.next_offset is not None and response.next_offset <= SEARCH_OFFSET_MAX:  # a page it would serve
+            context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset},
+                                              doseq=True)
         # The same search as a feed: the filters' names are the API's, and a feed has no pages or grouping.
         context["feed_query"] = urlencode({"q": form["q"], **chosen}, doseq=True)
     else:

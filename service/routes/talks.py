@@ -8,7 +8,7 @@ from talksearch.library import Segment, Talk
 from talksearch.schemas import ErrorResponse, TalkDetail, TalkList, Transcript
 from talksearch.search.searcher import talk_summary
 from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters, Offset
+from talksearch.service.params import Filters, TalksOffset
 from talksearch.service.rendering import base_path
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -31,7 +31,7 @@ def list_talks(
     state: State,
     filters: Filters,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Talks to return")] = None,
-    offset: Offset = 0,
+    offset: TalksOffset = 0,
 ) -> TalkList:
     with state.searcher.reading() as library:
         talks = library.talks(limit or state.settings.talks_limit, offset, filters)

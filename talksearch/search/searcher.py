@@ -264,11 +264,15 @@ class Searcher:
                     hits = []
                 else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
                     hits = self._rank(library, text, vector, wanted, allowed, distinct_talks=group == "talk")
-                results = self._results(library, text, hits, group)
+                hits, timelines = _group_by_talk(hits) if group == "talk" else (hits, None)
+                more = len(hits) > offset + limit
+                # Results (snippets, talks, links) only for the page: a deep page's hits before it would be
+                # built only to be thrown away, seconds of work for an empty page at offset 9,900.
+                results = self._results(library, text, hits[offset : offset + limit], timelines)
         if cached is None:
             cached = SearchResponse(
-                query=text, took_ms=0.0, results=results[offset : offset + limit], offset=offset, limit=limit,
-                next_offset=offset + limit if len(results) > offset + limit else None, group=group,
+                query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
+                next_offset=offset + limit if more else None, group=group,
             )
             self.cache.put(key, cached, epoch)
         return cached.model_copy(update={"query": query, "results": self._settle_file_links(cached.results),
@@ -296,7 +300,8 @@ class Searcher:
                 vector = library.embedding(anchor.passage_id)
                 # The query is a whole passage: snapping to one of its sentences would pick an arbitrary one.
                 hits = self._rank(library, anchor.text, vector, limit, others, snap=False, distinct_talks=True)
-            results = self._results(library, "", hits, "talk")[:limit]  # no marks: every word would be one
+            hits, timelines = _group_by_talk(hits)
+            results = self._results(library, "", hits[:limit], timelines)  # no marks: every word would be one
         return RelatedResponse(
             talk=talk_summary(talk), at=at, start=round(anchor.start, 2) if anchor else at,
             end=round(anchor.end, 2) if anchor else at, text=anchor.text if anchor else "",
@@ -314,9 +319,9 @@ class Searcher:
         return rank(library, text, vector, limit, options, talks=allowed, distinct_talks=distinct_talks,
                     common_words=self.embedder.common_words, query_words=query_words)
 
-    def _results(self, library: Library, text: str, hits, group: Group) -> list[SearchResult]:
-        if group == "talk":
-            hits, timelines = _group_by_talk(hits)
+    def _results(self, library: Library, text: str, hits,
+                 timelines: dict[str, list[Moment]] | None) -> list[SearchResult]:
+        """``hits`` as results; ``timelines``: grouped by talk (``_group_by_talk``), each talk's moments."""
         talks = library.talks_by_id(h.talk_id for h, _ in hits)
         marked = snippets(library, text, {h.passage_id: h.text for h, _ in hits})
         # A translated talk's query words may be only in its English: that is marked the same way.
@@ -327,7 +332,8 @@ class Searcher:
                 snippet=marked.get(h.passage_id, ""), translation=h.translation,
                 translation_snippet=marked_english.get(h.passage_id), score=round(score, 5),
                 link=link_at(talks[h.talk_id], h.start, self.served, self.base),
-                page=page_at(h.talk_id, h.start, self.base), timeline=timelines[h.talk_id] if group == "talk" else None,
+                page=page_at(h.talk_id, h.start, self.base),
+                timeline=timelines[h.talk_id] if timelines is not None else None,
             )
             for h, score in hits
             if h.talk_id in talks
