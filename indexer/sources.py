@@ -117,10 +117,32 @@ class CatalogArchive:
 
 
 def _published(info: dict) -> str | None:
-    if info.get("timestamp"):
-        return datetime.fromtimestamp(info["timestamp"], timezone.utc).date().isoformat()
-    date = info.get("release_date") or info.get("upload_date")
-    return f"{date[:4]}-{date[4:6]}-{date[6:8]}" if date else None
+    """The date a talk was published, by what yt-dlp knows: its release (a premiere, a talk uploaded before it was
+    given) before its upload, and each as a timestamp (its UTC date) before a date."""
+    for stamp, date in (("release_timestamp", "release_date"), ("timestamp", "upload_date")):
+        if isinstance(info.get(stamp), (int, float)):
+            try:
+                return datetime.fromtimestamp(info[stamp], timezone.utc).date().isoformat()
+            except (OverflowError, OSError, ValueError):  # beyond datetime's years, NaN: not a date
+                pass
+        if info.get(date):
+            return f"{info[date][:4]}-{info[date][4:6]}-{info[date][6:8]}"
+    return None
+
+
+def _pub_date(text: str) -> str | None:
+    """A feed item's <pubDate> as the calendar date it is written in, in the publisher's own offset: RFC 822 as
+    RSS has it, or ISO 8601, which feeds write too. Both are read the same way, so the same instant written either
+    way is filed under the same day (what a reader of the feed sees), not under its UTC date."""
+    text = text.strip()
+    try:
+        return parsedate_to_datetime(text).date().isoformat()
+    except (TypeError, ValueError):
+        pass
+    try:
+        return datetime.fromisoformat(text).date().isoformat()
+    except ValueError:
+        return None
 
 
 def _feed_items(xml: bytes) -> dict[str, dict]:
@@ -141,11 +163,8 @@ def _feed_items(xml: bytes) -> dict[str, dict]:
         extra: dict = {"speakers": [a.strip() for a in re.split(r",| and ", author) if a.strip()] if author else []}
         if item.findtext("category"):
             extra["event"] = item.findtext("category").strip()
-        if item.findtext("pubDate"):
-            try:
-                extra["published"] = parsedate_to_datetime(item.findtext("pubDate")).date().isoformat()
-            except (TypeError, ValueError):
-                pass
+        if item.findtext("pubDate") and (published := _pub_date(item.findtext("pubDate"))):
+            extra["published"] = published
         if item.findtext("description"):
             extra["description"] = item.findtext("description").strip()
         # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the item's language wins)
@@ -404,6 +423,11 @@ class Sources:
         media_url, _ = unsmuggle_url(info.get("url") or "")
         page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
         direct = bool(info.get("direct")) or page_url == media_url
+        if info.get("extractor_key") == "Generic" and info.get("direct"):
+            # A media file's own URL (a feed item's enclosure): yt-dlp dates it by the HTTP Last-Modified, when
+            # the file was last copied to the server, not when the talk was published (and derives upload_date
+            # from it). A feed's <pubDate> is read from the feed itself (_feed_items).
+            info = {**info, "timestamp": None, "upload_date": None}
         return _talk(info, feed, context.get("playlist_title"), url=media_url if direct else page_url,
                      media_url=media_url if direct else None)
 
@@ -432,7 +456,7 @@ class Sources:
 _INFO_TYPES: dict[str, type | tuple[type, ...]] = {
     **dict.fromkeys(("title", "description", "channel", "uploader", "creator", "artist", "series", "album",
                      "webpage_url", "language", "thumbnail", "upload_date", "release_date"), str),
-    **dict.fromkeys(("duration", "timestamp"), (int, float)),
+    **dict.fromkeys(("duration", "timestamp", "release_timestamp"), (int, float)),
     **dict.fromkeys(("creators", "chapters", "subtitles", "automatic_captions"), (list, dict)),
 }
 _DATE = re.compile(r"^\d{8}$")
@@ -452,22 +476,43 @@ def _sidecar_info(path: Path) -> dict:
         return {}
     kept = {k: v for k, v in info.items()
             if k not in _INFO_TYPES or (isinstance(v, _INFO_TYPES[k]) and not isinstance(v, bool))}
-    for key in ("duration", "timestamp"):  # a time: finite, not negative, within datetime's years
-        if key in kept and not 0 <= kept[key] < 1e11:
+    for key in ("duration", "timestamp", "release_timestamp"):
+        if key in kept and not _a_time(kept[key]):
             del kept[key]
-    for key in ("upload_date", "release_date"):  # YYYYMMDD
-        if key in kept and not _DATE.match(kept[key]):
+    for key in ("upload_date", "release_date"):  # YYYYMMDD, a day of the calendar ("20241301" is stored as none)
+        if key in kept and not _a_date(kept[key]):
             del kept[key]
     listed = lambda key: kept[key] if isinstance(kept.get(key), list) else []  # noqa: E731
     kept["creators"] = [c for c in listed("creators") if isinstance(c, str)]
-    kept["chapters"] = [c for c in listed("chapters") if isinstance(c, dict) and _a_chapter(c)]
+    kept["chapters"] = [c for c in map(_a_chapter, listed("chapters")) if c is not None]
     return kept
 
 
-def _a_chapter(chapter: dict) -> bool:
-    number = (int, float)
-    return (isinstance(chapter.get("start_time"), number) and isinstance(chapter.get("end_time"), (*number, type(None)))
-            and isinstance(chapter.get("title"), (str, type(None))))
+def _a_time(value) -> bool:
+    """A time in seconds as yt-dlp writes one: a number, finite, not negative, within datetime's years (JSON as
+    Python reads it has NaN and Infinity, and a talk page cannot show them)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e11
+
+
+def _a_date(value: str) -> bool:
+    """A YYYYMMDD that is a day of the calendar (not "20230230", nor year 0)."""
+    if not _DATE.match(value):
+        return False
+    try:
+        datetime.strptime(value, "%Y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
+def _a_chapter(chapter) -> dict | None:
+    """The chapter, when it has a usable start and a title or none. An end that is not a usable time is left out
+    (None, as for a chapter whose end is not known): the chapter still says where it starts."""
+    if not (isinstance(chapter, dict) and _a_time(chapter.get("start_time"))
+            and isinstance(chapter.get("title"), (str, type(None)))):
+        return None
+    end = chapter.get("end_time")
+    return chapter if end is None or _a_time(end) else {**chapter, "end_time": None}
 
 
 def _filter_value(text: str | None) -> str | None:

@@ -20,11 +20,14 @@ from talksearch import __version__
 from talksearch.library import Talk, TalkFilter
 from talksearch.schemas import SearchResponse, SearchResult
 from talksearch.text import content_words, search_text
+from talksearch.timecode import clock
 
 ATOM = "application/atom+xml; charset=utf-8"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Below every date: a talk with no date comes after all dated ones, as the catalog lists them (a talk of 1965 too)
+_UNDATED = datetime.min.replace(tzinfo=timezone.utc)
 # A saved search's feed is for what is new, and the search ranks by relevance: so the feed's candidates are the
 # `limit` most relevant talks, plus those deeper in a pool of the POOL_PER_ENTRY x limit most relevant whose best
 # moment says the query's content words (its snippet has a <mark>; a query of function words alone adds none),
@@ -63,7 +66,7 @@ def _when(value: str | None) -> datetime | None:
 
 
 def newest_first(talk: Talk) -> tuple[datetime, datetime]:
-    return _when(talk.published) or _EPOCH, _when(talk.indexed_at) or _EPOCH
+    return _when(talk.published) or _UNDATED, _when(talk.indexed_at) or _EPOCH
 
 
 def latest(talk: Talk) -> tuple[datetime, datetime]:
@@ -170,11 +173,15 @@ def search_feed(base: str, query: list[tuple[str, str]], response: SearchRespons
     for result in results:
         talk = talks[result.talk.id]
         page = f"{origin}{result.page}"
-        minutes, seconds = divmod(int(result.start), 60)
-        entry = _talk_entry(feed, talk, page, page, f"{talk.title} at {minutes}:{seconds:02d}")
+        entry = _talk_entry(feed, talk, page, page, moment_title(talk.title, result.start))
         entry.extras.related(result.link if result.link.startswith("http") else f"{origin}{result.link}")
         entry.content(xml_text(result.text), type="text")
     return _finished(feed, [talks[r.talk.id] for r in results])
+
+
+def moment_title(title: str, start: float) -> str:
+    """A search feed entry's title: the talk's, at the moment as the pages write it ("... at 1:02:03")."""
+    return f"{title} at {clock(start)}"
 
 
 def _says_the_query(result: SearchResult) -> bool:

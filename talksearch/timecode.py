@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 
 def clock(seconds: float | None) -> str:
-    """``1:02:03`` or ``2:03`` (whole seconds; empty when unknown)."""
-    if seconds is None:
+    """``1:02:03`` or ``2:03`` (whole seconds; empty when unknown, or not a time: NaN, infinity)."""
+    if seconds is None or not math.isfinite(seconds):
         return ""
     s = int(seconds)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"

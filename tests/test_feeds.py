@@ -17,6 +17,7 @@ from talksearch.schemas import SearchResponse, SearchResult
 from talksearch.search.searcher import talk_summary
 from talksearch.service.feeds import PODCAST_NS, search_feed, talks_feed
 from talksearch.service.ratelimit import _searches
+from talksearch.timecode import clock
 from tests.helpers import DATA
 from tests.service_fixtures import assert_error, serving, settings_for
 
@@ -42,9 +43,12 @@ def test_search_feed_lists_the_talks_newest_first_each_at_its_best_moment(api, i
     assert feed.feed.title == f"talksearch: {QUERY}"
     pages = {f"{api.base}{r['page']}" for r in results}
     assert {e.link for e in feed.entries} == {e.id for e in feed.entries} == pages
+    by_page = {f"{api.base}{r['page']}": r for r in results}
     for entry in feed.entries:
         assert urlsplit(entry.link).path.startswith("/talks/") and "t" in parse_qs(urlsplit(entry.link).query)
         assert entry.content[0].value in {r["text"] for r in results}
+        moment = by_page[entry.link]  # titled with its moment as the pages write it (tests/test_dates.py: an hour in)
+        assert entry.title == f"{moment['talk']['title']} at {clock(moment['start'])}"
     # Newest first: by the date published, else (the local copy has none) the date indexed (the entry's <updated>)
     dates = [e.get("published_parsed") or e.updated_parsed for e in feed.entries]
     assert dates == sorted(dates, reverse=True)

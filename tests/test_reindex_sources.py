@@ -20,6 +20,7 @@ def _feed(base: str, items: list[dict]) -> str:
     listed = "".join(
         f"<item><title>{item['title']}</title><author>{item['speaker']}</author><category>Night Summit</category>"
         + (f'<guid isPermaLink="false">{item["guid"]}</guid>' if item.get("guid") else "")
+        + (f"<pubDate>{item['date']}</pubDate>" if item.get("date") else "")
         + f'<enclosure url="{base}/{item["url"]}" type="audio/ogg" length="1"/>'
         f'<podcast:transcript url="{base}/{item["talk"]}.vtt" type="text/vtt"/></item>'
         for item in items)
@@ -36,9 +37,11 @@ def _vtt(talk: str) -> str:
 def _items(token: str) -> list[dict]:
     return [
         {"title": "Gone by tomorrow", "guid": "night-gone", "url": "gone.ogg", "talk": "t01", "speaker": "Ann Lee"},
-        {"title": "Moved media", "guid": "night-moved", "url": "old/moved.ogg", "talk": "t02", "speaker": "Bo Chen"},
+        {"title": "Moved media", "guid": "night-moved", "url": "old/moved.ogg", "talk": "t02", "speaker": "Bo Chen",
+         "date": "Fri, 01 Mar 2024 23:30:00 -0500"},
         {"title": "Signed link", "url": f"signed.ogg?token={token}", "talk": "t01", "speaker": "Cy Diaz"},
-        {"title": "Escaped name", "url": "night talk é.ogg", "talk": "t02", "speaker": "Di Eze"},  # fetched escaped
+        {"title": "Escaped name", "url": "night talk é.ogg", "talk": "t02", "speaker": "Di Eze",  # fetched escaped
+         "date": "2024-03-01T23:30:00-05:00"},  # the same instant as "Moved media"'s, in ISO 8601
     ]
 
 
@@ -75,6 +78,10 @@ def test_a_feed_behind_a_redirect_is_indexed_with_each_items_feed_metadata(night
     for title, speaker in (("Moved media", "Bo Chen"), ("Escaped name", "Di Eze")):
         assert talks[title]["transcript_source"] == "uploaded captions", title
         assert talks[title]["speakers"] == [speaker] and talks[title]["event"] == "Night Summit"
+    # A <pubDate> is the day the feed writes, whether RFC 822 or ISO 8601 (not the latter's UTC day, 2024-03-02);
+    # an item without one has no date: not its file's Last-Modified, which yt-dlp takes for a media URL's date.
+    assert talks["Moved media"]["published"] == talks["Escaped name"]["published"] == "2024-03-01"
+    assert talks["Gone by tomorrow"]["published"] == talks["Signed link"]["published"] is None
 
 
 def test_the_next_night_known_talks_are_skipped_before_their_media_is_requested(nightly):

@@ -1,0 +1,116 @@
+"""Dates and times from what a talk's sources say (a hand-placed .info.json, a feed's <pubDate>, yt-dlp's fields)
+and as the feeds write them: each read one way, and what is not a date or a time left out rather than stored."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import feedparser
+import pytest
+
+from talksearch.indexer.sources import _feed_items, _published, _sidecar_info
+from talksearch.library import StoredTalk
+from talksearch.schemas import SearchResponse, SearchResult
+from talksearch.search.searcher import talk_summary
+from talksearch.service.feeds import search_feed, talks_feed
+from talksearch.timecode import clock
+
+pytestmark = pytest.mark.unit
+
+
+def _sidecar(tmp_path, info_json: str) -> dict:
+    path = tmp_path / "talk.info.json"
+    path.write_text(info_json)
+    return _sidecar_info(path)
+
+
+def test_a_sidecar_chapter_needs_a_start_that_is_a_time(tmp_path):
+    """Python's json reads NaN and Infinity: a NaN chapter made the talk page a 500. A chapter whose start is not
+    a finite, non-negative time is left out; one whose end is not keeps its start, without an end."""
+    chapters = [
+        {"start_time": float("nan"), "end_time": float("inf"), "title": "nan"},
+        {"start_time": -5, "end_time": 10, "title": "negative"},
+        {"start_time": 1e300, "title": "far"},
+        {"start_time": float("inf"), "title": "infinite"},
+        {"start_time": True, "title": "a boolean"},
+        {"start_time": 0, "end_time": 60.5, "title": "Intro"},
+        {"start_time": 60.5, "end_time": float("nan"), "title": "Talk"},
+        {"start_time": 120, "end_time": -1, "title": "Questions"},
+        {"start_time": 180, "title": None},
+    ]
+    info = _sidecar(tmp_path, json.dumps({"chapters": chapters}))  # json.dumps writes NaN and Infinity as such
+    assert info["chapters"] == [{"start_time": 0, "end_time": 60.5, "title": "Intro"},
+                                {"start_time": 60.5, "end_time": None, "title": "Talk"},
+                                {"start_time": 120, "end_time": None, "title": "Questions"},
+                                {"start_time": 180, "title": None}]
+
+
+def test_a_sidecar_date_must_be_a_day_of_the_calendar(tmp_path):
+    for impossible in ("20241301", "20230230", "00000000", "2024-03-01", "2024031"):
+        info = _sidecar(tmp_path, json.dumps({"upload_date": impossible, "release_date": impossible}))
+        assert "upload_date" not in info and "release_date" not in info, impossible
+    info = _sidecar(tmp_path, json.dumps({"upload_date": "20240229", "release_date": "19650101"}))
+    assert (info["upload_date"], info["release_date"]) == ("20240229", "19650101")
+    assert _published(info) == "1965-01-01"  # the release date before the upload's
+
+
+def test_a_sidecar_timestamp_must_be_a_time(tmp_path):
+    info = _sidecar(tmp_path, '{"timestamp": NaN, "release_timestamp": Infinity, "duration": -1}')
+    assert not {"timestamp", "release_timestamp", "duration"} & set(info)
+    info = _sidecar(tmp_path, '{"release_timestamp": "tomorrow", "timestamp": 1709287200}')
+    assert "release_timestamp" not in info and _published(info) == "2024-03-01"
+
+
+def test_published_prefers_the_release_to_the_upload_and_a_timestamp_to_a_date():
+    """yt-dlp's fields: a talk uploaded before it was given (a premiere) was published when it was released."""
+    assert _published({"release_timestamp": 1709287200, "release_date": "20240302", "timestamp": 1600000000,
+                       "upload_date": "20200913"}) == "2024-03-01"
+    assert _published({"release_date": "20240302", "timestamp": 1600000000, "upload_date": "20200913"}) == "2024-03-02"
+    assert _published({"timestamp": 0, "upload_date": "20200913"}) == "1970-01-01"  # 0 is a time
+    assert _published({"upload_date": "20200913"}) == "2020-09-13"
+    assert _published({}) is None
+
+
+def _feed(*pub_dates: str | None) -> bytes:
+    items = "".join(f"<item>{f'<pubDate>{d}</pubDate>' if d is not None else ''}"
+                    f'<enclosure url="https://example.org/{n}.mp3" type="audio/mpeg"/></item>'
+                    for n, d in enumerate(pub_dates))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+
+
+def test_a_feeds_pub_date_is_the_day_the_feed_writes_however_it_writes_it():
+    """One instant, written in RFC 822 (as RSS has it) or in ISO 8601 (as feeds write too), is filed under the day
+    the publisher wrote, in their own offset: before, the ISO one fell through to yt-dlp's reading, its UTC day."""
+    items = _feed_items(_feed("Fri, 01 Mar 2024 23:30:00 -0500", "2024-03-01T23:30:00-05:00",
+                              "  2024-03-01T23:30:00Z\n", "2024-03-01", "sometime in March", None))
+    published = [items[f"https://example.org/{n}.mp3"].get("published") for n in range(6)]
+    assert published == ["2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", None, None]
+
+
+def test_clock_of_what_is_not_a_time_is_empty():
+    assert [clock(v) for v in (float("nan"), float("inf"), -math.inf, None)] == ["", "", "", ""]
+    assert clock(36001) == "10:00:01"
+
+
+def _talk(talk_id: str, published: str | None) -> StoredTalk:
+    return StoredTalk(extractor="Generic", source_id=talk_id, url=f"https://example.org/{talk_id}", title=talk_id,
+                      published=published, indexed_at="2024-05-15T10:00:00+00:00", duration=40000.0,
+                      stored_id=talk_id)
+
+
+def test_a_search_feed_entry_writes_its_moment_as_the_pages_do():
+    """An hour in, "at 600:01" was written for 10:00:01."""
+    talk = _talk("long", "2024-05-14")
+    result = SearchResult(talk=talk_summary(talk), start=36001.5, end=36005, text="x", score=1,
+                          link="https://example.org/long#t=36001.5", page="/talks/long?t=36001.5")
+    body = search_feed("http://h", [("q", "x")], SearchResponse(query="x", took_ms=1, results=[result]),
+                       {"long": talk}, "q=x").body
+    assert feedparser.parse(body).entries[0].title == "long at 10:00:01"
+
+
+def test_the_talks_feed_puts_undated_talks_after_talks_before_1970():
+    """As the catalog lists them (/api/talks): an undated talk was dated 1970 for the feed's order."""
+    talks = [_talk("undated", None), _talk("1965", "1965-01-01"), _talk("2024", "2024-03-01")]
+    entries = feedparser.parse(talks_feed("http://h", [], talks).body).entries
+    assert [e.title for e in entries] == ["2024", "1965", "undated"]
