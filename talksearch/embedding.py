@@ -26,6 +26,7 @@ from talksearch.models import (
     ModelError,
     ResolvedModel,
     cpu_threads,
+    default_model_cache,
     EncoderLayout,
     ctranslate2_compute_type,
     ctranslate2_conversion,
@@ -33,6 +34,7 @@ from talksearch.models import (
     load_embedder,
     onnx_conversion,
     onnx_int8_conversion,
+    load_converted,
     resolve,
     resolve_device,
 )
@@ -216,13 +218,11 @@ class CTranslate2Encoder(_LayerEncoder):
             raise ModelError(f"embedding model {model.name!r} cannot run on CTranslate2: {layout}")
         self._load_tokenizer(layout)
         device = resolve_device(device)
-        try:
-            self.encoder = ctranslate2.Encoder(
-                str(ctranslate2_conversion(model, cache)), device=device,
-                compute_type=ctranslate2_compute_type(compute_type, device),
-                intra_threads=cpu_threads(threads), inter_threads=replicas)
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"cannot load embedding model {model.name!r} on CTranslate2: {exc}") from exc
+        self.encoder = load_converted(model, "CTranslate2", lambda: ctranslate2_conversion(model, cache),
+                                      lambda converted: ctranslate2.Encoder(
+                                          str(converted), device=device,
+                                          compute_type=ctranslate2_compute_type(compute_type, device),
+                                          intra_threads=cpu_threads(threads), inter_threads=replicas))
         self.dimension = int(self._forward([[0]])[0].shape[1])
 
     def _last_layer(self, ids: list[list[int]]) -> np.ndarray:
@@ -248,21 +248,23 @@ class OnnxEncoder(_LayerEncoder):
         options.intra_op_num_threads, options.inter_op_num_threads = cpu_threads(threads), 1
         on_cuda = resolve_device(device) == "cuda"
         providers = (["CUDAExecutionProvider"] if on_cuda else []) + ["CPUExecutionProvider"]
-        exported = None
-        if not on_cuda and compute_type == "int8":
-            try:
-                exported = onnx_int8_conversion(model, cache)
-            except ModelError:  # a graph it cannot quantise safely (no feed-forward layers by name): float32
-                pass
-        exported = exported or onnx_conversion(model, cache)
-        try:
+
+        def exported() -> Path:
+            if not on_cuda and compute_type == "int8":
+                try:
+                    return onnx_int8_conversion(model, cache)
+                except ModelError:  # a graph it cannot quantise safely (no feed-forward layers by name): float32
+                    pass
+            return onnx_conversion(model, cache)
+
+        def session(converted: Path):
             with warnings.catch_warnings():
                 # CUDA asked for where ONNX Runtime has none: its UserWarning (and the line of its source) came
                 # before the one line that says so (resolve_device's callers fail on CUDA all the same)
                 warnings.filterwarnings("ignore", "Specified provider .* is not in available provider names")
-                self.session = onnxruntime.InferenceSession(str(exported / "model.onnx"), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelError(f"cannot load embedding model {model.name!r} on ONNX Runtime: {exc}") from exc
+                return onnxruntime.InferenceSession(str(converted / "model.onnx"), options, providers=providers)
+
+        self.session = load_converted(model, "ONNX Runtime", exported, session)
         self.dimension = int(self._forward([[self.pad_id]])[0].shape[1])
 
     def _last_layer(self, ids: list[list[int]]) -> np.ndarray:
@@ -452,10 +454,13 @@ class Embedder:
     service's requests)."""
 
     def __init__(self, name: str, device: str = "auto", threads: int = 0, backend: str = "auto",
-                 compute_type: str = "default", cache: Path | str = "~/.cache/talksearch", replicas: int = 1):
+                 compute_type: str = "default", cache: Path | str | None = None, replicas: int = 1):
         if backend not in BACKENDS:
             raise ModelError(f"unknown embedding backend {backend!r} (choose from {', '.join(BACKENDS)})")
-        self.models = [_Model(part, device, threads, backend, compute_type, Path(cache), replicas)
+        # None: the model_cache setting (TALKSEARCH_MODEL_CACHE), not ~/.cache/talksearch: setup.sh and
+        # `check --repair` otherwise converted the models a second time where the service never looks
+        cache = Path(cache) if cache is not None else default_model_cache()
+        self.models = [_Model(part, device, threads, backend, compute_type, cache, replicas)
                        for part in model_names(name)]
         self.name = "+".join(m.name for m in self.models)  # what the library records
         self.dimension = sum(m.encoder.dimension for m in self.models)

