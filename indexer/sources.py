@@ -226,7 +226,7 @@ class Sources:
         except ValueError as exc:  # "http://[::1": one source refused, not the run ended by a traceback
             raise SourceError(f"not a valid URL ({exc})") from None
         if parts.scheme.lower() == "file":  # yt-dlp refuses file:// URLs: the file itself
-            source = url2pathname(unquote(parts.path))
+            source = url2pathname(parts.path)  # which decodes %XX itself (once: a name may contain %20)
             if not source:  # "file://" would otherwise be the current directory
                 raise SourceError("a file:// URL without a path")
         if not is_url(source):

@@ -37,17 +37,18 @@ def settings_for(library: Path, **overrides) -> Settings:
     return Settings(library=library, threads=2, **overrides)
 
 
-def index_captioned_copy(settings: Settings, folder: Path) -> Path:
-    """t01 copied into ``folder`` as a local recording with whole-second captions beside it, and indexed into
-    ``settings.library`` by the real indexer (from the captions: no transcription is waited for); the copy."""
+def index_captioned_copy(settings: Settings, folder: Path, name: str = "checkpointing") -> Path:
+    """t01 copied into ``folder`` as a local recording named ``name`` with whole-second captions beside it, and
+    indexed into ``settings.library`` by the real indexer (from the captions: no transcription is waited for);
+    the copy."""
     from talksearch.indexer.pipeline import IndexRun
 
     folder.mkdir()
-    recording = folder / "checkpointing.ogg"
+    recording = folder / f"{name}.ogg"
     shutil.copy(DATA / "t01.ogg", recording)
     cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
             for s in TRUTH["t01"]["sentences"]]
-    (folder / "checkpointing.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    (folder / f"{name}.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
     run = IndexRun(settings, report=lambda line: None)
     try:
         assert run.run([str(folder)]).count("added") == 1

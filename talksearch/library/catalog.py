@@ -67,10 +67,13 @@ class Library(VectorSync):
         self.vector_policy = vector_policy or VectorPolicy()
         catalog = self.path / CATALOG
         if not catalog.exists():
+            # Said before "no library" (search, talks, check) and before mkdir's bare "File exists" (index, serve)
+            if self.path.is_symlink() and not self.path.exists():
+                raise LibraryError(f"library {self.path} is a link to a missing folder ({os.readlink(self.path)})")
+            if self.path.exists() and not self.path.is_dir():
+                raise LibraryError(f"library {self.path} is a file: a library is a folder (--library FOLDER)")
             if not create:
                 raise LibraryError(f"no library at {self.path} (index something first: talksearch index SOURCE)")
-            if self.path.exists() and not self.path.is_dir():  # else mkdir's bare "File exists"
-                raise LibraryError(f"library {self.path} is a file: a library is a folder (--library FOLDER)")
             self.path.mkdir(parents=True, exist_ok=True)
         elif not create and catalog.stat().st_size == 0:  # SQLite would take it for a new database, and write one
             raise LibraryError(f"library catalog {catalog} is empty (0 bytes): nothing to read there"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from talksearch import pronunciation
@@ -87,7 +87,7 @@ def local_file(url: str | None) -> Path | None:
     parts = urlsplit(url or "")
     if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
         return None
-    path = Path(url2pathname(unquote(parts.path)))
+    path = Path(url2pathname(parts.path))  # which decodes %XX itself: unquoting first made %2520 a space
     return path if path.is_file() and recording_type(path) else None
 
 
