@@ -13,14 +13,16 @@ from mcp.server import streamable_http
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
-from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware, GZipResponder, IdentityResponder
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from talksearch import __version__
 from talksearch.library import Library
 from talksearch.search.searcher import Searcher, open_searcher
 from talksearch.service import errors, openapi
 from talksearch.service.assistant import ClientPosts, build_server
+from talksearch.service.encoding import accepts_gzip
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
@@ -44,6 +46,24 @@ AI assistants reach the same search at `/mcp` (Model Context Protocol, streamabl
 # that only the service's whole text answers are compressed: pages, JSON, feeds, transcripts. Starlette also leaves
 # a 206 (a range of a file) and an answer that is already encoded as they are.
 NOT_GZIPPED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "text/css", "text/javascript", "application/javascript")
+
+
+class GZipWhereAccepted(GZipMiddleware):
+    """Starlette's gzip, chosen by the same rule as widget.js's (``accepts_gzip``): Starlette gzips whenever
+    Accept-Encoding merely contains "gzip", "gzip;q=0" (RFC 9110 12.5.3: not acceptable) included."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        responder: ASGIApp
+        if accepts_gzip(Headers(scope=scope).get("accept-encoding", "")):
+            responder = GZipResponder(self.app, self.minimum_size, compresslevel=self.compresslevel,
+                                      thread_minimum_size=self.thread_minimum_size,
+                                      exclude_content_types=self.exclude_content_types)
+        else:  # Starlette's answer as it is, still with Vary: Accept-Encoding
+            responder = IdentityResponder(self.app, self.minimum_size, exclude_content_types=self.exclude_content_types)
+        await responder(scope, receive, send)
 
 
 class ReadOnlyCORS(CORSMiddleware):
@@ -113,7 +133,7 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)  # routes: filled in below
     # Outermost: every text answer (the search page's menus hold every speaker and event: 275 KB for 10,000 talks,
     # 51 KB gzipped) at zlib's default level, 6 ms for that page (level 9: 32 ms, for 47 KB).
-    app.add_middleware(GZipMiddleware, compresslevel=6, exclude_content_types=NOT_GZIPPED)
+    app.add_middleware(GZipWhereAccepted, compresslevel=6, exclude_content_types=NOT_GZIPPED)
     for module in (health, search, talks, admin, media, pages, widget, feeds, embeds):
         app.include_router(module.router)
     # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.

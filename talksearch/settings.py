@@ -273,6 +273,12 @@ class Settings(BaseSettings):
         # A browser resolves "." and ".." (also as %2e) away, so /ts/../x links would lead to /x.
         if any(unquote(segment) in (".", "..") for segment in value.split("/")):
             raise ValueError(f"{value!r} is not a path prefix: it has a . or .. segment")
+        # A byte that is not UTF-8 (the shell's $'/vortr\xe4ge') arrives as a lone surrogate, which no URL can
+        # hold, nor quote() below percent-encode.
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"{value!r} is not a path prefix: it is not valid UTF-8 text") from None
         # uvicorn encodes the prefix as ASCII on every request: with "/vorträge" every request was a 400.
         if not value.isascii():
             raise ValueError(f"{value!r} is not a path prefix: it is not ASCII, write it percent-encoded: "

@@ -188,7 +188,9 @@ def test_route_path_is_the_path_below_the_root_path(root_path, path, below):
 @pytest.mark.unit
 @pytest.mark.parametrize(("wrong", "hint"), [("ts/", "is not a path prefix"),
                                              ("/vorträge", "is not ASCII, write it percent-encoded: /vortr%C3%A4ge"),
-                                             ("/ts/../x", "has a . or .. segment")])
+                                             ("/ts/../x", "has a . or .. segment"),
+                                             # a byte that is not UTF-8 ($'/vortr\xe4ge'): it was a UnicodeEncodeError
+                                             ("/vortr\udce4ge", "it is not valid UTF-8 text")])
 def test_serve_refuses_a_wrong_root_path_in_one_line(tmp_path, wrong, hint):
     result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--root-path", wrong])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output

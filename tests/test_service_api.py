@@ -397,6 +397,19 @@ def test_text_answers_are_gzipped_and_files_are_not(api, ids):
     assert styles.status_code == 200 and "content-encoding" not in styles.headers
 
 
+def test_gzip_only_to_a_client_that_takes_it(api):
+    """"gzip;q=0" refuses gzip (RFC 9110 12.5.3): Starlette's GZipMiddleware sent it whenever the header named
+    gzip. The same rule as widget.js's: "*" takes it."""
+    for path in ("/", "/api/talks", "/talks.atom"):
+        for refused in ("gzip;q=0", "identity, gzip;q=0", "gzip; q=0.0", "br"):
+            response = api.get(path, headers={"Accept-Encoding": refused})
+            assert "content-encoding" not in response.headers and "Accept-Encoding" in response.headers["vary"], \
+                (path, refused)
+        for taken in ("gzip", "br, gzip;q=0.5", "*"):
+            assert api.get(path, headers={"Accept-Encoding": taken}).headers["content-encoding"] == "gzip", \
+                (path, taken)
+
+
 def test_media_serves_only_audio_or_video(ids, tmp_path):
     """A catalog whose local talk names a page (an older index took a link to one, with captions beside it) or
     a file with no media type (a link to /etc/passwd): /media refuses both, in the one error shape, rather than

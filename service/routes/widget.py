@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 
 from talksearch.service import rendering
+from talksearch.service.encoding import accepts_gzip
 from talksearch.service.routing import ReadRoute
 
 router = APIRouter(route_class=ReadRoute)
@@ -37,23 +38,10 @@ def _script() -> tuple[bytes, bytes, str]:
     return _cache["body"], _cache["gz"], _cache["etag"]  # type: ignore[return-value]
 
 
-def _accepts_gzip(accept_encoding: str) -> bool:
-    """Whether gzip is acceptable: named (or "*") without q=0 (RFC 9110 12.5.3)."""
-    for part in accept_encoding.lower().split(","):
-        coding, _, params = part.partition(";")
-        if coding.strip() in ("gzip", "*"):
-            quality = params.strip().removeprefix("q=")
-            try:
-                return not params.strip().startswith("q=") or float(quality) > 0
-            except ValueError:
-                return False
-    return False
-
-
 @router.api_route("/widget.js", methods=["GET", "HEAD"], name="widget_js", include_in_schema=False)
 def widget_js(request: Request) -> Response:
     body, gz, tag = _script()
-    use_gzip = _accepts_gzip(request.headers.get("accept-encoding", ""))
+    use_gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
     etag = f'"{tag}{"-gz" if use_gzip else ""}"'  # each encoding is its own representation
     headers = {
         "Cache-Control": "public, max-age=3600",
