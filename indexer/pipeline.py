@@ -189,7 +189,7 @@ class IndexRun:
         known = (lambda _key: False) if self.reindex else reader.has_archive_id
         fetcher = Sources(self.settings.library / DOWNLOADS, known, self.settings.socket_timeout, on_download,
                           captions=self.settings.captions, language=self.settings.language,
-                          keep_media=self.settings.keep_media, indexed_url=reader.indexed_url)
+                          keep_media=self.settings.keep_media, library_urls=reader.archive_urls)
         try:
             for candidate in list_candidates(fetcher, sources, overall):
                 if isinstance(candidate, Outcome):

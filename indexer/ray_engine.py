@@ -93,7 +93,7 @@ class RayTalkWorker:
         with tempfile.TemporaryDirectory(prefix="talksearch-ray-") as scratch:
             sources = Sources(Path(scratch), self.known.__contains__, self.settings.socket_timeout,
                               captions=self.settings.captions, language=self.settings.language,
-                              indexed_url=self.urls.get)
+                              library_urls=lambda: self.urls)
             fetched = fetch_once(sources, candidate, seen=set())
             if isinstance(fetched, Outcome):
                 return fetched
@@ -226,7 +226,8 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
     try:
         with tempfile.TemporaryDirectory(prefix="talksearch-driver-") as scratch:
             # Listing needs no models; the driver's fetcher only reads listings and archive keys.
-            lister = Sources(Path(scratch), run.library.has_archive_id, settings.socket_timeout, indexed_url=urls.get)
+            lister = Sources(Path(scratch), run.library.has_archive_id, settings.socket_timeout,
+                             library_urls=lambda: urls)
             for candidate in list_candidates(lister, sources, overall):
                 if isinstance(candidate, Outcome):
                     yield candidate.label, candidate

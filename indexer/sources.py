@@ -8,12 +8,13 @@ library catalog) skips talks that are already indexed, keyed by extractor and id
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -24,7 +25,7 @@ from urllib.request import url2pathname
 import av
 import yt_dlp
 from yt_dlp.extractor.generic import GenericIE
-from yt_dlp.utils import make_archive_id, unsmuggle_url, url_basename
+from yt_dlp.utils import make_archive_id, unified_strdate, unified_timestamp, unsmuggle_url, url_basename
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
@@ -60,6 +61,9 @@ class Candidate:
     entry: dict | None = None  # yt-dlp (flat) entry, for remote talks
     path: Path | None = None  # for local files
     context: dict | None = None  # metadata from the enclosing playlist or feed
+    # The URL the user named, when it is the talk itself: what keys a media URL's recording (Sources._distinct_id)
+    # when yt-dlp has followed it to where it redirects now. (A feed item's is its entry's URL.)
+    listed: str | None = None
 
 
 @dataclass
@@ -133,7 +137,8 @@ def _published(info: dict) -> str | None:
 def _pub_date(text: str) -> str | None:
     """A feed item's <pubDate> as the calendar date it is written in, in the publisher's own offset: RFC 822 as
     RSS has it, or ISO 8601, which feeds write too. Both are read the same way, so the same instant written either
-    way is filed under the same day (what a reader of the feed sees), not under its UTC date."""
+    way is filed under the same day (what a reader of the feed sees), not under its UTC date. Any other form
+    feeds write ("March 1, 2024", "Fri, 1 Mar 2024") is read as yt-dlp reads it: as written, else its UTC date."""
     text = text.strip()
     try:
         return parsedate_to_datetime(text).date().isoformat()
@@ -142,7 +147,11 @@ def _pub_date(text: str) -> str | None:
     try:
         return datetime.fromisoformat(text).date().isoformat()
     except ValueError:
-        return None
+        pass
+    if written := unified_strdate(text):
+        return f"{written[:4]}-{written[4:6]}-{written[6:8]}"
+    stamp = unified_timestamp(text)
+    return datetime.fromtimestamp(stamp, timezone.utc).date().isoformat() if stamp is not None else None
 
 
 def _feed_items(xml: bytes) -> dict[str, dict]:
@@ -179,17 +188,19 @@ def _feed_items(xml: bytes) -> dict[str, dict]:
 
 
 class Sources:
-    """Lists and fetches talks. ``is_indexed(archive_key)`` tells which ones the library already has, and
-    ``indexed_url(archive_key)`` from which URL (``_distinct_id``)."""
+    """Lists and fetches talks. ``is_indexed(archive_key)`` tells which ones to skip as already indexed (none,
+    with --reindex); ``library_urls()`` what the library holds, every talk's archive key with the URL it was
+    fetched from: which key a talk has there (``_distinct_id``), whether it is then skipped or replaced."""
 
     def __init__(self, download_dir: Path, is_indexed: Callable[[str], bool], socket_timeout: float = 30.0,
                  on_download: Callable[[str, int, int | None], None] | None = None, captions: str = "never",
                  language: str | None = None, keep_media: bool = False,
-                 indexed_url: Callable[[str], str | None] = lambda key: None):
+                 library_urls: Callable[[], Mapping[str, str]] = dict):
         """``captions`` (``caption_sources.CHOICES``) says which captions may stand in for the audio; a talk
-        they cover is not downloaded unless ``keep_media``. ``language`` is the spoken language, when forced."""
+        they cover is not downloaded unless ``keep_media``. ``language`` is the spoken language, when forced.
+        ``library_urls`` is read once, when a media URL's key is first needed."""
         self.download_dir = download_dir
-        self.indexed_url = indexed_url
+        self.library_urls = library_urls
         self.is_indexed = is_indexed
         self.on_download = on_download
         self.captions = captions
@@ -263,7 +274,8 @@ class Sources:
                 # The page's one <video>/<audio>: the generic extractor numbers media entries ("<title> (1)"),
                 # which says nothing when there is one. The page URL stays the talk's link (webpage_url).
                 info = {**info, "title": re.sub(r"\s*\(1\)$", "", info.get("title") or "") or info.get("title")}
-            yield Candidate(source, info.get("title") or info.get("url") or source, entry=info, context=context)
+            yield Candidate(source, info.get("title") or info.get("url") or source, entry=info, context=context,
+                            listed=source)
             return
         context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
         if info.get("extractor_key") == "Generic":  # RSS feeds: keep what yt-dlp's reading drops
@@ -304,43 +316,65 @@ class Sources:
             return archive_id("local", _file_digest(candidate.path))
         entry = candidate.entry or {}
         if entry.get("id"):
-            return self.ydl._make_archive_id(self._distinct_id(entry))
+            return self.ydl._make_archive_id(self._distinct_id(entry, candidate.listed))
         # A feed item's flat entry has no id: its guid travels with its URL, which yt-dlp's generic extractor
         # (the one that reads a media URL) takes as the id; without a guid, the id is the file's name and the
-        # listed URL's digest (_distinct_id).
+        # listed URL's digest, or the id the library holds the talk at that URL under (_distinct_id).
         url, smuggled = unsmuggle_url(entry.get("url") or "")
         if not url or self.ydl._make_archive_id({"id": "-", "url": url}) != make_archive_id("Generic", "-"):
             return None
         guid = (smuggled or {}).get("force_videoid")
-        return make_archive_id("Generic", guid or f"{GenericIE._generic_id(url)}-{_url_digest(url)}")
+        return make_archive_id("Generic", guid or self._media_url_id(GenericIE._generic_id(url), url))
 
     def _distinct_id(self, info: dict, listed: str | None = None) -> dict:
         """``info`` with an id that tells its recording apart. yt-dlp names a media URL's recording after its
         file, so /2023/keynote.mp4 and /2024/keynote.mp4 would share the archive key "generic keynote" and
         the second be skipped as known: such an id gets the URL's digest. (A feed item's id is its guid, which
         yt-dlp passes along with the URL: unique already, and left as it is.) A talk the library already holds
-        under the file's name alone, fetched from this same URL (indexed before ids were made distinct),
-        keeps that id: it is still known, and --reindex still replaces it.
+        under an id an earlier release gave it keeps that id (``_media_url_id``): it is still known, and
+        --reindex still replaces it.
 
-        The digest is of the URL ``listed`` (as the feed lists it, before redirects), its scheme, host and path:
-        a signed CDN link's token (?token=...) or where it redirects to may change from one reading of the feed
-        to the next, and the talk must stay known. A talk indexed when the digest was of the whole URL yt-dlp
-        resolved keeps that id (the same one for a plain URL that does not redirect)."""
+        The digest is of the URL ``listed`` (as the feed lists it or the user named it, before redirects), its
+        scheme, host and path: a signed CDN link's token (?token=...) or where it redirects to may change from one
+        reading of the feed to the next, and the talk must stay known."""
         page, smuggled = unsmuggle_url(info.get("webpage_url") or "")
         url = (unsmuggle_url(info.get("url") or "")[0] or page).split("#", 1)[0]
+        # (unquoted, as yt-dlp names it: "a talk.mp3" is fetched as "a%20talk.mp3", and a talk yt-dlp finds in
+        # the archive under its plain id comes back without its resolved URL: the page's, unescaped, stands in)
         named_after_file = (info.get("extractor_key") == "Generic" and info.get("direct") and url
                             and "force_videoid" not in (smuggled or {})
                             and str(info.get("id")) == unquote(os.path.splitext(url_basename(url))[0]))
-        # (unquoted, as yt-dlp names it: "a talk.mp3" is fetched as "a%20talk.mp3", and a talk yt-dlp finds in
-        # the archive under its plain id comes back without its resolved URL: the page's, unescaped, stands in)
-        if not named_after_file or unquote(self.indexed_url(self.ydl._make_archive_id(info)) or "") == unquote(url):
+        if not named_after_file:
             return info
-        distinct = {**info, "id": f"{info['id']}-{_url_digest(listed or url)}"}
-        before = {**info, "id": f"{info['id']}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"}
-        known = lambda id_info: self.is_indexed(self.ydl._make_archive_id(id_info))  # noqa: E731
-        if not known(distinct) and known(before):
-            return before
-        return distinct
+        return {**info, "id": self._media_url_id(str(info["id"]), listed or url, url)}
+
+    def _media_url_id(self, name: str, listed: str, resolved: str | None = None) -> str:
+        """The id of the recording named ``name`` after its file, listed at ``listed`` (and fetched from
+        ``resolved``, once requested): its name and the listed URL's digest, unless the library holds the talk
+        at that address (scheme, host and path, unescaped) under an id an earlier release gave it."""
+        distinct = f"{name}-{_url_digest(listed)}"
+        if make_archive_id("Generic", distinct) in self._library:
+            return distinct
+        earlier = self._earlier_ids
+        return earlier.get(_address(listed)) or earlier.get(_address(resolved or listed)) or distinct
+
+    @functools.cached_property
+    def _library(self) -> Mapping[str, str]:
+        """The library as this run found it (a talk this run adds is told apart by ``taken`` instead)."""
+        return self.library_urls()
+
+    @functools.cached_property
+    def _earlier_ids(self) -> dict[str, str]:
+        """The ids of the library's talks from media URLs named after their files, by their URL's address: the
+        ids earlier releases gave them, the file's name alone, or with the digest of the whole URL yt-dlp resolved
+        (its token, where it redirected), which a talk listed under the same address again cannot be given."""
+        ids = {}
+        for key, url in self._library.items():
+            extractor, _, source_id = key.partition(" ")
+            named = re.escape(GenericIE._generic_id(url))
+            if extractor == "generic" and re.fullmatch(f"{named}(-[0-9a-f]{{8}})?", source_id):
+                ids[_address(url)] = source_id
+        return ids
 
     def fetch(self, candidate: Candidate, taken: Container[str] = ()) -> Fetched | None:
         """Download a talk's audio. None when the library already has it; ListedTwice when its archive key is
@@ -357,9 +391,10 @@ class Sources:
         key = self.archive_key(candidate)
         if key is not None and self.is_indexed(key):  # before any request: its media may be gone or stalled by now
             return None
-        # The URL the talk was listed under (a feed's <enclosure url>), before yt-dlp follows redirects or
-        # escapes it: what the feed's own metadata is keyed by, and what tells apart recordings without a guid.
-        listed = unsmuggle_url(candidate.entry.get("url") or "")[0] or None
+        # The URL the talk was listed under (a feed's <enclosure url>, the URL the user named), before yt-dlp
+        # follows redirects or escapes it: what the feed's own metadata is keyed by, and what tells apart
+        # recordings without a guid.
+        listed = candidate.listed or unsmuggle_url(candidate.entry.get("url") or "")[0] or None
         feed = ((candidate.context or {}).get("feed") or {}).get(listed, {})
         try:
             info = self.ydl.process_ie_result(dict(candidate.entry), download=False)
@@ -567,6 +602,13 @@ def _require_recording(path: Path) -> None:
     except av.error.FFmpegError:
         pass
     raise SourceError("not readable as audio or video (no stream could be read)")
+
+
+def _address(url: str) -> str:
+    """A media URL's scheme, host and path, unescaped: where a recording is, whatever token its query carries or
+    however it is escaped (as listed, as fetched)."""
+    parts = urlsplit(url)
+    return unquote(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
 
 
 def _url_digest(url: str) -> str:

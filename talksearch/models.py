@@ -170,15 +170,17 @@ def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
     return target
 
 
-# A scratch directory (``tmp…``, tempfile's prefix) in which nothing has changed for this long was left by a join
-# or conversion that was killed: no join (seconds) or conversion (a minute or two) runs anywhere near as long.
+# A scratch directory (named with its own prefix: a model's copy may be named anything, "tmp…" included, and must
+# never be taken for scratch) in which nothing has changed for this long was left by a join or conversion that was
+# killed: no join (seconds) or conversion (a minute or two) runs anywhere near as long.
+_SCRATCH_PREFIX = ".talksearch-scratch-"
 _STALE_SCRATCH_SECONDS = 3600
 _LOW_SPACE = 16 << 20  # bytes left when a write failed: taken for a full disk, whatever the failure said
 
 
 def _remove_stale_scratch(parent: Path) -> None:
     cutoff = time.time() - _STALE_SCRATCH_SECONDS
-    for scratch in parent.glob("tmp*"):
+    for scratch in parent.glob(f"{_SCRATCH_PREFIX}*"):
         try:
             newest = max(p.lstat().st_mtime for p in (scratch, *scratch.rglob("*")))
         except OSError:  # removed meanwhile by its owner or another cleaner
@@ -190,7 +192,7 @@ def _remove_stale_scratch(parent: Path) -> None:
 def _discard(copy: Path) -> None:
     """Remove a damaged cached copy: renamed out of the way first (atomic), so that no process finds it
     half-deleted, and removed as a scratch directory would be (by ``_remove_stale_scratch`` if we are killed)."""
-    holder = Path(tempfile.mkdtemp(dir=copy.parent))
+    holder = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=copy.parent))
     try:
         os.replace(copy, holder / "model")
     except FileNotFoundError:  # another process discarded it first
@@ -207,7 +209,7 @@ def _scratch(parent: Path, doing: str, needed: int) -> Iterator[Path]:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_scratch(parent)
-        with tempfile.TemporaryDirectory(dir=parent) as scratch:
+        with tempfile.TemporaryDirectory(prefix=_SCRATCH_PREFIX, dir=parent) as scratch:
             try:
                 yield Path(scratch)
             except Exception as exc:

@@ -88,6 +88,16 @@ def test_a_feeds_pub_date_is_the_day_the_feed_writes_however_it_writes_it():
     assert published == ["2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", None, None]
 
 
+def test_a_pub_date_in_another_form_is_read_as_yt_dlp_reads_it():
+    """Feeds write dates RFC 822 never allowed; yt-dlp's reading dated them before the direct media's dates
+    (its Last-Modified) were dropped, so the feed's own reading must date them as well."""
+    forms = ["Fri, 1 Mar 2024", "March 1, 2024", "2024/03/01 10:00:00", "01 Mar 2024", "Mar 1, 2024",
+             "Fri, 01 Mar 2024 24:00:00 +0000"]
+    items = _feed_items(_feed(*forms))
+    assert [items[f"https://example.org/{n}.mp3"].get("published") for n in range(len(forms))] == [
+        "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-02"]
+
+
 def test_clock_of_what_is_not_a_time_is_empty():
     assert [clock(v) for v in (float("nan"), float("inf"), -math.inf, None)] == ["", "", "", ""]
     assert clock(36001) == "10:00:01"

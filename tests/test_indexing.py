@@ -115,6 +115,27 @@ def test_recordings_with_the_same_file_name_at_other_urls_are_other_talks(media_
     assert "0 added, 1 skipped" in again.stdout, again.stdout
 
 
+def test_a_media_url_that_starts_redirecting_is_the_same_talk(media_server, tmp_path):
+    """A recording named on the command line that moves (a 301 from the URL the user gave) is the talk the
+    library has from that URL: keyed by the URL named, known before any request, and replaced by --reindex."""
+    from talksearch.indexer.sources import Sources
+
+    folder = media_server.directory / "moving"
+    (folder / "new").mkdir(parents=True)
+    shutil.copy(DATA / "t01.ogg", folder / "keynote.ogg")
+    named = media_server.url("moving/keynote.ogg")
+    [before] = Sources(tmp_path, lambda key: False).expand(named)
+    key = Sources(tmp_path, lambda key: False).archive_key(before)
+    (folder / "keynote.ogg").rename(folder / "new" / "keynote.ogg")
+    media_server.redirects["/moving/keynote.ogg"] = "/moving/new/keynote.ogg"
+    [moved] = Sources(tmp_path, lambda key: False).expand(named)
+    assert Sources(tmp_path, {key}.__contains__).archive_key(moved) == key
+    assert Sources(tmp_path, {key}.__contains__).fetch(moved) is None  # known: skipped
+    reindexing = Sources(tmp_path, lambda key: False, library_urls=lambda: {key: named})
+    fetched = reindexing.fetch(moved)  # replaced
+    assert fetched.talk.archive_id == key and fetched.talk.media_url == media_server.url("moving/new/keynote.ogg")
+
+
 def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     folder = tmp_path / "recordings"
     folder.mkdir()

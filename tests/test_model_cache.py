@@ -3,6 +3,7 @@ converted there, survive a full disk, damaged copies and killed runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import re
@@ -68,7 +69,7 @@ def test_a_damaged_joined_model_is_joined_again_from_its_packages(split_model, t
 @pytest.mark.unit
 def test_scratch_left_by_a_killed_join_is_removed_by_the_next_one(split_model, tmp_path):
     bundled = tmp_path / "bundled"
-    killed, running = bundled / "tmpkilled", bundled / "tmprunning"
+    killed, running = bundled / ".talksearch-scratch-killed", bundled / ".talksearch-scratch-running"
     for scratch in (killed, running):
         (scratch / "model").mkdir(parents=True)
         (scratch / "model" / "model.bin").write_bytes(b"half")
@@ -93,6 +94,26 @@ def _fake_conversion(tmp_path: Path, calls: list[str]):
         (target / "model.bin").write_bytes(b"converted" * 100)
 
     return ResolvedModel("embedding", "fake", str(source), "f" * 64), convert
+
+
+@pytest.mark.unit
+def test_a_converted_copy_named_like_tempfiles_scratch_is_kept_however_old(tmp_path):
+    """A model in a folder named "tmp…" is converted to "tmp…-<key>": tempfile's own prefix, which scratch
+    directories had; an hour on, the next conversion took the copy for a killed run's scratch and removed it."""
+    calls: list[str] = []
+    model, convert = _fake_conversion(tmp_path, calls)
+    named_tmp = dataclasses.replace(model, location=str(Path(model.location).rename(tmp_path / "tmp-model")))
+    copy = _converted_once(named_tmp, tmp_path / "cache", "ctranslate2", "model.bin", convert)
+    assert copy.name.startswith("tmp")
+    two_hours_ago = time.time() - 7200
+    for path in (*copy.rglob("*"), copy):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    other = tmp_path / "other"
+    shutil.copytree(named_tmp.location, other)
+    _converted_once(dataclasses.replace(model, location=str(other)), tmp_path / "cache", "ctranslate2", "model.bin", convert)
+    assert (copy / "model.bin").is_file() and calls == ["converted"] * 2
+    assert _converted_once(named_tmp, tmp_path / "cache", "ctranslate2", "model.bin", convert) == copy
+    assert calls == ["converted"] * 2  # still there: not converted again
 
 
 def _truncate(file: Path) -> None:

@@ -4,11 +4,15 @@ item has a <podcast:transcript>, so no talk waits for whisper (and one that lose
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 
 import pytest
+from yt_dlp.utils import unsmuggle_url, url_basename
 
+from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 
 pytestmark = pytest.mark.models
@@ -93,3 +97,83 @@ def test_the_next_night_known_talks_are_skipped_before_their_media_is_requested(
     assert "0 added, 4 skipped, 0 failed" in again.stdout, again.stdout
     assert again.stdout.count("already in the library") == 4
     assert json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["total"] == 4
+
+
+def _old_release_id(self, info: dict, listed: str | None = None) -> dict:
+    """``Sources._distinct_id`` as the previous release (3207a4f) had it: a media URL's recording named after its
+    file got the digest of the whole URL yt-dlp resolved (its token, where it redirected); a name fetched escaped
+    was not taken for the file's, and kept its plain name."""
+    url = unsmuggle_url(info.get("url") or "")[0]
+    if (info.get("extractor_key") == "Generic" and info.get("direct")
+            and str(info.get("id")) == os.path.splitext(url_basename(url))[0]):
+        return {**info, "id": f"{info['id']}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"}
+    return info
+
+
+def _release_items(token: str, gone: bool = True) -> list[dict]:
+    """Items without a guid whose previous-release key is not the one the URL as listed gives now."""
+    return [
+        {"title": "Signed link", "url": f"signed.ogg?token={token}", "talk": "t01", "speaker": "Cy Diaz"},
+        {"title": "Escaped name", "url": "night talk é.ogg", "talk": "t02", "speaker": "Di Eze"},
+        *([{"title": "Gone signed link", "url": f"gone.ogg?token={token}", "talk": "t01", "speaker": "Ann Lee"},
+           {"title": "Gone escaped name", "url": "gone é.ogg", "talk": "t02", "speaker": "Bo Chen"}] if gone else []),
+    ]
+
+
+def _archive_ids(library) -> list[str]:
+    with Library.open(library) as lib:
+        return sorted(lib.archive_urls())
+
+
+@pytest.fixture(scope="module")
+def old_release(media_server, tmp_path_factory):
+    """A library the previous release indexed the feed into (token AAA); then the next night's state: a new
+    token, and two items' media gone (404)."""
+    from talksearch.indexer import sources
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.settings import Settings
+
+    folder = media_server.directory / "release"
+    folder.mkdir()
+    for name, talk in (("signed", "t01"), ("night talk é", "t02"), ("gone", "t01"), ("gone é", "t02")):
+        shutil.copy(DATA / f"{talk}.ogg", folder / f"{name}.ogg")
+    for talk in ("t01", "t02"):
+        (folder / f"{talk}.vtt").write_text(_vtt(talk))
+    base = media_server.url("release")
+    (folder / "feed.xml").write_text(_feed(base, _release_items("AAA")))
+    library = tmp_path_factory.mktemp("release") / "library"
+    with pytest.MonkeyPatch.context() as old:
+        old.setattr(sources.Sources, "_distinct_id", _old_release_id)
+        run = IndexRun(Settings(library=library))
+        try:
+            assert run.run([f"{base}/feed.xml"]).count("added") == 4
+        finally:
+            run.close()
+    (folder / "gone.ogg").unlink()
+    (folder / "gone é.ogg").unlink()
+    (folder / "next.xml").write_text(_feed(base, _release_items("BBB")))
+    (folder / "reindex.xml").write_text(_feed(base, _release_items("BBB", gone=False)))
+    return library, base
+
+
+def test_after_the_upgrade_an_old_release_librarys_talks_are_skipped_before_their_media_is_requested(
+        old_release, tmp_path):
+    """The signed links' token changed, and two items' media is gone: all known all the same, by where each
+    recording is (the previous release keyed them by the whole URL it fetched, or an escaped name by the name
+    alone), and not requested: a gone one is not a failure every night."""
+    library = tmp_path / "library"
+    shutil.copytree(old_release[0], library)
+    before = _archive_ids(library)
+    again = talksearch("index", f"{old_release[1]}/next.xml", "--library", str(library))
+    assert "0 added, 4 skipped, 0 failed" in again.stdout, again.stdout
+    assert again.stdout.count("already in the library") == 4
+    assert _archive_ids(library) == before
+
+
+def test_reindex_replaces_an_old_release_librarys_talks_in_place(old_release, tmp_path):
+    library = tmp_path / "library"
+    shutil.copytree(old_release[0], library)
+    before = _archive_ids(library)
+    again = talksearch("index", f"{old_release[1]}/reindex.xml", "--reindex", "--library", str(library))
+    assert "2 added, 0 skipped, 0 failed" in again.stdout, again.stdout
+    assert _archive_ids(library) == before  # the same talks, replaced: none added beside them

@@ -507,12 +507,6 @@ class Library(VectorSync):
         known talks: ``indexer.sources.Sources``)."""
         return {r[0]: r[1] or r[2] for r in self.db.execute("SELECT archive_id, media_url, url FROM talks")}
 
-    def indexed_url(self, key: str) -> str | None:
-        """The URL the talk under archive key ``key`` was fetched from (its media's, else its page's); None
-        when the library has no such talk."""
-        row = self.db.execute("SELECT media_url, url FROM talks WHERE archive_id = ?", (key,)).fetchone()
-        return (row[0] or row[1]) if row else None
-
     # --- the keyword index (talksearch.library.keyword_index) ------------------------------------
 
     def keyword_search(self, text: str, k: int, selective: bool = True, scope: SearchScope | None = None) -> list[int]:
