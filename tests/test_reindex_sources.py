@@ -49,18 +49,26 @@ def _items(token: str) -> list[dict]:
     ]
 
 
+def _published(media_server, name: str, recordings: dict[str, str], items: list[dict]):
+    """A feed folder on the media server: each recording (file stem: test talk) a copy of that talk's audio, the
+    talks' captions beside them, and the feed of ``items``; the folder and its URL."""
+    folder = media_server.directory / name
+    folder.mkdir()
+    for stem, talk in recordings.items():
+        shutil.copy(DATA / f"{talk}.ogg", folder / f"{stem}.ogg")
+    for talk in ("t01", "t02"):
+        (folder / f"{talk}.vtt").write_text(_vtt(talk))
+    base = media_server.url(name)
+    (folder / "feed.xml").write_text(_feed(base, items))
+    return folder, base
+
+
 @pytest.fixture(scope="module")
 def nightly(media_server, tmp_path_factory):
     """The feed indexed once through its old address (a 301 to where it is now); then the next night's state:
     one item's media 404s and the signed link has a new token."""
-    folder = media_server.directory / "nightly"
-    (folder / "old").mkdir(parents=True)
-    for name, talk in (("gone", "t01"), ("moved", "t02"), ("signed", "t01"), ("night talk é", "t02")):
-        shutil.copy(DATA / f"{talk}.ogg", folder / f"{name}.ogg")
-    for talk in ("t01", "t02"):
-        (folder / f"{talk}.vtt").write_text(_vtt(talk))
-    base = media_server.url("nightly")
-    (folder / "feed.xml").write_text(_feed(base, _items("AAA")))
+    folder, base = _published(media_server, "nightly", {"gone": "t01", "moved": "t02", "signed": "t01",
+                                                        "night talk é": "t02"}, _items("AAA"))
     media_server.redirects.update({"/nightly/old/feed.xml": "/nightly/feed.xml",
                                    "/nightly/old/moved.ogg": "/nightly/moved.ogg"})
     library = tmp_path_factory.mktemp("nightly") / "library"
@@ -133,14 +141,8 @@ def old_release(media_server, tmp_path_factory):
     from talksearch.indexer.pipeline import IndexRun
     from talksearch.settings import Settings
 
-    folder = media_server.directory / "release"
-    folder.mkdir()
-    for name, talk in (("signed", "t01"), ("night talk é", "t02"), ("gone", "t01"), ("gone é", "t02")):
-        shutil.copy(DATA / f"{talk}.ogg", folder / f"{name}.ogg")
-    for talk in ("t01", "t02"):
-        (folder / f"{talk}.vtt").write_text(_vtt(talk))
-    base = media_server.url("release")
-    (folder / "feed.xml").write_text(_feed(base, _release_items("AAA")))
+    folder, base = _published(media_server, "release", {"signed": "t01", "night talk é": "t02", "gone": "t01",
+                                                         "gone é": "t02"}, _release_items("AAA"))
     library = tmp_path_factory.mktemp("release") / "library"
     with pytest.MonkeyPatch.context() as old:
         old.setattr(sources.Sources, "_distinct_id", _old_release_id)
