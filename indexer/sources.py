@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import av
@@ -604,18 +604,30 @@ def _require_recording(path: Path) -> None:
     raise SourceError("not readable as audio or video (no stream could be read)")
 
 
-def _address(url: str) -> str:
-    """A media URL's scheme, host and path, unescaped: where a recording is, whatever token its query carries or
-    however it is escaped (as listed, as fetched)."""
+# Query parameters that sign or track a link rather than name a recording: a CDN's token and expiry, a cloud
+# store's signature, a campaign's tag. They change from one reading of a feed to the next, while
+# download.php?id=1 and ?id=2 are two recordings: only these are left out of where a recording is.
+_PASSING_PARAMS = re.compile(r"token|sig|signature|expires?|exp|auth|hash|policy|key-pair-id|hdnt[sl]"
+                             r"|(x-amz|x-goog|utm)[-_].*", re.IGNORECASE)
+
+
+def _lasting(url: str) -> str:
+    """A media URL without its fragment and the query parameters that only sign or track it (_PASSING_PARAMS)."""
     parts = urlsplit(url)
-    return unquote(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _PASSING_PARAMS.fullmatch(k)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
+
+
+def _address(url: str) -> str:
+    """Where a recording is (``_lasting``), unescaped: the same whatever token its query carries or however it
+    is escaped (as listed, as fetched)."""
+    return unquote(_lasting(url))
 
 
 def _url_digest(url: str) -> str:
-    """A media URL's digest, of its scheme, host and path (see Sources._distinct_id); for a URL without a query
-    or fragment, that of the URL as it is (as it always was)."""
-    parts = urlsplit(url)
-    return hashlib.sha256(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")).encode()).hexdigest()[:8]
+    """A media URL's digest, of where the recording is (``_lasting``; see Sources._distinct_id); for a URL
+    without a query or fragment, that of the URL as it is (as it always was)."""
+    return hashlib.sha256(_lasting(url).encode()).hexdigest()[:8]
 
 
 def _file_digest(path: Path) -> str:

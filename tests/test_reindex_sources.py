@@ -179,3 +179,19 @@ def test_reindex_replaces_an_old_release_librarys_talks_in_place(old_release, tm
     again = talksearch("index", f"{old_release[1]}/reindex.xml", "--reindex", "--library", str(library))
     assert "2 added, 0 skipped, 0 failed" in again.stdout, again.stdout
     assert _archive_ids(library) == before  # the same talks, replaced: none added beside them
+
+
+@pytest.mark.parametrize(("first", "second", "same"), [
+    ("https://cdn.example/a.ogg?token=AAA", "https://cdn.example/a.ogg?token=BBB", True),
+    ("https://cdn.example/a.ogg?id=7&Expires=1&Signature=x", "https://cdn.example/a.ogg?Signature=y&id=7", True),
+    ("https://cdn.example/a.ogg?X-Amz-Signature=1&utm_source=feed", "https://cdn.example/a.ogg", True),
+    ("https://host.example/download.php?id=1", "https://host.example/download.php?id=2", False),
+    ("https://host.example/2023/keynote.mp4", "https://host.example/2024/keynote.mp4", False),
+])
+def test_a_recording_is_where_its_url_points_whatever_signs_it(first, second, same):
+    """A media URL's key leaves out only the query parameters that sign or track a link: a host that serves
+    every episode as download.php?id=N has one recording per id, not one for the whole feed."""
+    from talksearch.indexer.sources import _address, _url_digest
+
+    assert (_url_digest(first) == _url_digest(second)) is same
+    assert (_address(first) == _address(second)) is same
