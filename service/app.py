@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
@@ -67,7 +68,25 @@ class GZipWhereAccepted(GZipMiddleware):
 
 
 class ReadOnlyCORS(CORSMiddleware):
-    """Starlette's CORS, with refused preflights in the service's one error shape."""
+    """Starlette's CORS, with refused preflights in the service's one error shape, and a refused origin named in
+    the log: its page's widget can only say the service cannot be reached (a browser hides why), so the operator
+    learns it here, once per origin."""
+
+    MAX_NAMED = 100  # origins named in the log: any client can send any Origin
+
+    def __init__(self, app: ASGIApp, **options) -> None:
+        super().__init__(app, **options)
+        self.named: set[str] = set()
+
+    async def simple_response(self, scope: Scope, receive: Receive, send: Send, request_headers: Headers) -> None:
+        origin = request_headers.get("origin")
+        if (origin and not self.is_allowed_origin(origin) and origin not in self.named
+                and len(self.named) < self.MAX_NAMED
+                and urlsplit(origin).netloc != request_headers.get("host")):  # a page of the service's own
+            self.named.add(origin)
+            errors.log.warning("refused cross-origin reads from %s: not in TALKSEARCH_CORS_ORIGINS, so a widget "
+                               "there cannot show answers", origin)
+        await super().simple_response(scope, receive, send, request_headers)
 
     def preflight_response(self, request_headers: Headers):
         response = super().preflight_response(request_headers)

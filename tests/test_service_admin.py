@@ -298,3 +298,16 @@ def test_job_history_is_kept_as_jobs_finish():
                                   headers=AUTH).json()["id"] for _ in range(2)]  # the second queued: none finished
         wait_until(_finished(server, ids[-1]), "the second job")
         assert [server.get(f"/api/jobs/{job_id}", headers=AUTH).status_code for job_id in ids] == [404, 200]
+
+
+def test_a_refused_origin_is_named_in_the_log_once(caplog):
+    """A browser hides why a cross-origin read failed, so a widget on a page the operator forgot to allow can only
+    say the service cannot be reached: the service names the origin in its log, once, and not the allowed one
+    or its own pages."""
+    server = locked_down_server()  # CORS for https://allowed.example only
+    with caplog.at_level("WARNING", logger="talksearch"):
+        for origin in ("https://forgotten.example", "https://forgotten.example", "https://allowed.example",
+                       server.base):
+            assert server.get("/api/talks", headers={"Origin": origin}).status_code == 200
+    named = [r.getMessage() for r in caplog.records if "cross-origin" in r.getMessage()]
+    assert len(named) == 1 and "https://forgotten.example" in named[0] and "TALKSEARCH_CORS_ORIGINS" in named[0], named
