@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Container, Iterator, Mapping
@@ -25,7 +24,7 @@ from urllib.request import url2pathname
 import av
 import yt_dlp
 from yt_dlp.extractor.generic import GenericIE
-from yt_dlp.utils import make_archive_id, unified_strdate, unified_timestamp, unsmuggle_url, url_basename
+from yt_dlp.utils import make_archive_id, unified_strdate, unified_timestamp, unsmuggle_url
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
@@ -324,7 +323,7 @@ class Sources:
         if not url or self.ydl._make_archive_id({"id": "-", "url": url}) != make_archive_id("Generic", "-"):
             return None
         guid = (smuggled or {}).get("force_videoid")
-        return make_archive_id("Generic", guid or self._media_url_id(GenericIE._generic_id(url), url))
+        return make_archive_id("Generic", guid or self._media_url_id(url))
 
     def _distinct_id(self, info: dict, listed: str | None = None) -> dict:
         """``info`` with an id that tells its recording apart. yt-dlp names a media URL's recording after its
@@ -341,22 +340,33 @@ class Sources:
         url = (unsmuggle_url(info.get("url") or "")[0] or page).split("#", 1)[0]
         # (unquoted, as yt-dlp names it: "a talk.mp3" is fetched as "a%20talk.mp3", and a talk yt-dlp finds in
         # the archive under its plain id comes back without its resolved URL: the page's, unescaped, stands in)
+        # (as yt-dlp names it, GenericIE._generic_id: the last segment with its query, "media?file=ep1" for
+        # /show/media?file=ep1.mp3, so that one too is told apart from another show's)
         named_after_file = (info.get("extractor_key") == "Generic" and info.get("direct") and url
                             and "force_videoid" not in (smuggled or {})
-                            and str(info.get("id")) == unquote(os.path.splitext(url_basename(url))[0]))
+                            and str(info.get("id")) in (GenericIE._generic_id(url), GenericIE._generic_id(listed or url)))
         if not named_after_file:
             return info
-        return {**info, "id": self._media_url_id(str(info["id"]), listed or url, url)}
+        return {**info, "id": self._media_url_id(listed or url, url)}
 
-    def _media_url_id(self, name: str, listed: str, resolved: str | None = None) -> str:
-        """The id of the recording named ``name`` after its file, listed at ``listed`` (and fetched from
-        ``resolved``, once requested): its name and the listed URL's digest, unless the library holds the talk
-        at that address (scheme, host and path, unescaped) under an id an earlier release gave it."""
+    def _media_url_id(self, listed: str, resolved: str | None = None) -> str:
+        """The id of a recording named after its file, listed at ``listed`` (and fetched from ``resolved``, once
+        requested): the listed file's name and the listed URL's digest, both of where the recording is
+        (``_lasting``: a token that changes changes neither), so it is known before any request; unless the
+        library holds the talk at that address under an id an earlier release gave it. An earlier id found at
+        the address it was fetched from (an earlier release keyed a redirected URL by where it led) is taken only
+        for a file of the same name: another listed URL that redirects to the same file is another recording."""
+        name = GenericIE._generic_id(_lasting(listed))
         distinct = f"{name}-{_url_digest(listed)}"
         if make_archive_id("Generic", distinct) in self._library:
             return distinct
         earlier = self._earlier_ids
-        return earlier.get(_address(listed)) or earlier.get(_address(resolved or listed)) or distinct
+        if found := earlier.get(_address(listed)):
+            return found
+        fetched_from = earlier.get(_address(resolved)) if resolved else None
+        if fetched_from and re.fullmatch(f"{re.escape(name)}(-[0-9a-f]{{8}})?", fetched_from):
+            return fetched_from
+        return distinct
 
     @functools.cached_property
     def _library(self) -> Mapping[str, str]:
@@ -607,7 +617,7 @@ def _require_recording(path: Path) -> None:
 # Query parameters that sign or track a link rather than name a recording: a CDN's token and expiry, a cloud
 # store's signature, a campaign's tag. They change from one reading of a feed to the next, while
 # download.php?id=1 and ?id=2 are two recordings: only these are left out of where a recording is.
-_PASSING_PARAMS = re.compile(r"token|sig|signature|expires?|exp|auth|hash|policy|key-pair-id|hdnt[sl]"
+_PASSING_PARAMS = re.compile(r"token|sig|signature|expires?|exp|auth|policy|key-pair-id|hdnt[sl]"
                              r"|(x-amz|x-goog|utm)[-_].*", re.IGNORECASE)
 
 

@@ -4,6 +4,7 @@ item has a <podcast:transcript>, so no talk waits for whisper (and one that lose
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -186,6 +187,7 @@ def test_reindex_replaces_an_old_release_librarys_talks_in_place(old_release, tm
     ("https://cdn.example/a.ogg?id=7&Expires=1&Signature=x", "https://cdn.example/a.ogg?Signature=y&id=7", True),
     ("https://cdn.example/a.ogg?X-Amz-Signature=1&utm_source=feed", "https://cdn.example/a.ogg", True),
     ("https://host.example/download.php?id=1", "https://host.example/download.php?id=2", False),
+    ("https://host.example/get.php?hash=aaa", "https://host.example/get.php?hash=bbb", False),  # a file's hash
     ("https://host.example/2023/keynote.mp4", "https://host.example/2024/keynote.mp4", False),
 ])
 def test_a_recording_is_where_its_url_points_whatever_signs_it(first, second, same):
@@ -195,3 +197,27 @@ def test_a_recording_is_where_its_url_points_whatever_signs_it(first, second, sa
 
     assert (_url_digest(first) == _url_digest(second)) is same
     assert (_address(first) == _address(second)) is same
+
+
+def _media_url_id(tmp_path, library: dict[str, str], listed: str, resolved: str | None = None) -> str:
+    from talksearch.indexer.sources import Sources
+
+    return Sources(tmp_path, library.__contains__, library_urls=lambda: library)._media_url_id(listed, resolved)
+
+
+def test_a_media_urls_key_names_the_recording_not_the_link(tmp_path):
+    """A recording named after its file is keyed by its name and its address, both without what only signs the
+    link: the same before any request and after, whatever the token; another show's media?file=ep1.mp3 is
+    another recording; an earlier release's id found where a link redirected is taken only for a file of that
+    name (a new dl.php?id=2 that leads to the same file as dl.php?id=1 did is a new recording)."""
+    key = functools.partial(_media_url_id, tmp_path, {})
+    assert key("https://cdn.example/ep7.mp3?token=a.b") == key("https://cdn.example/ep7.mp3?token=c.d")
+    assert key("https://host.example/showA/media?file=ep1.mp3") != key("https://host.example/showB/media?file=ep1.mp3")
+    assert key("https://host.example/showA/media?file=ep1.mp3").startswith("media?file=ep1-")
+
+    redirected = {"generic audio-1234abcd": "https://host.example/files/audio.mp3?token=AAA"}
+    assert _media_url_id(tmp_path, redirected, "https://host.example/dl.php?id=2",
+                         "https://host.example/files/audio.mp3?token=BBB") != "audio-1234abcd"
+    moved = {"generic q-1234abcd": "https://host.example/moved/q.ogg?token=AAA"}  # an earlier release's
+    assert _media_url_id(tmp_path, moved, "https://host.example/q.ogg?token=BBB",
+                         "https://host.example/moved/q.ogg?token=BBB") == "q-1234abcd"
