@@ -26,7 +26,7 @@ ATOM = "application/atom+xml; charset=utf-8"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-# Below every date: a talk with no date comes after all dated ones, as the catalog lists them (a talk of 1965 too)
+# Below every date: where a talk has no date at all (every talk has the date it was indexed), it sorts last
 _UNDATED = datetime.min.replace(tzinfo=timezone.utc)
 # A saved search's feed is for what is new, and the search ranks by relevance: so the feed's candidates are the
 # `limit` most relevant talks, plus those deeper in a pool of the POOL_PER_ENTRY x limit most relevant whose best
@@ -65,14 +65,10 @@ def _when(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def newest_first(talk: Talk) -> tuple[datetime, datetime]:
-    return _when(talk.published) or _UNDATED, _when(talk.indexed_at) or _EPOCH
-
-
 def latest(talk: Talk) -> tuple[datetime, datetime]:
-    """A search feed's order: when the talk was published, else when it was indexed. A recording with no date is
-    new when it is indexed; put last, as `newest_first` puts it, it would never make a feed of the newest."""
-    indexed = _when(talk.indexed_at) or _EPOCH
+    """The feeds' order, as the catalog lists talks: when the talk was published, else when it was indexed. A
+    recording with no date is new when it is indexed; put last, it would never make a feed of the newest."""
+    indexed = _when(talk.indexed_at) or _UNDATED
     return _when(talk.published) or indexed, indexed
 
 
@@ -192,7 +188,7 @@ def _says_the_query(result: SearchResult) -> bool:
 def _finished(feed: FeedGenerator, talks: list[Talk]) -> Feed:
     # <updated>: when the newest of its talks was indexed (its entries' own <updated>), not the time of the
     # request, so that an unchanged feed is the same bytes (its ETag).
-    updated = max((newest_first(t)[1] for t in talks), default=_EPOCH)
+    updated = max((latest(t)[1] for t in talks), default=_EPOCH)
     feed.updated(updated)
     return Feed(feed.atom_str(pretty=True), updated)
 
@@ -206,7 +202,7 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_
     url = f"{base}/talks.atom" + (f"?{qs}" if qs else "")
     feed = _feed(url, talks_feed_title(filters), url, f"{base}/" + (f"?{page_query}" if page_query else ""),
                  "The talks in this library, with their transcripts")
-    for talk in sorted(talks, key=newest_first, reverse=True):
+    for talk in sorted(talks, key=latest, reverse=True):
         page = f"{base}/talks/{quote(talk.id, safe='')}"
         entry = _talk_entry(feed, talk, page, page, talk.title)
         if talk.description:

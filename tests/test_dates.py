@@ -119,8 +119,10 @@ def test_a_search_feed_entry_writes_its_moment_as_the_pages_do():
     assert feedparser.parse(body).entries[0].title == "long at 10:00:01"
 
 
-def test_the_talks_feed_puts_undated_talks_after_talks_before_1970():
-    """As the catalog lists them (/api/talks): an undated talk was dated 1970 for the feed's order."""
-    talks = [_talk("undated", None), _talk("1965", "1965-01-01"), _talk("2024", "2024-03-01")]
+def test_the_talks_feed_puts_an_undated_talk_at_the_day_it_was_indexed():
+    """As the catalog lists them (/api/talks): a talk with no date is new the day it is indexed (2024-05-15 here),
+    not 1970 (before a talk of 1965 it was) nor last (never in a large library's feed of the newest)."""
+    talks = [_talk("1965", "1965-01-01"), _talk("undated", None), _talk("2024", "2024-03-01"),
+             _talk("2025", "2025-01-01")]
     entries = feedparser.parse(talks_feed("http://h", [], talks).body).entries
-    assert [e.title for e in entries] == ["2024", "1965", "undated"]
+    assert [e.title for e in entries] == ["2025", "undated", "2024", "1965"]

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlsplit
 
 import feedparser
 import pytest
 
-from talksearch.library import StoredTalk
+from talksearch.library import Library, StoredTalk
 from talksearch.schemas import SearchResponse, SearchResult
 from talksearch.search.searcher import talk_summary
 from talksearch.service.feeds import PODCAST_NS, search_feed, talks_feed
 from talksearch.service.ratelimit import _searches
 from talksearch.timecode import clock
 from tests.helpers import DATA
-from tests.service_fixtures import assert_error, serving, settings_for
+from tests.service_fixtures import assert_error, copy_library, serving, settings_for
 
 pytestmark = pytest.mark.models  # a real library, indexed with the bundled models
 
@@ -251,3 +252,16 @@ def test_feeds_escape_hostile_catalog_text():
 ])
 def test_feeds_embeds_and_mcp_count_as_searches(method, path, query, counted):
     assert _searches({"method": method, "path": path, "query_string": query}) is counted
+
+
+def test_a_talk_with_no_date_is_listed_the_day_it_was_indexed():
+    """A nightly run adds a recording with no date: it is the newest talk then, first in /api/talks, the talk
+    list and /talks.atom. Sorted after every dated talk, it never reached a large library's first page."""
+    library = copy_library()
+    with sqlite3.connect(library / "catalog.sqlite") as catalog:
+        catalog.execute("UPDATE talks SET published = '2001-01-01'")
+        (newest, *_) = [row[0] for row in catalog.execute("SELECT id FROM talks ORDER BY id")]
+        catalog.execute("UPDATE talks SET published = NULL, indexed_at = '2030-01-01T00:00:00+00:00' WHERE id = ?",
+                        (newest,))
+    with Library.open(library, readonly=True) as reader:
+        assert [talk.id for talk in reader.talks(limit=1)] == [newest]

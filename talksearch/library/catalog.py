@@ -399,7 +399,10 @@ class Library(VectorSync):
     def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[StoredTalk]:
         where, params = (filters or TalkFilter()).sql()
         rows = self.db.execute(
-            f"SELECT * FROM talks WHERE {where} ORDER BY published DESC, title LIMIT ? OFFSET ?",
+            # Newest first: the date published, else the day indexed (a recording with no date is new the night it
+            # is indexed: sorted last, it would never reach the first page or the talks feed of a large library)
+            f"SELECT * FROM talks WHERE {where} ORDER BY coalesce(published, substr(indexed_at, 1, 10)) DESC, title "
+            "LIMIT ? OFFSET ?",
             [*params, limit if limit else -1, offset],
         )
         return [_talk_from_row(r) for r in rows]
