@@ -118,7 +118,7 @@ class Settings(BaseSettings):
         "or `..` segment. Unset: served at `/`.",
     )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
-    max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422.")
+    max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422 (the widget and pages cut a paste there).")
     socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
     keep_media: bool = Field(
         False, description="Keep downloaded audio in the library's `media/` folder after indexing (a talk indexed "

@@ -3,6 +3,7 @@ snippets mark: what other keyboards type is read as what the transcripts hold.""
 
 from __future__ import annotations
 
+import gzip
 import inspect
 import re
 from pathlib import Path
@@ -78,9 +79,16 @@ def test_validate_takes_a_letter_or_digit_of_any_script(query):
 
 
 def test_the_widget_cuts_a_query_where_the_api_refuses_it():
-    """widget.js is a static file that fetches no settings, so its MAX_CHARS is a literal: it must stay the API's
-    default max_query_chars (and the Searcher's), or a paste the widget sends whole gets a 422 it cannot explain."""
-    widget = (Path(__file__).resolve().parent.parent / "service" / "static" / "widget.js").read_text()
-    (cut,) = re.findall(r"\bconst MAX_CHARS = (\d+);", widget)
+    """widget.js fetches no settings, so its MAX_CHARS is a literal: the file's must stay the API's default
+    max_query_chars (and the Searcher's), and the copy a service serves carries that service's own setting, or a
+    paste the widget sends whole gets a 422 it cannot explain."""
+    from talksearch.service.routes.widget import SCRIPT, _script
+
+    (cut,) = re.findall(r"\bconst MAX_CHARS = (\d+);", SCRIPT.read_text())
     searcher_default = inspect.signature(Searcher.__init__).parameters["max_query_chars"].default
     assert int(cut) == Settings.model_fields["max_query_chars"].default == searcher_default
+
+    served, zipped, etag = _script(40)
+    assert re.findall(rb"\bconst MAX_CHARS = (\d+);", served) == [b"40"]
+    assert served.replace(b"= 40;", f"= {cut};".encode()) == SCRIPT.read_bytes() and gzip.decompress(zipped) == served
+    assert _script(int(cut))[0] == SCRIPT.read_bytes() and _script(int(cut))[2] != etag

@@ -21,26 +21,30 @@ from markupsafe import Markup
 from talksearch.service import rendering
 from talksearch.service.encoding import accepts_gzip
 from talksearch.service.routing import ReadRoute
+from talksearch.service.state import State
 
 router = APIRouter(route_class=ReadRoute)
 
 SCRIPT = Path(__file__).resolve().parent.parent / "static" / "widget.js"
+# widget.js cuts a longer paste to the API's default max_query_chars; the served copy carries this service's own.
+_MAX_CHARS = re.compile(rb"const MAX_CHARS = \d+;")
 _cache: dict[str, object] = {}
 
 
-def _script() -> tuple[bytes, bytes, str]:
-    """widget.js, its gzip and its ETag; read again only when the file changes (edits show without a restart)."""
-    mtime = SCRIPT.stat().st_mtime_ns
-    if _cache.get("mtime") != mtime:
-        body = SCRIPT.read_bytes()
-        _cache.update(mtime=mtime, body=body, gz=gzip.compress(body, 9, mtime=0),
+def _script(max_chars: int) -> tuple[bytes, bytes, str]:
+    """widget.js with this service's query limit, its gzip and its ETag; made again only when the file or the
+    limit changes (edits show without a restart)."""
+    key = (SCRIPT.stat().st_mtime_ns, max_chars)
+    if _cache.get("key") != key:
+        body = _MAX_CHARS.sub(b"const MAX_CHARS = %d;" % max_chars, SCRIPT.read_bytes(), count=1)
+        _cache.update(key=key, body=body, gz=gzip.compress(body, 9, mtime=0),
                       etag=hashlib.sha256(body).hexdigest()[:20])
     return _cache["body"], _cache["gz"], _cache["etag"]  # type: ignore[return-value]
 
 
 @router.api_route("/widget.js", methods=["GET", "HEAD"], name="widget_js", include_in_schema=False)
-def widget_js(request: Request) -> Response:
-    body, gz, tag = _script()
+def widget_js(request: Request, state: State) -> Response:
+    body, gz, tag = _script(state.settings.max_query_chars)
     use_gzip = accepts_gzip(request.headers.get("accept-encoding", ""))
     etag = f'"{tag}{"-gz" if use_gzip else ""}"'  # each encoding is its own representation
     headers = {

@@ -27,8 +27,8 @@
   const SCRIPT_SRC = document.currentScript && document.currentScript.src;
   const DEBOUNCE_MS = 200;
   const MIN_CHARS = 2;
-  // The API's default max_query_chars (talksearch/settings.py): a longer paste is cut here, as in /embed's form,
-  // rather than sent (a huge one is refused before CORS headers are added, so it would read as "can't reach").
+  // The API's max_query_chars (talksearch/settings.py; the service writes its own setting into the copy it
+  // serves): a longer paste is cut here, as in /embed's form, rather than sent (a huge one is refused before CORS headers are added, so it would read as "can't reach").
   const MAX_CHARS = 500;
   const AUDIO_EXT = /\.(mp3|ogg|oga|opus|m4a|aac|wav|flac)$/i;
   const YT_HOSTS = /(^|\.)(youtube\.com|youtube-nocookie\.com|youtu\.be)$/i;
