@@ -418,3 +418,20 @@ def test_snapping_compares_words_by_their_first_letters_in_any_language():
     assert _shared_words("Startzeit des Containers", "Die Startzeit eines Container", 5) == 2 / 3
     assert _shared_words("détecter les fichiers abîmés", "la détection des fichiers", 0) == 1 / 4
     assert _shared_words("détecter les fichiers abîmés", "la détection des fichiers", 5) == 2 / 4
+
+
+@pytest.mark.unit
+def test_a_right_to_left_name_cannot_reorder_a_talks_details():
+    """Each part of a talk's details line is its own bidi isolate: unisolated, an Arabic speaker's name pulled the
+    date and duration into its right-to-left run, and browsers showed "0:32 · 01-01-2024 · محمد العلي"."""
+    from types import SimpleNamespace
+
+    from talksearch.service.rendering import environment
+
+    talk_meta = environment().get_template("macros.html").module.talk_meta
+    talk = SimpleNamespace(speakers=["محمد العلي", "Ada <Lovelace>"], event=None, channel="قناة", published="2024-01-01",
+                           duration=32.0, language="ar")
+    assert str(talk_meta(talk)).strip() == ("<bdi>محمد العلي</bdi>, <bdi>Ada &lt;Lovelace&gt;</bdi> · <bdi>قناة</bdi> · "
+                                            "<bdi>2024-01-01</bdi> · <bdi>0:32</bdi> · <bdi>ar</bdi>")
+    assert str(talk_meta(SimpleNamespace(speakers=[], event=None, channel=None, published=None, duration=None,
+                                         language=None))).strip() == ""
