@@ -127,6 +127,16 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     return node;
   }
 
+  // Each part in its own <bdi>: an Arabic or Hebrew name beside a time or date would pull them into its
+  // right-to-left run ("0:32 · عنوان"). `between(i)` is what separates part i from the next.
+  function isolated(node, parts, between) {
+    parts.forEach((part, i) => {
+      if (i) node.append(between(i - 1));
+      node.append(el("bdi", null, part));
+    });
+    return node;
+  }
+
   /**
    * The server's snippet -> text nodes and <mark> elements. The snippet is text with the matched terms
    * in literal <mark>...</mark> and everything else HTML-escaped; it is split on those two tags only and
@@ -398,8 +408,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const head = el("div", "head");
         const title = el("span", "title", talk.title || "Untitled talk");
         head.append(title, el("span", "time", clock(result.start)));
-        const who = [Array.isArray(talk.speakers) ? talk.speakers.join(", ") : "", talk.event || talk.channel || ""]
-          .filter(Boolean).join(" · ");
+        const speakers = (Array.isArray(talk.speakers) ? talk.speakers : []).filter(Boolean);
+        const who = [...speakers, talk.event || talk.channel || ""].filter(Boolean);
         const snip = el("div", "snip");
         if (typeof talk.language === "string" && talk.language) {
           // The words as spoken, and the title they were given: fonts, hyphenation and screen readers follow it.
@@ -411,7 +421,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         snip.append(typeof result.snippet === "string" && result.snippet
           ? snippetNodes(result.snippet) : markedText(String(result.text || ""), query));
         li.append(head);
-        if (who) li.append(el("div", "meta", who));
+        if (who.length) li.append(isolated(el("div", "meta"), who, (i) => (i === speakers.length - 1 ? " · " : ", ")));
         li.append(snip);
         if (typeof result.translation === "string" && result.translation) {
           const english = el("div", "tr"); // a talk indexed with --translate: its English, query words marked
@@ -479,7 +489,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const base = `${this.api}/`;
       const source = httpUrl(result.link, base) || httpUrl(talk.url);
       const link = source || httpUrl(result.page, base);
-      this.nowPlaying.textContent = `${talk.title || "Untitled talk"} · ${clock(start)}`;
+      this.nowPlaying.replaceChildren();
+      isolated(this.nowPlaying, [talk.title || "Untitled talk", clock(start)], () => " · ");
       this.sourceLink.hidden = !link;
       if (link) {
         this.sourceLink.href = link.href;
