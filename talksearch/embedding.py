@@ -218,10 +218,10 @@ class CTranslate2Encoder(_LayerEncoder):
             raise ModelError(f"embedding model {model.name!r} cannot run on CTranslate2: {layout}")
         self._load_tokenizer(layout)
         device = resolve_device(device)
+        compute_type = ctranslate2_compute_type(compute_type, device)  # refused before any copy is touched
         self.encoder = load_converted(model, "CTranslate2", lambda: ctranslate2_conversion(model, cache),
                                       lambda converted: ctranslate2.Encoder(
-                                          str(converted), device=device,
-                                          compute_type=ctranslate2_compute_type(compute_type, device),
+                                          str(converted), device=device, compute_type=compute_type,
                                           intra_threads=cpu_threads(threads), inter_threads=replicas))
         self.dimension = int(self._forward([[0]])[0].shape[1])
 

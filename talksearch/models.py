@@ -342,9 +342,18 @@ def cpu_threads(threads: int) -> int:
 
 
 def ctranslate2_compute_type(compute_type: str, device: str) -> str:
-    if compute_type != "default":
-        return compute_type
-    return "float16" if device == "cuda" else "int8"
+    """The compute type CTranslate2 is asked for on ``device`` (resolved): ``default`` is int8 on CPU and float16
+    on CUDA. One the device cannot run (float16 on most CPUs) is refused here, naming the setting: CTranslate2's
+    own error, raised while loading, read as a damaged converted copy, which was discarded and converted again."""
+    if compute_type == "default":
+        return "float16" if device == "cuda" else "int8"
+    import ctranslate2
+
+    supported = ctranslate2.get_supported_compute_types(device)
+    if compute_type != "auto" and compute_type not in supported:
+        raise ModelError(f"compute type {compute_type!r} (--compute-type, TALKSEARCH_COMPUTE_TYPE) cannot run on "
+                         f"this {device.upper()}: use default, auto or one of {', '.join(sorted(supported))}")
+    return compute_type
 
 
 def load_whisper(name: str | ResolvedModel, device: str = "auto", compute_type: str = "default", threads: int = 0,

@@ -57,7 +57,9 @@ class Settings(BaseSettings):
         "ONNX Runtime are kept (made on first use).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where models run; `auto` uses CUDA when present.")
-    compute_type: str = Field(
+    # CTranslate2's compute types: a typo is refused here, in one line, not reported later as a damaged model cache
+    compute_type: Literal["default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16",
+                          "float16", "bfloat16", "float32"] = Field(
         "default",
         description="CTranslate2 compute type (whisper, and the embedding model on CTranslate2); `default` is "
         "int8 on CPU and float16 on CUDA. Models on ONNX Runtime (mpnet) run in float32, and in int8 on CPU "

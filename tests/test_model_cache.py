@@ -176,3 +176,25 @@ def test_a_truncated_ctranslate2_model_is_converted_again(tmp_path):
     _truncate(copy / "model.bin")
     again = Embedder("all-MiniLM-L6-v2", "cpu", 1, backend="ctranslate2", cache=tmp_path)
     assert again.dimension == 384 and (copy / "model.bin").stat().st_size == expected
+
+
+@pytest.mark.models
+def test_a_compute_type_the_device_cannot_run_is_refused_naming_the_setting_and_the_copy_is_kept(tmp_path):
+    """A mistyped compute type was accepted, and CTranslate2's refusal while loading was read as a damaged copy:
+    it was discarded, converted again, and the user told to delete the cache."""
+    import ctranslate2
+
+    from talksearch.embedding import Embedder
+    from talksearch.settings import Settings
+
+    with pytest.raises(ValueError, match="compute_type"):
+        Settings(compute_type="bogus")
+    Embedder("all-MiniLM-L6-v2", "cpu", 1, backend="ctranslate2", cache=tmp_path)
+    [copy] = (tmp_path / "ctranslate2").iterdir()
+    made = (copy / "model.bin").stat().st_mtime_ns
+    unsupported = next(kind for kind in ("float16", "bfloat16", "int8_float16", "int8_bfloat16")
+                       if kind not in ctranslate2.get_supported_compute_types("cpu"))
+    with pytest.raises(ModelError, match=f"compute type '{unsupported}' .*TALKSEARCH_COMPUTE_TYPE.* cannot run on "
+                                         "this CPU: use default, auto or one of .*int8"):
+        Embedder("all-MiniLM-L6-v2", "cpu", 1, backend="ctranslate2", compute_type=unsupported, cache=tmp_path)
+    assert (copy / "model.bin").stat().st_mtime_ns == made  # not converted again
