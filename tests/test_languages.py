@@ -604,3 +604,73 @@ def test_find_in_a_translated_talk_shows_the_english_and_pages_on(translated_sit
     assert {float(s) for s in page.locator(".s.hit").evaluate_all("l => l.map(s => s.dataset.start)")} == said
     assert not errors, errors
     page.close()
+
+
+@pytest.mark.unit
+def test_quoted_phrases_match_inside_text_written_without_spaces(tmp_path):
+    """The word index takes Chinese or Japanese text up to the next punctuation for one word ("我们的集群使用纠删码来
+    保护数据"): a "quoted phrase" in such text is found as written there, by the search's phrase filter and in its
+    snippets; a phrase in a spaced script still matches whole words."""
+    import numpy as np
+
+    from talksearch.indexer.passages import PassageOptions, make_passages
+    from talksearch.library import Library, Segment
+    from talksearch.search.ranking import RankingOptions, rank
+    from talksearch.text import search_text
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+    for number, (language, said) in enumerate([("zh", "大家好，今天我们讨论分布式存储系统。"),
+                                               ("zh", "我们的集群使用纠删码来保护数据。"),
+                                               ("ja", "スーパーコンピュータでGPUを使います。"),
+                                               ("ja", "東京大学のクラスタでの経験を紹介します。"),
+                                               ("de", "Die Straße der Daten führt über viele Knoten.")]):
+        sentences = [Segment(0, 4, said)]  # a talk each: a result's text is its sentence
+        passages = make_passages(sentences, PassageOptions())
+        talk = Talk("Generic", str(number), f"http://example.org/{number}", f"Talk {number}", language=language,
+                    embed_model="test-model")
+        library.add_talk(talk, sentences, passages, np.ones((len(passages), 2), np.float32))
+    options = RankingOptions(sound_weight=0, token_candidates=0)
+
+    def found(query: str) -> set[str]:  # the sentences the search gives (every passage is as near by meaning)
+        return {hit.text for hit, _ in rank(library, search_text(query), np.ones(2, np.float32), 5, options)}
+
+    assert found('"纠删码"') == found("“纠删码”") == {"我们的集群使用纠删码来保护数据。"}  # a Chinese keyboard's quotes
+    assert found('"分布式存储"') == {"大家好，今天我们讨论分布式存储系统。"}
+    assert found('"東京大学"') == {"東京大学のクラスタでの経験を紹介します。"}
+    assert found('"GPUを使います"') == found('"gpu を使います"') == {"スーパーコンピュータでGPUを使います。"}
+    assert found('"纠删码保护"') == set()  # the words in order, side by side: "纠删码来保护" is not it
+    assert found('"PUを使います"') == set()  # a Latin word in it is still a whole word
+    assert found('"Straße der Daten"') == {"Die Straße der Daten führt über viele Knoten."}
+    assert found('"Straße der Daten" "纠删码"') == set()  # every phrase, in one passage
+
+    mark = ("[", "]")
+    sentence = {hit.text: hit.passage_id for hit in library.passages(library.keyword_search("纠删码 GPU", 10)).values()
+                if hit.kind == "sentence"}
+
+    def marked(text: str, query: str) -> str | None:
+        return library.snippets([(sentence[text], text)], search_text(query), mark).get(sentence[text])
+
+    assert marked("我们的集群使用纠删码来保护数据。", "“纠删码”") == "我们的集群使用[纠删码]来保护数据。"
+    assert marked("スーパーコンピュータでGPUを使います。", '"GPUを使います"') == "スーパーコンピュータで[GPUを使います]。"
+    # a phrase is marked whole, not by its pieces; the query's other words as ever
+    assert marked("我们的集群使用纠删码来保护数据。", '"纠删码保护" 集群') == "我们的[集群]使用纠删码来保护数据。"
+    library.close()
+
+
+@pytest.mark.unit
+def test_japanese_snippets_mark_no_meaningless_pieces_of_kana_words():
+    """Two Chinese characters are a word, two kana a syllable: "コン" of "コンピュータ" is not marked in "コンテナ"."""
+    from talksearch.library.keyword_index import mark_unspaced
+
+    mark = ("[", "]")
+    assert mark_unspaced("ジョブスケジューラとコンテナ", ["コンピュータ"], mark) is None
+    assert mark_unspaced("スーパーコンピュータでは", ["データのバックアップ"], mark) is None
+    assert mark_unspaced("スーパーコンピュータでは", ["コンピュータ"], mark) == "スーパー[コンピュータ]では"
+    assert mark_unspaced("新しいコンピューター", ["コンピュータの性能"], mark) == "新しい[コンピュータ]ー"  # 3 kana or more
+    assert mark_unspaced("重要な話題です。", ["です"], mark) == "重要な話題[です]。"  # the whole query text, always
+    assert mark_unspaced("東京大学の研究", ["大学院"], mark) == "東京[大学]の研究"  # two kanji: a word
+    # a run FTS5 marked already (a whole Chinese "word" of the word index) is not marked again inside
+    db, index = _keyword_index(["研究。"])
+    assert index.snippets([(1, "研究。")], "研究", mark) == {1: "[研究]。"}

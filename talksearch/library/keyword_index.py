@@ -24,6 +24,14 @@ EXACT_TOKENIZE = "unicode61 remove_diacritics 2"
 # A run of characters from scripts written without spaces (migrations.UNSPACED_RANGES): the word tokenizer
 # takes it for one word, so its words are looked up in passages_unspaced's trigrams instead.
 UNSPACED = re.compile(f"[{UNSPACED_RANGES}]+")
+# Chinese characters (kanji in Japanese): each carries a meaning and two make a word, so two of a query's are worth
+# marking on their own. Two characters of the other scripts without spaces (kana, Thai...) are a syllable or
+# less: "コン" of "コンピュータ" is no word, and marks "コンテナ" (mark_unspaced).
+_IDEOGRAPHS = re.compile("[㐀-䶿一-鿿]+")
+_SHORTEST_SOUNDS = 3  # the shortest piece of a query's word in kana (or Thai...) marked alone
+# A word character of a script written with spaces: a "quoted phrase"'s Latin word inside text without spaces
+# ("GPUを使います") is still matched whole (unspaced_phrase)
+_SPACED_LETTER = f"[^\\W{UNSPACED_RANGES}]"
 _TRIGRAM = 3  # the shortest text a trigram index finds by itself; shorter runs are looked for by substring
 _TRIGRAM_WORD = 4  # shorter words are mostly function words, whose trigrams every passage shares
 _MAX_PAIRS = 8  # character pairs of a query scanned for at most (each reads every passage in such scripts)
@@ -41,6 +49,47 @@ def quoted(term: str) -> str:
 def quoted_phrases(text: str) -> list[str]:
     """The query's "quoted phrases", as the words FTS5 matches in order."""
     return [phrase for phrase in (" ".join(_TOKEN.findall(p)) for p in _PHRASE.findall(text)) if phrase]
+
+
+def unspaced_phrase(phrase: str) -> re.Pattern[str]:
+    """How a "quoted phrase" (``quoted_phrases``) holding text written without spaces is matched: as a substring
+    of a passage's text, in any case. passages_fts takes a run of such text up to the next punctuation for one
+    word ("今天我们讨论分布式存储系统"), so a phrase inside it is never a word of its own there. Between the
+    phrase's words, punctuation may stand, or nothing where a side is written without spaces; words of spaced
+    scripts in it match whole, as they do in a phrase of their own."""
+    words = phrase.split()
+    pattern = re.escape(words[0])
+    for before, word in zip(words, words[1:]):
+        joined = UNSPACED.match(before[-1]) or UNSPACED.match(word[0])
+        pattern += (r"\W*" if joined else r"\W+") + re.escape(word)
+    if not UNSPACED.match(phrase[0]):
+        pattern = f"(?<!{_SPACED_LETTER})" + pattern
+    if not UNSPACED.match(phrase[-1]):
+        pattern += f"(?!{_SPACED_LETTER})"
+    return re.compile(pattern, re.IGNORECASE)
+
+
+def _split_phrases(text: str) -> tuple[list[str], list[re.Pattern[str]]]:
+    """The query's "quoted phrases": those passages_fts matches (in scripts written with spaces), and those
+    holding text without spaces, as they are matched (``unspaced_phrase``)."""
+    phrases = quoted_phrases(text)
+    return ([p for p in phrases if not UNSPACED.search(p)],
+            [unspaced_phrase(p) for p in phrases if UNSPACED.search(p)])
+
+
+def _outside_marks(text: str, mark: tuple[str, str], change: Callable[[str], str]) -> str:
+    """``text`` with ``change`` made to its parts not already between ``mark``'s strings: a word FTS5 marked is
+    not marked again inside."""
+    parts = re.split(f"({re.escape(mark[0])}.*?{re.escape(mark[1])})", text, flags=re.S)
+    return "".join(part if i % 2 else change(part) for i, part in enumerate(parts))
+
+
+def mark_phrases(text: str, phrases: Sequence[re.Pattern[str]], mark: tuple[str, str]) -> str | None:
+    """``text`` with the ``phrases`` (``unspaced_phrase``) marked where they occur, whole; None when none does."""
+    marked = text
+    for phrase in phrases:
+        marked = _outside_marks(marked, mark, lambda part: phrase.sub(lambda m: mark[0] + m[0] + mark[1], part))
+    return marked if marked != text else None
 
 
 def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
@@ -81,21 +130,31 @@ def any_word_query(text: str) -> str | None:
 
 
 def mark_unspaced(text: str, runs: Sequence[str], mark: tuple[str, str]) -> str | None:
-    """``text`` with the longest pieces (two characters or more, or a whole one-character run) of the query's
-    ``runs`` marked where they occur, left to right; None when none occurs."""
+    """``text`` with the longest pieces of the query's ``runs`` marked where they occur, left to right (not inside
+    what is marked already); None when none occurs. A piece is a whole run, or part of one: two Chinese characters
+    or more, three of other scripts (``_IDEOGRAPHS``)."""
     pieces = {r[i:j] for r in runs for i in range(len(r)) for j in range(i + min(2, len(r)), len(r) + 1)}
+    pieces = {p for p in pieces if p in runs or len(p) >= _SHORTEST_SOUNDS or _IDEOGRAPHS.fullmatch(p)}
     longest = max(map(len, pieces), default=0)
-    out, i, found = [], 0, False
-    while i < len(text):
-        piece = next((text[i:i + n] for n in range(min(longest, len(text) - i), 0, -1) if text[i:i + n] in pieces), None)
-        if piece:
-            out.append(mark[0] + piece + mark[1])
-            i += len(piece)
-            found = True
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out) if found else None
+    found = False
+
+    def marked(text: str) -> str:
+        nonlocal found
+        out, i = [], 0
+        while i < len(text):
+            piece = next((text[i:i + n] for n in range(min(longest, len(text) - i), 0, -1)
+                          if text[i:i + n] in pieces), None)
+            if piece:
+                out.append(mark[0] + piece + mark[1])
+                i += len(piece)
+                found = True
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
+
+    out = _outside_marks(text, mark, marked)
+    return out if found else None
 
 
 def _interleave(first: list[int], second: list[int]) -> list[int]:
@@ -154,12 +213,18 @@ class KeywordIndex:
         None when it has none.
 
         ``passages_fts`` finds the candidates from its index, but it stems: the phrases are matched again in
-        those alone, in a scratch table tokenised the same way without the stemmer."""
-        phrases = quoted_phrases(text)
-        if not phrases:
+        those alone, in a scratch table tokenised the same way without the stemmer. A phrase holding text
+        written without spaces is looked for in the candidates' text (``unspaced_phrase``)."""
+        phrases, unspaced = _split_phrases(text)
+        if not phrases and not unspaced:
             return None
-        if not ids:
-            return set()
+        if unspaced and ids:
+            rows = self.db.execute(
+                f"SELECT id, text, translation FROM passages WHERE id IN ({','.join('?' * len(ids))})", list(ids))
+            ids = [rowid for rowid, *texts in rows
+                   if all(any(phrase.search(t) for t in texts if t) for phrase in unspaced)]
+        if not ids or not phrases:
+            return set(ids)
         match = " AND ".join(quoted(p) for p in phrases)
         candidates = self.db.execute(
             "SELECT rowid, text, translation FROM passages_fts WHERE passages_fts MATCH ? "
@@ -280,18 +345,22 @@ class KeywordIndex:
         (asked of ``passages_fts``, FTS5 walks every query word's postings across the whole library)."""
         texts = list(texts)
         marked = self._word_snippets(texts, query, mark, tokens)
-        runs = UNSPACED.findall(query)
-        if runs:  # words in a script without spaces: marked where the query's runs (or pieces of them) occur
+        _, phrases = _split_phrases(query)
+        runs = UNSPACED.findall(_PHRASE.sub(" ", query))
+        if runs or phrases:  # text without spaces: its "quoted phrases" marked whole, then where the query's other
+            # runs (or pieces of them) occur
             for rowid, text in texts:
                 if UNSPACED.search(text):
-                    found = mark_unspaced(marked.get(rowid, text), runs, mark)
-                    if found is not None:
-                        marked[rowid] = found
+                    shown = marked.get(rowid, text)
+                    shown = mark_phrases(shown, phrases, mark) or shown
+                    shown = mark_unspaced(shown, runs, mark) or shown
+                    if shown != marked.get(rowid, text):
+                        marked[rowid] = shown
         return marked
 
     def _word_snippets(self, texts: list[tuple[int, str]], query: str, mark: tuple[str, str],
                        tokens: int) -> dict[int, str]:
-        words, phrases = any_word_query(query), quoted_phrases(query)
+        words, (phrases, _) = any_word_query(query), _split_phrases(query)
         if not texts or not (words or phrases):
             return {}
         try:
