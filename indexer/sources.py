@@ -338,8 +338,8 @@ class Sources:
         reading of the feed to the next, and the talk must stay known."""
         page, smuggled = unsmuggle_url(info.get("webpage_url") or "")
         url = (unsmuggle_url(info.get("url") or "")[0] or page).split("#", 1)[0]
-        # (unquoted, as yt-dlp names it: "a talk.mp3" is fetched as "a%20talk.mp3", and a talk yt-dlp finds in
-        # the archive under its plain id comes back without its resolved URL: the page's, unescaped, stands in)
+        # (unquoted, as yt-dlp names it: "a talk.mp3" is fetched as "a%20talk.mp3", and an info yt-dlp has not
+        # processed yet, as archive_key sees one, has no resolved URL: the page's, unescaped, stands in)
         # (as yt-dlp names it, GenericIE._generic_id: the last segment with its query, "media?file=ep1" for
         # /show/media?file=ep1.mp3, so that one too is told apart from another show's)
         named_after_file = (info.get("extractor_key") == "Generic" and info.get("direct") and url
@@ -407,7 +407,7 @@ class Sources:
         listed = candidate.listed or unsmuggle_url(candidate.entry.get("url") or "")[0] or None
         feed = ((candidate.context or {}).get("feed") or {}).get(listed, {})
         try:
-            info = self.ydl.process_ie_result(dict(candidate.entry), download=False)
+            info = self._resolved(candidate.entry)
             if info is None:
                 return None
             info = self._distinct_id(info, listed)
@@ -435,6 +435,21 @@ class Sources:
             raise SourceError("download produced no file")
         return Fetched(self._talk_from_info(info, candidate.context or {}, feed), Path(downloads[0]["filepath"]), True,
                        transcript, refused)
+
+    def _resolved(self, entry: dict) -> dict | None:
+        """yt-dlp's processing of a listed entry, without downloading, its archive check blind to the generic
+        extractor's keys: a media URL's recording is named after its file until ``_distinct_id`` tells it apart,
+        and yt-dlp, finding that plain name known (an earlier release's id), would hand the info back without
+        the URL it resolved: where a redirected link leads, what tells the talk at that address from another
+        file of that name. ``_fetch`` checks the archive itself once the id is distinct. The generic
+        extractor's check comes after its request (it has no id before one): leaving it out costs none."""
+        generic = make_archive_id("Generic", "")
+        archive = self.ydl.archive
+        self.ydl.archive = CatalogArchive(lambda key: not key.startswith(generic) and self.is_indexed(key))
+        try:
+            return self.ydl.process_ie_result(dict(entry), download=False)
+        finally:
+            self.ydl.archive = archive
 
     # --- captions -------------------------------------------------------------------------------
 

@@ -221,3 +221,34 @@ def test_a_media_urls_key_names_the_recording_not_the_link(tmp_path):
     moved = {"generic q-1234abcd": "https://host.example/moved/q.ogg?token=AAA"}  # an earlier release's
     assert _media_url_id(tmp_path, moved, "https://host.example/q.ogg?token=BBB",
                          "https://host.example/moved/q.ogg?token=BBB") == "q-1234abcd"
+
+
+def test_after_the_upgrade_a_redirected_escaped_name_is_known_whatever_its_token(media_server, tmp_path):
+    """An item whose link redirects (301) to a file whose name is fetched escaped: the previous release kept the
+    plain name, and the next night, with a new token, the talk is known by where its link leads, not added again
+    beside itself (yt-dlp's own archive check found the plain name, and handed back no URL to tell where that is)."""
+    from talksearch.indexer import sources
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.settings import Settings
+
+    def items(token: str) -> list[dict]:
+        return [{"title": "Night talk", "url": f"old/night%20talk%20%C3%A9.ogg?token={token}", "talk": "t02",
+                 "speaker": "Di Eze"}]
+
+    folder, base = _published(media_server, "redirected", {"night talk é": "t02"}, items("AAA"))
+    media_server.redirects["/redirected/old/night%20talk%20%C3%A9.ogg"] = "/redirected/night%20talk%20%C3%A9.ogg"
+    library = tmp_path / "library"
+    with pytest.MonkeyPatch.context() as old:
+        old.setattr(sources.Sources, "_distinct_id", _old_release_id)
+        run = IndexRun(Settings(library=library))
+        try:
+            assert run.run([f"{base}/feed.xml"]).count("added") == 1
+        finally:
+            run.close()
+    before = _archive_ids(library)
+    assert before == ["generic night talk é"]  # the previous release's key: the plain name
+    (folder / "feed.xml").write_text(_feed(base, items("BBB")))
+    again = talksearch("index", f"{base}/feed.xml", "--library", str(library))
+    assert "0 added, 1 skipped, 0 failed" in again.stdout, again.stdout + again.stderr
+    assert "already in the library" in again.stdout
+    assert _archive_ids(library) == before
