@@ -21,7 +21,7 @@ from pathlib import Path
 from talksearch.indexer import captions
 from talksearch.indexer.captions import CaptionError
 
-from talksearch.language_codes import LANGUAGE_TAG, base_language
+from talksearch.language_codes import LANGUAGE_TAG, source_language
 from talksearch.library import Segment
 
 CHOICES = ("uploaded", "any", "never")
@@ -43,6 +43,12 @@ class CaptionTrack:
     @property
     def source(self) -> str:
         return f"{self.origin} captions"
+
+    @property
+    def code(self) -> str | None:
+        """The language code the track's tag stands for (``deu``, ``German``: ``de``); None for a tag that names no
+        known language, which is then a track that names none."""
+        return source_language(self.language)
 
 
 @dataclass
@@ -92,7 +98,8 @@ def feed_tracks(transcripts: list[dict], choice: str) -> list[CaptionTrack]:
 
 
 def sidecar_tracks(media: Path, choice: str) -> list[CaptionTrack]:
-    """``talk.vtt``, ``talk.srt`` and ``talk.<language>.vtt`` beside ``talk.mp4``: taken as the publisher's."""
+    """``talk.vtt``, ``talk.srt`` and ``talk.<language>.vtt`` beside ``talk.mp4``, the language a tag (``de``,
+    ``de-DE``, ``deu``) or its English name (``German``): taken as the publisher's."""
     if choice == "never":
         return []
     tracks = []
@@ -102,7 +109,7 @@ def sidecar_tracks(media: Path, choice: str) -> list[CaptionTrack]:
             tracks.append(CaptionTrack("uploaded", None, fmt, path=plain))
         for tagged in sorted(media.parent.glob(f"{_glob_escape(media.stem)}.*.{fmt}")):
             tag = tagged.name[len(media.stem) + 1 : -len(fmt) - 1]
-            if LANGUAGE_TAG.match(tag):
+            if LANGUAGE_TAG.match(tag) or source_language(tag):
                 tracks.append(CaptionTrack("uploaded", tag, fmt, path=tagged))
     return tracks
 
@@ -117,21 +124,21 @@ def choose(tracks: list[CaptionTrack], language: str | None) -> CaptionTrack | N
     are no tracks; CaptionError when there are, but none fits."""
     if not tracks:
         return None
-    wanted = base_language(language)
+    wanted = source_language(language)
     if wanted is None:
-        offered = {base_language(t.language) for t in tracks if t.language}
+        offered = {t.code for t in tracks if t.code}
         if len(offered) > 1:
             raise CaptionError(f"captions in {len(offered)} languages ({', '.join(sorted(offered))}) and the talk's "
                                "language is not known (name it with --language)")
         return tracks[0]
     for origin in ("uploaded", "automatic"):
         ranked = sorted(
-            (t for t in tracks if t.origin == origin and base_language(t.language) in (wanted, None)),
-            key=lambda t: (t.language is None, not (t.language or "").endswith("-orig")),
+            (t for t in tracks if t.origin == origin and t.code in (wanted, None)),
+            key=lambda t: (t.code is None, not (t.language or "").endswith("-orig")),
         )
         if ranked:
             return ranked[0]
-    offered = sorted({base_language(t.language) for t in tracks if t.language})
+    offered = sorted({t.code for t in tracks if t.code})
     raise CaptionError(f"no captions in {wanted} (only {', '.join(offered)})")
 
 
@@ -159,7 +166,7 @@ def load(track: CaptionTrack, read_url: Callable[[str], bytes], duration: float 
     except UnicodeDecodeError:
         raise CaptionError("not UTF-8 text") from None
     segments = captions.read(text, fmt, duration)
-    return CaptionTranscript(track.source, base_language(track.language) or base_language(language), segments)
+    return CaptionTranscript(track.source, track.code or source_language(language), segments)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -31,7 +31,7 @@ from talksearch.indexer.audio import media_duration
 from talksearch.indexer.caption_sources import CaptionTrack, CaptionTranscript
 from talksearch.indexer.captions import CaptionError
 
-from talksearch.language_codes import base_language
+from talksearch.language_codes import base_language, source_language
 from talksearch.library import Talk, archive_id
 from talksearch.library.layout import CATALOG
 
@@ -598,8 +598,8 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         published=feed.get("published") or _published(info),
         duration=info.get("duration"),
         # as the site or the feed states it (a forced --language replaces it: Sources.fetch); whisper's detection
-        # fills it in otherwise
-        language=base_language(caption_sources.spoken_language(info) or feed.get("language")),
+        # fills it in otherwise (and where the source's word for it is no language: "Deutsch")
+        language=source_language(caption_sources.spoken_language(info)) or source_language(feed.get("language")),
         thumbnail=info.get("thumbnail"),
         chapters=[
             {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}

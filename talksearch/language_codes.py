@@ -3,6 +3,7 @@ talk is stored, filtered and transcribed by (``en``, ``de``: ISO 639-1, as whisp
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -28,33 +29,90 @@ def _whisper_codes() -> frozenset[str]:
     return frozenset(_LANGUAGE_CODES)
 
 
-# ISO 639-1: every two-letter language code (from Debian's iso-codes, iso_639-2.json's alpha_2 values).
-ISO_639_1 = frozenset("""
-aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv dz ee el en
-eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig ii ik io is it iu ja jv ka
-kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml mn mr ms mt my na nb nd ne ng nl
-nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw
-ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split())
+def _three_letter_table(rows: str) -> dict[str, str]:
+    """``deu/ger=de ...``: each three-letter code to its two-letter one."""
+    table = {}
+    for row in rows.split():
+        threes, two = row.split("=")
+        table.update(dict.fromkeys(threes.split("/"), two))
+    return table
+
+
+# ISO 639-2's three-letter codes, terminology and bibliographic (``deu``/``ger``: what Plex, Jellyfin and mkvextract
+# name caption files by, and some feeds send), of the languages ISO 639-1 names too: from Debian's iso-codes 4.15,
+# iso_639-2.json (alpha_3/bibliographic=alpha_2).
+ISO_639_2 = _three_letter_table("""
+aar=aa abk=ab afr=af aka=ak amh=am ara=ar arg=an asm=as ava=av ave=ae aym=ay aze=az bak=ba bam=bm bel=be ben=bn
+bih=bh bis=bi bod/tib=bo bos=bs bre=br bul=bg cat=ca ces/cze=cs cha=ch che=ce chu=cu chv=cv cor=kw cos=co cre=cr
+cym/wel=cy dan=da deu/ger=de div=dv dzo=dz ell/gre=el eng=en epo=eo est=et eus/baq=eu ewe=ee fao=fo fas/per=fa
+fij=fj fin=fi fra/fre=fr fry=fy ful=ff gla=gd gle=ga glg=gl glv=gv grn=gn guj=gu hat=ht hau=ha heb=he her=hz hin=hi
+hmo=ho hrv=hr hun=hu hye/arm=hy ibo=ig ido=io iii=ii iku=iu ile=ie ina=ia ind=id ipk=ik isl/ice=is ita=it jav=jv
+jpn=ja kal=kl kan=kn kas=ks kat/geo=ka kau=kr kaz=kk khm=km kik=ki kin=rw kir=ky kom=kv kon=kg kor=ko kua=kj kur=ku
+lao=lo lat=la lav=lv lim=li lin=ln lit=lt ltz=lb lub=lu lug=lg mah=mh mal=ml mar=mr mkd/mac=mk mlg=mg mlt=mt mon=mn
+mri/mao=mi msa/may=ms mya/bur=my nau=na nav=nv nbl=nr nde=nd ndo=ng nep=ne nld/dut=nl nno=nn nob=nb nor=no nya=ny
+oci=oc oji=oj ori=or orm=om oss=os pan=pa pli=pi pol=pl por=pt pus=ps que=qu roh=rm ron/rum=ro run=rn rus=ru sag=sg
+san=sa sin=si slk/slo=sk slv=sl sme=se smo=sm sna=sn snd=sd som=so sot=st spa=es sqi/alb=sq srd=sc srp=sr ssw=ss
+sun=su swa=sw swe=sv tah=ty tam=ta tat=tt tel=te tgk=tg tgl=tl tha=th tir=ti ton=to tsn=tn tso=ts tuk=tk tur=tr
+twi=tw uig=ug ukr=uk urd=ur uzb=uz ven=ve vie=vi vol=vo wln=wa wol=wo xho=xh yid=yi yor=yo zha=za zho/chi=zh zul=zu""")
+
+# ISO 639-1: every two-letter language code.
+ISO_639_1 = frozenset(ISO_639_2.values())
+
+
+def _stored_codes() -> frozenset[str]:
+    """The codes a talk's language is stored and filtered by: ISO 639-1's, and whisper's few three-letter ones
+    (haw, yue) for languages that have no two-letter code."""
+    return ISO_639_1 | _whisper_codes()
+
+
+def language_code(tag: str | None) -> str | None:
+    """The code a language tag is stored as: ``de-DE``, ``deu`` and ``ger`` are all ``de``; None when ``tag`` is no
+    tag of a known language (``zz``, ``Deutsch``)."""
+    code = base_language(tag) if tag and LANGUAGE_TAG.match(tag) else None
+    code = ISO_639_2.get(code, code)
+    code = ALIASES.get(code, code)  # jav is jv, which whisper names jw
+    return code if code in _stored_codes() else None
+
+
+@functools.cache
+def _whisper_names() -> dict[str, str]:
+    """Whisper's English names of its languages, and their other names (``german``, ``mandarin``, ``castilian``),
+    to codes: the table of the whisper tokenizer transformers ships (faster-whisper keeps only the codes)."""
+    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
+
+    return dict(TO_LANGUAGE_CODE)
+
+
+def source_language(value: str | None) -> str | None:
+    """The code what a source says its language is (yt-dlp's ``language``, a feed's ``<language>``, a caption
+    track's or caption file's tag) is stored as: a tag (``de-DE``, ``deu``, ``ger``) or the English name whisper
+    gives the language (``German``). None for anything else (``Deutsch``, ``zz``): never stored, so the talk's
+    language is taken from elsewhere or detected, rather than offered by the Language menu and refused as a filter."""
+    value = (value or "").strip()
+    return (language_code(value) or _whisper_names().get(value.lower())) if value else None
 
 
 def filter_languages(values: Iterable[str]) -> list[str]:
     """Search filter values as stored codes; ValueError naming the first that is no language tag ("english"),
     no language's code ("qq") or a three-letter code talks are not stored by ("eng": stored codes are ISO
-    639-1's two letters, but for the few languages that have only three, such as yue), rather than a filter
-    that silently matches nothing."""
+    639-1's two letters, but for the few languages that have only three, such as yue; the message names the
+    two letters), rather than a filter that silently matches nothing."""
     codes = []
     for value in values:
         code = base_language(value) if LANGUAGE_TAG.match(value) else None
-        if code is None or code not in ISO_639_1 | _whisper_codes():
-            raise ValueError(f"{value!r} is not a language code (e.g. en, de, es)")
+        if code is None or code not in _stored_codes():
+            stored = language_code(value)  # "deu": say which code its talks are stored and filtered by
+            hint = f"ISO 639-1 names it {stored}" if stored else "e.g. en, de, es"
+            raise ValueError(f"{value!r} is not a language code ({hint})")
         codes.append(code)
     return codes
 
 
 def whisper_code(tag: str | None) -> str | None:
-    """The code whisper transcribes ``tag`` as, or None when whisper knows no such language (a source that
-    says "English" or "zz": the talk's language is then detected, not passed on for whisper to refuse)."""
-    code = base_language(tag) if tag and LANGUAGE_TAG.match(tag) else None
+    """The code whisper transcribes ``tag`` as (``de-DE``, ``deu``: ``de``), or None when whisper knows no such
+    language ("English" is no tag, "zz" no language: the talk's language is then detected, not passed on for
+    whisper to refuse)."""
+    code = language_code(tag)
     return code if code in _whisper_codes() else None
 
 
