@@ -213,10 +213,18 @@ class IndexRun:
             bar.n = min(done, duration)
             bar.refresh()
 
+        processed = None
         try:
-            return self.processor.process(fetched, on_progress)
+            processed = self.processor.process(fetched, on_progress)
+            return processed
         except TalkFailed as exc:
             return talk_failed(candidate, fetched, str(exc))
         finally:
             bar.close()
-            discard(fetched, self.settings.library / MEDIA if self.settings.keep_media else None)
+            # Kept only for a talk the library will hold: a failed talk's would belong to none (``check`` says so)
+            keep = self.settings.keep_media and processed is not None
+            if keep and fetched.downloaded:  # --reindex: one recording per talk, the one it is now indexed from
+                for earlier in self.library.kept_media(fetched.talk):
+                    if earlier.name != fetched.audio.name:
+                        earlier.unlink(missing_ok=True)
+            discard(fetched, self.settings.library / MEDIA if keep else None)

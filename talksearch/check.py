@@ -2,8 +2,8 @@
 
 What is checked: the SQLite catalog (integrity, its FTS5 word index, and its two trigram indexes holding exactly
 their passages), the FAISS file (readable, and holding exactly the catalog's passage ids), the models recorded
-(one embedding model for the whole library, found where its name says, embeddings of its dimension), and leftover
-files from interrupted runs.
+(one embedding model for the whole library, found where its name says, embeddings of its dimension), leftover
+files from interrupted runs, and recordings kept in ``media/`` that no talk owns.
 The catalog holds every embedding and every text, so the vector index and the keyword indexes can always be rebuilt
 from it.
 Sentences stored before their words' vectors were kept (format 6) are counted; ``repair`` computes them with
@@ -218,9 +218,17 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
                 for file in leftovers:
                     file.unlink(missing_ok=True)
                 report.repaired.append(f"removed {len(leftovers)} leftover files")
-        kept = list((library.path / MEDIA).glob("*")) if (library.path / MEDIA).exists() else []
-        if kept:  # the user's (--keep-media): reported, never removed
-            report.facts.append(f"{len(kept)} audio files kept in {MEDIA}/ (--keep-media)")
+        kept = [file for file in (library.path / MEDIA).glob("*") if file.is_file()]
+        unowned = library.unowned_media()
+        if len(kept) > len(unowned):  # the talks' own recordings (--keep-media): reported, never removed
+            report.facts.append(f"{len(kept) - len(unowned)} audio files kept in {MEDIA}/ (--keep-media)")
+        if unowned:  # a talk deleted by a release that left its recording behind, or one never committed
+            report.problems.append(f"{len(unowned)} files in {MEDIA}/ belong to no talk in the catalog (kept for "
+                                   f"talks since deleted); --repair removes them")
+            if repair:
+                for file in unowned:
+                    file.unlink(missing_ok=True)
+                report.repaired.append(f"removed {len(unowned)} files from {MEDIA}/ that belong to no talk")
     finally:
         library.close()
     return _looked_again(path, report) if report.repaired else report

@@ -311,3 +311,77 @@ def test_a_refused_origin_is_named_in_the_log_once(caplog):
             assert server.get("/api/talks", headers={"Origin": origin}).status_code == 200
     named = [r.getMessage() for r in caplog.records if "cross-origin" in r.getMessage()]
     assert len(named) == 1 and "https://forgotten.example" in named[0] and "TALKSEARCH_CORS_ORIGINS" in named[0], named
+
+
+def test_a_talks_kept_recording_goes_with_it_and_nothing_else_does():
+    """--keep-media keeps a download in the library's media/, named by yt-dlp after the talk's extractor and id (a
+    feed's guid, made safe for a file name). --reindex of a talk whose recording changed format keeps only the new
+    one; `check` counts a file no talk owns as a problem and --repair removes it; DELETE removes the talk's
+    recording with the talk (a takedown leaves no copy behind), and never a local talk's own file or a file the
+    library did not write."""
+    import shutil
+    from pathlib import Path
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    from talksearch.indexer.pipeline import IndexRun
+    from tests.helpers import DATA, talksearch
+    from tests.service_fixtures import LOCAL_TITLE
+
+    server = admin_server()
+    library = server.settings.library
+    media = library / "media"
+    served = loopback_media()
+
+    def index_feed(enclosure: str, reindex: bool = False) -> str:
+        shutil.copy(DATA / "t01.ogg", served.directory / "live" / enclosure)
+        (served.directory / "live" / "kept.xml").write_text(
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Kept</title><item><title>Kept talk</title>'
+            f'<guid isPermaLink="false">tag:talks.example,2024:kept talk</guid><enclosure '
+            f'url="{served.url("live/" + enclosure)}" type="audio/ogg"/></item></channel></rss>')
+        run = IndexRun(settings_for(library, keep_media=True), report=lambda line: None, reindex=reindex)
+        try:
+            [outcome] = run.run([served.url("live/kept.xml")]).outcomes
+        finally:
+            run.close()
+        assert outcome.status == "added", outcome
+        return outcome.talk_id
+
+    talk_id = index_feed("kept.ogg")
+    kept = "Generic-tag_-talks.example_2024_-kept_talk"  # yt-dlp's name for the guid
+    assert sorted(p.name for p in media.iterdir()) == [f"{kept}.ogg"]
+    # The host re-encodes the episode under the same guid: the talk's earlier recording does not stay behind.
+    assert index_feed("kept.opus", reindex=True) == talk_id
+    assert sorted(p.name for p in media.iterdir()) == [f"{kept}.opus"]
+    # A talk that fails is not in the library: its download is not kept for it.
+    run = IndexRun(settings_for(library, keep_media=True), report=lambda line: None)
+    try:
+        assert [o.status for o in run.run([served.url("corrupt.mp3")]).outcomes] == ["failed"]
+    finally:
+        run.close()
+    assert sorted(p.name for p in media.iterdir()) == [f"{kept}.opus"]
+
+    # The library's talk indexed from a local file: its recording is the user's (the read server's too)
+    local_id = next(t["id"] for t in server.get("/api/talks", params={"limit": 100}).json()["talks"]
+                    if t["title"] == LOCAL_TITLE)
+    with Library.open(library, readonly=True) as reader:
+        recording = Path(url2pathname(urlsplit(reader.talk(local_id).media_url).path))
+    assert recording.is_file()
+
+    # A recording an earlier release left behind when its talk was deleted; and a file the library did not write.
+    shutil.copy(DATA / "t02.ogg", media / "Generic-deleted_talk.ogg")
+    (media / "notes.txt").write_text("the operator's")
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1, checked.stdout
+    assert "1 files in media/ belong to no talk in the catalog" in checked.stdout, checked.stdout
+    repaired = talksearch("check", "--library", str(library), "--repair")
+    assert repaired.returncode == 0, repaired.stdout
+    assert sorted(p.name for p in media.iterdir()) == [f"{kept}.opus", "notes.txt"]
+
+    for deleted in (talk_id, local_id):
+        response = server.client.delete(f"/api/talks/{deleted}", headers=AUTH)
+        assert response.status_code == 200 and response.json() == {"deleted": deleted}
+    assert [p.name for p in media.iterdir()] == ["notes.txt"]
+    assert recording.is_file()  # the user's, outside the library
+    clean = talksearch("check", "--library", str(library))
+    assert clean.returncode == 0 and "belong to no talk" not in clean.stdout, clean.stdout

@@ -7,7 +7,8 @@ A library is a directory (``layout``):
     vectors.faiss    FAISS index over passage embeddings; its ids are passage ids (type: talksearch.vector_index)
     indexer.lock     held (flock) by the one process writing
     downloads/       audio being fetched (resumable); removed after a talk is committed
-    media/           audio kept after indexing (``keep_media``): the user's, never cleaned up
+    media/           audio kept after indexing (``keep_media``), named after its talk (``kept_media_name``):
+                     removed with its talk
 
 The catalog is the source of truth: a talk, its segments, passages and embeddings are committed in one
 SQLite transaction, so a talk is there whole or not at all. ``vectors.faiss`` is derived from it: exact

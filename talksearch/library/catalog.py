@@ -5,6 +5,7 @@ and deleting talks, and every read of talks, sentences and passages. The vector 
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -19,7 +20,7 @@ import numpy as np
 from talksearch import pronunciation, storage
 from talksearch.library import token_codes, vocabulary
 from talksearch.library.keyword_index import KeywordIndex
-from talksearch.library.layout import CATALOG, LOCK, VECTORS
+from talksearch.library.layout import CATALOG, LOCK, MEDIA, VECTORS
 from talksearch.library.migrations import SCHEMA, TRIGRAM_INDEX_FORMATS, open_format, recorded_format
 from talksearch.library.records import (
     LibraryError,
@@ -48,6 +49,30 @@ def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
     return StoredTalk(**{key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key]
                          for key in _TALK_COLUMNS if key in present},
                       stored_id=row["id"], stored_archive_id=row["archive_id"])
+
+
+def kept_media_name(extractor: str, source_id: str) -> str:
+    """The name, less its extension, of a talk's recording kept in ``media/`` (--keep-media): the indexer downloads
+    it to yt-dlp's output template ``%(extractor_key)s-%(id)s.%(ext)s`` with ``restrictfilenames``
+    (talksearch.indexer.sources), each field made safe by yt-dlp's own sanitizer. Derived from the extractor and id
+    the catalog stores, so no record of the file is needed, and files kept by earlier releases are found too."""
+    from yt_dlp.utils import sanitize_filename  # only for deleting and checking: searching does without it
+
+    return "-".join(sanitize_filename(field, restricted=True) for field in (extractor, source_id))
+
+
+@functools.cache
+def _extractor_keys() -> frozenset[str]:
+    from yt_dlp.extractor import gen_extractor_classes
+
+    return frozenset(extractor.ie_key() for extractor in gen_extractor_classes())
+
+
+def _named_as_kept_media(file: Path) -> bool:
+    """Whether a file has the name the indexer gives the recordings it keeps (``kept_media_name``: an extractor's
+    key, a dash, an id); one put in ``media/`` by hand is not the library's to remove."""
+    extractor, dash, _ = file.stem.partition("-")
+    return bool(dash) and extractor in _extractor_keys()
 
 
 # The tables holding the library's records; the rest of the catalog (keyword, trigram and sound indexes) is
@@ -311,13 +336,43 @@ class Library(VectorSync):
             self.db.execute("BEGIN IMMEDIATE")
             ids = self._passage_ids_of(talk_id_)
             self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
+            talk = self.db.execute("SELECT extractor, source_id FROM talks WHERE id = ?", (talk_id_,)).fetchone()
             deleted = self.db.execute("DELETE FROM talks WHERE id = ?", (talk_id_,)).rowcount
         if self._vectors is None or not self._vectors.writable:
             self.sync_vector_index()
         else:
             self._vectors.remove(ids)
             self._maintain_vectors()
+        if talk is not None:  # its kept recording goes with it (a takedown); after the commit: no talk loses its file
+            for file in self._unowned(self._kept_media_named(kept_media_name(*talk))):
+                file.unlink(missing_ok=True)
         return bool(deleted)
+
+    def kept_media(self, talk: Talk) -> list[Path]:
+        """The talk's recordings kept in ``media/`` (--keep-media), whatever their extension."""
+        return self._kept_media_named(kept_media_name(talk.extractor, talk.source_id))
+
+    def _kept_media_named(self, name: str) -> list[Path]:
+        return [file for file in self._media_files() if file.stem == name]
+
+    def unowned_media(self) -> list[Path]:
+        """The recordings the indexer kept in ``media/`` that no talk in the catalog owns: kept for a talk deleted
+        since (before deleting removed them too) or never committed. A talk owns its kept recording, and a local
+        talk the file it was indexed from, should the user have indexed a kept file as a local recording."""
+        return self._unowned([file for file in self._media_files() if _named_as_kept_media(file)])
+
+    def _unowned(self, files: list[Path]) -> list[Path]:
+        """Of ``files`` in ``media/``, those no talk owns (another talk's id may be made safe to the same name)."""
+        if not files:  # most libraries keep nothing: no need to read every talk
+            return []
+        rows = self.db.execute("SELECT extractor, source_id, media_url FROM talks").fetchall()
+        names = {kept_media_name(extractor, source_id) for extractor, source_id, _ in rows}
+        recordings = {url for _, _, url in rows if url and url.startswith("file:")}
+        return [file for file in files if file.stem not in names and file.resolve().as_uri() not in recordings]
+
+    def _media_files(self) -> list[Path]:
+        folder = self.path / MEDIA
+        return sorted(file for file in folder.iterdir() if file.is_file()) if folder.is_dir() else []
 
     def _passage_ids_of(self, talk_id_: str) -> np.ndarray:
         return np.array([r[0] for r in self.db.execute("SELECT id FROM passages WHERE talk_id = ?", (talk_id_,))],
