@@ -316,7 +316,7 @@ def export(talk_id, library, fmt, translation) -> None:
 @library_option
 @click.option("--repair", is_flag=True, help="Rebuild what can be rebuilt from the catalog's records (the vector, "
               "keyword and trigram indexes; the catalog itself when only those indexes in it are damaged), compute "
-              "missing word vectors, and remove what interrupted runs left.")
+              "missing word vectors, and remove what interrupted runs left and kept recordings no talk owns.")
 def check(library, repair) -> None:
     """Verify the library: catalog, indexes, models, files. Exit 0 only when clean."""
     from talksearch.check import check_library
