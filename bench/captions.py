@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.common import LoopbackServer, default_dev_set  # noqa: E402
+from bench.common import LoopbackServer, default_dev_set, talk_set_media  # noqa: E402
 from bench.quality import (  # noqa: E402
     CachedTalk,
     TalkSet,
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=15, help="seed for the machine-style captions' errors")
     args = parser.parse_args(argv)
     talk_set_dir = args.talks or default_dev_set()
+    talk_set_media(talk_set_dir, "feed.xml", "corpus.json")  # all a set needs here, before a talk is indexed
     talk_set = TalkSet.load(talk_set_dir)
     audio_minutes = sum(t["duration"] for t in talk_set.truth.values()) / 60
     print(f"set {talk_set_dir}: {len(talk_set.truth)} talks, {audio_minutes:.1f} min of audio, "

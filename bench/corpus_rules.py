@@ -15,10 +15,16 @@ trailing "e" (so "node", "nodes" and "noded" all become "nod").
 """
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+from bench.common import read_json  # noqa: E402
 
 KINDS: tuple[str, ...] = ("paraphrase", "question", "keyword", "vague")
 MAX_SHARED_PARAPHRASE = 1
@@ -109,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = False
     for path in paths:
-        with open(path, encoding="utf-8") as f:
-            corpus = json.load(f)
+        corpus = read_json(Path(path))  # a mistyped path: one line, not a traceback
         counts = Counter(q.get("kind") for q in corpus.get("queries", []))
         summary = ", ".join(f"{kind} {counts.get(kind, 0)}" for kind in KINDS)
         print(f"{path}: {len(corpus.get('talks', []))} talks, {sum(counts.values())} queries ({summary})")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import at_least, searchable_library  # noqa: E402
 from bench.search_scale import free_port, start_service  # noqa: E402
 from talksearch.library import Library  # noqa: E402
 
@@ -57,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("library", type=Path)
     parser.add_argument("--pages", type=int, default=15)
     args = parser.parse_args(argv)
+    # Before the service starts: `talksearch serve` makes an empty library at a mistyped path, and paged nothing.
+    at_least("--pages", args.pages, 1)
+    searchable_library(args.library)
     port = free_port()
     service = start_service(args.library, port, threads=1)
     try:

@@ -28,8 +28,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import LoopbackServer, default_dev_set, word_errors  # noqa: E402
-from talksearch.models import resolve  # noqa: E402
+from bench.common import (LoopbackServer, at_least, default_dev_set, needs_program, talk_set_media,  # noqa: E402
+                          word_errors)
+from talksearch.models import ModelError, resolve  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
 
 PLAIN = r"""
@@ -79,18 +80,25 @@ def library_transcripts(library: Path) -> dict[str, str]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--talks", type=Path, default=None, help="talk set (truth.json, feed.xml, media)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--long-hours", type=float, default=0.0)
     parser.add_argument("--whisper-model", default=Settings().whisper_model,
                         help="the model both sides run [default: talksearch's default, %(default)s]")
-    args = parser.parse_args()
-    model_directory = resolve("whisper", args.whisper_model).location
+    args = parser.parse_args(argv)
+    at_least("--rounds", args.rounds, 1)
+    at_least("--long-hours", args.long_hours, 0)
+    if args.long_hours:
+        needs_program("ffmpeg", "--long-hours joins the talks into one recording")
     talks = args.talks or default_dev_set()
-    truth = json.loads((talks / "truth.json").read_text())
-    files = sorted(str(p) for p in talks.iterdir() if p.stem in truth and p.suffix in (".mp4", ".ogg", ".mp3", ".wav"))
+    truth, media = talk_set_media(talks, "feed.xml")
+    files = [str(file) for file in media.values()]
+    try:
+        model_directory = resolve("whisper", args.whisper_model).location
+    except ModelError as exc:
+        raise SystemExit(f"error: --whisper-model {args.whisper_model}: {exc}") from None
     audio_seconds = sum(t["duration"] for t in truth.values())
     work = Path(tempfile.mkdtemp(prefix="talksearch-bench-"))
     server = LoopbackServer(talks, work / "served")

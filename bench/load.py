@@ -35,9 +35,13 @@ from pathlib import Path
 
 import httpx
 
-from talksearch.library import Library
-
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import at_least, searchable_library, output_file  # noqa: E402
+from talksearch.library import Library  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 
 QUERIES = [
@@ -189,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="a library to copy and load (default: one built from tests/data's talks)")
     parser.add_argument("--json", dest="json_out", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    # Before any work: a mistyped --library used to be served as an empty one, every search answered with nothing.
+    at_least("--seconds", args.seconds, 1)
+    at_least("--clients", args.clients, 1)
+    if args.library:
+        searchable_library(args.library)
+    if args.json_out:
+        output_file("--json", args.json_out)
 
     work = Path(tempfile.mkdtemp(prefix="talksearch-load-"))
     library = work / "library"

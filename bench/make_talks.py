@@ -25,10 +25,18 @@ import json
 import os
 import random
 import subprocess
+import sys
 import tempfile
 import wave
 from datetime import datetime, timezone
 from email.utils import format_datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+from bench.common import read_json  # noqa: E402
 
 RATE = 16000
 
@@ -62,10 +70,11 @@ def main() -> None:
     ap.add_argument("--language-voices", help="JSON file: language -> voices that replace its talks' voices")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
-    corpus = json.load(open(a.corpus))
+    # both read before OUTDIR is made: a mistyped file is one line, not a traceback beside an empty folder
+    corpus = read_json(Path(a.corpus))
+    language_voices = read_json(Path(a.language_voices)) if a.language_voices else {}
     os.makedirs(a.outdir, exist_ok=True)
     voices = a.voices.split(",")
-    language_voices = json.load(open(a.language_voices)) if a.language_voices else {}
     spoken_in = {}  # language -> talks given one of its --language-voices so far
     truth, items = {}, []
     with tempfile.TemporaryDirectory() as tmp:

@@ -52,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from bench.common import DEV_CANDIDATES, LoopbackServer, word_errors  # noqa: E402
+from bench.common import DEV_CANDIDATES, LoopbackServer, read_json, word_errors, writable_folder  # noqa: E402
 from bench.corpus_rules import check_corpus  # noqa: E402
 from talksearch.embedding import Embedder  # noqa: E402
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences  # noqa: E402
@@ -85,7 +85,7 @@ class TalkSet:
         """The set, less the queries that break the corpus rules (bench/corpus_rules.py): a paraphrase that
         shares more than one content word with its target is a keyword query in disguise, so it is not scored."""
         corpus_file, truth_file = path / "corpus.json", path / "truth.json"
-        corpus, truth = _read_json(corpus_file), _read_json(truth_file)
+        corpus, truth = read_json(corpus_file), read_json(truth_file)
         # What the corpus rules do not judge but scoring needs: without it the run would stop, with a traceback,
         # only once the set was transcribed.
         queries = corpus.get("queries") if isinstance(corpus, dict) else None
@@ -116,15 +116,6 @@ class TalkSet:
         for media in sorted(p for p in self.path.iterdir() if p.stem in self.truth and p.suffix in MEDIA_SUFFIXES):
             digest.update(media.name.encode() + media.read_bytes())
         return digest.hexdigest()[:10]
-
-
-def _read_json(file: Path):
-    try:
-        return json.loads(file.read_text())
-    except OSError as exc:
-        raise SystemExit(f"error: cannot read {file}: {exc.strerror or exc}") from None
-    except ValueError as exc:  # not JSON, or not UTF-8
-        raise SystemExit(f"error: {file} is not valid JSON: {exc}") from None
 
 
 def default_set() -> Path:
@@ -439,18 +430,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--work", type=Path, default=WORK, help=f"where transcripts are cached [default: {WORK}]")
     return parser.parse_args(argv)
-
-
-def writable_folder(given: str, folder: Path, create: bool = False) -> None:
-    """End the run, in one line naming the flag as ``given``, unless a file can be written in ``folder`` (made first
-    with ``create``). Tried, not judged from permissions: root passes every permission check on a read-only mount."""
-    try:
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise SystemExit(f"error: {given}: cannot write in {folder}: {exc.strerror or exc}") from None
 
 
 def ranking_variants(base: RankingOptions, compares: list[str]) -> dict[str, RankingOptions]:

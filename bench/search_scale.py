@@ -58,9 +58,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import default_dev_set  # noqa: E402
+from bench.common import at_least, default_dev_set, writable_folder  # noqa: E402
 from talksearch.indexer.passages import make_passages  # noqa: E402
-from talksearch.library import Library, Segment, Talk, Word  # noqa: E402
+from talksearch.library import Library, LibraryError, Segment, Talk, Word  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
 
 SENTENCES_PER_TALK = 200
@@ -570,10 +570,36 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     global EMBED_MODEL
     EMBED_MODEL = args.embed_model or EMBED_MODEL
+    # Checked before the pool is embedded and the library built (minutes): each of these ended in a traceback.
+    at_least("--passages", args.passages, 1)
+    at_least("--pool", args.pool, TOPIC_SIZE)  # each synthetic talk draws from the pool's TOPIC_SIZE nearest
+    for flag, value in (("--single", args.single), ("--duration", args.duration),
+                        ("--recall-queries", args.recall_queries)):
+        at_least(flag, value, 1)
+    at_least("--add", args.add, 0)
+    at_least("--threads", args.threads, 0)
+    try:
+        client_counts = [int(c) for c in args.clients.split(",") if c]
+    except ValueError:
+        raise SystemExit(f"error: --clients {args.clients}: whole numbers, comma-separated (8,32)") from None
+    for number in client_counts:
+        at_least("--clients", number, 1)
+    if args.workdir:
+        writable_folder(f"--workdir {args.workdir}", args.workdir, create=True)
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="talksearch-scale-"))
-    work.mkdir(parents=True, exist_ok=True)
     library_path = work / "library"
+    existing = 0
+    if library_path.exists():
+        if args.reuse:
+            try:
+                with Library.open(library_path) as library:
+                    existing = library.count_passages()
+            except LibraryError as exc:
+                raise SystemExit(f"error: --reuse: {exc}") from None
+        if existing < args.passages:
+            shutil.rmtree(library_path)
+            existing = 0
     report: dict = {"passages": args.passages, "load_before": load_average(), "cpus": os.cpu_count(),
                     "service_threads": args.threads}
     rng = np.random.default_rng(args.seed)
@@ -583,14 +609,6 @@ def main(argv: list[str] | None = None) -> int:
     pool_vectors = embed(pool, work / "cache")
     synth = Synthesiser(pool, pool_vectors, args.seed)
 
-    existing = 0
-    if library_path.exists():
-        if args.reuse:
-            with Library.open(library_path) as library:
-                existing = library.count_passages()
-        if existing < args.passages:
-            shutil.rmtree(library_path)
-            existing = 0
     if existing:
         log(f"reusing the library in {library_path} ({existing} passages)")
         report["build"] = None
@@ -631,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         rest = unique[20 + args.single:]
         popular = queries[:100]
         report["load"] = []
-        for clients in [int(c) for c in args.clients.split(",") if c]:
+        for clients in client_counts:
             paths = mixed_paths(popular, rest[: len(rest) // 2], rng)
             rest = rest[len(rest) // 2:]
             cpu = cpu_seconds(service.pid)

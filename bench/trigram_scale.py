@@ -29,6 +29,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 
 import numpy as np  # noqa: E402
 
+from bench.common import at_least  # noqa: E402
 from talksearch.library import Library, Passage, Segment, Talk  # noqa: E402
 
 TALK_PASSAGES = 200
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--passages", type=int, default=200_000)
     args = parser.parse_args(argv)
+    at_least("--passages", args.passages, 1)
     corpus = json.loads((REPO / "bench" / "languages" / "corpus.json").read_text())
     words = [w for t in corpus["talks"] if t["language"] == "de" for s in t["sentences"] for w in s.split()]
     rnd = random.Random(1)
