@@ -8,18 +8,29 @@ so the library is the same as the local engine's for the same sources.
 Faults: actors restart when their process dies and Ray retries the interrupted call
 (``max_restarts``/``max_task_retries``); the driver commits a talk only if the library does not have
 it yet, so a retried talk is never committed twice; a driver killed mid-run leaves a library that the
-next run resumes, exactly like a local run.
+next run resumes, exactly like a local run. A talk found on fetching to be one this run has taken (two links that
+redirect to one recording) is skipped as the local engine skips it. A worker killed mid-talk leaves its scratch
+folder, which the driver (on the same machine) or the next worker to start there removes (``remove_abandoned_scratch``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
+import logging
 import os
+import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
+import time
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +42,11 @@ from talksearch.models import ModelError
 from talksearch.settings import Settings
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'talksearch[ray]'"
+
+SCRATCH_PREFIX = "talksearch-ray-"
+# Held (flock) by the worker process using its scratch folder: the kernel lets go when that process dies, however
+# it dies (ray.kill, a lost driver, the OOM killer), which is how a folder nobody will remove is told apart.
+SCRATCH_LOCK = ".in-use"
 
 
 def require_ray() -> None:
@@ -59,10 +75,58 @@ def check_reachable(address: str | None, timeout: float = 5.0) -> None:
         raise LibraryError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
 
 
+@contextlib.contextmanager
+def _scratch_folder(prefix: str) -> Iterator[Path]:
+    """A scratch folder for one talk, removed with it, and locked while in use."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    unlocked = folder / f"{SCRATCH_LOCK}.new"
+    try:
+        with open(unlocked, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            unlocked.rename(folder / SCRATCH_LOCK)  # found by that name only once locked
+            yield folder
+    finally:
+        _remove_scratch(folder)
+
+
+def _remove_scratch(folder: Path) -> None:
+    """Its lock last: a removal cut short (the worker killed as it cleans up) leaves a folder still told abandoned."""
+    with contextlib.suppress(OSError):
+        for entry in folder.iterdir():
+            if entry.name == SCRATCH_LOCK:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def remove_abandoned_scratch(prefix: str = SCRATCH_PREFIX) -> int:
+    """Remove this machine's scratch folders (named ``prefix``...) whose worker died mid-talk (an interrupted run:
+    its workers are killed, and a killed process removes nothing), leaving alone those of workers still at work,
+    whichever run they belong to, and any it cannot tell (without its lock yet, an earlier release's, another
+    user's). Returns how many are in use."""
+    in_use = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            with open(folder / SCRATCH_LOCK) as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                _remove_scratch(folder)
+        except BlockingIOError:  # its worker is alive
+            in_use += 1
+        except OSError:
+            continue
+    return in_use
+
+
 class RayTalkWorker:
     """A Ray actor (wrapped by ``ray.remote`` at run time): models loaded once, one talk per call."""
 
-    def __init__(self, settings_json: str, known: frozenset[str], urls: dict[str, str]):
+    def __init__(self, settings_json: str, known: frozenset[str], urls: dict[str, str],
+                 scratch_prefix: str = SCRATCH_PREFIX):
+        """``scratch_prefix``: its talks' scratch folders' names begin with it (the run's own, which its driver
+        looks for once it has killed its workers)."""
         import ray
 
         settings = Settings.model_validate_json(settings_json)
@@ -72,8 +136,9 @@ class RayTalkWorker:
         self.settings = settings.model_copy(update={"transcribe_workers": 1,
                                                     "threads": settings.threads or max(1, int(cpus))})
         # The library may live on another machine: the driver sends what it already holds.
-        self.known, self.urls = known, urls
+        self.known, self.urls, self.scratch_prefix = known, urls, scratch_prefix
         self.failure: Exception | None = None
+        remove_abandoned_scratch()  # what workers of an interrupted run left on this machine
         try:
             self.processor = TalkProcessor(self.settings)
         except Exception as exc:  # raised again by each call: Ray reports a failed __init__ as text only
@@ -86,15 +151,19 @@ class RayTalkWorker:
             raise self.failure
         _ = self.processor.embedder
 
-    def index(self, candidate: Candidate) -> Processed | Outcome:
+    def index(self, candidate: Candidate, taken: frozenset[str]) -> Processed | Outcome:
+        """``taken``: the archive keys this run has taken so far (other talks'), so that a talk found on fetching
+        to be one of them (another link to the same recording) is skipped before its download, as the local engine
+        skips it."""
         if self.failure is not None:
             raise self.failure
-        # A scratch folder per talk, gone with it: an actor is killed (ray.kill, a lost node) without cleaning up.
-        with tempfile.TemporaryDirectory(prefix="talksearch-ray-") as scratch:
-            sources = Sources(Path(scratch), self.known.__contains__, self.settings.socket_timeout,
+        # A scratch folder per talk, gone with it; one an actor killed mid-talk leaves is removed by the next
+        # worker or driver on its machine (remove_abandoned_scratch).
+        with _scratch_folder(self.scratch_prefix) as scratch:
+            sources = Sources(scratch, self.known.__contains__, self.settings.socket_timeout,
                               captions=self.settings.captions, language=self.settings.language,
                               library_urls=lambda: self.urls)
-            fetched = fetch_once(sources, candidate, seen=set())
+            fetched = fetch_once(sources, candidate, seen=set(taken))
             if isinstance(fetched, Outcome):
                 return fetched
             try:
@@ -154,9 +223,24 @@ class RayRun(Protocol):
     reindex: bool
 
 
+def _not_the_token_notice(record: logging.LogRecord) -> bool:
+    """Ray's notice, on every run of a local Ray, that its token authentication is on (with how to turn it off):
+    not talksearch's output. Its warning that authentication is off still shows."""
+    return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
 def _connect(address: str | None) -> None:
     import ray
 
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_not_the_token_notice)
+    # Ray prints on the driver's stdout (where the outcome lines go) each failed call it will retry: a worker that
+    # died is retried quietly, and a talk that fails for good is its own failed line.
+    os.environ.setdefault("RAY_enable_output_error_log_if_still_retry", "0")
+    # ray.init puts its own SIGTERM handler in place (its C++ core, a crash report's): the CLI's comes back, so
+    # that a scheduler's SIGTERM (KubeRay, Slurm, systemd) ends the run as it ends a local one (exit 143, "run
+    # the same command again to resume"), not as a run with failed talks.
+    handlers = ({sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+                if threading.current_thread() is threading.main_thread() else {})
     try:
         ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
@@ -166,6 +250,10 @@ def _connect(address: str | None) -> None:
         # No cluster running here: Ray's own message names its --address flag, which is not talksearch's.
         raise LibraryError("--ray-address auto: no running Ray cluster found here (start one with 'ray start "
                            "--head', or leave --ray-address out for a local Ray)") from exc
+    finally:
+        for sig, handler in handlers.items():
+            if handler is not None:  # None: not set from Python, nothing to put back
+                signal.signal(sig, handler)
 
 
 def _failure(exc: Exception) -> str:
@@ -194,17 +282,25 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
     if options.get("num_gpus"):
         settings = settings.model_copy(update={"device": "cuda"})
     worker_class = ray.remote(max_restarts=-1, max_task_retries=3)(RayTalkWorker)
-    workers = [worker_class.options(**options).remote(settings.model_dump_json(), known, urls) for _ in range(count)]
+    scratch_prefix = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:8]}-"
+    workers = [worker_class.options(**options).remote(settings.model_dump_json(), known, urls, scratch_prefix)
+               for _ in range(count)]
     # Talks go only to actors that have started: one Ray has not placed would hold its talk until it is.
     starting = {worker.ready.remote(): worker for worker in workers}
     idle: list = []
-    in_flight: dict = {}  # object ref -> (actor, candidate)
+    in_flight: dict = {}  # object ref -> (actor, candidate, its archive key as listed)
+    # The archive keys this run has taken, as listed or as found on fetching (where a link redirects): a talk with
+    # one of them is "listed twice in this run", as in the local engine.
+    taken: set[str] = set()
+    # Ray's wait checks for signals itself and turns the exception a handler raises (the CLI's Terminated, for
+    # SIGTERM) into a plain KeyboardInterrupt: waited for in a thread, a signal finds the driver waiting in Python.
+    waiter = ThreadPoolExecutor(1, thread_name_prefix="ray-wait")
 
     def next_done() -> tuple[str, Processed | Outcome] | None:
         """The next talk done (its label and result), or None when an actor started instead."""
         if not starting and not in_flight:
             raise LibraryError("no Ray worker could start")
-        (ready,), _ = ray.wait([*starting, *in_flight], num_returns=1)
+        (ready,), _ = waiter.submit(ray.wait, [*starting, *in_flight], num_returns=1).result()
         if ready in starting:
             actor = starting.pop(ready)
             try:
@@ -214,15 +310,28 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
             except ray.exceptions.RayError as exc:  # it never started: the others carry on without it
                 overall.write(f"a Ray worker could not start: {_failure(exc)}", file=sys.stderr)
             return None
-        actor, candidate = in_flight.pop(ready)
+        actor, candidate, listed_key = in_flight.pop(ready)
         idle.append(actor)
         try:
             result = ray.get(ready)
         except ray.exceptions.RayError as exc:  # retries exhausted: report it, keep the batch going
             result = Outcome("failed", candidate.label, f"worker failed: {_failure(exc)}")
-        return (result.talk.title if isinstance(result, Processed) else result.label), result
+        if not isinstance(result, Processed):
+            return result.label, result
+        key = result.talk.archive_id
+        if key != listed_key and key in taken:  # another talk of this run's, found as both were fetched at once
+            return candidate.label, Outcome("skipped", candidate.label, "listed twice in this run")
+        taken.add(key)
+        return result.talk.title, result
 
-    seen: set[str] = set()
+    def skipped(key: str | None) -> str | None:
+        """Why a talk listed under ``key`` is not indexed, if it is not."""
+        if key is not None and key in taken:
+            return "listed twice in this run"
+        if key is not None and not run.reindex and run.library.has_archive_id(key):
+            return "already in the library"
+        return None
+
     try:
         with tempfile.TemporaryDirectory(prefix="talksearch-driver-") as scratch:
             # Listing needs no models; the driver's fetcher only reads listings and archive keys.
@@ -233,22 +342,30 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
                     yield candidate.label, candidate
                     continue
                 key = lister.archive_key(candidate)
-                if key is not None and (key in seen or (not run.reindex and run.library.has_archive_id(key))):
-                    reason = "listed twice in this run" if key in seen else "already in the library"
-                    yield candidate.label, Outcome("skipped", candidate.label, reason)
-                    continue
-                if key is not None:
-                    seen.add(key)
-                while not idle:  # list lazily: only as fast as the actors take talks
+                # List lazily, only as fast as the actors take talks; a talk is checked again as each talk is done
+                # meanwhile (one found under the same key on fetching, where a link redirects, takes it).
+                while not (reason := skipped(key)) and not idle:
                     if (done := next_done()) is not None:
                         yield done
+                if reason:
+                    yield candidate.label, Outcome("skipped", candidate.label, reason)
+                    continue
                 if candidate.path is not None:  # the actors' working folder is not the driver's
                     candidate = dataclasses.replace(candidate, path=candidate.path.absolute())
                 actor = idle.pop()
-                in_flight[actor.index.remote(candidate)] = (actor, candidate)
+                in_flight[actor.index.remote(candidate, frozenset(taken))] = (actor, candidate, key)
+                if key is not None:
+                    taken.add(key)
         while in_flight:
             if (done := next_done()) is not None:
                 yield done
     finally:
         for worker in workers:
             ray.kill(worker)
+        waiter.shutdown(wait=False)
+        if in_flight:  # stopped mid-talk (interrupted, or a model that cannot load): its workers are killed
+            # The folders of those on this machine (a local Ray's) are removed once each has exited, not at the next
+            # run; the others', by the next worker to start on theirs.
+            deadline = time.monotonic() + 5
+            while remove_abandoned_scratch(scratch_prefix) and time.monotonic() < deadline:
+                time.sleep(0.1)

@@ -127,8 +127,8 @@ def _error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def _scratch_left(tmp: Path) -> list[str]:
-    return sorted(p.name for p in tmp.glob("talksearch-*"))
+def _scratch_left(tmp: Path, pattern: str = "talksearch-*") -> list[str]:
+    return sorted(p.name for p in tmp.glob(pattern))
 
 
 @pytest.mark.parametrize("flags, env", [
@@ -239,3 +239,84 @@ def test_relative_paths_reach_the_actors_of_a_cluster_started_elsewhere(ray_tmp,
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 added, 0 skipped, 0 failed" in result.stdout, result.stdout
     assert _scratch_left(ray_tmp) == []
+
+
+def test_two_links_to_one_recording_are_indexed_once_as_by_the_local_engine(media_server, ray_tmp, tmp_path):
+    """--reindex of a library an earlier release made, whose feed now lists two links that redirect (301) to the
+    recording it holds: found to be one talk only once fetched, it is replaced once and the second link skipped,
+    as the local engine does it (not fetched, transcribed and committed twice, the second link's title last)."""
+    from talksearch.indexer import sources
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.settings import Settings
+    from tests.test_reindex_sources import _archive_ids, _feed, _old_release_id, _published
+
+    folder, base = _published(media_server, "ray-twice", {"s02": "t02"},
+                              [{"title": "Slicing", "url": "s02.ogg?token=AAA", "talk": "t02", "speaker": "Di Eze"}])
+    library = tmp_path / "library"
+    with pytest.MonkeyPatch.context() as old:
+        old.setattr(sources.Sources, "_distinct_id", _old_release_id)
+        run = IndexRun(Settings(library=library))
+        try:
+            assert run.run([f"{base}/feed.xml"]).count("added") == 1
+        finally:
+            run.close()
+    before = _archive_ids(library)
+    links = [{"title": f"Slicing ({name} link)", "url": f"{name}/s02.ogg?token=BBB", "talk": "t02", "speaker": "Di Eze"}
+             for name in ("old", "alt")]
+    (folder / "twice.xml").write_text(_feed(base, links))
+    media_server.redirects.update({"/ray-twice/old/s02.ogg": "/ray-twice/s02.ogg",
+                                   "/ray-twice/alt/s02.ogg": "/ray-twice/s02.ogg"})
+    result = _index(f"{base}/twice.xml", "--reindex", "--library", str(library), "--ray-workers", "1", tmp=ray_tmp)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The local engine's lines (in whichever order the talks are done)
+    summary, added, skipped = sorted(result.stdout.splitlines())
+    assert skipped == "skipped Slicing (alt link): listed twice in this run", result.stdout
+    assert added.startswith("added   Slicing (old link) (") and added.endswith(", replacing the earlier transcript)")
+    assert summary.startswith("1 added, 1 skipped, 0 failed"), result.stdout
+    assert _archive_ids(library) == before
+    assert {title for _, _, title, *_ in _library_content(library)[0]} == {"Slicing (old link)"}
+
+
+def test_a_terminated_run_ends_as_a_local_one_and_leaves_nothing_behind(ray_tmp, tmp_path):
+    """SIGTERM to the driver mid-talk (what KubeRay, Slurm or systemd send): the local engine's exit 143 and line,
+    not Ray's crash report and exit 1 (a run with failed talks); no Ray chatter on stdout, where outcome lines go
+    (its notice that a call killed with its worker will be retried, which it is not); and no worker's scratch folder
+    left behind. Nor Ray's notice, on every run, that its token authentication is on."""
+    command = [sys.executable, "-m", "talksearch.cli", "index", str(DATA / "t01.ogg"), str(DATA / "t02.ogg"),
+               "--library", str(tmp_path / "library"), "--engine", "ray", "--ray-workers", "1"]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "TMPDIR": str(ray_tmp)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not _scratch_left(ray_tmp, "talksearch-ray-*"):  # a worker is at a talk
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "no worker started a talk"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)  # the driver only, as a scheduler stops it
+        stdout, stderr = process.communicate(timeout=120)
+    finally:  # the local Ray it started, if it outlived it
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 143, stdout + stderr
+    assert stderr.splitlines() == ["terminated; run the same command again to resume"], stderr
+    assert "(raylet)" not in stdout and "\x1b[" not in stdout, stdout
+    assert _scratch_left(ray_tmp) == []
+
+
+def test_a_worker_removes_only_the_scratch_folders_of_dead_workers(ray_tmp, monkeypatch):
+    """What an interrupted run's workers left on a machine (their driver may be on another) goes when a worker starts
+    there (or their driver, if there, has killed them); never a folder a worker of any run is still at (its lock
+    held), nor one it cannot tell (no lock)."""
+    from talksearch.indexer import ray_engine
+
+    monkeypatch.setattr(tempfile, "tempdir", str(ray_tmp))
+    dead = ray_tmp / "talksearch-ray-1234abcd-dead"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "talk.webm.part").write_bytes(b"half a download")
+    (dead / ray_engine.SCRATCH_LOCK).touch()  # its worker's lock, let go when it died
+    (ray_tmp / "talksearch-ray-earlier").mkdir()  # an earlier release's: no lock to tell by
+    with ray_engine._scratch_folder("talksearch-ray-5678ef01-") as live:
+        (live / "talk.webm").write_bytes(b"being indexed")
+        assert ray_engine.remove_abandoned_scratch() == 1
+        assert _scratch_left(ray_tmp) == sorted([live.name, "talksearch-ray-earlier"])
+    assert _scratch_left(ray_tmp) == ["talksearch-ray-earlier"]
