@@ -29,7 +29,8 @@ FORMATS = ("vtt", "srt", "json")
 _NAMES = {"vtt": "WebVTT", "srt": "SubRip", "json": "transcript JSON"}  # for messages
 # A cue may start this much before the previous one ends (rounding, a fade) without counting as an overlap.
 OVERLAP_TOLERANCE = 1.0
-# Captions may run this far past the media's stated duration (a last cue held on screen).
+# Captions may run this far past the media's duration (a last cue held on screen). A duration a feed or site
+# states is checked again against the downloaded file before captions past it are refused (Sources._fetch).
 PAST_END_TOLERANCE = 5.0
 
 _TIMING = re.compile(

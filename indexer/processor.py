@@ -122,7 +122,8 @@ class TalkProcessor:
         else:
             transcript, whisper_name = self._transcribe(fetched, on_progress)
             segments, audio_seconds = transcript.segments, transcript.duration
-            talk.duration = talk.duration or transcript.duration
+            # what whisper decoded: measured, unlike a duration the source states (a feed's, a sidecar .info.json's)
+            talk.duration = transcript.duration or talk.duration
             talk.language = transcript.language
             talk.whisper_model = whisper_name
             talk.transcript_source = f"whisper {whisper_name}"

@@ -421,7 +421,7 @@ class Sources:
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
                 return Fetched(self._talk_from_info(info, candidate.context or {}, feed), None, False, transcript,
                                media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
-            info = self.ydl.process_ie_result(info, download=True)
+            resolved, info = info, self.ydl.process_ie_result(info, download=True)
         except (ListedTwice, SourceError):
             raise
         except OSError:  # a full disk: the caller says so as such
@@ -433,8 +433,15 @@ class Sources:
         downloads = info.get("requested_downloads") or []
         if not downloads or not Path(downloads[0]["filepath"]).exists():
             raise SourceError("download produced no file")
-        return Fetched(self._talk_from_info(info, candidate.context or {}, feed), Path(downloads[0]["filepath"]), True,
-                       transcript, refused)
+        audio = Path(downloads[0]["filepath"])
+        # A duration the source states (a feed's itunes:duration, often rounded down or wrong) is its word; the file's
+        # own is measured. The talk keeps that, and captions are judged by it: read again where they were judged by the
+        # stated one (refused as running past it, or used with --keep-media within it), a caption request more.
+        measured = _stated_duration(audio)
+        if measured and (transcript is not None or refused) and measured != info.get("duration"):
+            transcript, refused = self._remote_captions({**resolved, "duration": measured}, feed)
+        info = {**info, "duration": measured or info.get("duration")}
+        return Fetched(self._talk_from_info(info, candidate.context or {}, feed), audio, True, transcript, refused)
 
     def _resolved(self, entry: dict) -> dict | None:
         """yt-dlp's processing of a listed entry, without downloading, its archive check blind to the generic
