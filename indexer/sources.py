@@ -13,18 +13,19 @@ import hashlib
 import json
 import re
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 from urllib.request import url2pathname
 
 import av
 import yt_dlp
 from yt_dlp.extractor.generic import GenericIE
-from yt_dlp.utils import make_archive_id, unified_strdate, unified_timestamp, unsmuggle_url
+from yt_dlp.utils import make_archive_id, smuggle_url, unified_strdate, unified_timestamp, unsmuggle_url
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
@@ -87,6 +88,7 @@ def clean_error(exc: BaseException) -> str:
     # yt-dlp repeats the cause ("... (caused by <HTTPError 404: ...>)") and urllib3 names its pool: one line is enough
     text = re.sub(r"\s*\(caused by .*\)$", "", text)
     text = re.sub(r"HTTPS?ConnectionPool\(host='([^']*)', port=(\d+)\): ", r"\1:\2: ", text)
+    text = re.sub(r"#__youtubedl_smuggle=[^\s'\"]*", "", text)  # what yt-dlp passes along with a URL (a feed's guid)
     return re.sub(r"\.\.(\s|$)", r".\1", text)  # "Read timed out.. Giving up"
 
 
@@ -143,6 +145,10 @@ def _pub_date(text: str) -> str | None:
         return parsedate_to_datetime(text).date().isoformat()
     except (TypeError, ValueError):
         pass
+    # RFC 822 without its time ("Tue, 12 Mar 2024", "Fri, 1 Mar 2024 GMT"), which email's parser refuses, and yt-dlp's
+    # too with its weekday or zone: the day as written (without a time, a zone moves it to no other day)
+    day_only = re.fullmatch(r"(?:[A-Za-z]+,\s*)?(\d{1,2}\s+[A-Za-z]+\s+\d{4})(?:\s+(?:[A-Za-z]+|[+-]\d{4}))?", text)
+    text = day_only[1] if day_only else text
     try:
         return datetime.fromisoformat(text).date().isoformat()
     except ValueError:
@@ -153,37 +159,153 @@ def _pub_date(text: str) -> str | None:
     return datetime.fromtimestamp(stamp, timezone.utc).date().isoformat() if stamp is not None else None
 
 
-def _feed_items(xml: bytes) -> dict[str, dict]:
-    """Per enclosure URL, what yt-dlp's RSS reading leaves out: author/speaker, category/event, date."""
+_ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+_PODCAST = "{https://podcastindex.org/namespace/1.0}"
+_CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+
+
+def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
+    """Per feed item, what yt-dlp's RSS reading leaves out or keeps as markup: speakers, category/event, date, the
+    description as text, artwork, transcripts. Items are keyed as yt-dlp tells them apart: by <guid>, which it
+    passes along with the item's URL as its id (items may share a recording: an encore of an earlier episode), else
+    by enclosure URL. Relative URLs in the feed are resolved against ``feed_url``, where it was read from."""
     try:
         root = ET.fromstring(xml)
     except ET.ParseError:
         return {}
-    itunes = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
-    podcast = "{https://podcastindex.org/namespace/1.0}"
-    channel_language = (root.findtext("channel/language") or "").strip() or None
+    channel = root.find("channel")
+    channel = channel if channel is not None else ET.Element("channel")
+    channel_language = (channel.findtext("language") or "").strip() or None
+    # the show's own credit (its itunes:author, its title) names the show, which is its channel, not a speaker
+    show = {name.casefold() for name in map(_filter_value, (channel.findtext(f"{_ITUNES}author"),
+                                                            channel.findtext("title"))) if name}
+    channel_image = _artwork(channel, feed_url) or _absolute((channel.findtext("image/url") or "").strip(), feed_url)
+    # (an item without artwork of its own shows the show's: its itunes:image, else RSS's <image>)
+    channel_people = _persons(channel)  # (for an item that names no one)
     items = {}
     for item in root.iter("item"):
         enclosure = item.find("enclosure")
         if enclosure is None or not enclosure.get("url"):
             continue
-        author = item.findtext("author") or item.findtext(f"{itunes}author")
-        extra: dict = {"speakers": [a.strip() for a in re.split(r",| and ", author) if a.strip()] if author else []}
+        extra: dict = {"speakers": _credited(item, show) or channel_people}
         if item.findtext("category"):
             extra["event"] = item.findtext("category").strip()
         if item.findtext("pubDate") and (published := _pub_date(item.findtext("pubDate"))):
             extra["published"] = published
-        if item.findtext("description"):
-            extra["description"] = item.findtext("description").strip()
+        # RSS's description is HTML (entity-escaped or CDATA); a feed without one has the same in its
+        # content:encoded, or Apple's itunes:summary
+        for field in ("description", f"{_CONTENT}encoded", f"{_ITUNES}summary"):
+            if description := _plain_text(item.findtext(field) or ""):
+                extra["description"] = description
+                break
+        if thumbnail := _artwork(item, feed_url) or channel_image:
+            extra["thumbnail"] = thumbnail
         # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the item's language wins)
         extra["transcripts"] = [
-            {"url": t.get("url"), "type": (t.get("type") or "").strip().lower(),
+            {"url": _absolute(t.get("url"), feed_url), "type": (t.get("type") or "").strip().lower(),
              "language": t.get("language") or channel_language}
-            for t in item.findall(f"{podcast}transcript") if t.get("url")
+            for t in item.findall(f"{_PODCAST}transcript") if t.get("url")
         ]
         extra["language"] = channel_language
-        items[enclosure.get("url")] = extra
+        guid = item.findtext("guid")  # unstripped: the id yt-dlp's generic extractor gives the item (force_videoid)
+        items[guid or _absolute(enclosure.get("url"), feed_url)] = extra
     return items
+
+
+def _absolute(url: str, feed_url: str) -> str:
+    """A URL from a feed, resolved against the feed's own URL when it is relative (``<enclosure url="ep1.mp3">``)."""
+    try:
+        return url if not url or urlsplit(url).scheme else urljoin(feed_url, url)
+    except ValueError:  # "http://[::1": not a URL to resolve; what reads it says so
+        return url
+
+
+def _artwork(element: ET.Element, feed_url: str) -> str | None:
+    """The artwork an item or channel names as its itunes:image."""
+    image = element.find(f"{_ITUNES}image")
+    return _absolute((image.get("href") or "").strip(), feed_url) or None if image is not None else None
+
+
+def _credited(item: ET.Element, show: set[str]) -> list[str]:
+    """Who a feed item names as its speakers, most specific first: its <podcast:person>s (any role: a host,
+    a guest); else the names in its <author>, which RSS writes "jane@example.org (Jane Doe)" (a bare address
+    names no one); else its itunes:author, unless that is the show's own credit (``show``)."""
+    if people := _persons(item):
+        return people
+    author = _filter_value(item.findtext("author")) or ""
+    if names := (_distinct(name for name, _ in getaddresses([author])) if "@" in author else _people(author)):
+        return names
+    credit = _filter_value(item.findtext(f"{_ITUNES}author"))
+    return _people(credit) if credit and credit.casefold() not in show else []
+
+
+def _persons(element: ET.Element) -> list[str]:
+    return _distinct(person.text for person in element.findall(f"{_PODCAST}person"))
+
+
+def _people(credit: str | None) -> list[str]:
+    """The people a credit lists: "Ann Lee, Bo Chen and Cy Diaz" (also with a comma before "and"), or "Ann Lee and
+    Bo Chen", where each side is more than one word. Any other "and" is part of one name: "Rock and Roll Radio",
+    "Simon and Garfunkel"."""
+    parts = (credit or "").split(",")
+    sides = parts[0].split(" and ")
+    if len(parts) > 1:  # a list: its last "and" joins its last two
+        parts += re.sub(r"^\s*and\s+", "", parts.pop()).rsplit(" and ", 1)
+    elif all(len(side.split()) > 1 for side in sides):
+        parts = sides
+    return _distinct(parts)
+
+
+def _distinct(names) -> list[str]:
+    """Names as the filters match them (_filter_value), each once, in the order given."""
+    return list(dict.fromkeys(name for name in map(_filter_value, names) if name))
+
+
+class _TextOfHTML(HTMLParser):
+    """The text of an HTML fragment: character references read, tags dropped, a block's start and end a line break
+    (a paragraph, a list item, a <br>), script and style left out."""
+
+    BLOCKS = frozenset({"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+                        "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "ol", "p", "pre",
+                        "section", "table", "td", "th", "tr", "ul"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str | None] = []  # the text, None where a line breaks
+        self.tagged = False
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        self.tagged = True
+        if tag in ("script", "style"):
+            self._hidden += 1
+        elif tag in self.BLOCKS:
+            self.chunks.append(None)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.tagged = True
+        if tag in ("script", "style"):
+            self._hidden = max(self._hidden - 1, 0)
+        elif tag in self.BLOCKS:
+            self.chunks.append(None)
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.chunks.append(data)
+
+
+def _plain_text(markup: str) -> str | None:
+    """A feed's description as the text a reader of it sees. In markup, white space is one space and lines are
+    where blocks are; a description without a tag is plain text, its own line breaks kept."""
+    parser = _TextOfHTML()
+    parser.feed(markup)
+    parser.close()
+    if parser.tagged:
+        text = "".join("\n" if chunk is None else re.sub(r"\s+", " ", chunk) for chunk in parser.chunks)
+    else:
+        text = "".join(parser.chunks)
+    lines = (" ".join(line.split()) if parser.tagged else line.strip() for line in text.splitlines())
+    return "\n".join(line for line in lines if line or not parser.tagged).strip() or None
 
 
 class Sources:
@@ -277,14 +399,22 @@ class Sources:
                             listed=source)
             return
         context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
+        feed_url = None
         if info.get("extractor_key") == "Generic":  # RSS feeds: keep what yt-dlp's reading drops
+            feed_url = info["webpage_url"]
             try:
-                context["feed"] = _feed_items(self.ydl.urlopen(info["webpage_url"]).read())
+                with self.ydl.urlopen(feed_url) as response:
+                    feed_url = response.url  # what its relative URLs are relative to: where it was read from
+                    context["feed"] = _feed_items(response.read(), feed_url)
             except Exception:
                 context["feed"] = {}
         for entry in info.get("entries") or []:
             if entry is None:
                 continue
+            url, smuggled = unsmuggle_url(entry.get("url") or "")
+            if feed_url and url and (absolute := _absolute(url, feed_url)) != url:
+                # <enclosure url="ep1.mp3">, which yt-dlp lists as it is: the feed's, as _feed_items has it
+                entry = {**entry, "url": smuggle_url(absolute, smuggled) if smuggled else absolute}
             if entry.get("_type") in ("playlist", "multi_video"):
                 yield from self._expand_info(source, entry, context)
             else:
@@ -405,7 +535,10 @@ class Sources:
         # follows redirects or escapes it: what the feed's own metadata is keyed by, and what tells apart
         # recordings without a guid.
         listed = candidate.listed or unsmuggle_url(candidate.entry.get("url") or "")[0] or None
-        feed = ((candidate.context or {}).get("feed") or {}).get(listed, {})
+        # The feed's metadata for an item with a <guid> is keyed by it (as yt-dlp passes it along): items may share
+        # a recording, and each keeps its own (_feed_items).
+        guid = (unsmuggle_url(candidate.entry.get("url") or "")[1] or {}).get("force_videoid")
+        feed = ((candidate.context or {}).get("feed") or {}).get(guid or listed, {})
         try:
             info = self._resolved(candidate.entry)
             if info is None:
@@ -601,13 +734,14 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         channel=_filter_value(info.get("channel") or info.get("uploader") or playlist_title),
         speakers=[name for name in map(_filter_value, speakers) if name],
         event=_filter_value(feed.get("event") or info.get("series") or info.get("album")),
-        description=info.get("description") or feed.get("description"),
+        # a feed item's description as text (yt-dlp's is its <description> as written: HTML, escaped)
+        description=feed.get("description") or info.get("description"),
         published=feed.get("published") or _published(info),
         duration=info.get("duration"),
         # as the site or the feed states it (a forced --language replaces it: Sources.fetch); whisper's detection
         # fills it in otherwise (and where the source's word for it is no language: "Deutsch")
         language=source_language(caption_sources.spoken_language(info)) or source_language(feed.get("language")),
-        thumbnail=info.get("thumbnail"),
+        thumbnail=info.get("thumbnail") or feed.get("thumbnail"),  # the item's own artwork, else the show's
         chapters=[
             {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}
             for c in info.get("chapters") or []

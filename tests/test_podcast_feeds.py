@@ -1,0 +1,174 @@
+"""Podcast feeds as publishers write them: who speaks (Podcasting 2.0's <podcast:person>, RSS's "email (Name)"
+<author>, Apple's itunes:author), items that share a recording, descriptions in HTML, dates without a time, the
+show's artwork, relative enclosure URLs. Read from the feed's XML (``_feed_items``), and once end to end through
+the real CLI over the loopback media server (every item has a <podcast:transcript>: no whisper run)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from talksearch.indexer.sources import _feed_items, clean_error
+from talksearch.library import Library
+from tests.helpers import DATA, TRUTH, talksearch
+
+NAMESPACES = ('xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
+              'xmlns:podcast="https://podcastindex.org/namespace/1.0" '
+              'xmlns:content="http://purl.org/rss/1.0/modules/content/"')
+
+
+def _feed(items: str, channel: str = "") -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" {NAMESPACES}><channel>'
+            f"<title>Acme Ops &amp; Friends</title><language>en</language>{channel}{items}</channel></rss>").encode()
+
+
+def _item(guid: str, body: str, enclosure: str | None = None) -> str:
+    return (f'<item><guid isPermaLink="false">{guid}</guid>{body}'
+            f'<enclosure url="{enclosure or f"https://cdn.example/{guid}.mp3"}" type="audio/mpeg"/></item>')
+
+
+@pytest.mark.unit
+def test_a_feeds_speakers_are_its_people_its_authors_names_not_its_shows_credit():
+    """Who speaks, most specific first: the item's <podcast:person>s (any role, as listed, each once); else the
+    names in its <author> ("email (Name)"; a bare address is no name); else its itunes:author, unless that is the
+    show's own credit. "A, B and C" lists people; "Rock and Roll Radio" is one name. The channel's
+    <podcast:person>s stand in for an item that names no one."""
+    show_credit = "<itunes:author>Acme Ops &amp; Friends</itunes:author>"
+    items = _feed_items(_feed(
+        _item("people", show_credit + '<podcast:person role="host">Jane Host</podcast:person>'
+              '<podcast:person role="guest">Marta Lindqvist</podcast:person><podcast:person>Jane Host</podcast:person>')
+        + _item("rfc822", "<author>jane@acme.example.org (Jane Host)</author>")
+        + _item("address", "<author>jane@acme.example.org</author><itunes:author>Ann Lee</itunes:author>")
+        + _item("band", "<itunes:author>Rock and Roll Radio</itunes:author>")
+        + _item("list", "<author>Ann Lee, Bo Chen and Cy Diaz</author>")
+        + _item("pair", "<itunes:author>Ann Lee and Bo Chen</itunes:author>")
+        + _item("show", show_credit),
+        channel=show_credit + '<podcast:person role="host">Channel Host</podcast:person>'))
+    assert {guid: item["speakers"] for guid, item in items.items()} == {
+        "people": ["Jane Host", "Marta Lindqvist"], "rfc822": ["Jane Host"], "address": ["Ann Lee"],
+        "band": ["Rock and Roll Radio"], "list": ["Ann Lee", "Bo Chen", "Cy Diaz"], "pair": ["Ann Lee", "Bo Chen"],
+        "show": ["Channel Host"]}
+    # and a show that names no people: its own credit is no speaker
+    assert _feed_items(_feed(_item("show", show_credit)))["show"]["speakers"] == []
+
+
+@pytest.mark.unit
+def test_items_that_share_a_recording_keep_their_own_metadata():
+    """An encore points at the earlier episode's file: keyed by enclosure URL, the last item's metadata was both
+    items'. An item with a <guid> is keyed by it (yt-dlp's id for it); one without, by its enclosure URL."""
+    media = "https://cdn.example/s01.mp4"
+    items = _feed_items(_feed(
+        _item("r-2", "<author>Bob Rerun</author><category>Encore</category>"
+              "<pubDate>Mon, 01 Jul 2024 10:00:00 GMT</pubDate>", media)
+        + _item("r-1", "<author>Alice Original</author><category>Conf 2023</category>"
+                "<pubDate>Thu, 05 Jan 2023 10:00:00 GMT</pubDate>", media)
+        + f'<item><author>No Guid</author><enclosure url="{media}?ep=3" type="video/mp4"/></item>'))
+    assert [(items[key]["speakers"], items[key].get("event"), items[key].get("published"))
+            for key in ("r-2", "r-1", f"{media}?ep=3")] == [
+        (["Bob Rerun"], "Encore", "2024-07-01"), (["Alice Original"], "Conf 2023", "2023-01-05"),
+        (["No Guid"], None, None)]
+
+
+@pytest.mark.unit
+def test_a_description_is_the_text_its_html_shows():
+    """RSS descriptions are HTML, entity-escaped or in CDATA: stored as text (tags dropped, a block a line,
+    references read). A plain-text one keeps its lines. Without a <description>, content:encoded, then
+    itunes:summary."""
+    items = _feed_items(_feed(
+        _item("escaped", "<description>Marta&#8217;s talk on power capping &amp; scheduling. &lt;p&gt;Show notes at "
+              '&lt;a href="https://acme.example.org/12"&gt;our site&lt;/a&gt;.&lt;/p&gt;</description>')
+        + _item("cdata", "<description><![CDATA[A quick <i>trailer</i> &ndash; don&#8217;t miss it!]]></description>")
+        + _item("plain", "<description>First line &amp; more\nSecond line</description>")
+        + _item("encoded", "<content:encoded><![CDATA[<p>Helena &amp; the audience <em>live</em>.</p>"
+                "<ul><li>00:15 Talk</li><li>00:30 Q&amp;A</li></ul>]]></content:encoded>"
+                "<itunes:summary>Not this one</itunes:summary>")
+        + _item("summary", "<itunes:summary>Helena &amp; the audience.</itunes:summary>")
+        + _item("empty", "<description><![CDATA[<p> </p>]]></description><itunes:summary>Summary</itunes:summary>")))
+    assert {guid: item.get("description") for guid, item in items.items()} == {
+        "escaped": "Marta’s talk on power capping & scheduling.\nShow notes at our site.",
+        "cdata": "A quick trailer – don’t miss it!",
+        "plain": "First line & more\nSecond line",
+        "encoded": "Helena & the audience live.\n00:15 Talk\n00:30 Q&A",
+        "summary": "Helena & the audience.",
+        "empty": "Summary"}
+
+
+@pytest.mark.unit
+def test_a_pub_date_without_a_time_is_its_day():
+    """RFC 822 with the time left out (which email's parser refuses), with or without a weekday, a two-digit day
+    or a zone: the day written."""
+    forms = {"a": "Tue, 12 Mar 2024", "b": "Fri, 01 Mar 2024", "c": "Fri, 1 Mar 2024 GMT", "d": "Fri, 1 Mar 2024",
+             "e": "01 Mar 2024 +0100", "f": "Fri, 31 Feb 2024"}
+    items = _feed_items(_feed("".join(_item(guid, f"<pubDate>{date}</pubDate>") for guid, date in forms.items())))
+    assert {guid: item.get("published") for guid, item in items.items()} == {
+        "a": "2024-03-12", "b": "2024-03-01", "c": "2024-03-01", "d": "2024-03-01", "e": "2024-03-01", "f": None}
+
+
+@pytest.mark.unit
+def test_an_item_without_artwork_shows_the_shows():
+    """The item's itunes:image, else the channel's, else the channel's RSS <image>; relative ones resolved."""
+    own = _item("own", '<itunes:image href="ep12.jpg"/>')
+    channel = ('<itunes:image href="https://acme.example/show.jpg"/>'
+               "<image><url>https://acme.example/rss.jpg</url></image>")
+    items = _feed_items(_feed(own + _item("none", ""), channel=channel), "https://acme.example/feed.xml")
+    assert (items["own"]["thumbnail"], items["none"]["thumbnail"]) == ("https://acme.example/ep12.jpg",
+                                                                        "https://acme.example/show.jpg")
+    items = _feed_items(_feed(_item("none", ""), channel="<image><url>https://acme.example/rss.jpg</url></image>"))
+    assert items["none"]["thumbnail"] == "https://acme.example/rss.jpg"
+
+
+@pytest.mark.unit
+def test_relative_urls_in_a_feed_are_the_feeds():
+    """<enclosure url="s01c.mp4"> (and a relative transcript) is where the feed is; an item without a guid is
+    keyed by that URL, as it is fetched. yt-dlp's smuggled data (the guid it passes along) is in no message."""
+    items = _feed_items(_feed('<item><enclosure url="s01c.mp4" type="video/mp4"/>'
+                              '<podcast:transcript url="t/s01.vtt" type="text/vtt"/></item>'),
+                        "https://acme.example/show/feed.xml")
+    assert list(items) == ["https://acme.example/show/s01c.mp4"]
+    (item,) = items.values()
+    assert item["transcripts"][0]["url"] == "https://acme.example/show/t/s01.vtt"
+    smuggled = "s01c.mp4#__youtubedl_smuggle=%7B%22force_videoid%22%3A+%22f2-d%22%7D"  # as yt-dlp words it
+    message = clean_error(Exception(f"ERROR: [generic] f2-d: '{smuggled}' is not a valid URL"))
+    assert message == "'s01c.mp4' is not a valid URL"
+
+
+def _vtt(talk: str) -> str:
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
+            for s in TRUTH[talk]["sentences"]]
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+
+
+@pytest.mark.models
+def test_a_podcast_feed_is_indexed_with_each_items_own_metadata(media_server, tmp_path):
+    """Through the real CLI: two items that share one recording, listed relative to the feed, each with its own
+    speakers, description, date and artwork (the show's where it has none)."""
+    folder = media_server.directory / "podcast"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
+    (folder / "t01.vtt").write_text(_vtt("t01"))
+    base = media_server.url("podcast")
+    transcript = f'<podcast:transcript url="{base}/t01.vtt" type="text/vtt"/>'
+    (folder / "feed.xml").write_bytes(_feed(
+        _item("pod-encore", "<title>Encore</title><author>ann@example.org (Ann Lee)</author>"
+              "<pubDate>Fri, 01 Mar 2024</pubDate><description><![CDATA[An encore &ndash; don&#8217;t miss "
+              "<i>it</i>]]></description>" + transcript, "talk.ogg")
+        + _item("pod-original", "<title>Original</title><itunes:author>Acme Ops &amp; Friends</itunes:author>"
+                '<podcast:person role="host">Jane Host</podcast:person>'
+                '<podcast:person role="guest">Marta Lindqvist</podcast:person>'
+                "<pubDate>Thu, 05 Jan 2023 10:00:00 GMT</pubDate><description>Notes &lt;p&gt;at "
+                '&lt;a href="https://acme.example/1"&gt;our site&lt;/a&gt;.&lt;/p&gt;</description>'
+                f'<itunes:image href="{base}/ep1.jpg"/>' + transcript, "talk.ogg"),
+        channel="<itunes:author>Acme Ops &amp; Friends</itunes:author>"
+                f'<itunes:image href="{base}/show.jpg"/>'))
+    library = tmp_path / "library"
+    run = talksearch("index", f"{base}/feed.xml", "--library", str(library))
+    assert "2 added, 0 skipped, 0 failed" in run.stdout, run.stdout + run.stderr
+    assert "smuggle" not in run.stdout + run.stderr
+    with Library.open(library, readonly=True) as reader:
+        talks = {talk.title: talk for talk in reader.talks()}
+    assert {title: (talk.speakers, talk.description, talk.published, talk.thumbnail, talk.media_url)
+            for title, talk in talks.items()} == {
+        "Encore": (["Ann Lee"], "An encore – don’t miss it", "2024-03-01", f"{base}/show.jpg", f"{base}/talk.ogg"),
+        "Original": (["Jane Host", "Marta Lindqvist"], "Notes\nat our site.", "2023-01-05", f"{base}/ep1.jpg",
+                     f"{base}/talk.ogg")}
