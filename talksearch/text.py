@@ -54,6 +54,19 @@ def content_words(text: str) -> list[str]:
     return [w for w in TOKEN.findall(text) if w.lower() not in STOP_WORDS and not (w.isdigit() and len(w) == 1)]
 
 
+# Letters with no accent to take off, as a keyboard without them writes them ("Fuss", "Lodz", "Kobenhavn"); the
+# Turkish dotless ı is i, as its capital I is.
+_PLAIN_LETTERS = str.maketrans({"ß": "ss", "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ð": "d", "æ": "ae", "œ": "oe",
+                                "þ": "th", "ħ": "h"})
+
+
+def fold(word: str) -> str:
+    """A word as any keyboard may write it: lower case, without accents, and with plain letters for those that
+    have no accent to take off: "Fuß" and "FUSS" are "fuss", "Łódź" is "lodz", "ılık" and "ILIK" are "ilik"."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
+    return bare.translate(_PLAIN_LETTERS)
+
+
 def meaningful_tokens(pieces: Sequence[str]) -> list[int]:
     """The positions of a model's word pieces that carry meaning: letters or digits, and not a function word
     (a piece continuing a word, "##ing", always counts). Word-piece, SentencePiece and byte-level markers are

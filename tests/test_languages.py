@@ -674,3 +674,82 @@ def test_japanese_snippets_mark_no_meaningless_pieces_of_kana_words():
     # a run FTS5 marked already (a whole Chinese "word" of the word index) is not marked again inside
     db, index = _keyword_index(["研究。"])
     assert index.snippets([(1, "研究。")], "研究", mark) == {1: "[研究]。"}
+
+
+@pytest.mark.unit
+def test_letters_without_an_accent_to_take_off_are_found_written_either_way(tmp_path):
+    """The word index folds case and accents, but ß is not ss to it, nor ł l, ø o, and it lower-cases I to i,
+    never to Turkish ı: a query word is also looked up in the spellings the transcripts' vocabulary holds ("Fuss":
+    Fuß, "ILIK": ılık) and written plainly ("Floß": Floss). Found words are marked; an English query without such
+    letters is searched exactly as before; a library's new words are looked up as soon as it has them."""
+    import numpy as np
+
+    from talksearch.indexer.passages import PassageOptions, make_passages
+    from talksearch.library import Library, Segment, fts_query
+    from talksearch.search.ranking import RankingOptions, rank
+    from talksearch.text import search_text
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+
+    def add(number: int, language: str, said: str) -> None:  # a talk each: a result's text is its sentence
+        sentences = [Segment(0, 4, said)]
+        passages = make_passages(sentences, PassageOptions())
+        talk = Talk("Generic", str(number), f"http://example.org/{number}", f"Talk {number}", language=language,
+                    embed_model="test-model")
+        library.add_talk(talk, sentences, passages, np.ones((len(passages), 2), np.float32))
+
+    said = [("de", "Wir gehen zu Fuß zum Rechenzentrum."), ("de", "Das Maß aller Dinge ist die Messung."),
+            ("de", "Die Straße der Daten führt über viele Knoten."), ("de", "Der Cluster heißt Mammut."),
+            ("de", "Das macht uns viel Spaß und ist nicht teuer."), ("de", "Wir bauen ein Floss aus Servern."),
+            ("tr", "Işık hızında veri aktarımı istiyoruz."), ("tr", "Isı yönetimi veri merkezinde çok önemlidir."),
+            ("tr", "Soğutma için ılık su kullanıyoruz."), ("tr", "Dinlediğiniz için teşekkürler."),
+            ("tr", "SICAK SU BORULARI."),
+            ("pl", "Nasz klaster stoi w Łódź Fabryczna."), ("pl", "Zapasowy jest we Wroclawia."),
+            ("da", "Vores datacenter ligger i København."), ("da", "Vi bruger køling med søvand fra Øresund."),
+            ("da", "Tak til Sondergaard."), ("en", "Power capping keeps the GPUs cool.")]
+    for number, (language, text) in enumerate(said):
+        add(number, language, text)
+    reader = Library.open(tmp_path / "lib", readonly=True)  # another connection: sees the writer's commits
+    options = RankingOptions(dense_weight=0, sound_weight=0, token_candidates=0)  # every passage is as near
+    mark = ("[", "]")
+
+    def first(query: str, searching: Library = library) -> str:  # the best passage by its words, its words marked
+        found = searching.keyword_search(search_text(query), 5)
+        assert found, f"{query!r} finds nothing"
+        text = searching.passages(found[:1])[found[0]].text
+        best = rank(searching, search_text(query), np.ones(2, np.float32), 1, options)[0][0].text
+        assert best == text, (query, best)  # the fusion's best too (the words' and the trigrams' rankings)
+        return searching.snippets([(0, text)], search_text(query), mark).get(0, text)
+
+    for queries, marked in [(["Fuss", "FUSS"], "Wir gehen zu [Fuß] zum Rechenzentrum."),
+                            (["Mass", "MASS"], "Das [Maß] aller Dinge ist die Messung."),
+                            (["strasse"], "Die [Straße] der Daten führt über viele Knoten."),
+                            (["heisst"], "Der Cluster [heißt] Mammut."),
+                            (["Spass"], "Das macht uns viel [Spaß] und ist nicht teuer."),
+                            (["ısı", "ISI"], "[Isı] yönetimi veri merkezinde çok önemlidir."),
+                            (["ILIK", "ilik", "ılık"], "Soğutma için [ılık] su kullanıyoruz."),
+                            (["IŞIK", "isik", "ışık"], "[Işık] hızında veri aktarımı istiyoruz."),
+                            (["Lodz", "LODZ"], "Nasz klaster stoi w [Łódź] Fabryczna."),
+                            (["Kobenhavn"], "Vores datacenter ligger i [København]."),
+                            (["Oresund"], "Vi bruger køling med søvand fra [Øresund]."),
+                            # the other way: the query has the letter, the transcript wrote it plainly
+                            (["Floß"], "Wir bauen ein [Floss] aus Servern."),
+                            (["sıcak"], "[SICAK] SU BORULARI."),
+                            (["Wrocławia"], "Zapasowy jest we [Wroclawia]."),
+                            (["Søndergaard"], "Tak til [Sondergaard].")]:
+        for query in queries:
+            assert first(query) == marked, query
+    assert library.contains_word("lodz") and library.contains_word("fuss")  # not taken for misheard jargon
+    assert '"fuß"' not in fts_query('"Fuss" Mammut', None, library.keywords.spellings)  # a phrase stays exact
+
+    english = "how does power capping keep GPUs cool"
+    assert library.keywords.spellings("Mass") == ["maß"]  # the library has such words ...
+    assert fts_query(english, None, library.keywords.spellings) == fts_query(english)  # ... English has none
+
+    assert first("Oresund", reader) == "Vi bruger køling med søvand fra [Øresund]."
+    add(len(said), "de", "Viele Grüße aus Zürich.")  # the writer's own new words, and another connection's
+    assert first("Grusse") == first("Grusse", reader) == "Viele [Grüße] aus Zürich."
+    reader.close()
+    library.close()

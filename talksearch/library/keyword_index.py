@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.library.records import SearchScope
-from talksearch.text import content_words, tokens
+from talksearch.text import content_words, fold, tokens
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
 # English ones stemmed
@@ -37,8 +38,23 @@ _TRIGRAM_WORD = 4  # shorter words are mostly function words, whose trigrams eve
 _MAX_PAIRS = 8  # character pairs of a query scanned for at most (each reads every passage in such scripts)
 KEYWORD_ROW_BUDGET = 3_000  # passages an OR-ed keyword search may score (KeywordIndex.selective_terms)
 
+# Letters the word index keeps as they are while text.fold writes them plainly: no accent to take off (ß, ł, ø...),
+# or a lower case unicode61 never gives (it lower-cases I to i, not to Turkish ı). A query word written with or
+# without them is looked up as the transcripts spell it (KeywordIndex.spellings).
+_UNFOLDED = re.compile("[ßẞıłŁøØđĐðÐæÆœŒþÞħĦ]")
+
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]+)"')
+
+
+def _index_form(word: str) -> str:
+    """A word as passages_fts holds it (before stemming): lower case, accents taken off (remove_diacritics)."""
+    return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
+
+
+def _with_spellings(words: list[str], spellings: Callable[[str], list[str]] | None) -> list[str]:
+    """Each of ``words`` followed by its other spellings (``KeywordIndex.spellings``), OR-ed with it."""
+    return [s for w in words for s in (w, *spellings(w))] if spellings else words
 
 
 def quoted(term: str) -> str:
@@ -92,7 +108,8 @@ def mark_phrases(text: str, phrases: Sequence[re.Pattern[str]], mark: tuple[str,
     return marked if marked != text else None
 
 
-def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -> str | None:
+def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
+              spellings: Callable[[str], list[str]] | None = None) -> str | None:
     """An FTS5 MATCH expression that searches the user's words literally.
 
     Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
@@ -101,9 +118,11 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -
     the tune half (docs/benchmarks.md).
     ``keep`` picks the bare words worth searching (``KeywordIndex.selective_terms``: the commonest ones are
     left out in a large library, where scoring them would cost more than they add).
+    ``spellings`` gives a bare word's other spellings in the passages ("Fuss": "fuß"), OR-ed with it
+    (``KeywordIndex.spellings``); a "quoted phrase" is matched as written.
     """
     phrases = quoted_phrases(text)
-    words = _TOKEN.findall(_PHRASE.sub(" ", text))
+    words = _with_spellings(_TOKEN.findall(_PHRASE.sub(" ", text)), spellings)
     if keep is not None:
         words = keep(words)
     terms = [f'"{w}"' for w in words]
@@ -115,17 +134,18 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None) -
     return " OR ".join(terms)
 
 
-def any_word_query(text: str) -> str | None:
+def any_word_query(text: str, spellings: Callable[[str], list[str]] | None = None) -> str | None:
     """The text's content words outside "quoted phrases", quoted, OR-ed: a passage found by meaning still gets
     whichever of the query's words it contains marked in its snippet (a phrase is marked as a phrase:
-    ``KeywordIndex.snippets``). Function words ("how", "a", "I") are not marked, unless the query has nothing
-    else."""
+    ``KeywordIndex.snippets``), in any of its ``spellings`` (as ``fts_query`` finds them). Function words ("how",
+    "a", "I") are not marked, unless the query has nothing else."""
     bare = _PHRASE.sub(" ", text)
     # One-letter tokens are left out, unless there is nothing else: mostly pieces of "I'm" or "e.g.", which marked
     # would light up the "m" of every "I'm"
     words = [w for w in content_words(bare) if len(w) > 1] or content_words(bare)
     if not words and not quoted_phrases(text):
         words = tokens(bare)
+    words = _with_spellings(words, spellings)
     return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
@@ -182,6 +202,10 @@ class KeywordIndex:
         self.db = db
         self._term_counts: dict[tuple[str, str], int] = {}  # (index, term) -> passages holding it (capped at the budget)
         self._term_counts_basis = 0  # the passage count they were taken at
+        self._folded: dict[str, dict[str, str]] = {}  # _folded_vocabulary(), of the words in _folded_words
+        self._folded_words: set[str] = set()
+        self._folded_state: tuple[int, int] | None = None  # the _library_state they were read in
+        self._scratch_changes = 0  # rows this connection changed in its scratch tables (_library_state)
 
     def rebase(self, passages: int) -> None:
         """Term counts drift with the library's size: drop them when it has changed by a tenth."""
@@ -195,7 +219,7 @@ class KeywordIndex:
         (``unspaced_search``); both lists are interleaved."""
         runs = UNSPACED.findall(text)
         spaced = UNSPACED.sub(" ", text) if runs else text
-        match = fts_query(spaced, self.selective_terms if selective else None)
+        match = fts_query(spaced, self.selective_terms if selective else None, self.spellings)
         found: list[int] = []
         if match is not None:
             within, params = _within(scope)
@@ -235,11 +259,52 @@ class KeywordIndex:
             exact = self.db.execute(f"SELECT rowid FROM temp.{table} WHERE {table} MATCH ?", (match,))
             return {row[0] for row in exact}
 
+    def spellings(self, word: str) -> list[str]:
+        """The other ways ``word`` is written in the passages, in lower case: the transcripts' words that ``fold``
+        the same ("Fuss" and "FUSS": fuß, "ILIK": ılık, "Lodz": łódź), and the word's own fold where the index keeps
+        letters of it as they are ("Fuß": fuss). FTS5's unicode61 folds case and accents, but not letters with no
+        accent to take off, and lower-cases I to i, never ı. Most words have none. Each spelling is one the
+        index tells apart from the word and from the others."""
+        folded = fold(word)
+        found = dict(self._folded_vocabulary().get(folded, {}))
+        if _UNFOLDED.search(word):
+            found.setdefault(folded, folded)
+        found.pop(_index_form(word), None)
+        return sorted(found.values())
+
+    def _folded_vocabulary(self) -> dict[str, dict[str, str]]:
+        """The transcripts' words holding letters the index keeps as they are (``_UNFOLDED``), in lower case, by
+        their ``fold``, then by how the index holds them (``_index_form``). Read from the vocabulary, which keeps
+        every transcript's words, once per change of the library; only words not seen before are folded (8 µs
+        each). A word no longer in the vocabulary (remade) stays, OR-ed in a search where it matches nothing."""
+        state = self._library_state()
+        if self._folded_state != state:
+            try:
+                # GLOB's character class is slow: it reads only words that are not ASCII (fewer characters than
+                # bytes). 200,000 words, 6,000 with such letters: 73 ms, GLOB alone 135, every word not ASCII 190
+                rows = self.db.execute("SELECT word FROM sound_vocabulary WHERE length(word) < length(CAST(word AS "
+                                       f"BLOB)) AND word GLOB '*{_UNFOLDED.pattern}*'")
+                # as the index splits them: "Işık'ta" is Işık and ta
+                words = {t for (w,) in rows for t in _TOKEN.findall(w) if _UNFOLDED.search(t)}
+            except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
+                words = set()
+            for word in words - self._folded_words:
+                self._folded.setdefault(fold(word), {}).setdefault(_index_form(word), word.lower())
+            self._folded_words |= words
+            self._folded_state = state
+        return self._folded
+
+    def _library_state(self) -> tuple[int, int]:
+        """Changes when the catalog may have: another connection's commit (data_version) or this one's own
+        changes, those to its scratch tables aside (every snippet makes some)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes - self._scratch_changes
+
     @contextmanager
     def _scratch(self, table: str, columns: Sequence[str], tokenize: str, rows: Sequence[tuple]) -> Iterator[str]:
         """``temp.{table}``: an FTS5 table of this connection's own, holding only ``rows`` (rowid, then the
         ``columns``) while the block runs. Asking it rather than the library's index costs what the rows do,
         however large the library, and it may be tokenised otherwise."""
+        before = self.db.total_changes
         self.db.execute(f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.{table} USING fts5({', '.join(columns)}, "
                         f"tokenize='{tokenize}')")
         try:
@@ -248,6 +313,7 @@ class KeywordIndex:
             yield table
         finally:
             self.db.execute(f"DELETE FROM temp.{table}")
+            self._scratch_changes += self.db.total_changes - before
 
     def has_unspaced(self) -> bool:
         """Whether any passage is in a script without spaces (a library of spaced scripts skips their index)."""
@@ -286,9 +352,10 @@ class KeywordIndex:
 
     def trigram_search(self, text: str, k: int, scope: SearchScope | None = None) -> list[int]:
         """Passages of talks in other languages than English (``passages_trigrams``) sharing most character
-        trigrams with the query's content words of four letters or more, best first (BM25 over the trigrams):
-        found through inflections and misspellings that whole words miss. Empty for an English-only library."""
-        words = [w.lower() for w in content_words(text) if len(w) >= _TRIGRAM_WORD]
+        trigrams with the query's content words of four letters or more, in any of their ``spellings`` ("Lodz" as
+        łódź too), best first (BM25 over the trigrams): found through inflections and misspellings that whole words
+        miss ("Lodz": Łodzi). Empty for an English-only library."""
+        words = [s.lower() for w in content_words(text) if len(w) >= _TRIGRAM_WORD for s in (w, *self.spellings(w))]
         grams = list(dict.fromkeys(w[i:i + _TRIGRAM] for w in words for i in range(len(w) - _TRIGRAM + 1)))
         try:
             # in a large library the commonest trigrams ("ein", "ung") are left out: BM25 would score nearly every
@@ -304,10 +371,11 @@ class KeywordIndex:
             return []
 
     def contains(self, word: str) -> bool:
-        """Whether any passage holds the word (after the tokenizer's stemming)."""
+        """Whether any passage holds the word (after the tokenizer's stemming), in any of its ``spellings``."""
         if UNSPACED.search(word):
             return bool(self.unspaced_search(UNSPACED.findall(word), 1))
-        found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (quoted(word),))
+        match = " OR ".join(quoted(w) for w in (word, *self.spellings(word)))
+        found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (match,))
         return found.fetchone() is not None
 
     def selective_terms(self, terms: Sequence[str], budget: int = KEYWORD_ROW_BUDGET,
@@ -360,7 +428,7 @@ class KeywordIndex:
 
     def _word_snippets(self, texts: list[tuple[int, str]], query: str, mark: tuple[str, str],
                        tokens: int) -> dict[int, str]:
-        words, (phrases, _) = any_word_query(query), _split_phrases(query)
+        words, (phrases, _) = any_word_query(query, self.spellings), _split_phrases(query)
         if not texts or not (words or phrases):
             return {}
         try:
