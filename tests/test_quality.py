@@ -179,7 +179,7 @@ def test_a_surname_that_is_also_a_spoken_word_names_a_talk_only_with_the_first_n
 
     class Names:  # what named_talks reads of a library: its talks' names, and whether a word is in a transcript
         def talk_names(self):
-            return [("a", ["Ada Price"], ""), ("b", ["Kenji Watanabe"], "")]
+            return [("a", ["Ada Price"], ""), ("b", ["Kenji Watanabe"], ""), ("c", ["Lech Wałęsa"], "Łódź Summit")]
 
         def contains_word(self, word):
             return word in {"price", "storage", "cold"}
@@ -187,6 +187,7 @@ def test_a_surname_that_is_also_a_spoken_word_names_a_talk_only_with_the_first_n
     assert named_talks(Names(), "cold storage price") == set()
     assert named_talks(Names(), "ada price") == {"a"}
     assert named_talks(Names(), "Watanabe") == {"b"}
+    assert named_talks(Names(), "walesa") == named_talks(Names(), "Lodz summit") == {"c"}  # ł written as l
 
 
 def test_word_matching_scores_the_best_match_of_each_word_both_ways():

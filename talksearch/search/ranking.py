@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import math
 import re
-import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from talksearch.library import Library, PassageHit, SearchScope, token_codes
 from talksearch.library.keyword_index import quoted_phrases
 from talksearch.pronunciation import phonemes, sound_distances, voice, word_phonemes
 from talksearch.settings import Settings, default
-from talksearch.text import STOP_WORDS, content_words, tokens
+from talksearch.text import STOP_WORDS, content_words, fold, tokens
 
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
 
@@ -192,14 +191,10 @@ def put_quotes_first(library: Library, fused: dict[int, float], text: str, o: Ra
         fused[pid] += top
 
 
-def _fold(word: str) -> str:
-    """A word as names are compared: lower case, accents dropped ("Wiśniewski" is "wisniewski")."""
-    return "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
-
-
 @functools.lru_cache(maxsize=65536)  # every query reads every talk's names
 def _name_words(name: str) -> tuple[str, ...]:
-    return tuple(_fold(w) for w in tokens(name))
+    # as names are compared: in any case, with or without accents or letters such as ł ("Wałęsa" is "walesa")
+    return tuple(fold(w) for w in tokens(name))
 
 
 def named_talks(library: Library, text: str) -> set[str]:
@@ -209,7 +204,7 @@ def named_talks(library: Library, text: str) -> set[str]:
     as one of the query's words ("Okafor"). A surname that is also a word the transcripts hold ("Green", "Price",
     a function word such as "Will") names a talk only with the first name: alone, it is more likely the word,
     and where it is said the keyword ranking finds it."""
-    words = {_fold(w) for w in tokens(text)}
+    words = {fold(w) for w in tokens(text)}
     named = set()
     for talk_id, speakers, event in library.talk_names():
         for speaker in speakers:
