@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -32,6 +33,8 @@ OVERLAP_TOLERANCE = 1.0
 # Captions may run this far past the media's duration (a last cue held on screen). A duration a feed or site
 # states is checked again against the downloaded file before captions past it are refused (Sources._fetch).
 PAST_END_TOLERANCE = 5.0
+# A cue starting this soon after the previous one ends continues it on screen: rolling captions repeat its lines.
+ROLL_GAP = 0.5
 
 _TIMING = re.compile(
     r"^\s*(?P<start>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*(?P<end>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})(?P<settings>.*)$"
@@ -142,27 +145,31 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
     """Cues from (start, end, text lines): lines shown before are dropped (rolling captions), and a cue whose
     text rolled on from the previous one starts its new words when the previous cue ends."""
     cues: list[Cue] = []
-    shown: list[str] = []  # the last lines put out, as plain text, for rolling captions
+    previous: list[str] = []  # the lines of the cue before, as plain text, for rolling captions
+    previous_end = -math.inf
     speaker = None
     for start, end, lines in raw:
         if end < start:
             raise CaptionError(f"a cue ends before it starts (at {clock(start)})")
         if end == start:  # never on screen (WebVTT wants end > start; players skip it): its words were not shown
             continue
+        # Lines roll on only from the cue just before, and only when this one follows it on screen: a "Yes." or
+        # "Thank you." said again later, or twice in one cue, is said again, not a rolled line.
+        on_screen = previous if start <= previous_end + ROLL_GAP else []
         rolled = False
         new_lines = []
         for line in lines:
             plain = _plain(line)
             if not plain:
                 continue
-            if plain in shown[-3:]:
+            if plain in on_screen:
                 rolled = True
                 continue
-            if shown and plain.startswith(shown[-1] + " "):  # captions that grow word by word
+            if on_screen and plain.startswith(on_screen[-1] + " "):  # captions that grow word by word
                 rolled = True
-                line = plain[len(shown[-1]):]
+                line = plain[len(on_screen[-1]):]
             new_lines.append(line)
-            shown.append(plain)
+        previous, previous_end = [p for p in map(_plain, lines) if p], end
         if not new_lines:
             continue
         begin = max(start, cues[-1].end) if rolled and cues else start

@@ -309,3 +309,16 @@ def test_brackets_inside_a_word_are_what_was_said_and_only_a_bracketed_word_is_a
            "00:00:05.000 --> 00:00:08.000\n[MUSIC] He said [laughs] so,\n\n"
            "00:00:09.000 --> 00:00:11.000\n[Applause][Music] Thanks.\n")
     assert [s.text for s in read(vtt)] == ["The array x[0] plus y[1][2] is summed.", "He said so,", "Thanks."]
+
+
+def test_a_line_said_again_is_kept_unless_it_rolls_on_from_the_cue_just_before():
+    """Only rolling captions repeat a line, from the cue on screen just before: a "Yes." said again later, or
+    "Thank you." twice in one cue, was dropped from the talk (any of the last 3 lines counted as shown)."""
+    srt = ("1\n00:00:01,000 --> 00:00:02,000\nIs it on?\n\n2\n00:00:03,000 --> 00:00:04,000\nYes.\n\n"
+           "3\n00:00:10,000 --> 00:00:12,000\nCan you hear me at the back?\n\n4\n00:00:15,000 --> 00:00:16,000\nYes.\n\n"
+           "5\n00:00:20,000 --> 00:00:22,000\nThank you.\nThank you.\n\n"
+           "6\n00:00:22,000 --> 00:00:24,000\nThank you.\nNext slide.\n")
+    words = [(w.word.strip(), w.start) for s in read(srt) for w in s.words]
+    assert [w for w, _ in words] == ["Is", "it", "on?", "Yes.", "Can", "you", "hear", "me", "at", "the", "back?",
+                                     "Yes.", "Thank", "you.", "Thank", "you.", "Next", "slide."]
+    assert words[11][1] == 15.0 and words[-2][1] == 22.0  # the rolled line takes no time
