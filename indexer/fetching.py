@@ -27,8 +27,11 @@ class Outcome:
 def talk_failed(candidate: Candidate, fetched: Fetched, detail: str) -> Outcome:
     """The failed line of a talk that was fetched but could not be indexed: named by its path when it is a
     local file (the title made from a file's name does not say which of a folder's files it was), else by
-    its title."""
+    its title. As on an added line, it says why the talk's captions were not used: they were the way to index
+    a talk whisper then failed on."""
     label = candidate.label if candidate.path is not None else fetched.talk.title or candidate.label
+    if fetched.captions_refused:
+        detail += f"; {fetched.captions_refused}"
     return Outcome("failed", label, detail)
 
 

@@ -226,6 +226,17 @@ def test_a_buzz_with_a_talks_title_is_not_heard_as_the_title(no_speech, tmp_path
     assert result.returncode == 1 and "no speech found" in result.stdout, result.stdout + result.stderr
 
 
+def test_a_talk_whisper_fails_on_says_why_its_captions_were_not_used(no_speech, tmp_path):
+    """Its captions were the way to index it: the failed line says why they were not used, as an added line does."""
+    noise = tmp_path / "noise.ogg"
+    shutil.copy(no_speech / "noise.ogg", noise)
+    (tmp_path / "noise.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:02:00.000\nThe whole talk in one cue.\n")
+    result = talksearch("index", str(noise), "--library", str(tmp_path / "library"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "noise.ogg" in line]
+    assert line.startswith("failed") and "no speech found; uploaded captions not used: cues run to 2:00" in line, line
+
+
 def test_a_truncated_file_indexes_what_it_holds_and_no_more(bad_run):
     _, lines, library = bad_run
     assert _line(lines, "truncated").startswith("added")
