@@ -245,21 +245,12 @@ def test_two_links_to_one_recording_are_indexed_once_as_by_the_local_engine(medi
     """--reindex of a library an earlier release made, whose feed now lists two links that redirect (301) to the
     recording it holds: found to be one talk only once fetched, it is replaced once and the second link skipped,
     as the local engine does it (not fetched, transcribed and committed twice, the second link's title last)."""
-    from talksearch.indexer import sources
-    from talksearch.indexer.pipeline import IndexRun
-    from talksearch.settings import Settings
-    from tests.test_reindex_sources import _archive_ids, _feed, _old_release_id, _published
+    from tests.test_reindex_sources import _archive_ids, _feed, _indexed_by_the_old_release, _published
 
     folder, base = _published(media_server, "ray-twice", {"s02": "t02"},
                               [{"title": "Slicing", "url": "s02.ogg?token=AAA", "talk": "t02", "speaker": "Di Eze"}])
     library = tmp_path / "library"
-    with pytest.MonkeyPatch.context() as old:
-        old.setattr(sources.Sources, "_distinct_id", _old_release_id)
-        run = IndexRun(Settings(library=library))
-        try:
-            assert run.run([f"{base}/feed.xml"]).count("added") == 1
-        finally:
-            run.close()
+    assert _indexed_by_the_old_release(f"{base}/feed.xml", library) == 1
     before = _archive_ids(library)
     links = [{"title": f"Slicing ({name} link)", "url": f"{name}/s02.ogg?token=BBB", "talk": "t02", "speaker": "Di Eze"}
              for name in ("old", "alt")]

@@ -119,6 +119,21 @@ def _old_release_id(self, info: dict, listed: str | None = None) -> dict:
     return info
 
 
+def _indexed_by_the_old_release(url: str, library) -> int:
+    """``url`` indexed into ``library`` by the real indexer with the previous release's keying; how many were added."""
+    from talksearch.indexer import sources
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.settings import Settings
+
+    with pytest.MonkeyPatch.context() as old:
+        old.setattr(sources.Sources, "_distinct_id", _old_release_id)
+        run = IndexRun(Settings(library=library))
+        try:
+            return run.run([url]).count("added")
+        finally:
+            run.close()
+
+
 def _release_items(token: str, gone: bool = True) -> list[dict]:
     """Items without a guid whose previous-release key is not the one the URL as listed gives now."""
     return [
@@ -138,20 +153,10 @@ def _archive_ids(library) -> list[str]:
 def old_release(media_server, tmp_path_factory):
     """A library the previous release indexed the feed into (token AAA); then the next night's state: a new
     token, and two items' media gone (404)."""
-    from talksearch.indexer import sources
-    from talksearch.indexer.pipeline import IndexRun
-    from talksearch.settings import Settings
-
     folder, base = _published(media_server, "release", {"signed": "t01", "night talk é": "t02", "gone": "t01",
                                                          "gone é": "t02"}, _release_items("AAA"))
     library = tmp_path_factory.mktemp("release") / "library"
-    with pytest.MonkeyPatch.context() as old:
-        old.setattr(sources.Sources, "_distinct_id", _old_release_id)
-        run = IndexRun(Settings(library=library))
-        try:
-            assert run.run([f"{base}/feed.xml"]).count("added") == 4
-        finally:
-            run.close()
+    assert _indexed_by_the_old_release(f"{base}/feed.xml", library) == 4
     (folder / "gone.ogg").unlink()
     (folder / "gone é.ogg").unlink()
     (folder / "next.xml").write_text(_feed(base, _release_items("BBB")))
@@ -227,10 +232,6 @@ def test_after_the_upgrade_a_redirected_escaped_name_is_known_whatever_its_token
     """An item whose link redirects (301) to a file whose name is fetched escaped: the previous release kept the
     plain name, and the next night, with a new token, the talk is known by where its link leads, not added again
     beside itself (yt-dlp's own archive check found the plain name, and handed back no URL to tell where that is)."""
-    from talksearch.indexer import sources
-    from talksearch.indexer.pipeline import IndexRun
-    from talksearch.settings import Settings
-
     def items(token: str) -> list[dict]:
         return [{"title": "Night talk", "url": f"old/night%20talk%20%C3%A9.ogg?token={token}", "talk": "t02",
                  "speaker": "Di Eze"}]
@@ -238,13 +239,7 @@ def test_after_the_upgrade_a_redirected_escaped_name_is_known_whatever_its_token
     folder, base = _published(media_server, "redirected", {"night talk é": "t02"}, items("AAA"))
     media_server.redirects["/redirected/old/night%20talk%20%C3%A9.ogg"] = "/redirected/night%20talk%20%C3%A9.ogg"
     library = tmp_path / "library"
-    with pytest.MonkeyPatch.context() as old:
-        old.setattr(sources.Sources, "_distinct_id", _old_release_id)
-        run = IndexRun(Settings(library=library))
-        try:
-            assert run.run([f"{base}/feed.xml"]).count("added") == 1
-        finally:
-            run.close()
+    assert _indexed_by_the_old_release(f"{base}/feed.xml", library) == 1
     before = _archive_ids(library)
     assert before == ["generic night talk é"]  # the previous release's key: the plain name
     (folder / "feed.xml").write_text(_feed(base, items("BBB")))
