@@ -141,6 +141,8 @@ def test_local_talk_whose_file_is_gone_offers_no_player_and_no_media_links(tmp_p
         fragment = server.get("/results", params={"q": "checkpoint"}).text
         assert 'data-kind="none"' in fragment and "/media/" not in fragment
         assert "/media/" not in server.get("/api/search.atom", params={"q": "checkpoint"}).text
+        embedded = server.get(f"/embed/talks/{talk_id}", params={"t": 5}).text  # no "play at the source": our page
+        assert "This talk has no media this page can play." in embedded and "at the source" not in embedded
 
 
 def test_talk_page_links_each_paragraph_to_its_first_sentence(api, ids):

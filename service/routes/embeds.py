@@ -114,8 +114,11 @@ def embed_talk(
     media = f"{src}#t={url_seconds(t)}" if src else ""
     origin = media_origin(src)
     page = f"{base}/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(t)}" if t else "")
+    source = link_at(talk, t, served=True, base=base)
+    if source.startswith(f"{base}/talks/"):  # no source to play (a local file moved away): our page cannot either
+        source = None
     return _page(render("embed_talk.html", base, css=_css(), talk=detail, start=t, media=media, said=said,
-                        source=link_at(talk, t, served=True, base=base), page=page), state, origin)
+                        source=source, page=page), state, origin)
 
 
 _NOT_OURS = "the url is not a talk page, moment or search of this service"
