@@ -21,7 +21,7 @@ from pathlib import Path
 from talksearch.indexer import captions
 from talksearch.indexer.captions import CaptionError
 
-from talksearch.language_codes import LANGUAGE_TAG, source_language
+from talksearch.language_codes import LANGUAGE_TAG, base_language, source_language
 from talksearch.library import Segment
 
 CHOICES = ("uploaded", "any", "never")
@@ -49,6 +49,14 @@ class CaptionTrack:
         """The language code the track's tag stands for (``deu``, ``German``: ``de``); None for a tag that names no
         known language, which is then a track that names none."""
         return source_language(self.language)
+
+    @property
+    def named(self) -> str | None:
+        """The language the track's tag names, to match it by: its ``code``, else the tag's own ISO 639 code for
+        a language talks are not stored by (``fil``, ``ckb``: a language, just not the talk's); None only for a tag
+        that names none (``Deutsch``), which may be any language."""
+        primary = base_language(self.language) if self.language and LANGUAGE_TAG.match(self.language) else None
+        return self.code or (primary if primary and primary.isalpha() and len(primary) in (2, 3) else None)
 
 
 @dataclass
@@ -126,19 +134,19 @@ def choose(tracks: list[CaptionTrack], language: str | None) -> CaptionTrack | N
         return None
     wanted = source_language(language)
     if wanted is None:
-        offered = {t.code for t in tracks if t.code}
+        offered = {t.named for t in tracks if t.named}
         if len(offered) > 1:
             raise CaptionError(f"captions in {len(offered)} languages ({', '.join(sorted(offered))}) and the talk's "
                                "language is not known (name it with --language)")
         return tracks[0]
     for origin in ("uploaded", "automatic"):
         ranked = sorted(
-            (t for t in tracks if t.origin == origin and t.code in (wanted, None)),
-            key=lambda t: (t.code is None, not (t.language or "").endswith("-orig")),
+            (t for t in tracks if t.origin == origin and t.named in (wanted, None)),
+            key=lambda t: (t.named is None, not (t.language or "").endswith("-orig")),
         )
         if ranked:
             return ranked[0]
-    offered = sorted({t.code for t in tracks if t.code})
+    offered = sorted({t.named for t in tracks if t.named})
     raise CaptionError(f"no captions in {wanted} (only {', '.join(offered)})")
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from talksearch.indexer import caption_sources
+from talksearch.indexer.captions import CaptionError
 from talksearch.indexer.sources import _talk
 from talksearch.language_codes import filter_languages, source_language
 from talksearch.settings import Settings
@@ -130,3 +131,22 @@ def test_the_three_letter_table_is_debians_iso_codes():
     rows = [row for row in json.loads(source.read_text())["639-2"] if "alpha_2" in row]
     assert ISO_639_2 == {**{r["alpha_3"]: r["alpha_2"] for r in rows},
                          **{r["bibliographic"]: r["alpha_2"] for r in rows if "bibliographic" in r}}
+
+
+@pytest.mark.unit
+def test_captions_in_a_language_talks_are_not_stored_by_are_not_another_languages():
+    """A track tagged fil or ckb (common in YouTube's and TED's lists) names a language, just not one talks are
+    stored by: it was taken for a track naming none, so it beat the talk's own language's automatic captions."""
+    def track(origin: str, tag: str | None) -> caption_sources.CaptionTrack:
+        return caption_sources.CaptionTrack(origin, tag, "vtt", url=f"{origin}:{tag}.vtt")
+
+    assert caption_sources.choose([track("uploaded", "en"), track("uploaded", "fil"), track("automatic", "de-orig")],
+                                  "de").url == "automatic:de-orig.vtt"
+    assert caption_sources.choose([track("uploaded", "ckb"), track("automatic", "en-orig")], "en").url == \
+        "automatic:en-orig.vtt"
+    with pytest.raises(CaptionError, match=r"no captions in en \(only fil\)"):
+        caption_sources.choose([track("uploaded", "fil")], "en")
+    with pytest.raises(CaptionError, match=r"captions in 2 languages \(en, fil\)"):
+        caption_sources.choose([track("uploaded", "fil"), track("uploaded", "en")], None)
+    # a tag that names no language may be any: still taken, after those naming the talk's
+    assert caption_sources.choose([track("uploaded", "Deutsch")], "de").language == "Deutsch"
