@@ -412,3 +412,20 @@ def test_check_reports_a_missing_sound_vocabulary_and_repair_remakes_it(library,
     assert repaired.clean and repaired.repaired == ["remade the sound-alike vocabulary from the transcripts"]
     with Library.open(tmp_path / "lib") as reopened:
         assert "subunit" in reopened.sound_vocabulary()[0]
+
+
+def test_a_kept_recording_whose_name_another_talks_id_shares_is_never_taken_for_one_talks(library, tmp_path):
+    """Ids made safe to one file name ("talk (2024)", "talk_2024"): a --reindex clean-up of one talk's earlier
+    recording removed the other talk's, of another extension."""
+    media = tmp_path / "lib" / "media"
+    media.mkdir()
+    (media / "Generic-talk_2024.mp4").write_bytes(b"first")
+    (media / "Generic-solo.ogg").write_bytes(b"solo")
+    _add(library, "talk (2024)")
+    second = Talk(extractor="Generic", source_id="talk_2024", url="http://example.org/b.mp3", title="b",
+                  whisper_model="tiny.en", embed_model="test-model")
+    assert library.kept_media(second) == []  # "talk (2024)" may own it
+    _add(library, "solo")
+    solo = Talk(extractor="Generic", source_id="solo", url="http://example.org/solo.mp3", title="solo",
+                whisper_model="tiny.en", embed_model="test-model")
+    assert library.kept_media(solo) == [media / "Generic-solo.ogg"]

@@ -349,8 +349,13 @@ class Library(VectorSync):
         return bool(deleted)
 
     def kept_media(self, talk: Talk) -> list[Path]:
-        """The talk's recordings kept in ``media/`` (--keep-media), whatever their extension."""
-        return self._kept_media_named(kept_media_name(talk.extractor, talk.source_id))
+        """The talk's recordings kept in ``media/`` (--keep-media), whatever their extension; none while another
+        talk's id is made safe to the same name ("talk (2024)" and "talk_2024"): the file may be that talk's."""
+        name = kept_media_name(talk.extractor, talk.source_id)
+        files = self._kept_media_named(name)
+        others = self.db.execute("SELECT extractor, source_id FROM talks WHERE NOT (extractor = ? AND source_id = ?)",
+                                 (talk.extractor, talk.source_id)) if files else ()
+        return [] if any(kept_media_name(*other) == name for other in others) else files
 
     def _kept_media_named(self, name: str) -> list[Path]:
         return [file for file in self._media_files() if file.stem == name]
