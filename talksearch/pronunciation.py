@@ -27,7 +27,8 @@ from talksearch.models import ModelError, resolve
 VOICE = "en-us"  # English talks (and talks of no known language) are pronounced as American English
 # Each talk's words are pronounced by espeak-ng's rules for the talk's language (its voice of the same ISO 639-1
 # code as whisper's, but for these); a language it has no voice for gets no sound-alike matching.
-VOICES = {"en": VOICE, "zh": "cmn"}
+# whisper's codes where espeak-ng names the voice otherwise (Norwegian is its Bokmål voice, nynorsk's nearest)
+VOICES = {"en": VOICE, "zh": "cmn", "no": "nb", "nn": "nb"}
 # Scripts without spaces between words: espeak-ng would pronounce a whole sentence as one "word", which no query
 # word can be aligned with usefully, so these languages get no sound-alike matching either.
 UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "bo", "yue"})

@@ -236,6 +236,7 @@ def test_sounds_follow_each_talks_language(tmp_path):
     assert pronunciation.voice(None) == pronunciation.voice("en") == "en-us"
     assert pronunciation.voice("de") == "de" and pronunciation.voice("zh") is None
     assert pronunciation.voice("ja") is None and pronunciation.voice("xx") is None
+    assert pronunciation.voice("no") == pronunciation.voice("nn") == "nb"  # whisper's Norwegian, espeak-ng's voice
     assert pronunciation.word_phonemes("Geschwindigkeit", "de") != pronunciation.word_phonemes("Geschwindigkeit")
 
     library = Library.open(tmp_path / "lib", create=True)
