@@ -24,6 +24,14 @@ class Outcome:
     talk_id: str | None = None
 
 
+@dataclass
+class Moved(Outcome):
+    """A known local recording met at a new path (``Fetched.moved_from``): skipped, nothing transcribed, and its
+    talk pointed at ``url``/``media_url`` by the writer, the one that commits (either engine hands it back)."""
+    url: str = ""
+    media_url: str | None = None
+
+
 def talk_failed(candidate: Candidate, fetched: Fetched, detail: str) -> Outcome:
     """The failed line of a talk that was fetched but could not be indexed: named by its path when it is a
     local file (the title made from a file's name does not say which of a folder's files it was), else by
@@ -78,6 +86,9 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
         discard(fetched)
         return Outcome("skipped", candidate.label, "listed twice in this run")
     seen.add(fetched.talk.archive_id)
+    if fetched.moved_from is not None:
+        return Moved("skipped", candidate.label, f"already in the library (moved from {fetched.moved_from})",
+                     talk_id=fetched.talk.id, url=fetched.talk.url, media_url=fetched.talk.media_url)
     return fetched
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
-from talksearch.indexer.fetching import Outcome, discard, fetch_once, list_candidates, talk_failed
+from talksearch.indexer.fetching import Moved, Outcome, discard, fetch_once, list_candidates, talk_failed
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
@@ -83,6 +83,7 @@ class IndexRun:
             self.processor = TalkProcessor(settings)
         self._bars = sys.stderr.isatty()
         self.workers = 1
+        self._moved: set[str] = set()  # the talks this run pointed at their recordings' new paths
 
     def close(self) -> None:
         self.library.close()
@@ -96,7 +97,14 @@ class IndexRun:
         else:
             results = self._process_locally(sources, overall)
         for label, result in results:
-            outcome = self.commit(result, label) if isinstance(result, Processed) else result
+            if isinstance(result, Processed):
+                outcome = self.commit(result, label)
+            elif isinstance(result, Moved):  # the writer points the talk at where its recording is now
+                self.library.move_talk(result.talk_id, result.url, result.media_url)
+                self._moved.add(result.talk_id)
+                outcome = result
+            else:
+                outcome = result
             summary.outcomes.append(outcome)
             overall.update(1)
             self._report(outcome)
@@ -110,10 +118,14 @@ class IndexRun:
         known = self.library.has_archive_id(processed.talk.archive_id)
         if known and not self.reindex:
             return Outcome("skipped", label, "already in the library")
+        # A local recording replaced at its path takes the place of the talk there, unless this run found that
+        # talk's recording at another path meanwhile (moved aside, a new one put in its place)
+        replaces = processed.replaces if processed.replaces not in self._moved and not known else None
+        replaces = replaces if replaces and self.library.talk(replaces) is not None else None
         self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1],
                                           processed.token_vectors[0].shape[1] if processed.token_vectors else None)
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
-                                        replace=known, token_vectors=processed.token_vectors)
+                                        replace=known, token_vectors=processed.token_vectors, replaces=replaces)
         detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
                   f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
                   f"{processed.talk.transcript_source}")
@@ -125,7 +137,7 @@ class IndexRun:
         if language not in (None, "en") and reads_only_english(processed.talk.embed_model):
             detail += (f"; spoken in {language!r}, which the embedding model does not read: found by its words, not "
                        f"their meaning (a new library with --embed-model multilingual-e5-small reads it)")
-        if known:
+        if known or replaces:
             detail += ", replacing the earlier transcript"
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
 

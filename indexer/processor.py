@@ -48,6 +48,7 @@ class Processed:
     translate_seconds: float = 0.0  # of ``seconds``, the English pass (--translate)
     token_vectors: list[np.ndarray] | None = None  # per passage, its meaningful words' vectors (kept for sentences)
     untranslated: str | None = None  # why --translate gave a talk not in English no English, when it did not
+    replaces: str | None = None  # the talk whose replaced recording this is (``Fetched.replaces``)
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -136,7 +137,7 @@ class TalkProcessor:
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
-                         self._untranslated(fetched))
+                         self._untranslated(fetched), replaces=fetched.replaces)
 
     def _detect_language(self, fetched: Fetched) -> str | None:
         """The language whisper ``base`` hears in a captioned talk, for a talk whose source and captions do not

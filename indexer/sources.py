@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -33,7 +34,7 @@ from talksearch.indexer.caption_sources import CaptionTrack, CaptionTranscript
 from talksearch.indexer.captions import CaptionError
 
 from talksearch.language_codes import base_language, source_language
-from talksearch.library import Talk, archive_id
+from talksearch.library import Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
 
 MEDIA_SUFFIXES = {
@@ -78,6 +79,12 @@ class Fetched:
     # The media's URL as yt-dlp resolved it, when captions stood in for a download: its opening minutes can be
     # read as a stream (the talk's language, when neither the source nor the captions say it).
     media_stream: str | None = None
+    # A local recording met at a path the library records for another talk (its recording was replaced there):
+    # that talk's id; the new one replaces it, so one path never holds two talks.
+    replaces: str | None = None
+    # A known local recording met at a new path, the one its talk records no longer holding it (moved, renamed):
+    # the URL its talk had. Nothing to transcribe: the writer points the talk at ``talk``'s URLs.
+    moved_from: str | None = None
 
 
 def clean_error(exc: BaseException) -> str:
@@ -633,7 +640,13 @@ class Sources:
 
     def _fetch_local(self, path: Path) -> Fetched | None:
         digest = _file_digest(path)
-        if self.is_indexed(archive_id("local", digest)):
+        key = archive_id("local", digest)
+        # The path as given, made absolute, not resolved through links: a folder linked in and re-pointed later is
+        # met at the same path again (resolved, it was a new path, and the talk's recorded one gone)
+        given = Path(os.path.abspath(path))
+        known = self.is_indexed(key)
+        moved_from = self._moved_from(key, given) if known else None
+        if known and moved_from is None:
             return None
         resolved = path.resolve()
         _require_recording(resolved)
@@ -641,7 +654,13 @@ class Sources:
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
         stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         info.update(extractor_key="local", id=digest, title=info.get("title") or stem.replace("_", " "))
-        talk = _talk(info, {}, None, url=info.get("webpage_url") or resolved.as_uri(), media_url=resolved.as_uri())
+        talk = _talk(info, {}, None, url=info.get("webpage_url") or given.as_uri(), media_url=given.as_uri())
+        if moved_from is not None:
+            return Fetched(talk, None, False, moved_from=moved_from)
+        # The talk recorded at this path (as given, or as an earlier release stored it: resolved), under another
+        # digest: its recording was replaced (re-encoded, trimmed, swapped), and this one takes its place
+        earlier = self._local_talks.get(given.as_uri()) or self._local_talks.get(resolved.as_uri())
+        replaces = talk_id(earlier) if earlier not in (None, key) else None
         tracks = caption_sources.sidecar_tracks(path, self.captions)
         transcript, refused = (None, None)
         if tracks:
@@ -649,7 +668,26 @@ class Sources:
             language = self.language or info.get("language")
             transcript, refused = self._read_captions(tracks, language, duration)
             talk.duration = talk.duration or duration
-        return Fetched(talk, resolved, False, transcript, refused)
+        return Fetched(talk, resolved, False, transcript, refused, replaces=replaces)
+
+    @functools.cached_property
+    def _local_talks(self) -> dict[str, str]:
+        """The library's local talks' archive keys, by the file:// URL of the recording each was indexed from."""
+        return {url: key for key, url in self._library.items() if key.startswith("local ") and url.startswith("file:")}
+
+    def _moved_from(self, key: str, given: Path) -> str | None:
+        """The URL a known local recording's talk records, when that is not ``given`` and no longer holds the
+        recording (gone, or another file there now): the recording moved, and its talk follows it. None when it
+        is still there (a copy met elsewhere is skipped, as before)."""
+        recorded = self._library.get(key)
+        if not recorded or not recorded.startswith("file:") or recorded == given.as_uri():
+            return None
+        where = Path(url2pathname(urlsplit(recorded).path))
+        try:
+            still_there = where.is_file() and _file_digest(where) == key.partition(" ")[2]
+        except OSError:  # unreadable now: not where the recording can be played from
+            still_there = False
+        return None if still_there else recorded
 
 
 # What yt-dlp writes for the fields talksearch reads (sidecar .info.json files are written by hand too).

@@ -268,11 +268,13 @@ class Library(VectorSync):
     def add_talk(
         self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray,
         replace: bool = False, token_vectors: Sequence[np.ndarray | None] | None = None,
+        replaces: str | None = None,
     ) -> str:
         """Commit a talk with everything derived from it in one transaction; return its id. With ``replace``, the
         talk's earlier record (transcript, passages and all) goes in the same transaction: a reader sees the old
         talk or the new one, never neither. ``token_vectors``: per passage, its meaningful words' vectors (kept
-        for sentences, ``token_codes``) or None."""
+        for sentences, ``token_codes``) or None. ``replaces``: another talk this one takes the place of, in the same
+        transaction (a local recording replaced at its path: new content, so a new key)."""
         if self._lock_handle is None:
             raise LibraryError("add_talk needs the writer lock (acquire_writer)")
         if len(passages) != len(embeddings):
@@ -292,10 +294,11 @@ class Library(VectorSync):
         replaced = np.zeros(0, dtype=np.int64)
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            if replace:
-                replaced = self._passage_ids_of(talk.id)
+            earlier = [i for i in (talk.id if replace else None, replaces) if i]
+            if earlier:
+                replaced = np.concatenate([self._passage_ids_of(i) for i in earlier])
                 self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
-                self.db.execute("DELETE FROM talks WHERE id = ?", (talk.id,))
+                self.db.executemany("DELETE FROM talks WHERE id = ?", [(i,) for i in earlier])
             self.db.execute(
                 f"INSERT INTO talks({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                 [row[c] for c in columns],
@@ -328,6 +331,14 @@ class Library(VectorSync):
             self._vectors.add(np.arange(first, first + len(passages), dtype=np.int64), embeddings)
             self._maintain_vectors()
         return talk.id
+
+    def move_talk(self, talk_id_: str, url: str, media_url: str | None) -> bool:
+        """Point a talk at where its recording is now (a local file moved or renamed): nothing else changes."""
+        if self._lock_handle is None:
+            raise LibraryError("move_talk needs the writer lock (acquire_writer)")
+        with self.db:
+            return self.db.execute("UPDATE talks SET url = ?, media_url = ? WHERE id = ?",
+                                   (url, media_url, talk_id_)).rowcount > 0
 
     def delete_talk(self, talk_id_: str) -> bool:
         if self._lock_handle is None:
