@@ -55,7 +55,8 @@ def unwritable(catalog: Path) -> Path | None:
 def catalog_uri(catalog: Path) -> str:
     """An SQLite URI that reads ``catalog`` on read-only media. A write-ahead log left with commits in it
     (a writer killed before the media became read-only) needs its shared-memory file to be read: then the
-    catalog is opened ``mode=ro``, which works when that file exists; otherwise ``immutable=1``."""
+    catalog is opened ``mode=ro``, which works when that file exists (without it SQLite cannot read the log, and
+    the library's opening says what to do; ``immutable=1`` would skip the log's commits); otherwise ``immutable=1``."""
     uri = catalog.resolve().as_uri()
     wal = catalog.with_name(catalog.name + "-wal")
     if wal.exists() and wal.stat().st_size:

@@ -563,3 +563,36 @@ def test_checking_an_older_library_on_read_only_media_skips_the_trigram_indexes_
     assert results["check"].returncode == 0, results["check"]
     assert "format 4 on a read-only file system: trigram indexes not verified" in results["check"].stdout
     assert results["check"].stdout.rstrip().endswith("clean")
+
+
+@needs_permissions
+@pytest.mark.unit
+def test_a_read_only_copy_without_the_logs_shared_memory_file_says_what_to_do_in_one_line(tmp_path):
+    """A read-only copy of a library whose write-ahead log holds commits, taken without catalog.sqlite-shm (rsync
+    --exclude '*-shm', or while a reader kept the log): SQLite cannot read the log without that file nor make it
+    there, and immutable=1 would skip the log. Refused in one line that says what to do, not as "format 0"; the
+    same copy with its -shm file is read as it is."""
+    source, copy = tmp_path / "source", tmp_path / "copy"
+    copy.mkdir()
+    with Library.open(source, create=True):  # open: its commits are still in the log, not in catalog.sqlite
+        for name in ("catalog.sqlite", "catalog.sqlite-wal"):
+            shutil.copy2(source / name, copy / name)
+        shm = shutil.copy2(source / "catalog.sqlite-shm", tmp_path / "catalog.sqlite-shm")
+    assert (copy / "catalog.sqlite-wal").stat().st_size > 0
+
+    def read_only(*args: str) -> subprocess.CompletedProcess:
+        for path in (copy, *copy.iterdir()):
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            return _as_a_user(*args, "--library", str(copy))
+        finally:
+            for path in (copy, *copy.iterdir()):
+                path.chmod(0o755 if path.is_dir() else 0o644)
+
+    for command in (["talks", "--json"], ["check"]):
+        _one_line_error(read_only(*command), f"library {copy} cannot be read here", "catalog.sqlite-shm is missing",
+                        "copy catalog.sqlite-shm too", "PRAGMA wal_checkpoint(TRUNCATE)", "make the copy writable")
+
+    shutil.move(shm, copy / "catalog.sqlite-shm")  # the same commits with the log's shared-memory file beside them
+    listed = read_only("talks", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)["total"] == 0, listed.stderr

@@ -130,6 +130,16 @@ class Library(VectorSync):
                 self.db.close()
             if isinstance(exc, LibraryError):
                 raise
+            wal, shm = catalog.with_name(f"{CATALOG}-wal"), catalog.with_name(f"{CATALOG}-shm")
+            if (opened_read_only and "unable to open database file" in str(exc) and wal.exists()
+                    and wal.stat().st_size and not shm.exists()):
+                # SQLite reads a log with commits only through its -shm file, which it cannot make where it may not
+                # write; immutable=1 would skip the log's commits (and a checkpoint cut short leaves half of one)
+                raise LibraryError(
+                    f"library {self.path} cannot be read here: its catalog's write-ahead log ({wal.name}) holds "
+                    f"commits but {shm.name} is missing, and SQLite cannot make it in a library it may not write; "
+                    f"copy {shm.name} too, or checkpoint before publishing (sqlite3 {CATALOG} "
+                    "'PRAGMA wal_checkpoint(TRUNCATE)'), or make the copy writable") from exc
             raise LibraryError(storage.explain(exc, self.path) or f"library catalog {catalog} cannot be read: {exc}") from exc
         self._lock_handle = None
         self._vectors: VectorIndex | None = None

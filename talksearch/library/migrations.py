@@ -188,8 +188,12 @@ def recorded_format(db: sqlite3.Connection) -> int | None:
     """The catalog's format, or None for a catalog not made yet (no meta table, or no version in it)."""
     try:
         row = db.execute("SELECT value FROM meta WHERE key = 'format_version'").fetchone()
-    except sqlite3.OperationalError:
-        return None
+    except sqlite3.OperationalError as exc:
+        # Only a missing table means "not made yet": a catalog SQLite cannot open or read (a read-only copy
+        # without its -shm file, a locked or damaged one) is the caller's to explain, not a format 0.
+        if "no such table" in str(exc):
+            return None
+        raise
     if not row:
         return None
     try:
