@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import random
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
