@@ -65,10 +65,12 @@ def error_page(status: int, message: str, base: str = "") -> str:
 
 
 def paragraphs(segments, max_sentences: int = 5, pause: float = 2.0) -> list[list]:
-    """Transcript sentences grouped into readable paragraphs: a new one after a pause or every few sentences."""
+    """Transcript sentences grouped into readable paragraphs: a new one after a pause, every few sentences, and
+    where the speaker changes (the page names them there; whisper names no one, so its paragraphs are as before)."""
     groups: list[list] = []
     for segment in segments:
-        if not groups or len(groups[-1]) >= max_sentences or segment.start - groups[-1][-1].end >= pause:
+        if (not groups or len(groups[-1]) >= max_sentences or segment.start - groups[-1][-1].end >= pause
+                or (segment.speaker or None) != (groups[-1][-1].speaker or None)):
             groups.append([])
         groups[-1].append(segment)
     return groups

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, replace
 
 from talksearch.library import Segment, Talk
@@ -13,6 +14,11 @@ FORMATS = ("txt", "json", "vtt", "srt")
 
 def _vtt_text(text: str) -> str:
     return " ".join(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").split())
+
+
+def _plain_name(name: str) -> str:
+    """A speaker's name on one line of plain text (a transcript's name may hold tabs or line breaks)."""
+    return " ".join(name.split())
 
 
 def _srt_text(text: str) -> str:
@@ -26,6 +32,23 @@ def _subtitles(segments: list[Segment]) -> list[tuple[float, float, Segment]]:
     """Cues as WebVTT requires them (and SubRip players assume): in start order, each ending after it starts.
     Sentences cut from overlapping caption cues, or kept by older versions, may be neither."""
     return [(s.start, max(s.end, s.start + 0.001), s) for s in sorted(segments, key=lambda s: s.start)]
+
+
+def _turns(segments: list[Segment]) -> list[bool]:
+    """For each sentence, in the order given: whether the speaker changes there (a named speaker starts, or someone
+    unnamed takes over from a named one). Whisper names no one, so its transcripts have no turns."""
+    speakers = [s.speaker or None for s in segments]
+    return [speaker != before for before, speaker in zip([None, *speakers], speakers)]
+
+
+def _turn_mark(segment: Segment, turn: bool, name: Callable[[str], str]) -> str:
+    """What starts a sentence in a format without voice tags (txt, srt), as transcripts and subtitles commonly
+    mark a change of speaker: "Name: " where a named speaker starts, ">> " where someone unnamed takes over (the
+    broadcast captions' mark, which the caption reader takes back as a change of speaker), else nothing.
+    ``name``: the format's way of writing the name."""
+    if not turn:
+        return ""
+    return f"{name(segment.speaker)}: " if segment.speaker else ">> "
 
 
 def missing_transcript(talk: Talk, segments: list[Segment]) -> str | None:
@@ -59,7 +82,8 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
     if translation and fmt != "json":
         segments = [replace(s, text=s.translation or s.text) for s in segments]
     if fmt == "txt":
-        return "\n".join(s.text for s in segments) + "\n"
+        lines = [f"{_turn_mark(s, turn, _plain_name)}{s.text}" for s, turn in zip(segments, _turns(segments))]
+        return "\n".join(lines) + "\n"
     if fmt == "json":
         shown = [asdict(s) for s in segments]
         for sentence in shown:
@@ -68,14 +92,21 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
         body = {"talk": {k: getattr(talk, k) for k in ("id", "title", "url", "language", "duration")}, "segments": shown}
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     if fmt == "vtt":
-        # A speaker the captions named goes back as a WebVTT voice tag. Cue text is markup in WebVTT: "x < y"
+        # A speaker the captions named goes back as a WebVTT voice tag on each of their cues, and someone unnamed
+        # taking over as ">> " (else a reader would let the last name hold). Cue text is markup in WebVTT: "x < y"
         # would open a tag (and "-->" end the timing), so &, < and > are written as entities.
+        subtitles = _subtitles(segments)
+        turns = _turns([s for _, _, s in subtitles])
         cues = [f"{subtitle_stamp(start, '.')} --> {subtitle_stamp(end, '.')}\n"
-                f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else ''}{_vtt_text(s.text)}"
-                for start, end, s in _subtitles(segments)]
+                f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else '&gt;&gt; ' if turn else ''}{_vtt_text(s.text)}"
+                for (start, end, s), turn in zip(subtitles, turns)]
         return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
     if fmt == "srt":
-        cues = [f"{i}\n{subtitle_stamp(start, ',')} --> {subtitle_stamp(end, ',')}\n{_srt_text(s.text)}"
-                for i, (start, end, s) in enumerate(_subtitles(segments), 1)]
+        # SubRip has no voice tags: the name goes before the text where the speaker changes.
+        subtitles = _subtitles(segments)
+        turns = _turns([s for _, _, s in subtitles])
+        cues = [f"{i}\n{subtitle_stamp(start, ',')} --> {subtitle_stamp(end, ',')}\n"
+                f"{_turn_mark(s, turn, _srt_text)}{_srt_text(s.text)}"
+                for i, ((start, end, s), turn) in enumerate(zip(subtitles, turns), 1)]
         return "\n\n".join(cues) + "\n"
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -97,15 +97,18 @@ def test_publisher_captions_keep_their_speaker_and_lose_markup_and_settings():
     assert words[1].end - words[1].start > words[0].end - words[0].start  # "ocean" is longer than "Our"
 
 
+# Turns as broadcast captions give them: a name once per turn, ">> " or "- " where someone unnamed speaks.
+TURNS_VTT = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Alice>Alice asks about power capping.\n\n"
+             "00:00:03.500 --> 00:00:05.000\nAnd about the schedulers.\n\n"
+             "00:00:06.000 --> 00:00:08.000\n&gt;&gt; Someone else answers about energy.\n\n"
+             "00:00:09.000 --> 00:00:11.000\n- A third person.\n\n"
+             "00:00:12.000 --> 00:00:14.000\n<v Bob>Bob closes.\n")
+
+
 def test_a_change_of_speaker_ends_the_last_named_one():
     """A named speaker holds for the cues after (captions often name a speaker once per turn), until ">> " or
     "- " marks that someone else speaks."""
-    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Alice>Alice asks about power capping.\n\n"
-           "00:00:03.500 --> 00:00:05.000\nAnd about the schedulers.\n\n"
-           "00:00:06.000 --> 00:00:08.000\n&gt;&gt; Someone else answers about energy.\n\n"
-           "00:00:09.000 --> 00:00:11.000\n- A third person.\n\n"
-           "00:00:12.000 --> 00:00:14.000\n<v Bob>Bob closes.\n")
-    assert [(s.text, s.speaker) for s in read(vtt)] == [
+    assert [(s.text, s.speaker) for s in read(TURNS_VTT)] == [
         ("Alice asks about power capping.", "Alice"), ("And about the schedulers.", "Alice"),
         ("Someone else answers about energy.", None), ("A third person.", None), ("Bob closes.", "Bob")]
 
@@ -239,6 +242,45 @@ def test_subrip_export_keeps_tag_like_text_and_arrows_as_words_a_player_shows(tm
     assert shown.returncode == 0 and "Unrecognized" not in shown.stderr, shown.stderr
     dialogue = next(line for line in (tmp_path / "t.ass").read_text().splitlines() if line.startswith("Dialogue:"))
     assert dialogue.endswith("Salt & pepper \uff1ctags\uff1e here --\uff1e there."), dialogue
+
+
+def test_text_and_subrip_exports_name_the_speaker_where_it_changes_and_json_gives_every_sentences():
+    """Plain text and SubRip have no voice tags: a line starts with the speaker's name where the captions name a
+    new one ("Name: ", as transcripts and subtitles mark a change of speaker), not again while they hold. SubRip
+    writes the name as it writes text (no "<" for a player to take as a tag). A transcript naming no one (whisper's)
+    comes out as before."""
+    from dataclasses import replace
+
+    segments = read(PUBLISHER_VTT)
+    assert _exported(segments, "txt") == ("Ines Moreau: Our ocean simulations run for eleven days.\n"
+                                          "We checkpoint every two hours.\n"
+                                          "Kenji Watanabe: Partition keys & VLANs.\n")
+    assert _exported(segments, "srt") == (
+        "1\n00:00:01,000 --> 00:00:04,000\nInes Moreau: Our ocean simulations run for eleven days.\n\n"
+        "2\n00:00:04,500 --> 00:00:07,000\nWe checkpoint every two hours.\n\n"
+        "3\n00:00:08,000 --> 00:00:10,000\nKenji Watanabe: Partition keys & VLANs.\n")
+    exported = json.loads(_exported(segments, "json"))["segments"]
+    assert [s["speaker"] for s in exported] == ["Ines Moreau", "Ines Moreau", "Kenji Watanabe"]
+    tagged = [replace(s, speaker="Kenji <b>Watanabe</b>") for s in segments]
+    assert "\nKenji \uff1cb\uff1eWatanabe\uff1c/b\uff1e: Our ocean" in _exported(tagged, "srt")
+
+    whisper = [replace(s, speaker=None) for s in segments]
+    assert _exported(whisper, "txt") == "".join(f"{s.text}\n" for s in segments)
+    assert "Ines" not in _exported(whisper, "srt") and ": " not in _exported(whisper, "srt")
+
+
+def test_someone_unnamed_taking_over_from_a_named_speaker_is_marked_in_every_export():
+    """After a named speaker, someone unnamed (">> " in the captions) is marked ">> " where they start, as broadcast
+    captions mark it: unmarked, the text would read as the named one's, and the WebVTT export, read back, would
+    give it to them (a name holds until a change is marked)."""
+    segments = read(TURNS_VTT)
+    assert _exported(segments, "txt").splitlines() == [
+        "Alice: Alice asks about power capping.", "And about the schedulers.",
+        ">> Someone else answers about energy.", "A third person.", "Bob: Bob closes."]
+    assert [line for line in _exported(segments, "srt").splitlines() if line[:1].isalpha() or line[:1] == ">"] == [
+        "Alice: Alice asks about power capping.", "And about the schedulers.",
+        ">> Someone else answers about energy.", "A third person.", "Bob: Bob closes."]
+    assert [(s.text, s.speaker) for s in read(_exported(segments, "vtt"))] == [(s.text, s.speaker) for s in segments]
 
 
 def test_a_cue_of_two_lines_shares_its_time_between_them_and_its_export_reads_back(tmp_path):

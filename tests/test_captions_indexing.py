@@ -5,6 +5,7 @@ back to Whisper with the reason on the talk's line. Everything is written here; 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -238,6 +239,49 @@ def test_the_talk_page_and_api_say_where_the_transcript_came_from(media_server, 
         assert detail["transcript_source"] == "uploaded captions" and detail["whisper_model"] == ""
         page = client.get(f"/talks/{talk_id}").text
         assert "Transcript: uploaded captions" in page
+
+
+@pytest.mark.models
+def test_the_speakers_captions_name_are_on_the_talk_page_and_in_every_export(media_server, tmp_path):
+    """Two speakers named by a page's captions: the talk page names each where they start (a name is untrusted
+    markup, shown as text), and the CLI's and the API's text and SubRip exports start their lines with it there;
+    the JSON gives each sentence's speaker."""
+    from fastapi.testclient import TestClient
+
+    from talksearch.service.app import create_app
+    from talksearch.settings import Settings
+
+    first, second, third = (s["text"] for s in TRUTH["t02"]["sentences"])
+    captions = vtt("t02", voice="Kenji Watanabe").replace(f"<v Kenji Watanabe>{third}", f"<v Ana <script>{third}")
+    (media_server.directory / "turns.vtt").write_text(captions)
+    (media_server.directory / "turns.html").write_text(
+        "<html><head><title>Turns</title></head><body><video src='t02.ogg'>"
+        "<track src='turns.vtt' srclang='en'></video></body></html>")
+    library = tmp_path / "library"
+    assert talksearch("index", media_server.url("turns.html"), "--library", str(library)).returncode == 0
+    talk_id = talks_of(library)["Turns"]["id"]
+    said = [f"Kenji Watanabe: {first}", second, f"Ana <script: {third}"]
+
+    def export(fmt: str) -> str:
+        result = talksearch("export", talk_id, "--format", fmt, "--library", str(library))
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert export("txt").splitlines() == said
+    subtitles = export("srt")
+    assert [line for line in subtitles.splitlines() if line.endswith(".")] == [
+        said[0], said[1], f"Ana \uff1cscript: {third}"]  # no "<" a player would take for a tag
+    speakers = ["Kenji Watanabe", "Kenji Watanabe", "Ana <script"]
+    assert [s["speaker"] for s in json.loads(export("json"))["segments"]] == speakers
+    with TestClient(create_app(Settings(library=library))) as client:
+        assert client.get(f"/api/talks/{talk_id}/transcript.txt").text.splitlines() == said
+        assert client.get(f"/api/talks/{talk_id}/transcript.srt").text == subtitles
+        assert [s["speaker"] for s in client.get(f"/api/talks/{talk_id}/transcript").json()["segments"]] == speakers
+        page = client.get(f"/talks/{talk_id}").text
+    transcript = page.split('id="transcript"')[1].split("</section>")[0]
+    paragraphs = [re.findall(r'<b class="speaker" dir="auto">(.*?)</b>:', p) for p in transcript.split("<p>")[1:]]
+    assert paragraphs == [["Kenji Watanabe"], ["Ana &lt;script"]]  # a paragraph per speaker, named once, escaped
+    assert "Ana <script" not in page
 
 
 @pytest.mark.unit
