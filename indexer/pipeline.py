@@ -21,7 +21,7 @@ from talksearch.indexer.fetching import Moved, Outcome, discard, fetch_once, lis
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
-from talksearch.library import DOWNLOADS, MEDIA, Library
+from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts
 from talksearch.embedding import reads_only_english, recorded_name
 from talksearch.settings import Settings
 from talksearch.text import printable
@@ -67,26 +67,39 @@ class IndexRun:
         self.on_outcome = on_outcome
         self.engine = engine
         self.ray_address = ray_address
+        made = missing_parts(settings.library)  # None: a library is there already, and stays whatever happens
         # Refuse a model mismatch before any download or model load.
         self.library = Library.open(settings.library, create=True)
         self.library.acquire_writer()
-        if self.library.embed_model and "embed_model" not in settings.model_fields_set:
-            # The default model is for new libraries; one made before keeps its own (a library is one model's).
-            settings = self.settings = settings.model_copy(update={"embed_model": self.library.embed_model})
-        self.library.check_embedding_model(recorded_name(settings.embed_model))
-        self.library.sync_vector_index(save=True)  # finish what an interrupted run left
-        if engine == "ray":
-            require_ray()
-            check_reachable(ray_address)
-            self.processor = None  # models load in the Ray actors
-        else:
-            self.processor = TalkProcessor(settings)
+        # Only now, holding the library: a run refused its lock must not remove what the writer holding it made.
+        self._made = made
+        self._stored = False  # whether a talk was committed (a library with one is the user's, however the run ends)
+        try:
+            if self.library.embed_model and "embed_model" not in settings.model_fields_set:
+                # The default model is for new libraries; one made before keeps its own (a library is one model's).
+                settings = self.settings = settings.model_copy(update={"embed_model": self.library.embed_model})
+            self.library.check_embedding_model(recorded_name(settings.embed_model))
+            self.library.sync_vector_index(save=True)  # finish what an interrupted run left
+            if engine == "ray":
+                require_ray()
+                check_reachable(ray_address)
+                self.processor = None  # models load in the Ray actors
+            else:
+                self.processor = TalkProcessor(settings)  # --captions never: whisper loads here
+        except Exception:
+            self.close(failed=True)
+            raise
         self._bars = sys.stderr.isatty()
         self.workers = 1
         self._moved: set[str] = set()  # the talks this run pointed at their recordings' new paths
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """``failed``: the run stopped on an error (a model that cannot load; not Ctrl-C, after which the same command
+        resumes). A library this run made and stored no talk in is removed again: left, it would pass for a library
+        the user has, empty."""
         self.library.close()
+        if failed and self._made is not None and not self._stored:
+            self._made.remove()
 
     def run(self, sources: list[str]) -> Summary:
         started = time.perf_counter()
@@ -126,6 +139,7 @@ class IndexRun:
                                           processed.token_vectors[0].shape[1] if processed.token_vectors else None)
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
                                         replace=known, token_vectors=processed.token_vectors, replaces=replaces)
+        self._stored = True
         detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
                   f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
                   f"{processed.talk.transcript_source}")

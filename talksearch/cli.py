@@ -16,7 +16,7 @@ try:
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
 
-    from talksearch.library import LibraryError
+    from talksearch.library import LibraryError, MissingParts
     from talksearch.models import ModelError
     from talksearch.settings import Settings, unknown_variables
     from talksearch.settings_flags import setting_options
@@ -219,10 +219,14 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
         raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
     signal.signal(signal.SIGTERM, _raise_terminated)  # only here: serve leaves SIGTERM to uvicorn
     run = IndexRun(settings_from(**options), engine=engine, ray_address=ray_address, reindex=reindex)
+    failed = False
     try:
         summary = run.run(sources)
+    except Exception:  # a model that cannot load, a full disk: a library made for nothing goes again (not on Ctrl-C)
+        failed = True
+        raise
     finally:
-        run.close()
+        run.close(failed)
     say(summary.line())
     sys.exit(1 if summary.count("failed") else 0)
 
@@ -353,7 +357,7 @@ def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
 
     import uvicorn
 
-    from talksearch.library import CATALOG, Library
+    from talksearch.library import Library, missing_parts
     from talksearch.search import open_searcher
     from talksearch.service.app import create_app
     from talksearch.service.errors import http_protocol
@@ -361,15 +365,20 @@ def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
     # Bound here, and handed to uvicorn: "serving ... at" is never followed by "in use", and names the port the
     # system chose for --port 0.
     listening = _bound_socket(settings.host, settings.port)
-    new = not (settings.library / CATALOG).exists()  # served all the same: talks may be indexed into it while it runs
+    made = missing_parts(settings.library)  # a new library: served all the same, talks may be indexed into it
     with Library.open(settings.library, create=True) as opened:  # a broken or unusable library: one line, not a
         opened.check_recorded_numbers()  # traceback from the server's start-up
-    if new:  # ... but a mistyped path should not pass for an empty library
-        click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
-                   "--library with this path, or POST /api/index, fills it)", err=True)
     # The models load here rather than in the server's start-up, where one that cannot load (a name the hub does
     # not know, a bundled model's package not installed) was a failed start-up's traceback; the app is handed them.
-    opened = open_searcher(settings, served=True)
+    try:
+        opened = open_searcher(settings, served=True)
+    except Exception:  # no server: nor the new library made for it
+        if made is not None:
+            _remove_unused(settings.library, made)
+        raise
+    if made is not None:  # ... but a mistyped path should not pass for an empty library
+        click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
+                   "--library with this path, or POST /api/index, fills it)", err=True)
     host, port = listening.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/", err=True)
@@ -388,6 +397,20 @@ def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
     logging.getLogger("uvicorn.error").addFilter(unless_cut_off_at_shutdown)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
         server.run(sockets=[listening])
+
+
+def _remove_unused(library: Path, made: MissingParts) -> None:
+    """Remove the parts of ``library`` that this process ``made``, unless an index run has taken the library
+    meanwhile: it holds the writer lock, or stored talks in it. Never fails: the error that stopped the command is
+    the one to say."""
+    from talksearch.library import Library
+
+    with contextlib.suppress(*USER_ERRORS):
+        with Library.open(library) as unused:
+            unused.acquire_writer()  # LibraryLocked: an index run writes it
+            if unused.count_talks():
+                return
+        made.remove()
 
 
 # Open files the service needs besides its readers': about 20 at rest (measured: ls /proc/PID/fd of a served

@@ -21,11 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from talksearch.cli import SHUTDOWN_GRACE_SECONDS
 from talksearch.indexer.sources import read_source_list
-from talksearch.library import Library
+from talksearch.library import LOCK, Library, Passage, Segment, Talk
 from tests.helpers import DATA, ROOT, talksearch
 from tests.service_fixtures import copy_library, shared_library, wait_until
 
@@ -185,10 +186,20 @@ def test_serve_with_a_hub_model_that_cannot_load_is_one_line(tmp_path):
     with the hub offline."""
     result = talksearch("serve", "--library", str(tmp_path / "new"), "--port", "0",
                         env={"TALKSEARCH_EMBED_MODEL": "nobody/no-model", "HF_HUB_OFFLINE": "1"})
-    said = result.stderr.splitlines()
-    assert result.returncode == 1 and len(said) == 2 and said[0].startswith("talksearch: no library at"), said
-    assert said[1] == ("error: cannot load embedding model 'nobody/no-model': not in the local hub cache, and "
-                       "HF_HUB_OFFLINE is set")
+    assert (result.returncode, result.stderr) == (1, "error: cannot load embedding model 'nobody/no-model': not in "
+                                                     "the local hub cache, and HF_HUB_OFFLINE is set\n")
+    assert not (tmp_path / "new").exists()  # no server, no library made for it (nor "made an empty one" said)
+
+
+@pytest.mark.unit
+def test_serve_whose_model_cannot_load_leaves_no_new_library_behind(tmp_path):
+    """serve makes a new library to serve (talks may be indexed into it while it runs): without a server, it was
+    left behind, empty, with "made an empty one" said before the error."""
+    result = talksearch("serve", "--library", str(tmp_path / "new" / "library"), "--port", "0",
+                        env={"TALKSEARCH_EMBED_MODEL": str(tmp_path / "model")})
+    assert (result.returncode, result.stderr) == (1, f"error: embedding model {str(tmp_path / 'model')!r}: no such "
+                                                     "directory\n")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.unit
@@ -312,3 +323,68 @@ def test_search_reads_its_language_filter_as_the_api_does():
     assert blank.returncode == 0 and json.loads(blank.stdout)["results"], blank.stderr  # no filter at all
     too_many = talksearch("search", "checkpoint", "--library", library, *["--language", "en"] * 51)
     assert (too_many.returncode, too_many.stderr.split(" (see")[0]) == (2, "error: --language: at most 50 values")
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+# A model that cannot load, at each place a run meets it: whisper loaded at the start (--captions never), the
+# embedding model's name refused at the start, whisper loaded for the first talk (in a worker thread).
+MODEL_FAILURES = [pytest.param(["--captions", "never", "--whisper-model"], "whisper", id="whisper-at-start",
+                               marks=pytest.mark.unit),
+                  pytest.param(["--embed-model"], "embedding", id="embedding-at-start", marks=pytest.mark.unit),
+                  pytest.param(["--whisper-model"], "whisper", id="whisper-at-first-talk",
+                               marks=pytest.mark.models)]  # the embedding model loads meanwhile
+
+
+@pytest.mark.parametrize(("flags", "model"), MODEL_FAILURES)
+def test_index_whose_model_cannot_load_leaves_no_library_behind(tmp_path, flags, model):
+    """A new library (and the folders made for it) was left behind, empty, by a run that stopped before it
+    stored a talk: the next command found a library the user never got."""
+    shutil.copy(DATA / "t01.ogg", tmp_path / "t01.ogg")
+    nowhere = tmp_path / "model"
+    result = talksearch("index", str(tmp_path / "t01.ogg"), "--library", str(tmp_path / "new" / "library"),
+                        *flags, str(nowhere))
+    assert (result.returncode, result.stderr.splitlines()[-1:]) == (
+        1, [f"error: {model} model {str(nowhere)!r}: no such directory"]), result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["t01.ogg"]
+
+
+@pytest.mark.unit
+def test_index_whose_model_cannot_load_leaves_the_users_folder_as_it_was(tmp_path):
+    """A folder the user made for the library stays, with what it holds; only what the run made there goes."""
+    shutil.copy(DATA / "t01.ogg", tmp_path / "t01.ogg")
+    folder = tmp_path / "library"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("talks from ISC\n")
+    result = talksearch("index", str(tmp_path / "t01.ogg"), "--library", str(folder), "--captions", "never",
+                        "--whisper-model", str(tmp_path / "model"))
+    assert result.returncode == 1, result.stderr
+    assert _files(folder) == {"notes.txt": b"talks from ISC\n"}
+
+
+@pytest.mark.unit
+def test_reindex_whose_model_cannot_load_leaves_the_library_as_it_was(tmp_path):
+    """An existing library is never removed, nor changed, by a run that stops on a model that cannot load."""
+    shutil.copy(DATA / "t01.ogg", tmp_path / "t01.ogg")
+    path = tmp_path / "library"
+    with Library.open(path, create=True) as library:
+        library.acquire_writer()
+        library.bind_embedding_model("test-model", 2)
+        talk = Talk(extractor="Generic", source_id="a", url="http://example.org/a.mp3", title="A talk",
+                    whisper_model="tiny.en", embed_model="test-model")
+        library.add_talk(talk, [Segment(0, 1, "Hello there.", [])], [Passage(0, 1, "Hello there.")],
+                         np.array([[0.6, 0.8]], np.float32))
+    before = _files(path)
+    assert {"catalog.sqlite", "vectors.faiss"} <= set(before)
+    for flags in (["--captions", "never", "--whisper-model", str(tmp_path / "model")],
+                  ["--embed-model", str(tmp_path / "model")]):  # this one also refused: not the library's model
+        result = talksearch("index", str(tmp_path / "t01.ogg"), "--library", str(path), "--reindex", *flags)
+        assert result.returncode == 1 and result.stderr.startswith("error: "), result.stderr
+        after = _files(path)
+        # The lock names the last process that wrote, or tried to: the library's contents are those of before
+        assert after.pop(LOCK) and before.get(LOCK) is not None
+        assert after == {name: data for name, data in before.items() if name != LOCK}
+    with Library.open(path) as library:
+        assert [t.title for t in library.talks()] == ["A talk"]

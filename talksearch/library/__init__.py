@@ -24,11 +24,11 @@ its numbered upgrades), ``catalog`` (``Library``: talks, sentences, passages, th
 
 from talksearch.library.catalog import Library
 from talksearch.library.keyword_index import fts_query
-from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, MEDIA, VECTORS
+from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, MEDIA, VECTORS, MissingParts, missing_parts
 from talksearch.library.migrations import FORMAT_VERSION
 from talksearch.library.records import (LibraryError, LibraryLocked, Passage, PassageHit, SearchScope, Segment,
                                         StoredTalk, Talk, TalkFilter, Word, archive_id, talk_id, with_translation)
 
 __all__ = ["CATALOG", "DOWNLOADS", "FORMAT_VERSION", "LOCK", "MEDIA", "VECTORS", "Library", "LibraryError", "LibraryLocked",
-           "Passage", "PassageHit", "SearchScope", "Segment", "StoredTalk", "Talk", "TalkFilter", "Word", "archive_id", "fts_query",
-           "talk_id", "with_translation"]
+           "MissingParts", "Passage", "PassageHit", "SearchScope", "Segment", "StoredTalk", "Talk", "TalkFilter",
+           "Word", "archive_id", "fts_query", "missing_parts", "talk_id", "with_translation"]
