@@ -105,7 +105,8 @@ def _both(passage: Passage) -> str:
 
 def _chapter_at(chapters: list[dict], seconds: float) -> str | None:
     for chapter in chapters or []:
-        if chapter.get("start_time", 0) <= seconds < chapter.get("end_time", float("inf")):
+        # a last chapter may have no end (a feed's chapters file, a talk of unknown length): it runs to the end
+        if (chapter.get("start_time") or 0) <= seconds < (chapter.get("end_time") or float("inf")):
             return chapter.get("title")
     return None
 

@@ -75,7 +75,8 @@ class Fetched:
     audio: Path | None  # None when captions stand in for the audio and nothing was downloaded
     downloaded: bool  # True when the file is ours to delete after indexing
     captions: CaptionTranscript | None = None  # the words, when captions are used instead of Whisper
-    captions_refused: str | None = None  # why the talk's captions were not used (one line), when it has some
+    captions_refused: str | None = None  # why the talk's captions were not used (one line), when it has some;
+    # and why its feed's chapters file was not read (Sources._feed_chapters), after a "; "
     # The media's URL as yt-dlp resolved it, when captions stood in for a download: its opening minutes can be
     # read as a stream (the talk's language, when neither the source nor the captions say it).
     media_stream: str | None = None
@@ -213,6 +214,11 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
              "language": t.get("language") or channel_language}
             for t in item.findall(f"{_PODCAST}transcript") if t.get("url")
         ]
+        # Podcasting 2.0 chapters: <podcast:chapters url type="application/json+chapters"/>, a JSON file read when
+        # the talk is fetched (Sources._feed_chapters)
+        chapters = item.find(f"{_PODCAST}chapters")
+        if chapters is not None and (chapters.get("url") or "").strip():
+            extra["chapters_url"] = _absolute(chapters.get("url").strip(), feed_url)
         extra["language"] = channel_language
         guid = item.findtext("guid")  # unstripped: the id yt-dlp's generic extractor gives the item (force_videoid)
         items[guid or _absolute(enclosure.get("url"), feed_url)] = extra
@@ -225,6 +231,28 @@ def _absolute(url: str, feed_url: str) -> str:
         return url if not url or urlsplit(url).scheme else urljoin(feed_url, url)
     except ValueError:  # "http://[::1": not a URL to resolve; what reads it says so
         return url
+
+
+def _json_chapters(data: bytes, duration: float | None) -> list[dict]:
+    """A Podcasting 2.0 chapters file (``{"version", "chapters": [{"startTime", "title", "endTime"?, "toc"?}]}``)
+    as a talk's chapters, by start: each ends where the file says, else where the next begins, else at the talk's
+    end (``duration``; None when that is not known or not past its start). Left out: what is no table-of-contents
+    entry (``"toc": false``, a picture or link shown along the way), and chapters without a title or a usable start
+    (``_a_time``). ValueError when ``data`` is not such a file."""
+    document = json.loads(data)  # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
+    listed = document.get("chapters") if isinstance(document, dict) else None
+    if not isinstance(listed, list):
+        raise ValueError("no list of chapters")
+    kept = sorted(
+        ((c["startTime"], c.get("endTime"), c["title"].strip()) for c in listed
+         if isinstance(c, dict) and c.get("toc") is not False and _a_time(c.get("startTime"))
+         and isinstance(c.get("title"), str) and c["title"].strip()),
+        key=lambda chapter: chapter[0])
+    # where each ends when the file does not say: where the next begins; the last, at a talk's end that is past it
+    talk_end = duration if kept and _a_time(duration) and duration > kept[-1][0] else None
+    ends = [start for start, _, _ in kept[1:]] + [talk_end]
+    return [{"start_time": start, "end_time": end if _a_time(end) and end > start else next_start, "title": title}
+            for (start, end, title), next_start in zip(kept, ends)]
 
 
 def _artwork(element: ET.Element, feed_url: str) -> str | None:
@@ -559,8 +587,9 @@ class Sources:
                 raise SourceError("a playlist inside a playlist: index it as its own source")
             transcript, refused = self._remote_captions(info, feed)
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
+                info, unread = self._feed_chapters(info, feed)
                 return Fetched(self._talk_from_info(info, candidate.context or {}, feed), None, False, transcript,
-                               media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
+                               unread, media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
             resolved, info = info, self.ydl.process_ie_result(info, download=True)
         except (ListedTwice, SourceError):
             raise
@@ -580,8 +609,9 @@ class Sources:
         measured = _stated_duration(audio)
         if measured and (transcript is not None or refused) and measured != info.get("duration"):
             transcript, refused = self._remote_captions({**resolved, "duration": measured}, feed)
-        info = {**info, "duration": measured or info.get("duration")}
-        return Fetched(self._talk_from_info(info, candidate.context or {}, feed), audio, True, transcript, refused)
+        info, unread = self._feed_chapters({**info, "duration": measured or info.get("duration")}, feed)
+        return Fetched(self._talk_from_info(info, candidate.context or {}, feed), audio, True, transcript,
+                       "; ".join(note for note in (refused, unread) if note) or None)
 
     def _resolved(self, entry: dict) -> dict | None:
         """yt-dlp's processing of a listed entry, without downloading, its archive check blind to the generic
@@ -625,6 +655,21 @@ class Sources:
                 return response.read()
         except Exception as exc:
             raise CaptionError(clean_error(exc)) from None
+
+    def _feed_chapters(self, info: dict, feed: dict) -> tuple[dict, str | None]:
+        """``info`` with the ``feed`` item's Podcasting 2.0 chapters where yt-dlp found none, read as its transcripts
+        are (``_read_url``); a file that cannot be read or is not one leaves the talk without, and the one line
+        that says so (shown with the talk's outcome, as refused captions are)."""
+        url = feed.get("chapters_url")
+        if not url or info.get("chapters"):
+            return info, None
+        try:
+            chapters = _json_chapters(self._read_url(url), info.get("duration"))
+        except CaptionError as exc:  # _read_url's: a 404, a timeout, an address the service's guard refuses
+            return info, f"chapters not read: {exc}"
+        except (ValueError, RecursionError):  # not JSON (nor UTF-8), or not a chapters file; nested past parsing
+            return info, "chapters not read: not a JSON chapters file"
+        return {**info, "chapters": chapters}, None
 
     def _talk_from_info(self, info: dict, context: dict, feed: dict) -> Talk:
         media_url, _ = unsmuggle_url(info.get("url") or "")

@@ -61,6 +61,9 @@ def test_embedded_text_carries_the_talk_context_but_the_stored_text_does_not():
     chaptered = embedding_texts(passages, talk, PassageOptions(context="chapter"))
     assert chaptered[0].startswith("RDMA Basics. Memory. ") and chaptered[2].startswith("RDMA Basics. Cards. ")
     assert passages[0].text == "We pin memory. The card reads it."
+    # a last chapter without an end (a feed's chapters file for a talk of unknown length) runs to the talk's end
+    open_ended = {**talk, "chapters": [talk["chapters"][0], {"start_time": 2, "end_time": None, "title": "Cards"}]}
+    assert embedding_texts(passages, open_ended, PassageOptions(context="chapter"))[2].startswith("RDMA Basics. Cards. ")
 
 
 def test_misheard_jargon_sounds_close_to_what_was_said():

@@ -1,17 +1,20 @@
 """Podcast feeds as publishers write them: who speaks (Podcasting 2.0's <podcast:person>, RSS's "email (Name)"
 <author>, Apple's itunes:author), items that share a recording, descriptions in HTML, dates without a time, the
-show's artwork, relative enclosure URLs. Read from the feed's XML (``_feed_items``), and once end to end through
-the real CLI over the loopback media server (every item has a <podcast:transcript>: no whisper run)."""
+show's artwork, relative enclosure URLs, <podcast:chapters> files. Read from the feed's XML (``_feed_items``), and
+end to end through the real CLI over the loopback media server (every item has a <podcast:transcript>: no whisper
+run)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
-from talksearch.indexer.sources import _feed_items, clean_error
+from talksearch.indexer.sources import Sources, _feed_items, clean_error
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
+from tests.service_fixtures import serving, settings_for
 
 NAMESPACES = ('xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
               'xmlns:podcast="https://podcastindex.org/namespace/1.0" '
@@ -120,14 +123,17 @@ def test_an_item_without_artwork_shows_the_shows():
 
 @pytest.mark.unit
 def test_relative_urls_in_a_feed_are_the_feeds():
-    """<enclosure url="s01c.mp4"> (and a relative transcript) is where the feed is; an item without a guid is
-    keyed by that URL, as it is fetched. yt-dlp's smuggled data (the guid it passes along) is in no message."""
+    """<enclosure url="s01c.mp4"> (and a relative transcript or chapters file) is where the feed is; an item
+    without a guid is keyed by that URL, as it is fetched. yt-dlp's smuggled data (the guid it passes along) is in
+    no message."""
     items = _feed_items(_feed('<item><enclosure url="s01c.mp4" type="video/mp4"/>'
-                              '<podcast:transcript url="t/s01.vtt" type="text/vtt"/></item>'),
+                              '<podcast:transcript url="t/s01.vtt" type="text/vtt"/>'
+                              '<podcast:chapters url="c/s01.json" type="application/json+chapters"/></item>'),
                         "https://acme.example/show/feed.xml")
     assert list(items) == ["https://acme.example/show/s01c.mp4"]
     (item,) = items.values()
     assert item["transcripts"][0]["url"] == "https://acme.example/show/t/s01.vtt"
+    assert item["chapters_url"] == "https://acme.example/show/c/s01.json"
     smuggled = "s01c.mp4#__youtubedl_smuggle=%7B%22force_videoid%22%3A+%22f2-d%22%7D"  # as yt-dlp words it
     message = clean_error(Exception(f"ERROR: [generic] f2-d: '{smuggled}' is not a valid URL"))
     assert message == "'s01c.mp4' is not a valid URL"
@@ -172,3 +178,73 @@ def test_a_podcast_feed_is_indexed_with_each_items_own_metadata(media_server, tm
         "Encore": (["Ann Lee"], "An encore – don’t miss it", "2024-03-01", f"{base}/show.jpg", f"{base}/talk.ogg"),
         "Original": (["Jane Host", "Marta Lindqvist"], "Notes\nat our site.", "2023-01-05", f"{base}/ep1.jpg",
                      f"{base}/talk.ogg")}
+
+
+# Podcasting 2.0 chapters (<podcast:chapters>): a JSON file of {startTime, title, endTime?, toc?}, unsorted here; "toc":
+# false marks a picture or link shown along the way, not a chapter; the rest cannot be placed or named.
+CHAPTERS = {"version": "1.2.0", "chapters": [
+    {"startTime": 12.5, "title": "Questions"},
+    {"startTime": 0, "title": "Intro", "endTime": 4},
+    {"startTime": 4, "title": "Sponsor", "toc": False, "img": "https://acme.example/sponsor.png"},
+    {"startTime": 6, "title": "Checkpoints", "url": "https://acme.example/checkpoints"},
+    {"startTime": 8}, {"startTime": 10, "title": "  "}, {"startTime": "9", "title": "A string"},
+    {"startTime": -1, "title": "Before the start"}, {"startTime": True, "title": "A boolean"}]}
+READ_CHAPTERS = [{"start_time": 0, "end_time": 4, "title": "Intro"},
+                 {"start_time": 6, "end_time": 12.5, "title": "Checkpoints"},
+                 {"start_time": 12.5, "end_time": 21, "title": "Questions"}]  # to the talk's stated end
+
+
+def _chaptered_feed(media_server, name: str, chapters: dict[str, str]) -> str:
+    """A feed on the media server of items titled by ``chapters``' keys, each naming that chapters URL (relative to
+    the feed) and the talk's captions (nothing to transcribe) with a duration they fit in; the feed's URL."""
+    folder = media_server.directory / name
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
+    (folder / "t01.vtt").write_text(_vtt("t01"))
+    (folder / "chapters").mkdir()
+    (folder / "chapters" / "ep1.json").write_text(json.dumps(CHAPTERS))
+    (folder / "chapters" / "garbled.json").write_text('{"version": "1.2.0", "chapters": [')
+    (folder / "feed.xml").write_bytes(_feed("".join(
+        _item(f"{name}-{title}", f"<title>{title}</title><itunes:duration>00:00:21</itunes:duration>"
+              f'<podcast:transcript url="t01.vtt" type="text/vtt"/>'
+              f'<podcast:chapters url="{url}" type="application/json+chapters"/>', "talk.ogg")
+        for title, url in chapters.items())))
+    return media_server.url(f"{name}/feed.xml")
+
+
+@pytest.mark.unit
+def test_a_feed_items_chapters_file_gives_its_chapters_and_a_broken_one_none(media_server, tmp_path):
+    """The chapters a <podcast:chapters> file lists, as the talk's: sorted, the table of contents' only, each
+    ending where it says, else where the next begins, else at the talk's end. A file that cannot be read (404) or
+    is not JSON leaves the talk without chapters, fetched all the same, and says so in one line."""
+    feed = _chaptered_feed(media_server, "chaptered", {
+        "Chaptered": "chapters/ep1.json", "Missing": "chapters/gone.json", "Garbled": "chapters/garbled.json"})
+    sources = Sources(tmp_path / "downloads", lambda key: False, captions="uploaded")
+    fetched = {f.talk.title: f for f in map(sources.fetch, sources.expand(feed))}
+    assert {title: (f.talk.chapters, f.captions is not None, f.captions_refused) for title, f in fetched.items()} == {
+        "Chaptered": (READ_CHAPTERS, True, None),
+        "Missing": ([], True, "chapters not read: HTTP Error 404: File not found"),
+        "Garbled": ([], True, "chapters not read: not a JSON chapters file")}
+
+
+@pytest.mark.models
+def test_a_podcast_feeds_chapters_are_the_talks_and_a_broken_file_fails_no_talk(media_server, tmp_path):
+    """Through the real CLI and service: the chapters of a feed item's <podcast:chapters> file are its talk's (the
+    API's, the talk page's), and an item whose chapters file is gone is indexed without, the run saying so."""
+    feed = _chaptered_feed(media_server, "chapters-cli", {
+        "Chaptered": "chapters/ep1.json", "Missing": "chapters/gone.json"})
+    library = tmp_path / "library"
+    run = talksearch("index", feed, "--library", str(library))
+    assert "2 added, 0 skipped, 0 failed" in run.stdout, run.stdout + run.stderr
+    (missing,) = [line for line in run.stdout.splitlines() if line.startswith("added") and "Missing" in line]
+    assert missing.endswith("uploaded captions; chapters not read: HTTP Error 404: File not found)"), missing
+    with serving(settings_for(library)) as server:
+        talks = {talk["title"]: talk["id"] for talk in server.get("/api/talks").json()["talks"]}
+        chaptered = server.get(f"/api/talks/{talks['Chaptered']}").json()
+        assert chaptered["chapters"] == [{"start": c["start_time"], "end": c["end_time"], "title": c["title"]}
+                                         for c in READ_CHAPTERS]
+        assert server.get(f"/api/talks/{talks['Missing']}").json()["chapters"] == []
+        page = server.get(f"/talks/{talks['Chaptered']}").text
+    nav = page.split('<nav class="chapters" aria-label="Chapters">', 1)[1].split("</nav>", 1)[0]
+    assert [title for title in ("Intro", "Sponsor", "Checkpoints", "Questions")
+            if f'dir="auto">{title}</span></a></li>' in nav] == ["Intro", "Checkpoints", "Questions"]
