@@ -32,7 +32,7 @@ from mcp_types import (
     JSONRPCResponse,
     jsonrpc_message_adapter,
 )
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -40,10 +40,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from talksearch import __version__
 from talksearch.language_codes import filter_languages
 from talksearch.library import Talk, TalkFilter
+from talksearch.schemas import SearchResult, TalkSummary
 from talksearch.search.searcher import QueryError, Searcher, link_at
 from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate
 from talksearch.service.ratelimit import SPEND_KEY
+from talksearch.transcripts import missing_translation
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
 RATE_LIMITED = -32000  # the first of JSON-RPC's codes for a server's own errors (-32000 to -32099)
@@ -58,29 +60,28 @@ A good query is a short description of the idea in the speaker's words, e.g. "ga
 or "why checkpoints go to object storage": the search matches meaning as well as exact words. Put
 "quoted phrases" around words that must appear exactly (names, acronyms). Do not add words like "talk about"
 or "video". Filters narrow to talks by speaker, event, channel, language or publication date (use
-list_talks to see the values). Each result is one moment: the talk, its speakers, start and end in seconds,
-the transcript text, and `link`, which plays the talk at that moment."""
+list_talks to see the values). Each result is one moment: the talk (its speakers, its spoken `language`), start
+and end in seconds, the transcript text as spoken, `translation`, its English for a talk indexed with a
+translation (else null), and `link`, which plays the talk at that moment."""
 
 TRANSCRIPT_DESCRIPTION = """The transcript of one talk as timed sentences (start and end in seconds).
 
 Pass the talk id from search_talks or list_talks; pass start and end (seconds) to read only around a moment,
-e.g. a minute before and after a search result, instead of the whole talk."""
+e.g. a minute before and after a search result, instead of the whole talk. Pass translation=true for each
+sentence's English as well (`translation`), for a talk in another language indexed with a translation."""
 
-LIST_DESCRIPTION = """The talks in the library, newest first, with the total count. Filter by speaker, event,
-channel, language or publication date; use it to learn which values the search filters take."""
+LIST_DESCRIPTION = """The talks in the library, newest first, with the total count: each with its speakers, event,
+channel, publication date, spoken `language` and `transcript_source`. Filter by speaker, event, channel, language
+or publication date; use it to learn which values the search filters take."""
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
-class TalkRef(BaseModel):
-    id: str
-    title: str
-    speakers: list[str] = []
-    event: str | None = None
-    channel: str | None = None
-    published: str | None = Field(None, description="ISO date")
-    duration: float | None = Field(None, description="seconds")
-    url: str = Field(description="The talk's source")
+# A talk as the HTTP API's JSON gives it (schemas.TalkSummary: its fields' names, types and descriptions), less
+# what only a player uses: `link` is what plays a talk for an assistant.
+PLAYER_ONLY = {"thumbnail", "media_url"}
+TalkRef = create_model("TalkRef", **{name: (field.annotation, field)
+                                     for name, field in TalkSummary.model_fields.items() if name not in PLAYER_ONLY})
 
 
 class FoundMoment(BaseModel):
@@ -88,6 +89,7 @@ class FoundMoment(BaseModel):
     start: float = Field(description="seconds from the talk's start")
     end: float
     text: str = Field(description="What is said, from the transcript")
+    translation: str | None = SearchResult.model_fields["translation"]  # as the HTTP API's search names it
     link: str = Field(description="Plays the talk at this moment")
     page: str = Field(description="The talksearch page playing the talk at this moment (over stdio: its path)")
 
@@ -102,6 +104,9 @@ class Sentence(BaseModel):
     start: float
     end: float
     text: str
+    translation: str | None = Field(
+        None, description="Only with translation=true: the sentence in English (a talk indexed with `--translate`); "
+                          "null where it has none")
 
 
 class TranscriptAnswer(BaseModel):
@@ -394,8 +399,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             raise ToolError(f"cannot search: {exc}") from None
         base = _service_base(ctx)
         moments = [FoundMoment(talk=TalkRef(**r.talk.model_dump(include=set(TalkRef.model_fields))),
-                               start=r.start, end=r.end, text=r.text, link=_absolute(base, r.link),
-                               page=_absolute(base, r.page))
+                               start=r.start, end=r.end, text=r.text, translation=r.translation,
+                               link=_absolute(base, r.link), page=_absolute(base, r.page))
                    for r in response.results]
         return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None)
 
@@ -404,6 +409,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         talk_id: Annotated[str, Field(max_length=64, description="The talk's id")],
         start: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False, description="From this second")] = None,
         end: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False, description="Up to this second")] = None,
+        translation: Annotated[bool, Field(description="Each sentence's English too, for a talk indexed with "
+                                                       "`--translate` (refused for a talk that has none)")] = False,
         ctx: Context | None = None,
     ) -> TranscriptAnswer:
         if start is not None and end is not None and end <= start:
@@ -413,6 +420,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             if talk is None:
                 raise ToolError(f"no talk {talk_id!r} in the library (list_talks shows the ids)")
             segments = library.segments(talk_id)
+        if translation and (missing := missing_translation(talk, segments)):
+            raise ToolError(missing)  # as the HTTP API refuses it: not the original words given as the English
         if start is not None and segments and start >= segments[-1].end:
             raise ToolError(f"start ({start:g} s) is past the talk's last sentence, which ends at "
                             f"{segments[-1].end:.0f} s")
@@ -422,7 +431,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         return TranscriptAnswer(
             talk=_ref(talk),
             link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served, searcher().base)),
-            sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text) for s in chosen])
+            sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text,
+                                translation=s.translation if translation else None) for s in chosen])
 
     @server.tool(description=LIST_DESCRIPTION, annotations=READ_ONLY)
     def list_talks(

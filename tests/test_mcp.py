@@ -85,6 +85,9 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     assert [(m["talk"]["id"], m["start"], m["end"], m["text"]) for m in found["moments"]] == \
         [(r["talk"]["id"], r["start"], r["end"], r["text"]) for r in expected]
     for moment, result in zip(found["moments"], expected):
+        # the API's talk object and `translation` too, less what only a player uses
+        assert moment["talk"] == {k: v for k, v in result["talk"].items() if k not in {"thumbnail", "media_url"}}
+        assert moment["translation"] == result["translation"]
         if not result["link"].startswith("/"):
             assert moment["link"] == result["link"]
         elif base:
@@ -264,3 +267,73 @@ def test_mcp_follows_the_services_rate_limit():
         assert refusal is not None and refusal.error.code == -32000, refusal
         assert re.fullmatch(r"too many searches from this address \(at most 2 a minute\); try again in \d+ s",
                             refusal.error.message), refusal
+
+
+def test_mcp_gives_what_the_http_api_gives_of_a_translated_talk(tmp_path):
+    """A talk's `language` and `transcript_source`, a moment's `translation` (a talk indexed with --translate) and,
+    asked for, the transcript's English: the same names and values as the HTTP API's JSON. An English-speaking
+    assistant is otherwise handed German with nothing to mark it, and no way to the English the library holds."""
+    from talksearch.indexer.passages import embedding_texts, make_passages
+    from talksearch.library import Library, Segment, Talk
+    from tests.test_languages import _german_talk_with_english
+
+    german, embedder = _german_talk_with_english(tmp_path / "lib", [
+        Segment(0, 3, "Die Speicherbandbreite begrenzt das Programm.",
+                translation="Memory bandwidth limits the program."),
+        Segment(3, 6, "Wir messen zuerst.", translation="We measure first.")])
+    with Library.open(tmp_path / "lib") as library:  # a talk indexed without --translate
+        library.acquire_writer()
+        spanish = Talk("Generic", "es", "http://example.org/es.mp3", "Memoria", language="es",
+                       embed_model=embedder.name, transcript_source="whisper small")
+        said = [Segment(0, 3, "La memoria limita el programa.")]
+        passages = make_passages(said)
+        library.add_talk(spanish, said, passages, embedder.passages(embedding_texts(passages, {"title": "Memoria"})))
+
+    with serving(settings_for(tmp_path / "lib")) as server:
+        async def run() -> dict:
+            async with httpx2.AsyncClient(timeout=120) as client, \
+                    streamable_http_client(f"{server.base}/mcp", http_client=client) as (read, write), \
+                    ClientSession(read, write) as session:
+                await session.initialize()
+                tools = {t.name: t for t in (await session.list_tools()).tools}
+                call = session.call_tool
+                return {
+                    "tools": tools,
+                    "listing": _structured(await call("list_talks", {})),
+                    "blank_language": _structured(await call("list_talks", {"language": [""]})),
+                    "found": _structured(await call("search_talks",
+                                                    {"query": "memory bandwidth", "talk": [german.id]})),
+                    "english": _structured(await call("get_transcript", {"talk_id": german.id, "translation": True})),
+                    "german": _structured(await call("get_transcript", {"talk_id": german.id})),
+                    "no_english": await call("get_transcript", {"talk_id": spanish.id, "translation": True}),
+                }
+
+        answers = anyio.run(run)
+        api_talks = {t["id"]: t for t in server.get("/api/talks").json()["talks"]}
+        api_hit = server.get("/api/search", params={"q": "memory bandwidth", "talk": german.id}).json()["results"][0]
+        api_english = server.get(f"/api/talks/{german.id}/transcript", params={"translation": 1}).json()
+        # A blank value is no filter in the HTTP API (filter_values): the same here, not a refusal.
+        api_blank = server.get("/api/talks", params={"language": ""}).json()
+
+    player_only = {"thumbnail", "media_url"}  # `link` is what plays a talk for an assistant
+    listed = {t["id"]: t for t in answers["listing"]["talks"]}
+    assert listed == {i: {k: v for k, v in t.items() if k not in player_only} for i, t in api_talks.items()}
+    assert (listed[german.id]["language"], listed[spanish.id]["language"]) == ("de", "es")
+    assert listed[spanish.id]["transcript_source"] == "whisper small"
+    assert answers["blank_language"]["total"] == api_blank["total"] == 2
+
+    moment = answers["found"]["moments"][0]
+    assert (moment["text"], moment["translation"]) == (api_hit["text"], api_hit["translation"])
+    assert moment["translation"].startswith("Memory bandwidth") and moment["talk"]["language"] == "de"
+
+    assert [(s["text"], s["translation"]) for s in answers["english"]["sentences"]] == \
+        [(s["text"], s["translation"]) for s in api_english["segments"]] == \
+        [("Die Speicherbandbreite begrenzt das Programm.", "Memory bandwidth limits the program."),
+         ("Wir messen zuerst.", "We measure first.")]
+    assert [s["translation"] for s in answers["german"]["sentences"]] == [None, None]  # the original only
+    refused = answers["no_english"]
+    assert refused.is_error and "has no English translation" in refused.content[0].text, refused.content
+
+    tools = answers["tools"]
+    assert tools["get_transcript"].input_schema["properties"]["translation"]["type"] == "boolean"
+    assert "language" in tools["list_talks"].description and "translation" in tools["search_talks"].description
