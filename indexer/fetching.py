@@ -25,11 +25,22 @@ class Outcome:
 
 
 @dataclass
-class Moved(Outcome):
+class Known(Outcome):
+    """A local recording skipped at a path the library records another talk at (a copy of a known recording, or
+    one listed twice in this run): that talk, its recording gone from this path, is retired by the writer, the
+    one that commits (either engine hands it back; ``Fetched.replaces``)."""
+    replaces: str | None = None
+
+
+@dataclass
+class Moved(Known):
     """A known local recording met at a new path (``Fetched.moved_from``): skipped, nothing transcribed, and its
-    talk pointed at ``url``/``media_url`` by the writer, the one that commits (either engine hands it back)."""
+    talk pointed at ``url``/``media_url`` by the writer; the talk recorded at that path retired (``replaces``), or
+    pointed at ``moved_from`` where the two swapped places (``swapped``)."""
     url: str = ""
     media_url: str | None = None
+    moved_from: str = ""
+    swapped: str | None = None
 
 
 def talk_failed(candidate: Candidate, fetched: Fetched, detail: str) -> Outcome:
@@ -67,11 +78,11 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
     """Download a candidate unless the library has it or this run already took it. A full disk raises OSError."""
     key = fetcher.archive_key(candidate)
     if key in seen:
-        return Outcome("skipped", candidate.label, "listed twice in this run")
+        return _listed_twice(fetcher, candidate, key)
     try:
         fetched = fetcher.fetch(candidate, taken=seen)
     except ListedTwice:
-        return Outcome("skipped", candidate.label, "listed twice in this run")
+        return _listed_twice(fetcher, candidate, key)
     except SourceError as exc:
         if any(text in str(exc) for text in _DISK_FULL_TEXTS):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)) from exc
@@ -82,14 +93,24 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
         return Outcome("failed", candidate.label, exc.strerror or str(exc))
     if fetched is None:
         return Outcome("skipped", candidate.label, "already in the library")
+    if fetched.copy_of is not None:  # not taken: the path its talk is at may come later in this run
+        return Known("skipped", candidate.label, f"already in the library (a copy of {fetched.copy_of})",
+                     replaces=fetched.replaces)
     if fetched.talk.archive_id in seen:
         discard(fetched)
-        return Outcome("skipped", candidate.label, "listed twice in this run")
+        return _listed_twice(fetcher, candidate, fetched.talk.archive_id)
     seen.add(fetched.talk.archive_id)
     if fetched.moved_from is not None:
         return Moved("skipped", candidate.label, f"already in the library (moved from {fetched.moved_from})",
-                     talk_id=fetched.talk.id, url=fetched.talk.url, media_url=fetched.talk.media_url)
+                     talk_id=fetched.talk.id, replaces=fetched.replaces, url=fetched.talk.url,
+                     media_url=fetched.talk.media_url, moved_from=fetched.moved_from, swapped=fetched.swapped)
     return fetched
+
+
+def _listed_twice(fetcher: Sources, candidate: Candidate, key: str | None) -> Known:
+    """A talk this run has taken already; a local file of it put where another talk's recording was retires that
+    talk (the first path met holds this recording's talk)."""
+    return Known("skipped", candidate.label, "listed twice in this run", replaces=fetcher.displaced(candidate, key))
 
 
 def discard(fetched: Fetched, keep_in: Path | None = None) -> None:

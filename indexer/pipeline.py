@@ -13,11 +13,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
-from talksearch.indexer.fetching import Moved, Outcome, discard, fetch_once, list_candidates, talk_failed
+from talksearch.indexer.fetching import Known, Moved, Outcome, discard, fetch_once, list_candidates, talk_failed
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
@@ -91,7 +91,9 @@ class IndexRun:
             raise
         self._bars = sys.stderr.isatty()
         self.workers = 1
-        self._moved: set[str] = set()  # the talks this run pointed at their recordings' new paths
+        # The talks this run put at a path (pointed at their recordings' new paths, or indexed from one): not
+        # retired as the talk a recording met at their old path replaces
+        self._placed: set[str] = set()
 
     def close(self, failed: bool = False) -> None:
         """``failed``: the run stopped on an error (a model that cannot load; not Ctrl-C, after which the same command
@@ -112,10 +114,8 @@ class IndexRun:
         for label, result in results:
             if isinstance(result, Processed):
                 outcome = self.commit(result, label)
-            elif isinstance(result, Moved):  # the writer points the talk at where its recording is now
-                self.library.move_talk(result.talk_id, result.url, result.media_url)
-                self._moved.add(result.talk_id)
-                outcome = result
+            elif isinstance(result, Known):  # a local recording the library knows, where another talk's was
+                outcome = self._place(result)
             else:
                 outcome = result
             summary.outcomes.append(outcome)
@@ -133,13 +133,13 @@ class IndexRun:
             return Outcome("skipped", label, "already in the library")
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
-        replaces = processed.replaces if processed.replaces not in self._moved and not known else None
-        replaces = replaces if replaces and self.library.talk(replaces) is not None else None
+        replaces = self._retirable(processed.replaces)
         self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1],
                                           processed.token_vectors[0].shape[1] if processed.token_vectors else None)
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
                                         replace=known, token_vectors=processed.token_vectors, replaces=replaces)
         self._stored = True
+        self._placed.add(talk_id)
         detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
                   f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
                   f"{processed.talk.transcript_source}")
@@ -154,6 +154,36 @@ class IndexRun:
         if known or replaces:
             detail += ", replacing the earlier transcript"
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
+
+    def _place(self, known: Known) -> Outcome:
+        """A known local recording skipped (``Known``): its talk pointed at where it is now (``Moved``), and the talk
+        recorded at that path, whose recording is no longer there, retired as a replaced one is (``commit``), or
+        pointed at where its recording is now, where the two swapped places."""
+        detail = known.detail
+        if isinstance(known, Moved):
+            if not self.library.move_talk(known.talk_id, known.url, known.media_url):
+                # retired earlier in this run, as this path's recording replaced at its old path
+                return Outcome("failed", known.label, "its talk was removed meanwhile, its recording replaced at "
+                                                      f"{known.moved_from}: index this file again to add it")
+            self._placed.add(known.talk_id)
+            partner = self.library.talk(known.swapped) if known.swapped not in (None, *self._placed) else None
+            if partner is not None:
+                own_page = partner.url == partner.media_url  # not a page a sidecar .info.json names
+                self.library.move_talk(partner.id, known.moved_from if own_page else partner.url, known.moved_from)
+                self._placed.add(partner.id)
+                detail += f"; talk {partner.id} ({partner.title}) moved there, its recording's new path"
+        retired = self.library.talk(replaces) if (replaces := self._retirable(known.replaces)) else None
+        if retired is not None and self.library.delete_talk(retired.id):
+            detail += (f"; talk {retired.id} ({retired.title}), recorded at this path, removed: its recording is no "
+                       f"longer there")
+        return replace(known, detail=detail)
+
+    def _retirable(self, talk_id: str | None) -> str | None:
+        """``talk_id``, a talk recorded at a path where another recording is now, when it is to be retired: still
+        in the library, and not one this run put at a path (its recording found elsewhere)."""
+        if talk_id is None or talk_id in self._placed or self.library.talk(talk_id) is None:
+            return None
+        return talk_id
 
     def _report(self, outcome: Outcome) -> None:
         if self.on_outcome is not None:

@@ -80,12 +80,19 @@ class Fetched:
     # The media's URL as yt-dlp resolved it, when captions stood in for a download: its opening minutes can be
     # read as a stream (the talk's language, when neither the source nor the captions say it).
     media_stream: str | None = None
-    # A local recording met at a path the library records for another talk (its recording was replaced there):
-    # that talk's id; the new one replaces it, so one path never holds two talks.
+    # A local recording met at a path the library records for another talk (its recording was replaced there, by
+    # a new one or by one the library knows: moved or copied there): that talk's id; it is retired, so one path
+    # never holds two talks.
     replaces: str | None = None
     # A known local recording met at a new path, the one its talk records no longer holding it (moved, renamed):
     # the URL its talk had. Nothing to transcribe: the writer points the talk at ``talk``'s URLs.
     moved_from: str | None = None
+    # With ``moved_from``: the talk recorded at this path, its recording now at ``moved_from`` (the two swapped
+    # places): that talk's id. It follows its recording there instead of being replaced.
+    swapped: str | None = None
+    # A known local recording met at another path than its talk's, which still holds it (a copy): that path's URL.
+    # Nothing to index: its talk stays there, and the one recorded at this path (``replaces``) is retired.
+    copy_of: str | None = None
 
 
 def clean_error(exc: BaseException) -> str:
@@ -689,23 +696,32 @@ class Sources:
         # The path as given, made absolute, not resolved through links: a folder linked in and re-pointed later is
         # met at the same path again (resolved, it was a new path, and the talk's recorded one gone)
         given = Path(os.path.abspath(path))
-        known = self.is_indexed(key)
-        moved_from = self._moved_from(key, given) if known else None
-        if known and moved_from is None:
-            return None
         resolved = path.resolve()
+        # (a talk this run retires, met again here: indexed anew, the writer having retired it by then)
+        known = self.is_indexed(key) and key not in self._retiring
+        recorded = self._recorded_elsewhere(key, given, resolved)
+        copy_of = recorded[0] if recorded and recorded[1] else None
+        moved_from = recorded[0] if recorded and not recorded[1] and known else None
+        displaced = self._displaced(key, given, resolved)
+        if known and moved_from is None and (copy_of is None or displaced is None):
+            return None  # at its talk's path, or a copy met elsewhere that takes no talk's place: skipped
         _require_recording(resolved)
         info = _sidecar_info(path.with_suffix(".info.json"))
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
         stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         info.update(extractor_key="local", id=digest, title=info.get("title") or stem.replace("_", " "))
         talk = _talk(info, {}, None, url=info.get("webpage_url") or given.as_uri(), media_url=given.as_uri())
+        # A recording the library knows, put where another talk's was (moved or copied there; --reindex: copied):
+        # its talk is the one at its path, and the talk recorded here, its recording gone from here, is retired
+        # (unless it swapped places with this one: it follows its recording)
+        if copy_of is not None:  # its talk stays at the path that still holds it: one recording, one talk
+            return Fetched(talk, None, False, replaces=self._retire(displaced), copy_of=copy_of)
         if moved_from is not None:
-            return Fetched(talk, None, False, moved_from=moved_from)
-        # The talk recorded at this path (as given, or as an earlier release stored it: resolved), under another
-        # digest: its recording was replaced (re-encoded, trimmed, swapped), and this one takes its place
-        earlier = self._local_talks.get(given.as_uri()) or self._local_talks.get(resolved.as_uri())
-        replaces = talk_id(earlier) if earlier not in (None, key) else None
+            if displaced is not None and _holds(moved_from, displaced):
+                return Fetched(talk, None, False, moved_from=moved_from, swapped=talk_id(displaced))
+            return Fetched(talk, None, False, moved_from=moved_from, replaces=self._retire(displaced))
+        # A new recording here (re-encoded, trimmed, swapped; or --reindex): it takes the displaced talk's place,
+        # as the writer commits it (unless this run found that talk's recording at another path meanwhile)
         tracks = caption_sources.sidecar_tracks(path, self.captions)
         transcript, refused = (None, None)
         if tracks:
@@ -713,26 +729,57 @@ class Sources:
             language = self.language or info.get("language")
             transcript, refused = self._read_captions(tracks, language, duration)
             talk.duration = talk.duration or duration
-        return Fetched(talk, resolved, False, transcript, refused, replaces=replaces)
+        return Fetched(talk, resolved, False, transcript, refused, replaces=displaced and talk_id(displaced))
+
+    def displaced(self, candidate: Candidate, key: str | None) -> str | None:
+        """For a local file whose recording (archive key ``key``) this run has taken already, at another path:
+        the id of the talk recorded at its path under another key, whose recording is no longer there and which
+        is retired (None for a remote talk, or when there is none)."""
+        if candidate.path is None or key is None:
+            return None
+        path = candidate.path
+        return self._retire(self._displaced(key, Path(os.path.abspath(path)), path.resolve()))
 
     @functools.cached_property
     def _local_talks(self) -> dict[str, str]:
         """The library's local talks' archive keys, by the file:// URL of the recording each was indexed from."""
         return {url: key for key, url in self._library.items() if key.startswith("local ") and url.startswith("file:")}
 
-    def _moved_from(self, key: str, given: Path) -> str | None:
-        """The URL a known local recording's talk records, when that is not ``given`` and no longer holds the
-        recording (gone, or another file there now): the recording moved, and its talk follows it. None when it
-        is still there (a copy met elsewhere is skipped, as before)."""
-        recorded = self._library.get(key)
-        if not recorded or not recorded.startswith("file:") or recorded == given.as_uri():
+    @functools.cached_property
+    def _retiring(self) -> set[str]:
+        """The archive keys of the talks this run retires with nothing to index (a copy or a moved recording put
+        where theirs was): the writer retires them as soon as it is told, before a talk fetched later is written."""
+        return set()
+
+    def _retire(self, key: str | None) -> str | None:
+        """The id of the talk keyed ``key``, noted as one this run retires (``_retiring``)."""
+        if key is None:
             return None
-        where = Path(url2pathname(urlsplit(recorded).path))
-        try:
-            still_there = where.is_file() and _file_digest(where) == key.partition(" ")[2]
-        except OSError:  # unreadable now: not where the recording can be played from
-            still_there = False
-        return None if still_there else recorded
+        self._retiring.add(key)
+        return talk_id(key)
+
+    def _displaced(self, key: str, given: Path, resolved: Path) -> str | None:
+        """The archive key of the talk recorded at this path (as given, or as an earlier release stored it:
+        resolved) under another key than ``key``: its recording is no longer here."""
+        earlier = self._local_talks.get(given.as_uri()) or self._local_talks.get(resolved.as_uri())
+        return earlier if earlier not in (None, key) else None
+
+    def _recorded_elsewhere(self, key: str, given: Path, resolved: Path) -> tuple[str, bool] | None:
+        """The URL a known local recording's talk records, when that is not this path, and whether it still holds
+        the recording: met here, it is a copy (True), or it moved here, its talk following it (False)."""
+        recorded = self._library.get(key)
+        if not recorded or not recorded.startswith("file:") or recorded in (given.as_uri(), resolved.as_uri()):
+            return None
+        return recorded, _holds(recorded, key)
+
+
+def _holds(url: str, key: str) -> bool:
+    """Whether the file at a file:// ``url`` holds the local recording keyed ``key``."""
+    where = Path(url2pathname(urlsplit(url).path))
+    try:
+        return where.is_file() and _file_digest(where) == key.partition(" ")[2]
+    except OSError:  # unreadable now: not where the recording can be played from
+        return False
 
 
 # What yt-dlp writes for the fields talksearch reads (sidecar .info.json files are written by hand too).

@@ -25,12 +25,12 @@ def _captioned(folder: Path, name: str, sample: str) -> Path:
     return recording
 
 
-def _index(library: Path, *sources: Path) -> list[str]:
+def _index(library: Path, *sources: Path, reindex: bool = False) -> list[str]:
     """One `talksearch index` run by the real indexer: its outcome lines."""
     from talksearch.indexer.pipeline import IndexRun
 
     lines: list[str] = []
-    run = IndexRun(settings_for(library), report=lines.append)
+    run = IndexRun(settings_for(library), report=lines.append, reindex=reindex)
     try:
         run.run([str(source) for source in sources])
     finally:
@@ -95,3 +95,61 @@ def test_a_moved_recording_takes_its_talk_along_and_paths_are_kept_as_given(tmp_
     shutil.copy(renamed, copy)
     assert _index(library, copy.parent) == [f"skipped {copy}: already in the library"]
     assert _talks(library)[0][3] == renamed.as_uri()
+
+
+def _two_talks(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
+    """Library, folder, and a.ogg (t01) and b.ogg (t02) indexed there; the talks' ids by title."""
+    library, folder = tmp_path / "library", tmp_path / "rec"
+    a, b = _captioned(folder, "a", "t01"), _captioned(folder, "b", "t02")
+    _index(library, folder)
+    return library, a, b, {title: talk_id for talk_id, title, *_ in _talks(library)}
+
+
+def _transcript_starts(library: Path, talk_id: str) -> str:
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        return db.execute("SELECT text FROM segments WHERE talk_id = ? ORDER BY idx", (talk_id,)).fetchone()[0]
+
+
+@pytest.mark.models
+def test_a_known_recording_moved_over_another_takes_that_path_and_retires_its_talk(tmp_path):
+    """`mv b.ogg a.ogg`: b's talk followed its recording to a.ogg, and a's talk stayed there too, its transcript
+    played over b's audio (two talks at one path; `check` clean). The talk recorded there is retired, and said."""
+    library, a, b, ids = _two_talks(tmp_path)
+    b.rename(a)
+    lines = _index(library, a.parent)
+    assert lines == [f"skipped {a}: already in the library (moved from {b.as_uri()}); talk {ids['a']} (a), recorded "
+                     f"at this path, removed: its recording is no longer there"], lines
+    assert _talks(library) == [(ids["b"], "b", a.as_uri(), a.as_uri())]
+    assert _transcript_starts(library, ids["b"]) == TRUTH["t02"]["sentences"][0]["text"]
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        assert {row[0] for row in db.execute("SELECT DISTINCT talk_id FROM passages")} == {ids["b"]}
+    assert _index(library, a.parent) == [f"skipped {a}: already in the library"]
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("reindex", [False, True], ids=["index", "reindex"])
+def test_a_copy_of_a_known_recording_put_over_another_retires_that_talk(tmp_path, reindex):
+    """`cp b.ogg a.ogg`: a's talk kept its transcript over b's audio (both files "already in the library"); with
+    --reindex, b's talk was moved onto a.ogg and b.ogg left without one. b's talk stays at b.ogg, which still
+    holds its recording, and a's, its recording gone, is retired."""
+    library, a, b, ids = _two_talks(tmp_path)
+    shutil.copy(b, a)
+    lines = _index(library, a.parent, reindex=reindex)
+    assert lines[0] == (f"skipped {a}: already in the library (a copy of {b.as_uri()}); talk {ids['a']} (a), "
+                        f"recorded at this path, removed: its recording is no longer there"), lines
+    assert lines[1].startswith(f"added   b ({ids['b']}," if reindex else f"skipped {b}: already in the library"), lines
+    assert _talks(library) == [(ids["b"], "b", b.as_uri(), b.as_uri())]
+    assert _index(library, a.parent) == [f"skipped {a}: already in the library", f"skipped {b}: already in the library"]
+
+
+@pytest.mark.models
+def test_recordings_that_swapped_paths_take_their_talks_along_and_none_is_retired(tmp_path):
+    """a.ogg and b.ogg swapped: each talk follows its recording, even when only one of the two files is named."""
+    library, a, b, ids = _two_talks(tmp_path)
+    swap = a.with_name("swap.ogg")
+    a.rename(swap), b.rename(a), swap.rename(b)
+    lines = _index(library, a)
+    assert lines == [f"skipped {a}: already in the library (moved from {b.as_uri()}); talk {ids['a']} (a) moved "
+                     f"there, its recording's new path"], lines
+    assert _talks(library) == [(ids["a"], "a", b.as_uri(), b.as_uri()), (ids["b"], "b", a.as_uri(), a.as_uri())]
+    assert _index(library, a.parent) == [f"skipped {a}: already in the library", f"skipped {b}: already in the library"]
