@@ -40,6 +40,13 @@ class TranscriptionOptions:
     # that recovers less than half the window, once more without the talk's prompt: a decoder that looped on
     # hard audio may recite the prompt instead (30 s of French came back as "Séminaire du laboratoire").
     retry_dropped: bool = True
+    # A segment that says far fewer words than its time holds is dropped as well (and so decoded again, above):
+    # fewer than this many words a second over at least sparse_seconds. Speech runs at 2-4 words a second; a
+    # decoder that recites the talk's prompt over speech it did not follow writes the title or the speaker's name
+    # across half a minute ("Escuela de HPC Valencia 2022" for 29 s of Spanish; an English talk's title and
+    # speaker for 26 s), or one sound repeated ("Carréz-en-en-en…" for 26 s). 0 keeps every such segment.
+    min_words_per_second: float = 1.0
+    sparse_seconds: float = 4.0
     # The talk's prompt (below) also makes whisper surer that there is speech at all. On ten seconds of a buzz
     # titled like a talk, its no-speech probability fell from 0.73-0.88 to as low as 0.31 and the decoder recited
     # the title ("On a Campus Cluster") or "The End". So a segment decoded with the prompt that whisper doubts
@@ -91,6 +98,16 @@ def keep_segment(segment, options: TranscriptionOptions) -> bool:
         return False
     silent = segment.no_speech_prob > options.no_speech_threshold
     return not (silent and segment.avg_logprob < options.log_prob_threshold) and bool(segment.text.strip())
+
+
+def sparse(segment, options: TranscriptionOptions) -> bool:
+    """Whether a segment holds far fewer words than anyone says in its time (``min_words_per_second``). Words are
+    whisper's timed words where it gave them, which also counts Chinese or Japanese text, written without spaces."""
+    seconds = segment.end - segment.start
+    if seconds < options.sparse_seconds:
+        return False
+    words = len(segment.words) if segment.words else len(segment.text.split())
+    return words < options.min_words_per_second * seconds
 
 
 def doubtful(segment, options: TranscriptionOptions) -> bool:
@@ -185,7 +202,7 @@ class Transcriber:
         segments = []
         for raw in raw_segments:
             progress(offset + raw.end)
-            if keep_segment(raw, o):
+            if keep_segment(raw, o) and not sparse(raw, o):
                 if self._confirmed(samples, raw, language or info.language, prompt):
                     segments.append(_segment(raw, offset))
             elif o.retry_dropped:
@@ -210,14 +227,14 @@ class Transcriber:
 
     def _decode_alone(self, clip, language: str | None, prompt: dict) -> list:
         """Whisper's segments of ``clip`` (one window, decoded on its own with temperature fallback) that pass
-        the hallucination filter."""
+        the hallucination filter and are not ``sparse``."""
         o = self.options
         raw_segments, _ = self.model.transcribe(
             clip, language=language, beam_size=o.beam_for(language), vad_filter=False,
             word_timestamps=o.word_timestamps, condition_on_previous_text=False, **prompt,
             no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
             compression_ratio_threshold=o.compression_ratio_threshold)
-        return [raw for raw in raw_segments if keep_segment(raw, o)]
+        return [raw for raw in raw_segments if keep_segment(raw, o) and not sparse(raw, o)]
 
     def _confirmed(self, audio, raw, language: str | None, prompt: dict) -> bool:
         """Whether a kept segment of ``audio`` is speech: decoded without a prompt, or whisper was sure, or its

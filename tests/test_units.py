@@ -305,6 +305,13 @@ def test_check_counts_sentences_without_word_vectors_and_repair_computes_them(tm
     assert all((v == token_codes.signs(t.meaningful())).mean() > 0.99 for v, t in zip(stored.values(), tokens))
 
 
+# two sentences of the languages set's fr2, said at its speaker's pace
+FIRST = ("Une sauvegarde protège contre les erreurs récentes, alors qu'une archive conserve les données pour des "
+         "années, et beaucoup d'équipes confondent les deux.")
+SECOND = ("Nous vérifions aussi les sommes de contrôle chaque année, pour détecter les fichiers abîmés, et une copie "
+          "part chaque semaine vers un deuxième bâtiment, loin du premier.")
+
+
 @pytest.mark.unit
 def test_a_dropped_window_is_decoded_again_without_the_prompt_when_the_prompt_takes_over():
     """Whisper stands in here: the failure this guards against (the batched pass loops on a window, and decoding
@@ -329,7 +336,7 @@ def test_a_dropped_window_is_decoded_again_without_the_prompt_when_the_prompt_ta
             self.calls.append(hotwords)
             if hotwords and self.prompt_takes_over:  # the prompt recited at the end of the window
                 return [segment(29.0, 30.0, "Séminaire du laboratoire")], None
-            return [segment(0.0, 12.0, "Une sauvegarde protège."), segment(12.5, 28.0, "Une copie part chaque semaine.")], None
+            return [segment(0.0, 12.0, FIRST), segment(12.5, 28.0, SECOND)], None
 
     transcriber = Transcriber.__new__(Transcriber)
     transcriber.options = TranscriptionOptions()
@@ -337,11 +344,61 @@ def test_a_dropped_window_is_decoded_again_without_the_prompt_when_the_prompt_ta
     transcriber.model = Whisper(prompt_takes_over=True)
     recovered = transcriber._retry(samples, 5.0, 35.0, 100.0, "fr", {"hotwords": "Séminaire du laboratoire"})
     assert transcriber.model.calls == ["Séminaire du laboratoire", None]
-    assert [(s.start, s.text) for s in recovered] == [(105.0, "Une sauvegarde protège."),
-                                                      (117.5, "Une copie part chaque semaine.")]
+    assert [(s.start, s.text) for s in recovered] == [(105.0, FIRST), (117.5, SECOND)]
     transcriber.model = Whisper(prompt_takes_over=False)  # a prompted retry that recovers the window is kept
     assert len(transcriber._retry(samples, 5.0, 35.0, 0.0, "fr", {"hotwords": "x"})) == 2
     assert transcriber.model.calls == ["x"]  # and nothing is decoded twice
+
+
+@pytest.mark.unit
+def test_a_segment_with_far_too_few_words_for_its_time_is_decoded_again():
+    """A kept segment that recites the talk's prompt over speech (the probe set's p06: its title and speaker, 16
+    words across 26 s of speech; the languages set: "Escuela de HPC Valencia 2022" across 29 s) is decoded again,
+    as a dropped one is. Whisper stands in, as in the test above: which stretch of audio makes the real model
+    recite its prompt changes with the slightest change to the audio."""
+    import threading
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from talksearch.indexer.transcribe import Transcriber, TranscriptionOptions, _Progress, sparse
+
+    def segment(start, end, text, words=None):
+        return SimpleNamespace(start=start, end=end, text=text, words=words, compression_ratio=1.5,
+                               no_speech_prob=0.05, avg_logprob=-0.3)
+
+    recital = "Structured Logs at Scale. Leilani Kahale."
+    said = "The trace ID is what links a log line to a trace, so from one slow request you jump to its log lines."
+
+    class Batched:  # the batched pass: a sentence heard, then the prompt recited over 26 s of speech
+        def transcribe(self, samples, **options):
+            return [segment(0.0, 5.0, said), segment(5.0, 31.0, recital)], SimpleNamespace(duration=40.0, language="en")
+
+    class Whisper:  # one window decoded alone: the prompt recited again with it, the speech without it
+        def __init__(self):
+            self.calls = []
+
+        def transcribe(self, clip, hotwords=None, **options):
+            self.calls.append(hotwords)
+            if hotwords:
+                return [segment(0.0, 26.0, recital)], None
+            return [segment(0.5, 6.0, said), segment(6.5, 12.0, said)], None
+
+    transcriber = Transcriber.__new__(Transcriber)
+    transcriber.options = TranscriptionOptions()
+    transcriber._pipelines, transcriber._new_pipeline = threading.local(), Batched
+    transcriber.model = Whisper()
+    samples = np.zeros(40 * 16000, dtype=np.float32)
+    segments, _, _ = transcriber._chunk(60.0, samples, "en", {"hotwords": recital}, _Progress(None, 40.0))
+    assert [(s.start, s.text) for s in segments] == [(60.0, said), (65.5, said), (71.5, said)]
+    assert transcriber.model.calls == [recital, None]
+
+    options = TranscriptionOptions()
+    assert not sparse(segment(5.0, 31.0, recital), TranscriptionOptions(min_words_per_second=0))
+    assert not sparse(segment(0.0, 3.5, "Kahale."), options)  # too short to tell
+    # words are whisper's timed words where it gives them: Japanese has no spaces between its words
+    japanese = segment(0.0, 6.0, "ジョブは計算ノードで実行されます", words=[object()] * 9)
+    assert not sparse(japanese, options) and sparse(segment(0.0, 6.0, "ジョブは計算ノードで実行されます"), options)
 
 
 @pytest.mark.unit
