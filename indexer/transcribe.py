@@ -8,6 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+
 from talksearch.indexer.audio import SAMPLING_RATE, media_duration, stream_audio
 from talksearch.library import Segment, Word
 from talksearch.models import ResolvedModel, load_whisper
@@ -140,17 +142,27 @@ class Transcriber:
         return bool(self.model.model.is_multilingual)
 
     def detect_language(self, audio: str, windows: int = 3) -> tuple[str, float]:
-        """The language spoken in the first ``windows`` 30-second windows of speech (silence left out), and
-        whisper's probability for it (a multilingual model only: an English-only one answers English whatever it
-        hears). One window misread a German talk as Latin in the languages benchmark; three read it right."""
+        """The language spoken in the first ``windows`` 30-second windows of speech (silence left out), wherever
+        in the recording the speech starts, and whisper's probability for it (a multilingual model only: an
+        English-only one answers English whatever it hears); NoSpeech when the recording has none. One window
+        misread a German talk as Latin in the languages benchmark; three read it right."""
+        wanted = int(windows * 30.0 * SAMPLING_RATE)
+        speech: list[np.ndarray] = []
+        heard = 0
+        # A livestream may start minutes before the speaker: chunks are read until there is enough speech, rather
+        # than detecting from the first chunk alone. On audio with no speech faster-whisper's own VAD leaves
+        # nothing, and whisper, shown padding, answers English with confidence (0.63 with base) and raises nothing.
         for _, samples in stream_audio(audio, chunk_seconds=30.0 * windows + 30.0):
-            try:
-                language, probability, _ = self.model.detect_language(
-                    audio=samples, vad_filter=True, language_detection_segments=windows)
-            except (ValueError, IndexError, RuntimeError):  # no speech left once silence is taken out
+            found = _speech_only(samples)[: wanted - heard]
+            speech.append(found)
+            heard += len(found)
+            if heard >= wanted:
                 break
-            return language, probability
-        raise NoSpeech("no speech found")
+        if not heard:
+            raise NoSpeech("no speech found")
+        language, probability, _ = self.model.detect_language(
+            audio=np.concatenate(speech), language_detection_segments=windows)
+        return language, probability
 
     def transcribe(self, audio: str, on_progress: Callable[[float, float], None] | None = None,
                    hotwords: str | None = None, language: str | None = None) -> Transcript:
@@ -266,6 +278,15 @@ class Transcriber:
                     text = segment.text.strip()
                     english[inside[index]] = f"{english[inside[index]]} {text}" if english[inside[index]] else text
         return english
+
+
+def _speech_only(samples: np.ndarray) -> np.ndarray:
+    """The parts of ``samples`` where faster-whisper's VAD hears speech (with its default options, as
+    ``detect_language(vad_filter=True)`` takes them), joined; empty when there is none."""
+    from faster_whisper.vad import collect_chunks, get_speech_timestamps
+
+    pieces, _ = collect_chunks(samples, get_speech_timestamps(samples))
+    return np.concatenate(pieces)
 
 
 def _segment(raw, offset: float) -> Segment:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import wave
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,18 @@ def spoken(tmp_path: Path, language: str) -> Path:
     wav = tmp_path / f"{language}.wav"
     subprocess.run(["espeak-ng", "-v", language, "-s", "150", "-w", str(wav), SPEECH[language]], check=True)
     return wav
+
+
+def after_silence(speech: Path, seconds: float, keep_speech: bool = True) -> Path:
+    """A recording that starts ``seconds`` before the speaker (a livestream's): silence, then ``speech`` (or
+    silence alone, as long, without it)."""
+    recording = speech.with_name(f"{speech.stem}_after_{seconds:g}s{'' if keep_speech else '_silent'}.wav")
+    with wave.open(str(speech)) as source:
+        params, said = source.getparams(), source.readframes(source.getnframes())
+    with wave.open(str(recording), "wb") as out:
+        out.setparams(params)
+        out.writeframes(bytes(int(seconds * params.framerate) * params.sampwidth) + (said if keep_speech else b""))
+    return recording
 
 
 def fetched(audio: Path, language: str | None = None) -> Fetched:
@@ -70,12 +83,30 @@ def test_multilingual_model_detects_and_transcribes(tmp_path, language, stated):
 
 @needs_espeak
 @pytest.mark.models
-@pytest.mark.parametrize("language", ["de", "es"])
-def test_english_only_model_hands_another_language_to_the_multilingual_one(tmp_path, english_only, language):
-    result = english_only.process(fetched(spoken(tmp_path, language)))
+@pytest.mark.parametrize("language, silence", [("de", 0), ("es", 0), ("de", 150)])
+def test_english_only_model_hands_another_language_to_the_multilingual_one(tmp_path, english_only, language, silence):
+    """Also when the recording starts minutes before the speaker: the language is detected from the speech."""
+    result = english_only.process(fetched(after_silence(spoken(tmp_path, language), silence)))
     assert (result.talk.language, result.talk.whisper_model) == (language, MULTILINGUAL_WHISPER)
     assert result.talk.transcript_source == f"whisper {MULTILINGUAL_WHISPER}"
     assert result.sentences[0].text.startswith({"de": "Guten Tag", "es": "Buenos días"}[language])
+    assert result.sentences[0].start >= silence - 1  # on the recording's clock (whisper's word times, give or take)
+
+
+@needs_espeak
+@pytest.mark.models
+def test_the_language_is_detected_from_speech_wherever_it_starts(tmp_path):
+    """A recording that starts minutes before the speaker (a livestream, a conference room's camera) is detected
+    from its speech, past the first stretch of audio read at a time; one with no speech at all has no language
+    (NoSpeech), rather than whisper's guess at silence (English)."""
+    from talksearch.indexer.transcribe import NoSpeech, Transcriber
+
+    transcriber = Transcriber("base", "cpu", threads=1)
+    german = spoken(tmp_path, "de")
+    assert transcriber.detect_language(str(german))[0] == "de"
+    assert transcriber.detect_language(str(after_silence(german, 150)))[0] == "de"
+    with pytest.raises(NoSpeech):
+        transcriber.detect_language(str(after_silence(german, 150, keep_speech=False)))
 
 
 @needs_espeak
