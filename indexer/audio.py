@@ -4,6 +4,10 @@ faster-whisper's own ``decode_audio`` returns the whole file as one array (230 M
 float32). Here PyAV decodes and resamples frame by frame, and the audio is handed on in chunks of
 ``chunk_seconds``, each cut at the quietest moment near its end so no word is split between chunks.
 Files shorter than a chunk come out as one piece, exactly as ``decode_audio`` would give them.
+
+Unlike ``decode_audio``, the audio is placed on the container's clock, as players play it: silence fills where the
+sound starts after the container does (a video whose sound begins at 0:05) or its timestamps skip ahead. A damaged
+packet is skipped and a file cut short ends where its readable part does, as ffmpeg's own command line does.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import av
 import numpy as np
 
 SAMPLING_RATE = 16_000
+GAP_TOLERANCE = 0.1  # seconds: timestamps that skip less (a dropped packet, rounding) are not filled
 
 
 def _open(path: str):
@@ -42,6 +47,86 @@ def _quietest_cut(audio: np.ndarray, search_seconds: float) -> int:
     return tail_start + int(np.argmin(energy)) * window + window // 2
 
 
+def _audio_stream(container) -> av.audio.stream.AudioStream:
+    """The audio track marked default (a film's first track may be a silent or foreign one), else the first."""
+    tracks = container.streams.audio
+    return next((track for track in tracks if track.disposition & av.stream.Disposition.default), tracks[0])
+
+
+def _frames(container, stream) -> Iterator[av.AudioFrame]:
+    """The stream's frames decoded packet by packet: a packet the decoder refuses is skipped (the next frame's
+    timestamp keeps the clock), and a file the demuxer cannot read on (cut short) ends there. A stream with no
+    decodable frame at all raises the first error, so such a file still fails as unreadable."""
+    first_error: av.error.FFmpegError | None = None
+    decoded = False
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as exc:  # the container unreadable from here on: what was decoded stands
+            first_error = first_error or exc
+            packet = None  # flushes the frames the decoder still holds
+        try:
+            frames = packet.decode() if packet is not None else stream.codec_context.decode(None)
+        except av.error.FFmpegError as exc:  # InvalidDataError, or a codec's own code (AAC's is "UndefinedError")
+            first_error = first_error or exc
+            frames = []
+        for frame in frames:
+            decoded = True
+            yield frame
+        if packet is None:
+            break
+    if first_error is not None and not decoded:
+        raise first_error
+
+
+def _silence(seconds: float) -> Iterator[np.ndarray]:
+    """``seconds`` of s16 silence, in pieces of at most a minute (a gap of hours stays bounded in memory)."""
+    remaining = round(seconds * SAMPLING_RATE)
+    while remaining > 0:
+        yield np.zeros(min(remaining, 60 * SAMPLING_RATE), dtype=np.int16)
+        remaining -= 60 * SAMPLING_RATE
+
+
+def _resampled(resampler: av.AudioResampler, frame: av.AudioFrame | None) -> Iterator[np.ndarray]:
+    for out in resampler.resample(frame):  # None flushes the resampler
+        yield out.to_ndarray().reshape(-1)
+
+
+def _samples(container) -> Iterator[np.ndarray]:
+    """The chosen audio stream as 16 kHz mono s16 samples on the container's clock, in pieces.
+
+    Silence fills a gap of more than GAP_TOLERANCE between where the audio so far ends and where the next frame's
+    timestamp puts it: at the start (the sound begins after the video), and mid-stream (a paused recording, a
+    skipped packet); audio that overlaps is kept whole. Gaps past the container's stated end are not trusted. A
+    frame of another rate, layout or format (two files joined) gets a new resampler."""
+    stream = _audio_stream(container)
+    start = container.start_time / av.time_base if container.start_time is not None else None
+    end = start + container.duration / av.time_base if start is not None and container.duration else float("inf")
+    clock = start  # seconds on the container's clock that the audio handed on so far reaches
+    resampler, setup = None, None
+    for frame in _frames(container, stream):
+        if clock is None:  # no stated start (a WAV): the audio's own
+            clock = frame.time
+        gap = frame.time - clock if frame.time is not None and clock is not None and frame.time <= end else 0.0
+        frame_setup = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if resampler is not None and (gap > GAP_TOLERANCE or frame_setup != setup):
+            yield from _resampled(resampler, None)  # what it still holds comes before the silence or the change
+            resampler = None
+        if gap > GAP_TOLERANCE:
+            yield from _silence(gap)
+            clock = frame.time
+        if resampler is None:
+            resampler, setup = av.AudioResampler(format="s16", layout="mono", rate=SAMPLING_RATE), frame_setup
+        yield from _resampled(resampler, frame)
+        if clock is not None:
+            clock += frame.samples / frame.sample_rate
+    if resampler is not None:
+        yield from _resampled(resampler, None)
+
+
 def stream_audio(path: str, chunk_seconds: float = 1200.0, search_seconds: float = 30.0) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(offset_seconds, float32 mono 16 kHz samples)`` pieces of a media file, in order."""
     chunk = int(chunk_seconds * SAMPLING_RATE)
@@ -51,13 +136,11 @@ def stream_audio(path: str, chunk_seconds: float = 1200.0, search_seconds: float
     with _open(path) as container:
         if not container.streams.audio:
             raise ValueError("the file has no audio stream")
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLING_RATE)
-        for frame in itertools.chain(container.decode(audio=0), [None]):  # None flushes the resampler
-            for out in resampler.resample(frame):
-                samples = out.to_ndarray().reshape(-1)
+        for samples in itertools.chain(_samples(container), [None]):  # None: the end, cut what is left
+            if samples is not None:
                 pending.append(samples)
                 pending_samples += len(samples)
-            if pending_samples >= chunk + search_seconds * SAMPLING_RATE or (frame is None and pending_samples):
+            if pending_samples >= chunk + search_seconds * SAMPLING_RATE or (samples is None and pending_samples):
                 audio = np.concatenate(pending)
                 while len(audio) >= chunk + search_seconds * SAMPLING_RATE:
                     cut = _quietest_cut(audio[:chunk], search_seconds)
@@ -67,4 +150,3 @@ def stream_audio(path: str, chunk_seconds: float = 1200.0, search_seconds: float
                 pending, pending_samples = [audio], len(audio)
         if pending_samples:
             yield offset / SAMPLING_RATE, np.concatenate(pending).astype(np.float32) / 32768.0
-
