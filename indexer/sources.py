@@ -36,11 +36,8 @@ from talksearch.indexer.captions import CaptionError
 from talksearch.language_codes import base_language, source_language
 from talksearch.library import Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
+from talksearch.media_types import MEDIA_SUFFIXES  # what a folder's walk takes: the suffixes /media serves a type for
 
-MEDIA_SUFFIXES = {
-    ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".wav", ".flac", ".webm", ".mp4", ".m4v", ".mkv", ".mov",
-    ".avi", ".mpg", ".mpeg", ".ts", ".wma", ".wmv",
-}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import mimetypes
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from talksearch.library import Talk
+from talksearch.media_types import type_by_name
 from talksearch.schemas import Chapter, Player, TalkDetail
-from talksearch.search.searcher import local_file, talk_summary
+from talksearch.search.searcher import local_file, recording_type, talk_summary
 
 TRANSCRIPT_FORMATS = ("json", "vtt", "srt", "txt")
 
@@ -19,8 +19,8 @@ def local_media(talk: Talk) -> Path | None:
     return local_file(talk.media_url)
 
 
-def _media_kind(url: str) -> str:
-    kind, _ = mimetypes.guess_type(urlsplit(url).path)
+def _media_kind(kind: str | None) -> str:
+    """The element that plays a recording of this media type: <audio> for sound alone, else <video>."""
     return "audio" if kind and kind.startswith("audio/") else "video"
 
 
@@ -33,12 +33,13 @@ def player(talk: Talk, base: str = "") -> Player:
         return Player(kind="none")
     scheme = urlsplit(media).scheme.lower()
     if scheme == "file":  # played from /media, which serves the file only while it is where it was indexed from
-        if not local_media(talk):
+        if not (path := local_media(talk)):
             return Player(kind="none")
-        return Player(kind=_media_kind(media), src=f"{base}/media/{talk.id}")
+        # by the file's type as /media serves it (a name without a suffix, a host without mime.types: its container)
+        return Player(kind=_media_kind(recording_type(path)), src=f"{base}/media/{talk.id}")
     if scheme not in ("http", "https"):  # a javascript: or data: URL from a page's metadata is not media
         return Player(kind="none")
-    return Player(kind=_media_kind(media), src=media)
+    return Player(kind=_media_kind(type_by_name(urlsplit(media).path)), src=media)
 
 
 def talk_detail(talk: Talk, base: str = "") -> TalkDetail:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import mimetypes
 import os
 import queue
 import threading
@@ -15,11 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
 from talksearch.library import Library, LibraryError, PassageHit, Talk, TalkFilter, token_codes
+from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
 from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
 from talksearch.search.ranking import RankingOptions, rank
@@ -70,25 +69,17 @@ def served_file_link(talk_id: str, media_url: str | None, seconds: float, base: 
     return f"{base}/media/{talk_id}#t={int(seconds)}" if local_file(media_url) else page_at(talk_id, seconds, base)
 
 
-# MPEG transport streams are among the recordings the indexer takes (.ts); Debian's mime.types calls the suffix Qt
-# Linguist's text, which would not count as a recording.
-mimetypes.add_type("video/mp2t", ".ts")
-
-
 def recording_type(path: Path) -> str | None:
-    """The audio or video media type of a file, by its name; None for anything else, which /media never serves (a
-    file replaced since it was indexed, an older library's link to a page or to /etc/passwd)."""
-    kind = mimetypes.guess_type(path.name)[0] or ""
-    return kind if kind.split("/")[0] in ("audio", "video") else None
+    """The audio or video media type of a file (media_types: by its name, else by its container, whatever the
+    host's mime.types holds); None for anything else, which /media never serves (a file replaced since it was
+    indexed, an older library's link to a page or to /etc/passwd)."""
+    return media_type(path)
 
 
 def local_file(url: str | None) -> Path | None:
     """The recording a ``file://`` media URL names (a talk indexed from a local file), while it is there."""
-    parts = urlsplit(url or "")
-    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-        return None
-    path = Path(url2pathname(parts.path))  # which decodes %XX itself: unquoting first made %2520 a space
-    return path if path.is_file() and recording_type(path) else None
+    path = recording_path(url)
+    return path if path is not None and path.is_file() and recording_type(path) else None
 
 
 def page_at(talk_id: str, seconds: float, base: str = "") -> str:
