@@ -3,7 +3,9 @@
 What is checked: the SQLite catalog (integrity, its FTS5 word index, and its two trigram indexes holding exactly
 their passages), the FAISS file (readable, and holding exactly the catalog's passage ids), the models recorded
 (one embedding model for the whole library, found where its name says, embeddings of its dimension), leftover
-files from interrupted runs, and recordings kept in ``media/`` that no talk owns.
+files from interrupted runs, recordings kept in ``media/`` that no talk owns, and talks indexed from a local file
+whose file is no longer at the path they hold, or whose path another talk holds too (reported only: see
+``_local_recordings``).
 The catalog holds every embedding and every text, so the vector index and the keyword indexes can always be rebuilt
 from it.
 Sentences stored before their words' vectors were kept (format 6) are counted; ``repair`` computes them with
@@ -13,14 +15,18 @@ candidate has them).
 
 from __future__ import annotations
 
+import os
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from talksearch.embedding import model_names
-from talksearch.library import DOWNLOADS, MEDIA, VECTORS, Library
+from talksearch.library import DOWNLOADS, MEDIA, VECTORS, Library, StoredTalk
+from talksearch.media_types import recording_path
 from talksearch.models import ModelError, resolve
+from talksearch.text import printable
 from talksearch.vector_index import EXACT, describe, index_ids, read_index
 
 
@@ -119,6 +125,34 @@ def _word_vectors(library: Library, report: CheckReport, repair: bool, batch: in
         library.store_token_vectors({pid: t.meaningful() for (pid, _), t in zip(rows, tokens)})
         done += len(rows)
     report.repaired.append(f"computed the word vectors of {done} sentences")
+
+
+def _named(talk: StoredTalk) -> str:
+    return f'{talk.id} "{printable(talk.title)}"'
+
+
+def _local_recordings(library: Library, report: CheckReport) -> None:
+    """Talks indexed from a local file whose file is not at their path (moved, converted, deleted: the talk plays
+    nothing, and a converted file indexed again is found twice), and paths more than one talk holds (an earlier
+    release indexed a file replaced in place as a second talk). Reported, never repaired: a file missing may be
+    on a disk not mounted now, and which talk a path's file is, only its user can tell. One stat per path."""
+    talks_at: dict[Path, list[StoredTalk]] = defaultdict(list)
+    for talk in library.talks():
+        path = recording_path(talk.media_url)
+        if path is not None:
+            talks_at[path].append(talk)
+    for path, talks in talks_at.items():
+        shown = printable(str(path))
+        if not os.path.isfile(path):  # False, not an error, for a folder that cannot be read either
+            for talk in talks:
+                report.problems.append(
+                    f"talk {_named(talk)} has no recording at {shown}: if the file moved, index it where it is now "
+                    f"(the talk follows it); if it is gone, remove the talk (DELETE /api/talks/{talk.id}); "
+                    "--repair leaves it (the file may be on a disk not mounted now)")
+        if len(talks) > 1:
+            report.problems.append(
+                f"{len(talks)} talks hold {shown} ({', '.join(_named(talk) for talk in talks)}): searches find its "
+                "words once for each; remove those it no longer holds (DELETE /api/talks/{id}); --repair leaves them")
 
 
 def check_library(path: Path, repair: bool = False) -> CheckReport:
@@ -229,6 +263,7 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
                 for file in unowned:
                     file.unlink(missing_ok=True)
                 report.repaired.append(f"removed {len(unowned)} files from {MEDIA}/ that belong to no talk")
+        _local_recordings(library, report)
     finally:
         library.close()
     return _looked_again(path, report) if report.repaired else report

@@ -27,6 +27,7 @@ import pytest
 from talksearch.library import Library
 from talksearch.storage import explain
 from tests.helpers import DATA, ROOT, talksearch
+from tests.service_fixtures import index_captioned_copy, settings_for
 
 
 def _copy(library: Path, target: Path) -> Path:
@@ -164,6 +165,62 @@ def test_check_finds_transcripts_and_talks_removed_by_hand(library, edit, proble
     checked = talksearch("check", "--library", str(library))
     assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
     assert "problem:  " in checked.stdout and problem in checked.stdout, checked.stdout
+
+
+def _problems(result: subprocess.CompletedProcess) -> list[str]:
+    return [line.removeprefix("problem:  ") for line in result.stdout.splitlines() if line.startswith("problem:  ")]
+
+
+@models
+def test_check_reports_local_talks_whose_recording_is_gone_or_shared_and_repair_leaves_them(library, tmp_path):
+    """A local recording converted (a.ogg to a.mp3), the old file deleted and the folder indexed again: the talk at
+    a.ogg plays nothing and every search found the recording twice, yet check said clean. It is named (id, title,
+    path, what to do), as is a path two talks hold; --repair deletes neither (the file may be on a disk not mounted
+    now). The library's remote talks and the talk whose file is there are never named."""
+    folder = tmp_path / "recordings"
+    old = index_captioned_copy(settings_for(library), folder, "a")
+    new = folder / "a.mp3"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(old), str(new)], check=True)
+    old.unlink()
+    indexed = talksearch("index", str(folder), "--library", str(library))
+    assert indexed.returncode == 0 and "1 added" in indexed.stdout, indexed.stdout + indexed.stderr
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        talks = {url: talk for talk, url in db.execute("SELECT id, media_url FROM talks")}
+    gone, kept = talks[old.as_uri()], talks[new.as_uri()]
+    assert len(talks) == 4  # and the feed's two, at http URLs
+
+    for args in (["check"], ["check", "--repair"]):
+        checked = talksearch(*args, "--library", str(library))
+        assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
+        assert _problems(checked) == [
+            f'talk {gone} "a" has no recording at {old}: if the file moved, index it where it is now (the talk '
+            f"follows it); if it is gone, remove the talk (DELETE /api/talks/{gone}); --repair leaves it (the file may "
+            "be on a disk not mounted now)"], checked.stdout
+        assert "repaired:" not in checked.stdout
+    with Library.open(library, readonly=True) as lib:
+        assert lib.count_talks() == 4
+
+    # Two talks at one path (an earlier release indexed a file replaced in place as a second talk)
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET url = ?, media_url = ? WHERE id = ?", (new.as_uri(), new.as_uri(), gone))
+    checked = talksearch("check", "--repair", "--library", str(library))
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    [shared] = _problems(checked)
+    assert shared.startswith(f"2 talks hold {new} (") and shared.endswith(
+        "): searches find its words once for each; remove those it no longer holds (DELETE /api/talks/{id}); "
+        "--repair leaves them"), shared
+    assert {f'{gone} "a"', f'{kept} "a"'} == set(shared.partition(" (")[2].partition("): ")[0].split(", "))
+
+    # What the line says done (DELETE /api/talks/{id} deletes it so), and the file renamed to a name that is not
+    # UTF-8, indexed there (its URL quotes the bytes): clean
+    with Library.open(library) as lib:
+        lib.acquire_writer()
+        assert lib.delete_talk(gone)
+        renamed = Path(os.fsdecode(bytes(folder) + b"/caf\xe9.mp3"))
+        new.rename(renamed)
+        assert lib.move_talk(kept, renamed.as_uri(), renamed.as_uri())
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 0 and checked.stdout.rstrip().endswith("clean"), checked.stdout + checked.stderr
 
 
 @models
