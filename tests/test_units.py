@@ -351,6 +351,37 @@ def test_a_dropped_window_is_decoded_again_without_the_prompt_when_the_prompt_ta
 
 
 @pytest.mark.unit
+def test_the_language_is_the_one_most_probable_on_average_over_the_windows(monkeypatch):
+    """One window sure of a wrong language no longer decides, nor a close call the language that tops more windows.
+    Whisper stands in for its probabilities (the real model's detection is tested on speech in test_languages)."""
+    import numpy as np
+
+    from talksearch.indexer import transcribe
+    from talksearch.indexer.transcribe import Transcriber
+
+    speech = np.ones(75 * 16000, dtype=np.float32)  # 75 s of speech: windows of 30, 30 and 15 s
+    monkeypatch.setattr(transcribe, "stream_audio", lambda audio, chunk_seconds: iter([(0.0, speech)]))
+    monkeypatch.setattr(transcribe, "_speech_only", lambda samples: samples)
+
+    class Whisper:
+        def __init__(self, windows):
+            self.windows = iter(windows)
+
+        def detect_language(self, audio, language_detection_segments):
+            ranked = next(self.windows)
+            return ranked[0][0], ranked[0][1], ranked
+
+    transcriber = Transcriber.__new__(Transcriber)
+    # sure of Finnish first (faster-whisper stops there), English after: English on average
+    transcriber.model = Whisper([[("fi", 0.9), ("en", 0.1)], [("en", 0.8), ("fi", 0.2)], [("en", 0.9), ("fi", 0.1)]])
+    language, probability = transcriber.detect_language("talk.mp4")
+    assert language == "en" and probability == pytest.approx((0.1 * 30 + 0.8 * 30 + 0.9 * 15) / 75)
+    # Finnish tops two windows of three, narrowly; English leads on average
+    transcriber.model = Whisper([[("fi", 0.30), ("en", 0.29)], [("fi", 0.20), ("en", 0.19)], [("en", 0.5), ("fi", 0.1)]])
+    assert transcriber.detect_language("talk.mp4")[0] == "en"
+
+
+@pytest.mark.unit
 def test_a_segment_with_far_too_few_words_for_its_time_is_decoded_again():
     """A kept segment that recites the talk's prompt over speech (the probe set's p06: its title and speaker, 16
     words across 26 s of speech; the languages set: "Escuela de HPC Valencia 2022" across 29 s) is decoded again,
