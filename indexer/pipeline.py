@@ -134,6 +134,9 @@ class IndexRun:
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
         replaces = self._retirable(processed.replaces)
+        # a talk the library knows, indexed again (--reindex) where another talk's recording was: that other talk
+        # goes, and the line names it, as when the recording is met there without --reindex (_place)
+        displaced = self.library.talk(replaces) if known and replaces else None
         self.library.bind_embedding_model(processed.talk.embed_model, processed.embeddings.shape[1],
                                           processed.token_vectors[0].shape[1] if processed.token_vectors else None)
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
@@ -153,6 +156,8 @@ class IndexRun:
                        f"their meaning (a new library with --embed-model multilingual-e5-small reads it)")
         if known or replaces:
             detail += ", replacing the earlier transcript"
+        if displaced is not None:
+            detail += _removed(displaced)
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
 
     def _place(self, known: Known) -> Outcome:
@@ -174,8 +179,7 @@ class IndexRun:
                 detail += f"; talk {partner.id} ({partner.title}) moved there, its recording's new path"
         retired = self.library.talk(replaces) if (replaces := self._retirable(known.replaces)) else None
         if retired is not None and self.library.delete_talk(retired.id):
-            detail += (f"; talk {retired.id} ({retired.title}), recorded at this path, removed: its recording is no "
-                       f"longer there")
+            detail += _removed(retired)
         return replace(known, detail=detail)
 
     def _retirable(self, talk_id: str | None) -> str | None:
@@ -284,3 +288,8 @@ class IndexRun:
                     if earlier.name != fetched.audio.name:
                         earlier.unlink(missing_ok=True)
             discard(fetched, self.settings.library / MEDIA if keep else None)
+
+
+def _removed(talk) -> str:
+    """What an outcome line adds for a talk retired because its recording is no longer at its path."""
+    return f"; talk {talk.id} ({talk.title}), recorded at this path, removed: its recording is no longer there"

@@ -738,9 +738,14 @@ class Sources:
         return self._retire(self._displaced(key, Path(os.path.abspath(path)), path.resolve()))
 
     @functools.cached_property
-    def _local_talks(self) -> dict[str, str]:
-        """The library's local talks' archive keys, by the file:// URL of the recording each was indexed from."""
-        return {url: key for key, url in self._library.items() if key.startswith("local ") and url.startswith("file:")}
+    def _local_talks(self) -> dict[str, list[str]]:
+        """The library's local talks' archive keys, by the file:// URL of the recording each was indexed from
+        (more than one where an earlier release left two talks at one path)."""
+        talks: dict[str, list[str]] = {}
+        for key, url in self._library.items():
+            if key.startswith("local ") and url.startswith("file:"):
+                talks.setdefault(url, []).append(key)
+        return talks
 
     @functools.cached_property
     def _retiring(self) -> set[str]:
@@ -758,8 +763,8 @@ class Sources:
     def _displaced(self, key: str, given: Path, resolved: Path) -> str | None:
         """The archive key of the talk recorded at this path (as given, or as an earlier release stored it:
         resolved) under another key than ``key``: its recording is no longer here."""
-        earlier = self._local_talks.get(given.as_uri()) or self._local_talks.get(resolved.as_uri())
-        return earlier if earlier not in (None, key) else None
+        recorded = self._local_talks.get(given.as_uri(), []) + self._local_talks.get(resolved.as_uri(), [])
+        return next((earlier for earlier in recorded if earlier != key), None)
 
     def _recorded_elsewhere(self, key: str, given: Path, resolved: Path) -> tuple[str, bool] | None:
         """The URL a known local recording's talk records, when that is not this path, and whether it still holds

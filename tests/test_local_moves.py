@@ -143,6 +143,21 @@ def test_a_copy_of_a_known_recording_put_over_another_retires_that_talk(tmp_path
 
 
 @pytest.mark.models
+def test_reindexing_a_path_two_talks_hold_names_the_one_it_removes(tmp_path):
+    """An earlier release, meeting `mv a.ogg b.ogg`, pointed a's talk at b.ogg and kept b's there too. Indexed again
+    with --reindex, b.ogg's talk (its recording's, a's) stays and b's goes, and the line says so: it went unsaid."""
+    library, a, b, ids = _two_talks(tmp_path)
+    a.replace(b)
+    with sqlite3.connect(library / "catalog.sqlite") as db:  # where the earlier release left them
+        db.execute("UPDATE talks SET url = ?, media_url = ? WHERE id = ?", (b.as_uri(), b.as_uri(), ids["a"]))
+    [line] = _index(library, b, reindex=True)
+    assert line.startswith(f"added   b ({ids['a']},") and line.endswith(
+        f", replacing the earlier transcript; talk {ids['b']} (b), recorded at this path, removed: its recording is "
+        "no longer there)"), line
+    assert [talk_id for talk_id, *_ in _talks(library)] == [ids["a"]]
+
+
+@pytest.mark.models
 def test_recordings_that_swapped_paths_take_their_talks_along_and_none_is_retired(tmp_path):
     """a.ogg and b.ogg swapped: each talk follows its recording, even when only one of the two files is named."""
     library, a, b, ids = _two_talks(tmp_path)
