@@ -40,10 +40,16 @@ class CheckReport:
     problems: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+    left_to_the_user: int = 0  # of the problems, those --repair leaves by design (a talk whose recording is gone)
 
     @property
     def clean(self) -> bool:
         return not self.problems
+
+    @property
+    def repairable(self) -> bool:
+        """Whether --repair may mend any of the problems (else suggesting it only repeats them)."""
+        return len(self.problems) > self.left_to_the_user
 
 
 def _vector_problem(library: Library, report: CheckReport) -> str | None:
@@ -145,14 +151,17 @@ def _local_recordings(library: Library, report: CheckReport) -> None:
         shown = printable(str(path))
         if not os.path.isfile(path):  # False, not an error, for a folder that cannot be read either
             for talk in talks:
+                report.left_to_the_user += 1
                 report.problems.append(
                     f"talk {_named(talk)} has no recording at {shown}: if the file moved, index it where it is now "
                     f"(the talk follows it); if it is gone, remove the talk (DELETE /api/talks/{talk.id}); "
                     "--repair leaves it (the file may be on a disk not mounted now)")
         if len(talks) > 1:
+            report.left_to_the_user += 1
             report.problems.append(
                 f"{len(talks)} talks hold {shown} ({', '.join(_named(talk) for talk in talks)}): searches find its "
-                "words once for each; remove those it no longer holds (DELETE /api/talks/{id}); --repair leaves them")
+                "words once for each; index the file again with --reindex (the talk of the recording there stays, the others "
+                "go), or remove those it no longer holds (DELETE /api/talks/{id}); --repair leaves them")
 
 
 def check_library(path: Path, repair: bool = False) -> CheckReport:

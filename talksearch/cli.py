@@ -332,7 +332,8 @@ def check(library, repair) -> None:
         say(f"repaired: {line}")
     for line in report.problems:
         say(f"problem:  {line}")
-    say("clean" if report.clean else f"{len(report.problems)} problems" + ("" if repair else "; try --repair"))
+    say("clean" if report.clean else f"{len(report.problems)} problems"
+        + ("; try --repair" if report.repairable and not repair else ""))
     sys.exit(0 if report.clean else 1)
 
 

@@ -197,6 +197,7 @@ def test_check_reports_local_talks_whose_recording_is_gone_or_shared_and_repair_
             f"follows it); if it is gone, remove the talk (DELETE /api/talks/{gone}); --repair leaves it (the file may "
             "be on a disk not mounted now)"], checked.stdout
         assert "repaired:" not in checked.stdout
+        assert checked.stdout.splitlines()[-1] == "1 problems", checked.stdout  # not "try --repair": it would not
     with Library.open(library, readonly=True) as lib:
         assert lib.count_talks() == 4
 
@@ -207,8 +208,9 @@ def test_check_reports_local_talks_whose_recording_is_gone_or_shared_and_repair_
     assert checked.returncode == 1, checked.stdout + checked.stderr
     [shared] = _problems(checked)
     assert shared.startswith(f"2 talks hold {new} (") and shared.endswith(
-        "): searches find its words once for each; remove those it no longer holds (DELETE /api/talks/{id}); "
-        "--repair leaves them"), shared
+        "): searches find its words once for each; index the file again with --reindex (the talk of the recording "
+        "there stays, the others go), or remove those it no longer holds (DELETE /api/talks/{id}); --repair leaves "
+        "them"), shared
     assert {f'{gone} "a"', f'{kept} "a"'} == set(shared.partition(" (")[2].partition("): ")[0].split(", "))
 
     # What the line says done (DELETE /api/talks/{id} deletes it so), and the file renamed to a name that is not
