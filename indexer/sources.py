@@ -36,7 +36,7 @@ from talksearch.indexer.captions import CaptionError
 from talksearch.language_codes import base_language, source_language
 from talksearch.library import Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
-from talksearch.media_types import MEDIA_SUFFIXES  # what a folder's walk takes: the suffixes /media serves a type for
+from talksearch.media_types import MEDIA_SUFFIXES, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
@@ -745,6 +745,10 @@ class Sources:
         for key, url in self._library.items():
             if key.startswith("local ") and url.startswith("file:"):
                 talks.setdefault(url, []).append(key)
+                # ... and by the file it names through links: a talk recorded through a linked folder is the one at
+                # the file's own path too (a recording replaced there, indexed by that path, replaces it)
+                if (path := recording_path(url)) is not None and (real := path.resolve().as_uri()) != url:
+                    talks.setdefault(real, []).append(key)
         return talks
 
     @functools.cached_property

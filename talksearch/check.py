@@ -142,26 +142,26 @@ def _local_recordings(library: Library, report: CheckReport) -> None:
     nothing, and a converted file indexed again is found twice), and paths more than one talk holds (an earlier
     release indexed a file replaced in place as a second talk). Reported, never repaired: a file missing may be
     on a disk not mounted now, and which talk a path's file is, only its user can tell. One stat per path."""
-    talks_at: dict[Path, list[StoredTalk]] = defaultdict(list)
+    # by the file each path names: two talks at one file, one of them through a linked folder, are found too
+    talks_at: dict[str, list[tuple[StoredTalk, Path]]] = defaultdict(list)
     for talk in library.talks():
         path = recording_path(talk.media_url)
         if path is not None:
-            talks_at[path].append(talk)
-    for path, talks in talks_at.items():
-        shown = printable(str(path))
-        if not os.path.isfile(path):  # False, not an error, for a folder that cannot be read either
-            for talk in talks:
+            talks_at[os.path.realpath(path)].append((talk, path))
+    for real, talks in talks_at.items():
+        if not os.path.isfile(real):  # False, not an error, for a folder that cannot be read either
+            for talk, path in talks:
                 report.left_to_the_user += 1
                 report.problems.append(
-                    f"talk {_named(talk)} has no recording at {shown}: if the file moved, index it where it is now "
-                    f"(the talk follows it); if it is gone, remove the talk (DELETE /api/talks/{talk.id}); "
-                    "--repair leaves it (the file may be on a disk not mounted now)")
+                    f"talk {_named(talk)} has no recording at {printable(str(path))}: if the file moved, index it "
+                    f"where it is now (the talk follows it); if it is gone, remove the talk (DELETE "
+                    f"/api/talks/{talk.id}); --repair leaves it (the file may be on a disk not mounted now)")
         if len(talks) > 1:
             report.left_to_the_user += 1
             report.problems.append(
-                f"{len(talks)} talks hold {shown} ({', '.join(_named(talk) for talk in talks)}): searches find its "
-                "words once for each; index the file again with --reindex (the talk of the recording there stays, the others "
-                "go), or remove those it no longer holds (DELETE /api/talks/{id}); --repair leaves them")
+                f"{len(talks)} talks hold {printable(real)} ({', '.join(_named(talk) for talk, _ in talks)}): searches "
+                "find its words once for each; index the file again with --reindex (the talk of the recording there "
+                "stays, the others go), or remove those it no longer holds (DELETE /api/talks/{id}); --repair leaves them")
 
 
 def check_library(path: Path, repair: bool = False) -> CheckReport:

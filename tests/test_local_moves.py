@@ -158,6 +158,32 @@ def test_reindexing_a_path_two_talks_hold_names_the_one_it_removes(tmp_path):
 
 
 @pytest.mark.models
+def test_a_recording_replaced_in_a_linked_folder_replaces_the_talk_recorded_through_the_link(tmp_path):
+    """Indexed as linked/keynote.ogg, replaced in place and indexed by its own path: the new recording was a second
+    talk, the first playing it at the old times, and check said clean. It replaces the talk, and check names two
+    talks that hold one file through a link."""
+    from talksearch.check import check_library
+
+    library, real = tmp_path / "library", tmp_path / "real"
+    _captioned(real, "keynote", "t01")
+    (tmp_path / "linked").symlink_to(real)
+    _index(library, tmp_path / "linked" / "keynote.ogg")
+    [(first, *_)] = _talks(library)
+    _captioned(real, "keynote", "t02")  # another recording in its place
+    [line] = _index(library, real / "keynote.ogg")
+    assert line.endswith(", replacing the earlier transcript)"), line
+    [(second, _, url, _)] = _talks(library)
+    assert second != first and url == (real / "keynote.ogg").as_uri()
+    # another talk pointed at the same file through the link, as an earlier release left such talks
+    _index(library, _captioned(tmp_path / "other", "panel", "t01"))
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET url = ?, media_url = ? WHERE title = 'panel'",
+                   [(tmp_path / "linked" / "keynote.ogg").as_uri()] * 2)
+    [problem] = check_library(library).problems
+    assert problem.startswith(f"2 talks hold {real / 'keynote.ogg'} ("), problem
+
+
+@pytest.mark.models
 def test_recordings_that_swapped_paths_take_their_talks_along_and_none_is_retired(tmp_path):
     """a.ogg and b.ogg swapped: each talk follows its recording, even when only one of the two files is named."""
     library, a, b, ids = _two_talks(tmp_path)
