@@ -220,6 +220,18 @@ def test_bad_captions_fall_back_to_whisper_with_the_reason_on_the_talks_line(med
     assert {t["transcript_source"] for t in talks_of(library).values()} == {"whisper tiny.en"}
 
 
+def _captioned_page(media_server, tmp_path, name: str, title: str, captions: str):
+    """A page titled ``title`` with t02's video and ``captions`` as its English track, indexed into a new library:
+    the library and the talk's id."""
+    (media_server.directory / f"{name}.vtt").write_text(captions)
+    (media_server.directory / f"{name}.html").write_text(
+        f"<html><head><title>{title}</title></head><body><video src='t02.ogg'>"
+        f"<track src='{name}.vtt' srclang='en'></video></body></html>")
+    library = tmp_path / "library"
+    assert talksearch("index", media_server.url(f"{name}.html"), "--library", str(library)).returncode == 0
+    return library, talks_of(library)[title]["id"]
+
+
 @pytest.mark.models
 def test_the_talk_page_and_api_say_where_the_transcript_came_from(media_server, tmp_path):
     from fastapi.testclient import TestClient
@@ -227,13 +239,7 @@ def test_the_talk_page_and_api_say_where_the_transcript_came_from(media_server, 
     from talksearch.service.app import create_app
     from talksearch.settings import Settings
 
-    (media_server.directory / "ib.vtt").write_text(vtt("t02"))
-    (media_server.directory / "ib.html").write_text(
-        "<html><head><title>Partition Keys</title></head><body><video src='t02.ogg'>"
-        "<track src='ib.vtt' srclang='en'></video></body></html>")
-    library = tmp_path / "library"
-    assert talksearch("index", media_server.url("ib.html"), "--library", str(library)).returncode == 0
-    talk_id = talks_of(library)["Partition Keys"]["id"]
+    library, talk_id = _captioned_page(media_server, tmp_path, "ib", "Partition Keys", vtt("t02"))
     with TestClient(create_app(Settings(library=library))) as client:
         detail = client.get(f"/api/talks/{talk_id}").json()
         assert detail["transcript_source"] == "uploaded captions" and detail["whisper_model"] == ""
@@ -253,13 +259,7 @@ def test_the_speakers_captions_name_are_on_the_talk_page_and_in_every_export(med
 
     first, second, third = (s["text"] for s in TRUTH["t02"]["sentences"])
     captions = vtt("t02", voice="Kenji Watanabe").replace(f"<v Kenji Watanabe>{third}", f"<v Ana <script>{third}")
-    (media_server.directory / "turns.vtt").write_text(captions)
-    (media_server.directory / "turns.html").write_text(
-        "<html><head><title>Turns</title></head><body><video src='t02.ogg'>"
-        "<track src='turns.vtt' srclang='en'></video></body></html>")
-    library = tmp_path / "library"
-    assert talksearch("index", media_server.url("turns.html"), "--library", str(library)).returncode == 0
-    talk_id = talks_of(library)["Turns"]["id"]
+    library, talk_id = _captioned_page(media_server, tmp_path, "turns", "Turns", captions)
     said = [f"Kenji Watanabe: {first}", second, f"Ana <script: {third}"]
 
     def export(fmt: str) -> str:
