@@ -183,7 +183,8 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
         for line, length in zip(new_lines, lengths):
             voice = _VOICE.search(line)
             if voice:
-                speaker = _printable(voice.group(1)).strip()
+                # the annotation is cue text: "AT&amp;T" names AT&T (as our own .vtt export writes it)
+                speaker = _printable(html.unescape(voice.group(1))).strip()
             elif _SPEAKER_PREFIX.match(html.unescape(_TAG.sub("", line)).lstrip()):
                 speaker = None  # ">> " or "- ": someone else speaks, unnamed; the last name no longer holds
             said += length

@@ -283,6 +283,16 @@ def test_someone_unnamed_taking_over_from_a_named_speaker_is_marked_in_every_exp
     assert [(s.text, s.speaker) for s in read(_exported(segments, "vtt"))] == [(s.text, s.speaker) for s in segments]
 
 
+def test_a_speaker_named_with_markup_characters_reads_back_from_the_webvtt_export():
+    """A voice annotation is cue text: "<v AT&amp;T>" names AT&T (our .vtt export writes names so, and /talks.atom
+    offers it as a feed's transcript); the name was stored as "AT&amp;T" and shown so on the talk page."""
+    captions = ("WEBVTT\n\n00:00:00.000 --> 00:00:03.000\n<v AT&amp;T>Our network.\n\n"
+                "00:00:03.000 --> 00:00:06.000\n<v Ann &lt;Lee&gt;>Our ocean model.\n")
+    segments = read(captions)
+    assert [s.speaker for s in segments] == ["AT&T", "Ann <Lee>"]
+    assert [s.speaker for s in read(_exported(segments, "vtt"))] == ["AT&T", "Ann <Lee>"]
+
+
 def test_a_cue_of_two_lines_shares_its_time_between_them_and_its_export_reads_back(tmp_path):
     """Publishers' cues hold two lines, said one after the other: each line gets its share of the cue's time (by
     length, as words within a line), so the second line's sentence starts part-way in, word times only move
