@@ -20,6 +20,10 @@ import numpy as np
 
 SAMPLING_RATE = 16_000
 GAP_TOLERANCE = 0.1  # seconds: timestamps that skip less (a dropped packet, rounding) are not filled
+# seconds: timestamps that jump further ahead, or back at all, mark recordings joined (or a clock that wrapped), not
+# a pause: the audio goes on where it is. Two .ts recordings joined, the second earlier on its clock, read as a
+# 33-bit clock's wrap: a 23 s file became a talk of 24 hours, mostly silence.
+GAP_LIMIT = 600.0
 
 
 def _open(path: str):
@@ -100,8 +104,9 @@ def _samples(container) -> Iterator[np.ndarray]:
 
     Silence fills a gap of more than GAP_TOLERANCE between where the audio so far ends and where the next frame's
     timestamp puts it: at the start (the sound begins after the video), and mid-stream (a paused recording, a
-    skipped packet); audio that overlaps is kept whole. Gaps past the container's stated end are not trusted. A
-    frame of another rate, layout or format (two files joined) gets a new resampler."""
+    skipped packet); audio that overlaps is kept whole. Gaps past the container's stated end, or longer than
+    GAP_LIMIT, are not silence but a jump of the clock, which the audio follows. A frame of another rate, layout or
+    format (two files joined) gets a new resampler."""
     stream = _audio_stream(container)
     start = container.start_time / av.time_base if container.start_time is not None else None
     end = start + container.duration / av.time_base if start is not None and container.duration else float("inf")
@@ -111,6 +116,8 @@ def _samples(container) -> Iterator[np.ndarray]:
         if clock is None:  # no stated start (a WAV): the audio's own
             clock = frame.time
         gap = frame.time - clock if frame.time is not None and clock is not None and frame.time <= end else 0.0
+        if gap > GAP_LIMIT or gap < -GAP_LIMIT:  # not a pause: the clock jumped, and the audio goes on from here
+            clock, gap = frame.time, 0.0
         frame_setup = (frame.format.name, frame.layout.name, frame.sample_rate)
         if resampler is not None and (gap > GAP_TOLERANCE or frame_setup != setup):
             yield from _resampled(resampler, None)  # what it still holds comes before the silence or the change

@@ -90,6 +90,19 @@ def test_a_gap_in_the_audio_timestamps_is_filled_with_silence(tmp_path):
 
 
 @pytest.mark.unit
+def test_recordings_joined_with_their_clock_jumping_back_are_not_padded_to_a_day(tmp_path):
+    """Two .ts recordings joined, the second earlier on its clock (`cat late.ts early.ts`): ffmpeg reads the jump back
+    as its 33-bit clock wrapping, a day ahead, and a 6 s file came out as 24 hours, silence but for its ends."""
+    late = _tone(tmp_path / "late.ts", 3, "-c:a", "aac", "-output_ts_offset", "7200", "-f", "mpegts")
+    early = _tone(tmp_path / "early.ts", 3, "-c:a", "aac", "-f", "mpegts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(late.read_bytes() + early.read_bytes())
+    samples = _decoded(joined)
+    assert _seconds(samples) == pytest.approx(6.0, abs=0.3)
+    assert _loud(samples, 1.5) and _loud(samples, 4.5)
+
+
+@pytest.mark.unit
 def test_a_plain_recording_decodes_as_faster_whisper_decodes_it(tmp_path):
     """Nothing is padded or cut where the timestamps run on: sample for sample what faster-whisper's own
     decode_audio gives (transcripts, and the benchmarks comparing them, stay as they were)."""
