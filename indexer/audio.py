@@ -34,10 +34,32 @@ def _open(path: str):
         raise ValueError(f"ffmpeg cannot decode it: {exc.strerror or type(exc).__name__}") from None
 
 
+# Raw audio streams, with no index and no header that ffmpeg trusts for the length: it states the first header's
+# word (an MP3's Xing frame count, the whole file's though it was cut short) or guesses from the first frames'
+# bitrate (a VBR MP3 without Xing: 2:34 for a lecture of 4:06). Their duration is measured instead.
+ESTIMATED_DURATION_FORMATS = frozenset({"mp3", "aac", "ac3", "eac3", "dts"})
+
+
 def media_duration(path: str) -> float | None:
-    """The container's stated duration, when it states one (for progress only)."""
+    """The recording's duration, when it is known: the container's where its format states it exactly, else the
+    length of its audio packets (captions past it are refused; a talk indexed from captions keeps it)."""
     with _open(path) as container:
-        return container.duration / av.time_base if container.duration else None
+        stated = container.duration / av.time_base if container.duration else None
+        if container.format.name not in ESTIMATED_DURATION_FORMATS or not container.streams.audio:
+            return stated
+        return _packets_duration(container, _audio_stream(container)) or stated
+
+
+def _packets_duration(container, stream) -> float | None:
+    """The sum of the stream's packet durations, read without decoding (an hour of MP3: a quarter of a second),
+    to where the demuxer can read no further (a file cut short); None when no packet states one."""
+    total = 0
+    try:
+        for packet in container.demux(stream):
+            total += packet.duration or 0
+    except av.error.FFmpegError:  # unreadable from here on: what was read stands, as decoding it would
+        pass
+    return float(total * stream.time_base) if total else None
 
 
 def _quietest_cut(audio: np.ndarray, search_seconds: float) -> int:

@@ -725,7 +725,7 @@ class Sources:
             duration = _stated_duration(resolved) or info.get("duration")
             language = self.language or info.get("language")
             transcript, refused = self._read_captions(tracks, language, duration)
-            talk.duration = talk.duration or duration
+            talk.duration = duration  # the file's, as whisper's would be: not what its .info.json says
         return Fetched(talk, resolved, False, transcript, refused, replaces=displaced and talk_id(displaced))
 
     def displaced(self, candidate: Candidate, key: str | None) -> str | None:
@@ -886,7 +886,8 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
 
 
 def _stated_duration(path: Path) -> float | None:
-    """The recording's duration as its container states it (captions past it are refused); None when unreadable."""
+    """The recording's duration (captions past it are refused): as its container states it, measured where that
+    is only ffmpeg's estimate (an MP3 without a Xing header); None when unreadable."""
     try:
         return media_duration(str(path))
     except Exception:  # not media we can open: whisper's reading of it will say so

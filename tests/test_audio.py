@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
+from talksearch.indexer.audio import SAMPLING_RATE, media_duration, stream_audio
 from tests.helpers import talksearch
 
 TONE = "sine=frequency=440:sample_rate=44100:duration={seconds}"
@@ -186,6 +186,48 @@ def test_the_audio_track_marked_default_is_the_one_read(tmp_path):
             "-t", "3", "-c:a", "aac", "-disposition:a:0", "0", "-disposition:a:1", "default", str(film))
     samples = _decoded(film)
     assert _loud(samples, 1.0) and _loud(samples, 2.5)
+
+
+# --- duration -------------------------------------------------------------------------------------------------
+
+
+def vbr_mp3_without_xing(path: Path, seconds: float = 20) -> Path:
+    """A VBR MP3 with no Xing header (``-write_xing 0``): 2 s of loud noise, then silence. ffmpeg estimates its
+    duration from the first frames' bitrate, the noise's, and states well under half its length."""
+    _ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=2:a=0.5:r=44100:seed=1", "-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono",
+            "-filter_complex", f"[0][1]concat=n=2:v=0:a=1,atrim=0:{seconds}", "-c:a", "libmp3lame", "-q:a", "2",
+            "-write_xing", "0", str(path))
+    return path
+
+
+def _stated(path: Path) -> float:
+    with av.open(str(path)) as container:
+        return container.duration / av.time_base
+
+
+@pytest.mark.unit
+def test_a_vbr_mp3_without_a_xing_header_is_measured_not_estimated(tmp_path):
+    """A lecture stated 2:34 (ffmpeg's estimate from the bitrate) and held 4:06: its captions were refused as
+    running past the end, and a captions-only talk stored 2:34."""
+    mp3 = vbr_mp3_without_xing(tmp_path / "lecture.mp3")
+    decoded = _seconds(_decoded(mp3))
+    assert _stated(mp3) < decoded / 2  # the estimate this is about
+    assert media_duration(str(mp3)) == pytest.approx(decoded, abs=0.1)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name, make", [
+    ("cut.mp3", lambda whole, cut: cut.write_bytes(whole.read_bytes()[:len(whole.read_bytes()) // 2])),  # Xing: 8 s
+    ("tone.aac", lambda whole, aac: _ffmpeg("-i", str(whole), "-c:a", "aac", "-f", "adts", str(aac))),  # ADTS
+])
+def test_a_raw_audio_stream_is_measured_not_estimated(tmp_path, name, make):
+    """MP3 and ADTS AAC have no index: what the first header says (a Xing frame count, a bitrate) is all ffmpeg
+    states, the whole file's length though the file was cut short (8 s for 4), the bitrate's guess for AAC."""
+    whole = _tone(tmp_path / "whole.mp3", 8, "-c:a", "libmp3lame")
+    target = tmp_path / name
+    make(whole, target)
+    decoded = _seconds(_decoded(target))
+    assert media_duration(str(target)) == pytest.approx(decoded, abs=0.1)
 
 
 # --- end to end ------------------------------------------------------------------------------------------------

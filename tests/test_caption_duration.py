@@ -13,6 +13,7 @@ import pytest
 from talksearch.indexer.sources import Sources
 from tests.helpers import DATA, TRUTH, talksearch
 from tests.service_fixtures import serving, settings_for
+from tests.test_audio import vbr_mp3_without_xing
 from tests.test_captions_indexing import outcome_lines, vtt
 
 PODCAST = "https://podcastindex.org/namespace/1.0"
@@ -75,6 +76,21 @@ def test_with_keep_media_an_overstated_duration_gives_way_to_the_files(media_ser
     assert overrun.captions_refused == "uploaded captions not used: cues run to 30:00, past the media's end at 0:20"
     assert overrun.talk.duration == pytest.approx(TRUTH["t01"]["duration"], abs=0.1)
 
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("info", [None, {"duration": 3600}])
+def test_sidecar_captions_past_an_mp3s_estimated_end_are_judged_by_its_measured_one(tmp_path, info):
+    """A VBR MP3 without a Xing header states ffmpeg's estimate from its bitrate (a lecture: 2:34 of 4:06): its right
+    captions were refused ("cues run to 3:55, past the media's end at 2:34") and a captions-only talk kept 2:34.
+    The talk keeps the file's duration, as a feed's downloaded file does, not what its .info.json says."""
+    mp3 = vbr_mp3_without_xing(tmp_path / "lecture.mp3", seconds=20)  # stated about 8 s
+    (tmp_path / "lecture.vtt").write_text("WEBVTT\n\n00:00:12.000 --> 00:00:15.000\nAnd that ends the lecture.\n")
+    if info is not None:
+        (tmp_path / "lecture.info.json").write_text(json.dumps(info))
+    lecture = _fetched(str(mp3), tmp_path)["lecture"]
+    assert lecture.captions_refused is None and lecture.captions is not None
+    assert lecture.talk.duration == pytest.approx(20.0, abs=0.1)
 
 @pytest.mark.models
 def test_an_understated_feed_item_is_indexed_from_its_captions_with_the_files_duration(media_server, tmp_path):
