@@ -473,6 +473,8 @@ class Sources:
                 yield Candidate(source, str(file), path=file)
         elif path.is_file():
             yield Candidate(source, str(path), path=path)
+        elif path.exists():  # a pipe, a socket, a device: read once it is gone, and a recording is read twice
+            raise SourceError("not a regular file or a folder (a pipe or a device cannot be indexed)")
         else:
             raise SourceError("no such file or directory, and not a URL")
 

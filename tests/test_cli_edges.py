@@ -56,6 +56,16 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_130():
     assert (result.returncode, result.stderr, result.stdout) == (130, "interrupted\n", "")
 
 
+@pytest.mark.models  # the run loads its models before it lists the sources
+def test_a_pipe_named_as_a_source_is_refused_as_such(tmp_path):
+    """A named pipe (or a device) is no recording: it was refused as "no such file or directory", which it is not."""
+    pipe = tmp_path / "talk.mp3"
+    os.mkfifo(pipe)
+    result = talksearch("index", str(pipe), "--library", str(tmp_path / "library"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert f"failed  {pipe}: not a regular file or a folder (a pipe or a device cannot be indexed)" in result.stdout
+
+
 @pytest.mark.unit
 def test_a_source_list_from_a_windows_editor_reads_as_its_sources(tmp_path):
     """A byte order mark and CRLF line ends (Notepad's UTF-8): the BOM was read as part of the first line, which
