@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from collections.abc import Callable, Container, Iterator, Mapping
@@ -37,9 +38,19 @@ from talksearch.language_codes import base_language, source_language
 from talksearch.library import Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import MEDIA_SUFFIXES, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
+from talksearch.text import printable
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
+# A publisher's file read whole (_read_url: a feed's chapters file, a transcript): refused past this size rather than
+# held in memory. A 3-hour talk's transcript is a few MB (WebVTT with a cue every few seconds is ~1 MB; JSON with each
+# word's times ~5 MB), a chapters file a few KB: 20 MB leaves room for any real one.
+_URL_LIMIT_MB = 20
+_URL_PIECE = 1 << 20  # bytes read at a time, so that what is read stays within the limit plus a piece
+# ... and refused when reading it takes longer than this in all: yt-dlp's socket timeout is per read, which a server
+# that trickles a byte every few seconds never meets, while the run waits on the talk (holding the writer's lock)
+_URL_DEADLINE_S = 60
+_CHAPTER_TITLE = 200  # characters of a chapter's title kept: a line of a table of contents, not a description
 
 
 class SourceError(Exception):
@@ -239,24 +250,35 @@ def _absolute(url: str, feed_url: str) -> str:
 
 def _json_chapters(data: bytes, duration: float | None) -> list[dict]:
     """A Podcasting 2.0 chapters file (``{"version", "chapters": [{"startTime", "title", "endTime"?, "toc"?}]}``)
-    as a talk's chapters, by start: each ends where the file says, else where the next begins, else at the talk's
-    end (``duration``; None when that is not known or not past its start). Left out: what is no table-of-contents
-    entry (``"toc": false``, a picture or link shown along the way), and chapters without a title or a usable start
-    (``_a_time``). ValueError when ``data`` is not such a file."""
+    as a talk's chapters, by start, within the talk (the file is the publisher's word, not checked against the
+    recording): each ends where the file says but no later than where the next begins and the talk ends (``duration``;
+    None when that is not known), else there. Left out: what is no table-of-contents entry (``"toc": false``, a
+    picture or link shown along the way), chapters without a title or a usable start (``_a_time``), those that start
+    at or past the talk's end, and all but the first listed of those that start together. Titles are one printable
+    line of at most ``_CHAPTER_TITLE`` characters. ValueError when ``data`` is not such a file."""
+
+    def title_line(title: str) -> str:  # shown in the talk's table of contents, printed by the CLI
+        line = printable(" ".join(title.split()))
+        return line if len(line) <= _CHAPTER_TITLE else line[:_CHAPTER_TITLE - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+
     document = json.loads(data)  # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
     listed = document.get("chapters") if isinstance(document, dict) else None
     if not isinstance(listed, list):
         raise ValueError("no list of chapters")
-    kept = sorted(
-        ((c["startTime"], c.get("endTime"), c["title"].strip()) for c in listed
-         if isinstance(c, dict) and c.get("toc") is not False and _a_time(c.get("startTime"))
-         and isinstance(c.get("title"), str) and c["title"].strip()),
-        key=lambda chapter: chapter[0])
-    # where each ends when the file does not say: where the next begins; the last, at a talk's end that is past it
-    talk_end = duration if kept and _a_time(duration) and duration > kept[-1][0] else None
-    ends = [start for start, _, _ in kept[1:]] + [talk_end]
-    return [{"start_time": start, "end_time": end if _a_time(end) and end > start else next_start, "title": title}
-            for (start, end, title), next_start in zip(kept, ends)]
+    talk_end = duration if _a_time(duration) and duration > 0 else None
+    by_start: dict[float, tuple[object, str]] = {}  # a start's first chapter: its stated end, its title
+    for c in listed:
+        if (isinstance(c, dict) and c.get("toc") is not False and _a_time(c.get("startTime"))
+                and (talk_end is None or c["startTime"] < talk_end)
+                and isinstance(c.get("title"), str) and (title := title_line(c["title"]))):
+            by_start.setdefault(c["startTime"], (c.get("endTime"), title))
+    starts = sorted(by_start)
+    chapters = []
+    for start, bound in zip(starts, starts[1:] + [talk_end]):  # no chapter runs into the next or past the talk
+        stated, title = by_start[start]
+        ends = [end for end in (stated if _a_time(stated) and stated > start else None, bound) if end is not None]
+        chapters.append({"start_time": start, "end_time": min(ends) if ends else None, "title": title})
+    return chapters
 
 
 def _artwork(element: ET.Element, feed_url: str) -> str | None:
@@ -655,12 +677,38 @@ class Sources:
             return None, f"{track.source if track else 'captions'} not used: {exc}"
 
     def _read_url(self, url: str) -> bytes:
-        """Through yt-dlp's own opener, so its proxy, cookies and headers apply to captions too."""
-        try:
-            with self.ydl.urlopen(url) as response:
-                return response.read()
-        except Exception as exc:
-            raise CaptionError(clean_error(exc)) from None
+        """Through yt-dlp's own opener, so its proxy, cookies and headers apply to captions too. CaptionError, one
+        line, when it cannot be read, is larger than ``_URL_LIMIT_MB`` or takes longer than ``_URL_DEADLINE_S``."""
+        limit, deadline = _URL_LIMIT_MB << 20, _URL_DEADLINE_S
+        pieces: list[bytes] = []
+        failed: list[str] = []
+        given_up = threading.Event()
+
+        def read() -> None:
+            try:
+                with self.ydl.urlopen(url) as response:
+                    size = 0  # read to one byte past the limit: enough to know the file is larger
+                    while (not given_up.is_set() and size <= limit
+                           and (piece := response.read(min(_URL_PIECE, limit + 1 - size)))):
+                        pieces.append(piece)
+                        size += len(piece)
+            except Exception as exc:
+                failed.append(clean_error(exc))
+
+        # The deadline is kept by waiting on a reader of its own, not by looking at the clock between pieces: a
+        # read returns when its piece is full, which a trickle never fills. A reader given up on is left to end
+        # where its server stops (or the read after its piece): closing the response from here waits on that read.
+        reader = threading.Thread(target=read, name=f"read {url}", daemon=True)
+        reader.start()
+        reader.join(deadline)
+        if reader.is_alive():
+            given_up.set()
+            raise CaptionError(f"timed out after {deadline:g} s")
+        if failed:
+            raise CaptionError(failed[0])
+        if sum(map(len, pieces)) > limit:
+            raise CaptionError(f"larger than {_URL_LIMIT_MB:g} MB")
+        return b"".join(pieces)
 
     def _feed_chapters(self, info: dict, feed: dict) -> tuple[dict, str | None]:
         """``info`` with the ``feed`` item's Podcasting 2.0 chapters where yt-dlp found none, read as its transcripts

@@ -6,12 +6,16 @@ run)."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
+import threading
+import time
 
 import pytest
 
-from talksearch.indexer.sources import Sources, _feed_items, clean_error
+from talksearch.indexer import sources as sources_module
+from talksearch.indexer.sources import Sources, _feed_items, _json_chapters, clean_error
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 from tests.service_fixtures import serving, settings_for
@@ -225,6 +229,88 @@ def test_a_feed_items_chapters_file_gives_its_chapters_and_a_broken_one_none(med
         "Chaptered": (READ_CHAPTERS, True, None),
         "Missing": ([], True, "chapters not read: HTTP Error 404: File not found"),
         "Garbled": ([], True, "chapters not read: not a JSON chapters file")}
+
+
+@pytest.mark.unit
+def test_a_chapters_file_or_transcript_past_the_size_limit_is_refused(media_server, tmp_path, monkeypatch):
+    """A publisher's file is read up to a limit (20 MB; 1 MB here, so the test sends little) and refused past it,
+    not held in memory whole: a chapters file leaves the talk without chapters, a transcript is refused as other
+    bad captions are, each saying why in one line. Both files would be usable if read whole."""
+    monkeypatch.setattr(sources_module, "_URL_LIMIT_MB", 1)
+    padding = " " * (1 << 20)  # whitespace JSON and WebVTT readers skip
+    feed = _chaptered_feed(media_server, "too-large", {"Huge chapters": "chapters/huge.json"})
+    (media_server.directory / "too-large" / "chapters" / "huge.json").write_text(json.dumps(CHAPTERS) + padding)
+    transcript_feed = _chaptered_feed(media_server, "too-large-vtt", {"Huge transcript": "chapters/ep1.json"})
+    vtt = media_server.directory / "too-large-vtt" / "t01.vtt"
+    vtt.write_text(vtt.read_text() + "\nNOTE" + padding + "\n")
+    sources = Sources(tmp_path / "downloads", lambda key: False, captions="uploaded")
+    fetched = {f.talk.title: f for f in map(sources.fetch, [*sources.expand(feed), *sources.expand(transcript_feed)])}
+    assert {title: ([c["title"] for c in f.talk.chapters], f.captions is not None, f.captions_refused)
+            for title, f in fetched.items()} == {
+        "Huge chapters": ([], True, "chapters not read: larger than 1 MB"),
+        "Huge transcript": (["Intro", "Checkpoints", "Questions"], False, "uploaded captions not used: larger than 1 MB")}
+
+
+class _Trickling(http.server.BaseHTTPRequestHandler):
+    """A chapters file sent one byte every 50 ms for 6 s: each read gets something, so no socket timeout ends it."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json+chapters")
+        self.end_headers()
+        for byte in json.dumps(CHAPTERS)[:120].encode():
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            time.sleep(0.05)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.unit
+def test_a_chapters_file_trickled_past_the_deadline_is_refused(media_server, tmp_path, monkeypatch):
+    """A server that sends a byte every so often is never timed out per read: the file as a whole has a deadline
+    (60 s; 1 s here), and one that takes longer leaves the talk without chapters, fetched all the same."""
+    monkeypatch.setattr(sources_module, "_URL_DEADLINE_S", 1)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        feed = _chaptered_feed(media_server, "trickled", {
+            "Trickled": f"http://127.0.0.1:{server.server_address[1]}/chapters.json"})
+        sources = Sources(tmp_path / "downloads", lambda key: False, captions="uploaded")
+        (candidate,) = sources.expand(feed)
+        started = time.monotonic()
+        fetched = sources.fetch(candidate)
+        waited = time.monotonic() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (fetched.talk.chapters, fetched.captions is not None, fetched.captions_refused) == (
+        [], True, "chapters not read: timed out after 1 s")
+    assert waited < 4, waited  # the deadline, and the talk's own fetch; not the 6 s the server takes
+
+
+@pytest.mark.unit
+def test_chapters_are_kept_within_the_talk_one_per_start_with_printable_titles():
+    """A chapters file is the publisher's word: chapters that start at or past the talk's end are dropped; each
+    ends by the next one's start and by the talk's end, whatever its endTime says; of chapters with one start the
+    first listed is kept; titles are one printable line (control and bidi override characters shown as U+FFFD)
+    of at most 200 characters."""
+    data = json.dumps({"version": "1.2.0", "chapters": [
+        {"startTime": 0, "title": "Intro", "endTime": 50},
+        {"startTime": 5, "title": "Line one\nline\ttwo \x1b[31mred\u202e"},
+        {"startTime": 5, "title": "Same start"},
+        {"startTime": 15, "title": "x" * 300, "endTime": 99},
+        {"startTime": 20, "title": "At the end"},
+        {"startTime": 30, "title": "Past the end"}]}).encode()
+    within = [{"start_time": 0, "end_time": 5, "title": "Intro"},
+              {"start_time": 5, "end_time": 15, "title": "Line one line two \ufffd[31mred\ufffd"},
+              {"start_time": 15, "end_time": 20, "title": "x" * 199 + "\N{HORIZONTAL ELLIPSIS}"}]
+    assert _json_chapters(data, 20) == within
+    # a talk whose length is not known: every chapter, the last without an end
+    assert _json_chapters(data, None) == within + [{"start_time": 20, "end_time": 30, "title": "At the end"},
+                                                   {"start_time": 30, "end_time": None, "title": "Past the end"}]
 
 
 @pytest.mark.models
