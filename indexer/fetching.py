@@ -28,7 +28,8 @@ class Outcome:
 class Known(Outcome):
     """A local recording skipped at a path the library records another talk at (a copy of a known recording, or
     one listed twice in this run): that talk, its recording gone from this path, is retired by the writer, the
-    one that commits (either engine hands it back; ``Fetched.replaces``)."""
+    one that commits (either engine hands it back; ``Fetched.replaces``), at the end of the run, unless the run
+    meets its recording at another path (``IndexRun._retire_unmet``)."""
     replaces: str | None = None
 
 

@@ -94,6 +94,13 @@ class IndexRun:
         # The talks this run put at a path (pointed at their recordings' new paths, or indexed from one): not
         # retired as the talk a recording met at their old path replaces
         self._placed: set[str] = set()
+        # The talks whose recording a known one took the place of (``Known.replaces``), by id, each with the outcome
+        # whose line names it if it goes: retired at the end of the run, unless this run meets the recording at
+        # another path meanwhile (recordings rotated among three paths each take their talk along)
+        self._retiring: dict[str, Outcome] = {}
+        # Outcomes done, in order, whose lines wait (from the first one that names a talk in ``_retiring`` on):
+        # such a line says whether the talk went, known only once its recording is met or the run ends
+        self._held: list[Outcome] = []
 
     def close(self, failed: bool = False) -> None:
         """``failed``: the run stopped on an error (a model that cannot load; not Ctrl-C, after which the same command
@@ -111,16 +118,21 @@ class IndexRun:
             results = process_on_ray(self, sources, overall)
         else:
             results = self._process_locally(sources, overall)
-        for label, result in results:
-            if isinstance(result, Processed):
-                outcome = self.commit(result, label)
-            elif isinstance(result, Known):  # a local recording the library knows, where another talk's was
-                outcome = self._place(result)
-            else:
-                outcome = result
-            summary.outcomes.append(outcome)
-            overall.update(1)
-            self._report(outcome)
+        try:
+            for label, result in results:
+                if isinstance(result, Processed):
+                    outcome = self.commit(result, label)
+                elif isinstance(result, Known):  # a local recording the library knows, where another talk's was
+                    outcome = self._place(result)
+                else:
+                    outcome = result
+                overall.update(1)
+                self._held.append(outcome)
+                self._release(summary)
+            self._retire_unmet()
+        finally:  # (interrupted: the talks still to be retired stay, and the next run finds them again)
+            self._retiring.clear()
+            self._release(summary)
         overall.close()
         summary.wall_seconds = time.perf_counter() - started
         summary.workers = self.workers
@@ -143,6 +155,7 @@ class IndexRun:
                                         replace=known, token_vectors=processed.token_vectors, replaces=replaces)
         self._stored = True
         self._placed.add(talk_id)
+        self._retiring.pop(talk_id, None)  # (--reindex: its recording, met at another path, indexed there again)
         detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
                   f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
                   f"{processed.talk.transcript_source}")
@@ -163,7 +176,8 @@ class IndexRun:
     def _place(self, known: Known) -> Outcome:
         """A known local recording skipped (``Known``): its talk pointed at where it is now (``Moved``), and the talk
         recorded at that path, whose recording is no longer there, retired as a replaced one is (``commit``), or
-        pointed at where its recording is now, where the two swapped places."""
+        pointed at where its recording is now, where the two swapped places. Retired at the end of the run
+        (``_retire_unmet``): its recording, moved on too, may be met at another path yet, and the talk follow it."""
         detail = known.detail
         if isinstance(known, Moved):
             if not self.library.move_talk(known.talk_id, known.url, known.media_url):
@@ -171,16 +185,35 @@ class IndexRun:
                 return Outcome("failed", known.label, "its talk was removed meanwhile, its recording replaced at "
                                                       f"{known.moved_from}: index this file again to add it")
             self._placed.add(known.talk_id)
+            self._retiring.pop(known.talk_id, None)  # its recording met here: it follows it, and is not retired
             partner = self.library.talk(known.swapped) if known.swapped not in (None, *self._placed) else None
             if partner is not None:
                 own_page = partner.url == partner.media_url  # not a page a sidecar .info.json names
                 self.library.move_talk(partner.id, known.moved_from if own_page else partner.url, known.moved_from)
                 self._placed.add(partner.id)
+                self._retiring.pop(partner.id, None)
                 detail += f"; talk {partner.id} ({partner.title}) moved there, its recording's new path"
-        retired = self.library.talk(replaces) if (replaces := self._retirable(known.replaces)) else None
-        if retired is not None and self.library.delete_talk(retired.id):
-            detail += _removed(retired)
-        return replace(known, detail=detail)
+        placed = replace(known, detail=detail)
+        if (replaces := self._retirable(known.replaces)) is not None:  # retired once the run has not met its recording
+            self._retiring.setdefault(replaces, placed)
+        return placed
+
+    def _retire_unmet(self) -> None:
+        """At the end of the run: retire the talks whose recording a known one took the place of and that this run
+        did not meet at another path, each said on the line of the recording met where it was."""
+        for talk_id, outcome in self._retiring.items():
+            retired = self.library.talk(talk_id) if self._retirable(talk_id) else None
+            if retired is not None and self.library.delete_talk(retired.id):
+                outcome.detail += _removed(retired)
+        self._retiring.clear()
+
+    def _release(self, summary: Summary) -> None:
+        """Report the outcomes held, in order, up to the first whose line still waits on a talk in ``_retiring``."""
+        waiting = {id(outcome) for outcome in self._retiring.values()}
+        while self._held and id(self._held[0]) not in waiting:
+            outcome = self._held.pop(0)
+            summary.outcomes.append(outcome)
+            self._report(outcome)
 
     def _retirable(self, talk_id: str | None) -> str | None:
         """``talk_id``, a talk recorded at a path where another recording is now, when it is to be retired: still

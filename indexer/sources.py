@@ -90,7 +90,8 @@ class Fetched:
     media_stream: str | None = None
     # A local recording met at a path the library records for another talk (its recording was replaced there, by
     # a new one or by one the library knows: moved or copied there): that talk's id; it is retired, so one path
-    # never holds two talks.
+    # never holds two talks (by the writer: as the new one is committed, or at the end of the run where a known one
+    # took its place, unless the run met its recording at another path).
     replaces: str | None = None
     # A known local recording met at a new path, the one its talk records no longer holding it (moved, renamed):
     # the URL its talk had. Nothing to transcribe: the writer points the talk at ``talk``'s URLs.
@@ -744,8 +745,10 @@ class Sources:
         # met at the same path again (resolved, it was a new path, and the talk's recorded one gone)
         given = Path(os.path.abspath(path))
         resolved = path.resolve()
-        # (a talk this run retires, met again here: indexed anew, the writer having retired it by then)
-        known = self.is_indexed(key) and key not in self._retiring
+        # (a talk whose recording was replaced at its path is known still: the writer retires it only at the end of
+        # the run, unless its recording is met at another path, as here, and the talk follows it; recordings that
+        # rotated among three paths or more each take their talk along)
+        known = self.is_indexed(key)
         recorded = self._recorded_elsewhere(key, given, resolved)
         copy_of = recorded[0] if recorded and recorded[1] else None
         moved_from = recorded[0] if recorded and not recorded[1] and known else None
@@ -762,11 +765,11 @@ class Sources:
         # its talk is the one at its path, and the talk recorded here, its recording gone from here, is retired
         # (unless it swapped places with this one: it follows its recording)
         if copy_of is not None:  # its talk stays at the path that still holds it: one recording, one talk
-            return Fetched(talk, None, False, replaces=self._retire(displaced), copy_of=copy_of)
+            return Fetched(talk, None, False, replaces=displaced and talk_id(displaced), copy_of=copy_of)
         if moved_from is not None:
             if displaced is not None and _holds(moved_from, displaced):
                 return Fetched(talk, None, False, moved_from=moved_from, swapped=talk_id(displaced))
-            return Fetched(talk, None, False, moved_from=moved_from, replaces=self._retire(displaced))
+            return Fetched(talk, None, False, moved_from=moved_from, replaces=displaced and talk_id(displaced))
         # A new recording here (re-encoded, trimmed, swapped; or --reindex): it takes the displaced talk's place,
         # as the writer commits it (unless this run found that talk's recording at another path meanwhile)
         tracks = caption_sources.sidecar_tracks(path, self.captions)
@@ -785,7 +788,8 @@ class Sources:
         if candidate.path is None or key is None:
             return None
         path = candidate.path
-        return self._retire(self._displaced(key, Path(os.path.abspath(path)), path.resolve()))
+        displaced = self._displaced(key, Path(os.path.abspath(path)), path.resolve())
+        return displaced and talk_id(displaced)
 
     @functools.cached_property
     def _local_talks(self) -> dict[str, list[str]]:
@@ -800,19 +804,6 @@ class Sources:
                 if (path := recording_path(url)) is not None and (real := path.resolve().as_uri()) != url:
                     talks.setdefault(real, []).append(key)
         return talks
-
-    @functools.cached_property
-    def _retiring(self) -> set[str]:
-        """The archive keys of the talks this run retires with nothing to index (a copy or a moved recording put
-        where theirs was): the writer retires them as soon as it is told, before a talk fetched later is written."""
-        return set()
-
-    def _retire(self, key: str | None) -> str | None:
-        """The id of the talk keyed ``key``, noted as one this run retires (``_retiring``)."""
-        if key is None:
-            return None
-        self._retiring.add(key)
-        return talk_id(key)
 
     def _displaced(self, key: str, given: Path, resolved: Path) -> str | None:
         """The archive key of the talk recorded at this path (as given, or as an earlier release stored it:

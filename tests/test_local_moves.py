@@ -194,3 +194,27 @@ def test_recordings_that_swapped_paths_take_their_talks_along_and_none_is_retire
                      f"there, its recording's new path"], lines
     assert _talks(library) == [(ids["a"], "a", b.as_uri(), b.as_uri()), (ids["b"], "b", a.as_uri(), a.as_uri())]
     assert _index(library, a.parent) == [f"skipped {a}: already in the library", f"skipped {b}: already in the library"]
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("backwards", [False, True], ids=["folder", "files-backwards"])
+def test_recordings_rotated_among_three_paths_take_their_talks_along(tmp_path, backwards):
+    """a.ogg to b.ogg, b.ogg to c.ogg, c.ogg to a.ogg: a's talk was retired as a.ogg's recording was no longer
+    there, and its recording, met at b.ogg next, transcribed again as a new talk. Each talk follows its recording,
+    and none is retired, whichever order the files are met in."""
+    library, a, b, _ = _two_talks(tmp_path)
+    c = a.with_name("c.ogg")  # a third recording, captioned by hand: the test data has two
+    shutil.copy(DATA / "silence.ogg", c)
+    c.with_suffix(".en.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nA quiet room.\n")
+    _index(library, c)
+    ids = {title: talk_id for talk_id, title, *_ in _talks(library)}
+    spare = a.with_name("spare.ogg")
+    a.rename(spare), c.rename(a), b.rename(c), spare.rename(b)
+    lines = _index(library, c, b, a) if backwards else _index(library, a.parent)
+    moves = [f"skipped {a}: already in the library (moved from {c.as_uri()})",
+             f"skipped {b}: already in the library (moved from {a.as_uri()})",
+             f"skipped {c}: already in the library (moved from {b.as_uri()})"]
+    assert lines == (moves[::-1] if backwards else moves), lines
+    assert _talks(library) == [(ids["a"], "a", b.as_uri(), b.as_uri()), (ids["b"], "b", c.as_uri(), c.as_uri()),
+                               (ids["c"], "c", a.as_uri(), a.as_uri())]
+    assert _index(library, a.parent) == [f"skipped {p}: already in the library" for p in (a, b, c)]
