@@ -342,6 +342,15 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
                     yield candidate.label, candidate
                     continue
                 key = lister.archive_key(candidate)
+                if (candidate.path is not None and key is not None and key not in taken and not run.reindex
+                        and run.library.has_archive_id(key)):
+                    # A local recording the library knows: skipped at its talk's path, and met at a new one (moved,
+                    # or copied over another talk's) its talk follows it, as in the local engine. Nothing to
+                    # transcribe, so the driver sees to it (the writer moves or retires the talks).
+                    known = fetch_once(lister, candidate, seen=taken)
+                    if isinstance(known, Outcome):
+                        yield candidate.label, known
+                        continue
                 # List lazily, only as fast as the actors take talks; a talk is checked again as each talk is done
                 # meanwhile (one found under the same key on fetching, where a link redirects, takes it).
                 while not (reason := skipped(key)) and not idle:

@@ -130,6 +130,25 @@ def _scratch_left(tmp: Path, pattern: str = "talksearch-*") -> list[str]:
     return sorted(p.name for p in tmp.glob(pattern))
 
 
+def test_a_local_recording_moved_since_it_was_indexed_takes_its_talk_along(ray_tmp, tmp_path):
+    """The driver skipped every local recording the library knew, before any worker saw it, so one moved or renamed
+    kept its talk at the old path (which plays nothing) under --engine ray, unlike the local engine."""
+    from tests.test_local_moves import _captioned, _index as _index_locally, _talks
+
+    library, folder = tmp_path / "library", tmp_path / "rec"
+    a = _captioned(folder, "a", "t01")
+    _captioned(folder, "b", "t02")
+    _index_locally(library, folder)
+    moved = a.with_name("renamed.ogg")
+    a.rename(moved)
+    result = _index(str(folder), "--library", str(library), tmp=ray_tmp)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"skipped {moved}: already in the library (moved from {a.as_uri()})" in result.stdout, result.stdout
+    assert f"skipped {folder / 'b.ogg'}: already in the library" in result.stdout, result.stdout
+    assert {(title, url) for _, title, url, _ in _talks(library)} == {
+        ("a", moved.as_uri()), ("b", (folder / "b.ogg").as_uri())}
+
+
 @pytest.mark.parametrize("flags, env", [
     ((), {"TALKSEARCH_RAY_CPUS_PER_WORKER": "1000"}),  # not one worker fits
     (("--ray-workers", "1000"), {}),  # some do, not all
