@@ -8,6 +8,7 @@ Files shorter than a chunk come out as one piece, exactly as ``decode_audio`` wo
 Unlike ``decode_audio``, the audio is placed on the container's clock, as players play it: silence fills where the
 sound starts after the container does (a video whose sound begins at 0:05) or its timestamps skip ahead. A damaged
 packet is skipped and a file cut short ends where its readable part does, as ffmpeg's own command line does.
+Channels that cancel in the mix to mono (one of them with its polarity inverted) give one channel instead.
 """
 
 from __future__ import annotations
@@ -121,6 +122,81 @@ def _resampled(resampler: av.AudioResampler, frame: av.AudioFrame | None) -> Ite
         yield out.to_ndarray().reshape(-1)
 
 
+# A mix keeping less than this share of its channels' level is channels cancelling (-20 dB): a stereo recording whose
+# right channel is its left with the polarity inverted (a balanced cable miswired at a mixing desk) mixed to
+# silence, and the talk was refused "no speech found". Channels that merely differ keep far more of it: 0.7
+# (unrelated), 1 (one silent, or the same).
+CANCELLED_MIX = 0.1
+# Seconds of several channels judged at once, held at the source's rate (a few MB): long enough that a pause or a
+# single word does not decide it, short enough for a recording whose wiring changes midway.
+DOWNMIX_WINDOW = 5.0
+
+
+def _channel_rows(frame: av.AudioFrame) -> np.ndarray:
+    """The frame's samples, one row per channel, in its own sample format."""
+    samples = frame.to_ndarray()
+    return samples if frame.format.is_planar else samples.reshape(-1, frame.layout.nb_channels).T
+
+
+def _cancelled_channel(rows: np.ndarray) -> int | None:
+    """The loudest channel where the channels cancel in their mix, else None (the mix stands)."""
+    channels = rows.astype(np.float64)
+    channels -= channels.mean(axis=1, keepdims=True)  # a DC offset (u8's silence is 128) is not sound
+    levels = np.sqrt(np.square(channels).mean(axis=1))
+    mix = np.sqrt(np.square(channels.mean(axis=0)).mean())
+    if not levels.mean() or mix >= CANCELLED_MIX * levels.mean():  # digital silence, or a mix that holds the sound
+        return None
+    return int(np.argmax(levels))
+
+
+def _single_channel(frame: av.AudioFrame, row: np.ndarray) -> av.AudioFrame:
+    """One channel of the frame as a mono frame of its format, rate and time."""
+    samples = np.ascontiguousarray(row.reshape(1, -1))
+    single = av.AudioFrame.from_ndarray(samples, format=frame.format.name, layout="mono")
+    single.sample_rate, single.pts, single.time_base = frame.sample_rate, frame.pts, frame.time_base
+    return single
+
+
+class _Downmix:
+    """Frames of one setup as 16 kHz mono s16: ffmpeg's own downmix of them, sample for sample as faster-whisper
+    decodes them, except where their channels cancel in it, judged DOWNMIX_WINDOW at a time: there one channel,
+    the loudest (the same one while they go on cancelling)."""
+
+    def __init__(self) -> None:
+        self._resampler: av.AudioResampler | None = None
+        self._channel: int | None = None  # what the resampler is given: None the frames, else this channel of them
+        self._held: list[av.AudioFrame] = []
+        self._held_seconds = 0.0
+
+    def feed(self, frame: av.AudioFrame) -> Iterator[np.ndarray]:
+        self._held.append(frame)
+        self._held_seconds += frame.samples / frame.sample_rate
+        if self._held_seconds >= DOWNMIX_WINDOW:
+            yield from self._release()
+
+    def flush(self) -> Iterator[np.ndarray]:
+        yield from self._release()
+        if self._resampler is not None:
+            yield from _resampled(self._resampler, None)
+
+    def _release(self) -> Iterator[np.ndarray]:
+        if not self._held:
+            return
+        several = self._held[0].layout.nb_channels > 1  # one channel has nothing to cancel: no copy of it is made
+        rows = [_channel_rows(frame) for frame in self._held] if several else []
+        cancelled = _cancelled_channel(np.concatenate(rows, axis=1)) if several else None
+        channel = None if cancelled is None else self._channel if self._channel is not None else cancelled
+        if self._resampler is None or channel != self._channel:
+            if self._resampler is not None:
+                yield from _resampled(self._resampler, None)  # what it holds comes first
+            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLING_RATE)
+            self._channel = channel
+        for index, frame in enumerate(self._held):
+            given = frame if channel is None else _single_channel(frame, rows[index][channel])
+            yield from _resampled(self._resampler, given)
+        self._held, self._held_seconds = [], 0.0
+
+
 def _samples(container) -> Iterator[np.ndarray]:
     """The chosen audio stream as 16 kHz mono s16 samples on the container's clock, in pieces.
 
@@ -128,12 +204,12 @@ def _samples(container) -> Iterator[np.ndarray]:
     timestamp puts it: at the start (the sound begins after the video), and mid-stream (a paused recording, a
     skipped packet); audio that overlaps is kept whole. Gaps past the container's stated end, or longer than
     GAP_LIMIT, are not silence but a jump of the clock, which the audio follows. A frame of another rate, layout or
-    format (two files joined) gets a new resampler."""
+    format (two files joined) gets a new downmix."""
     stream = _audio_stream(container)
     start = container.start_time / av.time_base if container.start_time is not None else None
     end = start + container.duration / av.time_base if start is not None and container.duration else float("inf")
     clock = start  # seconds on the container's clock that the audio handed on so far reaches
-    resampler, setup = None, None
+    downmix, setup = None, None
     for frame in _frames(container, stream):
         if clock is None:  # no stated start (a WAV): the audio's own
             clock = frame.time
@@ -141,19 +217,19 @@ def _samples(container) -> Iterator[np.ndarray]:
         if gap > GAP_LIMIT or gap < -GAP_LIMIT:  # not a pause: the clock jumped, and the audio goes on from here
             clock, gap = frame.time, 0.0
         frame_setup = (frame.format.name, frame.layout.name, frame.sample_rate)
-        if resampler is not None and (gap > GAP_TOLERANCE or frame_setup != setup):
-            yield from _resampled(resampler, None)  # what it still holds comes before the silence or the change
-            resampler = None
+        if downmix is not None and (gap > GAP_TOLERANCE or frame_setup != setup):
+            yield from downmix.flush()  # what it still holds comes before the silence or the change
+            downmix = None
         if gap > GAP_TOLERANCE:
             yield from _silence(gap)
             clock = frame.time
-        if resampler is None:
-            resampler, setup = av.AudioResampler(format="s16", layout="mono", rate=SAMPLING_RATE), frame_setup
-        yield from _resampled(resampler, frame)
+        if downmix is None:
+            downmix, setup = _Downmix(), frame_setup
+        yield from downmix.feed(frame)
         if clock is not None:
             clock += frame.samples / frame.sample_rate
-    if resampler is not None:
-        yield from _resampled(resampler, None)
+    if downmix is not None:
+        yield from downmix.flush()
 
 
 def stream_audio(path: str, chunk_seconds: float = 1200.0, search_seconds: float = 30.0) -> Iterator[tuple[float, np.ndarray]]:

@@ -252,3 +252,87 @@ def test_the_cues_of_a_video_whose_sound_starts_late_are_where_it_is_spoken(tmp_
     segments = json.loads(exported.stdout)["segments"]
     assert "networks" in " ".join(s["text"].lower() for s in segments)
     assert 4.5 <= segments[0]["start"] <= 6.0, segments[0]
+
+
+# --- channels that cancel -----------------------------------------------------------------------------------------
+
+SPEECH = "power capping keeps the cluster under its budget"
+
+
+def _speech(path: Path, text: str = SPEECH) -> Path:
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(path), text], check=True)
+    return path
+
+
+def _rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(samples))))
+
+
+INVERTED = "pan=stereo|c0=c0|c1=-1*c0"  # the right channel is the left with its polarity inverted
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name, codec", [("inverted.wav", []), ("inverted.mp3", ["-c:a", "libmp3lame"]),
+                                         ("inverted.m4a", ["-c:a", "aac"])])
+def test_a_stereo_recording_with_one_channel_inverted_is_not_silence(tmp_path, name, codec):
+    """A miswired balanced cable at a mixing desk records R = -L: the mix of the two is silence, whisper found no
+    speech and the talk was refused. The speech comes out at the level of the mono original."""
+    mono = _speech(tmp_path / "speech.wav")
+    inverted = tmp_path / name
+    _ffmpeg("-i", str(mono), "-af", INVERTED, *codec, str(inverted))
+    samples = _decoded(inverted)
+    assert _seconds(samples) == pytest.approx(_seconds(_decoded(mono)), abs=0.1)
+    assert _rms(samples) == pytest.approx(_rms(_decoded(mono)), rel=0.3)
+
+
+@pytest.mark.unit
+def test_an_inverted_channel_is_found_past_a_long_pause_and_across_pieces(tmp_path):
+    """Speech, 8 s of room noise, speech, all with one channel inverted, handed on in pieces: both sentences sound."""
+    mono = _speech(tmp_path / "speech.wav")
+    inverted = tmp_path / "inverted.m4a"
+    _ffmpeg("-i", str(mono), "-f", "lavfi", "-i", "anoisesrc=d=8:a=0.001:r=22050:seed=1", "-i", str(mono),
+            "-filter_complex", f"[0][1][2]concat=n=3:v=0:a=1,{INVERTED}", "-c:a", "aac", str(inverted))
+    samples = _decoded(inverted, chunk_seconds=4.0, search_seconds=1.0)
+    spoken = _seconds(_decoded(mono))
+    second = samples[int((spoken + 8) * SAMPLING_RATE):]
+    assert _rms(samples[:int(spoken * SAMPLING_RATE)]) > 0.03 and _rms(second) > 0.03
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("channels", [
+    "pan=stereo|c0=c0|c1=0*c0",  # one channel silent
+    "pan=stereo|c0=c0|c1=0.3*c0",  # the same, quieter
+])
+def test_stereo_whose_channels_do_not_cancel_decodes_as_faster_whisper_decodes_it(tmp_path, channels):
+    from faster_whisper import decode_audio
+
+    stereo = tmp_path / "stereo.m4a"
+    _ffmpeg("-i", str(_speech(tmp_path / "speech.wav")), "-af", channels, "-c:a", "aac", str(stereo))
+    assert np.array_equal(_decoded(stereo), decode_audio(str(stereo)))
+
+
+@pytest.mark.unit
+def test_stereo_with_different_channels_decodes_as_faster_whisper_decodes_it(tmp_path):
+    """Speech on the left, a tone on the right, over more than one judged stretch: the mix as ever."""
+    from faster_whisper import decode_audio
+
+    stereo = tmp_path / "stereo.mp3"
+    _ffmpeg("-i", str(_speech(tmp_path / "speech.wav")), "-f", "lavfi", "-i", "sine=frequency=300:duration=12",
+            "-filter_complex", "[0]apad,atrim=0:12[s];[s][1]amerge=inputs=2", "-c:a", "libmp3lame", str(stereo))
+    assert np.array_equal(_decoded(stereo), decode_audio(str(stereo)))
+
+
+@pytest.mark.models
+def test_a_talk_with_one_channel_inverted_is_transcribed(tmp_path):
+    """Indexed through the CLI: the talk was refused ("no speech found"); its words are found."""
+    inverted = tmp_path / "inverted.m4a"
+    _ffmpeg("-i", str(_speech(tmp_path / "speech.wav")), "-af", INVERTED, "-c:a", "aac", str(inverted))
+    library = tmp_path / "library"
+    result = talksearch("index", str(inverted), "--library", str(library), "--whisper-model", "tiny.en")
+    assert result.returncode == 0, result.stdout + result.stderr
+    talk = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"][0]
+    exported = talksearch("export", talk["id"], "--library", str(library), "--format", "json")
+    text = " ".join(s["text"].lower() for s in json.loads(exported.stdout)["segments"])
+    assert "power" in text and "cluster" in text, text
