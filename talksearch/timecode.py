@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 
 def clock(seconds: float | None) -> str:
@@ -26,3 +27,22 @@ def url_seconds(seconds: float) -> str:
     """A time for a URL (``?t=``, ``#t=``): seconds to the hundredth, no trailing zeros (``12.5``, ``7``) and
     never an exponent (``:g`` wrote ``1.23457e+06``)."""
     return f"{round(seconds, 2):.2f}".rstrip("0").rstrip(".")
+
+
+_CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")  # 1:30, 1:02:03
+_UNITS = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")  # 15s, 1m30s, 1h2m (YouTube's t=)
+
+
+def link_seconds(value: str) -> float:
+    """A talk link's ``t=`` in the forms people paste: seconds (``90``, ``90.5``), a clock (``1:30``, ``1:02:03``)
+    or YouTube's units (``15s``, ``1m30s``). Anything else, or a time past any talk, starts at 0."""
+    value = value.strip().lower()
+    try:
+        seconds = float(value)
+    except ValueError:
+        match = _CLOCK.fullmatch(value) or (_UNITS.fullmatch(value) if value else None)
+        if not match:
+            return 0.0
+        hours, minutes, secs = (float(part or 0) for part in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    return seconds if 0 < seconds < 1e7 else 0.0  # also drops negatives, inf and nan

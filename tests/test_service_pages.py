@@ -587,3 +587,100 @@ def test_search_page_says_only_what_it_found_and_captions_its_inline_video(brows
     wait_until(lambda: page.evaluate(loaded) == 2, "the embed's captions to load", 30)
     assert not errors, errors
     page.close()
+
+
+@pytest.mark.browser
+def test_modified_clicks_on_play_links_open_the_talk_page_elsewhere(browser, api):
+    """Ctrl-click on a result's ▶ (a link to the talk page at the moment) opens that page in a new tab, as a link
+    does; a plain click plays inline. Their names say what they play: the verb, the talk and the time."""
+    page, errors = _page(browser, "desktop")
+    page.goto(f"{api.base}/?q=object+storage")
+    play = page.locator(".result .play").first
+    title = page.locator(".result .title").first.inner_text()
+    start = play.inner_text().replace("▶", "").strip()
+    assert page.get_by_role("link", name=f"Play {title} from {start}", exact=True).count() >= 1
+    with page.context.expect_page(timeout=10_000) as opened:
+        play.click(modifiers=["Control"])
+    assert "/talks/" in opened.value.url
+    opened.value.close()
+    assert page.locator(".player-slot > *").count() == 0  # no inline player was opened here
+    play.click()
+    player = page.locator(".player-slot audio, .player-slot video").first
+    player.wait_for()
+    assert player.get_attribute("aria-label") == title
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.browser
+def test_back_returns_to_the_earlier_search(browser, api):
+    """A search chosen (Enter, a filter) is a history entry; typing as you go is not one per pause. Back brings the
+    earlier search back: its words, its filters and its results."""
+    page, errors = _page(browser, "desktop")
+    page.goto(f"{api.base}/")
+
+    def found(q: str) -> None:
+        wait_until(lambda: f"“{q}”" in (page.text_content("#results .status") or ""), f"results for {q}", 60)
+
+    page.locator("#q").press_sequentially("object storage", delay=20)
+    page.keyboard.press("Enter")
+    found("object storage")
+    page.click(".filters summary")
+    page.select_option("select[name=speaker]", "Ines Moreau")
+    wait_until(lambda: "(filtered)" in page.text_content("#results .status"), "filtered results", 60)
+    page.fill("#q", "")
+    page.locator("#q").press_sequentially("partition keys", delay=20)
+    found("partition keys")
+    page.go_back()
+    found("object storage")
+    assert page.input_value("#q") == "object storage"
+    assert page.locator("select[name=speaker]").input_value() == "Ines Moreau"
+    assert "(filtered)" in page.text_content("#results .status")
+    page.go_back()
+    wait_until(lambda: "(filtered)" not in page.text_content("#results .status"), "the unfiltered search", 60)
+    assert page.locator("select[name=speaker]").input_value() == "" and page.input_value("#q") == "object storage"
+    page.go_forward()
+    wait_until(lambda: "(filtered)" in page.text_content("#results .status"), "the filtered search again", 60)
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.parametrize("t", ["1:30", "0:01:30", "90s", "1m30s", "90"])
+def test_talk_links_start_at_the_moment_in_the_forms_people_write(api, ids, t):
+    html = api.get(f"/talks/{ids['t01']}", params={"t": t}).text
+    assert 'data-start="90.0"' in html
+
+
+@pytest.mark.parametrize("t", ["soon", "1:xx", "1m30", "-5", "nan", ""])
+def test_a_talk_link_with_a_time_not_understood_starts_at_the_start(api, ids, t):
+    page = api.get(f"/talks/{ids['t01']}", params={"t": t})
+    assert page.status_code == 200 and 'data-start="0.0"' in page.text
+
+
+@pytest.mark.browser
+def test_a_media_fragment_link_starts_the_talk_page_at_its_moment(browser, api, ids):
+    """#t= never reaches the server: the page reads it, in the forms ?t= takes."""
+    segments = api.get(f"/api/talks/{ids['t01']}/transcript").json()["segments"]
+    at = segments[-1]["start"]
+    page, errors = _page(browser, "desktop")
+    page.goto(f"{api.base}/talks/{ids['t01']}#t={int(at // 60)}:{at % 60:05.2f}")
+    assert page.locator(".s.now").get_attribute("data-start") == str(at)
+    wait_until(lambda: page.evaluate("document.getElementById('media').currentTime") >= at - 0.01,
+               "the player to start at the moment", 30)
+    assert not errors, errors
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_focused_sentence_is_not_under_the_stuck_video_on_a_phone(browser, german_site):
+    """On a narrow screen the video sticks at the top; a sentence reached by keyboard is scrolled below it."""
+    server, talk_id = german_site
+    page = browser.new_page(viewport={"width": 360, "height": 420})
+    page.goto(f"{server.base}/talks/{talk_id}")
+    page.evaluate("scrollTo(0, document.documentElement.scrollHeight)")
+    first = page.locator(".s").first
+    first.focus()
+    covered = """() => { const s = document.querySelector('.s').getBoundingClientRect();
+                         return s.top < document.querySelector('.player').getBoundingClientRect().bottom; }"""
+    assert not page.evaluate(covered)
+    page.close()

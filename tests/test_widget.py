@@ -175,9 +175,11 @@ def host_site():
 class Visit:
     """One page in a fresh context, recording console errors and every URL the page fetched."""
 
-    def __init__(self, browser, url: str, **context):
+    def __init__(self, browser, url: str, fake_clock: bool = False, **context):
         self.context = browser.new_context(**context)
         self.page = self.context.new_page()
+        if fake_clock:  # the page's timers run only when the test says (page.clock.run_for)
+            self.page.clock.install()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.requests: list[str] = []
@@ -719,4 +721,65 @@ def test_source_link_of_a_local_talk_opens_the_services_copy_at_the_moment(local
     source = visit.page.locator("talk-search .player a")
     assert source.get_attribute("href") == local_talk_api.base + hit["link"]  # not talk.url, which has no moment
     assert source.text_content() == "Open at source ↗"
+    visit.close()
+
+
+def test_a_server_that_never_answers_is_said_to_be_unreachable(widget_api, host_site, browser):
+    """A server that takes the connection and then says nothing: after the widget's timeout (15 s, run on the
+    page's fake clock) the status says so and talksearch-error is sent, rather than "Searching…" for ever."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel accepts the connections; nobody ever reads or answers them
+    try:
+        url = host_site.page("/silent", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                 f'<talk-search api="http://127.0.0.1:{silent.getsockname()[1]}"></talk-search>')
+        visit = Visit(browser, url, fake_clock=True)
+        visit.page.keyboard.press("/")
+        visit.page.keyboard.type("storage")
+        visit.page.clock.run_for(1_000)  # the debounce: the search is sent
+        status = visit.page.locator("talk-search [role=status]")
+        status.filter(has_text="Searching…").wait_for()
+        visit.page.clock.run_for(16_000)
+        visit.wait_event("error", query="storage")
+        assert "Can't reach the talk search service" in status.text_content() and status.is_visible()
+        visit.close()
+    finally:
+        silent.close()
+
+
+def test_a_local_audio_talk_plays_in_an_audio_player_named_for_the_talk(local_talk_api, host_site, browser):
+    """Served from the service's /media/{id} (no file extension), a talk indexed from an .ogg file still plays in
+    an <audio> bar, not a black 16:9 video box."""
+    query = "checkpoints go to an object storage bucket"
+    hit = local_talk_api.search(query)["results"][0]
+    url = host_site.page("/local-audio", f'<script src="{local_talk_api.base}/widget.js" defer></script>\n'
+                                    f'<talk-search api="{local_talk_api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search(query)
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=hit["talk"]["id"])
+    _wait_playing_at(visit, hit["start"], tag="audio")
+    assert visit.shadow("return root.querySelector('.stage video')") is None
+    assert visit.shadow("return root.querySelector('.stage audio').getAttribute('aria-label')") == hit["talk"]["title"]
+    assert visit.errors == []
+    visit.close()
+
+
+def test_one_widget_starting_pauses_another(widget_api, host_site, browser):
+    """Two widgets on a page: one talk is heard at a time, as on the search page."""
+    url = host_site.page("/two", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                             f'<talk-search api="{widget_api.base}"></talk-search>\n'
+                             f'<talk-search api="{widget_api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search("checkpoints go to an object storage bucket")
+    visit.page.keyboard.press("Enter")
+    _wait_playing_at(visit, visit.wait_event("play")["start"])
+    second = visit.page.locator("talk-search").nth(1)
+    second.locator("input").press_sequentially("each rank uploads its own part")
+    visit.wait_event("results", query="each rank uploads its own part")
+    second.locator("input").press("Enter")
+    playing = "w => { const m = w.shadowRoot.querySelector('audio, video'); return !!m && !m.paused; }"
+    visit.page.wait_for_function(f"() => ({playing})(document.querySelectorAll('talk-search')[1])")
+    assert visit.page.locator("talk-search").first.evaluate(playing) is False
+    assert visit.errors == []
     visit.close()

@@ -23,7 +23,7 @@ from talksearch.service.rendering import base_path, environment, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-from talksearch.timecode import url_seconds
+from talksearch.timecode import link_seconds, url_seconds
 
 from talksearch.schemas import ErrorResponse, OEmbed
 from talksearch.search.searcher import QueryError, link_at
@@ -158,7 +158,7 @@ def oembed(
             talk = library.talk(talk_id)
         if talk is None:
             raise ApiError(404, f"no talk {talk_id!r} at {url!r}")
-        start = _seconds(query.get("t", ["0"])[0])
+        start = round(link_seconds(query.get("t", ["0"])[0]), 2)
         src = f"{base}/embed/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(start)}" if start else "")
         title, width, height = talk.title, 640, 420
     elif path in ("", "/embed") and query.get("q", [""])[0].strip():
@@ -189,13 +189,5 @@ def _embed_filters(query: dict[str, list[str]]) -> None:
         _check_filters(**args)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = round(float(value), 2)
-    except ValueError:
-        return 0.0
-    return seconds if 0 <= seconds < 1e7 else 0.0  # also drops inf and nan
 
 

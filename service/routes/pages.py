@@ -17,7 +17,7 @@ from talksearch.service.rendering import base_path, paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import player, talk_detail
-from talksearch.timecode import url_seconds
+from talksearch.timecode import link_seconds, url_seconds
 
 router = APIRouter(include_in_schema=False, route_class=ReadRoute)
 
@@ -138,11 +138,7 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
         segments = library.segments(talk_id) if talk else []
     if talk is None:
         raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
-    try:
-        start = max(float(request.query_params.get("t", 0)), 0.0)
-    except ValueError:
-        start = 0.0
-    start = start if start < 1e7 else 0.0  # also drops inf and nan
+    start = link_seconds(request.query_params.get("t", ""))
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
     # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
     oembed = str(request.base_url).rstrip("/") + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={url_seconds(start)}" if start else ""))})

@@ -27,6 +27,7 @@
   const SCRIPT_SRC = document.currentScript && document.currentScript.src;
   const DEBOUNCE_MS = 200;
   const MIN_CHARS = 2;
+  const TIMEOUT_MS = 15000; // a server that takes the connection and never answers: said, not "Searching…" forever
   // The API's max_query_chars (talksearch/settings.py; the service writes its own setting into the copy it
   // serves): a longer paste is cut here, as in /embed's form, rather than sent (a huge one is refused before CORS headers are added, so it would read as "can't reach").
   const MAX_CHARS = 500;
@@ -212,6 +213,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
   let instances = 0;
   let sheet = null;
+  const widgets = new Set(); // the widgets on the page: one that starts playing pauses the others
+
+  function pauseOthers(widget) {
+    for (const other of widgets) if (other !== widget) other.pause();
+  }
 
   class TalkSearch extends HTMLElement {
     static get observedAttributes() {
@@ -296,10 +302,12 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
     connectedCallback() {
       document.addEventListener("pointerdown", this.onOutside);
+      widgets.add(this);
     }
 
     disconnectedCallback() {
       document.removeEventListener("pointerdown", this.onOutside);
+      widgets.delete(this);
       clearTimeout(this.timer);
       if (this.controller) this.controller.abort();
     }
@@ -341,6 +349,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         return;
       }
       const controller = (this.controller = new AbortController());
+      let timedOut = false; // aborted for taking too long, unlike a search superseded by a newer one
+      const deadline = setTimeout(() => { timedOut = true; controller.abort(); }, TIMEOUT_MS);
       const url = new URL(`${this.api}/api/search`);
       url.searchParams.set("q", query);
       for (const name of ["limit", "channel", "event", "speaker", "language"]) {
@@ -352,6 +362,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       try {
         const response = await fetch(url, { signal: controller.signal, headers: { Accept: "application/json" } });
         const body = await response.json().catch(() => null);
+        if (timedOut) throw new TypeError("no answer in time");
         if (controller.signal.aborted) return; // a newer search started while this one's body arrived
         if (!response.ok) {
           // The API's one error shape: {"error": {"code", "message"}}.
@@ -367,13 +378,14 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const count = `${n} result${n === 1 ? "" : "s"}`;
         this.setStatus(n ? count : `Nothing in these talks matches “${query}”.`, false, n > 0);
       } catch (error) {
-        if (controller.signal.aborted) return; // superseded by a newer search: not an error
+        if (controller.signal.aborted && !timedOut) return; // superseded by a newer search: not an error
         this.render([], query);
         // fetch() rejects with a TypeError when the server can't be reached (or refuses CORS).
         const unreachable = "Can't reach the talk search service. Try again in a moment.";
-        this.setStatus(error instanceof TypeError ? unreachable : error.message, true);
+        this.setStatus(error instanceof TypeError || timedOut ? unreachable : error.message, true);
         this.emit("error", { query, message: this.status.textContent });
       } finally {
+        clearTimeout(deadline);
         if (this.controller === controller) {
           this.controller = null;
           this.list.removeAttribute("aria-busy");
@@ -503,13 +515,15 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       // A talk indexed from a local file has a file: media_url; the API serves those at /media/{id}.
       const local = /^file:/i.test(talk.media_url || "") && talk.id;
       const media = httpUrl(local ? `media/${encodeURIComponent(talk.id)}` : talk.media_url, base);
+      // Audio or video by the file's name: the service's /media/{id} has none, the file: URL it was indexed from has.
+      const name = local ? talk.media_url.split(/[?#]/)[0] : media ? media.pathname : "";
+      const kind = AUDIO_EXT.test(name) ? "audio" : "video";
       if (youtube) this.playYouTube(youtube, start);
-      else if (media) this.playMedia(media, start, talk);
+      else if (media) this.playMedia(media, start, talk, kind);
       else this.showMessage("This talk can't be played here; open it at the source.");
     }
 
-    playMedia(url, start, talk) {
-      const kind = AUDIO_EXT.test(url.pathname) ? "audio" : "video";
+    playMedia(url, start, talk, kind) {
       this.wanted = start;
       let media = this.media;
       if (!media || media.localName !== kind || media.dataset.src !== url.href) {
@@ -517,6 +531,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         media = this.media = el(kind);
         Object.assign(media, { controls: true, preload: "metadata", playsInline: true });
         media.dataset.src = url.href;
+        media.setAttribute("aria-label", talk.title || "Untitled talk");
+        media.addEventListener("play", () => pauseOthers(this)); // from the widget or its own controls
         const failed = media; // an element already replaced by another talk's must not clear the stage
         media.addEventListener("error", () => this.media === failed
           && this.showMessage("This recording couldn't be played here; open it at the source."));
@@ -562,7 +578,14 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       }
     }
 
+    /** Stops this widget's player, for another that starts: one talk is heard at a time on a page. */
+    pause() {
+      if (this.media) this.media.pause();
+      if (this.yt && this.yt.player.pauseVideo) this.yt.player.pauseVideo();
+    }
+
     playYouTube(id, start) {
+      pauseOthers(this);
       if (this.yt && this.yt.id === id && this.yt.player.seekTo) {
         this.yt.player.seekTo(start, true);
         this.yt.player.playVideo();
@@ -581,7 +604,10 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
           width: "100%",
           height: "100%",
           playerVars: { start: Math.floor(start), autoplay: 1, playsinline: 1, rel: 0 },
-          events: { onReady: (e) => { e.target.seekTo(start, true); e.target.playVideo(); } },
+          events: {
+            onReady: (e) => { e.target.seekTo(start, true); e.target.playVideo(); },
+            onStateChange: (e) => e.data === 1 && pauseOthers(this), // 1: playing, also from YouTube's own controls
+          },
         });
       }, () => this.yt === yt && this.showMessage("YouTube's player couldn't be loaded; open the talk at the source."));
     }

@@ -34,9 +34,35 @@
     status.textContent = line ? line.textContent.replace(/\s+/g, " ").trim() : "";
   }
 
-  async function update() {
+  // History: an explicit search (Enter, the button, a filter) is an entry of its own, so Back returns to the one
+  // before; typing as you go replaces its own entry (one per run of typing, not one per pause).
+  function remember(how) {
     const p = params();
-    history.replaceState(null, "", p.toString() ? base + "/?" + p : base + "/");
+    const url = p.toString() ? base + "/?" + p : base + "/";
+    const typing = how === "typed";
+    const same = url === location.pathname + location.search;
+    if (same) { if (!typing) history.replaceState({ typing }, "", url); }  // the search typed so far, now chosen
+    else if (typing && history.state?.typing) history.replaceState({ typing }, "", url);
+    else history.pushState({ typing }, "", url);
+  }
+
+  // Back or Forward to another search: the form as that URL has it, then its results.
+  function restoreForm() {
+    const p = new URLSearchParams(location.search);
+    for (const field of form.elements) {
+      if (!field.name) continue;
+      const values = p.getAll(field.name);
+      if (field.localName === "select") {
+        for (const option of field.options) option.selected = values.includes(option.value);
+      }
+      else if (field.type === "checkbox") field.checked = values.includes(field.value);
+      else field.value = values[0] || "";
+    }
+  }
+
+  async function update(how) {
+    const p = params();
+    if (how !== "restored") remember(how);
     showForm(p);
     if (inflight) inflight.abort();
     inflight = new AbortController();
@@ -59,24 +85,27 @@
     announce();
   }
 
-  q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(update, 200); });
-  form.addEventListener("change", (event) => { if (event.target !== q) update(); });
-  form.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); update(); });
+  q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => update("typed"), 200); });
+  form.addEventListener("change", (event) => { if (event.target !== q) update("chosen"); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); update("chosen"); });
+  addEventListener("popstate", () => { clearTimeout(timer); restoreForm(); update("restored"); });
 
   function player(item) {
     const start = parseFloat(item.dataset.start) || 0;
+    const title = item.querySelector(".title").textContent;  // the player's name, for screen readers
     let el;
     if (item.dataset.kind === "youtube") {
       el = document.createElement("iframe");
       el.src = "https://www.youtube-nocookie.com/embed/" + encodeURIComponent(item.dataset.youtube) +
                "?autoplay=1&playsinline=1&start=" + Math.floor(start);
       el.allow = "autoplay; encrypted-media; picture-in-picture; fullscreen";
-      el.title = "Player";
+      el.title = title;
     } else {
       el = document.createElement(item.dataset.kind === "audio" ? "audio" : "video");
       el.controls = true;
       el.preload = "auto";
       el.src = item.dataset.src;
+      el.setAttribute("aria-label", title);
       el.addEventListener("loadedmetadata", () => { el.currentTime = start; el.play().catch(() => {}); }, { once: true });
       if (el.localName === "video") {  // captions from the transcript, as the talk page's player has them
         const track = document.createElement("track");
@@ -93,7 +122,8 @@
 
   results.addEventListener("click", (event) => {
     const play = event.target.closest(".play");
-    if (!play) return;
+    // A modified click (new tab or window) is the browser's, as on the talk page; a middle click is no "click".
+    if (!play || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     const item = play.closest(".result");
     if (!item || !["youtube", "video", "audio"].includes(item.dataset.kind)) return;  // the link opens the talk page
     event.preventDefault();

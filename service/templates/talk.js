@@ -7,7 +7,18 @@
   const sentences = Array.from(transcript.querySelectorAll(".s"));
   const starts = sentences.map((s) => parseFloat(s.dataset.start));
   const follow = document.getElementById("follow");
-  const startAt = parseFloat(root.dataset.start) || 0;
+  // A moment in the forms the server reads ?t= in (talksearch.timecode.link_seconds): 90, 1:30, 1:02:03, 15s, 1m30s;
+  // a media fragment's "npt:" and ",end" are allowed. Anything else is 0, the start.
+  function timeParam(value) {
+    const v = (value || "").trim().toLowerCase().replace(/^npt:/, "").replace(/,.*/, "");
+    const clockForm = /^(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)$/, unitsForm = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/;
+    const parts = v.match(clockForm) || (v && v.match(unitsForm));
+    const t = /^\d+(\.\d+)?$/.test(v) ? parseFloat(v)
+      : parts ? (parseFloat(parts[1] || 0) * 60 + parseFloat(parts[2] || 0)) * 60 + parseFloat(parts[3] || 0) : 0;
+    return t > 0 && t < 1e7 ? t : 0;
+  }
+  // #t= never reaches the server (a fragment), so the page reads it itself; ?t= the server has read already.
+  const startAt = parseFloat(root.dataset.start) || timeParam(new URLSearchParams(location.hash.slice(1)).get("t"));
   let player = null;  // { seek(seconds), time() }
   let current = transcript.querySelector(".s.now");
   let userScrolled = 0;
@@ -41,6 +52,7 @@
     }
   }
 
+  if (startAt > 0 && !current) mark(startAt);  // a #t= link: the sentence the server could not know of
   // A link to a moment (?t=) opens on its sentence: the server highlighted it, put it on screen too.
   if (current && startAt > 0) current.scrollIntoView({ block: "center" });
 
