@@ -13,8 +13,13 @@ Channels that cancel in the mix to mono (one of them with its polarity inverted)
 
 from __future__ import annotations
 
+import io
 import itertools
+import socket
+import urllib.request
 from collections.abc import Iterator
+from http.client import HTTPResponse
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
@@ -28,11 +33,108 @@ GAP_LIMIT = 600.0
 
 
 def _open(path: str):
-    """PyAV's container, or a ValueError in plain words (its own names the errno and repeats the path)."""
+    """PyAV's container, or a ValueError in plain words (its own names the errno and repeats the path).
+
+    In a process whose name lookups are guarded (the service's indexing job, talksearch.service.netguard), ffmpeg
+    opens nothing itself: it resolves names and follows redirects in C, past the guard, so every file and URL it
+    asks for, the first and any a playlist or a redirect names, is read through Python instead (``_guarded_read``).
+    Elsewhere (the CLI) ffmpeg streams a URL itself, as it does best."""
     try:
+        if _names_guarded():
+            # the whitelist stops what would bypass io_open (an .sdp file's RTP); local files are no one's network
+            return av.open(path, metadata_errors="ignore", io_open=_guarded_read,
+                           container_options={"protocol_whitelist": "file"})
         return av.open(path, metadata_errors="ignore")
     except av.error.FFmpegError as exc:
         raise ValueError(f"ffmpeg cannot decode it: {exc.strerror or type(exc).__name__}") from None
+    except OSError as exc:  # raised by _guarded_read: refused by the guard, or the server's error
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'reason', None) or exc}") from None
+
+
+def _names_guarded() -> bool:
+    """Whether this process checks every name it resolves: talksearch.service.netguard marks its getaddrinfo."""
+    return getattr(socket.getaddrinfo, "talksearch_guard", False)
+
+
+NETWORK_TIMEOUT = 30.0  # seconds a guarded read waits for the server, to connect or for the next bytes
+# Only HTTP: urllib's default opener would also follow a redirect to ftp:, and read file: and data: URLs.
+_HTTP = urllib.request.OpenerDirector()
+for _handler in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler, urllib.request.HTTPRedirectHandler,
+                 urllib.request.HTTPDefaultErrorHandler, urllib.request.HTTPErrorProcessor):
+    _HTTP.add_handler(_handler())
+
+
+def _guarded_read(url: str, flags: int, options: dict) -> io.RawIOBase:
+    """What ffmpeg asks to open in a guarded process: a local file, or an http(s) URL read through urllib, whose
+    every connection (each redirect's too) resolves its host through the guard; any other scheme (rtmp:, ftp:,
+    concat:, a file: URL in a playlist) is refused."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return _HTTPMedia(url)
+    if len(scheme) > 1:  # one letter is a Windows drive
+        raise PermissionError(f"refused: only http and https media can be read here, not {scheme}:")
+    return open(url, "rb")  # a path, read as one: "subfile,,...:http://..." is no ffmpeg protocol here
+
+
+class _HTTPMedia(io.RawIOBase):
+    """An http(s) media URL as a seekable file: read from where ffmpeg wants it, a new request (with a Range) each
+    time it reads from elsewhere (an MP4's index at its end), as ffmpeg's own http protocol does. A seek alone
+    requests nothing: ffmpeg seeks to the end and back to learn the length."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._position = 0  # where the next read starts
+        self._size: int | None = None
+        self._response = self._request(0)
+        self._response_position = 0  # where the open response's next byte is
+        self._url = self._response.geturl()  # where the redirects led: later ranges need not follow them again
+
+    def _request(self, start: int) -> HTTPResponse:
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        response = _HTTP.open(urllib.request.Request(self._url, headers=headers), timeout=NETWORK_TIMEOUT)
+        total = response.headers.get("Content-Range", "").rpartition("/")[2]
+        length = response.headers.get("Content-Length")
+        if total.isdigit():
+            self._size = int(total)
+        elif length and length.isdigit() and response.status == 200:
+            self._size = int(length)
+        if start and response.status != 206:  # the server ignores ranges: the bytes before are read and dropped
+            while start and (skipped := len(response.read(min(start, 1 << 20)))):
+                start -= skipped
+        return response
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._size is not None and self._position >= self._size:
+            return 0
+        if self._response is None or self._response_position != self._position:
+            if self._response is not None:
+                self._response.close()
+            self._response, self._response_position = self._request(self._position), self._position
+        count = self._response.readinto(buffer)
+        self._position += count
+        self._response_position += count
+        return count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END and self._size is None:  # no length stated (chunked): -1 tells ffmpeg so
+            return -1
+        self._position = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size or 0}[whence] + offset
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+        super().close()
 
 
 # Raw audio streams, with no index and no header that ffmpeg trusts for the length: it states the first header's

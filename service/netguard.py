@@ -3,8 +3,9 @@
 Two layers. ``check_source`` refuses, when the job is submitted, a URL that is not http(s) or whose
 host resolves to a loopback, private, link-local or otherwise non-global address. ``install`` then
 guards the indexing process itself: every name it resolves (``socket.getaddrinfo``, which yt-dlp's
-and urllib's connections go through) is checked the same way, so a redirect, a feed enclosure or a
-page's media URL pointing inside, or a DNS answer that changes after the first check, is refused too.
+and urllib's connections go through, and ffmpeg's reads of media, which talksearch.indexer.audio then
+makes through urllib) is checked the same way, so a redirect, a feed enclosure or a page's media URL
+pointing inside, or a DNS answer that changes after the first check, is refused too.
 """
 
 from __future__ import annotations
@@ -66,5 +67,6 @@ def install() -> None:
                                                       f"({answer[4][0]})")
         return answers
 
+    # The mark also has talksearch.indexer.audio read media through Python: ffmpeg resolves names in C, unguarded.
     guarded.talksearch_guard = True  # type: ignore[attr-defined]
     socket.getaddrinfo = guarded

@@ -5,7 +5,9 @@ rate limited per client (429 + Retry-After)."""
 from __future__ import annotations
 
 import http.client
+import json
 import math
+import shutil
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -301,3 +303,92 @@ def test_ssrf_a_redirect_to_an_inside_address_is_refused():
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
     assert lines == {"direct": "CONNECTED", "redirected": "REFUSED True", "inside": "REFUSED True"}, \
         out.stdout + out.stderr
+
+
+# --- SSRF: media that ffmpeg reads ----------------------------------------------------------------------
+
+_FFMPEG_SCRIPT = r"""
+import functools, http.server, io, json, sys, threading
+from talksearch.service import netguard
+
+REQUESTS = []  # (address, path, user agent) of every request either server got
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args): pass
+    def do_GET(self):
+        REQUESTS.append((self.server.server_address[0], self.path, self.headers.get("User-Agent", "")))
+        if self.path == "/moved.ogg":  # the "public" host sends the reader inside
+            self.send_response(302)
+            self.send_header("Location", INSIDE + "/t01.ogg")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super().do_GET()
+
+def serve(address):
+    server = http.server.ThreadingHTTPServer((address, 0), functools.partial(Handler, directory=DATA))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://{address}:{server.server_address[1]}"
+
+INSIDE = serve("127.0.0.2")
+OUTSIDE = serve("127.0.0.1")
+real = netguard.is_public
+netguard.is_public = lambda address: address == "127.0.0.1" or real(address)  # 127.0.0.1 plays the internet
+from talksearch.service import index_job
+netguard.install()
+
+from talksearch.indexer import audio
+lines = []
+for name, url in (("direct", OUTSIDE + "/t01.ogg"), ("redirected", OUTSIDE + "/moved.ogg"),
+                  ("inside", INSIDE + "/t01.ogg"), ("rtmp", "rtmp://127.0.0.2/live"),
+                  ("concat", "concat:" + INSIDE + "/t01.ogg|" + INSIDE + "/t02.ogg")):
+    try:
+        lines.append(f"{name} read {audio.media_duration(url)}")
+    except ValueError as exc:
+        lines.append(f"{name} {exc}")
+
+settings = {"library": LIBRARY, "whisper_model": "tiny.en", "embed_model": "all-MiniLM-L6-v2", "threads": 1}
+sys.stdin = io.StringIO(json.dumps({"settings": settings, "guard": True,
+                                    "sources": [OUTSIDE + "/direct.html", OUTSIDE + "/redirected.html"]}))
+index_job.main()  # its events go to stdout; from here on, print goes to stderr
+with open(RESULT, "w") as result:
+    json.dump({"lines": lines, "requests": REQUESTS}, result)
+"""
+
+
+@pytest.mark.models
+def test_ssrf_media_that_ffmpeg_reads_goes_through_the_guard(tmp_path):
+    """ffmpeg resolves names and follows redirects in C, past the guard on Python's getaddrinfo: in the indexing
+    process it reads media only through Python. A captioned page with no language has it detected from its media,
+    streamed: media on the "public" host is read, media that redirects inside is refused without a request there."""
+    import subprocess
+    import sys
+
+    from tests.helpers import DATA, ROOT, talksearch
+    from tests.test_captions_indexing import vtt
+
+    data = tmp_path / "www"
+    shutil.copytree(DATA, data)
+    (data / "t01.vtt").write_text(vtt("t01"))
+    for name, media in (("direct", "t01.ogg"), ("redirected", "moved.ogg")):
+        (data / f"{name}.html").write_text(f"<html><head><title>{name}</title></head><body><video src='{media}'>"
+                                           "<track kind='subtitles' src='t01.vtt'></video></body></html>")
+    library, result = tmp_path / "library", tmp_path / "result.json"
+    script = f"DATA, LIBRARY, RESULT = {str(data)!r}, {str(library)!r}, {str(result)!r}\n" + _FFMPEG_SCRIPT
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.exists(), out.stdout + out.stderr
+    found = json.loads(result.read_text())
+    lines = dict(line.split(" ", 1) for line in found["lines"])
+    assert lines["direct"].startswith("read ")
+    assert "refused: 127.0.0.2 resolves to a non-public address" in lines["redirected"], lines
+    assert "refused: 127.0.0.2 resolves to a non-public address" in lines["inside"], lines
+    assert lines["rtmp"].endswith("refused: only http and https media can be read here, not rtmp:"), lines
+    assert lines["concat"].endswith("refused: only http and https media can be read here, not concat:"), lines
+    assert [r for r in found["requests"] if r[0] != "127.0.0.1"] == []  # inside: no request at all
+    # Both talks are indexed from their captions; only the one whose media could be read has its language.
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert [e["outcome"]["status"] for e in events if e["event"] == "outcome"] == ["added", "added"], out.stdout
+    listing = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)
+    talks = {t["title"]: t for t in listing["talks"]}
+    assert talks["direct"]["language"] == "en" and not talks["redirected"]["language"], talks
+    assert any(r[1] == "/t01.ogg" and r[2].startswith("Python-urllib") for r in found["requests"])
