@@ -22,7 +22,7 @@ from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
 from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts
-from talksearch.embedding import reads_only_english, recorded_name
+from talksearch.embedding import WITH_OTHER_LANGUAGES, reads_only_english, recorded_name
 from talksearch.settings import Settings
 from talksearch.text import printable
 from talksearch.timecode import clock
@@ -166,7 +166,7 @@ class IndexRun:
         language = processed.talk.language
         if language not in (None, "en") and reads_only_english(processed.talk.embed_model):
             detail += (f"; spoken in {language!r}, which the embedding model does not read: found by its words, not "
-                       f"their meaning (a new library with --embed-model multilingual-e5-small reads it)")
+                       f"their meaning (a new library with --embed-model {WITH_OTHER_LANGUAGES} reads it)")
         if known or replaces:
             detail += ", replacing the earlier transcript"
         if displaced is not None:

@@ -340,6 +340,11 @@ def model_names(name: str) -> list[str]:
 ENGLISH_ONLY = frozenset({"all-mpnet-base-v2", "all-MiniLM-L6-v2"})
 
 
+# The setting for a library of talks in English and other languages: the default's English models, and beside
+# them the multilingual one, which also ranks the talks in other languages alone (RankingOptions.multilingual_weight).
+WITH_OTHER_LANGUAGES = "all-mpnet-base-v2+all-MiniLM-L6-v2+multilingual-e5-small"
+
+
 def reads_only_english(name: str) -> bool:
     """Whether every model of the embedding setting ``name`` is one of ``ENGLISH_ONLY`` (by hub name too)."""
     return all(part.rstrip("/").rsplit("/", 1)[-1] in ENGLISH_ONLY for part in model_names(name))
@@ -474,6 +479,21 @@ class Embedder:
     @property
     def backend(self) -> str:
         return "+".join(m.backend for m in self.models)
+
+    @property
+    def multilingual_part(self) -> slice | None:
+        """Where in a joined vector the first model that reads other languages than English sits, when others
+        beside it read only English (None: one model, or all of one kind). Talks in other languages are also
+        ranked by that part alone: in the mean of the models' cosines the English models' guesses drown it."""
+        reads_english_only = [reads_only_english(m.name) for m in self.models]
+        if all(reads_english_only) or not any(reads_english_only):
+            return None
+        start = 0
+        for model, english_only in zip(self.models, reads_english_only):
+            if not english_only:
+                return slice(start, start + model.encoder.dimension)
+            start += model.encoder.dimension
+        return None
 
     @property
     def encoder(self) -> Encoder:

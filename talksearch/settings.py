@@ -149,6 +149,11 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Weight of character-trigram matches (talks in other languages than English only: "
         "inflected and misheard words) in fusion."
     )
+    rank_multilingual_weight: float = Field(
+        2.0, ge=0, description="Weight of the multilingual model's own ranks (talks in other languages than English "
+        "only), where the embedding setting joins one to English models (`all-mpnet-base-v2+all-MiniLM-L6-v2+"
+        "multilingual-e5-small`): in the mean of the models' cosines the English models' guesses drown it."
+    )
     rank_token_candidates: int = Field(
         20, ge=0, le=200,
         description="Best fused passages rescored word by word against the query (the embedding model's token "

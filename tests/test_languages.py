@@ -709,6 +709,73 @@ def test_japanese_snippets_mark_no_meaningless_pieces_of_kana_words():
 
 
 @pytest.mark.unit
+def test_talks_in_other_languages_are_also_ranked_by_the_multilingual_model_alone(tmp_path):
+    """Where the embedding setting joins a multilingual model to English ones, a passage's vector is theirs side
+    by side and the dense ranking reads the mean of their cosines, in which the English models' guesses about a
+    German sentence drown the one model that reads it: talks not in English are also ranked by that model's part
+    of the vector alone. Vectors here are made up: parts [0:2] an English model's, [2:4] a multilingual one's."""
+    import dataclasses
+
+    import numpy as np
+
+    from talksearch.indexer.passages import PassageOptions, make_passages
+    from talksearch.library import Library, Segment
+    from talksearch.search.ranking import RankingOptions, rank
+
+    def joined(english: list[float], multilingual: list[float]) -> np.ndarray:
+        parts = [np.array(v, np.float32) / np.linalg.norm(v) for v in (english, multilingual)]
+        return np.hstack(parts) / np.sqrt(2)
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 4)
+    query = joined([1, 0], [1, 0])
+    for number, (language, said, vector) in enumerate([
+            ("de", "Der Speicher bremst das Programm.", joined([0.2, 1], [1, 0.05])),  # the answer, read by one model
+            ("de", "Wir treffen uns am Dienstag.", joined([1, 0.1], [0.5, 1])),  # what the English model guesses at
+            ("en", "We meet on Tuesdays.", joined([1, 0.2], [0.4, 1]))]):
+        sentences = [Segment(0, 4, said)]
+        passages = make_passages(sentences, PassageOptions())
+        talk = Talk("Generic", str(number), f"http://example.org/{number}", f"Talk {number}", language=language,
+                    embed_model="test-model")
+        library.add_talk(talk, sentences, passages, np.tile(vector, (len(passages), 1)))
+    options = RankingOptions(sound_weight=0, token_candidates=0, trigram_weight=0, multilingual_weight=2)
+
+    def first(o: RankingOptions, part: slice | None) -> str:
+        return rank(library, "Speicher Programm bremst", query, 1, o, multilingual_part=part)[0][0].text
+
+    assert first(dataclasses.replace(options, keyword_weight=0), slice(2, 4)) == "Der Speicher bremst das Programm."
+    assert first(dataclasses.replace(options, keyword_weight=0), None) == "Wir treffen uns am Dienstag."  # the mean
+    assert first(dataclasses.replace(options, keyword_weight=0, multilingual_weight=0), slice(2, 4)) == \
+        "Wir treffen uns am Dienstag."
+
+    # An English query's answer in an English talk, first by meaning and by its words, against a German sentence
+    # first by the multilingual model alone: that ranking is one English passages cannot enter, so the German
+    # talks' scores are scaled to the rankings open to them, or the extra vote would put it first.
+    english = joined([1, 0.05], [1, 0.3])
+    sentences = [Segment(0, 4, "Our energy budget caps every job.")]
+    passages = make_passages(sentences, PassageOptions())
+    library.add_talk(Talk("Generic", "9", "http://example.org/9", "Talk 9", language="en", embed_model="test-model"),
+                     sentences, passages, np.tile(english, (len(passages), 1)))
+
+    def ranked(o: RankingOptions) -> list[str]:
+        return [hit.text for hit, _ in rank(library, "energy budget", query, 2, o, multilingual_part=slice(2, 4))]
+
+    assert ranked(options)[0] == "Our energy budget caps every job."
+    assert ranked(dataclasses.replace(options, balance_languages=False))[0] == "Der Speicher bremst das Programm."
+    library.close()
+
+
+@pytest.mark.models
+def test_the_embedder_says_where_its_multilingual_model_sits():
+    from talksearch.embedding import Embedder
+
+    assert Embedder("all-MiniLM-L6-v2+multilingual-e5-small", threads=1).multilingual_part == slice(384, 768)
+    assert Embedder("multilingual-e5-small", threads=1).multilingual_part is None  # one model: its ranking is the one
+    assert Embedder("all-MiniLM-L6-v2", threads=1).multilingual_part is None
+
+
+@pytest.mark.unit
 def test_letters_without_an_accent_to_take_off_are_found_written_either_way(tmp_path):
     """The word index folds case and accents, but ß is not ss to it, nor ł l, ø o, and it lower-cases I to i,
     never to Turkish ı: a query word is also looked up in the spellings the transcripts' vocabulary holds ("Fuss":

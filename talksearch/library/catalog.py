@@ -147,6 +147,7 @@ class Library(VectorSync):
         self.keywords = KeywordIndex(self.db)
         self._scopes: dict[tuple, SearchScope] = {}  # search_scope's, newest last
         self._talk_names: tuple[tuple, list[tuple[str, list[str], str]]] | None = None  # talk_names(), cached
+        self._not_english: tuple[tuple, frozenset[str]] | None = None  # talks_not_in_english(), cached
         # sound_vocabularies(), cached
         self._vocabulary: dict[str, tuple[list[str], pronunciation.Sounds]] | None = None
 
@@ -529,6 +530,15 @@ class Library(VectorSync):
             rows = self.db.execute("SELECT id, speakers, event FROM talks")
             self._talk_names = (key, [(r[0], json.loads(r[1] or "[]"), r[2] or "") for r in rows])
         return self._talk_names[1]
+
+    def talks_not_in_english(self) -> frozenset[str]:
+        """The talks in another language than English (one not known counts as English, as for the trigram
+        index), kept until the catalog changes: ranking reads them for every query."""
+        key = (self._data_version(), self.db.total_changes)
+        if self._not_english is None or self._not_english[0] != key:
+            rows = self.db.execute("SELECT id FROM talks WHERE coalesce(language, 'en') != 'en'")
+            self._not_english = (key, frozenset(r[0] for r in rows))
+        return self._not_english[1]
 
     def facets(self) -> dict[str, list[str]]:
         """The distinct channels, events, speakers and languages, for filter menus."""

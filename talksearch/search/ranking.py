@@ -1,12 +1,15 @@
 """Ranking: which moments answer a query, best first.
 
-Four retrievers each rank passages (sentence windows, and single sentences where the library has them):
+Five retrievers each rank passages (sentence windows, and single sentences where the library has them):
 - dense: FAISS over the passage embeddings (meaning, paraphrase);
 - keyword: SQLite FTS5 BM25 over the transcript words (exact terms);
 - sound-alike: for query words no transcript contains, the passages whose pronunciation comes closest to the
   word's (``talksearch.pronunciation``), because speech recognition writes jargon it does not know as words it does;
 - trigrams: in talks in other languages than English, the passages sharing most character trigrams with the
-  query's words (inflections the English stemmer does not join, and words whisper misspelt).
+  query's words (inflections the English stemmer does not join, and words whisper misspelt);
+- multilingual: in those talks, where the embedding setting joins a multilingual model to English ones, the
+  passages nearest by that model's cosine alone (scaled so that in a library of both the English talks, which this
+  ranking leaves out, are not outvoted).
 Their ranks are fused (weighted reciprocal-rank fusion). The best fused passages are then rescored word by word:
 each query word's contextual vector (the embedding model's last layer, before it pools a text into one vector)
 finds its closest word in the passage and the reverse (BERTScore), which tells a passage that says what the
@@ -24,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +64,14 @@ class RankingOptions:
     # stemmed, and whisper base misheard a third to half of them on the languages set): on that set same-language
     # R@5 rose from 0.67-0.83 to 0.83 in each language, while the English sets have no such talks (docs/benchmarks.md).
     trigram_weight: float = default("rank_trigram_weight")
+    # Talks in other languages than English, also ranked by the multilingual model's cosine alone, where the
+    # embedding setting joins one to English models (Embedder.multilingual_part). On the languages set (formant
+    # voices) same-language R@5 / onTime@5 rose from 0.67-0.83 / 0.58-0.67 to 0.83 / 0.75 in each language at 2
+    # (1: 0.75-0.83 / 0.67-0.75); English talks are not ranked by it (docs/benchmarks.md).
+    multilingual_weight: float = default("rank_multilingual_weight")
+    # ... and in a library of talks in English too, the fused scores of the talks in other languages scaled to the
+    # rankings open to them (_balance_languages); False: summed as they come (an experiment, --compare).
+    balance_languages: bool = True
     # Word-by-word rescoring (BERTScore F1 of the query against the passage): of the best fused passages, how
     # many, and what a perfect match adds to a fused score (whose first rank is worth about 0.07). On the tune
     # half and the dev set 10-30 candidates and 0.2-0.3 gave the same first results (docs/benchmarks.md).
@@ -84,6 +95,7 @@ class RankingOptions:
         return cls(**{"candidates": settings.rank_candidates, "rrf_k": settings.rank_rrf_k,
                       "dense_weight": settings.rank_dense_weight, "keyword_weight": settings.rank_keyword_weight,
                       "sound_weight": settings.rank_sound_weight, "trigram_weight": settings.rank_trigram_weight,
+                      "multilingual_weight": settings.rank_multilingual_weight,
                       "token_candidates": settings.rank_token_candidates, **overrides})
 
 
@@ -96,6 +108,63 @@ def _dense(library: Library, vector: np.ndarray, k: int, scope: SearchScope | No
 
 def _keyword(library: Library, text: str, k: int, scope: SearchScope | None = None) -> list[int]:
     return library.keyword_search(text, k, scope=scope)
+
+
+def _within(library: Library, wanted: Collection[str], talks: Collection[str] | None,
+            search: Callable[[SearchScope | None], list[int]]) -> list[int]:
+    """``search`` over the passages of the ``wanted`` talks (of ``talks``, when given) alone."""
+    if talks is not None:
+        wanted = set(wanted) & set(talks)
+    if not wanted:
+        return []
+    scope = library.search_scope(wanted)
+    ids = search(scope)
+    if scope is None:  # most of the library: searched whole, the other talks' passages dropped
+        hits = library.passages(ids)
+        ids = [pid for pid in ids if pid in hits and hits[pid].talk_id in wanted]
+    return ids
+
+
+def _masked(vector: np.ndarray, part: slice) -> np.ndarray:
+    """``vector`` with only ``part`` left, the rest zeroed: its dot product with a stored vector ranks them by that
+    model's cosine alone."""
+    masked = np.zeros_like(vector)
+    masked[part] = vector[part]
+    return masked
+
+
+def _other_languages(library: Library, text: str, vector: np.ndarray, k: int, o: RankingOptions,
+                     multilingual_part: slice | None, talks: Collection[str] | None) -> list[tuple[float, list[int]]]:
+    """The rankings of talks in other languages than English alone: the character trigrams of the query's words
+    (``o.trigram_weight``), and where the embedding setting joins a multilingual model to English ones, that
+    model's cosine alone (``o.multilingual_weight``: in the mean of their cosines the English models' guesses
+    drown it)."""
+    others = library.talks_not_in_english()
+    if not others:
+        return []
+    scope = library.search_scope(talks) if talks is not None else None
+    rankings = [(o.trigram_weight, library.trigram_search(text, k, scope) if o.trigram_weight > 0 else [])]
+    if multilingual_part and o.multilingual_weight > 0:
+        rankings.append((o.multilingual_weight, _within(library, others, talks, lambda within: _dense(
+            library, _masked(vector, multilingual_part), k, within))))
+    return rankings
+
+
+def _balance_languages(library: Library, fused: dict[int, float], shared: float, extra: float) -> None:
+    """Scales the fused scores of passages in other languages than English by the share of their votes that the
+    rankings open to every passage hold (``shared``: the others; ``extra``: the multilingual model's own ranking,
+    which only talks not in English enter), so that a passage first in each of its rankings scores alike in either
+    kind of talk: unscaled, that ranking cost a library's English talks a quarter of their first places. A library
+    in one kind of language only is scaled alike throughout: its ranking does not change. The trigram ranking,
+    which only those talks enter too, is left out: scaled as well, English queries found moments in German,
+    Spanish and French talks (through shared words) less often, by more than English talks gained (docs/benchmarks.md)."""
+    others = library.talks_not_in_english() if extra > 0 else frozenset()
+    if not others:
+        return
+    factor = shared / (shared + extra)
+    for pid, hit in library.passages(fused).items():
+        if hit.talk_id in others:
+            fused[pid] *= factor
 
 
 def unknown_words(library: Library, text: str, common_words: Collection[str] = ()) -> list[str]:
@@ -303,7 +372,8 @@ DEEPEST = 16
 
 def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, options: RankingOptions,
          talks: Collection[str] | None = None, common_words: Collection[str] = (),
-         query_words: np.ndarray | None = None, distinct_talks: bool = False) -> list[tuple[PassageHit, float]]:
+         query_words: np.ndarray | None = None, distinct_talks: bool = False,
+         multilingual_part: slice | None = None) -> list[tuple[PassageHit, float]]:
     """The best ``limit`` moments for a query (``distinct_talks``: every moment, from at least ``limit`` talks;
     None: every moment the first candidates give), optionally only from the talks in ``talks``; rescored word by
     word when ``query_words`` gives the signs of the query's meaningful word vectors (``token_codes.signs``).
@@ -332,11 +402,13 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
             (o.dense_weight, _dense(library, vector, candidates, scope)),
             (o.keyword_weight, _keyword(library, text, candidates, scope)),
             (sound_weight, _sound(library, unknown, candidates, o, scope)),
-            (o.trigram_weight, library.trigram_search(text, candidates, scope) if o.trigram_weight > 0 else []),
+            *_other_languages(library, text, vector, candidates, o, multilingual_part, talks),
         ]
         fused = _fuse(rankings, o.rrf_k)
         if tier == 0 and query_words is not None and o.token_candidates:
             rescore(library, fused, _eligible(library, text, fused, talks), query_words, o)
+        if o.balance_languages and multilingual_part:
+            _balance_languages(library, fused, o.dense_weight + o.keyword_weight + sound_weight, o.multilingual_weight)
         if tier == 0:  # a deeper tier only adds passages after these
             if named:
                 put_named_first(library, fused, named, vector, candidates)

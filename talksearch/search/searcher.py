@@ -308,7 +308,8 @@ class Searcher:
         query_words = (token_codes.signs(self.embedder.query_tokens(text).meaningful())
                        if snap and options.token_candidates else None)
         return rank(library, text, vector, limit, options, talks=allowed, distinct_talks=distinct_talks,
-                    common_words=self.embedder.common_words, query_words=query_words)
+                    common_words=self.embedder.common_words, query_words=query_words,
+                    multilingual_part=self.embedder.multilingual_part)
 
     def _results(self, library: Library, text: str, hits,
                  timelines: dict[str, list[Moment]] | None) -> list[SearchResult]:
