@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -96,10 +97,16 @@ def talk_prompt(talk, max_chars: int = 400) -> str | None:
 
 
 def keep_segment(segment, options: TranscriptionOptions) -> bool:
+    """Whether a segment passes the hallucination filter: not a repetition loop, not silence whisper was unsure
+    of, and holding a word: whisper writes "..." or "♪" over a buzz, which also confirmed a doubtful segment
+    (``Transcriber._confirmed``) as speech."""
     if segment.compression_ratio > options.compression_ratio_threshold:
         return False
     silent = segment.no_speech_prob > options.no_speech_threshold
-    return not (silent and segment.avg_logprob < options.log_prob_threshold) and bool(segment.text.strip())
+    return not (silent and segment.avg_logprob < options.log_prob_threshold) and _WORDY.search(segment.text) is not None
+
+
+_WORDY = re.compile(r"[^\W_]")  # a letter or digit of any script
 
 
 def sparse(segment, options: TranscriptionOptions) -> bool:
@@ -210,6 +217,10 @@ class Transcriber:
                 segments += chunk_segments
                 detected = detected or chunk_language
         progress(duration, duration)
+        if not segments and any(prompt.values()):
+            # The prompt can itself silence whisper: tiny.en found nothing under a file's one-letter name ("c") in
+            # speech it transcribes whole without one. Whether there is speech is asked again without it.
+            return self.transcribe(audio, on_progress, hotwords=None, language=language)
         if not segments:
             raise NoSpeech("no speech found")
         return Transcript(detected or "en", duration, segments)

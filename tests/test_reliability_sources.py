@@ -226,6 +226,19 @@ def test_a_buzz_with_a_talks_title_is_not_heard_as_the_title(no_speech, tmp_path
     assert result.returncode == 1 and "no speech found" in result.stdout, result.stdout + result.stderr
 
 
+def test_speech_under_a_title_that_silences_whisper_is_still_heard(tmp_path):
+    """The title is whisper's prompt, and a meaningless one can silence it: tiny.en finds no speech in this
+    recording (espeak-ng: "InfiniBand partition keys isolate tenants on a shared fabric…") under a file's
+    one-letter name, and transcribes it whole without a prompt. No speech found under the prompt is asked again
+    without it."""
+    talk = tmp_path / "c.mp3"  # no .info.json: the title is the file's name
+    shutil.copy(DATA / "hushed-by-prompt.mp3", talk)
+    result = talksearch("index", str(talk), "--library", str(tmp_path / "library"), "--whisper-model", "tiny.en")
+    assert result.returncode == 0 and result.stdout.startswith("added"), result.stdout + result.stderr
+    text = talksearch("export", re.search(r"\((\w{12}),", result.stdout)[1], "--library", str(tmp_path / "library"))
+    assert "partition" in text.stdout.lower(), text.stdout
+
+
 def test_a_talk_whisper_fails_on_says_why_its_captions_were_not_used(no_speech, tmp_path):
     """Its captions were the way to index it: the failed line says why they were not used, as an added line does."""
     noise = tmp_path / "noise.ogg"
