@@ -177,6 +177,25 @@ def settings_from(**options) -> Settings:
 
 
 library_option = setting_options("library")
+language_option = click.option("--language", "languages", multiple=True, metavar="CODE",
+                               help="Only talks in this spoken language, e.g. de (repeat for several).")
+
+
+def _language_filter(languages: tuple[str, ...]):
+    """``--language`` values as the API reads its filter (trimmed, blank values dropped, too many or too long ones
+    refused, codes checked): a TalkFilter, or None when none is given."""
+    from talksearch.language_codes import filter_languages
+    from talksearch.library import TalkFilter
+    from talksearch.service.errors import ApiError
+    from talksearch.service.params import filter_values
+
+    try:
+        codes = filter_languages(filter_values("--language", languages))
+    except ApiError as exc:
+        raise click.UsageError(exc.message) from None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--language") from None
+    return TalkFilter(languages=codes) if codes else None
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -236,23 +255,12 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
 @library_option
 @click.option("--limit", type=click.IntRange(1, 100), default=None, help="Results to show (1-100).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
-@click.option("--language", "languages", multiple=True, metavar="CODE",
-              help="Only talks in this spoken language, e.g. de (repeat for several).")
+@language_option
 def search_command(query, limit, as_json, library, languages) -> None:
     """Search the library."""
-    from talksearch.language_codes import filter_languages
-    from talksearch.library import TalkFilter
     from talksearch.search import QueryError, open_searcher
-    from talksearch.service.errors import ApiError
-    from talksearch.service.params import filter_values
 
-    try:  # read as the API reads its filter: trimmed, blank values dropped, too many or too long ones refused
-        codes = filter_languages(filter_values("--language", languages))
-    except ApiError as exc:
-        raise click.UsageError(exc.message) from None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--language") from None
-    filters = TalkFilter(languages=codes) if codes else None
+    filters = _language_filter(languages)
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
     try:
@@ -274,14 +282,16 @@ def search_command(query, limit, as_json, library, languages) -> None:
 @main.command()
 @library_option
 @click.option("--json", "as_json", is_flag=True, help="Print {\"talks\": [...], \"total\": N}.")
-def talks(library, as_json) -> None:
+@language_option
+def talks(library, as_json, languages) -> None:
     """List the talks in the library."""
     from talksearch.library import Library
     from talksearch.schemas import TalkList
     from talksearch.search.searcher import talk_summary
 
+    filters = _language_filter(languages)
     with Library.open(settings_from(library=library).library) as lib:
-        listing = TalkList(talks=[talk_summary(t) for t in lib.talks()], total=lib.count_talks())
+        listing = TalkList(talks=[talk_summary(t) for t in lib.talks(filters=filters)], total=lib.count_talks(filters))
     if as_json:
         say_utf8(listing.model_dump_json())
         return

@@ -164,6 +164,12 @@ def test_cli_search_filters_by_language():
     for value in ("english", "qq"):  # a word, and two letters that are no language's code
         wrong = talksearch("search", "checkpoint", "--library", library, "--language", value)
         assert wrong.returncode == 2 and f"'{value}' is not a language code" in wrong.stderr
+    # the talks listing takes the same filter
+    listed = json.loads(talksearch("talks", "--library", library, "--language", "EN", "--json").stdout)
+    assert listed["total"] == len(listed["talks"]) > 0 and {t["language"] for t in listed["talks"]} == {"en"}
+    assert json.loads(talksearch("talks", "--library", library, "--language", "de", "--json").stdout)["total"] == 0
+    wrong = talksearch("talks", "--library", library, "--language", "english")
+    assert wrong.returncode == 2 and "'english' is not a language code" in wrong.stderr
 
 
 @pytest.mark.unit
