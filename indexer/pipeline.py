@@ -163,6 +163,8 @@ class IndexRun:
             detail += f"; {processed.captions_refused}"
         if processed.untranslated:
             detail += f"; {processed.untranslated}"
+        if processed.language_note:
+            detail += f"; {processed.language_note}"
         language = processed.talk.language
         if language not in (None, "en") and reads_only_english(processed.talk.embed_model):
             detail += (f"; spoken in {language!r}, which the embedding model does not read: found by its words, not "
@@ -282,7 +284,9 @@ class IndexRun:
         known = (lambda _key: False) if self.reindex else reader.has_archive_id
         fetcher = Sources(self.settings.library / DOWNLOADS, known, self.settings.socket_timeout, on_download,
                           captions=self.settings.captions, language=self.settings.language,
-                          keep_media=self.settings.keep_media, library_urls=reader.archive_urls)
+                          keep_media=self.settings.keep_media, library_urls=reader.archive_urls,
+                          max_download_mb=self.settings.max_download_mb,
+                          download_stall_seconds=self.settings.download_stall_seconds)
         try:
             for candidate in list_candidates(fetcher, sources, overall):
                 if isinstance(candidate, Outcome):

@@ -28,6 +28,13 @@ from talksearch.models import ModelError, resolve, resolve_device
 from talksearch.settings import Settings
 
 
+# How sure whisper's detection (``Transcriber.detect_language``: its average probability) must be of another
+# language than a feed's channel states for the talk to be taken as spoken in that one: past half (more probable than
+# all others together, the channel's included), with a margin. With base, espeak talks in one language were detected
+# at 0.76 to 0.99 (English ones in a German channel's feed at 0.92); a German talk that opens with a few English
+# sentences as English at 0.51, which keeps the channel's German.
+CHANNEL_LANGUAGE_OVERRULED = 0.6
+
 # The bundled model that hears 99 languages: what an English-only model hands a talk in another language to.
 MULTILINGUAL_WHISPER = "base"
 
@@ -49,6 +56,7 @@ class Processed:
     token_vectors: list[np.ndarray] | None = None  # per passage, its meaningful words' vectors (kept for sentences)
     untranslated: str | None = None  # why --translate gave a talk not in English no English, when it did not
     replaces: str | None = None  # the talk whose replaced recording this is (``Fetched.replaces``)
+    language_note: str | None = None  # that whisper heard another language than its feed's channel states
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -113,15 +121,16 @@ class TalkProcessor:
 
     def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None) -> Processed:
         started = time.perf_counter()
-        talk = fetched.talk
+        talk, language_note = fetched.talk, None
         if fetched.captions is not None:  # the talk's own captions: no transcription
             segments = fetched.captions.segments
             audio_seconds = talk.duration or max(s.end for s in segments)
-            talk.language = fetched.captions.language or talk.language or self._detect_language(fetched)
+            talk.language = (fetched.captions.language or talk.language or fetched.channel_language
+                             or self._detect_language(fetched))
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
-            transcript, whisper_name = self._transcribe(fetched, on_progress)
+            transcript, whisper_name, language_note = self._transcribe(fetched, on_progress)
             segments, audio_seconds = transcript.segments, transcript.duration
             # what whisper decoded: measured, unlike a duration the source states (a feed's, a sidecar .info.json's)
             talk.duration = transcript.duration or talk.duration
@@ -137,7 +146,7 @@ class TalkProcessor:
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
-                         self._untranslated(fetched), replaces=fetched.replaces)
+                         self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note)
 
     def _detect_language(self, fetched: Fetched) -> str | None:
         """The language whisper ``base`` hears in a captioned talk, for a talk whose source and captions do not
@@ -181,25 +190,43 @@ class TalkProcessor:
         return time.perf_counter() - started
 
     def _transcribe(self, fetched: Fetched,
-                    on_progress: Callable[[float, float], None] | None) -> tuple[Transcript, str]:
-        """The talk's transcript, and the name of the whisper model that made it."""
+                    on_progress: Callable[[float, float], None] | None) -> tuple[Transcript, str, str | None]:
+        """The talk's transcript, the name of the whisper model that made it, and a note when whisper heard another
+        language than its feed's channel states."""
         if fetched.audio is None:
             raise TalkFailed("no audio to transcribe")
         transcriber = self.transcriber  # a model that cannot load stops the run (ModelError), not just this talk
         # forced, or the source's when whisper knows it (else detected: a feed may say "English" or a retired code)
-        name, language = self.whisper_name, whisper_code(fetched.talk.language)
+        name, language, note = self.whisper_name, whisper_code(fetched.talk.language), None
+        channel_language = whisper_code(fetched.channel_language)
         try:
-            if not transcriber.is_multilingual:
-                transcriber, name, language = self._for_english_only_model(str(fetched.audio), language)
+            if not transcriber.is_multilingual:  # (which cannot tell languages apart: the channel's is taken)
+                transcriber, name, language = self._for_english_only_model(str(fetched.audio),
+                                                                           language or channel_language)
+            elif language is None and channel_language is not None:
+                language, note = self._checked_channel_language(transcriber, str(fetched.audio), channel_language)
             transcript = transcriber.transcribe(str(fetched.audio), on_progress, hotwords=talk_prompt(fetched.talk),
                                                 language=language)
-            return transcript, name
+            return transcript, name, note
         except NoSpeech as exc:
             raise TalkFailed(str(exc)) from None
         except TalkFailed:
             raise
         except Exception as exc:  # PyAV decode errors and the like: the file is not usable media
             raise TalkFailed(f"not readable as audio ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+    @staticmethod
+    def _checked_channel_language(transcriber: Transcriber, audio: str,
+                                  channel_language: str) -> tuple[str, str | None]:
+        """The language a talk is transcribed in whose feed's channel alone states one (``Fetched.channel_language``),
+        and the note that says when it is another: the one whisper detects where it is sure of it, else the
+        channel's. A conference's feed states one language for talks in several: an English talk in a channel
+        that says German was stored as German, its words (English still: whisper, told German, wrote them as heard)
+        then missed by a filter for English and treated as German by the keyword index."""
+        detected, probability = transcriber.detect_language(audio)  # NoSpeech for silence
+        if detected != channel_language and probability > CHANNEL_LANGUAGE_OVERRULED:
+            return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"
+        return channel_language, None
 
     def _for_english_only_model(self, audio: str, language: str | None) -> tuple[Transcriber, str, str | None]:
         """An English-only model hears every language as English gibberish, and cannot tell which it hears: the

@@ -162,7 +162,8 @@ class RayTalkWorker:
         with _scratch_folder(self.scratch_prefix) as scratch:
             sources = Sources(scratch, self.known.__contains__, self.settings.socket_timeout,
                               captions=self.settings.captions, language=self.settings.language,
-                              library_urls=lambda: self.urls)
+                              library_urls=lambda: self.urls, max_download_mb=self.settings.max_download_mb,
+                              download_stall_seconds=self.settings.download_stall_seconds)
             fetched = fetch_once(sources, candidate, seen=set(taken))
             if isinstance(fetched, Outcome):
                 return fetched

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import threading
+import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from collections.abc import Callable, Container, Iterator, Mapping
@@ -27,7 +28,7 @@ from urllib.request import url2pathname
 import av
 import yt_dlp
 from yt_dlp.extractor.generic import GenericIE
-from yt_dlp.utils import make_archive_id, smuggle_url, unified_strdate, unified_timestamp, unsmuggle_url
+from yt_dlp.utils import DownloadCancelled, make_archive_id, smuggle_url, unified_strdate, unified_timestamp, unsmuggle_url
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
@@ -35,6 +36,7 @@ from talksearch.indexer.caption_sources import CaptionTrack, CaptionTranscript
 from talksearch.indexer.captions import CaptionError
 
 from talksearch.language_codes import base_language, source_language
+from talksearch.settings import default
 from talksearch.library import Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import MEDIA_SUFFIXES, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
@@ -50,6 +52,10 @@ _URL_PIECE = 1 << 20  # bytes read at a time, so that what is read stays within 
 # ... and refused when reading it takes longer than this in all: yt-dlp's socket timeout is per read, which a server
 # that trickles a byte every few seconds never meets, while the run waits on the talk (holding the writer's lock)
 _URL_DEADLINE_S = 60
+# A talk's download is abandoned when it averages less than this over `download_stall_seconds` (a server that
+# trickles a byte every few seconds, or one that went quiet mid-file), counted as yt-dlp reports its progress: a
+# block at a time, each about a second's worth at the rate the download had.
+_STALL_BYTES_PER_S = 1024
 _CHAPTER_TITLE = 200  # characters of a chapter's title kept: a line of a table of contents, not a description
 
 
@@ -85,6 +91,11 @@ class Fetched:
     captions: CaptionTranscript | None = None  # the words, when captions are used instead of Whisper
     captions_refused: str | None = None  # why the talk's captions were not used (one line), when it has some;
     # and why its feed's chapters file was not read (Sources._feed_chapters), after a "; "
+    # The spoken language as only its feed's channel states it (``<channel><language>``): one for the whole show,
+    # which a conference's feed of talks in several languages states too. A hint, not the talk's language
+    # (``talk.language``, which its item, its site, its captions or --language state): TalkProcessor has whisper's
+    # detection check it.
+    channel_language: str | None = None
     # The media's URL as yt-dlp resolved it, when captions stood in for a download: its opening minutes can be
     # read as a stream (the talk's language, when neither the source nor the captions say it).
     media_stream: str | None = None
@@ -109,8 +120,14 @@ def clean_error(exc: BaseException) -> str:
     text = re.sub(r"^ERROR:\s*", "", text)
     text = re.sub(r"^\[[\w:]+\]\s*(\S+:\s*)?", "", text)
     text = text.splitlines()[0] if text else type(exc).__name__
+    # yt-dlp asks for a bug report where it cannot tell a bad source from its own bug (TLS failures): not ours to pass on
+    text = re.sub(r"[;,.]?\s*(please report this issue on|confirm you are on the latest version)\b.*$", "", text,
+                  flags=re.IGNORECASE)
     # yt-dlp repeats the cause ("... (caused by <HTTPError 404: ...>)") and urllib3 names its pool: one line is enough
     text = re.sub(r"\s*\(caused by .*\)$", "", text)
+    text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)  # where in CPython's ssl module: "self-signed certificate (_ssl.c:1006)"
+    if re.fullmatch(r"Unsupported URL: https?://\S+", text):  # the generic extractor's word for a page without media
+        text = "no media found on this page (yt-dlp: Unsupported URL)"
     text = re.sub(r"HTTPS?ConnectionPool\(host='([^']*)', port=(\d+)\): ", r"\1:\2: ", text)
     text = re.sub(r"#__youtubedl_smuggle=[^\s'\"]*", "", text)  # what yt-dlp passes along with a URL (a feed's guid)
     return re.sub(r"\.\.(\s|$)", r".\1", text)  # "Read timed out.. Giving up"
@@ -127,6 +144,85 @@ class _Quiet:
     def info(self, msg: str) -> None: ...
     def warning(self, msg: str) -> None: ...
     def error(self, msg: str) -> None: ...
+
+
+class DownloadRefused(DownloadCancelled):
+    """A download stopped by one of the run's limits (size, stall, a live stream); the message says which, in one
+    line. yt-dlp lets a DownloadCancelled from a progress hook or a match filter through, where it retries others."""
+
+
+class _DownloadWatch:
+    """One download's progress against the limits: fed by yt-dlp's progress hook, and checked once a second by a
+    thread of its own, since the hook only runs when a block has arrived, which a trickling server never completes.
+    On a stall that thread shuts the connection being read (``response``), so the blocked read returns."""
+
+    def __init__(self, stall_seconds: float):
+        self.stall_seconds = stall_seconds
+        self.refusal: str | None = None  # why the download was stopped, once it is
+        self.response = None  # the connection the download reads from now (``_WatchedDL.urlopen``)
+        self.stated: int | None = None  # the largest size a response stated (its Content-Length / Content-Range)
+        self.part: str | None = None  # the file being written
+        self.oversize = False  # stopped for its size: its partial file is not to be resumed
+        self.done = 0  # bytes downloaded so far
+        self._mark = (time.monotonic(), 0)  # since when, from how many bytes, the rate is measured
+        self._ended = threading.Event()
+
+    def __enter__(self) -> _DownloadWatch:
+        threading.Thread(target=self._check, name="download-watch", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._ended.set()
+
+    def _check(self) -> None:
+        while not self._ended.wait(1.0):
+            since, then = self._mark
+            now = time.monotonic()
+            if self.done - then >= _STALL_BYTES_PER_S * self.stall_seconds:
+                self._mark = (now, self.done)
+            elif now - since >= self.stall_seconds:
+                self.refusal = (f"the download stalled: under {_STALL_BYTES_PER_S // 1024} KiB/s for "
+                                f"{self.stall_seconds:g} s (setting download_stall_seconds)")
+                self._interrupt()
+                return
+
+    def _interrupt(self) -> None:
+        """End the blocked read: urllib3's response (yt-dlp's requests handler) shuts its socket from another
+        thread; yt-dlp's own urllib handler's is closed. yt-dlp's retry then meets ``refusal`` (_WatchedDL)."""
+        fp = getattr(self.response, "fp", None)
+        try:
+            if callable(getattr(fp, "shutdown", None)):
+                fp.shutdown()
+            elif self.response is not None:
+                self.response.close()
+        except Exception:  # already released or closed: the read has ended anyway
+            pass
+
+
+class _WatchedDL(yt_dlp.YoutubeDL):
+    """yt-dlp, its requests seen by the download being watched (``watch``, only while one is): the connection it
+    reads from, which a stall shuts; the size each response states; and a request made after a limit stopped the
+    download (yt-dlp retrying it) refused instead."""
+
+    watch: _DownloadWatch | None = None
+
+    def urlopen(self, req):
+        watch = self.watch
+        if watch is not None and watch.refusal:
+            raise DownloadRefused(watch.refusal)
+        response = super().urlopen(req)
+        if watch is not None:
+            watch.response = response
+            stated = _stated_size(response.headers)
+            watch.stated = max(watch.stated or 0, stated or 0) or None
+        return response
+
+
+def _stated_size(headers) -> int | None:
+    """The whole file's size a response states: a range's total (``bytes 0-99/1234``), else its Content-Length."""
+    total = re.fullmatch(r"\s*bytes\s+[\d*-]+/(\d+)\s*", headers.get("Content-Range") or "")
+    length = (headers.get("Content-Length") or "").strip()
+    return int(total[1]) if total else int(length) if length.isdigit() else None
 
 
 class CatalogArchive:
@@ -224,10 +320,12 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
                 break
         if thumbnail := _artwork(item, feed_url) or channel_image:
             extra["thumbnail"] = thumbnail
+        # an item's own <language> (outside RSS 2.0, yet written) states its talk's; the channel's only hints at it
+        item_language = (item.findtext("language") or "").strip() or None
         # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the item's language wins)
         extra["transcripts"] = [
             {"url": _absolute(t.get("url"), feed_url), "type": (t.get("type") or "").strip().lower(),
-             "language": t.get("language") or channel_language}
+             "language": t.get("language") or item_language or channel_language}
             for t in item.findall(f"{_PODCAST}transcript") if t.get("url")
         ]
         # Podcasting 2.0 chapters: <podcast:chapters url type="application/json+chapters"/>, a JSON file read when
@@ -235,7 +333,8 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
         chapters = item.find(f"{_PODCAST}chapters")
         if chapters is not None and (chapters.get("url") or "").strip():
             extra["chapters_url"] = _absolute(chapters.get("url").strip(), feed_url)
-        extra["language"] = channel_language
+        extra["language"] = item_language
+        extra["channel_language"] = channel_language
         guid = item.findtext("guid")  # unstripped: the id yt-dlp's generic extractor gives the item (force_videoid)
         items[guid or _absolute(enclosure.get("url"), feed_url)] = extra
     return items
@@ -378,10 +477,14 @@ class Sources:
     def __init__(self, download_dir: Path, is_indexed: Callable[[str], bool], socket_timeout: float = 30.0,
                  on_download: Callable[[str, int, int | None], None] | None = None, captions: str = "never",
                  language: str | None = None, keep_media: bool = False,
-                 library_urls: Callable[[], Mapping[str, str]] = dict):
+                 library_urls: Callable[[], Mapping[str, str]] = dict,
+                 max_download_mb: int = default("max_download_mb"),
+                 download_stall_seconds: float = default("download_stall_seconds")):
         """``captions`` (``caption_sources.CHOICES``) says which captions may stand in for the audio; a talk
         they cover is not downloaded unless ``keep_media``. ``language`` is the spoken language, when forced.
-        ``library_urls`` is read once, when a media URL's key is first needed."""
+        ``library_urls`` is read once, when a media URL's key is first needed. A download larger than
+        ``max_download_mb`` (0: any size), or slower than ``_STALL_BYTES_PER_S`` for ``download_stall_seconds``,
+        fails its talk."""
         self.download_dir = download_dir
         self.library_urls = library_urls
         self.is_indexed = is_indexed
@@ -389,6 +492,8 @@ class Sources:
         self.captions = captions
         self.language = language
         self.keep_media = keep_media
+        self.max_bytes = max_download_mb << 20 or None
+        self.stall_seconds = download_stall_seconds
         params = {
             "format": "bestaudio/best",  # audio only where the site offers it; never re-encoded
             "outtmpl": str(download_dir / "%(extractor_key)s-%(id)s.%(ext)s"),
@@ -401,15 +506,75 @@ class Sources:
             "continuedl": True,  # an interrupted run resumes its .part files
             "extract_flat": "in_playlist",
             "download_archive": CatalogArchive(is_indexed),
-            "progress_hooks": [self._progress],
+            "progress_hooks": [self._progress, self._within_limits],
+            # yt-dlp's own checks: a size the response states, before anything is written (it then writes no file,
+            # which _download tells as this); a size or liveness the extractor states (_refused)
+            "max_filesize": self.max_bytes,
+            "match_filter": self._refused,
+            # yt-dlp's own downloaders (HLS included), never ffmpeg's: those run the hooks above, and ffmpeg resolves
+            # names in C, past the service's SSRF guard (talksearch.service.netguard)
+            "external_downloader": {"default": "native"},
             "noplaylist": False,
         }
-        self.ydl = yt_dlp.YoutubeDL(params)
+        self.ydl = _WatchedDL(params)
 
     def _progress(self, status: dict) -> None:
         if self.on_download and status.get("status") in ("downloading", "finished"):
             total = status.get("total_bytes") or status.get("total_bytes_estimate")
             self.on_download(status.get("filename", ""), status.get("downloaded_bytes") or 0, total)
+
+    def _too_large(self, size: int | None) -> str:
+        """``size``: what the source states, None for a stream that states none."""
+        stated = f" ({size / (1 << 20):,.0f} MiB)" if size else ""
+        return f"larger than the download limit{stated} of {self.max_bytes >> 20} MiB (setting max_download_mb)"
+
+    def _refused(self, info: dict, incomplete: bool) -> None:
+        """yt-dlp's match filter, for the format chosen (``incomplete``: a listing's entry, not yet chosen): a live
+        stream, or a size the extractor states over the limit, refused before any download."""
+        if incomplete:
+            return None
+        refusal = None
+        if info.get("is_live") or info.get("live_status") in ("is_live", "is_upcoming"):
+            refusal = "a live stream: index it once it has ended"
+        size = info.get("filesize") or info.get("filesize_approx")
+        if self.max_bytes and isinstance(size, (int, float)) and size > self.max_bytes:
+            refusal = self._too_large(int(size))
+        if refusal and self.ydl.watch is not None:
+            # yt-dlp raises a filter's cancellation again without its message: the watch keeps it
+            self.ydl.watch.refusal = refusal
+            raise DownloadRefused(refusal)
+        return None
+
+    def _within_limits(self, status: dict) -> None:
+        """Progress hook: the watch fed; a download past the size limit (a stream that states no size) stopped."""
+        watch = self.ydl.watch
+        if watch is None or status.get("status") != "downloading":
+            return
+        watch.done = status.get("downloaded_bytes") or 0
+        watch.part = status.get("tmpfilename") or watch.part
+        if self.max_bytes and watch.done > self.max_bytes:
+            watch.oversize, watch.refusal = True, self._too_large(status.get("total_bytes"))
+            raise DownloadRefused(watch.refusal)
+
+    def _download(self, info: dict) -> dict | None:
+        """yt-dlp's processing and download of ``info``, within the limits. DownloadRefused when one stopped it:
+        a file over the size limit is removed (resumed, it would only be refused again), a stalled one is kept for
+        the next run to resume."""
+        with _DownloadWatch(self.stall_seconds) as watch:
+            self.ydl.watch = watch
+            try:
+                downloaded = self.ydl.process_ie_result(info, download=True)
+            except DownloadRefused as exc:
+                if watch.part and watch.oversize:
+                    Path(watch.part).unlink(missing_ok=True)
+                raise SourceError(watch.refusal or str(exc)) from None
+            finally:
+                self.ydl.watch = None
+        files = (downloaded or {}).get("requested_downloads") or []
+        if self.max_bytes and watch.stated and watch.stated > self.max_bytes and not (
+                files and files[0].get("filepath") and Path(files[0]["filepath"]).exists()):  # max_filesize stopped it
+            raise SourceError(self._too_large(watch.stated))
+        return downloaded
 
     # --- listing --------------------------------------------------------------------------------
 
@@ -424,7 +589,7 @@ class Sources:
             if not source:  # "file://" would otherwise be the current directory
                 raise SourceError("a file:// URL without a path")
         if not is_url(source):
-            yield from self._expand_local(source)
+            yield from self._expand_local(source, from_url=parts.scheme.lower() == "file")
             return
         try:
             info = self.ydl.extract_info(source, download=False, process=False)
@@ -482,7 +647,7 @@ class Sources:
             else:
                 yield Candidate(source, entry.get("title") or entry.get("url") or source, entry=entry, context=context)
 
-    def _expand_local(self, source: str) -> Iterator[Candidate]:
+    def _expand_local(self, source: str, from_url: bool = False) -> Iterator[Candidate]:
         path = Path(source).expanduser()
         if path.is_dir():
             # a talksearch library inside the folder (its kept media, its downloads) is not walked: its copies
@@ -498,6 +663,8 @@ class Sources:
             yield Candidate(source, str(path), path=path)
         elif path.exists():  # a pipe, a socket, a device: read once it is gone, and a recording is read twice
             raise SourceError("not a regular file or a folder (a pipe or a device cannot be indexed)")
+        elif from_url:  # "file:///talks/nope.mp3" is a URL: only its file is missing
+            raise SourceError("no such file or folder")
         else:
             raise SourceError("no such file or directory, and not a URL")
 
@@ -617,9 +784,10 @@ class Sources:
             transcript, refused = self._remote_captions(info, feed)
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
                 info, unread = self._feed_chapters(info, feed)
-                return Fetched(self._talk_from_info(info, candidate.context or {}, feed), None, False, transcript,
-                               unread, media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
-            resolved, info = info, self.ydl.process_ie_result(info, download=True)
+                return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), None, False,
+                               transcript, unread, channel_language=source_language(feed.get("channel_language")),
+                               media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
+            resolved, info = info, self._download(info)
         except (ListedTwice, SourceError):
             raise
         except OSError:  # a full disk: the caller says so as such
@@ -639,8 +807,9 @@ class Sources:
         if measured and (transcript is not None or refused) and measured != info.get("duration"):
             transcript, refused = self._remote_captions({**resolved, "duration": measured}, feed)
         info, unread = self._feed_chapters({**info, "duration": measured or info.get("duration")}, feed)
-        return Fetched(self._talk_from_info(info, candidate.context or {}, feed), audio, True, transcript,
-                       "; ".join(note for note in (refused, unread) if note) or None)
+        return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), audio, True, transcript,
+                       "; ".join(note for note in (refused, unread) if note) or None,
+                       channel_language=source_language(feed.get("channel_language")))
 
     def _resolved(self, entry: dict) -> dict | None:
         """yt-dlp's processing of a listed entry, without downloading, its archive check blind to the generic
@@ -663,7 +832,8 @@ class Sources:
         """The site's or the ``feed`` item's captions for a talk, read; or why not (None, None: it has none)."""
         tracks = caption_sources.site_tracks(info, self.captions)
         tracks += caption_sources.feed_tracks(feed.get("transcripts") or [], self.captions)
-        language = self.language or caption_sources.spoken_language(info) or feed.get("language")
+        language = (self.language or caption_sources.spoken_language(info) or feed.get("language")
+                    or feed.get("channel_language"))
         return self._read_captions(tracks, language, info.get("duration"))
 
     def _read_captions(self, tracks: list[CaptionTrack], language: str | None,
@@ -726,17 +896,21 @@ class Sources:
             return info, "chapters not read: not a JSON chapters file"
         return {**info, "chapters": chapters}, None
 
-    def _talk_from_info(self, info: dict, context: dict, feed: dict) -> Talk:
+    def _talk_from_info(self, info: dict, context: dict, feed: dict, listed: str | None = None) -> Talk:
         media_url, _ = unsmuggle_url(info.get("url") or "")
         page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
         direct = bool(info.get("direct")) or page_url == media_url
+        link = media_url if direct else page_url
+        if direct and listed and _address(listed) != _address(media_url):
+            # A media URL that redirects: the talk is linked by the URL listed (the one it is keyed by), so that two
+            # URLs leading to one recording are two talks told apart; its media is where it led (``media_url``).
+            link = listed
         if info.get("extractor_key") == "Generic" and info.get("direct"):
             # A media file's own URL (a feed item's enclosure): yt-dlp dates it by the HTTP Last-Modified, when
             # the file was last copied to the server, not when the talk was published (and derives upload_date
             # from it). A feed's <pubDate> is read from the feed itself (_feed_items).
             info = {**info, "timestamp": None, "upload_date": None}
-        return _talk(info, feed, context.get("playlist_title"), url=media_url if direct else page_url,
-                     media_url=media_url if direct else None)
+        return _talk(info, feed, context.get("playlist_title"), url=link, media_url=media_url if direct else None)
 
     def _fetch_local(self, path: Path) -> Fetched | None:
         digest = _file_digest(path)
@@ -915,8 +1089,9 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         description=feed.get("description") or info.get("description"),
         published=feed.get("published") or _published(info),
         duration=info.get("duration"),
-        # as the site or the feed states it (a forced --language replaces it: Sources.fetch); whisper's detection
-        # fills it in otherwise (and where the source's word for it is no language: "Deutsch")
+        # as the site or the feed's item states it (a forced --language replaces it: Sources.fetch); whisper's
+        # detection fills it in otherwise (and where the source's word for it is no language: "Deutsch"), checking
+        # what the feed's channel says (Fetched.channel_language)
         language=source_language(caption_sources.spoken_language(info)) or source_language(feed.get("language")),
         thumbnail=info.get("thumbnail") or feed.get("thumbnail"),  # the item's own artwork, else the show's
         chapters=[
@@ -984,7 +1159,9 @@ def _file_digest(path: Path) -> str:
 
 
 def read_source_list(path: Path) -> list[str]:
-    """``--from-file``: one source per line; blank lines and # comments ignored."""
+    """``--from-file``: one source per line; blank lines ignored, and # comments: a line's own, or after a source,
+    following whitespace (a URL's "#fragment" follows no whitespace)."""
     lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM (Windows editors write one) is not a source's
-    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    sources = (re.split(r"(?:^|\s)#", line, maxsplit=1)[0].strip() for line in lines)
+    return [source for source in sources if source]
 

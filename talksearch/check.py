@@ -4,8 +4,8 @@ What is checked: the SQLite catalog (integrity, its FTS5 word index, and its two
 their passages), the FAISS file (readable, and holding exactly the catalog's passage ids), the models recorded
 (one embedding model for the whole library, found where its name says, embeddings of its dimension), leftover
 files from interrupted runs, recordings kept in ``media/`` that no talk owns, and talks indexed from a local file
-whose file is no longer at the path they hold, or whose path another talk holds too (reported only: see
-``_local_recordings``).
+whose file is no longer at the path they hold, or whose path another talk holds too, and talks with the same link
+and media (reported only: see ``_local_recordings``, ``_shared_links``).
 The catalog holds every embedding and every text, so the vector index and the keyword indexes can always be rebuilt
 from it.
 Sentences stored before their words' vectors were kept (format 6) are counted; ``repair`` computes them with
@@ -164,6 +164,26 @@ def _local_recordings(library: Library, report: CheckReport) -> None:
                 "stays, the others go), or remove those it no longer holds (DELETE /api/talks/{id}); --repair leaves them")
 
 
+def _shared_links(library: Library, report: CheckReport) -> None:
+    """Talks with the same link and the same media: one recording indexed twice, that no listing tells apart (an
+    earlier release linked a talk named by a URL that redirects by where it led, as it did a talk named by that
+    URL itself); searches find its words twice. Reported, never repaired: which one to keep, only its user can
+    tell. Local talks are ``_local_recordings``'."""
+    talks_with: dict[tuple[str, str | None], list[StoredTalk]] = defaultdict(list)
+    for talk in library.talks():
+        if recording_path(talk.media_url) is None:
+            talks_with[talk.url, talk.media_url].append(talk)
+    for (url, media), talks in talks_with.items():
+        if len(talks) > 1:
+            report.left_to_the_user += 1
+            report.problems.append(
+                f"{len(talks)} talks have the link {printable(url)}{' and its media' if media else ''} "
+                f"({', '.join(map(_named, talks))}): "
+                "searches find its words once for each; if they were listed under other URLs that lead there, "
+                "index those again with --reindex (each then links to its own), else remove all but one (DELETE "
+                "/api/talks/{id}); --repair leaves them")
+
+
 def check_library(path: Path, repair: bool = False) -> CheckReport:
     report = CheckReport()
     library = Library.open(path)  # LibraryError (no library, unreadable catalog) goes to the caller
@@ -273,6 +293,7 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
                     file.unlink(missing_ok=True)
                 report.repaired.append(f"removed {len(unowned)} files from {MEDIA}/ that belong to no talk")
         _local_recordings(library, report)
+        _shared_links(library, report)
     finally:
         library.close()
     return _looked_again(path, report) if report.repaired else report

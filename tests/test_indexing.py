@@ -136,6 +136,33 @@ def test_a_media_url_that_starts_redirecting_is_the_same_talk(media_server, tmp_
     assert fetched.talk.archive_id == key and fetched.talk.media_url == media_server.url("moving/new/keynote.ogg")
 
 
+def test_a_recording_named_by_two_urls_is_two_talks_told_apart(media_server, tmp_path):
+    """A URL that redirects to a recording also named directly: two talks (each keyed by the URL named), each
+    linked by the URL it was listed under (its media where that led), so the two are told apart and found again.
+    Two talks with the same link and media, as an earlier release stored these, are named by `check`."""
+    from talksearch.check import check_library
+
+    direct = media_server.url("t01.ogg")
+    alias = media_server.url("alias/t01.ogg")
+    media_server.redirects["/alias/t01.ogg"] = "/t01.ogg"
+    library = tmp_path / "library"
+    result = talksearch("index", direct, alias, "--library", str(library), "--whisper-model", "tiny.en")
+    assert "2 added, 0 skipped, 0 failed" in result.stdout, result.stdout + result.stderr
+    talks = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"]
+    assert sorted((t["url"], t["media_url"]) for t in talks) == [(alias, direct), (direct, direct)]
+    again = talksearch("index", alias, direct, "--library", str(library), "--whisper-model", "tiny.en")
+    assert "0 added, 2 skipped, 0 failed" in again.stdout, again.stdout
+    assert check_library(library).clean
+
+    with sqlite3.connect(library / "catalog.sqlite") as db:  # as the release before stored them: where it led
+        db.execute("UPDATE talks SET url = media_url")
+    [problem] = check_library(library).problems
+    assert problem.startswith(f"2 talks have the link {direct} and its media ("), problem
+    assert all(t["id"] in problem for t in talks), problem
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1 and problem in checked.stdout + checked.stderr, checked.stdout + checked.stderr
+
+
 def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     folder = tmp_path / "recordings"
     folder.mkdir()

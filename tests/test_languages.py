@@ -22,6 +22,8 @@ SPEECH = {
           "Die Speicherbandbreite begrenzt oft die Geschwindigkeit eines Programms.",
     "es": "Buenos días. Hoy hablamos de supercomputadoras y programación paralela. "
           "El ancho de banda de la memoria limita a menudo la velocidad de un programa.",
+    "en": "Good morning. Today we talk about checkpointing long training jobs. Asynchronous checkpoints write "
+          "the state to storage in the background, while the training continues.",
 }
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng to speak German and Spanish")
 
@@ -59,6 +61,68 @@ def fetched(audio: Path, language: str | None = None) -> Fetched:
 def test_a_talk_takes_its_language_from_its_source(info, feed, expected):
     talk = _talk({"extractor_key": "Generic", "id": "x", **info}, feed, None, url="https://example.org/x", media_url=None)
     assert talk.language == expected
+
+
+@pytest.mark.unit
+def test_a_feeds_channel_language_is_kept_apart_from_its_items():
+    """The channel's <language> is one for the whole show (a hint, checked by whisper: TalkProcessor); an item's
+    own states its talk's."""
+    from talksearch.indexer.sources import _feed_items
+
+    items = _feed_items(b'<rss version="2.0"><channel><title>Konferenz</title><language>de-de</language>'
+                        b'<item><guid>k1</guid><enclosure url="https://cdn.example/k1.mp3"/></item>'
+                        b'<item><guid>k2</guid><language>en</language><enclosure url="https://cdn.example/k2.mp3"/>'
+                        b'</item></channel></rss>')
+    assert {guid: (item["language"], item["channel_language"]) for guid, item in items.items()} == {
+        "k1": (None, "de-de"), "k2": ("en", "de-de")}
+
+
+@needs_espeak
+@pytest.mark.models
+def test_whisper_hears_another_language_than_the_feeds_channel_states(tmp_path):
+    """A conference's feed states one language on its channel for talks in several: an English talk in a feed whose
+    channel says German was stored as German (whisper told so, its English words then missed by a filter for
+    English and read by German rules). The channel's word is a hint: whisper's detection, sure of another language,
+    overrules it, and the talk's line says so. A talk whose item states its own language keeps it."""
+    import functools
+    import http.server
+    import threading
+
+    from talksearch.library import Library
+    from tests.helpers import talksearch
+
+    served = tmp_path / "served"
+    served.mkdir()
+    for language in ("en", "de"):
+        shutil.copy(spoken(tmp_path, language), served / f"{language}.wav")
+    shutil.copy(served / "en.wav", served / "en-stated-de.wav")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def item(title: str, name: str, own_language: str = "") -> str:
+        return (f"<item><title>{title}</title><guid>{name}</guid>{own_language}"
+                f'<enclosure url="{base}/{name}.wav" type="audio/wav" length="1"/></item>')
+
+    (served / "feed.xml").write_text(
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Konferenz</title>'
+        f"<link>{base}/</link><language>de-de</language>"
+        + item("Checkpointing", "en") + item("Kühlung", "de")
+        + item("Checkpointing, stated", "en-stated-de", "<language>de</language>") + "</channel></rss>")
+    try:
+        run = talksearch("index", f"{base}/feed.xml", "--library", str(tmp_path / "lib"),
+                         "--embed-model", "all-MiniLM-L6-v2")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "3 added, 0 skipped, 0 failed" in run.stdout, run.stdout + run.stderr
+    noted = [line for line in run.stdout.splitlines() if "though its feed says" in line]
+    assert len(noted) == 1 and "; spoken in 'en', though its feed says 'de'" in noted[0], run.stdout
+    with Library.open(tmp_path / "lib", readonly=True) as reader:
+        talks = {talk.title: talk for talk in reader.talks()}
+    assert {title: talk.language for title, talk in talks.items()} == {
+        "Checkpointing": "en", "Kühlung": "de", "Checkpointing, stated": "de"}
 
 
 @pytest.fixture(scope="module")
@@ -698,23 +762,6 @@ def test_quoted_phrases_match_inside_text_written_without_spaces(tmp_path):
 
 
 @pytest.mark.unit
-def test_japanese_snippets_mark_no_meaningless_pieces_of_kana_words():
-    """Two Chinese characters are a word, two kana a syllable: "コン" of "コンピュータ" is not marked in "コンテナ"."""
-    from talksearch.library.keyword_index import mark_unspaced
-
-    mark = ("[", "]")
-    assert mark_unspaced("ジョブスケジューラとコンテナ", ["コンピュータ"], mark) is None
-    assert mark_unspaced("スーパーコンピュータでは", ["データのバックアップ"], mark) is None
-    assert mark_unspaced("スーパーコンピュータでは", ["コンピュータ"], mark) == "スーパー[コンピュータ]では"
-    assert mark_unspaced("新しいコンピューター", ["コンピュータの性能"], mark) == "新しい[コンピュータ]ー"  # 3 kana or more
-    assert mark_unspaced("重要な話題です。", ["です"], mark) == "重要な話題[です]。"  # the whole query text, always
-    assert mark_unspaced("東京大学の研究", ["大学院"], mark) == "東京[大学]の研究"  # two kanji: a word
-    # a run FTS5 marked already (a whole Chinese "word" of the word index) is not marked again inside
-    db, index = _keyword_index(["研究。"])
-    assert index.snippets([(1, "研究。")], "研究", mark) == {1: "[研究]。"}
-
-
-@pytest.mark.unit
 def test_talks_in_other_languages_are_also_ranked_by_the_multilingual_model_alone(tmp_path):
     """Where the embedding setting joins a multilingual model to English ones, a passage's vector is theirs side
     by side and the dense ranking reads the mean of their cosines, in which the English models' guesses about a
@@ -779,6 +826,23 @@ def test_the_embedder_says_where_its_multilingual_model_sits():
     assert Embedder("all-MiniLM-L6-v2+multilingual-e5-small", threads=1).multilingual_part == slice(384, 768)
     assert Embedder("multilingual-e5-small", threads=1).multilingual_part is None  # one model: its ranking is the one
     assert Embedder("all-MiniLM-L6-v2", threads=1).multilingual_part is None
+
+
+@pytest.mark.unit
+def test_japanese_snippets_mark_no_meaningless_pieces_of_kana_words():
+    """Two Chinese characters are a word, two kana a syllable: "コン" of "コンピュータ" is not marked in "コンテナ"."""
+    from talksearch.library.keyword_index import mark_unspaced
+
+    mark = ("[", "]")
+    assert mark_unspaced("ジョブスケジューラとコンテナ", ["コンピュータ"], mark) is None
+    assert mark_unspaced("スーパーコンピュータでは", ["データのバックアップ"], mark) is None
+    assert mark_unspaced("スーパーコンピュータでは", ["コンピュータ"], mark) == "スーパー[コンピュータ]では"
+    assert mark_unspaced("新しいコンピューター", ["コンピュータの性能"], mark) == "新しい[コンピュータ]ー"  # 3 kana or more
+    assert mark_unspaced("重要な話題です。", ["です"], mark) == "重要な話題[です]。"  # the whole query text, always
+    assert mark_unspaced("東京大学の研究", ["大学院"], mark) == "東京[大学]の研究"  # two kanji: a word
+    # a run FTS5 marked already (a whole Chinese "word" of the word index) is not marked again inside
+    db, index = _keyword_index(["研究。"])
+    assert index.snippets([(1, "研究。")], "研究", mark) == {1: "[研究]。"}
 
 
 @pytest.mark.unit

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import ssl
 import sqlite3
 import subprocess
 import sys
@@ -341,3 +342,60 @@ def test_a_recordings_info_json_is_read_as_utf8_whatever_the_locale(tmp_path):
     result = subprocess.run([sys.executable, "-c", read, str(sidecar)], capture_output=True, text=True, env=env,
                             cwd=ROOT, timeout=60)
     assert result.stdout.strip() == ascii("Grüße aus Köln – Vortrag"), result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def self_signed_server(tmp_path_factory):
+    """An HTTPS server whose certificate no authority signed (made with openssl, for 127.0.0.1)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    shutil.copy(DATA / "t01.ogg", folder / "t01.ogg")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")], check=True,
+                   capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_unusable_urls_say_why_in_their_own_words(bad_server, self_signed_server, tmp_path):
+    """TLS failures say what failed without yt-dlp's "(caused by ...)" and its plea to report a bug; a page without
+    media says so; a file:// URL naming no file is not called "not a URL"; a source list's trailing comment is no
+    part of its URL."""
+    plain_as_https = bad_server.replace("http://", "https://") + "/t01.ogg"
+    missing = (tmp_path / "nope.mp3").as_uri()
+    listing = tmp_path / "sources.txt"
+    listing.write_text(f"{self_signed_server}/t01.ogg\n{plain_as_https}\t# TLS to a plain HTTP port\n"
+                       f"{bad_server}/page.html  # the keynote\n{missing} #gone\n")
+    result = talksearch("index", "--from-file", str(listing), "--library", str(tmp_path / "library"),
+                        env={"TALKSEARCH_SOCKET_TIMEOUT": "5"})
+    output = result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("added", "skipped", "failed"))]
+    assert result.returncode == 1 and "Traceback" not in output, output
+    assert len(lines) == 4 and all(line.startswith("failed") for line in lines), lines
+    for line in lines:
+        assert not re.search(r"caused by|report this issue|latest version|yt-dlp -U|_ssl\.c", line, re.I), line
+    assert _line(lines, f"{self_signed_server}/t01.ogg: ").endswith("certificate verify failed: self-signed certificate")
+    assert "SSL" in _line(lines, f"{plain_as_https}: ")
+    assert _line(lines, "page.html") == (f"failed  {bad_server}/page.html: no media found on this page "
+                                         "(yt-dlp: Unsupported URL)")
+    assert _line(lines, "nope.mp3") == f"failed  {missing}: no such file or folder"
+
+
+def test_a_source_lists_comments_start_at_a_hash_after_whitespace(tmp_path):
+    """``# the keynote`` after a source is a comment; a ``#`` inside a URL (a fragment) is part of it."""
+    from talksearch.indexer.sources import read_source_list
+
+    listing = tmp_path / "sources.txt"
+    listing.write_text("# talks\nhttp://x/multi.html  # the keynote\nhttp://x/a.mp3#t=5\n\t# indented\n"
+                       "http://x/b.mp3\t#tab\n~/my talks/c.mp3\n", encoding="utf-8")
+    assert read_source_list(listing) == ["http://x/multi.html", "http://x/a.mp3#t=5", "http://x/b.mp3",
+                                         "~/my talks/c.mp3"]
