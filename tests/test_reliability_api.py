@@ -256,16 +256,22 @@ def test_quoted_query_in_urls_round_trips(api):
 
 # --- SSRF: redirects -------------------------------------------------------------------------------------
 
-_REDIRECT_SCRIPT = r"""
-import functools, http.server, threading, yt_dlp
+# The start of a guarded process's script: DATA served twice, from 127.0.0.1 (OUTSIDE, which stands in for the
+# internet) and 127.0.0.2 (INSIDE); OUTSIDE's /moved.ogg redirects inside. REQUESTS: what either server was asked.
+_TWO_HOSTS = r"""
+import functools, http.server, io, json, sys, threading
 from talksearch.service import netguard
+
+REQUESTS = []  # (address, path, user agent)
 
 class Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
     def do_GET(self):
+        REQUESTS.append((self.server.server_address[0], self.path, self.headers.get("User-Agent", "")))
         if self.path == "/moved.ogg":  # the "public" host sends the fetcher inside
             self.send_response(302)
             self.send_header("Location", INSIDE + "/t01.ogg")
+            self.send_header("Content-Length", "0")
             self.end_headers()
             return
         super().do_GET()
@@ -277,8 +283,13 @@ def serve(address):
 
 INSIDE = serve("127.0.0.2")
 OUTSIDE = serve("127.0.0.1")
+"""
+
+_REDIRECT_SCRIPT = _TWO_HOSTS + r"""
+import yt_dlp
 netguard.is_public = lambda address: address == "127.0.0.1"  # stand-in: 127.0.0.1 plays the public internet
 netguard.install()
+
 with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as ydl:
     for name, url in (("direct", OUTSIDE + "/t01.ogg"), ("redirected", OUTSIDE + "/moved.ogg"),
                       ("inside", INSIDE + "/t01.ogg")):
@@ -307,31 +318,7 @@ def test_ssrf_a_redirect_to_an_inside_address_is_refused():
 
 # --- SSRF: media that ffmpeg reads ----------------------------------------------------------------------
 
-_FFMPEG_SCRIPT = r"""
-import functools, http.server, io, json, sys, threading
-from talksearch.service import netguard
-
-REQUESTS = []  # (address, path, user agent) of every request either server got
-
-class Handler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args): pass
-    def do_GET(self):
-        REQUESTS.append((self.server.server_address[0], self.path, self.headers.get("User-Agent", "")))
-        if self.path == "/moved.ogg":  # the "public" host sends the reader inside
-            self.send_response(302)
-            self.send_header("Location", INSIDE + "/t01.ogg")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super().do_GET()
-
-def serve(address):
-    server = http.server.ThreadingHTTPServer((address, 0), functools.partial(Handler, directory=DATA))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://{address}:{server.server_address[1]}"
-
-INSIDE = serve("127.0.0.2")
-OUTSIDE = serve("127.0.0.1")
+_FFMPEG_SCRIPT = _TWO_HOSTS + r"""
 real = netguard.is_public
 netguard.is_public = lambda address: address == "127.0.0.1" or real(address)  # 127.0.0.1 plays the internet
 from talksearch.service import index_job
