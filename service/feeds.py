@@ -24,6 +24,7 @@ from talksearch.timecode import clock
 
 ATOM = "application/atom+xml; charset=utf-8"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Below every date: where a talk has no date at all (every talk has the date it was indexed), it sorts last
@@ -94,11 +95,13 @@ class _PodcastNamespace(BaseExtension):
 
 
 class _EntryExtras(BaseEntryExtension):
-    """``<link rel="related">`` (feedgen 1.0 drops an entry link's rel) and ``<podcast:transcript>``."""
+    """``<link rel="related">`` (feedgen 1.0 drops an entry link's rel), ``<podcast:transcript>``, and the entry's
+    ``xml:lang`` (the talk's language: feedgen sets one on the feed alone)."""
 
     def __init__(self) -> None:
         self.related_links: list[str] = []
         self.transcripts: list[tuple[str, str]] = []
+        self.language: str | None = None
 
     def related(self, url: str) -> None:
         if url.startswith(("http://", "https://")):  # a local talk's file:// media means nothing to a reader
@@ -108,8 +111,12 @@ class _EntryExtras(BaseEntryExtension):
         self.transcripts.append((url, media_type))
 
     def extend_atom(self, entry):
+        if self.language:
+            entry.set(XML_LANG, self.language)
         for url in self.related_links:
-            xml_elem("{http://www.w3.org/2005/Atom}link", entry, href=url, rel="related")
+            # Unqualified, as feedgen makes its own: the feed's default namespace (xmlns) makes them all Atom's.
+            # Qualified, lxml would write the same namespace again under a prefix of its own (<ns0:link>).
+            xml_elem("link", entry, href=url, rel="related")
         for url, media_type in self.transcripts:
             xml_elem(f"{{{PODCAST_NS}}}transcript", entry, url=url, type=media_type)
         return entry
@@ -133,6 +140,7 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
     entry.id(entry_id)
     entry.title(xml_text(title))
     entry.link(href=page, rel="alternate", type="text/html")  # the only plain link: the alternate
+    entry.extras.language = talk.language  # its title and text are in the talk's language
     for speaker in talk.speakers or []:
         entry.author(name=xml_text(speaker) or "unknown")
     published = _when(talk.published)

@@ -83,6 +83,21 @@ def _whisper_names() -> dict[str, str]:
     return dict(TO_LANGUAGE_CODE)
 
 
+@functools.cache
+def _whisper_language_names() -> dict[str, str]:
+    """Each whisper language's code to its English name (``de``: ``german``), from the same tokenizer table."""
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+
+    return dict(LANGUAGES)
+
+
+def language_label(code: str) -> str:
+    """How a person reads a stored code: its English name with the code ("German (de)", "Haitian Creole (ht)"),
+    or the bare code for a language whisper does not name."""
+    name = _whisper_language_names().get(code)
+    return f"{name.title()} ({code})" if name else code
+
+
 def source_language(value: str | None) -> str | None:
     """The code what a source says its language is (yt-dlp's ``language``, a feed's ``<language>``, a caption
     track's or caption file's tag) is stored as: a tag (``de-DE``, ``deu``, ``ger``) or the English name whisper

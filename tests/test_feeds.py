@@ -175,6 +175,26 @@ def test_talks_feed_links_every_transcript(api, ids):
     assert {link.rel: link.href for link in whole.feed.links}["alternate"] == f"{api.base}/"
 
 
+def test_feeds_write_atom_as_their_one_namespace_and_each_entrys_language(api, ids):
+    """Every Atom element is in the feed's default namespace (a related link was written <ns0:link xmlns:ns0=...>,
+    the Atom namespace again under a prefix of its own), and each entry says its talk's language (xml:lang), so a
+    reader reads a German talk's title and moment as German."""
+    languages = {t["id"]: t["language"] for t in api.get("/api/talks").json()["talks"]}
+    assert set(languages.values()) - {None}, languages  # the library has talks with a language to say
+    for path, params in (("/api/search.atom", {"q": QUERY, "limit": 10}), ("/talks.atom", {})):
+        response = api.get(path, params=params)
+        feed = _parsed(response)
+        assert b"ns0" not in response.content and response.content.count(b'xmlns="http://www.w3.org/2005/Atom"') == 1
+        entries = list(ET.fromstring(response.content).iter(f"{ATOM_NS}entry"))
+        assert entries and len(entries) == len(feed.entries), path
+        for entry in entries:
+            talk_id = urlsplit(entry.find(f"{ATOM_NS}id").text).path.rsplit("/", 1)[1]
+            assert entry.get("{http://www.w3.org/XML/1998/namespace}lang") == languages[talk_id], (path, talk_id)
+        if path == "/api/search.atom":  # its moments' media links are Atom's links still
+            related = [link for e in entries for link in e.iter(f"{ATOM_NS}link") if link.get("rel") == "related"]
+            assert len(related) == len(entries), path
+
+
 def test_a_filtered_talks_feed_is_named_and_offered_by_its_talk_list(api, ids):
     """A speaker's feed is not the library's: its title names the filters, its page (the alternate) is the talk
     list with them, and that page's discovery link is that feed."""

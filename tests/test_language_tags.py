@@ -118,7 +118,7 @@ def test_local_caption_files_named_by_iso_639_2_codes_or_names_are_offered_and_f
         assert 'lang="de"' in page and 'lang="deu"' not in page
         # the search page's Language menu offers the stored codes, and filters by them
         menu = site.get("/", params={"q": "checkpoint", "language": "de"}).text
-        assert "<option selected>de</option>" in menu and "Cannot filter" not in menu
+        assert '<option value="de" selected>German (de)</option>' in menu and "Cannot filter" not in menu
 
 
 @pytest.mark.unit

@@ -202,12 +202,31 @@ def test_pages_mark_the_language_of_the_words(api, ids):
     assert '<blockquote lang="en" dir="auto">' in site.get(f"/embed/talks/{ids['t02']}", params={"t": 1}).text
     # the search page reads the filter as the API does: a region tag is its language, "english" is no code
     page = site.get("/", params={"q": "checkpoint", "language": "en-GB"}).text
-    assert '<p class="snippet" lang="en"' in page and "<option selected>en</option>" in page
+    assert '<p class="snippet" lang="en"' in page and '<option value="en" selected>English (en)</option>' in page
     assert '<p class="snippet"' not in site.get("/", params={"q": "checkpoint", "language": "de"}).text
     refused = site.get("/results", params={"q": "checkpoint", "language": "english"})
     assert refused.status_code == 200  # pages are lenient: the form stays usable
     assert "Cannot filter by language: &#39;english&#39; is not a language code" in refused.text
     assert '<p class="snippet"' not in refused.text
+
+
+@pytest.mark.models
+def test_the_language_menu_names_its_languages_and_keeps_a_filter_no_talk_has(api):
+    """The menu reads "English (en)" (whisper's name for the language) and sends the code. A search filtered by a
+    language no talk is in (the talks are English) shows that language selected, not "Any": the form, sent again,
+    filters as the page did rather than silently dropping the filter."""
+    import re
+
+    def language_menu(params: dict) -> str:
+        return re.search(r'<select name="language"[^>]*>(.*?)</select>', api.get("/", params=params).text, re.S)[1]
+
+    assert re.findall(r"<option[^>]*>[^<]*</option>", language_menu({"q": "checkpoint"})) == [
+        '<option value="">Any</option>', '<option value="en">English (en)</option>']
+    german = language_menu({"q": "checkpoint", "language": "de-DE"})  # read as the API reads it: de
+    assert '<option value="en">English (en)</option>' in german
+    assert '<option value="de" selected>German (de) – no talks</option>' in german
+    # a filter the page refuses ("english" is no code) is no option: it would be refused again
+    assert "selected" not in language_menu({"q": "checkpoint", "language": "english"})
 
 
 @pytest.mark.models

@@ -39,6 +39,16 @@ def test_search_page_renders_results_without_javascript(api, ids):
     assert "<option selected>Ines Moreau</option>" in html
 
 
+def test_the_form_keeps_a_filter_the_menu_has_no_talk_for(api):
+    """A filter that matches no talk (a speaker since removed, a mistyped link) is selected in its menu, said to have
+    no talks, so that the form sent again filters as the page did instead of dropping it; one that differs from a
+    talk's only in case (the catalog's filters ignore it) selects that talk's option."""
+    page = api.get("/", params={"q": "storage", "speaker": "Nobody"}).text
+    assert '<option value="Nobody" selected>Nobody – no talks</option>' in page and "<option>Ines Moreau</option>" in page
+    page = api.get("/", params={"q": "storage", "speaker": "ines moreau"}).text
+    assert "<option selected>Ines Moreau</option>" in page and "no talks" not in page
+
+
 def test_page_forms_are_lenient(api):
     for params in ({"q": "storage", "published_after": "", "channel": ""}, {"q": "x", "published_before": "garbage"},
                    {"q": "storage", "offset": "-5"}, {"q": "a" * 600}, {"q": "   "}):

@@ -1,12 +1,13 @@
 """The HTML pages: ``/`` (search) and ``/talks/{id}`` (player and transcript), plus ``/results``, the
 search page's results as an HTML fragment for search-as-you-type."""
 
+import string
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from talksearch.language_codes import filter_languages
+from talksearch.language_codes import filter_languages, language_label
 from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError
 from talksearch.service.errors import ApiError
@@ -24,6 +25,8 @@ router = APIRouter(include_in_schema=False, route_class=ReadRoute)
 _MENUS = (("channel", "Channel", "channels"), ("event", "Event", "events"), ("speaker", "Speaker", "speakers"),
           ("language", "Language", "languages"))
 _FILTERS = (*(name for name, _, _ in _MENUS), "published_after", "published_before")  # what the form holds, q aside
+# The catalog's filters compare as SQLite's NOCASE does: ASCII letters alone fold ("ines moreau" is "Ines Moreau")
+_NOCASE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def search_page_query(query: list[tuple[str, str]]) -> str:
@@ -56,8 +59,8 @@ def _form(request: Request) -> dict:
     if selected["language"]:  # read as the API reads it: de-DE is de (the menu's code); "english" gets a notice
         try:
             selected["language"] = filter_languages(selected["language"])
-        except ValueError as exc:
-            notice = f"Cannot filter by language: {exc}."
+        except ValueError as exc:  # not searched: the menu selects nothing, as for the other menus' errors
+            selected["language"], notice = [], f"Cannot filter by language: {exc}."
     if not_utf8(request.scope["query_string"]):  # read leniently, it would search a "�"
         notice = f"Cannot search: {NOT_UTF8}."
     try:
@@ -114,12 +117,27 @@ def _results_context(state, form: dict, base: str) -> dict:
     return context
 
 
+def _options(name: str, values: list[str], chosen: list[str]) -> list[tuple[str, str, bool]]:
+    """A filter menu's options, (value, text, selected): a language reads as its name ("German (de)"), its value
+    the code. A chosen value no talk has ("it", a speaker since removed) is an option too, selected, so that the
+    form shows the filter the page searched with, and sends it again rather than dropping it."""
+    def text(value: str) -> str:
+        return language_label(value) if name == "language" else value
+
+    chosen_keys, known = ({value.translate(_NOCASE) for value in some} for some in (chosen, values))
+    offered = [(value, text(value), value.translate(_NOCASE) in chosen_keys) for value in values]
+    missing = [(value, f"{text(value)} – no talks", True) for value in chosen if value.translate(_NOCASE) not in known]
+    return offered + missing
+
+
 @router.get("/", response_class=HTMLResponse)
 def search_page(state: State, request: Request) -> HTMLResponse:
     form = _form(request)
     with state.searcher.reading() as library:
         facets = library.facets()
-    menus = [(name, label, facets[key]) for name, label, key in _MENUS if facets[key]]
+    chosen = form["selected"]
+    menus = [(name, label, options) for name, label, key in _MENUS
+             if (options := _options(name, facets[key], chosen[name]))]
     base = base_path(request)
     return HTMLResponse(render("search.html", base, menus=menus, max_chars=state.settings.max_query_chars,
                                **_results_context(state, form, base)))
