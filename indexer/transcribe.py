@@ -96,29 +96,6 @@ def talk_prompt(talk, max_chars: int = 400) -> str | None:
     return text[:max_chars] or None
 
 
-# A segment of at least this many words, this share of them the prompt's, is whisper reciting the talk's prompt
-# (its title, speakers, event) over speech that says something else: in the probe set a retried stretch of 15 s came
-# back as the talk's title twice, dense enough to pass as speech (``sparse`` caught the first such recital, 16 words
-# in 26 s). Such a segment is decoded again, and then without the prompt, where a speaker who does say the title
-# is heard.
-RECITAL_MIN_WORDS = 6
-RECITAL_SHARE = 0.8
-
-
-def recites(segment, prompt: dict) -> bool:
-    """Whether ``segment`` is mostly the words of the prompt it was decoded with (``prompt``: the decoder's
-    hotwords or initial prompt, or nothing)."""
-    given = " ".join(text for text in prompt.values() if text)
-    said = _WORD.findall(segment.text.lower())
-    if not given or len(said) < RECITAL_MIN_WORDS:
-        return False
-    words = set(_WORD.findall(given.lower()))
-    return sum(word in words for word in said) >= RECITAL_SHARE * len(said)
-
-
-_WORD = re.compile(r"[^\W_]+")  # letters and digits of any script
-
-
 def keep_segment(segment, options: TranscriptionOptions) -> bool:
     """Whether a segment passes the hallucination filter: not a repetition loop, not silence whisper was unsure
     of, and holding a word: whisper writes "..." or "♪" over a buzz, which also confirmed a doubtful segment
@@ -126,7 +103,10 @@ def keep_segment(segment, options: TranscriptionOptions) -> bool:
     if segment.compression_ratio > options.compression_ratio_threshold:
         return False
     silent = segment.no_speech_prob > options.no_speech_threshold
-    return not (silent and segment.avg_logprob < options.log_prob_threshold) and _WORD.search(segment.text) is not None
+    return not (silent and segment.avg_logprob < options.log_prob_threshold) and _WORDY.search(segment.text) is not None
+
+
+_WORDY = re.compile(r"[^\W_]")  # a letter or digit of any script
 
 
 def sparse(segment, options: TranscriptionOptions) -> bool:
@@ -258,7 +238,7 @@ class Transcriber:
         segments = []
         for raw in raw_segments:
             progress(offset + raw.end)
-            if keep_segment(raw, o) and not sparse(raw, o) and not recites(raw, prompt):
+            if keep_segment(raw, o) and not sparse(raw, o):
                 if self._confirmed(samples, raw, language or info.language, prompt):
                     segments.append(_segment(raw, offset))
             elif o.retry_dropped:
@@ -283,14 +263,14 @@ class Transcriber:
 
     def _decode_alone(self, clip, language: str | None, prompt: dict) -> list:
         """Whisper's segments of ``clip`` (one window, decoded on its own with temperature fallback) that pass
-        the hallucination filter and are neither ``sparse`` nor ``recites`` of the prompt."""
+        the hallucination filter and are not ``sparse``."""
         o = self.options
         raw_segments, _ = self.model.transcribe(
             clip, language=language, beam_size=o.beam_for(language), vad_filter=False,
             word_timestamps=o.word_timestamps, condition_on_previous_text=False, **prompt,
             no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
             compression_ratio_threshold=o.compression_ratio_threshold)
-        return [raw for raw in raw_segments if keep_segment(raw, o) and not sparse(raw, o) and not recites(raw, prompt)]
+        return [raw for raw in raw_segments if keep_segment(raw, o) and not sparse(raw, o)]
 
     def _confirmed(self, audio, raw, language: str | None, prompt: dict) -> bool:
         """Whether a kept segment of ``audio`` is speech: decoded without a prompt, or whisper was sure, or its

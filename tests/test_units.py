@@ -392,7 +392,7 @@ def test_a_segment_with_far_too_few_words_for_its_time_is_decoded_again():
 
     import numpy as np
 
-    from talksearch.indexer.transcribe import Transcriber, TranscriptionOptions, _Progress, recites, sparse
+    from talksearch.indexer.transcribe import Transcriber, TranscriptionOptions, _Progress, sparse
 
     def segment(start, end, text, words=None):
         return SimpleNamespace(start=start, end=end, text=text, words=words, compression_ratio=1.5,
@@ -430,20 +430,6 @@ def test_a_segment_with_far_too_few_words_for_its_time_is_decoded_again():
     # words are whisper's timed words where it gives them: Japanese has no spaces between its words
     japanese = segment(0.0, 6.0, "ジョブは計算ノードで実行されます", words=[object()] * 9)
     assert not sparse(japanese, options) and sparse(segment(0.0, 6.0, "ジョブは計算ノードで実行されます"), options)
-
-    # A recital dense enough to pass as speech (the title twice in 8 s) is told by its words: most are the prompt's
-    twice = f"{recital} {recital}"
-    assert not sparse(segment(0.0, 8.0, twice), options) and recites(segment(0.0, 8.0, twice), {"hotwords": recital})
-    assert not recites(segment(0.0, 5.0, said), {"hotwords": recital})
-    assert not recites(segment(0.0, 8.0, twice), {"hotwords": None})  # decoded without a prompt: what was heard
-
-    class Dense(Batched):
-        def transcribe(self, samples, **options):
-            return [segment(0.0, 5.0, said), segment(5.0, 13.0, twice)], SimpleNamespace(duration=40.0, language="en")
-
-    transcriber._pipelines, transcriber._new_pipeline, transcriber.model = threading.local(), Dense, Whisper()
-    segments, _, _ = transcriber._chunk(0.0, samples, "en", {"hotwords": recital}, _Progress(None, 40.0))
-    assert [s.text for s in segments] == [said, said, said] and transcriber.model.calls == [recital, None]
 
 
 @pytest.mark.unit
