@@ -37,6 +37,9 @@ def main() -> int:
     def shown(outcome) -> dict:
         return {k: v for k, v in asdict(outcome).items() if k != "audio_seconds"}
 
+    # Said in their own words, as the CLI says them: a whisper model that cannot load stops the run (not one talk),
+    # and as a traceback its last line, "talksearch.models.ModelError: ...", was the job's error.
+    expected = (LibraryError, ModelError, OSError)
     settings = Settings(**request["settings"])
     try:
         run = IndexRun(settings, report=lambda line: emit("log", line=line),
@@ -44,11 +47,14 @@ def main() -> int:
     except LibraryLocked as exc:
         emit("locked", message=str(exc))
         return EXIT_LOCKED
-    except (LibraryError, ModelError, OSError) as exc:
+    except expected as exc:
         emit("error", message=str(exc))
         return 1
     try:
         summary = run.run(request["sources"])
+    except expected as exc:
+        emit("error", message=str(exc))
+        return 1
     finally:
         run.close()
     emit("summary", line=summary.line(), outcomes=[shown(o) for o in summary.outcomes])

@@ -18,7 +18,7 @@ try:
 
     from talksearch.library import LibraryError, MissingParts
     from talksearch.models import ModelError
-    from talksearch.settings import Settings, unknown_variables
+    from talksearch.settings import Settings, blank_admin_token, unknown_variables
     from talksearch.settings_flags import setting_options
     from talksearch.storage import explain
     from talksearch.text import printable
@@ -363,6 +363,8 @@ def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
     settings = settings_from(library=library, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips,
                             root_path=root_path)
     _check_open_files(settings.search_readers)
+    for warning in _admin_api_warnings(settings):
+        click.echo(warning, err=True)
 
     import asyncio
     import logging
@@ -409,6 +411,19 @@ def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
     logging.getLogger("uvicorn.error").addFilter(unless_cut_off_at_shutdown)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
         server.run(sockets=[listening])
+
+
+def _admin_api_warnings(settings: Settings) -> list[str]:
+    """What would keep the admin API from doing its work, said at start rather than found by each request or job.
+    Warned, not refused: search works all the same, and a whisper model not in the hub cache may be downloaded once
+    the hub can be reached."""
+    if settings.admin_token is None:
+        return ["warning: TALKSEARCH_ADMIN_TOKEN is blank: the admin API is off"] if blank_admin_token() else []
+    from talksearch.models import whisper_unavailable
+
+    # the embedding model needs no such check: the searcher loads it below, and a failure there stops serve
+    why = whisper_unavailable(settings.whisper_model)
+    return [f"warning: indexing jobs will fail: {why}"] if why else []
 
 
 def _remove_unused(library: Path, made: MissingParts) -> None:

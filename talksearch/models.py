@@ -319,6 +319,40 @@ def hub_unreachable(timeout: float = 3.0) -> str | None:
     return None
 
 
+def whisper_unavailable(name: str) -> str | None:
+    """Why whisper model ``name`` could not be loaded, as ``load_whisper`` would say it; None when it could, or may
+    (a hub name not in the local hub cache yet while the hub can be reached). Found without loading, verifying or
+    downloading anything: for ``serve`` to say at start that indexing jobs would fail, not each job."""
+    for entry in read_manifest():
+        if entry.role == "whisper" and entry.name == name:
+            try:  # its packages are there: their checksum is read (whole) by the job that loads it
+                for package, subdir in entry.parts:
+                    _package_directory(entry, package, subdir)
+            except ModelError as exc:
+                return str(exc)
+            return None
+    try:
+        model = resolve("whisper", name)  # not bundled: a local directory, or a hub name (neither read here)
+    except ModelError as exc:
+        return str(exc)
+    if not model.is_hub_name:  # a local directory: CTranslate2 reads its model.bin
+        has_model = (Path(model.location) / "model.bin").is_file()
+        return None if has_model else f"cannot load whisper model {name!r}: no model.bin in {model.location}"
+    from faster_whisper.utils import download_model
+
+    try:
+        download_model(name, local_files_only=True)  # the hub cache's copy, where faster-whisper looks for it
+        return None
+    except ValueError as exc:  # neither a faster-whisper size nor a hub id (org/name): no hub has it
+        reason = str(exc)
+    except Exception:  # not in the local hub cache
+        offline = hub_unreachable()
+        if offline is None:
+            return None  # downloaded by the first job
+        reason = f"not in the local hub cache, and {offline}"
+    return f"cannot load whisper model {name!r}: {reason}"
+
+
 def _load(model: ResolvedModel, shown_name: str, load: Callable[[bool], object]):
     """``load(local_files_only)``: a hub name from the hub, or from the local hub cache alone when the hub
     cannot be reached (a local or bundled model never looks at the network); a failure is one ``ModelError``."""

@@ -121,7 +121,10 @@ class Settings(BaseSettings):
     )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422 (the widget and pages cut a paste there).")
-    socket_timeout: float = Field(30.0, gt=0, description="Seconds before a stalled download is abandoned.")
+    # A day at most: a longer wait is a typo, and past about 9e9 s the socket refuses the timeout (OverflowError),
+    # which failed every download with an error about something else (yt-dlp's "Unsupported url scheme").
+    socket_timeout: float = Field(30.0, gt=0, le=86400, description="Seconds before a stalled download is "
+                                  "abandoned (at most 86400, a day).")
     max_download_mb: int = Field(
         4096, ge=0, description="Largest recording downloaded, in MiB: a talk whose media is larger (as the source "
         "states it before the download, else as it arrives: a stream without an end) fails with its partial file "
@@ -179,7 +182,7 @@ class Settings(BaseSettings):
     talks_limit: int = Field(50, ge=1, le=1000, description="Talks `GET /api/talks` returns when the request names no limit.")
     related_limit: int = Field(5, ge=1, le=100, description="Moments `GET /api/related` returns when the request names no limit.")
     rate_limit_per_minute: int = Field(
-        600, ge=0,
+        600, ge=0, le=1_000_000,  # far past any one client; a number too large for a float failed every search
         description="Searches (`/api/search`, `/api/related`, `/api/search.atom`, the search and embed pages with a "
         "query, each message to `/mcp`) one client address may "
         "make per minute, in a burst or spread out; over it: 429 with `Retry-After`. 0 turns the limit off.",
@@ -348,6 +351,13 @@ def unknown_variables(environ: Mapping[str, str] = os.environ) -> list[str]:
             warnings.append(f"warning: {variable} is not a talksearch setting, and is ignored"
                             + (f" (did you mean TALKSEARCH_{closest[0]}?)" if closest else ""))
     return warnings
+
+
+def blank_admin_token(environ: Mapping[str, str] = os.environ) -> bool:
+    """TALKSEARCH_ADMIN_TOKEN is set, but blank: read as unset (the admin API off), which was meant for a variable
+    not set at all; a blank one is more likely a secret or `${TOKEN}` that came out empty, so `serve` says so."""
+    return any(variable.upper() == "TALKSEARCH_ADMIN_TOKEN" and not value.strip()
+               for variable, value in environ.items())
 
 
 def default(name: str):

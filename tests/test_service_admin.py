@@ -215,6 +215,17 @@ def test_failed_job_reports_why():
     assert_error(server.get("/api/jobs/no-such-job", headers=AUTH), 404)
 
 
+def test_a_job_whose_whisper_model_cannot_load_says_why_in_its_own_words(tmp_path):
+    """A whisper model that cannot load stops the job's run, and its error was the last line of the child's
+    traceback, "talksearch.models.ModelError: cannot load whisper model ...": it is the message alone."""
+    settings = settings_for(tmp_path / "lib", admin_token=ADMIN_TOKEN, allow_private_sources=True,
+                            whisper_model="nonsense-model", embed_model="all-MiniLM-L6-v2")
+    with serving(settings) as server:
+        job = wait_until(_finished(server, _submit(server, "live/t02-live.ogg")["id"]), "the failing job")
+    assert job["status"] == "failed", job
+    assert job["error"].startswith("cannot load whisper model 'nonsense-model': "), job["error"]
+
+
 def test_talk_indexed_by_another_process_becomes_searchable():
     """The CLI's indexer (IndexRun, its own connection and writer lock) committing while the service runs
     and its queue is idle: the talk is searchable and listed without a restart."""

@@ -134,6 +134,20 @@ def test_proxies_uvicorn_cannot_read_are_refused(proxies, refusal):
     assert Settings(forwarded_allow_ips=" * ").forwarded_allow_ips == "*"
 
 
+def test_numbers_past_what_the_system_takes_are_refused_in_one_line(tmp_path):
+    """TALKSEARCH_SOCKET_TIMEOUT=1e10 was accepted, and every download failed with "Unsupported url scheme:
+    \"http\"" (the socket refused the timeout: OverflowError, inside yt-dlp); a rate limit too large for a float
+    failed every search. Refused at start, in one line, as other bounded settings are."""
+    result = talksearch("index", "http://127.0.0.1:8940/a.mp3", "--library", str(tmp_path / "lib"),
+                        env={"TALKSEARCH_SOCKET_TIMEOUT": "1e10"})
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: TALKSEARCH_SOCKET_TIMEOUT: Input should be less than or equal to 86400")
+    assert not (tmp_path / "lib").exists()
+    assert Settings(socket_timeout=86400).socket_timeout == 86400
+    with pytest.raises(ValidationError, match="less than or equal to 1000000"):
+        Settings(rate_limit_per_minute=10**400)
+
+
 def _serve_under_open_files_limit(library: Path, limit: int, readers: str | None,
                                   *args: str) -> subprocess.CompletedProcess:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
