@@ -7,7 +7,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
@@ -17,11 +17,22 @@ from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceEr
 
 @dataclass
 class Outcome:
-    status: str  # 'added' | 'skipped' | 'failed'
+    status: str  # 'added' | 'updated' | 'skipped' | 'failed'
     label: str
     detail: str = ""
     audio_seconds: float = 0.0
     talk_id: str | None = None
+
+
+@dataclass
+class InLibrary(Outcome):
+    """A talk the library has (archive key ``archive_id``), skipped: nothing fetched. ``details``: what its listing
+    states of it now (``Sources.listed_details``), which the writer stores where they changed (an ``updated`` line,
+    ``IndexRun._restate``). Its line names it by the title the library holds, a local file by its path
+    (``named_by_path``)."""
+    archive_id: str = ""
+    details: dict = field(default_factory=dict)
+    named_by_path: bool = False
 
 
 @dataclass
@@ -93,7 +104,7 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
             raise
         return Outcome("failed", candidate.label, exc.strerror or str(exc))
     if fetched is None:
-        return Outcome("skipped", candidate.label, "already in the library")
+        return in_library(fetcher, candidate, key)
     if fetched.copy_of is not None:  # not taken: the path its talk is at may come later in this run
         return Known("skipped", candidate.label, f"already in the library (a copy of {fetched.copy_of})",
                      replaces=fetched.replaces)
@@ -106,6 +117,14 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
                      talk_id=fetched.talk.id, replaces=fetched.replaces, url=fetched.talk.url,
                      media_url=fetched.talk.media_url, moved_from=fetched.moved_from, swapped=fetched.swapped)
     return fetched
+
+
+def in_library(fetcher: Sources, candidate: Candidate, key: str | None) -> Outcome:
+    """The skipped outcome of a talk the library has, listed under ``key`` (None: known only once requested)."""
+    if key is None:
+        return Outcome("skipped", candidate.label, "already in the library")
+    return InLibrary("skipped", candidate.label, "already in the library", archive_id=key,
+                     details=fetcher.listed_details(candidate, key), named_by_path=candidate.path is not None)
 
 
 def _listed_twice(fetcher: Sources, candidate: Candidate, key: str | None) -> Known:

@@ -3,7 +3,7 @@
 Sources are listed here, talks are processed by an engine, and every result is committed here by the
 one writer. The local engine fetches in a thread one or two talks ahead of transcription, so downloads
 overlap with the models' work; the Ray engine (indexer/ray_engine.py) fans talks out to actors. Each
-talk ends in exactly one outcome line (added, skipped or failed) and one bad talk never stops the batch.
+talk ends in exactly one outcome line (added, updated, skipped or failed) and one bad talk never stops the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
-from talksearch.indexer.fetching import Known, Moved, Outcome, discard, fetch_once, list_candidates, talk_failed
+from talksearch.indexer.fetching import (InLibrary, Known, Moved, Outcome, discard, fetch_once, list_candidates,
+                                         talk_failed)
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources
@@ -48,8 +49,9 @@ class Summary:
         return self.audio_seconds / self.wall_seconds if self.wall_seconds else 0.0
 
     def line(self) -> str:
+        updated = f"{self.count('updated')} updated, " if self.count("updated") else ""  # (known talks' new details)
         return (
-            f"{self.count('added')} added, {self.count('skipped')} skipped, {self.count('failed')} failed; "
+            f"{self.count('added')} added, {updated}{self.count('skipped')} skipped, {self.count('failed')} failed; "
             f"{self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s "
             f"({self.realtime_factor:.1f}× real time)" + (f" on {self.workers} workers" if self.workers > 1 else "")
         )
@@ -124,6 +126,8 @@ class IndexRun:
                     outcome = self.commit(result, label)
                 elif isinstance(result, Known):  # a local recording the library knows, where another talk's was
                     outcome = self._place(result)
+                elif isinstance(result, InLibrary):
+                    outcome = self._restate(result)
                 else:
                     outcome = result
                 overall.update(1)
@@ -141,8 +145,9 @@ class IndexRun:
     def commit(self, processed: Processed, label: str) -> Outcome:
         """The single writer: record a processed talk, unless it was committed meanwhile."""
         known = self.library.has_archive_id(processed.talk.archive_id)
-        if known and not self.reindex:
-            return Outcome("skipped", label, "already in the library")
+        if known and not self.reindex:  # (this run's, met again under another link): named as the library has it
+            stored = self.library.talk_with_archive_id(processed.talk.archive_id)
+            return Outcome("skipped", stored.title, "already in the library", talk_id=stored.id)
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
         replaces = self._retirable(processed.replaces)
@@ -174,6 +179,26 @@ class IndexRun:
         if displaced is not None:
             detail += _removed(displaced)
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
+
+    def _restate(self, known: InLibrary) -> Outcome:
+        """A talk the library has, skipped (``InLibrary``): the details its source states now stored where they
+        changed, as an ``updated`` line, its transcript kept (nothing was downloaded); else skipped. Named by the
+        title the library holds (a local file by its path), not the listing's."""
+        stored = self.library.talk_with_archive_id(known.archive_id)
+        if stored is None:  # known under another key than the listed one (found on fetching)
+            return Outcome(known.status, known.label, known.detail)
+        changed = self.library.update_talk_details(stored.id, known.details)
+        title = known.details["title"] if "title" in changed else stored.title
+        label = known.label if known.named_by_path else title
+        if not changed:
+            return Outcome("skipped", label, known.detail, talk_id=stored.id)
+        detail = f"details changed ({', '.join(changed)}); transcript kept"
+        if "title" in changed:
+            # Window passages were embedded after the talk's title (indexer.passages.embedding_texts), and keep those
+            # vectors: embedding them again needs the embedding model in the writer (the Ray engine's loads none),
+            # and new passage ids (an id names one vector for good: readers' indexes rely on it). --reindex does it.
+            detail += " (its passages stay embedded with the earlier title: --reindex embeds the new one)"
+        return Outcome("updated", label, detail, talk_id=stored.id)
 
     def _place(self, known: Known) -> Outcome:
         """A known local recording skipped (``Known``): its talk pointed at where it is now (``Moved``), and the talk

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from talksearch.indexer.fetching import Outcome, fetch_once, list_candidates, talk_failed
+from talksearch.indexer.fetching import Outcome, fetch_once, in_library, list_candidates, talk_failed
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.sources import Candidate, Sources, clean_error
 from talksearch.library import Library, LibraryError
@@ -357,6 +357,9 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
                 while not (reason := skipped(key)) and not idle:
                     if (done := next_done()) is not None:
                         yield done
+                if reason == "already in the library":  # its listing's details stored where they changed, as locally
+                    yield candidate.label, in_library(lister, candidate, key)
+                    continue
                 if reason:
                     yield candidate.label, Outcome("skipped", candidate.label, reason)
                     continue

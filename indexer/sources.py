@@ -37,7 +37,7 @@ from talksearch.indexer.captions import CaptionError
 
 from talksearch.language_codes import base_language, source_language
 from talksearch.settings import default
-from talksearch.library import Talk, archive_id, talk_id
+from talksearch.library import TALK_DETAILS, Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import MEDIA_SUFFIXES, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 from talksearch.text import printable
@@ -762,14 +762,7 @@ class Sources:
         key = self.archive_key(candidate)
         if key is not None and self.is_indexed(key):  # before any request: its media may be gone or stalled by now
             return None
-        # The URL the talk was listed under (a feed's <enclosure url>, the URL the user named), before yt-dlp
-        # follows redirects or escapes it: what the feed's own metadata is keyed by, and what tells apart
-        # recordings without a guid.
-        listed = candidate.listed or unsmuggle_url(candidate.entry.get("url") or "")[0] or None
-        # The feed's metadata for an item with a <guid> is keyed by it (as yt-dlp passes it along): items may share
-        # a recording, and each keeps its own (_feed_items).
-        guid = (unsmuggle_url(candidate.entry.get("url") or "")[1] or {}).get("force_videoid")
-        feed = ((candidate.context or {}).get("feed") or {}).get(guid or listed, {})
+        listed, feed = self._listing(candidate)
         try:
             info = self._resolved(candidate.entry)
             if info is None:
@@ -810,6 +803,45 @@ class Sources:
         return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), audio, True, transcript,
                        "; ".join(note for note in (refused, unread) if note) or None,
                        channel_language=source_language(feed.get("channel_language")))
+
+    @staticmethod
+    def _listing(candidate: Candidate) -> tuple[str | None, dict]:
+        """A remote talk's listed URL and its feed item's metadata (``_feed_items``; {} when no feed lists it)."""
+        # The URL the talk was listed under (a feed's <enclosure url>, the URL the user named), before yt-dlp
+        # follows redirects or escapes it: what the feed's own metadata is keyed by, and what tells apart
+        # recordings without a guid.
+        listed = candidate.listed or unsmuggle_url(candidate.entry.get("url") or "")[0] or None
+        # The feed's metadata for an item with a <guid> is keyed by it (as yt-dlp passes it along): items may share
+        # a recording, and each keeps its own (_feed_items).
+        guid = (unsmuggle_url(candidate.entry.get("url") or "")[1] or {}).get("force_videoid")
+        return listed, ((candidate.context or {}).get("feed") or {}).get(guid or listed, {})
+
+    def listed_details(self, candidate: Candidate, key: str) -> dict:
+        """What the listing states of a talk the library has (archive key ``key``), read without a request: of its
+        ``TALK_DETAILS``, those stated (a detail a listing leaves out stays as the library has it). A feed item
+        states its title, speakers, event, date, description and artwork (its channel is its enclosure's site's, when
+        that names one: not the feed's to say); a local recording what its sidecar .info.json holds, at the path
+        its talk records (a copy's sidecar is not its talk's). Other listings state none: a site's
+        playlist lists a title at most, and its page is a request per known talk (``--reindex`` reads them)."""
+        if candidate.path is not None:
+            given, resolved = Path(os.path.abspath(candidate.path)), candidate.path.resolve()
+            if self._recorded_elsewhere(key, given, resolved) is not None:
+                return {}
+            sidecar = _sidecar_info(candidate.path.with_suffix(".info.json"))
+            talk = _talk({**sidecar, "extractor_key": "local", "id": key.partition(" ")[2]}, {}, None, url="",
+                         media_url=None)
+            # a title made from the file's name is none stated: a renamed recording's talk keeps its own (Moved's does)
+            stated = {field: getattr(talk, field) for field in TALK_DETAILS if field != "title" or sidecar.get("title")}
+        else:
+            _, feed = self._listing(candidate)
+            if not feed:
+                return {}
+            entry = candidate.entry or {}
+            # as _talk_from_info stores them: the item's title and artwork (yt-dlp's entry for it) over its media's
+            stated = {"title": entry.get("title"), "speakers": feed.get("speakers"),
+                      "event": _filter_value(feed.get("event")), "description": feed.get("description"),
+                      "published": feed.get("published"), "thumbnail": entry.get("thumbnail")}
+        return {field: value for field, value in stated.items() if value}
 
     def _resolved(self, entry: dict) -> dict | None:
         """yt-dlp's processing of a listed entry, without downloading, its archive check blind to the generic

@@ -329,3 +329,26 @@ def test_a_worker_removes_only_the_scratch_folders_of_dead_workers(ray_tmp, monk
         assert ray_engine.remove_abandoned_scratch() == 1
         assert _scratch_left(ray_tmp) == sorted([live.name, "talksearch-ray-earlier"])
     assert _scratch_left(ray_tmp) == ["talksearch-ray-earlier"]
+
+
+def test_a_feed_items_new_details_are_stored_by_the_ray_engine_as_by_the_local_one(media_server, ray_tmp, tmp_path):
+    """The driver skips a talk the library has before any actor sees it: the details its feed item states now are
+    stored all the same (tests/test_details_refresh.py, the local engine), nothing fetched."""
+    from tests.test_details_refresh import FEED, MODELS
+    from tests.test_details_refresh import _index as index_locally
+
+    folder = media_server.directory / "ray-refresh"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
+    feed, library, media = folder / "feed.xml", tmp_path / "library", media_server.url("ray-refresh/talk.ogg")
+    feed.write_text(FEED.format(title="Power Capping v1", author="Alice", event="Summit 2024", media=media))
+    index_locally(library, media_server.url("ray-refresh/feed.xml"))
+    feed.write_text(FEED.format(title="Power Capping v1", author="Bob", event="Summit 2024", media=media))
+    (folder / "talk.ogg").unlink()  # a download would fail the talk
+    result = _index(media_server.url("ray-refresh/feed.xml"), "--library", str(library), *MODELS, "--ray-workers", "1",
+                    tmp=ray_tmp)
+    assert result.returncode == 0, result.stdout + result.stderr
+    line, summary = result.stdout.splitlines()
+    assert line == "updated Power Capping v1: details changed (speakers); transcript kept", result.stdout
+    assert summary.startswith("0 added, 1 updated, 0 skipped, 0 failed"), summary
+    assert {speakers for *_, speakers in _library_content(library)[0]} == {'["Bob"]'}

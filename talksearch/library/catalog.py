@@ -9,7 +9,7 @@ import functools
 import json
 import os
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -23,6 +23,7 @@ from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, LOCK, MEDIA, VECTORS
 from talksearch.library.migrations import SCHEMA, TRIGRAM_INDEX_FORMATS, open_format, recorded_format
 from talksearch.library.records import (
+    TALK_DETAILS,
     LibraryError,
     LibraryLocked,
     Passage,
@@ -351,6 +352,26 @@ class Library(VectorSync):
             return self.db.execute("UPDATE talks SET url = ?, media_url = ? WHERE id = ?",
                                    (url, media_url, talk_id_)).rowcount > 0
 
+    def update_talk_details(self, talk_id_: str, details: Mapping[str, object]) -> list[str]:
+        """Store the details a talk's source states now (``TALK_DETAILS``; a field left out stays as it is), in one
+        transaction; return the names of those that changed, in that order (none: nothing is written). Its
+        transcript, passages and their embeddings stay as they are. The listings, pages and feeds read the row;
+        ``talk_names`` and a reader's cached responses follow the commit, as they follow any."""
+        if self._lock_handle is None:
+            raise LibraryError("update_talk_details needs the writer lock (acquire_writer)")
+        if unknown := set(details) - set(TALK_DETAILS):
+            raise ValueError(f"not a talk's details: {', '.join(sorted(unknown))}")
+        talk = self.talk(talk_id_)  # (read outside the transaction: this is the one writer)
+        changed = [key for key in TALK_DETAILS if talk is not None and key in details
+                   and details[key] != getattr(talk, key)]
+        if changed:  # a talk unchanged writes nothing: a re-run of a large feed takes no write per talk
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute(f"UPDATE talks SET {', '.join(f'{key} = ?' for key in changed)} WHERE id = ?",
+                                [*(json.dumps(details[key]) if key in _JSON_COLUMNS else details[key]
+                                   for key in changed), talk_id_])
+        return changed
+
     def delete_talk(self, talk_id_: str) -> bool:
         if self._lock_handle is None:
             raise LibraryError("delete_talk needs the writer lock (acquire_writer)")
@@ -476,6 +497,10 @@ class Library(VectorSync):
 
     def talk(self, talk_id_: str) -> StoredTalk | None:
         row = self.db.execute("SELECT * FROM talks WHERE id = ?", (talk_id_,)).fetchone()
+        return _talk_from_row(row) if row else None
+
+    def talk_with_archive_id(self, key: str) -> StoredTalk | None:
+        row = self.db.execute("SELECT * FROM talks WHERE archive_id = ?", (key,)).fetchone()
         return _talk_from_row(row) if row else None
 
     def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[StoredTalk]:

@@ -87,6 +87,12 @@ class Talk:
         return talk_id(self.archive_id)
 
 
+# What a talk's source states of it (a feed item, a sidecar .info.json), as against what indexing made or measured
+# (its transcript, duration, language, models) and where it was fetched from: what a talk the library has takes
+# again from its source without being indexed again (``Library.update_talk_details``).
+TALK_DETAILS = ("title", "channel", "speakers", "event", "description", "published", "thumbnail", "chapters")
+
+
 def archive_id(extractor: str, source_id: str) -> str:
     """yt-dlp's own archive key (``make_archive_id``): lower-case extractor key, a space, the id."""
     return f"{extractor.lower()} {source_id}"
