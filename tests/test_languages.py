@@ -838,6 +838,50 @@ def test_talks_in_other_languages_are_also_ranked_by_the_multilingual_model_alon
     library.close()
 
 
+@pytest.mark.unit
+def test_a_link_into_a_talk_not_in_english_lands_where_the_multilingual_model_says(tmp_path):
+    """A window of two sentences is found by what either says, and its link starts at the one that matches the
+    query best. By the mean of the models' cosines the English models pick the German setup sentence before the
+    answer; the multilingual model's own cosine (``snap_multilingual_weight``) lands on the answer. English talks
+    snap as before. Vectors made up as above: parts [0:2] an English model's, [2:4] a multilingual one's."""
+    import dataclasses
+
+    import numpy as np
+
+    from talksearch.indexer.passages import PassageOptions, make_passages
+    from talksearch.library import Library, Segment
+    from talksearch.search.ranking import RankingOptions, snap
+
+    def joined(english: list[float], multilingual: list[float]) -> np.ndarray:
+        parts = [np.array(v, np.float32) / np.linalg.norm(v) for v in (english, multilingual)]
+        return np.hstack(parts) / np.sqrt(2)
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 4)
+    query = joined([1, 0], [1, 0])
+    setup, answer = joined([1, 0.1], [1, 1.33]), joined([0.3, 1], [1, 0.05])  # mean cosine 0.80 against 0.64
+    for number, language in enumerate(["de", "en"]):
+        sentences = [Segment(0, 4, "Der Speicher ist oft der Engpass."),
+                     Segment(5, 9, "Deshalb rechnet jeder Prozess auf seinem Sockel.")]
+        passages = make_passages(sentences, PassageOptions())  # two windows, then the two sentences
+        talk = Talk("Generic", str(number), f"http://example.org/{number}", f"Talk {number}", language=language,
+                    embed_model="test-model")
+        library.add_talk(talk, sentences, passages, np.vstack([setup, answer, setup, answer]))
+    options = RankingOptions()
+
+    def lands(talk: str, o: RankingOptions, part: slice | None = slice(2, 4)) -> float:
+        window = library.passages_within(talk, 0, 9, kind="window")[0]
+        return snap(library, window, "where should it run", query, o, part).start
+
+    german, english = (t.id for t in sorted(library.talks(), key=lambda t: t.title))
+    assert lands(german, options) == 5
+    assert lands(german, dataclasses.replace(options, snap_multilingual_weight=0)) == 0
+    assert lands(german, options, part=None) == 0  # a library of English models only: their mean, as ever
+    assert lands(english, options) == 0
+    library.close()
+
+
 @pytest.mark.models
 def test_the_embedder_says_where_its_multilingual_model_sits():
     from talksearch.embedding import Embedder

@@ -84,6 +84,11 @@ class RankingOptions:
     # languages set 3 of 36 same-language moments more landed on time, and the English sets did not move
     # (docs/benchmarks.md).
     snap_word_letters: int = 5
+    # ... and, in a sentence of a talk not in English, what the multilingual model's own cosine adds (where the
+    # embedding joins one to English models): in the mean of the models' cosines the English models' guesses pick
+    # the setup sentence before the answer. On the languages sets' tune halves and the first held-out halves, 1.5
+    # landed 8 of 288 moments more on time and none less (2: 3 fewer found in the top five); docs/benchmarks.md.
+    snap_multilingual_weight: float = 1.5
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
     quote_min_words: int = 4
@@ -323,17 +328,22 @@ def _shared_words(text: str, passage: str, letters: int = 0) -> float:
     return len(wanted & have) / len(wanted) if wanted else 0.0
 
 
-def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: RankingOptions) -> PassageHit:
+def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: RankingOptions,
+         multilingual_part: slice | None = None) -> PassageHit:
     """The passage that starts at the sentence of ``hit`` matching the query best (``hit`` when that is its first).
 
     A window of sentences is found by what any of its sentences says, but a link should land on that sentence:
-    each sentence is scored by its own embedding's cosine with the query plus the words it shares with it.
+    each sentence is scored by its own embedding's cosine with the query plus the words it shares with it (and,
+    in a talk not in English, the ``multilingual_part`` model's cosine alone).
     A caller whose query is itself a passage (related moments) should not snap: all its sentences match alike.
     """
     sentences = library.passages_within(hit.talk_id, hit.start, hit.end, kind="sentence")
     if len(sentences) < 2:
         return hit
-    cosine = library.passage_vectors([s.passage_id for s in sentences]) @ vector
+    vectors = library.passage_vectors([s.passage_id for s in sentences])
+    cosine = vectors @ vector
+    if multilingual_part and o.snap_multilingual_weight and hit.talk_id in library.talks_not_in_english():
+        cosine = cosine + o.snap_multilingual_weight * _cosines(vectors[:, multilingual_part], vector[multilingual_part])
     scores = [c + o.snap_keyword_weight * _shared_words(text, s.text, o.snap_word_letters)
               for c, s in zip(cosine, sentences)]
     best = sentences[int(np.argmax(scores))]
@@ -342,6 +352,12 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
     starting = [p for p in library.passages_within(hit.talk_id, best.start, hit.end + 600, kind=hit.kind)
                 if p.start == best.start]
     return starting[0] if starting else best
+
+
+def _cosines(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Each row's cosine with ``vector`` (a joined vector's part is not of unit length)."""
+    norms = np.linalg.norm(rows, axis=1) * np.linalg.norm(vector)
+    return (rows @ vector) / np.where(norms > 0, norms, 1.0)
 
 
 SAME_MOMENT = 0.05  # seconds: two hits are one moment when their links would start here (the same first word)
@@ -415,7 +431,8 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
             put_quotes_first(library, fused, text, o)
         for pid, score in fused.items():
             placed.setdefault(pid, (tier, score))
-        chosen = _moments(library, text, vector, None if distinct_talks else limit, o, placed, talks, snapped)
+        chosen = _moments(library, text, vector, None if distinct_talks else limit, o, placed, talks, snapped,
+                          multilingual_part)
         found = len({hit.talk_id for hit, _ in chosen}) if distinct_talks else len(chosen)
         if (limit is None or found >= limit or all(len(ids) < candidates for _, ids in rankings)
                 or candidates >= DEEPEST * max(limit, o.candidates)):
@@ -437,7 +454,7 @@ def _eligible(library: Library, text: str, ids: Collection[int], talks: Collecti
 
 def _moments(library: Library, text: str, vector: np.ndarray, limit: int | None, o: RankingOptions,
              placed: dict[int, tuple[int, float]], talks: Collection[str] | None,
-             snapped: dict[int, PassageHit]) -> list[tuple[PassageHit, float]]:
+             snapped: dict[int, PassageHit], multilingual_part: slice | None = None) -> list[tuple[PassageHit, float]]:
     """The passages placed so far as at most ``limit`` moments: by tier, then fused score (then id, so that
     ties fall the same way every time), each snapped to its sentence (``snapped`` remembers those)."""
     passages = _eligible(library, text, placed, talks)
@@ -446,7 +463,7 @@ def _moments(library: Library, text: str, vector: np.ndarray, limit: int | None,
     for pid in sorted(passages, key=lambda pid: (placed[pid][0], -placed[pid][1], pid)):
         hit = passages[pid]
         if o.snap and pid not in snapped:
-            moment = snap(library, hit, text, vector, o)
+            moment = snap(library, hit, text, vector, o, multilingual_part)
             # ... to a sentence that still holds the phrases, if the query has any
             keep = not phrases or moment is hit or library.holding_phrases([moment.passage_id], text)
             snapped[pid] = moment if keep else hit
