@@ -41,7 +41,7 @@ from talksearch.library import Library, LibraryError
 from talksearch.models import ModelError
 from talksearch.settings import Settings
 
-INSTALL_HINT = "--engine ray needs Ray: pip install 'talksearch[ray]'"
+INSTALL_HINT = "--engine ray needs Ray: pip install 'ray>=2.40' (or, in talksearch's checkout, pip install -e '.[ray]')"
 
 SCRATCH_PREFIX = "talksearch-ray-"
 # Held (flock) by the worker process using its scratch folder: the kernel lets go when that process dies, however

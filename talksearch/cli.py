@@ -216,7 +216,7 @@ def main() -> None:
               help="Index talks the library already has again (say with other --captions), replacing each one's "
                    "transcript in one transaction.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where talks are processed: this process, or Ray actors (pip install 'talksearch[ray]').")
+              help="Where talks are processed: this process, or Ray actors (pip install 'ray>=2.40').")
 @click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one).")
 def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
     """Index talks from URLs (videos, playlists, channels, feeds, pages, media) and local files or folders."""

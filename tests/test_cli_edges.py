@@ -401,3 +401,14 @@ def test_reindex_whose_model_cannot_load_leaves_the_library_as_it_was(tmp_path):
         assert after == {name: data for name, data in before.items() if name != LOCK}
     with Library.open(path) as library:
         assert [t.title for t in library.talks()] == ["A talk"]
+
+
+@pytest.mark.unit
+def test_python_dash_m_talksearch_is_the_talksearch_command():
+    """`python -m talksearch` (an install whose scripts folder is not on PATH) was "No module named
+    talksearch.__main__"; it is the command, named as such."""
+    result = subprocess.run([sys.executable, "-m", "talksearch", "--version"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    from importlib.metadata import version
+
+    assert (result.returncode, result.stdout) == (0, f"talksearch, version {version('talksearch')}\n"), result.stderr
