@@ -9,6 +9,11 @@
 #     bash bench/make_languages.sh bench/out/languages-mbrola bench/languages/corpus.json bench/languages/mbrola-voices.json
 #     bash bench/make_languages.sh bench/out/languages-mbrola-holdout bench/languages/holdout/corpus.json \
 #         bench/languages/holdout/mbrola-voices.json
+#   the fresh set (written blind on 2026-12-04, after the held-out halves had been measured; untouched until the
+#   evening's one measurement), in both kinds of voice:
+#     bash bench/make_languages.sh bench/out/languages-fresh bench/languages/fresh/corpus.json
+#     bash bench/make_languages.sh bench/out/languages-mbrola-fresh bench/languages/fresh/corpus.json \
+#         bench/languages/fresh/mbrola-voices.json
 # Needs espeak-ng and sox. The talks are WAV files (their feed's enclosures); the feed names no language, so
 # whisper detects each talk's.
 set -euo pipefail
