@@ -63,6 +63,8 @@ _PLAIN_LETTERS = str.maketrans({"ß": "ss", "ı": "i", "ł": "l", "ø": "o", "đ
 def fold(word: str) -> str:
     """A word as any keyboard may write it: lower case, without accents, and with plain letters for those that
     have no accent to take off: "Fuß" and "FUSS" are "fuss", "Łódź" is "lodz", "ılık" and "ILIK" are "ilik"."""
+    if word.isascii():  # no accent and no letter to replace: most words, and whole passages (holding_phrases)
+        return word.lower()
     bare = "".join(c for c in unicodedata.normalize("NFKD", word.casefold()) if not unicodedata.combining(c))
     return bare.translate(_PLAIN_LETTERS)
 
