@@ -340,8 +340,9 @@ def model_names(name: str) -> list[str]:
 ENGLISH_ONLY = frozenset({"all-mpnet-base-v2", "all-MiniLM-L6-v2"})
 
 
-# The setting for a library of talks in English and other languages: the default's English models, and beside
-# them the multilingual one, which also ranks the talks in other languages alone (RankingOptions.multilingual_weight).
+# The setting for a library of talks in English and other languages (the default since 2026-12-04): two English
+# models, and beside them the multilingual one, which also ranks the talks in other languages alone
+# (RankingOptions.multilingual_weight). A library made before with the two alone keeps them.
 WITH_OTHER_LANGUAGES = "all-mpnet-base-v2+all-MiniLM-L6-v2+multilingual-e5-small"
 
 

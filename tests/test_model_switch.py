@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
+from talksearch.settings import default
 from tests.helpers import ROOT
 from tests.service_fixtures import assert_error, copy_library, index_captioned_copy, serving, settings_for
 
 pytestmark = pytest.mark.models
 
-MINI = "all-MiniLM-L6-v2"  # not the default (all-mpnet-base-v2+all-MiniLM-L6-v2): another width of vector
+MINI = "all-MiniLM-L6-v2"  # not the default (three models side by side): another width of vector
 
 
 def _index_with_minilm(library, tmp_path) -> None:
@@ -29,7 +30,7 @@ def test_an_empty_library_follows_the_model_its_first_talk_is_indexed_with(tmp_p
 
     library = tmp_path / "library"
     with serving(settings_for(library)) as server:
-        assert server.get("/healthz").json()["embed_model"] == "all-mpnet-base-v2+all-MiniLM-L6-v2"
+        assert server.get("/healthz").json()["embed_model"] == default("embed_model")
         # The CLI's search, opened before the first talk is committed (the race with `talksearch index`).
         _, searcher = open_searcher(settings_for(library), create=False, readers=1)
         try:
@@ -56,15 +57,15 @@ def _claim_model(library, model: str) -> None:
 
 
 def test_a_recorded_model_that_does_not_fit_the_vectors_is_refused_in_one_line():
-    library = copy_library()  # vectors of 1152 dimensions (mpnet beside MiniLM); MiniLM alone makes 384
+    library = copy_library()  # vectors of 1536 dimensions (mpnet, MiniLM and e5 side by side); MiniLM alone makes 384
     _claim_model(library, MINI)
     cli = subprocess.run([sys.executable, "-m", "talksearch.cli", "search", "storage", "--library", str(library)],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert cli.returncode == 1 and cli.stdout == "", cli.stdout + cli.stderr
     [line] = cli.stderr.splitlines()
-    assert line.startswith("error: library ") and "384 dimensions, but its vectors have 1152" in line, line
+    assert line.startswith("error: library ") and "384 dimensions, but its vectors have 1536" in line, line
 
     with serving(settings_for(library)) as server:
         for path, params in (("/api/search", {"q": "storage"}), ("/healthz", {})):
             error = assert_error(server.get(path, params=params), 503, "unavailable")
-            assert "384 dimensions, but its vectors have 1152" in error["message"], error
+            assert "384 dimensions, but its vectors have 1536" in error["message"], error

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from talksearch.settings import default
 from tests.helpers import DATA
 from tests.service_fixtures import (
     LOCAL_TITLE,
@@ -543,7 +544,7 @@ def test_cors_configurable():
 def test_healthz(api):
     body = api.get("/healthz").json()
     readers = body.pop("readers")
-    assert body == {"status": "ok", "talks": 3, "embed_model": "all-mpnet-base-v2+all-MiniLM-L6-v2"}
+    assert body == {"status": "ok", "talks": 3, "embed_model": default("embed_model")}
     assert readers["wanted"] == (os.cpu_count() or 1) and 1 <= readers["ready"] <= readers["wanted"]
     wait_until(lambda: api.get("/healthz").json()["readers"]["ready"] == readers["wanted"], "every reader to open", 60)
 

@@ -86,8 +86,9 @@ class RankingOptions:
     snap_word_letters: int = 5
     # ... and, in a sentence of a talk not in English, what the multilingual model's own cosine adds (where the
     # embedding joins one to English models): in the mean of the models' cosines the English models' guesses pick
-    # the setup sentence before the answer. On the languages sets' tune halves and the first held-out halves, 1.5
-    # landed 8 of 288 moments more on time and none less (2: 3 fewer found in the top five); docs/benchmarks.md.
+    # the setup sentence before the answer. On the languages sets' tune halves and first held-out halves (240
+    # queries, both voices) 1.5 landed 7 more on time, found 1 more and lost none (2: one fewer in the top five);
+    # on the fresh set, untouched till then, 2 more found and 1 more on time, none lost (docs/benchmarks.md).
     snap_multilingual_weight: float = 1.5
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
