@@ -780,32 +780,45 @@ def test_quoted_phrases_match_inside_text_written_without_spaces(tmp_path):
     library.close()
 
 
+def _joined(english: list[float], multilingual: list[float]):
+    """A made-up vector of two models side by side, as Embedder joins them: [0:2] an English model's, [2:4] a
+    multilingual one's, each of unit length, scaled so that a dot product is the mean of their cosines."""
+    import numpy as np
+
+    parts = [np.array(v, np.float32) / np.linalg.norm(v) for v in (english, multilingual)]
+    return np.hstack(parts) / np.sqrt(2)
+
+
+def _two_part_library(tmp_path):
+    """A new library, its writer held, bound to a made-up model of such vectors."""
+    from talksearch.library import Library
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 4)
+    return library
+
+
 @pytest.mark.unit
 def test_talks_in_other_languages_are_also_ranked_by_the_multilingual_model_alone(tmp_path):
     """Where the embedding setting joins a multilingual model to English ones, a passage's vector is theirs side
     by side and the dense ranking reads the mean of their cosines, in which the English models' guesses about a
     German sentence drown the one model that reads it: talks not in English are also ranked by that model's part
-    of the vector alone. Vectors here are made up: parts [0:2] an English model's, [2:4] a multilingual one's."""
+    of the vector alone. Vectors here are made up (``_joined``)."""
     import dataclasses
 
     import numpy as np
 
     from talksearch.indexer.passages import PassageOptions, make_passages
-    from talksearch.library import Library, Segment
+    from talksearch.library import Segment
     from talksearch.search.ranking import RankingOptions, rank
 
-    def joined(english: list[float], multilingual: list[float]) -> np.ndarray:
-        parts = [np.array(v, np.float32) / np.linalg.norm(v) for v in (english, multilingual)]
-        return np.hstack(parts) / np.sqrt(2)
-
-    library = Library.open(tmp_path / "lib", create=True)
-    library.acquire_writer()
-    library.bind_embedding_model("test-model", 4)
-    query = joined([1, 0], [1, 0])
+    library = _two_part_library(tmp_path)
+    query = _joined([1, 0], [1, 0])
     for number, (language, said, vector) in enumerate([
-            ("de", "Der Speicher bremst das Programm.", joined([0.2, 1], [1, 0.05])),  # the answer, read by one model
-            ("de", "Wir treffen uns am Dienstag.", joined([1, 0.1], [0.5, 1])),  # what the English model guesses at
-            ("en", "We meet on Tuesdays.", joined([1, 0.2], [0.4, 1]))]):
+            ("de", "Der Speicher bremst das Programm.", _joined([0.2, 1], [1, 0.05])),  # the answer, read by one model
+            ("de", "Wir treffen uns am Dienstag.", _joined([1, 0.1], [0.5, 1])),  # what the English model guesses at
+            ("en", "We meet on Tuesdays.", _joined([1, 0.2], [0.4, 1]))]):
         sentences = [Segment(0, 4, said)]
         passages = make_passages(sentences, PassageOptions())
         talk = Talk("Generic", str(number), f"http://example.org/{number}", f"Talk {number}", language=language,
@@ -824,7 +837,7 @@ def test_talks_in_other_languages_are_also_ranked_by_the_multilingual_model_alon
     # An English query's answer in an English talk, first by meaning and by its words, against a German sentence
     # first by the multilingual model alone: that ranking is one English passages cannot enter, so the German
     # talks' scores are scaled to the rankings open to them, or the extra vote would put it first.
-    english = joined([1, 0.05], [1, 0.3])
+    english = _joined([1, 0.05], [1, 0.3])
     sentences = [Segment(0, 4, "Our energy budget caps every job.")]
     passages = make_passages(sentences, PassageOptions())
     library.add_talk(Talk("Generic", "9", "http://example.org/9", "Talk 9", language="en", embed_model="test-model"),
@@ -843,24 +856,18 @@ def test_a_link_into_a_talk_not_in_english_lands_where_the_multilingual_model_sa
     """A window of two sentences is found by what either says, and its link starts at the one that matches the
     query best. By the mean of the models' cosines the English models pick the German setup sentence before the
     answer; the multilingual model's own cosine (``snap_multilingual_weight``) lands on the answer. English talks
-    snap as before. Vectors made up as above: parts [0:2] an English model's, [2:4] a multilingual one's."""
+    snap as before. Vectors made up (``_joined``)."""
     import dataclasses
 
     import numpy as np
 
     from talksearch.indexer.passages import PassageOptions, make_passages
-    from talksearch.library import Library, Segment
+    from talksearch.library import Segment
     from talksearch.search.ranking import RankingOptions, snap
 
-    def joined(english: list[float], multilingual: list[float]) -> np.ndarray:
-        parts = [np.array(v, np.float32) / np.linalg.norm(v) for v in (english, multilingual)]
-        return np.hstack(parts) / np.sqrt(2)
-
-    library = Library.open(tmp_path / "lib", create=True)
-    library.acquire_writer()
-    library.bind_embedding_model("test-model", 4)
-    query = joined([1, 0], [1, 0])
-    setup, answer = joined([1, 0.1], [1, 1.33]), joined([0.3, 1], [1, 0.05])  # mean cosine 0.80 against 0.64
+    library = _two_part_library(tmp_path)
+    query = _joined([1, 0], [1, 0])
+    setup, answer = _joined([1, 0.1], [1, 1.33]), _joined([0.3, 1], [1, 0.05])  # mean cosine 0.80 against 0.64
     for number, language in enumerate(["de", "en"]):
         sentences = [Segment(0, 4, "Der Speicher ist oft der Engpass."),
                      Segment(5, 9, "Deshalb rechnet jeder Prozess auf seinem Sockel.")]
