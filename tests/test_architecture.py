@@ -27,6 +27,7 @@ LAYERS = [
     ("core", 0), ("talksearch.indexer", 1), ("talksearch.search", 1), ("talksearch.service", 2),
     ("talksearch.cli", 3),
 ]
+ALSO_CLI = {"talksearch.__main__"}  # `python -m talksearch`: the command too
 GLOBAL_NAMES = {"service", "indexer"}  # the folders' names; an installed talksearch does not claim them
 
 
@@ -42,6 +43,8 @@ def modules() -> dict[str, Path]:
 
 
 def group(module: str) -> str:
+    if module in ALSO_CLI:
+        return "talksearch.cli"
     for name, _ in LAYERS:
         if module == name or module.startswith(name + "."):
             return name
