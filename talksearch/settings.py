@@ -163,8 +163,8 @@ class Settings(BaseSettings):
     )
     rank_multilingual_weight: float = Field(
         2.0, ge=0, description="Weight of the multilingual model's own ranks (talks in other languages than English "
-        "only), where the embedding setting joins one to English models (`all-mpnet-base-v2+all-MiniLM-L6-v2+"
-        "multilingual-e5-small`): in the mean of the models' cosines the English models' guesses drown it."
+        "only), where the embedding setting joins one to English models (as the default does): in the mean of the "
+        "models' cosines the English models' guesses drown it."
     )
     rank_token_candidates: int = Field(
         20, ge=0, le=200,
