@@ -252,10 +252,7 @@ class IndexRun:
     def _report(self, outcome: Outcome) -> None:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
-        line = f"{outcome.status:<8}{outcome.label}"
-        if outcome.detail:
-            line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
-        line = printable(line)  # a title, path or error message from the source: one line, and inert on a terminal
+        line = outcome_line(outcome)
         tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
 
     # --- the local engine -------------------------------------------------------------------------
@@ -350,6 +347,14 @@ class IndexRun:
                     if earlier.name != fetched.audio.name:
                         earlier.unlink(missing_ok=True)
             discard(fetched, self.settings.library / MEDIA if keep else None)
+
+
+def outcome_line(outcome: Outcome) -> str:
+    """A talk's one line: its status, its name, and what happened (an added talk's in brackets)."""
+    line = f"{outcome.status:<8}{outcome.label}"
+    if outcome.detail:
+        line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
+    return printable(line)  # a title, path or error message from the source: one line, and inert on a terminal
 
 
 def _removed(talk) -> str:

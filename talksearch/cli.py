@@ -1,4 +1,4 @@
-"""The ``talksearch`` command: index, search, talks, export, serve, mcp."""
+"""The ``talksearch`` command: index, reembed, search, talks, export, serve, mcp."""
 
 from __future__ import annotations
 
@@ -238,17 +238,39 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
     if not sources:
         raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
     signal.signal(signal.SIGTERM, _raise_terminated)  # only here: serve leaves SIGTERM to uvicorn
-    run = IndexRun(settings_from(**options), engine=engine, ray_address=ray_address, reindex=reindex)
+    _run_to_end(IndexRun(settings_from(**options), engine=engine, ray_address=ray_address, reindex=reindex),
+                lambda run: run.run(sources))
+
+
+def _run_to_end(run, work) -> None:
+    """``work(run)``, then the summary line; exit 1 when a talk failed. A run stopped by an error (a model that
+    cannot load, a full disk) removes a library it made for nothing; Ctrl-C leaves it for the next run to resume."""
     failed = False
     try:
-        summary = run.run(sources)
-    except Exception:  # a model that cannot load, a full disk: a library made for nothing goes again (not on Ctrl-C)
+        summary = work(run)
+    except Exception:
         failed = True
         raise
     finally:
         run.close(failed)
     say(summary.line())
     sys.exit(1 if summary.count("failed") else 0)
+
+
+@main.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@library_option
+@setting_options("embed_model", "embed_backend", "device", "compute_type", "threads")
+def reembed(old, **options) -> None:
+    """Make a library (--library) from the library OLD with another embedding model, without transcribing again.
+
+    Each talk of OLD that the new library lacks is added with its record and transcript (translations too), its
+    passages embedded with --embed-model; OLD is only read. Local talks keep their file paths; recordings kept in
+    OLD's media/ (--keep-media) are not copied."""
+    from talksearch.indexer.reembed import Reembedding
+
+    signal.signal(signal.SIGTERM, _raise_terminated)  # as index: each talk is committed whole, and the next run resumes
+    _run_to_end(Reembedding(old, settings_from(**options)), lambda run: run.run())
 
 
 @main.command("search")

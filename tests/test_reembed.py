@@ -1,0 +1,117 @@
+"""`talksearch reembed OLD --library NEW`: a library made from another with another embedding model, from the
+transcripts the old one stores (nothing transcribed again), through the real CLI, whisper and embedding models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from talksearch.embedding import WITH_OTHER_LANGUAGES
+from talksearch.library import Library
+from talksearch.settings import default
+from tests.helpers import DATA, TRUTH, scratch, talksearch
+
+pytestmark = pytest.mark.models
+
+MINI = "all-MiniLM-L6-v2"
+TWO = "all-mpnet-base-v2+all-MiniLM-L6-v2"
+
+
+@pytest.fixture(scope="module")
+def old_library() -> Path:
+    """t01 and t02, transcribed by tiny.en and embedded with MiniLM alone."""
+    folder = scratch("talksearch-reembed-")
+    for name in ("t01.ogg", "t02.ogg"):
+        shutil.copy(DATA / name, folder / name)
+    library = folder / "old"
+    result = talksearch("index", str(folder / "t01.ogg"), str(folder / "t02.ogg"), "--library", str(library),
+                        "--whisper-model", "tiny.en",
+                        "--embed-model", MINI, "--captions", "never")
+    assert result.returncode == 0, result.stderr
+    return library
+
+
+def _files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _stored(library: Path) -> tuple[str | None, list[dict], dict[str, list], int]:
+    """The library's model, its talks' records (less the model), each talk's sentences, and its passage count."""
+    with Library.open(library, readonly=True) as opened:
+        talks = opened.talks()
+        records = [{k: v for k, v in asdict(t).items() if k != "embed_model"} for t in talks]
+        return (opened.embed_model, records, {t.id: opened.segments(t.id) for t in talks},
+                opened.count_passages())
+
+
+def test_a_library_is_made_again_with_another_model_from_the_transcripts(old_library, tmp_path):
+    before = _files(old_library)
+    new = tmp_path / "new"
+    result = talksearch("reembed", str(old_library), "--library", str(new))  # the default model: reads every language
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and "2 added, 0 skipped, 0 failed;" in lines[-1]
+    added = next(line for line in lines if line.startswith("added   t01 ("))  # (a local file: named by its name)
+    assert f", re-embedded from {old_library}, " in added and added.endswith(" passages)")
+
+    old_model, old_talks, old_sentences, old_passages = _stored(old_library)
+    new_model, new_talks, new_sentences, new_passages = _stored(new)
+    assert old_model == MINI and new_model == default("embed_model") == WITH_OTHER_LANGUAGES
+    assert new_talks == old_talks and new_sentences == old_sentences
+    assert new_passages == old_passages
+    assert _files(old_library) == before  # only read
+
+    found = json.loads(talksearch("search", "checkpoints are written to an object storage bucket",
+                                  "--library", str(new), "--json").stdout)["results"][0]
+    assert "bucket" in found["text"]
+    assert abs(found["start"] - TRUTH["t01"]["sentences"][1]["start"]) <= 3.0
+
+    again = talksearch("reembed", str(old_library), "--library", str(new))
+    assert again.returncode == 0, again.stderr
+    assert [line[:8] for line in again.stdout.splitlines()[:2]] == ["skipped "] * 2
+    assert "already in the library" in again.stdout and "0 added, 2 skipped, 0 failed;" in again.stdout
+
+
+def test_a_talk_that_cannot_be_re_embedded_does_not_stop_the_others(old_library, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(old_library, damaged)
+    with sqlite3.connect(damaged / "catalog.sqlite") as db:  # t01's words, edited by hand into something unreadable
+        db.execute("UPDATE segments SET words = 'not json' WHERE talk_id = (SELECT id FROM talks WHERE title = 't01')")
+    db.close()
+    result = talksearch("reembed", str(damaged), "--library", str(tmp_path / "new"))
+    assert result.returncode == 1 and not result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("failed  t01: not re-embedded: JSONDecodeError") for line in lines), lines
+    assert any(line.startswith("added   t02 (") for line in lines) and "1 added, 0 skipped, 1 failed;" in lines[-1]
+    _, talks, _, _ = _stored(tmp_path / "new")
+    assert [t["title"] for t in talks] == ["t02"]
+
+
+def test_what_cannot_be_re_embedded_is_refused_in_one_line_with_nothing_written(old_library, tmp_path):
+    before = _files(old_library)
+    (tmp_path / "plain").mkdir()
+    refusals = {
+        "the same library": (old_library, old_library, [], "is the library to make"),
+        "no library there": (tmp_path / "missing", tmp_path / "new", [], "no library at"),
+        "a folder, not a library": (tmp_path / "plain", tmp_path / "new", [], "no library at"),
+        "made with another model": (old_library, old_library.parent / "old-again", ["--embed-model", TWO], None),
+    }
+    # a library made with MiniLM, asked for the two models side by side: the library's own refusal
+    shutil.copytree(old_library, old_library.parent / "old-again", dirs_exist_ok=True)
+    made_before = _files(old_library.parent / "old-again")
+    for what, (old, new, flags, said) in refusals.items():
+        result = talksearch("reembed", str(old), "--library", str(new), *flags)
+        assert result.returncode == 1, what
+        assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), (what, result.stderr)
+        assert said is None or said in result.stderr, (what, result.stderr)
+        assert not (tmp_path / "new").exists(), what
+    assert "was built with embedding model" in result.stderr
+    assert _files(old_library.parent / "old-again") == made_before
+    assert _files(old_library) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
