@@ -80,6 +80,10 @@ class IndexRun:
             if self.library.embed_model and "embed_model" not in settings.model_fields_set:
                 # The default model is for new libraries; one made before keeps its own (a library is one model's).
                 settings = self.settings = settings.model_copy(update={"embed_model": self.library.embed_model})
+            if "translate" not in settings.model_fields_set and not settings.translate and self.library.translates():
+                # ... and one whose talks have their English beside them keeps translating: a talk added without
+                # it would be the one an English query cannot find by its words (--no-translate says otherwise)
+                settings = self.settings = settings.model_copy(update={"translate": True})
             self.library.check_embedding_model(recorded_name(settings.embed_model))
             self.library.sync_vector_index(save=True)  # finish what an interrupted run left
             if engine == "ray":

@@ -524,6 +524,28 @@ def test_translate_writes_each_sentence_in_english(tmp_path):
     assert english.translate_seconds == 0 and not any(s.translation for s in english.sentences)
 
 
+@pytest.mark.models
+def test_a_library_whose_talks_have_their_english_keeps_translating(tmp_path):
+    """A library indexed with --translate and added to without it got talks with no English, which an English
+    query cannot find by its words: a run that does not say keeps translating there, as it keeps the library's
+    embedding model; --no-translate (translate=False given) does not."""
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.library import Segment
+
+    def translating(library, **given) -> bool:
+        run = IndexRun(Settings(library=library, whisper_model="tiny.en", threads=1, transcribe_workers=1, **given))
+        try:
+            return run.settings.translate
+        finally:
+            run.close()
+
+    _german_talk_with_english(tmp_path / "translated", [Segment(0, 2, "Guten Tag.", translation="Good day.")])
+    _german_talk_with_english(tmp_path / "not", [Segment(0, 2, "Guten Tag.")])
+    assert translating(tmp_path / "translated") is True
+    assert translating(tmp_path / "translated", translate=False) is False
+    assert translating(tmp_path / "not") is False
+
+
 def _german_talk_with_english(library_path, sentences):
     """A library of one German talk made of ``sentences`` (with their English), embedded by MiniLM as the
     indexer embeds it: the talk, and the embedder."""

@@ -608,6 +608,11 @@ class Library(VectorSync):
     def count_passages(self) -> int:
         return self.db.execute("SELECT count(*) FROM passages").fetchone()[0]
 
+    def translates(self) -> bool:
+        """Whether a talk of the library has its English beside it (indexed with --translate)."""
+        return self.format >= 5 and self.db.execute(
+            "SELECT 1 FROM segments WHERE translation IS NOT NULL LIMIT 1").fetchone() is not None
+
     @property
     def _translation(self) -> str:
         """The translation column, as a reader of an older catalog (none recorded) selects it."""
