@@ -133,7 +133,9 @@ class JobQueue:
 
     def _run_child(self, job: Job) -> tuple[int, dict]:
         request = {
-            "settings": self.settings.model_dump(mode="json", exclude={"admin_token"}),
+            # What serve was given (flags, environment), not every default: a default the child saw as given would
+            # override the library's own model, or its translating (IndexRun keeps those unless told otherwise).
+            "settings": self.settings.model_dump(mode="json", exclude={"admin_token"}, exclude_unset=True),
             "sources": [job.source],
             "guard": not self.settings.allow_private_sources,
         }

@@ -69,3 +69,24 @@ def test_a_recorded_model_that_does_not_fit_the_vectors_is_refused_in_one_line()
         for path, params in (("/api/search", {"q": "storage"}), ("/healthz", {})):
             error = assert_error(server.get(path, params=params), 503, "unavailable")
             assert "384 dimensions, but its vectors have 1536" in error["message"], error
+
+
+def test_an_indexing_job_keeps_the_model_of_a_library_made_with_another(tmp_path):
+    """`talksearch serve` on a library made with another model than the default (the default before it changed):
+    an indexing job adds to it with the library's model, as `talksearch index` does. The job's process was handed
+    every setting as given, the default model too, and failed: "library ... was built with embedding model ..."."""
+    from tests.helpers import loopback_media
+    from tests.service_fixtures import ADMIN_TOKEN, wait_until
+
+    library = tmp_path / "library"
+    _index_with_minilm(library, tmp_path)
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with serving(settings_for(library, admin_token=ADMIN_TOKEN, allow_private_sources=True)) as server:
+        submitted = server.client.post("/api/index", json={"source": loopback_media().url("t02.ogg")},
+                                       headers=auth)
+        assert submitted.status_code == 202, submitted.text
+        job = wait_until(lambda: (j := server.get(f"/api/jobs/{submitted.json()['id']}", headers=auth).json())[
+            "status"] in ("done", "failed") and j, "the indexing job")
+        assert job["status"] == "done", job
+        health = server.get("/healthz").json()
+        assert (health["talks"], health["embed_model"]) == (2, MINI)
