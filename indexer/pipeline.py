@@ -9,6 +9,7 @@ talk ends in exactly one outcome line (added, updated, skipped or failed) and on
 from __future__ import annotations
 
 import queue
+import shlex
 import sys
 import threading
 import time
@@ -177,7 +178,8 @@ class IndexRun:
         language = processed.talk.language
         if language not in (None, "en") and reads_only_english(processed.talk.embed_model):
             detail += (f"; spoken in {language!r}, which the embedding model does not read: found by its words, not "
-                       f"their meaning (a new library with --embed-model {WITH_OTHER_LANGUAGES} reads it)")
+                       f"their meaning (a library that reads it is made from this one with talksearch reembed "
+                       f"{shlex.quote(str(self.settings.library))} --library NEW --embed-model {WITH_OTHER_LANGUAGES})")
         if known or replaces:
             detail += ", replacing the earlier transcript"
         if displaced is not None:

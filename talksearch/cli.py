@@ -265,8 +265,9 @@ def reembed(old, **options) -> None:
     """Make a library (--library) from the library OLD with another embedding model, without transcribing again.
 
     Each talk of OLD that the new library lacks is added with its record and transcript (translations too), its
-    passages embedded with --embed-model; OLD is only read. Local talks keep their file paths; recordings kept in
-    OLD's media/ (--keep-media) are not copied."""
+    passages embedded with --embed-model; OLD is only read. Run again, it catches up: new talks added, changed
+    details (a retitled feed item) brought over, and talks gone from OLD named (kept). Local talks keep their file
+    paths; recordings kept in OLD's media/ (--keep-media) are not copied."""
     from talksearch.indexer.reembed import Reembedding
 
     signal.signal(signal.SIGTERM, _raise_terminated)  # as index: each talk is committed whole, and the next run resumes

@@ -466,6 +466,7 @@ def test_an_english_query_finds_a_german_talk_in_a_multilingual_library(tmp_path
                          "--embed-model", "all-MiniLM-L6-v2")
     assert english.returncode == 0, english.stderr
     assert "spoken in 'de', which the embedding model does not read" in english.stdout  # and says what would
+    assert f"talksearch reembed {tmp_path / 'english'} --library NEW --embed-model " in english.stdout, english.stdout
 
 
 @pytest.mark.unit

@@ -50,6 +50,16 @@ def _stored(library: Path) -> tuple[str | None, list[dict], dict[str, list], int
                 opened.count_passages())
 
 
+def _passage_ids(library: Path) -> dict[str, set[int]]:
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        rows = db.execute("SELECT talk_id, id FROM passages").fetchall()
+    db.close()
+    ids: dict[str, set[int]] = {}
+    for talk, passage in rows:
+        ids.setdefault(talk, set()).add(passage)
+    return ids
+
+
 def test_a_library_is_made_again_with_another_model_from_the_transcripts(old_library, tmp_path):
     before = _files(old_library)
     new = tmp_path / "new"
@@ -76,6 +86,51 @@ def test_a_library_is_made_again_with_another_model_from_the_transcripts(old_lib
     assert again.returncode == 0, again.stderr
     assert [line[:8] for line in again.stdout.splitlines()[:2]] == ["skipped "] * 2
     assert "already in the library" in again.stdout and "0 added, 2 skipped, 0 failed;" in again.stdout
+    assert "h of audio" not in lines[-1] and " 2 talks (" in lines[-1]  # nothing transcribed: what was embedded
+    assert f"2 talks ({new_passages} passages) re-embedded in " in lines[-1], lines[-1]
+
+
+def test_a_re_run_brings_the_new_library_up_to_the_old_one(old_library, tmp_path):
+    """OLD served on while NEW is made, then caught up by running again: a talk retitled in OLD since (its feed
+    said so) is retitled in NEW, and one taken down from OLD is named, not removed (NEW may have talks of its own)."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(old_library, old)
+    first = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert first.returncode == 0, first.stderr
+    _, _, _, passages = _stored(new)
+    added = next(line for line in first.stdout.splitlines() if line.startswith("added   t01 ("))
+    t01_passages = int(added.rsplit(", ", 1)[1].removesuffix(" passages)"))
+    embedded_first = _passage_ids(new)
+    with Library.open(old) as opened:  # as `talksearch index FEED` restates a talk, and `DELETE /api/talks/{id}`
+        opened.acquire_writer()
+        t01, t02 = sorted(opened.talks(), key=lambda t: t.title)
+        assert opened.update_talk_details(t01.id, {"title": "Checkpoints in buckets", "speakers": ["Ada"]})
+        assert opened.delete_talk(t02.id)
+
+    caught_up = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert caught_up.returncode == 0, caught_up.stderr
+    lines = caught_up.stdout.splitlines()
+    assert lines[0] == (f"updated Checkpoints in buckets: details changed (title, speakers); transcript kept; its "
+                        f"{t01_passages} passages embedded again after its new title"), lines
+    assert lines[1] == (f"not in {old}: t02 ({t02.id}): kept; remove it with DELETE /api/talks/{t02.id} "
+                        f"(talksearch serve --library {new}, TALKSEARCH_ADMIN_TOKEN set)"), lines
+    assert lines[-1].startswith("0 added, 1 updated, 0 skipped, 0 failed, 1 not in OLD; 1 talk ("), lines
+    model, talks, _, now = _stored(new)
+    assert model == MINI and now == passages
+    embedded_now = _passage_ids(new)  # t01's passages embedded again, after its new title: new vectors, new ids
+    assert embedded_now[t02.id] == embedded_first[t02.id] and not embedded_now[t01.id] & embedded_first[t01.id]
+    titled = {t["title"]: t for t in talks}
+    assert sorted(titled) == ["Checkpoints in buckets", "t02"]
+    assert titled["Checkpoints in buckets"]["speakers"] == ["Ada"]
+    found = json.loads(talksearch("search", "checkpoints are written to an object storage bucket",
+                                  "--library", str(new), "--json").stdout)["results"][0]
+    assert found["talk"]["title"] == "Checkpoints in buckets"
+
+    again = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert again.returncode == 0, again.stderr
+    # named by the title NEW holds (OLD's retitled one, made NEW's above)
+    assert again.stdout.splitlines()[0] == "skipped Checkpoints in buckets: already in the library", again.stdout
+    assert "0 added, 1 skipped, 0 failed, 1 not in OLD; 0 talks (0 passages) re-embedded in " in again.stdout
 
 
 def test_a_talk_that_cannot_be_re_embedded_does_not_stop_the_others(old_library, tmp_path):
@@ -100,7 +155,8 @@ def test_what_cannot_be_re_embedded_is_refused_in_one_line_with_nothing_written(
         "the same library": (old_library, old_library, [], "is the library to make"),
         "no library there": (tmp_path / "missing", tmp_path / "new", [], "no library at"),
         "a folder, not a library": (tmp_path / "plain", tmp_path / "new", [], "no library at"),
-        "made with another model": (old_library, old_library.parent / "old-again", ["--embed-model", TWO], None),
+        "made with another model": (old_library, old_library.parent / "old-again", ["--embed-model", TWO],
+                                    f"or move it to {TWO} with talksearch reembed "),
     }
     # a library made with MiniLM, asked for the two models side by side: the library's own refusal
     shutil.copytree(old_library, old_library.parent / "old-again", dirs_exist_ok=True)
@@ -111,7 +167,7 @@ def test_what_cannot_be_re_embedded_is_refused_in_one_line_with_nothing_written(
         assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: "), (what, result.stderr)
         assert said is None or said in result.stderr, (what, result.stderr)
         assert not (tmp_path / "new").exists(), what
-    assert "was built with embedding model" in result.stderr
+    assert "was built with embedding model" in result.stderr and "--library NEW --embed-model " in result.stderr
     assert _files(old_library.parent / "old-again") == made_before
     assert _files(old_library) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]

@@ -8,6 +8,7 @@ import fcntl
 import functools
 import json
 import os
+import shlex
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -213,7 +214,8 @@ class Library(VectorSync):
         if recorded is not None and recorded != name:
             raise LibraryError(
                 f"library {self.path} was built with embedding model {recorded!r}, not {name!r}; "
-                f"use --embed-model {recorded} or a new --library"
+                f"use --embed-model {recorded} or a new --library, or move it to {name} with talksearch reembed "
+                f"{shlex.quote(str(self.path))} --library NEW --embed-model {shlex.quote(name)}"
             )
 
     def bind_embedding_model(self, name: str, dimension: int, token_dimension: int | None = None) -> None:
