@@ -98,6 +98,8 @@ class SearchAnswer(BaseModel):
     query: str
     moments: list[FoundMoment]
     more: bool = Field(description="More moments match: search again with offset")
+    quotes_dropped: bool = Field(False, description=(
+        'No moment holds the query\'s "quoted phrases" word for word; these moments are for the words unquoted'))
 
 
 class Sentence(BaseModel):
@@ -384,7 +386,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
 
     @server.tool(description=SEARCH_DESCRIPTION, annotations=READ_ONLY)
     def search_talks(
-        query: Annotated[str, Field(description="What to look for; \"quoted phrases\" must match exactly")],
+        query: Annotated[str, Field(description="What to look for; \"quoted phrases\" must match exactly (when "
+                                                "no moment holds them, the words unquoted answer: quotes_dropped)")],
         limit: Annotated[int, Field(ge=1, le=100, description="Moments to return")] = search_limit,
         offset: Annotated[int, Field(ge=0, le=SEARCH_OFFSET_MAX, description="Skip this many (the next page)")] = 0,
         speaker: Speaker = None, event: Event = None, channel: Channel = None, language: Language = None,
@@ -402,7 +405,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
                                start=r.start, end=r.end, text=r.text, translation=r.translation,
                                link=_absolute(base, r.link), page=_absolute(base, r.page))
                    for r in response.results]
-        return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None)
+        return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None,
+                            quotes_dropped=response.quotes_dropped)
 
     @server.tool(description=TRANSCRIPT_DESCRIPTION, annotations=READ_ONLY)
     def get_transcript(

@@ -283,6 +283,7 @@ def reembed(old, **options) -> None:
 def search_command(query, limit, as_json, library, languages) -> None:
     """Search the library."""
     from talksearch.search import QueryError, open_searcher
+    from talksearch.search.searcher import quotes_dropped_note
 
     filters = _language_filter(languages)
     settings = settings_from(library=library)
@@ -296,6 +297,8 @@ def search_command(query, limit, as_json, library, languages) -> None:
         return
     if not response.results:
         say("no results")
+    if response.quotes_dropped:  # the results lack the phrases quoted: said before them, not a silent swap
+        say(printable(quotes_dropped_note(query)))
     for r in response.results:
         # A hit in a talk indexed with --translate may be found by its English alone: shown, as the pages show it
         english = f"\n       English: {printable(r.translation)}" if r.translation else ""

@@ -76,7 +76,7 @@ class SearchResult(BaseModel):
 class SearchResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "query": "object storage checkpoints", "took_ms": 12.5, "results": [_RESULT_EXAMPLE],
-        "offset": 0, "limit": 10, "next_offset": None, "group": "none",
+        "offset": 0, "limit": 10, "next_offset": None, "group": "none", "quotes_dropped": False,
     }]})
 
     query: str
@@ -86,6 +86,9 @@ class SearchResponse(BaseModel):
     limit: int = 10
     next_offset: int | None = Field(None, description="Pass as offset for the next page; null on the last page.")
     group: Literal["none", "talk"] = "none"
+    quotes_dropped: bool = Field(False, description=(
+        'No moment holds the query\'s "quoted phrases" word for word; these results are for the same words '
+        "unquoted (on every page of the query)."))
 
 
 class RelatedResponse(BaseModel):

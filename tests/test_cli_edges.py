@@ -338,6 +338,20 @@ def test_search_reads_its_language_filter_as_the_api_does():
     assert (too_many.returncode, too_many.stderr.split(" (see")[0]) == (2, "error: --language: at most 50 values")
 
 
+@pytest.mark.models
+def test_search_says_once_when_no_moment_holds_the_quoted_phrase():
+    """A quoted phrase no transcript holds word for word is searched unquoted (Searcher.search): the CLI says so
+    before the results, as the pages do, rather than showing moments that lack it as if they held it."""
+    library = str(shared_library())
+    found = talksearch("search", '"storage object"', "--library", library, "--limit", "2")
+    assert found.returncode == 0, found.stderr
+    (note, *results) = found.stdout.splitlines()
+    assert note == "No moment holds “storage object” word for word; these are the closest.", found.stdout
+    assert len(results) == 2 * 3 and "word for word" not in "".join(results)  # each: its talk, words, link
+    exact = talksearch("search", '"object storage"', "--library", library)
+    assert exact.returncode == 0 and exact.stdout and "word for word" not in exact.stdout, exact.stdout
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
 

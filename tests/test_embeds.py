@@ -101,6 +101,13 @@ def test_an_embedded_search_shows_hostile_titles_as_text_and_plays_in_the_frame(
         framed.close()
 
 
+def test_an_embedded_search_says_when_no_moment_holds_the_quoted_phrase(widget_api):
+    page = httpx.get(f"{widget_api.base}/embed", params={"q": '"storage object"'}, timeout=60).text
+    assert "No moment holds “storage object” word for word; these are the closest." in html.unescape(page)
+    assert "word for word" not in httpx.get(f"{widget_api.base}/embed", params={"q": '"object storage"'},
+                                            timeout=60).text
+
+
 def test_embed_pages_carry_their_policy(widget_api, talks):
     for path in ("/embed", f"/embed/talks/{talks['t01']}?t=3"):
         response = httpx.get(f"{widget_api.base}{path}", timeout=60)

@@ -36,6 +36,14 @@ def _parsed(response):
     return feed
 
 
+def test_a_search_feed_never_drops_its_quotes(api):
+    """A subscription to a "quoted phrase" is to it: no moment holds "storage object", so the feed is empty where
+    the search answers the words unquoted (quotes_dropped)."""
+    assert api.get("/api/search", params={"q": '"storage object"'}).json()["quotes_dropped"] is True
+    assert _parsed(api.get("/api/search.atom", params={"q": '"storage object"'})).entries == []
+    assert _parsed(api.get("/api/search.atom", params={"q": '"object storage"'})).entries
+
+
 def test_search_feed_lists_the_talks_newest_first_each_at_its_best_moment(api, ids):
     feed = _parsed(api.get("/api/search.atom", params={"q": QUERY, "limit": 10}))
     # One entry per talk that says it, at the moment the search ranks first in it (what group=talk gives)

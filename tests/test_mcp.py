@@ -60,6 +60,7 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
     filtered = _structured(await session.call_tool(
         "search_talks", {"query": QUERY, "talk": [ids["t02"]], "limit": 3}))
     empty = await session.call_tool("search_talks", {"query": "   "})
+    unquoted = _structured(await session.call_tool("search_talks", {"query": '"storage object"', "limit": 3}))
     missing = await session.call_tool("get_transcript", {"talk_id": "nope"})
     no_language = await session.call_tool("search_talks", {"query": QUERY, "language": ["english"]})
     refused = {name: await session.call_tool(tool, arguments) for name, tool, arguments in (
@@ -70,7 +71,7 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         ("past_the_end", "get_transcript", {"talk_id": ids["t01"], "start": 100_000}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
             "deep_listing": deep_listing, "empty": empty, "missing": missing, "no_language": no_language,
-            "refused": refused}
+            "refused": refused, "unquoted": unquoted}
 
 
 def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
@@ -107,6 +108,9 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     assert [t["id"] for t in answers["one_talk"]["talks"]] == [ids["t02"]] and answers["one_talk"]["total"] == 1
     assert answers["deep_listing"] == {"talks": [], "total": 3}
     assert {m["talk"]["id"] for m in answers["filtered"]["moments"]} <= {ids["t02"]}
+    # A phrase no moment holds: its words unquoted answer, and the answer says so, as the HTTP API's does
+    assert found["quotes_dropped"] is False
+    assert answers["unquoted"]["quotes_dropped"] is True and answers["unquoted"]["moments"]
     assert answers["empty"].is_error and "empty" in answers["empty"].content[0].text
     assert answers["missing"].is_error and "no talk" in answers["missing"].content[0].text
     assert answers["no_language"].is_error and "not a language code" in answers["no_language"].content[0].text

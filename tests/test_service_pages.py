@@ -39,6 +39,16 @@ def test_search_page_renders_results_without_javascript(api, ids):
     assert "<option selected>Ines Moreau</option>" in html
 
 
+def test_search_page_says_when_no_moment_holds_the_quoted_phrase(api):
+    """The results of a quoted phrase no transcript holds are its words unquoted (Searcher.search): the page says
+    so, on every page of it and in the fragment search-as-you-type swaps in, rather than a blank page."""
+    line = "No moment holds “storage object” word for word; these are the closest."
+    for path, params in (("/", {"q": "“storage object”"}), ("/results", {"q": '"storage object"', "offset": 1})):
+        html = unescape(api.get(path, params=params).text)
+        assert line in html and 'class="result"' in html, (path, html)
+    assert "word for word" not in unescape(api.get("/", params={"q": '"object storage"'}).text)
+
+
 def test_the_form_keeps_a_filter_the_menu_has_no_talk_for(api):
     """A filter that matches no talk (a speaker since removed, a mistyped link) is selected in its menu, said to have
     no talks, so that the form sent again filters as the page did instead of dropping it; one that differs from a

@@ -611,6 +611,19 @@ def test_filters_scope_the_search_and_say_when_nothing_matches(widget_api, host_
     visit.close()
 
 
+def test_a_quoted_phrase_no_talk_holds_is_said_to_be_searched_unquoted(widget_api, host_site, browser):
+    url = host_site.page("/unquoted", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                 f'<talk-search api="{widget_api.base}" speaker="Kenji Watanabe"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search("“object storage”")  # said in the other speaker's talk only: his moments answer, unquoted
+    status = visit.page.locator("talk-search [role=status]")
+    assert status.is_visible(), status.text_content()
+    assert status.text_content() == "No moment holds “object storage” word for word; these are the closest."
+    assert visit.page.locator("talk-search [role=option]").count()
+    assert visit.errors == []
+    visit.close()
+
+
 def _still(visit: Visit) -> None:
     """Hold the player still at the chosen moment, so the screenshots for docs/ (scripts/screenshots.sh) only
     change when the widget's look does."""

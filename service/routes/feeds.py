@@ -56,14 +56,18 @@ def search_atom(
     state: State,
     request: Request,
     filters: Filters,
-    q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly',
+    q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly (a feed never '
+                                        'drops the quotes: a subscription is to the phrase)',
                             examples=["power capping"])],
     limit: Annotated[int | None, Query(ge=1, le=100,
                                        description="Talks in the feed (1-100), each at its best moment")] = None,
 ) -> Response:
     limit = limit or state.settings.search_limit
     try:  # the best moment of each of the most relevant talks: the feed shows the newest of those that qualify
-        response = state.searcher.search(q, search_pool(limit), filters=filters or None, group="talk")
+        # A subscription to a "quoted phrase" is to it: the closest other moments would be entries it never asked
+        # for, and the exact ones would replace them once a talk holds it.
+        response = state.searcher.search(q, search_pool(limit), filters=filters or None, group="talk",
+                                         drop_quotes=False)
     except QueryError as exc:
         raise ApiError(422, str(exc), "invalid_query") from None
     with state.searcher.reading() as library:

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from talksearch.language_codes import filter_languages, language_label
 from talksearch.library import TalkFilter
-from talksearch.search.searcher import QueryError
+from talksearch.search.searcher import QueryError, quotes_dropped_note
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
 from talksearch.service.params import (NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date, filter_values,
@@ -83,7 +83,8 @@ def _results_context(state, form: dict, base: str) -> dict:
     # each value counts, as the page's script counts the form's (search.js)
     active_filters = sum(len(v) if isinstance(v, list) else bool(v) for v in s.values())
     context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": active_filters,
-               "response": None, "talks": None, "notice": form["notice"], "players": {}, "feed_query": ""}
+               "response": None, "talks": None, "notice": form["notice"], "players": {}, "feed_query": "",
+               "quotes_note": None}
     if form["notice"]:
         return context
     chosen = {k: v for k, v in s.items() if v}  # links repeat a filter's every value (doseq)
@@ -98,6 +99,8 @@ def _results_context(state, form: dict, base: str) -> dict:
             talks = library.talks_by_id(r.talk.id for r in response.results)
         context["players"] = {talk_id: player(talk, base) for talk_id, talk in talks.items()}
         context["response"] = response
+        if response.quotes_dropped:  # the results lack the phrases the user quoted: say so, not a silent swap
+            context["quotes_note"] = quotes_dropped_note(form["q"])
         group = {"group": "talk"} if form["group"] == "talk" else {}
         if response.next_offset is not None and response.next_offset <= SEARCH_OFFSET_MAX:  # a page it would serve
             context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset},

@@ -18,7 +18,8 @@ _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 def search_moments(
     state: State,
     filters: Filters,
-    q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly',
+    q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly (when no moment '
+                                        'holds them, the words unquoted answer: quotes_dropped)',
                             examples=["gang scheduling for MPI jobs"])],
     limit: Annotated[int | None, Query(ge=1, le=100, description="Results to return (1-100)")] = None,
     offset: Offset = 0,

@@ -100,6 +100,14 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     return s >= 3600 ? `${Math.floor(s / 3600)}:${mmss.padStart(5, "0")}` : mmss;
   }
 
+  /** What a response with quotes_dropped tells the user, as the pages and the CLI do (quotes_dropped_note in
+   *  talksearch/search/searcher.py): the query's "quoted phrases" as typed, in any double quotes search reads. */
+  function quotesDroppedNote(query) {
+    const read = query.normalize("NFKC").replace(/[“”„‟«»]/g, '"');
+    const phrases = [...read.matchAll(/"([^"]+)"/g)].map((m) => m[1].trim()).filter((p) => /[\p{L}\p{N}]/u.test(p));
+    return `No moment holds ${phrases.map((p) => `“${p}”`).join(" and ")} word for word; these are the closest.`;
+  }
+
   /** An absolute http(s) URL, or null: a javascript: or file: URL from the API must never become a link. */
   function httpUrl(value, base) {
     if (!value || typeof value !== "string") return null;
@@ -376,7 +384,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const n = body.results.length;
         this.emit("results", { query, count: n });
         const count = `${n} result${n === 1 ? "" : "s"}`;
-        this.setStatus(n ? count : `Nothing in these talks matches “${query}”.`, false, n > 0);
+        if (n && body.quotes_dropped === true) this.setStatus(quotesDroppedNote(query)); // shown: not what was quoted
+        else this.setStatus(n ? count : `Nothing in these talks matches “${query}”.`, false, n > 0);
       } catch (error) {
         if (controller.signal.aborted && !timedOut) return; // superseded by a newer search: not an error
         this.render([], query);

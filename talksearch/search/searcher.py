@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import re
 import threading
 import time
 import unicodedata
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
 from talksearch.library import Library, LibraryError, PassageHit, Talk, TalkFilter, token_codes
+from talksearch.library.keyword_index import quoted_phrases
 from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
 from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
@@ -28,6 +30,8 @@ from talksearch.text import search_text
 from talksearch.timecode import url_seconds
 
 Group = Literal["none", "talk"]
+# A "quoted phrase" as typed, in a query as search reads it (search_text: any double quotes are ASCII ones)
+_TYPED_PHRASE = re.compile(r'"([^"]+)"')
 
 
 class QueryError(ValueError):
@@ -85,6 +89,13 @@ def local_file(url: str | None) -> Path | None:
 def page_at(talk_id: str, seconds: float, base: str = "") -> str:
     """This service's talk page, starting at the moment: to the hundredth, so it lands on the sentence's first word."""
     return f"{base}/talks/{talk_id}?t={url_seconds(seconds)}"
+
+
+def quotes_dropped_note(query: str) -> str:
+    """What a response with ``quotes_dropped`` tells its reader, the phrases as typed: the pages and the CLI say it
+    (widget.js writes the same line)."""
+    phrases = [p.strip() for p in _TYPED_PHRASE.findall(search_text(query)) if any(c.isalnum() for c in p)]
+    return f"No moment holds {' and '.join(f'“{p}”' for p in phrases)} word for word; these are the closest."
 
 
 def talk_summary(talk: Talk) -> TalkSummary:
@@ -235,10 +246,10 @@ class Searcher:
         return read
 
     def search(self, query: str, limit: int = 10, *, offset: int = 0, filters: TalkFilter | None = None,
-               group: Group = "none") -> SearchResponse:
+               group: Group = "none", drop_quotes: bool = True) -> SearchResponse:
         started = time.perf_counter()
         text = self.validate(query)
-        key = (text, limit, offset, repr(filters) if filters else None, group)
+        key = (text, limit, offset, repr(filters) if filters else None, group, drop_quotes)
         wanted = offset + limit + 1  # one more than the page: tells whether there is a next page
         # Embedded before a reader is taken: the model runs outside the GIL, beside other requests' ranking
         # (and a repeated query's vector comes from the embedder's own cache).
@@ -251,23 +262,36 @@ class Searcher:
             if cached is None:
                 epoch = self.cache.epoch
                 allowed = library.talk_ids(filters) if filters else None
+                searched = text
                 if allowed is not None and not allowed:
                     hits = []
                 else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
                     hits = self._rank(library, text, vector, wanted, allowed, distinct_talks=group == "talk")
+                    if not hits and drop_quotes and quoted_phrases(text):
+                        searched, hits = self._rank_unquoted(library, text, wanted, allowed, group)
                 hits, timelines = _group_by_talk(hits) if group == "talk" else (hits, None)
                 more = len(hits) > offset + limit
                 # Results (snippets, talks, links) only for the page: a deep page's hits before it would be
                 # built only to be thrown away, seconds of work for an empty page at offset 9,900.
-                results = self._results(library, text, hits[offset : offset + limit], timelines)
+                results = self._results(library, searched, hits[offset : offset + limit], timelines)
         if cached is None:
             cached = SearchResponse(
                 query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
-                next_offset=offset + limit if more else None, group=group,
+                next_offset=offset + limit if more else None, group=group, quotes_dropped=searched != text,
             )
             self.cache.put(key, cached, epoch)
         return cached.model_copy(update={"query": query, "results": self._settle_file_links(cached.results),
                                          "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+
+    def _rank_unquoted(self, library: Library, text: str, wanted: int, allowed,
+                       group: Group) -> tuple[str, list[tuple[PassageHit, float]]]:
+        """``text`` with its quotation marks dropped, and its hits: what a search engine answers when no moment
+        holds a query's "quoted phrases" word for word (a transcript's "gangs casualing" for "gang scheduling"),
+        rather than a blank page. Decided on the exact search having no hit at all, never on a page's: every page
+        of a query is searched the same way."""
+        plain = " ".join(text.replace('"', " ").split())
+        vector = self.embedder.query(plain)  # the same words' own vector: the same answer as typing them unquoted
+        return plain, self._rank(library, plain, vector, wanted, allowed, distinct_talks=group == "talk")
 
     def _settle_file_links(self, results: list[SearchResult]) -> list[SearchResult]:
         """``results`` with their local recordings' links as they stand now (``served_file_link``): a cached
