@@ -11,8 +11,10 @@ from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from mcp.server import streamable_http
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.inbound import MCP_METHOD_HEADER, MCP_NAME_HEADER, MCP_PROTOCOL_VERSION_HEADER
 from starlette.datastructures import Headers
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware, GZipResponder, IdentityResponder
 from starlette.requests import ClientDisconnect
@@ -26,7 +28,9 @@ from talksearch.service.assistant import ClientPosts, build_server
 from talksearch.service.encoding import accepts_gzip
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics, MetricsMiddleware
+from talksearch.service.public_url import PublicURLMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
+from talksearch.service.rendering import route_path
 from talksearch.service.routing import ReadRoute
 from talksearch.service.routes import admin, embeds, feeds, health, media, pages, search, talks, widget
 from talksearch.service.state import AppState
@@ -34,7 +38,7 @@ from talksearch.settings import Settings
 
 DESCRIPTION = """Search what was said in recorded talks, down to the second.
 
-Read endpoints answer any origin (CORS) unless the operator restricts them. The admin endpoints
+Read endpoints and `/mcp` answer any origin (CORS) unless the operator restricts them. The admin endpoints
 (`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`) need
 `Authorization: Bearer <TALKSEARCH_ADMIN_TOKEN>` and are disabled when no token is configured.
 Every error has one shape: `{"error": {"code": "...", "message": "..."}}`.
@@ -67,16 +71,18 @@ class GZipWhereAccepted(GZipMiddleware):
         await responder(scope, receive, send)
 
 
-class ReadOnlyCORS(CORSMiddleware):
-    """Starlette's CORS, with refused preflights in the service's one error shape, and a refused origin named in
-    the log: its page's widget can only say the service cannot be reached (a browser hides why), so the operator
-    learns it here, once per origin."""
+class ExplainedCORS(CORSMiddleware):
+    """Starlette's CORS, with refused preflights in the service's one error shape saying what ``allows`` (what
+    other origins may do), and a refused origin named in the log: its page's widget can only say the service
+    cannot be reached (a browser hides why), so the operator learns it here, once per origin (``named``: shared
+    by the service's policies)."""
 
     MAX_NAMED = 100  # origins named in the log: any client can send any Origin
 
-    def __init__(self, app: ASGIApp, **options) -> None:
+    def __init__(self, app: ASGIApp, allows: str, named: set[str], **options) -> None:
         super().__init__(app, **options)
-        self.named: set[str] = set()
+        self.allows = allows
+        self.named = named
 
     async def simple_response(self, scope: Scope, receive: Receive, send: Send, request_headers: Headers) -> None:
         origin = request_headers.get("origin")
@@ -93,8 +99,35 @@ class ReadOnlyCORS(CORSMiddleware):
         if response.status_code < 400:
             return response
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
-        message = f"{bytes(response.body).decode(errors='replace')} (the read API allows GET from other origins)"
+        message = f"{bytes(response.body).decode(errors='replace')} ({self.allows})"
         return errors.error_response(response.status_code, "cors_refused", message, headers)
+
+
+# What a client of the MCP transport sends beside Content-Type (the SDK's own names): the protocol version, the
+# session (none in stateless mode, but a client that holds one sends it) and the newer revisions' routing headers.
+MCP_REQUEST_HEADERS = (MCP_PROTOCOL_VERSION_HEADER, MCP_SESSION_ID_HEADER, MCP_METHOD_HEADER, MCP_NAME_HEADER)
+
+
+class ServiceCORS:
+    """What other origins may call, by path. Everywhere: reads (GET, HEAD); the admin API's methods and its
+    Authorization header are refused. At /mcp, which is as public and tokenless as the reads: the transport's
+    JSON-RPC POSTs with its headers (a web assistant elsewhere). The same origins for both."""
+
+    def __init__(self, app: ASGIApp, allow_origins: list[str]) -> None:
+        named: set[str] = set()
+        same = {"allow_origins": allow_origins, "allow_credentials": False, "max_age": 3600, "named": named}
+        # Retry-After: a refused widget can tell when to try again. The ranges: a player or script elsewhere
+        # reading a /media part (206) learns where it lies in the whole.
+        self.reads = ExplainedCORS(app, "the read API allows GET from other origins", allow_methods=["GET", "HEAD"],
+                                   expose_headers=["Retry-After", "Content-Range", "Accept-Ranges", "Content-Length"],
+                                   **same)
+        self.assistant = ExplainedCORS(app, "/mcp allows POST with Content-Type and the MCP headers from other "
+                                       "origins", allow_methods=["POST"], allow_headers=MCP_REQUEST_HEADERS,
+                                       expose_headers=["Retry-After"], **same)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        at_mcp = scope["type"] == "http" and route_path(scope) == "/mcp"
+        await (self.assistant if at_mcp else self.reads)(scope, receive, send)
 
 
 def _unless_the_client_went_away(record: logging.LogRecord) -> bool:
@@ -145,14 +178,13 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     # Innermost of the middleware: a 429 still gets CORS headers (the widget can read it) and is counted.
     app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
     if settings.cors_origins:
-        # Reads only: the admin API's methods and its Authorization header are not allowed cross-origin.
-        app.add_middleware(ReadOnlyCORS, allow_origins=settings.cors_origins, allow_methods=["GET", "HEAD"],
-                           allow_credentials=False, max_age=3600,
-                           expose_headers=["Retry-After"])  # a refused widget can tell when to try again
+        app.add_middleware(ServiceCORS, allow_origins=settings.cors_origins)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)  # routes: filled in below
     # Outermost: every text answer (the search page's menus hold every speaker and event: 275 KB for 10,000 talks,
     # 51 KB gzipped) at zlib's default level, 6 ms for that page (level 9: 32 ms, for 47 KB).
     app.add_middleware(GZipWhereAccepted, compresslevel=6, exclude_content_types=NOT_GZIPPED)
+    if settings.public_url:  # outside all: every link, the CORS same-origin check and the redirects see it
+        app.add_middleware(PublicURLMiddleware, public_url=settings.public_url)
     for module in (health, search, talks, admin, media, pages, widget, feeds, embeds):
         app.include_router(module.router)
     # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.

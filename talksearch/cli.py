@@ -382,12 +382,12 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 @main.command()
 @library_option
-@setting_options("host", "port", "forwarded_allow_ips", "root_path")
-def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
+@setting_options("host", "port", "forwarded_allow_ips", "root_path", "public_url")
+def serve(library, host, port, forwarded_allow_ips, root_path, public_url) -> None:
     """Serve search over HTTP."""
     # Before the server's imports (seconds): a wrong setting is said at once
     settings = settings_from(library=library, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips,
-                            root_path=root_path)
+                            root_path=root_path, public_url=public_url)
     _check_open_files(settings.search_readers)
     for warning in _admin_api_warnings(settings):
         click.echo(warning, err=True)
@@ -421,7 +421,10 @@ def serve(library, host, port, forwarded_allow_ips, root_path) -> None:
                    "--library with this path, or POST /api/index, fills it)", err=True)
     host, port = listening.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
-    click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/", err=True)
+    # Behind a path prefix the pages link under it: the address alone, opened as it is, leads to 404s.
+    root = settings.root_path
+    behind = f" (pages link under {root}: put a proxy that strips {root} in front)" if root else ""
+    click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/{behind}", err=True)
     server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_level="warning",
                                           http=http_protocol(settings),
                                           forwarded_allow_ips=settings.forwarded_allow_ips,  # None: uvicorn's default

@@ -11,15 +11,23 @@ import difflib
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from talksearch.language_codes import whisper_language
+
+# What a path prefix may hold as it is: RFC 3986's path characters (pchar and "/"), less three sub-delims that
+# end what the prefix is written into: "'" the single-quoted JS string of /docs (Swagger's page, not ours), ";"
+# and "," a CSP source list (the widget page tells sites to allow the service's address in theirs). Each can be
+# written as its %XX escape instead, and "%" only starts one.
+_PREFIX_PUNCTUATION = "- . _ ~ ! $ & ( ) * + = : @ /"
+_NOT_IN_A_PREFIX = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&()*+=:@/%]")
 
 
 class Settings(BaseSettings):
@@ -120,6 +128,17 @@ class Settings(BaseSettings):
         "`https://example.org/ts/`: every link, script and feed the service emits starts with it, while requests "
         "arrive without it (docs/service.md). ASCII, percent-encoded as in a URL (`/vortr%C3%A4ge`), with no `.` "
         "or `..` segment. Unset: served at `/`.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The address the public reaches the service at, e.g. `https://talks.example.org` or "
+        "`https://example.org/ts`: every absolute link the service emits (feeds, oEmbed, the widget's snippet, "
+        "MCP's links, redirects) starts with it, whatever the request's `Host` and `X-Forwarded-Proto` say. "
+        "Recommended for a public site: otherwise a proxy that does not pass `Host` on makes them "
+        "`http://127.0.0.1:8000/...`, and one that does lets any client write its own host into them "
+        "(docs/service.md). `http` or `https`, a host, no query or fragment. Its path is the `root_path` the "
+        "proxy strips: set from it when `root_path` is unset, refused when both are set and differ; a URL with no "
+        "path leaves the prefix to `root_path`. Unset: links take the request's host and scheme.",
     )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422 (the widget and pages cut a paste there).")
@@ -286,22 +305,24 @@ class Settings(BaseSettings):
         # a query, would make every link wrong while the service started without a word.
         if not value:
             return None  # "" is unset: served at /
-        if not value.startswith("/") or value.endswith("/") or value != urlsplit(value).path or "//" in value:
-            raise ValueError(f"{value!r} is not a path prefix: it starts with / and has no trailing /, query or "
-                             "fragment (e.g. /ts)")
-        # A browser resolves "." and ".." (also as %2e) away, so /ts/../x links would lead to /x.
-        if any(unquote(segment) in (".", "..") for segment in value.split("/")):
-            raise ValueError(f"{value!r} is not a path prefix: it has a . or .. segment")
         # A byte that is not UTF-8 (the shell's $'/vortr\xe4ge') arrives as a lone surrogate, which no URL can
         # hold, nor quote() below percent-encode.
         try:
             value.encode()
         except UnicodeEncodeError:
-            raise ValueError(f"{value!r} is not a path prefix: it is not valid UTF-8 text") from None
-        # uvicorn encodes the prefix as ASCII on every request: with "/vorträge" every request was a 400.
-        if not value.isascii():
-            raise ValueError(f"{value!r} is not a path prefix: it is not ASCII, write it percent-encoded: "
-                             f"{quote(value, safe='/')}")
+            raise ValueError(f"{value!r} is not a path prefix: it must be valid UTF-8 text") from None
+        if not value.startswith("/") or value.endswith("/") or "//" in value or "?" in value or "#" in value:
+            raise ValueError(f"{value!r} is not a path prefix: it must start with / and hold no //, ? or # nor end "
+                             "with / (e.g. /talks)")
+        # Pages and feeds would carry any other character raw while redirects percent-encode it (uvicorn also
+        # needs ASCII: with "/vorträge" every request was a 400). The prefix is then written as it is everywhere.
+        if _NOT_IN_A_PREFIX.search(value):
+            encoded = _NOT_IN_A_PREFIX.sub(lambda found: quote(found.group(), safe=""), value)
+            raise ValueError(f"{value!r} is not a path prefix: it may hold only ASCII letters, digits, "
+                             f"{_PREFIX_PUNCTUATION} and %XX escapes; write it percent-encoded: {encoded}")
+        # A browser resolves "." and ".." (also as %2e) away, so /ts/../x links would lead to /x.
+        if any(unquote(segment) in (".", "..") for segment in value.split("/")):
+            raise ValueError(f"{value!r} is not a path prefix: it must have no . or .. segment")
         return value
 
     @field_validator("admin_token", mode="before")
@@ -318,6 +339,50 @@ class Settings(BaseSettings):
     @classmethod
     def _whisper_language(cls, value: str | None) -> str | None:
         return whisper_language(value) if value else None  # refused here, before any talk is downloaded
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Every absolute link is this plus a path: a query, fragment or user name would end up inside each one,
+        # and a path that is not the root_path would point past what the proxy strips.
+        if not value:
+            return None  # "" is unset: links take the request's host
+        wrong = f"{value!r} is not a public URL (e.g. https://talks.example.org or https://example.org/ts)"
+        parts = urlsplit(value)
+        if parts.scheme.lower() not in ("http", "https") or not value.lower().startswith(parts.scheme + "://"):
+            raise ValueError(f"{wrong}: it starts with http:// or https://")
+        if not parts.hostname:
+            raise ValueError(f"{wrong}: it names no host")
+        if "?" in value or "#" in value:
+            raise ValueError(f"{wrong}: it has no query or fragment")
+        if "@" in parts.netloc:
+            raise ValueError(f"{wrong}: it has no user name or password")
+        if any(char.isspace() for char in value):
+            raise ValueError(f"{wrong}: it has a space")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is no number or out of range
+        except ValueError:
+            raise ValueError(f"{wrong}: its port is no number from 0 to 65535") from None
+        if not parts.netloc.isascii():
+            raise ValueError(f"{wrong}: write the host in its punycode form (xn--...)")
+        path = parts.path.removesuffix("/")  # https://example.org/, as an address bar copies it, is at /
+        try:
+            path = cls._root_path(path)
+        except ValueError as exc:
+            raise ValueError(f"{wrong}: its path {exc}") from None
+        root_path = info.data.get("root_path")
+        if path and root_path and path != root_path:
+            raise ValueError(f"{value!r} is served at {path}, but root_path is {root_path}: the proxy strips one "
+                             "prefix, which both name (or leave root_path unset)")
+        return f"{parts.scheme.lower()}://{parts.netloc}{path or ''}"
+
+    @model_validator(mode="after")
+    def _public_url_sets_the_root_path(self) -> Settings:
+        # Links under https://example.org/ts are made from the root_path /ts in each request's scope: one setting,
+        # not two that could disagree.
+        if self.public_url and self.root_path is None:
+            self.root_path = urlsplit(self.public_url).path or None
+        return self
 
 
 class _ModelCacheSetting(BaseSettings):

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from talksearch.service.routes.embeds import content_security_policy, media_origin
 from talksearch.settings import Settings
-from tests.service_fixtures import assert_error
+from tests.service_fixtures import assert_error, read_server, talk_ids
 from tests.test_widget import (  # noqa: F401 (fixtures)
     CHROMIUM,
     HOSTILE_TITLE,
@@ -154,6 +154,31 @@ def test_oembed_turns_a_talk_link_into_its_iframe(widget_api, talks):
     refused = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/?q=power&language=english"},
                         timeout=60)
     assert "'english' is not a language code" in assert_error(refused, 422, "invalid_request")["message"]
+
+
+def test_a_page_on_another_site_calls_mcp_and_reads_a_media_range(browser, host_site):
+    """In Chromium, from a page on another origin: a tools/call to /mcp, and a Range fetch of a local talk's
+    /media whose Content-Range the page can read (it got the 206 but saw null)."""
+    server, local = read_server(), talk_ids()["local"]
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(host_site.page("/assistant.html", "<p>an assistant on another site</p>"))
+        seen = page.evaluate("""async ([base, local, query]) => {
+            const call = await fetch(base + '/mcp', {method: 'POST', body: JSON.stringify({jsonrpc: '2.0', id: 1,
+                method: 'tools/call', params: {name: 'search_talks', arguments: {query, limit: 3}}}), headers: {
+                'Content-Type': 'application/json', Accept: 'application/json, text/event-stream',
+                'MCP-Protocol-Version': '2025-06-18'}});
+            const media = await fetch(base + '/media/' + local, {headers: {Range: 'bytes=0-9'}});
+            return {call: call.status, moments: (await call.json()).result.structuredContent.moments.length,
+                    media: media.status, range: media.headers.get('Content-Range'),
+                    ranges: media.headers.get('Accept-Ranges'), length: media.headers.get('Content-Length')};
+        }""", [server.base, local, "checkpoints to object storage"])
+    finally:
+        context.close()
+    assert seen["call"] == 200 and seen["moments"] > 0, seen
+    assert seen["media"] == 206 and seen["range"].startswith("bytes 0-9/") and seen["ranges"] == "bytes", seen
+    assert seen["length"] == "10", seen
 
 
 def test_oembed_refuses_the_filters_the_embed_refuses(widget_api):

@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 from tests.service_fixtures import (
     ADMIN_TOKEN,
     assert_error,
+    locked_down_server,
     read_server,
     serving,
     settings_for,
@@ -220,6 +221,39 @@ def test_http_endpoint_answers_the_sdk_client_and_ignores_the_admin_token(ids):
     _check(anyio.run(run, {}), ids, server.client, server.base)
     # The admin token opens nothing more: the same three read-only tools, the same answers.
     _check(anyio.run(run, {"Authorization": f"Bearer {ADMIN_TOKEN}"}), ids, server.client, server.base)
+
+
+def _preflight(server, path: str, origin: str, method: str, headers: str) -> httpx.Response:
+    return server.client.options(path, headers={"Origin": origin, "Access-Control-Request-Method": method,
+                                                "Access-Control-Request-Headers": headers})
+
+
+def test_mcp_can_be_called_from_other_origins_the_admin_api_cannot():
+    """/mcp is public and tokenless, like the read API: a page elsewhere may POST JSON-RPC to it with the
+    transport's headers (its preflight was refused: "GET, HEAD" only). The admin API's methods and its
+    Authorization header stay refused, and an operator's list of origins holds for /mcp too."""
+    server, site = read_server(), "https://assistant.example"
+    transport = "content-type,mcp-protocol-version,mcp-session-id,mcp-method,mcp-name"
+    allowed = _preflight(server, "/mcp", site, "POST", transport)
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.headers["access-control-allow-methods"] == "POST"
+    assert {"mcp-protocol-version", "mcp-session-id", "mcp-method", "mcp-name"} <= {
+        h.strip().lower() for h in allowed.headers["access-control-allow-headers"].split(",")}
+    for path, method, headers in (("/mcp", "POST", "authorization,content-type"), ("/mcp", "PUT", "content-type"),
+                                  ("/api/index", "POST", "authorization,content-type"),
+                                  ("/api/index", "POST", "content-type"),
+                                  ("/api/talks/x", "DELETE", "authorization"), ("/api/search", "POST", "content-type")):
+        assert_error(_preflight(server, path, site, method, headers), 400, "cors_refused")
+
+    call = server.client.post("/mcp", headers={**MCP_HEADERS, "Origin": site, "Content-Type": "application/json"},
+                              content=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+    assert call.status_code == 200 and call.headers["access-control-allow-origin"] == "*"
+    assert "retry-after" in call.headers["access-control-expose-headers"].lower()  # a 429 says when to come back
+
+    locked = locked_down_server()  # CORS for https://allowed.example only
+    assert _preflight(locked, "/mcp", "https://allowed.example", "POST", transport).status_code == 200
+    refused = assert_error(_preflight(locked, "/mcp", site, "POST", transport), 400, "cors_refused")
+    assert "/mcp" in refused["message"], refused
 
 
 def test_mcp_transport_is_not_in_openapi():

@@ -19,7 +19,7 @@ from talksearch.cli import main
 from talksearch.service.rendering import route_path
 from talksearch.settings import Settings
 from tests.helpers import serve_config
-from tests.service_fixtures import copy_library, serving, settings_for
+from tests.service_fixtures import copy_library, serving, settings_for, shared_library
 
 PREFIX = "/ts"
 SITE = "https://example.org"
@@ -142,14 +142,67 @@ def test_api_feeds_oembed_widget_docs_and_mcp_carry_the_prefix(proxied):
     _all_answer(proxied, [m["page"] for m in moments] + local_links)
 
 
+@pytest.mark.models
+def test_pages_on_other_sites_reach_mcp_and_read_media_ranges_behind_the_prefix(proxied):
+    """What the hunt's page on another origin asked through the proxy: a JSON POST to /mcp (preflighted) was
+    refused (Access-Control-Allow-Methods: GET, HEAD), and a Range fetch of /media got 206 but could not read its
+    Content-Range. The admin API stays closed to other origins."""
+    site = {"Origin": "http://127.0.0.1:9203"}
+    preflight = proxied.options("/mcp", headers={**site, "Access-Control-Request-Method": "POST",
+                                                 "Access-Control-Request-Headers": "content-type,mcp-protocol-version"})
+    assert preflight.status_code == 200, preflight.text
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    refused = proxied.options("/api/index", headers={**site, "Access-Control-Request-Method": "POST",
+                                                     "Access-Control-Request-Headers": "authorization,content-type"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "cors_refused"
+
+    local = _local_talk(proxied)
+    part = proxied.get(f"/media/{local['id']}", headers={**site, "Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.headers["content-range"].startswith("bytes 0-9/")
+    exposed = {h.strip().lower() for h in part.headers["access-control-expose-headers"].split(",")}
+    assert {"content-range", "accept-ranges", "content-length"} <= exposed, exposed
+
+
+@pytest.mark.models
+def test_oembed_knows_its_urls_however_the_prefix_is_escaped():
+    """Behind --root-path /vortr%C3%A4ge a talk's URL written with lower-case escapes, or with the letter itself
+    (as a browser's address bar shows it), is the same page; only the upper-case form was known (404 otherwise)."""
+    root = "/vortr%C3%A4ge"
+    with serving(settings_for(shared_library(), root_path=root)) as server:
+        client = httpx.Client(base_url=server.base, headers=PROXY_HEADERS, timeout=120)
+        talk = client.get("/api/talks").json()["talks"][0]["id"]
+        for prefix in (root, "/vortr%c3%a4ge", "/vorträge", "/vortr%C3%a4ge"):
+            answer = client.get("/oembed", params={"url": f"{SITE}{prefix}/talks/{talk}?t=4"})
+            assert answer.status_code == 200, (prefix, answer.text)
+            assert f'src="{SITE}{root}/embed/talks/{talk}?t=4"' in answer.json()["html"]
+        other = client.get("/oembed", params={"url": f"{SITE}/vortrage/talks/{talk}?t=4"})
+        assert other.status_code == 404  # another path is still not one of the service's
+
+
 @pytest.mark.unit
 @pytest.mark.parametrize("wrong", ["ts", "/ts/", "/", "/ts?x=1", "/ts#top", "//ts", "/a//b",
                                    # a browser resolves the links /ts/../x/talks/1 emits to /x/talks/1
                                    "/ts/../x", "/ts/.", "/..", "/ts/%2e%2E",
-                                   "/vorträge"])  # uvicorn answered every request 400: it needs ASCII
+                                   "/vorträge",  # uvicorn answered every request 400: it needs ASCII
+                                   # no URL path holds them: pages carried them raw, redirects percent-encoded
+                                   "/a b", '/a"b', "/a<b>", "/a\\b", "/a%zz", "/a%2", "/a%", "/a[0]", "/a^b", "/a`b",
+                                   # allowed in a path, but they end a JS string (/docs) or a CSP source list
+                                   "/o'reilly", "/a;b", "/a,b"])
 def test_root_path_must_be_a_path_prefix(wrong):
     with pytest.raises(ValidationError, match="is not a path prefix"):
         Settings(root_path=wrong)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("wrong", "rule"), [
+    ("/talks/", "it must start with / and hold no //, ? or # nor end with / (e.g. /talks)"),
+    ("/a b", "write it percent-encoded: /a%20b"), ("/a%zz", "write it percent-encoded: /a%25zz"),
+    ("/o'reilly", "write it percent-encoded: /o%27reilly"), ("/vortr%C3%A4ge x", "/vortr%C3%A4ge%20x"),
+])
+def test_a_wrong_root_path_is_told_what_a_prefix_must_be(wrong, rule):
+    with pytest.raises(ValidationError, match="is not a path prefix") as refused:
+        Settings(root_path=wrong)
+    assert rule in str(refused.value)
 
 
 @pytest.mark.unit
@@ -157,7 +210,10 @@ def test_root_path_unset_or_a_prefix():
     assert Settings().root_path is None and Settings(root_path="").root_path is None
     assert Settings(root_path="/ts").root_path == "/ts" and Settings(root_path="/a/b-c").root_path == "/a/b-c"
     assert Settings(root_path="/vortr%C3%A4ge").root_path == "/vortr%C3%A4ge"  # percent-encoded, as uvicorn needs
+    assert Settings(root_path="/vortr%c3%a4ge").root_path == "/vortr%c3%a4ge"
     assert Settings(root_path="/ts/..x").root_path == "/ts/..x"  # only a whole "." or ".." segment moves a link
+    # everything else RFC 3986 lets a path segment hold
+    assert Settings(root_path="/a~b_c.d/e:f@g!h$i&j(k)l*m+n=o").root_path == "/a~b_c.d/e:f@g!h$i&j(k)l*m+n=o"
 
 
 @pytest.mark.unit
@@ -186,11 +242,11 @@ def test_route_path_is_the_path_below_the_root_path(root_path, path, below):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize(("wrong", "hint"), [("ts/", "is not a path prefix"),
-                                             ("/vorträge", "is not ASCII, write it percent-encoded: /vortr%C3%A4ge"),
-                                             ("/ts/../x", "has a . or .. segment"),
+@pytest.mark.parametrize(("wrong", "hint"), [("ts/", "it must start with /"),
+                                             ("/vorträge", "write it percent-encoded: /vortr%C3%A4ge"),
+                                             ("/ts/../x", "it must have no . or .. segment"),
                                              # a byte that is not UTF-8 ($'/vortr\xe4ge'): it was a UnicodeEncodeError
-                                             ("/vortr\udce4ge", "it is not valid UTF-8 text")])
+                                             ("/vortr\udce4ge", "it must be valid UTF-8 text")])
 def test_serve_refuses_a_wrong_root_path_in_one_line(tmp_path, wrong, hint):
     result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--root-path", wrong])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output

@@ -19,11 +19,13 @@ pytestmark = pytest.mark.models  # serve loads the embedding model before it say
 PORTS = iter(range(8940, 8950))
 
 
-def _start_up_lines(library: Path, env: dict[str, str]) -> list[str]:
-    """What a real `talksearch serve` writes on stderr up to its "serving ... at" line; the server is then stopped."""
+def _start_up_lines(library: Path, env: dict[str, str], flags: tuple[str, ...] = ()) -> list[str]:
+    """What a real `talksearch serve` writes on stderr up to and with its "serving ... at" line; the server is then
+    stopped."""
     variables = {k: v for k, v in os.environ.items() if not k.upper().startswith("TALKSEARCH_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", str(next(PORTS))],
+        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", str(next(PORTS)),
+         *flags],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
         env={**variables, "TALKSEARCH_EMBED_MODEL": "all-MiniLM-L6-v2", **env})
     lines: list[str] = []
@@ -43,7 +45,7 @@ def _start_up_lines(library: Path, env: dict[str, str]) -> list[str]:
         server.terminate()
         server.wait(timeout=60)
         reader.join(timeout=10)
-    return lines[:lines.index(next(line for line in lines if line.startswith("talksearch: serving ")))]
+    return lines[:lines.index(next(line for line in lines if line.startswith("talksearch: serving "))) + 1]
 
 
 def test_a_whisper_model_that_cannot_load_is_said_at_start_not_by_each_job(tmp_path):
@@ -66,3 +68,13 @@ def test_an_admin_token_set_but_blank_is_said_at_start(tmp_path, token):
     lines = _start_up_lines(tmp_path / "lib", {"TALKSEARCH_ADMIN_TOKEN": token})
     assert [line for line in lines if line.startswith("warning:")] == [
         "warning: TALKSEARCH_ADMIN_TOKEN is blank: the admin API is off"], lines
+
+
+def test_the_serving_line_says_where_the_pages_are_behind_a_path_prefix(tmp_path):
+    """With --root-path the pages link under the prefix: the address it named, opened as it is, led to pages whose
+    every link was a 404. One line still, saying what must stand in front."""
+    served = _start_up_lines(tmp_path / "lib", {}, ("--root-path", "/talks"))[-1]
+    assert served.startswith("talksearch: serving ") and " at http://127.0.0.1:" in served, served
+    assert served.endswith("/ (pages link under /talks: put a proxy that strips /talks in front)"), served
+    plain = _start_up_lines(tmp_path / "lib", {})[-1]
+    assert plain.startswith("talksearch: serving ") and plain.endswith("/"), plain

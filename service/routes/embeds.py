@@ -151,9 +151,11 @@ def oembed(
         raise ApiError(404, _NOT_OURS) from None
     query = parse_qs(parts.query)
     base = str(request.base_url).rstrip("/")
-    root, own = base_path(request), parts.path  # a URL of this service, as its pages give it, starts with root
+    # A URL of this service, as its pages give it, starts with root. Compared decoded: /vortr%C3%A4ge, its
+    # lower-case escapes and /vorträge (as an address bar shows it) are one path.
+    root, own = unquote(base_path(request)), unquote(parts.path)
     own = own.removeprefix(root) if root and (own == root or own.startswith(root + "/")) else own
-    path = unquote(own).rstrip("/").removeprefix("/embed" if own.startswith("/embed/") else "")
+    path = own.rstrip("/").removeprefix("/embed" if own.startswith("/embed/") else "")
     if path.startswith("/talks/") and path.count("/") == 2:
         talk_id = path.removeprefix("/talks/")
         with state.searcher.reading() as library:
