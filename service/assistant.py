@@ -157,12 +157,15 @@ def _languages(values: list[str]) -> list[str]:
 
 
 def _filter(speaker, event, channel, language, published_after, published_before, talk=None) -> TalkFilter:
-    return TalkFilter(
+    chosen = TalkFilter(
         talks=_values("talk", talk), channels=_values("channel", channel), events=_values("event", event),
         speakers=_values("speaker", speaker), languages=_languages(_values("language", language)),
         published_after=published_after.isoformat() if published_after else None,
         published_before=published_before.isoformat() if published_before else None,
     )
+    if reversed_dates := chosen.reversed_dates():
+        raise ToolError(reversed_dates)
+    return chosen
 
 
 Values = list[str] | None

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
+from talksearch.search.searcher import SEARCH_OFFSET_MAX  # re-exported: the routes bound their offsets by it
 from talksearch.service.errors import ApiError
 
 MAX_VALUES = 50  # values per filter parameter
@@ -82,19 +83,21 @@ def talk_filter(
     published_before: Annotated[PublishedDate, Query(description="Only talks published on or before this date "
                                                      "(YYYY-MM-DD, or YYYYMMDD)")] = None,
 ) -> TalkFilter:
-    return TalkFilter(
+    chosen = TalkFilter(
         talks=filter_values("talk", talk), channels=filter_values("channel", channel),
         events=filter_values("event", event), speakers=filter_values("speaker", speaker),
         languages=language_codes(filter_values("language", language)),
         published_after=published_after.isoformat() if published_after else None,
         published_before=published_before.isoformat() if published_before else None,
     )
+    if reversed_dates := chosen.reversed_dates():
+        raise ApiError(422, reversed_dates, "invalid_request")
+    return chosen
 
 
 Filters = Annotated[TalkFilter, Depends(talk_filter)]
-# A search ranks every hit before its page, so its pages stop at SEARCH_OFFSET_MAX; the talk list is read straight
-# from the catalog and pages through any library. Its bound only keeps the number within SQLite's integers.
-SEARCH_OFFSET_MAX = 10_000
+# A search's pages stop at SEARCH_OFFSET_MAX (talksearch.search.searcher); the talk list is read straight from the
+# catalog and pages through any library. Its bound only keeps the number within SQLite's integers.
 TALKS_OFFSET_MAX = 1_000_000_000
 Offset = Annotated[int, Query(ge=0, le=SEARCH_OFFSET_MAX, description="Skip this many (paging)")]
 TalksOffset = Annotated[int, Query(ge=0, le=TALKS_OFFSET_MAX, description="Skip this many (paging)")]

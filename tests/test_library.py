@@ -429,3 +429,11 @@ def test_a_kept_recording_whose_name_another_talks_id_shares_is_never_taken_for_
     solo = Talk(extractor="Generic", source_id="solo", url="http://example.org/solo.mp3", title="solo",
                 whisper_model="tiny.en", embed_model="test-model")
     assert library.kept_media(solo) == [media / "Generic-solo.ogg"]
+
+
+def test_filter_menus_list_names_in_reading_order_accents_and_case_aside(library):
+    """SQLite's NOCASE folds ASCII letters only: "Émile" and "Łukasz" came after "Zoë"."""
+    for i, speaker in enumerate(["Zoë", "Łukasz", "émile", "Eli", "Åsa", "Bob", "zed"]):
+        talk_id = _add(library, f"s{i}", 1)
+        library.db.execute("UPDATE talks SET speakers = json_array(?) WHERE id = ?", (speaker, talk_id))
+    assert library.facets()["speakers"] == ["Åsa", "Bob", "Eli", "émile", "Łukasz", "zed", "Zoë"]

@@ -69,7 +69,8 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         ("no_query", "search_talks", {}),
         ("timestamp", "list_talks", {"published_after": 0}),  # a number is no date (pydantic reads it as 1970)
         ("backwards", "get_transcript", {"talk_id": ids["t01"], "start": 10, "end": 5}),
-        ("past_the_end", "get_transcript", {"talk_id": ids["t01"], "start": 100_000}))}
+        ("past_the_end", "get_transcript", {"talk_id": ids["t01"], "start": 100_000}),
+        ("swapped_dates", "list_talks", {"published_after": "2024-05-15", "published_before": "2024-05-14"}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
             "deep_listing": deep_listing, "empty": empty, "missing": missing, "no_language": no_language,
             "refused": refused, "unquoted": unquoted}
@@ -122,7 +123,9 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
                     "no_query": (True, "query: Field required"),
                     "timestamp": (True, "published_after: not a date (YYYY-MM-DD)"),
                     "backwards": (True, "end (5 s) must be after start (10 s)"),
-                    "past_the_end": (True, said["past_the_end"][1])}, said
+                    "past_the_end": (True, said["past_the_end"][1]),
+                    "swapped_dates": (True, "published_after (2024-05-15) is later than published_before "
+                                            "(2024-05-14): no date is in that range")}, said
     assert said["past_the_end"][1].startswith("start (100000 s) is past the talk's last sentence, which ends at ")
 
 

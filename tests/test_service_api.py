@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from html import unescape
 
 import pytest
 
@@ -123,6 +124,12 @@ def test_date_filters_take_calendar_dates_not_timestamps(api, ids):
     assert listed(published_after="") == {"t01", "t02", "local"}  # a blank value is no filter, as for the others
     page = api.get("/", params={"published_after": "20240515"}).text  # the page reads the date as the API does
     assert 'name="published_after" value="2024-05-15"' in page and "InfiniBand" in page and "Checkpointing" not in page
+    # A range that ends before it starts (dates swapped) is refused, not answered "nothing was published then"
+    swapped = {"q": "storage", "published_after": "2024-05-15", "published_before": "2024-05-14"}
+    said = "published_after (2024-05-15) is later than published_before (2024-05-14): no date is in that range"
+    for path in ("/api/talks", "/api/search", "/api/search.atom", "/talks.atom", "/embed"):
+        assert assert_error(api.get(path, params=swapped), 422, "invalid_request")["message"] == said, path
+    assert f"Cannot filter: {said}." in unescape(api.get("/", params=swapped).text)
 
 
 def test_search_talk_filter(api, ids):
@@ -161,6 +168,63 @@ def test_group_by_talk(api, ids):
         assert max(m["score"] for m in r["timeline"]) == r["score"]
     t01 = next(r for r in body["results"] if r["talk"]["id"] == ids["t01"])
     assert len(t01["timeline"]) >= 2  # several moments of the checkpointing talk match
+
+
+@pytest.fixture(scope="module")
+def narrow_searcher():
+    """A searcher over the shared library taking 2 candidates from each retriever at first (uncached): its pages
+    go several tiers deep in a library of three talks, as a deep page does in a large one."""
+    import dataclasses
+
+    from talksearch.search.searcher import open_searcher
+
+    library, searcher = open_searcher(settings_for(shared_library(), search_cache=0), create=False, readers=1)
+    searcher.options = dataclasses.replace(searcher.options, candidates=2)
+    yield searcher
+    searcher.close()
+    library.close()
+
+
+@pytest.mark.parametrize("query", ["checkpoint storage", "tenant traffic"])
+def test_every_page_is_a_slice_of_the_whole_ranking(narrow_searcher, query):
+    """Pages taken tier by tier (and a page past the last talk, which ranks nothing) are the whole ranking's:
+    moments in its order, talks in the order of their best moments."""
+    from talksearch.search.searcher import _group_by_talk
+
+    with narrow_searcher.reading() as library:
+        vector = narrow_searcher.embedder.query(query)
+        whole = narrow_searcher._rank(library, query, vector, 1_000_000, None)  # every tier, to the last passage
+    key = lambda r: (r.talk.id, r.start, r.score)  # noqa: E731
+    moments = [(h.talk_id, round(h.start, 2), round(score, 5)) for h, score in whole]
+    paged = [key(r) for offset in range(0, len(moments) + 2, 3)
+             for r in narrow_searcher.search(query, 3, offset=offset).results]
+    assert paged == moments
+    talks = [(h.talk_id, round(h.start, 2), round(score, 5)) for h, score in _group_by_talk(whole)[0]]
+    pages = [narrow_searcher.search(query, 1, offset=offset, group="talk") for offset in range(len(talks) + 2)]
+    assert [key(r) for page in pages for r in page.results] == talks
+    assert [page.next_offset for page in pages] == [1, 2, None, None, None][: len(talks) - 1] + [None] * 3
+
+
+def test_a_page_past_the_last_talk_stops_widening_once_every_talk_is_found(narrow_searcher, monkeypatch):
+    """Asking for more talks than the library holds takes no more tiers than asking for all of them (rather
+    than every tier to the last passage: seconds in a library of a thousand talks); and a page grouped by talk
+    that starts past the last talk ranks nothing."""
+    from talksearch.search import ranking, searcher
+
+    tiers: list[int] = []
+    dense = ranking._dense
+    monkeypatch.setattr(ranking, "_dense", lambda library, vector, k, scope: tiers.append(k) or dense(
+        library, vector, k, scope))
+    with narrow_searcher.reading() as library:
+        vector = narrow_searcher.embedder.query("tenant traffic")
+        every_talk = narrow_searcher._rank(library, "tenant traffic", vector, 3, None, distinct_talks=True)
+        needed, tiers[:] = list(tiers), []
+        more_than_every_talk = narrow_searcher._rank(library, "tenant traffic", vector, 51, None, distinct_talks=True)
+    assert len({h.talk_id for h, _ in every_talk}) == 3 and len(needed) > 1  # the first tier held fewer talks
+    assert tiers == needed and more_than_every_talk == every_talk
+    monkeypatch.setattr(searcher, "rank", lambda *args, **kwargs: pytest.fail("a page past the last talk ranked"))
+    past = narrow_searcher.search("tenant traffic", 10, offset=3, group="talk")
+    assert past.results == [] and past.next_offset is None and not past.quotes_dropped
 
 
 def test_related(api, ids):
@@ -693,3 +757,14 @@ def test_cli_search_json_is_the_api_response(api):
             cli_result["link"] = api_result["link"]
     strip = lambda body: [{k: v for k, v in r.items() if k != "score"} for r in body["results"]]  # noqa: E731
     assert strip(printed) == strip(served)
+
+
+def test_no_response_names_a_next_page_past_the_deepest_offset(api, monkeypatch):
+    """offset=9,950 with limit=100 named next_offset 10,050, which the API then refused (422): the deepest page
+    (SEARCH_OFFSET_MAX, lowered here to 4 as the test library holds a few dozen moments) names none."""
+    from talksearch.search import searcher
+
+    monkeypatch.setattr(searcher, "SEARCH_OFFSET_MAX", 4)
+    pages = [api.get("/api/search", params={"q": "storage", "limit": 2, "offset": offset}).json()["next_offset"]
+             for offset in (0, 2, 3)]
+    assert pages == [2, 4, None]

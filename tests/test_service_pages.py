@@ -187,21 +187,32 @@ def test_talk_list_pages_past_the_talks_limit(ids, monkeypatch):
         assert more and unescape(more[1]) == "/?language=en&offset=2", first
         second = server.get(unescape(more[1])).text
         assert "· 3–3" in second and "More talks" not in second
+        previous = re.search(r'<a class="previous" href="([^"]*)">Previous talks</a>', second)
+        assert previous and unescape(previous[1]) == "/?language=en" and "Previous talks" not in first
         listed = [re.findall(r'<li><h2[^>]*><a class="title" href="/talks/([^"]+)"', page) for page in (first, second)]
         assert "More talks" not in server.get("/results", params={"offset": 1}).text  # 2 of 3 from the second on
         # past the end (the list's offsets are not bounded by the search's 10,000): no talks, and no link
         beyond = server.get("/", params={"offset": 10_050}).text
         assert "3 talks in the library</p>" in beyond and 'class="title"' not in beyond and "More talks" not in beyond
+        assert re.search(r'<a class="previous" href="/\?offset=10048">Previous talks</a>', beyond)  # a way back
         # A search's pages stop at the API's deepest offset (SEARCH_OFFSET_MAX: 10,000, lowered here to 5, as the
         # test library holds a few dozen moments): the page there, or the one shown for a deeper offset, has no
         # "More results" link.
         monkeypatch.setattr(pages, "SEARCH_OFFSET_MAX", 5)
         next_link = lambda html: re.search(r'<a class="more" href="([^"]*)">More results</a>', html)  # noqa: E731
-        for offset, shown, link in ((0, "1–2", "/?q=storage&offset=2"), (2, "3–4", "/?q=storage&offset=4"),
-                                    (4, "5–6", None), (5_000, "6–7", None)):  # 5,000 is read as 5
+        previous_link = lambda html: re.search(r'<a class="previous" href="([^"]*)">Previous results</a>', html)  # noqa: E731
+        for offset, shown, link, back in ((0, "1–2", "/?q=storage&offset=2", None),
+                                          (2, "3–4", "/?q=storage&offset=4", "/?q=storage"),
+                                          (4, "5–6", None, "/?q=storage&offset=2"),
+                                          (5_000, "6–7", None, "/?q=storage&offset=3")):  # 5,000 is read as 5
             html = server.get("/", params={"q": "storage", "offset": offset}).text
             assert f"Moments {shown} " in html, offset
             assert (unescape(next_link(html)[1]) if next_link(html) else None) == link, offset
+            assert (unescape(previous_link(html)[1]) if previous_link(html) else None) == back, offset
+        # Past a search's last moment: said as such, not "Nothing found", with the way back
+        past = server.get("/", params={"q": "storage", "offset": 5, "group": "talk"}).text
+        assert "No more talks past 5 for “storage”" in past and "Nothing found" not in past
+        assert "Try other words" not in past and 'class="previous"' in past
     assert len(listed[0]) == 2 and len(listed[1]) == 1
     assert sorted(listed[0] + listed[1]) == sorted(ids.values())
 

@@ -80,12 +80,14 @@ def _results_context(state, form: dict, base: str) -> dict:
         channels=s["channel"], events=s["event"], speakers=s["speaker"], languages=s["language"],
         published_after=s["published_after"] or None, published_before=s["published_before"] or None,
     )
+    reversed_dates = filters.reversed_dates()
+    notice = form["notice"] or (f"Cannot filter: {reversed_dates}." if reversed_dates else None)
     # each value counts, as the page's script counts the form's (search.js)
     active_filters = sum(len(v) if isinstance(v, list) else bool(v) for v in s.values())
     context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": active_filters,
-               "response": None, "talks": None, "notice": form["notice"], "players": {}, "feed_query": "",
-               "quotes_note": None}
-    if form["notice"]:
+               "response": None, "talks": None, "notice": notice, "players": {}, "feed_query": "",
+               "quotes_note": None, "previous_query": None}
+    if notice:
         return context
     chosen = {k: v for k, v in s.items() if v}  # links repeat a filter's every value (doseq)
     if form["q"].strip():
@@ -105,6 +107,8 @@ def _results_context(state, form: dict, base: str) -> dict:
         if response.next_offset is not None and response.next_offset <= SEARCH_OFFSET_MAX:  # a page it would serve
             context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset},
                                               doseq=True)
+        context["previous_query"] = _previous_page({"q": form["q"], **chosen, **group}, form["offset"],
+                                                   state.settings.search_limit)
         # The same search as a feed: the filters' names are the API's, and a feed has no pages or grouping.
         context["feed_query"] = urlencode({"q": form["q"], **chosen}, doseq=True)
     else:
@@ -117,7 +121,17 @@ def _results_context(state, form: dict, base: str) -> dict:
         shown = form["offset"] + len(context["talks"])
         if shown < context["total"]:  # the library is longer than a page: the next page of talks, filters kept
             context["next_query"] = urlencode({**chosen, "offset": shown}, doseq=True)
+        context["previous_query"] = _previous_page(chosen, form["offset"], state.settings.talks_limit)
     return context
+
+
+def _previous_page(query: dict, offset: int, page: int) -> str | None:
+    """The page before ``offset`` (``page`` long), or None on the first: a page reached by a link, or past the
+    last one ("No more"), leads back without ten clicks on "More"."""
+    if not offset:
+        return None
+    before = max(0, offset - page)
+    return urlencode({**query, **({"offset": before} if before else {})}, doseq=True)
 
 
 def _options(name: str, values: list[str], chosen: list[str]) -> list[tuple[str, str, bool]]:

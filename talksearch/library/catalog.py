@@ -38,6 +38,7 @@ from talksearch.library.records import (
     with_translation,
 )
 from talksearch.library.vector_sync import VectorSync
+from talksearch.text import fold
 from talksearch.vector_index import VectorIndex, VectorPolicy
 
 _TALK_COLUMNS = [f for f in Talk.__dataclass_fields__]
@@ -568,15 +569,16 @@ class Library(VectorSync):
         return self._not_english[1]
 
     def facets(self) -> dict[str, list[str]]:
-        """The distinct channels, events, speakers and languages, for filter menus."""
+        """The distinct channels, events, speakers and languages, for filter menus: in the order a reader looks
+        for them, accents and case aside (SQLite's NOCASE put "Émile" and "Łukasz" after "Zoë")."""
         def distinct(sql: str) -> list[str]:
-            return [r[0] for r in self.db.execute(sql) if r[0]]
+            return sorted((r[0] for r in self.db.execute(sql) if r[0]), key=lambda value: (fold(value), value))
 
         return {
-            "channels": distinct("SELECT DISTINCT channel FROM talks ORDER BY channel COLLATE NOCASE"),
-            "events": distinct("SELECT DISTINCT event FROM talks ORDER BY event COLLATE NOCASE"),
-            "speakers": distinct("SELECT DISTINCT value FROM talks, json_each(talks.speakers) ORDER BY value COLLATE NOCASE"),
-            "languages": distinct("SELECT DISTINCT language FROM talks ORDER BY language"),
+            "channels": distinct("SELECT DISTINCT channel FROM talks"),
+            "events": distinct("SELECT DISTINCT event FROM talks"),
+            "speakers": distinct("SELECT DISTINCT value FROM talks, json_each(talks.speakers)"),
+            "languages": distinct("SELECT DISTINCT language FROM talks"),
         }
 
     @contextmanager

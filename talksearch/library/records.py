@@ -147,6 +147,14 @@ class TalkFilter:
     def __bool__(self) -> bool:
         return any(getattr(self, f) for f in self.__dataclass_fields__)
 
+    def reversed_dates(self) -> str | None:
+        """Why the dates can match no talk, when the range ends before it starts (each surface refuses it in its
+        own way): a swapped pair read as "nothing was published then" hid the typo."""
+        after, before = self.published_after, self.published_before
+        if after and before and after > before:
+            return f"published_after ({after}) is later than published_before ({before}): no date is in that range"
+        return None
+
     def sql(self) -> tuple[str, list]:
         """A WHERE clause over ``talks`` (``1`` when nothing is filtered) and its parameters."""
         clauses: list[str] = []

@@ -30,6 +30,9 @@ from talksearch.text import search_text
 from talksearch.timecode import url_seconds
 
 Group = Literal["none", "talk"]
+# A search ranks every hit before its page, so its pages stop here (the API, the pages and MCP refuse an offset past
+# it): no response names a next page beyond it.
+SEARCH_OFFSET_MAX = 10_000
 # A "quoted phrase" as typed, in a query as search reads it (search_text: any double quotes are ASCII ones)
 _TYPED_PHRASE = re.compile(r'"([^"]+)"')
 
@@ -277,7 +280,8 @@ class Searcher:
         if cached is None:
             cached = SearchResponse(
                 query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
-                next_offset=offset + limit if more else None, group=group, quotes_dropped=searched != text,
+                next_offset=offset + limit if more and offset + limit <= SEARCH_OFFSET_MAX else None, group=group,
+                quotes_dropped=searched != text,
             )
             self.cache.put(key, cached, epoch)
         return cached.model_copy(update={"query": query, "results": self._settle_file_links(cached.results),
