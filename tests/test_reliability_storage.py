@@ -98,6 +98,51 @@ def _check_then_repair(library: Path) -> None:
 
 
 @models
+def test_check_calls_a_vector_index_where_many_talks_share_a_sentence_clean_and_still_finds_damage(tmp_path):
+    """Talks closing on the same "Thank you very much.": more than 10 passages with one vector tie, and those the
+    index ranked past its 10 nearest were reported as damaged vector data; --repair rebuilt the file and reported
+    the same again. Ties are found; a vector overwritten with one that outscores them all is still damage."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    topics = ["GPU scheduling", "MPI collectives", "burst buffers", "object storage", "power capping", "job arrays",
+              "RDMA networking", "Lustre metadata", "fair share", "spot instances", "data locality", "FPGA offload"]
+    for i, topic in enumerate(topics):  # recordings told apart by their tags: the indexer knows a copy by content
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "t01.ogg"), "-c", "copy", "-metadata",
+                        f"title={topic}", str(folder / f"talk{i}.ogg")], check=True)
+        (folder / f"talk{i}.info.json").write_text(json.dumps({"title": f"{topic} in practice", "language": "en"}))
+        (folder / f"talk{i}.en.vtt").write_text(
+            f"WEBVTT\n\n00:00:01.000 --> 00:00:06.000\nToday I will explain how {topic} works on our cluster.\n\n"
+            f"00:00:07.000 --> 00:00:12.000\nWe measured {topic} for a whole year on real jobs.\n\n"
+            "00:00:13.000 --> 00:00:15.000\nThank you very much.\n")
+    library = tmp_path / "library"
+    indexed = talksearch("index", str(folder), "--library", str(library), "--embed-model", "all-MiniLM-L6-v2")
+    assert indexed.returncode == 0 and f"{len(topics)} added" in indexed.stdout, indexed.stdout + indexed.stderr
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        ids, texts = db.execute("SELECT group_concat(id), group_concat(DISTINCT text) FROM passages GROUP BY "
+                                "embedding ORDER BY count(*) DESC").fetchone()
+        other = db.execute("SELECT min(id) FROM passages WHERE text != 'Thank you very much.'").fetchone()[0]
+    shared = [int(pid) for pid in ids.split(",")]
+    assert texts == "Thank you very much." and len(shared) > 10  # one vector, more than fit in the 10 nearest
+
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 0 and checked.stdout.rstrip().endswith("clean"), checked.stdout + checked.stderr
+
+    file = library / "vectors.faiss"
+    data = bytearray(file.read_bytes())
+    with Library.open(library) as reader:
+        own, thanks = reader.passage_vectors([other, shared[0]])
+    at = data.find(own.tobytes())
+    assert at > 0
+    data[at:at + own.nbytes] = thanks.tobytes()  # one more tie for the shared sentence's, by its index scores
+    file.write_bytes(bytes(data))
+    checked = talksearch("check", "--library", str(library))
+    assert checked.returncode == 1 and "its vector data is damaged" in checked.stdout, checked.stdout
+    repaired = talksearch("check", "--repair", "--library", str(library))
+    assert repaired.returncode == 0 and "repaired: rebuilt vectors.faiss" in repaired.stdout, repaired.stdout
+    assert talksearch("check", "--library", str(library)).returncode == 0
+
+
+@models
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "zero bytes"])
 def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage):
     catalog = library / "catalog.sqlite"
