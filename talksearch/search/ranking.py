@@ -369,6 +369,7 @@ class _Moments:
 
     def __init__(self):
         self.chosen: list[tuple[PassageHit, float]] = []
+        self.talks: set[str] = set()
         self._starts: dict[tuple[str, int], list[float]] = {}
 
     def add(self, hit: PassageHit, score: float) -> bool:
@@ -379,6 +380,7 @@ class _Moments:
             return False
         self._starts.setdefault((hit.talk_id, bucket), []).append(hit.start)
         self.chosen.append((hit, score))
+        self.talks.add(hit.talk_id)
         return True
 
 
@@ -411,8 +413,11 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
     named = named_talks(library, text) if o.names else set()
     if talks is not None:
         named &= set(talks)
-    placed: dict[int, tuple[int, float]] = {}  # passage id -> (tier, fused score in that tier)
-    snapped: dict[int, PassageHit] = {}  # passage id -> the hit it snapped to, kept from tier to tier
+    placed: set[int] = set()  # the passages some tier ranked: a deeper tier adds the others only
+    moments = _Moments()  # the moments of the tiers so far, which a deeper tier extends, never reorders
+    # Once every talk in reach has a moment, a deeper tier adds none (only more moments of theirs): a page past
+    # the last talk would otherwise rank the whole library.
+    reachable = talks_in_reach(library, talks) if distinct_talks and limit is not None else None
     tier, candidates = 0, o.candidates
     while True:
         rankings = [
@@ -430,13 +435,14 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
             if named:
                 put_named_first(library, fused, named, vector, candidates)
             put_quotes_first(library, fused, text, o)
-        for pid, score in fused.items():
-            placed.setdefault(pid, (tier, score))
-        chosen = _moments(library, text, vector, None if distinct_talks else limit, o, placed, talks, snapped,
-                          multilingual_part)
-        found = len({hit.talk_id for hit, _ in chosen}) if distinct_talks else len(chosen)
+        added = {pid: score for pid, score in fused.items() if pid not in placed}
+        placed.update(added)
+        _add_moments(library, text, vector, None if distinct_talks else limit, o, added, talks, moments,
+                     multilingual_part)
+        chosen = moments.chosen
+        found = len(moments.talks) if distinct_talks else len(chosen)
         if (limit is None or found >= limit or all(len(ids) < candidates for _, ids in rankings)
-                or candidates >= DEEPEST * max(limit, o.candidates)):
+                or candidates >= DEEPEST * max(limit, o.candidates) or found == reachable):
             return chosen
         tier, candidates = tier + 1, 2 * candidates
 
@@ -453,26 +459,29 @@ def _eligible(library: Library, text: str, ids: Collection[int], talks: Collecti
     return passages
 
 
-def _moments(library: Library, text: str, vector: np.ndarray, limit: int | None, o: RankingOptions,
-             placed: dict[int, tuple[int, float]], talks: Collection[str] | None,
-             snapped: dict[int, PassageHit], multilingual_part: slice | None = None) -> list[tuple[PassageHit, float]]:
-    """The passages placed so far as at most ``limit`` moments: by tier, then fused score (then id, so that
-    ties fall the same way every time), each snapped to its sentence (``snapped`` remembers those)."""
-    passages = _eligible(library, text, placed, talks)
+def talks_in_reach(library: Library, talks: Collection[str] | None) -> int:
+    """How many talks a search of ``talks`` (None: the library) could find a moment in, at most."""
+    return len(talks) if talks is not None else library.count_talks() - library.count_talks_without_passages()
+
+
+def _add_moments(library: Library, text: str, vector: np.ndarray, limit: int | None, o: RankingOptions,
+                 added: dict[int, float], talks: Collection[str] | None, moments: _Moments,
+                 multilingual_part: slice | None = None) -> None:
+    """A tier's passages (``added``: by fused score) after the ``moments`` of the tiers before, until there are
+    ``limit``: by fused score (then id, so that ties fall the same way every time), each snapped to its sentence.
+    The tiers before are not gone over again: a deep page's tenth tier would snap and sort every passage again."""
+    passages = _eligible(library, text, added, talks)
     phrases = bool(quoted_phrases(text))
-    moments = _Moments()
-    for pid in sorted(passages, key=lambda pid: (placed[pid][0], -placed[pid][1], pid)):
+    for pid in sorted(passages, key=lambda pid: (-added[pid], pid)):
         hit = passages[pid]
-        if o.snap and pid not in snapped:
+        if o.snap:
             moment = snap(library, hit, text, vector, o, multilingual_part)
             # ... to a sentence that still holds the phrases, if the query has any
             keep = not phrases or moment is hit or library.holding_phrases([moment.passage_id], text)
-            snapped[pid] = moment if keep else hit
-        hit = snapped.get(pid, hit)
+            hit = moment if keep else hit
         # Passages starting at one sentence are one result: the best-ranked one stands for it. A window that
         # merely overlaps a better one is another place to start listening, and is kept: when snapping picks
         # the sentence before the answer (a setup sentence often outscores it), the answer's own start is the
         # next result rather than lost (on-time landing, docs/benchmarks.md).
-        if moments.add(hit, placed[pid][1]) and len(moments.chosen) == limit:
+        if moments.add(hit, added[pid]) and len(moments.chosen) == limit:
             break
-    return moments.chosen

@@ -23,7 +23,7 @@ from talksearch.library.keyword_index import quoted_phrases
 from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
 from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
-from talksearch.search.ranking import RankingOptions, rank
+from talksearch.search.ranking import RankingOptions, rank, talks_in_reach
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
 from talksearch.text import search_text
@@ -267,6 +267,10 @@ class Searcher:
                 allowed = library.talk_ids(filters) if filters else None
                 searched = text
                 if allowed is not None and not allowed:
+                    hits = []
+                elif group == "talk" and offset >= talks_in_reach(library, allowed) and not quoted_phrases(text):
+                    # A page past the last talk holds none, however deep the ranking: this deep it would rank every
+                    # passage, seconds of work. (Quoted phrases are ranked: finding none of them drops the quotes.)
                     hits = []
                 else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
                     hits = self._rank(library, text, vector, wanted, allowed, distinct_talks=group == "talk")
