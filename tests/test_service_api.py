@@ -202,7 +202,7 @@ def test_every_page_is_a_slice_of_the_whole_ranking(narrow_searcher, query):
     talks = [(h.talk_id, round(h.start, 2), round(score, 5)) for h, score in _group_by_talk(whole)[0]]
     pages = [narrow_searcher.search(query, 1, offset=offset, group="talk") for offset in range(len(talks) + 2)]
     assert [key(r) for page in pages for r in page.results] == talks
-    assert [page.next_offset for page in pages] == [1, 2, None, None, None][: len(talks) - 1] + [None] * 3
+    assert [page.next_offset for page in pages] == [o + 1 if o + 1 < len(talks) else None for o in range(len(pages))]
 
 
 def test_a_page_past_the_last_talk_stops_widening_once_every_talk_is_found(narrow_searcher, monkeypatch):
