@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
@@ -114,6 +116,37 @@ def install(app: FastAPI) -> None:
 
 UNREADABLE_REQUEST = "the request could not be read as HTTP (malformed, or its URL or headers are too long)"
 
+# uvicorn's own warning for such a request, one a request and naming nobody: a scanner's probes flooded the log
+# with it. The protocol below says it instead, naming the client, at most once a window per client address.
+_UVICORNS_UNREADABLE_WARNING = "Invalid HTTP request received."
+UNREADABLE_LOG_SECONDS = 60
+
+
+def _not_uvicorns_unreadable_warning(record: logging.LogRecord) -> bool:
+    return record.msg != _UVICORNS_UNREADABLE_WARNING
+
+
+class OncePerClient:
+    """Whether to log a client's event now: at most once every ``seconds`` per client address; the times it was
+    not logged are counted, and told with the next one logged. The addresses remembered are bounded
+    (``clients``, the least recently logged forgotten first), whatever a scan of many addresses sends."""
+
+    def __init__(self, seconds: float = UNREADABLE_LOG_SECONDS, clients: int = 4096) -> None:
+        self.seconds, self.clients = seconds, clients
+        self._logged: OrderedDict[str, tuple[float, int]] = OrderedDict()  # address: (when logged, unlogged since)
+
+    def unlogged_before(self, address: str, now: float) -> int | None:
+        """None: not to be logged now (counted); else to be logged, with how many went unlogged before it."""
+        logged = self._logged.get(address)
+        if logged is not None and now - logged[0] < self.seconds:
+            self._logged[address] = (logged[0], logged[1] + 1)
+            return None
+        self._logged.pop(address, None)
+        self._logged[address] = (now, 0)
+        if len(self._logged) > self.clients:
+            self._logged.popitem(last=False)
+        return logged[1] if logged is not None else 0
+
 
 def http_protocol(settings: Settings) -> type:
     """uvicorn's HTTP protocol (httptools when installed, as uvicorn's ``auto`` chooses, else h11), answering
@@ -122,6 +155,8 @@ def http_protocol(settings: Settings) -> type:
     ``*``, the default) this 400 does too: a script on another site can read why, rather than take it for the
     service being down. (With a list of origins it cannot: the request's Origin header was never read.)"""
     any_origin = "*" in settings.cors_origins
+    once_per_client = OncePerClient()
+    logging.getLogger("uvicorn.error").addFilter(_not_uvicorns_unreadable_warning)  # once, however many servers
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
     except ImportError:
@@ -138,5 +173,26 @@ def http_protocol(settings: Settings) -> type:
                     b"connection: close\r\n\r\n"]
             self.transport.write(b"".join(head) + body)
             self.transport.close()
+            self._count_unreadable()
+            self._log_unreadable()
+
+        def _count_unreadable(self) -> None:
+            # The app as uvicorn was handed it; its state once the lifespan has started (none before, nor for
+            # an app that is not talksearch's)
+            state = getattr(getattr(self.config.app, "state", None), "talksearch", None)
+            if state is not None:
+                state.metrics.unreadable.inc()
+
+        def _log_unreadable(self) -> None:
+            # Behind a proxy the address is the proxy's: the request was never read, nor its X-Forwarded-For.
+            host, port = self.client or ("an unknown client", None)
+            unlogged = once_per_client.unlogged_before(host, time.monotonic())
+            if unlogged is None:
+                return
+            shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed before its port
+            since = f"{unlogged} more from {shown} were not logged; " if unlogged else ""
+            self.logger.warning("Invalid HTTP request received from %s%s (answered 400; %sat most one such line "
+                                "per client address every %d s, each counted in /metrics)", shown,
+                                f":{port}" if port is not None else "", since, once_per_client.seconds)
 
     return OneErrorShapeProtocol

@@ -1,11 +1,22 @@
-"""Prometheus metrics: requests and latency per route, and the library's size (``GET /metrics``)."""
+"""Prometheus metrics: requests and latency per route, the library's size and the process's resources
+(``GET /metrics``)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +26,11 @@ from talksearch.service.rendering import route_path
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+# No ``*_created`` series: a creation timestamp beside every counter and histogram series (per route and status),
+# which doubled what a scraper stores and that Prometheus's text format does not need. prometheus_client has this
+# for the whole process only, not per registry; the service exposes no other.
+disable_created_metrics()
 
 
 class Metrics:
@@ -28,6 +44,12 @@ class Metrics:
         self.talks = Gauge("talksearch_talks", "Talks in the library.", registry=self.registry)
         self.passages = Gauge("talksearch_passages", "Searchable passages in the library.", registry=self.registry)
         self.jobs = Gauge("talksearch_index_jobs", "Indexing jobs by status.", ["status"], registry=self.registry)
+        # Answered 400 by the server before the app saw them, so not in talksearch_requests (service/errors.py)
+        self.unreadable = Counter("talksearch_unreadable_requests", "Requests that could not be read as HTTP "
+                                  "(malformed, or a URL or headers too long).", registry=self.registry)
+        # The process's memory, open files, CPU time (Linux), and Python's version
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -382,12 +382,15 @@ SHUTDOWN_GRACE_SECONDS = 5
 
 @main.command()
 @library_option
-@setting_options("host", "port", "forwarded_allow_ips", "root_path", "public_url")
-def serve(library, host, port, forwarded_allow_ips, root_path, public_url) -> None:
+@setting_options("host", "port", "forwarded_allow_ips", "root_path", "public_url", "log_level", "access_log",
+                 "log_format")
+def serve(library, host, port, forwarded_allow_ips, root_path, public_url, log_level, access_log,
+          log_format) -> None:
     """Serve search over HTTP."""
     # Before the server's imports (seconds): a wrong setting is said at once
     settings = settings_from(library=library, host=host, port=port, forwarded_allow_ips=forwarded_allow_ips,
-                            root_path=root_path, public_url=public_url)
+                            root_path=root_path, public_url=public_url, log_level=log_level,
+                            access_log=access_log, log_format=log_format)
     _check_open_files(settings.search_readers)
     for warning in _admin_api_warnings(settings):
         click.echo(warning, err=True)
@@ -401,6 +404,7 @@ def serve(library, host, port, forwarded_allow_ips, root_path, public_url) -> No
     from talksearch.search import open_searcher
     from talksearch.service.app import create_app
     from talksearch.service.errors import http_protocol
+    from talksearch.service.logs import log_config
 
     # Bound here, and handed to uvicorn: "serving ... at" is never followed by "in use", and names the port the
     # system chose for --port 0.
@@ -425,8 +429,10 @@ def serve(library, host, port, forwarded_allow_ips, root_path, public_url) -> No
     root = settings.root_path
     behind = f" (pages link under {root}: put a proxy that strips {root} in front)" if root else ""
     click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/{behind}", err=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_level="warning",
-                                          http=http_protocol(settings),
+    # One logging setup: uvicorn's lines and the app's alike on stderr, with their time and level; the levels are
+    # its own (uvicorn's log_level would set the access log's too, and hide it).
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_config=log_config(settings),
+                                          access_log=settings.access_log, http=http_protocol(settings),
                                           forwarded_allow_ips=settings.forwarded_allow_ips,  # None: uvicorn's default
                                           # the scope's root_path: Starlette routes without it, links carry it
                                           root_path=settings.root_path or "",
@@ -438,6 +444,15 @@ def serve(library, host, port, forwarded_allow_ips, root_path, public_url) -> No
         return not (server.should_exit and record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
     logging.getLogger("uvicorn.error").addFilter(unless_cut_off_at_shutdown)
+
+    def reopen_library(_signal: int, _frame) -> None:
+        # SIGHUP (logrotate, a configuration manager's reload) stopped the server at once, its default: it reopens
+        # the library instead, as a library replaced under the server is (a restored backup). uvicorn leaves HUP be.
+        opened[1].reopen()
+        logging.getLogger("talksearch").warning("SIGHUP: reopening the library %s (each reader before its next "
+                                                "read); still serving", settings.library)
+
+    signal.signal(signal.SIGHUP, reopen_library)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
         server.run(sockets=[listening])
 

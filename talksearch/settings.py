@@ -140,6 +140,24 @@ class Settings(BaseSettings):
         "proxy strips: set from it when `root_path` is unset, refused when both are set and differ; a URL with no "
         "path leaves the prefix to `root_path`. Unset: links take the request's host and scheme.",
     )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "warning",
+        description="What `talksearch serve` logs on stderr: `warning` what needs the operator (a library that "
+        "cannot be read, requests the server could not read), `error` only failures, `info` also the server's "
+        "start and stop, `debug` everything. Every line carries its time and level.",
+    )
+    access_log: bool = Field(
+        False,
+        description="`talksearch serve` logs a line per HTTP request (client address, method, path, status). The "
+        "path holds the query string: turned on, this logs what people search for, which is otherwise logged "
+        "nowhere.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text",
+        description="How `talksearch serve` writes its log lines: `text` (time, level, logger, message) or `json`, "
+        "one JSON object per line with `time`, `level`, `logger`, `message` (and `exception`, a traceback), for a "
+        "log collector.",
+    )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
     max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422 (the widget and pages cut a paste there).")
     # A day at most: a longer wait is a typo, and past about 9e9 s the socket refuses the timeout (OverflowError),
