@@ -521,6 +521,9 @@ def _bound_socket(host: str, port: int):
     try:
         bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
         bound.bind((host, port))
+        # Listening from here: the "serving ... at" line comes before uvicorn starts its loop, and a client that
+        # connected on reading it was refused; now it waits in the queue (uvicorn's backlog) to be answered.
+        bound.listen(2048)
     except OSError as exc:
         bound.close()
         raise OSError(f"cannot serve at {host}:{port}: {exc.strerror or exc}") from None

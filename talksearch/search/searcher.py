@@ -6,6 +6,7 @@ import dataclasses
 import os
 import queue
 import re
+import sqlite3
 import threading
 import time
 import unicodedata
@@ -20,6 +21,7 @@ from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
 from talksearch.library import Library, LibraryError, PassageHit, Talk, TalkFilter, token_codes
 from talksearch.library.keyword_index import quoted_phrases
+from talksearch.library.layout import CATALOG
 from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
 from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
@@ -138,11 +140,30 @@ class ResponseCache:
                     self._entries.popitem(last=False)
 
 
+# SQLite's primary result codes for a file that is not (or no longer) a sound catalog: damage, not the request
+_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def catalog_identity(library: Path) -> tuple[int, int] | None:
+    """Which file the catalog at ``library`` is now (device, inode); None while there is none."""
+    try:
+        stat = (library / CATALOG).stat()
+    except OSError:  # gone, or the folder is no longer one
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 class Searcher:
     """Searches from request threads: each read takes one of ``readers`` library connections (SQLite
     connection + memory-mapped vector index), so requests run in parallel instead of queueing for one.
     The first is ``library``; the others open in the background (seconds for a large library), and join in
     as they are ready, so the service answers from the start.
+
+    A reader reads the file it opened, even once that file is deleted: a library moved, deleted or replaced under
+    the service (a backup restored with mv or rsync, ``check --repair``'s new catalog) would go on being served
+    from the old files, and commits to the new ones never seen. So each read first compares the catalog at the
+    library's path with the one its reader opened, and opens the library again when it is another file (or when
+    ``reopen`` asked for it: SIGHUP); while there is no catalog at the path every read fails, saying so.
 
     Queries are embedded with the model the library records. An empty library records none until its first
     talk is committed, by another process perhaps and with another model than ``embedder``: ``load_embedder``
@@ -152,7 +173,8 @@ class Searcher:
     def __init__(self, library: Library, embedder: Embedder, options: RankingOptions | None = None,
                  max_query_chars: int = 500, readers: int = 1, cache_size: int = 0, served: bool = False,
                  base: str = "",
-                 load_embedder: Callable[[str], Embedder] | None = None):
+                 load_embedder: Callable[[str], Embedder] | None = None,
+                 opened_as: tuple[int, int] | None = None):
         self.library = library
         self.served = served  # answering over HTTP: local files link to the service's copy (link_at)
         self.base = base  # the service's path prefix (root_path setting), before its links' paths
@@ -170,12 +192,21 @@ class Searcher:
         self.readers_wanted = max(1, readers)
         self._readers_lock = threading.Lock()
         self._closed = False
+        self._generation = 0  # reopen()s asked for: a reader opened before the latest is opened again
+        # Each reader's catalog file (catalog_identity, taken before it was opened: a change after shows) and the
+        # reopen() it was opened after. ``opened_as``: the first's, when it was opened well before (models loaded since)
+        self._opened: dict[Library, tuple[tuple[int, int] | None, int]] = {
+            library: (opened_as or catalog_identity(library.path), 0)}
+        # A damaged catalog a read hit ("database disk image is malformed"), until the library changes: health
+        # says so, though its own few reads may miss the damaged pages.
+        self.damage: str | None = None
         if readers > 1:
             threading.Thread(target=self._open_readers, args=(readers - 1,), daemon=True,
                              name="open-readers").start()
 
     def _open_readers(self, count: int) -> None:
         for _ in range(count):
+            opened = catalog_identity(self.library.path), self._generation  # before opening: a change after shows
             try:
                 reader = Library.open(self.library.path)
                 reader.sync_vector_index()
@@ -186,6 +217,7 @@ class Searcher:
                     reader.close()
                     return
                 self._readers.append(reader)
+                self._opened[reader] = opened
             self._idle.put(reader)
 
     @property
@@ -198,21 +230,64 @@ class Searcher:
             for reader in self._readers:
                 reader.close()
 
+    def reopen(self) -> None:
+        """Every reader opens the library again before its next read (SIGHUP). Only a number changes here: safe
+        in a signal handler."""
+        self._generation += 1
+
     @contextmanager
     def reading(self) -> Iterator[Library]:
         """A library reader, alone and up to date: talks committed since its last read become visible,
         whole, and every read inside sees the same committed state."""
         reader = self._idle.get()
         try:
+            reader = self._current(reader)
             with reader.snapshot():
                 if reader.refresh():
                     self.cache.drop_all()
                     self._follow_model(reader)
+                    self.damage = None  # changed (repaired, say): the next read that fails says so again
                 if self.model_error is not None:
                     raise LibraryError(self.model_error)  # a new one each time: requests run in parallel
                 yield reader
+        except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _DAMAGED:  # SQLite's own, not one raised in Python
+                self.damage = str(exc)
+            raise
         finally:
             self._idle.put(reader)
+
+    def _current(self, reader: Library) -> Library:
+        """``reader``, or a reader opened now in its place when the catalog at the library's path is not the file
+        it opened (replaced, or a ``reopen``); LibraryError while there is no catalog there, or what is there
+        cannot be opened (the old reader is kept, unread, for the next try)."""
+        path = self.library.path
+        now = catalog_identity(path), self._generation
+        if now[0] is None:
+            raise LibraryError(f"library {path} is gone: its catalog was moved or deleted while it was served; "
+                               "searches resume once a library is back at that path")
+        if self._opened.get(reader) == now:
+            return reader
+        fresh = Library.open(path)
+        try:
+            fresh.sync_vector_index()
+        except BaseException:
+            fresh.close()
+            raise
+        with self._readers_lock:
+            if self._closed:
+                fresh.close()
+                raise LibraryError(f"library {path} is closed: the service is stopping")
+            self._readers[self._readers.index(reader)] = fresh
+            del self._opened[reader]
+            self._opened[fresh] = now
+            if reader is self.library:
+                self.library = fresh
+        reader.close()
+        self.cache.drop_all()
+        self.damage = None
+        self._follow_model(fresh)
+        return fresh
 
     def _follow_model(self, library: Library) -> None:
         """Load the model ``library`` records if it is not the one in use, and check that it fits the library's
@@ -399,7 +474,9 @@ def open_searcher(settings: Settings, create: bool = True, readers: int | None =
     setting; ``served``: for the HTTP service (``link_at``), which starts even with a model that does not fit
     the library, and answers every request with what is wrong (``Searcher.model_error``): a failed start-up
     would be a traceback."""
+    opened_as = catalog_identity(settings.library)
     library = Library.open(settings.library, create=create)
+    opened_as = opened_as or catalog_identity(settings.library)  # a library made just now
 
     def load_embedder(name: str | None) -> Embedder:
         # One model thread per request by default, on one model replica per core: requests run in parallel,
@@ -413,7 +490,7 @@ def open_searcher(settings: Settings, create: bool = True, readers: int | None =
     searcher = Searcher(library, embedder, RankingOptions.from_settings(settings), max_query_chars=settings.max_query_chars,
                         readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache,
                         served=served, base=(settings.root_path or "") if served else "",
-                        load_embedder=load_embedder)
+                        load_embedder=load_embedder, opened_as=opened_as)
     if searcher.model_error is not None and not served:
         searcher.close()
         raise LibraryError(searcher.model_error)
