@@ -7,7 +7,8 @@ import sqlite3
 import numpy as np
 import pytest
 
-from talksearch.library import FORMAT_VERSION, Library, LibraryError, LibraryLocked, Passage, Segment, Talk, Word
+from talksearch.library import (FORMAT_VERSION, Library, LibraryError, LibraryLocked, Passage, Segment, Talk, TalkFilter,
+                                Word)
 from talksearch.pronunciation import word_phonemes
 
 pytestmark = pytest.mark.unit
@@ -437,3 +438,32 @@ def test_filter_menus_list_names_in_reading_order_accents_and_case_aside(library
         talk_id = _add(library, f"s{i}", 1)
         library.db.execute("UPDATE talks SET speakers = json_array(?) WHERE id = ?", (speaker, talk_id))
     assert library.facets()["speakers"] == ["Åsa", "Bob", "Eli", "émile", "Łukasz", "zed", "Zoë"]
+
+
+def test_name_filters_match_any_spelling_case_and_accents_aside_and_menus_list_each_name_once(library):
+    """SQLite's NOCASE folds ASCII letters only: speaker=jose garcia found "Jose Garcia" and "jose garcia", not
+    "José García" or "JOSÉ GARCÍA", and the menus offered every spelling, two of them filtering alike."""
+    talks = [("José García", "Łódź HPC Days", "JOSE GARCIA TV"), ("José García", "lodz hpc days", "jose garcia tv"),
+             ("José García", "ŁÓDŹ HPC DAYS", "José García TV"), ("jose garcia", "Lodz HPC Days", "JOSE GARCIA TV"),
+             ("JOSÉ GARCÍA", "lodz hpc days", "José García TV"), ("Jose Garcia", "Łódź HPC Days", "jose garcia tv"),
+             ("Jürgen Groß", "FOSDEM", "Straße TV")]
+    ids = []
+    for i, (speaker, event, channel) in enumerate(talks):
+        ids.append(_add(library, f"s{i}", 1))
+        library.db.execute("UPDATE talks SET speakers = json_array(?), event = ?, channel = ? WHERE id = ?",
+                           (speaker, event, channel, ids[-1]))
+    _add(library, "unnamed", 1)  # no speaker, event or channel
+    garcia, groß = set(ids[:6]), {ids[6]}
+    for spelling in ("Jose Garcia", "JOSE GARCIA", "josé garcía", "José Garcia", "JOSÉ GARCÍA"):
+        assert library.talk_ids(TalkFilter(speakers=[spelling])) == garcia, spelling
+    for spelling in ("jurgen gross", "JÜRGEN GROSS"):
+        assert library.talk_ids(TalkFilter(speakers=[spelling])) == groß, spelling
+    assert library.talk_ids(TalkFilter(events=["LODZ HPC DAYS"])) == garcia
+    assert library.talk_ids(TalkFilter(channels=["josé garcía tv", "STRASSE tv"])) == garcia | groß
+    assert library.count_talks(TalkFilter(speakers=["Jose"])) == 0  # the whole name, as before
+    assert library.talks(filters=TalkFilter(speakers=["jose garcia"], events=["fosdem"])) == []
+    # each name once, as most of its talks spell it; a tie goes to the spelling that reads first
+    facets = library.facets()
+    assert facets["speakers"] == ["José García", "Jürgen Groß"]
+    assert facets["events"] == ["FOSDEM", "lodz hpc days"]
+    assert facets["channels"] == ["JOSE GARCIA TV", "Straße TV"]

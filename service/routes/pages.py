@@ -1,7 +1,6 @@
 """The HTML pages: ``/`` (search) and ``/talks/{id}`` (player and transcript), plus ``/results``, the
 search page's results as an HTML fragment for search-as-you-type."""
 
-import string
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -18,6 +17,7 @@ from talksearch.service.rendering import base_path, paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import player, talk_detail
+from talksearch.text import fold
 from talksearch.timecode import link_seconds, url_seconds
 
 router = APIRouter(include_in_schema=False, route_class=ReadRoute)
@@ -25,8 +25,6 @@ router = APIRouter(include_in_schema=False, route_class=ReadRoute)
 _MENUS = (("channel", "Channel", "channels"), ("event", "Event", "events"), ("speaker", "Speaker", "speakers"),
           ("language", "Language", "languages"))
 _FILTERS = (*(name for name, _, _ in _MENUS), "published_after", "published_before")  # what the form holds, q aside
-# The catalog's filters compare as SQLite's NOCASE does: ASCII letters alone fold ("ines moreau" is "Ines Moreau")
-_NOCASE = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def search_page_query(query: list[tuple[str, str]]) -> str:
@@ -137,14 +135,19 @@ def _previous_page(query: dict, offset: int, page: int) -> str | None:
 def _options(name: str, values: list[str], chosen: list[str]) -> list[tuple[str, str, bool]]:
     """A filter menu's options, (value, text, selected): a language reads as its name ("German (de)"), its value
     the code. A chosen value no talk has ("it", a speaker since removed) is an option too, selected, so that the
-    form shows the filter the page searched with, and sends it again rather than dropping it."""
+    form shows the filter the page searched with, and sends it again rather than dropping it. A chosen value is
+    the option its filter matches, case and accents aside as the catalog compares them (``TalkFilter``; the
+    facets list each name once): "josé garcía" selects "Jose Garcia", one option, and no "no talks" one too."""
     def text(value: str) -> str:
         return language_label(value) if name == "language" else value
 
-    chosen_keys, known = ({value.translate(_NOCASE) for value in some} for some in (chosen, values))
-    offered = [(value, text(value), value.translate(_NOCASE) in chosen_keys) for value in values]
-    missing = [(value, f"{text(value)} – no talks", True) for value in chosen if value.translate(_NOCASE) not in known]
-    return offered + missing
+    chosen_keys, known = ({fold(value) for value in some} for some in (chosen, values))
+    offered = [(value, text(value), fold(value) in chosen_keys) for value in values]
+    missing: dict[str, tuple[str, str, bool]] = {}  # a name no talk has, chosen in two spellings: the first
+    for value in chosen:
+        if fold(value) not in known:
+            missing.setdefault(fold(value), (value, f"{text(value)} – no talks", True))
+    return offered + list(missing.values())
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -35,6 +35,7 @@ from talksearch.library.records import (
     Talk,
     TalkFilter,
     Word,
+    fold_sql,
     with_translation,
 )
 from talksearch.library.vector_sync import VectorSync
@@ -119,6 +120,7 @@ class Library(VectorSync):
             else:
                 self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
+            self.db.create_function("fold", 1, fold_sql, deterministic=True)  # what TalkFilter compares names by
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
                 self.db.execute("PRAGMA journal_mode = WAL")
@@ -569,16 +571,24 @@ class Library(VectorSync):
         return self._not_english[1]
 
     def facets(self) -> dict[str, list[str]]:
-        """The distinct channels, events, speakers and languages, for filter menus: in the order a reader looks
-        for them, accents and case aside (SQLite's NOCASE put "Émile" and "Łukasz" after "Zoë")."""
+        """The channels, events, speakers and languages, for filter menus: in the order a reader looks for them,
+        accents and case aside (SQLite's NOCASE put "Émile" and "Łukasz" after "Zoë"). A name is listed once, as
+        most of its talks spell it (a tie: the spelling that reads first), since its filter matches every spelling
+        (``TalkFilter``): "Jose Garcia", "jose garcia" and "José García" were three options that filtered alike."""
         def distinct(sql: str) -> list[str]:
-            return sorted((r[0] for r in self.db.execute(sql) if r[0]), key=lambda value: (fold(value), value))
+            spellings: dict[str, tuple[int, str]] = {}  # folded name: (-talks, spelling), the least is listed
+            for value, talks in self.db.execute(sql):
+                if value and isinstance(value, str):
+                    key = fold(value)
+                    spellings[key] = min(spellings.get(key, (0, value)), (-talks, value))
+            return [value for _, value in sorted((key, value) for key, (_, value) in spellings.items())]
 
         return {
-            "channels": distinct("SELECT DISTINCT channel FROM talks"),
-            "events": distinct("SELECT DISTINCT event FROM talks"),
-            "speakers": distinct("SELECT DISTINCT value FROM talks, json_each(talks.speakers)"),
-            "languages": distinct("SELECT DISTINCT language FROM talks"),
+            "channels": distinct("SELECT channel, count(*) FROM talks GROUP BY channel"),
+            "events": distinct("SELECT event, count(*) FROM talks GROUP BY event"),
+            "speakers": distinct("SELECT value, count(DISTINCT talks.id) FROM talks, json_each(talks.speakers) "
+                                 "GROUP BY value"),
+            "languages": distinct("SELECT language, count(*) FROM talks GROUP BY language"),
         }
 
     @contextmanager
