@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from talksearch.settings import default
 from tests.helpers import MediaServer, loopback_media, talksearch
 from tests.service_fixtures import chromium_path, read_server, talk_ids
 
@@ -41,9 +42,21 @@ def media_server() -> MediaServer:
 def feed_library(media_server, tmp_path_factory):
     """The two test talks indexed from the loopback feed through the CLI, with the real models."""
     library = tmp_path_factory.mktemp("feedlib") / "library"
-    result = talksearch("index", media_server.url("feed.xml"), "--library", str(library))
+    result = talksearch("index", media_server.url("feed.xml"), "--library", str(library),
+                        env={"TALKSEARCH_EMBED_MODEL": default("embed_model")})  # whichever test asks first
     assert result.returncode == 0, result.stdout + result.stderr
     return library, result
+
+
+@pytest.fixture(scope="module")
+def light_embedding():
+    """MiniLM alone for the libraries a test makes, where what it checks does not depend on the embedding model
+    (moved files, crashes, captions, one-line errors): a process loads it in a tenth of a second, the default's
+    three models in 2-5 s, and such tests start the CLI or the indexer dozens of times. The shared library and
+    servers stay the default's (service_fixtures.shared_settings), as do the tests of search and of languages."""
+    with pytest.MonkeyPatch.context() as patch:  # for the whole file: its module fixtures' libraries too
+        patch.setenv("TALKSEARCH_EMBED_MODEL", "all-MiniLM-L6-v2")
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from talksearch.settings import Settings
+from talksearch.settings import Settings, default
 from tests.helpers import DATA, TRUTH, loopback_media, scratch
 
 ADMIN_TOKEN = "test-admin-token"
@@ -35,6 +35,13 @@ LOCAL_TITLE = "Checkpointing local copy"
 
 def settings_for(library: Path, **overrides) -> Settings:
     return Settings(library=library, threads=2, **overrides)
+
+
+def shared_settings(library: Path, **overrides) -> Settings:
+    """``settings_for`` with the default embedding model named: the session's shared library and servers are the
+    default's whichever test first asks for them (a test file may set another model for its own libraries:
+    conftest's ``light_embedding``)."""
+    return settings_for(library, embed_model=default("embed_model"), **overrides)
 
 
 def index_captioned_copy(settings: Settings, folder: Path, name: str = "checkpointing") -> Path:
@@ -65,7 +72,7 @@ def shared_library() -> Path:
     library = scratch("talksearch-lib-") / "library"
     local = scratch("talksearch-local-") / f"{LOCAL_TITLE.replace(' ', '_')}.ogg"
     shutil.copy(DATA / "t01.ogg", local)
-    run = IndexRun(settings_for(library), report=lambda line: None)
+    run = IndexRun(shared_settings(library), report=lambda line: None)
     try:
         summary = run.run([loopback_media().url("feed.xml"), str(local)])
     finally:
@@ -138,19 +145,19 @@ def serving(settings: Settings) -> Iterator[Server]:
 @functools.cache
 def read_server() -> Server:
     """Over the shared library: admin token set, private sources refused (the SSRF checks), CORS default."""
-    return start_server(settings_for(shared_library(), admin_token=ADMIN_TOKEN))
+    return start_server(shared_settings(shared_library(), admin_token=ADMIN_TOKEN))
 
 
 @functools.cache
 def locked_down_server() -> Server:
     """Over the shared library: no admin token (admin API disabled), CORS for one origin only."""
-    return start_server(settings_for(shared_library(), cors_origins=["https://allowed.example"]))
+    return start_server(shared_settings(shared_library(), cors_origins=["https://allowed.example"]))
 
 
 @functools.cache
 def admin_server() -> Server:
     """Over a copy of the library, for tests that write: admin token set, loopback sources allowed."""
-    return start_server(settings_for(copy_library(), admin_token=ADMIN_TOKEN, allow_private_sources=True))
+    return start_server(shared_settings(copy_library(), admin_token=ADMIN_TOKEN, allow_private_sources=True))
 
 
 def talk_ids() -> dict[str, str]:

@@ -17,6 +17,9 @@ import pytest
 from talksearch.indexer.audio import SAMPLING_RATE, media_duration, stream_audio
 from tests.helpers import talksearch
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 TONE = "sine=frequency=440:sample_rate=44100:duration={seconds}"
 
 

@@ -16,6 +16,9 @@ from tests.service_fixtures import serving, settings_for
 from tests.test_audio import vbr_mp3_without_xing
 from tests.test_captions_indexing import outcome_lines, vtt
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 PODCAST = "https://podcastindex.org/namespace/1.0"
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 

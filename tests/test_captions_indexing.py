@@ -14,6 +14,9 @@ import pytest
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 FAST = ["--whisper-model", "tiny.en"]  # where the model is not the point
 
 

@@ -30,6 +30,9 @@ from talksearch.library import LOCK, Library, Passage, Segment, Talk
 from tests.helpers import DATA, ROOT, talksearch
 from tests.service_fixtures import copy_library, shared_library, wait_until
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 # Ctrl-C at the moment the CLI's imports reach the library code (the longest of them): a real SIGINT, sent by
 # the process to itself from an import hook, so that it lands there every time rather than by timing.
 INTERRUPTED_WHILE_LOADING = """

@@ -16,7 +16,8 @@ import pytest
 from talksearch.check import check_library
 from tests.helpers import ROOT, talksearch
 
-pytestmark = pytest.mark.models
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 KILL_POINTS = 5
 

@@ -12,7 +12,8 @@ import pytest
 from talksearch.library import Library
 from tests.helpers import DATA, talksearch
 
-pytestmark = pytest.mark.models
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 MODELS = ("--whisper-model", "tiny.en", "--embed-model", "all-MiniLM-L6-v2")
 FEED = """<?xml version="1.0" encoding="UTF-8"?>

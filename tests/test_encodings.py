@@ -13,6 +13,9 @@ import pytest
 
 from tests.helpers import DATA, ROOT, TRUTH, talksearch
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 LATIN1 = {"PYTHONIOENCODING": "latin-1"}
 # Python's UTF-8 mode would otherwise be on in the C locale (PEP 540), and every default encoding UTF-8
 ASCII = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}

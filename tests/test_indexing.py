@@ -15,7 +15,8 @@ from talksearch.library import Library
 from talksearch.settings import default
 from tests.helpers import DATA, ROOT, TRUTH, talksearch
 
-pytestmark = pytest.mark.models
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 
 def search_json(library, query: str, limit: int = 5) -> dict:
@@ -78,8 +79,9 @@ def test_sentences_are_stored_with_their_words_vectors(feed_library):
     assert (stored[sentences[0].passage_id] == expected).mean() > 0.99  # the same vectors (up to float noise)
 
 
-def test_rerun_adds_nothing(feed_library, media_server):
+def test_rerun_adds_nothing(feed_library, media_server, monkeypatch):
     library, _ = feed_library
+    monkeypatch.delenv("TALKSEARCH_EMBED_MODEL")  # the session's feed library is the default model's, kept as it is
     before = sqlite3.connect(library / "catalog.sqlite").execute("SELECT count(*) FROM passages").fetchone()[0]
     result = talksearch("index", media_server.url("feed.xml"), "--library", str(library))
     assert result.returncode == 0, result.stderr

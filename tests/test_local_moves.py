@@ -13,6 +13,9 @@ import pytest
 from tests.helpers import DATA, TRUTH
 from tests.service_fixtures import settings_for
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 
 def _captioned(folder: Path, name: str, sample: str) -> Path:
     """The test recording ``sample`` at ``folder/name.ogg``, its whole-second captions beside it."""

@@ -12,6 +12,9 @@ import pytest
 from tests.helpers import DATA, TRUTH
 from tests.service_fixtures import index_captioned_copy, serving, settings_for
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 # What a browser saves: "%20" and "%25" kept literally in the name, and a real space beside them
 ESCAPED_NAME = "Keynote%202024 at 100%25"
 

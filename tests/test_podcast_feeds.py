@@ -20,6 +20,9 @@ from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 from tests.service_fixtures import serving, settings_for
 
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = pytest.mark.usefixtures("light_embedding")
+
 NAMESPACES = ('xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
               'xmlns:podcast="https://podcastindex.org/namespace/1.0" '
               'xmlns:content="http://purl.org/rss/1.0/modules/content/"')

@@ -22,7 +22,8 @@ import pytest
 
 from tests.helpers import DATA, ROOT
 
-pytestmark = [pytest.mark.ray, pytest.mark.models]
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = [pytest.mark.ray, pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 
 def _kill_first_busy_worker(stop: threading.Event, killed: list[int]) -> None:

@@ -16,7 +16,8 @@ from yt_dlp.utils import unsmuggle_url, url_basename
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 
-pytestmark = pytest.mark.models
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 PODCAST = "https://podcastindex.org/namespace/1.0"
 

@@ -30,7 +30,8 @@ from talksearch.check import check_library
 from talksearch.indexer.audio import SAMPLING_RATE, stream_audio
 from tests.helpers import DATA, ROOT, TRUTH, talksearch
 
-pytestmark = pytest.mark.models
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 T01 = (DATA / "t01.ogg").read_bytes()
 TRUNCATED_BYTES = 20_000  # of t01's 53 KB: its first 8 s, the first sentence whole
