@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import http.server
 import json
@@ -13,6 +14,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
@@ -141,3 +145,51 @@ def serve_config(tmp_path: Path, monkeypatch, flags: list[str], env: dict[str, s
     result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), "--port", "0", *flags])
     assert result.exit_code == 0, result.output
     return configured[0]
+
+
+@dataclass
+class ServedProcess:
+    """A `talksearch serve` process (``serve_process``): where it answers, and its stderr lines as it writes them."""
+
+    process: subprocess.Popen
+    url: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    def get(self, path: str, **params):  # an httpx.Response
+        import httpx
+
+        return httpx.get(self.url + path, params=params, timeout=30)
+
+
+@contextlib.contextmanager
+def serve_process(library: Path, env: dict[str, str] | None = None,
+                  flags: tuple[str, ...] = ()) -> Iterator[ServedProcess]:
+    """A real `talksearch serve` over ``library`` on a port the system chooses, with none of this process's
+    TALKSEARCH_* settings but ``env``'s (MiniLM unless it names another model: these are tests of the server, and
+    it loads the model before it says where it serves); stopped (SIGTERM) when the block ends, its stderr then read
+    to the end."""
+    variables = {k: v for k, v in os.environ.items() if not k.upper().startswith("TALKSEARCH_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", "0", *flags],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
+        env={**variables, "TALKSEARCH_EMBED_MODEL": "all-MiniLM-L6-v2", **(env or {})})
+    served = ServedProcess(process)
+
+    def read() -> None:
+        for line in process.stderr:
+            served.lines.append(line.rstrip("\n"))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 300
+        # It listens before it says so: a request from here on waits to be answered, never refused.
+        while not (said := [line for line in served.lines if line.startswith("talksearch: serving ")]):
+            assert process.poll() is None and time.monotonic() < deadline, served.lines
+            time.sleep(0.1)
+        served.url = re.search(r" at (http://\S+?)/?(?: |$)", said[0]).group(1)
+        yield served
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        reader.join(timeout=10)

@@ -7,25 +7,19 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import shutil
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import DATA, ROOT, TRUTH
+from tests.helpers import DATA, TRUTH, ServedProcess, serve_process
 from tests.service_fixtures import settings_for, wait_until
 
-pytestmark = pytest.mark.models
+# The servers and libraries are MiniLM's (conftest's light_embedding): what health says is not the model's.
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 
 def _library(path: Path, talks: int) -> Path:
@@ -48,56 +42,10 @@ def _library(path: Path, talks: int) -> Path:
     return path
 
 
-@dataclass
-class Served:
-    process: subprocess.Popen
-    url: str = ""
-    lines: list[str] = field(default_factory=list)
-
-    def get(self, path: str, **params) -> httpx.Response:
-        return httpx.get(self.url + path, params=params, timeout=30)
-
-    def talks(self) -> int:
-        health = self.get("/healthz")
-        assert health.status_code == 200, health.text
-        return health.json()["talks"]
-
-
-@contextmanager
-def serving(library: Path, **env: str) -> Iterator[Served]:
-    variables = {k: v for k, v in os.environ.items() if not k.upper().startswith("TALKSEARCH_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", "0"],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
-        env={**variables, "TALKSEARCH_EMBED_MODEL": "all-MiniLM-L6-v2", **env})
-    served = Served(process)
-
-    def read() -> None:
-        for line in process.stderr:
-            served.lines.append(line.rstrip("\n"))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        def address() -> str | None:
-            assert process.poll() is None, served.lines
-            found = [re.search(r" at (http://\S+/)", line) for line in served.lines if "talksearch: serving" in line]
-            return found[0].group(1) if found and found[0] else None
-
-        served.url = wait_until(address, "the server to say it is serving", 300, 0.1).rstrip("/")
-
-        def answering() -> bool:  # the line comes once the port is bound, a moment before uvicorn listens on it
-            try:
-                return served.get("/healthz").status_code == 200
-            except httpx.ConnectError:
-                return False
-
-        wait_until(answering, "the server to answer", 60, 0.1)
-        yield served
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-        reader.join(timeout=10)
+def _talks(served: ServedProcess) -> int:
+    health = served.get("/healthz")
+    assert health.status_code == 200, health.text
+    return health.json()["talks"]
 
 
 def _unavailable(response: httpx.Response, *needles: str) -> str:
@@ -111,8 +59,8 @@ def _unavailable(response: httpx.Response, *needles: str) -> str:
 
 def test_health_fails_while_the_catalog_is_damaged(tmp_path, light_embedding):
     library = _library(tmp_path / "lib", 1)
-    with serving(library) as server:
-        assert server.talks() == 1
+    with serve_process(library) as server:
+        assert _talks(server) == 1
         with open(library / "catalog.sqlite", "r+b") as catalog:  # a damaged disk: pages of random bytes
             catalog.seek(4096)
             catalog.write(random.Random(7).randbytes(16 * 1024))
@@ -123,13 +71,13 @@ def test_health_fails_while_the_catalog_is_damaged(tmp_path, light_embedding):
 
 def test_a_library_replaced_under_the_server_is_the_one_served(tmp_path, light_embedding):
     library, other = _library(tmp_path / "lib", 1), _library(tmp_path / "other", 2)
-    with serving(library, TALKSEARCH_SEARCH_READERS="2") as server:
-        assert server.talks() == 1
+    with serve_process(library, {"TALKSEARCH_SEARCH_READERS": "2"}) as server:
+        assert _talks(server) == 1
         wait_until(lambda: server.get("/healthz").json()["readers"]["ready"] == 2, "both readers to open", 60)
         shutil.rmtree(library)  # as restoring a backup does: the folder replaced, not the files rewritten
         shutil.copytree(other, library)
         for _ in range(4):  # each reader, whichever a request takes
-            assert server.talks() == 2
+            assert _talks(server) == 2
             assert server.get("/api/talks").json()["total"] == 2
             found = server.get("/api/search", q="partition keys").json()["results"]  # t02's, only in the new one
             assert found and "partition" in found[0]["text"].lower(), found
@@ -137,13 +85,13 @@ def test_a_library_replaced_under_the_server_is_the_one_served(tmp_path, light_e
 
 def test_a_library_moved_away_is_unavailable_until_it_is_back(tmp_path, light_embedding):
     library = _library(tmp_path / "lib", 1)
-    with serving(library) as server:
-        assert server.talks() == 1
+    with serve_process(library) as server:
+        assert _talks(server) == 1
         library.rename(tmp_path / "moved")
         for path, params in (("/healthz", {}), ("/api/search", {"q": "checkpoint"}), ("/api/talks", {})):
             _unavailable(server.get(path, **params), f"library {library} is gone")
         (tmp_path / "moved").rename(library)
-        assert server.talks() == 1
+        assert _talks(server) == 1
         assert server.get("/api/search", q="checkpoint").json()["results"]
 
 
@@ -162,15 +110,15 @@ def _open_catalog_files(pid: int) -> set[str]:
 
 def test_sighup_reopens_the_library_and_the_server_goes_on(tmp_path, light_embedding):
     library = _library(tmp_path / "lib", 1)
-    with serving(library, TALKSEARCH_SEARCH_READERS="1") as server:
-        assert server.talks() == 1
+    with serve_process(library, {"TALKSEARCH_SEARCH_READERS": "1"}) as server:
+        assert _talks(server) == 1
         before = _open_catalog_files(server.process.pid)
         assert before
         server.process.send_signal(signal.SIGHUP)
         wait_until(lambda: any("SIGHUP" in line for line in server.lines), "the line saying SIGHUP was had", 30)
         time.sleep(0.5)
         assert server.process.poll() is None, server.lines
-        assert server.talks() == 1 and server.get("/api/search", q="checkpoint").json()["results"]
+        assert _talks(server) == 1 and server.get("/api/search", q="checkpoint").json()["results"]
         assert _open_catalog_files(server.process.pid) - before, "the catalog was not opened again"
         said = [line for line in server.lines if "SIGHUP" in line]
         assert len(said) == 1 and "reopen" in said[0] and str(library) in said[0], server.lines

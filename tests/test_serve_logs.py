@@ -4,75 +4,18 @@ one line each; /metrics with the process's own figures."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ServedProcess, serve_process
 
 # The server tests are marked models: serve loads the embedding model before it says it is serving.
 MALFORMED = b"GET / HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n"
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
-
-
-@dataclass
-class Served:
-    base: str
-    lines: list[str] = field(default_factory=list)  # stderr, as the server writes it
-
-
-@contextlib.contextmanager
-def serve(library: Path, env: dict[str, str], flags: tuple[str, ...] = ()) -> Iterator[Served]:
-    """A real `talksearch serve` on a port the system chooses; stopped (SIGTERM) when the block ends, its stderr
-    then read to the end."""
-    variables = {k: v for k, v in os.environ.items() if not k.upper().startswith("TALKSEARCH_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", "0", *flags],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=ROOT,
-        env={**variables, "TALKSEARCH_EMBED_MODEL": "all-MiniLM-L6-v2", **env})
-    served = Served("")
-
-    def read() -> None:
-        for line in server.stderr:
-            served.lines.append(line.rstrip("\n"))
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        deadline = time.monotonic() + 300
-        while not (serving := [line for line in served.lines if line.startswith("talksearch: serving ")]):
-            assert server.poll() is None and time.monotonic() < deadline, served.lines
-            time.sleep(0.1)
-        served.base = re.search(r"at (http://\S+?)/?$", serving[0]).group(1)
-        _wait_until_answering(served.base, deadline)
-        yield served
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        reader.join(timeout=10)
-
-
-def _wait_until_answering(base: str, deadline: float) -> None:
-    """The port is bound when serve says it is serving, but connections are taken once the app has started."""
-    while True:
-        try:
-            httpx.get(f"{base}/healthz")
-            return
-        except httpx.ConnectError:
-            assert time.monotonic() < deadline, "the server never answered"
-            time.sleep(0.1)
 
 
 def _send_malformed(base: str, times: int) -> None:
@@ -84,7 +27,7 @@ def _send_malformed(base: str, times: int) -> None:
             assert connection.recv(4096).startswith(b"HTTP/1.1 400")
 
 
-def _after_start(served: Served) -> list[str]:
+def _after_start(served: ServedProcess) -> list[str]:
     """The lines logged after the "serving" line (those before it are the CLI's own, as before)."""
     start = next(i for i, line in enumerate(served.lines) if line.startswith("talksearch: serving "))
     return served.lines[start + 1:]
@@ -96,11 +39,11 @@ def test_json_lines_with_the_access_log_and_malformed_requests_said_once_per_cli
     lines and the app's alike. The access log names each request; three malformed requests from one address make
     one warning naming it, and are counted in /metrics."""
     env = {"TALKSEARCH_LOG_FORMAT": "json", "TALKSEARCH_CORS_ORIGINS": '["https://allowed.example"]'}
-    with serve(tmp_path / "lib", env, ("--access-log", "--log-level", "info")) as served:
-        refused = httpx.get(f"{served.base}/api/talks", headers={"Origin": "https://forgotten.example"})
+    with serve_process(tmp_path / "lib", env, ("--access-log", "--log-level", "info")) as served:
+        refused = httpx.get(f"{served.url}/api/talks", headers={"Origin": "https://forgotten.example"})
         assert refused.status_code == 200
-        _send_malformed(served.base, 3)
-        metrics = httpx.get(f"{served.base}/metrics").text
+        _send_malformed(served.url, 3)
+        metrics = httpx.get(f"{served.url}/metrics").text
     logged = _after_start(served)
     assert logged, served.lines
     entries = [json.loads(line) for line in logged]  # every one of them JSON
@@ -122,10 +65,10 @@ def test_text_lines_have_time_and_level_and_no_access_log_by_default(tmp_path):
     """By default: no access log (queries are in URLs), and uvicorn's lines and the app's share one format with
     a timestamp and level."""
     env = {"TALKSEARCH_CORS_ORIGINS": '["https://allowed.example"]'}
-    with serve(tmp_path / "lib", env) as served:
-        assert httpx.get(f"{served.base}/api/search", params={"q": "secret words"},
+    with serve_process(tmp_path / "lib", env) as served:
+        assert httpx.get(f"{served.url}/api/search", params={"q": "secret words"},
                          headers={"Origin": "https://forgotten.example"}).status_code == 200
-        _send_malformed(served.base, 2)
+        _send_malformed(served.url, 2)
     logged = _after_start(served)
     assert not [line for line in logged if "secret" in line or "GET /" in line], logged
     line_format = re.compile(r"^(\S+) (WARNING|ERROR|INFO) (talksearch|uvicorn\.error): (.+)$")
@@ -140,9 +83,9 @@ def test_text_lines_have_time_and_level_and_no_access_log_by_default(tmp_path):
 def test_metrics_show_the_process_and_no_created_series(tmp_path):
     """/metrics: the process's memory, open files and CPU (ProcessCollector), and no ``*_created`` series (a
     timestamp per labelled series that doubled what a scraper stores)."""
-    with serve(tmp_path / "lib", {}) as served:
-        httpx.get(f"{served.base}/api/talks")
-        body = httpx.get(f"{served.base}/metrics").text
+    with serve_process(tmp_path / "lib") as served:
+        httpx.get(f"{served.url}/api/talks")
+        body = httpx.get(f"{served.url}/metrics").text
     names = {line.split("{")[0].split()[0] for line in body.splitlines() if line and not line.startswith("#")}
     assert {"process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total",
             "python_info"} <= names, sorted(names)
