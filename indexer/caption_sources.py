@@ -7,8 +7,9 @@ Three places hold captions: yt-dlp's info dict (``subtitles``: the publisher's, 
 Whisper: ``uploaded`` (the publisher's only), ``any`` (automatic ones too) or ``never``.
 
 A track must be in the talk's language when that is known (``--language``, the site's or the feed's); when
-it is not, the one language offered is taken (or the one YouTube marks as the original). Anything that
-cannot be used raises ``CaptionError``, whose message is the one-line reason the talk falls back to Whisper.
+it is not, the one language offered is taken (or the one YouTube marks as the original), and of several the one
+whisper hears in the recording (``needs_language``: chosen once it is heard). Anything that cannot be used
+raises ``CaptionError``, whose message is the one-line reason the talk falls back to Whisper.
 """
 
 from __future__ import annotations
@@ -134,9 +135,9 @@ def choose(tracks: list[CaptionTrack], language: str | None) -> CaptionTrack | N
         return None
     wanted = source_language(language)
     if wanted is None:
-        offered = {t.named for t in tracks if t.named}
-        if len(offered) > 1:
-            raise CaptionError(f"captions in {len(offered)} languages ({', '.join(sorted(offered))}) and the talk's "
+        if needs_language(tracks, language):
+            offered = _offered(tracks)
+            raise CaptionError(f"captions in {len(offered)} languages ({', '.join(offered)}) and the talk's "
                                "language is not known (name it with --language)")
         return tracks[0]
     for origin in ("uploaded", "automatic"):
@@ -146,8 +147,17 @@ def choose(tracks: list[CaptionTrack], language: str | None) -> CaptionTrack | N
         )
         if ranked:
             return ranked[0]
-    offered = sorted({t.named for t in tracks if t.named})
-    raise CaptionError(f"no captions in {wanted} (only {', '.join(offered)})")
+    raise CaptionError(f"no captions in {wanted} (only {', '.join(_offered(tracks))})")
+
+
+def needs_language(tracks: list[CaptionTrack], language: str | None) -> bool:
+    """Whether ``choose`` waits on the talk's language: ``tracks`` offer several and ``language`` names none (the
+    one whisper hears in the recording may, before the choice: ``Fetched.pending_captions``)."""
+    return source_language(language) is None and len(_offered(tracks)) > 1
+
+
+def _offered(tracks: list[CaptionTrack]) -> list[str]:
+    return sorted({t.named for t in tracks if t.named})
 
 
 def feed_format(track: CaptionTrack) -> str | None:

@@ -22,7 +22,7 @@ import html
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from talksearch.library import Segment, Word
 
@@ -195,6 +195,7 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
         if words:
             if cues and not rolled:
                 _check_order(cues[-1], start, end)
+                _end_by(cues[-1], start)
             cues.append(Cue(begin, max(end, begin), _spaced(words), speaker))
     return cues
 
@@ -206,6 +207,15 @@ def _check_order(previous: Cue, start: float, end: float) -> None:
         raise CaptionError(f"cues out of order (one at {clock(start)} follows one at {clock(previous.start)})")
     if start < previous.end - OVERLAP_TOLERANCE:
         raise CaptionError(f"overlapping cues at {clock(start)} ({previous.end - start:.1f} s)")
+
+
+def _end_by(previous: Cue, start: float) -> None:
+    """A cue overlapping the next within OVERLAP_TOLERANCE ends, with its last words, where the next starts: kept
+    overlapping, it was exported so (two cues on screen at once; ffmpeg's mov_text cuts one silently)."""
+    if previous.end <= start:
+        return
+    previous.end = start
+    previous.words = [replace(w, start=min(w.start, start), end=min(w.end, start)) for w in previous.words]
 
 
 def _plain(line: str) -> str:

@@ -122,6 +122,8 @@ class TalkProcessor:
     def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None) -> Processed:
         started = time.perf_counter()
         talk, language_note = fetched.talk, None
+        if fetched.pending_captions is not None and fetched.captions is None:
+            self._choose_captions(fetched)
         if fetched.captions is not None:  # the talk's own captions: no transcription
             segments = fetched.captions.segments
             audio_seconds = talk.duration or max(s.end for s in segments)
@@ -147,6 +149,16 @@ class TalkProcessor:
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
                          self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note)
+
+    def _choose_captions(self, fetched: Fetched) -> None:
+        """Captions in several languages for a talk nothing names the language of: those in the language whisper
+        hears in its recording (detected first, a few seconds), or refused as they were found when it cannot
+        tell (no ``base``, no speech); the reason goes before any other note of the source's."""
+        pending = fetched.pending_captions
+        heard = self._detect_language(fetched)
+        transcript, refused = pending.read(heard) if heard else (None, pending.refused)
+        fetched.captions = transcript
+        fetched.captions_refused = "; ".join(note for note in (refused, fetched.captions_refused) if note) or None
 
     def _detect_language(self, fetched: Fetched) -> str | None:
         """The language whisper ``base`` hears in a captioned talk, for a talk whose source and captions do not

@@ -82,6 +82,16 @@ class Candidate:
 
 
 @dataclass
+class PendingCaptions:
+    """Captions offered in several languages for a talk nothing names the language of
+    (``caption_sources.needs_language``): chosen by the language whisper hears in its recording, which
+    TalkProcessor detects (a few seconds, only then), or refused for the reason ``refused`` when it cannot."""
+
+    read: Callable[[str], tuple[CaptionTranscript | None, str | None]]  # the language heard → as _read_captions
+    refused: str
+
+
+@dataclass
 class Fetched:
     """A talk whose metadata is known, with its captions read or its audio on disk (or both, with --keep-media)."""
 
@@ -91,6 +101,7 @@ class Fetched:
     captions: CaptionTranscript | None = None  # the words, when captions are used instead of Whisper
     captions_refused: str | None = None  # why the talk's captions were not used (one line), when it has some;
     # and why its feed's chapters file was not read (Sources._feed_chapters), after a "; "
+    pending_captions: PendingCaptions | None = None  # captions whose choice waits on the language whisper hears
     # The spoken language as only its feed's channel states it (``<channel><language>``): one for the whole show,
     # which a conference's feed of talks in several languages states too. A hint, not the talk's language
     # (``talk.language``, which its item, its site, its captions or --language state): TalkProcessor has whisper's
@@ -774,7 +785,7 @@ class Sources:
                 raise ListedTwice(self.ydl._make_archive_id(info))
             if info.get("_type") in ("playlist", "multi_video"):
                 raise SourceError("a playlist inside a playlist: index it as its own source")
-            transcript, refused = self._remote_captions(info, feed)
+            transcript, refused, pending = self._remote_captions(info, feed)
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
                 info, unread = self._feed_chapters(info, feed)
                 return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), None, False,
@@ -797,11 +808,11 @@ class Sources:
         # own is measured. The talk keeps that, and captions are judged by it: read again where they were judged by the
         # stated one (refused as running past it, or used with --keep-media within it), a caption request more.
         measured = _stated_duration(audio)
-        if measured and (transcript is not None or refused) and measured != info.get("duration"):
-            transcript, refused = self._remote_captions({**resolved, "duration": measured}, feed)
+        if measured and (transcript is not None or refused or pending) and measured != info.get("duration"):
+            transcript, refused, pending = self._remote_captions({**resolved, "duration": measured}, feed)
         info, unread = self._feed_chapters({**info, "duration": measured or info.get("duration")}, feed)
         return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), audio, True, transcript,
-                       "; ".join(note for note in (refused, unread) if note) or None,
+                       "; ".join(note for note in (refused, unread) if note) or None, pending,
                        channel_language=source_language(feed.get("channel_language")))
 
     @staticmethod
@@ -860,13 +871,24 @@ class Sources:
 
     # --- captions -------------------------------------------------------------------------------
 
-    def _remote_captions(self, info: dict, feed: dict) -> tuple[CaptionTranscript | None, str | None]:
-        """The site's or the ``feed`` item's captions for a talk, read; or why not (None, None: it has none)."""
+    def _remote_captions(self, info: dict, feed: dict) -> tuple[CaptionTranscript | None, str | None,
+                                                                PendingCaptions | None]:
+        """The site's or the ``feed`` item's captions for a talk, read; or why not (None, None: it has none); or
+        their choice left to the language whisper hears (its audio downloaded for that, as for a refusal)."""
         tracks = caption_sources.site_tracks(info, self.captions)
         tracks += caption_sources.feed_tracks(feed.get("transcripts") or [], self.captions)
         language = (self.language or caption_sources.spoken_language(info) or feed.get("language")
                     or feed.get("channel_language"))
-        return self._read_captions(tracks, language, info.get("duration"))
+        return self._captions(tracks, language, info.get("duration"))
+
+    def _captions(self, tracks: list[CaptionTrack], language: str | None,
+                  duration: float | None) -> tuple[CaptionTranscript | None, str | None, PendingCaptions | None]:
+        """``tracks`` read (``_read_captions``), or, where the choice among them waits on the talk's language,
+        that choice pending."""
+        if caption_sources.needs_language(tracks, language):
+            _, refused = self._read_captions(tracks, language, duration)  # the reason, should whisper not tell
+            return None, None, PendingCaptions(lambda heard: self._read_captions(tracks, heard, duration), refused or "")
+        return *self._read_captions(tracks, language, duration), None
 
     def _read_captions(self, tracks: list[CaptionTrack], language: str | None,
                        duration: float | None) -> tuple[CaptionTranscript | None, str | None]:
@@ -978,14 +1000,16 @@ class Sources:
             return Fetched(talk, None, False, moved_from=moved_from, replaces=displaced and talk_id(displaced))
         # A new recording here (re-encoded, trimmed, swapped; or --reindex): it takes the displaced talk's place,
         # as the writer commits it (unless this run found that talk's recording at another path meanwhile)
+        if talk.chapters:  # by the recording's end, not the .info.json's word for it
+            talk.chapters = _chapters_within(talk.chapters, _stated_duration(resolved) or info.get("duration"))
         tracks = caption_sources.sidecar_tracks(path, self.captions)
-        transcript, refused = (None, None)
+        transcript, refused, pending = (None, None, None)
         if tracks:
             duration = _stated_duration(resolved) or info.get("duration")
             language = self.language or info.get("language")
-            transcript, refused = self._read_captions(tracks, language, duration)
+            transcript, refused, pending = self._captions(tracks, language, duration)
             talk.duration = duration  # the file's, as whisper's would be: not what its .info.json says
-        return Fetched(talk, resolved, False, transcript, refused, replaces=displaced and talk_id(displaced))
+        return Fetched(talk, resolved, False, transcript, refused, pending, replaces=displaced and talk_id(displaced))
 
     def displaced(self, candidate: Candidate, key: str | None) -> str | None:
         """For a local file whose recording (archive key ``key``) this run has taken already, at another path:
@@ -1126,11 +1150,21 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         # what the feed's channel says (Fetched.channel_language)
         language=source_language(caption_sources.spoken_language(info)) or source_language(feed.get("language")),
         thumbnail=info.get("thumbnail") or feed.get("thumbnail"),  # the item's own artwork, else the show's
-        chapters=[
+        chapters=_chapters_within([
             {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}
             for c in info.get("chapters") or []
-        ],
+        ], info.get("duration")),
     )
+
+
+def _chapters_within(chapters: list[dict], duration: float | None) -> list[dict]:
+    """Chapters as far as the talk goes (``duration``, when known): a site's or a sidecar's word, not checked
+    against the recording (a last chapter said to end at 999 s of a 23 s talk). One starting at or past the end
+    is left out, an end past it brought back to it, as ``_json_chapters`` reads a feed's."""
+    if not (_a_time(duration) and duration > 0):
+        return chapters
+    return [{**c, "end_time": duration if _a_time(c["end_time"]) and c["end_time"] > duration else c["end_time"]}
+            for c in chapters if not _a_time(c["start_time"]) or c["start_time"] < duration]
 
 
 def _stated_duration(path: Path) -> float | None:

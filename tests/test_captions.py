@@ -7,7 +7,7 @@ import json
 import pytest
 
 from talksearch.indexer.caption_sources import CaptionTrack, load
-from talksearch.indexer.captions import CaptionError, parse, read
+from talksearch.indexer.captions import CaptionError, parse, read, seconds
 from talksearch.indexer.passages import make_passages, split_sentences
 
 pytestmark = pytest.mark.unit
@@ -374,3 +374,18 @@ def test_a_line_said_again_is_kept_unless_it_rolls_on_from_the_cue_just_before()
     assert [w for w, _ in words] == ["Is", "it", "on?", "Yes.", "Can", "you", "hear", "me", "at", "the", "back?",
                                      "Yes.", "Thank", "you.", "Thank", "you.", "Next", "slide."]
     assert words[11][1] == 15.0 and words[-2][1] == 22.0  # the rolled line takes no time
+
+
+def test_cues_overlapping_within_the_tolerance_are_cut_where_the_next_starts_and_exported_apart():
+    """A cue may start up to OVERLAP_TOLERANCE before the previous one ends (rounding, a fade): accepted, the earlier
+    cue and its last words end where the next starts, so no export shows two cues at once (Chromium would, and
+    ffmpeg's mov_text cuts them silently)."""
+    text = ("WEBVTT\n\n00:00:00.000 --> 00:00:03.500\nThis recording is about storage systems.\n\n"
+            "00:00:03.000 --> 00:00:05.000\nErasure coding protects data.\n")
+    segments = read(text)
+    assert [(s.start, s.end) for s in segments] == [(0.0, 3.0), (3.0, 5.0)]
+    assert all(w.end <= 3.0 and w.start <= w.end for w in segments[0].words)
+    for fmt in ("vtt", "srt"):
+        exported = _exported(split_sentences(segments), fmt)
+        stamps = [[seconds(t) for t in line.split(" --> ")] for line in exported.splitlines() if " --> " in line]
+        assert all(a[1] <= b[0] for a, b in zip(stamps, stamps[1:])), exported

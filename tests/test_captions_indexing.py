@@ -329,3 +329,27 @@ def test_captions_that_name_no_language_get_the_language_whisper_hears(tmp_path)
     assert talks_of(library)["gang"]["language"] == "en"
     found = talksearch("search", "gang scheduling", "--language", "en", "--library", str(library), "--json")
     assert [r["text"] for r in json.loads(found.stdout)["results"]] == [said], found.stdout + found.stderr
+
+
+@pytest.mark.models
+def test_captions_in_two_languages_are_chosen_by_the_language_whisper_hears(tmp_path):
+    """talk.de.vtt and talk.en.vtt beside a recording nothing names the language of: whisper base hears German
+    (a few seconds), and the German captions are the transcript, not refused for want of a --language."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    said = "Die Wärmepumpe heizt das Haus im Winter und kühlt es im Sommer."
+    subprocess.run(["espeak-ng", "-v", "de", "-w", str(folder / "kuehl.wav"), said], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(folder / "kuehl.wav"), str(folder / "kuehl.mp3")],
+                   check=True)
+    (folder / "kuehl.wav").unlink()
+    (folder / "kuehl.de.vtt").write_text(f"WEBVTT\n\n00:00:00.300 --> 00:00:03.000\n{said}\n")
+    (folder / "kuehl.en.vtt").write_text("WEBVTT\n\n00:00:00.300 --> 00:00:03.000\n"
+                                         "The heat pump heats the house in winter and cools it in summer.\n")
+    library = tmp_path / "library"
+    result = talksearch("index", str(folder), "--library", str(library))
+    assert result.returncode == 0 and "passages, uploaded captions" in outcome_lines(result)[0], result.stdout + result.stderr
+    assert "not used" not in result.stdout
+    talk = talks_of(library)["kuehl"]
+    assert (talk["transcript_source"], talk["language"]) == ("uploaded captions", "de")
+    found = talksearch("search", "Wärmepumpe", "--library", str(library), "--json")
+    assert [r["text"] for r in json.loads(found.stdout)["results"]][:1] == [said], found.stdout + found.stderr

@@ -499,6 +499,27 @@ def test_a_folder_holding_a_library_is_indexed_without_the_librarys_own_copies(t
 
 
 @pytest.mark.unit
+def test_a_sidecars_chapters_end_by_the_recordings_end(tmp_path):
+    """A .info.json's chapters are its writer's word, not the recording's: a last chapter said to end at 999 s of
+    a talk of a few seconds ends where the recording does, and one starting past that end is left out."""
+    import json
+    import shutil
+
+    from talksearch.indexer.sources import Candidate, Sources
+    from tests.helpers import DATA, TRUTH
+
+    shutil.copy(DATA / "t02.ogg", tmp_path / "sched.ogg")
+    (tmp_path / "sched.info.json").write_text(json.dumps({"title": "Scheduling", "chapters": [
+        {"start_time": 0, "end_time": 4, "title": "Intro"}, {"start_time": 4, "end_time": 999, "title": "Power"},
+        {"start_time": 900, "end_time": 999, "title": "Never reached"}]}))
+    fetched = Sources(tmp_path / "downloads", lambda key: False).fetch(Candidate("sched.ogg", "sched.ogg", path=tmp_path / "sched.ogg"))
+    duration = TRUTH["t02"]["duration"]
+    assert [c["title"] for c in fetched.talk.chapters] == ["Intro", "Power"]
+    assert fetched.talk.chapters[0]["end_time"] == 4
+    assert abs(fetched.talk.chapters[1]["end_time"] - duration) < 0.5
+
+
+@pytest.mark.unit
 def test_snapping_compares_words_by_their_first_letters_in_any_language():
     """A link lands on the sentence that shares the query's words; in German or French those come inflected
     ("Containers", "détecter" for "Container", "détection"), which whole words never match."""
