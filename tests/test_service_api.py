@@ -227,6 +227,21 @@ def test_a_page_past_the_last_talk_stops_widening_once_every_talk_is_found(narro
     assert past.results == [] and past.next_offset is None and not past.quotes_dropped
 
 
+def test_the_sound_alike_search_is_made_once_a_query_and_for_a_few_of_its_unknown_words(narrow_searcher, monkeypatch):
+    """A page several tiers deep aligned the unknown words' sounds again at every tier, and a query of made-up words
+    aligned every one of them (500 characters: ~100 words): 13 s for one deep page, a reader held all the while."""
+    from talksearch.search import ranking
+
+    aligned: list[list[str]] = []
+    sound = ranking._sound
+    monkeypatch.setattr(ranking, "_sound", lambda library, words, k, o, scope=None: aligned.append(list(words))
+                        or sound(library, words, k, o, scope))
+    made_up = [f"vrel{a}{b}ux" for a, b in zip("abcdefghijkl", "mnopqrstuvwx")]  # 12 words no transcript holds
+    deep = narrow_searcher.search(" ".join(made_up), 3, offset=6)
+    assert deep.offset == 6 and len(aligned) == 1, aligned  # once, however many tiers the page took
+    assert aligned[0] == made_up[:ranking.SOUND_WORDS_AT_MOST]
+
+
 def test_related(api, ids):
     body = api.get("/api/related", params={"talk": ids["t01"], "at": 8}).json()
     assert body["talk"]["id"] == ids["t01"] and body["at"] == 8

@@ -39,6 +39,9 @@ from talksearch.settings import Settings, default
 from talksearch.text import STOP_WORDS, content_words, fold, tokens
 
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
+# The unknown words of a query matched by sound (each aligned with up to sound_candidates passages): a question
+# holds one to three; a query of 500 characters of made-up words held ~100, a second of alignment for one page.
+SOUND_WORDS_AT_MOST = 8
 
 
 @dataclass
@@ -187,8 +190,9 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
     return unknown
 
 
-def _sound(library: Library, words: list[str], k: int, o: RankingOptions, scope: SearchScope | None = None) -> list[int]:
-    """Passages that sound like they contain one of ``words``, closest first.
+def _sound(library: Library, words: list[str], k: int | None, o: RankingOptions,
+           scope: SearchScope | None = None) -> list[int]:
+    """Passages that sound like they contain one of ``words``, closest first (the first ``k``; None: all).
 
     Two steps, both by pronunciation (``talksearch.pronunciation``): the library's vocabulary gives the
     ``sound_words`` words that sound most like the query word (whisper's "subunit" for "subuid"); the passages
@@ -410,6 +414,11 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
     # A filter to some of the talks is searched within them; one to most of the library searches it all, the
     # others' passages dropped below.
     scope = library.search_scope(talks) if talks is not None else None
+    # Which passages sound like the unknown words does not depend on the depth (each word's best sound_candidates
+    # are aligned, whatever a tier takes of them): aligned once, for at most SOUND_WORDS_AT_MOST words (5-15 ms
+    # each). Deep pages aligned them again at every tier: a 500-character query of made-up words took 13 s at
+    # offset 9,900 and held a reader all the while.
+    sounding = _sound(library, unknown[:SOUND_WORDS_AT_MOST], None, o, scope) if unknown else []
     named = named_talks(library, text) if o.names else set()
     if talks is not None:
         named &= set(talks)
@@ -423,7 +432,7 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
         rankings = [
             (o.dense_weight, _dense(library, vector, candidates, scope)),
             (o.keyword_weight, _keyword(library, text, candidates, scope)),
-            (sound_weight, _sound(library, unknown, candidates, o, scope)),
+            (sound_weight, sounding[:candidates]),
             *_other_languages(library, text, vector, candidates, o, multilingual_part, talks),
         ]
         fused = _fuse(rankings, o.rrf_k)
