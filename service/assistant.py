@@ -39,9 +39,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from talksearch import __version__
 from talksearch.language_codes import filter_languages
-from talksearch.library import Talk, TalkFilter
+from talksearch.library import TalkFilter
 from talksearch.schemas import SearchResult, TalkSummary
-from talksearch.search.searcher import QueryError, Searcher, link_at
+from talksearch.search.searcher import QueryError, Searcher, link_at, talk_summary
 from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate
 from talksearch.service.ratelimit import SPEND_KEY
@@ -122,8 +122,9 @@ class TalksAnswer(BaseModel):
     total: int = Field(description="Talks matching the filters, in all")
 
 
-def _ref(talk: Talk) -> TalkRef:
-    return TalkRef(**{name: getattr(talk, name) for name in TalkRef.model_fields})
+def _ref(talk: TalkSummary, origin: str) -> TalkRef:
+    """A talk as the HTTP API gives it (over stdio: as the library holds it), its link made whole over HTTP."""
+    return TalkRef(**talk.model_dump(include=set(TalkRef.model_fields)) | {"url": _absolute(origin, talk.url)})
 
 
 def _service_base(ctx: Context | None) -> str:
@@ -404,7 +405,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         except QueryError as exc:
             raise ToolError(f"cannot search: {exc}") from None
         base = _service_base(ctx)
-        moments = [FoundMoment(talk=TalkRef(**r.talk.model_dump(include=set(TalkRef.model_fields))),
+        moments = [FoundMoment(talk=_ref(r.talk, base),
                                start=r.start, end=r.end, text=r.text, translation=r.translation,
                                link=_absolute(base, r.link), page=_absolute(base, r.page))
                    for r in response.results]
@@ -436,7 +437,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         chosen = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
         first = chosen[0].start if chosen else (start or 0.0)
         return TranscriptAnswer(
-            talk=_ref(talk),
+            talk=_ref(talk_summary(talk, searcher().served, searcher().base), _service_base(ctx)),
             link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served, searcher().base)),
             sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text,
                                 translation=s.translation if translation else None) for s in chosen])
@@ -448,11 +449,14 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         limit: Annotated[int, Field(ge=1, le=1000, description="Talks to return")] = talks_limit,
         offset: Annotated[int, Field(ge=0, le=TALKS_OFFSET_MAX, description="Skip this many (the next page)")] = 0,
         talk: Annotated[Values, Field(description="Only these talk ids")] = None,
+        ctx: Context | None = None,
     ) -> TalksAnswer:
         filters = _filter(speaker, event, channel, language, published_after, published_before, talk)
         with searcher().reading() as library:
-            talks = library.talks(limit, offset, filters)
-            return TalksAnswer(talks=[_ref(t) for t in talks], total=library.count_talks(filters))
+            talks, count = library.talks(limit, offset, filters), library.count_talks(filters)
+        origin = _service_base(ctx)
+        return TalksAnswer(talks=[_ref(talk_summary(t, searcher().served, searcher().base), origin) for t in talks],
+                           total=count)
 
     return server
 

@@ -47,7 +47,7 @@ def talk_detail(talk: Talk, base: str = "") -> TalkDetail:
                 for c in talk.chapters or []]
     transcript = f"{base}/api/talks/{talk.id}/transcript"
     return TalkDetail(
-        **talk_summary(talk).model_dump(),
+        **talk_summary(talk, served=True, base=base).model_dump(),
         description=talk.description, chapters=chapters,
         indexed_at=talk.indexed_at, whisper_model=talk.whisper_model,
         embed_model=talk.embed_model, page=f"{base}/talks/{talk.id}", player=player(talk, base),

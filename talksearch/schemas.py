@@ -28,14 +28,17 @@ class TalkSummary(BaseModel):
 
     id: str
     title: str
-    url: str = Field(description="The talk's source: its page, or the media URL when it has no page.")
+    url: str = Field(description="The talk's source: its page, or the media URL when it has no page. For a talk "
+                                 "indexed from a local file, the HTTP API gives its page on this service (a path).")
     channel: str | None = None
     published: str | None = Field(None, description="ISO date")
     speakers: list[str] = []
     event: str | None = None
     duration: float | None = Field(None, description="seconds")
     thumbnail: str | None = None
-    media_url: str | None = Field(None, description="Direct media, playable in <video>/<audio>, when known.")
+    media_url: str | None = Field(None, description="Direct media, playable in <video>/<audio>, when known. For a "
+                                  "talk indexed from a local file, the HTTP API gives this service's copy (a path, "
+                                  "`/media/{id}.mp3`), null once the file is gone.")
     transcript_source: str | None = Field(
         None, description="Where the transcript came from: `uploaded captions`, `automatic captions` or "
         "`whisper <model>` (null for talks indexed before talksearch recorded it).")

@@ -56,6 +56,8 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         "get_transcript", {"talk_id": ids["t01"], "start": 5, "end": 12}))
     listing = _structured(await session.call_tool("list_talks", {"limit": 2}))
     one_talk = _structured(await session.call_tool("list_talks", {"talk": [ids["t02"]]}))
+    local_talk = _structured(await session.call_tool("list_talks", {"talk": [ids["local"]]}))["talks"][0]
+    local_transcript = _structured(await session.call_tool("get_transcript", {"talk_id": ids["local"], "end": 5}))
     # the talk list pages through any library, past the search's deepest offset (10,000)
     deep_listing = _structured(await session.call_tool("list_talks", {"offset": 10_050}))
     filtered = _structured(await session.call_tool(
@@ -73,7 +75,7 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         ("swapped_dates", "list_talks", {"published_after": "2024-05-15", "published_before": "2024-05-14"}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
             "deep_listing": deep_listing, "empty": empty, "missing": missing, "no_language": no_language,
-            "refused": refused, "unquoted": unquoted}
+            "refused": refused, "unquoted": unquoted, "local": (local_talk, local_transcript["talk"])}
 
 
 def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
@@ -88,8 +90,13 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     assert [(m["talk"]["id"], m["start"], m["end"], m["text"]) for m in found["moments"]] == \
         [(r["talk"]["id"], r["start"], r["end"], r["text"]) for r in expected]
     for moment, result in zip(found["moments"], expected):
-        # the API's talk object and `translation` too, less what only a player uses
-        assert moment["talk"] == {k: v for k, v in result["talk"].items() if k not in {"thumbnail", "media_url"}}
+        # the API's talk object and `translation` too, less what only a player uses; a local talk's url is its
+        # page, made whole over HTTP, and its file over stdio
+        talk = {k: v for k, v in result["talk"].items() if k not in {"thumbnail", "media_url"}}
+        if talk["url"].startswith("/"):
+            assert moment["talk"]["url"] == base + talk["url"] if base else moment["talk"]["url"].startswith("file:")
+            talk["url"] = moment["talk"]["url"]
+        assert moment["talk"] == talk
         assert moment["translation"] == result["translation"]
         if not result["link"].startswith("/"):
             assert moment["link"] == result["link"]
@@ -108,6 +115,10 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
 
     assert answers["listing"]["total"] == 3 and len(answers["listing"]["talks"]) == 2
     assert [t["id"] for t in answers["one_talk"]["talks"]] == [ids["t02"]] and answers["one_talk"]["total"] == 1
+    # A talk indexed from a file on the server: over HTTP its page there, never the file's path; over stdio,
+    # on the machine holding it, the file.
+    for local in answers["local"]:
+        assert local["url"] == f"{base}/talks/{ids['local']}" if base else local["url"].startswith("file:"), local
     assert answers["deep_listing"] == {"talks": [], "total": 3}
     assert {m["talk"]["id"] for m in answers["filtered"]["moments"]} <= {ids["t02"]}
     # A phrase no moment holds: its words unquoted answer, and the answer says so, as the HTTP API's does

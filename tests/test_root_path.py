@@ -60,7 +60,7 @@ def _own_urls(html: str) -> list[str]:
 
 def _local_talk(client: httpx.Client) -> dict:
     talks = client.get("/api/talks").json()["talks"]
-    return next(t for t in talks if t["media_url"].startswith("file:"))
+    return next(t for t in talks if (t["media_url"] or "").startswith(PREFIX + "/media/"))
 
 
 @pytest.mark.models
@@ -99,6 +99,7 @@ def test_api_feeds_oembed_widget_docs_and_mcp_carry_the_prefix(proxied):
     results = proxied.get("/api/search", params={"q": QUERY, "limit": 10}).json()["results"]
     assert results and all(r["page"].startswith("/ts/talks/") for r in results)
     served = [r["link"] for r in results if r["talk"]["id"] == local["id"]]
+    assert local["url"] == f"/ts/talks/{local['id']}" and local["media_url"].startswith(f"/ts/media/{local['id']}.")
     assert served and all(link.startswith(f"/ts/media/{local['id']}#t=") for link in served)
     _all_answer(proxied, [r["page"] for r in results] + served)
     detail = proxied.get(f"/api/talks/{local['id']}").json()

@@ -143,6 +143,30 @@ def test_search_talk_filter(api, ids):
     assert api.get(link.split("#")[0]).headers["content-type"] == "audio/ogg"
 
 
+def test_no_answer_shows_where_a_local_recording_lies_on_the_server(api, ids):
+    """A talk indexed from a local file was shown with its path on the server (`file:///home/…/talk.ogg`) as
+    its url and media_url: in every answer, to every visitor. The service shows its own copy instead: the
+    talk's page as its url, and /media with the file's suffix (which plays) as its media_url."""
+    local = ids["local"]
+    talk = {"url": f"/talks/{local}", "media_url": f"/media/{local}.ogg"}
+    detail = api.get(f"/api/talks/{local}").json()
+    assert {k: detail[k] for k in talk} == talk
+    listed = next(t for t in api.get("/api/talks").json()["talks"] if t["id"] == local)
+    found = api.get("/api/search", params={"q": "checkpoint", "talk": local}).json()["results"][0]["talk"]
+    related = api.get("/api/related", params={"talk": ids["t01"], "t": 5}).json()
+    near = next(r["talk"] for r in related["results"] if r["talk"]["id"] == local)
+    about = api.get("/api/related", params={"talk": local, "t": 5}).json()["talk"]
+    for shown in (listed, found, near, about):
+        assert {k: shown[k] for k in talk} == talk, shown
+    played = api.get(talk["media_url"])
+    assert played.status_code == 200 and played.headers["content-type"] == "audio/ogg"
+    for path in ("/api/talks", f"/api/talks/{local}", "/talks.atom", f"/talks/{local}",
+                 f"/api/search?q=checkpoint&talk={local}", f"/api/search.atom?q=checkpoint&talk={local}"):
+        body = api.get(path).text
+        assert "file:" not in body and str(DATA) not in body, path
+    assert "Source</a>" not in api.get(f"/talks/{local}").text  # the page it is on is no source to link
+
+
 def test_paging(api):
     everything = api.get("/api/search", params={"q": "tenant traffic", "limit": 4}).json()
     assert len(everything["results"]) == 4 and everything["next_offset"] == 4
@@ -568,10 +592,13 @@ def test_a_moved_recording_is_no_longer_linked_by_a_repeated_search(ids, tmp_pat
         assert f"/media/{ids['local']}#t=" in feed()
         recording.rename(tmp_path / "moved.ogg")
         assert first_link() == (page, page)  # the same query, answered from the cache
+        assert server.get(f"/api/talks/{ids['local']}").json()["media_url"] is None
         assert "/media/" not in feed()
         assert_error(server.get(f"/media/{ids['local']}"), 404, "not_found")
         (tmp_path / "moved.ogg").rename(recording)  # and back where it was indexed from, it plays again
         assert first_link() == (link, page)
+        assert server.get("/api/search", params=query).json()["results"][0]["talk"]["media_url"] == \
+            f"/media/{ids['local']}.ogg"
 
 
 # --- errors, CORS, operations -------------------------------------------------------------------
@@ -764,12 +791,13 @@ def test_cli_search_json_is_the_api_response(api):
     printed = json.loads(cli.stdout)
     served = api.get("/api/search", params={"q": "tenant isolation", "limit": 3}).json()
     assert set(printed) == set(served)
-    # The one difference by design: a talk indexed from a file on the server links to the file in the terminal
-    # and to the service's /media/{id} over HTTP.
+    # The one difference by design: a talk indexed from a file on the server is that file in the terminal, and
+    # the service's copy (its page, /media/{id}) over HTTP.
     for cli_result, api_result in zip(printed["results"], served["results"]):
         if cli_result["talk"]["url"].startswith("file://"):
             assert cli_result["link"].startswith("file://") and api_result["link"].startswith("/media/")
-            cli_result["link"] = api_result["link"]
+            assert api_result["talk"]["url"] == f"/talks/{api_result['talk']['id']}"
+            cli_result["link"], cli_result["talk"] = api_result["link"], api_result["talk"]
     strip = lambda body: [{k: v for k, v in r.items() if k != "score"} for r in body["results"]]  # noqa: E731
     assert strip(printed) == strip(served)
 

@@ -734,6 +734,11 @@ def test_source_link_of_a_local_talk_opens_the_services_copy_at_the_moment(local
     source = visit.page.locator("talk-search .player a")
     assert source.get_attribute("href") == local_talk_api.base + hit["link"]  # not talk.url, which has no moment
     assert source.text_content() == "Open at source ↗"
+    # played from the service's copy, which the API names without the file's path on the server, in an <audio>
+    # element: its name keeps the recording's suffix (.ogg)
+    assert hit["talk"]["media_url"] == f"/media/{hit['talk']['id']}.ogg"
+    state = _wait_playing_at(visit, hit["start"])
+    assert state["src"].split("#")[0] == local_talk_api.base + hit["talk"]["media_url"]
     visit.close()
 
 

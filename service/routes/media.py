@@ -32,7 +32,9 @@ class MediaFile(FileResponse):
                            headers={"Content-Range": f"bytes */{file_size}"}) from None
 
 
-@router.get("/media/{talk_id}", response_class=FileResponse,
+@router.get("/media/{talk_id}", response_class=FileResponse, description=(
+                  "`talk_id` may carry the recording's suffix (`/media/3f2a9c1d0b7e.mp3`), as a talk's "
+                  "`media_url` gives it: the id alone names the file."),
                   responses={206: {"description": "The requested byte range"}, 404: {"model": ErrorResponse},
                              416: {"model": ErrorResponse, "description": "The Range lies past the file's end",
                                    "headers": {"Content-Range": {"description": "`bytes */SIZE`: the file's size",
@@ -42,7 +44,7 @@ def media(state: State, talk_id: str) -> MediaFile:
     # Only the file the catalog records for this talk is ever served: the path comes from the catalog,
     # never from the request.
     with state.searcher.reading() as library:
-        talk = library.talk(talk_id)
+        talk = library.talk(talk_id.split(".", 1)[0])  # ids are hex (records.talk_id): what follows is a suffix
     # Only a recording (audio or video, local_media) is served: anything else the catalog may name (a file replaced
     # since indexing, an older library's link to a page) is "no local media", as the search's links say.
     path = local_media(talk) if talk else None

@@ -29,13 +29,15 @@ _TRANSCRIPT_FILES = {200: {**_TRANSCRIPT[200], "content": {
             summary="Talks in the library, newest first")
 def list_talks(
     state: State,
+    request: Request,
     filters: Filters,
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Talks to return")] = None,
     offset: TalksOffset = 0,
 ) -> TalkList:
     with state.searcher.reading() as library:
         talks = library.talks(limit or state.settings.talks_limit, offset, filters)
-        return TalkList(talks=[talk_summary(t) for t in talks], total=library.count_talks(filters))
+        summaries = [talk_summary(t, served=True, base=base_path(request)) for t in talks]
+        return TalkList(talks=summaries, total=library.count_talks(filters))
 
 
 def _talk(state, talk_id: str, translation: bool = False) -> tuple[Talk, list[Segment]]:

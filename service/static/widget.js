@@ -521,12 +521,10 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.emit("play", { talk: talk.id, start });
 
       const youtube = youtubeId(result.link) || youtubeId(talk.url);
-      // A talk indexed from a local file has a file: media_url; the API serves those at /media/{id}.
-      const local = /^file:/i.test(talk.media_url || "") && talk.id;
-      const media = httpUrl(local ? `media/${encodeURIComponent(talk.id)}` : talk.media_url, base);
-      // Audio or video by the file's name: the service's /media/{id} has none, the file: URL it was indexed from has.
-      const name = local ? talk.media_url.split(/[?#]/)[0] : media ? media.pathname : "";
-      const kind = AUDIO_EXT.test(name) ? "audio" : "video";
+      // A talk indexed from a local file has the service's copy as its media_url, a path like `page`
+      // (/media/{id}.mp3): resolved against the API. Audio or video by the name, as for any media URL.
+      const media = httpUrl(talk.media_url, base);
+      const kind = media && AUDIO_EXT.test(media.pathname) ? "audio" : "video";
       if (youtube) this.playYouTube(youtube, start);
       else if (media) this.playMedia(media, start, talk, kind);
       else this.showMessage("This talk can't be played here; open it at the source.");

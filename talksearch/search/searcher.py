@@ -103,8 +103,32 @@ def quotes_dropped_note(query: str) -> str:
     return f"No moment holds {' and '.join(f'“{p}”' for p in phrases)} word for word; these are the closest."
 
 
-def talk_summary(talk: Talk) -> TalkSummary:
-    return TalkSummary(**{k: getattr(talk, k) for k in TalkSummary.model_fields})
+def talk_summary(talk: Talk, served: bool = False, base: str = "") -> TalkSummary:
+    """``served``: as the HTTP service shows it (``served_summary``)."""
+    summary = TalkSummary(**{k: getattr(talk, k) for k in TalkSummary.model_fields})
+    return served_summary(summary, base) if served else summary
+
+
+def served_summary(summary: TalkSummary, base: str = "") -> TalkSummary:
+    """``summary`` as the HTTP service shows it. A talk indexed from a local file names the file's path on the
+    server, which opens nowhere else and tells every visitor how the server's folders are laid out (a user's home,
+    a project's name): the service gives the talk's page here as its ``url`` and, while the file is there, its
+    own copy as its ``media_url`` (``/media/{id}`` with the file's suffix, so that a player can tell audio from
+    video by the name, as it does for any media URL). As it stands now, like ``served_file_link``."""
+    updates: dict[str, str | None] = {}
+    if urlsplit(summary.url).scheme.lower() == "file":
+        updates["url"] = f"{base}/talks/{summary.id}"
+    if summary.media_url and urlsplit(summary.media_url).scheme.lower() == "file":
+        path = local_file(summary.media_url)
+        updates["media_url"] = f"{base}/media/{summary.id}{media_suffix(path)}" if path else None
+    return summary.model_copy(update=updates) if updates else summary
+
+
+def media_suffix(path: Path) -> str:
+    """The recording's suffix for its /media URL (``.mp3``), when it is one a URL can carry as it is: /media
+    serves a talk's file by its id whatever follows it."""
+    suffix = path.suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
 
 
 class ResponseCache:
@@ -377,11 +401,13 @@ class Searcher:
         return plain, self._rank(library, plain, vector, wanted, allowed, distinct_talks=group == "talk")
 
     def _settle_file_links(self, results: list[SearchResult]) -> list[SearchResult]:
-        """``results`` with their local recordings' links as they stand now (``served_file_link``): a cached
-        response outlives the file it was made with, which may be moved or deleted without the library changing."""
+        """``results`` as the service shows them (``served_summary``), with their local recordings' links as they
+        stand now (``served_file_link``): a cached response keeps the talks' own locations, and outlives the file
+        it was made with, which may be moved or deleted without the library changing."""
         if not self.served:
             return results
-        return [r.model_copy(update={"link": served_file_link(r.talk.id, r.talk.media_url, r.start, self.base)})
+        return [r.model_copy(update={"link": served_file_link(r.talk.id, r.talk.media_url, r.start, self.base),
+                                     "talk": served_summary(r.talk, self.base)})
                 if urlsplit(_source(r.talk)).scheme.lower() == "file" else r for r in results]
 
     def related(self, talk_id: str, at: float, limit: int = 5) -> RelatedResponse:
@@ -399,9 +425,10 @@ class Searcher:
                 # The query is a whole passage: snapping to one of its sentences would pick an arbitrary one.
                 hits = self._rank(library, anchor.text, vector, limit, others, snap=False, distinct_talks=True)
             hits, timelines = _group_by_talk(hits)
-            results = self._results(library, "", hits[:limit], timelines)  # no marks: every word would be one
+            # no marks: every word would be one
+            results = self._settle_file_links(self._results(library, "", hits[:limit], timelines))
         return RelatedResponse(
-            talk=talk_summary(talk), at=at, start=round(anchor.start, 2) if anchor else at,
+            talk=talk_summary(talk, self.served, self.base), at=at, start=round(anchor.start, 2) if anchor else at,
             end=round(anchor.end, 2) if anchor else at, text=anchor.text if anchor else "",
             took_ms=round((time.perf_counter() - started) * 1000, 2), results=results,
         )
