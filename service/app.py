@@ -32,6 +32,7 @@ from talksearch.service.public_url import PublicURLMiddleware
 from talksearch.service.ratelimit import RateLimitMiddleware
 from talksearch.service.rendering import route_path
 from talksearch.service.routing import ReadRoute
+from talksearch.service.security_headers import SecurityHeaders
 from talksearch.service.routes import admin, embeds, feeds, health, media, pages, search, talks, widget
 from talksearch.service.state import AppState
 from talksearch.settings import Settings
@@ -180,6 +181,7 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     if settings.cors_origins:
         app.add_middleware(ServiceCORS, allow_origins=settings.cors_origins)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)  # routes: filled in below
+    app.add_middleware(SecurityHeaders)  # on every answer, the rate limit's and the errors' too
     # Outermost: every text answer (the search page's menus hold every speaker and event: 275 KB for 10,000 talks,
     # 51 KB gzipped) at zlib's default level, 6 ms for that page (level 9: 32 ms, for 47 KB).
     app.add_middleware(GZipWhereAccepted, compresslevel=6, exclude_content_types=NOT_GZIPPED)

@@ -101,6 +101,23 @@ def test_an_embedded_search_shows_hostile_titles_as_text_and_plays_in_the_frame(
         framed.close()
 
 
+def test_only_the_embeds_can_be_framed_by_another_site(browser, host_site, widget_api, talks):
+    """The pages show what third-party feeds wrote; another site framing them could dress them up and take the
+    visitor's clicks (clickjacking). They say so to the browser (frame-ancestors 'self', and X-Frame-Options for
+    browsers that know no CSP); the embeds, made to be framed, keep their own policy."""
+    for path in ("/", f"/talks/{talks['t01']}", "/widget"):
+        iframe = f'<iframe src="{widget_api.base}{path}" width="640" height="420" title="page"></iframe>'
+        framed = Framed(browser, host_site, "/framing.html", iframe)
+        try:
+            assert framed.frame.url.startswith("chrome-error:"), (path, framed.frame.url)  # refused to show it
+        finally:
+            framed.close()
+    for path in ("/", f"/talks/{talks['t01']}", "/api/talks", "/docs", "/api/search?q=", "/nowhere"):
+        headers = httpx.get(f"{widget_api.base}{path}", timeout=60).headers
+        assert "frame-ancestors 'self'" in headers["content-security-policy"], path
+        assert headers["x-frame-options"] == "SAMEORIGIN" and headers["x-content-type-options"] == "nosniff", path
+
+
 def test_an_embedded_search_says_when_no_moment_holds_the_quoted_phrase(widget_api):
     page = httpx.get(f"{widget_api.base}/embed", params={"q": '"storage object"'}, timeout=60).text
     assert "No moment holds “storage object” word for word; these are the closest." in html.unescape(page)

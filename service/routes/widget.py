@@ -125,5 +125,5 @@ def widget_page(request: Request) -> HTMLResponse:
     # The page follows its own advice: a strict CSP under which the live widget must (and does) work.
     csp = ("default-src 'none'; script-src 'self' https://www.youtube.com; connect-src 'self'; media-src *; "
            "frame-src https://www.youtube.com https://www.youtube-nocookie.com; img-src 'self' data:; "
-           f"style-src {_csp_hash(css)}; base-uri 'none'; form-action 'none'")
+           f"style-src {_csp_hash(css)}; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
     return HTMLResponse(page, headers={"Content-Security-Policy": csp})

@@ -1,0 +1,38 @@
+"""The headers every answer carries unless its route chose its own: the pages show what third-party feeds and pages
+wrote (titles, descriptions, transcripts), so the browser is told not to guess types, not to let other sites frame
+them (clickjacking), and not to take a ``<base>`` or a plugin from them, should an escaping bug ever let one in.
+
+A route that sets its own Content-Security-Policy decides its own framing: the embeds are made to be framed where
+the operator says (``embed_frame_ancestors``), and /media's policy is a sandbox. X-Frame-Options is added only
+where the policy here is (a browser that knows ``frame-ancestors`` ignores it; older ones read it alone).
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+POLICY = "frame-ancestors 'self'; object-src 'none'; base-uri 'self'"
+ALWAYS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in ALWAYS.items():
+                    headers.setdefault(name, value)
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = POLICY
+                    headers["X-Frame-Options"] = "SAMEORIGIN"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
