@@ -566,6 +566,27 @@ def test_media_serves_only_audio_or_video(ids, tmp_path):
         assert "<video" not in server.get(f"/talks/{ids['local']}").text
 
 
+def test_script_urls_from_a_sources_metadata_are_never_given_out(ids):
+    """A page's metadata (a sidecar .info.json, a feed's itunes:image) may name a `javascript:` or `data:` URL as
+    the talk's page or thumbnail. The pages never link them; the API gave them to every client as they were.
+    It gives the talk's page for its url instead, and no thumbnail or media_url."""
+    library = copy_library()
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET url = 'javascript:alert(document.domain)', media_url = 'data:audio/ogg,x', "
+                   "thumbnail = 'data:image/svg+xml,<svg onload=alert(1)>' WHERE id = ?", (ids["t01"],))
+    db.close()
+    shown = {"url": f"/talks/{ids['t01']}", "media_url": None, "thumbnail": None}
+    with serving(settings_for(library)) as server:
+        found = server.get("/api/search", params={"q": "checkpoint", "talk": ids["t01"]}).json()["results"]
+        listed = [t for t in server.get("/api/talks").json()["talks"] if t["id"] == ids["t01"]]
+        detail = server.get(f"/api/talks/{ids['t01']}").json()
+        for talk in (found[0]["talk"], *listed, detail):
+            assert {k: talk[k] for k in shown} == shown, talk
+        for path in ("/api/talks", f"/api/talks/{ids['t01']}", f"/api/search?q=checkpoint&talk={ids['t01']}"):
+            body = server.get(path).text
+            assert "javascript:" not in body and "data:image" not in body and "data:audio" not in body, path
+
+
 def test_a_moved_recording_is_no_longer_linked_by_a_repeated_search(ids, tmp_path):
     """The search cache kept the /media link it had made while the recording was there: the same query went on
     linking it after the file was moved (a 404), while any other query linked the talk's page. Whether the file is

@@ -110,18 +110,26 @@ def talk_summary(talk: Talk, served: bool = False, base: str = "") -> TalkSummar
 
 
 def served_summary(summary: TalkSummary, base: str = "") -> TalkSummary:
-    """``summary`` as the HTTP service shows it. A talk indexed from a local file names the file's path on the
-    server, which opens nowhere else and tells every visitor how the server's folders are laid out (a user's home,
-    a project's name): the service gives the talk's page here as its ``url`` and, while the file is there, its
-    own copy as its ``media_url`` (``/media/{id}`` with the file's suffix, so that a player can tell audio from
-    video by the name, as it does for any media URL). As it stands now, like ``served_file_link``."""
+    """``summary`` as the HTTP service shows it: every location in it a web address. A talk indexed from a local
+    file names the file's path on the server, which opens nowhere else and tells every visitor how the server's
+    folders are laid out (a user's home, a project's name): the service gives the talk's page here as its ``url``
+    and, while the file is there, its own copy as its ``media_url`` (``/media/{id}`` with the file's suffix, so
+    that a player can tell audio from video by the name, as it does for any media URL). A ``javascript:`` or
+    ``data:`` URL a page's metadata named is no location a client should follow or show: the page stands in for
+    ``url``, and ``media_url`` and ``thumbnail`` are left out. As it stands now, like ``served_file_link``."""
     updates: dict[str, str | None] = {}
-    if urlsplit(summary.url).scheme.lower() == "file":
+    if not _on_the_web(summary.url):
         updates["url"] = f"{base}/talks/{summary.id}"
-    if summary.media_url and urlsplit(summary.media_url).scheme.lower() == "file":
+    if summary.media_url and not _on_the_web(summary.media_url):
         path = local_file(summary.media_url)
         updates["media_url"] = f"{base}/media/{summary.id}{media_suffix(path)}" if path else None
+    if summary.thumbnail and not _on_the_web(summary.thumbnail):
+        updates["thumbnail"] = None
     return summary.model_copy(update=updates) if updates else summary
+
+
+def _on_the_web(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in ("http", "https")
 
 
 def media_suffix(path: Path) -> str:
@@ -387,7 +395,7 @@ class Searcher:
                 quotes_dropped=searched != text,
             )
             self.cache.put(key, cached, epoch)
-        return cached.model_copy(update={"query": query, "results": self._settle_file_links(cached.results),
+        return cached.model_copy(update={"query": query, "results": self._as_served(cached.results),
                                          "took_ms": round((time.perf_counter() - started) * 1000, 2)})
 
     def _rank_unquoted(self, library: Library, text: str, wanted: int, allowed,
@@ -400,15 +408,16 @@ class Searcher:
         vector = self.embedder.query(plain)  # the same words' own vector: the same answer as typing them unquoted
         return plain, self._rank(library, plain, vector, wanted, allowed, distinct_talks=group == "talk")
 
-    def _settle_file_links(self, results: list[SearchResult]) -> list[SearchResult]:
+    def _as_served(self, results: list[SearchResult]) -> list[SearchResult]:
         """``results`` as the service shows them (``served_summary``), with their local recordings' links as they
         stand now (``served_file_link``): a cached response keeps the talks' own locations, and outlives the file
         it was made with, which may be moved or deleted without the library changing."""
         if not self.served:
             return results
-        return [r.model_copy(update={"link": served_file_link(r.talk.id, r.talk.media_url, r.start, self.base),
-                                     "talk": served_summary(r.talk, self.base)})
-                if urlsplit(_source(r.talk)).scheme.lower() == "file" else r for r in results]
+        return [r.model_copy(update={"talk": served_summary(r.talk, self.base)} | (
+                    {"link": served_file_link(r.talk.id, r.talk.media_url, r.start, self.base)}
+                    if urlsplit(_source(r.talk)).scheme.lower() == "file" else {}))
+                for r in results]
 
     def related(self, talk_id: str, at: float, limit: int = 5) -> RelatedResponse:
         """Moments in other talks about what is said in ``talk_id`` at ``at`` seconds: the best one per talk."""
@@ -426,7 +435,7 @@ class Searcher:
                 hits = self._rank(library, anchor.text, vector, limit, others, snap=False, distinct_talks=True)
             hits, timelines = _group_by_talk(hits)
             # no marks: every word would be one
-            results = self._settle_file_links(self._results(library, "", hits[:limit], timelines))
+            results = self._as_served(self._results(library, "", hits[:limit], timelines))
         return RelatedResponse(
             talk=talk_summary(talk, self.served, self.base), at=at, start=round(anchor.start, 2) if anchor else at,
             end=round(anchor.end, 2) if anchor else at, text=anchor.text if anchor else "",
