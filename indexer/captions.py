@@ -53,7 +53,9 @@ _SOUND = re.compile(
 # Control characters (Unicode Cc: ESC, BEL, ...) are never speech, and stored they would reach a terminal through
 # `talksearch export` as escape sequences; the whitespace ones (tab, newline) are spaces like any other.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SPEAKER_PREFIX = re.compile(r"^(?:>>|-)\s*")  # ">> " and "- " mark a change of speaker in broadcast captions
+# ">> " and "- " (or "-" before a word: "-Yes.") mark a change of speaker in broadcast captions; a "-" before a digit
+# is a minus sign ("-40 degrees"), part of what is said.
+_SPEAKER_PREFIX = re.compile(r"^(?:>>|-(?![\d.,]))\s*")
 
 
 class CaptionError(Exception):

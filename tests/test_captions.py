@@ -113,6 +113,16 @@ def test_a_change_of_speaker_ends_the_last_named_one():
         ("Someone else answers about energy.", None), ("A third person.", None), ("Bob closes.", "Bob")]
 
 
+def test_a_minus_sign_is_said_a_dash_before_words_is_a_change_of_speaker():
+    """A cue starting "-40 degrees" lost its minus sign: read as the dash that marks a change of speaker."""
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Alice>The inlet sits at -40 degrees.\n\n"
+           "00:00:03.500 --> 00:00:05.000\n-2.5 percent of the nodes failed.\n\n"
+           "00:00:06.000 --> 00:00:08.000\n-Really? That many.\n")
+    assert [(s.text, s.speaker) for s in read(vtt)] == [
+        ("The inlet sits at -40 degrees.", "Alice"), ("-2.5 percent of the nodes failed.", "Alice"),
+        ("Really? That many.", None)]
+
+
 def test_subrip_and_podcast_json_give_the_same_words():
     srt = read(SRT)
     assert [s.text for s in srt] == ["Our ocean simulations run for eleven days.", "We checkpoint every two hours."]
