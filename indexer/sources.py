@@ -56,7 +56,14 @@ _URL_DEADLINE_S = 60
 # trickles a byte every few seconds, or one that went quiet mid-file), counted as yt-dlp reports its progress: a
 # block at a time, each about a second's worth at the rate the download had.
 _STALL_BYTES_PER_S = 1024
-_CHAPTER_TITLE = 200  # characters of a chapter's title kept: a line of a table of contents, not a description
+# A source's free text is its publisher's word, kept up to sizes no real talk's reaches: a hostile feed's 1 MB <title>
+# went before every passage's embedding text (passages.embedding_texts), and indexing its talk never finished (100 KB:
+# 80 s and 1.2 GB, in the tokenizer). Characters kept (``_capped``) of ...
+_LINE = 300  # ... a talk's title, channel or event, or one speaker's name: a line
+_CHAPTER_TITLE = 200  # ... a chapter's title: a line of a table of contents, not a description
+_DESCRIPTION = 20_000  # ... a description (stored and shown; nothing reads it into a model): pages of show notes
+_SPEAKERS = 50  # names kept of a talk's speakers: a panel, not a conference's list of attendees
+_CUT_WORD = re.compile(r"\s\S*\Z")  # the last word of a text, and the space before it
 
 
 class SourceError(Exception):
@@ -369,8 +376,7 @@ def _json_chapters(data: bytes, duration: float | None) -> list[dict]:
     line of at most ``_CHAPTER_TITLE`` characters. ValueError when ``data`` is not such a file."""
 
     def title_line(title: str) -> str:  # shown in the talk's table of contents, printed by the CLI
-        line = printable(" ".join(title.split()))
-        return line if len(line) <= _CHAPTER_TITLE else line[:_CHAPTER_TITLE - 1].rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+        return _capped(printable(" ".join(title.split())), _CHAPTER_TITLE)
 
     document = json.loads(data)  # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
     listed = document.get("chapters") if isinstance(document, dict) else None
@@ -633,8 +639,8 @@ class Sources:
                 # The page's one <video>/<audio>: the generic extractor numbers media entries ("<title> (1)"),
                 # which says nothing when there is one. The page URL stays the talk's link (webpage_url).
                 info = {**info, "title": re.sub(r"\s*\(1\)$", "", info.get("title") or "") or info.get("title")}
-            yield Candidate(source, info.get("title") or info.get("url") or source, entry=info, context=context,
-                            listed=source)
+            yield Candidate(source, _capped(info.get("title"), _LINE) or info.get("url") or source, entry=info,
+                            context=context, listed=source)
             return
         context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
         feed_url = None
@@ -656,7 +662,8 @@ class Sources:
             if entry.get("_type") in ("playlist", "multi_video"):
                 yield from self._expand_info(source, entry, context)
             else:
-                yield Candidate(source, entry.get("title") or entry.get("url") or source, entry=entry, context=context)
+                yield Candidate(source, _capped(entry.get("title"), _LINE) or entry.get("url") or source, entry=entry,
+                                context=context)
 
     def _expand_local(self, source: str, from_url: bool = False) -> Iterator[Candidate]:
         path = Path(source).expanduser()
@@ -849,8 +856,8 @@ class Sources:
                 return {}
             entry = candidate.entry or {}
             # as _talk_from_info stores them: the item's title and artwork (yt-dlp's entry for it) over its media's
-            stated = {"title": entry.get("title"), "speakers": feed.get("speakers"),
-                      "event": _filter_value(feed.get("event")), "description": feed.get("description"),
+            stated = {"title": _capped(entry.get("title"), _LINE), "speakers": _names(feed.get("speakers") or []),
+                      "event": _name(feed.get("event")), "description": _capped(feed.get("description"), _DESCRIPTION),
                       "published": feed.get("published"), "thumbnail": entry.get("thumbnail")}
         return {field: value for field, value in stated.items() if value}
 
@@ -1129,20 +1136,41 @@ def _filter_value(text: str | None) -> str | None:
     return " ".join((text or "").split()) or None
 
 
+def _capped(text: str | None, limit: int) -> str | None:
+    """``text`` as stored: whole up to ``limit`` characters, else cut there at a word's end, "…" after it (a word
+    the limit cuts is left out, unless that leaves less than half)."""
+    if text is None or len(text) <= limit:
+        return text
+    kept = text[:limit - 1]  # and the ellipsis
+    if not text[limit - 1].isspace() and (cut := _CUT_WORD.search(kept)) and cut.start() > limit // 2:
+        kept = kept[:cut.start()]
+    return kept.rstrip() + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def _name(text: str | None) -> str | None:
+    """A channel, event or speaker as stored: as the filters match it (``_filter_value``), a line at most."""
+    return _capped(_filter_value(text), _LINE)
+
+
+def _names(names: list[str]) -> list[str]:
+    return [name for name in map(_name, names) if name][:_SPEAKERS]
+
+
 def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:
-    """Catalog metadata from a yt-dlp info dict, completed by what the enclosing feed said."""
+    """Catalog metadata from a yt-dlp info dict, completed by what the enclosing feed said; its free text within
+    the sizes a real talk's keeps to (``_LINE``, ``_DESCRIPTION``, ``_SPEAKERS``)."""
     speakers = feed.get("speakers") or info.get("creators") or [s for s in [info.get("creator") or info.get("artist")] if s]
     return Talk(
         extractor=info["extractor_key"],
         source_id=str(info["id"]),
         url=url,
         media_url=media_url,
-        title=info.get("title") or str(info["id"]),
-        channel=_filter_value(info.get("channel") or info.get("uploader") or playlist_title),
-        speakers=[name for name in map(_filter_value, speakers) if name],
-        event=_filter_value(feed.get("event") or info.get("series") or info.get("album")),
+        title=_capped(info.get("title"), _LINE) or str(info["id"]),
+        channel=_name(info.get("channel") or info.get("uploader") or playlist_title),
+        speakers=_names(speakers),
+        event=_name(feed.get("event") or info.get("series") or info.get("album")),
         # a feed item's description as text (yt-dlp's is its <description> as written: HTML, escaped)
-        description=feed.get("description") or info.get("description"),
+        description=_capped(feed.get("description") or info.get("description"), _DESCRIPTION),
         published=feed.get("published") or _published(info),
         duration=info.get("duration"),
         # as the site or the feed's item states it (a forced --language replaces it: Sources.fetch); whisper's

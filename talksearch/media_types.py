@@ -4,7 +4,8 @@ One table for both sides, so they cannot drift apart: ``talksearch index FOLDER`
 names, and ``/media`` serves a talk's file with the type it gives. It does not depend on the host's mime.types,
 which python:3.11-slim (the Docker image) lacks: Python's own table knows no .m4a, .flac, .mkv, .ogg or .ts. A
 file named without one of these suffixes (a recording indexed by name) gets the type of its container, as ffmpeg
-reads it.
+reads it. Whatever its name, a file is a recording only when it begins as one of the containers does: what lies at
+a talk's path now may be a text file copied there, or a link to /etc/passwd.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import functools
 import mimetypes
 import os
+import re
+import stat
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
@@ -35,31 +39,51 @@ MEDIA_TYPES: dict[str, str] = {
 }
 MEDIA_SUFFIXES = frozenset(MEDIA_TYPES)
 
-# ffmpeg's demuxers for those containers (PyAV's ``format.name``): the type of a file holding audio alone, and of
-# one with a picture. Only these are ever probed (ffmpeg's format_whitelist): a playlist or subtitle file is not
-# opened as one, so nothing it names is read and it is no recording.
-_CONTAINER_TYPES: dict[str, tuple[str, str]] = {
-    "mov,mp4,m4a,3gp,3g2,mj2": ("audio/mp4", "video/mp4"),
-    "matroska,webm": ("audio/x-matroska", "video/x-matroska"),
-    "ogg": ("audio/ogg", "video/ogg"),
-    "asf": ("audio/x-ms-wma", "video/x-ms-wmv"),
-    "mp3": ("audio/mpeg", "audio/mpeg"),
-    "aac": ("audio/aac", "audio/aac"),
-    "wav": ("audio/wav", "audio/wav"),
-    "flac": ("audio/flac", "audio/flac"),
-    "aiff": ("audio/aiff", "audio/aiff"),
-    "caf": ("audio/x-caf", "audio/x-caf"),
-    "amr": ("audio/amr", "audio/amr"),
-    "wv": ("audio/x-wavpack", "audio/x-wavpack"),
-    "ape": ("audio/x-ape", "audio/x-ape"),
-    "ac3": ("audio/ac3", "audio/ac3"),
-    "mpegts": ("video/mp2t", "video/mp2t"),
-    "mpeg": ("video/mpeg", "video/mpeg"),
-    "avi": ("video/x-msvideo", "video/x-msvideo"),
-    "flv": ("video/x-flv", "video/x-flv"),
-    "dv": ("video/dv", "video/dv"),
+
+class Container(NamedTuple):
+    audio: str  # the type of a file holding audio alone
+    video: str  # ... and of one with a picture
+    starts: re.Pattern[bytes]  # how such a file begins (its first ``_HEAD`` bytes)
+
+
+def _starts(pattern: bytes) -> re.Pattern[bytes]:
+    return re.compile(pattern, re.DOTALL)
+
+
+# An ID3v2 tag (a title, cover art) may precede MPEG audio, ADTS AAC, FLAC and Monkey's Audio.
+_TAGGED = rb"\x00*ID3[\x02-\x04]"
+# ffmpeg's demuxers for those containers (PyAV's ``format.name``), and how each container's files begin. Only these
+# are ever probed (ffmpeg's format_whitelist): a playlist or subtitle file is not opened as one, so nothing it names
+# is read and it is no recording.
+_CONTAINER_TYPES: dict[str, Container] = {
+    # an ISO BMFF / QuickTime file is boxes, each its size and then its type: "ftyp" first, or an older .mov's
+    "mov,mp4,m4a,3gp,3g2,mj2": Container("audio/mp4", "video/mp4",
+                                         _starts(rb"^.{4}(ftyp|moov|mdat|free|skip|wide|pnot)")),
+    "matroska,webm": Container("audio/x-matroska", "video/x-matroska", _starts(rb"^\x1a\x45\xdf\xa3")),  # EBML
+    "ogg": Container("audio/ogg", "video/ogg", _starts(rb"^OggS")),
+    "asf": Container("audio/x-ms-wma", "video/x-ms-wmv", _starts(rb"^\x30\x26\xb2\x75\x8e\x66\xcf\x11")),
+    # an MPEG audio frame's sync (eleven bits set) and layer (II or III: a UTF-16 text's FF FE is a layer I sync),
+    # after padding or a tag
+    "mp3": Container("audio/mpeg", "audio/mpeg",
+                     _starts(rb"^(" + _TAGGED + rb"|\x00*\xff[\xe2-\xe5\xf2-\xf5\xfa-\xfd])")),
+    "aac": Container("audio/aac", "audio/aac", _starts(rb"^(" + _TAGGED + rb"|ADIF|\xff[\xf0\xf1\xf8\xf9])")),  # ADTS
+    "wav": Container("audio/wav", "audio/wav", _starts(rb"^(RIFF|RIFX|RF64|BW64).{4}WAVE")),
+    "flac": Container("audio/flac", "audio/flac", _starts(rb"^(" + _TAGGED + rb"|fLaC)")),
+    "aiff": Container("audio/aiff", "audio/aiff", _starts(rb"^FORM.{4}AIF[FC]")),
+    "caf": Container("audio/x-caf", "audio/x-caf", _starts(rb"^caff")),
+    "amr": Container("audio/amr", "audio/amr", _starts(rb"^#!AMR")),
+    "wv": Container("audio/x-wavpack", "audio/x-wavpack", _starts(rb"^wvpk")),
+    "ape": Container("audio/x-ape", "audio/x-ape", _starts(rb"^(" + _TAGGED + rb"|MAC )")),
+    "ac3": Container("audio/ac3", "audio/ac3", _starts(rb"^\x0b\x77")),
+    # 188-byte packets, each opening with 0x47; a Blu-ray .m2ts's are 192 bytes, a timestamp first
+    "mpegts": Container("video/mp2t", "video/mp2t", _starts(rb"^(\x47.{187}\x47|.{4}\x47.{191}\x47)")),
+    "mpeg": Container("video/mpeg", "video/mpeg", _starts(rb"^\x00\x00\x01[\xba\xb3]")),  # a pack, or a sequence
+    "avi": Container("video/x-msvideo", "video/x-msvideo", _starts(rb"^RIFF.{4}AVI[ X]")),
+    "flv": Container("video/x-flv", "video/x-flv", _starts(rb"^FLV")),
+    "dv": Container("video/dv", "video/dv", _starts(rb"^\x1f\x07\x00")),  # a DIF header block
 }
 _DEMUXERS = ",".join(_CONTAINER_TYPES)
+_HEAD = 512  # bytes of a file read to tell whether it begins as a recording (the padding before an MP3 frame)
 
 
 def recording_path(url: str | None) -> Path | None:
@@ -81,15 +105,26 @@ def type_by_name(name: str) -> str | None:
 
 
 def media_type(path: Path) -> str | None:
-    """The audio or video type of the file at ``path``: by its suffix (``type_by_name``), else by its container;
-    None for anything else."""
-    if kind := type_by_name(path.name):
-        return kind
+    """The audio or video type of the file at ``path`` (a link followed): by its suffix (``type_by_name``), else by
+    its container; None for anything else, whatever its name: a file that does not begin as a container of the
+    table does (``_begins_as_recording``), one that is not a regular file."""
     try:
-        stat = path.stat()
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # (a FIFO would hold the reading below forever)
+            return None
+        with open(path, "rb") as file:
+            head = file.read(_HEAD)
     except OSError:
         return None
-    return _container_type(str(path), stat.st_mtime_ns, stat.st_size)
+    if not _begins_as_recording(head):
+        return None
+    return type_by_name(path.name) or _container_type(str(path), status.st_mtime_ns, status.st_size)
+
+
+def _begins_as_recording(head: bytes) -> bool:
+    """Whether a file's first bytes are how one of the containers' files begin. Read each time (a few hundred
+    bytes): a file replaced at its path with its size and time kept is still told apart."""
+    return any(container.starts.match(head) for container in _CONTAINER_TYPES.values())
 
 
 @functools.lru_cache(maxsize=1024)
@@ -108,4 +143,4 @@ def _container_type(path: str, mtime_ns: int, size: int) -> str | None:
         return None
     if types is None or not (has_audio or pictures):
         return None
-    return types[1] if pictures else types[0]
+    return types.video if pictures else types.audio
