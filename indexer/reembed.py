@@ -24,7 +24,8 @@ from talksearch.embedding import Embedder, recorded_name
 from talksearch.indexer.fetching import Outcome
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
 from talksearch.indexer.pipeline import Summary, outcome_line
-from talksearch.library import TALK_DETAILS, Library, LibraryError, Segment, StoredTalk, Talk, missing_parts
+from talksearch.library import (TALK_DETAILS, Library, LibraryError, Segment, StoredTalk, Talk, missing_parts,
+                                record_time)
 from talksearch.settings import Settings
 from talksearch.text import printable
 
@@ -142,7 +143,9 @@ class Reembedding:
             return Outcome("skipped", kept.title, "already in the library", talk_id=kept.id)
         detail = f"details changed ({', '.join(changed)}); transcript kept"
         if EMBEDDED_DETAILS.intersection(changed):
-            passages = self._embed(replace(kept, **details), self.new.segments(kept.id), replace_earlier=True)
+            # stored again whole, not through update_talk_details: the time its details changed is set here
+            passages = self._embed(replace(kept, **details, details_changed_at=record_time()),
+                                   self.new.segments(kept.id), replace_earlier=True)
             detail += (f"; its {passages} passages embedded again after its new "
                        f"{' and '.join(key for key in changed if key in EMBEDDED_DETAILS)}")
         else:

@@ -73,6 +73,15 @@ def latest(talk: Talk) -> tuple[datetime, datetime]:
     return _when(talk.published) or indexed, indexed
 
 
+def modified(talk: Talk) -> datetime:
+    """An entry's <updated>: when the talk last changed as a reader sees it (RFC 4287 4.2.15), the later of when
+    it was indexed and when its details (title, speakers...) last changed (``update_talk_details``, reembed). A
+    corrected title that kept the time it was indexed would never reach a reader that shows what changed."""
+    indexed = _when(talk.indexed_at)
+    changed = _when(talk.details_changed_at)
+    return max(indexed, changed) if indexed and changed else indexed or changed or _when(talk.published) or _EPOCH
+
+
 _FILTER_NAMES = (("talks", "talk"), ("channels", "channel"), ("events", "event"), ("speakers", "speaker"),
                  ("languages", "language"))
 
@@ -144,8 +153,7 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
     for speaker in talk.speakers or []:
         entry.author(name=xml_text(speaker) or "unknown")
     published = _when(talk.published)
-    updated = _when(talk.indexed_at) or published or _EPOCH
-    entry.updated(updated)
+    entry.updated(modified(talk))
     if published:
         entry.published(published)
     return entry
@@ -194,9 +202,9 @@ def _says_the_query(result: SearchResult) -> bool:
 
 
 def _finished(feed: FeedGenerator, talks: list[Talk]) -> Feed:
-    # <updated>: when the newest of its talks was indexed (its entries' own <updated>), not the time of the
-    # request, so that an unchanged feed is the same bytes (its ETag).
-    updated = max((latest(t)[1] for t in talks), default=_EPOCH)
+    # <updated>: the latest of its entries' own <updated> (a talk indexed, or its details changed), not the time
+    # of the request, so that an unchanged feed is the same bytes (its ETag).
+    updated = max((modified(t) for t in talks), default=_EPOCH)
     feed.updated(updated)
     return Feed(feed.atom_str(pretty=True), updated)
 

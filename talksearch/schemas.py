@@ -127,6 +127,10 @@ class TalkDetail(TalkSummary):
     description: str | None = None
     chapters: list[Chapter] = Field([], description="The source's chapters, when it has them.")
     indexed_at: str | None = None
+    details_changed_at: str | None = Field(
+        None, description="When the talk's details (title, speakers, event, description...) last changed since it "
+        "was indexed, as its source restated them (a re-run of `talksearch index`, or `talksearch reembed`): an ISO "
+        "time like `indexed_at`; null when they never changed. Its feed entry's `<updated>` is the later of the two.")
     whisper_model: str | None = None
     embed_model: str | None = None
     page: str = Field("", description="This service's page for the talk (a path).")

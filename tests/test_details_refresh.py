@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+import xml.etree.ElementTree as ET
+from datetime import datetime
 
 import pytest
 
+from talksearch.indexer.pipeline import IndexRun
 from talksearch.library import Library
 from tests.helpers import DATA, talksearch
+from tests.service_fixtures import index_captioned_copy, serving, settings_for
 
 # What these check does not depend on the embedding model (conftest's light_embedding).
 pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 MODELS = ("--whisper-model", "tiny.en", "--embed-model", "all-MiniLM-L6-v2")
+ATOM = "{http://www.w3.org/2005/Atom}"
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel><title>Refresh show</title>
 <item><title>{title}</title><itunes:author>{author}</itunes:author><category>{event}</category>
@@ -97,3 +103,54 @@ def test_a_local_recordings_edited_sidecar_is_stored_without_transcribing_again(
     line, summary = _index(library, str(folder))
     assert line == f"skipped {recording}: already in the library", line
     assert summary.startswith("0 added, 1 skipped, 0 failed"), summary
+
+
+def _talks_feed_times(server) -> tuple[str, str, str, str]:
+    """/talks.atom's one entry's title and <updated>, the feed's <updated>, and its ETag."""
+    response = server.get("/talks.atom")
+    assert response.status_code == 200, response.text
+    feed = ET.fromstring(response.content)
+    [entry] = feed.findall(f"{ATOM}entry")
+    return (entry.findtext(f"{ATOM}title"), entry.findtext(f"{ATOM}updated"), feed.findtext(f"{ATOM}updated"),
+            response.headers["etag"])
+
+
+def _rerun(settings, folder) -> list[str]:
+    run = IndexRun(settings, report=lambda line: None)
+    try:
+        return [f"{o.status} {o.detail}" for o in run.run([str(folder)]).outcomes]
+    finally:
+        run.close()
+
+
+def test_a_talks_feed_entry_is_updated_when_its_details_change(tmp_path):
+    """Atom's <updated> is "the most recent instant an entry was modified in a way the publisher considers
+    significant" (RFC 4287 4.2.15): a corrected title is one, so a feed reader must be told. The talk's entry, and
+    the feed with it, take the time its details changed; a re-run that changes nothing leaves both as they were.
+    A captioned local recording, indexed and refreshed by the real indexer, its feed from the real service."""
+    settings = settings_for(tmp_path / "library")
+    recording = index_captioned_copy(settings, tmp_path / "recordings")
+    catalog = sqlite3.connect(settings.library / "catalog.sqlite")  # indexed a while ago
+    with catalog:
+        catalog.execute("UPDATE talks SET indexed_at = '2024-06-01T00:00:00+00:00'")
+    catalog.close()
+    with serving(settings) as server:
+        title, entry_updated, feed_updated, _ = _talks_feed_times(server)
+        assert (title, entry_updated, feed_updated) == ("checkpointing", "2024-06-01T00:00:00+00:00",
+                                                        "2024-06-01T00:00:00+00:00")
+        [talk] = server.get("/api/talks").json()["talks"]
+        assert server.get(f"/api/talks/{talk['id']}").json()["details_changed_at"] is None  # never changed
+
+        recording.with_suffix(".info.json").write_text(json.dumps({"title": "Checkpointing, corrected"}))
+        [outcome] = _rerun(settings, recording.parent)
+        assert outcome.startswith("updated details changed (title"), outcome
+        refreshed = _talks_feed_times(server)
+        title, entry_updated, feed_updated, _ = refreshed
+        assert title == "Checkpointing, corrected"
+        assert datetime.fromisoformat(entry_updated) > datetime.fromisoformat("2024-06-01T00:00:00+00:00")
+        assert feed_updated == entry_updated
+        assert server.get(f"/api/talks/{talk['id']}").json()["details_changed_at"] == entry_updated
+
+        [outcome] = _rerun(settings, recording.parent)
+        assert outcome.startswith("skipped "), outcome
+        assert _talks_feed_times(server) == refreshed  # the same bytes: the same ETag, and a 304 to a reader's poll

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -216,7 +217,7 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 8
+        assert upgraded.format == FORMAT_VERSION == 9
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
@@ -268,7 +269,7 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         assert reader.format == 4
         assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 8
+        assert upgraded.format == FORMAT_VERSION == 9
         assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
         assert upgraded.keyword_search("uber", 5) == [2]
         assert upgraded.keyword_search("研究", 5) == [2] and upgraded.keyword_search("東京大学", 5) == [2]
@@ -323,7 +324,7 @@ def test_a_format_5_library_upgrades_to_keep_word_vectors(tmp_path):
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 5 and reader.passage_token_vectors(reader.passages([1, 2]).values()) == {}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 8
+        assert upgraded.format == FORMAT_VERSION == 9
         assert upgraded.passage_token_vectors(upgraded.passages([1, 2]).values()) == {}
         upgraded.acquire_writer()
         added = _sentences_and_window(upgraded, "new", tokens=True)
@@ -343,7 +344,7 @@ def test_a_format_6_library_upgrades_to_find_other_languages_by_trigrams(tmp_pat
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 6 and reader.trigram_search("subunits", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 8
+        assert upgraded.format == FORMAT_VERSION == 9
         assert sorted(upgraded.trigram_search("subunits", 5)) == [1, 2]
         upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.trigram_search("subunits", 5) == []
@@ -388,10 +389,40 @@ def test_a_format_7_library_upgrades_to_name_the_source_of_transcripts_an_early_
         current.db.executescript("UPDATE talks SET transcript_source = '' WHERE whisper_model != '';"
                                  "UPDATE meta SET value = '7' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 8
+        assert upgraded.format == FORMAT_VERSION == 9
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.talk(captioned).transcript_source == "uploaded captions"
         assert upgraded.talks_per_transcript_source() == {"whisper tiny.en": 1, "uploaded captions": 1}
+
+
+def test_a_format_8_library_upgrades_to_record_when_a_talks_details_changed(tmp_path):
+    """Format 9 adds talks.details_changed_at, which the feeds' <updated> follows: a reader of format 8 reads it as
+    absent (None), and an upgraded catalog has it, empty for the talks stored before, until their details change."""
+    talk_id = _format_1_library(tmp_path / "old")
+    with Library.open(tmp_path / "old") as current:  # up to date, then the new column taken off again: format 8
+        current.db.executescript("ALTER TABLE talks DROP COLUMN details_changed_at;"
+                                 "UPDATE meta SET value = '8' WHERE key = 'format_version';")
+    with Library.open(tmp_path / "old", readonly=True) as reader:
+        assert reader.format == 8 and reader.talk(talk_id).title == "old"
+        assert reader.talk(talk_id).details_changed_at is None and reader.talks()[0].details_changed_at is None
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION == 9
+        assert upgraded.talk(talk_id).details_changed_at is None
+        upgraded.acquire_writer()
+        assert upgraded.update_talk_details(talk_id, {"title": "old, retitled"}) == ["title"]
+        assert upgraded.talk(talk_id).details_changed_at > upgraded.talk(talk_id).indexed_at
+
+
+def test_a_talks_details_changed_at_is_set_only_when_they_change(library):
+    talk_id = _add(library, "d")
+    assert library.talk(talk_id).details_changed_at is None  # never changed since indexed
+    assert library.update_talk_details(talk_id, {"title": "d", "speakers": []}) == []
+    assert library.talk(talk_id).details_changed_at is None  # the same details: nothing written
+    library.db.execute("UPDATE talks SET indexed_at = '2024-06-01T00:00:00+00:00' WHERE id = ?", (talk_id,))
+    assert library.update_talk_details(talk_id, {"title": "d, corrected"}) == ["title"]
+    changed = datetime.fromisoformat(library.talk(talk_id).details_changed_at)
+    assert changed.tzinfo is not None and abs(datetime.now(timezone.utc) - changed) < timedelta(minutes=1)
+    assert library.talk(talk_id).indexed_at == "2024-06-01T00:00:00+00:00"  # when it was transcribed, as before
 
 
 def test_check_reports_a_missing_sound_vocabulary_and_repair_remakes_it(library, tmp_path):

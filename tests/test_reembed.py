@@ -122,6 +122,9 @@ def test_a_re_run_brings_the_new_library_up_to_the_old_one(old_library, tmp_path
     titled = {t["title"]: t for t in talks}
     assert sorted(titled) == ["Checkpoints in buckets", "t02"]
     assert titled["Checkpoints in buckets"]["speakers"] == ["Ada"]
+    # its details changed in NEW too (its feed entry's <updated> follows); t02's never did
+    assert titled["Checkpoints in buckets"]["details_changed_at"] is not None
+    assert titled["t02"]["details_changed_at"] is None
     found = json.loads(talksearch("search", "checkpoints are written to an object storage bucket",
                                   "--library", str(new), "--json").stdout)["results"][0]
     assert found["talk"]["title"] == "Checkpoints in buckets"

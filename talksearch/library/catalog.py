@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ from talksearch.library.records import (
     TalkFilter,
     Word,
     fold_sql,
+    record_time,
     with_translation,
 )
 from talksearch.library.vector_sync import VectorSync
@@ -302,7 +302,7 @@ class Library(VectorSync):
         token_blobs = [token_codes.pack(v) if v is not None and p.kind == "sentence" else None
                        for p, v in zip(passages, token_vectors)]
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-        talk.indexed_at = talk.indexed_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+        talk.indexed_at = talk.indexed_at or record_time()
         row = asdict(talk)
         row.update(id=talk.id, archive_id=talk.archive_id)
         for key in _JSON_COLUMNS:
@@ -360,8 +360,9 @@ class Library(VectorSync):
     def update_talk_details(self, talk_id_: str, details: Mapping[str, object]) -> list[str]:
         """Store the details a talk's source states now (``TALK_DETAILS``; a field left out stays as it is), in one
         transaction; return the names of those that changed, in that order (none: nothing is written). Its
-        transcript, passages and their embeddings stay as they are. The listings, pages and feeds read the row;
-        ``talk_names`` and a reader's cached responses follow the commit, as they follow any."""
+        transcript, passages and their embeddings stay as they are; ``details_changed_at`` becomes now (the feeds'
+        <updated> follows it). The listings, pages and feeds read the row; ``talk_names`` and a reader's cached
+        responses follow the commit, as they follow any."""
         if self._lock_handle is None:
             raise LibraryError("update_talk_details needs the writer lock (acquire_writer)")
         if unknown := set(details) - set(TALK_DETAILS):
@@ -372,9 +373,10 @@ class Library(VectorSync):
         if changed:  # a talk unchanged writes nothing: a re-run of a large feed takes no write per talk
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute(f"UPDATE talks SET {', '.join(f'{key} = ?' for key in changed)} WHERE id = ?",
+                self.db.execute(f"UPDATE talks SET {', '.join(f'{key} = ?' for key in changed)}, "
+                                "details_changed_at = ? WHERE id = ?",
                                 [*(json.dumps(details[key]) if key in _JSON_COLUMNS else details[key]
-                                   for key in changed), talk_id_])
+                                   for key in changed), record_time(), talk_id_])
         return changed
 
     def delete_talk(self, talk_id_: str) -> bool:

@@ -39,7 +39,7 @@ def filling(table: str) -> list[str]:
     return [f"DELETE FROM {table}", f"INSERT INTO {table}(rowid, text) {TRIGRAM_INDEXES[table]}"]
 
 
-FORMAT_VERSION = 8
+FORMAT_VERSION = 9
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS talks (
     whisper_model TEXT NOT NULL,
     embed_model TEXT NOT NULL,
     indexed_at TEXT NOT NULL,
-    transcript_source TEXT NOT NULL DEFAULT ''  -- 'uploaded captions', 'automatic captions' or 'whisper <model>'
+    transcript_source TEXT NOT NULL DEFAULT '',  -- 'uploaded captions', 'automatic captions' or 'whisper <model>'
+    details_changed_at TEXT               -- when its details (TALK_DETAILS) last changed; NULL: never since indexed
 );
 CREATE TABLE IF NOT EXISTS segments (
     talk_id TEXT NOT NULL REFERENCES talks(id) ON DELETE CASCADE,
@@ -180,6 +181,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # captioned talk always has its source, and no whisper model).
     8: ["UPDATE talks SET transcript_source = 'whisper ' || whisper_model "
         "WHERE transcript_source = '' AND whisper_model != ''"],
+    # 9: when a talk's details last changed (a re-run restating them, reembed bringing them over), which the feeds'
+    # <updated> follows. Talks stored before have none (NULL: unchanged since indexed, as far as is known); readers
+    # of an older catalog read it as absent (catalog._talk_from_row).
+    9: ["ALTER TABLE talks ADD COLUMN details_changed_at TEXT"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -80,6 +81,8 @@ class Talk:
     # Where the transcript came from: "uploaded captions", "automatic captions" or "whisper <model>".
     transcript_source: str = ""
     indexed_at: str = ""
+    # When its details (TALK_DETAILS) last changed since it was indexed, as indexed_at is written; None: never.
+    details_changed_at: str | None = None
 
     @property
     def archive_id(self) -> str:
@@ -94,6 +97,11 @@ class Talk:
 # (its transcript, duration, language, models) and where it was fetched from: what a talk the library has takes
 # again from its source without being indexed again (``Library.update_talk_details``).
 TALK_DETAILS = ("title", "channel", "speakers", "event", "description", "published", "thumbnail", "chapters")
+
+
+def record_time() -> str:
+    """Now, as a talk's record writes a time (``indexed_at``, ``details_changed_at``): UTC, ISO 8601, to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def archive_id(extractor: str, source_id: str) -> str:
