@@ -211,14 +211,15 @@ def _finished(feed: FeedGenerator, talks: list[Talk]) -> Feed:
 
 def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_query: str = "",
                filters: TalkFilter | None = None) -> Feed:
-    """The library's talks, newest first, each with its transcript as WebVTT (``<podcast:transcript>``).
+    """The library's ``talks`` as ``Library.talks`` lists them (newest first), each with its transcript as WebVTT
+    (``<podcast:transcript>``).
     ``query``: the request's filters, which the feed's own address keeps (one feed per speaker, say); its title
     names ``filters``, and its ``rel="alternate"`` is the talk list with ``page_query`` (the page's filters)."""
     qs = urlencode(query, doseq=True)
     url = f"{base}/talks.atom" + (f"?{qs}" if qs else "")
     feed = _feed(url, talks_feed_title(filters), url, f"{base}/" + (f"?{page_query}" if page_query else ""),
                  "The talks in this library, with their transcripts")
-    for talk in sorted(talks, key=latest, reverse=True):
+    for talk in talks:  # as the catalog lists them, /api/talks's order: sorted again here, talks of a day swapped
         page = f"{base}/talks/{quote(talk.id, safe='')}"
         entry = _talk_entry(feed, talk, page, page, talk.title)
         if talk.description:

@@ -293,3 +293,19 @@ def test_a_talk_with_no_date_is_listed_the_day_it_was_indexed():
                         (newest,))
     with Library.open(library, readonly=True) as reader:
         assert [talk.id for talk in reader.talks(limit=1)] == [newest]
+
+
+def test_talks_of_one_day_are_in_the_same_order_in_the_feed_as_in_the_talk_list():
+    """/talks.atom is documented "newest first, as /api/talks"; talks published the same day came in another order
+    (the feed sorted them again, by when they were indexed, the list by title)."""
+    library = copy_library()
+    with sqlite3.connect(library / "catalog.sqlite") as catalog:
+        catalog.execute("UPDATE talks SET published = '2024-03-01'")
+        # indexed in the reverse of their titles' order, so the two orders differ
+        for n, (talk,) in enumerate(catalog.execute("SELECT id FROM talks ORDER BY title").fetchall()):
+            catalog.execute("UPDATE talks SET indexed_at = ? WHERE id = ?", (f"2024-03-0{n + 2}T00:00:00+00:00", talk))
+    catalog.close()
+    with serving(settings_for(library)) as server:
+        listed = [talk["id"] for talk in server.get("/api/talks").json()["talks"]]
+        fed = [entry.link.rsplit("/", 1)[1] for entry in _parsed(server.get("/talks.atom")).entries]
+    assert len(listed) > 1 and fed == listed
