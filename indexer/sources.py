@@ -277,8 +277,18 @@ def _pub_date(text: str) -> str | None:
     """A feed item's <pubDate> as the calendar date it is written in, in the publisher's own offset: RFC 822 as
     RSS has it, or ISO 8601, which feeds write too. Both are read the same way, so the same instant written either
     way is filed under the same day (what a reader of the feed sees), not under its UTC date. Any other form
-    feeds write ("March 1, 2024", "Fri, 1 Mar 2024") is read as yt-dlp reads it: as written, else its UTC date."""
-    text = text.strip()
+    feeds write ("March 1, 2024", "Fri, 1 Mar 2024") is read as yt-dlp reads it: as written, else its UTC date;
+    a number alone as seconds since 1970 (its UTC date). A date past the calendar's years (a typo's "20244") is
+    none: the item is undated, the feed's other items are read as ever (it failed the whole feed)."""
+    try:
+        return _written_date(text.strip())
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _written_date(text: str) -> str | None:
+    if re.fullmatch(r"\d{9,11}", text):  # yt-dlp's reading took its digits for a YYYYMMDD (1709-03-03)
+        return datetime.fromtimestamp(int(text), timezone.utc).date().isoformat()
     try:
         return parsedate_to_datetime(text).date().isoformat()
     except (TypeError, ValueError):
@@ -292,7 +302,7 @@ def _pub_date(text: str) -> str | None:
     except ValueError:
         pass
     if written := unified_strdate(text):
-        return f"{written[:4]}-{written[4:6]}-{written[6:8]}"
+        return datetime.strptime(written, "%Y%m%d").date().isoformat()  # (a day of the calendar, or ValueError)
     stamp = unified_timestamp(text)
     return datetime.fromtimestamp(stamp, timezone.utc).date().isoformat() if stamp is not None else None
 
@@ -1094,6 +1104,8 @@ def _sidecar_info(path: Path) -> dict:
         if key in kept and not _a_time(kept[key]):
             del kept[key]
     for key in ("upload_date", "release_date"):  # YYYYMMDD, a day of the calendar ("20241301" is stored as none)
+        if isinstance(kept.get(key), str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", kept[key]):
+            kept[key] = kept[key].replace("-", "")  # as a file written by hand may say it (2024-03-01)
         if key in kept and not _a_date(kept[key]):
             del kept[key]
     listed = lambda key: kept[key] if isinstance(kept.get(key), list) else []  # noqa: E731

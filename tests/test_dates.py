@@ -47,12 +47,14 @@ def test_a_sidecar_chapter_needs_a_start_that_is_a_time(tmp_path):
 
 
 def test_a_sidecar_date_must_be_a_day_of_the_calendar(tmp_path):
-    for impossible in ("20241301", "20230230", "00000000", "2024-03-01", "2024031"):
+    for impossible in ("20241301", "20230230", "00000000", "2024-13-01", "2024031", "2024-3-1"):
         info = _sidecar(tmp_path, json.dumps({"upload_date": impossible, "release_date": impossible}))
         assert "upload_date" not in info and "release_date" not in info, impossible
     info = _sidecar(tmp_path, json.dumps({"upload_date": "20240229", "release_date": "19650101"}))
     assert (info["upload_date"], info["release_date"]) == ("20240229", "19650101")
     assert _published(info) == "1965-01-01"  # the release date before the upload's
+    # as a file written by hand may give it (yt-dlp writes YYYYMMDD): it was dropped without a word
+    assert _published(_sidecar(tmp_path, json.dumps({"upload_date": "2024-03-01"}))) == "2024-03-01"
 
 
 def test_a_sidecar_timestamp_must_be_a_time(tmp_path):
@@ -98,6 +100,16 @@ def test_a_pub_date_in_another_form_is_read_as_yt_dlp_reads_it():
         "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-01", "2024-03-02"]
 
 
+def test_a_pub_date_past_the_calendar_leaves_its_item_undated_and_the_feed_read():
+    """One item's "01 Mar 10000" (or a typo's 20244) failed the whole feed: "year 10000 is out of range", nothing
+    indexed. A pubDate of seconds since 1970 was read as 1709-03-03."""
+    dates = ["Fri, 01 Mar 10000 23:30:00 GMT", "Fri, 01 Mar 20244 10:00:00 GMT", "Fri, 01 Mar 99999999999 10:00 GMT",
+             "1709335800", "Fri, 01 Mar 2024 10:00:00 GMT"]
+    items = _feed_items(_feed(*dates))
+    assert [items[f"https://example.org/{n}.mp3"].get("published") for n in range(len(dates))] == [
+        None, None, None, "2024-03-01", "2024-03-01"]
+
+
 def test_clock_of_what_is_not_a_time_is_empty():
     assert [clock(v) for v in (float("nan"), float("inf"), -math.inf, None)] == ["", "", "", ""]
     assert clock(36001) == "10:00:01"
@@ -119,10 +131,11 @@ def test_a_search_feed_entry_writes_its_moment_as_the_pages_do():
     assert feedparser.parse(body).entries[0].title == "long at 10:00:01"
 
 
-def test_the_talks_feed_puts_an_undated_talk_at_the_day_it_was_indexed():
-    """As the catalog lists them (/api/talks): a talk with no date is new the day it is indexed (2024-05-15 here),
-    not 1970 (before a talk of 1965 it was) nor last (never in a large library's feed of the newest)."""
-    talks = [_talk("1965", "1965-01-01"), _talk("undated", None), _talk("2024", "2024-03-01"),
-             _talk("2025", "2025-01-01")]
+def test_the_talks_feed_keeps_the_catalogs_order():
+    """As the catalog lists them (/api/talks; test_feeds checks the catalog puts an undated talk at the day it was
+    indexed): sorted again here, talks of one day came in another order than the list's."""
+    talks = [_talk("2025", "2025-01-01"), _talk("undated", None), _talk("2024", "2024-03-01"),
+             _talk("1965", "1965-01-01")]
     entries = feedparser.parse(talks_feed("http://h", [], talks).body).entries
     assert [e.title for e in entries] == ["2025", "undated", "2024", "1965"]
+    assert entries[1].updated.startswith("2024-05-15")  # when it was indexed, not 1970

@@ -80,6 +80,10 @@ def test_page_forms_are_lenient(api):
     # more filter values than the API takes: said, as the API says it, rather than searched
     too_many = api.get("/", params={"q": "storage", "speaker": ["x"] * 51}).text
     assert "Cannot filter: speaker: at most 50 values." in too_many
+    # a date the API refuses: said in the same words, not dropped without a word (all talks were listed)
+    for bad in ("2024", "2024-02-30"):
+        page = api.get("/", params={"q": "storage", "published_after": bad}).text
+        assert "Cannot filter: published_after: not a date (YYYY-MM-DD)." in page, bad
     nul = api.get("/", params={"q": "a\x00b"}).text
     assert "\x00" not in nul and 'value="a\ufffdb"' in nul and "NUL" in nul  # HTML has no NUL; the notice says why
 

@@ -11,8 +11,8 @@ from talksearch.library import TalkFilter
 from talksearch.search.searcher import QueryError, quotes_dropped_note
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
-from talksearch.service.params import (NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date, filter_values,
-                                      not_utf8)
+from talksearch.service.params import (NOT_A_DATE, NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date,
+                                      filter_values, not_utf8)
 from talksearch.service.rendering import base_path, paragraphs, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -34,15 +34,6 @@ def search_page_query(query: list[tuple[str, str]]) -> str:
     return urlencode([(name, value) for name, value in query if name == "q" or name in _FILTERS])
 
 
-def _date(value: str | None) -> str | None:
-    """Pages are lenient: an empty or malformed date from a form means no date filter. A date is read as the API
-    reads it (``calendar_date``)."""
-    try:
-        return calendar_date(value).isoformat() if value else None
-    except ValueError:
-        return None
-
-
 def _form(request: Request) -> dict:
     params = request.query_params
     notice = None
@@ -52,8 +43,11 @@ def _form(request: Request) -> dict:
             selected[name] = filter_values(name, params.getlist(name))
         except ApiError as exc:
             selected[name], notice = [], f"Cannot filter: {exc.message}."
-    selected["published_after"] = _date(params.get("published_after")) or ""
-    selected["published_before"] = _date(params.get("published_before")) or ""
+    for name in ("published_after", "published_before"):  # read as the API reads it (calendar_date)
+        try:
+            selected[name] = calendar_date(value).isoformat() if (value := params.get(name)) else ""
+        except ValueError:  # not searched by (the date field is empty), and said, as for the menus' errors
+            selected[name], notice = "", f"Cannot filter: {name}: {NOT_A_DATE}."
     if selected["language"]:  # read as the API reads it: de-DE is de (the menu's code); "english" gets a notice
         try:
             selected["language"] = filter_languages(selected["language"])
