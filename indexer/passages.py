@@ -23,6 +23,9 @@ SENTENCE_END = (".", "?", "!", "…", "。", "？", "！", "．", "؟", "۔", "�
 class PassageOptions:
     window_sentences: int = 2  # sentences per window passage
     max_window_words: int = 80  # a window stops growing past this
+    # ... or at a silence this long (a break, a recording's silent part): a window across it was a "moment" of
+    # hours, from the last words before the break to the first after it. Spoken pauses are a few seconds.
+    max_window_gap_seconds: float = 30.0
     max_sentence_words: int = 50  # run-on speech is cut here
     pause_seconds: float = 1.5  # a pause this long ends a sentence even without punctuation
     # A transcript without sentence punctuation (machine captions: lower case, no full stops) is cut at this many
@@ -83,7 +86,8 @@ def make_passages(sentences: list[Segment], options: PassageOptions | None = Non
     for first in range(len(sentences)):
         window = [sentences[first]]
         for sentence in sentences[first + 1 : first + options.window_sentences]:
-            if sum(len(s.text.split()) for s in window) >= options.max_window_words:
+            if (sum(len(s.text.split()) for s in window) >= options.max_window_words
+                    or sentence.start - window[-1].end > options.max_window_gap_seconds):
                 break
             window.append(sentence)
         passages.append(Passage(window[0].start, window[-1].end, " ".join(s.text for s in window), "window",

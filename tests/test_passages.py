@@ -51,6 +51,16 @@ def test_a_window_starts_at_every_sentence_and_sentences_can_be_passages_too():
     assert [(p.start, p.end, p.text) for p in singles] == [(s.start, s.end, s.text) for s in sentences]
 
 
+def test_a_window_stops_at_a_long_silence():
+    """Captions with a cue at 10 h and the next at 26 h made one "moment" of 16 hours; a break in a talk, one
+    spanning it."""
+    sentences = split_sentences([_segment((0.0, " Before"), (0.4, " the"), (0.8, " break.")),
+                                 _segment((3600.0, " After"), (3600.4, " it.")),
+                                 _segment((3603.0, " Right"), (3603.4, " after."))])
+    windows = [(p.start, round(p.end, 1)) for p in make_passages(sentences) if p.kind == "window"]
+    assert windows == [(0.0, 1.1), (3600.0, 3603.7), (3603.0, 3603.7)]
+
+
 def test_embedded_text_carries_the_talk_context_but_the_stored_text_does_not():
     sentences = split_sentences(_talk_segments())
     passages = make_passages(sentences, PassageOptions())
