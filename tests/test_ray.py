@@ -4,6 +4,7 @@ mid-talk neither loses nor duplicates a talk."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,25 +133,6 @@ def _scratch_left(tmp: Path, pattern: str = "talksearch-*") -> list[str]:
     return sorted(p.name for p in tmp.glob(pattern))
 
 
-def test_a_local_recording_moved_since_it_was_indexed_takes_its_talk_along(ray_tmp, tmp_path):
-    """The driver skipped every local recording the library knew, before any worker saw it, so one moved or renamed
-    kept its talk at the old path (which plays nothing) under --engine ray, unlike the local engine."""
-    from tests.test_local_moves import _captioned, _index as _index_locally, _talks
-
-    library, folder = tmp_path / "library", tmp_path / "rec"
-    a = _captioned(folder, "a", "t01")
-    _captioned(folder, "b", "t02")
-    _index_locally(library, folder)
-    moved = a.with_name("renamed.ogg")
-    a.rename(moved)
-    result = _index(str(folder), "--library", str(library), tmp=ray_tmp)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert f"skipped {moved}: already in the library (moved from {a.as_uri()})" in result.stdout, result.stdout
-    assert f"skipped {folder / 'b.ogg'}: already in the library" in result.stdout, result.stdout
-    assert {(title, url) for _, title, url, _ in _talks(library)} == {
-        ("a", moved.as_uri()), ("b", (folder / "b.ogg").as_uri())}
-
-
 @pytest.mark.parametrize("flags, env", [
     ((), {"TALKSEARCH_RAY_CPUS_PER_WORKER": "1000"}),  # not one worker fits
     (("--ray-workers", "1000"), {}),  # some do, not all
@@ -172,16 +155,6 @@ def test_ray_address_auto_without_a_cluster_names_talksearchs_flag(ray_tmp, tmp_
     assert _error_line(result).startswith("error: --ray-address auto: no running Ray cluster found here"), result.stderr
 
 
-def test_a_model_that_cannot_load_stops_the_run_as_in_the_local_engine(ray_tmp, tmp_path):
-    """Not one 'worker failed' line per talk with Ray's header (process title, pid, actor id, in colours)."""
-    result = _index(str(DATA / "t01.ogg"), str(DATA / "t02.ogg"), "--library", str(tmp_path / "library"),
-                    "--whisper-model", "nosuchmodel", tmp=ray_tmp)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert _error_line(result).startswith("error: cannot load whisper model 'nosuchmodel': ")
-    assert "\x1b[" not in result.stdout + result.stderr and "worker failed" not in result.stdout
-    assert _scratch_left(ray_tmp) == []
-
-
 def test_a_worker_failure_is_its_cause_in_one_line():
     """What a failed call reports: the exception the actor raised, not the header Ray puts before it (built here
     with Ray's own class, as the failures it stands for have no reliable trigger)."""
@@ -195,96 +168,6 @@ def test_a_worker_failure_is_its_cause_in_one_line():
     assert str(error).startswith("\x1b[36mray::RayTalkWorker.index()")  # what the 'worker failed' line showed
     assert _failure(error) == "[Errno 2] No such file or directory: 'mix/s03.mp4'"
     assert _failure(ActorDiedError()) == "The actor died unexpectedly before finishing this task."
-
-
-def test_an_actor_works_on_the_cpus_ray_gave_it(ray_tmp):
-    """One thread per CPU the actor asked for, not one per core of the machine (which other actors share)."""
-    script = textwrap.dedent("""
-        import ray
-        from talksearch.indexer.ray_engine import RayTalkWorker
-        from talksearch.settings import Settings
-
-        ray.init(address="local", num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
-        settings = Settings().model_dump_json()
-        for cpus in (1, 3):
-            worker = ray.remote(RayTalkWorker).options(num_cpus=cpus).remote(settings, frozenset(), {})
-            print(ray.get(worker.__ray_call__.remote(lambda self: self.processor.threads)))
-        ray.shutdown()
-    """)
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "TMPDIR": str(ray_tmp)})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["1", "3"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def test_relative_paths_reach_the_actors_of_a_cluster_started_elsewhere(ray_tmp, tmp_path):
-    """A running cluster's actors work in the folder it was started in, not the driver's: the driver sends local
-    files' absolute paths. And a run leaves no scratch folder behind, the driver's or the actors'."""
-    elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"
-    elsewhere.mkdir()
-    (here / "mix").mkdir(parents=True)
-    shutil.copy(DATA / "t01.ogg", here / "mix" / "t01.ogg")
-    port = _free_port()
-    # A cluster of the test's own: its address given, not written where another test's ray.init would find it.
-    env = {**os.environ, "TMPDIR": str(ray_tmp), "RAY_AUTH_MODE": "disabled"}
-    head = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
-         "--include-dashboard=false", "--dashboard-agent-listen-port", str(_free_port())],
-        cwd=elsewhere, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
-                time.sleep(0.5)
-        result = _index("mix/t01.ogg", "--library", "library", "--ray-address", f"127.0.0.1:{port}", cwd=here,
-                        tmp=ray_tmp, RAY_AUTH_MODE="disabled")
-    finally:  # the head and every process it started (its session): `ray stop` would stop every Ray on the machine
-        os.killpg(head.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            head.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):  # `ray start --block` outlives a SIGTERM
-            os.killpg(head.pid, signal.SIGKILL)
-        head.wait()
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 added, 0 skipped, 0 failed" in result.stdout, result.stdout
-    assert _scratch_left(ray_tmp) == []
-
-
-def test_two_links_to_one_recording_are_indexed_once_as_by_the_local_engine(media_server, ray_tmp, tmp_path):
-    """--reindex of a library an earlier release made, whose feed now lists two links that redirect (301) to the
-    recording it holds: found to be one talk only once fetched, it is replaced once and the second link skipped,
-    as the local engine does it (not fetched, transcribed and committed twice, the second link's title last)."""
-    from tests.test_reindex_sources import _archive_ids, _feed, _indexed_by_the_old_release, _published
-
-    folder, base = _published(media_server, "ray-twice", {"s02": "t02"},
-                              [{"title": "Slicing", "url": "s02.ogg?token=AAA", "talk": "t02", "speaker": "Di Eze"}])
-    library = tmp_path / "library"
-    assert _indexed_by_the_old_release(f"{base}/feed.xml", library) == 1
-    before = _archive_ids(library)
-    links = [{"title": f"Slicing ({name} link)", "url": f"{name}/s02.ogg?token=BBB", "talk": "t02", "speaker": "Di Eze"}
-             for name in ("old", "alt")]
-    (folder / "twice.xml").write_text(_feed(base, links))
-    media_server.redirects.update({"/ray-twice/old/s02.ogg": "/ray-twice/s02.ogg",
-                                   "/ray-twice/alt/s02.ogg": "/ray-twice/s02.ogg"})
-    result = _index(f"{base}/twice.xml", "--reindex", "--library", str(library), "--ray-workers", "1", tmp=ray_tmp)
-    assert result.returncode == 0, result.stdout + result.stderr
-    # The local engine's lines (in whichever order the talks are done)
-    summary, added, skipped = sorted(result.stdout.splitlines())
-    assert skipped == "skipped Slicing (alt link): listed twice in this run", result.stdout
-    assert added.startswith("added   Slicing (old link) (") and added.endswith(", replacing the earlier transcript)")
-    assert summary.startswith("1 added, 1 skipped, 0 failed"), result.stdout
-    assert _archive_ids(library) == before
-    assert {title for _, _, title, *_ in _library_content(library)[0]} == {"Slicing (old link)"}
 
 
 def test_a_terminated_run_ends_as_a_local_one_and_leaves_nothing_behind(ray_tmp, tmp_path):
@@ -332,7 +215,146 @@ def test_a_worker_removes_only_the_scratch_folders_of_dead_workers(ray_tmp, monk
     assert _scratch_left(ray_tmp) == ["talksearch-ray-earlier"]
 
 
-def test_a_feed_items_new_details_are_stored_by_the_ray_engine_as_by_the_local_one(media_server, ray_tmp, tmp_path):
+# --- on a running cluster: what the engine does on a Ray, not how one starts ---------------------------------------
+# Last in this file, as `--ray-address auto` (test_ray_address_auto_without_a_cluster_names_talksearchs_flag) joins
+# any cluster running on the machine, and the one these share runs until the file's tests end.
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    address: str
+    tmp: Path  # the TMPDIR of its processes (Ray's session folder, the actors' scratch folders) and of its drivers
+
+
+@contextlib.contextmanager
+def _ray_head(folder: Path, tmp: Path) -> Iterator[Cluster]:
+    """A Ray cluster started in ``folder``: 3 CPUs, room for one worker of the default 2 CPUs as a local Ray has on
+    the 2-core CI machine, and for an actor of more CPUs than that machine's cores. Its address is given, not written
+    where a test's own local Ray (another TMPDIR) would find it."""
+    port = _free_port()
+    env = {**os.environ, "TMPDIR": str(tmp), "RAY_AUTH_MODE": "disabled"}
+    head = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--port", str(port), "--num-cpus", "3",
+         "--include-dashboard=false", "--dashboard-agent-listen-port", str(_free_port())],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.monotonic() < deadline, "the Ray head did not start"
+                time.sleep(0.5)
+        yield Cluster(f"127.0.0.1:{port}", tmp)
+    finally:  # the head and every process it started (its session): `ray stop` would stop every Ray on the machine
+        os.killpg(head.pid, signal.SIGTERM)
+        # Those that end on a SIGTERM do within half a second; `ray start --block` and its raylet never do, and a
+        # longer wait for them (10 s, before) was only waited out.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(timeout=2)
+        with contextlib.suppress(ProcessLookupError):  # `ray start --block` outlives a SIGTERM
+            os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(light_embedding, tmp_path_factory) -> Iterator[Cluster]:
+    """One running cluster, started elsewhere (a folder of its own), for the tests of what the engine does on a Ray
+    rather than of starting one: a local Ray costs each run 4-6 s to start and stop, joining a running one a tenth
+    of a second. Those of starting, stopping and killing keep a local Ray of their own."""
+    tmp = Path(tempfile.mkdtemp(prefix="tsc-", dir="/tmp"))  # short: Ray's socket paths must fit in 107 bytes
+    try:
+        with _ray_head(tmp_path_factory.mktemp("elsewhere"), tmp) as cluster:
+            yield cluster
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _index_on(cluster: Cluster, *args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
+    """`talksearch index --engine ray` joining ``cluster``, in its TMPDIR (the driver's scratch folders beside the
+    actors', as with a local Ray)."""
+    return _index(*args, "--ray-address", cluster.address, cwd=cwd, tmp=cluster.tmp, RAY_AUTH_MODE="disabled", **env)
+
+
+def test_a_local_recording_moved_since_it_was_indexed_takes_its_talk_along(ray_cluster, tmp_path):
+    """The driver skipped every local recording the library knew, before any worker saw it, so one moved or renamed
+    kept its talk at the old path (which plays nothing) under --engine ray, unlike the local engine."""
+    from tests.test_local_moves import _captioned, _index as _index_locally, _talks
+
+    library, folder = tmp_path / "library", tmp_path / "rec"
+    a = _captioned(folder, "a", "t01")
+    _captioned(folder, "b", "t02")
+    _index_locally(library, folder)
+    moved = a.with_name("renamed.ogg")
+    a.rename(moved)
+    result = _index_on(ray_cluster, str(folder), "--library", str(library))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _scratch_left(ray_cluster.tmp) == []
+    assert f"skipped {moved}: already in the library (moved from {a.as_uri()})" in result.stdout, result.stdout
+    assert f"skipped {folder / 'b.ogg'}: already in the library" in result.stdout, result.stdout
+    assert {(title, url) for _, title, url, _ in _talks(library)} == {
+        ("a", moved.as_uri()), ("b", (folder / "b.ogg").as_uri())}
+
+
+def test_a_model_that_cannot_load_stops_the_run_as_in_the_local_engine(ray_cluster, tmp_path):
+    """Not one 'worker failed' line per talk with Ray's header (process title, pid, actor id, in colours)."""
+    result = _index_on(ray_cluster, str(DATA / "t01.ogg"), str(DATA / "t02.ogg"), "--library",
+                       str(tmp_path / "library"), "--whisper-model", "nosuchmodel")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _error_line(result).startswith("error: cannot load whisper model 'nosuchmodel': ")
+    assert "\x1b[" not in result.stdout + result.stderr and "worker failed" not in result.stdout
+    assert _scratch_left(ray_cluster.tmp) == []
+
+
+def test_relative_paths_reach_the_actors_of_a_cluster_started_elsewhere(ray_cluster, tmp_path):
+    """A running cluster's actors work in the folder it was started in, not the driver's: the driver sends local
+    files' absolute paths. And a run leaves no scratch folder behind, the driver's or the actors'."""
+    here = tmp_path / "here"
+    (here / "mix").mkdir(parents=True)
+    shutil.copy(DATA / "t01.ogg", here / "mix" / "t01.ogg")
+    result = _index_on(ray_cluster, "mix/t01.ogg", "--library", "library", cwd=here)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 added, 0 skipped, 0 failed" in result.stdout, result.stdout
+    assert _scratch_left(ray_cluster.tmp) == []
+
+
+def test_two_links_to_one_recording_are_indexed_once_as_by_the_local_engine(media_server, ray_cluster, tmp_path):
+    """--reindex of a library an earlier release made, whose feed now lists two links that redirect (301) to the
+    recording it holds: found to be one talk only once fetched, it is replaced once and the second link skipped,
+    as the local engine does it (not fetched, transcribed and committed twice, the second link's title last)."""
+    from tests.test_reindex_sources import _archive_ids, _feed, _indexed_by_the_old_release, _published
+
+    folder, base = _published(media_server, "ray-twice", {"s02": "t02"},
+                              [{"title": "Slicing", "url": "s02.ogg?token=AAA", "talk": "t02", "speaker": "Di Eze"}])
+    library = tmp_path / "library"
+    assert _indexed_by_the_old_release(f"{base}/feed.xml", library) == 1
+    before = _archive_ids(library)
+    links = [{"title": f"Slicing ({name} link)", "url": f"{name}/s02.ogg?token=BBB", "talk": "t02", "speaker": "Di Eze"}
+             for name in ("old", "alt")]
+    (folder / "twice.xml").write_text(_feed(base, links))
+    media_server.redirects.update({"/ray-twice/old/s02.ogg": "/ray-twice/s02.ogg",
+                                   "/ray-twice/alt/s02.ogg": "/ray-twice/s02.ogg"})
+    result = _index_on(ray_cluster, f"{base}/twice.xml", "--reindex", "--library", str(library), "--ray-workers", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _scratch_left(ray_cluster.tmp) == []
+    # The local engine's lines (in whichever order the talks are done)
+    summary, added, skipped = sorted(result.stdout.splitlines())
+    assert skipped == "skipped Slicing (alt link): listed twice in this run", result.stdout
+    assert added.startswith("added   Slicing (old link) (") and added.endswith(", replacing the earlier transcript)")
+    assert summary.startswith("1 added, 1 skipped, 0 failed"), result.stdout
+    assert _archive_ids(library) == before
+    assert {title for _, _, title, *_ in _library_content(library)[0]} == {"Slicing (old link)"}
+
+
+def test_a_feed_items_new_details_are_stored_by_the_ray_engine_as_by_the_local_one(media_server, ray_cluster,
+                                                                                  tmp_path):
     """The driver skips a talk the library has before any actor sees it: the details its feed item states now are
     stored all the same (tests/test_details_refresh.py, the local engine), nothing fetched."""
     from tests.test_details_refresh import FEED, MODELS
@@ -346,10 +368,33 @@ def test_a_feed_items_new_details_are_stored_by_the_ray_engine_as_by_the_local_o
     index_locally(library, media_server.url("ray-refresh/feed.xml"))
     feed.write_text(FEED.format(title="Power Capping v1", author="Bob", event="Summit 2024", media=media))
     (folder / "talk.ogg").unlink()  # a download would fail the talk
-    result = _index(media_server.url("ray-refresh/feed.xml"), "--library", str(library), *MODELS, "--ray-workers", "1",
-                    tmp=ray_tmp)
+    result = _index_on(ray_cluster, media_server.url("ray-refresh/feed.xml"), "--library", str(library), *MODELS,
+                       "--ray-workers", "1")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert _scratch_left(ray_cluster.tmp) == []
     line, summary = result.stdout.splitlines()
     assert line == "updated Power Capping v1: details changed (speakers); transcript kept", result.stdout
     assert summary.startswith("0 added, 1 updated, 0 skipped, 0 failed"), summary
     assert {speakers for *_, speakers in _library_content(library)[0]} == {'["Bob"]'}
+
+
+def test_an_actor_works_on_the_cpus_ray_gave_it(ray_cluster):
+    """One thread per CPU the actor asked for, not one per core of the machine (which other actors share)."""
+    script = textwrap.dedent(f"""
+        import ray
+        from talksearch.indexer.ray_engine import RayTalkWorker
+        from talksearch.settings import Settings
+
+        ray.init(address="{ray_cluster.address}", include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+        settings = Settings().model_dump_json()
+        for cpus in (1, 3):
+            worker = ray.remote(RayTalkWorker).options(num_cpus=cpus).remote(settings, frozenset(), {{}})
+            print(ray.get(worker.__ray_call__.remote(lambda self: self.processor.threads)))
+            ray.kill(worker)  # its CPUs back for the next: the cluster has 3
+        ray.shutdown()
+    """)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "TMPDIR": str(ray_cluster.tmp), "RAY_AUTH_MODE": "disabled"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "3"]

@@ -142,11 +142,20 @@ def test_embeddings_on_ctranslate2_match_sentence_transformers(tmp_path):
         Embedder(str(tmp_path), "cpu", backend="ctranslate2", cache=tmp_path)
 
 
+@pytest.fixture(scope="module")
+def mpnet_cache(tmp_path_factory) -> Path:
+    """A model cache of this file's own, fresh at first, for the tests of all-mpnet-base-v2: the first joins the model
+    there (4-5 s), the first to embed with it exports it to ONNX (10-15 s), and the others find both done. What each
+    checks of a cache's content is of a kind of its own (``bundled``, ``onnx``, ``onnx-int8``), which no other test
+    here makes."""
+    return tmp_path_factory.mktemp("mpnet-cache")
+
+
 @pytest.mark.models
-def test_mpnet_joins_from_a_zip_split_across_five_packages_into_the_hubs_files(tmp_path):
+def test_mpnet_joins_from_a_zip_split_across_five_packages_into_the_hubs_files(mpnet_cache):
     """all-mpnet-base-v2's packages carry a zip of its directory in five volumes (``.zip.001`` …), under a
     top-level folder that is not a Python module's name: joined, unpacked and verified once."""
-    mpnet = resolve("embedding", "all-mpnet-base-v2", cache=tmp_path)
+    mpnet = resolve("embedding", "all-mpnet-base-v2", cache=mpnet_cache)
     directory = Path(mpnet.location)
     # the hub's own weights, byte for byte, and the sentence-transformers layout around them
     assert hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest() == \
@@ -156,7 +165,7 @@ def test_mpnet_joins_from_a_zip_split_across_five_packages_into_the_hubs_files(t
 
 
 @pytest.mark.models
-def test_embeddings_on_onnx_runtime_match_sentence_transformers(tmp_path):
+def test_embeddings_on_onnx_runtime_match_sentence_transformers(mpnet_cache):
     """MPNet, which CTranslate2 cannot convert, is exported once to ONNX: in float32 it gives sentence-transformers'
     vectors and word vectors (the same numbers up to summation order); with compute type int8 it runs an int8
     copy, quantised once, that stays as close to them as CTranslate2's int8 MiniLM does to its float model."""
@@ -165,10 +174,10 @@ def test_embeddings_on_onnx_runtime_match_sentence_transformers(tmp_path):
     from talksearch.embedding import Embedder
 
     texts = ["Gang scheduling admits every pod of a job together.", "power capping", "Kueue and Multus " * 100]
-    exact = Embedder("all-mpnet-base-v2", "cpu", 1, cache=tmp_path)  # auto: ONNX Runtime, float32
-    [exported] = (tmp_path / "onnx").iterdir()
+    exact = Embedder("all-mpnet-base-v2", "cpu", 1, cache=mpnet_cache)  # auto: ONNX Runtime, float32
+    [exported] = (mpnet_cache / "onnx").iterdir()
     assert exact.backend == "onnx" and (exported / "model.onnx").is_file() and exact.dimension == 768
-    reference = Embedder("all-mpnet-base-v2", "cpu", 1, backend="sentence-transformers", cache=tmp_path)
+    reference = Embedder("all-mpnet-base-v2", "cpu", 1, backend="sentence-transformers", cache=mpnet_cache)
     (theirs, their_words) = reference.passages_with_tokens(texts)
     (ours, our_words) = exact.passages_with_tokens(texts)
     assert (ours * theirs).sum(axis=1).min() > 0.9999  # the long text is cut at 384 tokens by both
@@ -177,8 +186,8 @@ def test_embeddings_on_onnx_runtime_match_sentence_transformers(tmp_path):
         assert (mine.vectors * other.vectors).sum(axis=1).min() > 0.999
     assert float(exact.query(texts[1]) @ theirs[1]) > 0.9999
 
-    fast = Embedder("all-mpnet-base-v2", "cpu", 1, compute_type="int8", cache=tmp_path)
-    [quantised] = (tmp_path / "onnx-int8").iterdir()
+    fast = Embedder("all-mpnet-base-v2", "cpu", 1, compute_type="int8", cache=mpnet_cache)
+    [quantised] = (mpnet_cache / "onnx-int8").iterdir()
     assert (quantised / "model.onnx").stat().st_size < 0.6 * (exported / "model.onnx").stat().st_size
     (ours, our_words) = fast.passages_with_tokens(texts)
     assert (ours * theirs).sum(axis=1).min() > 0.98  # 0.984-0.99; quantising every layer gave 0.92-0.94
@@ -186,7 +195,7 @@ def test_embeddings_on_onnx_runtime_match_sentence_transformers(tmp_path):
         assert mine.tokens == other.tokens and np.median((mine.vectors * other.vectors).sum(axis=1)) > 0.95
     assert float(fast.query(texts[1]) @ theirs[1]) > 0.985
     with pytest.raises(ModelError, match="cannot run on ONNX Runtime"):
-        Embedder(str(tmp_path), "cpu", backend="onnx", cache=tmp_path)
+        Embedder(str(mpnet_cache), "cpu", backend="onnx", cache=mpnet_cache)
 
 
 @pytest.mark.models
@@ -206,16 +215,16 @@ def test_bert_models_export_to_onnx_too(tmp_path):
 
 
 @pytest.mark.models
-def test_models_side_by_side_score_by_the_mean_of_their_cosines(tmp_path):
+def test_models_side_by_side_score_by_the_mean_of_their_cosines(mpnet_cache):
     """``a+b``: each text's vector is both models' one after another, scaled to length 1, so a dot product is
     the mean of the two models' cosines; the word vectors are the first model's."""
     import numpy as np
 
     from talksearch.embedding import Embedder
 
-    both = Embedder("all-mpnet-base-v2+all-MiniLM-L6-v2", "cpu", 1, cache=tmp_path)
-    mpnet, minilm = Embedder("all-mpnet-base-v2", "cpu", 1, cache=tmp_path), Embedder("all-MiniLM-L6-v2", "cpu", 1,
-                                                                                      cache=tmp_path)
+    both = Embedder("all-mpnet-base-v2+all-MiniLM-L6-v2", "cpu", 1, cache=mpnet_cache)
+    mpnet = Embedder("all-mpnet-base-v2", "cpu", 1, cache=mpnet_cache)
+    minilm = Embedder("all-MiniLM-L6-v2", "cpu", 1, cache=mpnet_cache)
     assert both.name == "all-mpnet-base-v2+all-MiniLM-L6-v2" and both.backend == "onnx+ctranslate2"
     assert (both.dimension, both.token_dimension) == (768 + 384, 768)
     texts = ["The burst buffer drains to Lustre after the job ends.", "Checkpoints are written every hour."]
@@ -450,7 +459,7 @@ def test_links_never_carry_a_script_and_local_files_play_from_the_service(tmp_pa
     assert link_at(hostile, 12.5) == link_at(hostile, 12.5, served=True) == f"/talks/{hostile.id}?t=12.5"
 
     recording = tmp_path / "a.ogg"
-    recording.write_bytes(b"")
+    recording.write_bytes(b"OggS" + bytes(60))  # begins as a recording does (media_types), as /media asks
     local = Talk(extractor="local", source_id="y", url=recording.as_uri(), title="L", media_url=recording.as_uri())
     assert link_at(local, 12.5) == f"{recording.as_uri()}#t=12"  # the CLI's answer: the file itself
     assert link_at(local, 12.5, served=True) == f"/media/{local.id}#t=12"
