@@ -98,3 +98,58 @@ def browser():
             "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
         yield chromium
         chromium.close()
+
+
+# --- the CLI run many times in one process (test_indexing, test_languages) -----------------------------------------
+
+_CLI_RUNS = """
+import io, json, os, sys, traceback
+from talksearch.cli import main
+results = []
+for args, env in json.load(sys.stdin):
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    out, err = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors=errors)  # as Python opens them
+                for errors in ("strict", "backslashreplace"))
+    streams, sys.stdout, sys.stderr = (sys.stdout, sys.stderr), out, err
+    sys.argv = ["talksearch", *args]
+    try:
+        main.main(args, prog_name="talksearch")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # uncaught: as the interpreter would end the process
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout, sys.stderr = streams
+        for name, value in saved.items():
+            os.environ.pop(name) if value is None else os.environ.__setitem__(name, value)
+    for stream in (out, err):
+        stream.flush()
+    results.append([code] + [s.buffer.getvalue().decode("utf-8", "surrogateescape") for s in (out, err)])
+json.dump(results, sys.stdout)
+"""
+
+
+@pytest.fixture(scope="session")
+def cli_runs():
+    """The real CLI (``talksearch.cli.main``, as ``python -m talksearch.cli`` runs it) given each of several
+    command lines in turn, in one Python process started for them all: each run's exit status, stdout and stderr
+    (a CompletedProcess, as tests.helpers.talksearch gives). For tests that check many one-line errors, each of
+    which cost a process start (about a second) run one by one. A case is ``[args...]`` or ``([args...], env)``."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    def run(*cases, env: dict | None = None) -> list[subprocess.CompletedProcess]:
+        given = [case if isinstance(case, tuple) else (case, {}) for case in cases]
+        process = subprocess.run([sys.executable, "-c", _CLI_RUNS], input=json.dumps(given), capture_output=True,
+                                 text=True, env={**os.environ, **(env or {})}, cwd=ROOT, timeout=600)
+        assert process.returncode == 0, process.stderr
+        return [subprocess.CompletedProcess(args, code, out, err)
+                for (args, _), (code, out, err) in zip(given, json.loads(process.stdout))]
+
+    return run

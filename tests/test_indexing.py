@@ -19,12 +19,6 @@ from tests.helpers import DATA, ROOT, TRUTH, talksearch
 pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
 
 
-def search_json(library, query: str, limit: int = 5) -> dict:
-    result = talksearch("search", query, "--library", str(library), "--limit", str(limit), "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_feed_is_indexed_with_metadata(feed_library, media_server):
     library, result = feed_library
     assert "2 added, 0 skipped, 0 failed" in result.stdout
@@ -40,9 +34,13 @@ def test_feed_is_indexed_with_metadata(feed_library, media_server):
     assert abs(talk["duration"] - TRUTH["t01"]["duration"]) < 0.5
 
 
-def test_search_lands_on_the_spoken_sentence(feed_library, media_server):
+def test_search_lands_on_the_spoken_sentence(feed_library, media_server, cli_runs):
     library, _ = feed_library
-    response = search_json(library, "checkpoints are written to an object storage bucket")
+    searches = cli_runs(*(["search", query, "--library", str(library), "--limit", "5", "--json"]  # one process
+                          for query in ("checkpoints are written to an object storage bucket",
+                                        "partition keys are similar to VLANs")))
+    assert all(result.returncode == 0 for result in searches), [result.stderr for result in searches]
+    response, partition = (json.loads(result.stdout) for result in searches)
     assert set(response) >= {"query", "took_ms", "results"}
     top = response["results"][0]
     assert set(top) >= {"talk", "start", "end", "text", "score", "link"}
@@ -53,7 +51,7 @@ def test_search_lands_on_the_spoken_sentence(feed_library, media_server):
     assert "bucket" in top["text"]
     assert top["link"] == f"{media_server.url('t01.ogg')}#t={int(top['start'])}"
 
-    other = search_json(library, "partition keys are similar to VLANs")["results"][0]
+    other = partition["results"][0]
     assert other["talk"]["title"] == TRUTH["t02"]["title"]
     assert abs(other["start"] - TRUTH["t02"]["sentences"][0]["start"]) <= 3.0
 
@@ -91,7 +89,7 @@ def test_rerun_adds_nothing(feed_library, media_server, monkeypatch):
     assert after == before
 
 
-def test_recordings_with_the_same_file_name_at_other_urls_are_other_talks(media_server, tmp_path, monkeypatch):
+def test_recordings_with_the_same_file_name_at_other_urls_are_other_talks(media_server, tmp_path, monkeypatch, cli_runs):
     """yt-dlp names a media URL's recording after its file: /a/talk.ogg and /b/talk.ogg must still be two
     talks. A library that holds one under the file's name alone (indexed before) keeps it, known as such."""
     from talksearch.indexer import sources
@@ -112,9 +110,10 @@ def test_recordings_with_the_same_file_name_at_other_urls_are_other_talks(media_
             run.close()
     result = talksearch("index", first, second, first, "--library", str(library), "--whisper-model", "tiny.en")
     assert "1 added, 2 skipped, 0 failed" in result.stdout, result.stdout  # the first: known; then listed twice
-    talks = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"]
+    listed, again = cli_runs(["talks", "--library", str(library), "--json"],  # one process for both
+                             ["index", second, "--library", str(library), "--whisper-model", "tiny.en"])
+    talks = json.loads(listed.stdout)["talks"]
     assert sorted(t["media_url"] for t in talks) == [first, second]
-    again = talksearch("index", second, "--library", str(library), "--whisper-model", "tiny.en")
     assert "0 added, 1 skipped" in again.stdout, again.stdout
 
 
@@ -139,7 +138,7 @@ def test_a_media_url_that_starts_redirecting_is_the_same_talk(media_server, tmp_
     assert fetched.talk.archive_id == key and fetched.talk.media_url == media_server.url("moving/new/keynote.ogg")
 
 
-def test_a_recording_named_by_two_urls_is_two_talks_told_apart(media_server, tmp_path):
+def test_a_recording_named_by_two_urls_is_two_talks_told_apart(media_server, tmp_path, cli_runs):
     """A URL that redirects to a recording also named directly: two talks (each keyed by the URL named), each
     linked by the URL it was listed under (its media where that led), so the two are told apart and found again.
     Two talks with the same link and media, as an earlier release stored these, are named by `check`."""
@@ -151,9 +150,10 @@ def test_a_recording_named_by_two_urls_is_two_talks_told_apart(media_server, tmp
     library = tmp_path / "library"
     result = talksearch("index", direct, alias, "--library", str(library), "--whisper-model", "tiny.en")
     assert "2 added, 0 skipped, 0 failed" in result.stdout, result.stdout + result.stderr
-    talks = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"]
+    listed, again = cli_runs(["talks", "--library", str(library), "--json"],  # one process for both
+                             ["index", alias, direct, "--library", str(library), "--whisper-model", "tiny.en"])
+    talks = json.loads(listed.stdout)["talks"]
     assert sorted((t["url"], t["media_url"]) for t in talks) == [(alias, direct), (direct, direct)]
-    again = talksearch("index", alias, direct, "--library", str(library), "--whisper-model", "tiny.en")
     assert "0 added, 2 skipped, 0 failed" in again.stdout, again.stdout
     assert check_library(library).clean
 
@@ -177,7 +177,7 @@ def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
         f"{DATA / 'silence.ogg'}\n{folder}\nnot-a-file-or-url\n", encoding="utf-8-sig", newline="\r\n"
     )
     library = tmp_path / "library"
-    result = talksearch("index", "--from-file", str(sources), "--library", str(library))
+    result = talksearch("index", "--from-file", str(sources), "--library", str(library), "--whisper-model", "tiny.en")
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith(("added", "failed", "skipped"))]
@@ -227,13 +227,16 @@ def test_a_different_embedding_model_is_refused(feed_library, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_a_library_keeps_its_own_model_when_no_model_is_asked_for(tmp_path):
+def test_a_library_keeps_its_own_model_when_no_model_is_asked_for(tmp_path, monkeypatch):
     """The default embedding is for new libraries: indexing into one made with another model uses that model,
     unless a model is asked for (a flag or TALKSEARCH_EMBED_MODEL), which the library then refuses."""
+    monkeypatch.delenv("TALKSEARCH_EMBED_MODEL")  # light_embedding's: no model asked for
     library = tmp_path / "library"
-    made = talksearch("index", str(DATA / "t01.ogg"), "--library", str(library), "--embed-model", "all-MiniLM-L6-v2")
+    tiny = ("--whisper-model", "tiny.en")  # what is checked is the embedding, not what whisper hears
+    made = talksearch("index", str(DATA / "t01.ogg"), "--library", str(library), "--embed-model", "all-MiniLM-L6-v2",
+                      *tiny)
     assert made.returncode == 0, made.stderr
-    more = talksearch("index", str(DATA / "t02.ogg"), "--library", str(library))
+    more = talksearch("index", str(DATA / "t02.ogg"), "--library", str(library), *tiny)
     assert more.returncode == 0 and "1 added" in more.stdout, more.stdout + more.stderr
     with Library.open(library, readonly=True) as reader:
         assert reader.embed_model == "all-MiniLM-L6-v2"
@@ -244,60 +247,65 @@ def test_a_library_keeps_its_own_model_when_no_model_is_asked_for(tmp_path):
     assert asked.returncode == 1 and "built with embedding model 'all-MiniLM-L6-v2'" in asked.stderr
 
 
-def test_export_formats(feed_library):
+def test_export_formats(feed_library, cli_runs):
     library, _ = feed_library
     talk_id = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"][0]["id"]
+    formats = ("json", "vtt", "srt", "txt")
+    *exports, missing = cli_runs(*(["export", talk_id, "--library", str(library), "--format", fmt] for fmt in formats),
+                                 ["export", "nope", "--library", str(library), "--format", "txt"])  # one process
+    assert all(result.returncode == 0 for result in exports), [result.stderr for result in exports]
+    exported = dict(zip(formats, (result.stdout for result in exports), strict=True))
 
-    def export(fmt: str) -> str:
-        result = talksearch("export", talk_id, "--library", str(library), "--format", fmt)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
-
-    transcript = json.loads(export("json"))
+    transcript = json.loads(exported["json"])
     segments = transcript["segments"]
     assert segments and all(s["words"] and s["start"] < s["end"] for s in segments)
     assert all(segments[i]["start"] <= segments[i + 1]["start"] for i in range(len(segments) - 1))
-    vtt, srt, txt = export("vtt"), export("srt"), export("txt")
+    vtt, srt, txt = exported["vtt"], exported["srt"], exported["txt"]
     assert vtt.startswith("WEBVTT\n\n00:00:0")
     assert srt.startswith("1\n00:00:0") and " --> " in srt and "," in srt.splitlines()[1]
     assert txt.strip().splitlines()[0] == segments[0]["text"]
 
-    missing = talksearch("export", "nope", "--library", str(library), "--format", "txt")
     assert missing.returncode == 1 and missing.stderr.startswith("error: no talk 'nope'")
 
 
-def test_cli_errors_are_one_line(tmp_path):
-    for args in (["talks", "--library", str(tmp_path / "none")], ["search", "x", "--library", str(tmp_path / "none")]):
-        result = talksearch(*args)
+def test_cli_errors_are_one_line(tmp_path, cli_runs):
+    """Each command line a run of the real CLI, all in one process (conftest's ``cli_runs``): a process of its own
+    cost each about a second."""
+    none, lib = str(tmp_path / "none"), str(tmp_path / "lib")
+    missing = [["talks", "--library", none], ["search", "x", "--library", none]]
+    # Usage mistakes too: one line that says what is wrong and where the help is, exit 2.
+    usage = ((["index", "--library", lib], "name at least one SOURCE"),
+             (["search", "x", "--limit", "0"], "'--limit': 0 is not in the range"),
+             (["index", "x", "--beam-size", "many"], "'many' is not a valid integer"),
+             (["serch", "x"], "No such command 'serch'"),
+             (["index", "", "--library", lib], "a SOURCE is empty"),  # not the cwd
+             (["talks", "--library", ""], "--library: must not be empty"),
+             (["index", "x", "--beam-size", "100000"], "--beam-size: Input should be less than or equal"),
+             (["index", "x", "--embed-model", "+"], "--embed-model: names no model"),  # not the cwd
+             # Ray's flags without Ray: the talks would be indexed here, the flags silently ignored
+             (["index", "x", "--ray-address", "1.2.3.4:6379"], "--ray-address needs --engine ray"),
+             (["index", "x", "--ray-workers", "2"], "--ray-workers needs --engine ray"))
+    # A wrong TALKSEARCH_* variable is named as such, not as a flag the command may not even have.
+    variables = (({"TALKSEARCH_BATCH_SIZE": "abc"}, "TALKSEARCH_BATCH_SIZE: Input should be a valid integer"),
+                 ({"TALKSEARCH_CORS_ORIGINS": "notjson"}, "TALKSEARCH_CORS_ORIGINS: not valid JSON"),
+                 # not the current directory, which a gigabyte of models would be written into
+                 ({"TALKSEARCH_MODEL_CACHE": ""}, "TALKSEARCH_MODEL_CACHE: must not be empty"),
+                 ({"TALKSEARCH_RANK_DENSE_WEIGHT": "inf"}, "TALKSEARCH_RANK_DENSE_WEIGHT: Input should be a finite number"))
+    (tmp_path / "talk.mp4").write_bytes(b"")
+    a_file = ["index", "x", "--library", str(tmp_path / "talk.mp4")]  # --library given the talk by mistake
+    results = cli_runs(*missing, *(args for args, _ in usage), *((["talks", "--library", none], env)
+                                                                for env, _ in variables), a_file)
+    for result in results[:len(missing)]:
         assert result.returncode == 1
         assert result.stderr.startswith("error: no library at") and result.stderr.count("\n") == 1
-    # Usage mistakes too: one line that says what is wrong and where the help is, exit 2.
-    for args, says in ((["index", "--library", str(tmp_path / "lib")], "name at least one SOURCE"),
-                       (["search", "x", "--limit", "0"], "'--limit': 0 is not in the range"),
-                       (["index", "x", "--beam-size", "many"], "'many' is not a valid integer"),
-                       (["serch", "x"], "No such command 'serch'"),
-                       (["index", "", "--library", str(tmp_path / "lib")], "a SOURCE is empty"),  # not the cwd
-                       (["talks", "--library", ""], "--library: must not be empty"),
-                       (["index", "x", "--beam-size", "100000"], "--beam-size: Input should be less than or equal"),
-                       (["index", "x", "--embed-model", "+"], "--embed-model: names no model"),  # not the cwd
-                       # Ray's flags without Ray: the talks would be indexed here, the flags silently ignored
-                       (["index", "x", "--ray-address", "1.2.3.4:6379"], "--ray-address needs --engine ray"),
-                       (["index", "x", "--ray-workers", "2"], "--ray-workers needs --engine ray")):
-        result = talksearch(*args)
+    for result, (_, says) in zip(results[len(missing):], usage):
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith("error: ") and "--help')" in result.stderr
-    # A wrong TALKSEARCH_* variable is named as such, not as a flag the command may not even have.
-    for env, says in (({"TALKSEARCH_BATCH_SIZE": "abc"}, "TALKSEARCH_BATCH_SIZE: Input should be a valid integer"),
-                      ({"TALKSEARCH_CORS_ORIGINS": "notjson"}, "TALKSEARCH_CORS_ORIGINS: not valid JSON"),
-                      # not the current directory, which a gigabyte of models would be written into
-                      ({"TALKSEARCH_MODEL_CACHE": ""}, "TALKSEARCH_MODEL_CACHE: must not be empty"),
-                      ({"TALKSEARCH_RANK_DENSE_WEIGHT": "inf"}, "TALKSEARCH_RANK_DENSE_WEIGHT: Input should be a finite number")):
-        result = talksearch("talks", "--library", str(tmp_path / "none"), env=env)
+    for result, (_, says) in zip(results[len(missing) + len(usage):], variables):
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert len(results) == len(missing) + len(usage) + len(variables) + 1
     assert not (tmp_path / "lib").exists()
-    (tmp_path / "talk.mp4").write_bytes(b"")
-    a_file = talksearch("index", "x", "--library", str(tmp_path / "talk.mp4"))  # --library given the talk by mistake
-    assert a_file.returncode == 1 and a_file.stderr == f"error: library {tmp_path / 'talk.mp4'} is a file: a library is a folder (--library FOLDER)\n"
+    assert results[-1].returncode == 1 and results[-1].stderr == f"error: library {tmp_path / 'talk.mp4'} is a file: a library is a folder (--library FOLDER)\n"
     with socket.socket() as taken:  # serving where another server listens: said before anything claims to serve
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -306,31 +314,34 @@ def test_cli_errors_are_one_line(tmp_path):
     assert busy.stderr.startswith("error: cannot serve at 127.0.0.1:") and "Address already in use" in busy.stderr
 
 
-def test_a_hub_model_that_cannot_be_fetched_is_one_line(tmp_path):
+def test_a_hub_model_that_cannot_be_fetched_is_one_line(tmp_path, cli_runs):
     # The hub on a loopback port nobody listens on: its client would retry each file five times, a line each.
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         hub = f"http://127.0.0.1:{closed.getsockname()[1]}"
     env = {"HF_ENDPOINT": hub, "HF_HOME": str(tmp_path / "hf")}  # an empty hub cache
-    for flag, role in (("--whisper-model", "whisper"), ("--embed-model", "embedding")):
-        result = talksearch("index", str(DATA / "t01.ogg"), "--library", str(tmp_path / "lib"), flag, "nobody/no-model", env=env)
+    roles = (("--whisper-model", "whisper"), ("--embed-model", "embedding"))
+    results = cli_runs(*(["index", str(DATA / "t01.ogg"), "--library", str(tmp_path / "lib"), flag, "nobody/no-model"]
+                         for flag, _ in roles), env=env)  # one process: the hub's address is read as it starts
+    for result, (_, role) in zip(results, roles, strict=True):
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         assert result.stderr == (f"error: cannot load {role} model 'nobody/no-model': not in the local hub cache, "
                                  f"and 127.0.0.1 cannot be reached (Connection refused)\n")
 
 
-def test_text_that_is_not_utf8_and_output_that_cannot_be_written_are_one_line(feed_library, tmp_path):
+def test_text_that_is_not_utf8_and_output_that_cannot_be_written_are_one_line(feed_library, tmp_path, cli_runs):
     library, _ = feed_library
     not_utf8 = "ab\udcff"  # the bytes 'ab\xff' on the command line, as Python holds them
     binary = tmp_path / "sources.bin"
     binary.write_bytes(b"\xff\xfe\x00bin")
-    for args, says in ((["search", not_utf8, "--library", str(library)], "not valid text (UTF-8)"),
-                       (["export", not_utf8, "--library", str(library)], "not valid UTF-8"),
-                       (["index", "--from-file", str(binary), "--library", str(tmp_path / "lib")], "not a text file")):
-        result = talksearch(*args)
+    cases = ((["search", not_utf8, "--library", str(library)], "not valid text (UTF-8)"),
+             (["export", not_utf8, "--library", str(library)], "not valid UTF-8"),
+             (["index", "--from-file", str(binary), "--library", str(tmp_path / "lib")], "not a text file"))
+    *results, listed = cli_runs(*(args for args, _ in cases), ["talks", "--library", str(library), "--json"])
+    for result, (_, says) in zip(results, cases, strict=True):
         assert result.returncode == 2 and says in result.stderr and result.stderr.count("\n") == 1, result.stderr
     # Output to a full device: the output is to blame, not the library.
-    talk_id = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"][0]["id"]
+    talk_id = json.loads(listed.stdout)["talks"][0]["id"]
     with open("/dev/full", "w") as full:
         result = subprocess.run([sys.executable, "-m", "talksearch.cli", "export", talk_id, "--library", str(library)],
                                 cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True)
@@ -377,7 +388,7 @@ def test_serve_says_when_it_made_the_library_it_serves(tmp_path):
     assert said[1].startswith("talksearch: serving"), said
 
 
-def test_a_talk_whose_sentences_are_gone_is_not_exported_as_an_empty_file(feed_library, tmp_path):
+def test_a_talk_whose_sentences_are_gone_is_not_exported_as_an_empty_file(feed_library, tmp_path, cli_runs):
     """A damaged copy of a library (the talk's rows in ``segments`` deleted): an export says so in one line and
     the API answers 404, rather than a bare WEBVTT header a player takes for a silent talk."""
     from fastapi.testclient import TestClient
@@ -390,8 +401,9 @@ def test_a_talk_whose_sentences_are_gone_is_not_exported_as_an_empty_file(feed_l
     talk_id = json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["talks"][0]["id"]
     with sqlite3.connect(library / "catalog.sqlite") as db:
         assert db.execute("DELETE FROM segments WHERE talk_id = ?", (talk_id,)).rowcount > 0
-    for fmt in ("vtt", "srt", "txt", "json"):
-        result = talksearch("export", talk_id, "--library", str(library), "--format", fmt)
+    formats = ("vtt", "srt", "txt", "json")
+    results = cli_runs(*(["export", talk_id, "--library", str(library), "--format", fmt] for fmt in formats))
+    for fmt, result in zip(formats, results, strict=True):  # one process for them all
         assert result.returncode == 1 and result.stdout == "", (fmt, result.stdout)
         assert result.stderr == f"error: talk {talk_id!r} has no transcript in the library (no sentences of it are stored)\n"
     with TestClient(create_app(Settings(library=library))) as client:

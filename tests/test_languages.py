@@ -125,18 +125,29 @@ def test_whisper_hears_another_language_than_the_feeds_channel_states(tmp_path):
         "Checkpointing": "en", "Kühlung": "de", "Checkpointing, stated": "de"}
 
 
+# What the processors below are checked for is whisper's (a talk's language, its words): MiniLM embeds their
+# passages, loaded in a tenth of the time of the default's three models.
+LIGHT_EMBEDDING = "all-MiniLM-L6-v2"
+
+
 @pytest.fixture(scope="module")
 def english_only():
-    return TalkProcessor(Settings(whisper_model="tiny.en", threads=1, transcribe_workers=1))
+    return TalkProcessor(Settings(whisper_model="tiny.en", threads=1, transcribe_workers=1,
+                                  embed_model=LIGHT_EMBEDDING))
+
+
+@pytest.fixture(scope="module")
+def multilingual():
+    """One processor for the module's talks, as one index run processes each of its talks in turn."""
+    return TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1, embed_model=LIGHT_EMBEDDING))
 
 
 @needs_espeak
 @pytest.mark.models
 @pytest.mark.parametrize("language, stated", [("de", None), ("es", None), ("de", "Deutsch")])
-def test_multilingual_model_detects_and_transcribes(tmp_path, language, stated):
+def test_multilingual_model_detects_and_transcribes(tmp_path, multilingual, language, stated):
     """Detected when the source does not say, or says it in a way whisper does not know (a feed's "Deutsch")."""
-    processor = TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1))
-    result = processor.process(fetched(spoken(tmp_path, language), language=stated))
+    result = multilingual.process(fetched(spoken(tmp_path, language), language=stated))
     assert result.talk.language == language
     assert result.talk.transcript_source == "whisper base"
     # the greeting, in the talk's language (whether whisper punctuates it, and so ends the sentence there, varies
@@ -230,29 +241,30 @@ def test_the_language_menu_names_its_languages_and_keeps_a_filter_no_talk_has(ap
 
 
 @pytest.mark.models
-def test_cli_search_filters_by_language():
+def test_cli_search_filters_by_language(cli_runs):
+    """Each command line a run of the real CLI, all in one process (conftest's ``cli_runs``)."""
     import json
 
-    from tests.helpers import talksearch
     from tests.service_fixtures import shared_library
 
     library = str(shared_library())
-    english = talksearch("search", "checkpoint", "--library", library, "--language", "en", "--json")
-    german = talksearch("search", "checkpoint", "--library", library, "--language", "de", "--json")
+    words = ("english", "qq")  # a word, and two letters that are no language's code
+    english, german, region, *wrong, listed, none, wrong_listed = cli_runs(
+        *(["search", "checkpoint", "--library", library, "--language", code, "--json"] for code in ("en", "de", "en-GB")),
+        *(["search", "checkpoint", "--library", library, "--language", value] for value in words),
+        # the talks listing takes the same filter
+        *(["talks", "--library", library, "--language", code, "--json"] for code in ("EN", "de")),
+        ["talks", "--library", library, "--language", "english"])
     assert english.returncode == 0 and german.returncode == 0, english.stderr + german.stderr
     assert {r["talk"]["language"] for r in json.loads(english.stdout)["results"]} == {"en"}
     assert json.loads(german.stdout)["results"] == []
-    region = talksearch("search", "checkpoint", "--library", library, "--language", "en-GB", "--json")
     assert json.loads(region.stdout)["results"] == json.loads(english.stdout)["results"]  # en-GB is en
-    for value in ("english", "qq"):  # a word, and two letters that are no language's code
-        wrong = talksearch("search", "checkpoint", "--library", library, "--language", value)
-        assert wrong.returncode == 2 and f"'{value}' is not a language code" in wrong.stderr
-    # the talks listing takes the same filter
-    listed = json.loads(talksearch("talks", "--library", library, "--language", "EN", "--json").stdout)
+    for value, result in zip(words, wrong, strict=True):
+        assert result.returncode == 2 and f"'{value}' is not a language code" in result.stderr
+    listed = json.loads(listed.stdout)
     assert listed["total"] == len(listed["talks"]) > 0 and {t["language"] for t in listed["talks"]} == {"en"}
-    assert json.loads(talksearch("talks", "--library", library, "--language", "de", "--json").stdout)["total"] == 0
-    wrong = talksearch("talks", "--library", library, "--language", "english")
-    assert wrong.returncode == 2 and "'english' is not a language code" in wrong.stderr
+    assert json.loads(none.stdout)["total"] == 0
+    assert wrong_listed.returncode == 2 and "'english' is not a language code" in wrong_listed.stderr
 
 
 @pytest.mark.unit
@@ -444,26 +456,25 @@ def test_libraries_of_english_only_models_are_told_apart():
 
 @needs_espeak
 @pytest.mark.models
-def test_an_english_query_finds_a_german_talk_in_a_multilingual_library(tmp_path):
+def test_an_english_query_finds_a_german_talk_in_a_multilingual_library(tmp_path, cli_runs):
     import json
 
-    from tests.helpers import talksearch
-
     library = str(tmp_path / "lib")
-    indexed = talksearch("index", str(spoken(tmp_path, "de")), str(DATA / "t01.ogg"), "--library", library,
-                         "--embed-model", "multilingual-e5-small")
+    # Each command line a run of the real CLI, all in one process (conftest's ``cli_runs``).
+    indexed, found, other, english = cli_runs(
+        ["index", str(spoken(tmp_path, "de")), str(DATA / "t01.ogg"), "--library", library,
+         "--embed-model", "multilingual-e5-small"],
+        ["search", "what slows a program down", "--library", library, "--json"],
+        ["index", str(DATA / "t01.ogg"), "--library", library, "--embed-model", "all-MiniLM-L6-v2"],
+        ["index", str(tmp_path / "de.wav"), "--library", str(tmp_path / "english"), "--embed-model", "all-MiniLM-L6-v2"])
     assert indexed.returncode == 0, indexed.stderr
     assert "does not read" not in indexed.stdout
     # No word of the query is in the German talk, and the English talk (t01, on object storage) is in the query's
     # language: only the meaning leads to the German sentence.
-    found = talksearch("search", "what slows a program down", "--library", library, "--json")
     assert found.returncode == 0, found.stderr
     first = json.loads(found.stdout)["results"][0]
     assert first["talk"]["language"] == "de" and first["text"].endswith("Programms."), first  # whisper may mishear the rest
-    other = talksearch("index", str(DATA / "t01.ogg"), "--library", library, "--embed-model", "all-MiniLM-L6-v2")
     assert other.returncode != 0 and "multilingual-e5-small" in other.stderr  # a library keeps its model
-    english = talksearch("index", str(tmp_path / "de.wav"), "--library", str(tmp_path / "english"),
-                         "--embed-model", "all-MiniLM-L6-v2")
     assert english.returncode == 0, english.stderr
     assert "spoken in 'de', which the embedding model does not read" in english.stdout  # and says what would
     assert f"talksearch reembed {tmp_path / 'english'} --library NEW --embed-model " in english.stdout, english.stdout
@@ -516,7 +527,8 @@ def test_a_translation_is_stored_searched_embedded_and_exported(tmp_path):
 @needs_espeak
 @pytest.mark.models
 def test_translate_writes_each_sentence_in_english(tmp_path):
-    processor = TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1, translate=True))
+    processor = TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1, translate=True,
+                                       embed_model=LIGHT_EMBEDDING))
     result = processor.process(fetched(spoken(tmp_path, "de")))
     assert result.talk.language == "de" and result.translate_seconds > 0
     assert all(s.translation for s in result.sentences[1:])  # whisper base's English: there, if rough

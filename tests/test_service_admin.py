@@ -16,7 +16,6 @@ from tests.service_fixtures import (
     ADMIN_TOKEN,
     admin_server,
     assert_error,
-    copy_library,
     locked_down_server,
     read_server,
     serving,
@@ -146,9 +145,12 @@ def _submit(server, media: str) -> dict:
     return response.json()
 
 
-def test_index_over_the_api_while_serving_then_delete():
+def test_index_over_the_api_while_serving_then_delete(monkeypatch):
     """A talk indexed by the background worker becomes searchable without a restart; a CLI-style writer
     holding the library makes the job wait, not fail; DELETE removes the talk everywhere."""
+    from talksearch.service import jobs
+
+    monkeypatch.setattr(jobs, "LOCK_RETRY_SECONDS", 0.2)  # tries again soon after the writer lets go, not 5 s later
     server = admin_server()
     before = server.get("/api/talks").json()["total"]
 
@@ -191,7 +193,8 @@ def test_a_job_reports_each_talks_outcome_as_it_is_done(tmp_path):
     from tests.helpers import DATA
     from tests.service_fixtures import settings_for
 
-    request = {"settings": settings_for(tmp_path / "lib").model_dump(mode="json", exclude={"admin_token"}),
+    settings = settings_for(tmp_path / "lib", whisper_model="tiny.en", embed_model="all-MiniLM-L6-v2")  # the lightest
+    request = {"settings": settings.model_dump(mode="json", exclude={"admin_token"}),
                "sources": [str(DATA / "t02.ogg"), str(tmp_path / "missing.ogg")], "guard": True}
     child = subprocess.run([sys.executable, "-m", "talksearch.service.index_job"], input=json.dumps(request),
                            capture_output=True, text=True, timeout=600)
@@ -232,7 +235,8 @@ def test_talk_indexed_by_another_process_becomes_searchable():
     from talksearch.indexer.pipeline import IndexRun
 
     server = admin_server()
-    run = IndexRun(settings_for(server.settings.library), report=lambda line: None)
+    run = IndexRun(settings_for(server.settings.library, whisper_model="tiny.en"),  # what is checked is the service's
+                   report=lambda line: None)
     try:
         summary = run.run([loopback_media().url("live/t01-cli.ogg")])
     finally:
@@ -300,10 +304,14 @@ def test_a_job_waiting_for_the_library_logs_it_once_and_backs_off(monkeypatch):
     assert pauses[3] < 0.8 + 0.4, pauses  # ... up to the cap (uncapped, the fourth would be 1.6 s)
 
 
-def test_job_history_is_kept_as_jobs_finish():
+def test_job_history_is_kept_as_jobs_finish(tmp_path):
     """TALKSEARCH_JOB_HISTORY bounds the finished jobs remembered as each finishes, not only when another is
     submitted."""
-    settings = settings_for(copy_library(), admin_token=ADMIN_TOKEN, allow_private_sources=True, job_history=1)
+    # A library of MiniLM's, which loads in a tenth of the time of the default's three models: no job adds a talk.
+    library = tmp_path / "library"
+    Library.open(library, create=True).close()
+    settings = settings_for(library, admin_token=ADMIN_TOKEN, allow_private_sources=True, job_history=1,
+                            embed_model="all-MiniLM-L6-v2")
     with serving(settings) as server:
         ids = [server.client.post("/api/index", json={"source": loopback_media().url("live/missing.ogg")},
                                   headers=AUTH).json()["id"] for _ in range(2)]  # the second queued: none finished
@@ -350,7 +358,8 @@ def test_a_talks_kept_recording_goes_with_it_and_nothing_else_does():
             '<?xml version="1.0"?><rss version="2.0"><channel><title>Kept</title><item><title>Kept talk</title>'
             f'<guid isPermaLink="false">tag:talks.example,2024:kept talk</guid><enclosure '
             f'url="{served.url("live/" + enclosure)}" type="audio/ogg"/></item></channel></rss>')
-        run = IndexRun(settings_for(library, keep_media=True), report=lambda line: None, reindex=reindex)
+        run = IndexRun(settings_for(library, keep_media=True, whisper_model="tiny.en"), report=lambda line: None,
+                       reindex=reindex)  # what is kept is checked, not what whisper hears
         try:
             [outcome] = run.run([served.url("live/kept.xml")]).outcomes
         finally:
@@ -365,7 +374,7 @@ def test_a_talks_kept_recording_goes_with_it_and_nothing_else_does():
     assert index_feed("kept.opus", reindex=True) == talk_id
     assert sorted(p.name for p in media.iterdir()) == [f"{kept}.opus"]
     # A talk that fails is not in the library: its download is not kept for it.
-    run = IndexRun(settings_for(library, keep_media=True), report=lambda line: None)
+    run = IndexRun(settings_for(library, keep_media=True, whisper_model="tiny.en"), report=lambda line: None)
     try:
         assert [o.status for o in run.run([served.url("corrupt.mp3")]).outcomes] == ["failed"]
     finally:
