@@ -156,8 +156,10 @@ def locked_down_server() -> Server:
 
 @functools.cache
 def admin_server() -> Server:
-    """Over a copy of the library, for tests that write: admin token set, loopback sources allowed."""
-    return start_server(shared_settings(copy_library(), admin_token=ADMIN_TOKEN, allow_private_sources=True))
+    """Over a copy of the library, for tests that write: admin token set, loopback sources allowed; its jobs
+    transcribe with tiny.en (what they check is the jobs, not the words: whisper base took seconds more a job)."""
+    return start_server(shared_settings(copy_library(), admin_token=ADMIN_TOKEN, allow_private_sources=True,
+                                        whisper_model="tiny.en"))
 
 
 def talk_ids() -> dict[str, str]:
