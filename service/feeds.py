@@ -8,7 +8,7 @@ cannot carry at all, such as NUL, are dropped first: lxml refuses them rather th
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -155,7 +155,9 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
     published = _when(talk.published)
     entry.updated(modified(talk))
     if published:
-        entry.published(published)
+        # The catalog holds the publisher's day; Atom wants a time. Noon UTC is that day in every zone from UTC-12
+        # to UTC+11: midnight UTC, a feed reader in the Americas showed the day before.
+        entry.published(published + timedelta(hours=12) if published.time() == time() else published)
     return entry
 
 

@@ -139,3 +139,5 @@ def test_the_talks_feed_keeps_the_catalogs_order():
     entries = feedparser.parse(talks_feed("http://h", [], talks).body).entries
     assert [e.title for e in entries] == ["2025", "undated", "2024", "1965"]
     assert entries[1].updated.startswith("2024-05-15")  # when it was indexed, not 1970
+    # the publisher's day at noon UTC, that day in the Americas too (at midnight UTC they read the day before)
+    assert entries[2].published == "2024-03-01T12:00:00+00:00" and "published" not in entries[1]
