@@ -36,13 +36,20 @@ _UNITS = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")  # 15s, 1m30
 def link_seconds(value: str) -> float:
     """A talk link's ``t=`` in the forms people paste: seconds (``90``, ``90.5``), a clock (``1:30``, ``1:02:03``)
     or YouTube's units (``15s``, ``1m30s``). Anything else, or a time past any talk, starts at 0."""
-    value = value.strip().lower()
     try:
-        seconds = float(value)
+        seconds = float(value.strip())
     except ValueError:
-        match = _CLOCK.fullmatch(value) or (_UNITS.fullmatch(value) if value else None)
-        if not match:
+        seconds = written_seconds(value)
+        if seconds is None:
             return 0.0
-        hours, minutes, secs = (float(part or 0) for part in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
     return seconds if 0 < seconds < 1e7 else 0.0  # also drops negatives, inf and nan
+
+
+def written_seconds(value: str) -> float | None:
+    """A clock (``1:30``, ``1:02:03``) or YouTube's units (``15s``, ``1m30s``) in seconds; None for anything else."""
+    value = value.strip().lower()
+    match = _CLOCK.fullmatch(value) or (_UNITS.fullmatch(value) if value else None)
+    if not match:
+        return None
+    hours, minutes, secs = (float(part or 0) for part in match.groups())
+    return hours * 3600 + minutes * 60 + secs

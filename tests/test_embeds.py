@@ -143,6 +143,13 @@ def test_embed_pages_carry_their_policy(widget_api, talks):
         Settings(library="unused", embed_frame_ancestors="* ; script-src *")
     assert_error(httpx.get(f"{widget_api.base}/embed/talks/nope", timeout=60), 404, "not_found")
     assert_error(httpx.get(f"{widget_api.base}/embed/talks/{talks['t01']}?t=-1", timeout=60), 422, "invalid_request")
+    # a talk page's t= pasted into an embed's: the same moment (a clock was a 422), anything else still refused
+    for written in ("0:07", "7s", "0h0m7s", "7"):
+        page = httpx.get(f"{widget_api.base}/embed/talks/{talks['t01']}", params={"t": written}, timeout=60)
+        assert page.status_code == 200 and "#t=7" in page.text, (written, page.text[:300])
+    for refused in ("seven", "-0:07", "1:2:3:4"):
+        assert_error(httpx.get(f"{widget_api.base}/embed/talks/{talks['t01']}", params={"t": refused}, timeout=60),
+                     422, "invalid_request")
 
 
 def test_oembed_turns_a_talk_link_into_its_iframe(widget_api, talks):

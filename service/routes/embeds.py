@@ -16,14 +16,14 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
-from pydantic import ValidationError, validate_call
+from pydantic import BeforeValidator, ValidationError, validate_call
 from talksearch.service.errors import ApiError
 from talksearch.service.params import NOT_UTF8, Filters, not_utf8, talk_filter
 from talksearch.service.rendering import base_path, environment, render
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-from talksearch.timecode import link_seconds, url_seconds
+from talksearch.timecode import link_seconds, url_seconds, written_seconds
 
 from talksearch.schemas import ErrorResponse, OEmbed
 from talksearch.search.searcher import QueryError, link_at, quotes_dropped_note
@@ -95,13 +95,22 @@ def embed_search(
                  state)
 
 
+def _as_seconds(value):
+    """A clock or units (a talk page's ``t=``, pasted into an embed's) in seconds; anything else as it came."""
+    written = written_seconds(value) if isinstance(value, str) else None
+    return value if written is None else written
+
+
 @router.get("/embed/talks/{talk_id}", response_class=HTMLResponse, responses={**_HTML, 404: {"model": ErrorResponse}},
             summary="A talk's player starting at a moment, as a page for an iframe (no scripts)")
 def embed_talk(
     state: State,
     request: Request,
     talk_id: str,
-    t: Annotated[float, Query(ge=0, le=1e7, allow_inf_nan=False, description="Start here, in seconds from the talk's start")] = 0.0,
+    t: Annotated[float, BeforeValidator(_as_seconds), Query(
+        ge=0, le=1e7, allow_inf_nan=False,
+        description="Start here: seconds from the talk's start, or a clock (`1:02:03`) or units (`1h2m3s`) as the "
+                    "talk page takes them")] = 0.0,
 ) -> HTMLResponse:
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
