@@ -8,6 +8,7 @@ library catalog) skips talks that are already indexed, keyed by extractor and id
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -64,6 +65,7 @@ _CHAPTER_TITLE = 200  # ... a chapter's title: a line of a table of contents, no
 _DESCRIPTION = 20_000  # ... a description (stored and shown; nothing reads it into a model): pages of show notes
 _SPEAKERS = 50  # names kept of a talk's speakers: a panel, not a conference's list of attendees
 _CUT_WORD = re.compile(r"\s\S*\Z")  # the last word of a text, and the space before it
+_NO_MEDIA = "no media found on this page (yt-dlp: Unsupported URL)"
 
 
 class SourceError(Exception):
@@ -145,7 +147,7 @@ def clean_error(exc: BaseException) -> str:
     text = re.sub(r"\s*\(caused by .*\)$", "", text)
     text = re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)  # where in CPython's ssl module: "self-signed certificate (_ssl.c:1006)"
     if re.fullmatch(r"Unsupported URL: https?://\S+", text):  # the generic extractor's word for a page without media
-        text = "no media found on this page (yt-dlp: Unsupported URL)"
+        text = _NO_MEDIA
     text = re.sub(r"HTTPS?ConnectionPool\(host='([^']*)', port=(\d+)\): ", r"\1:\2: ", text)
     text = re.sub(r"#__youtubedl_smuggle=[^\s'\"]*", "", text)  # what yt-dlp passes along with a URL (a feed's guid)
     return re.sub(r"\.\.(\s|$)", r".\1", text)  # "Read timed out.. Giving up"
@@ -310,6 +312,13 @@ def _written_date(text: str) -> str | None:
 _ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
 _PODCAST = "{https://podcastindex.org/namespace/1.0}"
 _CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_MEDIA_RSS = "{http://search.yahoo.com/mrss/}"  # Media RSS, whose <media:thumbnail> Atom feeds use for artwork
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_XHTML = "{http://www.w3.org/1999/xhtml}"
+# An Atom enclosure's type that is a recording, besides audio/* and video/*: Ogg, HLS and DASH manifests
+_STREAM_TYPES = frozenset({"application/ogg", "application/x-mpegurl", "application/vnd.apple.mpegurl",
+                           "application/dash+xml"})
 
 
 def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
@@ -321,6 +330,8 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
         root = ET.fromstring(xml)
     except ET.ParseError:
         return {}
+    if root.tag == f"{_ATOM}feed":
+        return _atom_feed(root, feed_url)[1]
     channel = root.find("channel")
     channel = channel if channel is not None else ET.Element("channel")
     channel_language = (channel.findtext("language") or "").strip() or None
@@ -350,22 +361,139 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
             extra["thumbnail"] = thumbnail
         # an item's own <language> (outside RSS 2.0, yet written) states its talk's; the channel's only hints at it
         item_language = (item.findtext("language") or "").strip() or None
-        # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the item's language wins)
-        extra["transcripts"] = [
-            {"url": _absolute(t.get("url"), feed_url), "type": (t.get("type") or "").strip().lower(),
-             "language": t.get("language") or item_language or channel_language}
-            for t in item.findall(f"{_PODCAST}transcript") if t.get("url")
-        ]
-        # Podcasting 2.0 chapters: <podcast:chapters url type="application/json+chapters"/>, a JSON file read when
-        # the talk is fetched (Sources._feed_chapters)
-        chapters = item.find(f"{_PODCAST}chapters")
-        if chapters is not None and (chapters.get("url") or "").strip():
-            extra["chapters_url"] = _absolute(chapters.get("url").strip(), feed_url)
-        extra["language"] = item_language
-        extra["channel_language"] = channel_language
+        extra.update(_podcast_extras(item, feed_url, item_language, channel_language))
         guid = item.findtext("guid")  # unstripped: the id yt-dlp's generic extractor gives the item (force_videoid)
         items[guid or _absolute(enclosure.get("url"), feed_url)] = extra
     return items
+
+
+def _podcast_extras(item: ET.Element, feed_url: str, language: str | None, channel_language: str | None) -> dict:
+    """What a feed's item (an RSS <item>, an Atom <entry>) says in Podcasting 2.0's namespace, with the languages
+    its feed states: the item's own (``language``), and the one for the whole feed, only a hint."""
+    extra: dict = {}
+    # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the item's language wins)
+    extra["transcripts"] = [
+        {"url": _absolute(t.get("url"), feed_url), "type": (t.get("type") or "").strip().lower(),
+         "language": t.get("language") or language or channel_language}
+        for t in item.findall(f"{_PODCAST}transcript") if t.get("url")
+    ]
+    # Podcasting 2.0 chapters: <podcast:chapters url type="application/json+chapters"/>, a JSON file read when
+    # the talk is fetched (Sources._feed_chapters)
+    chapters = item.find(f"{_PODCAST}chapters")
+    if chapters is not None and (chapters.get("url") or "").strip():
+        extra["chapters_url"] = _absolute(chapters.get("url").strip(), feed_url)
+    extra["language"] = language
+    extra["channel_language"] = channel_language
+    return extra
+
+
+def _atom_feed(root: ET.Element, feed_url: str) -> tuple[list[dict], dict[str, dict]]:
+    """An Atom feed (RFC 4287), which yt-dlp's generic extractor does not read (it reads RSS), as it lists an RSS
+    feed: the entries that have a recording (``_atom_enclosure``), each a ``url_transparent`` result for it with
+    the entry's <id> passed along as yt-dlp passes an item's <guid> (its id, and so its archive key), its title and
+    its own artwork; and what ``_feed_items`` gives of an RSS item, of each, keyed alike. The entry maps onto RSS's
+    item: <published> (else <updated>) is its <pubDate>, its <summary> (else its <content>) its description, its
+    <author>s' names its speakers (unless it has <podcast:person>s; the feed's own <author> is its publisher, as an
+    RSS channel's credit is), its first <category> its event, its xml:lang its language (the feed's only a hint).
+    Entries without a recording are left out."""
+    feed_language = (root.get(_XML_LANG) or "").strip() or None
+    feed_image = (_artwork(root, feed_url) or _absolute((root.findtext(f"{_ATOM}logo") or "").strip(), feed_url)
+                  or None)
+    feed_people = _persons(root)  # (for an entry that names no one)
+    listed, items = [], {}
+    for entry in root.findall(f"{_ATOM}entry"):
+        media = _atom_enclosure(entry, feed_url)
+        if media is None:
+            continue
+        extra: dict = {"speakers": _persons(entry) or _distinct(
+            name for author in entry.findall(f"{_ATOM}author") for name in _people(author.findtext(f"{_ATOM}name")))
+            or feed_people}
+        category = entry.find(f"{_ATOM}category")
+        if category is not None and (event := _filter_value(category.get("label") or category.get("term"))):
+            extra["event"] = event
+        for field in ("published", "updated"):
+            if (written := entry.findtext(f"{_ATOM}{field}")) and (published := _pub_date(written)):
+                extra["published"] = published
+                break
+        for field in ("summary", "content"):
+            if description := _atom_text(entry.find(f"{_ATOM}{field}")):
+                extra["description"] = description
+                break
+        artwork = _atom_artwork(entry, feed_url)
+        if thumbnail := artwork or feed_image:
+            extra["thumbnail"] = thumbnail
+        extra.update(_podcast_extras(entry, feed_url, (entry.get(_XML_LANG) or "").strip() or None, feed_language))
+        entry_id = (entry.findtext(f"{_ATOM}id") or "").strip() or None
+        title = _atom_text(entry.find(f"{_ATOM}title"))
+        listed.append({"_type": "url_transparent", "url": smuggle_url(media, {"force_videoid": entry_id})
+                       if entry_id else media, "title": " ".join(title.split()) if title else None,
+                       "thumbnail": artwork})
+        items[entry_id or media] = extra
+    return listed, items
+
+
+def _atom_enclosure(entry: ET.Element, feed_url: str) -> str | None:
+    """An Atom entry's recording: the first <link rel="enclosure"> of an audio or video type, or of none stated
+    whose file is named as a recording is (``MEDIA_SUFFIXES``)."""
+    for link in entry.findall(f"{_ATOM}link"):
+        href = (link.get("href") or "").strip()
+        kind = (link.get("type") or "").split(";")[0].strip().lower()
+        if link.get("rel") != "enclosure" or not href:
+            continue
+        if (kind.startswith(("audio/", "video/")) or kind in _STREAM_TYPES
+                or not kind and os.path.splitext(urlsplit(href).path)[1].lower() in MEDIA_SUFFIXES):
+            return _absolute(href, feed_url)
+    return None
+
+
+def _atom_artwork(entry: ET.Element, feed_url: str) -> str | None:
+    """An Atom entry's own artwork: its <media:thumbnail>, its itunes:image, else an image it links as an
+    enclosure."""
+    thumbnail = entry.find(f"{_MEDIA_RSS}thumbnail")
+    if thumbnail is not None and (url := (thumbnail.get("url") or "").strip()):
+        return _absolute(url, feed_url)
+    if artwork := _artwork(entry, feed_url):
+        return artwork
+    for link in entry.findall(f"{_ATOM}link"):
+        href = (link.get("href") or "").strip()
+        if link.get("rel") == "enclosure" and (link.get("type") or "").lower().startswith("image/") and href:
+            return _absolute(href, feed_url)
+    return None
+
+
+def _atom_text(element: ET.Element | None) -> str | None:
+    """An Atom text construct (a <title>, <summary> or <content>) as the text a reader of it sees: ``type="text"``
+    as written (its lines kept), ``"html"`` (escaped markup) and ``"xhtml"`` (a <div> of markup) as _plain_text
+    reads HTML. A <content> that is elsewhere (``src``) or of another type (a picture, base64) says nothing."""
+    if element is None or element.get("src"):
+        return None
+    kind = (element.get("type") or "text").strip().lower()
+    if kind == "xhtml":
+        div = element.find(f"{_XHTML}div")
+        if div is None:
+            return None
+        markup = copy.deepcopy(div)  # its tags unqualified, as HTML's are
+        markup.tail = None
+        for node in markup.iter():
+            node.tag = node.tag.rpartition("}")[2]
+        return _plain_text(ET.tostring(markup, encoding="unicode"))
+    if kind in ("html", "text/html"):
+        return _plain_text(element.text or "")
+    if kind == "text" or kind.startswith("text/"):
+        return "\n".join(line.strip() for line in (element.text or "").splitlines()).strip() or None
+    return None
+
+
+def _no_recordings(root: ET.Element) -> str:
+    """Why an Atom feed gives no talks, in one line."""
+    if (root.findtext(f"{_ATOM}generator") or "").strip() == "talksearch":
+        return ("a talksearch feed: its entries are talk pages, not recordings; nothing to index (index the talks' "
+                'own sources, which its entries link as rel="related")')
+    entries = len(root.findall(f"{_ATOM}entry"))
+    if not entries:
+        return "an Atom feed without entries"
+    return (f"an Atom feed without media: none of its {entries} entr{'y' if entries == 1 else 'ies'} links an "
+            'audio or video enclosure (<link rel="enclosure">)')
 
 
 def _absolute(url: str, feed_url: str) -> str:
@@ -618,11 +746,37 @@ class Sources:
         if not is_url(source):
             yield from self._expand_local(source, from_url=parts.scheme.lower() == "file")
             return
+        yield from self._expand_info(source, self._extract(source), {})
+
+    def _extract(self, url: str, ie_key: str | None = None) -> dict:
+        """What yt-dlp lists at ``url``, unprocessed; an Atom feed, which it finds no media in, listed as it lists
+        an RSS feed (``_atom_listing``). SourceError, one line, when neither can."""
         try:
-            info = self.ydl.extract_info(source, download=False, process=False)
+            return self.ydl.extract_info(url, download=False, process=False, ie_key=ie_key)
         except Exception as exc:  # DownloadError, and what yt-dlp's HTTP stack raises for "http://" or a bad port
-            raise SourceError(clean_error(exc)) from None
-        yield from self._expand_info(source, info, {})
+            error = clean_error(exc)
+        if error == _NO_MEDIA and (feed := self._atom_listing(url)) is not None:
+            return feed
+        raise SourceError(error)
+
+    def _atom_listing(self, url: str) -> dict | None:
+        """The Atom feed at ``url`` (read as a feed's transcript is: ``_read``, its limits) as yt-dlp lists an RSS
+        feed, a playlist of its entries' recordings (``_atom_feed``), with what the feed says of each (``feed_items``,
+        which ``_expand_info`` reads the feed again for otherwise); None when it is no Atom feed (or cannot be read
+        again: yt-dlp's own line stands). SourceError when it has no recording: a feed of posts, or of talksearch's
+        own talk pages."""
+        try:
+            document, feed_url = self._read(url)
+            root = ET.fromstring(document)
+        except (CaptionError, ET.ParseError):
+            return None
+        if root.tag != f"{_ATOM}feed":
+            return None
+        entries, items = _atom_feed(root, feed_url)
+        if not entries:
+            raise SourceError(_no_recordings(root))
+        return {"_type": "playlist", "extractor_key": "Generic", "id": url, "webpage_url": feed_url,
+                "title": _atom_text(root.find(f"{_ATOM}title")), "entries": entries, "feed_items": items}
 
     def _followed(self, info: dict) -> dict:
         """What a URL result leads to, unprocessed. yt-dlp's generic extractor answers a redirect (a feed or
@@ -630,10 +784,7 @@ class Sources:
         for _ in range(_REDIRECTS):
             if info.get("_type") not in ("url", "url_transparent"):
                 return info
-            try:
-                info = self.ydl.extract_info(info["url"], download=False, process=False, ie_key=info.get("ie_key"))
-            except Exception as exc:
-                raise SourceError(clean_error(exc)) from None
+            info = self._extract(info["url"], ie_key=info.get("ie_key"))
         return info
 
     def _expand_info(self, source: str, info: dict, context: dict) -> Iterator[Candidate]:
@@ -654,7 +805,9 @@ class Sources:
             return
         context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
         feed_url = None
-        if info.get("extractor_key") == "Generic":  # RSS feeds: keep what yt-dlp's reading drops
+        if "feed_items" in info:  # an Atom feed, read already (_atom_listing)
+            feed_url, context["feed"] = info["webpage_url"], info["feed_items"]
+        elif info.get("extractor_key") == "Generic":  # RSS feeds: keep what yt-dlp's reading drops
             feed_url = info["webpage_url"]
             try:
                 with self.ydl.urlopen(feed_url) as response:
@@ -919,16 +1072,22 @@ class Sources:
             return None, f"{track.source if track else 'captions'} not used: {exc}"
 
     def _read_url(self, url: str) -> bytes:
-        """Through yt-dlp's own opener, so its proxy, cookies and headers apply to captions too. CaptionError, one
-        line, when it cannot be read, is larger than ``_URL_LIMIT_MB`` or takes longer than ``_URL_DEADLINE_S``."""
+        return self._read(url)[0]
+
+    def _read(self, url: str) -> tuple[bytes, str]:
+        """A publisher's file, and the URL it was read from (where redirects led). Through yt-dlp's own opener, so
+        its proxy, cookies and headers apply to captions too. CaptionError, one line, when it cannot be read, is
+        larger than ``_URL_LIMIT_MB`` or takes longer than ``_URL_DEADLINE_S``."""
         limit, deadline = _URL_LIMIT_MB << 20, _URL_DEADLINE_S
         pieces: list[bytes] = []
         failed: list[str] = []
+        read_from: list[str] = []
         given_up = threading.Event()
 
         def read() -> None:
             try:
                 with self.ydl.urlopen(url) as response:
+                    read_from.append(response.url)
                     size = 0  # read to one byte past the limit: enough to know the file is larger
                     while (not given_up.is_set() and size <= limit
                            and (piece := response.read(min(_URL_PIECE, limit + 1 - size)))):
@@ -950,7 +1109,7 @@ class Sources:
             raise CaptionError(failed[0])
         if sum(map(len, pieces)) > limit:
             raise CaptionError(f"larger than {_URL_LIMIT_MB:g} MB")
-        return b"".join(pieces)
+        return b"".join(pieces), read_from[0]
 
     def _feed_chapters(self, info: dict, feed: dict) -> tuple[dict, str | None]:
         """``info`` with the ``feed`` item's Podcasting 2.0 chapters where yt-dlp found none, read as its transcripts
