@@ -64,6 +64,7 @@ _LINE = 300  # ... a talk's title, channel or event, or one speaker's name: a li
 _CHAPTER_TITLE = 200  # ... a chapter's title: a line of a table of contents, not a description
 _DESCRIPTION = 20_000  # ... a description (stored and shown; nothing reads it into a model): pages of show notes
 _SPEAKERS = 50  # names kept of a talk's speakers: a panel, not a conference's list of attendees
+_CHAPTERS = 1000  # chapters kept of a talk: a table of contents (a day-long stream's has a few hundred at most)
 _CUT_WORD = re.compile(r"\s\S*\Z")  # the last word of a text, and the space before it
 _NO_MEDIA = "no media found on this page (yt-dlp: Unsupported URL)"
 
@@ -1359,11 +1360,12 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
 def _chapters_within(chapters: list[dict], duration: float | None) -> list[dict]:
     """Chapters as far as the talk goes (``duration``, when known): a site's or a sidecar's word, not checked
     against the recording (a last chapter said to end at 999 s of a 23 s talk). One starting at or past the end
-    is left out, an end past it brought back to it, as ``_json_chapters`` reads a feed's."""
+    is left out, an end past it brought back to it, as ``_json_chapters`` reads a feed's; the first ``_CHAPTERS``
+    kept (a hostile feed's 100,000 went into every talk page and every read of the talk)."""
     if not (_a_time(duration) and duration > 0):
-        return chapters
+        return chapters[:_CHAPTERS]
     return [{**c, "end_time": duration if _a_time(c["end_time"]) and c["end_time"] > duration else c["end_time"]}
-            for c in chapters if not _a_time(c["start_time"]) or c["start_time"] < duration]
+            for c in chapters if not _a_time(c["start_time"]) or c["start_time"] < duration][:_CHAPTERS]
 
 
 def _stated_duration(path: Path) -> float | None:

@@ -40,9 +40,12 @@ def test_free_text_is_cut_at_a_word_boundary_and_a_talk_keeps_to_its_sizes():
     assert _capped("alpha beta gamma", 11) == "alpha beta" + ELLIPSIS  # the cut falls on the space
     assert _capped("x" * 50, 10) == "x" * 9 + ELLIPSIS
     huge = "word " * 40_000
+    chapters = [{"start_time": n, "end_time": n + 1, "title": f"Chapter {n}"} for n in range(100_000)]
     talk = _talk({"extractor_key": "local", "id": "1", "title": huge, "channel": huge, "series": huge,
-                  "description": huge, "creators": [huge] + [f"Speaker {n}" for n in range(1000)]},
+                  "description": huge, "creators": [huge] + [f"Speaker {n}" for n in range(1000)],
+                  "chapters": chapters, "duration": 200_000},
                  {}, None, url="", media_url=None)
+    assert [c["title"] for c in talk.chapters] == [f"Chapter {n}" for n in range(1000)]  # a table of contents
     assert all(len(text) <= 300 and text.endswith("word" + ELLIPSIS)
                for text in (talk.title, talk.channel, talk.event, talk.speakers[0])), talk
     assert len(talk.description) <= 20_000 and talk.description.endswith(ELLIPSIS)
