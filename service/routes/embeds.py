@@ -107,10 +107,10 @@ def embed_talk(
     state: State,
     request: Request,
     talk_id: str,
-    t: Annotated[float, BeforeValidator(_as_seconds), Query(
+    t: Annotated[float, Query(
         ge=0, le=1e7, allow_inf_nan=False,
         description="Start here: seconds from the talk's start, or a clock (`1:02:03`) or units (`1h2m3s`) as the "
-                    "talk page takes them")] = 0.0,
+                    "talk page takes them"), BeforeValidator(_as_seconds)] = 0.0,
 ) -> HTMLResponse:
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
