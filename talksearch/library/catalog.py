@@ -664,6 +664,9 @@ class Library(VectorSync):
     def contains_word(self, word: str) -> bool:
         return self.keywords.contains(word)
 
+    def talks_saying(self, word: str) -> set[str]:
+        return self.keywords.talks_saying(word)
+
     def selective_terms(self, terms: Sequence[str], budget: int | None = None) -> list[str]:
         return self.keywords.selective_terms(terms, *([budget] if budget is not None else []))
 

@@ -389,6 +389,15 @@ class KeywordIndex:
         found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (match,))
         return found.fetchone() is not None
 
+    def talks_saying(self, word: str) -> set[str]:
+        """The talks a passage of which holds the word, as ``contains`` finds it (written without spaces: none)."""
+        if UNSPACED.search(word):
+            return set()
+        match = " OR ".join(quoted(w) for w in (word, *self.spellings(word)))
+        rows = self.db.execute("SELECT DISTINCT p.talk_id FROM passages_fts f JOIN passages p ON p.id = f.rowid "
+                               "WHERE passages_fts MATCH ?", (match,))
+        return {row[0] for row in rows}
+
     def selective_terms(self, terms: Sequence[str], budget: int = KEYWORD_ROW_BUDGET,
                         table: str = "passages_fts") -> list[str]:
         """The ``terms`` worth an OR-ed BM25 search of the passages' words, in their order: all that occur

@@ -277,39 +277,91 @@ def _name_words(name: str) -> tuple[str, ...]:
 
 
 def named_talks(library: Library, text: str) -> set[str]:
+    return talk_naming(library, text)[0]
+
+
+def talk_naming(library: Library, text: str) -> tuple[set[str], set[str]]:
     """The talks whose speaker or event the query names, as the talks store them (no fuzzy match, so that an
-    ordinary query names none), in any case, with or without accents: all the words of a speaker's name or of an
-    event's (its year may be left out: "Cloud Native Research Day" names "... Day 2024"), or a speaker's surname
-    as one of the query's words ("Okafor"). A surname that is also a word the transcripts hold ("Green", "Price",
-    a function word such as "Will") names a talk only with the first name: alone, it is more likely the word,
-    and where it is said the keyword ranking finds it."""
+    ordinary query names none), in any case, with or without accents, and the query's words that name them: all
+    the words of a speaker's name or of an event's (its year may be left out: "Cloud Native Research Day" names
+    "... Day 2024"), or one word of a speaker's name ("Okafor", "Morag's talk") that only the talks of speakers
+    so named say (in their introductions: "my name is Morag Sutherland"). A name that is also a word other talks
+    say ("Green", "Price", a function word such as "Will") names a talk only with the rest of the name: alone, it
+    is more likely the word, and where it is said the keyword ranking finds it."""
     words = {fold(w) for w in tokens(text)}
-    named = set()
+    speakers_by_word: dict[str, set[str]] = {}
+    named: set[str] = set()
+    naming: set[str] = set()
     for talk_id, speakers, event in library.talk_names():
         for speaker in speakers:
             name = _name_words(speaker)
-            if name and name[-1] in words and (words >= set(name) or _surname_alone_names(library, name[-1])):
+            if name and words >= set(name):
                 named.add(talk_id)
+                naming.update(name)
+            for word in words.intersection(name):
+                speakers_by_word.setdefault(word, set()).add(talk_id)
         event_words = {w for w in _name_words(event) if not w.isdigit()}
         if event_words - STOP_WORDS and words >= event_words:
             named.add(talk_id)
-    return named
+            naming.update(event_words)
+    for word, talks in speakers_by_word.items():
+        if word not in naming and _names_alone(library, word, talks):
+            named |= talks
+            naming.add(word)
+    return named, naming
 
 
-def _surname_alone_names(library: Library, surname: str) -> bool:
-    return len(surname) > 1 and surname not in STOP_WORDS and not library.contains_word(surname)
+def _names_alone(library: Library, word: str, own_talks: set[str]) -> bool:
+    """Whether one word of speakers' names names their talks: no other talk says it."""
+    return len(word) > 1 and word not in STOP_WORDS and library.talks_saying(word) <= own_talks
+
+
+# What a query naming a talk calls it besides its names ("Morag's talk where ..."): said in every introduction
+# ("this talk is about"), these would find it rather than the moment.
+_TALK_WORDS = frozenset({"talk", "talks", "presentation", "session", "keynote", "lecture"})
+
+
+def moment_words(text: str, naming: set[str]) -> str:
+    """The query without the words that named its talks (``talk_naming``) or call it a talk: what it says of the
+    moment. Empty when nothing else is left ("Morag Sutherland's talk")."""
+    kept, dropped = [], False
+    for word in tokens(text):
+        folded = fold(word)
+        # "Morag's": its "s" goes with the name
+        if folded in naming or folded in _TALK_WORDS or (dropped and folded == "s"):
+            dropped = True
+            continue
+        kept.append(word)
+        dropped = False
+    return " ".join(kept) if content_words(" ".join(kept)) else ""
 
 
 def put_named_first(library: Library, fused: dict[int, float], named: set[str], vector: np.ndarray,
-                    candidates: int) -> None:
-    """Lifts the best passage of each of the ``named`` talks above every other passage, the rest of the ranking
-    as it was: the fusion's best of the talk, or where it found none of it, the talk's passage nearest the query
-    by meaning (unless the named talks are most of the library: its candidates then hold most of theirs)."""
+                    candidates: int, o: RankingOptions, moment: tuple[str, np.ndarray] | None = None) -> None:
+    """Lifts passages of the ``named`` talks above every other passage, the rest of the ranking as it was.
+
+    With ``moment``, what the query says besides the names (``moment_words``) and its vector: the named talks'
+    passages that those find, in the order they rank them. A query naming a talk is read as that talk searched
+    for the rest ("Fiona's talk where the power cap was lost after a reboot"): searched whole, the name found the
+    talk's introduction ("my name is Fiona …"), and the moment came sixth. Without (the query is names alone):
+    the best passage of each, the fusion's best of the talk, or where it found none of it, the talk's passage
+    nearest the query by meaning (unless the named talks are most of the library: its candidates then hold most
+    of theirs)."""
+    top = max(fused.values(), default=0.0)
+    if moment is not None:
+        words, moment_vector = moment
+        scope = library.search_scope(named)
+        ranked = _fuse([(o.dense_weight, _dense(library, moment_vector, candidates, scope)),
+                        (o.keyword_weight, _keyword(library, words, candidates, scope))], o.rrf_k)
+        hits = library.passages(ranked)
+        for pid, score in ranked.items():
+            if pid in hits and hits[pid].talk_id in named:
+                fused[pid] = top + score
+        return
     best: dict[str, int] = {}
     for pid, hit in library.passages(fused).items():
         if hit.talk_id in named:  # ties fall as in the ranking: the lower id first
             best[hit.talk_id] = min(pid, best.get(hit.talk_id, pid), key=lambda p: (-fused[p], p))
-    top = max(fused.values(), default=0.0)
     if len(best) < len(named):
         scope = library.search_scope(named)
         nearest = _dense(library, vector, candidates, scope) if scope else []
@@ -396,7 +448,8 @@ DEEPEST = 16
 def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, options: RankingOptions,
          talks: Collection[str] | None = None, common_words: Collection[str] = (),
          query_words: np.ndarray | None = None, distinct_talks: bool = False,
-         multilingual_part: slice | None = None) -> list[tuple[PassageHit, float]]:
+         multilingual_part: slice | None = None,
+         embed_query: Callable[[str], np.ndarray] | None = None) -> list[tuple[PassageHit, float]]:
     """The best ``limit`` moments for a query (``distinct_talks``: every moment, from at least ``limit`` talks;
     None: every moment the first candidates give), optionally only from the talks in ``talks``; rescored word by
     word when ``query_words`` gives the signs of the query's meaningful word vectors (``token_codes.signs``).
@@ -419,9 +472,12 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
     # each). Deep pages aligned them again at every tier: a 500-character query of made-up words took 13 s at
     # offset 9,900 and held a reader all the while.
     sounding = _sound(library, unknown[:SOUND_WORDS_AT_MOST], None, o, scope) if unknown else []
-    named = named_talks(library, text) if o.names else set()
+    named, naming = talk_naming(library, text) if o.names else (set(), set())
     if talks is not None:
         named &= set(talks)
+    # a query naming a talk, searched within it for what it says besides the names (put_named_first)
+    moment_text = moment_words(text, naming) if named and embed_query is not None else ""
+    moment = (moment_text, embed_query(moment_text)) if moment_text else None
     placed: set[int] = set()  # the passages some tier ranked: a deeper tier adds the others only
     moments = _Moments()  # the moments of the tiers so far, which a deeper tier extends, never reorders
     # Once every talk in reach has a moment, a deeper tier adds none (only more moments of theirs): a page past
@@ -442,7 +498,7 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
             _balance_languages(library, fused, o.dense_weight + o.keyword_weight + sound_weight, o.multilingual_weight)
         if tier == 0:  # a deeper tier only adds passages after these
             if named:
-                put_named_first(library, fused, named, vector, candidates)
+                put_named_first(library, fused, named, vector, candidates, o, moment)
             put_quotes_first(library, fused, text, o)
         added = {pid: score for pid, score in fused.items() if pid not in placed}
         placed.update(added)

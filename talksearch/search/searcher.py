@@ -452,7 +452,8 @@ class Searcher:
                        if snap and options.token_candidates else None)
         return rank(library, text, vector, limit, options, talks=allowed, distinct_talks=distinct_talks,
                     common_words=self.embedder.common_words, query_words=query_words,
-                    multilingual_part=self.embedder.multilingual_part)
+                    multilingual_part=self.embedder.multilingual_part,
+                    embed_query=self.embedder.query if snap else None)  # not for a related-moments query
 
     def _results(self, library: Library, text: str, hits,
                  timelines: dict[str, list[Moment]] | None) -> list[SearchResult]:
