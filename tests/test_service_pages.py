@@ -528,9 +528,13 @@ def test_talk_page_can_be_used_by_keyboard_screen_reader_and_in_high_contrast(br
     assert page.evaluate("document.activeElement.matches('.s.now:focus-visible')")
     assert looks("0") != looks("document.activeElement.blur()")
     page.focus(".transcript a.ts")
-    for key in ("Tab", "Tab", "Tab", "Space"):
+    for key in ("Tab", "Tab", "Tab"):
         page.keyboard.press(key)
-    wait_until(lambda: page.url.endswith("?t=10"), "Space on a sentence to seek there", 10)
+    # (once in a full CI run the seek below was not seen: which element had the focus then says why)
+    focused = "document.activeElement.outerHTML.slice(0, 120)"
+    assert page.evaluate("document.activeElement.matches('.s[data-start=\"10.0\"]')"), page.evaluate(focused)
+    page.keyboard.press("Space")
+    wait_until(lambda: page.url.endswith("?t=10"), "Space on a sentence to seek there", 30)
 
     page.emulate_media(forced_colors="active")
     spoken = "document.querySelector('.s[data-start=\"10.0\"]').classList"
