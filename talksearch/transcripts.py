@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, replace
 
+from talksearch.cues import Cue, cues
 from talksearch.library import Segment, Talk
 from talksearch.timecode import subtitle_stamp
 
@@ -28,10 +29,14 @@ def _srt_text(text: str) -> str:
     return " ".join(text.replace("<", "\uff1c").replace(">", "\uff1e").split())
 
 
-def _subtitles(segments: list[Segment]) -> list[tuple[float, float, Segment]]:
-    """Cues as WebVTT requires them (and SubRip players assume): in start order, each ending after it starts.
-    Sentences cut from overlapping caption cues, or kept by older versions, may be neither."""
-    return [(s.start, max(s.end, s.start + 0.001), s) for s in sorted(segments, key=lambda s: s.start)]
+def _sentence_cues(segments: list[Segment]) -> list[tuple[Segment, bool, Cue, bool]]:
+    """The subtitles' cues, as WebVTT requires them (and SubRip players assume): in start order, each ending after
+    it starts (sentences cut from overlapping caption cues, or kept by older versions, may be neither), a long
+    sentence cut into subtitle-sized cues (talksearch.cues). Each with its sentence, whether the speaker changes
+    at that sentence, and whether it is the sentence's first cue."""
+    ordered = [replace(s, end=max(s.end, s.start + 0.001)) for s in sorted(segments, key=lambda s: s.start)]
+    return [(sentence, turn, cue, i == 0)
+            for sentence, turn in zip(ordered, _turns(ordered)) for i, cue in enumerate(cues(sentence))]
 
 
 def _turns(segments: list[Segment]) -> list[bool]:
@@ -95,18 +100,15 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
         # A speaker the captions named goes back as a WebVTT voice tag on each of their cues, and someone unnamed
         # taking over as ">> " (else a reader would let the last name hold). Cue text is markup in WebVTT: "x < y"
         # would open a tag (and "-->" end the timing), so &, < and > are written as entities.
-        subtitles = _subtitles(segments)
-        turns = _turns([s for _, _, s in subtitles])
-        cues = [f"{subtitle_stamp(start, '.')} --> {subtitle_stamp(end, '.')}\n"
-                f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else '&gt;&gt; ' if turn else ''}{_vtt_text(s.text)}"
-                for (start, end, s), turn in zip(subtitles, turns)]
-        return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+        blocks = [f"{subtitle_stamp(cue.start, '.')} --> {subtitle_stamp(cue.end, '.')}\n"
+                  f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else '&gt;&gt; ' if first and turn else ''}"
+                  + "\n".join(_vtt_text(line) for line in cue.lines)
+                  for s, turn, cue, first in _sentence_cues(segments)]
+        return "WEBVTT\n\n" + "\n\n".join(blocks) + "\n"
     if fmt == "srt":
         # SubRip has no voice tags: the name goes before the text where the speaker changes.
-        subtitles = _subtitles(segments)
-        turns = _turns([s for _, _, s in subtitles])
-        cues = [f"{i}\n{subtitle_stamp(start, ',')} --> {subtitle_stamp(end, ',')}\n"
-                f"{_turn_mark(s, turn, _srt_text)}{_srt_text(s.text)}"
-                for i, ((start, end, s), turn) in enumerate(zip(subtitles, turns), 1)]
-        return "\n\n".join(cues) + "\n"
+        blocks = [f"{i}\n{subtitle_stamp(cue.start, ',')} --> {subtitle_stamp(cue.end, ',')}\n"
+                  f"{_turn_mark(s, turn and first, _srt_text)}" + "\n".join(_srt_text(line) for line in cue.lines)
+                  for i, (s, turn, cue, first) in enumerate(_sentence_cues(segments), 1)]
+        return "\n\n".join(blocks) + "\n"
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -399,3 +399,66 @@ def test_cues_overlapping_within_the_tolerance_are_cut_where_the_next_starts_and
         exported = _exported(split_sentences(segments), fmt)
         stamps = [[seconds(t) for t in line.split(" --> ")] for line in exported.splitlines() if " --> " in line]
         assert all(a[1] <= b[0] for a, b in zip(stamps, stamps[1:])), exported
+
+
+LONG_SENTENCE = ("So the first thing we did, and this surprised everyone on the team, was to cap the power of every GPU "
+                 "at two hundred and fifty watts, which cost us about three percent of throughput but saved twenty "
+                 "percent of the energy.")
+
+
+def _cue_texts(exported: str) -> list[list[str]]:
+    """Each cue's text lines (WebVTT or SubRip), without numbers, timings or voice tags."""
+    blocks = [block.splitlines() for block in exported.split("\n\n") if " --> " in block]
+    return [[line.removeprefix("<v Ines Moreau>") for line in block[block.index(next(
+        line for line in block if " --> " in line)) + 1:]] for block in blocks]
+
+
+def test_a_long_sentence_is_exported_as_subtitle_sized_cues_that_players_and_this_reader_take_back(tmp_path):
+    """A 40-word sentence shown as one cue covers the picture for 14 s. Exported, it is cut into cues of at most two
+    lines of 42 characters and 7 s, timed by its words, the speaker named on each (WebVTT) or where they start
+    (SubRip); ffmpeg reads both, and the caption reader joins the cues back into the one sentence."""
+    import re
+    import subprocess
+    from dataclasses import replace
+
+    from talksearch.library import Word
+    from talksearch.timecode import subtitle_stamp
+
+    spoken = re.findall(r"\S+", LONG_SENTENCE)
+    words = [Word(10 + i * 0.35, 10.3 + i * 0.35, f" {w}") for i, w in enumerate(spoken)]
+    sentence = replace(read(PUBLISHER_VTT)[0], start=10.0, end=10.3 + (len(spoken) - 1) * 0.35, text=LONG_SENTENCE,
+                       words=words)
+    for fmt in ("vtt", "srt"):
+        exported = _exported([sentence], fmt)
+        cues = _cue_texts(exported)
+        assert len(cues) == 3 and all(1 <= len(lines) <= 2 for lines in cues), exported
+        assert all(len(line) <= 42 for lines in cues for line in lines), exported
+        assert " ".join(" ".join(lines) for lines in cues).removeprefix("Ines Moreau: ") == LONG_SENTENCE
+        stamps = [line.split(" --> ") for line in exported.splitlines() if " --> " in line]
+        sep = "." if fmt == "vtt" else ","
+        assert stamps[0][0] == f"00:00:10{sep}000" and stamps[-1][1] == subtitle_stamp(sentence.end, sep), exported
+        assert all(end == next_start for (_, end), (next_start, _) in zip(stamps, stamps[1:])), exported
+        assert all(seconds(end.replace(",", ".")) - seconds(start.replace(",", ".")) <= 7 for start, end in stamps)
+        (tmp_path / f"t.{fmt}").write_text(exported)
+        shown = subprocess.run(["ffmpeg", "-loglevel", "warning", "-y", "-i", str(tmp_path / f"t.{fmt}"),
+                                str(tmp_path / f"{fmt}.ass")], capture_output=True, text=True)
+        assert shown.returncode == 0 and not shown.stderr, shown.stderr
+        dialogue = [line for line in (tmp_path / f"{fmt}.ass").read_text().splitlines() if line.startswith("Dialogue:")]
+        assert len(dialogue) == 3 and all(line.count("\\N") <= 1 for line in dialogue), dialogue
+    back = split_sentences(read(_exported([sentence], "vtt")))
+    assert [(s.text, s.speaker) for s in back] == [(LONG_SENTENCE, "Ines Moreau")]
+    assert back[0].start == 10.0 and back[0].end == pytest.approx(sentence.end)
+
+
+def test_a_sentence_without_spaces_is_cut_by_its_words_and_never_starts_a_line_with_punctuation():
+    """Chinese has no spaces: the cues are cut between whisper's words, a wide character counts two columns, and a
+    comma whisper gives as a word of its own stays at the end of the line before."""
+    from talksearch.cues import cues, width
+    from talksearch.library import Segment, Word
+
+    text = "我们把每个GPU的功率限制在二百五十瓦，这让吞吐量下降了大约百分之三，但节省了百分之二十的能源。"
+    words = [Word(1 + i * 0.2, 1.2 + i * 0.2, character) for i, character in enumerate(text)]
+    cut = cues(Segment(1.0, 1.0 + len(text) * 0.2, text, words))
+    lines = [line for cue in cut for line in cue.lines]
+    assert len(cut) == 2 and "".join(lines) == text
+    assert all(width(line) <= 42 for line in lines) and not any(line.startswith("，") for line in lines), lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import socket
@@ -263,6 +264,11 @@ def test_export_formats(feed_library, cli_runs):
     vtt, srt, txt = exported["vtt"], exported["srt"], exported["txt"]
     assert vtt.startswith("WEBVTT\n\n00:00:0")
     assert srt.startswith("1\n00:00:0") and " --> " in srt and "," in srt.splitlines()[1]
+    # whisper's sentences as subtitle-sized cues (talksearch.cues), every word of them in order
+    cues = [block.splitlines()[1:] for block in vtt.split("\n\n")[1:]]
+    assert all(1 <= len(lines) <= 2 for lines in cues), vtt
+    shown = html.unescape(" ".join(line for lines in cues for line in lines))
+    assert shown.split() == " ".join(s["text"] for s in segments).split()
     assert txt.strip().splitlines()[0] == segments[0]["text"]
 
     assert missing.returncode == 1 and missing.stderr.startswith("error: no talk 'nope'")

@@ -1,0 +1,123 @@
+"""A sentence cut into subtitle-sized cues, for the WebVTT and SubRip exports and the players' caption tracks.
+
+A stored sentence may run to 50 words and 20 seconds (passages.PassageOptions); shown whole, it covers half the
+picture for that long. Subtitles are commonly held to two lines of about 42 characters and a few seconds each
+(the BBC's and streaming services' guidelines), so a longer sentence is cut where its words allow: into as few
+cues as fit, of even length, ending at punctuation where that costs little, each timed by its words.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from talksearch.library import Segment
+
+LINE_WIDTH = 42  # characters on a subtitle line (a wide East Asian character counts two)
+LINES = 2
+CUE_SECONDS = 7.0
+_CUE_WIDTH = LINE_WIDTH * LINES
+# What a cue ending at a clause's end is worth, in the squared characters of slack the cost below counts in: a cue
+# may come out about 20 characters shorter than even to end at a comma.
+_PUNCTUATION_BONUS = 20**2
+_PUNCTUATION_ONLY = re.compile(r"[^\w\s]+")
+_CLAUSE_END = re.compile(r"[,.;:!?\u3001\u3002\uff0c\uff01\uff1f\u060c\u061f]$")
+
+
+@dataclass(frozen=True)
+class Cue:
+    start: float
+    end: float
+    lines: tuple[str, ...]  # one or two lines of text
+
+
+@dataclass(frozen=True)
+class _Token:
+    text: str  # with the whitespace before it, as it is joined to the token before
+    start: float
+    end: float
+
+
+def width(text: str) -> int:
+    """The columns ``text`` takes on screen: a wide or full-width character (CJK) takes two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def cues(sentence: Segment) -> list[Cue]:
+    """``sentence`` as one cue when it fits (two lines, ``CUE_SECONDS``), else as several, in order, the first
+    starting and the last ending with the sentence and each ending where the next starts."""
+    tokens = _tokens(sentence)
+    if not tokens:
+        return [Cue(sentence.start, sentence.end, (sentence.text.strip(),))]
+    pieces = _pieces(tokens)
+    starts = [sentence.start] + [min(max(p[0].start, sentence.start), sentence.end) for p in pieces[1:]]
+    starts = [max(starts[: i + 1]) for i in range(len(starts))]  # word times may step back; cues must not
+    ends = starts[1:] + [max(sentence.end, starts[-1])]
+    return [Cue(start, end, _lines(piece)) for start, end, piece in zip(starts, ends, pieces)]
+
+
+def _tokens(sentence: Segment) -> list[_Token]:
+    """The sentence's words with their times: whisper's (or the captions') own when they spell the text, else
+    the text's words timed by their share of its width (a translation, a sentence without word times)."""
+    words = sentence.words
+    if words and "".join(w.word for w in words).split() == sentence.text.split():
+        tokens: list[_Token] = []
+        for w in words:
+            if tokens and _PUNCTUATION_ONLY.fullmatch(w.word):  # "，" after a Chinese word: never a line's start
+                tokens[-1] = _Token(tokens[-1].text + w.word, tokens[-1].start, w.end)
+            elif w.word.strip():
+                tokens.append(_Token(w.word, w.start, w.end))
+        return tokens
+    parts = re.findall(r"\s*\S+", sentence.text.strip())
+    total = sum(width(p) for p in parts) or 1
+    span = max(sentence.end - sentence.start, 0.0)
+    tokens, done = [], 0
+    for part in parts:
+        start = sentence.start + span * done / total
+        done += width(part)
+        tokens.append(_Token(part, start, sentence.start + span * done / total))
+    return tokens
+
+
+def _pieces(tokens: list[_Token]) -> list[list[_Token]]:
+    """The cheapest cut of ``tokens`` into cues: each cue costs its squared slack against a full cue (so cues come
+    out even) plus a full cue's worth (so there are as few as fit), less the bonus when it ends a clause; a cue
+    wider than two lines or longer than ``CUE_SECONDS`` is allowed only as a single token. Dynamic programming
+    over the cut points, as line breakers do; sentences hold at most a few dozen tokens."""
+    n = len(tokens)
+    best = [0.0] + [math.inf] * n
+    cut_before = [0] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(end - 1, -1, -1):
+            piece_width = width("".join(t.text for t in tokens[start:end]).strip())
+            too_long = tokens[end - 1].end - tokens[start].start > CUE_SECONDS
+            if end - start > 1 and (piece_width > _CUE_WIDTH or too_long):
+                break  # a longer piece (an earlier start) is wider and longer still
+            cost = best[start] + _CUE_WIDTH**2 + (_CUE_WIDTH - min(piece_width, _CUE_WIDTH)) ** 2
+            if end < n and _CLAUSE_END.search(tokens[end - 1].text):
+                cost -= _PUNCTUATION_BONUS
+            if cost < best[end]:
+                best[end], cut_before[end] = cost, start
+    pieces, end = [], n
+    while end:
+        pieces.append(tokens[cut_before[end]:end])
+        end = cut_before[end]
+    return pieces[::-1]
+
+
+def _lines(piece: list[_Token]) -> tuple[str, ...]:
+    """A cue's text on one line, or on two broken where their widths are most even, or at a clause's end a little
+    less even."""
+    text = "".join(t.text for t in piece).strip()
+    if width(text) <= LINE_WIDTH or len(piece) == 1:
+        return (text,)
+    first_line = min(range(1, len(piece)), key=lambda i: _wider_line(piece, i)
+                     - (LINE_WIDTH // 4 if _CLAUSE_END.search(piece[i - 1].text) else 0))
+    return ("".join(t.text for t in piece[:first_line]).strip(), "".join(t.text for t in piece[first_line:]).strip())
+
+
+def _wider_line(piece: list[_Token], first_line: int) -> int:
+    return max(width("".join(t.text for t in piece[:first_line]).strip()),
+               width("".join(t.text for t in piece[first_line:]).strip()))
