@@ -8,6 +8,7 @@ library catalog) skips talks that are already indexed, keyed by extractor and id
 
 from __future__ import annotations
 
+import calendar
 import copy
 import functools
 import hashlib
@@ -21,7 +22,7 @@ from html.parser import HTMLParser
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime, parsedate_tz
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 from urllib.request import url2pathname
@@ -295,7 +296,8 @@ def _written_date(text: str) -> str | None:
     try:
         return parsedate_to_datetime(text).date().isoformat()
     except (TypeError, ValueError):
-        pass
+        if _past_the_month(text):  # "31 Feb 2024 10:00": yt-dlp's reading below rolls it into March
+            return None
     # RFC 822 without its time ("Tue, 12 Mar 2024", "Fri, 1 Mar 2024 GMT"), which email's parser refuses, and yt-dlp's
     # too with its weekday or zone: the day as written (without a time, a zone moves it to no other day)
     day_only = re.fullmatch(r"(?:[A-Za-z]+,\s*)?(\d{1,2}\s+[A-Za-z]+\s+\d{4})(?:\s+(?:[A-Za-z]+|[+-]\d{4}))?", text)
@@ -308,6 +310,15 @@ def _written_date(text: str) -> str | None:
         return datetime.strptime(written, "%Y%m%d").date().isoformat()  # (a day of the calendar, or ValueError)
     stamp = unified_timestamp(text)
     return datetime.fromtimestamp(stamp, timezone.utc).date().isoformat() if stamp is not None else None
+
+
+def _past_the_month(text: str) -> bool:
+    """Whether ``text`` is an RFC 822 date on a day its month does not have (31 February, 31 April)."""
+    written = parsedate_tz(text)
+    if written is None or not 1 <= written[1] <= 12:
+        return False
+    year, month, day = written[:3]
+    return day > (29 if month == 2 and calendar.isleap(year) else calendar.mdays[month])
 
 
 _ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"

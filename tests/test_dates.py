@@ -110,6 +110,15 @@ def test_a_pub_date_past_the_calendar_leaves_its_item_undated_and_the_feed_read(
         None, None, None, "2024-03-01", "2024-03-01"]
 
 
+def test_a_pub_date_on_a_day_its_month_lacks_leaves_its_item_undated():
+    """"31 Feb 2024 10:00" was filed under 2 March (yt-dlp's reading rolls the extra days over): a date nobody
+    wrote. An impossible day is no date; 29 February of a leap year is one."""
+    dates = ["Sat, 31 Feb 2024 10:00:00 GMT", "31 Apr 2024 10:00", "29 Feb 2023 10:00", "29 Feb 2024 10:00"]
+    items = _feed_items(_feed(*dates))
+    assert [items[f"https://example.org/{n}.mp3"].get("published") for n in range(len(dates))] == [
+        None, None, None, "2024-02-29"]
+
+
 def test_clock_of_what_is_not_a_time_is_empty():
     assert [clock(v) for v in (float("nan"), float("inf"), -math.inf, None)] == ["", "", "", ""]
     assert clock(36001) == "10:00:01"
