@@ -35,6 +35,7 @@ from talksearch.models import (
     onnx_conversion,
     onnx_int8_conversion,
     load_converted,
+    embedding_unavailable,
     resolve,
     resolve_device,
 )
@@ -466,6 +467,9 @@ class Embedder:
         # None: the model_cache setting (TALKSEARCH_MODEL_CACHE), not ~/.cache/talksearch: setup.sh and
         # `check --repair` otherwise converted the models a second time where the service never looks
         cache = Path(cache) if cache is not None else default_model_cache()
+        for part in model_names(name):  # before any part is loaded: torch alone takes seconds to import
+            if why := embedding_unavailable(part):
+                raise ModelError(why)
         self.models = [_Model(part, device, threads, backend, compute_type, cache, replicas)
                        for part in model_names(name)]
         self.name = "+".join(m.name for m in self.models)  # what the library records

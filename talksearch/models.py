@@ -353,6 +353,27 @@ def whisper_unavailable(name: str) -> str | None:
     return f"cannot load whisper model {name!r}: {reason}"
 
 
+def embedding_unavailable(name: str) -> str | None:
+    """Why embedding model ``name`` (one model, not a "+" list) cannot be loaded now, found without importing torch
+    or loading anything: a hub name neither in the local hub cache nor fetchable (the hub cannot be reached). None
+    when it can, or may; a bundled model or a local directory is left to its loader, which says what is wrong."""
+    if any(e.role == "embedding" and e.name == name for e in read_manifest()) or Path(name).expanduser().is_dir() \
+            or _looks_like_path(name):
+        return None
+    from huggingface_hub import snapshot_download
+
+    # sentence-transformers reads a name without an organisation as its own ("all-MiniLM-L6-v2") when the hub has
+    # no such model of its own
+    for repo in (name,) if "/" in name else (name, f"sentence-transformers/{name}"):
+        try:
+            snapshot_download(repo, local_files_only=True)
+            return None
+        except Exception:  # not in the hub cache, or not a hub id at all: the loader would look further
+            continue
+    offline = hub_unreachable()
+    return None if offline is None else f"cannot load embedding model {name!r}: not in the local hub cache, and {offline}"
+
+
 def _load(model: ResolvedModel, shown_name: str, load: Callable[[bool], object]):
     """``load(local_files_only)``: a hub name from the hub, or from the local hub cache alone when the hub
     cannot be reached (a local or bundled model never looks at the network); a failure is one ``ModelError``."""

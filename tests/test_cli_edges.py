@@ -205,6 +205,20 @@ def test_serve_with_a_hub_model_that_cannot_load_is_one_line(tmp_path):
 
 
 @pytest.mark.unit
+def test_a_hub_model_that_is_not_there_fails_before_anything_is_loaded():
+    """Offline, a hub name the hub cache lacks failed only after torch and sentence-transformers were imported (8-10
+    s), and after the bundled models named before it ("+") were loaded: 22 s to say one line. The hub cache is
+    looked at first, as for whisper models."""
+    probe = ("import sys\nfrom talksearch.embedding import Embedder\nfrom talksearch.models import ModelError\n"
+             "try:\n    Embedder('all-MiniLM-L6-v2+nobody/no-model')\nexcept ModelError as exc:\n    print(exc)\n"
+             "print(sorted(m for m in ('torch', 'sentence_transformers', 'ctranslate2') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.stdout == ("cannot load embedding model 'nobody/no-model': not in the local hub cache, and "
+                             "HF_HUB_OFFLINE is set\n[]\n"), result.stdout + result.stderr
+
+
+@pytest.mark.unit
 def test_serve_whose_model_cannot_load_leaves_no_new_library_behind(tmp_path):
     """serve makes a new library to serve (talks may be indexed into it while it runs): without a server, it was
     left behind, empty, with "made an empty one" said before the error."""
