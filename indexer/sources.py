@@ -30,6 +30,7 @@ from urllib.request import url2pathname
 import av
 import yt_dlp
 from yt_dlp.extractor.generic import GenericIE
+from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, make_archive_id, smuggle_url, unified_strdate, unified_timestamp, unsmuggle_url
 
 from talksearch.indexer import caption_sources
@@ -43,6 +44,7 @@ from talksearch.library import TALK_DETAILS, Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import MEDIA_SUFFIXES, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 from talksearch.text import printable
+from talksearch.timecode import clock
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
@@ -152,6 +154,12 @@ def clean_error(exc: BaseException) -> str:
         text = _NO_MEDIA
     text = re.sub(r"HTTPS?ConnectionPool\(host='([^']*)', port=(\d+)\): ", r"\1:\2: ", text)
     text = re.sub(r"#__youtubedl_smuggle=[^\s'\"]*", "", text)  # what yt-dlp passes along with a URL (a feed's guid)
+    # A download's retries given up: yt-dlp's "Got error: " before urllib3's words, which for a reset are the tuple
+    # of its exception ("('Connection broken: ConnectionResetError(104, 'Connection reset by peer')', …)")
+    text = re.sub(r"^Got error: ", "", text)
+    text = re.sub(r"""^\(["']Connection broken: \w+\(\d+, ["']([^"']*)["']\)["'], .*?\)\)(\.)?""",
+                  r"connection broken: \1\2", text)
+    text = re.sub(r"^(\d+ bytes read, \d+ more expected)", r"the transfer stopped short: \1", text)
     return re.sub(r"\.\.(\s|$)", r".\1", text)  # "Read timed out.. Giving up"
 
 
@@ -224,20 +232,57 @@ class _DownloadWatch:
 class _WatchedDL(yt_dlp.YoutubeDL):
     """yt-dlp, its requests seen by the download being watched (``watch``, only while one is): the connection it
     reads from, which a stall shuts; the size each response states; and a request made after a limit stopped the
-    download (yt-dlp retrying it) refused instead."""
+    download (yt-dlp retrying it) refused instead. Every request (a feed's, a page's, a download's) is asked again
+    when the server is busy for a moment (``_TRANSIENT``)."""
 
     watch: _DownloadWatch | None = None
 
     def urlopen(self, req):
-        watch = self.watch
-        if watch is not None and watch.refusal:
-            raise DownloadRefused(watch.refusal)
-        response = super().urlopen(req)
+        for pause in (*_TRANSIENT_PAUSES_S, None):
+            watch = self.watch
+            if watch is not None and watch.refusal:
+                raise DownloadRefused(watch.refusal)
+            try:
+                response = super().urlopen(req)
+                break
+            except HTTPError as exc:
+                if exc.status not in _TRANSIENT or pause is None:
+                    raise
+                wait = _retry_pause(exc, pause)
+                exc.close()  # its connection back to the pool while we wait
+                time.sleep(wait)
         if watch is not None:
             watch.response = response
             stated = _stated_size(response.headers)
             watch.stated = max(watch.stated or 0, stated or 0) or None
         return response
+
+
+# What a busy, restarting or rate-limiting server answers for a while (RFC 9110 §15.6, RFC 6585): the request is
+# made again after a pause, the one its Retry-After asks for, else each of these in turn. yt-dlp retries a
+# download's 5xx at once (three times within a second), and a feed's, a page's or any 429 not at all: a server's
+# restart failed every talk it was asked for then.
+_TRANSIENT = frozenset({429, 500, 502, 503, 504})
+_TRANSIENT_PAUSES_S = (1.0, 2.0, 4.0)
+_RETRY_AFTER_MAX_S = 30.0  # a longer wait is the server's to ask, not a run's to sit through
+
+
+def _retry_pause(exc: HTTPError, pause: float) -> float:
+    """How long to wait before asking again: what the answer's Retry-After says (seconds or an HTTP date), else
+    ``pause``. Raises ``exc``, saying what it asked for, when that is longer than ``_RETRY_AFTER_MAX_S``."""
+    asked = (exc.response.headers.get("Retry-After") or "").strip()
+    if asked.isdigit():
+        wait = float(asked)
+    else:
+        try:
+            wait = (parsedate_to_datetime(asked) - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):  # none, or not a date: our own pause
+            return pause
+    if wait > _RETRY_AFTER_MAX_S:
+        exc.msg = f"{exc.msg} (the server asks to be asked again in {clock(wait)})"
+        exc.args = (exc.msg,)
+        raise exc
+    return max(wait, 0.0)
 
 
 def _stated_size(headers) -> int | None:

@@ -146,6 +146,16 @@ def test_relative_urls_in_a_feed_are_the_feeds():
     assert message == "'s01c.mp4' is not a valid URL"
 
 
+@pytest.mark.unit
+def test_a_connection_reset_midway_is_said_in_words():
+    """What yt-dlp raised for a server that reset the connection mid-file (a hunt's run, copied as it was printed:
+    whether the reset or the end of the data reaches the reader first is a race, so no server here gives it every
+    time): the tuple urllib3 raises, behind "Got error: "."""
+    raised = ("ERROR: Got error: (\"Connection broken: ConnectionResetError(104, 'Connection reset by peer')\", "
+              "ConnectionResetError(104, 'Connection reset by peer')). Giving up after 3 retries")
+    assert clean_error(Exception(raised)) == "connection broken: Connection reset by peer. Giving up after 3 retries"
+
+
 def _vtt(talk: str) -> str:
     cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
             for s in TRUTH[talk]["sentences"]]

@@ -58,6 +58,17 @@ class _Misbehaving(http.server.SimpleHTTPRequestHandler):
         count = self.requests[self.path] = self.requests.get(self.path, 0) + 1
         if self.path == "/error500.ogg":
             self.send_error(500)
+        elif self.path in ("/busy-twice.ogg", "/rate-limited.ogg") and count <= (2 if "busy" in self.path else 1):
+            # a server restarting, or a rate limit: come back in a second (the next requests are served)
+            self.send_response(503 if "busy" in self.path else 429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path == "/closed-for-hours.ogg":  # come back in an hour: not waited for
+            self.send_response(503)
+            self.send_header("Retry-After", "3600")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/stall.ogg":  # accepts the connection, never answers
             self._stall()
         elif self.path == "/stall-midway.ogg":  # answers the first request (listing), stalls in the download
@@ -88,6 +99,8 @@ class _Misbehaving(http.server.SimpleHTTPRequestHandler):
 def bad_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("bad-sources")
     shutil.copy(DATA / "t01.ogg", root / "t01.ogg")
+    for name in ("busy-twice", "rate-limited"):
+        shutil.copy(DATA / "t02.ogg", root / f"{name}.ogg")
     (root / "truncated.ogg").write_bytes(T01[:TRUNCATED_BYTES])
     release = threading.Event()
     handler = type("Handler", (_Misbehaving,), {"release": release, "requests": {}})
@@ -134,6 +147,9 @@ def bad_run(bad_server, no_speech, tmp_path_factory):
     (work / "sidecar" / "talk.info.json").write_text("[1, 2]")  # JSON, but not the object yt-dlp writes
     sources = {
         "500": f"{bad_server}/error500.ogg",
+        "busy": f"{bad_server}/busy-twice.ogg",
+        "rate-limited": f"{bad_server}/rate-limited.ogg",
+        "closed": f"{bad_server}/closed-for-hours.ogg",
         "stall": f"{bad_server}/stall.ogg",
         "stall-midway": f"{bad_server}/stall-midway.ogg",
         "html": f"{bad_server}/page.html",
@@ -172,10 +188,14 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "Traceback" not in output
-    assert len(lines) == 19, result.stdout  # 18 sources, the feed naming its talk twice
-    assert "3 added, 1 skipped, 15 failed" in result.stdout, result.stdout
+    assert len(lines) == 22, result.stdout  # 21 sources, the feed naming its talk twice
+    assert "5 added, 1 skipped, 16 failed" in result.stdout, result.stdout
 
     assert _line(lines, "error500.ogg").startswith("failed") and "HTTP Error 500" in _line(lines, "error500.ogg")
+    # asked again after the pause the server asks for: a restart's 503s and a rate limit's 429 cost no talk
+    assert _line(lines, "busy-twice").startswith("added") and _line(lines, "rate-limited").startswith("added")
+    closed = _line(lines, "closed-for-hours")
+    assert closed.startswith("failed") and "HTTP Error 503" in closed and "asks to be asked again in 1:00:00" in closed
     assert "timed out" in _line(lines, "/stall.ogg").lower()
     midway = _line(lines, "stall-midway")
     assert midway.startswith("failed") and "timed out" in midway.lower() and "retries" in midway
@@ -185,6 +205,7 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
     assert "ffmpeg cannot decode it" in _line(lines, "notes") and "Errno" not in _line(lines, "notes")
     cut = _line(lines, "cut-short")
     assert cut.startswith("failed") and re.search(r"\d+ bytes read, \d+ more expected", cut), cut
+    assert "the transfer stopped short" in cut and "Got error" not in cut, cut
     assert _line(lines, "ftp://").startswith("failed")
     assert _line(lines, "http://: ").startswith("failed") and "No host supplied" in _line(lines, "http://: ")
     assert _line(lines, ":99999").startswith("failed")
@@ -213,7 +234,8 @@ def test_no_speech_indexes_nothing(bad_run):
         assert line.startswith("failed") and line.endswith("no speech found"), line
     db = sqlite3.connect(library / "catalog.sqlite")
     titles = {row[0] for row in db.execute("SELECT title FROM talks")}
-    assert titles == {TRUTH["t01"]["title"], "truncated", "talk"}  # "talk": the file:// source
+    # "talk": the file:// source; busy-twice and rate-limited: served once the server was no longer busy
+    assert titles == {TRUTH["t01"]["title"], "truncated", "talk", "busy-twice", "rate-limited"}
     assert "thank you" not in " ".join(r[0].lower() for r in db.execute("SELECT text FROM passages"))
 
 
