@@ -33,7 +33,7 @@ from talksearch.service.ratelimit import RateLimitMiddleware
 from talksearch.service.rendering import route_path
 from talksearch.service.routing import ReadRoute
 from talksearch.service.security_headers import SecurityHeaders
-from talksearch.service.routes import admin, embeds, feeds, health, media, pages, search, talks, widget
+from talksearch.service.routes import admin, crawlers, embeds, feeds, health, media, pages, search, talks, widget
 from talksearch.service.state import AppState
 from talksearch.settings import Settings
 
@@ -187,7 +187,7 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     app.add_middleware(GZipWhereAccepted, compresslevel=6, exclude_content_types=NOT_GZIPPED)
     if settings.public_url:  # outside all: every link, the CORS same-origin check and the redirects see it
         app.add_middleware(PublicURLMiddleware, public_url=settings.public_url)
-    for module in (health, search, talks, admin, media, pages, widget, feeds, embeds):
+    for module in (health, search, talks, admin, media, pages, widget, feeds, embeds, crawlers):
         app.include_router(module.router)
     # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.
     # No GET: stateless JSON answers offer no server-to-client stream (the SDK's would stay open forever), and

@@ -39,6 +39,13 @@ def base_path(request) -> str:
     return request.scope.get("root_path", "")
 
 
+def site_url(request) -> str:
+    """The service's absolute address, its path prefix included (on ``public_url`` when set: the middleware puts
+    it in the request's scope), before each of its own paths in what is read elsewhere: feeds, embeds, the
+    widget's snippet, link previews and crawlers."""
+    return str(request.base_url).rstrip("/")
+
+
 def route_path(scope) -> str:
     """The request's path below ``base_path``, as the app's routes are named (``/api/search`` behind ``/talks``).
     Starlette matches routes this way with ``starlette._utils.get_route_path``, a private helper an upgrade may

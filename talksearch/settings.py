@@ -236,6 +236,13 @@ class Settings(BaseSettings):
         description="Who may show the `/embed` pages in an iframe: a CSP `frame-ancestors` source list, e.g. "
         "`https://wiki.example.org 'self'`; `*` (any site) by default, `'none'` for no site.",
     )
+    crawlable: bool = Field(
+        True,
+        description="Search engines may index the talk pages: `/robots.txt` lets them in and names `/sitemap.xml` "
+        "(every talk page), and each talk page's head describes the talk (OpenGraph, schema.org `VideoObject` "
+        "with its chapters or moments: docs/service.md). Off: `/robots.txt` disallows everything, `/sitemap.xml` "
+        "answers 404 and the pages say `noindex` (link previews still work).",
+    )
     admin_token: SecretStr | None = Field(
         None,
         description="Bearer token for the admin API (`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`); "

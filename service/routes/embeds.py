@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BeforeValidator, ValidationError, validate_call
 from talksearch.service.errors import ApiError
 from talksearch.service.params import NOT_UTF8, Filters, not_utf8, talk_filter
-from talksearch.service.rendering import base_path, environment, render
+from talksearch.service.rendering import base_path, environment, render, site_url
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
@@ -159,7 +159,7 @@ def oembed(
     except ValueError:  # e.g. "http://[::1/…": not a URL at all, let alone one of ours
         raise ApiError(404, _NOT_OURS) from None
     query = parse_qs(parts.query)
-    base = str(request.base_url).rstrip("/")
+    base = site_url(request)
     # A URL of this service, as its pages give it, starts with root. Compared decoded: /vortr%C3%A4ge, its
     # lower-case escapes and /vorträge (as an address bar shows it) are one path.
     root, own = unquote(base_path(request)), unquote(parts.path)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import ATOM, Feed, search_feed, search_pool, talks_feed
 from talksearch.service.params import Filters, Utf8Query
+from talksearch.service.rendering import site_url
 from talksearch.service.routes.pages import search_page_query
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
@@ -21,10 +22,6 @@ from talksearch.search.searcher import QueryError
 
 router = APIRouter(tags=["feeds"], route_class=ReadRoute)
 _ATOM_RESPONSE = {200: {"content": {"application/atom+xml": {}}, "description": "An Atom feed"}}
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -75,7 +72,7 @@ def search_atom(
     # The feed's own links repeat the request's query (its filters included), so they reproduce it; its page
     # (the alternate) holds what the search page's form can.
     query = request.query_params.multi_items()
-    return _atom(request, search_feed(_base(request), query, response, talks, search_page_query(query), limit))
+    return _atom(request, search_feed(site_url(request), query, response, talks, search_page_query(query), limit))
 
 
 @router.get("/talks.atom", response_class=Response, responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}},
@@ -90,4 +87,4 @@ def talks_atom(
         talks = library.talks(limit or state.settings.talks_limit, 0, filters)
     # A filtered feed says so: its title names the filters, its page (the alternate) is the talk list filtered.
     query = request.query_params.multi_items()
-    return _atom(request, talks_feed(_base(request), query, talks, search_page_query(query), filters))
+    return _atom(request, talks_feed(site_url(request), query, talks, search_page_query(query), filters))

@@ -13,10 +13,10 @@ from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
 from talksearch.service.params import (NOT_A_DATE, NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date,
                                       filter_values, not_utf8)
-from talksearch.service.rendering import base_path, paragraphs, render
+from talksearch.service.rendering import base_path, paragraphs, render, site_url
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
-from talksearch.service.talk_detail import player, talk_detail
+from talksearch.service.talk_detail import page_head, player, talk_detail
 from talksearch.text import fold
 from talksearch.timecode import link_seconds, url_seconds
 
@@ -154,7 +154,7 @@ def search_page(state: State, request: Request) -> HTMLResponse:
              if (options := _options(name, facets[key], chosen[name]))]
     base = base_path(request)
     return HTMLResponse(render("search.html", base, menus=menus, max_chars=state.settings.max_query_chars,
-                               **_results_context(state, form, base)))
+                               noindex=not state.settings.crawlable, **_results_context(state, form, base)))
 
 
 @router.get("/results", response_class=HTMLResponse)
@@ -173,8 +173,10 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
     start = link_seconds(request.query_params.get("t", ""))
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
     # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
-    oembed = str(request.base_url).rstrip("/") + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={url_seconds(start)}" if start else ""))})
+    oembed = site_url(request) + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={url_seconds(start)}" if start else ""))})
     base = base_path(request)
-    return HTMLResponse(render("talk.html", base, talk=talk_detail(talk, base), start=start, current=current,
+    detail = talk_detail(talk, base)
+    return HTMLResponse(render("talk.html", base, talk=detail, start=start, current=current,
                                oembed=oembed, paragraphs=paragraphs(segments),
-                               max_chars=state.settings.max_query_chars))
+                               max_chars=state.settings.max_query_chars, noindex=not state.settings.crawlable,
+                               head=page_head(detail, segments, start, site_url(request))))

@@ -111,7 +111,7 @@ def _csp_hash(text: str) -> str:
 @router.get("/widget", response_class=HTMLResponse, include_in_schema=False)
 def widget_page(request: Request) -> HTMLResponse:
     script = str(request.url_for("widget_js"))
-    api = str(request.base_url).rstrip("/")
+    api = rendering.site_url(request)
     embed = f'<script src="{script}" defer></script>\n<talk-search api="{api}"></talk-search>'
     iframe = (f'<iframe src="{api}/embed" width="640" height="480" title="Search the talks" '
               f'style="border:0" loading="lazy"></iframe>')

@@ -118,17 +118,17 @@ def served_summary(summary: TalkSummary, base: str = "") -> TalkSummary:
     ``data:`` URL a page's metadata named is no location a client should follow or show: the page stands in for
     ``url``, and ``media_url`` and ``thumbnail`` are left out. As it stands now, like ``served_file_link``."""
     updates: dict[str, str | None] = {}
-    if not _on_the_web(summary.url):
+    if not on_the_web(summary.url):
         updates["url"] = f"{base}/talks/{summary.id}"
-    if summary.media_url and not _on_the_web(summary.media_url):
+    if summary.media_url and not on_the_web(summary.media_url):
         path = local_file(summary.media_url)
         updates["media_url"] = f"{base}/media/{summary.id}{media_suffix(path)}" if path else None
-    if summary.thumbnail and not _on_the_web(summary.thumbnail):
+    if summary.thumbnail and not on_the_web(summary.thumbnail):
         updates["thumbnail"] = None
     return summary.model_copy(update=updates) if updates else summary
 
 
-def _on_the_web(url: str) -> bool:
+def on_the_web(url: str) -> bool:
     return urlsplit(url).scheme.lower() in ("http", "https")
 
 
