@@ -22,7 +22,7 @@ from talksearch.indexer.fetching import (InLibrary, Known, Moved, Outcome, disca
                                          talk_failed)
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
-from talksearch.indexer.sources import Candidate, Fetched, Sources
+from talksearch.indexer.sources import Candidate, Fetched, Sources, elsewhere
 from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts
 from talksearch.embedding import WITH_OTHER_LANGUAGES, reads_only_english, recorded_name
 from talksearch.settings import Settings
@@ -193,7 +193,11 @@ class IndexRun:
         stored = self.library.talk_with_archive_id(known.archive_id)
         if stored is None:  # known under another key than the listed one (found on fetching)
             return Outcome(known.status, known.label, known.detail)
-        changed = self.library.update_talk_details(stored.id, known.details)
+        details = dict(known.details)
+        if (listed := details.pop("url", None)) and elsewhere(listed, stored.url, stored.media_url):
+            # a feed item's enclosure moved (its old URL may be gone): the talk follows it, its transcript kept
+            details.update(url=listed, media_url=listed)
+        changed = self.library.update_talk_details(stored.id, details)
         title = known.details["title"] if "title" in changed else stored.title
         label = known.label if known.named_by_path else title
         if not changed:

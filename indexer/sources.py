@@ -876,9 +876,14 @@ class Sources:
             if entry is None:
                 continue
             url, smuggled = unsmuggle_url(entry.get("url") or "")
-            if feed_url and url and (absolute := _absolute(url, feed_url)) != url:
-                # <enclosure url="ep1.mp3">, which yt-dlp lists as it is: the feed's, as _feed_items has it
-                entry = {**entry, "url": smuggle_url(absolute, smuggled) if smuggled else absolute}
+            if feed_url and url:
+                url = _absolute(url, feed_url)  # <enclosure url="ep1.mp3">, which yt-dlp lists as it is: the feed's
+                if (guid := (smuggled or {}).get("force_videoid")) and "guid" not in smuggled:
+                    # yt-dlp ids the item by its guid alone (its archive key, its download's name), which another
+                    # show gives its own items too ("1", "ep-12"): the id it passes along is the guid within this
+                    # feed (_item_id), and the guid itself travels beside it (what the feed's metadata is keyed by)
+                    smuggled = {**smuggled, "force_videoid": self._item_id(guid, url, source), "guid": guid}
+                entry = {**entry, "url": smuggle_url(url, smuggled) if smuggled else url}
             if entry.get("_type") in ("playlist", "multi_video"):
                 yield from self._expand_info(source, entry, context)
             else:
@@ -915,8 +920,8 @@ class Sources:
         entry = candidate.entry or {}
         if entry.get("id"):
             return self.ydl._make_archive_id(self._distinct_id(entry, candidate.listed))
-        # A feed item's flat entry has no id: its guid travels with its URL, which yt-dlp's generic extractor
-        # (the one that reads a media URL) takes as the id; without a guid, the id is the file's name and the
+        # A feed item's flat entry has no id: its guid (within its feed: _item_id) travels with its URL, which
+        # yt-dlp's generic extractor (the one that reads a media URL) takes as the id; without a guid, the id is the file's name and the
         # listed URL's digest, or the id the library holds the talk at that URL under (_distinct_id).
         url, smuggled = unsmuggle_url(entry.get("url") or "")
         if not url or self.ydl._make_archive_id({"id": "-", "url": url}) != make_archive_id("Generic", "-"):
@@ -966,6 +971,37 @@ class Sources:
         if fetched_from and re.fullmatch(f"{re.escape(name)}(-[0-9a-f]{{8}})?", fetched_from):
             return fetched_from
         return distinct
+
+    def _item_id(self, guid: str, listed: str, feed: str) -> str:
+        """The id of a feed's item with a <guid> (listed at ``listed``, in the feed the user named ``feed``): the guid
+        within its feed, the digest of the feed's address beside it (``_feed_digest``), as a podcast app knows an
+        episode by its feed and its guid. Unless the library holds a talk by this guid already: at the address
+        listed (an earlier release's key, the guid alone; or this guid within the feed at an address the feed was
+        named by before: one recording, one talk); else under the guid alone, an earlier release's key, found as
+        before, though it may be another show's item (``listed_details`` restates nothing of it then)."""
+        own = f"{guid.strip()}-{_feed_digest(feed)}"
+        if make_archive_id("Generic", own) in self._library:
+            return own
+        if here := self._ids_by_guid(guid, listed):
+            return here[0]
+        return guid if make_archive_id("Generic", guid) in self._library else own
+
+    def _ids_by_guid(self, guid: str, listed: str) -> list[str]:
+        """The ids the library holds talks by this guid under (the guid alone, or within a feed) at ``listed``'s
+        address."""
+        by_guid = re.compile(f"{re.escape(guid)}|{re.escape(guid.strip())}-[0-9a-f]{{8}}")
+        return sorted(i for i in self._generic_ids.get(_address(listed), ()) if by_guid.fullmatch(i))
+
+    @functools.cached_property
+    def _generic_ids(self) -> dict[str, list[str]]:
+        """The ids of the library's talks the generic extractor read (media URLs, feed items), by their URL's
+        address."""
+        ids: dict[str, list[str]] = {}
+        for key, url in self._library.items():
+            extractor, _, source_id = key.partition(" ")
+            if extractor == "generic":
+                ids.setdefault(_address(url), []).append(source_id)
+        return ids
 
     @functools.cached_property
     def _library(self) -> Mapping[str, str]:
@@ -1049,15 +1085,17 @@ class Sources:
         # follows redirects or escapes it: what the feed's own metadata is keyed by, and what tells apart
         # recordings without a guid.
         listed = candidate.listed or unsmuggle_url(candidate.entry.get("url") or "")[0] or None
-        # The feed's metadata for an item with a <guid> is keyed by it (as yt-dlp passes it along): items may share
-        # a recording, and each keeps its own (_feed_items).
-        guid = (unsmuggle_url(candidate.entry.get("url") or "")[1] or {}).get("force_videoid")
+        # The feed's metadata for an item with a <guid> is keyed by it (passed along beside yt-dlp's id for the item,
+        # _expand_info): items may share a recording, and each keeps its own (_feed_items).
+        smuggled = unsmuggle_url(candidate.entry.get("url") or "")[1] or {}
+        guid = smuggled.get("guid", smuggled.get("force_videoid"))
         return listed, ((candidate.context or {}).get("feed") or {}).get(guid or listed, {})
 
     def listed_details(self, candidate: Candidate, key: str) -> dict:
         """What the listing states of a talk the library has (archive key ``key``), read without a request: of its
         ``TALK_DETAILS``, those stated (a detail a listing leaves out stays as the library has it). A feed item
-        states its title, speakers, event, date, description and artwork (its channel is its enclosure's site's, when
+        states its title, speakers, event, date, description and artwork, and its enclosure's URL (``url``: the
+        writer moves the talk there where it is ``elsewhere``) (its channel is its enclosure's site's, when
         that names one: not the feed's to say); a local recording what its sidecar .info.json holds, at the path
         its talk records (a copy's sidecar is not its talk's). Other listings state none: a site's
         playlist lists a title at most, and its page is a request per known talk (``--reindex`` reads them)."""
@@ -1071,14 +1109,20 @@ class Sources:
             # a title made from the file's name is none stated: a renamed recording's talk keeps its own (Moved's does)
             stated = {field: getattr(talk, field) for field in TALK_DETAILS if field != "title" or sidecar.get("title")}
         else:
-            _, feed = self._listing(candidate)
+            listed, feed = self._listing(candidate)
             if not feed:
                 return {}
             entry = candidate.entry or {}
-            # as _talk_from_info stores them: the item's title and artwork (yt-dlp's entry for it) over its media's
+            guid = (unsmuggle_url(entry.get("url") or "")[1] or {}).get("guid")
+            if guid is not None and key == make_archive_id("Generic", guid) and not self._ids_by_guid(guid, listed):
+                # a talk an earlier release keyed by the guid alone, at another address: this item's, its enclosure
+                # moved, or another show's item with the same guid, which must not take its title
+                return {}
+            # as _talk_from_info stores them: the item's title and artwork (yt-dlp's entry for it) over its media's;
+            # and where its enclosure is now (``url``), which the talk follows where it moved (``elsewhere``)
             stated = {"title": _capped(entry.get("title"), _LINE), "speakers": _names(feed.get("speakers") or []),
                       "event": _name(feed.get("event")), "description": _capped(feed.get("description"), _DESCRIPTION),
-                      "published": feed.get("published"), "thumbnail": entry.get("thumbnail")}
+                      "published": feed.get("published"), "thumbnail": entry.get("thumbnail"), "url": listed}
         return {field: value for field, value in stated.items() if value}
 
     def _resolved(self, entry: dict) -> dict | None:
@@ -1464,6 +1508,18 @@ def _address(url: str) -> str:
     """Where a recording is (``_lasting``), unescaped: the same whatever token its query carries or however it
     is escaped (as listed, as fetched)."""
     return unquote(_lasting(url))
+
+
+def _feed_digest(url: str) -> str:
+    """A feed's digest, of its address as named (``_lasting``: a private feed's token may change), less its scheme:
+    the same feed read over http or https."""
+    return hashlib.sha256(_lasting(url).partition("://")[2].encode()).hexdigest()[:8]
+
+
+def elsewhere(listed: str, *stored: str | None) -> bool:
+    """Whether a recording listed at ``listed`` is at another address than any of the URLs a talk ``stored`` (its
+    link, its media): a feed item whose enclosure moved, not one whose token changed."""
+    return _address(listed) not in {_address(url) for url in stored if url}
 
 
 def _url_digest(url: str) -> str:

@@ -44,6 +44,9 @@ from talksearch.vector_index import VectorIndex, VectorPolicy
 
 _TALK_COLUMNS = [f for f in Talk.__dataclass_fields__]
 _JSON_COLUMNS = {"speakers", "chapters"}
+# What a re-run stores of a talk the library has (update_talk_details): its details, and where it is now (a feed
+# item's enclosure that moved: its link and its media)
+_RESTATED = (*TALK_DETAILS, "url", "media_url")
 
 
 def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
@@ -358,17 +361,18 @@ class Library(VectorSync):
                                    (url, media_url, talk_id_)).rowcount > 0
 
     def update_talk_details(self, talk_id_: str, details: Mapping[str, object]) -> list[str]:
-        """Store the details a talk's source states now (``TALK_DETAILS``; a field left out stays as it is), in one
-        transaction; return the names of those that changed, in that order (none: nothing is written). Its
+        """Store the details a talk's source states now (``TALK_DETAILS``, and ``url`` and ``media_url`` where its
+        recording moved; a field left out stays as it is), in one transaction; return the names of those that
+        changed, in that order (none: nothing is written). Its
         transcript, passages and their embeddings stay as they are; ``details_changed_at`` becomes now (the feeds'
         <updated> follows it). The listings, pages and feeds read the row; ``talk_names`` and a reader's cached
         responses follow the commit, as they follow any."""
         if self._lock_handle is None:
             raise LibraryError("update_talk_details needs the writer lock (acquire_writer)")
-        if unknown := set(details) - set(TALK_DETAILS):
+        if unknown := set(details) - set(_RESTATED):
             raise ValueError(f"not a talk's details: {', '.join(sorted(unknown))}")
         talk = self.talk(talk_id_)  # (read outside the transaction: this is the one writer)
-        changed = [key for key in TALK_DETAILS if talk is not None and key in details
+        changed = [key for key in _RESTATED if talk is not None and key in details
                    and details[key] != getattr(talk, key)]
         if changed:  # a talk unchanged writes nothing: a re-run of a large feed takes no write per talk
             with self.db:

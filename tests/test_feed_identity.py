@@ -1,0 +1,147 @@
+"""A feed item is known by its <guid> within its feed: two shows whose items share a guid ("1", "ep-12") are two
+talks, each with its own transcript and details; an item whose enclosure moved (same guid, same feed) is the same
+talk, pointed at its new URL without being transcribed again; and a library an earlier release keyed by the guid
+alone keeps its talks, under the same ids. Through the CLI, over the loopback media server, with the real yt-dlp,
+whisper tiny.en and MiniLM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from talksearch.library import Library
+from tests.helpers import DATA, TRUTH, talksearch
+
+# What these check does not depend on the embedding model (conftest's light_embedding).
+pytestmark = [pytest.mark.models, pytest.mark.usefixtures("light_embedding")]
+
+MODELS = ("--whisper-model", "tiny.en", "--embed-model", "all-MiniLM-L6-v2")
+PODCAST = "https://podcastindex.org/namespace/1.0"
+
+
+def _feed(show: str, title: str, guid: str, media: str, transcript: str | None = None) -> str:
+    captions = f'<podcast:transcript url="{transcript}" type="text/vtt"/>' if transcript else ""
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:podcast="{PODCAST}"><channel>'
+            f"<title>{show}</title><item><title>{title}</title><guid isPermaLink=\"false\">{guid}</guid>"
+            f'<enclosure url="{media}" type="audio/ogg" length="1"/>{captions}</item></channel></rss>')
+
+
+def _vtt(talk: str) -> str:
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
+            for s in TRUTH[talk]["sentences"]]
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
+
+
+def _show(media_server, name: str, talk: str, title: str, guid: str = "1", captioned: bool = False) -> str:
+    """A show's folder on the media server: one episode (a copy of test talk ``talk``) in its feed; the feed's URL."""
+    folder = media_server.directory / name
+    folder.mkdir(exist_ok=True)
+    shutil.copy(DATA / f"{talk}.ogg", folder / "episode.ogg")
+    transcript = None
+    if captioned:
+        (folder / "episode.vtt").write_text(_vtt(talk))
+        transcript = media_server.url(f"{name}/episode.vtt")
+    (folder / "feed.xml").write_text(_feed(name, title, guid, media_server.url(f"{name}/episode.ogg"), transcript))
+    return media_server.url(f"{name}/feed.xml")
+
+
+def _index(library, *sources: str) -> list[str]:
+    result = talksearch("index", *sources, "--library", str(library), *MODELS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.splitlines()
+
+
+def _talks(library) -> dict[str, object]:
+    """The library's talks by title, each with its transcript's text."""
+    with Library.open(library, readonly=True) as reader:
+        return {talk.title: (talk, " ".join(s.text for s in reader.segments(talk.id))) for talk in reader.talks()}
+
+
+def test_two_shows_items_with_the_same_guid_are_two_talks(media_server, tmp_path):
+    show_a = _show(media_server, "identity-a", "t01", "Show A, episode 1")
+    show_b = _show(media_server, "identity-b", "t02", "Show B, episode 1")
+    library = tmp_path / "library"
+    assert _index(library, show_a)[-1].startswith("1 added, 0 skipped, 0 failed"), "show A"
+    lines = _index(library, show_b)
+    assert lines[-1].startswith("1 added, 0 skipped, 0 failed"), lines  # not "updated ...: details changed (title)"
+    talks = _talks(library)
+    assert set(talks) == {"Show A, episode 1", "Show B, episode 1"}
+    (a, a_words), (b, b_words) = talks["Show A, episode 1"], talks["Show B, episode 1"]
+    assert a.media_url.endswith("/identity-a/episode.ogg") and b.media_url.endswith("/identity-b/episode.ogg")
+    # each its own recording's words (t01's ocean simulations, t02's tenants)
+    assert "ocean" in a_words.lower() and "tenant" not in a_words.lower(), a_words
+    assert "tenant" in b_words.lower() and "ocean" not in b_words.lower(), b_words
+    assert a.id != b.id
+
+    # Either show again: its own talk, skipped, nothing downloaded or changed
+    for show, title in ((show_a, "Show A, episode 1"), (show_b, "Show B, episode 1")):
+        line, summary = _index(library, show)
+        assert line == f"skipped {title}: already in the library", line
+        assert summary.startswith("0 added, 1 skipped, 0 failed"), summary
+    assert {title: talk.id for title, (talk, _) in _talks(library).items()} == {a.title: a.id, b.title: b.id}
+
+
+def test_a_moved_enclosure_points_the_talk_at_its_new_url(media_server, tmp_path):
+    """Same guid, same feed, the episode's file moved (the old URL now 404s): the talk follows it, said as details
+    changes are, without a download or a transcription; search links then lead to the new URL."""
+    show = _show(media_server, "identity-moved", "t01", "Moving episode", guid="ep-12", captioned=True)
+    library = tmp_path / "library"
+    assert _index(library, show)[-1].startswith("1 added"), "first run"
+    [(talk, words)] = _talks(library).values()
+
+    folder = media_server.directory / "identity-moved"
+    (folder / "new").mkdir()
+    (folder / "episode.ogg").rename(folder / "new" / "episode.ogg")
+    moved = media_server.url("identity-moved/new/episode.ogg")
+    (folder / "feed.xml").write_text(_feed("identity-moved", "Moving episode", "ep-12", moved,
+                                           media_server.url("identity-moved/episode.vtt")))
+    line, summary = _index(library, show)
+    assert line == "updated Moving episode: details changed (url, media_url); transcript kept", line
+    assert summary.startswith("0 added, 1 updated, 0 skipped, 0 failed"), summary
+    [(after, after_words)] = _talks(library).values()
+    assert (after.id, after.url, after.media_url, after_words) == (talk.id, moved, moved, words)
+    found = json.loads(talksearch("search", "ocean simulations", "--library", str(library), "--json").stdout)
+    assert found["results"] and all(r["link"].startswith(f"{moved}#t=") for r in found["results"]), found["results"]
+
+    # and unchanged since: skipped
+    line, _ = _index(library, show)
+    assert line == "skipped Moving episode: already in the library", line
+
+
+def _indexed_by_the_earlier_release(url: str, library) -> int:
+    """``url`` indexed into ``library`` by the real indexer keying feed items as earlier releases did: by the guid
+    alone (yt-dlp's own id for the item); how many were added."""
+    from talksearch.indexer import sources
+    from talksearch.indexer.pipeline import IndexRun
+    from talksearch.settings import Settings
+
+    with pytest.MonkeyPatch.context() as old:
+        old.setattr(sources.Sources, "_item_id", lambda self, guid, listed, feed: guid)
+        run = IndexRun(Settings(library=library, whisper_model="tiny.en", embed_model="all-MiniLM-L6-v2"))
+        try:
+            return run.run([url]).count("added")
+        finally:
+            run.close()
+
+
+def test_an_earlier_releases_guid_keyed_talks_stay_known_under_their_ids(media_server, tmp_path):
+    """A library indexed before feed items were told apart by their feed: its talks are found by the guid alone,
+    as before (no duplicate, the same id); another show's item with that guid, at another URL, no longer restates
+    the talk's details (it took the talk's title before)."""
+    show_a = _show(media_server, "identity-old-a", "t01", "Old show A, episode 1", captioned=True)
+    show_b = _show(media_server, "identity-old-b", "t02", "Old show B, episode 1", captioned=True)
+    library = tmp_path / "library"
+    assert _indexed_by_the_earlier_release(show_a, library) == 1
+    with Library.open(library, readonly=True) as reader:
+        [before] = reader.talks()
+    assert before.archive_id == "generic 1"  # the earlier releases' key
+
+    line, summary = _index(library, show_a)
+    assert line == "skipped Old show A, episode 1: already in the library", line
+    line, summary = _index(library, show_b)
+    assert "details changed" not in line and summary.startswith("0 added"), (line, summary)
+    with Library.open(library, readonly=True) as reader:
+        [after] = reader.talks()
+    assert (after.id, after.archive_id, after.title) == (before.id, "generic 1", "Old show A, episode 1")
