@@ -311,15 +311,16 @@ class IndexRun:
             download_bar.n = done
             download_bar.refresh()
 
-        reader = Library.open(self.settings.library)  # its own connection: this thread only reads
+        reader = None
         seen: set[str] = set()
-        known = (lambda _key: False) if self.reindex else reader.has_archive_id
-        fetcher = Sources(self.settings.library / DOWNLOADS, known, self.settings.socket_timeout, on_download,
-                          captions=self.settings.captions, language=self.settings.language,
-                          keep_media=self.settings.keep_media, library_urls=reader.archive_urls,
-                          max_download_mb=self.settings.max_download_mb,
-                          download_stall_seconds=self.settings.download_stall_seconds)
-        try:
+        try:  # from the start: whatever fails here must reach the workers, or they and the run wait for ever
+            reader = Library.open(self.settings.library)  # its own connection: this thread only reads
+            known = (lambda _key: False) if self.reindex else reader.has_archive_id
+            fetcher = Sources(self.settings.library / DOWNLOADS, known, self.settings.socket_timeout, on_download,
+                              captions=self.settings.captions, language=self.settings.language,
+                              keep_media=self.settings.keep_media, library_urls=reader.archive_urls,
+                              max_download_mb=self.settings.max_download_mb,
+                              download_stall_seconds=self.settings.download_stall_seconds)
             for candidate in list_candidates(fetcher, sources, overall):
                 if isinstance(candidate, Outcome):
                     out.put(candidate)
@@ -330,7 +331,8 @@ class IndexRun:
             out.put(exc)
         finally:
             download_bar.close()
-            reader.close()
+            if reader is not None:
+                reader.close()
             out.put(_DONE)
 
     def _process(self, candidate: Candidate, fetched: Fetched, slot: int = 0) -> Processed | Outcome:

@@ -95,6 +95,10 @@ def _one_line(exc: BaseException, library: Path | None) -> str | None:
         return f"library catalog{f' {library}' if library else ''}: {exc}"
     if isinstance(exc, (*USER_ERRORS, OutputError)):
         return str(exc) or type(exc).__name__
+    if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)):
+        # a memory limit (ulimit -v, a container's) met loading models or starting threads: not a bug
+        return (f"out of memory ({str(exc) or 'MemoryError'}); what was committed is intact: raise the process's "
+                "memory limit (ulimit -v, the container's) or free memory, and run the command again")
     return None
 
 
@@ -134,7 +138,7 @@ class Cli(click.Group):
                 raise  # not the arguments' fault: a bug, with its traceback
             click.echo("error: an argument is not valid UTF-8 text", err=True)
             sys.exit(2)
-        except (*USER_ERRORS, OutputError, RuntimeError) as exc:
+        except (*USER_ERRORS, OutputError, RuntimeError, MemoryError) as exc:
             message = _one_line(exc, ctx.meta.get("talksearch.library"))
             if message is None:  # not a storage failure: a bug, with its traceback
                 raise
