@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from talksearch.library import LibraryError
 from talksearch.service.rendering import base_path, error_page, route_path
 from talksearch.settings import Settings
+from talksearch.storage import DENIED, FULL, READ_ONLY, storage_kind
 
 log = logging.getLogger("talksearch")
 
@@ -98,8 +99,16 @@ def install(app: FastAPI) -> None:
         # The library, not the request, is at fault (a damaged page, a locked or vanished file): say so, and
         # where to look, rather than "internal server error".
         log.error("library catalog: %s", exc)
-        return error_response(503, "unavailable", f"the library's catalog cannot be read ({exc}); `talksearch check` "
-                              "on the library tells what is wrong and --repair what can be rebuilt", request=request)
+        message = storage_failure(exc) or (f"the library's catalog cannot be read ({exc}); `talksearch check` on the "
+                                           "library tells what is wrong and --repair what can be rebuilt")
+        return error_response(503, "unavailable", message, request=request)
+
+    @app.exception_handler(OSError)
+    async def _storage(request: Request, exc: OSError) -> Response:
+        if (message := storage_failure(exc)) is None:  # not the library's disk: a bug
+            return await _unexpected(request, exc)
+        log.error("library: %s", exc)
+        return error_response(503, "unavailable", message, request=request)
 
     @app.exception_handler(LibraryError)
     async def _unusable(request: Request, exc: LibraryError) -> Response:
@@ -112,6 +121,19 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal server error", request=request)
+
+
+def storage_failure(exc: BaseException) -> str | None:
+    """What a write the library's disk refused means for whoever asked it (a deletion, an indexing job's start):
+    nothing was changed, and what would let it be (a full disk, a read-only one, the service's permissions). None
+    when ``exc`` is no such failure. (A damaged catalog is another matter, which `talksearch check` looks into.)"""
+    kind, said = storage_kind(exc), " ".join(str(exc).split())
+    if kind == FULL:
+        return f"the disk holding the library is full ({said}): free some space and ask again; nothing was changed"
+    if kind in (READ_ONLY, DENIED):
+        why = "is on a read-only file system" if kind == READ_ONLY else "may not be written by the service"
+        return f"the library {why} ({said}): it can be searched, not changed"
+    return None
 
 
 UNREADABLE_REQUEST = "the request could not be read as HTTP (malformed, or its URL or headers are too long)"

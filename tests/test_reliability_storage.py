@@ -10,6 +10,7 @@ unshare) those tests are skipped, and the error mapping is still checked on the 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -51,6 +52,14 @@ def _one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
 
 
 models = pytest.mark.models
+# t01 in the session's library (its feed's item "t01": its id is the guid within the feed, whose address has the
+# loopback server's port), as SQL and as an id
+T01_ROW = "source_id LIKE 't01%'"
+
+
+def _t01(library: Path) -> str:
+    with contextlib.closing(sqlite3.connect(library / "catalog.sqlite")) as db:
+        return db.execute(f"SELECT id FROM talks WHERE {T01_ROW}").fetchone()[0]
 
 
 @pytest.fixture
@@ -146,6 +155,7 @@ def test_check_calls_a_vector_index_where_many_talks_share_a_sentence_clean_and_
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "zero bytes"])
 def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage):
     catalog = library / "catalog.sqlite"
+    talk_id = _t01(library)  # (read before the catalog is damaged)
     if damage == "garbage":
         catalog.write_bytes(os.urandom(64 * 1024))
     elif damage == "zero bytes":  # SQLite would take it for a new database, and readers would write one
@@ -153,7 +163,6 @@ def test_a_corrupt_catalog_is_one_line_errors_and_left_as_it_is(library, damage)
     else:  # half a catalog: the header says more pages than there are
         catalog.write_bytes(catalog.read_bytes()[: catalog.stat().st_size // 2])
     before = _digests(library)
-    talk_id = "3dd032a9319f"
     commands = [["talks"], ["check"]]
     if damage == "zero bytes":
         commands += [["search", "object storage"], ["check", "--repair"]]
@@ -200,7 +209,7 @@ def test_a_catalog_edited_by_hand_is_one_line_errors(library, edit, needle):
 @models
 @pytest.mark.parametrize("edit, problem", [
     ("DROP TABLE segments", "2 talks have passages but no transcript"),
-    ("DELETE FROM talks WHERE id = '3dd032a9319f'", "passages belong to no talk in the catalog"),
+    (f"DELETE FROM talks WHERE {T01_ROW}", "passages belong to no talk in the catalog"),
 ])
 def test_check_finds_transcripts_and_talks_removed_by_hand(library, edit, problem):
     """A table dropped or rows deleted outside talksearch (a dropped table comes back empty when the library is
@@ -285,11 +294,29 @@ def test_a_keyword_index_dropped_by_hand_is_found_and_rebuilt(library):
 
 
 @models
+def test_a_catalog_another_process_holds_locked_is_not_called_damaged(library):
+    """`check` while another program held the catalog locked past SQLite's wait said "keyword index (FTS5)
+    disagrees with the passages ... try --repair": the lock, not the index, stopped FTS5's check. Now the lock is
+    the error (the CLI says "database is locked" in one line)."""
+    holder = sqlite3.connect(library / "catalog.sqlite", isolation_level=None)
+    with Library.open(library) as lib:
+        lib.db.execute("PRAGMA busy_timeout = 100")  # SQLite's own wait, cut from 30 s for the test
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+                lib.keywords.verify()
+        finally:
+            holder.execute("ROLLBACK")
+        assert lib.keywords.verify()
+    holder.close()
+
+
+@models
 def test_a_language_changed_by_hand_is_found_and_its_trigrams_rebuilt(library):
     """The trigram index of talks in other languages is kept by a trigger when passages are written; a talk's
     language edited by hand afterwards leaves it out of step (and a dropped table comes back empty)."""
     with sqlite3.connect(library / "catalog.sqlite") as db:
-        db.execute("UPDATE talks SET language = 'de' WHERE id = '3dd032a9319f'")
+        db.execute(f"UPDATE talks SET language = 'de' WHERE {T01_ROW}")
         db.execute("DROP TABLE passages_unspaced")  # held nothing here: it comes back as it was, and agrees
     with Library.open(library) as lib:
         assert lib.trigram_search("uploads manifest", 5) == []
@@ -301,7 +328,7 @@ def test_a_language_changed_by_hand_is_found_and_its_trigrams_rebuilt(library):
     assert repaired.returncode == 0 and "rebuilt the trigram index of talks in other" in repaired.stdout, repaired.stdout
     with Library.open(library) as lib:
         found = lib.passages(lib.trigram_search("uploads manifest", 5))
-        assert found and {p.talk_id for p in found.values()} == {"3dd032a9319f"}
+        assert found and {p.talk_id for p in found.values()} == {_t01(library)}
     assert talksearch("check", "--library", str(library)).returncode == 0
 
 
@@ -397,6 +424,51 @@ def _in_mount_namespace(setup: str, driver: str, **env: str) -> dict:
 
 @needs_mounts
 @models
+def test_a_deletion_on_a_full_disk_says_the_disk_is_full(library, tmp_path):
+    """The service's answer when the disk filled under it: it said "the library's catalog cannot be read … check
+    --repair", sending the operator to repair a catalog that was fine. A real server, its library on a tmpfs."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    results = _in_mount_namespace(
+        'mount -t tmpfs -o size=8m tmpfs "$TS_MOUNT"',
+        """
+        import socket, time, urllib.error, urllib.request
+        mount, lib = os.environ["TS_MOUNT"], os.environ["TS_MOUNT"] + "/library"
+        shutil.copytree(os.environ["TS_LIBRARY"], lib)
+        with socket.socket() as free:
+            free.bind(("127.0.0.1", 0))
+            port = free.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "talksearch.cli", "serve", "--library", lib, "--port",
+                                   str(port)], cwd=ROOT, env={**os.environ, "TALKSEARCH_ADMIN_TOKEN": "secret"},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.25)
+        fill(mount, 0)
+        asked = urllib.request.Request(base + "/api/talks/" + os.environ["TS_TALK"], method="DELETE",
+                                       headers={"Authorization": "Bearer secret"})
+        try:
+            answer = urllib.request.urlopen(asked, timeout=60)
+            results["delete"] = {"rc": answer.status, "out": answer.read().decode(), "err": ""}
+        except urllib.error.HTTPError as refused:
+            results["delete"] = {"rc": refused.code, "out": refused.read().decode(), "err": ""}
+        server.terminate()
+        server.wait(30)
+        """,
+        TS_MOUNT=str(mount), TS_LIBRARY=str(library), TS_TALK=_t01(library))
+    deleted = results["delete"]
+    assert deleted.returncode == 503, deleted
+    error = json.loads(deleted.stdout)["error"]
+    assert error["code"] == "unavailable" and error["message"].startswith("the disk holding the library is full"), error
+    assert "--repair" not in error["message"] and "cannot be read" not in error["message"], error
+
+
+@needs_mounts
+@models
 def test_disk_full_is_one_line_and_damages_nothing(library, tmp_path):
     """A 4 MB tmpfs holding the library, filled up: when even opening the catalog fails, and when the
     commit of a transcribed talk fails. The catalog rolls back: once space is freed it checks clean."""
@@ -445,12 +517,12 @@ def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(librar
             results["writable"] = {"rc": exc.errno, "out": "", "err": str(exc)}
         cli("talks", "talks", "--library", lib, "--json")
         cli("search", "search", "object storage bucket", "--library", lib, "--json")
-        cli("export", "export", "3dd032a9319f", "--library", lib, "--format", "txt")
+        cli("export", "export", os.environ["TS_TALK"], "--library", lib, "--format", "txt")
         cli("check", "check", "--library", lib)
         cli("repair", "check", "--repair", "--library", lib)
         cli("index", "index", os.environ["TS_RECORDING"], "--library", lib)
         """,
-        TS_LIBRARY=str(library), TS_RECORDING=str(DATA / "t02.ogg"))
+        TS_LIBRARY=str(library), TS_RECORDING=str(DATA / "t02.ogg"), TS_TALK=_t01(library))
 
     assert results["writable"].returncode == errno.EROFS  # root cannot write there: a real read-only mount
     assert json.loads(results["talks"].stdout)["total"] == 2
@@ -552,7 +624,7 @@ def test_a_library_this_user_may_not_write_can_be_searched_and_refuses_writes_in
     repairing are refused in one line that says why: no permission, not a read-only file system."""
     before = _digests(library)
     commands = {"talks": ["talks", "--json"], "search": ["search", "object storage bucket", "--json"],
-                "export": ["export", "3dd032a9319f", "--format", "txt"], "check": ["check"],
+                "export": ["export", _t01(library), "--format", "txt"], "check": ["check"],
                 "repair": ["check", "--repair"], "index": ["index", str(DATA / "t02.ogg")]}
     library.chmod(0o555)
     try:

@@ -338,6 +338,7 @@ def test_a_talks_kept_recording_goes_with_it_and_nothing_else_does():
     one; `check` counts a file no talk owns as a problem and --repair removes it; DELETE removes the talk's
     recording with the talk (a takedown leaves no copy behind), and never a local talk's own file or a file the
     library did not write."""
+    import re
     import shutil
     from pathlib import Path
     from urllib.parse import urlsplit
@@ -368,7 +369,9 @@ def test_a_talks_kept_recording_goes_with_it_and_nothing_else_does():
         return outcome.talk_id
 
     talk_id = index_feed("kept.ogg")
-    kept = "Generic-tag_-talks.example_2024_-kept_talk"  # yt-dlp's name for the guid
+    # yt-dlp's name for the item's id: its guid, within its feed (the feed address's digest, which has the port)
+    [kept] = [p.stem for p in media.iterdir()]
+    assert re.fullmatch(r"Generic-tag_-talks\.example_2024_-kept_talk-[0-9a-f]{8}", kept), kept
     assert sorted(p.name for p in media.iterdir()) == [f"{kept}.ogg"]
     # The host re-encodes the episode under the same guid: the talk's earlier recording does not stay behind.
     assert index_feed("kept.opus", reindex=True) == talk_id

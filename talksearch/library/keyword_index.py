@@ -485,10 +485,13 @@ class KeywordIndex:
         """FTS5's own integrity check: whether the index agrees with the passages (a write statement). ``rank``
         1 compares it with the passages themselves, not only with itself: an index emptied or dropped by hand
         (it comes back empty when the library is next opened) is consistent in itself but finds nothing. A catalog
-        opened read-only cannot run it: not verified, which is not found disagreeing either."""
+        opened read-only cannot run it: not verified, which is not found disagreeing either. A catalog another
+        process holds locked, or a full disk, stops the check without saying anything of the index: raised."""
         try:
             self.db.execute("INSERT INTO passages_fts(passages_fts, rank) VALUES ('integrity-check', 1)")
         except sqlite3.DatabaseError as exc:
+            if any(cause in str(exc) for cause in ("database is locked", "database or disk is full")):
+                raise
             return "readonly database" in str(exc)
         return True
 
