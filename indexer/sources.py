@@ -13,6 +13,7 @@ import copy
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import threading
@@ -184,10 +185,13 @@ class DownloadRefused(DownloadCancelled):
 class _DownloadWatch:
     """One download's progress against the limits: fed by yt-dlp's progress hook, and checked once a second by a
     thread of its own, since the hook only runs when a block has arrived, which a trickling server never completes.
-    On a stall that thread shuts the connection being read (``response``), so the blocked read returns."""
+    On a stall that thread shuts the connection being read (``response``), so the blocked read returns. With a
+    ``deadline`` (seconds), the same once that much time has passed, whatever the pace: ``reading`` says what
+    (a feed or a page, which a server sending a byte at a time held for ever: a read's timeout is per byte)."""
 
-    def __init__(self, stall_seconds: float):
+    def __init__(self, stall_seconds: float, deadline: float | None = None, reading: str = ""):
         self.stall_seconds = stall_seconds
+        self.deadline, self.reading = deadline, reading
         self.refusal: str | None = None  # why the download was stopped, once it is
         self.response = None  # the connection the download reads from now (``_WatchedDL.urlopen``)
         self.stated: int | None = None  # the largest size a response stated (its Content-Length / Content-Range)
@@ -205,9 +209,14 @@ class _DownloadWatch:
         self._ended.set()
 
     def _check(self) -> None:
+        started = time.monotonic()
         while not self._ended.wait(1.0):
             since, then = self._mark
             now = time.monotonic()
+            if self.deadline is not None and now - started >= self.deadline:
+                self.refusal = f"{self.reading} took longer than {self.deadline:g} s"
+                self._interrupt()
+                return
             if self.done - then >= _STALL_BYTES_PER_S * self.stall_seconds:
                 self._mark = (now, self.done)
             elif now - since >= self.stall_seconds:
@@ -808,10 +817,14 @@ class Sources:
     def _extract(self, url: str, ie_key: str | None = None) -> dict:
         """What yt-dlp lists at ``url``, unprocessed; an Atom feed, which it finds no media in, listed as it lists
         an RSS feed (``_atom_listing``). SourceError, one line, when neither can."""
-        try:
-            return self.ydl.extract_info(url, download=False, process=False, ie_key=ie_key)
-        except Exception as exc:  # DownloadError, and what yt-dlp's HTTP stack raises for "http://" or a bad port
-            error = clean_error(exc)
+        with _DownloadWatch(math.inf, _URL_DEADLINE_S, "reading the page or feed") as watch:
+            self.ydl.watch = watch
+            try:
+                return self.ydl.extract_info(url, download=False, process=False, ie_key=ie_key)
+            except Exception as exc:  # DownloadError, and what yt-dlp's HTTP stack raises for "http://" or a bad port
+                error = watch.refusal or clean_error(exc)
+            finally:
+                self.ydl.watch = None
         if error == _NO_MEDIA and (feed := self._atom_listing(url)) is not None:
             return feed
         raise SourceError(error)

@@ -64,6 +64,18 @@ class _Misbehaving(http.server.SimpleHTTPRequestHandler):
             self.send_header("Retry-After", "1")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif self.path == "/trickle.xml":  # a feed sent a byte every half second: each read is quick enough
+            feed = (DATA / "feed.xml").read_bytes()
+            self._head(len(feed), "application/rss+xml")
+            try:
+                for byte in feed:
+                    if self.release.wait(0.5):
+                        break
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            except OSError:  # the reader gave up
+                pass
+            self.close_connection = True
         elif self.path == "/closed-for-hours.ogg":  # come back in an hour: not waited for
             self.send_response(503)
             self.send_header("Retry-After", "3600")
@@ -214,6 +226,28 @@ def test_every_bad_source_gets_one_clear_line_and_the_batch_finishes(bad_run):
     assert _line(lines, "talk (").startswith("added")  # the file:// source, its unusable sidecar left aside
     for line in lines:  # one line each, without yt-dlp's repeated causes or ANSI colours
         assert "caused by" not in line and "\x1b" not in line and "HTTPConnectionPool" not in line
+
+
+# The CLI with the deadline on reading a feed or page cut from a minute to 3 s: the one thing changed.
+_SHORT_DEADLINE = """
+import sys
+from talksearch.indexer import sources
+sources._URL_DEADLINE_S = 3
+from talksearch.cli import main
+main(sys.argv[1:], prog_name="talksearch")
+"""
+
+
+def test_a_feed_sent_a_byte_at_a_time_is_given_up_in_one_line(bad_server, tmp_path):
+    """Each byte came within the socket's timeout, so the read never timed out: a 550-byte feed took half an hour,
+    and one that never ends held the run (and the library's writer lock) for ever."""
+    result = subprocess.run([sys.executable, "-c", _SHORT_DEADLINE, "index", f"{bad_server}/trickle.xml",
+                             "--library", str(tmp_path / "lib")], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"failed  {bad_server}/trickle.xml: reading the page or feed took longer than 3 s" in result.stdout, (
+        result.stdout + result.stderr)
+    assert "Traceback" not in result.stderr
 
 
 def test_a_talk_listed_twice_in_a_feed_is_indexed_once(bad_run):
