@@ -447,11 +447,12 @@ def test_links_never_carry_a_script_and_local_files_play_from_the_service(tmp_pa
     become links; a talk indexed from a file on the server links to the service's copy when served."""
     from talksearch.search.searcher import link_at
     from talksearch.service.rendering import render
-    from talksearch.service.talk_detail import talk_detail
+    from talksearch.service.talk_detail import page_head, talk_detail
 
-    def talk_page(talk: Talk) -> str:
-        return render("talk.html", talk=talk_detail(talk), start=0, current=None, oembed="", paragraphs=[],
-                      max_chars=500)
+    def talk_page(talk: Talk) -> str:  # its head too: what crawlers and link previews read of its URLs
+        detail = talk_detail(talk)
+        return render("talk.html", talk=detail, start=0, current=None, oembed="", paragraphs=[], max_chars=500,
+                      head=page_head(detail, [], 0, "https://talks.example"))
 
     hostile = Talk(extractor="generic", source_id="x", url="javascript:alert(document.domain)//", title="T",
                    media_url="javascript:alert(1)")

@@ -333,7 +333,7 @@ def test_type_select_and_play_at_the_moment_cross_origin(widget_api, host_site, 
 
     # The transcript as the player's captions (WCAG 1.2.2), read from the API's origin: the cues of its WebVTT.
     vtt = httpx.get(f"{widget_api.base}/api/talks/{hit['talk']['id']}/transcript.vtt").text
-    cues = re.findall(r"^([\d:.]+) --> [\d:.]+\n(.+)", vtt, re.M)
+    cues = re.findall(r"^([\d:.]+) --> [\d:.]+\n(.+(?:\n.+)?)", vtt, re.M)  # a cue's one or two lines
     captions = visit.page.wait_for_function("""() => {
         const track = document.querySelector('talk-search').shadowRoot.querySelector('audio').textTracks[0];
         if (!track) return false;
