@@ -181,7 +181,8 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     if settings.cors_origins:
         app.add_middleware(ServiceCORS, allow_origins=settings.cors_origins)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)  # routes: filled in below
-    app.add_middleware(SecurityHeaders)  # on every answer, the rate limit's and the errors' too
+    # on every answer, the rate limit's and the errors' too
+    app.add_middleware(SecurityHeaders, noindex=not settings.crawlable)
     # Outermost: every text answer (the search page's menus hold every speaker and event: 275 KB for 10,000 talks,
     # 51 KB gzipped) at zlib's default level, 6 ms for that page (level 9: 32 ms, for 47 KB).
     app.add_middleware(GZipWhereAccepted, compresslevel=6, exclude_content_types=NOT_GZIPPED)

@@ -17,8 +17,12 @@ ALWAYS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp) -> None:
+    """``noindex`` (the ``crawlable`` setting off): every answer also says ``X-Robots-Tag: noindex``, what a search
+    engine honours where a page has no <meta> of its own (the embeds, the widget's page, JSON, recordings)."""
+
+    def __init__(self, app: ASGIApp, noindex: bool = False) -> None:
         self.app = app
+        self.always = {**ALWAYS, "X-Robots-Tag": "noindex"} if noindex else ALWAYS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -28,7 +32,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in ALWAYS.items():
+                for name, value in self.always.items():
                     headers.setdefault(name, value)
                 if "content-security-policy" not in headers:
                     headers["Content-Security-Policy"] = POLICY

@@ -113,7 +113,7 @@ def test_a_talk_page_head_describes_the_talk_to_search_engines_and_link_previews
     assert head.meta["og:title"] == "Checkpointing Long-Running Simulations to Object Storage"
     assert head.meta["og:url"] == page
     assert "og:image" not in head.meta and head.meta["twitter:card"] == "summary"  # the feed names no image
-    assert "robots" not in head.meta  # crawlable by default
+    assert "robots" not in head.meta and "X-Robots-Tag" not in api.get(f"/talks/{talk}").headers  # crawlable
 
     video = head.video()
     assert video["@context"] == "https://schema.org" and video["@type"] == "VideoObject"
@@ -278,3 +278,6 @@ def test_a_service_that_is_not_crawlable_says_so_everywhere():
             head = _head(server, path)
             assert head.meta["robots"] == "noindex", path
         assert head.meta["og:title"] and head.video()["name"]  # a shared link still previews
+        # what has no <meta> of its own (the embeds, the widget's page, the API, the recordings) says it in a header
+        for path in ("/embed", f"/embed/talks/{talk}", "/widget", "/api/talks", f"/talks/{talk}"):
+            assert server.get(path).headers.get("X-Robots-Tag") == "noindex", path
