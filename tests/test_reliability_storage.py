@@ -484,6 +484,9 @@ def test_disk_full_is_one_line_and_damages_nothing(library, tmp_path):
         shutil.copytree(os.environ["TS_LIBRARY"], lib)
         fill(mount, 4096)                      # full: the catalog's shared-memory file cannot even be made
         cli("full_at_open", "index", recording, "--library", lib)
+        cli("listed_when_full", "talks", "--library", lib, "--json")   # reads need no room
+        cli("exported_when_full", "export", os.environ["TS_TALK"], "--library", lib, "--format", "txt")
+        cli("repair_when_full", "check", "--repair", "--library", lib)
         os.remove(os.path.join(mount, "filler"))
         fill(mount, 48 * 1024)                 # room to open and transcribe, not to commit the talk
         cli("full_at_commit", "index", recording, "--library", lib)
@@ -491,9 +494,15 @@ def test_disk_full_is_one_line_and_damages_nothing(library, tmp_path):
         cli("check", "check", "--library", lib)
         cli("talks", "talks", "--library", lib, "--json")
         """,
-        TS_MOUNT=str(mount), TS_LIBRARY=str(library), TS_RECORDING=str(recording))
+        TS_MOUNT=str(mount), TS_LIBRARY=str(library), TS_RECORDING=str(recording), TS_TALK=_t01(library))
 
     _one_line_error(results["full_at_open"], "no space left on the disk holding the library", str(mount))
+    # Reading a full disk's library: SQLite could not make the log's shared-memory file and refused every reader
+    # (talks, search, export, a server's start); now read as from read-only media. Writes are refused, saying why.
+    assert json.loads(results["listed_when_full"].stdout)["total"] == 2, results["listed_when_full"]
+    exported = results["exported_when_full"]
+    assert exported.returncode == 0 and "object storage" in exported.stdout.lower(), exported
+    _one_line_error(results["repair_when_full"], "no space left on the disk holding the library", str(mount))
     _one_line_error(results["full_at_commit"], "no space left", "database or disk is full",
                     "what was committed is intact")
     assert results["check"].returncode == 0 and results["check"].stdout.rstrip().endswith("clean"), results["check"]

@@ -116,39 +116,52 @@ class Library(VectorSync):
         self.write_denied = storage.unwritable(catalog) if catalog.exists() and not self.read_only_media else None
         opened_read_only = self.read_only_media or self.write_denied is not None
         self.readonly = readonly = readonly or opened_read_only
-        try:
-            if opened_read_only:
-                self.db = sqlite3.connect(storage.catalog_uri(catalog), uri=True, check_same_thread=False,
-                                          timeout=30, isolation_level=None)
-            else:
-                self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.create_function("fold", 1, fold_sql, deterministic=True)  # what TalkFilter compares names by
-            self.db.execute("PRAGMA foreign_keys = ON")
-            if not readonly:
-                self.db.execute("PRAGMA journal_mode = WAL")
-            found = None if readonly else recorded_format(self.db)
-            self.format = open_format(self.db, self.path, writable=not readonly)  # upgrades an older catalog
-            if found is not None and found < self.format:
-                # Upgraded: migrations 3 and 5 drop the vocabulary that sound-alike matching needs. Remade now,
-                # once, not left to the next index run: a library only served or searched would go without.
-                self._fill_sound_vocabulary()
-        except (sqlite3.DatabaseError, LibraryError) as exc:
-            if hasattr(self, "db"):  # connected, then refused: do not leave the connection open
-                self.db.close()
-            if isinstance(exc, LibraryError):
-                raise
-            wal, shm = catalog.with_name(f"{CATALOG}-wal"), catalog.with_name(f"{CATALOG}-shm")
-            if (opened_read_only and "unable to open database file" in str(exc) and wal.exists()
-                    and wal.stat().st_size and not shm.exists()):
-                # SQLite reads a log with commits only through its -shm file, which it cannot make where it may not
-                # write; immutable=1 would skip the log's commits (and a checkpoint cut short leaves half of one)
-                raise LibraryError(
-                    f"library {self.path} cannot be read here: its catalog's write-ahead log ({wal.name}) holds "
-                    f"commits but {shm.name} is missing, and SQLite cannot make it in a library it may not write; "
-                    f"copy {shm.name} too, or checkpoint before publishing (sqlite3 {CATALOG} "
-                    "'PRAGMA wal_checkpoint(TRUNCATE)'), or make the copy writable") from exc
-            raise LibraryError(storage.explain(exc, self.path) or f"library catalog {catalog} cannot be read: {exc}") from exc
+        self.disk_full: str | None = None  # why a catalog on a full disk was opened for reading only
+        existed = catalog.exists()
+        for retry in (True, False):
+            try:
+                if opened_read_only:
+                    self.db = sqlite3.connect(storage.catalog_uri(catalog), uri=True, check_same_thread=False,
+                                              timeout=30, isolation_level=None)
+                else:
+                    self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
+                self.db.row_factory = sqlite3.Row
+                self.db.create_function("fold", 1, fold_sql, deterministic=True)  # what TalkFilter compares names by
+                self.db.execute("PRAGMA foreign_keys = ON")
+                if not readonly:
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                found = None if readonly else recorded_format(self.db)
+                self.format = open_format(self.db, self.path, writable=not readonly)  # upgrades an older catalog
+                if found is not None and found < self.format:
+                    # Upgraded: migrations 3 and 5 drop the vocabulary that sound-alike matching needs. Remade now,
+                    # once, not left to the next index run: a library only served or searched would go without.
+                    self._fill_sound_vocabulary()
+                break
+            except (sqlite3.DatabaseError, LibraryError) as exc:
+                if hasattr(self, "db"):  # connected, then refused: do not leave the connection open
+                    self.db.close()
+                if isinstance(exc, LibraryError):
+                    raise
+                if (retry and existed and not opened_read_only
+                        and storage.storage_kind(exc, self.path) == storage.FULL):
+                    # SQLite cannot make or grow the log's shared-memory file on a full disk, and so refused every
+                    # reader (search, talks, a server's start): read as from read-only media, which needs none;
+                    # a write is refused, saying why (acquire_writer)
+                    self.disk_full = storage.explain(exc, self.path)
+                    opened_read_only = self.readonly = readonly = True
+                    continue
+                wal, shm = catalog.with_name(f"{CATALOG}-wal"), catalog.with_name(f"{CATALOG}-shm")
+                if (opened_read_only and "unable to open database file" in str(exc) and wal.exists()
+                        and wal.stat().st_size and not shm.exists()):
+                    # SQLite reads a log with commits only through its -shm file, which it cannot make where it may
+                    # not write; immutable=1 would skip the log's commits (and a checkpoint cut short leaves half)
+                    raise LibraryError(
+                        f"library {self.path} cannot be read here: its catalog's write-ahead log ({wal.name}) holds "
+                        f"commits but {shm.name} is missing, and SQLite cannot make it in a library it may not write; "
+                        f"copy {shm.name} too, or checkpoint before publishing (sqlite3 {CATALOG} "
+                        "'PRAGMA wal_checkpoint(TRUNCATE)'), or make the copy writable") from exc
+                raise LibraryError(storage.explain(exc, self.path)
+                                   or f"library catalog {catalog} cannot be read: {exc}") from exc
         self._lock_handle = None
         self._vectors: VectorIndex | None = None
         self._seen_data_version: int | None = None
@@ -244,6 +257,8 @@ class Library(VectorSync):
         if self.read_only_media:
             raise LibraryError(f"the library {self.path} is on a read-only file system; it can be searched, "
                                "but writing it needs write access")
+        if self.disk_full is not None:
+            raise LibraryError(self.disk_full)
         if self.write_denied is not None:  # refused here, before a run downloads and transcribes anything
             what = "its folder" if self.write_denied == self.path else self.write_denied.name
             raise LibraryError(f"no permission to write the library {self.path} ({what} is not writable by this "
