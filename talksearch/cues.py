@@ -22,6 +22,7 @@ _CUE_WIDTH = LINE_WIDTH * LINES
 # What a cue ending at a clause's end is worth, in the squared characters of slack the cost below counts in: a cue
 # may come out about 20 characters shorter than even to end at a comma.
 _PUNCTUATION_BONUS = 20**2
+_SHORTEST = 0.001  # seconds: a cue must end after it starts (WebVTT), whatever the word times say
 _PUNCTUATION_ONLY = re.compile(r"[^\w\s]+")
 _CLAUSE_END = re.compile(r"[,.;:!?\u3001\u3002\uff0c\uff01\uff1f\u060c\u061f]$")
 
@@ -52,9 +53,10 @@ def cues(sentence: Segment) -> list[Cue]:
     if not tokens:
         return [Cue(sentence.start, sentence.end, (sentence.text.strip(),))]
     pieces = _pieces(tokens)
-    starts = [sentence.start] + [min(max(p[0].start, sentence.start), sentence.end) for p in pieces[1:]]
-    starts = [max(starts[: i + 1]) for i in range(len(starts))]  # word times may step back; cues must not
-    ends = starts[1:] + [max(sentence.end, starts[-1])]
+    starts = [sentence.start]
+    for piece in pieces[1:]:  # word times may step back or run past the end; cues must not, nor last no time at all
+        starts.append(max(min(piece[0].start, sentence.end), starts[-1] + _SHORTEST))
+    ends = starts[1:] + [max(sentence.end, starts[-1] + _SHORTEST)]
     return [Cue(start, end, _lines(piece)) for start, end, piece in zip(starts, ends, pieces)]
 
 
@@ -70,7 +72,9 @@ def _tokens(sentence: Segment) -> list[_Token]:
             elif w.word.strip():
                 tokens.append(_Token(w.word, w.start, w.end))
         return tokens
-    parts = re.findall(r"\s*\S+", sentence.text.strip())
+    # a run of wide characters (Chinese, Japanese) is no one word: each character may end a line
+    parts = [token for part in re.findall(r"\s*\S+", sentence.text.strip())
+             for token in (re.findall(r"\s*\S", part) if width(part) > len(part) else [part])]
     total = sum(width(p) for p in parts) or 1
     span = max(sentence.end - sentence.start, 0.0)
     tokens, done = [], 0
@@ -84,7 +88,7 @@ def _tokens(sentence: Segment) -> list[_Token]:
 def _pieces(tokens: list[_Token]) -> list[list[_Token]]:
     """The cheapest cut of ``tokens`` into cues: each cue costs its squared slack against a full cue (so cues come
     out even) plus a full cue's worth (so there are as few as fit), less the bonus when it ends a clause; a cue
-    wider than two lines or longer than ``CUE_SECONDS`` is allowed only as a single token. Dynamic programming
+    wider than two lines, or of two lines said over more than ``CUE_SECONDS``, is allowed only as a single token. Dynamic programming
     over the cut points, as line breakers do; sentences hold at most a few dozen tokens."""
     n = len(tokens)
     best = [0.0] + [math.inf] * n
@@ -92,7 +96,9 @@ def _pieces(tokens: list[_Token]) -> list[list[_Token]]:
     for end in range(1, n + 1):
         for start in range(end - 1, -1, -1):
             piece_width = width("".join(t.text for t in tokens[start:end]).strip())
-            too_long = tokens[end - 1].end - tokens[start].start > CUE_SECONDS
+            # a cue of one line may stay up as long as it is said (a slow speaker, a caption cue's own length,
+            # word times spread evenly over it): cut only to keep two lines from holding the picture
+            too_long = tokens[end - 1].end - tokens[start].start > CUE_SECONDS and piece_width > LINE_WIDTH
             if end - start > 1 and (piece_width > _CUE_WIDTH or too_long):
                 break  # a longer piece (an earlier start) is wider and longer still
             cost = best[start] + _CUE_WIDTH**2 + (_CUE_WIDTH - min(piece_width, _CUE_WIDTH)) ** 2

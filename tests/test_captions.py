@@ -462,3 +462,30 @@ def test_a_sentence_without_spaces_is_cut_by_its_words_and_never_starts_a_line_w
     lines = [line for cue in cut for line in cue.lines]
     assert len(cut) == 2 and "".join(lines) == text
     assert all(width(line) <= 42 for line in lines) and not any(line.startswith("，") for line in lines), lines
+
+
+def test_a_slow_or_evenly_timed_sentence_is_not_cut_into_flashes_and_no_cue_lasts_no_time():
+    """A caption cue of 54 characters held for 20 s, its words timed evenly over it (the caption reader's way),
+    came out as four 2-3-word cues at made-up times; a cue of one line may stay up as long as it is said. And a
+    sentence stored with no duration gave cues that end where they start."""
+    from talksearch.cues import cues
+    from talksearch.library import Segment
+
+    said = read("1\n00:00:00,000 --> 00:00:20,000\nThank you all for coming today, it is a real pleasure.\n", "srt")
+    cut = cues(split_sentences(said)[0])
+    assert [c.lines for c in cut] == [("Thank you all for coming today,",), ("it is a real pleasure.",)], cut
+    assert cues(Segment(0.0, 30.0, "Hello there my friend how are you"))[0].lines == (
+        "Hello there my friend how are you",)
+    instant = cues(Segment(5.0, 5.0, "word " * 40))
+    assert len(instant) > 1 and all(c.end > c.start for c in instant), instant
+    assert all(a.end == b.start for a, b in zip(instant, instant[1:]))
+
+
+def test_chinese_without_word_times_is_still_cut_to_the_lines_width():
+    from talksearch.cues import cues, width
+    from talksearch.library import Segment
+
+    text = "我们把每个GPU的功率限制在二百五十瓦，这让吞吐量下降了大约百分之三，但节省了百分之二十的能源。" * 2
+    cut = cues(Segment(0.0, 20.0, text))
+    assert "".join(line for c in cut for line in c.lines) == text
+    assert all(width(line) <= 42 for c in cut for line in c.lines), cut
