@@ -20,6 +20,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
+from collections import Counter
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -192,6 +193,7 @@ class _DownloadWatch:
     def __init__(self, stall_seconds: float, deadline: float | None = None, reading: str = ""):
         self.stall_seconds = stall_seconds
         self.deadline, self.reading = deadline, reading
+        self.busy: str | None = None  # what a busy server answered the request waiting on it (_WatchedDL.urlopen)
         self.refusal: str | None = None  # why the download was stopped, once it is
         self.response = None  # the connection the download reads from now (``_WatchedDL.urlopen``)
         self.stated: int | None = None  # the largest size a response stated (its Content-Length / Content-Range)
@@ -214,16 +216,19 @@ class _DownloadWatch:
             since, then = self._mark
             now = time.monotonic()
             if self.deadline is not None and now - started >= self.deadline:
-                self.refusal = f"{self.reading} took longer than {self.deadline:g} s"
+                self.refusal = f"{self.reading} took longer than {self.deadline:g} s{self._busy()}"
                 self._interrupt()
                 return
             if self.done - then >= _STALL_BYTES_PER_S * self.stall_seconds:
                 self._mark = (now, self.done)
             elif now - since >= self.stall_seconds:
                 self.refusal = (f"the download stalled: under {_STALL_BYTES_PER_S // 1024} KiB/s for "
-                                f"{self.stall_seconds:g} s (setting download_stall_seconds)")
+                                f"{self.stall_seconds:g} s (setting download_stall_seconds){self._busy()}")
                 self._interrupt()
                 return
+
+    def _busy(self) -> str:
+        return f"; the server kept answering {self.busy} (busy)" if self.busy else ""
 
     def _interrupt(self) -> None:
         """End the blocked read: urllib3's response (yt-dlp's requests handler) shuts its socket from another
@@ -247,6 +252,7 @@ class _WatchedDL(yt_dlp.YoutubeDL):
     watch: _DownloadWatch | None = None
 
     def urlopen(self, req):
+        waited = 0.0
         for pause in (*_TRANSIENT_PAUSES_S, None):
             watch = self.watch
             if watch is not None and watch.refusal:
@@ -257,10 +263,14 @@ class _WatchedDL(yt_dlp.YoutubeDL):
             except HTTPError as exc:
                 if exc.status not in _TRANSIENT or pause is None:
                     raise
-                wait = _retry_pause(exc, pause)
+                if watch is not None:  # said if the watch stops it meanwhile: a busy server, not a slow one
+                    watch.busy = f"HTTP {exc.status}"
+                wait = _retry_pause(exc, pause, waited)
                 exc.close()  # its connection back to the pool while we wait
                 time.sleep(wait)
+                waited += wait
         if watch is not None:
+            watch.busy = None
             watch.response = response
             stated = _stated_size(response.headers)
             watch.stated = max(watch.stated or 0, stated or 0) or None
@@ -273,25 +283,30 @@ class _WatchedDL(yt_dlp.YoutubeDL):
 # restart failed every talk it was asked for then.
 _TRANSIENT = frozenset({429, 500, 502, 503, 504})
 _TRANSIENT_PAUSES_S = (1.0, 2.0, 4.0)
-_RETRY_AFTER_MAX_S = 30.0  # a longer wait is the server's to ask, not a run's to sit through
+# The longest a request waits on a busy server in all: longer is the server's to ask, not a run's to sit through
+# (and within the minute a feed or page is read in, so that the error says the server was busy)
+_RETRY_AFTER_MAX_S = 30.0
 
 
-def _retry_pause(exc: HTTPError, pause: float) -> float:
+def _retry_pause(exc: HTTPError, pause: float, waited: float) -> float:
     """How long to wait before asking again: what the answer's Retry-After says (seconds or an HTTP date), else
-    ``pause``. Raises ``exc``, saying what it asked for, when that is longer than ``_RETRY_AFTER_MAX_S``."""
+    ``pause``. Raises ``exc``, saying what the server asked for, when that would take the request's waits
+    (``waited`` so far) past ``_RETRY_AFTER_MAX_S``."""
     asked = (exc.response.headers.get("Retry-After") or "").strip()
-    if asked.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", asked):  # ASCII digits: str.isdigit takes "²", which float() refuses
         wait = float(asked)
     else:
         try:
             wait = (parsedate_to_datetime(asked) - datetime.now(timezone.utc)).total_seconds()
         except (TypeError, ValueError):  # none, or not a date: our own pause
-            return pause
-    if wait > _RETRY_AFTER_MAX_S:
-        exc.msg = f"{exc.msg} (the server asks to be asked again in {clock(wait)})"
+            wait = pause
+    wait = max(wait, 0.0)
+    if waited + wait > _RETRY_AFTER_MAX_S:
+        after = f", after {waited:g} s of waiting" if waited else ""
+        exc.msg = f"{exc.msg} (the server asks to be asked again in {clock(wait)}{after})"
         exc.args = (exc.msg,)
         raise exc
-    return max(wait, 0.0)
+    return wait
 
 
 def _stated_size(headers) -> int | None:
@@ -885,17 +900,19 @@ class Sources:
                     context["feed"] = _feed_items(response.read(), feed_url)
             except Exception:
                 context["feed"] = {}
-        for entry in info.get("entries") or []:
-            if entry is None:
-                continue
+        entries = [entry for entry in info.get("entries") or [] if entry is not None]
+        guids = Counter((unsmuggle_url(e.get("url") or "")[1] or {}).get("force_videoid") for e in entries)
+        for entry in entries:
             url, smuggled = unsmuggle_url(entry.get("url") or "")
             if feed_url and url:
                 url = _absolute(url, feed_url)  # <enclosure url="ep1.mp3">, which yt-dlp lists as it is: the feed's
                 if (guid := (smuggled or {}).get("force_videoid")) and "guid" not in smuggled:
                     # yt-dlp ids the item by its guid alone (its archive key, its download's name), which another
                     # show gives its own items too ("1", "ep-12"): the id it passes along is the guid within this
-                    # feed (_item_id), and the guid itself travels beside it (what the feed's metadata is keyed by)
-                    smuggled = {**smuggled, "force_videoid": self._item_id(guid, url, source), "guid": guid}
+                    # feed (_item_id), and the guid itself travels beside it (what the feed's metadata is keyed by).
+                    # A guid the feed gives two items is said to be so (listed_details).
+                    smuggled = {**smuggled, "force_videoid": self._item_id(guid, url, source), "guid": guid,
+                                **({"guid_repeated": True} if guids[guid] > 1 else {})}
                 entry = {**entry, "url": smuggle_url(url, smuggled) if smuggled else url}
             if entry.get("_type") in ("playlist", "multi_video"):
                 yield from self._expand_info(source, entry, context)
@@ -1126,7 +1143,12 @@ class Sources:
             if not feed:
                 return {}
             entry = candidate.entry or {}
-            guid = (unsmuggle_url(entry.get("url") or "")[1] or {}).get("guid")
+            smuggled = unsmuggle_url(entry.get("url") or "")[1] or {}
+            if smuggled.get("guid_repeated"):
+                # two items of the feed by one guid, one talk (the other "listed twice"): which recording it is,
+                # and whose title, cannot be told; restated, the talk took each in turn at every run
+                return {}
+            guid = smuggled.get("guid")
             if guid is not None and key == make_archive_id("Generic", guid) and not self._ids_by_guid(guid, listed):
                 # a talk an earlier release keyed by the guid alone, at another address: this item's, its enclosure
                 # moved, or another show's item with the same guid, which must not take its title

@@ -110,6 +110,28 @@ def test_a_moved_enclosure_points_the_talk_at_its_new_url(media_server, tmp_path
     assert line == "skipped Moving episode: already in the library", line
 
 
+def test_two_items_of_one_feed_with_one_guid_do_not_swap_the_talks_recording(media_server, tmp_path):
+    """A feed giving two items one guid: one talk (the other "listed twice", as before). Each run after moved the
+    talk to the other item's URL and title in turn, its transcript still the first recording's."""
+    folder = media_server.directory / "identity-twice"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "a.ogg")
+    shutil.copy(DATA / "t02.ogg", folder / "b.ogg")
+    items = "".join(f'<item><title>{title}</title><guid isPermaLink="false">same</guid><enclosure '
+                    f'url="{media_server.url(f"identity-twice/{name}")}" type="audio/ogg" length="1"/></item>'
+                    for title, name in (("Twice A", "a.ogg"), ("Twice B", "b.ogg")))
+    (folder / "feed.xml").write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>Twice</title>{items}'
+                                     "</channel></rss>")
+    feed, library = media_server.url("identity-twice/feed.xml"), tmp_path / "library"
+    assert any(line.endswith("listed twice in this run") for line in _index(library, feed))
+    [(talk, words)] = _talks(library).values()
+    for _ in range(2):
+        lines = _index(library, feed)
+        assert not any(line.startswith("updated") for line in lines), lines
+    [(after, after_words)] = _talks(library).values()
+    assert (after.id, after.title, after.media_url, after_words) == (talk.id, talk.title, talk.media_url, words)
+
+
 def _indexed_by_the_earlier_release(url: str, library) -> int:
     """``url`` indexed into ``library`` by the real indexer keying feed items as earlier releases did: by the guid
     alone (yt-dlp's own id for the item); how many were added."""

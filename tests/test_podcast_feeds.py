@@ -347,3 +347,30 @@ def test_a_podcast_feeds_chapters_are_the_talks_and_a_broken_file_fails_no_talk(
     nav = page.split('<nav class="chapters" aria-label="Chapters">', 1)[1].split("</nav>", 1)[0]
     assert [title for title in ("Intro", "Sponsor", "Checkpoints", "Questions")
             if f'dir="auto">{title}</span></a></li>' in nav] == ["Intro", "Checkpoints", "Questions"]
+
+
+@pytest.mark.unit
+def test_a_busy_servers_retry_after_is_waited_within_a_half_minute_in_all():
+    """Retry-After as servers write it: seconds, or anything else (a date in the past, "²", which str.isdigit
+    took for a digit and float() refused: "could not convert string to float") read as no wait asked. The waits of
+    one request stop at 30 s in all, with the server's 503 said (a 20 s Retry-After ran into the minute a feed
+    is read in, and the run said only that the feed took longer than that)."""
+    import io
+
+    from yt_dlp.networking import Response
+    from yt_dlp.networking.exceptions import HTTPError
+
+    from talksearch.indexer.sources import _retry_pause
+
+    def busy(retry_after: str) -> HTTPError:
+        return HTTPError(Response(io.BytesIO(b""), "http://127.0.0.1/x.mp3", {"Retry-After": retry_after}, status=503,
+                                  reason="Service Unavailable"))
+
+    assert _retry_pause(busy("3"), 1.0, 0.0) == 3.0
+    assert _retry_pause(busy("\u00b2"), 2.0, 0.0) == 2.0 and _retry_pause(busy("soon"), 4.0, 0.0) == 4.0
+    assert _retry_pause(busy("Wed, 21 Oct 2015 07:28:00 GMT"), 1.0, 0.0) == 0.0  # a past date: now
+    with pytest.raises(HTTPError, match=r"HTTP Error 503: Service Unavailable \(the server asks to be asked again in "
+                                        r"0:20, after 20 s of waiting\)"):
+        _retry_pause(busy("20"), 1.0, 20.0)
+    with pytest.raises(HTTPError, match=r"asks to be asked again in 1:00:00\)$"):
+        _retry_pause(busy("3600"), 1.0, 0.0)
