@@ -129,8 +129,11 @@ def _clips(talk: TalkDetail, page: str) -> list[dict]:
     """The chapters as schema.org Clips, Google's key moments: each from its start to its end (else the next's
     start, else the talk's end) and linked to the page at its start."""
     clips = []
-    starts = [chapter.start or 0 for chapter in talk.chapters]
-    for n, chapter in enumerate(talk.chapters):
+    # one Clip a second at most (Clips are told apart by their whole-second start): the first chapter starting then
+    seconds = [round(chapter.start or 0) for chapter in talk.chapters]
+    chapters = [c for n, c in enumerate(talk.chapters) if seconds[n] not in seconds[:n]]
+    starts = [chapter.start or 0 for chapter in chapters]
+    for n, chapter in enumerate(chapters):
         start = starts[n]
         end = chapter.end if chapter.end is not None else (starts[n + 1] if n + 1 < len(starts) else talk.duration)
         clip = {"@type": "Clip", "name": one_line(chapter.title or clock(start), NAME_CHARS),
@@ -164,6 +167,8 @@ def page_head(talk: TalkDetail, segments: list[Segment], start: float, site: str
     """A talk page's head as asked at ``start`` (0: the talk, else a moment), ``site`` the service's absolute
     address with its path prefix (on the public URL where one is set)."""
     canonical = f"{site}/talks/{quote(talk.id, safe='')}"
+    if talk.duration and start > talk.duration:  # a moment past the end: the talk's own preview
+        start = 0
     description = talk_description(talk, segments)
     return PageHead(canonical=canonical, url=f"{canonical}?t={url_seconds(start)}" if start else canonical,
                     description=(moment_description(segments, start) if start else None) or description,

@@ -33,7 +33,8 @@ FORGED = {"Host": "evil.example", "X-Forwarded-Proto": "http"}
 HOSTILE_TITLE = '</script><script>alert(1)</script> Checkpointing & "restarts"'
 THUMBNAIL = "https://img.example.org/t01.jpg?size=large&v=2"
 CHAPTERS = [{"start_time": 0, "end_time": 7.0, "title": "Why we checkpoint"},
-            {"start_time": 7.0, "end_time": None, "title": "</script>Object storage"}]
+            {"start_time": 7.0, "end_time": None, "title": "</script>Object storage"},
+            {"start_time": 7.3, "end_time": None, "title": "A chapter 0.3 s later"}]  # no Clip: one start a second
 LONG_DESCRIPTION = ("Checkpoints   of ocean\n\nsimulations,\tstreamed " + "to an object store " * 40).strip()
 
 
@@ -188,11 +189,13 @@ def test_a_sitemap_over_its_size_is_an_index_of_sitemap_pages(api):
 def test_robots_txt_lets_crawlers_read_the_pages_only_and_names_the_sitemap(api, ids):
     robots = _robots(api, api.base)
     assert robots.site_maps() == [f"{api.base}/sitemap.xml"]
-    for allowed in ("/", f"/talks/{ids['t01']}", f"/talks/{ids['t01']}?t=7", "/talks.atom", "/sitemap.xml"):
+    # the talk's player, the VideoObject's embedUrl: Google asks that it not be blocked
+    for allowed in ("/", f"/talks/{ids['t01']}", f"/talks/{ids['t01']}?t=7", "/talks.atom", "/sitemap.xml",
+                    f"/embed/talks/{ids['t01']}", f"/embed/talks/{ids['t01']}?t=7"):
         assert robots.can_fetch("Googlebot", api.base + allowed), allowed
     for refused in ("/api/search?q=storage", f"/api/talks/{ids['t01']}/transcript.vtt", "/results?q=storage",
                     "/?q=storage", "/?q=storage&speaker=Ines+Moreau", "/embed?q=storage",
-                    f"/embed/talks/{ids['t01']}?t=7", f"/media/{ids['local']}", "/oembed?url=x", "/mcp", "/docs", "/openapi.json", "/healthz", "/metrics"):
+                    f"/media/{ids['local']}", "/oembed?url=x", "/mcp", "/docs", "/openapi.json", "/healthz", "/metrics"):
         assert not robots.can_fetch("Googlebot", api.base + refused), refused
 
 
@@ -248,6 +251,10 @@ def test_a_hostile_title_stays_inside_the_structured_data_and_chapters_are_key_m
         {"@type": "Clip", "name": "Why we checkpoint", "startOffset": 0, "endOffset": 7, "url": f"{page}?t=0"},
         {"@type": "Clip", "name": "</script>Object storage", "startOffset": 7,
          "endOffset": round(public.get(f"/api/talks/{talk}").json()["duration"]), "url": f"{page}?t=7"}]
+
+    # a moment past the talk's end (a link to a longer cut of it) previews the talk, not a time it does not have
+    past = Head(public.get(f"/talks/{talk}?t=1:02:03").text)
+    assert past.meta["og:url"] == page and not past.meta["og:description"].startswith("1:02:03")
 
     other = Head(public.get(f"/talks/{_by_title(public)['InfiniBand Partition Keys for Tenant Isolation']}").text)
     assert "og:image" not in other.meta and "thumbnailUrl" not in other.video()  # a javascript: URL is no image

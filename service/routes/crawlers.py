@@ -37,9 +37,10 @@ def robots_txt(state: State, request: Request) -> PlainTextResponse:
     if not state.settings.crawlable:
         return PlainTextResponse(f"# TALKSEARCH_CRAWLABLE=false: nothing here is for search engines\n"
                                  f"User-agent: *\nDisallow: {base}/\n")
-    # Disallow before Allow: crawlers that take the first rule that matches (Python's robotparser) read it as those
-    # that take the longest (Google's) do.
-    rules = [f"Disallow: {base}{path}" for path in _NOT_FOR_CRAWLERS]
+    # Each rule before any shorter one it overrides: crawlers that take the first rule that matches (Python's
+    # robotparser) then read it as those that take the longest (Google's) do. The talk's player (its VideoObject's
+    # embedUrl) stays open, as Google asks, while the search embeds are closed.
+    rules = [f"Allow: {base}/embed/talks/", *(f"Disallow: {base}{path}" for path in _NOT_FOR_CRAWLERS)]
     return PlainTextResponse("User-agent: *\n" + "\n".join(rules) + f"\nAllow: {base}/\n\n"
                              f"Sitemap: {site_url(request)}/sitemap.xml\n")
 
