@@ -8,6 +8,7 @@ cues as fit, of even length, ending at punctuation where that costs little, each
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
@@ -46,18 +47,20 @@ def width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
-def cues(sentence: Segment) -> list[Cue]:
+def cues(sentence: Segment, lead: int = 0) -> list[Cue]:
     """``sentence`` as one cue when it fits (two lines, ``CUE_SECONDS``), else as several, in order, the first
-    starting and the last ending with the sentence and each ending where the next starts."""
+    starting and the last ending with the sentence and each ending where the next starts. ``lead``: the columns
+    something written before the first cue's text takes on its first line (a speaker's "Name: ")."""
     tokens = _tokens(sentence)
     if not tokens:
         return [Cue(sentence.start, sentence.end, (sentence.text.strip(),))]
-    pieces = _pieces(tokens)
+    pieces = _pieces(tokens, lead)
     starts = [sentence.start]
     for piece in pieces[1:]:  # word times may step back or run past the end; cues must not, nor last no time at all
         starts.append(max(min(piece[0].start, sentence.end), starts[-1] + _SHORTEST))
     ends = starts[1:] + [max(sentence.end, starts[-1] + _SHORTEST)]
-    return [Cue(start, end, _lines(piece)) for start, end, piece in zip(starts, ends, pieces)]
+    return [Cue(start, end, _lines(piece, lead if i == 0 else 0))
+            for i, (start, end, piece) in enumerate(zip(starts, ends, pieces))]
 
 
 def _tokens(sentence: Segment) -> list[_Token]:
@@ -85,21 +88,23 @@ def _tokens(sentence: Segment) -> list[_Token]:
     return tokens
 
 
-def _pieces(tokens: list[_Token]) -> list[list[_Token]]:
+def _pieces(tokens: list[_Token], lead: int) -> list[list[_Token]]:
     """The cheapest cut of ``tokens`` into cues: each cue costs its squared slack against a full cue (so cues come
     out even) plus a full cue's worth (so there are as few as fit), less the bonus when it ends a clause; a cue
-    wider than two lines, or of two lines said over more than ``CUE_SECONDS``, is allowed only as a single token. Dynamic programming
-    over the cut points, as line breakers do; sentences hold at most a few dozen tokens."""
+    that two lines cannot hold, or of two lines said over more than ``CUE_SECONDS``, is allowed only as a single
+    token. Dynamic programming over the cut points, as line breakers do; sentences hold at most a few dozen tokens."""
     n = len(tokens)
+    span = _Widths(tokens)
     best = [0.0] + [math.inf] * n
     cut_before = [0] * (n + 1)
     for end in range(1, n + 1):
         for start in range(end - 1, -1, -1):
-            piece_width = width("".join(t.text for t in tokens[start:end]).strip())
+            before = lead if start == 0 else 0
+            piece_width = before + span(start, end)
             # a cue of one line may stay up as long as it is said (a slow speaker, a caption cue's own length,
             # word times spread evenly over it): cut only to keep two lines from holding the picture
             too_long = tokens[end - 1].end - tokens[start].start > CUE_SECONDS and piece_width > LINE_WIDTH
-            if end - start > 1 and (piece_width > _CUE_WIDTH or too_long):
+            if end - start > 1 and (too_long or not _two_lines_hold(span, start, end, before)):
                 break  # a longer piece (an earlier start) is wider and longer still
             cost = best[start] + _CUE_WIDTH**2 + (_CUE_WIDTH - min(piece_width, _CUE_WIDTH)) ** 2
             if end < n and _CLAUSE_END.search(tokens[end - 1].text):
@@ -113,17 +118,37 @@ def _pieces(tokens: list[_Token]) -> list[list[_Token]]:
     return pieces[::-1]
 
 
-def _lines(piece: list[_Token]) -> tuple[str, ...]:
-    """A cue's text on one line, or on two broken where their widths are most even, or at a clause's end a little
-    less even."""
+class _Widths:
+    """The width of a run of tokens as it is shown (joined, stripped), from running sums: the cut above asks it for
+    thousands of runs of a long sentence."""
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self._sums = list(itertools.accumulate((width(t.text) for t in tokens), initial=0))
+        self._space_before = [width(t.text) - width(t.text.lstrip()) for t in tokens]
+        self._space_after = [width(t.text) - width(t.text.rstrip()) for t in tokens]
+
+    def __call__(self, start: int, end: int) -> int:
+        """The width of ``tokens[start:end]``."""
+        return self._sums[end] - self._sums[start] - self._space_before[start] - self._space_after[end - 1]
+
+
+def _two_lines_hold(span: _Widths, start: int, end: int, lead: int) -> bool:
+    """Whether the tokens ``start:end`` fit one line, or two broken between them, of ``LINE_WIDTH`` (the first
+    after ``lead``). Half of two lines' width is not enough: the words may not break near the middle."""
+    return (lead + span(start, end) <= LINE_WIDTH
+            or any(max(lead + span(start, i), span(i, end)) <= LINE_WIDTH for i in range(start + 1, end)))
+
+
+def _lines(piece: list[_Token], lead: int) -> tuple[str, ...]:
+    """A cue's text on one line, or on two broken where their widths are most even (the first line's counted with
+    the ``lead`` before it), or at a clause's end a little less even."""
+    span, n = _Widths(piece), len(piece)
     text = "".join(t.text for t in piece).strip()
-    if width(text) <= LINE_WIDTH or len(piece) == 1:
+    if lead + span(0, n) <= LINE_WIDTH or n == 1:
         return (text,)
-    first_line = min(range(1, len(piece)), key=lambda i: _wider_line(piece, i)
+    wider_line = {i: max(lead + span(0, i), span(i, n)) for i in range(1, n)}
+    # only breaks that keep both lines in width (a piece of one over-wide word has none: then any)
+    breaks = [i for i, wider in wider_line.items() if wider <= LINE_WIDTH] or list(wider_line)
+    first_line = min(breaks, key=lambda i: wider_line[i]
                      - (LINE_WIDTH // 4 if _CLAUSE_END.search(piece[i - 1].text) else 0))
     return ("".join(t.text for t in piece[:first_line]).strip(), "".join(t.text for t in piece[first_line:]).strip())
-
-
-def _wider_line(piece: list[_Token], first_line: int) -> int:
-    return max(width("".join(t.text for t in piece[:first_line]).strip()),
-               width("".join(t.text for t in piece[first_line:]).strip()))

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, replace
 
-from talksearch.cues import Cue, cues
+from talksearch.cues import Cue, cues, width
 from talksearch.library import Segment, Talk
 from talksearch.timecode import subtitle_stamp
 
@@ -29,14 +29,18 @@ def _srt_text(text: str) -> str:
     return " ".join(text.replace("<", "\uff1c").replace(">", "\uff1e").split())
 
 
-def _sentence_cues(segments: list[Segment]) -> list[tuple[Segment, bool, Cue, bool]]:
+def _sentence_cues(segments: list[Segment], mark: Callable[[Segment, bool], str]) -> list[tuple[Segment, str, Cue]]:
     """The subtitles' cues, as WebVTT requires them (and SubRip players assume): in start order, each ending after
     it starts (sentences cut from overlapping caption cues, or kept by older versions, may be neither), a long
-    sentence cut into subtitle-sized cues (talksearch.cues). Each with its sentence, whether the speaker changes
-    at that sentence, and whether it is the sentence's first cue."""
+    sentence cut into subtitle-sized cues (talksearch.cues). Each with its sentence and what is shown before its
+    text: on a sentence's first cue ``mark(sentence, whether the speaker changes there)``, which the cue's first
+    line makes room for, on the others nothing."""
     ordered = [replace(s, end=max(s.end, s.start + 0.001)) for s in sorted(segments, key=lambda s: s.start)]
-    return [(sentence, turn, cue, i == 0)
-            for sentence, turn in zip(ordered, _turns(ordered)) for i, cue in enumerate(cues(sentence))]
+    shown = []
+    for sentence, turn in zip(ordered, _turns(ordered)):
+        lead = mark(sentence, turn)
+        shown += [(sentence, lead if i == 0 else "", cue) for i, cue in enumerate(cues(sentence, width(lead)))]
+    return shown
 
 
 def _turns(segments: list[Segment]) -> list[bool]:
@@ -54,6 +58,12 @@ def _turn_mark(segment: Segment, turn: bool, name: Callable[[str], str]) -> str:
     if not turn:
         return ""
     return f"{name(segment.speaker)}: " if segment.speaker else ">> "
+
+
+def _unnamed_turn_mark(segment: Segment, turn: bool) -> str:
+    """What WebVTT shows before a sentence: ">> " where someone unnamed takes over; a named speaker goes in a
+    voice tag, which players do not show as text."""
+    return ">> " if turn and not segment.speaker else ""
 
 
 def missing_transcript(talk: Talk, segments: list[Segment]) -> str | None:
@@ -101,14 +111,15 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
         # taking over as ">> " (else a reader would let the last name hold). Cue text is markup in WebVTT: "x < y"
         # would open a tag (and "-->" end the timing), so &, < and > are written as entities.
         blocks = [f"{subtitle_stamp(cue.start, '.')} --> {subtitle_stamp(cue.end, '.')}\n"
-                  f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else '&gt;&gt; ' if first and turn else ''}"
+                  f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else '&gt;&gt; ' if lead else ''}"
                   + "\n".join(_vtt_text(line) for line in cue.lines)
-                  for s, turn, cue, first in _sentence_cues(segments)]
+                  for s, lead, cue in _sentence_cues(segments, _unnamed_turn_mark)]
         return "WEBVTT\n\n" + "\n\n".join(blocks) + "\n"
     if fmt == "srt":
         # SubRip has no voice tags: the name goes before the text where the speaker changes.
         blocks = [f"{i}\n{subtitle_stamp(cue.start, ',')} --> {subtitle_stamp(cue.end, ',')}\n"
-                  f"{_turn_mark(s, turn and first, _srt_text)}" + "\n".join(_srt_text(line) for line in cue.lines)
-                  for i, (s, turn, cue, first) in enumerate(_sentence_cues(segments), 1)]
+                  f"{lead}" + "\n".join(_srt_text(line) for line in cue.lines)
+                  for i, (_, lead, cue) in enumerate(
+                      _sentence_cues(segments, lambda s, turn: _turn_mark(s, turn, _srt_text)), 1)]
         return "\n\n".join(blocks) + "\n"
     raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

@@ -266,13 +266,13 @@ def test_text_and_subrip_exports_name_the_speaker_where_it_changes_and_json_give
                                           "We checkpoint every two hours.\n"
                                           "Kenji Watanabe: Partition keys & VLANs.\n")
     assert _exported(segments, "srt") == (
-        "1\n00:00:01,000 --> 00:00:04,000\nInes Moreau: Our ocean simulations run for eleven days.\n\n"
+        "1\n00:00:01,000 --> 00:00:04,000\nInes Moreau: Our ocean\nsimulations run for eleven days.\n\n"
         "2\n00:00:04,500 --> 00:00:07,000\nWe checkpoint every two hours.\n\n"
         "3\n00:00:08,000 --> 00:00:10,000\nKenji Watanabe: Partition keys & VLANs.\n")
     exported = json.loads(_exported(segments, "json"))["segments"]
     assert [s["speaker"] for s in exported] == ["Ines Moreau", "Ines Moreau", "Kenji Watanabe"]
     tagged = [replace(s, speaker="Kenji <b>Watanabe</b>") for s in segments]
-    assert "\nKenji \uff1cb\uff1eWatanabe\uff1c/b\uff1e: Our ocean" in _exported(tagged, "srt")
+    assert "\nKenji \uff1cb\uff1eWatanabe\uff1c/b\uff1e: Our" in _exported(tagged, "srt")
 
     whisper = [replace(s, speaker=None) for s in segments]
     assert _exported(whisper, "txt") == "".join(f"{s.text}\n" for s in segments)
@@ -448,6 +448,22 @@ def test_a_long_sentence_is_exported_as_subtitle_sized_cues_that_players_and_thi
     back = split_sentences(read(_exported([sentence], "vtt")))
     assert [(s.text, s.speaker) for s in back] == [(LONG_SENTENCE, "Ines Moreau")]
     assert back[0].start == 10.0 and back[0].end == pytest.approx(sentence.end)
+
+
+def test_a_speakers_name_before_a_subtitle_is_counted_in_its_first_lines_width():
+    """SubRip writes "Name: " before the first line where a speaker starts, and both formats ">> " where someone
+    unnamed takes over: the line with it must still fit 42 columns (it ran to 58 with a long name)."""
+    from talksearch.library import Segment
+
+    said = "We moved the whole cluster to liquid cooling last spring and it paid for itself."
+    named = Segment(3.0, 9.0, said, speaker="Maria Fernanda Oliveira dos Santos")
+    unnamed = Segment(9.5, 15.0, said)
+    for fmt in ("srt", "vtt"):
+        lines = [line for lines in _cue_texts(_exported([named, unnamed], fmt)) for line in lines]
+        shown = [line.removeprefix("<v Maria Fernanda Oliveira dos Santos>").replace("&gt;", ">") for line in lines]
+        assert all(len(line) <= 42 for line in shown), shown
+        assert " ".join(shown).count(said.split()[0]) == 2 and ">> We" in " ".join(shown), shown
+    assert _cue_texts(_exported([named], "srt"))[0][0].startswith("Maria Fernanda Oliveira dos Santos: We")
 
 
 def test_a_sentence_without_spaces_is_cut_by_its_words_and_never_starts_a_line_with_punctuation():
