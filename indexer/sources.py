@@ -54,6 +54,7 @@ _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far
 # held in memory. A 3-hour talk's transcript is a few MB (WebVTT with a cue every few seconds is ~1 MB; JSON with each
 # word's times ~5 MB), a chapters file a few KB: 20 MB leaves room for any real one.
 _URL_LIMIT_MB = 20
+_LONGEST_FILE_NAME = 200  # bytes: a file system's 255, less what yt-dlp adds to a download's name (".part", ".ytdl")
 _URL_PIECE = 1 << 20  # bytes read at a time, so that what is read stays within the limit plus a piece
 # ... and refused when reading it takes longer than this in all: yt-dlp's socket timeout is per read, which a server
 # that trickles a byte every few seconds never meets, while the run waits on the talk (holding the writer's lock)
@@ -250,6 +251,17 @@ class _WatchedDL(yt_dlp.YoutubeDL):
     when the server is busy for a moment (``_TRANSIENT``)."""
 
     watch: _DownloadWatch | None = None
+
+    def prepare_filename(self, info_dict, *args, **kwargs):
+        """yt-dlp's file name for a download, its stem shortened where a long id (a feed's URL-like guid) would make
+        it longer than file systems take (255 bytes, less room for ".part" and the like): to its start and a
+        digest of the whole, so that two ids alike for their first 150 characters keep two files."""
+        path = Path(super().prepare_filename(info_dict, *args, **kwargs))
+        if len(os.fsencode(path.name)) <= _LONGEST_FILE_NAME:
+            return str(path)
+        digest = hashlib.sha256(os.fsencode(path.stem)).hexdigest()[:16]
+        start = os.fsencode(path.stem)[:_LONGEST_FILE_NAME - len(digest) - 1 - len(os.fsencode(path.suffix))]
+        return str(path.with_name(f"{os.fsdecode(start)}-{digest}{path.suffix}"))
 
     def urlopen(self, req):
         waited = 0.0

@@ -167,3 +167,27 @@ def test_an_earlier_releases_guid_keyed_talks_stay_known_under_their_ids(media_s
     with Library.open(library, readonly=True) as reader:
         [after] = reader.talks()
     assert (after.id, after.archive_id, after.title) == (before.id, "generic 1", "Old show A, episode 1")
+
+
+def test_items_whose_long_guids_differ_only_at_the_end_keep_two_files(media_server, tmp_path):
+    """A guid is often a URL, and may be long: one of 300 characters made a file name longer than file systems
+    take ("File name too long", the talk failed). Kept (--keep-media), two items alike for their first 290
+    characters are two files, each its own recording."""
+    folder = media_server.directory / "identity-long"
+    folder.mkdir()
+    items = ""
+    for n, talk in ((1, "t01"), (2, "t02")):
+        shutil.copy(DATA / f"{talk}.ogg", folder / f"{talk}.ogg")
+        guid = f"https://example.org/shows/{'deep/' * 53}episode-{n}"
+        items += (f"<item><title>Episode {n}</title><guid>{guid}</guid><enclosure url=\""
+                  f"{media_server.url(f'identity-long/{talk}.ogg')}\" type=\"audio/ogg\" length=\"1\"/></item>")
+    (folder / "feed.xml").write_text(f'<?xml version="1.0"?><rss version="2.0"><channel><title>Long</title>'
+                                     f"{items}</channel></rss>")
+    library = tmp_path / "library"
+    result = talksearch("index", media_server.url("identity-long/feed.xml"), "--library", str(library),
+                        "--keep-media", *MODELS)
+    assert result.returncode == 0 and "2 added, 0 skipped, 0 failed" in result.stdout, result.stdout + result.stderr
+    kept = sorted((library / "media").iterdir())
+    assert len(kept) == 2 and all(len(path.name) <= 200 for path in kept), kept
+    talks = _talks(library)
+    assert "ocean" in talks["Episode 1"][1].lower() and "partition" in talks["Episode 2"][1].lower(), talks
