@@ -585,6 +585,12 @@ def test_script_urls_from_a_sources_metadata_are_never_given_out(ids):
         for path in ("/api/talks", f"/api/talks/{ids['t01']}", f"/api/search?q=checkpoint&talk={ids['t01']}"):
             body = server.get(path).text
             assert "javascript:" not in body and "data:image" not in body and "data:audio" not in body, path
+    # nor does the CLI's --json, "the API's response object", which a script may build a page from
+    for command in (("search", "checkpoint", "--json", "--limit", "50"), ("talks", "--json")):
+        printed = subprocess.run([sys.executable, "-m", "talksearch", *command, "--library", str(library)],
+                                 capture_output=True, text=True)
+        assert printed.returncode == 0 and ids["t01"] in printed.stdout, printed.stdout + printed.stderr
+        assert "javascript:" not in printed.stdout and "data:" not in printed.stdout, printed.stdout
 
 
 def test_a_moved_recording_is_no_longer_linked_by_a_repeated_search(ids, tmp_path):

@@ -104,9 +104,26 @@ def quotes_dropped_note(query: str) -> str:
 
 
 def talk_summary(talk: Talk, served: bool = False, base: str = "") -> TalkSummary:
-    """``served``: as the HTTP service shows it (``served_summary``)."""
+    """``served``: as the HTTP service shows it (``served_summary``); else as the CLI does, local files by their
+    paths (``followable_summary``)."""
     summary = TalkSummary(**{k: getattr(talk, k) for k in TalkSummary.model_fields})
-    return served_summary(summary, base) if served else summary
+    return served_summary(summary, base) if served else followable_summary(summary)
+
+
+def followable_summary(summary: TalkSummary) -> TalkSummary:
+    """``summary`` with only locations a reader may follow: web addresses and local files. A ``javascript:`` or
+    ``data:`` URL that a page's metadata named (an .info.json's webpage_url, an og:image) would be a link that
+    runs a stranger's script in a page built from ``search --json``: ``url`` falls back to the media, the others
+    are left out, as the service leaves them out (``served_summary``)."""
+    updates: dict[str, str | None] = {field: None for field in ("media_url", "thumbnail")
+                                      if getattr(summary, field) and not _followable(getattr(summary, field))}
+    if not _followable(summary.url):
+        updates["url"] = updates.get("media_url", summary.media_url) or ""
+    return summary.model_copy(update=updates) if updates else summary
+
+
+def _followable(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in ("http", "https", "file", "")
 
 
 def served_summary(summary: TalkSummary, base: str = "") -> TalkSummary:
