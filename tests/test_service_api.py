@@ -76,6 +76,19 @@ def test_snippet_marks_only_query_words_and_escapes(api):
             "…" in r["snippet"]
 
 
+def test_a_transcripts_own_private_use_characters_are_never_taken_for_marks():
+    """The marks stand in the text as two private-use characters until it is escaped; a caption file holding
+    them gave an unbalanced <mark> and a highlight on words the query does not hold."""
+    from talksearch.library import Library
+    from talksearch.search.snippets import snippets
+
+    with Library.open(copy_library(), readonly=True) as library:
+        shown = snippets(library, "never closed", {1: "Open \ue000 never closed, power capping.",
+                                                    2: "Private \ue000use\ue001 marks checkpoint storage."})
+    assert shown[1] == "Open \ufffd <mark>never</mark> <mark>closed</mark>, power capping.", shown
+    assert shown[2] == "Private \ufffduse\ufffd marks checkpoint storage.", shown
+
+
 def test_snippet_marks_what_the_query_is_about_not_its_function_words(api):
     results = api.get("/api/search", params={"q": "how do I keep my checkpoints in a bucket"}).json()["results"]
     marked = {m.lower() for r in results for m in re.findall(r"<mark>(.*?)</mark>", r["snippet"])}

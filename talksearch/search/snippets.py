@@ -6,8 +6,10 @@ import html
 
 from talksearch.library import Library
 
-# Private-use characters never occur in transcripts, so they can stand for <mark> until the text is escaped.
+# Two private-use characters stand for <mark> and </mark> until the text is escaped. Transcripts from captions or a
+# feed may hold them too (a publisher's font icons): there they are shown as U+FFFD, never taken for marks.
 _OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKS_IN_TEXT = str.maketrans({_OPEN: "\ufffd", _CLOSE: "\ufffd"})
 
 
 def safe_markup(marked: str) -> str:
@@ -17,5 +19,6 @@ def safe_markup(marked: str) -> str:
 def snippets(library: Library, query: str, passages: dict[int, str]) -> dict[int, str]:
     """Per passage id, its HTML snippet; ``passages`` maps ids to their plain text (the passage's own, or its
     English translation: the text given is the text marked)."""
+    passages = {pid: text.translate(_MARKS_IN_TEXT) for pid, text in passages.items()}
     marked = library.snippets(passages.items(), query, (_OPEN, _CLOSE))  # every query word it holds, marked
     return {pid: safe_markup(marked.get(pid, text)) for pid, text in passages.items()}
