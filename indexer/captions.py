@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from talksearch.library import Segment, Word
+from talksearch.text import without_controls
 
 FORMATS = ("vtt", "srt", "json")
 _NAMES = {"vtt": "WebVTT", "srt": "SubRip", "json": "transcript JSON"}  # for messages
@@ -50,9 +51,6 @@ _SOUND = re.compile(
     r"|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫]+",
     re.I,
 )
-# Control characters (Unicode Cc: ESC, BEL, ...) are never speech, and stored they would reach a terminal through
-# `talksearch export` as escape sequences; the whitespace ones (tab, newline) are spaces like any other.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # ">> " and "- " (or "-" before a word: "-Yes.") mark a change of speaker in broadcast captions; a "-" before a digit
 # is a minus sign ("-40 degrees"), part of what is said.
 _SPEAKER_PREFIX = re.compile(r"^(?:>>|-(?![\d.,]))\s*")
@@ -186,7 +184,7 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
             voice = _VOICE.search(line)
             if voice:
                 # the annotation is cue text: "AT&amp;T" names AT&T (as our own .vtt export writes it)
-                speaker = _printable(html.unescape(voice.group(1))).strip()
+                speaker = without_controls(html.unescape(voice.group(1))).strip()
             elif _SPEAKER_PREFIX.match(html.unescape(_TAG.sub("", line)).lstrip()):
                 speaker = None  # ">> " or "- ": someone else speaks, unnamed; the last name no longer holds
             said += length
@@ -222,14 +220,9 @@ def _end_by(previous: Cue, start: float) -> None:
 
 def _plain(line: str) -> str:
     """A line's text without markup, sound cues or speaker marks: what it says, for comparing lines."""
-    text = _printable(html.unescape(_TAG.sub("", _INLINE_TIME.sub("", line))))  # after unescape: "&#27;" is ESC
+    text = without_controls(html.unescape(_TAG.sub("", _INLINE_TIME.sub("", line))))  # after unescape: "&#27;" is ESC
     text = _SPEAKER_PREFIX.sub("", _SOUND.sub(" ", text))
     return " ".join(text.split())
-
-
-def _printable(text: str) -> str:
-    """Text without control characters; the whitespace ones become spaces."""
-    return _CONTROL.sub(lambda match: " " if match[0].isspace() else "", text)
 
 
 def _line_words(line: str, start: float, end: float) -> list[Word]:
@@ -299,7 +292,7 @@ def _podcast_json_cues(text: str) -> list[Cue]:
 
 def _speaker(name: object) -> str | None:
     """A JSON segment's speaker as stored: printable like a ``<v Name>`` (it is printed and exported), None if blank."""
-    return (_printable(str(name)).strip() or None) if name is not None else None
+    return (without_controls(str(name)).strip() or None) if name is not None else None
 
 
 def to_segments(cues: list[Cue], duration: float | None = None) -> list[Segment]:

@@ -45,7 +45,7 @@ from talksearch.settings import default
 from talksearch.library import TALK_DETAILS, Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import MEDIA_SUFFIXES, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
-from talksearch.text import printable
+from talksearch.text import printable, without_controls
 from talksearch.timecode import clock
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -897,7 +897,7 @@ class Sources:
                 # The page's one <video>/<audio>: the generic extractor numbers media entries ("<title> (1)"),
                 # which says nothing when there is one. The page URL stays the talk's link (webpage_url).
                 info = {**info, "title": re.sub(r"\s*\(1\)$", "", info.get("title") or "") or info.get("title")}
-            yield Candidate(source, _capped(info.get("title"), _LINE) or info.get("url") or source, entry=info,
+            yield Candidate(source, _one_line(info.get("title")) or info.get("url") or source, entry=info,
                             context=context, listed=source)
             return
         context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
@@ -929,7 +929,7 @@ class Sources:
             if entry.get("_type") in ("playlist", "multi_video"):
                 yield from self._expand_info(source, entry, context)
             else:
-                yield Candidate(source, _capped(entry.get("title"), _LINE) or entry.get("url") or source, entry=entry,
+                yield Candidate(source, _one_line(entry.get("title")) or entry.get("url") or source, entry=entry,
                                 context=context)
 
     def _expand_local(self, source: str, from_url: bool = False) -> Iterator[Candidate]:
@@ -1167,8 +1167,8 @@ class Sources:
                 return {}
             # as _talk_from_info stores them: the item's title and artwork (yt-dlp's entry for it) over its media's;
             # and where its enclosure is now (``url``), which the talk follows where it moved (``elsewhere``)
-            stated = {"title": _capped(entry.get("title"), _LINE), "speakers": _names(feed.get("speakers") or []),
-                      "event": _name(feed.get("event")), "description": _capped(feed.get("description"), _DESCRIPTION),
+            stated = {"title": _one_line(entry.get("title")), "speakers": _names(feed.get("speakers") or []),
+                      "event": _one_line(feed.get("event")), "description": _description(feed.get("description")),
                       "published": feed.get("published"), "thumbnail": entry.get("thumbnail"), "url": listed}
         return {field: value for field, value in stated.items() if value}
 
@@ -1452,7 +1452,12 @@ def _filter_value(text: str | None) -> str | None:
     """A channel, event or speaker as the filters match it: runs of whitespace one space, none at the ends. The
     API strips what it is asked for, and a browser collapses the spaces of an <option>: " Ann  Lee" stored as it
     came would be listed in the menus and never found by them."""
-    return " ".join((text or "").split()) or None
+    return " ".join(without_controls(text or "").split()) or None
+
+
+def _description(text: str | None) -> str | None:
+    """A talk's description as stored: its lines kept, without control characters, within ``_DESCRIPTION``."""
+    return _capped(without_controls(text, lines=True) if text else text, _DESCRIPTION)
 
 
 def _capped(text: str | None, limit: int) -> str | None:
@@ -1466,13 +1471,14 @@ def _capped(text: str | None, limit: int) -> str | None:
     return kept.rstrip() + "\N{HORIZONTAL ELLIPSIS}"
 
 
-def _name(text: str | None) -> str | None:
-    """A channel, event or speaker as stored: as the filters match it (``_filter_value``), a line at most."""
+def _one_line(text: str | None) -> str | None:
+    """A title, channel, event or speaker as stored: as the filters match it (``_filter_value``: one line, where a
+    feed's title may run over several, indented; no control characters), within ``_LINE``."""
     return _capped(_filter_value(text), _LINE)
 
 
 def _names(names: list[str]) -> list[str]:
-    return [name for name in map(_name, names) if name][:_SPEAKERS]
+    return [name for name in map(_one_line, names) if name][:_SPEAKERS]
 
 
 def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:
@@ -1484,12 +1490,12 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         source_id=str(info["id"]),
         url=url,
         media_url=media_url,
-        title=_capped(info.get("title"), _LINE) or str(info["id"]),
-        channel=_name(info.get("channel") or info.get("uploader") or playlist_title),
+        title=_one_line(info.get("title")) or str(info["id"]),
+        channel=_one_line(info.get("channel") or info.get("uploader") or playlist_title),
         speakers=_names(speakers),
-        event=_name(feed.get("event") or info.get("series") or info.get("album")),
+        event=_one_line(feed.get("event") or info.get("series") or info.get("album")),
         # a feed item's description as text (yt-dlp's is its <description> as written: HTML, escaped)
-        description=_capped(feed.get("description") or info.get("description"), _DESCRIPTION),
+        description=_description(feed.get("description") or info.get("description")),
         published=feed.get("published") or _published(info),
         duration=info.get("duration"),
         # as the site or the feed's item states it (a forced --language replaces it: Sources.fetch); whisper's

@@ -93,6 +93,20 @@ _CONTROLS = {code: "\N{REPLACEMENT CHARACTER}"
 _CONTROLS[ord("\t")] = " "
 
 
+_STORED_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_STORED_CONTROL_BUT_LINES = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def without_controls(text: str, lines: bool = False) -> str:
+    """``text`` as stored from a publisher (a title, a description, a caption): its control characters, which are
+    never meant to be seen, dropped, and the whitespace ones (tab, CR, LF) spaces; with ``lines``, its line breaks
+    kept (CRLF as LF). Printed, served as oEmbed or over MCP, ESC and BEL would reach someone's terminal."""
+    if lines:
+        text = text.replace("\r\n", "\n")
+    pattern = _STORED_CONTROL_BUT_LINES if lines else _STORED_CONTROL
+    return pattern.sub(lambda match: " " if match[0].isspace() else "", text)
+
+
 def printable(text: str) -> str:
     """``text`` safe to print on a terminal, on the line it belongs to: its control and bidi override characters
     replaced."""

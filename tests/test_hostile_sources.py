@@ -52,6 +52,19 @@ def test_free_text_is_cut_at_a_word_boundary_and_a_talk_keeps_to_its_sizes():
     assert len(talk.speakers) == 50 and talk.speakers[1] == "Speaker 0"
 
 
+@pytest.mark.unit
+def test_control_characters_in_a_sources_metadata_are_not_stored():
+    """A title holding ESC, BEL, NUL and CR/LF was stored and served as it came: in the page's <title>, the JSON-LD,
+    oEmbed and MCP, on to whatever terminal prints them. They are dropped as captions drop them, the whitespace
+    ones read as spaces; a description keeps its lines."""
+    talk = _talk({"extractor_key": "local", "id": "1", "title": "L1 \x00NUL\x1b[2J\x1b]0;PWN\x07 talk\r\nINJECTED\r\n",
+                  "channel": "Lab\x1b[31m TV", "creators": ["Ann\tLee\x08"], "series": "SC\x0c24",
+                  "description": "First line.\r\nSecond\x1b[2J line.\n\x00Third."}, {}, None, url="", media_url=None)
+    assert talk.title == "L1 NUL[2J]0;PWN talk INJECTED", talk.title
+    assert (talk.channel, talk.speakers, talk.event) == ("Lab[31m TV", ["Ann Lee"], "SC 24"), talk
+    assert talk.description == "First line.\nSecond[2J line.\nThird.", talk.description
+
+
 def _feed_with_huge_metadata(media_server) -> str:
     """A feed on the loopback media server whose one item has a 200 KB title, author and description, and captions
     (a podcast:transcript: nothing to transcribe); the feed's URL."""
