@@ -40,13 +40,13 @@
 
   // Dark colours, used both for prefers-color-scheme and for theme="dark".
   const DARK = `--_bg:var(--ts-bg,#17191e);--_fg:var(--ts-fg,#e8eaed);--_muted:var(--ts-muted,#a0a6b0);
-    --_border:var(--ts-border,#3a3f48);--_accent:var(--ts-accent,#8ab4f8);--_sel:var(--ts-selected-bg,#263044);
+    --_border:var(--ts-border,#3a3f48);--_field:var(--ts-border,#6b717c);--_accent:var(--ts-accent,#8ab4f8);--_sel:var(--ts-selected-bg,#263044);
     --_mark-bg:var(--ts-mark-bg,#5c4a00);--_mark-fg:var(--ts-mark-fg,#fff3c4);--_error:var(--ts-error,#ff8a80);
     color-scheme:dark;`;
   const STYLE = `
 :host{display:block;position:relative;max-width:100%;font:var(--ts-font,inherit);
   --_bg:var(--ts-bg,#fff);--_fg:var(--ts-fg,#1f2328);--_muted:var(--ts-muted,#5f6670);
-  --_border:var(--ts-border,#d0d4da);--_accent:var(--ts-accent,#1a5fd0);--_sel:var(--ts-selected-bg,#e8f0fe);
+  --_border:var(--ts-border,#d0d4da);--_field:var(--ts-border,#868c95);--_accent:var(--ts-accent,#1a5fd0);--_sel:var(--ts-selected-bg,#e8f0fe);
   --_mark-bg:var(--ts-mark-bg,#fff0a8);--_mark-fg:var(--ts-mark-fg,inherit);--_error:var(--ts-error,#c5221f);
   --_radius:var(--ts-radius,8px);color-scheme:light}
 @media (prefers-color-scheme:dark){:host(:not([theme=light])){${DARK}}}
@@ -57,6 +57,8 @@
 /* Text colour set with the background: a page rule such as *{color:#eee} matches the element itself, beats
    :host, and would be inherited onto our white box. */
 .box{color:var(--_fg);background:var(--_bg);border:1px solid var(--_border);border-radius:var(--_radius);overflow:hidden}
+/* The search box's border shows where to type: 3:1 against the background (WCAG 1.4.11), unlike the separators. */
+.box:not(.player){border-color:var(--_field)}
 input{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:transparent;border:0;
   padding:.7em .9em;outline:none;min-width:0}
 .box:focus-within{border-color:var(--_accent);
@@ -84,7 +86,8 @@ mark{background:var(--_mark-bg);color:var(--_mark-fg);border-radius:2px;padding:
 .now{font-weight:600;overflow-wrap:anywhere}
 .bar a{grid-row:2;justify-self:start}
 a{color:var(--_accent);white-space:nowrap}
-button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;padding:0 .2em;font-size:1.2em;line-height:1}
+button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;padding:0 .2em;font-size:1.2em;line-height:1;
+  min-width:24px;min-height:24px} /* a target of 24px square at least (WCAG 2.5.8) */
 .stage video,.stage .yt{display:block;width:100%;aspect-ratio:16/9;background:#000;border:0}
 .stage audio{display:block;width:100%;padding:0 .6em .6em}
 .stage .yt iframe{width:100%;height:100%;border:0}
@@ -489,11 +492,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
     /** First Esc closes the results, the next the player (focus goes back to the box); what was typed stays. */
     onEscape(e) {
+      e.preventDefault(); // a search field's own Esc would empty it
       if (!this.list.hidden) this.open(false);
       else if (!this.player.hidden) this.closePlayer();
-      else return;
-      e.preventDefault();
-      e.stopPropagation(); // a host page's modal shouldn't close too
+      else return; // nothing of ours was open: a host page's dialog around the widget closes on this Esc
+      e.stopPropagation(); // it closed something of ours: a host page's modal shouldn't close too
     }
 
     // --- playing ---

@@ -60,6 +60,42 @@
     }
   }
 
+  // A grouped result's timeline has a marker per moment, each a 24px target (WCAG 2.5.8) at the moment's place:
+  // moments closer than that would overlap. A marker whose centre is too near the last one shown is hidden and its
+  // time goes into that one's name ("0:02, 0:05"), which links to the first of them. Measured again as the width
+  // changes; without this script every marker stays.
+  const TARGET_PX = 24;
+  function foldTimelines() {
+    for (const timeline of results.querySelectorAll(".timeline")) {
+      if (!timeline.offsetWidth) continue;  // not laid out: nothing to measure
+      const title = timeline.closest(".result")?.querySelector(".title")?.textContent ?? "";
+      const markers = [...timeline.querySelectorAll("a[data-time]")];
+      for (const marker of markers) marker.hidden = false;
+      const centres = markers.map((marker) => {
+        const box = marker.getBoundingClientRect();
+        return box.left + box.width / 2;
+      });
+      const name = (marker, times) => {
+        marker.title = times.join(", ");
+        marker.setAttribute("aria-label", `${title} at ${times.join(", ")}`);
+      };
+      let shown = null, at = 0, times = [];
+      markers.forEach((marker, i) => {
+        if (shown && centres[i] - at < TARGET_PX) {
+          marker.hidden = true;
+          times.push(marker.dataset.time);
+          return;
+        }
+        if (shown) name(shown, times);
+        [shown, at, times] = [marker, centres[i], [marker.dataset.time]];
+      });
+      if (shown) name(shown, times);
+    }
+  }
+  let folding = 0;
+  addEventListener("resize", () => { cancelAnimationFrame(folding); folding = requestAnimationFrame(foldTimelines); });
+  foldTimelines();
+
   async function update(how) {
     const p = params();
     if (how !== "restored") remember(how);
@@ -70,6 +106,7 @@
       const response = await fetch(base + "/results?" + p, { signal: inflight.signal });
       if (response.ok) {
         results.innerHTML = await response.text();
+        foldTimelines();
       } else {
         // Refused (too many searches, say): the API's error shape, whose message is shown as text.
         const body = await response.json().catch(() => null);

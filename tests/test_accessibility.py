@@ -1,0 +1,243 @@
+"""Accessibility of the pages, the embeds and the widget, in real headless Chromium against the real service.
+
+axe-core (as axe-playwright-python bundles it) checks every page state for the WCAG 2.0-2.2 A and AA rules it
+knows, in light and dark, on a desktop window and a phone; the rest are what axe cannot see and an audit found:
+a stuck video that covered a landscape phone, a Tab order that jumped about on a phone, timeline markers on top of
+each other, faint field borders, the widget's small close button and its Escape.
+
+The library is built here, from captions alone (no transcription): one two-minute video talk with a sentence a
+second, runs of them about checkpoints, so that a search finds moments close together on its timeline, and the
+talk page is long enough to scroll under its player.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.service_fixtures import serving, settings_for
+from tests.test_widget import HostSite
+
+pytest.importorskip("playwright.sync_api")
+axe_playwright = pytest.importorskip("axe_playwright_python.sync_playwright")
+
+pytestmark = [pytest.mark.browser, pytest.mark.models,
+              pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")]
+
+TITLE = "Checkpoints on object storage"
+QUERY = "checkpoint"
+SECONDS = 120
+# A sentence a second: three about checkpoints at the start of each half minute, the rest about other things. The
+# search's moments (its best passages, two sentences each) fall in several runs, two seconds apart within a run:
+# markers too close to tell apart at any width, and runs far enough apart to be shown apart.
+CHECKPOINTS = ["Each checkpoint goes straight to the object storage bucket.",
+               "The scheduler restarts the job from its last checkpoint.",
+               "A checkpoint of every rank is written in parallel."]
+ASIDES = ["The network was quiet during the night.", "Lunch was served in the main hall.",
+          "Our team grew to twelve people this year.", "The weather in Lisbon was warm and sunny.",
+          "Questions from the audience came at the end.", "The slides are on the conference website.",
+          "Thanks to the organisers for the invitation."]
+WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+DESKTOP, PHONE = {"width": 1280, "height": 800}, {"width": 375, "height": 667}
+TARGET_PX = 24  # WCAG 2.5.8's smallest target, and the space a smaller one needs around it
+
+# In the page: the contrast ratio (WCAG's relative luminance) of a field's border against the field's own background
+# and against the page's, the lower of the two; a transparent background is the page's.
+BORDER_CONTRAST = """(field) => {
+  const channels = (colour) => colour.match(/[\\d.]+/g).map(Number);
+  const luminance = (colour) => channels(colour).slice(0, 3).map((c) => c / 255)
+    .map((c) => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4)
+    .reduce((sum, c, i) => sum + c * [0.2126, 0.7152, 0.0722][i], 0);
+  const ratio = (a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const border = luminance(getComputedStyle(field).borderTopColor);
+  const backgrounds = [getComputedStyle(field).backgroundColor, getComputedStyle(document.body).backgroundColor]
+    .filter((colour) => channels(colour)[3] !== 0);
+  return Math.min(...backgrounds.map((colour) => ratio(border, luminance(colour))));
+}"""
+
+
+def _said_at(second: int) -> str:
+    run = second % 30
+    return CHECKPOINTS[run] if run < len(CHECKPOINTS) else ASIDES[second % len(ASIDES)]
+
+
+@pytest.fixture(scope="module")
+def site(light_embedding, tmp_path_factory):
+    """The service over a library of the one captioned video talk, its id, and a host page with the widget."""
+    from talksearch.indexer.pipeline import IndexRun
+
+    folder = tmp_path_factory.mktemp("a11y-talk")
+    video = folder / f"{TITLE.replace(' ', '_')}.webm"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=c=0x334455:s=160x90:r=2:d={SECONDS}",
+                    "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", str(SECONDS), "-c:v", "libvpx",
+                    "-b:v", "20k", "-c:a", "libopus", str(video)], check=True)
+    cues = [f"00:{s // 60:02d}:{s % 60:02d}.000 --> 00:{(s + 1) // 60:02d}:{(s + 1) % 60:02d}.000\n"
+            f"{_said_at(s)}" for s in range(SECONDS)]
+    video.with_suffix(".en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    settings = settings_for(tmp_path_factory.mktemp("a11y-lib") / "library")
+    run = IndexRun(settings, report=lambda line: None)
+    try:
+        assert run.run([str(folder)]).count("added") == 1
+    finally:
+        run.close()
+    host = HostSite()
+    with serving(settings) as server:
+        talk_id = server.get("/api/talks").json()["talks"][0]["id"]
+        host_page = host.page("/talks", f'<script src="{server.base}/widget.js" defer></script>\n'
+                                        f'<talk-search api="{server.base}"></talk-search>')
+        yield server, talk_id, host_page
+    host.close()
+
+
+def _open_widget(page, query: str = QUERY) -> None:
+    """Types into the widget and waits for its results to be shown."""
+    page.wait_for_function("customElements.get('talk-search') !== undefined")
+    page.locator("talk-search input").fill(query)
+    page.wait_for_function("""() => { const list = document.querySelector('talk-search').shadowRoot.querySelector('ul');
+                                      return !list.hidden && list.querySelector('li'); }""")
+
+
+def _violations(page) -> list[str]:
+    """axe's WCAG A/AA violations on the page as it is now: each rule with its impact and the nodes it names."""
+    results = axe_playwright.Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG},
+                                                      "resultTypes": ["violations"]})
+    return [f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']]}"
+            for v in results.response["violations"]]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_page_passes_axe_and_its_fields_borders_can_be_seen(browser, site, scheme):
+    """The search page (results, grouped by talk, nothing found), the talk page, the embeds and the widget on a host
+    page with its results open: no WCAG A/AA violation axe finds, on a desktop window and a phone. And what axe does
+    not check: each field's border has 3:1 against the field and the page (WCAG 1.4.11)."""
+    server, talk_id, host_page = site
+    states = [  # (url, what to do there, the fields whose borders show where to type)
+        (f"{server.base}/?q={QUERY}", None, ["#q", "select", "input[type=date]"]),
+        (f"{server.base}/?q={QUERY}&group=talk", None, []),
+        (f"{server.base}/?q=zzqxjvqq", None, []),
+        (f"{server.base}/talks/{talk_id}?t=30", None, ["#find-q"]),
+        (f"{server.base}/embed?q={QUERY}", None, ["input[type=search]"]),
+        (f"{server.base}/embed/talks/{talk_id}?t=30", None, []),
+        (host_page, _open_widget, ["talk-search .box"]),  # the widget's box is its field's border
+    ]
+    found, faint = {}, {}
+    for viewport in (DESKTOP, PHONE):
+        context = browser.new_context(viewport=viewport, color_scheme=scheme)
+        page = context.new_page()
+        for url, action, fields in states:
+            page.goto(url)
+            if action:
+                action(page)
+            where = f"{viewport['width']}x{viewport['height']} /{url.split('/', 3)[-1]}"
+            if violations := _violations(page):
+                found[where] = violations
+            for field in fields:
+                if (ratio := page.locator(field).first.evaluate(BORDER_CONTRAST)) < 3:
+                    faint[f"{where} {field}"] = round(ratio, 2)
+        context.close()
+    report = [f"{where}: {v}" for where, violations in found.items() for v in violations]
+    report += [f"{where}: border contrast {ratio}:1" for where, ratio in faint.items()]
+    assert not report, "\n".join(report)
+
+
+def test_grouped_results_timeline_markers_do_not_overlap_and_name_every_moment(browser, site):
+    """Moments seconds apart would put their 24px markers on top of each other (WCAG 2.5.8): a marker too close to the
+    one before is hidden and its time said by that one, on the page as loaded, as the window narrows, and in results
+    typed as you go. The group says how many moments it holds; each marker names the talk and its times."""
+    server, talk_id, _ = site
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    markers = ".timeline a"
+
+    def check() -> None:
+        shown = page.eval_on_selector_all(markers, """(links) => links.filter((a) => !a.hidden).map((a) => {
+            const box = a.getBoundingClientRect();
+            return [box.left + box.width / 2, a.getAttribute('aria-label')]; })""")
+        centres = [centre for centre, _ in shown]
+        assert all(b - a >= TARGET_PX for a, b in zip(centres, centres[1:])), centres
+        every = page.eval_on_selector_all(markers, "(links) => links.map((a) => a.dataset.time)")
+        assert len(every) > len(shown) > 1  # some folded, some shown
+        said = [time for _, label in shown for time in label.removeprefix(f"{TITLE} at ").split(", ")]
+        assert said == every and all(label.startswith(f"{TITLE} at ") for _, label in shown), shown
+
+    page.goto(f"{server.base}/?q={QUERY}&group=talk")
+    assert page.get_attribute(".timeline", "role") == "group"
+    assert page.get_attribute(".timeline", "aria-label").endswith("matching moments in this talk")
+    check()
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(100)  # the resize is measured on the next frame
+    check()
+    page.fill("#q", "checkpoints")  # results typed as you go are folded too
+    page.wait_for_function("() => document.querySelector('#results .found').textContent.includes('“checkpoints”')")
+    check()
+    context.close()
+
+
+def test_a_stuck_video_leaves_most_of_a_short_window_to_the_transcript(browser, site):
+    """On a phone held upright the video sticks at the top as the transcript scrolls under it, about a third of the
+    screen; on a phone on its side (667x375) or a 1280x800 window at 200% zoom (640x400) it would cover nearly all of
+    it: there it scrolls away with the page, and a focused sentence is seen whole."""
+    server, talk_id, _ = site
+    for width, height in ((667, 375), (640, 400), (375, 667)):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.goto(f"{server.base}/talks/{talk_id}")
+        sentence = page.locator(".transcript .s").nth(40)
+        sentence.focus()
+        player = page.locator(".player").bounding_box()
+        seen = sentence.bounding_box()
+        covered = max(0.0, player["y"] + player["height"]) / height  # how much of the window the player holds now
+        below_the_player = seen["y"] >= player["y"] + player["height"]
+        assert below_the_player and seen["y"] + seen["height"] <= height, (width, player, seen)
+        if height < width:
+            assert covered <= 0.5, (width, height, player)
+        else:  # upright: still stuck at the top, with the sentence below it
+            assert player["y"] == 0 and 0.2 < covered <= 0.4, (width, height, player)
+        context.close()
+
+
+def test_tab_order_on_a_phone_follows_the_talk_page_from_top_to_bottom(browser, site):
+    """At 375px wide the page is one column: Tab goes down it, never back up to something seen above (the chapters,
+    Related and About were shown below the transcript but reached before it)."""
+    server, talk_id, _ = site
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{server.base}/talks/{talk_id}")
+    stops = []
+    for _ in range(16):  # the header, the player, the tools, Find, Related, then into the transcript
+        page.keyboard.press("Tab")
+        stops.append(page.evaluate("""() => { const e = document.activeElement, box = e.getBoundingClientRect();
+            return [e.outerHTML.slice(0, 60), box.top + scrollY, box.bottom + scrollY]; }"""))
+    assert any('class="ts"' in html for html, _, _ in stops), stops  # into the transcript
+    for (before, top, _), (after, _, bottom) in zip(stops, stops[1:]):
+        assert bottom > top, f"Tab went up the page, from {before} to {after}"
+    context.close()
+
+
+def test_widget_close_button_is_a_full_target_and_escape_keeps_what_was_typed(browser, site):
+    """The player's × is 24px square at least (WCAG 2.5.8). Esc closes the results, then the player, and is the
+    widget's alone; with nothing of the widget's open it leaves the typed words in the box (a search field's own Esc
+    empties it) and reaches the host page, whose dialog around the widget may close on it."""
+    server, _, host_page = site
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(host_page)
+    page.evaluate("""() => { window.hostEscapes = 0;
+        document.addEventListener('keydown', (e) => { if (e.key === 'Escape') window.hostEscapes++; }); }""")
+    _open_widget(page)
+    box = page.locator("talk-search input")
+    page.keyboard.press("Enter")  # plays the first result
+    close = page.locator("talk-search button[aria-label='Close player']")
+    close.wait_for()
+    size = close.bounding_box()
+    assert size["width"] >= TARGET_PX and size["height"] >= TARGET_PX, size
+    page.keyboard.press("ArrowDown")  # the results again, over the player
+    page.keyboard.press("Escape")  # closes the results
+    page.keyboard.press("Escape")  # closes the player
+    assert close.is_hidden() and page.evaluate("window.hostEscapes") == 0
+    page.keyboard.press("Escape")  # nothing of the widget's open
+    assert box.input_value() == QUERY
+    assert page.evaluate("window.hostEscapes") == 1
+    context.close()
