@@ -306,8 +306,10 @@ def search_command(query, limit, as_json, library, languages) -> None:
     for r in response.results:
         # A hit in a talk indexed with --translate may be found by its English alone: shown, as the pages show it
         english = f"\n       English: {printable(r.translation)}" if r.translation else ""
+        # the same recording indexed again (a channel's upload and a feed's episode): said once, here
+        copies = "".join(f"\n       also in: {printable(a.title)} ({a.talk_id}) at {clock(a.start)}" for a in r.also_in)
         say(f"{clock(r.start):>6}  {printable(r.talk.title)}\n       {printable(r.text)}{english}\n       "
-            f"{printable(r.link)}")
+            f"{printable(r.link)}{copies}")
 
 
 @main.command()

@@ -53,6 +53,16 @@ class Moment(BaseModel):
     score: float
 
 
+class SameMoment(BaseModel):
+    """The moment a result shows, in another talk that is the same recording indexed again (a channel's upload and
+    a feed's episode, a local copy)."""
+
+    talk_id: str
+    title: str
+    start: float
+    page: str = Field(description="This service's page of that talk, playing at the moment (a path).")
+
+
 class SearchResult(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_RESULT_EXAMPLE]})
 
@@ -74,6 +84,9 @@ class SearchResult(BaseModel):
     timeline: list[Moment] | None = Field(
         None, description="With group=talk: every matching moment in this talk, in time order (a hit timeline)."
     )
+    also_in: list[SameMoment] = Field(
+        [], description="The same moment in other talks that are the same recording indexed again: shown once, "
+                        "here, rather than once per copy.")
 
 
 class SearchResponse(BaseModel):

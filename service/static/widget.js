@@ -80,6 +80,7 @@ li[aria-selected=true]{box-shadow:inset 3px 0 var(--_accent)}
 .meta{color:var(--_muted);font-size:.85em;margin-top:.1em}
 .snip{margin-top:.25em;font-size:.92em;line-height:1.4}
 .tr{margin-top:.15em;font-size:.88em;font-style:italic;opacity:.8}
+.also{margin-top:.15em;font-size:.85em;color:var(--_muted)}
 mark{background:var(--_mark-bg);color:var(--_mark-fg);border-radius:2px;padding:0 .1em}
 .player{margin-top:.6em}
 .bar{display:grid;grid-template-columns:1fr auto;align-items:start;gap:.1em .6em;padding:.5em .9em;font-size:.9em}
@@ -454,6 +455,9 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
             ? snippetNodes(result.translation_snippet) : result.translation);
           li.append(english);
         }
+        // the same recording indexed again (a channel's upload and a feed's episode): one result, its copies named
+        const copies = (Array.isArray(result.also_in) ? result.also_in : []).filter((a) => a && typeof a.title === "string");
+        if (copies.length) li.append(el("div", "also", "Also in " + copies.map((a) => a.title).join(", ")));
         return li;
       });
       this.list.replaceChildren(...items);

@@ -449,7 +449,8 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
          talks: Collection[str] | None = None, common_words: Collection[str] = (),
          query_words: np.ndarray | None = None, distinct_talks: bool = False,
          multilingual_part: slice | None = None,
-         embed_query: Callable[[str], np.ndarray] | None = None) -> list[tuple[PassageHit, float]]:
+         embed_query: Callable[[str], np.ndarray] | None = None,
+         depth_free: dict | None = None) -> list[tuple[PassageHit, float]]:
     """The best ``limit`` moments for a query (``distinct_talks``: every moment, from at least ``limit`` talks;
     None: every moment the first candidates give), optionally only from the talks in ``talks``; rescored word by
     word when ``query_words`` gives the signs of the query's meaningful word vectors (``token_codes.signs``).
@@ -457,7 +458,8 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
     The moments come in tiers, so that a deeper page never reorders a shallower one (paging through a query
     shows each moment once): the first tier is what the first ``candidates`` of each retriever give, ranked as
     ever; when the page needs more, twice as many candidates are taken, and the passages only they add come
-    after, ranked by their fused score at that depth."""
+    after, ranked by their fused score at that depth. ``depth_free``: a dict kept across calls for one query
+    (the searcher ranks deeper when copies of a recording leave a page short), holding the work no depth changes."""
     o = options
     unknown = unknown_words(library, text, common_words) if o.sound_weight > 0 else []
     words = [w for w in tokens(text) if len(w) > 2]  # the share is of all words: a content-word share lost paraphrases
@@ -471,7 +473,10 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
     # are aligned, whatever a tier takes of them): aligned once, for at most SOUND_WORDS_AT_MOST words (5-15 ms
     # each). Deep pages aligned them again at every tier: a 500-character query of made-up words took 13 s at
     # offset 9,900 and held a reader all the while.
-    sounding = _sound(library, unknown[:SOUND_WORDS_AT_MOST], None, o, scope) if unknown else []
+    depth_free = {} if depth_free is None else depth_free
+    if "sounding" not in depth_free:
+        depth_free["sounding"] = _sound(library, unknown[:SOUND_WORDS_AT_MOST], None, o, scope) if unknown else []
+    sounding = depth_free["sounding"]
     named, naming = talk_naming(library, text) if o.names else (set(), set())
     if talks is not None:
         named &= set(talks)

@@ -11,7 +11,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -24,8 +24,9 @@ from talksearch.library.keyword_index import quoted_phrases
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
-from talksearch.schemas import Moment, RelatedResponse, SearchResponse, SearchResult, TalkSummary
+from talksearch.schemas import Moment, RelatedResponse, SameMoment, SearchResponse, SearchResult, TalkSummary
 from talksearch.search.ranking import RankingOptions, rank, talks_in_reach
+from talksearch.search.repeats import without_repeats
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
 from talksearch.text import search_text
@@ -390,6 +391,7 @@ class Searcher:
                 epoch = self.cache.epoch
                 allowed = library.talk_ids(filters) if filters else None
                 searched = text
+                repeats: dict[int, list[PassageHit]] = {}
                 if allowed is not None and not allowed:
                     hits = []
                 elif group == "talk" and offset >= talks_in_reach(library, allowed) and not quoted_phrases(text):
@@ -397,14 +399,14 @@ class Searcher:
                     # passage, seconds of work. (Quoted phrases are ranked: finding none of them drops the quotes.)
                     hits = []
                 else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
-                    hits = self._rank(library, text, vector, wanted, allowed, distinct_talks=group == "talk")
+                    hits, repeats = self._rank_once_each(library, text, vector, wanted, allowed, group)
                     if not hits and drop_quotes and quoted_phrases(text):
-                        searched, hits = self._rank_unquoted(library, text, wanted, allowed, group)
+                        searched, (hits, repeats) = self._rank_unquoted(library, text, wanted, allowed, group)
                 hits, timelines = _group_by_talk(hits) if group == "talk" else (hits, None)
                 more = len(hits) > offset + limit
                 # Results (snippets, talks, links) only for the page: a deep page's hits before it would be
                 # built only to be thrown away, seconds of work for an empty page at offset 9,900.
-                results = self._results(library, searched, hits[offset : offset + limit], timelines)
+                results = self._results(library, searched, hits[offset : offset + limit], timelines, repeats)
         if cached is None:
             cached = SearchResponse(
                 query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
@@ -415,15 +417,32 @@ class Searcher:
         return cached.model_copy(update={"query": query, "results": self._as_served(cached.results),
                                          "took_ms": round((time.perf_counter() - started) * 1000, 2)})
 
-    def _rank_unquoted(self, library: Library, text: str, wanted: int, allowed,
-                       group: Group) -> tuple[str, list[tuple[PassageHit, float]]]:
+    def _rank_once_each(self, library: Library, text: str, vector, wanted: int, allowed,
+                        group: Group) -> tuple[list[tuple[PassageHit, float]], dict[int, list[PassageHit]]]:
+        """The ``wanted`` best hits, each moment once however many talks are the same recording
+        (``repeats.without_repeats``), and the repeats of each. Ranked deeper while repeats leave too few: the
+        same first candidates for every page, so a page's hits never depend on how deep the page is."""
+        limit, depth_free = wanted, {}
+        while True:
+            ranked = self._rank(library, text, vector, limit, allowed, distinct_talks=group == "talk",
+                                depth_free=depth_free)
+            durations = {i: t.duration for i, t in library.talks_by_id(h.talk_id for h, _ in ranked).items()}
+            hits, repeats = without_repeats(ranked, durations)
+            # grouped by talk, the ranking's limit counts talks (distinct_talks), and so does what is wanted
+            count = (lambda found: len({h.talk_id for h, _ in found})) if group == "talk" else len
+            if count(hits) >= wanted or count(ranked) < limit or limit >= 16 * wanted:
+                return hits, repeats
+            limit *= 2
+
+    def _rank_unquoted(self, library: Library, text: str, wanted: int, allowed, group: Group
+                       ) -> tuple[str, tuple[list[tuple[PassageHit, float]], dict[int, list[PassageHit]]]]:
         """``text`` with its quotation marks dropped, and its hits: what a search engine answers when no moment
         holds a query's "quoted phrases" word for word (a transcript's "gangs casualing" for "gang scheduling"),
         rather than a blank page. Decided on the exact search having no hit at all, never on a page's: every page
         of a query is searched the same way."""
         plain = " ".join(text.replace('"', " ").split())
         vector = self.embedder.query(plain)  # the same words' own vector: the same answer as typing them unquoted
-        return plain, self._rank(library, plain, vector, wanted, allowed, distinct_talks=group == "talk")
+        return plain, self._rank_once_each(library, plain, vector, wanted, allowed, group)
 
     def _as_served(self, results: list[SearchResult]) -> list[SearchResult]:
         """``results`` as the service shows them (``served_summary``), with their local recordings' links as they
@@ -445,14 +464,20 @@ class Searcher:
                 raise NotFound(f"no talk {talk_id!r}")
             anchor = library.passage_near(talk_id, at)
             hits: list[tuple[PassageHit, float]] = []
+            repeats: dict[int, list[PassageHit]] = {}
             others = {t for t in library.talk_ids(TalkFilter()) if t != talk_id}
             if anchor is not None and others:
                 vector = library.embedding(anchor.passage_id)
                 # The query is a whole passage: snapping to one of its sentences would pick an arbitrary one.
-                hits = self._rank(library, anchor.text, vector, limit, others, snap=False, distinct_talks=True)
+                # Twice as deep: another copy of this recording (said_before) is no related moment, and copies
+                # of one talk are one.
+                hits = self._rank(library, anchor.text, vector, 2 * limit, others, snap=False, distinct_talks=True)
+                durations = {i: t.duration for i, t in library.talks_by_id(
+                    [talk_id] + [h.talk_id for h, _ in hits]).items()}
+                hits, repeats = without_repeats(hits, durations, said_before=[anchor])
             hits, timelines = _group_by_talk(hits)
             # no marks: every word would be one
-            results = self._as_served(self._results(library, "", hits[:limit], timelines))
+            results = self._as_served(self._results(library, "", hits[:limit], timelines, repeats))
         return RelatedResponse(
             talk=talk_summary(talk, self.served, self.base), at=at, start=round(anchor.start, 2) if anchor else at,
             end=round(anchor.end, 2) if anchor else at, text=anchor.text if anchor else "",
@@ -460,7 +485,7 @@ class Searcher:
         )
 
     def _rank(self, library: Library, text, vector, limit: int, allowed, snap: bool = True,
-              distinct_talks: bool = False) -> list[tuple[PassageHit, float]]:
+              distinct_talks: bool = False, depth_free: dict | None = None) -> list[tuple[PassageHit, float]]:
         # A related-moments query is a whole passage (no snap): not a quote to put first, nor names of talks
         options = (dataclasses.replace(self.options, snap=False, quote_min_words=0, names=False) if not snap
                    else self.options)
@@ -470,12 +495,15 @@ class Searcher:
         return rank(library, text, vector, limit, options, talks=allowed, distinct_talks=distinct_talks,
                     common_words=self.embedder.common_words, query_words=query_words,
                     multilingual_part=self.embedder.multilingual_part,
-                    embed_query=self.embedder.query if snap else None)  # not for a related-moments query
+                    embed_query=self.embedder.query if snap else None,  # not for a related-moments query
+                    depth_free=depth_free)
 
-    def _results(self, library: Library, text: str, hits,
-                 timelines: dict[str, list[Moment]] | None) -> list[SearchResult]:
-        """``hits`` as results; ``timelines``: grouped by talk (``_group_by_talk``), each talk's moments."""
-        talks = library.talks_by_id(h.talk_id for h, _ in hits)
+    def _results(self, library: Library, text: str, hits, timelines: dict[str, list[Moment]] | None,
+                 repeats: Mapping[int, list[PassageHit]]) -> list[SearchResult]:
+        """``hits`` as results; ``timelines``: grouped by talk (``_group_by_talk``), each talk's moments;
+        ``repeats``: per passage id, the same moment in talks that are the same recording (``without_repeats``)."""
+        repeated = [r for h, _ in hits for r in repeats.get(h.passage_id, ())]
+        talks = library.talks_by_id([h.talk_id for h, _ in hits] + [r.talk_id for r in repeated])
         marked = snippets(library, text, {h.passage_id: h.text for h, _ in hits})
         # A translated talk's query words may be only in its English: that is marked the same way.
         marked_english = snippets(library, text, {h.passage_id: h.translation for h, _ in hits if h.translation})
@@ -487,6 +515,9 @@ class Searcher:
                 link=link_at(talks[h.talk_id], h.start, self.served, self.base),
                 page=page_at(h.talk_id, h.start, self.base),
                 timeline=timelines[h.talk_id] if timelines is not None else None,
+                also_in=[SameMoment(talk_id=r.talk_id, title=talks[r.talk_id].title, start=round(r.start, 2),
+                                    page=page_at(r.talk_id, r.start, self.base))
+                         for r in repeats.get(h.passage_id, ()) if r.talk_id in talks],
             )
             for h, score in hits
             if h.talk_id in talks
