@@ -988,7 +988,8 @@ class Sources:
         # processed yet, as archive_key sees one, has no resolved URL: the page's, unescaped, stands in)
         # (as yt-dlp names it, GenericIE._generic_id: the last segment with its query, "media?file=ep1" for
         # /show/media?file=ep1.mp3, so that one too is told apart from another show's)
-        named_after_file = (info.get("extractor_key") == "Generic" and info.get("direct") and url
+        # (a media file's, and a stream's: yt-dlp names talk.m3u8 "talk" too, and index.m3u8 is the norm)
+        named_after_file = (info.get("extractor_key") == "Generic" and url
                             and "force_videoid" not in (smuggled or {})
                             and str(info.get("id")) in (GenericIE._generic_id(url), GenericIE._generic_id(listed or url)))
         if not named_after_file:

@@ -248,3 +248,26 @@ def test_after_the_upgrade_a_redirected_escaped_name_is_known_whatever_its_token
     assert "0 added, 1 skipped, 0 failed" in again.stdout, again.stdout + again.stderr
     assert "already in the library" in again.stdout
     assert _archive_ids(library) == before
+
+
+def test_two_streams_whose_playlists_share_a_name_are_two_talks(media_server, tmp_path):
+    """yt-dlp names an HLS stream after its playlist's file, and index.m3u8 / master.m3u8 / talk.m3u8 are the norm:
+    a second talk streamed as .../b/talk.m3u8 was skipped as "listed twice in this run" (and in a later run,
+    "already in the library") under the first's key. Each is keyed by its address too, as a media file is."""
+    import subprocess
+
+    urls = []
+    for folder, talk in (("hls-a", "t01"), ("hls-b", "t02")):
+        (media_server.directory / folder).mkdir()
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / f"{talk}.ogg"), "-c:a", "aac", "-f", "hls",
+                        "-hls_time", "10", "-hls_playlist_type", "vod", str(media_server.directory / folder / "talk.m3u8")],
+                       check=True)
+        urls.append(media_server.url(f"{folder}/talk.m3u8"))
+    library = tmp_path / "library"
+    first = talksearch("index", urls[0], "--library", str(library), "--whisper-model", "tiny.en")
+    assert "1 added, 0 skipped, 0 failed" in first.stdout, first.stdout + first.stderr
+    second = talksearch("index", *urls, "--library", str(library), "--whisper-model", "tiny.en")
+    assert "1 added, 1 skipped, 0 failed" in second.stdout, second.stdout + second.stderr
+    with Library.open(library, readonly=True) as reader:
+        said = {t.url: " ".join(s.text for s in reader.segments(t.id)).lower() for t in reader.talks()}
+    assert set(said) == set(urls) and "ocean" in said[urls[0]] and "partition" in said[urls[1]], said

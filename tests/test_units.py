@@ -554,3 +554,31 @@ def test_a_right_to_left_name_cannot_reorder_a_talks_details():
                                             "<bdi>2024-01-01</bdi> · <bdi>0:32</bdi> · <bdi>ar</bdi>")
     assert str(talk_meta(SimpleNamespace(speakers=[], event=None, channel=None, published=None, duration=None,
                                          language=None))).strip() == ""
+
+
+@pytest.mark.unit
+def test_the_same_recording_indexed_twice_is_one_result_per_moment_and_short_lines_tell_nothing():
+    """A copy's hit (a talk of about the same length saying nearly the words of a better-ranked hit) is named beside
+    that hit, and the copy's later hits with it; a line said in many talks, or a talk of another length, is no copy;
+    a related-moments query's own talk's copies are left out whole. Each hit is decided by the hits before it only."""
+    from talksearch.library import PassageHit
+    from talksearch.search.repeats import without_repeats
+
+    said = "we checkpoint every two hours to an object storage bucket and restart in minutes"
+    other = "the subnet manager gives every port a membership in one or more partition keys today"
+
+    def hit(pid: int, talk: str, start: float, text: str) -> tuple[PassageHit, float]:
+        return PassageHit(pid, talk, "passage", start, start + 5, text), 1.0 / pid
+
+    durations = {"feed": 1800.0, "channel": 1830.0, "other": 1800.0, "short": 600.0}
+    hits = [hit(1, "feed", 60, said), hit(2, "channel", 80, said.replace("minutes", "minutes too")),
+            hit(3, "channel", 200, other), hit(4, "feed", 180, other), hit(5, "other", 60, "thank you all for coming"),
+            hit(6, "feed", 10, "thank you all for coming"), hit(7, "short", 60, said)]
+    kept, repeats = without_repeats(hits, durations)
+    assert [h.passage_id for h, _ in kept] == [1, 4, 5, 6, 7]
+    assert {pid: [r.passage_id for r in copies] for pid, copies in repeats.items()} == {1: [2], 4: [3]}
+    for depth in range(len(hits) + 1):  # a shallower ranking keeps a prefix of the same results
+        assert without_repeats(hits[:depth], durations)[0] == [h for h in kept if h in hits[:depth]]
+    anchor = hits[0][0]
+    related, _ = without_repeats([h for h in hits if h[0].talk_id != "feed"], durations, said_before=[anchor])
+    assert [h.passage_id for h, _ in related] == [5, 7]  # the channel's copy of the feed's talk: none of it
