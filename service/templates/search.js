@@ -143,7 +143,21 @@
       el.preload = "auto";
       el.src = item.dataset.src;
       el.setAttribute("aria-label", title);
-      el.addEventListener("loadedmetadata", () => { el.currentTime = start; el.play().catch(() => {}); }, { once: true });
+      el.addEventListener("loadedmetadata", () => {
+        // said where the host lets a player play from the start only, as the talk page says it (talk.js). A VBR mp3
+        // without a seek table is not scaled here as there: this player reads ahead (preload=auto), and Chromium,
+        // having read a small file whole, measured it rather than guessed, so the scaling overshot.
+        const reach = el.seekable.length ? el.seekable.end(el.seekable.length - 1) : 0;
+        if (start > 1 && reach < start - 1) {
+          const note = document.createElement("p");
+          note.className = "notice seek-note";
+          note.setAttribute("role", "status");
+          note.textContent = "The host of this recording does not let players jump ahead: it plays from the start.";
+          el.after(note);
+        }
+        el.currentTime = start;
+        el.play().catch(() => {});
+      }, { once: true });
       if (el.localName === "video") {  // captions from the transcript, as the talk page's player has them
         const track = document.createElement("track");
         track.kind = "captions";

@@ -58,14 +58,30 @@
 
   const media = document.getElementById("media");
   if (media) {
+    const measured = parseFloat(root.dataset.duration) || 0;  // the recording's length as the indexer measured it
+    // An mp3 without a seek table (VBR, no Xing/Info frame): the browser guesses its length from its first frame's
+    // bitrate and seeks by that guess, so every time it plays and shows is off by the guess's ratio (words from
+    // 0:57 at "1:19" in one file). Its times are scaled by the measured length; any other recording's agree.
+    const scale = () => (measured && isFinite(media.duration) && Math.abs(media.duration / measured - 1) > 0.02
+      ? media.duration / measured : 1);
+    const now = () => media.currentTime / scale();
+    const note = document.getElementById("seek-note");
+    function jump(t) {
+      // A host that ignores Range requests lets a player play from the start only: said, rather than a silent 0:00.
+      const reach = media.seekable.length ? media.seekable.end(media.seekable.length - 1) : 0;
+      note.hidden = !(t > 1 && reach < t * scale() - 1);
+      note.textContent = note.hidden ? "" : `The host of this recording does not let players jump ahead: it plays ` +
+        `from the start. The moment is at ${clock(t)}.`;
+      media.currentTime = t * scale();
+    }
     player = {
-      seek(t) { media.currentTime = t; media.play().catch(() => {}); },
-      time: () => media.currentTime,
+      seek(t) { jump(t); media.play().catch(() => {}); },
+      time: now,
     };
-    const begin = () => { if (startAt > 0) media.currentTime = startAt; };
+    const begin = () => { if (startAt > 0) jump(startAt); };
     if (media.readyState >= 1) begin(); else media.addEventListener("loadedmetadata", begin, { once: true });
-    media.addEventListener("timeupdate", () => mark(media.currentTime));
-    media.addEventListener("seeked", () => mark(media.currentTime));
+    media.addEventListener("timeupdate", () => mark(now()));
+    media.addEventListener("seeked", () => mark(now()));
   } else if (root.dataset.kind === "youtube") {
     // YouTube's IFrame Player API calls this once its script (loaded after this one) is ready.
     window.onYouTubeIframeAPIReady = () => {
