@@ -44,23 +44,29 @@ def shared_settings(library: Path, **overrides) -> Settings:
     return settings_for(library, embed_model=default("embed_model"), **overrides)
 
 
+def index_quietly(settings: Settings, sources: list[str], added: int) -> None:
+    """``sources`` indexed into ``settings.library`` by the real indexer, its lines unprinted; ``added`` of them
+    must have been added."""
+    from talksearch.indexer.pipeline import IndexRun
+
+    run = IndexRun(settings, report=lambda line: None)
+    try:
+        assert run.run(sources).count("added") == added
+    finally:
+        run.close()
+
+
 def index_captioned_copy(settings: Settings, folder: Path, name: str = "checkpointing") -> Path:
     """t01 copied into ``folder`` as a local recording named ``name`` with whole-second captions beside it, and
     indexed into ``settings.library`` by the real indexer (from the captions: no transcription is waited for);
     the copy."""
-    from talksearch.indexer.pipeline import IndexRun
-
     folder.mkdir()
     recording = folder / f"{name}.ogg"
     shutil.copy(DATA / "t01.ogg", recording)
     cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
             for s in TRUTH["t01"]["sentences"]]
     (folder / f"{name}.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
-    run = IndexRun(settings, report=lambda line: None)
-    try:
-        assert run.run([str(folder)]).count("added") == 1
-    finally:
-        run.close()
+    index_quietly(settings, [str(folder)], added=1)
     return recording
 
 

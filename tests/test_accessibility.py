@@ -17,7 +17,7 @@ import subprocess
 
 import pytest
 
-from tests.service_fixtures import serving, settings_for
+from tests.service_fixtures import index_quietly, serving, settings_for
 from tests.test_widget import HostSite
 
 pytest.importorskip("playwright.sync_api")
@@ -66,8 +66,6 @@ def _said_at(second: int) -> str:
 @pytest.fixture(scope="module")
 def site(light_embedding, tmp_path_factory):
     """The service over a library of the one captioned video talk, its id, and a host page with the widget."""
-    from talksearch.indexer.pipeline import IndexRun
-
     folder = tmp_path_factory.mktemp("a11y-talk")
     video = folder / f"{TITLE.replace(' ', '_')}.webm"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"color=c=0x334455:s=160x90:r=2:d={SECONDS}",
@@ -77,11 +75,7 @@ def site(light_embedding, tmp_path_factory):
             f"{_said_at(s)}" for s in range(SECONDS)]
     video.with_suffix(".en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
     settings = settings_for(tmp_path_factory.mktemp("a11y-lib") / "library")
-    run = IndexRun(settings, report=lambda line: None)
-    try:
-        assert run.run([str(folder)]).count("added") == 1
-    finally:
-        run.close()
+    index_quietly(settings, [str(folder)], added=1)
     host = HostSite()
     with serving(settings) as server:
         talk_id = server.get("/api/talks").json()["talks"][0]["id"]

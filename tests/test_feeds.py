@@ -20,7 +20,7 @@ from talksearch.service.feeds import PODCAST_NS, search_feed, talks_feed
 from talksearch.service.ratelimit import _searches
 from talksearch.timecode import clock
 from tests.helpers import DATA
-from tests.service_fixtures import assert_error, copy_library, serving, settings_for
+from tests.service_fixtures import assert_error, copy_library, index_quietly, serving, settings_for
 
 pytestmark = pytest.mark.models  # a real library, indexed with the bundled models
 
@@ -48,7 +48,7 @@ def test_search_feed_lists_the_talks_newest_first_each_at_its_best_moment(api, i
     feed = _parsed(api.get("/api/search.atom", params={"q": QUERY, "limit": 10}))
     # One entry per talk that says it, at the moment the search ranks first in it (what group=talk gives)
     results = api.get("/api/search", params={"q": QUERY, "limit": 50, "group": "talk"}).json()["results"]
-    assert len(feed.entries) == len(results) == len(ids)
+    assert len(feed.entries) == len(results) == len(ids) - 1  # the local talk is a copy of t01's recording: one
     assert feed.feed.title == f"talksearch: {QUERY}"
     pages = {f"{api.base}{r['page']}" for r in results}
     assert {e.link for e in feed.entries} == {e.id for e in feed.entries} == pages
@@ -61,7 +61,8 @@ def test_search_feed_lists_the_talks_newest_first_each_at_its_best_moment(api, i
     # Newest first: by the date published, else (the local copy has none) the date indexed (the entry's <updated>)
     dates = [e.get("published_parsed") or e.updated_parsed for e in feed.entries]
     assert dates == sorted(dates, reverse=True)
-    assert f"/talks/{ids['local']}?" in feed.entries[0].link and "published" not in feed.entries[0]
+    if any(f"/talks/{ids['local']}?" in e.link for e in feed.entries):  # the copy that ranks first stands for both
+        assert f"/talks/{ids['local']}?" in feed.entries[0].link and "published" not in feed.entries[0]
     self_link = next(link.href for link in feed.feed.links if link.rel == "self")
     assert self_link.startswith(f"{api.base}/api/search.atom?") and "q=object+storage" in self_link
 
@@ -73,8 +74,6 @@ NEW_TALK = "Research software on shared clusters"
 def kubernetes(tmp_path_factory):
     """A service over a library where two talks of 2023 say "Kubernetes" again and again and one of 2026 says it
     once (the search ranks it last): three local recordings with captions, indexed from those (no whisper)."""
-    from talksearch.indexer.pipeline import IndexRun
-
     folder = tmp_path_factory.mktemp("kubernetes")
     talks = {  # recording: (title, published, what is said); any three recordings of 5 s or more
         "t01.ogg": ("Kubernetes deep dive 1", "20230101",
@@ -94,11 +93,7 @@ def kubernetes(tmp_path_factory):
             f"WEBVTT\n\n00:00:00.500 --> 00:00:02.000\n{said[0]}\n\n00:00:02.500 --> 00:00:04.500\n{said[1]}\n")
         (folder / f"{stem}.info.json").write_text(json.dumps({"title": title, "upload_date": published}))
     settings = settings_for(tmp_path_factory.mktemp("kubernetes-lib") / "library")
-    run = IndexRun(settings, report=lambda line: None)
-    try:
-        assert run.run([str(folder)]).count("added") == 3
-    finally:
-        run.close()
+    index_quietly(settings, [str(folder)], added=3)
     with serving(settings) as server:
         yield server
 
@@ -124,7 +119,8 @@ def test_search_feed_of_a_query_no_deeper_talk_says_is_the_searchs_best(api, que
     the query's words. A query the library's talks do not say gives the talk the search ranks first, not the
     library's newest whatever the query."""
     ranked = api.get("/api/search", params={"q": query, "limit": 50, "group": "talk"}).json()["results"]
-    assert len(ranked) == 3 and not any("<mark>" in r["snippet"] for r in ranked)  # every talk; none says it
+    # every talk (t01 and its local copy as one); none says it
+    assert len(ranked) == 2 and not any("<mark>" in r["snippet"] for r in ranked)
     feed = _parsed(api.get("/api/search.atom", params={"q": query, "limit": 1}))
     assert [e.id for e in feed.entries] == [f"{api.base}{ranked[0]['page']}"]
 

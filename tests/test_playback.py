@@ -22,7 +22,7 @@ from functools import partial
 import pytest
 
 from tests.helpers import DATA
-from tests.service_fixtures import serving, settings_for
+from tests.service_fixtures import index_quietly, serving, settings_for
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.browser, pytest.mark.models,
@@ -62,8 +62,6 @@ class _WholeFilesOnly(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site(light_embedding, media_server, tmp_path_factory):
     """The service over the three talks, and their ids by name."""
-    from talksearch.indexer.pipeline import IndexRun
-
     local = tmp_path_factory.mktemp("vbr-talk")
     _speech_after_silence(local / "Seek_table.mp3", "-c:a", "libmp3lame", "-q:a", "7", "-write_xing", "0")
     (local / "Seek_table.en.vtt").write_text(_captions(SECONDS))
@@ -89,11 +87,7 @@ def site(light_embedding, media_server, tmp_path_factory):
         feeds.append(f"{base}/{name.replace(' ', '-')}.xml")
 
     settings = settings_for(tmp_path_factory.mktemp("playback-lib") / "library")
-    run = IndexRun(settings, report=lambda line: None)
-    try:
-        assert run.run([str(local), *feeds]).count("added") == 3
-    finally:
-        run.close()
+    index_quietly(settings, [str(local), *feeds], added=3)
     with serving(settings) as server:
         yield server, {t["title"]: t["id"] for t in server.get("/api/talks").json()["talks"]}
     whole_files.shutdown()

@@ -13,8 +13,8 @@ import pytest
 from talksearch.service.routes import pages
 from talksearch.settings import Settings
 from talksearch.timecode import url_seconds
-from tests.service_fixtures import (assert_error, index_captioned_copy, serving, settings_for, shared_library, talk_ids,
-                                    wait_until)
+from tests.service_fixtures import (assert_error, index_captioned_copy, index_quietly, serving, settings_for,
+                                    shared_library, talk_ids, wait_until)
 
 pytestmark = pytest.mark.models
 
@@ -448,7 +448,6 @@ def german_site(tmp_path_factory):
     import json
     import shutil
 
-    from talksearch.indexer.pipeline import IndexRun
     from tests.helpers import ROOT
 
     folder = tmp_path_factory.mktemp("german")
@@ -463,11 +462,7 @@ def german_site(tmp_path_factory):
         "chapters": [{"start_time": 0, "end_time": 5, "title": "Begrüßung"},
                      {"start_time": 5, "end_time": 15, "title": "Aufteilung der Grafikkarten"}]}))
     settings = settings_for(folder / "library", embed_model="all-MiniLM-L6-v2")  # the smaller model: set up sooner
-    run = IndexRun(settings, report=lambda line: None)
-    try:
-        assert run.run([str(folder / "vortrag.mp4")]).count("added") == 1
-    finally:
-        run.close()
+    index_quietly(settings, [str(folder / "vortrag.mp4")], added=1)
     with serving(settings) as server:
         yield server, server.get("/api/talks").json()["talks"][0]["id"]
 
