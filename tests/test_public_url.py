@@ -84,7 +84,7 @@ def test_every_absolute_link_is_on_the_public_url_whatever_the_host(public):
     assert redirect.headers["location"] == f"{PUBLIC}/api/search?q={QUERY.replace(' ', '+')}"
 
     call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 10}}}
+            "params": {"name": "search_talks", "arguments": {"query": QUERY, "limit": 10, "talk": [talk]}}}
     answer = public.post("/mcp", content=json.dumps(call), headers={
         "Accept": "application/json, text/event-stream", "Content-Type": "application/json",
         "MCP-Protocol-Version": "2025-06-18"})
