@@ -31,10 +31,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.models,
 SECONDS = 60
 
 
-def _captions(seconds: int) -> str:
+def _captions(seconds: int, said: str = "This is second number {} of the talk.") -> str:
     """A cue a second, each saying its own second: the page's highlighted sentence tells where it thinks it is."""
     return "WEBVTT\n\n" + "\n\n".join(
-        f"00:00:{s:02d}.000 --> 00:00:{s + 1:02d}.000\nThis is second number {s} of the talk." for s in range(seconds))
+        f"00:00:{s:02d}.000 --> 00:00:{s + 1:02d}.000\n{said.format(s)}" for s in range(seconds))
 
 
 def _speech_after_silence(path, *args: str) -> None:
@@ -68,7 +68,9 @@ def site(light_embedding, media_server, tmp_path_factory):
 
     remote = tmp_path_factory.mktemp("remote")
     _speech_after_silence(remote / "talk.mp3", "-c:a", "libmp3lame", "-b:a", "64k")
-    (remote / "talk.vtt").write_text(_captions(SECONDS))
+    # words of its own, and each host's copy its own words: talks saying the same words would be one recording's
+    # copies to the search, and the widget would show the one ranked first
+    (remote / "talk.vtt").write_text(_captions(SECONDS, "Remote moment {}, sent whole."))
     whole_files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_WholeFilesOnly, directory=str(remote)))
     threading.Thread(target=whole_files.serve_forever, daemon=True).start()
     ranged = media_server.directory / "playback"
@@ -77,7 +79,7 @@ def site(light_embedding, media_server, tmp_path_factory):
     for name, base in (("no ranges", f"http://127.0.0.1:{whole_files.server_port}"), ("ranges", None)):
         if base is None:
             shutil.copy(remote / "talk.mp3", ranged / "talk.mp3")
-            shutil.copy(remote / "talk.vtt", ranged / "talk.vtt")
+            (ranged / "talk.vtt").write_text(_captions(SECONDS, "Remote moment {}, sent in ranges."))
             base = media_server.url("playback").rstrip("/")
         feed = (f'<?xml version="1.0"?><rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">'
                 f"<channel><title>Host with {name}</title><item><title>Host with {name}</title><guid>{name}</guid>"
@@ -136,11 +138,37 @@ def test_a_host_that_ignores_range_requests_is_said_to_play_from_the_start(brows
 def test_the_search_pages_player_says_it_too(browser, site):
     server, ids = site
     page = browser.new_page()
-    page.goto(f"{server.base}/?q=second+number+thirty&talk={ids['Host with no ranges']}")
+    page.goto(f"{server.base}/?q=remote+moment+30+sent+whole")
     result = page.locator(".result").first
+    assert result.locator(".title").inner_text() == "Host with no ranges"
     assert float(result.get_attribute("data-start")) > 5
     result.locator(".play").click()
     result.locator(".seek-note").wait_for()
     assert result.locator(".seek-note").inner_text() == ("The host of this recording does not let players jump "
                                                           "ahead: it plays from the start.")
     page.close()
+
+
+def test_the_widget_says_it_too(browser, site):
+    """The widget on another site, playing the talk on the host that ignores Range requests: said under its
+    player."""
+    from tests.test_widget import HostSite
+
+    server, ids = site
+    query = "remote moment 30 sent whole"
+    assert server.get("/api/search", params={"q": query}).json()["results"][0]["talk"]["id"] == ids[
+        "Host with no ranges"]
+    host = HostSite()
+    try:
+        page = browser.new_page()
+        page.goto(host.page("/", f'<script src="{server.base}/widget.js" defer></script>\n'
+                                 f'<talk-search api="{server.base}"></talk-search>'))
+        page.wait_for_function("customElements.get('talk-search') !== undefined")
+        page.locator("talk-search input").fill(query)
+        page.locator("talk-search [role=option]").first.click()
+        note = page.locator("talk-search .msg")
+        note.wait_for()
+        assert note.inner_text() == "The host of this recording does not let players jump ahead: it plays from the start."
+        page.close()
+    finally:
+        host.close()

@@ -554,6 +554,12 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         // is too late when a small file arrives at once and playback has already begun at 0:00. This
         // covers a browser that ignores the fragment, and a newer moment chosen while it was loading.
         media.addEventListener("loadedmetadata", () => {
+          // A host that ignores Range requests lets a player play from the start only: said, as the talk page
+          // says it, rather than a silent 0:00.
+          const reach = media.seekable.length ? media.seekable.end(media.seekable.length - 1) : 0;
+          if (this.wanted > 1 && reach < this.wanted - 1 && this.media === media) {
+            media.after(el("p", "msg", "The host of this recording does not let players jump ahead: it plays from the start."));
+          }
           if (Math.abs(media.currentTime - this.wanted) > 0.5) media.currentTime = this.wanted;
         });
         const src = new URL(url);
