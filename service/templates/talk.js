@@ -68,8 +68,9 @@
     const note = document.getElementById("seek-note");
     function jump(t) {
       // A host that ignores Range requests lets a player play from the start only: said, rather than a silent 0:00.
+      // (Judged once the player knows the recording: before, nothing is seekable on any host.)
       const reach = media.seekable.length ? media.seekable.end(media.seekable.length - 1) : 0;
-      note.hidden = !(t > 1 && reach < t * scale() - 1);
+      note.hidden = !(media.readyState >= 1 && t > 1 && reach < t * scale() - 1);
       note.textContent = note.hidden ? "" : `The host of this recording does not let players jump ahead: it plays ` +
         `from the start. The moment is at ${clock(t)}.`;
       media.currentTime = t * scale();
