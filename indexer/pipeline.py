@@ -320,7 +320,8 @@ class IndexRun:
                               captions=self.settings.captions, language=self.settings.language,
                               keep_media=self.settings.keep_media, library_urls=reader.archive_urls,
                               max_download_mb=self.settings.max_download_mb,
-                              download_stall_seconds=self.settings.download_stall_seconds)
+                              download_stall_seconds=self.settings.download_stall_seconds,
+                              parse_metadata=self.settings.parse_metadata)
             for candidate in list_candidates(fetcher, sources, overall):
                 if isinstance(candidate, Outcome):
                     out.put(candidate)

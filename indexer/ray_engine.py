@@ -163,7 +163,8 @@ class RayTalkWorker:
             sources = Sources(scratch, self.known.__contains__, self.settings.socket_timeout,
                               captions=self.settings.captions, language=self.settings.language,
                               library_urls=lambda: self.urls, max_download_mb=self.settings.max_download_mb,
-                              download_stall_seconds=self.settings.download_stall_seconds)
+                              download_stall_seconds=self.settings.download_stall_seconds,
+                              parse_metadata=self.settings.parse_metadata)
             fetched = fetch_once(sources, candidate, seen=set(taken))
             if isinstance(fetched, Outcome):
                 return fetched
@@ -337,7 +338,7 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
         with tempfile.TemporaryDirectory(prefix="talksearch-driver-") as scratch:
             # Listing needs no models; the driver's fetcher only reads listings and archive keys.
             lister = Sources(Path(scratch), run.library.has_archive_id, settings.socket_timeout,
-                             library_urls=lambda: urls)
+                             library_urls=lambda: urls, parse_metadata=settings.parse_metadata)
             for candidate in list_candidates(lister, sources, overall):
                 if isinstance(candidate, Outcome):
                     yield candidate.label, candidate

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
@@ -21,7 +22,7 @@ import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from collections import Counter
-from collections.abc import Callable, Container, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime, parsedate_tz
@@ -39,6 +40,7 @@ from talksearch.indexer import caption_sources
 from talksearch.indexer.audio import media_duration
 from talksearch.indexer.caption_sources import CaptionTrack, CaptionTranscript
 from talksearch.indexer.captions import CaptionError
+from talksearch.indexer.detail_rules import DetailRules
 
 from talksearch.language_codes import base_language, source_language
 from talksearch.settings import default
@@ -727,12 +729,14 @@ class Sources:
                  language: str | None = None, keep_media: bool = False,
                  library_urls: Callable[[], Mapping[str, str]] = dict,
                  max_download_mb: int = default("max_download_mb"),
-                 download_stall_seconds: float = default("download_stall_seconds")):
+                 download_stall_seconds: float = default("download_stall_seconds"),
+                 parse_metadata: Sequence[str] = ()):
         """``captions`` (``caption_sources.CHOICES``) says which captions may stand in for the audio; a talk
         they cover is not downloaded unless ``keep_media``. ``language`` is the spoken language, when forced.
         ``library_urls`` is read once, when a media URL's key is first needed. A download larger than
         ``max_download_mb`` (0: any size), or slower than ``_STALL_BYTES_PER_S`` for ``download_stall_seconds``,
-        fails its talk."""
+        fails its talk. ``parse_metadata``: the user's rules that read details out of others (``DetailRules``),
+        applied to what every source states of a talk."""
         self.download_dir = download_dir
         self.library_urls = library_urls
         self.is_indexed = is_indexed
@@ -765,6 +769,7 @@ class Sources:
             "noplaylist": False,
         }
         self.ydl = _WatchedDL(params)
+        self.rules = DetailRules(parse_metadata, self.ydl)
 
     def _progress(self, status: dict) -> None:
         if self.on_download and status.get("status") in ("downloading", "finished"):
@@ -1147,7 +1152,7 @@ class Sources:
             if self._recorded_elsewhere(key, given, resolved) is not None:
                 return {}
             sidecar = _sidecar_info(candidate.path.with_suffix(".info.json"))
-            talk = _talk({**sidecar, "extractor_key": "local", "id": key.partition(" ")[2]}, {}, None, url="",
+            talk = self._talk({**sidecar, "extractor_key": "local", "id": key.partition(" ")[2]}, {}, None, url="",
                          media_url=None)
             # a title made from the file's name is none stated: a renamed recording's talk keeps its own (Moved's does)
             stated = {field: getattr(talk, field) for field in TALK_DETAILS if field != "title" or sidecar.get("title")}
@@ -1171,7 +1176,22 @@ class Sources:
             stated = {"title": _one_line(entry.get("title")), "speakers": _names(feed.get("speakers") or []),
                       "event": _one_line(feed.get("event")), "description": _description(feed.get("description")),
                       "published": feed.get("published"), "thumbnail": entry.get("thumbnail"), "url": listed}
+            stated.update(self._ruled(stated))
         return {field: value for field, value in stated.items() if value}
+
+    def _talk(self, info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:
+        """``_talk``'s talk, with what the user's rules (``parse_metadata``) read out of its details."""
+        talk = _talk(info, feed, playlist_title, url, media_url)
+        return dataclasses.replace(talk, **self._ruled(vars(talk))) if self.rules else talk
+
+    def _ruled(self, details: dict) -> dict:
+        """What the user's rules set of a talk's ``details``, stored as a source's word is: one line each, the
+        speakers the names of a credit (``_people``); a title they would leave blank is not set."""
+        changes = self.rules.changes(details)
+        ruled = {field: _one_line(text) for field, text in changes.items() if field != "speakers"}
+        if "speakers" in changes:
+            ruled["speakers"] = _names(_people(changes["speakers"]))
+        return {field: value for field, value in ruled.items() if value or field != "title"}
 
     def _resolved(self, entry: dict) -> dict | None:
         """yt-dlp's processing of a listed entry, without downloading, its archive check blind to the generic
@@ -1289,7 +1309,7 @@ class Sources:
             # the file was last copied to the server, not when the talk was published (and derives upload_date
             # from it). A feed's <pubDate> is read from the feed itself (_feed_items).
             info = {**info, "timestamp": None, "upload_date": None}
-        return _talk(info, feed, context.get("playlist_title"), url=link, media_url=media_url if direct else None)
+        return self._talk(info, feed, context.get("playlist_title"), url=link, media_url=media_url if direct else None)
 
     def _fetch_local(self, path: Path) -> Fetched | None:
         digest = _file_digest(path)
@@ -1313,7 +1333,7 @@ class Sources:
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
         stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         info.update(extractor_key="local", id=digest, title=info.get("title") or stem.replace("_", " "))
-        talk = _talk(info, {}, None, url=info.get("webpage_url") or given.as_uri(), media_url=given.as_uri())
+        talk = self._talk(info, {}, None, url=info.get("webpage_url") or given.as_uri(), media_url=given.as_uri())
         # A recording the library knows, put where another talk's was (moved or copied there; --reindex: copied):
         # its talk is the one at its path, and the talk recorded here, its recording gone from here, is retired
         # (unless it swapped places with this one: it follows its recording)

@@ -171,6 +171,11 @@ class Settings(BaseSettings):
     download_stall_seconds: float = Field(
         120.0, gt=0, description="Seconds a download may go on at under 1 KiB/s before it is abandoned (a server "
         "that trickles bytes never meets `socket_timeout`, which is per read); the next run resumes it.")
+    parse_metadata: list[str] = Field(
+        [], description="Read a talk's details out of its others, by yt-dlp's `--parse-metadata FROM:TO` (repeat the "
+        "flag for several rules, applied in turn; the variable is a JSON list): `title:%(title)s - %(speakers)s` takes "
+        "the speakers a conference channel writes after its titles. FROM reads title, speakers, event, channel or "
+        "description; TO sets title, speakers, event or channel (README: Talk details from titles).")
     keep_media: bool = Field(
         False, description="Keep downloaded audio in the library's `media/` folder after indexing (a talk indexed "
         "from its captions is then downloaded too; `--engine ray` keeps none).")
@@ -271,6 +276,13 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not all(part.strip() for part in value.split("+")):
             raise ValueError("names no model" + (" (each model joined by + needs a name)" if "+" in value else ""))
         return value
+
+    @field_validator("parse_metadata")
+    @classmethod
+    def _rules(cls, rules: list[str]) -> list[str]:
+        from talksearch.indexer.detail_rules import check_rule  # yt-dlp, loaded only where rules are given
+
+        return [check_rule(rule) for rule in rules]
 
     @field_validator("cors_origins")
     @classmethod

@@ -42,6 +42,10 @@ def setting_option(name: str) -> Callable:
     help_text = f"{field.description} [env TALKSEARCH_{name.upper()}; default {_shown(field.default)}]"
     if field.annotation is bool:
         return click.option(f"{flag}/--no-{flag[2:]}", name, default=None, help=help_text)
+    if get_origin(field.annotation) is list:  # the flag repeated; not given at all: None, as for any other flag
+        (item,) = get_args(field.annotation)
+        return click.option(flag, name, type=_click_type(item), multiple=True, help=help_text,
+                            callback=lambda _context, _param, values: list(values) or None)
     return click.option(flag, name, type=_click_type(field.annotation), default=None, help=help_text)
 
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.unit
 def _readme_commands() -> list[list[str]]:
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", readme, re.S)
-    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
+    lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     return [shlex.split(line)[1:] for line in lines if line.startswith("talksearch ")]
 
 
