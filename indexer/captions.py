@@ -8,7 +8,9 @@ snapping are built the same way whichever made the words. Real captions need cle
   dropped, inline times become word times, and a rolling cue's new text starts when the previous one ends.
 - Sound cues (``[Music]``, ``(applause)``, ``♪``), markup (``<i>``, ``<c.color>``, ``{\\an8}``) and cue
   settings (``align:start position:0%``) are dropped; ``<v Speaker>`` names the cue's speaker, who holds for
-  the cues after until another is named or ``>>`` / ``-`` marks that someone else speaks.
+  the cues after until another is named or ``>>`` / ``-`` marks that someone else speaks. So does a label a cue
+  starts with, "Jane Doe: " (our own SubRip export's, transcripts', broadcast captions' "JANE DOE: "), where the
+  file shows it is one: it starts two cues or more, or is in capitals before text that is not.
 - Where a cue gives no word times, its words share the cue's time in proportion to their length.
 
 Captions that cannot be trusted raise ``CaptionError`` with a one-line reason, and the talk is transcribed
@@ -22,6 +24,7 @@ import html
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from talksearch.library import Segment, Word
@@ -54,6 +57,10 @@ _SOUND = re.compile(
 # ">> " and "- " (or "-" before a word: "-Yes.") mark a change of speaker in broadcast captions; a "-" before a digit
 # is a minus sign ("-40 degrees"), part of what is said.
 _SPEAKER_PREFIX = re.compile(r"^(?:>>|-(?![\d.,]))\s*")
+# A speaker's label before a cue's text ("Jane Doe: ", "JANE DOE: "): up to 40 characters before the colon, which a
+# space and text follow ("10:30" is no label); _label checks that they are a name.
+_LABEL = re.compile(r"(?P<name>[^:]{1,40}):\s(?=\S)")
+_NAME_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.-])*")  # letters, and "O'Brien", "Jean-Luc", "Dr."
 
 
 class CaptionError(Exception):
@@ -141,13 +148,23 @@ def _blocks(text: str, fmt: str) -> list[list[str]]:
     return [block.split("\n") for block in re.split(separator, text.strip("\n")) if block.strip()]
 
 
-def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
-    """Cues from (start, end, text lines): lines shown before are dropped (rolling captions), and a cue whose
-    text rolled on from the previous one starts its new words when the previous cue ends."""
-    cues: list[Cue] = []
+@dataclass
+class _NewText:
+    """A cue's lines that were not on screen before it (rolling captions show each line again)."""
+
+    start: float
+    end: float
+    lines: list[str]
+    rolled: bool  # some of its lines rolled on from the cue before
+    whole: bool  # its first new line is a whole line, not the rest of one that grows word by word
+
+
+def _new_text(raw: list[tuple[float, float, list[str]]]) -> list[_NewText]:
+    """Each cue's new lines from (start, end, text lines), in order: cues never on screen and cues of lines shown
+    before are left out."""
+    shown: list[_NewText] = []
     previous: list[str] = []  # the lines of the cue before, as plain text, for rolling captions
     previous_end = -math.inf
-    speaker = None
     for start, end, lines in raw:
         if end < start:
             raise CaptionError(f"a cue ends before it starts (at {clock(start)})")
@@ -157,6 +174,7 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
         # "Thank you." said again later, or twice in one cue, is said again, not a rolled line.
         on_screen = previous if start <= previous_end + ROLL_GAP else []
         rolled = False
+        whole = True
         new_lines = []
         for line in lines:
             plain = _plain(line)
@@ -167,29 +185,49 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
                 continue
             if on_screen and plain.startswith(on_screen[-1] + " "):  # captions that grow word by word
                 rolled = True
+                whole = whole and bool(new_lines)  # only a first new line that is whole may start with a label
                 line = plain[len(on_screen[-1]):]
             new_lines.append(line)
         previous, previous_end = [p for p in map(_plain, lines) if p], end
-        if not new_lines:
-            continue
+        if new_lines:
+            shown.append(_NewText(start, end, new_lines, rolled, whole))
+    return shown
+
+
+def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
+    """Cues from (start, end, text lines): lines shown before are dropped (rolling captions), and a cue whose
+    text rolled on from the previous one starts its new words when the previous cue ends."""
+    shown = _new_text(raw)
+    openings = [_opening(cue) for cue in shown]
+    names = _speaker_names(openings)
+    cues: list[Cue] = []
+    speaker = None
+    for cue, opening in zip(shown, openings):
+        start, end, new_lines, rolled = cue.start, cue.end, cue.lines, cue.rolled
         begin = max(start, cues[-1].end) if rolled and cues else start
+        label = _label(opening)
+        named = label[0] if label and label[0] in names else None
+        # the label's words are the name, not what was said: they are left out, and take no share of the time
+        skips = [len(named.split()) if named and i == 0 else 0 for i in range(len(new_lines))]
         words: list[Word] = []
         # A cue's lines were said one after the other: each gets its share of the cue's time by character length,
         # as words do within a line, so times only move forward (a line given the whole cue would start again at
         # its start). A line's inline times are kept; the next line starts after its last word.
-        lengths = [len("".join(_plain(line).split())) for line in new_lines]
+        lengths = [len("".join(_plain(line).split()[skip:])) for line, skip in zip(new_lines, skips)]
         total = sum(lengths) or 1
         line_start, said = begin, 0
-        for line, length in zip(new_lines, lengths):
+        for line, length, skip in zip(new_lines, lengths, skips):
             voice = _VOICE.search(line)
             if voice:
                 # the annotation is cue text: "AT&amp;T" names AT&T (as our own .vtt export writes it)
                 speaker = without_controls(html.unescape(voice.group(1))).strip()
             elif _SPEAKER_PREFIX.match(html.unescape(_TAG.sub("", line)).lstrip()):
                 speaker = None  # ">> " or "- ": someone else speaks, unnamed; the last name no longer holds
+            if skip:
+                speaker = named
             said += length
             line_end = max(begin + (end - begin) * said / total, line_start)
-            line_words = _line_words(line, line_start, line_end)
+            line_words = _line_words(line, line_start, line_end, skip)
             words += line_words
             line_start = max([line_end] + [w.end for w in line_words])
         if words:
@@ -198,6 +236,45 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
                 _end_by(cues[-1], start)
             cues.append(Cue(begin, max(end, begin), _spaced(words), speaker))
     return cues
+
+
+def _opening(cue: _NewText) -> str:
+    """The text a cue's new words start with, where a speaker's label may stand: none after a voice tag (which names
+    the speaker already) or in the rest of a line that grows word by word (a label starts a line)."""
+    first = cue.lines[0]
+    return _plain(first) if cue.whole and not _VOICE.search(first) else ""
+
+
+def _label(plain: str) -> tuple[str, str] | None:
+    """The speaker label a line's text starts with, as (name, the text after it), or None. A label is "Name: " before
+    more text, as transcripts, broadcast captions and our own SubRip and text exports write it: a name of 1-4 words,
+    each capitalised ("Jane Doe", "JANE DOE", "Jean-Luc O'Brien", "Dr. Lee"), with no digits ("At 10:30" is said)."""
+    match = _LABEL.match(plain)
+    if match is None:
+        return None
+    name = match["name"]
+    words = name.split()
+    if len(words) > 4 or not all(_NAME_WORD.fullmatch(word) and word[0].isupper() for word in words):
+        return None
+    return name, plain[match.end():]
+
+
+def _speaker_names(openings: list[str]) -> set[str]:
+    """The labels that name speakers in a file, from the text each cue starts with. A label could be what was said
+    ("Note: ", "Kubernetes: "), and taken for a name its words are lost: it names a speaker where it starts two cues
+    or more (speakers speak more than once; our own exports name one again where they take a turn again), or where
+    it is in capitals before text that is not ("JANE DOE: Hello", as broadcast captions name a speaker; in captions
+    all in capitals, "THE PLAN: ..." could be said)."""
+    labels = [label for label in map(_label, openings) if label]
+    starts = Counter(name for name, _ in labels)
+    return {name for name, after in labels
+            if starts[name] > 1 or (_capitals(name) and any(ch.islower() for ch in after))}
+
+
+def _capitals(name: str) -> bool:
+    """Whether a name is written in capitals: "JANE DOE", "BOB"; not a single letter, which also numbers a list's
+    items ("A: ...")."""
+    return name.isupper() and any(len(word.strip(".")) > 1 for word in name.split())
 
 
 def _check_order(previous: Cue, start: float, end: float) -> None:
@@ -225,9 +302,10 @@ def _plain(line: str) -> str:
     return " ".join(text.split())
 
 
-def _line_words(line: str, start: float, end: float) -> list[Word]:
+def _line_words(line: str, start: float, end: float, skip: int = 0) -> list[Word]:
     """A line's words with times: inline timestamps where the line has them (each one starts the words
-    after it), the rest of the cue's time shared by character length."""
+    after it), the rest of the cue's time shared by character length. ``skip``: how many words the line starts
+    with that were not said (a speaker's label), left out before the time is shared."""
     pieces = _INLINE_TIME.split(line)  # text, time, text, time, text ...
     spans: list[tuple[float | None, str]] = [(None, pieces[0])]
     for index in range(1, len(pieces), 2):
@@ -236,6 +314,7 @@ def _line_words(line: str, start: float, end: float) -> list[Word]:
     for at, text in spans:
         for position, token in enumerate(_plain(text).split()):
             timed.append((at if position == 0 else None, token))
+    timed = timed[skip:]
     if not timed:
         return []
     # Anchors: the cue's start, every inline time, the cue's end; words between two anchors share that time.

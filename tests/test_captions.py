@@ -505,3 +505,96 @@ def test_chinese_without_word_times_is_still_cut_to_the_lines_width():
     cut = cues(Segment(0.0, 20.0, text))
     assert "".join(line for c in cut for line in c.lines) == text
     assert all(width(line) <= 42 for c in cut for line in c.lines), cut
+
+
+def _srt(*cues: str) -> str:
+    """A SubRip file of 2 s cues, one every 3 s from 0:01, each cue's text as given."""
+    return "\n\n".join(f"{i}\n00:00:{i * 3 - 2:02d},000 --> 00:00:{i * 3:02d},000\n{text}"
+                       for i, text in enumerate(cues, 1)) + "\n"
+
+
+def _loaded(tmp_path, name: str, text: str, fmt: str):
+    """A caption file read as a local file's sidecar or a feed's <podcast:transcript> is: from disk, by its type."""
+    (tmp_path / name).write_text(text)
+    return load(CaptionTrack("uploaded", "en", fmt, path=tmp_path / name), read_url=lambda url: b"", duration=None,
+                language=None).segments
+
+
+def test_a_speakers_label_that_starts_cues_again_names_the_speaker_and_is_not_said(tmp_path):
+    """Transcripts and our own SubRip export write a speaker as "Jane Doe: " where they start: read back, the name
+    was stored as words of the talk (searched, shown in snippets) and the speaker lost. A label that starts two cues
+    or more names the speaker, who holds until another label, a voice tag or ">> ", and takes none of the cue's time."""
+    srt = _srt("Jane Doe: Welcome to the session.", "Today we talk about storage.", "Bo: Thanks for having me.",
+               "Jane Doe: Let us begin.", "Bo: First, erasure coding.", ">> Is it slow?",
+               "<i>Jean-Luc O'Brien:</i> Not at all.", "- Jean-Luc O'Brien: It is fast.")
+    segments = _loaded(tmp_path, "talk.srt", srt, "application/x-subrip")
+    assert [(s.text, s.speaker) for s in segments] == [
+        ("Welcome to the session.", "Jane Doe"), ("Today we talk about storage.", "Jane Doe"),
+        ("Thanks for having me.", "Bo"), ("Let us begin.", "Jane Doe"), ("First, erasure coding.", "Bo"),
+        ("Is it slow?", None), ("Not at all.", "Jean-Luc O'Brien"), ("It is fast.", "Jean-Luc O'Brien")]
+    assert segments[0].words[0].start == 1.0 and segments[0].words[-1].end == pytest.approx(3.0)
+
+
+def test_a_label_in_capitals_before_lower_case_text_names_the_speaker_the_first_time(tmp_path):
+    """Broadcast captions name a speaker in capitals ("JANE DOE: Good evening"), often once per turn."""
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n&gt;&gt; <b>JANE DOE:</b> Good evening and welcome.\n\n"
+           "00:00:03.500 --> 00:00:05.000\nTonight: power capping.\n\n"
+           "00:00:06.000 --> 00:00:08.000\n&gt;&gt; Thank you, Jane.\n\n"
+           "00:00:09.000 --> 00:00:11.000\nBOB: Glad to be here.\n")
+    segments = _loaded(tmp_path, "news.vtt", vtt, "text/vtt")
+    assert [(s.text, s.speaker) for s in segments] == [
+        ("Good evening and welcome.", "JANE DOE"), ("Tonight: power capping.", "JANE DOE"),
+        ("Thank you, Jane.", None), ("Glad to be here.", "BOB")]
+
+
+def test_what_was_said_before_a_colon_is_no_speaker(tmp_path):
+    """A label could be what was said: said once, in words that are not a name, or in captions all in capitals,
+    it stays in the text; so does a name said inside a line that grows word by word ("So I asked Bo: ..."), and a
+    label after a voice tag, which names the speaker already. A line rolled on from the cue before is one label,
+    not two."""
+    srt = _srt("Ana Ruiz: Three things today.", "Note: the slides are online.", "Step one: install the agent.",
+               "At 10:30 we restart the nodes.", "Kubernetes: it schedules the pods.", "THE PLAN: KEEP IT SIMPLE.",
+               "A: the first option.", "Ana Ruiz: Questions?")
+    rolled = ("1\n00:00:01,000 --> 00:00:03,000\nTip: use smaller batches.\n\n"
+              "2\n00:00:03,000 --> 00:00:05,000\nTip: use smaller batches.\nThey fit in memory.\n\n"
+              "3\n00:00:06,000 --> 00:00:08,000\nBo: We tried it.\n\n"
+              "4\n00:00:09,000 --> 00:00:10,000\nSo I asked\n\n"
+              "5\n00:00:10,000 --> 00:00:12,000\nSo I asked Bo: what now?\n\n"
+              "6\n00:00:13,000 --> 00:00:15,000\nBo: We wait.\n")
+    voiced = ("WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Kenji>Answer: more memory.\n\n"
+              "00:00:04.000 --> 00:00:06.000\n<v Kenji>Answer: fewer nodes.\n")
+    segments = [s for name, text in (("talk.srt", srt), ("rolled.srt", rolled), ("voiced.vtt", voiced))
+                for s in _loaded(tmp_path, name, text, name[-3:])]
+    assert [(s.text, s.speaker) for s in segments] == [
+        ("Three things today.", "Ana Ruiz"), ("Note: the slides are online.", "Ana Ruiz"),
+        ("Step one: install the agent.", "Ana Ruiz"), ("At 10:30 we restart the nodes.", "Ana Ruiz"),
+        ("Kubernetes: it schedules the pods.", "Ana Ruiz"), ("THE PLAN: KEEP IT SIMPLE.", "Ana Ruiz"),
+        ("A: the first option.", "Ana Ruiz"), ("Questions?", "Ana Ruiz"),
+        ("Tip: use smaller batches.", None), ("They fit in memory.", None),
+        ("We tried it.", "Bo"), ("So I asked", "Bo"), ("Bo: what now?", "Bo"), ("We wait.", "Bo"),
+        ("Answer: more memory.", "Kenji"), ("Answer: fewer nodes.", "Kenji")]
+
+
+def test_sound_cues_are_still_dropped_and_name_no_speaker_in_captions_with_labels(tmp_path):
+    srt = _srt("[Applause]", "Jane Doe: [laughs] Thank you.", "(laughter)", "[Applause] Jane Doe: So, storage.",
+               "[Jane Doe] Erasure coding.", "♪ ♪")
+    segments = _loaded(tmp_path, "talk.srt", srt, "srt")
+    assert [(s.text, s.speaker) for s in segments] == [
+        ("Thank you.", "Jane Doe"), ("So, storage.", "Jane Doe"), ("Erasure coding.", "Jane Doe")]
+
+
+def test_a_subrip_export_with_speakers_reads_back_with_the_same_words_and_speakers(tmp_path):
+    """`talksearch export --format srt` (and /talks/ID/transcript.srt) writes "Name: " where a speaker takes a turn
+    and ">> " where someone unnamed does: given back as a feed's or a local file's captions, it is the same talk."""
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Ines Moreau>Our ocean simulations run for eleven days.\n\n"
+           "00:00:04.500 --> 00:00:07.000\n<v Ines Moreau>We checkpoint every two hours.\n\n"
+           "00:00:08.000 --> 00:00:10.000\n<v Kenji>How often do they fail?\n\n"
+           "00:00:10.500 --> 00:00:13.000\n<v Ines Moreau>About once a week, so we keep two checkpoints.\n\n"
+           "00:00:13.500 --> 00:00:15.000\n&gt;&gt; Can you share the scripts?\n\n"
+           "00:00:15.500 --> 00:00:18.000\n<v Kenji>Note: they are on the wiki.\n")
+    sentences = split_sentences(read(vtt))
+    exported = _exported(sentences, "srt")
+    assert "Ines Moreau: Our ocean" in exported and "Kenji: Note: they" in exported
+    back = split_sentences(_loaded(tmp_path, "exported.srt", exported, "application/x-subrip"))
+    assert [(s.text, s.speaker) for s in back] == [(s.text, s.speaker) for s in sentences]
+    assert [s.start for s in back] == [s.start for s in sentences]
