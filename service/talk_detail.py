@@ -164,11 +164,9 @@ def video_object(talk: TalkDetail, description: str | None, page: str, site: str
 
 
 def page_head(talk: TalkDetail, segments: list[Segment], start: float, site: str) -> PageHead:
-    """A talk page's head as asked at ``start`` (0: the talk, else a moment), ``site`` the service's absolute
-    address with its path prefix (on the public URL where one is set)."""
+    """A talk page's head as asked at ``start`` (0: the talk, else a moment within it: the page takes one past the
+    end for 0), ``site`` the service's absolute address with its path prefix (on the public URL where one is set)."""
     canonical = f"{site}/talks/{quote(talk.id, safe='')}"
-    if talk.duration and start > talk.duration:  # a moment past the end: the talk's own preview
-        start = 0
     description = talk_description(talk, segments)
     return PageHead(canonical=canonical, url=f"{canonical}?t={url_seconds(start)}" if start else canonical,
                     description=(moment_description(segments, start) if start else None) or description,

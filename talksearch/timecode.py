@@ -31,18 +31,18 @@ def url_seconds(seconds: float) -> str:
 
 _CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")  # 1:30, 1:02:03
 _UNITS = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")  # 15s, 1m30s, 1h2m (YouTube's t=)
+_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+_MEDIA_FRAGMENT = re.compile(r"^npt:|,.*$")  # a media fragment's time (#t=npt:90,100): its start
 
 
 def link_seconds(value: str) -> float:
     """A talk link's ``t=`` in the forms people paste: seconds (``90``, ``90.5``), a clock (``1:30``, ``1:02:03``)
-    or YouTube's units (``15s``, ``1m30s``). Anything else, or a time past any talk, starts at 0."""
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        seconds = written_seconds(value)
-        if seconds is None:
-            return 0.0
-    return seconds if 0 < seconds < 1e7 else 0.0  # also drops negatives, inf and nan
+    or YouTube's units (``15s``, ``1m30s``), also as a media fragment writes it (``npt:90``, ``90,100``: its start).
+    Anything else (``1e2``, ``1_0``, which Python's float reads), or a time past any talk, starts at 0. The talk
+    page's script reads ``#t=`` by the same rules (talk.js ``timeParam``)."""
+    value = _MEDIA_FRAGMENT.sub("", value.strip().lower())
+    seconds = float(value) if _SECONDS.fullmatch(value) else written_seconds(value)
+    return seconds if seconds is not None and 0 < seconds < 1e7 else 0.0
 
 
 def written_seconds(value: str) -> float | None:

@@ -171,17 +171,19 @@ def oembed(
             talk = library.talk(talk_id)
         if talk is None:
             raise ApiError(404, f"no talk {talk_id!r} at {url!r}")
-        start = round(link_seconds(query.get("t", ["0"])[0]), 2)
+        # the moment as the talk page reads it: its ?t= (the last, as a request reads a repeated one), else #t=
+        moment = query.get("t") or parse_qs(parts.fragment).get("t") or [""]
+        start = round(link_seconds(moment[-1]), 2)
         src = f"{base}/embed/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(start)}" if start else "")
         title, width, height = talk.title, 640, 420
-    elif path in ("", "/embed") and query.get("q", [""])[0].strip():
+    elif path in ("", "/embed") and query.get("q", [""])[-1].strip():  # the last q, as the search page reads it
         # the search's bytes, escaped in the url or escaped twice (in the url's own query), must be UTF-8
         if not_utf8(request.scope["query_string"], "url") or not_utf8(parts.query.encode()):
             raise ApiError(422, NOT_UTF8, "invalid_query")
         keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]
         _embed_filters(query)  # what the embed would refuse is refused here too (422, not an iframe)
         src = f"{base}/embed?{urlencode(keep)}"
-        title, width, height = f"talksearch: {query['q'][0].strip()}", 640, 480
+        title, width, height = f"talksearch: {query['q'][-1].strip()}", 640, 480
     else:
         raise ApiError(404, _NOT_OURS)
     width, height = min(width, maxwidth or width), min(height, maxheight or height)

@@ -4,7 +4,7 @@ search page's results as an HTML fragment for search-as-you-type."""
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from talksearch.language_codes import filter_languages, language_label
 from talksearch.library import TalkFilter
@@ -163,6 +163,12 @@ def results_fragment(state: State, request: Request) -> HTMLResponse:
     return HTMLResponse(render("results.html", base, **_results_context(state, _form(request), base)))
 
 
+@router.get("/talks")
+def talk_list(request: Request) -> RedirectResponse:
+    """``/talks``, a talk page's address cut short: the talks are listed by the search page without a query."""
+    return RedirectResponse(base_path(request) + "/", status_code=307)
+
+
 @router.get("/talks/{talk_id}", response_class=HTMLResponse)
 def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
     with state.searcher.reading() as library:
@@ -171,12 +177,15 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
     if talk is None:
         raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
     start = link_seconds(request.query_params.get("t", ""))
+    past_end = start if talk.duration and start > talk.duration else None
+    if past_end:  # a moment past the end (a typo, another talk's time): the talk from its start, and that said
+        start = 0.0
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
     # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
     oembed = site_url(request) + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={url_seconds(start)}" if start else ""))})
     base = base_path(request)
     detail = talk_detail(talk, base)
-    return HTMLResponse(render("talk.html", base, talk=detail, start=start, current=current,
+    return HTMLResponse(render("talk.html", base, talk=detail, start=start, current=current, past_end=past_end,
                                oembed=oembed, paragraphs=paragraphs(segments),
                                max_chars=state.settings.max_query_chars, noindex=not state.settings.crawlable,
                                head=page_head(detail, segments, start, site_url(request))))

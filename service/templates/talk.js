@@ -66,6 +66,7 @@
       ? media.duration / measured : 1);
     const now = () => media.currentTime / scale();
     const note = document.getElementById("seek-note");
+    let ownSeek = false;  // a seek the page asked for (the link's moment, a sentence): the address has it already
     function jump(t) {
       // A host that ignores Range requests lets a player play from the start only: said, rather than a silent 0:00.
       // (Judged once the player knows the recording: before, nothing is seekable on any host.)
@@ -73,16 +74,23 @@
       note.hidden = !(media.readyState >= 1 && t > 1 && reach < t * scale() - 1);
       note.textContent = note.hidden ? "" : `The host of this recording does not let players jump ahead: it plays ` +
         `from the start. The moment is at ${clock(t)}.`;
+      ownSeek = true;
       media.currentTime = t * scale();
     }
     player = {
       seek(t) { jump(t); media.play().catch(() => {}); },
       time: now,
     };
-    const begin = () => { if (startAt > 0) jump(startAt); };
+    // (a #t= past the recording's end, which the server did not see, plays it from the start, as ?t= does)
+    const begin = () => { if (startAt > 0 && !(measured && startAt > measured)) jump(startAt); };
     if (media.readyState >= 1) begin(); else media.addEventListener("loadedmetadata", begin, { once: true });
     media.addEventListener("timeupdate", () => mark(now()));
-    media.addEventListener("seeked", () => mark(now()));
+    // The address follows the player where the listener stops or moves it (not while it plays), so a link copied
+    // from the address bar, or a reload, is where they were; at the end, where they last were. Not before anything
+    // has played: the seeks a page makes as it opens (the src's #t=, a host refusing to seek) keep the link's moment.
+    const listened = () => media.played.length > 0;
+    media.addEventListener("seeked", () => { mark(now()); if (!ownSeek && listened()) address(now()); ownSeek = false; });
+    media.addEventListener("pause", () => { if (!media.ended && listened()) address(now()); });
   } else if (root.dataset.kind === "youtube") {
     // YouTube's IFrame Player API calls this once its script (loaded after this one) is ready.
     window.onYouTubeIframeAPIReady = () => {
@@ -95,11 +103,16 @@
     };
   }
 
+  function address(t) {
+    // To the hundredth, as the server writes ?t= (url_seconds): a reload lands on this sentence, not the one before.
+    const hundredths = Math.round(t * 100) / 100;
+    history.replaceState(null, "", hundredths > 0 ? "?t=" + hundredths : location.pathname);
+  }
+
   function seek(t) {
     if (player) player.seek(t);
     mark(t);
-    // To the hundredth, as the server writes ?t= (url_seconds): a reload lands on this sentence, not the one before.
-    history.replaceState(null, "", "?t=" + Math.round(t * 100) / 100);
+    address(t);
   }
 
   document.addEventListener("click", (event) => {
