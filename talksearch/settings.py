@@ -280,7 +280,7 @@ class Settings(BaseSettings):
     @field_validator("parse_metadata")
     @classmethod
     def _rules(cls, rules: list[str]) -> list[str]:
-        from talksearch.indexer.detail_rules import check_rule  # yt-dlp, loaded only where rules are given
+        from talksearch.detail_rules import check_rule
 
         return [check_rule(rule) for rule in rules]
 

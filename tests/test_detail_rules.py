@@ -12,7 +12,8 @@ import shutil
 import pytest
 import yt_dlp
 
-from talksearch.indexer.detail_rules import DetailRules, check_rule
+from talksearch.detail_rules import check_rule
+from talksearch.indexer.detail_rules import DetailRules
 from tests.helpers import DATA, talksearch
 from tests.test_caption_duration import ITUNES, PODCAST
 from tests.test_captions_indexing import outcome_lines, vtt
