@@ -77,7 +77,7 @@ def test_pages_links_and_scripts_carry_the_prefix(proxied):
 
     local = _local_talk(proxied)
     talk = proxied.get(f"/talks/{local['id']}", params={"t": 10}).text
-    assert f'src="/ts/media/{local["id"]}"' in talk and 'data-base="/ts"' in talk
+    assert f'src="/ts/media/{local["id"]}#t=10"' in talk and 'data-base="/ts"' in talk
     assert 'fetch(base + "/api/search?"' in talk and 'fetch(base + "/api/related?"' in talk
     links = _own_urls(talk)
     assert all(u.startswith(PREFIX + "/") or u.startswith("?t=") for u in links), links
