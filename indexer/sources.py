@@ -61,6 +61,7 @@ _URL_PIECE = 1 << 20  # bytes read at a time, so that what is read stays within 
 # ... and refused when reading it takes longer than this in all: yt-dlp's socket timeout is per read, which a server
 # that trickles a byte every few seconds never meets, while the run waits on the talk (holding the writer's lock)
 _URL_DEADLINE_S = 60
+_RANGE_PROBE_S = 10  # seconds a host has to answer whether it takes Range requests (Sources._unseekable)
 # A talk's download is abandoned when it averages less than this over `download_stall_seconds` (a server that
 # trickles a byte every few seconds, or one that went quiet mid-file), counted as yt-dlp reports its progress: a
 # block at a time, each about a second's worth at the rate the download had.
@@ -118,7 +119,8 @@ class Fetched:
     downloaded: bool  # True when the file is ours to delete after indexing
     captions: CaptionTranscript | None = None  # the words, when captions are used instead of Whisper
     captions_refused: str | None = None  # why the talk's captions were not used (one line), when it has some;
-    # and why its feed's chapters file was not read (Sources._feed_chapters), after a "; "
+    # and why its feed's chapters file was not read (Sources._feed_chapters), and that its host cannot seek
+    # (Sources._unseekable), each after a "; ": the talk's notes for its line
     pending_captions: PendingCaptions | None = None  # captions whose choice waits on the language whisper hears
     # The spoken language as only its feed's channel states it (``<channel><language>``): one for the whole show,
     # which a conference's feed of talks in several languages states too. A hint, not the talk's language
@@ -1097,10 +1099,12 @@ class Sources:
             if info.get("_type") in ("playlist", "multi_video"):
                 raise SourceError("a playlist inside a playlist: index it as its own source")
             transcript, refused, pending = self._remote_captions(info, feed)
+            unseekable = self._unseekable(info)
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
                 info, unread = self._feed_chapters(info, feed)
                 return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), None, False,
-                               transcript, unread, channel_language=source_language(feed.get("channel_language")),
+                               transcript, _notes(unread, unseekable),
+                               channel_language=source_language(feed.get("channel_language")),
                                media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
             resolved, info = info, self._download(info)
         except (ListedTwice, SourceError):
@@ -1123,8 +1127,26 @@ class Sources:
             transcript, refused, pending = self._remote_captions({**resolved, "duration": measured}, feed)
         info, unread = self._feed_chapters({**info, "duration": measured or info.get("duration")}, feed)
         return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), audio, True, transcript,
-                       "; ".join(note for note in (refused, unread) if note) or None, pending,
+                       _notes(refused, unread, unseekable), pending,
                        channel_language=source_language(feed.get("channel_language")))
+
+    def _unseekable(self, info: dict) -> str | None:
+        """A note for the talk's line where players will play its recording from its host and the host ignores Range
+        requests (answers one with the whole file): a player can then only play it from the start, never at a moment
+        a search found (the pages say so too, when it happens). Asked once, for a byte; a host that does not answer
+        within seconds, or fails the request, is left unjudged: its download says what there is to say."""
+        media_url = _played_from_host(info)
+        if info.get("protocol") not in ("http", "https") or not media_url:  # a stream (HLS), a site's own player
+            return None
+        try:
+            response = self.ydl.urlopen(yt_dlp.networking.Request(
+                media_url, headers={"Range": "bytes=1-1"}, extensions={"timeout": _RANGE_PROBE_S}))
+        except Exception:
+            return None
+        response.close()  # unread: a host that ignores Range would send the whole recording
+        if response.status == 206:
+            return None
+        return "its host ignores Range requests: players can play it only from the start, not at a moment"
 
     @staticmethod
     def _listing(candidate: Candidate) -> tuple[str | None, dict]:
@@ -1298,7 +1320,7 @@ class Sources:
     def _talk_from_info(self, info: dict, context: dict, feed: dict, listed: str | None = None) -> Talk:
         media_url, _ = unsmuggle_url(info.get("url") or "")
         page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
-        direct = bool(info.get("direct")) or page_url == media_url
+        direct = _played_from_host(info) is not None
         link = media_url if direct else page_url
         if direct and listed and _address(listed) != _address(media_url):
             # A media URL that redirects: the talk is linked by the URL listed (the one it is keyed by), so that two
@@ -1393,6 +1415,19 @@ class Sources:
         if not recorded or not recorded.startswith("file:") or recorded in (given.as_uri(), resolved.as_uri()):
             return None
         return recorded, _holds(recorded, key)
+
+
+def _played_from_host(info: dict) -> str | None:
+    """The recording's own URL where the talk is its media file (a feed's enclosure, a media URL named), which
+    players play from its host; None where a site's page (and its player) is the talk."""
+    media_url, _ = unsmuggle_url(info.get("url") or "")
+    page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
+    return media_url if media_url and (info.get("direct") or page_url == media_url) else None
+
+
+def _notes(*notes: str | None) -> str | None:
+    """A talk's notes for its line (``Fetched.captions_refused``), in one: "; " between them, None for none."""
+    return "; ".join(note for note in notes if note) or None
 
 
 def _holds(url: str, key: str) -> bool:
