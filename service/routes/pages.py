@@ -144,23 +144,54 @@ def _options(name: str, values: list[str], chosen: list[str]) -> list[tuple[str,
     return offered + list(missing.values())
 
 
+Menus = list[tuple[str, str, list[tuple[str, str, bool]]]]
+
+
+def _menus(state, chosen: dict) -> Menus:
+    """The filter menus, (name, label, options): those with an option, the ``chosen`` ones selected."""
+    with state.searcher.reading() as library:
+        facets = library.facets()
+    return [(name, label, options) for name, label, key in _MENUS
+            if (options := _options(name, facets[key], chosen[name]))]
+
+
+def _reading(form: dict, menus: Menus) -> dict:
+    """How the server read the page's query, in the form's terms: the text searched (the last ``q``), each menu's
+    chosen options (value, text) as the menus hold them ("tomasz wierzbicki" is "Tomasz Wierzbicki", en-US is
+    en), the dates as a date field holds them, and ``query``, the URL that says the same with nothing else.
+    search.js sets the form from it after Back or Forward, so the form shows what the results were searched by."""
+    s = form["selected"]
+    chosen = {name: [(value, text) for value, text, selected in options if selected] for name, _, options in menus}
+    dates = {name: s[name] for name in ("published_after", "published_before")}
+    query = [("q", form["q"])] if form["q"].strip() else []
+    query += [(name, value) for name, options in chosen.items() for value, _ in options]
+    query += [(name, value) for name, value in dates.items() if value]
+    if form["group"] == "talk":
+        query.append(("group", "talk"))
+    if form["offset"]:
+        query.append(("offset", str(form["offset"])))
+    return {"q": form["q"], "group": "talk" if form["group"] == "talk" else "", "menus": chosen, **dates,
+            "query": urlencode(query)}
+
+
 @router.get("/", response_class=HTMLResponse)
 def search_page(state: State, request: Request) -> HTMLResponse:
     form = _form(request)
-    with state.searcher.reading() as library:
-        facets = library.facets()
-    chosen = form["selected"]
-    menus = [(name, label, options) for name, label, key in _MENUS
-             if (options := _options(name, facets[key], chosen[name]))]
+    menus = _menus(state, form["selected"])
     base = base_path(request)
     return HTMLResponse(render("search.html", base, menus=menus, max_chars=state.settings.max_query_chars,
-                               noindex=not state.settings.crawlable, **_results_context(state, form, base)))
+                               noindex=not state.settings.crawlable, reading=_reading(form, menus),
+                               **_results_context(state, form, base)))
 
 
 @router.get("/results", response_class=HTMLResponse)
 def results_fragment(state: State, request: Request) -> HTMLResponse:
     base = base_path(request)
-    return HTMLResponse(render("results.html", base, **_results_context(state, _form(request), base)))
+    form = _form(request)
+    # the library's names read only where a menu filter is chosen: a keystroke's search mostly has none
+    menus = _menus(state, form["selected"]) if any(form["selected"][name] for name, _, _ in _MENUS) else []
+    return HTMLResponse(render("results.html", base, reading=_reading(form, menus),
+                               **_results_context(state, form, base)))
 
 
 @router.get("/talks")

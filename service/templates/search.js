@@ -34,19 +34,38 @@
     status.textContent = line ? line.textContent.replace(/\s+/g, " ").trim() : "";
   }
 
-  // History: an explicit search (Enter, the button, a filter) is an entry of its own, so Back returns to the one
-  // before; typing as you go replaces its own entry (one per run of typing, not one per pause).
-  function remember(how) {
-    const p = params();
-    const url = p.toString() ? base + "/?" + p : base + "/";
-    const typing = how === "typed";
-    const same = url === location.pathname + location.search;
-    if (same) { if (!typing) history.replaceState({ typing }, "", url); }  // the search typed so far, now chosen
-    else if (typing && history.state?.typing) history.replaceState({ typing }, "", url);
-    else history.pushState({ typing }, "", url);
+  // How the server read the search the results show (results.html's .reading): the form's fields in the form's
+  // terms, and the query that says that search and nothing else.
+  function reading() {
+    const script = results.querySelector("script.reading");
+    return script ? JSON.parse(script.textContent) : null;
   }
 
-  // Back or Forward to another search: the form as that URL has it, then its results.
+  // Two queries search alike with the same values, whatever their order or their spelling in a URL (%20 or +).
+  const searchKey = (p) => JSON.stringify([...p].filter(([, value]) => value.trim()).sort());
+  const sameSearch = (a, b) => searchKey(a) === searchKey(b);
+  let here = new URLSearchParams(reading()?.query ?? location.search);  // the search of the current history entry
+
+  // History: an explicit search (Enter, the button, a filter) is an entry of its own, so Back returns to the one
+  // before; typing as you go replaces its own entry (one per run of typing in a field, not one per pause). A run
+  // ends at Back or Forward: typing there makes an entry, rather than rewriting the one gone back to.
+  let run = null;  // the field whose run of typing made the current entry
+  function remember(how, field) {
+    const p = params();
+    const url = p.toString() ? base + "/?" + p : base + "/";
+    const typing = how === "typed" ? field : null;
+    if (sameSearch(p, here)) {
+      if (typing) return;
+      history.replaceState(null, "", url);  // the search typed so far, now chosen: typing on makes an entry
+    }
+    else if (typing && run === typing) history.replaceState(null, "", url);
+    else history.pushState(null, "", url);
+    run = typing;
+    here = p;
+  }
+
+  // Back or Forward to another search: the form as that URL spells it, at once, until its results say how the
+  // server read it (fill). The server reads the last of a repeated field, as here.
   function restoreForm() {
     const p = new URLSearchParams(location.search);
     for (const field of form.elements) {
@@ -55,9 +74,34 @@
       if (field.localName === "select") {
         for (const option of field.options) option.selected = values.includes(option.value);
       }
-      else if (field.type === "checkbox") field.checked = values.includes(field.value);
-      else field.value = values[0] || "";
+      else if (field.type === "checkbox") field.checked = values.at(-1) === field.value;
+      else field.value = values.at(-1) || "";
     }
+  }
+
+  // The form as the server read the URL that Back or Forward reached: the menus select what its results were
+  // filtered by, whatever the URL's spelling ("tomasz+wierzbicki", en-US, 20240101), so that it shows what a load
+  // of that URL shows.
+  function fill(read) {
+    for (const field of form.elements) {
+      if (field.localName === "select") choose(field, read.menus[field.name] || []);
+      else if (field.type === "checkbox") field.checked = read[field.name] === field.value;
+      else if (field.name) field.value = read[field.name] ?? "";
+    }
+    here = new URLSearchParams(read.query);
+    showForm(params());
+  }
+
+  // A menu's chosen options, [value, text]: one the menu lacks (a name no talk has, chosen on another page) is
+  // added as the server adds it, and more than one makes it a menu of several choices, as the server writes it.
+  function choose(menu, chosen) {
+    const wanted = chosen.map(([value]) => value);
+    for (const [value, text] of chosen) {
+      if (![...menu.options].some((option) => option.value === value)) menu.add(new Option(text, value));
+    }
+    menu.multiple = wanted.length > 1;
+    for (const option of menu.options) option.selected = wanted.includes(option.value);
+    if (!wanted.length) menu.value = "";
   }
 
   // A grouped result's timeline has a marker per moment, each a 24px target (WCAG 2.5.8) at the moment's place:
@@ -96,16 +140,22 @@
   addEventListener("resize", () => { cancelAnimationFrame(folding); folding = requestAnimationFrame(foldTimelines); });
   foldTimelines();
 
-  async function update(how) {
-    const p = params();
-    if (how !== "restored") remember(how);
-    showForm(p);
+  // how: "typed" (in `field`), "chosen", or "restored" (Back or Forward: the URL's own query is searched, as a
+  // load of it would be, with what the form does not hold, such as a later page's offset).
+  async function update(how, field = "q") {
+    const restoring = how === "restored";
+    const p = restoring ? new URLSearchParams(location.search) : params();
+    if (restoring) here = p;
+    else remember(how, field);
+    showForm(params());
     if (inflight) inflight.abort();
     inflight = new AbortController();
     try {
       const response = await fetch(base + "/results?" + p, { signal: inflight.signal });
       if (response.ok) {
         results.innerHTML = await response.text();
+        const read = restoring && reading();
+        if (read) fill(read);
         foldTimelines();
       } else {
         // Refused (too many searches, say): the API's error shape, whose message is shown as text.
@@ -122,10 +172,34 @@
     announce();
   }
 
+  // A date typed digit by digit is a date at several keystrokes, and Chromium says each is a change (0002-03-15,
+  // 0020-03-15, 0202-03-15, then 2024-03-15): typed, a date is searched as the box's words are, once the typing
+  // pauses, one history entry for the run, and a year not yet of four digits only when the field is left. A date
+  // picked from the calendar is a choice, searched at once.
+  const DATE_PAUSE_MS = 500;
+  let keyed = null;  // the date field being typed in: keys pressed in it since it was last clicked
+  const unfinished = (date) => date !== "" && Number(date.slice(0, 4)) < 1000;
+  function dateTyped(field) {
+    clearTimeout(timer);
+    if (!unfinished(field.value)) timer = setTimeout(() => update("typed", field.name), DATE_PAUSE_MS);
+  }
+  form.addEventListener("keydown", (event) => { if (event.target.type === "date") keyed = event.target; });
+  form.addEventListener("pointerdown", () => { keyed = null; });
+  form.addEventListener("focusout", (event) => {
+    const field = event.target;
+    if (field !== keyed) return;
+    keyed = null;
+    if (field.value !== (here.get(field.name) || "")) { clearTimeout(timer); update("typed", field.name); }
+  });
+
   q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => update("typed"), 200); });
-  form.addEventListener("change", (event) => { if (event.target !== q) update("chosen"); });
+  form.addEventListener("change", (event) => {
+    if (event.target === q) return;
+    if (event.target === keyed) dateTyped(event.target);
+    else { clearTimeout(timer); update("chosen"); }
+  });
   form.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); update("chosen"); });
-  addEventListener("popstate", () => { clearTimeout(timer); restoreForm(); update("restored"); });
+  addEventListener("popstate", () => { clearTimeout(timer); keyed = run = null; restoreForm(); update("restored"); });
 
   function player(item) {
     const start = parseFloat(item.dataset.start) || 0;
