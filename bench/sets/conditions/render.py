@@ -23,91 +23,24 @@ usage: .venv/bin/python bench/sets/conditions/render.py OUTDIR [--corpus CORPUS.
 """
 from __future__ import annotations
 
-import argparse
-import html
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import wave
-from datetime import datetime, timezone
-from email.utils import format_datetime
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-RATE = 16000
-TMP: Path
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
 
-
-def run(*cmd) -> None:
-    subprocess.run([str(c) for c in cmd], check=True)
-
-
-def read(path) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        assert w.getframerate() == RATE and w.getnchannels() == 1 and w.getsampwidth() == 2, path
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
-
-
-def write(path, audio: np.ndarray) -> None:
-    pcm = (np.clip(audio, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(RATE); w.writeframes(pcm.tobytes())
-
-
-_n = 0
-
-
-def sox_fx(audio: np.ndarray, *effects) -> np.ndarray:
-    """Run sox effects on an array; the effects used here keep the length."""
-    global _n
-    _n += 1
-    src, dst = TMP / f"fx{_n}_in.wav", TMP / f"fx{_n}_out.wav"
-    write(src, audio)
-    run("sox", "-R", src, "-r", RATE, "-c", 1, "-b", 16, dst, *effects)
-    out = read(dst)
-    assert len(out) == len(audio), (effects, len(out), len(audio))
-    return out
-
-
-def sox_synth(seconds: float, *synth_and_effects) -> np.ndarray:
-    global _n
-    _n += 1
-    dst = TMP / f"synth{_n}.wav"
-    run("sox", "-R", "-n", "-r", RATE, "-c", 1, "-b", 16, dst, "synth", f"{seconds:.4f}", *synth_and_effects)
-    out = read(dst)
-    n = int(round(seconds * RATE))
-    return np.pad(out, (0, max(0, n - len(out))))[:n]
+from bench.sets.rendering import (BAR, RATE, chords, command_line, cut, make_talks, publish, read,  # noqa: E402
+                                  scratch, scratch_path, some, sox_fx, sox_synth, truth_entry, write_set)
 
 
 def music(seconds: float = 30.0) -> np.ndarray:
-    """An intro jingle: a pad of held chords and a plucked arpeggio over them, fading out."""
-    bar = 2.0
-    progression = [("C3", "E3", "G3"), ("A2", "C3", "E3"), ("F2", "A2", "C3"), ("G2", "B2", "D3")]
-    arp_notes = {"C3": "C5", "E3": "E5", "G3": "G5", "A2": "A4", "F2": "F4", "G2": "G4", "B2": "B4", "D3": "D5"}
-    out = np.zeros(int(seconds * RATE), dtype=np.float32)
-    cache: dict[tuple, np.ndarray] = {}
-    for b in range(int(seconds / bar)):
-        chord = progression[b % len(progression)]
-        at = int(b * bar * RATE)
-        key = ("pad",) + chord
-        if key not in cache:
-            cache[key] = sox_synth(bar, "triangle", chord[0], "triangle", chord[1], "triangle", chord[2],
-                                   "remix", "-", "fade", "q", "0.15", f"{bar}", "0.3", "vol", "0.25")
-        out[at:at + len(cache[key])] += cache[key][: len(out) - at]
-        tones = [arp_notes[n] for n in chord] + [arp_notes[chord[1]]]
-        for k in range(8):  # eighth notes
-            note = tones[k % 4]
-            if note not in cache:
-                cache[note] = sox_synth(0.45, "pluck", note, "vol", "0.35")
-            s = at + int(k * bar / 8 * RATE)
-            seg = cache[note][: len(out) - s]
-            out[s:s + len(seg)] += seg
+    """An intro jingle: whole bars of the chords, fading in and out."""
+    out = chords(int(seconds * RATE), int(seconds / BAR))
     fade = int(3.0 * RATE)
     out[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     out[: int(0.3 * RATE)] *= np.linspace(0.0, 1.0, int(0.3 * RATE), dtype=np.float32)
@@ -131,8 +64,7 @@ def near_silence(seconds: float) -> np.ndarray:
 
 
 def base_corpus(talk: dict) -> dict:
-    keep = ("id", "title", "speaker", "event", "date", "voice", "rate", "sentences")
-    return {k: talk[k] for k in keep if k in talk}
+    return some(talk, "id", "title", "speaker", "event", "date", "voice", "rate", "sentences")
 
 
 def render_base(corpus: dict) -> tuple[dict, dict]:
@@ -142,35 +74,26 @@ def render_base(corpus: dict) -> tuple[dict, dict]:
         ov = t.get("other_voice")
         if ov:
             other["talks"].append({"id": t["id"] + "-other", "title": t["title"] + " (other voice)",
-                                   "voice": ov["voice"], **({"rate": ov["rate"]} if "rate" in ov else {}),
+                                   "voice": ov["voice"], **some(ov, "rate"),
                                    "sentences": [t["sentences"][i] for i in ov["sentences"]]})
-    json.dump(base, open(TMP / "base.json", "w"), indent=1)
-    json.dump(other, open(TMP / "other.json", "w"), indent=1)
-    make = [sys.executable, REPO / "bench" / "make_talks.py"]
-    run(*make, TMP / "base.json", TMP / "base", "--no-video", "--seed", "11")
-    run(*make, TMP / "other.json", TMP / "other", "--no-video", "--seed", "12")
-    return json.load(open(TMP / "base" / "truth.json")), json.load(open(TMP / "other" / "truth.json"))
+    json.dump(base, open(scratch_path("base.json"), "w"), indent=1)
+    json.dump(other, open(scratch_path("other.json"), "w"), indent=1)
+    make_talks(scratch_path("base.json"), scratch_path("base"), seed=11)
+    make_talks(scratch_path("other.json"), scratch_path("other"), seed=12)
+    return json.load(open(scratch_path("base", "truth.json"))), json.load(open(scratch_path("other", "truth.json")))
 
 
 def pieces(wav: Path, spans: list[dict]) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
     """lead silence, sentence clips and the pause after each, cut at make_talks.py's timings."""
-    audio = read(wav)
-    idx = lambda t: int(round(t * RATE))  # noqa: E731
-    lead = audio[: idx(spans[0]["start"])]
-    clips, gaps = [], []
-    for i, s in enumerate(spans):
-        nxt = idx(spans[i + 1]["start"]) if i + 1 < len(spans) else len(audio)
-        clips.append(audio[idx(s["start"]): idx(s["end"])])
-        gaps.append(audio[idx(s["end"]): nxt])
-    return lead, clips, gaps
+    return cut(read(wav), spans)
 
 
 def assemble(talk: dict, base_truth: dict, other_truth: dict) -> tuple[np.ndarray, list[dict]]:
     cond = talk["condition"].split(":")[0]
-    lead, clips, gaps = pieces(TMP / "base" / f"{talk['id']}.wav", base_truth[talk["id"]]["sentences"])
+    lead, clips, gaps = pieces(scratch_path("base", f"{talk['id']}.wav"), base_truth[talk["id"]]["sentences"])
     ov = talk.get("other_voice")
     if ov:
-        _, oclips, ogaps = pieces(TMP / "other" / f"{talk['id']}-other.wav",
+        _, oclips, ogaps = pieces(scratch_path("other", f"{talk['id']}-other.wav"),
                                   other_truth[talk["id"] + "-other"]["sentences"])
         for j, i in enumerate(ov["sentences"]):
             clips[i] = oclips[j]
@@ -219,51 +142,18 @@ def assemble(talk: dict, base_truth: dict, other_truth: dict) -> tuple[np.ndarra
 
 
 def main() -> None:
-    global TMP
-    ap = argparse.ArgumentParser()
-    ap.add_argument("outdir")
-    ap.add_argument("--corpus", default=str(HERE / "corpus.json"))
-    ap.add_argument("--base-url", default="http://127.0.0.1:8765")
-    a = ap.parse_args()
-    corpus = json.load(open(a.corpus))
-    out = Path(a.outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="conditions-") as tmp:
-        TMP = Path(tmp)
+    a, corpus, out = command_line(HERE)
+    with scratch("conditions-"):
         base_truth, other_truth = render_base(corpus)
         truth, items = {}, []
         for talk in corpus["talks"]:
             audio, spans = assemble(talk, base_truth, other_truth)
-            wav = TMP / f"{talk['id']}.wav"
-            write(wav, audio)
-            duration = len(audio) / RATE
-            run("ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                f"color=c=0x203040:s=320x180:d={duration:.2f}", "-i", wav, "-shortest",
-                "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
-                "-c:a", "aac", "-b:a", "64k", out / f"{talk['id']}.mp4")
-            truth[talk["id"]] = {"title": talk["title"], "duration": round(duration, 3), "voice": talk["voice"],
-                                 **({"rate": talk["rate"]} if "rate" in talk else {}),
-                                 "condition": talk["condition"],
-                                 **({"other_voice": talk["other_voice"]} if "other_voice" in talk else {}),
-                                 "sentences": spans}
-            date = datetime.fromisoformat(talk.get("date", "2024-11-18")).replace(tzinfo=timezone.utc)
-            items.append(
-                f"<item><title>{html.escape(talk['title'])}</title>"
-                f"<author>{html.escape(talk.get('speaker', ''))}</author>"
-                f"<category>{html.escape(talk.get('event', ''))}</category>"
-                f"<guid isPermaLink=\"false\">{talk['id']}</guid><pubDate>{format_datetime(date)}</pubDate>"
-                f"<enclosure url=\"{a.base_url}/{talk['id']}.mp4\" type=\"video/mp4\" "
-                f"length=\"{os.path.getsize(out / (talk['id'] + '.mp4'))}\"/></item>")
-            if os.environ.get("KEEP_WAV"):
-                shutil.copy(wav, Path(os.environ["KEEP_WAV"]) / wav.name)
+            duration, item = publish(talk, audio, out, a.base_url)
+            truth[talk["id"]] = truth_entry(talk, duration, spans, some(talk, "other_voice"))
+            items.append(item)
             first = spans[0]["start"]
             print(f"{talk['id']}: {duration:6.1f} s  first sentence at {first:6.2f} s  {talk['condition']}", flush=True)
-    json.dump(truth, open(out / "truth.json", "w"), indent=1)
-    shutil.copy(a.corpus, out / "corpus.json")
-    with open(out / "feed.xml", "w") as f:
-        f.write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
-                f"<title>{html.escape(corpus.get('title', 'Talks'))}</title><link>{a.base_url}/</link>"
-                "<description>Recorded talks</description>" + "".join(items) + "</channel></rss>\n")
+    write_set(out, truth, items, corpus, a.corpus, a.base_url)
 
 
 if __name__ == "__main__":
