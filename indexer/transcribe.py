@@ -7,7 +7,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,14 @@ class TranscriptionOptions:
     # speaker for 26 s), or one sound repeated ("Carréz-en-en-en…" for 26 s). 0 keeps every such segment.
     min_words_per_second: float = 1.0
     sparse_seconds: float = 4.0
+    # A word whisper times longer than this was stretched over audio it was not said in. It happens at a segment's
+    # start, under babble: "A" 0.0, "year" 0.5-10.1, "ago," 10.1-17.2, "our" 17.5, for "...years ago, our" said at
+    # 16.1-17.4, the two sentences before it unheard (bench/sets/speech, s02); the segment, and the passage it
+    # opens, started 16 s early. Such opening words are laid again just before the first word timed like speech
+    # (``_smeared_opening``), and the audio before them decoded again, as a dropped window is. No word of the dev,
+    # tune, holdout, probe, fresh or conditions sets' transcripts is this long (29,000 words); slow speech's are
+    # under a second.
+    longest_word_seconds: float = 2.5
     # The talk's prompt (below) also makes whisper surer that there is speech at all. On ten seconds of a buzz
     # titled like a talk, its no-speech probability fell from 0.73-0.88 to as low as 0.31 and the decoder recited
     # the title ("On a Campus Cluster") or "The End". So a segment decoded with the prompt that whisper doubts
@@ -240,7 +248,13 @@ class Transcriber:
             progress(offset + raw.end)
             if keep_segment(raw, o) and not sparse(raw, o):
                 if self._confirmed(samples, raw, language or info.language, prompt):
-                    segments.append(_segment(raw, offset))
+                    segment = _segment(raw, offset)
+                    if (opening := _smeared_opening(segment, o.longest_word_seconds)) is not None:
+                        segment = opening
+                        if o.retry_dropped:  # the audio its stretched words covered: what was said there
+                            segments += self._retry(samples, raw.start, segment.start - offset, offset,
+                                                    language or info.language, prompt)
+                    segments.append(segment)
             elif o.retry_dropped:
                 segments += self._retry(samples, raw.start, raw.end, offset, language or info.language, prompt)
         return segments, offset + info.duration, info.language
@@ -311,6 +325,28 @@ def _speech_only(samples: np.ndarray) -> np.ndarray:
 
     pieces, _ = collect_chunks(samples, get_speech_timestamps(samples))
     return np.concatenate(pieces)
+
+
+_OPENING_WORDS = 5  # the most words a stretched opening holds (more is whisper's reading, not a slip of timing)
+_SECONDS_A_LETTER = 0.08  # a word laid again takes this long a letter (at least a tenth of a second), or less
+
+
+def _smeared_opening(segment: Segment, longest: float) -> Segment | None:
+    """``segment`` with its opening words laid again where whisper stretched one of them over audio it was not said
+    in (longer than ``longest`` seconds; ``TranscriptionOptions.longest_word_seconds``): each back to back before
+    the first word timed like speech, as long as its letters take, the segment starting at the first. None for a
+    segment whose opening words are timed like speech."""
+    words = segment.words
+    stretched = [i for i, w in enumerate(words[:_OPENING_WORDS]) if w.end - w.start > longest]
+    if not stretched or stretched[-1] + 1 >= len(words):
+        return None
+    first = stretched[-1] + 1
+    at, laid = words[first].start, []
+    for word in reversed(words[:first]):
+        seconds = min(word.end - word.start, max(0.1, _SECONDS_A_LETTER * len(word.word.strip())))
+        laid.insert(0, Word(at - seconds, at, word.word, word.probability))
+        at -= seconds
+    return replace(segment, start=at, words=laid + words[first:])
 
 
 def _segment(raw, offset: float) -> Segment:

@@ -442,6 +442,67 @@ def test_a_segment_with_far_too_few_words_for_its_time_is_decoded_again():
 
 
 @pytest.mark.unit
+def test_opening_words_stretched_over_unheard_audio_are_laid_before_the_speech_and_that_audio_decoded_again():
+    """Under babble, with the talk's prompt, whisper heard none of a talk's first 16 s and stretched the next
+    sentence's first words over them ("A" 0.0, "year" 0.5-10.1, "ago," 10.1-17.2, "our" 17.5; bench/sets/speech,
+    s02): the segment, and the passage it opened, started 16 s early. Its words, as whisper gave them there; the
+    window decoded alone stands in for whisper (which audio makes the real model do this is the babble's to say)."""
+    import threading
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from talksearch.indexer.transcribe import Transcriber, TranscriptionOptions, _Progress, _smeared_opening
+    from talksearch.library import Segment, Word
+
+    def raw(start, end, text, words):
+        return SimpleNamespace(start=start, end=end, text=text, compression_ratio=1.5, no_speech_prob=0.05,
+                               avg_logprob=-0.3, words=[SimpleNamespace(word=w, start=a, end=b, probability=0.9)
+                                                        for w, a, b in words])
+
+    timed = [(" A", 0.0, 0.5), (" year", 0.5, 10.08), (" ago,", 10.08, 17.16), (" our", 17.46, 17.64),
+             (" most", 17.64, 18.04), (" common", 18.04, 18.4), (" outage", 18.4, 18.88)]
+    rest = "was not a crash, it was simply an expired certificate. Somebody had renewed it by hand once a year."
+    timed += [(f" {word}", 18.88 + 0.35 * i, 19.23 + 0.35 * i) for i, word in enumerate(rest.split())]
+    said = "A year ago, our most common outage " + rest  # 26 words in 25 s: not sparse
+    unheard = "Good afternoon, I run the web platform."
+
+    class Batched:
+        def transcribe(self, samples, **options):
+            return [raw(0.0, timed[-1][2], said, timed)], SimpleNamespace(duration=30.0, language="en")
+
+    class Whisper:  # the unheard window, decoded alone
+        def __init__(self):
+            self.windows = []
+
+        def transcribe(self, clip, **options):
+            self.windows.append(len(clip) / 16000)
+            return [raw(1.2, 4.0, unheard, [(f" {w}", 1.2 + 0.4 * i, 1.6 + 0.4 * i)
+                                             for i, w in enumerate(unheard.split())])], None
+
+    transcriber = Transcriber.__new__(Transcriber)
+    transcriber.options = TranscriptionOptions()
+    transcriber._pipelines, transcriber._new_pipeline = threading.local(), Batched
+    transcriber.model = Whisper()
+    segments, _, _ = transcriber._chunk(100.0, np.zeros(30 * 16000, dtype=np.float32), "en", {"hotwords": "Certs"},
+                                        _Progress(None, 30.0))
+    assert [(round(s.start, 2), s.text) for s in segments] == [(101.2, unheard), (116.72, said)]
+    # laid back to back before "our", each as long as its letters take
+    assert [(w.word, round(w.start, 2), round(w.end, 2)) for w in segments[1].words[:4]] == [
+        (" A", 116.72, 116.82), (" year", 116.82, 117.14), (" ago,", 117.14, 117.46), (" our", 117.46, 117.64)]
+    # 0.0 to where "A" now starts (with the prompt, then without: that recovered less than half of it)
+    assert [round(seconds, 2) for seconds in transcriber.model.windows] == [16.72, 16.72]
+
+    def segment(*words: tuple[float, float]) -> Segment:
+        return Segment(words[0][0], words[-1][1], "", [Word(a, b, f" w{i}") for i, (a, b) in enumerate(words)])
+
+    assert _smeared_opening(segment((0.0, 0.4), (0.4, 0.9), (0.9, 1.2)), 2.5) is None  # speech-like throughout
+    assert _smeared_opening(segment((0.0, 0.4), (0.4, 9.0)), 2.5) is None  # the last word: nothing after to lay before
+    late = segment(*[(i * 0.4, i * 0.4 + 0.4) for i in range(5)], (2.0, 9.0), (9.0, 9.3))
+    assert _smeared_opening(late, 2.5) is None  # past the opening: whisper's reading, not a slip of its timing
+
+
+@pytest.mark.unit
 def test_links_never_carry_a_script_and_local_files_play_from_the_service(tmp_path):
     """A talk's URLs come from the pages and files it was indexed from: only web (or this service's own) URLs
     become links; a talk indexed from a file on the server links to the service's copy when served."""
