@@ -55,7 +55,7 @@ class TranscriptionOptions:
     # 16.1-17.4, the two sentences before it unheard (bench/sets/speech, s02); the segment, and the passage it
     # opens, started 16 s early. Such opening words are laid again just before the first word timed like speech
     # (``_smeared_opening``), and the audio before them decoded again, as a dropped window is. No word of the dev,
-    # tune, holdout, probe, fresh or conditions sets' transcripts is this long (29,000 words); slow speech's are
+    # tune, holdout, probe, fresh or conditions sets' transcripts is this long (22,000 words); slow speech's are
     # under a second.
     longest_word_seconds: float = 2.5
     # The talk's prompt (below) also makes whisper surer that there is speech at all. On ten seconds of a buzz
