@@ -55,8 +55,8 @@ class TranscriptionOptions:
     # 16.1-17.4, the two sentences before it unheard (bench/sets/speech, s02); the segment, and the passage it
     # opens, started 16 s early. Such opening words are laid again just before the first word timed like speech
     # (``_smeared_opening``), and the audio before them decoded again, as a dropped window is. No word of the dev,
-    # tune, holdout, probe, fresh or conditions sets' transcripts is this long (22,000 words); slow speech's are
-    # under a second.
+    # tune, holdout, probe, fresh or conditions sets' transcripts is this long (22,000 words); the speech set's
+    # slow speaker (110 words a minute, pausing mid-sentence) drew 1.5 s at most.
     longest_word_seconds: float = 2.5
     # The talk's prompt (below) also makes whisper surer that there is speech at all. On ten seconds of a buzz
     # titled like a talk, its no-speech probability fell from 0.73-0.88 to as low as 0.31 and the decoder recited
