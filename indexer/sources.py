@@ -656,17 +656,26 @@ def _persons(element: ET.Element) -> list[str]:
     return _distinct(person.text for person in element.findall(f"{_PODCAST}person"))
 
 
+_AND = re.compile(r"\s+(?:and|&)\s+")  # "Ann Lee and Bo Chen", "Ann Lee & Bo Chen"
+
+
 def _people(credit: str | None) -> list[str]:
     """The people a credit lists: "Ann Lee, Bo Chen and Cy Diaz" (also with a comma before "and"), or "Ann Lee and
-    Bo Chen", where each side is more than one word. Any other "and" is part of one name: "Rock and Roll Radio",
-    "Simon and Garfunkel"."""
+    Bo Chen", where each side is more than one word ("&" as "and": "Ann Lee & Bo Chen, Acme" is two and a company).
+    Any other "and" is part of one name: "Rock and Roll Radio", "Simon & Garfunkel"."""
     parts = (credit or "").split(",")
-    sides = parts[0].split(" and ")
-    if len(parts) > 1:  # a list: its last "and" joins its last two
-        parts += re.sub(r"^\s*and\s+", "", parts.pop()).rsplit(" and ", 1)
-    elif all(len(side.split()) > 1 for side in sides):
-        parts = sides
-    return _distinct(parts)
+    names: list[str] = []
+    for index, part in enumerate(parts):
+        sides = _AND.split(part)
+        if len(parts) > 1 and index == len(parts) - 1:  # a list's last: its last "and" joins the last two
+            part = re.sub(r"^\s*(?:and|&)\s+", "", part)
+            joins = list(_AND.finditer(part))
+            names += [part[:joins[-1].start()], part[joins[-1].end():]] if joins else [part]
+        elif all(len(side.split()) > 1 for side in sides):
+            names += sides
+        else:
+            names.append(part)
+    return _distinct(names)
 
 
 def _distinct(names) -> list[str]:
@@ -771,7 +780,7 @@ class Sources:
             "noplaylist": False,
         }
         self.ydl = _WatchedDL(params)
-        self.rules = DetailRules(parse_metadata, self.ydl)
+        self.rules = DetailRules(parse_metadata)
 
     def _progress(self, status: dict) -> None:
         if self.on_download and status.get("status") in ("downloading", "finished"):

@@ -27,11 +27,20 @@ def check_rule(rule: str) -> str:
         raise ValueError(f"{rule!r} is not FROM:TO as yt-dlp's --parse-metadata reads it ({exc})") from None
     except Exception as exc:  # yt-dlp's template check raises its own errors
         raise ValueError(f"{rule!r}: {exc}") from None
-    read = [source] if re.fullmatch(r"\w+", source) else re.findall(r"%\((\w+)", source)
-    if unknown := [field for field in read if field not in READABLE]:
+    if not source.strip():
+        raise ValueError(f"{rule!r} reads nothing: name a field before the colon, e.g. title:%(title)s - %(speakers)s")
+    if target != target.strip():  # yt-dlp searches: a space at the end cuts the last field short at a space
+        raise ValueError(f"{rule!r} has a space at the start or end of what it matches: remove it")
+    read = read_fields(source)
+    if unknown := sorted(field for field in read if field not in READABLE):
         raise ValueError(f"{rule!r} reads {unknown[0]}, not a talk detail ({', '.join(READABLE)})")
     if not targets:
         raise ValueError(f"{rule!r} sets nothing: name a field to set, e.g. %(speakers)s or (?P<speakers>...)")
     if unknown := [field for field in targets if field not in SETTABLE]:
         raise ValueError(f"{rule!r} sets {unknown[0]}, which is not a talk detail it can set ({', '.join(SETTABLE)})")
     return rule
+
+
+def read_fields(source: str) -> set[str]:
+    """The fields a rule's FROM reads: the field it names, or those of its output template."""
+    return {source} if re.fullmatch(r"\w+", source) else set(re.findall(r"%\((\w+)", source))

@@ -191,7 +191,10 @@ class Facets(BaseModel):
 
 
 class IndexRequest(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"source": "https://example.org/talks/feed.xml"}]})
+    # a field it does not know is refused, not ignored: the job would run without what it asks (rules such as
+    # ``parse_metadata`` are the server's settings)
+    model_config = ConfigDict(extra="forbid",
+                              json_schema_extra={"examples": [{"source": "https://example.org/talks/feed.xml"}]})
 
     source: str = Field(max_length=2000, description="An http(s) URL: a video, playlist, channel, feed or media file.")
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 
 import pytest
-import yt_dlp
 
 from talksearch.detail_rules import check_rule
 from talksearch.indexer.detail_rules import DetailRules
-from tests.helpers import DATA, talksearch
+from tests.helpers import DATA, ROOT, talksearch
 from tests.test_caption_duration import ITUNES, PODCAST
 from tests.test_captions_indexing import outcome_lines, vtt
 
@@ -33,6 +33,8 @@ EVENT_BEFORE_TITLE = r"title:(?P<event>SC\d+) \| (?P<title>.+)"
     ("%(title)s|%(duration)s:%(speakers)s", "reads duration, not a talk detail"),
     ("title:no fields here", "sets nothing"),
     ("title:(?P<title>unclosed", "is not FROM:TO"),
+    (":%(speakers)s", "reads nothing"),
+    ("title:%(title)s - %(speakers)s ", "a space at the start or end"),  # it would cut names at their first space
 ])
 def test_a_rule_that_cannot_work_is_refused_saying_why(rule, said):
     with pytest.raises(ValueError, match=said):
@@ -41,14 +43,41 @@ def test_a_rule_that_cannot_work_is_refused_saying_why(rule, said):
 
 @pytest.mark.unit
 def test_rules_apply_in_turn_and_one_that_does_not_match_changes_nothing():
-    rules = DetailRules([SPEAKERS_AFTER_TITLE, EVENT_BEFORE_TITLE, "description:Speakers?: (?P<speakers>[^\n]+)"],
-                        yt_dlp.YoutubeDL({"quiet": True}))
+    rules = DetailRules([SPEAKERS_AFTER_TITLE, EVENT_BEFORE_TITLE, "description:Speakers?: (?P<speakers>[^\n]+)"])
     assert rules.changes({"title": "SC24 | Power Capping - at Scale - Ann Lee", "speakers": []}) == {
         "title": "Power Capping - at Scale", "speakers": "Ann Lee", "event": "SC24"}  # the last " - " parts them
-    assert rules.changes({"title": "A Talk Without Credits", "speakers": ["Bo Chen"],
+    assert rules.changes({"title": "A Talk Without Credits", "speakers": [],
                           "description": "Slides online.\nSpeaker: Cy Diaz\nThanks"}) == {"speakers": "Cy Diaz"}
-    assert rules.changes({"title": "Plain", "speakers": ["Bo Chen"], "description": None}) == {}
-    assert not DetailRules([], yt_dlp.YoutubeDL({"quiet": True}))
+    assert rules.changes({"title": "Plain", "speakers": [], "description": None}) == {}
+    assert not DetailRules([])
+
+
+@pytest.mark.unit
+def test_a_detail_the_source_states_is_set_only_by_a_rule_reading_it():
+    """A rule reading the title fills speakers a source leaves out, and never overrides its credit (a broad rule
+    read "Checkpointing - Past, Present, Future" as three speakers over the feed's own); a rule reading the
+    speakers reshapes them. A detail the talk lacks reads as nothing (yt-dlp's "NA" was stored as a speaker)."""
+    rules = DetailRules([SPEAKERS_AFTER_TITLE, r"speakers:(?:Dr\. )?(?P<speakers>.+?)(?: \(.*\))?$",
+                         r"event:(?P<event>.+?) \d{4}$"])
+    assert rules.changes({"title": "Checkpointing - Past, Present, Future", "speakers": ["Bo Chen"]}) == {
+        "title": "Checkpointing"}
+    assert rules.changes({"title": "Checkpointing", "speakers": ["Dr. Bo Chen (Acme)"], "event": "ISC 2024"}) == {
+        "speakers": "Bo Chen", "event": "ISC"}
+    assert rules.changes({"title": "Checkpointing", "speakers": [], "event": None}) == {}
+
+
+@pytest.mark.unit
+def test_the_readmes_rules_do_what_it_says():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Talk details from titles"):readme.index("### Captions first")]
+    rules = [shlex.split(line.strip().rstrip("\\"))[1] for line in section.splitlines()
+             if line.strip().startswith("--parse-metadata")]
+    apply = DetailRules(rules).changes
+    assert apply({"title": "Gang Scheduling at Scale - Jane Doe, Acme", "speakers": []}) == {
+        "title": "Gang Scheduling at Scale", "speakers": "Jane Doe"}
+    assert apply({"title": "Title - Jane Doe, Acme & John Roe, Foo", "speakers": []}) == {}  # left alone
+    assert apply({"title": "SC24 | Power Capping - Ann Lee & Bo Chen", "speakers": []}) == {
+        "title": "Power Capping", "speakers": "Ann Lee & Bo Chen", "event": "SC24"}
 
 
 def _feed(media_server, items: list[str]) -> str:
@@ -79,7 +108,7 @@ def _details(library) -> dict[str, tuple]:
 @pytest.mark.models
 def test_speakers_and_events_are_read_out_of_titles_and_stay_so_on_every_run(media_server, tmp_path):
     feed = _feed(media_server, ["Power Capping at Scale - Ann Lee, Bo Chen and Cy Diaz",
-                                "SC24 | Gang Scheduling for Training Jobs - Dee Ray"])
+                                "SC24 | Gang Scheduling for Training Jobs - Dee Ray &amp; Eli Stone"])
     recording = tmp_path / "talks" / "Keynote on Batch Queues - Eve Moss.ogg"
     recording.parent.mkdir()
     shutil.copy(DATA / "t02.ogg", recording)
@@ -92,7 +121,7 @@ def test_speakers_and_events_are_read_out_of_titles_and_stay_so_on_every_run(med
         ("added", "Power Capping at Scale")], lines
     assert _details(library) == {
         "Power Capping at Scale": (["Ann Lee", "Bo Chen", "Cy Diaz"], None),
-        "Gang Scheduling for Training Jobs": (["Dee Ray"], "SC24"),
+        "Gang Scheduling for Training Jobs": (["Dee Ray", "Eli Stone"], "SC24"),  # "&" joins two names
         "Keynote on Batch Queues": (["Eve Moss"], None),  # a local file's title comes from its name
     }
     # The feed restates its items at every run: read by the same rules, nothing changed (no "updated" line)...
@@ -102,8 +131,9 @@ def test_speakers_and_events_are_read_out_of_titles_and_stay_so_on_every_run(med
     lines = _index(library, feed)
     assert sorted(line.partition(";")[0] for line in lines) == [
         "updated Power Capping at Scale - Ann Lee, Bo Chen and Cy Diaz: details changed (title)",
-        "updated SC24 | Gang Scheduling for Training Jobs - Dee Ray: details changed (title)"], lines
-    assert _details(library)["SC24 | Gang Scheduling for Training Jobs - Dee Ray"] == (["Dee Ray"], "SC24")
+        "updated SC24 | Gang Scheduling for Training Jobs - Dee Ray & Eli Stone: details changed (title)"], lines
+    assert _details(library)["SC24 | Gang Scheduling for Training Jobs - Dee Ray & Eli Stone"] == (
+        ["Dee Ray", "Eli Stone"], "SC24")
 
 
 @pytest.mark.unit

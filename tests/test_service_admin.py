@@ -271,6 +271,10 @@ def test_index_body_errors_say_what_is_wanted():
     assert error["message"].startswith("the body is not valid JSON at character 11"), error
     listed = server.client.post("/api/index", json=["https://example.org/x.mp3"], headers=AUTH)
     assert "JSON object with `source`" in assert_error(listed, 422, "invalid_request")["message"]
+    # a field the job does not take is refused, not ignored (rules such as parse_metadata are the server's settings)
+    extra = server.client.post("/api/index", json={"source": "https://example.org/x.mp3", "parse_metadata": ["x"]},
+                               headers=AUTH)
+    assert assert_error(extra, 422, "invalid_request")["message"] == "parse_metadata: Extra inputs are not permitted"
 
 
 def test_a_job_waiting_for_the_library_logs_it_once_and_backs_off(monkeypatch):
