@@ -239,6 +239,25 @@ def test_a_surname_that_is_also_a_spoken_word_names_a_talk_only_with_the_first_n
     assert named_talks(Names(), "Kenji's talk on fabric reductions") == {"b"}
 
 
+def test_a_speakers_title_affiliation_or_initial_does_not_stop_their_name_naming_their_talk():
+    """Credits as conference sources write them: "Dr. Jane Doe", "Jane Doe (Acme)", "J. Doe". Asked for by name
+    ("Jane Doe"), each is her talk; an honorific alone names no one."""
+    from talksearch.search.ranking import named_talks
+
+    class Names:
+        def talk_names(self):
+            return [("a", ["Dr. Jane Doe"], ""), ("b", ["Jane Doe (Acme)"], ""), ("c", ["J. Doe"], ""),
+                    ("d", ["Prof. Maria Rossi [Sapienza]"], ""), ("e", ["John Roe"], "")]
+
+        def talks_saying(self, word):
+            return set()
+
+    assert named_talks(Names(), "Jane Doe on gang scheduling") == {"a", "b", "c"}
+    assert named_talks(Names(), "maria rossi") == {"d"}
+    assert named_talks(Names(), "the dr who spoke on MIG") == set()
+    assert named_talks(Names(), "John Roe") == {"e"}  # "J." is not John Roe's initial alone
+
+
 def test_word_matching_scores_the_best_match_of_each_word_both_ways():
     from talksearch.library import token_codes
     from talksearch.search.ranking import token_match

@@ -276,6 +276,22 @@ def _name_words(name: str) -> tuple[str, ...]:
     return tuple(fold(w) for w in tokens(name))
 
 
+# What a credit puts around a speaker's name that no one says when naming them: a title ("Dr. Jane Doe") and an
+# affiliation in brackets ("Jane Doe (Acme)"). Left out, "Jane Doe" names the talks so credited.
+_HONORIFICS = frozenset({"dr", "prof", "professor", "mr", "mrs", "ms", "mx", "sir", "dame"})
+_BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
+
+
+def _speaker_words(speaker: str) -> tuple[str, ...]:
+    words = _name_words(_BRACKETED.sub(" ", speaker))
+    return tuple(word for word in words if word not in _HONORIFICS) or words
+
+
+def _says_name(words: set[str], name: tuple[str, ...]) -> bool:
+    """Whether a query's ``words`` say all of ``name``: an initial ("J. Doe") said as any word it begins."""
+    return bool(name) and all(w in words or (len(w) == 1 and any(q.startswith(w) for q in words)) for w in name)
+
+
 def named_talks(library: Library, text: str) -> set[str]:
     return talk_naming(library, text)[0]
 
@@ -294,10 +310,10 @@ def talk_naming(library: Library, text: str) -> tuple[set[str], set[str]]:
     naming: set[str] = set()
     for talk_id, speakers, event in library.talk_names():
         for speaker in speakers:
-            name = _name_words(speaker)
-            if name and words >= set(name):
+            name = _speaker_words(speaker)
+            if _says_name(words, name):
                 named.add(talk_id)
-                naming.update(name)
+                naming.update(w for w in words if any(w == n or (len(n) == 1 and w.startswith(n)) for n in name))
             for word in words.intersection(name):
                 speakers_by_word.setdefault(word, set()).add(talk_id)
         event_words = {w for w in _name_words(event) if not w.isdigit()}
