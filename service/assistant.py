@@ -8,6 +8,7 @@ catalog), so an assistant can cite a moment but has nothing to invent one from.
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.message import SessionMessage
+from mcp.types import Tool as MCPTool
 from mcp.types import ToolAnnotations
 from mcp_types import (
     INVALID_REQUEST,
@@ -32,7 +34,7 @@ from mcp_types import (
     JSONRPCResponse,
     jsonrpc_message_adapter,
 )
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, ValidationError, create_model
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -48,6 +50,9 @@ from talksearch.service.ratelimit import SPEND_KEY
 from talksearch.transcripts import missing_translation
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
+MAX_VALUE_CHARS = 200  # characters per filter value, as the HTTP API allows
+TRANSCRIPT_SENTENCES = 200  # sentences get_transcript returns unless asked for fewer or more
+MAX_TRANSCRIPT_SENTENCES = 1000  # an hour's talk is some 750 sentences, 150,000 characters: past what an answer holds
 RATE_LIMITED = -32000  # the first of JSON-RPC's codes for a server's own errors (-32000 to -32099)
 INSTRUCTIONS = """Search what was said in a library of recorded talks (conference talks, lectures), down to the
 second. Use search_talks to find moments, get_transcript to read around a moment before quoting it, and
@@ -62,13 +67,15 @@ or "why checkpoints go to object storage": the search matches meaning as well as
 or "video". Filters narrow to talks by speaker, event, channel, language or publication date (use
 list_talks to see the values). Each result is one moment: the talk (its speakers, its spoken `language`), start
 and end in seconds, the transcript text as spoken, `translation`, its English for a talk indexed with a
-translation (else null), and `link`, which plays the talk at that moment."""
+translation (else null), `score` (higher is closer), and `link`, which plays the talk at that moment."""
 
 TRANSCRIPT_DESCRIPTION = """The transcript of one talk as timed sentences (start and end in seconds).
 
 Pass the talk id from search_talks or list_talks; pass start and end (seconds) to read only around a moment,
-e.g. a minute before and after a search result, instead of the whole talk. Pass translation=true for each
-sentence's English as well (`translation`), for a talk in another language indexed with a translation."""
+e.g. a minute before and after a search result, instead of the whole talk. At most max_sentences sentences
+(200 unless asked, at most 1000) come back at once: when more follow within the range, `next_start` says where,
+and a call with start=next_start reads on. Pass translation=true for each sentence's English as well
+(`translation`), for a talk in another language indexed with a translation."""
 
 LIST_DESCRIPTION = """The talks in the library, newest first, with the total count: each with its speakers, event,
 channel, publication date, spoken `language` and `transcript_source`. Filter by speaker, event, channel, language
@@ -90,6 +97,11 @@ class FoundMoment(BaseModel):
     end: float
     text: str = Field(description="What is said, from the transcript")
     translation: str | None = SearchResult.model_fields["translation"]  # as the HTTP API's search names it
+    # The HTTP API's SearchResult.score, which has no description of its own to reuse
+    score: float = Field(description=(
+        "How closely the moment matches the query, as the HTTP API's search scores it: higher is closer, and "
+        "moments come best first. A query nothing in the library answers still gets its nearest moments, which "
+        "score lower than real matches do"))
     link: str = Field(description="Plays the talk at this moment")
     page: str = Field(description="The talksearch page playing the talk at this moment (over stdio: its path)")
 
@@ -100,6 +112,8 @@ class SearchAnswer(BaseModel):
     more: bool = Field(description="More moments match: search again with offset")
     quotes_dropped: bool = Field(False, description=(
         'No moment holds the query\'s "quoted phrases" word for word; these moments are for the words unquoted'))
+    note: str | None = Field(None, exclude_if=lambda note: note is None, description=(
+        "Only when the filters match no talk at all: says so (no moment is no answer to the query then)"))
 
 
 class Sentence(BaseModel):
@@ -107,19 +121,24 @@ class Sentence(BaseModel):
     end: float
     text: str
     translation: str | None = Field(
-        None, description="Only with translation=true: the sentence in English (a talk indexed with `--translate`); "
-                          "null where it has none")
+        None, exclude_if=lambda english: english is None,  # no column of nulls in each answer that did not ask
+        description="Only with translation=true: the sentence in English (a talk indexed with `--translate`); "
+                    "absent where it has none")
 
 
 class TranscriptAnswer(BaseModel):
     talk: TalkRef
     link: str = Field(description="Plays the talk from the first sentence returned")
     sentences: list[Sentence]
+    next_start: float | None = Field(description=(
+        "More sentences follow within the range asked (past max_sentences): call again with start=next_start to "
+        "read on; null when none do"))
 
 
 class TalksAnswer(BaseModel):
     talks: list[TalkRef]
     total: int = Field(description="Talks matching the filters, in all")
+    note: str | None = SearchAnswer.model_fields["note"]
 
 
 def _ref(talk: TalkSummary, origin: str) -> TalkRef:
@@ -143,11 +162,9 @@ def _absolute(base: str, url: str) -> str:
     return base + url if url.startswith("/") else url
 
 
-def _values(name: str, values: list[str] | None) -> list[str]:
-    values = [v.strip() for v in values or [] if v.strip()]
-    if len(values) > MAX_VALUES or any(len(v) > 200 for v in values):
-        raise ToolError(f"{name}: at most {MAX_VALUES} values of at most 200 characters")
-    return values
+def _values(values: list[str] | None) -> list[str]:
+    """A filter's values, blanks left out: a blank value is no filter, as the HTTP API reads it."""
+    return [v.strip() for v in values or [] if v.strip()]
 
 
 def _languages(values: list[str]) -> list[str]:
@@ -159,8 +176,8 @@ def _languages(values: list[str]) -> list[str]:
 
 def _filter(speaker, event, channel, language, published_after, published_before, talk=None) -> TalkFilter:
     chosen = TalkFilter(
-        talks=_values("talk", talk), channels=_values("channel", channel), events=_values("event", event),
-        speakers=_values("speaker", speaker), languages=_languages(_values("language", language)),
+        talks=_values(talk), channels=_values(channel), events=_values(event),
+        speakers=_values(speaker), languages=_languages(_values(language)),
         published_after=published_after.isoformat() if published_after else None,
         published_before=published_before.isoformat() if published_before else None,
     )
@@ -169,7 +186,37 @@ def _filter(speaker, event, channel, language, published_after, published_before
     return chosen
 
 
-Values = list[str] | None
+# The filters as a tool's arguments name them
+FILTER_ARGUMENTS = {"talks": "talk", "channels": "channel", "events": "event", "speakers": "speaker",
+                    "languages": "language", "published_after": "published_after",
+                    "published_before": "published_before"}
+
+
+def _no_talk_matches(filters: TalkFilter) -> str:
+    """The note of an empty answer whose filters match no talk at all: a misspelt event or speaker otherwise reads
+    as "nobody said it"."""
+    given = [(argument, getattr(filters, field)) for field, argument in FILTER_ARGUMENTS.items()]
+    named = "; ".join(f"{argument}: {value if isinstance(value, str) else ', '.join(value)}"
+                      for argument, value in given if value)
+    return f"no talk matches the filters ({named}); list_talks without them shows the talks' events and speakers"
+
+
+def _unknown_argument(tool: MCPTool, arguments: dict) -> str | None:
+    """The refusal of the first argument ``tool`` does not take (the SDK's argument model would drop it unread,
+    and answer as if it had not been asked: ``speakers`` for ``speaker``, ``from`` for ``start``); else None."""
+    known = list(tool.input_schema.get("properties", {}))
+    for name in arguments:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]}?" if close else "its arguments: " + ", ".join(known)
+            return f"{name}: not an argument of {tool.name} ({hint})"
+    return None
+
+
+# A model often passes one value as a string ("Jane Doe"): read as that one value, not refused.
+Values = Annotated[Annotated[list[Annotated[str, StringConstraints(max_length=MAX_VALUE_CHARS)]],
+                             Field(max_length=MAX_VALUES)] | None,
+                   BeforeValidator(lambda value: [value] if isinstance(value, str) else value)]
 Speaker = Annotated[Values, Field(description="Only talks by any of these speakers")]
 Event = Annotated[Values, Field(description="Only talks from any of these events")]
 Channel = Annotated[Values, Field(description="Only talks from any of these channels")]
@@ -180,10 +227,30 @@ Before = Annotated[PublishedDate, Field(description="Only talks published on or 
 
 
 class _Server(MCPServer):
+    def __init__(self, *args, searcher: Callable[[], Searcher], **kwargs):
+        super().__init__(*args, **kwargs)
+        self._searcher = searcher
+
+    async def list_tools(self) -> list[MCPTool]:
+        """The tools as the SDK lists them, each schema closed (``additionalProperties: false``, which
+        ``call_tool`` holds to: the SDK's argument model would drop any other argument unread) and ``query``
+        as long as the searcher reads one (the service's setting; its searcher opens after the tools are made)."""
+        listed = []
+        for tool in await super().list_tools():
+            schema = {**tool.input_schema, "additionalProperties": False}
+            if "query" in schema["properties"]:
+                query = {**schema["properties"]["query"], "maxLength": self._searcher().max_query_chars}
+                schema["properties"] = {**schema["properties"], "query": query}
+            listed.append(tool.model_copy(update={"input_schema": schema}))
+        return listed
+
     async def call_tool(self, name, arguments, context=None):
         """A refusal is one line, as the HTTP API words it: arguments the tool's schema refuses (``limit:
-        Input should be ...``, not pydantic's multi-line report with its links), and a tool's own ToolError
-        without the SDK's "Error executing tool ..." before it."""
+        Input should be ...``, not pydantic's multi-line report with its links; an argument it does not take), and
+        a tool's own ToolError without the SDK's "Error executing tool ..." before it."""
+        tool = next((t for t in await self.list_tools() if t.name == name), None)
+        if tool is not None and (unknown := _unknown_argument(tool, arguments)):
+            raise ToolError(unknown)
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -385,11 +452,19 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     server = _Server("talksearch", title="talksearch", version=__version__, instructions=INSTRUCTIONS,
-                       log_level="WARNING")
+                     log_level="WARNING", searcher=searcher)
     root.handlers[:], root.level = handlers, level
+
+    def _unmatched(filters: TalkFilter) -> str | None:
+        """The note of an empty answer when its filters match no talk at all; else None."""
+        if not filters:
+            return None
+        with searcher().reading() as library:
+            return _no_talk_matches(filters) if library.count_talks(filters) == 0 else None
 
     @server.tool(description=SEARCH_DESCRIPTION, annotations=READ_ONLY)
     def search_talks(
+        # Its maxLength is the searcher's (list_tools), which refuses a longer one in its own words
         query: Annotated[str, Field(description="What to look for; \"quoted phrases\" must match exactly (when "
                                                 "no moment holds them, the words unquoted answer: quotes_dropped)")],
         limit: Annotated[int, Field(ge=1, le=100, description="Moments to return")] = search_limit,
@@ -406,19 +481,24 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             raise ToolError(f"cannot search: {exc}") from None
         base = _service_base(ctx)
         moments = [FoundMoment(talk=_ref(r.talk, base),
-                               start=r.start, end=r.end, text=r.text, translation=r.translation,
+                               start=r.start, end=r.end, text=r.text, translation=r.translation, score=r.score,
                                link=_absolute(base, r.link), page=_absolute(base, r.page))
                    for r in response.results]
         return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None,
-                            quotes_dropped=response.quotes_dropped)
+                            quotes_dropped=response.quotes_dropped,
+                            note=None if moments else _unmatched(filters))
 
     @server.tool(description=TRANSCRIPT_DESCRIPTION, annotations=READ_ONLY)
     def get_transcript(
-        talk_id: Annotated[str, Field(max_length=64, description="The talk's id")],
+        talk_id: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64),
+                           Field(description="The talk's id")],
         start: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False, description="From this second")] = None,
         end: Annotated[float | None, Field(ge=0, le=1e7, allow_inf_nan=False, description="Up to this second")] = None,
         translation: Annotated[bool, Field(description="Each sentence's English too, for a talk indexed with "
                                                        "`--translate` (refused for a talk that has none)")] = False,
+        max_sentences: Annotated[int, Field(ge=1, le=MAX_TRANSCRIPT_SENTENCES, description=(
+            "At most this many sentences; when more follow within the range, next_start says where"))
+        ] = TRANSCRIPT_SENTENCES,
         ctx: Context | None = None,
     ) -> TranscriptAnswer:
         if start is not None and end is not None and end <= start:
@@ -434,13 +514,15 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             raise ToolError(f"start ({start:g} s) is past the talk's last sentence, which ends at "
                             f"{segments[-1].end:.0f} s")
         # A sentence overlapping the range counts: a range that starts mid-sentence still reads whole sentences.
-        chosen = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
+        in_range = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
+        chosen, following = in_range[:max_sentences], in_range[max_sentences:]
         first = chosen[0].start if chosen else (start or 0.0)
         return TranscriptAnswer(
             talk=_ref(talk_summary(talk, searcher().served, searcher().base), _service_base(ctx)),
             link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served, searcher().base)),
             sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text,
-                                translation=s.translation if translation else None) for s in chosen])
+                                translation=s.translation if translation else None) for s in chosen],
+            next_start=_read_on(chosen, following))
 
     @server.tool(description=LIST_DESCRIPTION, annotations=READ_ONLY)
     def list_talks(
@@ -456,7 +538,15 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             talks, count = library.talks(limit, offset, filters), library.count_talks(filters)
         origin = _service_base(ctx)
         return TalksAnswer(talks=[_ref(talk_summary(t, searcher().served, searcher().base), origin) for t in talks],
-                           total=count)
+                           total=count, note=_no_talk_matches(filters) if filters and count == 0 else None)
 
     return server
 
+
+def _read_on(chosen, following) -> float | None:
+    """Where a next call reads on from (its ``start``): the next sentence's start, or where the last sentence
+    returned ends when the two overlap, so that the next call neither repeats that sentence nor skips one. Not
+    rounded: a start rounded down could fall inside the sentence before it."""
+    if not following:
+        return None
+    return max(following[0].start, chosen[-1].end)

@@ -72,7 +72,10 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         ("timestamp", "list_talks", {"published_after": 0}),  # a number is no date (pydantic reads it as 1970)
         ("backwards", "get_transcript", {"talk_id": ids["t01"], "start": 10, "end": 5}),
         ("past_the_end", "get_transcript", {"talk_id": ids["t01"], "start": 100_000}),
-        ("swapped_dates", "list_talks", {"published_after": "2024-05-15", "published_before": "2024-05-14"}))}
+        ("swapped_dates", "list_talks", {"published_after": "2024-05-15", "published_before": "2024-05-14"}),
+        # an argument the tool does not take was dropped unread: unfiltered moments, the whole talk
+        ("misnamed", "search_talks", {"query": QUERY, "speakers": ["Jane Doe"]}),
+        ("unknown", "get_transcript", {"talk_id": ids["t01"], "from": 100, "to": 130}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
             "deep_listing": deep_listing, "empty": empty, "missing": missing, "no_language": no_language,
             "refused": refused, "unquoted": unquoted, "local": (local_talk, local_transcript["talk"])}
@@ -136,7 +139,10 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
                     "backwards": (True, "end (5 s) must be after start (10 s)"),
                     "past_the_end": (True, said["past_the_end"][1]),
                     "swapped_dates": (True, "published_after (2024-05-15) is later than published_before "
-                                            "(2024-05-14): no date is in that range")}, said
+                                            "(2024-05-14): no date is in that range"),
+                    "misnamed": (True, "speakers: not an argument of search_talks (did you mean speaker?)"),
+                    "unknown": (True, "from: not an argument of get_transcript (its arguments: talk_id, start, end, "
+                                      "translation, max_sentences)")}, said
     assert said["past_the_end"][1].startswith("start (100000 s) is past the talk's last sentence, which ends at ")
 
 
@@ -235,6 +241,80 @@ def test_http_endpoint_answers_the_sdk_client_and_ignores_the_admin_token(ids):
     _check(anyio.run(run, {}), ids, server.client, server.base)
     # The admin token opens nothing more: the same three read-only tools, the same answers.
     _check(anyio.run(run, {"Authorization": f"Bearer {ADMIN_TOKEN}"}), ids, server.client, server.base)
+
+
+def test_mcp_tools_state_their_limits_and_page_a_long_transcript(ids):
+    """What an assistant needs to call the tools well: schemas that say what they take (no other argument, a
+    query as long as the service reads, filters' sizes), a transcript in pages (an hour's talk was 150,000
+    characters at once), each moment's score, and an empty answer that says when its filters match no talk."""
+    server = read_server()
+    api_whole = server.get(f"/api/talks/{ids['t01']}/transcript").json()["segments"]
+    api_found = server.get("/api/search", params={"q": QUERY, "limit": 3}).json()["results"]
+
+    async def run() -> dict:
+        async with httpx2.AsyncClient(timeout=120) as client, \
+                streamable_http_client(f"{server.base}/mcp", http_client=client) as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            call = session.call_tool
+            pages, start = [], None
+            while len(pages) < len(api_whole):  # at most one page per sentence
+                pages.append(_structured(await call("get_transcript", {"talk_id": ids["t01"], "max_sentences": 2}
+                                                    | ({"start": start} if start is not None else {}))))
+                if (start := pages[-1]["next_start"]) is None:
+                    break
+            return {
+                "tools": {t.name: t.input_schema for t in (await session.list_tools()).tools},
+                "pages": pages,
+                # a talk id pasted with spaces around it
+                "whole": _structured(await call("get_transcript", {"talk_id": f"  {ids['t01']}\n"})),
+                "found": _structured(await call("search_talks", {"query": QUERY, "limit": 3})),
+                "long_query": await call("search_talks", {"query": "x" * 501}),
+                # one value as a string, as models often pass it
+                "one_talk": _structured(await call("list_talks", {"talk": ids["t02"]})),
+                "no_event": _structured(await call("search_talks", {"query": QUERY, "event": "KubeCon"})),
+                "no_speaker": _structured(await call("list_talks", {"speaker": ["Nobody Here"],
+                                                                    "published_after": "2020-01-01"})),
+                "matched_nothing": _structured(await call("search_talks", {"query": QUERY, "talk": [ids["t02"]],
+                                                                           "offset": 10_000})),
+                "many_values": await call("list_talks", {"speaker": ["x"] * 51}),
+                "long_value": await call("list_talks", {"speaker": ["x" * 201]}),
+            }
+
+    answers = anyio.run(run)
+    tools = answers["tools"]
+    assert {name: schema.get("additionalProperties") for name, schema in tools.items()} == dict.fromkeys(tools, False)
+    assert tools["search_talks"]["properties"]["query"]["maxLength"] == 500  # the service's max_query_chars
+    speaker = next(s for s in tools["list_talks"]["properties"]["speaker"]["anyOf"] if s["type"] == "array")
+    assert (speaker["maxItems"], speaker["items"]["maxLength"]) == (50, 200)
+    cap = tools["get_transcript"]["properties"]["max_sentences"]
+    assert (cap["default"], cap["maximum"]) == (200, 1000)
+
+    pages, whole = answers["pages"], answers["whole"]
+    assert len(api_whole) > 2 and len(pages) == -(-len(api_whole) // 2), pages  # every page but the last is full
+    assert all(len(page["sentences"]) == 2 for page in pages[:-1]) and pages[-1]["next_start"] is None
+    assert [s["text"] for page in pages for s in page["sentences"]] == [s["text"] for s in api_whole]
+    assert whole["next_start"] is None and [s["text"] for s in whole["sentences"]] == [s["text"] for s in api_whole]
+    assert all(set(s) == {"start", "end", "text"} for s in whole["sentences"])  # no translation asked: none
+
+    assert [m["score"] for m in answers["found"]["moments"]] == [r["score"] for r in api_found]
+    assert "note" not in answers["found"]
+    long_query = answers["long_query"]
+    assert long_query.is_error and long_query.content[0].text == \
+        "cannot search: the query is longer than 500 characters", long_query.content
+    assert [t["id"] for t in answers["one_talk"]["talks"]] == [ids["t02"]]
+
+    lists = "; list_talks without them shows the talks' events and speakers"
+    assert answers["no_event"]["moments"] == []
+    assert answers["no_event"]["note"] == "no talk matches the filters (event: KubeCon)" + lists
+    assert answers["no_speaker"]["total"] == 0
+    assert answers["no_speaker"]["note"] == \
+        "no talk matches the filters (speaker: Nobody Here; published_after: 2020-01-01)" + lists
+    # filters that match a talk: an empty page is no note
+    assert answers["matched_nothing"]["moments"] == [] and "note" not in answers["matched_nothing"]
+    said = [(answers[name].is_error, answers[name].content[0].text) for name in ("many_values", "long_value")]
+    assert said == [(True, "speaker: List should have at most 50 items after validation, not 51"),
+                    (True, "speaker.0: String should have at most 200 characters")], said
 
 
 def _preflight(server, path: str, origin: str, method: str, headers: str) -> httpx.Response:
@@ -382,7 +462,8 @@ def test_mcp_gives_what_the_http_api_gives_of_a_translated_talk(tmp_path):
         [(s["text"], s["translation"]) for s in api_english["segments"]] == \
         [("Die Speicherbandbreite begrenzt das Programm.", "Memory bandwidth limits the program."),
          ("Wir messen zuerst.", "We measure first.")]
-    assert [s["translation"] for s in answers["german"]["sentences"]] == [None, None]  # the original only
+    # the original only: no `"translation": null` on each sentence of an answer that did not ask for it
+    assert [set(s) for s in answers["german"]["sentences"]] == [{"start", "end", "text"}] * 2
     refused = answers["no_english"]
     assert refused.is_error and "has no English translation" in refused.content[0].text, refused.content
 
