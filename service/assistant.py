@@ -103,7 +103,8 @@ class FoundMoment(BaseModel):
         "moments come best first. A query nothing in the library answers still gets its nearest moments, which "
         "score lower than real matches do"))
     link: str = Field(description="Plays the talk at this moment")
-    page: str = Field(description="The talksearch page playing the talk at this moment (over stdio: its path)")
+    page: str = Field(description="The talksearch page playing the talk at this moment (over stdio: at the "
+                                  "service's public address when TALKSEARCH_PUBLIC_URL is set, else its path)")
 
 
 class SearchAnswer(BaseModel):

@@ -356,6 +356,17 @@ def test_search_reads_its_language_filter_as_the_api_does():
 
 
 @pytest.mark.models
+def test_search_links_talk_pages_at_the_public_address_when_one_is_set():
+    """`page` is the service's talk page: a bare path (/talks/ID?t=...) that nothing here resolves, unless the
+    service's public address is set, as a site running the CLI beside its service has it."""
+    library = str(shared_library())
+    bare, public = (json.loads(talksearch("search", "checkpoint", "--library", library, "--json", "--limit", "1",
+                                          env=env).stdout)["results"][0]["page"]
+                    for env in ({}, {"TALKSEARCH_PUBLIC_URL": "https://talks.example.org/ts/"}))
+    assert bare.startswith("/talks/") and public == "https://talks.example.org/ts" + bare
+
+
+@pytest.mark.models
 def test_search_says_once_when_no_moment_holds_the_quoted_phrase():
     """A quoted phrase no transcript holds word for word is searched unquoted (Searcher.search): the CLI says so
     before the results, as the pages do, rather than showing moments that lack it as if they held it."""

@@ -551,6 +551,12 @@ def check_model(library: Library, embedder: Embedder) -> None:
                            "edited or damaged (`talksearch check` on the library tells more)")
 
 
+def _public_base(settings: Settings) -> str:
+    """Where the CLI's and stdio MCP's talk pages are (``page``): at the service's public address when one is set,
+    so that a page link printed here opens; else the bare path, which only a served page resolves."""
+    return (settings.public_url or "").rstrip("/")
+
+
 def open_searcher(settings: Settings, create: bool = True, readers: int | None = None,
                   served: bool = False) -> tuple[Library, Searcher]:
     """The library and a searcher over it, with the embedding model the library was built with (the
@@ -574,7 +580,7 @@ def open_searcher(settings: Settings, create: bool = True, readers: int | None =
     pronunciation.load()  # now: a broken install fails at start, and the first jargon query is not the slow one
     searcher = Searcher(library, embedder, RankingOptions.from_settings(settings), max_query_chars=settings.max_query_chars,
                         readers=readers or settings.search_readers or os.cpu_count() or 1, cache_size=settings.search_cache,
-                        served=served, base=(settings.root_path or "") if served else "",
+                        served=served, base=(settings.root_path or "") if served else _public_base(settings),
                         load_embedder=load_embedder, opened_as=opened_as)
     if searcher.model_error is not None and not served:
         searcher.close()
