@@ -42,11 +42,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from talksearch import __version__
 from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
-from talksearch.schemas import SearchResult, TalkSummary
+from talksearch.schemas import Chapter, SearchResult, TalkDetail, TalkSummary
 from talksearch.search.searcher import QueryError, Searcher, link_at, talk_summary
 from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate
 from talksearch.service.ratelimit import SPEND_KEY
+from talksearch.service.talk_detail import talk_detail
 from talksearch.transcripts import missing_translation
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
@@ -74,7 +75,8 @@ TRANSCRIPT_DESCRIPTION = """The transcript of one talk as timed sentences (start
 Pass the talk id from search_talks or list_talks; pass start and end (seconds) to read only around a moment,
 e.g. a minute before and after a search result, instead of the whole talk. At most max_sentences sentences
 (200 unless asked, at most 1000) come back at once: when more follow within the range, `next_start` says where,
-and a call with start=next_start reads on. Pass translation=true for each sentence's English as well
+and a call with start=next_start reads on. The talk's chapters and description come with it (a chapter's start
+and end read that part). Pass translation=true for each sentence's English as well
 (`translation`), for a talk in another language indexed with a translation."""
 
 LIST_DESCRIPTION = """The talks in the library, newest first, with the total count: each with its speakers, event,
@@ -130,6 +132,10 @@ class Sentence(BaseModel):
 class TranscriptAnswer(BaseModel):
     talk: TalkRef
     link: str = Field(description="Plays the talk from the first sentence returned")
+    # what the talk page shows beside its transcript: where a long talk's parts are, and what it is about
+    description: str | None = TalkDetail.model_fields["description"]
+    chapters: list[Chapter] = Field([], description="The source's chapters (start, end in seconds; title), when it has "
+                                           "them: where to read a part of a long talk with start and end")
     sentences: list[Sentence]
     next_start: float | None = Field(description=(
         "More sentences follow within the range asked (past max_sentences): call again with start=next_start to "
@@ -518,8 +524,10 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         in_range = [s for s in segments if (start is None or s.end > start) and (end is None or s.start < end)]
         chosen, following = in_range[:max_sentences], in_range[max_sentences:]
         first = chosen[0].start if chosen else (start or 0.0)
+        detail = talk_detail(talk, searcher().base)
         return TranscriptAnswer(
             talk=_ref(talk_summary(talk, searcher().served, searcher().base), _service_base(ctx)),
+            description=detail.description, chapters=detail.chapters,
             link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served, searcher().base)),
             sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text,
                                 translation=s.translation if translation else None) for s in chosen],

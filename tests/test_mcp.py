@@ -29,6 +29,7 @@ from tests.service_fixtures import (
     shared_library,
     talk_ids,
 )
+from tests.test_service_pages import german_site  # noqa: F401 (a fixture: one talk with chapters and a description)
 
 pytestmark = pytest.mark.models  # a real library, indexed with the bundled models
 
@@ -470,3 +471,22 @@ def test_mcp_gives_what_the_http_api_gives_of_a_translated_talk(tmp_path):
     tools = answers["tools"]
     assert tools["get_transcript"].input_schema["properties"]["translation"]["type"] == "boolean"
     assert "language" in tools["list_talks"].description and "translation" in tools["search_talks"].description
+
+
+def test_a_transcript_comes_with_the_talks_chapters_and_description(german_site):
+    """Where the parts of a long talk are, as its talk page shows them beside the transcript: an assistant reads a
+    chapter with start and end rather than the whole talk."""
+    server, talk_id = german_site
+
+    async def run() -> dict:
+        async with httpx2.AsyncClient(timeout=120) as client, \
+                streamable_http_client(f"{server.base}/mcp", http_client=client) as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            return _structured(await session.call_tool("get_transcript", {"talk_id": talk_id, "max_sentences": 1}))
+
+    answer = anyio.run(run)
+    assert answer["chapters"] == [{"start": 0.0, "end": 5.0, "title": "Begrüßung"},
+                                  {"start": 5.0, "end": 15.0, "title": "Aufteilung der Grafikkarten"}]
+    assert answer["description"] == "Ein Vortrag über die gemeinsame Nutzung von Grafikkarten."
+
