@@ -643,3 +643,20 @@ def test_the_same_recording_indexed_twice_is_one_result_per_moment_and_short_lin
     anchor = hits[0][0]
     related, _ = without_repeats([h for h in hits if h[0].talk_id != "feed"], durations, said_before=[anchor])
     assert [h.passage_id for h, _ in related] == [5, 7]  # the channel's copy of the feed's talk: none of it
+
+
+@pytest.mark.unit
+def test_a_file_name_title_gives_whisper_only_its_words():
+    # tiny.en given the dev set's "d05.mp4" by its name wrote "d05" for "DOI" and lost the 26 s after it
+    from talksearch.indexer.transcribe import talk_prompt
+
+    def prompt(title, media_url, **details):
+        return talk_prompt({"title": title, "media_url": media_url, **details})
+
+    assert prompt("d05", "file:///talks/d05.mp4") is None
+    assert prompt("IMG 2034", "file:///talks/IMG_2034.mp4", speakers=["Jane Doe"]) == "Jane Doe"
+    assert prompt("gang scheduling 2024", "file:///talks/gang_scheduling_2024.mp3") == "gang scheduling"
+    # a title the file's details state, or a source's, is the talk's own vocabulary, digits and all
+    assert prompt("H100 GPUs", "file:///talks/h100.mp3") == "H100 GPUs"
+    assert prompt("d05", "http://127.0.0.1/d05.mp4") == "d05"
+    assert prompt("Caf\u00e9 d05", "file:///talks/Caf%C3%A9%20d05.mp4") == "Caf\u00e9"
