@@ -200,7 +200,7 @@ def test_tab_order_on_a_phone_follows_the_talk_page_from_top_to_bottom(browser, 
     page = context.new_page()
     page.goto(f"{server.base}/talks/{talk_id}")
     stops = []
-    for _ in range(16):  # the header, the player, the tools, Find, Related, then into the transcript
+    for _ in range(17):  # the header, the player, the tools, Find, Related, then into the transcript
         page.keyboard.press("Tab")
         stops.append(page.evaluate("""() => { const e = document.activeElement, box = e.getBoundingClientRect();
             return [e.outerHTML.slice(0, 60), box.top + scrollY, box.bottom + scrollY]; }"""))

@@ -99,4 +99,55 @@ def test_without_scripts_a_moment_link_still_starts_at_the_moment(browser, api, 
     page.goto(f"{api.base}/talks/{ids['local']}?t=7")
     wait_until(lambda: _media(page, "media.readyState") >= 1, "the player to read the recording", 30)
     assert _media(page, "media.currentTime") == pytest.approx(7, abs=0.05)
+    assert page.locator("#copy-moment").is_hidden()  # it needs the script that knows the player's time
+    context.close()
+
+
+def _at_a_moment_of_its_own(context, api, talk_id: str):
+    """The local talk's page opened at 0:02 and its player moved to 0:07.25 without playing it: the address still
+    says 0:02 (it follows the listener only once something has played), the player 7.25."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{api.base}/talks/{talk_id}?t=2")
+    wait_until(lambda: _media(page, "media.currentTime") >= 1.99, "the player to start at the link's moment", 30)
+    _media(page, "media.currentTime = 7.25")
+    wait_until(lambda: _media(page, "!media.seeking && media.currentTime") == 7.25, "the player to move", 10)
+    assert page.evaluate("location.search") == "?t=2"
+    return page, errors
+
+
+@pytest.mark.models
+@pytest.mark.browser
+def test_copy_link_to_this_moment_puts_the_players_moment_on_the_clipboard(browser, api, ids):
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page, errors = _at_a_moment_of_its_own(context, api, ids["local"])
+    page.get_by_role("button", name="Copy link to this moment").click()
+    page.get_by_role("status").filter(has_text="Link copied.").wait_for()
+    moment = f"{api.base}/talks/{ids['local']}?t=7.25"
+    assert page.evaluate("navigator.clipboard.readText()") == moment
+    assert page.evaluate("location.href") == moment  # the address bar says what was copied
+    assert page.locator("#copy-moment-link").is_hidden()
+    assert not errors, errors
+    context.close()
+
+
+@pytest.mark.models
+@pytest.mark.browser
+@pytest.mark.parametrize("clipboard", [
+    "Object.defineProperty(Navigator.prototype, 'clipboard', { get: () => undefined });",  # a plain-http site's
+    "navigator.clipboard.writeText = () => Promise.reject(new DOMException('refused', 'NotAllowedError'));",
+], ids=["unavailable", "refused"])
+def test_where_the_clipboard_cannot_be_written_the_link_is_selected_to_copy_by_hand(browser, api, ids, clipboard):
+    context = browser.new_context()
+    context.add_init_script(clipboard)
+    page, errors = _at_a_moment_of_its_own(context, api, ids["local"])
+    page.get_by_role("button", name="Copy link to this moment").click()
+    field = page.get_by_role("textbox", name="Link to this moment")
+    field.wait_for()
+    assert field.input_value() == f"{api.base}/talks/{ids['local']}?t=7.25"
+    selected = field.evaluate("f => [document.activeElement === f, f.selectionStart, f.selectionEnd, f.value.length]")
+    assert selected == [True, 0, len(field.input_value()), len(field.input_value())]
+    assert "The link is selected" in page.get_by_role("status").filter(has_text="link").text_content()
+    assert not errors, errors
     context.close()

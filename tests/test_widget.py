@@ -22,7 +22,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -238,6 +238,11 @@ def _wait_playing_at(visit: Visit, start: float, tag: str = "audio") -> dict:
     return state
 
 
+def _player_link(visit: Visit, name: str):
+    """The player's link of that name (its source, or the talk's page here), as a screen reader finds it."""
+    return visit.page.locator("talk-search .player").get_by_role("link", name=name, exact=True)
+
+
 def _contrast(*colours: str) -> float:
     """WCAG's contrast ratio of two computed `rgb(r, g, b)` colours."""
     def luminance(colour: str) -> float:
@@ -328,7 +333,7 @@ def test_type_select_and_play_at_the_moment_cross_origin(widget_api, host_site, 
     visit.wait_event("play", talk=hit["talk"]["id"])
     state = _wait_playing_at(visit, hit["start"])
     assert state["src"].split("#")[0] == hit["talk"]["media_url"]  # played from the feed's host, cross-origin
-    assert visit.page.locator("talk-search .player a").get_attribute("href") == hit["link"]
+    assert _player_link(visit, "Open at source ↗").get_attribute("href") == hit["link"]
     assert visit.page.locator("talk-search [role=listbox]").is_hidden()  # choosing closes the results
 
     # The transcript as the player's captions (WCAG 1.2.2), read from the API's origin: the cues of its WebVTT.
@@ -348,6 +353,38 @@ def test_type_select_and_play_at_the_moment_cross_origin(widget_api, host_site, 
     assert visit.errors == []
     # Nothing fetched but the page itself, the API and the media.
     assert visit.origins() <= {host_site.base, widget_api.base, media_server.base}
+    visit.close()
+
+
+def test_the_player_links_to_the_talk_page_at_the_moment_beside_the_source(widget_api, host_site, browser):
+    """A talk with a source links to it and to its page here, where its transcript is: both open at the moment, the
+    page's resolved against the API (the host page is another origin), in a new tab, as the source's does."""
+    query = "checkpoints go to an object storage bucket"
+    hit = widget_api.search(query)["results"][0]
+    assert hit["link"] and hit["start"] >= 3, "the checks below need a talk with a source, at a moment past 0:00"
+    url = host_site.page("/page-link", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                   f'<talk-search api="{widget_api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search(query)
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=hit["talk"]["id"])
+    assert _player_link(visit, "Open at source ↗").get_attribute("href") == hit["link"]
+    page_link = _player_link(visit, "Open talk page ↗")
+    assert page_link.is_visible()
+    href = urlsplit(page_link.get_attribute("href"))
+    assert f"{href.scheme}://{href.netloc}" == widget_api.base and href.path == f"/talks/{hit['talk']['id']}"
+    assert float(parse_qs(href.query)["t"][0]) == pytest.approx(hit["start"], abs=0.01)
+    assert page_link.get_attribute("target") == "_blank" and "noopener" in page_link.get_attribute("rel")
+
+    with visit.page.expect_popup() as opened:
+        page_link.click()
+    talk_page = opened.value
+    talk_page.wait_for_load_state()
+    article = talk_page.locator("#talk")
+    assert article.get_attribute("data-id") == hit["talk"]["id"]
+    assert float(article.get_attribute("data-start")) == pytest.approx(hit["start"], abs=0.01)
+    assert talk_page.locator(".s.now").count() == 1  # the sentence said at that moment, in its transcript
+    assert visit.errors == []
     visit.close()
 
 
@@ -439,7 +476,7 @@ def test_youtube_talk_plays_in_the_iframe_player_at_the_moment(widget_api, host_
     assert yt["videoId"] == YOUTUBE_ID
     assert yt["start"] == int(hit["start"]) and yt["seeks"] == [hit["start"]]
     assert visit.shadow("return !!root.querySelector('.stage iframe')")  # the player sits inside the widget
-    assert visit.page.locator("talk-search .player a").get_attribute("href") == hit["link"]
+    assert _player_link(visit, "Open at source ↗").get_attribute("href") == hit["link"]
     assert "https://www.youtube.com/iframe_api" in visit.requests
     assert visit.errors == []
     visit.close()
@@ -731,7 +768,7 @@ def test_source_link_of_a_local_talk_opens_the_services_copy_at_the_moment(local
     visit.search(query)
     visit.page.keyboard.press("Enter")
     visit.wait_event("play", talk=hit["talk"]["id"])
-    source = visit.page.locator("talk-search .player a")
+    source = _player_link(visit, "Open at source ↗")
     assert source.get_attribute("href") == local_talk_api.base + hit["link"]  # not talk.url, which has no moment
     assert source.text_content() == "Open at source ↗"
     # played from the service's copy, which the API names without the file's path on the server, in an <audio>

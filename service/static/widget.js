@@ -85,7 +85,7 @@ mark{background:var(--_mark-bg);color:var(--_mark-fg);border-radius:2px;padding:
 .player{margin-top:.6em}
 .bar{display:grid;grid-template-columns:1fr auto;align-items:start;gap:.1em .6em;padding:.5em .9em;font-size:.9em}
 .now{font-weight:600;overflow-wrap:anywhere}
-.bar a{grid-row:2;justify-self:start}
+.links{grid-row:2;display:flex;flex-wrap:wrap;gap:0 1.2em}
 a{color:var(--_accent);white-space:nowrap}
 button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;padding:0 .2em;font-size:1.2em;line-height:1;
   min-width:24px;min-height:24px} /* a target of 24px square at least (WCAG 2.5.8) */
@@ -265,11 +265,17 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const bar = el("div", "bar");
       this.nowPlaying = el("span", "now");
       this.sourceLink = el("a", "", "Open at source ↗");
-      Object.assign(this.sourceLink, { target: "_blank", rel: "noopener noreferrer" });
+      // The talk's page here, at the moment: its transcript, which the source (a video site, a feed's host) lacks.
+      this.pageLink = el("a", "", "Open talk page ↗");
+      const links = el("span", "links");
+      for (const a of [this.sourceLink, this.pageLink]) {
+        Object.assign(a, { target: "_blank", rel: "noopener noreferrer" });
+        links.append(a);
+      }
       const close = el("button", "", "×");
       close.setAttribute("aria-label", "Close player");
       close.addEventListener("click", () => this.closePlayer());
-      bar.append(this.nowPlaying, this.sourceLink, close);
+      bar.append(this.nowPlaying, links, close);
       this.stage = el("div", "stage");
       this.player.append(bar, this.stage);
       // A constructed stylesheet is shared by every instance and passes a host page's CSP without
@@ -516,14 +522,10 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       // like `page` (/media/{id}#t=...): resolved against the API, or the moment would be lost to talk.url.
       const base = `${this.api}/`;
       const source = httpUrl(result.link, base) || httpUrl(talk.url);
-      const link = source || httpUrl(result.page, base);
       this.nowPlaying.replaceChildren();
       isolated(this.nowPlaying, [talk.title || "Untitled talk", clock(start)], () => " · ");
-      this.sourceLink.hidden = !link;
-      if (link) {
-        this.sourceLink.href = link.href;
-        this.sourceLink.textContent = source ? "Open at source ↗" : "Open talk page ↗";
-      }
+      this.showLink(this.sourceLink, source);
+      this.showLink(this.pageLink, httpUrl(result.page, base));
       this.player.hidden = false;
       this.emit("play", { talk: talk.id, start });
 
@@ -535,6 +537,13 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       if (youtube) this.playYouTube(youtube, start);
       else if (media) this.playMedia(media, start, talk, kind);
       else this.showMessage("This talk can't be played here; open it at the source.");
+    }
+
+    /** A player's link, shown only with an address to go to. */
+    showLink(a, url) {
+      a.hidden = !url;
+      if (url) a.href = url.href;
+      else a.removeAttribute("href");
     }
 
     playMedia(url, start, talk, kind) {

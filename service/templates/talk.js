@@ -79,7 +79,9 @@
     }
     player = {
       seek(t) { jump(t); media.play().catch(() => {}); },
-      time: now,
+      // Until it has read the recording a player is at 0:00 whatever the link asked for (the src's #t= is applied as
+      // it loads), unless a seek was asked for since.
+      time: () => (media.readyState < 1 && !media.currentTime ? startAt : now()),
     };
     // (a #t= past the recording's end, which the server did not see, plays it from the start, as ?t= does)
     const begin = () => { if (startAt > 0 && !(measured && startAt > measured)) jump(startAt); };
@@ -99,7 +101,9 @@
         playerVars: { start: Math.floor(startAt), playsinline: 1, rel: 0 },
         events: { onReady: () => setInterval(() => mark(yt.getCurrentTime()), 250) },
       });
-      player = { seek(t) { yt.seekTo(t, true); yt.playVideo(); }, time: () => yt.getCurrentTime() };
+      // Not started yet (-1) or cued (5), YouTube's player says 0:00 whatever its start is.
+      const unstarted = () => [-1, 5].includes(yt.getPlayerState());
+      player = { seek(t) { yt.seekTo(t, true); yt.playVideo(); }, time: () => (unstarted() ? startAt : yt.getCurrentTime()) };
     };
   }
 
@@ -107,6 +111,11 @@
     // To the hundredth, as the server writes ?t= (url_seconds): a reload lands on this sentence, not the one before.
     const hundredths = Math.round(t * 100) / 100;
     history.replaceState(null, "", hundredths > 0 ? "?t=" + hundredths : location.pathname);
+  }
+
+  // Where the listener is: the player's time; before there is a player, the sentence marked, or the link's moment.
+  function here() {
+    return player ? player.time() : (current ? parseFloat(current.dataset.start) : startAt);
   }
 
   function seek(t) {
@@ -150,6 +159,30 @@
     li.append(document.createTextNode(text));
     return li;
   }
+
+  // Copy link to this moment: the address as the page writes it when the listener stops (address()), at where they
+  // are now, so the address bar says the same. Where the clipboard can't be written (no API on a plain-http site, or
+  // the browser refuses), the link is put in a field and selected, to be copied by hand. Shown only with this script.
+  const copyButton = document.getElementById("copy-moment");
+  const copyField = document.getElementById("copy-moment-link");
+  const copyStatus = document.getElementById("copy-moment-status");
+  copyButton.hidden = false;
+  copyButton.addEventListener("click", async () => {
+    copyStatus.textContent = "";  // emptied first, so that copying again is announced again
+    address(here());
+    const link = location.href;
+    try {
+      await navigator.clipboard.writeText(link);
+      copyField.hidden = true;
+      copyStatus.textContent = "Link copied.";
+    } catch {
+      copyField.value = link;
+      copyField.hidden = false;
+      copyField.focus();
+      copyField.select();
+      copyStatus.textContent = "The link is selected: copy it with Ctrl+C (⌘C on a Mac).";
+    }
+  });
 
   // Find in this talk: a search restricted to this talk, best first, a page at a time; its moments are marked in
   // the transcript.
@@ -220,8 +253,7 @@
   const relatedStatus = document.getElementById("related-status");
   document.getElementById("related-btn").addEventListener("click", async () => {
     relatedStatus.textContent = "";  // emptied first, so that the same answer twice is announced twice
-    const at = player ? player.time() : (current ? parseFloat(current.dataset.start) : startAt);
-    const p = new URLSearchParams({ talk: root.dataset.id, at: String(Math.floor(at || 0)) });
+    const p = new URLSearchParams({ talk: root.dataset.id, at: String(Math.floor(here() || 0)) });
     const response = await fetch(base + "/api/related?" + p);
     const body = await response.json();
     related.replaceChildren();
