@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.service_fixtures import serving, settings_for, shared_library, wait_until
+from tests.service_fixtures import serving, settings_for, shared_library, talk_ids, wait_until
 
 pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.browser, pytest.mark.models]
@@ -102,5 +102,39 @@ def test_the_same_search_again_adds_no_history_entry(browser, api):
     assert page.input_value("#q") == "checkpoint"
     page.go_back()
     _found(page, "for “object storage”")
+    assert not errors, errors
+    page.close()
+
+
+def test_a_search_within_talks_stays_within_them_as_typed_and_after_back(browser, api):
+    """``talk=`` (a talk page's search): typed on, and typed on after Back, the search stays within every talk the
+    URL names, which the Filters do not count; Enter on the search the URL already says is that entry."""
+    ids = talk_ids()
+    within = f"talk={ids['t01']}&talk={ids['t02']}"
+    page, errors = _page(browser)
+    page.goto(f"{api.base}/?q=storage&{within}")
+    _found(page, "for “storage” in 2 talks")
+    entries = page.evaluate("history.length")
+    with page.expect_response(lambda r: "/results?" in r.url):
+        page.press("#q", "Enter")
+    assert page.evaluate("history.length") == entries
+    page.fill("#q", "partition keys")
+    _found(page, "for “partition keys” in 2 talks")
+    assert page.url == f"{api.base}/?q=partition+keys&{within}"
+    assert page.locator(".filters summary .count").count() == 0
+    page.go_back()
+    _found(page, "for “storage” in 2 talks")
+    with page.expect_response(lambda r: "/results?" in r.url):
+        page.press("#q", "Enter")
+    page.go_forward()  # still ahead: the Enter was the entry gone back to
+    _found(page, "for “partition keys” in 2 talks")
+    page.go_back()
+    _found(page, "for “storage” in 2 talks")
+    page.fill("#q", "checkpoint")
+    _found(page, "for “checkpoint” in 2 talks")
+    assert page.url == f"{api.base}/?q=checkpoint&{within}"
+    shown = {href.split("?")[0].rsplit("/", 1)[1] for href in
+             page.eval_on_selector_all("#results .result a.title", "links => links.map((a) => a.href)")}
+    assert shown and shown <= {ids["t01"], ids["t02"]}, shown
     assert not errors, errors
     page.close()

@@ -132,6 +132,96 @@ def test_search_page_reads_every_value_of_a_repeated_filter(api, ids):
     assert set(shown) == {ids["t01"], ids["t02"]}
 
 
+def _titles(html: str) -> set[str]:
+    """The talks a results page or fragment shows results from."""
+    return set(re.findall(r'class="title" href="/talks/([^"?]+)\?t=', html))
+
+
+def test_search_page_searches_within_the_talk_a_link_names(api, ids):
+    """``talk=`` (a talk page's search, a feed's page, a link) searches that talk alone, as the API does: the page
+    and its fragment name the talk, link the same search in every talk (the words and the Filters kept), and the
+    form carries the talk on (a hidden field; no Filter in the count) as the feed link does."""
+    query = {"q": "storage", "talk": ids["t02"], "language": "en"}
+    assert {r["talk"]["id"] for r in api.get("/api/search", params=query).json()["results"]} == {ids["t02"]}
+    title = api.get(f"/api/talks/{ids['t02']}").json()["title"]
+    for path in ("/", "/results"):
+        html = unescape(api.get(path, params=query).text)
+        assert _titles(html) == {ids["t02"]}, html
+        assert f'Searching within <a href="/talks/{ids["t02"]}" lang="en" dir="auto">{title}</a>' in html
+        assert '<a class="all-talks" href="/?q=storage&language=en">Search all talks</a>' in html
+        assert "for “storage” in this talk (filtered)</span>" in html
+        assert f'href="/api/search.atom?q=storage&talk={ids["t02"]}&language=en"' in html
+    page = api.get("/", params=query).text
+    assert f'<input type="hidden" name="talk" value="{ids["t02"]}">' in page
+    assert 'placeholder="Search what was said in this talk…"' in page and '<span class="count">1</span>' in page
+    # without a query, the talk list is that talk's
+    listing = unescape(api.get("/", params={"talk": ids["t02"]}).text)
+    assert "1 talk in the library matches the filters" in listing
+    assert re.findall(r'class="title" href="/talks/([^"]+)"', listing) == [ids["t02"]]
+    assert '<a class="all-talks" href="/">List all talks</a>' in listing
+
+
+def test_search_within_several_talks_keeps_every_one_from_page_to_page(ids):
+    """A repeated ``talk`` is any of them, as the API reads it: the results are theirs alone, the links to the next
+    and previous pages keep every one, and grouped by talk it is each talk's best moment with its timeline."""
+    both = [ids["t01"], ids["t02"]]
+    with serving(settings_for(shared_library(), search_limit=2)) as server:
+        shown, link = set(), "/?" + urlencode({"q": "storage", "talk": both}, doseq=True)
+        while link:  # the "More results" links, page after page
+            html = unescape(server.get(link).text)
+            assert "in 2 talks</span>" in html and html.count('<input type="hidden" name="talk"') == 2
+            shown |= _titles(html)
+            for kind in ("more", "previous"):
+                if found := re.search(rf'<a class="{kind}" href="([^"]*)">', html):
+                    assert parse_qs(urlsplit(found[1]).query)["talk"] == both, found[1]
+            more = re.search(r'<a class="more" href="([^"]*)">More results</a>', html)
+            link = more[1] if more else None
+        assert shown == set(both)
+        grouped = server.get("/", params={"q": "storage", "talk": both, "group": "talk"}).text
+        assert "Talks 1–2 for “storage” in 2 talks" in grouped and _titles(grouped) == set(both)
+        assert grouped.count('class="timeline"') == 2 and 'class="also-in"' not in grouped
+
+
+def test_search_within_a_talk_the_library_lacks_says_so(api, ids):
+    """A talk since removed, or a mistyped link: said in the page's notice, with the search in every talk a click
+    away, rather than an error page or results from every talk; one of several gone, the others are searched."""
+    gone = "0123456789ab"
+    for path in ("/", "/results"):
+        response = api.get(path, params={"q": "storage", "talk": gone, "speaker": "Ines Moreau"})
+        html = unescape(response.text)
+        assert response.status_code == 200 and 'class="result"' not in html
+        notice = f"Cannot search within talk '{gone}': there is no such talk in this library."
+        assert f'<p class="notice">{notice}</p>' in html
+        assert f"Searching within <bdi>{gone}</bdi> – no such talk" in html
+        assert '<a class="all-talks" href="/?q=storage&speaker=Ines+Moreau">Search all talks</a>' in html
+    html = unescape(api.get("/", params={"q": "storage", "talk": [gone, ids["t02"]]}).text)
+    assert _titles(html) == {ids["t02"]} and "for “storage” in this talk</span>" in html
+    assert f"<bdi>{gone}</bdi> – no such talk, <a href=\"/talks/{ids['t02']}\"" in html
+    # an id longer than the API takes: said in the API's words, as for the other filters
+    too_long = unescape(api.get("/", params={"q": "storage", "talk": "x" * 201}).text)
+    assert "Cannot filter: talk: values are at most 200 characters." in too_long and 'class="result"' not in too_long
+
+
+def test_a_feeds_page_searches_what_the_feed_does():
+    """A feed's page (its rel="alternate") keeps the talks it searches within, every one, now that the page's form
+    carries them; the feed's ``limit`` is the feed's own."""
+    query = [("q", "storage"), ("talk", "a1"), ("limit", "2"), ("speaker", "Ines Moreau"), ("talk", "b2")]
+    assert pages.search_page_query(query) == "q=storage&talk=a1&speaker=Ines+Moreau&talk=b2"
+
+
+def test_the_talk_page_searches_within_its_talk_without_javascript(api, ids):
+    """The talk page's "Find in this talk" (talk.js finds in the page) is a form of its own: without a script it is
+    the search page's search within this talk."""
+    page = api.get(f"/talks/{ids['t02']}").text
+    form = re.search(r'<form class="find" id="find" role="search" action="(/)" method="get">(.*?)</form>', page,
+                     re.S)
+    assert form, page
+    assert 'id="find-q" name="q"' in form[2]
+    assert f'<input type="hidden" name="talk" value="{ids["t02"]}">' in form[2]
+    html = api.get(form[1], params={"q": "storage", "talk": ids["t02"]}).text
+    assert _titles(html) == {ids["t02"]} and "Searching within" in html
+
+
 def _index_local_talk(tmp_path) -> tuple[Settings, Path]:
     """A library of one talk indexed from a local file, t01 with whole-second captions (no transcription):
     its settings, and the file."""

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from talksearch.language_codes import filter_languages, language_label
-from talksearch.library import TalkFilter
+from talksearch.library import StoredTalk, TalkFilter
 from talksearch.search.searcher import QueryError, quotes_dropped_note
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
@@ -29,14 +29,18 @@ _FILTERS = (*(name for name, _, _ in _MENUS), "published_after", "published_befo
 
 def search_page_query(query: list[tuple[str, str]]) -> str:
     """The search page's query for a search the API was asked (a feed's page, its ``rel="alternate"``): what the
-    page's form can hold, ``q`` and the filters, every value of a repeated one. A ``talk`` (the form holds none)
-    is left out, so the page shows more than the feed, never less; ``limit`` is the service's own."""
-    return urlencode([(name, value) for name, value in query if name == "q" or name in _FILTERS])
+    page's form can hold, ``q``, the talks searched within (``talk``, which the form carries on) and the filters,
+    every value of a repeated one, so that the page searches what the feed does; ``limit`` is the service's own."""
+    return urlencode([(name, value) for name, value in query if name in ("q", "talk") or name in _FILTERS])
 
 
 def _form(request: Request) -> dict:
     params = request.query_params
     notice = None
+    try:  # the talks searched within ("search within this talk"), every value, as the API reads them
+        within = list(dict.fromkeys(filter_values("talk", params.getlist("talk"))))
+    except ApiError as exc:
+        within, notice = [], f"Cannot filter: {exc.message}."
     selected: dict[str, list[str] | str] = {}
     for name, _, _ in _MENUS:  # every value of a repeated filter, any of them, as the API reads them
         try:
@@ -63,25 +67,53 @@ def _form(request: Request) -> dict:
     # the API's bounds: a search's pages stop at its own (deep pages are costly); the talk list's reach any library
     offset = min(offset, SEARCH_OFFSET_MAX if q.strip() else TALKS_OFFSET_MAX)
     return {"q": q, "group": "talk" if params.get("group") == "talk" else "none",
-            "offset": offset, "selected": selected, "notice": notice}
+            "offset": offset, "selected": selected, "within": within, "notice": notice}
+
+
+def _scope(state, within: list[str]) -> list[tuple[str, StoredTalk | None]]:
+    """The talks a search is within, (id, talk), in the order asked: None for an id the library has no talk for
+    (removed since the link was made, or mistyped), which the page names rather than dropping."""
+    if not within:
+        return []
+    with state.searcher.reading() as library:
+        talks = library.talks_by_id(within)
+    return [(talk_id, talks.get(talk_id)) for talk_id in within]
+
+
+def _no_such_talks(missing: list[str]) -> str:
+    named = ", ".join(repr(talk_id) for talk_id in missing)
+    if len(missing) == 1:
+        return f"Cannot search within talk {named}: there is no such talk in this library."
+    return f"Cannot search within talks {named}: there are no such talks in this library."
 
 
 def _results_context(state, form: dict, base: str) -> dict:
     s = form["selected"]
     filters = TalkFilter(
-        channels=s["channel"], events=s["event"], speakers=s["speaker"], languages=s["language"],
-        published_after=s["published_after"] or None, published_before=s["published_before"] or None,
+        talks=form["within"], channels=s["channel"], events=s["event"], speakers=s["speaker"],
+        languages=s["language"], published_after=s["published_after"] or None,
+        published_before=s["published_before"] or None,
     )
     reversed_dates = filters.reversed_dates()
-    notice = form["notice"] or (f"Cannot filter: {reversed_dates}." if reversed_dates else None)
-    # each value counts, as the page's script counts the form's (search.js)
+    scope = _scope(state, form["within"])
+    # none of the talks asked for is in the library: said, rather than a search of no talk ("Nothing found")
+    missing = [talk_id for talk_id, talk in scope if talk is None]
+    notice = (form["notice"] or (f"Cannot filter: {reversed_dates}." if reversed_dates else None)
+              or (_no_such_talks(missing) if missing and len(missing) == len(scope) else None))
+    # each value of the Filters' menus and dates counts, as the page's script counts the form's (search.js); the
+    # talks searched within are said beside the results (scope), not in the Filters
     active_filters = sum(len(v) if isinstance(v, list) else bool(v) for v in s.values())
+    menus_chosen = {k: v for k, v in s.items() if v}  # links repeat a filter's every value (doseq)
+    group = {"group": "talk"} if form["group"] == "talk" else {}
     context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": active_filters,
                "response": None, "talks": None, "notice": notice, "players": {}, "feed_query": "",
-               "quotes_note": None, "previous_query": None}
+               "quotes_note": None, "previous_query": None, "within": form["within"], "scope": scope,
+               # the same search in every talk: the words and the Filters kept, from the first page
+               "all_talks_query": urlencode({**({"q": form["q"]} if form["q"].strip() else {}), **menus_chosen,
+                                             **group}, doseq=True)}
     if notice:
         return context
-    chosen = {k: v for k, v in s.items() if v}  # links repeat a filter's every value (doseq)
+    chosen = {**({"talk": form["within"]} if form["within"] else {}), **menus_chosen}
     if form["q"].strip():
         try:
             response = state.searcher.search(form["q"], state.settings.search_limit, offset=form["offset"],
@@ -95,7 +127,6 @@ def _results_context(state, form: dict, base: str) -> dict:
         context["response"] = response
         if response.quotes_dropped:  # the results lack the phrases the user quoted: say so, not a silent swap
             context["quotes_note"] = quotes_dropped_note(form["q"])
-        group = {"group": "talk"} if form["group"] == "talk" else {}
         if response.next_offset is not None and response.next_offset <= SEARCH_OFFSET_MAX:  # a page it would serve
             context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset},
                                               doseq=True)
@@ -158,12 +189,14 @@ def _menus(state, chosen: dict) -> Menus:
 def _reading(form: dict, menus: Menus) -> dict:
     """How the server read the page's query, in the form's terms: the text searched (the last ``q``), each menu's
     chosen options (value, text) as the menus hold them ("tomasz wierzbicki" is "Tomasz Wierzbicki", en-US is
-    en), the dates as a date field holds them, and ``query``, the URL that says the same with nothing else.
-    search.js sets the form from it after Back or Forward, so the form shows what the results were searched by."""
+    en), the dates as a date field holds them, the talks searched within (``talk``, the form's hidden fields), and
+    ``query``, the URL that says the same with nothing else. search.js sets the form from it after Back or Forward,
+    so the form shows what the results were searched by."""
     s = form["selected"]
     chosen = {name: [(value, text) for value, text, selected in options if selected] for name, _, options in menus}
     dates = {name: s[name] for name in ("published_after", "published_before")}
     query = [("q", form["q"])] if form["q"].strip() else []
+    query += [("talk", talk_id) for talk_id in form["within"]]
     query += [(name, value) for name, options in chosen.items() for value, _ in options]
     query += [(name, value) for name, value in dates.items() if value]
     if form["group"] == "talk":
@@ -171,7 +204,7 @@ def _reading(form: dict, menus: Menus) -> dict:
     if form["offset"]:
         query.append(("offset", str(form["offset"])))
     return {"q": form["q"], "group": "talk" if form["group"] == "talk" else "", "menus": chosen, **dates,
-            "query": urlencode(query)}
+            "talk": form["within"], "query": urlencode(query)}
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -16,10 +16,10 @@
   }
 
   // The page's own parts that the swapped results do not hold: the Filters badge and the window title,
-  // as the server writes them (search.html).
+  // as the server writes them (search.html). The talks searched within are no Filter: the results name them.
   const summary = form.querySelector(".filters summary");
   function showForm(p) {
-    const filters = [...p.keys()].filter((key) => key !== "q" && key !== "group").length;
+    const filters = [...p.keys()].filter((key) => !["q", "group", "talk"].includes(key)).length;
     const badge = document.createElement("span");
     badge.className = "count";
     badge.textContent = filters;
@@ -68,8 +68,9 @@
   // server read it (fill). The server reads the last of a repeated field, as here.
   function restoreForm() {
     const p = new URLSearchParams(location.search);
+    within(p.getAll("talk"));
     for (const field of form.elements) {
-      if (!field.name) continue;
+      if (!field.name || field.type === "hidden") continue;
       const values = p.getAll(field.name);
       if (field.localName === "select") {
         for (const option of field.options) option.selected = values.includes(option.value);
@@ -83,13 +84,22 @@
   // filtered by, whatever the URL's spelling ("tomasz+wierzbicki", en-US, 20240101), so that it shows what a load
   // of that URL shows.
   function fill(read) {
+    within(read.talk || []);
     for (const field of form.elements) {
       if (field.localName === "select") choose(field, read.menus[field.name] || []);
       else if (field.type === "checkbox") field.checked = read[field.name] === field.value;
-      else if (field.name) field.value = read[field.name] ?? "";
+      else if (field.name && field.type !== "hidden") field.value = read[field.name] ?? "";
     }
     here = new URLSearchParams(read.query);
     showForm(params());
+  }
+
+  // The talks searched within: a hidden field each (search.html), every one of a repeated "talk", so that a new
+  // search stays within them.
+  function within(ids) {
+    for (const field of form.querySelectorAll("input[type=hidden][name=talk]")) field.remove();
+    form.querySelector(".box").after(...ids.map((id) => Object.assign(document.createElement("input"),
+                                                                     { type: "hidden", name: "talk", value: id })));
   }
 
   // A menu's chosen options, [value, text]: one the menu lacks (a name no talk has, chosen on another page) is
