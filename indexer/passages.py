@@ -45,6 +45,13 @@ class PassageOptions:
     # sentence (tune half: paraphrase R@5 0.75 with it, 0.84 without; docs/benchmarks.md). Windows keep it.
     sentence_context: bool = False
 
+    def embedded_details(self) -> frozenset[str]:
+        """The talk's details (``TALK_DETAILS``) its passages are embedded after (``context``): a talk whose
+        details change there is embedded again; one whose others change keeps its vectors."""
+        if not self.context:
+            return frozenset()
+        return frozenset({"title", "chapters"} if self.context == "chapter" else {"title"})
+
 
 def split_sentences(segments: list[Segment], options: PassageOptions | None = None) -> list[Segment]:
     """Sentences, each with its words, start (first word) and end (last word)."""

@@ -29,10 +29,6 @@ from talksearch.library import (TALK_DETAILS, Library, LibraryError, Segment, St
 from talksearch.settings import Settings
 from talksearch.text import printable
 
-# The details a window passage is embedded after (``embedding_texts``: the talk's title, and its chapter where the
-# context names chapters): a talk whose old library restated one is embedded again, not left with the earlier one
-EMBEDDED_DETAILS = frozenset({"title", "chapters"})
-
 
 @dataclass
 class ReembedSummary(Summary):
@@ -135,19 +131,21 @@ class Reembedding:
     def _restate(self, stored: StoredTalk, kept: StoredTalk) -> Outcome:
         """A talk the new library has: ``old``'s details stored where they differ (as ``IndexRun._restate`` stores
         a source's), an ``updated`` line, its transcript kept; else skipped, named by the title the new library
-        holds. A detail its passages are embedded after (``EMBEDDED_DETAILS``) has them embedded again, with the
-        details in the same transaction: a run stopped between the two would leave the earlier title's vectors."""
+        holds. A detail its passages are embedded after (``PassageOptions.embedded_details``: its title, and its
+        chapters where the context names them) has them embedded again, with the details in the same transaction: a
+        run stopped between the two would leave the earlier title's vectors."""
         details = {key: getattr(stored, key) for key in TALK_DETAILS}
         changed = [key for key in TALK_DETAILS if details[key] != getattr(kept, key)]
         if not changed:
             return Outcome("skipped", kept.title, "already in the library", talk_id=kept.id)
         detail = f"details changed ({', '.join(changed)}); transcript kept"
-        if EMBEDDED_DETAILS.intersection(changed):
+        embedded = self.passage_options.embedded_details()
+        if embedded.intersection(changed):
             # stored again whole, not through update_talk_details: the time its details changed is set here
             passages = self._embed(replace(kept, **details, details_changed_at=record_time()),
                                    self.new.segments(kept.id), replace_earlier=True)
             detail += (f"; its {passages} passages embedded again after its new "
-                       f"{' and '.join(key for key in changed if key in EMBEDDED_DETAILS)}")
+                       f"{' and '.join(key for key in changed if key in embedded)}")
         else:
             self.new.update_talk_details(kept.id, details)
         return Outcome("updated", stored.title, detail, talk_id=kept.id)

@@ -22,7 +22,7 @@ import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from collections import Counter
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime, parsedate_tz
@@ -603,30 +603,47 @@ def _absolute(url: str, feed_url: str) -> str:
 
 def _json_chapters(data: bytes, duration: float | None) -> list[dict]:
     """A Podcasting 2.0 chapters file (``{"version", "chapters": [{"startTime", "title", "endTime"?, "toc"?}]}``)
-    as a talk's chapters, by start, within the talk (the file is the publisher's word, not checked against the
-    recording): each ends where the file says but no later than where the next begins and the talk ends (``duration``;
-    None when that is not known), else there. Left out: what is no table-of-contents entry (``"toc": false``, a
-    picture or link shown along the way), chapters without a title or a usable start (``_a_time``), those that start
-    at or past the talk's end, and all but the first listed of those that start together. Titles are one printable
-    line of at most ``_CHAPTER_TITLE`` characters. ValueError when ``data`` is not such a file."""
-
-    def title_line(title: str) -> str:  # shown in the talk's table of contents, printed by the CLI
-        return _capped(printable(" ".join(title.split())), _CHAPTER_TITLE)
-
+    as a talk's chapters (``_table_of_contents``), less what is no table-of-contents entry (``"toc": false``, a
+    picture or link shown along the way). ValueError when ``data`` is not such a file."""
     document = json.loads(data)  # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
     listed = document.get("chapters") if isinstance(document, dict) else None
     if not isinstance(listed, list):
         raise ValueError("no list of chapters")
+    return _table_of_contents(((c.get("startTime"), c.get("endTime"), c.get("title")) for c in listed
+                               if isinstance(c, dict) and c.get("toc") is not False), duration)
+
+
+# yt-dlp's title for a chapter its source names none for, and for the stretch it puts before a first chapter that
+# starts later than 0 (YoutubeDL.process_video_result): a placeholder, not a title
+_FILLER_TITLE = re.compile(r"<Untitled Chapter \d+>")
+
+
+def _chapter_title(title: object) -> str | None:
+    """A chapter's title as its talk's table of contents shows it and the CLI prints it: one printable line of at
+    most ``_CHAPTER_TITLE`` characters; None where there is none (not text, blank, yt-dlp's placeholder)."""
+    if not isinstance(title, str) or _FILLER_TITLE.fullmatch(title.strip()):
+        return None
+    return _capped(printable(" ".join(title.split())), _CHAPTER_TITLE) or None
+
+
+def _table_of_contents(listed: Iterable[tuple[object, object, object]], duration: float | None) -> list[dict]:
+    """A talk's chapters from what its source lists, each a start, an end and a title as written (a feed's chapters
+    file, a site's through yt-dlp, a sidecar .info.json: the publisher's word, not checked against the recording),
+    read the same whatever the source: by start, within the talk, each ending where it says but no later than where
+    the next begins and the talk ends (``duration``; None when that is not known), else there. Left out: chapters
+    without a usable start (``_a_time``) or a title (``_chapter_title``: an entry without one names nothing in a
+    table of contents), those that start at or past the talk's end, all but the first listed of those that start
+    together, and all past the first ``_CHAPTERS`` (a hostile feed's 100,000 went into every talk page and every
+    read of the talk)."""
     talk_end = duration if _a_time(duration) and duration > 0 else None
     by_start: dict[float, tuple[object, str]] = {}  # a start's first chapter: its stated end, its title
-    for c in listed:
-        if (isinstance(c, dict) and c.get("toc") is not False and _a_time(c.get("startTime"))
-                and (talk_end is None or c["startTime"] < talk_end)
-                and isinstance(c.get("title"), str) and (title := title_line(c["title"]))):
-            by_start.setdefault(c["startTime"], (c.get("endTime"), title))
+    for start, stated, title in listed:
+        if (_a_time(start) and (talk_end is None or start < talk_end) and start not in by_start
+                and (line := _chapter_title(title))):
+            by_start[start] = (stated, line)
     starts = sorted(by_start)
     chapters = []
-    for start, bound in zip(starts, starts[1:] + [talk_end]):  # no chapter runs into the next or past the talk
+    for start, bound in zip(starts[:_CHAPTERS], starts[1:] + [talk_end]):  # none runs into the next or past the talk
         stated, title = by_start[start]
         ends = [end for end in (stated if _a_time(stated) and stated > start else None, bound) if end is not None]
         chapters.append({"start_time": start, "end_time": min(ends) if ends else None, "title": title})
@@ -1110,7 +1127,9 @@ class Sources:
             transcript, refused, pending = self._remote_captions(info, feed)
             unseekable = self._unseekable(info)
             if transcript is not None and not self.keep_media:  # the words are here: no audio needed
-                info, unread = self._feed_chapters(info, feed)
+                # its chapters within where its captions end, where nothing states its length (no itunes:duration)
+                heard_to = max((segment.end for segment in transcript.segments), default=None)
+                info, unread = self._feed_chapters(info, feed, heard_to)
                 return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), None, False,
                                transcript, _notes(unread, unseekable),
                                channel_language=source_language(feed.get("channel_language")),
@@ -1183,8 +1202,9 @@ class Sources:
             if self._recorded_elsewhere(key, given, resolved) is not None:
                 return {}
             sidecar = _sidecar_info(candidate.path.with_suffix(".info.json"))
-            talk = self._talk({**sidecar, "extractor_key": "local", "id": key.partition(" ")[2]}, {}, None, url="",
-                         media_url=None)
+            # its chapters as indexing checked them (_fetch_local): by the recording's length, not the sidecar's
+            talk = self._talk({**_by_the_recording(sidecar, resolved), "extractor_key": "local",
+                               "id": key.partition(" ")[2]}, {}, None, url="", media_url=None)
             # a title made from the file's name is none stated: a renamed recording's talk keeps its own (Moved's does)
             stated = {field: getattr(talk, field) for field in TALK_DETAILS if field != "title" or sidecar.get("title")}
         else:
@@ -1311,15 +1331,16 @@ class Sources:
             raise CaptionError(f"larger than {_URL_LIMIT_MB:g} MB")
         return b"".join(pieces), read_from[0]
 
-    def _feed_chapters(self, info: dict, feed: dict) -> tuple[dict, str | None]:
+    def _feed_chapters(self, info: dict, feed: dict, heard_to: float | None = None) -> tuple[dict, str | None]:
         """``info`` with the ``feed`` item's Podcasting 2.0 chapters where yt-dlp found none, read as its transcripts
-        are (``_read_url``); a file that cannot be read or is not one leaves the talk without, and the one line
+        are (``_read_url``), within the talk: its duration, else where its words are heard to (``heard_to``: its
+        captions' last cue); a file that cannot be read or is not one leaves the talk without, and the one line
         that says so (shown with the talk's outcome, as refused captions are)."""
         url = feed.get("chapters_url")
         if not url or info.get("chapters"):
             return info, None
         try:
-            chapters = _json_chapters(self._read_url(url), info.get("duration"))
+            chapters = _json_chapters(self._read_url(url), info.get("duration") or heard_to)
         except CaptionError as exc:  # _read_url's: a 404, a timeout, an address the service's guard refuses
             return info, f"chapters not read: {exc}"
         except (ValueError, RecursionError):  # not JSON (nor UTF-8), or not a chapters file; nested past parsing
@@ -1360,7 +1381,7 @@ class Sources:
         if known and moved_from is None and (copy_of is None or displaced is None):
             return None  # at its talk's path, or a copy met elsewhere that takes no talk's place: skipped
         _require_recording(resolved)
-        info = _sidecar_info(path.with_suffix(".info.json"))
+        info = _by_the_recording(_sidecar_info(path.with_suffix(".info.json")), resolved)
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
         stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         info.update(extractor_key="local", id=digest, title=info.get("title") or stem.replace("_", " "))
@@ -1376,8 +1397,6 @@ class Sources:
             return Fetched(talk, None, False, moved_from=moved_from, replaces=displaced and talk_id(displaced))
         # A new recording here (re-encoded, trimmed, swapped; or --reindex): it takes the displaced talk's place,
         # as the writer commits it (unless this run found that talk's recording at another path meanwhile)
-        if talk.chapters:  # by the recording's end, not the .info.json's word for it
-            talk.chapters = _chapters_within(talk.chapters, _stated_duration(resolved) or info.get("duration"))
         tracks = caption_sources.sidecar_tracks(path, self.captions)
         transcript, refused, pending = (None, None, None)
         if tracks:
@@ -1486,6 +1505,15 @@ def _sidecar_info(path: Path) -> dict:
     return kept
 
 
+def _by_the_recording(info: dict, recording: Path) -> dict:
+    """A local recording's sidecar ``info`` with the recording's own duration (measured: the .info.json's word for
+    it may be wrong), where its chapters are checked against it (a last chapter said to end at 999 s of a 23 s
+    talk ends where the recording does). Without chapters it is left as it is: re-runs open no file for it."""
+    if not info.get("chapters"):
+        return info
+    return {**info, "duration": _stated_duration(recording) or info.get("duration")}
+
+
 def _a_time(value) -> bool:
     """A time in seconds as yt-dlp writes one: a number, finite, not negative, within datetime's years (JSON as
     Python reads it has NaN and Infinity, and a talk page cannot show them)."""
@@ -1568,22 +1596,9 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         # what the feed's channel says (Fetched.channel_language)
         language=source_language(caption_sources.spoken_language(info)) or source_language(feed.get("language")),
         thumbnail=info.get("thumbnail") or feed.get("thumbnail"),  # the item's own artwork, else the show's
-        chapters=_chapters_within([
-            {"start_time": c.get("start_time"), "end_time": c.get("end_time"), "title": c.get("title")}
-            for c in info.get("chapters") or []
-        ], info.get("duration")),
+        chapters=_table_of_contents(((c.get("start_time"), c.get("end_time"), c.get("title"))
+                                     for c in info.get("chapters") or [] if isinstance(c, dict)), info.get("duration")),
     )
-
-
-def _chapters_within(chapters: list[dict], duration: float | None) -> list[dict]:
-    """Chapters as far as the talk goes (``duration``, when known): a site's or a sidecar's word, not checked
-    against the recording (a last chapter said to end at 999 s of a 23 s talk). One starting at or past the end
-    is left out, an end past it brought back to it, as ``_json_chapters`` reads a feed's; the first ``_CHAPTERS``
-    kept (a hostile feed's 100,000 went into every talk page and every read of the talk)."""
-    if not (_a_time(duration) and duration > 0):
-        return chapters[:_CHAPTERS]
-    return [{**c, "end_time": duration if _a_time(c["end_time"]) and c["end_time"] > duration else c["end_time"]}
-            for c in chapters if not _a_time(c["start_time"]) or c["start_time"] < duration][:_CHAPTERS]
 
 
 def _stated_duration(path: Path) -> float | None:

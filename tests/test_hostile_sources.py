@@ -65,6 +65,71 @@ def test_control_characters_in_a_sources_metadata_are_not_stored():
     assert talk.description == "First line.\nSecond[2J line.\nThird.", talk.description
 
 
+# A table of contents as a careless or hostile source writes one: out of order, two chapters at one start, one that
+# ends before it starts and one that lasts no time, control characters and 500 characters in titles, one untitled,
+# an end and a start past the recording (t02.ogg, 18.8 s)
+MESSY_CHAPTERS = [
+    {"start_time": 15, "end_time": 22, "title": "Power capping"},
+    {"start_time": 0, "end_time": 6, "title": "Intro"},
+    {"start_time": 6, "end_time": 10, "title": "Gang\nscheduling\tat\x07 scale"},
+    {"start_time": 6, "end_time": 10, "title": "The same start"},
+    {"start_time": 10, "end_time": 10, "title": "Lasts no time"},
+    {"start_time": 11, "end_time": None, "title": None},
+    {"start_time": 13, "end_time": 12, "title": "x" * 500},
+    {"start_time": 40, "end_time": 50, "title": "Past the end"},
+]
+
+
+@pytest.mark.unit
+def test_a_sidecars_and_a_sites_chapters_are_read_as_a_feeds_chapters_file_is(tmp_path):
+    """Chapters are the publisher's word whatever the source: a sidecar .info.json's and a site's (yt-dlp's) were
+    stored as given (unsorted, two at one start, an end before the start, BEL and newlines in a title that went
+    raw into the page's HTML and JSON-LD, 500-character titles), where a feed's chapters file was read into a table
+    of contents. Each is read as that file is: by start, the first of one start, titles one printable line of at
+    most 200 characters, none untitled, each ending by the next one's start and the recording's end."""
+    from talksearch.indexer.sources import Candidate, Sources, _json_chapters
+
+    shutil.copy(DATA / "t02.ogg", tmp_path / "sched.ogg")
+    (tmp_path / "sched.info.json").write_text(json.dumps({"title": "Scheduling", "chapters": MESSY_CHAPTERS}))
+    talk = Sources(tmp_path / "downloads", lambda key: False).fetch(
+        Candidate("sched.ogg", "sched.ogg", path=tmp_path / "sched.ogg")).talk
+    recording_end = talk.chapters[-1]["end_time"]
+    assert abs(recording_end - TRUTH["t02"]["duration"]) < 0.5
+    assert talk.chapters == [
+        {"start_time": 0, "end_time": 6, "title": "Intro"},
+        {"start_time": 6, "end_time": 10, "title": "Gang scheduling at\ufffd scale"},
+        {"start_time": 10, "end_time": 13, "title": "Lasts no time"},  # to where the next one starts
+        {"start_time": 13, "end_time": 15, "title": "x" * 199 + ELLIPSIS},
+        {"start_time": 15, "end_time": recording_end, "title": "Power capping"}]
+    # the same table of contents as a feed's chapters file, and as a site's page lists it
+    chapters_file = json.dumps({"version": "1.2.0", "chapters": [
+        {"startTime": c["start_time"], "endTime": c["end_time"], "title": c["title"]} for c in MESSY_CHAPTERS]})
+    assert _json_chapters(chapters_file.encode(), recording_end) == talk.chapters
+    site = _talk({"extractor_key": "Vimeo", "id": "1", "title": "Scheduling", "duration": recording_end,
+                  "chapters": MESSY_CHAPTERS}, {}, None, url="https://vimeo.com/1", media_url=None)
+    assert site.chapters == talk.chapters
+
+
+@pytest.mark.unit
+def test_yt_dlps_placeholder_chapters_are_no_chapters():
+    """yt-dlp titles a chapter its site names none for "<Untitled Chapter N>", and puts one such before a first
+    chapter that starts later than 0: placeholders, not a talk's table of contents (shown as chapters, they read
+    "<Untitled Chapter 1>"). Left out as a feed's untitled chapters are; the one before ends where it said."""
+    import yt_dlp
+
+    with yt_dlp.YoutubeDL({"quiet": True, "simulate": True}) as ydl:
+        info = ydl.sanitize_info(ydl.process_ie_result({
+            "id": "abc", "title": "Scheduling", "url": "http://127.0.0.1:9/talk.mp3", "ext": "mp3", "duration": 30,
+            "extractor": "generic", "extractor_key": "Generic", "webpage_url": "http://127.0.0.1:9/talk.mp3",
+            "chapters": [{"start_time": 4, "title": "Power capping"}, {"start_time": 9},
+                         {"start_time": 12, "title": "Questions"}]}, download=False))
+    assert [c["title"] for c in info["chapters"]] == [
+        "<Untitled Chapter 1>", "Power capping", "<Untitled Chapter 3>", "Questions"]  # as yt-dlp hands them on
+    talk = _talk(info, {}, None, url=info["webpage_url"], media_url=None)
+    assert talk.chapters == [{"start_time": 4, "end_time": 9, "title": "Power capping"},
+                             {"start_time": 12, "end_time": 30, "title": "Questions"}]
+
+
 def _feed_with_huge_metadata(media_server) -> str:
     """A feed on the loopback media server whose one item has a 200 KB title, author and description, and captions
     (a podcast:transcript: nothing to transcribe); the feed's URL."""

@@ -76,6 +76,25 @@ def test_embedded_text_carries_the_talk_context_but_the_stored_text_does_not():
     assert embedding_texts(passages, open_ended, PassageOptions(context="chapter"))[2].startswith("RDMA Basics. Cards. ")
 
 
+def test_the_details_passages_are_embedded_after_are_those_the_context_puts_before_them():
+    """``embedded_details``, which says when a talk's passages must be embedded again (reembed, its details
+    changed), names what ``embedding_texts`` reads: by default the title alone, so a talk whose chapters changed
+    keeps its vectors (it was embedded again for them); with the "chapter" context its chapters too."""
+    passages = make_passages(split_sentences(_talk_segments()), PassageOptions())
+    talk = {"title": "RDMA Basics", "speakers": ["Ann"],
+            "chapters": [{"start_time": 0, "end_time": 9, "title": "Memory"}]}
+    changed = {"title": "RDMA in depth", "speakers": ["Bo"],
+               "chapters": [{"start_time": 0, "end_time": 9, "title": "Cards"}]}
+    for context, embedded in (("", set()), ("title", {"title"}), ("chapter", {"title", "chapters"})):
+        options = PassageOptions(context=context)
+        assert options.embedded_details() == embedded, context
+        for detail, value in changed.items():
+            texts_change = (embedding_texts(passages, {**talk, detail: value}, options)
+                            != embedding_texts(passages, talk, options))
+            assert texts_change == (detail in embedded), (context, detail)
+    assert PassageOptions().embedded_details() == {"title"}  # the indexer's and reembed's
+
+
 def test_misheard_jargon_sounds_close_to_what_was_said():
     # what tiny.en wrote for jargon in the eval talks, against what the speaker said
     said = {"ibstat": "I always start with absurd to ceilings", "subuid": "configure in the subunit and subget files",

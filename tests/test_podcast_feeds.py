@@ -245,6 +245,29 @@ def test_a_feed_items_chapters_file_gives_its_chapters_and_a_broken_one_none(med
 
 
 @pytest.mark.unit
+def test_a_captioned_item_of_no_stated_length_keeps_its_chapters_within_its_captions(media_server, tmp_path):
+    """An item with captions and no itunes:duration is not downloaded, so nothing measures it: it lasts as far as
+    its captions go (their last cue's end), and its chapters file's chapter an hour into a talk of seconds is left
+    out, the one before it ending there (it was kept, and the one before ran to 3723 s)."""
+    folder = media_server.directory / "no-stated-length"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
+    (folder / "t01.vtt").write_text(_vtt("t01"))
+    (folder / "chapters.json").write_text(json.dumps({"version": "1.2.0", "chapters": [
+        {"startTime": 0, "title": "Intro"}, {"startTime": 10, "title": "Buckets"},
+        {"startTime": 3723, "title": "An hour in"}]}))
+    (folder / "feed.xml").write_bytes(_feed(_item(
+        "no-stated-length", '<title>No stated length</title><podcast:transcript url="t01.vtt" type="text/vtt"/>'
+        '<podcast:chapters url="chapters.json" type="application/json+chapters"/>', "talk.ogg")))
+    sources = Sources(tmp_path / "downloads", lambda key: False, captions="uploaded")
+    (fetched,) = map(sources.fetch, sources.expand(media_server.url("no-stated-length/feed.xml")))
+    assert (fetched.audio, fetched.captions is not None, fetched.talk.duration) == (None, True, None)
+    last_cue_end = int(TRUTH["t01"]["sentences"][-1]["end"])  # as _vtt writes it
+    assert fetched.talk.chapters == [{"start_time": 0, "end_time": 10, "title": "Intro"},
+                                     {"start_time": 10, "end_time": last_cue_end, "title": "Buckets"}]
+
+
+@pytest.mark.unit
 def test_a_chapters_file_or_transcript_past_the_size_limit_is_refused(media_server, tmp_path, monkeypatch):
     """A publisher's file is read up to a limit (20 MB; 1 MB here, so the test sends little) and refused past it,
     not held in memory whole: a chapters file leaves the talk without chapters, a transcript is refused as other

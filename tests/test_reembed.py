@@ -136,6 +136,30 @@ def test_a_re_run_brings_the_new_library_up_to_the_old_one(old_library, tmp_path
     assert "0 added, 1 skipped, 0 failed, 1 not in OLD; 0 talks (0 passages) re-embedded in " in again.stdout
 
 
+def test_a_talk_whose_chapters_alone_changed_keeps_its_vectors(old_library, tmp_path):
+    """Passages are embedded after the talk's title alone (``PassageOptions.context``, "title"): a talk whose
+    chapters changed in OLD since gets them in NEW, its passages kept as embedded (they were embedded again, after
+    text that had not changed: new vectors, new ids, the time of a talk's embedding for nothing)."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(old_library, old)
+    assert talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI).returncode == 0
+    embedded_first = _passage_ids(new)
+    chapters = [{"start_time": 0, "end_time": 5, "title": "Checkpoints"}]
+    with Library.open(old) as opened:  # as `talksearch index` restates a talk whose source's chapters changed
+        opened.acquire_writer()
+        t01 = next(talk for talk in opened.talks() if talk.title == "t01")
+        assert opened.update_talk_details(t01.id, {"chapters": chapters}) == ["chapters"]
+
+    caught_up = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert caught_up.returncode == 0, caught_up.stderr
+    lines = caught_up.stdout.splitlines()
+    assert lines[0] == "updated t01: details changed (chapters); transcript kept", lines
+    assert "0 talks (0 passages) re-embedded in " in lines[-1], lines
+    assert _passage_ids(new) == embedded_first
+    with Library.open(new, readonly=True) as opened:
+        assert opened.talk(t01.id).chapters == chapters
+
+
 def test_a_talk_that_cannot_be_re_embedded_does_not_stop_the_others(old_library, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(old_library, damaged)

@@ -591,6 +591,31 @@ def test_a_sidecars_chapters_end_by_the_recordings_end(tmp_path):
 
 
 @pytest.mark.unit
+def test_a_re_run_restates_a_sidecars_chapters_as_indexing_stored_them(tmp_path):
+    """A re-run restates what a known local recording's sidecar says (``listed_details``), and the writer stores
+    what differs: its chapters are checked against the recording's length there too, not the .info.json's word for
+    it (19.5 s of an 18.8 s recording), or a second run of an unchanged file said "updated ... details changed
+    (chapters)" and brought back a chapter past the recording's end and an end past it."""
+    import json
+    import shutil
+
+    from talksearch.indexer.sources import Candidate, Sources
+    from tests.helpers import DATA, TRUTH
+
+    shutil.copy(DATA / "t02.ogg", tmp_path / "sched.ogg")
+    (tmp_path / "sched.info.json").write_text(json.dumps({"title": "Scheduling", "duration": 19.5, "chapters": [
+        {"start_time": 0, "end_time": 6, "title": "Intro"}, {"start_time": 6, "end_time": 19.5, "title": "Power"},
+        {"start_time": 19, "end_time": 19.5, "title": "Past the recording"}]}))
+    candidate = Candidate("sched.ogg", "sched.ogg", path=tmp_path / "sched.ogg")
+    sources = Sources(tmp_path / "downloads", lambda key: False)
+    indexed = sources.fetch(candidate).talk
+    assert [c["title"] for c in indexed.chapters] == ["Intro", "Power"]
+    assert abs(indexed.chapters[1]["end_time"] - TRUTH["t02"]["duration"]) < 0.5
+    restated = Sources(tmp_path / "downloads", lambda key: True).listed_details(candidate, indexed.archive_id)
+    assert restated["chapters"] == indexed.chapters
+
+
+@pytest.mark.unit
 def test_snapping_compares_words_by_their_first_letters_in_any_language():
     """A link lands on the sentence that shares the query's words; in German or French those come inflected
     ("Containers", "détecter" for "Container", "détection"), which whole words never match."""
