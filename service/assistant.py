@@ -42,7 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from talksearch import __version__
 from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
-from talksearch.schemas import Chapter, SearchResult, TalkDetail, TalkSummary
+from talksearch.schemas import Chapter, SearchResponse, SearchResult, TalkDetail, TalkSummary
 from talksearch.search.searcher import QueryError, Searcher, link_at, talk_summary
 from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate
@@ -115,6 +115,7 @@ class SearchAnswer(BaseModel):
     more: bool = Field(description="More moments match: search again with offset")
     quotes_dropped: bool = Field(False, description=(
         'No moment holds the query\'s "quoted phrases" word for word; these moments are for the words unquoted'))
+    words_found: bool = Field(True, description=SearchResponse.model_fields["words_found"].description)
     note: str | None = Field(None, exclude_if=lambda note: note is None, description=(
         "Only when the filters match no talk at all: says so (no moment is no answer to the query then)"))
 
@@ -492,7 +493,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
                                link=_absolute(base, r.link), page=_absolute(base, r.page))
                    for r in response.results]
         return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None,
-                            quotes_dropped=response.quotes_dropped,
+                            quotes_dropped=response.quotes_dropped, words_found=response.words_found,
                             note=None if moments else _unmatched(filters))
 
     @server.tool(description=TRANSCRIPT_DESCRIPTION, annotations=READ_ONLY)

@@ -287,7 +287,7 @@ def reembed(old, **options) -> None:
 def search_command(query, limit, as_json, library, languages) -> None:
     """Search the library."""
     from talksearch.search import QueryError, open_searcher
-    from talksearch.search.searcher import quotes_dropped_note
+    from talksearch.search.searcher import quotes_dropped_note, words_not_found_note
 
     filters = _language_filter(languages)
     settings = settings_from(library=library)
@@ -301,7 +301,9 @@ def search_command(query, limit, as_json, library, languages) -> None:
         return
     if not response.results:
         say("no results")
-    if response.quotes_dropped:  # the results lack the phrases quoted: said before them, not a silent swap
+    if not response.words_found:  # no talk says a word of it: the results are only the nearest, said so
+        say(printable(words_not_found_note(query)))
+    elif response.quotes_dropped:  # the results lack the phrases quoted: said before them, not a silent swap
         say(printable(quotes_dropped_note(query)))
     for r in response.results:
         # A hit in a talk indexed with --translate may be found by its English alone: shown, as the pages show it

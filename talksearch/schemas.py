@@ -92,7 +92,7 @@ class SearchResult(BaseModel):
 class SearchResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "query": "object storage checkpoints", "took_ms": 12.5, "results": [_RESULT_EXAMPLE],
-        "offset": 0, "limit": 10, "next_offset": None, "group": "none", "quotes_dropped": False,
+        "offset": 0, "limit": 10, "next_offset": None, "group": "none", "quotes_dropped": False, "words_found": True,
     }]})
 
     query: str
@@ -105,6 +105,10 @@ class SearchResponse(BaseModel):
     quotes_dropped: bool = Field(False, description=(
         'No moment holds the query\'s "quoted phrases" word for word; these results are for the same words '
         "unquoted (on every page of the query)."))
+    words_found: bool = Field(True, description=(
+        "Whether some talk searched says one of the query's words (as keyword search reads them: stemmed, accents "
+        "folded). False: none does, and the results are only the closest in meaning or in sound (a misspelt or "
+        "misheard word), which may be far from what was asked."))
 
 
 class RelatedResponse(BaseModel):

@@ -65,6 +65,7 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         "search_talks", {"query": QUERY, "talk": [ids["t02"]], "limit": 3}))
     empty = await session.call_tool("search_talks", {"query": "   "})
     unquoted = _structured(await session.call_tool("search_talks", {"query": '"storage object"', "limit": 3}))
+    nearest = _structured(await session.call_tool("search_talks", {"query": "zebra giraffe", "limit": 1}))
     missing = await session.call_tool("get_transcript", {"talk_id": "nope"})
     no_language = await session.call_tool("search_talks", {"query": QUERY, "language": ["english"]})
     refused = {name: await session.call_tool(tool, arguments) for name, tool, arguments in (
@@ -79,7 +80,7 @@ async def _exercise(session: ClientSession, ids: dict[str, str]) -> dict:
         ("unknown", "get_transcript", {"talk_id": ids["t01"], "from": 100, "to": 130}))}
     return {"found": found, "transcript": transcript, "listing": listing, "one_talk": one_talk, "filtered": filtered,
             "deep_listing": deep_listing, "empty": empty, "missing": missing, "no_language": no_language,
-            "refused": refused, "unquoted": unquoted, "local": (local_talk, local_transcript["talk"])}
+            "refused": refused, "unquoted": unquoted, "nearest": nearest, "local": (local_talk, local_transcript["talk"])}
 
 
 def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = "") -> None:
@@ -128,6 +129,8 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     # A phrase no moment holds: its words unquoted answer, and the answer says so, as the HTTP API's does
     assert found["quotes_dropped"] is False
     assert answers["unquoted"]["quotes_dropped"] is True and answers["unquoted"]["moments"]
+    assert found["words_found"] is True and answers["unquoted"]["words_found"] is True
+    assert answers["nearest"]["words_found"] is False and answers["nearest"]["moments"]  # as the HTTP API says
     assert answers["empty"].is_error and "empty" in answers["empty"].content[0].text
     assert answers["missing"].is_error and "no talk" in answers["missing"].content[0].text
     assert answers["no_language"].is_error and "not a language code" in answers["no_language"].content[0].text

@@ -350,6 +350,21 @@ def test_every_page_of_an_unquoted_search_is_unquoted_but_an_exact_search_past_i
     assert {r["talk"]["id"] for r in filtered["results"]} == {ids["t02"]}
 
 
+def test_a_query_no_talk_says_a_word_of_gets_the_nearest_moments_and_says_so(api, ids):
+    """Search by meaning always has a nearest moment: a reader must be told when no talk says what was asked (a
+    hunt: "zebra giraffe" paged through the whole library, and nothing said it matched nothing)."""
+    nothing = api.get("/api/search", params={"q": "zebra giraffe"}).json()
+    assert nothing["results"] and nothing["words_found"] is False
+    assert api.get("/api/search", params={"q": "object storage"}).json()["words_found"] is True
+    assert api.get("/api/search", params={"q": "checkpointing"}).json()["words_found"] is True  # stemmed, as BM25 reads it
+    assert api.get("/api/search", params={"q": "the"}).json()["words_found"] is True  # a function word alone is the query
+    assert api.get("/api/search", params={"q": "the zebra"}).json()["words_found"] is False  # beside another, not what was asked
+    assert api.get("/api/search", params={"q": '"zebra giraffe"'}).json()["words_found"] is False
+    # within the filters: t02 never says "object storage"
+    within = api.get("/api/search", params={"q": "object storage", "talk": ids["t02"]}).json()
+    assert within["results"] and within["words_found"] is False
+
+
 @pytest.mark.parametrize("opening, closing", [("“", "”"), ("„", "“"), ("«", "»"), ("＂", "＂")])
 def test_phrases_in_curly_angle_or_full_width_quotes_must_match_exactly(api, opening, closing):
     phrase = api.get("/api/search", params={"q": f"{opening}object storage{closing} checkpoints"}).json()["results"]

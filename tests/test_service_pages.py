@@ -49,6 +49,15 @@ def test_search_page_says_when_no_moment_holds_the_quoted_phrase(api):
     assert "word for word" not in unescape(api.get("/", params={"q": '"object storage"'}).text)
 
 
+def test_search_page_says_when_no_talk_says_a_word_of_the_query(api):
+    """Search by meaning always lists the nearest moments: the page says when no talk says what was asked."""
+    line = "No talk here says “zebra giraffe”: these are the closest in meaning or sound."
+    for path, params in (("/", {"q": "zebra giraffe"}), ("/results", {"q": '"zebra giraffe"', "offset": 1})):
+        html = unescape(api.get(path, params=params).text)
+        assert line in html and 'class="result"' in html and "word for word" not in html, (path, html)
+    assert "No talk here says" not in unescape(api.get("/", params={"q": "object storage"}).text)
+
+
 def test_the_form_keeps_a_filter_the_menu_has_no_talk_for(api):
     """A filter that matches no talk (a speaker since removed, a mistyped link) is selected in its menu, said to have
     no talks, so that the form sent again filters as the page did instead of dropping it; one that differs from a

@@ -637,6 +637,9 @@ def test_filters_scope_the_search_and_say_when_nothing_matches(widget_api, host_
     visit.search("object storage")  # said in the other speaker's talk only
     metas = visit.page.locator("talk-search [role=option] .meta").all_text_contents()
     assert metas and all("Kenji Watanabe" in m for m in metas)
+    # ... so this speaker's talks are only the nearest, and the status line says so
+    assert (visit.page.locator("talk-search [role=status]").text_content()
+            == "No talk here says “object storage”: these are the closest in meaning or sound.")
     # Each speaker, event or channel is its own bidi isolate (an Arabic name beside the event reordered them)
     assert "Kenji Watanabe" in visit.page.locator("talk-search [role=option] .meta bdi").all_text_contents()
     visit.page.locator("talk-search").evaluate("e => e.setAttribute('channel', 'No such channel')")
@@ -652,10 +655,10 @@ def test_a_quoted_phrase_no_talk_holds_is_said_to_be_searched_unquoted(widget_ap
     url = host_site.page("/unquoted", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
                                  f'<talk-search api="{widget_api.base}" speaker="Kenji Watanabe"></talk-search>')
     visit = Visit(browser, url)
-    visit.search("“object storage”")  # said in the other speaker's talk only: his moments answer, unquoted
+    visit.search("“keys partition”")  # his talk says both words, never in this order: they answer, unquoted
     status = visit.page.locator("talk-search [role=status]")
     assert status.is_visible(), status.text_content()
-    assert status.text_content() == "No moment holds “object storage” word for word; these are the closest."
+    assert status.text_content() == "No moment holds “keys partition” word for word; these are the closest."
     assert visit.page.locator("talk-search [role=option]").count()
     assert visit.errors == []
     visit.close()

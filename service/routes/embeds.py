@@ -26,7 +26,7 @@ from talksearch.service.talk_detail import talk_detail
 from talksearch.timecode import link_seconds, url_seconds, written_seconds
 
 from talksearch.schemas import ErrorResponse, OEmbed
-from talksearch.search.searcher import QueryError, link_at, quotes_dropped_note
+from talksearch.search.searcher import QueryError, link_at, quotes_dropped_note, words_not_found_note
 
 router = APIRouter(tags=["embeds"], route_class=ReadRoute)
 _HTML = {200: {"content": {"text/html": {}}, "description": "A page for an iframe"}}
@@ -90,6 +90,8 @@ def embed_search(
     base = base_path(request)
     full_page = f"{base}/?" + urlencode([("q", q), *[(k, v) for k, v in hidden if k != "limit"]])
     quotes_note = quotes_dropped_note(q) if response is not None and response.quotes_dropped else None
+    if response is not None and not response.words_found:  # the nearest only: said instead
+        quotes_note = words_not_found_note(q)
     return _page(render("embed_search.html", base, css=_css(), q=q, response=response, notice=notice, hidden=hidden,
                         full_page=full_page, max_chars=state.settings.max_query_chars, quotes_note=quotes_note),
                  state)

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from talksearch.language_codes import filter_languages, language_label
 from talksearch.library import StoredTalk, TalkFilter
-from talksearch.search.searcher import QueryError, quotes_dropped_note
+from talksearch.search.searcher import QueryError, quotes_dropped_note, words_not_found_note
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
 from talksearch.service.params import (NOT_A_DATE, NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date,
@@ -125,7 +125,9 @@ def _results_context(state, form: dict, base: str) -> dict:
             talks = library.talks_by_id(r.talk.id for r in response.results)
         context["players"] = {talk_id: player(talk, base) for talk_id, talk in talks.items()}
         context["response"] = response
-        if response.quotes_dropped:  # the results lack the phrases the user quoted: say so, not a silent swap
+        if not response.words_found:  # no talk says a word of it: the results are only the nearest, said so
+            context["words_note"] = words_not_found_note(form["q"])
+        elif response.quotes_dropped:  # the results lack the phrases the user quoted: say so, not a silent swap
             context["quotes_note"] = quotes_dropped_note(form["q"])
         if response.next_offset is not None and response.next_offset <= SEARCH_OFFSET_MAX:  # a page it would serve
             context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset},

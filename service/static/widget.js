@@ -112,6 +112,13 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     return `No moment holds ${phrases.map((p) => `“${p}”`).join(" and ")} word for word; these are the closest.`;
   }
 
+  /** What a response without words_found tells the user, as the pages and the CLI do (words_not_found_note in
+   *  talksearch/search/searcher.py). */
+  function wordsNotFoundNote(query) {
+    const words = query.normalize("NFKC").replace(/["“”„‟«»]/g, " ").trim().split(/\s+/).join(" ");
+    return `No talk here says “${words}”: these are the closest in meaning or sound.`;
+  }
+
   /** An absolute http(s) URL, or null: a javascript: or file: URL from the API must never become a link. */
   function httpUrl(value, base) {
     if (!value || typeof value !== "string") return null;
@@ -394,7 +401,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const n = body.results.length;
         this.emit("results", { query, count: n });
         const count = `${n} result${n === 1 ? "" : "s"}`;
-        if (n && body.quotes_dropped === true) this.setStatus(quotesDroppedNote(query)); // shown: not what was quoted
+        if (n && body.words_found === false) this.setStatus(wordsNotFoundNote(query)); // shown: only the nearest
+        else if (n && body.quotes_dropped === true) this.setStatus(quotesDroppedNote(query)); // not what was quoted
         else this.setStatus(n ? count : `Nothing in these talks matches “${query}”.`, false, n > 0);
       } catch (error) {
         if (controller.signal.aborted && !timedOut) return; // superseded by a newer search: not an error

@@ -11,7 +11,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -29,7 +29,7 @@ from talksearch.search.ranking import RankingOptions, rank, talks_in_reach
 from talksearch.search.repeats import without_repeats
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
-from talksearch.text import search_text
+from talksearch.text import content_words, search_text, tokens
 from talksearch.timecode import url_seconds
 
 Group = Literal["none", "talk"]
@@ -102,6 +102,22 @@ def quotes_dropped_note(query: str) -> str:
     (widget.js writes the same line)."""
     phrases = [p.strip() for p in _TYPED_PHRASE.findall(search_text(query)) if any(c.isalnum() for c in p)]
     return f"No moment holds {' and '.join(f'“{p}”' for p in phrases)} word for word; these are the closest."
+
+
+def says_a_word(library: Library, text: str, talks: Collection[str] | None = None) -> bool:
+    """Whether some passage (of ``talks``, when given) holds one of the query's words as keyword search reads
+    them, function words aside unless the query has nothing else ("the" is a word a talk says; in "zebra the",
+    it is not what was asked)."""
+    words = content_words(text) or tokens(text)
+    scope = library.search_scope(talks) if talks is not None else None
+    return bool(words) and bool(library.keyword_search(" ".join(words), 1, selective=False, scope=scope))
+
+
+def words_not_found_note(query: str) -> str:
+    """What a response without ``words_found`` tells its reader: the pages and the CLI say it (widget.js writes the
+    same line)."""
+    words = " ".join(search_text(query).replace('"', " ").split())
+    return f"No talk here says “{words}”: these are the closest in meaning or sound."
 
 
 def talk_summary(talk: Talk, served: bool = False, base: str = "") -> TalkSummary:
@@ -402,6 +418,8 @@ class Searcher:
                     hits, repeats = self._rank_once_each(library, text, vector, wanted, allowed, group)
                     if not hits and drop_quotes and quoted_phrases(text):
                         searched, (hits, repeats) = self._rank_unquoted(library, text, wanted, allowed, group)
+                # asked only when there are results: to an empty page it adds nothing
+                words_found = not hits or says_a_word(library, searched, allowed)
                 hits, timelines = _group_by_talk(hits) if group == "talk" else (hits, None)
                 more = len(hits) > offset + limit
                 # Results (snippets, talks, links) only for the page: a deep page's hits before it would be
@@ -411,7 +429,7 @@ class Searcher:
             cached = SearchResponse(
                 query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
                 next_offset=offset + limit if more and offset + limit <= SEARCH_OFFSET_MAX else None, group=group,
-                quotes_dropped=searched != text,
+                quotes_dropped=searched != text, words_found=words_found,
             )
             self.cache.put(key, cached, epoch)
         return cached.model_copy(update={"query": query, "results": self._as_served(cached.results),
