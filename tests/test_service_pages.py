@@ -313,7 +313,8 @@ def test_talk_list_pages_past_the_talks_limit(ids, monkeypatch):
         # past the end (the list's offsets are not bounded by the search's 10,000): no talks, and no link
         beyond = server.get("/", params={"offset": 10_050}).text
         assert "3 talks in the library</p>" in beyond and 'class="title"' not in beyond and "More talks" not in beyond
-        assert re.search(r'<a class="previous" href="/\?offset=10048">Previous talks</a>', beyond)  # a way back
+        # a way back: to the last page of talks, not to the empty page before this one
+        assert re.search(r'<a class="previous" href="/\?offset=2">Previous talks</a>', beyond), beyond
         # A search's pages stop at the API's deepest offset (SEARCH_OFFSET_MAX: 10,000, lowered here to 5, as the
         # test library holds a few dozen moments): the page there, or the one shown for a deeper offset, has no
         # "More results" link.
@@ -331,7 +332,9 @@ def test_talk_list_pages_past_the_talks_limit(ids, monkeypatch):
         # Past a search's last moment: said as such, not "Nothing found", with the way back
         past = server.get("/", params={"q": "storage", "offset": 5, "group": "talk"}).text
         assert "No more talks past 5 for “storage”" in past and "Nothing found" not in past
-        assert "Try other words" not in past and 'class="previous"' in past
+        assert "Try other words" not in past
+        # ... to the first results: the moments are not counted, and the page before this one may be as empty
+        assert re.search(r'<a class="previous" href="/\?q=storage&amp;group=talk">First results</a>', past), past
     assert len(listed[0]) == 2 and len(listed[1]) == 1
     assert sorted(listed[0] + listed[1]) == sorted(ids.values())
 

@@ -132,8 +132,12 @@ def _results_context(state, form: dict, base: str) -> dict:
         if response.next_offset is not None and response.next_offset <= SEARCH_OFFSET_MAX:  # a page it would serve
             context["next_query"] = urlencode({"q": form["q"], **chosen, **group, "offset": response.next_offset},
                                               doseq=True)
+        # a page past the last moment ("No more"): how many moments there are is not counted (each page ranks every
+        # moment before it), so the way back is to the first page, not ten clicks on empty ones
+        past_the_end = form["offset"] > 0 and not response.results
         context["previous_query"] = _previous_page({"q": form["q"], **chosen, **group}, form["offset"],
-                                                   state.settings.search_limit)
+                                                   state.settings.search_limit, 0 if past_the_end else None)
+        context["previous_text"] = "First results" if past_the_end else "Previous results"
         # The same search as a feed: the filters' names are the API's, and a feed has no pages or grouping.
         context["feed_query"] = urlencode({"q": form["q"], **chosen}, doseq=True)
     else:
@@ -146,16 +150,21 @@ def _results_context(state, form: dict, base: str) -> dict:
         shown = form["offset"] + len(context["talks"])
         if shown < context["total"]:  # the library is longer than a page: the next page of talks, filters kept
             context["next_query"] = urlencode({**chosen, "offset": shown}, doseq=True)
-        context["previous_query"] = _previous_page(chosen, form["offset"], state.settings.talks_limit)
+        # past the last talk: back to the last page of them, not to an empty one before it
+        page = state.settings.talks_limit
+        last_page = max(0, context["total"] - 1) // page * page
+        context["previous_query"] = _previous_page(chosen, form["offset"], page,
+                                                   last_page if form["offset"] >= context["total"] else None)
     return context
 
 
-def _previous_page(query: dict, offset: int, page: int) -> str | None:
-    """The page before ``offset`` (``page`` long), or None on the first: a page reached by a link, or past the
-    last one ("No more"), leads back without ten clicks on "More"."""
+def _previous_page(query: dict, offset: int, page: int, past_the_end: int | None = None) -> str | None:
+    """The page before ``offset`` (``page`` long), or None on the first: a page reached by a link leads back
+    without ten clicks on "More". A page past the last one ("No more") leads to ``past_the_end`` (the last page's
+    offset), not to the empty page before it."""
     if not offset:
         return None
-    before = max(0, offset - page)
+    before = max(0, offset - page) if past_the_end is None else past_the_end
     return urlencode({**query, **({"offset": before} if before else {})}, doseq=True)
 
 
