@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from talksearch.library import Passage, Segment, with_translation
+from talksearch.library import Passage, Segment, chapter_at, with_translation
 
 # Sentence ends in the scripts whisper writes: Latin and most others, Chinese and Japanese (full-width), Arabic
 # and Urdu, Devanagari. Without the full-width ones a Chinese transcript's sentences ran together up to the length
@@ -114,14 +114,6 @@ def _both(passage: Passage) -> str:
     return with_translation(passage.text, passage.translation)
 
 
-def _chapter_at(chapters: list[dict], seconds: float) -> str | None:
-    for chapter in chapters or []:
-        # a last chapter may have no end (a feed's chapters file, a talk of unknown length): it runs to the end
-        if (chapter.get("start_time") or 0) <= seconds < (chapter.get("end_time") or float("inf")):
-            return chapter.get("title")
-    return None
-
-
 def embedding_texts(passages: list[Passage], talk: dict, options: PassageOptions | None = None) -> list[str]:
     """The text each passage is embedded as: its own, after the talk context ``options.context`` names.
 
@@ -138,7 +130,7 @@ def embedding_texts(passages: list[Passage], talk: dict, options: PassageOptions
             continue
         parts = [talk.get("title")]
         if options.context == "chapter":
-            parts.append(_chapter_at(talk.get("chapters"), p.start))
+            parts.append(chapter_at(talk.get("chapters"), p.start))
         prefix = ". ".join(x.strip().rstrip(".") for x in parts if x and x.strip())
         text = _both(p)
         texts.append(f"{prefix}. {text}" if prefix else text)

@@ -104,6 +104,8 @@ class FoundMoment(BaseModel):
         "How closely the moment matches the query, as the HTTP API's search scores it: higher is closer, and "
         "moments come best first. A query nothing in the library answers still gets its nearest moments, which "
         "score lower than real matches do"))
+    chapter: str | None = Field(None, exclude_if=lambda chapter: chapter is None,
+                                description=SearchResult.model_fields["chapter"].description)
     link: str = Field(description="Plays the talk at this moment")
     page: str = Field(description="The talksearch page playing the talk at this moment (over stdio: at the "
                                   "service's public address when TALKSEARCH_PUBLIC_URL is set, else its path)")
@@ -490,6 +492,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         base = _service_base(ctx)
         moments = [FoundMoment(talk=_ref(r.talk, base),
                                start=r.start, end=r.end, text=r.text, translation=r.translation, score=r.score,
+                               chapter=r.chapter,
                                link=_absolute(base, r.link), page=_absolute(base, r.page))
                    for r in response.results]
         return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None,

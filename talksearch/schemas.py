@@ -81,6 +81,9 @@ class SearchResult(BaseModel):
     score: float
     link: str = Field(description="Plays the source at the moment: YouTube `&t=123s`, media `#t=123`.")
     page: str = Field("", description="This service's talk page, playing at the moment (a path).")
+    chapter: str | None = Field(None, description=(
+        "The title of the talk's chapter the moment starts in (null when the talk has no chapters, or none holds "
+        "that second)."))
     timeline: list[Moment] | None = Field(
         None, description="With group=talk: every matching moment in this talk, in time order (a hit timeline)."
     )

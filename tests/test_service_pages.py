@@ -586,6 +586,18 @@ def test_talk_page_marks_its_language_its_live_status_lines_and_its_sentences_as
     assert '<h1 lang="en" dir="auto">Checkpointing Long-Running Simulations to Object Storage</h1>' in english
 
 
+def test_a_result_names_the_chapter_its_moment_is_in(german_site, api):
+    server, _ = german_site
+    first = server.get("/api/search", params={"q": "Stromverbrauch"}).json()["results"][0]
+    assert first["start"] == 10.0 and first["chapter"] == "Aufteilung der Grafikkarten", first
+    assert server.get("/api/search", params={"q": "Guten Morgen"}).json()["results"][0]["chapter"] == "Begrüßung"
+    page = server.get("/", params={"q": "Stromverbrauch"}).text
+    assert '<div class="meta chapter">Chapter: <bdi lang="de" dir="auto">Aufteilung der Grafikkarten</bdi></div>' in page
+    # a talk without chapters: none named
+    assert {r["chapter"] for r in api.get("/api/search", params={"q": "object storage"}).json()["results"]} == {None}
+    assert 'class="meta chapter"' not in api.get("/", params={"q": "object storage"}).text
+
+
 @pytest.mark.browser
 def test_talk_page_can_be_used_by_keyboard_screen_reader_and_in_high_contrast(browser, german_site):
     """One page load, the reader's settings emulated in turn: with reduced motion the transcript follows the player

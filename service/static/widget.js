@@ -461,6 +461,12 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
           ? snippetNodes(result.snippet) : markedText(String(result.text || ""), query));
         li.append(head);
         if (who.length) li.append(isolated(el("div", "meta"), who, (i) => (i === speakers.length - 1 ? " · " : ", ")));
+        if (typeof result.chapter === "string" && result.chapter) {  // the part of the talk the moment is in
+          const chapter = el("div", "meta chapter", "Chapter: ");
+          chapter.append(el("bdi", null, result.chapter));
+          if (title.lang) Object.assign(chapter.lastChild, { lang: title.lang, dir: "auto" });
+          li.append(chapter);
+        }
         li.append(snip);
         if (typeof result.translation === "string" && result.translation) {
           const english = el("div", "tr"); // a talk indexed with --translate: its English, query words marked

@@ -93,6 +93,15 @@ class Talk:
         return talk_id(self.archive_id)
 
 
+def chapter_at(chapters: list[dict], seconds: float) -> str | None:
+    """The title of the chapter (``Talk.chapters``) that ``seconds`` falls in, or None."""
+    for chapter in chapters or []:
+        # a last chapter may have no end (a feed's chapters file, a talk of unknown length): it runs to the end
+        if (chapter.get("start_time") or 0) <= seconds < (chapter.get("end_time") or float("inf")):
+            return chapter.get("title")
+    return None
+
+
 # What a talk's source states of it (a feed item, a sidecar .info.json), as against what indexing made or measured
 # (its transcript, duration, language, models) and where it was fetched from: what a talk the library has takes
 # again from its source without being indexed again (``Library.update_talk_details``).

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
-from talksearch.library import Library, LibraryError, PassageHit, Talk, TalkFilter, token_codes
+from talksearch.library import Library, LibraryError, PassageHit, Talk, TalkFilter, chapter_at, token_codes
 from talksearch.library.keyword_index import quoted_phrases
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import media_type, recording_path
@@ -531,7 +531,7 @@ class Searcher:
                 snippet=marked.get(h.passage_id, ""), translation=h.translation,
                 translation_snippet=marked_english.get(h.passage_id), score=round(score, 5),
                 link=link_at(talks[h.talk_id], h.start, self.served, self.base),
-                page=page_at(h.talk_id, h.start, self.base),
+                page=page_at(h.talk_id, h.start, self.base), chapter=chapter_at(talks[h.talk_id].chapters, h.start),
                 timeline=timelines[h.talk_id] if timelines is not None else None,
                 also_in=[SameMoment(talk_id=r.talk_id, title=talks[r.talk_id].title, start=round(r.start, 2),
                                     page=page_at(r.talk_id, r.start, self.base))
