@@ -688,6 +688,8 @@ def test_phone_width_dark_mode_and_screenshots(widget_api, host_site, browser, s
     assert light.shadow("return getComputedStyle(root.querySelector('mark')).backgroundColor") != "rgb(255, 0, 0)"
     _still(light)
     light.page.screenshot(path=str(screenshots / "widget.png"), animations="disabled")
+    light.page.locator("talk-search [role=option]").nth(1).click()  # with a mouse: the box keeps the keyboard
+    assert light.shadow("return root.activeElement !== null && root.activeElement.tagName === 'INPUT'")
     assert light.errors == []
     light.close()
 
@@ -696,6 +698,8 @@ def test_phone_width_dark_mode_and_screenshots(widget_api, host_site, browser, s
     phone.search("object storage checkpoints")
     phone.page.locator("talk-search [role=option]").nth(0).tap()
     phone.wait_event("play")
+    # a tap leaves the box (its on-screen keyboard would stay open over the player); a click keeps it (below)
+    assert phone.shadow("return root.activeElement === null || root.activeElement.tagName !== 'INPUT'")
     background = phone.shadow("return getComputedStyle(root.querySelector('.box')).backgroundColor")
     assert background == "rgb(23, 25, 30)"  # the dark palette, from prefers-color-scheme
     phone.page.locator("talk-search input").tap()  # back in the box: the results show again
@@ -705,6 +709,10 @@ def test_phone_width_dark_mode_and_screenshots(widget_api, host_site, browser, s
     assert widths["page"] <= 360 and widths["widget"] <= 360  # nothing sticks out sideways
     _still(phone)
     phone.page.screenshot(path=str(screenshots / "widget-dark.png"), animations="disabled")
+    # turned on its side, a video talk's player fits the screen (these talks are audio: a video put on the stage)
+    phone.page.set_viewport_size({"width": 740, "height": 360})
+    assert phone.shadow("""const video = document.createElement('video'); root.querySelector('.stage').append(video);
+        const height = video.getBoundingClientRect().height; video.remove(); return height""") <= 252  # 70vh
     phone.page.locator("talk-search").evaluate("e => e.setAttribute('theme', 'light')")  # the site fixes the mode
     assert phone.shadow("return getComputedStyle(root.querySelector('.box')).backgroundColor") == "rgb(255, 255, 255)"
     assert phone.errors == []

@@ -89,7 +89,7 @@ mark{background:var(--_mark-bg);color:var(--_mark-fg);border-radius:2px;padding:
 a{color:var(--_accent);white-space:nowrap}
 button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;padding:0 .2em;font-size:1.2em;line-height:1;
   min-width:24px;min-height:24px} /* a target of 24px square at least (WCAG 2.5.8) */
-.stage video,.stage .yt{display:block;width:100%;aspect-ratio:16/9;background:#000;border:0}
+.stage video,.stage .yt{display:block;width:100%;aspect-ratio:16/9;max-height:70vh;background:#000;border:0}
 .stage audio{display:block;width:100%;padding:0 .6em .6em}
 .stage .yt iframe{width:100%;height:100%;border:0}
 .msg{padding:0 .9em .7em;color:var(--_muted)}
@@ -312,11 +312,15 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const reopen = () => !this.quietFocus && this.results.length && this.open(true);
       this.input.addEventListener("focus", reopen);
       this.input.addEventListener("click", reopen);
-      // Keep focus in the input while clicking a result, so the keyboard keeps working afterwards.
+      // Keep focus in the input while clicking a result, so the keyboard keeps working afterwards. A tap on a
+      // touch screen leaves it instead: kept, the on-screen keyboard would stay open over the player.
       this.list.addEventListener("mousedown", (e) => e.preventDefault());
+      this.list.addEventListener("pointerdown", (e) => { this.tapped = e.pointerType === "touch"; });
       this.list.addEventListener("click", (e) => {
         const option = e.target.closest("[role=option]");
-        if (option) this.play(Number(option.dataset.index));
+        if (!option) return;
+        this.play(Number(option.dataset.index));
+        if (this.tapped) this.input.blur();
       });
       // Focus leaving the widget (Tab) closes the results, as a click elsewhere does; inside the shadow root
       // relatedTarget is retargeted to this element.
