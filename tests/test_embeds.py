@@ -169,6 +169,7 @@ def test_oembed_turns_a_talk_link_into_its_iframe(widget_api, talks):
     small = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/talks/{talks['t01']}", "maxwidth": 300},
                       timeout=60).json()
     assert small["width"] == 300 and f'width="300"' in small["html"]
+    assert 'style="border:0;max-width:100%"' in small["html"]  # pasted in a phone's page, never wider than it
     search = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/?q=power+capping&speaker=A"}, timeout=60)
     assert f'src="{widget_api.base}/embed?q=power+capping&amp;speaker=A"' in search.json()["html"]
     for url in (f"{widget_api.base}/talks/nope", "https://elsewhere.example/about", "not a url",

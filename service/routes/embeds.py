@@ -139,7 +139,7 @@ _NOT_OURS = "the url is not a talk page, moment or search of this service"
 
 def _iframe(src: str, title: str, width: int, height: int) -> str:
     attr = lambda value: html.escape(str(value), quote=True)  # noqa: E731
-    return (f'<iframe src="{attr(src)}" width="{width}" height="{height}" title="{attr(title)}" style="border:0" '
+    return (f'<iframe src="{attr(src)}" width="{width}" height="{height}" title="{attr(title)}" style="border:0;max-width:100%" '
             f'loading="lazy" allow="fullscreen; picture-in-picture"></iframe>')
 
 

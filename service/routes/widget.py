@@ -113,9 +113,12 @@ def widget_page(request: Request) -> HTMLResponse:
     script = str(request.url_for("widget_js"))
     api = rendering.site_url(request)
     embed = f'<script src="{script}" defer></script>\n<talk-search api="{api}"></talk-search>'
+    # max-width: on a page narrower than 640px (a phone) the frame takes the page's width, not 640px that widened
+    # the page; its height stays, which holds the search's results or the talk's player and the words said then.
     iframe = (f'<iframe src="{api}/embed" width="640" height="480" title="Search the talks" '
-              f'style="border:0" loading="lazy"></iframe>')
-    moment = f'<iframe src="{api}/embed/talks/TALK_ID?t=75" width="640" height="420" title="The talk" style="border:0"></iframe>'
+              f'style="border:0;max-width:100%" loading="lazy"></iframe>')
+    moment = (f'<iframe src="{api}/embed/talks/TALK_ID?t=75" width="640" height="420" title="The talk" '
+              f'style="border:0;max-width:100%"></iframe>')
     defaults = light_defaults()
     properties = "\n".join(f"  {name}: {defaults[name]};".ljust(34) + f"/* {what} */" for name, what in _PROPERTIES)
     css = _page_css()

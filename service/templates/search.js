@@ -225,6 +225,8 @@
       el = document.createElement(item.dataset.kind === "audio" ? "audio" : "video");
       el.controls = true;
       el.preload = "auto";
+      // on an iPhone a video without it plays full screen, away from its result (the talk page's has it too)
+      if (el.localName === "video") el.setAttribute("playsinline", "");
       el.src = item.dataset.src;
       el.setAttribute("aria-label", title);
       el.addEventListener("loadedmetadata", () => {

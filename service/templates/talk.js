@@ -25,9 +25,16 @@
   // Following the player scrolls smoothly, unless the reader asked their system for less motion.
   const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
 
-  for (const name of ["wheel", "touchmove", "keydown"]) {
-    transcript.addEventListener(name, () => { userScrolled = Date.now(); }, { passive: true });
-  }
+  // The reader scrolling pauses following. Anywhere on the page, not on the transcript alone: below 48rem the page
+  // scrolls, not the transcript, and a swipe may start on the sticky video, the tools or the chapters. A key counts
+  // in the transcript, or one that scrolls the page outside a field or player (where it types, seeks or plays).
+  const readerScrolled = () => { userScrolled = Date.now(); };
+  const SCROLL_KEYS = new Set(["ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End", " "]);
+  for (const name of ["wheel", "touchmove"]) document.addEventListener(name, readerScrolled, { passive: true });
+  document.addEventListener("keydown", (event) => {
+    const inField = event.target.closest?.("input, textarea, select, video, audio, [contenteditable]");
+    if (transcript.contains(event.target) || (SCROLL_KEYS.has(event.key) && !inField)) readerScrolled();
+  }, { passive: true });
 
   function sentenceAt(t) {  // the last sentence starting at or before t (binary search)
     let lo = 0, hi = starts.length - 1, found = -1;
