@@ -85,8 +85,9 @@ class SearchResult(BaseModel):
         "The title of the talk's chapter the moment starts in (null when the talk has no chapters, or none holds "
         "that second)."))
     timeline: list[Moment] | None = Field(
-        None, description="With group=talk: every matching moment in this talk, in time order (a hit timeline)."
-    )
+        None, description="With group=talk: this talk's moments that plausibly match, in time order (a hit timeline): "
+        "its best moment, and those of the first candidates ranked that score at least 40% of the query's best "
+        "moment's score. The same whatever the page's size and offset.")
     also_in: list[SameMoment] = Field(
         [], description="The same moment in other talks that are the same recording indexed again: shown once, "
                         "here, rather than once per copy.")

@@ -14,7 +14,7 @@ from html import unescape
 import pytest
 
 from talksearch.settings import default
-from tests.helpers import DATA
+from tests.helpers import DATA, TRUTH
 from tests.service_fixtures import (
     LOCAL_TITLE,
     assert_error,
@@ -211,6 +211,26 @@ def test_group_by_talk(api, ids):
     assert len(stands_for["timeline"]) >= 2  # several moments of the checkpointing talk match
 
 
+def test_a_talks_timeline_is_the_same_on_every_page_and_holds_only_its_close_matches(api, ids):
+    """A talk's timeline is the same whatever the page's size and offset, and holds the moments that plausibly
+    match: it was every moment ranked so far, which a larger or later page ranked more of (a hunt saw 12 markers on
+    a page of one and 18 on a page of eleven), and nearly every sentence of a talk that barely matched."""
+    query = "tenant traffic"
+
+    def timelines(**params) -> dict:
+        body = api.get("/api/search", params={"q": query, "group": "talk", **params}).json()
+        return {r["talk"]["id"]: r["timeline"] for r in body["results"]}
+
+    whole = timelines(limit=10)
+    for params in ({"limit": 1}, {"limit": 3}, {"limit": 1, "offset": 1}, {"limit": 2, "offset": 1}):
+        page = timelines(**params)
+        assert page and all(whole[talk] == timeline for talk, timeline in page.items()), params
+    # The checkpointing talk (or its local copy, which stands for it) says nothing of tenants or traffic
+    checkpointing = next(talk for talk in whole if talk in (ids["t01"], ids["local"]))
+    moments = api.get("/api/search", params={"q": query, "talk": checkpointing, "limit": 100}).json()["results"]
+    assert 1 <= len(whole[checkpointing]) < len(moments) == len(TRUTH["t01"]["sentences"])
+
+
 @pytest.fixture(scope="module")
 def narrow_searcher():
     """A searcher over the shared library taking 2 candidates from each retriever at first (uncached): its pages
@@ -230,6 +250,7 @@ def narrow_searcher():
 def test_every_page_is_a_slice_of_the_whole_ranking(narrow_searcher, query):
     """Pages taken tier by tier (and a page past the last talk, which ranks nothing) are the whole ranking's:
     moments in its order, talks in the order of their best moments."""
+    from talksearch.search.ranking import Ranked
     from talksearch.search.repeats import without_repeats
     from talksearch.search.searcher import _group_by_talk
 
@@ -243,7 +264,7 @@ def test_every_page_is_a_slice_of_the_whole_ranking(narrow_searcher, query):
     paged = [key(r) for offset in range(0, len(moments) + 2, 3)
              for r in narrow_searcher.search(query, 3, offset=offset).results]
     assert paged == moments
-    talks = [(h.talk_id, round(h.start, 2), round(score, 5)) for h, score in _group_by_talk(whole)[0]]
+    talks = [(h.talk_id, round(h.start, 2), round(score, 5)) for h, score in _group_by_talk(Ranked(whole))[0]]
     pages = [narrow_searcher.search(query, 1, offset=offset, group="talk") for offset in range(len(talks) + 2)]
     assert [key(r) for page in pages for r in page.results] == talks
     assert [page.next_offset for page in pages] == [o + 1 if o + 1 < len(talks) else None for o in range(len(pages))]
@@ -269,6 +290,19 @@ def test_a_page_past_the_last_talk_stops_widening_once_every_talk_is_found(narro
     monkeypatch.setattr(searcher, "rank", lambda *args, **kwargs: pytest.fail("a page past the last talk ranked"))
     past = narrow_searcher.search("tenant traffic", 10, offset=3, group="talk")
     assert past.results == [] and past.next_offset is None and not past.quotes_dropped
+
+
+def test_a_talks_timeline_does_not_grow_with_the_depth_a_page_ranks_to(narrow_searcher):
+    """Taking 2 candidates from each retriever at first, a page of one talk ranks fewer tiers than a page of three:
+    the InfiniBand talk's timeline, every moment ranked so far, had 2 moments on the first and 3 on the second."""
+    def timelines(limit: int, offset: int = 0) -> dict:
+        return {r.talk.id: r.timeline for r in narrow_searcher.search("virtual LANs", limit, offset=offset,
+                                                                        group="talk").results}
+
+    whole = timelines(10)
+    for limit, offset in ((1, 0), (3, 0), (1, 1), (2, 1)):
+        page = timelines(limit, offset)
+        assert page and all(whole[talk] == timeline for talk, timeline in page.items()), (limit, offset)
 
 
 def test_the_sound_alike_search_is_made_once_a_query_and_for_a_few_of_its_unknown_words(narrow_searcher, monkeypatch):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -436,11 +436,21 @@ def _cosines(rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
 SAME_MOMENT = 0.05  # seconds: two hits are one moment when their links would start here (the same first word)
 
 
+class Ranked(list):
+    """``rank``'s moments, ``(hit, score)`` best first, of which the first ``first_tier`` are what its first tier
+    gave: with ``distinct_talks`` (or no limit) the same moments for every page of a query, whatever its size and
+    offset, where the deeper tiers behind them depend on how deep the page is."""
+
+    def __init__(self, moments: Iterable[tuple[PassageHit, float]] = (), first_tier: int = 0):
+        super().__init__(moments)
+        self.first_tier = first_tier
+
+
 class _Moments:
     """The moments chosen so far, found by talk and start in constant time (a deep page holds thousands)."""
 
     def __init__(self):
-        self.chosen: list[tuple[PassageHit, float]] = []
+        self.chosen = Ranked()
         self.talks: set[str] = set()
         self._starts: dict[tuple[str, int], list[float]] = {}
 
@@ -466,7 +476,7 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
          query_words: np.ndarray | None = None, distinct_talks: bool = False,
          multilingual_part: slice | None = None,
          embed_query: Callable[[str], np.ndarray] | None = None,
-         depth_free: dict | None = None) -> list[tuple[PassageHit, float]]:
+         depth_free: dict | None = None) -> Ranked:
     """The best ``limit`` moments for a query (``distinct_talks``: every moment, from at least ``limit`` talks;
     None: every moment the first candidates give), optionally only from the talks in ``talks``; rescored word by
     word when ``query_words`` gives the signs of the query's meaningful word vectors (``token_codes.signs``).
@@ -526,6 +536,8 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
         _add_moments(library, text, vector, None if distinct_talks else limit, o, added, talks, moments,
                      multilingual_part)
         chosen = moments.chosen
+        if tier == 0:
+            chosen.first_tier = len(chosen)
         found = len(moments.talks) if distinct_talks else len(chosen)
         if (limit is None or found >= limit or all(len(ids) < candidates for _, ids in rankings)
                 or candidates >= DEEPEST * max(limit, o.candidates) or found == reachable):
