@@ -82,15 +82,20 @@ def test_a_typed_date_is_one_entry_and_is_not_searched_before_its_year_is_whole(
     page.close()
 
 
+def _enter_adds_no_entry(page) -> None:
+    """Enter on the search the URL already says searches again, as that history entry, not a second one."""
+    entries = page.evaluate("history.length")
+    with page.expect_response(lambda r: "/results?" in r.url):
+        page.press("#q", "Enter")
+    assert page.evaluate("history.length") == entries
+
+
 def test_the_same_search_again_adds_no_history_entry(browser, api):
     """Enter on the search the URL already says (spelt %20 rather than +) is that entry, not a second one; typing
     after Back makes an entry of its own, rather than rewriting the one gone back to under a stale Forward."""
     page, errors = _page(browser)
     page.goto(f"{api.base}/?q=object%20storage")
-    entries = page.evaluate("history.length")
-    with page.expect_response(lambda r: "/results?" in r.url):
-        page.press("#q", "Enter")
-    assert page.evaluate("history.length") == entries
+    _enter_adds_no_entry(page)
     page.fill("#q", "partition keys")
     _found(page, "for “partition keys”")
     page.go_back()
@@ -114,10 +119,7 @@ def test_a_search_within_talks_stays_within_them_as_typed_and_after_back(browser
     page, errors = _page(browser)
     page.goto(f"{api.base}/?q=storage&{within}")
     _found(page, "for “storage” in 2 talks")
-    entries = page.evaluate("history.length")
-    with page.expect_response(lambda r: "/results?" in r.url):
-        page.press("#q", "Enter")
-    assert page.evaluate("history.length") == entries
+    _enter_adds_no_entry(page)
     page.fill("#q", "partition keys")
     _found(page, "for “partition keys” in 2 talks")
     assert page.url == f"{api.base}/?q=partition+keys&{within}"

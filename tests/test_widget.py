@@ -238,6 +238,19 @@ def _wait_playing_at(visit: Visit, start: float, tag: str = "audio") -> dict:
     return state
 
 
+def _played(browser, host_site, api, path: str, query: str) -> tuple[Visit, dict]:
+    """A host page at ``path`` with the widget on ``api``: ``query`` typed and its first result played (Enter);
+    the page and the API's first result for the query."""
+    hit = api.search(query)["results"][0]
+    url = host_site.page(path, f'<script src="{api.base}/widget.js" defer></script>\n'
+                               f'<talk-search api="{api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search(query)
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=hit["talk"]["id"])
+    return visit, hit
+
+
 def _player_link(visit: Visit, name: str):
     """The player's link of that name (its source, or the talk's page here), as a screen reader finds it."""
     return visit.page.locator("talk-search .player").get_by_role("link", name=name, exact=True)
@@ -359,15 +372,8 @@ def test_type_select_and_play_at_the_moment_cross_origin(widget_api, host_site, 
 def test_the_player_links_to_the_talk_page_at_the_moment_beside_the_source(widget_api, host_site, browser):
     """A talk with a source links to it and to its page here, where its transcript is: both open at the moment, the
     page's resolved against the API (the host page is another origin), in a new tab, as the source's does."""
-    query = "checkpoints go to an object storage bucket"
-    hit = widget_api.search(query)["results"][0]
+    visit, hit = _played(browser, host_site, widget_api, "/page-link", "checkpoints go to an object storage bucket")
     assert hit["link"] and hit["start"] >= 3, "the checks below need a talk with a source, at a moment past 0:00"
-    url = host_site.page("/page-link", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
-                                   f'<talk-search api="{widget_api.base}"></talk-search>')
-    visit = Visit(browser, url)
-    visit.search(query)
-    visit.page.keyboard.press("Enter")
-    visit.wait_event("play", talk=hit["talk"]["id"])
     assert _player_link(visit, "Open at source ↗").get_attribute("href") == hit["link"]
     page_link = _player_link(visit, "Open talk page ↗")
     assert page_link.is_visible()
@@ -770,15 +776,8 @@ def local_talk_api(feed_library, tmp_path_factory):
 
 
 def test_source_link_of_a_local_talk_opens_the_services_copy_at_the_moment(local_talk_api, host_site, browser):
-    query = "checkpoints go to an object storage bucket"
-    hit = local_talk_api.search(query)["results"][0]
+    visit, hit = _played(browser, host_site, local_talk_api, "/local", "checkpoints go to an object storage bucket")
     assert hit["link"].startswith("/media/") and "#t=" in hit["link"], hit["link"]  # relative, as the API documents
-    url = host_site.page("/local", f'<script src="{local_talk_api.base}/widget.js" defer></script>\n'
-                              f'<talk-search api="{local_talk_api.base}"></talk-search>')
-    visit = Visit(browser, url)
-    visit.search(query)
-    visit.page.keyboard.press("Enter")
-    visit.wait_event("play", talk=hit["talk"]["id"])
     source = _player_link(visit, "Open at source ↗")
     assert source.get_attribute("href") == local_talk_api.base + hit["link"]  # not talk.url, which has no moment
     assert source.text_content() == "Open at source ↗"
@@ -816,14 +815,7 @@ def test_a_server_that_never_answers_is_said_to_be_unreachable(widget_api, host_
 def test_a_local_audio_talk_plays_in_an_audio_player_named_for_the_talk(local_talk_api, host_site, browser):
     """Served from the service's /media/{id} (no file extension), a talk indexed from an .ogg file still plays in
     an <audio> bar, not a black 16:9 video box."""
-    query = "checkpoints go to an object storage bucket"
-    hit = local_talk_api.search(query)["results"][0]
-    url = host_site.page("/local-audio", f'<script src="{local_talk_api.base}/widget.js" defer></script>\n'
-                                    f'<talk-search api="{local_talk_api.base}"></talk-search>')
-    visit = Visit(browser, url)
-    visit.search(query)
-    visit.page.keyboard.press("Enter")
-    visit.wait_event("play", talk=hit["talk"]["id"])
+    visit, hit = _played(browser, host_site, local_talk_api, "/local-audio", "checkpoints go to an object storage bucket")
     _wait_playing_at(visit, hit["start"], tag="audio")
     assert visit.shadow("return root.querySelector('.stage video')") is None
     assert visit.shadow("return root.querySelector('.stage audio').getAttribute('aria-label')") == hit["talk"]["title"]
