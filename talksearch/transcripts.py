@@ -104,7 +104,11 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
         for sentence in shown:
             if not translation:
                 del sentence["translation"]  # the original only, as before translations existed
-        body = {"talk": {k: getattr(talk, k) for k in ("id", "title", "url", "language", "duration")}, "segments": shown}
+        about = {k: getattr(talk, k) for k in ("id", "title", "url", "language", "duration")}
+        # its chapters as the API names them (talks/{id}): a transcript read a part at a time needs where parts start
+        about["chapters"] = [{"start": c.get("start_time"), "end": c.get("end_time"), "title": c.get("title")}
+                             for c in talk.chapters or []]
+        body = {"talk": about, "segments": shown}
         return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
     if fmt == "vtt":
         # A speaker the captions named goes back as a WebVTT voice tag on each of their cues, and someone unnamed

@@ -586,6 +586,15 @@ def test_talk_page_marks_its_language_its_live_status_lines_and_its_sentences_as
     assert '<h1 lang="en" dir="auto">Checkpointing Long-Running Simulations to Object Storage</h1>' in english
 
 
+def test_a_transcripts_json_export_gives_the_talks_chapters(german_site, api, ids):
+    server, talk_id = german_site
+    exported = server.get(f"/api/talks/{talk_id}/transcript.json").json()
+    assert exported["talk"]["chapters"] == [{"start": 0, "end": 5, "title": "Begrüßung"},
+                                            {"start": 5, "end": 15, "title": "Aufteilung der Grafikkarten"}]
+    assert exported["talk"]["chapters"] == server.get(f"/api/talks/{talk_id}").json()["chapters"]  # as the API's
+    assert api.get(f"/api/talks/{ids['t01']}/transcript").json()["talk"]["chapters"] == []
+
+
 def test_a_result_names_the_chapter_its_moment_is_in(german_site, api):
     server, _ = german_site
     first = server.get("/api/search", params={"q": "Stromverbrauch"}).json()["results"][0]
