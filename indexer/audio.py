@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import socket
 import urllib.request
 from collections.abc import Iterator
@@ -151,6 +152,29 @@ def media_duration(path: str) -> float | None:
         if container.format.name not in ESTIMATED_DURATION_FORMATS or not container.streams.audio:
             return stated
         return _packets_duration(container, _audio_stream(container)) or stated
+
+
+def media_chapters(path: str) -> list[tuple[float, float | None, str | None]]:
+    """The chapter markers the recording's container holds, each a start and an end in seconds and a title as
+    written (None where it names none): an MP4's chapter atoms (OBS, podcast tools, ffmpeg from an FFMETADATA file),
+    an MP3's ID3 CHAP frames, Matroska's and Ogg's chapters, as ffprobe's ``-show_chapters`` lists them. ValueError,
+    in plain words, when the file cannot be opened (``_open``)."""
+    with _open(path) as container:
+        return [(float(marker["start"] * marker["time_base"]), float(marker["end"] * marker["time_base"]),
+                 _chapter_title(marker["metadata"]))
+                for marker in container.chapters() if marker["time_base"]]
+
+
+# ffmpeg titles an ID3 CHAP frame that has no title (TIT2) by its element ID, "ch0" as its own MP3 muxer and other
+# tools name them: an identifier, not a title (players show nothing, or "Chapter 1")
+_ID3_ELEMENT_ID = re.compile(r"ch\d+")
+
+
+def _chapter_title(metadata: dict[str, str]) -> str | None:
+    """A chapter marker's title: its ``title`` tag, however the container cases it (Matroska's is TITLE); None
+    where it has none, or only an ID3 element ID."""
+    title = next((value for key, value in metadata.items() if key.lower() == "title"), None)
+    return None if title is None or _ID3_ELEMENT_ID.fullmatch(title) else title
 
 
 def _packets_duration(container, stream) -> float | None:

@@ -37,7 +37,7 @@ from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadCancelled, make_archive_id, smuggle_url, unified_strdate, unified_timestamp, unsmuggle_url
 
 from talksearch.indexer import caption_sources
-from talksearch.indexer.audio import media_duration
+from talksearch.indexer.audio import media_chapters, media_duration
 from talksearch.indexer.caption_sources import CaptionTrack, CaptionTranscript
 from talksearch.indexer.captions import CaptionError
 from talksearch.indexer.detail_rules import DetailRules
@@ -650,6 +650,37 @@ def _table_of_contents(listed: Iterable[tuple[object, object, object]], duration
     return chapters
 
 
+# A line of a description's table of contents, as YouTube and podcast show notes write one: a time first, in
+# parentheses or brackets or not, after a bullet or not, then the title ("00:00 Intro", "1:02:03 - Q&A",
+# "(12:30) Power capping"). "10:30am" or "12:30." starts no entry: the time is followed by a space or a separator.
+_TIMESTAMP_LINE = re.compile(r"[-*•]?\s*[(\[]?(?:(?P<hours>\d{1,2}):(?=\d{2}:))?(?P<minutes>\d{1,3}):"
+                             r"(?P<seconds>[0-5]\d)[)\]]?(?:\s*[-–—:|]\s+|\s+)(?P<title>\S.*)")
+# What makes such lines a table of contents rather than a time mentioned in passing (YouTube's own rule for a
+# description's chapters: three or more, the first at 0:00, each later than the one before): three entries at least,
+# the first within the opening minute (a cold open or a sponsor may come before it), their times increasing. An
+# agenda's times of day ("09:00 Registration") start too late, a lone "10:30 Doors open" is one line.
+_DESCRIBED_ENTRIES = 3
+_DESCRIBED_FIRST_BY = 60.0
+
+
+def _described_chapters(description: str | None) -> list[tuple[float, None, str]]:
+    """The table of contents a talk's description lists in its timestamp lines (``_TIMESTAMP_LINE``), each a start,
+    no end and a title as written, for ``_table_of_contents``; none where those lines do not read as one: fewer
+    than ``_DESCRIBED_ENTRIES``, the first past ``_DESCRIBED_FIRST_BY`` seconds, or times out of order."""
+    entries = []
+    for line in (description or "").splitlines():
+        if match := _TIMESTAMP_LINE.fullmatch(line.strip()):
+            hours, minutes, seconds = (int(match[part] or 0) for part in ("hours", "minutes", "seconds"))
+            if hours and minutes > 59:  # "1:75:00" is no time; "75:00" is an hour and a quarter
+                continue
+            entries.append((float(hours * 3600 + minutes * 60 + seconds), None, match["title"]))
+    starts = [start for start, _, _ in entries]
+    if (len(entries) < _DESCRIBED_ENTRIES or starts[0] > _DESCRIBED_FIRST_BY
+            or any(later <= earlier for earlier, later in zip(starts, starts[1:]))):
+        return []
+    return entries
+
+
 def _artwork(element: ET.Element, feed_url: str) -> str | None:
     """The artwork an item or channel names as its itunes:image."""
     image = element.find(f"{_ITUNES}image")
@@ -1130,8 +1161,10 @@ class Sources:
                 # its chapters within where its captions end, where nothing states its length (no itunes:duration)
                 heard_to = max((segment.end for segment in transcript.segments), default=None)
                 info, unread = self._feed_chapters(info, feed, heard_to)
-                return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), None, False,
-                               transcript, _notes(unread, unseekable),
+                talk = self._talk_from_info(info, candidate.context or {}, feed, listed)
+                if not talk.chapters:  # none from the site nor the feed; no recording read to hold any
+                    talk.chapters = _unstated_chapters([], talk.description, info.get("duration") or heard_to)
+                return Fetched(talk, None, False, transcript, _notes(unread, unseekable),
                                channel_language=source_language(feed.get("channel_language")),
                                media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
             resolved, info = info, self._download(info)
@@ -1154,8 +1187,10 @@ class Sources:
         if measured and (transcript is not None or refused or pending) and measured != info.get("duration"):
             transcript, refused, pending = self._remote_captions({**resolved, "duration": measured}, feed)
         info, unread = self._feed_chapters({**info, "duration": measured or info.get("duration")}, feed)
-        return Fetched(self._talk_from_info(info, candidate.context or {}, feed, listed), audio, True, transcript,
-                       _notes(refused, unread, unseekable), pending,
+        talk = self._talk_from_info(info, candidate.context or {}, feed, listed)
+        if not talk.chapters:  # none from the site nor the feed
+            talk.chapters = _unstated_chapters(_recording_markers(audio), talk.description, info.get("duration"))
+        return Fetched(talk, audio, True, transcript, _notes(refused, unread, unseekable), pending,
                        channel_language=source_language(feed.get("channel_language")))
 
     def _unseekable(self, info: dict) -> str | None:
@@ -1205,6 +1240,10 @@ class Sources:
             # its chapters as indexing checked them (_fetch_local): by the recording's length, not the sidecar's
             talk = self._talk({**_by_the_recording(sidecar, resolved), "extractor_key": "local",
                                "id": key.partition(" ")[2]}, {}, None, url="", media_url=None)
+            if not talk.chapters and _described_chapters(talk.description):
+                # its description's, as indexing read them (the recording's own markers first): a description
+                # that lists none states none, and the chapters indexing read from the recording stay
+                talk.chapters = _local_chapters(talk, resolved)
             # a title made from the file's name is none stated: a renamed recording's talk keeps its own (Moved's does)
             stated = {field: getattr(talk, field) for field in TALK_DETAILS if field != "title" or sidecar.get("title")}
         else:
@@ -1397,6 +1436,8 @@ class Sources:
             return Fetched(talk, None, False, moved_from=moved_from, replaces=displaced and talk_id(displaced))
         # A new recording here (re-encoded, trimmed, swapped; or --reindex): it takes the displaced talk's place,
         # as the writer commits it (unless this run found that talk's recording at another path meanwhile)
+        if not talk.chapters:  # none from its sidecar
+            talk.chapters = _local_chapters(talk, resolved)
         tracks = caption_sources.sidecar_tracks(path, self.captions)
         transcript, refused, pending = (None, None, None)
         if tracks:
@@ -1599,6 +1640,33 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         chapters=_table_of_contents(((c.get("start_time"), c.get("end_time"), c.get("title"))
                                      for c in info.get("chapters") or [] if isinstance(c, dict)), info.get("duration")),
     )
+
+
+def _recording_markers(recording: Path) -> list[tuple[float, float | None, str | None]]:
+    """The chapter markers a recording holds (``media_chapters``); none where it cannot be read: whisper's reading
+    of it says what is wrong with it."""
+    try:
+        return media_chapters(str(recording))
+    except Exception:  # not media we can open (as _stated_duration)
+        return []
+
+
+def _unstated_chapters(markers: Iterable[tuple[float, float | None, str | None]], description: str | None,
+                       duration: float | None) -> list[dict]:
+    """A talk's chapters where its source states none (its site, its sidecar .info.json, its feed: their word wins):
+    its recording's chapter markers (``_recording_markers``) where any is usable, else the table of contents its
+    ``description`` lists (``_described_chapters``); read as a source's are (``_table_of_contents``)."""
+    return (_table_of_contents(markers, duration)
+            or _table_of_contents(_described_chapters(description), duration))
+
+
+def _local_chapters(talk: Talk, recording: Path) -> list[dict]:
+    """A local recording's chapters where its sidecar states none (``_unstated_chapters``), within its measured
+    length, as a sidecar's are (``_by_the_recording``): measured only where there are chapters to end by it."""
+    markers = _recording_markers(recording)
+    if not markers and not _described_chapters(talk.description):
+        return []
+    return _unstated_chapters(markers, talk.description, _stated_duration(recording) or talk.duration)
 
 
 def _stated_duration(path: Path) -> float | None:

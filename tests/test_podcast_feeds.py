@@ -327,6 +327,88 @@ def test_a_chapters_file_trickled_past_the_deadline_is_refused(media_server, tmp
     assert waited < 4, waited  # the deadline, and the talk's own fetch; not the 6 s the server takes
 
 
+# A table of contents as show notes write one (_described_chapters), and a time said in passing
+DESCRIBED = "Power capping, start to end.\n\n00:00 Intro\n0:08 - Buckets\n(0:15) Questions\n(1:02:03) Far past the end"
+IN_PASSING = "New episode, out Friday at 10:30.\n10:30 is when the stream starts."
+
+
+@pytest.mark.unit
+def test_a_downloaded_recordings_chapter_markers_or_its_descriptions_are_its_chapters_where_the_feed_lists_none(
+        media_server, tmp_path):
+    """An enclosure downloaded (no captions) whose recording holds chapter markers (an m4a's chapter atoms, an
+    mp3's ID3 CHAP frames) has them as its chapters, within its measured length, over its description's; the
+    feed's <podcast:chapters> file wins over both. An item not downloaded (its captions are its words) has its
+    description's table of contents where that lists one, and none where a time is only mentioned."""
+    from tests.test_units import chaptered_recording, marked_chapters
+
+    folder = media_server.directory / "marked"
+    folder.mkdir()
+    for suffix in ("m4a", "mp3"):
+        chaptered_recording(folder / f"talk.{suffix}")
+    shutil.copy(DATA / "t01.ogg", folder / "captioned.ogg")
+    (folder / "t01.vtt").write_text(_vtt("t01"))
+    (folder / "chapters.json").write_text(json.dumps({"version": "1.2.0", "chapters": [
+        {"startTime": 0, "title": "Opening"}, {"startTime": 3, "title": "Closing"}]}))
+    transcript = '<podcast:transcript url="t01.vtt" type="text/vtt"/>'
+    (folder / "feed.xml").write_bytes(_feed(
+        _item("marked-m4a", "<title>Marked m4a</title>", "talk.m4a")
+        + _item("marked-mp3", f"<title>Marked mp3</title><description>{DESCRIBED}</description>", "talk.mp3")
+        + _item("feed-chapters", "<title>Feed chapters</title>"
+                '<podcast:chapters url="chapters.json" type="application/json+chapters"/>', "talk.m4a")
+        + _item("described", f"<title>Described</title><description>{DESCRIBED}</description>{transcript}",
+                "captioned.ogg")
+        + _item("in-passing", f"<title>In passing</title><description>{IN_PASSING}</description>{transcript}",
+                "captioned.ogg")))
+    sources = Sources(tmp_path / "downloads", lambda key: False, captions="uploaded")
+    fetched = {f.talk.title: f for f in map(sources.fetch, sources.expand(media_server.url("marked/feed.xml")))}
+    assert {title: f.audio is not None for title, f in fetched.items()} == {
+        "Marked m4a": True, "Marked mp3": True, "Feed chapters": True, "Described": False, "In passing": False}
+    for title in ("Marked m4a", "Marked mp3", "Feed chapters"):
+        assert 5 < fetched[title].talk.duration < 7, (title, fetched[title].talk.duration)
+    chapters = {title: f.talk.chapters for title, f in fetched.items()}
+    assert chapters == {
+        "Marked m4a": marked_chapters(fetched["Marked m4a"].talk.duration),
+        "Marked mp3": marked_chapters(fetched["Marked mp3"].talk.duration),
+        "Feed chapters": [{"start_time": 0, "end_time": 3, "title": "Opening"},
+                          {"start_time": 3, "end_time": fetched["Feed chapters"].talk.duration, "title": "Closing"}],
+        "Described": [{"start_time": 0, "end_time": 8, "title": "Intro"},
+                      {"start_time": 8, "end_time": 15, "title": "Buckets"},
+                      {"start_time": 15, "end_time": int(TRUTH["t01"]["sentences"][-1]["end"]), "title": "Questions"}],
+        "In passing": []}
+
+
+@pytest.mark.models
+def test_chapters_read_from_a_recording_or_a_description_are_kept_on_a_re_run(media_server, tmp_path):
+    """Through the real CLI (whisper tiny.en): a folder's m4a and mp3 with chapter markers, a recording whose sidecar
+    .info.json's description lists a table of contents, and a feed's downloaded enclosure with markers are indexed
+    with those chapters; run again unchanged, each is skipped, none "updated (chapters)"."""
+    from tests.test_units import chaptered_recording
+
+    local = tmp_path / "talks"
+    local.mkdir()
+    for suffix in ("m4a", "mp3"):
+        chaptered_recording(local / f"marked_{suffix}.{suffix}")
+    shutil.copy(DATA / "t01.ogg", local / "described.ogg")
+    (local / "described.info.json").write_text(json.dumps({"title": "Described", "description": DESCRIBED}))
+    folder = media_server.directory / "marked-cli"
+    folder.mkdir()
+    chaptered_recording(folder / "episode.m4a")
+    (folder / "feed.xml").write_bytes(_feed(_item("marked-cli", "<title>Episode</title>", "episode.m4a")))
+    library = tmp_path / "library"
+    args = ("index", str(local), media_server.url("marked-cli/feed.xml"), "--library", str(library),
+            "--whisper-model", "tiny.en")
+    run = talksearch(*args)
+    assert "4 added, 0 skipped, 0 failed" in run.stdout, run.stdout + run.stderr
+    with Library.open(library, readonly=True) as reader:
+        titles = {talk.title: [c["title"] for c in talk.chapters] for talk in reader.talks()}
+    marked = ["Intro", "Power capping", "Questions"]
+    assert titles == {"marked m4a": marked, "marked mp3": marked, "Episode": marked,
+                      "Described": ["Intro", "Buckets", "Questions"]}
+    again = talksearch(*args)
+    assert "0 added, 4 skipped, 0 failed" in again.stdout, again.stdout + again.stderr
+    assert "updated" not in again.stdout, again.stdout
+
+
 @pytest.mark.unit
 def test_chapters_are_kept_within_the_talk_one_per_start_with_printable_titles():
     """A chapters file is the publisher's word: chapters that start at or past the talk's end are dropped; each

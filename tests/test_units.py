@@ -615,6 +615,149 @@ def test_a_re_run_restates_a_sidecars_chapters_as_indexing_stored_them(tmp_path)
     assert restated["chapters"] == indexed.chapters
 
 
+# Chapter markers as OBS, podcast tools and ffmpeg write them into a recording (an FFMETADATA file's [CHAPTER]
+# sections): in an m4a's chapter atoms, in an mp3's ID3 CHAP frames. The last says it ends at 99 s of a 6 s talk.
+FFMETADATA = """;FFMETADATA1
+title=Chaptered talk
+[CHAPTER]
+TIMEBASE=1/1000
+START=0
+END=2000
+title=Intro
+[CHAPTER]
+TIMEBASE=1/1000
+START=2000
+END=4000
+title=Power capping
+[CHAPTER]
+TIMEBASE=1/1000
+START=4000
+END=99000
+title=Questions
+"""
+
+
+def chaptered_recording(path: Path, ffmetadata: str = FFMETADATA) -> Path:
+    """About 6 s of espeak-ng speech at ``path`` (.m4a or .mp3), with the chapter markers ``ffmetadata`` lists."""
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    speech, metadata = path.with_suffix(".speech.wav"), path.with_suffix(".ffmetadata")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(speech), "Welcome to the talk. First we cover power "
+                    "capping. Then we answer questions from the audience."], check=True)
+    metadata.write_text(ffmetadata)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(speech), "-i", str(metadata), "-map", "0:a",
+                    "-map_metadata", "1", "-map_chapters", "1", "-b:a", "32k", str(path)], check=True)
+    speech.unlink()
+    metadata.unlink()
+    return path
+
+
+def marked_chapters(duration: float) -> list[dict]:
+    """``FFMETADATA``'s chapters as a talk of ``duration`` seconds keeps them: the last ends where the talk does."""
+    return [{"start_time": 0, "end_time": 2, "title": "Intro"},
+            {"start_time": 2, "end_time": 4, "title": "Power capping"},
+            {"start_time": 4, "end_time": duration, "title": "Questions"}]
+
+
+@pytest.mark.unit
+def test_a_recordings_own_chapter_markers_are_its_chapters_where_its_sidecar_lists_none(tmp_path):
+    """Chapter markers in the recording (an m4a's chapter atoms, an mp3's ID3 CHAP frames, as ffprobe
+    -show_chapters lists them) are its talk's chapters, read as a sidecar's are: within its measured length (the
+    last said to end at 99 s ends with the recording). A sidecar .info.json that lists chapters is the publisher's
+    word, and wins; one whose description lists a table of contents does not (the recording's own markers do),
+    unless none of those markers has a title (an m4a's blank ones; an mp3's CHAP frames without one, which ffmpeg
+    names by their element IDs, "ch0"). A re-run restates the chapters indexing read, or none
+    (listed_details): an unchanged recording is skipped, not "updated (chapters)"."""
+    import json
+    import shutil
+
+    from talksearch.indexer.audio import media_duration
+    from talksearch.indexer.sources import Candidate, Sources
+
+    described = "00:00 Opening\n00:01 Middle\n00:03 Closing"
+    for suffix in ("m4a", "mp3"):
+        folder = tmp_path / suffix
+        folder.mkdir()
+        sources = Sources(tmp_path / "downloads", lambda key: False)
+        marked = chaptered_recording(folder / f"marked.{suffix}")
+        duration = media_duration(str(marked))
+        assert 5 < duration < 7, duration
+        shutil.copy(marked, folder / f"sidecar.{suffix}")
+        (folder / "sidecar.info.json").write_text(json.dumps({"title": "Sidecar", "chapters": [
+            {"start_time": 0, "title": "Opening"}, {"start_time": 3, "title": "Closing"}]}))
+        shutil.copy(marked, folder / f"described.{suffix}")
+        (folder / "described.info.json").write_text(json.dumps({"title": "Described", "description": described}))
+        chaptered_recording(folder / f"untitled.{suffix}", re.sub(r"(?m)^title=\w.*\n", "", FFMETADATA))
+        (folder / "untitled.info.json").write_text(json.dumps({"title": "Untitled", "description": described}))
+        for name, expected in (("marked", marked_chapters(duration)), ("described", marked_chapters(duration)),
+                               ("sidecar", [{"start_time": 0, "end_time": 3, "title": "Opening"},
+                                            {"start_time": 3, "end_time": duration, "title": "Closing"}]),
+                               ("untitled", [{"start_time": 0, "end_time": 1, "title": "Opening"},
+                                             {"start_time": 1, "end_time": 3, "title": "Middle"},
+                                             {"start_time": 3, "end_time": duration, "title": "Closing"}])):
+            candidate = Candidate(name, name, path=folder / f"{name}.{suffix}")
+            talk = sources.fetch(candidate).talk
+            assert talk.chapters[:-1] == expected[:-1], (suffix, name, talk.chapters)
+            assert talk.chapters[-1]["start_time"] == expected[-1]["start_time"], (suffix, name, talk.chapters)
+            assert talk.chapters[-1]["title"] == expected[-1]["title"], (suffix, name, talk.chapters)
+            assert abs(talk.chapters[-1]["end_time"] - duration) < 0.1, (suffix, name, talk.chapters)
+            restated = Sources(tmp_path / "downloads", lambda key: True).listed_details(candidate, talk.archive_id)
+            assert restated.get("chapters", talk.chapters) == talk.chapters, (suffix, name, restated)
+
+
+@pytest.mark.unit
+def test_a_descriptions_timestamp_lines_are_its_table_of_contents_and_a_time_in_passing_is_not(tmp_path):
+    """Where nothing else lists a talk's chapters, the timestamp lines of its description do, the way YouTube and
+    podcast show notes write them ("00:00 Intro", "1:02:03 - Q&A", "(12:30) Power capping"), when they read as a
+    table of contents: three or more, the first within the opening minute, their times increasing. A time said in
+    passing, an agenda's times of day, or lines out of order are none. A local recording's sidecar description is
+    read so (within the recording's length), and a re-run restates what indexing read."""
+    import json
+    import shutil
+
+    from talksearch.indexer.sources import Candidate, Sources, _described_chapters, _recording_markers
+    from tests.helpers import DATA, TRUTH
+
+    assert _described_chapters("Show notes:\n00:00 Intro\n1:02 - Power capping\n  (2:30) Q&A: your questions\n"
+                               "[1:02:03] Outro\nThanks for listening.") == [
+        (0, None, "Intro"), (62, None, "Power capping"), (150, None, "Q&A: your questions"), (3723, None, "Outro")]
+    assert _described_chapters("- 0:45 Cold open\n- 2:00 Guests\n- 75:00 Wrap-up") == [
+        (45, None, "Cold open"), (120, None, "Guests"), (4500, None, "Wrap-up")]
+    for in_passing in ("Released 2024 at 10:30, see you there.\n10:30 doors open",  # one line starts with a time
+                       "00:00 Intro\n05:00 Talk",  # two are no table of contents
+                       "09:00 Registration\n09:30 Keynote\n10:30 Break",  # an agenda: times of day
+                       "00:00 Intro\n10:00 Talk\n05:00 Questions",  # out of order
+                       "0:00 Intro\n10:30am Talk\n12:30. Lunch\n1:75:00 Never"):  # no timestamp lines but one
+        assert _described_chapters(in_passing) == [], in_passing
+    # a recording whose markers cannot be read is no error: it has none
+    (tmp_path / "not-media.m4a").write_text("not a recording")
+    assert _recording_markers(tmp_path / "not-media.m4a") == []
+
+    shutil.copy(DATA / "t02.ogg", tmp_path / "sched.ogg")  # 18.8 s, no chapter markers
+    (tmp_path / "sched.info.json").write_text(json.dumps({"title": "Scheduling", "description": (
+        "Scheduling at scale.\n\n00:00 Intro\n0:06 - Gang scheduling\n(0:15) Power capping\n(0:40) Past the end")}))
+    shutil.copy(DATA / "t02.ogg", tmp_path / "passing.ogg")
+    (tmp_path / "passing.info.json").write_text(json.dumps({"title": "In passing", "description": (
+        "Recorded in 2024 at 10:30.\n10:30 is when the doors open.")}))
+    sources = Sources(tmp_path / "downloads", lambda key: False)
+    sched = Candidate("sched.ogg", "sched.ogg", path=tmp_path / "sched.ogg")
+    talk = sources.fetch(sched).talk
+    assert [(c["start_time"], c["end_time"], c["title"]) for c in talk.chapters[:2]] == [
+        (0, 6, "Intro"), (6, 15, "Gang scheduling")]
+    assert (talk.chapters[2]["start_time"], talk.chapters[2]["title"]) == (15, "Power capping")
+    assert abs(talk.chapters[2]["end_time"] - TRUTH["t02"]["duration"]) < 0.5
+    assert len(talk.chapters) == 3
+    restated = Sources(tmp_path / "downloads", lambda key: True).listed_details(sched, talk.archive_id)
+    assert restated["chapters"] == talk.chapters
+    passing = Candidate("passing.ogg", "passing.ogg", path=tmp_path / "passing.ogg")
+    talk = Sources(tmp_path / "downloads2", lambda key: False).fetch(passing).talk
+    assert talk.chapters == []
+    assert "chapters" not in Sources(tmp_path / "downloads", lambda key: True).listed_details(passing, talk.archive_id)
+
+
 @pytest.mark.unit
 def test_snapping_compares_words_by_their_first_letters_in_any_language():
     """A link lands on the sentence that shares the query's words; in German or French those come inflected
