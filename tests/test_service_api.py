@@ -174,9 +174,11 @@ def test_no_answer_shows_where_a_local_recording_lies_on_the_server(api, ids):
     played = api.get(talk["media_url"])
     assert played.status_code == 200 and played.headers["content-type"] == "audio/ogg"
     for path in ("/api/talks", f"/api/talks/{local}", "/talks.atom", f"/talks/{local}",
-                 f"/api/search?q=checkpoint&talk={local}", f"/api/search.atom?q=checkpoint&talk={local}"):
+                 f"/api/search?q=checkpoint&talk={local}", f"/api/search.atom?q=checkpoint&talk={local}",
+                 f"/api/talks/{local}/transcript", f"/api/talks/{local}/transcript.json?translation=1"):
         body = api.get(path).text
         assert "file:" not in body and str(DATA) not in body, path
+    assert api.get(f"/api/talks/{local}/transcript").json()["talk"]["url"] == talk["url"]
     assert "Source</a>" not in api.get(f"/talks/{local}").text  # the page it is on is no source to link
 
 

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -40,12 +41,15 @@ def list_talks(
         return TalkList(talks=summaries, total=library.count_talks(filters))
 
 
-def _talk(state, talk_id: str, translation: bool = False) -> tuple[Talk, list[Segment]]:
+def _talk(state, talk_id: str, request: Request, translation: bool = False) -> tuple[Talk, list[Segment]]:
+    """The talk and its sentences, its ``url`` as the API gives it (a local file's is its page here: the file's path
+    on the server, its folders and user name, is no one's business)."""
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
         if talk is None:
             raise ApiError(404, f"no talk {talk_id!r}")
         segments = library.segments(talk_id)
+    talk = replace(talk, url=talk_summary(talk, served=True, base=base_path(request)).url)
     if missing := missing_transcript(talk, segments):  # 404 as for a missing translation: nothing to give
         raise ApiError(404, missing)
     if translation and (missing := missing_translation(talk, segments)):
@@ -71,18 +75,18 @@ Translation = Annotated[bool, Query(
 
 @router.get("/{talk_id}/transcript", responses={**_TRANSCRIPT, **_NOT_FOUND},
             summary="The transcript as JSON: sentences with start, end, text and timed words")
-def transcript_json(state: State, talk_id: str, translation: Translation = False) -> JSONResponse:
-    talk, segments = _talk(state, talk_id, translation)
+def transcript_json(state: State, talk_id: str, request: Request, translation: Translation = False) -> JSONResponse:
+    talk, segments = _talk(state, talk_id, request, translation)
     return JSONResponse(json.loads(render(talk, segments, "json", translation)))
 
 
 @router.get("/{talk_id}/transcript.{fmt}", responses={**_TRANSCRIPT_FILES, **_NOT_FOUND},
             summary="The transcript as WebVTT or SubRip subtitles, plain text, or JSON")
-def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt", "txt"],
+def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt", "txt"], request: Request,
                     translation: Translation = False):
     if fmt == "json":
-        return transcript_json(state, talk_id, translation)
-    talk, segments = _talk(state, talk_id, translation)
+        return transcript_json(state, talk_id, request, translation)
+    talk, segments = _talk(state, talk_id, request, translation)
     # The English saved beside the original must not overwrite it: ID.en.vtt, as a player pairs subtitles to a video.
     filename = f"{talk_id}.en.{fmt}" if translation else f"{talk_id}.{fmt}"
     return PlainTextResponse(render(talk, segments, fmt, translation), media_type=_MEDIA_TYPES[fmt],
