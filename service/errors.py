@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -113,14 +114,26 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(LibraryError)
     async def _unusable(request: Request, exc: LibraryError) -> Response:
         # The library cannot be searched as it is (say its recorded embedding model does not fit its vectors):
-        # the operator's to fix, not the request's, and the message says what is wrong.
+        # the operator's to fix, not the request's, and the message says what is wrong: to every visitor, so
+        # without where the library lies on the server (its folders may name a person); the log has it.
         log.error("library: %s", exc)
-        return error_response(503, "unavailable", str(exc), request=request)
+        return error_response(503, "unavailable", _without_library_path(str(exc), request), request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal server error", request=request)
+
+
+def _without_library_path(message: str, request: Request) -> str:
+    """``message`` with the served library's folder named as "the library" (its path, as given and resolved)."""
+    state = getattr(request.app.state, "talksearch", None)
+    if state is None:
+        return message
+    given = Path(state.settings.library)
+    for path in sorted({str(given), str(given.resolve())}, key=len, reverse=True):
+        message = message.replace(f"library {path}", "the library").replace(path, "(the library)")
+    return message
 
 
 def storage_failure(exc: BaseException) -> str | None:
