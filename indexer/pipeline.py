@@ -153,6 +153,9 @@ class IndexRun:
         if known and not self.reindex:  # (this run's, met again under another link): named as the library has it
             stored = self.library.talk_with_archive_id(processed.talk.archive_id)
             return Outcome("skipped", stored.title, "already in the library", talk_id=stored.id)
+        removed = self.library.removed_on(processed.talk.archive_id)
+        if removed and not self.reindex:  # (known only once fetched, or by the Ray engine): not stored again
+            return Outcome("skipped", processed.talk.title or label, _removed_on(removed))
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
         replaces = self._retirable(processed.replaces)
@@ -182,6 +185,8 @@ class IndexRun:
                        f"{shlex.quote(str(self.settings.library))} --library NEW --embed-model {WITH_OTHER_LANGUAGES})")
         if known or replaces:
             detail += ", replacing the earlier transcript"
+        if removed:
+            detail += f"; removed from this library on {removed[:10]}, added back"
         if displaced is not None:
             detail += _removed(displaced)
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
@@ -191,6 +196,8 @@ class IndexRun:
         changed, as an ``updated`` line, its transcript kept (nothing was downloaded); else skipped. Named by the
         title the library holds (a local file by its path), not the listing's."""
         stored = self.library.talk_with_archive_id(known.archive_id)
+        if stored is None and (removed := self.library.removed_on(known.archive_id)):
+            return Outcome("skipped", known.label, _removed_on(removed))
         if stored is None:  # known under another key than the listed one (found on fetching)
             return Outcome(known.status, known.label, known.detail)
         details = dict(known.details)
@@ -240,7 +247,7 @@ class IndexRun:
         did not meet at another path, each said on the line of the recording met where it was."""
         for talk_id, outcome in self._retiring.items():
             retired = self.library.talk(talk_id) if self._retirable(talk_id) else None
-            if retired is not None and self.library.delete_talk(retired.id):
+            if retired is not None and self.library.delete_talk(retired.id, record_removal=False):
                 outcome.detail += _removed(retired)
         self._retiring.clear()
 
@@ -315,7 +322,10 @@ class IndexRun:
         seen: set[str] = set()
         try:  # from the start: whatever fails here must reach the workers, or they and the run wait for ever
             reader = Library.open(self.settings.library)  # its own connection: this thread only reads
-            known = (lambda _key: False) if self.reindex else reader.has_archive_id
+            # a talk removed from the library is skipped as one it has is, nothing fetched: a feed re-run by cron must
+            # not undo a takedown (_restate says so)
+            known = (lambda _key: False) if self.reindex else (
+                lambda key: reader.has_archive_id(key) or reader.removed_on(key) is not None)
             fetcher = Sources(self.settings.library / DOWNLOADS, known, self.settings.socket_timeout, on_download,
                               captions=self.settings.captions, language=self.settings.language,
                               keep_media=self.settings.keep_media, library_urls=reader.archive_urls,
@@ -368,6 +378,11 @@ def outcome_line(outcome: Outcome) -> str:
     if outcome.detail:
         line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
     return printable(line)  # a title, path or error message from the source: one line, and inert on a terminal
+
+
+def _removed_on(when: str) -> str:
+    """What a skipped line says of a talk removed from the library (DELETE /api/talks), ``when`` (a record time)."""
+    return f"removed from this library on {when[:10]}; index it with --reindex to add it back"
 
 
 def _removed(talk) -> str:

@@ -217,7 +217,7 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 9
+        assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
@@ -269,7 +269,7 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         assert reader.format == 4
         assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 9
+        assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
         assert upgraded.keyword_search("uber", 5) == [2]
         assert upgraded.keyword_search("研究", 5) == [2] and upgraded.keyword_search("東京大学", 5) == [2]
@@ -324,7 +324,7 @@ def test_a_format_5_library_upgrades_to_keep_word_vectors(tmp_path):
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 5 and reader.passage_token_vectors(reader.passages([1, 2]).values()) == {}
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 9
+        assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.passage_token_vectors(upgraded.passages([1, 2]).values()) == {}
         upgraded.acquire_writer()
         added = _sentences_and_window(upgraded, "new", tokens=True)
@@ -344,7 +344,7 @@ def test_a_format_6_library_upgrades_to_find_other_languages_by_trigrams(tmp_pat
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 6 and reader.trigram_search("subunits", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 9
+        assert upgraded.format == FORMAT_VERSION == 10
         assert sorted(upgraded.trigram_search("subunits", 5)) == [1, 2]
         upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.trigram_search("subunits", 5) == []
@@ -389,7 +389,7 @@ def test_a_format_7_library_upgrades_to_name_the_source_of_transcripts_an_early_
         current.db.executescript("UPDATE talks SET transcript_source = '' WHERE whisper_model != '';"
                                  "UPDATE meta SET value = '7' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 9
+        assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.talk(captioned).transcript_source == "uploaded captions"
         assert upgraded.talks_per_transcript_source() == {"whisper tiny.en": 1, "uploaded captions": 1}
@@ -406,7 +406,7 @@ def test_a_format_8_library_upgrades_to_record_when_a_talks_details_changed(tmp_
         assert reader.format == 8 and reader.talk(talk_id).title == "old"
         assert reader.talk(talk_id).details_changed_at is None and reader.talks()[0].details_changed_at is None
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 9
+        assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.talk(talk_id).details_changed_at is None
         upgraded.acquire_writer()
         assert upgraded.update_talk_details(talk_id, {"title": "old, retitled"}) == ["title"]
@@ -498,3 +498,25 @@ def test_name_filters_match_any_spelling_case_and_accents_aside_and_menus_list_e
     assert facets["speakers"] == ["José García", "Jürgen Groß"]
     assert facets["events"] == ["FOSDEM", "lodz hpc days"]
     assert facets["channels"] == ["JOSE GARCIA TV", "Straße TV"]
+
+
+def test_a_format_9_library_upgrades_to_remember_removed_talks_and_a_deletion_is_one(tmp_path):
+    """Format 10 adds removed_talks: a reader of format 9 finds no talk removed, an upgraded catalog records a
+    deletion (not a talk retired with its recording), and adding the talk again drops the record."""
+    talk_id = _format_1_library(tmp_path / "old")
+    with Library.open(tmp_path / "old") as current:  # up to date, then the new table taken off again: format 9
+        current.db.executescript("DROP TABLE removed_talks; UPDATE meta SET value = '9' WHERE key = 'format_version';")
+    with Library.open(tmp_path / "old", readonly=True) as reader:
+        key = reader.talk(talk_id).archive_id
+        assert reader.format == 9 and reader.removed_on(key) is None and reader.records_intact()
+    with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == FORMAT_VERSION == 10 and upgraded.records_intact()
+        upgraded.acquire_writer()
+        talk = upgraded.talk(talk_id)
+        assert upgraded.delete_talk(talk_id) and upgraded.removed_on(key) is not None
+        upgraded.bind_embedding_model("test-model", 8)
+        upgraded.add_talk(talk, [], [Passage(0, 1, "back")], _vector(3)[None])
+        assert upgraded.removed_on(key) is None
+        retired = _add(upgraded, "retired")
+        retired_key = upgraded.talk(retired).archive_id
+        assert upgraded.delete_talk(retired, record_removal=False) and upgraded.removed_on(retired_key) is None

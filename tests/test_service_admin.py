@@ -412,3 +412,85 @@ def test_a_talks_kept_recording_goes_with_it_and_nothing_else_does():
     assert recording.is_file()  # the user's, outside the library
     clean = talksearch("check", "--library", str(library))
     assert clean.returncode == 0 and "belong to no talk" not in clean.stdout, clean.stdout
+
+
+def test_a_deleted_talk_is_erased_from_the_catalog_and_a_rerun_of_its_feed_skips_it_until_reindex():
+    """DELETE is a takedown: nothing the talk said stays in catalog.sqlite (its words unique to it leave the sound
+    vocabulary, its terms the keyword index's raw blocks, and the deletion is checkpointed out of the write-ahead log
+    while the server's readers hold the library open, so a copy of catalog.sqlite alone has none of it); a re-run
+    of its feed skips it, saying so, and --reindex adds it back."""
+    import shutil
+    import sqlite3
+
+    from talksearch.indexer.pipeline import IndexRun
+    from tests.helpers import DATA, scratch
+
+    server = admin_server()
+    library = server.settings.library
+    catalog = library / "catalog.sqlite"
+    served = loopback_media()
+    shutil.copy(DATA / "t01.ogg", served.directory / "live" / "erased.ogg")
+    (served.directory / "live" / "erased.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Erased</title><item><title>Erased talk</title>'
+        '<guid isPermaLink="false">tag:talks.example,2024:erased talk</guid><enclosure '
+        f'url="{served.url("live/erased.ogg")}" type="audio/ogg"/></item></channel></rss>')
+
+    def index_feed(reindex: bool = False) -> list[str]:
+        lines: list[str] = []
+        run = IndexRun(settings_for(library, whisper_model="tiny.en"), report=lines.append, reindex=reindex)
+        try:
+            run.run([served.url("live/erased.xml")])
+        finally:
+            run.close()
+        return lines
+
+    def vocabulary() -> set[tuple[str, str]]:
+        with sqlite3.connect(catalog) as db:
+            return set(db.execute("SELECT language, word FROM sound_vocabulary"))
+
+    def terms() -> set[str]:  # the keyword index's live terms
+        with sqlite3.connect(catalog) as db:
+            db.execute("CREATE VIRTUAL TABLE temp.terms USING fts5vocab(main, passages_fts, row)")
+            return {term for (term,) in db.execute("SELECT term FROM temp.terms")}
+
+    def raw_blocks() -> list[bytes]:  # as a forensic reader of the file finds them
+        with sqlite3.connect(catalog) as db:
+            return [bytes(block) for (block,) in db.execute("SELECT block FROM passages_fts_data")]
+
+    words_before, terms_before = vocabulary(), terms()
+    [line] = index_feed()
+    assert line.startswith("added   Erased talk"), line
+    with Library.open(library) as reader:
+        [talk] = [t for t in reader.talks() if t.title == "Erased talk"]
+        talk_id, key = talk.id, talk.archive_id
+        others = {s.text for t in reader.talks() if t.id != talk_id for s in reader.segments(t.id)}
+        said = [s.text for s in reader.segments(talk_id) if s.text not in others]  # (t01.ogg is served already)
+    own_words = vocabulary() - words_before
+    blocks = raw_blocks()
+    # its own terms, none a part of another talk's ("point" of "endpoint"), that FTS5 writes whole (not after a prefix
+    # they share with the term before them): findable in the raw blocks
+    own_terms = {t for t in terms() - terms_before if not any(t in other for other in terms_before)
+                 and any(t.encode() in block for block in blocks)}
+    assert own_words and own_terms and said
+
+    deleted = server.client.delete(f"/api/talks/{talk_id}", headers=AUTH)
+    assert deleted.status_code == 200 and deleted.json() == {"deleted": talk_id}
+    assert not own_words & vocabulary() and vocabulary() == words_before
+    blocks = raw_blocks()
+    assert [t for t in own_terms if any(t.encode() in block for block in blocks)] == []
+    copy = scratch("erased") / "catalog.sqlite"
+    shutil.copy(catalog, copy)  # the file alone, as a backup of it would be taken: no -wal beside it
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT count(*) FROM talks WHERE id = ?", (talk_id,)).fetchone() == (0,)
+    raw = copy.read_bytes()
+    assert [text for text in said if text.strip().encode() in raw] == []
+
+    [line] = index_feed()  # the feed re-run (by cron): the takedown holds
+    assert line.startswith("skipped Erased talk: removed from this library on ")
+    assert line.endswith("; index it with --reindex to add it back"), line
+    assert server.get(f"/api/talks/{talk_id}").status_code == 404
+    [line] = index_feed(reindex=True)
+    assert line.startswith("added   Erased talk") and "removed from this library on " in line, line
+    with Library.open(library) as reader:
+        assert reader.removed_on(key) is None and reader.talk(talk_id) is not None
+    assert server.client.delete(f"/api/talks/{talk_id}", headers=AUTH).status_code == 200

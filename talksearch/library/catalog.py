@@ -11,7 +11,7 @@ import os
 import shlex
 import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -84,9 +84,11 @@ def _named_as_kept_media(file: Path) -> bool:
 
 # The tables holding the library's records; the rest of the catalog (keyword, trigram and sound indexes) is
 # made from them.
-RECORD_TABLES = ("meta", "talks", "segments", "passages")
+RECORD_TABLES = ("meta", "talks", "segments", "passages", "removed_talks")
 # A filter leaving at most this share of the talks is searched within (``Library.search_scope``).
 SCOPE_MAX_SHARE = 0.5
+_BUSY_TIMEOUT_S = 30  # how long a statement waits for another process's lock
+_CHECKPOINT_WAIT_MS = 5_000  # how long a deletion's checkpoint waits for readers of the state before it
 
 
 class Library(VectorSync):
@@ -122,14 +124,18 @@ class Library(VectorSync):
             try:
                 if opened_read_only:
                     self.db = sqlite3.connect(storage.catalog_uri(catalog), uri=True, check_same_thread=False,
-                                              timeout=30, isolation_level=None)
+                                              timeout=_BUSY_TIMEOUT_S, isolation_level=None)
                 else:
-                    self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=30, isolation_level=None)
+                    self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=_BUSY_TIMEOUT_S,
+                                              isolation_level=None)
                 self.db.row_factory = sqlite3.Row
                 self.db.create_function("fold", 1, fold_sql, deterministic=True)  # what TalkFilter compares names by
                 self.db.execute("PRAGMA foreign_keys = ON")
                 if not readonly:
                     self.db.execute("PRAGMA journal_mode = WAL")
+                    # What is deleted (a talk removed, a transcript replaced) is overwritten with zeros, not left in
+                    # free pages: off by default in SQLite's own builds (on in Debian's). No cost measured on indexing.
+                    self.db.execute("PRAGMA secure_delete = ON")
                 found = None if readonly else recorded_format(self.db)
                 self.format = open_format(self.db, self.path, writable=not readonly)  # upgrades an older catalog
                 if found is not None and found < self.format:
@@ -300,6 +306,15 @@ class Library(VectorSync):
     def has_archive_id(self, key: str) -> bool:
         return self.db.execute("SELECT 1 FROM talks WHERE archive_id = ?", (key,)).fetchone() is not None
 
+    def removed_on(self, key: str) -> str | None:
+        """When the talk of archive key ``key`` was removed from the library (``delete_talk``), if it was and has not
+        been indexed again since: indexing skips it. None for a catalog older than format 10 read without upgrading."""
+        try:
+            row = self.db.execute("SELECT removed_at FROM removed_talks WHERE archive_id = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
     def add_talk(
         self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray,
         replace: bool = False, token_vectors: Sequence[np.ndarray | None] | None = None,
@@ -357,6 +372,8 @@ class Library(VectorSync):
             )
             self._set_meta("next_passage_id", str(first + len(passages)))
             vocabulary.add(self.db, (s.text for s in segments), talk.language)
+            # a talk removed before, indexed again (--reindex): no longer one to skip
+            self.db.execute("DELETE FROM removed_talks WHERE archive_id = ?", (talk.archive_id,))
         self._forget_vocabulary()
         if self._vectors is None or not self._vectors.writable:
             self.sync_vector_index()
@@ -398,24 +415,64 @@ class Library(VectorSync):
                                    for key in changed), record_time(), talk_id_])
         return changed
 
-    def delete_talk(self, talk_id_: str) -> bool:
+    def delete_talk(self, talk_id_: str, record_removal: bool = True) -> bool:
+        """Remove a talk and everything made from it, and erase it: its words no other passage of its language holds
+        leave the vocabulary, the keyword and trigram indexes are rewritten without it, and the write-ahead log is
+        emptied into the catalog, whose freed pages are zeroed (``PRAGMA secure_delete``): a copy of catalog.sqlite
+        holds nothing of it. ``record_removal``: its archive key is kept (``removed_on``), so that a re-run of its
+        source skips it; not for a talk retired because its recording is no longer where it was."""
         if self._lock_handle is None:
             raise LibraryError("delete_talk needs the writer lock (acquire_writer)")
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             ids = self._passage_ids_of(talk_id_)
             self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
-            talk = self.db.execute("SELECT extractor, source_id FROM talks WHERE id = ?", (talk_id_,)).fetchone()
+            talk = self.db.execute("SELECT extractor, source_id, archive_id, language FROM talks WHERE id = ?",
+                                   (talk_id_,)).fetchone()
+            said = [r[0] for r in self.db.execute("SELECT text FROM segments WHERE talk_id = ?", (talk_id_,))]
+            indexes = self.keywords.indexes_holding(ids)
             deleted = self.db.execute("DELETE FROM talks WHERE id = ?", (talk_id_,)).rowcount
+            if deleted:
+                if record_removal:
+                    self.db.execute("INSERT OR REPLACE INTO removed_talks(archive_id, talk_id, removed_at) "
+                                    "VALUES (?, ?, ?)", (talk["archive_id"], talk_id_, record_time()))
+                self._forget_words(said, talk["language"])
+                self.keywords.erase(indexes)
+        if deleted:
+            self._forget_vocabulary()
+            self._checkpoint()
         if self._vectors is None or not self._vectors.writable:
             self.sync_vector_index()
         else:
             self._vectors.remove(ids)
             self._maintain_vectors()
         if talk is not None:  # its kept recording goes with it (a takedown); after the commit: no talk loses its file
-            for file in self._unowned(self._kept_media_named(kept_media_name(*talk))):
+            for file in self._unowned(self._kept_media_named(kept_media_name(talk["extractor"], talk["source_id"]))):
                 file.unlink(missing_ok=True)
         return bool(deleted)
+
+    def _forget_words(self, said: Iterable[str], language: str | None) -> None:
+        """Of the words a deleted talk said, take those no remaining passage of a talk in its language holds as
+        written out of the vocabulary (inside the caller's transaction): left, they named the talk's subject still.
+        The word index finds the passages that may hold each (``texts_saying``); the first that does keeps it."""
+        key = vocabulary.language_key(language)
+        gone = []
+        for word in {w for text in said for w in pronunciation.words(text)}:
+            with closing(self.keywords.texts_saying(word, key, pronunciation.DEFAULT_LANGUAGE)) as texts:
+                if not any(word in pronunciation.words(text) for text, in texts):
+                    gone.append((key, word))
+        self.db.executemany("DELETE FROM sound_vocabulary WHERE language = ? AND word = ?", gone)
+
+    def _checkpoint(self) -> None:
+        """Write every commit in the write-ahead log into catalog.sqlite and empty the log: until then, a deletion
+        lives in catalog.sqlite-wal only, and a copy of catalog.sqlite alone still has what was deleted. Waits a few
+        seconds for readers of an earlier state (a search under way); one holding on longer leaves the log to the
+        next checkpoint."""
+        self.db.execute(f"PRAGMA busy_timeout = {_CHECKPOINT_WAIT_MS}")
+        try:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
 
     def kept_media(self, talk: Talk) -> list[Path]:
         """The talk's recordings kept in ``media/`` (--keep-media), whatever their extension; none while another
@@ -708,7 +765,8 @@ class Library(VectorSync):
     def records_intact(self) -> bool:
         """Whether the tables that hold the library itself (talks, sentences, passages, meta) pass SQLite's
         integrity check; everything else in the catalog is made from them."""
-        return all(self.integrity(table) == "ok" for table in RECORD_TABLES)
+        present = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return all(self.integrity(table) == "ok" for table in RECORD_TABLES if table in present)
 
     def rebuild_catalog(self) -> Path:
         """Writer: copy the library's records into a new catalog, whose triggers make the keyword and trigram

@@ -39,7 +39,7 @@ def filling(table: str) -> list[str]:
     return [f"DELETE FROM {table}", f"INSERT INTO {table}(rowid, text) {TRIGRAM_INDEXES[table]}"]
 
 
-FORMAT_VERSION = 9
+FORMAT_VERSION = 10
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -128,12 +128,19 @@ END;
 -- Every word the transcripts contain, as written, with its pronunciation (talksearch.pronunciation): the
 -- sound-alike retriever looks a query word no transcript contains up here, then searches the passages holding
 -- the words that sound like it. Derived data, filled in by a writer (talksearch.library.vocabulary). A deleted
--- talk's words stay (they then match no passage).
+-- talk's words go with it, but for those a passage of another talk in its language holds (Library.delete_talk).
 CREATE TABLE IF NOT EXISTS sound_vocabulary (
     language TEXT NOT NULL,               -- the talks' language (vocabulary.language_key): its pronunciation rules
     word TEXT NOT NULL,
     phonemes TEXT NOT NULL,
     PRIMARY KEY (language, word)
+) WITHOUT ROWID;
+-- The talks removed from the library (DELETE /api/talks), by archive key and nothing of what they said: a re-run of
+-- their source skips them rather than adding them back; indexing one again with --reindex adds it and drops its row.
+CREATE TABLE IF NOT EXISTS removed_talks (
+    archive_id TEXT PRIMARY KEY,          -- as talks.archive_id
+    talk_id TEXT NOT NULL,
+    removed_at TEXT NOT NULL              -- when (records.record_time)
 ) WITHOUT ROWID;
 """
 
@@ -185,6 +192,11 @@ MIGRATIONS: dict[int, list[str]] = {
     # <updated> follows. Talks stored before have none (NULL: unchanged since indexed, as far as is known); readers
     # of an older catalog read it as absent (catalog._talk_from_row).
     9: ["ALTER TABLE talks ADD COLUMN details_changed_at TEXT"],
+    # 10: the talks removed from the library (removed_talks), which indexing skips until --reindex adds one back. A
+    # talk deleted before has no row: a re-run of its source adds it again, as it did. Readers of an older catalog
+    # find none removed (Library.removed_on).
+    10: ["CREATE TABLE IF NOT EXISTS removed_talks (archive_id TEXT PRIMARY KEY, talk_id TEXT NOT NULL, "
+         "removed_at TEXT NOT NULL) WITHOUT ROWID"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
