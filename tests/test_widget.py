@@ -39,16 +39,21 @@ WIDGET = ROOT / "service" / "static" / "widget.js"
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">'
 HOSTILE_TEXT = '<b>bold</b> <img src=x onerror="window.__pwned=2"> &amp; '
 YOUTUBE_ID = "aBcDeFgHiJk"
-# The IFrame Player API's surface the widget uses: YT.Player(element, {videoId, playerVars, events}),
-# onReady, seekTo, playVideo, destroy, and the global onYouTubeIframeAPIReady callback.
+# The IFrame Player API's surface the widget and the talk page use: YT.Player(element, {host, videoId, playerVars,
+# events}), onReady, seekTo, playVideo, getPlayerState, getCurrentTime, getIframe, destroy, and the global
+# onYouTubeIframeAPIReady callback.
 YOUTUBE_STAND_IN = """
 window.YT = { Player: function (element, options) {
   const frame = document.createElement('iframe');
   frame.title = 'YouTube video player';
   element.replaceWith(frame);
-  window.__yt = { videoId: options.videoId, start: options.playerVars.start, seeks: [], playing: false };
+  window.__yt = { videoId: options.videoId, host: options.host || null, start: options.playerVars.start, seeks: [],
+                  playing: false };
   this.seekTo = (seconds) => window.__yt.seeks.push(seconds);
   this.playVideo = () => { window.__yt.playing = true; };
+  this.getPlayerState = () => (window.__yt.playing ? 1 : -1);
+  this.getCurrentTime = () => (window.__yt.seeks.length ? window.__yt.seeks[window.__yt.seeks.length - 1] : 0);
+  this.getIframe = () => frame;
   this.destroy = () => frame.remove();
   setTimeout(() => options.events.onReady({ target: this }));
 } };
@@ -480,6 +485,7 @@ def test_youtube_talk_plays_in_the_iframe_player_at_the_moment(widget_api, host_
     visit.wait_event("play", talk=talk_id)
     yt = visit.page.wait_for_function("() => window.__yt && window.__yt.playing && window.__yt").json_value()
     assert yt["videoId"] == YOUTUBE_ID
+    assert yt["host"] == "https://www.youtube-nocookie.com"  # YouTube's privacy-enhanced player, as the search page's
     assert yt["start"] == int(hit["start"]) and yt["seeks"] == [hit["start"]]
     assert visit.shadow("return !!root.querySelector('.stage iframe')")  # the player sits inside the widget
     assert _player_link(visit, "Open at source ↗").get_attribute("href") == hit["link"]

@@ -647,6 +647,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       loadYouTube().then((YT) => {
         if (this.yt !== yt) return; // another talk was chosen while the API loaded
         yt.player = new YT.Player(target, {
+          host: "https://www.youtube-nocookie.com", // YouTube's privacy-enhanced player: no cookie until it plays
           videoId: id,
           width: "100%",
           height: "100%",

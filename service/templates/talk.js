@@ -74,6 +74,9 @@
     const now = () => media.currentTime / scale();
     const note = document.getElementById("seek-note");
     let ownSeek = false;  // a seek the page asked for (the link's moment, a sentence): the address has it already
+    // Where to play from once the recording is read: the link's moment, or a sentence asked for before (media on
+    // another host is read only when played)
+    let moment = startAt;
     function jump(t) {
       // A host that ignores Range requests lets a player play from the start only: said, rather than a silent 0:00.
       // (Judged once the player knows the recording: before, nothing is seekable on any host.)
@@ -85,13 +88,13 @@
       media.currentTime = t * scale();
     }
     player = {
-      seek(t) { jump(t); media.play().catch(() => {}); },
+      seek(t) { moment = t; jump(t); media.play().catch(() => {}); },
       // Until it has read the recording a player is at 0:00 whatever the link asked for (the src's #t= is applied as
       // it loads), unless a seek was asked for since.
-      time: () => (media.readyState < 1 && !media.currentTime ? startAt : now()),
+      time: () => (media.readyState < 1 ? moment : now()),
     };
     // (a #t= past the recording's end, which the server did not see, plays it from the start, as ?t= does)
-    const begin = () => { if (startAt > 0 && !(measured && startAt > measured)) jump(startAt); };
+    const begin = () => { if (moment > 0 && !(measured && moment > measured)) jump(moment); };
     if (media.readyState >= 1) begin(); else media.addEventListener("loadedmetadata", begin, { once: true });
     media.addEventListener("timeupdate", () => mark(now()));
     // The address follows the player where the listener stops or moves it (not while it plays), so a link copied
@@ -101,17 +104,46 @@
     media.addEventListener("seeked", () => { mark(now()); if (!ownSeek && listened()) address(now()); ownSeek = false; });
     media.addEventListener("pause", () => { if (!media.ended && listened()) address(now()); });
   } else if (root.dataset.kind === "youtube") {
-    // YouTube's IFrame Player API calls this once its script (loaded after this one) is ready.
-    window.onYouTubeIframeAPIReady = () => {
-      const yt = new YT.Player("yt", {
-        videoId: root.dataset.youtube,
-        playerVars: { start: Math.floor(startAt), playsinline: 1, rel: 0 },
-        events: { onReady: () => setInterval(() => mark(yt.getCurrentTime()), 250) },
-      });
-      // Not started yet (-1) or cued (5), YouTube's player says 0:00 whatever its start is.
-      const unstarted = () => [-1, 5].includes(yt.getPlayerState());
-      player = { seek(t) { yt.seekTo(t, true); yt.playVideo(); }, time: () => (unstarted() ? startAt : yt.getCurrentTime()) };
-    };
+    player = youTubeOnRequest();
+  }
+
+  // A button stands in for YouTube's player, so that opening the page contacts no one but this service. Asked to
+  // play (the button, a sentence, a moment), it loads YouTube's IFrame API and its player from youtube-nocookie.com,
+  // which sets no cookie before the video plays, and plays from the moment asked for.
+  function youTubeOnRequest() {
+    const button = document.getElementById("yt-play");
+    const link = document.getElementById("yt-open");  // the talk on YouTube: without scripts, or if the API fails
+    let moment = startAt;  // where to play from: the link's moment, or the last one asked for before the player is
+    let loading = false;
+    function load(focus) {
+      if (loading) return;
+      loading = true;
+      // The API calls this once its script is ready.
+      window.onYouTubeIframeAPIReady = () => {
+        const yt = new YT.Player(document.getElementById("yt"), {
+          host: "https://www.youtube-nocookie.com",
+          videoId: root.dataset.youtube,
+          playerVars: { start: Math.floor(moment), autoplay: 1, playsinline: 1, rel: 0 },
+          events: { onReady: () => {
+            // Not started yet (-1) or cued (5), YouTube's player says 0:00 whatever its start is.
+            const unstarted = () => [-1, 5].includes(yt.getPlayerState());
+            player = { seek(t) { yt.seekTo(t, true); yt.playVideo(); }, time: () => (unstarted() ? moment : yt.getCurrentTime()) };
+            player.seek(moment);
+            // The button that had the focus is gone: the player has it, for its own keys (k, arrows...).
+            if (focus) yt.getIframe().focus();
+            setInterval(() => mark(yt.getCurrentTime()), 250);
+          } },
+        });
+      };
+      const script = document.createElement("script");
+      script.src = "https://www.youtube.com/iframe_api";  // the API is served from there only; its player is not
+      script.onerror = () => { loading = false; link.hidden = false; };
+      document.head.append(script);
+    }
+    button.hidden = false;
+    link.hidden = true;
+    button.addEventListener("click", () => load(true));
+    return { seek(t) { moment = t; load(false); }, time: () => moment };
   }
 
   function address(t) {
