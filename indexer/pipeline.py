@@ -269,7 +269,9 @@ class IndexRun:
     def _report(self, outcome: Outcome) -> None:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
-        line = outcome_line(outcome)
+        self._say(outcome_line(outcome))
+
+    def _say(self, line: str) -> None:
         tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
 
     # --- the local engine -------------------------------------------------------------------------
@@ -355,6 +357,11 @@ class IndexRun:
             bar.n = min(done, duration)
             bar.refresh()
 
+        # captions refused, said before whisper starts: on a long talk the outcome line that says so comes hours later
+        refused = [note for note in (fetched.captions_refused or "").split("; ") if " not used: " in note]
+        if refused and fetched.captions is None and fetched.pending_captions is None:
+            label = fetched.talk.title or candidate.label  # as its added line will name it
+            self._say(outcome_line(Outcome("note", label, "; ".join(refused + ["transcribing its audio"]))))
         processed = None
         try:
             processed = self.processor.process(fetched, on_progress)

@@ -220,6 +220,12 @@ def test_bad_captions_fall_back_to_whisper_with_the_reason_on_the_talks_line(med
     }
     for name, reason in reasons.items():
         assert lines[name].startswith("added") and lines[name].endswith(f"whisper tiny.en; {reason})"), lines[name]
+    # ... and said before whisper starts on the talk (a long talk's outcome line comes hours later)
+    out = result.stdout.splitlines()
+    for name, reason in reasons.items():
+        note = next((i for i, line in enumerate(out) if line.startswith("note") and line.split()[1].rstrip(":") == name), None)
+        assert note is not None, (name, out)
+        assert out[note].endswith(f"{reason}; transcribing its audio") and note < out.index(lines[name]), out[note]
     assert lines["Skipped"].endswith("whisper tiny.en)")  # no captions at all: whisper, nothing to explain
     assert {t["transcript_source"] for t in talks_of(library).values()} == {"whisper tiny.en"}
 
