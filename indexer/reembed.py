@@ -108,6 +108,8 @@ class Reembedding:
             if kept.archive_id not in in_old:
                 summary.not_in_old += 1
                 self.report(self._not_in_old_line(kept))
+        # talks taken down from OLD stay taken down here: a re-run of their source into NEW skips them
+        self.new.keep_removals(self.old.removals())
         summary.wall_seconds = time.perf_counter() - started
         return summary
 

@@ -136,6 +136,25 @@ def test_a_re_run_brings_the_new_library_up_to_the_old_one(old_library, tmp_path
     assert "0 added, 1 skipped, 0 failed, 1 not in OLD; 0 talks (0 passages) re-embedded in " in again.stdout
 
 
+def test_a_talk_taken_down_from_old_stays_taken_down_in_new(old_library, tmp_path):
+    """DELETE /api/talks records the removal, so that a re-run of the talk's source skips it: the library made again
+    keeps that record, or a feed indexed into it would bring the talk back."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(old_library, old)
+    with Library.open(old) as opened:
+        opened.acquire_writer()
+        t02 = next(t for t in opened.talks() if t.title == "t02")
+        assert opened.delete_talk(t02.id)
+    made = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert made.returncode == 0, made.stderr
+    with Library.open(new) as opened:
+        assert opened.removed_on(t02.archive_id) and opened.talk(t02.id) is None
+    again = talksearch("index", str(old_library.parent / "t02.ogg"), "--library", str(new), "--whisper-model", "tiny.en",
+                       "--embed-model", MINI, "--captions", "never")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"skipped {old_library.parent / 't02.ogg'}: removed from this library on "), again.stdout
+
+
 def test_a_talk_whose_chapters_alone_changed_keeps_its_vectors(old_library, tmp_path):
     """Passages are embedded after the talk's title alone (``PassageOptions.context``, "title"): a talk whose
     chapters changed in OLD since gets them in NEW, its passages kept as embedded (they were embedded again, after

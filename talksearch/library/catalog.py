@@ -315,6 +315,26 @@ class Library(VectorSync):
             return None
         return row[0] if row else None
 
+    def removals(self) -> list[tuple[str, str, str]]:
+        """Every removal recorded (archive key, talk id, when; ``delete_talk``): what a copy of the library made by
+        another way than copying its files (``talksearch reembed``) must keep. None before format 10."""
+        try:
+            return [tuple(row) for row in self.db.execute("SELECT archive_id, talk_id, removed_at FROM removed_talks")]
+        except sqlite3.OperationalError:
+            return []
+
+    def keep_removals(self, removals: Sequence[tuple[str, str, str]]) -> int:
+        """Record ``removals`` (``removals()`` of another library) of talks this one does not hold: a re-run of their
+        source skips them here too. How many were new."""
+        if self._lock_handle is None:
+            raise LibraryError("keep_removals needs the writer lock (acquire_writer)")
+        with self.db:
+            before = self.db.total_changes
+            self.db.executemany("INSERT OR IGNORE INTO removed_talks(archive_id, talk_id, removed_at) SELECT ?, ?, ? "
+                                "WHERE NOT EXISTS (SELECT 1 FROM talks WHERE archive_id = ?)",
+                                [(key, talk, when, key) for key, talk, when in removals])
+            return self.db.total_changes - before
+
     def add_talk(
         self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray,
         replace: bool = False, token_vectors: Sequence[np.ndarray | None] | None = None,
