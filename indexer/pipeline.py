@@ -357,6 +357,11 @@ class IndexRun:
             bar.n = min(done, duration)
             bar.refresh()
 
+        def on_embedded(done: int, passages: int) -> None:  # the same bar, on to the passages' embedding
+            bar.set_description_str("embed", refresh=False)
+            bar.bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} passages [{elapsed}<{remaining}]"
+            on_progress(done, passages)
+
         # captions refused, said before whisper starts: on a long talk the outcome line that says so comes hours later
         refused = [note for note in (fetched.captions_refused or "").split("; ") if " not used: " in note]
         if refused and fetched.captions is None and fetched.pending_captions is None:
@@ -364,7 +369,7 @@ class IndexRun:
             self._say(outcome_line(Outcome("note", label, "; ".join(refused + ["transcribing its audio"]))))
         processed = None
         try:
-            processed = self.processor.process(fetched, on_progress)
+            processed = self.processor.process(fetched, on_progress, on_embedded)
             return processed
         except TalkFailed as exc:
             return talk_failed(candidate, fetched, str(exc))

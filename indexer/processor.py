@@ -27,6 +27,8 @@ from talksearch.library import Passage, Segment, Talk
 from talksearch.models import ModelError, resolve, resolve_device
 from talksearch.settings import Settings
 
+EMBEDDED_AT_ONCE = 256  # passages embedded between two progress reports (a few seconds of the default models)
+
 
 # How sure whisper's detection (``Transcriber.detect_language``: its average probability) must be of another
 # language than a feed's channel states for the talk to be taken as spoken in that one: past half (more probable than
@@ -119,7 +121,10 @@ class TalkProcessor:
                     self._multilingual = False
             return self._multilingual or None
 
-    def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None) -> Processed:
+    def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None,
+                on_embedded: Callable[[int, int], None] | None = None) -> Processed:
+        """The talk's transcript (its captions, else whisper's; ``on_progress(seconds done, duration)``), sentences,
+        passages and their embeddings (``on_embedded(passages done, passages)``)."""
         started = time.perf_counter()
         talk, language_note = fetched.talk, None
         if fetched.pending_captions is not None and fetched.captions is None:
@@ -142,13 +147,25 @@ class TalkProcessor:
         sentences = split_sentences(segments, self.passage_options)
         translate_seconds = self._translate(fetched, sentences) if self.settings.translate else 0.0
         passages = make_passages(sentences, self.passage_options)
-        # One forward pass gives each passage's embedding and its words' vectors (for rescoring search results).
-        embeddings, tokens = self.embedder.passages_with_tokens(
-            embedding_texts(passages, asdict(talk), self.passage_options))
+        embeddings, tokens = self._embed(embedding_texts(passages, asdict(talk), self.passage_options), on_embedded)
         talk.embed_model = self.embedder.name
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
                          self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note)
+
+    def _embed(self, texts: list[str], on_embedded: Callable[[int, int], None] | None) -> tuple[np.ndarray, list]:
+        """Each passage's embedding and its words' vectors (for rescoring search results), one forward pass for
+        both; a part at a time, said to ``on_embedded``: a 3-hour talk's 5,000 passages took the three default
+        models minutes, with nothing to show for them (a hunt)."""
+        if on_embedded is None or len(texts) <= EMBEDDED_AT_ONCE:
+            return self.embedder.passages_with_tokens(texts)
+        vectors, tokens = [], []
+        for start in range(0, len(texts), EMBEDDED_AT_ONCE):
+            part_vectors, part_tokens = self.embedder.passages_with_tokens(texts[start : start + EMBEDDED_AT_ONCE])
+            vectors.append(part_vectors)
+            tokens += part_tokens
+            on_embedded(min(start + EMBEDDED_AT_ONCE, len(texts)), len(texts))
+        return np.concatenate(vectors), tokens
 
     def _choose_captions(self, fetched: Fetched) -> None:
         """Captions in several languages for a talk nothing names the language of: those in the language whisper

@@ -828,3 +828,23 @@ def test_a_file_name_title_gives_whisper_only_its_words():
     assert prompt("H100 GPUs", "file:///talks/h100.mp3") == "H100 GPUs"
     assert prompt("d05", "http://127.0.0.1/d05.mp4") == "d05"
     assert prompt("Caf\u00e9 d05", "file:///talks/Caf%C3%A9%20d05.mp4") == "Caf\u00e9"
+
+
+@pytest.mark.models
+def test_a_long_talks_passages_are_embedded_a_part_at_a_time_and_said_so(monkeypatch):
+    """A 3-hour talk's 5,000 passages took the default models minutes with nothing shown: embedded a part at a time,
+    each part said, and the same vectors as in one go."""
+    from talksearch.indexer import processor
+    from talksearch.settings import Settings
+
+    talks = processor.TalkProcessor(Settings(embed_model="all-MiniLM-L6-v2"))
+    texts = [f"Sentence number {n} of a long talk about checkpoints and object storage." for n in range(10)]
+    whole, whole_tokens = talks.embedder.passages_with_tokens(texts)
+    monkeypatch.setattr(processor, "EMBEDDED_AT_ONCE", 4)
+    said = []
+    parts, part_tokens = talks._embed(texts, lambda done, total: said.append((done, total)))
+    assert said == [(4, 10), (8, 10), (10, 10)]
+    import numpy as np
+
+    assert parts.shape == whole.shape and np.allclose(parts, whole, atol=1e-5)
+    assert [t.tokens for t in part_tokens] == [t.tokens for t in whole_tokens]
