@@ -115,8 +115,11 @@ class Reembedding:
 
     def _not_in_old_line(self, kept: StoredTalk) -> str:
         """A talk the new library holds and the old one no longer does (taken down since, or indexed into the new
-        one directly): left to the user, who knows which; the removal there is (the API's) named."""
-        return printable(f"not in {self.old_name}: {kept.title} ({kept.id}): kept; remove it with DELETE "
+        one directly): left to the user, who knows which (the old library says when it records a removal); the
+        removal there is (the API's) named."""
+        removed = self.old.removed_on(kept.archive_id)
+        why = f" (removed from {self.old_name} on {removed[:10]})" if removed else ""
+        return printable(f"not in {self.old_name}{why}: {kept.title} ({kept.id}): kept; remove it with DELETE "
                          f"/api/talks/{kept.id} (talksearch serve --library {shlex.quote(self.new_name)}, "
                          "TALKSEARCH_ADMIN_TOKEN set)")
 

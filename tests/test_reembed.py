@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from talksearch.embedding import WITH_OTHER_LANGUAGES
-from talksearch.library import Library
+from talksearch.library import Library, record_time
 from talksearch.settings import default
 from tests.helpers import DATA, TRUTH, scratch, talksearch
 
@@ -112,7 +112,8 @@ def test_a_re_run_brings_the_new_library_up_to_the_old_one(old_library, tmp_path
     lines = caught_up.stdout.splitlines()
     assert lines[0] == (f"updated Checkpoints in buckets: details changed (title, speakers); transcript kept; its "
                         f"{t01_passages} passages embedded again after its new title"), lines
-    assert lines[1] == (f"not in {old}: t02 ({t02.id}): kept; remove it with DELETE /api/talks/{t02.id} "
+    assert lines[1] == (f"not in {old} (removed from {old} on {record_time()[:10]}): t02 ({t02.id}): kept; "
+                        f"remove it with DELETE /api/talks/{t02.id} "
                         f"(talksearch serve --library {new}, TALKSEARCH_ADMIN_TOKEN set)"), lines
     assert lines[-1].startswith("0 added, 1 updated, 0 skipped, 0 failed, 1 not in OLD; 1 talk ("), lines
     model, talks, _, now = _stored(new)
