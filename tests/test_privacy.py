@@ -115,6 +115,22 @@ def test_a_moment_asked_for_before_the_player_loads_it_and_plays_there(widget_ap
     visit.close()
 
 
+def test_where_youtubes_script_cannot_load_the_page_says_so_and_links_from_the_moment_asked(widget_api, hostile_library,
+                                                                                             browser):
+    _, talk_id = hostile_library
+    later = _sentences(widget_api.base, talk_id)[2]["start"]
+    visit = Visit(browser)
+    visit.context.unroute("**/*")
+    visit.context.route("**/*", lambda route: route.abort() if route.request.url == IFRAME_API else route.continue_())
+    visit.open(f"{widget_api.base}/talks/{talk_id}")
+    visit.page.locator("#transcript .s").nth(2).click()  # asked to play from there; the script fails to load
+    link = visit.page.locator("#yt-open")
+    link.wait_for(state="visible")
+    assert link.text_content() == f"YouTube's player could not be loaded: watch on YouTube from 0:{int(later):02d}"
+    assert link.get_attribute("href").endswith(f"t={int(later)}s")
+    visit.close()
+
+
 def test_without_scripts_a_youtube_talk_links_to_youtube_at_the_moment(widget_api, hostile_library, browser):
     _, talk_id = hostile_library
     moment = _sentences(widget_api.base, talk_id)[2]["start"]

@@ -51,11 +51,11 @@ def test_search_page_says_when_no_moment_holds_the_quoted_phrase(api):
 
 def test_search_page_says_when_no_talk_says_a_word_of_the_query(api):
     """Search by meaning always lists the nearest moments: the page says when no talk says what was asked."""
-    line = "No talk here says “zebra giraffe”: these are the closest in meaning or sound."
+    line = "No talk searched says “zebra giraffe”: these are the closest in meaning or sound."
     for path, params in (("/", {"q": "zebra giraffe"}), ("/results", {"q": '"zebra giraffe"', "offset": 1})):
         html = unescape(api.get(path, params=params).text)
         assert line in html and 'class="result"' in html and "word for word" not in html, (path, html)
-    assert "No talk here says" not in unescape(api.get("/", params={"q": "object storage"}).text)
+    assert "No talk searched says" not in unescape(api.get("/", params={"q": "object storage"}).text)
 
 
 def test_the_form_keeps_a_filter_the_menu_has_no_talk_for(api):
@@ -632,6 +632,11 @@ def test_talk_page_can_be_used_by_keyboard_screen_reader_and_in_high_contrast(br
     found = page.locator("#find-hits li")
     assert page.text_content("#find-status") == f"{found.count()} moments found in this talk."
     assert {li.get_attribute("lang") for li in found.all()} == {"de"}
+    page.fill("#find-q", "Zebrastreifen")  # never said: the closest moments, said to be only that
+    page.press("#find-q", "Enter")
+    wait_until(lambda: "never says" in (page.text_content("#find-status") or ""), "the find's nearest-only note", 60)
+    assert page.text_content("#find-status").startswith("This talk never says “Zebrastreifen”; the "), \
+        page.text_content("#find-status")
     page.fill("#find-q", "...")  # refused by the API: said in the status line, the list left empty
     page.press("#find-q", "Enter")
     wait_until(lambda: page.text_content("#find-status"), "the find's error", 60)

@@ -137,7 +137,14 @@
       };
       const script = document.createElement("script");
       script.src = "https://www.youtube.com/iframe_api";  // the API is served from there only; its player is not
-      script.onerror = () => { loading = false; link.hidden = false; };
+      script.onerror = () => {  // said, with the way to the talk on YouTube from where the listener asked to be
+        loading = false;
+        const url = new URL(link.href);
+        url.searchParams.set("t", `${Math.floor(moment)}s`);
+        link.href = url.href;
+        link.textContent = `YouTube's player could not be loaded: watch on YouTube from ${clock(moment)}`;
+        link.hidden = false;
+      };
       document.head.append(script);
     }
     button.hidden = false;
@@ -268,6 +275,8 @@
     more.hidden = !next;
     // With more to come these are the best moments so far, not all the talk has: said so, not "10 found".
     findStatus.textContent = !shown ? "Not found in this talk."
+      // the nearest moments by meaning or sound only: said so, as the search page says it (words_found)
+      : body.words_found === false ? `This talk never says “${q}”; the ${moments(shown)} closest in meaning or sound.`
       : next ? `The ${shown === 1 ? "best moment" : `${shown} best moments`} in this talk; more below.`
       : `${moments(shown)} found in this talk.`;
     // After "More": on to the first new moment, as the button may have gone (the last page) and taken focus with it.
