@@ -383,8 +383,8 @@ def test_search_says_once_when_no_moment_holds_the_quoted_phrase():
     # no talk says a word of it: the nearest moments, said to be only that
     nearest = talksearch("search", "zebra giraffe", "--library", library, "--limit", "1")
     assert nearest.returncode == 0, nearest.stderr
-    assert nearest.stdout.splitlines()[0] == "No talk here says “zebra giraffe”: these are the closest in meaning or sound."
-    assert "No talk here says" not in exact.stdout
+    assert nearest.stdout.splitlines()[0] == "No talk searched says “zebra giraffe”: these are the closest in meaning or sound."
+    assert "No talk searched says" not in exact.stdout
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -124,7 +124,7 @@ def test_an_embedded_search_says_when_no_moment_holds_the_quoted_phrase(widget_a
     assert "word for word" not in httpx.get(f"{widget_api.base}/embed", params={"q": '"object storage"'},
                                             timeout=60).text
     page = httpx.get(f"{widget_api.base}/embed", params={"q": "zebra giraffe"}, timeout=60).text
-    assert "No talk here says “zebra giraffe”: these are the closest in meaning or sound." in html.unescape(page)
+    assert "No talk searched says “zebra giraffe”: these are the closest in meaning or sound." in html.unescape(page)
 
 
 def test_embed_pages_carry_their_policy(widget_api, talks):

@@ -651,7 +651,7 @@ def test_filters_scope_the_search_and_say_when_nothing_matches(widget_api, host_
     assert metas and all("Kenji Watanabe" in m for m in metas)
     # ... so this speaker's talks are only the nearest, and the status line says so
     assert (visit.page.locator("talk-search [role=status]").text_content()
-            == "No talk here says “object storage”: these are the closest in meaning or sound.")
+            == "No talk searched says “object storage”: these are the closest in meaning or sound.")
     # Each speaker, event or channel is its own bidi isolate (an Arabic name beside the event reordered them)
     assert "Kenji Watanabe" in visit.page.locator("talk-search [role=option] .meta bdi").all_text_contents()
     visit.page.locator("talk-search").evaluate("e => e.setAttribute('channel', 'No such channel')")

@@ -116,7 +116,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
    *  talksearch/search/searcher.py). */
   function wordsNotFoundNote(query) {
     const words = query.normalize("NFKC").replace(/["“”„‟«»]/g, " ").trim().split(/\s+/).join(" ");
-    return `No talk here says “${words}”: these are the closest in meaning or sound.`;
+    return `No talk searched says “${words}”: these are the closest in meaning or sound.`;
   }
 
   /** An absolute http(s) URL, or null: a javascript: or file: URL from the API must never become a link. */

@@ -117,7 +117,7 @@ def words_not_found_note(query: str) -> str:
     """What a response without ``words_found`` tells its reader: the pages and the CLI say it (widget.js writes the
     same line)."""
     words = " ".join(search_text(query).replace('"', " ").split())
-    return f"No talk here says “{words}”: these are the closest in meaning or sound."
+    return f"No talk searched says “{words}”: these are the closest in meaning or sound."
 
 
 def talk_summary(talk: Talk, served: bool = False, base: str = "") -> TalkSummary:
