@@ -182,6 +182,7 @@ class TranscriptTalk(BaseModel):
     url: str
     language: str | None = None
     duration: float | None = Field(None, description="seconds")
+    chapters: list[Chapter] = Field([], description="The talk's chapters, as `/api/talks/{id}` gives them.")
 
 
 class Transcript(BaseModel):
