@@ -15,6 +15,18 @@ from tqdm import tqdm
 from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
 
 
+def removed_from(library, key: str) -> str | None:
+    """Why the talk of archive key ``key`` is skipped, when the library records its removal (DELETE /api/talks,
+    talksearch remove): since when, and how to add back that one alone (``--reindex`` would transcribe every talk of
+    its feed again). None when it was not removed."""
+    when = library.removed_on(key)
+    if when is None:
+        return None
+    talk_id = library.removed_as(key)
+    return (f"removed from this library on {when[:10]}; `talksearch restore {talk_id}` lets the next run add it back"
+            if talk_id else f"removed from this library on {when[:10]}; index it with --reindex to add it back")
+
+
 @dataclass
 class Outcome:
     status: str  # 'added' | 'updated' | 'skipped' | 'failed'

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from tqdm import tqdm
 
 from talksearch.indexer.fetching import (InLibrary, Known, Moved, Outcome, discard, fetch_once, list_candidates,
-                                         talk_failed)
+                                         removed_from, talk_failed)
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.sources import Candidate, Fetched, Sources, elsewhere
@@ -155,7 +155,8 @@ class IndexRun:
             return Outcome("skipped", stored.title, "already in the library", talk_id=stored.id)
         removed = self.library.removed_on(processed.talk.archive_id)
         if removed and not self.reindex:  # (known only once fetched, or by the Ray engine): not stored again
-            return Outcome("skipped", processed.talk.title or label, _removed_on(removed))
+            return Outcome("skipped", processed.talk.title or label,
+                           removed_from(self.library, processed.talk.archive_id))
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
         replaces = self._retirable(processed.replaces)
@@ -196,8 +197,8 @@ class IndexRun:
         changed, as an ``updated`` line, its transcript kept (nothing was downloaded); else skipped. Named by the
         title the library holds (a local file by its path), not the listing's."""
         stored = self.library.talk_with_archive_id(known.archive_id)
-        if stored is None and (removed := self.library.removed_on(known.archive_id)):
-            return Outcome("skipped", known.label, _removed_on(removed))
+        if stored is None and (removed := removed_from(self.library, known.archive_id)):
+            return Outcome("skipped", known.label, removed)
         if stored is None:  # known under another key than the listed one (found on fetching)
             return Outcome(known.status, known.label, known.detail)
         details = dict(known.details)
@@ -390,11 +391,6 @@ def outcome_line(outcome: Outcome) -> str:
     if outcome.detail:
         line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
     return printable(line)  # a title, path or error message from the source: one line, and inert on a terminal
-
-
-def _removed_on(when: str) -> str:
-    """What a skipped line says of a talk removed from the library (DELETE /api/talks), ``when`` (a record time)."""
-    return f"removed from this library on {when[:10]}; index it with --reindex to add it back"
 
 
 def _removed(talk) -> str:

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from talksearch.indexer.fetching import Outcome, fetch_once, in_library, list_candidates, talk_failed
+from talksearch.indexer.fetching import Outcome, fetch_once, in_library, list_candidates, removed_from, talk_failed
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.sources import Candidate, Sources, clean_error
 from talksearch.library import Library, LibraryError
@@ -332,6 +332,8 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
             return "listed twice in this run"
         if key is not None and not run.reindex and run.library.has_archive_id(key):
             return "already in the library"
+        if key is not None and not run.reindex:  # a takedown holds: nothing of it is downloaded (as locally)
+            return removed_from(run.library, key)
         return None
 
     try:

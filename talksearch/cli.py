@@ -1,4 +1,4 @@
-"""The ``talksearch`` command: index, reembed, search, talks, export, serve, mcp."""
+"""The ``talksearch`` command: index, reembed, search, talks, export, remove, restore, check, serve, mcp."""
 
 from __future__ import annotations
 
@@ -359,6 +359,55 @@ def export(talk_id, library, fmt, translation) -> None:
             say("\n".join(printable(line) for line in text.split("\n")), nl=False)
         else:  # into a file or a pipe, byte for byte what the API serves (bytes: no ANSI sequence stripped either)
             say_utf8(text, nl=False)
+
+
+@main.command()
+@click.argument("talk_ids", nargs=-1, required=True, metavar="TALK_ID...")
+@library_option
+def remove(talk_ids, library) -> None:
+    """Remove talks and erase them from the library, as DELETE /api/talks/{id} does.
+
+    A later run of a removed talk's source skips it; `talksearch restore TALK_ID` lets it back. Exit 1 when a
+    TALK_ID is not in the library (the others are removed)."""
+    with _writing(library) as lib:
+        missing = [talk_id for talk_id in talk_ids if not _removed_one(lib, talk_id)]
+    if missing:
+        raise LibraryError(f"no talk {', '.join(map(repr, missing))} in the library (see: talksearch talks)")
+
+
+def _removed_one(lib, talk_id: str) -> bool:
+    talk = lib.talk(talk_id)
+    if talk is None or not lib.delete_talk(talk_id):
+        return False
+    say(f"removed {talk_id} ({printable(talk.title)}): a later run of its source skips it")
+    return True
+
+
+@main.command()
+@click.argument("talk_ids", nargs=-1, required=True, metavar="TALK_ID...")
+@library_option
+def restore(talk_ids, library) -> None:
+    """Let the next run of a removed talk's source index it again (that talk alone: --reindex would transcribe
+    every talk of its feed again). Exit 1 when a TALK_ID was not removed from the library."""
+    with _writing(library) as lib:
+        unknown = []
+        for talk_id in talk_ids:
+            if when := lib.forget_removal(talk_id):
+                say(f"{talk_id}, removed on {when[:10]}: the next run of its source adds it back")
+            else:
+                unknown.append(talk_id)
+    if unknown:
+        raise LibraryError(f"{', '.join(map(repr, unknown))}: no such talk was removed from the library")
+
+
+@contextlib.contextmanager
+def _writing(library: Path | None):
+    """The library opened with the writer lock (an indexing run holding it is said in one line: try again)."""
+    from talksearch.library import Library
+
+    with Library.open(settings_from(library=library).library) as lib:
+        lib.acquire_writer()
+        yield lib
 
 
 @main.command()

@@ -378,6 +378,31 @@ def test_a_feed_items_new_details_are_stored_by_the_ray_engine_as_by_the_local_o
     assert {speakers for *_, speakers in _library_content(library)[0]} == {'["Bob"]'}
 
 
+def test_a_talk_removed_from_the_library_is_skipped_by_the_driver_nothing_fetched(media_server, ray_cluster, tmp_path):
+    """A takedown holds under --engine ray as locally: the driver skipped only talks the library has, so an actor
+    downloaded and transcribed a removed one before the writer skipped it."""
+    from tests.helpers import talksearch
+    from tests.test_details_refresh import FEED, MODELS
+    from tests.test_details_refresh import _index as index_locally
+
+    folder = media_server.directory / "ray-removed"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
+    feed, library, media = folder / "feed.xml", tmp_path / "library", media_server.url("ray-removed/talk.ogg")
+    feed.write_text(FEED.format(title="Taken Down", author="Alice", event="Summit 2024", media=media))
+    index_locally(library, media_server.url("ray-removed/feed.xml"))
+    talk_id = talksearch("talks", "--library", str(library)).stdout.split()[0]
+    assert talksearch("remove", talk_id, "--library", str(library)).returncode == 0
+    (folder / "talk.ogg").unlink()  # a download would fail the talk
+    result = _index_on(ray_cluster, media_server.url("ray-removed/feed.xml"), "--library", str(library), *MODELS,
+                       "--ray-workers", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    line, summary = result.stdout.splitlines()
+    assert line.startswith("skipped Taken Down: removed from this library on "), result.stdout
+    assert line.endswith(f"; `talksearch restore {talk_id}` lets the next run add it back"), line
+    assert summary.startswith("0 added, 1 skipped, 0 failed"), summary
+
+
 def test_an_actor_works_on_the_cpus_ray_gave_it(ray_cluster):
     """One thread per CPU the actor asked for, not one per core of the machine (which other actors share)."""
     script = textwrap.dedent(f"""

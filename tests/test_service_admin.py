@@ -487,7 +487,7 @@ def test_a_deleted_talk_is_erased_from_the_catalog_and_a_rerun_of_its_feed_skips
 
     [line] = index_feed()  # the feed re-run (by cron): the takedown holds
     assert line.startswith("skipped Erased talk: removed from this library on ")
-    assert line.endswith("; index it with --reindex to add it back"), line
+    assert line.endswith(f"; `talksearch restore {talk_id}` lets the next run add it back"), line
     assert server.get(f"/api/talks/{talk_id}").status_code == 404
     [line] = index_feed(reindex=True)
     assert line.startswith("added   Erased talk") and "removed from this library on " in line, line

@@ -315,6 +315,25 @@ class Library(VectorSync):
             return None
         return row[0] if row else None
 
+    def removed_as(self, key: str) -> str | None:
+        """The id the talk of archive key ``key`` had when it was removed (``removed_on``): what ``forget_removal``
+        takes, and what a skipped line names."""
+        try:
+            row = self.db.execute("SELECT talk_id FROM removed_talks WHERE archive_id = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
+    def forget_removal(self, talk_id_: str) -> str | None:
+        """Let the next run of a removed talk's source index it again (``talksearch restore``): its removal record
+        goes, nothing else changes. When it had been removed, or None when the library records no such removal."""
+        if self._lock_handle is None:
+            raise LibraryError("forget_removal needs the writer lock (acquire_writer)")
+        with self.db:
+            row = self.db.execute("DELETE FROM removed_talks WHERE talk_id = ? RETURNING removed_at",
+                                  (talk_id_,)).fetchone()
+        return row[0] if row else None
+
     def removals(self) -> list[tuple[str, str, str]]:
         """Every removal recorded (archive key, talk id, when; ``delete_talk``): what a copy of the library made by
         another way than copying its files (``talksearch reembed``) must keep. None before format 10."""
