@@ -92,7 +92,8 @@ class IndexRun:
                 check_reachable(ray_address)
                 self.processor = None  # models load in the Ray actors
             else:
-                self.processor = TalkProcessor(settings)  # --captions never: whisper loads here
+                # --captions never: whisper loads here; a transcription stopped midway resumes from downloads/
+                self.processor = TalkProcessor(settings, work_dir=settings.library / DOWNLOADS)
         except Exception:
             self.close(failed=True)
             raise

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from talksearch.embedding import Embedder
 from talksearch.indexer.allocator import keep_freed_memory
+from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
 from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
@@ -74,14 +76,16 @@ def worker_layout(settings: Settings) -> tuple[int, int]:
 
 
 class TalkProcessor:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, work_dir: Path | None = None):
+        """``work_dir``: where a talk's transcription is kept chunk by chunk while it runs (``ChunkLog``), for the
+        next run to resume after an interruption; None keeps nothing (a Ray actor's scratch folder goes with it)."""
         keep_freed_memory()  # before the model threads start: see indexer/allocator.py
         # The embedding model loads in the background while whisper loads and the first talk downloads
         # and transcribes (a first run converts it for CTranslate2, importing torch: seconds).
         self.workers, threads = worker_layout(settings)
         self._embedder: Future[Embedder] = ThreadPoolExecutor(1, thread_name_prefix="embedder-load").submit(
             Embedder.from_settings, settings, threads=threads, replicas=self.workers)
-        self.settings, self.threads = settings, threads
+        self.settings, self.threads, self.work_dir = settings, threads, work_dir
         self.whisper_name = settings.whisper_model  # the resolved model's name once it has loaded
         self._transcriber: Transcriber | None = None
         self._transcriber_lock = threading.Lock()
@@ -137,7 +141,7 @@ class TalkProcessor:
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
-            transcript, whisper_name, language_note = self._transcribe(fetched, on_progress)
+            transcript, whisper_name, language_note, chunk_log = self._transcribe(fetched, on_progress)
             segments, audio_seconds = transcript.segments, transcript.duration
             # what whisper decoded: measured, unlike a duration the source states (a feed's, a sidecar .info.json's)
             talk.duration = transcript.duration or talk.duration
@@ -149,6 +153,8 @@ class TalkProcessor:
         passages = make_passages(sentences, self.passage_options)
         embeddings, tokens = self._embed(embedding_texts(passages, asdict(talk), self.passage_options), on_embedded)
         talk.embed_model = self.embedder.name
+        if fetched.captions is None and chunk_log is not None:  # kept until here: an embedding stopped midway
+            chunk_log.remove()  # resumes with the transcript whole
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
                          self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note)
@@ -218,26 +224,34 @@ class TalkProcessor:
             sentence.translation = text
         return time.perf_counter() - started
 
-    def _transcribe(self, fetched: Fetched,
-                    on_progress: Callable[[float, float], None] | None) -> tuple[Transcript, str, str | None]:
-        """The talk's transcript, the name of the whisper model that made it, and a note when whisper heard another
-        language than its feed's channel states."""
+    def _transcribe(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None
+                    ) -> tuple[Transcript, str, str | None, ChunkLog | None]:
+        """The talk's transcript, the name of the whisper model that made it, a note when whisper heard another
+        language than its feed's channel states, and the log its chunks were kept in (for the caller to remove
+        once the talk's work is done)."""
         if fetched.audio is None:
             raise TalkFailed("no audio to transcribe")
         transcriber = self.transcriber  # a model that cannot load stops the run (ModelError), not just this talk
         # forced, or the source's when whisper knows it (else detected: a feed may say "English" or a retired code)
         name, language, note = self.whisper_name, whisper_code(fetched.talk.language), None
         channel_language = whisper_code(fetched.channel_language)
+        chunk_log = None
         try:
             if not transcriber.is_multilingual:  # (which cannot tell languages apart: the channel's is taken)
                 transcriber, name, language = self._for_english_only_model(str(fetched.audio),
                                                                            language or channel_language)
             elif language is None and channel_language is not None:
                 language, note = self._checked_channel_language(transcriber, str(fetched.audio), channel_language)
-            transcript = transcriber.transcribe(str(fetched.audio), on_progress, hotwords=talk_prompt(fetched.talk),
-                                                language=language)
-            return transcript, name, note
+            hotwords = talk_prompt(fetched.talk)
+            chunk_log = None if self.work_dir is None else ChunkLog.for_transcript(
+                self.work_dir, fetched.talk.archive_id, fetched.audio.stat().st_size, name, asdict(transcriber.options),
+                language, hotwords)
+            transcript = transcriber.transcribe(str(fetched.audio), on_progress, hotwords=hotwords, language=language,
+                                                chunk_log=chunk_log)
+            return transcript, name, note, chunk_log
         except NoSpeech as exc:
+            if chunk_log is not None:
+                chunk_log.remove()
             raise TalkFailed(str(exc)) from None
         except TalkFailed:
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import deque
@@ -14,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 
 from talksearch.indexer.audio import SAMPLING_RATE, media_duration, stream_audio
+from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.library import Segment, Word
 from talksearch.models import ResolvedModel, load_whisper
 from talksearch.settings import Settings, default
@@ -208,12 +210,14 @@ class Transcriber:
         return language, probabilities[language] / len(speech_only)
 
     def transcribe(self, audio: str, on_progress: Callable[[float, float], None] | None = None,
-                   hotwords: str | None = None, language: str | None = None) -> Transcript:
+                   hotwords: str | None = None, language: str | None = None,
+                   chunk_log: ChunkLog | None = None) -> Transcript:
         """Transcribe a media file; ``on_progress(seconds_done, duration)`` follows the audio time.
 
         Long recordings are decoded and transcribed in chunks (talksearch.indexer.audio), so memory stays bounded.
         ``hotwords`` is the talk's own vocabulary (``talk_prompt``); ``options.prompt`` says how it is used.
         ``language`` is the talk's spoken language when its source says (else ``options.language``, else detected).
+        ``chunk_log`` keeps each chunk as it is finished, and gives those an interrupted run finished.
         """
         o = self.options
         language = language or o.language
@@ -224,13 +228,21 @@ class Transcriber:
         prompt = {"hotwords": {"hotwords": hotwords}, "initial": {"initial_prompt": hotwords}}.get(o.prompt, {})
         progress = _Progress(on_progress, expected)
         segments, duration, detected = [], 0.0, language
+        finished = chunk_log.finished() if chunk_log is not None else {}
         # A long recording's chunks are transcribed side by side (two at most, so memory stays bounded):
         # a lone long talk keeps every transcribe worker busy, not just one.
         in_flight = max(1, min(self.workers, 2))
         with ThreadPoolExecutor(in_flight, thread_name_prefix="chunk") as pool:
             pending: deque[Future] = deque()
             for offset, samples in stream_audio(audio, o.chunk_seconds):
+                if offset in finished:  # an interrupted run's: taken as it decoded it
+                    pending.append(Future())
+                    pending[-1].set_result(finished[offset])
+                    progress(finished[offset][1])
+                    continue
                 pending.append(pool.submit(self._chunk, offset, samples, language, prompt, progress))
+                if chunk_log is not None:
+                    pending[-1].add_done_callback(functools.partial(_keep_chunk, chunk_log, offset))
                 while len(pending) >= in_flight or (pending and pending[0].done()):
                     chunk_segments, duration, chunk_language = pending.popleft().result()
                     segments += chunk_segments
@@ -362,6 +374,11 @@ def _smeared_opening(segment: Segment, longest: float) -> Segment | None:
         laid.insert(0, Word(at - seconds, at, word.word, word.probability))
         at -= seconds
     return replace(segment, start=at, words=laid + words[first:])
+
+
+def _keep_chunk(chunk_log: ChunkLog, offset: float, done: Future) -> None:
+    if not done.cancelled() and done.exception() is None:
+        chunk_log.record(offset, done.result())
 
 
 def _segment(raw, offset: float) -> Segment:

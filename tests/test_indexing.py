@@ -354,28 +354,69 @@ def test_text_that_is_not_utf8_and_output_that_cannot_be_written_are_one_line(fe
     assert result.returncode == 1 and result.stderr == "error: cannot write the output: No space left on device\n"
 
 
-def test_a_long_recording_is_transcribed_in_chunks_side_by_side(tmp_path):
-    """Two talks back to back, cut into ~15 s chunks transcribed two at a time: every sentence comes back,
-    in order, on the recording's clock."""
-    import subprocess
+@pytest.fixture(scope="module")
+def two_talks_twice(tmp_path_factory):
+    """t01, t02, t01, t02 back to back (79 s): with 35 s chunks, cut in two (at 20.65 s, in a pause of the first
+    talk): a chunk shorter than the pause searched for (30 s) would be cut in the silence at its start instead."""
+    joined = tmp_path_factory.mktemp("joined") / "joined.ogg"
+    subprocess.run(["ffmpeg", "-loglevel", "error", *(arg for name in ("t01", "t02", "t01", "t02")
+                                                         for arg in ("-i", str(DATA / f"{name}.ogg"))),
+                    "-filter_complex", "concat=n=4:v=0:a=1", str(joined)], check=True)
+    return joined
 
+
+def test_a_long_recording_is_transcribed_in_chunks_side_by_side(two_talks_twice):
+    """Talks back to back, cut into chunks transcribed two at a time: every sentence comes back, in order, on the
+    recording's clock."""
     from talksearch.indexer.transcribe import Transcriber, TranscriptionOptions
 
-    joined = tmp_path / "joined.ogg"
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "t01.ogg"), "-i", str(DATA / "t02.ogg"),
-                    "-filter_complex", "concat=n=2:v=0:a=1", str(joined)], check=True)
-    transcriber = Transcriber("tiny.en", "cpu", threads=1, workers=2,
-                              options=TranscriptionOptions(chunk_seconds=15))
-    seen = []
-    transcript = transcriber.transcribe(str(joined), on_progress=lambda done, total: seen.append(done))
+    transcriber = Transcriber("tiny.en", "cpu", threads=1, workers=2, options=TranscriptionOptions(chunk_seconds=35))
+    seen, decoded = [], []
+    chunk = transcriber._chunk
+    transcriber._chunk = lambda offset, *args: decoded.append(offset) or chunk(offset, *args)
+    transcript = transcriber.transcribe(str(two_talks_twice), on_progress=lambda done, total: seen.append(done))
+    assert len(decoded) == 2
     offset = TRUTH["t01"]["duration"]
-    assert transcript.duration == pytest.approx(offset + TRUTH["t02"]["duration"], abs=0.1)
+    assert transcript.duration == pytest.approx(2 * (offset + TRUTH["t02"]["duration"]), abs=0.2)
     starts = [s.start for s in transcript.segments]
     assert starts == sorted(starts) and seen == sorted(seen) and seen[-1] == transcript.duration
     text = " ".join(s.text.lower() for s in transcript.segments)
-    assert "ocean simulations" in text and "manifest" in text and "partition key" in text
+    assert text.count("ocean simulations") == 2 and "manifest" in text and text.count("partition key") == 4
     partition = next(w for s in transcript.segments for w in s.words if "partition" in w.word.lower())
     assert abs(partition.start - (offset + TRUTH["t02"]["sentences"][0]["start"])) < 3
+
+
+def test_a_transcription_stopped_midway_resumes_at_the_first_chunk_it_had_not_finished(two_talks_twice, tmp_path):
+    """A long talk's chunks are kept as each is finished (ChunkLog): the next run decodes only the rest, and the
+    transcript is the one an uninterrupted run makes. A 3-hour talk stopped in its last chunk was transcribed whole
+    again."""
+    from talksearch.indexer.chunk_log import ChunkLog
+    from talksearch.indexer.transcribe import Transcriber, TranscriptionOptions
+
+    class Stopped(Exception):
+        pass
+
+    transcriber = Transcriber("tiny.en", "cpu", threads=1, workers=1, options=TranscriptionOptions(chunk_seconds=35))
+    whole = transcriber.transcribe(str(two_talks_twice))
+    decoded = []
+    chunk = transcriber._chunk
+    transcriber._chunk = lambda offset, *args: decoded.append(offset) or chunk(offset, *args)
+
+    def stop_in_the_second_chunk(done: float, _total: float) -> None:
+        if len(decoded) > 1:
+            raise Stopped
+
+    log = ChunkLog(tmp_path / "downloads" / "transcribing-talk.jsonl")
+    with pytest.raises(Stopped):
+        transcriber.transcribe(str(two_talks_twice), stop_in_the_second_chunk, chunk_log=log)
+    assert list(log.finished()) == [0.0] and decoded == [0.0, 20.65]
+    with log.path.open("a") as cut_short:  # the interruption may leave a line half written
+        cut_short.write('{"offset": 20.65, "end": 78.81, "lang')
+    decoded.clear()
+    resumed = transcriber.transcribe(str(two_talks_twice), chunk_log=log)
+    assert decoded == [20.65]  # the first chunk taken as the interrupted run decoded it
+    assert [(s.start, s.end, s.text) for s in resumed.segments] == [(s.start, s.end, s.text) for s in whole.segments]
+    assert resumed.duration == whole.duration and resumed.language == whole.language
 
 
 def test_serve_says_when_it_made_the_library_it_serves(tmp_path):

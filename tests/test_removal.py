@@ -25,6 +25,7 @@ def test_a_removed_talk_comes_back_alone_when_restored(media_server, tmp_path, l
         return [line for line in run.stdout.splitlines() if line.startswith(("added", "skipped"))]
 
     assert [line.split()[0] for line in index()] == ["added", "added"]
+    assert list((library / "downloads").glob("*")) == []  # each talk's transcription log gone with its work done
     ids = _talk_ids(library)
     gone, kept = sorted(ids.values())
 

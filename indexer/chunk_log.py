@@ -1,0 +1,71 @@
+"""A talk's transcription kept chunk by chunk as whisper finishes each, so that the run after an interruption
+transcribes only what was not finished.
+
+Whisper hears a long recording in chunks (``TranscriptionOptions.chunk_seconds``, 20 minutes, cut at the same quiet
+moments on every run: ``indexer.audio.stream_audio``), each decoded on its own: a chunk kept is what decoding it again
+would give. Before, a 3-hour talk stopped in its ninth chunk (Ctrl-C, a reboot, a full disk) was transcribed from its
+start again, an hour's work on a CPU.
+
+One JSON-lines file per talk in the library's ``downloads/`` folder, which holds what interrupted runs leave
+(``talksearch check`` counts such files, ``--repair`` removes them), named by a digest of everything that shapes the
+transcript: the talk, its recording's size, the model, the options, the language and the prompt. Another model or
+another recording under the same talk starts a file of its own. A line cut short by the interruption itself is
+ignored, and so is its chunk, decoded again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import threading
+from dataclasses import asdict
+from pathlib import Path
+
+from talksearch.library import Segment, Word
+
+# What a chunk's decoding gives (Transcriber._chunk): its kept segments on the recording's clock, where the chunk
+# ends, and the language whisper heard in it
+Chunk = tuple[list[Segment], float, str | None]
+
+
+class ChunkLog:
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()  # chunks finish in the transcriber's threads
+
+    @classmethod
+    def for_transcript(cls, folder: Path, *shaping: object) -> ChunkLog:
+        """The log in ``folder`` of the transcript that everything in ``shaping`` (JSON-able) makes."""
+        digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        return cls(folder / f"transcribing-{digest}.jsonl")
+
+    def finished(self) -> dict[float, Chunk]:
+        """The chunks an earlier run finished, by where each starts in the recording."""
+        chunks: dict[float, Chunk] = {}
+        with contextlib.suppress(FileNotFoundError), self.path.open(encoding="utf-8") as lines:
+            for line in lines:
+                try:
+                    kept = json.loads(line)
+                    segments = [Segment(**{**s, "words": [Word(**w) for w in s["words"]]}) for s in kept["segments"]]
+                    chunks[kept["offset"]] = (segments, kept["end"], kept["language"])
+                except (ValueError, KeyError, TypeError):  # the line the interruption cut short
+                    continue
+        return chunks
+
+    def record(self, offset: float, chunk: Chunk) -> None:
+        """Keep a finished chunk, on disk before the next one finishes."""
+        segments, end, language = chunk
+        line = json.dumps({"offset": offset, "end": end, "language": language,
+                           "segments": [asdict(s) for s in segments]}, ensure_ascii=False)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as log:
+                # on a line of its own even after a line cut short (which then stays unreadable alone)
+                log.write(f"\n{line}\n")
+                log.flush()
+                os.fsync(log.fileno())
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
