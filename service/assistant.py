@@ -45,7 +45,7 @@ from talksearch.library import TalkFilter
 from talksearch.schemas import Chapter, SearchResponse, SearchResult, TalkDetail, TalkSummary
 from talksearch.search.searcher import QueryError, Searcher, link_at, talk_summary
 from talksearch.service.errors import invalid_message
-from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate
+from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate, no_such_talks
 from talksearch.service.ratelimit import SPEND_KEY
 from talksearch.service.talk_detail import talk_detail
 from talksearch.transcripts import missing_translation
@@ -481,10 +481,14 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         offset: Annotated[int, Field(ge=0, le=SEARCH_OFFSET_MAX, description="Skip this many (the next page)")] = 0,
         speaker: Speaker = None, event: Event = None, channel: Channel = None, language: Language = None,
         published_after: After = None, published_before: Before = None,
-        talk: Annotated[Values, Field(description="Only these talk ids")] = None,
+        talk: Annotated[Values, Field(description="Only these talk ids (an id the library lacks is an error "
+                                                  "naming it)")] = None,
         ctx: Context | None = None,
     ) -> SearchAnswer:
         filters = _filter(speaker, event, channel, language, published_after, published_before, talk)
+        with searcher().reading() as library:
+            if missing := no_such_talks(library, filters.talks):  # an empty answer would read as "nobody said it"
+                raise ToolError(missing)
         try:
             response = searcher().search(query, limit, offset=offset, filters=filters or None)
         except QueryError as exc:

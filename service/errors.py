@@ -39,7 +39,7 @@ class ApiError(Exception):
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None,
                    request: Request | None = None) -> Response:
-    if request is not None and _wants_page(request):
+    if request is not None and wants_page(request):
         return HTMLResponse(error_page(status, message, base_path(request)), status_code=status, headers=headers)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
@@ -73,7 +73,8 @@ def _body_fields(request: Request) -> list[str]:
     return [name for name, field in fields.items() if field.is_required()] if isinstance(fields, dict) else []
 
 
-def _wants_page(request: Request) -> bool:
+def wants_page(request: Request) -> bool:
+    """Whether a failure is answered with a page (a browser asking for one) rather than the JSON error."""
     path = route_path(request.scope)  # without the root_path (a path prefix)
     return (request.method in ("GET", "HEAD") and not path.startswith(("/api/", "/media/"))
             and path not in ("/healthz", "/metrics", "/openapi.json")

@@ -143,6 +143,25 @@ def test_a_printed_talk_page_holds_its_whole_transcript_and_no_controls(browser,
     assert printed == {"clipped": False, "scrolls": False, "controls": [], "chapters": True, "about": True}, printed
 
 
+def test_a_printed_talk_page_does_not_highlight_the_spoken_sentence(browser, site):
+    """The sentence being spoken (``.now``, a link's moment) and the keyboard's place are the screen's: on paper that
+    sentence looks as every other one (its highlight was printed half faded: the screen's transition ran on)."""
+    server, talk_id = site
+    context = browser.new_context(viewport=A4_LANDSCAPE)
+    page = context.new_page()
+    page.goto(f"{server.base}/talks/{talk_id}?t=15")
+    page.wait_for_selector(".s.now")
+    page.focus(".s.now")  # as after a click on it, or the keyboard's Enter
+    page.emulate_media(media="print")  # read at once, as a browser prints: a fading highlight was printed mid-fade
+    looks = page.evaluate("""() => {
+      const look = (e) => { const c = getComputedStyle(e);
+        return [c.backgroundColor, c.boxShadow, c.outlineStyle, c.color, c.fontWeight, c.textDecorationLine]; };
+      return {now: look(document.querySelector('.s.now')), other: look(document.querySelector('.s:not(.now)'))};
+    }""")
+    context.close()
+    assert looks["now"] == looks["other"], looks
+
+
 def test_the_search_pages_play_buttons_print_legibly(browser, site):
     """Browsers print no backgrounds by default: a play button's time, in the page's background colour on an accent
     background, would be printed white on white. In print it is the text's colour."""

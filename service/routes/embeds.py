@@ -17,14 +17,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import BeforeValidator, ValidationError, validate_call
-from talksearch.service.errors import ApiError
-from talksearch.service.params import NOT_UTF8, Filters, not_utf8, talk_filter
+from talksearch.service.errors import ApiError, wants_page
+from talksearch.service.params import NOT_UTF8, Filters, no_such_talks, not_utf8, talk_filter
 from talksearch.service.rendering import base_path, environment, render, site_url
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
 from talksearch.timecode import link_seconds, url_seconds, written_seconds
 
+from talksearch.library import TalkFilter
 from talksearch.schemas import ErrorResponse, OEmbed
 from talksearch.search.searcher import QueryError, link_at, quotes_dropped_note, words_not_found_note
 
@@ -61,13 +62,16 @@ def media_origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
-def _page(body: str, state, media_from: str | None = None) -> HTMLResponse:
-    return HTMLResponse(body, headers={
+def _page(body: str, state, media_from: str | None = None, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status, headers={
         "Content-Security-Policy": content_security_policy(state.settings.embed_frame_ancestors, media_from),
         "Cross-Origin-Resource-Policy": "cross-origin", "Referrer-Policy": "strict-origin-when-cross-origin"})
 
 
-@router.get("/embed", response_class=HTMLResponse, responses={**_HTML, 422: {"model": ErrorResponse}},
+@router.get("/embed", response_class=HTMLResponse,
+            responses={**_HTML, 404: {"model": ErrorResponse, "content": {"text/html": {}},
+                                      "description": "A `talk` the library lacks: a browser gets the page saying so"},
+                       422: {"model": ErrorResponse}},
             summary="A search box and its results, as a page for an iframe (no scripts)")
 def embed_search(
     state: State,
@@ -78,8 +82,14 @@ def embed_search(
     limit: Annotated[int | None, Query(ge=1, le=100, description="Results to show (1-100)")] = None,
 ) -> HTMLResponse:
     response, notice = None, None
+    with state.searcher.reading() as library:
+        missing = no_such_talks(library, filters.talks)
+    if missing and not wants_page(request):  # not a browser's frame: the one error shape, as the API answers it
+        raise ApiError(404, missing)
     if not_utf8(request.scope["query_string"]):  # read leniently, it would search a "�"
         notice = f"Cannot search: {NOT_UTF8}."
+    elif missing:  # the box would search nothing however asked: said in the frame (a 404), which stays framable
+        notice = f"Cannot search: {missing}."
     elif q.strip():
         try:
             response = state.searcher.search(q, limit or state.settings.search_limit, filters=filters or None)
@@ -94,7 +104,7 @@ def embed_search(
         quotes_note = words_not_found_note(q)
     return _page(render("embed_search.html", base, css=_css(), q=q, response=response, notice=notice, hidden=hidden,
                         full_page=full_page, max_chars=state.settings.max_query_chars, quotes_note=quotes_note),
-                 state)
+                 state, status=404 if missing else 200)
 
 
 def _as_seconds(value):
@@ -183,7 +193,11 @@ def oembed(
         if not_utf8(request.scope["query_string"], "url") or not_utf8(parts.query.encode()):
             raise ApiError(422, NOT_UTF8, "invalid_query")
         keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]
-        _embed_filters(query)  # what the embed would refuse is refused here too (422, not an iframe)
+        # what the embed would refuse is refused here too (a 422, or a 404 for a talk the library lacks), not an iframe
+        talks = _embed_filters(query).talks
+        with state.searcher.reading() as library:
+            if missing := no_such_talks(library, talks):  # a search the embed would answer with a 404
+                raise ApiError(404, missing)
         src = f"{base}/embed?{urlencode(keep)}"
         title, width, height = f"talksearch: {query['q'][-1].strip()}", 640, 480
     else:
@@ -197,13 +211,13 @@ def oembed(
 _check_filters = validate_call(talk_filter)
 
 
-def _embed_filters(query: dict[str, list[str]]) -> None:
+def _embed_filters(query: dict[str, list[str]]) -> TalkFilter:
     """Refuse the filters ``/embed`` would refuse, as it words it: the dates are single values (the last wins, as in
     a request), the others lists."""
     args = {name: values[-1] if name.startswith("published_") else values
             for name, values in query.items() if name in _FILTER_NAMES}
     try:
-        _check_filters(**args)
+        return _check_filters(**args)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
 

@@ -96,6 +96,7 @@ def _results_context(state, form: dict, base: str) -> dict:
     )
     reversed_dates = filters.reversed_dates()
     scope = _scope(state, form["within"])
+    titles = [talk.title for _, talk in scope if talk is not None]
     # none of the talks asked for is in the library: said, rather than a search of no talk ("Nothing found")
     missing = [talk_id for talk_id, talk in scope if talk is None]
     notice = (form["notice"] or (f"Cannot filter: {reversed_dates}." if reversed_dates else None)
@@ -108,6 +109,8 @@ def _results_context(state, form: dict, base: str) -> dict:
     context = {"q": form["q"], "group": form["group"], "selected": s, "active_filters": active_filters,
                "response": None, "talks": None, "notice": notice, "players": {}, "feed_query": "",
                "quotes_note": None, "previous_query": None, "within": form["within"], "scope": scope,
+               # talks searched within that share a title ("chap, chap"): told apart as results are, by their details
+               "alike_titles": {title for title in titles if titles.count(title) > 1},
                # the same search in every talk: the words and the Filters kept, from the first page
                "all_talks_query": urlencode({**({"q": form["q"]} if form["q"].strip() else {}), **menus_chosen,
                                              **group}, doseq=True)}

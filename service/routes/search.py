@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 from talksearch.schemas import ErrorResponse, Facets, RelatedResponse, SearchResponse
 from talksearch.search.searcher import NotFound, QueryError
 from talksearch.service.errors import ApiError
-from talksearch.service.params import Filters, Offset, Utf8Query
+from talksearch.service.params import Offset, SearchFilters, Utf8Query
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
@@ -17,7 +17,7 @@ _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
             summary="Moments in talks that match a query (hybrid: meaning and exact words)", dependencies=[Utf8Query])
 def search_moments(
     state: State,
-    filters: Filters,
+    filters: SearchFilters,
     q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly (when no moment '
                                         'holds them, the words unquoted answer: quotes_dropped)',
                             examples=["gang scheduling for MPI jobs"])],

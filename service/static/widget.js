@@ -6,6 +6,7 @@
  *
  * Attributes: api (default: where this script came from; relative: to the page), placeholder, limit, channel,
  * event, speaker, language (scope the search to one collection, or to talks in one spoken language, e.g. "de"),
+ * talk (talk ids, separated by spaces: search within those talks; an id the service lacks is said, not searched),
  * theme ("light"/"dark"; otherwise follows the OS), shortcuts ("off": "/" and Ctrl/Cmd+K don't jump to this widget,
  * for a site that uses "/" itself or for speech input; WCAG 2.1.4 asks that single-key shortcuts can be turned off).
  * Theming: the --ts-* CSS custom properties listed in STYLE, set on the element or any ancestor.
@@ -240,7 +241,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
   class TalkSearch extends HTMLElement {
     static get observedAttributes() {
-      return ["api", "placeholder", "limit", "channel", "event", "speaker", "language"];
+      return ["api", "placeholder", "limit", "channel", "event", "speaker", "language", "talk"];
     }
 
     constructor() {
@@ -386,6 +387,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const value = this.getAttribute(name);
         if (value) url.searchParams.set(name, value);
       }
+      // Talk ids hold no spaces: several are any of them, as repeated talk= are to the API
+      for (const id of (this.getAttribute("talk") || "").split(/\s+/)) if (id) url.searchParams.append("talk", id);
       this.setStatus("Searching…", false, this.results.length > 0); // the old results stay, dimmed
       this.list.setAttribute("aria-busy", "true");
       try {
