@@ -57,6 +57,10 @@ def test_the_api_refuses_a_search_within_a_talk_the_library_lacks_naming_it(site
     assert error["message"] == f"no talk '{GONE}' in this library"
     error = assert_error(server.get("/api/search", params={"q": "storage", "talk": [GONE, "fedcba987654"]}), 404)
     assert error["message"] == f"no talks '{GONE}', 'fedcba987654' in this library"
+    # a feed subscribed to within a talk since removed: told so, not an empty feed for ever
+    error = assert_error(server.get("/api/search.atom", params={"q": "storage", "talk": GONE}), 404)
+    assert error["message"] == f"no talk '{GONE}' in this library"
+    assert server.get("/api/search.atom", params={"q": "storage", "talk": ids["Bo Chen"]}).status_code == 200
     known = server.get("/api/search", params={"q": "storage", "talk": ids["Bo Chen"]})
     assert known.status_code == 200 and {r["talk"]["id"] for r in known.json()["results"]} == {ids["Bo Chen"]}
 

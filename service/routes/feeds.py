@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import ATOM, Feed, search_feed, search_pool, talks_feed
-from talksearch.service.params import Filters, Utf8Query
+from talksearch.service.params import Filters, SearchFilters, Utf8Query
 from talksearch.service.rendering import site_url
 from talksearch.service.routes.pages import search_page_query
 from talksearch.service.routing import ReadRoute
@@ -46,13 +46,14 @@ def _atom(request: Request, feed: Feed) -> Response:
 
 
 @router.get("/api/search.atom", response_class=Response,
-            responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}}, dependencies=[Utf8Query],
+            responses={**_ATOM_RESPONSE, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+            dependencies=[Utf8Query],
             summary="The talks where a query is said as an Atom feed, newest first, each at its best moment "
                     "(subscribe to a search)")
 def search_atom(
     state: State,
     request: Request,
-    filters: Filters,
+    filters: SearchFilters,  # a subscription within a talk since removed is told so, not left empty for ever
     q: Annotated[str, Query(description='What to look for; "quoted phrases" must match exactly (a feed never '
                                         'drops the quotes: a subscription is to the phrase)',
                             examples=["power capping"])],
