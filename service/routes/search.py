@@ -13,7 +13,7 @@ router = APIRouter(prefix="/api", tags=["search"], route_class=ReadRoute)
 _ERRORS = {404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}}
 
 
-@router.get("/search", name="search", response_model=SearchResponse, responses=_ERRORS,  # name: the operationId
+@router.get("/search", name="search", response_model=SearchResponse, responses=_ERRORS,  # name: its operationId starts so (search_api_search_get)
             summary="Moments in talks that match a query (hybrid: meaning and exact words)", dependencies=[Utf8Query])
 def search_moments(
     state: State,
