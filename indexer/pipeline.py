@@ -22,7 +22,8 @@ from talksearch.indexer.fetching import (InLibrary, Known, Moved, Outcome, disca
                                          removed_from, talk_failed)
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
-from talksearch.indexer.sources import Candidate, Fetched, Sources, elsewhere
+from talksearch.indexer.source_identity import elsewhere
+from talksearch.indexer.sources import Candidate, Fetched, Sources
 from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts
 from talksearch.embedding import WITH_OTHER_LANGUAGES, reads_only_english, recorded_name
 from talksearch.settings import Settings

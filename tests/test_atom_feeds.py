@@ -12,7 +12,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from talksearch.indexer.sources import Sources, SourceError, _atom_feed, _feed_items
+from talksearch.indexer.feeds import _atom_feed, _feed_items
+from talksearch.indexer.sources import Sources, SourceError
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 from tests.service_fixtures import serving, settings_for

@@ -9,7 +9,8 @@ import math
 import feedparser
 import pytest
 
-from talksearch.indexer.sources import _feed_items, _published, _sidecar_info
+from talksearch.indexer.feeds import _feed_items
+from talksearch.indexer.talk_details import _published, _sidecar_info
 from talksearch.library import StoredTalk
 from talksearch.schemas import SearchResponse, SearchResult
 from talksearch.search.searcher import talk_summary

@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from talksearch.indexer.sources import _capped, _talk
+from talksearch.indexer.source_text import _capped
+from talksearch.indexer.talk_details import _talk
 from talksearch.library import Library
 from talksearch.media_types import MEDIA_TYPES, media_type
 from talksearch.settings import default
@@ -87,7 +88,8 @@ def test_a_sidecars_and_a_sites_chapters_are_read_as_a_feeds_chapters_file_is(tm
     raw into the page's HTML and JSON-LD, 500-character titles), where a feed's chapters file was read into a table
     of contents. Each is read as that file is: by start, the first of one start, titles one printable line of at
     most 200 characters, none untitled, each ending by the next one's start and the recording's end."""
-    from talksearch.indexer.sources import Candidate, Sources, _json_chapters
+    from talksearch.indexer.chapters import _json_chapters
+    from talksearch.indexer.sources import Candidate, Sources
 
     shutil.copy(DATA / "t02.ogg", tmp_path / "sched.ogg")
     (tmp_path / "sched.info.json").write_text(json.dumps({"title": "Scheduling", "chapters": MESSY_CHAPTERS}))

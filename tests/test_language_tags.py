@@ -13,7 +13,7 @@ import pytest
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.captions import CaptionError
-from talksearch.indexer.sources import _talk
+from talksearch.indexer.talk_details import _talk
 from talksearch.language_codes import filter_languages, source_language
 from talksearch.settings import Settings
 from tests.helpers import DATA, TRUTH

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from talksearch.indexer.processor import MULTILINGUAL_WHISPER, TalkFailed, TalkProcessor
-from talksearch.indexer.sources import Fetched, _talk
+from talksearch.indexer.sources import Fetched
+from talksearch.indexer.talk_details import _talk
 from talksearch.library import Talk
 from talksearch.models import ModelError
 from talksearch.settings import Settings
@@ -67,7 +68,7 @@ def test_a_talk_takes_its_language_from_its_source(info, feed, expected):
 def test_a_feeds_channel_language_is_kept_apart_from_its_items():
     """The channel's <language> is one for the whole show (a hint, checked by whisper: TalkProcessor); an item's
     own states its talk's."""
-    from talksearch.indexer.sources import _feed_items
+    from talksearch.indexer.feeds import _feed_items
 
     items = _feed_items(b'<rss version="2.0"><channel><title>Konferenz</title><language>de-de</language>'
                         b'<item><guid>k1</guid><enclosure url="https://cdn.example/k1.mp3"/></item>'

@@ -15,7 +15,9 @@ import time
 import pytest
 
 from talksearch.indexer import sources as sources_module
-from talksearch.indexer.sources import Sources, _feed_items, _json_chapters, clean_error
+from talksearch.indexer.chapters import _json_chapters
+from talksearch.indexer.feeds import _feed_items
+from talksearch.indexer.sources import Sources, clean_error
 from talksearch.library import Library
 from tests.helpers import DATA, TRUTH, talksearch
 from tests.service_fixtures import serving, settings_for
@@ -465,7 +467,7 @@ def test_a_busy_servers_retry_after_is_waited_within_a_half_minute_in_all():
     from yt_dlp.networking import Response
     from yt_dlp.networking.exceptions import HTTPError
 
-    from talksearch.indexer.sources import _retry_pause
+    from talksearch.indexer.downloads import _retry_pause
 
     def busy(retry_after: str) -> HTTPError:
         return HTTPError(Response(io.BytesIO(b""), "http://127.0.0.1/x.mp3", {"Retry-After": retry_after}, status=503,

@@ -199,7 +199,7 @@ def test_reindex_replaces_an_old_release_librarys_talks_in_place(old_release, tm
 def test_a_recording_is_where_its_url_points_whatever_signs_it(first, second, same):
     """A media URL's key leaves out only the query parameters that sign or track a link: a host that serves
     every episode as download.php?id=N has one recording per id, not one for the whole feed."""
-    from talksearch.indexer.sources import _address, _url_digest
+    from talksearch.indexer.source_identity import _address, _url_digest
 
     assert (_url_digest(first) == _url_digest(second)) is same
     assert (_address(first) == _address(second)) is same

@@ -393,7 +393,7 @@ def test_a_recordings_info_json_is_read_as_utf8_whatever_the_locale(tmp_path):
     "GrÃ¼Ãe" for "Grüße" in the catalog for good, and an ASCII one dropped the file as unreadable."""
     sidecar = tmp_path / "talk.info.json"
     sidecar.write_text(json.dumps({"title": "Grüße aus Köln – Vortrag"}, ensure_ascii=False), encoding="utf-8")
-    read = "from pathlib import Path; import sys; from talksearch.indexer.sources import _sidecar_info; " \
+    read = "from pathlib import Path; import sys; from talksearch.indexer.talk_details import _sidecar_info; " \
            "print(ascii(_sidecar_info(Path(sys.argv[1])).get('title')))"
     env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": "ascii"}  # Python's text default: ASCII
     result = subprocess.run([sys.executable, "-c", read, str(sidecar)], capture_output=True, text=True, env=env,

@@ -539,7 +539,7 @@ def test_links_never_carry_a_script_and_local_files_play_from_the_service(tmp_pa
 def test_a_hand_written_sidecar_keeps_only_fields_of_the_type_yt_dlp_writes(tmp_path):
     import json
 
-    from talksearch.indexer.sources import _sidecar_info
+    from talksearch.indexer.talk_details import _sidecar_info
 
     sidecar = tmp_path / "talk.info.json"
     sidecar.write_text(json.dumps({
@@ -718,7 +718,8 @@ def test_a_descriptions_timestamp_lines_are_its_table_of_contents_and_a_time_in_
     import json
     import shutil
 
-    from talksearch.indexer.sources import Candidate, Sources, _described_chapters, _recording_markers
+    from talksearch.indexer.chapters import _described_chapters, _recording_markers
+    from talksearch.indexer.sources import Candidate, Sources
     from tests.helpers import DATA, TRUTH
 
     assert _described_chapters("Show notes:\n00:00 Intro\n1:02 - Power capping\n  (2:30) Q&A: your questions\n"

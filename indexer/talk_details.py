@@ -1,0 +1,165 @@
+"""A talk's details (``Talk``: its title, channel, speakers, event, description, date, language, artwork and
+chapters) from what its source states: yt-dlp's info for a remote talk, completed by its feed item's, or a local
+recording's sidecar .info.json (yt-dlp's ``--write-info-json`` convention, also written by hand: only fields of the
+types yt-dlp writes are kept). Also the dates sources write, read as the calendar day they mean.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime, parsedate_tz
+from pathlib import Path
+
+from yt_dlp.utils import unified_strdate, unified_timestamp
+
+from talksearch.indexer import caption_sources
+from talksearch.indexer.chapters import _a_chapter, _a_time, _stated_duration, _table_of_contents
+from talksearch.indexer.source_text import _description, _names, _one_line
+from talksearch.language_codes import source_language
+from talksearch.library import Talk
+
+
+def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_url: str | None) -> Talk:
+    """Catalog metadata from a yt-dlp info dict, completed by what the enclosing feed said; its free text within
+    the sizes a real talk's keeps to (``_LINE``, ``_DESCRIPTION``, ``_SPEAKERS``)."""
+    speakers = feed.get("speakers") or info.get("creators") or [s for s in [info.get("creator") or info.get("artist")] if s]
+    return Talk(
+        extractor=info["extractor_key"],
+        source_id=str(info["id"]),
+        url=url,
+        media_url=media_url,
+        title=_one_line(info.get("title")) or str(info["id"]),
+        channel=_one_line(info.get("channel") or info.get("uploader") or playlist_title),
+        speakers=_names(speakers),
+        event=_one_line(feed.get("event") or info.get("series") or info.get("album")),
+        # a feed item's description as text (yt-dlp's is its <description> as written: HTML, escaped)
+        description=_description(feed.get("description") or info.get("description")),
+        published=feed.get("published") or _published(info),
+        duration=info.get("duration"),
+        # as the site or the feed's item states it (a forced --language replaces it: Sources.fetch); whisper's
+        # detection fills it in otherwise (and where the source's word for it is no language: "Deutsch"), checking
+        # what the feed's channel says (Fetched.channel_language)
+        language=source_language(caption_sources.spoken_language(info)) or source_language(feed.get("language")),
+        thumbnail=info.get("thumbnail") or feed.get("thumbnail"),  # the item's own artwork, else the show's
+        chapters=_table_of_contents(((c.get("start_time"), c.get("end_time"), c.get("title"))
+                                     for c in info.get("chapters") or [] if isinstance(c, dict)), info.get("duration")),
+    )
+
+
+def _published(info: dict) -> str | None:
+    """The date a talk was published, by what yt-dlp knows: its release (a premiere, a talk uploaded before it was
+    given) before its upload, and each as a timestamp (its UTC date) before a date."""
+    for stamp, date in (("release_timestamp", "release_date"), ("timestamp", "upload_date")):
+        if isinstance(info.get(stamp), (int, float)):
+            try:
+                return datetime.fromtimestamp(info[stamp], timezone.utc).date().isoformat()
+            except (OverflowError, OSError, ValueError):  # beyond datetime's years, NaN: not a date
+                pass
+        if info.get(date):
+            return f"{info[date][:4]}-{info[date][4:6]}-{info[date][6:8]}"
+    return None
+
+
+def _pub_date(text: str) -> str | None:
+    """A feed item's <pubDate> as the calendar date it is written in, in the publisher's own offset: RFC 822 as
+    RSS has it, or ISO 8601, which feeds write too. Both are read the same way, so the same instant written either
+    way is filed under the same day (what a reader of the feed sees), not under its UTC date. Any other form
+    feeds write ("March 1, 2024", "Fri, 1 Mar 2024") is read as yt-dlp reads it: as written, else its UTC date;
+    a number alone as seconds since 1970 (its UTC date). A date past the calendar's years (a typo's "20244") is
+    none: the item is undated, the feed's other items are read as ever (it failed the whole feed)."""
+    try:
+        return _written_date(text.strip())
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _written_date(text: str) -> str | None:
+    if re.fullmatch(r"\d{9,11}", text):  # yt-dlp's reading took its digits for a YYYYMMDD (1709-03-03)
+        return datetime.fromtimestamp(int(text), timezone.utc).date().isoformat()
+    try:
+        return parsedate_to_datetime(text).date().isoformat()
+    except (TypeError, ValueError):
+        if _past_the_month(text):  # "31 Feb 2024 10:00": yt-dlp's reading below rolls it into March
+            return None
+    # RFC 822 without its time ("Tue, 12 Mar 2024", "Fri, 1 Mar 2024 GMT"), which email's parser refuses, and yt-dlp's
+    # too with its weekday or zone: the day as written (without a time, a zone moves it to no other day)
+    day_only = re.fullmatch(r"(?:[A-Za-z]+,\s*)?(\d{1,2}\s+[A-Za-z]+\s+\d{4})(?:\s+(?:[A-Za-z]+|[+-]\d{4}))?", text)
+    text = day_only[1] if day_only else text
+    try:
+        return datetime.fromisoformat(text).date().isoformat()
+    except ValueError:
+        pass
+    if written := unified_strdate(text):
+        return datetime.strptime(written, "%Y%m%d").date().isoformat()  # (a day of the calendar, or ValueError)
+    stamp = unified_timestamp(text)
+    return datetime.fromtimestamp(stamp, timezone.utc).date().isoformat() if stamp is not None else None
+
+
+def _past_the_month(text: str) -> bool:
+    """Whether ``text`` is an RFC 822 date on a day its month does not have (31 February, 31 April)."""
+    written = parsedate_tz(text)
+    if written is None or not 1 <= written[1] <= 12:
+        return False
+    year, month, day = written[:3]
+    return day > (29 if month == 2 and calendar.isleap(year) else calendar.mdays[month])
+
+
+# What yt-dlp writes for the fields talksearch reads (sidecar .info.json files are written by hand too).
+_INFO_TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(("title", "description", "channel", "uploader", "creator", "artist", "series", "album",
+                     "webpage_url", "language", "thumbnail", "upload_date", "release_date"), str),
+    **dict.fromkeys(("duration", "timestamp", "release_timestamp"), (int, float)),
+    **dict.fromkeys(("creators", "chapters", "subtitles", "automatic_captions"), (list, dict)),
+}
+_DATE = re.compile(r"^\d{8}$")
+
+
+def _sidecar_info(path: Path) -> dict:
+    """A recording's hand-placed metadata (yt-dlp's ``--write-info-json`` convention, ``<name>.info.json``),
+    keeping only fields of the type yt-dlp writes: ``"duration": "long"`` or ``"creators": "Ann"`` would be
+    stored as they are and break every read of the catalog, so such a field is left out, as an unreadable
+    file is."""
+    try:
+        # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
+        info = json.loads(path.read_bytes()) if path.is_file() else {}
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(info, dict):
+        return {}
+    kept = {k: v for k, v in info.items()
+            if k not in _INFO_TYPES or (isinstance(v, _INFO_TYPES[k]) and not isinstance(v, bool))}
+    for key in ("duration", "timestamp", "release_timestamp"):
+        if key in kept and not _a_time(kept[key]):
+            del kept[key]
+    for key in ("upload_date", "release_date"):  # YYYYMMDD, a day of the calendar ("20241301" is stored as none)
+        if isinstance(kept.get(key), str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", kept[key]):
+            kept[key] = kept[key].replace("-", "")  # as a file written by hand may say it (2024-03-01)
+        if key in kept and not _a_date(kept[key]):
+            del kept[key]
+    listed = lambda key: kept[key] if isinstance(kept.get(key), list) else []  # noqa: E731
+    kept["creators"] = [c for c in listed("creators") if isinstance(c, str)]
+    kept["chapters"] = [c for c in map(_a_chapter, listed("chapters")) if c is not None]
+    return kept
+
+
+def _by_the_recording(info: dict, recording: Path) -> dict:
+    """A local recording's sidecar ``info`` with the recording's own duration (measured: the .info.json's word for
+    it may be wrong), where its chapters are checked against it (a last chapter said to end at 999 s of a 23 s
+    talk ends where the recording does). Without chapters it is left as it is: re-runs open no file for it."""
+    if not info.get("chapters"):
+        return info
+    return {**info, "duration": _stated_duration(recording) or info.get("duration")}
+
+
+def _a_date(value: str) -> bool:
+    """A YYYYMMDD that is a day of the calendar (not "20230230", nor year 0)."""
+    if not _DATE.match(value):
+        return False
+    try:
+        datetime.strptime(value, "%Y%m%d")
+    except ValueError:
+        return False
+    return True
