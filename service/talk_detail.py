@@ -55,6 +55,7 @@ def talk_detail(talk: Talk, base: str = "") -> TalkDetail:
         indexed_at=talk.indexed_at, details_changed_at=talk.details_changed_at, whisper_model=talk.whisper_model,
         embed_model=talk.embed_model, page=f"{base}/talks/{talk.id}", player=player(talk, base),
         transcript={fmt: transcript if fmt == "json" else f"{transcript}.{fmt}" for fmt in TRANSCRIPT_FORMATS},
+        chapter_track=f"{base}/api/talks/{talk.id}/chapters.vtt" if chapters else None,
     )
 
 

@@ -310,7 +310,9 @@ def search_command(query, limit, as_json, library, languages) -> None:
         english = f"\n       English: {printable(r.translation)}" if r.translation else ""
         # the same recording indexed again (a channel's upload and a feed's episode): said once, here
         copies = "".join(f"\n       also in: {printable(a.title)} ({a.talk_id}) at {clock(a.start)}" for a in r.also_in)
-        say(f"{clock(r.start):>6}  {printable(r.talk.title)}\n       {printable(r.text)}{english}\n       "
+        # where in a long talk the moment is, as the pages show it beside the title
+        chapter = f"\n       Chapter: {printable(r.chapter)}" if r.chapter else ""
+        say(f"{clock(r.start):>6}  {printable(r.talk.title)}{chapter}\n       {printable(r.text)}{english}\n       "
             f"{printable(r.link)}{copies}")
 
 

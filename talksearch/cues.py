@@ -23,7 +23,7 @@ _CUE_WIDTH = LINE_WIDTH * LINES
 # What a cue ending at a clause's end is worth, in the squared characters of slack the cost below counts in: a cue
 # may come out about 20 characters shorter than even to end at a comma.
 _PUNCTUATION_BONUS = 20**2
-_SHORTEST = 0.001  # seconds: a cue must end after it starts (WebVTT), whatever the word times say
+SHORTEST = 0.001  # seconds: a cue must end after it starts (WebVTT), whatever the word times say
 _PUNCTUATION_ONLY = re.compile(r"[^\w\s]+")
 _CLAUSE_END = re.compile(r"[,.;:!?\u3001\u3002\uff0c\uff01\uff1f\u060c\u061f]$")
 
@@ -57,8 +57,8 @@ def cues(sentence: Segment, lead: int = 0) -> list[Cue]:
     pieces = _pieces(tokens, lead)
     starts = [sentence.start]
     for piece in pieces[1:]:  # word times may step back or run past the end; cues must not, nor last no time at all
-        starts.append(max(min(piece[0].start, sentence.end), starts[-1] + _SHORTEST))
-    ends = starts[1:] + [max(sentence.end, starts[-1] + _SHORTEST)]
+        starts.append(max(min(piece[0].start, sentence.end), starts[-1] + SHORTEST))
+    ends = starts[1:] + [max(sentence.end, starts[-1] + SHORTEST)]
     return [Cue(start, end, _lines(piece, lead if i == 0 else 0))
             for i, (start, end, piece) in enumerate(zip(starts, ends, pieces))]
 

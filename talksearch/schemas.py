@@ -157,6 +157,9 @@ class TalkDetail(TalkSummary):
     page: str = Field("", description="This service's page for the talk (a path).")
     player: Player
     transcript: dict[str, str] = Field(description="Transcript URLs by format: json, vtt, srt, txt.")
+    chapter_track: str | None = Field(None, description=(
+        "URL of the chapters as a WebVTT chapters track, for a player's `<track kind=\"chapters\">` (null when the "
+        "talk has no chapters)."))
 
 
 class TranscriptWord(BaseModel):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, replace
 
-from talksearch.cues import Cue, cues, width
+from talksearch.cues import SHORTEST, Cue, cues, width
 from talksearch.library import Segment, Talk
 from talksearch.timecode import subtitle_stamp
 
@@ -35,12 +35,21 @@ def _sentence_cues(segments: list[Segment], mark: Callable[[Segment, bool], str]
     sentence cut into subtitle-sized cues (talksearch.cues). Each with its sentence and what is shown before its
     text: on a sentence's first cue ``mark(sentence, whether the speaker changes there)``, which the cue's first
     line makes room for, on the others nothing."""
-    ordered = [replace(s, end=max(s.end, s.start + 0.001)) for s in sorted(segments, key=lambda s: s.start)]
+    ordered = [replace(s, end=max(s.end, s.start + SHORTEST)) for s in sorted(segments, key=lambda s: s.start)]
     shown = []
     for sentence, turn in zip(ordered, _turns(ordered)):
         lead = mark(sentence, turn)
         shown += [(sentence, lead if i == 0 else "", cue) for i, cue in enumerate(cues(sentence, width(lead)))]
     return shown
+
+
+def _vtt_cue(start: float, end: float, text: str) -> str:
+    """A WebVTT cue: its timing line and ``text``, markup as WebVTT reads it (``_vtt_text`` escapes what is not)."""
+    return f"{subtitle_stamp(start, '.')} --> {subtitle_stamp(end, '.')}\n{text}"
+
+
+def _webvtt(cues: list[str]) -> str:
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
 
 
 def _turns(segments: list[Segment]) -> list[bool]:
@@ -90,6 +99,37 @@ def missing_translation(talk: Talk, segments: list[Segment]) -> str | None:
             "--translate (index it again with --translate --reindex)")
 
 
+def missing_chapters(talk: Talk) -> str | None:
+    """Why ``talk`` has no chapters track: its source gave it no chapters. None when it has some. The track refuses
+    rather than hand a player an empty one."""
+    if talk.chapters:
+        return None
+    return f"talk {talk.id!r} has no chapters (its source gives none)"
+
+
+def chapters_vtt(talk: Talk, talk_end: float | None) -> str:
+    """The talk's chapters as a WebVTT chapters track (``<track kind="chapters">``): a cue a chapter, titled (an
+    untitled one by its number, as the talk page lists it), in start order. Chapters in a track may not overlap: each
+    ends at its own end or the next one's start, whichever comes first, the last at its own end, else ``talk_end``
+    (the talk's length; None where it was never measured). A chapter the next starts with spans nothing a player
+    could show: left out."""
+    numbered = sorted(((max(c.get("start_time") or 0.0, 0.0), n, c) for n, c in enumerate(talk.chapters, 1)),
+                      key=lambda chapter: chapter[:2])
+    nexts = [start for start, _, _ in numbered[1:]] + [None]
+    blocks = []
+    for (start, number, chapter), next_start in zip(numbered, nexts):
+        if next_start is not None and next_start - start < SHORTEST:
+            continue
+        end = chapter.get("end_time")
+        if end is None or end <= start:  # none given, or a source's slip: it runs to the next, or to the talk's end
+            end = next_start if next_start is not None else talk_end
+        if next_start is not None:
+            end = min(end, next_start)
+        blocks.append(_vtt_cue(start, max(end if end is not None else start, start + SHORTEST),
+                               _vtt_text(chapter.get("title") or "") or f"Chapter {number}"))
+    return _webvtt(blocks)
+
+
 def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = False) -> str:
     """The transcript in ``fmt``: the words as spoken; with ``translation``, the English of a translated talk
     (--translate) in their place (txt, vtt, srt: English subtitles) or beside them (json: each sentence's
@@ -114,11 +154,10 @@ def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = Fa
         # A speaker the captions named goes back as a WebVTT voice tag on each of their cues, and someone unnamed
         # taking over as ">> " (else a reader would let the last name hold). Cue text is markup in WebVTT: "x < y"
         # would open a tag (and "-->" end the timing), so &, < and > are written as entities.
-        blocks = [f"{subtitle_stamp(cue.start, '.')} --> {subtitle_stamp(cue.end, '.')}\n"
-                  f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else '&gt;&gt; ' if lead else ''}"
-                  + "\n".join(_vtt_text(line) for line in cue.lines)
-                  for s, lead, cue in _sentence_cues(segments, _unnamed_turn_mark)]
-        return "WEBVTT\n\n" + "\n\n".join(blocks) + "\n"
+        return _webvtt([_vtt_cue(cue.start, cue.end,
+                                 f"{f'<v {_vtt_text(s.speaker)}>' if s.speaker else '&gt;&gt; ' if lead else ''}"
+                                 + "\n".join(_vtt_text(line) for line in cue.lines))
+                        for s, lead, cue in _sentence_cues(segments, _unnamed_turn_mark)])
     if fmt == "srt":
         # SubRip has no voice tags: the name goes before the text where the speaker changes.
         blocks = [f"{i}\n{subtitle_stamp(cue.start, ',')} --> {subtitle_stamp(cue.end, ',')}\n"

@@ -14,7 +14,7 @@ from talksearch.service.rendering import base_path
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-from talksearch.transcripts import missing_transcript, missing_translation, render
+from talksearch.transcripts import chapters_vtt, missing_chapters, missing_transcript, missing_translation, render
 
 router = APIRouter(prefix="/api/talks", tags=["talks"], route_class=ReadRoute)
 _NOT_FOUND = {404: {"model": ErrorResponse}}
@@ -24,6 +24,12 @@ _MEDIA_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip; charset=utf-8",
 _TRANSCRIPT = {200: {"model": Transcript, "description": "The transcript"}}
 _TRANSCRIPT_FILES = {200: {**_TRANSCRIPT[200], "content": {
     media_type.split(";")[0]: {"schema": {"type": "string"}} for media_type in _MEDIA_TYPES.values()}}}
+
+
+class WebVTTResponse(PlainTextResponse):
+    """A WebVTT file, as the route's response class: the schema then says what it serves."""
+
+    media_type = _MEDIA_TYPES["vtt"]
 
 
 @router.get("", response_model=TalkList, responses={422: {"model": ErrorResponse}},
@@ -91,3 +97,22 @@ def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt
     filename = f"{talk_id}.en.{fmt}" if translation else f"{talk_id}.{fmt}"
     return PlainTextResponse(render(talk, segments, fmt, translation), media_type=_MEDIA_TYPES[fmt],
                              headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+@router.get("/{talk_id}/chapters.vtt", response_class=WebVTTResponse,
+            responses={200: {"description": "The chapters track"}, **_NOT_FOUND},
+            summary="The chapters as a WebVTT chapters track (a player's <track kind=\"chapters\">)",
+            description="A cue a chapter, from its start to its end or the next chapter's start, whichever comes "
+                        "first (the last to its end, else the talk's). A talk whose source gives no chapters has "
+                        "none: 404.")
+def chapters_track(state: State, talk_id: str) -> WebVTTResponse:
+    with state.searcher.reading() as library:
+        talk = library.talk(talk_id)
+        if talk is None:
+            raise ApiError(404, f"no talk {talk_id!r}")
+        if missing := missing_chapters(talk):
+            raise ApiError(404, missing)
+        # the last chapter runs to the talk's end: its measured length, else (never measured) its last sentence's
+        end = talk.duration if talk.duration else max((s.end for s in library.segments(talk_id)), default=None)
+    return WebVTTResponse(chapters_vtt(talk, end),
+                          headers={"Content-Disposition": f'inline; filename="{talk_id}.chapters.vtt"'})
