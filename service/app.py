@@ -73,10 +73,10 @@ class GZipWhereAccepted(GZipMiddleware):
 
 
 class ExplainedCORS(CORSMiddleware):
-    """Starlette's CORS, with refused preflights in the service's one error shape saying what ``allows`` (what
-    other origins may do), and a refused origin named in the log: its page's widget can only say the service
-    cannot be reached (a browser hides why), so the operator learns it here, once per origin (``named``: shared
-    by the service's policies)."""
+    """Starlette's CORS, with refused preflights in the service's one error shape saying why: an origin not in
+    TALKSEARCH_CORS_ORIGINS, or what ``allows`` (what the allowed origins may do); and a refused origin named in
+    the log: its page's widget can only say the service cannot be reached (a browser hides why), so the operator
+    learns it here, once per origin (``named``: shared by the service's policies)."""
 
     MAX_NAMED = 100  # origins named in the log: any client can send any Origin
 
@@ -100,30 +100,40 @@ class ExplainedCORS(CORSMiddleware):
         if response.status_code < 400:
             return response
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
-        message = f"{bytes(response.body).decode(errors='replace')} ({self.allows})"
+        refused = bytes(response.body).decode(errors="replace")  # "Disallowed CORS origin, headers"
+        why = f"other origins may {self.allows}"
+        if not self.is_allowed_origin(request_headers["origin"]):
+            why = f"this origin is not in TALKSEARCH_CORS_ORIGINS; the origins there may {self.allows}"
+        message = f"{refused} ({why})"
         return errors.error_response(response.status_code, "cors_refused", message, headers)
 
 
+# What a page elsewhere may send with a read, beside the safelisted headers: a Range (a moment of a /media
+# recording, 206) and the validators a script revalidates what it holds with (304). All are read-only.
+READ_REQUEST_HEADERS = ("Range", "If-Range", "If-None-Match", "If-Modified-Since")
 # What a client of the MCP transport sends beside Content-Type (the SDK's own names): the protocol version, the
 # session (none in stateless mode, but a client that holds one sends it) and the newer revisions' routing headers.
 MCP_REQUEST_HEADERS = (MCP_PROTOCOL_VERSION_HEADER, MCP_SESSION_ID_HEADER, MCP_METHOD_HEADER, MCP_NAME_HEADER)
 
 
 class ServiceCORS:
-    """What other origins may call, by path. Everywhere: reads (GET, HEAD); the admin API's methods and its
-    Authorization header are refused. At /mcp, which is as public and tokenless as the reads: the transport's
-    JSON-RPC POSTs with its headers (a web assistant elsewhere). The same origins for both."""
+    """What other origins may call, by path. Everywhere: reads (GET, HEAD, with ranges and validators); the admin
+    API's methods and its Authorization header are refused. At /mcp, which is as public and tokenless as the
+    reads: the transport's JSON-RPC POSTs with its headers (a web assistant elsewhere). The same origins for
+    both."""
 
     def __init__(self, app: ASGIApp, allow_origins: list[str]) -> None:
         named: set[str] = set()
         same = {"allow_origins": allow_origins, "allow_credentials": False, "max_age": 3600, "named": named}
         # Retry-After: a refused widget can tell when to try again. The ranges: a player or script elsewhere
-        # reading a /media part (206) learns where it lies in the whole.
-        self.reads = ExplainedCORS(app, "the read API allows GET from other origins", allow_methods=["GET", "HEAD"],
-                                   expose_headers=["Retry-After", "Content-Range", "Accept-Ranges", "Content-Length"],
-                                   **same)
-        self.assistant = ExplainedCORS(app, "/mcp allows POST with Content-Type and the MCP headers from other "
-                                       "origins", allow_methods=["POST"], allow_headers=MCP_REQUEST_HEADERS,
+        # reading a /media part (206) learns where it lies in the whole. ETag: what a script revalidates with.
+        self.reads = ExplainedCORS(app, "read: GET and HEAD, with Range, If-Range, If-None-Match and "
+                                   "If-Modified-Since", allow_methods=["GET", "HEAD"],
+                                   allow_headers=READ_REQUEST_HEADERS,
+                                   expose_headers=["Retry-After", "Content-Range", "Accept-Ranges", "Content-Length",
+                                                   "ETag"], **same)
+        self.assistant = ExplainedCORS(app, "call /mcp: POST with Content-Type and the MCP headers",
+                                       allow_methods=["POST"], allow_headers=MCP_REQUEST_HEADERS,
                                        expose_headers=["Retry-After"], **same)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

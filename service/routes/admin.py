@@ -1,25 +1,39 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
 from talksearch.library import Library, LibraryError, LibraryLocked
 from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job
 from talksearch.service.auth import ADMIN_TOKEN_SCHEME, AdminRoute
 from talksearch.service.errors import ApiError
 from talksearch.service.netguard import SourceRefused, check_source
+from talksearch.service.rendering import base_path
+from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
+
+class AdminReadRoute(AdminRoute, ReadRoute):
+    """An admin route, the token checked first (AdminRoute), whose GET answers HEAD too, as every read route's
+    does (ReadRoute): a monitor polling a job by HEAD needs the token all the same."""
+
+
 # Every route: the token first; documented as a bearer scheme in /openapi.json
-router = APIRouter(prefix="/api", tags=["admin"], route_class=AdminRoute, dependencies=[ADMIN_TOKEN_SCHEME])
+router = APIRouter(prefix="/api", tags=["admin"], route_class=AdminReadRoute, dependencies=[ADMIN_TOKEN_SCHEME])
 _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"model": ErrorResponse}}
 
 
-@router.post("/index", status_code=202, response_model=Job, responses={**_ERRORS, 422: {"model": ErrorResponse}},
+@router.post("/index", status_code=202, response_model=Job,
+             responses={202: {"headers": {"Location": {"description": "The job's progress: `/api/jobs/{id}`",
+                                                       "schema": {"type": "string"}}}},
+                        **_ERRORS, 422: {"model": ErrorResponse}},
              summary="Queue a source (video, playlist, channel, feed, media URL) for indexing")
-def index(state: State, body: IndexRequest) -> Job:
+def index(state: State, body: IndexRequest, request: Request, response: Response) -> Job:
     try:
         source = check_source(body.source, state.settings.allow_private_sources)
     except SourceRefused as exc:
         raise ApiError(422, str(exc), "source_refused") from None
-    return state.jobs.submit(source)
+    job = state.jobs.submit(source)
+    # Where its progress is (RFC 9110 for a 202), relative like every link the API gives: behind the path prefix
+    response.headers["Location"] = f"{base_path(request)}/api/jobs/{job.id}"
+    return job
 
 
 @router.get("/jobs/{job_id}", response_model=Job, responses=_ERRORS, summary="An indexing job's progress")

@@ -1,6 +1,9 @@
-from fastapi import APIRouter
+import os
+
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
-from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable, Response
+from starlette.staticfiles import NotModifiedResponse, StaticFiles
 
 from talksearch.schemas import ErrorResponse
 from talksearch.search.searcher import recording_type
@@ -13,7 +16,12 @@ router = APIRouter(tags=["talks"], route_class=ReadRoute)
 
 # A browser must never run or sniff anything served from here as a page on the service's origin, whatever the file
 # turns out to hold: the type is the one given, and a document opened from it gets no script and no origin.
-_MEDIA_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+# no-cache: a cache asks again each time (a 304, headers only, while the file is unchanged) rather than guess a
+# lifetime from the file's old Last-Modified and go on serving a recording DELETE /api/talks/{id} has erased.
+_MEDIA_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+                  "Cache-Control": "no-cache"}
+# Starlette's StaticFiles answers If-None-Match and If-Modified-Since, its FileResponse does not: its rule, reused.
+_CONDITIONS = StaticFiles(check_dir=False)
 
 
 class MediaFile(FileResponse):
@@ -35,12 +43,15 @@ class MediaFile(FileResponse):
 @router.get("/media/{talk_id}", response_class=FileResponse, description=(
                   "`talk_id` may carry the recording's suffix (`/media/3f2a9c1d0b7e.mp3`), as a talk's "
                   "`media_url` gives it: the id alone names the file."),
-                  responses={206: {"description": "The requested byte range"}, 404: {"model": ErrorResponse},
+                  responses={206: {"description": "The requested byte range"},
+                             304: {"description": "The copy the client holds (If-None-Match, If-Modified-Since) is "
+                                                  "current"},
+                             404: {"model": ErrorResponse},
                              416: {"model": ErrorResponse, "description": "The Range lies past the file's end",
                                    "headers": {"Content-Range": {"description": "`bytes */SIZE`: the file's size",
                                                                  "schema": {"type": "string"}}}}},
                   summary="A local talk's recording, with HTTP Range support (for the player)")
-def media(state: State, talk_id: str) -> MediaFile:
+def media(state: State, request: Request, talk_id: str) -> Response:
     # Only the file the catalog records for this talk is ever served: the path comes from the catalog,
     # never from the request.
     with state.searcher.reading() as library:
@@ -48,6 +59,14 @@ def media(state: State, talk_id: str) -> MediaFile:
     # Only a recording (audio or video, local_media) is served: anything else the catalog may name (a file replaced
     # since indexing, an older library's link to a page) is "no local media", as the search's links say.
     path = local_media(talk) if talk else None
-    if path is None:
+    try:
+        found = os.stat(path) if path else None
+    except OSError:  # moved or deleted since local_media looked
+        found = None
+    if found is None:
         raise ApiError(404, f"no local media for talk {talk_id!r}")
-    return MediaFile(path, media_type=recording_type(path), content_disposition_type="inline", headers=_MEDIA_HEADERS)
+    response = MediaFile(path, media_type=recording_type(path), content_disposition_type="inline",
+                         headers=_MEDIA_HEADERS, stat_result=found)
+    if _CONDITIONS.is_not_modified(response.headers, request.headers):
+        return NotModifiedResponse(response.headers)
+    return response
