@@ -178,7 +178,9 @@ def test_index_over_the_api_while_serving_then_delete(monkeypatch):
     deleted = server.client.delete(f"/api/talks/{talk_id}", headers=AUTH)
     assert deleted.status_code == 200 and deleted.json() == {"deleted": talk_id}
     assert_error(server.get(f"/api/talks/{talk_id}"), 404)
-    assert _search_talk(server, "partition keys for every tenant", talk_id) == []
+    # a search within it is refused, naming it (a link kept from before reads no "nothing found")
+    error = assert_error(server.get("/api/search", params={"q": "partition keys for every tenant", "talk": talk_id}), 404)
+    assert error["message"] == f"no talk {talk_id!r} in this library"
     assert all(r["talk"]["id"] != talk_id
                for r in server.get("/api/search", params={"q": "partition keys", "limit": 100}).json()["results"])
     assert server.get("/api/talks").json()["total"] == before
