@@ -147,7 +147,8 @@ class CachedTalk:
 
 def transcription_key(talk_set: TalkSet, settings: Settings, options: TranscriptionOptions) -> str:
     digest = hashlib.sha1(json.dumps([str(talk_set.path.resolve()), sorted(talk_set.truth), talk_set.audio_digest(),
-                                      dataclasses.asdict(options)], sort_keys=True).encode()).hexdigest()[:10]
+                                      dataclasses.asdict(options), *([settings.vocabulary] if settings.vocabulary else [])],
+                                     sort_keys=True).encode()).hexdigest()[:10]
     return f"{talk_set.path.name}-{Path(settings.whisper_model).name}-{options.prompt}-{digest}"
 
 
@@ -185,7 +186,7 @@ def transcribe_set(talk_set: TalkSet, settings: Settings, options: Transcription
             talks = []
             for outcome in added:
                 talk = run.library.talk(outcome.talk_id)
-                transcript = recorded[talk_prompt(talk)]
+                transcript = recorded[talk_prompt(talk, settings.vocabulary)]
                 talks.append(CachedTalk(dataclasses.asdict(talk), transcript.language, transcript.duration,
                                         transcript.segments))
         finally:

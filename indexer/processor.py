@@ -242,7 +242,7 @@ class TalkProcessor:
                                                                            language or channel_language)
             elif language is None and channel_language is not None:
                 language, note = self._checked_channel_language(transcriber, str(fetched.audio), channel_language)
-            hotwords = talk_prompt(fetched.talk)
+            hotwords = talk_prompt(fetched.talk, self.settings.vocabulary)
             chunk_log = None if self.work_dir is None else ChunkLog.for_transcript(
                 self.work_dir, fetched.talk.archive_id, fetched.audio.stat().st_size, name, asdict(transcriber.options),
                 language, hotwords)

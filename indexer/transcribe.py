@@ -6,7 +6,7 @@ import functools
 import re
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -96,13 +96,15 @@ class Transcript:
     segments: list[Segment]
 
 
-def talk_prompt(talk, max_chars: int = 400) -> str | None:
-    """The talk's own words for the decoder: title, speakers, event and chapter titles (a feed or page has them).
+def talk_prompt(talk, vocabulary: Sequence[str] = (), max_chars: int = 400) -> str | None:
+    """The talk's own words for the decoder: title, speakers, event and chapter titles (a feed or page has them),
+    and the library's ``vocabulary`` (Settings.vocabulary) before the chapters: the user's list of its jargon.
 
     ``talk`` is a ``Talk`` (or a catalog row). Descriptions are left out: they are long and mostly not spoken.
     """
     get = talk.get if isinstance(talk, dict) else lambda name: getattr(talk, name, None)
-    parts = [_spoken_title(get("title"), get("media_url")), ", ".join(get("speakers") or []), get("event")]
+    parts = [_spoken_title(get("title"), get("media_url")), ", ".join(get("speakers") or []), get("event"),
+             ", ".join(vocabulary)]
     parts += [c.get("title") for c in get("chapters") or []]
     text = ". ".join(p.strip() for p in parts if p and p.strip())
     return text[:max_chars] or None

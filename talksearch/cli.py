@@ -215,7 +215,7 @@ def main() -> None:
               help="Read more sources from a file, one per line (# comments allowed).")
 @setting_options("whisper_model", "embed_model", "device", "compute_type", "language", "translate", "batch_size",
                  "beam_size", "threads", "transcribe_workers", "keep_media", "captions", "ray_workers",
-                 "max_download_mb", "download_stall_seconds", "parse_metadata")
+                 "max_download_mb", "download_stall_seconds", "parse_metadata", "vocabulary")
 @click.option("--reindex", is_flag=True,
               help="Index talks the library already has again (say with other --captions), replacing each one's "
                    "transcript in one transaction.")

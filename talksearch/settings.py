@@ -28,6 +28,7 @@ from talksearch.language_codes import whisper_language
 # written as its %XX escape instead, and "%" only starts one.
 _PREFIX_PUNCTUATION = "- . _ ~ ! $ & ( ) * + = : @ /"
 _NOT_IN_A_PREFIX = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&()*+=:@/%]")
+VOCABULARY_WORD_CHARS = 100  # a term or a name, not a sentence: whisper is given 400 characters in all
 
 
 class Settings(BaseSettings):
@@ -176,6 +177,13 @@ class Settings(BaseSettings):
         "flag for several rules, applied in turn; the variable is a JSON list): `title:%(title)s - %(speakers)s` takes "
         "the speakers a conference channel writes after its titles. FROM reads title, speakers, event, channel or "
         "description; TO sets title, speakers, event or channel (README: Talk details from titles).")
+    vocabulary: list[str] = Field(
+        [], description="Words the talks say that whisper may not know: product names, acronyms, people (`--vocabulary "
+        "NCCL --vocabulary InfiniBand`; the variable is a JSON list). Given to whisper with each talk's own title, "
+        "speakers and event, it then writes them as spelled here (\"Slurm\" and \"NCCL\" where it wrote \"SRMS\" and "
+        "\"cyclic\"). Keep it to the library's own jargon, a few dozen words: what goes to whisper is cut at 400 "
+        "characters, and a listed word it never hears may be written for one that sounds like it. Talks indexed "
+        "already keep their transcripts until `--reindex`.")
     keep_media: bool = Field(
         False, description="Keep downloaded audio in the library's `media/` folder after indexing (a talk indexed "
         "from its captions is then downloaded too; `--engine ray` keeps none).")
@@ -283,6 +291,16 @@ class Settings(BaseSettings):
         from talksearch.detail_rules import check_rule
 
         return [check_rule(rule) for rule in rules]
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _vocabulary(cls, words: list[str]) -> list[str]:
+        # one line each, as whisper is given them; blanks and repeats left out
+        kept = list(dict.fromkeys(" ".join(word.split()) for word in words if word.strip()))
+        if too_long := [word for word in kept if len(word) > VOCABULARY_WORD_CHARS]:
+            raise ValueError(f"a word of the vocabulary is longer than {VOCABULARY_WORD_CHARS} characters: "
+                             f"{too_long[0][:40]!r}…")
+        return kept
 
     @field_validator("cors_origins")
     @classmethod

@@ -419,6 +419,30 @@ def test_a_transcription_stopped_midway_resumes_at_the_first_chunk_it_had_not_fi
     assert resumed.duration == whole.duration and resumed.language == whole.language
 
 
+def test_a_librarys_vocabulary_is_how_whisper_writes_its_jargon(tmp_path, cli_runs):
+    """--vocabulary: the library's jargon, given to whisper with each talk's own words. tiny.en heard "Slurm" as
+    "them" and InfiniBand as "Infinity Man" without it."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    spoken = tmp_path / "rec" / "night.wav"
+    spoken.parent.mkdir()
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(spoken), "Every night we submit the benchmark jobs with "
+                    "Slurm, and the nickel tests check the InfiniBand fabric before the users arrive."], check=True)
+
+    def transcript(*vocabulary: str) -> str:
+        library = tmp_path / f"lib{len(vocabulary)}"
+        flags = [arg for word in vocabulary for arg in ("--vocabulary", word)]
+        indexed, listed = cli_runs(["index", str(spoken), "--library", str(library), "--whisper-model", "tiny.en",
+                                    *flags], ["talks", "--library", str(library), "--json"])
+        assert indexed.returncode == 0, indexed.stdout + indexed.stderr
+        [talk] = json.loads(listed.stdout)["talks"]
+        return talksearch("export", talk["id"], "--library", str(library)).stdout
+
+    plain, with_jargon = transcript(), transcript("Slurm", " NCCL ", "InfiniBand", "Slurm", "")
+    assert "Slurm" not in plain and "InfiniBand" not in plain  # what the vocabulary is for
+    assert "Slurm" in with_jargon and "NCCL" in with_jargon and "InfiniBand" in with_jargon, with_jargon
+
+
 def test_serve_says_when_it_made_the_library_it_serves(tmp_path):
     """Serving a path with no library makes an empty one (talks can be indexed into it while it runs), and
     says so: a mistyped --library does not pass for an empty library."""

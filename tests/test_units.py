@@ -815,6 +815,20 @@ def test_the_same_recording_indexed_twice_is_one_result_per_moment_and_short_lin
 
 
 @pytest.mark.unit
+def test_a_vocabulary_is_one_line_per_word_each_once(monkeypatch):
+    from pydantic import ValidationError
+
+    from talksearch.settings import Settings
+
+    assert Settings(vocabulary=[" NCCL ", "", "Slurm", "NCCL", "Infini\nBand"]).vocabulary == ["NCCL", "Slurm",
+                                                                                              "Infini Band"]
+    monkeypatch.setenv("TALKSEARCH_VOCABULARY", '["RoCE", "SmartNIC"]')
+    assert Settings().vocabulary == ["RoCE", "SmartNIC"]
+    with pytest.raises(ValidationError, match="longer than 100 characters"):
+        Settings(vocabulary=["x" * 101])
+
+
+@pytest.mark.unit
 def test_a_file_name_title_gives_whisper_only_its_words():
     # tiny.en given the dev set's "d05.mp4" by its name wrote "d05" for "DOI" and lost the 26 s after it
     from talksearch.indexer.transcribe import talk_prompt
@@ -829,6 +843,9 @@ def test_a_file_name_title_gives_whisper_only_its_words():
     assert prompt("H100 GPUs", "file:///talks/h100.mp3") == "H100 GPUs"
     assert prompt("d05", "http://127.0.0.1/d05.mp4") == "d05"
     assert prompt("Caf\u00e9 d05", "file:///talks/Caf%C3%A9%20d05.mp4") == "Caf\u00e9"
+    # the library's vocabulary after the talk's own details, before its chapters
+    assert talk_prompt({"title": "Fabrics", "speakers": ["Ann Lee"], "chapters": [{"title": "Q&A"}]},
+                       ["NCCL", "RoCE v2"]) == "Fabrics. Ann Lee. NCCL, RoCE v2. Q&A"
 
 
 @pytest.mark.models
