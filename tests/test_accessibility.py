@@ -12,6 +12,7 @@ talk page is long enough to scroll under its player.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -235,3 +236,96 @@ def test_widget_close_button_is_a_full_target_and_escape_keeps_what_was_typed(br
     assert box.input_value() == QUERY
     assert page.evaluate("window.hostEscapes") == 1
     context.close()
+
+
+# --- keyboard and screen reader: what the search page, the embed's search and the widget say -------------------------
+
+STATUS_TEXT = "() => document.getElementById('results-status').textContent"
+
+
+def test_the_status_line_says_when_the_results_are_only_the_closest(browser, site):
+    """A search no talk answers word for word lists the nearest moments under a note saying so: the status line (the
+    one live region) says the note before the count, or a screen reader hears that the words were found."""
+    server, _, _ = site
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{server.base}/")
+    for query, note in (("zzqxjvw", "No talk searched says “zzqxjvw”: these are the closest in meaning or sound."),
+                        (f'{QUERY} "purple elephant"',
+                         "No moment holds “purple elephant” word for word; these are the closest.")):
+        page.fill("#q", query)
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"(q) => ({STATUS_TEXT})().includes('“' + q + '”')", arg=query)
+        said = page.evaluate(STATUS_TEXT)
+        assert said.startswith(f"{note} Moments 1–") and said.endswith(f"for “{query}”"), said
+    page.close()
+
+
+def test_typing_is_announced_once_it_settles_while_the_results_follow_each_pause(browser, site):
+    """Typing at three keys a second, the results follow each pause as before, but the status line is said once, when
+    the typing has settled: an announcement per pause ("…“ch”", "…“che”") talked over the echo of the keys typed."""
+    server, _, _ = site
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{server.base}/")
+    page.evaluate("""() => { window.said = []; window.shown = [];
+        const status = document.getElementById('results-status'), results = document.getElementById('results');
+        new MutationObserver(() => said.push(status.textContent))
+          .observe(status, {childList: true, characterData: true, subtree: true});
+        new MutationObserver(() => shown.push(results.querySelector('.found')?.textContent))
+          .observe(results, {childList: true}); }""")
+    page.locator("#q").press_sequentially("checkpoints", delay=330)
+    page.wait_for_function("() => said.length")
+    page.wait_for_timeout(2000)  # and nothing after it
+    said, shown = page.evaluate("[said, shown]")
+    assert len(said) == 1 and re.fullmatch(r"Moments 1–\d+ for “checkpoints”", said[0]), said
+    assert len(set(shown)) > 2, shown  # the results followed the typing
+    page.close()
+
+
+def test_the_search_boxes_show_focus_in_forced_colours(browser, site):
+    """Forced colours (Windows High Contrast) drop box-shadows and force border colours: the search page's box and the
+    widget's, outline-less, showed no focus there (WCAG 2.4.7). Focused, each has an outline in the system's colour."""
+    server, _, host_page = site
+    context = browser.new_context(viewport=DESKTOP, forced_colors="active")
+    page = context.new_page()
+    outline = "(e) => { const s = getComputedStyle(e); return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+    page.goto(f"{server.base}/?q={QUERY}")
+    page.focus("a.brand")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "q"
+    style, width = page.locator("#q").evaluate(outline)
+    assert style != "none" and width >= 2, (style, width)
+    page.goto(host_page)
+    page.wait_for_function("customElements.get('talk-search') !== undefined")
+    page.keyboard.press("/")
+    style, width = page.locator("talk-search .box").first.evaluate(outline)
+    assert style != "none" and width >= 2, (style, width)
+    context.close()
+
+
+def test_embed_times_name_their_talk_and_paging_lands_on_the_first_new_result(browser, site):
+    """The embed's search links each moment by its time alone ("0:34"): its name says what it plays, as the search
+    page's ▶ does. "More results" loads a page whose focus was at its top, six Tabs from the first new result, with
+    nothing said: reached by paging (either way), focus is on its first result, and the page says which it is."""
+    server, _, _ = site
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{server.base}/embed?q={QUERY}")
+    times = page.locator("li a.time")
+    assert times.count() > 1
+    for time in times.all():
+        assert time.evaluate("(a) => a.getAttribute('aria-label')") == f"Play {TITLE} from {time.inner_text()}"
+    page.goto(f"{server.base}/?q={QUERY}")
+    assert page.evaluate("document.activeElement.localName") == "body"  # a first page loaded: focus as the browser has it
+    for link, shown, title in (("a.more", "11–20", f"{QUERY} – moments 11–20 – talksearch"),
+                               ("a.previous", "1–10", f"{QUERY} – talksearch")):
+        page.focus(link)
+        page.keyboard.press("Enter")
+        page.wait_for_load_state()
+        page.wait_for_function(f"() => ({STATUS_TEXT})()")
+        focused = page.evaluate("document.activeElement.getAttribute('aria-label')")
+        assert focused == page.locator(".result .play").first.get_attribute("aria-label"), focused
+        assert page.evaluate(STATUS_TEXT) == f"Moments {shown} for “{QUERY}”"
+        assert page.title() == title
+    page.reload()  # not paging: the browser's focus
+    page.wait_for_timeout(500)
+    assert page.evaluate("document.activeElement.localName") == "body"
+    page.close()

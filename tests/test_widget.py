@@ -847,3 +847,29 @@ def test_one_widget_starting_pauses_another(widget_api, host_site, browser):
     assert visit.page.locator("talk-search").first.evaluate(playing) is False
     assert visit.errors == []
     visit.close()
+
+
+def test_a_player_that_cannot_load_is_announced_and_its_links_say_they_open_a_new_tab(widget_api, host_site, browser,
+                                                                                      hostile_library):
+    """YouTube's player script out of reach (a blocker, a network that refuses it): the message shown in the player is
+    also said by the widget's status (its live region), which otherwise still said "N results". The player's links
+    open a new tab, and their description says so (WCAG 3.2.5), their names unchanged."""
+    _, talk_id = hostile_library
+    query = "tenant partition keys"
+    url = host_site.page("/youtube-blocked", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                             f'<talk-search api="{widget_api.base}" speaker="Kenji Watanabe"></talk-search>')
+    visit = Visit(browser, url)
+    visit.context.unroute("https://www.youtube.com/**")
+    visit.context.route("https://www.youtube.com/**", lambda route: route.abort())
+    visit.search(query)
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=talk_id)
+    message = "YouTube's player couldn't be loaded; open the talk at the source."
+    visit.page.locator("talk-search .msg").filter(has_text=message).wait_for()
+    status = visit.page.locator("talk-search").get_by_role("status")
+    assert status.text_content() == message
+    for name in ("Open at source ↗", "Open talk page ↗"):
+        link = _player_link(visit, name)
+        assert link.get_attribute("target") == "_blank"
+        playwright_sync.expect(link).to_have_accessible_description("opens in a new tab")
+    visit.close()

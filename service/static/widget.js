@@ -73,8 +73,10 @@ li{padding:.6em .9em;cursor:pointer;border-top:1px solid var(--_border);overflow
 li:first-child{border-top:0}
 li[aria-selected=true],li:hover{background:var(--_sel)}
 li[aria-selected=true]{box-shadow:inset 3px 0 var(--_accent)}
-/* Forced colours (Windows High Contrast) drop backgrounds and box-shadows: the chosen result needs an outline. */
-@media (forced-colors:active){li[aria-selected=true]{outline:2px solid Highlight;outline-offset:-2px}}
+/* Forced colours (Windows High Contrast) drop backgrounds and box-shadows and force border colours: the chosen
+   result and the focused box need an outline. */
+@media (forced-colors:active){li[aria-selected=true]{outline:2px solid Highlight;outline-offset:-2px}
+  .box:not(.player):focus-within{outline:2px solid Highlight}}
 .head{display:flex;gap:.6em;align-items:baseline}
 .title{font-weight:600;flex:1;min-width:0}
 .time{color:var(--_accent);font-variant-numeric:tabular-nums;white-space:nowrap}
@@ -275,11 +277,15 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.sourceLink = el("a", "", "Open at source ↗");
       // The talk's page here, at the moment: its transcript, which the source (a video site, a feed's host) lacks.
       this.pageLink = el("a", "", "Open talk page ↗");
+      // Both open a new tab, which their description says (WCAG 3.2.5), their names staying what they show.
+      const newTab = Object.assign(el("span", null, "opens in a new tab"), { id: `${uid}-new-tab`, hidden: true });
       const links = el("span", "links");
       for (const a of [this.sourceLink, this.pageLink]) {
         Object.assign(a, { target: "_blank", rel: "noopener noreferrer" });
+        a.setAttribute("aria-describedby", newTab.id);
         links.append(a);
       }
+      links.append(newTab);
       const close = el("button", "", "×");
       close.setAttribute("aria-label", "Close player");
       close.addEventListener("click", () => this.closePlayer());
@@ -588,7 +594,9 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
           // says it, rather than a silent 0:00.
           const reach = media.seekable.length ? media.seekable.end(media.seekable.length - 1) : 0;
           if (this.wanted > 1 && reach < this.wanted - 1 && this.media === media) {
-            media.after(el("p", "msg", "The host of this recording does not let players jump ahead: it plays from the start."));
+            const note = "The host of this recording does not let players jump ahead: it plays from the start.";
+            media.after(el("p", "msg", note));
+            this.setStatus(note, false, true); // said, as showMessage's are
           }
           if (Math.abs(media.currentTime - this.wanted) > 0.5) media.currentTime = this.wanted;
         });
@@ -663,9 +671,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       }, () => this.yt === yt && this.showMessage("YouTube's player couldn't be loaded; open the talk at the source."));
     }
 
+    /** Shown in the player, and said by the status (the live region), which still said "N results". */
     showMessage(text) {
       this.clearStage();
       this.stage.append(el("p", "msg", text));
+      this.setStatus(text, false, true);
     }
 
     clearStage() {

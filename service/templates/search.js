@@ -28,10 +28,26 @@
   }
 
   // Screen readers announce what the search found (the count line, or why there is nothing), not the whole
-  // list that each keystroke replaces: only #results-status is a live region.
+  // list that each keystroke replaces: only #results-status is a live region. A note that the results are only the
+  // closest (no talk says the words, or none holds the quoted phrase) is said before the count, which alone would
+  // say that the words were found.
+  let settling = null;  // an announcement waiting for the typing to settle
   function announce() {
+    clearTimeout(settling);
+    const notes = [...results.querySelectorAll(".quotes-dropped, .words-not-found")];
     const line = results.querySelector(".status .found") || results.querySelector(".status, .notice");
-    status.textContent = line ? line.textContent.replace(/\s+/g, " ").trim() : "";
+    status.textContent = [...notes, line].filter(Boolean).map((el) => el.textContent.replace(/\s+/g, " ").trim())
+      .join(" ");
+  }
+
+  // Typed, the results follow each pause, but are said once the typing has settled: said at every pause ("…“ku”",
+  // "…“kub”"), they talked over the screen reader's echo of the keys. A key pressed meanwhile puts it off again;
+  // Enter, a filter chosen, Back or Forward say what was found at once.
+  const SETTLED_MS = 800;  // after the results, themselves 200 ms or more after the last key
+  form.addEventListener("input", () => clearTimeout(settling));
+  function announceSettled() {
+    clearTimeout(settling);
+    settling = setTimeout(announce, SETTLED_MS);
   }
 
   // How the server read the search the results show (results.html's .reading): the form's fields in the form's
@@ -179,7 +195,8 @@
       if (error.name === "AbortError") return;  // a newer search replaces this one and announces itself
       results.innerHTML = '<p class="notice">Search is not reachable right now.</p>';
     }
-    announce();
+    if (how === "typed") announceSettled();
+    else announce();
   }
 
   // A date typed digit by digit is a date at several keystrokes, and Chromium says each is a change (0002-03-15,
@@ -210,6 +227,26 @@
   });
   form.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(timer); update("chosen"); });
   addEventListener("popstate", () => { clearTimeout(timer); keyed = run = null; restoreForm(); update("restored"); });
+
+  // A page of the same search reached by its "More results" or "Previous" link loaded with focus at its top, six Tabs
+  // from its first result, and said nothing: focus goes to that result and the count line ("Moments 11–20") is said.
+  // Not at a reload or Back, where the browser puts focus and scroll back as they were.
+  function paged() {
+    const navigation = performance.getEntriesByType("navigation")[0];
+    if (!document.referrer || navigation?.type !== "navigate") return false;
+    const before = new URL(document.referrer);
+    const unpaged = (query) => {
+      const p = new URLSearchParams(query);
+      p.delete("offset");
+      return p;
+    };
+    return before.origin === location.origin && before.pathname === location.pathname
+      && before.search !== location.search && sameSearch(unpaged(before.search), unpaged(location.search));
+  }
+  if (paged()) {
+    results.querySelector(".result .play, .talks .title")?.focus();
+    announce();
+  }
 
   function player(item) {
     const start = parseFloat(item.dataset.start) || 0;
