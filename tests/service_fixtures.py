@@ -56,6 +56,21 @@ def index_quietly(settings: Settings, sources: list[str], added: int) -> None:
         run.close()
 
 
+def untitle_first_chapter(library: Path, title: str | None = None) -> None:
+    """Leave the first chapter of the talk titled ``title`` (of the only talk, when None) untitled in the catalog,
+    as a source may list one: no source through the indexer stores such a chapter."""
+    import json
+    import sqlite3
+
+    where, params = ("WHERE title = ?", (title,)) if title is not None else ("", ())
+    with sqlite3.connect(library / "catalog.sqlite") as catalog:
+        (chapters,) = catalog.execute(f"SELECT chapters FROM talks {where}", params).fetchone()
+        chapters = json.loads(chapters)
+        chapters[0]["title"] = None
+        catalog.execute(f"UPDATE talks SET chapters = ? {where}", (json.dumps(chapters), *params))
+    catalog.close()
+
+
 def index_captioned_copy(settings: Settings, folder: Path, name: str = "checkpointing") -> Path:
     """t01 copied into ``folder`` as a local recording named ``name`` with whole-second captions beside it, and
     indexed into ``settings.library`` by the real indexer (from the captions: no transcription is waited for);

@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 
 import pytest
 
 from tests.helpers import talksearch
-from tests.service_fixtures import assert_error, index_quietly, serving, settings_for
+from tests.service_fixtures import assert_error, index_quietly, serving, settings_for, untitle_first_chapter
 
 pytestmark = [pytest.mark.models, pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs ffmpeg")]
 
@@ -67,12 +66,7 @@ def library(light_embedding, tmp_path_factory):
     _sidecar(plain.with_suffix(".info.json"), "Plain talk", None)
     settings = settings_for(tmp_path_factory.mktemp("chaptered-lib") / "library")
     index_quietly(settings, [str(folder)], added=3)
-    with sqlite3.connect(settings.library / "catalog.sqlite") as catalog:
-        (chapters,) = catalog.execute("SELECT chapters FROM talks WHERE title = 'The episode'").fetchone()
-        chapters = json.loads(chapters)
-        chapters[0]["title"] = None
-        catalog.execute("UPDATE talks SET chapters = ? WHERE title = 'The episode'", (json.dumps(chapters),))
-    catalog.close()
+    untitle_first_chapter(settings.library, "The episode")
     return settings
 
 

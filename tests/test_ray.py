@@ -353,21 +353,30 @@ def test_two_links_to_one_recording_are_indexed_once_as_by_the_local_engine(medi
     assert {title for _, _, title, *_ in _library_content(library)[0]} == {"Slicing (old link)"}
 
 
+def _feed_of_one_indexed(media_server, name: str, tmp_path: Path, title: str) -> tuple[Path, str, Path]:
+    """A feed of one talk by Alice at the media server's ``name``/, indexed by the local engine into a library, its
+    recording then taken away (a download would fail the talk): the feed, the recording's URL and the library."""
+    from tests.test_details_refresh import FEED
+    from tests.test_details_refresh import _index as index_locally
+
+    folder = media_server.directory / name
+    folder.mkdir(exist_ok=True)
+    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
+    feed, library, media = folder / "feed.xml", tmp_path / "library", media_server.url(f"{name}/talk.ogg")
+    feed.write_text(FEED.format(title=title, author="Alice", event="Summit 2024", media=media))
+    index_locally(library, media_server.url(f"{name}/feed.xml"))
+    (folder / "talk.ogg").unlink()
+    return feed, media, library
+
+
 def test_a_feed_items_new_details_are_stored_by_the_ray_engine_as_by_the_local_one(media_server, ray_cluster,
                                                                                   tmp_path):
     """The driver skips a talk the library has before any actor sees it: the details its feed item states now are
     stored all the same (tests/test_details_refresh.py, the local engine), nothing fetched."""
     from tests.test_details_refresh import FEED, MODELS
-    from tests.test_details_refresh import _index as index_locally
 
-    folder = media_server.directory / "ray-refresh"
-    folder.mkdir(exist_ok=True)
-    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
-    feed, library, media = folder / "feed.xml", tmp_path / "library", media_server.url("ray-refresh/talk.ogg")
-    feed.write_text(FEED.format(title="Power Capping v1", author="Alice", event="Summit 2024", media=media))
-    index_locally(library, media_server.url("ray-refresh/feed.xml"))
+    feed, media, library = _feed_of_one_indexed(media_server, "ray-refresh", tmp_path, title="Power Capping v1")
     feed.write_text(FEED.format(title="Power Capping v1", author="Bob", event="Summit 2024", media=media))
-    (folder / "talk.ogg").unlink()  # a download would fail the talk
     result = _index_on(ray_cluster, media_server.url("ray-refresh/feed.xml"), "--library", str(library), *MODELS,
                        "--ray-workers", "1")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -382,18 +391,11 @@ def test_a_talk_removed_from_the_library_is_skipped_by_the_driver_nothing_fetche
     """A takedown holds under --engine ray as locally: the driver skipped only talks the library has, so an actor
     downloaded and transcribed a removed one before the writer skipped it."""
     from tests.helpers import talksearch
-    from tests.test_details_refresh import FEED, MODELS
-    from tests.test_details_refresh import _index as index_locally
+    from tests.test_details_refresh import MODELS
 
-    folder = media_server.directory / "ray-removed"
-    folder.mkdir(exist_ok=True)
-    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
-    feed, library, media = folder / "feed.xml", tmp_path / "library", media_server.url("ray-removed/talk.ogg")
-    feed.write_text(FEED.format(title="Taken Down", author="Alice", event="Summit 2024", media=media))
-    index_locally(library, media_server.url("ray-removed/feed.xml"))
+    _, _, library = _feed_of_one_indexed(media_server, "ray-removed", tmp_path, title="Taken Down")
     talk_id = talksearch("talks", "--library", str(library)).stdout.split()[0]
     assert talksearch("remove", talk_id, "--library", str(library)).returncode == 0
-    (folder / "talk.ogg").unlink()  # a download would fail the talk
     result = _index_on(ray_cluster, media_server.url("ray-removed/feed.xml"), "--library", str(library), *MODELS,
                        "--ray-workers", "1")
     assert result.returncode == 0, result.stdout + result.stderr

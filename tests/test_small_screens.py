@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import sqlite3
 import subprocess
 from html import unescape
 
 import pytest
 
-from tests.service_fixtures import index_quietly, serving, settings_for
+from tests.service_fixtures import index_quietly, serving, settings_for, untitle_first_chapter
 from tests.test_widget import HostSite
 
 pytest.importorskip("playwright.sync_api")
@@ -65,12 +64,7 @@ def site(light_embedding, tmp_path_factory):
                      {"start_time": 30, "title": "Results"}]}))
     settings = settings_for(tmp_path_factory.mktemp("small-lib") / "library")
     index_quietly(settings, [str(folder)], added=1)
-    with sqlite3.connect(settings.library / "catalog.sqlite") as catalog:
-        (chapters,) = catalog.execute("SELECT chapters FROM talks").fetchone()
-        chapters = json.loads(chapters)
-        chapters[0]["title"] = None
-        catalog.execute("UPDATE talks SET chapters = ?", (json.dumps(chapters),))
-    catalog.close()
+    untitle_first_chapter(settings.library)
     with serving(settings) as server:
         yield server, server.get("/api/talks").json()["talks"][0]["id"]
 
