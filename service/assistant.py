@@ -17,7 +17,7 @@ from typing import Annotated
 import anyio
 import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.message import SessionMessage
@@ -48,7 +48,7 @@ from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate, no_such_talks
 from talksearch.service.ratelimit import SPEND_KEY
 from talksearch.service.talk_detail import talk_detail
-from talksearch.transcripts import missing_translation
+from talksearch.transcripts import missing_transcript, missing_translation, render
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
 MAX_VALUE_CHARS = 200  # characters per filter value, as the HTTP API allows
@@ -59,6 +59,8 @@ INSTRUCTIONS = """Search what was said in a library of recorded talks (conferenc
 second. Use search_talks to find moments, get_transcript to read around a moment before quoting it, and
 list_talks to see what the library holds. Cite moments with the returned link; every time and quote comes
 from the transcript, so do not adjust or invent them."""
+
+TRANSCRIPT_RESOURCE = "talksearch://talks/{talk_id}/transcript"
 
 SEARCH_DESCRIPTION = """Find moments in the talks where something is said or explained.
 
@@ -556,6 +558,31 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         origin = _service_base(ctx)
         return TalksAnswer(talks=[_ref(talk_summary(t, searcher().served, searcher().base), origin) for t in talks],
                            total=count, note=_no_talk_matches(filters) if filters and count == 0 else None)
+
+    # A talk's transcript as a resource: a client that lets its user attach resources (rather than have the model
+    # call get_transcript a page at a time) reads a whole talk, one sentence a line with its time
+    @server.resource(TRANSCRIPT_RESOURCE, name="transcript", title="A talk's transcript", mime_type="text/plain",
+                     description="The whole transcript of the talk TALK_ID (list_talks shows the ids), one sentence "
+                                 "a line with its time, as `talksearch export` gives it")
+    def transcript_resource(talk_id: str) -> str:
+        with searcher().reading() as library:
+            talk = library.talk(talk_id)
+            segments = library.segments(talk_id) if talk is not None else []
+        if talk is None:
+            raise ResourceNotFoundError(f"no talk {talk_id!r} in the library (list_talks shows the ids)")
+        if missing := missing_transcript(talk, segments):
+            raise ResourceNotFoundError(missing)
+        return render(talk, segments, "txt")
+
+    @server.prompt(name="find_moments", title="Where the talks say it",
+                   description="Find the moments in the library's talks where a topic is said or explained, "
+                               "each cited with its talk, speakers, time and link")
+    def find_moments(topic: Annotated[str, Field(description="What to find, e.g. gang scheduling for MPI jobs")]
+                     ) -> str:
+        return (f"Find the moments in the library's talks where this is said or explained: {topic}\n"
+                "Search with search_talks (a short description in the speaker's words; more pages while they help), "
+                "read around the best moments with get_transcript before quoting them, and answer with each "
+                "moment's talk title, speakers, time and link, quoting only what the transcript says.")
 
     return server
 

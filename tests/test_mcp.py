@@ -247,6 +247,38 @@ def test_http_endpoint_answers_the_sdk_client_and_ignores_the_admin_token(ids):
     _check(anyio.run(run, {"Authorization": f"Bearer {ADMIN_TOKEN}"}), ids, server.client, server.base)
 
 
+def test_a_talks_transcript_is_a_resource_and_finding_moments_a_prompt(ids):
+    """For clients that attach resources and offer prompts (not only tools): a whole transcript, as the export gives
+    it, and a prompt that searches and cites. There were none (resources/list and prompts/list were empty)."""
+    server = read_server()
+
+    async def run() -> dict:
+        async with httpx2.AsyncClient(timeout=120) as client, \
+                streamable_http_client(f"{server.base}/mcp", http_client=client) as (read, write), \
+                ClientSession(read, write) as session:
+            await session.initialize()
+            said = {"templates": (await session.list_resource_templates()).resource_templates,
+                    "transcript": (await session.read_resource(f"talksearch://talks/{ids['t01']}/transcript")).contents,
+                    "prompts": (await session.list_prompts()).prompts,
+                    "prompt": (await session.get_prompt("find_moments", {"topic": "power capping"})).messages}
+            with pytest.raises(MCPError) as unknown:
+                await session.read_resource("talksearch://talks/0123456789ab/transcript")
+            said["unknown"] = unknown.value
+            return said
+
+    said = anyio.run(run)
+    [template] = said["templates"]
+    assert template.uri_template == "talksearch://talks/{talk_id}/transcript" and template.mime_type == "text/plain"
+    [contents] = said["transcript"]
+    assert contents.mime_type == "text/plain"
+    assert contents.text == server.get(f"/api/talks/{ids['t01']}/transcript.txt").text
+    assert "no talk '0123456789ab' in the library" in str(said["unknown"])
+    assert [p.name for p in said["prompts"]] == ["find_moments"]
+    assert [a.name for a in said["prompts"][0].arguments] == ["topic"] and said["prompts"][0].arguments[0].required
+    [message] = said["prompt"]
+    assert message.role == "user" and "power capping" in message.content.text and "search_talks" in message.content.text
+
+
 def test_mcp_tools_state_their_limits_and_page_a_long_transcript(ids):
     """What an assistant needs to call the tools well: schemas that say what they take (no other argument, a
     query as long as the service reads, filters' sizes), a transcript in pages (an hour's talk was 150,000
