@@ -70,6 +70,7 @@ _ATTRIBUTES = [
     ("limit", "How many results to show (1-100)."),
     ("channel, event, speaker", "Search only the talks of one channel, event or speaker."),
     ("language", "Search only the talks in one spoken language (a code such as en or de)."),
+    ("talk", "Search only within these talks: their ids, separated by spaces (an id the library lacks is said)."),
     ("theme", "light or dark: fixes the colours; without it the widget follows the visitor's system setting."),
     ("shortcuts", "off: / and Ctrl/⌘+K no longer jump to this search box (for a site that uses those keys itself)."),
 ]
