@@ -159,6 +159,29 @@ def test_the_talk_page_player_has_a_chapters_track_that_chromium_loads(browser, 
     page.close()
 
 
+@pytest.mark.browser
+def test_the_embed_player_has_the_chapters_track_too(browser, site):
+    """/embed/talks/{id}'s player carries the same chapters track as the talk page's, and Chromium loads its cues
+    under the embed's own Content-Security-Policy (media-src 'self'); a talk without chapters has none."""
+    server, ids = site
+    page = browser.new_page()
+    for title, tag in (("Migrating quokkas", "video"), ("The episode", "audio")):
+        page.goto(f"{server.base}/embed/talks/{ids[title]}?t=9")
+        cues = page.evaluate("""async (tag) => {
+          const track = Array.from(document.querySelector(tag).textTracks).find((t) => t.kind === 'chapters');
+          if (!track) return null;
+          track.mode = 'hidden';
+          for (let i = 0; i < 400 && !(track.cues && track.cues.length); i++) {
+            await new Promise((done) => setTimeout(done, 50));
+          }
+          return [track.language, Array.from(track.cues || [], (c) => c.getCueAsHTML().textContent)];
+        }""", tag)
+        assert cues and cues[0] == "en" and cues[1][1:] == [MARKUP, "Results"], (title, cues)
+    page.goto(f"{server.base}/embed/talks/{ids['Plain talk']}")
+    assert page.evaluate("Array.from(document.querySelector('audio').textTracks, (t) => t.kind)") == []
+    page.close()
+
+
 def test_search_text_output_names_each_results_chapter(library):
     """`talksearch search` says which chapter each result is in, as the API's `chapter` does (a result in a talk
     without chapters says none); --json is the API's response, as before."""

@@ -45,7 +45,35 @@
     return found >= 0 ? sentences[found] : null;
   }
 
+  // Following must not take the keyboard's place out of sight (a field typed in, a control, a sentence Tabbed to, as
+  // a hunt at 200% zoom found): it waits while the scroll that would centre the sentence moves the focused element
+  // out of the window or the transcript's box. Focus a click gave (not :focus-visible) is the mouse's, and an element
+  // the scroll leaves where it is (beside the transcript's own box, in a player stuck at the top) is not moved.
+  function hidesFocus(s) {
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || !focused.matches(":focus-visible")) return false;
+    const ownBox = getComputedStyle(transcript).overflowY !== "visible";  // two columns: the transcript scrolls itself
+    const stuck = () => getComputedStyle(focused.closest(".player") || focused).position === "sticky";
+    if (ownBox ? !transcript.contains(focused) : stuck()) return false;
+    const frame = ownBox ? transcript.getBoundingClientRect() : { top: 0, bottom: innerHeight };
+    const target = s.getBoundingClientRect(), place = focused.getBoundingClientRect();
+    const by = (target.top + target.bottom - frame.top - frame.bottom) / 2;  // how far centring the sentence scrolls
+    const seen = (top, bottom) => top >= frame.top - 1 && bottom <= frame.bottom + 1;
+    return seen(place.top, place.bottom) && !seen(place.top - by, place.bottom - by);
+  }
+
+  // The chapter playing is the list's current one, for a screen reader as for the eye.
+  const chapterLinks = Array.from(document.querySelectorAll(".chapters a[data-seek]"));
+  function markChapter(t) {
+    const playing = chapterLinks.findLast((a) => parseFloat(a.dataset.seek) <= t + 0.05);
+    for (const a of chapterLinks) {
+      if (a === playing) a.setAttribute("aria-current", "true"); else a.removeAttribute("aria-current");
+    }
+  }
+  markChapter(startAt);
+
   function mark(t) {
+    markChapter(t);
     const s = sentenceAt(t);
     if (s === current) return;
     if (current) { current.classList.remove("now"); current.removeAttribute("aria-current"); }
@@ -53,9 +81,10 @@
     if (!s) return;
     s.classList.add("now");
     s.setAttribute("aria-current", "true");
-    // Keep the spoken sentence in view, unless the reader scrolled away in the last few seconds.
-    if (follow.checked && Date.now() - userScrolled > 4000) {
-      s.scrollIntoView({ block: "center", behavior: reducedMotion.matches ? "auto" : "smooth" });
+    // Keep the spoken sentence in view, unless the reader scrolled away in the last few seconds. Only its nearest
+    // scrolling box moves: the transcript's in two columns, never the page around it as well.
+    if (follow.checked && Date.now() - userScrolled > 4000 && !hidesFocus(s)) {
+      s.scrollIntoView({ block: "center", container: "nearest", behavior: reducedMotion.matches ? "auto" : "smooth" });
     }
   }
 
@@ -142,8 +171,12 @@
         const url = new URL(link.href);
         url.searchParams.set("t", `${Math.floor(moment)}s`);
         link.href = url.href;
+        // Said (its box is a status region) where the button was: the link takes its place, and the focus if the
+        // button had it
         link.textContent = `YouTube's player could not be loaded: watch on YouTube from ${clock(moment)}`;
         link.hidden = false;
+        button.hidden = true;
+        if (focus) link.focus();
       };
       document.head.append(script);
     }
@@ -192,18 +225,26 @@
 
   // A moment in the list: its words (and its talk's title) marked with the talk's language, as the server marks
   // the transcript's, so that a screen reader reads them in that language rather than the page's English.
-  function item(href, seconds, label, text, seekable, language) {
+  // Its time link is named by what it does (name), not by a bare "0:54".
+  function item(href, seconds, label, text, seekable, language, name) {
     const li = document.createElement("li");
     if (language) { li.lang = language; li.dir = "auto"; }
     const a = document.createElement("a");
     a.href = href;
     a.className = "ts";
     a.textContent = clock(seconds);
+    a.setAttribute("aria-label", name);
     if (seekable) a.dataset.seek = seconds;
     li.append(a);
     if (label) { const b = document.createElement("a"); b.href = href; b.textContent = label; li.append(b, " "); }
     li.append(document.createTextNode(text));
     return li;
+  }
+
+  // A moment's first words, to name its link: the sentence said then, cut short.
+  function sentenceStart(t) {
+    const words = (sentenceAt(t)?.textContent || "").trim().split(/\s+/);
+    return words.length > 8 ? words.slice(0, 8).join(" ") + "…" : words.join(" ");
   }
 
   // Copy link to this moment: the address as the page writes it when the listener stops (address()), at where they
@@ -256,8 +297,14 @@
     if (!response.ok) { findStatus.textContent = body.error.message; return; }
     const before = hits.childElementCount;
     for (const r of body.results) {
-      sentences.forEach((s, i) => { if (starts[i] >= r.start - 0.05 && starts[i] < r.end) s.classList.add("hit"); });
-      const li = item("?t=" + r.start, r.start, "", "", true, r.talk.language);
+      // marked by more than colour: a screen reader is told a found sentence is one
+      sentences.forEach((s, i) => {
+        if (starts[i] < r.start - 0.05 || starts[i] >= r.end) return;
+        s.classList.add("hit");
+        s.setAttribute("aria-describedby", "find-found");
+      });
+      const li = item("?t=" + r.start, r.start, "", "", true, r.talk.language,
+                      `Play from ${clock(r.start)}: ${sentenceStart(r.start)}`);
       const snippet = document.createElement("span");
       snippet.innerHTML = r.snippet;  // safe: the server escapes the text and adds only <mark>
       li.append(snippet);
@@ -286,7 +333,10 @@
   find.addEventListener("submit", (event) => {
     event.preventDefault();
     const q = document.getElementById("find-q").value.trim();
-    for (const s of transcript.querySelectorAll(".s.hit")) s.classList.remove("hit");
+    for (const s of transcript.querySelectorAll(".s.hit")) {
+      s.classList.remove("hit");
+      s.removeAttribute("aria-describedby");
+    }
     hits.replaceChildren();
     findStatus.textContent = "";
     next = null;
@@ -309,7 +359,8 @@
     relatedStatus.textContent = body.results.length ? `${moments(body.results.length)} in other talks.`
                                                     : "No related moments in other talks.";
     for (const r of body.results) {
-      related.append(item(r.page, r.start, r.talk.title, " — " + r.text, false, r.talk.language));
+      related.append(item(r.page, r.start, r.talk.title, " — " + r.text, false, r.talk.language,
+                          `Play ${r.talk.title} from ${clock(r.start)}`));
     }
   });
 })();
