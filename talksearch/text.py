@@ -54,6 +54,37 @@ def content_words(text: str) -> list[str]:
     return [w for w in TOKEN.findall(text) if w.lower() not in STOP_WORDS and not (w.isdigit() and len(w) == 1)]
 
 
+# What a query's keyword search looks for besides its words (``tokens``), each an FTS5 string (a phrase where it holds
+# several words): spellings of a technical term that its words alone miss, or match too loosely (a technical-terms
+# hunt: talks of GPUs, networks and storage, typed as people type them):
+# - a number with a decimal point or thousands separators ("1.4", "12.4", "9,000"), as the phrase of its digit
+#   groups (FTS5 reads "1.4" so): alone, "1" and "4" matched every count and version of a talk ("1.4 exaflops" put
+#   a talk saying 1.2 first), and one-digit numbers are no content words, so "1.4" was never found said at all;
+# - a thousand or more written plainly or with separators ("9000" / "9,000"), the other way;
+# - a word of letters then digits or digits then letters ("H100", "12MW", "25GbE"), apart: whisper writes "H-100"
+#   and "12 MW" (two words), which the joined word never matches;
+# - single letters around slashes ("I/O"), as written and joined ("IO", as whisper writes it): "I" and "O" alone are
+#   no words to find.
+_DECIMAL = re.compile(r"(?<![\w.,])[^\W\d_]*\d+(?:[.,]\d+)+")  # a version's letter with it: "v1.29" is "v1 29"
+_THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w.,]\d)")
+_PLAIN_THOUSANDS = re.compile(r"[1-9]\d{3,8}")
+_LETTERS_DIGITS = re.compile(r"([^\W\d_]+)(\d+)|(\d+)([^\W\d_]+)")
+_SLASHED_LETTERS = re.compile(r"(?<![\w/])[^\W\d_](?:/[^\W\d_])+(?![\w/])")
+
+
+def spelled_otherwise(text: str) -> list[str]:
+    """The other spellings of a query's technical terms that keyword search looks for too (see above), in order."""
+    found = [m[0] for m in _DECIMAL.finditer(text)]
+    found += [m[0].replace(",", "") for m in _THOUSANDS.finditer(text)]
+    for word in TOKEN.findall(text):
+        if _PLAIN_THOUSANDS.fullmatch(word):
+            found.append(f"{int(word):,}")
+        elif parts := _LETTERS_DIGITS.fullmatch(word):
+            found.append(" ".join(part for part in parts.groups() if part))
+    found += [spelling for m in _SLASHED_LETTERS.finditer(text) for spelling in (m[0], m[0].replace("/", ""))]
+    return list(dict.fromkeys(found))
+
+
 # Letters with no accent to take off, as a keyboard without them writes them ("Fuss", "Lodz", "Kobenhavn"); the
 # Turkish dotless ı is i, as its capital I is.
 _PLAIN_LETTERS = str.maketrans({"ß": "ss", "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ð": "d", "æ": "ae", "œ": "oe",

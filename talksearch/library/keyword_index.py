@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.library.records import SearchScope
-from talksearch.text import content_words, fold, tokens
+from talksearch.text import content_words, fold, spelled_otherwise, tokens
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
 # English ones stemmed
@@ -124,13 +124,15 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     ``keep`` picks the bare words worth searching (``KeywordIndex.selective_terms``: the commonest ones are
     left out in a large library, where scoring them would cost more than they add).
     ``spellings`` gives a bare word's other spellings in the passages ("Fuss": "fuß"), OR-ed with it
-    (``KeywordIndex.spellings``); a "quoted phrase" is matched as written.
+    (``KeywordIndex.spellings``); a "quoted phrase" is matched as written. A technical term's other spellings
+    (``text.spelled_otherwise``: "1.4" as one number, "H100" as "H 100") are OR-ed too.
     """
     phrases = quoted_phrases(text)
-    words = _with_spellings(_TOKEN.findall(_PHRASE.sub(" ", text)), spellings)
+    bare = _PHRASE.sub(" ", text)
+    words = _with_spellings(_TOKEN.findall(bare), spellings) + spelled_otherwise(bare)
     if keep is not None:
         words = keep(words)
-    terms = [f'"{w}"' for w in words]
+    terms = [quoted(w) for w in words]
     required = [f'"{p}"' for p in phrases]
     if not terms and not required:
         return None
@@ -148,10 +150,11 @@ def any_word_query(text: str, spellings: Callable[[str], list[str]] | None = Non
     # One-letter tokens are left out, unless there is nothing else: mostly pieces of "I'm" or "e.g.", which marked
     # would light up the "m" of every "I'm"
     words = [w for w in content_words(bare) if len(w) > 1] or content_words(bare)
-    if not words and not quoted_phrases(text):
+    otherwise = spelled_otherwise(bare)  # "1.4" marked where it is said, not every "1" and "4"
+    if not words and not otherwise and not quoted_phrases(text):
         words = tokens(bare)
-    words = _with_spellings(words, spellings)
-    return " OR ".join(f'"{w}"' for w in words) if words else None
+    words = _with_spellings(words, spellings) + otherwise
+    return " OR ".join(quoted(w) for w in words) if words else None
 
 
 def mark_unspaced(text: str, runs: Sequence[str], mark: tuple[str, str]) -> str | None:

@@ -29,7 +29,7 @@ from talksearch.search.ranking import Ranked, RankingOptions, rank, talks_in_rea
 from talksearch.search.repeats import without_repeats
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
-from talksearch.text import content_words, search_text, tokens
+from talksearch.text import content_words, search_text, spelled_otherwise, tokens
 from talksearch.timecode import url_seconds
 
 Group = Literal["none", "talk"]
@@ -108,9 +108,11 @@ def says_a_word(library: Library, text: str, talks: Collection[str] | None = Non
     """Whether some passage (of ``talks``, when given) holds one of the query's words as keyword search reads
     them, function words aside unless the query has nothing else ("the" is a word a talk says; in "zebra the",
     it is not what was asked)."""
-    words = content_words(text) or tokens(text)
+    words, otherwise = content_words(text), spelled_otherwise(text)  # "1.4" said, not any "1" (one-digit words
+    words = words or ([] if otherwise else tokens(text))  # are no content words)
     scope = library.search_scope(talks) if talks is not None else None
-    return bool(words) and bool(library.keyword_search(" ".join(words), 1, selective=False, scope=scope))
+    return any(library.keyword_search(searched, 1, selective=False, scope=scope)
+               for searched in ([" ".join(words)] if words else []) + [f'"{spelling}"' for spelling in otherwise])
 
 
 def words_not_found_note(query: str) -> str:

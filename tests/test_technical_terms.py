@@ -1,0 +1,74 @@
+"""Technical terms typed as people type them, against transcripts that write them as speech recognition does:
+a decimal number is one term ("1.4", not every "1" and "4"), letters and digits typed together find them written
+apart ("H100": "H-100"), and "I/O" finds "IO". Over the real service, a library built from captions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from talksearch.library.keyword_index import any_word_query, fts_query
+from talksearch.text import spelled_otherwise
+from tests.helpers import DATA
+from tests.service_fixtures import index_quietly, serving, settings_for
+
+SAID = {  # what each talk's captions say, one cue a sentence
+    "t01": ["Our first big run hit 1.4 exaflops on eight thousand H-100 GPUs.",
+            "Checkpoints were our biggest IO problem, a terabyte every hour."],
+    "t02": ["The machine reached 1.2 exaflops on the benchmark last June.",
+            "It has just over 9,000 nodes and two networks."],
+}
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("typed, otherwise", [
+    ("1.4 exaflops", ["1.4"]), ("CUDA 12.4", ["12.4"]), ("v1.29", ["v1.29", "v 1"]), ("9000 nodes", ["9,000"]),
+    ("9,000 nodes", ["9,000", "9000"]), ("H100 GPUs", ["H 100"]), ("12MW", ["12 MW"]), ("I/O patterns", ["I/O", "IO"]),
+    ("gang scheduling", []), ("TCP/IP", []), ("x86_64", []),
+])
+def test_a_technical_term_is_searched_in_its_other_spellings(typed, otherwise):
+    assert spelled_otherwise(typed) == otherwise
+
+
+@pytest.mark.unit
+def test_the_keyword_query_ors_the_other_spellings_and_marks_a_number_whole():
+    assert fts_query("1.4 exaflops") == '"1" OR "4" OR "exaflops" OR "1.4"'
+    assert fts_query("H100") == '"H100" OR "H 100"'
+    # marked: "1.4" as a phrase, not every "1" and "4"; "I/O" as written or joined, not every "I"
+    assert any_word_query("1.4 exaflops") == '"exaflops" OR "1.4"'
+    assert any_word_query("I/O problem") == '"problem" OR "I/O" OR "IO"'
+
+
+@pytest.fixture(scope="module")
+def site(light_embedding, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("terms")
+    for name, sentences in SAID.items():
+        recording = folder / f"{name}.ogg"
+        shutil.copy(DATA / f"{name}.ogg", recording)
+        cues = [f"00:00:{5 * i:02d}.000 --> 00:00:{5 * i + 4:02d}.000\n{text}" for i, text in enumerate(sentences)]
+        recording.with_suffix(".en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+        recording.with_suffix(".info.json").write_text(json.dumps({"title": f"Talk {name}"}))
+    settings = settings_for(tmp_path_factory.mktemp("library") / "library")
+    index_quietly(settings, [str(folder)], added=2)
+    with serving(settings) as server:
+        yield server
+
+
+@pytest.mark.models
+def test_a_number_typed_is_found_said_only_where_it_is_said(site):
+    def search(q: str) -> dict:
+        answer = site.get("/api/search", params={"q": q, "limit": 3})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    # "1.9" is said nowhere: no "1" and "9" said apart make it found (both were words found before)
+    assert search("1.9")["words_found"] is False
+    said = search("1.4")
+    assert said["words_found"] is True and "<mark>1.4</mark>" in said["results"][0]["snippet"], said["results"][0]
+    assert search("9000 nodes")["results"][0]["snippet"].count("<mark>9,000</mark>") == 1
+    h100 = search("H100")
+    assert h100["words_found"] is True and "<mark>H-100</mark>" in h100["results"][0]["snippet"]
+    io = search("I/O")
+    assert io["words_found"] is True and "<mark>IO</mark>" in io["results"][0]["snippet"]
