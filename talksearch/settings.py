@@ -181,9 +181,10 @@ class Settings(BaseSettings):
         [], description="Words the talks say that whisper may not know: product names, acronyms, people (`--vocabulary "
         "NCCL --vocabulary InfiniBand`; the variable is a JSON list). Given to whisper with each talk's own title, "
         "speakers and event, it then writes them as spelled here (\"Slurm\" and \"NCCL\" where it wrote \"SRMS\" and "
-        "\"cyclic\"). Keep it to the library's own jargon, a few dozen words: what goes to whisper is cut at 400 "
-        "characters, and a listed word it never hears may be written for one that sounds like it. Talks indexed "
-        "already keep their transcripts until `--reindex`.")
+        "\"cyclic\"). List only words the talks say, a few dozen at most: a listed word whisper never hears is written "
+        "for one that sounds like it (40 words of a conference's fields, most never said, made search worse on a "
+        "test set; docs/benchmarks.md), and what goes to whisper is cut at 400 characters. Talks indexed already "
+        "keep their transcripts until `--reindex`.")
     keep_media: bool = Field(
         False, description="Keep downloaded audio in the library's `media/` folder after indexing (a talk indexed "
         "from its captions is then downloaded too; `--engine ray` keeps none).")
