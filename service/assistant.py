@@ -48,7 +48,8 @@ from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate, no_such_talks
 from talksearch.service.ratelimit import SPEND_KEY
 from talksearch.service.talk_detail import talk_detail
-from talksearch.transcripts import missing_transcript, missing_translation, render
+from talksearch.timecode import clock
+from talksearch.transcripts import missing_transcript, missing_translation
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
 MAX_VALUE_CHARS = 200  # characters per filter value, as the HTTP API allows
@@ -560,10 +561,10 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
                            total=count, note=_no_talk_matches(filters) if filters and count == 0 else None)
 
     # A talk's transcript as a resource: a client that lets its user attach resources (rather than have the model
-    # call get_transcript a page at a time) reads a whole talk, one sentence a line with its time
+    # call get_transcript a page at a time) reads a whole talk, one sentence a line after its time (to cite)
     @server.resource(TRANSCRIPT_RESOURCE, name="transcript", title="A talk's transcript", mime_type="text/plain",
-                     description="The whole transcript of the talk TALK_ID (list_talks shows the ids), one sentence "
-                                 "a line with its time, as `talksearch export` gives it")
+                     description="The whole transcript of the talk TALK_ID (list_talks shows the ids): its title, "
+                                 "then one sentence a line after the time it starts, [m:ss] or [h:mm:ss]")
     def transcript_resource(talk_id: str) -> str:
         with searcher().reading() as library:
             talk = library.talk(talk_id)
@@ -572,7 +573,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             raise ResourceNotFoundError(f"no talk {talk_id!r} in the library (list_talks shows the ids)")
         if missing := missing_transcript(talk, segments):
             raise ResourceNotFoundError(missing)
-        return render(talk, segments, "txt")
+        return "\n".join([talk.title or talk_id, *(f"[{clock(s.start)}] {s.text}" for s in segments)]) + "\n"
 
     @server.prompt(name="find_moments", title="Where the talks say it",
                    description="Find the moments in the library's talks where a topic is said or explained, "

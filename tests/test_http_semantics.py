@@ -35,6 +35,8 @@ def test_media_answers_304_to_a_client_whose_copy_is_current(api, ids):
             unchanged = api.client.request(method, path, headers=validator)
             assert unchanged.status_code == 304 and unchanged.content == b"", (method, validator)
             assert unchanged.headers["etag"] == etag
+            # what a cache updates its copy's headers from: the recording's own policy, not a page's
+            assert unchanged.headers["content-security-policy"] == "sandbox", unchanged.headers
     for validator in ({"If-None-Match": '"other"'}, {"If-Modified-Since": "Mon, 01 Jan 1990 00:00:00 GMT"}):
         changed = api.get(path, headers=validator)
         assert changed.status_code == 200 and changed.content == whole.content, validator

@@ -271,7 +271,9 @@ def test_a_talks_transcript_is_a_resource_and_finding_moments_a_prompt(ids):
     assert template.uri_template == "talksearch://talks/{talk_id}/transcript" and template.mime_type == "text/plain"
     [contents] = said["transcript"]
     assert contents.mime_type == "text/plain"
-    assert contents.text == server.get(f"/api/talks/{ids['t01']}/transcript.txt").text
+    transcript = server.get(f"/api/talks/{ids['t01']}/transcript").json()
+    assert contents.text.splitlines() == [transcript["talk"]["title"], *(
+        f"[{int(s['start']) // 60}:{int(s['start']) % 60:02d}] {s['text']}" for s in transcript["segments"])]
     assert "no talk '0123456789ab' in the library" in str(said["unknown"])
     assert [p.name for p in said["prompts"]] == ["find_moments"]
     assert [a.name for a in said["prompts"][0].arguments] == ["topic"] and said["prompts"][0].arguments[0].required

@@ -68,5 +68,8 @@ def media(state: State, request: Request, talk_id: str) -> Response:
     response = MediaFile(path, media_type=recording_type(path), content_disposition_type="inline",
                          headers=_MEDIA_HEADERS, stat_result=found)
     if _CONDITIONS.is_not_modified(response.headers, request.headers):
-        return NotModifiedResponse(response.headers)
+        # its headers as a 200's: a cache updates the copy it keeps from them (the sandbox policy above all)
+        not_modified = NotModifiedResponse(response.headers)
+        not_modified.headers.update(_MEDIA_HEADERS)
+        return not_modified
     return response
