@@ -98,16 +98,20 @@ class Transcript:
 
 def talk_prompt(talk, vocabulary: Sequence[str] = (), max_chars: int = 400) -> str | None:
     """The talk's own words for the decoder: title, speakers, event and chapter titles (a feed or page has them),
-    and the library's ``vocabulary`` (Settings.vocabulary) before the chapters: the user's list of its jargon.
+    then the library's ``vocabulary`` (Settings.vocabulary), the user's list of its jargon: what is cut to
+    ``max_chars`` is the library's words before the talk's own, and a whole word or title at a time.
 
     ``talk`` is a ``Talk`` (or a catalog row). Descriptions are left out: they are long and mostly not spoken.
     """
     get = talk.get if isinstance(talk, dict) else lambda name: getattr(talk, name, None)
-    parts = [_spoken_title(get("title"), get("media_url")), ", ".join(get("speakers") or []), get("event"),
-             ", ".join(vocabulary)]
+    parts = [_spoken_title(get("title"), get("media_url")), ", ".join(get("speakers") or []), get("event")]
     parts += [c.get("title") for c in get("chapters") or []]
+    parts.append(", ".join(vocabulary))
     text = ". ".join(p.strip() for p in parts if p and p.strip())
-    return text[:max_chars] or None
+    if len(text) > max_chars:
+        cut = max(text.rfind(", ", 0, max_chars + 1), text.rfind(". ", 0, max_chars + 1))
+        text = text[:cut] if cut > 0 else text[:max_chars]
+    return text or None
 
 
 def _spoken_title(title: str | None, media_url: str | None) -> str | None:

@@ -28,7 +28,8 @@ from talksearch.language_codes import whisper_language
 # written as its %XX escape instead, and "%" only starts one.
 _PREFIX_PUNCTUATION = "- . _ ~ ! $ & ( ) * + = : @ /"
 _NOT_IN_A_PREFIX = re.compile(r"%(?![0-9A-Fa-f]{2})|[^A-Za-z0-9\-._~!$&()*+=:@/%]")
-VOCABULARY_WORD_CHARS = 100  # a term or a name, not a sentence: whisper is given 400 characters in all
+VOCABULARY_WORD_CHARS = 100  # a term or a name, not a sentence
+VOCABULARY_CHARS = 400  # whisper is given 400 characters in all (indexer.transcribe.talk_prompt)
 
 
 class Settings(BaseSettings):
@@ -179,11 +180,12 @@ class Settings(BaseSettings):
         "description; TO sets title, speakers, event or channel (README: Talk details from titles).")
     vocabulary: list[str] = Field(
         [], description="Words the talks say that whisper may not know: product names, acronyms, people (`--vocabulary "
-        "NCCL --vocabulary InfiniBand`; the variable is a JSON list). Given to whisper with each talk's own title, "
-        "speakers and event, it then writes them as spelled here (\"Slurm\" and \"NCCL\" where it wrote \"SRMS\" and "
+        "NCCL --vocabulary InfiniBand`; the variable is a JSON list). Given to whisper after each talk's own title, "
+        "speakers, event and chapters, it then writes them as spelled here (\"Slurm\" and \"NCCL\" where it wrote \"SRMS\" and "
         "\"cyclic\"). List only words the talks say, a few dozen at most: a listed word whisper never hears is written "
         "for one that sounds like it (40 words of a conference's fields, most never said, made search worse on a "
-        "test set; docs/benchmarks.md), and what goes to whisper is cut at 400 characters. Talks indexed already "
+        "test set; docs/benchmarks.md). Whisper is given 400 characters in all: a longer list is refused, and words "
+        "past them after a talk's own details are left out for that talk. Talks indexed already "
         "keep their transcripts until `--reindex`.")
     keep_media: bool = Field(
         False, description="Keep downloaded audio in the library's `media/` folder after indexing (a talk indexed "
@@ -301,6 +303,9 @@ class Settings(BaseSettings):
         if too_long := [word for word in kept if len(word) > VOCABULARY_WORD_CHARS]:
             raise ValueError(f"a word of the vocabulary is longer than {VOCABULARY_WORD_CHARS} characters: "
                              f"{too_long[0][:40]!r}…")
+        if (chars := len(", ".join(kept))) > VOCABULARY_CHARS:  # the rest would be cut for every talk, unsaid
+            raise ValueError(f"the vocabulary is {chars} characters ({len(kept)} words); whisper is given "
+                             f"{VOCABULARY_CHARS} in all, each talk's own title and speakers first: list fewer words")
         return kept
 
     @field_validator("cors_origins")

@@ -826,6 +826,8 @@ def test_a_vocabulary_is_one_line_per_word_each_once(monkeypatch):
     assert Settings().vocabulary == ["RoCE", "SmartNIC"]
     with pytest.raises(ValidationError, match="longer than 100 characters"):
         Settings(vocabulary=["x" * 101])
+    with pytest.raises(ValidationError, match=r"the vocabulary is 416 characters \(38 words\); whisper is given 400"):
+        Settings(vocabulary=[f"Term{i:05d}" for i in range(38)])
 
 
 @pytest.mark.unit
@@ -843,9 +845,12 @@ def test_a_file_name_title_gives_whisper_only_its_words():
     assert prompt("H100 GPUs", "file:///talks/h100.mp3") == "H100 GPUs"
     assert prompt("d05", "http://127.0.0.1/d05.mp4") == "d05"
     assert prompt("Caf\u00e9 d05", "file:///talks/Caf%C3%A9%20d05.mp4") == "Caf\u00e9"
-    # the library's vocabulary after the talk's own details, before its chapters
-    assert talk_prompt({"title": "Fabrics", "speakers": ["Ann Lee"], "chapters": [{"title": "Q&A"}]},
-                       ["NCCL", "RoCE v2"]) == "Fabrics. Ann Lee. NCCL, RoCE v2. Q&A"
+    # the library's vocabulary after the talk's own details, its chapters among them; cut a whole word at a time,
+    # the library's words first
+    talk = {"title": "Fabrics", "speakers": ["Ann Lee"], "chapters": [{"title": "Q&A"}]}
+    assert talk_prompt(talk, ["NCCL", "RoCE v2"]) == "Fabrics. Ann Lee. Q&A. NCCL, RoCE v2"
+    assert talk_prompt(talk, ["NCCL", "RoCE v2"], max_chars=30) == "Fabrics. Ann Lee. Q&A. NCCL"
+    assert talk_prompt(talk, ["NCCL", "RoCE v2"], max_chars=20) == "Fabrics. Ann Lee"
 
 
 @pytest.mark.models
