@@ -7,9 +7,10 @@ would give. Before, a 3-hour talk stopped in its ninth chunk (Ctrl-C, a reboot, 
 start again, an hour's work on a CPU.
 
 One JSON-lines file per talk in the library's ``downloads/`` folder, which holds what interrupted runs leave
-(``talksearch check`` counts such files, ``--repair`` removes them), named by a digest of everything that shapes the
-transcript: the talk, its recording's size, the model, the options, the language and the prompt. Another model or
-another recording under the same talk starts a file of its own. A line cut short by the interruption itself is
+(``talksearch check`` counts such files, ``--repair`` removes them), named by the talk's id and a digest of
+everything that shapes the transcript: its recording's size, the model, the options, the language and the prompt.
+Another model or another recording under the same talk starts a file of its own; the talk's work done, every file of
+the talk's goes (``remove_all``), those of other settings too. A line cut short by the interruption itself is
 ignored, and so is its chunk, decoded again.
 """
 
@@ -36,10 +37,17 @@ class ChunkLog:
         self._lock = threading.Lock()  # chunks finish in the transcriber's threads
 
     @classmethod
-    def for_transcript(cls, folder: Path, *shaping: object) -> ChunkLog:
-        """The log in ``folder`` of the transcript that everything in ``shaping`` (JSON-able) makes."""
+    def for_transcript(cls, folder: Path, talk_id: str, *shaping: object) -> ChunkLog:
+        """The log in ``folder`` of the talk's transcript that everything in ``shaping`` (JSON-able) makes."""
         digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:20]
-        return cls(folder / f"transcribing-{digest}.jsonl")
+        return cls(folder / f"transcribing-{talk_id}-{digest}.jsonl")
+
+    @staticmethod
+    def remove_all(folder: Path, talk_id: str) -> None:
+        """Every log of the talk's in ``folder``: one an interrupted run left under other settings is resumed by
+        none once the talk is in the library (and a talk indexed from its captions since needs none)."""
+        for log in folder.glob(f"transcribing-{talk_id}-*.jsonl"):
+            log.unlink(missing_ok=True)
 
     def finished(self) -> dict[float, Chunk]:
         """The chunks an earlier run finished, by where each starts in the recording."""

@@ -172,9 +172,12 @@ class IndexRun:
         self._stored = True
         self._placed.add(talk_id)
         self._retiring.pop(talk_id, None)  # (--reindex: its recording, met at another path, indexed there again)
+        heard = processed.audio_seconds - processed.resumed_seconds  # by this run: the rest an interrupted run's
         detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
-                  f"{processed.audio_seconds / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
+                  f"{heard / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
                   f"{processed.talk.transcript_source}")
+        if processed.resumed_seconds:
+            detail += f"; resumed: {clock(processed.resumed_seconds)} of it transcribed by an interrupted run"
         if processed.captions_refused:  # the one line says why the talk's captions were not used
             detail += f"; {processed.captions_refused}"
         if processed.untranslated:

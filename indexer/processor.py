@@ -61,6 +61,7 @@ class Processed:
     untranslated: str | None = None  # why --translate gave a talk not in English no English, when it did not
     replaces: str | None = None  # the talk whose replaced recording this is (``Fetched.replaces``)
     language_note: str | None = None  # that whisper heard another language than its feed's channel states
+    resumed_seconds: float = 0.0  # of ``audio_seconds``, what an interrupted run had transcribed (ChunkLog)
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:
@@ -141,7 +142,7 @@ class TalkProcessor:
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
-            transcript, whisper_name, language_note, chunk_log = self._transcribe(fetched, on_progress)
+            transcript, whisper_name, language_note = self._transcribe(fetched, on_progress)
             segments, audio_seconds = transcript.segments, transcript.duration
             # what whisper decoded: measured, unlike a duration the source states (a feed's, a sidecar .info.json's)
             talk.duration = transcript.duration or talk.duration
@@ -153,11 +154,12 @@ class TalkProcessor:
         passages = make_passages(sentences, self.passage_options)
         embeddings, tokens = self._embed(embedding_texts(passages, asdict(talk), self.passage_options), on_embedded)
         talk.embed_model = self.embedder.name
-        if fetched.captions is None and chunk_log is not None:  # kept until here: an embedding stopped midway
-            chunk_log.remove()  # resumes with the transcript whole
+        if self.work_dir is not None:  # kept until here: an embedding stopped midway resumes with the transcript whole
+            ChunkLog.remove_all(self.work_dir, talk.id)
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
-                         self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note)
+                         self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note,
+                         resumed_seconds=0.0 if fetched.captions is not None else transcript.resumed_seconds)
 
     def _embed(self, texts: list[str], on_embedded: Callable[[int, int], None] | None) -> tuple[np.ndarray, list]:
         """Each passage's embedding and its words' vectors (for rescoring search results), one forward pass for
@@ -225,10 +227,10 @@ class TalkProcessor:
         return time.perf_counter() - started
 
     def _transcribe(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None
-                    ) -> tuple[Transcript, str, str | None, ChunkLog | None]:
-        """The talk's transcript, the name of the whisper model that made it, a note when whisper heard another
-        language than its feed's channel states, and the log its chunks were kept in (for the caller to remove
-        once the talk's work is done)."""
+                    ) -> tuple[Transcript, str, str | None]:
+        """The talk's transcript, the name of the whisper model that made it, and a note when whisper heard another
+        language than its feed's channel states. Its chunks are kept as they are done (``ChunkLog``), for a run
+        after an interruption; ``process`` removes them once the talk's work is done."""
         if fetched.audio is None:
             raise TalkFailed("no audio to transcribe")
         transcriber = self.transcriber  # a model that cannot load stops the run (ModelError), not just this talk
@@ -244,11 +246,11 @@ class TalkProcessor:
                 language, note = self._checked_channel_language(transcriber, str(fetched.audio), channel_language)
             hotwords = talk_prompt(fetched.talk, self.settings.vocabulary)
             chunk_log = None if self.work_dir is None else ChunkLog.for_transcript(
-                self.work_dir, fetched.talk.archive_id, fetched.audio.stat().st_size, name, asdict(transcriber.options),
+                self.work_dir, fetched.talk.id, fetched.audio.stat().st_size, name, asdict(transcriber.options),
                 language, hotwords)
             transcript = transcriber.transcribe(str(fetched.audio), on_progress, hotwords=hotwords, language=language,
                                                 chunk_log=chunk_log)
-            return transcript, name, note, chunk_log
+            return transcript, name, note
         except NoSpeech as exc:
             if chunk_log is not None:
                 chunk_log.remove()

@@ -94,6 +94,7 @@ class Transcript:
     language: str
     duration: float
     segments: list[Segment]
+    resumed_seconds: float = 0.0  # of ``duration``, the audio an interrupted run had transcribed (its ChunkLog)
 
 
 def talk_prompt(talk, vocabulary: Sequence[str] = (), max_chars: int = 400) -> str | None:
@@ -235,6 +236,7 @@ class Transcriber:
         progress = _Progress(on_progress, expected)
         segments, duration, detected = [], 0.0, language
         finished = chunk_log.finished() if chunk_log is not None else {}
+        resumed = 0.0
         # A long recording's chunks are transcribed side by side (two at most, so memory stays bounded):
         # a lone long talk keeps every transcribe worker busy, not just one.
         in_flight = max(1, min(self.workers, 2))
@@ -245,6 +247,7 @@ class Transcriber:
                     pending.append(Future())
                     pending[-1].set_result(finished[offset])
                     progress(finished[offset][1])
+                    resumed += finished[offset][1] - offset
                     continue
                 pending.append(pool.submit(self._chunk, offset, samples, language, prompt, progress))
                 if chunk_log is not None:
@@ -264,7 +267,7 @@ class Transcriber:
             return self.transcribe(audio, on_progress, hotwords=None, language=language)
         if not segments:
             raise NoSpeech("no speech found")
-        return Transcript(detected or "en", duration, segments)
+        return Transcript(detected or "en", duration, segments, resumed)
 
     def _chunk(self, offset: float, samples, language: str | None, prompt: dict,
                progress: _Progress) -> tuple[list[Segment], float, str | None]:

@@ -291,7 +291,8 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         leftovers = [p for p in (library.path / DOWNLOADS).glob("*")] if (library.path / DOWNLOADS).exists() else []
         leftovers += list(library.path.glob(VECTORS + ".tmp"))
         if leftovers:
-            report.facts.append(f"{len(leftovers)} leftover files from interrupted runs (resumed by the next index run)")
+            report.facts.append(f"{len(leftovers)} leftover files from interrupted runs (downloads and transcriptions "
+                                "a run of their source resumes; --repair removes them)")
             if repair:
                 for file in leftovers:
                     file.unlink(missing_ok=True)

@@ -372,17 +372,20 @@ def remove(talk_ids, library) -> None:
     A later run of a removed talk's source skips it; `talksearch restore TALK_ID` lets it back. Exit 1 when a
     TALK_ID is not in the library (the others are removed)."""
     with _writing(library) as lib:
-        missing = [talk_id for talk_id in talk_ids if not _removed_one(lib, talk_id)]
-    if missing:
-        raise LibraryError(f"no talk {', '.join(map(repr, missing))} in the library (see: talksearch talks)")
+        refused = [why for talk_id in dict.fromkeys(talk_ids) if (why := _removed_one(lib, talk_id))]
+    if refused:
+        raise LibraryError("; ".join(refused))
 
 
-def _removed_one(lib, talk_id: str) -> bool:
+def _removed_one(lib, talk_id: str) -> str | None:
+    """Remove the talk, said on a line; else why not."""
     talk = lib.talk(talk_id)
     if talk is None or not lib.delete_talk(talk_id):
-        return False
+        if when := lib.removal_of(talk_id):
+            return f"{talk_id!r} was removed from the library on {when[:10]} already"
+        return f"no talk {talk_id!r} in the library (see: talksearch talks)"
     say(f"removed {talk_id} ({printable(talk.title)}): a later run of its source skips it")
-    return True
+    return None
 
 
 @main.command()
@@ -392,14 +395,16 @@ def restore(talk_ids, library) -> None:
     """Let the next run of a removed talk's source index it again (that talk alone: --reindex would transcribe
     every talk of its feed again). Exit 1 when a TALK_ID was not removed from the library."""
     with _writing(library) as lib:
-        unknown = []
-        for talk_id in talk_ids:
+        refused = []
+        for talk_id in dict.fromkeys(talk_ids):
             if when := lib.forget_removal(talk_id):
                 say(f"{talk_id}, removed on {when[:10]}: the next run of its source adds it back")
+            elif lib.talk(talk_id) is not None:
+                refused.append(f"{talk_id!r} is in the library: nothing to restore")
             else:
-                unknown.append(talk_id)
-    if unknown:
-        raise LibraryError(f"{', '.join(map(repr, unknown))}: no such talk was removed from the library")
+                refused.append(f"{talk_id!r}: no such talk was removed from the library")
+    if refused:
+        raise LibraryError("; ".join(refused))
 
 
 @contextlib.contextmanager

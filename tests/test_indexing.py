@@ -417,6 +417,17 @@ def test_a_transcription_stopped_midway_resumes_at_the_first_chunk_it_had_not_fi
     assert decoded == [20.65]  # the first chunk taken as the interrupted run decoded it
     assert [(s.start, s.end, s.text) for s in resumed.segments] == [(s.start, s.end, s.text) for s in whole.segments]
     assert resumed.duration == whole.duration and resumed.language == whole.language
+    assert resumed.resumed_seconds == 20.65 and whole.resumed_seconds == 0.0  # said on the talk's line
+
+    # once the talk is done, every log of its goes (another model's, an older recording's), and no other talk's
+    folder = tmp_path / "downloads"
+    mine = [ChunkLog.for_transcript(folder, "aaaa11112222", size, "base").path for size in (1, 2)]
+    other = ChunkLog.for_transcript(folder, "bbbb33334444", 1, "base").path
+    for path in (*mine, other):
+        path.write_text("")
+    assert mine[0] != mine[1] and all(p.name.startswith("transcribing-aaaa11112222-") for p in mine)
+    ChunkLog.remove_all(folder, "aaaa11112222")
+    assert sorted(folder.glob("*.jsonl")) == sorted([log.path, other])
 
 
 def test_a_librarys_vocabulary_is_how_whisper_writes_its_jargon(tmp_path, cli_runs):

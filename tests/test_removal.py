@@ -29,10 +29,12 @@ def test_a_removed_talk_comes_back_alone_when_restored(media_server, tmp_path, l
     ids = _talk_ids(library)
     gone, kept = sorted(ids.values())
 
-    removed = talksearch("remove", gone, "no-such-talk", "--library", str(library))
+    removed = talksearch("remove", gone, "no-such-talk", "no-such-talk", "--library", str(library))
     assert removed.returncode == 1
     assert removed.stdout.startswith(f"removed {gone} (") and "a later run of its source skips it" in removed.stdout
     assert removed.stderr.strip().splitlines() == ["error: no talk 'no-such-talk' in the library (see: talksearch talks)"]
+    again = talksearch("remove", gone, "--library", str(library))
+    assert again.returncode == 1 and again.stderr.startswith(f"error: '{gone}' was removed from the library on 20")
     assert sorted(_talk_ids(library).values()) == [kept]
 
     lines = index()
@@ -42,9 +44,10 @@ def test_a_removed_talk_comes_back_alone_when_restored(media_server, tmp_path, l
     restored = talksearch("restore", gone, "--library", str(library))
     assert restored.returncode == 0, restored.stderr
     assert restored.stdout.startswith(f"{gone}, removed on ") and "the next run of its source adds it back" in restored.stdout
-    again = talksearch("restore", gone, kept, "--library", str(library))  # restored already; never removed
+    again = talksearch("restore", gone, kept, "nothing", "--library", str(library))  # restored already; in it; none
     assert again.returncode == 1 and again.stdout == ""
-    assert again.stderr.strip() == f"error: '{gone}', '{kept}': no such talk was removed from the library"
+    assert again.stderr.strip() == (f"error: '{gone}': no such talk was removed from the library; '{kept}' is in the "
+                                    "library: nothing to restore; 'nothing': no such talk was removed from the library")
 
     lines = index()  # the removed talk alone is transcribed again; the other is skipped as the library has it
     assert sorted(line.split()[0] for line in lines) == ["added", "skipped"], lines

@@ -324,6 +324,14 @@ class Library(VectorSync):
             return None
         return row[0] if row else None
 
+    def removal_of(self, talk_id_: str) -> str | None:
+        """When the talk ``talk_id_`` was removed from the library, if it was (and not indexed again since)."""
+        try:
+            row = self.db.execute("SELECT removed_at FROM removed_talks WHERE talk_id = ?", (talk_id_,)).fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return row[0] if row else None
+
     def forget_removal(self, talk_id_: str) -> str | None:
         """Let the next run of a removed talk's source index it again (``talksearch restore``): its removal record
         goes, nothing else changes. When it had been removed, or None when the library records no such removal."""
