@@ -243,6 +243,11 @@ class Deleted(BaseModel):
     deleted: str
 
 
+class Restored(BaseModel):
+    restored: str  # the talk whose removal is forgotten: the next run of its source adds it back
+    removed_at: str  # when it had been removed (ISO time, UTC)
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

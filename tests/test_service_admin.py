@@ -491,6 +491,16 @@ def test_a_deleted_talk_is_erased_from_the_catalog_and_a_rerun_of_its_feed_skips
     assert line.startswith("skipped Erased talk: removed from this library on ")
     assert line.endswith(f"; `talksearch restore {talk_id}` lets the next run add it back"), line
     assert server.get(f"/api/talks/{talk_id}").status_code == 404
+    # the service's way of `talksearch restore`: the removal forgotten, the talk's next run adds it
+    assert server.client.delete(f"/api/removals/{talk_id}").status_code == 401
+    restored = server.client.delete(f"/api/removals/{talk_id}", headers=AUTH)
+    assert restored.status_code == 200 and restored.json()["restored"] == talk_id, restored.text
+    assert restored.json()["removed_at"].startswith("20")
+    error = assert_error(server.client.delete(f"/api/removals/{talk_id}", headers=AUTH), 404)
+    assert error["message"] == f"no talk {talk_id!r} was removed from the library"
+    [line] = index_feed()
+    assert line.startswith("added   Erased talk"), line
+    assert server.client.delete(f"/api/talks/{talk_id}", headers=AUTH).status_code == 200
     [line] = index_feed(reindex=True)
     assert line.startswith("added   Erased talk") and "removed from this library on " in line, line
     with Library.open(library) as reader:

@@ -1,7 +1,10 @@
+import contextlib
+from collections.abc import Iterator
+
 from fastapi import APIRouter, Request, Response
 
 from talksearch.library import Library, LibraryError, LibraryLocked
-from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job
+from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job, Restored
 from talksearch.service.auth import ADMIN_TOKEN_SCHEME, AdminRoute
 from talksearch.service.errors import ApiError
 from talksearch.service.netguard import SourceRefused, check_source
@@ -44,17 +47,36 @@ def job(state: State, job_id: str) -> Job:
     return found
 
 
-@router.delete("/talks/{talk_id}", response_model=Deleted, responses={**_ERRORS, 409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
-               summary="Remove a talk and everything derived from it")
-def delete_talk(state: State, talk_id: str) -> Deleted:
-    # A writer connection of its own: the service's read connection never writes.
+_WRITING = {**_ERRORS, 409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
+
+
+@contextlib.contextmanager
+def _writing(state: State) -> Iterator[Library]:
+    """The library with the writer lock, on a connection of its own: the service's read connection never writes."""
     with Library.open(state.settings.library) as library:
         try:
             library.acquire_writer()
         except LibraryLocked as exc:
             raise ApiError(409, f"{exc}; try again", "library_busy") from None
-        except LibraryError as exc:  # e.g. a library on read-only media: nothing can be deleted there
+        except LibraryError as exc:  # e.g. a library on read-only media: nothing can be written there
             raise ApiError(503, str(exc), "library_read_only") from None
+        yield library
+
+
+@router.delete("/talks/{talk_id}", response_model=Deleted, responses=_WRITING,
+               summary="Remove a talk and everything derived from it")
+def delete_talk(state: State, talk_id: str) -> Deleted:
+    with _writing(state) as library:
         if not library.delete_talk(talk_id):
             raise ApiError(404, f"no talk {talk_id!r}")
     return Deleted(deleted=talk_id)
+
+
+@router.delete("/removals/{talk_id}", response_model=Restored, responses=_WRITING,
+               summary="Let the next run of a removed talk's source index it again (talksearch restore)")
+def restore_talk(state: State, talk_id: str) -> Restored:
+    with _writing(state) as library:
+        removed_at = library.forget_removal(talk_id)
+    if removed_at is None:
+        raise ApiError(404, f"no talk {talk_id!r} was removed from the library")
+    return Restored(restored=talk_id, removed_at=removed_at)
