@@ -64,12 +64,24 @@ def content_words(text: str) -> list[str]:
 # - a word of letters then digits or digits then letters ("H100", "12MW", "25GbE"), apart: whisper writes "H-100"
 #   and "12 MW" (two words), which the joined word never matches;
 # - single letters around slashes ("I/O"), as written and joined ("IO", as whisper writes it): "I" and "O" alone are
-#   no words to find.
+#   no words to find;
+# - a word in camel case ("OpenTelemetry", "ConfigMap"), apart, and two words side by side, joined ("open telemetry":
+#   "opentelemetry", "RoCE v2": "RoCEv2"): whisper writes a product's name either way;
+# - a number with a unit, the unit's symbol and its name each for the other ("12 MW": "12 megawatts", "700
+#   petabytes": "700 PB"), as whisper writes one or the other.
 _DECIMAL = re.compile(r"(?<![\w.,])[^\W\d_]*\d+(?:[.,]\d+)+")  # a version's letter with it: "v1.29" is "v1 29"
 _THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w.,]\d)")
 _PLAIN_THOUSANDS = re.compile(r"[1-9]\d{3,8}")
 _LETTERS_DIGITS = re.compile(r"([^\W\d_]+)(\d+)|(\d+)([^\W\d_]+)")
 _SLASHED_LETTERS = re.compile(r"(?<![\w/])[^\W\d_](?:/[^\W\d_])+(?![\w/])")
+_CAMEL_CASE = re.compile(r"[a-z][A-Z]")
+_CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# Units of what talks of computing measure, by symbol (lower case) and by name (FTS5 stems its plural alike)
+_UNITS = {"kw": "kilowatts", "mw": "megawatts", "gw": "gigawatts", "kb": "kilobytes", "mb": "megabytes",
+          "gb": "gigabytes", "tb": "terabytes", "pb": "petabytes", "eb": "exabytes", "ms": "milliseconds",
+          "us": "microseconds", "ns": "nanoseconds", "gbps": "gigabits per second", "ghz": "gigahertz"}
+_UNIT_SYMBOLS = {name.split()[0].rstrip("s"): symbol for symbol, name in _UNITS.items() if symbol != "gbps"}
+_NUMBER_UNIT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)")
 
 
 def spelled_otherwise(text: str) -> list[str]:
@@ -82,6 +94,14 @@ def spelled_otherwise(text: str) -> list[str]:
         elif parts := _LETTERS_DIGITS.fullmatch(word):
             found.append(" ".join(part for part in parts.groups() if part))
     found += [spelling for m in _SLASHED_LETTERS.finditer(text) for spelling in (m[0], m[0].replace("/", ""))]
+    words = TOKEN.findall(text)
+    found += [" ".join(_CAMEL_PARTS.findall(word)) for word in words if _CAMEL_CASE.search(word)]
+    found += [first + second for first, second in zip(words, words[1:])
+              if min(len(first), len(second)) > 1 and not {first.lower(), second.lower()} & STOP_WORDS
+              and (second.lower() in _UNITS if first.isdigit() else not second.isdigit())]  # "12MW", not "4exaflops"
+    for number, unit in _NUMBER_UNIT.findall(text):
+        if (name := _UNITS.get(unit.lower())) or (name := _UNIT_SYMBOLS.get(unit.lower().rstrip("s"))):
+            found.append(f"{number} {name}")
     return list(dict.fromkeys(found))
 
 
