@@ -12,6 +12,7 @@ sound-alike search was made once a query, for at most ``SOUND_WORDS_AT_MOST`` wo
 
 from __future__ import annotations
 
+import argparse
 import random
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import searchable_library  # noqa: E402
 from talksearch.search.searcher import open_searcher  # noqa: E402
 from talksearch.settings import Settings  # noqa: E402
 
@@ -49,7 +51,10 @@ def _misspelt(vocabulary: list[str], rng: random.Random) -> str:
 
 
 def main() -> None:
-    library_path = Path(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("library", type=Path, help="the library to search (made by talksearch index)")
+    library_path = parser.parse_args().library
+    searchable_library(library_path)  # one line, not a traceback, for a mistyped path (and nothing made there)
     rng = random.Random(20261204)
     library, searcher = open_searcher(Settings(library=library_path, search_cache=0), create=False, readers=1)
     try:

@@ -38,6 +38,7 @@ def assert_refused(result: subprocess.CompletedProcess, expected: str) -> None:
                                               "corpus.json and the talks)"),
     ("filters_and_pages.py", ["{missing}"], "no library at {missing}"),
     ("load.py", ["--library", "{missing}"], "no library at {missing}"),
+    ("expensive_queries.py", ["{missing}"], "no library at {missing}"),
     ("corpus_rules.py", ["{missing}"], "cannot read {missing}: No such file or directory"),
     ("make_talks.py", ["{missing}", "{missing}/talks"], "cannot read {missing}: No such file or directory"),
     ("search_scale.py", ["--passages", "10", "--workdir", "/proc/talksearch-nope"],
