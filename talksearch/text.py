@@ -74,6 +74,7 @@ _THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w.,]\d)")
 _PLAIN_THOUSANDS = re.compile(r"[1-9]\d{3,8}")
 _LETTERS_DIGITS = re.compile(r"([^\W\d_]+)(\d+)|(\d+)([^\W\d_]+)")
 _SLASHED_LETTERS = re.compile(r"(?<![\w/])[^\W\d_](?:/[^\W\d_])+(?![\w/])")
+_JOINED_AT_MOST = 8  # a name is a word or two of a short query; a 500-character one would add a term a word
 _CAMEL_CASE = re.compile(r"[a-z][A-Z]")
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 # Units of what talks of computing measure, by symbol (lower case) and by name (FTS5 stems its plural alike)
@@ -96,9 +97,10 @@ def spelled_otherwise(text: str) -> list[str]:
     found += [spelling for m in _SLASHED_LETTERS.finditer(text) for spelling in (m[0], m[0].replace("/", ""))]
     words = TOKEN.findall(text)
     found += [" ".join(_CAMEL_PARTS.findall(word)) for word in words if _CAMEL_CASE.search(word)]
-    found += [first + second for first, second in zip(words, words[1:])
+    joined = [first + second for first, second in zip(words, words[1:])
               if min(len(first), len(second)) > 1 and not {first.lower(), second.lower()} & STOP_WORDS
               and (second.lower() in _UNITS if first.isdigit() else not second.isdigit())]  # "12MW", not "4exaflops"
+    found += joined[:_JOINED_AT_MOST]
     for number, unit in _NUMBER_UNIT.findall(text):
         if (name := _UNITS.get(unit.lower())) or (name := _UNIT_SYMBOLS.get(unit.lower().rstrip("s"))):
             found.append(f"{number} {name}")
