@@ -130,6 +130,16 @@ def test_an_embedded_search_says_when_no_moment_holds_the_quoted_phrase(widget_a
     assert "No talk searched says “zebra giraffe”: these are the closest in meaning or sound." in html.unescape(page)
 
 
+def test_embed_links_that_open_a_new_tab_say_so(widget_api, talks):
+    """A screen reader hears that a link leaves the frame for a new tab (WCAG 3.2.5 advises it; a keyboard hunt)."""
+    import re
+
+    for path in ("/embed?q=checkpoint", f"/embed/talks/{talks['t01']}?t=3"):
+        page = httpx.get(f"{widget_api.base}{path}", timeout=60).text
+        leaving = re.findall(r'<a [^>]*target="_blank"[^>]*>(.*?)</a>', page, re.S)
+        assert leaving and all("(opens in a new tab)" in link for link in leaving), (path, leaving)
+
+
 def test_embed_pages_carry_their_policy(widget_api, talks):
     for path in ("/embed", f"/embed/talks/{talks['t01']}?t=3"):
         response = httpx.get(f"{widget_api.base}{path}", timeout=60)
