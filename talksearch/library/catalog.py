@@ -308,26 +308,23 @@ class Library(VectorSync):
 
     def removed_on(self, key: str) -> str | None:
         """When the talk of archive key ``key`` was removed from the library (``delete_talk``), if it was and has not
-        been indexed again since: indexing skips it. None for a catalog older than format 10 read without upgrading."""
-        try:
-            row = self.db.execute("SELECT removed_at FROM removed_talks WHERE archive_id = ?", (key,)).fetchone()
-        except sqlite3.OperationalError:
-            return None
-        return row[0] if row else None
+        been indexed again since: indexing skips it."""
+        return self._removal_record("removed_at", "archive_id", key)
 
     def removed_as(self, key: str) -> str | None:
         """The id the talk of archive key ``key`` had when it was removed (``removed_on``): what ``forget_removal``
         takes, and what a skipped line names."""
-        try:
-            row = self.db.execute("SELECT talk_id FROM removed_talks WHERE archive_id = ?", (key,)).fetchone()
-        except sqlite3.OperationalError:
-            return None
-        return row[0] if row else None
+        return self._removal_record("talk_id", "archive_id", key)
 
     def removal_of(self, talk_id_: str) -> str | None:
         """When the talk ``talk_id_`` was removed from the library, if it was (and not indexed again since)."""
+        return self._removal_record("removed_at", "talk_id", talk_id_)
+
+    def _removal_record(self, field: str, by: str, value: str) -> str | None:
+        """``field`` of the removal whose ``by`` is ``value``; None when there is none, and for a catalog older than
+        format 10 read without upgrading (no removed_talks)."""
         try:
-            row = self.db.execute("SELECT removed_at FROM removed_talks WHERE talk_id = ?", (talk_id_,)).fetchone()
+            row = self.db.execute(f"SELECT {field} FROM removed_talks WHERE {by} = ?", (value,)).fetchone()
         except sqlite3.OperationalError:
             return None
         return row[0] if row else None
