@@ -184,7 +184,7 @@ class Settings(BaseSettings):
         "speakers, event and chapters, it then writes them as spelled here (\"Slurm\" and \"NCCL\" where it wrote \"SRMS\" and "
         "\"cyclic\"). List only words the talks say, a few dozen at most: a listed word whisper never hears is written "
         "for one that sounds like it (40 words of a conference's fields, most never said, made search worse on a "
-        "test set; docs/benchmarks.md). Whisper is given 400 characters in all: a longer list is refused, and words "
+        "test set; docs/benchmarks.md). Whisper is given 400 characters in all: a longer list (or a word over 100) is refused, and words "
         "past them after a talk's own details are left out for that talk. Talks indexed already "
         "keep their transcripts until `--reindex`.")
     keep_media: bool = Field(
