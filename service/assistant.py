@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.message import SessionMessage
+from mcp.types import Resource as MCPResource
 from mcp.types import Tool as MCPTool
 from mcp.types import ToolAnnotations
 from mcp_types import (
@@ -62,6 +63,7 @@ list_talks to see what the library holds. Cite moments with the returned link; e
 from the transcript, so do not adjust or invent them."""
 
 TRANSCRIPT_RESOURCE = "talksearch://talks/{talk_id}/transcript"
+LISTED_RESOURCES = 1000  # the newest talks' transcripts listed as resources; any talk's is read by its URI
 
 SEARCH_DESCRIPTION = """Find moments in the talks where something is said or explained.
 
@@ -256,6 +258,17 @@ class _Server(MCPServer):
                 schema["properties"] = {**schema["properties"], "query": query}
             listed.append(tool.model_copy(update={"input_schema": schema}))
         return listed
+
+    async def list_resources(self) -> list[MCPResource]:
+        """The transcripts of the library's newest talks, each a resource by its URI (TRANSCRIPT_RESOURCE): a client
+        lists resources to attach, not templates to fill in (its list was empty, the template alone listed)."""
+        with self._searcher().reading() as library:
+            talks = library.talks(LISTED_RESOURCES)
+        return [MCPResource(uri=TRANSCRIPT_RESOURCE.format(talk_id=talk.id), name=talk.title or talk.id,
+                            title=talk.title, mime_type="text/plain",
+                            description=f"The transcript of {', '.join(talk.speakers)}'s talk" if talk.speakers
+                            else "The talk's transcript")
+                for talk in talks]
 
     async def call_tool(self, name, arguments, context=None):
         """A refusal is one line, as the HTTP API words it: arguments the tool's schema refuses (``limit:

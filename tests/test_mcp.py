@@ -258,6 +258,7 @@ def test_a_talks_transcript_is_a_resource_and_finding_moments_a_prompt(ids):
                 ClientSession(read, write) as session:
             await session.initialize()
             said = {"templates": (await session.list_resource_templates()).resource_templates,
+                    "resources": (await session.list_resources()).resources,
                     "transcript": (await session.read_resource(f"talksearch://talks/{ids['t01']}/transcript")).contents,
                     "prompts": (await session.list_prompts()).prompts,
                     "prompt": (await session.get_prompt("find_moments", {"topic": "power capping"})).messages}
@@ -269,6 +270,11 @@ def test_a_talks_transcript_is_a_resource_and_finding_moments_a_prompt(ids):
     said = anyio.run(run)
     [template] = said["templates"]
     assert template.uri_template == "talksearch://talks/{talk_id}/transcript" and template.mime_type == "text/plain"
+    listed = {r.uri: r for r in said["resources"]}  # what a client lists to attach: each talk's transcript
+    assert len(listed) == len(server.get("/api/talks").json()["talks"]) and all(
+        r.mime_type == "text/plain" for r in listed.values())
+    assert listed[f"talksearch://talks/{ids['t01']}/transcript"].name == server.get(
+        f"/api/talks/{ids['t01']}").json()["title"]
     [contents] = said["transcript"]
     assert contents.mime_type == "text/plain"
     transcript = server.get(f"/api/talks/{ids['t01']}/transcript").json()
