@@ -3,8 +3,8 @@
 Two recordings a browser seeks wrong without a word: an mp3 without a seek table (VBR, no Xing/Info frame), whose
 length the browser guesses from its first frame and seeks by that guess (words from 0:57 played at "1:19"), and any
 recording on a host that ignores Range requests, which a player can play from the start only (every format but Ogg
-started at 0:00). The talk page scales the first by the length the indexer measured; it and the search page's
-player say the second.
+started at 0:00). The talk page, the search page's player and the widget's scale the first by the length the
+indexer measured; they say the second.
 
 The library is built here from captions (no transcription): a local VBR mp3 without a seek table, played from
 /media, and one remote mp3 served from a host that ignores Range and from one that honours it (the media server).
@@ -116,6 +116,50 @@ def test_an_mp3_without_a_seek_table_is_played_at_the_moment_by_its_measured_len
     assert page.locator(".s.now").inner_text() == "This is second number 40 of the talk."
     assert page.locator("#seek-note").is_hidden() and not errors, errors
     page.close()
+
+
+def _played_from(page, media: str) -> tuple[float, float]:
+    """The browser's guessed length and where a player that was asked to play a moment is, paused there once its
+    seek is done (the search page's and the widget's players play at once)."""
+    page.wait_for_function(f"(m => m && m.readyState >= 2 && !m.seeking && m.currentTime > 0)({media})")
+    return tuple(page.evaluate(f"(m => {{ m.pause(); return [m.duration, m.currentTime]; }})({media})"))
+
+
+def test_the_search_pages_player_plays_an_mp3_without_a_seek_table_at_the_moment(browser, site):
+    server, ids = site
+    page = browser.new_page()
+    page.goto(f"{server.base}/?q=This+is+second+number+40+of+the+talk")
+    result = page.locator(".result").first
+    assert result.locator(".title").inner_text() == "Seek table"
+    assert float(result.get_attribute("data-start")) == pytest.approx(40, abs=0.5)
+    result.locator(".play").click()
+    guessed, at = _played_from(page, "document.querySelector('.inline-player')")
+    assert abs(guessed / SECONDS - 1) > 0.05, guessed
+    assert at == pytest.approx(float(result.get_attribute("data-start")) * guessed / SECONDS, abs=0.5)
+    page.close()
+
+
+def test_the_widgets_player_plays_an_mp3_without_a_seek_table_at_the_moment(browser, site):
+    from tests.test_widget import HostSite
+
+    server, ids = site
+    query = "This is second number 40 of the talk"
+    hit = server.get("/api/search", params={"q": query}).json()["results"][0]
+    assert hit["talk"]["id"] == ids["Seek table"] and hit["start"] == pytest.approx(40, abs=0.5)
+    host = HostSite()
+    try:
+        page = browser.new_page()
+        page.goto(host.page("/", f'<script src="{server.base}/widget.js" defer></script>\n'
+                                 f'<talk-search api="{server.base}"></talk-search>'))
+        page.wait_for_function("customElements.get('talk-search') !== undefined")
+        page.locator("talk-search input").fill(query)
+        page.locator("talk-search [role=option]").first.click()
+        guessed, at = _played_from(page, "document.querySelector('talk-search').shadowRoot.querySelector('audio')")
+        assert abs(guessed / SECONDS - 1) > 0.05, guessed
+        assert at == pytest.approx(hit["start"] * guessed / SECONDS, abs=0.5)
+        page.close()
+    finally:
+        host.close()
 
 
 @pytest.mark.parametrize(("host", "said"), [("no ranges", True), ("ranges", False)])

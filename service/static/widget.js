@@ -309,6 +309,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.yt = null; // { player, id } when YouTube is in the stage
       this.quietFocus = false;
       this.wanted = 0; // where the chosen moment starts, in seconds
+      this.measured = 0; // the playing talk's length as the indexer measured it, in seconds (0: not known)
 
       this.input.addEventListener("input", () => this.schedule());
       this.input.addEventListener("keydown", (e) => this.onKey(e));
@@ -573,8 +574,19 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       else a.removeAttribute("href");
     }
 
+    /**
+     * Where moment t is in media. An mp3 without a seek table (VBR, no Xing/Info frame): the browser guesses its
+     * length from its first frame and seeks by that guess, so t is scaled by the length the indexer measured, as
+     * on the talk page; any other recording's lengths agree.
+     */
+    at(media, t) {
+      const measured = this.measured, guess = media.duration;
+      return measured && isFinite(guess) && Math.abs(guess / measured - 1) > 0.02 ? t * guess / measured : t;
+    }
+
     playMedia(url, start, talk, kind) {
       this.wanted = start;
+      this.measured = talk.duration || 0;
       let media = this.media;
       if (!media || media.localName !== kind || media.dataset.src !== url.href) {
         this.clearStage();
@@ -593,12 +605,13 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
           // A host that ignores Range requests lets a player play from the start only: said, as the talk page
           // says it, rather than a silent 0:00.
           const reach = media.seekable.length ? media.seekable.end(media.seekable.length - 1) : 0;
-          if (this.wanted > 1 && reach < this.wanted - 1 && this.media === media) {
+          const at = this.at(media, this.wanted);
+          if (this.wanted > 1 && reach < at - 1 && this.media === media) {
             const note = "The host of this recording does not let players jump ahead: it plays from the start.";
             media.after(el("p", "msg", note));
             this.setStatus(note, false, true); // said, as showMessage's are
           }
-          if (Math.abs(media.currentTime - this.wanted) > 0.5) media.currentTime = this.wanted;
+          if (Math.abs(media.currentTime - at) > 0.5) media.currentTime = at;
         });
         const src = new URL(url);
         src.hash = `t=${start}`;
@@ -606,7 +619,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         this.stage.append(media);
         if (talk.id) this.addCaptions(media, talk);
       } else if (media.readyState >= 1) {
-        media.currentTime = start; // the same talk at another moment: just seek
+        media.currentTime = this.at(media, start); // the same talk at another moment: just seek
       }
       // Called now, while the click/Enter still counts as a user gesture for autoplay rules. If the
       // browser refuses anyway the controls are there; a rejected promise must not reach the console.

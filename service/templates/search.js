@@ -267,18 +267,22 @@
       el.src = item.dataset.src;
       el.setAttribute("aria-label", title);
       el.addEventListener("loadedmetadata", () => {
-        // said where the host lets a player play from the start only, as the talk page says it (talk.js). A VBR mp3
-        // without a seek table is not scaled here as there: this player reads ahead (preload=auto), and Chromium,
-        // having read a small file whole, measured it rather than guessed, so the scaling overshot.
+        // An mp3 without a seek table (VBR, no Xing/Info frame): the browser guesses its length from its first
+        // frame and seeks by that guess, so the moment is scaled by the length the indexer measured, as on the talk
+        // page (talk.js); any other recording's lengths agree.
+        const measured = parseFloat(item.dataset.duration) || 0;
+        const at = measured && isFinite(el.duration) && Math.abs(el.duration / measured - 1) > 0.02
+          ? start * el.duration / measured : start;
+        // said where the host lets a player play from the start only, as the talk page says it (talk.js)
         const reach = el.seekable.length ? el.seekable.end(el.seekable.length - 1) : 0;
-        if (start > 1 && reach < start - 1) {
+        if (start > 1 && reach < at - 1) {
           const note = document.createElement("p");
           note.className = "notice seek-note";
           note.setAttribute("role", "status");
           note.textContent = "The host of this recording does not let players jump ahead: it plays from the start.";
           el.after(note);
         }
-        el.currentTime = start;
+        el.currentTime = at;
         el.play().catch(() => {});
       }, { once: true });
       if (el.localName === "video") {  // captions from the transcript, as the talk page's player has them
