@@ -62,7 +62,8 @@ def test_openapi_names_the_admin_token_where_it_is_needed():
     assert [scheme for scheme in schemes.values() if scheme["type"] == "http" and scheme["scheme"] == "bearer"]
     secured = {(method, path): operation.get("security") for path, operations in spec["paths"].items()
                for method, operation in operations.items()}
-    admin = {("post", "/api/index"), ("get", "/api/jobs/{job_id}"), ("delete", "/api/talks/{talk_id}")}
+    admin = {("post", "/api/index"), ("get", "/api/jobs/{job_id}"), ("delete", "/api/talks/{talk_id}"),
+             ("delete", "/api/removals/{talk_id}")}
     assert all(secured[operation] == [{name: []} for name in schemes] for operation in admin), secured
     assert not any(security for operation, security in secured.items() if operation not in admin), secured
 
