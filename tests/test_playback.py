@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from functools import partial
+from urllib.parse import urlencode
 
 import pytest
 
@@ -125,18 +126,35 @@ def _played_from(page, media: str) -> tuple[float, float]:
     return tuple(page.evaluate(f"(m => {{ m.pause(); return [m.duration, m.currentTime]; }})({media})"))
 
 
+def _first_result_played(browser, server, query: str, title: str):
+    """The search page for ``query``, its first result (of the talk ``title``) played inline: the page and it."""
+    page = browser.new_page()
+    page.goto(f"{server.base}/?{urlencode({'q': query})}")
+    result = page.locator(".result").first
+    assert result.locator(".title").inner_text() == title
+    result.locator(".play").click()
+    return page, result
+
+
 def test_the_search_pages_player_plays_an_mp3_without_a_seek_table_at_the_moment(browser, site):
     server, ids = site
-    page = browser.new_page()
-    page.goto(f"{server.base}/?q=This+is+second+number+40+of+the+talk")
-    result = page.locator(".result").first
-    assert result.locator(".title").inner_text() == "Seek table"
+    page, result = _first_result_played(browser, server, "This is second number 40 of the talk", "Seek table")
     assert float(result.get_attribute("data-start")) == pytest.approx(40, abs=0.5)
-    result.locator(".play").click()
     guessed, at = _played_from(page, "document.querySelector('.inline-player')")
     assert abs(guessed / SECONDS - 1) > 0.05, guessed
     assert at == pytest.approx(float(result.get_attribute("data-start")) * guessed / SECONDS, abs=0.5)
     page.close()
+
+
+def _widget_playing(browser, host, server, query: str):
+    """A page of ``host`` (another site) with the widget over ``server``, its first result for ``query`` played."""
+    page = browser.new_page()
+    page.goto(host.page("/", f'<script src="{server.base}/widget.js" defer></script>\n'
+                             f'<talk-search api="{server.base}"></talk-search>'))
+    page.wait_for_function("customElements.get('talk-search') !== undefined")
+    page.locator("talk-search input").fill(query)
+    page.locator("talk-search [role=option]").first.click()
+    return page
 
 
 def test_the_widgets_player_plays_an_mp3_without_a_seek_table_at_the_moment(browser, site):
@@ -148,12 +166,7 @@ def test_the_widgets_player_plays_an_mp3_without_a_seek_table_at_the_moment(brow
     assert hit["talk"]["id"] == ids["Seek table"] and hit["start"] == pytest.approx(40, abs=0.5)
     host = HostSite()
     try:
-        page = browser.new_page()
-        page.goto(host.page("/", f'<script src="{server.base}/widget.js" defer></script>\n'
-                                 f'<talk-search api="{server.base}"></talk-search>'))
-        page.wait_for_function("customElements.get('talk-search') !== undefined")
-        page.locator("talk-search input").fill(query)
-        page.locator("talk-search [role=option]").first.click()
+        page = _widget_playing(browser, host, server, query)
         guessed, at = _played_from(page, "document.querySelector('talk-search').shadowRoot.querySelector('audio')")
         assert abs(guessed / SECONDS - 1) > 0.05, guessed
         assert at == pytest.approx(hit["start"] * guessed / SECONDS, abs=0.5)
@@ -182,12 +195,8 @@ def test_a_host_that_ignores_range_requests_is_said_to_play_from_the_start(brows
 
 def test_the_search_pages_player_says_it_too(browser, site):
     server, ids = site
-    page = browser.new_page()
-    page.goto(f"{server.base}/?q=remote+moment+30+sent+whole")
-    result = page.locator(".result").first
-    assert result.locator(".title").inner_text() == "Host with no ranges"
+    page, result = _first_result_played(browser, server, "remote moment 30 sent whole", "Host with no ranges")
     assert float(result.get_attribute("data-start")) > 5
-    result.locator(".play").click()
     result.locator(".seek-note").wait_for()
     assert result.locator(".seek-note").inner_text() == ("The host of this recording does not let players jump "
                                                           "ahead: it plays from the start.")
@@ -205,12 +214,7 @@ def test_the_widget_says_it_too(browser, site):
         "Host with no ranges"]
     host = HostSite()
     try:
-        page = browser.new_page()
-        page.goto(host.page("/", f'<script src="{server.base}/widget.js" defer></script>\n'
-                                 f'<talk-search api="{server.base}"></talk-search>'))
-        page.wait_for_function("customElements.get('talk-search') !== undefined")
-        page.locator("talk-search input").fill(query)
-        page.locator("talk-search [role=option]").first.click()
+        page = _widget_playing(browser, host, server, query)
         note = page.locator("talk-search .msg")
         note.wait_for()
         assert note.inner_text() == "The host of this recording does not let players jump ahead: it plays from the start."
