@@ -201,7 +201,7 @@ def test_tab_order_on_a_phone_follows_the_talk_page_from_top_to_bottom(browser, 
     page = context.new_page()
     page.goto(f"{server.base}/talks/{talk_id}")
     stops = []
-    for _ in range(17):  # the header, the player, the tools, Find, Related, then into the transcript
+    for _ in range(18):  # the skip link, the header, the player, the tools, Find, Related, then into the transcript
         page.keyboard.press("Tab")
         stops.append(page.evaluate("""() => { const e = document.activeElement, box = e.getBoundingClientRect();
             return [e.outerHTML.slice(0, 60), box.top + scrollY, box.bottom + scrollY]; }"""))
@@ -330,3 +330,21 @@ def test_embed_times_name_their_talk_and_paging_lands_on_the_first_new_result(br
     page.wait_for_timeout(500)
     assert page.evaluate("document.activeElement.localName") == "body"
     page.close()
+
+
+def test_the_first_tab_stop_skips_the_header_to_the_content(browser, site):
+    """A keyboard user's first Tab shows a link past the header (the brand, the search box and its filters) to what
+    the page shows; following it puts the focus there (WCAG 2.4.1). There was none."""
+    server, talk_id, _ = site
+    for path in ("/?q=checkpoint", f"/talks/{talk_id}"):
+        page = browser.new_page(viewport=DESKTOP)
+        page.goto(f"{server.base}{path}")
+        page.keyboard.press("Tab")
+        skip = page.evaluate("(() => { const a = document.activeElement; const r = a.getBoundingClientRect();"
+                             " return [a.textContent, a.getAttribute('href'), r.top >= 0 && r.bottom <= innerHeight]; })()")
+        assert skip == ["Skip to the content", "#main", True], (path, skip)
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.activeElement.id === 'main'")
+        page.keyboard.press("Tab")  # on from the content, not from the header again
+        assert page.evaluate("document.activeElement.closest('header') === null"), path
+        page.close()
