@@ -99,6 +99,9 @@ class IndexRun:
             self.close(failed=True)
             raise
         self._bars = sys.stderr.isatty()
+        # Worker threads say their notes while the writer reports outcomes: print writes a line and its newline
+        # separately, so two unguarded lines can run together ('...its audionote ...', seen in CI).
+        self._saying = threading.Lock()
         self.workers = 1
         # The talks this run put at a path (pointed at their recordings' new paths, or indexed from one): not
         # retired as the talk a recording met at their old path replaces
@@ -278,7 +281,8 @@ class IndexRun:
         self._say(outcome_line(outcome))
 
     def _say(self, line: str) -> None:
-        tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
+        with self._saying:
+            tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
 
     # --- the local engine -------------------------------------------------------------------------
 
