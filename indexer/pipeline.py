@@ -161,7 +161,8 @@ class IndexRun:
         removed = self.library.removed_on(processed.talk.archive_id)
         if removed and not self.reindex:  # (known only once fetched, or by the Ray engine): not stored again
             return Outcome("skipped", processed.talk.title or label,
-                           removed_from(self.library, processed.talk.archive_id))
+                           removed_from(self.library, processed.talk.archive_id),
+                           talk_id=self.library.removed_as(processed.talk.archive_id))
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
         replaces = self._retirable(processed.replaces)
@@ -206,7 +207,7 @@ class IndexRun:
         title the library holds (a local file by its path), not the listing's."""
         stored = self.library.talk_with_archive_id(known.archive_id)
         if stored is None and (removed := removed_from(self.library, known.archive_id)):
-            return Outcome("skipped", known.label, removed)
+            return Outcome("skipped", known.label, removed, talk_id=self.library.removed_as(known.archive_id))
         if stored is None:  # known under another key than the listed one (found on fetching)
             return Outcome(known.status, known.label, known.detail)
         details = dict(known.details)

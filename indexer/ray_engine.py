@@ -363,8 +363,8 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
                 if reason == "already in the library":  # its listing's details stored where they changed, as locally
                     yield candidate.label, in_library(lister, candidate, key)
                     continue
-                if reason:
-                    yield candidate.label, Outcome("skipped", candidate.label, reason)
+                if reason:  # a removed talk's outcome names the id that restores it
+                    yield candidate.label, Outcome("skipped", candidate.label, reason, talk_id=run.library.removed_as(key))
                     continue
                 if candidate.path is not None:  # the actors' working folder is not the driver's
                     candidate = dataclasses.replace(candidate, path=candidate.path.absolute())

@@ -215,7 +215,9 @@ class JobOutcome(BaseModel):
     status: str
     label: str
     detail: str = ""
-    talk_id: str | None = None
+    talk_id: str | None = Field(None, description=(
+        "The talk added, updated or skipped as in the library already; for one skipped as removed from the library, "
+        "the id `DELETE /api/removals/{id}` takes to let the next run add it back. Null where no talk is known."))
 
 
 class Job(BaseModel):

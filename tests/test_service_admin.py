@@ -438,11 +438,13 @@ def test_a_deleted_talk_is_erased_from_the_catalog_and_a_rerun_of_its_feed_skips
         '<guid isPermaLink="false">tag:talks.example,2024:erased talk</guid><enclosure '
         f'url="{served.url("live/erased.ogg")}" type="audio/ogg"/></item></channel></rss>')
 
+    outcomes: list = []  # the last run's, as an API job returns them
+
     def index_feed(reindex: bool = False) -> list[str]:
         lines: list[str] = []
         run = IndexRun(settings_for(library, whisper_model="tiny.en"), report=lines.append, reindex=reindex)
         try:
-            run.run([served.url("live/erased.xml")])
+            outcomes[:] = run.run([served.url("live/erased.xml")]).outcomes
         finally:
             run.close()
         return lines
@@ -491,6 +493,7 @@ def test_a_deleted_talk_is_erased_from_the_catalog_and_a_rerun_of_its_feed_skips
     [line] = index_feed()  # the feed re-run (by cron): the takedown holds
     assert line.startswith("skipped Erased talk: removed from this library on ")
     assert line.endswith(f"; `talksearch restore {talk_id}` lets the next run add it back"), line
+    assert outcomes[0].talk_id == talk_id  # a job's outcome names the id DELETE /api/removals/{id} takes
     assert server.get(f"/api/talks/{talk_id}").status_code == 404
     # the service's way of `talksearch restore`: the removal forgotten, the talk's next run adds it
     assert server.client.delete(f"/api/removals/{talk_id}").status_code == 401
