@@ -44,7 +44,7 @@ from talksearch import __version__
 from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
 from talksearch.schemas import Chapter, SearchResponse, SearchResult, TalkDetail, TalkSummary
-from talksearch.search.searcher import QueryError, Searcher, link_at, talk_summary
+from talksearch.search.searcher import NotFound, QueryError, Searcher, link_at, talk_summary
 from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate, no_such_talks
 from talksearch.service.ratelimit import SPEND_KEY
@@ -262,13 +262,16 @@ class _Server(MCPServer):
     async def list_resources(self) -> list[MCPResource]:
         """The transcripts of the library's newest talks, each a resource by its URI (TRANSCRIPT_RESOURCE): a client
         lists resources to attach, not templates to fill in (its list was empty, the template alone listed)."""
-        with self._searcher().reading() as library:
-            talks = library.talks(LISTED_RESOURCES)
+        talks = await anyio.to_thread.run_sync(self._newest_talks)  # waiting on a reader: never on the event loop
         return [MCPResource(uri=TRANSCRIPT_RESOURCE.format(talk_id=talk.id), name=talk.title or talk.id,
                             title=talk.title, mime_type="text/plain",
                             description=f"The transcript of {', '.join(talk.speakers)}'s talk" if talk.speakers
                             else "The talk's transcript")
                 for talk in talks]
+
+    def _newest_talks(self) -> list:
+        with self._searcher().reading() as library:
+            return library.talks(LISTED_RESOURCES)
 
     async def call_tool(self, name, arguments, context=None):
         """A refusal is one line, as the HTTP API words it: arguments the tool's schema refuses (``limit:
@@ -502,13 +505,12 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         ctx: Context | None = None,
     ) -> SearchAnswer:
         filters = _filter(speaker, event, channel, language, published_after, published_before, talk)
-        with searcher().reading() as library:
-            if missing := no_such_talks(library, filters.talks):  # an empty answer would read as "nobody said it"
-                raise ToolError(missing)
         try:
             response = searcher().search(query, limit, offset=offset, filters=filters or None)
         except QueryError as exc:
             raise ToolError(f"cannot search: {exc}") from None
+        except NotFound as exc:  # a talk the library lacks: an empty answer would read as "nobody said it"
+            raise ToolError(str(exc)) from None
         base = _service_base(ctx)
         moments = [FoundMoment(talk=_ref(r.talk, base),
                                start=r.start, end=r.end, text=r.text, translation=r.translation, score=r.score,

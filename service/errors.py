@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from talksearch.library import LibraryError
+from talksearch.search.searcher import NotFound
 from talksearch.service.rendering import base_path, error_page, route_path
 from talksearch.settings import Settings
 from talksearch.storage import DENIED, FULL, READ_ONLY, storage_kind
@@ -85,6 +86,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.headers, request)
+
+    @app.exception_handler(NotFound)  # e.g. a talk searched within, removed while the request ran (after its checks)
+    async def _not_found(request: Request, exc: NotFound) -> Response:
+        return error_response(404, "not_found", str(exc), request=request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -13,8 +12,8 @@ from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from talksearch.language_codes import filter_languages
-from talksearch.library import Library, TalkFilter
-from talksearch.search.searcher import SEARCH_OFFSET_MAX  # re-exported: the routes bound their offsets by it
+from talksearch.library import TalkFilter
+from talksearch.search.searcher import SEARCH_OFFSET_MAX, no_such_talks  # re-exported: the routes use them
 from talksearch.service.errors import ApiError
 from talksearch.service.state import State
 
@@ -98,16 +97,6 @@ def talk_filter(
 
 
 Filters = Annotated[TalkFilter, Depends(talk_filter)]
-
-
-def no_such_talks(library: Library, talk_ids: Sequence[str]) -> str | None:
-    """The refusal of a search within talks the library lacks (removed since the link was made, or mistyped), naming
-    each one; None when it holds them all. Searched, they would answer nothing, which reads as "nobody said it"."""
-    known = library.talks_by_id(talk_ids) if talk_ids else {}
-    missing = [repr(talk_id) for talk_id in dict.fromkeys(talk_ids) if talk_id not in known]
-    if not missing:
-        return None
-    return f"no {'talk' if len(missing) == 1 else 'talks'} {', '.join(missing)} in this library"
 
 
 def searched_talks(state: State, filters: Filters) -> TalkFilter:

@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from talksearch.language_codes import filter_languages, language_label
 from talksearch.library import StoredTalk, TalkFilter
-from talksearch.search.searcher import QueryError, quotes_dropped_note, words_not_found_note
+from talksearch.search.searcher import NotFound, QueryError, quotes_dropped_note, words_not_found_note
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
 from talksearch.service.params import (NOT_A_DATE, NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date,
@@ -89,13 +89,13 @@ def _no_such_talks(missing: list[str]) -> str:
 
 def _results_context(state, form: dict, base: str) -> dict:
     s = form["selected"]
-    filters = TalkFilter(
-        talks=form["within"], channels=s["channel"], events=s["event"], speakers=s["speaker"],
-        languages=s["language"], published_after=s["published_after"] or None,
+    scope = _scope(state, form["within"])
+    filters = TalkFilter(  # within the talks asked for that the library has (the page names the others)
+        talks=[talk_id for talk_id, talk in scope if talk is not None], channels=s["channel"], events=s["event"],
+        speakers=s["speaker"], languages=s["language"], published_after=s["published_after"] or None,
         published_before=s["published_before"] or None,
     )
     reversed_dates = filters.reversed_dates()
-    scope = _scope(state, form["within"])
     titles = [talk.title for _, talk in scope if talk is not None]
     # none of the talks asked for is in the library: said, rather than a search of no talk ("Nothing found")
     missing = [talk_id for talk_id, talk in scope if talk is None]
@@ -124,8 +124,13 @@ def _results_context(state, form: dict, base: str) -> dict:
         except QueryError as exc:
             context["notice"] = f"Cannot search: {exc}."
             return context
+        except NotFound:  # the talks searched within were removed since the scope was read
+            context["notice"] = _no_such_talks(form["within"])
+            return context
         with state.searcher.reading() as library:
             talks = library.talks_by_id(r.talk.id for r in response.results)
+        # a talk removed since the search ranked it (a DELETE meanwhile) has no page nor recording to show
+        response = response.model_copy(update={"results": [r for r in response.results if r.talk.id in talks]})
         context["players"] = {talk_id: player(talk, base) for talk_id, talk in talks.items()}
         context["response"] = response
         if not response.words_found:  # no talk says a word of it: the results are only the nearest, said so

@@ -11,7 +11,7 @@ import threading
 import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -46,6 +46,16 @@ class QueryError(ValueError):
 
 class NotFound(LookupError):
     """The talk named does not exist; the message is meant for the user."""
+
+
+def no_such_talks(library: Library, talk_ids: Sequence[str]) -> str | None:
+    """The refusal of a search within talks the library lacks (removed since the link was made, or mistyped), naming
+    each one; None when it holds them all. Searched, they would answer nothing, which reads as "nobody said it"."""
+    known = library.talks_by_id(talk_ids) if talk_ids else {}
+    missing = [repr(talk_id) for talk_id in dict.fromkeys(talk_ids) if talk_id not in known]
+    if not missing:
+        return None
+    return f"no {'talk' if len(missing) == 1 else 'talks'} {', '.join(missing)} in this library"
 
 
 def link_at(talk: Talk, seconds: float, served: bool = False, base: str = "") -> str:
@@ -401,12 +411,18 @@ class Searcher:
         # (and a repeated query's vector comes from the embedder's own cache).
         embedder = self.embedder
         vector = embedder.query(text)
+        # Taken before this reader's snapshot: a library change another reader sees meanwhile (it drops the cache)
+        # then keeps this answer, of the state before, out of the cache.
+        epoch = self.cache.epoch
         with self.reading() as library:
             if self.embedder is not embedder:  # the reader saw the library's first talk, of another model, just now
                 vector = self.embedder.query(text)
+            # talks searched within are checked in the snapshot searched: one removed since the caller checked would
+            # answer nothing, which reads as "nobody said it"
+            if filters and filters.talks and (refusal := no_such_talks(library, filters.talks)):
+                raise NotFound(refusal)
             cached = self.cache.get(key)  # looked up after the reader's refresh: dropped if the library changed
             if cached is None:
-                epoch = self.cache.epoch
                 allowed = library.talk_ids(filters) if filters else None
                 searched = text
                 repeats: dict[int, list[PassageHit]] = {}
