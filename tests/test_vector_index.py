@@ -300,3 +300,28 @@ def test_ranking_within_a_talk_and_deeper_than_the_first_candidates(tmp_path):
     grouped = rank(library, "passage", query, 11, options, distinct_talks=True)
     assert len({hit.talk_id for hit, _ in grouped}) >= 11
     library.close()
+
+
+def test_a_reader_whose_catch_up_failed_tries_again(tmp_path, monkeypatch):
+    """A reader marked the library's change as seen before it caught up: when the catch-up raised (a file being
+    replaced, memory), every later refresh said nothing changed and it searched without the new talk until the
+    next commit (a concurrency review)."""
+    writer = Library.open(tmp_path / "lib", create=True, vector_policy=POLICY)
+    writer.acquire_writer()
+    writer.bind_embedding_model("test-model", DIM)
+    _add(writer, 0)
+    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    assert reader.vector_index_info()["passages"] == PER_TALK
+    added = _add(writer, 1)
+    caught_up = library_module.VectorSync._caught_up
+
+    def failing(self, vectors):
+        raise MemoryError("the catch-up failed")
+
+    monkeypatch.setattr(library_module.VectorSync, "_caught_up", failing)
+    with pytest.raises(MemoryError):
+        reader.refresh()
+    monkeypatch.setattr(library_module.VectorSync, "_caught_up", caught_up)
+    assert reader.refresh() is True
+    hits = reader.search_vectors(_vectors(1)[5], 1)
+    assert reader.passages([hits[0][0]])[hits[0][0]].talk_id == added

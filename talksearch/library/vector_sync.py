@@ -101,7 +101,9 @@ class VectorSync:
             self._vectors = None
             return None
         file = self.path / VECTORS
-        self._seen_data_version = self._data_version()
+        # read before the catalog is, and marked as seen only once caught up: a catch-up that raised is tried again
+        # by the next refresh (marked first, that said nothing changed, and the new talks stayed unsearched)
+        version = self._data_version()
         vectors = self._vectors
         fresh = (vectors is None or vectors.writable != self._writer
                  or (not self._writer and vectors.file_changed(file)))
@@ -116,6 +118,7 @@ class VectorSync:
         elif fresh or len(vectors.stale) or not self._caught_up(vectors):
             vectors.reconcile(self._catalog_ids(), self._lookup)
         self.keywords.rebase(self._vectors.ntotal)
+        self._seen_data_version = version
         return self._vectors
 
     def _caught_up(self, vectors: VectorIndex) -> bool:
