@@ -87,6 +87,8 @@ class JobQueue:
         with self._lock:
             for key, value in changes.items():
                 setattr(job, key, value)
+            if job.status in ("done", "failed") and job.finished is None:  # with it: a poll never sees one alone
+                job.finished = _now()
 
     # --- the worker thread ------------------------------------------------------------------------
 
@@ -102,8 +104,6 @@ class JobQueue:
             except Exception as exc:  # the worker must outlive any one job
                 self._update(job, status="failed", error=f"{type(exc).__name__}: {exc}")
             with self._lock:
-                if job.finished is None:
-                    job.finished = _now()
                 self._forget_old()  # TALKSEARCH_JOB_HISTORY holds while no new job is submitted, too
 
     def _run(self, job: Job) -> None:

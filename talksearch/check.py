@@ -207,7 +207,7 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         # before acquire_writer, which remakes it
         vocabulary_outdated = library.sound_vocabulary_outdated()
         if repair:
-            library.acquire_writer()
+            library.acquire_writer("talksearch check --repair")
         integrity = library.integrity()
         if integrity != "ok":
             if not library.records_intact():

@@ -371,7 +371,7 @@ def remove(talk_ids, library) -> None:
 
     A later run of a removed talk's source skips it; `talksearch restore TALK_ID` lets it back. Exit 1 when a
     TALK_ID is not in the library (the others are removed)."""
-    with _writing(library) as lib:
+    with _writing(library, "remove") as lib:
         refused = [why for talk_id in dict.fromkeys(talk_ids) if (why := _removed_one(lib, talk_id))]
     if refused:
         raise LibraryError("; ".join(refused))
@@ -394,7 +394,7 @@ def _removed_one(lib, talk_id: str) -> str | None:
 def restore(talk_ids, library) -> None:
     """Let the next run of a removed talk's source index it again (that talk alone: --reindex would transcribe
     every talk of its feed again). Exit 1 when a TALK_ID was not removed from the library."""
-    with _writing(library) as lib:
+    with _writing(library, "restore") as lib:
         refused = []
         for talk_id in dict.fromkeys(talk_ids):
             if when := lib.forget_removal(talk_id):
@@ -408,12 +408,13 @@ def restore(talk_ids, library) -> None:
 
 
 @contextlib.contextmanager
-def _writing(library: Path | None):
-    """The library opened with the writer lock (an indexing run holding it is said in one line: try again)."""
+def _writing(library: Path | None, command: str):
+    """The library opened with the writer lock, held in the name of ``command`` (an indexing run holding it is said
+    in one line: try again)."""
     from talksearch.library import Library
 
     with Library.open(settings_from(library=library).library) as lib:
-        lib.acquire_writer()
+        lib.acquire_writer(f"talksearch {command}")
         yield lib
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 
@@ -97,6 +98,27 @@ def test_second_writer_is_refused(library, tmp_path):
     other = Library.open(tmp_path / "lib")
     with pytest.raises(LibraryLocked, match="being written by talksearch index"):
         other.acquire_writer()
+
+
+def test_a_refused_writer_is_told_which_command_holds_the_library(tmp_path):
+    """Not "talksearch index" whatever holds it: a server's DELETE, or talksearch remove, is named as such."""
+    with Library.open(tmp_path / "lib", create=True) as held, Library.open(tmp_path / "lib") as other:
+        held.acquire_writer("talksearch serve")
+        with pytest.raises(LibraryLocked, match=fr"being written by talksearch serve \(pid {os.getpid()}\); wait"):
+            other.acquire_writer()
+
+
+def test_the_lock_holder_is_written_over_a_longer_one(library, tmp_path):
+    """The holder's line is written over the last holder's, then the rest cut (cut first, a refused writer reading
+    between saw it empty: "another process"); what a refused writer names is its first line."""
+    library.close()
+    lock = tmp_path / "lib" / "indexer.lock"
+    lock.write_text("talksearch index (pid 4194304) from a much longer line before")
+    with Library.open(tmp_path / "lib") as held, Library.open(tmp_path / "lib") as other:
+        held.acquire_writer()
+        assert lock.read_text() == f"talksearch index (pid {os.getpid()})\n"  # the longer line's rest cut
+        with pytest.raises(LibraryLocked, match=fr"by talksearch index \(pid {os.getpid()}\); wait for it to finish$"):
+            other.acquire_writer()
 
 
 def test_embedding_model_is_recorded(library):

@@ -1,4 +1,5 @@
 import contextlib
+import threading
 from collections.abc import Iterator
 
 from fastapi import APIRouter, Request, Response
@@ -48,14 +49,17 @@ def job(state: State, job_id: str) -> Job:
 
 
 _WRITING = {**_ERRORS, 409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
+# The service's own writes, one at a time: each is short, so a request waits for the one before it. The writer lock
+# alone refused the second of two at once (409, this process named as the holder); it is for other processes.
+_ONE_WRITE_AT_A_TIME = threading.Lock()
 
 
 @contextlib.contextmanager
 def _writing(state: State) -> Iterator[Library]:
     """The library with the writer lock, on a connection of its own: the service's read connection never writes."""
-    with Library.open(state.settings.library) as library:
+    with _ONE_WRITE_AT_A_TIME, Library.open(state.settings.library) as library:
         try:
-            library.acquire_writer()
+            library.acquire_writer("talksearch serve")  # a refused indexer names the service
         except LibraryLocked as exc:
             raise ApiError(409, f"{exc}; try again", "library_busy") from None
         except LibraryError as exc:  # e.g. a library on read-only media: nothing can be written there

@@ -28,18 +28,21 @@ router = APIRouter(route_class=ReadRoute)
 SCRIPT = Path(__file__).resolve().parent.parent / "static" / "widget.js"
 # widget.js cuts a longer paste to the API's default max_query_chars; the served copy carries this service's own.
 _MAX_CHARS = re.compile(rb"const MAX_CHARS = \d+;")
-_cache: dict[str, object] = {}
+# The last script made: (key, body, gzip, ETag), one tuple replaced whole, so that a request made while another
+# remakes it takes one script's body and ETag together (read as three entries of a dict, they could be two scripts')
+_made: tuple[tuple[int, int], bytes, bytes, str] | None = None
 
 
 def _script(max_chars: int) -> tuple[bytes, bytes, str]:
     """widget.js with this service's query limit, its gzip and its ETag; made again only when the file or the
     limit changes (edits show without a restart)."""
+    global _made
     key = (SCRIPT.stat().st_mtime_ns, max_chars)
-    if _cache.get("key") != key:
+    made = _made
+    if made is None or made[0] != key:
         body = _MAX_CHARS.sub(b"const MAX_CHARS = %d;" % max_chars, SCRIPT.read_bytes(), count=1)
-        _cache.update(key=key, body=body, gz=gzip.compress(body, 9, mtime=0),
-                      etag=hashlib.sha256(body).hexdigest()[:20])
-    return _cache["body"], _cache["gz"], _cache["etag"]  # type: ignore[return-value]
+        made = _made = (key, body, gzip.compress(body, 9, mtime=0), hashlib.sha256(body).hexdigest()[:20])
+    return made[1:]
 
 
 @router.api_route("/widget.js", methods=["GET", "HEAD"], name="widget_js", include_in_schema=False)

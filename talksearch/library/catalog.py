@@ -258,8 +258,9 @@ class Library(VectorSync):
 
     # --- writing --------------------------------------------------------------------------------
 
-    def acquire_writer(self) -> None:
-        """Take the library's single-writer lock, or explain who holds it."""
+    def acquire_writer(self, holder: str = "talksearch index") -> None:
+        """Take the library's single-writer lock, or explain who holds it: a writer refused names ``holder`` (the
+        command holding it: ``talksearch serve`` for the service's DELETEs) and its pid."""
         if self.read_only_media:
             raise LibraryError(f"the library {self.path} is on a read-only file system; it can be searched, "
                                "but writing it needs write access")
@@ -269,16 +270,21 @@ class Library(VectorSync):
             what = "its folder" if self.write_denied == self.path else self.write_denied.name
             raise LibraryError(f"no permission to write the library {self.path} ({what} is not writable by this "
                                "user); it can be searched, but writing it needs write access")
-        handle = open(self.path / LOCK, "a+", encoding="utf-8")
+        # Not opened to append ("a+"): that writes at the end whatever the position, and the holder's line is
+        # written over the last holder's below
+        handle = os.fdopen(os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666), "r+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
+            holder = handle.readline().strip() or "another process"
             handle.close()
             raise LibraryLocked(f"library {self.path} is being written by {holder}; wait for it to finish") from None
-        handle.truncate(0)
-        handle.write(f"talksearch index (pid {os.getpid()})")
+        # Written over the last holder's line, and only then the rest cut: a refused writer reading meanwhile finds
+        # a first line, the last holder's or this one's (cut first, it found the file empty: "another process")
+        handle.seek(0)
+        handle.write(f"{holder} (pid {os.getpid()})\n")
+        handle.truncate()
         handle.flush()
         self._lock_handle = handle
         self._fill_sound_vocabulary()
