@@ -49,9 +49,10 @@ class JobQueue:
 
     def stop(self) -> None:
         """Stop taking jobs and end the running one (an interrupted run resumes when submitted again)."""
-        self._stopping.set()
+        with self._lock:  # a child starting meanwhile is started before this (and ended) or not at all (_run_child)
+            self._stopping.set()
+            child = self._child
         self._pending.put(None)
-        child = self._child
         if child is not None and child.poll() is None:
             child.terminate()
         if self._thread.is_alive():
@@ -109,7 +110,9 @@ class JobQueue:
     def _run(self, job: Job) -> None:
         retry_in = LOCK_RETRY_SECONDS
         while not self._stopping.is_set():
-            rc, events = self._run_child(job)
+            if (ran := self._run_child(job)) is None:
+                break
+            rc, events = ran
             if rc == EXIT_LOCKED:
                 waiting = f"waiting: {events.get('locked', 'the library is being written')}"
                 with self._lock:
@@ -131,7 +134,8 @@ class JobQueue:
             return
         self._update(job, status="failed", error="the service stopped before the job finished")
 
-    def _run_child(self, job: Job) -> tuple[int, dict]:
+    def _run_child(self, job: Job) -> tuple[int, dict] | None:
+        """The job run by a child process: its exit status and events; None when the service stopped first."""
         request = {
             # What serve was given (flags, environment), not every default: a default the child saw as given would
             # override the library's own model, or its translating (IndexRun keeps those unless told otherwise).
@@ -143,11 +147,14 @@ class JobQueue:
         # The child writes its stderr in the locale's encoding, as this process reads it; a native library's stray
         # byte that it cannot decode must not turn the job's last error line into a UnicodeDecodeError here.
         with tempfile.TemporaryFile("w+", errors="replace") as errors:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "talksearch.service.index_job"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=errors, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-            self._child = child
+            with self._lock:  # started and named together: a stop() either sees it to end it or keeps it from starting
+                if self._stopping.is_set():
+                    return None
+                child = subprocess.Popen(
+                    [sys.executable, "-m", "talksearch.service.index_job"], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, stderr=errors, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+                self._child = child
             try:
                 child.stdin.write(json.dumps(request))
                 child.stdin.close()

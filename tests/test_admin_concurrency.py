@@ -82,3 +82,31 @@ def test_a_job_is_done_and_finished_at_once(tmp_path, monkeypatch, run_child):
         queue.stop()
     ended = [(status, finished) for status, finished in watched.seen if status in ("done", "failed")]
     assert ended and all(finished for _, finished in ended), ended
+
+
+@pytest.mark.unit
+def test_a_service_stopped_while_a_jobs_child_starts_ends_the_child(tmp_path, monkeypatch):
+    """stop() read the running child without the queue's lock: landing while the child was being started, it
+    ended nothing, waited 30 s for the job's thread and left the child indexing on its own (a concurrency hunt)."""
+    import subprocess
+    import sys
+
+    from talksearch.service import jobs
+
+    started, children = threading.Event(), []
+
+    class SlowToStart(subprocess.Popen):  # a child that takes a moment to start, and runs until ended
+        def __init__(self, args, **kwargs):
+            started.set()
+            threading.Event().wait(0.5)
+            super().__init__([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
+            children.append(self)
+
+    monkeypatch.setattr(jobs.subprocess, "Popen", SlowToStart)
+    queue = jobs.JobQueue(settings_for(tmp_path / "library"))
+    queue.start()
+    job_id = queue.submit("https://example.org/talk.mp3").id
+    assert started.wait(30)
+    queue.stop()
+    assert queue.get(job_id).status == "failed"
+    assert [child.poll() is not None for child in children] == [True]
