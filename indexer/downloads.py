@@ -106,9 +106,25 @@ class _WatchedDL(yt_dlp.YoutubeDL):
     """yt-dlp, its requests seen by the download being watched (``watch``, only while one is): the connection it
     reads from, which a stall shuts; the size each response states; and a request made after a limit stopped the
     download (yt-dlp retrying it) refused instead. Every request (a feed's, a page's, a download's) is asked again
-    when the server is busy for a moment (``_TRANSIENT``)."""
+    when the server is busy for a moment (``_TRANSIENT``).
 
-    watch: _DownloadWatch | None = None
+    The watch is the calling thread's: yt-dlp makes a download's requests in the thread that asked for it (one
+    fragment at a time: concurrent_fragment_downloads is left at 1), and captions chosen by the language whisper
+    hears are read through this same opener (its proxy, cookies and headers) from a transcription worker while the
+    run downloads its next talk. Shared, the caption's connection took the download's place in its watch, which
+    then shut the caption's on a stall and left the trickling download to run for ever."""
+
+    def __init__(self, *args, **kwargs):
+        self._watches = threading.local()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def watch(self) -> _DownloadWatch | None:
+        return getattr(self._watches, "watch", None)
+
+    @watch.setter
+    def watch(self, watch: _DownloadWatch | None) -> None:
+        self._watches.watch = watch
 
     def prepare_filename(self, info_dict, *args, **kwargs):
         """yt-dlp's file name for a download, its stem shortened where a long id (a feed's URL-like guid) would make

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from talksearch.indexer import caption_sources
 from talksearch.indexer.sources import Sources, SourceError
 
 pytestmark = pytest.mark.unit  # no models: the download stage alone
 
 MiB = 1 << 20
+CAPTIONS = {"en": "A short talk about limits.", "de": "Ein kurzer Vortrag über Grenzen."}
 
 
 class _Misbehaving(http.server.BaseHTTPRequestHandler):
@@ -72,6 +74,13 @@ class _Misbehaving(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        elif (language := self.path.removeprefix("/talk.").removesuffix(".vtt")) in CAPTIONS:  # /talk.de.vtt
+            body = f"WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n{CAPTIONS[language]}\n".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/vtt")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         else:
             self.send_error(404)
 
@@ -113,6 +122,42 @@ def test_a_server_silent_after_its_headers_fails_once_it_stalls(server, tmp_path
     with pytest.raises(SourceError, match="^the download stalled"):
         _fetch(server, "/silent.mp3", tmp_path, download_stall_seconds=3)
     assert time.monotonic() - started < 15  # the 20 s socket timeout, and its retries, are not waited for
+
+
+def test_captions_read_from_another_thread_leave_the_download_its_stall_watch(server, tmp_path):
+    """Captions offered in several languages are read once whisper hears the talk's language, from a transcription
+    worker, while the run downloads its next talk through the same yt-dlp: the caption's connection must not take
+    the download's place in the stall watch, which then shut the caption's, and the trickle went on for ever."""
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    sources = Sources(tmp_path / "downloads", lambda key: False, socket_timeout=20, captions="uploaded",
+                      download_stall_seconds=3)
+    [candidate] = sources.expand(f"{base}/trickle.mp3")
+    stopped: list[str] = []
+
+    def download() -> None:
+        try:
+            sources.fetch(candidate)
+        except SourceError as exc:
+            stopped.append(str(exc))
+
+    downloading = threading.Thread(target=download, daemon=True)
+    downloading.start()
+    started = time.monotonic()
+    while not list((tmp_path / "downloads").glob("*.part")):  # written once its connection is open, and watched
+        assert time.monotonic() - started < 10, "the download never began"
+        time.sleep(0.05)
+    tracks = caption_sources.feed_tracks([{"url": f"{base}/talk.{language}.vtt", "type": "text/vtt",
+                                           "language": language} for language in CAPTIONS], "uploaded")
+    _, _, pending = sources._captions(tracks, None, None)
+    read: list = []
+    worker = threading.Thread(target=lambda: read.append(pending.read("de")), daemon=True)
+    worker.start()
+    worker.join(10)
+    [(transcript, refused)] = read
+    assert refused is None and [segment.text for segment in transcript.segments] == [CAPTIONS["de"]]
+    downloading.join(15)
+    assert not downloading.is_alive(), "the trickling download was never stopped"
+    assert stopped == ["the download stalled: under 1 KiB/s for 3 s (setting download_stall_seconds)"]
 
 
 def test_a_file_stated_larger_than_the_limit_is_not_downloaded(server, tmp_path):
