@@ -9,9 +9,10 @@ start again, an hour's work on a CPU.
 One JSON-lines file per talk in the library's ``downloads/`` folder, which holds what interrupted runs leave
 (``talksearch check`` counts such files, ``--repair`` removes them), named by the talk's id and a digest of
 everything that shapes the transcript: its recording's size, the model, the options, the language and the prompt.
-Another model or another recording under the same talk starts a file of its own; the talk's work done, every file of
-the talk's goes (``remove_all``), those of other settings too. A line cut short by the interruption itself is
-ignored, and so is its chunk, decoded again.
+Another model or another recording under the same talk starts a file of its own; the talk committed (or skipped by
+the writer), every file of the talk's goes (``remove_all``), those of other settings too. A line cut short by the
+interruption itself is ignored, and so is its chunk, decoded again. A log that cannot be written (a full disk) is
+said once and the talk goes on: the log is only an aid to resuming.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,15 +34,19 @@ Chunk = tuple[list[Segment], float, str | None]
 
 
 class ChunkLog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, on_unwritable: Callable[[OSError], None] | None = None):
+        """``on_unwritable``: told the first failure to keep a chunk (``unwritable``)."""
         self.path = path
+        self.on_unwritable = on_unwritable
         self._lock = threading.Lock()  # chunks finish in the transcriber's threads
+        self._unwritable = False
 
     @classmethod
-    def for_transcript(cls, folder: Path, talk_id: str, *shaping: object) -> ChunkLog:
+    def for_transcript(cls, folder: Path, talk_id: str, *shaping: object,
+                       on_unwritable: Callable[[OSError], None] | None = None) -> ChunkLog:
         """The log in ``folder`` of the talk's transcript that everything in ``shaping`` (JSON-able) makes."""
         digest = hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()[:20]
-        return cls(folder / f"transcribing-{talk_id}-{digest}.jsonl")
+        return cls(folder / f"transcribing-{talk_id}-{digest}.jsonl", on_unwritable)
 
     @staticmethod
     def remove_all(folder: Path, talk_id: str) -> None:
@@ -74,6 +80,14 @@ class ChunkLog:
                 log.write(f"\n{line}\n")
                 log.flush()
                 os.fsync(log.fileno())
+
+    def unwritable(self, exc: OSError) -> None:
+        """A chunk could not be kept (``record`` raised ``exc``): said once to ``on_unwritable``; later chunks are
+        still tried (the disk may have room again), each one kept being one a resumed run need not decode."""
+        with self._lock:
+            first, self._unwritable = not self._unwritable, True
+        if first and self.on_unwritable is not None:
+            self.on_unwritable(exc)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

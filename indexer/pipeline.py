@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
+from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.fetching import (InLibrary, Known, Moved, Outcome, discard, fetch_once, list_candidates,
                                          removed_from, talk_failed)
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
@@ -153,13 +154,17 @@ class IndexRun:
         return summary
 
     def commit(self, processed: Processed, label: str) -> Outcome:
-        """The single writer: record a processed talk, unless it was committed meanwhile."""
+        """The single writer: record a processed talk, unless it was committed meanwhile. The talk's chunk logs
+        (``ChunkLog``) go once it is committed, or skipped here: kept till then, a talk waiting behind a slow commit
+        (a vector index retrained, a slow disk) resumes after an interruption rather than being transcribed again."""
         known = self.library.has_archive_id(processed.talk.archive_id)
         if known and not self.reindex:  # (this run's, met again under another link): named as the library has it
             stored = self.library.talk_with_archive_id(processed.talk.archive_id)
+            self._done_transcribing(processed)
             return Outcome("skipped", stored.title, "already in the library", talk_id=stored.id)
         removed = self.library.removed_on(processed.talk.archive_id)
         if removed and not self.reindex:  # (known only once fetched, or by the Ray engine): not stored again
+            self._done_transcribing(processed)
             return Outcome("skipped", processed.talk.title or label,
                            removed_from(self.library, processed.talk.archive_id),
                            talk_id=self.library.removed_as(processed.talk.archive_id))
@@ -174,6 +179,7 @@ class IndexRun:
         talk_id = self.library.add_talk(processed.talk, processed.sentences, processed.passages, processed.embeddings,
                                         replace=known, token_vectors=processed.token_vectors, replaces=replaces)
         self._stored = True
+        self._done_transcribing(processed)
         self._placed.add(talk_id)
         self._retiring.pop(talk_id, None)  # (--reindex: its recording, met at another path, indexed there again)
         heard = processed.audio_seconds - processed.resumed_seconds  # by this run: the rest an interrupted run's
@@ -200,6 +206,10 @@ class IndexRun:
         if displaced is not None:
             detail += _removed(displaced)
         return Outcome("added", label, detail, processed.audio_seconds, talk_id)
+
+    def _done_transcribing(self, processed: Processed) -> None:
+        """Remove every chunk log of the talk's (those of other settings too): none is resumed once it is done."""
+        ChunkLog.remove_all(self.settings.library / DOWNLOADS, processed.talk.id)
 
     def _restate(self, known: InLibrary) -> Outcome:
         """A talk the library has, skipped (``InLibrary``): the details its source states now stored where they
@@ -292,7 +302,9 @@ class IndexRun:
         here, to the one writer, in the order they finish."""
         workers = self.processor.workers
         fetched: queue.Queue = queue.Queue(maxsize=workers + 1)
-        results: queue.Queue = queue.Queue()
+        # Bounded too: behind a slow commit, each worker waits with one talk done rather than going on to hold more
+        # (a long talk's embeddings and word vectors) in memory
+        results: queue.Queue = queue.Queue(maxsize=workers)
         threading.Thread(target=self._produce, args=(sources, fetched, overall), daemon=True).start()
         for slot in range(workers):
             threading.Thread(target=self._work, args=(slot, fetched, results), daemon=True).start()
@@ -378,9 +390,13 @@ class IndexRun:
         if refused and fetched.captions is None and fetched.pending_captions is None:
             label = fetched.talk.title or candidate.label  # as its added line will name it
             self._say(outcome_line(Outcome("note", label, "; ".join(refused + ["transcribing its audio"]))))
+
+        def on_note(note: str) -> None:  # said as it happens: on a long talk the outcome line comes hours later
+            self._say(outcome_line(Outcome("note", fetched.talk.title or candidate.label, note)))
+
         processed = None
         try:
-            processed = self.processor.process(fetched, on_progress, on_embedded)
+            processed = self.processor.process(fetched, on_progress, on_embedded, on_note)
             return processed
         except TalkFailed as exc:
             return talk_failed(candidate, fetched, str(exc))

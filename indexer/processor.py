@@ -79,7 +79,8 @@ def worker_layout(settings: Settings) -> tuple[int, int]:
 class TalkProcessor:
     def __init__(self, settings: Settings, work_dir: Path | None = None):
         """``work_dir``: where a talk's transcription is kept chunk by chunk while it runs (``ChunkLog``), for the
-        next run to resume after an interruption; None keeps nothing (a Ray actor's scratch folder goes with it)."""
+        next run to resume after an interruption, until the writer has committed the talk (``IndexRun.commit`` removes
+        the logs); None keeps nothing (a Ray actor's scratch folder goes with it)."""
         keep_freed_memory()  # before the model threads start: see indexer/allocator.py
         # The embedding model loads in the background while whisper loads and the first talk downloads
         # and transcribes (a first run converts it for CTranslate2, importing torch: seconds).
@@ -100,6 +101,12 @@ class TalkProcessor:
     @property
     def embedder(self) -> Embedder:
         return self._embedder.result()  # re-raises a model loading error here
+
+    def _stop_if_embedder_failed(self) -> None:
+        """Raise the embedding model's loading error once its load has failed (it loads in the background): read
+        only to embed a talk, it was said once the first talk was transcribed, a long talk's hour wasted."""
+        if self._embedder.done():
+            _ = self.embedder
 
     @property
     def transcriber(self) -> Transcriber:
@@ -127,10 +134,14 @@ class TalkProcessor:
             return self._multilingual or None
 
     def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None,
-                on_embedded: Callable[[int, int], None] | None = None) -> Processed:
+                on_embedded: Callable[[int, int], None] | None = None,
+                on_note: Callable[[str], None] | None = None) -> Processed:
         """The talk's transcript (its captions, else whisper's; ``on_progress(seconds done, duration)``), sentences,
-        passages and their embeddings (``on_embedded(passages done, passages)``)."""
+        passages and their embeddings (``on_embedded(passages done, passages)``). ``on_note`` is told, while the
+        talk is transcribed, what the user should know before its outcome (its transcription not kept for resuming).
+        An embedding model that cannot load stops the talk (and the run) before or while it is transcribed."""
         started = time.perf_counter()
+        self._stop_if_embedder_failed()
         talk, language_note = fetched.talk, None
         if fetched.pending_captions is not None and fetched.captions is None:
             self._choose_captions(fetched)
@@ -142,7 +153,7 @@ class TalkProcessor:
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
-            transcript, whisper_name, language_note = self._transcribe(fetched, on_progress)
+            transcript, whisper_name, language_note = self._transcribe(fetched, on_progress, on_note)
             segments, audio_seconds = transcript.segments, transcript.duration
             # what whisper decoded: measured, unlike a duration the source states (a feed's, a sidecar .info.json's)
             talk.duration = transcript.duration or talk.duration
@@ -154,8 +165,8 @@ class TalkProcessor:
         passages = make_passages(sentences, self.passage_options)
         embeddings, tokens = self._embed(embedding_texts(passages, asdict(talk), self.passage_options), on_embedded)
         talk.embed_model = self.embedder.name
-        if self.work_dir is not None:  # kept until here: an embedding stopped midway resumes with the transcript whole
-            ChunkLog.remove_all(self.work_dir, talk.id)
+        # (the talk's chunk logs stay until the writer has committed it: a talk waiting behind a slow commit, its
+        # work done, is interrupted as easily as one being transcribed)
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
                          self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note,
@@ -226,14 +237,26 @@ class TalkProcessor:
             sentence.translation = text
         return time.perf_counter() - started
 
-    def _transcribe(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None
-                    ) -> tuple[Transcript, str, str | None]:
+    def _transcribe(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None,
+                    on_note: Callable[[str], None] | None = None) -> tuple[Transcript, str, str | None]:
         """The talk's transcript, the name of the whisper model that made it, and a note when whisper heard another
         language than its feed's channel states. Its chunks are kept as they are done (``ChunkLog``), for a run
-        after an interruption; ``process`` removes them once the talk's work is done."""
+        after an interruption; the writer removes them once the talk is committed."""
         if fetched.audio is None:
             raise TalkFailed("no audio to transcribe")
         transcriber = self.transcriber  # a model that cannot load stops the run (ModelError), not just this talk
+        self._stop_if_embedder_failed()  # (failed while whisper loaded)
+
+        def on_transcribed(done: float, duration: float) -> None:
+            self._stop_if_embedder_failed()  # (failed while this talk is transcribed: its chunks kept stay kept)
+            if on_progress is not None:
+                on_progress(done, duration)
+
+        def unkept(exc: OSError) -> None:
+            if on_note is not None:
+                where = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+                on_note(f"its transcription cannot be kept for resuming ({where}): a run interrupted before it is "
+                        "added transcribes it again from the start")
         # forced, or the source's when whisper knows it (else detected: a feed may say "English" or a retired code)
         name, language, note = self.whisper_name, whisper_code(fetched.talk.language), None
         channel_language = whisper_code(fetched.channel_language)
@@ -247,9 +270,9 @@ class TalkProcessor:
             hotwords = talk_prompt(fetched.talk, self.settings.vocabulary)
             chunk_log = None if self.work_dir is None else ChunkLog.for_transcript(
                 self.work_dir, fetched.talk.id, fetched.audio.stat().st_size, name, asdict(transcriber.options),
-                language, hotwords)
-            transcript = transcriber.transcribe(str(fetched.audio), on_progress, hotwords=hotwords, language=language,
-                                                chunk_log=chunk_log)
+                language, hotwords, on_unwritable=unkept)
+            transcript = transcriber.transcribe(str(fetched.audio), on_transcribed, hotwords=hotwords,
+                                                language=language, chunk_log=chunk_log)
             return transcript, name, note
         except NoSpeech as exc:
             if chunk_log is not None:
@@ -258,6 +281,8 @@ class TalkProcessor:
         except TalkFailed:
             raise
         except Exception as exc:  # PyAV decode errors and the like: the file is not usable media
+            if self._embedder.done() and exc is self._embedder.exception():  # (raised by on_transcribed)
+                raise
             raise TalkFailed(f"not readable as audio ({type(exc).__name__}: {str(exc)[:120]})") from None
 
     @staticmethod

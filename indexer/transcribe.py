@@ -386,8 +386,12 @@ def _smeared_opening(segment: Segment, longest: float) -> Segment | None:
 
 
 def _keep_chunk(chunk_log: ChunkLog, offset: float, done: Future) -> None:
-    if not done.cancelled() and done.exception() is None:
+    if done.cancelled() or done.exception() is not None:
+        return
+    try:
         chunk_log.record(offset, done.result())
+    except OSError as exc:  # a full disk: raised in a done-callback, it was a traceback on stderr, and nothing more
+        chunk_log.unwritable(exc)
 
 
 def _segment(raw, offset: float) -> Segment:
