@@ -300,7 +300,7 @@ class IndexRun:
     def _process_locally(self, sources: list[str], overall: tqdm) -> Iterator[tuple[str, Processed | Outcome]]:
         """Talks are fetched by one producer thread and processed by ``workers`` threads; results come back
         here, to the one writer, in the order they finish."""
-        workers = self.processor.workers
+        workers = self.workers = self.processor.workers  # (the summary says how many, as the Ray engine's does)
         fetched: queue.Queue = queue.Queue(maxsize=workers + 1)
         # Bounded too: behind a slow commit, each worker waits with one talk done rather than going on to hold more
         # (a long talk's embeddings and word vectors) in memory
