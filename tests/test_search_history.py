@@ -57,6 +57,10 @@ def test_back_to_a_later_page_of_results_shows_that_page(browser):
         page.go_back()
         _found(page, "Moments 3–4")
         assert page.url.endswith("offset=2") and not page.is_checked("input[name=group]")
+        # the window's title names the page as a load of that URL does, not only its words
+        restored = page.title()
+        page.reload()
+        assert restored == page.title() == "storage – moments 3–4 – talksearch"
         assert not errors, errors
         page.close()
 

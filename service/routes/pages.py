@@ -226,14 +226,28 @@ def _reading(form: dict, menus: Menus) -> dict:
             "talk": form["within"], "query": urlencode(query)}
 
 
+def _title(context: dict) -> str:
+    """The search page's window title: the words searched, and which page a later one is ("moments 11–20"), as its
+    count line says. In the results' reading too, for search.js to set after Back or Forward as a load would."""
+    response, talks, offset = context["response"], context["talks"], context.get("offset")
+    parts = [context["q"]] if context["q"] else []
+    if response and response.offset and response.results:
+        kind = "talks" if response.group == "talk" else "moments"
+        parts.append(f"{kind} {response.offset + 1}–{response.offset + len(response.results)}")
+    elif talks and offset:
+        parts.append(f"talks {offset + 1}–{offset + len(talks)}")
+    return " – ".join([*parts, "talksearch"])
+
+
 @router.get("/", response_class=HTMLResponse)
 def search_page(state: State, request: Request) -> HTMLResponse:
     form = _form(request)
     menus = _menus(state, form["selected"])
     base = base_path(request)
+    context = _results_context(state, form, base)
     return HTMLResponse(render("search.html", base, menus=menus, max_chars=state.settings.max_query_chars,
-                               noindex=not state.settings.crawlable, reading=_reading(form, menus),
-                               **_results_context(state, form, base)))
+                               noindex=not state.settings.crawlable,
+                               reading={**_reading(form, menus), "title": _title(context)}, **context))
 
 
 @router.get("/results", response_class=HTMLResponse)
@@ -242,8 +256,9 @@ def results_fragment(state: State, request: Request) -> HTMLResponse:
     form = _form(request)
     # the library's names read only where a menu filter is chosen: a keystroke's search mostly has none
     menus = _menus(state, form["selected"]) if any(form["selected"][name] for name, _, _ in _MENUS) else []
-    return HTMLResponse(render("results.html", base, reading=_reading(form, menus),
-                               **_results_context(state, form, base)))
+    context = _results_context(state, form, base)
+    return HTMLResponse(render("results.html", base, reading={**_reading(form, menus), "title": _title(context)},
+                               **context))
 
 
 @router.get("/talks")

@@ -305,6 +305,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.selected = -1;
       this.timer = 0;
       this.controller = null; // the in-flight search; aborted when a newer one starts
+      this.enterFor = null; // the in-flight search Enter was pressed for: its first result plays when it answers
+      this.plays = 0; // results played so far: one played while a search is on its way keeps its answer's list shut
       this.media = null; // <video>/<audio> currently in the stage
       this.yt = null; // { player, id } when YouTube is in the stage
       this.quietFocus = false;
@@ -386,6 +388,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         return;
       }
       const controller = (this.controller = new AbortController());
+      const plays = this.plays;
       let timedOut = false; // aborted for taking too long, unlike a search superseded by a newer one
       const deadline = setTimeout(() => { timedOut = true; controller.abort(); }, TIMEOUT_MS);
       const url = new URL(`${this.api}/api/search`);
@@ -411,9 +414,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         if (!body || !Array.isArray(body.results)) {
           throw new Error("Search failed: the server's answer was not understood.");
         }
-        this.render(body.results, query);
+        // A result played since this search started (one of the old, dimmed list): its list would cover the player.
+        this.render(body.results, query, this.plays === plays);
         const n = body.results.length;
         this.emit("results", { query, count: n });
+        if (this.enterFor === controller) this.play(0); // Enter pressed for these words before their answer
         const count = `${n} result${n === 1 ? "" : "s"}`;
         if (n && body.words_found === false) this.setStatus(wordsNotFoundNote(query)); // shown: only the nearest
         else if (n && body.quotes_dropped === true) this.setStatus(quotesDroppedNote(query)); // not what was quoted
@@ -447,7 +452,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.status.hidden = !text;
     }
 
-    render(results, query) {
+    render(results, query, show = true) {
       this.results = results;
       this.selected = -1;
       this.input.removeAttribute("aria-activedescendant");
@@ -495,7 +500,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         return li;
       });
       this.list.replaceChildren(...items);
-      this.open(items.length > 0);
+      this.open(show && items.length > 0);
     }
 
     open(show) {
@@ -523,7 +528,14 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         else this.select(this.selected < 0 && step < 0 ? -1 : this.selected + step); // Up from nothing: last
       } else if (e.key === "Enter") {
         e.preventDefault();
-        if (this.timer) this.search(); // typed and pressed Enter before the debounce fired
+        // The first result for the words typed, not the previous words' still shown (dimmed) while theirs is on its
+        // way: played when it comes, as it is when the words are typed and Enter pressed before the debounce fired.
+        // A result chosen with the arrows is played at once. With nothing shown (a failure, nothing found) Enter
+        // searches again, as the search page's does.
+        if (this.timer || (!this.controller && !this.results.length)) {
+          this.search();
+          this.enterFor = this.controller;
+        } else if (this.controller && this.selected < 0) this.enterFor = this.controller;
         else if (this.results.length) this.play(Math.max(this.selected, 0));
       } else if (e.key === "Escape") this.onEscape(e);
     }
@@ -542,6 +554,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     play(index) {
       const result = this.results[index];
       if (!result) return;
+      this.plays++;
       this.select(index);
       this.open(false);
       const talk = result.talk || {};

@@ -7,6 +7,7 @@
   const status = document.getElementById("results-status");
   let timer = null;
   let inflight = null;
+  let restored = null;  // the search of Back or Forward in flight (update "restored")
   const base = document.body.dataset.base || "";  // the path the service is served at behind a proxy (root_path)
 
   function params() {
@@ -24,6 +25,7 @@
     badge.className = "count";
     badge.textContent = filters;
     summary.replaceChildren("Filters", ...(filters ? [" ", badge] : []));
+    // the server's title replaces it when the results come (update): a later page's names its range
     document.title = p.get("q") ? `${p.get("q")} – talksearch` : "talksearch";
   }
 
@@ -176,12 +178,15 @@
     showForm(params());
     if (inflight) inflight.abort();
     inflight = new AbortController();
+    restored = restoring ? inflight : null;
     try {
       const response = await fetch(base + "/results?" + p, { signal: inflight.signal });
       if (response.ok) {
         results.innerHTML = await response.text();
-        const read = restoring && reading();
-        if (read) fill(read);
+        const read = reading();
+        if (restoring && read) fill(read);
+        // the window's title as the server writes it for a load of that URL ("gpu – moments 11–20 – talksearch")
+        if (read?.title) document.title = read.title;
         foldTimelines();
       } else {
         // Refused (too many searches, say): the API's error shape, whose message is shown as text.
@@ -219,6 +224,10 @@
     if (field.value !== (here.get(field.name) || "")) { clearTimeout(timer); update("typed", field.name); }
   });
 
+  // Typed in or chosen while the results of Back or Forward are on their way: they would set the form as the server
+  // read that URL (fill), over the new words ("gpu" and "kubernetes" typed at once made "gpuetes"). The reader has
+  // moved on from that search: it is dropped, and theirs follows.
+  form.addEventListener("input", () => restored?.abort());
   q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => update("typed"), 200); });
   form.addEventListener("change", (event) => {
     if (event.target === q) return;

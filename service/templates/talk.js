@@ -281,20 +281,33 @@
   let finding = null;  // the search in flight: a newer one (or a cleared box) cancels it, so only the last one shows
   let next = null;  // the query and offset of the next page of moments, while the API says there is one
 
+  // The API's JSON answer to a request (`fetching`: its fetch, aborted by `signal`) as { body }, or why there is none
+  // as { failed }, said as the search page says it (search.js): the API's own message; else the HTTP status of an
+  // answer that is not the API's JSON (the server's error text, a proxy's page); else that nothing answered
+  // (offline). `what` names the request ("Search"), `unreachable` is its sentence for the last. Null for a request
+  // aborted for a newer one, which says its own.
+  async function ask(fetching, signal, what, unreachable) {
+    try {
+      const response = await fetching;
+      const body = await response.json().catch(() => null);
+      if (signal.aborted) return null;
+      if (response.ok && body) return { body };
+      return { failed: body?.error?.message || `${what} failed (${response.status}); try again.` };
+    } catch {
+      return signal.aborted ? null : { failed: unreachable };
+    }
+  }
+
   async function findPage(q, offset) {
     finding?.abort();
-    finding = new AbortController();
-    let response, body;
-    try {
-      const p = new URLSearchParams({ q, talk: root.dataset.id, limit: "10", offset: String(offset) });
-      response = await fetch(base + "/api/search?" + p, { signal: finding.signal });
-      body = await response.json();
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      throw error;
-    }
+    const asking = (finding = new AbortController());
+    const p = new URLSearchParams({ q, talk: root.dataset.id, limit: "10", offset: String(offset) });
+    const answer = await ask(fetch(base + "/api/search?" + p, { signal: asking.signal }), asking.signal, "Search",
+                             "Search is not reachable right now.");
+    if (!answer) return;
     // Said in the status line (role=status, which screen readers announce), not as bare text in the list.
-    if (!response.ok) { findStatus.textContent = body.error.message; return; }
+    if (answer.failed) { findStatus.textContent = answer.failed; return; }
+    const body = answer.body;
     const before = hits.childElementCount;
     for (const r of body.results) {
       // marked by more than colour: a screen reader is told a found sentence is one
@@ -349,13 +362,18 @@
   // Related: moments in other talks about what is being said now.
   const related = document.getElementById("related");
   const relatedStatus = document.getElementById("related-status");
+  let relating = null;  // the request in flight: a newer one cancels it, so an older answer arriving last can't show
   document.getElementById("related-btn").addEventListener("click", async () => {
     relatedStatus.textContent = "";  // emptied first, so that the same answer twice is announced twice
+    relating?.abort();
+    const asking = (relating = new AbortController());
     const p = new URLSearchParams({ talk: root.dataset.id, at: String(Math.floor(here() || 0)) });
-    const response = await fetch(base + "/api/related?" + p);
-    const body = await response.json();
-    related.replaceChildren();
-    if (!response.ok) { relatedStatus.textContent = body.error.message; return; }
+    const answer = await ask(fetch(base + "/api/related?" + p, { signal: asking.signal }), asking.signal,
+                             "Related moments", "Related moments are not reachable right now.");
+    if (!answer) return;
+    related.replaceChildren();  // a failure too: the list of an earlier moment is no answer to this one
+    if (answer.failed) { relatedStatus.textContent = answer.failed; return; }
+    const body = answer.body;
     relatedStatus.textContent = body.results.length ? `${moments(body.results.length)} in other talks.`
                                                     : "No related moments in other talks.";
     for (const r of body.results) {
