@@ -79,7 +79,7 @@ class VectorPolicy:
     save_min: int = 1_000  # the writer rewrites the file after this many changed passages at least...
     save_fraction: float = 0.05  # ...or this share of the library...
     save_max: int = 20_000  # ...but never waits for more than this many
-    mmap: bool = True  # readers memory-map IVF lists
+    mmap: bool = True  # readers memory-map the file's index (IVF lists, flat codes): its pages shared between them
     seed: int = 1234
 
     def factory(self, n: int) -> str:
@@ -175,7 +175,12 @@ def read_index(path: Path, mmap: bool) -> faiss.Index | None:
     if not path.exists():
         return None
     try:
-        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP if mmap else 0)
+        # IO_FLAG_MMAP_IFC maps the codes of a flat index (a library's exact one, up to exact_max passages) and an
+        # IVF index's lists alike; IO_FLAG_MMAP mapped the lists only, so every reader held a copy of its own of an
+        # exact index (measured: 97 MB per reader for 100,000 × 256 floats, 0 mapped). Readers never add to the
+        # file's index (their catch-up goes to a delta), so a read-only map serves them. (The two flags together
+        # refuse an IVF file.)
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC if mmap else 0)
     except RuntimeError:
         return None
 
