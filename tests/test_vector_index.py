@@ -41,6 +41,17 @@ def _all_vectors(library: Library) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r[0] for r in rows]), np.vstack([np.frombuffer(r[1], np.float32) for r in rows])
 
 
+def _saved(tmp_path, policy: VectorPolicy, talks: int) -> tuple[Library, Library]:
+    """A writer that added ``talks`` talks and saved the vector index, and a reader of that library."""
+    writer = Library.open(tmp_path / "lib", create=True, vector_policy=policy)
+    writer.acquire_writer()
+    writer.bind_embedding_model("test-model", DIM)
+    for number in range(talks):
+        _add(writer, number)
+    writer.sync_vector_index(save=True)
+    return writer, Library.open(tmp_path / "lib", vector_policy=policy)
+
+
 def _recall(library: Library, queries: np.ndarray) -> float:
     ids, vectors = _all_vectors(library)
     truth = ids[np.argsort(-(queries @ vectors.T), axis=1)[:, :10]]
@@ -123,13 +134,7 @@ def test_retrains_only_after_fourfold_growth(tmp_path):
 
 @pytest.mark.parametrize("policy", [POLICY, VectorPolicy(exact_max=10**9, save_min=120)], ids=["ivf", "exact"])
 def test_readers_stay_consistent_with_the_catalog(tmp_path, policy):
-    writer = Library.open(tmp_path / "lib", create=True, vector_policy=policy)
-    writer.acquire_writer()
-    writer.bind_embedding_model("test-model", DIM)
-    for number in range(8):
-        _add(writer, number)
-    writer.sync_vector_index(save=True)
-    reader = Library.open(tmp_path / "lib", vector_policy=policy)
+    writer, reader = _saved(tmp_path, policy, 8)
     assert reader.vector_index_info()["passages"] == 400
 
     # The writer commits a talk but has not rewritten the file yet: the reader searches it from the catalog.
@@ -306,11 +311,7 @@ def test_a_reader_whose_catch_up_failed_tries_again(tmp_path, monkeypatch):
     """A reader marked the library's change as seen before it caught up: when the catch-up raised (a file being
     replaced, memory), every later refresh said nothing changed and it searched without the new talk until the
     next commit (a concurrency review)."""
-    writer = Library.open(tmp_path / "lib", create=True, vector_policy=POLICY)
-    writer.acquire_writer()
-    writer.bind_embedding_model("test-model", DIM)
-    _add(writer, 0)
-    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
+    writer, reader = _saved(tmp_path, POLICY, 1)
     assert reader.vector_index_info()["passages"] == PER_TALK
     added = _add(writer, 1)
     caught_up = library_module.VectorSync._caught_up
@@ -331,14 +332,8 @@ def test_readers_share_an_exact_index_files_pages(tmp_path):
     """Readers memory-map the saved index, an exact (flat) one too: read whole into memory, each reader held a copy
     of its own (6 KB a passage at the default width: gigabytes for a 50,000-passage library on eight readers; a
     soak hunt found no map of vectors.faiss in the server)."""
-    writer = Library.open(tmp_path / "lib", create=True, vector_policy=POLICY)
-    writer.acquire_writer()
-    writer.bind_embedding_model("test-model", DIM)
-    for number in range(3):
-        _add(writer, number)
-    writer.sync_vector_index(save=True)
+    writer, reader = _saved(tmp_path, POLICY, 3)
     assert writer.vector_index_info()["factory"] == EXACT
-    reader = Library.open(tmp_path / "lib", vector_policy=POLICY)
     hits = reader.search_vectors(_vectors(2)[7], 1)
     assert reader.passages([hits[0][0]])[hits[0][0]].text == "talk 2 passage 7"
     mapped = [line for line in open("/proc/self/maps") if line.rstrip().endswith(str(tmp_path / "lib" / "vectors.faiss"))]
