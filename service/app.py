@@ -175,6 +175,9 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
         finally:
             jobs.stop()
             searcher.close()
+            # the models go with the app's state: FastAPI's own caches keep a stopped app (its dependencies'
+            # functions), and a process that serves again (the tests: a server per settings) held each one's models
+            del app.state.talksearch
 
     # /docs with its scripts served from the fastapi-offline package rather than a CDN: it works offline, and
     # a visitor's browser asks no third party. ReDoc would still fetch its logo from one: off.

@@ -909,3 +909,22 @@ def test_no_response_names_a_next_page_past_the_deepest_offset(api, monkeypatch)
     pages = [api.get("/api/search", params={"q": "storage", "limit": 2, "offset": offset}).json()["next_offset"]
              for offset in (0, 2, 3)]
     assert pages == [2, 4, None]
+
+
+def test_a_stopped_service_lets_go_of_its_models():
+    """A service's searcher (its embedding models: about half a gigabyte) goes when the service stops, although
+    FastAPI's own caches keep the stopped app: a process that served again (the tests: a server per settings) held
+    every stopped one's models, gigabytes over a run."""
+    import gc
+    import weakref
+
+    from fastapi.testclient import TestClient
+
+    from talksearch.service.app import create_app
+
+    app = create_app(settings_for(shared_library()))
+    with TestClient(app) as client:
+        assert client.get("/api/search", params={"q": "storage"}).status_code == 200
+        searcher = weakref.ref(app.state.talksearch.searcher)
+    gc.collect()
+    assert searcher() is None
