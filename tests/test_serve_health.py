@@ -30,16 +30,20 @@ def _library(path: Path, talks: int) -> Path:
     run = IndexRun(settings_for(path), report=lambda line: None)
     try:
         for talk in ("t01", "t02")[:talks]:
-            folder = path.parent / f"{path.name}-{talk}"
-            folder.mkdir()
-            shutil.copy(DATA / f"{talk}.ogg", folder / f"{talk}.ogg")
-            cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
-                    for s in TRUTH[talk]["sentences"]]
-            (folder / f"{talk}.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
-            assert run.run([str(folder)]).count("added") == 1
+            assert run.run([str(_captioned(path.parent / f"{path.name}-{talk}", talk))]).count("added") == 1
     finally:
         run.close()
     return path
+
+
+def _captioned(folder: Path, talk: str) -> Path:
+    """``folder``, made, holding the test talk ``talk`` as a local recording with its captions beside it."""
+    folder.mkdir()
+    shutil.copy(DATA / f"{talk}.ogg", folder / f"{talk}.ogg")
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
+            for s in TRUTH[talk]["sentences"]]
+    (folder / f"{talk}.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    return folder
 
 
 def _talks(served: ServedProcess) -> int:
@@ -81,6 +85,35 @@ def test_a_library_replaced_under_the_server_is_the_one_served(tmp_path, light_e
             assert server.get("/api/talks").json()["total"] == 2
             found = server.get("/api/search", q="partition keys").json()["results"]  # t02's, only in the new one
             assert found and "partition" in found[0]["text"].lower(), found
+
+
+def test_a_backup_copied_over_the_catalog_beside_the_replaced_ones_log_is_not_damaged_by_it(tmp_path, light_embedding):
+    """rsync or cp of a backup over the library replaces catalog.sqlite but leaves the replaced catalog's
+    write-ahead log beside it (the backup, taken while nothing ran, has none). SQLite ties a log to the path: the
+    server opening the new catalog replayed the old one's commits into it ("database disk image is malformed",
+    the backup's file changed for good). It says what to delete instead, and serves the backup once it is gone."""
+    library = _library(tmp_path / "lib", 1)
+    backup = shutil.copytree(library, tmp_path / "backup")
+    with serve_process(library) as server:
+        assert _talks(server) == 1
+        from talksearch.indexer.pipeline import IndexRun
+
+        run = IndexRun(settings_for(library), report=lambda line: None)  # a week's new talk: commits in the log
+        try:
+            assert run.run([str(_captioned(tmp_path / "new-talk", "t02"))]).count("added") == 1
+        finally:
+            run.close()
+        assert _talks(server) == 2 and (library / "catalog.sqlite-wal").stat().st_size
+        for name in ("catalog.sqlite", "vectors.faiss"):  # as rsync writes a file: a new one renamed over it
+            shutil.copy2(backup / name, library / f".{name}.tmp")
+            os.replace(library / f".{name}.tmp", library / name)
+        for path in ("/healthz", "/api/talks"):
+            _unavailable(server.get(path), "catalog.sqlite-wal", "catalog.sqlite-shm")
+        assert (library / "catalog.sqlite").read_bytes() == (backup / "catalog.sqlite").read_bytes()
+        (library / "catalog.sqlite-wal").unlink()
+        (library / "catalog.sqlite-shm").unlink()
+        assert _talks(server) == 1
+        assert server.get("/api/search", q="checkpoint").json()["results"]
 
 
 def test_a_library_moved_away_is_unavailable_until_it_is_back(tmp_path, light_embedding):

@@ -222,10 +222,11 @@ class ResponseCache:
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 
-def catalog_identity(library: Path) -> tuple[int, int] | None:
-    """Which file the catalog at ``library`` is now (device, inode); None while there is none."""
+def catalog_identity(library: Path, suffix: str = "") -> tuple[int, int] | None:
+    """Which file the catalog at ``library`` is now (device, inode); None while there is none. ``suffix="-wal"``:
+    its write-ahead log's."""
     try:
-        stat = (library / CATALOG).stat()
+        stat = (library / f"{CATALOG}{suffix}").stat()
     except OSError:  # gone, or the folder is no longer one
         return None
     return stat.st_dev, stat.st_ino
@@ -275,6 +276,10 @@ class Searcher:
         # reopen() it was opened after. ``opened_as``: the first's, when it was opened well before (models loaded since)
         self._opened: dict[Library, tuple[tuple[int, int] | None, int]] = {
             library: (opened_as or catalog_identity(library.path), 0)}
+        # The write-ahead log (catalog.sqlite-wal) each catalog file had while a reader had it open. SQLite ties a
+        # log to the path, not the file: a catalog replaced in place (a backup restored with rsync or cp over the
+        # library) beside the replaced one's log would have that log replayed into it, and damaged (_current).
+        self._logs = {self._opened[library][0]: catalog_identity(library.path, "-wal")}
         # A damaged catalog a read hit ("database disk image is malformed"), until the library changes: health
         # says so, though its own few reads may miss the damaged pages.
         self.damage: str | None = None
@@ -296,6 +301,7 @@ class Searcher:
                     return
                 self._readers.append(reader)
                 self._opened[reader] = opened
+                self._logs.setdefault(opened[0], catalog_identity(self.library.path, "-wal"))
             self._idle.put(reader)
 
     @property
@@ -346,6 +352,14 @@ class Searcher:
                                "searches resume once a library is back at that path")
         if self._opened.get(reader) == now:
             return reader
+        replaced = self._opened[reader][0]
+        log = self._logs.get(replaced)
+        if replaced != now[0] and log is not None and log == catalog_identity(path, "-wal"):
+            raise LibraryError(
+                f"library {path}: catalog.sqlite was replaced, but the catalog it replaced left its write-ahead log "
+                f"beside it (catalog.sqlite-wal), which SQLite would replay into the new one and damage it; delete "
+                f"{CATALOG}-wal and {CATALOG}-shm there (restore a whole library folder, or with rsync --delete) "
+                "and the catalog now there is served")
         fresh = Library.open(path)
         try:
             fresh.sync_vector_index()
@@ -359,6 +373,7 @@ class Searcher:
             self._readers[self._readers.index(reader)] = fresh
             del self._opened[reader]
             self._opened[fresh] = now
+            self._logs.setdefault(now[0], catalog_identity(path, "-wal"))
             if reader is self.library:
                 self.library = fresh
         reader.close()
