@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import faiss
 import numpy as np
 
 from talksearch.embedding import model_names
@@ -70,7 +71,7 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
     tuned = f" ({params})" if params and params != "{}" else ""  # an exact index has nothing tuned
     report.facts.append(f"vector index {describe(index)} over {index.ntotal} passages"
                         + (f", trained at {library.meta('index_trained_size')}{tuned}" if params else ""))
-    lost, sampled = _unfindable(library, index, np.intersect1d(ids, catalog_ids, assume_unique=True))
+    lost, sampled = _unfindable(library, index, np.intersect1d(ids, catalog_ids, assume_unique=True), stale)
     if lost:
         return (f"vectors.faiss: {lost} of {sampled} sampled passages are not found by their own vectors (its vector "
                 "data is damaged)")
@@ -83,23 +84,56 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
     return None
 
 
-def _unfindable(library: Library, index, ids: np.ndarray, sample: int = 200) -> tuple[int, int]:
-    """Of a sample of ``ids``, how many the index does not return among the 10 nearest to their own catalog
-    vectors, and the sample's size. Ids and dimension can be right while the vectors are not (bytes overwritten
-    in the file): searches then quietly rank with wrong vectors. A passage is its own nearest neighbour in an
-    exact index and, with its own list probed first, in a trained one; a few near-duplicates can outrank it
-    there, so a trained index is allowed one miss in a hundred. A passage whose text others share (every talk
-    closing on "Thank you very much.") ties with them, and more than 10 push it out of its own 10 nearest: it
-    counts as found when the 10 returned are, by their catalog vectors, as near to it as itself."""
+def _unfindable(library: Library, index, ids: np.ndarray, stale: np.ndarray, sample: int = 200) -> tuple[int, int]:
+    """Of a sample of ``ids``, how many the index does not hold the catalog's vectors for, or does not return
+    among the 10 nearest to their own catalog vectors, and the sample's size. Ids and dimension can be right while
+    the vectors are not (bytes overwritten in the file, a file copied from another library): searches then
+    quietly rank with wrong vectors.
+
+    An exact index holds the catalog's float32 vectors as they are: its own vector under each sampled id is
+    compared with the catalog's. The search alone cannot tell there: an index of 10 passages or fewer returns
+    every one of them among any vector's 10 nearest, so a small library's passages were all "found" in another
+    library's file (and in a file of a few more passages, most of them were).
+
+    A passage is its own nearest neighbour in an exact index and, with its own list probed first, in a trained
+    one; a few near-duplicates can outrank it there, so a trained index is allowed one miss in a hundred. A
+    passage whose text others share (every talk closing on "Thank you very much.") ties with them, and more than
+    10 push it out of its own 10 nearest: it counts as found when the 10 returned are, by their catalog vectors,
+    as near to it as itself. The ``stale`` ids (the file's, no longer the catalog's: a lag, or another library's
+    file) are left out of the search, as readers leave them out: the catalog has no vector to compare them by."""
     if not len(ids):
         return 0, 0
     chosen = np.sort(np.random.default_rng(0).choice(ids, min(sample, len(ids)), replace=False))
     vectors = library.passage_vectors(chosen.tolist())
-    _, found = index.search(vectors, 10)
+    exact = describe(index) == EXACT
+    if exact:
+        try:
+            stored = index.reconstruct_batch(chosen)
+        except RuntimeError:  # no map from ids to vectors: not a file this library writes (IDMap2)
+            return len(chosen), len(chosen)
+        # copied unchanged from the catalog when added: any difference beyond float noise is another vector
+        differ = int((np.abs(stored - vectors) > 1e-6).any(axis=1).sum())
+        if differ:
+            return differ, len(chosen)
+    _, found = index.search(vectors, 10, params=_leaving_out(index, stale))
     missed = [i for i, (pid, row) in enumerate(zip(chosen, found)) if pid not in row]
     lost = sum(not _crowded_out(library, vectors[i], found[i]) for i in missed)
-    allowed = 0 if describe(index) == EXACT else len(chosen) // 100
+    allowed = 0 if exact else len(chosen) // 100
     return (lost if lost > allowed else 0), len(chosen)
+
+
+def _leaving_out(index, stale: np.ndarray):
+    """Search parameters for ``index`` leaving out the ids ``stale`` (``None`` when there are none); an IVF
+    index's lists probed as its own setting says (parameters given replace it)."""
+    if not len(stale):
+        return None
+    batch = faiss.IDSelectorBatch(np.ascontiguousarray(stale, dtype=np.int64))
+    selector = faiss.IDSelectorNot(batch)
+    ivf = faiss.try_extract_index_ivf(index)
+    params = (faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nprobe) if ivf is not None
+              else faiss.SearchParameters(sel=selector))
+    params._keep = (batch, selector)  # the selectors must outlive the search
+    return params
 
 
 def _crowded_out(library: Library, vector: np.ndarray, row: np.ndarray, tolerance: float = 1e-5) -> bool:
@@ -211,8 +245,13 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         integrity = library.integrity()
         if integrity != "ok":
             if not library.records_intact():
+                # nothing to rebuild them from: --repair leaves it. The damaged catalog's log beside a restored
+                # catalog.sqlite would be replayed into it by SQLite, so it goes too.
+                report.left_to_the_user += 1
                 report.problems.append(f"catalog integrity: {integrity}, in the talks, sentences or passages "
-                                       "themselves: restore catalog.sqlite from a backup, or index into a new library")
+                                       "themselves: restore catalog.sqlite from a backup (removing catalog.sqlite-wal "
+                                       "and catalog.sqlite-shm beside it: SQLite would replay the damaged one's log "
+                                       "into it), or index into a new library; --repair cannot mend it")
                 return report
             report.problems.append(f"catalog integrity: {integrity}, in the indexes made from the passages (the "
                                    "talks, sentences and passages are intact)")
