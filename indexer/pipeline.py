@@ -293,7 +293,11 @@ class IndexRun:
 
     def _say(self, line: str) -> None:
         with self._saying:
-            tqdm.write(line, file=sys.stdout) if self._bars else self.report(line)
+            if self._bars:  # as tqdm.write, the bars cleared and drawn again, but through ``report`` (the CLI's
+                with tqdm.external_write_mode(file=sys.stdout):  # handling of output it cannot write: | head)
+                    self.report(line)
+            else:
+                self.report(line)
 
     # --- the local engine -------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated
@@ -293,11 +294,28 @@ class _Server(MCPServer):
         """``run("stdio")``: the SDK's stdio transport and serving loop (as ``MCPServer.run_stdio_async``), with the
         client's lines read through ``_ClientLines`` and the answers counted by ``_Answers``."""
         lines = _ClientLines()
-        async with stdio_server(stdin=lines) as (read_stream, write_stream):
-            lines.answer_with(write_stream)
-            # The SDK's own run_stdio_async runs this same call: MCPServer has no public way to serve other streams.
-            await self._lowlevel_server.run(read_stream, _Answers(write_stream, lines),
-                                            self._lowlevel_server.create_initialization_options())
+        try:
+            async with stdio_server(stdin=lines) as (read_stream, write_stream):
+                lines.answer_with(write_stream)
+                # The SDK's own run_stdio_async runs this same call: MCPServer has no public way to serve other
+                # streams.
+                await self._lowlevel_server.run(read_stream, _Answers(write_stream, lines),
+                                                self._lowlevel_server.create_initialization_options())
+        except Exception as exc:  # (no except*: Python 3.10 is supported)
+            if not _client_gone(exc):
+                raise
+            # The client closed its end: no one is left to answer, an end like the end of its input. What stdout
+            # may still hold goes nowhere at exit, rather than failing there again (Python's way).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _client_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` is a BrokenPipeError writing to the client, alone or in the exception groups that the
+    transport's task groups raise around it."""
+    grouped = getattr(exc, "exceptions", None)  # an ExceptionGroup's (the backport's on 3.10)
+    if isinstance(grouped, (list, tuple)):
+        return bool(grouped) and all(_client_gone(inner) for inner in grouped)
+    return isinstance(exc, BrokenPipeError)
 
 
 class _ClientLines:

@@ -39,12 +39,41 @@ class OutputError(Exception):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (timeout, systemd, docker stop, Kubernetes) during an index run: it ends as Ctrl-C ends it, and
-    says so."""
+    """SIGTERM (timeout, systemd, docker stop, Kubernetes) or SIGHUP (the ssh session or terminal gone) during an
+    index run: it ends as Ctrl-C ends it, and says so."""
+
+    def __init__(self, signal_number: int):
+        super().__init__(signal_number)
+        self.signal_number = signal_number
 
 
-def _raise_terminated(_signal: int, _frame) -> NoReturn:
-    raise Terminated
+# What a run ended by each signal says it was
+STOPPED_BY = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+
+
+def _raise_terminated(signal_number: int, _frame) -> NoReturn:
+    raise Terminated(signal_number)
+
+
+def _stop_as_ctrl_c_on_signals() -> None:
+    """SIGTERM and SIGHUP end an index run as Ctrl-C does (only there: serve leaves SIGTERM to uvicorn, and reopens
+    the library on SIGHUP). A SIGHUP ignored (nohup) stays ignored: the run is meant to outlive the session."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _raise_terminated)
+
+
+def _discard_output() -> None:
+    """The rest of the output goes to os.devnull: Python's documented way after a BrokenPipeError (the flush of
+    what stdout still holds, at exit, would fail again), and what a command that goes on does with output it cannot
+    write."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _reader_gone() -> NoReturn:
+    """The reader went away (| head): stop quietly, as other tools do."""
+    _discard_output()
+    sys.exit(0)
 
 
 def say(text: str | bytes = "", nl: bool = True, color: bool | None = None) -> None:
@@ -52,11 +81,39 @@ def say(text: str | bytes = "", nl: bool = True, color: bool | None = None) -> N
     ``color=True``: written as it is, even where click would strip ANSI sequences (output that is no terminal)."""
     try:
         click.echo(text, nl=nl, color=color)
-    except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
+    except BrokenPipeError:
+        _reader_gone()
     except OSError as exc:
         raise OutputError(f"cannot write the output: {exc.strerror or exc}") from None
+
+
+# Why the output of a command that works as it prints (``say_and_go_on``) could not be written, once it could not:
+# the command still does all its work, and exits 1 at the end (``_exit_if_output_lost``)
+_output_lost: str | None = None
+
+
+def say_and_go_on(line: str) -> None:
+    """A line of a command that works as it prints (index, reembed, remove, restore), where ``say`` would stop the
+    work midway. A reader gone (| head, | grep -q) is as if it had read it all: the rest of the output is discarded
+    and the exit status is the same. Output that cannot be written (a full disk behind a redirection) is said once
+    on stderr, and the command exits 1 at its end, its work done. (From the indexer's worker threads too, which it
+    serializes: a line at a time.)"""
+    global _output_lost
+    try:
+        click.echo(line)
+    except BrokenPipeError:
+        _discard_output()
+    except OSError as exc:
+        _discard_output()
+        if _output_lost is None:
+            _output_lost = f"cannot write the output: {exc.strerror or exc}"
+            with contextlib.suppress(OSError):  # stderr on the same full disk: the exit status says it still
+                click.echo(f"error: {_output_lost}; going on without it", err=True)
+
+
+def _exit_if_output_lost() -> None:
+    if _output_lost is not None:
+        sys.exit(1)
 
 
 def say_utf8(text: str, nl: bool = True) -> None:
@@ -113,7 +170,17 @@ def _usage_error(exc: click.UsageError, command: str) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+class Command(click.Command):
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:  # parsing prints nothing but the command's --help
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:  # talksearch search --help | true
+            _reader_gone()
+
+
 class Cli(click.Group):
+    command_class = Command
+
     def main(self, *args, **kwargs):
         _text_output_never_fails()
         return super().main(*args, **kwargs)
@@ -123,6 +190,8 @@ class Cli(click.Group):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:
             _usage_error(exc, info_name or "talksearch")
+        except BrokenPipeError:  # talksearch --help | true
+            _reader_gone()
 
     def invoke(self, ctx: click.Context):
         try:
@@ -145,15 +214,17 @@ class Cli(click.Group):
             click.echo(f"error: {shown(' '.join(message.split()))}", err=True)
             sys.exit(1)
         except KeyboardInterrupt as exc:
-            terminated = isinstance(exc, Terminated)
-            what = "terminated" if terminated else "interrupted"
-            click.echo(f"{what}; run the same command again to resume", err=True)
+            stopped_by = exc.signal_number if isinstance(exc, Terminated) else signal.SIGINT
+            with contextlib.suppress(OSError):  # hung up: the terminal may be gone, and the exit is what matters
+                click.echo(f"{STOPPED_BY.get(stopped_by, 'interrupted')}; run the same command again to resume",
+                           err=True)
             # At once, not through the interpreter's shutdown: the models' native threads may still be running,
             # and tearing them down under them aborts the process (a core dump instead of 130). Nothing is lost:
             # each talk is committed in one transaction, and the lock goes with the process.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(143 if terminated else 130)  # 128 + the signal, as a shell reports it
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(OSError):
+                    stream.flush()
+            os._exit(128 + stopped_by)  # 128 + the signal, as a shell reports it
 
 
 def settings_from(**options) -> Settings:
@@ -211,8 +282,10 @@ def main() -> None:
 @main.command()
 @click.argument("sources", nargs=-1)
 @library_option
-@click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Read more sources from a file, one per line (# comments allowed).")
+@click.option("--from-file", "from_files", multiple=True, metavar="LIST",
+              type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+              help="Read more sources from a file, one per line (# comments allowed); - reads the standard input. "
+                   "Repeat for several.")
 @setting_options("whisper_model", "embed_model", "device", "compute_type", "language", "translate", "batch_size",
                  "beam_size", "threads", "transcribe_workers", "keep_media", "captions", "ray_workers",
                  "max_download_mb", "download_stall_seconds", "parse_metadata", "vocabulary")
@@ -222,7 +295,7 @@ def main() -> None:
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Where talks are processed: this process, or Ray actors (pip install 'ray>=2.40').")
 @click.option("--ray-address", default=None, help="Ray cluster to join (default: start a local one).")
-def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
+def index(sources, from_files, reindex, engine, ray_address, **options) -> None:
     """Index talks from URLs (videos, playlists, channels, feeds, pages, media) and local files or folders."""
     from talksearch.indexer.pipeline import IndexRun
     from talksearch.indexer.sources import read_source_list
@@ -234,16 +307,33 @@ def index(sources, from_file, reindex, engine, ray_address, **options) -> None:
     if ray_flags and engine != "ray":  # ignored otherwise, and the talks indexed here instead
         raise click.UsageError(f"{ray_flags[0]} needs --engine ray")
     sources = list(sources)
-    if from_file is not None:
+    lists = [_StandardInput() if str(path) == "-" else path for path in from_files]
+    for listed in lists:  # in the order given, after the SOURCEs
         try:
-            sources += read_source_list(from_file)
+            sources += read_source_list(listed)
         except UnicodeDecodeError:
-            raise click.BadParameter("not a text file (UTF-8): one source per line", param_hint="--from-file") from None
-    if not sources:
+            raise click.BadParameter(f"{shown(str(listed))}: not a text file (UTF-8): one source per line",
+                                     param_hint="--from-file") from None
+    if not sources and not lists:
         raise click.UsageError("name at least one SOURCE (a URL, feed, file or folder) or --from-file LIST")
-    signal.signal(signal.SIGTERM, _raise_terminated)  # only here: serve leaves SIGTERM to uvicorn
-    _run_to_end(IndexRun(settings_from(**options), engine=engine, ray_address=ray_address, reindex=reindex),
+    settings = settings_from(**options)  # (a wrong setting is said all the same)
+    if not sources:  # a cron job's list with nothing in it tonight: not the user's mistake, nor a library to make
+        names = ", ".join(shown(str(listed)) for listed in lists)
+        say(f"{names} name{'s' if len(lists) == 1 else ''} no sources: nothing to index")
+        return
+    _stop_as_ctrl_c_on_signals()
+    _run_to_end(IndexRun(settings, report=say_and_go_on, engine=engine, ray_address=ray_address, reindex=reindex),
                 lambda run: run.run(sources))
+
+
+class _StandardInput:
+    """``--from-file -``: the standard input, read as read_source_list reads a file."""
+
+    def read_text(self, encoding: str) -> str:
+        return sys.stdin.buffer.read().decode(encoding)
+
+    def __str__(self) -> str:
+        return "the standard input"
 
 
 def _run_to_end(run, work) -> None:
@@ -257,7 +347,8 @@ def _run_to_end(run, work) -> None:
         raise
     finally:
         run.close(failed)
-    say(summary.line())
+    say_and_go_on(summary.line())  # (its reader gone: the exit status as if it had been read)
+    _exit_if_output_lost()
     sys.exit(1 if summary.count("failed") else 0)
 
 
@@ -274,8 +365,8 @@ def reembed(old, **options) -> None:
     paths; recordings kept in OLD's media/ (--keep-media) are not copied."""
     from talksearch.indexer.reembed import Reembedding
 
-    signal.signal(signal.SIGTERM, _raise_terminated)  # as index: each talk is committed whole, and the next run resumes
-    _run_to_end(Reembedding(old, settings_from(**options)), lambda run: run.run())
+    _stop_as_ctrl_c_on_signals()  # as index: each talk is committed whole, and the next run resumes
+    _run_to_end(Reembedding(old, settings_from(**options), report=say_and_go_on), lambda run: run.run())
 
 
 @main.command("search")
@@ -375,6 +466,7 @@ def remove(talk_ids, library) -> None:
         refused = [why for talk_id in dict.fromkeys(talk_ids) if (why := _removed_one(lib, talk_id))]
     if refused:
         raise LibraryError("; ".join(refused))
+    _exit_if_output_lost()
 
 
 def _removed_one(lib, talk_id: str) -> str | None:
@@ -384,7 +476,7 @@ def _removed_one(lib, talk_id: str) -> str | None:
         if when := lib.removal_of(talk_id):
             return f"{talk_id!r} was removed from the library on {when[:10]} already"
         return f"no talk {talk_id!r} in the library (see: talksearch talks)"
-    say(f"removed {talk_id} ({printable(talk.title)}): a later run of its source skips it")
+    say_and_go_on(f"removed {talk_id} ({printable(talk.title)}): a later run of its source skips it")
     return None
 
 
@@ -398,13 +490,14 @@ def restore(talk_ids, library) -> None:
         refused = []
         for talk_id in dict.fromkeys(talk_ids):
             if when := lib.forget_removal(talk_id):
-                say(f"{talk_id}, removed on {when[:10]}: the next run of its source adds it back")
+                say_and_go_on(f"{talk_id}, removed on {when[:10]}: the next run of its source adds it back")
             elif lib.talk(talk_id) is not None:
                 refused.append(f"{talk_id!r} is in the library: nothing to restore")
             else:
                 refused.append(f"{talk_id!r}: no such talk was removed from the library")
     if refused:
         raise LibraryError("; ".join(refused))
+    _exit_if_output_lost()
 
 
 @contextlib.contextmanager
