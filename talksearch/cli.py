@@ -17,6 +17,7 @@ try:
     from pydantic_settings import SettingsError
 
     from talksearch.library import LibraryError, MissingParts
+    from talksearch.schemas import SEARCH_OFFSET_MAX
     from talksearch.models import ModelError
     from talksearch.settings import Settings, blank_admin_token, unknown_variables
     from talksearch.settings_flags import setting_options
@@ -373,9 +374,11 @@ def reembed(old, **options) -> None:
 @click.argument("query")
 @library_option
 @click.option("--limit", type=click.IntRange(1, 100), default=None, help="Results to show (1-100).")
+@click.option("--offset", type=click.IntRange(0, SEARCH_OFFSET_MAX), default=0,
+              help="Skip this many results (paging: --json's next_offset).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
 @language_option
-def search_command(query, limit, as_json, library, languages) -> None:
+def search_command(query, limit, offset, as_json, library, languages) -> None:
     """Search the library."""
     from talksearch.search import QueryError, open_searcher
     from talksearch.search.searcher import quotes_dropped_note, words_not_found_note
@@ -384,7 +387,7 @@ def search_command(query, limit, as_json, library, languages) -> None:
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
     try:
-        response = searcher.search(query, limit or settings.search_limit, filters=filters)
+        response = searcher.search(query, limit or settings.search_limit, offset=offset, filters=filters)
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
     if as_json:

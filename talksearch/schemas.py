@@ -6,6 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# A search ranks every hit before its page, so its pages stop here (the API, the pages, MCP and the CLI refuse an
+# offset past it): no response names a next page beyond it.
+SEARCH_OFFSET_MAX = 10_000
+
 _TALK_EXAMPLE = {
     "id": "3f2a9c1d0b7e", "title": "Checkpointing Long-Running Simulations to Object Storage",
     "url": "https://example.org/talks/checkpointing.ogg", "channel": "Research Computing Talks",

@@ -881,13 +881,17 @@ def test_openapi_documents_the_transcripts_as_served(api, ids):
     assert set(body["segments"][0]["words"][0]) == set(fields(sentence["words"]["items"]))
 
 
-def test_cli_search_json_is_the_api_response(api):
-    """`talksearch search --json` prints the same response object the API returns (issue 2's contract)."""
+@pytest.mark.parametrize("offset", [0, 2])
+def test_cli_search_json_is_the_api_response(api, offset):
+    """`talksearch search --json` prints the same response object the API returns (issue 2's contract), page by
+    page: --offset is the API's offset, which the JSON's next_offset names."""
     cli = subprocess.run(
         [sys.executable, "-m", "talksearch.cli", "search", "tenant isolation", "--json", "--limit", "3",
-         "--library", str(shared_library())], capture_output=True, text=True, timeout=600, check=True)
+         "--offset", str(offset), "--library", str(shared_library())],
+        capture_output=True, text=True, timeout=600, check=True)
     printed = json.loads(cli.stdout)
-    served = api.get("/api/search", params={"q": "tenant isolation", "limit": 3}).json()
+    served = api.get("/api/search", params={"q": "tenant isolation", "limit": 3, "offset": offset}).json()
+    assert printed["offset"] == offset and printed["next_offset"] == served["next_offset"] == offset + 3
     assert set(printed) == set(served)
     # The one difference by design: a talk indexed from a file on the server is that file in the terminal, and
     # the service's copy (its page, /media/{id}) over HTTP.

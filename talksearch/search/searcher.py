@@ -24,7 +24,8 @@ from talksearch.library.keyword_index import quoted_phrases
 from talksearch.library.layout import CATALOG
 from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
-from talksearch.schemas import Moment, RelatedResponse, SameMoment, SearchResponse, SearchResult, TalkSummary
+from talksearch.schemas import (SEARCH_OFFSET_MAX, Moment, RelatedResponse, SameMoment, SearchResponse, SearchResult,
+                                TalkSummary)
 from talksearch.search.ranking import Ranked, RankingOptions, rank, talks_in_reach
 from talksearch.search.repeats import without_repeats
 from talksearch.search.snippets import snippets
@@ -33,9 +34,6 @@ from talksearch.text import content_words, search_text, spelled_otherwise, token
 from talksearch.timecode import url_seconds
 
 Group = Literal["none", "talk"]
-# A search ranks every hit before its page, so its pages stop here (the API, the pages and MCP refuse an offset past
-# it): no response names a next page beyond it.
-SEARCH_OFFSET_MAX = 10_000
 # A "quoted phrase" as typed, in a query as search reads it (search_text: any double quotes are ASCII ones)
 _TYPED_PHRASE = re.compile(r'"([^"]+)"')
 
