@@ -114,6 +114,19 @@ def loopback_media() -> MediaServer:
     return server
 
 
+def talks_on_topics(folder: Path, topics: list[str], captions) -> Path:
+    """``folder``, made, holding one local talk per topic (``talk0.ogg``…: t01's audio, told apart by a title tag,
+    since the indexer knows a copy by its content) with details and English captions beside it, ``captions(topic)``
+    being the captions' cues: indexed from those, nothing is transcribed."""
+    folder.mkdir(parents=True)
+    for i, topic in enumerate(topics):
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "t01.ogg"), "-c", "copy", "-metadata",
+                        f"title={topic}", str(folder / f"talk{i}.ogg")], check=True)
+        (folder / f"talk{i}.info.json").write_text(json.dumps({"title": f"{topic} in practice", "language": "en"}))
+        (folder / f"talk{i}.en.vtt").write_text("WEBVTT\n\n" + captions(topic))
+    return folder
+
+
 def talksearch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run the real CLI as a user would."""
     return subprocess.run(

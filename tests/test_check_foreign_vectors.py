@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, talksearch
+from tests.helpers import talks_on_topics, talksearch
 
 LIGHT = ["--embed-model", "all-MiniLM-L6-v2"]  # what is checked does not depend on the embedding model
 
@@ -22,16 +21,10 @@ LIGHT = ["--embed-model", "all-MiniLM-L6-v2"]  # what is checked does not depend
 def _library(folder: Path, topics: list[str]) -> Path:
     """A library of one local talk per topic, indexed from its captions (nothing transcribed); six passages a
     talk (its sentences and windows), numbered from 1."""
-    talks = folder / "talks"
-    talks.mkdir(parents=True)
-    for i, topic in enumerate(topics):  # recordings told apart by their tags: the indexer knows a copy by content
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "t01.ogg"), "-c", "copy", "-metadata",
-                        f"title={topic}", str(talks / f"talk{i}.ogg")], check=True)
-        (talks / f"talk{i}.info.json").write_text(json.dumps({"title": f"{topic} in practice", "language": "en"}))
-        (talks / f"talk{i}.en.vtt").write_text(
-            f"WEBVTT\n\n00:00:01.000 --> 00:00:06.000\nToday I will explain how {topic} works on our cluster.\n\n"
-            f"00:00:07.000 --> 00:00:14.000\nWe measured {topic} for a whole year on real jobs and wrote it up.\n\n"
-            f"00:00:15.000 --> 00:00:19.000\nQuestions about {topic} are welcome now.\n")
+    talks = talks_on_topics(folder / "talks", topics, lambda topic: (
+        f"00:00:01.000 --> 00:00:06.000\nToday I will explain how {topic} works on our cluster.\n\n"
+        f"00:00:07.000 --> 00:00:14.000\nWe measured {topic} for a whole year on real jobs and wrote it up.\n\n"
+        f"00:00:15.000 --> 00:00:19.000\nQuestions about {topic} are welcome now.\n"))
     library = folder / "library"
     indexed = talksearch("index", str(talks), "--library", str(library), *LIGHT)
     assert indexed.returncode == 0 and f"{len(topics)} added" in indexed.stdout, indexed.stdout + indexed.stderr

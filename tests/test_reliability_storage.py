@@ -27,7 +27,7 @@ import pytest
 
 from talksearch.library import Library
 from talksearch.storage import explain
-from tests.helpers import DATA, ROOT, talksearch
+from tests.helpers import DATA, ROOT, talks_on_topics, talksearch
 from tests.service_fixtures import index_captioned_copy, settings_for
 
 
@@ -111,18 +111,12 @@ def test_check_calls_a_vector_index_where_many_talks_share_a_sentence_clean_and_
     """Talks closing on the same "Thank you very much.": more than 10 passages with one vector tie, and those the
     index ranked past its 10 nearest were reported as damaged vector data; --repair rebuilt the file and reported
     the same again. Ties are found; a vector overwritten with one that outscores them all is still damage."""
-    folder = tmp_path / "talks"
-    folder.mkdir()
     topics = ["GPU scheduling", "MPI collectives", "burst buffers", "object storage", "power capping", "job arrays",
               "RDMA networking", "Lustre metadata", "fair share", "spot instances", "data locality", "FPGA offload"]
-    for i, topic in enumerate(topics):  # recordings told apart by their tags: the indexer knows a copy by content
-        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(DATA / "t01.ogg"), "-c", "copy", "-metadata",
-                        f"title={topic}", str(folder / f"talk{i}.ogg")], check=True)
-        (folder / f"talk{i}.info.json").write_text(json.dumps({"title": f"{topic} in practice", "language": "en"}))
-        (folder / f"talk{i}.en.vtt").write_text(
-            f"WEBVTT\n\n00:00:01.000 --> 00:00:06.000\nToday I will explain how {topic} works on our cluster.\n\n"
-            f"00:00:07.000 --> 00:00:12.000\nWe measured {topic} for a whole year on real jobs.\n\n"
-            "00:00:13.000 --> 00:00:15.000\nThank you very much.\n")
+    folder = talks_on_topics(tmp_path / "talks", topics, lambda topic: (
+        f"00:00:01.000 --> 00:00:06.000\nToday I will explain how {topic} works on our cluster.\n\n"
+        f"00:00:07.000 --> 00:00:12.000\nWe measured {topic} for a whole year on real jobs.\n\n"
+        "00:00:13.000 --> 00:00:15.000\nThank you very much.\n"))
     library = tmp_path / "library"
     indexed = talksearch("index", str(folder), "--library", str(library), "--embed-model", "all-MiniLM-L6-v2")
     assert indexed.returncode == 0 and f"{len(topics)} added" in indexed.stdout, indexed.stdout + indexed.stderr
