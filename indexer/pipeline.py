@@ -45,6 +45,7 @@ class Summary:
 
     @property
     def audio_seconds(self) -> float:
+        """The added talks' audio this run heard (not what an interrupted run had transcribed): what its speed is of."""
         return sum(o.audio_seconds for o in self.outcomes if o.status == "added")
 
     @property
@@ -53,10 +54,12 @@ class Summary:
 
     def line(self) -> str:
         updated = f"{self.count('updated')} updated, " if self.count("updated") else ""  # (known talks' new details)
+        # a run that transcribed nothing (talks skipped, or resumed whole) has no speed: 0.0× would say it was slow
+        speed = f" ({self.realtime_factor:.1f}× real time)" if self.audio_seconds else ""
         return (
             f"{self.count('added')} added, {updated}{self.count('skipped')} skipped, {self.count('failed')} failed; "
-            f"{self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s "
-            f"({self.realtime_factor:.1f}× real time)" + (f" on {self.workers} workers" if self.workers > 1 else "")
+            f"{self.audio_seconds / 3600:.2f} h of audio in {self.wall_seconds:.1f} s{speed}"
+            + (f" on {self.workers} workers" if self.workers > 1 else "")
         )
 
 
@@ -182,10 +185,12 @@ class IndexRun:
         self._done_transcribing(processed)
         self._placed.add(talk_id)
         self._retiring.pop(talk_id, None)  # (--reindex: its recording, met at another path, indexed there again)
-        heard = processed.audio_seconds - processed.resumed_seconds  # by this run: the rest an interrupted run's
-        detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s, "
-                  f"{heard / processed.seconds:.1f}× real time, {len(processed.passages)} passages, "
-                  f"{processed.talk.transcript_source}")
+        # by this run: the rest an interrupted run's (rounded: a talk resumed whole leaves a sum's float error)
+        heard = round(processed.audio_seconds - processed.resumed_seconds, 2)
+        # a talk an interrupted run transcribed whole has no speed: 0.0× would say this run was slow
+        speed = f", {heard / processed.seconds:.1f}× real time" if heard else ""
+        detail = (f"{talk_id}, {clock(processed.audio_seconds)} of audio in {processed.seconds:.1f} s{speed}, "
+                  f"{len(processed.passages)} passages, {processed.talk.transcript_source}")
         if processed.resumed_seconds:
             detail += f"; resumed: {clock(processed.resumed_seconds)} of it transcribed by an interrupted run"
         if processed.captions_refused:  # the one line says why the talk's captions were not used
@@ -205,7 +210,8 @@ class IndexRun:
             detail += f"; removed from this library on {removed[:10]}, added back"
         if displaced is not None:
             detail += _removed(displaced)
-        return Outcome("added", label, detail, processed.audio_seconds, talk_id)
+        # the audio this run heard, which the run's speed (Summary) is of, as the line's is
+        return Outcome("added", label, detail, heard, talk_id)
 
     def _done_transcribing(self, processed: Processed) -> None:
         """Remove every chunk log of the talk's (those of other settings too): none is resumed once it is done."""

@@ -415,8 +415,8 @@ def _cue_texts(exported: str) -> list[list[str]]:
 
 def test_a_long_sentence_is_exported_as_subtitle_sized_cues_that_players_and_this_reader_take_back(tmp_path):
     """A 40-word sentence shown as one cue covers the picture for 14 s. Exported, it is cut into cues of at most two
-    lines of 42 characters and 7 s, timed by its words, the speaker named on each (WebVTT) or where they start
-    (SubRip); ffmpeg reads both, and the caption reader joins the cues back into the one sentence."""
+    lines of 42 characters (two lines for at most 7 s), timed by its words, the speaker named on each (WebVTT) or
+    where they start (SubRip); ffmpeg reads both, and the caption reader joins the cues back into the one sentence."""
     import re
     import subprocess
     from dataclasses import replace

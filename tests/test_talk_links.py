@@ -47,6 +47,20 @@ def test_a_moment_past_the_end_plays_the_talk_from_its_start_and_says_so(api, id
 
 
 @pytest.mark.models
+def test_an_embedded_moment_past_the_end_plays_the_talk_from_its_start_and_says_so(api, ids):
+    """As the talk page does (above), by the same rule and in its words: the embed's media fragment asked the player
+    for a moment the talk does not have, and said nothing; oEmbed handed out that iframe."""
+    html = api.get(f"/embed/talks/{ids['t01']}", params={"t": "1h"}).text
+    assert "The link asks for 1:00:00, past the end of this talk (0:20): it plays from the start." in html
+    player = unescape(re.search(r'<(?:video|audio)[^>]* src="([^"]*)"', html)[1])
+    assert player and "#t=" not in player
+    assert "?t=3600" not in html  # nor does its link to the talk page ask for that moment again
+    assert "past the end" not in api.get(f"/embed/talks/{ids['t01']}", params={"t": "20"}).text
+    oembed = api.get("/oembed", params={"url": f"{api.base}/talks/{ids['t01']}?t=1h"}).json()["html"]
+    assert f'/embed/talks/{quote(ids["t01"])}"' in oembed  # the talk's iframe, as the page's discovery link is
+
+
+@pytest.mark.models
 def test_oembed_reads_a_links_moment_as_the_page_does(api, ids):
     page = f"{api.base}/talks/{ids['t01']}"
 

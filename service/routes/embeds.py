@@ -20,6 +20,7 @@ from pydantic import BeforeValidator, ValidationError, validate_call
 from talksearch.service.errors import ApiError, wants_page
 from talksearch.service.params import NOT_UTF8, Filters, no_such_talks, not_utf8, talk_filter
 from talksearch.service.rendering import base_path, environment, render, site_url
+from talksearch.service.routes.pages import moment_in_talk
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
@@ -129,19 +130,20 @@ def embed_talk(
         segments = library.segments(talk_id) if talk else []
     if talk is None:
         raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
+    t, past_end = moment_in_talk(talk, t)  # as the talk page: from the start, and that said
     base = base_path(request)
     detail = talk_detail(talk, base)
     said = [s for s in segments if s.end > t and s.start < t + SAID_SECONDS][:4]
     src = detail.player.src or ""
     # A media fragment starts the player at the moment; browsers seek there without any script.
-    media = f"{src}#t={url_seconds(t)}" if src else ""
+    media = f"{src}#t={url_seconds(t)}" if src and t else src
     origin = media_origin(src)
     page = f"{base}/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(t)}" if t else "")
     source = link_at(talk, t, served=True, base=base)
     if source.startswith(f"{base}/talks/"):  # no source to play (a local file moved away): our page cannot either
         source = None
     return _page(render("embed_talk.html", base, css=_css(), talk=detail, start=t, media=media, said=said,
-                        source=source, page=page), state, origin)
+                        source=source, page=page, past_end=past_end), state, origin)
 
 
 _NOT_OURS = "the url is not a talk page, moment or search of this service"
@@ -185,7 +187,8 @@ def oembed(
             raise ApiError(404, f"no talk {talk_id!r} at {url!r}")
         # the moment as the talk page reads it: its ?t= (the last, as a request reads a repeated one), else #t=
         moment = query.get("t") or parse_qs(parts.fragment).get("t") or [""]
-        start = round(link_seconds(moment[-1]), 2)
+        # one past the talk's end: the talk's iframe, as the talk page's discovery link is
+        start, _ = moment_in_talk(talk, round(link_seconds(moment[-1]), 2))
         src = f"{base}/embed/talks/{quote(talk_id, safe='')}" + (f"?t={url_seconds(start)}" if start else "")
         title, width, height = talk.title, 640, 420
     elif path in ("", "/embed") and query.get("q", [""])[-1].strip():  # the last q, as the search page reads it

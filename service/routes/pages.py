@@ -267,6 +267,15 @@ def talk_list(request: Request) -> RedirectResponse:
     return RedirectResponse(base_path(request) + "/", status_code=307)
 
 
+def moment_in_talk(talk: StoredTalk, start: float) -> tuple[float, float | None]:
+    """Where a link's moment plays the talk from, and the moment asked for where it is past the talk's end (a typo,
+    another talk's time): such a link plays the talk from its start, and its page says so. The talk page's rule, and
+    its embed's and oEmbed's."""
+    if talk.duration and start > talk.duration:
+        return 0.0, start
+    return start, None
+
+
 @router.get("/talks/{talk_id}", response_class=HTMLResponse)
 def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
     with state.searcher.reading() as library:
@@ -274,10 +283,7 @@ def talk_page(state: State, talk_id: str, request: Request) -> HTMLResponse:
         segments = library.segments(talk_id) if talk else []
     if talk is None:
         raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
-    start = link_seconds(request.query_params.get("t", ""))
-    past_end = start if talk.duration and start > talk.duration else None
-    if past_end:  # a moment past the end (a typo, another talk's time): the talk from its start, and that said
-        start = 0.0
+    start, past_end = moment_in_talk(talk, link_seconds(request.query_params.get("t", "")))
     current = next((s for s in reversed(segments) if s.start <= start + 0.05), None) if start else None
     # oEmbed discovery: consumers (CMSs, wikis) turn a pasted talk link into the /embed iframe.
     oembed = site_url(request) + "/oembed?" + urlencode({"url": str(request.url.replace(query=f"t={url_seconds(start)}" if start else ""))})
