@@ -19,10 +19,28 @@ class SourceRefused(ValueError):
     """The source may not be fetched; the message is meant for the user."""
 
 
+# NAT64's prefixes (RFC 6052, 8215): a host on an IPv6-only network reaches IPv4 host a.b.c.d at 64:ff9b::a.b.c.d
+# through its gateway, inside its own network too (10.0.0.5 as 64:ff9b::a00:5)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # for a network's own use: never a public host
+
+
+def _ipv4_inside(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 host an IPv6 address reaches: mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4
+    (2002:a.b.c.d::) or IPv4-compatible (::a.b.c.d, deprecated, still routed by some stacks); None for others."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64 or int(ip) >> 32 == 0:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        ip = _ipv4_inside(ip) or ip  # judged by the IPv4 host it reaches: Python's ranges judge the IPv6 form
     # is_global is False for loopback, private, link-local, shared (CGNAT), reserved and unspecified ranges.
     return ip.is_global and not ip.is_multicast
 
@@ -30,6 +48,9 @@ def is_public(address: str) -> bool:
 def check_source(url: str, allow_private: bool) -> str:
     """The URL, stripped, if the API may index it; raises SourceRefused otherwise."""
     url = url.strip()
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        # urlsplit drops tabs and newlines before its checks, and the job would be given the string as sent
+        raise SourceRefused("the URL holds a space or control character (write a space in a URL as %20)")
     try:
         parts = urlsplit(url)
         port = parts.port

@@ -73,6 +73,10 @@ def test_openapi_names_the_admin_token_where_it_is_needed():
     "http://192.168.0.10/x", "http://172.16.5.4/x", "http://169.254.169.254/latest/meta-data/",
     "http://0.0.0.0/x", "http://100.64.0.1/x", "http://[fe80::1]/x", "http://[::ffff:127.0.0.1]/x",
     "http://2130706433/x",  # 127.0.0.1 as one decimal number
+    # an IPv4 host inside an IPv6 address: NAT64 (an IPv6-only network's gateway reaches 10.0.0.5 at 64:ff9b::a00:5),
+    # a local NAT64 prefix, 6to4, IPv4-compatible
+    "http://[64:ff9b::7f00:1]/x", "http://[64:ff9b::a00:5]/x", "http://[64:ff9b:1::a00:1]/x", "http://[2002:7f00:1::]/x",
+    "http://[::127.0.0.1]/x", "http://[::a00:1]/x",
 ])
 def test_ssrf_private_sources_refused(source):
     response = read_server().client.post("/api/index", json={"source": source}, headers=AUTH)
@@ -86,6 +90,17 @@ def test_ssrf_private_sources_refused(source):
 ])
 def test_only_http_sources(source):
     assert_error(read_server().client.post("/api/index", json={"source": source}, headers=AUTH), 422, "source_refused")
+
+
+@pytest.mark.parametrize("source", ["ht\ttp://127.0.0.1:9/feed.xml", "http://127.0.0.1:9/fee\nd.xml",
+                                    "http://127.0.0.1:9/a talk.mp3"])
+def test_a_source_with_a_space_or_control_character_is_refused_as_such(source):
+    """urlsplit drops tabs and newlines before the scheme and host are checked, and the job was given the string as
+    sent: "ht\ttp://…" indexed as a local path (which the API never takes), "fee\nd.xml" as feed.xml under another
+    name. On a server that allows loopback sources, so that nothing else refuses them."""
+    error = assert_error(admin_server().client.post("/api/index", json={"source": source}, headers=AUTH), 422,
+                         "source_refused")
+    assert "space or control character" in error["message"], error
 
 
 def test_guard_refuses_connections_to_private_addresses_in_the_indexing_process():
