@@ -54,6 +54,13 @@ class TranscriptionOptions:
     # speaker for 26 s), or one sound repeated ("Carréz-en-en-en…" for 26 s). 0 keeps every such segment.
     min_words_per_second: float = 1.0
     sparse_seconds: float = 4.0
+    # A window decoded again is decoded without the silences in it this long or longer (as the batched pass's VAD
+    # hears them), each part between them on its own. The batched pass decodes VAD's speech alone, joined, so one
+    # of its segments may span a long pause (4.7-107.5 s for two sentences 95 s apart: sparse); decoded whole,
+    # tiny.en wrote "you" in each silent 30-s window (no-speech probability 0.95, log-probability -0.84: kept), and
+    # timed the second sentence 8 s early, which dropping what lies outside VAD's speech would not mend. Pauses in
+    # speech are shorter, and a window without such silences is decoded as before (the dev set has no retries).
+    retry_longest_silence: float = 5.0
     # A word whisper times longer than this was stretched over audio it was not said in. It happens at a segment's
     # start, under babble: "A" 0.0, "year" 0.5-10.1, "ago," 10.1-17.2, "our" 17.5, for "...years ago, our" said at
     # 16.1-17.4, the two sentences before it unheard (bench/sets/speech, s02); the segment, and the passage it
@@ -275,7 +282,7 @@ class Transcriber:
         o = self.options
         raw_segments, info = self.pipeline().transcribe(
             samples, language=language, batch_size=o.batch_size, beam_size=o.beam_for(language), vad_filter=o.vad_filter,
-            word_timestamps=o.word_timestamps, **prompt,
+            vad_parameters=_first_pass_vad(), word_timestamps=o.word_timestamps, **prompt,
             no_speech_threshold=o.no_speech_threshold, log_prob_threshold=o.log_prob_threshold,
             compression_ratio_threshold=o.compression_ratio_threshold,
         )
@@ -297,6 +304,14 @@ class Transcriber:
 
     def _retry(self, samples, start: float, end: float, offset: float, language: str | None,
                prompt: dict) -> list[Segment]:
+        """The window [start, end] of a chunk decoded again: each part of it between its long silences
+        (``TranscriptionOptions.retry_longest_silence``) on its own, as ``_retry_part`` decodes it."""
+        parts = _between_long_silences(samples, start, end, self.options.retry_longest_silence)
+        return [segment for part_start, part_end in parts
+                for segment in self._retry_part(samples, part_start, part_end, offset, language, prompt)]
+
+    def _retry_part(self, samples, start: float, end: float, offset: float, language: str | None,
+                    prompt: dict) -> list[Segment]:
         """The window [start, end] of a chunk decoded again alone, with temperature fallback, and without the
         prompt too when that recovers less than half of it; what passes the hallucination filter is kept."""
         clip = samples[int(start * SAMPLING_RATE):int(end * SAMPLING_RATE)]
@@ -352,6 +367,36 @@ class Transcriber:
                     text = segment.text.strip()
                     english[inside[index]] = f"{english[inside[index]]} {text}" if english[inside[index]] else text
         return english
+
+
+def _first_pass_vad():
+    """The batched pass's VAD options: faster-whisper's own for it (speech at most one 30-s window long, split at
+    pauses of 0.16 s), named so that a window decoded again is cut where the same VAD hears silence."""
+    from faster_whisper.vad import VadOptions
+
+    return VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)
+
+
+def _between_long_silences(samples: np.ndarray, start: float, end: float, longest: float) -> list[tuple[float, float]]:
+    """The parts of the window [start, end] of ``samples`` (seconds) between the silences VAD hears in it that last
+    ``longest`` seconds or more (between its speech, and before or after it); the whole window where VAD, on the
+    window alone, hears no speech: the batched pass, whose VAD heard the whole chunk, found some there."""
+    from faster_whisper.vad import get_speech_timestamps
+
+    clip = samples[int(start * SAMPLING_RATE):int(end * SAMPLING_RATE)]
+    if len(clip) == 0:
+        return [(start, end)]
+    speech = [(start + s["start"] / SAMPLING_RATE, start + s["end"] / SAMPLING_RATE)
+              for s in get_speech_timestamps(clip, _first_pass_vad())]
+    if not speech:
+        return [(start, end)]
+    parts, part_start = [], start if speech[0][0] - start < longest else speech[0][0]
+    for (_, said_to), (next_from, _) in zip(speech, speech[1:]):
+        if next_from - said_to >= longest:
+            parts.append((part_start, said_to))
+            part_start = next_from
+    parts.append((part_start, end if end - speech[-1][1] < longest else speech[-1][1]))
+    return parts
 
 
 def _speech_only(samples: np.ndarray) -> np.ndarray:
