@@ -15,16 +15,20 @@ from tqdm import tqdm
 from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
 
 
-def removed_from(library, key: str) -> str | None:
+def removed_from(library, key: str, for_api: bool = False) -> str | None:
     """Why the talk of archive key ``key`` is skipped, when the library records its removal (DELETE /api/talks,
     talksearch remove): since when, and how to add back that one alone (``--reindex`` would transcribe every talk of
-    its feed again). None when it was not removed."""
+    its feed again): the CLI's way, or with ``for_api`` (a job submitted over the API) the API's. None when it was
+    not removed."""
     when = library.removed_on(key)
     if when is None:
         return None
     talk_id = library.removed_as(key)
-    return (f"removed from this library on {when[:10]}; `talksearch restore {talk_id}` lets the next run add it back"
-            if talk_id else f"removed from this library on {when[:10]}; index it with --reindex to add it back")
+    if talk_id is None:  # (no API request adds it back: the API passes no flags)
+        return f"removed from this library on {when[:10]}; index it with " + (
+            "`talksearch index --reindex` (not over the API)" if for_api else "--reindex") + " to add it back"
+    restore = f"DELETE /api/removals/{talk_id}" if for_api else f"talksearch restore {talk_id}"
+    return f"removed from this library on {when[:10]}; `{restore}` lets the next run add it back"
 
 
 @dataclass

@@ -66,11 +66,16 @@ class Summary:
 class IndexRun:
     def __init__(self, settings: Settings, report: Callable[[str], None] = print, engine: str = "local",
                  ray_address: str | None = None, reindex: bool = False,
-                 on_outcome: Callable[[Outcome], None] | None = None):
+                 on_outcome: Callable[[Outcome], None] | None = None, holder: str = "talksearch index",
+                 for_api: bool = False):
         """``reindex``: talks the library has are indexed again and replace what it had (one transaction each).
-        ``report`` gets each talk's line, ``on_outcome`` its outcome (before the line), as each talk is done."""
+        ``report`` gets each talk's line, ``on_outcome`` its outcome (before the line), as each talk is done.
+        ``holder``: what a writer refused while this run holds the library is told holds it. ``for_api``: the run
+        is a job submitted over the service's API, whose client cannot run talksearch or pass it flags: its lines
+        name the API's ways (``DELETE /api/removals/ID``) rather than the CLI's."""
         self.settings = settings
         self.reindex = reindex
+        self.for_api = for_api
         self.report = report
         self.on_outcome = on_outcome
         self.engine = engine
@@ -78,7 +83,7 @@ class IndexRun:
         made = missing_parts(settings.library)  # None: a library is there already, and stays whatever happens
         # Refuse a model mismatch before any download or model load.
         self.library = Library.open(settings.library, create=True)
-        self.library.acquire_writer()
+        self.library.acquire_writer(holder)
         # Only now, holding the library: a run refused its lock must not remove what the writer holding it made.
         self._made = made
         self._stored = False  # whether a talk was committed (a library with one is the user's, however the run ends)
@@ -169,7 +174,7 @@ class IndexRun:
         if removed and not self.reindex:  # (known only once fetched, or by the Ray engine): not stored again
             self._done_transcribing(processed)
             return Outcome("skipped", processed.talk.title or label,
-                           removed_from(self.library, processed.talk.archive_id),
+                           removed_from(self.library, processed.talk.archive_id, self.for_api),
                            talk_id=self.library.removed_as(processed.talk.archive_id))
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
@@ -222,7 +227,7 @@ class IndexRun:
         changed, as an ``updated`` line, its transcript kept (nothing was downloaded); else skipped. Named by the
         title the library holds (a local file by its path), not the listing's."""
         stored = self.library.talk_with_archive_id(known.archive_id)
-        if stored is None and (removed := removed_from(self.library, known.archive_id)):
+        if stored is None and (removed := removed_from(self.library, known.archive_id, self.for_api)):
             return Outcome("skipped", known.label, removed, talk_id=self.library.removed_as(known.archive_id))
         if stored is None:  # known under another key than the listed one (found on fetching)
             return Outcome(known.status, known.label, known.detail)
@@ -239,8 +244,12 @@ class IndexRun:
         if "title" in changed:
             # Window passages were embedded after the talk's title (indexer.passages.embedding_texts), and keep those
             # vectors: embedding them again needs the embedding model in the writer (the Ray engine's loads none),
-            # and new passage ids (an id names one vector for good: readers' indexes rely on it). --reindex does it.
-            detail += " (its passages stay embedded with the earlier title: --reindex embeds the new one)"
+            # and new passage ids (an id names one vector for good: readers' indexes rely on it). --reindex does it;
+            # over the API, which passes no flags, the talk removed, its removal forgotten and indexed again
+            detail += " (its passages stay embedded with the earlier title: " + (
+                f"to embed the new one, remove the talk (`DELETE /api/talks/{stored.id}`), forget its removal "
+                f"(`DELETE /api/removals/{stored.id}`) and index this source again)" if self.for_api
+                else "--reindex embeds the new one)")
         return Outcome("updated", label, detail, talk_id=stored.id)
 
     def _place(self, known: Known) -> Outcome:

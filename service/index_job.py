@@ -1,22 +1,40 @@
 """The child process that runs one API indexing job (see ``talksearch.service.jobs``).
 
-Reads ``{"settings": {...}, "sources": [...], "guard": bool}`` as JSON on stdin and writes JSON lines
-on stdout: ``outcome`` and ``log`` (one each per talk as it is done: the outcome, and the line the CLI prints),
-then ``summary`` or ``error``/``locked``.
+Reads ``{"settings": {...}, "sources": [...], "guard": bool, "job": ID, "service": PID}`` as JSON on stdin (``job``
+and ``service``: the job's id, which the writer lock names, and the service's pid, whose end ends this process) and
+writes JSON lines on stdout: ``outcome`` and ``log`` (one each per talk as it is done: the outcome, and the line the
+CLI prints), then ``summary`` or ``error``/``locked``.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import signal
 import sys
 from dataclasses import asdict
 
 from talksearch.service.jobs import EXIT_LOCKED
 
 
+PR_SET_PDEATHSIG = 1  # Linux's prctl: a signal for this process when the thread that started it ends
+
+
+def _end_with(service: int) -> None:
+    """Be ended (SIGTERM, as stop() ends a job) when the service that started this child ends. The child runs in a
+    session of its own (``JobQueue._run_child``), out of reach of what ends the service's process group: a service
+    killed outright (SIGKILL, the out-of-memory killer) would leave it indexing on its own, holding the library."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != service:  # the service ended before the watch was set
+        sys.exit(1)
+
+
 def main() -> int:
     request = json.load(sys.stdin)
+    if "service" in request:
+        _end_with(request["service"])
     # Our protocol gets the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -42,8 +60,11 @@ def main() -> int:
     expected = (LibraryError, ModelError, OSError)
     settings = Settings(**request["settings"])
     try:
+        # Its lines give an API client's ways (DELETE /api/removals/ID), not the CLI's; a writer refused meanwhile (a
+        # DELETE, talksearch index) names the job, not "talksearch index" with this child's pid
         run = IndexRun(settings, report=lambda line: emit("log", line=line),
-                       on_outcome=lambda outcome: emit("outcome", outcome=shown(outcome)))
+                       on_outcome=lambda outcome: emit("outcome", outcome=shown(outcome)), for_api=True,
+                       holder=f"talksearch serve's index job {request.get('job', '')}".rstrip())
     except LibraryLocked as exc:
         emit("locked", message=str(exc))
         return EXIT_LOCKED

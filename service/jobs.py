@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -113,6 +114,8 @@ class JobQueue:
             if (ran := self._run_child(job)) is None:
                 break
             rc, events = ran
+            if rc != 0 and self._stopping.is_set():  # ended by stop(): SIGTERM is not what went wrong
+                break
             if rc == EXIT_LOCKED:
                 waiting = f"waiting: {events.get('locked', 'the library is being written')}"
                 with self._lock:
@@ -129,6 +132,8 @@ class JobQueue:
                              status="failed" if failed or not outcomes else "done",
                              error=(f"{failed[0].label}: {failed[0].detail}" if failed
                                     else None if outcomes else "the source lists no talks"))
+            elif rc < 0:  # what it wrote last (a warning, a progress line) is not why it ended
+                self._update(job, status="failed", error=f"the indexer was killed by {_signal_name(-rc)}")
             else:
                 self._update(job, status="failed", error=events.get("error") or f"the indexer exited with status {rc}")
             return
@@ -142,6 +147,8 @@ class JobQueue:
             "settings": self.settings.model_dump(mode="json", exclude={"admin_token"}, exclude_unset=True),
             "sources": [job.source],
             "guard": not self.settings.allow_private_sources,
+            "job": job.id,  # the writer lock names it: a DELETE or a `talksearch index` refused meanwhile says which
+            "service": os.getpid(),  # the child ends if this process does (index_job)
         }
         events: dict = {}
         # The child writes its stderr in the locale's encoding, as this process reads it; a native library's stray
@@ -150,9 +157,13 @@ class JobQueue:
             with self._lock:  # started and named together: a stop() either sees it to end it or keeps it from starting
                 if self._stopping.is_set():
                     return None
+                # In a session of its own: a hang-up of the service's process group (its terminal or ssh session
+                # gone), which the service outlives by design (it reopens the library), killed the job with it.
+                # The service's end still ends it: stop() (SIGTERM, Ctrl-C), or the child's own watch (index_job).
                 child = subprocess.Popen(
                     [sys.executable, "-m", "talksearch.service.index_job"], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, stderr=errors, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    start_new_session=True,
                 )
                 self._child = child
             try:
@@ -177,8 +188,15 @@ class JobQueue:
                 if child.poll() is None:
                     child.kill()
                     child.wait()
-            if rc not in (0, EXIT_LOCKED) and "error" not in events:
+            if rc > 0 and rc != EXIT_LOCKED and "error" not in events:  # (a signal's end: said by _run)
                 errors.seek(0)
                 tail = [line for line in errors.read().splitlines() if line.strip()][-1:]
                 events["error"] = tail[0][:500] if tail else None
         return rc, events
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name of its own
+        return f"signal {number}"

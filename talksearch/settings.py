@@ -261,8 +261,8 @@ class Settings(BaseSettings):
     )
     admin_token: SecretStr | None = Field(
         None,
-        description="Bearer token for the admin API (`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`); "
-        "unset disables it.",
+        description="Bearer token for the admin API (`POST /api/index`, `GET /api/jobs/{id}`, "
+        "`DELETE /api/talks/{id}`, `DELETE /api/removals/{id}`); unset disables it.",
     )
     allow_private_sources: bool = Field(
         False,

@@ -48,10 +48,16 @@ def job(state: State, job_id: str) -> Job:
     return found
 
 
-_WRITING = {**_ERRORS, 409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}}
+_BUSY = {"model": ErrorResponse, "headers": {"Retry-After": {
+    "description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}}
+_WRITING = {**_ERRORS, 409: _BUSY, 503: {"model": ErrorResponse}}
 # The service's own writes, one at a time: each is short, so a request waits for the one before it. The writer lock
-# alone refused the second of two at once (409, this process named as the holder); it is for other processes.
+# alone refused the second of two at once (409, this process named as the holder); it is for the writes that take
+# long: another process's (talksearch index, remove) and this service's index jobs (a child process each, holding
+# the library from its start to its end: minutes, or hours for a feed; the lock names the job).
 _ONE_WRITE_AT_A_TIME = threading.Lock()
+# What a refused write's Retry-After says: a writer holds the library for minutes or hours, not a known time
+BUSY_RETRY_SECONDS = 60
 
 
 @contextlib.contextmanager
@@ -61,7 +67,8 @@ def _writing(state: State) -> Iterator[Library]:
         try:
             library.acquire_writer("talksearch serve")  # a refused indexer names the service
         except LibraryLocked as exc:
-            raise ApiError(409, f"{exc}; try again", "library_busy") from None
+            raise ApiError(409, f"{exc}; try again", "library_busy",
+                           {"Retry-After": str(BUSY_RETRY_SECONDS)}) from None
         except LibraryError as exc:  # e.g. a library on read-only media: nothing can be written there
             raise ApiError(503, str(exc), "library_read_only") from None
         yield library
