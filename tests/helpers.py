@@ -114,6 +114,17 @@ def loopback_media() -> MediaServer:
     return server
 
 
+def writer_only_run(settings, library):
+    """An ``IndexRun`` holding only what its writer (``commit``) reads, over ``library`` (opened, its writer lock
+    taken): no models, no sources, as ``__init__`` would load and read them."""
+    from talksearch.indexer.pipeline import IndexRun
+
+    run = IndexRun.__new__(IndexRun)
+    run.settings, run.library, run.reindex, run.for_api = settings, library, False, False
+    run._placed, run._retiring, run._stored = set(), {}, False
+    return run
+
+
 def talks_on_topics(folder: Path, topics: list[str], captions) -> Path:
     """``folder``, made, holding one local talk per topic (``talk0.ogg``…: t01's audio, told apart by a title tag,
     since the indexer knows a copy by its content) with details and English captions beside it, ``captions(topic)``

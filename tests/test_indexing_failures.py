@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import DATA, ROOT
+from tests.helpers import DATA, ROOT, writer_only_run
 
 # What these check does not depend on the embedding model (conftest's light_embedding).
 pytestmark = pytest.mark.usefixtures("light_embedding")
@@ -58,7 +58,6 @@ def test_a_processed_talk_the_writer_does_not_store_leaves_no_chunk_log(tmp_path
     """A talk committed meanwhile (met under another link) or removed while it was transcribed is skipped by the
     writer: its logs go as a committed talk's do, or they would stay in downloads/ for ever."""
     from talksearch.indexer.chunk_log import ChunkLog
-    from talksearch.indexer.pipeline import IndexRun
     from talksearch.indexer.processor import Processed
     from talksearch.library import DOWNLOADS, Library, Passage, Segment, Talk
     from talksearch.settings import Settings
@@ -71,8 +70,7 @@ def test_a_processed_talk_the_writer_does_not_store_leaves_no_chunk_log(tmp_path
                      np.ones((1, 8), np.float32))
     if skipped_as == "removed":
         assert library.delete_talk(talk.id)
-    run = IndexRun.__new__(IndexRun)  # the writer alone: no models, no sources
-    run.settings, run.library, run.reindex = Settings(library=tmp_path / "lib"), library, False
+    run = writer_only_run(Settings(library=tmp_path / "lib"), library)
     log = ChunkLog.for_transcript(tmp_path / "lib" / DOWNLOADS, talk.id, 1, "tiny.en")
     log.record(0.0, ([Segment(0, 1, "Hello there.", [])], 1.0, "en"))
     processed = Processed(talk, [Segment(0, 1, "Hello there.", [])], [Passage(0, 1, "Hello there.")],

@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from talksearch.indexer.pipeline import IndexRun, Summary
+from talksearch.indexer.pipeline import Summary
 from talksearch.indexer.processor import Processed
 from talksearch.library import Library, Passage, Segment, Talk
 from talksearch.settings import Settings
+from tests.helpers import writer_only_run
 
 pytestmark = pytest.mark.unit
 
@@ -20,9 +21,7 @@ def _committed(tmp_path, audio_seconds: float, resumed_seconds: float, seconds: 
     interrupted run and the rest by this one in ``seconds``."""
     library = Library.open(tmp_path / "lib", create=True)
     library.acquire_writer()
-    run = IndexRun.__new__(IndexRun)  # the writer alone: no models, no sources
-    run.settings, run.library, run.reindex = Settings(library=tmp_path / "lib"), library, False
-    run._placed, run._retiring, run._stored = set(), {}, False
+    run = writer_only_run(Settings(library=tmp_path / "lib"), library)
     talk = Talk(extractor="Generic", source_id="long", url="http://example.org/long.mp3", title="Long",
                 duration=audio_seconds, embed_model="test-model", transcript_source="whisper base")
     segment = Segment(0, 1, "Hello there.", [])
