@@ -34,6 +34,10 @@ from talksearch.timecode import clock
 _DONE = object()
 
 
+class RunStopped(Exception):
+    """Raised in a worker, at its next progress, once the run stops on an error (``IndexRun._process_locally``)."""
+
+
 @dataclass
 class Summary:
     outcomes: list[Outcome] = field(default_factory=list)
@@ -112,6 +116,7 @@ class IndexRun:
         # separately, so two unguarded lines can run together ('...its audionote ...', seen in CI).
         self._saying = threading.Lock()
         self.workers = 1
+        self._stopping = threading.Event()  # the run stopped on an error: workers leave their talks (RunStopped)
         # The talks this run put at a path (pointed at their recordings' new paths, or indexed from one): not
         # retired as the talk a recording met at their old path replaces
         self._placed: set[str] = set()
@@ -153,6 +158,9 @@ class IndexRun:
                 self._held.append(outcome)
                 self._release(summary)
             self._retire_unmet()
+        except Exception:  # a full disk, say: the engine stops its workers (its generator closed) before it is said
+            results.close()
+            raise
         finally:  # (interrupted: the talks still to be retired stay, and the next run finds them again)
             self._retiring.clear()
             self._release(summary)
@@ -328,30 +336,49 @@ class IndexRun:
         for slot in range(workers):
             threading.Thread(target=self._work, args=(slot, fetched, results), daemon=True).start()
         running = workers
-        while running:
-            item = results.get()
-            if item is _DONE:
-                running -= 1
-            elif isinstance(item, Exception):
-                raise item  # a model that cannot load, a full disk: the run stops with one line
-            else:
-                yield item
+        try:
+            while running:
+                item = results.get()
+                if item is _DONE:
+                    running -= 1
+                elif isinstance(item, Exception):
+                    raise item  # a model that cannot load, a full disk: the run stops with one line
+                else:
+                    yield item
+        except (Exception, GeneratorExit):  # here, or the writer's (run closes this generator): the workers stop
+            # before the error is said and the process exits; left decoding, the models' native threads were torn
+            # down under them at exit (a full disk's one line, then 'terminate called without an active exception'
+            # and rc 134, or rc 139)
+            self._stopping.set()
+            while running:
+                running -= results.get() is _DONE  # (their outcomes, and their RunStopped, go unsaid)
+            raise
 
     def _work(self, slot: int, fetched: queue.Queue, results: queue.Queue) -> None:
         """Worker thread: process fetched talks until the producer is done."""
         try:
-            while (item := fetched.get()) is not _DONE:
+            while (item := self._next_fetched(fetched)) is not _DONE:
                 if isinstance(item, Exception):  # the producer failed: the run stops, and says why
                     raise item
                 if isinstance(item, Outcome):
                     results.put((item.label, item))
                 else:
                     results.put((item[1].talk.title or item[0].label, self._process(*item, slot)))
-            fetched.put(_DONE)  # let the other workers see the end too
+            if not self._stopping.is_set():  # (stopping, they see that; and the queue may be full)
+                fetched.put(_DONE)  # let the other workers see the end too
         except Exception as exc:
             results.put(exc)
         finally:
             results.put(_DONE)
+
+    def _next_fetched(self, fetched: queue.Queue) -> object:
+        """The next fetched talk, or ``_DONE`` once the run stops (a download may be minutes away)."""
+        while not self._stopping.is_set():
+            try:
+                return fetched.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        return _DONE
 
     def _produce(self, sources: list[str], out: queue.Queue, overall: tqdm) -> None:
         """Producer thread: list and download, one or two talks ahead of the models."""
@@ -395,6 +422,8 @@ class IndexRun:
                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
 
         def on_progress(done: float, duration: float) -> None:
+            if self._stopping.is_set():
+                raise RunStopped("the run stopped")
             bar.total = duration
             bar.n = min(done, duration)
             bar.refresh()

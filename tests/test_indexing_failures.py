@@ -163,3 +163,32 @@ def test_a_chunk_log_that_cannot_be_written_is_one_note_and_the_talk_is_added(tm
     notes = [line for line in result.stdout.splitlines() if line.startswith("note")]
     assert len(notes) == 1 and "No space left on device" in notes[0] and "resum" in notes[0], result.stdout
     assert "1 added, 0 skipped, 0 failed" in result.stdout, result.stdout
+
+
+# The first talk's commit meets a full disk; once the CLI has said so, which index workers are still running.
+_FULL_AT_FIRST_COMMIT = """
+import os, sqlite3, sys, threading
+from talksearch.library import catalog
+def add_talk(self, *args, **kwargs):
+    raise sqlite3.OperationalError("database or disk is full")
+catalog.Library.add_talk = add_talk
+from talksearch.cli import main
+try:
+    main(sys.argv[1:], prog_name="talksearch")
+except SystemExit as exc:
+    workers = [t.name for t in threading.enumerate() if t.name.endswith("(_work)")]
+    print(f"[workers running] {len(workers)}", flush=True)
+    os._exit(exc.code)  # (not the interpreter's shutdown, which would tear the stragglers down: what this checks)
+"""
+
+
+@pytest.mark.models
+def test_a_run_stopped_by_the_writers_error_stops_its_workers_first(tmp_path):
+    """A full disk at a commit stopped the run while a worker was transcribing the next talk; the process then
+    exited under whisper's native threads: the one line, then 'terminate called without an active exception' and
+    rc 134, or a segmentation fault (139), seen on a small tmpfs. The workers now leave their talks first."""
+    result = _index(_FULL_AT_FIRST_COMMIT, str(DATA / "t01.ogg"), str(DATA / "t02.ogg"),
+                    "--library", str(tmp_path / "lib"), *FAST)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "no space left" in result.stderr, result.stderr
+    assert "[workers running] 0" in result.stdout, result.stdout
