@@ -767,6 +767,10 @@ def test_snapping_compares_words_by_their_first_letters_in_any_language():
     assert _shared_words("Startzeit des Containers", "Die Startzeit eines Container", 5) == 2 / 3
     assert _shared_words("détecter les fichiers abîmés", "la détection des fichiers", 0) == 1 / 4
     assert _shared_words("détecter les fichiers abîmés", "la détection des fichiers", 5) == 2 / 4
+    # ... and written as any keyboard writes them, as keyword search finds them: "Lodz" landed on the sentence after
+    # the one saying "Łódź" (a search hunt), its cosine the higher
+    assert _shared_words("Lodz", "The Straße and the Łódź sites use OpenTelemetry.", 5) == 1
+    assert _shared_words("strasse", "The Straße and the Łódź sites use OpenTelemetry.", 0) == 1
 
 
 @pytest.mark.unit

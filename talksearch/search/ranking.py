@@ -394,8 +394,9 @@ def put_named_first(library: Library, fused: dict[int, float], named: set[str], 
 
 
 def _shared_words(text: str, passage: str, letters: int = 0) -> float:
-    """The share of the query's content words that the passage contains (compared by their first ``letters``)."""
-    cut = (lambda w: w.lower()[:letters]) if letters else str.lower
+    """The share of the query's content words that the passage contains (compared by their first ``letters``, as
+    any keyboard writes them: "Lodz" is a word of "Łódź sites", as keyword search finds it)."""
+    cut = (lambda w: fold(w)[:letters]) if letters else fold
     wanted = {cut(w) for w in content_words(text)}
     have = {cut(w) for w in tokens(passage)}
     return len(wanted & have) / len(wanted) if wanted else 0.0
