@@ -115,8 +115,8 @@ class SearchResponse(BaseModel):
         "unquoted (on every page of the query)."))
     words_found: bool = Field(True, description=(
         "Whether some talk searched says one of the query's words (as keyword search reads them: stemmed, accents "
-        "folded). False: none does, and the results are only the closest in meaning or in sound (a misspelt or "
-        "misheard word), which may be far from what was asked."))
+        "folded), or the query names one by its speaker or event. False: neither, and the results are only the "
+        "closest in meaning or in sound (a misspelt or misheard word), which may be far from what was asked."))
 
 
 class RelatedResponse(BaseModel):

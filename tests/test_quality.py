@@ -219,6 +219,78 @@ def test_a_query_naming_a_talk_by_a_first_name_finds_the_moment_not_the_introduc
     assert found[0].text.startswith("A firmware bug made the machines forget"), [r.text for r in found]
 
 
+def test_a_query_naming_a_talks_speaker_or_event_found_words_and_its_year_names_that_years_event(tmp_path):
+    """A hunt: "Klaus Weber" put his talk first, by his name (which no transcript says), and every page said "No
+    talk searched says “Klaus Weber”: these are the closest in meaning or sound". And "Datacenter Summit 2024"
+    named the 2023 summit's talk as well, which came first: a year given names that year's event alone."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.library import TalkFilter
+    from talksearch.search.ranking import RankingOptions
+    from talksearch.search.searcher import Searcher
+
+    def at(cached, event):
+        cached.talk["event"] = event
+        return cached
+
+    cooling = at(_said("Liquid Cooling Retrofits", "Klaus Weber", [
+        "We moved our oldest hall to direct liquid cooling last spring.",
+        "The pumps needed a second power feed before anything else."]), "Datacenter Summit 2023")
+    heat = at(_said("Selling Waste Heat", "Ingrid Sørensen", [
+        "Our waste heat now warms four hundred flats in the town.",
+        "The heat exchanger paid for itself within three winters."]), "Datacenter Summit 2024")
+    queues = at(_said("Fair Queues for Students", "Tobias Berg", [
+        "Students wait longest when the queue favours large jobs.",
+        "We now reserve a few nodes for short runs."]), "Campus Computing Day")
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", [cooling, heat, queues], embedder,
+                                    quality.talksearch_cut(PassageOptions()))
+    try:
+        ids = {t.title: t.id for t in library.talks()}
+        searcher = Searcher(library, embedder, RankingOptions())
+        answers = {q: searcher.search(q, 3) for q in ("Klaus Weber", "Ingrid Sørensen", "Weber", "Datacenter Summit",
+                                                      "Datacenter Summit 2024", "zebra giraffe")}
+        within = searcher.search("Klaus Weber", 3, filters=TalkFilter(talks=[ids["Fair Queues for Students"]]))
+    finally:
+        library.close()
+    found = {q: (a.words_found, [r.talk.title for r in a.results]) for q, a in answers.items()}
+    for query, title in [("Klaus Weber", "Liquid Cooling Retrofits"), ("Ingrid Sørensen", "Selling Waste Heat"),
+                         ("Weber", "Liquid Cooling Retrofits"), ("Datacenter Summit 2024", "Selling Waste Heat")]:
+        assert found[query][0] is True and found[query][1][0] == title, (query, found[query])
+    assert set(found["Datacenter Summit"][1][:2]) == {"Liquid Cooling Retrofits", "Selling Waste Heat"}  # every year
+    assert found["Datacenter Summit"][0] is True
+    # the 2023 summit is not named by the 2024 one: it ranks as any other talk, far below the one named
+    first, second = answers["Datacenter Summit 2024"].results[:2]
+    assert second.score < 0.75 * first.score, [(r.talk.title, r.score) for r in (first, second)]
+    # nothing said, no one named; and a talk named outside the filters is not found within them
+    assert found["zebra giraffe"][0] is False and found["zebra giraffe"][1]
+    assert within.words_found is False and within.results
+
+
+def test_an_events_year_may_be_left_out_but_a_year_given_names_that_years_event_alone():
+    """An event's number said names its talks; one of its length but another ("2024" for "... 2023") names them
+    not; none at all (or another kind, "400 watts") leaves the year out."""
+    from talksearch.search.ranking import named_talks, talk_naming
+
+    class Names:
+        def talk_names(self):
+            return [("a", ["Klaus Weber"], "Datacenter Summit 2023"),
+                    ("b", ["Ingrid Sørensen"], "Datacenter Summit 2024"), ("c", [], "SC24"),
+                    ("d", [], "Datacenter Summit")]
+
+        def talks_saying(self, word):
+            return set()
+
+    assert named_talks(Names(), "Datacenter Summit") == {"a", "b", "d"}
+    assert named_talks(Names(), "Datacenter Summit 2024") == {"b", "d"}  # an event of no year is of any
+    assert named_talks(Names(), "datacenter summit 2023 talk on 400 watt caps") == {"a", "d"}
+    assert named_talks(Names(), "Datacenter Summit talk on 400 watt caps") == {"a", "b", "d"}  # 400 is no year
+    assert named_talks(Names(), "Datacenter Summit 2022") == {"d"}
+    assert named_talks(Names(), "sc24") == {"c"} and named_talks(Names(), "SC 2024") == set()
+    # the year is a word of the name, not of what the query asks of the talk (ranking.moment_words)
+    assert talk_naming(Names(), "Datacenter Summit 2024 heat pumps")[1] == {"datacenter", "summit", "2024"}
+
+
 def test_a_surname_that_is_also_a_spoken_word_names_a_talk_only_with_the_first_name():
     """"Price" or "Green" alone is more likely the word than the speaker: an ordinary query must not pull up the
     talk of a speaker so named. A surname no transcript holds names the talk alone."""

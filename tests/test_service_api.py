@@ -399,6 +399,10 @@ def test_a_query_no_talk_says_a_word_of_gets_the_nearest_moments_and_says_so(api
     # within the filters: t02 never says "object storage"
     within = api.get("/api/search", params={"q": "object storage", "talk": ids["t02"]}).json()
     assert within["results"] and within["words_found"] is False
+    # a speaker no transcript names: their talk is found by the name (ranking.talk_naming), not nearest in meaning
+    named = api.get("/api/search", params={"q": "Kenji Watanabe"}).json()
+    assert named["words_found"] is True and named["results"][0]["talk"]["id"] == ids["t02"], named
+    assert api.get("/api/search", params={"q": "Kenji Watanabe", "talk": ids["t01"]}).json()["words_found"] is False
 
 
 @pytest.mark.parametrize("opening, closing", [("“", "”"), ("„", "“"), ("«", "»"), ("＂", "＂")])

@@ -300,10 +300,11 @@ def talk_naming(library: Library, text: str) -> tuple[set[str], set[str]]:
     """The talks whose speaker or event the query names, as the talks store them (no fuzzy match, so that an
     ordinary query names none), in any case, with or without accents, and the query's words that name them: all
     the words of a speaker's name or of an event's (its year may be left out: "Cloud Native Research Day" names
-    "... Day 2024"), or one word of a speaker's name ("Okafor", "Morag's talk") that only the talks of speakers
-    so named say (in their introductions: "my name is Morag Sutherland"). A name that is also a word other talks
-    say ("Green", "Price", a function word such as "Will") names a talk only with the rest of the name: alone, it
-    is more likely the word, and where it is said the keyword ranking finds it."""
+    "... Day 2023" and "... Day 2024"; given, it names that year's alone, ``_says_year``), or one word of a
+    speaker's name ("Okafor", "Morag's talk") that only the talks of speakers so named say (in their
+    introductions: "my name is Morag Sutherland"). A name that is also a word other talks say ("Green", "Price",
+    a function word such as "Will") names a talk only with the rest of the name: alone, it is more likely the
+    word, and where it is said the keyword ranking finds it."""
     words = {fold(w) for w in tokens(text)}
     speakers_by_word: dict[str, set[str]] = {}
     named: set[str] = set()
@@ -316,15 +317,23 @@ def talk_naming(library: Library, text: str) -> tuple[set[str], set[str]]:
                 naming.update(w for w in words if any(w == n or (len(n) == 1 and w.startswith(n)) for n in name))
             for word in words.intersection(name):
                 speakers_by_word.setdefault(word, set()).add(talk_id)
-        event_words = {w for w in _name_words(event) if not w.isdigit()}
-        if event_words - STOP_WORDS and words >= event_words:
+        event_words = _name_words(event)
+        event_name = {w for w in event_words if not w.isdigit()}
+        if event_name - STOP_WORDS and words >= event_name and _says_year(words, event_words):
             named.add(talk_id)
-            naming.update(event_words)
+            naming.update(event_name | words.intersection(event_words))
     for word, talks in speakers_by_word.items():
         if word not in naming and _names_alone(library, word, talks):
             named |= talks
             naming.add(word)
     return named, naming
+
+
+def _says_year(words: set[str], event: tuple[str, ...]) -> bool:
+    """Whether a query's ``words`` say each of an event's numbers (its year, "2024"), or leave it out: say no number
+    of its length. "Datacenter Summit 2024" is not "... 2023", which it would name as much as the 2024 one; "400
+    watts" beside it is no year."""
+    return all(n in words or not any(w.isdigit() and len(w) == len(n) for w in words) for n in event if n.isdigit())
 
 
 def _names_alone(library: Library, word: str, own_talks: set[str]) -> bool:

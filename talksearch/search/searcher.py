@@ -26,7 +26,7 @@ from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
 from talksearch.schemas import (SEARCH_OFFSET_MAX, Moment, RelatedResponse, SameMoment, SearchResponse, SearchResult,
                                 TalkSummary)
-from talksearch.search.ranking import Ranked, RankingOptions, rank, talks_in_reach
+from talksearch.search.ranking import Ranked, RankingOptions, named_talks, rank, talks_in_reach
 from talksearch.search.repeats import without_repeats
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
@@ -121,6 +121,13 @@ def says_a_word(library: Library, text: str, talks: Collection[str] | None = Non
     scope = library.search_scope(talks) if talks is not None else None
     return any(library.keyword_search(searched, 1, selective=False, scope=scope)
                for searched in ([" ".join(words)] if words else []) + [f'"{spelling}"' for spelling in otherwise])
+
+
+def names_a_talk(library: Library, text: str, talks: Collection[str] | None = None) -> bool:
+    """Whether the query names a talk (of ``talks``, when given) by its speaker or event, as ranking reads names
+    (``ranking.talk_naming``): such a talk's moments come first."""
+    named = named_talks(library, text)
+    return bool(named if talks is None else named.intersection(talks))
 
 
 def words_not_found_note(query: str) -> str:
@@ -449,8 +456,10 @@ class Searcher:
                     hits, repeats = self._rank_once_each(library, text, vector, wanted, allowed, group)
                     if not hits and drop_quotes and quoted_phrases(text):
                         searched, (hits, repeats) = self._rank_unquoted(library, text, wanted, allowed, group)
-                # asked only when there are results: to an empty page it adds nothing
-                words_found = not hits or says_a_word(library, searched, allowed)
+                # asked only when there are results: to an empty page it adds nothing. A query naming a talk's
+                # speaker or event ("Klaus Weber") found it by those words, though its transcript never says them.
+                words_found = (not hits or says_a_word(library, searched, allowed)
+                               or (self.options.names and names_a_talk(library, searched, allowed)))
                 hits, timelines = _group_by_talk(hits) if group == "talk" else (hits, None)
                 more = len(hits) > offset + limit
                 # Results (snippets, talks, links) only for the page: a deep page's hits before it would be
