@@ -79,7 +79,8 @@ class Reembedding:
         self.new = Library.open(settings.library, create=True)
         self._stored = False
         try:
-            self.new.acquire_writer("talksearch reembed")
+            if upgraded := self.new.acquire_writer("talksearch reembed"):  # NEW, made by an earlier release
+                self.report(upgraded)
             self.new.check_embedding_model(recorded_name(settings.embed_model))  # (made meanwhile by another run)
             self.new.sync_vector_index(save=True)  # finish what an interrupted run left
             # One talk at a time, on every core (the indexer shares them among transcribing workers)

@@ -2,10 +2,13 @@
 
 What is checked: the SQLite catalog (integrity, its FTS5 word index, and its two trigram indexes holding exactly
 their passages), the FAISS file (readable, and holding exactly the catalog's passage ids), the models recorded
-(one embedding model for the whole library, found where its name says, embeddings of its dimension), leftover
-files from interrupted runs, recordings kept in ``media/`` that no talk owns, and talks indexed from a local file
+(one embedding model for the whole library, found where its name says, embeddings of its dimension), talks whose
+transcript does not say where it came from, leftover files from interrupted runs (the recordings the first releases
+kept in ``downloads/`` are not: ``repair`` moves them to ``media/``), recordings kept in ``media/`` that no talk
+owns, and talks indexed from a local file
 whose file is no longer at the path they hold, or whose path another talk holds too, and talks with the same link
 and media (reported only: see ``_local_recordings``, ``_shared_links``).
+The catalog's format is said; ``repair``, the writer, upgrades an older one first (``Library.acquire_writer``).
 The catalog holds every embedding and every text, so the vector index and the keyword indexes can always be rebuilt
 from it.
 Sentences stored before their words' vectors were kept (format 6) are counted; ``repair`` computes them with
@@ -24,7 +27,7 @@ import faiss
 import numpy as np
 
 from talksearch.embedding import model_names
-from talksearch.library import DOWNLOADS, MEDIA, VECTORS, Library, StoredTalk
+from talksearch.library import DOWNLOADS, FORMAT_VERSION, MEDIA, VECTORS, Library, StoredTalk
 from talksearch.media_types import recording_path
 from talksearch.models import ModelError, resolve
 from talksearch.text import printable
@@ -182,6 +185,20 @@ def _word_vectors(library: Library, report: CheckReport, repair: bool, batch: in
     report.repaired.append(f"computed the word vectors of {done} sentences")
 
 
+def _transcript_sources(library: Library, report: CheckReport, repair: bool) -> None:
+    """Talks whisper transcribed that do not say so (an earlier reembed read a library before format 4 as having no
+    source, and copied that): listings and pages show no source for them. --repair names whisper and its model."""
+    missing = library.count_talks_without_transcript_source()
+    if not missing:
+        return
+    report.problems.append(f"{missing} talks do not say where their transcript came from (copied from a library "
+                           "read before format 4, or written by an earlier release); --repair names whisper's for "
+                           "those it transcribed")
+    if repair:
+        named = library.name_whisper_transcript_sources()
+        report.repaired.append(f"named the source of {named} talks' transcripts (whisper and its model)")
+
+
 def _named(talk: StoredTalk) -> str:
     return f'{talk.id} "{printable(talk.title)}"'
 
@@ -240,8 +257,8 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         library.check_recorded_numbers()  # one a hand edit broke: LibraryError too, nothing to repair by guessing
         # before acquire_writer, which remakes it
         vocabulary_outdated = library.sound_vocabulary_outdated()
-        if repair:
-            library.acquire_writer("talksearch check --repair")
+        if repair and (upgraded := library.acquire_writer("talksearch check --repair")):
+            report.repaired.append(upgraded)
         integrity = library.integrity()
         if integrity != "ok":
             if not library.records_intact():
@@ -269,8 +286,10 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
             if repair:
                 library.rebuild_keyword_index()
                 report.repaired.append("rebuilt the keyword index from the passages")
-        if library.trigram_indexes_not_made_yet():  # made when the library is upgraded, which needs write access
-            report.facts.append(f"format {library.format} on a read-only file system: trigram indexes not verified")
+        if library.trigram_indexes_not_made_yet():  # made when the writer upgrades the library
+            report.facts.append(f"format {library.format} on a read-only file system: trigram indexes not verified"
+                                if library.read_only_media else
+                                f"format {library.format}: trigram indexes not verified (made by the upgrade)")
         for table in library.trigram_indexes_disagreeing():
             what = TRIGRAM_INDEX_NAMES[table]
             report.problems.append(f"the {what} disagrees with the passages")
@@ -290,10 +309,16 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         model = library.embed_model
         talks, passages = library.count_talks(), library.count_passages()
         report.facts.append(f"{talks} talks, {passages} passages; embedding model {model or '(none yet)'}")
+        report.facts.append(f"catalog format {library.format}" + (
+            "" if library.format == FORMAT_VERSION else f" (read as it is: the first command that writes the library "
+                                                        f"upgrades it to format {FORMAT_VERSION}, which earlier "
+                                                        "releases cannot read)"))
         if model is not None:
             _model_problems(model, report)
         for source, count in library.talks_per_transcript_source().items():
-            report.facts.append(f"transcripts from {source}: {count} talks")
+            if source:  # an empty one is a problem (below)
+                report.facts.append(f"transcripts from {source}: {count} talks")
+        _transcript_sources(library, report, repair)
         others = library.other_embedding_models()
         if others:
             report.problems.append(f"talks embedded with another model than the library's: {', '.join(others)}")
@@ -327,7 +352,15 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
 
         _word_vectors(library, report, repair)
 
-        leftovers = [p for p in (library.path / DOWNLOADS).glob("*")] if (library.path / DOWNLOADS).exists() else []
+        early = [file for file, _ in library.early_kept_media()]  # recordings, not leftovers: never removed
+        if early:
+            report.facts.append(f"{len(early)} recordings kept in {DOWNLOADS}/ by an earlier release (--keep-media); "
+                                f"--repair moves them to {MEDIA}/")
+            if repair and (moved := library.keep_early_media()):
+                report.repaired.append(f"moved {len(moved)} recordings kept in {DOWNLOADS}/ by an earlier release to "
+                                       f"{MEDIA}/")
+        leftovers = [p for p in (library.path / DOWNLOADS).glob("*") if p not in early] \
+            if (library.path / DOWNLOADS).exists() else []
         leftovers += list(library.path.glob(VECTORS + ".tmp"))
         if leftovers:
             report.facts.append(f"{len(leftovers)} leftover files from interrupted runs (downloads and transcriptions "

@@ -207,11 +207,12 @@ def test_a_format_1_library_is_read_as_it_is_and_upgraded_when_opened_for_writin
         assert reader.format == 1 and reader.talk(talk_id).title == "old"
         assert reader.sound_vocabulary()[0] == [] and reader.keyword_search("podman", 5) == [1, 2]
     with Library.open(tmp_path / "old") as upgraded:
+        assert upgraded.format == 1  # not the writer: read as it is (tests/test_upgrading.py)
+        upgraded.acquire_writer()
         assert upgraded.format == FORMAT_VERSION and upgraded.meta("format_version") == str(FORMAT_VERSION)
         tables = {r[0] for r in upgraded.db.execute("SELECT name FROM sqlite_master")}
         assert "sound_vocabulary" in tables and not {"passages_sound", "passages_sound_delete"} & tables
-        assert "subunit" in upgraded.sound_vocabulary()[0]  # the upgrade fills the new table in, not only a writer
-        upgraded.acquire_writer()
+        assert "subunit" in upgraded.sound_vocabulary()[0]  # the upgrade fills the new table in
         assert [pid for pid, _ in upgraded.search_vectors(_vector(2), 1)] == [2]
         assert upgraded.delete_talk(talk_id) and upgraded.count_passages() == 0  # no trigger left behind
 
@@ -235,10 +236,11 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
                      "UPDATE meta SET value = '3' WHERE key = 'format_version';")
     db.close()
     with Library.open(tmp_path / "old", readonly=True) as reader:  # read as it is: no source, no speakers
-        assert reader.format == 3 and reader.talk(talk_id).transcript_source == ""
+        assert reader.format == 3 and reader.talk(talk_id).transcript_source == "whisper tiny.en"  # as migration 4
         assert reader.segments(talk_id)[0].speaker is None
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
+        upgraded.acquire_writer()
         assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
@@ -291,6 +293,7 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         assert reader.format == 4
         assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
+        upgraded.acquire_writer()
         assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
         assert upgraded.keyword_search("uber", 5) == [2]
@@ -299,7 +302,6 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         # the vocabulary, dropped to be kept per language, is made again by the upgrade: a library only served
         # after it still finds words by their sound
         assert "subunit" in upgraded.sound_vocabulary()[0] and not upgraded.sound_vocabulary_outdated()
-        upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.keyword_search("研究", 5) == []
 
 
@@ -341,14 +343,15 @@ def test_a_format_5_library_upgrades_to_keep_word_vectors(tmp_path):
     rescoring), a talk added after has them."""
     talk_id = _format_1_library(tmp_path / "old")
     with Library.open(tmp_path / "old") as current:  # up to date, then the new column taken off again: format 5
+        current.acquire_writer()
         current.db.executescript("ALTER TABLE passages DROP COLUMN token_vectors;"
                                  "UPDATE meta SET value = '5' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 5 and reader.passage_token_vectors(reader.passages([1, 2]).values()) == {}
     with Library.open(tmp_path / "old") as upgraded:
+        upgraded.acquire_writer()
         assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.passage_token_vectors(upgraded.passages([1, 2]).values()) == {}
-        upgraded.acquire_writer()
         added = _sentences_and_window(upgraded, "new", tokens=True)
         assert len(upgraded.passage_token_vectors(upgraded.passages_within(added, 0, 2))) == 3
         assert upgraded.talk(talk_id).title == "old"
@@ -360,15 +363,16 @@ def test_a_format_6_library_upgrades_to_find_other_languages_by_trigrams(tmp_pat
     passages already stored included; a reader of format 6 finds nothing there, and searches as before."""
     talk_id = _format_1_library(tmp_path / "old")
     with Library.open(tmp_path / "old") as current:  # up to date, then made German with the new index dropped
+        current.acquire_writer()
         current.db.executescript("DROP TRIGGER passages_trigrams_insert; DROP TRIGGER passages_trigrams_delete;"
                                  "DROP TABLE passages_trigrams; UPDATE talks SET language = 'de';"
                                  "UPDATE meta SET value = '6' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 6 and reader.trigram_search("subunits", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
+        upgraded.acquire_writer()
         assert upgraded.format == FORMAT_VERSION == 10
         assert sorted(upgraded.trigram_search("subunits", 5)) == [1, 2]
-        upgraded.acquire_writer()
         assert upgraded.delete_talk(talk_id) and upgraded.trigram_search("subunits", 5) == []
 
 
@@ -411,6 +415,7 @@ def test_a_format_7_library_upgrades_to_name_the_source_of_transcripts_an_early_
         current.db.executescript("UPDATE talks SET transcript_source = '' WHERE whisper_model != '';"
                                  "UPDATE meta SET value = '7' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old") as upgraded:
+        upgraded.acquire_writer()
         assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.talk(captioned).transcript_source == "uploaded captions"
@@ -422,15 +427,16 @@ def test_a_format_8_library_upgrades_to_record_when_a_talks_details_changed(tmp_
     absent (None), and an upgraded catalog has it, empty for the talks stored before, until their details change."""
     talk_id = _format_1_library(tmp_path / "old")
     with Library.open(tmp_path / "old") as current:  # up to date, then the new column taken off again: format 8
+        current.acquire_writer()
         current.db.executescript("ALTER TABLE talks DROP COLUMN details_changed_at;"
                                  "UPDATE meta SET value = '8' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old", readonly=True) as reader:
         assert reader.format == 8 and reader.talk(talk_id).title == "old"
         assert reader.talk(talk_id).details_changed_at is None and reader.talks()[0].details_changed_at is None
     with Library.open(tmp_path / "old") as upgraded:
+        upgraded.acquire_writer()
         assert upgraded.format == FORMAT_VERSION == 10
         assert upgraded.talk(talk_id).details_changed_at is None
-        upgraded.acquire_writer()
         assert upgraded.update_talk_details(talk_id, {"title": "old, retitled"}) == ["title"]
         assert upgraded.talk(talk_id).details_changed_at > upgraded.talk(talk_id).indexed_at
 
@@ -527,13 +533,14 @@ def test_a_format_9_library_upgrades_to_remember_removed_talks_and_a_deletion_is
     deletion (not a talk retired with its recording), and adding the talk again drops the record."""
     talk_id = _format_1_library(tmp_path / "old")
     with Library.open(tmp_path / "old") as current:  # up to date, then the new table taken off again: format 9
+        current.acquire_writer()
         current.db.executescript("DROP TABLE removed_talks; UPDATE meta SET value = '9' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old", readonly=True) as reader:
         key = reader.talk(talk_id).archive_id
         assert reader.format == 9 and reader.removed_on(key) is None and reader.records_intact()
     with Library.open(tmp_path / "old") as upgraded:
-        assert upgraded.format == FORMAT_VERSION == 10 and upgraded.records_intact()
         upgraded.acquire_writer()
+        assert upgraded.format == FORMAT_VERSION == 10 and upgraded.records_intact()
         talk = upgraded.talk(talk_id)
         assert upgraded.delete_talk(talk_id) and upgraded.removed_on(key) is not None
         upgraded.bind_embedding_model("test-model", 8)

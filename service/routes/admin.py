@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from talksearch.library import Library, LibraryError, LibraryLocked
 from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job, Restored
 from talksearch.service.auth import ADMIN_TOKEN_SCHEME, AdminRoute
-from talksearch.service.errors import ApiError
+from talksearch.service.errors import ApiError, log
 from talksearch.service.netguard import SourceRefused, check_source
 from talksearch.service.rendering import base_path
 from talksearch.service.routing import ReadRoute
@@ -65,7 +65,8 @@ def _writing(state: State) -> Iterator[Library]:
     """The library with the writer lock, on a connection of its own: the service's read connection never writes."""
     with _ONE_WRITE_AT_A_TIME, Library.open(state.settings.library) as library:
         try:
-            library.acquire_writer("talksearch serve")  # a refused indexer names the service
+            if upgraded := library.acquire_writer("talksearch serve"):  # a refused indexer names the service
+                log.info(upgraded)  # (an earlier release's library, served till now as it was)
         except LibraryLocked as exc:
             raise ApiError(409, f"{exc}; try again", "library_busy",
                            {"Retry-After": str(BUSY_RETRY_SECONDS)}) from None

@@ -6,7 +6,8 @@ A library is a directory (``layout``):
                      the transcripts' vocabulary with its pronunciation
     vectors.faiss    FAISS index over passage embeddings; its ids are passage ids (type: talksearch.vector_index)
     indexer.lock     held (flock) by the one process writing
-    downloads/       audio being fetched (resumable); removed after a talk is committed
+    downloads/       audio being fetched (resumable); removed after a talk is committed (the first releases
+                     kept --keep-media recordings here: the writer that upgrades moves them to media/)
     media/           audio kept after indexing (``keep_media``), named after its talk (``kept_media_name``):
                      removed with its talk
 

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import sqlite3
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict
@@ -20,8 +21,8 @@ import numpy as np
 from talksearch import pronunciation, storage
 from talksearch.library import token_codes, vocabulary
 from talksearch.library.keyword_index import KeywordIndex
-from talksearch.library.layout import CATALOG, LOCK, MEDIA, VECTORS
-from talksearch.library.migrations import SCHEMA, TRIGRAM_INDEX_FORMATS, open_format, recorded_format
+from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, MEDIA, VECTORS
+from talksearch.library.migrations import FORMAT_VERSION, SCHEMA, TRIGRAM_INDEX_FORMATS, open_format, recorded_format
 from talksearch.library.records import (
     TALK_DETAILS,
     LibraryError,
@@ -39,6 +40,7 @@ from talksearch.library.records import (
     with_translation,
 )
 from talksearch.library.vector_sync import VectorSync
+from talksearch.media_types import MEDIA_SUFFIXES
 from talksearch.text import fold
 from talksearch.vector_index import VectorIndex, VectorPolicy
 
@@ -51,11 +53,19 @@ _RESTATED = (*TALK_DETAILS, "url", "media_url")
 
 def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
     """A catalog row as the talk it was stored from, with the id and archive key it was stored under. A column
-    an older format lacks (read-only readers do not upgrade) keeps the record's default."""
+    an older format lacks (readers do not upgrade) keeps the record's default, but for the transcript's source,
+    which every talk before format 4 had from whisper (as migration 4 records it): read as '', it was lost for good
+    in a library made from this one (reembed)."""
     present = set(row.keys())
+    derived = {} if "transcript_source" in present else {"transcript_source": _whisper_source(row["whisper_model"])}
     return StoredTalk(**{key: json.loads(row[key]) if key in _JSON_COLUMNS else row[key]
-                         for key in _TALK_COLUMNS if key in present},
+                         for key in _TALK_COLUMNS if key in present}, **derived,
                       stored_id=row["id"], stored_archive_id=row["archive_id"])
+
+
+def _whisper_source(whisper_model: str | None) -> str:
+    """The transcript source of a talk whisper transcribed with ``whisper_model`` ('' when it names none)."""
+    return f"whisper {whisper_model}" if whisper_model else ""
 
 
 def kept_media_name(extractor: str, source_id: str) -> str:
@@ -136,12 +146,9 @@ class Library(VectorSync):
                     # What is deleted (a talk removed, a transcript replaced) is overwritten with zeros, not left in
                     # free pages: off by default in SQLite's own builds (on in Debian's). No cost measured on indexing.
                     self.db.execute("PRAGMA secure_delete = ON")
-                found = None if readonly else recorded_format(self.db)
-                self.format = open_format(self.db, self.path, writable=not readonly)  # upgrades an older catalog
-                if found is not None and found < self.format:
-                    # Upgraded: migrations 3 and 5 drop the vocabulary that sound-alike matching needs. Remade now,
-                    # once, not left to the next index run: a library only served or searched would go without.
-                    self._fill_sound_vocabulary()
+                # A new catalog is made here; an older one is read as it is until the writer upgrades it
+                # (acquire_writer)
+                self.format = open_format(self.db, self.path, writable=not readonly)
                 break
             except (sqlite3.DatabaseError, LibraryError) as exc:
                 if hasattr(self, "db"):  # connected, then refused: do not leave the connection open
@@ -169,6 +176,7 @@ class Library(VectorSync):
                 raise LibraryError(storage.explain(exc, self.path)
                                    or f"library catalog {catalog} cannot be read: {exc}") from exc
         self._lock_handle = None
+        self.upgraded: str | None = None  # the writer's line saying it upgraded the catalog (acquire_writer)
         self._vectors: VectorIndex | None = None
         self._seen_data_version: int | None = None
         self.keywords = KeywordIndex(self.db)
@@ -258,9 +266,10 @@ class Library(VectorSync):
 
     # --- writing --------------------------------------------------------------------------------
 
-    def acquire_writer(self, holder: str = "talksearch index") -> None:
+    def acquire_writer(self, holder: str = "talksearch index") -> str | None:
         """Take the library's single-writer lock, or explain who holds it: a writer refused names ``holder`` (the
-        command holding it: ``talksearch serve`` for the service's DELETEs) and its pid."""
+        command holding it: ``talksearch serve`` for the service's DELETEs) and its pid. Holding it, upgrade a catalog
+        of an older format (``upgraded``): returns the one line that says so, for the command to print, else None."""
         if self.read_only_media:
             raise LibraryError(f"the library {self.path} is on a read-only file system; it can be searched, "
                                "but writing it needs write access")
@@ -287,7 +296,29 @@ class Library(VectorSync):
         handle.truncate()
         handle.flush()
         self._lock_handle = handle
+        self.upgraded = self._upgrade()
+        # Migrations 3 and 5 drop the vocabulary that sound-alike matching needs: remade by the writer that upgrades
         self._fill_sound_vocabulary()
+        return self.upgraded
+
+    def _upgrade(self) -> str | None:
+        """The writer's upgrade of an older catalog to this release's format, and of what the first releases kept
+        in downloads/ (``keep_early_media``); the line saying so, or None where the catalog is current (another
+        writer may have upgraded it since this connection read its format). Only under the lock: an earlier
+        release's indexer still writing would write its rows into a catalog of a format it does not know."""
+        found = recorded_format(self.db)
+        if found == FORMAT_VERSION:
+            self.format = found
+            return None
+        try:
+            self.format = open_format(self.db, self.path, writable=True, upgrade=True)
+        except sqlite3.DatabaseError as exc:  # nothing of the upgrade is committed (one transaction)
+            raise LibraryError(storage.explain(exc, self.path)
+                               or f"library catalog {self.path / CATALOG} cannot be upgraded: {exc}") from exc
+        moved = self.keep_early_media()
+        return (f"upgraded the library's catalog from format {found} to {self.format}; earlier releases of "
+                "talksearch cannot read it now" + (f" (moved {len(moved)} recordings an earlier release kept in "
+                                                   f"{DOWNLOADS}/ to {MEDIA}/)" if moved else ""))
 
     def _fill_sound_vocabulary(self) -> None:
         """Give a library written before the vocabulary existed, or with sounds made another way, its words
@@ -388,6 +419,9 @@ class Library(VectorSync):
         talk.indexed_at = talk.indexed_at or record_time()
         row = asdict(talk)
         row.update(id=talk.id, archive_id=talk.archive_id)
+        # A talk with a whisper model and no source was whisper's (as migrations 4 and 8 read it): stored empty, it
+        # named none for good (a talk reembed copied from a library an earlier release read before format 4)
+        row["transcript_source"] = talk.transcript_source or _whisper_source(talk.whisper_model)
         for key in _JSON_COLUMNS:
             row[key] = json.dumps(row[key])
         columns = ["id", "archive_id", *_TALK_COLUMNS]
@@ -532,6 +566,37 @@ class Library(VectorSync):
         others = self.db.execute("SELECT extractor, source_id FROM talks WHERE NOT (extractor = ? AND source_id = ?)",
                                  (talk.extractor, talk.source_id)) if files else ()
         return [] if any(kept_media_name(*other) == name for other in others) else files
+
+    def early_kept_media(self) -> list[tuple[Path, Path]]:
+        """The recordings the first releases kept in downloads/ (--keep-media; later ones keep them in media/),
+        each with its place in media/: a file with a recording's suffix, named as yt-dlp named that talk's download
+        then and now (``kept_media_name``), for a talk the library has and no other talk's id is made safe to the
+        same name. Anything else there is an interrupted run's (a .part download, a transcription's log)."""
+        folder = self.path / DOWNLOADS
+        files = [file for file in (sorted(folder.iterdir()) if folder.is_dir() else [])
+                 if file.is_file() and file.suffix.lower() in MEDIA_SUFFIXES]
+        if not files:  # most libraries have none: no need to read every talk
+            return []
+        names = Counter(kept_media_name(*row) for row in self.db.execute("SELECT extractor, source_id FROM talks"))
+        return [(file, self.path / MEDIA / file.name) for file in files if names[file.stem] == 1]
+
+    def keep_early_media(self) -> list[Path]:
+        """Writer: move ``early_kept_media`` to media/, where the library keeps recordings now (a talk deleted takes
+        its own along; in downloads/ they passed for leftovers of interrupted runs). A file of the same name in media/
+        already is left as it is, and so is this one. The files moved, at their new place."""
+        if self._lock_handle is None:
+            raise LibraryError("keep_early_media needs the writer lock (acquire_writer)")
+        moved = []
+        for file, kept in self.early_kept_media():
+            if kept.exists():
+                continue
+            try:
+                kept.parent.mkdir(exist_ok=True)
+                file.rename(kept)  # the same folder's file system: never copied, never lost halfway
+            except OSError:  # left where it is, kept all the same (check names it, --repair tries again)
+                continue
+            moved.append(kept)
+        return moved
 
     def _kept_media_named(self, name: str) -> list[Path]:
         return [file for file in self._media_files() if file.stem == name]
@@ -882,6 +947,24 @@ class Library(VectorSync):
         column = "transcript_source" if self.format >= 4 else "'whisper ' || whisper_model"
         return dict(self.db.execute(f"SELECT {column}, count(*) FROM talks GROUP BY 1").fetchall())
 
+    def count_talks_without_transcript_source(self) -> int:
+        """Talks whisper transcribed (a whisper model recorded) whose transcript source is empty: copied by an earlier
+        reembed from a library read before format 4, or written by an earlier release's indexer into an upgraded
+        catalog. None before format 4, where it is derived (``_talk_from_row``)."""
+        if self.format < 4:
+            return 0
+        return self.db.execute("SELECT count(*) FROM talks WHERE transcript_source = '' AND whisper_model != ''"
+                               ).fetchone()[0]
+
+    def name_whisper_transcript_sources(self) -> int:
+        """Writer: give ``count_talks_without_transcript_source``'s talks their source ('whisper <model>', as
+        migrations 4 and 8 do); how many."""
+        if self._lock_handle is None:
+            raise LibraryError("name_whisper_transcript_sources needs the writer lock (acquire_writer)")
+        with self.db:
+            return self.db.execute("UPDATE talks SET transcript_source = 'whisper ' || whisper_model "
+                                   "WHERE transcript_source = '' AND whisper_model != ''").rowcount
+
     def other_embedding_models(self) -> list[str]:
         """Embedding models talks were indexed with, other than the library's."""
         return [r[0] for r in self.db.execute("SELECT DISTINCT embed_model FROM talks WHERE embed_model != ?",
@@ -902,8 +985,8 @@ class Library(VectorSync):
         return [(pid, with_translation(text, translation)) for pid, text, translation in rows]
 
     def count_sentences_without_token_vectors(self) -> int:
-        if self.format < 6:
-            return 0
+        if self.format < 6:  # read without upgrading: none has them (the writer upgrades before computing them)
+            return self.db.execute("SELECT count(*) FROM passages WHERE kind = 'sentence'").fetchone()[0]
         return self.db.execute("SELECT count(*) FROM passages WHERE kind = 'sentence' AND token_vectors IS NULL"
                                ).fetchone()[0]
 

@@ -1,10 +1,13 @@
 """The catalog's format: the current schema, and the numbered migrations that bring an older catalog to it.
 
-A catalog records its format in ``meta.format_version``. Opening a library for writing (the indexer, the
-service, ``talksearch check``) upgrades an older catalog in one transaction, running every migration above
-its version in order; a newer catalog than this code knows is refused in one line, before anything is
-written. A read-only connection cannot upgrade: it reads any format from ``OLDEST_READABLE`` on, since each
-migration so far adds or drops data that readers do without (derived data, or a column they read as absent).
+A catalog records its format in ``meta.format_version``. The writer, once it holds the library's lock
+(``Library.acquire_writer``: an index run, ``check --repair``, a removal), upgrades an older catalog in one
+transaction, running every migration above its version in order, and says so once; a newer catalog than this
+code knows is refused in one line, before anything is written. Every other connection, read-only or not (a
+search, a listing, a check, the service's readers), reads an older catalog as it is, never upgrading it: an
+earlier release's indexer may still be writing it, and would write its rows into a catalog of a format it does
+not know. Readers read any format from ``OLDEST_READABLE`` on, since each migration so far adds or drops data
+that they do without (derived data, or a column they read as absent).
 
 A format change is a new entry in ``MIGRATIONS`` (statements that work on any catalog of the previous
 format, however it was reached), the same change in ``SCHEMA`` (what a new catalog is made with), and
@@ -230,13 +233,15 @@ def _migrate(db: sqlite3.Connection, statement: str) -> None:
             raise
 
 
-def open_format(db: sqlite3.Connection, path: Path, writable: bool) -> int:
-    """Make, upgrade (``writable``) or check the catalog's format; return the format it now has."""
+def open_format(db: sqlite3.Connection, path: Path, writable: bool, upgrade: bool = False) -> int:
+    """Check the catalog's format, make a new catalog (``writable``), or upgrade an older one (``upgrade``: only the
+    writer, holding the library's lock); return the format it now has. Without ``upgrade`` an older catalog is
+    read as it is, and nothing is written to it."""
     found = recorded_format(db)
     if found is not None and found > FORMAT_VERSION:
         raise LibraryError(f"library {path} has format {found}, newer than this talksearch reads "
                            f"({FORMAT_VERSION}); upgrade talksearch to use it")
-    if not writable:
+    if not writable or (found is not None and found < FORMAT_VERSION and not upgrade):
         if found is None or found < OLDEST_READABLE:
             raise LibraryError(f"library {path} has format {found or 0}; this talksearch reads "
                                f"{OLDEST_READABLE} to {FORMAT_VERSION}")

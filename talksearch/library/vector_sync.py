@@ -17,6 +17,7 @@ import numpy as np
 
 from talksearch.library.keyword_index import KeywordIndex
 from talksearch.library.layout import CATALOG, VECTORS
+from talksearch.library.migrations import FORMAT_VERSION, recorded_format
 from talksearch.library.records import LibraryError, SearchScope
 from talksearch.vector_index import EXACT, VectorIndex, VectorPolicy, batched, build, describe, retune
 
@@ -26,6 +27,7 @@ class VectorSync:
 
     path: Path
     db: sqlite3.Connection
+    format: int  # the catalog's, as this connection reads it
     vector_policy: VectorPolicy
     keywords: KeywordIndex
     _vectors: VectorIndex | None
@@ -185,6 +187,8 @@ class VectorSync:
         """For readers: pick up talks another process committed. Returns True if anything changed."""
         if self._seen_data_version is not None and self._data_version() == self._seen_data_version:
             return False
+        if self.format < FORMAT_VERSION:  # read as it was: the writer may have upgraded it since (acquire_writer)
+            self.format = recorded_format(self.db) or self.format
         self.sync_vector_index()
         self._forget_vocabulary()
         return True
