@@ -274,6 +274,56 @@ def _language_filter(languages: tuple[str, ...]):
     return TalkFilter(languages=codes) if codes else None
 
 
+# The API's search filters, named as its parameters are (published_after: --published-after).
+_FILTER_FLAGS = {"talk": "--talk", "channel": "--channel", "event": "--event", "speaker": "--speaker",
+                 "published_after": "--published-after", "published_before": "--published-before"}
+_API_NAMES = re.compile(rf"\b({'|'.join(_FILTER_FLAGS)})\b(?=:| \()")  # as the API's messages name them
+_REPEATED = (("talk", "ID", "Only within this talk (repeat for several; see: talksearch talks)."),
+             ("channel", "NAME", "Only talks from this channel (repeat for several)."),
+             ("event", "NAME", "Only talks from this event (repeat for several)."),
+             ("speaker", "NAME", "Only talks by this speaker (repeat for several)."))
+
+
+def search_filter_options(command):
+    """The API's search filters beyond --language as flags, each as its parameter is (a list repeats), and its
+    grouping."""
+    options = [click.option(_FILTER_FLAGS[name], f"{name}s", multiple=True, metavar=metavar, help=help_text)
+               for name, metavar, help_text in _REPEATED]
+    options += [click.option("--published-after", metavar="DATE",
+                             help="Only talks published on or after this date (YYYY-MM-DD, or YYYYMMDD)."),
+                click.option("--published-before", metavar="DATE",
+                             help="Only talks published on or before this date (YYYY-MM-DD, or YYYYMMDD)."),
+                # the API's group (talksearch.search.searcher.Group), whose module this command loads only to search
+                click.option("--group", type=click.Choice(["none", "talk"]), default="none", show_default=True,
+                             help="talk: one result per talk, its best moment (and the times of its others).")]
+    for option in reversed(options):  # listed in --help in this order
+        command = option(command)
+    return command
+
+
+def _search_filters(languages: tuple[str, ...], **flags):
+    """The filter flags read as the API reads its parameters (``talk_filter``: values trimmed, blank ones dropped,
+    too many or too long ones refused, dates checked, a reversed range refused), its words naming the flags: a
+    TalkFilter, or None when none is given."""
+    from pydantic import validate_call
+
+    from talksearch.service.errors import ApiError
+    from talksearch.service.params import talk_filter
+
+    chosen = _language_filter(languages)  # first, in its own words, as it was before the other flags
+    try:
+        filters = validate_call(talk_filter)(
+            talk=list(flags["talks"]), channel=list(flags["channels"]), event=list(flags["events"]),
+            speaker=list(flags["speakers"]), language=chosen.languages if chosen else None,
+            published_after=flags["published_after"], published_before=flags["published_before"])
+    except ValidationError as exc:  # not a date: a bad value of its flag, worded as click words one
+        first = exc.errors()[0]
+        raise click.BadParameter(first["msg"], param_hint=_FILTER_FLAGS[str(first["loc"][0])]) from None
+    except ApiError as exc:
+        raise click.UsageError(_API_NAMES.sub(lambda name: _FILTER_FLAGS[name[1]], exc.message)) from None
+    return filters or None
+
+
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="talksearch")
 def main() -> None:
@@ -378,18 +428,21 @@ def reembed(old, **options) -> None:
               help="Skip this many results (paging: --json's next_offset).")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's response object.")
 @language_option
-def search_command(query, limit, offset, as_json, library, languages) -> None:
+@search_filter_options
+def search_command(query, limit, offset, as_json, library, languages, group, **flags) -> None:
     """Search the library."""
     from talksearch.search import QueryError, open_searcher
-    from talksearch.search.searcher import quotes_dropped_note, words_not_found_note
+    from talksearch.search.searcher import NotFound, quotes_dropped_note, words_not_found_note
 
-    filters = _language_filter(languages)
+    filters = _search_filters(languages, **flags)
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
     try:
-        response = searcher.search(query, limit or settings.search_limit, offset=offset, filters=filters)
+        response = searcher.search(query, limit or settings.search_limit, offset=offset, filters=filters, group=group)
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
+    except NotFound as exc:  # a --talk the library lacks: the API's 404
+        raise click.ClickException(f"{exc} (see: talksearch talks)") from None
     if as_json:
         say_utf8(response.model_dump_json())
         return
@@ -406,8 +459,11 @@ def search_command(query, limit, offset, as_json, library, languages) -> None:
         copies = "".join(f"\n       also in: {printable(a.title)} ({a.talk_id}) at {clock(a.start)}" for a in r.also_in)
         # where in a long talk the moment is, as the pages show it beside the title
         chapter = f"\n       Chapter: {printable(r.chapter)}" if r.chapter else ""
+        # one result per talk (--group talk): the talk's other moments that match, as the pages' timeline shows them
+        others = [clock(m.start) for m in r.timeline or [] if m.start != r.start]
+        also_at = f"\n       also at: {', '.join(others)}" if others else ""
         say(f"{clock(r.start):>6}  {printable(r.talk.title)}{chapter}\n       {printable(r.text)}{english}\n       "
-            f"{printable(r.link)}{copies}")
+            f"{printable(r.link)}{also_at}{copies}")
 
 
 @main.command()

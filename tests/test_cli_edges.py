@@ -28,7 +28,7 @@ from talksearch.cli import SHUTDOWN_GRACE_SECONDS
 from talksearch.indexer.sources import read_source_list
 from talksearch.library import LOCK, Library, Passage, Segment, Talk
 from tests.helpers import DATA, ROOT, talksearch
-from tests.service_fixtures import copy_library, shared_library, wait_until
+from tests.service_fixtures import copy_library, read_server, shared_library, talk_ids, wait_until
 
 # What these check does not depend on the embedding model (conftest's light_embedding).
 pytestmark = pytest.mark.usefixtures("light_embedding")
@@ -353,6 +353,52 @@ def test_search_reads_its_language_filter_as_the_api_does():
     assert blank.returncode == 0 and json.loads(blank.stdout)["results"], blank.stderr  # no filter at all
     too_many = talksearch("search", "checkpoint", "--library", library, *["--language", "en"] * 51)
     assert (too_many.returncode, too_many.stderr.split(" (see")[0]) == (2, "error: --language: at most 50 values")
+
+
+@pytest.mark.models
+def test_search_takes_the_apis_filters_and_answers_as_the_api_does(cli_runs):
+    """`talksearch search` offered --language alone: none of the API's other filters (talk, channel, event, speaker,
+    the dates) nor its group. With the same parameters its --json is the API's answer."""
+    server, t01 = read_server(), talk_ids()["t01"]
+    library = str(shared_library())
+    # the feed's talks only: a local talk's link is its file here and the service's /media there
+    searches = [{"q": "checkpoint", "event": "Test Fixtures Summit 2024", "group": "talk"},
+                {"q": "storage", "speaker": [" ines moreau ", ""], "channel": "talksearch test talks",
+                 "published_after": "2024-05-01", "published_before": "20240514", "limit": 2, "offset": 1},
+                {"q": "partition keys", "talk": [t01], "language": "en"}]
+
+    def flags(params: dict) -> list[str]:
+        return [part for name, values in params.items() if name != "q"
+                for value in (values if isinstance(values, list) else [values])
+                for part in (f"--{name.replace('_', '-')}", str(value))]
+
+    *found, grouped = cli_runs(*[["search", params["q"], "--library", library, "--json", *flags(params)]
+                                 for params in searches], ["search", "checkpoint", "--library", library, "--group", "talk"])
+    for params, run in zip(searches, found):
+        assert run.returncode == 0, (params, run.stderr)
+        cli, api = json.loads(run.stdout), server.get("/api/search", params=params).json()
+        assert cli["results"], params
+        assert {**cli, "took_ms": 0} == {**api, "took_ms": 0}, params
+    # for people: a talk once, its best moment first, then the times of its other matching moments
+    titles = [line.split("  ", 1)[1] for line in grouped.stdout.splitlines() if not line.startswith(" " * 7)]
+    assert grouped.returncode == 0 and len(titles) == len(set(titles)) > 1, grouped.stdout
+    assert "       also at: " in grouped.stdout, grouped.stdout
+
+    refused = cli_runs(*[["search", "checkpoint", "--library", library, *wrong] for wrong in (
+        ["--published-after", "2024-13-01"], ["--published-before", "0"], ["--speaker", "x" * 201],
+        ["--published-after", "2024-06-01", "--published-before", "2024-05-01"], ["--group", "moments"],
+        ["--event", "e"] * 51)])
+    assert [(run.returncode, run.stderr.split(" (see")[0]) for run in refused] == [
+        (2, "error: Invalid value for --published-after: not a date (YYYY-MM-DD)"),
+        (2, "error: Invalid value for --published-before: not a date (YYYY-MM-DD)"),
+        (2, "error: --speaker: values are at most 200 characters"),
+        (2, "error: --published-after (2024-06-01) is later than --published-before (2024-05-01): no date is in "
+            "that range"),
+        (2, "error: Invalid value for '--group': 'moments' is not one of 'none', 'talk'."),
+        (2, "error: --event: at most 50 values")], [run.stderr for run in refused]
+    assert not any(run.stdout for run in refused)
+    missing = talksearch("search", "checkpoint", "--library", library, "--talk", "nope")
+    assert (missing.returncode, missing.stderr) == (1, "error: no talk 'nope' in this library (see: talksearch talks)\n")
 
 
 @pytest.mark.models

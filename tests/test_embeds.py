@@ -5,6 +5,7 @@ t02 is a YouTube talk whose title and passages carry HTML) and its Chromium."""
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -128,6 +129,59 @@ def test_an_embedded_search_says_when_no_moment_holds_the_quoted_phrase(widget_a
                                             timeout=60).text
     page = httpx.get(f"{widget_api.base}/embed", params={"q": "zebra giraffe"}, timeout=60).text
     assert "No talk searched says “zebra giraffe”: these are the closest in meaning or sound." in html.unescape(page)
+
+
+def _shown(page: str) -> list[tuple[str, str]]:
+    """The moments an embedded search lists, (talk id, start as its link writes it), in order."""
+    return re.findall(r'<a class="time" href="[^"]*/embed/talks/([^"?]+)\?t=([^"]+)"', page)
+
+
+def _link(page: str, kind: str) -> str | None:
+    found = re.search(rf'<a class="{kind}" href="([^"]+)"', page)
+    return html.unescape(found[1]) if found else None
+
+
+def test_an_embedded_search_groups_and_pages_as_the_api_does(widget_api):
+    """`group=talk` and `offset` were ignored by /embed: ten moments, several of one talk, where the API gave one a
+    talk; and no way on to the next page in the frame."""
+    from talksearch.timecode import url_seconds
+
+    def api(**params) -> list[tuple[str, str]]:
+        found = httpx.get(f"{widget_api.base}/api/search", params={"q": "checkpoint", **params}, timeout=60).json()
+        return [(r["talk"]["id"], url_seconds(r["start"])) for r in found["results"]]
+
+    grouped = httpx.get(f"{widget_api.base}/embed", params={"q": "checkpoint", "group": "talk"}, timeout=60).text
+    assert _shown(grouped) == api(group="talk"), _shown(grouped)
+    first = httpx.get(f"{widget_api.base}/embed", params={"q": "checkpoint", "group": "talk", "limit": 1}, timeout=60)
+    assert first.status_code == 200
+    assert _shown(first.text) == api(group="talk", limit=1), first.text
+    assert len(api(group="talk")) == len({talk for talk, _ in api(group="talk")}) == 2  # one a talk, of two
+    # the box searches again grouped, and the full page shows the same search grouped
+    assert '<input type="hidden" name="group" value="talk">' in first.text
+    full_page = html.unescape(re.search(r'<a href="([^"]+)" target="_blank"', first.text)[1])
+    assert parse_qs(urlsplit(full_page).query) == {"q": ["checkpoint"], "group": ["talk"]}, full_page
+    assert _link(first.text, "previous") is None  # the first page
+    more = _link(first.text, "more")
+    assert more is not None and parse_qs(urlsplit(more).query) == {"q": ["checkpoint"], "limit": ["1"],
+                                                                    "group": ["talk"], "offset": ["1"]}, more
+    second = httpx.get(f"{widget_api.base}{more}", timeout=60).text
+    assert _shown(second) == api(group="talk", limit=1, offset=1) and _shown(second) != _shown(first.text)
+    assert parse_qs(urlsplit(_link(second, "previous")).query) == {"q": ["checkpoint"], "limit": ["1"],
+                                                                   "group": ["talk"]}
+    assert _link(second, "more") is None  # two talks: no third page
+    # moments page as the API's do too; a page past the last says so, and leads back to the first
+    assert _shown(httpx.get(f"{widget_api.base}/embed", params={"q": "checkpoint", "offset": 2}, timeout=60).text) == \
+        api(offset=2)
+    past = httpx.get(f"{widget_api.base}/embed", params={"q": "checkpoint", "group": "talk", "offset": 5}, timeout=60)
+    assert "No more talks past 5 for" in past.text and "First results" in past.text
+    assert parse_qs(urlsplit(_link(past.text, "previous")).query) == {"q": ["checkpoint"], "group": ["talk"]}
+    for refused in ({"group": "moments"}, {"offset": -1}, {"offset": 10_001}):  # in the one error shape, as the API
+        assert_error(httpx.get(f"{widget_api.base}/embed", params={"q": "checkpoint", **refused}, timeout=60), 422,
+                     "invalid_request")
+    # a grouped search page pasted into an oEmbed consumer: its iframe is grouped too
+    search = httpx.get(f"{widget_api.base}/oembed", params={"url": f"{widget_api.base}/?q=power+capping&group=talk"},
+                       timeout=60)
+    assert f'src="{widget_api.base}/embed?q=power+capping&amp;group=talk"' in search.json()["html"]
 
 
 def test_embed_links_that_open_a_new_tab_say_so(widget_api, talks):

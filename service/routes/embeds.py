@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import BeforeValidator, ValidationError, validate_call
 from talksearch.service.errors import ApiError, wants_page
-from talksearch.service.params import NOT_UTF8, Filters, no_such_talks, not_utf8, talk_filter
+from talksearch.service.params import NOT_UTF8, SEARCH_OFFSET_MAX, Filters, Offset, no_such_talks, not_utf8, talk_filter
 from talksearch.service.rendering import base_path, environment, render, site_url
 from talksearch.service.routes.pages import moment_in_talk
 from talksearch.service.routing import ReadRoute
@@ -28,7 +28,7 @@ from talksearch.timecode import link_seconds, url_seconds, written_seconds
 
 from talksearch.library import TalkFilter
 from talksearch.schemas import ErrorResponse, OEmbed
-from talksearch.search.searcher import QueryError, link_at, quotes_dropped_note, words_not_found_note
+from talksearch.search.searcher import Group, QueryError, link_at, quotes_dropped_note, words_not_found_note
 
 router = APIRouter(tags=["embeds"], route_class=ReadRoute)
 _HTML = {200: {"content": {"text/html": {}}, "description": "A page for an iframe"}}
@@ -81,8 +81,12 @@ def embed_search(
     q: Annotated[str, Query(max_length=2000, description="What to look for; empty shows only the box",
                             examples=["power capping"])] = "",
     limit: Annotated[int | None, Query(ge=1, le=100, description="Results to show (1-100)")] = None,
+    offset: Offset = 0,
+    group: Annotated[Group, Query(
+        description="`talk`: one result per talk (its best moment), as the API's `group`")] = "none",
 ) -> HTMLResponse:
     response, notice = None, None
+    page = limit or state.settings.search_limit
     with state.searcher.reading() as library:
         missing = no_such_talks(library, filters.talks)
     if missing and not wants_page(request):  # not a browser's frame: the one error shape, as the API answers it
@@ -93,18 +97,31 @@ def embed_search(
         notice = f"Cannot search: {missing}."
     elif q.strip():
         try:
-            response = state.searcher.search(q, limit or state.settings.search_limit, filters=filters or None)
+            response = state.searcher.search(q, page, offset=offset, filters=filters or None, group=group)
         except QueryError as exc:
             notice = f"Cannot search: {exc}."
-    # The box searches again with the same filters: they ride along as hidden fields.
+    # The box searches again with the same filters, limit and grouping: they ride along as hidden fields (a new
+    # search starts at its first page, so the offset does not).
     hidden = [(k, v) for k, v in request.query_params.multi_items() if k in (*_FILTER_NAMES, "limit")]
+    hidden += [("group", "talk")] if group == "talk" else []
     base = base_path(request)
-    full_page = f"{base}/?" + urlencode([("q", q), *[(k, v) for k, v in hidden if k != "limit"]])
+    at_offset = [("offset", offset)] if offset else []
+    # the same results on the search page: its own page size, so everything but the limit
+    full_page = f"{base}/?" + urlencode([("q", q), *[(k, v) for k, v in hidden if k != "limit"], *at_offset])
+    next_page = previous_page = None
+    if response is not None:  # the search's other pages, in the frame, as the search page links its own
+        this_search = f"{base}/embed?" + urlencode([("q", q), *hidden])
+        if response.next_offset is not None and response.next_offset <= SEARCH_OFFSET_MAX:  # a page it would serve
+            next_page = f"{this_search}&offset={response.next_offset}"
+        if offset:  # past the last result ("No more"): back to the first page, not to an empty one before it
+            before = 0 if not response.results else max(0, offset - page)
+            previous_page = this_search + (f"&offset={before}" if before else "")
     quotes_note = quotes_dropped_note(q) if response is not None and response.quotes_dropped else None
     if response is not None and not response.words_found:  # the nearest only: said instead
         quotes_note = words_not_found_note(q)
     return _page(render("embed_search.html", base, css=_css(), q=q, response=response, notice=notice, hidden=hidden,
-                        full_page=full_page, max_chars=state.settings.max_query_chars, quotes_note=quotes_note),
+                        full_page=full_page, next_page=next_page, previous_page=previous_page,
+                        max_chars=state.settings.max_query_chars, quotes_note=quotes_note),
                  state, status=404 if missing else 200)
 
 
@@ -196,6 +213,8 @@ def oembed(
         if not_utf8(request.scope["query_string"], "url") or not_utf8(parts.query.encode()):
             raise ApiError(422, NOT_UTF8, "invalid_query")
         keep = [(k, v) for k, values in query.items() if k in ("q", *_FILTER_NAMES) for v in values]
+        if query.get("group", [""])[-1] == "talk":  # one result per talk, as the search page reads its group
+            keep.append(("group", "talk"))
         # what the embed would refuse is refused here too (a 422, or a 404 for a talk the library lacks), not an iframe
         talks = _embed_filters(query).talks
         with state.searcher.reading() as library:
