@@ -566,7 +566,8 @@ def _writing(library: Path | None, command: str):
     from talksearch.library import Library
 
     with Library.open(settings_from(library=library).library) as lib:
-        lib.acquire_writer(f"talksearch {command}")
+        if upgraded := lib.acquire_writer(f"talksearch {command}"):  # an earlier release's library
+            say_and_go_on(upgraded)
         yield lib
 
 
