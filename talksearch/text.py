@@ -62,24 +62,30 @@ def content_words(text: str) -> list[str]:
 #   a talk saying 1.2 first), and one-digit numbers are no content words, so "1.4" was never found said at all;
 # - a thousand or more written plainly or with separators ("9000" / "9,000"), the other way;
 # - a word of letters then digits or digits then letters ("H100", "12MW", "25GbE"), apart: whisper writes "H-100"
-#   and "12 MW" (two words), which the joined word never matches;
+#   and "12 MW" (two words), which the joined word never matches; and letters and digits typed as one term with a
+#   hyphen or a space between them ("H-100", "A 100", "GPT-4"), joined, as the transcript may write them. Not after
+#   a function word ("a 100 nodes" is no A100, "in 100 days" no "in100"), nor when a decimal point or letters
+#   continue the number ("GPT 3.5", "H 100GB"): a term's version or unit, not its model number;
+# - a name ending in its version ("RoCEv2", "IPv6": a capital, then "v" and digits), the version apart ("RoCE v2");
 # - single letters around slashes ("I/O"), as written and joined ("IO", as whisper writes it): "I" and "O" alone are
 #   no words to find;
 # - a word in camel case ("OpenTelemetry", "ConfigMap"), apart, and two words side by side, joined ("open telemetry":
 #   "opentelemetry", "RoCE v2": "RoCEv2"): whisper writes a product's name either way;
 # - a number with a unit, the unit's symbol and its name each for the other ("12 MW": "12 megawatts", "700
-#   petabytes": "700 PB"), as whisper writes one or the other.
+#   petabytes": "700 PB" and "700PB"), as whisper writes one or the other.
 _DECIMAL = re.compile(r"(?<![\w.,])[^\W\d_]*\d+(?:[.,]\d+)+")  # a version's letter with it: "v1.29" is "v1 29"
 _THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w.,]\d)")
 _PLAIN_THOUSANDS = re.compile(r"[1-9]\d{3,8}")
 _LETTERS_DIGITS = re.compile(r"([^\W\d_]+)(\d+)|(\d+)([^\W\d_]+)")
+_LETTERS_APART_FROM_DIGITS = re.compile(r"(?<![\w.,-])([^\W\d_]+)(?:-| +)(\d+)(?![\w-]|[.,]\d)")
+_VERSIONED = re.compile(r"([^\W\d_]*[A-Z])(v\d+)")
 _SLASHED_LETTERS = re.compile(r"(?<![\w/])[^\W\d_](?:/[^\W\d_])+(?![\w/])")
 _JOINED_AT_MOST = 8  # a name is a word or two of a short query; a 500-character one would add a term a word
 _CAMEL_CASE = re.compile(r"[a-z][A-Z]")
 _CAMEL_PARTS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 # Units of what talks of computing measure, by symbol (lower case) and by name (FTS5 stems its plural alike)
-_UNITS = {"kw": "kilowatts", "mw": "megawatts", "gw": "gigawatts", "kb": "kilobytes", "mb": "megabytes",
-          "gb": "gigabytes", "tb": "terabytes", "pb": "petabytes", "eb": "exabytes", "ms": "milliseconds",
+_UNITS = {"w": "watts", "kw": "kilowatts", "mw": "megawatts", "gw": "gigawatts", "kb": "kilobytes",
+          "mb": "megabytes", "gb": "gigabytes", "tb": "terabytes", "pb": "petabytes", "eb": "exabytes", "ms": "milliseconds",
           "us": "microseconds", "ns": "nanoseconds", "gbps": "gigabits per second", "ghz": "gigahertz"}
 _UNIT_SYMBOLS = {name.split()[0].rstrip("s"): symbol for symbol, name in _UNITS.items() if symbol != "gbps"}
 _NUMBER_UNIT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)")
@@ -94,16 +100,25 @@ def spelled_otherwise(text: str) -> list[str]:
             found.append(f"{int(word):,}")
         elif parts := _LETTERS_DIGITS.fullmatch(word):
             found.append(" ".join(part for part in parts.groups() if part))
+            if versioned := _VERSIONED.fullmatch(word):
+                found.append(" ".join(versioned.groups()))
     found += [spelling for m in _SLASHED_LETTERS.finditer(text) for spelling in (m[0], m[0].replace("/", ""))]
     words = TOKEN.findall(text)
     found += [" ".join(_CAMEL_PARTS.findall(word)) for word in words if _CAMEL_CASE.search(word)]
+    # a unit's symbol may be one letter ("700 W"); other words joined are two letters or more
     joined = [first + second for first, second in zip(words, words[1:])
-              if min(len(first), len(second)) > 1 and not {first.lower(), second.lower()} & STOP_WORDS
-              and (second.lower() in _UNITS if first.isdigit() else not second.isdigit())]  # "12MW", not "4exaflops"
+              if not {first.lower(), second.lower()} & STOP_WORDS
+              and (second.lower() in _UNITS if first.isdigit()  # "12MW", not "4exaflops"
+                   else min(len(first), len(second)) > 1 and not second.isdigit())]
+    # a single capital is a model's letter ("A 100"), not the article
+    joined += [letters + digits for letters, digits in _LETTERS_APART_FROM_DIGITS.findall(text)
+               if letters.lower() not in STOP_WORDS or (len(letters) == 1 and letters.isupper())]
     found += joined[:_JOINED_AT_MOST]
     for number, unit in _NUMBER_UNIT.findall(text):
-        if (name := _UNITS.get(unit.lower())) or (name := _UNIT_SYMBOLS.get(unit.lower().rstrip("s"))):
+        if name := _UNITS.get(unit.lower()):
             found.append(f"{number} {name}")
+        elif symbol := _UNIT_SYMBOLS.get(unit.lower().rstrip("s")):  # "12 megawatts": "12 MW" and "12MW"
+            found += [f"{number} {symbol}", f"{number}{symbol}"]
     return list(dict.fromkeys(found))
 
 

@@ -956,7 +956,8 @@ def test_letters_without_an_accent_to_take_off_are_found_written_either_way(tmp_
     """The word index folds case and accents, but ß is not ss to it, nor ł l, ø o, and it lower-cases I to i,
     never to Turkish ı: a query word is also looked up in the spellings the transcripts' vocabulary holds ("Fuss":
     Fuß, "ILIK": ılık) and written plainly ("Floß": Floss). Found words are marked; an English query without such
-    letters is searched exactly as before; a library's new words are looked up as soon as it has them."""
+    letters is searched exactly as before; a library's new words are looked up as soon as it has them. A "quoted
+phrase" is matched in them too ('"lodz"': Łódź)."""
     import numpy as np
 
     from talksearch.indexer.passages import PassageOptions, make_passages
@@ -1016,8 +1017,16 @@ def test_letters_without_an_accent_to_take_off_are_found_written_either_way(tmp_
                             (["Søndergaard"], "Tak til [Sondergaard].")]:
         for query in queries:
             assert first(query) == marked, query
+    # a "quoted phrase" too, either way, still word for word
+    for query, marked in [('"lodz"', "Nasz klaster stoi w [Łódź] Fabryczna."),
+                          ('"strasse der daten"', "Die [Straße der Daten] führt über viele Knoten."),
+                          ('"Floß aus"', "Wir bauen ein [Floss aus] Servern.")]:
+        assert first(query) == marked, query
+    assert not library.keyword_search(search_text('"strasse die daten"'), 5)
     assert library.contains_word("lodz") and library.contains_word("fuss")  # not taken for misheard jargon
-    assert '"fuß"' not in fts_query('"Fuss" Mammut', None, library.keywords.spellings)  # a phrase stays exact
+    # a phrase in its words' spellings, OR-ed; not in a technical term's other spellings ("H 100"): it stays exact
+    assert fts_query('"Fuss" Mammut', None, library.keywords.spellings) == '("Fuss" OR "fuß") AND ("Mammut")'
+    assert fts_query('"H100"', None, library.keywords.spellings) == '"H100"'
 
     english = "how does power capping keep GPUs cool"
     assert library.keywords.spellings("Mass") == ["maß"]  # the library has such words ...

@@ -1,6 +1,7 @@
 """Technical terms typed as people type them, against transcripts that write them as speech recognition does:
 a decimal number is one term ("1.4", not every "1" and "4"), letters and digits typed together find them written
-apart ("H100": "H-100"), and "I/O" finds "IO". Over the real service, a library built from captions."""
+apart ("H100": "H-100") and the other way ("A-100": "A100"), a unit by symbol or name either way, and "I/O" finds
+"IO". Over the real service, a library built from captions."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from tests.service_fixtures import index_quietly, serving, settings_for
 
 SAID = {  # what each talk's captions say, one cue a sentence
     "t01": ["Our first big run hit 1.4 exaflops on eight thousand H-100 GPUs.",
-            "Checkpoints were our biggest IO problem, a terabyte every hour."],
+            "Checkpoints were our biggest IO problem, a terabyte every hour.",
+            "The fabric runs RoCE v2 across the site, which draws 12MW at peak."],
     "t02": ["The machine reached 1.2 exaflops on the benchmark last June.",
-            "It has just over 9,000 nodes and two networks."],
+            "It has just over 9,000 nodes and two networks.",
+            "Each server holds eight A100 cards drawing 700 watts each."],
 }
 
 
@@ -26,9 +29,18 @@ SAID = {  # what each talk's captions say, one cue a sentence
 @pytest.mark.parametrize("typed, otherwise", [
     ("1.4 exaflops", ["1.4"]), ("CUDA 12.4", ["12.4"]), ("v1.29", ["v1.29", "v 1"]),
     ("9000 nodes", ["9,000"]), ("9,000 nodes", ["9,000", "9000"]), ("H100 GPUs", ["H 100", "H100GPUs"]),
-    ("12MW", ["12 MW", "12 megawatts"]), ("12 MW", ["12MW", "12 megawatts"]), ("700 petabytes", ["700 pb"]),
+    ("12MW", ["12 MW", "12 megawatts"]), ("12 MW", ["12MW", "12 megawatts"]), ("700 petabytes", ["700 pb", "700pb"]),
     ("I/O patterns", ["I/O", "IO"]), ("OpenTelemetry", ["Open Telemetry"]), ("open telemetry", ["opentelemetry"]),
     ("RoCE v2", ["v 2", "Ro CE", "RoCEv2"]), ("how do I share a GPU", []), ("x86_64", []),
+    # each the other way too: letters and digits typed as one term apart, joined; a version apart; a unit's name as
+    # its symbol joined, and a symbol of one letter
+    ("H-100", ["H100"]), ("H 100 GPUs", ["H100"]), ("A 100", ["A100"]), ("GPT-4 and Llama 3", ["GPT4", "Llama3"]),
+    ("RoCEv2", ["RoCEv 2", "RoCE v2", "Ro C Ev 2"]), ("IPv6", ["IPv 6", "IP v6"]),
+    ("700W", ["700 W", "700 watts"]), ("700 W", ["700W", "700 watts"]), ("700 watts", ["700 w", "700w"]),
+    ("12 megawatts", ["12 mw", "12mw"]),
+    # not: a number after a function word ("a", "in"), nor one continued by a decimal point or letters
+    ("a 100 nodes", []), ("in 100 days", []), ("GPT 3.5", ["3.5"]), ("H 100GB", ["100 GB", "100 gigabytes"]),
+    ("rev2", ["rev 2"]),
 ])
 def test_a_technical_term_is_searched_in_its_other_spellings(typed, otherwise):
     assert spelled_otherwise(typed) == otherwise
@@ -74,3 +86,16 @@ def test_a_number_typed_is_found_said_only_where_it_is_said(site):
     assert h100["words_found"] is True and "<mark>H-100</mark>" in h100["results"][0]["snippet"]
     io = search("I/O")
     assert io["words_found"] is True and "<mark>IO</mark>" in io["results"][0]["snippet"]
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("typed, said", [("A-100", "A100"), ("A 100", "A100"), ("RoCEv2", "RoCE v2"),
+                                         ("700W", "700 watts"), ("12 megawatts", "12MW")])
+def test_a_term_typed_apart_or_joined_finds_it_written_the_other_way(site, typed, said):
+    answer = site.get("/api/search", params={"q": typed, "limit": 3})
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["words_found"] is True, typed
+    # among the first: its parts are searched too ("A" and "100"), and a passage saying "H-100" holds one of them
+    snippets = [result["snippet"] for result in found["results"]]
+    assert any(f"<mark>{said}</mark>" in snippet for snippet in snippets), (typed, snippets)

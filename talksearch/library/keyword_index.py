@@ -6,6 +6,7 @@ so FTS5 operators typed in a query are never interpreted.
 
 from __future__ import annotations
 
+import itertools
 import re
 import sqlite3
 import unicodedata
@@ -46,6 +47,7 @@ _UNFOLDED = re.compile("[ßẞıłŁøØđĐðÐæÆœŒþÞħĦ]")
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _LETTERS = re.compile(r"[^\W_]+")  # the index's tokens: letters and digits (an underscore separates, as in FTS5)
 _PHRASE = re.compile(r'"([^"]+)"')
+_PHRASE_SPELLINGS = 8  # spellings of a "quoted phrase" looked for at most (one per word with another spelling)
 
 
 def _index_form(word: str) -> str:
@@ -56,6 +58,23 @@ def _index_form(word: str) -> str:
 def _with_spellings(words: list[str], spellings: Callable[[str], list[str]] | None) -> list[str]:
     """Each of ``words`` followed by its other spellings (``KeywordIndex.spellings``), OR-ed with it."""
     return [s for w in words for s in (w, *spellings(w))] if spellings else words
+
+
+def _phrase_spellings(phrase: str, spellings: Callable[[str], list[str]] | None) -> list[str]:
+    """A "quoted phrase" (``quoted_phrases``) as written, then written in its words' other spellings
+    (``KeywordIndex.spellings``: '"lodz"' as "łódź", '"Straße der Daten"' as "strasse der Daten"): whole words in
+    order still, only a letter with no accent to take off written either way, as the words outside quotes are
+    found. A phrase of several such words is looked for in its first few spellings (``_PHRASE_SPELLINGS``)."""
+    if not spellings:
+        return [phrase]
+    forms = [(word, *spellings(word)) for word in phrase.split()]
+    return [" ".join(words) for words in itertools.islice(itertools.product(*forms), _PHRASE_SPELLINGS)]
+
+
+def _any_spelling(phrase: str, spellings: Callable[[str], list[str]] | None) -> str:
+    """One FTS5 expression matching the phrase in any of its spellings (``_phrase_spellings``)."""
+    written = [quoted(p) for p in _phrase_spellings(phrase, spellings)]
+    return written[0] if len(written) == 1 else f"({' OR '.join(written)})"
 
 
 def quoted(term: str) -> str:
@@ -124,8 +143,9 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     ``keep`` picks the bare words worth searching (``KeywordIndex.selective_terms``: the commonest ones are
     left out in a large library, where scoring them would cost more than they add).
     ``spellings`` gives a bare word's other spellings in the passages ("Fuss": "fuß"), OR-ed with it
-    (``KeywordIndex.spellings``); a "quoted phrase" is matched as written. A technical term's other spellings
-    (``text.spelled_otherwise``: "1.4" as one number, "H100" as "H 100") are OR-ed too.
+    (``KeywordIndex.spellings``), and a "quoted phrase"'s (``_phrase_spellings``). A technical term's other
+    spellings (``text.spelled_otherwise``: "1.4" as one number, "H100" as "H 100") are OR-ed too, outside quotes
+    only: a phrase is otherwise matched as written.
     """
     phrases = quoted_phrases(text)
     bare = _PHRASE.sub(" ", text)
@@ -133,7 +153,7 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     if keep is not None:
         words = keep(words)
     terms = [quoted(w) for w in words]
-    required = [f'"{p}"' for p in phrases]
+    required = [_any_spelling(p, spellings) for p in phrases]
     if not terms and not required:
         return None
     if required:
@@ -241,8 +261,8 @@ class KeywordIndex:
         return _interleave(self.unspaced_search(runs, k, words, scope), found)[:k]
 
     def holding_phrases(self, ids: Sequence[int], text: str) -> set[int] | None:
-        """Of ``ids``, the passages holding every "quoted phrase" of the query, word for word (``EXACT_TOKENIZE``);
-        None when it has none.
+        """Of ``ids``, the passages holding every "quoted phrase" of the query, word for word (``EXACT_TOKENIZE``)
+        in any of its spellings (``_phrase_spellings``: '"lodz"' holds Łódź); None when it has none.
 
         ``passages_fts`` finds the candidates from its index, but it stems: the phrases are matched again in
         those alone, in a scratch table tokenised the same way without the stemmer. A phrase holding text
@@ -257,7 +277,7 @@ class KeywordIndex:
                    if all(any(phrase.search(t) for t in texts if t) for phrase in unspaced)]
         if not ids or not phrases:
             return set(ids)
-        match = " AND ".join(quoted(p) for p in phrases)
+        match = " AND ".join(_any_spelling(p, self.spellings) for p in phrases)
         # The candidates are read by id, and only those whose text has every word of the phrases (folded, so at
         # least as loosely as the index folds them) are matched: passages_fts's MATCH reads every posting of the
         # phrases' words, and a query taken whole as a phrase (put_quotes_first) is mostly words most passages hold
@@ -464,7 +484,8 @@ class KeywordIndex:
             found = self._marked(texts, words, mark) if words else {}
             forms = {form.lower(): form for marked in found.values()
                      for form in re.findall(f"{re.escape(mark[0])}(.*?){re.escape(mark[1])}", marked, re.S)}
-            match = " OR ".join(quoted(term) for term in [*phrases, *forms.values()])
+            spelled = [spelling for phrase in phrases for spelling in _phrase_spellings(phrase, self.spellings)]
+            match = " OR ".join(quoted(term) for term in [*spelled, *forms.values()])
             return self._marked(texts, match, mark, tokens, exact=True)
         except sqlite3.OperationalError:  # an expression FTS5 cannot parse: no marks rather than no answer
             return {}
