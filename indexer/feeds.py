@@ -1,7 +1,9 @@
 """What a podcast's or a conference's feed says of its items that yt-dlp's generic extractor leaves out or keeps as
 markup (it reads RSS, and Atom not at all): speakers, event, date, the description as text, artwork, languages,
-transcripts and chapters files, from RSS and Atom with the iTunes, Podcasting 2.0 and Media RSS namespaces. Items
-are keyed as yt-dlp tells them apart, and relative URLs resolved against where the feed was read from.
+transcripts and chapters files, from RSS and Atom with the iTunes, Podcasting 2.0 and Media RSS namespaces; and
+what it reads otherwise: an item's recording (its audio or video enclosure, else its <media:content>) and its title
+(as the feed's declared encoding reads). Items are keyed as yt-dlp tells them apart, and relative URLs resolved
+against where the feed was read from.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import copy
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from email.utils import getaddresses
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
@@ -27,9 +30,15 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 _MEDIA_RSS = "{http://search.yahoo.com/mrss/}"  # Media RSS, whose <media:thumbnail> Atom feeds use for artwork
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _XHTML = "{http://www.w3.org/1999/xhtml}"
-# An Atom enclosure's type that is a recording, besides audio/* and video/*: Ogg, HLS and DASH manifests
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"  # RSS 1.0's root, <rdf:RDF>
+_FEED_TYPES = frozenset({"application/rss+xml", "application/atom+xml"})
+# An enclosure's type that is a recording, besides audio/* and video/*: Ogg, HLS and DASH manifests
 _STREAM_TYPES = frozenset({"application/ogg", "application/x-mpegurl", "application/vnd.apple.mpegurl",
                            "application/dash+xml"})
+# ... and the types servers and publishing tools give a file they know no type for: a recording by its name, as one
+# of no type is
+_ANY_FILE_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/binary", "text/plain",
+                             "application/download", "application/force-download", "application/x-download"})
 
 
 def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
@@ -38,7 +47,7 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
     passes along with the item's URL as its id (items may share a recording: an encore of an earlier episode), else
     by enclosure URL. Relative URLs in the feed are resolved against ``feed_url``, where it was read from."""
     try:
-        root = ET.fromstring(xml)
+        root = ET.fromstring(xml.lstrip())  # (blank lines before the XML declaration: a PHP script's, often)
     except ET.ParseError:
         return {}
     if root.tag == f"{_ATOM}feed":
@@ -53,9 +62,10 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
     # (an item without artwork of its own shows the show's: its itunes:image, else RSS's <image>)
     channel_people = _persons(channel)  # (for an item that names no one)
     items = {}
+    guids = Counter(_guid(item) for item in root.iter("item"))
     for item in root.iter("item"):
-        enclosure = item.find("enclosure")
-        if enclosure is None or not enclosure.get("url"):
+        media = _rss_recording(item, feed_url)
+        if media is None:
             continue
         extra: dict = {"speakers": _credited(item, show) or channel_people}
         if item.findtext("category"):
@@ -73,9 +83,103 @@ def _feed_items(xml: bytes, feed_url: str = "") -> dict[str, dict]:
         # an item's own <language> (outside RSS 2.0, yet written) states its talk's; the channel's only hints at it
         item_language = (item.findtext("language") or "").strip() or None
         extra.update(_podcast_extras(item, feed_url, item_language, channel_language))
-        guid = item.findtext("guid")  # unstripped: the id yt-dlp's generic extractor gives the item (force_videoid)
-        items[guid or _absolute(enclosure.get("url"), feed_url)] = extra
+        guid = _guid(item)
+        items[_item_key(guid, media, guids[guid] > 1)] = extra
     return items
+
+
+def _rss_listing(xml: bytes, feed_url: str) -> tuple[str | None, list[dict]] | None:
+    """An RSS feed's title and, for each of its items (``channel/item``), what talksearch reads of it where yt-dlp's
+    generic extractor reads otherwise: its title as the XML declares its encoding (yt-dlp guesses it, and a
+    windows-1252 feed's "Café" was "Caf�"), its recording (``_rss_recording``: its first enclosure was taken, cover
+    art first or not, and Media RSS's not at all), its guid and whether yt-dlp lists it
+    (``listed``: it lists an item by its first enclosure, else its <link>). None for no RSS document."""
+    try:
+        root = ET.fromstring(xml.lstrip())
+    except ET.ParseError:
+        return None
+    channel = root.find("channel")
+    if root.tag != "rss" or channel is None:
+        return None
+    items = []
+    for item in channel.findall("item"):
+        enclosures = item.findall("enclosure")
+        title = (item.findtext("title") or "").strip() or None
+        # (its guid as yt-dlp passes it along, a blank one too: Sources._expand_info tells what an earlier run made
+        # of that)
+        items.append({"title": title, "media": _rss_recording(item, feed_url), "guid": item.findtext("guid"),
+                      "listed": bool(enclosures[0].get("url") if enclosures else item.findtext("link"))})
+    return (channel.findtext("title") or "").strip() or None, items
+
+
+def _as_read(entries: list[dict], items: list[dict]) -> list[dict]:
+    """yt-dlp's listing of an RSS feed (``entries``) as talksearch reads the feed (``_rss_listing``'s ``items``):
+    each entry's title and URL (its recording's, its guid passed along as yt-dlp passes it) the item's, and an
+    entry for each item with a recording that yt-dlp lists none for (Media RSS without a <link>). The entries as
+    they are where the two differ in what they list (yt-dlp read another document: its listing stands)."""
+    if len(entries) != sum(item["listed"] for item in items):
+        return entries
+    remaining = iter(entries)
+    read = []
+    for item in items:
+        entry = next(remaining) if item["listed"] else None
+        if item["media"] is None:  # no recording by talksearch's reading: yt-dlp's word on it stands (its <link>)
+            read += [entry] if entry is not None else []
+            continue
+        entry = entry or {"_type": "url_transparent"}
+        url = smuggle_url(item["media"], {"force_videoid": item["guid"]}) if item["guid"] else item["media"]
+        read.append({**entry, "url": url, "title": item["title"] or entry.get("title")})
+    return read
+
+
+def _a_recording(kind: str | None, url: str) -> bool:
+    """Whether an enclosure (or Media RSS content) of type ``kind`` at ``url`` is a recording: of an audio or
+    video type, or of a type that says nothing (none, or a file's of no known type) and named as a recording is
+    (``MEDIA_SUFFIXES``)."""
+    kind = (kind or "").split(";")[0].strip().lower()
+    if kind.startswith(("audio/", "video/")) or kind in _STREAM_TYPES:
+        return True
+    return (not kind or kind in _ANY_FILE_TYPES) and os.path.splitext(urlsplit(url).path)[1].lower() in MEDIA_SUFFIXES
+
+
+def _rss_recording(item: ET.Element, feed_url: str) -> str | None:
+    """An RSS item's recording: its first <enclosure> that is one (``_a_recording``: not the cover art some list
+    first), as an Atom entry's; else its Media RSS content (``_media_content``); else its first enclosure, whatever
+    it is (what its download then says of it stands)."""
+    enclosures = [enclosure for enclosure in item.findall("enclosure") if enclosure.get("url")]
+    chosen = next((e for e in enclosures if _a_recording(e.get("type"), e.get("url").strip())), None)
+    if chosen is None and (content := _media_content(item, feed_url)):
+        return content
+    chosen = chosen if chosen is not None else next(iter(enclosures), None)
+    # (unstripped, as yt-dlp lists it: an item's details are keyed by the URL listed)
+    return _absolute(chosen.get("url"), feed_url) if chosen is not None else None
+
+
+def _media_content(element: ET.Element, feed_url: str) -> str | None:
+    """The recording Media RSS gives an item or entry: its first <media:content> of audio or video (by its type,
+    else its medium), in it or in a <media:group> of renditions, where the one marked isDefault comes first."""
+    recordings = [content for content in element.iter(f"{_MEDIA_RSS}content")
+                  if (url := (content.get("url") or "").strip())
+                  and (_a_recording(content.get("type"), url)
+                       or not content.get("type") and content.get("medium") in ("audio", "video"))]
+    chosen = next((c for c in recordings if c.get("isDefault") == "true"), next(iter(recordings), None))
+    return _absolute(chosen.get("url").strip(), feed_url) if chosen is not None else None
+
+
+def _guid(item: ET.Element) -> str | None:
+    """An RSS item's <guid> unstripped, as yt-dlp's generic extractor passes it along as the item's id
+    (force_videoid); None for none, and for one of white space only ("<guid>\n    </guid>"), which is none."""
+    guid = item.findtext("guid")
+    return guid if guid and guid.strip() else None
+
+
+def _item_key(guid: str | None, media: str, repeated: bool) -> str:
+    """What a feed item's details are keyed by: its guid (or an Atom entry's <id>), else its recording's URL
+    (``media``); a guid the feed gives other items too (a copied item left unchanged), with the URL beside it,
+    so that each keeps its own details (the last one's were all of theirs)."""
+    if guid is None:
+        return media
+    return f"{guid} {media}" if repeated else guid
 
 
 def _podcast_extras(item: ET.Element, feed_url: str, language: str | None, channel_language: str | None) -> dict:
@@ -112,6 +216,8 @@ def _atom_feed(root: ET.Element, feed_url: str) -> tuple[list[dict], dict[str, d
                   or None)
     feed_people = _persons(root)  # (for an entry that names no one)
     listed, items = [], {}
+    ids = Counter((entry.findtext(f"{_ATOM}id") or "").strip() or None for entry in root.findall(f"{_ATOM}entry")
+                  if _atom_enclosure(entry, feed_url))  # (as they are listed: those with a recording)
     for entry in root.findall(f"{_ATOM}entry"):
         media = _atom_enclosure(entry, feed_url)
         if media is None:
@@ -139,22 +245,19 @@ def _atom_feed(root: ET.Element, feed_url: str) -> tuple[list[dict], dict[str, d
         listed.append({"_type": "url_transparent", "url": smuggle_url(media, {"force_videoid": entry_id})
                        if entry_id else media, "title": " ".join(title.split()) if title else None,
                        "thumbnail": artwork})
-        items[entry_id or media] = extra
+        items[_item_key(entry_id, media, ids[entry_id] > 1)] = extra
     return listed, items
 
 
 def _atom_enclosure(entry: ET.Element, feed_url: str) -> str | None:
-    """An Atom entry's recording: the first <link rel="enclosure"> of an audio or video type, or of none stated
-    whose file is named as a recording is (``MEDIA_SUFFIXES``)."""
+    """An Atom entry's recording: the first <link rel="enclosure"> that is one (``_a_recording``: of an audio or
+    video type, or of a type that says nothing whose file is named as a recording is); else its Media RSS
+    content."""
     for link in entry.findall(f"{_ATOM}link"):
         href = (link.get("href") or "").strip()
-        kind = (link.get("type") or "").split(";")[0].strip().lower()
-        if link.get("rel") != "enclosure" or not href:
-            continue
-        if (kind.startswith(("audio/", "video/")) or kind in _STREAM_TYPES
-                or not kind and os.path.splitext(urlsplit(href).path)[1].lower() in MEDIA_SUFFIXES):
+        if link.get("rel") == "enclosure" and href and _a_recording(link.get("type"), href):
             return _absolute(href, feed_url)
-    return None
+    return _media_content(entry, feed_url)
 
 
 def _atom_artwork(entry: ET.Element, feed_url: str) -> str | None:
@@ -205,6 +308,30 @@ def _no_recordings(root: ET.Element) -> str:
         return "an Atom feed without entries"
     return (f"an Atom feed without media: none of its {entries} entr{'y' if entries == 1 else 'ies'} links an "
             'audio or video enclosure (<link rel="enclosure">)')
+
+
+class _FeedLinks(HTMLParser):
+    """The feeds an HTML page links in its head (``<link rel="alternate" type="application/rss+xml" href>``)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.feeds: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if (tag == "link" and "alternate" in attributes.get("rel", "").lower().split()
+                and attributes.get("type", "").split(";")[0].strip().lower() in _FEED_TYPES
+                and attributes.get("href", "").strip()):
+            self.feeds.append(attributes["href"].strip())
+
+
+def _linked_feed(document: bytes, page_url: str) -> str | None:
+    """The first feed an HTML page links (a show's page, named for its feed), its URL resolved against the page's;
+    None for none."""
+    parser = _FeedLinks()
+    parser.feed(document.decode("utf-8", "replace"))
+    parser.close()
+    return _absolute(parser.feeds[0], page_url) if parser.feeds else None
 
 
 def _absolute(url: str, feed_url: str) -> str:

@@ -38,7 +38,8 @@ from talksearch.indexer.chapters import (_described_chapters, _json_chapters, _l
                                          _stated_duration, _unstated_chapters)
 from talksearch.indexer.detail_rules import DetailRules
 from talksearch.indexer.downloads import DownloadRefused, _DownloadWatch, _Quiet, _WatchedDL
-from talksearch.indexer.feeds import _ATOM, _absolute, _atom_feed, _atom_text, _feed_items, _no_recordings, _people
+from talksearch.indexer.feeds import (_ATOM, _RDF, _absolute, _as_read, _atom_feed, _atom_text, _feed_items,
+                                     _item_key, _linked_feed, _no_recordings, _people, _rss_listing)
 from talksearch.indexer.source_identity import (CatalogArchive, _address, _feed_digest, _file_digest, _holds,
                                                 _lasting, _played_from_host, _url_digest)
 from talksearch.indexer.source_text import _description, _names, _one_line
@@ -289,7 +290,7 @@ class Sources:
 
     def _extract(self, url: str, ie_key: str | None = None) -> dict:
         """What yt-dlp lists at ``url``, unprocessed; an Atom feed, which it finds no media in, listed as it lists
-        an RSS feed (``_atom_listing``). SourceError, one line, when neither can."""
+        an RSS feed (``_feed_listing``). SourceError, one line, when neither can."""
         with _DownloadWatch(math.inf, _URL_DEADLINE_S, "reading the page or feed") as watch:
             self.ydl.watch = watch
             try:
@@ -298,21 +299,38 @@ class Sources:
                 error = watch.refusal or clean_error(exc)
             finally:
                 self.ydl.watch = None
-        if error == _NO_MEDIA and (feed := self._atom_listing(url)) is not None:
+        if error == _NO_MEDIA and (feed := self._feed_listing(url)) is not None:
             return feed
         raise SourceError(error)
 
-    def _atom_listing(self, url: str) -> dict | None:
-        """The Atom feed at ``url`` (read as a feed's transcript is: ``_read``, its limits) as yt-dlp lists an RSS
-        feed, a playlist of its entries' recordings (``_atom_feed``), with what the feed says of each (``feed_items``,
-        which ``_expand_info`` reads the feed again for otherwise); None when it is no Atom feed (or cannot be read
-        again: yt-dlp's own line stands). SourceError when it has no recording: a feed of posts, or of talksearch's
-        own talk pages."""
+    def _feed_listing(self, url: str) -> dict | None:
+        """The feed at ``url`` that yt-dlp finds no media in (read as a feed's transcript is: ``_read``, its limits)
+        as yt-dlp lists an RSS feed, a playlist of its entries' recordings, with what the feed says of each
+        (``feed_items``, which ``_expand_info`` reads the feed again for otherwise): an Atom feed (``_atom_feed``),
+        which yt-dlp does not read, or an RSS feed after blank lines (a PHP script's), which it cannot. None when
+        it is neither (or cannot be read again: yt-dlp's own line stands). SourceError when it has no recording: a
+        feed of posts, or of talksearch's own talk pages; for an RSS 1.0 (RDF) feed, which is not read; and for a
+        page that links its feed, naming it (the show's page named for its feed)."""
         try:
             document, feed_url = self._read(url)
-            root = ET.fromstring(document)
-        except (CaptionError, ET.ParseError):
+        except CaptionError:
             return None
+        try:
+            root = ET.fromstring(document.lstrip())
+        except ET.ParseError:
+            root = None
+        if root is None or root.tag.rpartition("}")[2].lower() == "html":  # a page (HTML, or XHTML that parses)
+            if linked := _linked_feed(document, feed_url):
+                raise SourceError(f"{_NO_MEDIA.partition(' (')[0]}; it links a feed: {linked}")
+            return None
+        if root.tag == f"{_RDF}RDF":
+            raise SourceError("an RSS 1.0 (RDF) feed, which talksearch does not read: index an RSS 2.0 or Atom feed "
+                              "of its recordings, or the recordings themselves")
+        if root.tag == "rss" and (listing := _rss_listing(document, feed_url)) is not None:
+            # (as no item is listed by yt-dlp: each item's entry is talksearch's reading of it)
+            entries = _as_read([], [{**item, "listed": False} for item in listing[1]])
+            return {"_type": "playlist", "extractor_key": "Generic", "id": url, "webpage_url": feed_url,
+                    "title": listing[0], "entries": entries, "feed_items": _feed_items(document, feed_url)}
         if root.tag != f"{_ATOM}feed":
             return None
         entries, items = _atom_feed(root, feed_url)
@@ -348,29 +366,43 @@ class Sources:
             return
         context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
         feed_url = None
-        if "feed_items" in info:  # an Atom feed, read already (_atom_listing)
+        entries = [entry for entry in info.get("entries") or [] if entry is not None]
+        if "feed_items" in info:  # an Atom feed, read already (_feed_listing)
             feed_url, context["feed"] = info["webpage_url"], info["feed_items"]
         elif info.get("extractor_key") == "Generic":  # RSS feeds: keep what yt-dlp's reading drops
             feed_url = info["webpage_url"]
             try:
                 with self.ydl.urlopen(feed_url) as response:
                     feed_url = response.url  # what its relative URLs are relative to: where it was read from
-                    context["feed"] = _feed_items(response.read(), feed_url)
+                    document = response.read()
             except Exception:
                 context["feed"] = {}
-        entries = [entry for entry in info.get("entries") or [] if entry is not None]
+            else:
+                context["feed"] = _feed_items(document, feed_url)
+                if (listing := _rss_listing(document, feed_url)) is not None:
+                    # its titles and recordings as its XML reads (its declared encoding, its media enclosure)
+                    context["playlist_title"] = listing[0] or context["playlist_title"]
+                    entries = _as_read(entries, listing[1])
         guids = Counter((unsmuggle_url(e.get("url") or "")[1] or {}).get("force_videoid") for e in entries)
         for entry in entries:
             url, smuggled = unsmuggle_url(entry.get("url") or "")
             if feed_url and url:
                 url = _absolute(url, feed_url)  # <enclosure url="ep1.mp3">, which yt-dlp lists as it is: the feed's
-                if (guid := (smuggled or {}).get("force_videoid")) and "guid" not in smuggled:
+                guid = (smuggled or {}).get("force_videoid")
+                if guid is not None and not guid.strip():
+                    # "<guid>\n  </guid>": no guid, the item known by its enclosure (all such items were one talk,
+                    # under the guid's id within the feed: the one a run took then keeps it)
+                    smuggled = {k: v for k, v in smuggled.items() if k != "force_videoid"}
+                    if earlier := self._ids_by_guid(guid, url):
+                        smuggled.update(force_videoid=earlier[0], guid=None)
+                elif guid and "guid" not in smuggled:
                     # yt-dlp ids the item by its guid alone (its archive key, its download's name), which another
                     # show gives its own items too ("1", "ep-12"): the id it passes along is the guid within this
                     # feed (_item_id), and the guid itself travels beside it (what the feed's metadata is keyed by).
-                    # A guid the feed gives two items is said to be so (listed_details).
-                    smuggled = {**smuggled, "force_videoid": self._item_id(guid, url, source), "guid": guid,
-                                **({"guid_repeated": True} if guids[guid] > 1 else {})}
+                    # A guid the feed gives other items too is told apart by the item's enclosure (_repeated_id).
+                    repeated = guids[guid] > 1
+                    smuggled = {**smuggled, "force_videoid": (self._repeated_id if repeated else self._item_id)(
+                        guid, url, source), "guid": guid, **({"guid_repeated": True} if repeated else {})}
                 entry = {**entry, "url": smuggle_url(url, smuggled) if smuggled else url}
             if entry.get("_type") in ("playlist", "multi_video"):
                 yield from self._expand_info(source, entry, context)
@@ -475,10 +507,19 @@ class Sources:
             return here[0]
         return guid if make_archive_id("Generic", guid) in self._library else own
 
+    def _repeated_id(self, guid: str, listed: str, feed: str) -> str:
+        """The id of a feed's item whose <guid> the feed gives other items too (a copied item whose guid was left
+        as it was): the guid within its feed (``_item_id``) and the digest of its recording's URL (``_url_digest``),
+        so that each recording is a talk. Unless the library holds a talk by this guid at the address listed: the
+        one an earlier run took (the others were "listed twice" then), or one the guid was this item's alone for."""
+        if here := self._ids_by_guid(guid, listed):
+            return here[0]
+        return f"{guid.strip()}-{_feed_digest(feed)}-{_url_digest(listed)}"
+
     def _ids_by_guid(self, guid: str, listed: str) -> list[str]:
-        """The ids the library holds talks by this guid under (the guid alone, or within a feed) at ``listed``'s
-        address."""
-        by_guid = re.compile(f"{re.escape(guid)}|{re.escape(guid.strip())}-[0-9a-f]{{8}}")
+        """The ids the library holds talks by this guid under (the guid alone, or within a feed, told apart by its
+        recording's URL or not) at ``listed``'s address."""
+        by_guid = re.compile(f"{re.escape(guid)}|{re.escape(guid.strip())}-[0-9a-f]{{8}}(-[0-9a-f]{{8}})?")
         return sorted(i for i in self._generic_ids.get(_address(listed), ()) if by_guid.fullmatch(i))
 
     @functools.cached_property
@@ -526,6 +567,10 @@ class Sources:
         if key is not None and self.is_indexed(key):  # before any request: its media may be gone or stalled by now
             return None
         listed, feed = self._listing(candidate)
+        smuggled = unsmuggle_url(candidate.entry.get("url") or "")[1] or {}
+        # (said on its line: the publisher may mean to fix it, and each item's talk stays known by its enclosure)
+        repeated = (f"its <guid> {smuggled['guid'].strip()} is another item's too: told apart by its enclosure"
+                    if smuggled.get("guid_repeated") else None)
         try:
             info = self._resolved(candidate.entry)
             if info is None:
@@ -546,7 +591,10 @@ class Sources:
                 talk = self._talk_from_info(info, candidate.context or {}, feed, listed)
                 if not talk.chapters:  # none from the site nor the feed; no recording read to hold any
                     talk.chapters = _unstated_chapters([], talk.description, info.get("duration") or heard_to)
-                return Fetched(talk, None, False, transcript, _notes(unread, unseekable),
+                # nothing states its length (no itunes:duration) nor measures it: it lasts as far as its words are
+                # heard, as its line's "of audio" says (TalkProcessor)
+                talk.duration = talk.duration or heard_to
+                return Fetched(talk, None, False, transcript, _notes(repeated, unread, unseekable),
                                channel_language=source_language(feed.get("channel_language")),
                                media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
             resolved, info = info, self._download(info)
@@ -572,7 +620,7 @@ class Sources:
         talk = self._talk_from_info(info, candidate.context or {}, feed, listed)
         if not talk.chapters:  # none from the site nor the feed
             talk.chapters = _unstated_chapters(_recording_markers(audio), talk.description, info.get("duration"))
-        return Fetched(talk, audio, True, transcript, _notes(refused, unread, unseekable), pending,
+        return Fetched(talk, audio, True, transcript, _notes(repeated, refused, unread, unseekable), pending,
                        channel_language=source_language(feed.get("channel_language")))
 
     def _unseekable(self, info: dict) -> str | None:
@@ -604,7 +652,14 @@ class Sources:
         # _expand_info): items may share a recording, and each keeps its own (_feed_items).
         smuggled = unsmuggle_url(candidate.entry.get("url") or "")[1] or {}
         guid = smuggled.get("guid", smuggled.get("force_videoid"))
-        return listed, ((candidate.context or {}).get("feed") or {}).get(guid or listed, {})
+        items = (candidate.context or {}).get("feed") or {}
+        if not listed:
+            return listed, items.get(guid, {})
+        # (a guid the feed gives other items too is keyed with the item's URL beside it; where the listing and the
+        # feed's reading count another item by it, one that is no talk, the two keys are tried)
+        repeated = smuggled.get("guid_repeated", False)
+        return listed, (items.get(_item_key(guid, listed, repeated))
+                        or items.get(_item_key(guid, listed, not repeated), {}))
 
     def listed_details(self, candidate: Candidate, key: str) -> dict:
         """What the listing states of a talk the library has (archive key ``key``), read without a request: of its
@@ -634,10 +689,6 @@ class Sources:
                 return {}
             entry = candidate.entry or {}
             smuggled = unsmuggle_url(entry.get("url") or "")[1] or {}
-            if smuggled.get("guid_repeated"):
-                # two items of the feed by one guid, one talk (the other "listed twice"): which recording it is,
-                # and whose title, cannot be told; restated, the talk took each in turn at every run
-                return {}
             guid = smuggled.get("guid")
             if guid is not None and key == make_archive_id("Generic", guid) and not self._ids_by_guid(guid, listed):
                 # a talk an earlier release keyed by the guid alone, at another address: this item's, its enclosure
@@ -648,6 +699,12 @@ class Sources:
             stated = {"title": _one_line(entry.get("title")), "speakers": _names(feed.get("speakers") or []),
                       "event": _one_line(feed.get("event")), "description": _description(feed.get("description")),
                       "published": feed.get("published"), "thumbnail": entry.get("thumbnail"), "url": listed}
+            if ((stored := self._library.get(key)) and listed and _address(stored) != _address(listed)
+                    and not _upgraded(listed, stored)):
+                # its media where its enclosure redirected, as releases before stored it (a CDN's signed link, which
+                # has expired since): played from the URL listed, as _talk_from_info stores it now. (An enclosure
+                # that moved is at another address than the talk's link too: the writer moves both.)
+                stated["media_url"] = listed
             stated.update(self._ruled(stated))
         return {field: value for field, value in stated.items() if value}
 
@@ -775,8 +832,12 @@ class Sources:
         link = media_url if direct else page_url
         if direct and listed and _address(listed) != _address(media_url):
             # A media URL that redirects: the talk is linked by the URL listed (the one it is keyed by), so that two
-            # URLs leading to one recording are two talks told apart; its media is where it led (``media_url``).
+            # URLs leading to one recording are two talks told apart; and played by it, which players follow as
+            # the download did: where it led is often a CDN's signed link that expires within the hour
+            # (?Expires=...&Signature=...), or a tracking prefix's target of the day. (Where it led is kept when it
+            # is the same address over https: no page served over https plays http media.)
             link = listed
+            media_url = media_url if _upgraded(listed, media_url) else listed
         if info.get("extractor_key") == "Generic" and info.get("direct"):
             # A media file's own URL (a feed item's enclosure): yt-dlp dates it by the HTTP Last-Modified, when
             # the file was last copied to the server, not when the talk was published (and derives upload_date
@@ -866,6 +927,13 @@ class Sources:
         if not recorded or not recorded.startswith("file:") or recorded in (given.as_uri(), resolved.as_uri()):
             return None
         return recorded, _holds(recorded, key)
+
+
+def _upgraded(listed: str, fetched: str) -> bool:
+    """Whether a recording listed at ``listed`` was fetched from the same address over https (an http link's
+    redirect to its https)."""
+    return (urlsplit(listed).scheme.lower() == "http" and urlsplit(fetched).scheme.lower() == "https"
+            and _address(listed).partition("://")[2] == _address(fetched).partition("://")[2])
 
 
 def _notes(*notes: str | None) -> str | None:

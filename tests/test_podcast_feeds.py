@@ -249,8 +249,9 @@ def test_a_feed_items_chapters_file_gives_its_chapters_and_a_broken_one_none(med
 @pytest.mark.unit
 def test_a_captioned_item_of_no_stated_length_keeps_its_chapters_within_its_captions(media_server, tmp_path):
     """An item with captions and no itunes:duration is not downloaded, so nothing measures it: it lasts as far as
-    its captions go (their last cue's end), and its chapters file's chapter an hour into a talk of seconds is left
-    out, the one before it ending there (it was kept, and the one before ran to 3723 s)."""
+    its captions go (their last cue's end: its duration, which was none, while its line said their length "of
+    audio"), and its chapters file's chapter an hour into a talk of seconds is left out, the one before it ending
+    there (it was kept, and the one before ran to 3723 s)."""
     folder = media_server.directory / "no-stated-length"
     folder.mkdir()
     shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
@@ -263,8 +264,8 @@ def test_a_captioned_item_of_no_stated_length_keeps_its_chapters_within_its_capt
         '<podcast:chapters url="chapters.json" type="application/json+chapters"/>', "talk.ogg")))
     sources = Sources(tmp_path / "downloads", lambda key: False, captions="uploaded")
     (fetched,) = map(sources.fetch, sources.expand(media_server.url("no-stated-length/feed.xml")))
-    assert (fetched.audio, fetched.captions is not None, fetched.talk.duration) == (None, True, None)
     last_cue_end = int(TRUTH["t01"]["sentences"][-1]["end"])  # as _vtt writes it
+    assert (fetched.audio, fetched.captions is not None, fetched.talk.duration) == (None, True, last_cue_end)
     assert fetched.talk.chapters == [{"start_time": 0, "end_time": 10, "title": "Intro"},
                                      {"start_time": 10, "end_time": last_cue_end, "title": "Buckets"}]
 
