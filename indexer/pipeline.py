@@ -87,7 +87,8 @@ class IndexRun:
         made = missing_parts(settings.library)  # None: a library is there already, and stays whatever happens
         # Refuse a model mismatch before any download or model load.
         self.library = Library.open(settings.library, create=True)
-        self.library.acquire_writer(holder)
+        if upgraded := self.library.acquire_writer(holder):  # an earlier release's library: said once
+            report(upgraded)
         # Only now, holding the library: a run refused its lock must not remove what the writer holding it made.
         self._made = made
         self._stored = False  # whether a talk was committed (a library with one is the user's, however the run ends)
@@ -400,6 +401,7 @@ class IndexRun:
             fetcher = Sources(self.settings.library / DOWNLOADS, known, self.settings.socket_timeout, on_download,
                               captions=self.settings.captions, language=self.settings.language,
                               keep_media=self.settings.keep_media, library_urls=reader.archive_urls,
+                              removed_urls=reader.removed_archive_urls,
                               max_download_mb=self.settings.max_download_mb,
                               download_stall_seconds=self.settings.download_stall_seconds,
                               parse_metadata=self.settings.parse_metadata)

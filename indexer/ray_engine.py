@@ -340,7 +340,8 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
         with tempfile.TemporaryDirectory(prefix="talksearch-driver-") as scratch:
             # Listing needs no models; the driver's fetcher only reads listings and archive keys.
             lister = Sources(Path(scratch), run.library.has_archive_id, settings.socket_timeout,
-                             library_urls=lambda: urls, parse_metadata=settings.parse_metadata)
+                             library_urls=lambda: urls, removed_urls=run.library.removed_archive_urls,
+                             parse_metadata=settings.parse_metadata)
             for candidate in list_candidates(lister, sources, overall):
                 if isinstance(candidate, Outcome):
                     yield candidate.label, candidate

@@ -170,17 +170,20 @@ class Sources:
                  on_download: Callable[[str, int, int | None], None] | None = None, captions: str = "never",
                  language: str | None = None, keep_media: bool = False,
                  library_urls: Callable[[], Mapping[str, str]] = dict,
+                 removed_urls: Callable[[], Mapping[str, str]] = dict,
                  max_download_mb: int = default("max_download_mb"),
                  download_stall_seconds: float = default("download_stall_seconds"),
                  parse_metadata: Sequence[str] = ()):
         """``captions`` (``caption_sources.CHOICES``) says which captions may stand in for the audio; a talk
         they cover is not downloaded unless ``keep_media``. ``language`` is the spoken language, when forced.
-        ``library_urls`` is read once, when a media URL's key is first needed. A download larger than
+        ``library_urls`` is read once, when a media URL's key is first needed, as is ``removed_urls``: the talks
+        removed from the library, by archive key, with the URL each was fetched from. A download larger than
         ``max_download_mb`` (0: any size), or slower than ``_STALL_BYTES_PER_S`` for ``download_stall_seconds``,
         fails its talk. ``parse_metadata``: the user's rules that read details out of others (``DetailRules``),
         applied to what every source states of a talk."""
         self.download_dir = download_dir
         self.library_urls = library_urls
+        self.removed_urls = removed_urls
         self.is_indexed = is_indexed
         self.on_download = on_download
         self.captions = captions
@@ -483,7 +486,7 @@ class Sources:
         for a file of the same name: another listed URL that redirects to the same file is another recording."""
         name = GenericIE._generic_id(_lasting(listed))
         distinct = f"{name}-{_url_digest(listed)}"
-        if make_archive_id("Generic", distinct) in self._library:
+        if make_archive_id("Generic", distinct) in self._keyed:
             return distinct
         earlier = self._earlier_ids
         if found := earlier.get(_address(listed)):
@@ -501,11 +504,11 @@ class Sources:
         named by before: one recording, one talk); else under the guid alone, an earlier release's key, found as
         before, though it may be another show's item (``listed_details`` restates nothing of it then)."""
         own = f"{guid.strip()}-{_feed_digest(feed)}"
-        if make_archive_id("Generic", own) in self._library:
+        if make_archive_id("Generic", own) in self._keyed:
             return own
         if here := self._ids_by_guid(guid, listed):
             return here[0]
-        return guid if make_archive_id("Generic", guid) in self._library else own
+        return guid if make_archive_id("Generic", guid) in self._keyed else own
 
     def _repeated_id(self, guid: str, listed: str, feed: str) -> str:
         """The id of a feed's item whose <guid> the feed gives other items too (a copied item whose guid was left
@@ -525,9 +528,9 @@ class Sources:
     @functools.cached_property
     def _generic_ids(self) -> dict[str, list[str]]:
         """The ids of the library's talks the generic extractor read (media URLs, feed items), by their URL's
-        address."""
+        address; and of those removed from it (``_keyed``)."""
         ids: dict[str, list[str]] = {}
-        for key, url in self._library.items():
+        for key, url in self._keyed.items():
             extractor, _, source_id = key.partition(" ")
             if extractor == "generic":
                 ids.setdefault(_address(url), []).append(source_id)
@@ -539,12 +542,20 @@ class Sources:
         return self.library_urls()
 
     @functools.cached_property
+    def _keyed(self) -> Mapping[str, str]:
+        """The archive keys (with their URLs) of the talks the library has and of those removed from it: a feed item
+        or media URL keeps the key it had, one an earlier release gave it too. Removed, it is known by that key and
+        skipped (``removed_urls``); keyed anew, its removal was not found and the talk was added back."""
+        return {**self.removed_urls(), **self._library}
+
+    @functools.cached_property
     def _earlier_ids(self) -> dict[str, str]:
-        """The ids of the library's talks from media URLs named after their files, by their URL's address: the
-        ids earlier releases gave them, the file's name alone, or with the digest of the whole URL yt-dlp resolved
-        (its token, where it redirected), which a talk listed under the same address again cannot be given."""
+        """The ids of the library's talks (and removed ones: ``_keyed``) from media URLs named after their files, by
+        their URL's address: the ids earlier releases gave them, the file's name alone, or with the digest of the
+        whole URL yt-dlp resolved (its token, where it redirected), which a talk listed under the same address again
+        cannot be given."""
         ids = {}
-        for key, url in self._library.items():
+        for key, url in self._keyed.items():
             extractor, _, source_id = key.partition(" ")
             named = re.escape(GenericIE._generic_id(url))
             if extractor == "generic" and re.fullmatch(f"{named}(-[0-9a-f]{{8}})?", source_id):

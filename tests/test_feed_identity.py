@@ -172,6 +172,13 @@ def test_an_earlier_releases_guid_keyed_talks_stay_known_under_their_ids(media_s
         [after] = reader.talks()
     assert (after.id, after.archive_id, after.title) == (before.id, "generic 1", "Old show A, episode 1")
 
+    # removed, it stays removed: a re-run keyed it anew (the guid within its feed), found no removal under that key
+    # and added it back, transcribed again under a new id (an upgrade hunt)
+    removed = talksearch("remove", before.id, "--library", str(library))
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    line, summary = _index(library, show_a)
+    assert "removed from this library" in line and summary.startswith("0 added, 1 skipped"), (line, summary)
+
 
 def test_items_whose_long_guids_differ_only_at_the_end_keep_two_files(media_server, tmp_path):
     """A guid is often a URL, and may be long: one of 300 characters made a file name longer than file systems

@@ -241,7 +241,7 @@ def test_a_format_3_library_upgrades_to_record_where_transcripts_came_from(tmp_p
         assert reader.talks_per_transcript_source() == {"whisper tiny.en": 1}
     with Library.open(tmp_path / "old") as upgraded:
         upgraded.acquire_writer()
-        assert upgraded.format == FORMAT_VERSION == 10
+        assert upgraded.format == FORMAT_VERSION == 11
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.segments(talk_id)[0].speaker is None
 
@@ -294,7 +294,7 @@ def test_a_format_4_library_upgrades_to_keywords_in_any_script(tmp_path):
         assert reader.keyword_search("tue", 5) == [] and reader.keyword_search("研究", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
         upgraded.acquire_writer()
-        assert upgraded.format == FORMAT_VERSION == 10
+        assert upgraded.format == FORMAT_VERSION == 11
         assert upgraded.keyword_search("tue", 5) == [2] and upgraded.keyword_search("tuệ", 5) == [2]
         assert upgraded.keyword_search("uber", 5) == [2]
         assert upgraded.keyword_search("研究", 5) == [2] and upgraded.keyword_search("東京大学", 5) == [2]
@@ -350,7 +350,7 @@ def test_a_format_5_library_upgrades_to_keep_word_vectors(tmp_path):
         assert reader.format == 5 and reader.passage_token_vectors(reader.passages([1, 2]).values()) == {}
     with Library.open(tmp_path / "old") as upgraded:
         upgraded.acquire_writer()
-        assert upgraded.format == FORMAT_VERSION == 10
+        assert upgraded.format == FORMAT_VERSION == 11
         assert upgraded.passage_token_vectors(upgraded.passages([1, 2]).values()) == {}
         added = _sentences_and_window(upgraded, "new", tokens=True)
         assert len(upgraded.passage_token_vectors(upgraded.passages_within(added, 0, 2))) == 3
@@ -371,7 +371,7 @@ def test_a_format_6_library_upgrades_to_find_other_languages_by_trigrams(tmp_pat
         assert reader.format == 6 and reader.trigram_search("subunits", 5) == []
     with Library.open(tmp_path / "old") as upgraded:
         upgraded.acquire_writer()
-        assert upgraded.format == FORMAT_VERSION == 10
+        assert upgraded.format == FORMAT_VERSION == 11
         assert sorted(upgraded.trigram_search("subunits", 5)) == [1, 2]
         assert upgraded.delete_talk(talk_id) and upgraded.trigram_search("subunits", 5) == []
 
@@ -416,7 +416,7 @@ def test_a_format_7_library_upgrades_to_name_the_source_of_transcripts_an_early_
                                  "UPDATE meta SET value = '7' WHERE key = 'format_version';")
     with Library.open(tmp_path / "old") as upgraded:
         upgraded.acquire_writer()
-        assert upgraded.format == FORMAT_VERSION == 10
+        assert upgraded.format == FORMAT_VERSION == 11
         assert upgraded.talk(talk_id).transcript_source == "whisper tiny.en"
         assert upgraded.talk(captioned).transcript_source == "uploaded captions"
         assert upgraded.talks_per_transcript_source() == {"whisper tiny.en": 1, "uploaded captions": 1}
@@ -435,7 +435,7 @@ def test_a_format_8_library_upgrades_to_record_when_a_talks_details_changed(tmp_
         assert reader.talk(talk_id).details_changed_at is None and reader.talks()[0].details_changed_at is None
     with Library.open(tmp_path / "old") as upgraded:
         upgraded.acquire_writer()
-        assert upgraded.format == FORMAT_VERSION == 10
+        assert upgraded.format == FORMAT_VERSION == 11
         assert upgraded.talk(talk_id).details_changed_at is None
         assert upgraded.update_talk_details(talk_id, {"title": "old, retitled"}) == ["title"]
         assert upgraded.talk(talk_id).details_changed_at > upgraded.talk(talk_id).indexed_at
@@ -540,7 +540,7 @@ def test_a_format_9_library_upgrades_to_remember_removed_talks_and_a_deletion_is
         assert reader.format == 9 and reader.removed_on(key) is None and reader.records_intact()
     with Library.open(tmp_path / "old") as upgraded:
         upgraded.acquire_writer()
-        assert upgraded.format == FORMAT_VERSION == 10 and upgraded.records_intact()
+        assert upgraded.format == FORMAT_VERSION == 11 and upgraded.records_intact()
         talk = upgraded.talk(talk_id)
         assert upgraded.delete_talk(talk_id) and upgraded.removed_on(key) is not None
         upgraded.bind_embedding_model("test-model", 8)

@@ -376,24 +376,33 @@ class Library(VectorSync):
                                   (talk_id_,)).fetchone()
         return row[0] if row else None
 
-    def removals(self) -> list[tuple[str, str, str]]:
-        """Every removal recorded (archive key, talk id, when; ``delete_talk``): what a copy of the library made by
-        another way than copying its files (``talksearch reembed``) must keep. None before format 10."""
+    def removals(self) -> list[tuple[str, str, str, str | None]]:
+        """Every removal recorded (archive key, talk id, when, and where the talk was fetched from, if recorded;
+        ``delete_talk``): what a copy of the library made by another way than copying its files (``talksearch
+        reembed``) must keep. None before format 10."""
+        url = "url" if self.format >= 11 else "NULL"
         try:
-            return [tuple(row) for row in self.db.execute("SELECT archive_id, talk_id, removed_at FROM removed_talks")]
+            return [tuple(row) for row in self.db.execute(
+                f"SELECT archive_id, talk_id, removed_at, {url} FROM removed_talks")]
         except sqlite3.OperationalError:
             return []
 
-    def keep_removals(self, removals: Sequence[tuple[str, str, str]]) -> int:
+    def removed_archive_urls(self) -> dict[str, str]:
+        """The removed talks' archive keys, with the URL each was fetched from where it was recorded (as
+        ``archive_urls`` gives the library's): how ``indexer.sources`` knows a removed talk that an earlier release
+        keyed otherwise."""
+        return {key: url for key, _, _, url in self.removals() if url}
+
+    def keep_removals(self, removals: Sequence[tuple[str, str, str, str | None]]) -> int:
         """Record ``removals`` (``removals()`` of another library) of talks this one does not hold: a re-run of their
         source skips them here too. How many were new."""
         if self._lock_handle is None:
             raise LibraryError("keep_removals needs the writer lock (acquire_writer)")
         with self.db:
             before = self.db.total_changes
-            self.db.executemany("INSERT OR IGNORE INTO removed_talks(archive_id, talk_id, removed_at) SELECT ?, ?, ? "
-                                "WHERE NOT EXISTS (SELECT 1 FROM talks WHERE archive_id = ?)",
-                                [(key, talk, when, key) for key, talk, when in removals])
+            self.db.executemany("INSERT OR IGNORE INTO removed_talks(archive_id, talk_id, removed_at, url) "
+                                "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM talks WHERE archive_id = ?)",
+                                [(key, talk, when, url, key) for key, talk, when, url in removals])
             return self.db.total_changes - before
 
     def add_talk(
@@ -511,15 +520,16 @@ class Library(VectorSync):
             self.db.execute("BEGIN IMMEDIATE")
             ids = self._passage_ids_of(talk_id_)
             self._set_meta("next_passage_id", str(self._next_passage_id()))  # its ids are not given out again
-            talk = self.db.execute("SELECT extractor, source_id, archive_id, language FROM talks WHERE id = ?",
-                                   (talk_id_,)).fetchone()
+            talk = self.db.execute("SELECT extractor, source_id, archive_id, language, media_url, url FROM talks "
+                                   "WHERE id = ?", (talk_id_,)).fetchone()
             said = [r[0] for r in self.db.execute("SELECT text FROM segments WHERE talk_id = ?", (talk_id_,))]
             indexes = self.keywords.indexes_holding(ids)
             deleted = self.db.execute("DELETE FROM talks WHERE id = ?", (talk_id_,)).rowcount
             if deleted:
                 if record_removal:
-                    self.db.execute("INSERT OR REPLACE INTO removed_talks(archive_id, talk_id, removed_at) "
-                                    "VALUES (?, ?, ?)", (talk["archive_id"], talk_id_, record_time()))
+                    self.db.execute("INSERT OR REPLACE INTO removed_talks(archive_id, talk_id, removed_at, url) "
+                                    "VALUES (?, ?, ?, ?)", (talk["archive_id"], talk_id_, record_time(),
+                                                            talk["media_url"] or talk["url"]))
                 self._forget_words(said, talk["language"])
                 self.keywords.erase(indexes)
         if deleted:

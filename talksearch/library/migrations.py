@@ -42,7 +42,7 @@ def filling(table: str) -> list[str]:
     return [f"DELETE FROM {table}", f"INSERT INTO {table}(rowid, text) {TRIGRAM_INDEXES[table]}"]
 
 
-FORMAT_VERSION = 10
+FORMAT_VERSION = 11
 OLDEST_READABLE = 1
 
 # The current format, as a new catalog is made (every statement may also run on a current catalog: it
@@ -143,7 +143,8 @@ CREATE TABLE IF NOT EXISTS sound_vocabulary (
 CREATE TABLE IF NOT EXISTS removed_talks (
     archive_id TEXT PRIMARY KEY,          -- as talks.archive_id
     talk_id TEXT NOT NULL,
-    removed_at TEXT NOT NULL              -- when (records.record_time)
+    removed_at TEXT NOT NULL,             -- when (records.record_time)
+    url TEXT                              -- where it was fetched from, as Library.archive_urls gives it (format 11)
 ) WITHOUT ROWID;
 """
 
@@ -200,6 +201,10 @@ MIGRATIONS: dict[int, list[str]] = {
     # find none removed (Library.removed_on).
     10: ["CREATE TABLE IF NOT EXISTS removed_talks (archive_id TEXT PRIMARY KEY, talk_id TEXT NOT NULL, "
          "removed_at TEXT NOT NULL) WITHOUT ROWID"],
+    # 11: where a removed talk was fetched from: a feed item or media URL an earlier release keyed otherwise than this
+    # one would ("generic s01", now "generic s01-<digest>") is known by its address (indexer.sources), as while it
+    # was in the library; without it, a re-run keyed it anew and added it back. Removals recorded before have none.
+    11: ["ALTER TABLE removed_talks ADD COLUMN url TEXT"],
 }
 assert sorted(MIGRATIONS) == list(range(2, FORMAT_VERSION + 1)), "one migration per format, numbered in order"
 
