@@ -43,6 +43,19 @@ def test_media_answers_304_to_a_client_whose_copy_is_current(api, ids):
     assert whole.headers["cache-control"] == unchanged.headers["cache-control"] == "no-cache"
 
 
+def test_media_plays_on_pages_that_require_corp(api, ids):
+    """A page with Cross-Origin-Embedder-Policy: require-corp (the widget on it, or a player of its own) loads
+    another origin's recording only when every answer for it says Cross-Origin-Resource-Policy, as /widget.js and
+    /embed say it: the whole file, a range, and a revalidation."""
+    path = f"/media/{ids['local']}"
+    whole = api.get(path)
+    part = api.get(path, headers={"Range": "bytes=0-99"})
+    unchanged = api.get(path, headers={"If-None-Match": whole.headers["etag"]})
+    assert (whole.status_code, part.status_code, unchanged.status_code) == (200, 206, 304)
+    for answer in (whole, part, unchanged):
+        assert answer.headers.get("cross-origin-resource-policy") == "cross-origin", answer.status_code
+
+
 def test_media_ranges_still_follow_if_range(api, ids):
     path = f"/media/{ids['local']}"
     whole = api.get(path)

@@ -39,6 +39,7 @@ WIDGET = ROOT / "service" / "static" / "widget.js"
 HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">'
 HOSTILE_TEXT = '<b>bold</b> <img src=x onerror="window.__pwned=2"> &amp; '
 YOUTUBE_ID = "aBcDeFgHiJk"
+YOUTUBE_PAGE = f"https://www.youtube.com/watch?v={YOUTUBE_ID}"
 # The IFrame Player API's surface the widget and the talk page use: YT.Player(element, {host, videoId, playerVars,
 # events}), onReady, seekTo, playVideo, getPlayerState, getCurrentTime, getIframe, destroy, and the global
 # onYouTubeIframeAPIReady callback.
@@ -79,12 +80,16 @@ class HostSite:
 
     def __init__(self):
         pages = self.pages = {}
+        extra = self.headers = {}  # path -> the page's own response headers (a COEP, say)
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
-                body = pages.get(self.path.split("?")[0])
+                path = self.path.split("?")[0]
+                body = pages.get(path)
                 self.send_response(200 if body else 404)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
+                for name, value in extra.get(path, {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write((body or "not found").encode())
 
@@ -95,8 +100,9 @@ class HostSite:
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def page(self, path: str, embed: str, title: str = "Example Conference") -> str:
+    def page(self, path: str, embed: str, title: str = "Example Conference", headers: dict | None = None) -> str:
         # What a conference site might look like, with the two lines pasted into it.
+        self.headers[path] = headers or {}
         self.pages[path] = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><link rel="icon" href="data:,">
 <title>{title}</title>
@@ -154,7 +160,7 @@ def hostile_library(feed_library, tmp_path_factory) -> tuple[Path, str]:
     shutil.copytree(source, library)
     with sqlite3.connect(library / "catalog.sqlite") as db:
         (talk_id,) = db.execute("SELECT id FROM talks WHERE title LIKE 'InfiniBand%'").fetchone()
-        page = f"https://www.youtube.com/watch?v={YOUTUBE_ID}"
+        page = YOUTUBE_PAGE
         db.execute("UPDATE talks SET title = ?, extractor = 'Youtube', source_id = ?, url = ?, media_url = NULL "
                    "WHERE id = ?", (HOSTILE_TITLE, YOUTUBE_ID, page, talk_id))
         db.execute("UPDATE passages SET text = ? || text WHERE talk_id = ?", (HOSTILE_TEXT, talk_id))
@@ -764,28 +770,34 @@ def test_tab_leaves_the_widget_and_closes_the_results(widget_api, host_site, bro
 
 @pytest.fixture(scope="module")
 def local_talk_api(feed_library, tmp_path_factory):
-    """t01 as a talk indexed from a local file whose .info.json named a web page: its results link to the
-    service's copy, relatively (/media/{id}#t=...), and its url is a page that cannot start at a moment."""
+    """Both test talks as talks indexed from local files whose .info.json named a web page: their results link to
+    the service's copy, relatively (/media/{id}#t=...). t01's url is a conference's page, which cannot start at a
+    moment; t02's is its YouTube page (a folder downloaded with yt-dlp), yet the service plays its own copy."""
     source, _ = feed_library
     folder = tmp_path_factory.mktemp("localtalk")
     library = folder / "library"
     shutil.copytree(source, library)
-    recording = folder / "t01.ogg"
-    shutil.copy(ROOT / "tests" / "data" / "t01.ogg", recording)
     with sqlite3.connect(library / "catalog.sqlite") as db:
-        db.execute("UPDATE talks SET media_url = ?, url = 'https://talks.example.org/checkpointing' "
-                   "WHERE title LIKE 'Checkpointing%'", (recording.as_uri(),))
+        for name, title, page in (("t01.ogg", "Checkpointing%", "https://talks.example.org/checkpointing"),
+                                  ("t02.ogg", "InfiniBand%", YOUTUBE_PAGE)):
+            recording = folder / name
+            shutil.copy(ROOT / "tests" / "data" / name, recording)
+            db.execute("UPDATE talks SET media_url = ?, url = ? WHERE title LIKE ?", (recording.as_uri(), page, title))
     db.close()
     server = Api(library)
+    server.recordings = folder  # t01.ogg and t02.ogg, where the catalog says they are
     yield server
     server.close()
 
 
-def test_source_link_of_a_local_talk_opens_the_services_copy_at_the_moment(local_talk_api, host_site, browser):
+def test_source_link_of_a_local_talk_is_its_page_on_the_web_and_it_plays_the_services_copy(local_talk_api, host_site,
+                                                                                           browser):
+    """"Open at source" goes where the talk page's "Source" does, the talk's url: its link is the service's own
+    copy, which the widget plays already, and "Open talk page" has the moment."""
     visit, hit = _played(browser, host_site, local_talk_api, "/local", "checkpoints go to an object storage bucket")
     assert hit["link"].startswith("/media/") and "#t=" in hit["link"], hit["link"]  # relative, as the API documents
     source = _player_link(visit, "Open at source ↗")
-    assert source.get_attribute("href") == local_talk_api.base + hit["link"]  # not talk.url, which has no moment
+    assert source.get_attribute("href") == hit["talk"]["url"] == "https://talks.example.org/checkpointing"
     assert source.text_content() == "Open at source ↗"
     # played from the service's copy, which the API names without the file's path on the server, in an <audio>
     # element: its name keeps the recording's suffix (.ogg)
@@ -873,3 +885,176 @@ def test_a_player_that_cannot_load_is_announced_and_its_links_say_they_open_a_ne
         assert link.get_attribute("target") == "_blank"
         playwright_sync.expect(link).to_have_accessible_description("opens in a new tab")
     visit.close()
+
+
+# --- real host pages: their headers, components, dialogs, layouts and scripts ------------------------------------
+
+
+def _embedded(api, attributes: str = "") -> str:
+    """The two documented lines, for a page of the host site."""
+    return (f'<script src="{api.base}/widget.js" defer></script>\n'
+            f'<talk-search api="{api.base}"{attributes}></talk-search>')
+
+
+def test_a_local_copy_of_a_youtube_talk_plays_here_and_its_source_is_youtube(local_talk_api, host_site, browser):
+    """A talk downloaded with yt-dlp and indexed from its folder: the service plays its own copy (the API's player,
+    the talk page, /embed), and so does the widget, with nothing fetched from YouTube; "Open at source" is the
+    YouTube page."""
+    query = "tenant partition keys"
+    hit = local_talk_api.search(query, speaker="Kenji Watanabe")["results"][0]
+    talk = hit["talk"]
+    assert talk["url"] == YOUTUBE_PAGE and hit["link"].startswith("/media/"), hit
+    player = httpx.get(f"{local_talk_api.base}/api/talks/{talk['id']}").json()["player"]
+    assert player["kind"] == "audio" and player["youtube_id"] is None  # what the service itself plays
+    visit = Visit(browser, host_site.page("/local-youtube", _embedded(local_talk_api, ' speaker="Kenji Watanabe"')))
+    visit.search(query)
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=talk["id"])
+    assert visit.shadow("return root.querySelector('.stage').firstChild.localName") == "audio"
+    state = _wait_playing_at(visit, hit["start"])
+    assert state["src"].split("#")[0] == local_talk_api.base + talk["media_url"]
+    assert _player_link(visit, "Open at source ↗").get_attribute("href") == YOUTUBE_PAGE
+    assert not [u for u in visit.requests if "youtube.com" in urlsplit(u).netloc]
+    assert visit.errors == []
+    visit.close()
+
+
+def test_a_host_page_that_requires_corp_plays_the_services_copy(local_talk_api, host_site, browser):
+    """A page with Cross-Origin-Embedder-Policy: require-corp loads another origin's media only when it says
+    Cross-Origin-Resource-Policy: /media must, as widget.js does."""
+    url = host_site.page("/coep", _embedded(local_talk_api),
+                         headers={"Cross-Origin-Embedder-Policy": "require-corp"})
+    visit, hit = Visit(browser, url), local_talk_api.search("checkpoints go to an object storage bucket")["results"][0]
+    visit.search("checkpoints go to an object storage bucket")
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play", talk=hit["talk"]["id"])
+    _wait_playing_at(visit, hit["start"])
+    assert visit.errors == []
+    visit.close()
+
+
+def test_slash_typed_in_a_closed_shadow_roots_field_stays_there(widget_api, host_site, browser):
+    """A design system's field whose shadow root is closed: the key's target is the component, not an input."""
+    field = """<script>customElements.define('date-field', class extends HTMLElement {
+      constructor() { super(); const root = this.attachShadow({mode: 'closed'});
+        root.innerHTML = '<input aria-label="Date">'; this.field = root.firstChild; } });</script>
+<date-field></date-field>"""
+    visit = Visit(browser, host_site.page("/closed", field + _embedded(widget_api)))
+    page = visit.page
+    page.evaluate("() => document.querySelector('date-field').field.focus()")
+    page.keyboard.type("12/05/2026")
+    assert page.evaluate("() => document.querySelector('date-field').field.value") == "12/05/2026"
+    assert page.locator("talk-search input").input_value() == ""
+    page.evaluate("() => document.querySelector('date-field').field.blur()")
+    page.keyboard.press("/")  # outside any field: still the shortcut
+    assert page.locator("talk-search input").evaluate("e => e.getRootNode().activeElement === e")
+    visit.close()
+
+
+def test_escape_with_nothing_of_the_widgets_open_closes_the_hosts_dialog(widget_api, host_site, browser):
+    """Esc closes the widget's results first, as ever; then, nothing of its own open, it is the search field's and
+    the page's, as in a plain search field: it empties the box, then closes the dialog around it."""
+    visit = Visit(browser, host_site.page("/dialog", f"<dialog>{_embedded(widget_api)}</dialog>"))
+    page, dialog = visit.page, visit.page.locator("dialog")
+    page.evaluate("() => document.querySelector('dialog').showModal()")
+    box = page.locator("talk-search input")
+    box.focus()
+    box.press_sequentially("manifest")
+    visit.wait_event("results", query="manifest")
+    page.keyboard.press("Escape")
+    assert page.locator("talk-search [role=listbox]").is_hidden() and dialog.evaluate("d => d.open")
+    page.keyboard.press("Escape")
+    assert box.input_value() == "" and dialog.evaluate("d => d.open")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => !document.querySelector('dialog').open")
+    visit.close()
+
+
+def test_a_widget_moved_in_the_page_goes_on_searching(widget_api, host_site, browser):
+    """A layout that moves the element (a sidebar on a wide screen, the main column on a narrow one) disconnects and
+    connects it: a search it was waiting to send, or waiting for, is made again rather than lost."""
+    layout = f"<aside>{_embedded(widget_api)}</aside><main></main>"
+    visit = Visit(browser, host_site.page("/move", layout), fake_clock=True)
+    page = visit.page
+    held = []  # the first search is never answered: it is on its way when the widget moves
+    visit.context.route(re.compile(r"/api/search\?"),
+                        lambda route: held.append(route) if not held else route.continue_())
+    move = "(to) => document.querySelector(to).append(document.querySelector('talk-search'))"
+    page.keyboard.press("/")
+    page.keyboard.type("manifest")
+    page.clock.run_for(1_000)  # the debounce: sent
+    while not held:
+        page.wait_for_timeout(50)
+    page.evaluate(move, "main")
+    page.clock.run_for(1_000)
+    visit.wait_event("results", query="manifest")
+    page.locator("talk-search input").fill("manifest storage")
+    page.evaluate(move, "aside")  # before the debounce sent it
+    page.clock.run_for(1_000)
+    visit.wait_event("results", query="manifest storage")
+    visit.close()
+
+
+def test_a_page_that_wraps_fetch_or_replaces_builtins_still_searches_and_plays(widget_api, host_site, browser):
+    """A typical fetch wrapper (it reads a Request's url) and an Array.prototype.includes replaced by an old
+    library: the widget searches, and a click plays."""
+    tampering = """<script>const pageFetch = window.fetch;
+window.fetch = (input, init) => pageFetch(typeof input === 'string' ? input : input.url, init);
+Array.prototype.includes = function () { return false; };</script>"""
+    visit = Visit(browser, host_site.page("/tampered", tampering + _embedded(widget_api)))
+    visit.search("manifest")
+    visit.page.locator("talk-search [role=option]").first.click()
+    visit.wait_event("play")
+    assert visit.page.locator("talk-search .player").is_visible()
+    visit.close()
+
+
+def test_a_widget_inside_a_components_shadow_root(widget_api, host_site, browser):
+    """A site header (a component with an open shadow root) holding the widget, before a second plain one: "/" goes
+    to the first in the page's order, and the events reach the document."""
+    header = f"""<script>customElements.define('site-header', class extends HTMLElement {{
+      constructor() {{ super(); this.attachShadow({{mode: 'open'}}).innerHTML =
+        '<nav>Menu <talk-search api="{widget_api.base}"></talk-search></nav>'; }} }});</script>
+<site-header></site-header><p>Content</p>"""
+    visit = Visit(browser, host_site.page("/nested", header + _embedded(widget_api)))
+    visit.search("manifest")  # "/", then typed: its results event reaches the document
+    nested = "document.querySelector('site-header').shadowRoot.querySelector('talk-search')"
+    assert visit.page.evaluate(f"() => {nested}.shadowRoot.activeElement === {nested}.input")
+    visit.page.keyboard.press("Enter")
+    visit.wait_event("play")
+    visit.close()
+
+
+def test_loaded_as_a_module_it_searches_where_it_came_from(widget_api, host_site, browser):
+    """<script type="module"> has no document.currentScript: the default api is still widget.js's origin."""
+    url = host_site.page("/module", f'<script type="module" src="{widget_api.base}/widget.js"></script>\n'
+                                    "<talk-search></talk-search>")
+    visit = Visit(browser, url)
+    visit.page.keyboard.press("/")
+    visit.page.keyboard.type("manifest")
+    answer = visit.page.wait_for_function("() => window.__events.find(e => e.query === 'manifest')").json_value()
+    assert answer["type"] == "results", answer
+    visit.close()
+
+
+def test_a_local_talk_whose_file_was_moved_still_offers_its_source(local_talk_api, host_site, browser):
+    """Once the file is moved the API links the talk's page here (and has no media_url): "Open at source" is still
+    the page the talk's .info.json named, the only way left to the recording."""
+    query = "tenant partition keys"
+    talk = local_talk_api.search(query, speaker="Kenji Watanabe")["results"][0]["talk"]
+    recording = local_talk_api.recordings / "t02.ogg"
+    moved = recording.with_name("moved-away.ogg")
+    recording.rename(moved)
+    try:
+        hit = local_talk_api.search(query, speaker="Kenji Watanabe", limit=7)["results"][0]  # not the cached answer
+        assert hit["link"].startswith(f"/talks/{talk['id']}?t=") and hit["talk"]["media_url"] is None, hit
+        url = host_site.page("/moved", _embedded(local_talk_api, ' speaker="Kenji Watanabe" limit="7"'))
+        visit = Visit(browser, url)
+        visit.search(query)
+        visit.page.keyboard.press("Enter")
+        visit.wait_event("play", talk=talk["id"])
+        assert _player_link(visit, "Open at source ↗").get_attribute("href") == YOUTUBE_PAGE
+        assert _player_link(visit, "Open talk page ↗").get_attribute("href") == local_talk_api.base + hit["page"]
+        visit.close()
+    finally:
+        moved.rename(recording)

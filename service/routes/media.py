@@ -18,8 +18,10 @@ router = APIRouter(tags=["talks"], route_class=ReadRoute)
 # turns out to hold: the type is the one given, and a document opened from it gets no script and no origin.
 # no-cache: a cache asks again each time (a 304, headers only, while the file is unchanged) rather than guess a
 # lifetime from the file's old Last-Modified and go on serving a recording DELETE /api/talks/{id} has erased.
+# Cross-Origin-Resource-Policy: a page that sets Cross-Origin-Embedder-Policy: require-corp (the widget on it, or a
+# player of its own) loads another origin's recording only when it says so, as /widget.js and /embed do.
 _MEDIA_HEADERS = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
-                  "Cache-Control": "no-cache"}
+                  "Cache-Control": "no-cache", "Cross-Origin-Resource-Policy": "cross-origin"}
 # Starlette's StaticFiles answers If-None-Match and If-Modified-Since, its FileResponse does not: its rule, reused.
 _CONDITIONS = StaticFiles(check_dir=False)
 

@@ -10,22 +10,24 @@
  * theme ("light"/"dark"; otherwise follows the OS), shortcuts ("off": "/" and Ctrl/Cmd+K don't jump to this widget,
  * for a site that uses "/" itself or for speech input; WCAG 2.1.4 asks that single-key shortcuts can be turned off).
  * Theming: the --ts-* CSS custom properties listed in STYLE, set on the element or any ancestor.
- * Events (bubbling, for analytics): talksearch-results {query, count}, talksearch-play {talk, start},
- * talksearch-error {query, message}.
+ * Events (bubbling and composed, so they reach the document from inside another component's shadow root, for
+ * analytics): talksearch-results {query, count}, talksearch-play {talk, start}, talksearch-error {query, message}.
  *
  * Rules this file keeps:
  * - Everything the API returns is rendered as text: DOM text nodes and textContent, never innerHTML.
  *   Snippets carry <mark> tags; they are split on the literal tags and rebuilt from text nodes.
  * - No framework and no other file: it must stay small (the tests hold it to 15 KB gzipped) and a host
  *   page should not be able to break it, hence the shadow root.
- * - Nothing is fetched but the API, the talk's media, and YouTube's player script (only for YouTube talks).
+ * - Nothing is fetched but the API, the talk's media, and YouTube's player script (only for YouTube talks, which
+ *   the service plays on YouTube: not for a local copy of one).
  */
 (() => {
   "use strict";
   if (customElements.get("talk-search")) return; // the script tag was pasted twice
 
-  // Captured now: document.currentScript is only set while this file first runs.
-  const SCRIPT_SRC = document.currentScript && document.currentScript.src;
+  // Captured now: document.currentScript is only set while this file first runs, and never for a
+  // <script type="module">: then the page's script element that loaded a widget.js says where it came from.
+  const SCRIPT_SRC = (document.currentScript || widgetScript() || {}).src;
   const DEBOUNCE_MS = 200;
   const MIN_CHARS = 2;
   const TIMEOUT_MS = 15000; // a server that takes the connection and never answers: said, not "Searching…" forever
@@ -133,6 +135,23 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     }
   }
 
+  /** The page's script element whose address is a widget.js, or null (the default api is then the page's). */
+  function widgetScript() {
+    for (const script of document.querySelectorAll("script[src]")) {
+      const url = httpUrl(script.src);
+      if (url && /\/widget\.js$/.test(url.pathname)) return script;
+    }
+    return null;
+  }
+
+  /** Whether `node` is on the event's path, through shadow roots. A plain loop: a host page's script may have
+   *  replaced Array.prototype.includes (old libraries did), and a click on a result must still play it. */
+  function onPath(event, node) {
+    const path = event.composedPath();
+    for (let i = 0; i < path.length; i++) if (path[i] === node) return true;
+    return false;
+  }
+
   /** The video id when the link is YouTube's, else null. */
   function youtubeId(link) {
     const url = httpUrl(link);
@@ -141,6 +160,15 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     const id = url.hostname.endsWith("youtu.be") ? path[0]
       : url.searchParams.get("v") || (["embed", "shorts", "live", "v"].includes(path[0]) ? path[1] : null);
     return id && /^[\w-]{6,20}$/.test(id) ? id : null;
+  }
+
+  /** Where "Open at source" goes: the result's link (the source at the moment), unless that is this service's own
+   *  copy or page (a local file's talk), shown already: then the talk's url, where the talk page's "Source" goes. */
+  function sourceOf(result, base) {
+    const own = (url) => url && url.href.startsWith(base);
+    const link = httpUrl(result.link, base), page = httpUrl((result.talk || {}).url, base);
+    if (link && !own(link)) return link;
+    return page && !own(page) ? page : link;
   }
 
   function el(tag, className, text) {
@@ -335,19 +363,24 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       // Focus leaving the widget (Tab) closes the results, as a click elsewhere does; inside the shadow root
       // relatedTarget is retargeted to this element.
       this.addEventListener("focusout", (e) => this.contains(e.relatedTarget) || this.open(false));
-      this.onOutside = (e) => e.composedPath().includes(this) || this.open(false);
+      this.onOutside = (e) => onPath(e, this) || this.open(false);
       this.applyPlaceholder();
     }
 
     connectedCallback() {
       document.addEventListener("pointerdown", this.onOutside);
       widgets.add(this);
+      // Moved in the page (a layout that reparents it): the search stopped on the way out is made again.
+      if (this.interrupted) this.schedule();
+      this.interrupted = false;
     }
 
     disconnectedCallback() {
       document.removeEventListener("pointerdown", this.onOutside);
       widgets.delete(this);
+      this.interrupted = Boolean(this.timer || this.controller); // a search waiting to be sent, or on its way
       clearTimeout(this.timer);
+      this.timer = 0;
       if (this.controller) this.controller.abort();
     }
 
@@ -402,7 +435,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.setStatus("Searching…", false, this.results.length > 0); // the old results stay, dimmed
       this.list.setAttribute("aria-busy", "true");
       try {
-        const response = await fetch(url, { signal: controller.signal, headers: { Accept: "application/json" } });
+        // The address as a string: a page's fetch wrapper may read `input.url` from anything but a string.
+        const response = await fetch(url.href, { signal: controller.signal, headers: { Accept: "application/json" } });
         const body = await response.json().catch(() => null);
         if (timedOut) throw new TypeError("no answer in time");
         if (controller.signal.aborted) return; // a newer search started while this one's body arrived
@@ -441,7 +475,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
     /** Tells the host page (analytics, tests): talksearch-results, talksearch-play, talksearch-error. */
     emit(name, detail) {
-      this.dispatchEvent(new CustomEvent(`talksearch-${name}`, { detail, bubbles: true }));
+      this.dispatchEvent(new CustomEvent(`talksearch-${name}`, { detail, bubbles: true, composed: true }));
     }
 
     /** A line under the input; `quiet` keeps it for screen readers only (a count or "Searching…" over results). */
@@ -540,13 +574,15 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       } else if (e.key === "Escape") this.onEscape(e);
     }
 
-    /** First Esc closes the results, the next the player (focus goes back to the box); what was typed stays. */
+    /** First Esc closes the results, the next the player (focus goes back to the box); what was typed stays. With
+     *  nothing of ours open it is the page's: the search field empties, as a plain one does, then a dialog closes. */
     onEscape(e) {
-      e.preventDefault(); // a search field's own Esc would empty it
       if (!this.list.hidden) this.open(false);
       else if (!this.player.hidden) this.closePlayer();
-      else return; // nothing of ours was open: a host page's dialog around the widget closes on this Esc
-      e.stopPropagation(); // it closed something of ours: a host page's modal shouldn't close too
+      else return; // nothing of ours was open: left alone, so a host page's dialog or popover around the widget closes
+      // It closed something of ours: not the search field's own Esc too (it would empty the box), nor a host's modal.
+      e.preventDefault();
+      e.stopPropagation();
     }
 
     // --- playing ---
@@ -559,18 +595,18 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       this.open(false);
       const talk = result.talk || {};
       const start = Math.max(0, Number(result.start) || 0);
-      // The source at that moment. A talk indexed from a local file links to the service's copy, relative
-      // like `page` (/media/{id}#t=...): resolved against the API, or the moment would be lost to talk.url.
+      // Paths of this service (a local talk's link and media_url, like `page`) are resolved against the API.
       const base = `${this.api}/`;
-      const source = httpUrl(result.link, base) || httpUrl(talk.url);
       this.nowPlaying.replaceChildren();
       isolated(this.nowPlaying, [talk.title || "Untitled talk", clock(start)], () => " · ");
-      this.showLink(this.sourceLink, source);
+      this.showLink(this.sourceLink, sourceOf(result, base));
       this.showLink(this.pageLink, httpUrl(result.page, base));
       this.player.hidden = false;
       this.emit("play", { talk: talk.id, start });
 
-      const youtube = youtubeId(result.link) || youtubeId(talk.url);
+      // The player the service picks (its talk page, /embed): YouTube's only for a talk it plays on YouTube, whose
+      // link is YouTube's. A local copy of a YouTube talk (a yt-dlp download, its url the YouTube page) plays here.
+      const youtube = youtubeId(result.link);
       // A talk indexed from a local file has the service's copy as its media_url, a path like `page`
       // (/media/{id}.mp3): resolved against the API. Audio or video by the name, as for any media URL.
       const media = httpUrl(talk.media_url, base);
@@ -730,16 +766,39 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     return widget.checkVisibility ? widget.checkVisibility() : widget.getClientRects().length > 0;
   }
 
+  /** The shadow hosts `node` is inside, outermost first, then `node` itself. */
+  function hostChain(node) {
+    const chain = [node];
+    for (let root = node.getRootNode(); root.host; root = root.host.getRootNode()) chain.unshift(root.host);
+    return chain;
+  }
+
+  /** The widgets in the page's order, those inside other components' shadow roots too (which
+   *  document.querySelectorAll doesn't see): ordered by the first of their host chains that differ, in one tree. */
+  function inPageOrder() {
+    return [...widgets].map(hostChain).sort((a, b) => {
+      let i = 0;
+      while (i < a.length - 1 && i < b.length - 1 && a[i] === b[i]) i++;
+      return a[i].compareDocumentPosition(b[i]) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
+    }).map((chain) => chain[chain.length - 1]);
+  }
+
+  /** Whether keys pressed at `target` are typed: a field or an editor, or a component whose shadow root is closed,
+   *  which the key's target is (its field inside can't be seen, a date picker's, say). */
+  function typingAt(target) {
+    const name = target.localName || "";
+    return target.isContentEditable || /^(input|textarea|select)$/i.test(name)
+      || (/-/.test(name) && !target.shadowRoot);
+  }
+
   // "/" and Ctrl/Cmd+K focus the first widget shown on the page, skipping any with shortcuts="off"; with none the key
   // is left alone. "/" only when not typing in a field; Ctrl+K not in text areas and rich editors ("insert link").
   document.addEventListener("keydown", (e) => {
     const target = e.composedPath()[0] || {};
     const editor = target.isContentEditable || /^textarea$/i.test(target.localName || "");
-    const typing = editor || /^(input|select)$/i.test(target.localName || "");
-    const shortcut = (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey)
+    const shortcut = (e.key === "/" && !typingAt(target) && !e.ctrlKey && !e.metaKey && !e.altKey)
       || ((e.ctrlKey || e.metaKey) && !e.altKey && !editor && (e.key || "").toLowerCase() === "k"); // autofill: no key
-    const widget = shortcut && [...document.querySelectorAll("talk-search")]
-      .find((w) => shown(w) && w.getAttribute("shortcuts") !== "off");
+    const widget = shortcut && inPageOrder().find((w) => shown(w) && w.getAttribute("shortcuts") !== "off");
     if (!widget) return;
     e.preventDefault();
     widget.input.focus();
