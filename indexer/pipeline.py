@@ -92,6 +92,7 @@ class IndexRun:
         # Only now, holding the library: a run refused its lock must not remove what the writer holding it made.
         self._made = made
         self._stored = False  # whether a talk was committed (a library with one is the user's, however the run ends)
+        self._results: Iterator | None = None  # the engine's results (a generator) once the run has started
         try:
             if self.library.embed_model and "embed_model" not in settings.model_fields_set:
                 # The default model is for new libraries; one made before keeps its own (a library is one model's).
@@ -133,7 +134,14 @@ class IndexRun:
         """``failed``: the run stopped on an error (a model that cannot load; not Ctrl-C, after which the same command
         resumes). A library this run made and stored no talk in is removed again: left, it would pass for a library
         the user has, empty."""
-        self.library.close()
+        try:
+            if self._results is not None:
+                # Interrupted while the writer committed a talk (not while the engine waited, which its generator
+                # saw), the engine's workers are left at theirs: closed, its generator stops them (the Ray engine's
+                # scratch folders are removed) before the CLI exits at once
+                self._results.close()
+        finally:
+            self.library.close()
         if failed and self._made is not None and not self._stored:
             self._made.remove()
 
@@ -142,9 +150,9 @@ class IndexRun:
         summary = Summary()
         overall = tqdm(desc="talks", unit="talk", total=0, position=0, disable=not self._bars, leave=True)
         if self.engine == "ray":
-            results = process_on_ray(self, sources, overall)
+            results = self._results = process_on_ray(self, sources, overall)
         else:
-            results = self._process_locally(sources, overall)
+            results = self._results = self._process_locally(sources, overall)
         try:
             for label, result in results:
                 if isinstance(result, Processed):
@@ -160,6 +168,7 @@ class IndexRun:
                 self._release(summary)
             self._retire_unmet()
         except Exception:  # a full disk, say: the engine stops its workers (its generator closed) before it is said
+            self._stopping.set()  # (stopped on an error: the local engine waits for its workers, see _process_locally)
             results.close()
             raise
         finally:  # (interrupted: the talks still to be retired stay, and the next run finds them again)
@@ -346,12 +355,14 @@ class IndexRun:
                     raise item  # a model that cannot load, a full disk: the run stops with one line
                 else:
                     yield item
-        except (Exception, GeneratorExit):  # here, or the writer's (run closes this generator): the workers stop
-            # before the error is said and the process exits; left decoding, the models' native threads were torn
+        except (Exception, GeneratorExit) as exc:  # here, or the writer's (run closes this generator): the workers
+            # stop before the error is said and the process exits; left decoding, the models' native threads were torn
             # down under them at exit (a full disk's one line, then 'terminate called without an active exception'
-            # and rc 134, or rc 139)
+            # and rc 134, or rc 139). Closed after Ctrl-C (``close``), not waited for: the CLI leaves by os._exit,
+            # which tears down nothing, at once (a talk's decoding may be seconds from its next progress)
+            stopped_on_error = isinstance(exc, Exception) or self._stopping.is_set()
             self._stopping.set()
-            while running:
+            while stopped_on_error and running:
                 running -= results.get() is _DONE  # (their outcomes, and their RunStopped, go unsaid)
             raise
 

@@ -37,9 +37,11 @@ from typing import Protocol
 from talksearch.indexer.fetching import Outcome, fetch_once, in_library, list_candidates, removed_from, talk_failed
 from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
 from talksearch.indexer.sources import Candidate, Sources, clean_error
+from talksearch.embedding import model_names
 from talksearch.library import Library, LibraryError
-from talksearch.models import ModelError
+from talksearch.models import ModelError, looks_like_path, read_manifest
 from talksearch.settings import Settings
+from talksearch.storage import FULL, storage_kind
 
 INSTALL_HINT = "--engine ray needs Ray: pip install 'ray>=2.40' (or, in talksearch's checkout, pip install -e '.[ray]')"
 
@@ -120,6 +122,20 @@ def remove_abandoned_scratch(prefix: str = SCRATCH_PREFIX) -> int:
     return in_use
 
 
+class ScratchFull(Exception):
+    """The disk holding a worker's scratch folders is full (or its quota spent): no talk's fault, as every talk sent
+    there after it would fail the same way, so it stops the run (``_failure``), as a full disk stops a local one."""
+
+    def __init__(self, folder: str, host: str, detail: str):
+        super().__init__(folder, host, detail)  # (as Ray pickles it back to the driver)
+        self.folder, self.host, self.detail = folder, host, detail
+
+    def __str__(self) -> str:
+        on = "" if self.host == socket.gethostname() else f" on {self.host}"  # (read on the driver's machine)
+        return (f"no space left on the disk holding the Ray worker's scratch folder {self.folder}{on} ({self.detail}); "
+                "free some space and run the command again: what was committed is intact")
+
+
 class RayTalkWorker:
     """A Ray actor (wrapped by ``ray.remote`` at run time): models loaded once, one talk per call."""
 
@@ -157,6 +173,14 @@ class RayTalkWorker:
         skips it."""
         if self.failure is not None:
             raise self.failure
+        try:
+            return self._index(candidate, taken)
+        except OSError as exc:  # a full disk, which fetch_once raises by design: named here, where it is
+            if storage_kind(exc) != FULL:
+                raise
+            raise ScratchFull(tempfile.gettempdir(), socket.gethostname(), exc.strerror or str(exc)) from None
+
+    def _index(self, candidate: Candidate, taken: frozenset[str]) -> Processed | Outcome:
         # A scratch folder per talk, gone with it; one an actor killed mid-talk leaves is removed by the next
         # worker or driver on its machine (remove_abandoned_scratch).
         with _scratch_folder(self.scratch_prefix) as scratch:
@@ -175,6 +199,27 @@ class RayTalkWorker:
 
     def pid(self) -> int:
         return os.getpid()
+
+
+def _absolute_model(role: str, name: str) -> str:
+    """A model setting as the actors are to read it: a local directory by its absolute path (what the local engine
+    records, ``models.resolve``), as an actor's working folder is its cluster's, not the driver's."""
+    if any(entry.role == role and entry.name == name for entry in read_manifest()):
+        return name  # bundled: found by its name wherever it runs (a folder of that name here is not it)
+    if (path := Path(name).expanduser()).is_dir():
+        return str(path.resolve())
+    if looks_like_path(name) and not name.startswith("~"):  # not here: perhaps on the actors' machines
+        return str(Path(name).absolute())
+    return name  # a hub name (or a home folder the driver lacks: the actors' own)
+
+
+def _for_actors(settings: Settings) -> Settings:
+    """The settings the actors are sent: the paths in them absolute, as local files' are (``candidate.path``)."""
+    cache = settings.model_cache
+    return settings.model_copy(update={
+        "whisper_model": _absolute_model("whisper", settings.whisper_model),
+        "embed_model": "+".join(_absolute_model("embedding", name) for name in model_names(settings.embed_model)),
+        "model_cache": cache if str(cache).startswith("~") else cache.absolute()})
 
 
 def _amount(number: float, unit: str) -> str:
@@ -231,7 +276,8 @@ def _not_the_token_notice(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
 
 
-def _connect(address: str | None) -> None:
+def _connect(address: str | None) -> bool:
+    """Join the Ray at ``address``, or start a local one; True when this run started it (and is to stop it)."""
     import ray
 
     logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_not_the_token_notice)
@@ -243,9 +289,13 @@ def _connect(address: str | None) -> None:
     # the same command again to resume"), not as a run with failed talks.
     handlers = ({sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
                 if threading.current_thread() is threading.main_thread() else {})
+    # No address is a local Ray started for this run (--help says so), not the one `ray start` last started with the
+    # same TMPDIR, which Ray's own default (None) joins: "local" starts one whatever runs here.
+    local = address == "local" or not (address or os.environ.get("RAY_ADDRESS"))
+    started = local and not ray.is_initialized()  # (a process already connected keeps its Ray)
     try:
-        ray.init(address=address, ignore_reinit_error=True, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(address="local" if local else address, ignore_reinit_error=True, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
     except ConnectionError as exc:
         if address != "auto":
             raise
@@ -256,6 +306,7 @@ def _connect(address: str | None) -> None:
         for sig, handler in handlers.items():
             if handler is not None:  # None: not set from Python, nothing to put back
                 signal.signal(sig, handler)
+    return started
 
 
 def _failure(exc: Exception) -> str:
@@ -267,14 +318,26 @@ def _failure(exc: Exception) -> str:
     cause = exc.cause if isinstance(exc, ray.exceptions.RayTaskError) else exc
     if isinstance(cause, ModelError):
         raise cause from None
+    if isinstance(cause, ScratchFull):  # (as a full disk stops a local run: every talk after it would fail alike)
+        raise LibraryError(str(cause)) from None
     return clean_error(cause)
 
 
 def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[str, Processed | Outcome]]:
     import ray
 
+    started = _connect(run.ray_address)
+    try:
+        yield from _process(run, sources, overall)
+    finally:
+        if started:  # now, not at exit: an interrupted run leaves by os._exit, which skips Ray's own ray.shutdown, and
+            ray.shutdown()  # its agents (ray::DashboardAgent, ray::RuntimeEnvAgent) outlived it by a minute or more
+
+
+def _process(run: RayRun, sources: list[str], overall) -> Iterator[tuple[str, Processed | Outcome]]:
+    import ray
+
     settings = run.settings
-    _connect(run.ray_address)
     # A cluster joined may grow (an autoscaler); the local Ray started for this run cannot.
     may_grow = run.ray_address not in (None, "", "local") or bool(os.environ.get("RAY_ADDRESS"))
     count, options = _worker_shape(settings, may_grow, lambda line: overall.write(line, file=sys.stderr))
@@ -285,8 +348,8 @@ def process_on_ray(run: RayRun, sources: list[str], overall) -> Iterator[tuple[s
         settings = settings.model_copy(update={"device": "cuda"})
     worker_class = ray.remote(max_restarts=-1, max_task_retries=3)(RayTalkWorker)
     scratch_prefix = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:8]}-"
-    workers = [worker_class.options(**options).remote(settings.model_dump_json(), known, urls, scratch_prefix)
-               for _ in range(count)]
+    sent = _for_actors(settings).model_dump_json()
+    workers = [worker_class.options(**options).remote(sent, known, urls, scratch_prefix) for _ in range(count)]
     # Talks go only to actors that have started: one Ray has not placed would hold its talk until it is.
     starting = {worker.ready.remote(): worker for worker in workers}
     idle: list = []

@@ -285,12 +285,12 @@ def resolve(role: Role, name: str, cache: Path | None = None) -> ResolvedModel:
     path = Path(name).expanduser()
     if path.is_dir():
         return ResolvedModel(role, str(path.resolve()), str(path.resolve()), None)
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise ModelError(f"{role} model {name!r}: no such directory")
     return ResolvedModel(role, name, name, None)
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
     """A name meant as a local directory: it starts like a path, or has more folders than a hub id's
     ``org/name``. Dots alone say nothing: ``small.en`` and ``BAAI/bge-small-en-v1.5`` are hub names."""
     return name.startswith((".", "/", "~")) or "\\" in name or name.count("/") > 1
@@ -358,7 +358,7 @@ def embedding_unavailable(name: str) -> str | None:
     or loading anything: a hub name neither in the local hub cache nor fetchable (the hub cannot be reached). None
     when it can, or may; a bundled model or a local directory is left to its loader, which says what is wrong."""
     if any(e.role == "embedding" and e.name == name for e in read_manifest()) or Path(name).expanduser().is_dir() \
-            or _looks_like_path(name):
+            or looks_like_path(name):
         return None
     from huggingface_hub import snapshot_download
 

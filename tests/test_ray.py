@@ -170,6 +170,48 @@ def test_a_worker_failure_is_its_cause_in_one_line():
     assert _failure(ActorDiedError()) == "The actor died unexpectedly before finishing this task."
 
 
+@pytest.mark.parametrize("host", [None, "gpu-node-7"])
+def test_a_full_scratch_disk_stops_the_run_naming_the_workers_scratch_folder(host, ray_tmp, monkeypatch):
+    """A full disk (or quota) where a worker downloads is no talk's fault: every talk after it fails the same way. It
+    stops the run in one line, as the local engine's full disk does, naming the worker's scratch folder (and its host,
+    when not this machine); not a 'worker failed' line per talk (the words for a talk whose retries ran out). Built
+    without Ray's processes (a full disk has no reliable trigger): the actor's call as its process runs it, and what
+    the driver makes of what it raised, wrapped as Ray hands it over."""
+    import errno
+
+    from ray.exceptions import RayTaskError
+
+    from talksearch.indexer import ray_engine
+    from talksearch.indexer.sources import Candidate
+    from talksearch.library import LibraryError
+    from talksearch.settings import Settings
+
+    monkeypatch.setattr(tempfile, "tempdir", str(ray_tmp))
+    if host is not None:
+        monkeypatch.setattr(socket, "gethostname", lambda: host)
+
+    def fetch_once(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ray_engine, "fetch_once", fetch_once)
+    worker = object.__new__(ray_engine.RayTalkWorker)  # its models unloaded: the download fails first
+    worker.settings, worker.known, worker.urls = Settings(), frozenset(), {}
+    worker.scratch_prefix, worker.failure = "talksearch-ray-0000abcd-", None
+    with pytest.raises(Exception) as raised:
+        worker.index(Candidate("http://127.0.0.1:9/t.ogg", "A talk"), frozenset())
+    assert _scratch_left(ray_tmp) == []  # its scratch folder goes with the talk
+    if host is not None:  # told apart from the driver's machine
+        monkeypatch.setattr(socket, "gethostname", lambda: "driver")
+    error = RayTaskError("RayTalkWorker.index", "Traceback ...", raised.value, proctitle="ray::RayTalkWorker.index()",
+                         pid=1, ip="127.0.0.1").as_instanceof_cause()
+    with pytest.raises(LibraryError) as stopped:
+        ray_engine._failure(error)
+    on = f" on {host}" if host else ""
+    assert str(stopped.value) == (
+        f"no space left on the disk holding the Ray worker's scratch folder {ray_tmp}{on} (No space left on device); "
+        "free some space and run the command again: what was committed is intact"), str(stopped.value)
+
+
 def test_a_terminated_run_ends_as_a_local_one_and_leaves_nothing_behind(ray_tmp, tmp_path):
     """SIGTERM to the driver mid-talk (what KubeRay, Slurm or systemd send): the local engine's exit 143 and line,
     not Ray's crash report and exit 1 (a run with failed talks); no Ray chatter on stdout, where outcome lines go
@@ -187,6 +229,12 @@ def test_a_terminated_run_ends_as_a_local_one_and_leaves_nothing_behind(ray_tmp,
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)  # the driver only, as a scheduler stops it
         stdout, stderr = process.communicate(timeout=120)
+        stopped = time.monotonic()
+        # The local Ray it started goes with it (ray.shutdown): the CLI's os._exit skips Ray's own at exit, and its
+        # agents (ray::DashboardAgent, ray::RuntimeEnvAgent, in the driver's process group) outlived it by 60-100 s
+        while _process_group_alive(process.pid) and time.monotonic() < stopped + 10:
+            time.sleep(0.2)
+        left = _process_group_alive(process.pid)
     finally:  # the local Ray it started, if it outlived it
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
@@ -194,6 +242,20 @@ def test_a_terminated_run_ends_as_a_local_one_and_leaves_nothing_behind(ray_tmp,
     assert stderr.splitlines() == ["terminated; run the same command again to resume"], stderr
     assert "(raylet)" not in stdout and "\x1b[" not in stdout, stdout
     assert _scratch_left(ray_tmp) == []
+    assert not left, f"the local Ray outlived the run by 10 s: {left}"
+
+
+def _process_group_alive(group: int) -> list[str]:
+    """The names of the processes still in process group ``group``."""
+    alive = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (proc / "stat").read_text().rpartition(")")[2].split()
+            if int(fields[2]) == group and fields[0] != "Z":  # (its pgrp; a zombie is gone but for its parent's wait)
+                alive.append((proc / "comm").read_text().strip())
+        except (OSError, IndexError, ValueError):
+            continue
+    return alive
 
 
 def test_a_worker_removes_only_the_scratch_folders_of_dead_workers(ray_tmp, monkeypatch):
@@ -323,6 +385,133 @@ def test_relative_paths_reach_the_actors_of_a_cluster_started_elsewhere(ray_clus
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 added, 0 skipped, 0 failed" in result.stdout, result.stdout
     assert _scratch_left(ray_cluster.tmp) == []
+
+
+def test_relative_model_directories_reach_the_actors_of_a_cluster_started_elsewhere(ray_cluster, tmp_path):
+    """--whisper-model and --embed-model naming a local directory by a relative path: the actors, working in the
+    cluster's folder, found no such directory there ('error: whisper model './models/tinyen': no such directory'),
+    where the local engine loads it and records its absolute path. The driver sends them absolute."""
+    from talksearch.models import resolve
+
+    here = tmp_path / "here"
+    (here / "models").mkdir(parents=True)
+    whisper, embedder = here / "models" / "tinyen", here / "models" / "minilm"
+    shutil.copytree(resolve("whisper", "tiny.en").location, whisper)
+    shutil.copytree(resolve("embedding", "all-MiniLM-L6-v2").location, embedder)
+    shutil.copy(DATA / "t01.ogg", here / "t01.ogg")
+    result = _index_on(ray_cluster, "t01.ogg", "--library", "library", "--whisper-model", "./models/tinyen",
+                       "--embed-model", "./models/minilm", cwd=here)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 added, 0 skipped, 0 failed" in result.stdout, result.stdout
+    assert f"whisper {whisper}" in result.stdout, result.stdout  # its absolute path, as the local engine records it
+    db = sqlite3.connect(here / "library" / "catalog.sqlite")
+    assert db.execute("SELECT whisper_model, embed_model FROM talks").fetchall() == [(str(whisper), str(embedder))]
+
+
+def test_without_a_ray_address_a_local_ray_is_started_not_a_running_one_joined(ray_cluster, tmp_path):
+    """No --ray-address (nor RAY_ADDRESS) is "start a local one" (--help): Ray's own default joins the cluster that
+    `ray start` last started with the same TMPDIR, whoever started it."""
+    (ray_cluster.tmp / "ray" / "ray_current_cluster").write_text(ray_cluster.address)  # as `ray start` leaves it
+    sessions = set((ray_cluster.tmp / "ray").glob("session_*"))
+    result = _index(str(DATA / "t01.ogg"), "--library", str(tmp_path / "library"), tmp=ray_cluster.tmp, timeout=120,
+                    RAY_ADDRESS="", TALKSEARCH_RAY_CPUS_PER_WORKER="1000")  # refused before any actor starts
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert _error_line(result).startswith("error: the Ray cluster has "), result.stderr
+    assert set((ray_cluster.tmp / "ray").glob("session_*")) - sessions, "the running cluster was joined"
+
+
+class _StalledMedia:
+    """A loopback feed of one talk whose recording's download never gets past its headers: a worker sits at it,
+    in its scratch folder, for as long as the test needs."""
+
+    def __init__(self):
+        import http.server
+
+        self.release = threading.Event()
+        stalled = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.startswith("/feed.xml"):
+                    body = _STALLED_FEED.format(port=self.server.server_address[1]).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/rss+xml")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/ogg")
+                self.send_header("Content-Length", "10000000")
+                self.end_headers()
+                stalled.release.wait(300)
+
+            do_HEAD = do_GET
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.feed = f"http://127.0.0.1:{self.httpd.server_address[1]}/feed.xml"
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+_STALLED_FEED = """<?xml version="1.0"?>
+<rss version="2.0"><channel><title>Stalled</title>
+<item><title>Stalled Talk</title><guid>stalled-1</guid>
+<enclosure url="http://127.0.0.1:{port}/stalled.ogg" type="audio/ogg" length="10000000"/></item>
+</channel></rss>
+"""
+
+# The CLI, its writer's commit slowed (a vector index retrained, a slow disk): said on stderr as it starts.
+_SLOW_COMMIT = """
+import sys, time
+from talksearch.indexer import pipeline
+def commit(self, processed, label):
+    print("[commit starts]", file=sys.stderr, flush=True)
+    time.sleep(120)
+pipeline.IndexRun.commit = commit
+from talksearch.cli import main
+main(sys.argv[1:], prog_name="talksearch")
+"""
+
+
+def test_interrupted_while_the_driver_commits_the_busy_workers_scratch_folder_goes(ray_tmp, tmp_path):
+    """Ctrl-C while the driver commits a talk (not while it waits on Ray): the engine was left unclosed and the CLI
+    exits at once (os._exit), so the busy worker of its local Ray left its scratch folder behind; the run closes its
+    engine first."""
+    media = _StalledMedia()
+    command = [sys.executable, "-c", _SLOW_COMMIT, "index", str(DATA / "t01.ogg"), media.feed,
+               "--library", str(tmp_path / "library"), "--engine", "ray", "--whisper-model", "tiny.en"]
+    env = {**os.environ, "TMPDIR": str(ray_tmp), "TALKSEARCH_RAY_CPUS_PER_WORKER": "1",  # two workers
+           "TALKSEARCH_SOCKET_TIMEOUT": "300", "TALKSEARCH_DOWNLOAD_STALL_SECONDS": "300"}
+    stderr_file = tmp_path / "stderr"
+    with open(stderr_file, "w") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while "[commit starts]" not in stderr_file.read_text():
+            assert process.poll() is None, stderr_file.read_text()
+            assert time.monotonic() < deadline, "no talk was committed"
+            time.sleep(0.1)
+        assert _scratch_left(ray_tmp, "talksearch-ray-*"), "no worker is at the stalled talk"
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+        left = _scratch_left(ray_tmp)
+    finally:  # the local Ray it started, if it outlived it
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        media.close()
+    assert process.returncode == 130, stdout + stderr_file.read_text()
+    assert stderr_file.read_text().splitlines()[-1] == "interrupted; run the same command again to resume"
+    assert left == []
 
 
 def test_two_links_to_one_recording_are_indexed_once_as_by_the_local_engine(media_server, ray_cluster, tmp_path):
