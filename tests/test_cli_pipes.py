@@ -199,9 +199,11 @@ def test_sighup_ends_a_run_as_sigterm_does_unless_ignored(tmp_path):
     command = _cli("index", "--library", str(tmp_path / "library"), "--download-stall-seconds", "120")
     for ignored in (False, True):
         with _stalled_source() as (listening, url):
+            # SIGHUP as a terminal's session leaves it, or as nohup does (set either way: a suite run under nohup
+            # would have every run ignore it)
+            disposition = signal.SIG_IGN if ignored else signal.SIG_DFL
             process = subprocess.Popen([*command, url], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                       text=True, preexec_fn=(lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-                                       if ignored else None)
+                                       text=True, preexec_fn=lambda: signal.signal(signal.SIGHUP, disposition))
             connection, _ = listening.accept()  # the run is under way: fetching
             with connection:
                 process.send_signal(signal.SIGHUP)
