@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
+from talksearch.settings import default
 
 
 def removed_from(library, key: str, for_api: bool = False) -> str | None:
@@ -27,8 +29,17 @@ def removed_from(library, key: str, for_api: bool = False) -> str | None:
     if talk_id is None:  # (no API request adds it back: the API passes no flags)
         return f"removed from this library on {when[:10]}; index it with " + (
             "`talksearch index --reindex` (not over the API)" if for_api else "--reindex") + " to add it back"
-    restore = f"DELETE /api/removals/{talk_id}" if for_api else f"talksearch restore {talk_id}"
+    restore = (f"DELETE /api/removals/{talk_id}" if for_api
+               else f"talksearch restore {talk_id}{library_flag(library.path)}")
     return f"removed from this library on {when[:10]}; `{restore}` lets the next run add it back"
+
+
+def library_flag(path: Path) -> str:
+    """What a command in a line names the library at ``path`` by, to work as printed: nothing for the one a command
+    opens without --library (the default, TALKSEARCH_LIBRARY unset), else ` --library PATH`, quoted for a shell."""
+    if not os.environ.get("TALKSEARCH_LIBRARY") and Path(path) == default("library"):
+        return ""
+    return f" --library {shlex.quote(str(path))}"
 
 
 @dataclass

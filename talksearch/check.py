@@ -19,6 +19,8 @@ candidate has them).
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,8 @@ class CheckReport:
     repaired: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     left_to_the_user: int = 0  # of the problems, those --repair leaves by design (a talk whose recording is gone)
+    # of the problems, what a repair tried and could not do (a leftover it could not remove): said after its fresh look
+    unrepaired: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -81,8 +85,14 @@ def _vector_problem(library: Library, report: CheckReport) -> str | None:
     if len(missing) or len(stale):
         # Normal after an interrupted run (or while one runs): searches take these from the catalog, and the
         # next writer folds them in. --repair folds them in now.
-        report.facts.append(f"vectors.faiss lags the catalog: {len(missing)} passages to add, {len(stale)} to remove "
-                            "(searched from the catalog meanwhile)")
+        if len(stale):  # not only behind: ahead of the catalog too
+            report.facts.append(f"vectors.faiss holds {len(stale)} passages the catalog lacks (a catalog restored "
+                                "from an older backup beside newer vectors, or a run interrupted after removing or "
+                                f"replacing talks), and lacks {len(missing)} it holds: searches leave them out and "
+                                "take these from the catalog; --repair brings it in line with the catalog")
+        else:
+            report.facts.append(f"vectors.faiss lags the catalog: {len(missing)} passages to add, 0 to remove "
+                                "(searched from the catalog meanwhile)")
         return "lag"
     return None
 
@@ -199,6 +209,26 @@ def _transcript_sources(library: Library, report: CheckReport, repair: bool) -> 
         report.repaired.append(f"named the source of {named} talks' transcripts (whisper and its model)")
 
 
+def _remove_leftovers(leftovers: list[Path], report: CheckReport) -> None:
+    """Remove what interrupted runs left (files, and folders in ``downloads/`` with all they hold; a link, not what
+    it leads to), going on past one that cannot be removed, which is named: the repairs before it are reported,
+    and the next --repair does not stop there again."""
+    removed = 0
+    for leftover in leftovers:
+        try:
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink(missing_ok=True)
+        except OSError as exc:
+            report.unrepaired.append(f"leftover {printable(str(leftover))} cannot be removed "
+                                     f"({exc.strerror or exc}); remove it by hand")
+            continue
+        removed += 1
+    if removed:
+        report.repaired.append(f"removed {removed} leftover files")
+
+
 def _named(talk: StoredTalk) -> str:
     return f'{talk.id} "{printable(talk.title)}"'
 
@@ -220,8 +250,9 @@ def _local_recordings(library: Library, report: CheckReport) -> None:
                 report.left_to_the_user += 1
                 report.problems.append(
                     f"talk {_named(talk)} has no recording at {printable(str(path))}: if the file moved, index it "
-                    f"where it is now (the talk follows it); if it is gone, remove the talk (DELETE "
-                    f"/api/talks/{talk.id}); --repair leaves it (the file may be on a disk not mounted now)")
+                    f"where it is now (the talk follows it); if it is gone, remove the talk (`talksearch remove "
+                    f"{talk.id} --library {shlex.quote(str(library.path))}`, or DELETE /api/talks/{talk.id}); --repair "
+                    "leaves it (the file may be on a disk not mounted now)")
         if len(talks) > 1:
             report.left_to_the_user += 1
             report.problems.append(
@@ -366,13 +397,11 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
             report.facts.append(f"{len(leftovers)} leftover files from interrupted runs (downloads and transcriptions "
                                 "a run of their source resumes; --repair removes them)")
             if repair:
-                for file in leftovers:
-                    file.unlink(missing_ok=True)
-                report.repaired.append(f"removed {len(leftovers)} leftover files")
-        kept = [file for file in (library.path / MEDIA).glob("*") if file.is_file()]
+                _remove_leftovers(leftovers, report)
+        kept = library.kept_recordings()  # the talks' own (--keep-media): reported, never removed
+        if kept:
+            report.facts.append(f"{len(kept)} audio files kept in {MEDIA}/ (--keep-media)")
         unowned = library.unowned_media()
-        if len(kept) > len(unowned):  # the talks' own recordings (--keep-media): reported, never removed
-            report.facts.append(f"{len(kept) - len(unowned)} audio files kept in {MEDIA}/ (--keep-media)")
         if unowned:  # a talk deleted by a release that left its recording behind, or one never committed
             report.problems.append(f"{len(unowned)} files in {MEDIA}/ belong to no talk in the catalog (kept for "
                                    f"talks since deleted); --repair removes them")
@@ -384,11 +413,14 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
         _shared_links(library, report)
     finally:
         library.close()
-    return _looked_again(path, report) if report.repaired else report
+    return _looked_again(path, report) if report.repaired or report.unrepaired else report
 
 
 def _looked_again(path: Path, report: CheckReport, repair: bool = False) -> CheckReport:
     """What is left after the repairs, from a fresh look."""
     fresh = check_library(path, repair=repair)
     fresh.repaired = report.repaired + fresh.repaired
+    fresh.unrepaired = report.unrepaired + fresh.unrepaired
+    fresh.problems += report.unrepaired
+    fresh.left_to_the_user += len(report.unrepaired)
     return fresh

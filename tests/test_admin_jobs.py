@@ -176,4 +176,5 @@ def test_a_jobs_lines_name_what_an_api_client_can_do(tmp_path):
     [line] = index(as_job=True)
     assert line.endswith(f"; `DELETE /api/removals/{talk.id}` lets the next run add it back"), line
     [line] = index(as_job=False)
-    assert line.endswith(f"; `talksearch restore {talk.id}` lets the next run add it back"), line
+    assert line.endswith(f"; `talksearch restore {talk.id} --library {settings.library}` lets the next run add it "
+                         "back"), line

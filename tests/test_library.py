@@ -491,6 +491,90 @@ def test_a_kept_recording_whose_name_another_talks_id_shares_is_never_taken_for_
     assert library.kept_media(solo) == [media / "Generic-solo.ogg"]
 
 
+def test_check_repair_removes_folders_left_in_downloads_and_says_every_repair(library, tmp_path):
+    """A folder in downloads/ stopped --repair ("error: Is a directory") after it had rebuilt vectors.faiss, which
+    it then never reported; every later repair stopped there."""
+    from talksearch.check import check_library
+
+    _add(library, "e")
+    library.close()
+    downloads = tmp_path / "lib" / "downloads"
+    (downloads / "sub" / "deeper").mkdir(parents=True)
+    (downloads / "sub" / "deeper" / "talk.part").write_bytes(b"partial")
+    (downloads / "other.part").write_bytes(b"partial")
+    (tmp_path / "lib" / "vectors.faiss").write_bytes(b"damaged")
+    assert "2 leftover files from interrupted runs" in check_library(tmp_path / "lib").facts[-1]
+    repaired = check_library(tmp_path / "lib", repair=True)
+    assert repaired.repaired == ["rebuilt vectors.faiss from the catalog (3 passages)",
+                                 "removed 2 leftover files"], repaired.repaired
+    assert repaired.clean and list(downloads.iterdir()) == []
+
+    (downloads / "stuck").mkdir()  # one that cannot be removed: named, and the others removed
+    (downloads / "another.part").write_bytes(b"partial")
+
+    def refused(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("talksearch.check.shutil.rmtree", refused)
+        repaired = check_library(tmp_path / "lib", repair=True)
+    assert repaired.repaired == ["removed 1 leftover files"], repaired.repaired
+    assert repaired.problems == [f"leftover {downloads / 'stuck'} cannot be removed (Permission denied); remove it "
+                                 "by hand"], repaired.problems
+    assert not repaired.repairable
+
+
+def test_check_names_the_command_that_removes_a_talk_whose_recording_is_gone(library, tmp_path):
+    from talksearch.check import check_library
+
+    gone = tmp_path / "gone.ogg"
+    talk = Talk(extractor="local", source_id="gone", url=gone.as_uri(), media_url=gone.as_uri(), title="gone",
+                whisper_model="tiny.en", embed_model="test-model")
+    library.add_talk(talk, [Segment(0, 1, "text", [])], [Passage(0, 1, "text")], _vector(3)[None])
+    library.close()
+    [problem] = check_library(tmp_path / "lib").problems
+    assert f"remove the talk (`talksearch remove {talk.id} --library {tmp_path / 'lib'}`, or DELETE " \
+           f"/api/talks/{talk.id})" in problem, problem
+
+
+def test_check_counts_only_the_talks_kept_recordings_in_media(library, tmp_path):
+    """Notes, .DS_Store and other files put in media/ by hand were counted as "audio files kept (--keep-media)"."""
+    from talksearch.check import check_library
+
+    media = tmp_path / "lib" / "media"
+    media.mkdir()
+    _add(library, "kept")
+    library.close()
+    (media / "Generic-kept.mp4").write_bytes(b"kept")
+    for stray in ("notes.txt", ".DS_Store", "cover.jpg"):
+        (media / stray).write_bytes(b"the user's")
+    report = check_library(tmp_path / "lib")
+    assert report.clean, report.problems
+    assert "1 audio files kept in media/ (--keep-media)" in report.facts, report.facts
+
+
+def test_check_says_vectors_holding_passages_the_catalog_lacks(library, tmp_path):
+    """A catalog restored from an older backup beside newer vectors was said to be lagged by the vector file."""
+    import shutil
+
+    from talksearch.check import check_library
+
+    _add(library, "a")
+    library.sync_vector_index(save=True)
+    library.close()
+    shutil.copy(tmp_path / "lib" / "catalog.sqlite", tmp_path / "older.sqlite")  # a backup, then more talks
+    with Library.open(tmp_path / "lib") as writer:
+        writer.acquire_writer()
+        _add(writer, "b")
+        writer.sync_vector_index(save=True)
+    for log in ("catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (tmp_path / "lib" / log).unlink(missing_ok=True)
+    shutil.copy(tmp_path / "older.sqlite", tmp_path / "lib" / "catalog.sqlite")  # restored beside newer vectors
+    [said] = [fact for fact in check_library(tmp_path / "lib").facts if fact.startswith("vectors.faiss ")]
+    assert said.startswith("vectors.faiss holds 3 passages the catalog lacks (a catalog restored from an older "
+                           "backup beside newer vectors, or a run interrupted after removing or replacing talks)"), said
+
+
 def test_filter_menus_list_names_in_reading_order_accents_and_case_aside(library):
     """SQLite's NOCASE folds ASCII letters only: "Émile" and "Łukasz" came after "Zoë"."""
     for i, speaker in enumerate(["Zoë", "Łukasz", "émile", "Eli", "Åsa", "Bob", "zed"]):

@@ -590,7 +590,7 @@ def test_a_talk_removed_from_the_library_is_skipped_by_the_driver_nothing_fetche
     assert result.returncode == 0, result.stdout + result.stderr
     line, summary = result.stdout.splitlines()
     assert line.startswith("skipped Taken Down: removed from this library on "), result.stdout
-    assert line.endswith(f"; `talksearch restore {talk_id}` lets the next run add it back"), line
+    assert line.endswith(f"; `talksearch restore {talk_id} --library {library}` lets the next run add it back"), line
     assert summary.startswith("0 added, 1 skipped, 0 failed"), summary
 
 

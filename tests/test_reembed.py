@@ -113,8 +113,8 @@ def test_a_re_run_brings_the_new_library_up_to_the_old_one(old_library, tmp_path
     assert lines[0] == (f"updated Checkpoints in buckets: details changed (title, speakers); transcript kept; its "
                         f"{t01_passages} passages embedded again after its new title"), lines
     assert lines[1] == (f"not in {old} (removed from {old} on {record_time()[:10]}): t02 ({t02.id}): kept; "
-                        f"remove it with DELETE /api/talks/{t02.id} "
-                        f"(talksearch serve --library {new}, TALKSEARCH_ADMIN_TOKEN set)"), lines
+                        f"remove it with `talksearch remove {t02.id} --library {new}` (or DELETE /api/talks/{t02.id} "
+                        "on its talksearch serve, TALKSEARCH_ADMIN_TOKEN set)"), lines
     assert lines[-1].startswith("0 added, 1 updated, 0 skipped, 0 failed, 1 not in OLD; 1 talk ("), lines
     model, talks, _, now = _stored(new)
     assert model == MINI and now == passages
@@ -154,6 +154,10 @@ def test_a_talk_taken_down_from_old_stays_taken_down_in_new(old_library, tmp_pat
                        "--embed-model", MINI, "--captions", "never")
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith(f"skipped {old_library.parent / 't02.ogg'}: removed from this library on "), again.stdout
+    # the way back it names works as printed (it named no library: "error: no library at library")
+    restore = again.stdout.splitlines()[0].split("; `")[1].removesuffix("` lets the next run add it back")
+    assert restore == f"talksearch restore {t02.id} --library {new}", again.stdout
+    assert talksearch(*restore.split()[1:]).returncode == 0
 
 
 def test_a_talk_whose_chapters_alone_changed_keeps_its_vectors(old_library, tmp_path):
@@ -218,3 +222,165 @@ def test_what_cannot_be_re_embedded_is_refused_in_one_line_with_nothing_written(
     assert _files(old_library.parent / "old-again") == made_before
     assert _files(old_library) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
+
+
+def _captioned(folder: Path, name: str, sample: str, edit: str = "") -> Path:
+    """The test recording ``sample`` at ``folder/name.ogg`` with its captions beside it (``edit`` closing each cue's
+    sentence; for a sample with no truth, one cue): indexed from them, nothing transcribed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    recording = folder / f"{name}.ogg"
+    shutil.copy(DATA / f"{sample}.ogg", recording)
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text'].rstrip('.')}{edit}."
+            for s in TRUTH[sample]["sentences"]] if sample in TRUTH else ["00:00:00.000 --> 00:00:01.000\nSilence."]
+    (folder / f"{name}.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    return recording
+
+
+def _index(library: Path, *sources: Path, reindex: bool = False) -> list[str]:
+    """One `talksearch index` run into ``library`` by the real indexer (MiniLM): its outcome lines."""
+    from talksearch.indexer.pipeline import IndexRun
+    from tests.service_fixtures import settings_for
+
+    lines: list[str] = []
+    run = IndexRun(settings_for(library, embed_model=MINI), report=lines.append, reindex=reindex)
+    try:
+        run.run([str(source) for source in sources])
+    finally:
+        run.close()
+    return lines
+
+
+def test_a_re_run_follows_what_old_indexed_again(tmp_path):
+    """A talk transcribed again in OLD (--reindex), a local file OLD followed to where it moved, and a recording
+    replaced at its path in OLD (a new talk there, the earlier one retired): a re-run compared only the details
+    a source restates, so NEW kept the earlier transcript, the old path (no player, /media 404) and both talks."""
+    old, new, folder = tmp_path / "old", tmp_path / "new", tmp_path / "talks"
+    a, b = _captioned(folder, "a", "t01"), _captioned(folder, "b", "t02")
+    _index(old, a, b)
+    assert talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI).returncode == 0
+    embedded_first = _passage_ids(new)
+
+    _captioned(folder, "a", "t01", edit=" indeed")  # its captions corrected, indexed again
+    [line] = _index(old, a, reindex=True)
+    assert "replacing the earlier transcript" in line, line
+    moved = folder / "moved"
+    moved.mkdir()
+    for file in folder.glob("b.*"):
+        file.rename(moved / file.name)
+    [line] = _index(old, moved / "b.ogg")
+    assert "(moved from " in line, line
+    with Library.open(old, readonly=True) as opened:
+        talk_a, talk_b = sorted(opened.talks(), key=lambda t: t.title)
+        sentences_a = opened.segments(talk_a.id)
+
+    caught_up = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert caught_up.returncode == 0, caught_up.stderr
+    lines = caught_up.stdout.splitlines()
+    assert lines[0].startswith(f"added   a ({talk_a.id}, re-embedded from {old}, ") and lines[0].endswith(
+        ", replacing the earlier transcript)"), lines
+    assert lines[1] == "updated b: details changed (url, media_url); transcript kept", lines
+    assert lines[-1].startswith("1 added, 1 updated, 0 skipped, 0 failed; 1 talk ("), lines
+    with Library.open(new, readonly=True) as opened:
+        assert opened.segments(talk_a.id) == sentences_a and sentences_a[0].text.endswith("hours indeed.")
+        assert opened.talk(talk_a.id).indexed_at == talk_a.indexed_at
+        assert (opened.talk(talk_b.id).url, opened.talk(talk_b.id).media_url) == ((moved / "b.ogg").as_uri(),) * 2
+    embedded_now = _passage_ids(new)  # a's passages made again from its new sentences; b's kept
+    assert not embedded_now[talk_a.id] & embedded_first[talk_a.id]
+    assert embedded_now[talk_b.id] == embedded_first[talk_b.id]
+    assert "not in " not in caught_up.stdout and "problem" not in talksearch("check", "--library", str(new)).stdout
+
+    _captioned(folder, "a", "silence")  # another recording at a's path: a new talk there, a's retired
+    [line] = _index(old, a)
+    assert line.startswith("added   a (") and "replacing the earlier transcript" in line, line
+    with Library.open(old, readonly=True) as opened:
+        [replacing] = [t for t in opened.talks() if t.title == "a"]
+    assert replacing.id != talk_a.id
+    caught_up = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert caught_up.returncode == 0, caught_up.stderr
+    lines = caught_up.stdout.splitlines()
+    assert lines[0].startswith(f"added   a ({replacing.id}, re-embedded from {old}, ") and lines[0].endswith(
+        f", replacing the earlier transcript; talk {talk_a.id} (a), recorded at this path, removed: its recording "
+        "is no longer there)"), lines
+    assert lines[-1].startswith("1 added, 1 skipped, 0 failed; 1 talk ("), lines
+    with Library.open(new, readonly=True) as opened:
+        assert sorted(t.id for t in opened.talks()) == sorted([replacing.id, talk_b.id])
+
+
+def test_a_talk_restored_in_old_is_no_longer_removed_in_new(tmp_path):
+    """A removal NEW kept from OLD stayed after OLD forgot it (`talksearch restore`): a run of the talk's source
+    into NEW skipped it still. NEW's own removals stay."""
+    old, new, folder = tmp_path / "old", tmp_path / "new", tmp_path / "talks"
+    a, b = _captioned(folder, "a", "t01"), _captioned(folder, "b", "t02")
+    _index(old, a, b)
+    with Library.open(old) as opened:
+        opened.acquire_writer()
+        talk_a, talk_b = sorted(opened.talks(), key=lambda t: t.title)
+        assert opened.delete_talk(talk_b.id)
+    assert talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI).returncode == 0
+    with Library.open(new) as opened:
+        opened.acquire_writer()
+        assert opened.delete_talk(talk_a.id)  # NEW's own removal
+        assert opened.removal_of(talk_b.id) is not None  # kept from OLD
+
+    with Library.open(old) as opened:
+        opened.acquire_writer()
+        assert opened.forget_removal(talk_b.id)
+    again = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0] == f"restored {talk_b.id}: no longer removed from {old}, nor from this library (a run of its " \
+                       "source adds it)", lines
+    assert lines[1].startswith("skipped a: removed from this library on "), lines  # NEW's own removal holds
+    with Library.open(new, readonly=True) as opened:
+        assert opened.removal_of(talk_b.id) is None, "restored in OLD, still removed in NEW"
+        assert opened.removal_of(talk_a.id) is not None  # NEW's own
+    assert _index(new, b)[0].startswith("added   b ("), "a run of its source adds it back"
+
+
+def test_a_new_library_an_interrupted_run_stored_nothing_in_is_removed(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM (``cli.Terminated``, a KeyboardInterrupt) while the embedding model loaded, or before the
+    first talk was stored, left an empty library (catalog, -wal, -shm, lock): nothing there for a run to resume, it
+    passed for a library the user has. One with a talk stored stays, for the next run to go on with."""
+    from talksearch.indexer import reembed
+    from tests.service_fixtures import settings_for
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    _index(old, _captioned(tmp_path / "talks", "a", "t01"), _captioned(tmp_path / "talks", "b", "t02"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    def run_until_interrupted() -> None:
+        """As the CLI runs it: closed as not failed when interrupted (``cli._run_to_end``)."""
+        run = reembed.Reembedding(old, settings_for(new, embed_model=MINI), report=lambda line: None)
+        try:
+            run.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            run.close()
+
+    with monkeypatch.context() as patch:  # while the model loads
+        patch.setattr(reembed.Embedder, "from_settings", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_until_interrupted()
+    assert not new.exists()
+    with monkeypatch.context() as patch:  # before the first talk is stored
+        patch.setattr(reembed.Reembedding, "_one", interrupted)
+        run_until_interrupted()
+    assert not new.exists()
+
+    stored = reembed.Reembedding._one
+    calls = []
+
+    def second_interrupted(self, talk):
+        calls.append(talk)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return stored(self, talk)
+
+    with monkeypatch.context() as patch:  # after one: kept
+        patch.setattr(reembed.Reembedding, "_one", second_interrupted)
+        run_until_interrupted()
+    with Library.open(new, readonly=True) as opened:
+        assert opened.count_talks() == 1

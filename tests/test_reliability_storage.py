@@ -242,8 +242,8 @@ def test_check_reports_local_talks_whose_recording_is_gone_or_shared_and_repair_
         assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
         assert _problems(checked) == [
             f'talk {gone} "a" has no recording at {old}: if the file moved, index it where it is now (the talk '
-            f"follows it); if it is gone, remove the talk (DELETE /api/talks/{gone}); --repair leaves it (the file may "
-            "be on a disk not mounted now)"], checked.stdout
+            f"follows it); if it is gone, remove the talk (`talksearch remove {gone} --library {library}`, or DELETE "
+            f"/api/talks/{gone}); --repair leaves it (the file may be on a disk not mounted now)"], checked.stdout
         assert "repaired:" not in checked.stdout
         assert checked.stdout.splitlines()[-1] == "1 problems", checked.stdout  # not "try --repair": it would not
     with Library.open(library, readonly=True) as lib:

@@ -39,7 +39,7 @@ def test_a_removed_talk_comes_back_alone_when_restored(media_server, tmp_path, l
 
     lines = index()
     assert any(line.startswith("skipped") and "removed from this library on " in line
-               and line.endswith(f"; `talksearch restore {gone}` lets the next run add it back") for line in lines), lines
+               and line.endswith(f"; `talksearch restore {gone} --library {library}` lets the next run add it back") for line in lines), lines
 
     restored = talksearch("restore", gone, "--library", str(library))
     assert restored.returncode == 0, restored.stderr

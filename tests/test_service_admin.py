@@ -507,7 +507,7 @@ def test_a_deleted_talk_is_erased_from_the_catalog_and_a_rerun_of_its_feed_skips
 
     [line] = index_feed()  # the feed re-run (by cron): the takedown holds
     assert line.startswith("skipped Erased talk: removed from this library on ")
-    assert line.endswith(f"; `talksearch restore {talk_id}` lets the next run add it back"), line
+    assert line.endswith(f"; `talksearch restore {talk_id} --library {library}` lets the next run add it back"), line
     assert outcomes[0].talk_id == talk_id  # a job's outcome names the id DELETE /api/removals/{id} takes
     assert server.get(f"/api/talks/{talk_id}").status_code == 404
     # the service's way of `talksearch restore`: the removal forgotten, the talk's next run adds it

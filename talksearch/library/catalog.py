@@ -49,6 +49,9 @@ _JSON_COLUMNS = {"speakers", "chapters"}
 # What a re-run stores of a talk the library has (update_talk_details): its details, and where it is now (a feed
 # item's enclosure that moved: its link and its media)
 _RESTATED = (*TALK_DETAILS, "url", "media_url")
+# The removals a library made from another (talksearch reembed) kept from it (``Library.keep_removals``), by archive
+# key and time: forgotten here once the other one forgets them
+_KEPT_REMOVALS = "kept_removals"
 
 
 def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
@@ -393,17 +396,29 @@ class Library(VectorSync):
         keyed otherwise."""
         return {key: url for key, _, _, url in self.removals() if url}
 
-    def keep_removals(self, removals: Sequence[tuple[str, str, str, str | None]]) -> int:
+    def keep_removals(self, removals: Sequence[tuple[str, str, str, str | None]]) -> tuple[int, list[str]]:
         """Record ``removals`` (``removals()`` of another library) of talks this one does not hold: a re-run of their
-        source skips them here too. How many were new."""
+        source skips them here too. Those kept from it by an earlier call that it no longer records (restored there,
+        ``talksearch restore``, or indexed again) are forgotten: told from this library's own removals by their
+        archive key and time, remembered as kept (meta ``kept_removals``). How many were new, and the ids of the
+        talks whose removal was forgotten."""
         if self._lock_handle is None:
             raise LibraryError("keep_removals needs the writer lock (acquire_writer)")
+        given = {(key, when) for key, _, when, _ in removals}
         with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            earlier = {(key, when) for key, when in json.loads(self.meta(_KEPT_REMOVALS) or "[]")}
+            forgotten = [row[0] for key, when in sorted(earlier - given) for row in self.db.execute(
+                "DELETE FROM removed_talks WHERE archive_id = ? AND removed_at = ? RETURNING talk_id", (key, when))]
             before = self.db.total_changes
             self.db.executemany("INSERT OR IGNORE INTO removed_talks(archive_id, talk_id, removed_at, url) "
                                 "SELECT ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM talks WHERE archive_id = ?)",
                                 [(key, talk, when, url, key) for key, talk, when, url in removals])
-            return self.db.total_changes - before
+            added = self.db.total_changes - before
+            kept = [pair for pair in sorted(given) if self.db.execute(
+                "SELECT 1 FROM removed_talks WHERE archive_id = ? AND removed_at = ?", pair).fetchone()]
+            self._set_meta(_KEPT_REMOVALS, json.dumps(kept))
+        return added, forgotten
 
     def add_talk(
         self, talk: Talk, segments: Sequence[Segment], passages: Sequence[Passage], embeddings: np.ndarray,
@@ -616,6 +631,13 @@ class Library(VectorSync):
         since (before deleting removed them too) or never committed. A talk owns its kept recording, and a local
         talk the file it was indexed from, should the user have indexed a kept file as a local recording."""
         return self._unowned([file for file in self._media_files() if _named_as_kept_media(file)])
+
+    def kept_recordings(self) -> list[Path]:
+        """The files in ``media/`` that talks own: named as a talk's kept recording (``kept_media_name``), or a local
+        talk's own file. Not the others there (notes, a file manager's, one kept for a talk since deleted)."""
+        files = self._media_files()
+        unowned = set(self._unowned(files))
+        return [file for file in files if file not in unowned]
 
     def _unowned(self, files: list[Path]) -> list[Path]:
         """Of ``files`` in ``media/``, those no talk owns (another talk's id may be made safe to the same name)."""
