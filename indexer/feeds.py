@@ -186,10 +186,11 @@ def _podcast_extras(item: ET.Element, feed_url: str, language: str | None, chann
     """What a feed's item (an RSS <item>, an Atom <entry>) says in Podcasting 2.0's namespace, with the languages
     its feed states: the item's own (``language``), and the one for the whole feed, only a hint."""
     extra: dict = {}
-    # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the item's language wins)
+    # Podcasting 2.0 transcripts: <podcast:transcript url type language rel/> (the transcript's language, else the
+    # item's; not the channel's, a hint that whisper checks: TalkProcessor._heard_language)
     extra["transcripts"] = [
         {"url": _absolute(t.get("url"), feed_url), "type": (t.get("type") or "").strip().lower(),
-         "language": t.get("language") or language or channel_language}
+         "language": t.get("language") or language}
         for t in item.findall(f"{_PODCAST}transcript") if t.get("url")
     ]
     # Podcasting 2.0 chapters: <podcast:chapters url type="application/json+chapters"/>, a JSON file read when

@@ -144,12 +144,13 @@ class TalkProcessor:
         self._stop_if_embedder_failed()
         talk, language_note = fetched.talk, None
         if fetched.pending_captions is not None and fetched.captions is None:
-            self._choose_captions(fetched)
+            language_note = self._choose_captions(fetched)
         if fetched.captions is not None:  # the talk's own captions: no transcription
             segments = fetched.captions.segments
             audio_seconds = talk.duration or max(s.end for s in segments)
-            talk.language = (fetched.captions.language or talk.language or fetched.channel_language
-                             or self._detect_language(fetched))
+            talk.language = fetched.captions.language or talk.language
+            if talk.language is None:  # (the channel's word is a hint, as for a talk whisper transcribes)
+                talk.language, language_note = self._heard_language(fetched)
             talk.whisper_model = ""
             talk.transcript_source = fetched.captions.source
         else:
@@ -169,7 +170,7 @@ class TalkProcessor:
         # work done, is interrupted as easily as one being transcribed)
         return Processed(talk, sentences, passages, embeddings, audio_seconds, time.perf_counter() - started,
                          fetched.captions_refused, translate_seconds, [t.meaningful() for t in tokens],
-                         self._untranslated(fetched), replaces=fetched.replaces, language_note=language_note,
+                         self._untranslated(fetched, sentences), replaces=fetched.replaces, language_note=language_note,
                          resumed_seconds=0.0 if fetched.captions is not None else transcript.resumed_seconds)
 
     def _embed(self, texts: list[str], on_embedded: Callable[[int, int], None] | None) -> tuple[np.ndarray, list]:
@@ -186,40 +187,68 @@ class TalkProcessor:
             on_embedded(min(start + EMBEDDED_AT_ONCE, len(texts)), len(texts))
         return np.concatenate(vectors), tokens
 
-    def _choose_captions(self, fetched: Fetched) -> None:
+    def _choose_captions(self, fetched: Fetched) -> str | None:
         """Captions in several languages for a talk nothing names the language of: those in the language whisper
-        hears in its recording (detected first, a few seconds), or refused as they were found when it cannot
-        tell (no ``base``, no speech); the reason goes before any other note of the source's."""
+        hears in its recording (detected first, a few seconds; its feed's channel's where whisper is not sure of
+        another), or refused as they were found when it cannot tell (no ``base``, no speech, no channel's word);
+        the reason goes before any other note of the source's. Returns the note that whisper overruled the
+        channel, as ``_heard_language`` says it."""
         pending = fetched.pending_captions
-        heard = self._detect_language(fetched)
+        heard, language_note = self._heard_language(fetched)
         transcript, refused = pending.read(heard) if heard else (None, pending.refused)
         fetched.captions = transcript
         fetched.captions_refused = "; ".join(note for note in (refused, fetched.captions_refused) if note) or None
+        return language_note
 
-    def _detect_language(self, fetched: Fetched) -> str | None:
-        """The language whisper ``base`` hears in a captioned talk, for a talk whose source and captions do not
-        name one (unknown, the talk would escape every language filter), as the whisper path detects it: from the
-        downloaded audio, or else from the opening minutes of the talk's media, read as a stream from the URL
-        yt-dlp resolved (no file is written). None without ``base``, without speech or without media it can read."""
+    def _heard_language(self, fetched: Fetched) -> tuple[str | None, str | None]:
+        """The language of a captioned talk whose source and captions do not name one, and the note that says when
+        it is another than its feed's channel states: the channel's word is a hint, as for a talk whisper
+        transcribes (``_checked_channel_language``). A Spanish talk with Spanish captions in a channel that says
+        en-us was stored as English, missed by a filter for Spanish. Without ``base`` (or speech) the channel's
+        word stands."""
+        channel_language = whisper_code(fetched.channel_language)
+        detected, probability = self._detect_language(fetched)
+        if channel_language is None:  # (none, or one whisper does not know: stored as stated where none is heard)
+            return detected or fetched.channel_language, None
+        if detected is not None and detected != channel_language and probability > CHANNEL_LANGUAGE_OVERRULED:
+            return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"
+        return channel_language, None
+
+    def _detect_language(self, fetched: Fetched) -> tuple[str | None, float]:
+        """The language whisper ``base`` hears in a captioned talk, and how sure it is, for a talk whose source and
+        captions do not name one (unknown, the talk would escape every language filter), as the whisper path
+        detects it: from the downloaded audio, or else from the opening minutes of the talk's media, read as a
+        stream from the URL yt-dlp resolved (no file is written). None without ``base``, without speech or without
+        media it can read."""
         stream = fetched.media_stream if urlsplit(fetched.media_stream or "").scheme in ("http", "https") else None
         source = fetched.audio or stream
         detector = self.multilingual() if source is not None else None
         if detector is None:
-            return None
+            return None, 0.0
         try:
-            return detector.detect_language(str(source))[0]
+            return detector.detect_language(str(source))
         except Exception:  # NoSpeech, undecodable or unreachable media: the captions still stand, the language unknown
-            return None
+            return None, 0.0
 
-    def _untranslated(self, fetched: Fetched) -> str | None:
+    def _untranslated(self, fetched: Fetched, sentences: list[Segment]) -> str | None:
         """Why --translate leaves this talk without English, where the user would expect it: a talk not in
         English indexed from its site's or feed's captions, whose audio was never downloaded (reading the whole
-        recording over the network to translate it is not what captions first promises)."""
+        recording over the network to translate it is not what captions first promises); or whose audio gave
+        whisper nothing to translate (a captioned talk's silent recording: said nowhere, its export's refusal then
+        blamed a missing --translate)."""
         language = whisper_code(fetched.talk.language)
-        if not self.settings.translate or fetched.audio is not None or language in (None, "en"):
+        if not self.settings.translate or language in (None, "en") or not sentences:
             return None
-        return ("not translated: indexed from its captions, with no audio for --translate "
-                "(--captions never transcribes and translates it)")
+        if fetched.audio is None:
+            return ("not translated: indexed from its captions, with no audio for --translate "
+                    "(--captions never transcribes and translates it)")
+        if not any(sentence.translation for sentence in sentences) and self._translator() is not None:
+            return "not translated: whisper heard no speech to translate in its recording"
+        return None
+
+    def _translator(self) -> Transcriber | None:
+        """The model whisper's translate task runs on: the chosen one when it is multilingual, else ``base``."""
+        return self.transcriber if self.transcriber.is_multilingual else self.multilingual()
 
     def _translate(self, fetched: Fetched, sentences: list[Segment]) -> float:
         """Give each sentence of a talk not in English its English (whisper's translate task on the multilingual
@@ -229,7 +258,7 @@ class TalkProcessor:
         if language in (None, "en") or fetched.audio is None or not sentences:
             return 0.0
         started = time.perf_counter()
-        transcriber = self.transcriber if self.transcriber.is_multilingual else self.multilingual()
+        transcriber = self._translator()
         if transcriber is None:
             return 0.0
         english = transcriber.translate(str(fetched.audio), [(s.start, s.end) for s in sentences], language)
@@ -262,9 +291,9 @@ class TalkProcessor:
         channel_language = whisper_code(fetched.channel_language)
         chunk_log = None
         try:
-            if not transcriber.is_multilingual:  # (which cannot tell languages apart: the channel's is taken)
-                transcriber, name, language = self._for_english_only_model(str(fetched.audio),
-                                                                           language or channel_language)
+            if not transcriber.is_multilingual:  # (which cannot tell languages apart: base checks the channel's)
+                transcriber, name, language, note = self._for_english_only_model(str(fetched.audio), language,
+                                                                                 channel_language)
             elif language is None and channel_language is not None:
                 language, note = self._checked_channel_language(transcriber, str(fetched.audio), channel_language)
             hotwords = talk_prompt(fetched.talk, self.settings.vocabulary)
@@ -298,16 +327,23 @@ class TalkProcessor:
             return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"
         return channel_language, None
 
-    def _for_english_only_model(self, audio: str, language: str | None) -> tuple[Transcriber, str, str | None]:
+    def _for_english_only_model(self, audio: str, language: str | None, channel_language: str | None
+                                ) -> tuple[Transcriber, str, str | None, str | None]:
         """An English-only model hears every language as English gibberish, and cannot tell which it hears: the
-        talk's language is taken from its source or detected by the multilingual model, and a talk not in
-        English goes to that model (or is refused when it is not installed)."""
-        multilingual = self.multilingual()
+        talk's language is taken from its source or detected by the multilingual model (which checks what its
+        feed's channel alone states, as ``_checked_channel_language`` does, with its note), and a talk not in
+        English goes to that model (or is refused when it is not installed). Without that model the channel's
+        word is taken."""
+        multilingual, note = self.multilingual(), None
         if language is None and multilingual is not None:
-            language, _ = multilingual.detect_language(audio)
+            if channel_language is not None:
+                language, note = self._checked_channel_language(multilingual, audio, channel_language)
+            else:
+                language, _ = multilingual.detect_language(audio)
+        language = language or channel_language
         if language in (None, "en"):  # English, or no way to tell: the chosen model's own task
-            return self.transcriber, self.whisper_name, "en"
+            return self.transcriber, self.whisper_name, "en", note
         if multilingual is None:
             raise TalkFailed(f"spoken in {language!r}, which whisper model {self.whisper_name} (English only) "
                              f"cannot transcribe; index it with --whisper-model {MULTILINGUAL_WHISPER}")
-        return multilingual, MULTILINGUAL_WHISPER, language
+        return multilingual, MULTILINGUAL_WHISPER, language, note

@@ -756,8 +756,9 @@ class Sources:
         their choice left to the language whisper hears (its audio downloaded for that, as for a refusal)."""
         tracks = caption_sources.site_tracks(info, self.captions)
         tracks += caption_sources.feed_tracks(feed.get("transcripts") or [], self.captions)
-        language = (self.language or caption_sources.spoken_language(info) or feed.get("language")
-                    or feed.get("channel_language"))
+        # (not the feed's channel's language: a hint, which the captions would take as theirs; TalkProcessor has
+        # whisper check it, and chooses among captions in several languages by what whisper hears)
+        language = self.language or caption_sources.spoken_language(info) or feed.get("language")
         return self._captions(tracks, language, info.get("duration"))
 
     def _captions(self, tracks: list[CaptionTrack], language: str | None,

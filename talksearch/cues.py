@@ -74,7 +74,10 @@ def _tokens(sentence: Segment) -> list[_Token]:
                 tokens[-1] = _Token(tokens[-1].text + w.word, tokens[-1].start, w.end)
             elif w.word.strip():
                 tokens.append(_Token(w.word, w.start, w.end))
-        return tokens
+        # a caption's line of Chinese or Japanese is one "word" to the captions' reader (it splits at spaces): one
+        # wider than a line is cut between its characters, else the whole sentence came out as one overlong line
+        return [piece for token in tokens
+                for piece in (_characters(token) if width(token.text.strip()) > LINE_WIDTH else [token])]
     # a run of wide characters (Chinese, Japanese) is no one word: each character may end a line
     parts = [token for part in re.findall(r"\s*\S+", sentence.text.strip())
              for token in (re.findall(r"\s*\S", part) if width(part) > len(part) else [part])]
@@ -86,6 +89,32 @@ def _tokens(sentence: Segment) -> list[_Token]:
         done += width(part)
         tokens.append(_Token(part, start, sentence.start + span * done / total))
     return tokens
+
+
+def _characters(token: _Token) -> list[_Token]:
+    """A token too wide for a line as the pieces a line may end between: each wide character, each run of other
+    characters (a "GPU" inside Chinese stays whole), punctuation kept with the piece before it; each timed by its
+    share of the token's width."""
+    parts: list[str] = []
+    space = ""  # white space before the next piece, which goes with it
+    for character in token.text:
+        if character.isspace():
+            space += character
+        elif parts and not space and (_PUNCTUATION_ONLY.fullmatch(character)
+                                      or width(character) == 1 and width(parts[-1][-1]) == 1):
+            parts[-1] += character
+        else:
+            parts.append(space + character)
+            space = ""
+    if parts and space:
+        parts[-1] += space
+    total = sum(width(p) for p in parts) or 1
+    span, done, pieces = max(token.end - token.start, 0.0), 0, []
+    for part in parts:
+        start = token.start + span * done / total
+        done += width(part)
+        pieces.append(_Token(part, start, token.start + span * done / total))
+    return pieces
 
 
 def _pieces(tokens: list[_Token], lead: int) -> list[list[_Token]]:

@@ -507,6 +507,23 @@ def test_chinese_without_word_times_is_still_cut_to_the_lines_width():
     assert all(width(line) <= 42 for c in cut for line in c.lines), cut
 
 
+def test_a_long_chinese_or_japanese_caption_is_cut_to_subtitle_sized_cues():
+    """A caption cue of 68 Chinese characters held 12 s has one word to the captions' reader (it splits at spaces):
+    exported as one cue of one 136-column line. A word wider than a line is cut between its characters."""
+    from talksearch.cues import CUE_SECONDS, LINE_WIDTH, cues, width
+
+    for text in ("我们的实验室每天运行大量的计算任务，为了降低超级计算机的能耗，我们开发了一个新的调度器，"
+                 "它可以根据电价自动调整任务的运行时间。",
+                 "私たちの研究室では毎日大量の計算ジョブを実行しています、スーパーコンピュータの消費電力を"
+                 "下げるために新しいスケジューラを開発しました。"):
+        sentence = split_sentences(read(f"WEBVTT\n\n00:00:00.000 --> 00:00:12.000\n{text}\n"))[0]
+        cut = cues(sentence)
+        assert "".join(line for c in cut for line in c.lines) == text
+        assert all(width(line) <= LINE_WIDTH for c in cut for line in c.lines), [c.lines for c in cut]
+        assert all(c.end - c.start <= CUE_SECONDS for c in cut if len(c.lines) == 2), cut
+        assert (cut[0].start, cut[-1].end) == (0.0, 12.0)
+
+
 def _srt(*cues: str) -> str:
     """A SubRip file of 2 s cues, one every 3 s from 0:01, each cue's text as given."""
     return "\n\n".join(f"{i}\n00:00:{i * 3 - 2:02d},000 --> 00:00:{i * 3:02d},000\n{text}"

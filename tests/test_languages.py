@@ -70,12 +70,17 @@ def test_a_feeds_channel_language_is_kept_apart_from_its_items():
     own states its talk's."""
     from talksearch.indexer.feeds import _feed_items
 
-    items = _feed_items(b'<rss version="2.0"><channel><title>Konferenz</title><language>de-de</language>'
+    items = _feed_items(b'<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel>'
+                        b'<title>Konferenz</title><language>de-de</language>'
                         b'<item><guid>k1</guid><enclosure url="https://cdn.example/k1.mp3"/></item>'
                         b'<item><guid>k2</guid><language>en</language><enclosure url="https://cdn.example/k2.mp3"/>'
-                        b'</item></channel></rss>')
+                        b'</item><item><guid>k3</guid><enclosure url="https://cdn.example/k3.mp3"/>'
+                        b'<podcast:transcript url="https://cdn.example/k3.vtt" type="text/vtt"/></item>'
+                        b'</channel></rss>')
     assert {guid: (item["language"], item["channel_language"]) for guid, item in items.items()} == {
-        "k1": (None, "de-de"), "k2": ("en", "de-de")}
+        "k1": (None, "de-de"), "k2": ("en", "de-de"), "k3": (None, "de-de")}
+    # a transcript that states no language is not the channel's either: its talk's language is heard (TalkProcessor)
+    assert [t["language"] for t in items["k3"]["transcripts"]] == [None]
 
 
 @needs_espeak
@@ -141,6 +146,58 @@ def english_only():
 def multilingual():
     """One processor for the module's talks, as one index run processes each of its talks in turn."""
     return TalkProcessor(Settings(whisper_model="base", threads=1, transcribe_workers=1, embed_model=LIGHT_EMBEDDING))
+
+
+def captioned(tmp_path: Path, language: str, channel_language: str | None, audio: Path | None = None) -> Fetched:
+    """A feed's talk in ``language`` with its publisher's captions, which state no language, in a feed whose channel
+    states ``channel_language``."""
+    from talksearch.indexer.caption_sources import CaptionTranscript
+    from talksearch.library import Segment
+
+    captions = CaptionTranscript("uploaded captions", None, [Segment(0.0, 5.0, SPEECH[language])])
+    talk = Talk("Generic", f"{language}-captioned", f"https://example.org/{language}", f"{language} talk")
+    return Fetched(talk, audio or spoken(tmp_path, language), False, captions, channel_language=channel_language)
+
+
+@needs_espeak
+@pytest.mark.models
+def test_a_feeds_channel_language_is_only_a_hint_for_a_captioned_talk(tmp_path, multilingual, monkeypatch):
+    """A Spanish talk with Spanish captions in a feed whose channel says en-us was stored as English (missed by a
+    filter for Spanish): captions that state no language are heard as a transcribed talk is, whisper sure of
+    another language overruling the channel; without the multilingual model the channel's word stands."""
+    spanish = multilingual.process(captioned(tmp_path, "es", "en"))
+    assert (spanish.talk.language, spanish.language_note) == ("es", "spoken in 'es', though its feed says 'en'")
+    english = multilingual.process(captioned(tmp_path, "en", "de"))
+    assert (english.talk.language, english.language_note) == ("en", "spoken in 'en', though its feed says 'de'")
+    german = multilingual.process(captioned(tmp_path, "de", "de"))
+    assert (german.talk.language, german.language_note) == ("de", None)
+    monkeypatch.setattr(multilingual, "multilingual", lambda: None)
+    assert multilingual.process(captioned(tmp_path, "en", "de")).talk.language == "de"
+
+
+@needs_espeak
+@pytest.mark.models
+def test_an_english_only_model_checks_the_language_a_feeds_channel_states(tmp_path, english_only):
+    """An English talk in a feed whose channel says German, indexed with tiny.en, was stored as German and
+    transcribed by base (told German), with no note: the channel's word is checked as with a multilingual model."""
+    talk = Talk("Generic", "en-in-de", "https://example.org/en", "Checkpointing")
+    result = english_only.process(Fetched(talk, spoken(tmp_path, "en"), False, channel_language="de"))
+    assert (result.talk.language, result.talk.whisper_model) == ("en", "tiny.en")
+    assert result.language_note == "spoken in 'en', though its feed says 'de'"
+
+
+@needs_espeak
+@pytest.mark.models
+def test_translate_says_when_it_heard_no_speech_to_translate(tmp_path, multilingual, monkeypatch):
+    """A Spanish talk indexed from its captions, its recording silent: --translate gave it no English and said
+    nothing (and exporting its English then blamed a missing --translate)."""
+    monkeypatch.setattr(multilingual.settings, "translate", True)
+    silent = after_silence(spoken(tmp_path, "es"), 6, keep_speech=False)
+    talk = captioned(tmp_path, "es", None, audio=silent)
+    talk.talk.language = "es"
+    result = multilingual.process(talk)
+    assert not any(s.translation for s in result.sentences)
+    assert result.untranslated and "no speech" in result.untranslated, result.untranslated
 
 
 @needs_espeak
@@ -629,7 +686,11 @@ def test_snippets_mark_words_in_scripts_without_spaces():
     assert mark_unspaced("内存带宽限制了程序的速度。", ["火车"], mark) is None
     db, index = _keyword_index(["我们在东京大学研究GPU并行计算。", "La programación paralela."])
     marked = index.snippets([(1, "我们在东京大学研究GPU并行计算。"), (2, "La programación paralela.")], "GPU 研究", mark)
-    assert marked == {1: "我们在东京大学[研究]GPU并行计算。"}
+    assert marked == {1: "我们在东京大学[研究][GPU]并行计算。"}
+    # a word of a spaced script inside text without spaces (one FTS5 token with it) is found: marked too, whole
+    db, index = _keyword_index(["スーパーコンピュータでGPUを使います", "GPUsとCPUを比べます"])
+    assert index.snippets([(1, "スーパーコンピュータでGPUを使います"), (2, "GPUsとCPUを比べます")], "gpu", mark) == {
+        1: "スーパーコンピュータで[GPU]を使います"}
     assert index.snippets([(2, "La programación paralela.")], "programacion", mark) == {2: "La [programación] paralela."}
 
 

@@ -34,6 +34,7 @@ _SHORTEST_SOUNDS = 3  # the shortest piece of a query's word in kana (or Thai...
 # A word character of a script written with spaces: a "quoted phrase"'s Latin word inside text without spaces
 # ("GPUを使います") is still matched whole (unspaced_phrase)
 _SPACED_LETTER = f"[^\\W{UNSPACED_RANGES}]"
+_SPACED_WORD = re.compile(f"{_SPACED_LETTER}+")  # such a word, whole
 _TRIGRAM = 3  # the shortest text a trigram index finds by itself; shorter runs are looked for by substring
 _TRIGRAM_WORD = 4  # shorter words are mostly function words, whose trigrams every passage shares
 _MAX_PAIRS = 8  # character pairs of a query scanned for at most (each reads every passage in such scripts)
@@ -202,6 +203,25 @@ def mark_unspaced(text: str, runs: Sequence[str], mark: tuple[str, str]) -> str 
         return "".join(out)
 
     out = _outside_marks(text, mark, marked)
+    return out if found else None
+
+
+def mark_spaced_words(text: str, words: Sequence[str], mark: tuple[str, str]) -> str | None:
+    """``text`` with the query's ``words`` of spaced scripts marked where they stand whole (folded: in any case,
+    with or without accents) inside text without spaces, not inside what is marked already; None when none does.
+    FTS5 takes "スーパーコンピュータでGPUを使います" for one word: a query for "GPU" finds it (by its trigrams) but
+    its snippet marked nothing."""
+    folded = {fold(word) for word in words}
+    found = False
+
+    def marked(match: re.Match[str]) -> str:
+        nonlocal found
+        if fold(match[0]) not in folded:
+            return match[0]
+        found = True
+        return mark[0] + match[0] + mark[1]
+
+    out = _outside_marks(text, mark, lambda part: _SPACED_WORD.sub(marked, part))
     return out if found else None
 
 
@@ -458,13 +478,15 @@ class KeywordIndex:
         marked = self._word_snippets(texts, query, mark, tokens)
         _, phrases = _split_phrases(query)
         runs = UNSPACED.findall(_PHRASE.sub(" ", query))
-        if runs or phrases:  # text without spaces: its "quoted phrases" marked whole, then where the query's other
-            # runs (or pieces of them) occur
+        spaced = _SPACED_WORD.findall(_PHRASE.sub(" ", query))
+        if runs or phrases or spaced:  # text without spaces: its "quoted phrases" marked whole, then where the
+            # query's other runs (or pieces of them) occur, and its words of spaced scripts inside it ("GPUを")
             for rowid, text in texts:
                 if UNSPACED.search(text):
                     shown = marked.get(rowid, text)
                     shown = mark_phrases(shown, phrases, mark) or shown
                     shown = mark_unspaced(shown, runs, mark) or shown
+                    shown = mark_spaced_words(shown, spaced, mark) or shown
                     if shown != marked.get(rowid, text):
                         marked[rowid] = shown
         return marked
