@@ -91,6 +91,12 @@ _UNIT_SYMBOLS = {name.split()[0].rstrip("s"): symbol for symbol, name in _UNITS.
 _NUMBER_UNIT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)")
 
 
+def camel_parts(word: str) -> list[str]:
+    """The words a name in camel case is made of ("OpenTelemetry": Open, Telemetry; "PyTorch": Py, Torch); none
+    for a word written otherwise."""
+    return _CAMEL_PARTS.findall(word) if _CAMEL_CASE.search(word) else []
+
+
 def spelled_otherwise(text: str) -> list[str]:
     """The other spellings of a query's technical terms that keyword search looks for too (see above), in order."""
     found = [m[0] for m in _DECIMAL.finditer(text)]
@@ -104,7 +110,7 @@ def spelled_otherwise(text: str) -> list[str]:
                 found.append(" ".join(versioned.groups()))
     found += [spelling for m in _SLASHED_LETTERS.finditer(text) for spelling in (m[0], m[0].replace("/", ""))]
     words = TOKEN.findall(text)
-    found += [" ".join(_CAMEL_PARTS.findall(word)) for word in words if _CAMEL_CASE.search(word)]
+    found += [" ".join(parts) for word in words if (parts := camel_parts(word))]
     # a unit's symbol may be one letter ("700 W"); other words joined are two letters or more
     joined = [first + second for first, second in zip(words, words[1:])
               if not {first.lower(), second.lower()} & STOP_WORDS

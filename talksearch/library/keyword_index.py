@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.library.records import SearchScope
-from talksearch.text import content_words, fold, spelled_otherwise, tokens
+from talksearch.text import STOP_WORDS, camel_parts, content_words, fold, spelled_otherwise, tokens
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
 # English ones stemmed
@@ -56,9 +56,12 @@ def _index_form(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
 
 
-def _with_spellings(words: list[str], spellings: Callable[[str], list[str]] | None) -> list[str]:
-    """Each of ``words`` followed by its other spellings (``KeywordIndex.spellings``), OR-ed with it."""
-    return [s for w in words for s in (w, *spellings(w))] if spellings else words
+def _with_spellings(words: list[str], spellings: Callable[[str], list[str]] | None,
+                    compounds: Callable[[str], list[str]] | None = None) -> list[str]:
+    """Each of ``words`` followed by its other spellings (``KeywordIndex.spellings``) and the names holding it
+    (``KeywordIndex.compounds``), OR-ed with it."""
+    return [s for w in words
+            for s in (w, *(spellings(w) if spellings else ()), *(compounds(w) if compounds else ()))]
 
 
 def _phrase_spellings(phrase: str, spellings: Callable[[str], list[str]] | None) -> list[str]:
@@ -134,7 +137,8 @@ def mark_phrases(text: str, phrases: Sequence[re.Pattern[str]], mark: tuple[str,
 
 
 def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
-              spellings: Callable[[str], list[str]] | None = None) -> str | None:
+              spellings: Callable[[str], list[str]] | None = None,
+              compounds: Callable[[str], list[str]] | None = None) -> str | None:
     """An FTS5 MATCH expression that searches the user's words literally.
 
     Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
@@ -144,13 +148,14 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     ``keep`` picks the bare words worth searching (``KeywordIndex.selective_terms``: the commonest ones are
     left out in a large library, where scoring them would cost more than they add).
     ``spellings`` gives a bare word's other spellings in the passages ("Fuss": "fuß"), OR-ed with it
-    (``KeywordIndex.spellings``), and a "quoted phrase"'s (``_phrase_spellings``). A technical term's other
+    (``KeywordIndex.spellings``), and a "quoted phrase"'s (``_phrase_spellings``); ``compounds`` the names in
+    camel case holding a bare word (``KeywordIndex.compounds``), OR-ed with it too. A technical term's other
     spellings (``text.spelled_otherwise``: "1.4" as one number, "H100" as "H 100") are OR-ed too, outside quotes
     only: a phrase is otherwise matched as written.
     """
     phrases = quoted_phrases(text)
     bare = _PHRASE.sub(" ", text)
-    words = _with_spellings(_TOKEN.findall(bare), spellings) + spelled_otherwise(bare)
+    words = _with_spellings(_TOKEN.findall(bare), spellings, compounds) + spelled_otherwise(bare)
     if keep is not None:
         words = keep(words)
     terms = [quoted(w) for w in words]
@@ -162,10 +167,12 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     return " OR ".join(terms)
 
 
-def any_word_query(text: str, spellings: Callable[[str], list[str]] | None = None) -> str | None:
+def any_word_query(text: str, spellings: Callable[[str], list[str]] | None = None,
+                   compounds: Callable[[str], list[str]] | None = None) -> str | None:
     """The text's content words outside "quoted phrases", quoted, OR-ed: a passage found by meaning still gets
     whichever of the query's words it contains marked in its snippet (a phrase is marked as a phrase:
-    ``KeywordIndex.snippets``), in any of its ``spellings`` (as ``fts_query`` finds them). Function words ("how",
+    ``KeywordIndex.snippets``), in any of its ``spellings`` and ``compounds`` (as ``fts_query`` finds them: "telemetry"
+    marks "OpenTelemetry"). Function words ("how",
     "a", "I") are not marked, unless the query has nothing else."""
     bare = _PHRASE.sub(" ", text)
     # One-letter tokens are left out, unless there is nothing else: mostly pieces of "I'm" or "e.g.", which marked
@@ -174,7 +181,7 @@ def any_word_query(text: str, spellings: Callable[[str], list[str]] | None = Non
     otherwise = spelled_otherwise(bare)  # "1.4" marked where it is said, not every "1" and "4"
     if not words and not otherwise and not quoted_phrases(text):
         words = tokens(bare)
-    words = _with_spellings(words, spellings) + otherwise
+    words = _with_spellings(words, spellings, compounds) + otherwise
     return " OR ".join(quoted(w) for w in words) if words else None
 
 
@@ -253,6 +260,8 @@ class KeywordIndex:
         self._folded: dict[str, dict[str, str]] = {}  # _folded_vocabulary(), of the words in _folded_words
         self._folded_words: set[str] = set()
         self._folded_state: tuple[int, int] | None = None  # the _library_state they were read in
+        self._compounds: dict[str, list[str]] = {}  # _compound_vocabulary()
+        self._compounds_state: tuple[int, int] | None = None  # the _library_state it was read in
         self._scratch_changes = 0  # rows this connection changed in its scratch tables (_library_state)
 
     def rebase(self, passages: int) -> None:
@@ -267,7 +276,7 @@ class KeywordIndex:
         (``unspaced_search``); both lists are interleaved."""
         runs = UNSPACED.findall(text)
         spaced = UNSPACED.sub(" ", text) if runs else text
-        match = fts_query(spaced, self.selective_terms if selective else None, self.spellings)
+        match = fts_query(spaced, self.selective_terms if selective else None, self.spellings, self.compounds)
         found: list[int] = []
         if match is not None:
             within, params = _within(scope)
@@ -347,6 +356,32 @@ class KeywordIndex:
             self._folded_words |= words
             self._folded_state = state
         return self._folded
+
+    def compounds(self, word: str) -> list[str]:
+        """The transcripts' names in camel case one of whose words is ``word``, in lower case as the index holds
+        them: "telemetry" is said in "OpenTelemetry", "torch" in "PyTorch". The index holds such a name as one
+        word, which the word alone never matches: a query for "telemetry" found the OpenTelemetry talk by meaning
+        only, unmarked, and said no talk says it. Words of one or two letters and function words are parts of too
+        many names to stand for them ("Py", "Of")."""
+        return self._compound_vocabulary().get(_index_form(word), [])
+
+    def _compound_vocabulary(self) -> dict[str, list[str]]:
+        """``compounds`` of every word, read from the vocabulary once per change of the library. Only words with
+        a capital after a small letter are read (GLOB is case-sensitive): a few in a hundred thousand."""
+        state = self._library_state()
+        if self._compounds_state != state:
+            try:
+                rows = self.db.execute("SELECT word FROM sound_vocabulary WHERE word GLOB '*[a-z][A-Z]*'").fetchall()
+            except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
+                rows = []
+            found: dict[str, set[str]] = {}
+            for name in {t for (w,) in rows for t in _TOKEN.findall(w)}:  # as the index splits "OpenTelemetry's"
+                for part in camel_parts(name):
+                    if len(part) > 2 and part.lower() not in STOP_WORDS:
+                        found.setdefault(_index_form(part), set()).add(_index_form(name))
+            self._compounds = {part: sorted(names) for part, names in found.items()}
+            self._compounds_state = state
+        return self._compounds
 
     def _library_state(self) -> tuple[int, int]:
         """Changes when the catalog may have: another connection's commit (data_version) or this one's own
@@ -428,7 +463,7 @@ class KeywordIndex:
         """Whether any passage holds the word (after the tokenizer's stemming), in any of its ``spellings``."""
         if UNSPACED.search(word):
             return bool(self.unspaced_search(UNSPACED.findall(word), 1))
-        match = " OR ".join(quoted(w) for w in (word, *self.spellings(word)))
+        match = " OR ".join(quoted(w) for w in _with_spellings([word], self.spellings, self.compounds))
         found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (match,))
         return found.fetchone() is not None
 
@@ -436,7 +471,7 @@ class KeywordIndex:
         """The talks a passage of which holds the word, as ``contains`` finds it (written without spaces: none)."""
         if UNSPACED.search(word):
             return set()
-        match = " OR ".join(quoted(w) for w in (word, *self.spellings(word)))
+        match = " OR ".join(quoted(w) for w in _with_spellings([word], self.spellings, self.compounds))
         rows = self.db.execute("SELECT DISTINCT p.talk_id FROM passages_fts f JOIN passages p ON p.id = f.rowid "
                                "WHERE passages_fts MATCH ?", (match,))
         return {row[0] for row in rows}
@@ -493,7 +528,7 @@ class KeywordIndex:
 
     def _word_snippets(self, texts: list[tuple[int, str]], query: str, mark: tuple[str, str],
                        tokens: int) -> dict[int, str]:
-        words, (phrases, _) = any_word_query(query, self.spellings), _split_phrases(query)
+        words, (phrases, _) = any_word_query(query, self.spellings, self.compounds), _split_phrases(query)
         if not texts or not (words or phrases):
             return {}
         try:
