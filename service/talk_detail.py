@@ -152,7 +152,10 @@ def video_object(talk: TalkDetail, description: str | None, page: str, site: str
     video: dict = {"@context": "https://schema.org", "@type": "VideoObject", "name": one_line(talk.title, NAME_CHARS),
                    "description": description or one_line(talk.title, NAME_CHARS), "url": page,
                    "embedUrl": f"{site}/embed/talks/{quote(talk.id, safe='')}"}
-    optional = {"uploadDate": talk.published, "duration": iso_duration(talk.duration) if talk.duration else None,
+    # a talk with no date published (a local file without .info.json) was put online here when it was indexed: the
+    # date the lists and feeds give it, and one Google requires of a VideoObject
+    optional = {"uploadDate": talk.published or talk.indexed_at,
+                "duration": iso_duration(talk.duration) if talk.duration else None,
                 "thumbnailUrl": _on_the_web(talk.thumbnail), "contentUrl": _on_the_web(talk.media_url),
                 "inLanguage": talk.language}
     video.update({key: value for key, value in optional.items() if value})

@@ -26,6 +26,11 @@ _PUNCTUATION_BONUS = 20**2
 SHORTEST = 0.001  # seconds: a cue must end after it starts (WebVTT), whatever the word times say
 _PUNCTUATION_ONLY = re.compile(r"[^\w\s]+")
 _CLAUSE_END = re.compile(r"[,.;:!?\u3001\u3002\uff0c\uff01\uff1f\u060c\u061f]$")
+# Japanese line breaking (kinsoku): a line may not start with a small kana or the long-vowel mark ("チェ" / "ックポ"),
+# nor (as in every script) with closing punctuation (_PUNCTUATION_ONLY); nor end with an opening bracket.
+_NO_LINE_START = frozenset("ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶー")
+_NO_LINE_END = frozenset("「『（【〈《［｛")
+_KATAKANA = re.compile(r"[\u30a0-\u30ff]")  # a katakana word ("チェックポイント") is cut only if it outruns a line
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,7 @@ def _tokens(sentence: Segment) -> list[_Token]:
     if words and "".join(w.word for w in words).split() == sentence.text.split():
         tokens: list[_Token] = []
         for w in words:
-            if tokens and _PUNCTUATION_ONLY.fullmatch(w.word):  # "，" after a Chinese word: never a line's start
+            if tokens and _stays_with(tokens[-1].text, w.word):  # "，" after a Chinese word: never a line's start
                 tokens[-1] = _Token(tokens[-1].text + w.word, tokens[-1].start, w.end)
             elif w.word.strip():
                 tokens.append(_Token(w.word, w.start, w.end))
@@ -78,9 +83,9 @@ def _tokens(sentence: Segment) -> list[_Token]:
         # wider than a line is cut between its characters, else the whole sentence came out as one overlong line
         return [piece for token in tokens
                 for piece in (_characters(token) if width(token.text.strip()) > LINE_WIDTH else [token])]
-    # a run of wide characters (Chinese, Japanese) is no one word: each character may end a line
+    # a run of wide characters (Chinese, Japanese) is no one word: a line may end between its characters
     parts = [token for part in re.findall(r"\s*\S+", sentence.text.strip())
-             for token in (re.findall(r"\s*\S", part) if width(part) > len(part) else [part])]
+             for token in (_line_pieces(part) if width(part) > len(part) else [part])]
     total = sum(width(p) for p in parts) or 1
     span = max(sentence.end - sentence.start, 0.0)
     tokens, done = [], 0
@@ -93,21 +98,9 @@ def _tokens(sentence: Segment) -> list[_Token]:
 
 def _characters(token: _Token) -> list[_Token]:
     """A token too wide for a line as the pieces a line may end between: each wide character, each run of other
-    characters (a "GPU" inside Chinese stays whole), punctuation kept with the piece before it; each timed by its
-    share of the token's width."""
-    parts: list[str] = []
-    space = ""  # white space before the next piece, which goes with it
-    for character in token.text:
-        if character.isspace():
-            space += character
-        elif parts and not space and (_PUNCTUATION_ONLY.fullmatch(character)
-                                      or width(character) == 1 and width(parts[-1][-1]) == 1):
-            parts[-1] += character
-        else:
-            parts.append(space + character)
-            space = ""
-    if parts and space:
-        parts[-1] += space
+    characters (a "GPU" inside Chinese stays whole), as _line_pieces cuts it; each timed by its share of the
+    token's width."""
+    parts = _line_pieces(token.text)
     total = sum(width(p) for p in parts) or 1
     span, done, pieces = max(token.end - token.start, 0.0), 0, []
     for part in parts:
@@ -115,6 +108,36 @@ def _characters(token: _Token) -> list[_Token]:
         done += width(part)
         pieces.append(_Token(part, start, token.start + span * done / total))
     return pieces
+
+
+def _line_pieces(text: str) -> list[str]:
+    """``text`` as the pieces a line may end between: each wide character, each run of other characters (a "GPU"
+    inside Chinese stays whole), each katakana word that fits a line; what may not start a line kept with the piece
+    before it, what may not end one with the piece after (white space before a piece goes with it)."""
+    parts: list[str] = []
+    space = ""  # white space before the next piece, which goes with it
+    for character in text:
+        if character.isspace():
+            space += character
+        elif parts and not space and (_stays_with(parts[-1], character)
+                                      or width(character) == 1 and width(parts[-1][-1]) == 1):
+            parts[-1] += character
+        else:
+            parts.append(space + character)
+            space = ""
+    if parts and space:
+        parts[-1] += space
+    return parts
+
+
+def _stays_with(before: str, after: str) -> bool:
+    """Whether no line may end between ``before`` and ``after`` (no white space between them): ``after`` is
+    punctuation (an opening bracket aside) or may not start a line, ``before`` an opening bracket, or the two are one
+    katakana word that still fits a line."""
+    first, last = after[:1], before[-1:]
+    return (bool(_PUNCTUATION_ONLY.fullmatch(after)) and first not in _NO_LINE_END or first in _NO_LINE_START
+            or last in _NO_LINE_END
+            or bool(_KATAKANA.match(last) and _KATAKANA.match(first)) and width(before + after) <= LINE_WIDTH)
 
 
 def _pieces(tokens: list[_Token], lead: int) -> list[list[_Token]]:

@@ -615,3 +615,23 @@ def test_a_subrip_export_with_speakers_reads_back_with_the_same_words_and_speake
     back = split_sentences(_loaded(tmp_path, "exported.srt", exported, "application/x-subrip"))
     assert [(s.text, s.speaker) for s in back] == [(s.text, s.speaker) for s in sentences]
     assert [s.start for s in back] == [s.start for s in sentences]
+
+
+def test_japanese_lines_never_start_with_a_small_kana_or_closing_mark_nor_split_a_katakana_word():
+    """Japanese cut between any two characters gave "チェ" / "ックポイント": a line (and a cue) starting with a small
+    kana. Small kana, "ー" and closing brackets and punctuation stay with the character before them (kinsoku), and a
+    katakana word is cut only where no other break fits: from a caption (one word to the reader), a sentence without
+    word times and whisper's words alike."""
+    from talksearch.cues import LINE_WIDTH, cues, width
+    from talksearch.library import Segment, Word
+
+    text = ("スーパーコンピュータでGPUを使いますが、ジョブのスケジューリングとチェックポイントの保存について詳しく"
+            "説明しますので最後まで聞いてください。「チェックポイント」のファイルは（大きい）ですよ！")
+    katakana = lambda c: "\u30a0" <= c <= "\u30ff"  # noqa: E731
+    for sentence in (split_sentences(read(f"WEBVTT\n\n00:00:00.000 --> 00:00:16.000\n{text}\n"))[0],
+                     Segment(0.0, 16.0, text),  # a translation, a sentence without word times
+                     Segment(0.0, 16.0, text, [Word(i * 0.15, (i + 1) * 0.15, c) for i, c in enumerate(text)])):
+        lines = [line for c in cues(sentence) for line in c.lines]
+        assert "".join(lines) == text and all(width(line) <= LINE_WIDTH for line in lines), lines
+        assert not [line for line in lines if line[0] in "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶー」』）】、。！？"], lines
+        assert not [(a, b) for a, b in zip(lines, lines[1:]) if katakana(a[-1]) and katakana(b[0])], lines

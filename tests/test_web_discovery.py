@@ -132,6 +132,9 @@ def test_a_talk_page_head_describes_the_talk_to_search_engines_and_link_previews
 
     local = _head(api, f"/talks/{ids['local']}").video()
     assert "contentUrl" not in local  # played from /media, which is no media a crawler is sent to
+    # no date published (a local file with no .info.json): when it was indexed, the date the talk lists give it
+    detail = api.get(f"/api/talks/{ids['local']}").json()
+    assert detail["published"] is None and local.get("uploadDate") == detail["indexed_at"], local
 
 
 def test_a_moment_link_previews_the_words_said_at_that_second(api, ids):

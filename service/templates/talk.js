@@ -18,7 +18,12 @@
     return t > 0 && t < 1e7 ? t : 0;
   }
   // #t= never reaches the server (a fragment), so the page reads it itself; ?t= the server has read already.
-  const startAt = parseFloat(root.dataset.start) || timeParam(new URLSearchParams(location.hash.slice(1)).get("t"));
+  const hashMoment = () => new URLSearchParams(location.hash.slice(1)).get("t");  // null: the address has no #t=
+  const linked = parseFloat(root.dataset.start) || timeParam(hashMoment());
+  const duration = parseFloat(root.dataset.duration) || 0;  // the recording's length as the indexer measured it
+  const pastTheEnd = (t) => duration > 0 && t > duration;
+  // A #t= past the recording's end, which the server did not see, plays it from the start, as ?t= does.
+  const startAt = pastTheEnd(linked) ? 0 : linked;
   let player = null;  // { seek(seconds), time() }
   let current = transcript.querySelector(".s.now");
   let userScrolled = 0;
@@ -72,6 +77,21 @@
   }
   markChapter(startAt);
 
+  // Said as the server says it for ?t= (past_end_notice: its words, its place after the player), a status, as it
+  // appears once the page has been read; emptied when a later #t= is within the talk.
+  let pastEndNotice = null;
+  function sayPastTheEnd(t) {
+    if (!pastEndNotice) {
+      pastEndNotice = document.createElement("p");
+      pastEndNotice.className = "notice";
+      pastEndNotice.setAttribute("role", "status");
+      (document.getElementById("media") || root.querySelector(".player .frame"))?.after(pastEndNotice);
+    }
+    pastEndNotice.textContent = t ? `The link asks for ${clock(t)}, past the end of this talk ` +
+      `(${clock(duration)}): it plays from the start.` : "";
+  }
+  if (pastTheEnd(linked)) sayPastTheEnd(linked);
+
   function mark(t) {
     markChapter(t);
     const s = sentenceAt(t);
@@ -94,12 +114,11 @@
 
   const media = document.getElementById("media");
   if (media) {
-    const measured = parseFloat(root.dataset.duration) || 0;  // the recording's length as the indexer measured it
     // An mp3 without a seek table (VBR, no Xing/Info frame): the browser guesses its length from its first frame's
     // bitrate and seeks by that guess, so every time it plays and shows is off by the guess's ratio (words from
     // 0:57 at "1:19" in one file). Its times are scaled by the measured length; any other recording's agree.
-    const scale = () => (measured && isFinite(media.duration) && Math.abs(media.duration / measured - 1) > 0.02
-      ? media.duration / measured : 1);
+    const scale = () => (duration && isFinite(media.duration) && Math.abs(media.duration / duration - 1) > 0.02
+      ? media.duration / duration : 1);
     const now = () => media.currentTime / scale();
     const note = document.getElementById("seek-note");
     let ownSeek = false;  // a seek the page asked for (the link's moment, a sentence): the address has it already
@@ -122,8 +141,7 @@
       // it loads), unless a seek was asked for since.
       time: () => (media.readyState < 1 ? moment : now()),
     };
-    // (a #t= past the recording's end, which the server did not see, plays it from the start, as ?t= does)
-    const begin = () => { if (moment > 0 && !(measured && moment > measured)) jump(moment); };
+    const begin = () => { if (moment > 0) jump(moment); };
     if (media.readyState >= 1) begin(); else media.addEventListener("loadedmetadata", begin, { once: true });
     media.addEventListener("timeupdate", () => mark(now()));
     // The address follows the player where the listener stops or moves it (not while it plays), so a link copied
@@ -202,6 +220,16 @@
     mark(t);
     address(t);
   }
+
+  // A #t= followed within the page (a moment link pasted into this talk's tab, #t=8 then #t=15) opens no new page:
+  // read as the first one was, and the player moved there.
+  addEventListener("hashchange", () => {
+    const asked = hashMoment();
+    if (asked === null) return;  // another fragment (#transcript): not a moment
+    const t = timeParam(asked);
+    sayPastTheEnd(pastTheEnd(t) ? t : 0);
+    seek(pastTheEnd(t) ? 0 : t);
+  });
 
   document.addEventListener("click", (event) => {
     const target = event.target.closest(".s, [data-seek]");
