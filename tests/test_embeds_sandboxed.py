@@ -2,12 +2,14 @@
 and ``#?secret=`` on the src. The frame's origin is opaque (null), so what it loads from the service is a cross-origin
 request: its captions and chapters load only if the player asks for them with CORS (real headless Chromium, a real
 service over a talk indexed from a local video with captions and chapters beside it). The search embed's form.
-And the talk page's moment links within the page, which no server sees (#t=): a new one followed, one past the end."""
+And the talk page's moment links within the page, which no server sees (#t=): a new one followed, one past the end;
+and a recording the browser cannot play (an MPEG-TS), said on the page."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -131,3 +133,27 @@ def test_a_media_fragment_past_the_end_says_so_as_the_servers_link_does(browser,
     assert page.evaluate("document.getElementById('media').nextElementSibling.textContent") == PAST_THE_END
     assert _media(page, "media.currentTime") == 0
     page.close()
+
+
+def test_a_recording_the_browser_cannot_play_is_said_with_a_link_to_it(browser, tmp_path_factory, light_embedding):
+    """Chromium plays no MPEG-TS (a broadcast recording, a camera's .ts): the page's player sat at 0:00 saying
+    nothing (a timing hunt); the widget already said so. A sentence clicked then leaves the note as it is."""
+    folder = tmp_path_factory.mktemp("unplayable") / "talks"
+    folder.mkdir()
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(SAMPLES / "s01.mp4"), "-c:v", "mpeg2video", "-c:a", "mp2",
+                    "-f", "mpegts", str(folder / "broadcast.ts")], check=True)
+    cues = [f"00:00:{start:02d}.000 --> 00:00:{end:02d}.000\n{text}" for start, end, text in CAPTIONS]
+    (folder / "broadcast.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    settings = settings_for(folder.parent / "library")
+    index_quietly(settings, [str(folder)], added=1)
+    with serving(settings) as server:
+        (talk,) = server.get("/api/talks").json()["talks"]
+        page = browser.new_page()
+        page.goto(f"{server.base}/talks/{talk['id']}?t=6")
+        note = page.locator("#seek-note")
+        wait_until(lambda: note.is_visible(), "the note", 30)
+        assert note.text_content() == "This browser could not play this recording. Open the recording."
+        assert note.locator("a").get_attribute("href") == f"/media/{talk['id']}"
+        page.locator(".s").nth(1).click()
+        assert note.is_visible()
+        page.close()

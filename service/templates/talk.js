@@ -126,6 +126,7 @@
     // another host is read only when played)
     let moment = startAt;
     function jump(t) {
+      if (media.error) return;  // nothing to seek in: the note says so (below)
       // A host that ignores Range requests lets a player play from the start only: said, rather than a silent 0:00.
       // (Judged once the player knows the recording: before, nothing is seekable on any host.)
       const reach = media.seekable.length ? media.seekable.end(media.seekable.length - 1) : 0;
@@ -135,6 +136,14 @@
       ownSeek = true;
       media.currentTime = t * scale();
     }
+    // A recording this browser cannot play (an MPEG-TS, a codec it lacks) or whose host fails: said, with a link to
+    // the recording to download or open elsewhere, where the player would sit at 0:00 and say nothing.
+    const unplayable = () => {
+      note.hidden = false;
+      note.replaceChildren("This browser could not play this recording. ", Object.assign(document.createElement("a"),
+        { href: media.getAttribute("src").split("#")[0], textContent: "Open the recording" }), ".");
+    };
+    if (media.error) unplayable(); else media.addEventListener("error", unplayable);
     player = {
       seek(t) { moment = t; jump(t); media.play().catch(() => {}); },
       // Until it has read the recording a player is at 0:00 whatever the link asked for (the src's #t= is applied as
