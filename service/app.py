@@ -40,7 +40,7 @@ from talksearch.settings import Settings
 DESCRIPTION = """Search what was said in recorded talks, down to the second.
 
 Read endpoints and `/mcp` answer any origin (CORS) unless the operator restricts them. The admin endpoints
-(`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`) need
+(`POST /api/index`, `GET /api/jobs/{id}`, `DELETE /api/talks/{id}`, `DELETE /api/removals/{id}`) need
 `Authorization: Bearer <TALKSEARCH_ADMIN_TOKEN>` and are disabled when no token is configured.
 Every error has one shape: `{"error": {"code": "...", "message": "..."}}`.
 AI assistants reach the same search at `/mcp` (Model Context Protocol, streamable HTTP; not in this schema).

@@ -28,8 +28,8 @@ from talksearch.storage import DENIED, FULL, READ_ONLY, storage_kind
 log = logging.getLogger("talksearch")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 413: "too_large", 416: "range_not_satisfiable", 422: "invalid_request",
-          429: "rate_limited", 503: "unavailable"}
+          409: "conflict", 413: "too_large", 415: "unsupported_media_type", 416: "range_not_satisfiable",
+          422: "invalid_request", 429: "rate_limited", 431: "headers_too_large", 503: "unavailable"}
 
 
 class ApiError(Exception):
@@ -157,6 +157,14 @@ def storage_failure(exc: BaseException) -> str | None:
 
 UNREADABLE_REQUEST = "the request could not be read as HTTP (malformed, or its URL or headers are too long)"
 
+# A request's URL and its headers are each refused past about 64 KB, before the rest is read: httptools gives
+# neither a limit, and builds each (uvicorn the URL, the parser a header's value) by appending every piece read to
+# what came before, on the event loop: one header of 80 MB held every other request for up to 50 s. The URL's is
+# the one httptools.parse_url always had (its offsets are 16-bit), now met as it comes rather than once it is all in.
+URL_LIMIT = 65_535
+HEADERS_LIMIT = 64 * 1024
+HEADERS_TOO_LARGE = f"the request's headers are too large (over {HEADERS_LIMIT // 1024} KB in all)"
+
 # uvicorn's own warning for such a request, one a request and naming nobody: a scanner's probes flooded the log
 # with it. The protocol below says it instead, naming the client, at most once a window per client address.
 _UVICORNS_UNREADABLE_WARNING = "Invalid HTTP request received."
@@ -192,22 +200,26 @@ class OncePerClient:
 def http_protocol(settings: Settings) -> type:
     """uvicorn's HTTP protocol (httptools when installed, as uvicorn's ``auto`` chooses, else h11), answering
     what its parser rejects before the app sees it (a URL past the parser's limit, about 64 KB; malformed HTTP)
-    in the one error shape instead of uvicorn's plain-text 400. Where the read API answers every origin (CORS
-    ``*``, the default) this 400 does too: a script on another site can read why, rather than take it for the
+    in the one error shape instead of uvicorn's plain-text 400, and headers past ``HEADERS_LIMIT`` with a 431 in it,
+    the connection closed before the rest is read. Where the read API answers every origin (CORS
+    ``*``, the default) these refusals do too: a script on another site can read why, rather than take it for the
     service being down. (With a list of origins it cannot: the request's Origin header was never read.)"""
     any_origin = "*" in settings.cors_origins
     once_per_client = OncePerClient()
     logging.getLogger("uvicorn.error").addFilter(_not_uvicorns_unreadable_warning)  # once, however many servers
     try:
+        import httptools
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as Base
-    except ImportError:
+    except ImportError:  # h11 bounds a request's head itself (h11_max_incomplete_event_size), refused as unreadable
         from uvicorn.protocols.http.h11_impl import H11Protocol as Base
 
     class OneErrorShapeProtocol(Base):
         def send_400_response(self, msg: str) -> None:
-            body = json.dumps({"error": {"code": "bad_request", "message": UNREADABLE_REQUEST}},
-                              separators=(",", ":")).encode()
-            head = [b"HTTP/1.1 400 Bad Request\r\n",
+            self._refuse(b"400 Bad Request", "bad_request", UNREADABLE_REQUEST)
+
+        def _refuse(self, status: bytes, code: str, message: str) -> None:
+            body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")).encode()
+            head = [b"HTTP/1.1 " + status + b"\r\n",
                     *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
                     *([b"access-control-allow-origin: *\r\n"] if any_origin else []),
                     b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
@@ -215,7 +227,43 @@ def http_protocol(settings: Settings) -> type:
             self.transport.write(b"".join(head) + body)
             self.transport.close()
             self._count_unreadable()
-            self._log_unreadable()
+            self._log_unreadable(status.split(b" ")[0].decode())
+
+        if Base.__name__ == "HttpToolsProtocol":
+            # While a request's head is read: the bytes of it handed to the parser (None once its headers are
+            # complete: its body is not counted), and of those, the URL's.
+            _head_read: int | None = 0
+            _url_read = 0
+
+            def data_received(self, data: bytes) -> None:
+                # The head is handed to the parser no further than the headers' limit allows, so that a head past
+                # it is refused before more of it is read or built. The URL's limit is on_url's.
+                while self._head_read is not None and data and self.transport.get_protocol() is self:
+                    room = HEADERS_LIMIT + self._url_read - self._head_read
+                    if room <= 0:
+                        self._refuse(b"431 Request Header Fields Too Large", "headers_too_large", HEADERS_TOO_LARGE)
+                        return
+                    piece, data = data[:room], data[room:]
+                    self._head_read += len(piece)
+                    super().data_received(piece)
+                    if self.transport.is_closing():
+                        return
+                if data and self.transport.get_protocol() is self:
+                    super().data_received(data)
+
+            def on_url(self, url: bytes) -> None:
+                self._url_read += len(url)
+                if self._url_read > URL_LIMIT:  # answered as unreadable (400), as parse_url would once it was all in
+                    raise httptools.HttpParserError(f"the URL is longer than {URL_LIMIT} bytes")
+                super().on_url(url)
+
+            def on_headers_complete(self) -> None:
+                self._head_read = None
+                super().on_headers_complete()
+
+            def on_message_complete(self) -> None:
+                self._head_read, self._url_read = 0, 0  # what follows is the next request's head
+                super().on_message_complete()
 
         def _count_unreadable(self) -> None:
             # The app as uvicorn was handed it; its state once the lifespan has started (none before, nor for
@@ -224,7 +272,7 @@ def http_protocol(settings: Settings) -> type:
             if state is not None:
                 state.metrics.unreadable.inc()
 
-        def _log_unreadable(self) -> None:
+        def _log_unreadable(self, status: str) -> None:
             # Behind a proxy the address is the proxy's: the request was never read, nor its X-Forwarded-For.
             host, port = self.client or ("an unknown client", None)
             unlogged = once_per_client.unlogged_before(host, time.monotonic())
@@ -232,8 +280,8 @@ def http_protocol(settings: Settings) -> type:
                 return
             shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed before its port
             since = f"{unlogged} more from {shown} were not logged; " if unlogged else ""
-            self.logger.warning("Invalid HTTP request received from %s%s (answered 400; %sat most one such line "
+            self.logger.warning("Invalid HTTP request received from %s%s (answered %s; %sat most one such line "
                                 "per client address every %d s, each counted in /metrics)", shown,
-                                f":{port}" if port is not None else "", since, once_per_client.seconds)
+                                f":{port}" if port is not None else "", status, since, once_per_client.seconds)
 
     return OneErrorShapeProtocol

@@ -71,14 +71,21 @@ def language_codes(values: list[str]) -> list[str]:
         raise ApiError(422, f"language: {exc}", "invalid_request") from None
 
 
+# filter_values' limits, in the schema only: enforced there, after blank values are dropped, with its own messages
+_FILTER_LIMITS = {"maxItems": MAX_VALUES, "items": {"type": "string", "maxLength": MAX_VALUE_CHARS}}
+
+
 def talk_filter(
     talk: Annotated[list[str] | None, Query(description="Only these talk ids (repeat for several)",
-                                            examples=["3f2a9c1d0b7e"])] = None,
-    channel: Annotated[list[str] | None, Query(description="Only talks from this channel (any of several)")] = None,
+                                            examples=["3f2a9c1d0b7e"], json_schema_extra=_FILTER_LIMITS)] = None,
+    channel: Annotated[list[str] | None, Query(description="Only talks from this channel (any of several)",
+                                               json_schema_extra=_FILTER_LIMITS)] = None,
     event: Annotated[list[str] | None, Query(description="Only talks from this event (any of several)",
-                                             examples=["SC23"])] = None,
-    speaker: Annotated[list[str] | None, Query(description="Only talks by this speaker (any of several)")] = None,
-    language: Annotated[list[str] | None, Query(description="Only talks in this spoken language, e.g. `en`")] = None,
+                                             examples=["SC23"], json_schema_extra=_FILTER_LIMITS)] = None,
+    speaker: Annotated[list[str] | None, Query(description="Only talks by this speaker (any of several)",
+                                               json_schema_extra=_FILTER_LIMITS)] = None,
+    language: Annotated[list[str] | None, Query(description="Only talks in this spoken language, e.g. `en`",
+                                                json_schema_extra=_FILTER_LIMITS)] = None,
     published_after: Annotated[PublishedDate, Query(description="Only talks published on or after this date "
                                                     "(YYYY-MM-DD, or YYYYMMDD)", examples=["2024-01-01"])] = None,
     published_before: Annotated[PublishedDate, Query(description="Only talks published on or before this date "

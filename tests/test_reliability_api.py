@@ -111,6 +111,48 @@ def test_requests_the_http_parser_rejects_get_the_one_error_shape(api):
     assert api.get("/healthz").status_code == 200  # and the server goes on serving
 
 
+def test_a_request_head_past_the_limit_is_refused_unread_while_others_are_served(api):
+    """A header of megabytes (no token needed to send one) is refused once the request's head passes ~64 KB, in
+    the one error shape, the connection closed: the parser never builds its value (which took the event loop,
+    and every other request, for seconds), and /healthz is answered while it is still being sent."""
+    import socket
+    import threading
+
+    host, port = urlsplit(api.base).hostname, urlsplit(api.base).port
+    connection = socket.create_connection((host, port), timeout=60)
+    healthz: list[int] = []
+
+    def send_huge_header() -> None:
+        try:
+            connection.sendall(b"GET /api/talks?limit=1 HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            for piece in range(100):  # 5 MB
+                connection.sendall(b"y" * 50_000)
+                if piece == 0:  # within the limit: the head is still being read
+                    healthz.append(api.get("/healthz").status_code)
+            connection.sendall(b"\r\n\r\n")
+        except OSError:
+            pass  # refused and closed before all of it was sent: as meant
+
+    sender = threading.Thread(target=send_huge_header)
+    sender.start()
+    reply = b""
+    try:
+        while chunk := connection.recv(65536):
+            reply += chunk
+    except ConnectionResetError:
+        pass  # the rest of the header was never read: the reset may follow the answer
+    sender.join()
+    connection.close()
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 "), head[:200]
+    assert b"content-type: application/json" in head.lower() and b"connection: close" in head.lower(), head
+    error = json.loads(body)["error"]
+    assert set(error) == {"code", "message"} and error["code"] == "headers_too_large", error
+    assert "64 KB" in error["message"], error
+    assert healthz == [200], healthz  # answered while the header was coming
+    assert api.get("/healthz").status_code == 200  # and the server goes on serving
+
+
 def _raw_get(host: str, target: str) -> tuple[int, bytes]:
     """A GET of exactly ``target`` (http.client sends the path as given: no normalising, no re-encoding)."""
     connection = http.client.HTTPConnection(host, timeout=60)

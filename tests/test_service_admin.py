@@ -293,6 +293,25 @@ def test_index_body_errors_say_what_is_wanted():
     extra = server.client.post("/api/index", json={"source": "https://example.org/x.mp3", "parse_metadata": ["x"]},
                                headers=AUTH)
     assert assert_error(extra, 422, "invalid_request")["message"] == "parse_metadata: Extra inputs are not permitted"
+    # bytes that are not UTF-8 (JSON is): refused as a query's are, not FastAPI's undeclared 400
+    latin1 = server.client.post("/api/index", content='{"source": "https://example.org/caf\xe9.mp3"}'.encode("latin-1"),
+                                headers={**AUTH, "Content-Type": "application/json"})
+    assert assert_error(latin1, 422, "invalid_request")["message"].startswith("the body is not UTF-8"), latin1.text
+    # JSON sent as another type: 415, as /mcp answers it, not "the body must be a JSON object"
+    for content_type in ("text/plain", "application/x-www-form-urlencoded"):
+        typed = server.client.post("/api/index", content=b'{"source": "https://example.org/x.mp3"}',
+                                   headers={**AUTH, "Content-Type": content_type})
+        error = assert_error(typed, 415, "unsupported_media_type")
+        assert error["message"] == "Content-Type must be application/json", error
+    # a body far past any source (at most 2,000 characters): 413, said by its length or met as it comes
+    huge = b'{"source": "https://example.org/' + b"a" * 1_000_000 + b'"}'
+    sized = server.client.post("/api/index", content=huge, headers={**AUTH, "Content-Type": "application/json"})
+    assert assert_error(sized, 413, "too_large")["message"].startswith("the body is over"), sized.text
+    chunked = server.client.post("/api/index", content=iter([huge[:500_000], huge[500_000:]]),
+                                 headers={**AUTH, "Content-Type": "application/json"})
+    assert "content-length" not in chunked.request.headers
+    assert_error(chunked, 413, "too_large")
+    assert server.get("/healthz").status_code == 200
 
 
 def test_a_job_waiting_for_the_library_logs_it_once_and_backs_off(monkeypatch):

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from html import unescape
+from pathlib import Path
 
 import pytest
 
@@ -883,6 +884,44 @@ def test_openapi_documents_the_transcripts_as_served(api, ids):
     sentence = fields(fields(transcript)["segments"]["items"])
     assert set(body["segments"][0]) == set(sentence)
     assert set(body["segments"][0]["words"][0]) == set(fields(sentence["words"]["items"]))
+
+
+def test_openapi_says_what_a_generated_client_needs(api):
+    """What a client generated from /openapi.json must be told to read the answers as served: the transcript files
+    as text (the type it reads is the first listed), the feeds' 304 and ETag, the 503 of a library gone, the
+    limits the server enforces, /healthz's fields, the timestamps' formats, the admin routes and bodies."""
+    spec = api.get("/openapi.json").json()
+    paths = spec["paths"]
+
+    def json_schema(response: dict) -> dict:
+        schema = response["content"]["application/json"]["schema"]
+        return spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]] if "$ref" in schema else schema
+
+    files = paths["/api/talks/{talk_id}/transcript.{fmt}"]["get"]["responses"]["200"]["content"]
+    assert next(iter(files)).startswith("text/"), list(files)
+    assert all(content["schema"] == {"type": "string"} for media_type, content in files.items()
+               if media_type != "application/json"), files
+    for feed in ("/api/search.atom", "/talks.atom"):
+        responses = paths[feed]["get"]["responses"]
+        assert responses["200"]["content"]["application/atom+xml"]["schema"] == {"type": "string"}, feed
+        assert "ETag" in responses["200"]["headers"] and "ETag" in responses["304"]["headers"], feed
+    for path in ("/api/search", "/api/talks", "/api/talks/{talk_id}", "/api/search.atom"):
+        assert json_schema(paths[path]["get"]["responses"]["503"]) == spec["components"]["schemas"]["ErrorResponse"]
+    parameters = {p["name"]: p["schema"] for p in paths["/api/search"]["get"]["parameters"]}
+    assert parameters["q"]["maxLength"] == api.settings.max_query_chars, parameters["q"]
+    assert parameters["event"]["maxItems"] == 50 and parameters["event"]["items"]["maxLength"] == 200
+    health = json_schema(paths["/healthz"]["get"]["responses"]["200"])
+    assert {"status", "talks", "embed_model", "readers"} <= set(health["properties"]), health
+    job = spec["components"]["schemas"]["Job"]["properties"]
+    assert json.dumps(job["created"]).count('"date-time"') == 1 and '"date-time"' in json.dumps(job["finished"])
+    talk = spec["components"]["schemas"]["TalkDetail"]["properties"]
+    assert '"format": "date-time"' in json.dumps(talk["indexed_at"]), talk["indexed_at"]
+    assert "DELETE /api/removals/{id}" in spec["info"]["description"]
+    embed = {p["name"]: p["schema"] for p in paths["/embed/talks/{talk_id}"]["get"]["parameters"]}
+    assert embed["t"]["type"] == "string", embed["t"]
+    assert {"413", "415", "422"} <= set(paths["/api/index"]["post"]["responses"])
+    documented = (Path(__file__).parent.parent / "docs" / "service.md").read_text()
+    assert '`{"deleted": ID}`' in documented
 
 
 @pytest.mark.parametrize("offset", [0, 2])

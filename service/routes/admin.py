@@ -1,8 +1,10 @@
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from talksearch.library import Library, LibraryError, LibraryLocked
 from talksearch.schemas import Deleted, ErrorResponse, IndexRequest, Job, Restored
@@ -14,9 +16,60 @@ from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 
 
-class AdminReadRoute(AdminRoute, ReadRoute):
-    """An admin route, the token checked first (AdminRoute), whose GET answers HEAD too, as every read route's
-    does (ReadRoute): a monitor polling a job by HEAD needs the token all the same."""
+# A body a route takes is a small JSON object (IndexRequest: a source of at most 2,000 characters, each at most
+# six bytes as JSON writes it): nothing longer is read
+MAX_BODY_BYTES = 16 * 1024
+JSON_ONLY = "Content-Type must be application/json"
+
+
+class JsonBodyRoute(APIRoute):
+    """A route taking a JSON body reads it here, before FastAPI does (which reads any length, takes JSON sent as
+    text/plain for a body of the wrong shape, and answers bytes that are not UTF-8 with an undeclared 400): a
+    Content-Type other than JSON is 415, as /mcp answers it; a body over ``MAX_BODY_BYTES`` 413, refused by its
+    Content-Length or as it comes; one that is not UTF-8 422, as a query's bytes are. FastAPI reads the body
+    checked here (``Request.body`` keeps it)."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def json_body(request: Request) -> Response:
+            await _read_json_body(request)
+            return await handler(request)
+
+        return json_body
+
+
+async def _read_json_body(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise ApiError(415, JSON_ONLY)
+    too_large = ApiError(413, f"the body is over {MAX_BODY_BYTES} bytes: a source is at most 2,000 characters")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise too_large
+    except ClientDisconnect:  # nobody is left to answer: refused as FastAPI's own read would, not a server error
+        raise ApiError(400, "the client went away before it had sent its body") from None
+    if body and not media_type:  # FastAPI would not read it as JSON: what it holds is not known to be JSON
+        raise ApiError(415, JSON_ONLY)
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(422, f"the body is not UTF-8 (JSON is sent as UTF-8): byte {exc.start}") from None
+    request._body = bytes(body)  # what Request.body() answers from now on, FastAPI's read included
+
+
+class AdminReadRoute(AdminRoute, JsonBodyRoute, ReadRoute):
+    """An admin route, the token checked first (AdminRoute), its JSON body, if it takes one, read within limits
+    next (JsonBodyRoute), whose GET answers HEAD too, as every read route's does (ReadRoute): a monitor polling a
+    job by HEAD needs the token all the same."""
 
 
 # Every route: the token first; documented as a bearer scheme in /openapi.json
@@ -27,7 +80,9 @@ _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"
 @router.post("/index", status_code=202, response_model=Job,
              responses={202: {"headers": {"Location": {"description": "The job's progress: `/api/jobs/{id}`",
                                                        "schema": {"type": "string"}}}},
-                        **_ERRORS, 422: {"model": ErrorResponse}},
+                        **_ERRORS, 413: {"model": ErrorResponse, "description": f"A body over {MAX_BODY_BYTES} bytes"},
+                        415: {"model": ErrorResponse, "description": JSON_ONLY},
+                        422: {"model": ErrorResponse}},
              summary="Queue a source (video, playlist, channel, feed, media URL) for indexing")
 def index(state: State, body: IndexRequest, request: Request, response: Response) -> Job:
     try:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
-from pydantic import BeforeValidator, ValidationError, validate_call
+from pydantic import ValidationError, validate_call
 from talksearch.service.errors import ApiError, wants_page
 from talksearch.service.params import NOT_UTF8, SEARCH_OFFSET_MAX, Filters, Offset, no_such_talks, not_utf8, talk_filter
 from talksearch.service.rendering import base_path, environment, render, site_url
@@ -125,29 +125,40 @@ def embed_search(
                  state, status=404 if missing else 200)
 
 
-def _as_seconds(value):
-    """A clock or units (a talk page's ``t=``, pasted into an embed's) in seconds; anything else as it came."""
-    written = written_seconds(value) if isinstance(value, str) else None
-    return value if written is None else written
+TIME_FORMS = ("a finite number of seconds (`75`, `75.5`), a clock (`1:15`, `1:02:03`), units (`1m15s`) or a media fragment's time "
+              "(`npt:75`, `75,90`: its start)")
 
 
-@router.get("/embed/talks/{talk_id}", response_class=HTMLResponse, responses={**_HTML, 404: {"model": ErrorResponse}},
+def _start_seconds(value: str) -> float | None:
+    """A talk page's ``t=`` (pasted into an embed's) in seconds, by the talk page's rule (``link_seconds``); None for
+    what is no time at all, which the talk page starts at 0 unsaid and an embed refuses."""
+    if seconds := link_seconds(value):
+        return seconds
+    # link_seconds' 0 is also what it makes of what it cannot read (or a time past any talk): a 0 however written
+    said = value.strip().lower().removeprefix("npt:").split(",")[0]
+    return 0.0 if not said or written_seconds(said) == 0 or re.fullmatch(r"0+(\.0*)?", said) else None
+
+
+@router.get("/embed/talks/{talk_id}", response_class=HTMLResponse,
+            responses={**_HTML, 404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
             summary="A talk's player starting at a moment, as a page for an iframe (no scripts)")
 def embed_talk(
     state: State,
     request: Request,
     talk_id: str,
-    t: Annotated[float, Query(
-        ge=0, le=1e7, allow_inf_nan=False,
-        description="Start here: seconds from the talk's start, or a clock (`1:02:03`) or units (`1h2m3s`) as the "
-                    "talk page takes them"), BeforeValidator(_as_seconds)] = 0.0,
+    t: Annotated[str, Query(
+        max_length=64, description=f"Start here, as the talk page takes it: {TIME_FORMS}; anything else is refused",
+        examples=["75", "1:15", "1m15s", "npt:75"])] = "",
 ) -> HTMLResponse:
+    start = _start_seconds(t)
+    if start is None:
+        raise ApiError(422, f"t: not a time: {TIME_FORMS}".replace("`", ""))
     with state.searcher.reading() as library:
         talk = library.talk(talk_id)
         segments = library.segments(talk_id) if talk else []
     if talk is None:
         raise ApiError(404, f"There is no talk {talk_id!r} in this library.")
-    t, past_end = moment_in_talk(talk, t)  # as the talk page: from the start, and that said
+    t, past_end = moment_in_talk(talk, start)  # as the talk page: from the start, and that said
     base = base_path(request)
     detail = talk_detail(talk, base)
     said = [s for s in segments if s.end > t and s.start < t + SAID_SECONDS][:4]

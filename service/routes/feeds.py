@@ -21,7 +21,14 @@ from talksearch.schemas import ErrorResponse
 from talksearch.search.searcher import QueryError
 
 router = APIRouter(tags=["feeds"], route_class=ReadRoute)
-_ATOM_RESPONSE = {200: {"content": {"application/atom+xml": {}}, "description": "An Atom feed"}}
+_ETAG = {"ETag": {"description": "The feed's version (weak): send it back as If-None-Match",
+                  "schema": {"type": "string"}}}
+_ATOM_RESPONSE = {
+    200: {"content": {"application/atom+xml": {"schema": {"type": "string"}}}, "description": "An Atom feed",
+          "headers": _ETAG},
+    304: {"description": "The feed is as the reader's copy (its If-None-Match names the ETag): no body",
+          "headers": _ETAG},
+}
 
 
 def _not_modified(request: Request, etag: str) -> bool:

@@ -1,7 +1,9 @@
 import sqlite3
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from talksearch.library import Library
 from talksearch.schemas import ErrorResponse
@@ -12,7 +14,21 @@ from talksearch.service.state import State
 router = APIRouter(tags=["operations"], route_class=ReadRoute)
 
 
-@router.get("/healthz", summary="200 while searches can be answered; 503 saying what keeps them from it",
+# /healthz's answer, for the schema: what a monitor may read beside the status
+class Readers(BaseModel):
+    ready: int = Field(description="Library connections open for searching")
+    wanted: int = Field(description="How many the service opens in all")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    talks: int = Field(description="Talks in the library")
+    embed_model: str = Field(description="The embedding model searches use")
+    readers: Readers
+
+
+@router.get("/healthz", response_model=Health,
+            summary="200 while searches can be answered; 503 saying what keeps them from it",
             responses={503: {"model": ErrorResponse, "description": "the library cannot be searched: the message "
                                                                      "says why (a damaged catalog, no library at "
                                                                      "its path, a model that does not fit it)"}})

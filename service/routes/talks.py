@@ -22,8 +22,14 @@ _MEDIA_TYPES = {"vtt": "text/vtt", "srt": "application/x-subrip; charset=utf-8",
 # The routes answer with a response of their own (the JSON as rendered for export, or a file), so FastAPI cannot
 # tell what they serve: the schema says it here.
 _TRANSCRIPT = {200: {"model": Transcript, "description": "The transcript"}}
-_TRANSCRIPT_FILES = {200: {**_TRANSCRIPT[200], "content": {
-    media_type.split(";")[0]: {"schema": {"type": "string"}} for media_type in _MEDIA_TYPES.values()}}}
+# The files' types first, as text (the route's response_class, which FastAPI lists first, is text/plain): a client
+# generated from the schema reads the first type it knows, and read a .vtt as JSON when JSON came first. The JSON
+# (fmt=json) is the Transcript, last.
+_TRANSCRIPT_FILES = {200: {
+    "description": "The transcript as the file `fmt` names: WebVTT (vtt), SubRip (srt), plain text (txt); as JSON "
+                   "(json), the `Transcript` (as `/transcript` answers)",
+    "content": {**{media_type.split(";")[0]: {"schema": {"type": "string"}} for media_type in _MEDIA_TYPES.values()},
+                "application/json": {"schema": {"$ref": "#/components/schemas/Transcript"}}}}}
 
 
 class WebVTTResponse(PlainTextResponse):
@@ -86,7 +92,8 @@ def transcript_json(state: State, talk_id: str, request: Request, translation: T
     return JSONResponse(json.loads(render(talk, segments, "json", translation)))
 
 
-@router.get("/{talk_id}/transcript.{fmt}", responses={**_TRANSCRIPT_FILES, **_NOT_FOUND},
+@router.get("/{talk_id}/transcript.{fmt}", response_class=PlainTextResponse,
+            responses={**_TRANSCRIPT_FILES, **_NOT_FOUND},
             summary="The transcript as WebVTT or SubRip subtitles, plain text, or JSON")
 def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt", "txt"], request: Request,
                     translation: Translation = False):
