@@ -352,8 +352,18 @@ class VectorIndex:
         found: dict[int, float] = {}
         if self.base is not None and self.base.ntotal > len(self.stale):
             refine = self.policy.refine if exact is not None and self._quantised else 1
-            scores, ids = self.base.search(query, k * max(1, refine), params=self._params(within))
+            wanted = k * max(1, refine)
+            scores, ids = self.base.search(query, wanted, params=self._params(within))
             hits = ids[0][ids[0] >= 0]
+            # A deep search (a page far down a common word's moments) asks for more passages than the tuned nprobe's
+            # lists hold: short of them, it probes twice the lists until it has them or has probed every list. Else
+            # ranking took the moments for run out, and paging ended hundreds of moments early (a scale hunt).
+            ivf, probes = _ivf(self.base), 0
+            available = len(within) if within is not None else self.base.ntotal - len(self.stale)
+            while ivf is not None and len(hits) < min(wanted, available) and probes < ivf.nlist:
+                probes = min(ivf.nlist, 2 * max(probes, self._probes(within)))
+                scores, ids = self.base.search(query, wanted, params=self._params(within, probes))
+                hits = ids[0][ids[0] >= 0]
             if refine > 1 and len(hits):
                 hits, vectors = exact(hits)
                 found.update(zip(hits.tolist(), (vectors @ query[0]).tolist()))
@@ -366,11 +376,11 @@ class VectorIndex:
         best = sorted(found.items(), key=lambda item: item[1], reverse=True)[:k]
         return [(int(i), float(s)) for i, s in best]
 
-    def _params(self, within: np.ndarray | None = None):
+    def _params(self, within: np.ndarray | None = None, probes: int = 0):
         """Search parameters leaving out the stale passages and, when given, those not ``within``. A filtered
         search of an IVF index probes more lists, in proportion to the share left out (up to all of them):
-        the nearest lists may hold none of the passages it is looking for."""
-        if not len(self.stale) and within is None:
+        the nearest lists may hold none of the passages it is looking for. ``probes``: lists to probe at least."""
+        if not len(self.stale) and within is None and not probes:
             return None
         if len(self.stale) and self._selector is None:
             batch = faiss.IDSelectorBatch(self.stale)
@@ -382,16 +392,19 @@ class VectorIndex:
             keep.append(allowed)
             selector = faiss.IDSelectorAnd(allowed, selector) if selector is not None else allowed
             keep.append(selector)
-        ivf = _ivf(self.base)
-        if ivf is not None:
-            nprobe = ivf.nprobe
-            if within is not None:
-                nprobe = min(ivf.nlist, math.ceil(nprobe * self.ntotal / max(1, len(within))))
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe)
+        if _ivf(self.base) is not None:
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=max(probes, self._probes(within)))
         else:
             params = faiss.SearchParameters(sel=selector)
         params._keep = keep  # the selectors must outlive the search
         return params
+
+    def _probes(self, within: np.ndarray | None = None) -> int:
+        """The lists an IVF index's search probes: its tuned nprobe, more for a filtered search (``_params``)."""
+        ivf = _ivf(self.base)
+        if within is None:
+            return ivf.nprobe
+        return min(ivf.nlist, math.ceil(ivf.nprobe * self.ntotal / max(1, len(within))))
 
     # --- writing ---
 

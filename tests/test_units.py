@@ -819,6 +819,45 @@ def test_the_same_recording_indexed_twice_is_one_result_per_moment_and_short_lin
 
 
 @pytest.mark.unit
+def test_copies_are_found_by_their_words_as_comparing_every_shown_passage_would():
+    """Hits are compared only with shown passages sharing a word of their prefix (``repeats._prefix``): the same
+    copies as comparing each with every shown passage of every talk of its length, on many near-repeats."""
+    import random
+
+    from talksearch.library import PassageHit
+    from talksearch.search import repeats
+
+    def every_passage(hits, durations):  # the plain way: each hit against every passage shown before it
+        kept, shown, copy_of = [], {}, {}  # shown: by talk, in the order talks were first shown
+        for hit, score in hits:
+            said = repeats.words(hit.text)
+            original = next((p for passages in shown.values() for p, other in passages
+                             if p.talk_id != hit.talk_id and repeats._same_length(durations[p.talk_id],
+                                                                                  durations[hit.talk_id])
+                             and repeats._same_words(said, other)), None) if len(said) >= repeats.MIN_WORDS else None
+            if original is not None:
+                copy_of.setdefault(hit.talk_id, copy_of.get(original.talk_id, original.talk_id))
+            elif hit.talk_id not in copy_of:
+                kept.append((hit, score))
+                shown.setdefault(hit.talk_id, []).append((hit, said))
+        return kept
+
+    rng = random.Random(5)
+    vocabulary = [f"w{i}" for i in range(40)]
+    lines = [rng.sample(vocabulary, rng.randint(6, 14)) for _ in range(30)]
+    durations = {f"t{i}": 1800.0 + rng.choice([0, 20, 500]) for i in range(25)}
+    for _ in range(30):
+        hits = []
+        for pid in range(1, 300):
+            line = list(rng.choice(lines))
+            if rng.random() < 0.5:  # whisper hearing a copy a word apart
+                line[rng.randrange(len(line))] = rng.choice(vocabulary)
+            hits.append((PassageHit(pid, rng.choice(list(durations)), "passage", pid, pid + 5, " ".join(line)), 1 / pid))
+        kept, _ = repeats.without_repeats(hits, durations)
+        assert kept == every_passage(hits, durations)
+
+
+@pytest.mark.unit
 def test_a_vocabulary_is_one_line_per_word_each_once(monkeypatch):
     from pydantic import ValidationError
 

@@ -195,6 +195,10 @@ def test_keyword_search_leaves_out_the_commonest_words_only_in_a_large_library(w
     assert writer.selective_terms(words, budget=400) == words  # no more passages than the budget: all kept
     assert writer.selective_terms(words, budget=100) == ["7", "7"]  # 50 + 50 rows fit; "talk" (400) does not
     assert writer.selective_terms(["nowhere"], budget=100) == []
+    # a word counted only as "more than" a smaller budget is counted again for a larger one (a deeper search's):
+    # "3" is in 57 passages, not the 21 a budget of 20 counted to
+    assert writer.selective_terms(["3"], budget=20) == [] and writer.selective_terms(["3"], budget=50) == []
+    assert writer.selective_terms(["3"], budget=60) == ["3"]
 
     # Snippets are marked in a scratch table holding just the hits: the same as FTS5 over the whole library.
     ids = [r[0] for r in writer.db.execute("SELECT id FROM passages ORDER BY id LIMIT 5")]
@@ -343,3 +347,19 @@ def test_readers_share_an_exact_index_files_pages(tmp_path):
     assert reader.refresh() is True
     hits = reader.search_vectors(_vectors(3)[4], 1)
     assert reader.passages([hits[0][0]])[hits[0][0]].talk_id == added
+
+
+def test_a_deep_search_reaches_as_far_as_it_asks(tmp_path, monkeypatch):
+    """Paging far down a common word's moments (a large-library hunt: "scheduler" said in 1,238 of 1,500 talks
+    listed 151, then next_offset null): the IVF index probed its tuned few lists whatever the depth asked, and
+    keyword search left out every word in more passages than its budget at every depth, so both came back short
+    and ranking took the moments for run out. A deeper search probes more lists, and scores more keyword rows."""
+    writer, reader = _saved(tmp_path, POLICY, 8)  # 400 passages, IVF
+    info = reader.vector_index_info()
+    assert info["factory"] == "IVF16,SQ8" and info["nprobe"] < 16
+    assert len(reader.search_vectors(_queries()[0], 400)) == 400
+    monkeypatch.setattr("talksearch.library.keyword_index.KEYWORD_ROW_BUDGET", 100)
+    assert reader.keyword_search("talk", 10) == []  # "talk" is in all 400: left out of a shallow search
+    assert len(reader.keyword_search("talk", 400)) == 400
+    writer.close()
+    reader.close()

@@ -38,7 +38,10 @@ _SPACED_WORD = re.compile(f"{_SPACED_LETTER}+")  # such a word, whole
 _TRIGRAM = 3  # the shortest text a trigram index finds by itself; shorter runs are looked for by substring
 _TRIGRAM_WORD = 4  # shorter words are mostly function words, whose trigrams every passage shares
 _MAX_PAIRS = 8  # character pairs of a query scanned for at most (each reads every passage in such scripts)
-KEYWORD_ROW_BUDGET = 3_000  # passages an OR-ed keyword search may score (KeywordIndex.selective_terms)
+KEYWORD_ROW_BUDGET = 3_000  # passages an OR-ed keyword search may score (KeywordIndex.selective_terms)...
+# ... for this many passages asked for (ranking's first tier, RankingOptions.candidates), and in proportion beyond:
+# a deeper search (a page far down) that left out every common word found none, and paging ended early
+_BUDGET_DEPTH = 50
 
 # Letters the word index keeps as they are while text.fold writes them plainly: no accent to take off (ß, ł, ø...),
 # or a lower case unicode61 never gives (it lower-cases I to i, not to Turkish ı). A query word written with or
@@ -255,7 +258,8 @@ class KeywordIndex:
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
-        self._term_counts: dict[tuple[str, str], int] = {}  # (index, term) -> passages holding it (capped at the budget)
+        # (index, term) -> passages holding it, counted up to a budget: more than it when the count exceeds it
+        self._term_counts: dict[tuple[str, str], tuple[int, int]] = {}
         self._term_counts_basis = 0  # the passage count they were taken at
         self._folded: dict[str, dict[str, str]] = {}  # _folded_vocabulary(), of the words in _folded_words
         self._folded_words: set[str] = set()
@@ -276,7 +280,9 @@ class KeywordIndex:
         (``unspaced_search``); both lists are interleaved."""
         runs = UNSPACED.findall(text)
         spaced = UNSPACED.sub(" ", text) if runs else text
-        match = fts_query(spaced, self.selective_terms if selective else None, self.spellings, self.compounds)
+        budget = KEYWORD_ROW_BUDGET * max(1, k // _BUDGET_DEPTH)
+        keep = (lambda terms: self.selective_terms(terms, budget)) if selective else None
+        match = fts_query(spaced, keep, self.spellings, self.compounds)
         found: list[int] = []
         if match is not None:
             within, params = _within(scope)
@@ -488,11 +494,12 @@ class KeywordIndex:
             return list(terms)
         counts = {}
         for term in dict.fromkeys(terms):
-            if (table, term) not in self._term_counts:
-                self._term_counts[table, term] = self.db.execute(
-                    f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)",
-                    (quoted(term), budget + 1)).fetchone()[0]
-            counts[term] = self._term_counts[table, term]
+            count, counted_to = self._term_counts.get((table, term), (0, -1))
+            if count > counted_to and counted_to < budget:  # not counted, or only as "more than" a smaller budget
+                count = self.db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH ? LIMIT ?)",
+                                        (quoted(term), budget + 1)).fetchone()[0]
+                self._term_counts[table, term] = count, budget
+            counts[term] = count
         kept, total = set(), 0
         for term in sorted((t for t in counts if counts[t]), key=counts.get):
             if total + counts[term] > budget:

@@ -12,6 +12,7 @@ the same however deep the ranking behind them goes (a deeper page extends it, ne
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 
@@ -38,9 +39,9 @@ def without_repeats(hits: Hits, durations: Mapping[str, float | None],
     repeats: dict[int, list[PassageHit]] = {}
     copy_of: dict[str, str] = {}  # a copy's talk -> the talk that stands for it
     unmatched: list[tuple[PassageHit, frozenset[str]]] = []  # copies' hits whose moment has not been shown yet
-    compared: dict[str, list[tuple[PassageHit, frozenset[str]]]] = {}  # by talk: its shown passages so far
+    compared = _Shown()
     for passage in said_before:
-        compared.setdefault(passage.talk_id, []).append((passage, words(passage.text)))
+        compared.add(passage, words(passage.text))
     for hit, score in hits:
         said = words(hit.text)
         original = _said_before(hit, said, compared, durations) if len(said) >= MIN_WORDS else None
@@ -52,24 +53,57 @@ def without_repeats(hits: Hits, durations: Mapping[str, float | None],
             unmatched.append((hit, said))
         else:
             kept.append((hit, score))
-            compared.setdefault(hit.talk_id, []).append((hit, said))
+            compared.add(hit, said)
             for earlier in [u for u in unmatched if copy_of[u[0].talk_id] == hit.talk_id and _same_words(u[1], said)]:
                 repeats.setdefault(hit.passage_id, []).append(earlier[0])
                 unmatched.remove(earlier)
     return kept, repeats
 
 
-def _said_before(hit: PassageHit, said: frozenset[str], compared: Mapping[str, list[tuple[PassageHit, frozenset[str]]]],
+class _Shown:
+    """The passages shown so far (and a related-moments query's own), each found by the first words of its
+    ``_prefix``: a deep page compares each hit with the few shown passages sharing one of its prefix's words, not
+    with every passage of every talk of about its length (a large library's conference talks, most of them 30 minutes
+    long: paging far down a common word took a minute a page, a scale hunt)."""
+
+    def __init__(self) -> None:
+        self._talk_order: dict[str, int] = {}  # each talk's place among the talks shown
+        self._by_word: dict[str, list[tuple[int, int, PassageHit, frozenset[str]]]] = {}
+        self._shown = 0
+
+    def add(self, passage: PassageHit, said: frozenset[str]) -> None:
+        entry = (self._talk_order.setdefault(passage.talk_id, len(self._talk_order)), self._shown, passage, said)
+        self._shown += 1
+        for word in _prefix(said):
+            self._by_word.setdefault(word, []).append(entry)
+
+    def sharing_words(self, said: frozenset[str]) -> list[tuple[PassageHit, frozenset[str]]]:
+        """The shown passages that may say nearly ``said``, talk by talk in the order they were shown."""
+        found = {entry[1]: entry for word in _prefix(said) for entry in self._by_word.get(word, ())}
+        return [(passage, other) for *_, passage, other in sorted(found.values(), key=lambda entry: entry[:2])]
+
+
+def _prefix(said: frozenset[str]) -> list[str]:
+    """The words of ``said`` that any passage saying nearly its words (``_same_words``) shares at least one of
+    (prefix filtering): two sets sharing at least ``SAME_WORDS`` of their union share that share of each, so at least
+    one of each one's first ``len - shared + 1`` words, in any one order of all words: here the longest first, which
+    are the rarest mostly, so that "the" and "and" are looked up by few passages."""
+    shared = math.ceil(SAME_WORDS * len(said) - 1e-9)
+    return sorted(said, key=lambda word: (-len(word), word))[:len(said) - shared + 1]
+
+
+def _said_before(hit: PassageHit, said: frozenset[str], compared: _Shown,
                  durations: Mapping[str, float | None]) -> PassageHit | None:
     """The passage shown before ``hit``, of another talk of about the same length, that says nearly its words;
-    None when there is none. Only the talks of the same length are looked through: a deep page's thousands of
-    hits stay cheap."""
-    for talk_id, passages in compared.items():
-        if talk_id == hit.talk_id or not _same_length(durations.get(talk_id), durations.get(hit.talk_id)):
-            continue
-        for passage, other in passages:
-            if _same_words(said, other):
-                return passage
+    None when there is none."""
+    length = durations.get(hit.talk_id)
+    same_length: dict[str, bool] = {}  # by talk
+    for passage, other in compared.sharing_words(said):
+        talk = passage.talk_id
+        if talk not in same_length:
+            same_length[talk] = talk != hit.talk_id and _same_length(durations.get(talk), length)
+        if same_length[talk] and _same_words(said, other):
+            return passage
     return None
 
 
