@@ -67,17 +67,32 @@ def split_sentences(segments: list[Segment], options: PassageOptions | None = No
     for i, word in enumerate(words):
         current.append(word)
         following = words[i + 1] if i + 1 < len(words) else None
-        if (
-            following is None
-            or word.word.strip().endswith(SENTENCE_END)
-            or following.start - word.end >= options.pause_seconds
-            or len(current) >= longest
-            or speakers[i + 1] != speakers[i]
-        ):
-            text = "".join(w.word for w in current).strip()
-            found.append(Segment(current[0].start, current[-1].end, text, current, speakers[i + 1 - len(current)]))
-            current = []
+        ends = (following is None
+                or word.word.strip().endswith(SENTENCE_END)
+                or following.start - word.end >= options.pause_seconds
+                or speakers[i + 1] != speakers[i])
+        if ends or len(current) >= longest:
+            # only the length cap cuts here: at the longest breath of its second half instead, the rest begins
+            # the next sentence
+            cut = len(current) if ends else _longest_breath(current + [following])
+            said, current = current[:cut], current[cut:]
+            text = "".join(w.word for w in said).strip()
+            found.append(Segment(said[0].start, said[-1].end, text, said, speakers[i + 1 - len(current) - len(said)]))
     return found
+
+
+# A gap between words at least this long is a breath, where a run-on sentence cut at its length cap is cut rather
+# than at the cap's word: cut at the 20th word, "... cut | the energy bill" started a sentence, and a search for it
+# landed seconds before the words (a timing hunt, tiny.en on unpunctuated speech). Shorter gaps are word timing.
+_BREATH_SECONDS = 0.3
+
+
+def _longest_breath(words: list) -> int:
+    """Where to cut a run of words at the length cap (``words``' last is the next sentence's first): before the
+    word after the longest breath in the run's second half, or after the run when it has none."""
+    gaps = {j: words[j].start - words[j - 1].end for j in range(len(words) // 2, len(words))}
+    longest = max(gaps, key=lambda j: (gaps[j], j))  # the latest of equal gaps: the cap, when no gap stands out
+    return longest if gaps[longest] >= _BREATH_SECONDS else len(words) - 1
 
 
 def _punctuated(words: list) -> bool:

@@ -30,6 +30,26 @@ def test_sentences_end_at_punctuation_and_long_pauses_with_word_times():
     assert [(s.start, round(s.end, 1)) for s in sentences] == [(0.0, 1.1), (1.5, 3.0), (3.4, 4.1), (6.0, 6.7)]
 
 
+def test_a_sentence_cut_at_the_length_cap_is_cut_at_its_longest_breath():
+    """Speech without punctuation is cut every ``unpunctuated_sentence_words`` words; cut at exactly that word,
+    a sentence began mid-phrase, seconds before what a search for it asks (a timing hunt: "... cut | the energy
+    bill"). The cut moves back to the longest pause of the run's second half."""
+    said = ("we built a pilot plant in norway and it cut the energy bill by forty percent then corrosion in the "
+            "heat exchangers forced us to replace the pipes ") * 3  # 84 words: long enough to be read unpunctuated
+    timed, at = [], 0.0
+    for word in said.split():
+        timed.append((at, f" {word}"))
+        at += 1.3 if word == "percent" else 0.4  # a breath after "percent", every 16th word
+    sentences = split_sentences([_segment(*timed)])
+    assert [s.text.split()[0] for s in sentences][:2] == ["we", "then"]
+    assert [len(s.words) for s in sentences][:2] == [16, 20]
+    assert all(len(s.words) <= 20 for s in sentences)
+    assert sentences[1].start == pytest.approx(timed[16][0])
+    # no breath in the run: cut at the cap, as before
+    even = split_sentences([_segment(*[(0.4 * i, f" {w}") for i, w in enumerate(said.split())])])
+    assert [len(s.words) for s in even] == [20, 20, 20, 20, 4]
+
+
 def test_sentences_end_at_the_full_stops_of_other_scripts():
     # Chinese is written without spaces (whisper's words are a character or two), Hindi ends with a danda, Arabic
     # asks with its own question mark; no pause separates the sentences, only their punctuation.
