@@ -89,6 +89,10 @@ _UNITS = {"w": "watts", "kw": "kilowatts", "mw": "megawatts", "gw": "gigawatts",
           "us": "microseconds", "ns": "nanoseconds", "gbps": "gigabits per second", "ghz": "gigahertz"}
 _UNIT_SYMBOLS = {name.split()[0].rstrip("s"): symbol for symbol, name in _UNITS.items() if symbol != "gbps"}
 _NUMBER_UNIT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)")
+# A count's magnitude as slides and model names write it ("13B parameters", "5M requests", "8k GPUs"), by symbol (as
+# written: a small "m" is metres or minutes) and by name, as whisper says it ("13 billion", "8,000")
+_MAGNITUDES = {"k": "thousand", "K": "thousand", "M": "million", "B": "billion", "bn": "billion"}
+_MAGNITUDE_SYMBOLS = {"thousand": "K", "million": "M", "billion": "B"}
 
 
 def camel_parts(word: str) -> list[str]:
@@ -111,6 +115,7 @@ def spelled_otherwise(text: str) -> list[str]:
     found += [spelling for m in _SLASHED_LETTERS.finditer(text) for spelling in (m[0], m[0].replace("/", ""))]
     words = TOKEN.findall(text)
     found += [" ".join(parts) for word in words if (parts := camel_parts(word))]
+    words = TOKEN.findall(_DECIMAL.sub(" ", text))  # joined below: "8.5 MW" is no "5MW"
     # a unit's symbol may be one letter ("700 W"); other words joined are two letters or more
     joined = [first + second for first, second in zip(words, words[1:])
               if not {first.lower(), second.lower()} & STOP_WORDS
@@ -125,6 +130,12 @@ def spelled_otherwise(text: str) -> list[str]:
             found.append(f"{number} {name}")
         elif symbol := _UNIT_SYMBOLS.get(unit.lower().rstrip("s")):  # "12 megawatts": "12 MW" and "12MW"
             found += [f"{number} {symbol}", f"{number}{symbol}"]
+        elif name := _MAGNITUDES.get(unit):
+            found.append(f"{number} {name}")
+            if name == "thousand" and number.isdigit():  # "8k": "8,000" as whisper writes it
+                found += [f"{int(number) * 1000:,}", str(int(number) * 1000)]
+        elif symbol := _MAGNITUDE_SYMBOLS.get(unit.lower()):  # "13 billion": "13B" and "13 B"
+            found += [f"{number}{symbol}", f"{number} {symbol}"]
     return list(dict.fromkeys(found))
 
 

@@ -23,7 +23,7 @@ SAID = {  # what each talk's captions say, one cue a sentence
             "Every job reports to OpenTelemetry and trains with PyTorch."],
     "t02": ["The machine reached 1.2 exaflops on the benchmark last June.",
             "It has just over 9,000 nodes and two networks.",
-            "Each server holds eight A100 cards drawing 700 watts each."],
+            "Each server holds eight A100 cards drawing 700 watts each, for a 13 billion parameter model."],
 }
 
 
@@ -43,6 +43,11 @@ SAID = {  # what each talk's captions say, one cue a sentence
     # not: a number after a function word ("a", "in"), nor one continued by a decimal point or letters
     ("a 100 nodes", []), ("in 100 days", []), ("GPT 3.5", ["3.5"]), ("H 100GB", ["100 GB", "100 gigabytes"]),
     ("rev2", ["rev 2"]),
+    # a count's magnitude by symbol and by name, each for the other (a small "m" is metres or minutes); the digits
+    # after a decimal point are joined to no unit
+    ("13B model", ["13 B", "13Bmodel", "13 billion"]), ("13 billion", ["13B", "13 B"]),
+    ("8k GPUs", ["8 k", "8kGPUs", "8 thousand", "8,000", "8000"]), ("5M requests", ["5 M", "5Mrequests", "5 million"]),
+    ("5m cable", ["5 m", "5mcable"]), ("8.5 MW", ["8.5", "8.5 megawatts"]),
 ])
 def test_a_technical_term_is_searched_in_its_other_spellings(typed, otherwise):
     assert spelled_otherwise(typed) == otherwise
@@ -92,7 +97,7 @@ def test_a_number_typed_is_found_said_only_where_it_is_said(site):
 
 @pytest.mark.models
 @pytest.mark.parametrize("typed, said", [("A-100", "A100"), ("A 100", "A100"), ("RoCEv2", "RoCE v2"),
-                                         ("700W", "700 watts"), ("12 megawatts", "12MW")])
+                                         ("700W", "700 watts"), ("12 megawatts", "12MW"), ("13B", "13 billion")])
 def test_a_term_typed_apart_or_joined_finds_it_written_the_other_way(site, typed, said):
     answer = site.get("/api/search", params={"q": typed, "limit": 3})
     assert answer.status_code == 200, answer.text
