@@ -86,28 +86,25 @@ def _tokens(sentence: Segment) -> list[_Token]:
     # a run of wide characters (Chinese, Japanese) is no one word: a line may end between its characters
     parts = [token for part in re.findall(r"\s*\S+", sentence.text.strip())
              for token in (_line_pieces(part) if width(part) > len(part) else [part])]
-    total = sum(width(p) for p in parts) or 1
-    span = max(sentence.end - sentence.start, 0.0)
-    tokens, done = [], 0
-    for part in parts:
-        start = sentence.start + span * done / total
-        done += width(part)
-        tokens.append(_Token(part, start, sentence.start + span * done / total))
-    return tokens
+    return _timed_by_width(parts, sentence.start, sentence.end)
 
 
 def _characters(token: _Token) -> list[_Token]:
     """A token too wide for a line as the pieces a line may end between: each wide character, each run of other
     characters (a "GPU" inside Chinese stays whole), as _line_pieces cuts it; each timed by its share of the
     token's width."""
-    parts = _line_pieces(token.text)
+    return _timed_by_width(_line_pieces(token.text), token.start, token.end)
+
+
+def _timed_by_width(parts: list[str], start: float, end: float) -> list[_Token]:
+    """``parts``, said one after the other from ``start`` to ``end``, each for its share of their width."""
     total = sum(width(p) for p in parts) or 1
-    span, done, pieces = max(token.end - token.start, 0.0), 0, []
+    span, done, tokens = max(end - start, 0.0), 0, []
     for part in parts:
-        start = token.start + span * done / total
+        begins = start + span * done / total
         done += width(part)
-        pieces.append(_Token(part, start, token.start + span * done / total))
-    return pieces
+        tokens.append(_Token(part, begins, start + span * done / total))
+    return tokens
 
 
 def _line_pieces(text: str) -> list[str]:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.service_fixtures import index_quietly, serving, settings_for, wait_until
+from tests.service_fixtures import Server, index_quietly, serving, settings_for, wait_until
 from tests.test_widget import CHROMIUM, TIMEOUT_MS, host_site  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.models,
@@ -34,10 +36,18 @@ def local_video_service(tmp_path_factory, light_embedding):
     shutil.copy(SAMPLES / "s01.mp4", folder / "power.mp4")
     info = json.loads((SAMPLES / "s01.info.json").read_text())
     (folder / "power.info.json").write_text(json.dumps({**info, "chapters": CHAPTERS}))
+    with _served_with_captions(folder / "power.mp4") as served:
+        yield served
+
+
+@contextmanager
+def _served_with_captions(recording: Path) -> Iterator[tuple[Server, str]]:
+    """The service over a folder holding one recording, indexed with CAPTIONS beside it (nothing transcribed), and
+    that talk's id."""
     cues = [f"00:00:{start:02d}.000 --> 00:00:{end:02d}.000\n{text}" for start, end, text in CAPTIONS]
-    (folder / "power.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
-    settings = settings_for(folder.parent / "library")
-    index_quietly(settings, [str(folder)], added=1)
+    recording.with_suffix(".en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    settings = settings_for(recording.parent.parent / "library")
+    index_quietly(settings, [str(recording.parent)], added=1)
     with serving(settings) as server:
         (talk,) = server.get("/api/talks").json()["talks"]
         yield server, talk["id"]
@@ -142,18 +152,13 @@ def test_a_recording_the_browser_cannot_play_is_said_with_a_link_to_it(browser, 
     folder.mkdir()
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(SAMPLES / "s01.mp4"), "-c:v", "mpeg2video", "-c:a", "mp2",
                     "-f", "mpegts", str(folder / "broadcast.ts")], check=True)
-    cues = [f"00:00:{start:02d}.000 --> 00:00:{end:02d}.000\n{text}" for start, end, text in CAPTIONS]
-    (folder / "broadcast.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
-    settings = settings_for(folder.parent / "library")
-    index_quietly(settings, [str(folder)], added=1)
-    with serving(settings) as server:
-        (talk,) = server.get("/api/talks").json()["talks"]
+    with _served_with_captions(folder / "broadcast.ts") as (server, talk_id):
         page = browser.new_page()
-        page.goto(f"{server.base}/talks/{talk['id']}?t=6")
+        page.goto(f"{server.base}/talks/{talk_id}?t=6")
         note = page.locator("#seek-note")
         wait_until(lambda: note.is_visible(), "the note", 30)
         assert note.text_content() == "This browser could not play this recording. Open the recording."
-        assert note.locator("a").get_attribute("href") == f"/media/{talk['id']}"
+        assert note.locator("a").get_attribute("href") == f"/media/{talk_id}"
         page.locator(".s").nth(1).click()
         assert note.is_visible()
         page.close()
