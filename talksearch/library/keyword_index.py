@@ -52,9 +52,6 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _LETTERS = re.compile(r"[^\W_]+")  # the index's tokens: letters and digits (an underscore separates, as in FTS5)
 _PHRASE = re.compile(r'"([^"]+)"')
 _PHRASE_SPELLINGS = 8  # spellings of a "quoted phrase" looked for at most (one per word with another spelling)
-# An acronym as a query types it: three to six capitals, a plural's "s" aside ("PUE", "MTTR", "SLOs"). Two letters
-# begin too many pairs of words ("in our" for IO) to be looked for spelled out.
-_ACRONYM = re.compile(r"([A-Z]{3,6})s?")
 
 
 def _index_form(word: str) -> str:
@@ -144,8 +141,7 @@ def mark_phrases(text: str, phrases: Sequence[re.Pattern[str]], mark: tuple[str,
 
 def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
               spellings: Callable[[str], list[str]] | None = None,
-              compounds: Callable[[str], list[str]] | None = None,
-              spelled_out: Callable[[str], list[str]] | None = None) -> str | None:
+              compounds: Callable[[str], list[str]] | None = None) -> str | None:
     """An FTS5 MATCH expression that searches the user's words literally.
 
     Every bare word becomes a quoted token OR-ed with the others (BM25 ranks the ones matching more);
@@ -156,8 +152,7 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     left out in a large library, where scoring them would cost more than they add).
     ``spellings`` gives a bare word's other spellings in the passages ("Fuss": "fuß"), OR-ed with it
     (``KeywordIndex.spellings``), and a "quoted phrase"'s (``_phrase_spellings``); ``compounds`` the names in
-    camel case holding a bare word (``KeywordIndex.compounds``), OR-ed with it too, and ``spelled_out`` the FTS5
-    expressions of an acronym's words (``KeywordIndex.spelled_out``). A technical term's other
+    camel case holding a bare word (``KeywordIndex.compounds``), OR-ed with it too. A technical term's other
     spellings (``text.spelled_otherwise``: "1.4" as one number, "H100" as "H 100") are OR-ed too, outside quotes
     only: a phrase is otherwise matched as written.
     """
@@ -166,7 +161,7 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     words = _with_spellings(_TOKEN.findall(bare), spellings, compounds) + spelled_otherwise(bare)
     if keep is not None:
         words = keep(words)
-    terms = [quoted(w) for w in words] + _expressions(bare, spelled_out)
+    terms = [quoted(w) for w in words]
     required = [_any_spelling(p, spellings) for p in phrases]
     if not terms and not required:
         return None
@@ -175,14 +170,8 @@ def fts_query(text: str, keep: Callable[[list[str]], list[str]] | None = None,
     return " OR ".join(terms)
 
 
-def _expressions(bare: str, spelled_out: Callable[[str], list[str]] | None) -> list[str]:
-    """The FTS5 expressions ``spelled_out`` gives the bare words (outside quotes) of a query."""
-    return [e for word in dict.fromkeys(_TOKEN.findall(bare)) for e in spelled_out(word)] if spelled_out else []
-
-
 def any_word_query(text: str, spellings: Callable[[str], list[str]] | None = None,
-                   compounds: Callable[[str], list[str]] | None = None,
-                   spelled_out: Callable[[str], list[str]] | None = None) -> str | None:
+                   compounds: Callable[[str], list[str]] | None = None) -> str | None:
     """The text's content words outside "quoted phrases", quoted, OR-ed: a passage found by meaning still gets
     whichever of the query's words it contains marked in its snippet (a phrase is marked as a phrase:
     ``KeywordIndex.snippets``), in any of its ``spellings`` and ``compounds`` (as ``fts_query`` finds them: "telemetry"
@@ -195,9 +184,8 @@ def any_word_query(text: str, spellings: Callable[[str], list[str]] | None = Non
     otherwise = spelled_otherwise(bare)  # "1.4" marked where it is said, not every "1" and "4"
     if not words and not otherwise and not quoted_phrases(text):
         words = tokens(bare)
-    terms = [quoted(w) for w in _with_spellings(words, spellings, compounds) + otherwise]
-    terms += _expressions(bare, spelled_out)  # the words an acronym stands for, marked where they are said
-    return " OR ".join(terms) if terms else None
+    words = _with_spellings(words, spellings, compounds) + otherwise
+    return " OR ".join(quoted(w) for w in words) if words else None
 
 
 def mark_unspaced(text: str, runs: Sequence[str], mark: tuple[str, str]) -> str | None:
@@ -294,7 +282,7 @@ class KeywordIndex:
         spaced = UNSPACED.sub(" ", text) if runs else text
         budget = KEYWORD_ROW_BUDGET * max(1, k // _BUDGET_DEPTH)
         keep = (lambda terms: self.selective_terms(terms, budget)) if selective else None
-        match = fts_query(spaced, keep, self.spellings, self.compounds, self.spelled_out)
+        match = fts_query(spaced, keep, self.spellings, self.compounds)
         found: list[int] = []
         if match is not None:
             within, params = _within(scope)
@@ -382,16 +370,6 @@ class KeywordIndex:
         only, unmarked, and said no talk says it. Words of one or two letters and function words are parts of too
         many names to stand for them ("Py", "Of")."""
         return self._compound_vocabulary().get(_index_form(word), [])
-
-    def spelled_out(self, word: str) -> list[str]:
-        """An acronym typed in capitals that no passage says ("PUE"), as an FTS5 phrase of words beginning with its
-        letters, one after the other: "power usage effectiveness". A talk says what it stands for, and the user
-        types it; found by meaning at best, unmarked, and words_found said no talk says it (a blind probe). None
-        for a word that is no acronym (``_ACRONYM``), or one a passage says as it is."""
-        acronym = _ACRONYM.fullmatch(word)
-        if acronym is None or self._holds(quoted(word)):
-            return []
-        return [" + ".join(f"{quoted(letter)}*" for letter in acronym[1].lower())]
 
     def _compound_vocabulary(self) -> dict[str, list[str]]:
         """``compounds`` of every word, read from the vocabulary once per change of the library. Only words with
@@ -488,14 +466,10 @@ class KeywordIndex:
             return []
 
     def contains(self, word: str) -> bool:
-        """Whether any passage holds the word (after the tokenizer's stemming), in any of its ``spellings``, or
-        what it stands for (``spelled_out``)."""
+        """Whether any passage holds the word (after the tokenizer's stemming), in any of its ``spellings``."""
         if UNSPACED.search(word):
             return bool(self.unspaced_search(UNSPACED.findall(word), 1))
-        return self._holds(" OR ".join([quoted(w) for w in _with_spellings([word], self.spellings, self.compounds)]
-                                       + self.spelled_out(word)))
-
-    def _holds(self, match: str) -> bool:
+        match = " OR ".join(quoted(w) for w in _with_spellings([word], self.spellings, self.compounds))
         found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (match,))
         return found.fetchone() is not None
 
@@ -561,7 +535,7 @@ class KeywordIndex:
 
     def _word_snippets(self, texts: list[tuple[int, str]], query: str, mark: tuple[str, str],
                        tokens: int) -> dict[int, str]:
-        words, (phrases, _) = any_word_query(query, self.spellings, self.compounds, self.spelled_out), _split_phrases(query)
+        words, (phrases, _) = any_word_query(query, self.spellings, self.compounds), _split_phrases(query)
         if not texts or not (words or phrases):
             return {}
         try:

@@ -182,11 +182,10 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
     Words the embedding model knows whole (``common_words``) are left out: in a small library an ordinary
     word like "similar" may be missing from every transcript without being misheard."""
     unknown = []
-    typed = {w.lower(): w for w in reversed(_WORD.findall(text))}  # as typed, first: an acronym's capitals count
     for word in dict.fromkeys(w.lower() for w in _WORD.findall(text)):
         if word in common_words:
             continue
-        if not library.contains_word(typed[word]):
+        if not library.contains_word(word):
             unknown.append(word)
     return unknown
 
