@@ -24,9 +24,11 @@ def _plain_name(name: str) -> str:
 
 def _srt_text(text: str) -> str:
     """SubRip has no escaping: players read "<tags>" as markup and drop it (ffmpeg: "Unrecognized tag"), and a
-    "-->" can be taken for a timing line. "<" and ">" become their fullwidth forms, which read the same (and
-    turn "-->" into "--＞"); a blank line would end the cue, so the text is one line."""
-    return " ".join(text.replace("<", "\uff1c").replace(">", "\uff1e").split())
+    "-->" can be taken for a timing line. "<" and ">" become the single angle quotation marks "‹" and "›", which
+    read alike (and turn "-->" into "--›"), and which the fonts subtitles are burnt in with have (DejaVu, Liberation,
+    Arial): the fullwidth forms used before showed as empty boxes there; a blank line would end the cue, so the text
+    is one line."""
+    return " ".join(text.replace("<", "\u2039").replace(">", "\u203a").split())
 
 
 def _sentence_cues(segments: list[Segment], mark: Callable[[Segment, bool], str]) -> list[tuple[Segment, str, Cue]]:

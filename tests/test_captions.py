@@ -251,7 +251,7 @@ def test_subrip_export_keeps_tag_like_text_and_arrows_as_words_a_player_shows(tm
                            capture_output=True, text=True)
     assert shown.returncode == 0 and "Unrecognized" not in shown.stderr, shown.stderr
     dialogue = next(line for line in (tmp_path / "t.ass").read_text().splitlines() if line.startswith("Dialogue:"))
-    assert dialogue.endswith("Salt & pepper \uff1ctags\uff1e here --\uff1e there."), dialogue
+    assert dialogue.endswith("Salt & pepper \u2039tags\u203a here --\u203a there."), dialogue
 
 
 def test_text_and_subrip_exports_name_the_speaker_where_it_changes_and_json_gives_every_sentences():
@@ -272,7 +272,7 @@ def test_text_and_subrip_exports_name_the_speaker_where_it_changes_and_json_give
     exported = json.loads(_exported(segments, "json"))["segments"]
     assert [s["speaker"] for s in exported] == ["Ines Moreau", "Ines Moreau", "Kenji Watanabe"]
     tagged = [replace(s, speaker="Kenji <b>Watanabe</b>") for s in segments]
-    assert "\nKenji \uff1cb\uff1eWatanabe\uff1c/b\uff1e: Our" in _exported(tagged, "srt")
+    assert "\nKenji \u2039b\u203aWatanabe\u2039/b\u203a: Our" in _exported(tagged, "srt")
 
     whisper = [replace(s, speaker=None) for s in segments]
     assert _exported(whisper, "txt") == "".join(f"{s.text}\n" for s in segments)

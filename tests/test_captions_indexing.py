@@ -284,7 +284,7 @@ def test_the_speakers_captions_name_are_on_the_talk_page_and_in_every_export(med
         sentence = " ".join([sentence, *cue.splitlines()[2:]]).strip()
         if sentence.endswith("."):
             sentences, sentence = [*sentences, sentence], ""
-    assert sentences == [said[0], said[1], f"Ana \uff1cscript: {third}"]  # no "<" a player would take for a tag
+    assert sentences == [said[0], said[1], f"Ana \u2039script: {third}"]  # no "<" a player would take for a tag
     speakers = ["Kenji Watanabe", "Kenji Watanabe", "Ana <script"]
     assert [s["speaker"] for s in json.loads(export("json"))["segments"]] == speakers
     with TestClient(create_app(Settings(library=library))) as client:
