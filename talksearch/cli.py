@@ -284,21 +284,26 @@ _REPEATED = (("talk", "ID", "Only within this talk (repeat for several; see: tal
              ("speaker", "NAME", "Only talks by this speaker (repeat for several)."))
 
 
-def search_filter_options(command):
-    """The API's search filters beyond --language as flags, each as its parameter is (a list repeats), and its
-    grouping."""
+def talk_filter_options(command):
+    """The API's talk filters beyond --language as flags (search's and the talk list's), each as its parameter is
+    (a list repeats)."""
     options = [click.option(_FILTER_FLAGS[name], f"{name}s", multiple=True, metavar=metavar, help=help_text)
                for name, metavar, help_text in _REPEATED]
     options += [click.option("--published-after", metavar="DATE",
                              help="Only talks published on or after this date (YYYY-MM-DD, or YYYYMMDD)."),
                 click.option("--published-before", metavar="DATE",
-                             help="Only talks published on or before this date (YYYY-MM-DD, or YYYYMMDD)."),
-                # the API's group (talksearch.search.searcher.Group), whose module this command loads only to search
-                click.option("--group", type=click.Choice(["none", "talk"]), default="none", show_default=True,
-                             help="talk: one result per talk, its best moment (and the times of its others).")]
+                             help="Only talks published on or before this date (YYYY-MM-DD, or YYYYMMDD).")]
     for option in reversed(options):  # listed in --help in this order
         command = option(command)
     return command
+
+
+def search_filter_options(command):
+    """The API's search filters beyond --language as flags, and its grouping (listed after them)."""
+    # the API's group (talksearch.search.searcher.Group), whose module this command loads only to search
+    grouping = click.option("--group", type=click.Choice(["none", "talk"]), default="none", show_default=True,
+                            help="talk: one result per talk, its best moment (and the times of its others).")
+    return talk_filter_options(grouping(command))
 
 
 def _search_filters(languages: tuple[str, ...], **flags):
@@ -466,51 +471,126 @@ def search_command(query, limit, offset, as_json, library, languages, group, **f
             f"{printable(r.link)}{also_at}{copies}")
 
 
+# /api/talks's bounds (service.params.TALKS_OFFSET_MAX, the route's limit and Settings.talks_limit's), written out
+# here: importing the service would slow every command (tests/test_cli_edges.py checks that they agree)
+TALKS_LIMIT_MAX = 1000
+TALKS_OFFSET_MAX = 1_000_000_000
+
+
 @main.command()
 @library_option
-@click.option("--json", "as_json", is_flag=True, help="Print {\"talks\": [...], \"total\": N}.")
+@click.option("--limit", type=click.IntRange(1, TALKS_LIMIT_MAX), default=None,
+              help=f"Talks to show (1-{TALKS_LIMIT_MAX}; default: all, as before paging), newest first.")
+@click.option("--offset", type=click.IntRange(0, TALKS_OFFSET_MAX), default=0,
+              help="Skip this many talks (paging: the last line says the next --offset).")
+@click.option("--json", "as_json", is_flag=True, help="Print {\"talks\": [...], \"total\": N}, as /api/talks.")
 @language_option
-def talks(library, as_json, languages) -> None:
-    """List the talks in the library."""
+@talk_filter_options
+def talks(library, limit, offset, as_json, languages, **flags) -> None:
+    """List the talks in the library, newest first: all of them, or a page (--limit, --offset)."""
     from talksearch.library import Library
     from talksearch.schemas import TalkList
     from talksearch.search.searcher import talk_summary
 
-    filters = _language_filter(languages)
-    with Library.open(settings_from(library=library).library) as lib:
-        listing = TalkList(talks=[talk_summary(t) for t in lib.talks(filters=filters)], total=lib.count_talks(filters))
+    filters = _search_filters(languages, **flags)
+    settings = settings_from(library=library)
+    with Library.open(settings.library) as lib:
+        # the catalog calls /api/talks makes (service/routes/talks.py): the same page, the same total; without
+        # --limit every talk, as the command always listed them (a script reading its --json gets them all)
+        page = lib.talks(limit, offset, filters)
+        listing = TalkList(talks=[talk_summary(t) for t in page], total=lib.count_talks(filters))
     if as_json:
         say_utf8(listing.model_dump_json())
         return
     for t in listing.talks:
         say(f"{t.id}  {t.published or '          '}  {printable(t.title)}")
     say(f"{listing.total} talks")
+    shown_to = offset + len(listing.talks)
+    if listing.talks and listing.total > shown_to:  # a page of a long list: how to see the rest
+        say(f"{len(listing.talks)} shown ({offset + 1}-{shown_to}); {listing.total - shown_to} more: "
+            f"--offset {shown_to}")
 
 
 @main.command()
-@click.argument("talk_id")
+@click.argument("talk_ids", nargs=-1, metavar="TALK_ID...")
 @library_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="txt", show_default=True)
 @click.option("--translation", is_flag=True,
               help="The English of a talk indexed with --translate (beside the original words in JSON).")
-def export(talk_id, library, fmt, translation) -> None:
-    """Print a talk's transcript as text, JSON, WebVTT or SubRip."""
+@click.option("--all", "every_talk", is_flag=True, help="Every talk in the library (into --output-dir).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Write each talk to DIR/ID.FORMAT (ID.en.FORMAT with --translation; DIR made if missing) "
+                   "instead of printing it: several TALK_IDs or --all need it.")
+def export(talk_ids, library, fmt, translation, every_talk, output_dir) -> None:
+    """Print a talk's transcript as text, JSON, WebVTT or SubRip, or write several talks' (or --all) into a folder,
+    a file each, in one run. Exit 1 when a talk could not be exported (each said on a line; the others written)."""
     from talksearch.library import Library
 
+    if every_talk and talk_ids:
+        raise click.UsageError("name TALK_IDs or --all, not both")
+    if not every_talk and not talk_ids:
+        raise click.UsageError("Missing argument 'TALK_ID...'.")  # click's words, when the argument was required
+    talk_ids = list(dict.fromkeys(talk_ids))
+    if output_dir is None and (every_talk or len(talk_ids) > 1):  # transcripts run together: no one could part them
+        raise click.UsageError("several talks are written a file each: name a folder with --output-dir "
+                               "(one TALK_ID alone prints to stdout)")
     with Library.open(settings_from(library=library).library) as lib:
-        talk = lib.talk(talk_id)
-        if talk is None:
-            raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
-        segments = lib.segments(talk_id)
-        if missing := missing_transcript(talk, segments):
-            raise LibraryError(missing)
-        if translation and (missing := missing_translation(talk, segments)):
-            raise LibraryError(missing)
-        text = render(talk, segments, fmt, translation)
-        if sys.stdout.isatty():  # captions an older release stored may hold control sequences: shown, not obeyed
-            say("\n".join(printable(line) for line in text.split("\n")), nl=False)
-        else:  # into a file or a pipe, byte for byte what the API serves (bytes: no ANSI sequence stripped either)
-            say_utf8(text, nl=False)
+        if output_dir is None:
+            text = _transcript(lib, talk_ids[0], fmt, translation)
+            if sys.stdout.isatty():  # captions an older release stored may hold control sequences: shown, not obeyed
+                say("\n".join(printable(line) for line in text.split("\n")), nl=False)
+            else:  # into a file or a pipe, byte for byte what the API serves (bytes: no ANSI sequence stripped either)
+                say_utf8(text, nl=False)
+            return
+        if every_talk:
+            talk_ids = [talk.id for talk in lib.talks()]
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # the folder, not the library: said as the output's failure
+            raise OutputError(f"--output-dir {shown(str(output_dir))}: {exc.strerror or exc}") from None
+        written, failed = 0, 0
+        for talk_id in talk_ids:
+            try:
+                text = _transcript(lib, talk_id, fmt, translation)
+            except LibraryError as exc:  # this talk alone: said, and the others still written
+                click.echo(f"error: {shown(' '.join(str(exc).split()))}", err=True)
+                failed += 1
+                continue
+            # the API's file name (transcript_file): the English beside the original never overwrites it
+            _write_whole(output_dir / f"{talk_id}{'.en' if translation else ''}.{fmt}", text)
+            written += 1
+    say(f"{written} transcripts written to {shown(str(output_dir))}"
+        + (f"; {failed} could not be exported" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+def _transcript(lib, talk_id: str, fmt: str, translation: bool) -> str:
+    """The talk's transcript as ``fmt``; LibraryError when the library has no such talk or it has no transcript
+    (or no translation) to give."""
+    talk = lib.talk(talk_id)
+    if talk is None:
+        raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
+    segments = lib.segments(talk_id)
+    if missing := missing_transcript(talk, segments):
+        raise LibraryError(missing)
+    if translation and (missing := missing_translation(talk, segments)):
+        raise LibraryError(missing)
+    return render(talk, segments, fmt, translation)
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """``text`` as UTF-8 (what the API serves) into ``path``, whole or not at all: written beside it under another
+    name, then renamed over it, so that an export stopped midway (Ctrl-C, a full disk) leaves no half a transcript
+    that passes for one, and a reader never sees one."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_bytes(text.encode("utf-8"))
+        os.replace(partial, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {shown(str(path))}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 @main.command()

@@ -5,6 +5,7 @@ cannot find, eval outside a source checkout."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import typing
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -399,6 +401,112 @@ def test_search_takes_the_apis_filters_and_answers_as_the_api_does(cli_runs):
     assert not any(run.stdout for run in refused)
     missing = talksearch("search", "checkpoint", "--library", library, "--talk", "nope")
     assert (missing.returncode, missing.stderr) == (1, "error: no talk 'nope' in this library (see: talksearch talks)\n")
+
+
+@pytest.mark.models
+def test_talks_takes_the_apis_filters_and_pages_as_the_api_does(cli_runs):
+    """`talksearch talks` offered --language and --json alone: a library of 1,500 talks was printed whole, and none
+    of /api/talks's filters or its paging could narrow it. With the same parameters its --json is the API's answer
+    (the same catalog calls), and the text says when more talks match than it shows, and the next --offset."""
+    server, ids = read_server(), talk_ids()
+    library = str(shared_library())
+    listings = [{}, {"event": "Test Fixtures Summit 2024", "limit": 1},
+                {"speaker": [" ines moreau ", ""], "channel": "talksearch test talks",
+                 "published_after": "2024-05-01", "published_before": "20240514"},
+                {"limit": 2, "offset": 1}, {"talk": [ids["t01"], ids["local"]], "language": "en"},
+                {"offset": 5}]
+
+    def flags(params: dict) -> list[str]:
+        return [part for name, values in params.items()
+                for value in (values if isinstance(values, list) else [values])
+                for part in (f"--{name.replace('_', '-')}", str(value))]
+
+    def comparable(listing: dict) -> dict:  # a local talk's locations: its file here, the service's /media there
+        return {**listing, "talks": [{k: v for k, v in t.items() if t["id"] != ids["local"] or "url" not in k}
+                                     for t in listing["talks"]]}
+
+    *listed, first, rest = cli_runs(*[["talks", "--library", library, "--json", *flags(params)] for params in listings],
+                                    ["talks", "--library", library, "--limit", "2"],
+                                    ["talks", "--library", library, "--limit", "2", "--offset", "2"])
+    for params, run in zip(listings, listed):
+        assert run.returncode == 0, (params, run.stderr)
+        cli, api = json.loads(run.stdout), server.get("/api/talks", params=params).json()
+        assert comparable(cli) == comparable(api), params
+    assert [json.loads(run.stdout)["total"] for run in listed] == [3, 2, 1, 3, 2, 3]
+    # for people: the talks shown, the total as before, then how to see the rest
+    assert first.returncode == 0 and first.stdout.splitlines()[2:] == [
+        "3 talks", "2 shown (1-2); 1 more: --offset 2"], first.stdout
+    assert rest.returncode == 0 and rest.stdout.splitlines()[1:] == ["3 talks"], rest.stdout
+
+    refused = cli_runs(*[["talks", "--library", library, *wrong] for wrong in (
+        ["--limit", "0"], ["--limit", "1001"], ["--offset", "-1"], ["--published-after", "2024-13-01"],
+        ["--event", "e"] * 51)])
+    assert [(run.returncode, run.stderr.split(" (see")[0]) for run in refused] == [
+        (2, "error: Invalid value for '--limit': 0 is not in the range 1<=x<=1000."),
+        (2, "error: Invalid value for '--limit': 1001 is not in the range 1<=x<=1000."),
+        (2, "error: Invalid value for '--offset': -1 is not in the range 0<=x<=1000000000."),
+        (2, "error: Invalid value for --published-after: not a date (YYYY-MM-DD)"),
+        (2, "error: --event: at most 50 values")], [run.stderr for run in refused]
+
+
+@pytest.mark.unit
+def test_talks_paging_bounds_are_the_apis():
+    """The CLI's --limit and --offset bounds are written out (importing the service would slow every command):
+    they must be those of /api/talks and its default limit's setting."""
+    from talksearch.cli import TALKS_LIMIT_MAX, TALKS_OFFSET_MAX
+    from talksearch.service.params import TALKS_OFFSET_MAX as api_offset_max
+    from talksearch.service.routes.talks import list_talks
+    from talksearch.settings import Settings
+
+    def bounds(metadata) -> dict:
+        return {k: getattr(m, k) for m in metadata for k in ("ge", "le") if hasattr(m, k)}
+
+    assert TALKS_OFFSET_MAX == api_offset_max
+    route_limit = typing.get_args(inspect.signature(list_talks).parameters["limit"].annotation)[1]
+    assert bounds(route_limit.metadata) == bounds(Settings.model_fields["talks_limit"].metadata) == {
+        "ge": 1, "le": TALKS_LIMIT_MAX}
+
+
+@pytest.mark.models
+def test_export_writes_many_talks_into_a_folder_in_one_run(tmp_path, cli_runs):
+    """`talksearch export` took one TALK_ID, a process each (1,478 talks: up to an hour, where HTTP took 23 s). Now
+    several, or --all, go into --output-dir, a file each (ID.FORMAT, written whole or not at all), in one run; a talk
+    that cannot be exported is a line on stderr, the others written, exit 1."""
+    library = copy_library()
+    ids = talk_ids()
+    gone = ids["t02"]
+    removed = talksearch("remove", gone, "--library", str(library))
+    assert removed.returncode == 0, removed.stderr
+    kept = [ids["t01"], ids["local"]]
+    out, everything = tmp_path / "out", tmp_path / "all"
+    (tmp_path / "a-file").write_text("")
+    runs = cli_runs(["export", *kept, "nope", gone, "--library", str(library), "--output-dir", str(out),
+                     "--format", "vtt"],
+                    ["export", "--all", "--library", str(library), "--output-dir", str(everything)],
+                    *(["export", talk_id, "--library", str(library), "--format", "vtt"] for talk_id in kept),
+                    ["export", *kept, "--library", str(library)],
+                    ["export", "--all", "--library", str(library)],
+                    ["export", "--all", kept[0], "--library", str(library), "--output-dir", str(everything)],
+                    ["export", "--library", str(library)],
+                    ["export", *kept, "--library", str(library), "--output-dir", str(tmp_path / "a-file")],
+                    ["export", *kept, "--library", str(library), "--output-dir", str(tmp_path / "a-file" / "x")])
+    several, all_of_them, *singles, unfiled, all_unfiled, both, neither, into_a_file, under_a_file = runs
+
+    assert several.returncode == 1, several.stderr
+    assert several.stderr.splitlines() == [f"error: no talk 'nope' in the library (see: talksearch talks)",
+                                           f"error: no talk {gone!r} in the library (see: talksearch talks)"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"{talk_id}.vtt" for talk_id in kept)
+    for talk_id, single in zip(kept, singles):  # each file what the export of that talk alone prints
+        assert single.returncode == 0 and (out / f"{talk_id}.vtt").read_text() == single.stdout
+    assert all_of_them.returncode == 0, all_of_them.stderr
+    assert sorted(p.name for p in everything.iterdir()) == sorted(f"{talk_id}.txt" for talk_id in kept)
+
+    for refused in (unfiled, all_unfiled, both, neither):  # never several transcripts run together on stdout
+        assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1 and not refused.stdout, refused
+    assert "--output-dir" in unfiled.stderr and "--output-dir" in all_unfiled.stderr
+    for refused in (into_a_file, under_a_file):
+        assert refused.returncode != 0 and len(refused.stderr.splitlines()) == 1, refused.stderr
+        assert "a-file" in refused.stderr and "Traceback" not in refused.stderr
 
 
 @pytest.mark.models
