@@ -569,7 +569,8 @@ def _transcript(lib, talk_id: str, fmt: str, translation: bool) -> str:
     (or no translation) to give."""
     talk = lib.talk(talk_id)
     if talk is None:
-        raise LibraryError(f"no talk {talk_id!r} in the library (see: talksearch talks)")
+        raise LibraryError(_not_in_library(lib, talk_id, "talksearch restore {id} lets the next run of its source add "
+                                                         "it back"))
     segments = lib.segments(talk_id)
     if missing := missing_transcript(talk, segments):
         raise LibraryError(missing)
@@ -612,11 +613,18 @@ def _removed_one(lib, talk_id: str) -> str | None:
     """Remove the talk, said on a line; else why not."""
     talk = lib.talk(talk_id)
     if talk is None or not lib.delete_talk(talk_id):
-        if when := lib.removal_of(talk_id):
-            return f"{talk_id!r} was removed from the library on {when[:10]} already"
-        return f"no talk {talk_id!r} in the library (see: talksearch talks)"
+        return _not_in_library(lib, talk_id)
     say_and_go_on(f"removed {talk_id} ({printable(talk.title)}): a later run of its source skips it")
     return None
+
+
+def _not_in_library(lib, talk_id: str, restoring: str = "") -> str:
+    """Why a talk is not in the library: removed (when, and ``restoring`` in brackets: how to get it back, ``{id}``
+    the talk's), or never there."""
+    if when := lib.removal_of(talk_id):
+        return f"{talk_id!r} was removed from the library on {when[:10]}" + (
+            f" ({restoring.format(id=talk_id)})" if restoring else " already")
+    return f"no talk {talk_id!r} in the library (see: talksearch talks)"
 
 
 @main.command()
