@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -699,10 +700,9 @@ def serve(library, host, port, forwarded_allow_ips, root_path, public_url, log_l
                             access_log=access_log, log_format=log_format)
     _check_open_files(settings.search_readers)
     for warning in _admin_api_warnings(settings):
-        click.echo(warning, err=True)
+        _serve_says(settings, warning, "WARNING")
 
     import asyncio
-    import logging
 
     import uvicorn
 
@@ -727,14 +727,14 @@ def serve(library, host, port, forwarded_allow_ips, root_path, public_url, log_l
             _remove_unused(settings.library, made)
         raise
     if made is not None:  # ... but a mistyped path should not pass for an empty library
-        click.echo(f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index SOURCE "
-                   "--library with this path, or POST /api/index, fills it)", err=True)
+        _serve_says(settings, f"talksearch: no library at {settings.library} yet: made an empty one (talksearch index "
+                    "SOURCE --library with this path, or POST /api/index, fills it)", "WARNING")
     host, port = listening.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
     # Behind a path prefix the pages link under it: the address alone, opened as it is, leads to 404s.
     root = settings.root_path
     behind = f" (pages link under {root}: put a proxy that strips {root} in front)" if root else ""
-    click.echo(f"talksearch: serving {settings.library} at http://{shown}:{port}/{behind}", err=True)
+    _serve_says(settings, f"talksearch: serving {settings.library} at http://{shown}:{port}/{behind}", "INFO")
     # One logging setup: uvicorn's lines and the app's alike on stderr, with their time and level; the levels are
     # its own (uvicorn's log_level would set the access log's too, and hide it).
     server = uvicorn.Server(uvicorn.Config(create_app(settings, opened), log_config=log_config(settings),
@@ -761,6 +761,20 @@ def serve(library, host, port, forwarded_allow_ips, root_path, public_url, log_l
     signal.signal(signal.SIGHUP, reopen_library)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the server (uvicorn.run's own handling)
         server.run(sockets=[listening])
+
+
+def _serve_says(settings: Settings, line: str, level: str) -> None:
+    """A line of ``serve``'s own before its server logs (its start, a warning), on stderr as the log's lines are:
+    with ``log_format`` json one JSON object like theirs (logger ``talksearch``), so that a log collector reading
+    JSON lines reads every line the service writes; as text the plain line. Whatever the log level: it is the
+    operator's one word on where the service is."""
+    if settings.log_format == "json":
+        from talksearch.service.logs import JsonLinesFormatter
+
+        message = line.removeprefix("talksearch: ")  # the logger's name says it
+        line = JsonLinesFormatter().format(logging.LogRecord("talksearch", logging.getLevelName(level), __file__, 0,
+                                                             message, None, None))
+    click.echo(line, err=True)
 
 
 def _admin_api_warnings(settings: Settings) -> list[str]:

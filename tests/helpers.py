@@ -185,6 +185,14 @@ class ServedProcess:
         return httpx.get(self.url + path, params=params, timeout=30)
 
 
+def _serving_line(line: str) -> str | None:
+    """The words of serve's "serving LIBRARY at URL" line, as text or as a JSON line (``log_format`` json); None
+    for any other line."""
+    if line.startswith("{"):
+        line = json.loads(line)["message"]
+    return line if re.match(r"(talksearch: )?serving ", line) else None
+
+
 @contextlib.contextmanager
 def serve_process(library: Path, env: dict[str, str] | None = None,
                   flags: tuple[str, ...] = ()) -> Iterator[ServedProcess]:
@@ -208,10 +216,10 @@ def serve_process(library: Path, env: dict[str, str] | None = None,
     try:
         deadline = time.monotonic() + 300
         # It listens before it says so: a request from here on waits to be answered, never refused.
-        while not (said := [line for line in served.lines if line.startswith("talksearch: serving ")]):
+        while not (said := [line for line in served.lines if _serving_line(line)]):
             assert process.poll() is None and time.monotonic() < deadline, served.lines
             time.sleep(0.1)
-        served.url = re.search(r" at (http://\S+?)/?(?: |$)", said[0]).group(1)
+        served.url = re.search(r" at (http://\S+?)/?(?: |$)", _serving_line(said[0])).group(1)
         yield served
     finally:
         process.terminate()
