@@ -93,17 +93,27 @@ def talk_failed(candidate: Candidate, fetched: Fetched, detail: str) -> Outcome:
     return Outcome("failed", label, detail)
 
 
+NO_TALKS_LISTED = "the source lists no talks"
+
+
 def list_candidates(fetcher: Sources, sources: list[str], overall: tqdm) -> Iterator[Candidate | Outcome]:
-    """Every talk the sources name, or a failed outcome for a source that cannot be listed."""
+    """Every talk the sources name, or a failed outcome for a source that cannot be listed or lists no talk (a feed
+    with no episode: said, rather than "0 added" as if all were well; a folder without media says why itself)."""
     for source in sources:
+        listed = 0
         try:
             for candidate in fetcher.expand(source):
+                listed += 1
                 overall.total += 1
                 overall.refresh()
                 yield candidate
         except SourceError as exc:
             overall.total += 1
             yield Outcome("failed", source, str(exc))
+        else:
+            if not listed:
+                overall.total += 1
+                yield Outcome("failed", source, NO_TALKS_LISTED)
 
 
 # A full disk (or quota) is no talk's fault: every download after it would fail the same way, so it stops the run

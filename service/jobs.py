@@ -128,10 +128,9 @@ class JobQueue:
             if rc == 0 and summary is not None:
                 outcomes = [JobOutcome(**o) for o in summary["outcomes"]]
                 failed = [o for o in outcomes if o.status == "failed"]
-                self._update(job, outcomes=outcomes, summary=summary["line"],
-                             status="failed" if failed or not outcomes else "done",
-                             error=(f"{failed[0].label}: {failed[0].detail}" if failed
-                                    else None if outcomes else "the source lists no talks"))
+                # (a source that lists no talk has a failed outcome saying so: the indexer's, as the CLI says it)
+                self._update(job, outcomes=outcomes, summary=summary["line"], status="failed" if failed else "done",
+                             error=f"{failed[0].label}: {failed[0].detail}" if failed else None)
             elif rc < 0:  # what it wrote last (a warning, a progress line) is not why it ended
                 self._update(job, status="failed", error=f"the indexer was killed by {_signal_name(-rc)}")
             else:

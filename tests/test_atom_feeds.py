@@ -107,6 +107,22 @@ def test_an_atom_feed_without_recordings_says_so_in_one_line(media_server, tmp_p
                                   'enclosure (<link rel="enclosure">)')
 
 
+@pytest.mark.unit
+def test_a_feed_without_items_is_a_failed_source_in_one_line(media_server, tmp_path):
+    """A feed with no episode yet (or none left): the CLI says so as the API's job does, with a failed line and exit
+    1, where it said "0 added, 0 skipped, 0 failed" and exited 0 as if all were well (a documentation hunt)."""
+    folder = media_server.directory / "rss-empty"
+    folder.mkdir()
+    (folder / "feed.xml").write_text('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+                                     "<title>Acme Lab Talks</title><link>https://acme.example/</link>"
+                                     "<description>Talks</description></channel></rss>")
+    url = media_server.url("rss-empty/feed.xml")
+    run = talksearch("index", url, "--library", str(tmp_path / "lib"))
+    assert run.returncode == 1, run.stderr
+    assert f"failed  {url}: the source lists no talks" in run.stdout + run.stderr, (run.stdout, run.stderr)
+    assert "0 added, 0 skipped, 1 failed" in run.stdout + run.stderr
+
+
 @pytest.fixture(scope="module")
 def atom_feed(media_server) -> str:
     folder = media_server.directory / "atom"
