@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -200,7 +201,11 @@ def test_index_over_the_api_while_serving_then_delete(monkeypatch):
     assert all(r["talk"]["id"] != talk_id
                for r in server.get("/api/search", params={"q": "partition keys", "limit": 100}).json()["results"])
     assert server.get("/api/talks").json()["total"] == before
-    assert_error(server.client.delete(f"/api/talks/{talk_id}", headers=AUTH), 404)
+    # deleted twice: the second says when, and how to undo it, as `talksearch remove` does (it said "no talk")
+    again = assert_error(server.client.delete(f"/api/talks/{talk_id}", headers=AUTH), 404)
+    assert re.fullmatch(rf"{talk_id!r} was removed from the library on \d{{4}}-\d\d-\d\d already "
+                        rf"\(DELETE /api/removals/{talk_id} lets the next run of its source add it back\)",
+                        again["message"]), again
 
 
 def test_a_job_reports_each_talks_outcome_as_it_is_done(tmp_path):

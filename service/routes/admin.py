@@ -135,6 +135,9 @@ def _writing(state: State) -> Iterator[Library]:
 def delete_talk(state: State, talk_id: str) -> Deleted:
     with _writing(state) as library:
         if not library.delete_talk(talk_id):
+            if when := library.removal_of(talk_id):  # said as `talksearch remove` says it, with the API's way back
+                raise ApiError(404, f"{talk_id!r} was removed from the library on {when[:10]} already (DELETE "
+                                    f"/api/removals/{talk_id} lets the next run of its source add it back)")
             raise ApiError(404, f"no talk {talk_id!r}")
     return Deleted(deleted=talk_id)
 
