@@ -114,8 +114,8 @@ class Settings(BaseSettings):
         "On CPU, a thread per talk beats all threads on one talk (docs/benchmarks.md).",
     )
     host: str = Field("127.0.0.1", description="Address `talksearch serve` listens on.")
-    port: int = Field(8000, ge=0, le=65535, description="Port `talksearch serve` listens on. The container image's "
-                      "health check reads this setting: give the container its port here, not as `serve --port`.")
+    port: int = Field(8000, ge=0, le=65535, description="Port `talksearch serve` listens on. In the container image, "
+                      "set it as `TALKSEARCH_PORT`: the image's health check reads the variable, not a flag.")
     forwarded_allow_ips: str | None = Field(
         None,
         description="Proxies whose `X-Forwarded-Proto` and `X-Forwarded-For` are believed (comma-separated "
