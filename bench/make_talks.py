@@ -12,6 +12,8 @@ short pauses, so the start and end of every sentence in the final audio is known
 usage: make_talks.py CORPUS.json OUTDIR [--voices flite:slt,espeak-ng:en-us] [--noise 0.0] [--seed 1]
         [--base-url http://127.0.0.1:8765] [--language-voices VOICES.json]
 A talk may override the voice, the espeak-ng rate and the noise with its own "voice", "rate" and "noise" keys.
+A conversation (a seminar's or podcast's host and guests) gives each sentence its speaker's voice: "cast" (speaker ->
+ENGINE:VOICE) and "who" (the speaker of each sentence, in order); its truth then carries both.
 --language-voices (a JSON object: language -> list of ENGINE:VOICE) replaces the voice of every talk with a
 "language" key by the next voice of its language, in turn; the rest of the talk (rate, noise, timing draws) is
 unchanged, so one corpus can be spoken by another family of voices (e.g. espeak-ng's MBROLA voices).
@@ -91,7 +93,8 @@ def main() -> None:
             for i, sentence in enumerate(talk["sentences"]):
                 f = os.path.join(tmp, f"{talk['id']}_{i}.wav")
                 speed = rnd.randint(150, 175)  # drawn even when the talk sets its rate, to keep the stream
-                synth(voice, sentence, f, int(talk.get("rate", speed)))
+                spoken_by = talk["cast"][talk["who"][i]] if "cast" in talk else voice
+                synth(spoken_by, sentence, f, int(talk.get("rate", speed)))
                 data = frames(f)
                 dur = len(data) / 2 / RATE
                 spans.append({"start": round(t, 3), "end": round(t + dur, 3), "text": sentence})
@@ -117,6 +120,7 @@ def main() -> None:
                                 "-c:a", "aac", "-b:a", "64k", os.path.join(a.outdir, talk["id"] + ".mp4")],
                                check=True)
             truth[talk["id"]] = {"title": talk["title"], "duration": round(t, 3), "voice": voice,
+                                 **({"cast": talk["cast"], "who": talk["who"]} if "cast" in talk else {}),
                                  **({"rate": int(talk["rate"])} if "rate" in talk else {}),
                                  **({"noise": noise} if noise > 0 else {}), "sentences": spans}
             date = datetime.fromisoformat(talk.get("date", "2024-11-18")).replace(tzinfo=timezone.utc)
