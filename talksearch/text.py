@@ -72,7 +72,15 @@ def content_words(text: str) -> list[str]:
 # - a word in camel case ("OpenTelemetry", "ConfigMap"), apart, and two words side by side, joined ("open telemetry":
 #   "opentelemetry", "RoCE v2": "RoCEv2"): whisper writes a product's name either way;
 # - a number with a unit, the unit's symbol and its name each for the other ("12 MW": "12 megawatts", "700
-#   petabytes": "700 PB" and "700PB"), as whisper writes one or the other.
+#   petabytes": "700 PB" and "700PB"), as whisper writes one or the other;
+# - a number said in words, in digits as whisper writes it ("eleven minutes": "11", "sixty five thousand": "65,000"
+#   and "65000", "two point five": "2.5", "three million": "3 million", magnitude kept), and a number in digits, in
+#   words (0-99 and round ones: "11": "eleven", "100,000": "hundred thousand"): whisper writes most numbers in
+#   digits and small ones in words, either way at times. One digit is a count of something, with the word it counts
+#   ("two seconds": "2 seconds", and the other way): alone "2" would match every count and version, and "one" and
+#   "a" are mostly no numbers ("one of the", "a few"); "a" counts only before a magnitude ("a hundred"). Not in a
+#   "quoted phrase", which is matched as written, nor with a unit or a percent sign (whisper writes "12 megawatts",
+#   "38%") or after a name ("H 100", "RAID 6"). Number words are never joined ("hundredthousand" is no name).
 _DECIMAL = re.compile(r"(?<![\w.,])[^\W\d_]*\d+(?:[.,]\d+)+")  # a version's letter with it: "v1.29" is "v1 29"
 _THOUSANDS = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w.,]\d)")
 _PLAIN_THOUSANDS = re.compile(r"[1-9]\d{3,8}")
@@ -93,6 +101,22 @@ _NUMBER_UNIT = re.compile(r"(?<![\w.,])(\d+(?:[.,]\d+)?)\s*([^\W\d_]+)")
 # written: a small "m" is metres or minutes) and by name, as whisper says it ("13 billion", "8,000")
 _MAGNITUDES = {"k": "thousand", "K": "thousand", "M": "million", "B": "billion", "bn": "billion"}
 _MAGNITUDE_SYMBOLS = {"thousand": "K", "million": "M", "billion": "B"}
+# Numbers in words: 0-9, 10-19 and the tens; "hundred", and the magnitudes whisper writes in words after digits
+# ("3 million") or not at all ("65,000")
+_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+_TEEN_WORDS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_TENS_WORDS = {word: 10 * n
+               for n, word in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_SCALE_WORDS = {"thousand": 10**3, "million": 10**6, "billion": 10**9}
+_KEPT_SCALES = ("million", "billion")
+_NUMBER_WORDS = frozenset([*_DIGIT_WORDS, *_TEEN_WORDS, *_TENS_WORDS, "hundred", *_SCALE_WORDS])
+_QUOTED_PHRASE = re.compile(r'"[^"]+"')
+# A whole number in digits (up to a trillion), with or without separators, and the word before it; not a piece of
+# a decimal, a version, a name, a sum or a time ("v1.29", "GPT-4", "H100GB", "8+3", "24/7", "10:30")
+_WRITTEN_NUMBER = re.compile(r"(?:(?<!\w)([^\W\d_]+) +)?(?<![\w.,+/:-])(\d{1,3}(?:,\d{3}){1,4}|\d{1,12})"
+                             r"(?![\w+/:-]|[.,]\d)")
+_NEXT_WORD = re.compile(r"\s*([^\W\d_]+)")
+_NUMBERS_AT_MOST = 8  # as _JOINED_AT_MOST: a long list of numbers adds a few of their spellings, not one each
 
 
 def camel_parts(word: str) -> list[str]:
@@ -118,7 +142,7 @@ def spelled_otherwise(text: str) -> list[str]:
     words = TOKEN.findall(_DECIMAL.sub(" ", text))  # joined below: "8.5 MW" is no "5MW"
     # a unit's symbol may be one letter ("700 W"); other words joined are two letters or more
     joined = [first + second for first, second in zip(words, words[1:])
-              if not {first.lower(), second.lower()} & STOP_WORDS
+              if not {first.lower(), second.lower()} & (STOP_WORDS | _NUMBER_WORDS)
               and (second.lower() in _UNITS if first.isdigit()  # "12MW", not "4exaflops"
                    else min(len(first), len(second)) > 1 and not second.isdigit())]
     # a single capital is a model's letter ("A 100"), not the article
@@ -136,7 +160,114 @@ def spelled_otherwise(text: str) -> list[str]:
                 found += [f"{int(number) * 1000:,}", str(int(number) * 1000)]
         elif symbol := _MAGNITUDE_SYMBOLS.get(unit.lower()):  # "13 billion": "13B" and "13 B"
             found += [f"{number}{symbol}", f"{number} {symbol}"]
+    unquoted = _QUOTED_PHRASE.sub(" ", text)
+    found += list(dict.fromkeys(_numbers_in_digits(unquoted) + _numbers_in_words(unquoted)))[:_NUMBERS_AT_MOST]
     return list(dict.fromkeys(found))
+
+
+def _counted(word: str | None) -> bool:
+    """Whether ``word`` (after a number of one digit) says what is counted: "seconds", not "of" or another number."""
+    return bool(word) and word.isalpha() and word.lower() not in STOP_WORDS | _NUMBER_WORDS
+
+
+def _numbers_in_words(text: str) -> list[str]:
+    """The numbers ``text`` says in words, in digits as whisper writes them (see above)."""
+    words = TOKEN.findall(text)
+    lowered = [word.lower() for word in words]
+    said, start = [], 0
+    while start < len(words):
+        if (number := _number_said_at(lowered, start)) is None:
+            start += 1
+            continue
+        digits, start = number
+        if len(digits) > 1:
+            said += [digits, digits.replace(",", "")] if "," in digits else [digits]
+        elif start < len(words) and _counted(words[start]):  # one digit: a count, with what it counts
+            said.append(f"{digits} {words[start]}")
+    return said
+
+
+def _number_said_at(words: list[str], start: int) -> tuple[str, int] | None:
+    """The number said in words from ``words[start]`` (lower case) on, in digits, and where its words end; None
+    when none starts there. "a"/"an" only before a magnitude ("a hundred"); "and" only after one ("a hundred and
+    twenty"); a word that cannot continue the number ends it ("twenty one twenty two" is two numbers)."""
+    total, group, last, smallest, i = 0, None, None, 10**12, start
+    if words[i] in ("a", "an"):
+        if i + 1 >= len(words) or words[i + 1] not in ("hundred", *_SCALE_WORDS):
+            return None
+        group, last, i = 1, "a", i + 1
+    while i < len(words):
+        word = words[i]
+        if word in _DIGIT_WORDS and (last in (None, "hundred", "scale") or (last == "tens" and word != "zero")):
+            group, last = (group or 0) + _DIGIT_WORDS.index(word), "digit"
+        elif word in _TEEN_WORDS and last in (None, "hundred", "scale"):
+            group, last = (group or 0) + 10 + _TEEN_WORDS.index(word), "teen"
+        elif word in _TENS_WORDS and last in (None, "hundred", "scale"):
+            group, last = (group or 0) + _TENS_WORDS[word], "tens"
+        elif word == "hundred" and last in (None, "a", "digit") and (group or 1) < 10:
+            group, last = (group or 1) * 100, "hundred"
+        elif (word in _SCALE_WORDS and _SCALE_WORDS[word] < smallest and last != "scale"
+              and (last is not None or word == "thousand")):  # a bare "million" is no number said
+            if word in _KEPT_SCALES and total == 0:  # "3 million", as whisper writes it
+                return f"{group or 1:,} {word}", i + 1
+            total, group, last, smallest = total + (group or 1) * _SCALE_WORDS[word], None, "scale", _SCALE_WORDS[word]
+        elif (word == "and" and last in ("hundred", "scale") and i + 1 < len(words)
+              and (words[i + 1] in _DIGIT_WORDS[1:] or words[i + 1] in _TEEN_WORDS or words[i + 1] in _TENS_WORDS)):
+            pass  # "a hundred and twenty": the number goes on
+        elif (word == "point" and last in ("digit", "teen", "tens") and total == 0 and i + 1 < len(words)
+              and words[i + 1] in _DIGIT_WORDS):  # "two point five": 2.5, the decimal point's digits one by one
+            decimals = ""
+            while i + 1 < len(words) and words[i + 1] in _DIGIT_WORDS:
+                decimals, i = decimals + str(_DIGIT_WORDS.index(words[i + 1])), i + 1
+            number = f"{group}.{decimals}"
+            if i + 1 < len(words) and words[i + 1] in _SCALE_WORDS:  # "2.5 million"
+                return f"{number} {words[i + 1]}", i + 2
+            return number, i + 1
+        else:
+            break
+        i += 1
+    if last in (None, "a"):
+        return None
+    return f"{total + (group or 0):,}", i
+
+
+def _said_in_words(number: int) -> str | None:
+    """A number of 0-99, or a round one (9,000, 100,000, 3,000,000), in words as whisper writes it; None for others."""
+    if number < 10:
+        return _DIGIT_WORDS[number]
+    if number < 20:
+        return _TEEN_WORDS[number - 10]
+    if number < 100:
+        tens = next(word for word, value in _TENS_WORDS.items() if value == number // 10 * 10)
+        return tens + (f" {_DIGIT_WORDS[number % 10]}" if number % 10 else "")
+    for scale, word in ((10**9, "billion"), (10**6, "million"), (10**3, "thousand"), (100, "hundred")):
+        times, rest = divmod(number, scale)
+        # "three hundred"; "sixty five thousand" and "two hundred thousand"; never "twelve hundred" nor longer
+        said = times < 10 or (scale > 100 and (times < 100 or (times < 1000 and times % 100 == 0)))
+        if times and not rest and said:
+            return word if times == 1 else f"{_said_in_words(times)} {word}"
+    return None
+
+
+def _numbers_in_digits(text: str) -> list[str]:
+    """The numbers ``text`` writes in digits, in words (see above)."""
+    said = []
+    for match in _WRITTEN_NUMBER.finditer(text):
+        before, following = match[1], after[1] if (after := _NEXT_WORD.match(text, match.end())) else None
+        if before and not before.islower() and (len(before) == 1 or before.lower() not in STOP_WORDS):
+            continue  # a name's number ("H 100", "RAID 6", "Windows 11"): no count, and said as written
+        unit = (following or "").lower()
+        if (text.startswith("%", match.end()) or unit in _UNITS or unit.rstrip("s") in _UNIT_SYMBOLS
+                or following in _MAGNITUDES or unit in _MAGNITUDE_SYMBOLS or unit == "percent"):
+            continue  # a quantity whisper writes in digits ("12 MW", "13 billion", "38%")
+        number = int(match[2].replace(",", ""))
+        if (words := _said_in_words(number)) is None:
+            continue
+        if number >= 10:
+            said.append(words)
+        elif _counted(following):
+            said.append(f"{words} {following}")
+    return said
 
 
 # Letters with no accent to take off, as a keyboard without them writes them ("Fuss", "Lodz", "Kobenhavn"); the
