@@ -91,8 +91,13 @@ class ExplainedCORS(CORSMiddleware):
                 and len(self.named) < self.MAX_NAMED
                 and urlsplit(origin).netloc != request_headers.get("host")):  # a page of the service's own
             self.named.add(origin)
-            errors.log.warning("refused cross-origin reads from %s: not in TALKSEARCH_CORS_ORIGINS, so a widget "
-                               "there cannot show answers", origin)
+            if origin == "null":  # no site: a page in a sandboxed frame (an embed of this service's, framed so)
+                errors.log.warning("refused cross-origin reads from an opaque origin (null: a page in a sandboxed "
+                                   "frame, such as this service's talk embed framed by a site that sandboxes it; "
+                                   "with TALKSEARCH_CORS_ORIGINS a list, its player shows no captions or chapters)")
+            else:
+                errors.log.warning("refused cross-origin reads from %s: not in TALKSEARCH_CORS_ORIGINS, so a widget "
+                                   "there cannot show answers", origin)
         await super().simple_response(scope, receive, send, request_headers)
 
     def preflight_response(self, request_headers: Headers):

@@ -41,12 +41,12 @@ def local_video_service(tmp_path_factory, light_embedding):
 
 
 @contextmanager
-def _served_with_captions(recording: Path) -> Iterator[tuple[Server, str]]:
+def _served_with_captions(recording: Path, **settings) -> Iterator[tuple[Server, str]]:
     """The service over a folder holding one recording, indexed with CAPTIONS beside it (nothing transcribed), and
-    that talk's id."""
+    that talk's id; ``settings``, the service's."""
     cues = [f"00:00:{start:02d}.000 --> 00:00:{end:02d}.000\n{text}" for start, end, text in CAPTIONS]
     recording.with_suffix(".en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
-    settings = settings_for(recording.parent.parent / "library")
+    settings = settings_for(recording.parent.parent / "library", **settings)
     index_quietly(settings, [str(recording.parent)], added=1)
     with serving(settings) as server:
         (talk,) = server.get("/api/talks").json()["talks"]
@@ -80,6 +80,31 @@ def test_a_sandboxed_embed_loads_its_captions_and_chapters(browser, host_site, l
     finally:
         context.close()
 
+
+
+def test_a_sandboxed_embed_plays_where_the_service_answers_a_list_of_origins(browser, host_site, tmp_path):
+    """With TALKSEARCH_CORS_ORIGINS a list, the frame's opaque origin (null) is answered no CORS read: the player,
+    which asked for its recording with CORS, played nothing (a proxy hunt). It asks without, and plays."""
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "s01.mp4", folder / "power.mp4")
+    with _served_with_captions(folder / "power.mp4", cors_origins=[host_site.base]) as (
+            server, talk_id):
+        iframe = (f'<iframe src="{server.base}/embed/talks/{talk_id}#?secret=abc123" width="600" height="420" '
+                  'title="talk" sandbox="allow-scripts"></iframe>')
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(host_site.page("/listed.html", iframe))
+            frame = page.wait_for_selector("iframe").content_frame()
+            frame.wait_for_load_state()
+            assert frame.evaluate("origin") == "null"
+            wait_until(lambda: frame.evaluate("document.querySelector('video').readyState") >= 1, "the video to load",
+                       30)
+            assert frame.evaluate("document.querySelector('video').error") is None
+        finally:
+            context.close()
 
 
 def test_the_search_embeds_box_searches_again_in_the_frame_with_its_filters(browser, local_video_service):

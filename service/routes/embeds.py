@@ -171,7 +171,8 @@ def embed_talk(
     if source.startswith(f"{base}/talks/"):  # no source to play (a local file moved away): our page cannot either
         source = None
     return _page(render("embed_talk.html", base, css=_css(), talk=detail, start=t, media=media, said=said,
-                        source=source, page=page, past_end=past_end), state, origin)
+                        source=source, page=page, past_end=past_end,
+                        any_origin="*" in state.settings.cors_origins), state, origin)
 
 
 _NOT_OURS = "the url is not a talk page, moment or search of this service"
