@@ -17,19 +17,19 @@ from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceEr
 from talksearch.settings import default
 
 
-def removed_from(library, key: str, for_api: bool = False) -> str | None:
+def removed_from(library, key: str, api: str | None = None) -> str | None:
     """Why the talk of archive key ``key`` is skipped, when the library records its removal (DELETE /api/talks,
     talksearch remove): since when, and how to add back that one alone (``--reindex`` would transcribe every talk of
-    its feed again): the CLI's way, or with ``for_api`` (a job submitted over the API) the API's. None when it was
-    not removed."""
+    its feed again): the CLI's way, or for a job submitted over the API (``api``: the path the API is served under,
+    its root path, "" for none) the API's. None when it was not removed."""
     when = library.removed_on(key)
     if when is None:
         return None
     talk_id = library.removed_as(key)
     if talk_id is None:  # (no API request adds it back: the API passes no flags)
         return f"removed from this library on {when[:10]}; index it with " + (
-            "`talksearch index --reindex` (not over the API)" if for_api else "--reindex") + " to add it back"
-    restore = (f"DELETE /api/removals/{talk_id}" if for_api
+            "`talksearch index --reindex` (not over the API)" if api is not None else "--reindex") + " to add it back"
+    restore = (f"DELETE {api}/api/removals/{talk_id}" if api is not None
                else f"talksearch restore {talk_id}{library_flag(library.path)}")
     return f"removed from this library on {when[:10]}; `{restore}` lets the next run add it back"
 

@@ -79,7 +79,8 @@ class IndexRun:
         name the API's ways (``DELETE /api/removals/ID``) rather than the CLI's."""
         self.settings = settings
         self.reindex = reindex
-        self.for_api = for_api
+        # a job's lines name the API's paths under the root path the service is served at (behind a proxy's prefix)
+        self.api = (settings.root_path or "") if for_api else None
         self.report = report
         self.on_outcome = on_outcome
         self.engine = engine
@@ -192,7 +193,7 @@ class IndexRun:
         if removed and not self.reindex:  # (known only once fetched, or by the Ray engine): not stored again
             self._done_transcribing(processed)
             return Outcome("skipped", processed.talk.title or label,
-                           removed_from(self.library, processed.talk.archive_id, self.for_api),
+                           removed_from(self.library, processed.talk.archive_id, self.api),
                            talk_id=self.library.removed_as(processed.talk.archive_id))
         # A local recording replaced at its path takes the place of the talk there, unless this run found that
         # talk's recording at another path meanwhile (moved aside, a new one put in its place)
@@ -245,7 +246,7 @@ class IndexRun:
         changed, as an ``updated`` line, its transcript kept (nothing was downloaded); else skipped. Named by the
         title the library holds (a local file by its path), not the listing's."""
         stored = self.library.talk_with_archive_id(known.archive_id)
-        if stored is None and (removed := removed_from(self.library, known.archive_id, self.for_api)):
+        if stored is None and (removed := removed_from(self.library, known.archive_id, self.api)):
             return Outcome("skipped", known.label, removed, talk_id=self.library.removed_as(known.archive_id))
         if stored is None:  # known under another key than the listed one (found on fetching)
             return Outcome(known.status, known.label, known.detail)
@@ -265,8 +266,9 @@ class IndexRun:
             # and new passage ids (an id names one vector for good: readers' indexes rely on it). --reindex does it;
             # over the API, which passes no flags, the talk removed, its removal forgotten and indexed again
             detail += " (its passages stay embedded with the earlier title: " + (
-                f"to embed the new one, remove the talk (`DELETE /api/talks/{stored.id}`), forget its removal "
-                f"(`DELETE /api/removals/{stored.id}`) and index this source again)" if self.for_api
+                f"to embed the new one, remove the talk (`DELETE {self.api}/api/talks/{stored.id}`), forget its "
+                f"removal (`DELETE {self.api}/api/removals/{stored.id}`) and index this source again)"
+                if self.api is not None
                 else "--reindex embeds the new one)")
         return Outcome("updated", label, detail, talk_id=stored.id)
 

@@ -254,3 +254,27 @@ def test_serve_refuses_a_wrong_root_path_in_one_line(tmp_path, wrong, hint):
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
     assert "--root-path" in result.output and "is not a path prefix" in result.output and hint in result.output
     assert not (tmp_path / "lib").exists()
+
+
+@pytest.mark.models
+def test_the_admin_apis_ways_back_name_the_prefix():
+    """A talk deleted twice, and a job's line for a removed talk, name DELETE /ts/api/removals/ID behind the prefix,
+    as Location names /ts/api/jobs/ID: the bare path is the proxy's 405 (a proxy hunt)."""
+    from talksearch.indexer.fetching import removed_from
+    from talksearch.library import Library
+    from tests.service_fixtures import ADMIN_TOKEN
+
+    with mock.patch.dict("os.environ", {"TALKSEARCH_ROOT_PATH": PREFIX}):
+        settings = settings_for(copy_library(), admin_token=ADMIN_TOKEN)
+    auth = {**PROXY_HEADERS, "Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with Library.open(settings.library) as library:
+        talk = library.talks()[0]
+    with serving(settings) as server:
+        client = httpx.Client(base_url=server.base, headers=auth, timeout=120)
+        assert client.delete(f"/api/talks/{talk.id}").status_code == 200
+        again = client.delete(f"/api/talks/{talk.id}")
+    assert again.status_code == 404 and f"DELETE {PREFIX}/api/removals/{talk.id} lets" in again.json()["error"]["message"]
+    with Library.open(settings.library) as library:
+        assert f"`DELETE {PREFIX}/api/removals/{talk.id}`" in removed_from(library, talk.archive_id, PREFIX)
+        assert f"`DELETE /api/removals/{talk.id}`" in removed_from(library, talk.archive_id, "")
+        assert f"`talksearch restore {talk.id}" in removed_from(library, talk.archive_id)

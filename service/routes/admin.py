@@ -132,12 +132,13 @@ def _writing(state: State) -> Iterator[Library]:
 
 @router.delete("/talks/{talk_id}", response_model=Deleted, responses=_WRITING,
                summary="Remove a talk and everything derived from it")
-def delete_talk(state: State, talk_id: str) -> Deleted:
+def delete_talk(state: State, talk_id: str, request: Request) -> Deleted:
     with _writing(state) as library:
         if not library.delete_talk(talk_id):
             if when := library.removal_of(talk_id):  # said as `talksearch remove` says it, with the API's way back
                 raise ApiError(404, f"{talk_id!r} was removed from the library on {when[:10]} already (DELETE "
-                                    f"/api/removals/{talk_id} lets the next run of its source add it back)")
+                                    f"{base_path(request)}/api/removals/{talk_id} lets the next run of its source "
+                                    "add it back)")
             raise ApiError(404, f"no talk {talk_id!r}")
     return Deleted(deleted=talk_id)
 
