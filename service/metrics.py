@@ -17,7 +17,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from talksearch.service.rendering import route_path
@@ -67,20 +67,27 @@ class MetricsMiddleware:
     """Counts every HTTP request by its route template (``/api/talks/{talk_id}``, not each id), so the
     number of series stays bounded whatever clients ask for. A request refused before routing (429) is
     named by its path, which is one of the few the rate limit counts; ``routes`` (the app's) name those that
-    plain routes answer (``/mcp``), which leave no route in the scope as FastAPI's do."""
+    plain routes answer (``/mcp``), which leave no route in the scope as FastAPI's do, those a route refuses for
+    their method (405) and those a mount serves (``/static-offline-docs/{path}``, /docs' scripts); only a path no
+    route has is "unmatched"."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
 
-    def _template(self, scope: Scope, status: int) -> str:
+    def _matching(self, scope: Scope) -> BaseRoute | None:
+        """The route a request is for, matched before the app runs (a mount then rewrites the scope's paths): a plain
+        route's, a wrong method's (405: a partial match) or a mount's (/docs' scripts)."""
+        return next((r for r in self.routes if getattr(r, "path", None) and r.matches(scope)[0] != Match.NONE), None)
+
+    def _template(self, scope: Scope, status: int, matching: BaseRoute | None) -> str:
         route = scope.get("route")
         if route is None and status == 429:
             return route_path(scope)  # without the root_path, as the routes are named
-        if route is None:
-            route = next((r for r in self.routes if getattr(r, "path", None) and r.matches(scope)[0] == Match.FULL),
-                         None)
+        route = route or matching
+        if isinstance(route, Mount):  # one series for all it serves
+            return f"{route.path}/{{path}}"
         return getattr(route, "path", None) or "unmatched"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,6 +96,7 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        matching = self._matching(scope)
 
         async def send_status(message: Message) -> None:
             nonlocal status
@@ -99,4 +107,5 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.metrics.observe(scope["method"], self._template(scope, status), status, time.perf_counter() - started)
+            self.metrics.observe(scope["method"], self._template(scope, status, matching), status,
+                                 time.perf_counter() - started)

@@ -817,6 +817,13 @@ def test_metrics(api):
     assert 'talksearch_requests_total{method="GET",route="/api/talks/{talk_id}",status="404"}' in body
     api.client.post("/mcp", json={})  # a plain route (not FastAPI's): still named, not "unmatched"
     assert 'route="/mcp"' in api.get("/metrics").text
+    # a wrong method (405) and /docs' scripts are named too; only a path no route has is "unmatched"
+    assert api.client.put("/api/search").status_code == 405 and api.get("/no/such/path").status_code == 404
+    assert api.get("/static-offline-docs/swagger-ui.css").status_code == 200
+    named = api.get("/metrics").text
+    assert 'talksearch_requests_total{method="PUT",route="/api/search",status="405"}' in named
+    assert 'talksearch_requests_total{method="GET",route="/static-offline-docs/{path}",status="200"}' in named
+    assert 'talksearch_requests_total{method="GET",route="unmatched",status="404"}' in named
     assert 'talksearch_request_duration_seconds_bucket{le="0.1",route="/api/search"}' in body
     assert "talksearch_talks 3.0" in body
     passages = next(line for line in body.splitlines() if line.startswith("talksearch_passages "))
