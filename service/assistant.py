@@ -124,6 +124,8 @@ class SearchAnswer(BaseModel):
     quotes_dropped: bool = Field(False, description=(
         'No moment holds the query\'s "quoted phrases" word for word; these moments are for the words unquoted'))
     words_found: bool = Field(True, description=SearchResponse.model_fields["words_found"].description)
+    corrected_query: str | None = Field(None, exclude_if=lambda corrected: corrected is None,
+                                        description=SearchResponse.model_fields["corrected_query"].description)
     note: str | None = Field(None, exclude_if=lambda note: note is None, description=(
         "Only when the filters match no talk at all: says so (no moment is no answer to the query then)"))
 
@@ -537,7 +539,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
                    for r in response.results]
         return SearchAnswer(query=query, moments=moments, more=response.next_offset is not None,
                             quotes_dropped=response.quotes_dropped, words_found=response.words_found,
-                            note=None if moments else _unmatched(filters))
+                            corrected_query=response.corrected_query, note=None if moments else _unmatched(filters))
 
     @server.tool(description=TRANSCRIPT_DESCRIPTION, annotations=READ_ONLY)
     def get_transcript(

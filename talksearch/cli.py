@@ -438,7 +438,7 @@ def reembed(old, **options) -> None:
 def search_command(query, limit, offset, as_json, library, languages, group, **flags) -> None:
     """Search the library."""
     from talksearch.search import QueryError, open_searcher
-    from talksearch.search.searcher import NotFound, quotes_dropped_note, words_not_found_note
+    from talksearch.search.searcher import NotFound, corrected_note, quotes_dropped_note, words_not_found_note
 
     filters = _search_filters(languages, **flags)
     settings = settings_from(library=library)
@@ -454,6 +454,8 @@ def search_command(query, limit, offset, as_json, library, languages, group, **f
         return
     if not response.results:
         say("no results")
+    if response.corrected_query is not None:  # a typing slip searched as the word it slipped from: said, not hidden
+        say(printable(corrected_note(response.corrected_query)))
     if not response.words_found:  # no talk says a word of it: the results are only the nearest, said so
         say(printable(words_not_found_note(query)))
     elif response.quotes_dropped:  # the results lack the phrases quoted: said before them, not a silent swap

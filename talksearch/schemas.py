@@ -117,6 +117,11 @@ class SearchResponse(BaseModel):
         "Whether some talk searched says one of the query's words (as keyword search reads them: stemmed, accents "
         "folded), or the query names one by its speaker or event. False: neither, and the results are only the "
         "closest in meaning or in sound (a misspelt or misheard word), which may be far from what was asked."))
+    corrected_query: str | None = Field(None, description=(
+        "The query as it was searched, when a word of it that no talk says (nor a word the embedding model knows "
+        "whole) is one typing slip from a word the transcripts say, and was searched as that word: \"citaton\" as "
+        "\"citation\" (a letter left out, added or changed, or two swapped; words of 6 letters or more, outside "
+        "quotes). null: searched as typed."))
 
 
 class RelatedResponse(BaseModel):

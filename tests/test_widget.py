@@ -682,6 +682,18 @@ def test_a_quoted_phrase_no_talk_holds_is_said_to_be_searched_unquoted(widget_ap
     visit.close()
 
 
+def test_a_slip_searched_as_the_word_a_talk_says_is_said(widget_api, host_site, browser):
+    url = host_site.page("/slipped", f'<script src="{widget_api.base}/widget.js" defer></script>\n'
+                                f'<talk-search api="{widget_api.base}"></talk-search>')
+    visit = Visit(browser, url)
+    visit.search("partiton keys")  # no talk says "partiton": searched as "partition", and the status line says so
+    status = visit.page.locator("talk-search [role=status]")
+    assert status.text_content() == "Searched for “partition keys”: no talk says the words as typed."
+    assert visit.page.locator("talk-search [role=option]").count()
+    assert visit.errors == []
+    visit.close()
+
+
 def _still(visit: Visit) -> None:
     """Hold the player still at the chosen moment, so the screenshots for docs/ (scripts/screenshots.sh) only
     change when the widget's look does."""

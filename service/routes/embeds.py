@@ -28,7 +28,8 @@ from talksearch.timecode import link_seconds, url_seconds, written_seconds
 
 from talksearch.library import TalkFilter
 from talksearch.schemas import ErrorResponse, OEmbed
-from talksearch.search.searcher import Group, QueryError, link_at, quotes_dropped_note, words_not_found_note
+from talksearch.search.searcher import (Group, QueryError, corrected_note, link_at, quotes_dropped_note,
+                                        words_not_found_note)
 
 router = APIRouter(tags=["embeds"], route_class=ReadRoute)
 _HTML = {200: {"content": {"text/html": {}}, "description": "A page for an iframe"}}
@@ -119,6 +120,8 @@ def embed_search(
     quotes_note = quotes_dropped_note(q) if response is not None and response.quotes_dropped else None
     if response is not None and not response.words_found:  # the nearest only: said instead
         quotes_note = words_not_found_note(q)
+    if response is not None and response.corrected_query is not None:  # what was searched instead: said first
+        quotes_note = corrected_note(response.corrected_query) + (f" {quotes_note}" if quotes_note else "")
     return _page(render("embed_search.html", base, css=_css(), q=q, response=response, notice=notice, hidden=hidden,
                         full_page=full_page, next_page=next_page, previous_page=previous_page,
                         max_chars=state.settings.max_query_chars, quotes_note=quotes_note),

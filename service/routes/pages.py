@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from talksearch.language_codes import filter_languages, language_label
 from talksearch.library import StoredTalk, TalkFilter
-from talksearch.search.searcher import NotFound, QueryError, quotes_dropped_note, words_not_found_note
+from talksearch.search.searcher import NotFound, QueryError, corrected_note, quotes_dropped_note, words_not_found_note
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
 from talksearch.service.params import (NOT_A_DATE, NOT_UTF8, SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, calendar_date,
@@ -133,6 +133,8 @@ def _results_context(state, form: dict, base: str) -> dict:
         response = response.model_copy(update={"results": [r for r in response.results if r.talk.id in talks]})
         context["players"] = {talk_id: player(talk, base) for talk_id, talk in talks.items()}
         context["response"] = response
+        if response.corrected_query is not None:  # a typing slip searched as the word it slipped from: said
+            context["corrected_note"] = corrected_note(response.corrected_query)
         if not response.words_found:  # no talk says a word of it: the results are only the nearest, said so
             context["words_note"] = words_not_found_note(form["q"])
         elif response.quotes_dropped:  # the results lack the phrases the user quoted: say so, not a silent swap

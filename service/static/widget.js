@@ -124,6 +124,12 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     return `No talk searched says “${words}”: these are the closest in meaning or sound.`;
   }
 
+  /** What a response with corrected_query tells the user, as the pages and the CLI do (corrected_note in
+   *  talksearch/search/searcher.py). */
+  function correctedNote(corrected) {
+    return `Searched for “${corrected}”: no talk says the words as typed.`;
+  }
+
   /** An absolute http(s) URL, or null: a javascript: or file: URL from the API must never become a link. */
   function httpUrl(value, base) {
     if (!value || typeof value !== "string") return null;
@@ -454,7 +460,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         this.emit("results", { query, count: n });
         if (this.enterFor === controller) this.play(0); // Enter pressed for these words before their answer
         const count = `${n} result${n === 1 ? "" : "s"}`;
-        if (n && body.words_found === false) this.setStatus(wordsNotFoundNote(query)); // shown: only the nearest
+        if (n && typeof body.corrected_query === "string") this.setStatus(correctedNote(body.corrected_query));
+        else if (n && body.words_found === false) this.setStatus(wordsNotFoundNote(query)); // shown: only the nearest
         else if (n && body.quotes_dropped === true) this.setStatus(quotesDroppedNote(query)); // not what was quoted
         else this.setStatus(n ? count : `Nothing in these talks matches “${query}”.`, false, n > 0);
       } catch (error) {

@@ -887,6 +887,9 @@ class Library(VectorSync):
     def contains_word(self, word: str) -> bool:
         return self.keywords.contains(word)
 
+    def slips(self, word: str) -> list[str]:
+        return self.keywords.slips(word)
+
     def talks_saying(self, word: str) -> set[str]:
         return self.keywords.talks_saying(word)
 

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.library.records import SearchScope
+from talksearch.library.vocabulary import language_key
 from talksearch.text import STOP_WORDS, camel_parts, content_words, fold, spelled_otherwise, tokens
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
@@ -48,6 +49,13 @@ _BUDGET_DEPTH = 50
 # without them is looked up as the transcripts spell it (KeywordIndex.spellings).
 _UNFOLDED = re.compile("[ßẞıłŁøØđĐðÐæÆœŒþÞħĦ]")
 
+# A query word no transcript holds is also looked for as the transcripts' words one typing slip from it (a letter
+# left out, added or changed, or two side by side swapped: "citaton" for "citation") when it has this many letters:
+# shorter words have too many real neighbours ("nodes": notes, codes, modes). The sound-alike pass missed such slips
+# where the spelling changed the sound ("citaton" 0.455 from "citation", its threshold 0.45: a blind probe).
+SLIP_LETTERS = 6
+_SLIPS_AT_MOST = 3  # transcripts' words taken for one query word (the most frequent first)
+
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _LETTERS = re.compile(r"[^\W_]+")  # the index's tokens: letters and digits (an underscore separates, as in FTS5)
 _PHRASE = re.compile(r'"([^"]+)"')
@@ -65,6 +73,20 @@ def _with_spellings(words: list[str], spellings: Callable[[str], list[str]] | No
     (``KeywordIndex.compounds``), OR-ed with it."""
     return [s for w in words
             for s in (w, *(spellings(w) if spellings else ()), *(compounds(w) if compounds else ()))]
+
+
+def _one_slip(word: str) -> list[str]:
+    """Every word one typing slip from ``word`` between its first and last letters: a letter left out, two side by
+    side swapped, one changed or one added (Damerau's edits), with the letters a-z and the word's own. Slips of the
+    first letter are rare, and words that differ there or at the end are mostly other words or forms ("forked":
+    worked, "prebuilt": rebuilt, "helper": helped)."""
+    letters = sorted(set("abcdefghijklmnopqrstuvwxyz") | set(word))
+    halves = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    slipped = {a + b[1:] for a, b in halves if b}
+    slipped |= {a + b[1] + b[0] + b[2:] for a, b in halves if len(b) > 1}
+    slipped |= {a + c + b[1:] for a, b in halves if b for c in letters}
+    slipped |= {a + c + b for a, b in halves for c in letters}
+    return sorted(w for w in slipped if w != word and w[0] == word[0] and w[-1] == word[-1])
 
 
 def _phrase_spellings(phrase: str, spellings: Callable[[str], list[str]] | None) -> list[str]:
@@ -388,6 +410,30 @@ class KeywordIndex:
             self._compounds = {part: sorted(names) for part, names in found.items()}
             self._compounds_state = state
         return self._compounds
+
+    def slips(self, word: str) -> list[str]:
+        """The English transcripts' words one typing slip from ``word`` (``SLIP_LETTERS`` letters or more, written
+        in letters alone; ``_one_slip``), in lower case, the most said first; none for a word a passage holds.
+        Looked up in the vocabulary, which keeps every transcript's words as written: the slips in lower case, and
+        capitalised (a word said only at a sentence's start). English alone: what tells a slip from a word no talk
+        says is the English embedding model's vocabulary (``ranking.unknown_words``), and in languages richer in
+        forms a slip is mostly another form of another word ("wusste": musste)."""
+        if len(word) < SLIP_LETTERS or not word.isalpha() or UNSPACED.search(word) or self.contains(word):
+            return []
+        slipped = _one_slip(word.lower())
+        slipped = [*slipped, *(w.capitalize() for w in slipped)]
+        try:
+            rows = self.db.execute("SELECT DISTINCT lower(word) FROM sound_vocabulary WHERE language = ? AND word "
+                                   f"IN ({','.join('?' * len(slipped))})", [language_key("en"), *slipped]).fetchall()
+        except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
+            return []
+        # the most said first: the word a slip most likely meant
+        return sorted((w for (w,) in rows if w not in STOP_WORDS), key=lambda w: (-self._postings(w), w))[:_SLIPS_AT_MOST]
+
+    def _postings(self, word: str) -> int:
+        """How many passages hold ``word`` (after stemming), counted up to the row budget."""
+        return self.db.execute("SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)",
+                               (quoted(word), KEYWORD_ROW_BUDGET)).fetchone()[0]
 
     def _library_state(self) -> tuple[int, int]:
         """Changes when the catalog may have: another connection's commit (data_version) or this one's own

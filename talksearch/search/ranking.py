@@ -38,6 +38,7 @@ from talksearch.pronunciation import phonemes, sound_distances, voice, word_phon
 from talksearch.settings import Settings, default
 from talksearch.text import STOP_WORDS, content_words, fold, tokens
 
+_QUOTED = re.compile(r'"[^"]*"')
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
 # The unknown words of a query matched by sound (each aligned with up to sound_candidates passages): a question
 # holds one to three; a query of 500 characters of made-up words held ~100, a second of alignment for one page.
@@ -188,6 +189,22 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
         if not library.contains_word(word):
             unknown.append(word)
     return unknown
+
+
+def slips_mended(library: Library, text: str, common_words: Collection[str] = ()) -> str | None:
+    """``text`` with each word that no passage holds, nor the embedding model knows whole (``unknown_words``), and
+    that a transcript's word is one typing slip from (``Library.slips``: "citaton" for "citation") written as that
+    word; None when it has none. Words in "quoted phrases" are matched as typed, never mended. A query is searched
+    mended, by meaning, words and snapping alike: the sound-alike pass missed slips that changed a word's sound,
+    and a made-up word's dense ranking is noise (a blind probe: found by keyword alone, the moment came 6th)."""
+    unquoted = " ".join(_QUOTED.split(text))
+    mended = {word: slips[0] for word in unknown_words(library, unquoted, common_words)
+              if (slips := library.slips(word))}
+    if not mended:
+        return None
+    # a quoted phrase is matched first, and kept as it is; the words to mend, whole, in any case
+    pieces = re.compile(r'"[^"]*"|\b(?:' + "|".join(map(re.escape, mended)) + r")\b", re.IGNORECASE)
+    return pieces.sub(lambda m: m[0] if m[0].startswith('"') else mended[m[0].lower()], text)
 
 
 def _sound(library: Library, words: list[str], k: int | None, o: RankingOptions,

@@ -26,7 +26,7 @@ from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
 from talksearch.schemas import (SEARCH_OFFSET_MAX, Moment, RelatedResponse, SameMoment, SearchResponse, SearchResult,
                                 TalkSummary)
-from talksearch.search.ranking import Ranked, RankingOptions, named_talks, rank, talks_in_reach
+from talksearch.search.ranking import Ranked, RankingOptions, named_talks, rank, slips_mended, talks_in_reach
 from talksearch.search.repeats import without_repeats
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
@@ -110,6 +110,12 @@ def quotes_dropped_note(query: str) -> str:
     (widget.js writes the same line)."""
     phrases = [p.strip() for p in _TYPED_PHRASE.findall(search_text(query)) if any(c.isalnum() for c in p)]
     return f"No moment holds {' and '.join(f'“{p}”' for p in phrases)} word for word; these are the closest."
+
+
+def corrected_note(corrected: str) -> str:
+    """What a response with ``corrected_query`` tells its reader: what was searched instead of the words as typed
+    (the pages and the CLI say it; widget.js writes the same line)."""
+    return f"Searched for “{corrected}”: no talk says the words as typed."
 
 
 def says_a_word(library: Library, text: str, talks: Collection[str] | None = None) -> bool:
@@ -444,7 +450,11 @@ class Searcher:
             cached = self.cache.get(key)  # looked up after the reader's refresh: dropped if the library changed
             if cached is None:
                 allowed = library.talk_ids(filters) if filters else None
-                searched = text
+                # a typing slip no talk says, searched as the transcripts' word it is one slip from (said below)
+                mended = slips_mended(library, text, self.embedder.common_words)
+                if mended is not None:
+                    vector = self.embedder.query(mended)
+                searched = typed = mended or text
                 repeats: dict[int, list[PassageHit]] = {}
                 if allowed is not None and not allowed:
                     hits = Ranked()
@@ -453,9 +463,9 @@ class Searcher:
                     # passage, seconds of work. (Quoted phrases are ranked: finding none of them drops the quotes.)
                     hits = Ranked()
                 else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
-                    hits, repeats = self._rank_once_each(library, text, vector, wanted, allowed, group)
-                    if not hits and drop_quotes and quoted_phrases(text):
-                        searched, (hits, repeats) = self._rank_unquoted(library, text, wanted, allowed, group)
+                    hits, repeats = self._rank_once_each(library, typed, vector, wanted, allowed, group)
+                    if not hits and drop_quotes and quoted_phrases(typed):
+                        searched, (hits, repeats) = self._rank_unquoted(library, typed, wanted, allowed, group)
                 # asked only when there are results: to an empty page it adds nothing. A query naming a talk's
                 # speaker or event ("Klaus Weber") found it by those words, though its transcript never says them.
                 words_found = (not hits or says_a_word(library, searched, allowed)
@@ -469,7 +479,7 @@ class Searcher:
             cached = SearchResponse(
                 query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
                 next_offset=offset + limit if more and offset + limit <= SEARCH_OFFSET_MAX else None, group=group,
-                quotes_dropped=searched != text, words_found=words_found,
+                quotes_dropped=searched != typed, words_found=words_found, corrected_query=mended,
             )
             self.cache.put(key, cached, epoch)
         return cached.model_copy(update={"query": query, "results": self._as_served(cached.results),

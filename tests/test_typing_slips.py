@@ -1,0 +1,67 @@
+"""A word typed with a slip ("partiton") that no talk says, nor the embedding model knows, is searched as the word
+a transcript says one slip away ("partition"), and every surface says so (``corrected_query``); a word a talk says,
+a short word, a slip of the first or last letter and a quoted phrase are searched as typed. Over the shared test
+library's real service (whisper's transcripts of tests/data's talks)."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from talksearch.library.keyword_index import _one_slip
+
+NOTE = "Searched for “partition keys”: no talk says the words as typed."
+
+
+@pytest.mark.unit
+def test_the_slips_of_a_word_keep_its_first_and_last_letters():
+    slips = _one_slip("citaton")
+    assert {"citation", "citaotn", "citton", "ciptaton"} <= set(slips)  # added, swapped, left out, added
+    assert "citaton" not in slips
+    assert not [w for w in slips if w[0] != "c" or w[-1] != "n"]  # "xitaton", "citatox": other words, mostly
+    assert len(slips) == len(set(slips))
+
+
+def _search(api, q: str) -> dict:
+    answer = api.get("/api/search", params={"q": q, "limit": 3})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.mark.models
+def test_a_slip_no_talk_says_is_searched_as_the_word_a_talk_says(api):
+    slipped = _search(api, "partiton keys")
+    assert slipped["corrected_query"] == "partition keys", slipped
+    assert slipped["words_found"] is True
+    top = slipped["results"][0]
+    assert "partition key" in top["text"].lower() and "<mark>partition</mark>" in top["snippet"].lower(), top
+    assert top == _search(api, "partition keys")["results"][0]  # the same answer as the word typed right
+    # searched as typed: a word a talk says; a slip of the first or last letter; a word of under 6 letters; a quote
+    for typed in ("partition keys", "xartition keys", "partitiox keys", "parti keys", '"partiton" keys'):
+        assert _search(api, typed)["corrected_query"] is None, typed
+
+
+@pytest.mark.models
+def test_the_pages_the_embed_and_mcp_say_what_was_searched(api):
+    page = html.unescape(api.get("/", params={"q": "partiton keys"}).text)
+    assert f'<p class="notice corrected">{NOTE}</p>' in page
+    assert "Searched for" not in html.unescape(api.get("/", params={"q": "partition keys"}).text)
+    assert NOTE in html.unescape(api.get("/embed", params={"q": "partiton keys"}).text)
+    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "search_talks", "arguments": {"query": "partiton keys", "limit": 1}}}
+    answer = api.client.post("/mcp", json=call, headers={"Accept": "application/json, text/event-stream",
+                                                          "MCP-Protocol-Version": "2025-06-18"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["result"]["structuredContent"]["corrected_query"] == "partition keys", answer.text
+
+
+@pytest.mark.models
+def test_the_cli_says_what_was_searched():
+    from tests.helpers import talksearch
+    from tests.service_fixtures import shared_library
+
+    said = talksearch("search", "partiton keys", "--library", str(shared_library()), "--limit", "1")
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.splitlines()[0] == NOTE, said.stdout
+    assert NOTE not in talksearch("search", "partition keys", "--library", str(shared_library()), "--limit", "1").stdout
