@@ -53,15 +53,16 @@ def _served_with_captions(recording: Path, **settings) -> Iterator[tuple[Server,
         yield server, talk["id"]
 
 
-def test_a_sandboxed_embed_loads_its_captions_and_chapters(browser, host_site, local_video_service):
-    server, talk_id = local_video_service
+@contextmanager
+def _sandboxed(browser, host_site, server: Server, talk_id: str, errors: list[str]) -> Iterator:
+    """The talk's embed framed in a page of another site as WordPress frames it (sandboxed: the frame's origin is
+    opaque), loaded; the frame. The page's console errors go to ``errors``."""
     iframe = (f'<iframe src="{server.base}/embed/talks/{talk_id}#?secret=abc123" width="600" height="420" title="talk"'
               ' sandbox="allow-scripts" security="restricted"></iframe>')
     context = browser.new_context()
     try:
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        errors: list[str] = []
         page.on("console", lambda m: m.type == "error" and errors.append(m.text))
         page.goto(host_site.page("/wordpress.html", iframe))
         frame = page.wait_for_selector("iframe").content_frame()
@@ -69,6 +70,14 @@ def test_a_sandboxed_embed_loads_its_captions_and_chapters(browser, host_site, l
         assert frame.evaluate("origin") == "null"  # sandboxed: the frame's origin is opaque, as on WordPress
         # (polled from here: the embed's policy lets no script of its own run, nor Playwright's string predicates)
         wait_until(lambda: frame.evaluate("document.querySelector('video').readyState") >= 1, "the video to load", 30)
+        yield frame
+    finally:
+        context.close()
+
+
+def test_a_sandboxed_embed_loads_its_captions_and_chapters(browser, host_site, local_video_service):
+    errors: list[str] = []
+    with _sandboxed(browser, host_site, *local_video_service, errors) as frame:
         # Tracks are fetched once they are wanted (a chapter menu, captions turned on): all of them are wanted here.
         frame.evaluate("for (const t of document.querySelector('video').textTracks) t.mode = 'hidden'")
         wait_until(lambda: frame.evaluate("Array.from(document.querySelectorAll('video track'))"
@@ -77,9 +86,6 @@ def test_a_sandboxed_embed_loads_its_captions_and_chapters(browser, host_site, l
                                    .map(t => [t.kind, Array.from(t.cues || []).map(c => c.text)])""")
         assert dict(loaded) == {"captions": [text for _, _, text in CAPTIONS],
                                 "chapters": [c["title"] for c in CHAPTERS]}, (loaded, errors)
-    finally:
-        context.close()
-
 
 
 def test_a_sandboxed_embed_plays_where_the_service_answers_a_list_of_origins(browser, host_site, tmp_path):
@@ -88,23 +94,9 @@ def test_a_sandboxed_embed_plays_where_the_service_answers_a_list_of_origins(bro
     folder = tmp_path / "talks"
     folder.mkdir()
     shutil.copy(SAMPLES / "s01.mp4", folder / "power.mp4")
-    with _served_with_captions(folder / "power.mp4", cors_origins=[host_site.base]) as (
-            server, talk_id):
-        iframe = (f'<iframe src="{server.base}/embed/talks/{talk_id}#?secret=abc123" width="600" height="420" '
-                  'title="talk" sandbox="allow-scripts"></iframe>')
-        context = browser.new_context()
-        try:
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(host_site.page("/listed.html", iframe))
-            frame = page.wait_for_selector("iframe").content_frame()
-            frame.wait_for_load_state()
-            assert frame.evaluate("origin") == "null"
-            wait_until(lambda: frame.evaluate("document.querySelector('video').readyState") >= 1, "the video to load",
-                       30)
+    with _served_with_captions(folder / "power.mp4", cors_origins=[host_site.base]) as served:
+        with _sandboxed(browser, host_site, *served, []) as frame:
             assert frame.evaluate("document.querySelector('video').error") is None
-        finally:
-            context.close()
 
 
 def test_the_search_embeds_box_searches_again_in_the_frame_with_its_filters(browser, local_video_service):
