@@ -45,7 +45,8 @@ class TranscriptionOptions:
     # decoded again on its own, with whisper's temperature fallback (0.2, 0.4, ... when a decoding fails the
     # same thresholds), which the batched pass does not do: half a minute of speech is otherwise lost. When
     # that recovers less than half the window, once more without the talk's prompt: a decoder that looped on
-    # hard audio may recite the prompt instead (30 s of French came back as "Séminaire du laboratoire").
+    # hard audio may recite the prompt instead (30 s of French came back as "Séminaire du laboratoire"). Speech
+    # in the window that what is recovered leaves unsaid is a window of its own, decoded again the same way.
     retry_dropped: bool = True
     # A segment that says far fewer words than its time holds is dropped as well (and so decoded again, above):
     # fewer than this many words a second over at least sparse_seconds. Speech runs at 2-4 words a second; a
@@ -75,7 +76,9 @@ class TranscriptionOptions:
     # (no-speech probability above this, or log-probability below log_prob_threshold) is kept only when its
     # window, decoded without the prompt, holds speech too. Speech seldom needs the check, and passes it: of 181
     # segments of the dev set and both halves of the languages set, 21 were checked and none dropped
-    # (bench/no_speech.py; docs/benchmarks.md, "Speech or not").
+    # (bench/no_speech.py; docs/benchmarks.md, "Speech or not"). A segment of the prompt's words alone is checked
+    # whether whisper doubts it or not, and kept only when that decode says one of them too; one that is not kept
+    # is decoded again, as a dropped one is (``Transcriber._confirmed``).
     check_prompted: bool = True
     prompt_doubt_no_speech: float = 0.25
     # How the talk's own metadata (title, speakers, event, chapters) reaches the decoder, so names and
@@ -290,40 +293,46 @@ class Transcriber:
         for raw in raw_segments:
             progress(offset + raw.end)
             spans.append((raw.start, raw.end))
-            if keep_segment(raw, o) and not sparse(raw, o):
-                if self._confirmed(samples, raw, language or info.language, prompt):
-                    segment = _segment(raw, offset)
-                    if (opening := _smeared_opening(segment, o.longest_word_seconds)) is not None:
-                        segment = opening
-                        if o.retry_dropped:  # the audio its stretched words covered: what was said there
-                            segments += self._retry(samples, raw.start, segment.start - offset, offset,
-                                                    language or info.language, prompt)
-                    segments.append(segment)
-            elif o.retry_dropped:
+            kept = keep_segment(raw, o) and not sparse(raw, o)
+            if kept and self._confirmed(samples, raw, language or info.language, prompt):
+                spans[-1:] = _said_spans(raw)  # a pause between its words may hold a sentence it left out
+                segment = _segment(raw, offset)
+                if (opening := _smeared_opening(segment, o.longest_word_seconds)) is not None:
+                    segment = opening
+                    if o.retry_dropped:  # the audio its stretched words covered: what was said there
+                        segments += self._retry(samples, raw.start, segment.start - offset, offset,
+                                                language or info.language, prompt)
+                segments.append(segment)
+            elif o.retry_dropped and (not kept or _recited(raw.text, prompt)):
+                # Dropped; or the prompt's words alone, which its window decoded without the prompt did not say:
+                # speech the decoder wrote the prompt over ("Cluster Chat" for "Anyone can run there on idle GPUs").
                 segments += self._retry(samples, raw.start, raw.end, offset, language or info.language, prompt)
         if o.retry_dropped and o.vad_filter:
             # Speech VAD heard that no segment (kept or dropped) spans was never decoded into anything: whisper may
             # end a window's text early, and return nothing for the rest of it. whisper base wrote ONE segment,
             # 4.7-107.2 s, of a window joining five sentences said 100 s apart, and the last three were lost.
-            uncovered = _uncovered_speech(samples, spans)
-            for start, end in uncovered:
+            # Nor is speech inside a kept segment between its words: whisper base's segment of 49.0-77.4 s of
+            # blind3's g02 timed "...GATK haplotype color." to 62.7 s and "A batch is..." from 66.5 s, and left out
+            # the question asked between them ("And how big is a typical batch?", 63.9-66.1 s).
+            for start, end in _uncovered_speech(samples, spans):
                 segments += self._retry(samples, start, end, offset, language or info.language, prompt)
-            if uncovered:
-                segments.sort(key=lambda segment: segment.start)
+            segments = _in_time_order(segments)
         return segments, offset + info.duration, info.language
 
     def _retry(self, samples, start: float, end: float, offset: float, language: str | None,
-               prompt: dict) -> list[Segment]:
+               prompt: dict, again: int = 2) -> list[Segment]:
         """The window [start, end] of a chunk decoded again: each part of it between its long silences
         (``TranscriptionOptions.retry_longest_silence``) on its own, as ``_retry_part`` decodes it."""
         parts = _between_long_silences(samples, start, end, self.options.retry_longest_silence)
         return [segment for part_start, part_end in parts
-                for segment in self._retry_part(samples, part_start, part_end, offset, language, prompt)]
+                for segment in self._retry_part(samples, part_start, part_end, offset, language, prompt, again)]
 
     def _retry_part(self, samples, start: float, end: float, offset: float, language: str | None,
-                    prompt: dict) -> list[Segment]:
+                    prompt: dict, again: int = 2) -> list[Segment]:
         """The window [start, end] of a chunk decoded again alone, with temperature fallback, and without the
-        prompt too when that recovers less than half of it; what passes the hallucination filter is kept."""
+        prompt too when that recovers less than half of it; what passes the hallucination filter is kept. The
+        speech in the window that what is kept leaves unsaid is decoded again too, as a window of its own, up to
+        ``again`` times over (each time a smaller window: what was said around it is kept)."""
         clip = samples[int(start * SAMPLING_RATE):int(end * SAMPLING_RATE)]
         if len(clip) < SAMPLING_RATE // 2:
             return []
@@ -331,10 +340,32 @@ class Transcriber:
         def heard(raw_segments: list) -> float:
             return sum(raw.end - raw.start for raw in raw_segments)
 
-        kept = [raw for raw in self._decode_alone(clip, language, prompt) if self._confirmed(clip, raw, language, prompt)]
-        if any(prompt.values()) and heard(kept) < (end - start) / 2:
-            kept = max(kept, self._decode_alone(clip, language, {}), key=heard)
-        return [_segment(raw, offset + start) for raw in kept]
+        kept, recitals = [], []
+        for raw in self._decode_alone(clip, language, prompt):
+            # The prompt's words alone are judged by the window decoded without the prompt (``_confirmed`` would
+            # decode their own time again), which is decoded anyway when they are most of what was heard.
+            if self.options.check_prompted and _recited(raw.text, prompt):
+                recitals.append(raw)
+            elif self._confirmed(clip, raw, language, prompt):
+                kept.append(raw)
+        if recitals or (any(prompt.values()) and heard(kept) < (end - start) / 2):
+            unprompted = self._decode_alone(clip, language, {})
+            kept += [raw for raw in recitals
+                     if _said_too(raw.text, [other for other in unprompted if _overlap(raw, other)])]
+            kept.sort(key=lambda raw: raw.start)
+            if heard(kept) < (end - start) / 2:
+                kept = max(kept, unprompted, key=heard)
+        segments = [_segment(raw, offset + start) for raw in kept]
+        if again and kept:
+            # A retry may recover part of its window and drop the rest again: blind3's k07, 58.2-85.3 s, came back
+            # as 13.9 s of speech and a sparse segment over the other 13.1 s ("Loudly, for about a month... queue
+            # waits dropped..." and a question, lost). Recovering over half, it was not decoded without the prompt;
+            # the rest, a window of its own now, may be. Twice: that window's retry kept its first sentence alone.
+            said = [(start + said_from, start + said_to) for raw in kept for said_from, said_to in _said_spans(raw)]
+            for gap_start, gap_end in _uncovered_speech(samples, said, start, end):
+                segments += self._retry(samples, gap_start, gap_end, offset, language, prompt, again - 1)
+            segments.sort(key=lambda segment: segment.start)
+        return segments
 
     def _decode_alone(self, clip, language: str | None, prompt: dict) -> list:
         """Whisper's segments of ``clip`` (one window, decoded on its own with temperature fallback) that pass
@@ -348,12 +379,22 @@ class Transcriber:
         return [raw for raw in raw_segments if keep_segment(raw, o) and not sparse(raw, o)]
 
     def _confirmed(self, audio, raw, language: str | None, prompt: dict) -> bool:
-        """Whether a kept segment of ``audio`` is speech: decoded without a prompt, or whisper was sure, or its
-        window decoded without the prompt holds speech too (``TranscriptionOptions.prompt_doubt_no_speech``)."""
-        if not (self.options.check_prompted and any(prompt.values())) or not doubtful(raw, self.options):
+        """Whether a kept segment of ``audio`` is speech: decoded without a prompt, or whisper was sure and it says
+        more than the prompt's own words, or its window decoded without the prompt holds speech too
+        (``TranscriptionOptions.prompt_doubt_no_speech``) and, for a segment of the prompt's words alone, one of
+        them: a decoder that heard speech it did not follow may write the prompt over it. Decoded again with
+        blind3's k07 prompt, "And fair share?" came back as "Cluster Chat" (no-speech probability 0.33), which
+        speech passed; without it, as "with our own memory. And here she is.", neither word."""
+        if not (self.options.check_prompted and any(prompt.values())):
+            return True
+        recited = _recited(raw.text, prompt)
+        if not recited and not doubtful(raw, self.options):
             return True
         window = audio[int(raw.start * SAMPLING_RATE):int(raw.end * SAMPLING_RATE)]
-        return len(window) >= SAMPLING_RATE // 2 and bool(self._decode_alone(window, language, {}))
+        if len(window) < SAMPLING_RATE // 2:  # too short to decode alone
+            return not doubtful(raw, self.options)
+        unprompted = self._decode_alone(window, language, {})
+        return _said_too(raw.text, unprompted) if recited else bool(unprompted)
 
     def translate(self, audio: str, spans: list[tuple[float, float]], language: str) -> list[str | None]:
         """Each span of the recording (a sentence's start and end, seconds) in English, by whisper's translate
@@ -377,6 +418,34 @@ class Transcriber:
                     text = segment.text.strip()
                     english[inside[index]] = f"{english[inside[index]]} {text}" if english[inside[index]] else text
         return english
+
+
+def _words(text: str) -> set[str]:
+    """The words of ``text``, lower-cased, without their punctuation."""
+    return set(_WORD.findall(text.lower()))
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _recited(text: str, prompt: dict) -> bool:
+    """Whether ``text`` holds words and all of them are the prompt's (``prompt``: the decoder's keyword arguments)."""
+    said = _words(text)
+    return bool(said) and said <= _words(" ".join(value for value in prompt.values() if value))
+
+
+def _said_too(text: str, unprompted: list) -> bool:
+    """Whether whisper's segments of the same audio decoded without the prompt say one of ``text``'s words."""
+    return not _words(text).isdisjoint(_words(" ".join(segment.text for segment in unprompted)))
+
+
+def _overlap(segment, other) -> bool:
+    return segment.start < other.end and other.start < segment.end
+
+
+def _said_spans(raw) -> list[tuple[float, float]]:
+    """The stretches of a whisper segment's window its words are timed over; its whole span where it has none."""
+    return [(word.start, word.end) for word in raw.words] if raw.words else [(raw.start, raw.end)]
 
 
 def _first_pass_vad():
@@ -409,45 +478,66 @@ def _between_long_silences(samples: np.ndarray, start: float, end: float, longes
     return parts
 
 
-# Speech VAD hears outside every segment's span is decoded again only where this much of one stretch of it is
-# uncovered: VAD pads its speech by 0.4 s each side, and whisper's segments start and end a few tenths of a second
-# off the speech, so a shorter sliver beside a segment is the padding or that segment's own edge (decoded again,
-# it would give that segment's last word twice, or a "you"). On the dev set whisper base's segments leave 5-10
-# such slivers a talk, 0.75 s at most, and none longer. A word said alone, that short, is left lost.
+# Speech VAD hears outside every segment's words is decoded again only where this much of one stretch of it is
+# unsaid: VAD pads its speech by 0.4 s each side, and whisper's words start and end a few tenths of a second off
+# the speech, so a shorter sliver beside a word is the padding or that word's own edge (decoded again, it would
+# give a segment's last word twice, or a "you"). On the dev set whisper base's segments leave 5-10 such slivers a
+# talk, 0.75 s at most, and none longer; on blind3 its words leave 70-100 a talk (the pauses between them), 0.92 s
+# at most, but where speech was lost (2.75 s in g02). A word said alone, that short, is left lost.
 _UNCOVERED_SECONDS = 1.0
-# The window decoded again starts and ends this much beyond its uncovered speech (never into a segment's span),
-# so that a first or last sound VAD cut close is not cut off.
+# The window decoded again starts and ends this much beyond its uncovered speech (never into a word's time), so
+# that a first or last sound VAD cut close is not cut off.
 _UNCOVERED_PADDING = 0.2
 
 
-def _uncovered_speech(samples: np.ndarray, spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The windows (seconds of ``samples``) holding speech that the batched pass's VAD (``_first_pass_vad``) hears
-    and none of ``spans`` (whisper's segments of it) covers: where at least ``_UNCOVERED_SECONDS`` of one stretch
-    of speech lies outside them, from the first such stretch to the last between the same two segments (one
-    window, which ``Transcriber._retry`` cuts at its long silences), padded. A segment's span is taken as covering
-    all the speech in it, even what its text leaves out: aligning its words to the speech would be guesswork."""
+def _uncovered_speech(samples: np.ndarray, spans: list[tuple[float, float]], start: float = 0.0,
+                      end: float | None = None) -> list[tuple[float, float]]:
+    """The windows (seconds of ``samples``) of [start, end] (all of ``samples`` by default) holding speech that the
+    batched pass's VAD (``_first_pass_vad``) hears there and none of ``spans`` (whisper's words, or segments without
+    words) covers: where at least ``_UNCOVERED_SECONDS`` of one stretch of speech lies outside them, from the first
+    such stretch to the last between the same two spans (one window, which ``Transcriber._retry`` cuts at its
+    long silences), padded."""
     from faster_whisper.vad import get_speech_timestamps
 
-    duration = len(samples) / SAMPLING_RATE
-    gaps, covered_to = [], 0.0
-    for start, end in sorted(spans):
-        if start > covered_to:
-            gaps.append((covered_to, start))
-        covered_to = max(covered_to, end)
-    if covered_to < duration:
-        gaps.append((covered_to, duration))
+    end = len(samples) / SAMPLING_RATE if end is None else end
+    gaps, covered_to = [], start
+    for said_from, said_to in sorted(spans):
+        if said_from > covered_to:
+            gaps.append((covered_to, said_from))
+        covered_to = max(covered_to, said_to)
+    if covered_to < end:
+        gaps.append((covered_to, end))
     if not gaps:
         return []
-    speech = [(s["start"] / SAMPLING_RATE, s["end"] / SAMPLING_RATE)
-              for s in get_speech_timestamps(samples, _first_pass_vad())]
+    clip = samples[int(start * SAMPLING_RATE):int(end * SAMPLING_RATE)]
+    speech = [(start + s["start"] / SAMPLING_RATE, start + s["end"] / SAMPLING_RATE)
+              for s in get_speech_timestamps(clip, _first_pass_vad())]
     windows = []
     for gap_start, gap_end in gaps:
-        heard = [(max(start, gap_start), min(end, gap_end)) for start, end in speech
-                 if min(end, gap_end) - max(start, gap_start) >= _UNCOVERED_SECONDS]
+        heard = [(max(said_from, gap_start), min(said_to, gap_end)) for said_from, said_to in speech
+                 if min(said_to, gap_end) - max(said_from, gap_start) >= _UNCOVERED_SECONDS]
         if heard:
             windows.append((max(gap_start, heard[0][0] - _UNCOVERED_PADDING),
                             min(gap_end, heard[-1][1] + _UNCOVERED_PADDING)))
     return windows
+
+
+def _in_time_order(segments: list[Segment]) -> list[Segment]:
+    """``segments`` by start, each that another lies inside (decoded again from a pause between its words) cut in
+    two there: the sentences made of the segments' words, in their order, follow the words' time."""
+    pieces = []
+    for segment in segments:
+        inner = sorted(other.start for other in segments
+                       if segment.start < other.start and other.end < segment.end and other is not segment)
+        if not inner or not segment.words:
+            pieces.append(segment)
+            continue
+        parts: list[list[Word]] = [[] for _ in range(len(inner) + 1)]
+        for word in segment.words:
+            parts[sum(word.start >= start for start in inner)].append(word)
+        pieces += [replace(segment, start=part[0].start, end=part[-1].end, words=part,
+                           text="".join(word.word for word in part).strip()) for part in parts if part]
+    return sorted(pieces, key=lambda segment: segment.start)
 
 
 def _speech_only(samples: np.ndarray) -> np.ndarray:
