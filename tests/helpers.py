@@ -120,7 +120,7 @@ def writer_only_run(settings, library):
     from talksearch.indexer.pipeline import IndexRun
 
     run = IndexRun.__new__(IndexRun)
-    run.settings, run.library, run.reindex, run.for_api = settings, library, False, False
+    run.settings, run.library, run.reindex, run.api = settings, library, False, None
     run._placed, run._retiring, run._stored = set(), {}, False
     return run
 
