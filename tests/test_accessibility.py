@@ -247,13 +247,15 @@ STATUS_TEXT = "() => document.getElementById('results-status').textContent"
 
 def test_the_status_line_says_when_the_results_are_only_the_closest(browser, site):
     """A search no talk answers word for word lists the nearest moments under a note saying so: the status line (the
-    one live region) says the note before the count, or a screen reader hears that the words were found."""
+    one live region) says the note before the count, or a screen reader hears that the words were found. So is the
+    note that a typing slip was searched as the transcripts' word: it was shown, never said."""
     server, _, _ = site
     page = browser.new_page(viewport=DESKTOP)
     page.goto(f"{server.base}/")
     for query, note in (("zzqxjvw", "No talk searched says “zzqxjvw”: these are the closest in meaning or sound."),
                         (f'{QUERY} "purple elephant"',
-                         "No moment holds “purple elephant” word for word; these are the closest.")):
+                         "No moment holds “purple elephant” word for word; these are the closest."),
+                        ("chekpoint", "Searched for “checkpoint”: no talk says the words as typed.")):
         shown = query if '"' in query else f"“{query}”"  # a query with its own quotes as typed, not quoted again
         page.fill("#q", query)
         page.keyboard.press("Enter")
@@ -336,17 +338,116 @@ def test_embed_times_name_their_talk_and_paging_lands_on_the_first_new_result(br
 
 def test_the_first_tab_stop_skips_the_header_to_the_content(browser, site):
     """A keyboard user's first Tab shows a link past the header (the brand, the search box and its filters) to what
-    the page shows; following it puts the focus there (WCAG 2.4.1). There was none."""
+    the page shows; following it puts the focus there (WCAG 2.4.1). There was none; then the search page's landed on
+    <main>, which starts with the search form: it skipped the brand alone."""
     server, talk_id, _ = site
-    for path in ("/?q=checkpoint", f"/talks/{talk_id}"):
+    for path, target in (("/?q=checkpoint", "results"), (f"/talks/{talk_id}", "main")):
         page = browser.new_page(viewport=DESKTOP)
         page.goto(f"{server.base}{path}")
         page.keyboard.press("Tab")
         skip = page.evaluate("(() => { const a = document.activeElement; const r = a.getBoundingClientRect();"
                              " return [a.textContent, a.getAttribute('href'), r.top >= 0 && r.bottom <= innerHeight]; })()")
-        assert skip == ["Skip to the content", "#main", True], (path, skip)
+        assert skip == ["Skip to the content", f"#{target}", True], (path, skip)
         page.keyboard.press("Enter")
-        page.wait_for_function("document.activeElement.id === 'main'")
-        page.keyboard.press("Tab")  # on from the content, not from the header again
-        assert page.evaluate("document.activeElement.closest('header') === null"), path
+        page.wait_for_function(f"document.activeElement.id === '{target}'")
+        page.keyboard.press("Tab")  # on from the content, not from the header or the search form again
+        assert page.evaluate("document.activeElement.closest('header, form.search') === null"), path
         page.close()
+
+
+# --- the talk page's Find, its controls without scripts, its print; the inline player's failure ----------------------
+
+
+def test_find_marks_and_counts_only_the_moments_that_say_the_words(browser, site):
+    """A search within one talk ranks every moment of it by meaning: Find marked each one found ("Lunch was served in
+    the main hall." for "checkpoint") and counted them all. Only the moments that say the words (their snippet marks
+    them) are listed, counted and marked found, and in them only the sentences that say them; where the talk never
+    says them, its closest moments are listed as only that, none marked found."""
+    server, talk_id, _ = site
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{server.base}/talks/{talk_id}")
+    status = "() => document.getElementById('find-status').textContent"
+
+    def find(query: str) -> str:  # what the status line says once Find has answered (it empties it as it asks)
+        page.fill("#find-q", query)
+        page.press("#find-q", "Enter")
+        page.wait_for_function(status)
+        return page.evaluate(status)
+
+    said = find(QUERY)
+    found = page.locator(".s.hit").all_inner_texts()
+    assert found and all(QUERY in text.lower() for text in found), found
+    assert page.locator("[aria-describedby=find-found]").count() == len(found)
+    listed = page.locator("#find-hits li")
+    assert listed.count() and all(li.locator("mark").count() for li in listed.all()), listed.all_inner_texts()
+    assert re.fullmatch(rf"(The )?{listed.count()} (best )?moments (found )?in this talk(; more below)?\.", said), said
+    said = find("zebra giraffe")
+    assert said.startswith("This talk never says “zebra giraffe”; the "), said
+    assert page.locator("#find-hits li").count() and page.locator(".s.hit").count() == 0
+    assert page.locator("[aria-describedby]").count() == 0
+    page.close()
+
+
+def test_the_inline_player_says_when_the_browser_cannot_play_the_recording(browser, site, tmp_path):
+    """The search page's inline player sat silent at 0:00 on a recording the browser cannot play (an MPEG-TS, which
+    Chromium refuses with error 4): it says so as the talk page's does, with a link to the recording."""
+    server, _, _ = site
+    transport_stream = tmp_path / "talk.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=0x334455:s=160x90:r=2:d=4", "-f", "lavfi",
+                    "-i", "anullsrc=r=16000:cl=mono", "-t", "4", "-c:v", "mpeg2video", "-c:a", "mp2", "-f", "mpegts",
+                    str(transport_stream)], check=True)
+    page = browser.new_page(viewport=DESKTOP)
+    page.route("**/media/**", lambda route: route.fulfill(path=str(transport_stream), content_type="video/mp2t"))
+    page.goto(f"{server.base}/?q={QUERY}")
+    src = page.locator(".result").first.get_attribute("data-src")
+    page.locator(".result .play").first.click()
+    notice = page.locator(".result .player-slot [role=status]").first
+    notice.wait_for(timeout=30_000)
+    assert notice.inner_text() == "This browser could not play this recording. Open the recording."
+    assert notice.locator("a").get_attribute("href") == src
+    page.close()
+
+
+def test_without_scripts_the_talk_page_offers_no_control_that_needs_them(browser, site):
+    """Without scripts "Related moments in other talks" and "Follow along" did nothing, and each sentence was a
+    button (a Tab stop) that did nothing: they are the script's to show and make buttons, as Copy link is."""
+    server, talk_id, _ = site
+    for scripts in (False, True):
+        context = browser.new_context(viewport=DESKTOP, java_script_enabled=scripts)
+        page = context.new_page()
+        page.goto(f"{server.base}/talks/{talk_id}")
+        controls = [page.locator(selector).is_visible() for selector in ("#related-btn", "#follow", "#copy-moment")]
+        sentences = page.eval_on_selector_all(".transcript .s", "(all) => [...new Set(all.map((s) => "
+                                              "`${s.getAttribute('role')} ${s.getAttribute('tabindex')}`))]")
+        assert controls == [scripts] * 3, (scripts, controls)
+        assert sentences == (["button 0"] if scripts else ["null null"]), (scripts, sentences)
+        context.close()
+
+
+def test_a_found_sentence_prints_light_in_dark_mode(browser, site):
+    """Printing resets the colours to light whatever the system's: the found, spoken and marked ones too, which stayed
+    dark brown and navy on the white paper."""
+    server, talk_id, _ = site
+    context = browser.new_context(viewport=DESKTOP, color_scheme="dark")
+    page = context.new_page()
+    page.goto(f"{server.base}/talks/{talk_id}")
+    page.emulate_media(media="print")
+    colours = "['--hit', '--now', '--mark'].map((name) => getComputedStyle(document.documentElement).getPropertyValue(name).trim())"
+    printed_dark = page.evaluate(colours)
+    page.emulate_media(media="print", color_scheme="light")
+    assert printed_dark == page.evaluate(colours), printed_dark
+    context.close()
+
+
+def test_a_timeline_of_one_moment_says_one_moment():
+    """A talk that barely matches has its best moment alone on its timeline: "1 matching moment", not "moments"."""
+    from talksearch.service.rendering import render
+
+    talk = {"id": "t1", "title": TITLE, "duration": 60.0, "language": "en"}
+    moment = {"talk": talk, "start": 5.0, "end": 7.0, "page": "/talks/t1?t=5", "snippet": "a", "chapter": None,
+              "also_in": [], "translation_snippet": None}
+    for timeline, said in (([moment], "1 matching moment in"), ([moment, {**moment, "start": 30.0}], "2 matching moments in")):
+        html = render("results.html", response={"results": [{**moment, "timeline": timeline}], "group": "talk",
+                                                "offset": 0, "query": "a"},
+                      players={"t1": {"kind": "video", "src": "/media/t1.webm"}}, previous_query=None)
+        assert f'aria-label="{said} this talk"' in html, re.findall(r'aria-label="\d+ matching[^"]*"', html)

@@ -31,12 +31,12 @@
 
   // Screen readers announce what the search found (the count line, or why there is nothing), not the whole
   // list that each keystroke replaces: only #results-status is a live region. A note that the results are only the
-  // closest (no talk says the words, or none holds the quoted phrase) is said before the count, which alone would
-  // say that the words were found.
+  // closest (no talk says the words, or none holds the quoted phrase) or are of the query mended (a typing slip) is
+  // said before the count, which alone would say that the words were found as typed.
   let settling = null;  // an announcement waiting for the typing to settle
   function announce() {
     clearTimeout(settling);
-    const notes = [...results.querySelectorAll(".quotes-dropped, .words-not-found")];
+    const notes = [...results.querySelectorAll(".corrected, .quotes-dropped, .words-not-found")];
     const line = results.querySelector(".status .found") || results.querySelector(".status, .notice");
     status.textContent = [...notes, line].filter(Boolean).map((el) => el.textContent.replace(/\s+/g, " ").trim())
       .join(" ");
@@ -275,6 +275,16 @@
       if (el.localName === "video") el.setAttribute("playsinline", "");
       el.src = item.dataset.src;
       el.setAttribute("aria-label", title);
+      // A recording this browser cannot play (an MPEG-TS, a codec it lacks) or whose host fails: said, with a link to
+      // it, as the talk page says it (talk.js), where the player would sit at 0:00 and say nothing.
+      el.addEventListener("error", () => {
+        const note = document.createElement("p");
+        note.className = "notice";
+        note.setAttribute("role", "status");
+        note.append("This browser could not play this recording. ", Object.assign(document.createElement("a"),
+          { href: item.dataset.src.split("#")[0], textContent: "Open the recording" }), ".");
+        el.after(note);
+      }, { once: true });
       el.addEventListener("loadedmetadata", () => {
         // An mp3 without a seek table (VBR, no Xing/Info frame): the browser guesses its length from its first
         // frame and seeks by that guess, so the moment is scaled by the length the indexer measured, as on the talk

@@ -7,6 +7,14 @@
   const sentences = Array.from(transcript.querySelectorAll(".s"));
   const starts = sentences.map((s) => parseFloat(s.dataset.start));
   const follow = document.getElementById("follow");
+  // What this script alone makes work (talk.html leaves them out without it): Follow along, Related, and each
+  // sentence as a button to seek there, by keyboard too.
+  follow.closest("label").hidden = false;
+  document.getElementById("related-btn").hidden = false;
+  for (const s of sentences) {
+    s.tabIndex = 0;
+    s.setAttribute("role", "button");
+  }
   // A moment in the forms the server reads ?t= in (talksearch.timecode.link_seconds): 90, 1:30, 1:02:03, 15s, 1m30s;
   // a media fragment's "npt:" and ",end" are allowed. Anything else is 0, the start.
   function timeParam(value) {
@@ -308,15 +316,38 @@
     }
   });
 
-  // Find in this talk: a search restricted to this talk, best first, a page at a time; its moments are marked in
-  // the transcript.
+  // Find in this talk: a search restricted to this talk, best first, a page at a time. A search by meaning ranks
+  // every moment of the talk, so what Find lists, counts and marks in the transcript as found are the moments that
+  // say the words (their snippet marks them, as keyword search reads them); where none does, the closest in meaning
+  // or sound are listed instead, said to be only that, and none is marked found.
   const find = document.getElementById("find");
   const hits = document.getElementById("find-hits");
   const findStatus = document.getElementById("find-status");
   const more = document.getElementById("find-more");
   const moments = (n) => n === 1 ? "1 moment" : `${n} moments`;
   let finding = null;  // the search in flight: a newer one (or a cleared box) cancels it, so only the last one shows
-  let next = null;  // the query and offset of the next page of moments, while the API says there is one
+  // the query, the offset of the next page of moments while the API says there is one, and whether the list is of
+  // the moments that say the words (else the closest)
+  let next = null;
+
+  // The words a result's snippet marks (and its English's, for a talk indexed with --translate), as they are written
+  // in the passage: none where the passage is only close in meaning or sound.
+  function markedWords(r) {
+    const html = document.createElement("div");
+    html.innerHTML = (r.snippet || "") + " " + (r.translation_snippet || "");  // safe: escaped text and <mark>
+    return Array.from(html.querySelectorAll("mark"), (m) => m.textContent.toLowerCase());
+  }
+
+  // The found moment's sentences are marked, by more than colour (a screen reader is told a found sentence is one):
+  // those that say a marked word, or all of the passage where none does on its own (the words in its English).
+  function markFound(r, words) {
+    const inPassage = sentences.filter((s, i) => starts[i] >= r.start - 0.05 && starts[i] < r.end);
+    const saying = inPassage.filter((s) => words.some((w) => s.textContent.toLowerCase().includes(w)));
+    for (const s of saying.length ? saying : inPassage) {
+      s.classList.add("hit");
+      s.setAttribute("aria-describedby", "find-found");
+    }
+  }
 
   // The API's JSON answer to a request (`fetching`: its fetch, aborted by `signal`) as { body }, or why there is none
   // as { failed }, said as the search page says it (search.js): the API's own message; else the HTTP status of an
@@ -335,7 +366,9 @@
     }
   }
 
-  async function findPage(q, offset) {
+  // `saying`: whether the list is of the moments that say the words; unknown (undefined) for the first page, which
+  // decides it.
+  async function findPage(q, offset, saying) {
     finding?.abort();
     const asking = (finding = new AbortController());
     const p = new URLSearchParams({ q, talk: root.dataset.id, limit: "10", offset: String(offset) });
@@ -345,14 +378,12 @@
     // Said in the status line (role=status, which screen readers announce), not as bare text in the list.
     if (answer.failed) { findStatus.textContent = answer.failed; return; }
     const body = answer.body;
+    const page = body.results.map((r) => ({ r, words: markedWords(r) }));
+    saying ??= page.some(({ words }) => words.length);
     const before = hits.childElementCount;
-    for (const r of body.results) {
-      // marked by more than colour: a screen reader is told a found sentence is one
-      sentences.forEach((s, i) => {
-        if (starts[i] < r.start - 0.05 || starts[i] >= r.end) return;
-        s.classList.add("hit");
-        s.setAttribute("aria-describedby", "find-found");
-      });
+    for (const { r, words } of page) {
+      if (saying && !words.length) continue;  // only close in meaning: not what was asked to be found
+      if (saying) markFound(r, words);
       const li = item("?t=" + r.start, r.start, "", "", true, r.talk.language,
                       `Play from ${clock(r.start)}: ${sentenceStart(r.start)}`);
       const snippet = document.createElement("span");
@@ -368,16 +399,20 @@
       hits.append(li);
     }
     const shown = hits.childElementCount;
-    next = body.next_offset == null ? null : { q, offset: body.next_offset };
+    // The ranking puts the moments that say the words first, mostly: a page of them without one is past the last.
+    const onward = body.next_offset != null && (!saying || shown > before);
+    next = onward ? { q, offset: body.next_offset, saying } : null;
     more.hidden = !next;
     // With more to come these are the best moments so far, not all the talk has: said so, not "10 found".
     findStatus.textContent = !shown ? "Not found in this talk."
       // the nearest moments by meaning or sound only: said so, as the search page says it (words_found)
-      : body.words_found === false ? `This talk never says “${q}”; the ${moments(shown)} closest in meaning or sound.`
+      : !saying ? (body.words_found === false ? `This talk never says “${q}”` : `None of this talk’s best moments says “${q}”`) +
+                  `; the ${moments(shown)} closest in meaning or sound.`
       : next ? `The ${shown === 1 ? "best moment" : `${shown} best moments`} in this talk; more below.`
       : `${moments(shown)} found in this talk.`;
-    // After "More": on to the first new moment, as the button may have gone (the last page) and taken focus with it.
-    if (offset && shown > before) hits.children[before].querySelector("a").focus();
+    // After "More": on to the first new moment, as the button may have gone (the last page) and taken focus with it;
+    // to the last one where that page added none.
+    if (offset) hits.children[shown > before ? before : shown - 1]?.querySelector("a").focus();
   }
 
   find.addEventListener("submit", (event) => {
@@ -394,7 +429,7 @@
     if (!q) { finding?.abort(); return; }
     return findPage(q, 0);
   });
-  more.addEventListener("click", () => { if (next) findPage(next.q, next.offset); });
+  more.addEventListener("click", () => { if (next) findPage(next.q, next.offset, next.saying); });
 
   // Related: moments in other talks about what is being said now.
   const related = document.getElementById("related");
