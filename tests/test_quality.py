@@ -219,6 +219,34 @@ def test_a_query_naming_a_talk_by_a_first_name_finds_the_moment_not_the_introduc
     assert found[0].text.startswith("A firmware bug made the machines forget"), [r.text for r in found]
 
 
+def test_a_quoted_phrase_starts_the_moment_at_the_sentence_that_says_it(tmp_path):
+    """A blind probe (tutorials): 'what does "no matches for kind" mean after kubectl apply?' landed 8.4 s early,
+    on the sentence before the error's, which the rest of the question matched better by meaning. The phrase
+    typed in quotes is where the moment is."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.search.ranking import RankingOptions
+    from talksearch.search.searcher import Searcher
+
+    operator = _said("Writing a Kubernetes Operator", "Ana Lima", [
+        "First we generate the project and its custom resource with the scaffolding tool.",
+        "After kubectl apply, the meaning of the manifest is checked by the API server.",
+        "Often it fails with no matches for kind, because the definitions were never installed.",
+        "So install them first with make install, and apply the sample again."])
+    other = _said("Helm Charts for Research Services", "Tom Reid", [
+        "A chart bundles the manifests of a service with its default values.",
+        "We keep one values file for each cluster we run."])
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", [operator, other], embedder,
+                                    quality.talksearch_cut(PassageOptions()))
+    try:
+        found = Searcher(library, embedder, RankingOptions()).search(
+            'what does "no matches for kind" mean after kubectl apply?', 3).results
+    finally:
+        library.close()
+    assert found[0].text.startswith("Often it fails with no matches for kind"), [r.text for r in found]
+
+
 def test_a_query_naming_a_talks_speaker_or_event_found_words_and_its_year_names_that_years_event(tmp_path):
     """A hunt: "Klaus Weber" put his talk first, by his name (which no transcript says), and every page said "No
     talk searched says “Klaus Weber”: these are the closest in meaning or sound". And "Datacenter Summit 2024"

@@ -434,12 +434,18 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
 
     A window of sentences is found by what any of its sentences says, but a link should land on that sentence:
     each sentence is scored by its own embedding's cosine with the query plus the words it shares with it (and,
-    in a talk not in English, the ``multilingual_part`` model's cosine alone).
+    in a talk not in English, the ``multilingual_part`` model's cosine alone); of a query with "quoted phrases",
+    only the sentences holding them, where one does.
     A caller whose query is itself a passage (related moments) should not snap: all its sentences match alike.
     """
     sentences = library.passages_within(hit.talk_id, hit.start, hit.end, kind="sentence")
     if len(sentences) < 2:
         return hit
+    if quoted_phrases(text):
+        # a "quoted phrase" is where the moment is: the rest of a question ('what does "no matches for kind" mean
+        # after kubectl apply?') may match the sentence before it better. Said across two sentences, by none alone.
+        holding = library.holding_phrases([s.passage_id for s in sentences], text) or ()
+        sentences = [s for s in sentences if s.passage_id in holding] or sentences
     vectors = library.passage_vectors([s.passage_id for s in sentences])
     cosine = vectors @ vector
     if multilingual_part and o.snap_multilingual_weight and hit.talk_id in library.talks_not_in_english():
