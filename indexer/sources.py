@@ -872,8 +872,8 @@ class Sources:
         copy_of = recorded[0] if recorded and recorded[1] else None
         moved_from = recorded[0] if recorded and not recorded[1] and known else None
         displaced = self._displaced(key, given, resolved)
-        if known and moved_from is None and (copy_of is None or displaced is None):
-            return None  # at its talk's path, or a copy met elsewhere that takes no talk's place: skipped
+        if known and moved_from is None and copy_of is None:
+            return None  # at its talk's path: skipped (a copy met elsewhere is skipped below, naming what it copies)
         _require_recording(resolved)
         info = _by_the_recording(_sidecar_info(path.with_suffix(".info.json")), resolved)
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
