@@ -189,15 +189,25 @@ def _said(title: str, speaker: str, lines: list[str]) -> quality.CachedTalk:
     return quality.CachedTalk(row, "en", at, segments)
 
 
-def test_a_query_naming_a_talk_by_a_first_name_finds_the_moment_not_the_introduction(tmp_path):
-    """"Fiona's talk where …": the name is said in the talk's introduction alone, which the whole query found
-    first ("Hello, my name is Fiona Byrne, and this talk is about …"). The talk named, the rest of the query
-    finds the moment in it (bench/names: R@5 0.90 → 1.00, docs/benchmarks.md)."""
+def _searched(tmp_path, talks: list[quality.CachedTalk], query: str) -> list:
+    """The first three results of ``query`` in a library of ``talks``, as the service ranks them."""
     from talksearch.embedding import Embedder
     from talksearch.indexer.passages import PassageOptions
     from talksearch.search.ranking import RankingOptions
     from talksearch.search.searcher import Searcher
 
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", talks, embedder, quality.talksearch_cut(PassageOptions()))
+    try:
+        return Searcher(library, embedder, RankingOptions()).search(query, 3).results
+    finally:
+        library.close()
+
+
+def test_a_query_naming_a_talk_by_a_first_name_finds_the_moment_not_the_introduction(tmp_path):
+    """"Fiona's talk where …": the name is said in the talk's introduction alone, which the whole query found
+    first ("Hello, my name is Fiona Byrne, and this talk is about …"). The talk named, the rest of the query
+    finds the moment in it (bench/names: R@5 0.90 → 1.00, docs/benchmarks.md)."""
     capping = _said("Power Capping on a Campus Cluster", "Fiona Byrne", [
         "Hello, my name is Fiona Byrne, and this talk is about power capping on our campus cluster.",
         "We cap every node at four hundred watts during the day.",
@@ -208,14 +218,7 @@ def test_a_query_naming_a_talk_by_a_first_name_finds_the_moment_not_the_introduc
         "Good morning, I am Tobias Berg and I look after our GPU partition.",
         "Fair share alone let one group hold every GPU for a week.",
         "We now cap each group at a quarter of the cards."])
-    embedder = Embedder("all-MiniLM-L6-v2")
-    library = quality.build_library(tmp_path / "library", [capping, gpus], embedder,
-                                    quality.talksearch_cut(PassageOptions()))
-    try:
-        found = Searcher(library, embedder, RankingOptions()).search(
-            "Fiona's talk where the power limit was lost after a restart", 3).results
-    finally:
-        library.close()
+    found = _searched(tmp_path, [capping, gpus], "Fiona's talk where the power limit was lost after a restart")
     assert found[0].text.startswith("A firmware bug made the machines forget"), [r.text for r in found]
 
 
@@ -223,11 +226,6 @@ def test_a_quoted_phrase_starts_the_moment_at_the_sentence_that_says_it(tmp_path
     """A blind probe (tutorials): 'what does "no matches for kind" mean after kubectl apply?' landed 8.4 s early,
     on the sentence before the error's, which the rest of the question matched better by meaning. The phrase
     typed in quotes is where the moment is."""
-    from talksearch.embedding import Embedder
-    from talksearch.indexer.passages import PassageOptions
-    from talksearch.search.ranking import RankingOptions
-    from talksearch.search.searcher import Searcher
-
     operator = _said("Writing a Kubernetes Operator", "Ana Lima", [
         "First we generate the project and its custom resource with the scaffolding tool.",
         "After kubectl apply, the meaning of the manifest is checked by the API server.",
@@ -236,14 +234,7 @@ def test_a_quoted_phrase_starts_the_moment_at_the_sentence_that_says_it(tmp_path
     other = _said("Helm Charts for Research Services", "Tom Reid", [
         "A chart bundles the manifests of a service with its default values.",
         "We keep one values file for each cluster we run."])
-    embedder = Embedder("all-MiniLM-L6-v2")
-    library = quality.build_library(tmp_path / "library", [operator, other], embedder,
-                                    quality.talksearch_cut(PassageOptions()))
-    try:
-        found = Searcher(library, embedder, RankingOptions()).search(
-            'what does "no matches for kind" mean after kubectl apply?', 3).results
-    finally:
-        library.close()
+    found = _searched(tmp_path, [operator, other], 'what does "no matches for kind" mean after kubectl apply?')
     assert found[0].text.startswith("Often it fails with no matches for kind"), [r.text for r in found]
 
 
