@@ -47,11 +47,13 @@ _INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})>")
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
 # Markup: WebVTT's and SubRip's own tags (and SSA's {\an8}), by name: "x<y & y>z" in what was said is text.
 _TAG = re.compile(r"</?(?:b|c|font|i|lang|ruby|rt|s|u|v)(?:[.\s][^>]*)?>|\{\\[^}]*\}", re.I)
-# Whole bracketed sound descriptions, and music notes: [Music], [Applause], (laughter), ♪ ... ♪. A bracket is a
-# sound cue only where it starts a word ("he said [laughs] so"): "x[0]" or "y[1][2]" is what was said.
+# Whole bracketed sound descriptions, and music notes with what they wrap: [Music], [Applause], (laughter),
+# ♪ upbeat intro music ♪ (a session's hold music was a searchable sentence, "soft piano"; sung words in a talk's
+# captions are no moment to find either). A bracket is a sound cue only where it starts a word ("he said [laughs]
+# so"): "x[0]" or "y[1][2]" is what was said.
 _SOUND = re.compile(
     r"(?<![^\s(\[{«“‘\"'])(?:\[[^\]]*\])+"
-    r"|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫]+",
+    r"|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫][^♪♫\n]*[♪♫]|[♪♫]+",
     re.I,
 )
 # ">> " and "- " (or "-" before a word: "-Yes.") mark a change of speaker in broadcast captions; a "-" before a digit

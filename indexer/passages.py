@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from talksearch.library import Passage, Segment, chapter_at, with_translation
+from talksearch.library import Passage, Segment, chapter_at, chapter_index, with_translation
 
 # Sentence ends in the scripts whisper writes: Latin and most others, Chinese and Japanese (full-width), Arabic
 # and Urdu, Devanagari. Without the full-width ones a Chinese transcript's sentences ran together up to the length
@@ -102,14 +102,19 @@ def _punctuated(words: list) -> bool:
     return len(words) < 60 or ends * 60 >= len(words)
 
 
-def make_passages(sentences: list[Segment], options: PassageOptions | None = None) -> list[Passage]:
+def make_passages(sentences: list[Segment], options: PassageOptions | None = None,
+                  chapters: list[dict] | None = None) -> list[Passage]:
+    """Windows of sentences from each sentence on, and each sentence. A window ends at a long silence and at the
+    start of one of ``chapters`` (the talk's): a session's recording ran one talk's last words into the next's first."""
     options = options or PassageOptions()
     passages = []
     for first in range(len(sentences)):
         window = [sentences[first]]
+        chapter = chapter_index(chapters, window[0].start)
         for sentence in sentences[first + 1 : first + options.window_sentences]:
             if (sum(len(s.text.split()) for s in window) >= options.max_window_words
-                    or sentence.start - window[-1].end > options.max_window_gap_seconds):
+                    or sentence.start - window[-1].end > options.max_window_gap_seconds
+                    or chapter_index(chapters, sentence.start) != chapter):
                 break
             window.append(sentence)
         passages.append(Passage(window[0].start, window[-1].end, " ".join(s.text for s in window), "window",

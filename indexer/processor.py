@@ -163,7 +163,7 @@ class TalkProcessor:
             talk.transcript_source = f"whisper {whisper_name}"
         sentences = split_sentences(segments, self.passage_options)
         translate_seconds = self._translate(fetched, sentences) if self.settings.translate else 0.0
-        passages = make_passages(sentences, self.passage_options)
+        passages = make_passages(sentences, self.passage_options, talk.chapters)
         embeddings, tokens = self._embed(embedding_texts(passages, asdict(talk), self.passage_options), on_embedded)
         talk.embed_model = self.embedder.name
         # (the talk's chunk logs stay until the writer has committed it: a talk waiting behind a slow commit, its

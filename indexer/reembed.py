@@ -241,7 +241,7 @@ class Reembedding:
         """``talk`` committed to the new library with ``sentences`` cut into passages and embedded (with
         ``replace_earlier``, in place of the record it has; ``replaces``: another talk it takes the place of); the
         number of passages."""
-        passages = make_passages(sentences, self.passage_options)
+        passages = make_passages(sentences, self.passage_options, talk.chapters)
         talk = replace(talk, embed_model=self.embedder.name)
         embeddings, tokens = self.embedder.passages_with_tokens(
             embedding_texts(passages, asdict(talk), self.passage_options))

@@ -594,10 +594,11 @@ def test_what_was_said_before_a_colon_is_no_speaker(tmp_path):
 
 def test_sound_cues_are_still_dropped_and_name_no_speaker_in_captions_with_labels(tmp_path):
     srt = _srt("[Applause]", "Jane Doe: [laughs] Thank you.", "(laughter)", "[Applause] Jane Doe: So, storage.",
-               "[Jane Doe] Erasure coding.", "♪ ♪")
+               "[Jane Doe] Erasure coding.", "♪ ♪", "♪ upbeat intro music ♪", "Jane Doe: ♫ soft piano ♫ Back to it.")
     segments = _loaded(tmp_path, "talk.srt", srt, "srt")
     assert [(s.text, s.speaker) for s in segments] == [
-        ("Thank you.", "Jane Doe"), ("So, storage.", "Jane Doe"), ("Erasure coding.", "Jane Doe")]
+        ("Thank you.", "Jane Doe"), ("So, storage.", "Jane Doe"), ("Erasure coding.", "Jane Doe"),
+        ("Back to it.", "Jane Doe")]
 
 
 def test_a_subrip_export_with_speakers_reads_back_with_the_same_words_and_speakers(tmp_path):

@@ -914,3 +914,34 @@ def test_a_long_talks_passages_are_embedded_a_part_at_a_time_and_said_so(monkeyp
 
     assert parts.shape == whole.shape and np.allclose(parts, whole, atol=1e-5)
     assert [t.tokens for t in part_tokens] == [t.tokens for t in whole_tokens]
+
+
+@pytest.mark.unit
+def test_a_moment_starting_just_before_a_chapter_is_that_chapters():
+    """A session recording (a hunt): whisper starts a sentence a few tenths of a second before its words, and a
+    description's chapter times are whole seconds, so "Hello, I'm Tomasz Wielki" at 155.42 was credited to the
+    coffee break before his talk's chapter at 155.567: exactly the moment a search for his name finds."""
+    from talksearch.library import chapter_at
+
+    chapters = [{"start_time": 0, "end_time": 60, "title": "Starting soon"},
+                {"start_time": 60, "end_time": 155.567, "title": "Coffee break"},
+                {"start_time": 155.567, "title": "Talk 2"}]
+    assert chapter_at(chapters, 155.42) == "Talk 2"
+    assert chapter_at(chapters, 59.66) == "Coffee break"
+    assert chapter_at(chapters, 150.0) == "Coffee break"  # well inside the break: still its
+    assert chapter_at(chapters, 3.0) == "Starting soon"
+    assert chapter_at([{"start_time": 10, "end_time": 20, "title": "Only"}], 20.5) is None  # past the last one's end
+    assert chapter_at([{"start_time": 10, "end_time": 20, "title": "Only"}], 19.8) == "Only"  # its last second
+
+
+@pytest.mark.unit
+def test_a_window_never_runs_from_one_chapter_into_the_next():
+    """A session recording (a hunt): "Yes it does … seeks are expensive. Hi, everybody." was one passage, the end of
+    one talk's Q&A and the first words of the next talk, across the applause between them."""
+    said = [Segment(188.65, 196.0, "Yes it does, seeks are expensive."), Segment(200.87, 202.11, "Hi, everybody."),
+            Segment(202.5, 206.0, "I will talk about backups.")]
+    chapters = [{"start_time": 120, "end_time": 201.175, "title": "Q&A"}, {"start_time": 201.175, "title": "Talk 3"}]
+    windows = make_passages(said, PassageOptions(window_sentences=2, sentence_passages=False), chapters)
+    assert [(p.start, p.end) for p in windows] == [(188.65, 196.0), (200.87, 206.0), (202.5, 206.0)]
+    unchaptered = make_passages(said, PassageOptions(window_sentences=2, sentence_passages=False))
+    assert [(p.start, p.end) for p in unchaptered] == [(188.65, 202.11), (200.87, 206.0), (202.5, 206.0)]

@@ -93,12 +93,26 @@ class Talk:
         return talk_id(self.archive_id)
 
 
+# Whisper starts a sentence a few tenths of a second before its first word, and a description's chapter times are
+# whole seconds: a moment starting this little before a chapter is that chapter's first (a session's speaker
+# introducing themselves was credited to the coffee break before their talk, the moment a search for them finds).
+CHAPTER_LEAD = 1.0
+
+
 def chapter_at(chapters: list[dict], seconds: float) -> str | None:
-    """The title of the chapter (``Talk.chapters``) that ``seconds`` falls in, or None."""
-    for chapter in chapters or []:
-        # a last chapter may have no end (a feed's chapters file, a talk of unknown length): it runs to the end
-        if (chapter.get("start_time") or 0) <= seconds < (chapter.get("end_time") or float("inf")):
-            return chapter.get("title")
+    """The title of the chapter (``Talk.chapters``) that a moment starting at ``seconds`` is in (the next one, where
+    that starts within ``CHAPTER_LEAD``), or None."""
+    index = chapter_index(chapters, seconds)
+    return None if index is None else chapters[index].get("title")
+
+
+def chapter_index(chapters: list[dict], seconds: float) -> int | None:
+    """Which of ``chapters`` a moment starting at ``seconds`` is in (``chapter_at``), or None."""
+    for at in (seconds + CHAPTER_LEAD, seconds):  # past the last chapter's end, the moment's own second
+        for index, chapter in enumerate(chapters or []):
+            # a last chapter may have no end (a feed's chapters file, a talk of unknown length): it runs to the end
+            if (chapter.get("start_time") or 0) <= at < (chapter.get("end_time") or float("inf")):
+                return index
     return None
 
 
