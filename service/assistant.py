@@ -73,8 +73,9 @@ or "why checkpoints go to object storage": the search matches meaning as well as
 "quoted phrases" around words that must appear exactly (names, acronyms). Do not add words like "talk about"
 or "video". Filters narrow to talks by speaker, event, channel, language or publication date (use
 list_talks to see the values). Each result is one moment: the talk (its speakers, its spoken `language`), start
-and end in seconds, the transcript text as spoken, `translation`, its English for a talk indexed with a
-translation (else null), `score` (higher is closer), and `link`, which plays the talk at that moment."""
+and end in seconds, the transcript text as spoken, `speaker` (who says it, where the talk's captions name
+speakers), `translation`, its English for a talk indexed with a translation (else null), `score` (higher is
+closer), and `link`, which plays the talk at that moment."""
 
 TRANSCRIPT_DESCRIPTION = """The transcript of one talk as timed sentences (start and end in seconds).
 
@@ -104,6 +105,8 @@ class FoundMoment(BaseModel):
     start: float = Field(description="seconds from the talk's start")
     end: float
     text: str = Field(description="What is said, from the transcript")
+    speaker: str | None = Field(None, exclude_if=lambda speaker: speaker is None,
+                                description=SearchResult.model_fields["speaker"].description)
     translation: str | None = SearchResult.model_fields["translation"]  # as the HTTP API's search names it
     # The HTTP API's SearchResult.score, which has no description of its own to reuse
     score: float = Field(description=(
@@ -533,7 +536,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             raise ToolError(str(exc)) from None
         base = _service_base(ctx)
         moments = [FoundMoment(talk=_ref(r.talk, base),
-                               start=r.start, end=r.end, text=r.text, translation=r.translation, score=r.score,
+                               start=r.start, end=r.end, text=r.text, speaker=r.speaker,
+                               translation=r.translation, score=r.score,
                                chapter=r.chapter,
                                link=_absolute(base, r.link), page=_absolute(base, r.page))
                    for r in response.results]

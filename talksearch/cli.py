@@ -470,8 +470,10 @@ def search_command(query, limit, offset, as_json, library, languages, group, **f
         # one result per talk (--group talk): the talk's other moments that match, as the pages' timeline shows them
         others = [clock(m.start) for m in r.timeline or [] if m.start != r.start]
         also_at = f"\n       also at: {', '.join(others)}" if others else ""
-        say(f"{clock(r.start):>6}  {printable(r.talk.title)}{chapter}\n       {printable(r.text)}{english}\n       "
-            f"{printable(r.link)}{also_at}{copies}")
+        # who says it, when the captions name the speaker: as the talk page labels a sentence
+        said_by = f"{printable(r.speaker)}: " if r.speaker else ""
+        say(f"{clock(r.start):>6}  {printable(r.talk.title)}{chapter}\n       {said_by}{printable(r.text)}{english}"
+            f"\n       {printable(r.link)}{also_at}{copies}")
 
 
 # /api/talks's bounds (service.params.TALKS_OFFSET_MAX, the route's limit and Settings.talks_limit's), written out

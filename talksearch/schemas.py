@@ -22,7 +22,7 @@ _RESULT_EXAMPLE = {
     "text": "The checkpoints now go straight to an object storage bucket. Each rank uploads its own part.",
     "snippet": "The <mark>checkpoints</mark> now go straight to an <mark>object</mark> <mark>storage</mark> bucket. "
                "Each rank uploads its own part.",
-    "score": 0.02439, "link": "https://example.org/talks/checkpointing.ogg#t=7",
+    "speaker": None, "score": 0.02439, "link": "https://example.org/talks/checkpointing.ogg#t=7",
     "page": "/talks/3f2a9c1d0b7e?t=7", "timeline": None,
 }
 
@@ -74,6 +74,9 @@ class SearchResult(BaseModel):
     start: float = Field(description="seconds from the talk's start where the passage begins")
     end: float
     text: str
+    speaker: str | None = Field(None, description=(
+        "Who says the passage's first sentence, when the talk's captions name its speakers (WebVTT voices); null "
+        "otherwise (a transcript by whisper names nobody: the talk's `speakers` are in `talk`)."))
     snippet: str = Field(
         "", description="The passage as safe HTML: text escaped, the query's words wrapped in <mark></mark>."
     )

@@ -13,7 +13,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +186,7 @@ class Library(VectorSync):
         self._scopes: dict[tuple, SearchScope] = {}  # search_scope's, newest last
         self._talk_names: tuple[tuple, list[tuple[str, list[str], str]]] | None = None  # talk_names(), cached
         self._not_english: tuple[tuple, frozenset[str]] | None = None  # talks_not_in_english(), cached
+        self._voices: tuple[tuple, list[tuple[str, str]]] | None = None  # caption_speakers(), cached
         # sound_vocabularies(), cached
         self._vocabulary: dict[str, tuple[list[str], pronunciation.Sounds]] | None = None
 
@@ -734,7 +735,7 @@ class Library(VectorSync):
         return _talk_from_row(row) if row else None
 
     def talks(self, limit: int | None = None, offset: int = 0, filters: TalkFilter | None = None) -> list[StoredTalk]:
-        where, params = (filters or TalkFilter()).sql()
+        where, params = self._where(filters or TalkFilter())
         rows = self.db.execute(
             # Newest first: the date published, else the day indexed (a recording with no date is new the night it
             # is indexed: sorted last, it would never reach the first page or the talks feed of a large library)
@@ -745,8 +746,48 @@ class Library(VectorSync):
         return [_talk_from_row(r) for r in rows]
 
     def talk_ids(self, filters: TalkFilter) -> set[str]:
-        where, params = filters.sql()
+        where, params = self._where(filters)
         return {r[0] for r in self.db.execute(f"SELECT id FROM talks WHERE {where}", params)}
+
+    def _where(self, filters: TalkFilter) -> tuple[str, list]:
+        """``filters.sql()``, with a speaker also matching the talks whose captions name that speaker (a WebVTT
+        voice: ``caption_speakers``), not only those whose details list them: a panel's captions often name who
+        speaks where its page names nobody. A talk matches whole, as it does by its details."""
+        if not filters.speakers:
+            return filters.sql()
+        others, params = replace(filters, speakers=()).sql()
+        listed, listed_params = TalkFilter(speakers=filters.speakers).sql()
+        asked = {fold(name) for name in filters.speakers}
+        voiced = sorted({talk for name, talk in self.caption_speakers() if fold(name) in asked})
+        return (f"{others} AND ({listed} OR talks.id IN (SELECT value FROM json_each(?)))",
+                [*params, *listed_params, json.dumps(voiced)])
+
+    def caption_speakers(self) -> list[tuple[str, str]]:
+        """Every speaker the talks' captions name for a sentence, with the talk: (name as spelt, talk id), once
+        each. Read once per change of the catalog (as ``talk_names``): a filter by speaker asks for them with every
+        query, and finding them reads every sentence."""
+        if self.format < 4:  # an older catalog records no speakers (Library.segments)
+            return []
+        key = (self._data_version(), self.db.total_changes)
+        if self._voices is None or self._voices[0] != key:
+            rows = self.db.execute("SELECT DISTINCT speaker, talk_id FROM segments WHERE speaker IS NOT NULL")
+            self._voices = (key, [(r[0], r[1]) for r in rows if isinstance(r[0], str) and r[0].strip()])
+        return self._voices[1]
+
+    def speakers_at(self, hits: Iterable[PassageHit]) -> dict[int, str]:
+        """Per passage, the speaker its captions name for its first sentence; a passage whose first sentence names
+        none (a whisper transcript names nobody) is left out."""
+        voiced = {talk for _, talk in self.caption_speakers()}
+        found: dict[int, str] = {}
+        for hit in hits:
+            if hit.talk_id not in voiced:
+                continue
+            # the sentence the passage starts with: a passage starts at its first sentence's start (indexer.passages)
+            row = self.db.execute("SELECT speaker FROM segments WHERE talk_id = ? AND start_time <= ? "
+                                  "ORDER BY start_time DESC LIMIT 1", (hit.talk_id, hit.start + 0.001)).fetchone()
+            if row is not None and row[0]:
+                found[hit.passage_id] = row[0]
+        return found
 
     def search_scope(self, talks: Collection[str]) -> SearchScope | None:
         """What a search limited to ``talks`` searches within, or None when they are a large part of the
@@ -774,7 +815,7 @@ class Library(VectorSync):
         return {r["id"]: _talk_from_row(r) for r in rows}
 
     def count_talks(self, filters: TalkFilter | None = None) -> int:
-        where, params = (filters or TalkFilter()).sql()
+        where, params = self._where(filters or TalkFilter())
         return self.db.execute(f"SELECT count(*) FROM talks WHERE {where}", params).fetchone()[0]
 
     def talk_names(self) -> list[tuple[str, list[str], str]]:
@@ -800,9 +841,9 @@ class Library(VectorSync):
         accents and case aside (SQLite's NOCASE put "Émile" and "Łukasz" after "Zoë"). A name is listed once, as
         most of its talks spell it (a tie: the spelling that reads first), since its filter matches every spelling
         (``TalkFilter``): "Jose Garcia", "jose garcia" and "José García" were three options that filtered alike."""
-        def distinct(sql: str) -> list[str]:
+        def distinct(sql: str, more: Iterable[tuple[str, int]] = ()) -> list[str]:
             spellings: dict[str, tuple[int, str]] = {}  # folded name: (-talks, spelling), the least is listed
-            for value, talks in self.db.execute(sql):
+            for value, talks in [*self.db.execute(sql), *more]:
                 if value and isinstance(value, str):
                     key = fold(value)
                     spellings[key] = min(spellings.get(key, (0, value)), (-talks, value))
@@ -811,8 +852,9 @@ class Library(VectorSync):
         return {
             "channels": distinct("SELECT channel, count(*) FROM talks GROUP BY channel"),
             "events": distinct("SELECT event, count(*) FROM talks GROUP BY event"),
+            # the talks' listed speakers, and those their captions name (which the speaker filter finds too)
             "speakers": distinct("SELECT value, count(DISTINCT talks.id) FROM talks, json_each(talks.speakers) "
-                                 "GROUP BY value"),
+                                 "GROUP BY value", Counter(name for name, _ in self.caption_speakers()).items()),
             "languages": distinct("SELECT language, count(*) FROM talks GROUP BY language"),
         }
 

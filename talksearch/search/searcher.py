@@ -575,12 +575,13 @@ class Searcher:
         repeated = [r for h, _ in hits for r in repeats.get(h.passage_id, ())]
         talks = library.talks_by_id([h.talk_id for h, _ in hits] + [r.talk_id for r in repeated])
         marked = snippets(library, text, {h.passage_id: h.text for h, _ in hits})
+        speakers = library.speakers_at(h for h, _ in hits)
         # A translated talk's query words may be only in its English: that is marked the same way.
         marked_english = snippets(library, text, {h.passage_id: h.translation for h, _ in hits if h.translation})
         return [
             SearchResult(
                 talk=talk_summary(talks[h.talk_id]), start=round(h.start, 2), end=round(h.end, 2), text=h.text,
-                snippet=marked.get(h.passage_id, ""), translation=h.translation,
+                speaker=speakers.get(h.passage_id), snippet=marked.get(h.passage_id, ""), translation=h.translation,
                 translation_snippet=marked_english.get(h.passage_id), score=round(score, 5),
                 link=link_at(talks[h.talk_id], h.start, self.served, self.base),
                 page=page_at(h.talk_id, h.start, self.base), chapter=chapter_at(talks[h.talk_id].chapters, h.start),
