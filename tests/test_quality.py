@@ -238,6 +238,29 @@ def test_a_quoted_phrase_starts_the_moment_at_the_sentence_that_says_it(tmp_path
     assert found[0].text.startswith("Often it fails with no matches for kind"), [r.text for r in found]
 
 
+def test_of_sentences_matching_alike_a_moment_starts_at_the_later(tmp_path):
+    """A question's words are shared alike by the sentence that sets a moment up and the one that answers it, which
+    comes after (blind6: "why does the KV cache take so much memory" landed on "...specifically the key value cache",
+    4.8 s before the answer). Of two sentences the query matches nearly alike (0.006 apart), the moment starts at
+    the later; the earlier is the better by a hair, where ties are not looked for."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.search.ranking import RankingOptions, snap
+
+    talk = _said("Serving Models", "Ana Lima", ["Welcome to the session.", "The cache holds every token.",
+                                                "The cache holds each token.", "Thank you."])
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", [talk], embedder, quality.talksearch_cut(PassageOptions()))
+    try:
+        [window] = [p for p in library.passages_within(library.talks()[0].id, 0, 60, kind="window")
+                    if p.text == "The cache holds every token. The cache holds each token."]
+        text = "what does the cache hold"
+        assert snap(library, window, text, embedder.query(text), RankingOptions()).start > window.start
+        assert snap(library, window, text, embedder.query(text), RankingOptions(snap_tie_margin=0)).start == window.start
+    finally:
+        library.close()
+
+
 def test_a_query_naming_a_talks_speaker_or_event_found_words_and_its_year_names_that_years_event(tmp_path):
     """A hunt: "Klaus Weber" put his talk first, by his name (which no transcript says), and every page said "No
     talk searched says “Klaus Weber”: these are the closest in meaning or sound". And "Datacenter Summit 2024"
