@@ -239,10 +239,10 @@ def test_a_quoted_phrase_starts_the_moment_at_the_sentence_that_says_it(tmp_path
 
 
 def test_of_sentences_matching_alike_a_moment_starts_at_the_later(tmp_path):
-    """A question's words are shared alike by the sentence that sets a moment up and the one that answers it, which
-    comes after (blind6: "why does the KV cache take so much memory" landed on "...specifically the key value cache",
-    4.8 s before the answer). Of two sentences the query matches nearly alike (0.006 apart), the moment starts at
-    the later; the earlier is the better by a hair, where ties are not looked for."""
+    """A question's words are often shared alike by the sentence that sets a moment up and the one that answers it,
+    which comes after (blind sets: a link landing on the setup sentence, 5-8 s before the answer). Of two sentences
+    the query matches nearly alike (0.006 apart), the moment starts at the later; the earlier is the better by a
+    hair, where near-ties are not looked for."""
     from talksearch.embedding import Embedder
     from talksearch.indexer.passages import PassageOptions
     from talksearch.search.ranking import RankingOptions, snap

@@ -95,10 +95,11 @@ class RankingOptions:
     # on the fresh set, untouched till then, 2 more found and 1 more on time, none lost (docs/benchmarks.md).
     snap_multilingual_weight: float = 1.5
     # ... and of sentences scoring within this of the best, the latest: a question's or a paraphrase's words are
-    # shared alike by the sentence that sets a moment up and the one that answers it, which comes after ("why does
-    # the KV cache take so much memory": "...specifically the key value cache" 4.8 s before the answer). On ten sets
-    # (414 queries) 3 more landed on time and none was lost (0.05: one lost); on blind6, untouched until then, one
-    # more on time (0.83 → 0.87), none lost (docs/benchmarks.md).
+    # often shared alike by the sentence that sets a moment up and the one that answers it, which comes after. On
+    # ten sets (414 queries) 3 more landed on time and none was lost (0.05: one lost); on blind6, untouched until
+    # then, one more on time (0.83 → 0.87), none lost (docs/benchmarks.md). A setup sentence that scores clearly
+    # higher still wins: blind6's "why does the KV cache take so much memory" lands 4.8 s early, on "...specifically
+    # the key value cache".
     snap_tie_margin: float = 0.02
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
