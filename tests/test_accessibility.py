@@ -388,6 +388,32 @@ def test_find_marks_and_counts_only_the_moments_that_say_the_words(browser, site
     page.close()
 
 
+def test_more_appends_the_next_moments_that_say_the_words_until_none_is_left(browser, site):
+    """Find pages on through the moments that say the words, marking them in the transcript, past the ranking's
+    moments that only mean alike in among them (the first fix stopped at a page of those)."""
+    server, talk_id, _ = site
+    answer = server.get("/api/search", params={"q": QUERY, "talk": talk_id, "limit": 100}).json()["results"]
+    saying = [r for r in answer if "<mark>" in r["snippet"]]
+    # pages of them, and the ranking's moments that only mean alike in among them: here 8 first, then 1 in the
+    # second page of 10, 4 in the third, none in the fourth and fifth, 1 in the sixth
+    assert len(saying) > 10 and answer[:len(saying)] != saying
+    page = browser.new_page(viewport=DESKTOP)
+    page.goto(f"{server.base}/talks/{talk_id}")
+    page.fill("#find-q", QUERY)
+    page.press("#find-q", "Enter")
+    page.wait_for_selector("#find-hits li")
+    while page.is_visible("#find-more"):
+        shown = page.locator("#find-hits li").count()
+        page.click("#find-more")
+        page.wait_for_function(f"() => document.querySelectorAll('#find-hits li').length > {shown} || "
+                               "document.getElementById('find-more').hidden")
+    assert page.locator("#find-hits li").count() == len(saying)
+    assert page.text_content("#find-status") == f"{len(saying)} moments found in this talk."
+    marked = page.locator(".s.hit").all_inner_texts()
+    assert marked and all(QUERY in text.lower() for text in marked), marked
+    page.close()
+
+
 def test_the_inline_player_says_when_the_browser_cannot_play_the_recording(browser, site, tmp_path):
     """The search page's inline player sat silent at 0:00 on a recording the browser cannot play (an MPEG-TS, which
     Chromium refuses with error 4): it says so as the talk page's does, with a link to the recording."""

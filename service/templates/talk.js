@@ -325,6 +325,7 @@
   const findStatus = document.getElementById("find-status");
   const more = document.getElementById("find-more");
   const moments = (n) => n === 1 ? "1 moment" : `${n} moments`;
+  const SKIPPED_PAGES = 4;  // pages of moments that only mean alike Find asks past for one that says the words
   let finding = null;  // the search in flight: a newer one (or a cleared box) cancels it, so only the last one shows
   // the query, the offset of the next page of moments while the API says there is one, and whether the list is of
   // the moments that say the words (else the closest)
@@ -366,21 +367,11 @@
     }
   }
 
-  // `saying`: whether the list is of the moments that say the words; unknown (undefined) for the first page, which
-  // decides it.
-  async function findPage(q, offset, saying) {
-    finding?.abort();
-    const asking = (finding = new AbortController());
-    const p = new URLSearchParams({ q, talk: root.dataset.id, limit: "10", offset: String(offset) });
-    const answer = await ask(fetch(base + "/api/search?" + p, { signal: asking.signal }), asking.signal, "Search",
-                             "Search is not reachable right now.");
-    if (!answer) return;
-    // Said in the status line (role=status, which screen readers announce), not as bare text in the list.
-    if (answer.failed) { findStatus.textContent = answer.failed; return; }
-    const body = answer.body;
+  // The API's page of moments added to the list, as `saying` has it (whether the list is of the moments that say the
+  // words; unknown for the first page, which decides it): its value, now known.
+  function listPage(body, saying) {
     const page = body.results.map((r) => ({ r, words: markedWords(r) }));
     saying ??= page.some(({ words }) => words.length);
-    const before = hits.childElementCount;
     for (const { r, words } of page) {
       if (saying && !words.length) continue;  // only close in meaning: not what was asked to be found
       if (saying) markFound(r, words);
@@ -398,8 +389,30 @@
       }
       hits.append(li);
     }
+    return saying;
+  }
+
+  // A page of moments from `offset` on (`saying` as listPage has it). The ranking mixes moments that only mean alike
+  // in among those that say the words: a page of only the former is asked past, up to SKIPPED_PAGES of them.
+  async function findPage(q, offset, saying) {
+    finding?.abort();
+    const asking = (finding = new AbortController());
+    const before = hits.childElementCount, more_asked = offset > 0;
+    let body;
+    for (let asked = 0; ; asked++) {
+      const p = new URLSearchParams({ q, talk: root.dataset.id, limit: "10", offset: String(offset) });
+      const answer = await ask(fetch(base + "/api/search?" + p, { signal: asking.signal }), asking.signal, "Search",
+                               "Search is not reachable right now.");
+      if (!answer) return;
+      // Said in the status line (role=status, which screen readers announce), not as bare text in the list.
+      if (answer.failed) { findStatus.textContent = answer.failed; return; }
+      body = answer.body;
+      saying = listPage(body, saying);
+      if (!saying || hits.childElementCount > before || body.next_offset == null || asked >= SKIPPED_PAGES) break;
+      offset = body.next_offset;
+    }
     const shown = hits.childElementCount;
-    // The ranking puts the moments that say the words first, mostly: a page of them without one is past the last.
+    // none that says the words in as many pages as Find asks past: past the last one, as far as it looks
     const onward = body.next_offset != null && (!saying || shown > before);
     next = onward ? { q, offset: body.next_offset, saying } : null;
     more.hidden = !next;
@@ -412,7 +425,7 @@
       : `${moments(shown)} found in this talk.`;
     // After "More": on to the first new moment, as the button may have gone (the last page) and taken focus with it;
     // to the last one where that page added none.
-    if (offset) hits.children[shown > before ? before : shown - 1]?.querySelector("a").focus();
+    if (more_asked) hits.children[shown > before ? before : shown - 1]?.querySelector("a").focus();
   }
 
   find.addEventListener("submit", (event) => {
