@@ -53,7 +53,11 @@ _UNFOLDED = re.compile("[ßẞıłŁøØđĐðÐæÆœŒþÞħĦ]")
 # left out, added or changed, or two side by side swapped: "citaton" for "citation") when it has this many letters:
 # shorter words have too many real neighbours ("nodes": notes, codes, modes). The sound-alike pass missed such slips
 # where the spelling changed the sound ("citaton" 0.455 from "citation", its threshold 0.45: a blind probe).
-SLIP_LETTERS = 6
+# A word of five letters is mended only where one transcript word is a slip from it: "leter" is both "later" and
+# "letter", and which the talks say more often tells nothing of which was meant (bench/'s queries: "faild",
+# "kokos", "plugn", "markr" mended, "leter" left as typed).
+SLIP_LETTERS = 5
+SLIP_LETTERS_ANY = 6  # from this many letters, the most said of several
 _SLIPS_AT_MOST = 3  # transcripts' words taken for one query word (the most frequent first)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -413,7 +417,8 @@ class KeywordIndex:
 
     def slips(self, word: str) -> list[str]:
         """The English transcripts' words one typing slip from ``word`` (``SLIP_LETTERS`` letters or more, written
-        in letters alone; ``_one_slip``), in lower case, the most said first; none for a word a passage holds.
+        in letters alone; ``_one_slip``), in lower case, the most said first; none for a word a passage holds, nor
+        for a word under ``SLIP_LETTERS_ANY`` letters that more than one transcript word is a slip from.
         Looked up in the vocabulary, which keeps every transcript's words as written: the slips in lower case, and
         capitalised (a word said only at a sentence's start). English alone: what tells a slip from a word no talk
         says is the English embedding model's vocabulary (``ranking.unknown_words``), and in languages richer in
@@ -427,8 +432,11 @@ class KeywordIndex:
                                    f"IN ({','.join('?' * len(slipped))})", [language_key("en"), *slipped]).fetchall()
         except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
             return []
+        meant = [w for (w,) in rows if w not in STOP_WORDS]
+        if len(word) < SLIP_LETTERS_ANY and len(meant) > 1:
+            return []
         # the most said first: the word a slip most likely meant
-        return sorted((w for (w,) in rows if w not in STOP_WORDS), key=lambda w: (-self._postings(w), w))[:_SLIPS_AT_MOST]
+        return sorted(meant, key=lambda w: (-self._postings(w), w))[:_SLIPS_AT_MOST]
 
     def _postings(self, word: str) -> int:
         """How many passages hold ``word`` (after stemming), counted up to the row budget."""
