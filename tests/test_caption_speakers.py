@@ -1,12 +1,15 @@
 """Speakers that captions name (WebVTT voice tags) on a talk whose details name none: each search result says who
 speaks at its moment, and the speaker filter (search, talks, the filter menu) finds the talk by them, in the API,
-the CLI, the search page and MCP alike. The talk is indexed from its captions: nothing is transcribed."""
+the CLI, the search page and MCP alike; the widget and the search embed name who says each moment too (on a copy
+whose details list speakers as well). The talk is indexed from its captions: nothing is transcribed."""
 
 from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
+import sqlite3
 
 import pytest
 
@@ -108,5 +111,131 @@ def test_a_speaker_name_is_escaped_on_the_search_page(tmp_path):
         page = server.get("/", params={"q": "ocean simulations"}).text
         assert '<span class="speaker" dir="auto">Eve &lt;b&gt;</span>' in page, page
         assert "Eve <b>" not in page
+        framed = server.get("/embed", params={"q": "ocean simulations"}).text  # the search embed, as the page
+        assert '<bdi class="speaker" dir="auto">Eve &lt;b&gt;</bdi>' in framed, framed
+        assert "Eve <b>" not in framed
         assert html.unescape("Eve &lt;b&gt;") in {r["speaker"] for r in server.get(
             "/api/search", params={"q": "ocean simulations"}).json()["results"]}
+
+
+# --- the widget and the search embed ----------------------------------------------------------------
+
+LISTED = ["Bernard Quist", "Ines Moreau"]  # the talk's details, in the copy below: its host and a guest
+HOSTILE_NAME = '<img src=x onerror="window.__pwned=1">'
+RANK_QUERY = "each rank uploads its own part"
+
+
+@pytest.fixture(scope="module")
+def listed_library(library, tmp_path_factory):
+    """The panel's library with speakers in the talk's details, as a conference page lists them: the host, whose
+    moments the captions also voice, and a guest; the captions' other voices are named by them alone."""
+    copy = tmp_path_factory.mktemp("caption-speakers-listed") / "library"
+    shutil.copytree(library, copy)
+    with sqlite3.connect(copy / "catalog.sqlite") as db:
+        db.execute("UPDATE talks SET speakers = ?", (json.dumps(LISTED),))
+    db.close()
+    return copy
+
+
+def _people(speaker: str | None) -> list[str]:
+    """The names a result's meta line gives, in order: who says the moment, then the talk's other speakers."""
+    return ([speaker] if speaker else []) + [name for name in LISTED if name != speaker]
+
+
+def _names_in(meta: str) -> list[str]:
+    """The names a result's meta line of the search embed isolates, in order."""
+    return [html.unescape(name) for name in re.findall(r"<bdi[^>]*>(.*?)</bdi>", meta)]
+
+
+@pytest.mark.models
+def test_the_search_embed_names_who_says_each_moment(listed_library):
+    with serving(settings_for(listed_library)) as server:
+        api = server.get("/api/search", params={"q": RANK_QUERY, "limit": 20}).json()["results"]
+        framed = server.get("/embed", params={"q": RANK_QUERY, "limit": 20}).text
+    items = re.findall(r"<li>(.*?)</li>", framed, re.S)
+    assert len(items) == len(api) and {r["speaker"] for r in api} >= {"Tomasz Wielki", "Bernard Quist"}, api
+    for result, item in zip(api, items):
+        meta = re.search(r'<span class="meta">(.*?)</span>\s*<p', item, re.S)
+        assert meta, item
+        names = _names_in(meta.group(1))
+        # who says it first, isolated as the search page's (dir=auto), and not again among the talk's speakers
+        assert f'<bdi class="speaker" dir="auto">{html.escape(result["speaker"])}</bdi>' in meta.group(1), item
+        assert names == _people(result["speaker"]), (result, item)
+
+
+def _meta_names(result: dict, speaker: str | None) -> list[str]:
+    """The names the widget's meta line isolates, in order: the people, then the talk's event or channel."""
+    return _people(speaker) + [name for name in [result["talk"]["event"] or result["talk"]["channel"]] if name]
+
+
+@pytest.fixture(scope="module")
+def panel_site(listed_library):
+    """The service over the listed copy under uvicorn, and a page of another origin that embeds its widget."""
+    from tests.test_widget import Api, HostSite, _embedded
+
+    api, site = Api(listed_library), HostSite()
+    yield api, site.page("/panel", _embedded(api))
+    api.close()
+    site.close()
+
+
+@pytest.mark.browser
+@pytest.mark.models
+def test_the_widget_names_who_says_each_moment(panel_site, browser):
+    from tests.test_widget import Visit
+
+    api, page = panel_site
+    expected = api.search(RANK_QUERY)["results"]
+    assert {r["speaker"] for r in expected} >= {"Tomasz Wielki", "Bernard Quist"}, expected
+    visit = Visit(browser, page)
+    visit.search(RANK_QUERY)
+    options = visit.page.locator("talk-search [role=option]")
+    assert options.count() == len(expected)
+    for index, result in enumerate(expected):
+        meta = options.nth(index).locator(".meta").first
+        # who says it first, its own bidi isolate (dir=auto, as the search page's), then the talk's other
+        # speakers: a listed speaker who says it is not named twice
+        speaker = meta.locator(".speaker")
+        assert speaker.count() == 1, meta.inner_html()
+        assert (speaker.text_content(), speaker.get_attribute("dir")) == (result["speaker"], "auto")
+        assert speaker.evaluate("e => e.localName") == "bdi"
+        assert meta.locator("bdi").all_text_contents() == _meta_names(result, result["speaker"])
+    assert visit.errors == []
+    visit.close()
+
+
+@pytest.mark.browser
+@pytest.mark.models
+def test_the_widget_shows_a_hostile_speaker_as_text_and_works_without_the_field(panel_site, browser):
+    """A name from captions is text, never HTML; and an older server, which sends no `speaker`, still gets the
+    talk's speakers as before."""
+    from tests.test_widget import Visit
+
+    api, page = panel_site
+    expected = api.search(RANK_QUERY)["results"]
+    visit = Visit(browser, page)
+
+    def rewritten(route):  # the real answer, the first result's speaker hostile and the others' left out
+        answer = route.fetch()
+        data = answer.json()
+        data["results"][0]["speaker"] = HOSTILE_NAME
+        for result in data["results"][1:]:
+            del result["speaker"]
+        route.fulfill(response=answer, json=data)
+
+    visit.context.route(re.compile(r"/api/search\?"), rewritten)
+    visit.search(RANK_QUERY)
+    options = visit.page.locator("talk-search [role=option]")
+    assert options.count() == len(expected) >= 2
+    first = options.nth(0).locator(".meta").first
+    assert first.locator(".speaker").text_content() == HOSTILE_NAME
+    assert first.locator("bdi").all_text_contents() == _meta_names(expected[0], HOSTILE_NAME)
+    for index in range(1, options.count()):
+        meta = options.nth(index).locator(".meta").first
+        assert meta.locator(".speaker").count() == 0
+        assert meta.locator("bdi").all_text_contents() == _meta_names(expected[index], None)
+    assert visit.shadow("return root.querySelectorAll('img').length") == 0
+    visit.page.wait_for_timeout(300)  # an onerror would have fired by now; a wait, not an assertion
+    assert visit.page.evaluate("() => window.__pwned") is None
+    assert visit.errors == []
+    visit.close()

@@ -83,6 +83,7 @@ li[aria-selected=true]{box-shadow:inset 3px 0 var(--_accent)}
 .title{font-weight:600;flex:1;min-width:0}
 .time{color:var(--_accent);font-variant-numeric:tabular-nums;white-space:nowrap}
 .meta{color:var(--_muted);font-size:.85em;margin-top:.1em}
+.speaker{color:var(--_fg);font-weight:600}
 .snip{margin-top:.25em;font-size:.92em;line-height:1.4}
 .tr{margin-top:.15em;font-size:.88em;font-style:italic;opacity:.8}
 .also{margin-top:.15em;font-size:.85em;color:var(--_muted)}
@@ -507,7 +508,11 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         const head = el("div", "head");
         const title = el("span", "title", talk.title || "Untitled talk");
         head.append(title, el("span", "time", clock(result.start)));
-        const speakers = (Array.isArray(talk.speakers) ? talk.speakers : []).filter(Boolean);
+        // Who says the moment (the captions' name; an older server sends none) comes first, in bold, and is not
+        // named again among the talk's speakers
+        const says = typeof result.speaker === "string" && result.speaker.trim() ? result.speaker : "";
+        const speakers = [says, ...(Array.isArray(talk.speakers) ? talk.speakers : []).filter((s) => s !== says)]
+          .filter(Boolean);
         const who = [...speakers, talk.event || talk.channel || ""].filter(Boolean);
         const snip = el("div", "snip");
         if (typeof talk.language === "string" && talk.language) {
@@ -520,7 +525,12 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         snip.append(typeof result.snippet === "string" && result.snippet
           ? snippetNodes(result.snippet) : markedText(String(result.text || ""), query));
         li.append(head);
-        if (who.length) li.append(isolated(el("div", "meta"), who, (i) => (i === speakers.length - 1 ? " · " : ", ")));
+        const meta = isolated(el("div", "meta"), who, (i) => (i === speakers.length - 1 ? " · " : ", "));
+        if (says) {
+          Object.assign(meta.firstChild, { className: "speaker", dir: "auto" });
+          meta.firstChild.after(el("span", "sr", " (speaking)")); // bold is not said
+        }
+        if (who.length) li.append(meta);
         if (typeof result.chapter === "string" && result.chapter) {  // the part of the talk the moment is in
           const chapter = el("div", "meta chapter", "Chapter: ");
           chapter.append(el("bdi", null, result.chapter));
