@@ -12,7 +12,7 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 # No pip cache in the image's layers.
 ENV PIP_NO_CACHE_DIR=1
 RUN python -m venv .venv && .venv/bin/pip install torch==2.13.0 --index-url "$TORCH_INDEX_URL"
-COPY pyproject.toml README.md LICENSE models.txt ./
+COPY pyproject.toml README.md LICENSE ./
 COPY talksearch ./talksearch
 COPY indexer ./indexer
 COPY service ./service

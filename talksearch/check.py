@@ -170,6 +170,7 @@ def _model_problems(name: str, report: CheckReport) -> None:
             resolved = resolve("embedding", part)
         except ModelError as exc:
             report.problems.append(str(exc))
+            report.left_to_the_user += 1
             continue
         if resolved.is_hub_name:
             report.facts.append(f"embedding model {part!r} is a hub name: not verified (loaded from the hub, or its "

