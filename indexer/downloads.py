@@ -42,6 +42,29 @@ class DownloadRefused(DownloadCancelled):
     line. yt-dlp lets a DownloadCancelled from a progress hook or a match filter through, where it retries others."""
 
 
+def _own_downloaders_only() -> None:
+    """yt-dlp downloads with its own Python downloaders here, never through an external program. The run's
+    ``external_downloader`` "native" does not cover every path: yt-dlp's HLS downloader hands a stream encrypted
+    with AES-128 to ffmpeg when ffmpeg is installed and pycryptodomex is not, and one encrypted any other way
+    (SAMPLE-AES) in any case; RTMP goes to rtmpdump. Such a program resolves names in C, past
+    the service's SSRF guard (a hostile feed had the job fetch and publish a recording inside: a security hunt),
+    and runs none of the progress hooks that hold the run's limits. With ffmpeg not available to it, yt-dlp
+    decrypts AES-128 itself (in Python, fast enough for audio); what only a program could fetch fails, said."""
+    from yt_dlp.downloader import external, rtmp
+
+    def refuse(downloader, filename, info_dict) -> bool:
+        raise DownloadRefused(f"only an external program ({downloader.get_basename()}) could download this "
+                              "recording, and talksearch downloads with yt-dlp's own downloaders (its limits and "
+                              "address guard see those)")
+
+    external.FFmpegFD.available = classmethod(lambda cls, path=None: False)
+    for program in (external.ExternalFD, rtmp.RtmpFD):
+        program.real_download = refuse
+
+
+_own_downloaders_only()
+
+
 class _DownloadWatch:
     """One download's progress against the limits: fed by yt-dlp's progress hook, and checked once a second by a
     thread of its own, since the hook only runs when a block has arrived, which a trickling server never completes.

@@ -23,14 +23,18 @@ class SourceRefused(ValueError):
 # through its gateway, inside its own network too (10.0.0.5 as 64:ff9b::a00:5)
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")  # for a network's own use: never a public host
+# IPv4-translated addresses (SIIT, RFC 2765): a translator reaches a.b.c.d at ::ffff:0:a.b.c.d; Python's ranges
+# count the prefix as public
+_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 
 
 def _ipv4_inside(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 host an IPv6 address reaches: mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d), 6to4
-    (2002:a.b.c.d::) or IPv4-compatible (::a.b.c.d, deprecated, still routed by some stacks); None for others."""
+    """The IPv4 host an IPv6 address reaches: mapped (::ffff:a.b.c.d), translated (::ffff:0:a.b.c.d), NAT64
+    (64:ff9b::a.b.c.d), 6to4 (2002:a.b.c.d::) or IPv4-compatible (::a.b.c.d, deprecated, still routed by some
+    stacks); None for others."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
-    if ip in _NAT64 or int(ip) >> 32 == 0:
+    if ip in _NAT64 or ip in _TRANSLATED or int(ip) >> 32 == 0:
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.sixtofour
 
@@ -38,7 +42,7 @@ def _ipv4_inside(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 def is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
     if isinstance(ip, ipaddress.IPv6Address):
-        if ip in _LOCAL_NAT64:
+        if ip in _LOCAL_NAT64 or ip.is_site_local:  # site-local (fec0::/10): deprecated, still routed inside
             return False
         ip = _ipv4_inside(ip) or ip  # judged by the IPv4 host it reaches: Python's ranges judge the IPv6 form
     # is_global is False for loopback, private, link-local, shared (CGNAT), reserved and unspecified ranges.

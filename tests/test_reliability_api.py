@@ -422,3 +422,62 @@ def test_ssrf_media_that_ffmpeg_reads_goes_through_the_guard(tmp_path):
     talks = {t["title"]: t for t in listing["talks"]}
     assert talks["direct"]["language"] == "en" and not talks["redirected"]["language"], talks
     assert any(r[1] == "/t01.ogg" and r[2].startswith("Python-urllib") for r in found["requests"])
+
+
+# --- SSRF: a stream yt-dlp would hand to ffmpeg -----------------------------------------------------------
+
+_HLS_SCRIPT = _TWO_HOSTS + r"""
+real = netguard.is_public
+netguard.is_public = lambda address: address == "127.0.0.1" or real(address)  # 127.0.0.1 plays the internet
+import pathlib
+from talksearch.service import index_job
+
+def playlist(name, method, host):  # the encrypted segments ffmpeg wrote, their key and segments on ``host``
+    lines = (pathlib.Path(DATA) / "made.m3u8").read_text().splitlines()
+    lines = [f'#EXT-X-KEY:METHOD={method},URI="{host}/enc.key"' if line.startswith("#EXT-X-KEY") else
+             f"{host}/{line}" if line.endswith(".ts") else line for line in lines]
+    (pathlib.Path(DATA) / name).write_text("\n".join(lines) + "\n")
+    return OUTSIDE + "/" + name
+
+sources = [playlist("outside.m3u8", "AES-128", OUTSIDE), playlist("inside.m3u8", "AES-128", INSIDE),
+           playlist("sample.m3u8", "SAMPLE-AES", INSIDE)]
+settings = {"library": LIBRARY, "whisper_model": "tiny.en", "embed_model": "all-MiniLM-L6-v2", "threads": 1}
+sys.stdin = io.StringIO(json.dumps({"settings": settings, "guard": True, "sources": sources}))
+index_job.main()  # its events go to stdout
+with open(RESULT, "w") as result:
+    json.dump({"requests": REQUESTS}, result)
+"""
+
+
+@pytest.mark.models
+def test_ssrf_an_encrypted_stream_is_never_handed_to_ffmpeg(tmp_path):
+    """yt-dlp hands an HLS stream to ffmpeg, whatever downloader it is told to use, when the stream is encrypted
+    with AES-128 and pycryptodomex is missing, or with any other method (SAMPLE-AES): ffmpeg then fetched the key
+    and segments in C, past the guard, and a hostile feed had the job index (and publish) a recording inside (a
+    security hunt). Now yt-dlp decrypts AES-128 itself, and a stream only an external program could fetch fails."""
+    import subprocess
+    import sys
+
+    from tests.helpers import DATA, ROOT
+
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "enc.key").write_bytes(bytes(range(16)))
+    (www / "keyinfo").write_text(f"enc.key\n{www / 'enc.key'}\n")
+    made = subprocess.run(["ffmpeg", "-v", "error", "-i", str(DATA / "t01.ogg"), "-c:a", "aac", "-f", "hls",
+                           "-hls_time", "10", "-hls_list_size", "0", "-hls_key_info_file", str(www / "keyinfo"),
+                           "-hls_segment_filename", str(www / "seg%d.ts"), str(www / "made.m3u8")],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    library, result = tmp_path / "library", tmp_path / "result.json"
+    script = f"DATA, LIBRARY, RESULT = {str(www)!r}, {str(library)!r}, {str(result)!r}\n" + _HLS_SCRIPT
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.exists(), out.stdout + out.stderr
+    requests = json.loads(result.read_text())["requests"]
+    assert [r for r in requests if r[0] != "127.0.0.1"] == [], requests  # nothing inside was asked for
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    outcomes = [e["outcome"] for e in events if e["event"] == "outcome"]
+    assert {o["label"]: o["status"] for o in outcomes} == {"outside": "added", "inside": "failed",
+                                                            "sample": "failed"}, out.stdout
+    sample = next(o["detail"] for o in outcomes if o["label"] == "sample")
+    assert sample.startswith("only an external program (ffmpeg) could download this recording"), sample

@@ -78,6 +78,8 @@ def test_openapi_names_the_admin_token_where_it_is_needed():
     # a local NAT64 prefix, 6to4, IPv4-compatible
     "http://[64:ff9b::7f00:1]/x", "http://[64:ff9b::a00:5]/x", "http://[64:ff9b:1::a00:1]/x", "http://[2002:7f00:1::]/x",
     "http://[::127.0.0.1]/x", "http://[::a00:1]/x",
+    # IPv4-translated (SIIT: ::ffff:0:a.b.c.d reaches a.b.c.d) and the old site-local range (a security hunt)
+    "http://[::ffff:0:7f00:1]/x", "http://[::ffff:0:a9fe:a9fe]/latest/meta-data/", "http://[fec0::1]/x",
 ])
 def test_ssrf_private_sources_refused(source):
     response = read_server().client.post("/api/index", json={"source": source}, headers=AUTH)
@@ -302,6 +304,10 @@ def test_index_body_errors_say_what_is_wanted():
     latin1 = server.client.post("/api/index", content='{"source": "https://example.org/caf\xe9.mp3"}'.encode("latin-1"),
                                 headers={**AUTH, "Content-Type": "application/json"})
     assert assert_error(latin1, 422, "invalid_request")["message"].startswith("the body is not UTF-8"), latin1.text
+    # nested deeper than Python's parser goes: the same error, not FastAPI's "There was an error parsing the body"
+    deep = server.client.post("/api/index", content=b'{"source": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                              headers={**AUTH, "Content-Type": "application/json"})
+    assert assert_error(deep, 422, "invalid_request")["message"] == "the body is not valid JSON: nested too deeply"
     # JSON sent as another type: 415, as /mcp answers it, not "the body must be a JSON object"
     for content_type in ("text/plain", "application/x-www-form-urlencoded"):
         typed = server.client.post("/api/index", content=b'{"source": "https://example.org/x.mp3"}',

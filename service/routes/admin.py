@@ -1,4 +1,5 @@
 import contextlib
+import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 
@@ -63,6 +64,12 @@ async def _read_json_body(request: Request) -> None:
         body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ApiError(422, f"the body is not UTF-8 (JSON is sent as UTF-8): byte {exc.start}") from None
+    try:  # FastAPI parses it next, but answers a parser's RecursionError with its own undeclared 400
+        json.loads(body)
+    except RecursionError:
+        raise ApiError(422, "the body is not valid JSON: nested too deeply") from None
+    except ValueError:  # FastAPI's own error for it says where
+        pass
     request._body = bytes(body)  # what Request.body() answers from now on, FastAPI's read included
 
 
