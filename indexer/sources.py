@@ -211,6 +211,9 @@ class Sources:
             # yt-dlp's own downloaders (HLS included), never ffmpeg's: those run the hooks above, and ffmpeg resolves
             # names in C, past the service's SSRF guard (talksearch.service.netguard)
             "external_downloader": {"default": "native"},
+            # a piece of a stream (HLS, DASH) that cannot be fetched fails the talk, with why: skipped, as yt-dlp
+            # does by default, it leaves a gap that puts every later moment of the talk early
+            "skip_unavailable_fragments": False,
             "noplaylist": False,
         }
         self.ydl = _WatchedDL(params)
