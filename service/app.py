@@ -162,9 +162,9 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     settings = settings or Settings()
     metrics = Metrics()
     assistant = build_server(lambda: app.state.talksearch.searcher, settings.search_limit, settings.talks_limit)
-    # Stateless JSON answers: any worker can answer any call, and nothing is held between them. The host and
+    # Stateless JSON answers: any worker can answer any call, and nothing is held between them. The SDK's host and
     # origin checks (DNS rebinding) are off: like the rest of the read API, /mcp serves public data under any
-    # host name, and it has no tool that writes.
+    # host name, and it has no tool that writes. A private library's (a list of CORS origins) is ClientPosts'.
     assistant.streamable_http_app(stateless_http=True, json_response=True,
                                   transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
@@ -209,10 +209,12 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     for module in (health, search, talks, admin, media, pages, widget, feeds, embeds, crawlers):
         app.include_router(module.router)
     # The MCP transport speaks JSON-RPC, not this API's shapes: outside OpenAPI. The admin token is never read.
-    # No GET: stateless JSON answers offer no server-to-client stream (the SDK's would stay open forever), and
-    # the spec lets a server answer 405 then; the router does, in the one error shape, with an Allow header.
-    # ClientPosts: every refusal (the rate limit's, a body that is no JSON-RPC message) in JSON-RPC's form.
-    app.add_route("/mcp", ClientPosts(StreamableHTTPASGIApp(assistant.session_manager)), methods=["POST", "DELETE"],
-                  include_in_schema=False)
+    # POST only: stateless JSON answers offer no server-to-client stream (GET: the SDK's would stay open forever)
+    # and hold no session to end (DELETE), and the spec lets a server answer 405 to both; the router does, in the
+    # one error shape, with an Allow header. ClientPosts: every refusal (the rate limit's, a body that is no
+    # JSON-RPC message, a private library's other origins) in JSON-RPC's form.
+    app.add_route("/mcp", ClientPosts(StreamableHTTPASGIApp(assistant.session_manager),
+                                      cors_origins=settings.cors_origins, public_url=settings.public_url),
+                  methods=["POST"], include_in_schema=False)
     logging.getLogger(streamable_http.__name__).addFilter(_unless_the_client_went_away)  # once, however many apps
     return app

@@ -12,8 +12,9 @@ import difflib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import anyio
 import pydantic_core
@@ -21,11 +22,14 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
+from mcp.shared.exceptions import MCPError
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER, unsupported_protocol_version_rejection
 from mcp.shared.message import SessionMessage
 from mcp.types import Resource as MCPResource
 from mcp.types import Tool as MCPTool
 from mcp.types import ToolAnnotations
 from mcp_types import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     PARSE_ERROR,
     ErrorData,
@@ -36,6 +40,7 @@ from mcp_types import (
     JSONRPCResponse,
     jsonrpc_message_adapter,
 )
+from mcp_types.version import SUPPORTED_PROTOCOL_VERSIONS
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, ValidationError, create_model
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -44,14 +49,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from talksearch import __version__
 from talksearch.language_codes import filter_languages
 from talksearch.library import TalkFilter
-from talksearch.schemas import Chapter, SearchResponse, SearchResult, TalkDetail, TalkSummary
+from talksearch.schemas import Chapter, SearchResponse, SearchResult, TalkDetail, TalkSummary, TranscriptSentence
 from talksearch.search.searcher import NotFound, QueryError, Searcher, link_at, talk_summary
 from talksearch.service.errors import invalid_message
 from talksearch.service.params import SEARCH_OFFSET_MAX, TALKS_OFFSET_MAX, PublishedDate, no_such_talks
 from talksearch.service.ratelimit import SPEND_KEY
 from talksearch.service.talk_detail import talk_detail
 from talksearch.timecode import clock
-from talksearch.transcripts import missing_transcript, missing_translation
+from talksearch.transcripts import missing_transcript, missing_translation, render
 
 MAX_VALUES = 50  # values per filter, as the HTTP API allows
 MAX_VALUE_CHARS = 200  # characters per filter value, as the HTTP API allows
@@ -137,6 +142,9 @@ class Sentence(BaseModel):
     start: float
     end: float
     text: str
+    speaker: str | None = Field(None, exclude_if=lambda speaker: speaker is None,  # as the API's sentence names it
+                                description=TranscriptSentence.model_fields["speaker"].description.removesuffix(".")
+                                + "; absent otherwise")
     translation: str | None = Field(
         None, exclude_if=lambda english: english is None,  # no column of nulls in each answer that did not ask
         description="Only with translation=true: the sentence in English (a talk indexed with `--translate`); "
@@ -222,16 +230,20 @@ def _no_talk_matches(filters: TalkFilter) -> str:
     return f"no talk matches the filters ({named}); list_talks without them shows the talks' events and speakers"
 
 
-def _unknown_argument(tool: MCPTool, arguments: dict) -> str | None:
-    """The refusal of the first argument ``tool`` does not take (the SDK's argument model would drop it unread,
-    and answer as if it had not been asked: ``speakers`` for ``speaker``, ``from`` for ``start``); else None."""
-    known = list(tool.input_schema.get("properties", {}))
+def _unknown_argument(taker: str, known: list[str], arguments: dict) -> str | None:
+    """The refusal of the first argument that the tool or prompt ``taker`` does not take (the SDK's argument model
+    would drop it unread, and answer as if it had not been asked: ``speakers`` for ``speaker``, ``from`` for
+    ``start``); else None."""
     for name in arguments:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {close[0]}?" if close else "its arguments: " + ", ".join(known)
-            return f"{name}: not an argument of {tool.name} ({hint})"
+            return f"{name}: not an argument of {taker} ({_hint(name, known, 'its arguments')})"
     return None
+
+
+def _hint(name: str, known: list[str], listed: str) -> str:
+    """What a misnamed ``name`` may have meant: the closest of ``known``, else all of them (``listed``: what)."""
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean {close[0]}?" if close else f"{listed}: " + ", ".join(known)
 
 
 # A model often passes one value as a string ("Jane Doe"): read as that one value, not refused.
@@ -284,7 +296,8 @@ class _Server(MCPServer):
         Input should be ...``, not pydantic's multi-line report with its links; an argument it does not take), and
         a tool's own ToolError without the SDK's "Error executing tool ..." before it."""
         tool = next((t for t in await self.list_tools() if t.name == name), None)
-        if tool is not None and (unknown := _unknown_argument(tool, arguments)):
+        if tool is not None and (unknown := _unknown_argument(
+                name, list(tool.input_schema.get("properties", {})), arguments)):
             raise ToolError(unknown)
         try:
             return await super().call_tool(name, arguments, context)
@@ -294,6 +307,22 @@ class _Server(MCPServer):
             if isinstance(exc.__cause__, ToolError):
                 raise exc.__cause__ from None
             raise
+
+    async def get_prompt(self, name, arguments=None, context=None):
+        """A prompt asked wrongly is refused as a tool is, in one line (invalid params: an unknown prompt, an
+        argument it does not take, one it needs): the SDK raises ValueError, which answered "Internal server
+        error" (2026-07-28) or code 0 with its own words, and logged a traceback."""
+        prompts = {prompt.name: prompt for prompt in await self.list_prompts()}
+        prompt = prompts.get(name)
+        if prompt is None:
+            raise MCPError(INVALID_PARAMS, f"unknown prompt {name} ({_hint(name, list(prompts), 'the prompts')})")
+        takes = prompt.arguments or []
+        if unknown := _unknown_argument(name, [argument.name for argument in takes], arguments or {}):
+            raise MCPError(INVALID_PARAMS, unknown)
+        if missing := [argument.name for argument in takes if argument.required and argument.name not in
+                       (arguments or {})]:
+            raise MCPError(INVALID_PARAMS, f"{missing[0]}: Field required")  # as a tool's refusal words it
+        return await super().get_prompt(name, arguments, context)
 
     async def run_stdio_async(self) -> None:
         """``run("stdio")``: the SDK's stdio transport and serving loop (as ``MCPServer.run_stdio_async``), with the
@@ -398,6 +427,9 @@ def read_message(data: str | bytes) -> JSONRPCMessage:
             raw = pydantic_core.from_json(data)
         except ValueError as not_json:
             raise Unreadable(_refusal(None, PARSE_ERROR, f"Parse error: {not_json}")) from None
+        if isinstance(raw, list):  # JSON-RPC's batch, which 2025-03-26 allowed and MCP no longer does
+            raise Unreadable(_refusal(None, INVALID_REQUEST, "Invalid request: batches are not supported (send each "
+                                      "message on its own)")) from None
         request_id = raw.get("id") if isinstance(raw, dict) else None
         if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
             request_id = None  # an id JSON-RPC does not allow cannot be echoed
@@ -405,8 +437,9 @@ def read_message(data: str | bytes) -> JSONRPCMessage:
         raise Unreadable(_refusal(request_id, INVALID_REQUEST, f"Invalid request: {reason}")) from None
 
 
-def _refusal(request_id, code: int, message: str) -> JSONRPCError:
-    return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
+def _refusal(request_id, code: int, message: str, data=None) -> JSONRPCError:
+    error = ErrorData(code=code, message=message, **({"data": data} if data is not None else {}))  # no "data": null
+    return JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
 
 
 class ClientPosts:
@@ -417,21 +450,35 @@ class ClientPosts:
     * a body that is no JSON-RPC message: the SDK answers it with id null, code -32602 (which JSON-RPC keeps for
       invalid *params*) and pydantic's multi-line report. Here: 400 with what stdio answers (``read_message``).
     * a Content-Type other than JSON, or a body over the SDK's limit: the SDK answers in plain text. Here: 415, 413.
+    * an ``MCP-Protocol-Version`` it does not support: 400, naming it and the supported ones.
     * the rate limit (ratelimit.py hands over the function that spends a token): a request spends one, and its
       429 is an error with the request's id. A notification runs no search and spends nothing, so a handshake
       costs one token (``initialize``), not two, and a refused message that expects no answer is not lost.
+    * with ``cors_origins`` a list (a private library), a page of another origin: 403. CORS never stops a page that
+      the browser takes for the service's own: one on a host name an attacker points at the service (DNS
+      rebinding: ``Host`` and ``Origin`` both that name). So a POST with an ``Origin`` is answered only for an
+      origin in the list, ``public_url``'s (the service's own pages) or a loopback one (a client on this machine);
+      one without (no browser sends it) as before. With any origin allowed (``*``) nothing is private to keep.
 
     A message the SDK can read reaches it as sent (the body given back whole), and its answers are untouched."""
 
-    def __init__(self, app: ASGIApp, max_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE):
+    def __init__(self, app: ASGIApp, max_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+                 cors_origins: Collection[str] = ("*",), public_url: str | None = None):
         self.app = app
         self.max_body_size = max_body_size
+        own = [_origin(public_url)] if public_url else []
+        self.origins = None if "*" in cors_origins else {*cors_origins, *own}  # None: any origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
+        origin = request.headers.get("origin")
+        if origin is not None and self.origins is not None and origin not in self.origins and not _loopback(origin):
+            await _answer(_refusal(None, INVALID_REQUEST, f"Forbidden: the origin {origin} may not call /mcp "
+                                   "(TALKSEARCH_CORS_ORIGINS lists the origins that may)"), 403)(scope, receive, send)
+            return
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             await _answer(_refusal(None, INVALID_REQUEST, "Unsupported Media Type: Content-Type must be "
                                    "application/json"), 415)(scope, receive, send)
@@ -452,6 +499,16 @@ class ClientPosts:
         except Unreadable as exc:
             await _answer(exc.answer, 400)(scope, receive, send)
             return
+        version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        if version is not None and version not in SUPPORTED_PROTOCOL_VERSIONS:
+            # The SDK reads a version it does not know as a newer era's and answers that params._meta lacks that
+            # era's keys, naming neither version. Its own rejection (code and data, which a client negotiates
+            # down with), in words that name both.
+            rejection = unsupported_protocol_version_rejection(version)
+            await _answer(_refusal(getattr(message, "id", None), rejection.code, (
+                f"Unsupported protocol version {version} (MCP-Protocol-Version header); supported: "
+                f"{', '.join(SUPPORTED_PROTOCOL_VERSIONS)}"), rejection.data), 400)(scope, receive, send)
+            return
         spend = scope.get(SPEND_KEY)
         refused = spend() if spend is not None and isinstance(message, JSONRPCRequest) else None
         if refused is not None:
@@ -459,6 +516,25 @@ class ClientPosts:
             await _answer(_refusal(message.id, RATE_LIMITED, reason), 429, headers)(scope, receive, send)
             return
         await self.app(scope, _given_back(body, receive), send)
+
+
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def _origin(url: str) -> str:
+    """The origin of ``url`` as a browser sends it (scheme and host in lower case)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _loopback(origin: str) -> bool:
+    """Whether ``origin`` is a page on this machine (http or https, localhost or a loopback address, any port): no
+    name an attacker can point elsewhere."""
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # e.g. "http://[": no origin at all
+        return False
+    return parts.scheme in ("http", "https") and parts.hostname in LOOPBACK_HOSTS
 
 
 def _answer(error: JSONRPCError, status: int, headers: dict[str, str] | None = None) -> Response:
@@ -503,8 +579,11 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
     # MCPServer() calls logging.basicConfig on the root logger; logging is the host's (uvicorn's, the CLI's).
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    # subscriptions=False: no subscriptions/listen, and capabilities that say so on 2026-07-28 as on the handshake
+    # (no resources.subscribe, no listChanged). Stateless JSON answers hold no stream to the client, the library's
+    # changes are not announced, and each listen held a connection open forever.
     server = _Server("talksearch", title="talksearch", version=__version__, instructions=INSTRUCTIONS,
-                     log_level="WARNING", searcher=searcher)
+                     log_level="WARNING", searcher=searcher, subscriptions=False)
     root.handlers[:], root.level = handlers, level
 
     def _unmatched(filters: TalkFilter) -> str | None:
@@ -579,7 +658,7 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             talk=_ref(talk_summary(talk, searcher().served, searcher().base), _service_base(ctx)),
             description=detail.description, chapters=detail.chapters,
             link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served, searcher().base)),
-            sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text,
+            sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text, speaker=s.speaker,
                                 translation=s.translation if translation else None) for s in chosen],
             next_start=_read_on(chosen, following))
 
@@ -603,7 +682,8 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
     # call get_transcript a page at a time) reads a whole talk, one sentence a line after its time (to cite)
     @server.resource(TRANSCRIPT_RESOURCE, name="transcript", title="A talk's transcript", mime_type="text/plain",
                      description="The whole transcript of the talk TALK_ID (list_talks shows the ids): its title, "
-                                 "then one sentence a line after the time it starts, [m:ss] or [h:mm:ss]")
+                                 "then one sentence a line after the time it starts, [m:ss] or [h:mm:ss], and "
+                                 "\"Name: \" where a speaker the captions name starts")
     def transcript_resource(talk_id: str) -> str:
         with searcher().reading() as library:
             talk = library.talk(talk_id)
@@ -612,7 +692,10 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
             raise ResourceNotFoundError(f"no talk {talk_id!r} in the library (list_talks shows the ids)")
         if missing := missing_transcript(talk, segments):
             raise ResourceNotFoundError(missing)
-        return "\n".join([talk.title or talk_id, *(f"[{clock(s.start)}] {s.text}" for s in segments)]) + "\n"
+        # each sentence's line as the .txt export writes it ("Name: " where a named speaker starts), after its time
+        lines = render(talk, segments, "txt").removesuffix("\n").split("\n")  # a sentence a line
+        return "\n".join([talk.title or talk_id, *(f"[{clock(s.start)}] {line}" for s, line in zip(segments, lines))]
+                         ) + "\n"
 
     @server.prompt(name="find_moments", title="Where the talks say it",
                    description="Find the moments in the library's talks where a topic is said or explained, "

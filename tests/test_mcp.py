@@ -9,11 +9,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
 import httpx2
 import pytest
+from mcp import Client
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -169,6 +171,11 @@ def test_stdio_server_answers_the_sdk_client(ids):
 def _stdio_session(*lines: str) -> dict:
     """``talksearch mcp`` given an initialize handshake and then ``lines``, its input closed after the last one
     (as a client that leaves does): every answer it wrote, by id (null: one that names no request)."""
+    return _stdio_run(*lines)[0]
+
+
+def _stdio_run(*lines: str) -> tuple[dict, str]:
+    """``_stdio_session``'s answers, and what the server wrote to stderr (its log)."""
     handshake = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}},
@@ -179,7 +186,7 @@ def _stdio_session(*lines: str) -> dict:
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert answers[0]["id"] == 1 and "result" in answers[0], answers[0]
-    return {answer["id"]: answer for answer in answers[1:]}
+    return {answer["id"]: answer for answer in answers[1:]}, done.stderr
 
 
 def test_stdio_and_http_answer_messages_that_are_no_request_as_json_rpc_says():
@@ -203,7 +210,7 @@ def test_stdio_and_http_answer_messages_that_are_no_request_as_json_rpc_says():
     assert [answer.json() for answer in over_http[:3]] == [answers[3], answers["four"], answers[None]]
     assert len(over_http[3].json()["result"]["tools"]) == 3
     assert over_http[4].json() == {"jsonrpc": "2.0", "id": None, "error": {
-        "code": -32600, "message": "Invalid request: JSONRPCRequest: Input should be an object"}}
+        "code": -32600, "message": "Invalid request: batches are not supported (send each message on its own)"}}
 
 
 def test_mcp_refuses_what_it_cannot_read_in_json_rpc_form():
@@ -219,6 +226,15 @@ def test_mcp_refuses_what_it_cannot_read_in_json_rpc_form():
     too_large = api.post("/mcp", content=b" " * (4 * 1024 * 1024 + 1) + call.encode(),
                          headers={**MCP_HEADERS, "Content-Type": "application/json"})
     assert too_large.status_code == 413 and too_large.json()["error"]["code"] == -32600, too_large.text
+    # A protocol version it does not know: named, with the ones it does (the SDK's answer said that params._meta
+    # lacked a newer era's keys); the SDK's code and data, which a client negotiates down with.
+    unknown = api.post("/mcp", content=call, headers={**MCP_HEADERS, "MCP-Protocol-Version": "1999-01-01",
+                                                      "Content-Type": "application/json"})
+    assert unknown.status_code == 400, unknown.text
+    error = unknown.json()["error"]
+    assert (unknown.json()["id"], error["code"], error["data"]["requested"]) == (1, -32022, "1999-01-01"), error
+    assert error["message"] == ("Unsupported protocol version 1999-01-01 (MCP-Protocol-Version header); supported: "
+                                "2024-11-05, 2025-03-26, 2025-06-18, 2025-11-25, 2026-07-28"), error
     # A parameter after the type, as clients may send it, is still JSON.
     answered = api.post("/mcp", content=call,
                         headers={**MCP_HEADERS, "Content-Type": "application/json; charset=utf-8"})
@@ -400,13 +416,17 @@ def test_mcp_transport_is_not_in_openapi():
 
 def test_mcp_get_is_refused_not_an_endless_stream():
     """Stateless JSON answers offer no server-to-client stream: GET is 405 (as the streamable-HTTP transport
-    allows), in the service's error shape, naming the methods that work."""
+    allows), in the service's error shape, naming the method that works; DELETE (no session to end) alike."""
     with read_server().client.stream("GET", "/mcp", headers={"Accept": "text/event-stream"}) as response:
         # Checked before reading: the endless stream's body would never end.
         assert response.status_code == 405, response.headers
         response.read()
     assert_error(response, 405, "method_not_allowed")
-    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"POST", "DELETE"}
+    assert response.headers["allow"] == "POST"
+    # DELETE (a session's end: stateless answers hold none) alike; it was 405 with no Allow and no error shape
+    deleted = read_server().client.delete("/mcp", headers=MCP_HEADERS)
+    assert_error(deleted, 405, "method_not_allowed")
+    assert deleted.headers["allow"] == "POST"
 
 
 def test_mcp_follows_the_services_rate_limit():
@@ -533,3 +553,135 @@ def test_a_transcript_comes_with_the_talks_chapters_and_description(german_site)
                                   {"start": 5.0, "end": 15.0, "title": "Aufteilung der Grafikkarten"}]
     assert answer["description"] == "Ein Vortrag über die gemeinsame Nutzung von Grafikkarten."
 
+
+
+def test_a_private_librarys_mcp_answers_only_its_own_origins():
+    """DNS rebinding: a page on a host name an attacker points at the service (Host and Origin both that name) is
+    same-origin to the browser, so CORS never stops it reading what /mcp answers. With TALKSEARCH_CORS_ORIGINS a
+    list, a POST that carries an Origin is answered only for an origin in the list, the public URL's or a loopback
+    one; a client that sends no Origin (no browser) is answered as before, and the default (any origin) is open."""
+    locked = locked_down_server()  # CORS for https://allowed.example only
+    port = urlsplit(locked.base).port
+    call = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+
+    def post(server, origin: str | None, host: str | None = None) -> httpx.Response:
+        headers = {**MCP_HEADERS, "Content-Type": "application/json"}
+        headers |= {"Origin": origin} if origin else {}
+        headers |= {"Host": host} if host else {}
+        return server.client.post("/mcp", content=call, headers=headers)
+
+    rebound = post(locked, f"http://attacker.example:{port}", f"attacker.example:{port}")
+    assert rebound.status_code == 403 and rebound.headers["content-type"] == "application/json", rebound.text[:300]
+    assert rebound.json() == {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": (
+        f"Forbidden: the origin http://attacker.example:{port} may not call /mcp (TALKSEARCH_CORS_ORIGINS lists the "
+        "origins that may)")}}
+    assert post(locked, "null").status_code == 403  # a sandboxed frame's page
+    for origin in ("https://allowed.example", f"http://127.0.0.1:{port}", "http://localhost:3000",
+                   "https://localhost", "http://[::1]:8080", None):
+        answered = post(locked, origin)
+        assert answered.status_code == 200 and len(answered.json()["result"]["tools"]) == 3, (origin, answered.text)
+    # Any origin (the default): nothing is private, as docs/service.md says
+    assert post(read_server(), f"http://attacker.example:{port}", f"attacker.example:{port}").status_code == 200
+
+    with serving(settings_for(shared_library(), cors_origins=[], public_url="https://talks.example.org")) as site:
+        assert post(site, "https://talks.example.org").status_code == 200  # the service's own pages
+        assert post(site, "https://other.example").status_code == 403
+
+
+def _prompt_calls() -> list[tuple[str, dict]]:
+    return [("find_moment", {"topic": "power capping"}), ("find_moments", {}),
+            ("find_moments", {"topic": "power capping", "topics": "x"})]
+
+
+PROMPT_REFUSALS = ["unknown prompt find_moment (did you mean find_moments?)", "topic: Field required",
+                   "topics: not an argument of find_moments (did you mean topic?)"]
+
+
+def test_a_prompt_asked_wrongly_is_refused_in_one_line(caplog):
+    """An unknown prompt, a missing or an extra argument: invalid params (-32602) in one line, worded as the tools'
+    refusals are, over HTTP (either protocol era) and stdio; no traceback in the log. They were -32603 "Internal
+    server error" (2026-07-28) or code 0, each with a traceback logged."""
+    server = read_server()
+
+    async def refusals(client: Client) -> list[tuple[int, str]]:
+        said = []
+        async with client:
+            for name, arguments in _prompt_calls():
+                with pytest.raises(MCPError) as refused:
+                    await client.get_prompt(name, arguments)
+                said.append((refused.value.error.code, refused.value.error.message))
+        return said
+
+    with caplog.at_level("INFO"):
+        modern = anyio.run(refusals, Client(f"{server.base}/mcp"))
+        legacy = anyio.run(refusals, Client(f"{server.base}/mcp", mode="legacy"))
+    expected = [(-32602, message) for message in PROMPT_REFUSALS]
+    assert modern == expected and legacy == expected, (modern, legacy)
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records if r.exc_info]
+
+    answers, log = _stdio_run(*(json.dumps({"jsonrpc": "2.0", "id": i, "method": "prompts/get",
+                                            "params": {"name": name, "arguments": arguments}})
+                                for i, (name, arguments) in enumerate(_prompt_calls(), 2)))
+    assert [(answers[i]["error"]["code"], answers[i]["error"]["message"]) for i in (2, 3, 4)] == expected, answers
+    assert "Traceback" not in log, log
+
+
+def test_mcp_offers_no_subscriptions_it_cannot_keep():
+    """Stateless JSON answers hold no stream to the client: on 2026-07-28 the server advertised resource
+    subscriptions and list changes and held each subscriptions/listen open forever. Now it says false, as the
+    handshake-era answer did, and refuses to listen."""
+    server = read_server()
+
+    async def run(mode: str) -> tuple:
+        async with Client(f"{server.base}/mcp", mode=mode, read_timeout_seconds=30) as client:
+            said = client.server_capabilities
+            refused = None
+            if mode == "auto":
+                with anyio.fail_after(60):
+                    try:
+                        async with client.listen(tools_list_changed=True, resources_list_changed=True):
+                            pass
+                    except MCPError as exc:
+                        refused = exc.error
+            return said, refused
+
+    for mode in ("auto", "legacy"):
+        capabilities, refused = anyio.run(run, mode)
+        assert not capabilities.resources.subscribe and not capabilities.resources.list_changed, (mode, capabilities)
+        assert not capabilities.tools.list_changed and not capabilities.prompts.list_changed, (mode, capabilities)
+        if mode == "auto":
+            assert refused is not None and refused.code == -32601, refused  # method not found
+
+
+def test_a_transcript_says_who_speaks_as_the_api_does(tmp_path):
+    """A talk whose captions name its speakers: get_transcript's sentences carry `speaker` as the API's segments
+    do (none where the captions name no one), and the transcript resource writes "Name: " where a speaker starts,
+    as the .txt export does. Both dropped it."""
+    from talksearch.library import Segment
+    from tests.test_languages import _german_talk_with_english
+
+    talk, _ = _german_talk_with_english(tmp_path / "lib", [
+        Segment(0, 3, "Die Speicherbandbreite begrenzt das Programm.", speaker="Anna Weber"),
+        Segment(3, 6, "Wir messen zuerst.", speaker="Anna Weber"),
+        Segment(6, 9, "Und dann?", speaker="Jonas Beck"),
+        Segment(9, 12, "Dann optimieren wir.")])
+    with serving(settings_for(tmp_path / "lib")) as server:
+        async def run() -> tuple:
+            async with Client(f"{server.base}/mcp") as client:
+                tools = {t.name: t for t in (await client.list_tools()).tools}
+                answer = _structured(await client.call_tool("get_transcript", {"talk_id": talk.id}))
+                [contents] = (await client.read_resource(f"talksearch://talks/{talk.id}/transcript")).contents
+                return tools, answer, contents.text
+
+        tools, answer, resource = anyio.run(run)
+        api = server.get(f"/api/talks/{talk.id}/transcript").json()["segments"]
+        txt = server.get(f"/api/talks/{talk.id}/transcript.txt").text
+
+    said = [{k: v for k, v in s.items() if k in ("start", "end", "text", "speaker") and v is not None} for s in api]
+    assert answer["sentences"] == said, answer["sentences"]
+    sentence_schema = tools["get_transcript"].output_schema["$defs"]["Sentence"]["properties"]
+    assert "speaker" in sentence_schema and sentence_schema["speaker"]["description"], sentence_schema
+    starts = ["0:00", "0:03", "0:06", "0:09"]
+    assert resource.splitlines() == ["Speicher", *(f"[{start}] {line}"
+                                                   for start, line in zip(starts, txt.splitlines()))]
+    assert resource.splitlines()[1] == "[0:00] Anna Weber: Die Speicherbandbreite begrenzt das Programm.", resource
