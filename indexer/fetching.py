@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources
+from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources, Unwalked, _os_error
 from talksearch.settings import default
 
 
@@ -106,6 +106,9 @@ def list_candidates(fetcher: Sources, sources: list[str], overall: tqdm) -> Iter
                 listed += 1
                 overall.total += 1
                 overall.refresh()
+                if isinstance(candidate, Unwalked):  # a folder within it that could not be listed: failed alone
+                    yield Outcome("failed", candidate.label, candidate.detail)
+                    continue
                 yield candidate
         except SourceError as exc:
             overall.total += 1
@@ -125,10 +128,10 @@ _DISK_FULL_TEXTS = tuple(text for code in _DISK_FULL for text in (f"[Errno {code
 
 def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetched | Outcome:
     """Download a candidate unless the library has it or this run already took it. A full disk raises OSError."""
-    key = fetcher.archive_key(candidate)
-    if key in seen:
-        return _listed_twice(fetcher, candidate, key)
     try:
+        key = fetcher.archive_key(candidate)  # a local file's content read: unreadable or gone, it fails alone
+        if key in seen:
+            return _listed_twice(fetcher, candidate, key)
         fetched = fetcher.fetch(candidate, taken=seen)
     except ListedTwice:
         return _listed_twice(fetcher, candidate, key)
@@ -139,7 +142,7 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
     except OSError as exc:
         if exc.errno in _DISK_FULL:
             raise
-        return Outcome("failed", candidate.label, exc.strerror or str(exc))
+        return Outcome("failed", candidate.label, _os_error(exc))
     if fetched is None:
         return in_library(fetcher, candidate, key)
     if fetched.copy_of is not None:  # not taken: the path its talk is at may come later in this run

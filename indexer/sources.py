@@ -49,7 +49,7 @@ from talksearch.language_codes import base_language, source_language
 from talksearch.settings import default
 from talksearch.library import TALK_DETAILS, Talk, archive_id, talk_id
 from talksearch.library.layout import CATALOG
-from talksearch.media_types import MEDIA_SUFFIXES, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
+from talksearch.media_types import MEDIA_SUFFIXES, media_type, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
@@ -67,6 +67,15 @@ _NO_MEDIA = "no media found on this page (yt-dlp: Unsupported URL)"
 
 class SourceError(Exception):
     """A source or one of its items cannot be used; the message says why in one line."""
+
+
+@dataclass
+class Unwalked:
+    """A folder within a named one that could not be listed (unreadable, or its path longer than the system takes):
+    a failed line of its own, the rest of the named folder's talks indexed."""
+
+    label: str  # its path, shortened (``_shortened``)
+    detail: str
 
 
 class ListedTwice(Exception):
@@ -279,8 +288,9 @@ class Sources:
 
     # --- listing --------------------------------------------------------------------------------
 
-    def expand(self, source: str) -> Iterator[Candidate]:
-        """The talks a source names. Raises SourceError when the source itself is unusable."""
+    def expand(self, source: str) -> Iterator[Candidate | Unwalked]:
+        """The talks a source names, and the folders within a named one that could not be listed (``Unwalked``).
+        Raises SourceError when the source itself is unusable."""
         try:
             parts = urlsplit(source)
         except ValueError as exc:  # "http://[::1": one source refused, not the run ended by a traceback
@@ -416,21 +426,24 @@ class Sources:
                 yield Candidate(source, _one_line(entry.get("title")) or entry.get("url") or source, entry=entry,
                                 context=context)
 
-    def _expand_local(self, source: str, from_url: bool = False) -> Iterator[Candidate]:
+    def _expand_local(self, source: str, from_url: bool = False) -> Iterator[Candidate | Unwalked]:
         path = Path(source).expanduser()
-        if path.is_dir():
+        try:
+            is_dir, is_file, exists = path.is_dir(), path.is_file(), path.exists()
+        except OSError as exc:  # a path longer than the system takes (ENAMETOOLONG): one source refused
+            raise SourceError(_os_error(exc)) from None
+        if is_dir:
             # a talksearch library inside the folder (its kept media, its downloads) is not walked: its copies
             # of talks would be indexed again as new ones
-            libraries = {catalog.parent for catalog in path.rglob(CATALOG)}
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES
-                           and libraries.isdisjoint(p.parents))
-            if not files:  # said, rather than "0 added" as if all were well
+            files, unwalked = _walk(path)
+            if not files and not unwalked:  # said, rather than "0 added" as if all were well
                 raise SourceError("no audio or video files in this folder")
+            yield from unwalked
             for file in files:
                 yield Candidate(source, str(file), path=file)
-        elif path.is_file():
+        elif is_file:
             yield Candidate(source, str(path), path=path)
-        elif path.exists():  # a pipe, a socket, a device: read once it is gone, and a recording is read twice
+        elif exists:  # a pipe, a socket, a device: read once it is gone, and a recording is read twice
             raise SourceError("not a regular file or a folder (a pipe or a device cannot be indexed)")
         elif from_url:  # "file:///talks/nope.mp3" is a URL: only its file is missing
             raise SourceError("no such file or folder")
@@ -442,7 +455,10 @@ class Sources:
     def archive_key(self, candidate: Candidate) -> str | None:
         """The archive key when it is known without a network request (local files, ids in listings)."""
         if candidate.path is not None:
-            return archive_id("local", _file_digest(candidate.path))
+            try:
+                return archive_id("local", _file_digest(candidate.path))
+            except OSError:  # unreadable, or gone since it was listed: its fetch fails it alone, saying which
+                return None
         entry = candidate.entry or {}
         if entry.get("id"):
             return self.ydl._make_archive_id(self._distinct_id(entry, candidate.listed))
@@ -882,7 +898,8 @@ class Sources:
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
         stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         info.update(extractor_key="local", id=digest, title=info.get("title") or stem.replace("_", " "))
-        talk = self._talk(info, {}, None, url=info.get("webpage_url") or given.as_uri(), media_url=given.as_uri())
+        talk = self._talk(info, {}, None, url=_web_page(info.get("webpage_url")) or given.as_uri(),
+                          media_url=given.as_uri())
         # A recording the library knows, put where another talk's was (moved or copied there; --reindex: copied):
         # its talk is the one at its path, and the talk recorded here, its recording gone from here, is retired
         # (unless it swapped places with this one: it follows its recording)
@@ -956,10 +973,64 @@ def _notes(*notes: str | None) -> str | None:
     return "; ".join(note for note in notes if note) or None
 
 
+def _web_page(url: str | None) -> str | None:
+    """A sidecar's page for its talk, when it is one on the web (http, https): a file:///etc/passwd or javascript:
+    "page" is no link to give a talk, which then links its own file."""
+    try:
+        return url if url and urlsplit(url).scheme.lower() in ("http", "https") else None
+    except ValueError:  # "http://[::1"
+        return None
+
+
+def _os_error(exc: OSError) -> str:
+    """An OSError's words as a line's detail: "permission denied", without the path the line names already."""
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]
+
+
+_SHOWN_PATH = 160  # characters of a path a line shows: a folder 450 deep is named by its start and its end
+
+
+def _shortened(path: str) -> str:
+    if len(path) <= _SHOWN_PATH:
+        return path
+    return f"{path[:_SHOWN_PATH // 2]}…{path[-_SHOWN_PATH // 2:]}"
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[Unwalked]]:
+    """The recordings in ``folder`` and the folders below it (links to folders not followed), sorted; and those
+    folders that could not be listed, each one failed line: Path.rglob left an unreadable one out unsaid, and ended
+    the whole run at one whose path is longer than the system takes. A talksearch library inside it (its kept
+    media, its downloads) is not walked: its copies of talks would be indexed again as new ones."""
+    files: list[Path] = []
+    unwalked: list[Unwalked] = []
+
+    def unlisted(exc: OSError) -> None:
+        unwalked.append(Unwalked(_shortened(str(exc.filename or folder)), _os_error(exc)))
+
+    for where, folders, names in os.walk(folder, onerror=unlisted):
+        if CATALOG in names or CATALOG in folders:
+            folders.clear()
+            continue
+        for name in names:
+            file = Path(where, name)
+            try:
+                if file.suffix.lower() in MEDIA_SUFFIXES and file.is_file():
+                    files.append(file)
+            except OSError as exc:  # its path too long to look at, a link that loops
+                unwalked.append(Unwalked(_shortened(str(file)), _os_error(exc)))
+    return sorted(files), sorted(unwalked, key=lambda failed: failed.label)
+
+
 def _require_recording(path: Path) -> None:
     """Raise SourceError unless PyAV (the decoder transcription uses) finds an audio or video stream in the file.
     When captions supply the words nothing else opens it, and the service's /media serves whatever the catalog
-    names: a text file (or a link to /etc/passwd) named .mp3 beside a .vtt would be indexed and served as media."""
+    names: a text file (or a link to /etc/passwd) named .mp3 beside a .vtt would be indexed and served as media.
+    First, before ffmpeg opens it as whatever it probes as, the file must be what /media serves (``media_type``:
+    how it begins, and ffmpeg's demuxers for recordings alone): a playlist (HLS .m3u8, ffconcat) would have ffmpeg
+    read the files it lists, ones the user never named, and a tar named .mp4 be a talk /media then refuses."""
+    if media_type(path) is None:
+        raise SourceError("not a recording talksearch can play: not an audio or video file of a type it serves")
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if container.streams.audio or container.streams.video:
