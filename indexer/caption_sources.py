@@ -14,7 +14,9 @@ raises ``CaptionError``, whose message is the one-line reason the talk falls bac
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,9 @@ _SITE_FORMATS = ("vtt", "srt")
 # <podcast:transcript type=...> this reader understands; text/html and text/plain carry no timings.
 _FEED_TYPES = {"text/vtt": "vtt", "application/x-subrip": "srt", "application/srt": "srt", "text/srt": "srt",
                "application/json": "json"}
+# A caption file beside a recording is read whole: refused past this size rather than held in memory, as a
+# publisher's is (sources._URL_LIMIT_MB, which says why 20 MB leaves room for any real one).
+_FILE_LIMIT_MB = 20
 
 
 @dataclass
@@ -174,7 +179,7 @@ def load(track: CaptionTrack, read_url: Callable[[str], bytes], duration: float 
     """Fetch and read a track. ``read_url`` raises with yt-dlp's one-line message (HTTP errors and the like)."""
     fmt = feed_format(track) if "/" in (track.fmt or "") else track.fmt  # a feed names MIME types
     try:
-        data = track.path.read_bytes() if track.path is not None else read_url(track.url or "")
+        data = _read_file(track.path) if track.path is not None else read_url(track.url or "")
     except CaptionError:
         raise
     except Exception as exc:  # a 404, a timeout, an unreadable file: the message is the reason
@@ -185,6 +190,22 @@ def load(track: CaptionTrack, read_url: Callable[[str], bytes], duration: float 
         raise CaptionError("not UTF-8 text") from None
     segments = captions.read(text, fmt, duration)
     return CaptionTranscript(track.source, track.code or source_language(language), segments)
+
+
+def _read_file(path: Path) -> bytes:
+    """A caption file's bytes: a regular file (a link to one too) of at most ``_FILE_LIMIT_MB``; CaptionError
+    for anything else. A FIFO named talk.en.vtt would hold the run forever (opening it waits for a writer), a link
+    to /dev/zero would be read until memory runs out, a device may act on being opened: none is opened, and
+    what is opened is opened without waiting and checked again as opened (it may have been replaced meanwhile)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CaptionError("not a regular file")
+    with open(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise CaptionError("not a regular file")
+        data = file.read((_FILE_LIMIT_MB << 20) + 1)
+    if len(data) > _FILE_LIMIT_MB << 20:
+        raise CaptionError(f"larger than {_FILE_LIMIT_MB:g} MB")
+    return data
 
 
 def _one_line(exc: BaseException) -> str:
