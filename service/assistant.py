@@ -21,7 +21,6 @@ import pydantic_core
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError, ToolError
 from mcp.server.stdio import stdio_server
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from mcp.shared.exceptions import MCPError
 from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER, unsupported_protocol_version_rejection
 from mcp.shared.message import SessionMessage
@@ -442,6 +441,12 @@ def _refusal(request_id, code: int, message: str, data=None) -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=request_id, error=error)
 
 
+# A message's most (a search with every filter at 50 values of 200 characters) is about 60 KB. The SDK's 4 MiB took
+# seconds of the event loop to parse, before the rate limit or anything else looked at it: one post of 4 MB of empty
+# lists held every other request of the service 5 s (a denial of service hunt).
+MAX_BODY_BYTES = 256 * 1024
+
+
 class ClientPosts:
     """``/mcp``: what clients POST, read before the SDK's streamable-HTTP app (``app``) sees it, so that every
     refusal is a JSON-RPC error, the one form an MCP client shows its user (the SDK's client reports any other
@@ -449,7 +454,8 @@ class ClientPosts:
 
     * a body that is no JSON-RPC message: the SDK answers it with id null, code -32602 (which JSON-RPC keeps for
       invalid *params*) and pydantic's multi-line report. Here: 400 with what stdio answers (``read_message``).
-    * a Content-Type other than JSON, or a body over the SDK's limit: the SDK answers in plain text. Here: 415, 413.
+    * a Content-Type other than JSON, or a body over ``MAX_BODY_BYTES``: the SDK answers in plain text (and takes
+      4 MiB). Here: 415, 413.
     * an ``MCP-Protocol-Version`` it does not support: 400, naming it and the supported ones.
     * the rate limit (ratelimit.py hands over the function that spends a token): a request spends one, and its
       429 is an error with the request's id. A notification runs no search and spends nothing, so a handshake
@@ -462,7 +468,7 @@ class ClientPosts:
 
     A message the SDK can read reaches it as sent (the body given back whole), and its answers are untouched."""
 
-    def __init__(self, app: ASGIApp, max_body_size: int = DEFAULT_MAX_REQUEST_BODY_SIZE,
+    def __init__(self, app: ASGIApp, max_body_size: int = MAX_BODY_BYTES,
                  cors_origins: Collection[str] = ("*",), public_url: str | None = None):
         self.app = app
         self.max_body_size = max_body_size

@@ -123,8 +123,8 @@ class SearchResponse(BaseModel):
     corrected_query: str | None = Field(None, description=(
         "The query as it was searched, when a word of it that no talk says (nor a word the embedding model knows "
         "whole) is one typing slip from a word the transcripts say, and was searched as that word: \"citaton\" as "
-        "\"citation\" (a letter left out, added or changed, or two swapped; words of 6 letters or more, outside "
-        "quotes). null: searched as typed."))
+        "\"citation\" (a letter left out, added or changed, or two swapped; words of 6 letters or more, or of 5 "
+        "where one transcript word alone is a slip from it; outside quotes). null: searched as typed."))
 
 
 class RelatedResponse(BaseModel):

@@ -161,7 +161,9 @@ class Settings(BaseSettings):
         "log collector.",
     )
     search_limit: int = Field(10, ge=1, le=100, description="Results returned when a search names no limit.")
-    max_query_chars: int = Field(500, ge=1, description="Longest query accepted; longer ones get a 422 (the widget and pages cut a paste there).")
+    max_query_chars: int = Field(500, ge=1, description=(
+        "Longest query accepted; longer ones get a 422 (the widget and pages cut a paste there). As search reads "
+        "it, with ligatures and compatibility characters written out (`ﷺ` is 18 letters), at most four times that."))
     # A day at most: a longer wait is a typo, and past about 9e9 s the socket refuses the timeout (OverflowError),
     # which failed every download with an error about something else (yt-dlp's "Unsupported url scheme").
     socket_timeout: float = Field(30.0, gt=0, le=86400, description="Seconds before a stalled download is "

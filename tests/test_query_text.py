@@ -47,6 +47,11 @@ def test_validate_reads_the_query_as_search_does_but_measures_it_as_sent():
     assert searcher.validate("ﷺ") == search_text("ﷺ")  # one character sent, eighteen read: within the limit
     with pytest.raises(QueryError, match="UTF-8"):
         searcher.validate("\udcff")
+    # ... up to four times the limit: 500 such characters read as 3,500, which the models embed whole (a denial of
+    # service hunt: 3.3 CPU-s a query, 50 times a search's)
+    with pytest.raises(QueryError, match=r"^the query is longer than 40 characters as search reads it \(ligatures "
+                                         r"and compatibility characters written out\)$"):
+        searcher.validate("ﷺﷺﷺ")
 
 
 def test_snippets_mark_no_one_letter_pieces_unless_the_query_has_nothing_else():

@@ -112,6 +112,9 @@ def quotes_dropped_note(query: str) -> str:
     return f"No moment holds {' and '.join(f'“{p}”' for p in phrases)} word for word; these are the closest."
 
 
+READ_LENGTH_FACTOR = 4  # a query may read longer than it was sent (Searcher.validate), up to this many times
+
+
 def corrected_note(corrected: str) -> str:
     """What a response with ``corrected_query`` tells its reader: what was searched instead of the words as typed
     (the pages and the CLI say it; widget.js writes the same line)."""
@@ -409,7 +412,8 @@ class Searcher:
 
     def validate(self, query: str) -> str:
         """The query as search reads it (``talksearch.text.search_text``), or QueryError saying why it cannot be
-        searched. Its length is the length sent: what the user sees in the box."""
+        searched. Its length is the length sent: what the user sees in the box; as read, at most
+        ``READ_LENGTH_FACTOR`` times that."""
         text = query.strip()
         if all(c.isspace() or unicodedata.category(c) == "Cf" for c in text):  # zero-width spaces are no query either
             raise QueryError("the query is empty")
@@ -420,6 +424,11 @@ class Searcher:
         if not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text):  # bytes that were not UTF-8
             raise QueryError("the query is not valid text (UTF-8)")
         read = search_text(text)  # the response still echoes the query as it was sent (search)
+        # What is embedded is the text as read: a compatibility character may be written out as eighteen ("ﷺ"),
+        # and 500 of them cost 50 searches (a denial of service hunt)
+        if len(read) > READ_LENGTH_FACTOR * self.max_query_chars:
+            raise QueryError(f"the query is longer than {READ_LENGTH_FACTOR * self.max_query_chars} characters as "
+                             "search reads it (ligatures and compatibility characters written out)")
         # Punctuation, symbols or emoji alone ("...", "%", "🚀") hold no word to find or mark: any ranking of them
         # would be arbitrary, so they are refused as a blank query is. Letters and digits of any script count, as
         # read ("㎏" is "kg").
