@@ -813,6 +813,18 @@ def _remove_unused(library: Path, made: MissingParts) -> None:
 OPEN_FILES_BESIDES_READERS = 48
 
 
+def _raise_open_files(resource) -> int:
+    """The soft limit on open files raised to the hard one, as far as the system lets (each client's connection is a
+    file: systemd and Docker start a service at 1,024, its hard limit far higher, and a thousand connections that sent
+    nothing stopped the service answering anyone: a denial of service hunt); the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20  # the kernel's own cap on one process (nr_open)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def _check_open_files(search_readers: int) -> None:
     """Refuse, in one line, readers that would use up the open files this process may have: past the limit the
     server reset every connection and logged nothing. ``search_readers`` is the setting: 0 is one per CPU core."""
@@ -820,7 +832,7 @@ def _check_open_files(search_readers: int) -> None:
         import resource
     except ImportError:  # Windows: no such limit to check
         return
-    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    limit = _raise_open_files(resource)
     readers = search_readers or os.cpu_count() or 1
     needed = 2 * readers + OPEN_FILES_BESIDES_READERS  # each reader: its SQLite connection and vector index
     if limit == resource.RLIM_INFINITY or needed <= limit:

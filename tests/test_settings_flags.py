@@ -148,9 +148,10 @@ def test_numbers_past_what_the_system_takes_are_refused_in_one_line(tmp_path):
         Settings(rate_limit_per_minute=10**400)
 
 
-def _serve_under_open_files_limit(library: Path, limit: int, readers: str | None,
-                                  *args: str) -> subprocess.CompletedProcess:
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+def _serve_under_open_files_limit(library: Path, limit: int, readers: str | None, *args: str,
+                                  hard: int | None = None) -> subprocess.CompletedProcess:
+    """``limit`` open files at most: the hard limit too, unless ``hard`` is given (the soft one is raised to it)."""
+    hard = limit if hard is None else hard
     env = {key: value for key, value in os.environ.items() if key != "TALKSEARCH_SEARCH_READERS"}
     return subprocess.run(
         [sys.executable, "-m", "talksearch.cli", "serve", "--library", str(library), "--port", "0", *args],
@@ -182,6 +183,17 @@ def test_more_readers_than_open_files_allow_is_refused_in_one_line(tmp_path):
     ), per_core.stderr
     assert "TALKSEARCH_SEARCH_READERS lower" in per_core.stderr or cores == 1
     assert not (tmp_path / "lib").exists()
+
+
+def test_serve_raises_its_open_files_limit_to_what_the_system_allows():
+    """systemd and Docker start a service at a soft limit of 1,024 open files (the hard one far higher): a thousand
+    connections that sent nothing stopped the service answering anyone (a denial of service hunt). serve raises the
+    soft limit to the hard one: one reader under a soft 40 (which refused it) now passes the check."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        raised = _serve_under_open_files_limit(Path(folder) / "lib", 40, "1", "--host", "192.0.2.1", hard=4096)
+    assert raised.stderr.startswith("error: cannot serve at 192.0.2.1:0"), raised.stderr  # past the check
 
 
 @pytest.mark.parametrize(("flags", "env", "trusted", "untrusted"), [
