@@ -43,7 +43,7 @@ from talksearch.indexer.feeds import (_ATOM, _RDF, _absolute, _as_read, _atom_fe
 from talksearch.indexer.source_identity import (CatalogArchive, _address, _feed_digest, _file_digest, _holds,
                                                 _lasting, _played_from_host, _url_digest)
 from talksearch.indexer.source_text import _description, _names, _one_line
-from talksearch.indexer.talk_details import _by_the_recording, _sidecar_info, _talk
+from talksearch.indexer.talk_details import _by_the_recording, _sidecar_info, _talk, sidecar_info_and_note
 
 from talksearch.language_codes import base_language, source_language
 from talksearch.settings import default
@@ -894,7 +894,8 @@ class Sources:
         if known and moved_from is None and copy_of is None:
             return None  # at its talk's path: skipped (a copy met elsewhere is skipped below, naming what it copies)
         _require_recording(resolved)
-        info = _by_the_recording(_sidecar_info(path.with_suffix(".info.json")), resolved)
+        sidecar, unread_sidecar = sidecar_info_and_note(path.with_suffix(".info.json"))
+        info = _by_the_recording(sidecar, resolved)
         # A file name that is not UTF-8 (bytes Python keeps as surrogates) still titles its talk, readably.
         stem = path.stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         info.update(extractor_key="local", id=digest, title=info.get("title") or stem.replace("_", " "))
@@ -920,7 +921,8 @@ class Sources:
             language = self.language or info.get("language")
             transcript, refused, pending = self._captions(tracks, language, duration)
             talk.duration = duration  # the file's, as whisper's would be: not what its .info.json says
-        return Fetched(talk, resolved, False, transcript, refused, pending, replaces=displaced and talk_id(displaced))
+        return Fetched(talk, resolved, False, transcript, _notes(unread_sidecar, refused), pending,
+                       replaces=displaced and talk_id(displaced))
 
     def displaced(self, candidate: Candidate, key: str | None) -> str | None:
         """For a local file whose recording (archive key ``key``) this run has taken already, at another path:

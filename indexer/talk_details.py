@@ -122,13 +122,24 @@ def _sidecar_info(path: Path) -> dict:
     keeping only fields of the type yt-dlp writes: ``"duration": "long"`` or ``"creators": "Ann"`` would be
     stored as they are and break every read of the catalog, so such a field is left out, as an unreadable
     file is."""
+    return sidecar_info_and_note(path)[0]
+
+
+def sidecar_info_and_note(path: Path) -> tuple[dict, str | None]:
+    """``_sidecar_info``, and why the file there could not be read at all (for the talk's line), else None: a
+    trailing comma lost a talk's title and speakers without a word (a hostile-folders hunt)."""
     try:
         # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
         info = json.loads(path.read_bytes()) if path.is_file() else {}
-    except (OSError, ValueError):
-        return {}
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return {}, "its .info.json was not read: " + " ".join(reason.split())
     if not isinstance(info, dict):
-        return {}
+        return {}, "its .info.json was not read: not a JSON object"
+    return _kept_info(info), None
+
+
+def _kept_info(info: dict) -> dict:
     kept = {k: v for k, v in info.items()
             if k not in _INFO_TYPES or (isinstance(v, _INFO_TYPES[k]) and not isinstance(v, bool))}
     for key in ("duration", "timestamp", "release_timestamp"):

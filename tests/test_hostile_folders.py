@@ -87,3 +87,27 @@ def test_talksearch_index_transcribes_a_talk_whose_sidecar_track_is_hostile(tmp_
     (line,) = [line for line in result.stdout.splitlines() if line.startswith(("added", "failed", "skipped"))]
     assert line.startswith("added   talk (") and line.endswith(
         f"whisper tiny.en; uploaded captions not used: {reason})"), line
+
+
+@pytest.mark.unit
+def test_a_sidecar_info_json_that_cannot_be_read_says_so():
+    """A .info.json beside a recording with a trailing comma was left out without a word: the talk was indexed under
+    its file's name, its title and speakers lost, and nothing said why (a hostile-folders hunt)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from talksearch.indexer.talk_details import sidecar_info_and_note
+
+    with tempfile.TemporaryDirectory() as folder:
+        sidecar = Path(folder) / "keynote.info.json"
+        assert sidecar_info_and_note(sidecar)[1] is None  # none there: nothing to say
+        sidecar.write_text('{"title": "Keynote: Power capping", "creators": ["Ann Lee"],}')
+        info, note = sidecar_info_and_note(sidecar)
+        assert info == {} and note.startswith("its .info.json was not read: Expecting property name"), note
+        assert "\n" not in note
+        sidecar.write_text('["Keynote"]')
+        assert sidecar_info_and_note(sidecar) == ({}, "its .info.json was not read: not a JSON object")
+        sidecar.write_text(json.dumps({"title": "Keynote: Power capping", "creators": ["Ann Lee"]}))
+        info, note = sidecar_info_and_note(sidecar)
+        assert (info["title"], info["creators"], note) == ("Keynote: Power capping", ["Ann Lee"], None)
