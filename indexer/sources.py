@@ -1032,7 +1032,7 @@ def _require_recording(path: Path) -> None:
     how it begins, and ffmpeg's demuxers for recordings alone): a playlist (HLS .m3u8, ffconcat) would have ffmpeg
     read the files it lists, ones the user never named, and a tar named .mp4 be a talk /media then refuses."""
     if media_type(path) is None:
-        raise SourceError("not a recording talksearch can play: not an audio or video file of a type it serves")
+        raise SourceError("not readable as audio or video (not a recording of a type talksearch plays)")
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if container.streams.audio or container.streams.video:

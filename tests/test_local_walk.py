@@ -131,7 +131,8 @@ def test_a_playlist_or_an_archive_named_as_a_recording_is_refused(tmp_path):
     archive = tmp_path / "archive.mp4"
     subprocess.run(["tar", "-cf", str(archive), "-C", str(DATA), "t01.ogg"], check=True)
     for refused in (playlist, named_mp3, archive):
-        with pytest.raises(SourceError, match="^not a recording talksearch can play"):
+        with pytest.raises(SourceError, match=r"^not readable as audio or video \(not a recording of a type "
+                                              r"talksearch plays\)$"):
             _require_recording(refused)
     for played in (DATA / "t01.ogg", DATA / "hushed-by-prompt.mp3", elsewhere):
         _require_recording(played)
