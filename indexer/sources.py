@@ -17,6 +17,7 @@ import functools
 import math
 import os
 import re
+import stat
 import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -63,6 +64,7 @@ _URL_PIECE = 1 << 20  # bytes read at a time, so that what is read stays within 
 _URL_DEADLINE_S = 60
 _RANGE_PROBE_S = 10  # seconds a host has to answer whether it takes Range requests (Sources._unseekable)
 _NO_MEDIA = "no media found on this page (yt-dlp: Unsupported URL)"
+_NOT_A_RECORDING = "not readable as audio or video (not a recording of a type talksearch plays)"
 
 
 class SourceError(Exception):
@@ -227,6 +229,9 @@ class Sources:
         }
         self.ydl = _WatchedDL(params)
         self.rules = DetailRules(parse_metadata)
+        # A local recording's digest (its archive key) by the file it was read from (``_digest``): read whole once
+        # a run, not once for its key and again by its fetch
+        self._digests: dict[tuple[int, int, int, int], str] = {}
 
     def _progress(self, status: dict) -> None:
         if self.on_download and status.get("status") in ("downloading", "finished"):
@@ -455,8 +460,10 @@ class Sources:
     def archive_key(self, candidate: Candidate) -> str | None:
         """The archive key when it is known without a network request (local files, ids in listings)."""
         if candidate.path is not None:
+            if media_type(candidate.path) is None:  # not a recording (unread): its fetch refuses it, saying why
+                return None
             try:
-                return archive_id("local", _file_digest(candidate.path))
+                return archive_id("local", self._digest(candidate.path))
             except OSError:  # unreadable, or gone since it was listed: its fetch fails it alone, saying which
                 return None
         entry = candidate.entry or {}
@@ -876,8 +883,25 @@ class Sources:
             info = {**info, "timestamp": None, "upload_date": None}
         return self._talk(info, feed, context.get("playlist_title"), url=link, media_url=media_url if direct else None)
 
+    def _digest(self, path: Path) -> str:
+        """The local recording's content digest (``_file_digest``), read once a run: by the file (device, inode)
+        as it stands (size, modification time), so that one replaced since is read anew."""
+        status = path.stat()
+        read_as = (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns)
+        if read_as not in self._digests:
+            self._digests[read_as] = _file_digest(path)
+        return self._digests[read_as]
+
     def _fetch_local(self, path: Path) -> Fetched | None:
-        digest = _file_digest(path)
+        # How it begins first (a few bytes), before it is read whole for its digest: a 5 GB file of zeros named
+        # .mp4 was read for minutes before its start refused it
+        if media_type(path) is None:
+            # unreadable or gone since it was listed: said so (OSError), not as a file that is no recording; a FIFO
+            # put in its place is not opened (it would wait for a writer)
+            if stat.S_ISREG(path.stat().st_mode):
+                path.open("rb").close()
+            raise SourceError(_NOT_A_RECORDING)
+        digest = self._digest(path)
         key = archive_id("local", digest)
         # The path as given, made absolute, not resolved through links: a folder linked in and re-pointed later is
         # met at the same path again (resolved, it was a new path, and the talk's recorded one gone)
@@ -1000,20 +1024,45 @@ def _shortened(path: str) -> str:
 
 
 def _walk(folder: Path) -> tuple[list[Path], list[Unwalked]]:
-    """The recordings in ``folder`` and the folders below it (links to folders not followed), sorted; and those
-    folders that could not be listed, each one failed line: Path.rglob left an unreadable one out unsaid, and ended
-    the whole run at one whose path is longer than the system takes. A talksearch library inside it (its kept
-    media, its downloads) is not walked: its copies of talks would be indexed again as new ones."""
+    """The recordings in ``folder`` and the folders below it, sorted; and those folders that could not be listed,
+    each one failed line: Path.rglob left an unreadable one out unsaid, and ended the whole run at one whose path is
+    longer than the system takes. A talksearch library inside it (its kept media, its downloads) is not walked: its
+    copies of talks would be indexed again as new ones.
+
+    Links to folders are followed, as ``find -L`` does (a lab's folder of links to its shares), each real folder
+    walked once: a link to one walked already, or back to an ancestor, is skipped without a word, so that a loop
+    ends and a folder linked twice lists its recordings once."""
     files: list[Path] = []
     unwalked: list[Unwalked] = []
 
     def unlisted(exc: OSError) -> None:
         unwalked.append(Unwalked(_shortened(str(exc.filename or folder)), _os_error(exc)))
 
-    for where, folders, names in os.walk(folder, onerror=unlisted):
+    # (st_dev, st_ino) of the folders walked, and of the named one's ancestors: a link to "/" walks nothing more
+    try:
+        walked = {_identity(above) for above in (folder, *folder.resolve().parents)}
+    except OSError:  # os.walk's first listing says what is wrong with the folder itself
+        walked = set()
+    for where, folders, names in os.walk(folder, onerror=unlisted, followlinks=True):
         if CATALOG in names or CATALOG in folders:
             folders.clear()
             continue
+        # a folder of its own before a link to it beside it: its recordings are listed at their own paths
+        folders.sort(key=lambda name: (os.path.islink(os.path.join(where, name)), name))
+        to_walk = []
+        for name in folders:
+            below = Path(where, name)
+            try:
+                identity = _identity(below)
+                if below.is_symlink() and _in_a_library(below.resolve()):
+                    continue
+            except OSError as exc:  # its path too long to look at, its link's folder gone since it was listed
+                unwalked.append(Unwalked(_shortened(str(below)), _os_error(exc)))
+                continue
+            if identity not in walked:
+                walked.add(identity)
+                to_walk.append(name)
+        folders[:] = to_walk
         for name in names:
             file = Path(where, name)
             try:
@@ -1024,22 +1073,39 @@ def _walk(folder: Path) -> tuple[list[Path], list[Unwalked]]:
     return sorted(files), sorted(unwalked, key=lambda failed: failed.label)
 
 
+def _identity(folder: Path) -> tuple[int, int]:
+    """What tells a folder apart however it is reached (through links): its device and inode."""
+    status = folder.stat()
+    return status.st_dev, status.st_ino
+
+
+def _in_a_library(real: Path) -> bool:
+    """Whether the folder at ``real`` (links resolved) is a talksearch library or within one (its ``media/``)."""
+    return any((above / CATALOG).exists() for above in (real, *real.parents))
+
+
 def _require_recording(path: Path) -> None:
-    """Raise SourceError unless PyAV (the decoder transcription uses) finds an audio or video stream in the file.
+    """Raise SourceError unless PyAV (the decoder transcription uses) finds an audio stream (one that states a sample
+    rate) or a video stream in the file.
     When captions supply the words nothing else opens it, and the service's /media serves whatever the catalog
     names: a text file (or a link to /etc/passwd) named .mp3 beside a .vtt would be indexed and served as media.
     First, before ffmpeg opens it as whatever it probes as, the file must be what /media serves (``media_type``:
     how it begins, and ffmpeg's demuxers for recordings alone): a playlist (HLS .m3u8, ffconcat) would have ffmpeg
     read the files it lists, ones the user never named, and a tar named .mp4 be a talk /media then refuses."""
     if media_type(path) is None:
-        raise SourceError("not readable as audio or video (not a recording of a type talksearch plays)")
+        raise SourceError(_NOT_A_RECORDING)
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
-            if container.streams.audio or container.streams.video:
-                return
+            audio, video = container.streams.audio, container.streams.video
+            rates = [stream.codec_context.sample_rate for stream in audio]
     except av.error.FFmpegError:
-        pass
-    raise SourceError("not readable as audio or video (no stream could be read)")
+        raise SourceError("not readable as audio or video (no stream could be read)") from None
+    # A stream that states 0 Hz (a Matroska header can) is listed, but nothing decodes it: its transcription failed
+    # with ffmpeg's "Invalid argument", and with captions beside it the file was served as a talk's media
+    if audio and not any(rates):
+        raise SourceError("not readable as audio or video (its audio states a sample rate of 0 Hz)")
+    if not audio and not video:
+        raise SourceError("not readable as audio or video (no stream could be read)")
 
 
 def read_source_list(path: Path) -> list[str]:

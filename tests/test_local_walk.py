@@ -182,3 +182,118 @@ def test_an_unreadable_file_fails_alone_and_the_rest_is_indexed():
         assert (scratch / "lib").is_dir()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _candidates(listed: list) -> list[Path]:
+    from talksearch.indexer.sources import Candidate
+
+    return [c.path for c in listed if isinstance(c, Candidate)]
+
+
+@pytest.mark.unit
+def test_a_link_to_a_folder_elsewhere_is_walked(tmp_path):
+    """A lab's folder of links to its NAS shares: os.walk did not follow links to folders, and the linked recordings
+    were left out without a word (a hostile-folders hunt). They are walked, as `find -L` does."""
+    from talksearch.indexer.fetching import Outcome
+
+    folder, elsewhere = tmp_path / "talks", tmp_path / "nas" / "recordings"
+    folder.mkdir()
+    (elsewhere / "day1").mkdir(parents=True)
+    shutil.copy(DATA / "t01.ogg", folder / "own.ogg")
+    shutil.copy(DATA / "t02.ogg", elsewhere / "day1" / "linked.ogg")
+    (folder / "more").symlink_to(elsewhere)
+    listed = _listed(_sources(tmp_path), folder)
+    assert _candidates(listed) == [folder / "more" / "day1" / "linked.ogg", folder / "own.ogg"], listed
+    assert not [o for o in listed if isinstance(o, Outcome)], listed
+
+
+@pytest.mark.unit
+def test_a_link_loop_ends_and_each_recording_is_indexed_once(tmp_path):
+    """talks/a/up -> talks, a linked share that links back (nas/back -> talks), links to an ancestor and to a folder
+    walked: each real folder is walked once (a link back to one walked, or to an ancestor, skipped without a word); a
+    library inside is not walked, reached by a link either; two links to one file are one recording, taken once."""
+    from talksearch.indexer.fetching import Outcome, fetch_once
+    from talksearch.library.layout import CATALOG
+
+    folder = tmp_path / "talks"
+    (folder / "a").mkdir(parents=True)
+    shutil.copy(DATA / "t01.ogg", folder / "top.ogg")
+    shutil.copy(DATA / "t02.ogg", folder / "a" / "inner.ogg")
+    (folder / "a" / "up").symlink_to(folder)
+    (folder / "a" / "root").symlink_to(tmp_path)
+    (folder / "a" / "again").symlink_to(folder / "a")
+    (folder / "same.ogg").symlink_to(folder / "top.ogg")
+    library = tmp_path / "library"
+    (library / "media").mkdir(parents=True)
+    (library / CATALOG).touch()
+    shutil.copy(DATA / "t01.ogg", library / "media" / "kept.ogg")
+    (folder / "lib").symlink_to(library)
+    (folder / "kept").symlink_to(library / "media")
+    share = tmp_path / "share"
+    share.mkdir()
+    shutil.copy(DATA / "lab-seminar-47s.ogg", share / "shared.ogg")
+    (share / "back").symlink_to(folder)
+    (folder / "nas").symlink_to(share)
+    sources = _sources(tmp_path)
+    listed = _listed(sources, folder)
+    assert _candidates(listed) == [folder / "a" / "inner.ogg", folder / "nas" / "shared.ogg", folder / "same.ogg",
+                                   folder / "top.ogg"], listed
+    assert not [o for o in listed if isinstance(o, Outcome)], listed
+    seen: set[str] = set()
+    outcomes = [fetch_once(sources, c, seen) for c in listed]
+    assert len(seen) == 3, outcomes
+    assert [(o.status, o.detail) for o in outcomes if isinstance(o, Outcome)] == [
+        ("skipped", "listed twice in this run")], outcomes
+
+
+@pytest.mark.unit
+def test_a_huge_file_that_is_no_recording_is_refused_unread(tmp_path):
+    """A sparse 2 GB file named .mp4 (`truncate -s 2G`) was read whole twice, its digest taken for its archive key
+    and again by its fetch, before its first bytes refused it (127 s for 5 GB). Its start is looked at first, and a
+    recording is read whole once a run."""
+    from talksearch.indexer import sources as sources_module
+    from talksearch.indexer.fetching import Outcome, fetch_once
+
+    folder = tmp_path / "talks"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "ok.ogg")
+    with open(folder / "big.mp4", "wb") as big:  # sparse: no disk used
+        big.truncate(2 << 30)
+    digested: list[str] = []
+    real_digest = sources_module._file_digest
+
+    def file_digest(path):
+        digested.append(Path(path).name)
+        assert Path(path).name != "big.mp4", "big.mp4 read whole"
+        return real_digest(path)
+
+    sources = _sources(tmp_path)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sources_module, "_file_digest", file_digest)
+        outcomes = {Path(c.label).name: fetch_once(sources, c, set()) for c in _listed(sources, folder)}
+    big = outcomes["big.mp4"]
+    assert isinstance(big, Outcome) and (big.status, big.detail) == (
+        "failed", "not readable as audio or video (not a recording of a type talksearch plays)"), big
+    assert not isinstance(outcomes["ok.ogg"], Outcome), outcomes["ok.ogg"]
+    assert digested == ["ok.ogg"], digested
+
+
+@pytest.mark.unit
+def test_an_audio_stream_of_0_hz_is_refused_as_no_recording(tmp_path):
+    """A Matroska file whose audio stream states a sample rate of 0 Hz: PyAV opens it and lists the stream, so it was
+    taken, and its transcription failed with "not readable as audio (ArgumentError: Invalid argument:
+    'avcodec_open2("pcm_s16le", {})' returned 22)" (with captions beside it, it was indexed and served as media)."""
+    import struct
+
+    from talksearch.indexer.fetching import Outcome, fetch_once
+    from talksearch.indexer.sources import Candidate
+
+    recording = tmp_path / "zero.mka"
+    _ffmpeg("-i", str(DATA / "t01.ogg"), "-t", "3", "-c:a", "pcm_s16le", str(recording))
+    written = bytearray(recording.read_bytes())
+    rate_at = written.index(b"\xb5\x88") + 2  # SamplingFrequency, an 8-byte float
+    written[rate_at:rate_at + 8] = struct.pack(">d", 0.0)
+    recording.write_bytes(written)
+    outcome = fetch_once(_sources(tmp_path), Candidate(str(recording), str(recording), path=recording), set())
+    assert isinstance(outcome, Outcome) and (outcome.status, outcome.detail) == (
+        "failed", "not readable as audio or video (its audio states a sample rate of 0 Hz)"), outcome
