@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
 
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "TALKSEARCH_RATE_LIMIT_PER_MINUTE": "0"}
+        env = {**os.environ, "TALKSEARCH_RATE_LIMIT_PER_MINUTE": "0", "TALKSEARCH_RATE_LIMIT_IN_PROGRESS": "0"}
         server = subprocess.Popen(cli("serve", "--library", str(library), "--host", "127.0.0.1", "--port", str(port)),
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:

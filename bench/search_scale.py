@@ -315,10 +315,10 @@ def free_port() -> int:
 
 
 def start_service(path: Path, port: int, threads: int) -> subprocess.Popen:
-    # All the load comes from one loopback address: the per-client rate limit (talksearch.service.ratelimit) is off, as
+    # All the load comes from one loopback address: the per-client rate limits (talksearch.service.ratelimit) are off, as
     # it would be behind a proxy that passes each real client's address.
     env = {**os.environ, "TALKSEARCH_LIBRARY": str(path), "TALKSEARCH_THREADS": str(threads),
-           "TALKSEARCH_RATE_LIMIT_PER_MINUTE": "0"}
+           "TALKSEARCH_RATE_LIMIT_PER_MINUTE": "0", "TALKSEARCH_RATE_LIMIT_IN_PROGRESS": "0"}
     process = subprocess.Popen([str(Path(sys.executable).parent / "talksearch"), "serve", "--port", str(port)],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300

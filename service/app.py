@@ -195,7 +195,8 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
     errors.install(app)
     openapi.install(app)  # /openapi.json as answered: the one error shape, the rate limit's 429
     # Innermost of the middleware: a 429 still gets CORS headers (the widget can read it) and is counted.
-    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(RateLimitMiddleware, per_minute=settings.rate_limit_per_minute,
+                       in_progress=settings.rate_limit_in_progress)
     if settings.cors_origins:
         app.add_middleware(ServiceCORS, allow_origins=settings.cors_origins)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=app.router.routes)  # routes: filled in below

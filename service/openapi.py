@@ -28,7 +28,8 @@ from talksearch.settings import default
 _ERROR = {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
 _ERROR_PAGE = {"schema": {"type": "string"}}
 _RATE_LIMITED = {
-    "description": "Too many searches from this address (over the operator's `rate_limit_per_minute`, when set)",
+    "description": "Too many searches from this address (over the operator's `rate_limit_per_minute`, or more than "
+                   "`rate_limit_in_progress` at once, when set)",
     "headers": {"Retry-After": {"description": "Seconds until a search is allowed again",
                                 "schema": {"type": "integer"}}},
 }

@@ -244,6 +244,11 @@ class Settings(BaseSettings):
         "query, each message to `/mcp`) one client address may "
         "make per minute, in a burst or spread out; over it: 429 with `Retry-After`. 0 turns the limit off.",
     )
+    rate_limit_in_progress: int = Field(
+        8, ge=0, le=10_000,
+        description="Searches one client address (an IPv6 address's /64) may have running at once; over it: 429 "
+        "with `Retry-After: 1`. 0 turns the cap off.",
+    )
     cors_origins: list[str] = Field(
         ["*"],
         description='Origins allowed to call the read API from a browser (JSON list, e.g. `["https://example.org"]`); '

@@ -10,13 +10,14 @@ import math
 import shutil
 from urllib.parse import quote, urlsplit
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from talksearch.service.ratelimit import RateLimitMiddleware, TokenBuckets
+from talksearch.service.ratelimit import RateLimitMiddleware, TokenBuckets, client_key
 from tests.service_fixtures import assert_error, serving, settings_for, shared_library
 
 pytestmark = pytest.mark.models
@@ -256,6 +257,79 @@ def test_rate_limit_counts_only_searches_per_client():
     disabled = _stub_app(per_minute=0)
     assert {disabled.get("/api/search", params={"q": "x"}).status_code for _ in range(50)} == {200}
 
+
+
+def _search_scope(client: str, path: str = "/api/search") -> dict:
+    return {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "root_path": "",
+            "query_string": b"q=storage", "headers": [], "client": (client, 1234), "server": ("127.0.0.1", 80),
+            "scheme": "http", "http_version": "1.1"}
+
+
+def test_searches_in_progress_are_capped_per_client():
+    """A client's searches running at once are capped, whatever its bucket holds (45 costly searches sent together
+    held every reader, /healthz too, for tens of seconds); one refused so spends no token, another client is not
+    held up, and a search that ends, answered or failed, frees its place."""
+    gate = anyio.Event()
+
+    async def held_search(scope, receive, send):
+        if scope["query_string"] == b"q=fail":
+            raise RuntimeError("a search that fails")
+        if scope["path"] == "/api/search":
+            await gate.wait()
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    limiter = RateLimitMiddleware(held_search, per_minute=4, in_progress=2, clock=_Clock())
+
+    async def status(scope: dict) -> tuple[int, dict[str, str]]:
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        await limiter(scope, receive, send)
+        start = sent[0]
+        return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
+
+    async def main():
+        answers: list[tuple[int, dict[str, str]]] = []
+        async with anyio.create_task_group() as group:
+            group.start_soon(_append, answers, status(_search_scope("2001:db8::1")))
+            group.start_soon(_append, answers, status(_search_scope("2001:db8::2")))  # the same /64
+            await anyio.sleep(0.05)
+            refused, headers = await status(_search_scope("2001:db8::3"))
+            assert refused == 429 and headers["retry-after"] == "1"
+            other, _ = await status(_search_scope("2001:db8:0:1::1", "/api/talks"))  # not a search
+            assert other == 200
+            group.start_soon(_append, answers, status(_search_scope("::ffff:203.0.113.7")))  # another client
+            await anyio.sleep(0.05)
+            assert answers == []  # all three held
+            gate.set()
+        assert [status for status, _ in answers] == [200, 200, 200]
+        assert dict(limiter.in_progress) == {}  # places freed
+        with pytest.raises(RuntimeError):
+            await status({**_search_scope("2001:db8::9"), "query_string": b"q=fail"})
+        assert dict(limiter.in_progress) == {}
+        # The refusal spent no token: the last of the /64's four is still there, then the bucket is empty.
+        assert (await status(_search_scope("2001:db8::4")))[0] == 200
+        assert (await status(_search_scope("2001:db8::4")))[0] == 429
+
+    anyio.run(main)
+
+
+async def _append(answers: list, answer) -> None:
+    answers.append(await answer)
+
+
+def test_clients_are_told_apart_by_ipv4_address_and_ipv6_network():
+    keys = {host: client_key({"client": (host, 1)}) for host in (
+        "203.0.113.7", "::ffff:203.0.113.7", "2001:db8::1", "2001:db8::ffff:1", "2001:db8:0:1::1", "fe80::1%eth0")}
+    assert keys == {"203.0.113.7": "203.0.113.7", "::ffff:203.0.113.7": "203.0.113.7",
+                    "2001:db8::1": "2001:db8::/64", "2001:db8::ffff:1": "2001:db8::/64",
+                    "2001:db8:0:1::1": "2001:db8:0:1::/64", "fe80::1%eth0": "fe80::/64"}
+    assert client_key({"client": None}) == "unknown" and client_key({"client": ("/run/ts.sock", 0)}) == "/run/ts.sock"
 
 def test_rate_limit_on_the_real_service():
     per_minute = 3
