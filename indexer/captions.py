@@ -10,7 +10,9 @@ snapping are built the same way whichever made the words. Real captions need cle
   settings (``align:start position:0%``) are dropped; ``<v Speaker>`` names the cue's speaker, who holds for
   the cues after until another is named or ``>>`` / ``-`` marks that someone else speaks. So does a label a cue
   starts with, "Jane Doe: " (our own SubRip export's, transcripts', broadcast captions' "JANE DOE: "), where the
-  file shows it is one: it starts two cues or more, or is in capitals before text that is not.
+  file shows it is one: it starts two cues or more, or is in capitals before text that is not. A label of two
+  words or more in mixed case that the file does not show to be one ("John Roe: " once) stays text, and no one is
+  named from that cue on (it may be a one-turn speaker's), as after ``>>``.
 - Where a cue gives no word times, its words share the cue's time in proportion to their length.
 
 Captions that cannot be trusted raise ``CaptionError`` with a one-line reason, and the talk is transcribed
@@ -49,11 +51,13 @@ _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
 _TAG = re.compile(r"</?(?:b|c|font|i|lang|ruby|rt|s|u|v)(?:[.\s][^>]*)?>|\{\\[^}]*\}", re.I)
 # Whole bracketed sound descriptions, and music notes with what they wrap: [Music], [Applause], (laughter),
 # ♪ upbeat intro music ♪ (a session's hold music was a searchable sentence, "soft piano"; sung words in a talk's
-# captions are no moment to find either). A bracket is a sound cue only where it starts a word ("he said [laughs]
-# so"): "x[0]" or "y[1][2]" is what was said.
+# captions are no moment to find either), and a line that opens with a note never closed ("♪ upbeat intro music":
+# captioners often leave the closing one out). A bracket is a sound cue only where it starts a word ("he said
+# [laughs] so"): "x[0]" or "y[1][2]" is what was said.
 _SOUND = re.compile(
     r"(?<![^\s(\[{«“‘\"'])(?:\[[^\]]*\])+"
-    r"|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫][^♪♫\n]*[♪♫]|[♪♫]+",
+    r"|\((?:music|applause|laughter|laughs|inaudible|silence|crosstalk)[^)]*\)|[♪♫][^♪♫\n]*[♪♫]"
+    r"|^\s*[♪♫][^♪♫\n]*$|[♪♫]+",
     re.I,
 )
 # ">> " and "- " (or "-" before a word: "-Yes.") mark a change of speaker in broadcast captions; a "-" before a digit
@@ -182,6 +186,11 @@ def _new_text(raw: list[tuple[float, float, list[str]]]) -> list[_NewText]:
             plain = _plain(line)
             if not plain:
                 continue
+            if _INLINE_TIME.search(line):
+                # YouTube's format gives only new words inline times (a rolled line comes back without them): a
+                # "thank you" said again, or "okay so" then "okay so today", is said again, not shown again
+                new_lines.append(line)
+                continue
             if plain in on_screen:
                 rolled = True
                 continue
@@ -209,6 +218,11 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
         begin = max(start, cues[-1].end) if rolled and cues else start
         label = _label(opening)
         named = label[0] if label and label[0] in names else None
+        if label and not named and len(label[0].split()) > 1 and not _capitals(label[0]):
+            # A label not taken for a name stays text, but one of words in mixed case reads as a one-turn speaker's
+            # ("John Roe: "): whoever spoke before is not known to say it, so no one is named, as after ">> ". One
+            # word ("Note: ", "Tonight: ") or words in capitals ("THE PLAN: ") are as often said: the speaker holds.
+            speaker = None
         # the label's words are the name, not what was said: they are left out, and take no share of the time
         skips = [len(named.split()) if named and i == 0 else 0 for i in range(len(new_lines))]
         words: list[Word] = []

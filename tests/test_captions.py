@@ -636,3 +636,38 @@ def test_japanese_lines_never_start_with_a_small_kana_or_closing_mark_nor_split_
         assert "".join(lines) == text and all(width(line) <= LINE_WIDTH for line in lines), lines
         assert not [line for line in lines if line[0] in "ぁぃぅぇぉっゃゅょゎァィゥェォッャュョヮヵヶー」』）】、。！？"], lines
         assert not [(a, b) for a, b in zip(lines, lines[1:]) if katakana(a[-1]) and katakana(b[0])], lines
+
+
+def test_a_label_said_once_makes_the_speaker_unknown_not_the_one_before():
+    """A one-turn speaker's "John Roe: " is not taken for a name (said once, in mixed case), so it stays in the text;
+    the turn was credited to Jane Doe, the speaker before, who said none of it. Someone may have taken over: the
+    speaker is unknown, as after ">> ". One word ("Note: ", "Tonight: ") is as often said and leaves the speaker
+    as is (test_what_was_said_before_a_colon_is_no_speaker)."""
+    vtt = ("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nJane Doe: Hello and welcome to the storage talk.\n\n"
+           "00:00:02.000 --> 00:00:04.000\nJohn Roe: We discuss erasure coding.\n\n"
+           "00:00:04.000 --> 00:00:07.000\nJane Doe: And checkpoint bandwidth.\n")
+    assert [(s.text, s.speaker) for s in read(vtt)] == [
+        ("Hello and welcome to the storage talk.", "Jane Doe"), ("John Roe: We discuss erasure coding.", None),
+        ("And checkpoint bandwidth.", "Jane Doe")]
+
+
+def test_a_phrase_said_again_on_the_next_rolling_line_is_kept():
+    """In YouTube's rolling captions a line with inline word times is new text: "thank you" said twice, or "okay so"
+    then "okay so today", lost the second (taken for the line on screen, or for a line growing word by word)."""
+    vtt = ("WEBVTT\n\n00:00:00.000 --> 00:00:01.000 align:start position:0%\n \nthank<00:00:00.500><c> you</c>\n\n"
+           "00:00:00.990 --> 00:00:01.000 align:start position:0%\nthank you\n \n\n"
+           "00:00:01.000 --> 00:00:02.000 align:start position:0%\nthank you\nthank<00:00:01.500><c> you</c>\n\n"
+           "00:00:01.990 --> 00:00:02.000 align:start position:0%\nthank you\n \n\n"
+           "00:00:02.000 --> 00:00:03.000 align:start position:0%\nthank you\nokay<00:00:02.500><c> so</c>\n\n"
+           "00:00:02.990 --> 00:00:03.000 align:start position:0%\nokay so\n \n\n"
+           "00:00:03.000 --> 00:00:04.000 align:start position:0%\nokay so\n"
+           "okay<00:00:03.300><c> so</c><00:00:03.600><c> today</c>\n")
+    words = [(w.word.strip(), w.start) for c in parse(vtt) for w in c.words]
+    assert " ".join(w for w, _ in words) == "thank you thank you okay so okay so today"
+    assert [at for _, at in words] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 3.6]
+
+
+def test_a_line_opening_with_a_music_note_is_a_sound_even_without_a_closing_note():
+    """"♪ upbeat intro music" (no closing note) was kept as a searchable sentence; speech after a closed pair stays."""
+    srt = _srt("♪ upbeat intro music", "Hello and welcome.", "♫ soft piano ♫ Back to storage.", "We ♪ hum ♪ discuss it.")
+    assert [s.text for s in read(srt)] == ["Hello and welcome.", "Back to storage.", "We discuss it."]
