@@ -14,6 +14,7 @@ raises ``CaptionError``, whose message is the one-line reason the talk falls bac
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
@@ -36,6 +37,10 @@ _FEED_TYPES = {"text/vtt": "vtt", "application/x-subrip": "srt", "application/sr
 # A caption file beside a recording is read whole: refused past this size rather than held in memory, as a
 # publisher's is (sources._URL_LIMIT_MB, which says why 20 MB leaves room for any real one).
 _FILE_LIMIT_MB = 20
+# A byte order mark says its encoding (UTF-32's before UTF-16's: FF FE 00 00 begins with UTF-16's FF FE); files
+# without one are read as UTF-8, else as Windows-1252, what Windows tools save SubRip in (Latin-1's letters too).
+_BYTE_ORDER_MARKS = ((codecs.BOM_UTF32_LE, "utf-32", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32", "UTF-32"),
+                     (codecs.BOM_UTF16_LE, "utf-16", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16", "UTF-16"))
 
 
 @dataclass
@@ -70,6 +75,7 @@ class CaptionTranscript:
     source: str  # "uploaded captions" or "automatic captions"
     language: str | None
     segments: list[Segment]
+    note: str | None = None  # what the talk's line should say of how they were read (an encoding guessed)
 
 
 def _site_tracks(by_language: dict | None, origin: str) -> list[CaptionTrack]:
@@ -133,32 +139,50 @@ def _glob_escape(name: str) -> str:
 
 
 def choose(tracks: list[CaptionTrack], language: str | None) -> CaptionTrack | None:
-    """The track to use: uploaded before automatic, the talk's language (tracks that name none come after
-    those that name it, and YouTube's original automatic captions before its translations). None when there
-    are no tracks; CaptionError when there are, but none fits."""
+    """The track to use (the first of ``ranked``). None when there are no tracks; CaptionError when there are, but
+    none fits."""
+    fitting = ranked(tracks, language)
+    return fitting[0] if fitting else None
+
+
+def ranked(tracks: list[CaptionTrack], language: str | None) -> list[CaptionTrack]:
+    """The tracks that fit the talk, best first, each to be read should the one before it fail: uploaded before
+    automatic, the talk's language (tracks that name none come after those that name it, and YouTube's original
+    automatic captions before its translations), a feed's transcripts without timings (HTML, plain text) last of
+    all, whatever language they name. Empty when there are no tracks; CaptionError when there are, but none fits."""
     if not tracks:
-        return None
+        return []
     wanted = source_language(language)
     if wanted is None:
         if needs_language(tracks, language):
             offered = _offered(tracks)
-            raise CaptionError(f"captions in {len(offered)} languages ({', '.join(offered)}) and the talk's "
-                               "language is not known (name it with --language)")
-        return tracks[0]
-    for origin in ("uploaded", "automatic"):
-        ranked = sorted(
-            (t for t in tracks if t.origin == origin and t.named in (wanted, None)),
-            key=lambda t: (t.named is None, not (t.language or "").endswith("-orig")),
-        )
-        if ranked:
-            return ranked[0]
+            if all(t.named for t in tracks):
+                raise CaptionError(f"captions in {len(offered)} languages ({', '.join(offered)}) and the talk's "
+                                   "language is not known (name it with --language)")
+            listed = ", ".join(t.named or t.language or "no language named" for t in tracks)
+            raise CaptionError(f"{len(tracks)} caption tracks ({listed}), not all naming their language, and the "
+                               "talk's language is not known (name it with --language)")
+        return sorted(tracks, key=_without_timings)
+    fitting = sorted(
+        (t for t in tracks if t.named in (wanted, None)),
+        key=lambda t: (_without_timings(t), t.origin != "uploaded", t.named is None,
+                       not (t.language or "").endswith("-orig")),
+    )
+    if fitting:
+        return fitting
     raise CaptionError(f"no captions in {wanted} (only {', '.join(_offered(tracks))})")
 
 
 def needs_language(tracks: list[CaptionTrack], language: str | None) -> bool:
-    """Whether ``choose`` waits on the talk's language: ``tracks`` offer several and ``language`` names none (the
-    one whisper hears in the recording may, before the choice: ``Fetched.pending_captions``)."""
-    return source_language(language) is None and len(_offered(tracks)) > 1
+    """Whether ``choose`` waits on the talk's language: ``language`` names none and the language whisper hears in the
+    recording could tell ``tracks`` apart (``Fetched.pending_captions``): they name several, or one and others name
+    none (a page's ``<track label="Deutsch">`` beside its ``label="English">``: the first was taken, German words
+    stored as an English talk's). One track that names none, or several that all name none, are taken as they are:
+    what is heard cannot choose among them (the README: captions must be in the talk's language)."""
+    if source_language(language) is not None:
+        return False
+    offered = _offered(tracks)
+    return len(offered) > 1 or (len(offered) == 1 and any(t.named is None for t in tracks))
 
 
 def _offered(tracks: list[CaptionTrack]) -> list[str]:
@@ -169,9 +193,14 @@ def feed_format(track: CaptionTrack) -> str | None:
     """The format a feed's MIME type names; CaptionError for transcripts without timings (HTML, plain text)."""
     if track.fmt in _FEED_TYPES:
         return _FEED_TYPES[track.fmt]
-    if track.fmt and track.fmt.split(";")[0].strip() in ("text/html", "text/plain"):
+    if _without_timings(track):
         raise CaptionError(f"the feed's transcript is {track.fmt.split(';')[0].strip()}, without timings")
     return track.fmt
+
+
+def _without_timings(track: CaptionTrack) -> bool:
+    """A feed's transcript that is text without timings (HTML, plain text): never one to read before a timed one."""
+    return bool(track.fmt) and track.fmt.split(";")[0].strip().lower() in ("text/html", "text/plain")
 
 
 def load(track: CaptionTrack, read_url: Callable[[str], bytes], duration: float | None,
@@ -184,12 +213,35 @@ def load(track: CaptionTrack, read_url: Callable[[str], bytes], duration: float 
         raise
     except Exception as exc:  # a 404, a timeout, an unreadable file: the message is the reason
         raise CaptionError(_one_line(exc)) from None
+    text, guessed = _decoded(data)
     try:
-        text = data.decode("utf-8-sig")
+        cues = captions.parse(text, fmt)
+    except CaptionError as exc:
+        if guessed:  # bytes that are not UTF-8 read as Windows-1252 whatever they are: not captions, said as such
+            raise CaptionError(f"not UTF-8 text, nor captions as Windows-1252 ({exc})") from None
+        raise
+    segments = captions.to_segments(cues, duration)
+    return CaptionTranscript(track.source, track.code or source_language(language), segments,
+                             f"{track.source} read as {guessed}" if guessed else None)
+
+
+def _decoded(data: bytes) -> tuple[str, str | None]:
+    """A caption file's text, and the encoding it was guessed to be in (None where its bytes say it): the one its
+    byte order mark names, else UTF-8, else Windows-1252 (which ``load`` takes only where the text is captions)."""
+    for mark, codec, name in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(codec), None  # (the codec reads the mark and drops it)
+            except UnicodeDecodeError:
+                raise CaptionError(f"not {name} text, though it begins with its byte order mark") from None
+    try:
+        return data.decode("utf-8-sig"), None
     except UnicodeDecodeError:
-        raise CaptionError("not UTF-8 text") from None
-    segments = captions.read(text, fmt, duration)
-    return CaptionTranscript(track.source, track.code or source_language(language), segments)
+        pass
+    try:
+        return data.decode("cp1252"), "Windows-1252"
+    except UnicodeDecodeError:  # one of the five bytes Windows-1252 leaves undefined
+        raise CaptionError("not UTF-8 text, nor Windows-1252") from None
 
 
 def _read_file(path: Path) -> bytes:

@@ -631,7 +631,8 @@ class Sources:
                 # nothing states its length (no itunes:duration) nor measures it: it lasts as far as its words are
                 # heard, as its line's "of audio" says (TalkProcessor)
                 talk.duration = talk.duration or heard_to
-                return Fetched(talk, None, False, transcript, _notes(repeated, unread, unseekable),
+                # (``refused`` says here how they were read: "uploaded captions read as Windows-1252")
+                return Fetched(talk, None, False, transcript, _notes(repeated, refused, unread, unseekable),
                                channel_language=source_language(feed.get("channel_language")),
                                media_stream=unsmuggle_url(info.get("url") or "")[0] or None)
             resolved, info = info, self._download(info)
@@ -798,14 +799,21 @@ class Sources:
 
     def _read_captions(self, tracks: list[CaptionTrack], language: str | None,
                        duration: float | None) -> tuple[CaptionTranscript | None, str | None]:
-        track = None
+        """The first of the tracks that fit (``caption_sources.ranked``) that can be read, and the note for the
+        talk's line: how it was read, or why none was used (the best one's reason: a later one's is no news)."""
         try:
-            track = caption_sources.choose(tracks, language)
-            if track is None:
-                return None, None
-            return caption_sources.load(track, self._read_url, duration, language), None
+            fitting = caption_sources.ranked(tracks, language)
         except CaptionError as exc:
-            return None, f"{track.source if track else 'captions'} not used: {exc}"
+            return None, f"captions not used: {exc}"
+        refused = None
+        for track in fitting:  # a 404, or a transcript without timings: the next that fits, before whisper
+            try:
+                transcript = caption_sources.load(track, self._read_url, duration, language)
+            except CaptionError as exc:
+                refused = refused or f"{track.source} not used: {exc}"
+                continue
+            return transcript, transcript.note
+        return None, refused
 
     def _read_url(self, url: str) -> bytes:
         return self._read(url)[0]

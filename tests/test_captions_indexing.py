@@ -4,6 +4,7 @@ back to Whisper with the reason on the talk's line. Everything is written here; 
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import shutil
@@ -364,3 +365,125 @@ def test_captions_in_two_languages_are_chosen_by_the_language_whisper_hears(tmp_
     assert (talk["transcript_source"], talk["language"]) == ("uploaded captions", "de")
     found = talksearch("search", "Wärmepumpe", "--library", str(library), "--json")
     assert [r["text"] for r in json.loads(found.stdout)["results"]][:1] == [said], found.stdout + found.stderr
+
+
+def _fetched_one(source: str, tmp_path, language: str | None = None):
+    """The one talk ``source`` names, as the indexer's sources fetch it with the publisher's captions allowed."""
+    from talksearch.indexer.sources import Sources
+
+    sources = Sources(tmp_path / "downloads", lambda key: False, captions="uploaded", language=language)
+    (fetched,) = map(sources.fetch, sources.expand(source))
+    return fetched
+
+
+CAFE = "Welcome to the storage café — it’s about erasure coding."
+CAFE_SRT = f"1\n00:00:01,000 --> 00:00:03,000\n{CAFE}\n"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("encoded", "said", "note"), [
+    (codecs.BOM_UTF16_LE + CAFE_SRT.encode("utf-16-le"), CAFE, None),
+    (codecs.BOM_UTF16_BE + CAFE_SRT.encode("utf-16-be"), CAFE, None),
+    (CAFE_SRT.encode("utf-32"), CAFE, None),  # (with its byte order mark)
+    (codecs.BOM_UTF8 + CAFE_SRT.encode(), CAFE, None),
+    (CAFE_SRT.encode("cp1252"), CAFE, "uploaded captions read as Windows-1252"),
+    (CAFE_SRT.replace("— it’s", "it is").encode("latin-1"), CAFE.replace("— it’s", "it is"),
+     "uploaded captions read as Windows-1252"),
+], ids=["utf-16-le", "utf-16-be", "utf-32", "utf-8-bom", "cp1252", "latin-1"])
+def test_captions_in_utf16_or_windows_1252_are_read(tmp_path, encoded, said, note):
+    """Captions saved by Windows tools (UTF-16 with its byte order mark, or Windows-1252/Latin-1) were refused as
+    "not UTF-8 text" and the talk transcribed; a guessed encoding is said on the talk's line."""
+    shutil.copy(DATA / "t01.ogg", tmp_path / "cafe.ogg")
+    (tmp_path / "cafe.srt").write_bytes(encoded)
+    fetched = _fetched_one(str(tmp_path / "cafe.ogg"), tmp_path, language="en")
+    assert fetched.captions is not None, fetched.captions_refused
+    assert [s.text for s in fetched.captions.segments] == [said]
+    assert fetched.captions_refused == note
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("encoded", "reason"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", "uploaded captions not used: not UTF-8 text"),
+    (codecs.BOM_UTF16_LE + b"1\x00\n", "uploaded captions not used: not UTF-16 text"),  # an odd byte at its end
+], ids=["binary", "broken-utf-16"])
+def test_bytes_that_read_as_captions_in_no_encoding_are_refused(tmp_path, encoded, reason):
+    shutil.copy(DATA / "t01.ogg", tmp_path / "junk.ogg")
+    (tmp_path / "junk.srt").write_bytes(encoded)
+    fetched = _fetched_one(str(tmp_path / "junk.ogg"), tmp_path, language="en")
+    assert fetched.captions is None and fetched.captions_refused.startswith(reason), fetched.captions_refused
+
+
+def _transcribed_feed(media_server, name: str, transcripts: str) -> str:
+    """A feed of one item, t01's recording with ``transcripts`` (its <podcast:transcript> elements), stating no
+    language of its own: the feed's URL."""
+    (media_server.directory / f"{name}.xml").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+        'xmlns:podcast="https://podcastindex.org/namespace/1.0"><channel><title>Transcribed</title>'
+        f"<link>{media_server.base}/</link><language>en</language><item><title>{name}</title>"
+        f'<guid isPermaLink="false">{name}</guid><enclosure url="{media_server.url("t01.ogg")}" type="audio/ogg" '
+        f'length="1"/>{transcripts}</item></channel></rss>')
+    return media_server.url(f"{name}.xml")
+
+
+@pytest.mark.unit
+def test_a_timed_transcript_is_taken_before_an_html_one_named_in_the_language(media_server, tmp_path):
+    """With --language en, an HTML transcript tagged "en" was chosen before a VTT that names no language, and the
+    talk transcribed ("the feed's transcript is text/html, without timings"); a track that cannot be read gives
+    way to the next that fits before whisper."""
+    (media_server.directory / "f2.html").write_text("<html><body><p>Hello.</p></body></html>")
+    (media_server.directory / "f2.vtt").write_text(vtt("t01"))
+    feed = _transcribed_feed(media_server, "f2", (
+        f'<podcast:transcript url="{media_server.url("f2.html")}" type="text/html" language="en"/>'
+        f'<podcast:transcript url="{media_server.url("f2.vtt")}" type="text/vtt" rel="captions"/>'))
+    fetched = _fetched_one(feed, tmp_path, language="en")
+    assert fetched.captions is not None, fetched.captions_refused
+    assert [s.text for s in fetched.captions.segments] == [s["text"] for s in TRUTH["t01"]["sentences"]]
+
+    (media_server.directory / "f2.srt").write_text(srt("t01"))
+    feed = _transcribed_feed(media_server, "f2b", (  # the English VTT is gone: the SubRip that names none is read
+        f'<podcast:transcript url="{media_server.url("f2-gone.vtt")}" type="text/vtt" language="en"/>'
+        f'<podcast:transcript url="{media_server.url("f2.srt")}" type="application/x-subrip"/>'))
+    fetched = _fetched_one(feed, tmp_path, language="en")
+    assert fetched.captions is not None and fetched.captions_refused is None, fetched.captions_refused
+    assert fetched.captions.segments[0].text == TRUTH["t01"]["sentences"][0]["text"]
+
+
+@pytest.mark.unit
+def test_tracks_that_name_no_language_among_others_wait_for_the_language_heard(media_server, tmp_path):
+    """A page's <track label="Deutsch"> before its <track label="English">, neither with a srclang, over English
+    audio: the German track was taken (the first) and stored as the English talk's words. The choice now waits
+    for the language whisper hears, and takes the track named in it."""
+    from talksearch.indexer.caption_sources import CaptionTrack, needs_language
+
+    (media_server.directory / "labels.de.vtt").write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nWillkommen zum Vortrag über Speicher.\n")
+    (media_server.directory / "labels.en.vtt").write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nWelcome to the talk about storage.\n")
+    (media_server.directory / "labels.html").write_text(
+        "<!doctype html><html><head><title>Labels only</title></head><body><video controls src='t01.ogg'>"
+        "<track kind='captions' src='labels.de.vtt' label='Deutsch'>"
+        "<track kind='captions' src='labels.en.vtt' label='English'></video></body></html>")
+    fetched = _fetched_one(media_server.url("labels.html"), tmp_path)
+    assert fetched.captions is None and fetched.pending_captions is not None  # chosen once the language is heard
+    english, refused = fetched.pending_captions.read("en")
+    assert refused is None and (english.language, english.segments[0].text) == ("en", "Welcome to the talk about storage.")
+    german, _ = fetched.pending_captions.read("de")
+    assert (german.language, german.segments[0].text) == ("de", "Willkommen zum Vortrag über Speicher.")
+    assert "2 caption tracks (Deutsch, en)" in fetched.pending_captions.refused  # where none is heard
+
+    unnamed = CaptionTrack("uploaded", None, "vtt", url="u:talk.vtt")
+    assert not needs_language([unnamed], None)  # the one track offered: taken, as the README says
+    # several that all name none: the language heard could not tell them apart
+    assert not needs_language([unnamed, CaptionTrack("uploaded", None, "srt", url="u:talk.srt")], None)
+    assert not needs_language([unnamed, CaptionTrack("uploaded", "en", "vtt", url="u:en.vtt")], "en")
+
+
+@pytest.mark.unit
+def test_a_feeds_windows_1252_captions_are_said_to_be_read_as_such(media_server, tmp_path):
+    """Captions that stand in for a download carry their note too: the talk's line says the encoding was guessed."""
+    (media_server.directory / "cafe.srt").write_bytes(CAFE_SRT.encode("cp1252"))
+    feed = _transcribed_feed(media_server, "cafe", (
+        f'<podcast:transcript url="{media_server.url("cafe.srt")}" type="application/x-subrip" language="en"/>'))
+    fetched = _fetched_one(feed, tmp_path)
+    assert fetched.audio is None and [s.text for s in fetched.captions.segments] == [CAFE]
+    assert fetched.captions_refused == "uploaded captions read as Windows-1252"
