@@ -49,7 +49,7 @@ from talksearch.indexer.talk_details import _by_the_recording, _sidecar_info, _t
 from talksearch.language_codes import base_language, source_language
 from talksearch.settings import default
 from talksearch.library import TALK_DETAILS, Talk, archive_id, talk_id
-from talksearch.library.layout import CATALOG
+from talksearch.library.layout import CATALOG, DOWNLOADS, MEDIA
 from talksearch.media_types import MEDIA_SUFFIXES, media_type, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -437,6 +437,8 @@ class Sources:
             is_dir, is_file, exists = path.is_dir(), path.is_file(), path.exists()
         except OSError as exc:  # a path longer than the system takes (ENAMETOOLONG): one source refused
             raise SourceError(_os_error(exc)) from None
+        if exists and self._library_keeps(path):
+            raise SourceError("the library's own recordings (its media/ or downloads/): their talks are in it already")
         if is_dir:
             # a talksearch library inside the folder (its kept media, its downloads) is not walked: its copies
             # of talks would be indexed again as new ones
@@ -454,6 +456,14 @@ class Sources:
             raise SourceError("no such file or folder")
         else:
             raise SourceError("no such file or directory, and not a URL")
+
+    def _library_keeps(self, path: Path) -> bool:
+        """Whether ``path`` is the library's kept media or downloads, or within them: indexed into the library again,
+        each recording was a new talk beside the one it is kept for (its archive key the file's digest, not its
+        URL's)."""
+        library = self.download_dir.parent.resolve()
+        real = path.resolve()
+        return any(real.is_relative_to(library / kept) for kept in (MEDIA, DOWNLOADS))
 
     # --- fetching -------------------------------------------------------------------------------
 

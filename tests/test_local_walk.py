@@ -297,3 +297,24 @@ def test_an_audio_stream_of_0_hz_is_refused_as_no_recording(tmp_path):
     outcome = fetch_once(_sources(tmp_path), Candidate(str(recording), str(recording), path=recording), set())
     assert isinstance(outcome, Outcome) and (outcome.status, outcome.detail) == (
         "failed", "not readable as audio or video (its audio states a sample rate of 0 Hz)"), outcome
+
+
+@pytest.mark.unit
+def test_the_librarys_own_kept_recordings_are_not_indexed_into_it_again(tmp_path):
+    """`talksearch index LIB/media --library LIB` made each kept recording a new talk beside the one it is kept for
+    (a hostile-folders hunt): its archive key is the file's digest, not its URL's. Refused, a folder or a file, and
+    through a link; another library's media is anyone's recordings."""
+    from talksearch.indexer.fetching import Outcome
+    from talksearch.indexer.sources import Sources
+
+    library, other = tmp_path / "lib", tmp_path / "other"
+    for media in (library / "media", other / "media"):
+        media.mkdir(parents=True)
+        shutil.copy(DATA / "t01.ogg", media / "kept.ogg")
+    (tmp_path / "link").symlink_to(library / "media")
+    sources = Sources(library / "downloads", lambda key: False)
+    for given in (library / "media", library / "media" / "kept.ogg", tmp_path / "link"):
+        listed = _listed(sources, given)
+        assert [(o.status, o.detail) for o in listed if isinstance(o, Outcome)] == [("failed", (
+            "the library's own recordings (its media/ or downloads/): their talks are in it already"))], listed
+    assert _candidates(_listed(sources, other / "media")) == [other / "media" / "kept.ogg"]
