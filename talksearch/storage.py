@@ -10,8 +10,11 @@ transaction (rolled back), and the vector index is replaced atomically and rebui
 :func:`read_only_media` and :func:`catalog_uri` let a library on read-only media (a read-only mount or
 volume) still be opened for reading: SQLite cannot create the write-ahead log's shared-memory file there,
 so such a catalog is opened ``immutable`` (nothing can change it while it is read-only). :func:`unwritable` finds
-a library this process has no permission to write (another user's; a folder or catalog made read-only): it is
-opened the same way, since SQLite could not make those files beside it, or would make them read-only.
+a library this process has no permission to write (another user's; a folder or catalog made read-only): SQLite
+could not make the log's files beside it, or would make them read-only for their writer, so it is read through
+the log's files a writer left (``mode=ro``), else ``immutable`` too. Another process may write such a catalog,
+though, and SQLite reads an immutable file as if it never changed (its cache torn by a writer's checkpoint): its
+reader compares :func:`catalog_state` before each read and opens the catalog again when it changed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sqlite3
 from pathlib import Path
 
 FULL, READ_ONLY, DENIED, IO = "full", "read-only", "denied", "io"
+UNREADABLE = "unreadable"  # a catalog this process may not read (made under umask 077 by another user)
 _OPEN = "open"  # SQLite cannot open the catalog: a storage failure only if the disk says so
 # SQLite's "attempt to write a readonly database": a read-only file system, or a file this process may not write
 _READ_ONLY_DATABASE = "read-only database"
@@ -52,16 +56,39 @@ def unwritable(catalog: Path) -> Path | None:
     return None
 
 
-def catalog_uri(catalog: Path) -> str:
-    """An SQLite URI that reads ``catalog`` on read-only media. A write-ahead log left with commits in it
-    (a writer killed before the media became read-only) needs its shared-memory file to be read: then the
-    catalog is opened ``mode=ro``, which works when that file exists (without it SQLite cannot read the log, and
-    the library's opening says what to do; ``immutable=1`` would skip the log's commits); otherwise ``immutable=1``."""
+def catalog_uri(catalog: Path, full: bool = False) -> str:
+    """An SQLite URI that reads ``catalog`` without writing beside it. Where a writer's log files are both there
+    (a writer running, or one that left them while another reader had the catalog open), ``mode=ro``: SQLite reads
+    the log and takes its locks, so a writer's commits and checkpoints are seen whole (it needs both: the -wal to
+    read, the -shm to find the commits in it). A log left with commits but without its -shm file (copied without
+    it) is opened ``mode=ro`` too, which fails: the library's opening says what to do (``immutable=1`` would skip
+    the log's commits). Otherwise ``immutable=1``: read as it is, without locks, though only read-only media keep
+    it so (hence :func:`catalog_state`); so too on a ``full`` disk, where SQLite cannot grow the -shm file."""
     uri = catalog.resolve().as_uri()
-    wal = catalog.with_name(catalog.name + "-wal")
-    if wal.exists() and wal.stat().st_size:
+    wal, shm = (catalog.with_name(catalog.name + end) for end in ("-wal", "-shm"))
+    if wal.exists() and (wal.stat().st_size or shm.exists() and not full and not read_only_media(catalog.parent)):
         return uri + "?mode=ro"
     return uri + "?immutable=1"
+
+
+def catalog_state(catalog: Path) -> tuple | None:
+    """What changes when a writer changes ``catalog`` or starts writing it: the file (inode, size, modification
+    time) and which of its log's files are there. A few stat calls; None while there is no catalog."""
+    try:
+        stat = catalog.stat()
+    except OSError:
+        return None
+    logs = tuple(catalog.with_name(catalog.name + end).exists() for end in ("-wal", "-shm"))
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, logs
+
+
+def has_room(path: Path) -> bool:
+    """Whether the disk holding ``path`` has room again for SQLite's log files (a library opened on a full disk)."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize >= _LOW_SPACE
 
 
 def _kind(exc: BaseException) -> str | None:
@@ -94,6 +121,9 @@ def _refine(kind: str, library: Path | None) -> str | None:
         return None if kind == _OPEN else kind
     if stats.f_bavail * stats.f_frsize < _LOW_SPACE:
         return FULL
+    catalog = library / "catalog.sqlite"  # layout.CATALOG, not imported: the library package imports this module
+    if catalog.exists() and not os.access(catalog, os.R_OK):  # not the folder's write permission, then
+        return UNREADABLE
     if not os.access(where, os.W_OK):
         return DENIED
     return None if kind == _OPEN else kind
@@ -138,4 +168,6 @@ def explain(exc: BaseException, library: Path | None = None) -> str | None:
         return f"{where} is on a read-only file system ({detail}); it can be searched, but writing it needs write access"
     if kind == DENIED:
         return f"no permission to write {where} ({detail})"
+    if kind == UNREADABLE:
+        return f"no permission to read the library's catalog {library / 'catalog.sqlite'} ({detail})"
     return f"I/O error on {where} ({detail}); check the disk, then run: talksearch check"

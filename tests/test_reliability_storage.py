@@ -777,3 +777,65 @@ def test_a_read_only_copy_without_the_logs_shared_memory_file_says_what_to_do_in
     shutil.move(shm, copy / "catalog.sqlite-shm")  # the same commits with the log's shared-memory file beside them
     listed = read_only("talks", "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout)["total"] == 0, listed.stderr
+
+
+@pytest.mark.unit
+def test_a_reader_that_may_not_write_the_library_sees_a_writers_talks_whole(tmp_path, monkeypatch):
+    """A service that may not write the library (another user's, a group's folder) cannot make the log's -wal and
+    -shm files beside a catalog closed cleanly, so it opened it immutable=1: SQLite then never noticed a writer's
+    commits (PRAGMA data_version stays) and read the pages the writer's checkpoint changed under its cache, torn
+    ("database disk image is malformed", or 7 talks listed with 6). It opens the catalog again when it changes, and
+    reads through the log (mode=ro) once the writer has made it."""
+    from talksearch import storage
+    from tests.test_library import _add, _vector
+
+    path = tmp_path / "lib"
+    with Library.open(path, create=True) as writer:
+        writer.acquire_writer()
+        writer.bind_embedding_model("test-model", 8)
+        _add(writer, "a")
+    assert not (path / "catalog.sqlite-wal").exists()  # closed cleanly, as a library is published
+    with monkeypatch.context() as as_another_user:  # opened the way a process that may not write the folder opens it
+        as_another_user.setattr(storage, "unwritable", lambda catalog: catalog.parent)
+        reader = Library.open(path)
+    try:
+        assert reader.readonly and reader.count_talks() == 1 and reader.sync_vector_index().ntotal == 3
+
+        def read() -> tuple[bool, int, set[str]]:
+            with reader.snapshot():  # as the service reads (Searcher.reading)
+                changed = reader.refresh()
+                hits = reader.search_vectors(_vector(hash(("b19", 1)) % 1000), 1)
+                return changed, reader.count_talks(), {p.talk_id for p in reader.passages([hits[0][0]]).values()}
+
+        with Library.open(path) as writer:  # a writer's run, committed and closed (its checkpoint rewrites pages)
+            writer.acquire_writer()
+            new = [_add(writer, f"b{i}", n=40) for i in range(20)]
+        changed, talks, found = read()
+        assert (changed, talks) == (True, 21) and found <= set(new), (changed, talks, found)  # the new vectors too
+        with Library.open(path) as writer:  # a writer still running: its commits are in the log
+            writer.acquire_writer()
+            last = _add(writer, "c")
+            assert read()[:2] == (True, 22)
+            assert (path / "catalog.sqlite-wal").exists()
+            writer.delete_talk(last)
+        assert read()[:2] == (True, 21) and reader.db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    finally:
+        reader.close()
+
+
+@needs_permissions
+@pytest.mark.unit
+def test_a_catalog_this_user_may_not_read_says_so(tmp_path):
+    """A library indexed under umask 077 by another user: its catalog cannot be read here, which is what is said,
+    not "no permission to write the library"."""
+    with Library.open(tmp_path / "lib", create=True):
+        pass
+    catalog = tmp_path / "lib" / "catalog.sqlite"
+    catalog.chmod(0o000)  # no one's: root without its powers over permissions may not read it either
+    catalog.parent.chmod(0o555)  # nor write the folder: this was taken for the reason
+    try:
+        refused = _as_a_user("talks", "--library", str(tmp_path / "lib"))
+    finally:
+        catalog.parent.chmod(0o755)
+        catalog.chmod(0o644)
+    _one_line_error(refused, f"no permission to read the library's catalog {catalog}")

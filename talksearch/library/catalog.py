@@ -129,55 +129,12 @@ class Library(VectorSync):
         # (``write_denied``: the folder or file it may not write), is opened for reading only (talksearch.storage).
         self.read_only_media = catalog.exists() and storage.read_only_media(self.path)
         self.write_denied = storage.unwritable(catalog) if catalog.exists() and not self.read_only_media else None
-        opened_read_only = self.read_only_media or self.write_denied is not None
-        self.readonly = readonly = readonly or opened_read_only
+        self._readonly_asked = readonly
         self.disk_full: str | None = None  # why a catalog on a full disk was opened for reading only
-        existed = catalog.exists()
-        for retry in (True, False):
-            try:
-                if opened_read_only:
-                    self.db = sqlite3.connect(storage.catalog_uri(catalog), uri=True, check_same_thread=False,
-                                              timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-                else:
-                    self.db = sqlite3.connect(catalog, check_same_thread=False, timeout=_BUSY_TIMEOUT_S,
-                                              isolation_level=None)
-                self.db.row_factory = sqlite3.Row
-                self.db.create_function("fold", 1, fold_sql, deterministic=True)  # what TalkFilter compares names by
-                self.db.execute("PRAGMA foreign_keys = ON")
-                if not readonly:
-                    self.db.execute("PRAGMA journal_mode = WAL")
-                    # What is deleted (a talk removed, a transcript replaced) is overwritten with zeros, not left in
-                    # free pages: off by default in SQLite's own builds (on in Debian's). No cost measured on indexing.
-                    self.db.execute("PRAGMA secure_delete = ON")
-                # A new catalog is made here; an older one is read as it is until the writer upgrades it
-                # (acquire_writer)
-                self.format = open_format(self.db, self.path, writable=not readonly)
-                break
-            except (sqlite3.DatabaseError, LibraryError) as exc:
-                if hasattr(self, "db"):  # connected, then refused: do not leave the connection open
-                    self.db.close()
-                if isinstance(exc, LibraryError):
-                    raise
-                if (retry and existed and not opened_read_only
-                        and storage.storage_kind(exc, self.path) == storage.FULL):
-                    # SQLite cannot make or grow the log's shared-memory file on a full disk, and so refused every
-                    # reader (search, talks, a server's start): read as from read-only media, which needs none;
-                    # a write is refused, saying why (acquire_writer)
-                    self.disk_full = storage.explain(exc, self.path)
-                    opened_read_only = self.readonly = readonly = True
-                    continue
-                wal, shm = catalog.with_name(f"{CATALOG}-wal"), catalog.with_name(f"{CATALOG}-shm")
-                if (opened_read_only and "unable to open database file" in str(exc) and wal.exists()
-                        and wal.stat().st_size and not shm.exists()):
-                    # SQLite reads a log with commits only through its -shm file, which it cannot make where it may
-                    # not write; immutable=1 would skip the log's commits (and a checkpoint cut short leaves half)
-                    raise LibraryError(
-                        f"library {self.path} cannot be read here: its catalog's write-ahead log ({wal.name}) holds "
-                        f"commits but {shm.name} is missing, and SQLite cannot make it in a library it may not write; "
-                        f"copy {shm.name} too, or checkpoint before publishing (sqlite3 {CATALOG} "
-                        "'PRAGMA wal_checkpoint(TRUNCATE)'), or make the copy writable") from exc
-                raise LibraryError(storage.explain(exc, self.path)
-                                   or f"library catalog {catalog} cannot be read: {exc}") from exc
+        # The catalog's storage.catalog_state when it was opened immutable (which sees no other process's commits):
+        # each read compares it (_reopen_if_changed); None when SQLite follows the catalog itself
+        self._immutable_state: tuple | None = None
+        self._connect(self.read_only_media or self.write_denied is not None, full_fallback=catalog.exists())
         self._lock_handle = None
         self.upgraded: str | None = None  # the writer's line saying it upgraded the catalog (acquire_writer)
         self._vectors: VectorIndex | None = None
@@ -189,6 +146,89 @@ class Library(VectorSync):
         self._voices: tuple[tuple, list[tuple[str, str]]] | None = None  # caption_speakers(), cached
         # sound_vocabularies(), cached
         self._vocabulary: dict[str, tuple[list[str], pronunciation.Sounds]] | None = None
+
+    def _connect(self, read_only: bool, full_fallback: bool) -> None:
+        """Open the catalog, for reading only (``read_only``: talksearch.storage's URI) or as asked. With
+        ``full_fallback``, a full disk's refusal opens it for reading only, saying why (``disk_full``). The
+        connection it replaces, if any, is closed only once the new one is open."""
+        catalog = self.path / CATALOG
+        readonly = self._readonly_asked or read_only
+        disk_full = None
+        for retry in (True, False):
+            db = None
+            uri = storage.catalog_uri(catalog, full=disk_full is not None) if read_only else None
+            # taken before opening: a change after shows
+            state = storage.catalog_state(catalog) if uri and uri.endswith("immutable=1") else None
+            try:
+                if uri:
+                    db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=_BUSY_TIMEOUT_S,
+                                         isolation_level=None)
+                else:
+                    db = sqlite3.connect(catalog, check_same_thread=False, timeout=_BUSY_TIMEOUT_S,
+                                         isolation_level=None)
+                db.row_factory = sqlite3.Row
+                db.create_function("fold", 1, fold_sql, deterministic=True)  # what TalkFilter compares names by
+                db.execute("PRAGMA foreign_keys = ON")
+                if not readonly:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    # What is deleted (a talk removed, a transcript replaced) is overwritten with zeros, not left in
+                    # free pages: off by default in SQLite's own builds (on in Debian's). No cost measured on indexing.
+                    db.execute("PRAGMA secure_delete = ON")
+                # A new catalog is made here; an older one is read as it is until the writer upgrades it
+                # (acquire_writer)
+                format_ = open_format(db, self.path, writable=not readonly)
+                break
+            except (sqlite3.DatabaseError, LibraryError) as exc:
+                if db is not None:  # connected, then refused: do not leave the connection open
+                    db.close()
+                if isinstance(exc, LibraryError):
+                    raise
+                if retry and full_fallback and not read_only and storage.storage_kind(exc, self.path) == storage.FULL:
+                    # SQLite cannot make or grow the log's shared-memory file on a full disk, and so refused every
+                    # reader (search, talks, a server's start): read as from read-only media, which needs none;
+                    # a write is refused, saying why (acquire_writer); opened again once there is room
+                    disk_full = storage.explain(exc, self.path)
+                    read_only = readonly = True
+                    continue
+                wal, shm = catalog.with_name(f"{CATALOG}-wal"), catalog.with_name(f"{CATALOG}-shm")
+                if (read_only and "unable to open database file" in str(exc) and wal.exists()
+                        and wal.stat().st_size and not shm.exists()):
+                    # SQLite reads a log with commits only through its -shm file, which it cannot make where it may
+                    # not write; immutable=1 would skip the log's commits (and a checkpoint cut short leaves half)
+                    raise LibraryError(
+                        f"library {self.path} cannot be read here: its catalog's write-ahead log ({wal.name}) holds "
+                        f"commits but {shm.name} is missing, and SQLite cannot make it in a library it may not write; "
+                        f"copy {shm.name} too, or checkpoint before publishing (sqlite3 {CATALOG} "
+                        "'PRAGMA wal_checkpoint(TRUNCATE)'), or make the copy writable") from exc
+                raise LibraryError(storage.explain(exc, self.path)
+                                   or f"library catalog {catalog} cannot be read: {exc}") from exc
+        replaced = getattr(self, "db", None)
+        self.db, self.format, self.readonly, self.disk_full, self._immutable_state = (
+            db, format_, readonly, disk_full, state)
+        if replaced is not None:
+            replaced.close()
+
+    def _reopen_if_changed(self) -> bool:
+        """For readers, before each read: open the catalog again when SQLite would not follow it. Opened immutable
+        (where this process could not make the log's files), SQLite never sees another process's commits (PRAGMA
+        data_version stays) and reads pages a writer's checkpoint changed as if they had not, torn ("database disk
+        image is malformed"); so when the catalog or its log's files changed since, it is opened again: through
+        the log (mode=ro) once a writer made its files, immutable again if it left none. Opened on a full disk, it
+        is opened as usual once there is room. Returns True when it opened it again: every cache is the old one's."""
+        room = self.disk_full is not None and storage.has_room(self.path)
+        if not room and (self._immutable_state is None
+                         or storage.catalog_state(self.path / CATALOG) == self._immutable_state):
+            return False
+        in_snapshot = self.db.in_transaction  # the snapshot() it was asked in goes on in the new connection
+        # opened as at first: on a disk still full, that falls back to reading it immutable again
+        self._connect(self.read_only_media or self.write_denied is not None, full_fallback=True)
+        if in_snapshot:
+            self.db.execute("BEGIN")
+        self.keywords = KeywordIndex(self.db)
+        self._seen_data_version = None  # another connection's count: the vectors are checked against the catalog
+        self._scopes, self._talk_names, self._not_english, self._voices = {}, None, None, None
+        self._forget_vocabulary()
+        return True
 
     @classmethod
     def open(cls, path: Path | str, *, create: bool = False, readonly: bool = False,

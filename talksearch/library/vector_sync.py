@@ -42,6 +42,7 @@ class VectorSync:
         def _set_meta(self, key: str, value: str) -> None: ...
         def count_passages(self) -> int: ...
         def _forget_vocabulary(self) -> None: ...
+        def _reopen_if_changed(self) -> bool: ...
 
     @property
     def _writer(self) -> bool:
@@ -185,7 +186,8 @@ class VectorSync:
 
     def refresh(self) -> bool:
         """For readers: pick up talks another process committed. Returns True if anything changed."""
-        if self._seen_data_version is not None and self._data_version() == self._seen_data_version:
+        reopened = self._reopen_if_changed()  # a catalog opened immutable has no data_version to follow
+        if not reopened and self._seen_data_version is not None and self._data_version() == self._seen_data_version:
             return False
         if self.format < FORMAT_VERSION:  # read as it was: the writer may have upgraded it since (acquire_writer)
             self.format = recorded_format(self.db) or self.format
