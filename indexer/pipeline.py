@@ -8,6 +8,7 @@ talk ends in exactly one outcome line (added, updated, skipped or failed) and on
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import shlex
 import sys
@@ -28,6 +29,7 @@ from talksearch.indexer.sources import Candidate, Fetched, Sources
 from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts
 from talksearch.embedding import WITH_OTHER_LANGUAGES, reads_only_english, recorded_name
 from talksearch.settings import Settings
+from talksearch.storage import storage_kind
 from talksearch.text import printable
 from talksearch.timecode import clock
 
@@ -87,8 +89,20 @@ class IndexRun:
         self.ray_address = ray_address
         made = missing_parts(settings.library)  # None: a library is there already, and stays whatever happens
         # Refuse a model mismatch before any download or model load.
-        self.library = Library.open(settings.library, create=True)
-        if upgraded := self.library.acquire_writer(holder):  # an earlier release's library: said once
+        self.library = opened = None
+        try:
+            self.library = opened = Library.open(settings.library, create=True)
+            upgraded = self.library.acquire_writer(holder)
+        except Exception as exc:
+            if opened is not None:
+                opened.close()
+            # A new library the disk had no room to make (a full disk): removed, as one a run stored nothing in is
+            # (``close``); left half made, readers refused it. Not on any other failure: a run refused the lock
+            # leaves what the writer holding it made.
+            if made is not None and storage_failure(exc, settings.library):
+                made.remove()
+            raise
+        if upgraded:  # an earlier release's library: said once
             report(upgraded)
         # Only now, holding the library: a run refused its lock must not remove what the writer holding it made.
         self._made = made
@@ -114,7 +128,7 @@ class IndexRun:
         except Exception:
             self.close(failed=True)
             raise
-        self._bars = sys.stderr.isatty()
+        self._bars = sys.stderr is not None and sys.stderr.isatty()  # (None: started without one, pythonw)
         # Worker threads say their notes while the writer reports outcomes: print writes a line and its newline
         # separately, so two unguarded lines can run together ('...its audionote ...', seen in CI).
         self._saying = threading.Lock()
@@ -130,6 +144,11 @@ class IndexRun:
         # Outcomes done, in order, whose lines wait (from the first one that names a talk in ``_retiring`` on):
         # such a line says whether the talk went, known only once its recording is met or the run ends
         self._held: list[Outcome] = []
+        # --keep-media: the downloaded recordings of processed talks, by archive id, moved into media/ only once the
+        # writer has committed their talk (``_keep_recording``): moved before, a commit that failed (a full disk)
+        # left one there that no talk owns, and ``talksearch check`` failed on it
+        self._to_keep: dict[str, Fetched] = {}
+        self._keeping = threading.Lock()
 
     def close(self, failed: bool = False) -> None:
         """``failed``: the run stopped on an error (a model that cannot load; not Ctrl-C, after which the same command
@@ -157,7 +176,13 @@ class IndexRun:
         try:
             for label, result in results:
                 if isinstance(result, Processed):
-                    outcome = self.commit(result, label)
+                    try:
+                        outcome = self.commit(result, label)
+                    except BaseException:
+                        with contextlib.suppress(OSError):  # (what the commit failed on is what is said)
+                            self._keep_recording(result, committed=False)
+                        raise
+                    self._keep_recording(result, self.library.has_archive_id(result.talk.archive_id))
                 elif isinstance(result, Known):  # a local recording the library knows, where another talk's was
                     outcome = self._place(result)
                 elif isinstance(result, InLibrary):
@@ -175,6 +200,11 @@ class IndexRun:
         finally:  # (interrupted: the talks still to be retired stay, and the next run finds them again)
             self._retiring.clear()
             self._release(summary)
+            with self._keeping:  # processed, never committed (the run stopped): their recordings, as a failed talk's
+                left, self._to_keep = list(self._to_keep.values()), {}
+            for fetched in left:
+                with contextlib.suppress(OSError):
+                    discard(fetched)
         overall.close()
         summary.wall_seconds = time.perf_counter() - started
         summary.workers = self.workers
@@ -236,6 +266,20 @@ class IndexRun:
             detail += _removed(displaced)
         # the audio this run heard, which the run's speed (Summary) is of, as the line's is
         return Outcome("added", label, detail, heard, talk_id)
+
+    def _keep_recording(self, processed: Processed, committed: bool) -> None:
+        """--keep-media: the talk's downloaded recording moved into media/ once the library holds the talk (--reindex:
+        one recording per talk, the one it is now indexed from); removed when it does not (its commit failed, or it
+        was a talk removed from the library)."""
+        with self._keeping:
+            fetched = self._to_keep.pop(processed.talk.archive_id, None)
+        if fetched is None:  # not downloaded, --keep-media not given, or the Ray engine's
+            return
+        if committed:
+            for earlier in self.library.kept_media(fetched.talk):
+                if earlier.name != fetched.audio.name:
+                    earlier.unlink(missing_ok=True)
+        discard(fetched, self.settings.library / MEDIA if committed else None)
 
     def _done_transcribing(self, processed: Processed) -> None:
         """Remove every chunk log of the talk's (those of other settings too): none is resumed once it is done."""
@@ -465,13 +509,19 @@ class IndexRun:
             return talk_failed(candidate, fetched, str(exc))
         finally:
             bar.close()
-            # Kept only for a talk the library will hold: a failed talk's would belong to none (``check`` says so)
-            keep = self.settings.keep_media and processed is not None
-            if keep and fetched.downloaded:  # --reindex: one recording per talk, the one it is now indexed from
-                for earlier in self.library.kept_media(fetched.talk):
-                    if earlier.name != fetched.audio.name:
-                        earlier.unlink(missing_ok=True)
-            discard(fetched, self.settings.library / MEDIA if keep else None)
+            # Kept only for a talk the library will hold: a failed talk's would belong to none (``check`` says so);
+            # a processed one's once the writer has committed it (``_keep_recording``)
+            if self.settings.keep_media and processed is not None and fetched.downloaded:
+                with self._keeping:
+                    self._to_keep[processed.talk.archive_id] = fetched
+            else:
+                discard(fetched)
+
+
+def storage_failure(exc: BaseException, library) -> bool:
+    """Whether ``exc`` is a storage failure under ``library`` (a full disk, a read-only one), or the library's
+    one-line error made of one (``Library.open``'s LibraryError, raised from SQLite's)."""
+    return any(storage_kind(e, library) is not None for e in (exc, exc.__cause__) if e is not None)
 
 
 def outcome_line(outcome: Outcome) -> str:

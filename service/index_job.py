@@ -12,7 +12,9 @@ import ctypes
 import json
 import os
 import signal
+import sqlite3
 import sys
+from pathlib import Path
 from dataclasses import asdict
 
 from talksearch.service.jobs import EXIT_LOCKED
@@ -29,6 +31,24 @@ def _end_with(service: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != service:  # the service ended before the watch was set
         sys.exit(1)
+
+
+def said(exc: BaseException, library: Path) -> str | None:
+    """A failure in the CLI's words (``talksearch.cli._one_line``, which the service may not import): a storage
+    failure (a full disk: an OSError, SQLite's "database or disk is full", FAISS's RuntimeError) says what to do, as
+    "[Errno 28] No space left on device" did not; None when it is none of those expected (a bug: its traceback)."""
+    from talksearch.storage import explain
+
+    explained = explain(exc, library)
+    if explained:
+        return explained
+    if isinstance(exc, OSError):
+        return (f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror) if exc.strerror else str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"library catalog {library}: {exc}"
+    if isinstance(exc, RuntimeError):
+        return None
+    return str(exc) or type(exc).__name__
 
 
 def main() -> int:
@@ -57,8 +77,16 @@ def main() -> int:
 
     # Said in their own words, as the CLI says them: a whisper model that cannot load stops the run (not one talk),
     # and as a traceback its last line, "talksearch.models.ModelError: ...", was the job's error.
-    expected = (LibraryError, ModelError, OSError)
+    expected = (LibraryError, ModelError, OSError, sqlite3.Error, RuntimeError)
     settings = Settings(**request["settings"])
+
+    def failed(exc: BaseException) -> int:
+        message = said(exc, settings.library)
+        if message is None:
+            raise exc
+        emit("error", message=" ".join(message.split()))
+        return 1
+
     try:
         # Its lines give an API client's ways (DELETE /api/removals/ID), not the CLI's; a writer refused meanwhile (a
         # DELETE, talksearch index) names the job, not "talksearch index" with this child's pid
@@ -69,15 +97,18 @@ def main() -> int:
         emit("locked", message=str(exc))
         return EXIT_LOCKED
     except expected as exc:
-        emit("error", message=str(exc))
-        return 1
+        return failed(exc)
+    stopped_on_error = False  # as the CLI's run: a library this job made and stored nothing in is removed then
     try:
         summary = run.run(request["sources"])
     except expected as exc:
-        emit("error", message=str(exc))
-        return 1
+        stopped_on_error = True
+        return failed(exc)
+    except Exception:
+        stopped_on_error = True
+        raise
     finally:
-        run.close()
+        run.close(failed=stopped_on_error)
     emit("summary", line=summary.line(), outcomes=[shown(o) for o in summary.outcomes])
     return 0
 

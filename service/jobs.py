@@ -103,6 +103,9 @@ class JobQueue:
             self._update(job, status="running", started=_now())
             try:
                 self._run(job)
+            except OSError as exc:  # the child's error file (TMPDIR) or process could not be made: a full disk, say
+                where = f": {exc.filename}" if exc.filename else ""
+                self._update(job, status="failed", error=f"cannot start the indexer: {exc.strerror or exc}{where}")
             except Exception as exc:  # the worker must outlive any one job
                 self._update(job, status="failed", error=f"{type(exc).__name__}: {exc}")
             with self._lock:

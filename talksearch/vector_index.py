@@ -33,9 +33,11 @@ in-memory ``delta``; passages the file still has but the catalog no longer does 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -185,8 +187,21 @@ def read_index(path: Path, mmap: bool) -> faiss.Index | None:
         return None
 
 
+def keep_permissions(path: Path, replacement: int) -> None:
+    """Give the open file ``replacement`` (a descriptor), about to be renamed over ``path``, ``path``'s mode and
+    group (the group where this process may: its owner in that group, or root). Made with this process's umask (077,
+    a private user's), it took the place of a file others read (644: a service running as another user) unreadable."""
+    try:
+        before = os.stat(path)
+    except FileNotFoundError:  # a new file: the umask is the user's say
+        return
+    with contextlib.suppress(OSError):
+        os.fchown(replacement, -1, before.st_gid)
+    os.fchmod(replacement, stat.S_IMODE(before.st_mode))  # after the group: a chown may clear the set-id bits
+
+
 def write_atomically(index: faiss.Index, path: Path) -> None:
-    """Write ``index`` to a temporary file, fsync it, and rename it over ``path``.
+    """Write ``index`` to a temporary file, fsync it, and rename it over ``path`` (keeping its mode and group).
 
     The bytes go through Python's unbuffered file writes (``PyCallbackIOWriter``), not FAISS's own
     ``fopen``/``fclose``: FAISS ignores a failing ``fclose``, so on a full disk a small index could be left
@@ -212,6 +227,7 @@ def write_atomically(index: faiss.Index, path: Path) -> None:
                 if failed:  # FAISS reports the callback's error as its own; the OSError says what happened
                     raise failed[0] from None
                 raise
+            keep_permissions(path, handle.fileno())
             os.fsync(handle.fileno())
     except BaseException:
         tmp.unlink(missing_ok=True)

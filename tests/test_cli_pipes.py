@@ -216,3 +216,27 @@ def test_sighup_ends_a_run_as_sigterm_does_unless_ignored(tmp_path):
             assert (process.returncode, stderr) == (143, "terminated; run the same command again to resume\n")
         else:
             assert (process.returncode, stderr) == (129, "hung up; run the same command again to resume\n")
+
+
+def _with_closed(fd: int, *args: str) -> subprocess.CompletedProcess:
+    """The CLI started with its file descriptor ``fd`` closed (``>&-``, ``2>&-``): what it wrote on the others."""
+    kept = {1: {"stderr": subprocess.PIPE}, 2: {"stdout": subprocess.PIPE}}[fd]
+    return subprocess.run(["bash", "-c", f'exec "$@" {fd}>&-', "bash", *_cli(*args)], cwd=ROOT, text=True,
+                          timeout=300, **kept)
+
+
+@pytest.mark.models
+def test_closed_outputs_are_said_by_the_exit_status(tmp_path):
+    """Started with stderr closed, `index` exited 1 silently and indexed nothing (its progress bars asked the missing
+    stream whether it was a terminal); with stdout closed, `export` ended in a traceback and `talks` and `search`
+    exited 0, their output lost. stderr is a run's progress and warnings: it indexes without them. stdout is what
+    `talks`, `search` and `export` are for: exit 1, saying so on stderr."""
+    library = tmp_path / "library"
+    recordings = _captioned_talks(tmp_path / "talks", count=2)
+    indexed = _with_closed(2, "index", str(recordings[0].parent), "--library", str(library))
+    assert indexed.returncode == 0 and indexed.stdout.splitlines()[-1].startswith("2 added"), indexed
+    talk_id = _talk_ids(library)[0]
+    for args in (["talks"], ["search", "reproducible"], ["export", talk_id], ["talks", "--json"]):
+        lost = _with_closed(1, *args, "--library", str(library))
+        assert (lost.returncode, lost.stderr) == (1, "error: cannot write the output: the standard output is "
+                                                     "closed\n"), (args, lost)

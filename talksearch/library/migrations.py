@@ -247,8 +247,11 @@ def open_format(db: sqlite3.Connection, path: Path, writable: bool, upgrade: boo
         raise LibraryError(f"library {path} has format {found}, newer than this talksearch reads "
                            f"({FORMAT_VERSION}); upgrade talksearch to use it")
     if not writable or (found is not None and found < FORMAT_VERSION and not upgrade):
-        if found is None or found < OLDEST_READABLE:
-            raise LibraryError(f"library {path} has format {found or 0}; this talksearch reads "
+        if found is None:  # its making cut short: a new catalog's format is recorded last, once its schema is made
+            raise LibraryError(f"library {path} was never finished: its catalog has no format recorded (the run that "
+                               "made it stopped, the disk full?); index into it again, or remove it")
+        if found < OLDEST_READABLE:
+            raise LibraryError(f"library {path} has format {found}; this talksearch reads "
                                f"{OLDEST_READABLE} to {FORMAT_VERSION}")
         return found
     db.executescript(SCHEMA)
