@@ -31,6 +31,7 @@ from talksearch.library import (TALK_DETAILS, Library, LibraryError, Segment, St
                                 record_time)
 from talksearch.media_types import recording_path
 from talksearch.settings import Settings
+from talksearch.storage import storage_kind
 from talksearch.text import printable
 
 # What a re-run brings over of a talk the new library has, its transcript kept: the details its source restates, and
@@ -163,6 +164,8 @@ class Reembedding:
         except (OSError, MemoryError):  # a full disk, no memory: every talk after it would fail the same way
             raise
         except Exception as exc:  # this talk's records (damaged by hand) or its embedding: the others go on
+            if storage_kind(exc, self.new.path) is not None:  # SQLite's "database or disk is full": as OSError
+                raise
             return Outcome("failed", stored.title, f"not re-embedded: {type(exc).__name__}: {str(exc)[:200]}",
                            talk_id=stored.id)
 

@@ -384,3 +384,24 @@ def test_a_new_library_an_interrupted_run_stored_nothing_in_is_removed(tmp_path,
         run_until_interrupted()
     with Library.open(new, readonly=True) as opened:
         assert opened.count_talks() == 1
+
+
+def test_a_full_disk_stops_the_run_in_its_own_words(old_library, tmp_path, monkeypatch):
+    """SQLite's "database or disk is full" failed each talk in turn ("failed  t01: not re-embedded: OperationalError:
+    database or disk is full", and the next the same: an environments hunt), where an OSError's full disk stops the
+    run with the CLI's sentence of what to do. Both stop it now, the talks committed before kept."""
+    from talksearch.indexer.reembed import Reembedding
+    from talksearch.settings import Settings
+
+    def full_disk(self, stored, *args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Reembedding, "_add", full_disk)
+    lines: list[str] = []
+    run = Reembedding(old_library, Settings(library=tmp_path / "new", embed_model=MINI), report=lines.append)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+            run.run()
+    finally:
+        run.close()
+    assert not [line for line in lines if line.startswith("failed")], lines
