@@ -431,6 +431,9 @@ class _StandardInput:
     """``--from-file -``: the standard input, read as read_source_list reads a file."""
 
     def read_text(self, encoding: str) -> str:
+        if sys.stdin is None:  # started with it closed (``<&-``): Python has none
+            raise click.BadParameter("-: the standard input is closed, and no sources can be read from it",
+                                     param_hint="--from-file")
         return sys.stdin.buffer.read().decode(encoding)
 
     def __str__(self) -> str:

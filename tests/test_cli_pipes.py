@@ -160,6 +160,19 @@ def test_from_file_repeats_and_reads_stdin(talks, tmp_path):
 
 
 @pytest.mark.unit
+def test_a_source_list_read_from_a_closed_standard_input_is_one_line(tmp_path):
+    """`--from-file -` run with the standard input closed (`<&-`, a unit without StandardInput=): a traceback,
+    AttributeError: 'NoneType' object has no attribute 'buffer' (an environments fix's leftover)."""
+    result = subprocess.run(["bash", "-c", 'exec "$@" <&-', "-", *_cli("index", "--from-file", "-", "--library",
+                                                                        str(tmp_path / "library"))],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "error: Invalid value for --from-file: -: the standard input is closed, and no sources can be read from it "
+        "(see 'python -m talksearch.cli index --help')"], result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "library").exists()
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize("content", ["", "# nothing tonight\n\n"])
 def test_a_source_list_naming_nothing_is_a_quiet_night(tmp_path, content):
     """A cron job's list with nothing in it tonight: a usage error claiming no --from-file was given, exit 2. Now
