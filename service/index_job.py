@@ -37,15 +37,11 @@ def said(exc: BaseException, library: Path) -> str | None:
     """A failure in the CLI's words (``talksearch.cli._one_line``, which the service may not import): a storage
     failure (a full disk: an OSError, SQLite's "database or disk is full", FAISS's RuntimeError) says what to do, as
     "[Errno 28] No space left on device" did not; None when it is none of those expected (a bug: its traceback)."""
-    from talksearch.storage import explain
+    from talksearch.storage import failure_line
 
-    explained = explain(exc, library)
-    if explained:
-        return explained
-    if isinstance(exc, OSError):
-        return (f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror) if exc.strerror else str(exc)
-    if isinstance(exc, sqlite3.Error):
-        return f"library catalog {library}: {exc}"
+    stored = failure_line(exc, library)
+    if stored:
+        return stored
     if isinstance(exc, RuntimeError):
         return None
     return str(exc) or type(exc).__name__

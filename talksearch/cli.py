@@ -22,7 +22,7 @@ try:
     from talksearch.models import ModelError
     from talksearch.settings import Settings, blank_admin_token, unknown_variables
     from talksearch.settings_flags import setting_options
-    from talksearch.storage import explain
+    from talksearch.storage import failure_line
     from talksearch.text import printable
     from talksearch.timecode import clock
     from talksearch.transcripts import FORMATS, missing_transcript, missing_translation, render
@@ -187,13 +187,9 @@ def _text_output_never_fails() -> None:
 
 
 def _one_line(exc: BaseException, library: Path | None) -> str | None:
-    explained = explain(exc, library)
-    if explained:
-        return explained
-    if isinstance(exc, OSError):
-        return (f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror) if exc.strerror else str(exc)
-    if isinstance(exc, sqlite3.Error):
-        return f"library catalog{f' {library}' if library else ''}: {exc}"
+    stored = failure_line(exc, library)
+    if stored:
+        return stored
     if isinstance(exc, (*USER_ERRORS, OutputError)):
         return str(exc) or type(exc).__name__
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't start new thread" in str(exc)):

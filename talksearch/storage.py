@@ -171,3 +171,16 @@ def explain(exc: BaseException, library: Path | None = None) -> str | None:
     if kind == UNREADABLE:
         return f"no permission to read the library's catalog {library / 'catalog.sqlite'} ({detail})"
     return f"I/O error on {where} ({detail}); check the disk, then run: talksearch check"
+
+
+def failure_line(exc: BaseException, library: Path | None = None) -> str | None:
+    """One line for a failure of the disk or the catalog, as every command and the service's index job say it: a
+    storage failure's (``explain``: what to do), else an OSError's or SQLite's own words; None for any other."""
+    explained = explain(exc, library)
+    if explained:
+        return explained
+    if isinstance(exc, OSError):
+        return (f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror) if exc.strerror else str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return f"library catalog{f' {library}' if library else ''}: {exc}"
+    return None
