@@ -125,12 +125,22 @@ def _sidecar_info(path: Path) -> dict:
     return sidecar_info_and_note(path)[0]
 
 
+# A sidecar .info.json is read whole, and parsed: refused past this size (a sparse file of gigabytes took them all).
+# Far above what yt-dlp writes for a talk (its formats and, asked, its comments).
+_INFO_LIMIT_MB = 64
+
+
 def sidecar_info_and_note(path: Path) -> tuple[dict, str | None]:
     """``_sidecar_info``, and why the file there could not be read at all (for the talk's line), else None: a
     trailing comma lost a talk's title and speakers without a word (a hostile-folders hunt)."""
     try:
-        # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's encoding is
-        info = json.loads(path.read_bytes()) if path.is_file() else {}
+        if not path.is_file():
+            return {}, None
+        with path.open("rb") as handle:  # bytes: JSON is UTF-8 (json detects -16/-32), whatever the locale's is
+            data = handle.read((_INFO_LIMIT_MB << 20) + 1)
+        if len(data) > _INFO_LIMIT_MB << 20:
+            return {}, f"its .info.json was not read: larger than {_INFO_LIMIT_MB} MB"
+        info = json.loads(data)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return {}, "its .info.json was not read: " + " ".join(reason.split())

@@ -111,3 +111,20 @@ def test_a_sidecar_info_json_that_cannot_be_read_says_so():
         sidecar.write_text(json.dumps({"title": "Keynote: Power capping", "creators": ["Ann Lee"]}))
         info, note = sidecar_info_and_note(sidecar)
         assert (info["title"], info["creators"], note) == ("Keynote: Power capping", ["Ann Lee"], None)
+
+
+@pytest.mark.unit
+def test_a_huge_sidecar_info_json_is_refused_unread(tmp_path):
+    """A sparse 4 GB keynote.info.json was read whole: MemoryError ended the run where memory is bounded (a
+    container's), and it took gigabytes where it is not. Refused past the limit, said on the talk's line."""
+    sidecar = tmp_path / "keynote.info.json"
+    with sidecar.open("wb") as handle:
+        handle.truncate(4 << 30)
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from talksearch.indexer.talk_details import sidecar_info_and_note
+        print(sidecar_info_and_note(Path({str(sidecar)!r})))
+    """)
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                           preexec_fn=lambda: _bounded(_CHILD_MEMORY))
+    assert child.stdout.strip() == "({}, 'its .info.json was not read: larger than 64 MB')", child.stdout + child.stderr
