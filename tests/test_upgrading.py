@@ -150,20 +150,36 @@ def test_recordings_an_early_release_kept_in_downloads_are_moved_to_media_not_de
     files from interrupted runs"."""
     library = tmp_path / "old"
     _format_3_library(library)
-    with Library.open(library) as current:
-        current.acquire_writer()
-        current.sync_vector_index(save=True)
     files = _kept_by_an_early_release(library)
     found = check_library(library)
     assert ("1 recordings kept in downloads/ by an earlier release (--keep-media); --repair moves them to media/"
             in found.facts), found.facts
     assert "3 leftover files from interrupted runs (downloads and transcriptions a run of their source resumes; " \
            "--repair removes them)" in found.facts
-    repaired = check_library(library, repair=True)
-    assert "moved 1 recordings kept in downloads/ by an earlier release to media/" in repaired.repaired
+    repaired = check_library(library, repair=True)  # the upgrade moves them, and says so
+    assert (f"{UPGRADED} (moved 1 recordings an earlier release kept in downloads/ to media/)"
+            in repaired.repaired), repaired.repaired
     assert (library / "media" / "Generic-old.mp4").read_bytes() == files["Generic-old.mp4"]
     assert not (library / "downloads" / "Generic-old.mp4").exists()
     assert "1 audio files kept in media/ (--keep-media)" in repaired.facts
+
+
+def test_a_current_librarys_downloads_are_an_interrupted_runs_not_kept_recordings(tmp_path):
+    """A --reindex stopped midway leaves each talk's download in downloads/ under the name the first releases kept
+    recordings by: check called them "kept in downloads/ by an earlier release" and --repair moved them into media/,
+    without --keep-media (a reviewer's hunt). The upgrade to the current format moved any there were."""
+    library = tmp_path / "old"
+    _format_3_library(library)
+    with Library.open(library) as current:
+        current.acquire_writer()
+        current.sync_vector_index(save=True)
+    _kept_by_an_early_release(library)
+    found = check_library(library)
+    assert not [fact for fact in found.facts if "earlier release" in fact], found.facts
+    assert "4 leftover files from interrupted runs (downloads and transcriptions a run of their source resumes; " \
+           "--repair removes them)" in found.facts
+    check_library(library, repair=True)
+    assert not (library / "media").exists()
 
 
 def test_the_upgrade_moves_an_early_releases_kept_recordings_to_media(tmp_path):

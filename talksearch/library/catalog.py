@@ -52,6 +52,10 @@ _RESTATED = (*TALK_DETAILS, "url", "media_url")
 # The removals a library made from another (talksearch reembed) kept from it (``Library.keep_removals``), by archive
 # key and time: forgotten here once the other one forgets them
 _KEPT_REMOVALS = "kept_removals"
+# The format whose upgrade first moved what the first releases kept in downloads/ (--keep-media) to media/
+# (``keep_early_media``): a catalog of this format or later has none there, and a recording there named as a talk's
+# download is an interrupted run's (--reindex downloads every talk again), not kept media
+EARLY_MEDIA_MOVED = 11
 
 
 def _talk_from_row(row: sqlite3.Row) -> StoredTalk:
@@ -359,7 +363,7 @@ class Library(VectorSync):
         except sqlite3.DatabaseError as exc:  # nothing of the upgrade is committed (one transaction)
             raise LibraryError(storage.explain(exc, self.path)
                                or f"library catalog {self.path / CATALOG} cannot be upgraded: {exc}") from exc
-        moved = self.keep_early_media()
+        moved = self.keep_early_media(found or 0)  # as the catalog was: it says whether they could be there
         return (f"upgraded the library's catalog from format {found} to {self.format}; earlier releases of "
                 "talksearch cannot read it now" + (f" (moved {len(moved)} recordings an earlier release kept in "
                                                    f"{DOWNLOADS}/ to {MEDIA}/)" if moved else ""))
@@ -633,11 +637,13 @@ class Library(VectorSync):
                                  (talk.extractor, talk.source_id)) if files else ()
         return [] if any(kept_media_name(*other) == name for other in others) else files
 
-    def early_kept_media(self) -> list[tuple[Path, Path]]:
+    def early_kept_media(self, format_: int | None = None) -> list[tuple[Path, Path]]:
         """The recordings the first releases kept in downloads/ (--keep-media; later ones keep them in media/),
         each with its place in media/: a file with a recording's suffix, named as yt-dlp named that talk's download
         then and now (``kept_media_name``), for a talk the library has and no other talk's id is made safe to the
         same name. Anything else there is an interrupted run's (a .part download, a transcription's log)."""
+        if (self.format if format_ is None else format_) >= EARLY_MEDIA_MOVED:
+            return []  # none since (``format_``: the catalog's before the upgrade at hand): an interrupted run's
         folder = self.path / DOWNLOADS
         files = [file for file in (sorted(folder.iterdir()) if folder.is_dir() else [])
                  if file.is_file() and file.suffix.lower() in MEDIA_SUFFIXES]
@@ -646,14 +652,14 @@ class Library(VectorSync):
         names = Counter(kept_media_name(*row) for row in self.db.execute("SELECT extractor, source_id FROM talks"))
         return [(file, self.path / MEDIA / file.name) for file in files if names[file.stem] == 1]
 
-    def keep_early_media(self) -> list[Path]:
+    def keep_early_media(self, format_: int | None = None) -> list[Path]:
         """Writer: move ``early_kept_media`` to media/, where the library keeps recordings now (a talk deleted takes
         its own along; in downloads/ they passed for leftovers of interrupted runs). A file of the same name in media/
         already is left as it is, and so is this one. The files moved, at their new place."""
         if self._lock_handle is None:
             raise LibraryError("keep_early_media needs the writer lock (acquire_writer)")
         moved = []
-        for file, kept in self.early_kept_media():
+        for file, kept in self.early_kept_media(format_):
             if kept.exists():
                 continue
             try:
