@@ -10,9 +10,10 @@ snapping are built the same way whichever made the words. Real captions need cle
   settings (``align:start position:0%``) are dropped; ``<v Speaker>`` names the cue's speaker, who holds for
   the cues after until another is named or ``>>`` / ``-`` marks that someone else speaks. So does a label a cue
   starts with, "Jane Doe: " (our own SubRip export's, transcripts', broadcast captions' "JANE DOE: "), where the
-  file shows it is one: it starts two cues or more, or is in capitals before text that is not. A label of two
-  words or more in mixed case that the file does not show to be one ("John Roe: " once) stays text, and no one is
-  named from that cue on (it may be a one-turn speaker's), as after ``>>``.
+  file shows it is one: it starts two cues or more, or is in capitals before text that is not. In captions whose
+  speakers labels name, a label of two words or more in mixed case that the file does not show to be one ("John
+  Roe: " once) stays text, and no one is named from that cue on (it may be a one-turn speaker's), as after ``>>``;
+  where a voice tag named the speaker, such words ("Quick Recap: ") are what was said, and the speaker holds.
 - Where a cue gives no word times, its words share the cue's time in proportion to their length.
 
 Captions that cannot be trusted raise ``CaptionError`` with a one-line reason, and the talk is transcribed
@@ -46,6 +47,7 @@ _TIMING = re.compile(
     r"^\s*(?P<start>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*(?P<end>(?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})(?P<settings>.*)$"
 )
 _INLINE_TIME = re.compile(r"<((?:\d+:)?\d{1,2}:\d{2}[.,]\d{1,3})>")
+INLINE_TIME_SLACK = 0.05  # seconds an inline time may fall before its cue's start (rounding): still this cue's
 _VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+([^>]+)>")
 # Markup: WebVTT's and SubRip's own tags (and SSA's {\an8}), by name: "x<y & y>z" in what was said is text.
 _TAG = re.compile(r"</?(?:b|c|font|i|lang|ruby|rt|s|u|v)(?:[.\s][^>]*)?>|\{\\[^}]*\}", re.I)
@@ -186,9 +188,12 @@ def _new_text(raw: list[tuple[float, float, list[str]]]) -> list[_NewText]:
             plain = _plain(line)
             if not plain:
                 continue
-            if _INLINE_TIME.search(line):
-                # YouTube's format gives only new words inline times (a rolled line comes back without them): a
-                # "thank you" said again, or "okay so" then "okay so today", is said again, not shown again
+            timed = _INLINE_TIME.search(line)
+            if timed and seconds(timed.group(1)) >= start - INLINE_TIME_SLACK:
+                # Words timed within this cue are said now (YouTube's format times only new words, and a rolled line
+                # comes back without them): a "thank you" said again, or "okay so" then "okay so today", is said
+                # again, not shown again. A line whose times are earlier than the cue (karaoke, roll-up captions
+                # that keep a line's tags) is one shown before, checked as untimed lines are.
                 new_lines.append(line)
                 continue
             if plain in on_screen:
@@ -213,16 +218,18 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
     names = _speaker_names(openings)
     cues: list[Cue] = []
     speaker = None
+    named_by_label = False  # the speaker was named by a label ("Jane Doe: "), not a voice tag
     for cue, opening in zip(shown, openings):
         start, end, new_lines, rolled = cue.start, cue.end, cue.lines, cue.rolled
         begin = max(start, cues[-1].end) if rolled and cues else start
         label = _label(opening)
         named = label[0] if label and label[0] in names else None
-        if label and not named and len(label[0].split()) > 1 and not _capitals(label[0]):
-            # A label not taken for a name stays text, but one of words in mixed case reads as a one-turn speaker's
-            # ("John Roe: "): whoever spoke before is not known to say it, so no one is named, as after ">> ". One
-            # word ("Note: ", "Tonight: ") or words in capitals ("THE PLAN: ") are as often said: the speaker holds.
-            speaker = None
+        if named_by_label and label and not named and len(label[0].split()) > 1 and not _capitals(label[0]):
+            # In captions that name speakers by labels, a label not taken for a name stays text, but one of words in
+            # mixed case reads as a one-turn speaker's ("John Roe: "): whoever spoke before is not known to say it,
+            # so no one is named, as after ">> ". One word ("Note: ", "Tonight: ") or words in capitals ("THE PLAN:
+            # ") are as often said, and so is "Quick Recap: " where voice tags name the speakers: the speaker holds.
+            speaker, named_by_label = None, False
         # the label's words are the name, not what was said: they are left out, and take no share of the time
         skips = [len(named.split()) if named and i == 0 else 0 for i in range(len(new_lines))]
         words: list[Word] = []
@@ -237,10 +244,11 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
             if voice:
                 # the annotation is cue text: "AT&amp;T" names AT&T (as our own .vtt export writes it)
                 speaker = without_controls(html.unescape(voice.group(1))).strip()
+                named_by_label = False
             elif _SPEAKER_PREFIX.match(html.unescape(_TAG.sub("", line)).lstrip()):
                 speaker = None  # ">> " or "- ": someone else speaks, unnamed; the last name no longer holds
             if skip:
-                speaker = named
+                speaker, named_by_label = named, True
             said += length
             line_end = max(begin + (end - begin) * said / total, line_start)
             line_words = _line_words(line, line_start, line_end, skip)

@@ -667,6 +667,28 @@ def test_a_phrase_said_again_on_the_next_rolling_line_is_kept():
     assert [at for _, at in words] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.3, 3.6]
 
 
+def test_words_before_a_colon_after_a_voice_tag_leave_its_speaker():
+    """Where a voice tag names the speaker, "Quick Recap: " or "Bottom Line: " is what she says: the rule for
+    one-turn labels (above) made the speaker unknown for the rest of the talk (a reviewer's hunt)."""
+    vtt = ("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n<v Jane Doe>Our ocean simulations write checkpoints.\n\n"
+           "00:00:02.000 --> 00:00:04.000\nQuick Recap: the checkpoints go to object storage.\n\n"
+           "00:00:04.000 --> 00:00:06.000\nBottom Line: restarts take minutes.\n\n"
+           "00:00:06.000 --> 00:00:08.000\nThank you.\n")
+    assert [s.speaker for s in read(vtt)] == ["Jane Doe"] * 4
+
+
+def test_a_line_shown_again_with_its_earlier_word_times_is_not_said_again():
+    """Karaoke and roll-up captions that keep a line's inline times when it is shown again: each cue's text came
+    twice once every line with inline times was taken for new ("hello world hello world and welcome ...": a
+    reviewer's hunt). Words timed within the cue are new; those timed before it were shown before."""
+    karaoke = ("WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nhello<00:00:00.500><c> world</c>\n\n"
+               "00:00:01.000 --> 00:00:02.000\nhello<00:00:00.500><c> world</c>\n"
+               "<00:00:01.200><c>and</c><00:00:01.500><c> welcome</c>\n\n"
+               "00:00:02.000 --> 00:00:03.000\nhello<00:00:00.500><c> world</c>\n"
+               "<00:00:01.200><c>and</c><00:00:01.500><c> welcome</c>\n<00:00:02.300><c>everyone</c>\n")
+    assert " ".join(w.word.strip() for c in parse(karaoke) for w in c.words) == "hello world and welcome everyone"
+
+
 def test_a_line_opening_with_a_music_note_is_a_sound_even_without_a_closing_note():
     """"♪ upbeat intro music" (no closing note) was kept as a searchable sentence; speech after a closed pair stays."""
     srt = _srt("♪ upbeat intro music", "Hello and welcome.", "♫ soft piano ♫ Back to storage.", "We ♪ hum ♪ discuss it.")
