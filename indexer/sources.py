@@ -12,6 +12,7 @@ recording is known again (``source_identity``); and yt-dlp's downloads within th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -21,7 +22,7 @@ import stat
 import threading
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -439,10 +440,16 @@ class Sources:
             raise SourceError(_os_error(exc)) from None
         if exists and self._library_keeps(path):
             raise SourceError("the library's own recordings (its media/ or downloads/): their talks are in it already")
+        if is_dir and os.path.lexists(path / CATALOG):  # its walk would skip it whole, and say "no audio or video"
+            library = self.download_dir.parent
+            if library.exists() and os.path.samefile(path, library):  # (however reached: a link, a bind mount)
+                raise SourceError("the library itself: its talks are in it already")
+            raise SourceError(f"a talksearch library: its recordings are not indexed from it (name its {MEDIA}/ "
+                              "folder to index those it kept into this one)")
         if is_dir:
             # a talksearch library inside the folder (its kept media, its downloads) is not walked: its copies
             # of talks would be indexed again as new ones
-            files, unwalked = _walk(path)
+            files, unwalked = _walk(path, skip=self._kept_folders())
             if not files and not unwalked:  # said, rather than "0 added" as if all were well
                 raise SourceError("no audio or video files in this folder")
             yield from unwalked
@@ -458,12 +465,23 @@ class Sources:
             raise SourceError("no such file or directory, and not a URL")
 
     def _library_keeps(self, path: Path) -> bool:
-        """Whether ``path`` is the library's kept media or downloads, or within them: indexed into the library again,
-        each recording was a new talk beside the one it is kept for (its archive key the file's digest, not its
-        URL's)."""
-        library = self.download_dir.parent.resolve()
-        real = path.resolve()
-        return any(real.is_relative_to(library / kept) for kept in (MEDIA, DOWNLOADS))
+        """Whether ``path`` is the library's kept media or downloads, or within them, however reached (a link, a bind
+        mount: told by the folders' device and inode): indexed into the library again, each recording was a new
+        talk beside the one it is kept for (its archive key the file's digest, not its URL's)."""
+        kept = self._kept_folders()
+        for above in (path, *path.absolute().parents):  # (stat follows a link to the folder it names)
+            with contextlib.suppress(OSError):
+                if _identity(above) in kept:
+                    return True
+        return False
+
+    def _kept_folders(self) -> set[tuple[int, int]]:
+        """The (st_dev, st_ino) of the library's media/ and downloads/, those there are."""
+        kept = set()
+        for name in (MEDIA, DOWNLOADS):
+            with contextlib.suppress(OSError):
+                kept.add(_identity(self.download_dir.parent / name))
+        return kept
 
     # --- fetching -------------------------------------------------------------------------------
 
@@ -1041,7 +1059,7 @@ def _shortened(path: str) -> str:
     return f"{path[:_SHOWN_PATH // 2]}…{path[-_SHOWN_PATH // 2:]}"
 
 
-def _walk(folder: Path) -> tuple[list[Path], list[Unwalked]]:
+def _walk(folder: Path, skip: Set[tuple[int, int]] = frozenset()) -> tuple[list[Path], list[Unwalked]]:
     """The recordings in ``folder`` and the folders below it, sorted; and those folders that could not be listed,
     each one failed line: Path.rglob left an unreadable one out unsaid, and ended the whole run at one whose path is
     longer than the system takes. A talksearch library inside it (its kept media, its downloads) is not walked: its
@@ -1049,7 +1067,9 @@ def _walk(folder: Path) -> tuple[list[Path], list[Unwalked]]:
 
     Links to folders are followed, as ``find -L`` does (a lab's folder of links to its shares), each real folder
     walked once: a link to one walked already, or back to an ancestor, is skipped without a word, so that a loop
-    ends and a folder linked twice lists its recordings once."""
+    ends and a folder linked twice lists its recordings once; and so is a link to a folder inside ``folder``, walked
+    at its own path (at the link's, a link re-pointed since had /media serve another recording). Folders in ``skip``
+    (the library's media/ and downloads/, by device and inode: a bind mount of them too) are not walked."""
     files: list[Path] = []
     unwalked: list[Unwalked] = []
 
@@ -1059,8 +1079,9 @@ def _walk(folder: Path) -> tuple[list[Path], list[Unwalked]]:
     # (st_dev, st_ino) of the folders walked, and of the named one's ancestors: a link to "/" walks nothing more
     try:
         walked = {_identity(above) for above in (folder, *folder.resolve().parents)}
+        inside = folder.resolve()
     except OSError:  # os.walk's first listing says what is wrong with the folder itself
-        walked = set()
+        walked, inside = set(), None
     for where, folders, names in os.walk(folder, onerror=unlisted, followlinks=True):
         if CATALOG in names or CATALOG in folders:
             folders.clear()
@@ -1072,8 +1093,12 @@ def _walk(folder: Path) -> tuple[list[Path], list[Unwalked]]:
             below = Path(where, name)
             try:
                 identity = _identity(below)
-                if below.is_symlink() and _in_a_library(below.resolve()):
+                if identity in skip:
                     continue
+                if below.is_symlink():
+                    real = below.resolve()
+                    if _in_a_library(real) or (inside is not None and real.is_relative_to(inside)):
+                        continue
             except OSError as exc:  # its path too long to look at, its link's folder gone since it was listed
                 unwalked.append(Unwalked(_shortened(str(below)), _os_error(exc)))
                 continue

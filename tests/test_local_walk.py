@@ -318,3 +318,61 @@ def test_the_librarys_own_kept_recordings_are_not_indexed_into_it_again(tmp_path
         assert [(o.status, o.detail) for o in listed if isinstance(o, Outcome)] == [("failed", (
             "the library's own recordings (its media/ or downloads/): their talks are in it already"))], listed
     assert _candidates(_listed(sources, other / "media")) == [other / "media" / "kept.ogg"]
+
+
+@pytest.mark.unit
+def test_a_link_to_a_folder_inside_is_walked_at_the_folders_own_path(tmp_path):
+    """`current -> a/b/2024` beside the tree it points into: the shallower link was walked first and the real folder
+    skipped, so the talk was recorded at current/talk.ogg, and once `current` was re-pointed to 2025 /media served
+    2025's recording for the 2024 talk (a reviewer's hunt). Links into the folder are left to the folders' walk."""
+    folder = tmp_path / "tree"
+    for year, talk in (("2024", "t02.ogg"), ("2025", "t01.ogg")):
+        (folder / "a" / "b" / year).mkdir(parents=True)
+        shutil.copy(DATA / talk, folder / "a" / "b" / year / "talk.ogg")
+    (folder / "current").symlink_to(folder / "a" / "b" / "2024")
+    assert _candidates(_listed(_sources(tmp_path), folder)) == [
+        folder / "a" / "b" / "2024" / "talk.ogg", folder / "a" / "b" / "2025" / "talk.ogg"]
+
+
+@pytest.mark.unit
+def test_a_library_given_as_a_source_is_said_to_be_one(tmp_path):
+    """The library itself, or another one, given as a folder to index: "no audio or video files in this folder"
+    (its walk skips a library whole), though its media/ held recordings (a reviewer's hunt)."""
+    from talksearch.indexer.fetching import Outcome
+    from talksearch.indexer.sources import Sources
+    from talksearch.library.layout import CATALOG
+
+    library, other = tmp_path / "lib", tmp_path / "other"
+    for made in (library, other):
+        (made / "media").mkdir(parents=True)
+        (made / CATALOG).touch()
+        shutil.copy(DATA / "t01.ogg", made / "media" / "kept.ogg")
+    (tmp_path / "link").symlink_to(library)
+    sources = Sources(library / "downloads", lambda key: False)
+
+    def said(given: Path) -> list[tuple[str, str]]:
+        return [(o.status, o.detail) for o in _listed(sources, given) if isinstance(o, Outcome)]
+
+    assert said(library) == said(tmp_path / "link") == [("failed", "the library itself: its talks are in it already")]
+    assert said(other) == [("failed", "a talksearch library: its recordings are not indexed from it (name its media/ "
+                                      "folder to index those it kept into this one)")]
+
+
+@pytest.mark.unit
+def test_the_librarys_kept_folders_are_told_by_device_and_inode(tmp_path):
+    """A bind mount of the library's media/ inside a folder, or given itself, is another path to the same folder:
+    compared by path it was walked, and each kept recording became a new talk (a reviewer's hunt). The walk skips
+    the folders it is given by (st_dev, st_ino), and a source within them is refused (a link stands in here for the
+    mount, which needs root: both are the same folder by device and inode)."""
+    from talksearch.indexer.sources import Sources, _walk
+
+    library, folder = tmp_path / "lib", tmp_path / "talks"
+    (library / "media").mkdir(parents=True)
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", library / "media" / "kept.ogg")
+    shutil.copy(DATA / "t02.ogg", folder / "own.ogg")
+    (folder / "shares").symlink_to(library / "media")
+    media = (library / "media").stat()
+    files, _ = _walk(folder, skip={(media.st_dev, media.st_ino)})
+    assert files == [folder / "own.ogg"]
+    assert Sources(library / "downloads", lambda key: False)._library_keeps(folder / "shares" / "kept.ogg")
