@@ -88,7 +88,14 @@ def has_room(path: Path) -> bool:
         stats = os.statvfs(path)
     except OSError:
         return False
-    return stats.f_bavail * stats.f_frsize >= _LOW_SPACE
+    return not _full(stats)
+
+
+def _full(stats: os.statvfs_result) -> bool:
+    """Whether a file system has no room for a write: under ``_LOW_SPACE`` bytes, or no file left to make (a
+    tmpfs or ext4 out of inodes: SQLite could not make its log files, and said only "unable to open database
+    file"). A file system that reports no inodes at all (btrfs) has no such limit."""
+    return stats.f_bavail * stats.f_frsize < _LOW_SPACE or bool(stats.f_files and not stats.f_favail)
 
 
 def _kind(exc: BaseException) -> str | None:
@@ -119,7 +126,7 @@ def _refine(kind: str, library: Path | None) -> str | None:
         stats = os.statvfs(where)
     except OSError:
         return None if kind == _OPEN else kind
-    if stats.f_bavail * stats.f_frsize < _LOW_SPACE:
+    if _full(stats):
         return FULL
     catalog = library / "catalog.sqlite"  # layout.CATALOG, not imported: the library package imports this module
     if catalog.exists() and not os.access(catalog, os.R_OK):  # not the folder's write permission, then

@@ -839,3 +839,21 @@ def test_a_catalog_this_user_may_not_read_says_so(tmp_path):
         catalog.parent.chmod(0o755)
         catalog.chmod(0o644)
     _one_line_error(refused, f"no permission to read the library's catalog {catalog}")
+
+
+@pytest.mark.unit
+def test_a_disk_out_of_inodes_is_a_full_disk(tmp_path, monkeypatch):
+    """A file system with bytes to spare and no inode left (a tmpfs's nr_inodes, a small ext4): SQLite cannot make
+    its log files and says "unable to open database file", which was taken for no storage failure at all: every
+    command said "cannot be read", and the service did not fall back to reading, as on a full disk (a reviewer's
+    hunt). statvfs stands in for such a file system (making one needs a mount)."""
+    from talksearch import storage
+
+    real = os.statvfs(tmp_path)
+    no_inodes = os.statvfs_result((real.f_bsize, real.f_frsize, real.f_blocks, real.f_bfree, real.f_bavail,
+                                   1000, 0, 0, real.f_flag & ~os.ST_RDONLY, real.f_namemax))
+    monkeypatch.setattr(storage.os, "statvfs", lambda path: no_inodes)
+    refused = sqlite3.OperationalError("unable to open database file")
+    assert storage.storage_kind(refused, tmp_path) == storage.FULL
+    assert explain(refused, tmp_path).startswith("no space left on the disk"), explain(refused, tmp_path)
+    assert not storage.has_room(tmp_path)
