@@ -341,9 +341,15 @@ def _line_words(line: str, start: float, end: float, skip: int = 0) -> list[Word
     timed = timed[skip:]
     if not timed:
         return []
-    # Anchors: the cue's start, every inline time, the cue's end; words between two anchors share that time.
+    # Anchors: the cue's start, every inline time, the cue's end; words between two anchors share that time. An
+    # inline time is kept within the cue and after the one before it: a word timed before its cue or before the word
+    # it follows (a line shown again with its earlier karaoke times) made words, and sentences, run backwards.
     starts: list[float | None] = [at for at, _ in timed]
-    starts[0] = start if starts[0] is None else max(start, starts[0])
+    starts[0] = start if starts[0] is None else starts[0]
+    latest = start
+    for position, at in enumerate(starts):
+        if at is not None:
+            starts[position] = latest = min(max(at, latest), max(end, start))
     words: list[Word] = []
     index = 0
     while index < len(timed):
@@ -375,6 +381,11 @@ def _podcast_json_cues(text: str) -> list[Cue]:
                for s in segments]
     except (ValueError, KeyError, TypeError):
         raise CaptionError("malformed transcript JSON (no segments with startTime, endTime and body)") from None
+    # JSON numbers (and Python's float()) read NaN, Infinity, 1e999 and negatives: no moment of a talk, and stored
+    # they were a NULL the catalog refused (the whole run stopped), a talk of infinite length, or links to "#t=-30"
+    if not all(0 <= time < math.inf for start, end, _, _ in raw for time in (start, end)):
+        raise CaptionError("malformed transcript JSON (a time that is no moment of a talk: negative, NaN or "
+                           "infinite)")
     cues: list[Cue] = []
     for start, end, body, speaker in raw:
         if end < start:

@@ -29,9 +29,14 @@ def url_seconds(seconds: float) -> str:
     return f"{round(seconds, 2):.2f}".rstrip("0").rstrip(".")
 
 
-_CLOCK = re.compile(r"(?:(\d+):)?(\d+):(\d+(?:\.\d+)?)")  # 1:30, 1:02:03
-_UNITS = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?")  # 15s, 1m30s, 1h2m (YouTube's t=)
-_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+# ASCII digits only, as the talk page's script reads them: Python's \d (and float()) also take "９０" and "٩٠"
+_CLOCK = re.compile(r"(?:([0-9]+):)?([0-9]+):([0-9]+(?:\.[0-9]+)?)")  # 1:30, 1:02:03
+_UNITS = re.compile(r"(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+(?:\.[0-9]+)?)s)?")  # 15s, 1m30s, 1h2m (YouTube's t=)
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# What JavaScript's String.prototype.trim() removes (white space, line terminators, the byte order mark); Python's
+# strip() also removes "\x1c"-"\x1f" and "\x85", which the script keeps
+_JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
+            "\u2028\u2029\u202f\u205f\u3000\ufeff"
 _MEDIA_FRAGMENT = re.compile(r"^npt:|,.*$")  # a media fragment's time (#t=npt:90,100): its start
 
 
@@ -40,14 +45,14 @@ def link_seconds(value: str) -> float:
     or YouTube's units (``15s``, ``1m30s``), also as a media fragment writes it (``npt:90``, ``90,100``: its start).
     Anything else (``1e2``, ``1_0``, which Python's float reads), or a time past any talk, starts at 0. The talk
     page's script reads ``#t=`` by the same rules (talk.js ``timeParam``)."""
-    value = _MEDIA_FRAGMENT.sub("", value.strip().lower())
+    value = _MEDIA_FRAGMENT.sub("", value.strip(_JS_SPACE).lower())
     seconds = float(value) if _SECONDS.fullmatch(value) else written_seconds(value)
     return seconds if seconds is not None and 0 < seconds < 1e7 else 0.0
 
 
 def written_seconds(value: str) -> float | None:
     """A clock (``1:30``, ``1:02:03``) or YouTube's units (``15s``, ``1m30s``) in seconds; None for anything else."""
-    value = value.strip().lower()
+    value = value.strip(_JS_SPACE).lower()
     match = _CLOCK.fullmatch(value) or (_UNITS.fullmatch(value) if value else None)
     if not match:
         return None

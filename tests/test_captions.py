@@ -693,3 +693,29 @@ def test_a_line_opening_with_a_music_note_is_a_sound_even_without_a_closing_note
     """"♪ upbeat intro music" (no closing note) was kept as a searchable sentence; speech after a closed pair stays."""
     srt = _srt("♪ upbeat intro music", "Hello and welcome.", "♫ soft piano ♫ Back to storage.", "We ♪ hum ♪ discuss it.")
     assert [s.text for s in read(srt)] == ["Hello and welcome.", "Back to storage.", "We discuss it."]
+
+
+@pytest.mark.parametrize("start, end", [("NaN", "NaN"), ("3", "Infinity"), ("-30", "-25"), ("1", "1e999")])
+def test_a_transcript_json_time_that_is_no_moment_of_the_talk_is_refused(start, end):
+    """A feed's transcript with NaN times stopped the whole run ("NOT NULL constraint failed" on the library: NaN
+    is stored as NULL), Infinity was stored as the talk's length (the talk page, VTT/SRT exports and the transcript
+    API failed), negative times were links to "#t=-30" (a fuzzing hunt). Refused: the talk goes to whisper."""
+    text = ('{"segments": [{"startTime": %s, "endTime": %s, "body": "Power capping saves energy."},'
+            ' {"startTime": 30, "endTime": 35, "body": "We schedule jobs by watts."}]}' % (start, end))
+    with pytest.raises(CaptionError, match=r"^malformed transcript JSON \(a time that is no moment"):
+        read(text, "json")
+
+
+def test_inline_word_times_outside_their_cue_never_run_words_backwards():
+    """A word's inline time before its cue, or before the word it follows, was kept: a word at 1.0 after one at
+    2.0, and a line shown again at 10 s with its 2-3 s karaoke times made a sentence ending before it started
+    (a fuzzing hunt). Each word starts in its cue, no earlier than the word before it."""
+    for vtt in ("WEBVTT\n\n00:00:02.000 --> 00:00:03.000\nhello <00:00:01.000> there\n",
+                "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nHello<00:00:02.000> world.<00:00:03.000> Next part.\n\n"
+                "00:00:10.000 --> 00:00:12.000\nHello<00:00:02.000> world.<00:00:03.000> Next part.\n",
+                "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\none <00:00:01.800> two <00:00:01.200> three <00:00:09.000> four\n"):
+        cues = parse(vtt)
+        words = [w for c in cues for w in c.words]
+        assert all(c.start <= w.start <= w.end <= c.end for c in cues for w in c.words), cues
+        assert all(a.start <= b.start for a, b in zip(words, words[1:])), words
+        assert all(s.start <= s.end for s in read(vtt))

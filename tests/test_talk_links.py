@@ -20,6 +20,10 @@ from tests.service_fixtures import wait_until
     ("90", 90), (" 1:30 ", 90), ("1h2m3s", 3723), ("1M30S", 90),
     ("npt:90", 90), ("90,100", 90), ("npt:1:30,2:00", 90),  # a media fragment's forms, as #t= may be pasted
     ("1e2", 0), ("1_0", 0), ("-5", 0), ("inf", 0), ("", 0), ("99999999", 0),  # Python's float reads the first two
+    # Digits of other scripts and characters JavaScript's trim() keeps: the page's script reads them as 0, so did
+    # the server (it read "９０" and "1:٣٠" as 90, a fuzzing hunt: ?t= and #t= gave two moments)
+    ("\uff19\uff10", 0), ("\u0669\u0660", 0), ("1:\u0663\u0660", 0), ("\x1c90", 0), ("90\x85", 0),
+    ("\u00a090\u3000", 90), ("\ufeff1:30\u2028", 90),
 ])
 def test_a_moment_is_read_in_the_forms_the_talk_pages_script_reads(written, seconds):
     assert link_seconds(written) == seconds
