@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import shlex
+import sqlite3
 import sys
 import threading
 import time
@@ -179,8 +180,8 @@ class IndexRun:
                     try:
                         outcome = self.commit(result, label)
                     except BaseException:
-                        with contextlib.suppress(OSError):  # (what the commit failed on is what is said)
-                            self._keep_recording(result, committed=False)
+                        with contextlib.suppress(OSError, sqlite3.Error):  # (what the commit failed on is what is said)
+                            self._after_stopped_commit(result)
                         raise
                     self._keep_recording(result, self.library.has_archive_id(result.talk.archive_id))
                 elif isinstance(result, Known):  # a local recording the library knows, where another talk's was
@@ -266,6 +267,19 @@ class IndexRun:
             detail += _removed(displaced)
         # the audio this run heard, which the run's speed (Summary) is of, as the line's is
         return Outcome("added", label, detail, heard, talk_id)
+
+    def _after_stopped_commit(self, processed: Processed) -> None:
+        """A commit that raised (a full disk; Ctrl-C or SIGTERM) may have stopped after SQLite committed the talk:
+        ``add_talk`` adds its vectors after. Such a talk is the library's, as a commit that returned leaves it (its
+        --keep-media recording kept, its chunk logs gone, a new library kept); any other's recording goes."""
+        stored = self.library.talk_with_archive_id(processed.talk.archive_id)
+        # add_talk stamps the talk it stores: the talk stored before (--reindex) has an earlier stamp
+        committed = (stored is not None and processed.talk.indexed_at is not None
+                     and stored.indexed_at == processed.talk.indexed_at)
+        if committed:
+            self._stored = True
+            self._done_transcribing(processed)
+        self._keep_recording(processed, committed)
 
     def _keep_recording(self, processed: Processed, committed: bool) -> None:
         """--keep-media: the talk's downloaded recording moved into media/ once the library holds the talk (--reindex:

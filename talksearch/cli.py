@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import re
-import signal
-import sqlite3
 import sys
-from pathlib import Path
-from typing import NoReturn
 
-try:
+try:  # the standard library's modules too: sqlite3 is the slowest to load of all
+    import contextlib
+    import logging
+    import os
+    import re
+    import signal
+    import sqlite3
+    from pathlib import Path
+    from typing import NoReturn
+
     import click
     from pydantic import ValidationError
     from pydantic_settings import SettingsError
