@@ -170,10 +170,12 @@ def create_app(settings: Settings | None = None, opened: tuple[Library, Searcher
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        library, searcher = opened or open_searcher(settings, served=True)  # an app starts once (its MCP manager)
+        # an app starts once (its MCP manager). The library opened is the searcher's alone: a SIGHUP's reopen closes
+        # it, and held here too it kept the vectors.faiss it had mapped, replaced by a writer since, until a restart
+        _, searcher = opened or open_searcher(settings, served=True)
         jobs = JobQueue(settings)
         jobs.start()
-        app.state.talksearch = AppState(settings, library, searcher, jobs, metrics)
+        app.state.talksearch = AppState(settings, searcher, jobs, metrics)
         try:
             async with assistant.session_manager.run():
                 yield

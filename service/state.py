@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from talksearch.library import Library
 from talksearch.search.searcher import Searcher
 from talksearch.service.jobs import JobQueue
 from talksearch.service.metrics import Metrics
@@ -17,7 +16,6 @@ from talksearch.settings import Settings
 @dataclass
 class AppState:
     settings: Settings
-    library: Library  # the service's one read connection: use it inside ``searcher.reading()``
     searcher: Searcher
     jobs: JobQueue
     metrics: Metrics

@@ -157,3 +157,30 @@ def test_sighup_reopens_the_library_and_the_server_goes_on(tmp_path, light_embed
         assert _open_catalog_files(server.process.pid) - before, "the catalog was not opened again"
         said = [line for line in server.lines if "SIGHUP" in line]
         assert len(said) == 1 and "reopen" in said[0] and str(library) in said[0], server.lines
+
+
+def _mapped_replaced_vectors(pid: int) -> list[str]:
+    """The process's memory maps of a vectors.faiss that was replaced on disk since (its old file, deleted)."""
+    maps = Path(f"/proc/{pid}/maps").read_text().splitlines()
+    return [line for line in maps if "vectors.faiss (deleted)" in line]
+
+
+def test_after_sighup_no_replaced_vector_index_stays_mapped(tmp_path, light_embedding):
+    """The first SIGHUP left the library opened at the start held by the app's state (which nothing read): once a
+    writer replaced vectors.faiss, the old file stayed mapped, its disk space held, until a restart (a soak hunt:
+    the whole index, gigabytes in a large library; SIGHUP is logrotate's hook)."""
+    from talksearch.indexer.pipeline import IndexRun
+
+    library = _library(tmp_path / "lib", 1)
+    with serve_process(library, {"TALKSEARCH_SEARCH_READERS": "1"}) as server:
+        assert server.get("/api/search", q="checkpoint").json()["results"]
+        server.process.send_signal(signal.SIGHUP)
+        wait_until(lambda: any("SIGHUP" in line for line in server.lines), "the line saying SIGHUP was had", 30)
+        assert server.get("/api/search", q="checkpoint").json()["results"]  # read by a reader opened again
+        run = IndexRun(settings_for(library), report=lambda line: None)
+        try:
+            assert run.run([str(_captioned(tmp_path / "new-talk", "t02"))]).count("added") == 1
+        finally:
+            run.close()
+        assert _talks(server) == 2 and server.get("/api/search", q="checkpoint").json()["results"]
+        assert not _mapped_replaced_vectors(server.process.pid)

@@ -249,6 +249,7 @@ class Library(VectorSync):
                 self._save_vectors()
         finally:
             self.db.close()
+            self._vectors = None  # a closed library holds no mapped vectors.faiss, which a writer may replace
             if self._lock_handle is not None:
                 self._lock_handle.close()
                 self._lock_handle = None
