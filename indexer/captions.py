@@ -40,6 +40,8 @@ OVERLAP_TOLERANCE = 1.0
 # Captions may run this far past the media's duration (a last cue held on screen). A duration a feed or site
 # states is checked again against the downloaded file before captions past it are refused (Sources._fetch).
 PAST_END_TOLERANCE = 5.0
+# A time this far before 0 (a transcript's rounding, an encoder's delay) is the recording's start; one earlier is none.
+NEGATIVE_TOLERANCE = 0.5
 # A cue starting this soon after the previous one ends continues it on screen: rolling captions repeat its lines.
 ROLL_GAP = 0.5
 
@@ -251,7 +253,7 @@ def _roll_up(raw: list[tuple[float, float, list[str]]]) -> list[Cue]:
                 speaker, named_by_label = named, True
             said += length
             line_end = max(begin + (end - begin) * said / total, line_start)
-            line_words = _line_words(line, line_start, line_end, skip)
+            line_words = _line_words(line, line_start, line_end, skip, cue_end=max(end, begin))
             words += line_words
             line_start = max([line_end] + [w.end for w in line_words])
         if words:
@@ -326,10 +328,11 @@ def _plain(line: str) -> str:
     return " ".join(text.split())
 
 
-def _line_words(line: str, start: float, end: float, skip: int = 0) -> list[Word]:
+def _line_words(line: str, start: float, end: float, skip: int = 0, cue_end: float | None = None) -> list[Word]:
     """A line's words with times: inline timestamps where the line has them (each one starts the words
     after it), the rest of the cue's time shared by character length. ``skip``: how many words the line starts
-    with that were not said (a speaker's label), left out before the time is shared."""
+    with that were not said (a speaker's label), left out before the time is shared. ``start`` and ``end``: the
+    line's share of its cue; ``cue_end``: where the cue ends (``end`` if not given), which no inline time passes."""
     pieces = _INLINE_TIME.split(line)  # text, time, text, time, text ...
     spans: list[tuple[float | None, str]] = [(None, pieces[0])]
     for index in range(1, len(pieces), 2):
@@ -341,15 +344,17 @@ def _line_words(line: str, start: float, end: float, skip: int = 0) -> list[Word
     timed = timed[skip:]
     if not timed:
         return []
-    # Anchors: the cue's start, every inline time, the cue's end; words between two anchors share that time. An
-    # inline time is kept within the cue and after the one before it: a word timed before its cue or before the word
-    # it follows (a line shown again with its earlier karaoke times) made words, and sentences, run backwards.
+    # Anchors: the line's start, every inline time, the line's end; words between two anchors share that time. An
+    # inline time is kept after the line's start and the time before it, and within the cue (not the line's share
+    # of it: a two-line cue's lines are shared by length, and their inline times say better): a word timed before
+    # its cue or before the word it follows (a line shown again with its earlier karaoke times) ran words, and
+    # sentences, backwards.
     starts: list[float | None] = [at for at, _ in timed]
     starts[0] = start if starts[0] is None else starts[0]
-    latest = start
+    latest, last = start, max(end if cue_end is None else cue_end, start)
     for position, at in enumerate(starts):
         if at is not None:
-            starts[position] = latest = min(max(at, latest), max(end, start))
+            starts[position] = latest = min(max(at, latest), last)
     words: list[Word] = []
     index = 0
     while index < len(timed):
@@ -382,10 +387,12 @@ def _podcast_json_cues(text: str) -> list[Cue]:
     except (ValueError, KeyError, TypeError):
         raise CaptionError("malformed transcript JSON (no segments with startTime, endTime and body)") from None
     # JSON numbers (and Python's float()) read NaN, Infinity, 1e999 and negatives: no moment of a talk, and stored
-    # they were a NULL the catalog refused (the whole run stopped), a talk of infinite length, or links to "#t=-30"
-    if not all(0 <= time < math.inf for start, end, _, _ in raw for time in (start, end)):
+    # they were a NULL the catalog refused (the whole run stopped), a talk of infinite length, or links to "#t=-30".
+    # A start a rounding before the recording's (-0.04) is its start.
+    if not all(-NEGATIVE_TOLERANCE <= time < math.inf for start, end, _, _ in raw for time in (start, end)):
         raise CaptionError("malformed transcript JSON (a time that is no moment of a talk: negative, NaN or "
                            "infinite)")
+    raw = [(max(0.0, start), max(0.0, end), body, speaker) for start, end, body, speaker in raw]
     cues: list[Cue] = []
     for start, end, body, speaker in raw:
         if end < start:

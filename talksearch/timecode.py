@@ -37,7 +37,10 @@ _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 # strip() also removes "\x1c"-"\x1f" and "\x85", which the script keeps
 _JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
             "\u2028\u2029\u202f\u205f\u3000\ufeff"
-_MEDIA_FRAGMENT = re.compile(r"^npt:|,.*$")  # a media fragment's time (#t=npt:90,100): its start
+# A media fragment's time (#t=npt:90,100): its start. As the script reads it: "npt:" first, then from the first comma
+# to a line's end (JavaScript's "." stops at "\r", "\u2028" and "\u2029", Python's only at "\n")
+_NPT = re.compile(r"^npt:")
+_FRAGMENT_END = re.compile(r",[^\n\r\u2028\u2029]*")
 
 
 def link_seconds(value: str) -> float:
@@ -45,14 +48,17 @@ def link_seconds(value: str) -> float:
     or YouTube's units (``15s``, ``1m30s``), also as a media fragment writes it (``npt:90``, ``90,100``: its start).
     Anything else (``1e2``, ``1_0``, which Python's float reads), or a time past any talk, starts at 0. The talk
     page's script reads ``#t=`` by the same rules (talk.js ``timeParam``)."""
-    value = _MEDIA_FRAGMENT.sub("", value.strip(_JS_SPACE).lower())
-    seconds = float(value) if _SECONDS.fullmatch(value) else written_seconds(value)
+    value = _FRAGMENT_END.sub("", _NPT.sub("", value.strip(_JS_SPACE).lower(), count=1), count=1)
+    seconds = float(value) if _SECONDS.fullmatch(value) else _clock_or_units(value)  # (trimmed once, as the script)
     return seconds if seconds is not None and 0 < seconds < 1e7 else 0.0
 
 
 def written_seconds(value: str) -> float | None:
     """A clock (``1:30``, ``1:02:03``) or YouTube's units (``15s``, ``1m30s``) in seconds; None for anything else."""
-    value = value.strip(_JS_SPACE).lower()
+    return _clock_or_units(value.strip(_JS_SPACE).lower())
+
+
+def _clock_or_units(value: str) -> float | None:
     match = _CLOCK.fullmatch(value) or (_UNITS.fullmatch(value) if value else None)
     if not match:
         return None

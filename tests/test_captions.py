@@ -719,3 +719,24 @@ def test_inline_word_times_outside_their_cue_never_run_words_backwards():
         assert all(c.start <= w.start <= w.end <= c.end for c in cues for w in c.words), cues
         assert all(a.start <= b.start for a, b in zip(words, words[1:])), words
         assert all(s.start <= s.end for s in read(vtt))
+
+
+def test_a_two_line_cues_inline_times_stand_beyond_the_lines_share_of_the_cue():
+    """Word-timed captions (stable-ts, karaoke) wrap a cue in two lines, each line's share of the cue reckoned by its
+    length: the first fix for words running backwards kept inline times within that share, and "MIG. Partitions"
+    (said at 4 and 5 s) moved to 3.2 s, cutting the sentence in two (a reviewer's hunt)."""
+    vtt = ("WEBVTT\n\n00:00:01.000 --> 00:00:09.000\n"
+           "<00:00:01.000><c>So</c> <00:00:04.000><c>MIG.</c> <00:00:05.000><c>Partitions</c>\n"
+           "<00:00:05.500><c>carve</c> <00:00:06.000><c>the</c> <00:00:06.300><c>accelerator</c> <00:00:07.000>"
+           "<c>into</c> <00:00:07.300><c>isolated</c> <00:00:08.000><c>instances.</c>\n")
+    assert [(s.start, s.end, s.text) for s in split_sentences(read(vtt))] == [
+        (1.0, 5.0, "So MIG."), (5.0, 9.0, "Partitions carve the accelerator into isolated instances.")]
+
+
+def test_a_transcript_json_start_a_rounding_before_zero_is_the_start():
+    """-0.04 (a publisher's rounding, an encoder's delay) refused the whole transcript (a reviewer's hunt)."""
+    text = ('{"segments": [{"startTime": -0.04, "endTime": 2.5, "body": "Power capping saves energy."},'
+            ' {"startTime": 3, "endTime": 5, "body": "We schedule jobs by watts."}]}')
+    [segment] = read(text, "json")  # (a segment starting within a second continues the one before)
+    assert (segment.start, segment.words[0].start, segment.end) == (0.0, 0.0, 5.0)
+    assert segment.text == "Power capping saves energy. We schedule jobs by watts."
