@@ -179,11 +179,11 @@ class IndexRun:
                 if isinstance(result, Processed):
                     try:
                         outcome = self.commit(result, label)
-                    except BaseException:
+                        self._keep_recording(result, self.library.has_archive_id(result.talk.archive_id))
+                    except BaseException:  # (a Ctrl-C after the commit too: its recording is kept all the same)
                         with contextlib.suppress(OSError, sqlite3.Error):  # (what the commit failed on is what is said)
                             self._after_stopped_commit(result)
                         raise
-                    self._keep_recording(result, self.library.has_archive_id(result.talk.archive_id))
                 elif isinstance(result, Known):  # a local recording the library knows, where another talk's was
                     outcome = self._place(result)
                 elif isinstance(result, InLibrary):

@@ -189,24 +189,37 @@ def test_a_kept_recording_whose_talk_a_full_disk_kept_out_is_not_left_in_media(m
 
 @pytest.mark.models
 @pytest.mark.usefixtures("light_embedding")
+@pytest.mark.parametrize("stopped", ["adding vectors", "after the commit"])
 def test_a_kept_recording_whose_talk_was_committed_just_before_ctrl_c_stays_in_media(media_server, tmp_path,
-                                                                                     monkeypatch):
+                                                                                     monkeypatch, stopped):
     """Ctrl-C or SIGTERM landing after SQLite committed a talk, while its vectors were added (add_talk commits the
     catalog first), discarded its --keep-media recording for good: the talk was in the library, the run said
     "interrupted; run the same command again", and that run skipped it, its recording lost (a crash hunt: 4 of 8
-    tries with a real SIGINT timed on the catalog's new row). Here the interrupt is raised as add_talk returns: a
-    real signal cannot be timed into that window reliably."""
+    tries with a real SIGINT timed on the catalog's new row); so did one landing once the commit returned, before the
+    recording was moved (a reviewer's hunt). Here the interrupt is raised as add_talk returns, or as the recording
+    is to be kept: a real signal cannot be timed into those windows reliably."""
     from talksearch.indexer.pipeline import IndexRun
     from talksearch.library import Library
 
     settings = settings_for(tmp_path / "library", keep_media=True)
-    committed = Library.add_talk
+    if stopped == "adding vectors":
+        committed = Library.add_talk
 
-    def interrupted(self, *args, **kwargs):
-        committed(self, *args, **kwargs)
-        raise KeyboardInterrupt
+        def interrupted(self, *args, **kwargs):
+            committed(self, *args, **kwargs)
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(Library, "add_talk", interrupted)
+        monkeypatch.setattr(Library, "add_talk", interrupted)
+    else:
+        keep, calls = IndexRun._keep_recording, []
+
+        def interrupted(self, *args, **kwargs):
+            calls.append(args)
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+            return keep(self, *args, **kwargs)
+
+        monkeypatch.setattr(IndexRun, "_keep_recording", interrupted)
     run = IndexRun(settings, report=lambda line: None)
     try:
         with pytest.raises(KeyboardInterrupt):
