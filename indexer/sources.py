@@ -54,6 +54,8 @@ from talksearch.library.layout import CATALOG, DOWNLOADS, MEDIA
 from talksearch.media_types import MEDIA_SUFFIXES, media_type, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# yt-dlp's extractor of a page's own <video> and <audio> elements, which names them after the page's file
+_PAGE_MEDIA = "HTML5MediaEmbed"
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
 # A publisher's file read whole (_read_url: a feed's chapters file, a transcript): refused past this size rather than
 # held in memory. A 3-hour talk's transcript is a few MB (WebVTT with a cue every few seconds is ~1 MB; JSON with each
@@ -527,9 +529,21 @@ class Sources:
         named_after_file = (info.get("extractor_key") == "Generic" and url
                             and "force_videoid" not in (smuggled or {})
                             and str(info.get("id")) in (GenericIE._generic_id(url), GenericIE._generic_id(listed or url)))
+        if info.get("extractor_key") == _PAGE_MEDIA and page and re.fullmatch(
+                rf"{re.escape(GenericIE._generic_id(page))}-\d+", str(info.get("id"))):
+            return {**info, "id": self._page_media_id(str(info["id"]), listed or page)}
         if not named_after_file:
             return info
         return {**info, "id": self._media_url_id(listed or url, url)}
+
+    def _page_media_id(self, id_: str, page: str) -> str:
+        """The id of a page's n-th <video> or <audio>, which yt-dlp names after the page's file ("talk-1" for
+        /2023/talk.html and /2024/talk.html alike): with the page's digest, unless the library holds the talk at
+        that page under the name alone (an earlier release's key)."""
+        earlier = make_archive_id(_PAGE_MEDIA, id_)
+        if earlier in self._keyed and _address(self._keyed[earlier]) == _address(page):
+            return id_
+        return f"{id_}-{_url_digest(page)}"
 
     def _media_url_id(self, listed: str, resolved: str | None = None) -> str:
         """The id of a recording named after its file, listed at ``listed`` (and fetched from ``resolved``, once

@@ -202,3 +202,46 @@ def test_items_whose_long_guids_differ_only_at_the_end_keep_two_files(media_serv
     assert len(kept) == 2 and all(len(path.name) <= 200 for path in kept), kept
     talks = _talks(library)
     assert "ocean" in talks["Episode 1"][1].lower() and "partition" in talks["Episode 2"][1].lower(), talks
+
+
+def _page(media_server, folder: str, talk: str, title: str) -> str:
+    """A page in its own folder, named talk.html as many sites name every talk's page, playing a copy of test talk
+    ``talk`` with its captions; the page's URL."""
+    site = media_server.directory / folder
+    site.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DATA / f"{talk}.ogg", site / "recording.ogg")
+    (site / "recording.vtt").write_text(_vtt(talk))
+    (site / "talk.html").write_text(
+        f"<!doctype html><html><head><title>{title}</title></head><body><video controls src=\"recording.ogg\">"
+        '<track kind="captions" src="recording.vtt" srclang="en"></video></body></html>')
+    return media_server.url(f"{folder}/talk.html")
+
+
+def test_two_pages_of_one_name_in_two_folders_are_two_talks(media_server, tmp_path):
+    """yt-dlp names a page's <video> after the page's file ("talk-1" for /2023/talk.html and /2024/talk.html): the
+    second was skipped as "listed twice" (in one run) or "already in the library" (a later run), its talk never
+    indexed (a federation hunt: another talksearch's /talks/ID pages). Each page's recording is a talk; a library
+    that holds a page's talk under the name alone (an earlier release's key) still knows it there."""
+    first = _page(media_server, "pages-2023", "t01", "Keynote 2023")
+    second = _page(media_server, "pages-2024", "t02", "Keynote 2024")
+    library = tmp_path / "library"
+    lines = _index(library, first, second)
+    assert lines[-1].startswith("2 added"), lines
+    talks = _talks(library)
+    assert sorted(talks) == ["Keynote 2023", "Keynote 2024"], talks
+    assert talks["Keynote 2023"][1] != talks["Keynote 2024"][1]
+
+    later = tmp_path / "later"  # the second page indexed by a later run
+    assert _index(later, first)[-1].startswith("1 added")
+    assert _index(later, second)[-1].startswith("1 added")
+
+    earlier = tmp_path / "earlier"  # keyed as an earlier release keyed it: the page's file name alone
+    assert _index(earlier, first)[-1].startswith("1 added")
+    with Library.open(earlier) as writer, writer.db:
+        [talk] = writer.talks()
+        old_key = talk.archive_id.rsplit("-", 1)[0]
+        assert old_key == "html5mediaembed talk-1", talk.archive_id
+        writer.db.execute("UPDATE talks SET archive_id = ? WHERE id = ?", (old_key, talk.id))
+    lines = _index(earlier, first)
+    assert lines[0] == "skipped Keynote 2023: already in the library", lines
+    assert _index(earlier, second)[-1].startswith("1 added")
