@@ -19,6 +19,7 @@ from feedgen.util import xml_elem
 from talksearch import __version__
 from talksearch.library import Talk, TalkFilter
 from talksearch.schemas import SearchResponse, SearchResult
+from talksearch.service.talk_detail import recording
 from talksearch.text import content_words, search_text
 from talksearch.timecode import clock
 
@@ -109,6 +110,7 @@ class _EntryExtras(BaseEntryExtension):
 
     def __init__(self) -> None:
         self.related_links: list[str] = []
+        self.enclosure: tuple[str, str | None] | None = None
         self.transcripts: list[tuple[str, str]] = []
         self.language: str | None = None
 
@@ -126,6 +128,9 @@ class _EntryExtras(BaseEntryExtension):
             # Unqualified, as feedgen makes its own: the feed's default namespace (xmlns) makes them all Atom's.
             # Qualified, lxml would write the same namespace again under a prefix of its own (<ns0:link>).
             xml_elem("link", entry, href=url, rel="related")
+        if self.enclosure:
+            url, media_type = self.enclosure
+            xml_elem("link", entry, href=url, rel="enclosure", **({"type": media_type} if media_type else {}))
         for url, media_type in self.transcripts:
             xml_elem(f"{{{PODCAST_NS}}}transcript", entry, url=url, type=media_type)
         return entry
@@ -226,7 +231,12 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_
         entry = _talk_entry(feed, talk, page, page, talk.title)
         if talk.description:
             entry.summary(xml_text(talk.description))
+        if talk.event:
+            entry.category(term=xml_text(talk.event))
         entry.extras.related(talk.url)
+        # Its recording, as a podcast's episode has one: a podcast app plays it, and another talksearch indexes
+        # the feed as it would a podcast's (taking the transcript, speakers, date, event and language from it)
+        entry.extras.enclosure = recording(talk, base)
         transcripts = f"{base}/api/talks/{quote(talk.id, safe='')}/transcript"
         entry.extras.transcript(f"{transcripts}.vtt", "text/vtt")
         entry.extras.transcript(f"{transcripts}.srt", "application/x-subrip")

@@ -27,22 +27,32 @@ def _media_kind(kind: str | None) -> str:
     return "audio" if kind and kind.startswith("audio/") else "video"
 
 
+def recording(talk: Talk, base: str = "") -> tuple[str, str | None] | None:
+    """Where a player or a feed reader gets the talk's recording, and its media type where known: a local talk's
+    file from ``/media`` (``base``: the service's path prefix, or its public URL), while it is where it was indexed
+    from; else its direct media URL (http or https). None for a talk with neither (a YouTube talk's is a page)."""
+    media = talk.media_url
+    if not media or talk.extractor.lower() == "youtube":
+        return None
+    scheme = urlsplit(media).scheme.lower()
+    if scheme == "file":  # served by /media, which serves the file only while it is where it was indexed from
+        if not (path := local_media(talk)):
+            return None
+        # by the file's type as /media serves it (a name without a suffix, a host without mime.types: its container)
+        return f"{base}/media/{talk.id}", recording_type(path)
+    if scheme not in ("http", "https"):  # a javascript: or data: URL from a page's metadata is not media
+        return None
+    return media, type_by_name(urlsplit(media).path)
+
+
 def player(talk: Talk, base: str = "") -> Player:
     """``base``: the service's path prefix (``rendering.base_path``), before a local talk's ``/media``."""
     if talk.extractor.lower() == "youtube":
         return Player(kind="youtube", youtube_id=talk.source_id)
-    media = talk.media_url
-    if not media:
+    if (found := recording(talk, base)) is None:
         return Player(kind="none")
-    scheme = urlsplit(media).scheme.lower()
-    if scheme == "file":  # played from /media, which serves the file only while it is where it was indexed from
-        if not (path := local_media(talk)):
-            return Player(kind="none")
-        # by the file's type as /media serves it (a name without a suffix, a host without mime.types: its container)
-        return Player(kind=_media_kind(recording_type(path)), src=f"{base}/media/{talk.id}")
-    if scheme not in ("http", "https"):  # a javascript: or data: URL from a page's metadata is not media
-        return Player(kind="none")
-    return Player(kind=_media_kind(type_by_name(urlsplit(media).path)), src=media)
+    src, kind = found
+    return Player(kind=_media_kind(kind), src=src)
 
 
 def talk_detail(talk: Talk, base: str = "") -> TalkDetail:

@@ -1,7 +1,8 @@
 """Atom feeds (RFC 4287) in: yt-dlp's generic extractor reads RSS feeds as playlists, not Atom ones, and said of one
 "no media found on this page". Each entry's <link rel="enclosure"> of an audio or video type is a talk, its metadata
 mapped onto what an RSS item gives (``_feed_items``); entries without one are left out, and a feed with none (a blog's
-posts; talksearch's own /talks.atom, whose entries are talk pages) says so in one line. Read from the feed's XML, and
+posts; talksearch's own /api/search.atom, whose entries are moments on talk pages) says so in one line; talksearch's
+/talks.atom is a podcast feed another library indexes. Read from the feed's XML, and
 end to end through the real CLI over the loopback media server (every entry has a <podcast:transcript>: no whisper
 run)."""
 
@@ -160,18 +161,61 @@ def test_an_atom_feed_is_indexed_with_each_entrys_own_metadata(atom_feed, tmp_pa
 
 
 @pytest.mark.models
-def test_talksearchs_own_atom_feeds_are_no_source_and_say_so(atom_feed, tmp_path):
-    """/talks.atom and /api/search.atom list talk pages and transcripts, not recordings: indexing one adds nothing
-    and says so in one line (the talks' own sources are what to index)."""
+def test_talksearchs_search_feed_is_no_source_and_says_so(atom_feed, tmp_path):
+    """/api/search.atom lists moments, pages and transcripts, not recordings: indexing it adds nothing and says so in
+    one line (the talks' own sources are what to index)."""
     library = tmp_path / "library"
     assert talksearch("index", atom_feed, "--library", str(library)).returncode == 0
     with serving(settings_for(library)) as server:
-        assert server.get("/talks.atom").status_code == 200
-        feeds = [f"{server.base}/talks.atom", f"{server.base}/api/search.atom?q=checkpoints"]
-        run = talksearch("index", *feeds, "--library", str(tmp_path / "other"))
+        feed = f"{server.base}/api/search.atom?q=checkpoints"
+        assert server.get("/api/search.atom?q=checkpoints").status_code == 200
+        run = talksearch("index", feed, "--library", str(tmp_path / "other"))
     output = run.stdout + run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith(("added", "skipped", "failed"))]
     assert run.returncode == 1 and "Traceback" not in output, output
     assert lines == [f"failed  {feed}: a talksearch feed: its entries are talk pages, not recordings; nothing to "
-                     "index (index the talks' own sources, which its entries link as rel=\"related\")"
-                     for feed in feeds], output
+                     "index (index the talks' own sources, which its entries link as rel=\"related\")"], output
+
+
+@pytest.mark.models
+def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, tmp_path):
+    """One library fed from another's /talks.atom (a conference's aggregator from a lab's library): each talk with a
+    recording is an entry with its enclosure (a local talk's /media, a remote one's own URL), so the other library
+    takes it as a podcast's episode, with its transcript (the first's captions: no whisper), speakers, date, event,
+    description and language. It was refused as "a talksearch feed", and its talk pages lost speakers, dates,
+    chapters and, for audio, captions (a federation hunt)."""
+    first = tmp_path / "lab"
+    assert talksearch("index", atom_feed, "--library", str(first)).returncode == 0  # two remote talks
+    folder = tmp_path / "local"
+    folder.mkdir()
+    shutil.copy(DATA / "t01.ogg", folder / "seminar.ogg")
+    cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n<v Ann Lee>{s['text']}"
+            for s in TRUTH["t01"]["sentences"]]
+    (folder / "seminar.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
+    (folder / "seminar.info.json").write_text(
+        '{"title": "Lab seminar", "creators": ["Ann Lee"], "series": "Lab Day 2024", "upload_date": "20240301",'
+        ' "description": "A seminar on power capping."}')
+    assert talksearch("index", str(folder), "--library", str(first)).returncode == 0
+    with serving(settings_for(first)) as server:
+        feed = server.get("/talks.atom").text
+        assert feed.count('rel="enclosure"') == 3, feed
+        local = next(t for t in server.get("/api/talks").json()["talks"] if t["title"] == "Lab seminar")
+        run = talksearch("index", f"{server.base}/talks.atom", "--library", str(tmp_path / "aggregator"))
+        assert run.returncode == 0 and "3 added, 0 skipped, 0 failed" in run.stdout, run.stdout + run.stderr
+        media = server.get(f"/media/{local['id']}")
+        assert media.status_code == 200
+    with Library.open(first, readonly=True) as reader:
+        theirs = {t.title: (t, [(s.start, s.end, s.text, s.speaker) for s in reader.segments(t.id)])
+                  for t in reader.talks()}
+    with Library.open(tmp_path / "aggregator", readonly=True) as reader:
+        ours = {t.title: (t, [(s.start, s.end, s.text, s.speaker) for s in reader.segments(t.id)])
+                for t in reader.talks()}
+    assert sorted(ours) == sorted(theirs)
+    for title, (talk, sentences) in ours.items():
+        source, their_sentences = theirs[title]
+        assert (talk.speakers, talk.event, talk.published, talk.description, talk.language) == (
+            source.speakers, source.event, source.published, source.description, source.language), title
+        assert sentences == their_sentences, title
+        assert talk.transcript_source == "uploaded captions", (title, talk.transcript_source)
+    assert ours["Lab seminar"][0].media_url == f"{server.base}/media/{local['id']}"
+    assert ours["Checkpoints"][0].media_url == theirs["Checkpoints"][0].media_url
