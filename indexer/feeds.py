@@ -216,6 +216,8 @@ def _atom_feed(root: ET.Element, feed_url: str) -> tuple[list[dict], dict[str, d
     feed_image = (_artwork(root, feed_url) or _absolute((root.findtext(f"{_ATOM}logo") or "").strip(), feed_url)
                   or None)
     feed_people = _persons(root)  # (for an entry that names no one)
+    # another talksearch's /talks.atom: an entry's <updated> is when that library indexed the talk, not its date
+    talksearch = (root.findtext(f"{_ATOM}generator") or "").strip() == "talksearch"
     listed, items = [], {}
     ids = Counter((entry.findtext(f"{_ATOM}id") or "").strip() or None for entry in root.findall(f"{_ATOM}entry")
                   if _atom_enclosure(entry, feed_url))  # (as they are listed: those with a recording)
@@ -229,7 +231,7 @@ def _atom_feed(root: ET.Element, feed_url: str) -> tuple[list[dict], dict[str, d
         category = entry.find(f"{_ATOM}category")
         if category is not None and (event := _filter_value(category.get("label") or category.get("term"))):
             extra["event"] = event
-        for field in ("published", "updated"):
+        for field in ("published",) if talksearch else ("published", "updated"):
             if (written := entry.findtext(f"{_ATOM}{field}")) and (published := _pub_date(written)):
                 extra["published"] = published
                 break
@@ -237,6 +239,8 @@ def _atom_feed(root: ET.Element, feed_url: str) -> tuple[list[dict], dict[str, d
             if description := _atom_text(entry.find(f"{_ATOM}{field}")):
                 extra["description"] = description
                 break
+        if channel := _filter_value(entry.findtext(f"{_ATOM}source/{_ATOM}title")):  # the feed it was copied from
+            extra["channel"] = channel
         artwork = _atom_artwork(entry, feed_url)
         if thumbnail := artwork or feed_image:
             extra["thumbnail"] = thumbnail

@@ -32,7 +32,7 @@ def _talk(info: dict, feed: dict, playlist_title: str | None, url: str, media_ur
         url=url,
         media_url=media_url,
         title=_one_line(info.get("title")) or str(info["id"]),
-        channel=_one_line(info.get("channel") or info.get("uploader") or playlist_title),
+        channel=_one_line(info.get("channel") or info.get("uploader") or feed.get("channel") or playlist_title),
         speakers=_names(speakers),
         event=_one_line(feed.get("event") or info.get("series") or info.get("album")),
         # a feed item's description as text (yt-dlp's is its <description> as written: HTML, escaped)

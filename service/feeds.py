@@ -111,6 +111,7 @@ class _EntryExtras(BaseEntryExtension):
     def __init__(self) -> None:
         self.related_links: list[str] = []
         self.enclosure: tuple[str, str | None] | None = None
+        self.channel: str | None = None  # the talk's own, as <source><title>: the feed's title is this library's
         self.transcripts: list[tuple[str, str]] = []
         self.language: str | None = None
 
@@ -128,6 +129,8 @@ class _EntryExtras(BaseEntryExtension):
             # Unqualified, as feedgen makes its own: the feed's default namespace (xmlns) makes them all Atom's.
             # Qualified, lxml would write the same namespace again under a prefix of its own (<ns0:link>).
             xml_elem("link", entry, href=url, rel="related")
+        if self.channel:
+            xml_elem("title", xml_elem("source", entry)).text = xml_text(self.channel)
         if self.enclosure:
             url, media_type = self.enclosure
             xml_elem("link", entry, href=url, rel="enclosure", **({"type": media_type} if media_type else {}))
@@ -236,7 +239,8 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_
         entry.extras.related(talk.url)
         # Its recording, as a podcast's episode has one: a podcast app plays it, and another talksearch indexes
         # the feed as it would a podcast's (taking the transcript, speakers, date, event and language from it)
-        entry.extras.enclosure = recording(talk, base)
+        entry.extras.enclosure = recording(talk, base, named=True)
+        entry.extras.channel = talk.channel
         transcripts = f"{base}/api/talks/{quote(talk.id, safe='')}/transcript"
         entry.extras.transcript(f"{transcripts}.vtt", "text/vtt")
         entry.extras.transcript(f"{transcripts}.srt", "application/x-subrip")

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlsplit
 from talksearch.library import Segment, Talk
 from talksearch.media_types import type_by_name
 from talksearch.schemas import Chapter, Player, TalkDetail
-from talksearch.search.searcher import local_file, on_the_web, recording_type, talk_summary
+from talksearch.search.searcher import local_file, media_suffix, on_the_web, recording_type, talk_summary
 from talksearch.timecode import clock, url_seconds
 
 TRANSCRIPT_FORMATS = ("json", "vtt", "srt", "txt")
@@ -27,10 +27,11 @@ def _media_kind(kind: str | None) -> str:
     return "audio" if kind and kind.startswith("audio/") else "video"
 
 
-def recording(talk: Talk, base: str = "") -> tuple[str, str | None] | None:
+def recording(talk: Talk, base: str = "", named: bool = False) -> tuple[str, str | None] | None:
     """Where a player or a feed reader gets the talk's recording, and its media type where known: a local talk's
     file from ``/media`` (``base``: the service's path prefix, or its public URL), while it is where it was indexed
-    from; else its direct media URL (http or https). None for a talk with neither (a YouTube talk's is a page)."""
+    from (``named``: with the file's suffix, ``/media/ID.mp3``, by which a reader that is given no type knows it);
+    else its direct media URL (http or https). None for a talk with neither (a YouTube talk's is a page)."""
     media = talk.media_url
     if not media or talk.extractor.lower() == "youtube":
         return None
@@ -39,7 +40,7 @@ def recording(talk: Talk, base: str = "") -> tuple[str, str | None] | None:
         if not (path := local_media(talk)):
             return None
         # by the file's type as /media serves it (a name without a suffix, a host without mime.types: its container)
-        return f"{base}/media/{talk.id}", recording_type(path)
+        return f"{base}/media/{talk.id}{media_suffix(path) if named else ''}", recording_type(path)
     if scheme not in ("http", "https"):  # a javascript: or data: URL from a page's metadata is not media
         return None
     return media, type_by_name(urlsplit(media).path)

@@ -193,8 +193,8 @@ def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, 
             for s in TRUTH["t01"]["sentences"]]
     (folder / "seminar.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
     (folder / "seminar.info.json").write_text(
-        '{"title": "Lab seminar", "creators": ["Ann Lee"], "series": "Lab Day 2024", "upload_date": "20240301",'
-        ' "description": "A seminar on power capping."}')
+        '{"title": "Lab seminar", "creators": ["Ann Lee"], "series": "Lab Day 2024", "channel": "Acme Lab",'
+        ' "description": "A seminar on power capping."}')  # no date: none is made up from the feed's <updated>
     assert talksearch("index", str(folder), "--library", str(first)).returncode == 0
     with serving(settings_for(first)) as server:
         feed = server.get("/talks.atom").text
@@ -213,9 +213,11 @@ def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, 
     assert sorted(ours) == sorted(theirs)
     for title, (talk, sentences) in ours.items():
         source, their_sentences = theirs[title]
-        assert (talk.speakers, talk.event, talk.published, talk.description, talk.language) == (
-            source.speakers, source.event, source.published, source.description, source.language), title
+        assert (talk.speakers, talk.event, talk.published, talk.description, talk.language, talk.channel) == (
+            source.speakers, source.event, source.published, source.description, source.language, source.channel), title
         assert sentences == their_sentences, title
         assert talk.transcript_source == "uploaded captions", (title, talk.transcript_source)
-    assert ours["Lab seminar"][0].media_url == f"{server.base}/media/{local['id']}"
+    # named with its suffix: the audio is played as audio, and a feed made from this library gives its type
+    assert ours["Lab seminar"][0].media_url == f"{server.base}/media/{local['id']}.ogg"
+    assert (ours["Lab seminar"][0].published, ours["Lab seminar"][0].channel) == (None, "Acme Lab")
     assert ours["Checkpoints"][0].media_url == theirs["Checkpoints"][0].media_url
