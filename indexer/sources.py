@@ -388,7 +388,8 @@ class Sources:
             yield Candidate(source, _one_line(info.get("title")) or info.get("url") or source, entry=info,
                             context=context, listed=source)
             return
-        context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader")}
+        context = {"playlist_title": info.get("title") or info.get("channel") or info.get("uploader"),
+                   "page": info.get("webpage_url") or source}  # (a page of several recordings: _distinct_id)
         feed_url = None
         entries = [entry for entry in info.get("entries") or [] if entry is not None]
         if "feed_items" in info:  # an Atom feed, read already (_feed_listing)
@@ -498,7 +499,8 @@ class Sources:
                 return None
         entry = candidate.entry or {}
         if entry.get("id"):
-            return self.ydl._make_archive_id(self._distinct_id(entry, candidate.listed))
+            return self.ydl._make_archive_id(self._distinct_id(entry, candidate.listed,
+                                                               (candidate.context or {}).get("page")))
         # A feed item's flat entry has no id: its guid (within its feed: _item_id) travels with its URL, which
         # yt-dlp's generic extractor (the one that reads a media URL) takes as the id; without a guid, the id is the file's name and the
         # listed URL's digest, or the id the library holds the talk at that URL under (_distinct_id).
@@ -508,7 +510,7 @@ class Sources:
         guid = (smuggled or {}).get("force_videoid")
         return make_archive_id("Generic", guid or self._media_url_id(url))
 
-    def _distinct_id(self, info: dict, listed: str | None = None) -> dict:
+    def _distinct_id(self, info: dict, listed: str | None = None, listing_page: str | None = None) -> dict:
         """``info`` with an id that tells its recording apart. yt-dlp names a media URL's recording after its
         file, so /2023/keynote.mp4 and /2024/keynote.mp4 would share the archive key "generic keynote" and
         the second be skipped as known: such an id gets the URL's digest. (A feed item's id is its guid, which
@@ -529,9 +531,12 @@ class Sources:
         named_after_file = (info.get("extractor_key") == "Generic" and url
                             and "force_videoid" not in (smuggled or {})
                             and str(info.get("id")) in (GenericIE._generic_id(url), GenericIE._generic_id(listed or url)))
-        if info.get("extractor_key") == _PAGE_MEDIA and page and re.fullmatch(
-                rf"{re.escape(GenericIE._generic_id(page))}-\d+", str(info.get("id"))):
-            return {**info, "id": self._page_media_id(str(info["id"]), listed or page)}
+        if info.get("extractor_key") == _PAGE_MEDIA:
+            # (a page of several recordings lists each at its own file: the page is the listing's, ``listing_page``)
+            named_by = next((url for url in (listed, listing_page, page) if url and re.fullmatch(
+                rf"{re.escape(GenericIE._generic_id(url))}-\d+", str(info.get("id")))), None)
+            if named_by:
+                return {**info, "id": self._page_media_id(str(info["id"]), named_by)}
         if not named_after_file:
             return info
         return {**info, "id": self._media_url_id(listed or url, url)}
@@ -654,7 +659,7 @@ class Sources:
             info = self._resolved(candidate.entry)
             if info is None:
                 return None
-            info = self._distinct_id(info, listed)
+            info = self._distinct_id(info, listed, (candidate.context or {}).get("page"))
             if self.ydl.in_download_archive(info):
                 return None
             if info.get("id") and self.ydl._make_archive_id(info) in taken:

@@ -245,3 +245,24 @@ def test_two_pages_of_one_name_in_two_folders_are_two_talks(media_server, tmp_pa
     lines = _index(earlier, first)
     assert lines[0] == "skipped Keynote 2023: already in the library", lines
     assert _index(earlier, second)[-1].startswith("1 added")
+
+
+def test_two_pages_of_one_name_with_two_recordings_each_are_four_talks(media_server, tmp_path):
+    """A page of two recordings is listed by yt-dlp as two, each at its own file and named after the page's file
+    ("two-1", "two-2"): the first fix for pages of one name read the page from the file's URL, found no match, and
+    /y1/two.html's talks were /y2/two.html's again (a reviewer's hunt)."""
+    pages = []
+    for folder, talks in (("pages-y1", ("t01", "t02")), ("pages-y2", ("t02", "t01"))):
+        site = media_server.directory / folder
+        site.mkdir(parents=True, exist_ok=True)
+        players = ""
+        for number, talk in enumerate(talks, start=1):
+            shutil.copy(DATA / f"{talk}.ogg", site / f"r{number}.ogg")
+            (site / f"r{number}.vtt").write_text(_vtt(talk))
+            players += (f'<audio controls src="r{number}.ogg"><track kind="captions" src="r{number}.vtt" '
+                        'srclang="en"></audio>')
+        (site / "two.html").write_text(f"<!doctype html><html><head><title>Session {folder}</title></head><body>"
+                                       f"{players}</body></html>")
+        pages.append(media_server.url(f"{folder}/two.html"))
+    lines = _index(tmp_path / "library", *pages)
+    assert lines[-1].startswith("4 added"), lines

@@ -103,7 +103,7 @@ def test_recordings_with_the_same_file_name_at_other_urls_are_other_talks(media_
     first, second = media_server.url("a/talk.ogg"), media_server.url("b/talk.ogg")
     library = tmp_path / "library"
     with monkeypatch.context() as old:  # the first talk indexed as before: keyed by its file's name
-        old.setattr(sources.Sources, "_distinct_id", lambda self, info, listed=None: info)
+        old.setattr(sources.Sources, "_distinct_id", lambda self, info, listed=None, listing_page=None: info)
         run = IndexRun(Settings(library=library, whisper_model="tiny.en"))
         try:
             assert run.run([first]).count("added") == 1

@@ -109,7 +109,7 @@ def test_the_next_night_known_talks_are_skipped_before_their_media_is_requested(
     assert json.loads(talksearch("talks", "--library", str(library), "--json").stdout)["total"] == 4
 
 
-def _old_release_id(self, info: dict, listed: str | None = None) -> dict:
+def _old_release_id(self, info: dict, listed: str | None = None, listing_page: str | None = None) -> dict:
     """``Sources._distinct_id`` as the previous release (3207a4f) had it: a media URL's recording named after its
     file got the digest of the whole URL yt-dlp resolved (its token, where it redirected); a name fetched escaped
     was not taken for the file's, and kept its plain name."""
