@@ -71,11 +71,17 @@ def _holds(url: str, key: str) -> bool:
         return False
 
 
+PAGE_MEDIA = "HTML5MediaEmbed"  # yt-dlp's extractor for a page's own <video> and <audio> elements
+
+
 def _played_from_host(info: dict) -> str | None:
-    """The recording's own URL where the talk is its media file (a feed's enclosure, a media URL named), which
-    players play from its host; None where a site's page (and its player) is the talk."""
+    """The recording's own URL where players play it from its host: where the talk is its media file (a feed's
+    enclosure, a media URL named), and a page's own <video> or <audio> file (the page stays the talk's link); None
+    where a site's page (and its player) is the talk, and for a page's stream (HLS), which no <video> plays."""
     media_url, _ = unsmuggle_url(info.get("url") or "")
     page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
+    if info.get("extractor_key") == PAGE_MEDIA:
+        return media_url if info.get("protocol") in ("http", "https") else None
     return media_url if media_url and (info.get("direct") or page_url == media_url) else None
 
 

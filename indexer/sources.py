@@ -42,8 +42,8 @@ from talksearch.indexer.detail_rules import DetailRules
 from talksearch.indexer.downloads import DownloadRefused, _DownloadWatch, _Quiet, _WatchedDL
 from talksearch.indexer.feeds import (_ATOM, _RDF, _absolute, _as_read, _atom_feed, _atom_text, _feed_items,
                                      _item_key, _linked_feed, _no_recordings, _people, _rss_listing)
-from talksearch.indexer.source_identity import (CatalogArchive, _address, _feed_digest, _file_digest, _holds,
-                                                _lasting, _played_from_host, _url_digest)
+from talksearch.indexer.source_identity import (PAGE_MEDIA, CatalogArchive, _address, _feed_digest, _file_digest,
+                                                _holds, _lasting, _played_from_host, _url_digest)
 from talksearch.indexer.source_text import _description, _names, _one_line
 from talksearch.indexer.talk_details import _by_the_recording, _sidecar_info, _talk, sidecar_info_and_note
 
@@ -54,8 +54,6 @@ from talksearch.library.layout import CATALOG, DOWNLOADS, MEDIA
 from talksearch.media_types import MEDIA_SUFFIXES, media_type, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-# yt-dlp's extractor of a page's own <video> and <audio> elements, which names them after the page's file
-_PAGE_MEDIA = "HTML5MediaEmbed"
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
 # A publisher's file read whole (_read_url: a feed's chapters file, a transcript): refused past this size rather than
 # held in memory. A 3-hour talk's transcript is a few MB (WebVTT with a cue every few seconds is ~1 MB; JSON with each
@@ -381,7 +379,7 @@ class Sources:
             if info["_type"] == "url" or followed.get("_type") in ("playlist", "multi_video"):
                 info = followed
         if info.get("_type") not in ("playlist", "multi_video"):
-            if info.get("extractor_key") == "HTML5MediaEmbed":
+            if info.get("extractor_key") == PAGE_MEDIA:
                 # The page's one <video>/<audio>: the generic extractor numbers media entries ("<title> (1)"),
                 # which says nothing when there is one. The page URL stays the talk's link (webpage_url).
                 info = {**info, "title": re.sub(r"\s*\(1\)$", "", info.get("title") or "") or info.get("title")}
@@ -531,7 +529,7 @@ class Sources:
         named_after_file = (info.get("extractor_key") == "Generic" and url
                             and "force_videoid" not in (smuggled or {})
                             and str(info.get("id")) in (GenericIE._generic_id(url), GenericIE._generic_id(listed or url)))
-        if info.get("extractor_key") == _PAGE_MEDIA:
+        if info.get("extractor_key") == PAGE_MEDIA:
             # (a page of several recordings lists each at its own file: the page is the listing's, ``listing_page``)
             named_by = next((url for url in (listed, listing_page, page) if url and re.fullmatch(
                 rf"{re.escape(GenericIE._generic_id(url))}-\d+", str(info.get("id")))), None)
@@ -545,7 +543,7 @@ class Sources:
         """The id of a page's n-th <video> or <audio>, which yt-dlp names after the page's file ("talk-1" for
         /2023/talk.html and /2024/talk.html alike): with the page's digest, unless the library holds the talk at
         that page under the name alone (an earlier release's key)."""
-        earlier = make_archive_id(_PAGE_MEDIA, id_)
+        earlier = make_archive_id(PAGE_MEDIA, id_)
         if earlier in self._keyed and _address(self._keyed[earlier]) == _address(page):
             return id_
         return f"{id_}-{_url_digest(page)}"
@@ -921,7 +919,9 @@ class Sources:
     def _talk_from_info(self, info: dict, context: dict, feed: dict, listed: str | None = None) -> Talk:
         media_url, _ = unsmuggle_url(info.get("url") or "")
         page_url, _ = unsmuggle_url(info.get("webpage_url") or media_url)
-        direct = _played_from_host(info) is not None
+        played = _played_from_host(info) is not None
+        on_its_page = info.get("extractor_key") == PAGE_MEDIA  # played from its file, linked by its page
+        direct = played and not on_its_page
         link = media_url if direct else page_url
         if direct and listed and _address(listed) != _address(media_url):
             # A media URL that redirects: the talk is linked by the URL listed (the one it is keyed by), so that two
@@ -931,12 +931,13 @@ class Sources:
             # is the same address over https: no page served over https plays http media.)
             link = listed
             media_url = media_url if _upgraded(listed, media_url) else listed
-        if info.get("extractor_key") == "Generic" and info.get("direct"):
-            # A media file's own URL (a feed item's enclosure): yt-dlp dates it by the HTTP Last-Modified, when
-            # the file was last copied to the server, not when the talk was published (and derives upload_date
-            # from it). A feed's <pubDate> is read from the feed itself (_feed_items).
+        if (info.get("extractor_key") == "Generic" and info.get("direct")) or on_its_page:
+            # A media file's own URL (a feed item's enclosure), or a page's <video>: yt-dlp dates it by the HTTP
+            # Last-Modified (of the file, of the page), when it was last copied to the server or the page last
+            # rendered, not when the talk was published (and derives upload_date from it). A feed's <pubDate> is
+            # read from the feed itself (_feed_items).
             info = {**info, "timestamp": None, "upload_date": None}
-        return self._talk(info, feed, context.get("playlist_title"), url=link, media_url=media_url if direct else None)
+        return self._talk(info, feed, context.get("playlist_title"), url=link, media_url=media_url if played else None)
 
     def _digest(self, path: Path) -> str:
         """The local recording's content digest (``_file_digest``), read once a run: by the file (device, inode)

@@ -73,11 +73,15 @@ def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_
     assert line.startswith("added   Checkpointing to Object Storage (") and line.endswith("uploaded captions)")
     talk = talks_of(library)["Checkpointing to Object Storage"]  # the page's title, without " (1)"
     assert talk["url"] == media_server.url("checkpointing.html")  # the page stays the talk's link
+    # its <video>'s file is what players play (the talk page's player, a moment's link), from the page's host
+    assert talk["media_url"] == media_server.url("t01.ogg")
+    assert talk["published"] is None  # the page's HTTP Last-Modified (written just now) is no publication date
     assert talk["transcript_source"] == "uploaded captions"
     assert not any((library / "downloads").glob("*"))  # the captions sufficed: no audio fetched
     top = search_top(library, "checkpoints are written to an object storage bucket")
     assert top["text"] == TRUTH["t01"]["sentences"][1]["text"]  # the publisher's words, at their time
     assert abs(top["start"] - TRUTH["t01"]["sentences"][1]["start"]) < 0.05
+    assert top["link"] == f"{media_server.url('t01.ogg')}#t={int(top['start'])}"
 
     # A track that names no language: whisper hears it in the opening minutes of the page's media, streamed.
     (media_server.directory / "untagged.html").write_text(
