@@ -17,7 +17,7 @@ from email.utils import getaddresses
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from yt_dlp.utils import smuggle_url
+from yt_dlp.utils import parse_duration, smuggle_url
 
 from talksearch.indexer.source_text import _filter_value
 from talksearch.indexer.talk_details import _pub_date
@@ -247,9 +247,11 @@ def _atom_feed(root: ET.Element, feed_url: str) -> tuple[list[dict], dict[str, d
         extra.update(_podcast_extras(entry, feed_url, (entry.get(_XML_LANG) or "").strip() or None, feed_language))
         entry_id = (entry.findtext(f"{_ATOM}id") or "").strip() or None
         title = _atom_text(entry.find(f"{_ATOM}title"))
+        # its length as an RSS item's (yt-dlp reads an item's itunes:duration), which podcast feeds in Atom write too
+        duration = parse_duration((entry.findtext(f"{_ITUNES}duration") or "").strip() or None)
         listed.append({"_type": "url_transparent", "url": smuggle_url(media, {"force_videoid": entry_id})
                        if entry_id else media, "title": " ".join(title.split()) if title else None,
-                       "thumbnail": artwork})
+                       "thumbnail": artwork, "duration": duration if duration and duration > 0 else None})
         items[_item_key(entry_id, media, ids[entry_id] > 1)] = extra
     return listed, items
 

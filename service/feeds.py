@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -19,12 +20,14 @@ from feedgen.util import xml_elem
 from talksearch import __version__
 from talksearch.library import Talk, TalkFilter
 from talksearch.schemas import SearchResponse, SearchResult
-from talksearch.service.talk_detail import recording
+from talksearch.search.searcher import talk_summary
+from talksearch.service.talk_detail import local_media, recording
 from talksearch.text import content_words, search_text
 from talksearch.timecode import clock
 
 ATOM = "application/atom+xml; charset=utf-8"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"  # <itunes:duration>, which podcast apps read in Atom too
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -87,21 +90,22 @@ _FILTER_NAMES = (("talks", "talk"), ("channels", "channel"), ("events", "event")
                  ("languages", "language"))
 
 
-def talks_feed_title(filters: TalkFilter | None) -> str:
-    """The talks feed's title, naming its filters: a reader subscribed to a speaker's feed and the library's tells
-    them apart ("talksearch: talks (speaker: Ines Moreau; published: from 2024-01-01)")."""
+def talks_feed_title(filters: TalkFilter | None, what: str = "talks") -> str:
+    """A feed's title, naming its filters: a reader subscribed to a speaker's feed and the library's tells them
+    apart ("talksearch: talks (speaker: Ines Moreau; published: from 2024-01-01)"); ``what``: a search feed's
+    query in place of "talks"."""
     filters = filters or TalkFilter()
     named = [f"{name}: {', '.join(values)}" for field, name in _FILTER_NAMES if (values := getattr(filters, field))]
     after, before = filters.published_after, filters.published_before
     if after or before:
         named.append("published: " + (f"{after} to {before}" if after and before
                                       else f"from {after}" if after else f"until {before}"))
-    return "talksearch: talks" + (f" ({'; '.join(named)})" if named else "")
+    return f"talksearch: {what}" + (f" ({'; '.join(named)})" if named else "")
 
 
 class _PodcastNamespace(BaseExtension):
     def extend_ns(self) -> dict[str, str]:
-        return {"podcast": PODCAST_NS}
+        return {"podcast": PODCAST_NS, "itunes": ITUNES_NS}
 
 
 class _EntryExtras(BaseEntryExtension):
@@ -111,6 +115,8 @@ class _EntryExtras(BaseEntryExtension):
     def __init__(self) -> None:
         self.related_links: list[str] = []
         self.enclosure: tuple[str, str | None] | None = None
+        self.enclosure_bytes: int | None = None  # its length attribute, which RFC 4287 asks of an enclosure
+        self.duration: float | None = None  # the recording's measured length, as <itunes:duration>
         self.channel: str | None = None  # the talk's own, as <source><title>: the feed's title is this library's
         self.transcripts: list[tuple[str, str]] = []
         self.language: str | None = None
@@ -133,7 +139,10 @@ class _EntryExtras(BaseEntryExtension):
             xml_elem("title", xml_elem("source", entry)).text = xml_text(self.channel)
         if self.enclosure:
             url, media_type = self.enclosure
-            xml_elem("link", entry, href=url, rel="enclosure", **({"type": media_type} if media_type else {}))
+            xml_elem("link", entry, href=url, rel="enclosure", **({"type": media_type} if media_type else {}),
+                     **({"length": str(self.enclosure_bytes)} if self.enclosure_bytes else {}))
+        if self.duration:
+            xml_elem(f"{{{ITUNES_NS}}}duration", entry).text = str(round(self.duration))
         for url, media_type in self.transcripts:
             xml_elem(f"{{{PODCAST_NS}}}transcript", entry, url=url, type=media_type)
         return entry
@@ -169,15 +178,16 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
     return entry
 
 
-def search_feed(base: str, query: list[tuple[str, str]], response: SearchResponse,
-                talks: dict[str, Talk], page_query: str, limit: int | None = None) -> Feed:
+def search_feed(base: str, query: list[tuple[str, str]], response: SearchResponse, talks: dict[str, Talk],
+                page_query: str, limit: int | None = None, filters: TalkFilter | None = None) -> Feed:
     """The newest ``limit`` talks, by ``latest`` (then as the search ranked them), each at its moment, of
     ``response`` (a search grouped by talk, ``search_pool`` deep): its ``limit`` most relevant talks, and those
     below them whose moment says the query's words (see POOL_PER_ENTRY). Entry ids are the moments' pages, as
     ever: a talk's entry keeps its id while that moment stays its best. ``page_query``: the search page's query
-    for it (its ``rel="alternate"``), which holds less than the feed's own."""
+    for it (its ``rel="alternate"``), which holds less than the feed's own. Its title names its ``filters``, as the
+    talks feed's does."""
     qs = urlencode(query, doseq=True)
-    feed = _feed(f"{base}/api/search.atom?{qs}", f"talksearch: {response.query.strip()}",
+    feed = _feed(f"{base}/api/search.atom?{qs}", talks_feed_title(filters, response.query.strip()),
                  f"{base}/api/search.atom?{qs}", f"{base}/?{page_query}",
                  "The talks where this is said, newest first, each at its best moment")
     results = [r for r in response.results if r.talk.id in talks]
@@ -240,8 +250,19 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_
         # Its recording, as a podcast's episode has one: a podcast app plays it, and another talksearch indexes
         # the feed as it would a podcast's (taking the transcript, speakers, date, event and language from it)
         entry.extras.enclosure = recording(talk, base, named=True)
+        if entry.extras.enclosure and (path := local_media(talk)):  # a remote one's size is its host's to say
+            entry.extras.enclosure_bytes = _size(path)
+        # its length where it was measured: not where its captions end, nor what its source said (talk_summary)
+        entry.extras.duration = talk.duration if talk_summary(talk).duration_measured else None
         entry.extras.channel = talk.channel
         transcripts = f"{base}/api/talks/{quote(talk.id, safe='')}/transcript"
         entry.extras.transcript(f"{transcripts}.vtt", "text/vtt")
         entry.extras.transcript(f"{transcripts}.srt", "application/x-subrip")
     return _finished(feed, talks)
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone since: the enclosure says no length
+        return None

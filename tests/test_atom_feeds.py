@@ -16,6 +16,7 @@ import pytest
 from talksearch.indexer.feeds import _atom_feed, _feed_items
 from talksearch.indexer.sources import Sources, SourceError
 from talksearch.library import Library
+from talksearch.search.searcher import talk_summary
 from tests.helpers import DATA, TRUTH, talksearch
 from tests.service_fixtures import serving, settings_for
 
@@ -199,6 +200,8 @@ def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, 
     with serving(settings_for(first)) as server:
         feed = server.get("/talks.atom").text
         assert feed.count('rel="enclosure"') == 3, feed
+        # a local recording's size, which RFC 4287 asks of an enclosure (a remote one's is its host's to say)
+        assert feed.count(" length=") == 1 and f'length="{(folder / "seminar.ogg").stat().st_size}"' in feed, feed
         local = next(t for t in server.get("/api/talks").json()["talks"] if t["title"] == "Lab seminar")
         run = talksearch("index", f"{server.base}/talks.atom", "--library", str(tmp_path / "aggregator"))
         assert run.returncode == 0 and "3 added, 0 skipped, 0 failed" in run.stdout, run.stdout + run.stderr
@@ -217,6 +220,13 @@ def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, 
             source.speakers, source.event, source.published, source.description, source.language, source.channel), title
         assert sentences == their_sentences, title
         assert talk.transcript_source == "uploaded captions", (title, talk.transcript_source)
+        # its length as the first library measured it (<itunes:duration>), stated here: players seek by the
+        # recording's own (the length of a talk indexed from captions alone is no measure of its recording)
+        if talk_summary(source).duration_measured:
+            assert talk.duration == round(source.duration), title
+        assert not talk_summary(talk).duration_measured, title
+    assert talk_summary(theirs["Lab seminar"][0]).duration_measured  # a local file: read, so measured
+    assert feed.count("<itunes:duration>") == 1, feed  # the remote talks' lengths are where their captions end
     # named with its suffix: the audio is played as audio, and a feed made from this library gives its type
     assert ours["Lab seminar"][0].media_url == f"{server.base}/media/{local['id']}.ogg"
     assert (ours["Lab seminar"][0].published, ours["Lab seminar"][0].channel) == (None, "Acme Lab")

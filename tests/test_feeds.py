@@ -218,6 +218,15 @@ def test_a_filtered_talks_feed_is_named_and_offered_by_its_talk_list(api, ids):
     assert _parsed(api.get(href.replace("&amp;", "&"))).feed.title == title
 
 
+def test_a_filtered_search_feed_is_named_by_its_filters_too(api):
+    """Two subscriptions to one query, one a speaker's, were both "talksearch: object storage" in a reader (an
+    interop hunt): the search feed's title names its filters as the talks feed's does."""
+    params = {"q": QUERY, "speaker": "Ines Moreau", "language": "en"}
+    assert _parsed(api.get("/api/search.atom", params=params)).feed.title == (
+        f"talksearch: {QUERY} (speaker: Ines Moreau; language: en)")
+    assert _parsed(api.get("/api/search.atom", params={"q": QUERY})).feed.title == f"talksearch: {QUERY}"
+
+
 @pytest.mark.parametrize("path, params", [("/api/search.atom", {"q": QUERY}),
                                           ("/talks.atom", {"speaker": "Ines Moreau"})])
 def test_feeds_answer_conditional_requests(api, path, params):

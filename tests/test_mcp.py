@@ -39,6 +39,8 @@ TALKSEARCH = str(Path(sys.executable).parent / "talksearch")
 QUERY = "checkpoints to object storage"
 # What a streamable-HTTP client sends with each POST (the protocol version: after the handshake).
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
+# What of a talk only a player uses, which MCP leaves out: `link` is what plays a talk for an assistant.
+PLAYER_ONLY = {"thumbnail", "media_url", "duration_measured"}
 
 
 def _structured(result) -> dict:
@@ -99,7 +101,7 @@ def _check(answers: dict, ids: dict[str, str], api: httpx.Client, base: str = ""
     for moment, result in zip(found["moments"], expected):
         # the API's talk object and `translation` too, less what only a player uses; a local talk's url is its
         # page, made whole over HTTP, and its file over stdio
-        talk = {k: v for k, v in result["talk"].items() if k not in {"thumbnail", "media_url"}}
+        talk = {k: v for k, v in result["talk"].items() if k not in PLAYER_ONLY}
         if talk["url"].startswith("/"):
             assert moment["talk"]["url"] == base + talk["url"] if base else moment["talk"]["url"].startswith("file:")
             talk["url"] = moment["talk"]["url"]
@@ -514,9 +516,8 @@ def test_mcp_gives_what_the_http_api_gives_of_a_translated_talk(tmp_path):
         # A blank value is no filter in the HTTP API (filter_values): the same here, not a refusal.
         api_blank = server.get("/api/talks", params={"language": ""}).json()
 
-    player_only = {"thumbnail", "media_url"}  # `link` is what plays a talk for an assistant
     listed = {t["id"]: t for t in answers["listing"]["talks"]}
-    assert listed == {i: {k: v for k, v in t.items() if k not in player_only} for i, t in api_talks.items()}
+    assert listed == {i: {k: v for k, v in t.items() if k not in PLAYER_ONLY} for i, t in api_talks.items()}
     assert (listed[german.id]["language"], listed[spanish.id]["language"]) == ("de", "es")
     assert listed[spanish.id]["transcript_source"] == "whisper small"
     assert answers["blank_language"]["total"] == api_blank["total"] == 2

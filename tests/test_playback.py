@@ -89,8 +89,21 @@ def site(light_embedding, media_server, tmp_path_factory):
         (remote if "no" in name else ranged).joinpath(f"{name.replace(' ', '-')}.xml").write_text(feed)
         feeds.append(f"{base}/{name.replace(' ', '-')}.xml")
 
+    # a recording that goes on past its last caption (applause, an outro), its feed stating no length: the talk's
+    # length is where its captions end, no measure of the recording
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(remote / "talk.mp3"), "-af", "apad=pad_dur=30",
+                    "-c:a", "libvorbis", str(ranged / "outro.ogg")], check=True)
+    (ranged / "outro.vtt").write_text(_captions(SECONDS, "Moment {} before the outro."))
+    base = media_server.url("playback").rstrip("/")
+    (ranged / "outro.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">'
+        f"<channel><title>Silent end</title><item><title>Silent end</title><guid>outro</guid>"
+        f'<enclosure url="{base}/outro.ogg" type="audio/ogg" length="1"/>'
+        f'<podcast:transcript url="{base}/outro.vtt" type="text/vtt"/></item></channel></rss>')
+    feeds.append(f"{base}/outro.xml")
+
     settings = settings_for(tmp_path_factory.mktemp("playback-lib") / "library")
-    index_quietly(settings, [str(local), *feeds], added=3)
+    index_quietly(settings, [str(local), *feeds], added=4)
     with serving(settings) as server:
         yield server, {t["title"]: t["id"] for t in server.get("/api/talks").json()["talks"]}
     whole_files.shutdown()
@@ -117,6 +130,36 @@ def test_an_mp3_without_a_seek_table_is_played_at_the_moment_by_its_measured_len
     assert page.locator(".s.now").inner_text() == "This is second number 40 of the talk."
     assert page.locator("#seek-note").is_hidden() and not errors, errors
     page.close()
+
+
+def test_a_talk_indexed_from_captions_is_played_at_its_moments_whatever_its_recordings_length(browser, site):
+    """A feed's talk indexed from its captions, its recording never read: its length is where its captions end, 60
+    s of a 90 s recording. Players scaled its moments by that as by a measured length (the 40th second played at
+    60 s, in the outro: an interop hunt); they play them where the captions say."""
+    server, ids = site
+    talk = server.get(f"/api/talks/{ids['Silent end']}").json()
+    assert (talk["duration"], talk["duration_measured"]) == (SECONDS, False)
+    assert server.get(f"/api/talks/{ids['Seek table']}").json()["duration_measured"] is True
+    page = browser.new_page()
+    page.goto(f"{server.base}/talks/{ids['Silent end']}?t=40")
+    page.evaluate("document.getElementById('media').play()")  # media on another host is read only when played
+    length, at = _played_from(page, "document.getElementById('media')")
+    assert length == pytest.approx(SECONDS + 30, abs=1) and at == pytest.approx(40, abs=0.5)
+    page.close()
+    page, result = _first_result_played(browser, server, "Moment 40 before the outro", "Silent end")
+    length, at = _played_from(page, "document.querySelector('.inline-player')")  # the search page's, too
+    assert length == pytest.approx(SECONDS + 30, abs=1) and at == pytest.approx(40, abs=0.5)
+    page.close()
+    from tests.test_widget import HostSite
+
+    host = HostSite()  # and the widget's
+    try:
+        page = _widget_playing(browser, host, server, "Moment 40 before the outro")
+        length, at = _played_from(page, "document.querySelector('talk-search').shadowRoot.querySelector('audio')")
+        assert length == pytest.approx(SECONDS + 30, abs=1) and at == pytest.approx(40, abs=0.5)
+        page.close()
+    finally:
+        host.close()
 
 
 def _played_from(page, media: str) -> tuple[float, float]:

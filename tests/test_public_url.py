@@ -28,7 +28,8 @@ QUERY = "object storage checkpoints"
 FORGED = {"Host": "evil.example", "X-Forwarded-Proto": "http"}
 ABSOLUTE = re.compile(r"https?://[^\s\"'<>&]+")
 # Other sites' addresses: the feeds' XML namespaces, the YouTube player the widget page's CSP advice names
-THIRD_PARTY = ("http://www.w3.org/", "https://podcastindex.org/namespace/", "https://www.youtube.com",
+THIRD_PARTY = ("http://www.w3.org/", "https://podcastindex.org/namespace/", "http://www.itunes.com/dtds/",
+               "https://www.youtube.com",
                "https://www.youtube-nocookie.com")
 
 

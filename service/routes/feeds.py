@@ -80,7 +80,8 @@ def search_atom(
     # The feed's own links repeat the request's query (its filters included), so they reproduce it; its page
     # (the alternate) holds what the search page's form can.
     query = request.query_params.multi_items()
-    return _atom(request, search_feed(site_url(request), query, response, talks, search_page_query(query), limit))
+    return _atom(request, search_feed(site_url(request), query, response, talks, search_page_query(query), limit,
+                                         filters))
 
 
 @router.get("/talks.atom", response_class=Response, responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}},
