@@ -38,6 +38,10 @@ MEDIA_TYPES: dict[str, str] = {
     ".dv": "video/dv",
 }
 MEDIA_SUFFIXES = frozenset(MEDIA_TYPES)
+# Film suffixes that often name sound alone (a podcast's .mp4, yt-dlp's audio-only .webm, an .mkv of a talk's
+# audio): such a file, served as video, is played in a black box; its audio type instead.
+_SOUND_ALONE = {"video/mp4": "audio/mp4", "video/webm": "audio/webm", "video/x-matroska": "audio/x-matroska",
+                "video/quicktime": "audio/mp4", "video/ogg": "audio/ogg"}
 
 
 class Container(NamedTuple):
@@ -118,7 +122,11 @@ def media_type(path: Path) -> str | None:
         return None
     if not _begins_as_recording(head):
         return None
-    return type_by_name(path.name) or _container_type(str(path), status.st_mtime_ns, status.st_size)
+    named = type_by_name(path.name)
+    if named in _SOUND_ALONE:  # a film's suffix on a file that may hold sound alone: what it holds says which
+        held = _container_type(str(path), status.st_mtime_ns, status.st_size)
+        return _SOUND_ALONE[named] if held and held.startswith("audio/") else named
+    return named or _container_type(str(path), status.st_mtime_ns, status.st_size)
 
 
 def _begins_as_recording(head: bytes) -> bool:
