@@ -13,7 +13,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from talksearch.indexer.sources import Candidate, Fetched, ListedTwice, SourceError, Sources, Unwalked, _os_error
+from talksearch.indexer.sources import (UNSEEKABLE, Candidate, Fetched, ListedTwice, SourceError, Sources, Unwalked,
+                                       _os_error)
 from talksearch.settings import default
 
 
@@ -88,9 +89,9 @@ def talk_failed(candidate: Candidate, fetched: Fetched, detail: str) -> Outcome:
     its title. As on an added line, it says why the talk's captions were not used: they were the way to index
     a talk whisper then failed on."""
     label = candidate.label if candidate.path is not None else fetched.talk.title or candidate.label
-    if fetched.captions_refused:
-        detail += f"; {fetched.captions_refused}"
-    return Outcome("failed", label, detail)
+    # (how players will play it is no news of a talk the library will not hold)
+    notes = [note for note in (fetched.captions_refused or "").split("; ") if note and note != UNSEEKABLE]
+    return Outcome("failed", label, "; ".join([detail, *notes]))
 
 
 NO_TALKS_LISTED = "the source lists no talks"

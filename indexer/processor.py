@@ -312,7 +312,10 @@ class TalkProcessor:
         except Exception as exc:  # PyAV decode errors and the like: the file is not usable media
             if self._embedder.done() and exc is self._embedder.exception():  # (raised by on_transcribed)
                 raise
-            raise TalkFailed(f"not readable as audio ({type(exc).__name__}: {str(exc)[:120]})") from None
+            # (a ValueError is the reading's own sentence, "the file has no audio stream"; a decoder's error is
+            # named by its class, which says more than its text: InvalidDataError)
+            said = str(exc)[:120] if type(exc) is ValueError else f"{type(exc).__name__}: {str(exc)[:120]}"
+            raise TalkFailed(f"not readable as audio ({said})") from None
 
     @staticmethod
     def _checked_channel_language(transcriber: Transcriber, audio: str,

@@ -54,6 +54,8 @@ from talksearch.library.layout import CATALOG, DOWNLOADS, MEDIA
 from talksearch.media_types import MEDIA_SUFFIXES, media_type, recording_path  # what a folder's walk takes: the suffixes /media serves a type for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The note of a talk whose host ignores Range requests (``_unseekable``): said of a talk added, not of one that failed
+UNSEEKABLE = "its host ignores Range requests: players can play it only from the start, not at a moment"
 _REDIRECTS = 5  # a URL that leads to a URL that leads to ...: followed this far when listing
 # A publisher's file read whole (_read_url: a feed's chapters file, a transcript): refused past this size rather than
 # held in memory. A 3-hour talk's transcript is a few MB (WebVTT with a cue every few seconds is ~1 MB; JSON with each
@@ -722,7 +724,7 @@ class Sources:
         response.close()  # unread: a host that ignores Range would send the whole recording
         if response.status == 206:
             return None
-        return "its host ignores Range requests: players can play it only from the start, not at a moment"
+        return UNSEEKABLE
 
     @staticmethod
     def _listing(candidate: Candidate) -> tuple[str | None, dict]:

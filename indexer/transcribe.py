@@ -277,7 +277,9 @@ class Transcriber:
             return self.transcribe(audio, on_progress, hotwords=None, language=language)
         if not segments:
             raise NoSpeech("no speech found")
-        return Transcript(detected or "en", duration, segments, resumed)
+        # whisper times its last words by its 20 ms steps to where it thinks they end, past the recording's end
+        # too (0.78 s of half a second of speech): nothing said ends after the recording does
+        return Transcript(detected or "en", duration, [_said_by(segment, duration) for segment in segments], resumed)
 
     def _chunk(self, offset: float, samples, language: str | None, prompt: dict,
                progress: _Progress) -> tuple[list[Segment], float, str | None]:
@@ -584,6 +586,14 @@ def _segment(raw, offset: float) -> Segment:
     """A whisper segment on the recording's clock (``offset``: where its audio starts in the recording)."""
     words = [Word(offset + w.start, offset + w.end, w.word, w.probability) for w in raw.words or []]
     return Segment(offset + raw.start, offset + raw.end, raw.text.strip(), words)
+
+
+def _said_by(segment: Segment, end: float) -> Segment:
+    """``segment`` with nothing in it after ``end`` (the recording's)."""
+    if segment.end <= end:
+        return segment
+    words = [replace(word, start=min(word.start, end), end=min(word.end, end)) for word in segment.words]
+    return replace(segment, start=min(segment.start, end), end=end, words=words)
 
 
 class _Progress:

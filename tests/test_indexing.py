@@ -174,6 +174,8 @@ def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     folder.mkdir()
     shutil.copy(DATA / "t02.ogg", folder / "partition keys.ogg")
     (folder / "notes.txt").write_text("not a recording; folders only take media files")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=s=320x240:r=10:d=1", "-an",
+                    str(folder / "slides only.mp4")], check=True)  # a picture without sound
     sources = tmp_path / "sources.txt"
     sources.write_text(  # as Notepad saves UTF-8: a byte order mark, CRLF line ends
         f"# a batch with bad items\n{media_server.url('missing.mp4')}\n{DATA / 'corrupt.mp3'}\n\n"
@@ -185,13 +187,15 @@ def test_bad_items_do_not_stop_the_batch(media_server, tmp_path):
     assert "Traceback" not in result.stdout + result.stderr
     lines = [line for line in result.stdout.splitlines() if line.startswith(("added", "failed", "skipped"))]
     failed = [line for line in lines if line.startswith("failed")]
-    assert len(failed) == 4, result.stdout
+    assert len(failed) == 5, result.stdout
     assert any("missing.mp4" in line and "404" in line for line in failed), failed
     # a local file's line names its path, so the user knows which file to look at
     assert any(f"failed  {DATA / 'corrupt.mp3'}: not readable as audio" in line for line in failed), failed
     assert any("silence" in line and "no speech" in line for line in failed), failed
     assert any("not-a-file-or-url" in line and "no such file" in line for line in failed), failed
-    assert "1 added, 0 skipped, 4 failed" in result.stdout
+    # said as a sentence (it said "(ValueError: the file has no audio stream)": a formats hunt)
+    assert f"failed  {folder / 'slides only.mp4'}: not readable as audio (the file has no audio stream)" in failed
+    assert "1 added, 0 skipped, 5 failed" in result.stdout
     with Library.open(library) as lib:
         (talk,) = lib.talks()
         assert talk.title == "partition keys"

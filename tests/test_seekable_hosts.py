@@ -57,3 +57,21 @@ def test_a_talk_on_a_host_that_ignores_range_requests_is_said_to_play_only_from_
     lines = {line.split()[1]: line for line in outcome_lines(result)}
     assert lines["Whole"].endswith(f"; {NOTE})"), lines
     assert NOTE not in lines["Ranges"], lines
+
+
+def test_a_talk_that_fails_is_not_told_how_players_will_play_it(tmp_path):
+    """A talk whisper hears nothing in, on a host that ignores Range: its failed line said, after why it failed,
+    how players would play it (a formats hunt), though the library never holds it."""
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    shutil.copy(DATA / "silence.ogg", whole / "silence.ogg")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(whole)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = talksearch("index", f"http://127.0.0.1:{server.server_port}/silence.ogg", "--library",
+                            str(tmp_path / "library"), "--whisper-model", "tiny.en")
+    finally:
+        server.shutdown()
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = [line for line in outcome_lines(result) if line.startswith("failed")]
+    assert "no speech" in line and NOTE not in line and "Range" not in line, line

@@ -1,4 +1,4 @@
-"""Long silences between sentences: nothing is transcribed in them (Transcriber._retry)."""
+"""Long silences between sentences: nothing is transcribed in them (Transcriber._retry); nor after the recording."""
 
 from __future__ import annotations
 
@@ -64,3 +64,19 @@ def test_nothing_is_transcribed_in_a_long_silence_between_sentences(sparse_talk,
     for (start, end, text), (said_from, said_to), word in zip(found, (first, second), ("morning", "evening")):
         assert start == pytest.approx(said_from, abs=1.0) and end == pytest.approx(said_to, abs=1.0), found
         assert word in text.lower(), found
+
+
+def test_nothing_said_ends_after_the_recording(tmp_path):
+    """Half a second of a sentence: whisper timed its words to 0.78 s (a formats hunt), and the talk's sentence
+    ended after the talk did."""
+    from tests.helpers import DATA
+
+    clip = tmp_path / "clip.wav"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(DATA / "t01.ogg"), "-ss", "3.0", "-t", "0.5", str(clip)],
+                   check=True)
+    from talksearch.indexer.transcribe import Transcriber
+
+    transcript = Transcriber("tiny.en", "cpu", threads=1).transcribe(str(clip))
+    assert transcript.duration == pytest.approx(0.5, abs=0.01) and transcript.segments
+    assert all(s.end <= transcript.duration and all(w.end <= transcript.duration for w in s.words)
+               for s in transcript.segments), [(s.start, s.end, s.text) for s in transcript.segments]
