@@ -30,6 +30,7 @@ import numpy as np
 
 from talksearch.embedding import model_names
 from talksearch.library import DOWNLOADS, FORMAT_VERSION, MEDIA, VECTORS, Library, StoredTalk
+from talksearch.library.catalog import RESTORE_CATALOG
 from talksearch.media_types import recording_path
 from talksearch.models import ModelError, resolve
 from talksearch.text import printable
@@ -298,9 +299,7 @@ def check_library(path: Path, repair: bool = False) -> CheckReport:
                 # catalog.sqlite would be replayed into it by SQLite, so it goes too.
                 report.left_to_the_user += 1
                 report.problems.append(f"catalog integrity: {integrity}, in the talks, sentences or passages "
-                                       "themselves: restore catalog.sqlite from a backup (removing catalog.sqlite-wal "
-                                       "and catalog.sqlite-shm beside it: SQLite would replay the damaged one's log "
-                                       "into it), or index into a new library; --repair cannot mend it")
+                                       f"themselves: {RESTORE_CATALOG}; --repair cannot mend it")
                 return report
             report.problems.append(f"catalog integrity: {integrity}, in the indexes made from the passages (the "
                                    "talks, sentences and passages are intact)")

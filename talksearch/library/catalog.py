@@ -104,6 +104,9 @@ def _named_as_kept_media(file: Path) -> bool:
 RECORD_TABLES = ("meta", "talks", "segments", "passages", "removed_talks")
 # A filter leaving at most this share of the talks is searched within (``Library.search_scope``).
 SCOPE_MAX_SHARE = 0.5
+# What to do about a catalog whose records are damaged: nothing rebuilds them (`check` and opening a library say it)
+RESTORE_CATALOG = (f"restore {CATALOG} from a backup (removing {CATALOG}-wal and {CATALOG}-shm beside it: SQLite "
+                   "would replay the damaged one's log into it), or index into a new library")
 _BUSY_TIMEOUT_S = 30  # how long a statement waits for another process's lock
 _CHECKPOINT_WAIT_MS = 5_000  # how long a deletion's checkpoint waits for readers of the state before it
 
@@ -204,8 +207,12 @@ class Library(VectorSync):
                         f"commits but {shm.name} is missing, and SQLite cannot make it in a library it may not write; "
                         f"copy {shm.name} too, or checkpoint before publishing (sqlite3 {CATALOG} "
                         "'PRAGMA wal_checkpoint(TRUNCATE)'), or make the copy writable") from exc
+                # a catalog cut short (an interrupted copy, a full disk) or overwritten fails here, where SQLite first
+                # reads its schema, before `check` could look inside it: said here what check says of damaged records
+                damaged = any(words in str(exc) for words in ("disk image is malformed", "file is not a database"))
                 raise LibraryError(storage.explain(exc, self.path)
-                                   or f"library catalog {catalog} cannot be read: {exc}") from exc
+                                   or f"library catalog {catalog} cannot be read: {exc}"
+                                   + (f" (damaged or cut short): {RESTORE_CATALOG}" if damaged else "")) from exc
         replaced = getattr(self, "db", None)
         self.db, self.format, self.readonly, self.disk_full, self._immutable_state = (
             db, format_, readonly, disk_full, state)
