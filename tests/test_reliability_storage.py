@@ -528,6 +528,15 @@ def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(librar
         cli("check", "check", "--library", lib)
         cli("repair", "check", "--repair", "--library", lib)
         cli("index", "index", os.environ["TS_RECORDING"], "--library", lib)
+        from fastapi.testclient import TestClient
+        from talksearch.service.app import create_app
+        from talksearch.settings import Settings
+        with TestClient(create_app(Settings(library=lib, admin_token="secret", allow_private_sources=True))) as api:
+            auth = {"Authorization": "Bearer secret"}
+            for name, response in (
+                    ("api index", api.post("/api/index", json={"source": "http://127.0.0.1:9/t.mp3"}, headers=auth)),
+                    ("api delete", api.delete("/api/talks/" + os.environ["TS_TALK"], headers=auth))):
+                results[name] = {"rc": response.status_code, "out": response.text, "err": ""}
         """,
         TS_LIBRARY=str(library), TS_RECORDING=str(DATA / "t02.ogg"), TS_TALK=_t01(library))
 
@@ -538,6 +547,11 @@ def test_read_only_library_can_be_searched_and_refuses_writes_in_one_line(librar
     assert results["check"].returncode == 0 and "keyword index is not verified" in results["check"].stdout
     for name in ("repair", "index"):
         _one_line_error(results[name], "read-only file system", str(library))
+    # the service refuses a job at once, as a DELETE (it queued one, which then failed: an operations hunt)
+    for name in ("api index", "api delete"):
+        error = json.loads(results[name].stdout)["error"]
+        assert (results[name].returncode, error["code"]) == (503, "library_read_only"), results[name].stdout
+        assert "read-only file system" in error["message"], error
     assert _digests(library) == before  # not a byte written, not a -wal or -shm file left
 
 

@@ -89,17 +89,31 @@ _ERRORS = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 404: {"
                                                        "schema": {"type": "string"}}}},
                         **_ERRORS, 413: {"model": ErrorResponse, "description": f"A body over {MAX_BODY_BYTES} bytes"},
                         415: {"model": ErrorResponse, "description": JSON_ONLY},
-                        422: {"model": ErrorResponse}},
+                        422: {"model": ErrorResponse},
+                        503: {"model": ErrorResponse, "description": "A library this service cannot write"}},
              summary="Queue a source (video, playlist, channel, feed, media URL) for indexing")
 def index(state: State, body: IndexRequest, request: Request, response: Response) -> Job:
     try:
         source = check_source(body.source, state.settings.allow_private_sources)
     except SourceRefused as exc:
         raise ApiError(422, str(exc), "source_refused") from None
+    _refuse_an_unwritable_library(state)
     job = state.jobs.submit(source)
     # Where its progress is (RFC 9110 for a 202), relative like every link the API gives: behind the path prefix
     response.headers["Location"] = f"{base_path(request)}/api/jobs/{job.id}"
     return job
+
+
+def _refuse_an_unwritable_library(state: State) -> None:
+    """A library this service may not write (read-only media, another user's files) refuses a job at once, as a
+    DELETE is refused, rather than queueing one that fails; one that is busy queues it (the job waits its turn)."""
+    try:
+        with Library.open(state.settings.library, readonly=True) as library:
+            unwritable = library.unwritable()
+    except LibraryError:  # none yet (the first job makes it), or unreadable: the job says so
+        return
+    if unwritable is not None:
+        raise ApiError(503, unwritable, "library_read_only")
 
 
 @router.get("/jobs/{job_id}", response_model=Job, responses=_ERRORS, summary="An indexing job's progress")

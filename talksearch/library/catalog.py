@@ -322,19 +322,26 @@ class Library(VectorSync):
 
     # --- writing --------------------------------------------------------------------------------
 
+    def unwritable(self) -> str | None:
+        """Why this process cannot write the library, as it stood when opened (read-only media, a full disk, no
+        permission); None when it can."""
+        if self.read_only_media:
+            return (f"the library {self.path} is on a read-only file system; it can be searched, but writing it "
+                    "needs write access")
+        if self.disk_full is not None:
+            return self.disk_full
+        if self.write_denied is not None:
+            what = "its folder" if self.write_denied == self.path else self.write_denied.name
+            return (f"no permission to write the library {self.path} ({what} is not writable by this user); it can "
+                    "be searched, but writing it needs write access")
+        return None
+
     def acquire_writer(self, holder: str = "talksearch index") -> str | None:
         """Take the library's single-writer lock, or explain who holds it: a writer refused names ``holder`` (the
         command holding it: ``talksearch serve`` for the service's DELETEs) and its pid. Holding it, upgrade a catalog
         of an older format (``upgraded``): returns the one line that says so, for the command to print, else None."""
-        if self.read_only_media:
-            raise LibraryError(f"the library {self.path} is on a read-only file system; it can be searched, "
-                               "but writing it needs write access")
-        if self.disk_full is not None:
-            raise LibraryError(self.disk_full)
-        if self.write_denied is not None:  # refused here, before a run downloads and transcribes anything
-            what = "its folder" if self.write_denied == self.path else self.write_denied.name
-            raise LibraryError(f"no permission to write the library {self.path} ({what} is not writable by this "
-                               "user); it can be searched, but writing it needs write access")
+        if (unwritable := self.unwritable()) is not None:  # refused here, before a run downloads anything
+            raise LibraryError(unwritable)
         # Not opened to append ("a+"): that writes at the end whatever the position, and the holder's line is
         # written over the last holder's below
         handle = os.fdopen(os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT, 0o666), "r+", encoding="utf-8")
