@@ -179,7 +179,8 @@ def _talk_entry(feed: FeedGenerator, talk: Talk, entry_id: str, page: str, title
 
 
 def search_feed(base: str, query: list[tuple[str, str]], response: SearchResponse, talks: dict[str, Talk],
-                page_query: str, limit: int | None = None, filters: TalkFilter | None = None) -> Feed:
+                page_query: str, limit: int | None = None, filters: TalkFilter | None = None,
+                library_changed: str | None = None) -> Feed:
     """The newest ``limit`` talks, by ``latest`` (then as the search ranked them), each at its moment, of
     ``response`` (a search grouped by talk, ``search_pool`` deep): its ``limit`` most relevant talks, and those
     below them whose moment says the query's words (see POOL_PER_ENTRY). Entry ids are the moments' pages, as
@@ -208,7 +209,7 @@ def search_feed(base: str, query: list[tuple[str, str]], response: SearchRespons
         entry = _talk_entry(feed, talk, page, page, moment_title(talk.title, result.start))
         entry.extras.related(result.link if result.link.startswith("http") else f"{origin}{result.link}")
         entry.content(xml_text(result.text), type="text")
-    return _finished(feed, [talks[r.talk.id] for r in results])
+    return _finished(feed, [talks[r.talk.id] for r in results], library_changed)
 
 
 def moment_title(title: str, start: float) -> str:
@@ -221,16 +222,17 @@ def _says_the_query(result: SearchResult) -> bool:
     return _MARK in result.snippet or _MARK in (result.translation_snippet or "")
 
 
-def _finished(feed: FeedGenerator, talks: list[Talk]) -> Feed:
+def _finished(feed: FeedGenerator, talks: list[Talk], library_changed: str | None) -> Feed:
     # <updated>: the latest of its entries' own <updated> (a talk indexed, or its details changed), not the time
-    # of the request, so that an unchanged feed is the same bytes (its ETag).
-    updated = max((modified(t) for t in talks), default=_EPOCH)
+    # of the request, so that an unchanged feed is the same bytes (its ETag). A feed without entries: when the
+    # library last changed (a reader showed 1970 for a speaker's feed before any talk of theirs), at the latest.
+    updated = max((modified(t) for t in talks), default=None) or _when(library_changed) or _EPOCH
     feed.updated(updated)
     return Feed(feed.atom_str(pretty=True), updated)
 
 
 def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_query: str = "",
-               filters: TalkFilter | None = None) -> Feed:
+               filters: TalkFilter | None = None, library_changed: str | None = None) -> Feed:
     """The library's ``talks`` as ``Library.talks`` lists them (newest first), each with its transcript as WebVTT
     (``<podcast:transcript>``).
     ``query``: the request's filters, which the feed's own address keeps (one feed per speaker, say); its title
@@ -258,7 +260,7 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_
         transcripts = f"{base}/api/talks/{quote(talk.id, safe='')}/transcript"
         entry.extras.transcript(f"{transcripts}.vtt", "text/vtt")
         entry.extras.transcript(f"{transcripts}.srt", "application/x-subrip")
-    return _finished(feed, talks)
+    return _finished(feed, talks, library_changed)
 
 
 def _size(path: Path) -> int | None:

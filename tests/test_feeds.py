@@ -218,6 +218,16 @@ def test_a_filtered_talks_feed_is_named_and_offered_by_its_talk_list(api, ids):
     assert _parsed(api.get(href.replace("&amp;", "&"))).feed.title == title
 
 
+def test_a_feed_without_entries_was_updated_when_the_library_last_changed(api):
+    """A speaker's feed before any talk of theirs said <updated>1970-01-01 (an interop hunt): a reader showed it as
+    last changed then. It says when the library last changed: here, when its newest talk was indexed."""
+    whole = _parsed(api.get("/talks.atom"))
+    for path, params in (("/talks.atom", {"speaker": "Nobody Yet"}),
+                         ("/api/search.atom", {"q": QUERY, "speaker": "Nobody Yet"})):
+        empty = _parsed(api.get(path, params=params))
+        assert empty.entries == [] and empty.feed.updated == whole.feed.updated, (path, empty.feed.updated)
+
+
 def test_a_filtered_search_feed_is_named_by_its_filters_too(api):
     """Two subscriptions to one query, one a speaker's, were both "talksearch: object storage" in a reader (an
     interop hunt): the search feed's title names its filters as the talks feed's does."""

@@ -76,12 +76,12 @@ def search_atom(
     except QueryError as exc:
         raise ApiError(422, str(exc), "invalid_query") from None
     with state.searcher.reading() as library:
-        talks = library.talks_by_id(r.talk.id for r in response.results)
+        talks, changed = library.talks_by_id(r.talk.id for r in response.results), library.last_change()
     # The feed's own links repeat the request's query (its filters included), so they reproduce it; its page
     # (the alternate) holds what the search page's form can.
     query = request.query_params.multi_items()
     return _atom(request, search_feed(site_url(request), query, response, talks, search_page_query(query), limit,
-                                         filters))
+                                         filters, changed))
 
 
 @router.get("/talks.atom", response_class=Response, responses={**_ATOM_RESPONSE, 422: {"model": ErrorResponse}},
@@ -93,7 +93,8 @@ def talks_atom(
     limit: Annotated[int | None, Query(ge=1, le=1000, description="Talks in the feed")] = None,
 ) -> Response:
     with state.searcher.reading() as library:
-        talks = library.talks(limit or state.settings.talks_limit, 0, filters)
+        talks, changed = library.talks(limit or state.settings.talks_limit, 0, filters), library.last_change()
     # A filtered feed says so: its title names the filters, its page (the alternate) is the talk list filtered.
     query = request.query_params.multi_items()
-    return _atom(request, talks_feed(site_url(request), query, talks, search_page_query(query), filters))
+    return _atom(request, talks_feed(site_url(request), query, talks, search_page_query(query), filters,
+                                         changed))

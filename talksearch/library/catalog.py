@@ -875,6 +875,18 @@ class Library(VectorSync):
         rows = self.db.execute(f"SELECT * FROM talks WHERE id IN ({','.join('?' * len(ids))})", ids)
         return {r["id"]: _talk_from_row(r) for r in rows}
 
+    def last_change(self) -> str | None:
+        """When a talk was last indexed, had its details changed or was removed (``record_time``); None for a library
+        that never held one."""
+        times = []
+        for query in ("SELECT max(indexed_at) FROM talks", "SELECT max(details_changed_at) FROM talks",
+                      "SELECT max(removed_at) FROM removed_talks"):
+            try:
+                times.append(self.db.execute(query).fetchone()[0])
+            except sqlite3.OperationalError:  # a column or table an older catalog, read without upgrading, lacks
+                pass
+        return max(filter(None, times), default=None)
+
     def count_talks(self, filters: TalkFilter | None = None) -> int:
         where, params = self._where(filters or TalkFilter())
         return self.db.execute(f"SELECT count(*) FROM talks WHERE {where}", params).fetchone()[0]
