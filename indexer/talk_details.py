@@ -6,11 +6,10 @@ types yt-dlp writes are kept). Also the dates sources write, read as the calenda
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime, parsedate_tz
+from datetime import date, datetime, timedelta, timezone
+from email.utils import parsedate_tz
 from pathlib import Path
 
 from yt_dlp.utils import unified_strdate, unified_timestamp
@@ -79,11 +78,14 @@ def _pub_date(text: str) -> str | None:
 def _written_date(text: str) -> str | None:
     if re.fullmatch(r"\d{9,11}", text):  # yt-dlp's reading took its digits for a YYYYMMDD (1709-03-03)
         return datetime.fromtimestamp(int(text), timezone.utc).date().isoformat()
-    try:
-        return parsedate_to_datetime(text).date().isoformat()
-    except (TypeError, ValueError):
-        if _past_the_month(text):  # "31 Feb 2024 10:00": yt-dlp's reading below rolls it into March
+    if (written := parsedate_tz(text)) is not None and 1 <= written[1] <= 12:
+        # RFC 822: the day as written, which is the day in the publisher's own offset. Its time matters only as
+        # 24:00, the next day's start: one no clock shows (a leap second's 23:59:60, "25:00"), which yt-dlp's
+        # reading rolled into the next day, leaves the day. date() refuses a day its month has not got ("31 Feb").
+        if (year := _year_as_written(text, written[0])) is None:
             return None
+        day = date(year, written[1], written[2])
+        return (day + timedelta(days=1) if written[3:6] == (24, 0, 0) else day).isoformat()
     # RFC 822 without its time ("Tue, 12 Mar 2024", "Fri, 1 Mar 2024 GMT"), which email's parser refuses, and yt-dlp's
     # too with its weekday or zone: the day as written (without a time, a zone moves it to no other day)
     day_only = re.fullmatch(r"(?:[A-Za-z]+,\s*)?(\d{1,2}\s+[A-Za-z]+\s+\d{4})(?:\s+(?:[A-Za-z]+|[+-]\d{4}))?", text)
@@ -98,13 +100,24 @@ def _written_date(text: str) -> str | None:
     return datetime.fromtimestamp(stamp, timezone.utc).date().isoformat() if stamp is not None else None
 
 
-def _past_the_month(text: str) -> bool:
-    """Whether ``text`` is an RFC 822 date on a day its month does not have (31 February, 31 April)."""
-    written = parsedate_tz(text)
-    if written is None or not 1 <= written[1] <= 12:
-        return False
-    year, month, day = written[:3]
-    return day > (29 if month == 2 and calendar.isleap(year) else calendar.mdays[month])
+# An RFC 822 date's year, as written after its month
+_WRITTEN_YEAR = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(-?\d+)\b", re.I)
+
+
+def _year_as_written(text: str, parsed: int) -> int | None:
+    """The year an RFC 822 date writes (``parsed``: email's reading of it, which adds 2000 to any year below 69,
+    "0001" too, and takes "-0001" for a zone): two digits as RFC 5322 reads them (50-99 the 1900s, else the 2000s),
+    three the 1900s; a year of four digits below 1000 ("0000", "0001", WordPress's "-0001" for a date never set) is
+    none: the talk is undated, not filed under 2000 or 2001."""
+    found = _WRITTEN_YEAR.search(text)
+    if found is None:
+        return parsed
+    written = found[1]
+    if written.startswith("-") or (len(written) >= 4 and int(written) < 1000):
+        return None
+    if len(written) == 2:
+        return int(written) + (1900 if int(written) >= 50 else 2000)
+    return int(written) + 1900 if len(written) == 3 else int(written)
 
 
 # What yt-dlp writes for the fields talksearch reads (sidecar .info.json files are written by hand too).

@@ -111,6 +111,18 @@ def test_a_pub_date_past_the_calendar_leaves_its_item_undated_and_the_feed_read(
         None, None, None, "2024-03-01", "2024-03-01"]
 
 
+def test_a_pub_date_is_the_year_and_day_its_feed_writes():
+    """A dates hunt: WordPress's date never set ("30 Nov -0001") was filed under 2000-11-30, .NET's least date
+    ("01 Jan 0001") under 2001, "01 Mar 55" under 2055 (RFC 5322: 1955), and a leap second's 23:59:60 (or a
+    "25:00") moved its talk to the next day."""
+    dates = ["Wed, 30 Nov -0001 00:00:00 +0000", "Tue, 01 Jan 0001 00:00:00 GMT", "Sat, 01 Jan 0000 00:00:00 GMT",
+             "Mon, 01 Mar 55 10:00:00 GMT", "Fri, 01 Mar 24 10:00:00 GMT", "Sat, 30 Jun 2012 23:59:60 GMT",
+             "Fri, 01 Mar 2024 25:00:00 GMT", "Fri, 01 Mar 2024 23:59:60 -0500", "Fri, 01 Mar 1969 10:00:00 GMT"]
+    items = _feed_items(_feed(*dates))
+    assert [items[f"https://example.org/{n}.mp3"].get("published") for n in range(len(dates))] == [
+        None, None, None, "1955-03-01", "2024-03-01", "2012-06-30", "2024-03-01", "2024-03-01", "1969-03-01"]
+
+
 def test_a_pub_date_on_a_day_its_month_lacks_leaves_its_item_undated():
     """"31 Feb 2024 10:00" was filed under 2 March (yt-dlp's reading rolls the extra days over): a date nobody
     wrote. An impossible day is no date; 29 February of a leap year is one."""
