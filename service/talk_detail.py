@@ -156,6 +156,12 @@ def _clips(talk: TalkDetail, page: str) -> list[dict]:
     return clips
 
 
+def _with_a_zone(day: str | None) -> str | None:
+    """The catalog's day of publication as a time with its zone, which Google wants of uploadDate ("missing a
+    timezone" otherwise): noon UTC, that day in every zone from UTC-12 to UTC+11, as the feeds write it."""
+    return f"{day}T12:00:00+00:00" if day and len(day) == 10 else day
+
+
 def video_object(talk: TalkDetail, description: str | None, page: str, site: str) -> dict:
     """The talk as a schema.org VideoObject (JSON-LD) for search engines: ``page`` its canonical address, ``site``
     the service's (absolute, with its path prefix). Only web addresses: a local file's /media is no one's to fetch.
@@ -165,7 +171,7 @@ def video_object(talk: TalkDetail, description: str | None, page: str, site: str
                    "embedUrl": f"{site}/embed/talks/{quote(talk.id, safe='')}"}
     # a talk with no date published (a local file without .info.json) was put online here when it was indexed: the
     # date the lists and feeds give it, and one Google requires of a VideoObject
-    optional = {"uploadDate": talk.published or talk.indexed_at,
+    optional = {"uploadDate": _with_a_zone(talk.published) or talk.indexed_at,
                 "duration": iso_duration(talk.duration) if talk.duration else None,
                 "thumbnailUrl": _on_the_web(talk.thumbnail), "contentUrl": _on_the_web(talk.media_url),
                 "inLanguage": talk.language}
