@@ -189,5 +189,9 @@ def failure_line(exc: BaseException, library: Path | None = None) -> str | None:
     if isinstance(exc, OSError):
         return (f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror) if exc.strerror else str(exc)
     if isinstance(exc, sqlite3.Error):
-        return f"library catalog{f' {library}' if library else ''}: {exc}"
+        # damage a read came upon (a page of the records or of an index made from them): check tells which, and
+        # whether --repair can rebuild it (an index) or a backup must be restored (the records)
+        damaged = isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc)
+        advice = "; `talksearch check` says what is damaged, and whether --repair can rebuild it" if damaged else ""
+        return f"library catalog{f' {library}' if library else ''}: {exc}{advice}"
     return None

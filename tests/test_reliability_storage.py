@@ -730,6 +730,9 @@ def test_a_damaged_page_in_the_passages_is_not_repaired_by_guessing(library):
     _zero_a_page(library / "catalog.sqlite", "passages")
     catalog = library / "catalog.sqlite"
     before = catalog.read_bytes()
+    # a command that reads the damage sends the operator to check (it said "database disk image is malformed" alone)
+    searched = talksearch("search", "object storage", "--library", str(library))
+    _one_line_error(searched, "database disk image is malformed; `talksearch check` says what is damaged")
     for args in (["check"], ["check", "--repair"]):
         checked = talksearch(*args, "--library", str(library))
         assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stdout + checked.stderr
