@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field
 
 # A search ranks every hit before its page, so its pages stop here (the API, the pages, MCP and the CLI refuse an
 # offset past it): no response names a next page beyond it.
@@ -50,16 +49,6 @@ class TalkSummary(BaseModel):
     language: str | None = Field(
         None, description="The spoken language (ISO 639-1, e.g. `de`): as the source states it, else as whisper "
         "detected it; null when neither said.")
-
-    @computed_field(description="Whether `duration` is the recording's own length, measured by reading it (a talk "
-                    "transcribed by whisper, a local file); false where it is the source's word or where its "
-                    "captions end (a talk indexed from a site's captions, its recording never read). Players scale "
-                    "a moment by the measured length only, where the browser guesses another (a VBR mp3).")
-    @property
-    def duration_measured(self) -> bool:
-        from_captions = (self.transcript_source or "").endswith(" captions")
-        played_from_its_host = urlsplit(self.media_url or "").scheme.lower() in ("http", "https")
-        return not (from_captions and played_from_its_host)
 
 
 class Moment(BaseModel):
