@@ -135,7 +135,7 @@ def _begins_as_recording(head: bytes) -> bool:
     return any(container.starts.match(head) for container in _CONTAINER_TYPES.values())
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=65536)  # a library's every local recording, asked again with each search and feed
 def _container_type(path: str, mtime_ns: int, size: int) -> str | None:
     """What ffmpeg reads the file as; cached by its modification time and size, as search results ask for it again
     and again (and a file replaced at its path is read anew)."""
