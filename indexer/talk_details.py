@@ -100,24 +100,27 @@ def _written_date(text: str) -> str | None:
     return datetime.fromtimestamp(stamp, timezone.utc).date().isoformat() if stamp is not None else None
 
 
-# An RFC 822 date's year, as written after its month
-_WRITTEN_YEAR = re.compile(r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(-?\d+)\b", re.I)
+# A date's time and the zone after it ("10:00:00", "6:30 PM", "18:30:00 GMT-0700", "23:30:00 -0500")
+_TIME_AND_ZONE = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp][Mm])?(?:\s*[A-Za-z]*\s*[+-]\d{2}:?\d{2})?")
 
 
 def _year_as_written(text: str, parsed: int) -> int | None:
-    """The year an RFC 822 date writes (``parsed``: email's reading of it, which adds 2000 to any year below 69,
-    "0001" too, and takes "-0001" for a zone): two digits as RFC 5322 reads them (50-99 the 1900s, else the 2000s),
-    three the 1900s; a year of four digits below 1000 ("0000", "0001", WordPress's "-0001" for a date never set) is
-    none: the talk is undated, not filed under 2000 or 2001."""
-    found = _WRITTEN_YEAR.search(text)
-    if found is None:
-        return parsed
-    written = found[1]
-    if written.startswith("-") or (len(written) >= 4 and int(written) < 1000):
+    """The year an RFC 822 date writes, wherever it writes it ("01 Mar 2024", "Mar 1, 2024", asctime's "Tue Mar 12
+    10:00:00 2024"): the last of its numbers (its time and zone aside) that email's reading (``parsed``) was made
+    from, which adds 1900 or 2000 to any year below 100, "0001" too. Two digits as RFC 5322 reads them (50-99 the
+    1900s, else the 2000s), three the 1900s; a year of four digits below 1000 ("0000", "0001") or a negative one
+    (WordPress's "-0001" for a date never set, which email takes for a zone) is none, nor is a date whose year is
+    no number it writes: the talk is undated."""
+    numbers = re.findall(r"-?\d+", _TIME_AND_ZONE.sub(" ", text))
+    if any(number.startswith("-") for number in numbers):
         return None
-    if len(written) == 2:
-        return int(written) + (1900 if int(written) >= 50 else 2000)
-    return int(written) + 1900 if len(written) == 3 else int(written)
+    by_email = [n for n in numbers if int(n) + (0 if int(n) >= 100 else 1900 if int(n) > 68 else 2000) == parsed]
+    if not by_email:
+        return None
+    written = by_email[-1]
+    if len(written) >= 4:
+        return None if int(written) < 1000 else int(written)
+    return int(written) + (1900 if len(written) == 3 or int(written) >= 50 else 2000)
 
 
 # What yt-dlp writes for the fields talksearch reads (sidecar .info.json files are written by hand too).

@@ -121,6 +121,13 @@ def test_a_pub_date_is_the_year_and_day_its_feed_writes():
     items = _feed_items(_feed(*dates))
     assert [items[f"https://example.org/{n}.mp3"].get("published") for n in range(len(dates))] == [
         None, None, None, "1955-03-01", "2024-03-01", "2012-06-30", "2024-03-01", "2024-03-01", "1969-03-01"]
+    # the year wherever it is written (a reviewer's hunt: the first fix took the day after a month for the year,
+    # "Mar 5, 2024 10:00:00 GMT" became 0005-03-05 and JavaScript's date 2028-03-28)
+    dates = ["Thu Mar 28 2024 18:30:00 GMT-0700 (Pacific Daylight Time)", "Tue Mar 12 10:00:00 2024",
+             "Mar 5, 2024 10:00:00 GMT", "Tuesday, March 12, 2024 10:00 AM", "Fri, 1 Mar 2024 6:30 PM EST"]
+    items = _feed_items(_feed(*dates))
+    assert [items[f"https://example.org/{n}.mp3"].get("published") for n in range(len(dates))] == [
+        "2024-03-28", "2024-03-12", "2024-03-05", "2024-03-12", "2024-03-01"]
 
 
 def test_a_pub_date_on_a_day_its_month_lacks_leaves_its_item_undated():
