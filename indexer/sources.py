@@ -675,10 +675,9 @@ class Sources:
                 talk = self._talk_from_info(info, candidate.context or {}, feed, listed)
                 if not talk.chapters:  # none from the site nor the feed; no recording read to hold any
                     talk.chapters = _unstated_chapters([], talk.description, info.get("duration") or heard_to)
-                # Nothing states its length (no itunes:duration) nor measures it: it stays unknown, not where its
-                # words end (its line's "of audio" says that: TalkProcessor). Taken for the recording's length, that
-                # made players scale every moment by it (a click at 0:05 of a talk with a silent end played 0:27.8:
-                # the scaling is for an mp3 whose length the browser guesses) and call later moments past the end.
+                # nothing states its length (no itunes:duration) nor measures it: it lasts as far as its words are
+                # heard, as its line's "of audio" says (TalkProcessor)
+                talk.duration = talk.duration or heard_to
                 # (``refused`` says here how they were read: "uploaded captions read as Windows-1252")
                 return Fetched(talk, None, False, transcript, _notes(repeated, refused, unread, unseekable),
                                channel_language=source_language(feed.get("channel_language")),

@@ -98,8 +98,8 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 
 
 # A talk as the HTTP API's JSON gives it (schemas.TalkSummary: its fields' names, types and descriptions), less
-# what only a player uses: `link` is what plays a talk for an assistant.
-PLAYER_ONLY = {"thumbnail", "media_url"}
+# what only a player uses: `link` is what plays a talk for an assistant. (duration_measured, computed, is no field.)
+PLAYER_ONLY = {"thumbnail", "media_url", "duration_measured"}
 TalkRef = create_model("TalkRef", **{name: (field.annotation, field)
                                      for name, field in TalkSummary.model_fields.items() if name not in PLAYER_ONLY})
 

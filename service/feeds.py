@@ -18,7 +18,7 @@ from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
 
 from talksearch import __version__
-from talksearch.library import Talk, TalkFilter
+from talksearch.library import Talk, TalkFilter, length_measured
 from talksearch.schemas import SearchResponse, SearchResult
 from talksearch.service.talk_detail import local_media, recording
 from talksearch.text import content_words, search_text
@@ -115,7 +115,7 @@ class _EntryExtras(BaseEntryExtension):
         self.related_links: list[str] = []
         self.enclosure: tuple[str, str | None] | None = None
         self.enclosure_bytes: int | None = None  # its length attribute, which RFC 4287 asks of an enclosure
-        self.duration: float | None = None  # the recording's length, as <itunes:duration>
+        self.duration: float | None = None  # the recording's measured length, as <itunes:duration>
         self.channel: str | None = None  # the talk's own, as <source><title>: the feed's title is this library's
         self.transcripts: list[tuple[str, str]] = []
         self.language: str | None = None
@@ -253,7 +253,8 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_
         entry.extras.enclosure = recording(talk, base, named=True)
         if entry.extras.enclosure and (path := local_media(talk)):  # a remote one's size is its host's to say
             entry.extras.enclosure_bytes = _size(path)
-        entry.extras.duration = talk.duration  # known: measured, or what its source states
+        # its length where it was measured: not where its captions end, nor what its source said (talk_summary)
+        entry.extras.duration = talk.duration if length_measured(talk.transcript_source, talk.media_url) else None
         entry.extras.channel = talk.channel
         transcripts = f"{base}/api/talks/{quote(talk.id, safe='')}/transcript"
         entry.extras.transcript(f"{transcripts}.vtt", "text/vtt")

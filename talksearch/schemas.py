@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from talksearch.library.records import length_measured
 
 # A search ranks every hit before its page, so its pages stop here (the API, the pages, MCP and the CLI refuse an
 # offset past it): no response names a next page beyond it.
@@ -49,6 +51,15 @@ class TalkSummary(BaseModel):
     language: str | None = Field(
         None, description="The spoken language (ISO 639-1, e.g. `de`): as the source states it, else as whisper "
         "detected it; null when neither said.")
+
+    @computed_field(description="Whether `duration` is the recording's own length, measured by reading it (a talk "
+                    "transcribed by whisper, a local file); false where it is the source's word or where its "
+                    "captions end (a talk indexed from a site's or feed's captions, its recording never read). "
+                    "Players scale a moment by a measured length only, where the browser guesses another (a VBR "
+                    "mp3), and pages call a moment past the end by it only.")
+    @property
+    def duration_measured(self) -> bool:
+        return length_measured(self.transcript_source, self.media_url)
 
 
 class Moment(BaseModel):

@@ -40,7 +40,7 @@ QUERY = "checkpoints to object storage"
 # What a streamable-HTTP client sends with each POST (the protocol version: after the handshake).
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18"}
 # What of a talk only a player uses, which MCP leaves out: `link` is what plays a talk for an assistant.
-PLAYER_ONLY = {"thumbnail", "media_url"}
+PLAYER_ONLY = {"thumbnail", "media_url", "duration_measured"}
 
 
 def _structured(result) -> dict:

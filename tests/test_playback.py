@@ -133,15 +133,16 @@ def test_an_mp3_without_a_seek_table_is_played_at_the_moment_by_its_measured_len
 
 
 def test_a_talk_indexed_from_captions_is_played_at_its_moments_whatever_its_recordings_length(browser, site):
-    """A feed's talk indexed from its captions, its recording never read and its feed stating no length: its length
-    was where its captions end, 60 s of a 90 s recording, and players scaled its moments by it as by a measured one
-    (the 40th second played at 60 s, in the outro: an interop hunt). Its length is unknown now; players play its
-    moments where the captions say."""
+    """A feed's talk indexed from its captions, its recording never read: its length is where its captions end, 60
+    s of a 90 s recording. Players scaled its moments by that as by a measured length (the 40th second played at
+    60 s, in the outro: an interop hunt); they play them where the captions say."""
     server, ids = site
-    assert server.get(f"/api/talks/{ids['Silent end']}").json()["duration"] is None
-    page = server.get(f"/talks/{ids['Silent end']}?t=70").text  # in its outro, after its words: not past its end
+    talk = server.get(f"/api/talks/{ids['Silent end']}").json()
+    assert (talk["duration"], talk["duration_measured"]) == (SECONDS, False)
+    assert server.get(f"/api/talks/{ids['Seek table']}").json()["duration_measured"] is True
+    # nor is a moment in its outro, after its captions' end, past its end (the page played it from the start)
+    page = server.get(f"/talks/{ids['Silent end']}?t=70").text
     assert 'data-start="70' in page and "past the end of this talk (" not in page
-    assert server.get(f"/api/talks/{ids['Seek table']}").json()["duration"] == pytest.approx(SECONDS, abs=0.1)
     page = browser.new_page()
     page.goto(f"{server.base}/talks/{ids['Silent end']}?t=40")
     page.evaluate("document.getElementById('media').play()")  # media on another host is read only when played

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from talksearch.language_codes import filter_languages, language_label
-from talksearch.library import StoredTalk, TalkFilter
+from talksearch.library import StoredTalk, TalkFilter, length_measured
 from talksearch.search.searcher import NotFound, QueryError, corrected_note, quotes_dropped_note, words_not_found_note
 from talksearch.service.errors import ApiError
 from talksearch.service.feeds import talks_feed_title
@@ -272,8 +272,9 @@ def talk_list(request: Request) -> RedirectResponse:
 def moment_in_talk(talk: StoredTalk, start: float) -> tuple[float, float | None]:
     """Where a link's moment plays the talk from, and the moment asked for where it is past the talk's end (a typo,
     another talk's time): such a link plays the talk from its start, and its page says so. The talk page's rule, and
-    its embed's and oEmbed's."""
-    if talk.duration and start > talk.duration:
+    its embed's and oEmbed's. By a measured length only: a talk indexed from captions alone may go on past where its
+    captions end, or past what its feed rounded its length down to (``length_measured``)."""
+    if talk.duration and length_measured(talk.transcript_source, talk.media_url) and start > talk.duration:
         return 0.0, start
     return start, None
 

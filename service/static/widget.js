@@ -652,7 +652,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
     playMedia(url, start, talk, kind) {
       this.wanted = start;
-      this.measured = talk.duration || 0;
+      this.measured = talk.duration_measured === false ? 0 : talk.duration || 0;  // not a caption talk's guess
       let media = this.media;
       if (!media || media.localName !== kind || media.dataset.src !== url.href) {
         this.clearStage();

@@ -9,6 +9,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -97,6 +98,18 @@ class Talk:
 # whole seconds: a moment starting this little before a chapter is that chapter's first (a session's speaker
 # introducing themselves was credited to the coffee break before their talk, the moment a search for them finds).
 CHAPTER_LEAD = 1.0
+
+
+def length_measured(transcript_source: str | None, media_url: str | None) -> bool:
+    """Whether a talk's ``duration`` is its recording's own length, measured by reading it: a talk whisper
+    transcribed (its recording decoded), a local file's; not one indexed from a site's or feed's captions alone,
+    whose length is what its source states (a feed's itunes:duration, often rounded down) or where its captions end.
+    Players scale a moment by a measured length only (a VBR mp3's the browser guesses otherwise), and pages judge a
+    moment past the end by it. (A captions talk downloaded with --keep-media was measured too, which nothing records:
+    it is taken as not.)"""
+    from_captions = (transcript_source or "").endswith(" captions")
+    local = bool(media_url) and urlsplit(media_url).scheme.lower() not in ("http", "https")  # file://, or /media
+    return not from_captions or local
 
 
 def chapter_at(chapters: list[dict], seconds: float) -> str | None:
