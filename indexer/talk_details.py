@@ -172,8 +172,9 @@ def _kept_info(info: dict) -> dict:
         if key in kept and not _a_time(kept[key]):
             del kept[key]
     for key in ("upload_date", "release_date"):  # YYYYMMDD, a day of the calendar ("20241301" is stored as none)
-        if isinstance(kept.get(key), str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", kept[key]):
-            kept[key] = kept[key].replace("-", "")  # as a file written by hand may say it (2024-03-01)
+        if isinstance(kept.get(key), str) and (day := re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?", kept[key])):
+            # as a file written by hand may say it (2024-03-01, 2024-03-01T10:00:00Z): the day as written
+            kept[key] = "".join(day.groups())
         if key in kept and not _a_date(kept[key]):
             del kept[key]
     listed = lambda key: kept[key] if isinstance(kept.get(key), list) else []  # noqa: E731

@@ -56,6 +56,9 @@ def test_a_sidecar_date_must_be_a_day_of_the_calendar(tmp_path):
     assert _published(info) == "1965-01-01"  # the release date before the upload's
     # as a file written by hand may give it (yt-dlp writes YYYYMMDD): it was dropped without a word
     assert _published(_sidecar(tmp_path, json.dumps({"upload_date": "2024-03-01"}))) == "2024-03-01"
+    # with a time too, the day as written (a dates hunt: it was dropped without a word)
+    for written in ("2024-03-01T23:30:00-05:00", "2024-03-01 10:00", "2024-03-01T10:00:00Z"):
+        assert _published(_sidecar(tmp_path, json.dumps({"upload_date": written}))) == "2024-03-01", written
 
 
 def test_a_sidecar_timestamp_must_be_a_time(tmp_path):
