@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from talksearch import __version__
+from talksearch.library.records import CHAPTER_LEAD
 from talksearch.timecode import clock, url_seconds
 
 
@@ -30,6 +31,7 @@ def environment() -> Environment:
     env.filters["url_seconds"] = url_seconds  # ?t= as every link writes it: 7, not 7.0
     env.filters["web_link"] = web_link
     env.globals["version"] = __version__
+    env.globals["chapter_lead"] = CHAPTER_LEAD  # the talk page names a moment's chapter as the API does
     return env
 
 

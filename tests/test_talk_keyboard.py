@@ -193,4 +193,10 @@ def test_the_playing_chapter_is_the_current_one_in_the_chapters_list(browser, si
     assert page.evaluate(current) == [None, None, "true"]
     _play_at(page, 3)
     assert page.evaluate(current) == ["true", None, None]
+    # a second before a chapter starts, as search results name a moment's chapter (a chapters hunt: the page
+    # marked the one before, the results the next)
+    from talksearch.library import chapter_at
+
+    _play_at(page, 39)
+    assert chapter_at(CHAPTERS, 39) == "Questions" and page.evaluate(current) == [None, None, "true"]
     context.close()

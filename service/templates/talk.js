@@ -75,10 +75,14 @@
     return seen(place.top, place.bottom) && !seen(place.top - by, place.bottom - by);
   }
 
-  // The chapter playing is the list's current one, for a screen reader as for the eye.
+  // The chapter playing is the list's current one, for a screen reader as for the eye: as the API names a moment's
+  // (records.chapter_index), the one it is in, or the next where that starts within the lead (a moment found just
+  // before a chapter's first words); none in a gap between chapters.
   const chapterLinks = Array.from(document.querySelectorAll(".chapters a[data-seek]"));
+  const chapterLead = parseFloat(document.querySelector(".chapters")?.dataset.lead) || 0;
+  const inChapter = (a, at) => parseFloat(a.dataset.seek) <= at && at < (parseFloat(a.dataset.end) || Infinity);
   function markChapter(t) {
-    const playing = chapterLinks.findLast((a) => parseFloat(a.dataset.seek) <= t + 0.05);
+    const playing = chapterLinks.find((a) => inChapter(a, t + chapterLead)) || chapterLinks.find((a) => inChapter(a, t));
     for (const a of chapterLinks) {
       if (a === playing) a.setAttribute("aria-current", "true"); else a.removeAttribute("aria-current");
     }
