@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
+from talksearch.indexer.chapters import _unstated_chapters
 from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.fetching import (InLibrary, Known, Moved, Outcome, discard, fetch_once, list_candidates,
                                          removed_from, talk_failed)
@@ -309,6 +310,13 @@ class IndexRun:
         if stored is None:  # known under another key than the listed one (found on fetching)
             return Outcome(known.status, known.label, known.detail)
         details = dict(known.details)
+        if "chapters" not in details and details.get("description", stored.description) != stored.description:
+            # chapters its description listed follow it (a feed states none of its own without a request; a local
+            # recording's are read again: Sources.listed_details); those of its recording's markers stay
+            listed_before = _unstated_chapters([], stored.description, stored.duration)
+            starts = lambda chapters: [(c.get("start_time"), c.get("title")) for c in chapters or []]  # noqa: E731
+            if listed_before and starts(listed_before) == starts(stored.chapters):  # (ends: by a length since measured)
+                details["chapters"] = _unstated_chapters([], details["description"], stored.duration)
         if (listed := details.pop("url", None)) and elsewhere(listed, stored.url, stored.media_url):
             # a feed item's enclosure moved (its old URL may be gone): the talk follows it, its transcript kept
             details.update(url=listed, media_url=listed)

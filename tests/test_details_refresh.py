@@ -81,6 +81,30 @@ def test_a_feed_items_new_details_are_stored_without_transcribing_again(media_se
     assert summary.startswith("0 added, 1 skipped, 0 failed"), summary
 
 
+def test_a_feed_items_chapters_follow_the_description_that_lists_them(media_server, tmp_path):
+    """A feed item's chapters made from its description's timestamp lines stayed the first description's when a
+    re-run stored a new one (a chapters hunt); a local recording's edited sidecar changed them. They follow now."""
+    folder = media_server.directory / "refresh-chapters"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(DATA / "t01.ogg", folder / "talk.ogg")
+    feed, library = folder / "feed.xml", tmp_path / "library"
+
+    def publish(description: str) -> None:
+        item = FEED.format(title="Chaptered", author="Alice", event="Summit 2024",
+                           media=media_server.url("refresh-chapters/talk.ogg"))
+        feed.write_text(item.replace("<guid", f"<description>{description}</description><guid"))
+
+    publish("0:00 Intro\n0:05 Buckets\n0:12 Questions")
+    assert _index(library, media_server.url("refresh-chapters/feed.xml"))[-1].startswith("1 added")
+    publish("0:00 Opening\n0:08 Object storage\n0:15 Answers")
+    line, _ = _index(library, media_server.url("refresh-chapters/feed.xml"))
+    assert line == "updated Chaptered: details changed (description, chapters); transcript kept", line
+    with Library.open(library, readonly=True) as reader:
+        [talk] = reader.talks()
+    assert [(c["start_time"], c["title"]) for c in talk.chapters] == [
+        (0, "Opening"), (8, "Object storage"), (15, "Answers")], talk.chapters
+
+
 def test_a_local_recordings_edited_sidecar_is_stored_without_transcribing_again(tmp_path):
     folder, library = tmp_path / "talks", tmp_path / "library"
     folder.mkdir()

@@ -452,7 +452,7 @@ def test_a_podcast_feeds_chapters_are_the_talks_and_a_broken_file_fails_no_talk(
                                          for c in READ_CHAPTERS]
         assert server.get(f"/api/talks/{talks['Missing']}").json()["chapters"] == []
         page = server.get(f"/talks/{talks['Chaptered']}").text
-    nav = page.split('<nav class="chapters" aria-label="Chapters">', 1)[1].split("</nav>", 1)[0]
+    nav = page.split('<nav class="chapters" aria-label="Chapters"', 1)[1].split("</nav>", 1)[0]
     assert [title for title in ("Intro", "Sponsor", "Checkpoints", "Questions")
             if f'dir="auto">{title}</span></a></li>' in nav] == ["Intro", "Checkpoints", "Questions"]
 
