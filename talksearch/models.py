@@ -128,12 +128,25 @@ def _package_directory(entry: ManifestEntry, package: str, subdir: str) -> Path:
 
 def _cache_folder(cache: Path) -> Path:
     """``cache`` with its ``~`` expanded. A user with no home (HOME unset, and no passwd entry: a container's
-    arbitrary user id) has no ``~/.cache/talksearch``, the default: said in one line, not a traceback."""
+    arbitrary user id) has no ``~/.cache/talksearch``, the default: said in one line, not a traceback. So is a
+    cache this user cannot reach: another user's home (``setpriv``/``sudo -u`` keep HOME=/root, mode 700) ended
+    the run in "error: Permission denied: /root/.cache/talksearch/ctranslate2/.../model.bin"."""
     try:
-        return cache.expanduser()
+        folder = cache.expanduser()
     except RuntimeError:
         raise ModelError(f"the model cache {cache} is in the home folder of a user who has none (HOME is not set); "
                          "set TALKSEARCH_MODEL_CACHE to a folder this process can write") from None
+    try:
+        folder.stat()
+        reachable = os.access(folder, os.R_OK | os.X_OK)
+    except FileNotFoundError:
+        reachable = True  # made on first use, or refused then with its own reason
+    except OSError:  # EACCES: a folder above it cannot be searched by this user
+        reachable = False
+    if not reachable:
+        raise ModelError(f"the model cache {folder} cannot be read by this user (permission denied); set "
+                         "TALKSEARCH_MODEL_CACHE to a folder this process can read and write")
+    return folder
 
 
 def _assembled_bundle(entry: ManifestEntry, cache: Path) -> Path:

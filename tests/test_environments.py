@@ -7,9 +7,11 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -142,6 +144,35 @@ def test_a_model_cache_in_the_home_of_a_user_without_one_is_one_line(tmp_path, h
         assert str(refused.value) == ("the model cache ~/.cache/talksearch is in the home folder of a user who has "
                                       "none (HOME is not set); set TALKSEARCH_MODEL_CACHE to a folder this process "
                                       "can write"), refused.value
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="runs as nobody through setpriv, which needs root")
+def test_a_model_cache_this_user_cannot_reach_is_one_line():
+    """As nobody with HOME=/root (setpriv keeps it; /root is mode 700), `talksearch index` ended "error: Permission
+    denied: /root/.cache/talksearch/ctranslate2/.../model.bin". (pytest's tmp_path is mode 700 too, so the home is
+    made where nobody reaches everything but it.)"""
+    home = Path(tempfile.mkdtemp(prefix="talksearch-home-")) / "home"
+    home.parent.chmod(0o755)  # mkdtemp's mode is 700
+    (home / ".cache" / "talksearch").mkdir(parents=True)
+    home.chmod(0o700)
+    program = ("from pathlib import Path\n"
+               "from talksearch.models import ModelError, ResolvedModel, _assembled_bundle, ctranslate2_conversion, "
+               "read_manifest\n"
+               "converted = ResolvedModel('embedding', 'm', '/nonexistent', 'ab' * 32)\n"
+               "for load in (lambda: ctranslate2_conversion(converted, Path('~/.cache/talksearch')),\n"
+               "             lambda: _assembled_bundle(read_manifest()[0], Path('~/.cache/talksearch/'))):\n"
+               "    try:\n"
+               "        load()\n"
+               "    except ModelError as refused:\n"
+               "        print(refused)\n")
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                             program], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "HOME": str(home)})
+    said = (f"the model cache {home}/.cache/talksearch cannot be read by this user (permission denied); set "
+            "TALKSEARCH_MODEL_CACHE to a folder this process can read and write")
+    shutil.rmtree(home.parent)
+    assert result.stdout.splitlines() == [said, said], (result.stdout, result.stderr)
 
 
 def _captioned_page(media_server, name: str, recording: str) -> str:

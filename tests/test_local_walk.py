@@ -173,7 +173,9 @@ def test_an_unreadable_file_fails_alone_and_the_rest_is_indexed():
         result = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "talksearch.cli",
              "index", str(folder), "--library", str(scratch / "lib"), *FAST],
-            capture_output=True, text=True, cwd=ROOT, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+            capture_output=True, text=True, cwd=ROOT, timeout=600,
+            # nobody's own model cache: the default is HOME's, and setpriv keeps HOME=/root (mode 700 in CI)
+            env={**os.environ, "HF_HUB_OFFLINE": "1", "TALKSEARCH_MODEL_CACHE": str(scratch / "cache")})
         lines = result.stdout.splitlines()
         assert result.returncode == 1, (result.stdout, result.stderr)
         assert f"failed  {folder / 'secret.wav'}: permission denied" in lines, (result.stdout, result.stderr)
