@@ -45,7 +45,8 @@ from talksearch.indexer.feeds import (_ATOM, _RDF, _absolute, _as_read, _atom_fe
 from talksearch.indexer.source_identity import (PAGE_MEDIA, CatalogArchive, _address, _feed_digest, _file_digest,
                                                 _holds, _lasting, _played_from_host, _url_digest)
 from talksearch.indexer.source_text import _description, _names, _one_line
-from talksearch.indexer.talk_details import _by_the_recording, _sidecar_info, _talk, sidecar_info_and_note
+from talksearch.indexer.talk_details import (_by_the_recording, _sidecar_info, _talk, page_media_info, page_media_object,
+                                            sidecar_info_and_note)
 
 from talksearch.language_codes import base_language, source_language
 from talksearch.settings import default
@@ -939,7 +940,26 @@ class Sources:
             # rendered, not when the talk was published (and derives upload_date from it). A feed's <pubDate> is
             # read from the feed itself (_feed_items).
             info = {**info, "timestamp": None, "upload_date": None}
+        if on_its_page:  # what the page states of its recording fills in what yt-dlp's reading of it leaves out
+            info = {**info, **{key: value for key, value in self._page_media_info(page_url, media_url).items()
+                               if not info.get(key)}}
         return self._talk(info, feed, context.get("playlist_title"), url=link, media_url=media_url if played else None)
+
+    def _page_media_info(self, page_url: str, media_url: str) -> dict:
+        """What a page says of the recording it plays in schema.org's terms (JSON-LD: its date, who made it, its
+        description and chapters: ``page_media_info``), read with yt-dlp's own JSON-LD reading; {} where it says
+        nothing or cannot be read. The page is read again: the generic extractor, which found its <video>, keeps
+        none of its JSON-LD once it has found one."""
+        try:
+            html = self._read(page_url)[0].decode("utf-8", "replace")
+        except CaptionError:
+            return {}
+        generic = self.ydl.get_info_extractor(GenericIE.ie_key())
+        found = page_media_object(generic._yield_json_ld(html, page_url, default=None), media_url, page_url)
+        if found is None:
+            return {}
+        return page_media_info(found, generic._json_ld({"@context": "https://schema.org", **found}, page_url,
+                                                       fatal=False))
 
     def _digest(self, path: Path) -> str:
         """The local recording's content digest (``_file_digest``), read once a run: by the file (device, inode)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from email.utils import parsedate_tz
 from pathlib import Path
+from urllib.parse import urljoin
 
 from yt_dlp.utils import unified_strdate, unified_timestamp
 
@@ -181,6 +183,49 @@ def _kept_info(info: dict) -> dict:
     kept["creators"] = [c for c in listed("creators") if isinstance(c, str)]
     kept["chapters"] = [c for c in map(_a_chapter, listed("chapters")) if c is not None]
     return kept
+
+
+# What a page says of its own recording in schema.org's terms (JSON-LD): the kinds that are one, and who made it
+_PAGE_MEDIA_TYPES = {"VideoObject", "AudioObject"}
+_MADE_BY = ("author", "creator", "actor")
+
+
+def _schema_types(thing: dict) -> set[str]:
+    kinds = thing.get("@type")
+    return {kind for kind in (kinds if isinstance(kinds, list) else [kinds]) if isinstance(kind, str)}
+
+
+def page_media_object(json_lds: Iterable[dict], media_url: str, page_url: str) -> dict | None:
+    """The schema.org VideoObject or AudioObject (JSON-LD, at its top or in its @graph) a page states for the
+    recording it plays, ``media_url``: its only one, else the one whose contentUrl is that recording (a page of
+    several says which is which by that alone); None where it states none, or cannot be told."""
+    things: list = []
+    for json_ld in json_lds:
+        things += json_ld["@graph"] if isinstance(json_ld.get("@graph"), list) else [json_ld]
+    objects = [thing for thing in things if isinstance(thing, dict) and _schema_types(thing) & _PAGE_MEDIA_TYPES]
+    if len(objects) == 1:
+        return objects[0]
+    playing = [o for o in objects if isinstance(o.get("contentUrl"), str)
+               and urljoin(page_url, o["contentUrl"].strip()) == media_url]
+    return playing[0] if len(playing) == 1 else None
+
+
+def page_media_info(media_object: dict, read: dict) -> dict:
+    """A page's own recording's details from the schema.org object it states for it (``page_media_object``), kept as
+    a sidecar's are (``_kept_info``). ``read`` is yt-dlp's reading of the object (its description, its Clips as
+    chapters); its date is the day as written (datePublished, else uploadDate), where yt-dlp's reading takes the UTC
+    one; of who made it (author, creator, actor), Persons are its speakers and an Organization its channel."""
+    made_by = [who for key in _MADE_BY
+               for who in (media_object[key] if isinstance(media_object.get(key), list) else [media_object.get(key)])
+               if isinstance(who, dict) and isinstance(who.get("name"), str)]
+    written = next((day for day in (media_object.get("datePublished"), media_object.get("uploadDate"))
+                    if isinstance(day, str) and day.strip()), None)
+    day = _pub_date(written) if written else None
+    info = {"description": read.get("description"), "chapters": read.get("chapters"),
+            "creators": [who["name"] for who in made_by if "Person" in _schema_types(who)],
+            "uploader": next((who["name"] for who in made_by if "Organization" in _schema_types(who)), None),
+            "upload_date": day.replace("-", "") if day else None}
+    return _kept_info({key: value for key, value in info.items() if value})
 
 
 def _by_the_recording(info: dict, recording: Path) -> dict:

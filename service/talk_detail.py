@@ -174,7 +174,9 @@ def video_object(talk: TalkDetail, description: str | None, page: str, site: str
     optional = {"uploadDate": _with_a_zone(talk.published) or talk.indexed_at,
                 "duration": iso_duration(talk.duration) if talk.duration else None,
                 "thumbnailUrl": _on_the_web(talk.thumbnail), "contentUrl": _on_the_web(talk.media_url),
-                "inLanguage": talk.language}
+                "inLanguage": talk.language,
+                # its speakers, as a page's own <video> is read by another library (indexer: page_media_info)
+                "author": [{"@type": "Person", "name": speaker} for speaker in talk.speakers]}
     video.update({key: value for key, value in optional.items() if value})
     if talk.chapters:
         video["hasPart"] = _clips(talk, page)

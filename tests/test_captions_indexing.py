@@ -103,6 +103,40 @@ def test_a_page_with_a_video_and_its_track_is_indexed_from_the_captions_without_
 
 
 @pytest.mark.models
+def test_a_pages_video_takes_its_date_people_and_chapters_from_the_pages_json_ld(media_server, tmp_path):
+    """A conference page states its recording in schema.org's terms (JSON-LD: its date, speaker, host, chapters); a
+    talk indexed from the page's <video> had none of it (yt-dlp's generic extractor keeps no JSON-LD once it has
+    found a <video>): undated, no speaker, no chapters."""
+    stated = {"@context": "https://schema.org", "@graph": [
+        {"@type": "WebPage", "name": "Program", "datePublished": "2019-01-01"},
+        {"@type": "VideoObject", "name": "Checkpointing", "contentUrl": "t01.ogg",
+         "description": "How the checkpoints of long jobs reach object storage.",
+         # late in the evening west of UTC: the day the page writes, not UTC's (the 6th)
+         "uploadDate": "2024-03-05T23:30:00-05:00",
+         "author": [{"@type": "Person", "name": "Kenji Watanabe"}, {"@type": "Person", "name": "Ana Lima"}],
+         "publisher": {"@type": "Organization", "name": "Not the maker"},
+         "creator": {"@type": "Organization", "name": "HPC Lab"},
+         "hasPart": [{"@type": "Clip", "name": "Why checkpoint", "startOffset": 0, "endOffset": 11},
+                     {"@type": "Clip", "name": "Object storage", "startOffset": 11, "endOffset": 20}]}]}
+    (media_server.directory / "stated.vtt").write_text(vtt("t01"))
+    (media_server.directory / "stated.html").write_text(
+        "<!doctype html><html><head><title>Checkpointing | HPC Lab</title>"
+        f'<script type="application/ld+json">{json.dumps(stated)}</script></head><body>'
+        '<video controls src="t01.ogg"><track kind="subtitles" src="stated.vtt" srclang="en"></video></body></html>')
+    library = tmp_path / "library"
+    result = talksearch("index", media_server.url("stated.html"), "--library", str(library))
+    assert result.returncode == 0, result.stdout + result.stderr
+    [talk] = talks_of(library).values()
+    assert talk["published"] == "2024-03-05"
+    assert talk["speakers"] == ["Kenji Watanabe", "Ana Lima"]
+    assert talk["channel"] == "HPC Lab"
+    with Library.open(library, readonly=True) as reader:
+        [stored] = reader.talks()
+    assert stored.description == "How the checkpoints of long jobs reach object storage."
+    assert [(c["title"], c["start_time"]) for c in stored.chapters] == [("Why checkpoint", 0), ("Object storage", 11)]
+
+
+@pytest.mark.models
 def test_translate_says_on_the_talks_line_why_a_captioned_talk_got_no_english(media_server, tmp_path):
     """Captions first downloads no audio, so --translate has nothing to translate: the line says so, and how."""
     (media_server.directory / "german.vtt").write_text(vtt("t01"))  # the words do not matter here, the label does

@@ -10,7 +10,7 @@ import feedparser
 import pytest
 
 from talksearch.indexer.feeds import _feed_items
-from talksearch.indexer.talk_details import _published, _sidecar_info
+from talksearch.indexer.talk_details import _published, _sidecar_info, page_media_info, page_media_object
 from talksearch.library import StoredTalk
 from talksearch.schemas import SearchResponse, SearchResult
 from talksearch.search.searcher import talk_summary
@@ -83,6 +83,35 @@ def _feed(*pub_dates: str | None) -> bytes:
                     f'<enclosure url="https://example.org/{n}.mp3" type="audio/mpeg"/></item>'
                     for n, d in enumerate(pub_dates))
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>'.encode()
+
+
+def test_a_pages_schema_org_object_is_its_recordings_only_where_it_says_so():
+    """A page's JSON-LD (``page_media_object``): its one VideoObject or AudioObject, at the top or in an @graph;
+    of several, the one whose contentUrl is the recording the page plays (relative to the page), else none."""
+    page, played = "http://127.0.0.1/talks/a.html", "http://127.0.0.1/media/a.mp4"
+    one = {"@context": "https://schema.org", "@type": "VideoObject", "name": "A"}
+    assert page_media_object([{"@type": "WebPage"}, one], played, page) is one
+    graph = {"@context": "https://schema.org", "@graph": [{"@type": "WebPage"}, {"@type": ["AudioObject"], "name": "A"}]}
+    assert page_media_object([graph], played, page) == {"@type": ["AudioObject"], "name": "A"}
+    other = {"@type": "VideoObject", "name": "B", "contentUrl": "../media/b.mp4"}
+    ours = {"@type": "VideoObject", "name": "A", "contentUrl": " ../media/a.mp4"}
+    assert page_media_object([other, ours], played, page) is ours
+    assert page_media_object([other, {**ours, "contentUrl": "c.mp4"}], played, page) is None
+    assert page_media_object([{"@type": "Article", "datePublished": "2020-01-01"}], played, page) is None
+
+
+def test_a_pages_schema_org_date_is_the_day_it_writes_and_people_are_people():
+    stated = {"uploadDate": "2024-03-05T23:30:00-05:00", "author": {"@type": "Person", "name": "Ana Lima"},
+              "actor": [{"@type": "Person", "name": "Kenji Watanabe"}, "a string says not who"],
+              "creator": {"@type": "Organization", "name": "HPC Lab"}}
+    info = page_media_info(stated, {"description": "D"})
+    assert (info["upload_date"], info["creators"], info["uploader"], info["description"]) == (
+        "20240305", ["Ana Lima", "Kenji Watanabe"], "HPC Lab", "D")
+    assert _published(info) == "2024-03-05"
+    # datePublished before uploadDate, as yt-dlp takes a release before an upload; what is no day is none
+    assert page_media_info({**stated, "datePublished": "2023-12-01"}, {})["upload_date"] == "20231201"
+    assert "upload_date" not in page_media_info({"uploadDate": "soon"}, {})
+    assert page_media_info({"author": {"name": 3}}, {"chapters": None}) == {"creators": [], "chapters": []}
 
 
 def test_a_feeds_pub_date_is_the_day_the_feed_writes_however_it_writes_it():

@@ -121,7 +121,10 @@ def test_a_talk_page_head_describes_the_talk_to_search_engines_and_link_previews
     assert video["name"] == head.meta["og:title"] and video["description"] == description
     # the day with a zone, noon UTC as the feeds write it (a bare day: Google warns "missing a timezone")
     assert video["url"] == page and video["uploadDate"] == "2024-05-14T12:00:00+00:00" and video["inLanguage"] == "en"
-    duration = api.get(f"/api/talks/{talk}").json()["duration"]
+    detail = api.get(f"/api/talks/{talk}").json()
+    duration = detail["duration"]
+    # its speakers (a page's own <video> read by another library takes them: indexer's page_media_info)
+    assert detail["speakers"] and video["author"] == [{"@type": "Person", "name": n} for n in detail["speakers"]]
     assert video["duration"] == f"PT{round(duration) // 60}M{round(duration) % 60}S"
     assert video["contentUrl"].startswith("http://127.0.0.1:") and video["contentUrl"].endswith("/t01.ogg")
     assert video["embedUrl"] == f"{api.base}/embed/talks/{talk}"
