@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from talksearch.library import LibraryError
 from talksearch.search.searcher import NotFound
 from talksearch.service.rendering import base_path, error_page, route_path
+from talksearch.service.security_headers import default_headers
 from talksearch.settings import Settings
 from talksearch.storage import DENIED, FULL, READ_ONLY, storage_kind
 
@@ -205,6 +206,8 @@ def http_protocol(settings: Settings) -> type:
     ``*``, the default) these refusals do too: a script on another site can read why, rather than take it for the
     service being down. (With a list of origins it cannot: the request's Origin header was never read.)"""
     any_origin = "*" in settings.cors_origins
+    # what every answer carries (the app's SecurityHeaders), which these are written without
+    secured = b"".join(f"{name}: {value}\r\n".encode() for name, value in default_headers(not settings.crawlable).items())
     once_per_client = OncePerClient()
     logging.getLogger("uvicorn.error").addFilter(_not_uvicorns_unreadable_warning)  # once, however many servers
     try:
@@ -221,7 +224,7 @@ def http_protocol(settings: Settings) -> type:
             body = json.dumps({"error": {"code": code, "message": message}}, separators=(",", ":")).encode()
             head = [b"HTTP/1.1 " + status + b"\r\n",
                     *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
-                    *([b"access-control-allow-origin: *\r\n"] if any_origin else []),
+                    *([b"access-control-allow-origin: *\r\n"] if any_origin else []), secured,
                     b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
                     b"connection: close\r\n\r\n"]
             self.transport.write(b"".join(head) + body)

@@ -16,6 +16,13 @@ POLICY = "frame-ancestors 'self'; object-src 'none'; base-uri 'self'"
 ALWAYS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
 
 
+def default_headers(noindex: bool) -> dict[str, str]:
+    """What an answer whose route chose no policy of its own carries: also the answers the HTTP protocol writes
+    itself, before the app (``errors.http_protocol``)."""
+    return {**ALWAYS, **({"X-Robots-Tag": "noindex"} if noindex else {}),
+            "Content-Security-Policy": POLICY, "X-Frame-Options": "SAMEORIGIN"}
+
+
 class SecurityHeaders:
     """``noindex`` (the ``crawlable`` setting off): every answer also says ``X-Robots-Tag: noindex``, what a search
     engine honours where a page has no <meta> of its own (the embeds, the widget's page, JSON, recordings)."""
@@ -23,6 +30,7 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp, noindex: bool = False) -> None:
         self.app = app
         self.always = {**ALWAYS, "X-Robots-Tag": "noindex"} if noindex else ALWAYS
+        self.policy = {name: value for name, value in default_headers(noindex).items() if name not in self.always}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,8 +43,7 @@ class SecurityHeaders:
                 for name, value in self.always.items():
                     headers.setdefault(name, value)
                 if "content-security-policy" not in headers:
-                    headers["Content-Security-Policy"] = POLICY
-                    headers["X-Frame-Options"] = "SAMEORIGIN"
+                    headers.update(self.policy)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -415,8 +415,10 @@ class Settings(BaseSettings):
         # and a path that is not the root_path would point past what the proxy strips.
         if not value:
             return None  # "" is unset: links take the request's host
-        wrong = f"{value!r} is not a public URL (e.g. https://talks.example.org or https://example.org/ts)"
         parts = urlsplit(value)
+        # a user name and password refused are not written into the service's log
+        shown = value.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2], 1) if "@" in parts.netloc else value
+        wrong = f"{shown!r} is not a public URL (e.g. https://talks.example.org or https://example.org/ts)"
         if parts.scheme.lower() not in ("http", "https") or not value.lower().startswith(parts.scheme + "://"):
             raise ValueError(f"{wrong}: it starts with http:// or https://")
         if not parts.hostname:

@@ -154,6 +154,9 @@ def test_serve_takes_the_public_urls_path_as_its_root_path(tmp_path, monkeypatch
     ([], {"TALKSEARCH_PUBLIC_URL": "https://example.org/?a"}, "TALKSEARCH_PUBLIC_URL: 'https://example.org/?a' is"),
     (["--public-url", "https://example.org/talks", "--root-path", "/ts"], {},
      "--public-url: 'https://example.org/talks' is served at /talks, but root_path is /ts"),
+    # refused, its password is not written into the log that says why
+    ([], {"TALKSEARCH_PUBLIC_URL": "https://admin:PUBPASS99@talks.example.org"},
+     "TALKSEARCH_PUBLIC_URL: 'https://***@talks.example.org' is not a public URL"),
 ])
 def test_serve_refuses_a_wrong_public_url_in_one_line(tmp_path, monkeypatch, args, env, said):
     for name, value in env.items():
@@ -161,5 +164,5 @@ def test_serve_refuses_a_wrong_public_url_in_one_line(tmp_path, monkeypatch, arg
     monkeypatch.setattr("talksearch.search.open_searcher", mock.Mock(side_effect=AssertionError("not refused")))
     result = CliRunner().invoke(main, ["serve", "--library", str(tmp_path / "lib"), *args])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
-    assert said in result.output, result.output
+    assert said in result.output and "PUBPASS99" not in result.output, result.output
     assert not (tmp_path / "lib").exists()

@@ -107,6 +107,9 @@ def test_requests_the_http_parser_rejects_get_the_one_error_shape(api):
         assert head.startswith(b"HTTP/1.1 400 ") and b"content-type: application/json" in head.lower(), head
         # CORS, as the read API answers: a widget on another site that sent it can read why it was refused
         assert b"access-control-allow-origin: *" in head.lower(), head
+        # what every other answer carries: these were written without them
+        assert b"x-content-type-options: nosniff" in head.lower() and b"referrer-policy: " in head.lower(), head
+        assert b"content-security-policy: frame-ancestors 'self'" in head.lower(), head
         error = json.loads(body)["error"]
         assert set(error) == {"code", "message"} and error["code"] == "bad_request", error
     assert api.get("/healthz").status_code == 200  # and the server goes on serving
@@ -147,6 +150,7 @@ def test_a_request_head_past_the_limit_is_refused_unread_while_others_are_served
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431 "), head[:200]
     assert b"content-type: application/json" in head.lower() and b"connection: close" in head.lower(), head
+    assert b"x-content-type-options: nosniff" in head.lower() and b"x-frame-options: sameorigin" in head.lower(), head
     error = json.loads(body)["error"]
     assert set(error) == {"code", "message"} and error["code"] == "headers_too_large", error
     assert "64 KB" in error["message"], error
