@@ -15,6 +15,8 @@ from urllib.request import url2pathname
 
 from yt_dlp.utils import unsmuggle_url
 
+from talksearch.library import without_credentials
+
 # Query parameters that sign or track a link rather than name a recording: a CDN's token and expiry, a cloud
 # store's signature, a campaign's tag. They change from one reading of a feed to the next, while
 # download.php?id=1 and ?id=2 are two recordings: only these are left out of where a recording is.
@@ -30,9 +32,10 @@ def _lasting(url: str) -> str:
 
 
 def _address(url: str) -> str:
-    """Where a recording is (``_lasting``), unescaped: the same whatever token its query carries or however it
-    is escaped (as listed, as fetched)."""
-    return unquote(_lasting(url))
+    """Where a recording is (``_lasting``), unescaped: the same whatever token its query carries, user name and
+    password it is fetched with (which a talk does not store: ``Talk``) or however it is escaped (as listed, as
+    fetched)."""
+    return unquote(_lasting(without_credentials(url)))
 
 
 def _feed_digest(url: str) -> str:

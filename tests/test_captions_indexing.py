@@ -151,6 +151,40 @@ def test_translate_says_on_the_talks_line_why_a_captioned_talk_got_no_english(me
 
 
 @pytest.mark.models
+def test_a_members_feeds_password_is_not_stored_nor_shown(media_server, tmp_path):
+    """A members' feed whose enclosures carry a user name and password (http://member:pw@host/...) was stored and
+    shown as it was written: on the pages, the API, the feeds and MCP (a privacy hunt). They fetch the recording;
+    the talk keeps the rest of its address, its signing token too, which a player needs."""
+    (media_server.directory / "members.srt").write_text(srt("t01"))
+    host = media_server.url("")
+    feed = (media_server.directory / "feed.xml").read_text().replace(
+        'length="53041"/>', f'length="53041"/><podcast:transcript url="{media_server.url("members.srt")}" '
+        'type="application/x-subrip"/>').replace(f'url="{host}t01.ogg"', f'url="{host}t01.ogg?token=SIGNED"'.replace(
+            "://", "://member:Hunter2pw@"))
+    feed = feed.replace('<rss version="2.0">', '<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">')
+    assert "member:Hunter2pw@" in feed
+    (media_server.directory / "members.xml").write_text(feed)
+    library = tmp_path / "library"
+    first = talksearch("index", media_server.url("members.xml"), "--library", str(library))
+    assert first.returncode == 0, first.stdout + first.stderr
+    talk = talks_of(library)[TRUTH["t01"]["title"]]
+    assert talk["media_url"] == talk["url"] == f"{host}t01.ogg?token=SIGNED"
+    catalog = (library / "catalog.sqlite").read_bytes() + (library / "catalog.sqlite-wal").read_bytes() \
+        if (library / "catalog.sqlite-wal").exists() else (library / "catalog.sqlite").read_bytes()
+    assert b"Hunter2pw" not in catalog
+    again = talksearch("index", media_server.url("members.xml"), "--library", str(library))
+    assert outcome_lines(again)[0] == f"skipped {TRUTH['t01']['title']}: already in the library", again.stdout
+
+    # a library written before: its stored password is not shown either
+    with Library.open(library) as writer, writer.db:
+        writer.db.execute("UPDATE talks SET media_url = ?, thumbnail = ?",
+                          (f"{host}t01.ogg?token=SIGNED".replace("://", "://member:Hunter2pw@"),
+                           "https://art:pw@example.org/a.png"))
+    talk = talks_of(library)[TRUTH["t01"]["title"]]
+    assert (talk["media_url"], talk["thumbnail"]) == (f"{host}t01.ogg?token=SIGNED", "https://example.org/a.png")
+
+
+@pytest.mark.models
 def test_a_feed_transcript_is_used_and_reindexing_with_another_choice_replaces_it(media_server, tmp_path):
     (media_server.directory / "t01.en.srt").write_text(srt("t01"))
     (media_server.directory / "t02.json").write_text(podcast_json("t02"))

@@ -29,8 +29,10 @@ from talksearch.library.layout import CATALOG, DOWNLOADS, LOCK, MEDIA, VECTORS, 
 from talksearch.library.migrations import FORMAT_VERSION
 from talksearch.library.records import (TALK_DETAILS, LibraryError, LibraryLocked, Passage, PassageHit, SearchScope,
                                         Segment, StoredTalk, Talk, TalkFilter, Word, archive_id, chapter_at,
-                                        chapter_index, length_measured, record_time, talk_id, with_translation)
+                                        chapter_index, length_measured, record_time, talk_id, with_translation,
+                                        without_credentials)
 
 __all__ = ["CATALOG", "DOWNLOADS", "FORMAT_VERSION", "LOCK", "MEDIA", "VECTORS", "Library", "LibraryError", "LibraryLocked",
            "MissingParts", "Passage", "PassageHit", "SearchScope", "Segment", "StoredTalk", "TALK_DETAILS", "Talk", "TalkFilter",
-           "Word", "archive_id", "chapter_at", "chapter_index", "fts_query", "missing_parts", "record_time", "talk_id", "with_translation"]
+           "Word", "archive_id", "chapter_at", "chapter_index", "fts_query", "missing_parts", "record_time", "talk_id", "with_translation",
+           "without_credentials"]

@@ -9,11 +9,21 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from talksearch.text import fold
+
+
+def without_credentials(url: str | None) -> str | None:
+    """``url`` without the user name and password a web address may carry (``http://user:pw@host/``)."""
+    if not url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 class LibraryError(Exception):
@@ -84,6 +94,14 @@ class Talk:
     indexed_at: str = ""
     # When its details (TALK_DETAILS) last changed since it was indexed, as indexed_at is written; None: never.
     details_changed_at: str | None = None
+
+    def __post_init__(self) -> None:
+        # A source's user name and password (http://member:pw@host/talk.mp4: a members' feed) fetched it; they were
+        # stored and shown to every visitor (pages, API, feeds, MCP), and no browser plays a URL that holds them.
+        # Taken out as the talk is stored, and as a library written before is read.
+        self.url = without_credentials(self.url)
+        self.media_url = without_credentials(self.media_url)
+        self.thumbnail = without_credentials(self.thumbnail)
 
     @property
     def archive_id(self) -> str:
