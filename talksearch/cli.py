@@ -622,8 +622,10 @@ def export(talk_ids, library, fmt, translation, every_talk, output_dir) -> None:
             # the API's file name (transcript_file): the English beside the original never overwrites it
             _write_whole(output_dir / f"{talk_id}{'.en' if translation else ''}.{fmt}", text)
             written += 1
-    say(f"{written} transcripts written to {shown(str(output_dir))}"
-        + (f"; {failed} could not be exported" if failed else ""))
+    # (its reader gone: the exit status still says whether every talk was written)
+    say_and_go_on(f"{written} transcripts written to {shown(str(output_dir))}"
+                  + (f"; {failed} could not be exported" if failed else ""))
+    _exit_if_output_lost()
     sys.exit(1 if failed else 0)
 
 
@@ -736,14 +738,16 @@ def check(library, repair) -> None:
     from talksearch.check import check_library
 
     report = check_library(settings_from(library=library).library, repair=repair)
+    # a reader that stops early (| grep -q problem, | head -1) changes not what the exit status says of the library
     for line in report.facts:
-        say(line)
+        say_and_go_on(line)
     for line in report.repaired:
-        say(f"repaired: {line}")
+        say_and_go_on(f"repaired: {line}")
     for line in report.problems:
-        say(f"problem:  {line}")
-    say("clean" if report.clean else f"{len(report.problems)} problems"
-        + ("; try --repair" if report.repairable and not repair else ""))
+        say_and_go_on(f"problem:  {line}")
+    say_and_go_on("clean" if report.clean else f"{len(report.problems)} problems"
+                  + ("; try --repair" if report.repairable and not repair else ""))
+    _exit_if_output_lost()
     sys.exit(0 if report.clean else 1)
 
 

@@ -54,6 +54,15 @@ def _read_then_gone(*args: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, process.returncode, first, stderr)
 
 
+def _never_read(*args: str) -> subprocess.CompletedProcess:
+    """The command's output never read, its reader gone before it writes (``| true``): its exit status and stderr."""
+    process = subprocess.Popen(_cli(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(timeout=300)
+    return subprocess.CompletedProcess(args, process.returncode, "", stderr)
+
+
 def _talk_ids(library: Path) -> list[str]:
     listed = talksearch("talks", "--library", str(library), "--json")
     assert listed.returncode == 0, listed.stderr
@@ -107,6 +116,24 @@ def test_remove_and_restore_do_every_talk_when_their_reader_goes_away(talks, tmp
     assert (refused.returncode, refused.stderr) == (
         1, "error: no talk 'no-such-talk' in the library (see: talksearch talks)\n"), refused
     assert sorted(_talk_ids(library)) == sorted(ids[2:])
+
+
+@pytest.mark.models
+def test_check_and_export_exit_as_read_to_the_end_when_their_reader_goes_away(talks, tmp_path):
+    """`check | grep -q problem` exited 0 on a library with problems (1 read to its end), and `export A B
+    --output-dir D | true` 0 when a talk could not be exported: the reader's going away ended them with 0."""
+    library = tmp_path / "library"
+    made = talksearch("index", str(talks / "talk0.ogg"), "--library", str(library))
+    assert made.returncode == 0, made.stderr
+    (library / "vectors.faiss").unlink()
+    read = talksearch("check", "--library", str(library))
+    assert read.returncode == 1 and "problem:" in read.stdout, read.stdout
+    for checked in (_read_then_gone("check", "--library", str(library)), _never_read("check", "--library", str(library))):
+        assert (checked.returncode, checked.stderr) == (1, ""), checked
+
+    [talk] = _talk_ids(library)
+    exported = _never_read("export", "no-such-talk", talk, "--output-dir", str(tmp_path / "out"), "--library", str(library))
+    assert exported.returncode == 1 and (tmp_path / "out" / f"{talk}.txt").is_file(), exported
 
 
 @pytest.mark.models
