@@ -607,6 +607,8 @@ def export(talk_ids, library, fmt, translation, every_talk, output_dir) -> None:
             return
         if every_talk:
             talk_ids = [talk.id for talk in lib.talks()]
+        with contextlib.suppress(RuntimeError):  # --output-dir=~/out: no shell expands ~ after = (no home: as written)
+            output_dir = output_dir.expanduser()
         try:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # the folder, not the library: said as the output's failure

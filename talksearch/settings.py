@@ -7,6 +7,7 @@ against it by a test.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ipaddress
 import json
@@ -285,6 +286,15 @@ class Settings(BaseSettings):
         # files) or every interface
         if isinstance(value, str) and not value.strip():
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("library")
+    @classmethod
+    def _home_expanded(cls, value: Path) -> Path:
+        # as a shell would, where none did: TALKSEARCH_LIBRARY=~/talks in a crontab or a systemd unit, and
+        # --library=~/talks (no shell expands ~ after =) made a folder named "~" in the current one
+        with contextlib.suppress(RuntimeError):  # a user without a home keeps the name as written
+            return value.expanduser()
         return value
 
     @field_validator("whisper_model", "embed_model", mode="before")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -134,6 +135,12 @@ def test_check_and_export_exit_as_read_to_the_end_when_their_reader_goes_away(ta
     [talk] = _talk_ids(library)
     exported = _never_read("export", "no-such-talk", talk, "--output-dir", str(tmp_path / "out"), "--library", str(library))
     assert exported.returncode == 1 and (tmp_path / "out" / f"{talk}.txt").is_file(), exported
+
+    # --output-dir=~/out (no shell expands ~ after =): in the home folder, not a folder named "~" (a scripting hunt)
+    home = subprocess.run(_cli("export", talk, "--output-dir=~/out", "--library", str(library)), cwd=tmp_path,
+                          capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path / "home")})
+    assert home.returncode == 0 and (tmp_path / "home" / "out" / f"{talk}.txt").is_file(), home
+    assert not (tmp_path / "~").exists()
 
 
 @pytest.mark.models

@@ -58,6 +58,15 @@ def test_flags_win_over_the_environment_which_wins_over_defaults(monkeypatch):
     assert _settings_of([], monkeypatch).batch_size == Settings.model_fields["batch_size"].default
 
 
+def test_a_library_in_the_home_folder_is_found_there_however_it_is_named(monkeypatch, tmp_path):
+    """TALKSEARCH_LIBRARY=~/talks (a crontab's or a systemd unit's line: no shell expands it) and --library=~/talks
+    (no shell expands ~ after =) made a folder named "~" in the current one (a scripting hunt)."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert _settings_of([], monkeypatch, library="~/talks").library == tmp_path / "talks"
+    assert _settings_of(["--library=~/talks"], monkeypatch).library == tmp_path / "talks"
+    assert Settings(library="talks").library == Path("talks")  # a relative one stays relative
+
+
 def test_a_choice_setting_refuses_other_values_and_help_is_the_description():
     help_text = CliRunner().invoke(main, ["index", "--help"]).output
     assert "[auto|cpu|cuda]" in help_text and "TALKSEARCH_BEAM_SIZE" in help_text
