@@ -605,6 +605,11 @@ def test_the_english_of_a_hit_has_the_query_words_marked(translated_site, host_s
     title = visit.page.locator("talk-search [role=option]").filter(has_text="limits the program").locator(".title")
     assert title.text_content() == "Speicher" and title.get_attribute("lang") == "de"
     assert visit.errors == []
+    # and so is it in the player's "now playing", where a screen reader read it in English (an a11y hunt; played,
+    # its recording's made-up host is not found: no error of the widget's)
+    visit.page.locator("talk-search [role=option]").filter(has_text="limits the program").click()
+    playing = visit.page.locator("talk-search .now bdi").first
+    assert playing.text_content() == "Speicher" and playing.get_attribute("lang") == "de"
     visit.close()
 
 

@@ -64,6 +64,7 @@
 .box:not(.player){border-color:var(--_field)}
 input{width:100%;font:inherit;font-size:max(16px,1em);color:inherit;background:transparent;border:0;
   padding:.7em .9em;outline:none;min-width:0}
+input::placeholder{color:var(--_muted);opacity:1}
 .box:focus-within{border-color:var(--_accent);
   box-shadow:0 0 0 2px color-mix(in srgb,var(--_accent) 30%,transparent)}
 .status{padding:.5em .9em;color:var(--_muted);font-size:.9em;border-top:1px solid var(--_border);overflow-wrap:anywhere}
@@ -187,6 +188,13 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
 
   // Each part in its own <bdi>: an Arabic or Hebrew name beside a time or date would pull them into its
   // right-to-left run ("0:32 · عنوان"). `between(i)` is what separates part i from the next.
+  /** ``node``'s text in the talk's language, where the talk says which (a right-to-left script reads so). */
+  function inTalksLanguage(node, talk) {
+    if (typeof talk.language !== "string" || !talk.language) return;
+    node.lang = talk.language;
+    node.dir = "auto";
+  }
+
   function isolated(node, parts, between) {
     parts.forEach((part, i) => {
       if (i) node.append(between(i - 1));
@@ -515,13 +523,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
           .filter(Boolean);
         const who = [...speakers, talk.event || talk.channel || ""].filter(Boolean);
         const snip = el("div", "snip");
-        if (typeof talk.language === "string" && talk.language) {
-          // The words as spoken, and the title they were given: fonts, hyphenation and screen readers follow it.
-          for (const node of [title, snip]) {
-            node.lang = talk.language;
-            node.dir = "auto"; // a right-to-left script reads right to left
-          }
-        }
+        // The words as spoken, and the title they were given: fonts, hyphenation and screen readers follow it.
+        for (const node of [title, snip]) inTalksLanguage(node, talk);
         snip.append(typeof result.snippet === "string" && result.snippet
           ? snippetNodes(result.snippet) : markedText(String(result.text || ""), query));
         li.append(head);
@@ -616,6 +619,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
       const base = `${this.api}/`;
       this.nowPlaying.replaceChildren();
       isolated(this.nowPlaying, [talk.title || "Untitled talk", clock(start)], () => " · ");
+      inTalksLanguage(this.nowPlaying.firstChild, talk); // the title, as in the results (read in English before)
       this.showLink(this.sourceLink, sourceOf(result, base));
       this.showLink(this.pageLink, httpUrl(result.page, base));
       this.player.hidden = false;

@@ -15,6 +15,19 @@
     s.tabIndex = 0;
     s.setAttribute("role", "button");
   }
+  // A sentence focused or followed is scrolled into view below a player stuck at the top, not under it: by the
+  // player's own height, which a notice under it adds to (a link past the end, a host that cannot seek: a hunt found
+  // the focused sentence hidden beneath it on a phone). The stylesheet's padding, for the player alone, is what a
+  // page without scripts keeps.
+  const stage = document.querySelector(".talk-page .player");
+  if (stage && "ResizeObserver" in window) {
+    const clearOfPlayer = () => {
+      const stuck = getComputedStyle(stage).position === "sticky";
+      document.documentElement.style.scrollPaddingTop = stuck ? `${stage.getBoundingClientRect().height + 8}px` : "";
+    };
+    new ResizeObserver(clearOfPlayer).observe(stage);
+    addEventListener("resize", clearOfPlayer);  // whether it sticks follows the window's size (style.css)
+  }
   // A moment in the forms the server reads ?t= in (talksearch.timecode.link_seconds): 90, 1:30, 1:02:03, 15s, 1m30s;
   // a media fragment's "npt:" and ",end" are allowed. Anything else is 0, the start.
   function timeParam(value) {
