@@ -5,8 +5,10 @@ usage: python3 bench/corpus_rules.py CORPUS.json [CORPUS.json ...]
 
 Prints, per file, the number of queries of each kind and every problem found; exits 1 if there is any problem.
 Problems checked:
+  - a duplicate talk id (make_talks.py would write the second over the first), and a conversation whose `who` does
+    not name a speaker of its `cast` for each sentence;
   - a query whose `talk` does not exist, or whose `sentence` / `also` index is outside that talk;
-  - a duplicate query id, or an unknown `kind`;
+  - a duplicate query id, an unknown `kind`, or a query without text;
   - a paraphrase sharing more than one content word with its target sentence (the shared words are named).
 
 A content word is a token of three or more letters, lowercased, that is not a stop word, compared after light
@@ -75,9 +77,33 @@ def content_words(text: str) -> set[str]:
     return words
 
 
+def talk_problems(corpus: dict) -> list[str]:
+    """What in a corpus's talks make_talks.py could not speak as meant: a talk id given twice (the second's audio
+    and truth were written over the first's), a conversation's speakers (`who`) that are not one per sentence or
+    not in its `cast`."""
+    problems: list[str] = []
+    for talk_id, count in Counter(talk.get("id") for talk in corpus.get("talks", [])).items():
+        if count > 1:
+            problems.append(f"{talk_id}: duplicate talk id ({count} talks)")
+    for talk in corpus.get("talks", []):
+        if "cast" not in talk and "who" not in talk:
+            continue
+        cast, who = talk.get("cast") or {}, talk.get("who") or []
+        if len(who) != len(talk.get("sentences", [])):
+            problems.append(f"{talk.get('id')}: who names {len(who)} speakers for {len(talk.get('sentences', []))} "
+                            "sentences")
+        if unknown := sorted({str(speaker) for speaker in who if speaker not in cast}):
+            problems.append(f"{talk.get('id')}: who names speakers not in its cast: {', '.join(unknown)}")
+    return problems
+
+
+def _index(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # (True is an int: sentence 1)
+
+
 def check_corpus(corpus: dict) -> list[str]:
     """Human-readable problems in a corpus; an empty list means it passes."""
-    problems: list[str] = []
+    problems = talk_problems(corpus)
     talks = {talk["id"]: talk for talk in corpus.get("talks", [])}
     seen: set[str] = set()
     for query in corpus.get("queries", []):
@@ -88,20 +114,26 @@ def check_corpus(corpus: dict) -> list[str]:
         kind = query.get("kind")
         if kind not in KINDS:
             problems.append(f"{qid}: unknown kind {kind!r}")
+        if not isinstance(query.get("text"), str) or not query["text"].strip():
+            problems.append(f"{qid}: no query text")
         talk = talks.get(query.get("talk"))
         if talk is None:
             problems.append(f"{qid}: unknown talk {query.get('talk')!r}")
             continue
         sentences = talk["sentences"]
         index = query.get("sentence")
-        if not isinstance(index, int) or not 0 <= index < len(sentences):
+        if not _index(index) or not 0 <= index < len(sentences):
             problems.append(f"{qid}: sentence {index!r} not in talk {talk['id']} (0..{len(sentences) - 1})")
             continue
-        for other in query.get("also", []):
-            if not isinstance(other, int) or not 0 <= other < len(sentences):
+        also = query.get("also", [])
+        if not isinstance(also, list):
+            problems.append(f"{qid}: also {also!r} is not a list of sentence indexes")
+            also = []
+        for other in also:
+            if not _index(other) or not 0 <= other < len(sentences):
                 problems.append(f"{qid}: also-index {other!r} not in talk {talk['id']}")
         if kind == "paraphrase":
-            shared = content_words(query.get("text", "")) & content_words(sentences[index])
+            shared = content_words(str(query.get("text", ""))) & content_words(sentences[index])
             if len(shared) > MAX_SHARED_PARAPHRASE:
                 problems.append(f"{qid}: paraphrase shares {len(shared)} content words with "
                                 f"{talk['id']}[{index}]: {', '.join(sorted(shared))}")

@@ -11,14 +11,16 @@ short pauses, so the start and end of every sentence in the final audio is known
 
 usage: make_talks.py CORPUS.json OUTDIR [--voices flite:slt,espeak-ng:en-us] [--noise 0.0] [--seed 1]
         [--base-url http://127.0.0.1:8765] [--language-voices VOICES.json]
-A talk may override the voice, the espeak-ng rate and the noise with its own "voice", "rate" and "noise" keys.
+A talk may override the voice, the espeak-ng rate and the noise with its own "voice", "rate" and "noise" keys
+(flite has no rate: a flite voice speaks at its own, whatever "rate" says; truth.json repeats the key as given).
 A conversation (a seminar's or podcast's host and guests) gives each sentence its speaker's voice: "cast" (speaker ->
 ENGINE:VOICE) and "who" (the speaker of each sentence, in order); its truth then carries both.
 --language-voices (a JSON object: language -> list of ENGINE:VOICE) replaces the voice of every talk with a
 "language" key by the next voice of its language, in turn; the rest of the talk (rate, noise, timing draws) is
 unchanged, so one corpus can be spoken by another family of voices (e.g. espeak-ng's MBROLA voices).
-Writes OUTDIR/<talk>.wav, OUTDIR/<talk>.mp4 (video with the audio), OUTDIR/truth.json and OUTDIR/feed.xml
-(an RSS feed whose enclosures point at BASE-URL/<talk>.mp4).
+Writes OUTDIR/<talk>.wav, OUTDIR/<talk>.mp4 (video with the audio), OUTDIR/truth.json, OUTDIR/feed.xml (an RSS
+feed whose enclosures point at BASE-URL/<talk>.mp4) and a copy of the corpus, OUTDIR/corpus.json: a set as
+bench/quality.py reads one.
 Needs: flite and/or espeak-ng, sox, ffmpeg (Debian packages of those names).
 """
 import argparse
@@ -39,6 +41,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from bench.common import read_json  # noqa: E402
+from bench.corpus_rules import talk_problems  # noqa: E402
 
 RATE = 16000
 
@@ -75,6 +78,9 @@ def main() -> None:
     # both read before OUTDIR is made: a mistyped file is one line, not a traceback beside an empty folder
     corpus = read_json(Path(a.corpus))
     language_voices = read_json(Path(a.language_voices)) if a.language_voices else {}
+    if problems := talk_problems(corpus):  # a talk given twice was written over; a cast's mismatch a traceback
+        raise SystemExit(f"error: {a.corpus}: {problems[0]}" + (f" (and {len(problems) - 1} more: "
+                                                                  "bench/corpus_rules.py names them)" if len(problems) > 1 else ""))
     os.makedirs(a.outdir, exist_ok=True)
     voices = a.voices.split(",")
     spoken_in = {}  # language -> talks given one of its --language-voices so far
@@ -134,6 +140,8 @@ def main() -> None:
             print(f"{talk['id']}: {t:6.1f} s  {voice}" + (f" rate {talk['rate']}" if "rate" in talk else "")
                   + (f" noise {noise}" if noise > 0 else ""), flush=True)
     json.dump(truth, open(os.path.join(a.outdir, "truth.json"), "w"), indent=1)
+    # the set whole, as bench/quality.py reads one: its queries beside the talks
+    Path(a.outdir, "corpus.json").write_bytes(Path(a.corpus).read_bytes())
     with open(os.path.join(a.outdir, "feed.xml"), "w") as f:
         f.write('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
                 f"<title>{html.escape(corpus.get('title', 'Talks'))}</title><link>{a.base_url}/</link>"

@@ -79,3 +79,28 @@ def test_an_empty_library_is_refused_rather_than_measured(script, tmp_path):
     Library.open(library, create=True).close()
     result = bench(script, *([] if script == "filters_and_pages.py" else ["--library"]), str(library), cwd=tmp_path)
     assert_refused(result, f"library {library} has 0 talks and no passages: nothing to search")
+
+
+def test_a_corpus_that_cannot_be_spoken_or_judged_as_meant_is_refused(tmp_path):
+    """A blind set's helper found corpus_rules.py passing a talk id given twice (make_talks.py then wrote the second
+    talk's audio and truth over the first's: queries judged against the wrong sentences), a conversation's `who`
+    that make_talks.py failed on with a traceback, and queries without text, `"also": 3` (a traceback) or
+    `"sentence": true`."""
+    import json
+
+    talk = {"id": "x1", "title": "T", "sentences": ["One.", "Two.", "Three."]}
+    corpus = {"talks": [talk, {**talk, "sentences": ["Other."]},
+                        {"id": "x2", "title": "C", "sentences": ["A.", "B.", "C."], "cast": {"a": "flite:slt"},
+                         "who": ["a", "b"]}],
+              "queries": [{"id": "q1", "kind": "keyword", "text": " ", "talk": "x2", "sentence": True},
+                          {"id": "q2", "kind": "keyword", "text": "two", "talk": "x2", "sentence": 1, "also": 3}]}
+    (tmp_path / "corpus.json").write_text(json.dumps(corpus))
+    checked = bench("corpus_rules.py", "corpus.json", cwd=tmp_path)
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked
+    assert checked.stdout.splitlines()[1:] == [
+        "  x1: duplicate talk id (2 talks)", "  x2: who names 2 speakers for 3 sentences",
+        "  x2: who names speakers not in its cast: b", "  q1: no query text",
+        "  q1: sentence True not in talk x2 (0..2)", "  q2: also 3 is not a list of sentence indexes", "  6 problem(s)"]
+    assert_refused(bench("make_talks.py", "corpus.json", "out", cwd=tmp_path),
+                   "corpus.json: x1: duplicate talk id (2 talks) (and 2 more: bench/corpus_rules.py names them)")
+    assert not (tmp_path / "out").exists()
