@@ -9,6 +9,7 @@ talk ends in exactly one outcome line (added, updated, skipped or failed) and on
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import shlex
 import sqlite3
@@ -32,7 +33,7 @@ from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts
 from talksearch.embedding import WITH_OTHER_LANGUAGES, reads_only_english, recorded_name
 from talksearch.settings import Settings
 from talksearch.storage import storage_kind
-from talksearch.text import printable
+from talksearch.text import printable, shown
 from talksearch.timecode import clock
 
 _DONE = object()
@@ -130,7 +131,7 @@ class IndexRun:
         except Exception:
             self.close(failed=True)
             raise
-        self._bars = sys.stderr is not None and sys.stderr.isatty()  # (None: started without one, pythonw)
+        self._bars = progress_bars_drawn(sys.stderr)
         # Worker threads say their notes while the writer reports outcomes: print writes a line and its newline
         # separately, so two unguarded lines can run together ('...its audionote ...', seen in CI).
         self._saying = threading.Lock()
@@ -540,6 +541,13 @@ class IndexRun:
                 discard(fetched)
 
 
+def progress_bars_drawn(stream) -> bool:
+    """Whether the run draws its progress bars on ``stream`` (stderr): a terminal that can move its cursor back up
+    to redraw them. Not a file or a pipe, nor a stream it was started without (None: pythonw), nor TERM=dumb (Emacs'
+    shell, a CI log's pseudo-terminal), which showed the bars' cursor moves as "^[[A"."""
+    return stream is not None and stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
 def storage_failure(exc: BaseException, library) -> bool:
     """Whether ``exc`` is a storage failure under ``library`` (a full disk, a read-only one), or the library's
     one-line error made of one (``Library.open``'s LibraryError, raised from SQLite's)."""
@@ -551,7 +559,9 @@ def outcome_line(outcome: Outcome) -> str:
     line = f"{outcome.status:<8}{outcome.label}"
     if outcome.detail:
         line += f": {outcome.detail}" if outcome.status != "added" else f" ({outcome.detail})"
-    return printable(line)  # a title, path or error message from the source: one line, and inert on a terminal
+    # a title, path or error message from the source: one line, inert on a terminal, and a path's undecodable byte
+    # written as the CLI's errors write it (\xe9), not as the surrogate Python holds (\udce9; '?' under LC_ALL=C)
+    return printable(shown(line))
 
 
 def _removed(talk) -> str:

@@ -24,7 +24,7 @@ try:  # the standard library's modules too: sqlite3 is the slowest to load of al
     from talksearch.settings import Settings, blank_admin_token, unknown_variables
     from talksearch.settings_flags import setting_options
     from talksearch.storage import failure_line
-    from talksearch.text import printable
+    from talksearch.text import UNDECODABLE_BYTE, printable, shown
     from talksearch.timecode import clock
     from talksearch.transcripts import FORMATS, missing_transcript, missing_translation, render
 except KeyboardInterrupt:  # Ctrl-C while these load (a quarter of a second, before Cli.invoke can catch it):
@@ -154,10 +154,6 @@ def say_utf8(text: str, nl: bool = True) -> None:
     say(text.encode("utf-8"), nl=nl)
 
 
-# How a byte that is not valid in an argument or a file name reaches Python: a lone surrogate (PEP 383, os.fsdecode)
-UNDECODABLE_BYTE = re.compile("[\udc80-\udcff]")
-
-
 def as_text(argument: str) -> str:
     """An argument that is text (a query, a name), not a path: under a locale that is not UTF-8 (PYTHONUTF8=0
     LC_ALL=C: ASCII) Python decoded each byte it could not as a lone surrogate, UTF-8's too, and valid UTF-8 ("Grüße")
@@ -169,12 +165,6 @@ def as_text(argument: str) -> str:
         return os.fsencode(argument).decode("utf-8")
     except UnicodeError:
         return argument
-
-
-def shown(text: str) -> str:
-    """``text`` with each undecodable byte of a path or argument in it written as ``\\xff``, as os.fsencode(path)
-    would hold it, rather than as the surrogate (``\\udcff``) Python holds it as."""
-    return UNDECODABLE_BYTE.sub(lambda byte: f"\\x{ord(byte[0]) - 0xdc00:02x}", text)
 
 
 def _text_output_never_fails() -> None:
@@ -211,12 +201,22 @@ def _usage_error(exc: click.UsageError, command: str) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+def _help_not_written(exc: OSError) -> NoReturn:
+    """--help or --version into output that cannot be written (> /dev/full): said as any command's output is, not
+    as a traceback, nor as the library's disk (a subcommand's --help was taken for a storage failure)."""
+    with contextlib.suppress(OSError):
+        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
+    sys.exit(1)
+
+
 class Command(click.Command):
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         try:  # parsing prints nothing but the command's --help
             return super().make_context(info_name, args, parent, **extra)
         except BrokenPipeError:  # talksearch search --help | true
             _reader_gone()
+        except OSError as exc:
+            _help_not_written(exc)
 
 
 class Cli(click.Group):
@@ -234,6 +234,8 @@ class Cli(click.Group):
             _usage_error(exc, info_name or "talksearch")
         except BrokenPipeError:  # talksearch --help | true
             _reader_gone()
+        except OSError as exc:
+            _help_not_written(exc)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -323,6 +323,16 @@ def without_controls(text: str, lines: bool = False) -> str:
     return pattern.sub(lambda match: " " if match[0].isspace() else "", text)
 
 
+# How a byte that is not valid in an argument or a file name reaches Python: a lone surrogate (PEP 383, os.fsdecode)
+UNDECODABLE_BYTE = re.compile("[\udc80-\udcff]")
+
+
+def shown(text: str) -> str:
+    """``text`` with each undecodable byte of a path or argument in it written as ``\\xff``, as os.fsencode(path)
+    would hold it, rather than as the surrogate (``\\udcff``) Python holds it as."""
+    return UNDECODABLE_BYTE.sub(lambda byte: f"\\x{ord(byte[0]) - 0xdc00:02x}", text)
+
+
 def printable(text: str) -> str:
     """``text`` safe to print on a terminal, on the line it belongs to: its control and bidi override characters
     replaced."""

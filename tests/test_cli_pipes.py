@@ -160,6 +160,43 @@ def test_index_output_on_a_full_disk_is_said_as_the_outputs(talks, tmp_path):
 
 
 @pytest.mark.models
+def test_progress_bars_are_drawn_on_a_terminal_that_can_redraw_them(talks, tmp_path):
+    """Under TERM=dumb (Emacs' shell, a CI log's pseudo-terminal) the bars' cursor moves showed as "^[[A" (a
+    scripting hunt); on any other terminal they are drawn."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    drawn = {}
+    for term in ("xterm", "dumb"):
+        controller, terminal = pty.openpty()
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # (tqdm draws nothing in 0x0)
+        process = subprocess.Popen(_cli("index", str(talks / "talk0.ogg"), "--library", str(tmp_path / term)),
+                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=terminal, env={**os.environ, "TERM": term})
+        os.close(terminal)
+        written = b""
+        with contextlib.suppress(OSError):  # EIO once the command has ended and closed its end
+            while chunk := os.read(controller, 65536):
+                written += chunk
+        os.close(controller)
+        assert process.wait(timeout=300) == 0, written
+        drawn[term] = written
+    assert b"talks:" in drawn["xterm"] and b"\x1b[A" in drawn["xterm"], drawn["xterm"]
+    assert b"\x1b[" not in drawn["dumb"] and b"talks:" not in drawn["dumb"], drawn["dumb"]
+
+
+@pytest.mark.unit
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["export", "--help"]])
+def test_help_on_a_full_disk_is_said_as_the_outputs(args):
+    """`talksearch --help > /dev/full` ended in a traceback, and `export --help` blamed the library's disk."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(_cli(*args), cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (1, "error: cannot write the output: No space left on device\n")
+
+
+@pytest.mark.models
 def test_mcp_ends_quietly_when_its_client_closes_its_end(talks, tmp_path):
     """A client gone while the server answered: a 74-line ExceptionGroup traceback ending in BrokenPipeError."""
     library = tmp_path / "library"

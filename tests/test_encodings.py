@@ -79,3 +79,7 @@ def test_a_byte_that_is_not_utf8_in_a_path_is_shown_as_that_byte(tmp_path):
     result = talksearch("talks", "--library", f"{tmp_path}/lib\udcff")  # the bytes lib\xff on the command line
     assert result.returncode == 1
     assert result.stderr == f"error: no library at {tmp_path}/lib\\xff (index something first: talksearch index SOURCE)\n"
+    # so is it on a talk's line (a scripting hunt: \\udcff there, and '?' under LC_ALL=C, where a grep for it failed)
+    for env in ({}, ASCII):
+        index = talksearch("index", f"{tmp_path}/caf\udce9.mp4", "--library", str(tmp_path / "lib"), env=env)
+        assert index.stdout.splitlines()[0].startswith(f"failed  {tmp_path}/caf\\xe9.mp4: "), (env, index.stdout)
