@@ -25,17 +25,19 @@ _PASSING_PARAMS = re.compile(r"token|sig|signature|expires?|exp|auth|policy|key-
 
 
 def _lasting(url: str) -> str:
-    """A media URL without its fragment and the query parameters that only sign or track it (_PASSING_PARAMS)."""
-    parts = urlsplit(url)
+    """A media URL without its fragment, the query parameters that only sign or track it (_PASSING_PARAMS) and the
+    user name and password it is fetched with (a talk stores none: ``Talk``; a talk's id was a function of the
+    password, and a feed read with another one was another feed). Talks keyed by a digest of a URL with them, by an
+    earlier release, are found by their address (``Sources._media_url_id``, ``_ids_by_guid``)."""
+    parts = urlsplit(without_credentials(url))
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _PASSING_PARAMS.fullmatch(k)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
 
 
 def _address(url: str) -> str:
     """Where a recording is (``_lasting``), unescaped: the same whatever token its query carries, user name and
-    password it is fetched with (which a talk does not store: ``Talk``) or however it is escaped (as listed, as
-    fetched)."""
-    return unquote(_lasting(without_credentials(url)))
+    password it is fetched with, or however it is escaped (as listed, as fetched)."""
+    return unquote(_lasting(url))
 
 
 def _feed_digest(url: str) -> str:

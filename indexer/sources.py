@@ -41,7 +41,7 @@ from talksearch.indexer.chapters import (_described_chapters, _json_chapters, _l
 from talksearch.indexer.detail_rules import DetailRules
 from talksearch.indexer.downloads import DownloadRefused, _DownloadWatch, _Quiet, _WatchedDL
 from talksearch.indexer.feeds import (_ATOM, _RDF, _absolute, _as_read, _atom_feed, _atom_text, _feed_items,
-                                     _item_key, _linked_feed, _no_recordings, _people, _rss_listing)
+                                     _item_key, _linked_feed, _no_recordings, _people, _plain_text, _rss_listing)
 from talksearch.indexer.source_identity import (PAGE_MEDIA, CatalogArchive, _address, _feed_digest, _file_digest,
                                                 _holds, _lasting, _played_from_host, _url_digest)
 from talksearch.indexer.source_text import _description, _names, _one_line
@@ -958,8 +958,11 @@ class Sources:
         found = page_media_object(generic._yield_json_ld(html, page_url, default=None), media_url, page_url)
         if found is None:
             return {}
-        return page_media_info(found, generic._json_ld({"@context": "https://schema.org", **found}, page_url,
+        info = page_media_info(found, generic._json_ld({"@context": "https://schema.org", **found}, page_url,
                                                        fatal=False))
+        if info.get("description"):  # markup as a reader of the page sees it, as a feed's is
+            info["description"] = _plain_text(info["description"])
+        return info
 
     def _digest(self, path: Path) -> str:
         """The local recording's content digest (``_file_digest``), read once a run: by the file (device, inode)

@@ -18,6 +18,7 @@ from yt_dlp.utils import unified_strdate, unified_timestamp
 
 from talksearch.indexer import caption_sources
 from talksearch.indexer.chapters import _a_chapter, _a_time, _stated_duration, _table_of_contents
+from talksearch.indexer.source_identity import _address
 from talksearch.indexer.source_text import _description, _names, _one_line
 from talksearch.language_codes import source_language
 from talksearch.library import Talk
@@ -197,24 +198,26 @@ def _schema_types(thing: dict) -> set[str]:
 
 def page_media_object(json_lds: Iterable[dict], media_url: str, page_url: str) -> dict | None:
     """The schema.org VideoObject or AudioObject (JSON-LD, at its top or in its @graph) a page states for the
-    recording it plays, ``media_url``: its only one, else the one whose contentUrl is that recording (a page of
-    several says which is which by that alone); None where it states none, or cannot be told."""
+    recording it plays, ``media_url``: the one whose contentUrl is that recording (relative to the page; wherever
+    it is, whatever token signs it: ``_address``), else the page's only one where it names no recording; None
+    where it states none, or none can be told to be it (one naming another recording, a trailer, is not)."""
     things: list = []
     for json_ld in json_lds:
         things += json_ld["@graph"] if isinstance(json_ld.get("@graph"), list) else [json_ld]
     objects = [thing for thing in things if isinstance(thing, dict) and _schema_types(thing) & _PAGE_MEDIA_TYPES]
-    if len(objects) == 1:
-        return objects[0]
-    playing = [o for o in objects if isinstance(o.get("contentUrl"), str)
-               and urljoin(page_url, o["contentUrl"].strip()) == media_url]
-    return playing[0] if len(playing) == 1 else None
+    named = [o for o in objects if isinstance(o.get("contentUrl"), str) and o["contentUrl"].strip()]
+    playing = [o for o in named if _address(urljoin(page_url, o["contentUrl"].strip())) == _address(media_url)]
+    if len(playing) == 1:
+        return playing[0]
+    return objects[0] if len(objects) == 1 and not named else None
 
 
 def page_media_info(media_object: dict, read: dict) -> dict:
     """A page's own recording's details from the schema.org object it states for it (``page_media_object``), kept as
     a sidecar's are (``_kept_info``). ``read`` is yt-dlp's reading of the object (its description, its Clips as
     chapters); its date is the day as written (datePublished, else uploadDate), where yt-dlp's reading takes the UTC
-    one; of who made it (author, creator, actor), Persons are its speakers and an Organization its channel."""
+    one; of who made it (author, creator, actor), Persons are its speakers and an Organization its channel (a name
+    written as text alone says neither, and is left out)."""
     made_by = [who for key in _MADE_BY
                for who in (media_object[key] if isinstance(media_object.get(key), list) else [media_object.get(key)])
                if isinstance(who, dict) and isinstance(who.get("name"), str)]

@@ -209,6 +209,14 @@ def _help_not_written(exc: OSError) -> NoReturn:
     sys.exit(1)
 
 
+class HomePath(click.Path):
+    """A path with ~ expanded as a shell would, where none did (``--output-dir=~/out``: no shell expands ~ after =;
+    a line of a crontab) rather than a folder named "~" made in the current one."""
+
+    def convert(self, value, param, ctx):
+        return super().convert(os.path.expanduser(value) if isinstance(value, str) else value, param, ctx)
+
+
 class Command(click.Command):
     def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
         try:  # parsing prints nothing but the command's --help
@@ -383,7 +391,7 @@ def main() -> None:
 @click.argument("sources", nargs=-1)
 @library_option
 @click.option("--from-file", "from_files", multiple=True, metavar="LIST",
-              type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+              type=HomePath(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
               help="Read more sources from a file, one per line (# comments allowed); - reads the standard input. "
                    "Repeat for several.")
 @setting_options("whisper_model", "embed_model", "device", "compute_type", "language", "translate", "batch_size",
@@ -582,7 +590,7 @@ def talks(library, limit, offset, as_json, languages, **flags) -> None:
 @click.option("--translation", is_flag=True,
               help="The English of a talk indexed with --translate (beside the original words in JSON).")
 @click.option("--all", "every_talk", is_flag=True, help="Every talk in the library (into --output-dir).")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+@click.option("--output-dir", type=HomePath(file_okay=False, path_type=Path), metavar="DIR",
               help="Write each talk to DIR/ID.FORMAT (ID.en.FORMAT with --translation; DIR made if missing) "
                    "instead of printing it: several TALK_IDs or --all need it.")
 def export(talk_ids, library, fmt, translation, every_talk, output_dir) -> None:
@@ -609,8 +617,6 @@ def export(talk_ids, library, fmt, translation, every_talk, output_dir) -> None:
             return
         if every_talk:
             talk_ids = [talk.id for talk in lib.talks()]
-        with contextlib.suppress(RuntimeError):  # --output-dir=~/out: no shell expands ~ after = (no home: as written)
-            output_dir = output_dir.expanduser()
         try:
             output_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # the folder, not the library: said as the output's failure

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -137,13 +138,14 @@ def _cache_folder(cache: Path) -> Path:
         raise ModelError(f"the model cache {cache} is in the home folder of a user who has none (HOME is not set); "
                          "set TALKSEARCH_MODEL_CACHE to a folder this process can write") from None
     try:
-        folder.stat()
-        reachable = os.access(folder, os.R_OK | os.X_OK)
+        status = folder.stat()
     except FileNotFoundError:
-        reachable = True  # made on first use, or refused then with its own reason
+        return folder  # made on first use, or refused then with its own reason
     except OSError:  # EACCES: a folder above it cannot be searched by this user
-        reachable = False
-    if not reachable:
+        status = None
+    if status is not None and not stat.S_ISDIR(status.st_mode):
+        raise ModelError(f"the model cache {folder} is not a folder; set TALKSEARCH_MODEL_CACHE to one")
+    if status is None or not os.access(folder, os.R_OK | os.X_OK):
         raise ModelError(f"the model cache {folder} cannot be read by this user (permission denied); set "
                          "TALKSEARCH_MODEL_CACHE to a folder this process can read and write")
     return folder

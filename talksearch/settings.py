@@ -426,8 +426,11 @@ class Settings(BaseSettings):
         if not value:
             return None  # "" is unset: links take the request's host
         parts = urlsplit(value)
-        # a user name and password refused are not written into the service's log
-        shown = value.replace(parts.netloc, "***@" + parts.netloc.rpartition("@")[2], 1) if "@" in parts.netloc else value
+        # a user name and password refused are not written into the service's log, whatever they hold (a "/", "?" or
+        # "#" in a password ends the URL's host part before its "@")
+        credentials = re.match(r"[^:/?#]*://([^@]*)@", value)
+        shown = (value.replace(credentials[1], "***", 1) if credentials and ("@" in parts.netloc or ":" in credentials[1])
+                 else value)
         wrong = f"{shown!r} is not a public URL (e.g. https://talks.example.org or https://example.org/ts)"
         if parts.scheme.lower() not in ("http", "https") or not value.lower().startswith(parts.scheme + "://"):
             raise ValueError(f"{wrong}: it starts with http:// or https://")

@@ -110,7 +110,7 @@ def test_a_pages_video_takes_its_date_people_and_chapters_from_the_pages_json_ld
     stated = {"@context": "https://schema.org", "@graph": [
         {"@type": "WebPage", "name": "Program", "datePublished": "2019-01-01"},
         {"@type": "VideoObject", "name": "Checkpointing", "contentUrl": "t01.ogg",
-         "description": "How the checkpoints of long jobs reach object storage.",
+         "description": "<p>How the <b>checkpoints</b> of long jobs reach object storage.</p>",
          # late in the evening west of UTC: the day the page writes, not UTC's (the 6th)
          "uploadDate": "2024-03-05T23:30:00-05:00",
          "author": [{"@type": "Person", "name": "Kenji Watanabe"}, {"@type": "Person", "name": "Ana Lima"}],
@@ -162,7 +162,8 @@ def test_a_members_feeds_password_is_not_stored_nor_shown(media_server, tmp_path
         'type="application/x-subrip"/>').replace(f'url="{host}t01.ogg"', f'url="{host}t01.ogg?token=SIGNED"'.replace(
             "://", "://member:Hunter2pw@"))
     feed = feed.replace('<rss version="2.0">', '<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">')
-    assert "member:Hunter2pw@" in feed
+    feed = feed.replace('<guid isPermaLink="false">t01</guid>', "")  # known by its enclosure's address alone
+    assert "member:Hunter2pw@" in feed and "t01</guid>" not in feed
     (media_server.directory / "members.xml").write_text(feed)
     library = tmp_path / "library"
     first = talksearch("index", media_server.url("members.xml"), "--library", str(library))
@@ -174,6 +175,12 @@ def test_a_members_feeds_password_is_not_stored_nor_shown(media_server, tmp_path
     assert b"Hunter2pw" not in catalog
     again = talksearch("index", media_server.url("members.xml"), "--library", str(library))
     assert outcome_lines(again)[0] == f"skipped {TRUTH['t01']['title']}: already in the library", again.stdout
+    # nor is the talk's id made of it (a reviewer's hunt: the same feed was other talks with another password, and
+    # an id a fixed function of the password): another member's feed, another library, the same talk
+    (media_server.directory / "members.xml").write_text(feed.replace("member:Hunter2pw@", "other:Pw0@"))
+    elsewhere = talksearch("index", media_server.url("members.xml"), "--library", str(tmp_path / "other"))
+    assert elsewhere.returncode == 0, elsewhere.stdout + elsewhere.stderr
+    assert talks_of(tmp_path / "other")[TRUTH["t01"]["title"]]["id"] == talk["id"]
 
     # a library written before: its stored password is not shown either
     with Library.open(library) as writer, writer.db:

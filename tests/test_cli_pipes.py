@@ -254,6 +254,10 @@ def test_a_source_list_naming_nothing_is_a_quiet_night(tmp_path, content):
     assert (result.returncode, result.stderr) == (0, ""), result
     assert result.stdout == f"{sources} names no sources: nothing to index\n"
     assert not (tmp_path / "library").exists()
+    # a list in the home folder, named as a crontab's line names it (--from-file=~/...: no shell expands ~ after =)
+    home = talksearch("index", "--from-file=~/tonight.txt", "--library", str(tmp_path / "library"),
+                      env={"HOME": str(tmp_path)})
+    assert (home.returncode, home.stdout) == (0, f"{sources} names no sources: nothing to index\n"), home
 
 
 @pytest.mark.unit

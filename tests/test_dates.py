@@ -97,6 +97,11 @@ def test_a_pages_schema_org_object_is_its_recordings_only_where_it_says_so():
     ours = {"@type": "VideoObject", "name": "A", "contentUrl": " ../media/a.mp4"}
     assert page_media_object([other, ours], played, page) is ours
     assert page_media_object([other, {**ours, "contentUrl": "c.mp4"}], played, page) is None
+    # one that names another recording (the page's trailer) is not the one it plays (a reviewer's hunt)
+    assert page_media_object([other], played, page) is None
+    # the recording wherever its signing token or password is, or however it is escaped
+    signed = {**ours, "contentUrl": "http://u:p@127.0.0.1/media/%61.mp4?token=1"}
+    assert page_media_object([other, signed], played + "?token=2", page) is signed
     assert page_media_object([{"@type": "Article", "datePublished": "2020-01-01"}], played, page) is None
 
 

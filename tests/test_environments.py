@@ -147,6 +147,18 @@ def test_a_model_cache_in_the_home_of_a_user_without_one_is_one_line(tmp_path, h
 
 
 @pytest.mark.unit
+def test_a_model_cache_that_is_a_file_is_one_line(tmp_path):
+    """Said as not a folder (a reviewer's hunt: it was said to be unreadable, "permission denied", even as root)."""
+    from talksearch.models import ModelError, ResolvedModel, ctranslate2_conversion
+
+    (tmp_path / "cache").write_text("")
+    with pytest.raises(ModelError) as refused:
+        ctranslate2_conversion(ResolvedModel("embedding", "m", str(tmp_path), "ab" * 32), tmp_path / "cache")
+    assert str(refused.value) == (f"the model cache {tmp_path / 'cache'} is not a folder; set TALKSEARCH_MODEL_CACHE "
+                                  "to one")
+
+
+@pytest.mark.unit
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
                     reason="runs as nobody through setpriv, which needs root")
 def test_a_model_cache_this_user_cannot_reach_is_one_line():

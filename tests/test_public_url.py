@@ -138,6 +138,16 @@ def test_a_wrong_public_url_is_refused(wrong, hint):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize("password", ["PUBPASS99", "p#ss", "pa/ss", "p?ss"])
+def test_a_public_url_refused_for_its_password_does_not_say_it(password):
+    """Refused, and said in the log: a "#", "?" or "/" in a password ends the URL's host part before its "@"."""
+    with pytest.raises(ValidationError) as refused:
+        Settings(public_url=f"https://admin:{password}@talks.example.org")
+    said = refused.value.errors()[0]["msg"]  # what the CLI says of it (pydantic's own text repeats the input)
+    assert "'https://***@talks.example.org' is not a public URL" in said and password not in said, said
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize(("flags", "env", "root_path"), [
     (["--public-url", "https://example.org/ts/"], {}, "/ts"),
     ([], {"TALKSEARCH_PUBLIC_URL": "https://example.org/ts"}, "/ts"),
