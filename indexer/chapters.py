@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from yt_dlp.utils import parse_duration
+
 from talksearch.indexer.audio import media_chapters, media_duration
 from talksearch.indexer.source_text import _CHAPTER_TITLE, _CHAPTERS, _capped
 from talksearch.library import Talk
@@ -136,12 +138,25 @@ def _stated_duration(path: Path) -> float | None:
 
 def _a_chapter(chapter) -> dict | None:
     """The chapter, when it has a usable start and a title or none. An end that is not a usable time is left out
-    (None, as for a chapter whose end is not known): the chapter still says where it starts."""
-    if not (isinstance(chapter, dict) and _a_time(chapter.get("start_time"))
-            and isinstance(chapter.get("title"), (str, type(None)))):
+    (None, as for a chapter whose end is not known): the chapter still says where it starts. A time written as text,
+    as people write a sidecar or a page its JSON-LD ("1:30", "90", "PT1M30S"), is read as those seconds: such
+    chapters were left out without a word."""
+    if not isinstance(chapter, dict):
         return None
-    end = chapter.get("end_time")
-    return chapter if end is None or _a_time(end) else {**chapter, "end_time": None}
+    start, end = (_written_time(chapter.get(key)) for key in ("start_time", "end_time"))
+    if not (_a_time(start) and isinstance(chapter.get("title"), (str, type(None)))):
+        return None
+    read = {**chapter, "start_time": start}
+    if "end_time" in chapter:
+        read["end_time"] = end if _a_time(end) else None
+    return read
+
+
+def _written_time(value):
+    """``value``, or the seconds a time written as text says (yt-dlp's reading of durations), else it as it is."""
+    if isinstance(value, str) and value.strip():
+        return parse_duration(value.strip()) if re.fullmatch(r"[\dPTHMS:.,\s]+", value.strip(), re.I) else value
+    return value
 
 
 def _a_time(value) -> bool:

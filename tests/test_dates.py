@@ -39,12 +39,17 @@ def test_a_sidecar_chapter_needs_a_start_that_is_a_time(tmp_path):
         {"start_time": 60.5, "end_time": float("nan"), "title": "Talk"},
         {"start_time": 120, "end_time": -1, "title": "Questions"},
         {"start_time": 180, "title": None},
+        # times written as people write them (by hand, in a page's JSON-LD): were left out without a word
+        {"start_time": "4:00", "end_time": "PT5M", "title": "Clock"}, {"start_time": "330", "title": "Text"},
+        {"start_time": "soon", "title": "Not a time"},
     ]
     info = _sidecar(tmp_path, json.dumps({"chapters": chapters}))  # json.dumps writes NaN and Infinity as such
     assert info["chapters"] == [{"start_time": 0, "end_time": 60.5, "title": "Intro"},
                                 {"start_time": 60.5, "end_time": None, "title": "Talk"},
                                 {"start_time": 120, "end_time": None, "title": "Questions"},
-                                {"start_time": 180, "title": None}]
+                                {"start_time": 180, "title": None},
+                                {"start_time": 240, "end_time": 300, "title": "Clock"},
+                                {"start_time": 330, "title": "Text"}]
 
 
 def test_a_sidecar_date_must_be_a_day_of_the_calendar(tmp_path):
