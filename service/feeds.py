@@ -25,7 +25,8 @@ from talksearch.text import content_words, search_text
 from talksearch.timecode import clock
 
 ATOM = "application/atom+xml; charset=utf-8"
-PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>
+PODCAST_NS = "https://podcastindex.org/namespace/1.0"  # Podcasting 2.0: <podcast:transcript>, <podcast:chapters>
+CHAPTERS_JSON = "application/json+chapters"  # its type for a JSON chapters file
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"  # <itunes:duration>, which podcast apps read in Atom too
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -108,7 +109,8 @@ class _PodcastNamespace(BaseExtension):
 
 
 class _EntryExtras(BaseEntryExtension):
-    """``<link rel="related">`` (feedgen 1.0 drops an entry link's rel), ``<podcast:transcript>``, and the entry's
+    """``<link rel="related">`` (feedgen 1.0 drops an entry link's rel), ``<podcast:transcript>``,
+    ``<podcast:chapters>``, and the entry's
     ``xml:lang`` (the talk's language: feedgen sets one on the feed alone)."""
 
     def __init__(self) -> None:
@@ -118,6 +120,7 @@ class _EntryExtras(BaseEntryExtension):
         self.duration: float | None = None  # the recording's measured length, as <itunes:duration>
         self.channel: str | None = None  # the talk's own, as <source><title>: the feed's title is this library's
         self.transcripts: list[tuple[str, str]] = []
+        self.chapters: str | None = None  # its chapters file, as <podcast:chapters>
         self.language: str | None = None
 
     def related(self, url: str) -> None:
@@ -144,6 +147,8 @@ class _EntryExtras(BaseEntryExtension):
             xml_elem(f"{{{ITUNES_NS}}}duration", entry).text = str(round(self.duration))
         for url, media_type in self.transcripts:
             xml_elem(f"{{{PODCAST_NS}}}transcript", entry, url=url, type=media_type)
+        if self.chapters:
+            xml_elem(f"{{{PODCAST_NS}}}chapters", entry, url=self.chapters, type=CHAPTERS_JSON)
         return entry
 
 
@@ -259,6 +264,8 @@ def talks_feed(base: str, query: list[tuple[str, str]], talks: list[Talk], page_
         transcripts = f"{base}/api/talks/{quote(talk.id, safe='')}/transcript"
         entry.extras.transcript(f"{transcripts}.vtt", "text/vtt")
         entry.extras.transcript(f"{transcripts}.srt", "application/x-subrip")
+        if talk.chapters:  # (a federation hunt: another library indexing this feed lost them)
+            entry.extras.chapters = f"{base}/api/talks/{quote(talk.id, safe='')}/chapters.json"
     return _finished(feed, talks, library_changed)
 
 

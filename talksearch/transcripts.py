@@ -132,6 +132,17 @@ def chapters_vtt(talk: Talk, talk_end: float | None) -> str:
     return _webvtt(blocks)
 
 
+def chapters_json(talk: Talk) -> dict:
+    """The talk's chapters in Podcasting 2.0's JSON chapters format (``<podcast:chapters
+    type="application/json+chapters">``), which podcast apps show and another talksearch reads as a feed's
+    chapters: each one's start, its end and title where it has them, in start order."""
+    ordered = sorted(talk.chapters, key=lambda chapter: chapter.get("start_time") or 0.0)
+    return {"version": "1.2.0", "chapters": [
+        {"startTime": max(chapter.get("start_time") or 0.0, 0.0),
+         **({"endTime": chapter["end_time"]} if chapter.get("end_time") is not None else {}),
+         **({"title": chapter["title"]} if chapter.get("title") else {})} for chapter in ordered]}
+
+
 def render(talk: Talk, segments: list[Segment], fmt: str, translation: bool = False) -> str:
     """The transcript in ``fmt``: the words as spoken; with ``translation``, the English of a translated talk
     (--translate) in their place (txt, vtt, srt: English subtitles) or beside them (json: each sentence's

@@ -195,7 +195,9 @@ def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, 
     (folder / "seminar.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")
     (folder / "seminar.info.json").write_text(
         '{"title": "Lab seminar", "creators": ["Ann Lee"], "series": "Lab Day 2024", "channel": "Acme Lab",'
-        ' "description": "A seminar on power capping."}')  # no date: none is made up from the feed's <updated>
+        ' "description": "A seminar on power capping.",'
+        ' "chapters": [{"start_time": 0, "end_time": 11, "title": "Why"}, {"start_time": 11, "title": "How"}]}')
+    # (no date: none is made up from the feed's <updated>)
     assert talksearch("index", str(folder), "--library", str(first)).returncode == 0
     with serving(settings_for(first)) as server:
         feed = server.get("/talks.atom").text
@@ -218,6 +220,7 @@ def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, 
         source, their_sentences = theirs[title]
         assert (talk.speakers, talk.event, talk.published, talk.description, talk.language, talk.channel) == (
             source.speakers, source.event, source.published, source.description, source.language, source.channel), title
+        assert talk.chapters == source.chapters, title  # through <podcast:chapters>
         assert sentences == their_sentences, title
         assert talk.transcript_source == "uploaded captions", (title, talk.transcript_source)
         # its length as the first library measured it (<itunes:duration>), stated here: players seek by the
@@ -226,6 +229,7 @@ def test_a_library_indexes_another_librarys_talks_feed_as_a_podcasts(atom_feed, 
             assert talk.duration == round(source.duration), title
         assert not talk_summary(talk).duration_measured, title
     assert talk_summary(theirs["Lab seminar"][0]).duration_measured  # a local file: read, so measured
+    assert [c["title"] for c in ours["Lab seminar"][0].chapters] == ["Why", "How"]
     assert feed.count("<itunes:duration>") == 1, feed  # the remote talks' lengths are where their captions end
     # named with its suffix: the audio is played as audio, and a feed made from this library gives its type
     assert ours["Lab seminar"][0].media_url == f"{server.base}/media/{local['id']}.ogg"

@@ -120,6 +120,27 @@ def test_chapters_vtt_is_a_cue_a_chapter_from_its_start_to_its_end(site):
     assert "404" in chapters["responses"]
 
 
+def test_chapters_json_is_podcasting_2_0s_chapters_file(site):
+    """What /talks.atom's <podcast:chapters> names: Podcasting 2.0's JSON chapters, each chapter's start, end and title
+    as the catalog holds them (an untitled one without a title), so that podcast apps show them and another library
+    that indexes the feed keeps them (a federation hunt: they were lost)."""
+    server, ids = site
+    answer = server.get(f"/api/talks/{ids['Migrating quokkas']}/chapters.json")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json+chapters", answer.text
+    chapters = answer.json()["chapters"]
+    assert answer.json()["version"] == "1.2.0" and chapters[:2] == [
+        {"startTime": 0, "endTime": 8, "title": "Opening"}, {"startTime": 8, "endTime": 16, "title": MARKUP}]
+    assert chapters[2]["startTime"] == 16 and chapters[2]["title"] == "Results"
+    assert abs(chapters[2]["endTime"] - SECONDS) < 0.5  # as the indexer ended it: at the recording's end
+    untitled = server.get(f"/api/talks/{ids['The episode']}/chapters.json").json()["chapters"][0]
+    assert untitled == {"startTime": 0, "endTime": 8}, untitled
+    assert assert_error(server.get(f"/api/talks/{ids['Plain talk']}/chapters.json"), 404, "not_found")
+    feed = server.get("/talks.atom").text
+    for title, talk_id in ids.items():
+        named = f'<podcast:chapters url="{server.base}/api/talks/{talk_id}/chapters.json" type="application/json+chapters"/>'
+        assert (named in feed) == (title != "Plain talk"), (title, feed)
+
+
 def test_chapters_vtt_of_an_unknown_talk_or_one_without_chapters_is_a_404(site):
     server, ids = site
     assert "no talk" in assert_error(server.get("/api/talks/nosuchtalk/chapters.vtt"), 404, "not_found")["message"]

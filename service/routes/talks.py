@@ -9,12 +9,13 @@ from talksearch.library import Segment, Talk
 from talksearch.schemas import ErrorResponse, TalkDetail, TalkList, Transcript
 from talksearch.search.searcher import talk_summary
 from talksearch.service.errors import ApiError
+from talksearch.service.feeds import CHAPTERS_JSON
 from talksearch.service.params import Filters, TalksOffset
 from talksearch.service.rendering import base_path
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-from talksearch.transcripts import chapters_vtt, missing_chapters, missing_transcript, missing_translation, render
+from talksearch.transcripts import chapters_json, chapters_vtt, missing_chapters, missing_transcript, missing_translation, render
 
 router = APIRouter(prefix="/api/talks", tags=["talks"], route_class=ReadRoute)
 _NOT_FOUND = {404: {"model": ErrorResponse}}
@@ -114,12 +115,33 @@ def transcript_file(state: State, talk_id: str, fmt: Literal["json", "vtt", "srt
                         "none: 404.")
 def chapters_track(state: State, talk_id: str) -> WebVTTResponse:
     with state.searcher.reading() as library:
-        talk = library.talk(talk_id)
-        if talk is None:
-            raise ApiError(404, f"no talk {talk_id!r}")
-        if missing := missing_chapters(talk):
-            raise ApiError(404, missing)
+        talk = _chaptered(library, talk_id)
         # the last chapter runs to the talk's end: its measured length, else (never measured) its last sentence's
         end = talk.duration if talk.duration else max((s.end for s in library.segments(talk_id)), default=None)
     return WebVTTResponse(chapters_vtt(talk, end),
                           headers={"Content-Disposition": f'inline; filename="{talk_id}.chapters.vtt"'})
+
+
+@router.get("/{talk_id}/chapters.json",
+            responses={200: {"description": "The chapters", "content": {CHAPTERS_JSON: {"schema": {"type": "object"}}}},
+                       **_NOT_FOUND},
+            summary="The chapters in Podcasting 2.0's JSON chapters format (what /talks.atom's <podcast:chapters> names)",
+            description="`{\"version\": \"1.2.0\", \"chapters\": [{\"startTime\", \"endTime\", \"title\"}]}`, in start "
+                        "order; an end or title only where the chapter has one. Podcast apps show them; another "
+                        "talksearch that indexes /talks.atom takes them as the talk's chapters. A talk whose source "
+                        "gives no chapters has none: 404.")
+def chapters_file(state: State, talk_id: str) -> JSONResponse:
+    with state.searcher.reading() as library:
+        talk = _chaptered(library, talk_id)
+    return JSONResponse(chapters_json(talk), media_type=CHAPTERS_JSON,
+                        headers={"Content-Disposition": f'inline; filename="{talk_id}.chapters.json"'})
+
+
+def _chaptered(library, talk_id: str) -> Talk:
+    """The talk, which has chapters; else the 404 that says why not."""
+    talk = library.talk(talk_id)
+    if talk is None:
+        raise ApiError(404, f"no talk {talk_id!r}")
+    if missing := missing_chapters(talk):
+        raise ApiError(404, missing)
+    return talk
