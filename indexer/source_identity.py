@@ -24,12 +24,12 @@ _PASSING_PARAMS = re.compile(r"token|sig|signature|expires?|exp|auth|policy|key-
                              r"|(x-amz|x-goog|utm)[-_].*", re.IGNORECASE)
 
 
-def _lasting(url: str) -> str:
+def _lasting(url: str, as_before: bool = False) -> str:
     """A media URL without its fragment, the query parameters that only sign or track it (_PASSING_PARAMS) and the
     user name and password it is fetched with (a talk stores none: ``Talk``; a talk's id was a function of the
-    password, and a feed read with another one was another feed). Talks keyed by a digest of a URL with them, by an
-    earlier release, are found by their address (``Sources._media_url_id``, ``_ids_by_guid``)."""
-    parts = urlsplit(without_credentials(url))
+    password, and a feed read with another one was another feed). ``as_before``: with them, as releases before
+    2026-12-06's keyed talks (their keys are looked for too: ``Sources._page_media_id``, ``_item_id``)."""
+    parts = urlsplit(url if as_before else without_credentials(url))
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _PASSING_PARAMS.fullmatch(k)]
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(kept), ""))
 
@@ -40,10 +40,10 @@ def _address(url: str) -> str:
     return unquote(_lasting(url))
 
 
-def _feed_digest(url: str) -> str:
+def _feed_digest(url: str, as_before: bool = False) -> str:
     """A feed's digest, of its address as named (``_lasting``: a private feed's token may change), less its scheme:
     the same feed read over http or https."""
-    return hashlib.sha256(_lasting(url).partition("://")[2].encode()).hexdigest()[:8]
+    return hashlib.sha256(_lasting(url, as_before).partition("://")[2].encode()).hexdigest()[:8]
 
 
 def elsewhere(listed: str, *stored: str | None) -> bool:
@@ -52,10 +52,10 @@ def elsewhere(listed: str, *stored: str | None) -> bool:
     return _address(listed) not in {_address(url) for url in stored if url}
 
 
-def _url_digest(url: str) -> str:
+def _url_digest(url: str, as_before: bool = False) -> str:
     """A media URL's digest, of where the recording is (``_lasting``; see Sources._distinct_id); for a URL
     without a query or fragment, that of the URL as it is (as it always was)."""
-    return hashlib.sha256(_lasting(url).encode()).hexdigest()[:8]
+    return hashlib.sha256(_lasting(url, as_before).encode()).hexdigest()[:8]
 
 
 def _file_digest(path: Path) -> str:

@@ -549,7 +549,12 @@ class Sources:
         earlier = make_archive_id(PAGE_MEDIA, id_)
         if earlier in self._keyed and _address(self._keyed[earlier]) == _address(page):
             return id_
-        return f"{id_}-{_url_digest(page)}"
+        return self._first_held(PAGE_MEDIA, f"{id_}-{_url_digest(page)}", f"{id_}-{_url_digest(page, as_before=True)}")
+
+    def _first_held(self, extractor: str, own: str, *before: str) -> str:
+        """``own``, an id as this release gives it, unless the library holds the talk under one an earlier release
+        gave it (``before``: a digest of the URL with its user name and password, as before 2026-12-06)."""
+        return next((id_ for id_ in before if make_archive_id(extractor, id_) in self._keyed), own)
 
     def _media_url_id(self, listed: str, resolved: str | None = None) -> str:
         """The id of a recording named after its file, listed at ``listed`` (and fetched from ``resolved``, once
@@ -577,7 +582,8 @@ class Sources:
         listed (an earlier release's key, the guid alone; or this guid within the feed at an address the feed was
         named by before: one recording, one talk); else under the guid alone, an earlier release's key, found as
         before, though it may be another show's item (``listed_details`` restates nothing of it then)."""
-        own = f"{guid.strip()}-{_feed_digest(feed)}"
+        own = self._first_held("Generic", f"{guid.strip()}-{_feed_digest(feed)}",
+                               f"{guid.strip()}-{_feed_digest(feed, as_before=True)}")
         if make_archive_id("Generic", own) in self._keyed:
             return own
         if here := self._ids_by_guid(guid, listed):
@@ -591,7 +597,8 @@ class Sources:
         one an earlier run took (the others were "listed twice" then), or one the guid was this item's alone for."""
         if here := self._ids_by_guid(guid, listed):
             return here[0]
-        return f"{guid.strip()}-{_feed_digest(feed)}-{_url_digest(listed)}"
+        return self._first_held("Generic", f"{guid.strip()}-{_feed_digest(feed)}-{_url_digest(listed)}",
+                                f"{guid.strip()}-{_feed_digest(feed, True)}-{_url_digest(listed, True)}")
 
     def _ids_by_guid(self, guid: str, listed: str) -> list[str]:
         """The ids the library holds talks by this guid under (the guid alone, or within a feed, told apart by its

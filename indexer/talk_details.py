@@ -198,24 +198,37 @@ def _schema_types(thing: dict) -> set[str]:
 
 def page_media_object(json_lds: Iterable[dict], media_url: str, page_url: str) -> dict | None:
     """The schema.org VideoObject or AudioObject (JSON-LD, at its top or in its @graph) a page states for the
-    recording it plays, ``media_url``: the one whose contentUrl is that recording (relative to the page; wherever
-    it is, whatever token signs it: ``_address``), else the page's only one where it names no recording; None
-    where it states none, or none can be told to be it (one naming another recording, a trailer, is not)."""
+    recording it plays, ``media_url``: the one whose contentUrl is that recording (``_one_recording``), else the
+    page's only one where it names no recording; None where it states none, or none can be told to be it (one
+    naming another recording, a trailer, is not)."""
     things: list = []
     for json_ld in json_lds:
         things += json_ld["@graph"] if isinstance(json_ld.get("@graph"), list) else [json_ld]
     objects = [thing for thing in things if isinstance(thing, dict) and _schema_types(thing) & _PAGE_MEDIA_TYPES]
     named = [o for o in objects if isinstance(o.get("contentUrl"), str) and o["contentUrl"].strip()]
-    playing = [o for o in named if _address(urljoin(page_url, o["contentUrl"].strip())) == _address(media_url)]
+    playing = [o for o in named if _one_recording(urljoin(page_url, o["contentUrl"].strip()), media_url)]
     if len(playing) == 1:
         return playing[0]
     return objects[0] if len(objects) == 1 and not named else None
 
 
+def _one_recording(stated: str, played: str) -> bool:
+    """Whether a page's contentUrl ``stated`` is the recording it plays from ``played``: wherever it is, whatever
+    token signs it (``_address``), over http or https, in whichever of its formats (a <video>'s <source>s: talk.webm
+    and talk.mp4, of which yt-dlp plays one)."""
+    def recording(url: str) -> str:
+        address = _address(url).partition("://")[2]
+        path, _, query = address.partition("?")
+        return re.sub(r"\.[A-Za-z0-9]{1,5}$", "", path) + (f"?{query}" if query else "")
+
+    return recording(stated) == recording(played)
+
+
 def page_media_info(media_object: dict, read: dict) -> dict:
     """A page's own recording's details from the schema.org object it states for it (``page_media_object``), kept as
-    a sidecar's are (``_kept_info``). ``read`` is yt-dlp's reading of the object (its description, its Clips as
-    chapters); its date is the day as written (datePublished, else uploadDate), where yt-dlp's reading takes the UTC
+    a sidecar's are (``_kept_info``). ``read`` is yt-dlp's reading of the object (its Clips as chapters); its
+    description as written (HTML or text: its reader makes it text, ``Sources._page_media_info``; yt-dlp's has its
+    entities unescaped once already, and "std::vector&lt;int&gt;" lost "<int>" to the second); its date is the day as written (datePublished, else uploadDate), where yt-dlp's reading takes the UTC
     one; of who made it (author, creator, actor), Persons are its speakers and an Organization its channel (a name
     written as text alone says neither, and is left out)."""
     made_by = [who for key in _MADE_BY
@@ -224,7 +237,8 @@ def page_media_info(media_object: dict, read: dict) -> dict:
     written = next((day for day in (media_object.get("datePublished"), media_object.get("uploadDate"))
                     if isinstance(day, str) and day.strip()), None)
     day = _pub_date(written) if written else None
-    info = {"description": read.get("description"), "chapters": read.get("chapters"),
+    info = {"description": media_object.get("description") if isinstance(media_object.get("description"), str) else None,
+            "chapters": read.get("chapters"),
             "creators": [who["name"] for who in made_by if "Person" in _schema_types(who)],
             "uploader": next((who["name"] for who in made_by if "Organization" in _schema_types(who)), None),
             "upload_date": day.replace("-", "") if day else None}

@@ -428,9 +428,13 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         # a user name and password refused are not written into the service's log, whatever they hold (a "/", "?" or
         # "#" in a password ends the URL's host part before its "@")
-        credentials = re.match(r"[^:/?#]*://([^@]*)@", value)
-        shown = (value.replace(credentials[1], "***", 1) if credentials and ("@" in parts.netloc or ":" in credentials[1])
-                 else value)
+        # (its host part's last "@" ends them: a password may hold one; where a "/", "?" or "#" in the password cut
+        # the host part short, what comes before a last "@" that a host name follows)
+        after_scheme = value.partition("://")[2]
+        userinfo, _, rest = (parts.netloc if "@" in parts.netloc else after_scheme).rpartition("@")
+        if "@" not in parts.netloc and not (":" in userinfo and re.fullmatch(r"[\w-]+(\.[\w-]+)+(:\d+)?(/.*)?", rest)):
+            userinfo = ""
+        shown = value.replace(userinfo + "@", "***@", 1) if userinfo else value
         wrong = f"{shown!r} is not a public URL (e.g. https://talks.example.org or https://example.org/ts)"
         if parts.scheme.lower() not in ("http", "https") or not value.lower().startswith(parts.scheme + "://"):
             raise ValueError(f"{wrong}: it starts with http:// or https://")

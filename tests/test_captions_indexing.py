@@ -110,7 +110,7 @@ def test_a_pages_video_takes_its_date_people_and_chapters_from_the_pages_json_ld
     stated = {"@context": "https://schema.org", "@graph": [
         {"@type": "WebPage", "name": "Program", "datePublished": "2019-01-01"},
         {"@type": "VideoObject", "name": "Checkpointing", "contentUrl": "t01.ogg",
-         "description": "<p>How the <b>checkpoints</b> of long jobs reach object storage.</p>",
+         "description": "<p>How the <b>checkpoints</b> of long jobs (std::vector&lt;double&gt;) reach object storage.</p>",
          # late in the evening west of UTC: the day the page writes, not UTC's (the 6th)
          "uploadDate": "2024-03-05T23:30:00-05:00",
          "author": [{"@type": "Person", "name": "Kenji Watanabe"}, {"@type": "Person", "name": "Ana Lima"}],
@@ -132,7 +132,7 @@ def test_a_pages_video_takes_its_date_people_and_chapters_from_the_pages_json_ld
     assert talk["channel"] == "HPC Lab"
     with Library.open(library, readonly=True) as reader:
         [stored] = reader.talks()
-    assert stored.description == "How the checkpoints of long jobs reach object storage."
+    assert stored.description == "How the checkpoints of long jobs (std::vector<double>) reach object storage."
     assert [(c["title"], c["start_time"]) for c in stored.chapters] == [("Why checkpoint", 0), ("Object storage", 11)]
 
 
@@ -189,6 +189,49 @@ def test_a_members_feeds_password_is_not_stored_nor_shown(media_server, tmp_path
                            "https://art:pw@example.org/a.png"))
     talk = talks_of(library)[TRUTH["t01"]["title"]]
     assert (talk["media_url"], talk["thumbnail"]) == (f"{host}t01.ogg?token=SIGNED", "https://example.org/a.png")
+
+
+@pytest.mark.models
+def test_talks_keyed_by_a_password_before_are_still_known_by_it(media_server, tmp_path):
+    """Releases before 2026-12-06 keyed a talk by a digest of its feed's or page's URL with its user name and
+    password; keyed without them now, such a talk was indexed again (a page's <video>: a removed one came back), or
+    added a second time when its enclosure moved (a reviewer's hunt)."""
+    from talksearch.indexer.source_identity import _feed_digest, _url_digest
+
+    (media_server.directory / "keyed.srt").write_text(srt("t01"))
+    (media_server.directory / "moved").mkdir()
+    shutil.copy(media_server.directory / "t01.ogg", media_server.directory / "moved" / "t01.ogg")
+    host = media_server.url("")
+    feed = (media_server.directory / "feed.xml").read_text().replace(
+        '<rss version="2.0">', '<rss version="2.0" xmlns:podcast="https://podcastindex.org/namespace/1.0">').replace(
+        'length="53041"/>', f'length="53041"/><podcast:transcript url="{media_server.url("keyed.srt")}" '
+        'type="application/x-subrip"/>')
+    (media_server.directory / "keyed.xml").write_text(feed)
+    (media_server.directory / "keyed.html").write_text(
+        '<!doctype html><html><head><title>Keyed</title></head><body><video controls src="t01.ogg">'
+        '<track kind="subtitles" src="keyed.srt" srclang="en"></video></body></html>')
+    with_password = lambda url: url.replace("://", "://member:pw@")  # noqa: E731
+    feed_url, page_url = with_password(media_server.url("keyed.xml")), with_password(media_server.url("keyed.html"))
+    library = tmp_path / "library"
+    for source in (feed_url, page_url):
+        made = talksearch("index", source, "--library", str(library))
+        assert made.returncode == 0, made.stdout + made.stderr
+    with Library.open(library) as writer, writer.db:  # as an earlier release keyed them
+        for (archive_id,) in writer.db.execute("SELECT archive_id FROM talks").fetchall():
+            digest = archive_id.rsplit("-", 1)[1]
+            if digest == _feed_digest(feed_url):
+                before = archive_id.replace(digest, _feed_digest(feed_url, as_before=True))
+            elif digest == _url_digest(page_url):
+                before = archive_id.replace(digest, _url_digest(page_url, as_before=True))
+            else:
+                continue
+            assert before != archive_id
+            writer.db.execute("UPDATE talks SET archive_id = ? WHERE archive_id = ?", (before, archive_id))
+    (media_server.directory / "keyed.xml").write_text(feed.replace(f"{host}t01.ogg", f"{host}moved/t01.ogg"))
+    for source in (feed_url, page_url):
+        again = talksearch("index", source, "--library", str(library))
+        assert again.returncode == 0 and not any(line.startswith("added") for line in outcome_lines(again)), again.stdout
+    assert len(talks_of(library)) == 3, talks_of(library)  # the feed's two, the page's one
 
 
 @pytest.mark.models

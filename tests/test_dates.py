@@ -104,6 +104,8 @@ def test_a_pages_schema_org_object_is_its_recordings_only_where_it_says_so():
     assert page_media_object([other, {**ours, "contentUrl": "c.mp4"}], played, page) is None
     # one that names another recording (the page's trailer) is not the one it plays (a reviewer's hunt)
     assert page_media_object([other], played, page) is None
+    # the recording in another of its formats (a <video>'s <source>s), or over https: the one played
+    assert page_media_object([{**ours, "contentUrl": "https://127.0.0.1/media/a.webm"}], played, page)
     # the recording wherever its signing token or password is, or however it is escaped
     signed = {**ours, "contentUrl": "http://u:p@127.0.0.1/media/%61.mp4?token=1"}
     assert page_media_object([other, signed], played + "?token=2", page) is signed
@@ -113,8 +115,8 @@ def test_a_pages_schema_org_object_is_its_recordings_only_where_it_says_so():
 def test_a_pages_schema_org_date_is_the_day_it_writes_and_people_are_people():
     stated = {"uploadDate": "2024-03-05T23:30:00-05:00", "author": {"@type": "Person", "name": "Ana Lima"},
               "actor": [{"@type": "Person", "name": "Kenji Watanabe"}, "a string says not who"],
-              "creator": {"@type": "Organization", "name": "HPC Lab"}}
-    info = page_media_info(stated, {"description": "D"})
+              "creator": {"@type": "Organization", "name": "HPC Lab"}, "description": "D"}
+    info = page_media_info(stated, {"description": "yt-dlp's unescaped once"})
     assert (info["upload_date"], info["creators"], info["uploader"], info["description"]) == (
         "20240305", ["Ana Lima", "Kenji Watanabe"], "HPC Lab", "D")
     assert _published(info) == "2024-03-05"

@@ -138,13 +138,17 @@ def test_a_wrong_public_url_is_refused(wrong, hint):
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("password", ["PUBPASS99", "p#ss", "pa/ss", "p?ss"])
+@pytest.mark.parametrize("password", ["PUBPASS99", "p#ss", "pa/ss", "p?ss", "p@ss"])
 def test_a_public_url_refused_for_its_password_does_not_say_it(password):
     """Refused, and said in the log: a "#", "?" or "/" in a password ends the URL's host part before its "@"."""
     with pytest.raises(ValidationError) as refused:
         Settings(public_url=f"https://admin:{password}@talks.example.org")
     said = refused.value.errors()[0]["msg"]  # what the CLI says of it (pydantic's own text repeats the input)
     assert "'https://***@talks.example.org' is not a public URL" in said and password not in said, said
+    # an "@" that holds none is shown as it is (a reviewer's hunt: 'https://***@b')
+    with pytest.raises(ValidationError) as query:
+        Settings(public_url="https://host:8080/ts?x=a@b")
+    assert "'https://host:8080/ts?x=a@b' is not a public URL" in query.value.errors()[0]["msg"]
 
 
 @pytest.mark.unit
