@@ -86,8 +86,8 @@ TRANSCRIPT_DESCRIPTION = """The transcript of one talk as timed sentences (start
 Pass the talk id from search_talks or list_talks; pass start and end (seconds) to read only around a moment,
 e.g. a minute before and after a search result, instead of the whole talk. At most max_sentences sentences
 (200 unless asked, at most 1000) come back at once: when more follow within the range, `next_start` says where,
-and a call with start=next_start reads on. The talk's chapters and description come with it (a chapter's start
-and end read that part). Pass translation=true for each sentence's English as well
+and a call with start=next_start reads on. The talk's chapters and description come with a read from its start
+(a chapter's start and end read that part); a read from a moment on has the chapters it reads in alone. Pass translation=true for each sentence's English as well
 (`translation`), for a talk in another language indexed with a translation."""
 
 LIST_DESCRIPTION = """The talks in the library, newest first, with the total count: each with its speakers, event,
@@ -156,7 +156,8 @@ class TranscriptAnswer(BaseModel):
     # what the talk page shows beside its transcript: where a long talk's parts are, and what it is about
     description: str | None = TalkDetail.model_fields["description"]
     chapters: list[Chapter] = Field([], description="The source's chapters (start, end in seconds; title), when it has "
-                                           "them: where to read a part of a long talk with start and end")
+                                           "them: where to read a part of a long talk with start and end (a read "
+                                           "from a moment on: the chapters it reads in alone)")
     sentences: list[Sentence]
     next_start: float | None = Field(description=(
         "More sentences follow within the range asked (past max_sentences): call again with start=next_start to "
@@ -660,9 +661,14 @@ def build_server(searcher: Callable[[], Searcher], search_limit: int = 10, talks
         chosen, following = in_range[:max_sentences], in_range[max_sentences:]
         first = chosen[0].start if chosen else (start or 0.0)
         detail = talk_detail(talk, searcher().base)
+        # A read from a moment on (the next page, a minute around a search result) has the chapters it reads in,
+        # and no description: a day-long stream's hundreds of chapters came again with every page
+        last = chosen[-1].end if chosen else first
+        chapters = detail.chapters if start is None else [
+            c for c in detail.chapters if (c.start or 0.0) < max(last, first + 1e-6) and (c.end is None or c.end > first)]
         return TranscriptAnswer(
             talk=_ref(talk_summary(talk, searcher().served, searcher().base), _service_base(ctx)),
-            description=detail.description, chapters=detail.chapters,
+            description=detail.description if start is None else None, chapters=chapters,
             link=_absolute(_service_base(ctx), link_at(talk, first, searcher().served, searcher().base)),
             sentences=[Sentence(start=round(s.start, 2), end=round(s.end, 2), text=s.text, speaker=s.speaker,
                                 translation=s.translation if translation else None) for s in chosen],

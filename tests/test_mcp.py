@@ -550,12 +550,18 @@ def test_a_transcript_comes_with_the_talks_chapters_and_description(german_site)
                 streamable_http_client(f"{server.base}/mcp", http_client=client) as (read, write), \
                 ClientSession(read, write) as session:
             await session.initialize()
-            return _structured(await session.call_tool("get_transcript", {"talk_id": talk_id, "max_sentences": 1}))
+            first = _structured(await session.call_tool("get_transcript", {"talk_id": talk_id, "max_sentences": 1}))
+            later = _structured(await session.call_tool("get_transcript", {"talk_id": talk_id, "start": 6}))
+            return first, later
 
-    answer = anyio.run(run)
+    answer, later = anyio.run(run)
     assert answer["chapters"] == [{"start": 0.0, "end": 5.0, "title": "Begrüßung"},
                                   {"start": 5.0, "end": 15.0, "title": "Aufteilung der Grafikkarten"}]
     assert answer["description"] == "Ein Vortrag über die gemeinsame Nutzung von Grafikkarten."
+    # read from a moment on: the chapter it reads in, no description again (a day-long stream's hundreds of
+    # chapters came with every page: a chapters hunt)
+    assert later["sentences"] and later["chapters"] == [{"start": 5.0, "end": 15.0, "title": "Aufteilung der Grafikkarten"}]
+    assert later.get("description") is None
 
 
 
