@@ -74,7 +74,7 @@ class RankingOptions:
     # (1: 0.75-0.83 / 0.67-0.75); English talks are not ranked by it (docs/benchmarks.md).
     multilingual_weight: float = default("rank_multilingual_weight")
     # ... and in a library of talks in English too, the fused scores of the talks in other languages scaled to the
-    # rankings open to them (_balance_languages); False: summed as they come (an experiment, --compare).
+    # rankings open to them (_language_balance); False: summed as they come (an experiment, --compare).
     balance_languages: bool = True
     # Word-by-word rescoring (BERTScore F1 of the query against the passage): of the best fused passages, how
     # many, and what a perfect match adds to a fused score (whose first rank is worth about 0.07). On the tune
@@ -104,6 +104,11 @@ class RankingOptions:
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
     quote_min_words: int = 4
+    # ... and a query of at least this many words, none a function word, as a term ("free cooling", "gang
+    # scheduling"): a passage saying it as typed is where the term is, and a term of a common word was lost among
+    # passages saying that word alone (blind13's "free cooling", said once, not in the top ten among six talks'
+    # "cooling"); 0: never.
+    term_min_words: int = 2
     names: bool = True  # a query naming a talk's speaker or event puts that talk's best passage first
 
     @classmethod
@@ -167,21 +172,20 @@ def _other_languages(library: Library, text: str, vector: np.ndarray, k: int, o:
     return rankings
 
 
-def _balance_languages(library: Library, fused: dict[int, float], shared: float, extra: float) -> None:
-    """Scales the fused scores of passages in other languages than English by the share of their votes that the
-    rankings open to every passage hold (``shared``: the others; ``extra``: the multilingual model's own ranking,
-    which only talks not in English enter), so that a passage first in each of its rankings scores alike in either
-    kind of talk: unscaled, that ranking cost a library's English talks a quarter of their first places. A library
-    in one kind of language only is scaled alike throughout: its ranking does not change. The trigram ranking,
-    which only those talks enter too, is left out: scaled as well, English queries found moments in German,
-    Spanish and French talks (through shared words) less often, by more than English talks gained (docs/benchmarks.md)."""
+def _language_balance(library: Library, fused: dict[int, float], shared: float, extra: float) -> dict[int, float]:
+    """What the fused scores of passages in other languages than English are scaled by: the share of their votes
+    that the rankings open to every passage hold (``shared``: the others; ``extra``: the multilingual model's own
+    ranking, which only talks not in English enter), so that a passage first in each of its rankings scores alike
+    in either kind of talk: unscaled, that ranking cost a library's English talks a quarter of their first places.
+    A library in one kind of language only is scaled alike throughout: its ranking does not change. The trigram
+    ranking, which only those talks enter too, is left out: scaled as well, English queries found moments in German,
+    Spanish and French talks (through shared words) less often, by more than English talks gained
+    (docs/benchmarks.md). Empty when no passage is scaled."""
     others = library.talks_not_in_english() if extra > 0 else frozenset()
     if not others:
-        return
+        return {}
     factor = shared / (shared + extra)
-    for pid, hit in library.passages(fused).items():
-        if hit.talk_id in others:
-            fused[pid] *= factor
+    return {pid: factor for pid, hit in library.passages(fused).items() if hit.talk_id in others}
 
 
 def unknown_words(library: Library, text: str, common_words: Collection[str] = ()) -> list[str]:
@@ -265,11 +269,14 @@ def token_match(query: np.ndarray, passage: np.ndarray) -> float:
 
 
 def rescore(library: Library, fused: dict[int, float], passages: dict[int, PassageHit], query_words: np.ndarray,
-            o: RankingOptions) -> None:
-    """Adds to the best ``token_candidates`` passages' fused scores their word-by-word match with the query.
-    Only when every one of them has word vectors stored: a talk indexed before they were kept is not to lose
-    to one that has them merely for that."""
-    best = sorted(passages, key=fused.get, reverse=True)[:o.token_candidates]
+            o: RankingOptions, balance: dict[int, float] | None = None) -> None:
+    """Adds to the best ``token_candidates`` passages' fused scores their word-by-word match with the query, best
+    as their scores will be once balanced (``_language_balance``): in a library of English, German and Spanish
+    talks the candidates were all German and Spanish passages, whose votes are scaled after, and the English
+    passage saying "Kubernetes" came third, never rescored (an audit of issue 16). Only when every one of them has
+    word vectors stored: a talk indexed before they were kept is not to lose to one that has them merely for that."""
+    balance = balance or {}
+    best = sorted(passages, key=lambda pid: fused[pid] * balance.get(pid, 1.0), reverse=True)[:o.token_candidates]
     stored = library.passage_token_vectors(passages[pid] for pid in best)
     if not best or len(stored) < len(best):
         return
@@ -282,11 +289,14 @@ def rescore(library: Library, fused: dict[int, float], passages: dict[int, Passa
 
 def put_quotes_first(library: Library, fused: dict[int, float], text: str, o: RankingOptions) -> None:
     """Lifts the passages holding the query's words as one phrase (exact, unstemmed, in order; punctuation
-    between them aside) above every other, their order kept. A sentence copied from a transcript is mostly
-    function words at times ("Hello, my name is Daniel, and this"): the dense ranking does not see it, and the
-    keyword ranking that puts it first counts for half as much."""
-    words = tokens(text)
-    if not o.quote_min_words or len(words) < o.quote_min_words or not content_words(text) or not fused:
+    between them aside) above every other, their order kept: a query as long as ``quote_min_words`` or a term
+    (``term_min_words``). A sentence copied from a transcript is mostly function words at times ("Hello, my name is
+    Daniel, and this"): the dense ranking does not see it, and the keyword ranking that puts it first counts for
+    half as much."""
+    words, content = tokens(text), content_words(text)
+    quoted = o.quote_min_words and len(words) >= o.quote_min_words
+    term = o.term_min_words and len(words) >= o.term_min_words and len(content) == len(words)
+    if not (quoted or term) or not content or not fused:
         return
     holding = library.holding_phrases(list(fused), '"' + " ".join(words) + '"') or ()
     top = max(fused.values())
@@ -564,10 +574,12 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
             *_other_languages(library, text, vector, candidates, o, multilingual_part, talks),
         ]
         fused = _fuse(rankings, o.rrf_k)
+        balance = (_language_balance(library, fused, o.dense_weight + o.keyword_weight + sound_weight,
+                                     o.multilingual_weight) if o.balance_languages and multilingual_part else {})
         if tier == 0 and query_words is not None and o.token_candidates:
-            rescore(library, fused, _eligible(library, text, fused, talks), query_words, o)
-        if o.balance_languages and multilingual_part:
-            _balance_languages(library, fused, o.dense_weight + o.keyword_weight + sound_weight, o.multilingual_weight)
+            rescore(library, fused, _eligible(library, text, fused, talks), query_words, o, balance)
+        for pid, factor in balance.items():
+            fused[pid] *= factor
         if tier == 0:  # a deeper tier only adds passages after these
             if named:
                 put_named_first(library, fused, named, vector, candidates, o, moment)
