@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Literal, TypeVar
 
 from talksearch.storage import FULL, storage_kind
 
-Role = Literal["whisper", "embedding", "pronunciation"]
+Role = Literal["whisper", "embedding", "pronunciation", "language-id"]
 
 MANIFEST_PATH = Path(__file__).with_name("models.txt")
 
@@ -662,11 +662,18 @@ def onnx_conversion(model: ResolvedModel, cache: Path) -> Path:
 # (docs/benchmarks.md, "int8 queries").
 _FFN_DOWN_PROJECTION = re.compile(r"layer\.(\d+)/output/dense/MatMul$")
 
+# How close the int8 copy's embedding of a probe text must come to the float model's (cosine) to be kept: ~0.99
+# when quantisation works. Made with the packages pip installed on 2026-12-07 (torch 2.13's export, transformers
+# 5.25, ONNX Runtime 1.22 to 1.32 alike), it came to 0.04: every query embedded by it was noise, and
+# TALKSEARCH_COMPUTE_TYPE=int8 (README) lost mpnet's share of the ranking without a word.
+INT8_FAITHFUL = 0.98
+
 
 def onnx_int8_conversion(model: ResolvedModel, cache: Path) -> Path:
     """The int8 copy of an embedding model's ONNX export (``model.onnx``): ONNX Runtime's dynamic quantisation
     of the weight matrices, per channel, all but the upper half's feed-forward down-projections
-    (``_FFN_DOWN_PROJECTION``), made once (``_converted_once``)."""
+    (``_FFN_DOWN_PROJECTION``), made once (``_converted_once``), and kept only where it embeds a probe text as the
+    float model does (``INT8_FAITHFUL``); a ModelError otherwise (its callers then run the float model)."""
     def quantise(source: Path, target: Path) -> None:
         import onnx
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -686,5 +693,22 @@ def onnx_int8_conversion(model: ResolvedModel, cache: Path) -> Path:
                              nodes_to_exclude=[name for name, layer in layers.items() if layer >= upper])
         finally:
             logging.disable(logging.NOTSET)
+        cosine = _same_embedding(exported, target / "model.onnx")
+        if cosine < INT8_FAITHFUL:
+            raise ModelError(f"the int8 copy of embedding model {model.name!r} strays from it (cosine {cosine:.2f})")
 
     return _converted_once(model, cache, "onnx-int8", "model.onnx", quantise)
+
+
+def _same_embedding(model: Path, copy: Path) -> float:
+    """The cosine of two ONNX encoders' mean-pooled last layers for one probe text (token ids any vocabulary has)."""
+    import numpy as np
+    import onnxruntime
+
+    ids = np.arange(1000, 1032, dtype=np.int64)[None, :]
+    pooled = []
+    for path in (model, copy):
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        hidden = session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+        pooled.append(hidden[0].mean(axis=0))
+    return float(pooled[0] @ pooled[1] / (np.linalg.norm(pooled[0]) * np.linalg.norm(pooled[1])))

@@ -190,7 +190,9 @@ def test_mpnet_joins_from_a_zip_split_across_five_packages_into_the_hubs_files(m
 def test_embeddings_on_onnx_runtime_match_sentence_transformers(mpnet_cache):
     """MPNet, which CTranslate2 cannot convert, is exported once to ONNX: in float32 it gives sentence-transformers'
     vectors and word vectors (the same numbers up to summation order); with compute type int8 it runs an int8
-    copy, quantised once, that stays as close to them as CTranslate2's int8 MiniLM does to its float model."""
+    copy, quantised once, that stays as close to them as CTranslate2's int8 MiniLM does to its float model, or
+    the float model where the copy strays (on 2026-12-07 the packages pip installed made a copy at a cosine of
+    0.04 with it: every query embedded was noise)."""
     import numpy as np
 
     from talksearch.embedding import Embedder
@@ -208,9 +210,12 @@ def test_embeddings_on_onnx_runtime_match_sentence_transformers(mpnet_cache):
         assert (mine.vectors * other.vectors).sum(axis=1).min() > 0.999
     assert float(exact.query(texts[1]) @ theirs[1]) > 0.9999
 
+    from talksearch.models import _same_embedding
+
+    assert _same_embedding(exported / "model.onnx", exported / "model.onnx") > 0.9999
     fast = Embedder("all-mpnet-base-v2", "cpu", 1, compute_type="int8", cache=mpnet_cache)
-    [quantised] = (mpnet_cache / "onnx-int8").iterdir()
-    assert (quantised / "model.onnx").stat().st_size < 0.6 * (exported / "model.onnx").stat().st_size
+    for quantised in (mpnet_cache / "onnx-int8").iterdir() if (mpnet_cache / "onnx-int8").is_dir() else ():
+        assert (quantised / "model.onnx").stat().st_size < 0.6 * (exported / "model.onnx").stat().st_size
     (ours, our_words) = fast.passages_with_tokens(texts)
     assert (ours * theirs).sum(axis=1).min() > 0.98  # 0.984-0.99; quantising every layer gave 0.92-0.94
     for mine, other in zip(our_words, their_words):
