@@ -23,7 +23,9 @@ from talksearch.indexer.allocator import keep_freed_memory
 from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
-from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
+from talksearch.indexer.transcribe import (NoSpeech, Transcriber, Transcript, TranscriptionOptions, heard_language,
+                                           talk_prompt)
+from talksearch.indexer.written_language import written_language
 from talksearch.language_codes import whisper_code
 from talksearch.library import Passage, Segment, Talk
 from talksearch.models import ModelError, resolve, resolve_device
@@ -38,6 +40,12 @@ EMBEDDED_AT_ONCE = 256  # passages embedded between two progress reports (a few 
 # at 0.76 to 0.99 (English ones in a German channel's feed at 0.92); a German talk that opens with a few English
 # sentences as English at 0.51, which keeps the channel's German.
 CHANNEL_LANGUAGE_OVERRULED = 0.6
+# ... or how many times as probable as the channel's language whisper must find it. Unsure of any, whisper still
+# tells a language from one it does not hear: a French talk heard as French 0.385 (English 0.019) and a German one
+# as German 0.479 (English 0.037) in feeds whose channel says en-us were stored as English and transcribed as
+# invented English (an issue 16 audit). Of the 45 German, Spanish and French talks of the languages benchmark,
+# whisper finds each one's language at least 3.5 times as probable as English (de8: 0.47 against 0.14).
+CHANNEL_LANGUAGE_OUTWEIGHED = 3.0
 
 # The bundled model that hears 99 languages: what an English-only model hands a talk in another language to.
 MULTILINGUAL_WHISPER = "base"
@@ -60,7 +68,7 @@ class Processed:
     token_vectors: list[np.ndarray] | None = None  # per passage, its meaningful words' vectors (kept for sentences)
     untranslated: str | None = None  # why --translate gave a talk not in English no English, when it did not
     replaces: str | None = None  # the talk whose replaced recording this is (``Fetched.replaces``)
-    language_note: str | None = None  # that whisper heard another language than its feed's channel states
+    language_note: str | None = None  # that whisper heard another language than its feed's channel states (or none)
     resumed_seconds: float = 0.0  # of ``audio_seconds``, what an interrupted run had transcribed (ChunkLog)
 
 
@@ -94,6 +102,7 @@ class TalkProcessor:
         # The bundled multilingual model, loaded only when an English-only model meets a talk it cannot hear
         # (or whose language it cannot tell): False once it turned out not to be installed.
         self._multilingual: Transcriber | None | bool = None
+        self.multilingual_error: str | None = None  # why ``multilingual()`` is None
         if settings.captions == "never":  # every talk needs whisper: load it now, beside the embedder
             _ = self.transcriber
         self.passage_options = PassageOptions()
@@ -129,8 +138,8 @@ class TalkProcessor:
                     self._multilingual = Transcriber(
                         resolve("whisper", MULTILINGUAL_WHISPER), self.settings.device, self.settings.compute_type,
                         self.threads, TranscriptionOptions.from_settings(self.settings), self.workers)
-                except ModelError:
-                    self._multilingual = False
+                except ModelError as exc:
+                    self._multilingual, self.multilingual_error = False, str(exc)
             return self._multilingual or None
 
     def process(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None = None,
@@ -207,28 +216,25 @@ class TalkProcessor:
         en-us was stored as English, missed by a filter for Spanish. Without ``base`` (or speech) the channel's
         word stands."""
         channel_language = whisper_code(fetched.channel_language)
-        detected, probability = self._detect_language(fetched)
-        if channel_language is None:  # (none, or one whisper does not know: stored as stated where none is heard)
-            return detected or fetched.channel_language, None
-        if detected is not None and detected != channel_language and probability > CHANNEL_LANGUAGE_OVERRULED:
-            return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"
-        return channel_language, None
+        probabilities = self._language_probabilities(fetched)
+        if probabilities is None:  # (the channel's word, which whisper may not know: stored as stated)
+            return fetched.channel_language, None
+        return _checked_channel_language(probabilities, written_language(fetched.talk), channel_language)
 
-    def _detect_language(self, fetched: Fetched) -> tuple[str | None, float]:
-        """The language whisper ``base`` hears in a captioned talk, and how sure it is, for a talk whose source and
-        captions do not name one (unknown, the talk would escape every language filter), as the whisper path
-        detects it: from the downloaded audio, or else from the opening minutes of the talk's media, read as a
-        stream from the URL yt-dlp resolved (no file is written). None without ``base``, without speech or without
-        media it can read."""
+    def _language_probabilities(self, fetched: Fetched) -> dict[str, float] | None:
+        """What whisper ``base`` hears in a captioned talk whose source and captions do not name its language
+        (unknown, the talk would escape every language filter), as the whisper path detects it: from the downloaded
+        audio, or else from the opening minutes of the talk's media, read as a stream from the URL yt-dlp resolved
+        (no file is written). None without ``base``, without speech or without media it can read."""
         stream = fetched.media_stream if urlsplit(fetched.media_stream or "").scheme in ("http", "https") else None
         source = fetched.audio or stream
         detector = self.multilingual() if source is not None else None
         if detector is None:
-            return None, 0.0
+            return None
         try:
-            return detector.detect_language(str(source))
+            return detector.language_probabilities(str(source))
         except Exception:  # NoSpeech, undecodable or unreachable media: the captions still stand, the language unknown
-            return None, 0.0
+            return None
 
     def _untranslated(self, fetched: Fetched, sentences: list[Segment]) -> str | None:
         """Why --translate leaves this talk without English, where the user would expect it: a talk not in
@@ -289,13 +295,15 @@ class TalkProcessor:
         # forced, or the source's when whisper knows it (else detected: a feed may say "English" or a retired code)
         name, language, note = self.whisper_name, whisper_code(fetched.talk.language), None
         channel_language = whisper_code(fetched.channel_language)
+        written = written_language(fetched.talk) if language is None else None  # (its model: ModelError stops the run)
         chunk_log = None
         try:
             if not transcriber.is_multilingual:  # (which cannot tell languages apart: base checks the channel's)
                 transcriber, name, language, note = self._for_english_only_model(str(fetched.audio), language,
-                                                                                 channel_language)
-            elif language is None and channel_language is not None:
-                language, note = self._checked_channel_language(transcriber, str(fetched.audio), channel_language)
+                                                                                 channel_language, written)
+            elif language is None:  # detected here rather than by transcribe(): with the talk's written language
+                language, note = _checked_channel_language(
+                    transcriber.language_probabilities(str(fetched.audio)), written, channel_language)  # NoSpeech
             hotwords = talk_prompt(fetched.talk, self.settings.vocabulary)
             chunk_log = None if self.work_dir is None else ChunkLog.for_transcript(
                 self.work_dir, fetched.talk.id, fetched.audio.stat().st_size, name, asdict(transcriber.options),
@@ -317,21 +325,8 @@ class TalkProcessor:
             said = str(exc)[:120] if type(exc) is ValueError else f"{type(exc).__name__}: {str(exc)[:120]}"
             raise TalkFailed(f"not readable as audio ({said})") from None
 
-    @staticmethod
-    def _checked_channel_language(transcriber: Transcriber, audio: str,
-                                  channel_language: str) -> tuple[str, str | None]:
-        """The language a talk is transcribed in whose feed's channel alone states one (``Fetched.channel_language``),
-        and the note that says when it is another: the one whisper detects where it is sure of it, else the
-        channel's. A conference's feed states one language for talks in several: an English talk in a channel
-        that says German was stored as German, its words (English still: whisper, told German, wrote them as heard)
-        then missed by a filter for English and treated as German by the keyword index."""
-        detected, probability = transcriber.detect_language(audio)  # NoSpeech for silence
-        if detected != channel_language and probability > CHANNEL_LANGUAGE_OVERRULED:
-            return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"
-        return channel_language, None
-
-    def _for_english_only_model(self, audio: str, language: str | None, channel_language: str | None
-                                ) -> tuple[Transcriber, str, str | None, str | None]:
+    def _for_english_only_model(self, audio: str, language: str | None, channel_language: str | None,
+                                written: str | None) -> tuple[Transcriber, str, str | None, str | None]:
         """An English-only model hears every language as English gibberish, and cannot tell which it hears: the
         talk's language is taken from its source or detected by the multilingual model (which checks what its
         feed's channel alone states, as ``_checked_channel_language`` does, with its note), and a talk not in
@@ -339,10 +334,10 @@ class TalkProcessor:
         word is taken."""
         multilingual, note = self.multilingual(), None
         if language is None and multilingual is not None:
-            if channel_language is not None:
-                language, note = self._checked_channel_language(multilingual, audio, channel_language)
-            else:
-                language, _ = multilingual.detect_language(audio)
+            language, note = _checked_channel_language(multilingual.language_probabilities(audio), written,
+                                                       channel_language)
+        elif language is None:  # a German talk was stored as tiny.en's English gibberish without a word
+            note = f"transcribed as English: its language could not be checked ({self.multilingual_error})"
         language = language or channel_language
         if language in (None, "en"):  # English, or no way to tell: the chosen model's own task
             return self.transcriber, self.whisper_name, "en", note
@@ -350,3 +345,23 @@ class TalkProcessor:
             raise TalkFailed(f"spoken in {language!r}, which whisper model {self.whisper_name} (English only) "
                              f"cannot transcribe; index it with --whisper-model {MULTILINGUAL_WHISPER}")
         return multilingual, MULTILINGUAL_WHISPER, language, note
+
+
+def _checked_channel_language(probabilities: dict[str, float], written: str | None,
+                              channel_language: str | None) -> tuple[str, str | None]:
+    """The language of a talk whose feed's channel alone states one (``Fetched.channel_language``), from what
+    whisper hears (``Transcriber.language_probabilities``) and the language its details are written in, and the
+    note that says when it is another than the channel's: the one whisper hears, where it is sure of it or finds it
+    far more probable than the channel's (``CHANNEL_LANGUAGE_OUTWEIGHED``), else the channel's. A conference's feed
+    states one language for talks in several: an English talk in a channel that says German was stored as German,
+    its words (English still: whisper, told German, wrote them as heard) then missed by a filter for English and
+    treated as German by the keyword index."""
+    detected = heard_language(probabilities, written)
+    if channel_language is None:
+        return detected, None
+    probability = probabilities[detected]
+    if detected != channel_language and (probability > CHANNEL_LANGUAGE_OVERRULED or
+                                         probability >= CHANNEL_LANGUAGE_OUTWEIGHED *
+                                         probabilities.get(channel_language, 0.0)):
+        return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"
+    return channel_language, None
