@@ -132,21 +132,6 @@ def _keyword(library: Library, text: str, k: int, scope: SearchScope | None = No
     return library.keyword_search(text, k, scope=scope)
 
 
-def _within(library: Library, wanted: Collection[str], talks: Collection[str] | None,
-            search: Callable[[SearchScope | None], list[int]]) -> list[int]:
-    """``search`` over the passages of the ``wanted`` talks (of ``talks``, when given) alone."""
-    if talks is not None:
-        wanted = set(wanted) & set(talks)
-    if not wanted:
-        return []
-    scope = library.search_scope(wanted)
-    ids = search(scope)
-    if scope is None:  # most of the library: searched whole, the other talks' passages dropped
-        hits = library.passages(ids)
-        ids = [pid for pid in ids if pid in hits and hits[pid].talk_id in wanted]
-    return ids
-
-
 def _masked(vector: np.ndarray, part: slice) -> np.ndarray:
     """``vector`` with only ``part`` left, the rest zeroed: its dot product with a stored vector ranks them by that
     model's cosine alone."""
@@ -167,8 +152,14 @@ def _other_languages(library: Library, text: str, vector: np.ndarray, k: int, o:
     scope = library.search_scope(talks) if talks is not None else None
     rankings = [(o.trigram_weight, library.trigram_search(text, k, scope) if o.trigram_weight > 0 else [])]
     if multilingual_part and o.multilingual_weight > 0:
-        rankings.append((o.multilingual_weight, _within(library, others, talks, lambda within: _dense(
-            library, _masked(vector, multilingual_part), k, within))))
+        # Every passage is ranked by that model, and those of talks not in English vote by their place among them
+        # all (English ones' places are left empty, None): ranked among those talks alone, a library's one talk
+        # in another language had its passages first for every query, whatever they said. An English talk that
+        # whisper heard as Finnish (the held-out set's h07) then came first for 40 of 64 English queries (R@5 0.58).
+        ranked = _dense(library, _masked(vector, multilingual_part), k, scope)
+        hits = library.passages(ranked)
+        rankings.append((o.multilingual_weight, [pid if pid in hits and hits[pid].talk_id in others else None
+                                                 for pid in ranked]))
     return rankings
 
 
@@ -246,11 +237,13 @@ def _sound(library: Library, words: list[str], k: int | None, o: RankingOptions,
     return sorted(best, key=best.get)[:k]
 
 
-def _fuse(rankings: list[tuple[float, list[int]]], rrf_k: int) -> dict[int, float]:
+def _fuse(rankings: list[tuple[float, list[int | None]]], rrf_k: int) -> dict[int, float]:
+    """Reciprocal rank fusion; a ranking's None holds a place that votes for no passage."""
     fused: dict[int, float] = {}
     for weight, ids in rankings:
         for position, pid in enumerate(ids):
-            fused[pid] = fused.get(pid, 0.0) + weight / (rrf_k + position + 1)
+            if pid is not None:
+                fused[pid] = fused.get(pid, 0.0) + weight / (rrf_k + position + 1)
     return fused
 
 
