@@ -23,9 +23,7 @@ from talksearch.indexer.allocator import keep_freed_memory
 from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
-from talksearch.indexer.transcribe import (NoSpeech, Transcriber, Transcript, TranscriptionOptions, heard_language,
-                                           talk_prompt)
-from talksearch.indexer.written_language import written_language
+from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
 from talksearch.language_codes import whisper_code
 from talksearch.library import Passage, Segment, Talk
 from talksearch.models import ModelError, resolve, resolve_device
@@ -46,6 +44,10 @@ CHANNEL_LANGUAGE_OVERRULED = 0.6
 # invented English (an issue 16 audit). Of the 45 German, Spanish and French talks of the languages benchmark,
 # whisper finds each one's language at least 3.5 times as probable as English (de8: 0.47 against 0.14).
 CHANNEL_LANGUAGE_OUTWEIGHED = 3.0
+# ... but never Latin, whisper's answer for speech it cannot place: English in strong foreign accents (six of
+# blind12's ten talks, 0.46-0.91; a plain English clip at 0.85 in open-webui/open-webui#30016) in a feed that
+# rightly says en-us was taken for Latin (0.571 against English 0.093: a reviewer's hunt).
+UNPLACED_SPEECH = "la"
 
 # The bundled model that hears 99 languages: what an English-only model hands a talk in another language to.
 MULTILINGUAL_WHISPER = "base"
@@ -219,7 +221,7 @@ class TalkProcessor:
         probabilities = self._language_probabilities(fetched)
         if probabilities is None:  # (the channel's word, which whisper may not know: stored as stated)
             return fetched.channel_language, None
-        return _checked_channel_language(probabilities, written_language(fetched.talk), channel_language)
+        return _checked_channel_language(probabilities, channel_language)
 
     def _language_probabilities(self, fetched: Fetched) -> dict[str, float] | None:
         """What whisper ``base`` hears in a captioned talk whose source and captions do not name its language
@@ -295,15 +297,14 @@ class TalkProcessor:
         # forced, or the source's when whisper knows it (else detected: a feed may say "English" or a retired code)
         name, language, note = self.whisper_name, whisper_code(fetched.talk.language), None
         channel_language = whisper_code(fetched.channel_language)
-        written = written_language(fetched.talk) if language is None else None  # (its model: ModelError stops the run)
         chunk_log = None
         try:
             if not transcriber.is_multilingual:  # (which cannot tell languages apart: base checks the channel's)
                 transcriber, name, language, note = self._for_english_only_model(str(fetched.audio), language,
-                                                                                 channel_language, written)
-            elif language is None:  # detected here rather than by transcribe(): with the talk's written language
+                                                                                 channel_language)
+            elif language is None:  # (detected here rather than by transcribe(): the channel's word is checked)
                 language, note = _checked_channel_language(
-                    transcriber.language_probabilities(str(fetched.audio)), written, channel_language)  # NoSpeech
+                    transcriber.language_probabilities(str(fetched.audio)), channel_language)  # NoSpeech: silence
             hotwords = talk_prompt(fetched.talk, self.settings.vocabulary)
             chunk_log = None if self.work_dir is None else ChunkLog.for_transcript(
                 self.work_dir, fetched.talk.id, fetched.audio.stat().st_size, name, asdict(transcriber.options),
@@ -325,8 +326,8 @@ class TalkProcessor:
             said = str(exc)[:120] if type(exc) is ValueError else f"{type(exc).__name__}: {str(exc)[:120]}"
             raise TalkFailed(f"not readable as audio ({said})") from None
 
-    def _for_english_only_model(self, audio: str, language: str | None, channel_language: str | None,
-                                written: str | None) -> tuple[Transcriber, str, str | None, str | None]:
+    def _for_english_only_model(self, audio: str, language: str | None, channel_language: str | None
+                                ) -> tuple[Transcriber, str, str | None, str | None]:
         """An English-only model hears every language as English gibberish, and cannot tell which it hears: the
         talk's language is taken from its source or detected by the multilingual model (which checks what its
         feed's channel alone states, as ``_checked_channel_language`` does, with its note), and a talk not in
@@ -334,8 +335,7 @@ class TalkProcessor:
         word is taken."""
         multilingual, note = self.multilingual(), None
         if language is None and multilingual is not None:
-            language, note = _checked_channel_language(multilingual.language_probabilities(audio), written,
-                                                       channel_language)
+            language, note = _checked_channel_language(multilingual.language_probabilities(audio), channel_language)
         elif language is None:  # a German talk was stored as tiny.en's English gibberish without a word
             note = f"transcribed as English: its language could not be checked ({self.multilingual_error})"
         language = language or channel_language
@@ -347,20 +347,19 @@ class TalkProcessor:
         return multilingual, MULTILINGUAL_WHISPER, language, note
 
 
-def _checked_channel_language(probabilities: dict[str, float], written: str | None,
-                              channel_language: str | None) -> tuple[str, str | None]:
+def _checked_channel_language(probabilities: dict[str, float], channel_language: str | None) -> tuple[str, str | None]:
     """The language of a talk whose feed's channel alone states one (``Fetched.channel_language``), from what
-    whisper hears (``Transcriber.language_probabilities``) and the language its details are written in, and the
-    note that says when it is another than the channel's: the one whisper hears, where it is sure of it or finds it
-    far more probable than the channel's (``CHANNEL_LANGUAGE_OUTWEIGHED``), else the channel's. A conference's feed
+    whisper hears (``Transcriber.language_probabilities``), and the note that says when it is another than the
+    channel's: the one whisper hears, where it is sure of it or finds it far more probable than the channel's
+    (``CHANNEL_LANGUAGE_OUTWEIGHED``; never Latin, ``UNPLACED_SPEECH``), else the channel's. A conference's feed
     states one language for talks in several: an English talk in a channel that says German was stored as German,
     its words (English still: whisper, told German, wrote them as heard) then missed by a filter for English and
     treated as German by the keyword index."""
-    detected = heard_language(probabilities, written)
+    detected = max(probabilities, key=probabilities.get)
     if channel_language is None:
         return detected, None
     probability = probabilities[detected]
-    if detected != channel_language and (probability > CHANNEL_LANGUAGE_OVERRULED or
+    if detected not in (channel_language, UNPLACED_SPEECH) and (probability > CHANNEL_LANGUAGE_OVERRULED or
                                          probability >= CHANNEL_LANGUAGE_OUTWEIGHED *
                                          probabilities.get(channel_language, 0.0)):
         return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"

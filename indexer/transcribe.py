@@ -115,7 +115,7 @@ def talk_prompt(talk, vocabulary: Sequence[str] = (), max_chars: int = 400) -> s
     ``talk`` is a ``Talk`` (or a catalog row). Descriptions are left out: they are long and mostly not spoken.
     """
     get = talk.get if isinstance(talk, dict) else lambda name: getattr(talk, name, None)
-    parts = [spoken_title(get("title"), get("media_url")), ", ".join(get("speakers") or []), get("event")]
+    parts = [_spoken_title(get("title"), get("media_url")), ", ".join(get("speakers") or []), get("event")]
     parts += [c.get("title") for c in get("chapters") or []]
     parts.append(", ".join(vocabulary))
     text = ". ".join(p.strip() for p in parts if p and p.strip())
@@ -125,7 +125,7 @@ def talk_prompt(talk, vocabulary: Sequence[str] = (), max_chars: int = 400) -> s
     return text or None
 
 
-def spoken_title(title: str | None, media_url: str | None) -> str | None:
+def _spoken_title(title: str | None, media_url: str | None) -> str | None:
     """The words of a title that may be said in the talk. A local file without details is titled by its name,
     and a name like "d05" or "IMG_2034" is no word anyone says: given to whisper, tiny.en wrote "d05" for "DOI"
     and as a segment of its own, then lost the 26 s after it (a hunt, on the dev set's d05.mp4). Of such a
@@ -136,32 +136,6 @@ def spoken_title(title: str | None, media_url: str | None) -> str | None:
     if title != stem:  # a title the file's details state
         return title
     return " ".join(word for word in re.split(r"[\W_]+", title) if len(word) > 3 and word.isalpha())
-
-
-# The language whisper answers for speech it cannot place: English in strong foreign accents (six of blind12's ten
-# talks, 0.46-0.91 on average; a plain English clip at 0.85 in open-webui/open-webui#30016). It is left as whisper
-# says, the talk's written language notwithstanding: labelled English, blind12's six lost the rankings that talks in
-# other languages than English have (character trigrams, the multilingual model alone), which found their garbled
-# words: R@5 0.78 -> 0.62 on the same transcripts (docs/benchmarks.md, the thirty-eighth stop).
-UNPLACED_SPEECH = "la"
-
-# The language a talk's details are written in counts this many times its probability: it breaks a close call, never
-# overrules whisper sure of another. An English talk in a Caribbean voice (the held-out set's h07) was heard as
-# Finnish 0.22, English 0.16. Of the 45 German, Spanish and French talks of the languages benchmark, none would be
-# taken for English were their titles English: whisper finds each one's language at least 3.5 times as probable
-# (de8: German 0.47, English 0.14).
-WRITTEN_LANGUAGE_WEIGHT = 2.0
-
-
-def heard_language(probabilities: dict[str, float], written: str | None = None) -> str:
-    """The language whisper hears in a talk (``Transcriber.language_probabilities``), the language its details
-    are written in (``written``, talksearch.indexer.written_language) counting twice (``WRITTEN_LANGUAGE_WEIGHT``),
-    except over Latin, whisper's answer for speech it cannot place (``UNPLACED_SPEECH``)."""
-    heard = max(probabilities, key=probabilities.get)
-    if heard == UNPLACED_SPEECH:
-        return heard
-    return max(probabilities, key=lambda language: probabilities[language] * (
-        WRITTEN_LANGUAGE_WEIGHT if language == written else 1.0))
 
 
 def keep_segment(segment, options: TranscriptionOptions) -> bool:
@@ -216,19 +190,18 @@ class Transcriber:
         """Whether the model hears other languages than English (``*.en`` models do not, and detect none)."""
         return bool(self.model.model.is_multilingual)
 
-    def detect_language(self, audio: str, windows: int = 3, written: str | None = None) -> tuple[str, float]:
+    def detect_language(self, audio: str, windows: int = 3) -> tuple[str, float]:
         """The language spoken in the first ``windows`` 30-second windows of speech (silence left out), wherever
         in the recording the speech starts, and whisper's probability for it (a multilingual model only: an
         English-only one answers English whatever it hears); NoSpeech when the recording has none. One window
         misread a German talk as Latin in the languages benchmark; three read it right.
 
-        The language most probable on average wins (``language_probabilities``), as ``heard_language`` chooses
-        it with ``written``, the language of the talk's own details. faster-whisper's own way takes the first window
-        it is sure of, else the language most windows put first: one window sure of a wrong language decides, and a
-        close call goes to whichever language tops more windows, however narrowly (an English talk in a Caribbean
-        voice, read as English, English and Finnish, came out Finnish; on average English leads)."""
+        The language most probable on average wins (``language_probabilities``). faster-whisper's own way takes the
+        first window it is sure of, else the language most windows put first: one window sure of a wrong language
+        decides, and a close call goes to whichever language tops more windows, however narrowly (an English talk
+        in a Caribbean voice, read as English, English and Finnish, came out Finnish; on average English leads)."""
         probabilities = self.language_probabilities(audio, windows)
-        language = heard_language(probabilities, written)
+        language = max(probabilities, key=probabilities.get)
         return language, probabilities[language]
 
     def language_probabilities(self, audio: str, windows: int = 3) -> dict[str, float]:

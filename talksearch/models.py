@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Literal, TypeVar
 
 from talksearch.storage import FULL, storage_kind
 
-Role = Literal["whisper", "embedding", "pronunciation", "language-id"]
+Role = Literal["whisper", "embedding", "pronunciation"]
 
 MANIFEST_PATH = Path(__file__).with_name("models.txt")
 

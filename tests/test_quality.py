@@ -433,27 +433,6 @@ def test_eval_refuses_a_broken_talk_set_in_one_line(corpus, expected, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""
 
 
-def test_a_term_typed_alone_finds_where_it_is_said_among_its_common_word(tmp_path):
-    """A blind set (blind13, facility talks): "free cooling", said once, was not in the top ten: six talks say
-    "cooling", and passages saying it twice or saying "free" elsewhere outranked the one saying the term. Two or
-    three words, none a function word, are a term, and the passages saying it as typed come first."""
-    retrofit = _said("Liquid Cooling Retrofit", "Ana Lima", [
-        "Our cooling plant was designed for air cooling, not for liquid cooling.",
-        "Direct liquid cooling removes most of the heat right at the chip.",
-        "Cooling water now enters the racks at thirty degrees.",
-        "Cooling costs fell by a third after the retrofit."])
-    outage = _said("Chiller Outage Post-mortem", "Tobias Berg", [
-        "The cooling alarms went off at night and nobody answered the page.",
-        "A mis-set valve was forcing the chillers to run instead of the free cooling heat exchangers.",
-        "We lost cooling for twelve minutes and the nodes throttled."])
-    access = _said("Opening the GPU Partition", "Inès Moreau", [
-        "Students get free access to the GPU partition for their first year.",
-        "Free time on the cluster is handed out every Monday.",
-        "The cooling of the machine room is not our problem."])
-    found = _searched(tmp_path, [retrofit, outage, access], "free cooling")
-    assert found[0].text.startswith("A mis-set valve"), [r.text for r in found]
-
-
 def test_an_english_talk_saying_the_words_comes_first_in_a_library_of_other_languages_too(tmp_path):
     """An audit of issue 16: in a library of English, German and Spanish talks, "memory bandwidth of processors"
     put the English sentence saying it third. The word-by-word rescoring took the best 20 passages by their fused

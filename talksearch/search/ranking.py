@@ -104,11 +104,6 @@ class RankingOptions:
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
     quote_min_words: int = 4
-    # ... and a query of at least this many words, none a function word, as a term ("free cooling", "gang
-    # scheduling"): a passage saying it as typed is where the term is, and a term of a common word was lost among
-    # passages saying that word alone (blind13's "free cooling", said once, not in the top ten among six talks'
-    # "cooling"); 0: never.
-    term_min_words: int = 2
     names: bool = True  # a query naming a talk's speaker or event puts that talk's best passage first
 
     @classmethod
@@ -282,14 +277,13 @@ def rescore(library: Library, fused: dict[int, float], passages: dict[int, Passa
 
 def put_quotes_first(library: Library, fused: dict[int, float], text: str, o: RankingOptions) -> None:
     """Lifts the passages holding the query's words as one phrase (exact, unstemmed, in order; punctuation
-    between them aside) above every other, their order kept: a query as long as ``quote_min_words`` or a term
-    (``term_min_words``). A sentence copied from a transcript is mostly function words at times ("Hello, my name is
-    Daniel, and this"): the dense ranking does not see it, and the keyword ranking that puts it first counts for
-    half as much."""
-    words, content = tokens(text), content_words(text)
-    quoted = o.quote_min_words and len(words) >= o.quote_min_words
-    term = o.term_min_words and len(words) >= o.term_min_words and len(content) == len(words)
-    if not (quoted or term) or not content or not fused:
+    between them aside) above every other, their order kept. A sentence copied from a transcript is mostly
+    function words at times ("Hello, my name is Daniel, and this"): the dense ranking does not see it, and the
+    keyword ranking that puts it first counts for half as much. (Two or three words typed as a term, "free
+    cooling", are not lifted so: a passage merely naming it, "we will not talk about garbage collection today",
+    then came before the one explaining it, and a speaker's name before their talk: a reviewer's hunt.)"""
+    words = tokens(text)
+    if not o.quote_min_words or len(words) < o.quote_min_words or not content_words(text) or not fused:
         return
     holding = library.holding_phrases(list(fused), '"' + " ".join(words) + '"') or ()
     top = max(fused.values())

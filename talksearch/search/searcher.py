@@ -566,7 +566,7 @@ class Searcher:
     def _rank(self, library: Library, text, vector, limit: int, allowed, snap: bool = True,
               distinct_talks: bool = False, depth_free: dict | None = None) -> Ranked:
         # A related-moments query is a whole passage (no snap): not a quote to put first, nor names of talks
-        options = (dataclasses.replace(self.options, snap=False, quote_min_words=0, term_min_words=0, names=False)
+        options = (dataclasses.replace(self.options, snap=False, quote_min_words=0, names=False)
                    if not snap else self.options)
         # Word-by-word rescoring is for a query's words; a related-moments query is a whole passage (no snap).
         query_words = (token_codes.signs(self.embedder.query_tokens(text).meaningful())
