@@ -662,16 +662,16 @@ def onnx_conversion(model: ResolvedModel, cache: Path) -> Path:
 # (docs/benchmarks.md, "int8 queries").
 _FFN_DOWN_PROJECTION = re.compile(r"layer\.(\d+)/output/dense/MatMul$")
 
-# How close the int8 copy's embedding of a probe text must come to the float model's (cosine) to be kept: ~0.99
-# when quantisation works. Made with the packages pip installed on 2026-12-07 (torch 2.13's export, transformers
-# 5.25, ONNX Runtime 1.22 to 1.32 alike), it came to 0.04: every query embedded by it was noise, and
-# TALKSEARCH_COMPUTE_TYPE=int8 (README) lost mpnet's share of the ranking without a word.
+# How close the int8 copy's embedding of a probe text must come to the float model's (cosine) to be kept: 0.99
+# when quantisation works. Signed int8 weights came to 0.04–0.13 on a CPU with AVX2 and no VNNI (ONNX Runtime 1.22
+# to 1.32 alike): its u8×s8 products saturate in VPMADDUBSW (ONNX Runtime's quantisation guide: "try U8U8"), so
+# every query embedded was noise. Unsigned weights (u8×u8, no saturation) gave 0.992 at the same speed.
 INT8_FAITHFUL = 0.98
 
 
 def onnx_int8_conversion(model: ResolvedModel, cache: Path) -> Path:
     """The int8 copy of an embedding model's ONNX export (``model.onnx``): ONNX Runtime's dynamic quantisation
-    of the weight matrices, per channel, all but the upper half's feed-forward down-projections
+    of the weight matrices to unsigned bytes (``INT8_FAITHFUL`` says why), per channel, all but the upper half's feed-forward down-projections
     (``_FFN_DOWN_PROJECTION``), made once (``_converted_once``), and kept only where it embeds a probe text as the
     float model does (``INT8_FAITHFUL``); a ModelError otherwise (its callers then run the float model)."""
     def quantise(source: Path, target: Path) -> None:
@@ -688,7 +688,7 @@ def onnx_int8_conversion(model: ResolvedModel, cache: Path) -> Path:
         target.mkdir()
         logging.disable(logging.WARNING)  # its advice to pre-process the graph first, on the root logger
         try:
-            quantize_dynamic(str(exported), str(target / "model.onnx"), weight_type=QuantType.QInt8, per_channel=True,
+            quantize_dynamic(str(exported), str(target / "model.onnx"), weight_type=QuantType.QUInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"], extra_options={"MatMulConstBOnly": True},
                              nodes_to_exclude=[name for name, layer in layers.items() if layer >= upper])
         finally:
