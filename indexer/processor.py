@@ -23,7 +23,8 @@ from talksearch.indexer.allocator import keep_freed_memory
 from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
-from talksearch.indexer.transcribe import NoSpeech, Transcriber, Transcript, TranscriptionOptions, talk_prompt
+from talksearch.indexer.transcribe import (NoSpeech, Transcriber, Transcript, TranscriptionOptions, same_words,
+                                          talk_prompt)
 from talksearch.language_codes import whisper_code
 from talksearch.library import Passage, Segment, Talk
 from talksearch.models import ModelError, resolve, resolve_device
@@ -271,7 +272,7 @@ class TalkProcessor:
             return 0.0
         english = transcriber.translate(str(fetched.audio), [(s.start, s.end) for s in sentences], language)
         for sentence, text in zip(sentences, english):
-            sentence.translation = text
+            sentence.translation = None if text and same_words(text, sentence.text) else text
         return time.perf_counter() - started
 
     def _transcribe(self, fetched: Fetched, on_progress: Callable[[float, float], None] | None,

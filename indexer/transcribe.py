@@ -422,9 +422,56 @@ class Transcriber:
                 middle = (segment.start + segment.end) / 2
                 index = min(range(len(clips)), key=lambda c: abs((clips[c]["start"] + clips[c]["end"]) / 2 - middle))
                 if keep_segment(segment, o):
-                    text = segment.text.strip()
+                    text = without_loops(segment.text.strip())
                     english[inside[index]] = f"{english[inside[index]]} {text}" if english[inside[index]] else text
         return english
+
+
+# How many times in a row a run of words must come for it to be a decoding loop rather than speech, and the
+# longest such run looked for. The translate task decodes one sentence's clip at a time, too short for a loop to
+# reach the compression ratio ``keep_segment`` drops: base wrote "I'll take care of you." three times over one
+# German sentence, "very beautiful, very beautiful, very beautiful" over a French one, "the Amateur Amateur
+# Amateur" over a Spanish one (an issue-16 audit).
+LOOP_REPEATS = 3
+LOOP_LONGEST_RUN = 12
+
+
+def without_loops(text: str) -> str:
+    """``text`` with each run of words said ``LOOP_REPEATS`` or more times in a row kept once (its last time, which
+    carries the sentence's closing punctuation). Words compare by their letters and digits, case aside. A speaker's
+    "very, very, very" becomes "very": search loses nothing by it."""
+    words = text.split()
+    keys = [_key(word) for word in words]
+    kept: list[str] = []
+    at = 0
+    while at < len(words):
+        run, times = _loop_at(keys, at)
+        kept += words[at + (times - 1) * run:at + times * run]
+        at += times * run
+    return " ".join(kept)
+
+
+def _loop_at(keys: list[str], at: int) -> tuple[int, int]:
+    """The shortest run of words from ``at`` said ``LOOP_REPEATS`` or more times in a row, and how many times;
+    (1, 1) where none is."""
+    for run in range(1, min(LOOP_LONGEST_RUN, (len(keys) - at) // LOOP_REPEATS) + 1):
+        said = keys[at:at + run]
+        times = 1
+        while all(said) and keys[at + times * run:at + (times + 1) * run] == said:
+            times += 1
+        if times >= LOOP_REPEATS:
+            return run, times
+    return 1, 1
+
+
+def same_words(text: str, other: str) -> bool:
+    """Whether two texts say the same words, case and punctuation aside: whisper's translate task sometimes writes
+    the original back ("Vielen Dank." for "Vielen Dank."), which is no English."""
+    return _words(text) == _words(other)
+
+
+def _key(word: str) -> str:
+    return "".join(_WORD.findall(word.lower()))
 
 
 def _words(text: str) -> set[str]:

@@ -617,6 +617,23 @@ def test_a_translation_is_stored_searched_embedded_and_exported(tmp_path):
     library.close()
 
 
+@pytest.mark.unit
+def test_a_translation_keeps_a_looped_phrase_once_and_an_original_written_back_is_no_english():
+    """whisper base's translate task loops on a sentence's clip, too short for the loop to reach the compression
+    ratio that drops a segment, and sometimes writes the original back (seen in an issue-16 audit, quoted here)."""
+    from talksearch.indexer.transcribe import same_words, without_loops
+
+    assert without_loops("I'll take care of you. I'll take care of you. I'll take care of you.") == "I'll take care of you."
+    assert without_loops("The city is very very beautiful, very beautiful, very beautiful.") == "The city is very very beautiful."
+    assert without_loops("This presentation is about the Amateur Amateur Amateur.") == "This presentation is about the Amateur."
+    assert without_loops("If you are more active, I will show you, I will show you, I will show you...") == \
+        "If you are more active, I will show you..."
+    for spoken in ("We measured it twice, twice, and it held.", "Node 7 - - - node 8", "", "GPU GPU"):
+        assert without_loops(spoken) == spoken  # twice is speech; punctuation alone never loops
+    assert without_loops("x y x y x y x y z") == "x y z"
+    assert same_words("Vielen Dank.", "vielen dank") and not same_words("Thank you.", "Vielen Dank.")
+
+
 @needs_espeak
 @pytest.mark.models
 def test_translate_writes_each_sentence_in_english(tmp_path):
