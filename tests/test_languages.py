@@ -935,6 +935,42 @@ def test_quoted_phrases_match_inside_text_written_without_spaces(tmp_path):
     library.close()
 
 
+@pytest.mark.unit
+def test_an_arabic_word_is_found_and_marked_with_the_conjunction_or_article_written_onto_it(tmp_path):
+    """Arabic writes "and" and "the" onto the next word, which the word index then holds whole: "المعالجات" (the
+    processors) was not said in "والمعالجات" (and the processors) for search, its mark or words_found (an issue-16
+    audit), nor "ذاكرة" (memory) in "بالذاكرة" (with the memory)."""
+    import numpy as np
+
+    from talksearch.indexer.passages import PassageOptions, make_passages
+    from talksearch.library import Library, Segment
+    from talksearch.text import search_text
+
+    library = Library.open(tmp_path / "lib", create=True)
+    library.acquire_writer()
+    library.bind_embedding_model("test-model", 2)
+    talks = ["سنتحدث عن الذاكرة والمعالجات.", "نبدأ بالذاكرة ثم الشبكة.", "الحاسوب الفائق في الجامعة."]
+    for number, said in enumerate(talks):
+        sentences = [Segment(0, 4, said)]
+        talk = Talk("Generic", str(number), f"http://example.org/{number}", f"Talk {number}", language="ar",
+                    embed_model="test-model")
+        passages = make_passages(sentences, PassageOptions())
+        library.add_talk(talk, sentences, passages, np.ones((len(passages), 2), np.float32))
+
+    def found(query: str) -> set[str]:
+        return {hit.text for hit in library.passages(library.keyword_search(search_text(query), 10)).values()}
+
+    assert found("المعالجات") == found("معالجات") == found("والمعالجات") == {talks[0]}
+    assert found("ذاكرة") == found("الذاكرة") == {talks[0], talks[1]}
+    assert found("الشبكة") == {talks[1]} and found("حاسوب") == {talks[2]}
+    assert library.contains_word("المعالجات") and library.contains_word("ذاكرة")
+    assert not library.contains_word("المعالج")  # a word is not a part of another: processor, not processors
+    pid = library.keyword_search("المعالجات", 10)[0]
+    assert library.snippets([(pid, talks[0])], search_text("المعالجات"), ("[", "]"))[pid] == \
+        "سنتحدث عن الذاكرة [والمعالجات]."
+    library.close()
+
+
 def _joined(english: list[float], multilingual: list[float]):
     """A made-up vector of two models side by side, as Embedder joins them: [0:2] an English model's, [2:4] a
     multilingual one's, each of unit length, scaled so that a dot product is the mean of their cosines."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.library.records import SearchScope
 from talksearch.library.vocabulary import language_key
-from talksearch.text import STOP_WORDS, camel_parts, content_words, fold, spelled_otherwise, tokens
+from talksearch.text import STOP_WORDS, arabic_forms, camel_parts, content_words, fold, spelled_otherwise, tokens
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
 # English ones stemmed
@@ -390,27 +390,37 @@ class KeywordIndex:
         return self._folded
 
     def compounds(self, word: str) -> list[str]:
-        """The transcripts' names in camel case one of whose words is ``word``, in lower case as the index holds
-        them: "telemetry" is said in "OpenTelemetry", "torch" in "PyTorch". The index holds such a name as one
-        word, which the word alone never matches: a query for "telemetry" found the OpenTelemetry talk by meaning
-        only, unmarked, and said no talk says it. Words of one or two letters and function words are parts of too
-        many names to stand for them ("Py", "Of")."""
-        return self._compound_vocabulary().get(_index_form(word), [])
+        """The transcripts' words holding ``word`` as a part, in lower case as the index holds them: names in camel
+        case one of whose words it is ("telemetry" is said in "OpenTelemetry", "torch" in "PyTorch"), and Arabic
+        words with the conjunction or the article attached (``text.arabic_forms``: "المعالجات" is said in
+        "والمعالجات", "and the processors"). The index holds such a word whole, which the word alone never matches:
+        a query for "telemetry" found the OpenTelemetry talk by meaning only, unmarked, and said no talk says it.
+        Words of one or two letters and function words are parts of too many names to stand for them ("Py", "Of")."""
+        written = _index_form(word)
+        holding = self._compound_vocabulary()
+        found = {name for form in (written, *arabic_forms(written)) for name in holding.get(form, ())}
+        found.discard(written)
+        return sorted(found)
 
     def _compound_vocabulary(self) -> dict[str, list[str]]:
-        """``compounds`` of every word, read from the vocabulary once per change of the library. Only words with
-        a capital after a small letter are read (GLOB is case-sensitive): a few in a hundred thousand."""
+        """The words of ``compounds`` by each part they hold, read from the vocabulary once per change of the
+        library. Only words with a capital after a small letter (GLOB is case-sensitive), or with an Arabic letter
+        (among words not in ASCII: GLOB's character class is slow), are read: a few in a hundred thousand."""
         state = self._library_state()
         if self._compounds_state != state:
             try:
-                rows = self.db.execute("SELECT word FROM sound_vocabulary WHERE word GLOB '*[a-z][A-Z]*'").fetchall()
+                rows = self.db.execute("SELECT word FROM sound_vocabulary WHERE word GLOB '*[a-z][A-Z]*' OR "
+                                       "(length(word) < length(CAST(word AS BLOB)) AND word GLOB '*[ء-ي]*')")
+                words = {t for (w,) in rows for t in _TOKEN.findall(w)}  # as the index splits "OpenTelemetry's"
             except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
-                rows = []
+                words = set()
             found: dict[str, set[str]] = {}
-            for name in {t for (w,) in rows for t in _TOKEN.findall(w)}:  # as the index splits "OpenTelemetry's"
+            for name in words:
                 for part in camel_parts(name):
                     if len(part) > 2 and part.lower() not in STOP_WORDS:
                         found.setdefault(_index_form(part), set()).add(_index_form(name))
+                for form in arabic_forms(_index_form(name)):
+                    found.setdefault(form, set()).add(_index_form(name))
             self._compounds = {part: sorted(names) for part, names in found.items()}
             self._compounds_state = state
         return self._compounds
