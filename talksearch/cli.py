@@ -201,12 +201,19 @@ def _usage_error(exc: click.UsageError, command: str) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
-def _help_not_written(exc: OSError) -> NoReturn:
-    """--help or --version into output that cannot be written (> /dev/full): said as any command's output is, not
-    as a traceback, nor as the library's disk (a subcommand's --help was taken for a storage failure)."""
+def _help_not_written(why: str) -> NoReturn:
+    """--help or --version into output that cannot be written (> /dev/full, >&-): said as any command's output is,
+    not as a traceback, nor as the library's disk (a subcommand's --help was taken for a storage failure)."""
     with contextlib.suppress(OSError):
-        click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
+        click.echo(f"error: {why}", err=True)
     sys.exit(1)
+
+
+def _help_written(exit: click.exceptions.Exit) -> NoReturn:
+    """--help or --version done (click's Exit): with stdout closed, click wrote it nowhere and ended with 0."""
+    if exit.exit_code == 0 and sys.stdout is None:
+        _help_not_written(STDOUT_CLOSED)
+    raise exit
 
 
 class HomePath(click.Path):
@@ -224,7 +231,9 @@ class Command(click.Command):
         except BrokenPipeError:  # talksearch search --help | true
             _reader_gone()
         except OSError as exc:
-            _help_not_written(exc)
+            _help_not_written(f"cannot write the output: {exc.strerror or exc}")
+        except click.exceptions.Exit as exit:
+            _help_written(exit)
 
 
 class Cli(click.Group):
@@ -243,7 +252,9 @@ class Cli(click.Group):
         except BrokenPipeError:  # talksearch --help | true
             _reader_gone()
         except OSError as exc:
-            _help_not_written(exc)
+            _help_not_written(f"cannot write the output: {exc.strerror or exc}")
+        except click.exceptions.Exit as exit:
+            _help_written(exit)
 
     def invoke(self, ctx: click.Context):
         try:

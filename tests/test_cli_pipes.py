@@ -196,6 +196,14 @@ def test_help_on_a_full_disk_is_said_as_the_outputs(args):
     assert (result.returncode, result.stderr) == (1, "error: cannot write the output: No space left on device\n")
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["search", "--help"]])
+def test_help_with_the_output_closed_is_said_as_the_outputs(args):
+    """`talksearch --help >&-` wrote its help nowhere and exited 0, as if it had been read."""
+    lost = _with_closed(1, *args)
+    assert (lost.returncode, lost.stderr) == (1, "error: cannot write the output: the standard output is closed\n")
+
+
 @pytest.mark.models
 def test_mcp_ends_quietly_when_its_client_closes_its_end(talks, tmp_path):
     """A client gone while the server answered: a 74-line ExceptionGroup traceback ending in BrokenPipeError."""
