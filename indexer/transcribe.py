@@ -437,31 +437,39 @@ LOOP_LONGEST_RUN = 12
 
 
 def without_loops(text: str) -> str:
-    """``text`` with each run of words said ``LOOP_REPEATS`` or more times in a row kept once (its last time, which
-    carries the sentence's closing punctuation). Words compare by their letters and digits, case aside. A speaker's
-    "very, very, very" becomes "very": search loses nothing by it."""
+    """``text`` with each run of words said ``LOOP_REPEATS`` or more times in a row kept once, as it was first said
+    and ending as it was last said (the sentence's closing punctuation). Words compare by their letters and digits,
+    case aside. A speaker's "very, very, very" becomes "very": search loses nothing by it."""
     words = text.split()
     keys = [_key(word) for word in words]
     kept: list[str] = []
     at = 0
     while at < len(words):
         run, times = _loop_at(keys, at)
-        kept += words[at + (times - 1) * run:at + times * run]
+        said = words[at:at + run]
+        if times > 1:  # "Bye bye bye." is "Bye.", "very beautiful, very beautiful, very beautiful." "very beautiful."
+            said[-1] = _TRAILING.sub("", said[-1]) + _TRAILING.search(words[at + times * run - 1]).group()
+        kept += said
         at += times * run
     return " ".join(kept)
 
 
+_TRAILING = re.compile(r"[\W_]*$")
+
+
 def _loop_at(keys: list[str], at: int) -> tuple[int, int]:
-    """The shortest run of words from ``at`` said ``LOOP_REPEATS`` or more times in a row, and how many times;
-    (1, 1) where none is."""
+    """The run of words from ``at`` said ``LOOP_REPEATS`` or more times in a row that covers the most words (a
+    looped "No, no, no, I said no." is that sentence, not its first "no"), and how many times; (1, 1) where none
+    is."""
+    longest = (1, 1)
     for run in range(1, min(LOOP_LONGEST_RUN, (len(keys) - at) // LOOP_REPEATS) + 1):
         said = keys[at:at + run]
         times = 1
         while all(said) and keys[at + times * run:at + (times + 1) * run] == said:
             times += 1
-        if times >= LOOP_REPEATS:
-            return run, times
-    return 1, 1
+        if times >= LOOP_REPEATS and run * times > longest[0] * longest[1]:
+            longest = (run, times)
+    return longest
 
 
 def same_words(text: str, other: str) -> bool:

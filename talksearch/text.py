@@ -119,29 +119,21 @@ _NEXT_WORD = re.compile(r"\s*([^\W\d_]+)")
 _NUMBERS_AT_MOST = 8  # as _JOINED_AT_MOST: a long list of numbers adds a few of their spellings, not one each
 
 
-# Arabic writes "and" and "the" onto the word that follows: "والمعالجات" is "and the processors". The conjunction
-# and the article's forms with a preposition before it are light stemming's prefixes (Larkey's light10); a letter
-# preposition alone (ب, ل, ك) is left, since as many words begin with one. A bare stem keeps three letters.
-_ARABIC_CONJUNCTION = "و"
-_ARABIC_ARTICLES = ("بال", "كال", "فال", "لل", "ال")
+# Arabic writes "the", and "and", "with" or "for" before it, onto the word that follows: "والمعالجات" is "and the
+# processors". These are light stemming's article prefixes (Larkey's light10), longest first. "And" alone (و) is not
+# taken off: as many words begin with it ("وصفة" is a recipe, "صفة" an attribute; a reviewer's hunt). A stem keeps
+# three letters ("والد", father, is no "and the" before "د").
+ARABIC_ARTICLES = ("وال", "بال", "كال", "فال", "لل", "ال")
 _ARABIC_STEM_LETTERS = 3
-_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 
 
-def arabic_forms(word: str) -> set[str]:
-    """An Arabic word as written and without the conjunction and the article attached to it ("والمعالجات":
-    itself, "المعالجات" and "معالجات"); two words say the same where their forms meet. Nothing for a word
-    with no Arabic letter."""
-    if not _ARABIC_LETTER.search(word):
-        return set()
-    forms = {word}
-    if word.startswith(_ARABIC_CONJUNCTION) and len(word) > _ARABIC_STEM_LETTERS:
-        forms.add(word[len(_ARABIC_CONJUNCTION):])
-    for form in list(forms):
-        article = next((a for a in _ARABIC_ARTICLES if form.startswith(a)), None)
-        if article and len(form) - len(article) >= _ARABIC_STEM_LETTERS:
-            forms.add(form[len(article):])
-    return forms
+def arabic_stem(word: str) -> str | None:
+    """An Arabic word without the article (and the letter before it) written onto it: "والمعالجات", "بالمعالجات"
+    and "المعالجات" are "معالجات"; None for a word without one."""
+    article = next((a for a in ARABIC_ARTICLES if word.startswith(a)), None)
+    if article is None or len(word) - len(article) < _ARABIC_STEM_LETTERS:
+        return None
+    return word[len(article):]
 
 
 def camel_parts(word: str) -> list[str]:

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
 from talksearch.library.records import SearchScope
 from talksearch.library.vocabulary import language_key
-from talksearch.text import STOP_WORDS, arabic_forms, camel_parts, content_words, fold, spelled_otherwise, tokens
+from talksearch.text import (ARABIC_ARTICLES, STOP_WORDS, arabic_stem, camel_parts, content_words, fold,
+                             spelled_otherwise, tokens)
 
 # passages_fts's tokenizer (talksearch.library.migrations.SCHEMA): words folded to lower case without accents,
 # English ones stemmed
@@ -61,14 +62,24 @@ SLIP_LETTERS_ANY = 6  # from this many letters, the most said of several
 _SLIPS_AT_MOST = 3  # transcripts' words taken for one query word (the most frequent first)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 _LETTERS = re.compile(r"[^\W_]+")  # the index's tokens: letters and digits (an underscore separates, as in FTS5)
 _PHRASE = re.compile(r'"([^"]+)"')
 _PHRASE_SPELLINGS = 8  # spellings of a "quoted phrase" looked for at most (one per word with another spelling)
 
 
 def _index_form(word: str) -> str:
-    """A word as passages_fts holds it (before stemming): lower case, accents taken off (remove_diacritics)."""
-    return "".join(c for c in unicodedata.normalize("NFD", word.lower()) if not unicodedata.combining(c))
+    """A word as passages_fts holds it (before stemming): lower case, and accents taken off Latin letters
+    (remove_diacritics folds those alone: Greek "ά", Cyrillic "й" and Arabic "أ" are held as written)."""
+    if word.isascii():
+        return word.lower()
+    return "".join(_latin_plain(c) for c in word.lower())
+
+
+def _latin_plain(letter: str) -> str:
+    if not ("\u00c0" <= letter <= "\u024f" or "\u1e00" <= letter <= "\u1eff"):  # Latin-1 to Extended-B, Additional
+        return letter
+    return "".join(c for c in unicodedata.normalize("NFD", letter) if not unicodedata.combining(c))
 
 
 def _with_spellings(words: list[str], spellings: Callable[[str], list[str]] | None,
@@ -292,6 +303,9 @@ class KeywordIndex:
         self._folded_state: tuple[int, int] | None = None  # the _library_state they were read in
         self._compounds: dict[str, list[str]] = {}  # _compound_vocabulary()
         self._compounds_state: tuple[int, int] | None = None  # the _library_state it was read in
+        self._articled: dict[str, set[str]] = {}  # _articled_vocabulary(), of the words in _articled_words
+        self._articled_words: set[str] = set()
+        self._articled_state: tuple[int, int] | None = None
         self._scratch_changes = 0  # rows this connection changed in its scratch tables (_library_state)
 
     def rebase(self, passages: int) -> None:
@@ -392,38 +406,57 @@ class KeywordIndex:
     def compounds(self, word: str) -> list[str]:
         """The transcripts' words holding ``word`` as a part, in lower case as the index holds them: names in camel
         case one of whose words it is ("telemetry" is said in "OpenTelemetry", "torch" in "PyTorch"), and Arabic
-        words with the conjunction or the article attached (``text.arabic_forms``: "المعالجات" is said in
-        "والمعالجات", "and the processors"). The index holds such a word whole, which the word alone never matches:
-        a query for "telemetry" found the OpenTelemetry talk by meaning only, unmarked, and said no talk says it.
-        Words of one or two letters and function words are parts of too many names to stand for them ("Py", "Of")."""
+        words with the article written onto it (``_articled_vocabulary``). The index holds such a word whole, which
+        the word alone never matches: a query for "telemetry" found the OpenTelemetry talk by meaning only,
+        unmarked, and said no talk says it. Words of one or two letters and function words are parts of too many
+        names to stand for them ("Py", "Of")."""
         written = _index_form(word)
-        holding = self._compound_vocabulary()
-        found = {name for form in (written, *arabic_forms(written)) for name in holding.get(form, ())}
+        found = set(self._compound_vocabulary().get(written, ()))
+        if _ARABIC_LETTER.search(written):
+            articled = self._articled_vocabulary()
+            found.update(articled.get(arabic_stem(written) or written, ()))
         found.discard(written)
         return sorted(found)
 
     def _compound_vocabulary(self) -> dict[str, list[str]]:
-        """The words of ``compounds`` by each part they hold, read from the vocabulary once per change of the
-        library. Only words with a capital after a small letter (GLOB is case-sensitive), or with an Arabic letter
-        (among words not in ASCII: GLOB's character class is slow), are read: a few in a hundred thousand."""
+        """``compounds`` of every word, read from the vocabulary once per change of the library. Only words with
+        a capital after a small letter are read (GLOB is case-sensitive): a few in a hundred thousand."""
         state = self._library_state()
         if self._compounds_state != state:
             try:
-                rows = self.db.execute("SELECT word FROM sound_vocabulary WHERE word GLOB '*[a-z][A-Z]*' OR "
-                                       "(length(word) < length(CAST(word AS BLOB)) AND word GLOB '*[ء-ي]*')")
-                words = {t for (w,) in rows for t in _TOKEN.findall(w)}  # as the index splits "OpenTelemetry's"
+                rows = self.db.execute("SELECT word FROM sound_vocabulary WHERE word GLOB '*[a-z][A-Z]*'").fetchall()
             except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
-                words = set()
+                rows = []
             found: dict[str, set[str]] = {}
-            for name in words:
+            for name in {t for (w,) in rows for t in _TOKEN.findall(w)}:  # as the index splits "OpenTelemetry's"
                 for part in camel_parts(name):
                     if len(part) > 2 and part.lower() not in STOP_WORDS:
                         found.setdefault(_index_form(part), set()).add(_index_form(name))
-                for form in arabic_forms(_index_form(name)):
-                    found.setdefault(form, set()).add(_index_form(name))
             self._compounds = {part: sorted(names) for part, names in found.items()}
             self._compounds_state = state
         return self._compounds
+
+    def _articled_vocabulary(self) -> dict[str, set[str]]:
+        """The Arabic talks' words with an article written onto them (``text.arabic_stem``: "المعالجات" is said in
+        "والمعالجات", "and the processors"), by their stem, read from the vocabulary once per change of the library:
+        the words an article starts (the vocabulary's key reads them in order), and only those not seen before.
+        A word no longer in the vocabulary stays, OR-ed in a search where it matches nothing."""
+        state = self._library_state()
+        if self._articled_state != state:
+            starts = " OR ".join("word GLOB ?" for _ in ARABIC_ARTICLES)
+            try:
+                rows = self.db.execute(f"SELECT word FROM sound_vocabulary WHERE language = 'ar' AND ({starts})",
+                                       [f"{article}*" for article in ARABIC_ARTICLES])
+                words = {t for (w,) in rows for t in _TOKEN.findall(w)}
+            except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
+                words = set()
+            for word in words - self._articled_words:
+                held = _index_form(word)
+                if (stem := arabic_stem(held)) is not None:
+                    self._articled.setdefault(stem, set()).add(held)
+            self._articled_words |= words
+            self._articled_state = state
+        return self._articled
 
     def slips(self, word: str) -> list[str]:
         """The English transcripts' words one typing slip from ``word`` (``SLIP_LETTERS`` letters or more, written
