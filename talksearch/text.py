@@ -70,10 +70,7 @@ def content_words(text: str) -> list[str]:
 # - single letters around slashes ("I/O"), as written and joined ("IO", as whisper writes it): "I" and "O" alone are
 #   no words to find;
 # - a word in camel case ("OpenTelemetry", "ConfigMap"), apart, and two words side by side, joined ("open telemetry":
-#   "opentelemetry", "RoCE v2": "RoCEv2"): whisper writes a product's name either way; a name of three words or
-#   more, also each two of them side by side ("TrustedUserCAKeys": "Trusted User"), words of three letters or more
-#   and no function word: whisper mishears a part of a long name ("trusted user CAKs", which the whole name apart
-#   never matched: not in the top ten, a blind set's);
+#   "opentelemetry", "RoCE v2": "RoCEv2"): whisper writes a product's name either way;
 # - a number with a unit, the unit's symbol and its name each for the other ("12 MW": "12 megawatts", "700
 #   petabytes": "700 PB" and "700PB"), as whisper writes one or the other;
 # - a number said in words, in digits as whisper writes it ("eleven minutes": "11", "sixty five thousand": "65,000"
@@ -158,11 +155,7 @@ def spelled_otherwise(text: str) -> list[str]:
                 found.append(" ".join(versioned.groups()))
     found += [spelling for m in _SLASHED_LETTERS.finditer(text) for spelling in (m[0], m[0].replace("/", ""))]
     words = TOKEN.findall(text)
-    names = [parts for word in words if (parts := camel_parts(word))]
-    found += [" ".join(parts) for parts in names]
-    found += [f"{first} {second}" for parts in names if len(parts) > 2 for first, second in zip(parts, parts[1:])
-              if min(len(first), len(second)) > 2 and first.isalpha() and second.isalpha()
-              and not {first.lower(), second.lower()} & STOP_WORDS][:_JOINED_AT_MOST]
+    found += [" ".join(parts) for word in words if (parts := camel_parts(word))]
     words = TOKEN.findall(_DECIMAL.sub(" ", text))  # joined below: "8.5 MW" is no "5MW"
     # a unit's symbol may be one letter ("700 W"); other words joined are two letters or more
     joined = [first + second for first, second in zip(words, words[1:])

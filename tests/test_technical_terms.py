@@ -25,8 +25,7 @@ SAID = {  # what each talk's captions say, one cue a sentence
             "Every job reports to OpenTelemetry and trains with PyTorch."],
     "t02": ["The machine reached 1.2 exaflops on the benchmark last June.",
             "It has just over 9,000 nodes and two networks.",
-            "Each server holds eight A100 cards drawing 700 watts each, for a 13 billion parameter model.",
-            "Logins trust the trusted user CAKs line in the daemon's config."],  # TrustedUserCAKeys, misheard
+            "Each server holds eight A100 cards drawing 700 watts each, for a 13 billion parameter model."],
 }
 COUNTED = {  # numbers as whisper writes them: most in digits, small ones in words
     "t01": ["We saw a job with 65,000 ranks where opening one file took 11 minutes.",
@@ -44,10 +43,6 @@ COUNTED = {  # numbers as whisper writes them: most in digits, small ones in wor
     ("12MW", ["12 MW", "12 megawatts"]), ("12 MW", ["12MW", "12 megawatts"]), ("700 petabytes", ["700 pb", "700pb"]),
     ("I/O patterns", ["I/O", "IO"]), ("OpenTelemetry", ["Open Telemetry"]), ("open telemetry", ["opentelemetry"]),
     ("RoCE v2", ["v 2", "Ro CE", "RoCEv2"]), ("how do I share a GPU", []), ("x86_64", []),
-    # a long name's parts misheard ("trusted user CAKs"): each two side by side, of three letters or more
-    ("TrustedUserCAKeys", ["Trusted User CA Keys", "Trusted User"]),
-    ("HashKnownHosts", ["Hash Known Hosts", "Hash Known", "Known Hosts"]),
-    ("ReqNodeNotAvail", ["Req Node Not Avail", "Req Node"]),
     # each the other way too: letters and digits typed as one term apart, joined; a version apart; a unit's name as
     # its symbol joined, and a symbol of one letter
     ("H-100", ["H100"]), ("H 100 GPUs", ["H100"]), ("A 100", ["A100"]), ("GPT-4 and Llama 3", ["GPT4", "Llama3"]),
@@ -188,15 +183,6 @@ def test_a_term_typed_apart_or_joined_finds_it_written_the_other_way(site, typed
     # among the first: its parts are searched too ("A" and "100"), and a passage saying "H-100" holds one of them
     snippets = [result["snippet"] for result in found["results"]]
     assert any(f"<mark>{said}</mark>" in snippet for snippet in snippets), (typed, snippets)
-
-
-@pytest.mark.models
-def test_a_long_name_in_camel_case_finds_two_of_its_words_said_side_by_side(site):
-    # whisper heard "TrustedUserCAKeys" as "trusted user CAKs": the whole name apart matched nothing, and the
-    # moment was not in the top ten of a blind set
-    found = site.get("/api/search", params={"q": "TrustedUserCAKeys", "limit": 3}).json()
-    assert found["words_found"] is True, found
-    assert "<mark>trusted user</mark> CAKs" in found["results"][0]["snippet"], found["results"]
 
 
 @pytest.mark.models
