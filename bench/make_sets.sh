@@ -21,13 +21,15 @@
 # stop, measured once), and bench/sets/blind13 (12 talks of a computing centre's facility and energy work: power
 # capping, cooling, outages' post-mortems; written blind in the thirty-eighth stop, measured once before the change
 # it then showed the way to), and bench/sets/blind14 (12 talks on security and identity at a research computing
-# centre: SSH certificates, MFA, federated logins, incidents; written blind in the thirty-ninth stop, measured once).
+# centre: SSH certificates, MFA, federated logins, incidents; written blind in the thirty-ninth stop, measured once)
+# and bench/sets/blind15 (12 talks on scientific workflow systems and research data pipelines, one an interview;
+# the same stop, measured once).
 #
 # usage: bash bench/make_sets.sh [OUTDIR]        (default: bench/out/sets, which git ignores)
 #        SEED=21 bash bench/make_sets.sh bench/out/sets-21    (another rendering: other pauses and noise)
 #
 # Checks the corpora with corpus_rules.py first, then synthesises each with make_talks.py into OUTDIR/tune,
-# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind14. Every talk in these corpora carries its own voice / rate / noise, so
+# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind15. Every talk in these corpora carries its own voice / rate / noise, so
 # --voices is only a fallback. Each output folder ends up a complete set like shared/eval/dev: <talk>.mp4,
 # truth.json, feed.xml and corpus.json (the intermediate <talk>.wav files are removed unless KEEP_WAV=1). Needs espeak-ng, flite, sox, ffmpeg.
 set -euo pipefail
@@ -41,12 +43,13 @@ python3 "$bench/corpus_rules.py" "$bench/sets/tune/corpus.json" "$bench/sets/hol
     "$bench/sets/blind4/corpus.json" "$bench/sets/blind5/corpus.json" "$bench/sets/blind6/corpus.json" \
     "$bench/sets/blind7/corpus.json" "$bench/sets/blind8/corpus.json" "$bench/sets/blind9/corpus.json" \
     "$bench/sets/blind10/corpus.json" "$bench/sets/blind11/corpus.json" "$bench/sets/blind12/corpus.json" \
-    "$bench/sets/blind13/corpus.json" "$bench/sets/blind14/corpus.json"
+    "$bench/sets/blind13/corpus.json" "$bench/sets/blind14/corpus.json" \
+    "$bench/sets/blind15/corpus.json"
 
 seed=${SEED:-11}  # the tune half's; the holdout's is the next one, the fresh set's the one after
 base=${SEED:-11}
 for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 \
-        blind13 blind14; do
+        blind13 blind14 blind15; do
     [ "$half" = unseen ] && seed=$((seed + 17))  # 31 by default, as it was measured
     [ "$half" = overlap ] && seed=$((seed + 9))  # 41 by default, as it was measured
     [ "$half" = blind ] && seed=$((seed + 11))  # 53 by default, as it was measured
@@ -61,6 +64,7 @@ for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 
     [ "$half" = blind12 ] && seed=$((base + 116))  # 127 by default, as it was measured
     [ "$half" = blind13 ] && seed=$((base + 120))  # 131 by default, as it was measured
     [ "$half" = blind14 ] && seed=$((base + 130))  # 141 by default, as it was measured
+    [ "$half" = blind15 ] && seed=$((base + 140))  # 151 by default, as it was measured
     echo "== $half -> $out/$half"
     python3 "$bench/make_talks.py" "$bench/sets/$half/corpus.json" "$out/$half" \
         --voices espeak-ng:en-us,flite:kal16 --seed "$seed"
