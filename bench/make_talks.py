@@ -125,8 +125,10 @@ def main() -> None:
                                 "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
                                 "-c:a", "aac", "-b:a", "64k", os.path.join(a.outdir, talk["id"] + ".mp4")],
                                check=True)
-            truth[talk["id"]] = {"title": talk["title"], "duration": round(t, 3), "voice": voice,
-                                 **({"cast": talk["cast"], "who": talk["who"]} if "cast" in talk else {}),
+            if "cast" in talk:  # a conversation: its cast's voices speak it, not the one drawn above
+                voice = ", ".join(f"{role}={cast_voice}" for role, cast_voice in talk["cast"].items())
+            truth[talk["id"]] = {"title": talk["title"], "duration": round(t, 3),
+                                 **({"cast": talk["cast"], "who": talk["who"]} if "cast" in talk else {"voice": voice}),
                                  **({"rate": int(talk["rate"])} if "rate" in talk else {}),
                                  **({"noise": noise} if noise > 0 else {}), "sentences": spans}
             date = datetime.fromisoformat(talk.get("date", "2024-11-18")).replace(tzinfo=timezone.utc)

@@ -104,3 +104,20 @@ def test_a_corpus_that_cannot_be_spoken_or_judged_as_meant_is_refused(tmp_path):
     assert_refused(bench("make_talks.py", "corpus.json", "out", cwd=tmp_path),
                    "corpus.json: x1: duplicate talk id (2 talks) (and 2 more: bench/corpus_rules.py names them)")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_conversations_truth_names_its_cast_not_a_voice_nobody_speaks_in(tmp_path):
+    """make_talks.py wrote a drawn voice ("flite:slt") for a talk its cast speaks (a blind set's interview)."""
+    import json
+
+    corpus = tmp_path / "corpus.json"
+    corpus.write_text(json.dumps({"queries": [], "talks": [
+        {"id": "c1", "title": "An interview", "sentences": ["Hello there.", "Hi back."],
+         "cast": {"H": "flite:awb", "G": "flite:kal16"}, "who": ["H", "G"]},
+        {"id": "c2", "title": "A talk", "sentences": ["One voice."], "voice": "flite:slt"}]}))
+    made = bench("make_talks.py", str(corpus), str(tmp_path / "set"), "--no-video", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    truth = json.loads((tmp_path / "set" / "truth.json").read_text())
+    assert "voice" not in truth["c1"] and truth["c1"]["cast"] == {"H": "flite:awb", "G": "flite:kal16"}
+    assert truth["c2"]["voice"] == "flite:slt"
+    assert "c1:" in made.stdout and "H=flite:awb, G=flite:kal16" in made.stdout
