@@ -135,7 +135,9 @@ class SearchResponse(BaseModel):
         "The query as it was searched, when a word of it that no talk says (nor a word the embedding model knows "
         "whole) is one typing slip from a word the transcripts say, and was searched as that word: \"citaton\" as "
         "\"citation\" (a letter left out, added or changed, or two swapped; words of 6 letters or more, or of 5 "
-        "where one transcript word alone is a slip from it; outside quotes). null: searched as typed."))
+        "where one transcript word alone is a slip from it; outside quotes); or when two words typed apart "
+        "(\"RO-Crate\") are written as one word in the transcripts and never apart (\"ROCrate\"), and were "
+        "searched as one. null: searched as typed."))
 
 
 class RelatedResponse(BaseModel):

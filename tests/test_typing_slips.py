@@ -49,6 +49,25 @@ def test_a_word_of_five_letters_is_mended_only_to_the_one_word_a_transcript_says
     assert index.slips("falied") == ["failed"]  # six letters: the most said, as before
 
 
+@pytest.mark.unit
+def test_two_words_are_written_as_one_where_no_passage_holds_them_apart():
+    import sqlite3
+
+    from talksearch.library.keyword_index import KeywordIndex
+    from talksearch.library.migrations import SCHEMA
+
+    texts = ["We pack results as ROCrate folders.", "Traces go to OpenTelemetry.",
+             "The Open Telemetry collector runs beside it.", "A crate of parts."]
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    db.executemany("INSERT INTO passages(id, talk_id, kind, start_time, end_time, text, embedding) "
+                   "VALUES (?, 't', 'sentence', 0, 1, ?, x'')", list(enumerate(texts, 1)))
+    index = KeywordIndex(db)
+    assert index.written_as_one("RO", "Crate") and index.written_as_one("ro", "crate")
+    assert not index.written_as_one("open", "telemetry")  # said apart too: searched as typed, both ways found
+    assert not index.written_as_one("crate", "parts")  # said as one nowhere
+
+
 def _search(api, q: str) -> dict:
     answer = api.get("/api/search", params={"q": q, "limit": 3})
     assert answer.status_code == 200, answer.text

@@ -464,6 +464,17 @@ class KeywordIndex:
             self._articled_state = state
         return self._articled
 
+    def written_as_one(self, first: str, second: str) -> bool:
+        """Whether some passage holds two words written as one ("ROCrate", "OpenTelemetry") and none holds them
+        apart, side by side ("RO-Crate", "Open Telemetry"): the transcripts' spelling of a term typed apart. Words
+        as the index holds them (stemmed, in any case), not their other spellings and compounds (``contains``):
+        "Crate" is a part of "ROCrate", which is not "RO Crate" said."""
+        def held(term: str) -> bool:
+            found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (quoted(term),))
+            return found.fetchone() is not None
+
+        return held(first + second) and not held(f"{first} {second}")
+
     def slips(self, word: str) -> list[str]:
         """The English transcripts' words one typing slip from ``word`` (``SLIP_LETTERS`` letters or more, written
         in letters alone; ``_one_slip``), in lower case, the most said first; none for a word a passage holds, nor

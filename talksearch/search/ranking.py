@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from talksearch.library import Library, PassageHit, SearchScope, token_codes
-from talksearch.library.keyword_index import quoted_phrases
+from talksearch.library.keyword_index import UNSPACED, quoted_phrases
 from talksearch.pronunciation import phonemes, sound_distances, voice, word_phonemes
 from talksearch.settings import Settings, default
-from talksearch.text import STOP_WORDS, content_words, fold, tokens
+from talksearch.text import STOP_WORDS, TOKEN, content_words, fold, tokens
 
 _QUOTED = re.compile(r'"[^"]*"')
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)  # a word worth sound-matching: 4+ letters
@@ -186,6 +186,49 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
         if not library.contains_word(word):
             unknown.append(word)
     return unknown
+
+
+def mended_query(library: Library, text: str, common_words: Collection[str] = ()) -> str | None:
+    """``text`` as it is searched when the transcripts write some of its words otherwise: two words typed apart
+    that they write as one, joined (``joins_mended``), then typing slips mended (``slips_mended``); None when
+    searched as typed."""
+    joined = joins_mended(library, text)
+    return slips_mended(library, joined or text, common_words) or joined
+
+
+# Pairs of words side by side a query's joins are looked up for, at most (two lookups each): a name is a word or two
+# of a short query, and a 500-character query would look up a hundred pairs.
+JOINS_AT_MOST = 8
+
+
+def joins_mended(library: Library, text: str) -> str | None:
+    """``text`` with each two words typed apart, with a hyphen or a space between them ("RO-Crate", "open
+    telemetry"), that the transcripts write as one word and never apart (``Library.written_as_one``: "ROCrate")
+    written as one; None when it has none. Keyword search ORs such a joined spelling anyway
+    (``text.spelled_otherwise``), but the dense ranking and the word-by-word rescoring read the words as typed:
+    blind15's "RO-Crate" was found, and ranked 8th, under passages the pieces "RO" and "Crate" resembled in meaning
+    ("rocrate" typed: first). Words of letters alone (letters and digits have their own spellings), two or more,
+    no function words ("set up" is no "setup" typed), outside "quoted phrases", which match as typed."""
+    quotes = [m.span() for m in _QUOTED.finditer(text)]
+    words = [m for m in TOKEN.finditer(text) if not any(start <= m.start() < end for start, end in quotes)]
+    joins: list[tuple[int, int, str]] = []
+    looked_up, i = 0, 0
+    while i + 1 < len(words) and looked_up < JOINS_AT_MOST:
+        first, second = words[i], words[i + 1]
+        if text[first.end():second.start()] in ("-", " ") and _joinable(first[0]) and _joinable(second[0]):
+            looked_up += 1
+            if library.written_as_one(first[0], second[0]):
+                joins.append((first.start(), second.end(), first[0] + second[0]))
+                i += 2
+                continue
+        i += 1
+    for start, end, joined in reversed(joins):
+        text = text[:start] + joined + text[end:]
+    return text if joins else None
+
+
+def _joinable(word: str) -> bool:
+    return word.isalpha() and len(word) > 1 and word.lower() not in STOP_WORDS and not UNSPACED.search(word)
 
 
 def slips_mended(library: Library, text: str, common_words: Collection[str] = ()) -> str | None:

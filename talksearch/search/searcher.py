@@ -26,7 +26,7 @@ from talksearch.media_types import media_type, recording_path
 from talksearch.models import ModelError
 from talksearch.schemas import (SEARCH_OFFSET_MAX, Moment, RelatedResponse, SameMoment, SearchResponse, SearchResult,
                                 TalkSummary)
-from talksearch.search.ranking import Ranked, RankingOptions, named_talks, rank, slips_mended, talks_in_reach
+from talksearch.search.ranking import Ranked, RankingOptions, mended_query, named_talks, rank, talks_in_reach
 from talksearch.search.repeats import without_repeats
 from talksearch.search.snippets import snippets
 from talksearch.settings import Settings
@@ -459,8 +459,9 @@ class Searcher:
             cached = self.cache.get(key)  # looked up after the reader's refresh: dropped if the library changed
             if cached is None:
                 allowed = library.talk_ids(filters) if filters else None
-                # a typing slip no talk says, searched as the transcripts' word it is one slip from (said below)
-                mended = slips_mended(library, text, self.embedder.common_words)
+                # a typing slip no talk says, searched as the transcripts' word it is one slip from, and two words
+                # typed apart that they write as one, joined (said below)
+                mended = mended_query(library, text, self.embedder.common_words)
                 if mended is not None:
                     vector = self.embedder.query(mended)
                 searched = typed = mended or text
