@@ -262,6 +262,41 @@ def test_of_sentences_matching_alike_a_moment_starts_at_the_later(tmp_path):
         library.close()
 
 
+def test_a_moment_matching_a_question_asked_starts_at_its_answer(tmp_path):
+    """In an interview or a Q&A, a query's words match the question asked better than the answer after it (blind15:
+    "when is it safe to delete movies from the microscope computer?" landed 4.5 s early, on the host's question).
+    A moment whose best sentence is a question starts at the sentence after it, found in the same window or after
+    a question standing alone; not at a question after a question, and not with the rule off."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.search.ranking import RankingOptions, snap
+
+    talk = _said("The Data Path", "Nora Quinn", [
+        "Welcome back to the podcast.", "And when does the data get deleted from the acquisition computer?",
+        "Only after the checksum on the cluster matches the one we took at the microscope.",
+        "Are there exceptions to that rule?", "What happens when a transfer fails halfway?",
+        "Then nothing is deleted and the transfer starts again."])
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", [talk], embedder, quality.talksearch_cut(PassageOptions()))
+    try:
+        passages = library.passages_within(library.talks()[0].id, 0, 600)
+        asked, answer, exceptions = (next(p for p in passages if p.kind == "sentence" and p.text.startswith(start))
+                                     for start in ("And when", "Only after", "Are there"))
+        window = next(p for p in passages if p.kind == "window" and p.start == asked.start)
+        text = "when is it safe to delete movies from the microscope computer?"
+        vector = embedder.query(text)
+        # the question is the better match, and was where the moment started
+        assert snap(library, window, text, vector, RankingOptions(snap_answer_margin=0)).start == asked.start
+        for hit in (window, asked):  # the window holding both, and the question's own sentence alone
+            moved = snap(library, hit, text, vector, RankingOptions())
+            assert (moved.start, moved.kind) == (answer.start, hit.kind), (hit.kind, moved.text)
+        # a question followed by another question stays: the next is no answer
+        text = "are there exceptions to the rule"
+        assert snap(library, exceptions, text, embedder.query(text), RankingOptions()).start == exceptions.start
+    finally:
+        library.close()
+
+
 def test_a_query_naming_a_talks_speaker_or_event_found_words_and_its_year_names_that_years_event(tmp_path):
     """A hunt: "Klaus Weber" put his talk first, by his name (which no transcript says), and every page said "No
     talk searched says “Klaus Weber”: these are the closest in meaning or sound". And "Datacenter Summit 2024"

@@ -101,6 +101,13 @@ class RankingOptions:
     # higher still wins: blind6's "why does the KV cache take so much memory" lands 4.8 s early, on "...specifically
     # the key value cache".
     snap_tie_margin: float = 0.02
+    # ... and where the best is a question and the sentence after it is none, that sentence when it scores within
+    # this of the best: the answer, which the query's words match less well than the question asked (blind15's
+    # interview: "when does the data get deleted from the acquisition computer?", 4.5 s before "only after the
+    # checksum matches..."). On nine seen sets (442 queries; blind9 and blind10 made of Q&A and interviews) 0.3 moved
+    # 5 results onto their moment and 1 (in effect: always) 6, R@1 0.638 → 0.643, onTime@5 0.855 → 0.860, and lost
+    # none (docs/benchmarks.md). 0: never.
+    snap_answer_margin: float = 1.0
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
     quote_min_words: int = 4
@@ -475,6 +482,15 @@ def _shared_words(text: str, passage: str, letters: int = 0) -> float:
     return len(wanted & have) / len(wanted) if wanted else 0.0
 
 
+_ANSWER_WITHIN = 60.0  # seconds after a question its answer starts within, at most (a pause, another speaker)
+_QUESTION_MARKS = ("?", "？", "؟")
+
+
+def asks(sentence: str) -> bool:
+    """Whether a transcript's sentence is a question (whisper writes the question mark)."""
+    return sentence.rstrip().rstrip("\"'”’»)").endswith(_QUESTION_MARKS)
+
+
 def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: RankingOptions,
          multilingual_part: slice | None = None) -> PassageHit:
     """The passage that starts at the sentence of ``hit`` matching the query best (``hit`` when that is its first).
@@ -486,6 +502,11 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
     A caller whose query is itself a passage (related moments) should not snap: all its sentences match alike.
     """
     sentences = library.passages_within(hit.talk_id, hit.start, hit.end, kind="sentence")
+    if o.snap_answer_margin and sentences and asks(sentences[-1].text):
+        # the sentence after a question the passage ends on, its answer mostly (an interview's, a talk's Q&A)
+        last = sentences[-1]
+        sentences += [s for s in library.passages_within(hit.talk_id, last.start, last.end + _ANSWER_WITHIN,
+                                                         kind="sentence") if s.start > last.start][:1]
     if len(sentences) < 2:
         return hit
     if quoted_phrases(text):
@@ -500,7 +521,12 @@ def snap(library: Library, hit: PassageHit, text: str, vector: np.ndarray, o: Ra
     scores = [c + o.snap_keyword_weight * _shared_words(text, s.text, o.snap_word_letters)
               for c, s in zip(cosine, sentences)]
     top = max(scores)
-    best = sentences[max(i for i, score in enumerate(scores) if score >= top - o.snap_tie_margin)]
+    chosen = max(i for i, score in enumerate(scores) if score >= top - o.snap_tie_margin)
+    answer = chosen + 1
+    if (o.snap_answer_margin and asks(sentences[chosen].text) and answer < len(sentences)
+            and not asks(sentences[answer].text) and scores[answer] >= top - o.snap_answer_margin):
+        chosen = answer
+    best = sentences[chosen]
     if best.start <= hit.start:
         return hit
     starting = [p for p in library.passages_within(hit.talk_id, best.start, hit.end + 600, kind=hit.kind)
