@@ -266,22 +266,26 @@ def test_a_moment_matching_a_question_asked_starts_at_its_answer(tmp_path):
     """In an interview or a Q&A, a query's words match the question asked better than the answer after it (blind15:
     "when is it safe to delete movies from the microscope computer?" landed 4.5 s early, on the host's question).
     A moment whose best sentence is a question starts at the sentence after it, found in the same window or after
-    a question standing alone; not at a question after a question, and not with the rule off."""
+    a question standing alone, where that sentence scores nearly as well; not at a question after a question, nor
+    at a sentence that says nothing of it, and not with the rule off."""
     from talksearch.embedding import Embedder
     from talksearch.indexer.passages import PassageOptions
     from talksearch.search.ranking import RankingOptions, snap
+    from talksearch.settings import Settings
 
     talk = _said("The Data Path", "Nora Quinn", [
         "Welcome back to the podcast.", "And when does the data get deleted from the acquisition computer?",
         "Only after the checksum on the cluster matches the one we took at the microscope.",
         "Are there exceptions to that rule?", "What happens when a transfer fails halfway?",
-        "Then nothing is deleted and the transfer starts again."])
-    embedder = Embedder("all-MiniLM-L6-v2")
+        "Then nothing is deleted and the transfer starts again.",
+        "Is the scheduler fast enough for thousands of small jobs?",
+        "Before we go on, let me thank our sponsors for the coffee."])
+    embedder = Embedder.from_settings(Settings())  # the service's: how near an answer scores depends on the models
     library = quality.build_library(tmp_path / "library", [talk], embedder, quality.talksearch_cut(PassageOptions()))
     try:
         passages = library.passages_within(library.talks()[0].id, 0, 600)
-        asked, answer, exceptions = (next(p for p in passages if p.kind == "sentence" and p.text.startswith(start))
-                                     for start in ("And when", "Only after", "Are there"))
+        asked, answer, exceptions, fast = (next(p for p in passages if p.kind == "sentence" and p.text.startswith(start))
+                                           for start in ("And when", "Only after", "Are there", "Is the scheduler"))
         window = next(p for p in passages if p.kind == "window" and p.start == asked.start)
         text = "when is it safe to delete movies from the microscope computer?"
         vector = embedder.query(text)
@@ -293,6 +297,10 @@ def test_a_moment_matching_a_question_asked_starts_at_its_answer(tmp_path):
         # a question followed by another question stays: the next is no answer
         text = "are there exceptions to the rule"
         assert snap(library, exceptions, text, embedder.query(text), RankingOptions()).start == exceptions.start
+        # ... and so does one followed by a sentence that says nothing of it (a reviewer's hunt: always taking the
+        # sentence after landed "is that fair to large jobs" on the sponsors' thanks)
+        text = "is that fair to large jobs"
+        assert snap(library, fast, text, embedder.query(text), RankingOptions()).start == fast.start
     finally:
         library.close()
 

@@ -199,7 +199,8 @@ def test_a_word_of_a_name_in_camel_case_finds_the_name(site, typed, said):
 
 @pytest.mark.models
 @pytest.mark.parametrize("typed, searched", [("Open-Telemetry", "OpenTelemetry"),
-                                             ("open telemetry jobs", "opentelemetry jobs"), ("Py Torch", "PyTorch")])
+                                             ("open telemetry jobs", "opentelemetry jobs"), ("Py Torch", "PyTorch"),
+                                             ("Open-Tele-Metry", "OpenTeleMetry"), ("py\ttorch", "pytorch")])
 def test_a_name_typed_apart_is_searched_as_the_transcripts_write_it(site, typed, searched):
     # keyword search found it either way (the joined spelling is OR-ed), but the dense ranking and the rescoring
     # read the pieces: blind15's "RO-Crate" came 8th under passages the pieces resembled, against "ROCrate" said
@@ -207,6 +208,21 @@ def test_a_name_typed_apart_is_searched_as_the_transcripts_write_it(site, typed,
     assert found["corrected_query"] == searched, found
     assert found["words_found"] is True
     assert found["results"][0]["snippet"].count("<mark>") >= 1 and found["results"][0]["start"] == 15.0, found
-    # a "quoted phrase" is matched as typed, and two words the captions never write as one are searched as typed
-    for kept in ('"open telemetry"', "biggest problem", "trains with", "reports to"):
+    # two words the captions never write as one are searched as typed
+    for kept in ("biggest problem", "trains with", "reports to", "Open-Tele metry"):
         assert site.get("/api/search", params={"q": kept, "limit": 3}).json()["corrected_query"] is None, kept
+    # a quote no moment holds word for word is searched unquoted, as its words typed so are: joined
+    dropped = site.get("/api/search", params={"q": '"Open-Telemetry"', "limit": 3}).json()
+    assert (dropped["quotes_dropped"], dropped["corrected_query"]) == (True, "OpenTelemetry"), dropped
+    assert dropped["results"][0]["start"] == 15.0, dropped["results"][0]
+
+
+@pytest.mark.models
+def test_words_typed_apart_are_joined_only_as_the_talks_searched_write_them(site):
+    # a filter to a talk that never says the name: its words are searched as typed, and found as typed ("torch"
+    # is no word of t02's, "Py" none either: nothing joined, nothing claimed)
+    talks = {t["title"]: t["id"] for t in site.get("/api/talks").json()["talks"]}
+    within = site.get("/api/search", params={"q": "Py Torch", "talk": talks["Talk t02"], "limit": 3}).json()
+    assert within["corrected_query"] is None, within
+    everywhere = site.get("/api/search", params={"q": "Py Torch", "talk": talks["Talk t01"], "limit": 3}).json()
+    assert everywhere["corrected_query"] == "PyTorch", everywhere

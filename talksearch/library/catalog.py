@@ -1005,8 +1005,8 @@ class Library(VectorSync):
     def slips(self, word: str) -> list[str]:
         return self.keywords.slips(word)
 
-    def written_as_one(self, first: str, second: str) -> bool:
-        return self.keywords.written_as_one(first, second)
+    def written_as_one(self, pieces: Sequence[str], talks: Collection[str] | None = None) -> bool:
+        return self.keywords.written_as_one(pieces, talks)
 
     def talks_saying(self, word: str) -> set[str]:
         return self.keywords.talks_saying(word)

@@ -7,10 +7,11 @@ so FTS5 operators typed in a query are never interpreted.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from talksearch.library.migrations import TRIGRAM_INDEXES, UNSPACED_RANGES, filling
@@ -464,16 +465,20 @@ class KeywordIndex:
             self._articled_state = state
         return self._articled
 
-    def written_as_one(self, first: str, second: str) -> bool:
-        """Whether some passage holds two words written as one ("ROCrate", "OpenTelemetry") and none holds them
-        apart, side by side ("RO-Crate", "Open Telemetry"): the transcripts' spelling of a term typed apart. Words
-        as the index holds them (stemmed, in any case), not their other spellings and compounds (``contains``):
-        "Crate" is a part of "ROCrate", which is not "RO Crate" said."""
+    def written_as_one(self, pieces: Sequence[str], talks: Collection[str] | None = None) -> bool:
+        """Whether some passage (of ``talks``, when given) holds the pieces written as one word ("ROCrate",
+        "OpenTelemetry") and none holds them apart, side by side ("RO-Crate", "Open Telemetry"): the transcripts'
+        spelling of a term typed apart. Words as the index holds them (stemmed, in any case), not their other
+        spellings and compounds (``contains``): "Crate" is a part of "ROCrate", which is not "RO Crate" said."""
+        within = ("AND +rowid IN (SELECT id FROM passages WHERE talk_id IN (SELECT value FROM json_each(?)))"
+                  if talks is not None else "")
+
         def held(term: str) -> bool:
-            found = self.db.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (quoted(term),))
+            found = self.db.execute(f"SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? {within} LIMIT 1",
+                                    (quoted(term), *([json.dumps(sorted(talks))] if talks is not None else [])))
             return found.fetchone() is not None
 
-        return held(first + second) and not held(f"{first} {second}")
+        return held("".join(pieces)) and not held(" ".join(pieces))
 
     def slips(self, word: str) -> list[str]:
         """The English transcripts' words one typing slip from ``word`` (``SLIP_LETTERS`` letters or more, written

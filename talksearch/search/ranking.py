@@ -105,9 +105,10 @@ class RankingOptions:
     # this of the best: the answer, which the query's words match less well than the question asked (blind15's
     # interview: "when does the data get deleted from the acquisition computer?", 4.5 s before "only after the
     # checksum matches..."). On nine seen sets (442 queries; blind9 and blind10 made of Q&A and interviews) 0.3 moved
-    # 5 results onto their moment and 1 (in effect: always) 6, R@1 0.638 → 0.643, onTime@5 0.855 → 0.860, and lost
-    # none (docs/benchmarks.md). 0: never.
-    snap_answer_margin: float = 1.0
+    # 5 results onto their moment (R@1 0.638 → 0.640, onTime@5 0.855 → 0.860) and lost none; 1 (in effect: always)
+    # moved 6, but a reviewer's hunt then showed it landing on "let me thank our sponsors for the coffee" after a
+    # question the query matched loosely (docs/benchmarks.md). 0: never.
+    snap_answer_margin: float = 0.3
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
     quote_min_words: int = 4
@@ -195,40 +196,54 @@ def unknown_words(library: Library, text: str, common_words: Collection[str] = (
     return unknown
 
 
-def mended_query(library: Library, text: str, common_words: Collection[str] = ()) -> str | None:
-    """``text`` as it is searched when the transcripts write some of its words otherwise: two words typed apart
-    that they write as one, joined (``joins_mended``), then typing slips mended (``slips_mended``); None when
-    searched as typed."""
-    joined = joins_mended(library, text)
+def mended_query(library: Library, text: str, common_words: Collection[str] = (),
+                 talks: Collection[str] | None = None) -> str | None:
+    """``text`` as it is searched when the transcripts (of ``talks``, when given) write some of its words otherwise:
+    words typed apart that they write as one, joined (``joins_mended``), then typing slips mended
+    (``slips_mended``); None when searched as typed."""
+    joined = joins_mended(library, text, talks)
     return slips_mended(library, joined or text, common_words) or joined
 
 
-# Pairs of words side by side a query's joins are looked up for, at most (two lookups each): a name is a word or two
-# of a short query, and a 500-character query would look up a hundred pairs.
+# Terms typed apart a query's joins are looked up for, at most (two lookups each): a name is a word or two of a
+# short query, and a 500-character query would look up a hundred pairs.
 JOINS_AT_MOST = 8
+_HYPHEN = re.compile("[-\u2010\u2011\u2013]")  # between the pieces of one term: "RO-Crate", "Open-Tele-Metry"
+_SPACES = re.compile("[ \t]+")  # ... or between two words: "open telemetry"
 
 
-def joins_mended(library: Library, text: str) -> str | None:
-    """``text`` with each two words typed apart, with a hyphen or a space between them ("RO-Crate", "open
-    telemetry"), that the transcripts write as one word and never apart (``Library.written_as_one``: "ROCrate")
-    written as one; None when it has none. Keyword search ORs such a joined spelling anyway
-    (``text.spelled_otherwise``), but the dense ranking and the word-by-word rescoring read the words as typed:
-    blind15's "RO-Crate" was found, and ranked 8th, under passages the pieces "RO" and "Crate" resembled in meaning
-    ("rocrate" typed: first). Words of letters alone (letters and digits have their own spellings), two or more,
-    no function words ("set up" is no "setup" typed), outside "quoted phrases", which match as typed."""
+def joins_mended(library: Library, text: str, talks: Collection[str] | None = None) -> str | None:
+    """``text`` with each term typed apart, its pieces joined by hyphens ("RO-Crate", "Open-Tele-Metry") or two
+    words apart ("open telemetry"), that the transcripts (of ``talks``, when given) write as one word and never
+    apart (``Library.written_as_one``: "ROCrate") written as one; None when it has none. Keyword search ORs such a
+    joined spelling anyway (``text.spelled_otherwise``), but the dense ranking and the word-by-word rescoring read
+    the words as typed: blind15's "RO-Crate" was found, and ranked 8th, under passages the pieces "RO" and "Crate"
+    resembled in meaning ("rocrate" typed: first). Hyphenated pieces are one term, joined whole or not at all.
+    Words of letters alone (letters and digits have their own spellings), two or more, no function words ("set
+    up" is no "setup" typed), outside "quoted phrases", which match as typed."""
     quotes = [m.span() for m in _QUOTED.finditer(text)]
     words = [m for m in TOKEN.finditer(text) if not any(start <= m.start() < end for start, end in quotes)]
+
+    def apart(first: re.Match, second: re.Match, gap: re.Pattern) -> bool:
+        return bool(gap.fullmatch(text[first.end():second.start()]))
+
     joins: list[tuple[int, int, str]] = []
     looked_up, i = 0, 0
     while i + 1 < len(words) and looked_up < JOINS_AT_MOST:
-        first, second = words[i], words[i + 1]
-        if text[first.end():second.start()] in ("-", " ") and _joinable(first[0]) and _joinable(second[0]):
+        term = [words[i]]
+        while i + len(term) < len(words) and apart(term[-1], words[i + len(term)], _HYPHEN):
+            term.append(words[i + len(term)])
+        hyphenated = len(term) > 1
+        if not hyphenated and apart(words[i], words[i + 1], _SPACES):
+            term.append(words[i + 1])
+        pieces = [m[0] for m in term]
+        if len(pieces) > 1 and all(map(_joinable, pieces)):
             looked_up += 1
-            if library.written_as_one(first[0], second[0]):
-                joins.append((first.start(), second.end(), first[0] + second[0]))
-                i += 2
+            if library.written_as_one(pieces, talks):
+                joins.append((term[0].start(), term[-1].end(), "".join(pieces)))
+                i += len(term)
                 continue
-        i += 1
+        i += len(term) if hyphenated else 1
     for start, end, joined in reversed(joins):
         text = text[:start] + joined + text[end:]
     return text if joins else None

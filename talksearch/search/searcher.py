@@ -461,7 +461,7 @@ class Searcher:
                 allowed = library.talk_ids(filters) if filters else None
                 # a typing slip no talk says, searched as the transcripts' word it is one slip from, and two words
                 # typed apart that they write as one, joined (said below)
-                mended = mended_query(library, text, self.embedder.common_words)
+                mended = mended_query(library, text, self.embedder.common_words, allowed)
                 if mended is not None:
                     vector = self.embedder.query(mended)
                 searched = typed = mended or text
@@ -475,7 +475,9 @@ class Searcher:
                 else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
                     hits, repeats = self._rank_once_each(library, typed, vector, wanted, allowed, group)
                     if not hits and drop_quotes and quoted_phrases(typed):
-                        searched, (hits, repeats) = self._rank_unquoted(library, typed, wanted, allowed, group)
+                        searched, unquoted_mended, (hits, repeats) = self._rank_unquoted(library, typed, wanted,
+                                                                                         allowed, group)
+                        mended = unquoted_mended or mended
                 # asked only when there are results: to an empty page it adds nothing. A query naming a talk's
                 # speaker or event ("Klaus Weber") found it by those words, though its transcript never says them.
                 words_found = (not hits or says_a_word(library, searched, allowed)
@@ -514,14 +516,17 @@ class Searcher:
             limit *= 2
 
     def _rank_unquoted(self, library: Library, text: str, wanted: int, allowed, group: Group
-                       ) -> tuple[str, tuple[Ranked, dict[int, list[PassageHit]]]]:
-        """``text`` with its quotation marks dropped, and its hits: what a search engine answers when no moment
+                       ) -> tuple[str, str | None, tuple[Ranked, dict[int, list[PassageHit]]]]:
+        """``text`` with its quotation marks dropped, as it is searched (mended as the words typed unquoted are:
+        ``mended_query``, the second value where it was), and its hits: what a search engine answers when no moment
         holds a query's "quoted phrases" word for word (a transcript's "gangs casualing" for "gang scheduling"),
         rather than a blank page. Decided on the exact search having no hit at all, never on a page's: every page
         of a query is searched the same way."""
         plain = " ".join(text.replace('"', " ").split())
-        vector = self.embedder.query(plain)  # the same words' own vector: the same answer as typing them unquoted
-        return plain, self._rank_once_each(library, plain, vector, wanted, allowed, group)
+        mended = mended_query(library, plain, self.embedder.common_words, allowed)
+        searched = mended or plain
+        vector = self.embedder.query(searched)  # the same words' own vector: the same answer as typing them unquoted
+        return searched, mended, self._rank_once_each(library, searched, vector, wanted, allowed, group)
 
     def _as_served(self, results: list[SearchResult]) -> list[SearchResult]:
         """``results`` as the service shows them (``served_summary``), with their local recordings' links as they
