@@ -9,6 +9,7 @@ sentence is a passage too (two granularities), and passages are embedded with th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from talksearch.library import Passage, Segment, chapter_at, chapter_index, with_translation
@@ -51,6 +52,19 @@ class PassageOptions:
         if not self.context:
             return frozenset()
         return frozenset({"title", "chapters"} if self.context == "chapter" else {"title"})
+
+
+def passages_changed_by(changed: Sequence[str], sentences: Sequence[Segment], chapters_before: list[dict] | None,
+                        chapters_after: list[dict] | None, options: PassageOptions) -> list[str]:
+    """Of a talk's ``changed`` details (in that order), those its passages are to be made again for: one they are
+    embedded after (``PassageOptions.embedded_details``: its title), and its chapters where they cut its
+    ``sentences`` otherwise (a window never runs past a chapter's start: ``make_passages``). New chapters that
+    move no cut change no passage: embedding them again would be new vectors and ids for the same text."""
+    embedded = options.embedded_details()
+    recut = "chapters" in changed and "chapters" not in embedded and (
+        make_passages(list(sentences), options, chapters_before) != make_passages(list(sentences), options,
+                                                                                 chapters_after))
+    return [key for key in changed if key in embedded or (key == "chapters" and recut)]
 
 
 def split_sentences(segments: list[Segment], options: PassageOptions | None = None) -> list[Segment]:

@@ -25,11 +25,12 @@ from talksearch.indexer.chapters import _unstated_chapters
 from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.fetching import (InLibrary, Known, Moved, Outcome, discard, fetch_once, list_candidates,
                                          removed_from, talk_failed)
-from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor
+from talksearch.indexer.passages import PassageOptions, passages_changed_by
+from talksearch.indexer.processor import Processed, TalkFailed, TalkProcessor, embedded_passages
 from talksearch.indexer.ray_engine import check_reachable, process_on_ray, require_ray
 from talksearch.indexer.source_identity import elsewhere
 from talksearch.indexer.sources import Candidate, Fetched, Sources
-from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts
+from talksearch.library import DOWNLOADS, MEDIA, Library, missing_parts, record_time
 from talksearch.embedding import WITH_OTHER_LANGUAGES, reads_only_english, recorded_name
 from talksearch.settings import Settings
 from talksearch.storage import storage_kind
@@ -321,22 +322,35 @@ class IndexRun:
         if (listed := details.pop("url", None)) and elsewhere(listed, stored.url, stored.media_url):
             # a feed item's enclosure moved (its old URL may be gone): the talk follows it, its transcript kept
             details.update(url=listed, media_url=listed)
-        changed = self.library.update_talk_details(stored.id, details)
+        changed = self.library.changed_details(stored.id, details)
         title = known.details["title"] if "title" in changed else stored.title
         label = known.label if known.named_by_path else title
         if not changed:
             return Outcome("skipped", label, known.detail, talk_id=stored.id)
         detail = f"details changed ({', '.join(changed)}); transcript kept"
-        if "title" in changed:
-            # Window passages were embedded after the talk's title (indexer.passages.embedding_texts), and keep those
-            # vectors: embedding them again needs the embedding model in the writer (the Ray engine's loads none),
-            # and new passage ids (an id names one vector for good: readers' indexes rely on it). --reindex does it;
-            # over the API, which passes no flags, the talk removed, its removal forgotten and indexed again
-            detail += " (its passages stay embedded with the earlier title: " + (
-                f"to embed the new one, remove the talk (`DELETE {self.api}/api/talks/{stored.id}`), forget its "
-                f"removal (`DELETE {self.api}/api/removals/{stored.id}`) and index this source again)"
-                if self.api is not None
-                else "--reindex embeds the new one)")
+        options = PassageOptions()  # as TalkProcessor cuts and embeds a talk
+        sentences = self.library.segments(stored.id) if {"title", "chapters"} & set(changed) else []
+        remade = passages_changed_by(changed, sentences, stored.chapters, details.get("chapters"), options)
+        if remade and self.processor is not None:
+            # Its passages are cut at its chapters' starts and embedded after its title: made again from its stored
+            # sentences (new passage ids: an id names one vector for good, readers' indexes rely on it), stored with
+            # the details in one transaction, as --reindex stores a talk: a run stopped between the two would leave
+            # the earlier title's vectors.
+            talk = replace(stored, **details, details_changed_at=record_time())
+            passages, embeddings, token_vectors = embedded_passages(self.processor.embedder, talk, sentences, options)
+            self.library.add_talk(talk, sentences, passages, embeddings, replace=True, token_vectors=token_vectors)
+            self._stored = True
+            detail += f"; its {len(passages)} passages made again after its new {' and '.join(remade)}"
+        else:
+            self.library.update_talk_details(stored.id, details)
+            if remade:
+                # The Ray engine's writer loads no embedding model: --reindex (or, over the API, which passes no
+                # flags, the talk removed, its removal forgotten and indexed again) makes them
+                detail += f" (its passages stay made after the earlier {' and '.join(remade)}: " + (
+                    f"to make them again, remove the talk (`DELETE {self.api}/api/talks/{stored.id}`), forget its "
+                    f"removal (`DELETE {self.api}/api/removals/{stored.id}`) and index this source again)"
+                    if self.api is not None
+                    else "--reindex makes them again)")
         return Outcome("updated", label, detail, talk_id=stored.id)
 
     def _place(self, known: Known) -> Outcome:

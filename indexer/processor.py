@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -73,6 +73,16 @@ class Processed:
     replaces: str | None = None  # the talk whose replaced recording this is (``Fetched.replaces``)
     language_note: str | None = None  # that whisper heard another language than its feed's channel states (or none)
     resumed_seconds: float = 0.0  # of ``audio_seconds``, what an interrupted run had transcribed (ChunkLog)
+
+
+def embedded_passages(embedder: Embedder, talk: Talk, sentences: Sequence[Segment],
+                      options: PassageOptions) -> tuple[list[Passage], np.ndarray, list[np.ndarray]]:
+    """A transcript's passages as ``TalkProcessor.process`` makes them (cut at the talk's chapters, embedded after
+    its title), with their embeddings and their meaningful words' vectors, at once: for a talk made again from its
+    stored sentences (its title or chapters changed: ``IndexRun``; another embedding model: ``Reembedding``)."""
+    passages = make_passages(list(sentences), options, talk.chapters)
+    embeddings, tokens = embedder.passages_with_tokens(embedding_texts(passages, asdict(talk), options))
+    return passages, embeddings, [t.meaningful() for t in tokens]
 
 
 def worker_layout(settings: Settings) -> tuple[int, int]:

@@ -20,13 +20,14 @@ import os
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from talksearch.embedding import Embedder, recorded_name
 from talksearch.indexer.fetching import Outcome, removed_from
-from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages
+from talksearch.indexer.passages import PassageOptions, passages_changed_by
 from talksearch.indexer.pipeline import Summary, _removed as retired_line, outcome_line
+from talksearch.indexer.processor import embedded_passages
 from talksearch.library import (TALK_DETAILS, Library, LibraryError, Segment, StoredTalk, Talk, missing_parts,
                                 record_time)
 from talksearch.media_types import recording_path
@@ -174,10 +175,10 @@ class Reembedding:
         in an ``added`` line as ``index --reindex`` says it; else ``old``'s details and place (``url`` and
         ``media_url``: a local file ``old`` followed to where it moved, a feed item's enclosure that moved) stored
         where they differ (as ``IndexRun._restate`` stores a source's), an ``updated`` line, its transcript kept;
-        else skipped, named by the title the new library holds. A detail its passages are embedded after
-        (``PassageOptions.embedded_details``: its title, and its chapters where the context names them) has them
-        embedded again, with the details in the same transaction: a run stopped between the two would leave the
-        earlier title's vectors."""
+        else skipped, named by the title the new library holds. A detail its passages are made from
+        (``passages_changed_by``: its title, which they are embedded after, and its chapters where they cut them
+        otherwise) has them made again, with the details in the same transaction: a run stopped between the two
+        would leave the earlier title's vectors."""
         sentences = self.old.segments(stored.id)
         if self._transcribed_again(stored, kept, sentences):
             return self._add(stored, sentences, replacing=kept)
@@ -186,13 +187,13 @@ class Reembedding:
         if not changed:
             return Outcome("skipped", kept.title, "already in the library", talk_id=kept.id)
         detail = f"details changed ({', '.join(changed)}); transcript kept"
-        embedded = self.passage_options.embedded_details()
-        if embedded.intersection(changed):
+        sentences = self.new.segments(kept.id)
+        remade = passages_changed_by(changed, sentences, kept.chapters, details["chapters"], self.passage_options)
+        if remade:
             # stored again whole, not through update_talk_details: the time its details changed is set here
-            passages = self._embed(replace(kept, **details, details_changed_at=record_time()),
-                                   self.new.segments(kept.id), replace_earlier=True)
-            detail += (f"; its {passages} passages embedded again after its new "
-                       f"{' and '.join(key for key in changed if key in embedded)}")
+            passages = self._embed(replace(kept, **details, details_changed_at=record_time()), sentences,
+                                   replace_earlier=True)
+            detail += f"; its {passages} passages embedded again after its new {' and '.join(remade)}"
         else:
             self.new.update_talk_details(kept.id, details)
         return Outcome("updated", stored.title, detail, talk_id=kept.id)
@@ -244,11 +245,8 @@ class Reembedding:
         """``talk`` committed to the new library with ``sentences`` cut into passages and embedded (with
         ``replace_earlier``, in place of the record it has; ``replaces``: another talk it takes the place of); the
         number of passages."""
-        passages = make_passages(sentences, self.passage_options, talk.chapters)
         talk = replace(talk, embed_model=self.embedder.name)
-        embeddings, tokens = self.embedder.passages_with_tokens(
-            embedding_texts(passages, asdict(talk), self.passage_options))
-        token_vectors = [t.meaningful() for t in tokens]
+        passages, embeddings, token_vectors = embedded_passages(self.embedder, talk, sentences, self.passage_options)
         self.new.bind_embedding_model(talk.embed_model, embeddings.shape[1],
                                       token_vectors[0].shape[1] if token_vectors else None)
         self.new.add_talk(talk, sentences, passages, embeddings, replace=replace_earlier, token_vectors=token_vectors,

@@ -10,8 +10,10 @@ import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
+import numpy as np
 import pytest
 
+from talksearch.indexer.passages import PassageOptions, make_passages
 from talksearch.indexer.pipeline import IndexRun
 from talksearch.library import Library
 from tests.helpers import DATA, talksearch
@@ -47,6 +49,20 @@ def _stored(library) -> tuple[list, dict]:
         return reader.segments(talk.id), dict(zip(ids, reader.passage_vectors(ids).tolist()))
 
 
+def _embedded_as(library, title: str) -> bool:
+    """Whether every passage's stored vector is its text's embedding after ``title``, as the indexer makes it."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import embedding_texts
+
+    with Library.open(library, readonly=True) as reader:
+        ids = sorted(int(i) for i in reader.passage_ids())
+        hits = reader.passages(ids)
+        stored = reader.passage_vectors(ids)
+    expected, _ = Embedder("all-MiniLM-L6-v2").passages_with_tokens(embedding_texts([hits[i] for i in ids],
+                                                                                    {"title": title}))
+    return bool(np.allclose(stored, expected, atol=1e-3))
+
+
 def test_a_feed_items_new_details_are_stored_without_transcribing_again(media_server, tmp_path):
     folder = media_server.directory / "refresh"
     folder.mkdir(exist_ok=True)
@@ -67,13 +83,18 @@ def test_a_feed_items_new_details_are_stored_without_transcribing_again(media_se
         assert speakers == ["Alice"]
         line, summary = _index(library, media_server.url("refresh/feed.xml"))
         assert line == ("updated Power Capping v2 (corrected title): details changed (title, speakers); transcript "
-                        "kept (its passages stay embedded with the earlier title: --reindex embeds the new one)"), line
+                        f"kept; its {len(vectors)} passages made again after its new title"), line
         assert summary.startswith("0 added, 1 updated, 0 skipped, 0 failed; 0.00 h of audio"), summary
         assert reader.talk_names() == [(talk_id, ["Bob"], "Summit 2024")]
     [talk] = _talks(library)
     assert (talk["id"], talk["title"], talk["speakers"]) == (talk_id, "Power Capping v2 (corrected title)", ["Bob"])
     assert (talk["event"], talk["published"]) == ("Summit 2024", "2024-05-14")
-    assert _stored(library) == (transcript, vectors)  # nothing transcribed or embedded again
+    transcript_now, vectors_now = _stored(library)
+    assert transcript_now == transcript  # nothing transcribed again
+    # ... but its passages embedded after the new title, as a talk indexed with it is (window passages hold the
+    # title: a query naming the talk finds them), as new passages: an id names one vector for good
+    assert len(vectors_now) == len(vectors) and not set(vectors_now) & set(vectors)
+    assert _embedded_as(library, "Power Capping v2 (corrected title)")
 
     # Unchanged since: skipped, named by the title the library holds.
     line, summary = _index(library, media_server.url("refresh/feed.xml"))
@@ -98,11 +119,20 @@ def test_a_feed_items_chapters_follow_the_description_that_lists_them(media_serv
     assert _index(library, media_server.url("refresh-chapters/feed.xml"))[-1].startswith("1 added")
     publish("0:00 Opening\n0:08 Object storage\n0:15 Answers")
     line, _ = _index(library, media_server.url("refresh-chapters/feed.xml"))
-    assert line == "updated Chaptered: details changed (description, chapters); transcript kept", line
+    assert line.startswith("updated Chaptered: details changed (description, chapters); transcript kept; its "), line
+    assert line.endswith(" passages made again after its new chapters"), line
     with Library.open(library, readonly=True) as reader:
         [talk] = reader.talks()
+        windows = [(p.start, p.end) for p in reader.passages_within(talk.id, 0, 1e9) if p.kind == "window"]
+        sentences = reader.segments(talk.id)
     assert [(c["start_time"], c["title"]) for c in talk.chapters] == [
         (0, "Opening"), (8, "Object storage"), (15, "Answers")], talk.chapters
+    # cut at the new chapters' starts (no window runs from one chapter into the next), not at the earlier ones'
+    cut = lambda chapters: [(p.start, p.end) for p in make_passages(sentences, PassageOptions(), chapters)  # noqa: E731
+                            if p.kind == "window"]
+    assert windows == cut(talk.chapters) != cut([{"start_time": 0, "end_time": 5, "title": "Intro"},
+                                                 {"start_time": 5, "end_time": 12, "title": "Buckets"},
+                                                 {"start_time": 12, "end_time": None, "title": "Questions"}])
 
 
 def test_a_local_recordings_edited_sidecar_is_stored_without_transcribing_again(tmp_path):

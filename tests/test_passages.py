@@ -115,6 +115,26 @@ def test_the_details_passages_are_embedded_after_are_those_the_context_puts_befo
     assert PassageOptions().embedded_details() == {"title"}  # the indexer's and reembed's
 
 
+def test_a_talks_passages_are_made_again_for_a_new_title_and_for_chapters_that_cut_them_otherwise():
+    """``passages_changed_by`` (a re-run that restates a talk's details; reembed catching up): the title, which
+    windows are embedded after; chapters only where they move a cut (a window never runs past a chapter's start),
+    since the same passages embedded again would be new vectors and ids for the same text."""
+    from talksearch.indexer.passages import passages_changed_by
+
+    sentences = split_sentences(_talk_segments())
+    whole = [{"start_time": 0, "end_time": None, "title": "Memory"}]
+    options = PassageOptions()
+    assert passages_changed_by(["title", "speakers"], sentences, None, None, options) == ["title"]
+    assert passages_changed_by(["chapters"], sentences, None, whole, options) == []  # one chapter: no cut moves
+    renamed = [{**whole[0], "title": "Pinned memory"}]
+    assert passages_changed_by(["chapters"], sentences, whole, renamed, options) == []
+    split = [{**whole[0], "end_time": 1.5}, {"start_time": 1.5, "end_time": None, "title": "Cards"}]
+    assert passages_changed_by(["description", "chapters"], sentences, whole, split, options) == ["chapters"]
+    # with the chapter's title before each window (context "chapter"), any change of them embeds them again
+    assert passages_changed_by(["chapters"], sentences, whole, renamed, PassageOptions(context="chapter")) == [
+        "chapters"]
+
+
 def test_misheard_jargon_sounds_close_to_what_was_said():
     # what tiny.en wrote for jargon in the eval talks, against what the speaker said
     said = {"ibstat": "I always start with absurd to ceilings", "subuid": "configure in the subunit and subget files",

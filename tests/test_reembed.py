@@ -162,13 +162,14 @@ def test_a_talk_taken_down_from_old_stays_taken_down_in_new(old_library, tmp_pat
 
 def test_a_talk_whose_chapters_alone_changed_keeps_its_vectors(old_library, tmp_path):
     """Passages are embedded after the talk's title alone (``PassageOptions.context``, "title"): a talk whose
-    chapters changed in OLD since gets them in NEW, its passages kept as embedded (they were embedded again, after
-    text that had not changed: new vectors, new ids, the time of a talk's embedding for nothing)."""
+    chapters changed in OLD since gets them in NEW, its passages kept as embedded where the chapters cut them as
+    before (they were embedded again, after text that had not changed: new vectors, new ids, the time of a talk's
+    embedding for nothing); made again where they cut them otherwise."""
     old, new = tmp_path / "old", tmp_path / "new"
     shutil.copytree(old_library, old)
     assert talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI).returncode == 0
     embedded_first = _passage_ids(new)
-    chapters = [{"start_time": 0, "end_time": 5, "title": "Checkpoints"}]
+    chapters = [{"start_time": 0, "end_time": None, "title": "Checkpoints"}]  # one chapter, the whole talk
     with Library.open(old) as opened:  # as `talksearch index` restates a talk whose source's chapters changed
         opened.acquire_writer()
         t01 = next(talk for talk in opened.talks() if talk.title == "t01")
@@ -182,6 +183,21 @@ def test_a_talk_whose_chapters_alone_changed_keeps_its_vectors(old_library, tmp_
     assert _passage_ids(new) == embedded_first
     with Library.open(new, readonly=True) as opened:
         assert opened.talk(t01.id).chapters == chapters
+
+    # ... while chapters that cut its sentences otherwise (a window never runs past a chapter's start) have its
+    # passages made again
+    cutting = [{**chapters[0], "end_time": 7}, {"start_time": 7, "end_time": None, "title": "Uploads"}]
+    with Library.open(old) as opened:
+        opened.acquire_writer()
+        assert opened.update_talk_details(t01.id, {"chapters": cutting}) == ["chapters"]
+    recut = talksearch("reembed", str(old), "--library", str(new), "--embed-model", MINI)
+    assert recut.returncode == 0, recut.stderr
+    line = recut.stdout.splitlines()[0]
+    assert line.startswith("updated t01: details changed (chapters); transcript kept; its "), line
+    assert line.endswith(" passages embedded again after its new chapters"), line
+    with Library.open(new, readonly=True) as opened:
+        windows = [p for p in opened.passages_within(t01.id, 0, 1e9) if p.kind == "window"]
+    assert windows and not [w for w in windows if w.start < 6.5 and w.end > 8], windows
 
 
 def test_a_talk_that_cannot_be_re_embedded_does_not_stop_the_others(old_library, tmp_path):

@@ -560,6 +560,14 @@ class Library(VectorSync):
             return self.db.execute("UPDATE talks SET url = ?, media_url = ? WHERE id = ?",
                                    (url, media_url, talk_id_)).rowcount > 0
 
+    def changed_details(self, talk_id_: str, details: Mapping[str, object]) -> list[str]:
+        """The names of the ``details`` (as ``update_talk_details`` takes them) that differ from the talk's, in that
+        order; none for a talk the library does not have."""
+        if unknown := set(details) - set(_RESTATED):
+            raise ValueError(f"not a talk's details: {', '.join(sorted(unknown))}")
+        talk = self.talk(talk_id_)
+        return [key for key in _RESTATED if talk is not None and key in details and details[key] != getattr(talk, key)]
+
     def update_talk_details(self, talk_id_: str, details: Mapping[str, object]) -> list[str]:
         """Store the details a talk's source states now (``TALK_DETAILS``, and ``url`` and ``media_url`` where its
         recording moved; a field left out stays as it is), in one transaction; return the names of those that
@@ -569,11 +577,7 @@ class Library(VectorSync):
         responses follow the commit, as they follow any."""
         if self._lock_handle is None:
             raise LibraryError("update_talk_details needs the writer lock (acquire_writer)")
-        if unknown := set(details) - set(_RESTATED):
-            raise ValueError(f"not a talk's details: {', '.join(sorted(unknown))}")
-        talk = self.talk(talk_id_)  # (read outside the transaction: this is the one writer)
-        changed = [key for key in _RESTATED if talk is not None and key in details
-                   and details[key] != getattr(talk, key)]
+        changed = self.changed_details(talk_id_, details)  # (read outside the transaction: this is the one writer)
         if changed:  # a talk unchanged writes nothing: a re-run of a large feed takes no write per talk
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
