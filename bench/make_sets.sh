@@ -23,13 +23,16 @@
 # it then showed the way to), and bench/sets/blind14 (12 talks on security and identity at a research computing
 # centre: SSH certificates, MFA, federated logins, incidents; written blind in the thirty-ninth stop, measured once)
 # and bench/sets/blind15 (12 talks on scientific workflow systems and research data pipelines, one an interview;
-# the same stop, measured once).
+# the same stop, measured once), and bench/sets/blind16 (12 talks on porting scientific codes to GPUs and their
+# performance engineering, one a three-voice panel) and bench/sets/blind17 (12 talks of a university's research
+# software engineers: testing, packaging, citation, funding, one a three-voice panel; both written blind in the
+# fortieth stop, measured once each).
 #
 # usage: bash bench/make_sets.sh [OUTDIR]        (default: bench/out/sets, which git ignores)
 #        SEED=21 bash bench/make_sets.sh bench/out/sets-21    (another rendering: other pauses and noise)
 #
 # Checks the corpora with corpus_rules.py first, then synthesises each with make_talks.py into OUTDIR/tune,
-# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind15. Every talk in these corpora carries its own voice / rate / noise, so
+# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind17. Every talk in these corpora carries its own voice / rate / noise, so
 # --voices is only a fallback. Each output folder ends up a complete set like shared/eval/dev: <talk>.mp4,
 # truth.json, feed.xml and corpus.json (the intermediate <talk>.wav files are removed unless KEEP_WAV=1). Needs espeak-ng, flite, sox, ffmpeg.
 set -euo pipefail
@@ -44,12 +47,12 @@ python3 "$bench/corpus_rules.py" "$bench/sets/tune/corpus.json" "$bench/sets/hol
     "$bench/sets/blind7/corpus.json" "$bench/sets/blind8/corpus.json" "$bench/sets/blind9/corpus.json" \
     "$bench/sets/blind10/corpus.json" "$bench/sets/blind11/corpus.json" "$bench/sets/blind12/corpus.json" \
     "$bench/sets/blind13/corpus.json" "$bench/sets/blind14/corpus.json" \
-    "$bench/sets/blind15/corpus.json"
+    "$bench/sets/blind15/corpus.json" "$bench/sets/blind16/corpus.json" "$bench/sets/blind17/corpus.json"
 
 seed=${SEED:-11}  # the tune half's; the holdout's is the next one, the fresh set's the one after
 base=${SEED:-11}
 for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 \
-        blind13 blind14 blind15; do
+        blind13 blind14 blind15 blind16 blind17; do
     [ "$half" = unseen ] && seed=$((seed + 17))  # 31 by default, as it was measured
     [ "$half" = overlap ] && seed=$((seed + 9))  # 41 by default, as it was measured
     [ "$half" = blind ] && seed=$((seed + 11))  # 53 by default, as it was measured
@@ -65,6 +68,8 @@ for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 
     [ "$half" = blind13 ] && seed=$((base + 120))  # 131 by default, as it was measured
     [ "$half" = blind14 ] && seed=$((base + 130))  # 141 by default, as it was measured
     [ "$half" = blind15 ] && seed=$((base + 140))  # 151 by default, as it was measured
+    [ "$half" = blind16 ] && seed=$((base + 150))  # 161 by default, as it was measured
+    [ "$half" = blind17 ] && seed=$((base + 160))  # 171 by default, as it was measured
     echo "== $half -> $out/$half"
     python3 "$bench/make_talks.py" "$bench/sets/$half/corpus.json" "$out/$half" \
         --voices espeak-ng:en-us,flite:kal16 --seed "$seed"
