@@ -313,12 +313,15 @@ class IndexRun:
             return Outcome(known.status, known.label, known.detail)
         details = dict(known.details)
         if "chapters" not in details and details.get("description", stored.description) != stored.description:
-            # chapters its description listed follow it (a feed states none of its own without a request; a local
-            # recording's are read again: Sources.listed_details); those of its recording's markers stay
+            # chapters its description listed follow it, and a description that comes to list some gives them (a
+            # feed states none of its own without a request; a local recording's are read again:
+            # Sources.listed_details); those of its recording's markers stay
             listed_before = _unstated_chapters([], stored.description, stored.duration)
+            listed_now = _unstated_chapters([], details["description"], stored.duration)
             starts = lambda chapters: [(c.get("start_time"), c.get("title")) for c in chapters or []]  # noqa: E731
-            if listed_before and starts(listed_before) == starts(stored.chapters):  # (ends: by a length since measured)
-                details["chapters"] = _unstated_chapters([], details["description"], stored.duration)
+            # (ends: by a length since measured)
+            if (listed_before or listed_now) and starts(listed_before) == starts(stored.chapters):
+                details["chapters"] = listed_now
         if (listed := details.pop("url", None)) and elsewhere(listed, stored.url, stored.media_url):
             # a feed item's enclosure moved (its old URL may be gone): the talk follows it, its transcript kept
             details.update(url=listed, media_url=listed)

@@ -115,8 +115,13 @@ def test_a_feed_items_chapters_follow_the_description_that_lists_them(media_serv
                            media=media_server.url("refresh-chapters/talk.ogg"))
         feed.write_text(item.replace("<guid", f"<description>{description}</description><guid"))
 
+    publish("A talk about object storage.")  # no chapters at first; then the publisher lists them (a review's hunt:
+    assert _index(library, media_server.url("refresh-chapters/feed.xml"))[-1].startswith("1 added")  # never taken)
     publish("0:00 Intro\n0:05 Buckets\n0:12 Questions")
-    assert _index(library, media_server.url("refresh-chapters/feed.xml"))[-1].startswith("1 added")
+    line, _ = _index(library, media_server.url("refresh-chapters/feed.xml"))
+    assert line.startswith("updated Chaptered: details changed (description, chapters); transcript kept"), line
+    with Library.open(library, readonly=True) as reader:
+        assert [c["title"] for c in reader.talks()[0].chapters] == ["Intro", "Buckets", "Questions"]
     publish("0:00 Opening\n0:08 Object storage\n0:15 Answers")
     line, _ = _index(library, media_server.url("refresh-chapters/feed.xml"))
     assert line.startswith("updated Chaptered: details changed (description, chapters); transcript kept; its "), line
