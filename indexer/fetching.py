@@ -76,11 +76,14 @@ class Known(Outcome):
 class Moved(Known):
     """A known local recording met at a new path (``Fetched.moved_from``): skipped, nothing transcribed, and its
     talk pointed at ``url``/``media_url`` by the writer; the talk recorded at that path retired (``replaces``), or
-    pointed at ``moved_from`` where the two swapped places (``swapped``)."""
+    pointed at ``moved_from`` where the two swapped places (``swapped``). ``archive_id`` and ``details``: as an
+    ``InLibrary``'s, what its sidecar .info.json at the new path states, stored where they changed."""
     url: str = ""
     media_url: str | None = None
     moved_from: str = ""
     swapped: str | None = None
+    archive_id: str = ""
+    details: dict = field(default_factory=dict)
 
 
 def talk_failed(candidate: Candidate, fetched: Fetched, detail: str) -> Outcome:
@@ -156,7 +159,8 @@ def fetch_once(fetcher: Sources, candidate: Candidate, seen: set[str]) -> Fetche
     if fetched.moved_from is not None:
         return Moved("skipped", candidate.label, f"already in the library (moved from {fetched.moved_from})",
                      talk_id=fetched.talk.id, replaces=fetched.replaces, url=fetched.talk.url,
-                     media_url=fetched.talk.media_url, moved_from=fetched.moved_from, swapped=fetched.swapped)
+                     media_url=fetched.talk.media_url, moved_from=fetched.moved_from, swapped=fetched.swapped,
+                     archive_id=fetched.talk.archive_id, details=fetcher.listed_details(candidate, fetched.talk.archive_id))
     return fetched
 
 

@@ -376,6 +376,13 @@ class IndexRun:
                 self._placed.add(partner.id)
                 self._retiring.pop(partner.id, None)
                 detail += f"; talk {partner.id} ({partner.title}) moved there, its recording's new path"
+            # ... and the details its sidecar there states, stored where they changed (moved and retitled in one
+            # step took a second run to take the title)
+            restated = self._restate(InLibrary(known.status, known.label, detail, archive_id=known.archive_id,
+                                               details=known.details, named_by_path=True))
+            if restated.status == "updated":
+                detail = detail.replace(known.detail, f"moved from {known.moved_from}; {restated.detail}", 1)
+                known = replace(known, status="updated")
         placed = replace(known, detail=detail)
         if (replaces := self._retirable(known.replaces)) is not None:  # retired once the run has not met its recording
             self._retiring.setdefault(replaces, placed)

@@ -764,18 +764,21 @@ class Sources:
         playlist lists a title at most, and its page is a request per known talk (``--reindex`` reads them)."""
         if candidate.path is not None:
             given, resolved = Path(os.path.abspath(candidate.path)), candidate.path.resolve()
-            if self._recorded_elsewhere(key, given, resolved) is not None:
-                return {}
+            if (recorded := self._recorded_elsewhere(key, given, resolved)) is not None and recorded[1]:
+                return {}  # a copy's: its talk is at the path that still holds the recording (a moved one's is here)
             sidecar = _sidecar_info(candidate.path.with_suffix(".info.json"))
             # its chapters as indexing checked them (_fetch_local): by the recording's length, not the sidecar's
             talk = self._talk({**_by_the_recording(sidecar, resolved), "extractor_key": "local",
                                "id": key.partition(" ")[2]}, {}, None, url="", media_url=None)
-            if not talk.chapters and _described_chapters(talk.description):
-                # its description's, as indexing read them (the recording's own markers first): a description
-                # that lists none states none, and the chapters indexing read from the recording stay
+            if not talk.chapters and (sidecar or _described_chapters(talk.description)):
+                # those indexing would read now: the recording's own markers, else its description's. A sidecar
+                # that lists none (any more) states them, none included: chapters taken out of it were kept for
+                # good. (No sidecar, or an unreadable one, states nothing: what indexing read stays.)
                 talk.chapters = _local_chapters(talk, resolved)
             # a title made from the file's name is none stated: a renamed recording's talk keeps its own (Moved's does)
             stated = {field: getattr(talk, field) for field in TALK_DETAILS if field != "title" or sidecar.get("title")}
+            if sidecar:
+                return {field: value for field, value in stated.items() if value or field == "chapters"}
         else:
             listed, feed = self._listing(candidate)
             if not feed:

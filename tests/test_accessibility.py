@@ -299,7 +299,7 @@ def test_the_status_line_says_when_the_results_are_only_the_closest(browser, sit
     for query, note in (("zzqxjvw", "No talk searched says “zzqxjvw”: these are the closest in meaning or sound."),
                         (f'{QUERY} "purple elephant"',
                          "No moment holds “purple elephant” word for word; these are the closest."),
-                        ("chekpoint", "Searched for “checkpoint”: no talk says the words as typed.")):
+                        ("chekpoint", "Searched for “checkpoint”, as the talks spell it.")):
         shown = query if '"' in query else f"“{query}”"  # a query with its own quotes as typed, not quoted again
         page.fill("#q", query)
         page.keyboard.press("Enter")

@@ -4,6 +4,7 @@ Indexed by the real indexer from caption sidecars (no transcription waited for);
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -236,3 +237,44 @@ def test_recordings_rotated_among_three_paths_take_their_talks_along(tmp_path, b
     assert _talks(library) == [(ids["a"], "a", b.as_uri(), b.as_uri()), (ids["b"], "b", c.as_uri(), c.as_uri()),
                                (ids["c"], "c", a.as_uri(), a.as_uri())]
     assert _index(library, a.parent) == [f"skipped {p}: already in the library" for p in (a, b, c)]
+
+
+def _chapters(library: Path) -> str:
+    with sqlite3.connect(library / "catalog.sqlite") as db:
+        return db.execute("SELECT chapters FROM talks").fetchone()[0]
+
+
+@pytest.mark.models
+def test_a_moved_recordings_new_sidecar_and_chapters_taken_out_of_one_are_stored_in_the_same_run(tmp_path):
+    """Moved and retitled in one step (its .info.json beside it at the new path), a recording's talk followed it
+    but kept its old title until a second run; and chapters taken out of a sidecar were kept for good (the re-run
+    skipped it). One run stores what the sidecar states now, chapters none included, its passages made again
+    after the new title (and cut without the chapters), its transcript kept."""
+    library, folder = tmp_path / "library", tmp_path / "rec"
+    recording = _captioned(folder, "talk", "t01")
+    sidecar = recording.with_suffix(".info.json")
+    chapters = [{"start_time": 0, "title": "Opening"}, {"start_time": 11.5, "title": "Power capping"}]
+    sidecar.write_text(json.dumps({"title": "Move v1", "chapters": chapters}))
+    _index(library, folder)
+    [(talk_id, title, *_)] = _talks(library)
+    assert title == "Move v1" and [c["title"] for c in json.loads(_chapters(library))] == ["Opening", "Power capping"]
+
+    sidecar.write_text(json.dumps({"title": "Move v1"}))  # its chapters taken out
+    [line] = _index(library, folder)
+    assert line.startswith(f"updated {recording}: details changed (chapters); transcript kept; its "), line
+    assert line.endswith(" passages made again after its new chapters"), line
+    assert json.loads(_chapters(library)) == []
+    assert _index(library, folder) == [f"skipped {recording}: already in the library"]
+
+    moved = tmp_path / "elsewhere" / "talk.ogg"
+    moved.parent.mkdir()
+    for part in folder.iterdir():
+        part.rename(moved.parent / part.name)
+    moved.with_suffix(".info.json").write_text(json.dumps({"title": "Move v2"}))
+    [line] = _index(library, moved.parent)
+    assert line.startswith(f"updated {moved}: moved from {recording.as_uri()}; details changed (title); transcript "
+                           "kept; its "), line
+    assert line.endswith(" passages made again after its new title"), line
+    assert [(row[0], row[1], row[3]) for row in _talks(library)] == [(talk_id, "Move v2", moved.as_uri())]
+    assert _transcript_starts(library, talk_id) == TRUTH["t01"]["sentences"][0]["text"]
+    assert _index(library, moved.parent) == [f"skipped {moved}: already in the library"]

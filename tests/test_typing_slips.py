@@ -11,7 +11,7 @@ import pytest
 
 from talksearch.library.keyword_index import _one_slip
 
-NOTE = "Searched for “partition keys”: no talk says the words as typed."
+NOTE = "Searched for “partition keys”, as the talks spell it."
 
 
 @pytest.mark.unit

@@ -693,7 +693,7 @@ def test_a_slip_searched_as_the_word_a_talk_says_is_said(widget_api, host_site, 
     visit = Visit(browser, url)
     visit.search("partiton keys")  # no talk says "partiton": searched as "partition", and the status line says so
     status = visit.page.locator("talk-search [role=status]")
-    assert status.text_content() == "Searched for “partition keys”: no talk says the words as typed."
+    assert status.text_content() == "Searched for “partition keys”, as the talks spell it."
     assert visit.page.locator("talk-search [role=option]").count()
     assert visit.errors == []
     visit.close()

@@ -129,7 +129,7 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
   /** What a response with corrected_query tells the user, as the pages and the CLI do (corrected_note in
    *  talksearch/search/searcher.py). */
   function correctedNote(corrected) {
-    return `Searched for “${corrected}”: no talk says the words as typed.`;
+    return `Searched for “${corrected}”, as the talks spell it.`;
   }
 
   /** An absolute http(s) URL, or null: a javascript: or file: URL from the API must never become a link. */

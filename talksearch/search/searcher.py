@@ -118,7 +118,7 @@ READ_LENGTH_FACTOR = 4  # a query may read longer than it was sent (Searcher.val
 def corrected_note(corrected: str) -> str:
     """What a response with ``corrected_query`` tells its reader: what was searched instead of the words as typed
     (the pages and the CLI say it; widget.js writes the same line)."""
-    return f"Searched for “{corrected}”: no talk says the words as typed."
+    return f"Searched for “{corrected}”, as the talks spell it."
 
 
 def says_a_word(library: Library, text: str, talks: Collection[str] | None = None) -> bool:
