@@ -26,13 +26,16 @@
 # the same stop, measured once), and bench/sets/blind16 (12 talks on porting scientific codes to GPUs and their
 # performance engineering, one a three-voice panel) and bench/sets/blind17 (12 talks of a university's research
 # software engineers: testing, packaging, citation, funding, one a three-voice panel; both written blind in the
-# fortieth stop, measured once each).
+# fortieth stop, measured once each), and bench/sets/blind18 (12 talks on HPC and AI cluster networks: fabrics,
+# RDMA and collectives, topologies, telemetry, optics, one a three-voice panel) and bench/sets/blind19 (12 episodes
+# of a podcast on careers and history in scientific computing, ten interviews, two solo; both written blind in the
+# forty-first stop, measured once each).
 #
 # usage: bash bench/make_sets.sh [OUTDIR]        (default: bench/out/sets, which git ignores)
 #        SEED=21 bash bench/make_sets.sh bench/out/sets-21    (another rendering: other pauses and noise)
 #
 # Checks the corpora with corpus_rules.py first, then synthesises each with make_talks.py into OUTDIR/tune,
-# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind17. Every talk in these corpora carries its own voice / rate / noise, so
+# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind19. Every talk in these corpora carries its own voice / rate / noise, so
 # --voices is only a fallback. Each output folder ends up a complete set like shared/eval/dev: <talk>.mp4,
 # truth.json, feed.xml and corpus.json (the intermediate <talk>.wav files are removed unless KEEP_WAV=1). Needs espeak-ng, flite, sox, ffmpeg.
 set -euo pipefail
@@ -47,12 +50,13 @@ python3 "$bench/corpus_rules.py" "$bench/sets/tune/corpus.json" "$bench/sets/hol
     "$bench/sets/blind7/corpus.json" "$bench/sets/blind8/corpus.json" "$bench/sets/blind9/corpus.json" \
     "$bench/sets/blind10/corpus.json" "$bench/sets/blind11/corpus.json" "$bench/sets/blind12/corpus.json" \
     "$bench/sets/blind13/corpus.json" "$bench/sets/blind14/corpus.json" \
-    "$bench/sets/blind15/corpus.json" "$bench/sets/blind16/corpus.json" "$bench/sets/blind17/corpus.json"
+    "$bench/sets/blind15/corpus.json" "$bench/sets/blind16/corpus.json" "$bench/sets/blind17/corpus.json" \
+    "$bench/sets/blind18/corpus.json" "$bench/sets/blind19/corpus.json"
 
 seed=${SEED:-11}  # the tune half's; the holdout's is the next one, the fresh set's the one after
 base=${SEED:-11}
 for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 \
-        blind13 blind14 blind15 blind16 blind17; do
+        blind13 blind14 blind15 blind16 blind17 blind18 blind19; do
     [ "$half" = unseen ] && seed=$((seed + 17))  # 31 by default, as it was measured
     [ "$half" = overlap ] && seed=$((seed + 9))  # 41 by default, as it was measured
     [ "$half" = blind ] && seed=$((seed + 11))  # 53 by default, as it was measured
@@ -70,6 +74,8 @@ for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 
     [ "$half" = blind15 ] && seed=$((base + 140))  # 151 by default, as it was measured
     [ "$half" = blind16 ] && seed=$((base + 150))  # 161 by default, as it was measured
     [ "$half" = blind17 ] && seed=$((base + 160))  # 171 by default, as it was measured
+    [ "$half" = blind18 ] && seed=$((base + 170))  # 181 by default, as it was measured
+    [ "$half" = blind19 ] && seed=$((base + 180))  # 191 by default, as it was measured
     echo "== $half -> $out/$half"
     python3 "$bench/make_talks.py" "$bench/sets/$half/corpus.json" "$out/$half" \
         --voices espeak-ng:en-us,flite:kal16 --seed "$seed"
