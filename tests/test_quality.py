@@ -262,6 +262,41 @@ def test_of_sentences_matching_alike_a_moment_starts_at_the_later(tmp_path):
         library.close()
 
 
+@pytest.mark.parametrize("query, asking", [
+    ("How long was Priyanka the only person on call?", True), ("how long do jobs wait for GPUs", True),
+    ("is InfiniBand single vendor now", True), ("when does the data get deleted", True), ("Wie lange?", True),
+    ("when the switch happened, few users needed help", False), ("on call rotation", False),
+    ("whenever the pager rings", False)])
+def test_a_question_is_rescored_word_by_word_at_its_own_weight(tmp_path, query, asking):
+    """Word by word, a passage restating a question (the host asking it) matches it better than the answer, whose
+    words differ; search by meaning was trained on questions and their answers. A query that asks is rescored at
+    ``token_weight_asking`` (on 13 sets, 682 queries: 18 questions ranked better, 5 worse; docs/benchmarks.md),
+    any other at ``token_weight``."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.library import token_codes
+    from talksearch.search.ranking import RankingOptions, asks_a_question, rescore, token_match
+
+    assert asks_a_question(query) is asking
+    talk = _said("On Call in a Small Team", "Priyanka Rao", [
+        "How long were you the only person on call for the whole cluster?",
+        "Almost three years, every night and every weekend, until we hired a second engineer."])
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", [talk], embedder, quality.talksearch_cut(PassageOptions()))
+    try:
+        passages = library.passages(int(pid) for pid in library.passage_ids())
+        words = token_codes.signs(embedder.query_tokens(query).meaningful())
+        options = RankingOptions(token_weight=0.2, token_weight_asking=0.1)
+        fused = dict.fromkeys(passages, 1.0)
+        rescore(library, fused, passages, query, words, options)
+        stored = library.passage_token_vectors(passages.values())
+        weight = 0.1 if asking else 0.2
+        assert fused == pytest.approx({pid: 1.0 + weight * token_match(words, stored[pid]) for pid in passages})
+        assert all(score > 1.0 for score in fused.values())
+    finally:
+        library.close()
+
+
 def test_a_moment_matching_a_question_asked_starts_at_its_answer(tmp_path):
     """In an interview or a Q&A, a query's words match the question asked better than the answer after it (blind15:
     "when is it safe to delete movies from the microscope computer?" landed 4.5 s early, on the host's question).
