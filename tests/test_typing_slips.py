@@ -50,6 +50,28 @@ def test_a_word_of_five_letters_is_mended_only_to_the_one_word_a_transcript_says
 
 
 @pytest.mark.unit
+def test_a_corrected_word_is_spelled_as_the_transcripts_write_it():
+    """The note says "as the talks spell it": the case is the transcripts', not the query's ("infini band" typed
+    showed "infiniband" where the talks say "InfiniBand")."""
+    import sqlite3
+
+    from talksearch.library import vocabulary
+    from talksearch.library.keyword_index import KeywordIndex
+    from talksearch.library.migrations import SCHEMA
+
+    texts = ["InfiniBand partition keys.", "Infiniband again, and Kokkos views.", "Kubernetes runs it.",
+             "Partition keys first. A partition holds them."]
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    vocabulary.add(db, texts, "en")
+    index = KeywordIndex(db)
+    assert index.spelling("infiniband") == "InfiniBand"  # capitals inside before a capital first
+    assert index.spelling("KOKKOS") == "Kokkos"
+    assert index.spelling("partition") == "partition"  # lower case somewhere: "Partition" began a sentence
+    assert index.spelling("Slurm") == "Slurm"  # no transcript writes it: as given
+
+
+@pytest.mark.unit
 def test_words_are_written_as_one_where_no_passage_of_the_talks_searched_holds_them_apart():
     import sqlite3
 

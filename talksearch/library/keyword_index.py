@@ -503,6 +503,18 @@ class KeywordIndex:
         # the most said first: the word a slip most likely meant
         return sorted(meant, key=lambda w: (-self._postings(w), w))[:_SLIPS_AT_MOST]
 
+    def spelling(self, word: str) -> str:
+        """``word`` as the transcripts write it ("InfiniBand" for "infiniband"), from the vocabulary, which keeps
+        every word as written; ``word`` itself when no transcript writes it (in any case). A word written in lower
+        case anywhere is spelled so (its capitals were a sentence's start); else a form with capitals inside
+        ("InfiniBand" before "Infiniband"). What a corrected query shows: "as the talks spell it"."""
+        try:
+            forms = [w for (w,) in self.db.execute("SELECT DISTINCT word FROM sound_vocabulary WHERE lower(word) = ?",
+                                                   (word.lower(),))]
+        except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
+            return word
+        return min(forms, key=lambda w: (w != w.lower(), w[1:] == w[1:].lower(), w), default=word)
+
     def _postings(self, word: str) -> int:
         """How many passages hold ``word`` (after stemming), counted up to the row budget."""
         return self.db.execute("SELECT count(*) FROM (SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT ?)",

@@ -223,7 +223,8 @@ _SPACES = re.compile("[ \t]+")  # ... or between two words: "open telemetry"
 def joins_mended(library: Library, text: str, talks: Collection[str] | None = None) -> str | None:
     """``text`` with each term typed apart, its pieces joined by hyphens ("RO-Crate", "Open-Tele-Metry") or two
     words apart ("open telemetry"), that the transcripts (of ``talks``, when given) write as one word and never
-    apart (``Library.written_as_one``: "ROCrate") written as one; None when it has none. Keyword search ORs such a
+    apart (``Library.written_as_one``: "ROCrate") written as one, as they spell it (``Library.spelling``: "Py
+    Torch" is searched as "PyTorch"); None when it has none. Keyword search ORs such a
     joined spelling anyway (``text.spelled_otherwise``), but the dense ranking and the word-by-word rescoring read
     the words as typed: blind15's "RO-Crate" was found, and ranked 8th, under passages the pieces "RO" and "Crate"
     resembled in meaning ("rocrate" typed: first). Hyphenated pieces are one term, joined whole or not at all.
@@ -248,7 +249,7 @@ def joins_mended(library: Library, text: str, talks: Collection[str] | None = No
         if len(pieces) > 1 and all(map(_joinable, pieces)):
             looked_up += 1
             if library.written_as_one(pieces, talks):
-                joins.append((term[0].start(), term[-1].end(), "".join(pieces)))
+                joins.append((term[0].start(), term[-1].end(), library.spelling("".join(pieces))))
                 i += len(term)
                 continue
         i += len(term) if hyphenated else 1
@@ -264,11 +265,11 @@ def _joinable(word: str) -> bool:
 def slips_mended(library: Library, text: str, common_words: Collection[str] = ()) -> str | None:
     """``text`` with each word that no passage holds, nor the embedding model knows whole (``unknown_words``), and
     that a transcript's word is one typing slip from (``Library.slips``: "citaton" for "citation") written as that
-    word; None when it has none. Words in "quoted phrases" are matched as typed, never mended. A query is searched
+    word, as the transcripts spell it; None when it has none. Words in "quoted phrases" are matched as typed, never mended. A query is searched
     mended, by meaning, words and snapping alike: the sound-alike pass missed slips that changed a word's sound,
     and a made-up word's dense ranking is noise (a blind probe: found by keyword alone, the moment came 6th)."""
     unquoted = " ".join(_QUOTED.split(text))
-    mended = {word: slips[0] for word in unknown_words(library, unquoted, common_words)
+    mended = {word: library.spelling(slips[0]) for word in unknown_words(library, unquoted, common_words)
               if (slips := library.slips(word))}
     if not mended:
         return None
