@@ -29,13 +29,16 @@
 # fortieth stop, measured once each), and bench/sets/blind18 (12 talks on HPC and AI cluster networks: fabrics,
 # RDMA and collectives, topologies, telemetry, optics, one a three-voice panel) and bench/sets/blind19 (12 episodes
 # of a podcast on careers and history in scientific computing, ten interviews, two solo; both written blind in the
-# forty-first stop, measured once each).
+# forty-first stop, measured once each), and bench/sets/blind20 (12 talks on quantum computing at HPC centres:
+# hybrid workflows, GPU simulators, scheduling quantum jobs, one a three-voice panel) and bench/sets/blind21 (12 talks
+# on buying and accepting a supercomputer: RFPs, benchmarks, acceptance, cost, power, a panel of centre directors;
+# both written blind in the forty-second stop, measured once each).
 #
 # usage: bash bench/make_sets.sh [OUTDIR]        (default: bench/out/sets, which git ignores)
 #        SEED=21 bash bench/make_sets.sh bench/out/sets-21    (another rendering: other pauses and noise)
 #
 # Checks the corpora with corpus_rules.py first, then synthesises each with make_talks.py into OUTDIR/tune,
-# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind19. Every talk in these corpora carries its own voice / rate / noise, so
+# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind21. Every talk in these corpora carries its own voice / rate / noise, so
 # --voices is only a fallback. Each output folder ends up a complete set like shared/eval/dev: <talk>.mp4,
 # truth.json, feed.xml and corpus.json (the intermediate <talk>.wav files are removed unless KEEP_WAV=1). Needs espeak-ng, flite, sox, ffmpeg.
 set -euo pipefail
@@ -51,12 +54,13 @@ python3 "$bench/corpus_rules.py" "$bench/sets/tune/corpus.json" "$bench/sets/hol
     "$bench/sets/blind10/corpus.json" "$bench/sets/blind11/corpus.json" "$bench/sets/blind12/corpus.json" \
     "$bench/sets/blind13/corpus.json" "$bench/sets/blind14/corpus.json" \
     "$bench/sets/blind15/corpus.json" "$bench/sets/blind16/corpus.json" "$bench/sets/blind17/corpus.json" \
-    "$bench/sets/blind18/corpus.json" "$bench/sets/blind19/corpus.json"
+    "$bench/sets/blind18/corpus.json" "$bench/sets/blind19/corpus.json" \
+    "$bench/sets/blind20/corpus.json" "$bench/sets/blind21/corpus.json"
 
 seed=${SEED:-11}  # the tune half's; the holdout's is the next one, the fresh set's the one after
 base=${SEED:-11}
 for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 \
-        blind13 blind14 blind15 blind16 blind17 blind18 blind19; do
+        blind13 blind14 blind15 blind16 blind17 blind18 blind19 blind20 blind21; do
     [ "$half" = unseen ] && seed=$((seed + 17))  # 31 by default, as it was measured
     [ "$half" = overlap ] && seed=$((seed + 9))  # 41 by default, as it was measured
     [ "$half" = blind ] && seed=$((seed + 11))  # 53 by default, as it was measured
@@ -76,6 +80,8 @@ for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 
     [ "$half" = blind17 ] && seed=$((base + 160))  # 171 by default, as it was measured
     [ "$half" = blind18 ] && seed=$((base + 170))  # 181 by default, as it was measured
     [ "$half" = blind19 ] && seed=$((base + 180))  # 191 by default, as it was measured
+    [ "$half" = blind20 ] && seed=$((base + 190))  # 201 by default, as it was measured
+    [ "$half" = blind21 ] && seed=$((base + 200))  # 211 by default, as it was measured
     echo "== $half -> $out/$half"
     python3 "$bench/make_talks.py" "$bench/sets/$half/corpus.json" "$out/$half" \
         --voices espeak-ng:en-us,flite:kal16 --seed "$seed"
