@@ -63,6 +63,9 @@ SLIP_LETTERS_ANY = 6  # from this many letters, the most said of several
 _SLIPS_AT_MOST = 3  # transcripts' words taken for one query word (the most frequent first)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# Where a sentence starts: a word capitalised there is not how the talks spell it ("Partition tolerance is ...")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]['\"’”)\]]*\s+)[\W_]*$")
+_SPELLING_PASSAGES = 64  # passages a corrected word's spelling is counted in (KeywordIndex.spelling)
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 # Languages whisper hears that are written in Arabic letters and are not Arabic: Persian, Urdu, Pashto, Sindhi
 _ARABIC_SCRIPT_OTHERS = ("fa", "ur", "ps", "sd")
@@ -503,17 +506,34 @@ class KeywordIndex:
         # the most said first: the word a slip most likely meant
         return sorted(meant, key=lambda w: (-self._postings(w), w))[:_SLIPS_AT_MOST]
 
-    def spelling(self, word: str) -> str:
-        """``word`` as the transcripts write it ("InfiniBand" for "infiniband"), from the vocabulary, which keeps
-        every word as written; ``word`` itself when no transcript writes it (in any case). A word written in lower
-        case anywhere is spelled so (its capitals were a sentence's start); else a form with capitals inside
-        ("InfiniBand" before "Infiniband"). What a corrected query shows: "as the talks spell it"."""
-        try:
-            forms = [w for (w,) in self.db.execute("SELECT DISTINCT word FROM sound_vocabulary WHERE lower(word) = ?",
-                                                   (word.lower(),))]
-        except sqlite3.OperationalError:  # a format-1 library, never upgraded: no vocabulary
-            return word
-        return min(forms, key=lambda w: (w != w.lower(), w[1:] == w[1:].lower(), w), default=word)
+    def spelling(self, word: str, talks: Collection[str] | None = None) -> str:
+        """``word`` as the transcripts (of ``talks``, when given) write it ("InfiniBand" for "infiniband"), counted
+        in the passages that hold it (the first ``_SPELLING_PASSAGES``): what a corrected query shows, "as the talks
+        spell it". Compared as ``fold`` reads words (case and accents aside: "ÜberCloud" for "ubercloud"), split as
+        the index splits them ("TensorFlow's" holds "TensorFlow"). The form written most, not counting a word
+        capitalised at a sentence's start, nor a line in capitals ("KUBERNETES AND ...") beside another form;
+        ``word`` itself where nothing else is left (a word said only first in its sentences keeps its case)."""
+        within = ("AND +rowid IN (SELECT id FROM passages WHERE talk_id IN (SELECT value FROM json_each(?)))"
+                  if talks is not None else "")
+        rows = self.db.execute(
+            f"SELECT text FROM passages WHERE id IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? "
+            f"{within} LIMIT {_SPELLING_PASSAGES})",
+            (quoted(word), *([json.dumps(sorted(talks))] if talks is not None else []))).fetchall()
+        wanted = fold(word)
+        written: dict[str, int] = {}
+        for (text,) in rows:
+            for found in _TOKEN.finditer(text):
+                form = found[0]
+                if fold(form) != wanted:
+                    continue
+                if form != form.capitalize() or not _SENTENCE_START.search(text, 0, found.start()):
+                    written[form] = written.get(form, 0) + 1
+        shouted = [form for form in written if form == form.upper()]
+        if len(shouted) < len(written):
+            for form in shouted:
+                del written[form]
+        # a tie: the form with more capitals, a name's ("InfiniBand" before "Infiniband", and that before "infiniband")
+        return max(written, key=lambda form: (written[form], sum(map(str.isupper, form)), form), default=word)
 
     def _postings(self, word: str) -> int:
         """How many passages hold ``word`` (after stemming), counted up to the row budget."""

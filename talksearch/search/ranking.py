@@ -210,7 +210,7 @@ def mended_query(library: Library, text: str, common_words: Collection[str] = ()
     words typed apart that they write as one, joined (``joins_mended``), then typing slips mended
     (``slips_mended``); None when searched as typed."""
     joined = joins_mended(library, text, talks)
-    return slips_mended(library, joined or text, common_words) or joined
+    return slips_mended(library, joined or text, common_words, talks) or joined
 
 
 # Terms typed apart a query's joins are looked up for, at most (two lookups each): a name is a word or two of a
@@ -249,7 +249,7 @@ def joins_mended(library: Library, text: str, talks: Collection[str] | None = No
         if len(pieces) > 1 and all(map(_joinable, pieces)):
             looked_up += 1
             if library.written_as_one(pieces, talks):
-                joins.append((term[0].start(), term[-1].end(), library.spelling("".join(pieces))))
+                joins.append((term[0].start(), term[-1].end(), library.spelling("".join(pieces), talks)))
                 i += len(term)
                 continue
         i += len(term) if hyphenated else 1
@@ -262,14 +262,16 @@ def _joinable(word: str) -> bool:
     return word.isalpha() and len(word) > 1 and word.lower() not in STOP_WORDS and not UNSPACED.search(word)
 
 
-def slips_mended(library: Library, text: str, common_words: Collection[str] = ()) -> str | None:
+def slips_mended(library: Library, text: str, common_words: Collection[str] = (),
+                 talks: Collection[str] | None = None) -> str | None:
     """``text`` with each word that no passage holds, nor the embedding model knows whole (``unknown_words``), and
     that a transcript's word is one typing slip from (``Library.slips``: "citaton" for "citation") written as that
-    word, as the transcripts spell it; None when it has none. Words in "quoted phrases" are matched as typed, never mended. A query is searched
-    mended, by meaning, words and snapping alike: the sound-alike pass missed slips that changed a word's sound,
-    and a made-up word's dense ranking is noise (a blind probe: found by keyword alone, the moment came 6th)."""
+    word, as the transcripts (of ``talks``, when given) spell it; None when it has none. Words in "quoted phrases"
+    are matched as typed, never mended. A query is searched mended, by meaning, words and snapping alike: the
+    sound-alike pass missed slips that changed a word's sound, and a made-up word's dense ranking is noise (a blind
+    probe: found by keyword alone, the moment came 6th)."""
     unquoted = " ".join(_QUOTED.split(text))
-    mended = {word: library.spelling(slips[0]) for word in unknown_words(library, unquoted, common_words)
+    mended = {word: library.spelling(slips[0], talks) for word in unknown_words(library, unquoted, common_words)
               if (slips := library.slips(word))}
     if not mended:
         return None

@@ -477,7 +477,7 @@ class Searcher:
                     if not hits and drop_quotes and quoted_phrases(typed):
                         searched, unquoted_mended, (hits, repeats) = self._rank_unquoted(library, typed, wanted,
                                                                                          allowed, group)
-                        mended = unquoted_mended or mended
+                        mended = searched if unquoted_mended or mended else None  # unquoted, as searched
                 # asked only when there are results: to an empty page it adds nothing. A query naming a talk's
                 # speaker or event ("Klaus Weber") found it by those words, though its transcript never says them.
                 words_found = (not hits or says_a_word(library, searched, allowed)
