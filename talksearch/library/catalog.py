@@ -1009,8 +1009,8 @@ class Library(VectorSync):
     def slips(self, word: str) -> list[str]:
         return self.keywords.slips(word)
 
-    def spelling(self, word: str, talks: Collection[str] | None = None) -> str:
-        return self.keywords.spelling(word, talks)
+    def spelling(self, word: str, talks: Collection[str] | None = None, english: bool = False) -> str:
+        return self.keywords.spelling(word, talks, english)
 
     def written_as_one(self, pieces: Sequence[str], talks: Collection[str] | None = None) -> bool:
         return self.keywords.written_as_one(pieces, talks)

@@ -11,6 +11,7 @@ import json
 import re
 import sqlite3
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -65,7 +66,7 @@ _SLIPS_AT_MOST = 3  # transcripts' words taken for one query word (the most freq
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Where a sentence starts: a word capitalised there is not how the talks spell it ("Partition tolerance is ...")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]['\"’”)\]]*\s+)[\W_]*$")
-_SPELLING_PASSAGES = 64  # passages a corrected word's spelling is counted in (KeywordIndex.spelling)
+_SPELLING_PASSAGES = 500  # passages a corrected word's spelling is counted in (KeywordIndex.spelling)
 _ARABIC_LETTER = re.compile("[\u0621-\u064a]")
 # Languages whisper hears that are written in Arabic letters and are not Arabic: Persian, Urdu, Pashto, Sindhi
 _ARABIC_SCRIPT_OTHERS = ("fa", "ur", "ps", "sd")
@@ -506,34 +507,35 @@ class KeywordIndex:
         # the most said first: the word a slip most likely meant
         return sorted(meant, key=lambda w: (-self._postings(w), w))[:_SLIPS_AT_MOST]
 
-    def spelling(self, word: str, talks: Collection[str] | None = None) -> str:
-        """``word`` as the transcripts (of ``talks``, when given) write it ("InfiniBand" for "infiniband"), counted
-        in the passages that hold it (the first ``_SPELLING_PASSAGES``): what a corrected query shows, "as the talks
-        spell it". Compared as ``fold`` reads words (case and accents aside: "ÜberCloud" for "ubercloud"), split as
-        the index splits them ("TensorFlow's" holds "TensorFlow"). The form written most, not counting a word
-        capitalised at a sentence's start, nor a line in capitals ("KUBERNETES AND ...") beside another form;
-        ``word`` itself where nothing else is left (a word said only first in its sentences keeps its case)."""
-        within = ("AND +rowid IN (SELECT id FROM passages WHERE talk_id IN (SELECT value FROM json_each(?)))"
-                  if talks is not None else "")
+    def spelling(self, word: str, talks: Collection[str] | None = None, english: bool = False) -> str:
+        """``word`` as the talks (of ``talks``, when given; in English alone with ``english``, as for a slip mended
+        to an English word) write it ("InfiniBand" for "infiniband"): what a corrected query shows, "as the talks
+        spell it". Each talk votes for the form it writes most, in the first ``_SPELLING_PASSAGES`` passages that
+        hold the word, and the form most talks vote for is the spelling (a tie: the one with more capitals, a
+        name's: "InfiniBand" before "Infiniband", and that before "infiniband"). Compared as ``fold`` reads words
+        (case and accents aside: "ÜberCloud" for "ubercloud"), split as the index splits them ("TensorFlow's" holds
+        "TensorFlow"), not counting a word capitalised at a sentence's start nor one in a line of capitals ("THE
+        SLIDE SAID KUBERNETES"; "GROMACS" in a sentence counts). ``word`` itself where nothing is left."""
+        scopes = ["talk_id IN (SELECT value FROM json_each(?))"] if talks is not None else []
+        if english:
+            scopes.append("talk_id IN (SELECT id FROM talks WHERE coalesce(language, 'en') = 'en')")
+        within = f"AND +rowid IN (SELECT id FROM passages WHERE {' AND '.join(scopes)})" if scopes else ""
         rows = self.db.execute(
-            f"SELECT text FROM passages WHERE id IN (SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? "
-            f"{within} LIMIT {_SPELLING_PASSAGES})",
+            f"SELECT talk_id, text FROM passages WHERE id IN (SELECT rowid FROM passages_fts WHERE passages_fts "
+            f"MATCH ? {within} LIMIT {_SPELLING_PASSAGES})",
             (quoted(word), *([json.dumps(sorted(talks))] if talks is not None else []))).fetchall()
         wanted = fold(word)
-        written: dict[str, int] = {}
-        for (text,) in rows:
+        written: dict[str, Counter[str]] = {}
+        for talk_id, text in rows:
+            shouting = _in_capitals(text)
             for found in _TOKEN.finditer(text):
                 form = found[0]
-                if fold(form) != wanted:
+                if fold(form) != wanted or (shouting and form == form.upper()):
                     continue
                 if form != form.capitalize() or not _SENTENCE_START.search(text, 0, found.start()):
-                    written[form] = written.get(form, 0) + 1
-        shouted = [form for form in written if form == form.upper()]
-        if len(shouted) < len(written):
-            for form in shouted:
-                del written[form]
-        # a tie: the form with more capitals, a name's ("InfiniBand" before "Infiniband", and that before "infiniband")
-        return max(written, key=lambda form: (written[form], sum(map(str.isupper, form)), form), default=word)
+                    written.setdefault(talk_id, Counter())[form] += 1
+        votes = Counter(max(forms, key=lambda form: (forms[form], *_capitals(form))) for forms in written.values())
+        return max(votes, key=lambda form: (votes[form], *_capitals(form)), default=word)
 
     def _postings(self, word: str) -> int:
         """How many passages hold ``word`` (after stemming), counted up to the row budget."""
@@ -782,3 +784,15 @@ class KeywordIndex:
     def rebuild_trigrams(self, table: str) -> None:
         for statement in filling(table):
             self.db.execute(statement)
+
+
+def _in_capitals(text: str) -> bool:
+    """Whether ``text`` is mostly capitals (a slide's title read out, captions in capitals): its words' case is
+    no spelling."""
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 12 and sum(map(str.isupper, letters)) >= 0.6 * len(letters)
+
+
+def _capitals(form: str) -> tuple[int, str]:
+    """How a spelling ranks in a tie: more capitals first ("InfiniBand" before "Infiniband"), then by itself."""
+    return sum(map(str.isupper, form)), form

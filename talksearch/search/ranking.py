@@ -266,13 +266,13 @@ def slips_mended(library: Library, text: str, common_words: Collection[str] = ()
                  talks: Collection[str] | None = None) -> str | None:
     """``text`` with each word that no passage holds, nor the embedding model knows whole (``unknown_words``), and
     that a transcript's word is one typing slip from (``Library.slips``: "citaton" for "citation") written as that
-    word, as the transcripts (of ``talks``, when given) spell it; None when it has none. Words in "quoted phrases"
-    are matched as typed, never mended. A query is searched mended, by meaning, words and snapping alike: the
-    sound-alike pass missed slips that changed a word's sound, and a made-up word's dense ranking is noise (a blind
-    probe: found by keyword alone, the moment came 6th)."""
+    word, as the English transcripts (of ``talks``, when given) spell it; None when it has none. Words in "quoted
+    phrases" are matched as typed, never mended. A query is searched mended, by meaning, words and snapping alike:
+    the sound-alike pass missed slips that changed a word's sound, and a made-up word's dense ranking is noise (a
+    blind probe: found by keyword alone, the moment came 6th)."""
     unquoted = " ".join(_QUOTED.split(text))
-    mended = {word: library.spelling(slips[0], talks) for word in unknown_words(library, unquoted, common_words)
-              if (slips := library.slips(word))}
+    mended = {word: library.spelling(slips[0], talks, english=True)
+              for word in unknown_words(library, unquoted, common_words) if (slips := library.slips(word))}
     if not mended:
         return None
     # a quoted phrase is matched first, and kept as it is; the words to mend, whole, in any case
