@@ -297,6 +297,41 @@ def test_a_question_is_rescored_word_by_word_at_its_own_weight(tmp_path, query, 
         library.close()
 
 
+def test_a_talks_opening_scores_less_than_the_moment_a_query_describes(tmp_path):
+    """A speaker's introduction shares the words of any query about the talk: "the Swedish batch system guy who
+    said ..." came first on "Hello, I am Henrik ... in Sweden", the moment itself second (a seen set). A passage
+    starting in a talk's first ``opening_seconds`` scores ``opening_discount`` less (on 13 seen sets 26 better, 2
+    worse; on two untouched, 6 better, none worse: docs/benchmarks.md). A query about the introduction finds it."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.search.ranking import RankingOptions
+
+    talks = [_said("Batch Systems Across Two Cities", "Henrik Lindqvist", [
+        "Hello, I am Henrik Lindqvist, and I look after the batch systems at a national computing centre in Sweden.",
+        "We run two clusters, one in the north and one in the south, behind a single scheduler.",
+        "Users submit jobs to one queue, and the scheduler decides where each job runs.",
+        "That worked well for the first year, while most jobs stayed in one place.",
+        "The latency between the two cities is about eleven milliseconds, which turned out to matter more than we "
+        "expected.", "Every squeue call had to wait for both controllers to answer.", "Thank you."]),
+        _said("Storage", "Ana Lima", ["Welcome, I run storage for a university.", "Our file system holds four "
+                                      "petabytes.", "Backups go to tape every night."])]
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", talks, embedder, quality.talksearch_cut(PassageOptions()))
+    try:
+        latency = next(s.start for s in talks[0].segments if s.text.startswith("The latency"))
+        described = "the Swedish batch system guy who said network delay between cities made the queue commands slow"
+        assert RankingOptions().opening_discount > 0
+        first = quality.talksearch_search(library, embedder, RankingOptions())(described)[0]
+        assert first.start == pytest.approx(latency, abs=0.05), first
+        unchanged = quality.talksearch_search(library, embedder, RankingOptions(opening_discount=0))(described)[0]
+        assert unchanged.start < RankingOptions().opening_seconds, unchanged  # the introduction, without the rule
+        introduced = quality.talksearch_search(library, embedder, RankingOptions())(
+            "who looks after the batch systems in Sweden")[0]
+        assert introduced.start < RankingOptions().opening_seconds, introduced
+    finally:
+        library.close()
+
+
 def test_a_moment_matching_a_question_asked_starts_at_its_answer(tmp_path):
     """In an interview or a Q&A, a query's words match the question asked better than the answer after it (blind15:
     "when is it safe to delete movies from the microscope computer?" landed 4.5 s early, on the host's question).
