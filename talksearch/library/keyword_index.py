@@ -515,7 +515,8 @@ class KeywordIndex:
         name's: "InfiniBand" before "Infiniband", and that before "infiniband"). Compared as ``fold`` reads words
         (case and accents aside: "ÜberCloud" for "ubercloud"), split as the index splits them ("TensorFlow's" holds
         "TensorFlow"), not counting a word capitalised at a sentence's start nor one in a line of capitals ("THE
-        SLIDE SAID KUBERNETES"; "GROMACS" in a sentence counts). ``word`` itself where nothing is left."""
+        SLIDE SAID KUBERNETES"; "GROMACS" in a sentence counts). A form with no capital after its first letter is
+        spelled in lower case; ``word`` itself where nothing is left."""
         scopes = ["talk_id IN (SELECT value FROM json_each(?))"] if talks is not None else []
         if english:
             scopes.append("talk_id IN (SELECT id FROM talks WHERE coalesce(language, 'en') = 'en')")
@@ -535,7 +536,12 @@ class KeywordIndex:
                 if form != form.capitalize() or not _SENTENCE_START.search(text, 0, found.start()):
                     written.setdefault(talk_id, Counter())[form] += 1
         votes = Counter(max(forms, key=lambda form: (forms[form], *_capitals(form))) for forms in written.values())
-        return max(votes, key=lambda form: (votes[form], *_capitals(form)), default=word)
+        if not votes:
+            return word
+        spelled = max(votes, key=lambda form: (votes[form], *_capitals(form)))
+        # capitals inside are a name's spelling; a first capital alone is a title's or an emphasis ("looking at
+        # Power Capping"): "power caping" is searched as "power capping"
+        return spelled if spelled[1:] != spelled[1:].lower() else spelled.lower()
 
     def _postings(self, word: str) -> int:
         """How many passages hold ``word`` (after stemming), counted up to the row budget."""
