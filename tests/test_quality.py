@@ -172,11 +172,12 @@ def test_a_query_naming_a_speaker_puts_their_talk_first(ranked_library, text, ta
     assert {talk_ids[hit.talk_id] for hit, _ in hits[:2]} == {"t01", "t02"}
 
 
-def _said(title: str, speaker: str, lines: list[str], language: str = "en") -> quality.CachedTalk:
-    """A talk as the harness caches it, each line a sentence whose words are 0.4 s apart."""
+def _said(title: str, speaker: str, lines: list[str], language: str = "en", lead_in: float = 0.0) -> quality.CachedTalk:
+    """A talk as the harness caches it, each line a sentence whose words are 0.4 s apart, the first ``lead_in``
+    seconds without speech."""
     from talksearch.library import Segment, Word
 
-    segments, at = [], 0.0
+    segments, at = [], lead_in
     for line in lines:
         words = []
         for word in line.split():
@@ -297,37 +298,113 @@ def test_a_question_is_rescored_word_by_word_at_its_own_weight(tmp_path, query, 
         library.close()
 
 
-def test_a_talks_opening_scores_less_than_the_moment_a_query_describes(tmp_path):
+_HENRIK = ["Hello, I am Henrik Lindqvist, and I look after the batch systems at a national computing centre in Sweden.",
+           "We run two clusters, one in the north and one in the south, behind a single scheduler.",
+           "Users submit jobs to one queue, and the scheduler decides where each job runs.",
+           "That worked well for the first year, while most jobs stayed in one place.",
+           "The latency between the two cities is about eleven milliseconds, which turned out to matter more than "
+           "we expected.", "Every squeue call had to wait for both controllers to answer.", "Thank you."]
+_STORAGE = ["Welcome, I run storage for a university.", "Our file system holds four petabytes.",
+            "Backups go to tape every night."]
+
+
+@pytest.mark.parametrize("lead_in", [0.0, 25.0])
+def test_a_talks_opening_scores_less_than_the_moment_a_query_describes(tmp_path, lead_in):
     """A speaker's introduction shares the words of any query about the talk: "the Swedish batch system guy who
     said ..." came first on "Hello, I am Henrik ... in Sweden", the moment itself second (a seen set). A passage
-    starting in a talk's first ``opening_seconds`` scores ``opening_discount`` less (on 13 seen sets 26 better, 2
-    worse; on two untouched, 6 better, none worse: docs/benchmarks.md). A query about the introduction finds it."""
+    starting in a talk's first ``opening_seconds`` of speech (after music or silence: ``lead_in``) scores
+    ``opening_discount`` less (on 13 seen sets 26 better, 2 worse; on two untouched, 6 better, none worse:
+    docs/benchmarks.md). A query about the introduction finds it."""
     from talksearch.embedding import Embedder
     from talksearch.indexer.passages import PassageOptions
     from talksearch.search.ranking import RankingOptions
 
-    talks = [_said("Batch Systems Across Two Cities", "Henrik Lindqvist", [
-        "Hello, I am Henrik Lindqvist, and I look after the batch systems at a national computing centre in Sweden.",
-        "We run two clusters, one in the north and one in the south, behind a single scheduler.",
-        "Users submit jobs to one queue, and the scheduler decides where each job runs.",
-        "That worked well for the first year, while most jobs stayed in one place.",
-        "The latency between the two cities is about eleven milliseconds, which turned out to matter more than we "
-        "expected.", "Every squeue call had to wait for both controllers to answer.", "Thank you."]),
-        _said("Storage", "Ana Lima", ["Welcome, I run storage for a university.", "Our file system holds four "
-                                      "petabytes.", "Backups go to tape every night."])]
+    talks = [_said("Batch Systems Across Two Cities", "Henrik Lindqvist", _HENRIK, lead_in=lead_in),
+             _said("Storage", "Ana Lima", _STORAGE)]
     embedder = Embedder("all-MiniLM-L6-v2")
     library = quality.build_library(tmp_path / "library", talks, embedder, quality.talksearch_cut(PassageOptions()))
+    search = quality.talksearch_search(library, embedder, RankingOptions())
+    opening = lead_in + RankingOptions().opening_seconds
     try:
         latency = next(s.start for s in talks[0].segments if s.text.startswith("The latency"))
         described = "the Swedish batch system guy who said network delay between cities made the queue commands slow"
         assert RankingOptions().opening_discount > 0
-        first = quality.talksearch_search(library, embedder, RankingOptions())(described)[0]
+        first = search(described)[0]
         assert first.start == pytest.approx(latency, abs=0.05), first
         unchanged = quality.talksearch_search(library, embedder, RankingOptions(opening_discount=0))(described)[0]
-        assert unchanged.start < RankingOptions().opening_seconds, unchanged  # the introduction, without the rule
-        introduced = quality.talksearch_search(library, embedder, RankingOptions())(
-            "who looks after the batch systems in Sweden")[0]
-        assert introduced.start < RankingOptions().opening_seconds, introduced
+        assert unchanged.start < opening, unchanged  # the introduction, without the rule
+        introduced = search("who looks after the batch systems in Sweden")[0]
+        assert introduced.start < opening, introduced
+    finally:
+        library.close()
+
+
+def test_a_query_naming_the_speaker_finds_the_moment_past_the_introduction(tmp_path):
+    """A query naming a talk is searched within it for the rest (put_named_first), which left the opening's
+    discount out: with his name, the introduction came first again (review11)."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.search.ranking import RankingOptions
+
+    lines = [_HENRIK[0].replace("Sweden.", "Sweden, where queue commands used to be fast."), *_HENRIK[1:]]
+    talks = [_said("Batch Systems Across Two Cities", "Henrik Lindqvist", lines), _said("Storage", "Ana Lima", _STORAGE)]
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", talks, embedder, quality.talksearch_cut(PassageOptions()))
+    try:
+        latency = next(s.start for s in talks[0].segments if s.text.startswith("The latency"))
+        query = "Henrik Lindqvist batch systems in Sweden network delay between cities made queue commands slow"
+        first = quality.talksearch_search(library, embedder, RankingOptions())(query)[0]
+        assert first.start == pytest.approx(latency, abs=0.05), first
+    finally:
+        library.close()
+
+
+def test_a_talk_too_short_for_an_introduction_keeps_its_score(tmp_path):
+    """A lightning talk or a clip shorter than three openings is all opening: discounted, a weaker answer in a
+    longer talk came first (review11)."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.search.ranking import RankingOptions
+
+    lightning = _said("Lightning Talk: Checkpoint Often", "Mia Chen", [
+        "Checkpoint your simulation every hour, so a node failure costs you one hour of work at most."])
+    longer = _said("Object Storage for Simulations", "Ana Lima", [
+        "Welcome, I run storage for a university.", "Our file system holds four petabytes, spread over two buildings "
+        "on the campus.", "Most of it is scratch space that users fill with simulation output.",
+        "Some users write a checkpoint of their simulation every few hours, in case a node fails.",
+        "Backups go to tape every night.", "Restores take a day, so plan ahead.", "Thank you all for coming."])
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", [lightning, longer], embedder,
+                                    quality.talksearch_cut(PassageOptions()))
+    try:
+        titles = {talk.id: talk.title for talk in library.talks()}
+        query = "checkpoint every hour node failure"
+        ranked = quality.talksearch_search(library, embedder, RankingOptions())(query)
+        assert titles[ranked[0].talk_id] == lightning.talk["title"], ranked
+        assert ranked[1].start > RankingOptions().opening_seconds, ranked  # the longer talk's answer, past its opening
+    finally:
+        library.close()
+
+
+def test_a_talk_named_alone_comes_first_even_where_the_fusion_found_none_of_it(tmp_path):
+    """A query of a speaker's name alone lifts their talk's passage nearest the query above every other; where
+    the fusion's candidates held none of it, the passage scored exactly the best other passage's score, and the
+    tie went by passage id (review11)."""
+    from talksearch.embedding import Embedder
+    from talksearch.indexer.passages import PassageOptions
+    from talksearch.search.ranking import RankingOptions, put_named_first
+
+    talks = [_said("Batch Systems Across Two Cities", "Henrik Lindqvist", _HENRIK), _said("Storage", "Ana Lima", _STORAGE)]
+    embedder = Embedder("all-MiniLM-L6-v2")
+    library = quality.build_library(tmp_path / "library", talks, embedder, quality.talksearch_cut(PassageOptions()))
+    try:
+        henrik = next(talk.id for talk in library.talks() if talk.title.startswith("Batch"))
+        others = [int(pid) for pid in library.passage_ids()
+                  if library.passages([int(pid)])[int(pid)].talk_id != henrik]
+        fused = dict.fromkeys(others, 0.5)
+        put_named_first(library, fused, {henrik}, embedder.query("Henrik Lindqvist"), 10, RankingOptions())
+        lifted = {pid: score for pid, score in fused.items() if pid not in others}
+        assert len(lifted) == 1 and next(iter(lifted.values())) > 0.5, fused
     finally:
         library.close()
 

@@ -959,6 +959,17 @@ class Library(VectorSync):
         ).fetchone()
         return PassageHit(*row) if row else None
 
+    def speech_spans(self, talk_ids: Collection[str]) -> dict[str, tuple[float, float]]:
+        """Per talk, where its first passage starts and its last ends: the stretch that holds speech (a recording
+        may open with music or silence)."""
+        ids = list(talk_ids)
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            f"SELECT talk_id, min(start_time), max(end_time) FROM passages WHERE talk_id IN ({','.join('?' * len(ids))}) "
+            "GROUP BY talk_id", ids)
+        return {talk: (first, last) for talk, first, last in rows}
+
     def embedding(self, passage_id: int) -> np.ndarray | None:
         row = self.db.execute("SELECT embedding FROM passages WHERE id = ?", (passage_id,)).fetchone()
         return np.frombuffer(row[0], dtype=np.float32) if row else None

@@ -120,9 +120,10 @@ class RankingOptions:
     # A query of at least this many words that a passage holds as they are, in order, puts it first (a sentence
     # copied from a transcript); 0: never. Fewer words match by chance ("how to use").
     quote_min_words: int = 4
-    # A passage starting in a talk's first ``opening_seconds`` scores this much less: a speaker's introduction and
-    # the talk's summary share the words of any query about the talk ("the Swedish batch system guy who said network
-    # delay between cities made the queue slow" came first on "Hello, I am Henrik ... batch systems ... in Sweden").
+    # A passage starting in a talk's first ``opening_seconds`` of speech scores this much less: a speaker's
+    # introduction and the talk's summary share the words of any query about the talk ("the Swedish batch system guy
+    # who said network delay between cities made the queue slow" came first on "Hello, I am Henrik ... in Sweden").
+    # Not in a talk whose speech lasts under three openings (a lightning talk, a clip: no introduction to discount).
     # Measured on thirteen seen sets (682 queries): 26 ranked better, 2 worse (R@1 0.672 → 0.679, onTime@5 0.871 →
     # 0.877; 0.1 over 20 s: 35 better, 7 worse, two of them out of the top five; 30 s: 15 worse); on blind20 and
     # blind21, untouched until then, 6 better and none worse (R@1 0.833 → 0.858; docs/benchmarks.md). 0: never.
@@ -484,6 +485,7 @@ def put_named_first(library: Library, fused: dict[int, float], named: set[str], 
         scope = library.search_scope(named)
         ranked = _fuse([(o.dense_weight, _dense(library, moment_vector, candidates, scope)),
                         (o.keyword_weight, _keyword(library, words, candidates, scope))], o.rrf_k)
+        discount_openings(library, ranked, o)  # naming the speaker is no reason to prefer the introduction
         hits = library.passages(ranked)
         for pid, score in ranked.items():
             if pid in hits and hits[pid].talk_id in named:
@@ -500,9 +502,23 @@ def put_named_first(library: Library, fused: dict[int, float], named: set[str], 
         for pid in nearest:
             if pid in hits and hits[pid].talk_id not in best:
                 best[hits[pid].talk_id] = pid
-                fused.setdefault(pid, 0.0)
+                # as if ranked just past the candidates: a score of 0 tied it with the best other talk's passage
+                fused.setdefault(pid, o.dense_weight / (o.rrf_k + candidates + 1))
     for pid in best.values():
         fused[pid] += top
+
+
+def discount_openings(library: Library, scores: dict[int, float], o: RankingOptions) -> None:
+    """Scores ``opening_discount`` less each passage starting in its talk's first ``opening_seconds`` of speech,
+    in a talk whose speech lasts three openings or more."""
+    if not o.opening_discount or not scores:
+        return
+    hits = library.passages(scores)
+    spans = library.speech_spans({hit.talk_id for hit in hits.values()})
+    for pid, hit in hits.items():
+        first, last = spans[hit.talk_id]
+        if last - first >= 3 * o.opening_seconds and hit.start < first + o.opening_seconds:
+            scores[pid] *= 1 - o.opening_discount
 
 
 # --- snapping a result to its moment ----------------------------------------------------------------
@@ -682,10 +698,7 @@ def rank(library: Library, text: str, vector: np.ndarray, limit: int | None, opt
             rescore(library, fused, _eligible(library, text, fused, talks), text, query_words, o, balance)
         for pid, factor in balance.items():
             fused[pid] *= factor
-        if o.opening_discount:
-            for pid, hit in library.passages(fused).items():
-                if hit.start < o.opening_seconds:
-                    fused[pid] *= 1 - o.opening_discount
+        discount_openings(library, fused, o)
         if tier == 0:  # a deeper tier only adds passages after these
             if named:
                 put_named_first(library, fused, named, vector, candidates, o, moment)
