@@ -23,8 +23,8 @@ from talksearch.indexer.allocator import keep_freed_memory
 from talksearch.indexer.chunk_log import ChunkLog
 from talksearch.indexer.passages import PassageOptions, embedding_texts, make_passages, split_sentences
 from talksearch.indexer.sources import Fetched
-from talksearch.indexer.transcribe import (NoSpeech, Transcriber, Transcript, TranscriptionOptions, same_words,
-                                          talk_prompt)
+from talksearch.indexer.transcribe import (UNPLACED_SPEECH, NoSpeech, Transcriber, Transcript, TranscriptionOptions,
+                                          placed_language, same_words, talk_prompt)
 from talksearch.language_codes import whisper_code
 from talksearch.library import Passage, Segment, Talk
 from talksearch.models import ModelError, resolve, resolve_device
@@ -45,10 +45,9 @@ CHANNEL_LANGUAGE_OVERRULED = 0.6
 # invented English (an issue 16 audit). Of the 45 German, Spanish and French talks of the languages benchmark,
 # whisper finds each one's language at least 3.5 times as probable as English (de8: 0.47 against 0.14).
 CHANNEL_LANGUAGE_OUTWEIGHED = 3.0
-# ... but never Latin, whisper's answer for speech it cannot place: English in strong foreign accents (six of
-# blind12's ten talks, 0.46-0.91; a plain English clip at 0.85 in open-webui/open-webui#30016) in a feed that
-# rightly says en-us was taken for Latin (0.571 against English 0.093: a reviewer's hunt).
-UNPLACED_SPEECH = "la"
+# ... but never Latin (``placed_language``): English in strong foreign accents in a feed that rightly says en-us was
+# taken for Latin (0.571 against English 0.093: a reviewer's hunt; a plain English clip at 0.85 in
+# open-webui/open-webui#30016).
 
 # The bundled model that hears 99 languages: what an English-only model hands a talk in another language to.
 MULTILINGUAL_WHISPER = "base"
@@ -71,7 +70,7 @@ class Processed:
     token_vectors: list[np.ndarray] | None = None  # per passage, its meaningful words' vectors (kept for sentences)
     untranslated: str | None = None  # why --translate gave a talk not in English no English, when it did not
     replaces: str | None = None  # the talk whose replaced recording this is (``Fetched.replaces``)
-    language_note: str | None = None  # that whisper heard another language than its feed's channel states (or none)
+    language_note: str | None = None  # that whisper heard another language than its feed's channel states, or none
     resumed_seconds: float = 0.0  # of ``audio_seconds``, what an interrupted run had transcribed (ChunkLog)
 
 
@@ -359,18 +358,21 @@ class TalkProcessor:
 
 
 def _checked_channel_language(probabilities: dict[str, float], channel_language: str | None) -> tuple[str, str | None]:
-    """The language of a talk whose feed's channel alone states one (``Fetched.channel_language``), from what
-    whisper hears (``Transcriber.language_probabilities``), and the note that says when it is another than the
-    channel's: the one whisper hears, where it is sure of it or finds it far more probable than the channel's
-    (``CHANNEL_LANGUAGE_OUTWEIGHED``; never Latin, ``UNPLACED_SPEECH``), else the channel's. A conference's feed
+    """The language of a talk whose source does not state one, or whose feed's channel alone states one
+    (``Fetched.channel_language``), from what whisper hears (``Transcriber.language_probabilities``), and the note
+    that says when it is another than the channel's, or when whisper could not place the speech (Latin, taken as
+    ``placed_language`` says): the one whisper hears, where it is sure of it or finds it far more probable than the channel's
+    (``CHANNEL_LANGUAGE_OUTWEIGHED``; never Latin: ``placed_language``), else the channel's. A conference's feed
     states one language for talks in several: an English talk in a channel that says German was stored as German,
     its words (English still: whisper, told German, wrote them as heard) then missed by a filter for English and
     treated as German by the keyword index."""
-    detected = max(probabilities, key=probabilities.get)
+    detected = placed_language(probabilities)
+    unplaced = max(probabilities, key=probabilities.__getitem__) == UNPLACED_SPEECH
     if channel_language is None:
-        return detected, None
-    probability = probabilities[detected]
-    if detected not in (channel_language, UNPLACED_SPEECH) and (probability > CHANNEL_LANGUAGE_OVERRULED or
+        return detected, (f"taken as {detected!r}: whisper could not place its speech (Latin, "
+                          f"{probabilities[UNPLACED_SPEECH]:.2f}); --language names a talk's language" if unplaced else None)
+    probability = probabilities.get(detected, 0.0)
+    if not unplaced and detected != channel_language and (probability > CHANNEL_LANGUAGE_OVERRULED or
                                          probability >= CHANNEL_LANGUAGE_OUTWEIGHED *
                                          probabilities.get(channel_language, 0.0)):
         return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"

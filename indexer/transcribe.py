@@ -22,6 +22,16 @@ from talksearch.settings import Settings, default
 
 PROMPT_MODES = ("none", "hotwords", "initial")
 
+# Latin is whisper's answer for speech it cannot place: English in a strong accent (six of blind12's ten talks heard
+# as Latin at 0.51-0.93; blind22's and blind23's Caribbean voice at 0.37 against English 0.35). Such a talk was
+# stored as Latin: shown so, missed by a filter for English, its words indexed as another language's. A talk that is
+# in Latin is indexed with --language la.
+UNPLACED_SPEECH = "la"
+# ... it is taken as the next language whisper hears where that one is at least this probable (whisper heard a
+# French talk at 0.385, a German one at 0.479, both unsure: an issue 16 audit), else as English (those accented
+# talks' next languages were Spanish, Basque or English at 0.03-0.22).
+PLACED_BESIDE_LATIN = 0.25
+
 
 class NoSpeech(Exception):
     """The audio holds no speech worth indexing."""
@@ -167,6 +177,16 @@ def doubtful(segment, options: TranscriptionOptions) -> bool:
             or segment.avg_logprob < options.log_prob_threshold)
 
 
+def placed_language(probabilities: dict[str, float]) -> str:
+    """The language whisper hears most (``Transcriber.language_probabilities``), unless that is Latin: then the
+    next where whisper finds it at least ``PLACED_BESIDE_LATIN`` probable, else English (``UNPLACED_SPEECH``)."""
+    ranked = sorted(probabilities, key=probabilities.__getitem__, reverse=True)
+    if ranked[0] != UNPLACED_SPEECH:
+        return ranked[0]
+    beside = ranked[1] if len(ranked) > 1 else None
+    return beside if beside is not None and probabilities[beside] >= PLACED_BESIDE_LATIN else "en"
+
+
 class Transcriber:
     def __init__(self, model: str | ResolvedModel, device: str = "auto", compute_type: str = "default", threads: int = 0,
                  options: TranscriptionOptions | None = None, workers: int = 1):
@@ -201,8 +221,8 @@ class Transcriber:
         decides, and a close call goes to whichever language tops more windows, however narrowly (an English talk
         in a Caribbean voice, read as English, English and Finnish, came out Finnish; on average English leads)."""
         probabilities = self.language_probabilities(audio, windows)
-        language = max(probabilities, key=probabilities.get)
-        return language, probabilities[language]
+        language = placed_language(probabilities)
+        return language, probabilities.get(language, 0.0)
 
     def language_probabilities(self, audio: str, windows: int = 3) -> dict[str, float]:
         """Whisper's probability of every language it knows for the first ``windows`` 30-second windows of speech

@@ -25,13 +25,21 @@ SPEECH = {
           "El ancho de banda de la memoria limita a menudo la velocidad de un programa.",
     "en": "Good morning. Today we talk about checkpointing long training jobs. Asynchronous checkpoints write "
           "the state to storage in the background, while the training continues.",
+    # espeak-ng's Caribbean English, which whisper base heard as Latin (0.69 against English 0.19), as it did two
+    # blind sets' talks in this voice
+    "en-029": "Hi, I am Aisha, a research software engineer in a hydrology group, and I spend my days making Python "
+              "faster. The typical story starts with a student whose NumPy script takes six hours, and they ask if "
+              "they should learn C. My answer is usually no, not yet. First, profile, because the slow part is "
+              "almost never where people think. I use cProfile for the big picture and line profiler for the hot "
+              "function. Often the fix is just vectorizing with NumPy, replacing a Python loop with whole array "
+              "operations.",
 }
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng to speak German and Spanish")
 
 
-def spoken(tmp_path: Path, language: str) -> Path:
+def spoken(tmp_path: Path, language: str, speed: int = 150) -> Path:
     wav = tmp_path / f"{language}.wav"
-    subprocess.run(["espeak-ng", "-v", language, "-s", "150", "-w", str(wav), SPEECH[language]], check=True)
+    subprocess.run(["espeak-ng", "-v", language, "-s", str(speed), "-w", str(wav), SPEECH[language]], check=True)
     return wav
 
 
@@ -231,6 +239,37 @@ def test_a_feeds_channel_language_gives_way_to_one_whisper_finds_far_more_probab
     # Latin, whisper's answer for speech it cannot place (heavily accented English), never overrules it
     assert _checked_channel_language({"la": 0.571, "en": 0.093}, "en") == ("en", None)
     assert _checked_channel_language({"la": 0.91, "en": 0.02}, "en") == ("en", None)
+    assert _checked_channel_language({"la": 0.8, "es": 0.09, "en": 0.03}, "de") == ("de", None)
+
+
+@pytest.mark.unit
+def test_speech_whisper_cannot_place_is_not_stored_as_latin():
+    """Without a source's word, accented English talks were stored as Latin, whisper's answer for speech it cannot
+    place (blind12, blind22, blind23): shown as Latin, missed by a filter for English. Latin gives way to the next
+    language whisper hears where it finds that one fairly probable, else to English."""
+    from talksearch.indexer.processor import _checked_channel_language
+    from talksearch.indexer.transcribe import placed_language
+
+    caribbean = {"la": 0.366, "en": 0.346, "cy": 0.09}
+    assert _checked_channel_language(caribbean, None) == (
+        "en", "taken as 'en': whisper could not place its speech (Latin, 0.37); --language names a talk's language")
+    assert placed_language({"la": 0.785, "es": 0.092, "eu": 0.059, "en": 0.032}) == "en"  # (blind12's w03)
+    assert placed_language({"la": 0.817, "eu": 0.075, "es": 0.043}) == "en"
+    assert placed_language({"la": 0.4, "de": 0.35, "en": 0.05}) == "de"
+    assert placed_language({"la": 1.0}) == "en"
+    assert placed_language({"de": 0.479, "la": 0.249, "en": 0.037}) == "de"
+    assert _checked_channel_language({"de": 0.479, "la": 0.249, "en": 0.037}, None) == ("de", None)
+
+
+@needs_espeak
+@pytest.mark.models
+def test_an_accented_english_talk_whisper_hears_as_latin_is_indexed_as_english(tmp_path, english_only):
+    """Caribbean English (espeak-ng's en-029) was stored as Latin and handed to base told Latin; it is English,
+    transcribed by the model chosen, with a note that says why."""
+    result = english_only.process(fetched(spoken(tmp_path, "en-029", speed=155)))
+    assert (result.talk.language, result.talk.whisper_model) == ("en", "tiny.en")
+    assert result.language_note.startswith("taken as 'en': whisper could not place its speech (Latin, ")
+    assert "software engineer" in " ".join(s.text for s in result.sentences)
 
 
 @needs_espeak
