@@ -360,17 +360,21 @@ class TalkProcessor:
 def _checked_channel_language(probabilities: dict[str, float], channel_language: str | None) -> tuple[str, str | None]:
     """The language of a talk whose source does not state one, or whose feed's channel alone states one
     (``Fetched.channel_language``), from what whisper hears (``Transcriber.language_probabilities``), and the note
-    that says when it is another than the channel's, or when whisper could not place the speech (Latin, taken as
-    ``placed_language`` says): the one whisper hears, where it is sure of it or finds it far more probable than the channel's
+    that says when it is another than the channel's, or when whisper could not place the speech (Latin first: taken
+    as ``placed_language`` says): the one whisper hears, where it is sure of it or finds it far more probable than the channel's
     (``CHANNEL_LANGUAGE_OUTWEIGHED``; never Latin: ``placed_language``), else the channel's. A conference's feed
     states one language for talks in several: an English talk in a channel that says German was stored as German,
     its words (English still: whisper, told German, wrote them as heard) then missed by a filter for English and
     treated as German by the keyword index."""
     detected = placed_language(probabilities)
-    unplaced = max(probabilities, key=probabilities.__getitem__) == UNPLACED_SPEECH
+    ranked = sorted(probabilities, key=probabilities.__getitem__, reverse=True)
+    unplaced = ranked[0] == UNPLACED_SPEECH
     if channel_language is None:
-        return detected, (f"taken as {detected!r}: whisper could not place its speech (Latin, "
-                          f"{probabilities[UNPLACED_SPEECH]:.2f}); --language names a talk's language" if unplaced else None)
+        if not unplaced:
+            return detected, None
+        heard = ", ".join(f"{language!r} {probabilities[language]:.2f}" for language in ranked[:2])
+        return detected, (f"taken as {detected!r}: whisper could not place its speech ({heard}); --language names a "
+                          "talk's language")
     probability = probabilities.get(detected, 0.0)
     if not unplaced and detected != channel_language and (probability > CHANNEL_LANGUAGE_OVERRULED or
                                          probability >= CHANNEL_LANGUAGE_OUTWEIGHED *

@@ -23,14 +23,14 @@ from talksearch.settings import Settings, default
 PROMPT_MODES = ("none", "hotwords", "initial")
 
 # Latin is whisper's answer for speech it cannot place: English in a strong accent (six of blind12's ten talks heard
-# as Latin at 0.51-0.93; blind22's and blind23's Caribbean voice at 0.37 against English 0.35). Such a talk was
-# stored as Latin: shown so, missed by a filter for English, its words indexed as another language's. A talk that is
-# in Latin is indexed with --language la.
+# as Latin at 0.51-0.93; blind22's and blind23's Caribbean voice at 0.37 against English 0.35), but also a language
+# it hears poorly (espeak-ng's Romanian: Latin 0.325, Romanian 0.16, English 0.152: a reviewer's hunt). Taken as
+# English where English comes next (as it did for four of those six and both Caribbean talks): stored as Latin, such
+# a talk was shown so, missed by a filter for English, and its words indexed as another language's. Where another
+# language comes next, Latin stays (taken as English, the Romanian talk was transcribed as invented English; those
+# accented English talks' next languages, Spanish or Basque at 0.09 and 0.08, would be as wrong). A talk that is in
+# Latin is indexed with --language la.
 UNPLACED_SPEECH = "la"
-# ... it is taken as the next language whisper hears where that one is at least this probable (whisper heard a
-# French talk at 0.385, a German one at 0.479, both unsure: an issue 16 audit), else as English (those accented
-# talks' next languages were Spanish, Basque or English at 0.03-0.22).
-PLACED_BESIDE_LATIN = 0.25
 
 
 class NoSpeech(Exception):
@@ -178,13 +178,10 @@ def doubtful(segment, options: TranscriptionOptions) -> bool:
 
 
 def placed_language(probabilities: dict[str, float]) -> str:
-    """The language whisper hears most (``Transcriber.language_probabilities``), unless that is Latin: then the
-    next where whisper finds it at least ``PLACED_BESIDE_LATIN`` probable, else English (``UNPLACED_SPEECH``)."""
+    """The language whisper hears most (``Transcriber.language_probabilities``), or English where that is Latin
+    (``UNPLACED_SPEECH``) and English comes next."""
     ranked = sorted(probabilities, key=probabilities.__getitem__, reverse=True)
-    if ranked[0] != UNPLACED_SPEECH:
-        return ranked[0]
-    beside = ranked[1] if len(ranked) > 1 else None
-    return beside if beside is not None and probabilities[beside] >= PLACED_BESIDE_LATIN else "en"
+    return "en" if ranked[:2] == [UNPLACED_SPEECH, "en"] else ranked[0]
 
 
 class Transcriber:
