@@ -361,8 +361,8 @@ def _checked_channel_language(probabilities: dict[str, float], channel_language:
     """The language of a talk whose source does not state one, or whose feed's channel alone states one
     (``Fetched.channel_language``), from what whisper hears (``Transcriber.language_probabilities``), and the note
     that says when it is another than the channel's, or when whisper could not place the speech (Latin first: taken
-    as ``placed_language`` says): the one whisper hears, where it is sure of it or finds it far more probable than the channel's
-    (``CHANNEL_LANGUAGE_OUTWEIGHED``; never Latin: ``placed_language``), else the channel's. A conference's feed
+    as ``placed_language`` says): the one whisper hears, where it is sure of it or finds it far more probable than
+    the channel's (``CHANNEL_LANGUAGE_OUTWEIGHED``; never Latin), else the channel's. A conference's feed
     states one language for talks in several: an English talk in a channel that says German was stored as German,
     its words (English still: whisper, told German, wrote them as heard) then missed by a filter for English and
     treated as German by the keyword index."""
@@ -372,12 +372,21 @@ def _checked_channel_language(probabilities: dict[str, float], channel_language:
     if channel_language is None:
         if not unplaced:
             return detected, None
-        heard = ", ".join(f"{language!r} {probabilities[language]:.2f}" for language in ranked[:2])
+        heard = _heard(probabilities, ranked)
         return detected, (f"taken as {detected!r}: whisper could not place its speech ({heard}); --language names a "
                           "talk's language")
-    probability = probabilities.get(detected, 0.0)
-    if not unplaced and detected != channel_language and (probability > CHANNEL_LANGUAGE_OVERRULED or
-                                         probability >= CHANNEL_LANGUAGE_OUTWEIGHED *
-                                         probabilities.get(channel_language, 0.0)):
-        return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}"
+    if detected in (channel_language, UNPLACED_SPEECH):
+        return channel_language, None
+    probability, stated = probabilities.get(detected, 0.0), probabilities.get(channel_language, 0.0)
+    # Speech whisper could not place, English next, is English where the channel's language is far less probable:
+    # accented English in a feed whose channel says German (Latin 0.62, English 0.28, German 0.002) stayed German.
+    if probability >= CHANNEL_LANGUAGE_OUTWEIGHED * stated or (
+            not unplaced and probability > CHANNEL_LANGUAGE_OVERRULED):
+        heard = f" (whisper could not place its speech: {_heard(probabilities, ranked)})" if unplaced else ""
+        return detected, f"spoken in {detected!r}, though its feed says {channel_language!r}{heard}"
     return channel_language, None
+
+
+def _heard(probabilities: dict[str, float], ranked: list[str]) -> str:
+    """The two languages whisper hears most, with their probabilities, for a talk's note."""
+    return ", ".join(f"{language!r} {probabilities[language]:.2f}" for language in ranked[:2])

@@ -191,11 +191,19 @@ def test_a_feeds_channel_language_is_only_a_hint_for_a_captioned_talk(tmp_path, 
 @pytest.mark.models
 def test_an_english_only_model_checks_the_language_a_feeds_channel_states(tmp_path, english_only):
     """An English talk in a feed whose channel says German, indexed with tiny.en, was stored as German and
-    transcribed by base (told German), with no note: the channel's word is checked as with a multilingual model."""
+    transcribed by base (told German), with no note: the channel's word is checked as with a multilingual model,
+    accented English included."""
     talk = Talk("Generic", "en-in-de", "https://example.org/en", "Checkpointing")
     result = english_only.process(Fetched(talk, spoken(tmp_path, "en"), False, channel_language="de"))
     assert (result.talk.language, result.talk.whisper_model) == ("en", "tiny.en")
     assert result.language_note == "spoken in 'en', though its feed says 'de'"
+    # accented English whisper cannot place (Latin first, English next, German far behind) was left German
+    talk = Talk("Generic", "en-029-in-de", "https://example.org/en-029", "Profiling")
+    result = english_only.process(Fetched(talk, spoken(tmp_path, "en-029", speed=155), False, channel_language="de"))
+    assert (result.talk.language, result.talk.whisper_model) == ("en", "tiny.en")
+    assert result.language_note.startswith("spoken in 'en', though its feed says 'de' (whisper could not place its "
+                                           "speech: 'la' 0."), result.language_note
+    assert "software engineer" in " ".join(s.text for s in result.sentences)
 
 
 @needs_espeak
@@ -244,6 +252,11 @@ def test_a_feeds_channel_language_gives_way_to_one_whisper_finds_far_more_probab
     assert _checked_channel_language({"la": 0.571, "en": 0.093}, "en") == ("en", None)
     assert _checked_channel_language({"la": 0.91, "en": 0.02}, "en") == ("en", None)
     assert _checked_channel_language({"la": 0.8, "es": 0.09, "en": 0.03}, "de") == ("de", None)
+    # ... though with English next, far more probable than the channel's language, the talk is English (espeak-ng's
+    # Caribbean English in a feed whose channel says German stayed German: Latin 0.62, English 0.28, German 0.002)
+    assert _checked_channel_language({"la": 0.62, "en": 0.28, "de": 0.002}, "de") == (
+        "en", "spoken in 'en', though its feed says 'de' (whisper could not place its speech: 'la' 0.62, 'en' 0.28)")
+    assert _checked_channel_language({"la": 0.5, "en": 0.2, "de": 0.1}, "de") == ("de", None)
 
 
 @pytest.mark.unit
