@@ -43,6 +43,10 @@ _NPT = re.compile(r"^npt:")
 _FRAGMENT_END = re.compile(r",[^\n\r\u2028\u2029]*")
 
 
+# The latest moment a link may name (115 days): past it a time is no moment of any talk (and "9" * 400 is infinity)
+LONGEST_LINK_SECONDS = 10_000_000
+
+
 def link_seconds(value: str) -> float:
     """A talk link's ``t=`` in the forms people paste: seconds (``90``, ``90.5``), a clock (``1:30``, ``1:02:03``)
     or YouTube's units (``15s``, ``1m30s``), also as a media fragment writes it (``npt:90``, ``90,100``: its start).
@@ -50,7 +54,7 @@ def link_seconds(value: str) -> float:
     page's script reads ``#t=`` by the same rules (talk.js ``timeParam``)."""
     value = _FRAGMENT_END.sub("", _NPT.sub("", value.strip(_JS_SPACE).lower(), count=1), count=1)
     seconds = float(value) if _SECONDS.fullmatch(value) else _clock_or_units(value)  # (trimmed once, as the script)
-    return seconds if seconds is not None and 0 < seconds < 1e7 else 0.0
+    return seconds if seconds is not None and 0 < seconds < LONGEST_LINK_SECONDS else 0.0
 
 
 def written_seconds(value: str) -> float | None:

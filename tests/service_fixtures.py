@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import json
 import os
 import shutil
 import socket
@@ -71,13 +72,16 @@ def untitle_first_chapter(library: Path, title: str | None = None) -> None:
     catalog.close()
 
 
-def index_captioned_copy(settings: Settings, folder: Path, name: str = "checkpointing") -> Path:
-    """t01 copied into ``folder`` as a local recording named ``name`` with whole-second captions beside it, and
-    indexed into ``settings.library`` by the real indexer (from the captions: no transcription is waited for);
-    the copy."""
+def index_captioned_copy(settings: Settings, folder: Path, name: str = "checkpointing", details: dict | None = None
+                         ) -> Path:
+    """t01 copied into ``folder`` as a local recording named ``name`` with whole-second captions beside it (and
+    ``details`` as its sidecar .info.json), and indexed into ``settings.library`` by the real indexer (from the
+    captions: no transcription is waited for); the copy."""
     folder.mkdir()
     recording = folder / f"{name}.ogg"
     shutil.copy(DATA / "t01.ogg", recording)
+    if details is not None:
+        (folder / f"{name}.info.json").write_text(json.dumps(details))
     cues = [f"00:00:{int(s['start']):02d}.000 --> 00:00:{int(s['end']):02d}.000\n{s['text']}"
             for s in TRUTH["t01"]["sentences"]]
     (folder / f"{name}.en.vtt").write_text("WEBVTT\n\n" + "\n\n".join(cues) + "\n")

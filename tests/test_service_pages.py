@@ -284,6 +284,23 @@ def test_local_talk_whose_file_is_gone_offers_no_player_and_no_media_links(tmp_p
         assert "This talk has no media this page can play." in embedded and "at the source" not in embedded
 
 
+def test_an_embedded_talk_with_nothing_to_play_links_its_source_as_the_talk_page_does(tmp_path):
+    """A local talk whose recording is gone, and whose details name its page on the web: the talk page offered
+    "Open the source", the iframe only "no media" and a link to the service (a reviewer's hunt)."""
+    settings = settings_for(tmp_path / "library")
+    recording = index_captioned_copy(settings, tmp_path / "recordings",
+                                     details={"title": "Checkpointing", "webpage_url": "https://example.org/talks/t2"})
+    recording.rename(tmp_path / "moved.ogg")
+    with serving(settings) as server:
+        talk_id = server.get("/api/talks").json()["talks"][0]["id"]
+        page = server.get(f"/talks/{talk_id}").text
+        embedded = server.get(f"/embed/talks/{talk_id}", params={"t": 5}).text
+    source = '<a href="https://example.org/talks/t2"'
+    assert "This talk has no media the page can play." in page and source in page
+    assert "This talk has no media this page can play." in embedded and source in embedded, embedded
+    assert "Open the source" in embedded and "at the source" not in embedded
+
+
 def test_talk_page_links_each_paragraph_to_its_first_sentence(api, ids):
     """A paragraph's ?t= is its first sentence's start to the hundredth (url_seconds), so the page it opens
     highlights that sentence, not the one before it (whole seconds fell before the sentence's start)."""

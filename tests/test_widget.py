@@ -531,11 +531,14 @@ def test_keyboard_shortcuts_and_escape(widget_api, host_site, browser):
 
     page.keyboard.press("Escape")
     assert listbox.is_hidden() and box.get_attribute("aria-expanded") == "false"
-    page.keyboard.press("ArrowDown")  # reopens
-    assert listbox.is_visible()
+    # a closed list has no active option: a screen reader read the hidden one out as chosen
+    assert box.get_attribute("aria-activedescendant") is None
+    page.keyboard.press("ArrowDown")  # reopens, on the result chosen before
+    assert listbox.is_visible() and box.get_attribute("aria-activedescendant") == chosen.get_attribute("id")
     page.keyboard.press("Enter")
     visit.wait_event("play")
     assert page.locator("talk-search .player").is_visible()
+    assert listbox.is_hidden() and box.get_attribute("aria-activedescendant") is None
     page.keyboard.press("Escape")  # results are closed already: Esc closes the player
     assert page.locator("talk-search .player").is_hidden()
     assert visit.errors == []

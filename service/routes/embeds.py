@@ -24,7 +24,7 @@ from talksearch.service.routes.pages import moment_in_talk
 from talksearch.service.routing import ReadRoute
 from talksearch.service.state import State
 from talksearch.service.talk_detail import talk_detail
-from talksearch.timecode import link_seconds, url_seconds, written_seconds
+from talksearch.timecode import LONGEST_LINK_SECONDS, link_seconds, url_seconds, written_seconds
 
 from talksearch.library import TalkFilter
 from talksearch.schemas import ErrorResponse, OEmbed
@@ -128,8 +128,8 @@ def embed_search(
                  state, status=404 if missing else 200)
 
 
-TIME_FORMS = ("a finite number of seconds (`75`, `75.5`), a clock (`1:15`, `1:02:03`), units (`1m15s`) or a media fragment's time "
-              "(`npt:75`, `75,90`: its start)")
+TIME_FORMS = (f"a number of seconds under {LONGEST_LINK_SECONDS:,} (`75`, `75.5`), a clock (`1:15`, `1:02:03`), units "
+              "(`1m15s`) or a media fragment's time (`npt:75`, `75,90`: its start)")
 
 
 def _start_seconds(value: str) -> float | None:

@@ -31,8 +31,8 @@
   const DEBOUNCE_MS = 200;
   const MIN_CHARS = 2;
   const TIMEOUT_MS = 15000; // a server that takes the connection and never answers: said, not "Searching…" forever
-  // The API's max_query_chars (talksearch/settings.py; the service writes its own setting into the copy it
-  // serves): a longer paste is cut here, as in /embed's form, rather than sent (a huge one is refused before CORS headers are added, so it would read as "can't reach").
+  // The API's max_query_chars (the service writes its own setting into the copy it serves): a longer paste is cut
+  // here, as in /embed's form, not sent (refused before CORS headers are added, it would read as "can't reach").
   const MAX_CHARS = 500;
   const AUDIO_EXT = /\.(mp3|ogg|oga|opus|m4a|aac|wav|flac)$/i;
   const YT_HOSTS = /(^|\.)(youtube\.com|youtube-nocookie\.com|youtu\.be)$/i;
@@ -505,7 +505,6 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     render(results, query, show = true) {
       this.results = results;
       this.selected = -1;
-      this.input.removeAttribute("aria-activedescendant");
       const items = results.map((result, index) => {
         const talk = result.talk || {};
         const li = el("li");
@@ -560,6 +559,9 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
     open(show) {
       this.list.hidden = !show;
       this.input.setAttribute("aria-expanded", String(show));
+      const active = show && this.list.children[this.selected]; // a closed list's was read out as chosen
+      if (active) this.input.setAttribute("aria-activedescendant", active.id);
+      else this.input.removeAttribute("aria-activedescendant");
     }
 
     select(index) {
@@ -582,10 +584,8 @@ button{font:inherit;color:var(--_muted);background:none;border:0;cursor:pointer;
         else this.select(this.selected < 0 && step < 0 ? -1 : this.selected + step); // Up from nothing: last
       } else if (e.key === "Enter") {
         e.preventDefault();
-        // The first result for the words typed, not the previous words' still shown (dimmed) while theirs is on its
-        // way: played when it comes, as it is when the words are typed and Enter pressed before the debounce fired.
-        // A result chosen with the arrows is played at once. With nothing shown (a failure, nothing found) Enter
-        // searches again, as the search page's does.
+        // The first result for the words typed (not the dimmed older ones), played when it comes; one chosen with
+        // the arrows at once. With nothing shown (a failure, nothing found) Enter searches again, as the page's does.
         if (this.timer || (!this.controller && !this.results.length)) {
           this.search();
           this.enterFor = this.controller;
