@@ -128,8 +128,8 @@ def embed_search(
                  state, status=404 if missing else 200)
 
 
-TIME_FORMS = (f"a number of seconds under {LONGEST_LINK_SECONDS:,} (`75`, `75.5`), a clock (`1:15`, `1:02:03`), units "
-              "(`1m15s`) or a media fragment's time (`npt:75`, `75,90`: its start)")
+TIME_FORMS = (f"a finite number of seconds under {LONGEST_LINK_SECONDS:,} (`75`, `75.5`), a clock (`1:15`, `1:02:03`), "
+              "units (`1m15s`) or a media fragment's time (`npt:75`, `75,90`: its start)")
 
 
 def _start_seconds(value: str) -> float | None:
