@@ -388,5 +388,7 @@ def _checked_channel_language(probabilities: dict[str, float], channel_language:
 
 
 def _heard(probabilities: dict[str, float], ranked: list[str]) -> str:
-    """The two languages whisper hears most, with their probabilities, for a talk's note."""
-    return ", ".join(f"{language!r} {probabilities[language]:.2f}" for language in ranked[:2])
+    """The two languages whisper hears most, with their probabilities, for a talk's note; three where English came
+    next but not clearly ahead of the third (``placed_language``), which is why the talk was not taken as English."""
+    shown = 3 if ranked[1:2] == ["en"] and placed_language(probabilities) != "en" else 2
+    return ", ".join(f"{language!r} {probabilities[language]:.2f}" for language in ranked[:shown])
