@@ -57,6 +57,7 @@ def test_a_mistyped_path_is_refused_and_nothing_is_made_there(script, args, expe
     ("load.py", ["--clients", "0"], "--clients 0: must be at least 1"),
     ("search_scale.py", ["--passages", "10", "--clients", "8,x"], "--clients 8,x: whole numbers, comma-separated"),
     ("trigram_scale.py", ["--passages", "0"], "--passages 0: must be at least 1"),
+    ("busy_queries.py", ["--queries", "0"], "--queries 0: must be at least 1"),
 ])
 def test_a_count_that_measures_nothing_is_refused(script, args, expected, tmp_path):
     assert_refused(bench(script, *args, cwd=tmp_path), expected)
