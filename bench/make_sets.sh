@@ -39,13 +39,17 @@
 # bench/sets/blind24 (12 talks on resilience and failures at scale: checkpoint/restart, SCR, MTBF, silent data
 # corruption, ULFM, a three-voice panel) and bench/sets/blind25 (12 talks on instrument data streaming to HPC:
 # radio telescopes, synchrotron detectors, LHC triggers, cryo-EM, data transfer nodes, a three-voice panel; both
-# written blind in the forty-fourth stop, measured once each).
+# written blind in the forty-fourth stop, measured once each), and bench/sets/blind26 (12 talks on operational weather
+# forecasting and climate modelling: forecast suites against the clock, 4D-Var, ensembles, coupling, GRIB output,
+# ecFlow and Cylc, a three-voice panel) and bench/sets/blind27 (12 talks on genomics and bioinformatics on shared
+# clusters: sequencing volumes, variant calling, Nextflow and Snakemake on Slurm, controlled access, a three-voice
+# panel; both written blind in the forty-fifth stop, measured once each).
 #
 # usage: bash bench/make_sets.sh [OUTDIR]        (default: bench/out/sets, which git ignores)
 #        SEED=21 bash bench/make_sets.sh bench/out/sets-21    (another rendering: other pauses and noise)
 #
 # Checks the corpora with corpus_rules.py first, then synthesises each with make_talks.py into OUTDIR/tune,
-# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind25. Every talk in these corpora carries its own voice / rate / noise, so
+# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind27. Every talk in these corpora carries its own voice / rate / noise, so
 # --voices is only a fallback. Each output folder ends up a complete set like shared/eval/dev: <talk>.mp4,
 # truth.json, feed.xml and corpus.json (the intermediate <talk>.wav files are removed unless KEEP_WAV=1). Needs espeak-ng, flite, sox, ffmpeg.
 set -euo pipefail
@@ -64,12 +68,13 @@ python3 "$bench/corpus_rules.py" "$bench/sets/tune/corpus.json" "$bench/sets/hol
     "$bench/sets/blind18/corpus.json" "$bench/sets/blind19/corpus.json" \
     "$bench/sets/blind20/corpus.json" "$bench/sets/blind21/corpus.json" \
     "$bench/sets/blind22/corpus.json" "$bench/sets/blind23/corpus.json" \
-    "$bench/sets/blind24/corpus.json" "$bench/sets/blind25/corpus.json"
+    "$bench/sets/blind24/corpus.json" "$bench/sets/blind25/corpus.json" \
+    "$bench/sets/blind26/corpus.json" "$bench/sets/blind27/corpus.json"
 
 seed=${SEED:-11}  # the tune half's; the holdout's is the next one, the fresh set's the one after
 base=${SEED:-11}
 for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 \
-        blind13 blind14 blind15 blind16 blind17 blind18 blind19 blind20 blind21 blind22 blind23 blind24 blind25; do
+        blind13 blind14 blind15 blind16 blind17 blind18 blind19 blind20 blind21 blind22 blind23 blind24 blind25 blind26 blind27; do
     [ "$half" = unseen ] && seed=$((seed + 17))  # 31 by default, as it was measured
     [ "$half" = overlap ] && seed=$((seed + 9))  # 41 by default, as it was measured
     [ "$half" = blind ] && seed=$((seed + 11))  # 53 by default, as it was measured
@@ -95,6 +100,8 @@ for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 
     [ "$half" = blind23 ] && seed=$((base + 220))  # 231 by default, as it was measured
     [ "$half" = blind24 ] && seed=$((base + 230))  # 241 by default, as it was measured
     [ "$half" = blind25 ] && seed=$((base + 240))  # 251 by default, as it was measured
+    [ "$half" = blind26 ] && seed=$((base + 250))  # 261 by default, as it was measured
+    [ "$half" = blind27 ] && seed=$((base + 260))  # 271 by default, as it was measured
     echo "== $half -> $out/$half"
     python3 "$bench/make_talks.py" "$bench/sets/$half/corpus.json" "$out/$half" \
         --voices espeak-ng:en-us,flite:kal16 --seed "$seed"
