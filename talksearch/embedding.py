@@ -439,6 +439,10 @@ class QueryCache:
     def __len__(self) -> int:
         return len(self._cached)
 
+    def __contains__(self, text: str) -> bool:
+        with self._lock:
+            return text in self._cached
+
     def clear(self) -> None:
         with self._lock:
             self._cached.clear()
@@ -544,6 +548,10 @@ class Embedder:
     def query_tokens(self, text: str) -> TokenVectors:
         """The query's token vectors, from the forward pass that embedded it."""
         return self._encoded_queries(text)[1]
+
+    def has_query(self, text: str) -> bool:
+        """Whether ``query(text)`` would come from the cache, without the model."""
+        return text in self._encoded_queries
 
     def forget_queries(self) -> None:
         self._encoded_queries.clear()

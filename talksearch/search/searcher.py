@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import queue
 import re
@@ -16,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+
+import numpy as np
 
 from talksearch import pronunciation
 from talksearch.embedding import Embedder, service_replicas
@@ -36,6 +39,15 @@ from talksearch.timecode import url_seconds
 Group = Literal["none", "talk"]
 # A "quoted phrase" as typed, in a query as search reads it (search_text: any double quotes are ASCII ones)
 _TYPED_PHRASE = re.compile(r'"([^"]+)"')
+
+
+class _UnembeddedWords(Exception):
+    """Words a search must embed, found while it reads the library: it lets the reader go, embeds them, and reads
+    again (``Searcher.search``)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
 
 
 class QueryError(ValueError):
@@ -440,72 +452,93 @@ class Searcher:
                group: Group = "none", drop_quotes: bool = True) -> SearchResponse:
         started = time.perf_counter()
         text = self.validate(query)
-        key = (text, limit, offset, repr(filters) if filters else None, group, drop_quotes)
-        wanted = offset + limit + 1  # one more than the page: tells whether there is a next page
         # Embedded before a reader is taken: the model runs outside the GIL, beside other requests' ranking
         # (and a repeated query's vector comes from the embedder's own cache).
-        embedder = self.embedder
-        vector = embedder.query(text)
+        self.embedder.query(text)
+        # Words known only once the library is read (a slip mended, a quote dropped, what a query naming a talk
+        # asks of it) are embedded between reads, not holding one of the few readers (``_UnembeddedWords``); a
+        # library changed meanwhile may need others, embedded while reading on the last try.
+        for between_reads in (True, True, False):
+            try:
+                answer = self._answer(text, limit, offset, filters, group, drop_quotes, between_reads)
+                break
+            except _UnembeddedWords as needed:
+                self.embedder.query(needed.text)
+        return answer.model_copy(update={"query": query, "results": self._as_served(answer.results),
+                                         "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+
+    def _answer(self, text: str, limit: int, offset: int, filters: TalkFilter | None, group: Group,
+                drop_quotes: bool, between_reads: bool) -> SearchResponse:
+        """``search``'s answer for the query as read (``text``), from the cache or ranked in one snapshot;
+        ``between_reads``: words not yet embedded raise ``_UnembeddedWords`` rather than hold the reader."""
+        key = (text, limit, offset, repr(filters) if filters else None, group, drop_quotes)
+        wanted = offset + limit + 1  # one more than the page: tells whether there is a next page
         # Taken before this reader's snapshot: a library change another reader sees meanwhile (it drops the cache)
         # then keeps this answer, of the state before, out of the cache.
         epoch = self.cache.epoch
         with self.reading() as library:
-            if self.embedder is not embedder:  # the reader saw the library's first talk, of another model, just now
-                vector = self.embedder.query(text)
+            # (the reader may just have seen the library's first talk, of another model than the one that embedded)
+            embed = functools.partial(self._embedded, between_reads=between_reads)
+            vector = embed(text)
             # talks searched within are checked in the snapshot searched: one removed since the caller checked would
             # answer nothing, which reads as "nobody said it"
             if filters and filters.talks and (refusal := no_such_talks(library, filters.talks)):
                 raise NotFound(refusal)
             cached = self.cache.get(key)  # looked up after the reader's refresh: dropped if the library changed
-            if cached is None:
-                allowed = library.talk_ids(filters) if filters else None
-                # a typing slip no talk says, searched as the transcripts' word it is one slip from, and two words
-                # typed apart that they write as one, joined (said below)
-                mended = mended_query(library, text, self.embedder.common_words, allowed)
-                if mended is not None:
-                    vector = self.embedder.query(mended)
-                searched = typed = mended or text
-                repeats: dict[int, list[PassageHit]] = {}
-                if allowed is not None and not allowed:
-                    hits = Ranked()
-                elif group == "talk" and offset >= talks_in_reach(library, allowed) and not quoted_phrases(text):
-                    # A page past the last talk holds none, however deep the ranking: this deep it would rank every
-                    # passage, seconds of work. (Quoted phrases are ranked: finding none of them drops the quotes.)
-                    hits = Ranked()
-                else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
-                    hits, repeats = self._rank_once_each(library, typed, vector, wanted, allowed, group)
-                    if not hits and drop_quotes and quoted_phrases(typed):
-                        searched, unquoted_mended, (hits, repeats) = self._rank_unquoted(library, typed, wanted,
-                                                                                         allowed, group)
-                        mended = searched if unquoted_mended or mended else None  # unquoted, as searched
-                # asked only when there are results: to an empty page it adds nothing. A query naming a talk's
-                # speaker or event ("Klaus Weber") found it by those words, though its transcript never says them.
-                words_found = (not hits or says_a_word(library, searched, allowed)
-                               or (self.options.names and names_a_talk(library, searched, allowed)))
-                hits, timelines = _group_by_talk(hits) if group == "talk" else (hits, None)
-                more = len(hits) > offset + limit
-                # Results (snippets, talks, links) only for the page: a deep page's hits before it would be
-                # built only to be thrown away, seconds of work for an empty page at offset 9,900.
-                results = self._results(library, searched, hits[offset : offset + limit], timelines, repeats)
-        if cached is None:
-            cached = SearchResponse(
-                query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
-                next_offset=offset + limit if more and offset + limit <= SEARCH_OFFSET_MAX else None, group=group,
-                quotes_dropped=searched != typed, words_found=words_found, corrected_query=mended,
-            )
-            self.cache.put(key, cached, epoch)
-        return cached.model_copy(update={"query": query, "results": self._as_served(cached.results),
-                                         "took_ms": round((time.perf_counter() - started) * 1000, 2)})
+            if cached is not None:
+                return cached
+            allowed = library.talk_ids(filters) if filters else None
+            # a typing slip no talk says, searched as the transcripts' word it is one slip from, and two words
+            # typed apart that they write as one, joined (said below)
+            mended = mended_query(library, text, self.embedder.common_words, allowed)
+            if mended is not None:
+                vector = embed(mended)
+            searched = typed = mended or text
+            repeats: dict[int, list[PassageHit]] = {}
+            if allowed is not None and not allowed:
+                hits = Ranked()
+            elif group == "talk" and offset >= talks_in_reach(library, allowed) and not quoted_phrases(text):
+                # A page past the last talk holds none, however deep the ranking: this deep it would rank every
+                # passage, seconds of work. (Quoted phrases are ranked: finding none of them drops the quotes.)
+                hits = Ranked()
+            else:  # the same first candidates for every page: a deeper page extends the ranking, never reorders it
+                hits, repeats = self._rank_once_each(library, typed, vector, wanted, allowed, group, embed)
+                if not hits and drop_quotes and quoted_phrases(typed):
+                    searched, unquoted_mended, (hits, repeats) = self._rank_unquoted(library, typed, wanted,
+                                                                                     allowed, group, embed)
+                    mended = searched if unquoted_mended or mended else None  # unquoted, as searched
+            # asked only when there are results: to an empty page it adds nothing. A query naming a talk's
+            # speaker or event ("Klaus Weber") found it by those words, though its transcript never says them.
+            words_found = (not hits or says_a_word(library, searched, allowed)
+                           or (self.options.names and names_a_talk(library, searched, allowed)))
+            hits, timelines = _group_by_talk(hits) if group == "talk" else (hits, None)
+            more = len(hits) > offset + limit
+            # Results (snippets, talks, links) only for the page: a deep page's hits before it would be
+            # built only to be thrown away, seconds of work for an empty page at offset 9,900.
+            results = self._results(library, searched, hits[offset : offset + limit], timelines, repeats)
+        answer = SearchResponse(
+            query=text, took_ms=0.0, results=results, offset=offset, limit=limit,
+            next_offset=offset + limit if more and offset + limit <= SEARCH_OFFSET_MAX else None, group=group,
+            quotes_dropped=searched != typed, words_found=words_found, corrected_query=mended,
+        )
+        self.cache.put(key, answer, epoch)
+        return answer
 
-    def _rank_once_each(self, library: Library, text: str, vector, wanted: int, allowed,
-                        group: Group) -> tuple[Ranked, dict[int, list[PassageHit]]]:
+    def _embedded(self, text: str, between_reads: bool) -> np.ndarray:
+        """``text``'s vector by the embedder in use; with ``between_reads``, only one it holds already."""
+        if between_reads and not self.embedder.has_query(text):
+            raise _UnembeddedWords(text)
+        return self.embedder.query(text)
+
+    def _rank_once_each(self, library: Library, text: str, vector, wanted: int, allowed, group: Group,
+                        embed: Callable[[str], np.ndarray]) -> tuple[Ranked, dict[int, list[PassageHit]]]:
         """The ``wanted`` best hits, each moment once however many talks are the same recording
         (``repeats.without_repeats``), and the repeats of each. Ranked deeper while repeats leave too few: the
         same first candidates for every page, so a page's hits never depend on how deep the page is."""
         limit, depth_free = wanted, {}
         while True:
             ranked = self._rank(library, text, vector, limit, allowed, distinct_talks=group == "talk",
-                                depth_free=depth_free)
+                                depth_free=depth_free, embed=embed)
             durations = {i: t.duration for i, t in library.talks_by_id(h.talk_id for h, _ in ranked).items()}
             kept, repeats = without_repeats(ranked, durations)
             hits = _kept(ranked, kept)
@@ -515,7 +548,8 @@ class Searcher:
                 return hits, repeats
             limit *= 2
 
-    def _rank_unquoted(self, library: Library, text: str, wanted: int, allowed, group: Group
+    def _rank_unquoted(self, library: Library, text: str, wanted: int, allowed, group: Group,
+                       embed: Callable[[str], np.ndarray]
                        ) -> tuple[str, str | None, tuple[Ranked, dict[int, list[PassageHit]]]]:
         """``text`` with its quotation marks dropped, as it is searched (mended as the words typed unquoted are:
         ``mended_query``, the second value where it was), and its hits: what a search engine answers when no moment
@@ -525,8 +559,8 @@ class Searcher:
         plain = " ".join(text.replace('"', " ").split())
         mended = mended_query(library, plain, self.embedder.common_words, allowed)
         searched = mended or plain
-        vector = self.embedder.query(searched)  # the same words' own vector: the same answer as typing them unquoted
-        return searched, mended, self._rank_once_each(library, searched, vector, wanted, allowed, group)
+        vector = embed(searched)  # the same words' own vector: the same answer as typing them unquoted
+        return searched, mended, self._rank_once_each(library, searched, vector, wanted, allowed, group, embed)
 
     def _as_served(self, results: list[SearchResult]) -> list[SearchResult]:
         """``results`` as the service shows them (``served_summary``), with their local recordings' links as they
@@ -570,7 +604,8 @@ class Searcher:
         )
 
     def _rank(self, library: Library, text, vector, limit: int, allowed, snap: bool = True,
-              distinct_talks: bool = False, depth_free: dict | None = None) -> Ranked:
+              distinct_talks: bool = False, depth_free: dict | None = None,
+              embed: Callable[[str], np.ndarray] | None = None) -> Ranked:
         # A related-moments query is a whole passage (no snap): not a quote to put first, nor names of talks
         options = (dataclasses.replace(self.options, snap=False, quote_min_words=0, names=False)
                    if not snap else self.options)
@@ -580,7 +615,7 @@ class Searcher:
         return rank(library, text, vector, limit, options, talks=allowed, distinct_talks=distinct_talks,
                     common_words=self.embedder.common_words, query_words=query_words,
                     multilingual_part=self.embedder.multilingual_part,
-                    embed_query=self.embedder.query if snap else None,  # not for a related-moments query
+                    embed_query=(embed or self.embedder.query) if snap else None,  # not for a related-moments query
                     depth_free=depth_free)
 
     def _results(self, library: Library, text: str, hits, timelines: dict[str, list[Moment]] | None,
