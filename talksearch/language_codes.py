@@ -3,7 +3,6 @@ talk is stored, filtered and transcribed by (``en``, ``de``: ISO 639-1, as whisp
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 
@@ -74,27 +73,38 @@ def language_code(tag: str | None) -> str | None:
     return code if code in _stored_codes() else None
 
 
-@functools.cache
-def _whisper_names() -> dict[str, str]:
-    """Whisper's English names of its languages, and their other names (``german``, ``mandarin``, ``castilian``),
-    to codes: the table of the whisper tokenizer transformers ships (faster-whisper keeps only the codes)."""
-    from transformers.models.whisper.tokenization_whisper import TO_LANGUAGE_CODE
-
-    return dict(TO_LANGUAGE_CODE)
+def _name_table(rows: str) -> dict[str, str]:
+    """``de=german haitian_creole=ht``: each code to its name, or each other name to its code (``_`` a space)."""
+    return dict(row.replace("_", " ").split("=") for row in rows.split())
 
 
-@functools.cache
-def _whisper_language_names() -> dict[str, str]:
-    """Each whisper language's code to its English name (``de``: ``german``), from the same tokenizer table."""
-    from transformers.models.whisper.tokenization_whisper import LANGUAGES
+# Whisper's English name of each of its languages (``LANGUAGES`` of the whisper tokenizer transformers 5.25 ships,
+# in its order), and its other names for some (``TO_LANGUAGE_CODE``'s rest): written out here, because importing
+# that module imports much of transformers, 3 s that the service's first page waited for its Language menu (a
+# reviewer's hunt). tests/test_languages.py checks the copy against transformers' own tables.
+WHISPER_LANGUAGE_NAMES = _name_table("""
+en=english zh=chinese de=german es=spanish ru=russian ko=korean fr=french ja=japanese pt=portuguese tr=turkish
+pl=polish ca=catalan nl=dutch ar=arabic sv=swedish it=italian id=indonesian hi=hindi fi=finnish vi=vietnamese
+he=hebrew uk=ukrainian el=greek ms=malay cs=czech ro=romanian da=danish hu=hungarian ta=tamil no=norwegian th=thai
+ur=urdu hr=croatian bg=bulgarian lt=lithuanian la=latin mi=maori ml=malayalam cy=welsh sk=slovak te=telugu
+fa=persian lv=latvian bn=bengali sr=serbian az=azerbaijani sl=slovenian kn=kannada et=estonian mk=macedonian
+br=breton eu=basque is=icelandic hy=armenian ne=nepali mn=mongolian bs=bosnian kk=kazakh sq=albanian sw=swahili
+gl=galician mr=marathi pa=punjabi si=sinhala km=khmer sn=shona yo=yoruba so=somali af=afrikaans oc=occitan
+ka=georgian be=belarusian tg=tajik sd=sindhi gu=gujarati am=amharic yi=yiddish lo=lao uz=uzbek fo=faroese
+ht=haitian_creole ps=pashto tk=turkmen nn=nynorsk mt=maltese sa=sanskrit lb=luxembourgish my=myanmar bo=tibetan
+tl=tagalog mg=malagasy as=assamese tt=tatar haw=hawaiian ln=lingala ha=hausa ba=bashkir jw=javanese su=sundanese
+yue=cantonese""")
 
-    return dict(LANGUAGES)
+# Each name, and each other name, to its code (``german``, ``mandarin``, ``castilian``).
+WHISPER_LANGUAGE_CODES = {name: code for code, name in WHISPER_LANGUAGE_NAMES.items()} | _name_table("""
+burmese=my valencian=ca flemish=nl haitian=ht letzeburgesch=lb pushto=ps panjabi=pa moldavian=ro moldovan=ro
+sinhalese=si castilian=es mandarin=zh""")
 
 
 def language_label(code: str) -> str:
     """How a person reads a stored code: its English name with the code ("German (de)", "Haitian Creole (ht)"),
     or the bare code for a language whisper does not name."""
-    name = _whisper_language_names().get(code)
+    name = WHISPER_LANGUAGE_NAMES.get(code)
     return f"{name.title()} ({code})" if name else code
 
 
@@ -104,7 +114,7 @@ def source_language(value: str | None) -> str | None:
     gives the language (``German``). None for anything else (``Deutsch``, ``zz``): never stored, so the talk's
     language is taken from elsewhere or detected, rather than offered by the Language menu and refused as a filter."""
     value = (value or "").strip()
-    return (language_code(value) or _whisper_names().get(value.lower())) if value else None
+    return (language_code(value) or WHISPER_LANGUAGE_CODES.get(value.lower())) if value else None
 
 
 def filter_languages(values: Iterable[str]) -> list[str]:

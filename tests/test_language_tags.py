@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,27 @@ def _vtt(talk: str) -> str:
 ])
 def test_what_a_source_says_is_stored_as_a_code_or_not_at_all(said, stored):
     assert source_language(said) == stored
+
+
+@pytest.mark.unit
+def test_whisper_s_language_names_are_its_tokenizer_s_and_need_no_transformers():
+    """The names are a copy (importing transformers' table took the first page 3 s): the copy must stay whisper's,
+    every language faster-whisper transcribes named, and reading it must not import transformers."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+    from transformers.models.whisper.tokenization_whisper import LANGUAGES, TO_LANGUAGE_CODE
+
+    from talksearch.language_codes import WHISPER_LANGUAGE_CODES, WHISPER_LANGUAGE_NAMES, language_label
+
+    assert list(WHISPER_LANGUAGE_NAMES.items()) == list(LANGUAGES.items())
+    assert WHISPER_LANGUAGE_CODES == TO_LANGUAGE_CODE
+    assert set(WHISPER_LANGUAGE_NAMES) == set(_LANGUAGE_CODES)
+    assert (language_label("ht"), language_label("yue"), language_label("zz")) == (
+        "Haitian Creole (ht)", "Cantonese (yue)", "zz")
+    read = subprocess.run([sys.executable, "-c", "import sys; from talksearch.language_codes import language_label, "
+                           "source_language; language_label('de'), source_language('German'); "
+                           "print(sorted(m for m in sys.modules if m.split('.')[0] == 'transformers'))"],
+                          capture_output=True, text=True, check=True)
+    assert read.stdout.strip() == "[]", read
 
 
 @pytest.mark.unit
