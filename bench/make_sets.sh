@@ -43,13 +43,17 @@
 # forecasting and climate modelling: forecast suites against the clock, 4D-Var, ensembles, coupling, GRIB output,
 # ecFlow and Cylc, a three-voice panel) and bench/sets/blind27 (12 talks on genomics and bioinformatics on shared
 # clusters: sequencing volumes, variant calling, Nextflow and Snakemake on Slurm, controlled access, a three-voice
-# panel; both written blind in the forty-fifth stop, measured once each).
+# panel; both written blind in the forty-fifth stop, measured once each), and bench/sets/blind28 (12 talks on
+# computational chemistry and materials science: VASP, Quantum ESPRESSO, CP2K, GROMACS, LAMMPS, NAMD, licences,
+# allocation proposals, machine-learned potentials, a three-voice panel) and bench/sets/blind29 (12 talks on engineering
+# simulation: CFD with OpenFOAM and Fluent, meshing, RANS and LES, crash simulation, FlexLM, cloud bursting, a
+# three-voice panel; both written blind in the forty-sixth stop, measured once each).
 #
 # usage: bash bench/make_sets.sh [OUTDIR]        (default: bench/out/sets, which git ignores)
 #        SEED=21 bash bench/make_sets.sh bench/out/sets-21    (another rendering: other pauses and noise)
 #
 # Checks the corpora with corpus_rules.py first, then synthesises each with make_talks.py into OUTDIR/tune,
-# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind27. Every talk in these corpora carries its own voice / rate / noise, so
+# OUTDIR/holdout, OUTDIR/fresh, OUTDIR/unseen, OUTDIR/overlap and OUTDIR/blind to OUTDIR/blind29. Every talk in these corpora carries its own voice / rate / noise, so
 # --voices is only a fallback. Each output folder ends up a complete set like shared/eval/dev: <talk>.mp4,
 # truth.json, feed.xml and corpus.json (the intermediate <talk>.wav files are removed unless KEEP_WAV=1). Needs espeak-ng, flite, sox, ffmpeg.
 set -euo pipefail
@@ -57,24 +61,14 @@ set -euo pipefail
 bench="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 out="${1:-$bench/out/sets}"
 
-python3 "$bench/corpus_rules.py" "$bench/sets/tune/corpus.json" "$bench/sets/holdout/corpus.json" \
-    "$bench/sets/fresh/corpus.json" "$bench/sets/unseen/corpus.json" "$bench/sets/overlap/corpus.json" \
-    "$bench/sets/blind/corpus.json" "$bench/sets/blind2/corpus.json" "$bench/sets/blind3/corpus.json" \
-    "$bench/sets/blind4/corpus.json" "$bench/sets/blind5/corpus.json" "$bench/sets/blind6/corpus.json" \
-    "$bench/sets/blind7/corpus.json" "$bench/sets/blind8/corpus.json" "$bench/sets/blind9/corpus.json" \
-    "$bench/sets/blind10/corpus.json" "$bench/sets/blind11/corpus.json" "$bench/sets/blind12/corpus.json" \
-    "$bench/sets/blind13/corpus.json" "$bench/sets/blind14/corpus.json" \
-    "$bench/sets/blind15/corpus.json" "$bench/sets/blind16/corpus.json" "$bench/sets/blind17/corpus.json" \
-    "$bench/sets/blind18/corpus.json" "$bench/sets/blind19/corpus.json" \
-    "$bench/sets/blind20/corpus.json" "$bench/sets/blind21/corpus.json" \
-    "$bench/sets/blind22/corpus.json" "$bench/sets/blind23/corpus.json" \
-    "$bench/sets/blind24/corpus.json" "$bench/sets/blind25/corpus.json" \
-    "$bench/sets/blind26/corpus.json" "$bench/sets/blind27/corpus.json"
+# every set, in the order of their seeds: blind13 and after are numbered as they were written
+halves="tune holdout fresh unseen overlap blind $(seq -f 'blind%g' -s ' ' 2 29)"
+# shellcheck disable=SC2046  # one argument per set
+python3 "$bench/corpus_rules.py" $(for half in $halves; do echo "$bench/sets/$half/corpus.json"; done)
 
 seed=${SEED:-11}  # the tune half's; the holdout's is the next one, the fresh set's the one after
 base=${SEED:-11}
-for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 blind6 blind7 blind8 blind9 blind10 blind11 blind12 \
-        blind13 blind14 blind15 blind16 blind17 blind18 blind19 blind20 blind21 blind22 blind23 blind24 blind25 blind26 blind27; do
+for half in $halves; do
     [ "$half" = unseen ] && seed=$((seed + 17))  # 31 by default, as it was measured
     [ "$half" = overlap ] && seed=$((seed + 9))  # 41 by default, as it was measured
     [ "$half" = blind ] && seed=$((seed + 11))  # 53 by default, as it was measured
@@ -87,21 +81,8 @@ for half in tune holdout fresh unseen overlap blind blind2 blind3 blind4 blind5 
     [ "$half" = blind10 ] && seed=$((base + 90))  # 101 by default, as it was measured
     [ "$half" = blind11 ] && seed=$((base + 102))  # 113 by default, as it was measured
     [ "$half" = blind12 ] && seed=$((base + 116))  # 127 by default, as it was measured
-    [ "$half" = blind13 ] && seed=$((base + 120))  # 131 by default, as it was measured
-    [ "$half" = blind14 ] && seed=$((base + 130))  # 141 by default, as it was measured
-    [ "$half" = blind15 ] && seed=$((base + 140))  # 151 by default, as it was measured
-    [ "$half" = blind16 ] && seed=$((base + 150))  # 161 by default, as it was measured
-    [ "$half" = blind17 ] && seed=$((base + 160))  # 171 by default, as it was measured
-    [ "$half" = blind18 ] && seed=$((base + 170))  # 181 by default, as it was measured
-    [ "$half" = blind19 ] && seed=$((base + 180))  # 191 by default, as it was measured
-    [ "$half" = blind20 ] && seed=$((base + 190))  # 201 by default, as it was measured
-    [ "$half" = blind21 ] && seed=$((base + 200))  # 211 by default, as it was measured
-    [ "$half" = blind22 ] && seed=$((base + 210))  # 221 by default, as it was measured
-    [ "$half" = blind23 ] && seed=$((base + 220))  # 231 by default, as it was measured
-    [ "$half" = blind24 ] && seed=$((base + 230))  # 241 by default, as it was measured
-    [ "$half" = blind25 ] && seed=$((base + 240))  # 251 by default, as it was measured
-    [ "$half" = blind26 ] && seed=$((base + 250))  # 261 by default, as it was measured
-    [ "$half" = blind27 ] && seed=$((base + 260))  # 271 by default, as it was measured
+    # from blind13 on, blindN's seed is base + 10 (N - 1): 131 for blind13 ... 291 for blind29 by default, as measured
+    case "$half" in blind1[3-9] | blind[2-9][0-9]) seed=$((base + 10 * (${half#blind} - 1))) ;; esac
     echo "== $half -> $out/$half"
     python3 "$bench/make_talks.py" "$bench/sets/$half/corpus.json" "$out/$half" \
         --voices espeak-ng:en-us,flite:kal16 --seed "$seed"
